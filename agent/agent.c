@@ -1,0 +1,331 @@
+/* agent.c: ferry-agent's start, configuration, inventory and shutdown. */
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "agent.h"
+#include "args.h"
+#include "ferr.h"
+#include "log.h"
+
+static const char usage[] =
+"usage: ferry-agent [-d] [-v] [-n] [-f FILE] [--state-dir DIR]\n"
+"                   [--publish-address ADDR] [--docker-socket PATH]\n"
+"                   [--heartbeat-interval DURATION] [--name NAME]\n"
+"                   [--coordinator URL] [--coordinator-fingerprint FP]\n"
+"       ferry-agent join TOKEN [--name NAME] [--label k=v ...]\n"
+"                   [--state-dir DIR] [--publish-address ADDR]\n"
+"\n"
+"The ferry agent: dials ferryd, heartbeats what this host runs, verifies\n"
+"and executes signed commands, and reports signed results.\n"
+"\n"
+"  -d                        stay in the foreground, log to stderr\n"
+"  -v                        verbose (debug) logging\n"
+"  -n                        check the configuration, print "
+"\"configuration OK\"\n"
+"  -f FILE                   config file (default "
+"/etc/ferry/ferry-agent.conf)\n"
+"  --state-dir DIR           keys, enrolment and records "
+"(default /var/lib/ferry-agent)\n"
+"  --publish-address ADDR    address containers publish ports on "
+"(default 0.0.0.0)\n"
+"  --docker-socket PATH      Docker Engine socket "
+"(default /var/run/docker.sock)\n"
+"  --heartbeat-interval D    how often to tell ferryd what runs "
+"(default 5s)\n"
+"  --name NAME               this host's name (set by join)\n"
+"  --coordinator URL         ferryd's address (set by join)\n"
+"  --coordinator-fingerprint FP  ferryd's key fingerprint (set by join)\n"
+"\n"
+"`ferry-agent join TOKEN` enrols the host and writes name, coordinator and\n"
+"fingerprint into DIR/" ENROLMENT_FILE ".  Without a token, set them by hand:\n"
+"the host then waits as pending until `ferry hosts accept NAME`.\n";
+
+void
+agent_conf_init(struct agent_conf *c, struct config_opt *opts)
+{
+	struct config_opt o[AGENT_NOPTS] = {
+		{ "state_dir", CONF_STRING, c->state_dir, sizeof(c->state_dir),
+		    0, 0, 0 },
+		{ "publish_address", CONF_STRING, c->publish_address,
+		    sizeof(c->publish_address), 0, 0, 0 },
+		{ "docker_socket", CONF_STRING, c->docker_socket,
+		    sizeof(c->docker_socket), 0, 0, 0 },
+		{ "coordinator", CONF_STRING, c->coordinator,
+		    sizeof(c->coordinator), 0, 0, 0 },
+		{ "coordinator_fingerprint", CONF_STRING,
+		    c->coordinator_fingerprint,
+		    sizeof(c->coordinator_fingerprint), 0, 0, 0 },
+		{ "name", CONF_STRING, c->name, sizeof(c->name), 0, 0, 0 },
+		{ "heartbeat_interval", CONF_DURATION,
+		    &c->heartbeat_interval_ms, 0, 0, 0, 0 },
+		{ NULL, 0, NULL, 0, 0, 0, 0 },
+	};
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/ferry-agent");
+	snprintf(c->publish_address, sizeof(c->publish_address), "0.0.0.0");
+	snprintf(c->docker_socket, sizeof(c->docker_socket),
+	    "/var/run/docker.sock");
+	c->heartbeat_interval_ms = 5000;
+	memcpy(opts, o, sizeof(o));
+}
+
+/* load_enrolment fills what flags and the config file left unset from the
+ * file `ferry-agent join` wrote. */
+static int
+load_enrolment(struct agent_conf *c, struct config_opt *opts, char *err,
+    size_t errlen)
+{
+	char path[600];
+	struct config_opt *o;
+
+	snprintf(path, sizeof(path), "%s/" ENROLMENT_FILE, c->state_dir);
+	if (access(path, F_OK) != 0)
+		return 0;
+	for (o = opts; o->name != NULL; o++) {
+		if (o->type == CONF_STRING && ((char *)o->dst)[0] != '\0' &&
+		    !(strcmp(o->name, "publish_address") == 0 &&
+		    strcmp(c->publish_address, "0.0.0.0") == 0))
+			o->set = 1;
+		else if (o->type != CONF_STRING)
+			o->set = 1;
+	}
+	return config_load(opts, path, err, errlen);
+}
+
+static int
+fpr_parse(const char *hex, uint8_t out[KEY_FPR_LEN])
+{
+	size_t n = 0;
+
+	if (strlen(hex) != KEY_FPR_LEN * 2 || sodium_hex2bin(out, KEY_FPR_LEN,
+	    hex, strlen(hex), NULL, &n, NULL) != 0 || n != KEY_FPR_LEN)
+		return FERR_MALFORMED;
+	return 0;
+}
+
+static int
+name_ok(const char *n)
+{
+	size_t i;
+
+	if (n[0] == '\0' || !isalnum((unsigned char)n[0]))
+		return 0;
+	for (i = 0; n[i]; i++)
+		if (!isalnum((unsigned char)n[i]) && !strchr(".-_", n[i]))
+			return 0;
+	return i <= 63;
+}
+
+/* ---- inventory: what runs, read from Docker off the loop ------------- */
+
+static void
+inv_run(uv_work_t *w)
+{
+	struct agent *a = w->data;
+
+	a->inv_err[0] = '\0';
+	a->inv_ok = docker_list(a->docker, a->conf.name, &a->inv_new,
+	    &a->inv_n, a->inv_err, sizeof(a->inv_err)) == 0;
+}
+
+static void
+inv_after(uv_work_t *w, int status)
+{
+	struct agent *a = w->data;
+
+	a->inv_busy = 0;
+	if (status != 0 || a->stopping) {
+		docker_list_free(a->inv_new, a->inv_n);
+		a->inv_new = NULL;
+		return;
+	}
+	if (a->inv_ok) {
+		if (!a->docker_ok)
+			log_info("docker at %s: reachable, %zu ferry "
+			    "container(s)", a->conf.docker_socket, a->inv_n);
+		docker_list_free(a->containers, a->ncontainers);
+		a->containers = a->inv_new;
+		a->ncontainers = a->inv_n;
+		a->docker_ok = 1;
+		a->docker_error[0] = '\0';
+	} else {
+		if (a->docker_ok || strcmp(a->docker_error, a->inv_err) != 0)
+			log_warnx("docker: %s", a->inv_err);
+		a->docker_ok = 0;
+		snprintf(a->docker_error, sizeof(a->docker_error), "%s",
+		    a->inv_err);
+		docker_list_free(a->containers, a->ncontainers);
+		a->containers = NULL;
+		a->ncontainers = 0;
+	}
+	a->inv_new = NULL;
+	a->inv_n = 0;
+}
+
+static void
+on_inv_timer(uv_timer_t *t)
+{
+	struct agent *a = t->data;
+
+	if (a->inv_busy || a->stopping)
+		return;
+	a->inv_busy = 1;
+	a->inv_work.data = a;
+	if (uv_queue_work(a->loop, &a->inv_work, inv_run, inv_after) != 0)
+		a->inv_busy = 0;
+}
+
+static void
+on_signal(uv_signal_t *s, int signum)
+{
+	struct agent *a = s->data;
+
+	if (a->stopping)
+		return;
+	log_info("ferry-agent: %s: shutting down", strsignal(signum));
+	session_stop(a);
+	uv_timer_stop(&a->inv_timer);
+	uv_close((uv_handle_t *)&a->inv_timer, NULL);
+	uv_close((uv_handle_t *)&a->sigterm, NULL);
+	uv_close((uv_handle_t *)&a->sigint, NULL);
+	mailbox_close(&a->mb);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct agent agent;
+	struct agent *a = &agent;
+	struct agent_conf *c = &a->conf;
+	struct config_opt opts[AGENT_NOPTS];
+	struct daemon_flags fl;
+	char err[700], path[700], fpr[KEY_FPR_STRLEN];
+	int created, rc;
+	uv_loop_t loop;
+
+	if (argc > 1 && strcmp(argv[1], "join") == 0)
+		return join_main(argc - 1, argv + 1);
+	agent_conf_init(c, opts);
+	if (daemon_args(argc, argv, opts, "/etc/ferry/ferry-agent.conf", &fl,
+	    err, sizeof(err)) != 0) {
+		fprintf(stderr, "ferry-agent: %s\n", err);
+		return 2;
+	}
+	if (fl.help) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (fl.nrest > 0) {
+		fprintf(stderr, "ferry-agent: unexpected argument \"%s\" (see "
+		    "--help)\n", fl.rest[0]);
+		return 2;
+	}
+	if (load_enrolment(c, opts, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ferry-agent: %s\n", err);
+		return 2;
+	}
+	if (c->coordinator[0] == '\0' || c->name[0] == '\0') {
+		fprintf(stderr, "ferry-agent: not enrolled: run `ferry-agent "
+		    "join TOKEN --state-dir %s`, or set coordinator, "
+		    "coordinator_fingerprint and name\n", c->state_dir);
+		return 2;
+	}
+	if (!name_ok(c->name)) {
+		fprintf(stderr, "ferry-agent: name \"%s\": letters, digits, "
+		    "'.', '-', '_', up to 63\n", c->name);
+		return 2;
+	}
+	if (fpr_parse(c->coordinator_fingerprint, a->want_fpr) != 0) {
+		fprintf(stderr, "ferry-agent: coordinator_fingerprint: "
+		    "expected 32 hex digits, got \"%s\"\n",
+		    c->coordinator_fingerprint);
+		return 2;
+	}
+	if (c->heartbeat_interval_ms < 100 ||
+	    c->heartbeat_interval_ms > 30000) {
+		fprintf(stderr, "ferry-agent: heartbeat_interval: from 100ms "
+		    "to 30s\n");
+		return 2;
+	}
+	if (fl.check) {
+		printf("configuration OK\n");
+		return 0;
+	}
+	log_init("ferry-agent", 1, fl.verbose);
+	if (crypto_init() != 0)
+		fatalx("cannot initialise libsodium");
+	umask(077);
+	if (mkdir_private(c->state_dir) != 0)
+		fatal("state dir %s", c->state_dir);
+	snprintf(path, sizeof(path), "%s/host.key", c->state_dir);
+	if ((rc = keys_load_or_create(path, &a->kp, &created)) != 0)
+		fatalx("host key %s: %s%s", path, ferr_str(rc),
+		    rc == FERR_PERM ? " (must be mode 0600)" : "");
+	keys_fingerprint(a->kp.pk, a->fpr);
+	snprintf(path, sizeof(path), "%s/coordinator.pub", c->state_dir);
+	rc = keys_load_public(path, a->pinned);
+	if (rc == 0) {
+		uint8_t pf[KEY_FPR_LEN];
+		keys_fingerprint(a->pinned, pf);
+		if (sodium_memcmp(pf, a->want_fpr, KEY_FPR_LEN) != 0)
+			fatalx("%s does not match coordinator_fingerprint %s",
+			    path, c->coordinator_fingerprint);
+		a->have_pinned = 1;
+	} else if (rc != FERR_NOTFOUND) {
+		fatalx("pinned key %s: %s", path, ferr_str(rc));
+	}
+	snprintf(path, sizeof(path), "%s/agent.db", c->state_dir);
+	if ((rc = records_open(&a->records, path)) != 0)
+		fatalx("records %s: %s", path, ferr_str(rc));
+	if ((rc = records_last_seq(a->records, &a->last_seq)) != 0)
+		fatalx("records %s: %s", path, ferr_str(rc));
+	if ((rc = docker_open(&a->docker, c->docker_socket)) != 0)
+		fatalx("docker client: %s", ferr_str(rc));
+	snprintf(a->docker_error, sizeof(a->docker_error), "not checked yet");
+	if (!fl.foreground) {
+		if (daemon(0, 0) != 0)
+			fatal("daemon");
+		log_init("ferry-agent", 0, fl.verbose);
+	}
+	keys_fingerprint_str(a->fpr, fpr);
+	log_info("ferry-agent %s: host %s, key %s%s, last sequence %llu",
+	    AGENT_VERSION, c->name, fpr, created ? " (new)" : "",
+	    (unsigned long long)a->last_seq);
+
+	if (uv_loop_init(&loop) != 0)
+		fatalx("cannot create the event loop");
+	a->loop = &loop;
+	if (mailbox_init(&a->mb, a->loop) != 0)
+		fatalx("cannot create the mailbox");
+	signal(SIGPIPE, SIG_IGN);
+	uv_timer_init(a->loop, &a->inv_timer);
+	a->inv_timer.data = a;
+	uv_timer_start(&a->inv_timer, on_inv_timer, 0,
+	    c->heartbeat_interval_ms);
+	uv_signal_init(a->loop, &a->sigterm);
+	uv_signal_init(a->loop, &a->sigint);
+	a->sigterm.data = a->sigint.data = a;
+	uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&a->sigint, on_signal, SIGINT);
+	if ((rc = session_start(a)) != 0)
+		fatalx("cannot start the link to %s: %s", c->coordinator,
+		    ferr_str(rc));
+
+	uv_run(a->loop, UV_RUN_DEFAULT);
+
+	docker_list_free(a->containers, a->ncontainers);
+	docker_close(a->docker);
+	records_close(a->records);
+	uv_loop_close(a->loop);
+	sodium_memzero(&a->kp, sizeof(a->kp));
+	log_info("ferry-agent: stopped");
+	return 0;
+}

@@ -1,0 +1,182 @@
+/* agent.h: ferry-agent's modules and the state they share. */
+#ifndef FERRY_AGENT_H
+#define FERRY_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+#include <uv.h>
+
+#include "config.h"
+#include "ferry.pb-c.h"
+#include "keys.h"
+#include "mailbox.h"
+
+#define AGENT_VERSION	"0.1.0"
+
+/* records.c: the agent's durable command records (SQLite). */
+struct records;
+
+/* What the agent recorded about one command. */
+struct record {
+	uint64_t seq;
+	char state[16];		/* accepted, succeeded, failed, refused */
+	uint8_t *report;	/* packed Report body, heap; may be NULL */
+	size_t report_len;
+	int acked;		/* ferryd acknowledged the report */
+};
+
+int records_open(struct records **out, const char *path);
+void records_close(struct records *r);
+/* records_last_seq: the high-water mark, highest sequence executed. */
+int records_last_seq(struct records *r, uint64_t *seq);
+/* records_get: FERR_NOTFOUND when id was never seen.  Caller frees
+ * rec->report. */
+int records_get(struct records *r, const uint8_t *id, size_t id_len,
+    struct record *rec);
+/*
+ * records_accept durably records id as accepted and raises the high-water
+ * mark to seq, in one transaction, before the command is acted on.
+ */
+int records_accept(struct records *r, const uint8_t *id, size_t id_len,
+    uint64_t seq, const char *kind);
+/* records_refuse records a refused command (the mark does not move). */
+int records_refuse(struct records *r, const uint8_t *id, size_t id_len,
+    uint64_t seq, const uint8_t *report, size_t report_len);
+/* records_finish stores the final state and report of an accepted one. */
+int records_finish(struct records *r, const uint8_t *id, size_t id_len,
+    const char *state, const uint8_t *report, size_t report_len);
+int records_acked(struct records *r, const uint8_t *id, size_t id_len);
+typedef void (*records_cb)(void *arg, const uint8_t *id, size_t id_len,
+    const uint8_t *report, size_t report_len);
+/* records_unacked lists reports ferryd has not acknowledged, oldest
+ * first. */
+int records_unacked(struct records *r, records_cb cb, void *arg);
+/* records_count counts commands in state (NULL: all). */
+int records_count(struct records *r, const char *state, int *n);
+
+/* docker.c: the Docker Engine client (blocking; run off the loop). */
+struct docker;
+int docker_open(struct docker **out, const char *socket_path);
+void docker_close(struct docker *d);
+/*
+ * docker_list fills *out with the containers labelled ferry.host=host (all
+ * states).  On failure err says why in one line.  Free with
+ * docker_list_free.
+ */
+int docker_list(struct docker *d, const char *host, Ferry__Container ***out,
+    size_t *n, char *err, size_t errlen);
+void docker_list_free(Ferry__Container **list, size_t n);
+
+/* Settings, from flags, the config file and the enrolment file. */
+struct agent_conf {
+	char state_dir[512];
+	char publish_address[64];
+	char docker_socket[512];
+	char coordinator[256];
+	char coordinator_fingerprint[KEY_FPR_STRLEN];
+	char name[64];
+	uint64_t heartbeat_interval_ms;
+};
+
+enum agent_phase {
+	PHASE_JOINING,	/* asking to join without a token */
+	PHASE_POLLING,	/* heartbeating and taking commands */
+};
+
+struct adhoc;
+
+struct agent {
+	struct agent_conf conf;
+	uv_loop_t *loop;
+	struct mailbox mb;
+	struct keypair kp;
+	uint8_t fpr[KEY_FPR_LEN];
+	uint8_t pinned[KEY_PUBLIC_LEN];
+	int have_pinned;
+	uint8_t want_fpr[KEY_FPR_LEN];
+	struct records *records;
+	uint64_t last_seq;
+	enum agent_phase phase;
+
+	/* session.c: one REQ socket, one context for polls, one for
+	 * reports.  The *_stage, *_rv and *_msg fields are written by the
+	 * NNG callback and read on the loop after the mailbox hands over. */
+	nng_socket sock;
+	nng_dialer dialer;
+	struct exchange {
+		struct agent *a;
+		nng_ctx ctx;
+		nng_aio *aio;
+		int stage;		/* 0 idle, 1 sending, 2 receiving */
+		int rv;
+		nng_msg *msg;
+		uv_timer_t timer;
+		uint32_t backoff_ms;
+		void (*done)(struct agent *a, int rv, nng_msg *msg);
+	} poll, report;
+	int link_up;
+	char last_problem[256];
+	int pending_logged, revoked_logged;
+	struct adhoc *adhoc_head, *adhoc_tail;
+	size_t adhoc_n;
+	int report_is_adhoc;
+	uint8_t report_id[16];
+	size_t report_id_len;
+
+	/* inventory (docker.c via a worker thread) */
+	struct docker *docker;
+	uv_work_t inv_work;
+	int inv_busy;
+	uv_timer_t inv_timer;
+	int docker_ok;
+	char docker_error[256];
+	Ferry__Container **containers;
+	size_t ncontainers;
+	Ferry__Container **inv_new;
+	size_t inv_n;
+	int inv_ok;
+	char inv_err[256];
+
+	uv_signal_t sigterm, sigint;
+	int stopping;
+};
+
+/* session.c */
+int session_start(struct agent *a);
+void session_stop(struct agent *a);
+
+/* report_kick sends the next report waiting: ad hoc ones first, then
+ * what records_unacked lists.  Does nothing while one is in flight. */
+void report_kick(struct agent *a);
+/* report_adhoc queues a report that has no record of its own (a refusal
+ * of something unreadable, or the repeat of a stored result); takes the
+ * packed Report body. */
+void report_adhoc(struct agent *a, uint8_t *report, size_t len);
+
+/* execute.c */
+struct envelope;
+/*
+ * execute_command handles one verified COMMAND envelope from ferryd: the
+ * acceptance rules, the durable record before acting, execution, and the
+ * report.  A command id already recorded is answered from the records and
+ * never executed again.
+ */
+void execute_command(struct agent *a, const struct envelope *ev);
+/* refusal_report packs a REFUSED report with no command id. */
+void execute_refused_unreadable(struct agent *a, const char *why);
+
+/* agent.c */
+/* agent_conf_init sets the defaults and fills opts (AGENT_NOPTS entries,
+ * the last a NULL terminator) with the settings of c. */
+#define AGENT_NOPTS 8
+void agent_conf_init(struct agent_conf *c, struct config_opt *opts);
+/* The enrolment written by `ferry-agent join`, in the state dir. */
+#define ENROLMENT_FILE "enrolment.conf"
+
+/* join.c */
+/* join_main runs `ferry-agent join TOKEN ...`; returns the exit status. */
+int join_main(int argc, char **argv);
+
+#endif

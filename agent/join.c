@@ -1,0 +1,279 @@
+/* join.c: `ferry-agent join TOKEN`: enrol this host with ferryd. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <sodium.h>
+
+#include "agent.h"
+#include "clock.h"
+#include "envelope.h"
+#include "ferr.h"
+#include "token.h"
+
+#define JOIN_TIMEOUT_MS	10000
+
+static const char usage[] =
+"usage: ferry-agent join TOKEN [--name NAME] [--label k=v ...]\n"
+"                         [--state-dir DIR] [--publish-address ADDR]\n"
+"\n"
+"Enrols this host with the ferryd named in TOKEN (from `ferry token\n"
+"create`): creates the host key pair, proves the token, pins ferryd's key\n"
+"and writes DIR/" ENROLMENT_FILE ".  Then start the agent with the same\n"
+"--state-dir.  NAME defaults to this machine's host name.\n"
+"Exit status: 0 joined, 1 refused or unreachable, 2 bad arguments.\n";
+
+static int
+fail(int status, const char *fmt, const char *a, const char *b)
+{
+	fputs("ferry-agent: join: ", stderr);
+	fprintf(stderr, fmt, a, b);
+	fputc('\n', stderr);
+	return status;
+}
+
+static int
+valid_name(const char *n)
+{
+	size_t i, len = strlen(n);
+
+	if (len == 0 || len > 63 || !((n[0] >= 'a' && n[0] <= 'z') ||
+	    (n[0] >= 'A' && n[0] <= 'Z') || (n[0] >= '0' && n[0] <= '9')))
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789.-_", n[i]))
+			return 0;
+	return 1;
+}
+
+/* exchange sends one signed join request and returns ferryd's verified
+ * answer (signer fingerprint checked against the token). */
+static int
+exchange(const struct join_token *tok, const uint8_t *req, size_t reqlen,
+    uint8_t **reply, size_t *replylen, char *why, size_t whylen)
+{
+	nng_socket s;
+	void *buf = NULL;
+	size_t len = 0;
+	int rv;
+
+	if ((rv = nng_req0_open(&s)) != 0)
+		goto nngfail;
+	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, JOIN_TIMEOUT_MS);
+	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, JOIN_TIMEOUT_MS);
+	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, ENVELOPE_MAX_SIZE);
+	if ((rv = nng_dial(s, tok->address, NULL, 0)) != 0 ||
+	    (rv = nng_send(s, (void *)req, reqlen, 0)) != 0 ||
+	    (rv = nng_recv(s, &buf, &len, NNG_FLAG_ALLOC)) != 0) {
+		nng_close(s);
+		goto nngfail;
+	}
+	nng_close(s);
+	*reply = malloc(len + 1);
+	if (*reply == NULL) {
+		nng_free(buf, len);
+		return FERR_NOMEM;
+	}
+	memcpy(*reply, buf, len);
+	*replylen = len;
+	nng_free(buf, len);
+	return 0;
+nngfail:
+	snprintf(why, whylen, "cannot reach ferryd at %s: %s", tok->address,
+	    nng_strerror(rv));
+	return FERR_IO;
+}
+
+int
+join_main(int argc, char **argv)
+{
+	struct agent_conf c;
+	struct config_opt opts[AGENT_NOPTS];
+	struct join_token tok;
+	struct keypair kp;
+	Ferry__JoinRequest jr = FERRY__JOIN_REQUEST__INIT;
+	Ferry__Label *labels[16], lab[16];
+	char path[700], hostname[64], why[512], fpr[KEY_FPR_STRLEN];
+	char *text = NULL;
+	uint8_t proof[TOKEN_PROOF_LEN], got_fpr[KEY_FPR_LEN];
+	uint8_t *req = NULL, *reply = NULL;
+	size_t reqlen, replylen, nl = 0;
+	struct envelope ev;
+	const char *tokstr = NULL;
+	int i, created, rc, status = 1;
+
+	agent_conf_init(&c, opts);
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (strcmp(a, "--label") == 0 && v != NULL) {
+			char *eq = strchr(argv[++i], '=');
+			if (eq == NULL || eq == argv[i] || eq[1] == '\0')
+				return fail(2, "bad label \"%s\": expected "
+				    "key=value%s", argv[i], "");
+			if (nl == 16)
+				return fail(2, "too many labels%s%s", "", "");
+			*eq = '\0';
+			ferry__label__init(&lab[nl]);
+			lab[nl].key = argv[i];
+			lab[nl].value = eq + 1;
+			labels[nl] = &lab[nl];
+			nl++;
+		} else if ((strcmp(a, "--name") == 0 ||
+		    strcmp(a, "--state-dir") == 0 ||
+		    strcmp(a, "--publish-address") == 0) && v != NULL) {
+			if (config_set(opts, a + 2, v, why, sizeof(why)) != 0)
+				return fail(2, "--%s%s", why, "");
+			i++;
+		} else if (a[0] == '-') {
+			return fail(2, "unknown or incomplete flag \"%s\" (see "
+			    "ferry-agent join --help)%s", a, "");
+		} else if (tokstr == NULL) {
+			tokstr = a;
+		} else {
+			return fail(2, "unexpected argument \"%s\"%s", a, "");
+		}
+	}
+	if (tokstr == NULL) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (token_decode(tokstr, &tok) != 0)
+		return fail(2, "bad token: not a whole ferry join token (copy "
+		    "it again from `ferry token create`)%s%s", "", "");
+	if (c.name[0] == '\0') {
+		if (gethostname(hostname, sizeof(hostname)) != 0)
+			return fail(2, "no --name and no host name%s%s", "",
+			    "");
+		hostname[strcspn(hostname, ".")] = '\0';
+		snprintf(c.name, sizeof(c.name), "%s", hostname);
+	}
+	if (!valid_name(c.name))
+		return fail(2, "bad name \"%s\": letters, digits, '.', '-', "
+		    "'_', up to 63, starting with a letter or digit%s", c.name,
+		    "");
+	if (crypto_init() != 0)
+		return fail(1, "cannot initialise libsodium%s%s", "", "");
+	umask(077);
+	if (mkdir_private(c.state_dir) != 0)
+		return fail(1, "cannot create %s%s", c.state_dir, "");
+	snprintf(path, sizeof(path), "%s/" ENROLMENT_FILE, c.state_dir);
+	if (access(path, F_OK) == 0)
+		return fail(1, "%s exists: this state dir is already enrolled;"
+		    " stop the agent and remove %s to enrol again", path,
+		    c.state_dir);
+	snprintf(path, sizeof(path), "%s/host.key", c.state_dir);
+	if ((rc = keys_load_or_create(path, &kp, &created)) != 0)
+		return fail(1, "host key %s: %s", path, ferr_str(rc));
+
+	token_proof(tok.secret, kp.pk, c.name, proof);
+	jr.name = c.name;
+	jr.labels = labels;
+	jr.n_labels = nl;
+	jr.token_id.data = tok.id;
+	jr.token_id.len = TOKEN_ID_LEN;
+	jr.token_proof.data = proof;
+	jr.token_proof.len = TOKEN_PROOF_LEN;
+	jr.sent_at_ms = clock_wall_ms();
+	jr.publish_address = c.publish_address;
+	if ((rc = envelope_seal_msg(FERRY__KIND__KIND_JOIN_REQUEST, &jr.base,
+	    &kp, &req, &reqlen)) != 0) {
+		status = fail(1, "cannot sign the request: %s%s", ferr_str(rc),
+		    "");
+		goto out;
+	}
+	if (exchange(&tok, req, reqlen, &reply, &replylen, why,
+	    sizeof(why)) != 0) {
+		status = fail(1, "%s%s", why, "");
+		goto out;
+	}
+	/* The answer must be signed by the key the token names. */
+	if ((rc = envelope_open(reply, replylen, NULL, &ev)) != 0) {
+		status = fail(1, "refused ferryd's answer: %s%s", ferr_str(rc),
+		    "");
+		goto out;
+	}
+	keys_fingerprint(ev.signer, got_fpr);
+	if (sodium_memcmp(got_fpr, tok.fingerprint, KEY_FPR_LEN) != 0) {
+		keys_fingerprint_str(got_fpr, fpr);
+		status = fail(1, "refused ferryd's answer: signed by key %s, "
+		    "not the one the token names%s", fpr, "");
+		goto out;
+	}
+	if (ev.kind == FERRY__KIND__KIND_REFUSAL) {
+		Ferry__Refusal *r = NULL;
+		envelope_unpack(&ev, &ferry__refusal__descriptor,
+		    (ProtobufCMessage **)&r);
+		status = fail(1, "refused by ferryd: %s%s",
+		    r && r->message ? r->message : "no reason given", "");
+		if (r != NULL)
+			ferry__refusal__free_unpacked(r, NULL);
+		goto out;
+	}
+	if (ev.kind != FERRY__KIND__KIND_JOIN_ANSWER) {
+		status = fail(1, "refused ferryd's answer: unexpected kind%s%s",
+		    "", "");
+		goto out;
+	}
+	{
+		Ferry__JoinAnswer *ans = NULL;
+		int ok = envelope_unpack(&ev, &ferry__join_answer__descriptor,
+		    (ProtobufCMessage **)&ans) == 0 && ans->status ==
+		    FERRY__JOIN_ANSWER__STATUS__ACCEPTED;
+		if (ans != NULL)
+			ferry__join_answer__free_unpacked(ans, NULL);
+		if (!ok) {
+			status = fail(1, "ferryd did not accept the join%s%s",
+			    "", "");
+			goto out;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/coordinator.pub", c.state_dir);
+	if ((rc = keys_save_public(path, ev.signer)) != 0) {
+		status = fail(1, "%s: %s", path, ferr_str(rc));
+		goto out;
+	}
+	keys_fingerprint_str(tok.fingerprint, fpr);
+	{
+		char conf[1200];
+		time_t now = time(NULL);
+		int n = snprintf(conf, sizeof(conf),
+		    "# Written by `ferry-agent join` on %s"
+		    "name = %s\ncoordinator = %s\ncoordinator_fingerprint = "
+		    "%s\n%s%s%s", ctime(&now), c.name, tok.address, fpr,
+		    c.publish_address[0] && strcmp(c.publish_address,
+		    "0.0.0.0") ? "publish_address = " : "",
+		    c.publish_address[0] && strcmp(c.publish_address,
+		    "0.0.0.0") ? c.publish_address : "",
+		    c.publish_address[0] && strcmp(c.publish_address,
+		    "0.0.0.0") ? "\n" : "");
+		snprintf(path, sizeof(path), "%s/" ENROLMENT_FILE, c.state_dir);
+		if ((rc = file_write_atomic(path, conf, (size_t)n, 0600)) != 0) {
+			status = fail(1, "%s: %s", path, ferr_str(rc));
+			goto out;
+		}
+	}
+	printf("joined ferryd at %s as %s (ferryd key %s)\n"
+	    "start the agent: ferry-agent --state-dir %s\n", tok.address,
+	    c.name, fpr, c.state_dir);
+	status = 0;
+out:
+	sodium_memzero(&tok, sizeof(tok));
+	sodium_memzero(&kp, sizeof(kp));
+	free(req);
+	free(reply);
+	free(text);
+	return status;
+}

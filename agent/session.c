@@ -1,0 +1,574 @@
+/* session.c: the agent's side of the link: join, heartbeat/poll, reports. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <sodium.h>
+
+#include "agent.h"
+#include "clock.h"
+#include "envelope.h"
+#include "ferr.h"
+#include "log.h"
+
+#define BACKOFF_MIN_MS	100
+#define BACKOFF_MAX_MS	2000
+#define REPORT_TIMEOUT_MS 10000
+#define ADHOC_MAX	32
+/* A refused agent (revoked, bad request) asks again this rarely. */
+#define REFUSED_RETRY_MS 5000
+
+struct adhoc {
+	struct adhoc *next;
+	uint8_t *report;
+	size_t len;
+};
+
+static void poll_send(struct agent *a);
+
+/* ---- exchanges: one request and its reply on one context -------------- */
+
+static void
+exchange_handoff(void *arg)
+{
+	struct exchange *x = arg;
+	nng_msg *msg = x->msg;
+
+	x->msg = NULL;
+	x->stage = 0;
+	x->done(x->a, x->rv, msg);
+}
+
+/* exchange_cb runs on an NNG thread and touches only its exchange. */
+static void
+exchange_cb(void *arg)
+{
+	struct exchange *x = arg;
+	int rv = nng_aio_result(x->aio);
+
+	if (x->stage == 1) {
+		if (rv == 0) {
+			x->stage = 2;
+			nng_ctx_recv(x->ctx, x->aio);
+			return;
+		}
+		nng_msg_free(nng_aio_get_msg(x->aio));
+		x->msg = NULL;
+	} else {
+		x->msg = rv == 0 ? nng_aio_get_msg(x->aio) : NULL;
+	}
+	x->rv = rv;
+	if (mailbox_post(&x->a->mb, exchange_handoff, x) != 0 &&
+	    x->msg != NULL) {
+		nng_msg_free(x->msg);
+		x->msg = NULL;
+	}
+}
+
+static int
+exchange_send(struct exchange *x, const uint8_t *buf, size_t len,
+    nng_duration timeout)
+{
+	nng_msg *m;
+
+	if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, buf, len) != 0)
+		return FERR_NOMEM;
+	x->stage = 1;
+	nng_aio_set_msg(x->aio, m);
+	nng_aio_set_timeout(x->aio, timeout);
+	nng_ctx_send(x->ctx, x->aio);
+	return 0;
+}
+
+static int
+exchange_init(struct agent *a, struct exchange *x,
+    void (*done)(struct agent *, int, nng_msg *))
+{
+	x->a = a;
+	x->done = done;
+	x->backoff_ms = BACKOFF_MIN_MS;
+	if (nng_ctx_open(&x->ctx, a->sock) != 0)
+		return FERR_IO;
+	if (nng_aio_alloc(&x->aio, exchange_cb, x) != 0)
+		return FERR_NOMEM;
+	uv_timer_init(a->loop, &x->timer);
+	x->timer.data = a;
+	return 0;
+}
+
+static uint32_t
+backoff_next(struct exchange *x)
+{
+	uint32_t d = x->backoff_ms;
+
+	x->backoff_ms = x->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+	    x->backoff_ms * 2;
+	/* Jitter keeps a fleet from reconnecting in lockstep. */
+	return d / 2 + randombytes_uniform(d / 2 + 1);
+}
+
+/* problem logs a link problem once, not on every retry. */
+static void
+problem(struct agent *a, const char *what)
+{
+	if (a->link_up || strcmp(a->last_problem, what) != 0)
+		log_warnx("ferryd at %s: %s; retrying", a->conf.coordinator,
+		    what);
+	a->link_up = 0;
+	snprintf(a->last_problem, sizeof(a->last_problem), "%s", what);
+}
+
+static void
+link_ok(struct agent *a)
+{
+	if (!a->link_up)
+		log_info("connected to ferryd at %s as %s", a->conf.coordinator,
+		    a->conf.name);
+	a->link_up = 1;
+	a->last_problem[0] = '\0';
+}
+
+/* ---- verifying what ferryd sends -------------------------------------- */
+
+/*
+ * open_reply verifies a reply: signed by the pinned ferryd key or, before
+ * the first pin, by a key with the configured fingerprint (then pinned).
+ */
+static int
+open_reply(struct agent *a, nng_msg *msg, struct envelope *ev)
+{
+	uint8_t fpr[KEY_FPR_LEN];
+	char path[600], got[KEY_FPR_STRLEN];
+	int rc;
+
+	if (a->have_pinned)
+		return envelope_open(nng_msg_body(msg), nng_msg_len(msg),
+		    a->pinned, ev);
+	if ((rc = envelope_open(nng_msg_body(msg), nng_msg_len(msg), NULL,
+	    ev)) != 0)
+		return rc;
+	keys_fingerprint(ev->signer, fpr);
+	if (sodium_memcmp(fpr, a->want_fpr, KEY_FPR_LEN) != 0) {
+		keys_fingerprint_str(fpr, got);
+		log_warnx("ferryd at %s presented key %s, not the configured "
+		    "fingerprint %s", a->conf.coordinator, got,
+		    a->conf.coordinator_fingerprint);
+		return FERR_SIGNER;
+	}
+	memcpy(a->pinned, ev->signer, KEY_PUBLIC_LEN);
+	a->have_pinned = 1;
+	snprintf(path, sizeof(path), "%s/coordinator.pub", a->conf.state_dir);
+	if ((rc = keys_save_public(path, a->pinned)) != 0)
+		log_warnx("cannot save the pinned key %s: %s", path,
+		    ferr_str(rc));
+	log_info("pinned ferryd key %s", a->conf.coordinator_fingerprint);
+	return 0;
+}
+
+/* ---- polls ------------------------------------------------------------ */
+
+static void
+on_poll_timer(uv_timer_t *t)
+{
+	poll_send(t->data);
+}
+
+static void
+poll_later(struct agent *a, uint64_t ms)
+{
+	if (a->stopping)
+		return;
+	if (ms == 0) {
+		poll_send(a);
+		return;
+	}
+	uv_timer_start(&a->poll.timer, on_poll_timer, ms, 0);
+}
+
+static int
+seal_join(struct agent *a, uint8_t **buf, size_t *len)
+{
+	Ferry__JoinRequest r = FERRY__JOIN_REQUEST__INIT;
+
+	r.name = a->conf.name;
+	r.sent_at_ms = clock_wall_ms();
+	r.publish_address = a->conf.publish_address;
+	return envelope_seal_msg(FERRY__KIND__KIND_JOIN_REQUEST, &r.base,
+	    &a->kp, buf, len);
+}
+
+static int
+seal_poll(struct agent *a, uint8_t **buf, size_t *len)
+{
+	Ferry__Poll p = FERRY__POLL__INIT;
+
+	p.sent_at_ms = clock_wall_ms();
+	p.last_sequence = a->last_seq;
+	p.wait_ms = (uint32_t)a->conf.heartbeat_interval_ms;
+	p.status = "ready";
+	p.docker_ok = a->docker_ok;
+	p.docker_error = a->docker_error;
+	p.containers = a->containers;
+	p.n_containers = a->ncontainers;
+	p.publish_address = a->conf.publish_address;
+	p.version = AGENT_VERSION;
+	return envelope_seal_msg(FERRY__KIND__KIND_POLL, &p.base, &a->kp, buf,
+	    len);
+}
+
+static void
+poll_send(struct agent *a)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+	int rc;
+
+	if (a->stopping || a->poll.stage != 0)
+		return;
+	uv_timer_stop(&a->poll.timer);
+	rc = a->phase == PHASE_JOINING ? seal_join(a, &buf, &len) :
+	    seal_poll(a, &buf, &len);
+	if (rc == 0)
+		rc = exchange_send(&a->poll, buf, len, (nng_duration)
+		    (a->conf.heartbeat_interval_ms + 5000));
+	free(buf);
+	if (rc != 0) {
+		log_warnx("cannot send a heartbeat: %s", ferr_str(rc));
+		poll_later(a, backoff_next(&a->poll));
+	}
+}
+
+static uint64_t
+on_join_answer(struct agent *a, const struct envelope *ev)
+{
+	Ferry__JoinAnswer *ans;
+
+	if (envelope_unpack(ev, &ferry__join_answer__descriptor,
+	    (ProtobufCMessage **)&ans) != 0) {
+		log_warnx("refused join answer from ferryd: malformed");
+		return backoff_next(&a->poll);
+	}
+	if (ans->status == FERRY__JOIN_ANSWER__STATUS__ACCEPTED) {
+		log_info("accepted by ferryd as %s", a->conf.name);
+		a->phase = PHASE_POLLING;
+		a->pending_logged = 0;
+		ferry__join_answer__free_unpacked(ans, NULL);
+		return 0;
+	}
+	if (!a->pending_logged)
+		log_info("waiting for an operator to run `ferry hosts accept "
+		    "%s` on ferryd", a->conf.name);
+	a->pending_logged = 1;
+	ferry__join_answer__free_unpacked(ans, NULL);
+	return a->conf.heartbeat_interval_ms;
+}
+
+static uint64_t
+on_refusal(struct agent *a, const struct envelope *ev)
+{
+	Ferry__Refusal *r;
+	uint64_t delay = REFUSED_RETRY_MS;
+
+	if (envelope_unpack(ev, &ferry__refusal__descriptor,
+	    (ProtobufCMessage **)&r) != 0) {
+		log_warnx("refused refusal from ferryd: malformed");
+		return backoff_next(&a->poll);
+	}
+	switch (r->reason) {
+	case FERRY__REFUSAL__REASON__UNKNOWN_HOST:
+		log_warnx("ferryd does not know this host's key; asking to "
+		    "join as %s", a->conf.name);
+		a->phase = PHASE_JOINING;
+		delay = a->conf.heartbeat_interval_ms;
+		break;
+	case FERRY__REFUSAL__REASON__PENDING:
+		if (!a->pending_logged)
+			log_info("waiting for an operator to run `ferry hosts "
+			    "accept %s` on ferryd", a->conf.name);
+		a->pending_logged = 1;
+		delay = a->conf.heartbeat_interval_ms;
+		break;
+	case FERRY__REFUSAL__REASON__REVOKED:
+		if (!a->revoked_logged)
+			log_warnx("ferryd refuses this host: revoked");
+		a->revoked_logged = 1;
+		break;
+	default:
+		log_warnx("ferryd refused this host: %s", r->message ?
+		    r->message : "no reason given");
+		break;
+	}
+	if (r->reason != FERRY__REFUSAL__REASON__REVOKED)
+		a->revoked_logged = 0;
+	ferry__refusal__free_unpacked(r, NULL);
+	return delay;
+}
+
+static void
+poll_done(struct agent *a, int rv, nng_msg *msg)
+{
+	struct envelope ev;
+	uint64_t delay = 0;
+	char what[200];
+	int rc;
+
+	if (a->stopping) {
+		if (msg != NULL)
+			nng_msg_free(msg);
+		return;
+	}
+	if (rv != 0) {
+		snprintf(what, sizeof(what), "%s", nng_strerror(rv));
+		problem(a, what);
+		poll_later(a, backoff_next(&a->poll));
+		return;
+	}
+	/* Size, frame, version, signer, signature, before anything else. */
+	if ((rc = open_reply(a, msg, &ev)) != 0) {
+		log_warnx("refused message from ferryd at %s: %s",
+		    a->conf.coordinator, ferr_str(rc));
+		if (a->phase == PHASE_POLLING)
+			execute_refused_unreadable(a, ferr_str(rc));
+		nng_msg_free(msg);
+		poll_later(a, backoff_next(&a->poll));
+		return;
+	}
+	link_ok(a);
+	a->poll.backoff_ms = BACKOFF_MIN_MS;
+	switch (ev.kind) {
+	case FERRY__KIND__KIND_JOIN_ANSWER:
+		if (a->phase == PHASE_JOINING) {
+			delay = on_join_answer(a, &ev);
+			break;
+		}
+		log_warnx("refused join answer from ferryd: not asked for");
+		break;
+	case FERRY__KIND__KIND_REFUSAL:
+		delay = on_refusal(a, &ev);
+		break;
+	case FERRY__KIND__KIND_IDLE:
+		a->revoked_logged = a->pending_logged = 0;
+		break;
+	case FERRY__KIND__KIND_COMMAND:
+		if (a->phase == PHASE_POLLING) {
+			execute_command(a, &ev);
+			break;
+		}
+		log_warnx("refused command from ferryd: not yet joined");
+		break;
+	default:
+		log_warnx("refused message from ferryd: kind %u is not an "
+		    "answer to a heartbeat", ev.kind);
+		delay = backoff_next(&a->poll);
+		break;
+	}
+	nng_msg_free(msg);
+	poll_later(a, delay);
+}
+
+/* ---- reports ---------------------------------------------------------- */
+
+void
+report_adhoc(struct agent *a, uint8_t *report, size_t len)
+{
+	struct adhoc *h;
+
+	if (a->adhoc_n >= ADHOC_MAX || (h = calloc(1, sizeof(*h))) == NULL) {
+		free(report);
+		return;
+	}
+	h->report = report;
+	h->len = len;
+	if (a->adhoc_tail != NULL)
+		a->adhoc_tail->next = h;
+	else
+		a->adhoc_head = h;
+	a->adhoc_tail = h;
+	a->adhoc_n++;
+	report_kick(a);
+}
+
+static void
+adhoc_pop(struct agent *a)
+{
+	struct adhoc *h = a->adhoc_head;
+
+	if (h == NULL)
+		return;
+	a->adhoc_head = h->next;
+	if (a->adhoc_head == NULL)
+		a->adhoc_tail = NULL;
+	a->adhoc_n--;
+	free(h->report);
+	free(h);
+}
+
+struct first_unacked {
+	uint8_t *report;
+	size_t len;
+	uint8_t id[16];
+	size_t id_len;
+};
+
+static void
+on_unacked(void *arg, const uint8_t *id, size_t id_len, const uint8_t *rep,
+    size_t len)
+{
+	struct first_unacked *f = arg;
+
+	if (f->report != NULL || id_len > sizeof(f->id))
+		return;
+	if ((f->report = malloc(len + 1)) == NULL)
+		return;
+	memcpy(f->report, rep, len);
+	f->len = len;
+	memcpy(f->id, id, id_len);
+	f->id_len = id_len;
+}
+
+static void
+on_report_timer(uv_timer_t *t)
+{
+	report_kick(t->data);
+}
+
+void
+report_kick(struct agent *a)
+{
+	struct first_unacked f = { 0 };
+	const uint8_t *body;
+	uint8_t *buf = NULL;
+	size_t blen, len;
+	int rc;
+
+	if (a->stopping || a->report.stage != 0 || !a->have_pinned ||
+	    a->phase != PHASE_POLLING || uv_is_active((uv_handle_t *)
+	    &a->report.timer))
+		return;
+	if (a->adhoc_head != NULL) {
+		a->report_is_adhoc = 1;
+		body = a->adhoc_head->report;
+		blen = a->adhoc_head->len;
+	} else {
+		records_unacked(a->records, on_unacked, &f);
+		if (f.report == NULL)
+			return;
+		a->report_is_adhoc = 0;
+		memcpy(a->report_id, f.id, f.id_len);
+		a->report_id_len = f.id_len;
+		body = f.report;
+		blen = f.len;
+	}
+	rc = envelope_seal(FERRY__KIND__KIND_REPORT, body, blen, &a->kp, &buf,
+	    &len);
+	free(f.report);
+	if (rc == 0)
+		rc = exchange_send(&a->report, buf, len, REPORT_TIMEOUT_MS);
+	free(buf);
+	if (rc != 0) {
+		log_warnx("cannot send a report: %s", ferr_str(rc));
+		if (a->report_is_adhoc)
+			adhoc_pop(a);
+		uv_timer_start(&a->report.timer, on_report_timer,
+		    backoff_next(&a->report), 0);
+	}
+}
+
+static void
+report_done(struct agent *a, int rv, nng_msg *msg)
+{
+	struct envelope ev;
+	int rc;
+
+	if (a->stopping) {
+		if (msg != NULL)
+			nng_msg_free(msg);
+		return;
+	}
+	if (rv != 0) {
+		log_debug("report not delivered: %s", nng_strerror(rv));
+		uv_timer_start(&a->report.timer, on_report_timer,
+		    backoff_next(&a->report), 0);
+		return;
+	}
+	if ((rc = open_reply(a, msg, &ev)) != 0 ||
+	    ev.kind != FERRY__KIND__KIND_REPORT_ACK) {
+		log_warnx("refused answer to a report from ferryd: %s",
+		    rc ? ferr_str(rc) : "not an acknowledgement");
+		nng_msg_free(msg);
+		uv_timer_start(&a->report.timer, on_report_timer,
+		    backoff_next(&a->report), 0);
+		return;
+	}
+	nng_msg_free(msg);
+	a->report.backoff_ms = BACKOFF_MIN_MS;
+	if (a->report_is_adhoc)
+		adhoc_pop(a);
+	else if ((rc = records_acked(a->records, a->report_id,
+	    a->report_id_len)) != 0)
+		log_warnx("cannot record an acknowledgement: %s",
+		    ferr_str(rc));
+	report_kick(a);
+}
+
+/* ---- start and stop --------------------------------------------------- */
+
+int
+session_start(struct agent *a)
+{
+	int rv;
+
+	if ((rv = nng_req0_open(&a->sock)) != 0) {
+		log_warnx("cannot open a socket: %s", nng_strerror(rv));
+		return FERR_IO;
+	}
+	/* The agent retries by itself; NNG must not send a request twice. */
+	nng_socket_set_ms(a->sock, NNG_OPT_REQ_RESENDTIME,
+	    NNG_DURATION_INFINITE);
+	nng_socket_set_size(a->sock, NNG_OPT_RECVMAXSZ, ENVELOPE_MAX_SIZE);
+	nng_socket_set_ms(a->sock, NNG_OPT_RECONNMINT, BACKOFF_MIN_MS);
+	nng_socket_set_ms(a->sock, NNG_OPT_RECONNMAXT, BACKOFF_MAX_MS);
+	if (exchange_init(a, &a->poll, poll_done) != 0 ||
+	    exchange_init(a, &a->report, report_done) != 0)
+		return FERR_IO;
+	if ((rv = nng_dialer_create(&a->dialer, a->sock,
+	    a->conf.coordinator)) != 0) {
+		log_warnx("ferryd address %s: %s", a->conf.coordinator,
+		    nng_strerror(rv));
+		return FERR_ARG;
+	}
+	/* Non-blocking: NNG keeps dialling, with backoff, until it gets
+	 * through, and again whenever the connection drops. */
+	if ((rv = nng_dialer_start(a->dialer, NNG_FLAG_NONBLOCK)) != 0) {
+		log_warnx("dial %s: %s", a->conf.coordinator, nng_strerror(rv));
+		return FERR_IO;
+	}
+	a->phase = a->have_pinned ? PHASE_POLLING : PHASE_JOINING;
+	poll_send(a);
+	report_kick(a);
+	return 0;
+}
+
+void
+session_stop(struct agent *a)
+{
+	a->stopping = 1;
+	uv_timer_stop(&a->poll.timer);
+	uv_timer_stop(&a->report.timer);
+	uv_close((uv_handle_t *)&a->poll.timer, NULL);
+	uv_close((uv_handle_t *)&a->report.timer, NULL);
+	nng_close(a->sock);
+	if (a->poll.aio != NULL)
+		nng_aio_stop(a->poll.aio);
+	if (a->report.aio != NULL)
+		nng_aio_stop(a->report.aio);
+	/* Hand-offs already queued run now and see a->stopping. */
+	mailbox_drain(&a->mb);
+	nng_aio_free(a->poll.aio);
+	nng_aio_free(a->report.aio);
+	a->poll.aio = a->report.aio = NULL;
+	while (a->adhoc_head != NULL)
+		adhoc_pop(a);
+}

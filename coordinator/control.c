@@ -1,0 +1,561 @@
+/* control.c: the ferry CLI's requests, over ferryd's local socket. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <sodium.h>
+
+#include "clock.h"
+#include "ferr.h"
+#include "ferryd.h"
+#include "log.h"
+#include "token.h"
+
+#define CONTROL_MAX_SIZE	(64u * 1024u)
+#define TOKEN_TTL_MAX_MS	(30ull * 24 * 3600 * 1000)
+#define PING_TIMEOUT_DEFAULT_MS	5000u
+#define PING_TIMEOUT_MAX_MS	60000u
+
+static void
+send_reply(struct rep_slot *slot, const Ferry__CtlReply *r)
+{
+	size_t n = ferry__ctl_reply__get_packed_size(r);
+	uint8_t *buf = malloc(n + 1);
+
+	if (buf == NULL) {
+		repsrv_drop(slot);
+		return;
+	}
+	ferry__ctl_reply__pack(r, buf);
+	repsrv_reply(slot, buf, n);
+	free(buf);
+}
+
+static void
+reply_error(struct rep_slot *slot, const char *fmt, const char *arg)
+{
+	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), fmt, arg);
+	r.ok = 0;
+	r.error = msg;
+	send_reply(slot, &r);
+}
+
+static void
+reply_ok(struct rep_slot *slot)
+{
+	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
+
+	r.ok = 1;
+	send_reply(slot, &r);
+}
+
+/* actor names who asked, for the audit log. */
+static void
+actor_of(nng_msg *msg, char *buf, size_t len)
+{
+	nng_pipe p = nng_msg_get_pipe(msg);
+	uint64_t uid;
+
+	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0)
+		snprintf(buf, len, "uid:%llu", (unsigned long long)uid);
+	else
+		snprintf(buf, len, "operator");
+}
+
+static void
+do_hosts(struct ferryd *fd, struct rep_slot *slot)
+{
+	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
+	Ferry__HostInfo *infos = NULL, **ptrs = NULL;
+	Ferry__Label *labels = NULL, **lptrs = NULL;
+	size_t i, j, nl = 0;
+
+	infos = calloc(fd->nhosts + 1, sizeof(*infos));
+	ptrs = calloc(fd->nhosts + 1, sizeof(*ptrs));
+	labels = calloc(fd->nhosts * LABELS_MAX + 1, sizeof(*labels));
+	lptrs = calloc(fd->nhosts * LABELS_MAX + 1, sizeof(*lptrs));
+	if (!infos || !ptrs || !labels || !lptrs) {
+		reply_error(slot, "%s", "ferryd is out of memory");
+		goto out;
+	}
+	for (i = 0; i < fd->nhosts; i++) {
+		struct host *h = fd->hosts[i];
+		Ferry__HostInfo *hi = &infos[i];
+
+		ferry__host_info__init(hi);
+		hi->name = h->rec.name;
+		hi->state = (char *)host_state_name(h);
+		hi->address = h->rec.address;
+		hi->last_seen_ms = h->rec.last_seen_ms;
+		hi->fingerprint.data = h->fpr;
+		hi->fingerprint.len = KEY_FPR_LEN;
+		hi->last_sequence = h->agent_last_seq;
+		hi->labels = &lptrs[nl];
+		for (j = 0; j < h->rec.nlabels; j++, nl++) {
+			ferry__label__init(&labels[nl]);
+			labels[nl].key = h->rec.labels[j].key;
+			labels[nl].value = h->rec.labels[j].value;
+			lptrs[nl] = &labels[nl];
+		}
+		hi->n_labels = h->rec.nlabels;
+		if (h->status != NULL) {
+			hi->docker_ok = h->status->docker_ok;
+			hi->docker_error = h->status->docker_error;
+			hi->containers = h->status->containers;
+			hi->n_containers = h->status->n_containers;
+			hi->agent_version = h->status->version;
+		}
+		ptrs[i] = hi;
+	}
+	r.ok = 1;
+	r.hosts = ptrs;
+	r.n_hosts = fd->nhosts;
+	r.fingerprint.data = fd->fpr;
+	r.fingerprint.len = KEY_FPR_LEN;
+	send_reply(slot, &r);
+out:
+	free(infos);
+	free(ptrs);
+	free(labels);
+	free(lptrs);
+}
+
+static struct host *
+need_host(struct ferryd *fd, struct rep_slot *slot, const char *name)
+{
+	struct host *h = name != NULL ? fleet_find(fd, name) : NULL;
+
+	if (h == NULL)
+		reply_error(slot, "unknown host \"%s\"", name ? name : "");
+	return h;
+}
+
+static void
+fail_outbox(struct ferryd *fd, struct host *h, const char *why)
+{
+	struct cmd *c, *next;
+
+	for (c = h->outbox; c != NULL; c = next) {
+		next = c->next;
+		store_command_set_state(fd->store, c->rec.id, "failed", why);
+		if (c->done != NULL)
+			c->done(c->done_arg, h, c, NULL, why);
+		free(c->rec.envelope);
+		free(c);
+	}
+	h->outbox = NULL;
+}
+
+static void
+do_accept(struct ferryd *fd, struct rep_slot *slot, const char *name,
+    const char *actor)
+{
+	struct host *h = need_host(fd, slot, name);
+	char fpr[KEY_FPR_STRLEN];
+	int rc;
+
+	if (h == NULL)
+		return;
+	if (h->rec.has_new_pk) {
+		if ((rc = store_host_take_new_key(fd->store, name)) != 0) {
+			reply_error(slot, "cannot record: %s", ferr_str(rc));
+			return;
+		}
+		memcpy(h->rec.pk, h->rec.new_pk, KEY_PUBLIC_LEN);
+		h->rec.has_new_pk = 0;
+		keys_fingerprint(h->rec.pk, h->fpr);
+		keys_fingerprint_str(h->fpr, fpr);
+		/* Whatever waited for the old key is void now. */
+		fail_outbox(fd, h, "host key replaced");
+		link_release(fd, h);
+		h->online = 0;
+		h->rec.state = HOST_ACCEPTED;
+		log_info("host %s: new key %s accepted by %s", name, fpr, actor);
+		store_event(fd->store, actor, "host-key-replaced", name, fpr);
+		reply_ok(slot);
+		return;
+	}
+	if (h->rec.state == HOST_ACCEPTED) {
+		reply_error(slot, "host \"%s\" is already accepted", name);
+		return;
+	}
+	if ((rc = store_host_set_state(fd->store, name, HOST_ACCEPTED)) != 0) {
+		reply_error(slot, "cannot record: %s", ferr_str(rc));
+		return;
+	}
+	h->rec.state = HOST_ACCEPTED;
+	log_info("host %s: accepted by %s", name, actor);
+	store_event(fd->store, actor, "host-accepted", name, "");
+	reply_ok(slot);
+}
+
+static void
+do_revoke(struct ferryd *fd, struct rep_slot *slot, const char *name,
+    const char *actor)
+{
+	struct host *h = need_host(fd, slot, name);
+	int rc;
+
+	if (h == NULL)
+		return;
+	if (h->rec.state == HOST_REVOKED) {
+		reply_error(slot, "host \"%s\" is already revoked", name);
+		return;
+	}
+	if ((rc = store_host_set_state(fd->store, name, HOST_REVOKED)) != 0) {
+		reply_error(slot, "cannot record: %s", ferr_str(rc));
+		return;
+	}
+	h->rec.state = HOST_REVOKED;
+	h->online = 0;
+	fail_outbox(fd, h, "host revoked");
+	/* Its waiting poll is let go without a command. */
+	link_release(fd, h);
+	log_info("host %s: revoked by %s", name, actor);
+	store_event(fd->store, actor, "host-revoked", name, "");
+	reply_ok(slot);
+}
+
+static void
+do_label(struct ferryd *fd, struct rep_slot *slot, const Ferry__HostLabel *l,
+    const char *actor)
+{
+	struct host *h = need_host(fd, slot, l->name);
+	struct host_rec next;
+	char detail[256];
+	size_t i, j;
+	int rc;
+
+	if (h == NULL)
+		return;
+	if (l->n_labels == 0) {
+		reply_error(slot, "%s", "no labels given (expected k=v)");
+		return;
+	}
+	next = h->rec;
+	for (i = 0; i < l->n_labels; i++) {
+		const char *k = l->labels[i]->key, *v = l->labels[i]->value;
+		if (!label_ok(k, v)) {
+			reply_error(slot, "bad label \"%s\": keys are letters, "
+			    "digits, '.', '-', '_' (up to 63), values are "
+			    "printable (up to 127)", k);
+			return;
+		}
+		for (j = 0; j < next.nlabels; j++)
+			if (strcmp(next.labels[j].key, k) == 0)
+				break;
+		if (v[0] == '\0') {	/* k= removes k */
+			if (j < next.nlabels)
+				next.labels[j] = next.labels[--next.nlabels];
+			continue;
+		}
+		if (j == LABELS_MAX) {
+			reply_error(slot, "too many labels (at most %s)", "16");
+			return;
+		}
+		snprintf(next.labels[j].key, sizeof(next.labels[j].key), "%s",
+		    k);
+		snprintf(next.labels[j].value, sizeof(next.labels[j].value),
+		    "%s", v);
+		if (j == next.nlabels)
+			next.nlabels++;
+	}
+	if ((rc = store_host_set_labels(fd->store, h->rec.name, next.labels,
+	    next.nlabels)) != 0) {
+		reply_error(slot, "cannot record: %s", ferr_str(rc));
+		return;
+	}
+	memcpy(h->rec.labels, next.labels, sizeof(next.labels));
+	h->rec.nlabels = next.nlabels;
+	snprintf(detail, sizeof(detail), "%zu label(s) set", l->n_labels);
+	store_event(fd->store, actor, "host-labelled", h->rec.name, detail);
+	reply_ok(slot);
+}
+
+/* advertise_address: where agents reach ferryd, for tokens. */
+static void
+advertise_address(struct ferryd *fd, char *buf, size_t len)
+{
+	const char *l = fd->conf.listen, *port;
+	char host[200];
+
+	if (fd->conf.advertise[0] != '\0') {
+		snprintf(buf, len, "%s", fd->conf.advertise);
+		return;
+	}
+	if (strstr(l, "://0.0.0.0:") == NULL && strstr(l, "://*:") == NULL) {
+		snprintf(buf, len, "%s", l);
+		return;
+	}
+	port = strrchr(l, ':');
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(buf, len, "tcp://%s%s", host, port);
+}
+
+static void
+do_token(struct ferryd *fd, struct rep_slot *slot, const Ferry__TokenCreate *t,
+    const char *actor)
+{
+	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
+	struct join_token tok;
+	struct label labels[LABELS_MAX];
+	uint64_t ttl, now = clock_wall_ms();
+	char *text = NULL, idhex[TOKEN_ID_LEN * 2 + 1];
+	size_t i;
+	int rc;
+
+	ttl = t->ttl_s ? t->ttl_s * 1000 : fd->conf.default_token_ttl_ms;
+	if (ttl > TOKEN_TTL_MAX_MS) {
+		reply_error(slot, "%s", "--ttl: at most 720h (30 days)");
+		return;
+	}
+	if (t->n_labels > LABELS_MAX) {
+		reply_error(slot, "too many labels (at most %s)", "16");
+		return;
+	}
+	for (i = 0; i < t->n_labels; i++) {
+		if (!label_ok(t->labels[i]->key, t->labels[i]->value) ||
+		    t->labels[i]->value[0] == '\0') {
+			reply_error(slot, "bad label \"%s\"",
+			    t->labels[i]->key);
+			return;
+		}
+		snprintf(labels[i].key, sizeof(labels[i].key), "%s",
+		    t->labels[i]->key);
+		snprintf(labels[i].value, sizeof(labels[i].value), "%s",
+		    t->labels[i]->value);
+	}
+	memset(&tok, 0, sizeof(tok));
+	advertise_address(fd, tok.address, sizeof(tok.address));
+	memcpy(tok.fingerprint, fd->fpr, KEY_FPR_LEN);
+	randombytes_buf(tok.id, TOKEN_ID_LEN);
+	randombytes_buf(tok.secret, TOKEN_SECRET_LEN);
+	if ((rc = store_token_insert(fd->store, tok.id, tok.secret, now,
+	    now + ttl, labels, t->n_labels)) != 0 ||
+	    (rc = token_encode(&tok, &text)) != 0) {
+		reply_error(slot, "cannot create token: %s", ferr_str(rc));
+		goto out;
+	}
+	sodium_bin2hex(idhex, sizeof(idhex), tok.id, TOKEN_ID_LEN);
+	/* The token id is public; the secret is never logged. */
+	log_info("token %s created by %s, expires in %llu s", idhex, actor,
+	    (unsigned long long)(ttl / 1000));
+	store_event(fd->store, actor, "token-created", "", idhex);
+	r.ok = 1;
+	r.token = text;
+	r.token_expires_at_ms = now + ttl;
+	r.fingerprint.data = fd->fpr;
+	r.fingerprint.len = KEY_FPR_LEN;
+	send_reply(slot, &r);
+out:
+	sodium_memzero(&tok, sizeof(tok));
+	if (text != NULL) {
+		sodium_memzero(text, strlen(text));
+		free(text);
+	}
+}
+
+/* One `ferry ping`: answered when every host has answered or timed out. */
+struct ping_wait {
+	struct rep_slot *slot;
+	size_t n, remaining;
+	Ferry__PingResult *res;
+	char (*names)[HOST_NAME_MAX_LEN + 1];
+	char (*errors)[128];
+};
+
+static void
+ping_finish(struct ping_wait *w)
+{
+	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
+	Ferry__PingResult **ptrs = calloc(w->n + 1, sizeof(*ptrs));
+	size_t i;
+
+	if (ptrs == NULL) {
+		repsrv_drop(w->slot);
+	} else {
+		for (i = 0; i < w->n; i++)
+			ptrs[i] = &w->res[i];
+		r.ok = 1;
+		r.pings = ptrs;
+		r.n_pings = w->n;
+		send_reply(w->slot, &r);
+	}
+	free(ptrs);
+	free(w->res);
+	free(w->names);
+	free(w->errors);
+	free(w);
+}
+
+static void
+ping_done(void *arg, struct host *h, const struct cmd *c,
+    const Ferry__Report *report, const char *err)
+{
+	struct ping_wait *w = arg;
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		if (strcmp(w->names[i], h->rec.name) == 0)
+			break;
+	if (i == w->n)
+		return;
+	if (report != NULL &&
+	    report->status == FERRY__REPORT__STATUS__SUCCEEDED) {
+		w->res[i].ok = 1;
+		w->res[i].latency_us = clock_mono_us() - c->created_us;
+	} else {
+		snprintf(w->errors[i], sizeof(w->errors[i]), "%s",
+		    report != NULL ? (report->message && report->message[0] ?
+		    report->message : "failed") : err);
+	}
+	if (--w->remaining == 0)
+		ping_finish(w);
+}
+
+static void
+do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
+{
+	struct ping_wait *w;
+	uint32_t timeout = p->timeout_ms ? p->timeout_ms :
+	    PING_TIMEOUT_DEFAULT_MS;
+	size_t i, n;
+
+	if (timeout > PING_TIMEOUT_MAX_MS)
+		timeout = PING_TIMEOUT_MAX_MS;
+	for (i = 0; i < p->n_hosts; i++)
+		if (fleet_find(fd, p->hosts[i]) == NULL) {
+			reply_error(slot, "unknown host \"%s\"", p->hosts[i]);
+			return;
+		}
+	n = p->n_hosts;
+	if (n == 0)
+		for (i = 0; i < fd->nhosts; i++)
+			n += fd->hosts[i]->rec.state == HOST_ACCEPTED;
+	if (n == 0) {
+		reply_error(slot, "%s", "no accepted hosts to ping");
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (w == NULL || (w->res = calloc(n, sizeof(*w->res))) == NULL ||
+	    (w->names = calloc(n, sizeof(*w->names))) == NULL ||
+	    (w->errors = calloc(n, sizeof(*w->errors))) == NULL) {
+		if (w != NULL) {
+			free(w->res);
+			free(w->names);
+		}
+		free(w);
+		reply_error(slot, "%s", "ferryd is out of memory");
+		return;
+	}
+	w->slot = slot;
+	w->n = n;
+	w->remaining = n + 1;	/* held until every host is asked */
+	for (i = 0, n = 0; n < w->n; i++) {
+		struct host *h = p->n_hosts ? fleet_find(fd, p->hosts[i]) :
+		    fd->hosts[i];
+		Ferry__Command cmd = FERRY__COMMAND__INIT;
+		Ferry__Ping ping = FERRY__PING__INIT;
+		int rc;
+
+		if (!p->n_hosts && h->rec.state != HOST_ACCEPTED)
+			continue;
+		snprintf(w->names[n], sizeof(w->names[n]), "%s", h->rec.name);
+		ferry__ping_result__init(&w->res[n]);
+		w->res[n].host = w->names[n];
+		w->res[n].error = w->errors[n];
+		n++;
+		if (h->rec.state != HOST_ACCEPTED) {
+			snprintf(w->errors[n - 1], sizeof(w->errors[0]),
+			    "host %s", host_state_name(h));
+			w->remaining--;
+			continue;
+		}
+		if (!h->online) {
+			snprintf(w->errors[n - 1], sizeof(w->errors[0]),
+			    "offline");
+			w->remaining--;
+			continue;
+		}
+		ping.sent_at_ms = clock_wall_ms();
+		cmd.payload_case = FERRY__COMMAND__PAYLOAD_PING;
+		cmd.ping = &ping;
+		if ((rc = link_command(fd, h, &cmd, "ping", timeout, ping_done,
+		    w)) != 0) {
+			snprintf(w->errors[n - 1], sizeof(w->errors[0]),
+			    "cannot send: %s", ferr_str(rc));
+			w->remaining--;
+		}
+	}
+	if (--w->remaining == 0)
+		ping_finish(w);
+}
+
+static void
+on_control(void *arg, struct rep_slot *slot, nng_msg *msg)
+{
+	struct ferryd *fd = arg;
+	Ferry__CtlRequest *req;
+	char actor[64];
+
+	actor_of(msg, actor, sizeof(actor));
+	req = ferry__ctl_request__unpack(NULL, nng_msg_len(msg),
+	    nng_msg_body(msg));
+	nng_msg_free(msg);
+	if (req == NULL) {
+		log_warnx("control: refused request from %s: malformed", actor);
+		reply_error(slot, "%s", "malformed request");
+		return;
+	}
+	switch (req->op_case) {
+	case FERRY__CTL_REQUEST__OP_HOSTS_LIST:
+		do_hosts(fd, slot);
+		break;
+	case FERRY__CTL_REQUEST__OP_HOST_ACCEPT:
+		do_accept(fd, slot, req->host_accept->name, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_HOST_REVOKE:
+		do_revoke(fd, slot, req->host_revoke->name, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_HOST_LABEL:
+		do_label(fd, slot, req->host_label, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_TOKEN_CREATE:
+		do_token(fd, slot, req->token_create, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_PING:
+		do_ping(fd, slot, req->ping);
+		break;
+	default:
+		log_warnx("control: refused request from %s: unknown "
+		    "operation", actor);
+		reply_error(slot, "%s", "unknown operation (is ferry newer "
+		    "than ferryd?)");
+		break;
+	}
+	ferry__ctl_request__free_unpacked(req, NULL);
+}
+
+int
+control_start(struct ferryd *fd)
+{
+	char url[600];
+
+	snprintf(url, sizeof(url), "ipc://%s", fd->conf.socket);
+	return repsrv_open(&fd->control, url, CONTROL_MAX_SIZE, 0600, &fd->mb,
+	    on_control, fd);
+}
+
+void
+control_stop(struct ferryd *fd)
+{
+	repsrv_close(fd->control);
+	fd->control = NULL;
+}

@@ -1,0 +1,524 @@
+/* ferry.c: the operator's CLI; talks to ferryd over its local socket. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cJSON.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <sodium.h>
+
+#include "clock.h"
+#include "config.h"
+#include "ferry.pb-c.h"
+#include "keys.h"
+
+/* Exit statuses. */
+#define EXIT_FAIL	1	/* the operation failed */
+#define EXIT_USAGE	2	/* bad arguments */
+#define EXIT_NOFERRYD	3	/* ferryd cannot be reached */
+
+#define DEFAULT_SOCKET	"/run/ferry/ferryd.sock"
+#define REPLY_MAX	(16u * 1024u * 1024u)
+
+static const char *socket_path;
+
+static const char usage_main[] =
+"usage: ferry [--socket PATH] COMMAND [ARGS]\n"
+"\n"
+"Commands:\n"
+"  token create [--ttl 1h] [--label k=v ...]   a one-time join token\n"
+"  hosts [--json]                              the fleet: state, labels, "
+"what runs\n"
+"  hosts accept NAME                           admit a pending host (or its "
+"new key)\n"
+"  hosts revoke NAME                           shut a host out\n"
+"  hosts label NAME k=v ...                    set labels (k= removes k)\n"
+"  ping [HOST ...] [--timeout 5s] [--json]     signed round trip, with "
+"latency\n"
+"\n"
+"ferry finds ferryd through --socket, else FERRY_SOCKET, else\n"
+DEFAULT_SOCKET ".  `ferry COMMAND --help` tells more.\n"
+"Exit status: 0 success, 1 the operation failed, 2 bad arguments,\n"
+"3 ferryd cannot be reached.\n";
+
+static const char usage_token[] =
+"usage: ferry token create [--ttl DURATION] [--label k=v ...] [--json]\n"
+"\n"
+"Prints a one-time join token on stdout.  It carries ferryd's address and\n"
+"key fingerprint and expires after --ttl (default: ferryd's token_ttl,\n"
+"1h).  Labels are given to the host that joins with it.  On the new host:\n"
+"  ferry-agent join TOKEN [--name NAME]\n";
+
+static const char usage_hosts[] =
+"usage: ferry hosts [--json]\n"
+"       ferry hosts accept NAME\n"
+"       ferry hosts revoke NAME\n"
+"       ferry hosts label NAME k=v [k=v ...]\n"
+"\n"
+"Without a subcommand, lists every host: name, state (pending, online,\n"
+"offline, revoked), address, last seen, labels and the containers it\n"
+"runs.  accept admits a host that asked to join without a token, or the\n"
+"new key of a known host; revoke refuses the host from then on; label\n"
+"sets labels (k= removes k).\n";
+
+static const char usage_ping[] =
+"usage: ferry ping [HOST ...] [--timeout DURATION] [--json]\n"
+"\n"
+"Sends a signed Ping command to each host (default: every accepted host)\n"
+"and prints the round-trip latency.  Exit status 1 when any host does not\n"
+"answer.\n";
+
+static void __attribute__((noreturn))
+die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ferry: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
+/* call sends req to ferryd and returns its reply; dies when ferryd cannot
+ * be reached or answers with an error. */
+static Ferry__CtlReply *
+call(const Ferry__CtlRequest *req, nng_duration timeout)
+{
+	nng_socket s;
+	char url[600];
+	uint8_t *buf;
+	size_t n;
+	void *rbuf = NULL;
+	size_t rlen = 0;
+	Ferry__CtlReply *r;
+	int rv;
+
+	snprintf(url, sizeof(url), "ipc://%s", socket_path);
+	if ((rv = nng_req0_open(&s)) != 0)
+		die(EXIT_FAIL, "%s", nng_strerror(rv));
+	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, timeout);
+	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 5000);
+	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, REPLY_MAX);
+	if ((rv = nng_dial(s, url, NULL, 0)) != 0)
+		die(EXIT_NOFERRYD, "cannot reach ferryd at %s: %s (is ferryd "
+		    "running? set --socket or FERRY_SOCKET)", socket_path,
+		    nng_strerror(rv));
+	n = ferry__ctl_request__get_packed_size(req);
+	buf = malloc(n + 1);
+	if (buf == NULL)
+		die(EXIT_FAIL, "out of memory");
+	ferry__ctl_request__pack(req, buf);
+	if ((rv = nng_send(s, buf, n, 0)) != 0)
+		die(EXIT_NOFERRYD, "sending to ferryd: %s", nng_strerror(rv));
+	free(buf);
+	if ((rv = nng_recv(s, &rbuf, &rlen, NNG_FLAG_ALLOC)) != 0)
+		die(EXIT_NOFERRYD, "no answer from ferryd: %s",
+		    nng_strerror(rv));
+	r = ferry__ctl_reply__unpack(NULL, rlen, rbuf);
+	nng_free(rbuf, rlen);
+	nng_close(s);
+	if (r == NULL)
+		die(EXIT_FAIL, "malformed answer from ferryd");
+	if (!r->ok)
+		die(EXIT_FAIL, "%s", r->error && r->error[0] ? r->error :
+		    "ferryd refused the request");
+	return r;
+}
+
+static int
+has_flag(int argc, char **argv, const char *flag)
+{
+	int i;
+
+	for (i = 0; i < argc; i++)
+		if (strcmp(argv[i], flag) == 0)
+			return 1;
+	return 0;
+}
+
+/* parse_label splits "k=v" into a Ferry__Label (pointing into s). */
+static Ferry__Label *
+parse_label(char *s, int allow_empty)
+{
+	Ferry__Label *l = malloc(sizeof(*l));
+	char *eq = strchr(s, '=');
+
+	if (l == NULL)
+		die(EXIT_FAIL, "out of memory");
+	if (eq == NULL || eq == s || (!allow_empty && eq[1] == '\0'))
+		die(EXIT_USAGE, "bad label \"%s\": expected key=value", s);
+	*eq = '\0';
+	ferry__label__init(l);
+	l->key = s;
+	l->value = eq + 1;
+	return l;
+}
+
+static uint64_t
+parse_duration_flag(const char *flag, const char *v)
+{
+	uint64_t ms;
+
+	if (v == NULL || parse_duration_ms(v, &ms) != 0)
+		die(EXIT_USAGE, "%s: expected a duration such as 30s, 10m or "
+		    "1h, got \"%s\"", flag, v ? v : "");
+	return ms;
+}
+
+static void
+print_json(cJSON *j)
+{
+	char *s = cJSON_Print(j);
+
+	if (s == NULL)
+		die(EXIT_FAIL, "out of memory");
+	puts(s);
+	free(s);
+	cJSON_Delete(j);
+}
+
+static int
+cmd_token(int argc, char **argv)
+{
+	Ferry__CtlRequest req = FERRY__CTL_REQUEST__INIT;
+	Ferry__TokenCreate tc = FERRY__TOKEN_CREATE__INIT;
+	Ferry__Label *labels[64];
+	Ferry__CtlReply *r;
+	int i, json = 0;
+	char when[64];
+	time_t t;
+
+	if (argc < 1 || has_flag(argc, argv, "--help") ||
+	    has_flag(argc, argv, "-h")) {
+		fputs(usage_token, argc < 1 ? stderr : stdout);
+		return argc < 1 ? EXIT_USAGE : 0;
+	}
+	if (strcmp(argv[0], "create") != 0)
+		die(EXIT_USAGE, "token: unknown subcommand \"%s\" (expected "
+		    "create)", argv[0]);
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--ttl") == 0) {
+			uint64_t ms = parse_duration_flag("--ttl",
+			    i + 1 < argc ? argv[++i] : NULL);
+			if (ms < 1000)
+				die(EXIT_USAGE, "--ttl: at least 1s");
+			tc.ttl_s = ms / 1000;
+		} else if (strcmp(argv[i], "--label") == 0) {
+			if (i + 1 >= argc)
+				die(EXIT_USAGE, "--label needs k=v");
+			if (tc.n_labels == 64)
+				die(EXIT_USAGE, "too many labels");
+			labels[tc.n_labels++] = parse_label(argv[++i], 0);
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+		} else {
+			die(EXIT_USAGE, "token create: unexpected \"%s\" (see "
+			    "ferry token --help)", argv[i]);
+		}
+	}
+	tc.labels = labels;
+	req.op_case = FERRY__CTL_REQUEST__OP_TOKEN_CREATE;
+	req.token_create = &tc;
+	r = call(&req, 10000);
+	t = (time_t)(r->token_expires_at_ms / 1000);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&t));
+	if (json) {
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "token", r->token);
+		cJSON_AddNumberToObject(j, "expires_at_ms",
+		    (double)r->token_expires_at_ms);
+		print_json(j);
+	} else {
+		puts(r->token);
+		fprintf(stderr, "One-time join token, valid until %s.\n"
+		    "On the new host run:\n  ferry-agent join %s\n", when,
+		    r->token);
+	}
+	for (i = 0; i < (int)tc.n_labels; i++)
+		free(labels[i]);
+	sodium_memzero(r->token, strlen(r->token));
+	ferry__ctl_reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+static void
+ago(uint64_t ms, char *buf, size_t len)
+{
+	uint64_t now = clock_wall_ms(), d;
+
+	if (ms == 0) {
+		snprintf(buf, len, "never");
+		return;
+	}
+	d = now > ms ? (now - ms) / 1000 : 0;
+	if (d < 120)
+		snprintf(buf, len, "%llus ago", (unsigned long long)d);
+	else if (d < 7200)
+		snprintf(buf, len, "%llum ago", (unsigned long long)d / 60);
+	else
+		snprintf(buf, len, "%lluh ago", (unsigned long long)d / 3600);
+}
+
+static void
+hosts_json(const Ferry__CtlReply *r)
+{
+	cJSON *arr = cJSON_CreateArray();
+	size_t i, j;
+
+	for (i = 0; i < r->n_hosts; i++) {
+		const Ferry__HostInfo *h = r->hosts[i];
+		cJSON *o = cJSON_CreateObject(), *labels, *cs;
+		char fpr[KEY_FPR_STRLEN] = "";
+
+		cJSON_AddStringToObject(o, "name", h->name);
+		cJSON_AddStringToObject(o, "state", h->state);
+		cJSON_AddStringToObject(o, "address", h->address);
+		cJSON_AddNumberToObject(o, "last_seen_ms",
+		    (double)h->last_seen_ms);
+		if (h->fingerprint.len == KEY_FPR_LEN)
+			keys_fingerprint_str(h->fingerprint.data, fpr);
+		cJSON_AddStringToObject(o, "fingerprint", fpr);
+		labels = cJSON_AddObjectToObject(o, "labels");
+		for (j = 0; j < h->n_labels; j++)
+			cJSON_AddStringToObject(labels, h->labels[j]->key,
+			    h->labels[j]->value);
+		cJSON_AddBoolToObject(o, "docker_ok", h->docker_ok);
+		cJSON_AddStringToObject(o, "docker_error", h->docker_error);
+		cJSON_AddNumberToObject(o, "last_sequence",
+		    (double)h->last_sequence);
+		cJSON_AddStringToObject(o, "agent_version", h->agent_version);
+		cs = cJSON_AddArrayToObject(o, "containers");
+		for (j = 0; j < h->n_containers; j++) {
+			const Ferry__Container *c = h->containers[j];
+			cJSON *co = cJSON_CreateObject();
+			cJSON_AddStringToObject(co, "id", c->id);
+			cJSON_AddStringToObject(co, "name", c->name);
+			cJSON_AddStringToObject(co, "image", c->image);
+			cJSON_AddStringToObject(co, "service", c->service);
+			cJSON_AddStringToObject(co, "revision", c->revision);
+			cJSON_AddStringToObject(co, "state", c->state);
+			cJSON_AddItemToArray(cs, co);
+		}
+		cJSON_AddItemToArray(arr, o);
+	}
+	print_json(arr);
+}
+
+static void
+hosts_table(const Ferry__CtlReply *r)
+{
+	size_t i, j;
+
+	if (r->n_hosts == 0) {
+		printf("no hosts yet: `ferry token create`, then `ferry-agent "
+		    "join TOKEN` on a host\n");
+		return;
+	}
+	printf("%-20s %-9s %-16s %-10s %-24s %s\n", "NAME", "STATE",
+	    "ADDRESS", "LAST SEEN", "LABELS", "RUNS");
+	for (i = 0; i < r->n_hosts; i++) {
+		const Ferry__HostInfo *h = r->hosts[i];
+		char seen[32], labels[512] = "", runs[1024] = "";
+		size_t off = 0;
+
+		ago(h->last_seen_ms, seen, sizeof(seen));
+		for (j = 0; j < h->n_labels && off < sizeof(labels); j++)
+			off += (size_t)snprintf(labels + off,
+			    sizeof(labels) - off, "%s%s=%s", j ? "," : "",
+			    h->labels[j]->key, h->labels[j]->value);
+		off = 0;
+		if (!h->docker_ok && h->docker_error && h->docker_error[0])
+			snprintf(runs, sizeof(runs), "(docker unreachable: "
+			    "%s)", h->docker_error);
+		for (j = 0; j < h->n_containers && off < sizeof(runs); j++) {
+			const Ferry__Container *c = h->containers[j];
+			off += (size_t)snprintf(runs + off, sizeof(runs) - off,
+			    "%s%s@%s:%s", j ? " " : "", c->service,
+			    c->revision, c->state);
+		}
+		printf("%-20s %-9s %-16s %-10s %-24s %s\n", h->name, h->state,
+		    h->address[0] ? h->address : "-", seen,
+		    labels[0] ? labels : "-", runs[0] ? runs : "-");
+	}
+}
+
+static int
+cmd_hosts(int argc, char **argv)
+{
+	Ferry__CtlRequest req = FERRY__CTL_REQUEST__INIT;
+	Ferry__HostsList hl = FERRY__HOSTS_LIST__INIT;
+	Ferry__HostName hn = FERRY__HOST_NAME__INIT;
+	Ferry__HostLabel lab = FERRY__HOST_LABEL__INIT;
+	Ferry__Label *labels[64];
+	Ferry__CtlReply *r;
+	int i;
+
+	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
+		fputs(usage_hosts, stdout);
+		return 0;
+	}
+	if (argc == 0 || (argc == 1 && strcmp(argv[0], "--json") == 0)) {
+		req.op_case = FERRY__CTL_REQUEST__OP_HOSTS_LIST;
+		req.hosts_list = &hl;
+		r = call(&req, 10000);
+		if (argc == 1)
+			hosts_json(r);
+		else
+			hosts_table(r);
+		ferry__ctl_reply__free_unpacked(r, NULL);
+		return 0;
+	}
+	if (strcmp(argv[0], "accept") == 0 || strcmp(argv[0], "revoke") == 0) {
+		if (argc != 2)
+			die(EXIT_USAGE, "usage: ferry hosts %s NAME", argv[0]);
+		hn.name = argv[1];
+		if (argv[0][0] == 'a') {
+			req.op_case = FERRY__CTL_REQUEST__OP_HOST_ACCEPT;
+			req.host_accept = &hn;
+		} else {
+			req.op_case = FERRY__CTL_REQUEST__OP_HOST_REVOKE;
+			req.host_revoke = &hn;
+		}
+		r = call(&req, 10000);
+		printf("host %s %s\n", argv[1], argv[0][0] == 'a' ?
+		    "accepted" : "revoked");
+		ferry__ctl_reply__free_unpacked(r, NULL);
+		return 0;
+	}
+	if (strcmp(argv[0], "label") == 0) {
+		if (argc < 3)
+			die(EXIT_USAGE, "usage: ferry hosts label NAME k=v "
+			    "[k=v ...]");
+		if (argc - 2 > 64)
+			die(EXIT_USAGE, "too many labels");
+		lab.name = argv[1];
+		for (i = 2; i < argc; i++)
+			labels[lab.n_labels++] = parse_label(argv[i], 1);
+		lab.labels = labels;
+		req.op_case = FERRY__CTL_REQUEST__OP_HOST_LABEL;
+		req.host_label = &lab;
+		r = call(&req, 10000);
+		printf("host %s labelled\n", argv[1]);
+		for (i = 0; i < (int)lab.n_labels; i++)
+			free(labels[i]);
+		ferry__ctl_reply__free_unpacked(r, NULL);
+		return 0;
+	}
+	die(EXIT_USAGE, "hosts: unknown subcommand \"%s\" (see ferry hosts "
+	    "--help)", argv[0]);
+}
+
+static int
+cmd_ping(int argc, char **argv)
+{
+	Ferry__CtlRequest req = FERRY__CTL_REQUEST__INIT;
+	Ferry__PingHosts ph = FERRY__PING_HOSTS__INIT;
+	Ferry__CtlReply *r;
+	char **hosts;
+	uint64_t timeout = 5000;
+	int i, json = 0, failed = 0;
+	size_t k;
+
+	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
+		fputs(usage_ping, stdout);
+		return 0;
+	}
+	hosts = calloc((size_t)argc + 1, sizeof(*hosts));
+	if (hosts == NULL)
+		die(EXIT_FAIL, "out of memory");
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--timeout") == 0) {
+			timeout = parse_duration_flag("--timeout",
+			    i + 1 < argc ? argv[++i] : NULL);
+			if (timeout < 100 || timeout > 60000)
+				die(EXIT_USAGE, "--timeout: from 100ms to 60s");
+		} else if (argv[i][0] == '-')
+			die(EXIT_USAGE, "ping: unknown flag \"%s\"", argv[i]);
+		else
+			hosts[ph.n_hosts++] = argv[i];
+	}
+	ph.hosts = hosts;
+	ph.timeout_ms = (uint32_t)timeout;
+	req.op_case = FERRY__CTL_REQUEST__OP_PING;
+	req.ping = &ph;
+	r = call(&req, (nng_duration)timeout + 5000);
+	if (json) {
+		cJSON *arr = cJSON_CreateArray();
+		for (k = 0; k < r->n_pings; k++) {
+			const Ferry__PingResult *p = r->pings[k];
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "host", p->host);
+			cJSON_AddBoolToObject(o, "ok", p->ok);
+			if (p->ok)
+				cJSON_AddNumberToObject(o, "latency_ms",
+				    (double)p->latency_us / 1000.0);
+			else
+				cJSON_AddStringToObject(o, "error", p->error);
+			cJSON_AddItemToArray(arr, o);
+			failed |= !p->ok;
+		}
+		print_json(arr);
+	} else {
+		for (k = 0; k < r->n_pings; k++) {
+			const Ferry__PingResult *p = r->pings[k];
+			if (p->ok)
+				printf("%-20s ok     %8.2f ms\n", p->host,
+				    (double)p->latency_us / 1000.0);
+			else
+				printf("%-20s FAILED %s\n", p->host, p->error);
+			failed |= !p->ok;
+		}
+	}
+	free(hosts);
+	ferry__ctl_reply__free_unpacked(r, NULL);
+	return failed ? EXIT_FAIL : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	int i = 1;
+
+	socket_path = getenv("FERRY_SOCKET");
+	if (socket_path == NULL || socket_path[0] == '\0')
+		socket_path = DEFAULT_SOCKET;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			socket_path = argv[++i];
+		else if (strncmp(argv[i], "--socket=", 9) == 0)
+			socket_path = argv[i] + 9;
+		else if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			fputs(usage_main, stdout);
+			return 0;
+		} else
+			die(EXIT_USAGE, "unknown flag \"%s\" (see ferry --help)",
+			    argv[i]);
+	}
+	if (i >= argc) {
+		fputs(usage_main, stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[i], "token") == 0)
+		return cmd_token(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "hosts") == 0)
+		return cmd_hosts(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "ping") == 0)
+		return cmd_ping(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "help") == 0) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	die(EXIT_USAGE, "unknown command \"%s\" (see ferry --help)", argv[i]);
+}

@@ -1,0 +1,219 @@
+/* ferryd.c: the coordinator daemon's start, loop and shutdown. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "args.h"
+#include "clock.h"
+#include "ferr.h"
+#include "ferryd.h"
+#include "keys.h"
+#include "log.h"
+
+#define SWEEP_MS	100
+
+static const char usage[] =
+"usage: ferryd [-d] [-v] [-n] [-f FILE] [--state-dir DIR] [--listen URL]\n"
+"              [--socket PATH] [--http ADDR] [--advertise URL]\n"
+"              [--missed-beats N] [--token-ttl DURATION]\n"
+"\n"
+"The ferry coordinator: keeps the fleet database, signs commands, listens\n"
+"for agents and for the ferry CLI.\n"
+"\n"
+"  -d                 stay in the foreground, log to stderr\n"
+"  -v                 verbose (debug) logging\n"
+"  -n                 check the configuration, print \"configuration OK\"\n"
+"  -f FILE            config file (default /etc/ferry/ferryd.conf if present)\n"
+"  --state-dir DIR    key and database (default /var/lib/ferry)\n"
+"  --listen URL       where agents connect (default tcp://0.0.0.0:7400)\n"
+"  --socket PATH      the CLI's socket (default /run/ferry/ferryd.sock)\n"
+"  --http ADDR        metrics and health (default 127.0.0.1:7401)\n"
+"  --advertise URL    address put in join tokens (default: the listen\n"
+"                     URL, with this machine's name for 0.0.0.0)\n"
+"  --missed-beats N   heartbeats missed before a host is offline (default 3)\n"
+"  --token-ttl D      default lifetime of join tokens (default 1h)\n"
+"\n"
+"Every flag can be set in the config file as \"name = value\" (state_dir,\n"
+"listen, socket, http, advertise, missed_beats, token_ttl).\n";
+
+static void
+on_sweep(uv_timer_t *t)
+{
+	struct ferryd *fd = t->data;
+
+	link_sweep(fd);
+	fleet_sweep(fd, clock_wall_ms());
+}
+
+static void
+on_signal(uv_signal_t *s, int signum)
+{
+	struct ferryd *fd = s->data;
+
+	if (fd->stopping)
+		return;
+	fd->stopping = 1;
+	log_info("ferryd: %s: shutting down", strsignal(signum));
+	uv_timer_stop(&fd->sweep);
+	control_stop(fd);
+	link_stop(fd);
+	uv_close((uv_handle_t *)&fd->sweep, NULL);
+	uv_close((uv_handle_t *)&fd->sigterm, NULL);
+	uv_close((uv_handle_t *)&fd->sigint, NULL);
+	mailbox_close(&fd->mb);
+}
+
+/* ensure_dir creates the folder of a socket path if missing. */
+static int
+ensure_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+		return 0;
+	return FERR_IO;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct ferryd ferryd;
+	struct ferryd *fd = &ferryd;
+	struct ferryd_conf *c = &fd->conf;
+	struct config_opt opts[] = {
+		{ "state_dir", CONF_STRING, c->state_dir, sizeof(c->state_dir),
+		    0, 0, 0 },
+		{ "listen", CONF_STRING, c->listen, sizeof(c->listen), 0, 0, 0 },
+		{ "socket", CONF_STRING, c->socket, sizeof(c->socket), 0, 0, 0 },
+		{ "http", CONF_STRING, c->http, sizeof(c->http), 0, 0, 0 },
+		{ "advertise", CONF_STRING, c->advertise, sizeof(c->advertise),
+		    0, 0, 0 },
+		{ "missed_beats", CONF_UINT, &c->missed_beats, 0, 1, 100, 0 },
+		{ "token_ttl", CONF_DURATION, &c->default_token_ttl_ms, 0, 0, 0,
+		    0 },
+		{ NULL, 0, NULL, 0, 0, 0, 0 },
+	};
+	struct daemon_flags fl;
+	char err[512], path[PATH_MAX], fpr[KEY_FPR_STRLEN];
+	int created, rc;
+	uv_loop_t loop;
+
+	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/ferry");
+	snprintf(c->listen, sizeof(c->listen), "tcp://0.0.0.0:7400");
+	snprintf(c->socket, sizeof(c->socket), "/run/ferry/ferryd.sock");
+	snprintf(c->http, sizeof(c->http), "127.0.0.1:7401");
+	c->missed_beats = 3;
+	c->default_token_ttl_ms = 3600 * 1000;
+
+	if (daemon_args(argc, argv, opts, "/etc/ferry/ferryd.conf", &fl, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "ferryd: %s\n", err);
+		return 2;
+	}
+	if (fl.help) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (fl.nrest > 0) {
+		fprintf(stderr, "ferryd: unexpected argument \"%s\" (see "
+		    "--help)\n", fl.rest[0]);
+		return 2;
+	}
+	if (c->default_token_ttl_ms < 1000) {
+		fprintf(stderr, "ferryd: token_ttl: at least 1s\n");
+		return 2;
+	}
+	if (strncmp(c->listen, "tcp://", 6) != 0 &&
+	    strncmp(c->listen, "ipc://", 6) != 0) {
+		fprintf(stderr, "ferryd: listen: expected tcp://HOST:PORT or "
+		    "ipc://PATH, got \"%s\"\n", c->listen);
+		return 2;
+	}
+	log_init("ferryd", 1, fl.verbose);
+	if (crypto_init() != 0)
+		fatalx("cannot initialise libsodium");
+	umask(077);
+	if (fl.check) {
+		/* Check only: nothing is created. */
+		snprintf(path, sizeof(path), "%s/ferryd.key", c->state_dir);
+		rc = keys_load(path, &fd->kp);
+		if (rc != 0 && rc != FERR_NOTFOUND) {
+			fprintf(stderr, "ferryd: key %s: %s\n", path,
+			    ferr_str(rc));
+			return 1;
+		}
+		printf("configuration OK\n");
+		if (rc == 0) {
+			keys_pk_fingerprint_str(fd->kp.pk, fpr);
+			printf("key fingerprint %s\n", fpr);
+		}
+		return 0;
+	}
+	if (mkdir_private(c->state_dir) != 0)
+		fatal("state dir %s", c->state_dir);
+	snprintf(path, sizeof(path), "%s/ferryd.key", c->state_dir);
+	if ((rc = keys_load_or_create(path, &fd->kp, &created)) != 0)
+		fatalx("key %s: %s%s", path, ferr_str(rc), rc == FERR_PERM ?
+		    " (the key file must be mode 0600)" : "");
+	keys_fingerprint(fd->kp.pk, fd->fpr);
+	keys_fingerprint_str(fd->fpr, fpr);
+	snprintf(path, sizeof(path), "%s/ferryd.db", c->state_dir);
+	if ((rc = store_open(&fd->store, path)) != 0)
+		fatalx("database %s: %s", path, ferr_str(rc));
+	if (!fl.foreground) {
+		if (daemon(0, 0) != 0)
+			fatal("daemon");
+		log_init("ferryd", 0, fl.verbose);
+	}
+	if (created)
+		log_info("ferryd: created key %s/ferryd.key", c->state_dir);
+	log_info("ferryd: key fingerprint %s", fpr);
+
+	if (uv_loop_init(&loop) != 0)
+		fatalx("cannot create the event loop");
+	fd->loop = &loop;
+	if (mailbox_init(&fd->mb, fd->loop) != 0)
+		fatalx("cannot create the mailbox");
+	if ((rc = fleet_load(fd)) != 0)
+		fatalx("loading hosts: %s", ferr_str(rc));
+	if (ensure_parent(c->socket) != 0)
+		fatal("socket folder of %s", c->socket);
+	if ((rc = link_start(fd)) != 0)
+		fatalx("cannot listen for agents on %s: %s", c->listen,
+		    ferr_str(rc));
+	if ((rc = control_start(fd)) != 0)
+		fatalx("cannot listen on %s: %s", c->socket, ferr_str(rc));
+	uv_timer_init(fd->loop, &fd->sweep);
+	fd->sweep.data = fd;
+	uv_timer_start(&fd->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+	uv_signal_init(fd->loop, &fd->sigterm);
+	uv_signal_init(fd->loop, &fd->sigint);
+	fd->sigterm.data = fd->sigint.data = fd;
+	uv_signal_start(&fd->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&fd->sigint, on_signal, SIGINT);
+	signal(SIGPIPE, SIG_IGN);
+	log_info("ferryd: listening for agents on %s, for ferry on %s; %zu "
+	    "host(s) known", c->listen, c->socket, fd->nhosts);
+
+	uv_run(fd->loop, UV_RUN_DEFAULT);
+
+	fleet_free(fd);
+	store_close(fd->store);
+	uv_loop_close(fd->loop);
+	sodium_memzero(&fd->kp, sizeof(fd->kp));
+	log_info("ferryd: stopped");
+	return 0;
+}

@@ -1,0 +1,240 @@
+/* ferryd.h: the coordinator's modules and the types they share. */
+#ifndef FERRY_FERRYD_H
+#define FERRY_FERRYD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+#include <uv.h>
+
+#include "ferry.pb-c.h"
+#include "keys.h"
+#include "mailbox.h"
+
+#define HOST_NAME_MAX_LEN	63
+#define LABEL_KEY_MAX		63
+#define LABEL_VALUE_MAX		127
+#define LABELS_MAX		16
+#define COMMAND_ID_LEN		16
+
+enum host_state {
+	HOST_PENDING = 0,	/* asked to join without a token */
+	HOST_ACCEPTED = 1,
+	HOST_REVOKED = 2,
+};
+
+struct label {
+	char key[LABEL_KEY_MAX + 1];
+	char value[LABEL_VALUE_MAX + 1];
+};
+
+/* A host as the database keeps it. */
+struct host_rec {
+	char name[HOST_NAME_MAX_LEN + 1];
+	uint8_t pk[KEY_PUBLIC_LEN];
+	int has_new_pk;			/* a new key waits for an operator */
+	uint8_t new_pk[KEY_PUBLIC_LEN];
+	enum host_state state;
+	char address[64];
+	uint64_t last_seen_ms;
+	uint64_t next_seq;		/* last sequence issued to the host */
+	uint64_t created_ms;
+	struct label labels[LABELS_MAX];
+	size_t nlabels;
+};
+
+/* A command in the durable outbox. */
+struct command_rec {
+	uint8_t id[COMMAND_ID_LEN];
+	char host[HOST_NAME_MAX_LEN + 1];
+	uint64_t seq;
+	char kind[16];			/* "ping", ... */
+	uint8_t *envelope;		/* signed bytes as sent */
+	size_t envelope_len;
+	uint64_t created_ms;
+	uint64_t expires_ms;
+	char state[16];			/* queued, sent, accepted, succeeded,
+					 * failed, refused, expired */
+};
+
+/* store.c */
+struct store;
+
+/* store_open opens (creating if needed) the database at path: WAL,
+ * synchronous=FULL, foreign keys, numbered migrations applied in order. */
+int store_open(struct store **out, const char *path);
+void store_close(struct store *st);
+/* store_schema_version returns the applied migration number. */
+int store_schema_version(struct store *st);
+
+typedef void (*store_host_cb)(void *arg, const struct host_rec *h);
+int store_hosts_load(struct store *st, store_host_cb cb, void *arg);
+int store_host_insert(struct store *st, const struct host_rec *h);
+int store_host_set_state(struct store *st, const char *name,
+    enum host_state s);
+int store_host_set_new_key(struct store *st, const char *name,
+    const uint8_t *pk);
+/* store_host_take_new_key makes the waiting new key the host's key. */
+int store_host_take_new_key(struct store *st, const char *name);
+int store_host_set_labels(struct store *st, const char *name,
+    const struct label *labels, size_t n);
+int store_host_seen(struct store *st, const char *name, uint64_t at_ms,
+    const char *address);
+
+int store_token_insert(struct store *st, const uint8_t *id,
+    const uint8_t *secret, uint64_t created_ms, uint64_t expires_ms,
+    const struct label *labels, size_t n);
+/*
+ * store_token_join checks the token (exists, unused, unexpired, proof by
+ * the caller's check function) and, in one transaction, marks it used and
+ * inserts h with the token's labels added.  *why names the failure.
+ */
+typedef int (*store_proof_fn)(void *arg, const uint8_t *secret);
+int store_token_join(struct store *st, const uint8_t *token_id,
+    uint64_t now_ms, store_proof_fn proof, void *proof_arg,
+    struct host_rec *h, const char **why);
+
+/* store_command_insert records c and the host's new last sequence in one
+ * transaction; it is durable before the command is sent. */
+int store_command_insert(struct store *st, const struct command_rec *c);
+int store_command_set_state(struct store *st, const uint8_t *id,
+    const char *state, const char *result);
+typedef void (*store_command_cb)(void *arg, const struct command_rec *c);
+/* store_commands_open lists commands not yet answered and not expired. */
+int store_commands_open(struct store *st, uint64_t now_ms,
+    store_command_cb cb, void *arg);
+/* store_command_get loads one command's host and state. */
+int store_command_get(struct store *st, const uint8_t *id,
+    struct command_rec *c);
+
+int store_event(struct store *st, const char *actor, const char *kind,
+    const char *host, const char *detail);
+
+/* repsrv.c */
+struct repsrv;
+struct rep_slot;
+
+/*
+ * The handler runs on the loop thread with one received request.  It owns
+ * msg (frees it) and must answer the slot exactly once, now or later, with
+ * repsrv_reply or repsrv_drop.
+ */
+typedef void (*repsrv_fn)(void *arg, struct rep_slot *slot, nng_msg *msg);
+
+/*
+ * repsrv_open listens on url with a REP socket served by a pool of
+ * contexts that grows so that some are always receiving: one waiting
+ * request never blocks another.  ipc_mode, when not 0, is the file mode of
+ * an ipc:// socket.  Messages larger than maxsz are dropped by NNG.
+ */
+int repsrv_open(struct repsrv **out, const char *url, size_t maxsz,
+    int ipc_mode, struct mailbox *mb, repsrv_fn fn, void *arg);
+/* repsrv_reply sends len bytes as the answer and re-arms the slot. */
+void repsrv_reply(struct rep_slot *slot, const void *buf, size_t len);
+/* repsrv_drop abandons the request without an answer. */
+void repsrv_drop(struct rep_slot *slot);
+/* repsrv_close stops the socket, waits for NNG callbacks, frees what is
+ * queued in the mailbox for it and frees the server.  Loop thread only. */
+void repsrv_close(struct repsrv *srv);
+/* repsrv_peer writes the peer's address of msg ("127.0.0.2") into buf. */
+void repsrv_peer(nng_msg *msg, char *buf, size_t len);
+
+/* Settings, from flags and the config file. */
+struct ferryd_conf {
+	char state_dir[512];
+	char listen[256];
+	char socket[512];
+	char http[128];
+	char advertise[256];
+	uint32_t missed_beats;
+	uint64_t default_token_ttl_ms;
+};
+
+struct cmd;
+
+/* A host as ferryd keeps it in memory (loop thread only). */
+struct host {
+	struct host_rec rec;
+	uint8_t fpr[KEY_FPR_LEN];
+	int online;
+	uint64_t last_beat_ms;		/* wall clock of the last poll */
+	uint32_t interval_ms;		/* the agent's heartbeat interval */
+	uint64_t agent_last_seq;
+	struct rep_slot *held;		/* a poll waiting for work */
+	uint64_t held_until_us;
+	Ferry__Poll *status;		/* the last heartbeat */
+	int seen_dirty;			/* last_seen not yet written */
+	struct cmd *outbox;		/* unanswered commands, by sequence */
+};
+
+/* Called once when a command is answered finally or expires.  report is
+ * NULL on expiry (err says why). */
+typedef void (*cmd_done_fn)(void *arg, struct host *h, const struct cmd *c,
+    const Ferry__Report *report, const char *err);
+
+struct cmd {
+	struct command_rec rec;		/* envelope owned (heap) */
+	struct cmd *next;
+	uint64_t created_us;
+	int sent;
+	cmd_done_fn done;
+	void *done_arg;
+};
+
+struct ferryd {
+	struct ferryd_conf conf;
+	uv_loop_t *loop;
+	struct mailbox mb;
+	struct store *store;
+	struct keypair kp;
+	uint8_t fpr[KEY_FPR_LEN];
+	struct host **hosts;
+	size_t nhosts, caphosts;
+	struct repsrv *agents;
+	struct repsrv *control;
+	uv_timer_t sweep;
+	uint64_t last_flush_ms;
+	uv_signal_t sigterm, sigint;
+	int stopping;
+};
+
+/* fleet.c */
+/* fleet_load reads every host from the store. */
+int fleet_load(struct ferryd *fd);
+void fleet_free(struct ferryd *fd);
+struct host *fleet_find(struct ferryd *fd, const char *name);
+struct host *fleet_find_key(struct ferryd *fd, const uint8_t *pk);
+/* fleet_add stores rec and adds it to memory. */
+int fleet_add(struct ferryd *fd, const struct host_rec *rec,
+    struct host **out);
+/* fleet_beat records a heartbeat; brings the host online. */
+void fleet_beat(struct ferryd *fd, struct host *h, uint64_t now_ms);
+/* fleet_sweep marks hosts offline after missed beats and writes last-seen
+ * times in one pass; called from the sweep timer. */
+void fleet_sweep(struct ferryd *fd, uint64_t now_ms);
+const char *host_state_name(const struct host *h);
+int host_name_ok(const char *name);
+int label_ok(const char *key, const char *value);
+
+/* link.c */
+int link_start(struct ferryd *fd);
+void link_stop(struct ferryd *fd);
+/*
+ * link_command records a command for h (sequence, id, expiry filled here)
+ * durably, then sends it as soon as h polls.  done is called exactly once
+ * when the host answers finally or the command expires, unless link_command
+ * fails, in which case it is never called.
+ */
+int link_command(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
+    const char *kind, uint64_t ttl_ms, cmd_done_fn done, void *arg);
+/* link_sweep releases polls held past their time and expires commands. */
+void link_sweep(struct ferryd *fd);
+/* link_release answers h's held poll with Idle, if any. */
+void link_release(struct ferryd *fd, struct host *h);
+
+/* control.c */
+int control_start(struct ferryd *fd);
+void control_stop(struct ferryd *fd);
+
+#endif

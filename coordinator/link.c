@@ -1,0 +1,616 @@
+/* link.c: ferryd's side of the signed link with its agents. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "clock.h"
+#include "envelope.h"
+#include "ferr.h"
+#include "ferryd.h"
+#include "log.h"
+#include "token.h"
+
+/* How long a poll may be held, whatever the agent asks. */
+#define HOLD_MIN_MS	100
+#define HOLD_MAX_MS	30000
+/* How far a poll's clock may be from ours before it is refused. */
+#define POLL_SKEW_MS	300000
+
+/* reply seals msg as kind with ferryd's key and answers the slot. */
+static void
+reply(struct ferryd *fd, struct rep_slot *slot, uint32_t kind,
+    const ProtobufCMessage *msg)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+
+	if (envelope_seal_msg(kind, msg, &fd->kp, &buf, &len) != 0) {
+		log_warnx("agent link: cannot seal reply");
+		repsrv_drop(slot);
+		return;
+	}
+	repsrv_reply(slot, buf, len);
+	free(buf);
+}
+
+static void
+refuse(struct ferryd *fd, struct rep_slot *slot, Ferry__Refusal__Reason why,
+    const char *text)
+{
+	Ferry__Refusal r = FERRY__REFUSAL__INIT;
+
+	r.reason = why;
+	r.message = (char *)text;
+	reply(fd, slot, FERRY__KIND__KIND_REFUSAL, &r.base);
+}
+
+static void
+answer_join(struct ferryd *fd, struct rep_slot *slot, const struct host *h)
+{
+	Ferry__JoinAnswer a = FERRY__JOIN_ANSWER__INIT;
+
+	a.status = h->rec.state == HOST_ACCEPTED ?
+	    FERRY__JOIN_ANSWER__STATUS__ACCEPTED :
+	    FERRY__JOIN_ANSWER__STATUS__PENDING;
+	a.name = (char *)h->rec.name;
+	reply(fd, slot, FERRY__KIND__KIND_JOIN_ANSWER, &a.base);
+}
+
+void
+link_release(struct ferryd *fd, struct host *h)
+{
+	Ferry__Idle idle = FERRY__IDLE__INIT;
+
+	if (h->held == NULL)
+		return;
+	idle.server_time_ms = clock_wall_ms();
+	reply(fd, h->held, FERRY__KIND__KIND_IDLE, &idle.base);
+	h->held = NULL;
+}
+
+struct proof_arg {
+	const uint8_t *pk;
+	const char *name;
+	const uint8_t *proof;
+	size_t proof_len;
+};
+
+static int
+check_proof(void *arg, const uint8_t *secret)
+{
+	struct proof_arg *p = arg;
+
+	return token_proof_check(secret, p->pk, p->name, p->proof,
+	    p->proof_len);
+}
+
+static void
+handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
+    const struct envelope *ev, const char *peer)
+{
+	Ferry__JoinRequest *req = NULL;
+	struct host_rec *rec = NULL;
+	struct host *byname;
+	char fpr[KEY_FPR_STRLEN], detail[256];
+	size_t i;
+
+	keys_pk_fingerprint_str(ev->signer, fpr);
+	if (envelope_unpack(ev, &ferry__join_request__descriptor,
+	    (ProtobufCMessage **)&req) != 0 || !host_name_ok(req->name) ||
+	    req->n_labels > LABELS_MAX) {
+		log_warnx("agent link: %s: refused join from key %s: "
+		    "malformed request", peer, fpr);
+		refuse(fd, slot, FERRY__REFUSAL__REASON__BAD_REQUEST,
+		    "malformed join request");
+		goto out;
+	}
+	for (i = 0; i < req->n_labels; i++) {
+		if (!label_ok(req->labels[i]->key, req->labels[i]->value)) {
+			log_warnx("agent link: %s: refused join of %s: bad "
+			    "label", peer, req->name);
+			refuse(fd, slot, FERRY__REFUSAL__REASON__BAD_REQUEST,
+			    "bad label");
+			goto out;
+		}
+	}
+
+	if (h != NULL) {
+		/* A known key: a rejoin.  Its name is the one on record. */
+		if (strcmp(h->rec.name, req->name) != 0) {
+			log_warnx("agent link: %s: refused join as %s: key %s "
+			    "is enrolled as %s", peer, req->name, fpr,
+			    h->rec.name);
+			refuse(fd, slot, FERRY__REFUSAL__REASON__NAME_TAKEN,
+			    "this key is enrolled under another name");
+		} else if (h->rec.state == HOST_REVOKED) {
+			log_warnx("agent link: host %s: refused join: revoked",
+			    h->rec.name);
+			refuse(fd, slot, FERRY__REFUSAL__REASON__REVOKED,
+			    "host revoked");
+		} else {
+			answer_join(fd, slot, h);
+		}
+		goto out;
+	}
+
+	if ((byname = fleet_find(fd, req->name)) != NULL) {
+		/* A known name with a new key waits for an operator. */
+		if (!byname->rec.has_new_pk || sodium_memcmp(
+		    byname->rec.new_pk, ev->signer, KEY_PUBLIC_LEN) != 0) {
+			memcpy(byname->rec.new_pk, ev->signer, KEY_PUBLIC_LEN);
+			byname->rec.has_new_pk = 1;
+			store_host_set_new_key(fd->store, req->name,
+			    ev->signer);
+			snprintf(detail, sizeof(detail), "new key %s from %s",
+			    fpr, peer);
+			store_event(fd->store, "ferryd", "host-new-key",
+			    req->name, detail);
+		}
+		log_warnx("agent link: host %s: refused: presented new key %s "
+		    "from %s; `ferry hosts accept %s` replaces the key, "
+		    "`ferry hosts revoke %s` keeps it out", req->name, fpr,
+		    peer, req->name, req->name);
+		refuse(fd, slot, FERRY__REFUSAL__REASON__NAME_TAKEN,
+		    "host name enrolled with another key; an operator must "
+		    "accept the new key");
+		goto out;
+	}
+
+	rec = calloc(1, sizeof(*rec));
+	if (rec == NULL) {
+		repsrv_drop(slot);
+		goto out;
+	}
+	snprintf(rec->name, sizeof(rec->name), "%s", req->name);
+	memcpy(rec->pk, ev->signer, KEY_PUBLIC_LEN);
+	snprintf(rec->address, sizeof(rec->address), "%s",
+	    req->publish_address && req->publish_address[0] &&
+	    strcmp(req->publish_address, "0.0.0.0") != 0 ?
+	    req->publish_address : peer);
+	rec->created_ms = clock_wall_ms();
+	for (i = 0; i < req->n_labels; i++) {
+		snprintf(rec->labels[i].key, sizeof(rec->labels[i].key), "%s",
+		    req->labels[i]->key);
+		snprintf(rec->labels[i].value, sizeof(rec->labels[i].value),
+		    "%s", req->labels[i]->value);
+	}
+	rec->nlabels = req->n_labels;
+
+	if (req->token_id.len > 0) {
+		struct proof_arg pa = { ev->signer, req->name,
+		    req->token_proof.data, req->token_proof.len };
+		const char *why = "malformed token id";
+		int rc = FERR_TOKEN;
+
+		rec->state = HOST_ACCEPTED;
+		if (req->token_id.len == TOKEN_ID_LEN)
+			rc = store_token_join(fd->store, req->token_id.data,
+			    rec->created_ms, check_proof, &pa, rec, &why);
+		if (rc != 0) {
+			log_warnx("agent link: %s: refused join of %s (key %s):"
+			    " %s", peer, req->name, fpr, why[0] ? why :
+			    ferr_str(rc));
+			snprintf(detail, sizeof(detail), "%s from %s (key %s)",
+			    why[0] ? why : ferr_str(rc), peer, fpr);
+			store_event(fd->store, "ferryd", "join-refused",
+			    req->name, detail);
+			refuse(fd, slot, FERRY__REFUSAL__REASON__BAD_TOKEN,
+			    why[0] ? why : ferr_str(rc));
+			goto out;
+		}
+		log_info("host %s: joined by token (key %s, %s)", rec->name,
+		    fpr, peer);
+		store_event(fd->store, "ferryd", "host-joined", rec->name,
+		    "by token");
+	} else {
+		rec->state = HOST_PENDING;
+		if (store_host_insert(fd->store, rec) != 0) {
+			log_warnx("agent link: host %s: cannot record", rec->name);
+			repsrv_drop(slot);
+			goto out;
+		}
+		log_info("host %s: pending: asked to join without a token "
+		    "(key %s, %s); `ferry hosts accept %s` to admit it",
+		    rec->name, fpr, peer, rec->name);
+		store_event(fd->store, "ferryd", "host-pending", rec->name,
+		    fpr);
+	}
+	if (fleet_add(fd, rec, &h) != 0) {
+		repsrv_drop(slot);
+		goto out;
+	}
+	answer_join(fd, slot, h);
+out:
+	free(rec);
+	if (req != NULL)
+		ferry__join_request__free_unpacked(req, NULL);
+}
+
+/* known_host checks that a signed message comes from an accepted host and
+ * refuses it otherwise; returns 1 when the host may be heard. */
+static int
+known_host(struct ferryd *fd, struct rep_slot *slot, struct host *h,
+    const struct envelope *ev, const char *peer, const char *what)
+{
+	char fpr[KEY_FPR_STRLEN];
+
+	if (h == NULL) {
+		keys_pk_fingerprint_str(ev->signer, fpr);
+		log_warnx("agent link: %s: refused %s: unknown key %s", peer,
+		    what, fpr);
+		refuse(fd, slot, FERRY__REFUSAL__REASON__UNKNOWN_HOST,
+		    "unknown host key");
+		return 0;
+	}
+	if (h->rec.state == HOST_REVOKED) {
+		log_warnx("agent link: host %s: refused %s: host revoked",
+		    h->rec.name, what);
+		refuse(fd, slot, FERRY__REFUSAL__REASON__REVOKED,
+		    "host revoked");
+		return 0;
+	}
+	if (h->rec.state == HOST_PENDING) {
+		log_debug("agent link: host %s: %s while pending", h->rec.name,
+		    what);
+		refuse(fd, slot, FERRY__REFUSAL__REASON__PENDING,
+		    "host waits for `ferry hosts accept`");
+		return 0;
+	}
+	return 1;
+}
+
+/* next_command is the first unanswered command above the agent's last
+ * executed sequence. */
+static struct cmd *
+next_command(struct host *h)
+{
+	struct cmd *c;
+
+	for (c = h->outbox; c != NULL; c = c->next)
+		if (c->rec.seq > h->agent_last_seq &&
+		    strcmp(c->rec.state, "accepted") != 0)
+			return c;
+	return NULL;
+}
+
+static void
+send_command(struct ferryd *fd, struct host *h, struct cmd *c)
+{
+	struct rep_slot *slot = h->held;
+
+	h->held = NULL;
+	if (!c->sent) {
+		c->sent = 1;
+		snprintf(c->rec.state, sizeof(c->rec.state), "sent");
+		store_command_set_state(fd->store, c->rec.id, "sent", NULL);
+	}
+	log_debug("host %s: sending %s command seq %llu", h->rec.name,
+	    c->rec.kind, (unsigned long long)c->rec.seq);
+	repsrv_reply(slot, c->rec.envelope, c->rec.envelope_len);
+}
+
+static void
+handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
+    const struct envelope *ev, const char *peer)
+{
+	Ferry__Poll *p = NULL;
+	uint64_t now = clock_wall_ms();
+	struct cmd *c;
+	uint32_t wait;
+
+	if (!known_host(fd, slot, h, ev, peer, "heartbeat"))
+		return;
+	if (envelope_unpack(ev, &ferry__poll__descriptor,
+	    (ProtobufCMessage **)&p) != 0) {
+		log_warnx("agent link: host %s: refused heartbeat: body does "
+		    "not unpack", h->rec.name);
+		repsrv_drop(slot);
+		return;
+	}
+	if (p->sent_at_ms + POLL_SKEW_MS < now ||
+	    p->sent_at_ms > now + POLL_SKEW_MS) {
+		log_warnx("agent link: host %s: refused heartbeat: its clock is"
+		    " %lld ms off ours", h->rec.name,
+		    (long long)(p->sent_at_ms - now));
+		ferry__poll__free_unpacked(p, NULL);
+		repsrv_drop(slot);
+		return;
+	}
+	/* A newer poll replaces one still held (the agent gave up on it). */
+	link_release(fd, h);
+	if (h->status != NULL)
+		ferry__poll__free_unpacked(h->status, NULL);
+	h->status = p;
+	h->agent_last_seq = p->last_sequence;
+	wait = p->wait_ms < HOLD_MIN_MS ? HOLD_MIN_MS :
+	    p->wait_ms > HOLD_MAX_MS ? HOLD_MAX_MS : p->wait_ms;
+	h->interval_ms = wait;
+	snprintf(h->rec.address, sizeof(h->rec.address), "%s",
+	    p->publish_address && p->publish_address[0] &&
+	    strcmp(p->publish_address, "0.0.0.0") != 0 ?
+	    p->publish_address : peer);
+	fleet_beat(fd, h, now);
+
+	h->held = slot;
+	h->held_until_us = clock_mono_us() + (uint64_t)wait * 1000u;
+	if ((c = next_command(h)) != NULL)
+		send_command(fd, h, c);
+}
+
+static void
+cmd_remove(struct host *h, struct cmd *c)
+{
+	struct cmd **pp;
+
+	for (pp = &h->outbox; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	free(c->rec.envelope);
+	free(c);
+}
+
+static const char *
+report_state(Ferry__Report__Status s)
+{
+	switch (s) {
+	case FERRY__REPORT__STATUS__ACCEPTED:
+	case FERRY__REPORT__STATUS__PROGRESS:
+		return "accepted";
+	case FERRY__REPORT__STATUS__SUCCEEDED:
+		return "succeeded";
+	case FERRY__REPORT__STATUS__FAILED:
+		return "failed";
+	case FERRY__REPORT__STATUS__REFUSED:
+		return "refused";
+	default:
+		return NULL;
+	}
+}
+
+static void
+handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
+    const struct envelope *ev, const char *peer)
+{
+	Ferry__Report *r = NULL;
+	Ferry__ReportAck ack = FERRY__REPORT_ACK__INIT;
+	const char *state;
+	struct cmd *c;
+	char idhex[COMMAND_ID_LEN * 2 + 1];
+
+	if (!known_host(fd, slot, h, ev, peer, "report"))
+		return;
+	if (envelope_unpack(ev, &ferry__report__descriptor,
+	    (ProtobufCMessage **)&r) != 0 ||
+	    (state = report_state(r->status)) == NULL) {
+		log_warnx("agent link: host %s: refused report: malformed",
+		    h->rec.name);
+		repsrv_drop(slot);
+		goto out;
+	}
+	if (r->command_id.len != COMMAND_ID_LEN) {
+		/* The agent refused something it could not even read. */
+		log_warnx("agent link: host %s: agent refused a message: %s",
+		    h->rec.name, r->message ? r->message : "");
+		store_event(fd->store, h->rec.name, "agent-refused",
+		    h->rec.name, r->message);
+		reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK, &ack.base);
+		goto out;
+	}
+	sodium_bin2hex(idhex, sizeof(idhex), r->command_id.data,
+	    COMMAND_ID_LEN);
+	ack.command_id = r->command_id;
+	for (c = h->outbox; c != NULL; c = c->next)
+		if (memcmp(c->rec.id, r->command_id.data, COMMAND_ID_LEN) == 0)
+			break;
+	if (c == NULL) {
+		struct command_rec old;
+		/* Answered before, or not this host's: a host reports only
+		 * on its own commands. */
+		if (store_command_get(fd->store, r->command_id.data,
+		    &old) != 0 || strcmp(old.host, h->rec.name) != 0) {
+			log_warnx("agent link: host %s: refused report on "
+			    "command %s: not a command for this host",
+			    h->rec.name, idhex);
+			repsrv_drop(slot);
+			goto out;
+		}
+		reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK, &ack.base);
+		goto out;
+	}
+	if (r->status == FERRY__REPORT__STATUS__REFUSED)
+		log_warnx("host %s: command %s seq %llu refused by the agent: "
+		    "%s", h->rec.name, idhex, (unsigned long long)c->rec.seq,
+		    r->message ? r->message : "");
+	else
+		log_debug("host %s: command %s seq %llu: %s%s", h->rec.name,
+		    idhex, (unsigned long long)c->rec.seq, state,
+		    r->repeat ? " (repeat)" : "");
+	store_command_set_state(fd->store, c->rec.id, state, r->message);
+	snprintf(c->rec.state, sizeof(c->rec.state), "%s", state);
+	if (strcmp(state, "accepted") != 0) {
+		if (c->done != NULL)
+			c->done(c->done_arg, h, c, r, NULL);
+		cmd_remove(h, c);
+	}
+	reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK, &ack.base);
+out:
+	if (r != NULL)
+		ferry__report__free_unpacked(r, NULL);
+}
+
+/* on_agent: one request from the agents' socket (loop thread). */
+static void
+on_agent(void *arg, struct rep_slot *slot, nng_msg *msg)
+{
+	struct ferryd *fd = arg;
+	struct envelope ev;
+	struct host *h;
+	char peer[64];
+	int rc;
+
+	repsrv_peer(msg, peer, sizeof(peer));
+	/* Size, frame, version, kind, signature: in that order, before any
+	 * byte is parsed as a message. */
+	rc = envelope_open(nng_msg_body(msg), nng_msg_len(msg), NULL, &ev);
+	if (rc != 0) {
+		log_warnx("agent link: %s: refused message: %s", peer,
+		    ferr_str(rc));
+		repsrv_drop(slot);
+		goto out;
+	}
+	/* Identity is the verified key, never a name the peer wrote. */
+	h = fleet_find_key(fd, ev.signer);
+	switch (ev.kind) {
+	case FERRY__KIND__KIND_JOIN_REQUEST:
+		handle_join(fd, slot, h, &ev, peer);
+		break;
+	case FERRY__KIND__KIND_POLL:
+		handle_poll(fd, slot, h, &ev, peer);
+		break;
+	case FERRY__KIND__KIND_REPORT:
+		handle_report(fd, slot, h, &ev, peer);
+		break;
+	default:
+		log_warnx("agent link: %s: refused message: kind %u is not "
+		    "sent by agents", peer, ev.kind);
+		repsrv_drop(slot);
+		break;
+	}
+out:
+	nng_msg_free(msg);
+}
+
+static void
+outbox_append(struct host *h, struct cmd *c)
+{
+	struct cmd **pp = &h->outbox;
+
+	while (*pp != NULL)
+		pp = &(*pp)->next;
+	*pp = c;
+}
+
+int
+link_command(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
+    const char *kind, uint64_t ttl_ms, cmd_done_fn done, void *arg)
+{
+	struct cmd *c;
+	int rc;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return FERR_NOMEM;
+	randombytes_buf(c->rec.id, COMMAND_ID_LEN);
+	snprintf(c->rec.host, sizeof(c->rec.host), "%s", h->rec.name);
+	snprintf(c->rec.kind, sizeof(c->rec.kind), "%s", kind);
+	snprintf(c->rec.state, sizeof(c->rec.state), "queued");
+	c->rec.seq = h->rec.next_seq + 1;
+	c->rec.created_ms = clock_wall_ms();
+	c->rec.expires_ms = c->rec.created_ms + ttl_ms;
+	c->created_us = clock_mono_us();
+	c->done = done;
+	c->done_arg = arg;
+
+	cmd->id.data = c->rec.id;
+	cmd->id.len = COMMAND_ID_LEN;
+	cmd->target_host = h->rec.name;
+	cmd->target_fingerprint.data = h->fpr;
+	cmd->target_fingerprint.len = KEY_FPR_LEN;
+	cmd->sequence = c->rec.seq;
+	cmd->issued_at_ms = c->rec.created_ms;
+	cmd->expires_at_ms = c->rec.expires_ms;
+	if ((rc = envelope_seal_msg(FERRY__KIND__KIND_COMMAND, &cmd->base,
+	    &fd->kp, &c->rec.envelope, &c->rec.envelope_len)) != 0)
+		goto fail;
+	/* Durable before it is sent. */
+	if ((rc = store_command_insert(fd->store, &c->rec)) != 0)
+		goto fail;
+	h->rec.next_seq = c->rec.seq;
+	outbox_append(h, c);
+	if (h->held != NULL && next_command(h) == c)
+		send_command(fd, h, c);
+	return 0;
+fail:
+	free(c->rec.envelope);
+	free(c);
+	return rc;
+}
+
+void
+link_sweep(struct ferryd *fd)
+{
+	uint64_t now_us = clock_mono_us(), now_ms = clock_wall_ms();
+	size_t i;
+
+	for (i = 0; i < fd->nhosts; i++) {
+		struct host *h = fd->hosts[i];
+		struct cmd *c, *next;
+
+		if (h->held != NULL && now_us >= h->held_until_us)
+			link_release(fd, h);
+		for (c = h->outbox; c != NULL; c = next) {
+			next = c->next;
+			if (c->rec.expires_ms > now_ms)
+				continue;
+			store_command_set_state(fd->store, c->rec.id,
+			    "expired", "no answer before expiry");
+			log_warnx("host %s: %s command seq %llu expired "
+			    "unanswered", h->rec.name, c->rec.kind,
+			    (unsigned long long)c->rec.seq);
+			if (c->done != NULL)
+				c->done(c->done_arg, h, c, NULL,
+				    h->online ? "timed out" : "host offline");
+			cmd_remove(h, c);
+		}
+	}
+}
+
+/* Commands recorded before a restart go out again with their original ids;
+ * the agents answer repeats from their records. */
+static void
+on_open_command(void *arg, const struct command_rec *rec)
+{
+	struct ferryd *fd = arg;
+	struct host *h = fleet_find(fd, rec->host);
+	struct cmd *c;
+
+	if (h == NULL || (c = calloc(1, sizeof(*c))) == NULL)
+		return;
+	c->rec = *rec;
+	c->rec.envelope = malloc(rec->envelope_len);
+	if (c->rec.envelope == NULL) {
+		free(c);
+		return;
+	}
+	memcpy(c->rec.envelope, rec->envelope, rec->envelope_len);
+	c->created_us = clock_mono_us();
+	outbox_append(h, c);
+}
+
+int
+link_start(struct ferryd *fd)
+{
+	int rc;
+
+	if ((rc = store_commands_open(fd->store, clock_wall_ms(),
+	    on_open_command, fd)) != 0)
+		return rc;
+	return repsrv_open(&fd->agents, fd->conf.listen, ENVELOPE_MAX_SIZE, 0,
+	    &fd->mb, on_agent, fd);
+}
+
+void
+link_stop(struct ferryd *fd)
+{
+	size_t i;
+
+	/* Held polls need no answer: the agents retry. */
+	for (i = 0; i < fd->nhosts; i++)
+		fd->hosts[i]->held = NULL;
+	repsrv_close(fd->agents);
+	fd->agents = NULL;
+}

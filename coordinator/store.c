@@ -1,0 +1,640 @@
+/* store.c: ferryd's SQLite database, the only module that speaks SQL. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "ferr.h"
+#include "ferryd.h"
+
+struct store {
+	sqlite3 *db;
+};
+
+/*
+ * Numbered migrations.  Migration i brings the schema from version i to
+ * i + 1 (PRAGMA user_version); they run in order at start, each in its own
+ * transaction.  Never edit a migration that has shipped: add one.
+ */
+static const char *migrations[] = {
+	/* 1: hosts, labels, tokens, the command outbox, the audit log. */
+	"CREATE TABLE hosts ("
+	"  name TEXT PRIMARY KEY,"
+	"  pubkey BLOB NOT NULL UNIQUE CHECK (length(pubkey) = 32),"
+	"  new_pubkey BLOB CHECK (new_pubkey IS NULL OR length(new_pubkey) = 32),"
+	"  state TEXT NOT NULL CHECK (state IN ('pending','accepted','revoked')),"
+	"  address TEXT NOT NULL DEFAULT '',"
+	"  last_seen_ms INTEGER NOT NULL DEFAULT 0,"
+	"  next_seq INTEGER NOT NULL DEFAULT 0,"
+	"  created_ms INTEGER NOT NULL);"
+	"CREATE TABLE host_labels ("
+	"  host TEXT NOT NULL REFERENCES hosts(name) ON DELETE CASCADE,"
+	"  key TEXT NOT NULL, value TEXT NOT NULL,"
+	"  PRIMARY KEY (host, key));"
+	"CREATE TABLE tokens ("
+	"  id BLOB PRIMARY KEY, secret BLOB NOT NULL,"
+	"  created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
+	"  labels TEXT NOT NULL DEFAULT '',"
+	"  used_ms INTEGER, used_by TEXT);"
+	"CREATE TABLE commands ("
+	"  id BLOB PRIMARY KEY,"
+	"  host TEXT NOT NULL REFERENCES hosts(name),"
+	"  seq INTEGER NOT NULL, kind TEXT NOT NULL,"
+	"  envelope BLOB NOT NULL,"
+	"  created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
+	"  state TEXT NOT NULL, result TEXT NOT NULL DEFAULT '',"
+	"  updated_ms INTEGER NOT NULL);"
+	"CREATE INDEX commands_open ON commands(state, host, seq);"
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at_ms INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,"
+	"  host TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '');",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static const char *state_names[] = { "pending", "accepted", "revoked" };
+
+static int
+exec(struct store *st, const char *sql)
+{
+	return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ?
+	    0 : FERR_STORE;
+}
+
+static int
+begin(struct store *st)
+{
+	return exec(st, "BEGIN IMMEDIATE");
+}
+
+static int
+finish(struct store *st, int rc)
+{
+	if (rc == 0 && exec(st, "COMMIT") == 0)
+		return 0;
+	exec(st, "ROLLBACK");
+	return rc != 0 ? rc : FERR_STORE;
+}
+
+/* prep prepares sql; binds nothing.  Returns NULL on error. */
+static sqlite3_stmt *
+prep(struct store *st, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return NULL;
+	return s;
+}
+
+/* step_done runs a statement that returns no rows and finalizes it. */
+static int
+step_done(sqlite3_stmt *s)
+{
+	int rc;
+
+	if (s == NULL)
+		return FERR_STORE;
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_CONSTRAINT)
+		return FERR_EXISTS;
+	return rc == SQLITE_DONE ? 0 : FERR_STORE;
+}
+
+int
+store_schema_version(struct store *st)
+{
+	sqlite3_stmt *s = prep(st, "PRAGMA user_version");
+	int v = -1;
+
+	if (s != NULL && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static int
+migrate(struct store *st)
+{
+	char sql[64];
+	int v, rc;
+
+	if ((v = store_schema_version(st)) < 0)
+		return FERR_STORE;
+	if (v > NMIGRATIONS)
+		return FERR_VERSION;	/* written by a newer ferryd */
+	for (; v < NMIGRATIONS; v++) {
+		if ((rc = begin(st)) != 0)
+			return rc;
+		rc = exec(st, migrations[v]);
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (rc == 0)
+			rc = exec(st, sql);
+		if ((rc = finish(st, rc)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+store_open(struct store **out, const char *path)
+{
+	struct store *st;
+	int rc = FERR_STORE;
+
+	*out = NULL;
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return FERR_NOMEM;
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_busy_timeout(st->db, 5000);
+	if (exec(st, "PRAGMA journal_mode = WAL") != 0 ||
+	    exec(st, "PRAGMA synchronous = FULL") != 0 ||
+	    exec(st, "PRAGMA foreign_keys = ON") != 0)
+		goto out;
+	if ((rc = migrate(st)) != 0)
+		goto out;
+	*out = st;
+	return 0;
+out:
+	store_close(st);
+	return rc;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_close(st->db);
+	free(st);
+}
+
+static void
+copy_text(char *dst, size_t size, sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	snprintf(dst, size, "%s", t != NULL ? (const char *)t : "");
+}
+
+static int
+load_labels(struct store *st, struct host_rec *h)
+{
+	sqlite3_stmt *s = prep(st, "SELECT key, value FROM host_labels "
+	    "WHERE host = ? ORDER BY key");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, h->name, -1, SQLITE_STATIC);
+	h->nlabels = 0;
+	while (sqlite3_step(s) == SQLITE_ROW && h->nlabels < LABELS_MAX) {
+		struct label *l = &h->labels[h->nlabels++];
+		copy_text(l->key, sizeof(l->key), s, 0);
+		copy_text(l->value, sizeof(l->value), s, 1);
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int
+store_hosts_load(struct store *st, store_host_cb cb, void *arg)
+{
+	sqlite3_stmt *s = prep(st, "SELECT name, pubkey, new_pubkey, state, "
+	    "address, last_seen_ms, next_seq, created_ms FROM hosts "
+	    "ORDER BY name");
+	struct host_rec *h;
+	int rc = 0;
+
+	if (s == NULL)
+		return FERR_STORE;
+	h = malloc(sizeof(*h));
+	if (h == NULL) {
+		sqlite3_finalize(s);
+		return FERR_NOMEM;
+	}
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const char *state = (const char *)sqlite3_column_text(s, 3);
+		memset(h, 0, sizeof(*h));
+		copy_text(h->name, sizeof(h->name), s, 0);
+		if (sqlite3_column_bytes(s, 1) != KEY_PUBLIC_LEN) {
+			rc = FERR_STORE;
+			break;
+		}
+		memcpy(h->pk, sqlite3_column_blob(s, 1), KEY_PUBLIC_LEN);
+		if (sqlite3_column_bytes(s, 2) == KEY_PUBLIC_LEN) {
+			h->has_new_pk = 1;
+			memcpy(h->new_pk, sqlite3_column_blob(s, 2),
+			    KEY_PUBLIC_LEN);
+		}
+		h->state = strcmp(state, "accepted") == 0 ? HOST_ACCEPTED :
+		    strcmp(state, "revoked") == 0 ? HOST_REVOKED :
+		    HOST_PENDING;
+		copy_text(h->address, sizeof(h->address), s, 4);
+		h->last_seen_ms = (uint64_t)sqlite3_column_int64(s, 5);
+		h->next_seq = (uint64_t)sqlite3_column_int64(s, 6);
+		h->created_ms = (uint64_t)sqlite3_column_int64(s, 7);
+		if ((rc = load_labels(st, h)) != 0)
+			break;
+		cb(arg, h);
+	}
+	free(h);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int
+insert_labels(struct store *st, const char *name, const struct label *l,
+    size_t n)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO host_labels"
+		    "(host, key, value) VALUES (?, ?, ?)");
+		if (s == NULL)
+			return FERR_STORE;
+		sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, l[i].key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, l[i].value, -1, SQLITE_STATIC);
+		if ((rc = step_done(s)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+host_insert(struct store *st, const struct host_rec *h)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO hosts(name, pubkey, state, "
+	    "address, last_seen_ms, next_seq, created_ms) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?)");
+	int rc;
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, h->name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, h->pk, KEY_PUBLIC_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, state_names[h->state], -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, h->address, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)h->last_seen_ms);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)h->next_seq);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)h->created_ms);
+	if ((rc = step_done(s)) != 0)
+		return rc;
+	return insert_labels(st, h->name, h->labels, h->nlabels);
+}
+
+int
+store_host_insert(struct store *st, const struct host_rec *h)
+{
+	int rc;
+
+	if ((rc = begin(st)) != 0)
+		return rc;
+	return finish(st, host_insert(st, h));
+}
+
+/* update_host runs "UPDATE hosts SET ... WHERE name = ?" with one bound
+ * value before the name; FERR_NOTFOUND when no row changed. */
+static int
+update_one(struct store *st, sqlite3_stmt *s)
+{
+	int rc = step_done(s);
+
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		return FERR_NOTFOUND;
+	return rc;
+}
+
+int
+store_host_set_state(struct store *st, const char *name, enum host_state v)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE hosts SET state = ? "
+	    "WHERE name = ?");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, state_names[v], -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	return update_one(st, s);
+}
+
+int
+store_host_set_new_key(struct store *st, const char *name, const uint8_t *pk)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE hosts SET new_pubkey = ? "
+	    "WHERE name = ?");
+
+	if (s == NULL)
+		return FERR_STORE;
+	if (pk != NULL)
+		sqlite3_bind_blob(s, 1, pk, KEY_PUBLIC_LEN, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 1);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	return update_one(st, s);
+}
+
+int
+store_host_take_new_key(struct store *st, const char *name)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE hosts SET pubkey = new_pubkey, "
+	    "new_pubkey = NULL, state = 'accepted' "
+	    "WHERE name = ? AND new_pubkey IS NOT NULL");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	return update_one(st, s);
+}
+
+int
+store_host_set_labels(struct store *st, const char *name,
+    const struct label *labels, size_t n)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = begin(st)) != 0)
+		return rc;
+	s = prep(st, "DELETE FROM host_labels WHERE host = ?");
+	if (s == NULL)
+		return finish(st, FERR_STORE);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	if ((rc = step_done(s)) == 0)
+		rc = insert_labels(st, name, labels, n);
+	return finish(st, rc);
+}
+
+int
+store_host_seen(struct store *st, const char *name, uint64_t at_ms,
+    const char *address)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE hosts SET last_seen_ms = ?, "
+	    "address = ? WHERE name = ?");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)at_ms);
+	sqlite3_bind_text(s, 2, address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+	return update_one(st, s);
+}
+
+/* Token labels are kept as "k=v\n" lines; keys and values never hold '\n'
+ * or '=' in keys (the control socket checks them). */
+int
+store_token_insert(struct store *st, const uint8_t *id,
+    const uint8_t *secret, uint64_t created_ms, uint64_t expires_ms,
+    const struct label *labels, size_t n)
+{
+	char text[LABELS_MAX * (LABEL_KEY_MAX + LABEL_VALUE_MAX + 2) + 1];
+	size_t i, off = 0;
+	sqlite3_stmt *s;
+
+	text[0] = '\0';
+	for (i = 0; i < n && i < LABELS_MAX; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		    "%s=%s\n", labels[i].key, labels[i].value);
+	s = prep(st, "INSERT INTO tokens(id, secret, created_ms, expires_ms, "
+	    "labels) VALUES (?, ?, ?, ?, ?)");
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_blob(s, 1, id, 16, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, secret, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)created_ms);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)expires_ms);
+	sqlite3_bind_text(s, 5, text, -1, SQLITE_STATIC);
+	return step_done(s);
+}
+
+/* add_label sets key=value on h, replacing an existing key. */
+static void
+add_label(struct host_rec *h, const char *key, const char *value)
+{
+	size_t i;
+
+	for (i = 0; i < h->nlabels; i++)
+		if (strcmp(h->labels[i].key, key) == 0)
+			break;
+	if (i == LABELS_MAX)
+		return;
+	snprintf(h->labels[i].key, sizeof(h->labels[i].key), "%s", key);
+	snprintf(h->labels[i].value, sizeof(h->labels[i].value), "%s", value);
+	if (i == h->nlabels)
+		h->nlabels++;
+}
+
+int
+store_token_join(struct store *st, const uint8_t *token_id, uint64_t now_ms,
+    store_proof_fn proof, void *proof_arg, struct host_rec *h,
+    const char **why)
+{
+	sqlite3_stmt *s = NULL;
+	char *labels = NULL, *line, *save = NULL;
+	int rc;
+
+	*why = "";
+	if ((rc = begin(st)) != 0)
+		return rc;
+	s = prep(st, "SELECT secret, expires_ms, used_ms, labels FROM tokens "
+	    "WHERE id = ?");
+	if (s == NULL) {
+		rc = FERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_blob(s, 1, token_id, 16, SQLITE_STATIC);
+	rc = FERR_TOKEN;
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		*why = "unknown token";
+		goto out;
+	}
+	if (sqlite3_column_type(s, 2) != SQLITE_NULL) {
+		*why = "token already used";
+		goto out;
+	}
+	if ((uint64_t)sqlite3_column_int64(s, 1) <= now_ms) {
+		*why = "token expired";
+		goto out;
+	}
+	if (sqlite3_column_bytes(s, 0) != 32 ||
+	    proof(proof_arg, sqlite3_column_blob(s, 0)) != 0) {
+		*why = "token proof does not match";
+		goto out;
+	}
+	labels = strdup((const char *)sqlite3_column_text(s, 3));
+	if (labels == NULL) {
+		rc = FERR_NOMEM;
+		goto out;
+	}
+	for (line = strtok_r(labels, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		add_label(h, line, eq + 1);
+	}
+	sqlite3_finalize(s);
+	s = prep(st, "UPDATE tokens SET used_ms = ?, used_by = ? WHERE id = ?");
+	if (s == NULL) {
+		rc = FERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)now_ms);
+	sqlite3_bind_text(s, 2, h->name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 3, token_id, 16, SQLITE_STATIC);
+	rc = step_done(s);
+	s = NULL;
+	if (rc == 0) {
+		rc = host_insert(st, h);
+		if (rc == FERR_EXISTS)
+			*why = "host name or key already enrolled";
+	}
+out:
+	sqlite3_finalize(s);
+	free(labels);
+	return finish(st, rc);
+}
+
+int
+store_command_insert(struct store *st, const struct command_rec *c)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = begin(st)) != 0)
+		return rc;
+	s = prep(st, "INSERT INTO commands(id, host, seq, kind, envelope, "
+	    "created_ms, expires_ms, state, updated_ms) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	if (s == NULL)
+		return finish(st, FERR_STORE);
+	sqlite3_bind_blob(s, 1, c->id, COMMAND_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, c->host, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)c->seq);
+	sqlite3_bind_text(s, 4, c->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 5, c->envelope, (int)c->envelope_len,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)c->created_ms);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)c->expires_ms);
+	sqlite3_bind_text(s, 8, c->state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 9, (sqlite3_int64)c->created_ms);
+	if ((rc = step_done(s)) != 0)
+		return finish(st, rc);
+	s = prep(st, "UPDATE hosts SET next_seq = max(next_seq, ?) "
+	    "WHERE name = ?");
+	if (s == NULL)
+		return finish(st, FERR_STORE);
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)c->seq);
+	sqlite3_bind_text(s, 2, c->host, -1, SQLITE_STATIC);
+	return finish(st, update_one(st, s));
+}
+
+int
+store_command_set_state(struct store *st, const uint8_t *id,
+    const char *state, const char *result)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE commands SET state = ?, "
+	    "result = ?, updated_ms = ? WHERE id = ?");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, result != NULL ? result : "", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)clock_wall_ms());
+	sqlite3_bind_blob(s, 4, id, COMMAND_ID_LEN, SQLITE_STATIC);
+	return update_one(st, s);
+}
+
+static void
+row_to_command(sqlite3_stmt *s, struct command_rec *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (sqlite3_column_bytes(s, 0) == COMMAND_ID_LEN)
+		memcpy(c->id, sqlite3_column_blob(s, 0), COMMAND_ID_LEN);
+	copy_text(c->host, sizeof(c->host), s, 1);
+	c->seq = (uint64_t)sqlite3_column_int64(s, 2);
+	copy_text(c->kind, sizeof(c->kind), s, 3);
+	c->envelope = (uint8_t *)sqlite3_column_blob(s, 4);
+	c->envelope_len = (size_t)sqlite3_column_bytes(s, 4);
+	c->created_ms = (uint64_t)sqlite3_column_int64(s, 5);
+	c->expires_ms = (uint64_t)sqlite3_column_int64(s, 6);
+	copy_text(c->state, sizeof(c->state), s, 7);
+}
+
+#define COMMAND_COLS "id, host, seq, kind, envelope, created_ms, " \
+	"expires_ms, state"
+
+int
+store_commands_open(struct store *st, uint64_t now_ms, store_command_cb cb,
+    void *arg)
+{
+	sqlite3_stmt *s = prep(st, "SELECT " COMMAND_COLS " FROM commands "
+	    "WHERE state IN ('queued', 'sent', 'accepted') AND expires_ms > ? "
+	    "ORDER BY host, seq");
+	struct command_rec c;
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)now_ms);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		row_to_command(s, &c);
+		cb(arg, &c);
+	}
+	sqlite3_finalize(s);
+	/* What expired while nobody was listening is recorded as such. */
+	s = prep(st, "UPDATE commands SET state = 'expired' WHERE state IN "
+	    "('queued', 'sent', 'accepted') AND expires_ms <= ?");
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)now_ms);
+	return step_done(s);
+}
+
+int
+store_command_get(struct store *st, const uint8_t *id, struct command_rec *c)
+{
+	sqlite3_stmt *s = prep(st, "SELECT " COMMAND_COLS " FROM commands "
+	    "WHERE id = ?");
+	int rc = FERR_NOTFOUND;
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_blob(s, 1, id, COMMAND_ID_LEN, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		row_to_command(s, c);
+		c->envelope = NULL;	/* not valid past finalize */
+		c->envelope_len = 0;
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_event(struct store *st, const char *actor, const char *kind,
+    const char *host, const char *detail)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO events(at_ms, actor, kind, "
+	    "host, detail) VALUES (?, ?, ?, ?, ?)");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)clock_wall_ms());
+	sqlite3_bind_text(s, 2, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, host != NULL ? host : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, detail != NULL ? detail : "", -1,
+	    SQLITE_STATIC);
+	return step_done(s);
+}

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# The local demo fleet: one ferryd and three agents on this machine, joined
+# by token, each agent publishing on its own loopback address (127.0.0.2-4).
+#
+#   deploy/local-fleet.sh [start]   (re)start the fleet, show hosts and ping
+#   deploy/local-fleet.sh stop      stop what start started; keep the state
+#   deploy/local-fleet.sh status    the processes, and `ferry hosts`
+#
+# State, logs and PID files live in ${FERRY_FLEET_DIR:-/tmp/ferry-fleet}; a
+# second start reuses that state (the agents stay joined). For a fresh fleet:
+# stop it and remove the directory. Binaries come from ${FERRY_BIN:-build/}.
+# The agents drive the Docker engine on /var/run/docker.sock, as on a real
+# host (`./deploy/setup.sh fleet` starts one when none runs).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="${FERRY_BIN:-$ROOT/build}"
+DIR="${FERRY_FLEET_DIR:-/tmp/ferry-fleet}"
+LISTEN="${FERRY_FLEET_LISTEN:-tcp://127.0.0.1:7400}"
+HTTP="${FERRY_FLEET_HTTP:-127.0.0.1:7401}"
+SOCK="$DIR/ferryd.sock"
+AGENTS=3
+START_WAIT=30       # seconds for ferryd to answer, and for agents to be online
+STOP_WAIT=15
+
+log() { printf 'fleet: %s\n' "$*"; }
+die() { printf 'fleet: error: %s\n' "$*" >&2; exit 1; }
+
+show_log() {    # show_log FILE: the last lines, to explain a failure
+    if [ -s "$1" ]; then
+        printf -- '--- last lines of %s ---\n' "$1" >&2
+        tail -n 20 "$1" >&2
+        printf -- '---\n' >&2
+    fi
+}
+
+ferry() { "$BIN/ferry" --socket "$SOCK" "$@"; }
+
+# proc_is PID COMM: PID is a live (non-zombie) process named COMM.
+proc_is() {
+    local stat
+    [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] || return 1
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    [ "${stat%% *}" != Z ]
+}
+
+# running PIDFILE COMM: prints the PID when the file names a live COMM.
+running() {
+    local pid
+    [ -s "$1" ] || return 1
+    pid="$(cat "$1")"
+    [[ "$pid" =~ ^[0-9]+$ ]] && proc_is "$pid" "$2" || return 1
+    echo "$pid"
+}
+
+stop_one() {    # stop_one PIDFILE COMM NAME
+    local pid i
+    if pid="$(running "$1" "$2")"; then
+        log "stopping $3 (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < STOP_WAIT * 10; i++)); do
+            proc_is "$pid" "$2" || break
+            sleep 0.1
+        done
+        if proc_is "$pid" "$2"; then
+            log "$3 (pid $pid) still runs after ${STOP_WAIT}s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -f "$1"
+}
+
+stop_fleet() {
+    local i
+    for ((i = 1; i <= AGENTS; i++)); do
+        stop_one "$DIR/agent-$i.pid" ferry-agent "host-$i agent"
+    done
+    stop_one "$DIR/ferryd.pid" ferryd ferryd
+}
+
+fleet_running() {
+    local i
+    running "$DIR/ferryd.pid" ferryd >/dev/null && return 0
+    for ((i = 1; i <= AGENTS; i++)); do
+        running "$DIR/agent-$i.pid" ferry-agent >/dev/null && return 0
+    done
+    return 1
+}
+
+# A failed start stops what it had started, and says where the logs are.
+fail() {
+    local msg="$1" logfile="${2:-}"
+    [ -n "$logfile" ] && show_log "$logfile"
+    stop_fleet >&2 || true
+    die "$msg (logs and state kept in $DIR)"
+}
+
+online_count() {
+    { ferry hosts --json 2>/dev/null || true; } |
+        grep -oE '"state"[[:space:]]*:[[:space:]]*"online"' | wc -l
+}
+
+start_fleet() {
+    local b pid i n out token addr
+    for b in ferryd ferry ferry-agent; do
+        [ -x "$BIN/$b" ] || die "$BIN/$b not found: run make first"
+    done
+    if fleet_running; then
+        log "a fleet already runs in $DIR; stopping it first"
+        stop_fleet
+    fi
+    mkdir -p "$DIR"
+    if ! curl -s -o /dev/null --max-time 3 --unix-socket /var/run/docker.sock http://docker/_ping 2>/dev/null; then
+        log "warning: no Docker engine answers on /var/run/docker.sock (deploy/services.sh start);" \
+            "the agents can join and answer pings, but cannot run containers"
+    fi
+
+    # ferryd: -d keeps it in the foreground, so $! is its PID; setsid lets
+    # it outlive this shell's process group.
+    setsid "$BIN/ferryd" -d --state-dir "$DIR/ferryd" --listen "$LISTEN" \
+        --socket "$SOCK" --http "$HTTP" >>"$DIR/ferryd.log" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$DIR/ferryd.pid"
+    log "started ferryd (pid $pid, listen $LISTEN, http $HTTP, log $DIR/ferryd.log)"
+    for ((i = 0; ; i++)); do
+        ferry hosts >/dev/null 2>&1 && break
+        proc_is "$pid" ferryd || fail "ferryd exited during start-up" "$DIR/ferryd.log"
+        ((i < START_WAIT * 4)) || fail "ferryd did not answer on $SOCK within ${START_WAIT}s" "$DIR/ferryd.log"
+        sleep 0.25
+    done
+
+    for ((i = 1; i <= AGENTS; i++)); do
+        addr="127.0.0.$((i + 1))"
+        if [ -e "$DIR/agent-$i.joined" ] && [ -d "$DIR/agent-$i" ]; then
+            log "host-$i already joined (state in $DIR/agent-$i)"
+        else
+            token="$(ferry token create --label role=demo 2>"$DIR/token.err")" ||
+                fail "ferry token create failed: $(cat "$DIR/token.err")"
+            [ -n "$token" ] || fail "ferry token create printed no token"
+            if ! out="$("$BIN/ferry-agent" join "$token" --name "host-$i" \
+                --state-dir "$DIR/agent-$i" --publish-address "$addr" 2>&1)"; then
+                printf '%s\n' "$out" >&2
+                fail "ferry-agent join for host-$i failed" "$DIR/ferryd.log"
+            fi
+            touch "$DIR/agent-$i.joined"
+            log "host-$i joined"
+        fi
+        setsid "$BIN/ferry-agent" -d --state-dir "$DIR/agent-$i" --publish-address "$addr" \
+            --heartbeat-interval 1s >>"$DIR/agent-$i.log" 2>&1 </dev/null &
+        pid=$!
+        echo "$pid" >"$DIR/agent-$i.pid"
+        log "started host-$i agent (pid $pid, publish $addr, log $DIR/agent-$i.log)"
+    done
+    rm -f "$DIR/token.err"
+
+    for ((i = 0; ; i++)); do
+        [ "$(online_count)" -ge "$AGENTS" ] && break
+        for ((n = 1; n <= AGENTS; n++)); do
+            running "$DIR/agent-$n.pid" ferry-agent >/dev/null ||
+                fail "host-$n agent exited" "$DIR/agent-$n.log"
+        done
+        if ((i >= START_WAIT * 2)); then
+            ferry hosts >&2 || true
+            for ((n = 1; n <= AGENTS; n++)); do show_log "$DIR/agent-$n.log"; done
+            fail "not all $AGENTS hosts online within ${START_WAIT}s" "$DIR/ferryd.log"
+        fi
+        sleep 0.5
+    done
+    log "$AGENTS hosts online"
+
+    echo
+    echo "\$ ferry hosts"
+    ferry hosts || fail "ferry hosts failed" "$DIR/ferryd.log"
+    echo
+    echo "\$ ferry ping"
+    ferry ping || fail "ferry ping failed" "$DIR/ferryd.log"
+    cat <<EOF
+
+The local fleet runs: ferryd and $AGENTS agents (host-1..host-$AGENTS on 127.0.0.2-$((AGENTS + 1))).
+State and logs are in $DIR. To use it:
+
+    export FERRY_SOCKET=$SOCK
+    export PATH="$BIN:\$PATH"
+    ferry hosts
+    ferry ping
+
+To stop it (the state stays for the next start):
+
+    deploy/local-fleet.sh stop
+EOF
+}
+
+status_fleet() {
+    local pid i rc=0
+    if pid="$(running "$DIR/ferryd.pid" ferryd)"; then
+        log "ferryd: running (pid $pid)"
+    else
+        log "ferryd: not running"
+        rc=1
+    fi
+    for ((i = 1; i <= AGENTS; i++)); do
+        if pid="$(running "$DIR/agent-$i.pid" ferry-agent)"; then
+            log "host-$i agent: running (pid $pid)"
+        else
+            log "host-$i agent: not running"
+            rc=1
+        fi
+    done
+    if [ "$rc" -eq 0 ] || running "$DIR/ferryd.pid" ferryd >/dev/null; then
+        ferry hosts || rc=1
+    fi
+    return "$rc"
+}
+
+case "${1:-start}" in
+    start)  start_fleet ;;
+    stop)   stop_fleet; log "stopped (state kept in $DIR)" ;;
+    status) status_fleet ;;
+    *)      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
