@@ -168,6 +168,10 @@ inv_after(uv_work_t *w, int status)
 	}
 	a->inv_new = NULL;
 	a->inv_n = 0;
+	if (!a->inv_done_once) {
+		a->inv_done_once = 1;
+		session_kick(a);
+	}
 }
 
 static void

@@ -129,6 +129,7 @@ struct agent {
 	struct docker *docker;
 	uv_work_t inv_work;
 	int inv_busy;
+	int inv_done_once;	/* the first heartbeat waits for it */
 	uv_timer_t inv_timer;
 	int docker_ok;
 	char docker_error[256];
@@ -147,6 +148,8 @@ struct agent {
 int session_start(struct agent *a);
 void session_stop(struct agent *a);
 
+/* session_kick sends a heartbeat now if none is in flight. */
+void session_kick(struct agent *a);
 /* report_kick sends the next report waiting: ad hoc ones first, then
  * what records_unacked lists.  Does nothing while one is in flight. */
 void report_kick(struct agent *a);

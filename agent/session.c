@@ -227,6 +227,10 @@ poll_send(struct agent *a)
 
 	if (a->stopping || a->poll.stage != 0)
 		return;
+	/* The first heartbeat says what runs, so it waits for the first
+	 * look at Docker (bounded by the Docker client's timeouts). */
+	if (!a->inv_done_once && a->phase == PHASE_POLLING)
+		return;
 	uv_timer_stop(&a->poll.timer);
 	rc = a->phase == PHASE_JOINING ? seal_join(a, &buf, &len) :
 	    seal_poll(a, &buf, &len);
@@ -511,6 +515,13 @@ report_done(struct agent *a, int rv, nng_msg *msg)
 		log_warnx("cannot record an acknowledgement: %s",
 		    ferr_str(rc));
 	report_kick(a);
+}
+
+void
+session_kick(struct agent *a)
+{
+	if (!uv_is_active((uv_handle_t *)&a->poll.timer))
+		poll_send(a);
 }
 
 /* ---- start and stop --------------------------------------------------- */

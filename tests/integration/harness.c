@@ -1,0 +1,448 @@
+/* harness.c: starting, driving and ending real ferry processes in tests. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+#define RUN_LIMIT_MS 30000
+
+void
+h_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *
+h_bin(const char *name, char *buf, size_t len)
+{
+	const char *dir = getenv("FERRY_BIN");
+
+	snprintf(buf, len, "%s/%s", dir && dir[0] ? dir : "build", name);
+	return buf;
+}
+
+const char *
+h_path(struct h_fleet *f, const char *rel, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", f->dir, rel);
+	return buf;
+}
+
+static int
+port_free(int port)
+{
+	struct sockaddr_in sa;
+	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1, ok;
+
+	if (s < 0)
+		return 0;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(0x7f000001);
+	ok = bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(s);
+	return ok;
+}
+
+void
+h_init(struct h_fleet *f)
+{
+	int i;
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ferry-itest-XXXXXX");
+	cr_assert_not_null(mkdtemp(f->dir), "mkdtemp: %s", strerror(errno));
+	snprintf(f->sock, sizeof(f->sock), "%s/ferryd.sock", f->dir);
+	srand((unsigned)(getpid() ^ time(NULL)));
+	for (i = 0; i < 200; i++) {
+		int p = 20000 + rand() % 30000;
+		if (port_free(p)) {
+			f->port = p;
+			break;
+		}
+	}
+	cr_assert(f->port != 0, "no free port");
+	snprintf(f->listen, sizeof(f->listen), "tcp://127.0.0.1:%d", f->port);
+}
+
+int
+h_alive(struct h_proc *p)
+{
+	int st;
+
+	if (p == NULL || p->pid <= 0)
+		return 0;
+	if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+		p->pid = -1;
+		return 0;
+	}
+	return kill(p->pid, 0) == 0;
+}
+
+static int
+reap(struct h_proc *p, int ms)
+{
+	long long end = now_ms() + ms;
+	int st;
+
+	while (now_ms() < end) {
+		pid_t r = waitpid(p->pid, &st, WNOHANG);
+		if (r == p->pid) {
+			p->pid = -1;
+			return WIFEXITED(st) ? WEXITSTATUS(st) :
+			    128 + WTERMSIG(st);
+		}
+		if (r < 0) {
+			p->pid = -1;
+			return -1;
+		}
+		h_sleep_ms(20);
+	}
+	return -2;
+}
+
+int
+h_kill(struct h_proc *p, int sig)
+{
+	int rc;
+
+	if (p == NULL || p->pid <= 0)
+		return -1;
+	kill(p->pid, sig);
+	if (sig != SIGKILL && sig != SIGTERM)
+		return 0;
+	rc = reap(p, 10000);
+	if (rc == -2) {
+		kill(p->pid, SIGKILL);
+		rc = reap(p, 5000);
+	}
+	return rc;
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void
+h_fini(struct h_fleet *f)
+{
+	int i;
+
+	for (i = 0; i < f->nprocs; i++)
+		if (f->procs[i].pid > 0)
+			h_kill(&f->procs[i], SIGTERM);
+	if (f->dir[0] != '\0' && getenv("FERRY_KEEP_TEST_DIR") == NULL)
+		nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+struct h_proc *
+h_spawn(struct h_fleet *f, const char *name, const char *const *argv)
+{
+	struct h_proc *p;
+	char bin[512];
+	pid_t parent = getpid();
+	int fd;
+
+	cr_assert(f->nprocs < H_MAX_PROCS, "too many processes");
+	p = &f->procs[f->nprocs++];
+	{
+		char logpath[sizeof(p->log)];
+		snprintf(logpath, sizeof(logpath), "%s/%s.log", f->dir, name);
+		memcpy(p->log, logpath, sizeof(p->log));
+	}
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	h_bin(argv[0], bin, sizeof(bin));
+	p->pid = fork();
+	cr_assert(p->pid >= 0, "fork: %s", strerror(errno));
+	if (p->pid == 0) {
+		/* Ends with the test, whatever happens to the test. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+		fd = open("/dev/null", O_RDONLY);
+		dup2(fd, 0);
+		close(fd);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	return p;
+}
+
+void
+h_run(struct h_run *r, const char *const *argv)
+{
+	int out[2], err[2];
+	size_t no = 0, ne = 0;
+	long long end = now_ms() + RUN_LIMIT_MS;
+	pid_t pid, parent = getpid();
+	int st, open_fds = 2;
+
+	memset(r, 0, sizeof(*r));
+	cr_assert(pipe(out) == 0 && pipe(err) == 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		close(out[0]);
+		close(err[0]);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	while (open_fds > 0 && now_ms() < end) {
+		struct pollfd pf[2] = { { out[0], POLLIN, 0 },
+		    { err[0], POLLIN, 0 } };
+		if (poll(pf, 2, 100) <= 0)
+			continue;
+		for (int i = 0; i < 2; i++) {
+			char *buf = i == 0 ? r->out : r->err;
+			size_t *n = i == 0 ? &no : &ne;
+			size_t cap = i == 0 ? sizeof(r->out) : sizeof(r->err);
+			ssize_t got;
+			if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP)))
+				continue;
+			if (*n + 1 >= cap) {
+				char sink[4096];
+				got = read(pf[i].fd, sink, sizeof(sink));
+			} else {
+				got = read(pf[i].fd, buf + *n, cap - *n - 1);
+				if (got > 0)
+					*n += (size_t)got;
+			}
+			if (got <= 0) {
+				close(pf[i].fd);
+				if (i == 0)
+					out[0] = -1;
+				else
+					err[0] = -1;
+				open_fds--;
+			}
+		}
+	}
+	if (out[0] >= 0)
+		close(out[0]);
+	if (err[0] >= 0)
+		close(err[0]);
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (now_ms() >= end)
+			kill(pid, SIGKILL);
+		h_sleep_ms(10);
+	}
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void
+h_ferry(struct h_fleet *f, struct h_run *r, const char *const *args)
+{
+	const char *argv[64];
+	char bin[512];
+	int i = 0, j;
+
+	argv[i++] = h_bin("ferry", bin, sizeof(bin));
+	argv[i++] = "--socket";
+	argv[i++] = f->sock;
+	for (j = 0; args[j] != NULL && i < 63; j++)
+		argv[i++] = args[j];
+	argv[i] = NULL;
+	h_run(r, argv);
+}
+
+struct h_proc *
+h_start_ferryd(struct h_fleet *f, const char *const *extra)
+{
+	const char *argv[64] = { "ferryd", "-d", "-v", "--state-dir", NULL,
+	    "--listen", f->listen, "--socket", f->sock, "--missed-beats",
+	    "3", NULL };
+	char state[600];
+	struct h_run *r = malloc(sizeof(*r));
+	int i = 11, j, k;
+
+	argv[4] = h_path(f, "ferryd", state, sizeof(state));
+	for (j = 0; extra != NULL && extra[j] != NULL && i < 63; j++)
+		argv[i++] = extra[j];
+	argv[i] = NULL;
+	f->ferryd = h_spawn(f, "ferryd", argv);
+	for (k = 0; k < 100; k++) {
+		h_ferry(f, r, (const char *[]){ "hosts", NULL });
+		if (r->status == 0)
+			break;
+		cr_assert(h_alive(f->ferryd), "ferryd exited at start");
+		h_sleep_ms(50);
+	}
+	cr_assert_eq(r->status, 0, "ferryd did not answer: %s", r->err);
+	free(r);
+	return f->ferryd;
+}
+
+void
+h_token(struct h_fleet *f, char *tok, size_t len, const char *const *extra)
+{
+	const char *args[16] = { "token", "create", NULL };
+	struct h_run *r = malloc(sizeof(*r));
+	int i = 2, j;
+
+	for (j = 0; extra != NULL && extra[j] != NULL && i < 15; j++)
+		args[i++] = extra[j];
+	args[i] = NULL;
+	h_ferry(f, r, args);
+	cr_assert_eq(r->status, 0, "token create: %s", r->err);
+	r->out[strcspn(r->out, "\n")] = '\0';
+	snprintf(tok, len, "%s", r->out);
+	free(r);
+}
+
+void
+h_join(struct h_fleet *f, struct h_run *r, const char *token,
+    const char *name, const char *publish)
+{
+	char bin[512], state[600];
+
+	h_run(r, (const char *[]){ h_bin("ferry-agent", bin, sizeof(bin)),
+	    "join", token, "--name", name, "--state-dir",
+	    h_path(f, name, state, sizeof(state)), "--publish-address",
+	    publish ? publish : "127.0.0.1", NULL });
+}
+
+struct h_proc *
+h_start_agent(struct h_fleet *f, const char *name, const char *const *extra)
+{
+	const char *argv[64] = { "ferry-agent", "-d", "-v", "--state-dir",
+	    NULL, "--heartbeat-interval", "200ms", "--docker-socket",
+	    "/var/run/docker.sock", NULL };
+	char state[600], pname[80];
+	int i = 9, j;
+
+	argv[4] = h_path(f, name, state, sizeof(state));
+	for (j = 0; extra != NULL && extra[j] != NULL && i < 63; j++)
+		argv[i++] = extra[j];
+	argv[i] = NULL;
+	snprintf(pname, sizeof(pname), "agent-%s", name);
+	return h_spawn(f, pname, argv);
+}
+
+struct h_proc *
+h_add_agent(struct h_fleet *f, const char *name, const char *publish)
+{
+	char tok[1100];
+	struct h_run *r = malloc(sizeof(*r));
+	struct h_proc *p;
+
+	h_token(f, tok, sizeof(tok), NULL);
+	h_join(f, r, tok, name, publish);
+	cr_assert_eq(r->status, 0, "join %s: %s", name, r->err);
+	free(r);
+	p = h_start_agent(f, name, NULL);
+	cr_assert(h_wait_state(f, name, "online", 10000),
+	    "%s not online in 10 s", name);
+	return p;
+}
+
+const char *
+h_host_state(struct h_fleet *f, const char *name, char *buf, size_t len)
+{
+	struct h_run *r = malloc(sizeof(*r));
+	cJSON *arr, *it;
+
+	buf[0] = '\0';
+	h_ferry(f, r, (const char *[]){ "hosts", "--json", NULL });
+	if (r->status == 0 && (arr = cJSON_Parse(r->out)) != NULL) {
+		cJSON_ArrayForEach(it, arr) {
+			cJSON *n = cJSON_GetObjectItem(it, "name");
+			cJSON *s = cJSON_GetObjectItem(it, "state");
+			if (cJSON_IsString(n) && strcmp(n->valuestring,
+			    name) == 0 && cJSON_IsString(s))
+				snprintf(buf, len, "%s", s->valuestring);
+		}
+		cJSON_Delete(arr);
+	}
+	free(r);
+	return buf;
+}
+
+int
+h_wait_state(struct h_fleet *f, const char *name, const char *state, int ms)
+{
+	long long end = now_ms() + ms;
+	char buf[32];
+
+	do {
+		if (strcmp(h_host_state(f, name, buf, sizeof(buf)), state) == 0)
+			return 1;
+		h_sleep_ms(50);
+	} while (now_ms() < end);
+	return 0;
+}
+
+int
+h_log_has(const struct h_proc *p, const char *text)
+{
+	FILE *fp = fopen(p->log, "r");
+	char line[4096];
+	int found = 0;
+
+	if (fp == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), fp) != NULL)
+		found = strstr(line, text) != NULL;
+	fclose(fp);
+	return found;
+}
+
+int
+h_wait_log(const struct h_proc *p, const char *text, int ms)
+{
+	long long end = now_ms() + ms;
+
+	do {
+		if (h_log_has(p, text))
+			return 1;
+		h_sleep_ms(50);
+	} while (now_ms() < end);
+	return 0;
+}

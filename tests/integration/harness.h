@@ -1,0 +1,104 @@
+/* harness.h: real ferryd and ferry-agent processes for integration tests.
+ *
+ * Every test gets its own temporary folder, its own ports and its own
+ * sockets; processes it starts are ended by pid when it finishes.  Every
+ * wait is bounded. */
+#ifndef FERRY_HARNESS_H
+#define FERRY_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define H_MAX_PROCS 32
+
+struct h_proc {
+	pid_t pid;
+	char name[64];
+	char log[512];
+};
+
+struct h_fleet {
+	char dir[256];		/* the test's temporary folder */
+	char sock[512];		/* ferryd's CLI socket */
+	char listen[64];	/* tcp://127.0.0.1:PORT */
+	int port;
+	struct h_proc procs[H_MAX_PROCS];
+	int nprocs;
+	struct h_proc *ferryd;
+};
+
+/* Output of one CLI run. */
+struct h_run {
+	int status;		/* exit status, or 128+signal */
+	char out[65536];
+	char err[8192];
+};
+
+/* h_init makes the folder and picks a free port; never fails quietly. */
+void h_init(struct h_fleet *f);
+/* h_fini ends every process started here (TERM, then KILL) and removes the
+ * folder. */
+void h_fini(struct h_fleet *f);
+
+/* h_bin returns the path of a ferry binary (FERRY_BIN or build/). */
+const char *h_bin(const char *name, char *buf, size_t len);
+
+/* h_spawn starts argv[0] (a ferry binary name) with its stderr and stdout
+ * going to DIR/<name>.log. */
+struct h_proc *h_spawn(struct h_fleet *f, const char *name,
+    const char *const *argv);
+
+/* h_start_ferryd starts ferryd -d -v on the fleet's port and socket, with
+ * extra flags appended, and waits until the CLI answers. */
+struct h_proc *h_start_ferryd(struct h_fleet *f, const char *const *extra);
+
+/* h_ferry runs the CLI against the fleet's socket (bounded: 30 s). */
+void h_ferry(struct h_fleet *f, struct h_run *r, const char *const *args);
+/* h_run runs any command line (bounded: 30 s). */
+void h_run(struct h_run *r, const char *const *argv);
+
+/* h_token creates a token; extra args ("--ttl", "1s", ...) optional. */
+void h_token(struct h_fleet *f, char *tok, size_t len,
+    const char *const *extra);
+
+/* h_join enrols NAME with TOKEN (state dir DIR/NAME) and returns the run. */
+void h_join(struct h_fleet *f, struct h_run *r, const char *token,
+    const char *name, const char *publish);
+
+/* h_start_agent starts the agent of NAME (state dir DIR/NAME) with a 200ms
+ * heartbeat, plus extra flags. */
+struct h_proc *h_start_agent(struct h_fleet *f, const char *name,
+    const char *const *extra);
+
+/* h_add_agent: token, join, start; the host is online when it returns. */
+struct h_proc *h_add_agent(struct h_fleet *f, const char *name,
+    const char *publish);
+
+/* h_host_state returns the host's state from `ferry hosts --json` in buf
+ * ("online", "pending", ...; "" when absent). */
+const char *h_host_state(struct h_fleet *f, const char *name, char *buf,
+    size_t len);
+
+/* h_wait_state waits (bounded by ms) until the host has state; returns 1
+ * when it did. */
+int h_wait_state(struct h_fleet *f, const char *name, const char *state,
+    int ms);
+
+/* h_log_has: the process's log contains text. */
+int h_log_has(const struct h_proc *p, const char *text);
+/* h_wait_log waits (bounded by ms) for text in the log. */
+int h_wait_log(const struct h_proc *p, const char *text, int ms);
+
+/* h_kill sends sig and, for KILL and TERM, reaps the process; returns the
+ * exit status (or 128+signal). */
+int h_kill(struct h_proc *p, int sig);
+/* h_alive: the process runs. */
+int h_alive(struct h_proc *p);
+
+/* h_sleep_ms sleeps for a bounded, short time. */
+void h_sleep_ms(int ms);
+
+/* h_path writes DIR/rel into buf. */
+const char *h_path(struct h_fleet *f, const char *rel, char *buf, size_t len);
+
+#endif

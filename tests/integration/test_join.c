@@ -1,0 +1,340 @@
+// links:
+/* test_join.c: enrolment by token, pending hosts, keys, labels, CLI errors;
+ * against a real ferryd and real agents on loopback. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cJSON.h>
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+static struct h_fleet F;
+static struct h_run R;
+
+static void setup(void) { h_init(&F); }
+static void teardown(void) { h_fini(&F); }
+
+TestSuite(join, .init = setup, .fini = teardown, .timeout = 60);
+
+/* host_json returns the `ferry hosts --json` object of name (caller deletes
+ * the returned array through *arr). */
+static cJSON *
+host_json(const char *name, cJSON **arr)
+{
+	cJSON *it;
+
+	h_ferry(&F, &R, (const char *[]){ "hosts", "--json", NULL });
+	cr_assert_eq(R.status, 0, "hosts --json: %s", R.err);
+	*arr = cJSON_Parse(R.out);
+	cr_assert_not_null(*arr, "hosts --json is not JSON: %s", R.out);
+	cJSON_ArrayForEach(it, *arr) {
+		cJSON *n = cJSON_GetObjectItem(it, "name");
+		if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0)
+			return it;
+	}
+	return NULL;
+}
+
+static const char *
+str(cJSON *o, const char *k)
+{
+	cJSON *v = cJSON_GetObjectItem(o, k);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+Test(join, three_agents_join_by_token_and_show_in_hosts)
+{
+	char tok[1100], name[16], pub[16];
+	cJSON *arr, *h;
+	int i;
+
+	h_start_ferryd(&F, NULL);
+	for (i = 1; i <= 3; i++) {
+		snprintf(name, sizeof(name), "web-%d", i);
+		snprintf(pub, sizeof(pub), "127.0.0.%d", i + 1);
+		h_token(&F, tok, sizeof(tok), (const char *[]){ "--label",
+		    "role=web", NULL });
+		cr_assert_str_not_empty(tok);
+		cr_assert(strncmp(tok, "ferry1_", 7) == 0, "token: %s", tok);
+		h_join(&F, &R, tok, name, pub);
+		cr_assert_eq(R.status, 0, "join %s: %s", name, R.err);
+		cr_assert(strstr(R.out, "joined ferryd") != NULL);
+		h_start_agent(&F, name, NULL);
+	}
+	for (i = 1; i <= 3; i++) {
+		snprintf(name, sizeof(name), "web-%d", i);
+		cr_assert(h_wait_state(&F, name, "online", 10000),
+		    "%s not online", name);
+	}
+	for (i = 1; i <= 3; i++) {
+		snprintf(name, sizeof(name), "web-%d", i);
+		snprintf(pub, sizeof(pub), "127.0.0.%d", i + 1);
+		h = host_json(name, &arr);
+		cr_assert_not_null(h, "%s missing from hosts", name);
+		cr_assert_str_eq(str(h, "address"), pub);
+		cr_assert_str_eq(str(cJSON_GetObjectItem(h, "labels") ?
+		    cJSON_GetObjectItem(h, "labels") : h, "role"), "web");
+		cr_assert_eq(strlen(str(h, "fingerprint")), 32);
+		cJSON_Delete(arr);
+	}
+	/* The table names every host. */
+	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
+	cr_assert_eq(R.status, 0);
+	cr_assert(strstr(R.out, "web-1") && strstr(R.out, "web-2") &&
+	    strstr(R.out, "web-3") && strstr(R.out, "online"), "%s", R.out);
+	/* The join is in the audit log; the token secret is nowhere in the
+	 * daemon's log. */
+	cr_assert(h_log_has(F.ferryd, "host web-1: joined by token"));
+	cr_assert(!h_log_has(F.ferryd, tok + 7));
+}
+
+Test(join, used_token_is_refused)
+{
+	char tok[1100];
+	cJSON *arr;
+
+	h_start_ferryd(&F, NULL);
+	h_token(&F, tok, sizeof(tok), NULL);
+	h_join(&F, &R, tok, "a1", NULL);
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	h_join(&F, &R, tok, "a2", NULL);
+	cr_assert_eq(R.status, 1);
+	cr_assert(strstr(R.err, "token already used") != NULL, "%s", R.err);
+	cr_assert_null(host_json("a2", &arr), "a2 was enrolled");
+	cJSON_Delete(arr);
+	cr_assert(h_log_has(F.ferryd, "refused join of a2"));
+}
+
+Test(join, expired_token_is_refused)
+{
+	char tok[1100];
+	cJSON *arr;
+
+	h_start_ferryd(&F, NULL);
+	h_token(&F, tok, sizeof(tok), (const char *[]){ "--ttl", "1s", NULL });
+	h_sleep_ms(1300);
+	h_join(&F, &R, tok, "late", NULL);
+	cr_assert_eq(R.status, 1);
+	cr_assert(strstr(R.err, "token expired") != NULL, "%s", R.err);
+	cr_assert_null(host_json("late", &arr));
+	cJSON_Delete(arr);
+}
+
+Test(join, malformed_token_and_bad_names_are_refused_locally)
+{
+	char tok[1100];
+
+	h_start_ferryd(&F, NULL);
+	h_join(&F, &R, "ferry1_notatoken", "x1", NULL);
+	cr_assert_eq(R.status, 2);
+	cr_assert(strstr(R.err, "bad token") != NULL, "%s", R.err);
+	h_token(&F, tok, sizeof(tok), NULL);
+	/* One character changed: no longer a whole token. */
+	tok[strlen(tok) - 3] = tok[strlen(tok) - 3] == 'A' ? 'B' : 'A';
+	h_join(&F, &R, tok, "x1", NULL);
+	cr_assert_neq(R.status, 0, "a damaged token joined");
+	h_token(&F, tok, sizeof(tok), NULL);
+	h_join(&F, &R, tok, "bad name!", NULL);
+	cr_assert_eq(R.status, 2);
+	cr_assert(strstr(R.err, "bad name") != NULL, "%s", R.err);
+	/* The token was not spent by the refused attempt. */
+	h_join(&F, &R, tok, "x1", NULL);
+	cr_assert_eq(R.status, 0, "%s", R.err);
+}
+
+/* fingerprint reads ferryd's key fingerprint with `ferryd -n`. */
+static void
+fingerprint(char *out, size_t len)
+{
+	char bin[512], state[600];
+	char *p;
+
+	h_run(&R, (const char *[]){ h_bin("ferryd", bin, sizeof(bin)), "-n",
+	    "--state-dir", h_path(&F, "ferryd", state, sizeof(state)),
+	    "--socket", F.sock, NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	cr_assert(strstr(R.out, "configuration OK") != NULL);
+	p = strstr(R.out, "key fingerprint ");
+	cr_assert_not_null(p, "%s", R.out);
+	snprintf(out, len, "%.32s", p + 16);
+}
+
+Test(join, host_without_token_waits_pending_until_accepted)
+{
+	char fpr[64];
+	struct h_proc *a;
+
+	h_start_ferryd(&F, NULL);
+	fingerprint(fpr, sizeof(fpr));
+	a = h_start_agent(&F, "p1", (const char *[]){ "--coordinator",
+	    F.listen, "--coordinator-fingerprint", fpr, "--name", "p1",
+	    NULL });
+	cr_assert(h_wait_state(&F, "p1", "pending", 10000), "not pending");
+	cr_assert(h_wait_log(a, "waiting for an operator", 5000));
+	h_ferry(&F, &R, (const char *[]){ "ping", "p1", NULL });
+	cr_assert_eq(R.status, 1);
+	cr_assert(strstr(R.out, "pending") != NULL, "%s", R.out);
+
+	h_ferry(&F, &R, (const char *[]){ "hosts", "accept", "p1", NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	cr_assert(h_wait_state(&F, "p1", "online", 10000), "not online");
+	h_ferry(&F, &R, (const char *[]){ "ping", "p1", NULL });
+	cr_assert_eq(R.status, 0, "%s %s", R.out, R.err);
+	/* Accepting twice says so. */
+	h_ferry(&F, &R, (const char *[]){ "hosts", "accept", "p1", NULL });
+	cr_assert_eq(R.status, 1);
+	cr_assert(strstr(R.err, "already accepted") != NULL, "%s", R.err);
+}
+
+Test(join, known_name_with_new_key_is_refused_until_accepted)
+{
+	char tok[1100], fpr[64], fold[64], fnew[64];
+	struct h_proc *old, *imp;
+	cJSON *arr, *h;
+
+	h_start_ferryd(&F, NULL);
+	fingerprint(fpr, sizeof(fpr));
+	old = h_add_agent(&F, "web-1", NULL);
+	h = host_json("web-1", &arr);
+	snprintf(fold, sizeof(fold), "%s", str(h, "fingerprint"));
+	cJSON_Delete(arr);
+
+	/* Another key claims the name with a valid token: refused, and the
+	 * token is not consumed by the refusal... */
+	h_token(&F, tok, sizeof(tok), NULL);
+	{
+		char bin[512], state[600];
+		h_run(&R, (const char *[]){ h_bin("ferry-agent", bin,
+		    sizeof(bin)), "join", tok, "--name", "web-1",
+		    "--state-dir", h_path(&F, "imposter", state,
+		    sizeof(state)), NULL });
+	}
+	cr_assert_eq(R.status, 1);
+	cr_assert(strstr(R.err, "another key") != NULL, "%s", R.err);
+	cr_assert(h_log_has(F.ferryd, "presented new key"));
+	/* ...and the known host keeps working with its pinned key. */
+	h = host_json("web-1", &arr);
+	cr_assert_str_eq(str(h, "fingerprint"), fold);
+	cJSON_Delete(arr);
+	h_ferry(&F, &R, (const char *[]){ "ping", "web-1", NULL });
+	cr_assert_eq(R.status, 0, "%s", R.out);
+
+	/* The operator decides: the old machine is gone, the new key is
+	 * accepted, and the new agent takes over the name. */
+	h_kill(old, SIGTERM);
+	imp = h_start_agent(&F, "imposter", (const char *[]){ "--coordinator",
+	    F.listen, "--coordinator-fingerprint", fpr, "--name", "web-1",
+	    NULL });
+	cr_assert(h_wait_log(imp, "another key", 5000) ||
+	    h_wait_log(imp, "refused", 1000), "new agent was not refused");
+	h_ferry(&F, &R, (const char *[]){ "hosts", "accept", "web-1", NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	cr_assert(h_wait_state(&F, "web-1", "online", 15000));
+	h = host_json("web-1", &arr);
+	snprintf(fnew, sizeof(fnew), "%s", str(h, "fingerprint"));
+	cJSON_Delete(arr);
+	cr_assert_str_neq(fnew, fold, "key was not replaced");
+	h_ferry(&F, &R, (const char *[]){ "ping", "web-1", NULL });
+	cr_assert_eq(R.status, 0, "%s", R.out);
+}
+
+Test(join, labels_are_set_and_removed)
+{
+	cJSON *arr, *h, *labels;
+
+	h_start_ferryd(&F, NULL);
+	h_add_agent(&F, "web-1", NULL);
+	h_ferry(&F, &R, (const char *[]){ "hosts", "label", "web-1",
+	    "zone=a", "role=web", NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	h = host_json("web-1", &arr);
+	labels = cJSON_GetObjectItem(h, "labels");
+	cr_assert_str_eq(str(labels, "zone"), "a");
+	cr_assert_str_eq(str(labels, "role"), "web");
+	cJSON_Delete(arr);
+	h_ferry(&F, &R, (const char *[]){ "hosts", "label", "web-1", "zone=",
+	    NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	h = host_json("web-1", &arr);
+	labels = cJSON_GetObjectItem(h, "labels");
+	cr_assert_null(cJSON_GetObjectItem(labels, "zone"));
+	cr_assert_str_eq(str(labels, "role"), "web");
+	cJSON_Delete(arr);
+	/* Bad labels change nothing. */
+	h_ferry(&F, &R, (const char *[]){ "hosts", "label", "web-1",
+	    "bad key=x", NULL });
+	cr_assert_eq(R.status, 1);
+	cr_assert(strstr(R.err, "bad label") != NULL, "%s", R.err);
+	h_ferry(&F, &R, (const char *[]){ "hosts", "label", "web-1", "novalue",
+	    NULL });
+	cr_assert_eq(R.status, 2, "%s", R.err);
+	/* Labels survive a restart of ferryd. */
+	h_kill(F.ferryd, SIGTERM);
+	h_start_ferryd(&F, NULL);
+	h = host_json("web-1", &arr);
+	cr_assert_str_eq(str(cJSON_GetObjectItem(h, "labels"), "role"), "web");
+	cJSON_Delete(arr);
+}
+
+Test(join, cli_errors_are_clear_and_exit_nonzero)
+{
+	/* ferryd not running. */
+	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
+	cr_assert_eq(R.status, 3);
+	cr_assert(strstr(R.err, "cannot reach ferryd") != NULL, "%s", R.err);
+
+	h_start_ferryd(&F, NULL);
+	h_ferry(&F, &R, (const char *[]){ "hosts", "accept", "nope", NULL });
+	cr_assert_eq(R.status, 1);
+	cr_assert(strstr(R.err, "unknown host \"nope\"") != NULL, "%s", R.err);
+	h_ferry(&F, &R, (const char *[]){ "hosts", "revoke", "nope", NULL });
+	cr_assert_eq(R.status, 1);
+	cr_assert(strstr(R.err, "unknown host") != NULL, "%s", R.err);
+	h_ferry(&F, &R, (const char *[]){ "ping", "nope", NULL });
+	cr_assert_eq(R.status, 1);
+	cr_assert(strstr(R.err, "unknown host") != NULL, "%s", R.err);
+	h_ferry(&F, &R, (const char *[]){ "ping", NULL });
+	cr_assert_eq(R.status, 1);
+	cr_assert(strstr(R.err, "no accepted hosts") != NULL, "%s", R.err);
+	/* Bad arguments. */
+	h_ferry(&F, &R, (const char *[]){ "frobnicate", NULL });
+	cr_assert_eq(R.status, 2);
+	h_ferry(&F, &R, (const char *[]){ "token", "create", "--ttl", "soon",
+	    NULL });
+	cr_assert_eq(R.status, 2);
+	cr_assert(strstr(R.err, "--ttl") != NULL, "%s", R.err);
+	h_ferry(&F, &R, (const char *[]){ "hosts", "accept", NULL });
+	cr_assert_eq(R.status, 2);
+	/* --help everywhere. */
+	h_ferry(&F, &R, (const char *[]){ "--help", NULL });
+	cr_assert_eq(R.status, 0);
+	cr_assert(strstr(R.out, "usage: ferry") != NULL);
+	h_ferry(&F, &R, (const char *[]){ "hosts", "--help", NULL });
+	cr_assert_eq(R.status, 0);
+	cr_assert(strstr(R.out, "ferry hosts accept NAME") != NULL);
+	h_ferry(&F, &R, (const char *[]){ "ping", "--help", NULL });
+	cr_assert_eq(R.status, 0);
+	h_ferry(&F, &R, (const char *[]){ "token", "--help", NULL });
+	cr_assert_eq(R.status, 0);
+	{
+		char bin[512];
+		h_run(&R, (const char *[]){ h_bin("ferry-agent", bin,
+		    sizeof(bin)), "join", "--help", NULL });
+		cr_assert_eq(R.status, 0);
+		h_run(&R, (const char *[]){ h_bin("ferryd", bin, sizeof(bin)),
+		    "--help", NULL });
+		cr_assert_eq(R.status, 0);
+		cr_assert(strstr(R.out, "usage: ferryd") != NULL);
+		h_run(&R, (const char *[]){ h_bin("ferryd", bin, sizeof(bin)),
+		    "--missed-beats", "zero", NULL });
+		cr_assert_eq(R.status, 2);
+		cr_assert(strstr(R.err, "missed_beats") != NULL, "%s", R.err);
+		h_run(&R, (const char *[]){ h_bin("ferry-agent", bin,
+		    sizeof(bin)), "--state-dir", "/nonexistent-ferry", NULL });
+		cr_assert_eq(R.status, 2);
+		cr_assert(strstr(R.err, "not enrolled") != NULL, "%s", R.err);
+	}
+}

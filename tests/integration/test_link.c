@@ -1,0 +1,382 @@
+// links:
+/* test_link.c: the live link: ping, heartbeats, offline/online, restarts of
+ * ferryd and agents, network cuts, Docker inventory; all on loopback with
+ * real processes. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+static struct h_fleet F;
+static struct h_run R;
+
+static void setup(void) { h_init(&F); }
+static void teardown(void) { h_fini(&F); }
+
+TestSuite(link, .init = setup, .fini = teardown, .timeout = 60);
+
+static int
+ping_ok(const char *host)
+{
+	h_ferry(&F, &R, (const char *[]){ "ping", host, NULL });
+	return R.status == 0 && strstr(R.out, " ok ") != NULL;
+}
+
+Test(link, ping_every_host_with_latency)
+{
+	cJSON *arr, *it;
+	int n = 0;
+
+	h_start_ferryd(&F, NULL);
+	h_add_agent(&F, "web-1", "127.0.0.2");
+	h_add_agent(&F, "web-2", "127.0.0.3");
+	h_add_agent(&F, "web-3", "127.0.0.4");
+	h_ferry(&F, &R, (const char *[]){ "ping", "--json", NULL });
+	cr_assert_eq(R.status, 0, "%s %s", R.out, R.err);
+	arr = cJSON_Parse(R.out);
+	cr_assert_not_null(arr, "%s", R.out);
+	cJSON_ArrayForEach(it, arr) {
+		cJSON *ok = cJSON_GetObjectItem(it, "ok");
+		cJSON *lat = cJSON_GetObjectItem(it, "latency_ms");
+		cr_assert(cJSON_IsTrue(ok), "%s", R.out);
+		cr_assert(cJSON_IsNumber(lat) && lat->valuedouble > 0 &&
+		    lat->valuedouble < 5000, "%s", R.out);
+		n++;
+	}
+	cJSON_Delete(arr);
+	cr_assert_eq(n, 3);
+	/* The table form names each host with its latency. */
+	h_ferry(&F, &R, (const char *[]){ "ping", "web-2", NULL });
+	cr_assert_eq(R.status, 0);
+	cr_assert(strstr(R.out, "web-2") && strstr(R.out, " ms"), "%s", R.out);
+	cr_assert(strstr(R.out, "web-1") == NULL, "pinged more than asked");
+}
+
+Test(link, ferryd_killed_and_restarted_agents_return_within_10s)
+{
+	char name[16];
+	int i;
+
+	h_start_ferryd(&F, NULL);
+	for (i = 1; i <= 3; i++) {
+		snprintf(name, sizeof(name), "web-%d", i);
+		h_add_agent(&F, name, NULL);
+		cr_assert(ping_ok(name));
+	}
+	cr_assert_eq(h_kill(F.ferryd, SIGKILL), 128 + SIGKILL);
+	h_start_ferryd(&F, NULL);
+	/* Every agent is back online and pingable within 10 s. */
+	for (i = 1; i <= 3; i++) {
+		snprintf(name, sizeof(name), "web-%d", i);
+		cr_assert(h_wait_state(&F, name, "online", 10000),
+		    "%s not back online", name);
+	}
+	h_ferry(&F, &R, (const char *[]){ "ping", NULL });
+	cr_assert_eq(R.status, 0, "%s", R.out);
+	/* Sequences went on from the database: nothing was refused. */
+	for (i = 0; i < F.nprocs; i++)
+		cr_assert(!h_log_has(&F.procs[i], "refused"), "%s refused "
+		    "something", F.procs[i].name);
+}
+
+Test(link, host_goes_offline_after_missed_beats_and_returns)
+{
+	struct h_proc *a;
+
+	h_start_ferryd(&F, NULL);
+	a = h_add_agent(&F, "web-1", NULL);
+	/* 200 ms beats, 3 missed: offline well within 3 s. */
+	kill(a->pid, SIGSTOP);
+	cr_assert(h_wait_state(&F, "web-1", "offline", 3000));
+	cr_assert(h_log_has(F.ferryd, "host web-1: offline"));
+	h_ferry(&F, &R, (const char *[]){ "ping", "web-1", NULL });
+	cr_assert_eq(R.status, 1);
+	cr_assert(strstr(R.out, "offline") != NULL, "%s", R.out);
+	kill(a->pid, SIGCONT);
+	cr_assert(h_wait_state(&F, "web-1", "online", 5000));
+	cr_assert(ping_ok("web-1"));
+}
+
+Test(link, agent_restart_keeps_its_high_water_mark)
+{
+	struct h_proc *a;
+
+	h_start_ferryd(&F, NULL);
+	a = h_add_agent(&F, "web-1", NULL);
+	cr_assert(ping_ok("web-1"));
+	cr_assert(ping_ok("web-1"));
+	cr_assert(ping_ok("web-1"));
+	cr_assert_eq(h_kill(a, SIGKILL), 128 + SIGKILL);
+	a = h_start_agent(&F, "web-1", NULL);
+	cr_assert(h_wait_log(a, "last sequence 3", 5000),
+	    "the restarted agent lost its high-water mark");
+	cr_assert(h_wait_state(&F, "web-1", "online", 10000));
+	cr_assert(ping_ok("web-1"));
+}
+
+Test(link, sigterm_shuts_both_daemons_down_cleanly)
+{
+	struct h_proc *a;
+
+	h_start_ferryd(&F, NULL);
+	a = h_add_agent(&F, "web-1", NULL);
+	cr_assert_eq(h_kill(a, SIGTERM), 0);
+	cr_assert(h_log_has(a, "ferry-agent: stopped"));
+	cr_assert_eq(h_kill(F.ferryd, SIGTERM), 0);
+	cr_assert(h_log_has(F.ferryd, "ferryd: stopped"));
+	/* The socket is gone with it: the CLI says ferryd is not running. */
+	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
+	cr_assert_eq(R.status, 3);
+}
+
+Test(link, agent_without_docker_connects_and_says_so)
+{
+	char tok[1100];
+	cJSON *arr, *it;
+	int seen = 0;
+
+	h_start_ferryd(&F, NULL);
+	h_token(&F, tok, sizeof(tok), NULL);
+	h_join(&F, &R, tok, "nodocker", NULL);
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	h_start_agent(&F, "nodocker", (const char *[]){ "--docker-socket",
+	    "/nonexistent/docker.sock", NULL });
+	cr_assert(h_wait_state(&F, "nodocker", "online", 10000));
+	h_ferry(&F, &R, (const char *[]){ "hosts", "--json", NULL });
+	arr = cJSON_Parse(R.out);
+	cJSON_ArrayForEach(it, arr) {
+		cJSON *ok = cJSON_GetObjectItem(it, "docker_ok");
+		cJSON *e = cJSON_GetObjectItem(it, "docker_error");
+		cr_assert(cJSON_IsFalse(ok));
+		cr_assert(cJSON_IsString(e) && strstr(e->valuestring,
+		    "/nonexistent/docker.sock"), "%s", R.out);
+		seen++;
+	}
+	cJSON_Delete(arr);
+	cr_assert_eq(seen, 1);
+	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
+	cr_assert(strstr(R.out, "docker unreachable") != NULL, "%s", R.out);
+	cr_assert(ping_ok("nodocker"));
+}
+
+/* docker runs the Docker CLI (bounded). */
+static int
+docker(const char *const *args)
+{
+	const char *argv[32] = { "/usr/bin/docker" };
+	int i;
+
+	for (i = 0; args[i] != NULL && i < 30; i++)
+		argv[i + 1] = args[i];
+	argv[i + 1] = NULL;
+	h_run(&R, argv);
+	return R.status;
+}
+
+Test(link, heartbeat_carries_the_ferry_containers_docker_runs)
+{
+	char cname[64], label[80];
+	cJSON *arr, *it, *cs, *c;
+	int found = 0, k;
+
+	cr_assert_eq(docker((const char *[]){ "version", NULL }), 0,
+	    "dockerd must run for this test (deploy/services.sh start): %s",
+	    R.err);
+	h_start_ferryd(&F, NULL);
+	h_add_agent(&F, "inv-1", NULL);
+	snprintf(cname, sizeof(cname), "ferry-itest-%d", (int)getpid());
+	snprintf(label, sizeof(label), "ferry.host=inv-1");
+	cr_assert_eq(docker((const char *[]){ "create", "--name", cname,
+	    "--label", label, "--label", "ferry.service=web", "--label",
+	    "ferry.revision=7", "127.0.0.1:5000/ferry-test/web:1", NULL }), 0,
+	    "docker create: %s", R.err);
+	/* A container of another host is not this agent's. */
+	cr_assert_eq(docker((const char *[]){ "create", "--name", "ferry-itest-"
+	    "other", "--label", "ferry.host=someone-else", "--label",
+	    "ferry.service=db", "127.0.0.1:5000/ferry-test/web:1", NULL }), 0,
+	    "docker create: %s", R.err);
+	for (k = 0; k < 100 && !found; k++) {
+		h_ferry(&F, &R, (const char *[]){ "hosts", "--json", NULL });
+		arr = cJSON_Parse(R.out);
+		cJSON_ArrayForEach(it, arr) {
+			cs = cJSON_GetObjectItem(it, "containers");
+			cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(it,
+			    "docker_ok")), "%s", R.out);
+			cJSON_ArrayForEach(c, cs) {
+				cJSON *svc = cJSON_GetObjectItem(c, "service");
+				cJSON *rev = cJSON_GetObjectItem(c, "revision");
+				cr_assert_str_neq(svc->valuestring, "db",
+				    "another host's container was listed");
+				if (strcmp(svc->valuestring, "web") == 0 &&
+				    strcmp(rev->valuestring, "7") == 0)
+					found = 1;
+			}
+		}
+		cJSON_Delete(arr);
+		if (!found)
+			h_sleep_ms(100);
+	}
+	docker((const char *[]){ "rm", "-f", cname, "ferry-itest-other",
+	    NULL });
+	cr_assert(found, "container never showed up in ferry hosts");
+}
+
+/* ---- a cut-able relay on 127.0.0.1 ------------------------------------ */
+
+struct relay {
+	int port, target;
+	int lfd;
+	atomic_int cut, stop;
+	pthread_t th;
+};
+
+struct relay_conn {
+	int a, b;
+	struct relay *r;
+};
+
+/* relay_pipe copies both ways until either side closes or the relay is
+ * cut. */
+static void *
+relay_pipe(void *arg)
+{
+	struct relay_conn *c = arg;
+	char buf[65536];
+
+	while (!atomic_load(&c->r->cut)) {
+		struct pollfd p[2] = { { c->a, POLLIN, 0 },
+		    { c->b, POLLIN, 0 } };
+		int i;
+
+		if (poll(p, 2, 100) <= 0)
+			continue;
+		for (i = 0; i < 2; i++) {
+			ssize_t got;
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			got = read(p[i].fd, buf, sizeof(buf));
+			if (got <= 0 || write(p[1 - i].fd, buf, (size_t)got) !=
+			    got)
+				goto out;
+		}
+	}
+out:
+	close(c->a);
+	close(c->b);
+	free(c);
+	return NULL;
+}
+
+static void *
+relay_main(void *arg)
+{
+	struct relay *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		struct pollfd p = { r->lfd, POLLIN, 0 };
+		struct sockaddr_in sa;
+		struct relay_conn *rc;
+		int c, t;
+		pthread_t th;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		c = accept(r->lfd, NULL, NULL);
+		if (c < 0)
+			continue;
+		if (atomic_load(&r->cut)) {
+			close(c);
+			continue;
+		}
+		t = socket(AF_INET, SOCK_STREAM, 0);
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_port = htons((uint16_t)r->target);
+		sa.sin_addr.s_addr = htonl(0x7f000001);
+		if (connect(t, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+			close(c);
+			close(t);
+			continue;
+		}
+		rc = calloc(1, sizeof(*rc));
+		cr_assert_not_null(rc);
+		rc->a = c;
+		rc->b = t;
+		rc->r = r;
+		pthread_create(&th, NULL, relay_pipe, rc);
+		pthread_detach(th);
+	}
+	return NULL;
+}
+
+static void
+relay_start(struct relay *r, int target)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int one = 1;
+
+	memset(r, 0, sizeof(*r));
+	r->target = target;
+	r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(r->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(0x7f000001);
+	cr_assert_eq(bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(r->lfd, 16), 0);
+	getsockname(r->lfd, (struct sockaddr *)&sa, &len);
+	r->port = ntohs(sa.sin_port);
+	pthread_create(&r->th, NULL, relay_main, r);
+}
+
+Test(link, agents_reconnect_after_the_network_drops)
+{
+	struct relay rl;
+	char url[64], fpr[40], tok[1100], bin[512], state[600];
+	struct h_proc *a;
+	char *p;
+
+	h_start_ferryd(&F, NULL);
+	relay_start(&rl, F.port);
+	h_token(&F, tok, sizeof(tok), NULL);
+	h_join(&F, &R, tok, "web-1", NULL);
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	/* The agent reaches ferryd only through the relay. */
+	h_run(&R, (const char *[]){ h_bin("ferryd", bin, sizeof(bin)), "-n",
+	    "--state-dir", h_path(&F, "ferryd", state, sizeof(state)), NULL });
+	p = strstr(R.out, "key fingerprint ");
+	cr_assert_not_null(p);
+	snprintf(fpr, sizeof(fpr), "%.32s", p + 16);
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", rl.port);
+	a = h_start_agent(&F, "web-1", (const char *[]){ "--coordinator", url,
+	    NULL });
+	cr_assert(h_wait_state(&F, "web-1", "online", 10000));
+	cr_assert(ping_ok("web-1"));
+
+	/* Cut: every connection dropped, new ones refused. */
+	atomic_store(&rl.cut, 1);
+	cr_assert(h_wait_state(&F, "web-1", "offline", 5000));
+	cr_assert(h_wait_log(a, "retrying", 5000));
+	h_sleep_ms(1500);
+	atomic_store(&rl.cut, 0);
+	cr_assert(h_wait_state(&F, "web-1", "online", 10000),
+	    "agent did not come back after the network returned");
+	cr_assert(ping_ok("web-1"));
+	atomic_store(&rl.stop, 1);
+	pthread_join(rl.th, NULL);
+	close(rl.lfd);
+}
