@@ -29,7 +29,8 @@ ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
 GEN      := $(BUILD)/gen/ferry.pb-c.c
 COMMON   := $(wildcard common/*.c)
 FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
-            coordinator/control.c coordinator/repsrv.c coordinator/fleet.c
+            coordinator/control.c coordinator/repsrv.c coordinator/fleet.c \
+            coordinator/http.c
 FERRY    := coordinator/ferry.c
 AGENT    := $(filter-out agent/main.c,$(wildcard agent/*.c))
 

@@ -34,7 +34,8 @@ static const char usage[] =
 "  --state-dir DIR    key and database (default /var/lib/ferry)\n"
 "  --listen URL       where agents connect (default tcp://0.0.0.0:7400)\n"
 "  --socket PATH      the CLI's socket (default /run/ferry/ferryd.sock)\n"
-"  --http ADDR        metrics and health (default 127.0.0.1:7401)\n"
+"  --http ADDR        /healthz (and metrics) on ADDR (default\n"
+"                     127.0.0.1:7401; \"off\" serves nothing)\n"
 "  --advertise URL    address put in join tokens (default: the listen\n"
 "                     URL, with this machine's name for 0.0.0.0)\n"
 "  --missed-beats N   heartbeats missed before a host is offline (default 3)\n"
@@ -62,6 +63,7 @@ on_signal(uv_signal_t *s, int signum)
 	fd->stopping = 1;
 	log_info("ferryd: %s: shutting down", strsignal(signum));
 	uv_timer_stop(&fd->sweep);
+	http_stop(fd);
 	control_stop(fd);
 	link_stop(fd);
 	uv_close((uv_handle_t *)&fd->sweep, NULL);
@@ -196,6 +198,8 @@ main(int argc, char **argv)
 		    ferr_str(rc));
 	if ((rc = control_start(fd)) != 0)
 		fatalx("cannot listen on %s: %s", c->socket, ferr_str(rc));
+	if ((rc = http_start(fd)) != 0)
+		fatalx("cannot serve HTTP on %s: %s", c->http, ferr_str(rc));
 	uv_timer_init(fd->loop, &fd->sweep);
 	fd->sweep.data = fd;
 	uv_timer_start(&fd->sweep, on_sweep, SWEEP_MS, SWEEP_MS);

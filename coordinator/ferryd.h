@@ -193,6 +193,7 @@ struct ferryd {
 	size_t nhosts, caphosts;
 	struct repsrv *agents;
 	struct repsrv *control;
+	struct nng_http_server *http;
 	uv_timer_t sweep;
 	uint64_t last_flush_ms;
 	uv_signal_t sigterm, sigint;
@@ -232,6 +233,11 @@ int link_command(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
 void link_sweep(struct ferryd *fd);
 /* link_release answers h's held poll with Idle, if any. */
 void link_release(struct ferryd *fd, struct host *h);
+
+/* http.c */
+/* http_start serves /healthz on conf.http ("off" or empty: nothing). */
+int http_start(struct ferryd *fd);
+void http_stop(struct ferryd *fd);
 
 /* control.c */
 int control_start(struct ferryd *fd);

@@ -114,7 +114,12 @@ case "$MODE" in
         "$ROOT/deploy/services.sh" start
         "$ROOT/tests/images/build.sh"
         make -j"$(nproc)"
+        # Every test: unit and integration, then all of them again under
+        # AddressSanitizer + UBSan, then a short fuzz run of the receive
+        # path.
         make test
+        make asan
+        make fuzz FUZZ_TIME="${FERRY_FUZZ_TIME:-20}"
         ;;
     -h|--help|help)
         usage

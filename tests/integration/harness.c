@@ -93,6 +93,12 @@ h_init(struct h_fleet *f)
 		}
 	}
 	cr_assert(f->port != 0, "no free port");
+	for (i = 0; i < 200 && f->http[0] == '\0'; i++) {
+		int p = 20000 + rand() % 30000;
+		if (p != f->port && port_free(p))
+			snprintf(f->http, sizeof(f->http), "127.0.0.1:%d", p);
+	}
+	cr_assert(f->http[0] != '\0', "no free port");
 	snprintf(f->listen, sizeof(f->listen), "tcp://127.0.0.1:%d", f->port);
 }
 
@@ -163,11 +169,24 @@ rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 void
 h_fini(struct h_fleet *f)
 {
-	int i;
+	int i, dirty = 0;
 
 	for (i = 0; i < f->nprocs; i++)
 		if (f->procs[i].pid > 0)
 			h_kill(&f->procs[i], SIGTERM);
+	/* Under `make asan` the daemons are sanitized too: any report in
+	 * their logs fails the test that ran them. */
+	for (i = 0; i < f->nprocs; i++)
+		if (h_log_has(&f->procs[i], "Sanitizer") ||
+		    h_log_has(&f->procs[i], "runtime error:")) {
+			cr_log_error("sanitizer report in %s", f->procs[i].log);
+			dirty = 1;
+		}
+	if (dirty) {
+		/* Keep the logs to read. */
+		cr_assert_fail("sanitizer reports (logs kept in %s)", f->dir);
+		return;
+	}
 	if (f->dir[0] != '\0' && getenv("FERRY_KEEP_TEST_DIR") == NULL)
 		nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -298,10 +317,10 @@ h_start_ferryd(struct h_fleet *f, const char *const *extra)
 {
 	const char *argv[64] = { "ferryd", "-d", "-v", "--state-dir", NULL,
 	    "--listen", f->listen, "--socket", f->sock, "--missed-beats",
-	    "3", NULL };
+	    "3", "--http", f->http, NULL };
 	char state[600];
 	struct h_run *r = malloc(sizeof(*r));
-	int i = 11, j, k;
+	int i = 13, j, k;
 
 	argv[4] = h_path(f, "ferryd", state, sizeof(state));
 	for (j = 0; extra != NULL && extra[j] != NULL && i < 63; j++)

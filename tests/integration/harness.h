@@ -22,6 +22,7 @@ struct h_fleet {
 	char sock[512];		/* ferryd's CLI socket */
 	char listen[64];	/* tcp://127.0.0.1:PORT */
 	int port;
+	char http[32];		/* 127.0.0.1:PORT for ferryd's /healthz */
 	struct h_proc procs[H_MAX_PROCS];
 	int nprocs;
 	struct h_proc *ferryd;

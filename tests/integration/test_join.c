@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 #include <criterion/criterion.h>
@@ -85,6 +87,19 @@ Test(join, three_agents_join_by_token_and_show_in_hosts)
 	cr_assert_eq(R.status, 0);
 	cr_assert(strstr(R.out, "web-1") && strstr(R.out, "web-2") &&
 	    strstr(R.out, "web-3") && strstr(R.out, "online"), "%s", R.out);
+	/* Keys are private to their owner. */
+	{
+		const char *keys[] = { "ferryd/ferryd.key", "web-1/host.key",
+		    "web-1/coordinator.pub", "web-1/enrolment.conf" };
+		char path[600];
+		struct stat st;
+		for (i = 0; i < 4; i++) {
+			cr_assert_eq(stat(h_path(&F, keys[i], path,
+			    sizeof(path)), &st), 0, "%s", keys[i]);
+			cr_assert_eq(st.st_mode & 0777, 0600, "%s is %o",
+			    keys[i], st.st_mode & 0777);
+		}
+	}
 	/* The join is in the audit log; the token secret is nowhere in the
 	 * daemon's log. */
 	cr_assert(h_log_has(F.ferryd, "host web-1: joined by token"));
@@ -337,4 +352,55 @@ Test(join, cli_errors_are_clear_and_exit_nonzero)
 		cr_assert_eq(R.status, 2);
 		cr_assert(strstr(R.err, "not enrolled") != NULL, "%s", R.err);
 	}
+}
+
+Test(join, config_file_settings_and_errors)
+{
+	char bin[512], conf[600], state[600], text[1200];
+	FILE *fp;
+
+	h_path(&F, "ferryd.conf", conf, sizeof(conf));
+	fp = fopen(conf, "w");
+	cr_assert_not_null(fp);
+	fprintf(fp, "# test\nstate_dir = %s\nlisten = %s\nsocket = %s\n"
+	    "http = %s\nmissed_beats = 4\n", h_path(&F, "ferryd", state,
+	    sizeof(state)), F.listen, F.sock, F.http);
+	fclose(fp);
+	h_run(&R, (const char *[]){ h_bin("ferryd", bin, sizeof(bin)), "-n",
+	    "-f", conf, NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	cr_assert(strstr(R.out, "configuration OK") != NULL, "%s", R.out);
+	/* -n creates nothing. */
+	cr_assert_neq(access(state, F_OK), 0, "-n created the state dir");
+
+	/* A daemon started from the file serves the CLI on its socket. */
+	h_spawn(&F, "ferryd-conf", (const char *[]){ "ferryd", "-d", "-f",
+	    conf, NULL });
+	for (int k = 0; k < 100; k++) {
+		h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
+		if (R.status == 0)
+			break;
+		h_sleep_ms(50);
+	}
+	cr_assert_eq(R.status, 0, "%s", R.err);
+
+	/* A bad line names the file, the line and the setting; a flag
+	 * names itself. */
+	fp = fopen(conf, "w");
+	cr_assert_not_null(fp);
+	fprintf(fp, "listen = %s\nmissed_beats = many\n", F.listen);
+	fclose(fp);
+	h_run(&R, (const char *[]){ h_bin("ferryd", bin, sizeof(bin)), "-n",
+	    "-f", conf, NULL });
+	cr_assert_eq(R.status, 2);
+	snprintf(text, sizeof(text), "%s:2: missed_beats", conf);
+	cr_assert(strstr(R.err, text) != NULL, "%s", R.err);
+	h_run(&R, (const char *[]){ h_bin("ferryd", bin, sizeof(bin)), "-n",
+	    "-f", "/nonexistent/ferryd.conf", NULL });
+	cr_assert_eq(R.status, 2);
+	cr_assert(strstr(R.err, "cannot open") != NULL, "%s", R.err);
+	h_run(&R, (const char *[]){ h_bin("ferry-agent", bin, sizeof(bin)),
+	    "-n", "--heartbeat-interval", "fast", NULL });
+	cr_assert_eq(R.status, 2);
+	cr_assert(strstr(R.err, "heartbeat_interval") != NULL, "%s", R.err);
 }

@@ -129,9 +129,16 @@ Test(link, agent_restart_keeps_its_high_water_mark)
 
 Test(link, sigterm_shuts_both_daemons_down_cleanly)
 {
+	char url[64];
 	struct h_proc *a;
 
 	h_start_ferryd(&F, NULL);
+	/* While it runs, ferryd answers /healthz on its HTTP port. */
+	snprintf(url, sizeof(url), "http://%s/healthz", F.http);
+	h_run(&R, (const char *[]){ "/usr/bin/curl", "-sS", "--max-time", "5",
+	    "-w", " %{http_code}", url, NULL });
+	cr_assert_eq(R.status, 0, "curl: %s", R.err);
+	cr_assert_str_eq(R.out, "ok\n 200");
 	a = h_add_agent(&F, "web-1", NULL);
 	cr_assert_eq(h_kill(a, SIGTERM), 0);
 	cr_assert(h_log_has(a, "ferry-agent: stopped"));

@@ -1,0 +1,62 @@
+/* http.c: ferryd's HTTP port on localhost: /healthz (and, with the rollout
+ * engine, /metrics). */
+#include <stdio.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+
+#include "ferr.h"
+#include "ferryd.h"
+#include "log.h"
+
+static const char healthz[] = "ok\n";
+
+int
+http_start(struct ferryd *fd)
+{
+	nng_http_handler *h = NULL;
+	nng_url *url = NULL;
+	char text[200];
+	int rv;
+
+	if (fd->conf.http[0] == '\0' || strcmp(fd->conf.http, "off") == 0)
+		return 0;
+	snprintf(text, sizeof(text), "http://%s", fd->conf.http);
+	if ((rv = nng_url_parse(&url, text)) != 0)
+		goto fail;
+	if ((rv = nng_http_server_hold(&fd->http, url)) != 0)
+		goto fail;
+	/* Liveness only: the server answers while ferryd's process runs.
+	 * The handler owns no state, so it may run on NNG's threads. */
+	if ((rv = nng_http_handler_alloc_static(&h, "/healthz", healthz,
+	    sizeof(healthz) - 1, "text/plain")) != 0 ||
+	    (rv = nng_http_server_add_handler(fd->http, h)) != 0) {
+		if (h != NULL)
+			nng_http_handler_free(h);
+		goto fail;
+	}
+	if ((rv = nng_http_server_start(fd->http)) != 0)
+		goto fail;
+	nng_url_free(url);
+	return 0;
+fail:
+	log_warnx("http %s: %s", fd->conf.http, nng_strerror(rv));
+	if (fd->http != NULL) {
+		nng_http_server_release(fd->http);
+		fd->http = NULL;
+	}
+	if (url != NULL)
+		nng_url_free(url);
+	return rv == NNG_EADDRINUSE ? FERR_EXISTS : FERR_ARG;
+}
+
+void
+http_stop(struct ferryd *fd)
+{
+	if (fd->http == NULL)
+		return;
+	nng_http_server_stop(fd->http);
+	nng_http_server_release(fd->http);
+	fd->http = NULL;
+}
