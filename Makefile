@@ -85,11 +85,11 @@ links = $(call obj,$(shell sed -n '1s|^// links:||p' $(1)))
 .SECONDEXPANSION:
 $(BUILD)/tests/%: tests/unit/%.c $$(call links,tests/unit/%.c) $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -Icoordinator -Iagent -o $@ $^ $(PKG_LIBS) -lcriterion
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -Icoordinator -Iagent -o $@ $(filter-out %.h,$^) $(PKG_LIBS) -lcriterion
 
 $(BUILD)/tests/%: tests/integration/%.c $(HARNESS_OBJ) $$(call links,tests/integration/%.c) $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/integration -Icoordinator -Iagent -o $@ $^ $(PKG_LIBS) -lcriterion
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/integration -Icoordinator -Iagent -o $@ $(filter-out %.h,$^) $(PKG_LIBS) -lcriterion
 
 $(UNIT_BINS) $(ITEST_BINS) $(HARNESS_OBJ): $(BUILD)/gen/ferry.pb-c.h
 

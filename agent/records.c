@@ -3,10 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "agent.h"
 #include "clock.h"
+#include "db.h"
 #include "ferr.h"
 
 struct records {
@@ -14,7 +13,7 @@ struct records {
 };
 
 /* Numbered migrations, as in ferryd's store: never edit one that shipped. */
-static const char *migrations[] = {
+static const char *const migrations[] = {
 	/* 1: commands by id, and the high-water mark. */
 	"CREATE TABLE commands ("
 	"  id BLOB PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL,"
@@ -28,90 +27,21 @@ static const char *migrations[] = {
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-static int
-exec(struct records *r, const char *sql)
-{
-	return sqlite3_exec(r->db, sql, NULL, NULL, NULL) == SQLITE_OK ?
-	    0 : FERR_STORE;
-}
-
-static int
-finish(struct records *r, int rc)
-{
-	if (rc == 0 && exec(r, "COMMIT") == 0)
-		return 0;
-	exec(r, "ROLLBACK");
-	return rc != 0 ? rc : FERR_STORE;
-}
-
-static sqlite3_stmt *
-prep(struct records *r, const char *sql)
-{
-	sqlite3_stmt *s = NULL;
-
-	if (sqlite3_prepare_v2(r->db, sql, -1, &s, NULL) != SQLITE_OK)
-		return NULL;
-	return s;
-}
-
-static int
-step_done(sqlite3_stmt *s)
-{
-	int rc;
-
-	if (s == NULL)
-		return FERR_STORE;
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc == SQLITE_CONSTRAINT)
-		return FERR_EXISTS;
-	return rc == SQLITE_DONE ? 0 : FERR_STORE;
-}
-
 int
 records_open(struct records **out, const char *path)
 {
 	struct records *r;
-	sqlite3_stmt *s;
-	char sql[64];
-	int v = -1, rc = FERR_STORE;
+	int rc;
 
 	*out = NULL;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return FERR_NOMEM;
-	if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_busy_timeout(r->db, 5000);
-	if (exec(r, "PRAGMA journal_mode = WAL") != 0 ||
-	    exec(r, "PRAGMA synchronous = FULL") != 0)
-		goto fail;
-	if ((s = prep(r, "PRAGMA user_version")) == NULL)
-		goto fail;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
-	if (v < 0)
-		goto fail;
-	if (v > NMIGRATIONS) {
-		rc = FERR_VERSION;
-		goto fail;
-	}
-	for (; v < NMIGRATIONS; v++) {
-		if (exec(r, "BEGIN IMMEDIATE") != 0)
-			goto fail;
-		rc = exec(r, migrations[v]);
-		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
-		if (rc == 0)
-			rc = exec(r, sql);
-		if ((rc = finish(r, rc)) != 0)
-			goto fail;
+	if ((rc = db_open(&r->db, path, migrations, NMIGRATIONS)) != 0) {
+		free(r);
+		return rc;
 	}
 	*out = r;
 	return 0;
-fail:
-	records_close(r);
-	return rc;
 }
 
 void
@@ -126,7 +56,7 @@ records_close(struct records *r)
 int
 records_last_seq(struct records *r, uint64_t *seq)
 {
-	sqlite3_stmt *s = prep(r, "SELECT last_seq FROM mark");
+	sqlite3_stmt *s = db_prep(r->db, "SELECT last_seq FROM mark");
 	int rc = FERR_STORE;
 
 	if (s != NULL && sqlite3_step(s) == SQLITE_ROW) {
@@ -141,7 +71,7 @@ int
 records_get(struct records *r, const uint8_t *id, size_t id_len,
     struct record *rec)
 {
-	sqlite3_stmt *s = prep(r, "SELECT seq, state, report, acked FROM "
+	sqlite3_stmt *s = db_prep(r->db, "SELECT seq, state, report, acked FROM "
 	    "commands WHERE id = ?");
 	int rc = FERR_NOTFOUND;
 
@@ -178,7 +108,7 @@ insert(struct records *r, const uint8_t *id, size_t id_len, uint64_t seq,
     const char *kind, const char *state, const uint8_t *report,
     size_t report_len)
 {
-	sqlite3_stmt *s = prep(r, "INSERT INTO commands(id, seq, kind, state, "
+	sqlite3_stmt *s = db_prep(r->db, "INSERT INTO commands(id, seq, kind, state, "
 	    "report, received_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)");
 	uint64_t now = clock_wall_ms();
 
@@ -195,7 +125,7 @@ insert(struct records *r, const uint8_t *id, size_t id_len, uint64_t seq,
 		sqlite3_bind_null(s, 5);
 	sqlite3_bind_int64(s, 6, (sqlite3_int64)now);
 	sqlite3_bind_int64(s, 7, (sqlite3_int64)now);
-	return step_done(s);
+	return db_step_done(s);
 }
 
 int
@@ -205,15 +135,15 @@ records_accept(struct records *r, const uint8_t *id, size_t id_len,
 	sqlite3_stmt *s;
 	int rc;
 
-	if (exec(r, "BEGIN IMMEDIATE") != 0)
+	if (db_begin(r->db) != 0)
 		return FERR_STORE;
 	if ((rc = insert(r, id, id_len, seq, kind, "accepted", NULL, 0)) != 0)
-		return finish(r, rc);
-	s = prep(r, "UPDATE mark SET last_seq = max(last_seq, ?)");
+		return db_finish(r->db, rc);
+	s = db_prep(r->db, "UPDATE mark SET last_seq = max(last_seq, ?)");
 	if (s == NULL)
-		return finish(r, FERR_STORE);
+		return db_finish(r->db, FERR_STORE);
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)seq);
-	return finish(r, step_done(s));
+	return db_finish(r->db, db_step_done(s));
 }
 
 int
@@ -228,7 +158,7 @@ int
 records_finish(struct records *r, const uint8_t *id, size_t id_len,
     const char *state, const uint8_t *report, size_t report_len)
 {
-	sqlite3_stmt *s = prep(r, "UPDATE commands SET state = ?, report = ?, "
+	sqlite3_stmt *s = db_prep(r->db, "UPDATE commands SET state = ?, report = ?, "
 	    "acked = 0, updated_ms = ? WHERE id = ?");
 
 	if (s == NULL)
@@ -237,24 +167,24 @@ records_finish(struct records *r, const uint8_t *id, size_t id_len,
 	sqlite3_bind_blob(s, 2, report, (int)report_len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)clock_wall_ms());
 	sqlite3_bind_blob(s, 4, id, (int)id_len, SQLITE_STATIC);
-	return step_done(s);
+	return db_step_done(s);
 }
 
 int
 records_acked(struct records *r, const uint8_t *id, size_t id_len)
 {
-	sqlite3_stmt *s = prep(r, "UPDATE commands SET acked = 1 WHERE id = ?");
+	sqlite3_stmt *s = db_prep(r->db, "UPDATE commands SET acked = 1 WHERE id = ?");
 
 	if (s == NULL)
 		return FERR_STORE;
 	sqlite3_bind_blob(s, 1, id, (int)id_len, SQLITE_STATIC);
-	return step_done(s);
+	return db_step_done(s);
 }
 
 int
 records_unacked(struct records *r, records_cb cb, void *arg)
 {
-	sqlite3_stmt *s = prep(r, "SELECT id, report FROM commands WHERE "
+	sqlite3_stmt *s = db_prep(r->db, "SELECT id, report FROM commands WHERE "
 	    "acked = 0 AND report IS NOT NULL ORDER BY updated_ms LIMIT 64");
 
 	if (s == NULL)
@@ -271,7 +201,7 @@ records_unacked(struct records *r, records_cb cb, void *arg)
 int
 records_count(struct records *r, const char *state, int *n)
 {
-	sqlite3_stmt *s = prep(r, state ? "SELECT count(*) FROM commands "
+	sqlite3_stmt *s = db_prep(r->db, state ? "SELECT count(*) FROM commands "
 	    "WHERE state = ?" : "SELECT count(*) FROM commands");
 	int rc = FERR_STORE;
 

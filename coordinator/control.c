@@ -430,11 +430,19 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 
 	if (timeout > PING_TIMEOUT_MAX_MS)
 		timeout = PING_TIMEOUT_MAX_MS;
-	for (i = 0; i < p->n_hosts; i++)
+	for (i = 0; i < p->n_hosts; i++) {
+		size_t j;
 		if (fleet_find(fd, p->hosts[i]) == NULL) {
 			reply_error(slot, "unknown host \"%s\"", p->hosts[i]);
 			return;
 		}
+		for (j = 0; j < i; j++)
+			if (strcmp(p->hosts[i], p->hosts[j]) == 0) {
+				reply_error(slot, "host \"%s\" named twice",
+				    p->hosts[i]);
+				return;
+			}
+	}
 	n = p->n_hosts;
 	if (n == 0)
 		for (i = 0; i < fd->nhosts; i++)

@@ -3,9 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "clock.h"
+#include "db.h"
 #include "ferr.h"
 #include "ferryd.h"
 
@@ -18,7 +17,7 @@ struct store {
  * i + 1 (PRAGMA user_version); they run in order at start, each in its own
  * transaction.  Never edit a migration that has shipped: add one.
  */
-static const char *migrations[] = {
+static const char *const migrations[] = {
 	/* 1: hosts, labels, tokens, the command outbox, the audit log. */
 	"CREATE TABLE hosts ("
 	"  name TEXT PRIMARY KEY,"
@@ -53,118 +52,32 @@ static const char *migrations[] = {
 	"  host TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '');",
 };
 
-#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
-
 static const char *state_names[] = { "pending", "accepted", "revoked" };
 
-static int
-exec(struct store *st, const char *sql)
-{
-	return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ?
-	    0 : FERR_STORE;
-}
-
-static int
-begin(struct store *st)
-{
-	return exec(st, "BEGIN IMMEDIATE");
-}
-
-static int
-finish(struct store *st, int rc)
-{
-	if (rc == 0 && exec(st, "COMMIT") == 0)
-		return 0;
-	exec(st, "ROLLBACK");
-	return rc != 0 ? rc : FERR_STORE;
-}
-
-/* prep prepares sql; binds nothing.  Returns NULL on error. */
-static sqlite3_stmt *
-prep(struct store *st, const char *sql)
-{
-	sqlite3_stmt *s = NULL;
-
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-		return NULL;
-	return s;
-}
-
-/* step_done runs a statement that returns no rows and finalizes it. */
-static int
-step_done(sqlite3_stmt *s)
-{
-	int rc;
-
-	if (s == NULL)
-		return FERR_STORE;
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc == SQLITE_CONSTRAINT)
-		return FERR_EXISTS;
-	return rc == SQLITE_DONE ? 0 : FERR_STORE;
-}
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 int
 store_schema_version(struct store *st)
 {
-	sqlite3_stmt *s = prep(st, "PRAGMA user_version");
-	int v = -1;
-
-	if (s != NULL && sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
-	return v;
-}
-
-static int
-migrate(struct store *st)
-{
-	char sql[64];
-	int v, rc;
-
-	if ((v = store_schema_version(st)) < 0)
-		return FERR_STORE;
-	if (v > NMIGRATIONS)
-		return FERR_VERSION;	/* written by a newer ferryd */
-	for (; v < NMIGRATIONS; v++) {
-		if ((rc = begin(st)) != 0)
-			return rc;
-		rc = exec(st, migrations[v]);
-		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
-		if (rc == 0)
-			rc = exec(st, sql);
-		if ((rc = finish(st, rc)) != 0)
-			return rc;
-	}
-	return 0;
+	return db_version(st->db);
 }
 
 int
 store_open(struct store **out, const char *path)
 {
 	struct store *st;
-	int rc = FERR_STORE;
+	int rc;
 
 	*out = NULL;
 	st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return FERR_NOMEM;
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_busy_timeout(st->db, 5000);
-	if (exec(st, "PRAGMA journal_mode = WAL") != 0 ||
-	    exec(st, "PRAGMA synchronous = FULL") != 0 ||
-	    exec(st, "PRAGMA foreign_keys = ON") != 0)
-		goto out;
-	if ((rc = migrate(st)) != 0)
-		goto out;
+	if ((rc = db_open(&st->db, path, migrations, NMIGRATIONS)) != 0) {
+		free(st);
+		return rc;
+	}
 	*out = st;
 	return 0;
-out:
-	store_close(st);
-	return rc;
 }
 
 void
@@ -187,7 +100,7 @@ copy_text(char *dst, size_t size, sqlite3_stmt *s, int col)
 static int
 load_labels(struct store *st, struct host_rec *h)
 {
-	sqlite3_stmt *s = prep(st, "SELECT key, value FROM host_labels "
+	sqlite3_stmt *s = db_prep(st->db, "SELECT key, value FROM host_labels "
 	    "WHERE host = ? ORDER BY key");
 
 	if (s == NULL)
@@ -206,7 +119,7 @@ load_labels(struct store *st, struct host_rec *h)
 int
 store_hosts_load(struct store *st, store_host_cb cb, void *arg)
 {
-	sqlite3_stmt *s = prep(st, "SELECT name, pubkey, new_pubkey, state, "
+	sqlite3_stmt *s = db_prep(st->db, "SELECT name, pubkey, new_pubkey, state, "
 	    "address, last_seen_ms, next_seq, created_ms FROM hosts "
 	    "ORDER BY name");
 	struct host_rec *h;
@@ -257,14 +170,14 @@ insert_labels(struct store *st, const char *name, const struct label *l,
 	int rc;
 
 	for (i = 0; i < n; i++) {
-		sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO host_labels"
+		sqlite3_stmt *s = db_prep(st->db, "INSERT OR REPLACE INTO host_labels"
 		    "(host, key, value) VALUES (?, ?, ?)");
 		if (s == NULL)
 			return FERR_STORE;
 		sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 2, l[i].key, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 3, l[i].value, -1, SQLITE_STATIC);
-		if ((rc = step_done(s)) != 0)
+		if ((rc = db_step_done(s)) != 0)
 			return rc;
 	}
 	return 0;
@@ -273,7 +186,7 @@ insert_labels(struct store *st, const char *name, const struct label *l,
 static int
 host_insert(struct store *st, const struct host_rec *h)
 {
-	sqlite3_stmt *s = prep(st, "INSERT INTO hosts(name, pubkey, state, "
+	sqlite3_stmt *s = db_prep(st->db, "INSERT INTO hosts(name, pubkey, state, "
 	    "address, last_seen_ms, next_seq, created_ms) "
 	    "VALUES (?, ?, ?, ?, ?, ?, ?)");
 	int rc;
@@ -287,7 +200,7 @@ host_insert(struct store *st, const struct host_rec *h)
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)h->last_seen_ms);
 	sqlite3_bind_int64(s, 6, (sqlite3_int64)h->next_seq);
 	sqlite3_bind_int64(s, 7, (sqlite3_int64)h->created_ms);
-	if ((rc = step_done(s)) != 0)
+	if ((rc = db_step_done(s)) != 0)
 		return rc;
 	return insert_labels(st, h->name, h->labels, h->nlabels);
 }
@@ -297,40 +210,28 @@ store_host_insert(struct store *st, const struct host_rec *h)
 {
 	int rc;
 
-	if ((rc = begin(st)) != 0)
+	if ((rc = db_begin(st->db)) != 0)
 		return rc;
-	return finish(st, host_insert(st, h));
-}
-
-/* update_host runs "UPDATE hosts SET ... WHERE name = ?" with one bound
- * value before the name; FERR_NOTFOUND when no row changed. */
-static int
-update_one(struct store *st, sqlite3_stmt *s)
-{
-	int rc = step_done(s);
-
-	if (rc == 0 && sqlite3_changes(st->db) == 0)
-		return FERR_NOTFOUND;
-	return rc;
+	return db_finish(st->db, host_insert(st, h));
 }
 
 int
 store_host_set_state(struct store *st, const char *name, enum host_state v)
 {
-	sqlite3_stmt *s = prep(st, "UPDATE hosts SET state = ? "
+	sqlite3_stmt *s = db_prep(st->db, "UPDATE hosts SET state = ? "
 	    "WHERE name = ?");
 
 	if (s == NULL)
 		return FERR_STORE;
 	sqlite3_bind_text(s, 1, state_names[v], -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	return update_one(st, s);
+	return db_update_one(st->db, s);
 }
 
 int
 store_host_set_new_key(struct store *st, const char *name, const uint8_t *pk)
 {
-	sqlite3_stmt *s = prep(st, "UPDATE hosts SET new_pubkey = ? "
+	sqlite3_stmt *s = db_prep(st->db, "UPDATE hosts SET new_pubkey = ? "
 	    "WHERE name = ?");
 
 	if (s == NULL)
@@ -340,20 +241,20 @@ store_host_set_new_key(struct store *st, const char *name, const uint8_t *pk)
 	else
 		sqlite3_bind_null(s, 1);
 	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	return update_one(st, s);
+	return db_update_one(st->db, s);
 }
 
 int
 store_host_take_new_key(struct store *st, const char *name)
 {
-	sqlite3_stmt *s = prep(st, "UPDATE hosts SET pubkey = new_pubkey, "
+	sqlite3_stmt *s = db_prep(st->db, "UPDATE hosts SET pubkey = new_pubkey, "
 	    "new_pubkey = NULL, state = 'accepted' "
 	    "WHERE name = ? AND new_pubkey IS NOT NULL");
 
 	if (s == NULL)
 		return FERR_STORE;
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	return update_one(st, s);
+	return db_update_one(st->db, s);
 }
 
 int
@@ -363,22 +264,22 @@ store_host_set_labels(struct store *st, const char *name,
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = begin(st)) != 0)
+	if ((rc = db_begin(st->db)) != 0)
 		return rc;
-	s = prep(st, "DELETE FROM host_labels WHERE host = ?");
+	s = db_prep(st->db, "DELETE FROM host_labels WHERE host = ?");
 	if (s == NULL)
-		return finish(st, FERR_STORE);
+		return db_finish(st->db, FERR_STORE);
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	if ((rc = step_done(s)) == 0)
+	if ((rc = db_step_done(s)) == 0)
 		rc = insert_labels(st, name, labels, n);
-	return finish(st, rc);
+	return db_finish(st->db, rc);
 }
 
 int
 store_host_seen(struct store *st, const char *name, uint64_t at_ms,
     const char *address)
 {
-	sqlite3_stmt *s = prep(st, "UPDATE hosts SET last_seen_ms = ?, "
+	sqlite3_stmt *s = db_prep(st->db, "UPDATE hosts SET last_seen_ms = ?, "
 	    "address = ? WHERE name = ?");
 
 	if (s == NULL)
@@ -386,7 +287,7 @@ store_host_seen(struct store *st, const char *name, uint64_t at_ms,
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)at_ms);
 	sqlite3_bind_text(s, 2, address, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
-	return update_one(st, s);
+	return db_update_one(st->db, s);
 }
 
 /* Token labels are kept as "k=v\n" lines; keys and values never hold '\n'
@@ -404,7 +305,7 @@ store_token_insert(struct store *st, const uint8_t *id,
 	for (i = 0; i < n && i < LABELS_MAX; i++)
 		off += (size_t)snprintf(text + off, sizeof(text) - off,
 		    "%s=%s\n", labels[i].key, labels[i].value);
-	s = prep(st, "INSERT INTO tokens(id, secret, created_ms, expires_ms, "
+	s = db_prep(st->db, "INSERT INTO tokens(id, secret, created_ms, expires_ms, "
 	    "labels) VALUES (?, ?, ?, ?, ?)");
 	if (s == NULL)
 		return FERR_STORE;
@@ -413,7 +314,7 @@ store_token_insert(struct store *st, const uint8_t *id,
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)created_ms);
 	sqlite3_bind_int64(s, 4, (sqlite3_int64)expires_ms);
 	sqlite3_bind_text(s, 5, text, -1, SQLITE_STATIC);
-	return step_done(s);
+	return db_step_done(s);
 }
 
 /* add_label sets key=value on h, replacing an existing key. */
@@ -443,9 +344,9 @@ store_token_join(struct store *st, const uint8_t *token_id, uint64_t now_ms,
 	int rc;
 
 	*why = "";
-	if ((rc = begin(st)) != 0)
+	if ((rc = db_begin(st->db)) != 0)
 		return rc;
-	s = prep(st, "SELECT secret, expires_ms, used_ms, labels FROM tokens "
+	s = db_prep(st->db, "SELECT secret, expires_ms, used_ms, labels FROM tokens "
 	    "WHERE id = ?");
 	if (s == NULL) {
 		rc = FERR_STORE;
@@ -484,7 +385,7 @@ store_token_join(struct store *st, const uint8_t *token_id, uint64_t now_ms,
 		add_label(h, line, eq + 1);
 	}
 	sqlite3_finalize(s);
-	s = prep(st, "UPDATE tokens SET used_ms = ?, used_by = ? WHERE id = ?");
+	s = db_prep(st->db, "UPDATE tokens SET used_ms = ?, used_by = ? WHERE id = ?");
 	if (s == NULL) {
 		rc = FERR_STORE;
 		goto out;
@@ -492,7 +393,7 @@ store_token_join(struct store *st, const uint8_t *token_id, uint64_t now_ms,
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)now_ms);
 	sqlite3_bind_text(s, 2, h->name, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(s, 3, token_id, 16, SQLITE_STATIC);
-	rc = step_done(s);
+	rc = db_step_done(s);
 	s = NULL;
 	if (rc == 0) {
 		rc = host_insert(st, h);
@@ -502,7 +403,7 @@ store_token_join(struct store *st, const uint8_t *token_id, uint64_t now_ms,
 out:
 	sqlite3_finalize(s);
 	free(labels);
-	return finish(st, rc);
+	return db_finish(st->db, rc);
 }
 
 int
@@ -511,13 +412,13 @@ store_command_insert(struct store *st, const struct command_rec *c)
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = begin(st)) != 0)
+	if ((rc = db_begin(st->db)) != 0)
 		return rc;
-	s = prep(st, "INSERT INTO commands(id, host, seq, kind, envelope, "
+	s = db_prep(st->db, "INSERT INTO commands(id, host, seq, kind, envelope, "
 	    "created_ms, expires_ms, state, updated_ms) "
 	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	if (s == NULL)
-		return finish(st, FERR_STORE);
+		return db_finish(st->db, FERR_STORE);
 	sqlite3_bind_blob(s, 1, c->id, COMMAND_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, c->host, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)c->seq);
@@ -528,22 +429,22 @@ store_command_insert(struct store *st, const struct command_rec *c)
 	sqlite3_bind_int64(s, 7, (sqlite3_int64)c->expires_ms);
 	sqlite3_bind_text(s, 8, c->state, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 9, (sqlite3_int64)c->created_ms);
-	if ((rc = step_done(s)) != 0)
-		return finish(st, rc);
-	s = prep(st, "UPDATE hosts SET next_seq = max(next_seq, ?) "
+	if ((rc = db_step_done(s)) != 0)
+		return db_finish(st->db, rc);
+	s = db_prep(st->db, "UPDATE hosts SET next_seq = max(next_seq, ?) "
 	    "WHERE name = ?");
 	if (s == NULL)
-		return finish(st, FERR_STORE);
+		return db_finish(st->db, FERR_STORE);
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)c->seq);
 	sqlite3_bind_text(s, 2, c->host, -1, SQLITE_STATIC);
-	return finish(st, update_one(st, s));
+	return db_finish(st->db, db_update_one(st->db, s));
 }
 
 int
 store_command_set_state(struct store *st, const uint8_t *id,
     const char *state, const char *result)
 {
-	sqlite3_stmt *s = prep(st, "UPDATE commands SET state = ?, "
+	sqlite3_stmt *s = db_prep(st->db, "UPDATE commands SET state = ?, "
 	    "result = ?, updated_ms = ? WHERE id = ?");
 
 	if (s == NULL)
@@ -553,7 +454,7 @@ store_command_set_state(struct store *st, const uint8_t *id,
 	    SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)clock_wall_ms());
 	sqlite3_bind_blob(s, 4, id, COMMAND_ID_LEN, SQLITE_STATIC);
-	return update_one(st, s);
+	return db_update_one(st->db, s);
 }
 
 static void
@@ -579,7 +480,7 @@ int
 store_commands_open(struct store *st, uint64_t now_ms, store_command_cb cb,
     void *arg)
 {
-	sqlite3_stmt *s = prep(st, "SELECT " COMMAND_COLS " FROM commands "
+	sqlite3_stmt *s = db_prep(st->db, "SELECT " COMMAND_COLS " FROM commands "
 	    "WHERE state IN ('queued', 'sent', 'accepted') AND expires_ms > ? "
 	    "ORDER BY host, seq");
 	struct command_rec c;
@@ -593,18 +494,18 @@ store_commands_open(struct store *st, uint64_t now_ms, store_command_cb cb,
 	}
 	sqlite3_finalize(s);
 	/* What expired while nobody was listening is recorded as such. */
-	s = prep(st, "UPDATE commands SET state = 'expired' WHERE state IN "
+	s = db_prep(st->db, "UPDATE commands SET state = 'expired' WHERE state IN "
 	    "('queued', 'sent', 'accepted') AND expires_ms <= ?");
 	if (s == NULL)
 		return FERR_STORE;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)now_ms);
-	return step_done(s);
+	return db_step_done(s);
 }
 
 int
 store_command_get(struct store *st, const uint8_t *id, struct command_rec *c)
 {
-	sqlite3_stmt *s = prep(st, "SELECT " COMMAND_COLS " FROM commands "
+	sqlite3_stmt *s = db_prep(st->db, "SELECT " COMMAND_COLS " FROM commands "
 	    "WHERE id = ?");
 	int rc = FERR_NOTFOUND;
 
@@ -625,7 +526,7 @@ int
 store_event(struct store *st, const char *actor, const char *kind,
     const char *host, const char *detail)
 {
-	sqlite3_stmt *s = prep(st, "INSERT INTO events(at_ms, actor, kind, "
+	sqlite3_stmt *s = db_prep(st->db, "INSERT INTO events(at_ms, actor, kind, "
 	    "host, detail) VALUES (?, ?, ?, ?, ?)");
 
 	if (s == NULL)
@@ -636,5 +537,5 @@ store_event(struct store *st, const char *actor, const char *kind,
 	sqlite3_bind_text(s, 4, host != NULL ? host : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 5, detail != NULL ? detail : "", -1,
 	    SQLITE_STATIC);
-	return step_done(s);
+	return db_step_done(s);
 }

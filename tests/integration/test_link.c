@@ -67,13 +67,22 @@ Test(link, ping_every_host_with_latency)
 
 Test(link, ferryd_killed_and_restarted_agents_return_within_10s)
 {
-	char name[16];
+	char name[16], tok[1100];
 	int i;
 
 	h_start_ferryd(&F, NULL);
+	/* The default heartbeat interval (5 s), as on a real fleet. */
 	for (i = 1; i <= 3; i++) {
 		snprintf(name, sizeof(name), "web-%d", i);
-		h_add_agent(&F, name, NULL);
+		h_token(&F, tok, sizeof(tok), NULL);
+		h_join(&F, &R, tok, name, NULL);
+		cr_assert_eq(R.status, 0, "%s", R.err);
+		h_start_agent(&F, name, (const char *[]){
+		    "--heartbeat-interval", "5s", NULL });
+	}
+	for (i = 1; i <= 3; i++) {
+		snprintf(name, sizeof(name), "web-%d", i);
+		cr_assert(h_wait_state(&F, name, "online", 10000));
 		cr_assert(ping_ok(name));
 	}
 	cr_assert_eq(h_kill(F.ferryd, SIGKILL), 128 + SIGKILL);

@@ -1,0 +1,52 @@
+/* db.h: what ferryd's store and the agent's records share about SQLite:
+ * opening with ferry's durability settings, numbered migrations, and the
+ * statement helpers.  The two stores and this module are the only code that
+ * includes sqlite3.h. */
+#ifndef FERRY_DB_H
+#define FERRY_DB_H
+
+#include <sqlite3.h>
+
+/*
+ * db_open opens (creating) path with WAL, synchronous=FULL, foreign keys
+ * and a busy timeout, then applies migrations[i] for every i at or above
+ * the file's PRAGMA user_version, each in its own transaction.  A file
+ * written by a newer ferry (user_version above n) is refused with
+ * FERR_VERSION.  On failure *out is NULL and nothing stays open.
+ */
+int
+db_open(sqlite3 **out, const char *path, const char *const *migrations,
+    int n);
+
+/* db_version returns PRAGMA user_version, or -1. */
+int
+db_version(sqlite3 *db);
+
+/* db_exec runs sql that returns no rows: 0 or FERR_STORE. */
+int
+db_exec(sqlite3 *db, const char *sql);
+
+/* db_begin starts a write transaction (BEGIN IMMEDIATE). */
+int
+db_begin(sqlite3 *db);
+
+/* db_finish commits when rc is 0 and rolls back otherwise; returns rc, or
+ * FERR_STORE when the commit fails. */
+int
+db_finish(sqlite3 *db, int rc);
+
+/* db_prep prepares sql; NULL on error. */
+sqlite3_stmt *
+db_prep(sqlite3 *db, const char *sql);
+
+/* db_step_done runs a statement that returns no rows and finalizes it:
+ * 0, FERR_EXISTS for a constraint violation, FERR_STORE otherwise. */
+int
+db_step_done(sqlite3_stmt *s);
+
+/* db_update_one is db_step_done that also wants one changed row:
+ * FERR_NOTFOUND when none changed. */
+int
+db_update_one(sqlite3 *db, sqlite3_stmt *s);
+
+#endif
