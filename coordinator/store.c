@@ -266,6 +266,16 @@ store_host_set_labels(struct store *st, const char *name,
 
 	if ((rc = db_begin(st->db)) != 0)
 		return rc;
+	/* An unknown host is FERR_NOTFOUND, as for the other host updates
+	 * (not the foreign key's FERR_EXISTS, nor success with no labels). */
+	s = db_prep(st->db, "SELECT 1 FROM hosts WHERE name = ?");
+	if (s == NULL)
+		return db_finish(st->db, FERR_STORE);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s) == SQLITE_ROW ? 0 : FERR_NOTFOUND;
+	sqlite3_finalize(s);
+	if (rc != 0)
+		return db_finish(st->db, rc);
 	s = db_prep(st->db, "DELETE FROM host_labels WHERE host = ?");
 	if (s == NULL)
 		return db_finish(st->db, FERR_STORE);

@@ -1,0 +1,514 @@
+// links: agent/records.c
+/* test_records.c: the agent's durable command records and its replay
+ * high-water mark. */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+
+#include "agent.h"
+#include "ferr.h"
+
+static char dir[64];
+static char dbpath[PATH_MAX];
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/ferry-test-records.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_lt(snprintf(dbpath, sizeof(dbpath), "%s/records.db", dir),
+	    (int)sizeof(dbpath));
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+teardown(void)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(records, .init = setup, .fini = teardown, .timeout = 30);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static struct records *
+open_records(void)
+{
+	struct records *r = NULL;
+
+	cr_assert_eq(records_open(&r, dbpath), 0);
+	cr_assert_not_null(r);
+	return r;
+}
+
+static struct records *
+reopen(struct records *r)
+{
+	records_close(r);
+	return open_records();
+}
+
+static uint64_t
+mark(struct records *r)
+{
+	uint64_t seq = 0xdeadbeef;
+
+	cr_assert_eq(records_last_seq(r, &seq), 0);
+	return seq;
+}
+
+static int
+count(struct records *r, const char *state)
+{
+	int n = -1;
+
+	cr_assert_eq(records_count(r, state, &n), 0);
+	return n;
+}
+
+/* id returns a 16-byte command id made of b. */
+static const uint8_t *
+id(uint8_t b)
+{
+	static uint8_t ids[8][16];
+	static int next;
+	uint8_t *p = ids[next++ % 8];
+
+	memset(p, b, 16);
+	return p;
+}
+
+#define ID(b) id(b), 16
+
+static void
+sql_exec(const char *sql)
+{
+	sqlite3 *db;
+
+	cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+static void
+sql_text(const char *sql, char *out, size_t len)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	const unsigned char *t;
+
+	cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL),
+	    SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s", sql);
+	t = sqlite3_column_text(s, 0);
+	snprintf(out, len, "%s", t != NULL ? (const char *)t : "(null)");
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+/* get asserts id is recorded and returns its record (report on heap). */
+static struct record
+get(struct records *r, uint8_t b)
+{
+	struct record rec;
+
+	cr_assert_eq(records_get(r, ID(b), &rec), 0, "id %02x", b);
+	return rec;
+}
+
+static void
+assert_report(const struct record *rec, const char *want)
+{
+	cr_assert_eq(rec->report_len, strlen(want));
+	cr_assert_not_null(rec->report);
+	cr_assert_eq(memcmp(rec->report, want, strlen(want)), 0);
+}
+
+/* Reports as records_unacked lists them. */
+struct unacked {
+	uint8_t id[8];		/* first byte of each id */
+	char report[8][16];
+	size_t n;
+};
+
+static void
+on_unacked(void *arg, const uint8_t *cid, size_t id_len,
+    const uint8_t *report, size_t report_len)
+{
+	struct unacked *u = arg;
+
+	cr_assert_lt(u->n, 8);
+	cr_assert_eq(id_len, 16);
+	cr_assert_lt(report_len, 16);
+	u->id[u->n] = cid[0];
+	memcpy(u->report[u->n], report, report_len);
+	u->report[u->n][report_len] = '\0';
+	u->n++;
+}
+
+static void
+unacked(struct records *r, struct unacked *u)
+{
+	memset(u, 0, sizeof(*u));
+	cr_assert_eq(records_unacked(r, on_unacked, u), 0);
+}
+
+/* tick waits long enough for the millisecond clock to move. */
+static void
+tick(void)
+{
+	struct timespec ts = { 0, 3 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static int
+finish(struct records *r, uint8_t b, const char *state, const char *report)
+{
+	return records_finish(r, ID(b), state, (const uint8_t *)report,
+	    strlen(report));
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+Test(records, open_creates)
+{
+	struct records *r;
+	struct stat sb;
+	char text[32];
+
+	cr_assert_neq(stat(dbpath, &sb), 0);
+	r = open_records();
+	cr_assert_eq(stat(dbpath, &sb), 0);
+	cr_assert_eq(mark(r), 0);
+	cr_assert_eq(count(r, NULL), 0);
+	records_close(r);
+	sql_text("PRAGMA user_version", text, sizeof(text));
+	cr_assert_str_eq(text, "1");
+	sql_text("PRAGMA journal_mode", text, sizeof(text));
+	cr_assert_str_eq(text, "wal");
+
+	/* Opening again does not reset anything (the mark row is there once). */
+	r = open_records();
+	cr_assert_eq(records_accept(r, ID(1), 4, "ping"), 0);
+	r = reopen(r);
+	cr_assert_eq(mark(r), 4);
+	records_close(r);
+	sql_text("SELECT count(*) FROM mark", text, sizeof(text));
+	cr_assert_str_eq(text, "1");
+}
+
+Test(records, newer_schema_refused)
+{
+	struct records *r = (struct records *)&r;	/* must be reset */
+	char text[32];
+
+	sql_exec("PRAGMA user_version = 7");
+	cr_assert_eq(records_open(&r, dbpath), FERR_VERSION);
+	cr_assert_null(r);
+	sql_text("PRAGMA user_version", text, sizeof(text));
+	cr_assert_str_eq(text, "7");
+}
+
+/* ---- accept and the high-water mark ------------------------------------- */
+
+Test(records, accept_raises_mark_durably)
+{
+	struct records *r = open_records();
+	struct record rec;
+
+	cr_assert_eq(records_accept(r, ID(1), 5, "ping"), 0);
+	cr_assert_eq(mark(r), 5);
+	rec = get(r, 1);
+	cr_assert_eq(rec.seq, 5);
+	cr_assert_str_eq(rec.state, "accepted");
+	cr_assert_null(rec.report);
+	cr_assert_eq(rec.report_len, 0);
+	cr_assert_eq(rec.acked, 0);
+
+	/* A restart sees the mark and the record: no replay of id 1 or of
+	 * any sequence at or below 5. */
+	r = reopen(r);
+	cr_assert_eq(mark(r), 5);
+	rec = get(r, 1);
+	cr_assert_eq(rec.seq, 5);
+	cr_assert_str_eq(rec.state, "accepted");
+
+	cr_assert_eq(records_accept(r, ID(2), 8, "ping"), 0);
+	cr_assert_eq(mark(r), 8);
+	r = reopen(r);
+	cr_assert_eq(mark(r), 8);
+	cr_assert_eq(count(r, "accepted"), 2);
+	records_close(r);
+}
+
+Test(records, accept_same_id_twice)
+{
+	struct records *r = open_records();
+	struct record rec;
+
+	cr_assert_eq(records_accept(r, ID(1), 5, "ping"), 0);
+	/* Same id, higher sequence: refused, and the mark did not move
+	 * (the insert and the mark are one transaction). */
+	cr_assert_eq(records_accept(r, ID(1), 9, "ping"), FERR_EXISTS);
+	cr_assert_eq(mark(r), 5);
+	rec = get(r, 1);
+	cr_assert_eq(rec.seq, 5);
+	cr_assert_eq(count(r, NULL), 1);
+
+	/* Nor can it be refused afterwards. */
+	cr_assert_eq(records_refuse(r, ID(1), 12, (const uint8_t *)"x", 1),
+	    FERR_EXISTS);
+	rec = get(r, 1);
+	cr_assert_str_eq(rec.state, "accepted");
+	cr_assert_null(rec.report);
+
+	/* And a refused id cannot be accepted later. */
+	cr_assert_eq(records_refuse(r, ID(2), 20, (const uint8_t *)"no", 2),
+	    0);
+	cr_assert_eq(records_accept(r, ID(2), 20, "ping"), FERR_EXISTS);
+	cr_assert_eq(mark(r), 5);
+	rec = get(r, 2);
+	cr_assert_str_eq(rec.state, "refused");
+	free(rec.report);
+
+	/* The store still takes writes: no transaction left open. */
+	cr_assert_eq(records_accept(r, ID(3), 6, "ping"), 0);
+	r = reopen(r);
+	cr_assert_eq(mark(r), 6);
+	cr_assert_eq(count(r, NULL), 3);
+	records_close(r);
+}
+
+Test(records, lower_sequence_does_not_lower_mark)
+{
+	struct records *r = open_records();
+	struct record rec;
+
+	cr_assert_eq(records_accept(r, ID(1), 10, "ping"), 0);
+	cr_assert_eq(records_accept(r, ID(2), 4, "ping"), 0);
+	cr_assert_eq(mark(r), 10);
+	/* Both are recorded, each with its own sequence. */
+	rec = get(r, 2);
+	cr_assert_eq(rec.seq, 4);
+	rec = get(r, 1);
+	cr_assert_eq(rec.seq, 10);
+	r = reopen(r);
+	cr_assert_eq(mark(r), 10);
+	cr_assert_eq(records_accept(r, ID(3), 11, "ping"), 0);
+	cr_assert_eq(mark(r), 11);
+	records_close(r);
+}
+
+Test(records, large_sequence_round_trip)
+{
+	struct records *r = open_records();
+	uint64_t big = (uint64_t)1 << 62;
+
+	cr_assert_eq(records_accept(r, ID(1), big, "ping"), 0);
+	r = reopen(r);
+	cr_assert_eq(mark(r), big);
+	cr_assert_eq(get(r, 1).seq, big);
+	records_close(r);
+}
+
+/* ---- refusals ----------------------------------------------------------- */
+
+Test(records, refuse_keeps_mark)
+{
+	struct records *r = open_records();
+	struct record rec;
+	struct unacked u;
+
+	cr_assert_eq(records_accept(r, ID(1), 3, "ping"), 0);
+	cr_assert_eq(records_refuse(r, ID(2), 10, (const uint8_t *)"refusal",
+	    7), 0);
+	cr_assert_eq(mark(r), 3);
+	rec = get(r, 2);
+	cr_assert_str_eq(rec.state, "refused");
+	cr_assert_eq(rec.seq, 10);
+	cr_assert_eq(rec.acked, 0);
+	assert_report(&rec, "refusal");
+	free(rec.report);
+
+	r = reopen(r);
+	cr_assert_eq(mark(r), 3);
+	rec = get(r, 2);
+	assert_report(&rec, "refusal");
+	free(rec.report);
+	/* Its report waits for ferryd like any other. */
+	unacked(r, &u);
+	cr_assert_eq(u.n, 1);
+	cr_assert_eq(u.id[0], 2);
+	cr_assert_str_eq(u.report[0], "refusal");
+	cr_assert_eq(count(r, "refused"), 1);
+	cr_assert_eq(count(r, "accepted"), 1);
+	records_close(r);
+}
+
+/* ---- get ---------------------------------------------------------------- */
+
+Test(records, get_unknown)
+{
+	struct records *r = open_records();
+	struct record rec;
+	uint8_t shorter[8];
+
+	memset(&rec, 0x5a, sizeof(rec));
+	cr_assert_eq(records_get(r, ID(9), &rec), FERR_NOTFOUND);
+	cr_assert_null(rec.report);
+	cr_assert_eq(rec.report_len, 0);
+
+	/* An id is its exact bytes: a prefix of a known id is unknown. */
+	cr_assert_eq(records_accept(r, ID(1), 1, "ping"), 0);
+	memset(shorter, 1, sizeof(shorter));
+	cr_assert_eq(records_get(r, shorter, sizeof(shorter), &rec),
+	    FERR_NOTFOUND);
+	cr_assert_eq(records_get(r, ID(2), &rec), FERR_NOTFOUND);
+	cr_assert_eq(records_get(r, ID(1), &rec), 0);
+	records_close(r);
+}
+
+/* ---- finish, unacked, acked --------------------------------------------- */
+
+Test(records, finish_and_unacked)
+{
+	struct records *r = open_records();
+	struct record rec;
+	struct unacked u;
+
+	cr_assert_eq(records_accept(r, ID(1), 1, "ping"), 0);
+	cr_assert_eq(records_accept(r, ID(2), 2, "ping"), 0);
+	cr_assert_eq(records_accept(r, ID(3), 3, "ping"), 0);
+	/* Accepted but not finished: nothing to report yet. */
+	unacked(r, &u);
+	cr_assert_eq(u.n, 0);
+
+	/* Finished in the order 2, 1: listed in that order (oldest report
+	 * first), not by id or sequence.  3 is still running. */
+	tick();
+	cr_assert_eq(finish(r, 2, "succeeded", "two"), 0);
+	tick();
+	cr_assert_eq(finish(r, 1, "failed", "one"), 0);
+	unacked(r, &u);
+	cr_assert_eq(u.n, 2);
+	cr_assert_eq(u.id[0], 2);
+	cr_assert_str_eq(u.report[0], "two");
+	cr_assert_eq(u.id[1], 1);
+	cr_assert_str_eq(u.report[1], "one");
+
+	rec = get(r, 2);
+	cr_assert_str_eq(rec.state, "succeeded");
+	cr_assert_eq(rec.seq, 2);
+	cr_assert_eq(rec.acked, 0);
+	assert_report(&rec, "two");
+	free(rec.report);
+	rec = get(r, 1);
+	cr_assert_str_eq(rec.state, "failed");
+	assert_report(&rec, "one");
+	free(rec.report);
+	/* Finishing does not move the mark. */
+	cr_assert_eq(mark(r), 3);
+
+	/* Durable across a restart. */
+	r = reopen(r);
+	unacked(r, &u);
+	cr_assert_eq(u.n, 2);
+	cr_assert_eq(u.id[0], 2);
+
+	/* Acknowledged: gone from the list, kept as a record. */
+	cr_assert_eq(records_acked(r, ID(2)), 0);
+	unacked(r, &u);
+	cr_assert_eq(u.n, 1);
+	cr_assert_eq(u.id[0], 1);
+	cr_assert_str_eq(u.report[0], "one");
+	rec = get(r, 2);
+	cr_assert_eq(rec.acked, 1);
+	cr_assert_str_eq(rec.state, "succeeded");
+	assert_report(&rec, "two");
+	free(rec.report);
+
+	r = reopen(r);
+	unacked(r, &u);
+	cr_assert_eq(u.n, 1);
+	cr_assert_eq(u.id[0], 1);
+	cr_assert_eq(records_acked(r, ID(1)), 0);
+	unacked(r, &u);
+	cr_assert_eq(u.n, 0);
+
+	/* The third finishes later and is the only one listed. */
+	tick();
+	cr_assert_eq(finish(r, 3, "succeeded", "three"), 0);
+	unacked(r, &u);
+	cr_assert_eq(u.n, 1);
+	cr_assert_eq(u.id[0], 3);
+	cr_assert_str_eq(u.report[0], "three");
+	records_close(r);
+}
+
+Test(records, unacked_mixes_refusals_and_results_oldest_first)
+{
+	struct records *r = open_records();
+	struct unacked u;
+
+	cr_assert_eq(records_accept(r, ID(1), 1, "ping"), 0);
+	tick();
+	cr_assert_eq(records_refuse(r, ID(2), 7, (const uint8_t *)"ref", 3),
+	    0);
+	tick();
+	cr_assert_eq(finish(r, 1, "succeeded", "res"), 0);
+	unacked(r, &u);
+	cr_assert_eq(u.n, 2);
+	cr_assert_eq(u.id[0], 2);
+	cr_assert_str_eq(u.report[0], "ref");
+	cr_assert_eq(u.id[1], 1);
+	cr_assert_str_eq(u.report[1], "res");
+	records_close(r);
+}
+
+/* ---- counts ------------------------------------------------------------- */
+
+Test(records, count_by_state)
+{
+	struct records *r = open_records();
+
+	cr_assert_eq(records_accept(r, ID(1), 1, "ping"), 0);
+	cr_assert_eq(records_accept(r, ID(2), 2, "ping"), 0);
+	cr_assert_eq(records_accept(r, ID(3), 3, "ping"), 0);
+	cr_assert_eq(records_refuse(r, ID(4), 4, (const uint8_t *)"r", 1), 0);
+	cr_assert_eq(records_refuse(r, ID(5), 5, (const uint8_t *)"r", 1), 0);
+	cr_assert_eq(finish(r, 1, "succeeded", "ok"), 0);
+	cr_assert_eq(finish(r, 2, "failed", "ko"), 0);
+
+	cr_assert_eq(count(r, NULL), 5);
+	cr_assert_eq(count(r, "accepted"), 1);
+	cr_assert_eq(count(r, "succeeded"), 1);
+	cr_assert_eq(count(r, "failed"), 1);
+	cr_assert_eq(count(r, "refused"), 2);
+	cr_assert_eq(count(r, "expired"), 0);
+	r = reopen(r);
+	cr_assert_eq(count(r, NULL), 5);
+	cr_assert_eq(count(r, "refused"), 2);
+	records_close(r);
+}

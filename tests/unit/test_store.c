@@ -1,0 +1,1020 @@
+// links: coordinator/store.c
+/* test_store.c: ferryd's SQLite store: migrations, hosts, tokens, the
+ * command outbox and the audit log. */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+
+#include "ferr.h"
+#include "ferryd.h"
+
+static char dir[64];
+static char dbpath[PATH_MAX];
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/ferry-test-store.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_lt(snprintf(dbpath, sizeof(dbpath), "%s/ferryd.db", dir),
+	    (int)sizeof(dbpath));
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+teardown(void)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(store, .init = setup, .fini = teardown, .timeout = 30);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static struct store *
+open_store(void)
+{
+	struct store *st = NULL;
+
+	cr_assert_eq(store_open(&st, dbpath), 0);
+	cr_assert_not_null(st);
+	return st;
+}
+
+static int
+file_exists(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0;
+}
+
+/* sql_int runs a one-value query on its own connection to the database. */
+static long long
+sql_int(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	long long v;
+
+	cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL),
+	    SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s", sql);
+	v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static void
+sql_text(const char *sql, char *out, size_t len)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	const unsigned char *t;
+
+	cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL),
+	    SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s", sql);
+	t = sqlite3_column_text(s, 0);
+	snprintf(out, len, "%s", t != NULL ? (const char *)t : "(null)");
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+static void
+sql_exec(const char *sql)
+{
+	sqlite3 *db;
+
+	cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+static void
+fill(uint8_t *b, size_t n, uint8_t v)
+{
+	memset(b, v, n);
+}
+
+static void
+set_label(struct host_rec *h, const char *k, const char *v)
+{
+	struct label *l = &h->labels[h->nlabels++];
+
+	snprintf(l->key, sizeof(l->key), "%s", k);
+	snprintf(l->value, sizeof(l->value), "%s", v);
+}
+
+static struct host_rec
+make_host(const char *name, uint8_t keybyte)
+{
+	struct host_rec h;
+
+	memset(&h, 0, sizeof(h));
+	snprintf(h.name, sizeof(h.name), "%s", name);
+	fill(h.pk, sizeof(h.pk), keybyte);
+	h.state = HOST_ACCEPTED;
+	snprintf(h.address, sizeof(h.address), "10.0.0.%u", keybyte);
+	h.last_seen_ms = 1000 + keybyte;
+	h.next_seq = 0;
+	h.created_ms = 500 + keybyte;
+	return h;
+}
+
+/* Hosts as loaded from the store. */
+struct loaded {
+	struct host_rec h[16];
+	size_t n;
+};
+
+static void
+on_host(void *arg, const struct host_rec *h)
+{
+	struct loaded *l = arg;
+
+	cr_assert_lt(l->n, 16);
+	l->h[l->n++] = *h;
+}
+
+static void
+load(struct store *st, struct loaded *l)
+{
+	memset(l, 0, sizeof(*l));
+	cr_assert_eq(store_hosts_load(st, on_host, l), 0);
+}
+
+static const struct host_rec *
+find(const struct loaded *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->h[i].name, name) == 0)
+			return &l->h[i];
+	return NULL;
+}
+
+static const char *
+label_of(const struct host_rec *h, const char *key)
+{
+	for (size_t i = 0; i < h->nlabels; i++)
+		if (strcmp(h->labels[i].key, key) == 0)
+			return h->labels[i].value;
+	return NULL;
+}
+
+static void
+make_command(struct command_rec *c, const char *host, uint64_t seq,
+    uint8_t idbyte, uint64_t expires_ms, uint8_t *env, size_t envlen)
+{
+	memset(c, 0, sizeof(*c));
+	fill(c->id, sizeof(c->id), idbyte);
+	snprintf(c->host, sizeof(c->host), "%s", host);
+	c->seq = seq;
+	snprintf(c->kind, sizeof(c->kind), "ping");
+	c->envelope = env;
+	c->envelope_len = envlen;
+	c->created_ms = 100;
+	c->expires_ms = expires_ms;
+	snprintf(c->state, sizeof(c->state), "queued");
+}
+
+/* ---- opening and migrations --------------------------------------------- */
+
+Test(store, open_creates_and_migrates)
+{
+	struct store *st;
+
+	cr_assert(!file_exists(dbpath));
+	st = open_store();
+	cr_assert(file_exists(dbpath));
+	cr_assert_eq(store_schema_version(st), 1);
+	store_close(st);
+	cr_assert_eq(sql_int("PRAGMA user_version"), 1);
+	/* The tables of migration 1 are there. */
+	cr_assert_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE "
+	    "type = 'table' AND name IN ('hosts', 'host_labels', 'tokens', "
+	    "'commands', 'events')"), 5);
+}
+
+Test(store, reopen_keeps_data_and_version)
+{
+	struct store *st = open_store();
+	struct host_rec h = make_host("web1", 1);
+	struct loaded l;
+
+	cr_assert_eq(store_host_insert(st, &h), 0);
+	store_close(st);
+
+	st = open_store();
+	cr_assert_eq(store_schema_version(st), 1);
+	load(st, &l);
+	cr_assert_eq(l.n, 1);
+	cr_assert_str_eq(l.h[0].name, "web1");
+	store_close(st);
+	cr_assert_eq(sql_int("PRAGMA user_version"), 1);
+}
+
+Test(store, newer_schema_refused)
+{
+	struct store *st = (struct store *)&st;	/* must be reset */
+
+	sql_exec("CREATE TABLE hosts (name TEXT); PRAGMA user_version = 2");
+	cr_assert_eq(store_open(&st, dbpath), FERR_VERSION);
+	cr_assert_null(st);
+	/* Left as it was: not downgraded, nothing migrated. */
+	cr_assert_eq(sql_int("PRAGMA user_version"), 2);
+	cr_assert_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE "
+	    "name = 'tokens'"), 0);
+
+	sql_exec("PRAGMA user_version = 999");
+	cr_assert_eq(store_open(&st, dbpath), FERR_VERSION);
+	cr_assert_null(st);
+}
+
+Test(store, open_in_missing_folder_fails)
+{
+	struct store *st = (struct store *)&st;
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/no/such/ferryd.db", dir);
+	cr_assert_eq(store_open(&st, path), FERR_STORE);
+	cr_assert_null(st);
+}
+
+Test(store, wal_mode)
+{
+	struct store *st = open_store();
+	struct host_rec h = make_host("web1", 1);
+	char wal[PATH_MAX + 8], mode[32];
+
+	snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+	cr_assert_eq(store_host_insert(st, &h), 0);
+	cr_assert(file_exists(wal), "no %s after a write", wal);
+	sql_text("PRAGMA journal_mode", mode, sizeof(mode));
+	cr_assert_str_eq(mode, "wal");
+	store_close(st);
+	/* WAL is a property of the file: it stays after close. */
+	sql_text("PRAGMA journal_mode", mode, sizeof(mode));
+	cr_assert_str_eq(mode, "wal");
+}
+
+/* ---- hosts -------------------------------------------------------------- */
+
+Test(store, host_round_trip)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1), b = make_host("db1", 2);
+	const struct host_rec *x;
+	struct loaded l;
+
+	set_label(&a, "zone", "eu-1");
+	set_label(&a, "role", "web");
+	a.state = HOST_PENDING;
+	a.next_seq = 7;
+	b.state = HOST_REVOKED;
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	cr_assert_eq(store_host_insert(st, &b), 0);
+	store_close(st);
+
+	st = open_store();
+	load(st, &l);
+	cr_assert_eq(l.n, 2);
+	/* By name. */
+	cr_assert_str_eq(l.h[0].name, "db1");
+	cr_assert_str_eq(l.h[1].name, "web1");
+
+	x = find(&l, "web1");
+	cr_assert_not_null(x);
+	cr_assert_eq(memcmp(x->pk, a.pk, KEY_PUBLIC_LEN), 0);
+	cr_assert_eq(x->has_new_pk, 0);
+	cr_assert_eq(x->state, HOST_PENDING);
+	cr_assert_str_eq(x->address, "10.0.0.1");
+	cr_assert_eq(x->last_seen_ms, 1001);
+	cr_assert_eq(x->next_seq, 7);
+	cr_assert_eq(x->created_ms, 501);
+	cr_assert_eq(x->nlabels, 2);
+	/* By key. */
+	cr_assert_str_eq(x->labels[0].key, "role");
+	cr_assert_str_eq(x->labels[0].value, "web");
+	cr_assert_str_eq(x->labels[1].key, "zone");
+	cr_assert_str_eq(x->labels[1].value, "eu-1");
+
+	x = find(&l, "db1");
+	cr_assert_not_null(x);
+	cr_assert_eq(memcmp(x->pk, b.pk, KEY_PUBLIC_LEN), 0);
+	cr_assert_eq(x->state, HOST_REVOKED);
+	cr_assert_eq(x->nlabels, 0);
+	store_close(st);
+}
+
+Test(store, host_all_labels_round_trip)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1);
+	struct loaded l;
+	char k[16], v[16];
+
+	for (int i = 0; i < LABELS_MAX; i++) {
+		snprintf(k, sizeof(k), "k%02d", i);
+		snprintf(v, sizeof(v), "v%d", i);
+		set_label(&a, k, v);
+	}
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	load(st, &l);
+	cr_assert_eq(l.h[0].nlabels, LABELS_MAX);
+	for (int i = 0; i < LABELS_MAX; i++) {
+		snprintf(k, sizeof(k), "k%02d", i);
+		snprintf(v, sizeof(v), "v%d", i);
+		cr_assert_str_eq(l.h[0].labels[i].key, k);
+		cr_assert_str_eq(l.h[0].labels[i].value, v);
+	}
+	store_close(st);
+}
+
+Test(store, host_duplicate_name_or_key)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1);
+	struct host_rec same_name = make_host("web1", 2);
+	struct host_rec same_key = make_host("web2", 1);
+	struct loaded l;
+
+	set_label(&a, "role", "web");
+	set_label(&same_name, "role", "other");
+	set_label(&same_name, "extra", "x");
+	set_label(&same_key, "role", "other");
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	cr_assert_eq(store_host_insert(st, &same_name), FERR_EXISTS);
+	cr_assert_eq(store_host_insert(st, &same_key), FERR_EXISTS);
+
+	/* Nothing changed: one host, its own key and labels. */
+	load(st, &l);
+	cr_assert_eq(l.n, 1);
+	cr_assert_str_eq(l.h[0].name, "web1");
+	cr_assert_eq(memcmp(l.h[0].pk, a.pk, KEY_PUBLIC_LEN), 0);
+	cr_assert_eq(l.h[0].nlabels, 1);
+	cr_assert_str_eq(label_of(&l.h[0], "role"), "web");
+	store_close(st);
+	cr_assert_eq(sql_int("SELECT count(*) FROM host_labels"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM hosts"), 1);
+
+	/* And the store still takes writes (no transaction left open). */
+	st = open_store();
+	struct host_rec c = make_host("web3", 3);
+	cr_assert_eq(store_host_insert(st, &c), 0);
+	load(st, &l);
+	cr_assert_eq(l.n, 2);
+	store_close(st);
+}
+
+Test(store, host_set_state)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1);
+	struct loaded l;
+
+	a.state = HOST_PENDING;
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	cr_assert_eq(store_host_set_state(st, "web1", HOST_ACCEPTED), 0);
+	load(st, &l);
+	cr_assert_eq(l.h[0].state, HOST_ACCEPTED);
+	cr_assert_eq(store_host_set_state(st, "web1", HOST_REVOKED), 0);
+	store_close(st);
+	st = open_store();
+	load(st, &l);
+	cr_assert_eq(l.h[0].state, HOST_REVOKED);
+	cr_assert_eq(store_host_set_state(st, "nope", HOST_ACCEPTED),
+	    FERR_NOTFOUND);
+	load(st, &l);
+	cr_assert_eq(l.n, 1);
+	store_close(st);
+}
+
+Test(store, host_set_labels)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1), b = make_host("db1", 2);
+	struct label next[2];
+	struct loaded l;
+	const struct host_rec *x;
+
+	set_label(&a, "role", "web");
+	set_label(&a, "zone", "eu");
+	set_label(&b, "role", "db");
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	cr_assert_eq(store_host_insert(st, &b), 0);
+
+	/* Replaces the whole set: zone goes, tier comes, role changes. */
+	snprintf(next[0].key, sizeof(next[0].key), "role");
+	snprintf(next[0].value, sizeof(next[0].value), "api");
+	snprintf(next[1].key, sizeof(next[1].key), "tier");
+	snprintf(next[1].value, sizeof(next[1].value), "1");
+	cr_assert_eq(store_host_set_labels(st, "web1", next, 2), 0);
+	store_close(st);
+	st = open_store();
+	load(st, &l);
+	x = find(&l, "web1");
+	cr_assert_eq(x->nlabels, 2);
+	cr_assert_str_eq(label_of(x, "role"), "api");
+	cr_assert_str_eq(label_of(x, "tier"), "1");
+	cr_assert_null(label_of(x, "zone"));
+	/* The other host's labels are untouched. */
+	x = find(&l, "db1");
+	cr_assert_eq(x->nlabels, 1);
+	cr_assert_str_eq(label_of(x, "role"), "db");
+
+	/* No labels at all. */
+	cr_assert_eq(store_host_set_labels(st, "web1", NULL, 0), 0);
+	load(st, &l);
+	cr_assert_eq(find(&l, "web1")->nlabels, 0);
+	cr_assert_eq(find(&l, "db1")->nlabels, 1);
+
+	/* Unknown host: not found, with or without labels, and nothing
+	 * written. */
+	cr_assert_eq(store_host_set_labels(st, "nope", next, 2),
+	    FERR_NOTFOUND);
+	cr_assert_eq(store_host_set_labels(st, "nope", NULL, 0),
+	    FERR_NOTFOUND);
+	store_close(st);
+	cr_assert_eq(sql_int("SELECT count(*) FROM host_labels"), 1);
+}
+
+Test(store, host_new_key)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1), b = make_host("db1", 2);
+	uint8_t k3[KEY_PUBLIC_LEN], k2[KEY_PUBLIC_LEN];
+	struct loaded l;
+	const struct host_rec *x;
+
+	fill(k3, sizeof(k3), 3);
+	fill(k2, sizeof(k2), 2);
+	a.state = HOST_REVOKED;
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	cr_assert_eq(store_host_insert(st, &b), 0);
+
+	/* Nothing waiting: nothing to take. */
+	cr_assert_eq(store_host_take_new_key(st, "web1"), FERR_NOTFOUND);
+
+	cr_assert_eq(store_host_set_new_key(st, "web1", k3), 0);
+	store_close(st);
+	st = open_store();
+	load(st, &l);
+	x = find(&l, "web1");
+	cr_assert_eq(x->has_new_pk, 1);
+	cr_assert_eq(memcmp(x->new_pk, k3, KEY_PUBLIC_LEN), 0);
+	/* The key in use is still the old one. */
+	cr_assert_eq(memcmp(x->pk, a.pk, KEY_PUBLIC_LEN), 0);
+	cr_assert_eq(find(&l, "db1")->has_new_pk, 0);
+
+	/* Cleared with NULL. */
+	cr_assert_eq(store_host_set_new_key(st, "web1", NULL), 0);
+	load(st, &l);
+	cr_assert_eq(find(&l, "web1")->has_new_pk, 0);
+	cr_assert_eq(store_host_take_new_key(st, "web1"), FERR_NOTFOUND);
+	load(st, &l);
+	cr_assert_eq(memcmp(find(&l, "web1")->pk, a.pk, KEY_PUBLIC_LEN), 0);
+
+	/* Taken: it becomes the key, nothing waits, the host is accepted. */
+	cr_assert_eq(store_host_set_new_key(st, "web1", k3), 0);
+	cr_assert_eq(store_host_take_new_key(st, "web1"), 0);
+	store_close(st);
+	st = open_store();
+	load(st, &l);
+	x = find(&l, "web1");
+	cr_assert_eq(memcmp(x->pk, k3, KEY_PUBLIC_LEN), 0);
+	cr_assert_eq(x->has_new_pk, 0);
+	cr_assert_eq(x->state, HOST_ACCEPTED);
+
+	/* A waiting key that another host holds cannot be taken. */
+	cr_assert_eq(store_host_set_new_key(st, "web1", k2), 0);
+	cr_assert_eq(store_host_take_new_key(st, "web1"), FERR_EXISTS);
+	load(st, &l);
+	cr_assert_eq(memcmp(find(&l, "web1")->pk, k3, KEY_PUBLIC_LEN), 0);
+	cr_assert_eq(memcmp(find(&l, "db1")->pk, k2, KEY_PUBLIC_LEN), 0);
+
+	cr_assert_eq(store_host_set_new_key(st, "nope", k3), FERR_NOTFOUND);
+	cr_assert_eq(store_host_take_new_key(st, "nope"), FERR_NOTFOUND);
+	store_close(st);
+}
+
+Test(store, host_seen)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1);
+	struct loaded l;
+
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	cr_assert_eq(store_host_seen(st, "web1", 123456789, "192.0.2.7"), 0);
+	store_close(st);
+	st = open_store();
+	load(st, &l);
+	cr_assert_eq(l.h[0].last_seen_ms, 123456789);
+	cr_assert_str_eq(l.h[0].address, "192.0.2.7");
+	cr_assert_eq(store_host_seen(st, "nope", 1, "192.0.2.8"),
+	    FERR_NOTFOUND);
+	store_close(st);
+}
+
+/* ---- tokens ------------------------------------------------------------- */
+
+struct proof {
+	uint8_t want[32];
+	int calls;
+	int answer;		/* forced answer when >= 0 */
+};
+
+static int
+check_proof(void *arg, const uint8_t *secret)
+{
+	struct proof *p = arg;
+
+	p->calls++;
+	if (p->answer >= 0)
+		return p->answer;
+	return memcmp(secret, p->want, 32) == 0 ? 0 : -1;
+}
+
+static const uint8_t *
+token_id(uint8_t b)
+{
+	static uint8_t ids[4][16];
+	static int next;
+	uint8_t *id = ids[next++ % 4];
+
+	fill(id, 16, b);
+	return id;
+}
+
+static void
+insert_token(struct store *st, uint8_t idb, uint8_t secretb,
+    uint64_t expires_ms, const struct label *labels, size_t n)
+{
+	uint8_t secret[32];
+
+	fill(secret, sizeof(secret), secretb);
+	cr_assert_eq(store_token_insert(st, token_id(idb), secret, 10,
+	    expires_ms, labels, n), 0);
+}
+
+static long long
+token_used(uint8_t idb)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), "SELECT used_ms IS NOT NULL FROM tokens "
+	    "WHERE id = x'%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x"
+	    "%02x%02x%02x%02x'", idb, idb, idb, idb, idb, idb, idb, idb, idb,
+	    idb, idb, idb, idb, idb, idb, idb);
+	return sql_int(sql);
+}
+
+Test(store, token_join_once)
+{
+	struct store *st = open_store();
+	struct label tl[2];
+	struct host_rec h = make_host("web1", 1), again = make_host("web2", 2);
+	struct proof p = { .answer = -1 };
+	struct loaded l;
+	const char *why = NULL;
+	char used_by[64];
+
+	snprintf(tl[0].key, sizeof(tl[0].key), "zone");
+	snprintf(tl[0].value, sizeof(tl[0].value), "eu-1");
+	snprintf(tl[1].key, sizeof(tl[1].key), "tier");
+	snprintf(tl[1].value, sizeof(tl[1].value), "gold");
+	fill(p.want, sizeof(p.want), 0x5a);
+	insert_token(st, 7, 0x5a, 5000, tl, 2);
+	set_label(&h, "role", "web");
+
+	cr_assert_eq(store_token_join(st, token_id(7), 4000, check_proof, &p,
+	    &h, &why), 0);
+	cr_assert_eq(p.calls, 1);
+	cr_assert_str_eq(why, "");
+	/* The caller's record has the token's labels too. */
+	cr_assert_eq(h.nlabels, 3);
+	cr_assert_str_eq(label_of(&h, "zone"), "eu-1");
+	store_close(st);
+
+	cr_assert_eq(token_used(7), 1);
+	cr_assert_eq(sql_int("SELECT used_ms FROM tokens"), 4000);
+	sql_text("SELECT used_by FROM tokens", used_by, sizeof(used_by));
+	cr_assert_str_eq(used_by, "web1");
+
+	st = open_store();
+	load(st, &l);
+	cr_assert_eq(l.n, 1);
+	cr_assert_str_eq(l.h[0].name, "web1");
+	cr_assert_eq(memcmp(l.h[0].pk, h.pk, KEY_PUBLIC_LEN), 0);
+	cr_assert_eq(l.h[0].nlabels, 3);
+	cr_assert_str_eq(label_of(&l.h[0], "role"), "web");
+	cr_assert_str_eq(label_of(&l.h[0], "zone"), "eu-1");
+	cr_assert_str_eq(label_of(&l.h[0], "tier"), "gold");
+
+	/* Second use, even with the right proof and a new host: refused. */
+	why = NULL;
+	cr_assert_eq(store_token_join(st, token_id(7), 4001, check_proof, &p,
+	    &again, &why), FERR_TOKEN);
+	cr_assert_str_eq(why, "token already used");
+	load(st, &l);
+	cr_assert_eq(l.n, 1);
+	store_close(st);
+	cr_assert_eq(sql_int("SELECT used_ms FROM tokens"), 4000);
+	sql_text("SELECT used_by FROM tokens", used_by, sizeof(used_by));
+	cr_assert_str_eq(used_by, "web1");
+}
+
+/* refused_join asserts that joining with token idb fails with rc and why,
+ * inserts no host and leaves the token unused. */
+static void
+refused_join(struct store *st, uint8_t idb, uint64_t now_ms, struct proof *p,
+    int rc, const char *want_why)
+{
+	struct host_rec h = make_host("joiner", 9);
+	struct loaded before, after;
+	const char *why = NULL;
+
+	load(st, &before);
+	cr_assert_eq(store_token_join(st, token_id(idb), now_ms, check_proof, p,
+	    &h, &why), rc, "token %u", idb);
+	cr_assert_not_null(why);
+	cr_assert_str_eq(why, want_why);
+	load(st, &after);
+	cr_assert_eq(after.n, before.n, "token %u: a host was inserted", idb);
+	cr_assert_null(find(&after, "joiner"));
+	cr_assert_eq(sql_int("SELECT count(*) FROM hosts WHERE name = "
+	    "'joiner'"), 0);
+	cr_assert_eq(sql_int("SELECT count(*) FROM host_labels WHERE host = "
+	    "'joiner'"), 0);
+}
+
+Test(store, token_join_refusals_are_atomic)
+{
+	struct store *st = open_store();
+	struct proof good = { .answer = -1 }, bad = { .answer = 1 };
+	struct label tl[1];
+
+	snprintf(tl[0].key, sizeof(tl[0].key), "zone");
+	snprintf(tl[0].value, sizeof(tl[0].value), "eu");
+	fill(good.want, sizeof(good.want), 0x11);
+	insert_token(st, 1, 0x11, 5000, tl, 1);
+
+	/* Unknown id. */
+	refused_join(st, 2, 1000, &good, FERR_TOKEN, "unknown token");
+	cr_assert_eq(good.calls, 0);
+
+	/* Expired: at and after its expiry; the proof is not even asked. */
+	refused_join(st, 1, 5000, &good, FERR_TOKEN, "token expired");
+	refused_join(st, 1, 9000, &good, FERR_TOKEN, "token expired");
+	cr_assert_eq(good.calls, 0);
+	cr_assert_eq(token_used(1), 0);
+
+	/* Proof callback says no. */
+	refused_join(st, 1, 1000, &bad, FERR_TOKEN,
+	    "token proof does not match");
+	cr_assert_eq(bad.calls, 1);
+	cr_assert_eq(token_used(1), 0);
+
+	/* A proof made for another secret. */
+	fill(bad.want, sizeof(bad.want), 0x12);
+	bad.answer = -1;
+	refused_join(st, 1, 1000, &bad, FERR_TOKEN,
+	    "token proof does not match");
+	cr_assert_eq(token_used(1), 0);
+
+	/* A name already enrolled: the token is used for nothing, so it
+	 * stays unused (the UPDATE is rolled back with the failed insert). */
+	struct host_rec taken = make_host("taken", 3);
+	cr_assert_eq(store_host_insert(st, &taken), 0);
+	{
+		struct host_rec h = make_host("taken", 9);
+		struct loaded l;
+		const char *why = NULL;
+
+		cr_assert_eq(store_token_join(st, token_id(1), 1000,
+		    check_proof, &good, &h, &why), FERR_EXISTS);
+		cr_assert_str_eq(why, "host name or key already enrolled");
+		load(st, &l);
+		cr_assert_eq(l.n, 1);
+		cr_assert_eq(memcmp(l.h[0].pk, taken.pk, KEY_PUBLIC_LEN), 0);
+		cr_assert_eq(l.h[0].nlabels, 0);
+	}
+	/* Same for a key already enrolled under another name. */
+	{
+		struct host_rec h = make_host("other", 3);
+		const char *why = NULL;
+
+		cr_assert_eq(store_token_join(st, token_id(1), 1000,
+		    check_proof, &good, &h, &why), FERR_EXISTS);
+		cr_assert_str_eq(why, "host name or key already enrolled");
+	}
+	cr_assert_eq(token_used(1), 0);
+	cr_assert_eq(sql_int("SELECT count(*) FROM hosts"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM host_labels"), 0);
+
+	/* After all that, the token still works exactly once. */
+	{
+		struct host_rec h = make_host("fresh", 4);
+		const char *why = NULL;
+
+		cr_assert_eq(store_token_join(st, token_id(1), 4999,
+		    check_proof, &good, &h, &why), 0);
+	}
+	cr_assert_eq(token_used(1), 1);
+	refused_join(st, 1, 1000, &good, FERR_TOKEN, "token already used");
+	store_close(st);
+}
+
+Test(store, token_duplicate_id)
+{
+	struct store *st = open_store();
+	uint8_t secret[32];
+
+	fill(secret, sizeof(secret), 1);
+	cr_assert_eq(store_token_insert(st, token_id(1), secret, 1, 2, NULL,
+	    0), 0);
+	cr_assert_eq(store_token_insert(st, token_id(1), secret, 1, 2, NULL,
+	    0), FERR_EXISTS);
+	store_close(st);
+	cr_assert_eq(sql_int("SELECT count(*) FROM tokens"), 1);
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static long long
+command_count(void)
+{
+	return sql_int("SELECT count(*) FROM commands");
+}
+
+Test(store, command_insert_raises_next_seq_durably)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1), b = make_host("db1", 2);
+	uint8_t env[] = { 0xfe, 0x00, 0x01, 0x02, 0xff };
+	struct command_rec c, got;
+	struct loaded l;
+
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	cr_assert_eq(store_host_insert(st, &b), 0);
+	make_command(&c, "web1", 1, 0xa1, 10000, env, sizeof(env));
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	load(st, &l);
+	cr_assert_eq(find(&l, "web1")->next_seq, 1);
+	cr_assert_eq(find(&l, "db1")->next_seq, 0);
+
+	make_command(&c, "web1", 2, 0xa2, 10000, env, sizeof(env));
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	store_close(st);
+
+	st = open_store();
+	load(st, &l);
+	cr_assert_eq(find(&l, "web1")->next_seq, 2);
+	cr_assert_eq(find(&l, "db1")->next_seq, 0);
+	memset(&got, 0x55, sizeof(got));
+	cr_assert_eq(store_command_get(st, c.id, &got), 0);
+	cr_assert_eq(memcmp(got.id, c.id, COMMAND_ID_LEN), 0);
+	cr_assert_str_eq(got.host, "web1");
+	cr_assert_eq(got.seq, 2);
+	cr_assert_str_eq(got.kind, "ping");
+	cr_assert_str_eq(got.state, "queued");
+	cr_assert_eq(got.created_ms, 100);
+	cr_assert_eq(got.expires_ms, 10000);
+	cr_assert_null(got.envelope);
+	store_close(st);
+	cr_assert_eq(command_count(), 2);
+	cr_assert_eq(sql_int("SELECT hex(envelope) = 'FE000102FF' FROM "
+	    "commands WHERE seq = 2"), 1);
+}
+
+Test(store, command_insert_refused_changes_nothing)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1);
+	uint8_t env[] = { 1, 2, 3 };
+	struct command_rec c;
+	struct loaded l;
+
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	make_command(&c, "web1", 5, 0xb1, 10000, env, sizeof(env));
+	cr_assert_eq(store_command_insert(st, &c), 0);
+
+	/* Same id again, with a higher sequence: refused, mark unmoved. */
+	make_command(&c, "web1", 9, 0xb1, 10000, env, sizeof(env));
+	cr_assert_eq(store_command_insert(st, &c), FERR_EXISTS);
+	load(st, &l);
+	cr_assert_eq(l.h[0].next_seq, 5);
+
+	/* A host that does not exist (foreign keys are on). */
+	make_command(&c, "nope", 1, 0xb2, 10000, env, sizeof(env));
+	cr_assert_neq(store_command_insert(st, &c), 0);
+	cr_assert_eq(store_command_get(st, c.id, &c), FERR_NOTFOUND);
+
+	/* A lower sequence does not lower the host's mark. */
+	make_command(&c, "web1", 3, 0xb3, 10000, env, sizeof(env));
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	load(st, &l);
+	cr_assert_eq(l.h[0].next_seq, 5);
+	store_close(st);
+	cr_assert_eq(command_count(), 2);
+}
+
+struct listed {
+	struct command_rec c[16];
+	uint8_t env[16][8];
+	size_t n;
+};
+
+static void
+on_command(void *arg, const struct command_rec *c)
+{
+	struct listed *l = arg;
+
+	cr_assert_lt(l->n, 16);
+	l->c[l->n] = *c;
+	cr_assert_leq(c->envelope_len, 8);
+	memcpy(l->env[l->n], c->envelope, c->envelope_len);
+	l->c[l->n].envelope = NULL;
+	l->n++;
+}
+
+static void
+assert_state(struct store *st, uint8_t idbyte, const char *state)
+{
+	uint8_t id[COMMAND_ID_LEN];
+	struct command_rec c;
+
+	fill(id, sizeof(id), idbyte);
+	cr_assert_eq(store_command_get(st, id, &c), 0, "id %02x", idbyte);
+	cr_assert_str_eq(c.state, state, "id %02x: %s, want %s", idbyte,
+	    c.state, state);
+}
+
+Test(store, commands_open_lists_and_expires)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1), b = make_host("db1", 2);
+	struct command_rec c;
+	struct listed l = { .n = 0 };
+	uint8_t env[4] = { 0 };
+
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	cr_assert_eq(store_host_insert(st, &b), 0);
+	/* Inserted out of order on purpose. */
+	env[0] = 1;
+	make_command(&c, "web1", 2, 0x01, 9000, env, 4);
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	env[0] = 2;
+	make_command(&c, "db1", 3, 0x02, 9000, env, 4);
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	env[0] = 3;
+	make_command(&c, "web1", 1, 0x03, 9000, env, 4);
+	snprintf(c.state, sizeof(c.state), "sent");
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	env[0] = 4;
+	make_command(&c, "db1", 1, 0x04, 9000, env, 4);
+	snprintf(c.state, sizeof(c.state), "accepted");
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	/* Expired by now (expires at 5000 <= now). */
+	make_command(&c, "web1", 3, 0x05, 5000, env, 4);
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	make_command(&c, "db1", 4, 0x06, 4000, env, 4);
+	snprintf(c.state, sizeof(c.state), "sent");
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	/* Answered: never listed, never expired. */
+	make_command(&c, "web1", 4, 0x07, 4000, env, 4);
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	cr_assert_eq(store_command_set_state(st, c.id, "succeeded", "pong"),
+	    0);
+	make_command(&c, "db1", 5, 0x08, 9000, env, 4);
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	cr_assert_eq(store_command_set_state(st, c.id, "failed", "boom"), 0);
+	make_command(&c, "db1", 6, 0x09, 9000, env, 4);
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	cr_assert_eq(store_command_set_state(st, c.id, "refused", "no"), 0);
+
+	cr_assert_eq(store_commands_open(st, 5000, on_command, &l), 0);
+	cr_assert_eq(l.n, 4);
+	/* (host, seq) order. */
+	cr_assert_str_eq(l.c[0].host, "db1");
+	cr_assert_eq(l.c[0].seq, 1);
+	cr_assert_eq(l.c[0].id[0], 0x04);
+	cr_assert_str_eq(l.c[0].state, "accepted");
+	cr_assert_eq(l.env[0][0], 4);
+	cr_assert_str_eq(l.c[1].host, "db1");
+	cr_assert_eq(l.c[1].seq, 3);
+	cr_assert_eq(l.c[1].id[0], 0x02);
+	cr_assert_eq(l.env[1][0], 2);
+	cr_assert_str_eq(l.c[2].host, "web1");
+	cr_assert_eq(l.c[2].seq, 1);
+	cr_assert_str_eq(l.c[2].state, "sent");
+	cr_assert_eq(l.env[2][0], 3);
+	cr_assert_str_eq(l.c[3].host, "web1");
+	cr_assert_eq(l.c[3].seq, 2);
+	cr_assert_eq(l.c[3].id[0], 0x01);
+	cr_assert_str_eq(l.c[3].state, "queued");
+	cr_assert_eq(l.c[3].envelope_len, 4);
+	cr_assert_eq(l.env[3][0], 1);
+	cr_assert_eq(l.c[3].expires_ms, 9000);
+
+	/* The expired ones are recorded as such; answered ones are not. */
+	assert_state(st, 0x05, "expired");
+	assert_state(st, 0x06, "expired");
+	assert_state(st, 0x07, "succeeded");
+	assert_state(st, 0x08, "failed");
+	assert_state(st, 0x09, "refused");
+	assert_state(st, 0x01, "queued");
+	assert_state(st, 0x03, "sent");
+	assert_state(st, 0x04, "accepted");
+	store_close(st);
+
+	/* Durable, and at a later time everything open is expired. */
+	st = open_store();
+	assert_state(st, 0x05, "expired");
+	memset(&l, 0, sizeof(l));
+	cr_assert_eq(store_commands_open(st, 9000, on_command, &l), 0);
+	cr_assert_eq(l.n, 0);
+	for (uint8_t i = 1; i <= 6; i++)
+		assert_state(st, i, "expired");
+	assert_state(st, 0x07, "succeeded");
+	store_close(st);
+}
+
+Test(store, command_set_state)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1);
+	uint8_t env[] = { 9 }, unknown[COMMAND_ID_LEN];
+	struct command_rec c;
+	char result[64];
+
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	make_command(&c, "web1", 1, 0xc1, 9000, env, 1);
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	cr_assert_eq(store_command_set_state(st, c.id, "sent", NULL), 0);
+	assert_state(st, 0xc1, "sent");
+	cr_assert_eq(store_command_set_state(st, c.id, "succeeded",
+	    "pong in 3 ms"), 0);
+	store_close(st);
+	st = open_store();
+	assert_state(st, 0xc1, "succeeded");
+	store_close(st);
+	sql_text("SELECT result FROM commands", result, sizeof(result));
+	cr_assert_str_eq(result, "pong in 3 ms");
+	cr_assert_gt(sql_int("SELECT updated_ms FROM commands"), 100);
+
+	st = open_store();
+	fill(unknown, sizeof(unknown), 0xc2);
+	cr_assert_eq(store_command_set_state(st, unknown, "failed", "x"),
+	    FERR_NOTFOUND);
+	cr_assert_eq(store_command_get(st, unknown, &c), FERR_NOTFOUND);
+	store_close(st);
+	cr_assert_eq(command_count(), 1);
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+Test(store, events)
+{
+	struct store *st = open_store();
+	char text[64];
+
+	cr_assert_eq(sql_int("SELECT count(*) FROM events"), 0);
+	cr_assert_eq(store_event(st, "alice", "host-accepted", "web1",
+	    "by hand"), 0);
+	cr_assert_eq(store_event(st, "ferryd", "start", NULL, NULL), 0);
+	cr_assert_eq(store_event(st, "bob", "token-created", "", "ttl 1h"),
+	    0);
+	store_close(st);
+	cr_assert_eq(sql_int("SELECT count(*) FROM events"), 3);
+	sql_text("SELECT actor || '|' || kind || '|' || host || '|' || detail "
+	    "FROM events ORDER BY id LIMIT 1", text, sizeof(text));
+	cr_assert_str_eq(text, "alice|host-accepted|web1|by hand");
+	sql_text("SELECT actor || '|' || kind || '|' || host || '|' || detail "
+	    "FROM events WHERE actor = 'ferryd'", text, sizeof(text));
+	cr_assert_str_eq(text, "ferryd|start||");
+	cr_assert_gt(sql_int("SELECT min(at_ms) FROM events"), 0);
+}
