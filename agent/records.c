@@ -167,7 +167,7 @@ records_finish(struct records *r, const uint8_t *id, size_t id_len,
 	sqlite3_bind_blob(s, 2, report, (int)report_len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)clock_wall_ms());
 	sqlite3_bind_blob(s, 4, id, (int)id_len, SQLITE_STATIC);
-	return db_step_done(s);
+	return db_update_one(r->db, s);
 }
 
 int
@@ -178,7 +178,7 @@ records_acked(struct records *r, const uint8_t *id, size_t id_len)
 	if (s == NULL)
 		return FERR_STORE;
 	sqlite3_bind_blob(s, 1, id, (int)id_len, SQLITE_STATIC);
-	return db_step_done(s);
+	return db_update_one(r->db, s);
 }
 
 int
