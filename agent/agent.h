@@ -117,6 +117,7 @@ struct agent {
 		void (*done)(struct agent *a, int rv, nng_msg *msg);
 	} poll, report;
 	int link_up;
+	uint64_t last_poll_sent_ms;
 	char last_problem[256];
 	int pending_logged, revoked_logged;
 	struct adhoc *adhoc_head, *adhoc_tail;

@@ -203,8 +203,13 @@ static int
 seal_poll(struct agent *a, uint8_t **buf, size_t *len)
 {
 	Ferry__Poll p = FERRY__POLL__INIT;
+	uint64_t now = clock_wall_ms();
 
-	p.sent_at_ms = clock_wall_ms();
+	/* Strictly increasing: ferryd refuses a heartbeat that is not newer
+	 * than the last one it heard. */
+	p.sent_at_ms = now > a->last_poll_sent_ms ? now :
+	    a->last_poll_sent_ms + 1;
+	a->last_poll_sent_ms = p.sent_at_ms;
 	p.last_sequence = a->last_seq;
 	p.wait_ms = (uint32_t)a->conf.heartbeat_interval_ms;
 	p.status = "ready";

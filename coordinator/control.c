@@ -73,13 +73,15 @@ do_hosts(struct ferryd *fd, struct rep_slot *slot)
 	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
 	Ferry__HostInfo *infos = NULL, **ptrs = NULL;
 	Ferry__Label *labels = NULL, **lptrs = NULL;
+	uint8_t (*newfprs)[KEY_FPR_LEN] = NULL;
 	size_t i, j, nl = 0;
 
+	newfprs = calloc(fd->nhosts + 1, sizeof(*newfprs));
 	infos = calloc(fd->nhosts + 1, sizeof(*infos));
 	ptrs = calloc(fd->nhosts + 1, sizeof(*ptrs));
 	labels = calloc(fd->nhosts * LABELS_MAX + 1, sizeof(*labels));
 	lptrs = calloc(fd->nhosts * LABELS_MAX + 1, sizeof(*lptrs));
-	if (!infos || !ptrs || !labels || !lptrs) {
+	if (!infos || !ptrs || !labels || !lptrs || !newfprs) {
 		reply_error(slot, "%s", "ferryd is out of memory");
 		goto out;
 	}
@@ -95,6 +97,11 @@ do_hosts(struct ferryd *fd, struct rep_slot *slot)
 		hi->fingerprint.data = h->fpr;
 		hi->fingerprint.len = KEY_FPR_LEN;
 		hi->last_sequence = h->agent_last_seq;
+		if (h->rec.has_new_pk) {
+			keys_fingerprint(h->rec.new_pk, newfprs[i]);
+			hi->new_fingerprint.data = newfprs[i];
+			hi->new_fingerprint.len = KEY_FPR_LEN;
+		}
 		hi->labels = &lptrs[nl];
 		for (j = 0; j < h->rec.nlabels; j++, nl++) {
 			ferry__label__init(&labels[nl]);
@@ -119,6 +126,7 @@ do_hosts(struct ferryd *fd, struct rep_slot *slot)
 	r.fingerprint.len = KEY_FPR_LEN;
 	send_reply(slot, &r);
 out:
+	free(newfprs);
 	free(infos);
 	free(ptrs);
 	free(labels);
@@ -152,9 +160,10 @@ fail_outbox(struct ferryd *fd, struct host *h, const char *why)
 }
 
 static void
-do_accept(struct ferryd *fd, struct rep_slot *slot, const char *name,
+do_accept(struct ferryd *fd, struct rep_slot *slot, const Ferry__HostName *hn,
     const char *actor)
 {
+	const char *name = hn->name;
 	struct host *h = need_host(fd, slot, name);
 	char fpr[KEY_FPR_STRLEN];
 	int rc;
@@ -162,6 +171,15 @@ do_accept(struct ferryd *fd, struct rep_slot *slot, const char *name,
 	if (h == NULL)
 		return;
 	if (h->rec.has_new_pk) {
+		/* Replacing a key takes the operator naming it: anyone can
+		 * present a new key for a known name. */
+		keys_pk_fingerprint_str(h->rec.new_pk, fpr);
+		if (hn->key == NULL || strcmp(hn->key, fpr) != 0) {
+			reply_error(slot, "a new key waits for this host: "
+			    "check it and run `ferry hosts accept NAME --key "
+			    "%s`", fpr);
+			return;
+		}
 		if ((rc = store_host_take_new_key(fd->store, name)) != 0) {
 			reply_error(slot, "cannot record: %s", ferr_str(rc));
 			return;
@@ -169,7 +187,6 @@ do_accept(struct ferryd *fd, struct rep_slot *slot, const char *name,
 		memcpy(h->rec.pk, h->rec.new_pk, KEY_PUBLIC_LEN);
 		h->rec.has_new_pk = 0;
 		keys_fingerprint(h->rec.pk, h->fpr);
-		keys_fingerprint_str(h->fpr, fpr);
 		/* Whatever waited for the old key is void now. */
 		fail_outbox(fd, h, "host key replaced");
 		link_release(fd, h);
@@ -527,7 +544,7 @@ on_control(void *arg, struct rep_slot *slot, nng_msg *msg)
 		do_hosts(fd, slot);
 		break;
 	case FERRY__CTL_REQUEST__OP_HOST_ACCEPT:
-		do_accept(fd, slot, req->host_accept->name, actor);
+		do_accept(fd, slot, req->host_accept, actor);
 		break;
 	case FERRY__CTL_REQUEST__OP_HOST_REVOKE:
 		do_revoke(fd, slot, req->host_revoke->name, actor);

@@ -32,8 +32,9 @@ static const char usage_main[] =
 "  token create [--ttl 1h] [--label k=v ...]   a one-time join token\n"
 "  hosts [--json]                              the fleet: state, labels, "
 "what runs\n"
-"  hosts accept NAME                           admit a pending host (or its "
-"new key)\n"
+"  hosts accept NAME [--key FP]                admit a pending host (or, "
+"with --key,\n"
+"                                              its new key)\n"
 "  hosts revoke NAME                           shut a host out\n"
 "  hosts label NAME k=v ...                    set labels (k= removes k)\n"
 "  ping [HOST ...] [--timeout 5s] [--json]     signed round trip, with "
@@ -54,14 +55,15 @@ static const char usage_token[] =
 
 static const char usage_hosts[] =
 "usage: ferry hosts [--json]\n"
-"       ferry hosts accept NAME\n"
+"       ferry hosts accept NAME [--key FINGERPRINT]\n"
 "       ferry hosts revoke NAME\n"
 "       ferry hosts label NAME k=v [k=v ...]\n"
 "\n"
 "Without a subcommand, lists every host: name, state (pending, online,\n"
 "offline, revoked), address, last seen, labels and the containers it\n"
-"runs.  accept admits a host that asked to join without a token, or the\n"
-"new key of a known host; revoke refuses the host from then on; label\n"
+"runs.  accept admits a host that asked to join without a token; with\n"
+"--key it takes the new key a known host presented (its fingerprint, as\n"
+"`ferry hosts` shows it).  revoke refuses the host from then on; label\n"
 "sets labels (k= removes k).\n";
 
 static const char usage_ping[] =
@@ -287,6 +289,10 @@ hosts_json(const Ferry__CtlReply *r)
 		if (h->fingerprint.len == KEY_FPR_LEN)
 			keys_fingerprint_str(h->fingerprint.data, fpr);
 		cJSON_AddStringToObject(o, "fingerprint", fpr);
+		fpr[0] = '\0';
+		if (h->new_fingerprint.len == KEY_FPR_LEN)
+			keys_fingerprint_str(h->new_fingerprint.data, fpr);
+		cJSON_AddStringToObject(o, "new_key_fingerprint", fpr);
 		labels = cJSON_AddObjectToObject(o, "labels");
 		for (j = 0; j < h->n_labels; j++)
 			cJSON_AddStringToObject(labels, h->labels[j]->key,
@@ -349,6 +355,18 @@ hosts_table(const Ferry__CtlReply *r)
 		    h->address[0] ? h->address : "-", seen,
 		    labels[0] ? labels : "-", runs[0] ? runs : "-");
 	}
+	for (i = 0; i < r->n_hosts; i++) {
+		const Ferry__HostInfo *h = r->hosts[i];
+		char fpr[KEY_FPR_STRLEN];
+
+		if (h->new_fingerprint.len != KEY_FPR_LEN)
+			continue;
+		keys_fingerprint_str(h->new_fingerprint.data, fpr);
+		printf("\n%s presented a new key %s and is refused until an "
+		    "operator decides:\n  ferry hosts accept %s --key %s   "
+		    "(take the new key)\n  ferry hosts revoke %s   (keep it "
+		    "out)\n", h->name, fpr, h->name, fpr, h->name);
+	}
 }
 
 static int
@@ -378,8 +396,12 @@ cmd_hosts(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[0], "accept") == 0 || strcmp(argv[0], "revoke") == 0) {
-		if (argc != 2)
-			die(EXIT_USAGE, "usage: ferry hosts %s NAME", argv[0]);
+		if (argc == 4 && argv[0][0] == 'a' &&
+		    strcmp(argv[2], "--key") == 0)
+			hn.key = argv[3];
+		else if (argc != 2)
+			die(EXIT_USAGE, "usage: ferry hosts %s NAME%s", argv[0],
+			    argv[0][0] == 'a' ? " [--key FINGERPRINT]" : "");
 		hn.name = argv[1];
 		if (argv[0][0] == 'a') {
 			req.op_case = FERRY__CTL_REQUEST__OP_HOST_ACCEPT;

@@ -89,6 +89,7 @@ int store_token_insert(struct store *st, const uint8_t *id,
  * store_token_join checks the token (exists, unused, unexpired, proof by
  * the caller's check function) and, in one transaction, marks it used and
  * inserts h with the token's labels added.  *why names the failure.
+ * With h NULL it only checks the token: nothing is spent or written.
  */
 typedef int (*store_proof_fn)(void *arg, const uint8_t *secret);
 int store_token_join(struct store *st, const uint8_t *token_id,
@@ -161,6 +162,7 @@ struct host {
 	uint64_t last_beat_ms;		/* wall clock of the last poll */
 	uint32_t interval_ms;		/* the agent's heartbeat interval */
 	uint64_t agent_last_seq;
+	uint64_t last_poll_sent_ms;	/* replayed heartbeats are refused */
 	struct rep_slot *held;		/* a poll waiting for work */
 	uint64_t held_until_us;
 	Ferry__Poll *status;		/* the last heartbeat */

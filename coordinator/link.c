@@ -136,7 +136,29 @@ handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	}
 
 	if ((byname = fleet_find(fd, req->name)) != NULL) {
-		/* A known name with a new key waits for an operator. */
+		/* A known name with a new key waits for an operator.  A token
+		 * that does not hold is refused as such, and records
+		 * nothing. */
+		if (req->token_id.len > 0) {
+			struct proof_arg pa = { ev->signer, req->name,
+			    req->token_proof.data, req->token_proof.len };
+			const char *why = "malformed token id";
+			int rc = FERR_TOKEN;
+
+			if (req->token_id.len == TOKEN_ID_LEN)
+				rc = store_token_join(fd->store,
+				    req->token_id.data, clock_wall_ms(),
+				    check_proof, &pa, NULL, &why);
+			if (rc != 0) {
+				log_warnx("agent link: %s: refused join of %s "
+				    "(key %s): %s", peer, req->name, fpr,
+				    why[0] ? why : ferr_str(rc));
+				refuse(fd, slot,
+				    FERRY__REFUSAL__REASON__BAD_TOKEN,
+				    why[0] ? why : ferr_str(rc));
+				goto out;
+			}
+		}
 		if (!byname->rec.has_new_pk || sodium_memcmp(
 		    byname->rec.new_pk, ev->signer, KEY_PUBLIC_LEN) != 0) {
 			memcpy(byname->rec.new_pk, ev->signer, KEY_PUBLIC_LEN);
@@ -149,9 +171,9 @@ handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 			    req->name, detail);
 		}
 		log_warnx("agent link: host %s: refused: presented new key %s "
-		    "from %s; `ferry hosts accept %s` replaces the key, "
-		    "`ferry hosts revoke %s` keeps it out", req->name, fpr,
-		    peer, req->name, req->name);
+		    "from %s; `ferry hosts accept %s --key %s` replaces the "
+		    "key, `ferry hosts revoke %s` keeps it out", req->name,
+		    fpr, peer, req->name, fpr, req->name);
 		refuse(fd, slot, FERRY__REFUSAL__REASON__NAME_TAKEN,
 		    "host name enrolled with another key; an operator must "
 		    "accept the new key");
@@ -309,6 +331,15 @@ handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		repsrv_drop(slot);
 		return;
 	}
+	/* A heartbeat is never older than the last one heard: a captured
+	 * poll replayed later must not make a dead host look alive. */
+	if (p->sent_at_ms <= h->last_poll_sent_ms) {
+		log_warnx("agent link: host %s: refused heartbeat: not newer "
+		    "than the last one (replayed?)", h->rec.name);
+		ferry__poll__free_unpacked(p, NULL);
+		repsrv_drop(slot);
+		return;
+	}
 	if (p->sent_at_ms + POLL_SKEW_MS < now ||
 	    p->sent_at_ms > now + POLL_SKEW_MS) {
 		log_warnx("agent link: host %s: refused heartbeat: its clock is"
@@ -320,6 +351,7 @@ handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	}
 	/* A newer poll replaces one still held (the agent gave up on it). */
 	link_release(fd, h);
+	h->last_poll_sent_ms = p->sent_at_ms;
 	if (h->status != NULL)
 		ferry__poll__free_unpacked(h->status, NULL);
 	h->status = p;
@@ -388,7 +420,9 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	    (state = report_state(r->status)) == NULL) {
 		log_warnx("agent link: host %s: refused report: malformed",
 		    h->rec.name);
-		repsrv_drop(slot);
+		/* Acknowledged, recording nothing, so that it does not hold
+		 * up the agent's later reports (see below). */
+		reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK, &ack.base);
 		goto out;
 	}
 	if (r->command_id.len != COMMAND_ID_LEN) {
@@ -415,7 +449,13 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 			log_warnx("agent link: host %s: refused report on "
 			    "command %s: not a command for this host",
 			    h->rec.name, idhex);
-			repsrv_drop(slot);
+			/* Acknowledged all the same, recording nothing: the
+			 * agent resends a report until it is acknowledged,
+			 * oldest first, so one left unanswered (its refusal
+			 * of another host's replayed command, say) would
+			 * hold up all its later reports for good. */
+			reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK,
+			    &ack.base);
 			goto out;
 		}
 		reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK, &ack.base);

@@ -381,6 +381,10 @@ store_token_join(struct store *st, const uint8_t *token_id, uint64_t now_ms,
 		*why = "token proof does not match";
 		goto out;
 	}
+	if (h == NULL) {	/* check only: nothing is spent or written */
+		rc = 0;
+		goto out;
+	}
 	labels = strdup((const char *)sqlite3_column_text(s, 3));
 	if (labels == NULL) {
 		rc = FERR_NOMEM;

@@ -245,13 +245,29 @@ Test(join, known_name_with_new_key_is_refused_until_accepted)
 	    NULL });
 	cr_assert(h_wait_log(imp, "another key", 5000) ||
 	    h_wait_log(imp, "refused", 1000), "new agent was not refused");
+	/* ferry hosts names the waiting key; accepting without naming it
+	 * changes nothing. */
+	h = host_json("web-1", &arr);
+	snprintf(fnew, sizeof(fnew), "%s", str(h, "new_key_fingerprint"));
+	cJSON_Delete(arr);
+	cr_assert_eq(strlen(fnew), 32, "no new key shown");
+	cr_assert_str_neq(fnew, fold);
+	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
+	cr_assert(strstr(R.out, fnew) != NULL, "%s", R.out);
 	h_ferry(&F, &R, (const char *[]){ "hosts", "accept", "web-1", NULL });
+	cr_assert_eq(R.status, 1);
+	cr_assert(strstr(R.err, "--key") != NULL, "%s", R.err);
+	h_ferry(&F, &R, (const char *[]){ "hosts", "accept", "web-1", "--key",
+	    fold, NULL });
+	cr_assert_eq(R.status, 1, "accepted the wrong key");
+	h_ferry(&F, &R, (const char *[]){ "hosts", "accept", "web-1", "--key",
+	    fnew, NULL });
 	cr_assert_eq(R.status, 0, "%s", R.err);
 	cr_assert(h_wait_state(&F, "web-1", "online", 15000));
 	h = host_json("web-1", &arr);
-	snprintf(fnew, sizeof(fnew), "%s", str(h, "fingerprint"));
+	cr_assert_str_eq(str(h, "fingerprint"), fnew, "key was not replaced");
+	cr_assert_str_eq(str(h, "new_key_fingerprint"), "");
 	cJSON_Delete(arr);
-	cr_assert_str_neq(fnew, fold, "key was not replaced");
 	h_ferry(&F, &R, (const char *[]){ "ping", "web-1", NULL });
 	cr_assert_eq(R.status, 0, "%s", R.out);
 }

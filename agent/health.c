@@ -1,0 +1,109 @@
+/* health.c: the health judge: thresholds, start period, deadline and the
+ * min_healthy watch, as a pure state machine. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ferr.h"
+#include "health.h"
+
+int
+health_policy_check(const struct health_policy *p, char *why, size_t len)
+{
+	if (p->interval_ms == 0)
+		snprintf(why, len, "health interval must be above 0");
+	else if (p->timeout_ms == 0)
+		snprintf(why, len, "health timeout must be above 0");
+	else if (p->healthy_threshold == 0)
+		snprintf(why, len, "healthy_threshold must be at least 1");
+	else if (p->unhealthy_threshold == 0)
+		snprintf(why, len, "unhealthy_threshold must be at least 1");
+	else if (p->deadline_ms == 0)
+		snprintf(why, len, "health deadline must be above 0");
+	else if (p->min_healthy_ms >= p->deadline_ms)
+		snprintf(why, len, "min_healthy (%u ms) must be below the "
+		    "deadline (%u ms)", p->min_healthy_ms, p->deadline_ms);
+	else
+		return 0;
+	return FERR_ARG;
+}
+
+void
+health_start(struct health_judge *j, const struct health_policy *p,
+    uint64_t now_ms)
+{
+	memset(j, 0, sizeof(*j));
+	j->p = *p;
+	j->started_ms = now_ms;
+	j->next_ms = now_ms;	/* the first check runs at once */
+	j->verdict = HEALTH_WAIT;
+}
+
+static enum health_verdict
+fail(struct health_judge *j, const char *fmt, const char *a)
+{
+	snprintf(j->why, sizeof(j->why), fmt, a);
+	j->verdict = HEALTH_FAILED;
+	return j->verdict;
+}
+
+enum health_verdict
+health_tick(struct health_judge *j, uint64_t now_ms)
+{
+	char d[32];
+
+	if (j->verdict != HEALTH_WAIT)
+		return j->verdict;
+	if (j->healthy_since_ms != 0) {
+		if (now_ms - j->healthy_since_ms >= j->p.min_healthy_ms)
+			j->verdict = HEALTH_PASSED;
+		return j->verdict;
+	}
+	if (now_ms - j->started_ms >= j->p.deadline_ms) {
+		snprintf(d, sizeof(d), "%u ms", j->p.deadline_ms);
+		return fail(j, "not healthy within the deadline (%s)", d);
+	}
+	return j->verdict;
+}
+
+enum health_verdict
+health_observe(struct health_judge *j, uint64_t now_ms, int ok,
+    const char *output)
+{
+	int counts;
+
+	if (j->verdict != HEALTH_WAIT)
+		return j->verdict;
+	j->checks++;
+	j->next_ms = now_ms + j->p.interval_ms;
+	if (ok) {
+		j->fails = 0;
+		if (j->healthy_since_ms == 0 &&
+		    ++j->passes >= j->p.healthy_threshold)
+			/* 0 is "not yet"; a start at time 0 is nudged. */
+			j->healthy_since_ms = now_ms ? now_ms : 1;
+		return health_tick(j, now_ms);
+	}
+	j->passes = 0;
+	counts = j->healthy_since_ms != 0 ||
+	    now_ms - j->started_ms >= j->p.start_period_ms;
+	if (counts && ++j->fails >= j->p.unhealthy_threshold) {
+		if (j->healthy_since_ms != 0)
+			return fail(j, "turned unhealthy within min_healthy: "
+			    "%s", output ? output : "check failed");
+		return fail(j, "unhealthy: %s", output ? output :
+		    "check failed");
+	}
+	return health_tick(j, now_ms);
+}
+
+enum health_verdict
+health_exited(struct health_judge *j, uint64_t now_ms, int code)
+{
+	char c[32];
+
+	(void)now_ms;
+	if (j->verdict != HEALTH_WAIT)
+		return j->verdict;
+	snprintf(c, sizeof(c), "%d", code);
+	return fail(j, "container exited with code %s", c);
+}
