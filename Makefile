@@ -11,7 +11,7 @@
 CC       ?= gcc
 BUILD    ?= build
 SAN      ?=
-PKGS     := libprotobuf-c libsodium sqlite3 libuv libcurl libcjson inih
+PKGS     := libprotobuf-c libsodium sqlite3 libuv libcurl libcjson inih yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lnng -lpthread
 
@@ -30,7 +30,7 @@ GEN      := $(BUILD)/gen/ferry.pb-c.c
 COMMON   := $(wildcard common/*.c)
 FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
             coordinator/control.c coordinator/repsrv.c coordinator/fleet.c \
-            coordinator/http.c
+            coordinator/http.c coordinator/swapone.c coordinator/spec.c
 FERRY    := coordinator/ferry.c
 AGENT    := $(filter-out agent/main.c,$(wildcard agent/*.c))
 

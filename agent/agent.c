@@ -65,6 +65,10 @@ agent_conf_init(struct agent_conf *c, struct config_opt *opts)
 		{ "name", CONF_STRING, c->name, sizeof(c->name), 0, 0, 0 },
 		{ "heartbeat_interval", CONF_DURATION,
 		    &c->heartbeat_interval_ms, 0, 0, 0, 0 },
+		{ "keep_revisions", CONF_UINT, &c->keep_revisions, 0, 0, 10,
+		    0 },
+		{ "allowed_bind_paths", CONF_STRING, c->allowed_bind_paths,
+		    sizeof(c->allowed_bind_paths), 0, 0, 0 },
 		{ NULL, 0, NULL, 0, 0, 0, 0 },
 	};
 
@@ -74,6 +78,7 @@ agent_conf_init(struct agent_conf *c, struct config_opt *opts)
 	snprintf(c->docker_socket, sizeof(c->docker_socket),
 	    "/var/run/docker.sock");
 	c->heartbeat_interval_ms = 5000;
+	c->keep_revisions = 1;
 	memcpy(opts, o, sizeof(o));
 }
 
@@ -148,12 +153,16 @@ inv_after(uv_work_t *w, int status)
 		return;
 	}
 	if (a->inv_ok) {
+		/* Docker answers again: settle what it may have missed. */
+		if (!a->reconciled)
+			swap_reconcile(a);
 		if (!a->docker_ok)
 			log_info("docker at %s: reachable, %zu ferry "
 			    "container(s)", a->conf.docker_socket, a->inv_n);
 		docker_list_free(a->containers, a->ncontainers);
 		a->containers = a->inv_new;
 		a->ncontainers = a->inv_n;
+		swap_fill_health(a, a->containers, a->ncontainers);
 		a->docker_ok = 1;
 		a->docker_error[0] = '\0';
 	} else {
@@ -195,6 +204,7 @@ on_signal(uv_signal_t *s, int signum)
 	if (a->stopping)
 		return;
 	log_info("ferry-agent: %s: shutting down", strsignal(signum));
+	swap_stop(a);
 	session_stop(a);
 	uv_timer_stop(&a->inv_timer);
 	uv_close((uv_handle_t *)&a->inv_timer, NULL);
@@ -319,6 +329,7 @@ main(int argc, char **argv)
 	a->sigterm.data = a->sigint.data = a;
 	uv_signal_start(&a->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&a->sigint, on_signal, SIGINT);
+	swap_reconcile(a);
 	if ((rc = session_start(a)) != 0)
 		fatalx("cannot start the link to %s: %s", c->coordinator,
 		    ferr_str(rc));

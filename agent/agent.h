@@ -18,6 +18,10 @@
 /* records.c: the agent's durable command records (SQLite). */
 struct records;
 
+/* The schema version records_open migrates to: one per migration. */
+#define RECORDS_SCHEMA_VERSION 2
+
+
 /* What the agent recorded about one command. */
 struct record {
 	uint64_t seq;
@@ -56,18 +60,32 @@ int records_unacked(struct records *r, records_cb cb, void *arg);
 /* records_count counts commands in state (NULL: all). */
 int records_count(struct records *r, const char *state, int *n);
 
-/* docker.c: the Docker Engine client (blocking; run off the loop). */
-struct docker;
-int docker_open(struct docker **out, const char *socket_path);
-void docker_close(struct docker *d);
 /*
- * docker_list fills *out with the containers labelled ferry.host=host (all
- * states).  On failure err says why in one line.  Free with
- * docker_list_free.
+ * The swap journal: while a swap or rollback of a service is under way its
+ * row says how far it got, so that an agent killed mid-swap finishes or
+ * reverts it on restart.  Steps, in order: begin (new_name chosen), created
+ * (new_id exists), stopped (old stopped), started (new started), healthy
+ * (health passed; only tidying is left).
  */
-int docker_list(struct docker *d, const char *host, Ferry__Container ***out,
-    size_t *n, char *err, size_t errlen);
-void docker_list_free(Ferry__Container **list, size_t n);
+struct journal {
+	char service[128];
+	uint8_t command_id[16];
+	size_t id_len;
+	char kind[16];		/* swap, rollback */
+	uint64_t revision;	/* the revision being brought up */
+	char step[16];
+	char old_id[80];	/* the container that ran before, or "" */
+	char new_id[80];	/* the container being brought up, or "" */
+	char new_name[160];
+	uint32_t keep;		/* previous revisions kept stopped */
+};
+
+int records_journal_put(struct records *r, const struct journal *j);
+int records_journal_del(struct records *r, const char *service);
+typedef void (*journal_cb)(void *arg, const struct journal *j);
+int records_journal_list(struct records *r, journal_cb cb, void *arg);
+
+#include "docker.h"
 
 /* Settings, from flags, the config file and the enrolment file. */
 struct agent_conf {
@@ -78,6 +96,8 @@ struct agent_conf {
 	char coordinator_fingerprint[KEY_FPR_STRLEN];
 	char name[64];
 	uint64_t heartbeat_interval_ms;
+	uint32_t keep_revisions;	/* previous revisions kept stopped */
+	char allowed_bind_paths[512];	/* comma-separated folders */
 };
 
 enum agent_phase {
@@ -141,6 +161,17 @@ struct agent {
 	int inv_ok;
 	char inv_err[256];
 
+	/* swap.c: queued and running jobs; reconciled says the journal was
+	 * settled with Docker since start. */
+	struct job *jobs;
+	int reconciled;
+#define SVC_HEALTH_MAX 64
+	struct {
+		char service[128];
+		uint64_t revision;
+		char health[200];
+	} svc_health[SVC_HEALTH_MAX];	/* the last swap's verdict */
+
 	uv_signal_t sigterm, sigint;
 	int stopping;
 };
@@ -174,10 +205,26 @@ void execute_refused_unreadable(struct agent *a, const char *why);
 /* agent.c */
 /* agent_conf_init sets the defaults and fills opts (AGENT_NOPTS entries,
  * the last a NULL terminator) with the settings of c. */
-#define AGENT_NOPTS 8
+#define AGENT_NOPTS 10
 void agent_conf_init(struct agent_conf *c, struct config_opt *opts);
 /* The enrolment written by `ferry-agent join`, in the state dir. */
 #define ENROLMENT_FILE "enrolment.conf"
+
+/* swap.c */
+struct job;
+/* swap_submit queues an accepted Pull, Swap, Rollback, Remove or Inventory
+ * (taking cmd) to run on a worker thread, one at a time per service; its
+ * result is recorded and reported when it ends. */
+int swap_submit(struct agent *a, Ferry__Command *cmd);
+/* swap_reconcile queues the reconciliation with Docker: swaps an earlier
+ * run left half done are finished or reverted before anything else runs. */
+void swap_reconcile(struct agent *a);
+/* swap_fill_health adds, to running containers Docker knows no health
+ * for, what the last swap's health check said of them. */
+void swap_fill_health(struct agent *a, Ferry__Container **cs, size_t n);
+/* swap_stop makes running jobs give up at their next step (their journal
+ * stays for the next start) and drops queued ones. */
+void swap_stop(struct agent *a);
 
 /* join.c */
 /* join_main runs `ferry-agent join TOKEN ...`; returns the exit status. */

@@ -47,6 +47,16 @@ payload_name(const Ferry__Command *c)
 	switch (c->payload_case) {
 	case FERRY__COMMAND__PAYLOAD_PING:
 		return "ping";
+	case FERRY__COMMAND__PAYLOAD_PULL:
+		return "pull";
+	case FERRY__COMMAND__PAYLOAD_SWAP:
+		return "swap";
+	case FERRY__COMMAND__PAYLOAD_ROLLBACK:
+		return "rollback";
+	case FERRY__COMMAND__PAYLOAD_REMOVE:
+		return "remove";
+	case FERRY__COMMAND__PAYLOAD_INVENTORY:
+		return "inventory";
 	default:
 		return "unknown";
 	}
@@ -192,6 +202,23 @@ execute_command(struct agent *a, const struct envelope *ev)
 	log_debug("command %s seq %llu (%s): accepted", idhex,
 	    (unsigned long long)cmd->sequence, payload_name(cmd));
 
+	if (cmd->payload_case != FERRY__COMMAND__PAYLOAD_PING) {
+		/* Long work runs off the loop; ferryd hears at once that it
+		 * was accepted, then progress, then the result. */
+		r.command_id = cmd->id;
+		r.sequence = cmd->sequence;
+		r.status = FERRY__REPORT__STATUS__ACCEPTED;
+		r.sent_at_ms = clock_wall_ms();
+		if (pack_report(&r, &buf, &len) == 0)
+			report_adhoc(a, buf, len);
+		if ((rc = swap_submit(a, cmd)) != 0)
+			log_warnx("command %s: cannot queue it: %s", idhex,
+			    ferr_str(rc));
+		else
+			cmd = NULL;	/* the job owns it */
+		goto out;
+	}
+
 	r.command_id = cmd->id;
 	r.sequence = cmd->sequence;
 	run(a, cmd, &r, &pong);
@@ -206,5 +233,6 @@ execute_command(struct agent *a, const struct envelope *ev)
 	free(buf);
 	report_kick(a);
 out:
-	ferry__command__free_unpacked(cmd, NULL);
+	if (cmd != NULL)
+		ferry__command__free_unpacked(cmd, NULL);
 }

@@ -53,7 +53,7 @@ health_tick(struct health_judge *j, uint64_t now_ms)
 
 	if (j->verdict != HEALTH_WAIT)
 		return j->verdict;
-	if (j->healthy_since_ms != 0) {
+	if (j->healthy) {
 		if (now_ms - j->healthy_since_ms >= j->p.min_healthy_ms)
 			j->verdict = HEALTH_PASSED;
 		return j->verdict;
@@ -77,17 +77,17 @@ health_observe(struct health_judge *j, uint64_t now_ms, int ok,
 	j->next_ms = now_ms + j->p.interval_ms;
 	if (ok) {
 		j->fails = 0;
-		if (j->healthy_since_ms == 0 &&
-		    ++j->passes >= j->p.healthy_threshold)
-			/* 0 is "not yet"; a start at time 0 is nudged. */
-			j->healthy_since_ms = now_ms ? now_ms : 1;
+		if (!j->healthy && ++j->passes >= j->p.healthy_threshold) {
+			j->healthy = 1;
+			j->healthy_since_ms = now_ms;
+		}
 		return health_tick(j, now_ms);
 	}
 	j->passes = 0;
-	counts = j->healthy_since_ms != 0 ||
+	counts = j->healthy ||
 	    now_ms - j->started_ms >= j->p.start_period_ms;
 	if (counts && ++j->fails >= j->p.unhealthy_threshold) {
-		if (j->healthy_since_ms != 0)
+		if (j->healthy)
 			return fail(j, "turned unhealthy within min_healthy: "
 			    "%s", output ? output : "check failed");
 		return fail(j, "unhealthy: %s", output ? output :

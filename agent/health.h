@@ -41,7 +41,8 @@ enum health_verdict {
 struct health_judge {
 	struct health_policy p;
 	uint64_t started_ms;
-	uint64_t healthy_since_ms;	/* 0: not yet healthy */
+	int healthy;			/* passed healthy_threshold */
+	uint64_t healthy_since_ms;
 	uint32_t passes, fails;
 	uint32_t checks;
 	uint64_t next_ms;		/* when to check next */

@@ -23,9 +23,20 @@ static const char *const migrations[] = {
 	"CREATE TABLE mark (one INTEGER PRIMARY KEY CHECK (one = 1),"
 	"  last_seq INTEGER NOT NULL);"
 	"INSERT INTO mark VALUES (1, 0);",
+	/* 2: the swap journal: one row per service while a swap or rollback
+	 * is under way, so that a restart can finish or revert it. */
+	"CREATE TABLE journal ("
+	"  service TEXT PRIMARY KEY, command_id BLOB NOT NULL,"
+	"  kind TEXT NOT NULL, revision INTEGER NOT NULL, step TEXT NOT NULL,"
+	"  old_id TEXT NOT NULL DEFAULT '', new_id TEXT NOT NULL DEFAULT '',"
+	"  new_name TEXT NOT NULL DEFAULT '', keep INTEGER NOT NULL DEFAULT 1,"
+	"  updated_ms INTEGER NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+_Static_assert(NMIGRATIONS == RECORDS_SCHEMA_VERSION,
+    "RECORDS_SCHEMA_VERSION names the last migration");
 
 int
 records_open(struct records **out, const char *path)
@@ -215,4 +226,79 @@ records_count(struct records *r, const char *state, int *n)
 	}
 	sqlite3_finalize(s);
 	return rc;
+}
+
+int
+records_journal_put(struct records *r, const struct journal *j)
+{
+	sqlite3_stmt *s = db_prep(r->db, "INSERT OR REPLACE INTO journal("
+	    "service, command_id, kind, revision, step, old_id, new_id, "
+	    "new_name, keep, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, j->service, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, j->command_id, (int)j->id_len, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, j->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)j->revision);
+	sqlite3_bind_text(s, 5, j->step, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, j->old_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, j->new_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 8, j->new_name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 9, (int)j->keep);
+	sqlite3_bind_int64(s, 10, (sqlite3_int64)clock_wall_ms());
+	return db_step_done(s);
+}
+
+int
+records_journal_del(struct records *r, const char *service)
+{
+	sqlite3_stmt *s = db_prep(r->db, "DELETE FROM journal WHERE "
+	    "service = ?");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	return db_step_done(s);
+}
+
+static void
+text_col(char *dst, size_t size, sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	snprintf(dst, size, "%s", t ? (const char *)t : "");
+}
+
+int
+records_journal_list(struct records *r, journal_cb cb, void *arg)
+{
+	sqlite3_stmt *s = db_prep(r->db, "SELECT service, command_id, kind, "
+	    "revision, step, old_id, new_id, new_name, keep FROM journal "
+	    "ORDER BY service");
+	struct journal j;
+
+	if (s == NULL)
+		return FERR_STORE;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		int n = sqlite3_column_bytes(s, 1);
+
+		memset(&j, 0, sizeof(j));
+		text_col(j.service, sizeof(j.service), s, 0);
+		if (n > 0 && (size_t)n <= sizeof(j.command_id)) {
+			memcpy(j.command_id, sqlite3_column_blob(s, 1),
+			    (size_t)n);
+			j.id_len = (size_t)n;
+		}
+		text_col(j.kind, sizeof(j.kind), s, 2);
+		j.revision = (uint64_t)sqlite3_column_int64(s, 3);
+		text_col(j.step, sizeof(j.step), s, 4);
+		text_col(j.old_id, sizeof(j.old_id), s, 5);
+		text_col(j.new_id, sizeof(j.new_id), s, 6);
+		text_col(j.new_name, sizeof(j.new_name), s, 7);
+		j.keep = (uint32_t)sqlite3_column_int(s, 8);
+		cb(arg, &j);
+	}
+	sqlite3_finalize(s);
+	return 0;
 }

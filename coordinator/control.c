@@ -13,7 +13,7 @@
 #include "log.h"
 #include "token.h"
 
-#define CONTROL_MAX_SIZE	(64u * 1024u)
+#define CONTROL_MAX_SIZE	(2u * 1024u * 1024u)	/* a spec fits */
 #define TOKEN_TTL_MAX_MS	(30ull * 24 * 3600 * 1000)
 #define PING_TIMEOUT_DEFAULT_MS	5000u
 #define PING_TIMEOUT_MAX_MS	60000u
@@ -557,6 +557,9 @@ on_control(void *arg, struct rep_slot *slot, nng_msg *msg)
 		break;
 	case FERRY__CTL_REQUEST__OP_PING:
 		do_ping(fd, slot, req->ping);
+		break;
+	case FERRY__CTL_REQUEST__OP_SWAP:
+		swapone_start(fd, slot, req->swap, actor);
 		break;
 	default:
 		log_warnx("control: refused request from %s: unknown "

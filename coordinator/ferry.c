@@ -1,4 +1,5 @@
 /* ferry.c: the operator's CLI; talks to ferryd over its local socket. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@
 
 #define DEFAULT_SOCKET	"/run/ferry/ferryd.sock"
 #define REPLY_MAX	(16u * 1024u * 1024u)
+#define SPEC_READ_MAX	(1024u * 1024u)
+/* A swap answers when its health deadline has passed at the latest. */
+#define SWAP_WAIT_MS	(30 * 60 * 1000)
 
 static const char *socket_path;
 
@@ -39,6 +43,12 @@ static const char usage_main[] =
 "  hosts label NAME k=v ...                    set labels (k= removes k)\n"
 "  ping [HOST ...] [--timeout 5s] [--json]     signed round trip, with "
 "latency\n"
+"  swap HOST SPEC.yml [--json]                 one swap on one host, "
+"outside\n"
+"                                              any rollout\n"
+"  swap HOST --rollback SERVICE [--json]       put back the revision the "
+"host\n"
+"                                              keeps\n"
 "\n"
 "ferry finds ferryd through --socket, else FERRY_SOCKET, else\n"
 DEFAULT_SOCKET ".  `ferry COMMAND --help` tells more.\n"
@@ -72,6 +82,17 @@ static const char usage_ping[] =
 "Sends a signed Ping command to each host (default: every accepted host)\n"
 "and prints the round-trip latency.  Exit status 1 when any host does not\n"
 "answer.\n";
+
+static const char usage_swap[] =
+"usage: ferry swap HOST SPEC.yml [--json]\n"
+"       ferry swap HOST --rollback SERVICE [--json]\n"
+"\n"
+"Swaps the service of SPEC.yml on one host, outside any rollout: the host\n"
+"pulls the image (the tag resolves to a digest), starts the new revision,\n"
+"checks its health as the spec says and keeps the previous revision\n"
+"stopped for a rollback.  --rollback puts that kept revision back.\n"
+"Waits for the host's signed result and prints it.  Exit status 0 only\n"
+"when the new revision runs and is healthy.\n";
 
 static void __attribute__((noreturn))
 die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -312,6 +333,10 @@ hosts_json(const Ferry__CtlReply *r)
 			cJSON_AddStringToObject(co, "service", c->service);
 			cJSON_AddStringToObject(co, "revision", c->revision);
 			cJSON_AddStringToObject(co, "state", c->state);
+			cJSON_AddStringToObject(co, "digest", c->digest);
+			cJSON_AddStringToObject(co, "health", c->health);
+			cJSON_AddStringToObject(co, "deployment",
+			    c->deployment);
 			cJSON_AddItemToArray(cs, co);
 		}
 		cJSON_AddItemToArray(arr, o);
@@ -347,9 +372,14 @@ hosts_table(const Ferry__CtlReply *r)
 			    "%s)", h->docker_error);
 		for (j = 0; j < h->n_containers && off < sizeof(runs); j++) {
 			const Ferry__Container *c = h->containers[j];
+			const char *dg = c->digest ? strstr(c->digest,
+			    "@sha256:") : NULL;
 			off += (size_t)snprintf(runs + off, sizeof(runs) - off,
-			    "%s%s@%s:%s", j ? " " : "", c->service,
-			    c->revision, c->state);
+			    "%s%s r%s %s%s%s%s%.19s", j ? ", " : "",
+			    c->service, c->revision, c->state,
+			    c->health && c->health[0] ? " " : "",
+			    c->health ? c->health : "", dg ? " " : "",
+			    dg ? dg + 1 : "");
 		}
 		printf("%-20s %-9s %-16s %-10s %-24s %s\n", h->name, h->state,
 		    h->address[0] ? h->address : "-", seen,
@@ -507,6 +537,126 @@ cmd_ping(int argc, char **argv)
 	return failed ? EXIT_FAIL : 0;
 }
 
+static const char *
+outcome_name(Ferry__SwapResult__Outcome o)
+{
+	switch (o) {
+	case FERRY__SWAP_RESULT__OUTCOME__SWAPPED:
+		return "swapped";
+	case FERRY__SWAP_RESULT__OUTCOME__REVERTED:
+		return "reverted";
+	case FERRY__SWAP_RESULT__OUTCOME__REMOVED:
+		return "removed";
+	default:
+		return "failed";
+	}
+}
+
+static int
+cmd_swap(int argc, char **argv)
+{
+	Ferry__CtlRequest req = FERRY__CTL_REQUEST__INIT;
+	Ferry__SwapOne so = FERRY__SWAP_ONE__INIT;
+	Ferry__CtlReply *r;
+	const Ferry__SwapResult *sr;
+	char *text = NULL;
+	size_t len = 0;
+	int i, json = 0, ok;
+	const char *args[3] = { NULL, NULL, NULL };
+	int nargs = 0;
+
+	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
+		fputs(usage_swap, stdout);
+		return 0;
+	}
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--rollback") == 0) {
+			if (i + 1 >= argc)
+				die(EXIT_USAGE, "--rollback needs a SERVICE");
+			so.rollback_service = argv[++i];
+		} else if (argv[i][0] == '-')
+			die(EXIT_USAGE, "swap: unknown flag \"%s\"", argv[i]);
+		else if (nargs < 2)
+			args[nargs++] = argv[i];
+		else
+			die(EXIT_USAGE, "swap: unexpected \"%s\"", argv[i]);
+	}
+	if (nargs != (so.rollback_service[0] ? 1 : 2)) {
+		fputs(usage_swap, stderr);
+		return EXIT_USAGE;
+	}
+	so.host = (char *)args[0];
+	if (!so.rollback_service[0]) {
+		FILE *f = fopen(args[1], "r");
+		if (f == NULL)
+			die(EXIT_USAGE, "%s: %s", args[1], strerror(errno));
+		text = malloc(SPEC_READ_MAX + 1);
+		if (text == NULL)
+			die(EXIT_FAIL, "out of memory");
+		len = fread(text, 1, SPEC_READ_MAX + 1, f);
+		fclose(f);
+		if (len > SPEC_READ_MAX)
+			die(EXIT_USAGE, "%s: larger than 1 MiB", args[1]);
+		so.spec_file = (char *)args[1];
+		so.spec.data = (uint8_t *)text;
+		so.spec.len = len;
+	}
+	req.op_case = FERRY__CTL_REQUEST__OP_SWAP;
+	req.swap = &so;
+	r = call(&req, SWAP_WAIT_MS);
+	free(text);
+	sr = r->swap;
+	if (sr == NULL)
+		die(EXIT_FAIL, "ferryd gave no result");
+	ok = sr->outcome == FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
+	if (json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "host", so.host);
+		cJSON_AddStringToObject(o, "service", sr->service);
+		cJSON_AddStringToObject(o, "outcome", outcome_name(sr->outcome));
+		cJSON_AddNumberToObject(o, "revision", (double)sr->revision);
+		cJSON_AddNumberToObject(o, "asked_revision",
+		    (double)r->revision);
+		cJSON_AddNumberToObject(o, "previous_revision",
+		    (double)sr->previous_revision);
+		cJSON_AddStringToObject(o, "image", sr->image);
+		cJSON_AddStringToObject(o, "container_id", sr->container_id);
+		cJSON_AddStringToObject(o, "reason", sr->reason);
+		cJSON_AddStringToObject(o, "health_output", sr->health_output);
+		cJSON_AddNumberToObject(o, "exit_code", sr->exit_code);
+		cJSON_AddStringToObject(o, "logs", sr->logs);
+		print_json(o);
+	} else if (ok) {
+		printf("%s: %s revision %llu runs and is healthy (%s)",
+		    so.host, sr->service, (unsigned long long)sr->revision,
+		    sr->image && sr->image[0] ? sr->image : r->digest);
+		if (sr->previous_revision)
+			printf("; revision %llu kept for rollback",
+			    (unsigned long long)sr->previous_revision);
+		if (sr->reason && sr->reason[0])
+			printf(" (%s)", sr->reason);
+		putchar('\n');
+	} else {
+		printf("%s: %s revision %llu %s: %s\n", so.host, sr->service,
+		    (unsigned long long)r->revision, outcome_name(sr->outcome),
+		    sr->reason);
+		if (sr->outcome == FERRY__SWAP_RESULT__OUTCOME__REVERTED)
+			printf("  revision %llu runs again\n",
+			    (unsigned long long)sr->revision);
+		if (sr->health_output && sr->health_output[0])
+			printf("  last check: %s\n", sr->health_output);
+		if (sr->exit_code >= 0)
+			printf("  exit code: %d\n", sr->exit_code);
+		if (sr->logs && sr->logs[0])
+			printf("  last log lines:\n%s%s", sr->logs,
+			    sr->logs[strlen(sr->logs) - 1] == '\n' ? "" : "\n");
+	}
+	ferry__ctl_reply__free_unpacked(r, NULL);
+	return ok ? 0 : EXIT_FAIL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -538,6 +688,8 @@ main(int argc, char **argv)
 		return cmd_hosts(argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "ping") == 0)
 		return cmd_ping(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "swap") == 0)
+		return cmd_swap(argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "help") == 0) {
 		fputs(usage_main, stdout);
 		return 0;

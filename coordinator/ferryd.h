@@ -53,13 +53,18 @@ struct command_rec {
 	uint8_t *envelope;		/* signed bytes as sent */
 	size_t envelope_len;
 	uint64_t created_ms;
-	uint64_t expires_ms;
+	uint64_t expires_ms;		/* to be accepted by */
+	uint64_t deadline_ms;		/* to have a result by, once accepted */
 	char state[16];			/* queued, sent, accepted, succeeded,
 					 * failed, refused, expired */
 };
 
 /* store.c */
 struct store;
+
+/* The schema version store_open migrates to: one per migration. */
+#define STORE_SCHEMA_VERSION 2
+
 
 /* store_open opens (creating if needed) the database at path: WAL,
  * synchronous=FULL, foreign keys, numbered migrations applied in order. */
@@ -111,6 +116,19 @@ int store_command_get(struct store *st, const uint8_t *id,
 
 int store_event(struct store *st, const char *actor, const char *kind,
     const char *host, const char *detail);
+
+/* store_revision_add records the next revision of service (numbered from
+ * 1) with its spec as written; *number gets its number. */
+int store_revision_add(struct store *st, const char *service,
+    const char *spec_file, const char *spec, const char *image,
+    const char *actor, uint64_t *number);
+/* store_revision_set_digest records the digest the tag resolved to. */
+int store_revision_set_digest(struct store *st, const char *service,
+    uint64_t number, const char *digest);
+/* store_revision_get loads a revision's spec file name, spec text and
+ * digest (heap strings, caller frees). */
+int store_revision_get(struct store *st, const char *service,
+    uint64_t number, char **spec_file, char **spec, char **digest);
 
 /* repsrv.c */
 struct repsrv;
@@ -231,6 +249,11 @@ void link_stop(struct ferryd *fd);
  */
 int link_command(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
     const char *kind, uint64_t ttl_ms, cmd_done_fn done, void *arg);
+/* link_command_long is link_command for work that takes a while once
+ * accepted: the result must come within result_ms of acceptance. */
+int link_command_long(struct ferryd *fd, struct host *h,
+    Ferry__Command *cmd, const char *kind, uint64_t ttl_ms,
+    uint64_t result_ms, cmd_done_fn done, void *arg);
 /* link_sweep releases polls held past their time and expires commands. */
 void link_sweep(struct ferryd *fd);
 /* link_release answers h's held poll with Idle, if any. */
@@ -240,6 +263,12 @@ void link_release(struct ferryd *fd, struct host *h);
 /* http_start serves /healthz on conf.http ("off" or empty: nothing). */
 int http_start(struct ferryd *fd);
 void http_stop(struct ferryd *fd);
+
+/* swapone.c */
+/* swapone_start runs `ferry swap`: answers slot when the host's signed
+ * result is in (or with the reason it could not be had). */
+void swapone_start(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__SwapOne *req, const char *actor);
 
 /* control.c */
 int control_start(struct ferryd *fd);

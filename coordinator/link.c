@@ -465,6 +465,10 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		log_warnx("host %s: command %s seq %llu refused by the agent: "
 		    "%s", h->rec.name, idhex, (unsigned long long)c->rec.seq,
 		    r->message ? r->message : "");
+	else if (r->status == FERRY__REPORT__STATUS__PROGRESS)
+		log_info("host %s: %s command seq %llu: %s", h->rec.name,
+		    c->rec.kind, (unsigned long long)c->rec.seq,
+		    r->message ? r->message : "");
 	else
 		log_debug("host %s: command %s seq %llu: %s%s", h->rec.name,
 		    idhex, (unsigned long long)c->rec.seq, state,
@@ -538,6 +542,14 @@ int
 link_command(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
     const char *kind, uint64_t ttl_ms, cmd_done_fn done, void *arg)
 {
+	return link_command_long(fd, h, cmd, kind, ttl_ms, 0, done, arg);
+}
+
+int
+link_command_long(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
+    const char *kind, uint64_t ttl_ms, uint64_t result_ms, cmd_done_fn done,
+    void *arg)
+{
 	struct cmd *c;
 	int rc;
 
@@ -551,6 +563,7 @@ link_command(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
 	c->rec.seq = h->rec.next_seq + 1;
 	c->rec.created_ms = clock_wall_ms();
 	c->rec.expires_ms = c->rec.created_ms + ttl_ms;
+	c->rec.deadline_ms = c->rec.expires_ms + result_ms;
 	c->created_us = clock_mono_us();
 	c->done = done;
 	c->done_arg = arg;
@@ -593,17 +606,27 @@ link_sweep(struct ferryd *fd)
 		if (h->held != NULL && now_us >= h->held_until_us)
 			link_release(fd, h);
 		for (c = h->outbox; c != NULL; c = next) {
+			int accepted = strcmp(c->rec.state, "accepted") == 0;
+
 			next = c->next;
-			if (c->rec.expires_ms > now_ms)
+			/* Accepted work has until its deadline to finish;
+			 * the rest must be accepted before it expires. */
+			if ((accepted ? c->rec.deadline_ms :
+			    c->rec.expires_ms) > now_ms)
 				continue;
 			store_command_set_state(fd->store, c->rec.id,
-			    "expired", "no answer before expiry");
-			log_warnx("host %s: %s command seq %llu expired "
-			    "unanswered", h->rec.name, c->rec.kind,
-			    (unsigned long long)c->rec.seq);
+			    "expired", accepted ? "no result before the "
+			    "deadline" : "no answer before expiry");
+			log_warnx("host %s: %s command seq %llu %s",
+			    h->rec.name, c->rec.kind,
+			    (unsigned long long)c->rec.seq, accepted ?
+			    "accepted but no result before the deadline" :
+			    "expired unanswered");
 			if (c->done != NULL)
 				c->done(c->done_arg, h, c, NULL,
-				    h->online ? "timed out" : "host offline");
+				    !h->online ? "host offline" : accepted ?
+				    "no result before the deadline" :
+				    "timed out");
 			cmd_remove(h, c);
 		}
 	}

@@ -50,11 +50,25 @@ static const char *const migrations[] = {
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  at_ms INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,"
 	"  host TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '');",
+	/* 2: results of long commands have their own deadline; services and
+	 * their numbered revisions, each with its full spec. */
+	"ALTER TABLE commands ADD COLUMN deadline_ms INTEGER NOT NULL "
+	"  DEFAULT 0;"
+	"UPDATE commands SET deadline_ms = expires_ms;"
+	"CREATE TABLE revisions ("
+	"  service TEXT NOT NULL, number INTEGER NOT NULL,"
+	"  spec_file TEXT NOT NULL, spec TEXT NOT NULL,"
+	"  image TEXT NOT NULL, digest TEXT NOT NULL DEFAULT '',"
+	"  created_ms INTEGER NOT NULL, actor TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (service, number));",
 };
 
 static const char *state_names[] = { "pending", "accepted", "revoked" };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+_Static_assert(NMIGRATIONS == STORE_SCHEMA_VERSION,
+    "STORE_SCHEMA_VERSION names the last migration");
 
 int
 store_schema_version(struct store *st)
@@ -429,8 +443,8 @@ store_command_insert(struct store *st, const struct command_rec *c)
 	if ((rc = db_begin(st->db)) != 0)
 		return rc;
 	s = db_prep(st->db, "INSERT INTO commands(id, host, seq, kind, envelope, "
-	    "created_ms, expires_ms, state, updated_ms) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	    "created_ms, expires_ms, state, updated_ms, deadline_ms) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	if (s == NULL)
 		return db_finish(st->db, FERR_STORE);
 	sqlite3_bind_blob(s, 1, c->id, COMMAND_ID_LEN, SQLITE_STATIC);
@@ -443,6 +457,8 @@ store_command_insert(struct store *st, const struct command_rec *c)
 	sqlite3_bind_int64(s, 7, (sqlite3_int64)c->expires_ms);
 	sqlite3_bind_text(s, 8, c->state, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 9, (sqlite3_int64)c->created_ms);
+	sqlite3_bind_int64(s, 10, (sqlite3_int64)(c->deadline_ms ?
+	    c->deadline_ms : c->expires_ms));
 	if ((rc = db_step_done(s)) != 0)
 		return db_finish(st->db, rc);
 	s = db_prep(st->db, "UPDATE hosts SET next_seq = max(next_seq, ?) "
@@ -485,17 +501,19 @@ row_to_command(sqlite3_stmt *s, struct command_rec *c)
 	c->created_ms = (uint64_t)sqlite3_column_int64(s, 5);
 	c->expires_ms = (uint64_t)sqlite3_column_int64(s, 6);
 	copy_text(c->state, sizeof(c->state), s, 7);
+	c->deadline_ms = (uint64_t)sqlite3_column_int64(s, 8);
 }
 
 #define COMMAND_COLS "id, host, seq, kind, envelope, created_ms, " \
-	"expires_ms, state"
+	"expires_ms, state, deadline_ms"
 
 int
 store_commands_open(struct store *st, uint64_t now_ms, store_command_cb cb,
     void *arg)
 {
 	sqlite3_stmt *s = db_prep(st->db, "SELECT " COMMAND_COLS " FROM commands "
-	    "WHERE state IN ('queued', 'sent', 'accepted') AND expires_ms > ? "
+	    "WHERE (state IN ('queued', 'sent') AND expires_ms > ?1) OR "
+	    "(state = 'accepted' AND deadline_ms > ?1) "
 	    "ORDER BY host, seq");
 	struct command_rec c;
 
@@ -508,8 +526,9 @@ store_commands_open(struct store *st, uint64_t now_ms, store_command_cb cb,
 	}
 	sqlite3_finalize(s);
 	/* What expired while nobody was listening is recorded as such. */
-	s = db_prep(st->db, "UPDATE commands SET state = 'expired' WHERE state IN "
-	    "('queued', 'sent', 'accepted') AND expires_ms <= ?");
+	s = db_prep(st->db, "UPDATE commands SET state = 'expired' WHERE "
+	    "(state IN ('queued', 'sent') AND expires_ms <= ?1) OR "
+	    "(state = 'accepted' AND deadline_ms <= ?1)");
 	if (s == NULL)
 		return FERR_STORE;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)now_ms);
@@ -552,4 +571,84 @@ store_event(struct store *st, const char *actor, const char *kind,
 	sqlite3_bind_text(s, 5, detail != NULL ? detail : "", -1,
 	    SQLITE_STATIC);
 	return db_step_done(s);
+}
+
+int
+store_revision_add(struct store *st, const char *service,
+    const char *spec_file, const char *spec, const char *image,
+    const char *actor, uint64_t *number)
+{
+	sqlite3_stmt *s;
+	uint64_t n = 1;
+	int rc;
+
+	if ((rc = db_begin(st->db)) != 0)
+		return rc;
+	s = db_prep(st->db, "SELECT coalesce(max(number), 0) + 1 FROM "
+	    "revisions WHERE service = ?");
+	if (s == NULL)
+		return db_finish(st->db, FERR_STORE);
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	s = db_prep(st->db, "INSERT INTO revisions(service, number, "
+	    "spec_file, spec, image, created_ms, actor) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?)");
+	if (s == NULL)
+		return db_finish(st->db, FERR_STORE);
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)n);
+	sqlite3_bind_text(s, 3, spec_file, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, spec, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, image, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)clock_wall_ms());
+	sqlite3_bind_text(s, 7, actor, -1, SQLITE_STATIC);
+	if ((rc = db_finish(st->db, db_step_done(s))) == 0)
+		*number = n;
+	return rc;
+}
+
+int
+store_revision_set_digest(struct store *st, const char *service,
+    uint64_t number, const char *digest)
+{
+	sqlite3_stmt *s = db_prep(st->db, "UPDATE revisions SET digest = ? "
+	    "WHERE service = ? AND number = ?");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, digest, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, service, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)number);
+	return db_update_one(st->db, s);
+}
+
+int
+store_revision_get(struct store *st, const char *service, uint64_t number,
+    char **spec_file, char **spec, char **digest)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT spec_file, spec, digest "
+	    "FROM revisions WHERE service = ? AND number = ?");
+	int rc = FERR_NOTFOUND;
+
+	*spec_file = *spec = *digest = NULL;
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)number);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*spec_file = strdup((const char *)sqlite3_column_text(s, 0));
+		*spec = strdup((const char *)sqlite3_column_text(s, 1));
+		*digest = strdup((const char *)sqlite3_column_text(s, 2));
+		rc = *spec_file && *spec && *digest ? 0 : FERR_NOMEM;
+		if (rc != 0) {
+			free(*spec_file);
+			free(*spec);
+			free(*digest);
+			*spec_file = *spec = *digest = NULL;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc;
 }

@@ -5,6 +5,9 @@
 #   $REG/ferry-test/web:1     HTTP on :80, /health 200, index names version 1
 #   $REG/ferry-test/web:2     the same, version 2
 #   $REG/ferry-test/web:bad   HTTP on :80, /health 404: never healthy
+#   $REG/ferry-test/web:crash exits with code 3 at once, saying so on stderr
+#   $REG/ferry-test/web:flaky /health 200 for its first 2 s, then 404
+#   $REG/ferry-test/web:slow  /health 404 for its first 3 s, then 200
 #
 # REG is ${FERRY_TEST_REGISTRY:-127.0.0.1:5000}. The listening port can be
 # changed with the container environment variable PORT (default 80).
@@ -22,7 +25,7 @@ if [ -z "${DOCKER:-}" ]; then
     if [ -x /usr/bin/docker ]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
 fi
 BUSYBOX=/bin/busybox
-TAGS=(1 2 bad)
+TAGS=(1 2 bad crash flaky slow)
 
 log() { printf 'images: %s\n' "$*"; }
 die() { printf 'images: error: %s\n' "$*" >&2; exit 1; }
@@ -51,9 +54,17 @@ make_context() {
 <p>ferry-test web version $tag</p>
 EOF
     printf '%s\n' "$tag" >"$dir/rootfs/www/version"
-    if [ "$tag" != bad ]; then
+    if [ "$tag" != bad ] && [ "$tag" != slow ]; then
         printf 'ok\n' >"$dir/rootfs/www/health"
     fi
+    # The container's command, as one JSON string (\" is a quote in it).
+    local serve='/bin/busybox httpd -f -p \"$PORT\" -h /www'
+    local run="trap 'exit 0' TERM INT; $serve & wait"
+    case "$tag" in
+    crash) run="echo 'ferry-test: crashing on purpose' >&2; exit 3" ;;
+    flaky) run="trap 'exit 0' TERM INT; (/bin/busybox sleep 2; /bin/busybox rm -f /www/health) & $serve & wait" ;;
+    slow) run="trap 'exit 0' TERM INT; (/bin/busybox sleep 3; echo ok >/www/health) & $serve & wait" ;;
+    esac
     # busybox httpd as PID 1 ignores SIGTERM, so every `docker stop` would
     # wait out its timeout: run it under a shell that exits on TERM (when
     # PID 1 exits, the kernel ends the rest of the container).
@@ -63,7 +74,7 @@ COPY rootfs/ /
 ENV PORT=80
 EXPOSE 80
 LABEL org.opencontainers.image.title="ferry-test web" ferry.test.version="$tag"
-CMD ["/bin/sh", "-c", "trap 'exit 0' TERM INT; /bin/busybox httpd -f -p \"\$PORT\" -h /www & wait"]
+CMD ["/bin/sh", "-c", "$run"]
 EOF
 }
 

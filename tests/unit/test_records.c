@@ -205,7 +205,7 @@ Test(records, open_creates)
 	cr_assert_eq(count(r, NULL), 0);
 	records_close(r);
 	sql_text("PRAGMA user_version", text, sizeof(text));
-	cr_assert_str_eq(text, "1");
+	cr_assert_eq(atoi(text), RECORDS_SCHEMA_VERSION);
 	sql_text("PRAGMA journal_mode", text, sizeof(text));
 	cr_assert_str_eq(text, "wal");
 

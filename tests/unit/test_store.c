@@ -210,9 +210,9 @@ Test(store, open_creates_and_migrates)
 	cr_assert(!file_exists(dbpath));
 	st = open_store();
 	cr_assert(file_exists(dbpath));
-	cr_assert_eq(store_schema_version(st), 1);
+	cr_assert_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
-	cr_assert_eq(sql_int("PRAGMA user_version"), 1);
+	cr_assert_eq(sql_int("PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	/* The tables of migration 1 are there. */
 	cr_assert_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE "
 	    "type = 'table' AND name IN ('hosts', 'host_labels', 'tokens', "
@@ -229,23 +229,27 @@ Test(store, reopen_keeps_data_and_version)
 	store_close(st);
 
 	st = open_store();
-	cr_assert_eq(store_schema_version(st), 1);
+	cr_assert_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
 	load(st, &l);
 	cr_assert_eq(l.n, 1);
 	cr_assert_str_eq(l.h[0].name, "web1");
 	store_close(st);
-	cr_assert_eq(sql_int("PRAGMA user_version"), 1);
+	cr_assert_eq(sql_int("PRAGMA user_version"), STORE_SCHEMA_VERSION);
 }
 
 Test(store, newer_schema_refused)
 {
 	struct store *st = (struct store *)&st;	/* must be reset */
 
-	sql_exec("CREATE TABLE hosts (name TEXT); PRAGMA user_version = 2");
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "CREATE TABLE hosts (name TEXT); "
+	    "PRAGMA user_version = %d", STORE_SCHEMA_VERSION + 1);
+	sql_exec(sql);
 	cr_assert_eq(store_open(&st, dbpath), FERR_VERSION);
 	cr_assert_null(st);
 	/* Left as it was: not downgraded, nothing migrated. */
-	cr_assert_eq(sql_int("PRAGMA user_version"), 2);
+	cr_assert_eq(sql_int("PRAGMA user_version"), STORE_SCHEMA_VERSION + 1);
 	cr_assert_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE "
 	    "name = 'tokens'"), 0);
 

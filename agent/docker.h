@@ -1,0 +1,143 @@
+/* docker.h: the Docker Engine API over its Unix socket.
+ *
+ * Every call blocks (libcurl) and must run off the agent's event loop, on a
+ * libuv worker thread.  One struct docker is one connection: never use the
+ * same one from two threads at once (docker_open a handle per worker).
+ * Errors come back as FERR_DOCKER (or FERR_NOTFOUND for a missing image or
+ * container) with a one-line reason in err that names what failed, e.g.
+ * "pull 127.0.0.1:5000/web:9: manifest unknown".  A daemon that does not
+ * answer in time is FERR_TIMEOUT; a container name, id or image reference
+ * with characters Docker never uses is FERR_ARG.  err never carries
+ * registry credentials. */
+#ifndef FERRY_DOCKER_H
+#define FERRY_DOCKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry.pb-c.h"
+
+/* The Engine API version ferry speaks, pinned in every request path. */
+#define DOCKER_API_VERSION	"1.41"
+
+struct docker;
+
+int docker_open(struct docker **out, const char *socket_path);
+void docker_close(struct docker *d);
+
+/* docker_check asks the daemon its version and refuses one whose API is
+ * older than DOCKER_API_VERSION; version gets the daemon's version. */
+int docker_check(struct docker *d, char *version, size_t vlen, char *err,
+    size_t errlen);
+
+/*
+ * docker_pull pulls ref (repo:tag or repo@sha256:...), with optional
+ * registry credentials (NULL for none; never logged).  Docker answers 200
+ * and reports failures inside the progress stream: those are errors too.
+ */
+int docker_pull(struct docker *d, const char *ref, const char *username,
+    const char *password, char *err, size_t errlen);
+
+/* docker_image_digest finds the repo@sha256:... reference of a local image
+ * (from RepoDigests, for ref's repository).  FERR_NOTFOUND when the image
+ * is not there or has no digest for that repository. */
+int docker_image_digest(struct docker *d, const char *ref, char *digest,
+    size_t len, char *err, size_t errlen);
+
+struct docker_label {
+	const char *key, *value;
+};
+
+/* What a container is created with. */
+struct docker_create_opts {
+	const char *name;
+	const char *image;		/* by digest */
+	const char *const *env;		/* "K=V", NULL-terminated, or NULL */
+	const struct docker_label *labels;
+	size_t nlabels;
+	const char *publish_ip;		/* host address ports bind to
+					 * (NULL: every address) */
+	uint32_t host_port, container_port;	/* 0: no port */
+	const char *restart_policy;	/* "no", "unless-stopped", ... */
+	const char *stop_signal;	/* NULL: the image's */
+	uint32_t stop_timeout_s;	/* 0: Docker's default (10 s) */
+	/* Only ever set after the agent's allowlist said yes. */
+	int privileged;
+	const char *network_mode;
+	const char *pid_mode;
+	const char *const *cap_add;	/* NULL-terminated or NULL */
+	const char *const *binds;	/* "src:dst[:ro]", NULL-terminated */
+	/* Tests only: replaces the image's CMD (NULL-terminated, or NULL
+	 * for the image's own). */
+	const char *const *cmd;
+};
+
+/* docker_create creates (does not start) a container; id gets its id.
+ * A name already taken is FERR_EXISTS; a missing image FERR_NOTFOUND
+ * (create does not pull). */
+int docker_create(struct docker *d, const struct docker_create_opts *o,
+    char *id, size_t idlen, char *err, size_t errlen);
+
+int docker_start(struct docker *d, const char *id, char *err, size_t errlen);
+/* docker_stop stops with the container's stop signal, then kills after
+ * timeout_s; stopping a stopped container is not an error. */
+int docker_stop(struct docker *d, const char *id, uint32_t timeout_s,
+    char *err, size_t errlen);
+/* docker_update_restart sets a container's restart policy ("no",
+ * "unless-stopped", ...). */
+int docker_update_restart(struct docker *d, const char *id,
+    const char *policy, char *err, size_t errlen);
+/* docker_remove removes (force: even running); a missing one is not an
+ * error. */
+int docker_remove(struct docker *d, const char *id, int force, char *err,
+    size_t errlen);
+
+struct docker_state {
+	char id[80];
+	char name[128];
+	char image[256];	/* as created (our digest reference) */
+	char status[32];	/* created, running, exited, ... */
+	int running;
+	int exit_code;
+	char health[32];	/* Docker HEALTHCHECK: healthy, unhealthy,
+				 * starting, or "" without one */
+	char health_output[512];	/* last HEALTHCHECK output */
+	char service[128], revision[32], deployment[64], host[128];
+	char command[64];	/* ferry.command label */
+};
+
+/* docker_inspect reads one container; FERR_NOTFOUND when it is gone. */
+int docker_inspect(struct docker *d, const char *id, struct docker_state *st,
+    char *err, size_t errlen);
+
+/*
+ * docker_list_host lists every container (any state) labelled
+ * ferry.host=host, as docker_states (heap array, caller frees).
+ */
+int docker_list_host(struct docker *d, const char *host,
+    struct docker_state **out, size_t *n, char *err, size_t errlen);
+
+/* docker_list fills Ferry__Container entries for a heartbeat (labels
+ * ferry.host=host); free with docker_list_free. */
+int docker_list(struct docker *d, const char *host, Ferry__Container ***out,
+    size_t *n, char *err, size_t errlen);
+void docker_list_free(Ferry__Container **list, size_t n);
+
+/* docker_logs returns the last tail lines (tail < 0: all) of stdout and
+ * stderr as text (heap; caller frees), stripped of Docker's stream
+ * framing; beyond 8 MiB the rest is dropped. */
+int docker_logs(struct docker *d, const char *id, int tail, char **out,
+    char *err, size_t errlen);
+
+/*
+ * docker_exec runs argv inside a running container, waits at most
+ * timeout_ms, and returns its exit code and (up to outlen-1 bytes of)
+ * output.  A run past the timeout is FERR_TIMEOUT (with the output so
+ * far); Docker cannot kill an exec, so the command itself runs on until
+ * it ends or its container stops.
+ */
+int docker_exec(struct docker *d, const char *id, const char *const *argv,
+    uint32_t timeout_ms, int *exit_code, char *out, size_t outlen, char *err,
+    size_t errlen);
+
+#endif

@@ -1,0 +1,1312 @@
+/* swap.c: the agent's long commands (Pull, Swap, Rollback, Remove,
+ * Inventory), run on libuv worker threads because every Docker call
+ * blocks; and the reconciliation that finishes or reverts a swap an
+ * earlier run of the agent left half done.
+ *
+ * One job per service at a time: a second command for a busy service waits
+ * in line behind the first.  A job owns its own Docker handle and its own
+ * connection to the records, so it shares nothing mutable with the loop;
+ * what it has to say while it runs (progress, health checks) reaches the
+ * loop through the mailbox. */
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "agent.h"
+#include "clock.h"
+#include "ferr.h"
+#include "health.h"
+#include "log.h"
+#include "probe.h"
+
+#define LOG_TAIL	20
+#define OUT_MAX		512
+
+struct job {
+	struct agent *a;
+	uv_work_t work;
+	Ferry__Command *cmd;		/* owned */
+	char idhex[33];
+	char service[128];		/* "" when not tied to a service */
+	int reconcile;			/* the start-up reconciliation */
+	int running;			/* handed to a worker */
+	struct job *next;
+	/* settings copied on the loop thread */
+	char host[64], publish[64], probe_ip[64], socket[512], db[600];
+	uint32_t keep;
+	char allowed_binds[512];
+	/* the outcome, filled by the worker */
+	uint8_t *report;
+	size_t report_len;
+	int ok;
+	int aborted;			/* stopped by shutdown: no result */
+	uint64_t verdict_rev;		/* the revision that now runs ... */
+	char verdict[200];		/* ... and what its health said */
+};
+
+/* A progress line handed to the loop. */
+struct progress {
+	struct agent *a;
+	uint8_t *report;
+	size_t len;
+	char line[600];
+};
+
+static atomic_int stopping;
+
+static void
+sleep_ms(uint64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000),
+	    (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static uint64_t
+mono_ms(void)
+{
+	return clock_mono_us() / 1000;
+}
+
+/* ---- progress, from the worker to the loop --------------------------- */
+
+static void
+progress_deliver(void *arg)
+{
+	struct progress *p = arg;
+
+	log_info("%s", p->line);
+	if (p->report != NULL)
+		report_adhoc(p->a, p->report, p->len);	/* takes it */
+	free(p);
+}
+
+/* progress tells the loop one step (logged) and sends it to ferryd as a
+ * PROGRESS report, with a health check's details when hp is given. */
+static void
+progress(struct job *j, const Ferry__HealthProgress *hp, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+
+static void
+progress(struct job *j, const Ferry__HealthProgress *hp, const char *fmt, ...)
+{
+	Ferry__Report r = FERRY__REPORT__INIT;
+	struct progress *p;
+	char msg[512];
+	va_list ap;
+	size_t n;
+
+	if (j->reconcile)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return;
+	p->a = j->a;
+	snprintf(p->line, sizeof(p->line), "command %.12s: %s", j->idhex,
+	    msg);
+	r.command_id = j->cmd->id;
+	r.sequence = j->cmd->sequence;
+	r.status = FERRY__REPORT__STATUS__PROGRESS;
+	r.message = msg;
+	r.sent_at_ms = clock_wall_ms();
+	r.health = (Ferry__HealthProgress *)hp;
+	n = ferry__report__get_packed_size(&r);
+	if ((p->report = malloc(n + 1)) != NULL) {
+		ferry__report__pack(&r, p->report);
+		p->len = n;
+	}
+	if (mailbox_post(&j->a->mb, progress_deliver, p) != 0) {
+		free(p->report);
+		free(p);
+	}
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* digest_ref: repo@sha256:<64 lowercase hex>. */
+static int
+digest_ref(const char *ref)
+{
+	const char *at = strrchr(ref, '@');
+	size_t i;
+
+	if (at == NULL || at == ref || strncmp(at, "@sha256:", 8) != 0 ||
+	    strlen(at + 8) != 64)
+		return 0;
+	for (i = 0; i < 64; i++)
+		if (!strchr("0123456789abcdef", at[8 + i]))
+			return 0;
+	return 1;
+}
+
+static uint64_t
+rev_of(const struct docker_state *c)
+{
+	return strtoull(c->revision, NULL, 10);
+}
+
+/* service_containers lists the host's containers of service. */
+static int
+service_containers(struct job *j, struct docker *d, const char *service,
+    struct docker_state **out, size_t *n, char *err, size_t errlen)
+{
+	struct docker_state *all;
+	size_t i, k = 0, total;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = docker_list_host(d, j->host, &all, &total, err,
+	    errlen)) != 0)
+		return rc;
+	for (i = 0; i < total; i++)
+		if (strcmp(all[i].service, service) == 0 &&
+		    strcmp(all[i].host, j->host) == 0)
+			all[k++] = all[i];
+	*out = all;
+	*n = k;
+	return 0;
+}
+
+/* running_of picks the service's running container (the newest revision
+ * when, against every rule, several run). */
+static const struct docker_state *
+running_of(const struct docker_state *cs, size_t n)
+{
+	const struct docker_state *best = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (cs[i].running && (best == NULL ||
+		    rev_of(&cs[i]) > rev_of(best)))
+			best = &cs[i];
+	return best;
+}
+
+/*
+ * prune removes stopped containers of service beyond the keep newest
+ * revisions, never touching except (the one now running).
+ */
+static void
+prune(struct job *j, struct docker *d, const char *service,
+    const char *except, uint32_t keep)
+{
+	struct docker_state *cs;
+	char err[300];
+	size_t n, i, k;
+
+	if (service_containers(j, d, service, &cs, &n, err, sizeof(err)) != 0)
+		return;
+	for (i = 0; i < n; i++) {
+		uint32_t newer = 0;
+
+		if (cs[i].running || strcmp(cs[i].id, except) == 0)
+			continue;
+		for (k = 0; k < n; k++)
+			if (k != i && !cs[k].running &&
+			    strcmp(cs[k].id, except) != 0 &&
+			    rev_of(&cs[k]) > rev_of(&cs[i]))
+				newer++;
+		if (newer >= keep)
+			docker_remove(d, cs[i].id, 1, err, sizeof(err));
+	}
+	free(cs);
+}
+
+/* ---- health ------------------------------------------------------------- */
+
+static void
+policy_of(const Ferry__HealthSpec *h, struct health_policy *p)
+{
+	p->interval_ms = h && h->interval_ms ? h->interval_ms : 1000;
+	p->timeout_ms = h && h->timeout_ms ? h->timeout_ms : 1000;
+	p->start_period_ms = h ? h->start_period_ms : 0;
+	p->healthy_threshold = h && h->healthy_threshold ?
+	    h->healthy_threshold : 1;
+	p->unhealthy_threshold = h && h->unhealthy_threshold ?
+	    h->unhealthy_threshold : 3;
+	p->deadline_ms = h && h->deadline_ms ? h->deadline_ms : 60000;
+	p->min_healthy_ms = h ? h->min_healthy_ms : 0;
+}
+
+/* check_ports: an HTTP or TCP check must aim at the published port, the
+ * one address the agent reaches the container on. */
+static int
+check_ports(const Ferry__HealthSpec *h, const Ferry__PortBinding *pb,
+    char *why, size_t len)
+{
+	uint32_t port = 0;
+
+	if (h == NULL)
+		return 0;
+	if (h->check_case == FERRY__HEALTH_SPEC__CHECK_HTTP)
+		port = h->http->port;
+	else if (h->check_case == FERRY__HEALTH_SPEC__CHECK_TCP_PORT)
+		port = h->tcp_port;
+	else
+		return 0;
+	if (pb == NULL || pb->host == 0 || pb->container != port) {
+		snprintf(why, len, "health check port %u is not the service's "
+		    "published container port", port);
+		return FERR_ARG;
+	}
+	return 0;
+}
+
+/* probe_once runs one check; returns 1 pass, 0 fail, -1 no verdict yet
+ * (Docker's own health still starting). */
+static int
+probe_once(struct job *j, struct docker *d, const char *cid,
+    const Ferry__HealthSpec *h, uint32_t host_port, uint32_t timeout_ms,
+    const struct docker_state *st, char *out, size_t outlen)
+{
+	char err[300];
+	int code = -1, rc;
+
+	if (h == NULL || h->check_case == FERRY__HEALTH_SPEC__CHECK__NOT_SET) {
+		snprintf(out, outlen, "running");
+		return 1;	/* no check: running is healthy */
+	}
+	switch (h->check_case) {
+	case FERRY__HEALTH_SPEC__CHECK_HTTP:
+		return probe_http(j->probe_ip, host_port, h->http->path &&
+		    h->http->path[0] ? h->http->path : "/",
+		    h->http->status ? h->http->status : 200, timeout_ms, out,
+		    outlen);
+	case FERRY__HEALTH_SPEC__CHECK_TCP_PORT:
+		return probe_tcp(j->probe_ip, host_port, timeout_ms, out,
+		    outlen);
+	case FERRY__HEALTH_SPEC__CHECK_EXEC:
+		rc = docker_exec(d, cid, (const char *const *)h->exec->argv,
+		    timeout_ms, &code, out, outlen, err, sizeof(err));
+		if (rc != 0) {
+			snprintf(out, outlen, "%s", err);
+			return 0;
+		}
+		if (code != 0) {
+			size_t l = strlen(out);
+			while (l > 0 && (out[l - 1] == '\n' || out[l - 1] == ' '))
+				out[--l] = '\0';
+			snprintf(err, sizeof(err), "exit %d%s%.200s", code,
+			    l ? ": " : "", out);
+			snprintf(out, outlen, "%s", err);
+			return 0;
+		}
+		snprintf(out, outlen, "exit 0");
+		return 1;
+	case FERRY__HEALTH_SPEC__CHECK_DOCKER:
+		if (st->health[0] == '\0') {
+			snprintf(out, outlen, "the image has no HEALTHCHECK");
+			return 0;
+		}
+		snprintf(out, outlen, "docker health %s%s%.200s", st->health,
+		    st->health_output[0] ? ": " : "", st->health_output);
+		if (strcmp(st->health, "starting") == 0)
+			return -1;
+		return strcmp(st->health, "healthy") == 0;
+	default:
+		snprintf(out, outlen, "unknown health check");
+		return 0;
+	}
+}
+
+/*
+ * watch judges container cid until it passes or fails (or the agent stops:
+ * *aborted).  On failure why says so, and out holds the last check's
+ * output, *exit_code the exit code when it exited (else -1).
+ */
+static enum health_verdict
+watch(struct job *j, struct docker *d, const char *cid, uint64_t revision,
+    const Ferry__HealthSpec *h, uint32_t host_port, char *why, size_t whylen,
+    char *out, size_t outlen, int *exit_code)
+{
+	struct health_policy pol;
+	struct health_judge judge;
+	struct docker_state st;
+	enum health_verdict v;
+	char err[300];
+	const char *phase = "starting";
+
+	*exit_code = -1;
+	out[0] = '\0';
+	policy_of(h, &pol);
+	health_start(&judge, &pol, mono_ms());
+	for (v = HEALTH_WAIT; v == HEALTH_WAIT; ) {
+		uint64_t now = mono_ms();
+
+		if (atomic_load(&stopping))
+			return HEALTH_WAIT;
+		if (now < judge.next_ms) {
+			v = health_tick(&judge, now);
+			sleep_ms(judge.next_ms - now < 50 ? judge.next_ms - now :
+			    50);
+			continue;
+		}
+		if (docker_inspect(d, cid, &st, err, sizeof(err)) != 0) {
+			snprintf(out, outlen, "%s", err);
+			v = health_observe(&judge, now, 0, err);
+			continue;
+		}
+		if (!st.running) {
+			*exit_code = st.exit_code;
+			v = health_exited(&judge, now, st.exit_code);
+			break;
+		}
+		{
+			int ok = probe_once(j, d, cid, h, host_port,
+			    pol.timeout_ms, &st, out, outlen);
+			Ferry__HealthProgress hp = FERRY__HEALTH_PROGRESS__INIT;
+
+			now = mono_ms();
+			if (ok < 0) {
+				judge.next_ms = now + pol.interval_ms;
+				v = health_tick(&judge, now);
+				continue;
+			}
+			v = health_observe(&judge, now, ok, out);
+			if (judge.healthy)
+				phase = "watching";
+			hp.service = j->service;
+			hp.revision = revision;
+			hp.ok = ok;
+			hp.output = out;
+			hp.passes = judge.passes;
+			hp.fails = judge.fails;
+			hp.phase = (char *)phase;
+			progress(j, &hp, "%s r%llu: health %s: %s", j->service,
+			    (unsigned long long)revision, ok ? "pass" : "fail",
+			    out);
+		}
+	}
+	if (v == HEALTH_FAILED)
+		snprintf(why, whylen, "%s", judge.why);
+	return v;
+}
+
+/* ---- the allowlist ------------------------------------------------------ */
+
+static int
+bind_allowed(const char *src, const char *allowed)
+{
+	char list[512], *p, *save = NULL;
+	size_t n;
+
+	if (src[0] != '/' || strstr(src, "/../") != NULL ||
+	    (strlen(src) >= 3 && strcmp(src + strlen(src) - 3, "/..") == 0))
+		return 0;
+	snprintf(list, sizeof(list), "%s", allowed);
+	for (p = strtok_r(list, ",", &save); p != NULL;
+	    p = strtok_r(NULL, ",", &save)) {
+		while (*p == ' ')
+			p++;
+		n = strlen(p);
+		while (n > 1 && p[n - 1] == '/')
+			p[--n] = '\0';
+		if (n > 0 && strncmp(src, p, n) == 0 &&
+		    (src[n] == '/' || src[n] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
+/* allowlist refuses container settings this agent does not allow. */
+static int
+allowlist(const struct job *j, const Ferry__Swap *s, char *why, size_t len)
+{
+	size_t i;
+
+	if (s->privileged)
+		snprintf(why, len, "refused: privileged containers are not "
+		    "allowed on this agent");
+	else if (s->network_mode && s->network_mode[0] &&
+	    strcmp(s->network_mode, "bridge") != 0 &&
+	    strcmp(s->network_mode, "default") != 0)
+		snprintf(why, len, "refused: network mode \"%s\" is not "
+		    "allowed on this agent", s->network_mode);
+	else if (s->pid_mode && s->pid_mode[0])
+		snprintf(why, len, "refused: pid mode \"%s\" is not allowed "
+		    "on this agent", s->pid_mode);
+	else if (s->n_cap_add > 0)
+		snprintf(why, len, "refused: added capabilities (%s) are not "
+		    "allowed on this agent", s->cap_add[0]);
+	else {
+		for (i = 0; i < s->n_binds; i++)
+			if (!bind_allowed(s->binds[i]->source,
+			    j->allowed_binds)) {
+				snprintf(why, len, "refused: bind of %s is "
+				    "outside the agent's allowed paths",
+				    s->binds[i]->source);
+				return FERR_PERM;
+			}
+		return 0;
+	}
+	return FERR_PERM;
+}
+
+/* ---- Swap ----------------------------------------------------------------- */
+
+/* start_again brings the old container back after a failed swap; its
+ * failure is added to why. */
+static void
+start_again(struct docker *d, const char *old_id, uint64_t old_rev,
+    char *why, size_t whylen)
+{
+	char err[300];
+	size_t n;
+
+	if (old_id == NULL || old_id[0] == '\0')
+		return;
+	if (docker_start(d, old_id, err, sizeof(err)) != 0) {
+		n = strlen(why);
+		snprintf(why + n, whylen - n, "; starting revision %llu again "
+		    "failed too: %s", (unsigned long long)old_rev, err);
+	}
+}
+
+/* fail_new collects what the operator needs to know of a failed new
+ * container (its logs), then stops and removes it. */
+static void
+fail_new(struct docker *d, const char *id, char **logs)
+{
+	char err[300];
+
+	if (id == NULL || id[0] == '\0')
+		return;
+	if (logs != NULL && *logs == NULL)
+		docker_logs(d, id, LOG_TAIL, logs, err, sizeof(err));
+	docker_stop(d, id, 5, err, sizeof(err));
+	docker_remove(d, id, 1, err, sizeof(err));
+}
+
+struct swap_out {
+	Ferry__SwapResult res;
+	char why[800];
+	char out[OUT_MAX];
+	char *logs;
+	char image[300];
+	char cid[80];
+};
+
+static int
+fail_early(struct swap_out *o, const char *fmt, const char *a)
+{
+	snprintf(o->why, sizeof(o->why), fmt, a);
+	o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__FAILED;
+	return 0;
+}
+
+static int
+do_swap(struct job *j, struct docker *d, struct records *rec,
+    const Ferry__Swap *s, struct swap_out *o)
+{
+	struct docker_state *cs = NULL;
+	const struct docker_state *old;
+	struct journal jr;
+	struct health_policy pol;
+	struct docker_label labels[5];
+	struct docker_create_opts co;
+	enum health_verdict v;
+	char err[400], revtxt[32], digest[300], **env = NULL;
+	uint64_t old_rev = 0;
+	size_t n, i;
+	int rc, ok = 0, exit_code = -1;
+
+	o->res.service = (char *)s->service;
+	if (!digest_ref(s->image))
+		return fail_early(o, "refused: the image must be given by "
+		    "digest (repo@sha256:...), got \"%s\"", s->image);
+	if (allowlist(j, s, o->why, sizeof(o->why)) != 0) {
+		o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__FAILED;
+		return 0;
+	}
+	if (s->order == FERRY__ORDER__ORDER_START_FIRST && s->port != NULL &&
+	    s->port->host != 0) {
+		snprintf(revtxt, sizeof(revtxt), "%u", s->port->host);
+		return fail_early(o, "refused: start-first would run two "
+		    "containers on host port %s at once; use stop-first",
+		    revtxt);
+	}
+	if (check_ports(s->health, s->port, o->why, sizeof(o->why)) != 0) {
+		o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__FAILED;
+		return 0;
+	}
+	policy_of(s->health, &pol);
+	if (health_policy_check(&pol, err, sizeof(err)) != 0)
+		return fail_early(o, "refused: %s", err);
+
+	/* The image, by digest: pulled unless it is here already. */
+	if (docker_image_digest(d, s->image, digest, sizeof(digest), err,
+	    sizeof(err)) != 0) {
+		progress(j, NULL, "%s r%llu: pulling %s", s->service,
+		    (unsigned long long)s->revision, s->image);
+		if (docker_pull(d, s->image, NULL, NULL, err,
+		    sizeof(err)) != 0)
+			return fail_early(o, "%s", err);
+	}
+
+	if ((rc = service_containers(j, d, s->service, &cs, &n, err,
+	    sizeof(err))) != 0)
+		return fail_early(o, "%s", err);
+	old = running_of(cs, n);
+	if (old != NULL)
+		old_rev = rev_of(old);
+	if (old != NULL && old_rev == s->revision &&
+	    strcmp(old->image, s->image) == 0) {
+		/* Already what was asked: nothing to do. */
+		o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
+		o->res.revision = s->revision;
+		snprintf(o->cid, sizeof(o->cid), "%s", old->id);
+		snprintf(o->why, sizeof(o->why), "revision %llu already runs",
+		    (unsigned long long)s->revision);
+		free(cs);
+		return 1;
+	}
+
+	memset(&jr, 0, sizeof(jr));
+	snprintf(jr.service, sizeof(jr.service), "%s", s->service);
+	memcpy(jr.command_id, j->cmd->id.data, j->cmd->id.len);
+	jr.id_len = j->cmd->id.len;
+	snprintf(jr.kind, sizeof(jr.kind), "swap");
+	jr.revision = s->revision;
+	jr.keep = j->keep;
+	snprintf(jr.new_name, sizeof(jr.new_name), "ferry-%s-%s-r%llu",
+	    j->host, s->service, (unsigned long long)s->revision);
+	if (old != NULL)
+		snprintf(jr.old_id, sizeof(jr.old_id), "%s", old->id);
+	/* A container of this revision left over from an earlier attempt
+	 * goes first: the name must be free. */
+	for (i = 0; i < n; i++)
+		if (&cs[i] != old && (rev_of(&cs[i]) == s->revision ||
+		    strcmp(cs[i].name, jr.new_name) == 0))
+			docker_remove(d, cs[i].id, 1, err, sizeof(err));
+	free(cs);
+	cs = NULL;
+	snprintf(jr.step, sizeof(jr.step), "begin");
+	if ((rc = records_journal_put(rec, &jr)) != 0)
+		return fail_early(o, "cannot record the swap: %s",
+		    ferr_str(rc));
+
+	/* Create, labelled so that the agent knows it for its own. */
+	snprintf(revtxt, sizeof(revtxt), "%llu",
+	    (unsigned long long)s->revision);
+	labels[0] = (struct docker_label){ "ferry.host", j->host };
+	labels[1] = (struct docker_label){ "ferry.service", s->service };
+	labels[2] = (struct docker_label){ "ferry.revision", revtxt };
+	labels[3] = (struct docker_label){ "ferry.deployment",
+	    s->deployment ? s->deployment : "" };
+	labels[4] = (struct docker_label){ "ferry.command", j->idhex };
+	env = calloc(s->n_env + 1, sizeof(*env));
+	if (env == NULL)
+		return fail_early(o, "%s", "out of memory");
+	for (i = 0; i < s->n_env; i++) {
+		size_t l = strlen(s->env[i]->name) + strlen(s->env[i]->value) + 2;
+		if ((env[i] = malloc(l)) == NULL)
+			break;
+		snprintf(env[i], l, "%s=%s", s->env[i]->name,
+		    s->env[i]->value);
+	}
+	memset(&co, 0, sizeof(co));
+	co.name = jr.new_name;
+	co.image = s->image;
+	co.env = (const char *const *)env;
+	co.labels = labels;
+	co.nlabels = 5;
+	co.publish_ip = j->publish;
+	if (s->port != NULL) {
+		co.host_port = s->port->host;
+		co.container_port = s->port->container;
+	}
+	/* No restarts while the swap judges it: an exit must be seen. */
+	co.restart_policy = "no";
+	co.stop_signal = s->stop_signal && s->stop_signal[0] ?
+	    s->stop_signal : NULL;
+	co.stop_timeout_s = s->stop_timeout_s ? s->stop_timeout_s : 10;
+	rc = docker_create(d, &co, jr.new_id, sizeof(jr.new_id), err,
+	    sizeof(err));
+	for (i = 0; i < s->n_env; i++)
+		free(env[i]);
+	free(env);
+	if (rc != 0) {
+		records_journal_del(rec, s->service);
+		return fail_early(o, "%s", err);
+	}
+	snprintf(jr.step, sizeof(jr.step), "created");
+	records_journal_put(rec, &jr);
+	progress(j, NULL, "%s r%llu: created %s", s->service,
+	    (unsigned long long)s->revision, jr.new_name);
+
+	if (s->order == FERRY__ORDER__ORDER_STOP_FIRST && old != NULL) {
+		if (docker_stop(d, jr.old_id, co.stop_timeout_s, err,
+		    sizeof(err)) != 0) {
+			snprintf(o->why, sizeof(o->why), "stopping revision "
+			    "%llu: %s", (unsigned long long)old_rev, err);
+			fail_new(d, jr.new_id, NULL);
+			start_again(d, jr.old_id, old_rev, o->why,
+			    sizeof(o->why));
+			goto reverted;
+		}
+		snprintf(jr.step, sizeof(jr.step), "stopped");
+		records_journal_put(rec, &jr);
+	}
+	if (docker_start(d, jr.new_id, err, sizeof(err)) != 0) {
+		snprintf(o->why, sizeof(o->why), "%s", err);
+		fail_new(d, jr.new_id, &o->logs);
+		start_again(d, jr.old_id, old_rev, o->why, sizeof(o->why));
+		goto reverted;
+	}
+	snprintf(jr.step, sizeof(jr.step), "started");
+	records_journal_put(rec, &jr);
+	progress(j, NULL, "%s r%llu: started, checking health", s->service,
+	    (unsigned long long)s->revision);
+
+	v = watch(j, d, jr.new_id, s->revision, s->health, co.host_port,
+	    o->why, sizeof(o->why), o->out, sizeof(o->out), &exit_code);
+	if (v == HEALTH_WAIT) {		/* shutting down: the journal stays */
+		j->aborted = 1;
+		return 0;
+	}
+	if (v == HEALTH_FAILED) {
+		o->res.exit_code = exit_code;
+		fail_new(d, jr.new_id, &o->logs);
+		start_again(d, jr.old_id, old_rev, o->why, sizeof(o->why));
+		goto reverted;
+	}
+
+	/* Healthy: only tidying is left. */
+	snprintf(jr.step, sizeof(jr.step), "healthy");
+	records_journal_put(rec, &jr);
+	if (old != NULL && s->order == FERRY__ORDER__ORDER_START_FIRST)
+		docker_stop(d, jr.old_id, co.stop_timeout_s, err, sizeof(err));
+	docker_update_restart(d, jr.new_id, "unless-stopped", err,
+	    sizeof(err));
+	prune(j, d, s->service, jr.new_id, j->keep);
+	records_journal_del(rec, s->service);
+	o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
+	o->res.revision = s->revision;
+	o->res.previous_revision = old_rev;
+	snprintf(o->cid, sizeof(o->cid), "%s", jr.new_id);
+	snprintf(o->image, sizeof(o->image), "%s", s->image);
+	ok = 1;
+	return ok;
+
+reverted:
+	records_journal_del(rec, s->service);
+	o->res.outcome = old != NULL ? FERRY__SWAP_RESULT__OUTCOME__REVERTED :
+	    FERRY__SWAP_RESULT__OUTCOME__FAILED;
+	o->res.revision = old_rev;
+	o->res.previous_revision = old_rev;
+	snprintf(o->cid, sizeof(o->cid), "%s", jr.old_id);
+	return 0;
+}
+
+/* ---- Rollback: the kept revision comes back ---------------------------- */
+
+static int
+do_rollback(struct job *j, struct docker *d, struct records *rec,
+    const Ferry__Rollback *rb, struct swap_out *o)
+{
+	struct docker_state *cs = NULL;
+	const struct docker_state *cur, *kept = NULL;
+	struct journal jr;
+	enum health_verdict v;
+	char err[400];
+	uint64_t cur_rev;
+	size_t n, i;
+	int exit_code = -1;
+
+	o->res.service = (char *)rb->service;
+	if (service_containers(j, d, rb->service, &cs, &n, err,
+	    sizeof(err)) != 0)
+		return fail_early(o, "%s", err);
+	cur = running_of(cs, n);
+	cur_rev = cur != NULL ? rev_of(cur) : 0;
+	for (i = 0; i < n; i++)
+		if (!cs[i].running && (cur == NULL || rev_of(&cs[i]) !=
+		    cur_rev) && (kept == NULL || rev_of(&cs[i]) >
+		    rev_of(kept)))
+			kept = &cs[i];
+	if (kept == NULL) {
+		free(cs);
+		return fail_early(o, "no kept revision of %s on this host",
+		    rb->service);
+	}
+	memset(&jr, 0, sizeof(jr));
+	snprintf(jr.service, sizeof(jr.service), "%s", rb->service);
+	memcpy(jr.command_id, j->cmd->id.data, j->cmd->id.len);
+	jr.id_len = j->cmd->id.len;
+	snprintf(jr.kind, sizeof(jr.kind), "rollback");
+	jr.revision = rev_of(kept);
+	jr.keep = j->keep;
+	snprintf(jr.new_id, sizeof(jr.new_id), "%s", kept->id);
+	snprintf(jr.new_name, sizeof(jr.new_name), "%s", kept->name);
+	if (cur != NULL)
+		snprintf(jr.old_id, sizeof(jr.old_id), "%s", cur->id);
+	snprintf(o->image, sizeof(o->image), "%s", kept->image);
+	free(cs);
+	snprintf(jr.step, sizeof(jr.step), "created");
+	records_journal_put(rec, &jr);
+	progress(j, NULL, "%s: rolling back from r%llu to r%llu", rb->service,
+	    (unsigned long long)cur_rev, (unsigned long long)jr.revision);
+	if (jr.old_id[0] != '\0') {
+		docker_stop(d, jr.old_id, 10, err, sizeof(err));
+		snprintf(jr.step, sizeof(jr.step), "stopped");
+		records_journal_put(rec, &jr);
+	}
+	if (docker_start(d, jr.new_id, err, sizeof(err)) != 0) {
+		snprintf(o->why, sizeof(o->why), "%s", err);
+		start_again(d, jr.old_id, cur_rev, o->why, sizeof(o->why));
+		goto reverted;
+	}
+	snprintf(jr.step, sizeof(jr.step), "started");
+	records_journal_put(rec, &jr);
+	v = watch(j, d, jr.new_id, jr.revision, rb->health, rb->port ?
+	    rb->port->host : 0, o->why, sizeof(o->why), o->out,
+	    sizeof(o->out), &exit_code);
+	if (v == HEALTH_WAIT) {
+		j->aborted = 1;
+		return 0;
+	}
+	if (v == HEALTH_FAILED) {
+		o->res.exit_code = exit_code;
+		docker_logs(d, jr.new_id, LOG_TAIL, &o->logs, err,
+		    sizeof(err));
+		docker_stop(d, jr.new_id, 5, err, sizeof(err));
+		start_again(d, jr.old_id, cur_rev, o->why, sizeof(o->why));
+		goto reverted;
+	}
+	snprintf(jr.step, sizeof(jr.step), "healthy");
+	records_journal_put(rec, &jr);
+	docker_update_restart(d, jr.new_id, "unless-stopped", err,
+	    sizeof(err));
+	if (jr.old_id[0] != '\0')
+		docker_update_restart(d, jr.old_id, "no", err, sizeof(err));
+	prune(j, d, rb->service, jr.new_id, j->keep);
+	records_journal_del(rec, rb->service);
+	o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
+	o->res.revision = jr.revision;
+	o->res.previous_revision = cur_rev;
+	snprintf(o->cid, sizeof(o->cid), "%s", jr.new_id);
+	return 1;
+reverted:
+	records_journal_del(rec, rb->service);
+	o->res.outcome = cur != NULL ? FERRY__SWAP_RESULT__OUTCOME__REVERTED :
+	    FERRY__SWAP_RESULT__OUTCOME__FAILED;
+	o->res.revision = cur_rev;
+	snprintf(o->cid, sizeof(o->cid), "%s", jr.old_id);
+	return 0;
+}
+
+/* ---- Remove ------------------------------------------------------------- */
+
+static int
+do_remove(struct job *j, struct docker *d, const Ferry__Remove *rm,
+    struct swap_out *o)
+{
+	struct docker_state *cs;
+	char err[400];
+	size_t n, i;
+	int ok = 1;
+
+	o->res.service = (char *)rm->service;
+	if (service_containers(j, d, rm->service, &cs, &n, err,
+	    sizeof(err)) != 0)
+		return fail_early(o, "%s", err);
+	for (i = 0; i < n; i++) {
+		if (docker_stop(d, cs[i].id, 10, err, sizeof(err)) != 0 ||
+		    docker_remove(d, cs[i].id, 1, err, sizeof(err)) != 0) {
+			snprintf(o->why, sizeof(o->why), "%s", err);
+			ok = 0;
+		}
+	}
+	free(cs);
+	o->res.outcome = ok ? FERRY__SWAP_RESULT__OUTCOME__REMOVED :
+	    FERRY__SWAP_RESULT__OUTCOME__FAILED;
+	return ok;
+}
+
+/* ---- the job: run on a worker, finish on the loop ----------------------- */
+
+static void
+pack_final(struct job *j, Ferry__Report *r)
+{
+	size_t n = ferry__report__get_packed_size(r);
+
+	if ((j->report = malloc(n + 1)) == NULL)
+		return;
+	ferry__report__pack(r, j->report);
+	j->report_len = n;
+}
+
+/* ---- reconciliation: after a restart, finish or revert ------------------ */
+
+struct recon {
+	struct job *j;
+	struct docker *d;
+	struct records *rec;
+	int failed;
+};
+
+/* recon_one settles one swap an earlier run left in the journal: one that
+ * had passed its health check is finished, any other is reverted, so that
+ * exactly one revision of the service runs; the command's record gets the
+ * final report that says which. */
+static void
+recon_one(void *arg, const struct journal *jr)
+{
+	struct recon *rc = arg;
+	struct docker *d = rc->d;
+	struct docker_state st;
+	Ferry__Report r = FERRY__REPORT__INIT;
+	Ferry__SwapResult res = FERRY__SWAP_RESULT__INIT;
+	struct record old;
+	char err[400], why[600], newid[160];
+	const char *state;
+	uint8_t *buf;
+	size_t n;
+	int finish = strcmp(jr->step, "healthy") == 0;
+
+	/* Without a new id yet, the container may still exist by name. */
+	snprintf(newid, sizeof(newid), "%s", jr->new_id[0] ? jr->new_id :
+	    jr->new_name);
+	if (finish) {
+		if (jr->old_id[0] && strcmp(jr->old_id, jr->new_id) != 0 &&
+		    docker_stop(d, jr->old_id, 10, err, sizeof(err)) != 0 &&
+		    docker_inspect(d, jr->old_id, &st, err, sizeof(err)) == 0 &&
+		    st.running) {
+			rc->failed = 1;
+			return;
+		}
+		docker_update_restart(d, newid, "unless-stopped", err,
+		    sizeof(err));
+		prune(rc->j, d, jr->service, jr->new_id, jr->keep);
+		snprintf(why, sizeof(why), "ferry-agent restarted after "
+		    "revision %llu of %s passed its health check; swap "
+		    "finished", (unsigned long long)jr->revision, jr->service);
+		res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
+		res.revision = jr->revision;
+		res.container_id = (char *)jr->new_id;
+	} else {
+		if (strcmp(jr->kind, "swap") == 0) {
+			docker_stop(d, newid, 5, err, sizeof(err));
+			if (docker_remove(d, newid, 1, err, sizeof(err)) != 0) {
+				rc->failed = 1;
+				return;
+			}
+		} else {
+			docker_stop(d, newid, 5, err, sizeof(err));
+		}
+		if (jr->old_id[0] && docker_inspect(d, jr->old_id, &st, err,
+		    sizeof(err)) == 0 && !st.running &&
+		    docker_start(d, jr->old_id, err, sizeof(err)) != 0) {
+			rc->failed = 1;
+			return;
+		}
+		snprintf(why, sizeof(why), "ferry-agent was restarted during "
+		    "the %s of %s to revision %llu (step %s); reverted",
+		    jr->kind, jr->service, (unsigned long long)jr->revision,
+		    jr->step);
+		res.outcome = jr->old_id[0] ?
+		    FERRY__SWAP_RESULT__OUTCOME__REVERTED :
+		    FERRY__SWAP_RESULT__OUTCOME__FAILED;
+		res.container_id = (char *)jr->old_id;
+	}
+	res.service = (char *)jr->service;
+	res.reason = why;
+	res.exit_code = -1;
+	r.command_id.data = (uint8_t *)jr->command_id;
+	r.command_id.len = jr->id_len;
+	if (records_get(rc->rec, jr->command_id, jr->id_len, &old) == 0) {
+		r.sequence = old.seq;
+		free(old.report);
+	}
+	r.status = finish ? FERRY__REPORT__STATUS__SUCCEEDED :
+	    FERRY__REPORT__STATUS__FAILED;
+	r.message = why;
+	r.sent_at_ms = clock_wall_ms();
+	r.result_case = FERRY__REPORT__RESULT_SWAP;
+	r.swap = &res;
+	state = finish ? "succeeded" : "failed";
+	n = ferry__report__get_packed_size(&r);
+	if ((buf = malloc(n + 1)) == NULL) {
+		rc->failed = 1;
+		return;
+	}
+	ferry__report__pack(&r, buf);
+	if (records_finish(rc->rec, jr->command_id, jr->id_len, state, buf,
+	    n) != 0 && jr->id_len > 0)
+		rc->failed = 1;
+	free(buf);
+	if (!rc->failed)
+		records_journal_del(rc->rec, jr->service);
+}
+
+static void
+reconcile(struct job *j)
+{
+	struct recon rc = { j, NULL, NULL, 0 };
+	char version[64], err[400];
+
+	j->ok = 0;
+	if (docker_open(&rc.d, j->socket) != 0 ||
+	    records_open(&rc.rec, j->db) != 0)
+		goto out;
+	if (docker_check(rc.d, version, sizeof(version), err,
+	    sizeof(err)) != 0)
+		goto out;
+	if (records_journal_list(rc.rec, recon_one, &rc) != 0)
+		goto out;
+	j->ok = !rc.failed;
+out:
+	records_close(rc.rec);
+	docker_close(rc.d);
+}
+
+static void
+job_run(uv_work_t *w)
+{
+	struct job *j = w->data;
+	const Ferry__Command *c = j->cmd;
+	Ferry__Report r = FERRY__REPORT__INIT;
+	Ferry__PullResult pr = FERRY__PULL_RESULT__INIT;
+	Ferry__InventoryResult ir = FERRY__INVENTORY_RESULT__INIT;
+	struct swap_out o;
+	struct docker *d = NULL;
+	struct records *rec = NULL;
+	Ferry__Container **list = NULL;
+	char err[400], digest[300];
+	size_t nlist = 0;
+	int rc;
+
+	if (j->reconcile) {
+		reconcile(j);
+		return;
+	}
+	memset(&o, 0, sizeof(o));
+	ferry__swap_result__init(&o.res);
+	o.res.exit_code = -1;
+	r.command_id = c->id;
+	r.sequence = c->sequence;
+	if ((rc = docker_open(&d, j->socket)) != 0 ||
+	    (rc = records_open(&rec, j->db)) != 0) {
+		snprintf(o.why, sizeof(o.why), "cannot start: %s",
+		    ferr_str(rc));
+		j->ok = 0;
+		goto report;
+	}
+	switch (c->payload_case) {
+	case FERRY__COMMAND__PAYLOAD_PULL:
+		j->ok = docker_pull(d, c->pull->image, c->pull->auth ?
+		    c->pull->auth->username : NULL, c->pull->auth ?
+		    c->pull->auth->password : NULL, err, sizeof(err)) == 0 &&
+		    docker_image_digest(d, c->pull->image, digest,
+		    sizeof(digest), err, sizeof(err)) == 0;
+		if (j->ok) {
+			pr.image = c->pull->image;
+			pr.digest = digest;
+			r.result_case = FERRY__REPORT__RESULT_PULL;
+			r.pull = &pr;
+			snprintf(o.why, sizeof(o.why), "pulled %s", digest);
+		} else {
+			snprintf(o.why, sizeof(o.why), "%s", err);
+		}
+		break;
+	case FERRY__COMMAND__PAYLOAD_INVENTORY:
+		j->ok = docker_list(d, j->host, &list, &nlist, err,
+		    sizeof(err)) == 0;
+		if (j->ok) {
+			ir.containers = list;
+			ir.n_containers = nlist;
+			r.result_case = FERRY__REPORT__RESULT_INVENTORY;
+			r.inventory = &ir;
+		} else {
+			snprintf(o.why, sizeof(o.why), "%s", err);
+		}
+		break;
+	case FERRY__COMMAND__PAYLOAD_SWAP:
+		j->ok = do_swap(j, d, rec, c->swap, &o);
+		goto swapres;
+	case FERRY__COMMAND__PAYLOAD_ROLLBACK:
+		j->ok = do_rollback(j, d, rec, c->rollback, &o);
+		goto swapres;
+	case FERRY__COMMAND__PAYLOAD_REMOVE:
+		j->ok = do_remove(j, d, c->remove, &o);
+	swapres:
+		if (o.res.outcome == FERRY__SWAP_RESULT__OUTCOME__SWAPPED) {
+			j->verdict_rev = o.res.revision;
+			snprintf(j->verdict, sizeof(j->verdict), "healthy%s%.150s",
+			    o.out[0] ? ": " : "", o.out);
+		}
+		o.res.reason = o.why;
+		o.res.health_output = o.out;
+		o.res.logs = o.logs ? o.logs : "";
+		o.res.container_id = o.cid;
+		o.res.image = o.image;
+		r.result_case = FERRY__REPORT__RESULT_SWAP;
+		r.swap = &o.res;
+		break;
+	default:
+		snprintf(o.why, sizeof(o.why), "command not supported by this "
+		    "agent");
+		j->ok = 0;
+		break;
+	}
+report:
+	if (!j->aborted) {
+		r.status = j->ok ? FERRY__REPORT__STATUS__SUCCEEDED :
+		    FERRY__REPORT__STATUS__FAILED;
+		r.message = o.why;
+		r.sent_at_ms = clock_wall_ms();
+		pack_final(j, &r);
+	}
+	docker_list_free(list, nlist);
+	free(o.logs);
+	records_close(rec);
+	docker_close(d);
+}
+
+static void job_start_ready(struct agent *a);
+
+/* swap_note_health remembers what the last swap's health check said of the
+ * revision that runs, for the heartbeats (rev 0: nothing known). */
+static void
+swap_note_health(struct agent *a, const char *service, uint64_t rev,
+    const char *verdict)
+{
+	size_t i, free_slot = SVC_HEALTH_MAX;
+
+	for (i = 0; i < SVC_HEALTH_MAX; i++) {
+		if (strcmp(a->svc_health[i].service, service) == 0)
+			break;
+		if (a->svc_health[i].service[0] == '\0' &&
+		    free_slot == SVC_HEALTH_MAX)
+			free_slot = i;
+	}
+	if (i == SVC_HEALTH_MAX)
+		i = free_slot;
+	if (i == SVC_HEALTH_MAX)
+		return;
+	snprintf(a->svc_health[i].service, sizeof(a->svc_health[i].service),
+	    "%s", rev ? service : "");
+	a->svc_health[i].revision = rev;
+	snprintf(a->svc_health[i].health, sizeof(a->svc_health[i].health),
+	    "%s", verdict);
+}
+
+void
+swap_fill_health(struct agent *a, Ferry__Container **cs, size_t n)
+{
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		Ferry__Container *c = cs[i];
+		char *h;
+
+		if ((c->health && c->health[0]) || strcmp(c->state,
+		    "running") != 0)
+			continue;
+		for (k = 0; k < SVC_HEALTH_MAX; k++)
+			if (a->svc_health[k].service[0] &&
+			    strcmp(a->svc_health[k].service, c->service) == 0 &&
+			    a->svc_health[k].revision == strtoull(c->revision,
+			    NULL, 10) && (h = strdup(a->svc_health[k].health))) {
+				free(c->health);
+				c->health = h;
+			}
+	}
+}
+
+static void
+job_free(struct job *j)
+{
+	if (j->cmd != NULL)
+		ferry__command__free_unpacked(j->cmd, NULL);
+	free(j->report);
+	free(j);
+}
+
+static void
+job_unlink(struct agent *a, struct job *j)
+{
+	struct job **pp;
+
+	for (pp = &a->jobs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+}
+
+static void
+job_after(uv_work_t *w, int status)
+{
+	struct job *j = w->data;
+	struct agent *a = j->a;
+	int rc;
+
+	(void)status;
+	job_unlink(a, j);
+	if (j->reconcile) {
+		a->reconciled = j->ok;
+		if (!j->ok)
+			log_warnx("reconciling with Docker failed; again when "
+			    "Docker answers");
+	} else if (j->aborted || j->report == NULL) {
+		log_info("command %.12s: left for the next start to finish "
+		    "or revert", j->idhex);
+	} else {
+		log_info("command %.12s (%s): %s", j->idhex, j->service[0] ?
+		    j->service : "-", j->ok ? "succeeded" : "failed");
+		if (j->service[0])
+			swap_note_health(a, j->service, j->verdict_rev,
+			    j->verdict);
+		if ((rc = records_finish(a->records, j->cmd->id.data,
+		    j->cmd->id.len, j->ok ? "succeeded" : "failed", j->report,
+		    j->report_len)) != 0)
+			log_warnx("command %.12s: cannot record the result: %s",
+			    j->idhex, ferr_str(rc));
+		report_kick(a);
+	}
+	job_free(j);
+	job_start_ready(a);
+}
+
+static int
+job_running(struct agent *a, const char *service)
+{
+	struct job *j;
+
+	for (j = a->jobs; j != NULL; j = j->next)
+		if (j->running && (j->reconcile || service == NULL ||
+		    (service[0] && strcmp(j->service, service) == 0)))
+			return 1;
+	return 0;
+}
+
+/* job_start_ready starts every queued job whose service is free; nothing
+ * starts while the reconciliation runs or is still owed. */
+static void
+job_start_ready(struct agent *a)
+{
+	struct job *j;
+
+	if (atomic_load(&stopping))
+		return;
+	for (j = a->jobs; j != NULL; j = j->next) {
+		if (j->running)
+			continue;
+		if (j->reconcile ? job_running(a, NULL) :
+		    (!a->reconciled || job_running(a, j->service)))
+			continue;
+		j->work.data = j;
+		j->running = 1;
+		if (uv_queue_work(a->loop, &j->work, job_run, job_after) != 0)
+			j->running = 0;
+	}
+}
+
+static struct job *
+job_new(struct agent *a)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->a = a;
+	snprintf(j->host, sizeof(j->host), "%s", a->conf.name);
+	snprintf(j->publish, sizeof(j->publish), "%s",
+	    a->conf.publish_address);
+	snprintf(j->probe_ip, sizeof(j->probe_ip), "%s",
+	    strcmp(a->conf.publish_address, "0.0.0.0") == 0 ? "127.0.0.1" :
+	    a->conf.publish_address);
+	snprintf(j->socket, sizeof(j->socket), "%s", a->conf.docker_socket);
+	snprintf(j->db, sizeof(j->db), "%s/agent.db", a->conf.state_dir);
+	snprintf(j->allowed_binds, sizeof(j->allowed_binds), "%s",
+	    a->conf.allowed_bind_paths);
+	j->keep = a->conf.keep_revisions;
+	return j;
+}
+
+static void
+job_append(struct agent *a, struct job *j)
+{
+	struct job **pp = &a->jobs;
+
+	while (*pp != NULL)
+		pp = &(*pp)->next;
+	*pp = j;
+}
+
+int
+swap_submit(struct agent *a, Ferry__Command *cmd)
+{
+	struct job *j = job_new(a);
+	const char *svc = "";
+
+	if (j == NULL)
+		return FERR_NOMEM;
+	j->cmd = cmd;
+	sodium_bin2hex(j->idhex, sizeof(j->idhex), cmd->id.data,
+	    cmd->id.len < 16 ? cmd->id.len : 16);
+	switch (cmd->payload_case) {
+	case FERRY__COMMAND__PAYLOAD_SWAP:
+		svc = cmd->swap->service;
+		break;
+	case FERRY__COMMAND__PAYLOAD_ROLLBACK:
+		svc = cmd->rollback->service;
+		break;
+	case FERRY__COMMAND__PAYLOAD_REMOVE:
+		svc = cmd->remove->service;
+		break;
+	default:
+		break;
+	}
+	snprintf(j->service, sizeof(j->service), "%s", svc ? svc : "");
+	job_append(a, j);
+	job_start_ready(a);
+	return 0;
+}
+
+void
+swap_reconcile(struct agent *a)
+{
+	struct job *j;
+
+	for (j = a->jobs; j != NULL; j = j->next)
+		if (j->reconcile)
+			return;		/* already owed */
+	if ((j = job_new(a)) == NULL)
+		return;
+	j->reconcile = 1;
+	snprintf(j->idhex, sizeof(j->idhex), "reconcile");
+	/* First in line: nothing else starts before it has run. */
+	j->next = a->jobs;
+	a->jobs = j;
+	job_start_ready(a);
+}
+
+void
+swap_stop(struct agent *a)
+{
+	struct job *j, *next;
+
+	atomic_store(&stopping, 1);
+	/* Jobs not yet handed to a worker are dropped: their commands stay
+	 * accepted without a result, and ferryd's resend gets them answered
+	 * after the restart (the id is known, so they are not re-run: they
+	 * are reported as still accepted). */
+	for (j = a->jobs; j != NULL; j = next) {
+		next = j->next;
+		if (!j->running) {
+			job_unlink(a, j);
+			job_free(j);
+		}
+	}
+}

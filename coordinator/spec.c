@@ -1,0 +1,1643 @@
+/* spec.c: the service spec a user writes, read with libyaml and checked
+ * field by field, so that a bad file is refused with one exact message. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "config.h"
+#include "ferr.h"
+#include "spec.h"
+
+/*
+ * Reading happens in two steps.  load() turns libyaml's events into a small
+ * tree of nodes that remember their line, refusing what a spec never needs
+ * (aliases, several documents, deep nesting, huge collections).  Then
+ * read_spec() walks that tree against the schema, one reader per section,
+ * and fills a struct spec.  Every error goes through fail(), which writes
+ * "FILE:LINE: PATH: what was expected" and returns FERR_MALFORMED.
+ */
+
+#define MAX_DEPTH	16	/* collections inside collections */
+#define MAX_NODES	65536	/* nodes in one file */
+#define MAX_KIDS	8192	/* entries (keys + values) in one collection */
+#define SHOW_MAX	40	/* bytes of a bad value quoted back */
+
+enum node_type {
+	NODE_SCALAR,
+	NODE_SEQ,
+	NODE_MAP,
+};
+
+struct node {
+	enum node_type type;
+	unsigned line;		/* 1-based */
+	unsigned key_line;	/* a mapping's value: its key's line, else 0 */
+	int null;		/* a plain "", "~" or "null" scalar */
+	int plain;		/* a plain (unquoted) scalar */
+	char *text;		/* NODE_SCALAR: NUL-terminated copy */
+	size_t len;		/* bytes of text (it may hold a NUL) */
+	struct node **kid;	/* NODE_SEQ: items; NODE_MAP: key, value, ... */
+	size_t nkid;
+	size_t cap;
+};
+
+struct ctx {
+	const char *file;
+	char *err;
+	size_t errlen;
+	size_t nodes;		/* made so far, for MAX_NODES */
+};
+
+/* A key and its value in a mapping with fixed keys. */
+struct kv {
+	const struct node *k;
+	const struct node *v;
+};
+
+/* An entry of a list or free-form mapping, for finding repeats. */
+struct ent {
+	const char *s;
+	const struct node *n;
+	size_t i;
+};
+
+static const char DURATION_EXPECT[] =
+    "a duration like 500ms, 5s or 2m";
+
+/* ---- messages ------------------------------------------------------- */
+
+static int
+fail(const struct ctx *c, unsigned line, const char *path, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+
+/* fail writes "file:line: path: message" (line 0: no line; path NULL or
+ * empty: no path) into the caller's buffer and returns FERR_MALFORMED. */
+static int
+fail(const struct ctx *c, unsigned line, const char *path, const char *fmt,
+    ...)
+{
+	char msg[512], where[32] = "";
+	va_list ap;
+
+	if (c->err == NULL || c->errlen == 0)
+		return FERR_MALFORMED;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(where, sizeof(where), ":%u", line);
+	if (path != NULL && path[0] != '\0')
+		snprintf(c->err, c->errlen, "%s%s: %s: %s", c->file, where,
+		    path, msg);
+	else
+		snprintf(c->err, c->errlen, "%s%s: %s", c->file, where, msg);
+	return FERR_MALFORMED;
+}
+
+static int
+nomem(const struct ctx *c)
+{
+	if (c->err != NULL && c->errlen > 0)
+		snprintf(c->err, c->errlen, "%s: out of memory", c->file);
+	return FERR_NOMEM;
+}
+
+/* quote writes s (len bytes) in double quotes, escaped, cut at SHOW_MAX
+ * bytes, into buf. */
+static void
+quote(const char *s, size_t len, char *buf, size_t buflen)
+{
+	size_t i, o = 0;
+
+	if (buflen < 8) {
+		if (buflen > 0)
+			buf[0] = '\0';
+		return;
+	}
+	buf[o++] = '"';
+	for (i = 0; i < len && o + 8 < buflen; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (i == SHOW_MAX) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (ch == '"' || ch == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)ch;
+		} else if (ch == '\n') {
+			buf[o++] = '\\';
+			buf[o++] = 'n';
+		} else if (ch == '\t') {
+			buf[o++] = '\\';
+			buf[o++] = 't';
+		} else if (ch < 0x20 || ch == 0x7f) {
+			o += (size_t)snprintf(buf + o, buflen - o, "\\x%02x",
+			    ch);
+		} else {
+			buf[o++] = (char)ch;
+		}
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+}
+
+/* looks_numeric: an unquoted number is shown bare ("got 0"). */
+static int
+looks_numeric(const struct node *n)
+{
+	size_t i = 0;
+
+	if (!n->plain || n->len == 0 || n->len > SHOW_MAX)
+		return 0;
+	if (n->text[0] == '-' || n->text[0] == '+')
+		i++;
+	if (i == n->len)
+		return 0;
+	for (; i < n->len; i++)
+		if (!isdigit((unsigned char)n->text[i]) && n->text[i] != '.')
+			return 0;
+	return 1;
+}
+
+/* describe says what a node is, for "got ...": a mapping, a list,
+ * nothing, 0, "fast". */
+static void
+describe(const struct node *n, char *buf, size_t buflen)
+{
+	if (n->type == NODE_MAP)
+		snprintf(buf, buflen, "a mapping");
+	else if (n->type == NODE_SEQ)
+		snprintf(buf, buflen, "a list");
+	else if (n->null)
+		snprintf(buf, buflen, "nothing");
+	else if (looks_numeric(n))
+		snprintf(buf, buflen, "%s", n->text);
+	else
+		quote(n->text, n->len, buf, buflen);
+}
+
+/* at: the line to blame for a collection as a whole (a key missing, two
+ * that exclude each other): the line of its key when it has one, since a
+ * block mapping starts on the line after it. */
+static unsigned
+at(const struct node *n)
+{
+	return n->key_line ? n->key_line : n->line;
+}
+
+/* expected: "path: expected WHAT, got HOW n LOOKS". */
+static int
+expected(const struct ctx *c, const struct node *n, const char *path,
+    const char *what)
+{
+	char got[SHOW_MAX * 4 + 16];
+
+	describe(n, got, sizeof(got));
+	return fail(c, n->line, path, "expected %s, got %s", what, got);
+}
+
+/* show_duration writes a duration for a message: as the user wrote it
+ * (a bare number gets its implied "s"), or, for a default (v NULL), in
+ * seconds or milliseconds. */
+static void
+show_duration(const struct node *v, uint32_t ms, char *buf, size_t buflen)
+{
+	size_t i;
+
+	if (v != NULL) {
+		for (i = 0; isdigit((unsigned char)v->text[i]); i++)
+			;
+		snprintf(buf, buflen, "%.*s%s", SHOW_MAX, v->text,
+		    v->text[i] == '\0' ? "s" : "");
+	} else if (ms % 1000 == 0) {
+		snprintf(buf, buflen, "%us", ms / 1000);
+	} else {
+		snprintf(buf, buflen, "%ums", ms);
+	}
+}
+
+/* ---- the node tree -------------------------------------------------- */
+
+static void
+node_free(struct node *n)
+{
+	size_t i;
+
+	if (n == NULL)
+		return;
+	for (i = 0; i < n->nkid; i++)
+		node_free(n->kid[i]);	/* depth is at most MAX_DEPTH */
+	free(n->kid);
+	free(n->text);
+	free(n);
+}
+
+static int
+is_null(const char *s, size_t len)
+{
+	return len == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+	    strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+/* node_new makes a node from a scalar or collection-start event. */
+static int
+node_new(struct ctx *c, const yaml_event_t *ev, struct node **out)
+{
+	struct node *n;
+
+	*out = NULL;
+	if (++c->nodes > MAX_NODES)
+		return fail(c, (unsigned)ev->start_mark.line + 1, NULL,
+		    "more than %d values in one file", MAX_NODES);
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return nomem(c);
+	n->line = (unsigned)ev->start_mark.line + 1;
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		n->type = NODE_SCALAR;
+		n->len = ev->data.scalar.length;
+		if ((n->text = malloc(n->len + 1)) == NULL) {
+			free(n);
+			return nomem(c);
+		}
+		memcpy(n->text, ev->data.scalar.value, n->len);
+		n->text[n->len] = '\0';
+		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+		n->null = n->plain && is_null(n->text, n->len);
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		n->type = NODE_SEQ;
+		break;
+	default:
+		n->type = NODE_MAP;
+		break;
+	}
+	*out = n;
+	return 0;
+}
+
+/* node_add hangs kid under parent, which then owns it; on failure kid is
+ * freed. */
+static int
+node_add(struct ctx *c, struct node *parent, struct node *kid)
+{
+	if (parent->nkid == MAX_KIDS) {
+		node_free(kid);
+		return fail(c, at(parent), NULL, "more than %d entries in "
+		    "one %s", MAX_KIDS / (parent->type == NODE_MAP ? 2 : 1),
+		    parent->type == NODE_MAP ? "mapping" : "list");
+	}
+	if (parent->nkid == parent->cap) {
+		size_t cap = parent->cap ? parent->cap * 2 : 8;
+		struct node **k = realloc(parent->kid, cap * sizeof(*k));
+
+		if (k == NULL) {
+			node_free(kid);
+			return nomem(c);
+		}
+		parent->kid = k;
+		parent->cap = cap;
+	}
+	if (parent->type == NODE_MAP && parent->nkid % 2 == 1)
+		kid->key_line = parent->kid[parent->nkid - 1]->line;
+	parent->kid[parent->nkid++] = kid;
+	return 0;
+}
+
+/* line_at counts the lines before byte off of text, for reader errors that
+ * carry an offset instead of a mark. */
+static unsigned
+line_at(const char *text, size_t len, size_t off)
+{
+	unsigned line = 1;
+	size_t i;
+
+	for (i = 0; i < off && i < len; i++)
+		if (text[i] == '\n')
+			line++;
+	return line;
+}
+
+static int
+syntax_error(const struct ctx *c, const yaml_parser_t *p, const char *text,
+    size_t len)
+{
+	const char *problem = p->problem ? p->problem : "not valid YAML";
+	unsigned line;
+
+	switch (p->error) {
+	case YAML_MEMORY_ERROR:
+		return nomem(c);
+	case YAML_READER_ERROR:
+		line = line_at(text, len, p->problem_offset);
+		if (p->problem_value != -1)
+			return fail(c, line, NULL, "YAML syntax error: %s "
+			    "(byte 0x%02x)", problem, p->problem_value & 0xff);
+		return fail(c, line, NULL, "YAML syntax error: %s", problem);
+	default:
+		line = (unsigned)p->problem_mark.line + 1;
+		if (p->context != NULL)
+			return fail(c, line, NULL, "YAML syntax error: %s "
+			    "(%s at line %u)", problem, p->context,
+			    (unsigned)p->context_mark.line + 1);
+		return fail(c, line, NULL, "YAML syntax error: %s", problem);
+	}
+}
+
+/*
+ * load parses text into a tree of nodes.  *root is NULL when the file
+ * holds no document.  Aliases, a second document and nesting deeper than
+ * MAX_DEPTH are refused.
+ */
+static int
+load(struct ctx *c, const char *text, size_t len, struct node **root)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	struct node *stack[MAX_DEPTH], *n;
+	int depth = 0, docs = 0, done = 0, rc = 0;
+
+	*root = NULL;
+	if (!yaml_parser_initialize(&p))
+		return nomem(c);
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+	while (!done) {
+		if (!yaml_parser_parse(&p, &ev)) {
+			rc = syntax_error(c, &p, text, len);
+			break;
+		}
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++docs > 1)
+				rc = fail(c, (unsigned)ev.start_mark.line + 1,
+				    NULL, "a second YAML document: a spec is "
+				    "one document (remove the extra ---)");
+			break;
+		case YAML_ALIAS_EVENT:
+			rc = fail(c, (unsigned)ev.start_mark.line + 1, NULL,
+			    "YAML aliases are not supported (*%s): write the "
+			    "value out in full", (char *)ev.data.alias.anchor);
+			break;
+		case YAML_SCALAR_EVENT:
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (ev.type != YAML_SCALAR_EVENT &&
+			    depth == MAX_DEPTH) {
+				rc = fail(c, (unsigned)ev.start_mark.line + 1,
+				    NULL, "nested deeper than %d levels",
+				    MAX_DEPTH);
+				break;
+			}
+			if ((rc = node_new(c, &ev, &n)) != 0)
+				break;
+			if (depth == 0)
+				*root = n;
+			else if ((rc = node_add(c, stack[depth - 1], n)) != 0)
+				break;
+			if (ev.type != YAML_SCALAR_EVENT)
+				stack[depth++] = n;
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+		if (rc != 0)
+			break;
+	}
+	yaml_parser_delete(&p);
+	if (rc != 0) {
+		node_free(*root);
+		*root = NULL;
+	}
+	return rc;
+}
+
+/* ---- schema helpers ------------------------------------------------- */
+
+/*
+ * map_get reads the mapping n whose keys must be among names (a NULL-ended
+ * list of at most 16): out[i] gets the key and value for names[i], both
+ * NULL when absent.  Refuses another type (saying it expected what), keys
+ * that are not names, unknown keys and repeated keys.
+ */
+static int
+map_get(const struct ctx *c, const struct node *n, const char *path,
+    const char *what, const char *const *names, struct kv *out)
+{
+	size_t i, j, nnames;
+	char list[256], q[SHOW_MAX * 4 + 16];
+
+	for (nnames = 0; names[nnames] != NULL; nnames++)
+		out[nnames].k = out[nnames].v = NULL;
+	if (n->type != NODE_MAP)
+		return expected(c, n, path, what);
+	for (i = 0; i < n->nkid; i += 2) {
+		const struct node *k = n->kid[i];
+
+		if (k->type != NODE_SCALAR || k->null)
+			return expected(c, k, path, "a key name");
+		for (j = 0; j < nnames; j++)
+			if (strcmp(k->text, names[j]) == 0 &&
+			    k->len == strlen(names[j]))
+				break;
+		quote(k->text, k->len, q, sizeof(q));
+		if (j == nnames) {
+			size_t o = 0;
+
+			list[0] = '\0';
+			for (j = 0; j < nnames && o < sizeof(list); j++)
+				o += (size_t)snprintf(list + o,
+				    sizeof(list) - o, "%s%s", j ? ", " : "",
+				    names[j]);
+			return fail(c, k->line, path, "unknown key %s "
+			    "(expected one of: %s)", q, list);
+		}
+		if (out[j].k != NULL)
+			return fail(c, k->line, path, "duplicate key %s "
+			    "(first at line %u)", q, out[j].k->line);
+		out[j].k = k;
+		out[j].v = n->kid[i + 1];
+	}
+	return 0;
+}
+
+/* scalar: n must be a non-null scalar without NUL bytes. */
+static int
+scalar(const struct ctx *c, const struct node *n, const char *path,
+    const char *what, const char **out)
+{
+	if (n->type != NODE_SCALAR || n->null)
+		return expected(c, n, path, what);
+	if (strlen(n->text) != n->len)
+		return fail(c, n->line, path, "expected %s, got a value with "
+		    "a NUL byte in it", what);
+	*out = n->text;
+	return 0;
+}
+
+/* parse_count: a plain decimal number, at most max. */
+static int
+parse_count(const char *s, uint32_t max, uint32_t *out)
+{
+	unsigned long long v = 0;
+	size_t i;
+
+	if (s[0] == '\0')
+		return FERR_ARG;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return FERR_ARG;
+		v = v * 10 + (unsigned)(s[i] - '0');
+		if (v > max)
+			return FERR_ARG;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* parse_percent: "1%" to "100%". */
+static int
+parse_percent(const char *s, uint32_t *out)
+{
+	char num[8];
+	size_t len = strlen(s);
+	uint32_t v;
+
+	if (len < 2 || len - 1 >= sizeof(num) || s[len - 1] != '%')
+		return FERR_ARG;
+	memcpy(num, s, len - 1);
+	num[len - 1] = '\0';
+	if (parse_count(num, 100, &v) != 0 || v == 0)
+		return FERR_ARG;
+	*out = v;
+	return 0;
+}
+
+/* number: a whole number from min to max; what says so in words. */
+static int
+number(const struct ctx *c, const struct node *n, const char *path,
+    uint32_t min, uint32_t max, const char *what, uint32_t *out)
+{
+	const char *s;
+	uint32_t v;
+	int rc;
+
+	if ((rc = scalar(c, n, path, what, &s)) != 0)
+		return rc;
+	if (parse_count(s, max, &v) != 0 || v < min)
+		return expected(c, n, path, what);
+	*out = v;
+	return 0;
+}
+
+static int
+port_number(const struct ctx *c, const struct node *n, const char *path,
+    uint32_t *out)
+{
+	return number(c, n, path, 1, 65535, "a port number from 1 to 65535",
+	    out);
+}
+
+/* duration: at most SPEC_DURATION_MAX_MS; above 0 unless zero_ok. */
+static int
+duration(const struct ctx *c, const struct node *n, const char *path,
+    int zero_ok, uint32_t *out)
+{
+	const char *s;
+	uint64_t ms;
+	char q[SHOW_MAX * 4 + 16];
+	int rc;
+
+	if ((rc = scalar(c, n, path, DURATION_EXPECT, &s)) != 0)
+		return rc;
+	if (parse_duration_ms(s, &ms) != 0)
+		return expected(c, n, path, DURATION_EXPECT);
+	describe(n, q, sizeof(q));
+	if (ms > SPEC_DURATION_MAX_MS)
+		return fail(c, n->line, path, "must be at most 24h, got %s",
+		    q);
+	if (ms == 0 && !zero_ok)
+		return fail(c, n->line, path, "must be above 0, got %s", q);
+	*out = (uint32_t)ms;
+	return 0;
+}
+
+/* one_of: a word from words (NULL-ended); *out is its index. */
+static int
+one_of(const struct ctx *c, const struct node *n, const char *path,
+    const char *const *words, const char *what, int *out)
+{
+	const char *s;
+	int i, rc;
+
+	if ((rc = scalar(c, n, path, what, &s)) != 0)
+		return rc;
+	for (i = 0; words[i] != NULL; i++)
+		if (strcmp(s, words[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	return expected(c, n, path, what);
+}
+
+static int
+ent_cmp(const void *a, const void *b)
+{
+	const struct ent *x = a, *y = b;
+	int d = strcmp(x->s, y->s);
+
+	if (d != 0)
+		return d;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/*
+ * first_repeat finds, among e[0..n) (in file order), the earliest entry
+ * whose text came before: *again is it, *first its first appearance.
+ * Returns 1 when there is one, 0 when all differ, FERR_NOMEM.  Sorting
+ * keeps this fast for thousands of hosts.
+ */
+static int
+first_repeat(struct ent *e, size_t n, const struct node **again,
+    const struct node **first)
+{
+	size_t i, best = n;
+
+	qsort(e, n, sizeof(*e), ent_cmp);
+	for (i = 1; i < n; i++)
+		if (strcmp(e[i].s, e[i - 1].s) == 0 &&
+		    (best == n || e[i].i < e[best].i) &&
+		    (i == 1 || strcmp(e[i - 1].s, e[i - 2].s) != 0))
+			best = i;	/* the second of its run */
+	if (best == n)
+		return 0;
+	*again = e[best].n;
+	*first = e[best - 1].n;
+	return 1;
+}
+
+/* A host name or label key: a letter or digit, then letters, digits,
+ * '-', '_' or '.'; at most SPEC_HOST_MAX (as ferryd's host_name_ok). */
+static int
+host_name_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > SPEC_HOST_MAX || !isalnum((unsigned char)s[0]))
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (!(ch < 0x80 && isalnum(ch)) && ch != '-' && ch != '_' &&
+		    ch != '.')
+			return 0;
+	}
+	return 1;
+}
+
+/* [A-Za-z_][A-Za-z0-9_]*, at most 255 bytes. */
+static int
+env_name_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 255 || isdigit((unsigned char)s[0]))
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (!(ch < 0x80 && isalnum(ch)) && ch != '_')
+			return 0;
+	}
+	return 1;
+}
+
+/* [a-z0-9][a-z0-9_.-]{0,62} */
+static int
+service_name_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > SPEC_SERVICE_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+			continue;
+		if (i == 0 || (ch != '_' && ch != '.' && ch != '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- image references ----------------------------------------------- */
+
+static int
+lower_alnum(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+}
+
+/* A repository path component: lowercase letters and digits, joined by
+ * '.', '_', '__' or dashes. */
+static int
+path_component_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || !lower_alnum(s[0]) || !lower_alnum(s[n - 1]))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!lower_alnum(s[i]) && s[i] != '.' && s[i] != '_' &&
+		    s[i] != '-')
+			return 0;
+	return 1;
+}
+
+/* A registry: host name or address, then :port optionally. */
+static int
+registry_ok(const char *s, size_t n)
+{
+	size_t i, colon = n;
+
+	for (i = 0; i < n; i++)
+		if (s[i] == ':') {
+			colon = i;
+			break;
+		}
+	if (colon == 0)
+		return 0;
+	for (i = 0; i < colon; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
+		    s[i] != '-')
+			return 0;
+	if (colon < n) {
+		if (n - colon - 1 == 0 || n - colon - 1 > 5)
+			return 0;
+		for (i = colon + 1; i < n; i++)
+			if (!isdigit((unsigned char)s[i]))
+				return 0;
+	}
+	return 1;
+}
+
+static int
+why(char *buf, size_t len, const char *msg)
+{
+	if (buf != NULL && len > 0)
+		snprintf(buf, len, "%s", msg);
+	return FERR_MALFORMED;
+}
+
+int
+spec_image_check(const char *ref, char *whybuf, size_t whylen)
+{
+	const char *at, *name_end, *slash, *colon, *p, *end;
+	size_t i, n;
+
+	if (ref == NULL || ref[0] == '\0')
+		return why(whybuf, whylen, "must not be empty");
+	n = strlen(ref);
+	for (i = 0; i < n; i++)
+		if (isspace((unsigned char)ref[i]) ||
+		    iscntrl((unsigned char)ref[i]) ||
+		    (unsigned char)ref[i] >= 0x80)
+			return why(whybuf, whylen, "must not contain "
+			    "whitespace, control or non-ASCII characters");
+	if (n > SPEC_IMAGE_MAX)
+		return why(whybuf, whylen, "is longer than 255 characters");
+	name_end = ref + n;
+	if ((at = strchr(ref, '@')) != NULL) {
+		const char *d = at + 1;
+
+		if (strncmp(d, "sha256:", 7) != 0 || strlen(d + 7) != 64)
+			return why(whybuf, whylen, "expected a digest of "
+			    "@sha256: and 64 hex digits after '@'");
+		for (i = 7; i < 71; i++)
+			if (!isdigit((unsigned char)d[i]) &&
+			    !(d[i] >= 'a' && d[i] <= 'f'))
+				return why(whybuf, whylen, "expected a digest "
+				    "of @sha256: and 64 lowercase hex digits "
+				    "after '@'");
+		name_end = at;
+	}
+	/* The tag: after the last ':' that follows the last '/'. */
+	slash = NULL;
+	colon = NULL;
+	for (p = ref; p < name_end; p++) {
+		if (*p == '/')
+			slash = p;
+		else if (*p == ':')
+			colon = p;
+	}
+	if (colon != NULL && (slash == NULL || colon > slash)) {
+		size_t tl = (size_t)(name_end - colon - 1);
+
+		if (tl == 0 || tl > 128 || colon[1] == '.' || colon[1] == '-')
+			return why(whybuf, whylen, "expected a tag of "
+			    "letters, digits, '_', '.' and '-' after ':'");
+		for (p = colon + 1; p < name_end; p++)
+			if (!isalnum((unsigned char)*p) && *p != '_' &&
+			    *p != '.' && *p != '-')
+				return why(whybuf, whylen, "expected a tag of "
+				    "letters, digits, '_', '.' and '-' after "
+				    "':'");
+		name_end = colon;
+	}
+	/* The repository: [registry/]component[/component...]. */
+	p = ref;
+	end = memchr(p, '/', (size_t)(name_end - p));
+	if (end != NULL) {
+		size_t fl = (size_t)(end - p);
+		int is_registry = fl == 9 && strncmp(p, "localhost", 9) == 0;
+
+		for (i = 0; i < fl; i++)
+			if (p[i] == '.' || p[i] == ':' ||
+			    isupper((unsigned char)p[i]))
+				is_registry = 1;
+		if (is_registry) {
+			if (!registry_ok(p, fl))
+				return why(whybuf, whylen, "expected a "
+				    "registry like registry.example.com:5000 "
+				    "before the first '/'");
+			p = end + 1;
+		}
+	}
+	for (;;) {
+		end = memchr(p, '/', (size_t)(name_end - p));
+		if (end == NULL)
+			end = name_end;
+		if (!path_component_ok(p, (size_t)(end - p)))
+			return why(whybuf, whylen, "expected a repository "
+			    "name of lowercase letters and digits, like "
+			    "registry:5000/team/web:1.0");
+		if (end == name_end)
+			break;
+		p = end + 1;
+	}
+	return 0;
+}
+
+/* ---- the sections --------------------------------------------------- */
+
+static char *
+dup_str(const struct ctx *c, const char *s, int *rc)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		*rc = nomem(c);
+	return d;
+}
+
+/* names: a list of distinct names (hosts, secrets).  ok() judges each;
+ * what says what one is; kind names one in messages ("host"). */
+static int
+read_names(const struct ctx *c, const struct node *n, const char *path,
+    size_t max, int (*ok)(const char *), const char *what,
+    const char *kind, char ***out, size_t *nout)
+{
+	char sub[160], q[SHOW_MAX * 4 + 16], listwhat[256];
+	struct ent *e = NULL;
+	const struct node *again, *first;
+	const char *s;
+	size_t i;
+	int rc = 0;
+
+	snprintf(listwhat, sizeof(listwhat), "a list of %ss like [a, b]",
+	    kind);
+	if (n->type != NODE_SEQ)
+		return expected(c, n, path, listwhat);
+	if (n->nkid == 0)
+		return fail(c, at(n), path, "expected at least one %s",
+		    kind);
+	if (n->nkid > max)
+		return fail(c, at(n), path, "more than %zu %ss", max, kind);
+	for (i = 0; i < n->nkid; i++) {
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		if ((rc = scalar(c, n->kid[i], sub, what, &s)) != 0)
+			return rc;
+		if (!ok(s))
+			return expected(c, n->kid[i], sub, what);
+	}
+	if ((e = calloc(n->nkid, sizeof(*e))) == NULL)
+		return nomem(c);
+	for (i = 0; i < n->nkid; i++) {
+		e[i].s = n->kid[i]->text;
+		e[i].n = n->kid[i];
+		e[i].i = i;
+	}
+	if (first_repeat(e, n->nkid, &again, &first)) {
+		for (i = 0; n->kid[i] != again; i++)
+			;
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		quote(again->text, again->len, q, sizeof(q));
+		rc = fail(c, again->line, sub, "%s %s is listed twice (first "
+		    "at line %u)", kind, q, first->line);
+		goto out;
+	}
+	if ((*out = calloc(n->nkid, sizeof(**out))) == NULL) {
+		rc = nomem(c);
+		goto out;
+	}
+	*nout = n->nkid;
+	for (i = 0; i < n->nkid && rc == 0; i++)
+		(*out)[i] = dup_str(c, n->kid[i]->text, &rc);
+out:
+	free(e);
+	return rc;
+}
+
+/*
+ * pairs: a free-form mapping of distinct names to scalar values (env,
+ * labels).  name_ok/name_what judge the names; value_ok (may be NULL)
+ * judges values.  show_values 0 keeps values out of messages.
+ */
+static int
+read_pairs(const struct ctx *c, const struct node *n, const char *path,
+    const char *what, size_t max, const char *kind,
+    int (*name_ok)(const char *), const char *name_what,
+    int (*value_ok)(const char *), const char *value_what, int show_values,
+    struct spec_pair **out, size_t *nout)
+{
+	char sub[320], q[SHOW_MAX * 4 + 16];
+	struct ent *e = NULL;
+	const struct node *again, *first, *k, *v;
+	const char *s;
+	size_t i, np;
+	int rc = 0;
+
+	if (n->type != NODE_MAP)
+		return expected(c, n, path, what);
+	np = n->nkid / 2;
+	if (np == 0)
+		return fail(c, at(n), path, "expected at least one %s",
+		    kind);
+	if (np > max)
+		return fail(c, at(n), path, "more than %zu %ss", max, kind);
+	for (i = 0; i < np; i++) {
+		k = n->kid[2 * i];
+		v = n->kid[2 * i + 1];
+		if ((rc = scalar(c, k, path, name_what, &s)) != 0)
+			return rc;
+		if (!name_ok(s))
+			return expected(c, k, path, name_what);
+		snprintf(sub, sizeof(sub), "%s.%s", path, s);
+		if (v->type != NODE_SCALAR || v->null) {
+			if (!show_values || v->type != NODE_SCALAR)
+				return fail(c, v->line, sub, "expected %s, "
+				    "got %s", value_what,
+				    v->type == NODE_MAP ? "a mapping" :
+				    v->type == NODE_SEQ ? "a list" :
+				    "nothing (write \"\" for an empty value)");
+			return expected(c, v, sub, value_what);
+		}
+		if (strlen(v->text) != v->len || (value_ok && !value_ok(
+		    v->text))) {
+			if (!show_values)
+				return fail(c, v->line, sub, "expected %s",
+				    value_what);
+			return expected(c, v, sub, value_what);
+		}
+	}
+	if ((e = calloc(np, sizeof(*e))) == NULL)
+		return nomem(c);
+	for (i = 0; i < np; i++) {
+		e[i].s = n->kid[2 * i]->text;
+		e[i].n = n->kid[2 * i];
+		e[i].i = i;
+	}
+	if (first_repeat(e, np, &again, &first)) {
+		quote(again->text, again->len, q, sizeof(q));
+		rc = fail(c, again->line, path, "duplicate key %s (first at "
+		    "line %u)", q, first->line);
+		goto out;
+	}
+	if ((*out = calloc(np, sizeof(**out))) == NULL) {
+		rc = nomem(c);
+		goto out;
+	}
+	*nout = np;
+	for (i = 0; i < np && rc == 0; i++) {
+		(*out)[i].name = dup_str(c, n->kid[2 * i]->text, &rc);
+		if (rc == 0)
+			(*out)[i].value = dup_str(c, n->kid[2 * i + 1]->text,
+			    &rc);
+	}
+out:
+	free(e);
+	return rc;
+}
+
+static int
+label_value_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n > SPEC_LABEL_VALUE_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+static const char HOST_WHAT[] = "a host name (letters, digits, '-', '_' "
+    "and '.', starting with a letter or digit, at most 63 characters)";
+
+static int
+read_host_names(const struct ctx *c, const struct node *n, const char *path,
+    struct spec *s)
+{
+	s->hosts = SPEC_HOSTS_NAMES;
+	return read_names(c, n, path, SPEC_HOSTS_MAX, host_name_valid,
+	    HOST_WHAT, "host", &s->host_names, &s->nhost_names);
+}
+
+static int
+read_hosts(const struct ctx *c, const struct node *n, struct spec *s)
+{
+	static const char *const keys[] = { "names", "labels", NULL };
+	static const char what[] = "a list of host names like [web-1, web-2] "
+	    "or { labels: { role: web } }";
+	struct kv kv[2];
+	int rc;
+
+	if (n->type == NODE_SEQ)
+		return read_host_names(c, n, "hosts", s);
+	if ((rc = map_get(c, n, "hosts", what, keys, kv)) != 0)
+		return rc;
+	if (kv[0].k != NULL && kv[1].k != NULL)
+		return fail(c, kv[1].k->line, "hosts", "expected names or "
+		    "labels, not both");
+	if (kv[0].k != NULL)
+		return read_host_names(c, kv[0].v, "hosts.names", s);
+	if (kv[1].k == NULL)
+		return fail(c, at(n), "hosts", "expected names: [web-1, "
+		    "...] or labels: { key: value }, got neither");
+	s->hosts = SPEC_HOSTS_LABELS;
+	return read_pairs(c, kv[1].v, "hosts.labels", "labels like "
+	    "{ role: web }", SPEC_LABELS_MAX, "label", host_name_valid,
+	    "a label key (letters, digits, '-', '_' and '.', at most 63 "
+	    "characters)", label_value_valid, "a label value (printable, at "
+	    "most 127 characters)", 1, &s->host_labels, &s->nhost_labels);
+}
+
+static int
+read_port(const struct ctx *c, const struct node *n, struct spec *s)
+{
+	static const char *const keys[] = { "host", "container", NULL };
+	struct kv kv[2];
+	int rc;
+
+	if ((rc = map_get(c, n, "port", "a mapping like { host: 8080, "
+	    "container: 80 }", keys, kv)) != 0)
+		return rc;
+	if (kv[0].k == NULL)
+		return fail(c, at(n), "port", "missing required key "
+		    "\"host\"");
+	if (kv[1].k == NULL)
+		return fail(c, at(n), "port", "missing required key "
+		    "\"container\"");
+	if ((rc = port_number(c, kv[0].v, "port.host", &s->port.host)) != 0 ||
+	    (rc = port_number(c, kv[1].v, "port.container",
+	    &s->port.container)) != 0)
+		return rc;
+	s->port.set = 1;
+	return 0;
+}
+
+static int
+url_path_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > SPEC_PATH_MAX || s[0] != '/')
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+read_http(const struct ctx *c, const struct node *n, struct spec *s)
+{
+	static const char *const keys[] = { "path", "port", "status", NULL };
+	static const char path_what[] = "a URL path starting with '/' "
+	    "(no spaces)";
+	struct kv kv[3];
+	const char *p;
+	int rc;
+
+	if ((rc = map_get(c, n, "health.http", "a mapping like { path: "
+	    "/health, port: 80, status: 200 }", keys, kv)) != 0)
+		return rc;
+	if (kv[0].k == NULL)
+		return fail(c, at(n), "health.http", "missing required key "
+		    "\"path\"");
+	if (kv[1].k == NULL)
+		return fail(c, at(n), "health.http", "missing required key "
+		    "\"port\"");
+	if ((rc = scalar(c, kv[0].v, "health.http.path", path_what, &p)) != 0)
+		return rc;
+	if (!url_path_valid(p))
+		return expected(c, kv[0].v, "health.http.path", path_what);
+	if ((rc = port_number(c, kv[1].v, "health.http.port",
+	    &s->health.http_port)) != 0)
+		return rc;
+	if (kv[2].k != NULL && (rc = number(c, kv[2].v, "health.http.status",
+	    100, 599, "an HTTP status from 100 to 599",
+	    &s->health.http_status)) != 0)
+		return rc;
+	s->health.check = SPEC_CHECK_HTTP;
+	s->health.http_path = dup_str(c, p, &rc);
+	return rc;
+}
+
+static int
+read_exec(const struct ctx *c, const struct node *n, struct spec *s)
+{
+	static const char what[] = "a command and its arguments like "
+	    "[pg_isready, -q]";
+	char sub[64];
+	const char *w;
+	size_t i;
+	int rc = 0;
+
+	if (n->type != NODE_SEQ)
+		return expected(c, n, "health.exec", what);
+	if (n->nkid == 0)
+		return fail(c, at(n), "health.exec", "expected %s, got an "
+		    "empty list", what);
+	if (n->nkid > SPEC_ARGV_MAX)
+		return fail(c, at(n), "health.exec", "more than %d words",
+		    SPEC_ARGV_MAX);
+	for (i = 0; i < n->nkid; i++) {
+		snprintf(sub, sizeof(sub), "health.exec[%zu]", i);
+		if (n->kid[i]->type == NODE_SCALAR && n->kid[i]->null &&
+		    i > 0)
+			return fail(c, n->kid[i]->line, sub, "expected a word, "
+			    "got nothing (write \"\" for an empty argument)");
+		if ((rc = scalar(c, n->kid[i], sub, i ? "a word" :
+		    "a command", &w)) != 0)
+			return rc;
+		if (i == 0 && w[0] == '\0')
+			return expected(c, n->kid[i], sub, "a command");
+	}
+	s->health.check = SPEC_CHECK_EXEC;
+	if ((s->health.argv = calloc(n->nkid, sizeof(char *))) == NULL)
+		return nomem(c);
+	s->health.argc = n->nkid;
+	for (i = 0; i < n->nkid && rc == 0; i++)
+		s->health.argv[i] = dup_str(c, n->kid[i]->text, &rc);
+	return rc;
+}
+
+static int
+read_health(const struct ctx *c, const struct node *n, struct spec *s)
+{
+	enum { H_HTTP, H_TCP, H_EXEC, H_DOCKER, H_INTERVAL, H_TIMEOUT,
+	    H_START, H_HEALTHY, H_UNHEALTHY, H_DEADLINE, H_MIN_HEALTHY, H_N };
+	static const char *const keys[] = { "http", "tcp", "exec", "docker",
+	    "interval", "timeout", "start_period", "healthy_threshold",
+	    "unhealthy_threshold", "deadline", "min_healthy", NULL };
+	static const char *const bools[] = { "false", "true", "False",
+	    "True", "FALSE", "TRUE", NULL };
+	static const char thr[] = "a whole number from 1 to 1000";
+	struct spec_health *h = &s->health;
+	struct kv kv[H_N];
+	const struct node *first_kind = NULL;
+	char a[SHOW_MAX + 8], b[SHOW_MAX + 8];
+	size_t nk = 0, i;
+	int rc, docker = 0;
+
+	if ((rc = map_get(c, n, "health", "a mapping of health settings "
+	    "like { http: { path: /health, port: 80 } }", keys, kv)) != 0)
+		return rc;
+	if (kv[H_DOCKER].k != NULL) {
+		if ((rc = one_of(c, kv[H_DOCKER].v, "health.docker", bools,
+		    "true or false", &docker)) != 0)
+			return rc;
+		docker %= 2;	/* odd entries of bools are true */
+	}
+	/* Exactly one check; docker: false chooses none.  Two are reported
+	 * in the file's order, at the second. */
+	for (i = 0; i < n->nkid; i += 2) {
+		const struct node *k = n->kid[i];
+
+		if (k == kv[H_HTTP].k || k == kv[H_TCP].k ||
+		    k == kv[H_EXEC].k || (k == kv[H_DOCKER].k && docker)) {
+			if (nk == 1)
+				return fail(c, k->line, "health", "more than "
+				    "one check (%s and %s): choose one of "
+				    "http, tcp, exec or docker",
+				    first_kind->text, k->text);
+			first_kind = k;
+			nk++;
+		}
+	}
+	if (nk == 0)
+		return fail(c, at(n), "health", "expected a check: one of "
+		    "http, tcp, exec or docker: true");
+	if (kv[H_HTTP].k != NULL)
+		rc = read_http(c, kv[H_HTTP].v, s);
+	else if (kv[H_TCP].k != NULL) {
+		rc = port_number(c, kv[H_TCP].v, "health.tcp", &h->tcp_port);
+		h->check = SPEC_CHECK_TCP;
+	} else if (kv[H_EXEC].k != NULL)
+		rc = read_exec(c, kv[H_EXEC].v, s);
+	else
+		h->check = SPEC_CHECK_DOCKER;
+	if (rc != 0)
+		return rc;
+
+	if ((kv[H_INTERVAL].k && (rc = duration(c, kv[H_INTERVAL].v,
+	    "health.interval", 0, &h->interval_ms)) != 0) ||
+	    (kv[H_TIMEOUT].k && (rc = duration(c, kv[H_TIMEOUT].v,
+	    "health.timeout", 0, &h->timeout_ms)) != 0) ||
+	    (kv[H_START].k && (rc = duration(c, kv[H_START].v,
+	    "health.start_period", 1, &h->start_period_ms)) != 0) ||
+	    (kv[H_HEALTHY].k && (rc = number(c, kv[H_HEALTHY].v,
+	    "health.healthy_threshold", 1, SPEC_THRESHOLD_MAX, thr,
+	    &h->healthy_threshold)) != 0) ||
+	    (kv[H_UNHEALTHY].k && (rc = number(c, kv[H_UNHEALTHY].v,
+	    "health.unhealthy_threshold", 1, SPEC_THRESHOLD_MAX, thr,
+	    &h->unhealthy_threshold)) != 0) ||
+	    (kv[H_DEADLINE].k && (rc = duration(c, kv[H_DEADLINE].v,
+	    "health.deadline", 0, &h->deadline_ms)) != 0) ||
+	    (kv[H_MIN_HEALTHY].k && (rc = duration(c, kv[H_MIN_HEALTHY].v,
+	    "health.min_healthy", 1, &h->min_healthy_ms)) != 0))
+		return rc;
+	if (h->min_healthy_ms >= h->deadline_ms) {
+		show_duration(kv[H_DEADLINE].v, h->deadline_ms, a, sizeof(a));
+		show_duration(kv[H_MIN_HEALTHY].v, h->min_healthy_ms, b,
+		    sizeof(b));
+		/* Blame the one the user wrote; both: min_healthy. */
+		if (kv[H_MIN_HEALTHY].k != NULL)
+			return fail(c, kv[H_MIN_HEALTHY].k->line,
+			    "health.min_healthy", "must be below "
+			    "health.deadline (%s)", a);
+		return fail(c, kv[H_DEADLINE].k->line, "health.deadline",
+		    "must be above health.min_healthy (%s by default)", b);
+	}
+	return 0;
+}
+
+static int
+read_rollout(const struct ctx *c, const struct node *n, struct spec *s)
+{
+	enum { R_BATCH, R_CANARY, R_ORDER, R_PAUSE, R_MAX_FAILURES,
+	    R_ON_FAILURE, R_N };
+	static const char *const keys[] = { "batch", "canary", "order",
+	    "pause", "max_failures", "on_failure", NULL };
+	static const char *const orders[] = { "stop-first", "start-first",
+	    NULL };
+	static const char *const on_failure[] = { "rollback", "pause",
+	    "continue", NULL };
+	static const char batch_what[] = "a count (1 or more) or a "
+	    "percentage like \"25%\"";
+	struct spec_rollout *r = &s->rollout;
+	struct kv kv[R_N];
+	int rc, i;
+
+	if ((rc = map_get(c, n, "rollout", "a mapping of rollout settings "
+	    "like { batch: 2 }", keys, kv)) != 0)
+		return rc;
+	if (kv[R_BATCH].k != NULL) {
+		const struct node *v = kv[R_BATCH].v;
+		const char *b;
+		size_t len;
+
+		if ((rc = scalar(c, v, "rollout.batch", batch_what, &b)) != 0)
+			return rc;
+		len = strlen(b);
+		if (len > 1 && b[len - 1] == '%') {
+			if (parse_percent(b, &r->batch) != 0) {
+				char q[SHOW_MAX * 4 + 16];
+
+				describe(v, q, sizeof(q));
+				return fail(c, v->line, "rollout.batch",
+				    "expected a percentage from 1%% to "
+				    "100%%, got %s", q);
+			}
+			r->batch_percent = 1;
+		} else if (parse_count(b, UINT32_MAX, &r->batch) != 0 ||
+		    r->batch == 0) {
+			return expected(c, v, "rollout.batch", batch_what);
+		}
+	}
+	if ((kv[R_CANARY].k && (rc = number(c, kv[R_CANARY].v,
+	    "rollout.canary", 1, UINT32_MAX, "a count of hosts (1 or more)",
+	    &r->canary)) != 0))
+		return rc;
+	if (kv[R_ORDER].k) {
+		if ((rc = one_of(c, kv[R_ORDER].v, "rollout.order", orders,
+		    "stop-first or start-first", &i)) != 0)
+			return rc;
+		r->order = i ? SPEC_ORDER_START_FIRST : SPEC_ORDER_STOP_FIRST;
+	}
+	if (kv[R_PAUSE].k && (rc = duration(c, kv[R_PAUSE].v,
+	    "rollout.pause", 1, &r->pause_ms)) != 0)
+		return rc;
+	if (kv[R_MAX_FAILURES].k && (rc = number(c, kv[R_MAX_FAILURES].v,
+	    "rollout.max_failures", 0, UINT32_MAX, "a count (0 or more)",
+	    &r->max_failures)) != 0)
+		return rc;
+	if (kv[R_ON_FAILURE].k) {
+		if ((rc = one_of(c, kv[R_ON_FAILURE].v, "rollout.on_failure",
+		    on_failure, "rollback, pause or continue", &i)) != 0)
+			return rc;
+		r->on_failure = i == 0 ? SPEC_ON_FAILURE_ROLLBACK :
+		    i == 1 ? SPEC_ON_FAILURE_PAUSE : SPEC_ON_FAILURE_CONTINUE;
+	}
+	return 0;
+}
+
+static void
+spec_defaults(struct spec *s)
+{
+	s->health.http_status = 200;
+	s->health.interval_ms = 1000;
+	s->health.timeout_ms = 1000;
+	s->health.start_period_ms = 0;
+	s->health.healthy_threshold = 1;
+	s->health.unhealthy_threshold = 3;
+	s->health.deadline_ms = 60000;
+	s->health.min_healthy_ms = 5000;
+	s->rollout.batch = 1;
+	s->rollout.order = SPEC_ORDER_STOP_FIRST;
+	s->rollout.on_failure = SPEC_ON_FAILURE_ROLLBACK;
+}
+
+static int
+read_spec(const struct ctx *c, const struct node *root, struct spec *s)
+{
+	enum { K_SERVICE, K_IMAGE, K_HOSTS, K_PORT, K_ENV, K_SECRETS,
+	    K_HEALTH, K_ROLLOUT, K_N };
+	static const char *const keys[] = { "service", "image", "hosts",
+	    "port", "env", "secrets", "health", "rollout", NULL };
+	static const int required[] = { K_SERVICE, K_IMAGE, K_HOSTS,
+	    K_HEALTH };
+	static const char service_what[] = "a service name of lowercase "
+	    "letters, digits, '_', '.' and '-', starting with a letter or "
+	    "digit, at most 63 characters";
+	struct kv kv[K_N];
+	const char *v;
+	char reason[160], q[SHOW_MAX * 4 + 16];
+	size_t i;
+	int rc;
+
+	if (root == NULL || (root->type == NODE_SCALAR && root->null))
+		return fail(c, 0, NULL, "the file is empty (expected a "
+		    "mapping of service, image, hosts, health, ...)");
+	if ((rc = map_get(c, root, NULL, "a mapping of settings (service: "
+	    "..., image: ..., hosts: ..., health: ...)", keys, kv)) != 0)
+		return rc;
+	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if (kv[required[i]].k == NULL)
+			return fail(c, 0, NULL, "missing required key \"%s\"",
+			    keys[required[i]]);
+
+	if ((rc = scalar(c, kv[K_SERVICE].v, "service", service_what,
+	    &v)) != 0)
+		return rc;
+	if (!service_name_valid(v))
+		return expected(c, kv[K_SERVICE].v, "service", service_what);
+	snprintf(s->service, sizeof(s->service), "%s", v);
+
+	if ((rc = scalar(c, kv[K_IMAGE].v, "image", "an image reference like "
+	    "registry:5000/web:1.4.2", &v)) != 0)
+		return rc;
+	if (spec_image_check(v, reason, sizeof(reason)) != 0) {
+		quote(v, strlen(v), q, sizeof(q));
+		return fail(c, kv[K_IMAGE].v->line, "image", "%s, got %s",
+		    reason, q);
+	}
+	snprintf(s->image, sizeof(s->image), "%s", v);
+
+	if ((rc = read_hosts(c, kv[K_HOSTS].v, s)) != 0)
+		return rc;
+	if (kv[K_PORT].k && (rc = read_port(c, kv[K_PORT].v, s)) != 0)
+		return rc;
+	if (kv[K_ENV].k && (rc = read_pairs(c, kv[K_ENV].v, "env",
+	    "a mapping of variables like { LOG_LEVEL: info }", SPEC_ENV_MAX,
+	    "variable", env_name_valid, "a variable name ([A-Za-z_]"
+	    "[A-Za-z0-9_]*)", NULL, "a value", 0, &s->env, &s->nenv)) != 0)
+		return rc;
+	if (kv[K_SECRETS].k && (rc = read_names(c, kv[K_SECRETS].v,
+	    "secrets", SPEC_SECRETS_MAX, env_name_valid, "a secret name "
+	    "([A-Za-z_][A-Za-z0-9_]*)", "secret", &s->secrets,
+	    &s->nsecrets)) != 0)
+		return rc;
+	if ((rc = read_health(c, kv[K_HEALTH].v, s)) != 0)
+		return rc;
+	if (kv[K_ROLLOUT].k && (rc = read_rollout(c, kv[K_ROLLOUT].v, s)) != 0)
+		return rc;
+	return 0;
+}
+
+int
+spec_parse(const char *filename, const char *text, size_t len,
+    struct spec **out, char *err, size_t errlen)
+{
+	struct ctx c = { filename ? filename : "spec", err, errlen, 0 };
+	struct node *root = NULL;
+	struct spec *s = NULL;
+	int rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (out == NULL)
+		return FERR_ARG;
+	*out = NULL;
+	if (text == NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: no text", c.file);
+		return FERR_ARG;
+	}
+	if (len > SPEC_MAX_BYTES) {
+		fail(&c, 0, NULL, "the file is %zu bytes, larger than the "
+		    "limit of 1 MiB", len);
+		return FERR_TOOBIG;
+	}
+	if ((rc = load(&c, text, len, &root)) != 0)
+		goto out;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		rc = nomem(&c);
+		goto out;
+	}
+	spec_defaults(s);
+	if ((rc = read_spec(&c, root, s)) != 0)
+		goto out;
+	*out = s;
+	s = NULL;
+out:
+	spec_free(s);
+	node_free(root);
+	return rc;
+}
+
+static void
+free_strings(char **v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+free_pairs(struct spec_pair *p, size_t n)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(p[i].name);
+		free(p[i].value);
+	}
+	free(p);
+}
+
+void
+spec_free(struct spec *s)
+{
+	if (s == NULL)
+		return;
+	free_strings(s->host_names, s->nhost_names);
+	free_pairs(s->host_labels, s->nhost_labels);
+	free_pairs(s->env, s->nenv);
+	free_strings(s->secrets, s->nsecrets);
+	free(s->health.http_path);
+	free_strings(s->health.argv, s->health.argc);
+	free(s);
+}
+
+/* ---- the wire form -------------------------------------------------- */
+
+static void
+free_pb_string(char *p)
+{
+	if (p != NULL && p != protobuf_c_empty_string)
+		free(p);
+}
+
+void
+spec_health_free(Ferry__HealthSpec *h)
+{
+	size_t i;
+
+	if (h == NULL)
+		return;
+	if (h->check_case == FERRY__HEALTH_SPEC__CHECK_HTTP &&
+	    h->http != NULL) {
+		free_pb_string(h->http->path);
+		free(h->http);
+	} else if (h->check_case == FERRY__HEALTH_SPEC__CHECK_EXEC &&
+	    h->exec != NULL) {
+		for (i = 0; i < h->exec->n_argv; i++)
+			free_pb_string(h->exec->argv[i]);
+		free(h->exec->argv);
+		free(h->exec);
+	}
+	free(h);
+}
+
+int
+spec_health_new(const struct spec *s, Ferry__HealthSpec **out)
+{
+	const struct spec_health *sh = &s->health;
+	Ferry__HealthSpec *h;
+	size_t i;
+
+	*out = NULL;
+	if ((h = malloc(sizeof(*h))) == NULL)
+		return FERR_NOMEM;
+	ferry__health_spec__init(h);
+	h->interval_ms = sh->interval_ms;
+	h->timeout_ms = sh->timeout_ms;
+	h->start_period_ms = sh->start_period_ms;
+	h->healthy_threshold = sh->healthy_threshold;
+	h->unhealthy_threshold = sh->unhealthy_threshold;
+	h->deadline_ms = sh->deadline_ms;
+	h->min_healthy_ms = sh->min_healthy_ms;
+	switch (sh->check) {
+	case SPEC_CHECK_HTTP:
+		h->check_case = FERRY__HEALTH_SPEC__CHECK_HTTP;
+		if ((h->http = malloc(sizeof(*h->http))) == NULL)
+			goto nomem;
+		ferry__http_check__init(h->http);
+		h->http->port = sh->http_port;
+		h->http->status = sh->http_status;
+		if ((h->http->path = strdup(sh->http_path)) == NULL)
+			goto nomem;
+		break;
+	case SPEC_CHECK_TCP:
+		h->check_case = FERRY__HEALTH_SPEC__CHECK_TCP_PORT;
+		h->tcp_port = sh->tcp_port;
+		break;
+	case SPEC_CHECK_EXEC:
+		h->check_case = FERRY__HEALTH_SPEC__CHECK_EXEC;
+		if ((h->exec = malloc(sizeof(*h->exec))) == NULL)
+			goto nomem;
+		ferry__exec_check__init(h->exec);
+		if ((h->exec->argv = calloc(sh->argc, sizeof(char *))) == NULL)
+			goto nomem;
+		for (i = 0; i < sh->argc; i++) {
+			if ((h->exec->argv[i] = strdup(sh->argv[i])) == NULL)
+				goto nomem;
+			h->exec->n_argv = i + 1;
+		}
+		break;
+	case SPEC_CHECK_DOCKER:
+		h->check_case = FERRY__HEALTH_SPEC__CHECK_DOCKER;
+		h->docker = 1;
+		break;
+	}
+	*out = h;
+	return 0;
+nomem:
+	spec_health_free(h);
+	return FERR_NOMEM;
+}
+
+static void
+free_env(Ferry__EnvVar **env, size_t n)
+{
+	size_t i;
+
+	if (env == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		if (env[i] == NULL)
+			continue;
+		free_pb_string(env[i]->name);
+		free_pb_string(env[i]->value);
+		free(env[i]);
+	}
+	free(env);
+}
+
+int
+spec_swap_fill(const struct spec *s, Ferry__Swap *swap)
+{
+	char *service = NULL;
+	Ferry__EnvVar **env = NULL;
+	Ferry__PortBinding *port = NULL;
+	Ferry__HealthSpec *health = NULL;
+	size_t i;
+	int rc = FERR_NOMEM;
+
+	if ((service = strdup(s->service)) == NULL)
+		goto fail;
+	if (s->nenv > 0) {
+		if ((env = calloc(s->nenv, sizeof(*env))) == NULL)
+			goto fail;
+		for (i = 0; i < s->nenv; i++) {
+			if ((env[i] = malloc(sizeof(*env[i]))) == NULL)
+				goto fail;
+			ferry__env_var__init(env[i]);
+			if ((env[i]->name = strdup(s->env[i].name)) == NULL ||
+			    (env[i]->value = strdup(s->env[i].value)) == NULL)
+				goto fail;
+		}
+	}
+	if (s->port.set) {
+		if ((port = malloc(sizeof(*port))) == NULL)
+			goto fail;
+		ferry__port_binding__init(port);
+		port->host = s->port.host;
+		port->container = s->port.container;
+	}
+	if ((rc = spec_health_new(s, &health)) != 0)
+		goto fail;
+	swap->service = service;
+	swap->n_env = s->nenv;
+	swap->env = env;
+	swap->port = port;
+	swap->health = health;
+	swap->order = s->rollout.order == SPEC_ORDER_START_FIRST ?
+	    FERRY__ORDER__ORDER_START_FIRST : FERRY__ORDER__ORDER_STOP_FIRST;
+	return 0;
+fail:
+	free(service);
+	free_env(env, s->nenv);	/* unset entries are NULL or empty */
+	free(port);
+	return rc;
+}
+
+void
+spec_swap_clear(Ferry__Swap *swap)
+{
+	if (swap == NULL)
+		return;
+	free_pb_string(swap->service);
+	swap->service = (char *)protobuf_c_empty_string;
+	free_env(swap->env, swap->n_env);
+	swap->env = NULL;
+	swap->n_env = 0;
+	free(swap->port);
+	swap->port = NULL;
+	spec_health_free(swap->health);
+	swap->health = NULL;
+	swap->order = FERRY__ORDER__ORDER_STOP_FIRST;
+}

@@ -1,0 +1,180 @@
+/* spec.h: the service spec a user writes (DESIGN "The operator's
+ * interface"), parsed and checked, and turned into what goes on the wire. */
+#ifndef FERRY_SPEC_H
+#define FERRY_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry.pb-c.h"
+
+#define SPEC_MAX_BYTES		(1024 * 1024)	/* larger files are refused */
+#define SPEC_SERVICE_MAX	63	/* [a-z0-9][a-z0-9_.-]{0,62} */
+#define SPEC_IMAGE_MAX		255
+#define SPEC_HOST_MAX		63	/* a host name or label key */
+#define SPEC_LABEL_VALUE_MAX	127
+#define SPEC_HOSTS_MAX		4096	/* names in hosts: [...] */
+#define SPEC_LABELS_MAX		16	/* labels in hosts: { labels: ... } */
+#define SPEC_ENV_MAX		1024
+#define SPEC_SECRETS_MAX	256
+#define SPEC_ARGV_MAX		256	/* words in health.exec */
+#define SPEC_PATH_MAX		1024	/* health.http.path */
+#define SPEC_DURATION_MAX_MS	(24u * 3600 * 1000)	/* any duration */
+#define SPEC_THRESHOLD_MAX	1000	/* healthy_/unhealthy_threshold */
+
+/* How the hosts of a rollout are chosen: by name or by label. */
+enum spec_hosts {
+	SPEC_HOSTS_NAMES = 1,	/* hosts: [web-1, web-2] */
+	SPEC_HOSTS_LABELS = 2,	/* hosts: { labels: { role: web } } */
+};
+
+/* The health check; the numbers are the proto's HealthSpec check cases. */
+enum spec_check {
+	SPEC_CHECK_HTTP = 1,	/* http: { path, port, status } */
+	SPEC_CHECK_TCP = 2,	/* tcp: PORT */
+	SPEC_CHECK_EXEC = 3,	/* exec: [cmd, args...] */
+	SPEC_CHECK_DOCKER = 4,	/* docker: true (the image's HEALTHCHECK) */
+};
+
+/* The numbers are the proto's Order values. */
+enum spec_order {
+	SPEC_ORDER_STOP_FIRST = 0,
+	SPEC_ORDER_START_FIRST = 1,
+};
+
+enum spec_on_failure {
+	SPEC_ON_FAILURE_ROLLBACK = 0,
+	SPEC_ON_FAILURE_PAUSE = 1,
+	SPEC_ON_FAILURE_CONTINUE = 2,
+};
+
+/* A name and its value: an environment variable or a host label. */
+struct spec_pair {
+	char *name;
+	char *value;
+};
+
+struct spec_health {
+	enum spec_check check;
+	char *http_path;		/* SPEC_CHECK_HTTP: starts with '/' */
+	uint32_t http_port;		/* container port, 1..65535 */
+	uint32_t http_status;		/* expected status, default 200 */
+	uint32_t tcp_port;		/* SPEC_CHECK_TCP: container port */
+	char **argv;			/* SPEC_CHECK_EXEC: argc words */
+	size_t argc;
+	uint32_t interval_ms;		/* default 1s */
+	uint32_t timeout_ms;		/* default 1s */
+	uint32_t start_period_ms;	/* default 0s */
+	uint32_t healthy_threshold;	/* default 1 */
+	uint32_t unhealthy_threshold;	/* default 3 */
+	uint32_t deadline_ms;		/* default 60s */
+	uint32_t min_healthy_ms;	/* default 5s, always below deadline */
+};
+
+struct spec_rollout {
+	uint32_t batch;			/* hosts per batch (default 1), or */
+	int batch_percent;		/* ... a percentage 1..100 of them */
+	uint32_t canary;		/* size of the first batch; 0: none */
+	enum spec_order order;		/* default stop-first */
+	uint32_t pause_ms;		/* between batches, default 0s */
+	uint32_t max_failures;		/* default 0 */
+	enum spec_on_failure on_failure;	/* default rollback */
+};
+
+/* One service spec, as checked.  Everything it points to is owned by it
+ * and freed by spec_free. */
+struct spec {
+	char service[SPEC_SERVICE_MAX + 1];
+	char image[SPEC_IMAGE_MAX + 1];	/* as written: repo:tag, repo@sha256 */
+	enum spec_hosts hosts;
+	char **host_names;		/* SPEC_HOSTS_NAMES, distinct */
+	size_t nhost_names;
+	struct spec_pair *host_labels;	/* SPEC_HOSTS_LABELS, distinct keys */
+	size_t nhost_labels;
+	struct {
+		int set;		/* 0: the service publishes no port */
+		uint32_t host;		/* 1..65535 */
+		uint32_t container;	/* 1..65535 */
+	} port;
+	struct spec_pair *env;		/* in the file's order, distinct */
+	size_t nenv;
+	char **secrets;			/* names, distinct */
+	size_t nsecrets;
+	struct spec_health health;
+	struct spec_rollout rollout;
+};
+
+/*
+ * spec_parse reads the service spec in text (len bytes, need not be
+ * NUL-terminated) with libyaml, checks every field, and on success stores a
+ * new spec in *out, to be freed with spec_free.  filename is used only in
+ * messages (NULL reads as "spec").
+ *
+ * Required keys: service, image, hosts, health (with exactly one check).
+ * Every other setting takes DESIGN's default when absent.  Unknown keys,
+ * duplicate keys, wrong types, bad values and impossible combinations are
+ * refused, as are YAML aliases (*name), more than one document and files
+ * larger than SPEC_MAX_BYTES.  A scalar is read by its text, quoted or
+ * not: port: "8080" is port 8080, and env values are kept as written.
+ *
+ * Returns 0, FERR_MALFORMED (not YAML, or not a valid spec), FERR_TOOBIG
+ * (the file is too large), FERR_NOMEM or FERR_ARG (out or text NULL).  On
+ * failure *out is NULL and err (when not NULL) holds one line naming the
+ * file, the 1-based line and the field, and saying what was expected:
+ *
+ *	web.yml:7: health.interval: expected a duration like 500ms, 5s or
+ *	2m, got "fast"
+ *
+ * Environment values never appear in messages.  Nothing is leaked on any
+ * path.
+ */
+int
+spec_parse(const char *filename, const char *text, size_t len,
+    struct spec **out, char *err, size_t errlen);
+
+/* spec_free frees s and everything it owns.  NULL is safe. */
+void
+spec_free(struct spec *s);
+
+/*
+ * spec_image_check says whether ref is an image reference ferry accepts:
+ * [registry[:port]/]path[:tag][@sha256:<64 hex>], no whitespace, at most
+ * SPEC_IMAGE_MAX characters.  For `ferry deploy --image`, which replaces the
+ * spec's image.  Returns 0, or FERR_MALFORMED with the reason in why
+ * (when not NULL).
+ */
+int
+spec_image_check(const char *ref, char *why, size_t whylen);
+
+/*
+ * spec_health_new builds the wire form of s's health settings: a new
+ * HealthSpec tree (the check, its HttpCheck or ExecCheck, all strings) on
+ * the heap, copied from s, so it outlives s.  Free it with
+ * spec_health_free.  Returns 0 or FERR_NOMEM (*out is then NULL).
+ */
+int
+spec_health_new(const struct spec *s, Ferry__HealthSpec **out);
+
+/* spec_health_free frees a tree made by spec_health_new, including one
+ * left half-built.  NULL is safe. */
+void
+spec_health_free(Ferry__HealthSpec *h);
+
+/*
+ * spec_swap_fill sets the fields of swap that come from the spec: service,
+ * env, port (NULL when the spec publishes none), health and order, each a
+ * new heap copy.  image, revision, deployment and every other field are
+ * the caller's and left alone.  Those five must be unset (as after
+ * ferry__swap__init or spec_swap_clear): they are overwritten, not freed.
+ * Returns 0, or FERR_NOMEM with swap unchanged.
+ */
+int
+spec_swap_fill(const struct spec *s, Ferry__Swap *swap);
+
+/* spec_swap_clear frees what spec_swap_fill set in swap and puts those
+ * fields back to their unset values; the rest of swap is left alone.  Safe
+ * on a swap just initialized with ferry__swap__init. */
+void
+spec_swap_clear(Ferry__Swap *swap);
+
+#endif

@@ -1,0 +1,292 @@
+/* swapone.c: `ferry swap HOST SPEC.yml` and `ferry swap HOST --rollback
+ * SERVICE`: one swap on one host outside any rollout, for repairs (and
+ * tests).  The tag is resolved by a Pull on that host, the spec is kept as
+ * a new revision of the service, then the Swap goes out; the CLI's request
+ * is answered with the signed result. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferr.h"
+#include "ferryd.h"
+#include "log.h"
+#include "spec.h"
+
+/* How long a command may wait to be accepted, and the slack a swap gets
+ * beyond its health deadline for pulling, stopping and tidying. */
+#define SWAP_ACCEPT_MS	30000u
+#define PULL_RESULT_MS	600000u
+#define SWAP_SLACK_MS	180000u
+
+struct swap_wait {
+	struct ferryd *fd;
+	struct rep_slot *slot;
+	char host[HOST_NAME_MAX_LEN + 1];
+	char actor[64];
+	struct spec *spec;
+	uint64_t revision;
+	char digest[300];
+};
+
+static void
+wait_free(struct swap_wait *w)
+{
+	spec_free(w->spec);
+	free(w);
+}
+
+static void
+send_ctl(struct rep_slot *slot, const Ferry__CtlReply *r)
+{
+	size_t n = ferry__ctl_reply__get_packed_size(r);
+	uint8_t *buf = malloc(n + 1);
+
+	if (buf == NULL) {
+		repsrv_drop(slot);
+		return;
+	}
+	ferry__ctl_reply__pack(r, buf);
+	repsrv_reply(slot, buf, n);
+	free(buf);
+}
+
+static void
+fail(struct rep_slot *slot, const char *fmt, const char *a, const char *b)
+{
+	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg), fmt, a, b);
+	r.error = msg;
+	send_ctl(slot, &r);
+}
+
+/* on_swap_done answers the CLI with the agent's signed result. */
+static void
+on_swap_done(void *arg, struct host *h, const struct cmd *c,
+    const Ferry__Report *report, const char *err)
+{
+	struct swap_wait *w = arg;
+	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
+	char detail[512];
+
+	(void)c;
+	if (report == NULL || report->result_case !=
+	    FERRY__REPORT__RESULT_SWAP) {
+		fail(w->slot, "host %s: %s", h->rec.name, report != NULL &&
+		    report->message && report->message[0] ? report->message :
+		    err ? err : "no result");
+		wait_free(w);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "%s r%llu: %s%s%s",
+	    report->swap->service, (unsigned long long)w->revision,
+	    report->status == FERRY__REPORT__STATUS__SUCCEEDED ? "swapped" :
+	    "failed", report->message && report->message[0] ? ": " : "",
+	    report->message ? report->message : "");
+	store_event(w->fd->store, w->actor, "swap", h->rec.name, detail);
+	log_info("host %s: %s", h->rec.name, detail);
+	r.ok = 1;
+	r.swap = report->swap;
+	r.revision = w->revision;
+	r.digest = w->digest;
+	send_ctl(w->slot, &r);
+	wait_free(w);
+}
+
+static void
+send_swap(struct swap_wait *w, struct host *h)
+{
+	Ferry__Command cmd = FERRY__COMMAND__INIT;
+	Ferry__Swap sw = FERRY__SWAP__INIT;
+	uint64_t budget;
+	int rc;
+
+	if (spec_swap_fill(w->spec, &sw) != 0) {
+		fail(w->slot, "%s%s", "ferryd is out of memory", "");
+		wait_free(w);
+		return;
+	}
+	sw.revision = w->revision;
+	sw.image = w->digest;
+	sw.deployment = "";
+	cmd.payload_case = FERRY__COMMAND__PAYLOAD_SWAP;
+	cmd.swap = &sw;
+	budget = (uint64_t)w->spec->health.deadline_ms +
+	    w->spec->health.min_healthy_ms + SWAP_SLACK_MS;
+	rc = link_command_long(w->fd, h, &cmd, "swap", SWAP_ACCEPT_MS, budget,
+	    on_swap_done, w);
+	spec_swap_clear(&sw);
+	if (rc != 0) {
+		fail(w->slot, "cannot send the swap: %s%s", ferr_str(rc), "");
+		wait_free(w);
+	}
+}
+
+static void
+on_pull_done(void *arg, struct host *h, const struct cmd *c,
+    const Ferry__Report *report, const char *err)
+{
+	struct swap_wait *w = arg;
+
+	(void)c;
+	if (report == NULL || report->status !=
+	    FERRY__REPORT__STATUS__SUCCEEDED || report->result_case !=
+	    FERRY__REPORT__RESULT_PULL) {
+		fail(w->slot, "pull on %s failed: %s", h->rec.name,
+		    report != NULL && report->message ? report->message :
+		    err ? err : "no result");
+		wait_free(w);
+		return;
+	}
+	snprintf(w->digest, sizeof(w->digest), "%s", report->pull->digest);
+	store_revision_set_digest(w->fd->store, w->spec->service, w->revision,
+	    w->digest);
+	log_info("host %s: %s resolved to %s", h->rec.name, w->spec->image,
+	    w->digest);
+	send_swap(w, h);
+}
+
+/* kept_revision finds the revision the host keeps stopped for service:
+ * the newest one that does not run, per its last heartbeat. */
+static uint64_t
+kept_revision(const struct host *h, const char *service)
+{
+	uint64_t running = 0, kept = 0, r;
+	size_t i;
+
+	if (h->status == NULL)
+		return 0;
+	for (i = 0; i < h->status->n_containers; i++) {
+		const Ferry__Container *c = h->status->containers[i];
+		if (strcmp(c->service, service) == 0 &&
+		    strcmp(c->state, "running") == 0)
+			running = strtoull(c->revision, NULL, 10);
+	}
+	for (i = 0; i < h->status->n_containers; i++) {
+		const Ferry__Container *c = h->status->containers[i];
+		if (strcmp(c->service, service) != 0 ||
+		    strcmp(c->state, "running") == 0)
+			continue;
+		r = strtoull(c->revision, NULL, 10);
+		if (r != running && r > kept)
+			kept = r;
+	}
+	return kept;
+}
+
+static void
+do_rollback(struct ferryd *fd, struct rep_slot *slot, struct host *h,
+    const char *service, const char *actor)
+{
+	Ferry__Command cmd = FERRY__COMMAND__INIT;
+	Ferry__Rollback rb = FERRY__ROLLBACK__INIT;
+	Ferry__HealthSpec *hs = NULL;
+	Ferry__PortBinding pb = FERRY__PORT_BINDING__INIT;
+	struct swap_wait *w;
+	char *file = NULL, *text = NULL, *digest = NULL, err[512];
+	uint64_t budget = 60000 + SWAP_SLACK_MS;
+	int rc;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		fail(slot, "%s%s", "ferryd is out of memory", "");
+		return;
+	}
+	w->fd = fd;
+	w->slot = slot;
+	snprintf(w->host, sizeof(w->host), "%s", h->rec.name);
+	snprintf(w->actor, sizeof(w->actor), "%s", actor);
+	w->revision = kept_revision(h, service);
+	/* The kept revision's own spec says how to judge its health. */
+	if (w->revision != 0 && store_revision_get(fd->store, service,
+	    w->revision, &file, &text, &digest) == 0 &&
+	    spec_parse(file, text, strlen(text), &w->spec, err,
+	    sizeof(err)) == 0 && spec_health_new(w->spec, &hs) == 0) {
+		rb.health = hs;
+		if (w->spec->port.set) {
+			pb.host = w->spec->port.host;
+			pb.container = w->spec->port.container;
+			rb.port = &pb;
+		}
+		budget = (uint64_t)w->spec->health.deadline_ms +
+		    w->spec->health.min_healthy_ms + SWAP_SLACK_MS;
+		snprintf(w->digest, sizeof(w->digest), "%s", digest);
+	}
+	free(file);
+	free(text);
+	free(digest);
+	rb.service = (char *)service;
+	cmd.payload_case = FERRY__COMMAND__PAYLOAD_ROLLBACK;
+	cmd.rollback = &rb;
+	rc = link_command_long(fd, h, &cmd, "rollback", SWAP_ACCEPT_MS, budget,
+	    on_swap_done, w);
+	spec_health_free(hs);
+	if (rc != 0) {
+		fail(slot, "cannot send the rollback: %s%s", ferr_str(rc), "");
+		wait_free(w);
+	}
+}
+
+void
+swapone_start(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__SwapOne *req, const char *actor)
+{
+	Ferry__Command cmd = FERRY__COMMAND__INIT;
+	Ferry__Pull pull = FERRY__PULL__INIT;
+	struct swap_wait *w;
+	struct host *h;
+	char err[1024];
+	int rc;
+
+	h = req->host ? fleet_find(fd, req->host) : NULL;
+	if (h == NULL) {
+		fail(slot, "unknown host \"%s\"%s", req->host ? req->host : "",
+		    "");
+		return;
+	}
+	if (h->rec.state != HOST_ACCEPTED || !h->online) {
+		fail(slot, "host %s is %s", h->rec.name, host_state_name(h));
+		return;
+	}
+	if (req->rollback_service && req->rollback_service[0]) {
+		do_rollback(fd, slot, h, req->rollback_service, actor);
+		return;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		fail(slot, "%s%s", "ferryd is out of memory", "");
+		return;
+	}
+	w->fd = fd;
+	w->slot = slot;
+	snprintf(w->host, sizeof(w->host), "%s", h->rec.name);
+	snprintf(w->actor, sizeof(w->actor), "%s", actor);
+	/* Bad input changes nothing: the spec is checked before anything is
+	 * recorded or sent. */
+	if (spec_parse(req->spec_file, (const char *)req->spec.data,
+	    req->spec.len, &w->spec, err, sizeof(err)) != 0) {
+		fail(slot, "%s%s", err, "");
+		wait_free(w);
+		return;
+	}
+	if ((rc = store_revision_add(fd->store, w->spec->service,
+	    req->spec_file ? req->spec_file : "spec",
+	    (const char *)req->spec.data, w->spec->image, actor,
+	    &w->revision)) != 0) {
+		fail(slot, "cannot record the revision: %s%s", ferr_str(rc),
+		    "");
+		wait_free(w);
+		return;
+	}
+	log_info("host %s: swap of %s to revision %llu (%s) asked by %s",
+	    h->rec.name, w->spec->service, (unsigned long long)w->revision,
+	    w->spec->image, actor);
+	/* The host resolves the tag to one digest, and the swap names it. */
+	pull.image = w->spec->image;
+	cmd.payload_case = FERRY__COMMAND__PAYLOAD_PULL;
+	cmd.pull = &pull;
+	if ((rc = link_command_long(fd, h, &cmd, "pull", SWAP_ACCEPT_MS,
+	    PULL_RESULT_MS, on_pull_done, w)) != 0) {
+		fail(slot, "cannot send the pull: %s%s", ferr_str(rc), "");
+		wait_free(w);
+	}
+}
