@@ -284,9 +284,22 @@ probe_once(struct job *j, struct docker *d, const char *cid,
 	case FERRY__HEALTH_SPEC__CHECK_TCP_PORT:
 		return probe_tcp(j->probe_ip, host_port, timeout_ms, out,
 		    outlen);
-	case FERRY__HEALTH_SPEC__CHECK_EXEC:
-		rc = docker_exec(d, cid, (const char *const *)h->exec->argv,
-		    timeout_ms, &code, out, outlen, err, sizeof(err));
+	case FERRY__HEALTH_SPEC__CHECK_EXEC: {
+		/* The wire's argv is counted; Docker's client wants it
+		 * NULL-terminated. */
+		const char **argv = calloc(h->exec->n_argv + 1,
+		    sizeof(*argv));
+
+		if (argv == NULL || h->exec->n_argv == 0) {
+			free(argv);
+			snprintf(out, outlen, "exec check without a command");
+			return 0;
+		}
+		memcpy(argv, h->exec->argv, h->exec->n_argv * sizeof(*argv));
+		rc = docker_exec(d, cid, argv, timeout_ms, &code, out, outlen,
+		    err, sizeof(err));
+		free(argv);
+	}
 		if (rc != 0) {
 			snprintf(out, outlen, "%s", err);
 			return 0;

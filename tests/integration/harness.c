@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -174,6 +175,8 @@ h_fini(struct h_fleet *f)
 	for (i = 0; i < f->nprocs; i++)
 		if (f->procs[i].pid > 0)
 			h_kill(&f->procs[i], SIGTERM);
+	for (i = 0; i < f->nhosts; i++)
+		h_docker_rm_host(f->hosts[i]);
 	/* Under `make asan` the daemons are sanitized too: any report in
 	 * their logs fails the test that ran them. */
 	for (i = 0; i < f->nprocs; i++)
@@ -371,6 +374,13 @@ h_join(struct h_fleet *f, struct h_run *r, const char *token,
 struct h_proc *
 h_start_agent(struct h_fleet *f, const char *name, const char *const *extra)
 {
+	int known = 0;
+
+	for (int k = 0; k < f->nhosts; k++)
+		known |= strcmp(f->hosts[k], name) == 0;
+	if (!known && f->nhosts < H_MAX_HOSTS)
+		snprintf(f->hosts[f->nhosts++], sizeof(f->hosts[0]), "%s",
+		    name);
 	const char *argv[64] = { "ferry-agent", "-d", "-v", "--state-dir",
 	    NULL, "--heartbeat-interval", "200ms", "--docker-socket",
 	    "/var/run/docker.sock", NULL };
@@ -464,4 +474,96 @@ h_wait_log(const struct h_proc *p, const char *text, int ms)
 		h_sleep_ms(50);
 	} while (now_ms() < end);
 	return 0;
+}
+
+int
+h_free_port(void)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		int p = 20000 + rand() % 30000;
+		if (port_free(p))
+			return p;
+	}
+	cr_assert_fail("no free port");
+	return 0;
+}
+
+const char *
+h_unique(const char *prefix, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s-%d", prefix, (int)getpid());
+	return buf;
+}
+
+void
+h_write(struct h_fleet *f, const char *rel, const char *fmt, ...)
+{
+	char path[600];
+	va_list ap;
+	FILE *fp;
+
+	fp = fopen(h_path(f, rel, path, sizeof(path)), "w");
+	cr_assert_not_null(fp, "%s: %s", path, strerror(errno));
+	va_start(ap, fmt);
+	vfprintf(fp, fmt, ap);
+	va_end(ap);
+	fclose(fp);
+}
+
+int
+h_http_get(const char *ip, int port, const char *path, char *body,
+    size_t len)
+{
+	struct h_run *r = malloc(sizeof(*r));
+	char url[300];
+	int code = 0;
+	char *nl;
+
+	snprintf(url, sizeof(url), "http://%s:%d%s", ip, port, path);
+	h_run(r, (const char *[]){ "/usr/bin/curl", "-s", "--max-time", "3",
+	    "-w", "\n%{http_code}", url, NULL });
+	nl = strrchr(r->out, '\n');
+	if (nl != NULL) {
+		code = atoi(nl + 1);
+		*nl = '\0';
+	}
+	if (body != NULL)
+		snprintf(body, len, "%s", r->out);
+	free(r);
+	return code;
+}
+
+int
+h_docker(struct h_run *r, const char *const *args)
+{
+	const char *argv[40] = { "/usr/bin/docker" };
+	int i;
+
+	for (i = 0; args[i] != NULL && i < 38; i++)
+		argv[i + 1] = args[i];
+	argv[i + 1] = NULL;
+	h_run(r, argv);
+	return r->status;
+}
+
+void
+h_docker_rm_host(const char *host)
+{
+	struct h_run *r = malloc(sizeof(*r));
+	char filter[128], *id, *save = NULL;
+
+	snprintf(filter, sizeof(filter), "label=ferry.host=%s", host);
+	if (h_docker(r, (const char *[]){ "ps", "-aq", "--filter", filter,
+	    NULL }) == 0) {
+		char ids[8192];
+		size_t n = strnlen(r->out, sizeof(ids) - 1);
+		memcpy(ids, r->out, n);
+		ids[n] = '\0';
+		for (id = strtok_r(ids, "\n", &save); id != NULL;
+		    id = strtok_r(NULL, "\n", &save))
+			h_docker(r, (const char *[]){ "rm", "-f", id, NULL });
+	}
+	free(r);
 }

@@ -17,6 +17,8 @@ struct h_proc {
 	char log[512];
 };
 
+#define H_MAX_HOSTS 8
+
 struct h_fleet {
 	char dir[256];		/* the test's temporary folder */
 	char sock[512];		/* ferryd's CLI socket */
@@ -26,6 +28,10 @@ struct h_fleet {
 	struct h_proc procs[H_MAX_PROCS];
 	int nprocs;
 	struct h_proc *ferryd;
+	/* Hosts whose agents were started here: their containers (labelled
+	 * ferry.host=NAME) are removed by h_fini. */
+	char hosts[H_MAX_HOSTS][64];
+	int nhosts;
 };
 
 /* Output of one CLI run. */
@@ -98,6 +104,27 @@ int h_alive(struct h_proc *p);
 
 /* h_sleep_ms sleeps for a bounded, short time. */
 void h_sleep_ms(int ms);
+
+/* h_free_port returns a TCP port free on 127.0.0.1 now. */
+int h_free_port(void);
+
+/* h_unique writes a name unique to this test process: PREFIX-<pid>. */
+const char *h_unique(const char *prefix, char *buf, size_t len);
+
+/* h_write writes a file DIR/rel from a printf format. */
+void h_write(struct h_fleet *f, const char *rel, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* h_http_get GETs http://ip:port/path (bounded: 3 s) and returns the HTTP
+ * status, 0 when nothing answered; body gets the start of the answer. */
+int h_http_get(const char *ip, int port, const char *path, char *body,
+    size_t len);
+
+/* h_docker runs /usr/bin/docker with args (bounded). */
+int h_docker(struct h_run *r, const char *const *args);
+
+/* h_docker_rm_host removes every container labelled ferry.host=host. */
+void h_docker_rm_host(const char *host);
 
 /* h_path writes DIR/rel into buf. */
 const char *h_path(struct h_fleet *f, const char *rel, char *buf, size_t len);
