@@ -210,7 +210,11 @@ h_spawn(struct h_fleet *f, const char *name, const char *const *argv)
 		memcpy(p->log, logpath, sizeof(p->log));
 	}
 	snprintf(p->name, sizeof(p->name), "%s", name);
-	h_bin(argv[0], bin, sizeof(bin));
+	/* A path is used as is; a bare name is a ferry binary. */
+	if (strchr(argv[0], '/') != NULL)
+		snprintf(bin, sizeof(bin), "%s", argv[0]);
+	else
+		h_bin(argv[0], bin, sizeof(bin));
 	p->pid = fork();
 	cr_assert(p->pid >= 0, "fork: %s", strerror(errno));
 	if (p->pid == 0) {

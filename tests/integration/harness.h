@@ -50,8 +50,8 @@ void h_fini(struct h_fleet *f);
 /* h_bin returns the path of a ferry binary (FERRY_BIN or build/). */
 const char *h_bin(const char *name, char *buf, size_t len);
 
-/* h_spawn starts argv[0] (a ferry binary name) with its stderr and stdout
- * going to DIR/<name>.log. */
+/* h_spawn starts argv[0] (a ferry binary name, or a path) with its stderr
+ * and stdout going to DIR/<name>.log. */
 struct h_proc *h_spawn(struct h_fleet *f, const char *name,
     const char *const *argv);
 
