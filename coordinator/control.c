@@ -561,6 +561,33 @@ on_control(void *arg, struct rep_slot *slot, nng_msg *msg)
 	case FERRY__CTL_REQUEST__OP_SWAP:
 		swapone_start(fd, slot, req->swap, actor);
 		break;
+	case FERRY__CTL_REQUEST__OP_DEPLOY:
+		deploy_request(fd, slot, req->deploy, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_PLAN:
+		deploy_plan(fd, slot, req->plan);
+		break;
+	case FERRY__CTL_REQUEST__OP_STATUS:
+		deploy_status(fd, slot, req->status);
+		break;
+	case FERRY__CTL_REQUEST__OP_HISTORY:
+		deploy_history(fd, slot, req->history);
+		break;
+	case FERRY__CTL_REQUEST__OP_PAUSE:
+		deploy_control(fd, slot, req->pause, RI_PAUSE, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_RESUME:
+		deploy_control(fd, slot, req->resume, RI_RESUME, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_ABORT:
+		deploy_control(fd, slot, req->abort, RI_ABORT, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_ROLLBACK:
+		deploy_rollback(fd, slot, req->rollback, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_EVENTS:
+		deploy_events(fd, slot, req->events);
+		break;
 	default:
 		log_warnx("control: refused request from %s: unknown "
 		    "operation", actor);

@@ -13,13 +13,10 @@
 
 #include "clock.h"
 #include "config.h"
+#include "ferry.h"
 #include "ferry.pb-c.h"
 #include "keys.h"
 
-/* Exit statuses. */
-#define EXIT_FAIL	1	/* the operation failed */
-#define EXIT_USAGE	2	/* bad arguments */
-#define EXIT_NOFERRYD	3	/* ferryd cannot be reached */
 
 #define DEFAULT_SOCKET	"/run/ferry/ferryd.sock"
 #define REPLY_MAX	(16u * 1024u * 1024u)
@@ -49,6 +46,16 @@ static const char usage_main[] =
 "  swap HOST --rollback SERVICE [--json]       put back the revision the "
 "host\n"
 "                                              keeps\n"
+"  plan SPEC.yml                               batches and changes; changes "
+"nothing\n"
+"  deploy SPEC.yml [--image REF] [--watch]     a rolling deployment\n"
+"  status [DEPLOYMENT] [--watch] [--json]      state, health, rollback "
+"target\n"
+"  pause|resume|abort DEPLOYMENT\n"
+"  rollback SERVICE [--to REVISION] [--watch]  roll an earlier revision "
+"out\n"
+"  history SERVICE                             its deployments\n"
+"  events [--deployment ID] [--follow]         the audit log\n"
 "\n"
 "ferry finds ferryd through --socket, else FERRY_SOCKET, else\n"
 DEFAULT_SOCKET ".  `ferry COMMAND --help` tells more.\n"
@@ -94,10 +101,7 @@ static const char usage_swap[] =
 "Waits for the host's signed result and prints it.  Exit status 0 only\n"
 "when the new revision runs and is healthy.\n";
 
-static void __attribute__((noreturn))
-die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
+void
 die(int status, const char *fmt, ...)
 {
 	va_list ap;
@@ -112,7 +116,7 @@ die(int status, const char *fmt, ...)
 
 /* call sends req to ferryd and returns its reply; dies when ferryd cannot
  * be reached or answers with an error. */
-static Ferry__CtlReply *
+Ferry__CtlReply *
 call(const Ferry__CtlRequest *req, nng_duration timeout)
 {
 	nng_socket s;
@@ -197,7 +201,7 @@ parse_duration_flag(const char *flag, const char *v)
 	return ms;
 }
 
-static void
+void
 print_json(cJSON *j)
 {
 	char *s = cJSON_Print(j);
@@ -690,6 +694,20 @@ main(int argc, char **argv)
 		return cmd_ping(argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "swap") == 0)
 		return cmd_swap(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "deploy") == 0 || strcmp(argv[i], "plan") == 0)
+		return cmd_deploy(argc - i - 1, argv + i + 1,
+		    argv[i][0] == 'p');
+	if (strcmp(argv[i], "status") == 0)
+		return cmd_status(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "history") == 0)
+		return cmd_history(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "rollback") == 0)
+		return cmd_rollback(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "pause") == 0 || strcmp(argv[i], "resume") == 0 ||
+	    strcmp(argv[i], "abort") == 0)
+		return cmd_control(argc - i - 1, argv + i + 1, argv[i]);
+	if (strcmp(argv[i], "events") == 0)
+		return cmd_events(argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "help") == 0) {
 		fputs(usage_main, stdout);
 		return 0;

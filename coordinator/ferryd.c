@@ -51,6 +51,7 @@ on_sweep(uv_timer_t *t)
 
 	link_sweep(fd);
 	fleet_sweep(fd, clock_wall_ms());
+	deploy_tick(fd, clock_wall_ms());
 }
 
 static void
@@ -196,6 +197,8 @@ main(int argc, char **argv)
 	if ((rc = link_start(fd)) != 0)
 		fatalx("cannot listen for agents on %s: %s", c->listen,
 		    ferr_str(rc));
+	if ((rc = deploy_load(fd)) != 0)
+		fatalx("loading deployments: %s", ferr_str(rc));
 	if ((rc = control_start(fd)) != 0)
 		fatalx("cannot listen on %s: %s", c->socket, ferr_str(rc));
 	if ((rc = http_start(fd)) != 0)
@@ -214,6 +217,7 @@ main(int argc, char **argv)
 
 	uv_run(fd->loop, UV_RUN_DEFAULT);
 
+	deploy_free_all();
 	fleet_free(fd);
 	store_close(fd->store);
 	uv_loop_close(fd->loop);

@@ -11,6 +11,7 @@
 #include "ferry.pb-c.h"
 #include "keys.h"
 #include "mailbox.h"
+#include "rollout.h"
 
 #define HOST_NAME_MAX_LEN	63
 #define LABEL_KEY_MAX		63
@@ -57,13 +58,40 @@ struct command_rec {
 	uint64_t deadline_ms;		/* to have a result by, once accepted */
 	char state[16];			/* queued, sent, accepted, succeeded,
 					 * failed, refused, expired */
+	uint64_t deployment;		/* 0: not part of a deployment */
+	char purpose[16];		/* pull, swap, revert */
+	char result[256];		/* the final report's message (loaded) */
+};
+
+/* A deployment as the database keeps it, beside its engine state. */
+struct deploy_rec {
+	uint64_t id;
+	char service[64];
+	uint64_t revision;
+	uint64_t previous_revision;	/* 0: the service ran nothing */
+	char image[256];		/* as asked */
+	char digest[300];		/* what every host runs: repo@sha256 */
+	char previous_digest[300];	/* the rollback target */
+	char actor[64];
+	uint64_t created_ms, updated_ms;
+};
+
+/* An event recorded with a deployment's state change. */
+struct deploy_event {
+	const char *actor, *kind, *host, *detail;
+};
+
+/* An audit log line. */
+struct event_rec {
+	uint64_t id, at_ms, deployment;
+	char actor[64], kind[32], host[64], detail[512];
 };
 
 /* store.c */
 struct store;
 
 /* The schema version store_open migrates to: one per migration. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 
 /* store_open opens (creating if needed) the database at path: WAL,
@@ -116,6 +144,44 @@ int store_command_get(struct store *st, const uint8_t *id,
 
 int store_event(struct store *st, const char *actor, const char *kind,
     const char *host, const char *detail);
+
+/*
+ * store_deploy_create records a new deployment and its hosts, refusing
+ * (FERR_EXISTS, *running = its id) while another deployment of the service
+ * is not finished; one transaction.  d->id is set.
+ */
+int store_deploy_create(struct store *st, struct deploy_rec *d,
+    const struct rollout *r, uint64_t *running);
+/*
+ * store_deploy_commit records the engine's new state, the commands it
+ * implies (before they are sent) and the events that say so, in one
+ * transaction; on RO_SUCCEEDED the revision becomes the service's current.
+ */
+int store_deploy_commit(struct store *st, const struct deploy_rec *d,
+    const struct rollout *r, struct command_rec *const *cmds, size_t ncmds,
+    const struct deploy_event *ev, size_t nev);
+int store_deploy_event(struct store *st, uint64_t deployment,
+    const char *actor, const char *kind, const char *host,
+    const char *detail);
+/* store_service_current: the service's current revision (0: none). */
+int store_service_current(struct store *st, const char *service,
+    uint64_t *rev);
+/* store_deploy_list lists deployments, newest first: of service (NULL or
+ * "": all), only unfinished ones when active_only, only id when id != 0.
+ * cb takes ownership of r->hosts. */
+typedef void (*store_deploy_cb)(void *arg, const struct deploy_rec *d,
+    struct rollout *r);
+int store_deploy_list(struct store *st, const char *service,
+    int active_only, uint64_t id, size_t limit, store_deploy_cb cb,
+    void *arg);
+typedef void (*store_event_cb)(void *arg, const struct event_rec *e);
+/* store_events_list lists events after after_id, oldest first. */
+int store_events_list(struct store *st, uint64_t deployment,
+    uint64_t after_id, size_t limit, store_event_cb cb, void *arg);
+/* store_deploy_last_command loads the newest command of a deployment for
+ * host (its state and result message). */
+int store_deploy_last_command(struct store *st, uint64_t deployment,
+    const char *host, struct command_rec *c);
 
 /* store_revision_add records the next revision of service (numbered from
  * 1) with its spec as written; *number gets its number. */
@@ -254,6 +320,17 @@ int link_command(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
 int link_command_long(struct ferryd *fd, struct host *h,
     Ferry__Command *cmd, const char *kind, uint64_t ttl_ms,
     uint64_t result_ms, cmd_done_fn done, void *arg);
+/*
+ * link_prepare builds and signs a command for h without recording or
+ * sending it, for callers that record it in a transaction of their own
+ * (store_deploy_commit); link_enqueue then hands it to the outbox, and
+ * link_discard drops one that was not recorded.  NULL when out of memory.
+ */
+struct cmd *link_prepare(struct ferryd *fd, struct host *h,
+    Ferry__Command *cmd, const char *kind, uint64_t ttl_ms,
+    uint64_t result_ms, cmd_done_fn done, void *arg);
+void link_enqueue(struct ferryd *fd, struct host *h, struct cmd *c);
+void link_discard(struct cmd *c);
 /* link_sweep releases polls held past their time and expires commands. */
 void link_sweep(struct ferryd *fd);
 /* link_release answers h's held poll with Idle, if any. */
@@ -269,6 +346,35 @@ void http_stop(struct ferryd *fd);
  * result is in (or with the reason it could not be had). */
 void swapone_start(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__SwapOne *req, const char *actor);
+
+/* deploy.c */
+/* deploy_on_result feeds a deployment command's answer to its engine. */
+void deploy_on_result(void *arg, struct host *h, const struct cmd *c,
+    const Ferry__Report *report, const char *err);
+/* deploy_load picks up unfinished deployments at start (after link_start
+ * has put their unanswered commands back in the outbox). */
+int deploy_load(struct ferryd *fd);
+void deploy_free_all(void);
+/* deploy_tick gives engines that asked for it a tick (pause between
+ * batches); deploy_host_offline tells them a host went away. */
+void deploy_tick(struct ferryd *fd, uint64_t now_ms);
+void deploy_host_offline(struct ferryd *fd, struct host *h);
+/* The CLI's requests; each answers slot. */
+void deploy_request(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__DeployRequest *req, const char *actor);
+void deploy_plan(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__DeployRequest *req);
+void deploy_rollback(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__RollbackRequest *req, const char *actor);
+void deploy_status(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__DeploymentRef *ref);
+void deploy_history(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__DeploymentRef *ref);
+void deploy_control(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__DeploymentRef *ref, enum rollout_input in,
+    const char *actor);
+void deploy_events(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__EventsRequest *req);
 
 /* control.c */
 int control_start(struct ferryd *fd);

@@ -208,6 +208,7 @@ fleet_sweep(struct ferryd *fd, uint64_t now_ms)
 			store_event(fd->store, "ferryd", "host-offline",
 			    h->rec.name, "missed heartbeats");
 			flush = 1;
+			deploy_host_offline(fd, h);
 		}
 		if (flush && h->seen_dirty) {
 			store_host_seen(fd->store, h->rec.name,

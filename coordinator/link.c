@@ -545,22 +545,24 @@ link_command(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
 	return link_command_long(fd, h, cmd, kind, ttl_ms, 0, done, arg);
 }
 
-int
-link_command_long(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
+struct cmd *
+link_prepare(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
     const char *kind, uint64_t ttl_ms, uint64_t result_ms, cmd_done_fn done,
     void *arg)
 {
 	struct cmd *c;
-	int rc;
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return FERR_NOMEM;
+		return NULL;
 	randombytes_buf(c->rec.id, COMMAND_ID_LEN);
 	snprintf(c->rec.host, sizeof(c->rec.host), "%s", h->rec.name);
 	snprintf(c->rec.kind, sizeof(c->rec.kind), "%s", kind);
 	snprintf(c->rec.state, sizeof(c->rec.state), "queued");
-	c->rec.seq = h->rec.next_seq + 1;
+	/* The sequence is taken now, so that commands prepared together for
+	 * one host are numbered apart; a gap left by one never stored is
+	 * harmless. */
+	c->rec.seq = ++h->rec.next_seq;
 	c->rec.created_ms = clock_wall_ms();
 	c->rec.expires_ms = c->rec.created_ms + ttl_ms;
 	c->rec.deadline_ms = c->rec.expires_ms + result_ms;
@@ -576,21 +578,49 @@ link_command_long(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
 	cmd->sequence = c->rec.seq;
 	cmd->issued_at_ms = c->rec.created_ms;
 	cmd->expires_at_ms = c->rec.expires_ms;
-	if ((rc = envelope_seal_msg(FERRY__KIND__KIND_COMMAND, &cmd->base,
-	    &fd->kp, &c->rec.envelope, &c->rec.envelope_len)) != 0)
-		goto fail;
-	/* Durable before it is sent. */
-	if ((rc = store_command_insert(fd->store, &c->rec)) != 0)
-		goto fail;
-	h->rec.next_seq = c->rec.seq;
+	if (envelope_seal_msg(FERRY__KIND__KIND_COMMAND, &cmd->base, &fd->kp,
+	    &c->rec.envelope, &c->rec.envelope_len) != 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+link_discard(struct cmd *c)
+{
+	if (c == NULL)
+		return;
+	free(c->rec.envelope);
+	free(c);
+}
+
+void
+link_enqueue(struct ferryd *fd, struct host *h, struct cmd *c)
+{
 	outbox_append(h, c);
 	if (h->held != NULL && next_command(h) == c)
 		send_command(fd, h, c);
+}
+
+int
+link_command_long(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
+    const char *kind, uint64_t ttl_ms, uint64_t result_ms, cmd_done_fn done,
+    void *arg)
+{
+	struct cmd *c;
+	int rc;
+
+	c = link_prepare(fd, h, cmd, kind, ttl_ms, result_ms, done, arg);
+	if (c == NULL)
+		return FERR_NOMEM;
+	/* Durable before it is sent. */
+	if ((rc = store_command_insert(fd->store, &c->rec)) != 0) {
+		link_discard(c);
+		return rc;
+	}
+	link_enqueue(fd, h, c);
 	return 0;
-fail:
-	free(c->rec.envelope);
-	free(c);
-	return rc;
 }
 
 void
@@ -651,6 +681,10 @@ on_open_command(void *arg, const struct command_rec *rec)
 	}
 	memcpy(c->rec.envelope, rec->envelope, rec->envelope_len);
 	c->created_us = clock_mono_us();
+	/* A deployment's commands report back to its engine; others had a
+	 * waiter that did not survive the restart. */
+	if (c->rec.deployment != 0)
+		c->done = deploy_on_result;
 	outbox_append(h, c);
 }
 

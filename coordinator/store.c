@@ -61,6 +61,35 @@ static const char *const migrations[] = {
 	"  image TEXT NOT NULL, digest TEXT NOT NULL DEFAULT '',"
 	"  created_ms INTEGER NOT NULL, actor TEXT NOT NULL DEFAULT '',"
 	"  PRIMARY KEY (service, number));",
+	/* 3: rolling deployments: the engine's state per deployment and per
+	 * host, the service's current revision, and which commands and events
+	 * belong to which deployment. */
+	"ALTER TABLE commands ADD COLUMN deployment INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE commands ADD COLUMN purpose TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE events ADD COLUMN deployment INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE services ("
+	"  name TEXT PRIMARY KEY,"
+	"  current_revision INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE deployments ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  service TEXT NOT NULL, revision INTEGER NOT NULL,"
+	"  previous_revision INTEGER NOT NULL,"
+	"  image TEXT NOT NULL, digest TEXT NOT NULL DEFAULT '',"
+	"  previous_digest TEXT NOT NULL DEFAULT '',"
+	"  state INTEGER NOT NULL, batch INTEGER NOT NULL,"
+	"  nbatches INTEGER NOT NULL, batch_size INTEGER NOT NULL,"
+	"  max_failures INTEGER NOT NULL, on_failure INTEGER NOT NULL,"
+	"  pause_ms INTEGER NOT NULL, next_batch_at_ms INTEGER NOT NULL,"
+	"  failures INTEGER NOT NULL, flags INTEGER NOT NULL DEFAULT 0,"
+	"  cause TEXT NOT NULL DEFAULT '', actor TEXT NOT NULL DEFAULT '',"
+	"  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+	"CREATE INDEX deployments_service ON deployments(service, id);"
+	"CREATE TABLE deployment_hosts ("
+	"  deployment INTEGER NOT NULL REFERENCES deployments(id),"
+	"  idx INTEGER NOT NULL, host TEXT NOT NULL, batch INTEGER NOT NULL,"
+	"  state INTEGER NOT NULL, had_previous INTEGER NOT NULL,"
+	"  since_ms INTEGER NOT NULL, cause TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (deployment, idx));",
 };
 
 static const char *state_names[] = { "pending", "accepted", "revoked" };
@@ -434,19 +463,19 @@ out:
 	return db_finish(st->db, rc);
 }
 
-int
-store_command_insert(struct store *st, const struct command_rec *c)
+/* command_insert writes c and raises its host's last sequence, inside the
+ * caller's transaction. */
+static int
+command_insert(struct store *st, const struct command_rec *c)
 {
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = db_begin(st->db)) != 0)
-		return rc;
 	s = db_prep(st->db, "INSERT INTO commands(id, host, seq, kind, envelope, "
-	    "created_ms, expires_ms, state, updated_ms, deadline_ms) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	    "created_ms, expires_ms, state, updated_ms, deadline_ms, "
+	    "deployment, purpose) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	if (s == NULL)
-		return db_finish(st->db, FERR_STORE);
+		return FERR_STORE;
 	sqlite3_bind_blob(s, 1, c->id, COMMAND_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, c->host, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)c->seq);
@@ -459,15 +488,27 @@ store_command_insert(struct store *st, const struct command_rec *c)
 	sqlite3_bind_int64(s, 9, (sqlite3_int64)c->created_ms);
 	sqlite3_bind_int64(s, 10, (sqlite3_int64)(c->deadline_ms ?
 	    c->deadline_ms : c->expires_ms));
+	sqlite3_bind_int64(s, 11, (sqlite3_int64)c->deployment);
+	sqlite3_bind_text(s, 12, c->purpose, -1, SQLITE_STATIC);
 	if ((rc = db_step_done(s)) != 0)
-		return db_finish(st->db, rc);
+		return rc;
 	s = db_prep(st->db, "UPDATE hosts SET next_seq = max(next_seq, ?) "
 	    "WHERE name = ?");
 	if (s == NULL)
-		return db_finish(st->db, FERR_STORE);
+		return FERR_STORE;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)c->seq);
 	sqlite3_bind_text(s, 2, c->host, -1, SQLITE_STATIC);
-	return db_finish(st->db, db_update_one(st->db, s));
+	return db_update_one(st->db, s);
+}
+
+int
+store_command_insert(struct store *st, const struct command_rec *c)
+{
+	int rc;
+
+	if ((rc = db_begin(st->db)) != 0)
+		return rc;
+	return db_finish(st->db, command_insert(st, c));
 }
 
 int
@@ -502,10 +543,13 @@ row_to_command(sqlite3_stmt *s, struct command_rec *c)
 	c->expires_ms = (uint64_t)sqlite3_column_int64(s, 6);
 	copy_text(c->state, sizeof(c->state), s, 7);
 	c->deadline_ms = (uint64_t)sqlite3_column_int64(s, 8);
+	c->deployment = (uint64_t)sqlite3_column_int64(s, 9);
+	copy_text(c->purpose, sizeof(c->purpose), s, 10);
+	copy_text(c->result, sizeof(c->result), s, 11);
 }
 
 #define COMMAND_COLS "id, host, seq, kind, envelope, created_ms, " \
-	"expires_ms, state, deadline_ms"
+	"expires_ms, state, deadline_ms, deployment, purpose, result"
 
 int
 store_commands_open(struct store *st, uint64_t now_ms, store_command_cb cb,
@@ -648,6 +692,362 @@ store_revision_get(struct store *st, const char *service, uint64_t number,
 			free(*digest);
 			*spec_file = *spec = *digest = NULL;
 		}
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- deployments ----------------------------------------------------- */
+
+static int
+finished_state(int s)
+{
+	return s == RO_SUCCEEDED || s == RO_FAILED || s == RO_ROLLED_BACK ||
+	    s == RO_ABORTED;
+}
+
+static int
+deploy_write(struct store *st, const struct deploy_rec *d,
+    const struct rollout *r)
+{
+	sqlite3_stmt *s;
+	size_t i;
+	int rc;
+
+	s = db_prep(st->db, "UPDATE deployments SET digest = ?, state = ?, "
+	    "batch = ?, nbatches = ?, batch_size = ?, max_failures = ?, "
+	    "on_failure = ?, pause_ms = ?, next_batch_at_ms = ?, failures = ?, "
+	    "flags = ?, cause = ?, updated_ms = ? WHERE id = ?");
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, d->digest, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, (int)r->state);
+	sqlite3_bind_int64(s, 3, r->batch);
+	sqlite3_bind_int64(s, 4, r->nbatches);
+	sqlite3_bind_int64(s, 5, r->batch_size);
+	sqlite3_bind_int64(s, 6, r->max_failures);
+	sqlite3_bind_int(s, 7, (int)r->on_failure);
+	sqlite3_bind_int64(s, 8, (sqlite3_int64)r->pause_ms);
+	sqlite3_bind_int64(s, 9, (sqlite3_int64)r->next_batch_at_ms);
+	sqlite3_bind_int64(s, 10, r->failures);
+	sqlite3_bind_int64(s, 11, (sqlite3_int64)rollout_flags(r));
+	sqlite3_bind_text(s, 12, r->cause, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 13, (sqlite3_int64)clock_wall_ms());
+	sqlite3_bind_int64(s, 14, (sqlite3_int64)d->id);
+	if ((rc = db_update_one(st->db, s)) != 0)
+		return rc;
+	for (i = 0; i < r->nhosts; i++) {
+		const struct rollout_host *h = &r->hosts[i];
+
+		s = db_prep(st->db, "INSERT OR REPLACE INTO deployment_hosts("
+		    "deployment, idx, host, batch, state, had_previous, "
+		    "since_ms, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+		if (s == NULL)
+			return FERR_STORE;
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)d->id);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+		sqlite3_bind_text(s, 3, h->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, h->batch);
+		sqlite3_bind_int(s, 5, (int)h->state);
+		sqlite3_bind_int(s, 6, h->had_previous);
+		sqlite3_bind_int64(s, 7, (sqlite3_int64)h->since_ms);
+		sqlite3_bind_text(s, 8, h->cause, -1, SQLITE_STATIC);
+		if ((rc = db_step_done(s)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+event_insert(struct store *st, uint64_t deployment, const char *actor,
+    const char *kind, const char *host, const char *detail)
+{
+	sqlite3_stmt *s = db_prep(st->db, "INSERT INTO events(at_ms, actor, "
+	    "kind, host, detail, deployment) VALUES (?, ?, ?, ?, ?, ?)");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)clock_wall_ms());
+	sqlite3_bind_text(s, 2, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, host ? host : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, detail ? detail : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)deployment);
+	return db_step_done(s);
+}
+
+int
+store_deploy_event(struct store *st, uint64_t deployment, const char *actor,
+    const char *kind, const char *host, const char *detail)
+{
+	return event_insert(st, deployment, actor, kind, host, detail);
+}
+
+int
+store_deploy_create(struct store *st, struct deploy_rec *d,
+    const struct rollout *r, uint64_t *running)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*running = 0;
+	if ((rc = db_begin(st->db)) != 0)
+		return rc;
+	/* One deployment per service at a time. */
+	s = db_prep(st->db, "SELECT id FROM deployments WHERE service = ? AND "
+	    "state NOT IN (?, ?, ?, ?) ORDER BY id LIMIT 1");
+	if (s == NULL)
+		return db_finish(st->db, FERR_STORE);
+	sqlite3_bind_text(s, 1, d->service, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, RO_SUCCEEDED);
+	sqlite3_bind_int(s, 3, RO_FAILED);
+	sqlite3_bind_int(s, 4, RO_ROLLED_BACK);
+	sqlite3_bind_int(s, 5, RO_ABORTED);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*running = (uint64_t)sqlite3_column_int64(s, 0);
+		sqlite3_finalize(s);
+		return db_finish(st->db, FERR_EXISTS);
+	}
+	sqlite3_finalize(s);
+	s = db_prep(st->db, "INSERT INTO deployments(service, revision, "
+	    "previous_revision, image, digest, previous_digest, state, batch, "
+	    "nbatches, batch_size, max_failures, on_failure, pause_ms, "
+	    "next_batch_at_ms, failures, actor, created_ms, updated_ms) "
+	    "VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, 0, 0, ?, ?, ?)");
+	if (s == NULL)
+		return db_finish(st->db, FERR_STORE);
+	d->created_ms = clock_wall_ms();
+	sqlite3_bind_text(s, 1, d->service, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)d->revision);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)d->previous_revision);
+	sqlite3_bind_text(s, 4, d->image, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, d->digest, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, d->previous_digest, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, d->actor, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 8, (sqlite3_int64)d->created_ms);
+	sqlite3_bind_int64(s, 9, (sqlite3_int64)d->created_ms);
+	if ((rc = db_step_done(s)) != 0)
+		return db_finish(st->db, rc);
+	d->id = (uint64_t)sqlite3_last_insert_rowid(st->db);
+	if ((rc = deploy_write(st, d, r)) != 0)
+		return db_finish(st->db, rc);
+	{
+		char detail[600];
+		snprintf(detail, sizeof(detail), "deploy %s revision %llu (%s) "
+		    "to %zu host(s) in %u batch(es)", d->service,
+		    (unsigned long long)d->revision, d->image, r->nhosts,
+		    r->nbatches);
+		rc = event_insert(st, d->id, d->actor, "deploy-requested", "",
+		    detail);
+	}
+	return db_finish(st->db, rc);
+}
+
+int
+store_deploy_commit(struct store *st, const struct deploy_rec *d,
+    const struct rollout *r, struct command_rec *const *cmds, size_t ncmds,
+    const struct deploy_event *ev, size_t nev)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = db_begin(st->db)) != 0)
+		return rc;
+	if ((rc = deploy_write(st, d, r)) != 0)
+		return db_finish(st->db, rc);
+	for (i = 0; i < ncmds && rc == 0; i++)
+		rc = command_insert(st, cmds[i]);
+	for (i = 0; i < nev && rc == 0; i++)
+		rc = event_insert(st, d->id, ev[i].actor, ev[i].kind,
+		    ev[i].host, ev[i].detail);
+	if (rc == 0 && r->state == RO_SUCCEEDED) {
+		/* Success makes the revision current. */
+		sqlite3_stmt *s = db_prep(st->db, "INSERT INTO services(name, "
+		    "current_revision) VALUES (?, ?) ON CONFLICT(name) DO "
+		    "UPDATE SET current_revision = excluded.current_revision");
+		if (s == NULL)
+			rc = FERR_STORE;
+		else {
+			sqlite3_bind_text(s, 1, d->service, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(s, 2, (sqlite3_int64)d->revision);
+			rc = db_step_done(s);
+		}
+	}
+	return db_finish(st->db, rc);
+}
+
+int
+store_service_current(struct store *st, const char *service, uint64_t *rev)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT current_revision FROM "
+	    "services WHERE name = ?");
+
+	*rev = 0;
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*rev = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return 0;
+}
+
+static void
+row_to_deploy(sqlite3_stmt *s, struct deploy_rec *d, struct rollout *r)
+{
+	memset(d, 0, sizeof(*d));
+	memset(r, 0, sizeof(*r));
+	d->id = (uint64_t)sqlite3_column_int64(s, 0);
+	copy_text(d->service, sizeof(d->service), s, 1);
+	d->revision = (uint64_t)sqlite3_column_int64(s, 2);
+	d->previous_revision = (uint64_t)sqlite3_column_int64(s, 3);
+	copy_text(d->image, sizeof(d->image), s, 4);
+	copy_text(d->digest, sizeof(d->digest), s, 5);
+	copy_text(d->previous_digest, sizeof(d->previous_digest), s, 6);
+	r->state = (enum rollout_state)sqlite3_column_int(s, 7);
+	r->batch = (uint32_t)sqlite3_column_int64(s, 8);
+	r->nbatches = (uint32_t)sqlite3_column_int64(s, 9);
+	r->batch_size = (uint32_t)sqlite3_column_int64(s, 10);
+	r->max_failures = (uint32_t)sqlite3_column_int64(s, 11);
+	r->on_failure = (enum rollout_on_failure)sqlite3_column_int(s, 12);
+	r->pause_ms = (uint64_t)sqlite3_column_int64(s, 13);
+	r->next_batch_at_ms = (uint64_t)sqlite3_column_int64(s, 14);
+	r->failures = (uint32_t)sqlite3_column_int64(s, 15);
+	rollout_set_flags(r, (uint64_t)sqlite3_column_int64(s, 16));
+	copy_text(r->cause, sizeof(r->cause), s, 17);
+	copy_text(d->actor, sizeof(d->actor), s, 18);
+	d->created_ms = (uint64_t)sqlite3_column_int64(s, 19);
+	d->updated_ms = (uint64_t)sqlite3_column_int64(s, 20);
+}
+
+#define DEPLOY_COLS "id, service, revision, previous_revision, image, " \
+	"digest, previous_digest, state, batch, nbatches, batch_size, " \
+	"max_failures, on_failure, pause_ms, next_batch_at_ms, failures, " \
+	"flags, cause, actor, created_ms, updated_ms"
+
+static int
+load_hosts(struct store *st, uint64_t id, struct rollout *r)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT host, batch, state, "
+	    "had_previous, since_ms, cause FROM deployment_hosts WHERE "
+	    "deployment = ? ORDER BY idx");
+	size_t cap = 8;
+
+	if (s == NULL)
+		return FERR_STORE;
+	r->hosts = calloc(cap, sizeof(*r->hosts));
+	r->nhosts = 0;
+	if (r->hosts == NULL) {
+		sqlite3_finalize(s);
+		return FERR_NOMEM;
+	}
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		struct rollout_host *h;
+		if (r->nhosts == cap) {
+			struct rollout_host *n = realloc(r->hosts, cap * 2 *
+			    sizeof(*n));
+			if (n == NULL) {
+				sqlite3_finalize(s);
+				return FERR_NOMEM;
+			}
+			r->hosts = n;
+			cap *= 2;
+		}
+		h = &r->hosts[r->nhosts++];
+		memset(h, 0, sizeof(*h));
+		copy_text(h->name, sizeof(h->name), s, 0);
+		h->batch = (uint32_t)sqlite3_column_int64(s, 1);
+		h->state = (enum rollout_host_state)sqlite3_column_int(s, 2);
+		h->had_previous = sqlite3_column_int(s, 3);
+		h->since_ms = (uint64_t)sqlite3_column_int64(s, 4);
+		copy_text(h->cause, sizeof(h->cause), s, 5);
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int
+store_deploy_list(struct store *st, const char *service, int active_only,
+    uint64_t id, size_t limit, store_deploy_cb cb, void *arg)
+{
+	char sql[600];
+	sqlite3_stmt *s;
+	struct deploy_rec d;
+	struct rollout r;
+	int rc = 0;
+
+	snprintf(sql, sizeof(sql), "SELECT " DEPLOY_COLS " FROM deployments "
+	    "WHERE (?1 = '' OR service = ?1) AND (?2 = 0 OR id = ?2) %s "
+	    "ORDER BY id DESC LIMIT ?3", active_only ?
+	    "AND state NOT IN (5, 6, 7, 8)" : "");
+	_Static_assert(RO_SUCCEEDED == 5 && RO_FAILED == 6 &&
+	    RO_ROLLED_BACK == 7 && RO_ABORTED == 8, "finished states");
+	if ((s = db_prep(st->db, sql)) == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service ? service : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)id);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)(limit ? limit : 1000000));
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		row_to_deploy(s, &d, &r);
+		if ((rc = load_hosts(st, d.id, &r)) != 0) {
+			free(r.hosts);
+			break;
+		}
+		cb(arg, &d, &r);	/* takes r.hosts */
+	}
+	sqlite3_finalize(s);
+	(void)finished_state;
+	return rc;
+}
+
+int
+store_events_list(struct store *st, uint64_t deployment, uint64_t after_id,
+    size_t limit, store_event_cb cb, void *arg)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT id, at_ms, actor, kind, "
+	    "host, detail, deployment FROM events WHERE (?1 = 0 OR "
+	    "deployment = ?1) AND id > ?2 ORDER BY id LIMIT ?3");
+	struct event_rec e;
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)deployment);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)after_id);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)(limit ? limit : 1000));
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		memset(&e, 0, sizeof(e));
+		e.id = (uint64_t)sqlite3_column_int64(s, 0);
+		e.at_ms = (uint64_t)sqlite3_column_int64(s, 1);
+		copy_text(e.actor, sizeof(e.actor), s, 2);
+		copy_text(e.kind, sizeof(e.kind), s, 3);
+		copy_text(e.host, sizeof(e.host), s, 4);
+		copy_text(e.detail, sizeof(e.detail), s, 5);
+		e.deployment = (uint64_t)sqlite3_column_int64(s, 6);
+		cb(arg, &e);
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int
+store_deploy_last_command(struct store *st, uint64_t deployment,
+    const char *host, struct command_rec *c)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT " COMMAND_COLS " FROM "
+	    "commands WHERE deployment = ? AND host = ? ORDER BY seq DESC "
+	    "LIMIT 1");
+	int rc = FERR_NOTFOUND;
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)deployment);
+	sqlite3_bind_text(s, 2, host, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		row_to_command(s, c);
+		c->envelope = NULL;
+		c->envelope_len = 0;
+		rc = 0;
 	}
 	sqlite3_finalize(s);
 	return rc;

@@ -1,4 +1,4 @@
-// links: coordinator/store.c
+// links: coordinator/store.c coordinator/rollout.c
 /* test_store.c: ferryd's SQLite store: migrations, hosts, tokens, the
  * command outbox and the audit log. */
 #define _XOPEN_SOURCE 700

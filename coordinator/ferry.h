@@ -1,0 +1,32 @@
+/* ferry.h: what the CLI's files share. */
+#ifndef FERRY_CLI_H
+#define FERRY_CLI_H
+
+#include <cJSON.h>
+#include <nng/nng.h>
+
+#include "ferry.pb-c.h"
+
+/* Exit statuses. */
+#define EXIT_FAIL	1	/* the operation failed */
+#define EXIT_USAGE	2	/* bad arguments */
+#define EXIT_NOFERRYD	3	/* ferryd cannot be reached */
+
+/* die prints "ferry: MESSAGE" and exits with status. */
+void die(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+/* call sends req to ferryd and returns its reply; dies when ferryd cannot
+ * be reached or answers with an error. */
+Ferry__CtlReply *call(const Ferry__CtlRequest *req, nng_duration timeout);
+/* print_json prints and frees j. */
+void print_json(cJSON *j);
+
+/* ferry_deploy.c */
+int cmd_deploy(int argc, char **argv, int plan);
+int cmd_status(int argc, char **argv);
+int cmd_history(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
+int cmd_control(int argc, char **argv, const char *what);
+int cmd_events(int argc, char **argv);
+
+#endif

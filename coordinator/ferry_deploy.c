@@ -1,0 +1,630 @@
+/* ferry_deploy.c: the CLI's rollout commands: deploy, plan, status,
+ * history, rollback, pause, resume, abort, events. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "clock.h"
+#include "ferry.h"
+
+#define SPEC_READ_MAX	(1024u * 1024u)
+#define WATCH_MS	500
+/* A watch ends by itself: no rollout of ferry's waits longer. */
+#define WATCH_LIMIT_MS	(6 * 3600 * 1000)
+
+static const char usage_deploy[] =
+"usage: ferry deploy SPEC.yml [--image REF] [--watch] [--json]\n"
+"\n"
+"Rolls a new revision of the spec's service across its hosts, batch by\n"
+"batch, gated on health; on failure halts, pauses or rolls back as the\n"
+"spec's rollout section says.  Prints the deployment id; with --watch,\n"
+"shows progress until it ends.  --image replaces the spec's image.\n"
+"Exit status with --watch: 0 only when the deployment succeeded.\n";
+
+static const char usage_plan[] =
+"usage: ferry plan SPEC.yml [--image REF] [--json]\n"
+"\n"
+"Prints the batches, their hosts and what changes against the current\n"
+"revision.  Changes nothing.\n";
+
+static const char usage_status[] =
+"usage: ferry status [DEPLOYMENT] [--watch] [--json]\n"
+"\n"
+"Shows a deployment (default: the newest): its state and batch, how many\n"
+"hosts are healthy with the cause of each failure, and the rollback\n"
+"target.  Exit status 0 only when it succeeded (or, without --watch, is\n"
+"still running).\n";
+
+static const char usage_rollback[] =
+"usage: ferry rollback SERVICE [--to REVISION] [--watch] [--json]\n"
+"\n"
+"A rolling deployment of an earlier revision (default: the one before the\n"
+"current), with that revision's spec.\n";
+
+static const char usage_ctl[] =
+"usage: ferry pause|resume|abort DEPLOYMENT\n"
+"\n"
+"pause: no new batch starts; the one in flight finishes.  resume: go on.\n"
+"abort: stop sending new swaps and leave the hosts as they are; status\n"
+"then says exactly which run what.\n";
+
+static const char usage_history[] =
+"usage: ferry history SERVICE [--json]\n";
+
+static const char usage_events[] =
+"usage: ferry events [--deployment ID] [--follow] [--json]\n"
+"\n"
+"The audit log: who asked for what, when, and every state change.\n"
+"--follow keeps printing new events (until interrupted).\n";
+
+static int
+flag(int *argc, char **argv, const char *name)
+{
+	int i, j;
+
+	for (i = 0; i < *argc; i++)
+		if (strcmp(argv[i], name) == 0) {
+			for (j = i; j + 1 < *argc; j++)
+				argv[j] = argv[j + 1];
+			(*argc)--;
+			return 1;
+		}
+	return 0;
+}
+
+static const char *
+flag_value(int *argc, char **argv, const char *name)
+{
+	int i, j;
+	const char *v;
+
+	for (i = 0; i < *argc; i++)
+		if (strcmp(argv[i], name) == 0) {
+			if (i + 1 >= *argc)
+				die(EXIT_USAGE, "%s needs a value", name);
+			v = argv[i + 1];
+			for (j = i; j + 2 < *argc; j++)
+				argv[j] = argv[j + 2];
+			*argc -= 2;
+			return v;
+		}
+	return NULL;
+}
+
+static uint64_t
+parse_id(const char *s, const char *what)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v == 0)
+		die(EXIT_USAGE, "%s: expected a number, got \"%s\"", what, s);
+	return v;
+}
+
+static char *
+read_spec(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	char *text;
+
+	if (f == NULL)
+		die(EXIT_USAGE, "%s: %s", path, strerror(errno));
+	if ((text = malloc(SPEC_READ_MAX + 1)) == NULL)
+		die(EXIT_FAIL, "out of memory");
+	*len = fread(text, 1, SPEC_READ_MAX + 1, f);
+	fclose(f);
+	if (*len > SPEC_READ_MAX)
+		die(EXIT_USAGE, "%s: larger than 1 MiB", path);
+	return text;
+}
+
+/* ---- showing a deployment ---------------------------------------------- */
+
+static int
+succeeded(const Ferry__DeploymentInfo *d)
+{
+	return strcmp(d->state, "succeeded") == 0;
+}
+
+static int
+finished(const Ferry__DeploymentInfo *d)
+{
+	return strcmp(d->state, "succeeded") == 0 ||
+	    strcmp(d->state, "failed") == 0 ||
+	    strcmp(d->state, "rolled_back") == 0 ||
+	    strcmp(d->state, "aborted") == 0;
+}
+
+static cJSON *
+info_json(const Ferry__DeploymentInfo *d)
+{
+	cJSON *o = cJSON_CreateObject(), *hs;
+	size_t i;
+
+	cJSON_AddNumberToObject(o, "id", (double)d->id);
+	cJSON_AddStringToObject(o, "service", d->service);
+	cJSON_AddNumberToObject(o, "revision", (double)d->revision);
+	cJSON_AddNumberToObject(o, "previous_revision",
+	    (double)d->previous_revision);
+	cJSON_AddStringToObject(o, "state", d->state);
+	cJSON_AddNumberToObject(o, "batch", d->batch);
+	cJSON_AddNumberToObject(o, "batches", d->batches);
+	cJSON_AddNumberToObject(o, "batch_size", d->batch_size);
+	cJSON_AddNumberToObject(o, "failures", d->failures);
+	cJSON_AddNumberToObject(o, "max_failures", d->max_failures);
+	cJSON_AddStringToObject(o, "on_failure", d->on_failure);
+	cJSON_AddStringToObject(o, "cause", d->cause);
+	cJSON_AddStringToObject(o, "image", d->image);
+	cJSON_AddStringToObject(o, "digest", d->digest);
+	cJSON_AddStringToObject(o, "previous_image", d->previous_image);
+	cJSON_AddNumberToObject(o, "created_ms", (double)d->created_ms);
+	cJSON_AddNumberToObject(o, "updated_ms", (double)d->updated_ms);
+	cJSON_AddStringToObject(o, "actor", d->actor);
+	hs = cJSON_AddArrayToObject(o, "hosts");
+	for (i = 0; i < d->n_hosts; i++) {
+		cJSON *h = cJSON_CreateObject();
+		cJSON_AddStringToObject(h, "name", d->hosts[i]->name);
+		cJSON_AddNumberToObject(h, "batch", d->hosts[i]->batch);
+		cJSON_AddStringToObject(h, "state", d->hosts[i]->state);
+		cJSON_AddStringToObject(h, "cause", d->hosts[i]->cause);
+		cJSON_AddItemToArray(hs, h);
+	}
+	return o;
+}
+
+/* show prints the evidence: state and batch, healthy hosts with each
+ * failure's cause, the rollback target. */
+static void
+show(const Ferry__DeploymentInfo *d, int hosts)
+{
+	size_t i, healthy = 0, failed = 0;
+	uint64_t el = (d->updated_ms > d->created_ms ? d->updated_ms :
+	    d->created_ms) - d->created_ms;
+
+	printf("Deployment %llu of %s: %s", (unsigned long long)d->id,
+	    d->service, d->state);
+	if (strcmp(d->state, "running") == 0 ||
+	    strcmp(d->state, "rolling_back") == 0 ||
+	    strcmp(d->state, "paused") == 0)
+		printf(" (batch %u/%u)", d->batch, d->batches);
+	printf(", revision %llu, %llu.%llus\n", (unsigned long long)d->revision,
+	    (unsigned long long)(el / 1000),
+	    (unsigned long long)(el % 1000 / 100));
+	if (d->cause[0])
+		printf("Cause: %s\n", d->cause);
+	for (i = 0; i < d->n_hosts; i++) {
+		healthy += strcmp(d->hosts[i]->state, "done") == 0 ||
+		    strcmp(d->hosts[i]->state, "reverted") == 0;
+		failed += strcmp(d->hosts[i]->state, "failed") == 0 ||
+		    strcmp(d->hosts[i]->state, "revert_failed") == 0;
+	}
+	printf("Health: %zu/%zu hosts passing", healthy, d->n_hosts);
+	if (failed) {
+		size_t k = 0;
+		printf("; %zu failed:", failed);
+		for (i = 0; i < d->n_hosts; i++)
+			if (strcmp(d->hosts[i]->state, "failed") == 0 ||
+			    strcmp(d->hosts[i]->state, "revert_failed") == 0)
+				printf("%s %s (%s)", k++ ? "," : "",
+				    d->hosts[i]->name, d->hosts[i]->cause[0] ?
+				    d->hosts[i]->cause : d->hosts[i]->state);
+	}
+	putchar('\n');
+	if (d->previous_revision)
+		printf("Rollback available to revision %llu (%s)\n",
+		    (unsigned long long)d->previous_revision,
+		    d->previous_image);
+	else
+		printf("No rollback target: revision %llu is the first\n",
+		    (unsigned long long)d->revision);
+	if (!hosts)
+		return;
+	for (i = 0; i < d->n_hosts; i++)
+		printf("  batch %-3u %-20s %-14s %s\n", d->hosts[i]->batch,
+		    d->hosts[i]->name, d->hosts[i]->state, d->hosts[i]->cause);
+}
+
+static Ferry__CtlReply *
+get_status(uint64_t id, const char *service)
+{
+	Ferry__CtlRequest req = FERRY__CTL_REQUEST__INIT;
+	Ferry__DeploymentRef ref = FERRY__DEPLOYMENT_REF__INIT;
+
+	ref.id = id;
+	ref.service = (char *)(service ? service : "");
+	req.op_case = FERRY__CTL_REQUEST__OP_STATUS;
+	req.status = &ref;
+	return call(&req, 10000);
+}
+
+/* watch shows a deployment until it ends: redrawn in place on a
+ * terminal, one line per change otherwise.  Returns its exit status. */
+static int
+watch(uint64_t id, int json)
+{
+	int tty = isatty(1);
+	char last[4096] = "";
+	uint64_t start = clock_mono_us();
+	Ferry__CtlReply *r;
+	int rc;
+
+	for (;;) {
+		const Ferry__DeploymentInfo *d;
+		char line[4096];
+		size_t i, off;
+
+		r = get_status(id, NULL);
+		if (r->n_deployments == 0)
+			die(EXIT_FAIL, "deployment %llu vanished",
+			    (unsigned long long)id);
+		d = r->deployments[0];
+		if (json) {
+			if (finished(d)) {
+				print_json(info_json(d));
+				rc = succeeded(d) ? 0 : EXIT_FAIL;
+				ferry__ctl_reply__free_unpacked(r, NULL);
+				return rc;
+			}
+		} else if (tty) {
+			fputs("\033[H\033[2J", stdout);
+			show(d, 1);
+			fflush(stdout);
+		} else {
+			off = (size_t)snprintf(line, sizeof(line), "%s batch "
+			    "%u/%u:", d->state, d->batch, d->batches);
+			for (i = 0; i < d->n_hosts && off < sizeof(line); i++)
+				off += (size_t)snprintf(line + off,
+				    sizeof(line) - off, " %s=%s",
+				    d->hosts[i]->name, d->hosts[i]->state);
+			if (strcmp(line, last) != 0) {
+				printf("[%6.1fs] deployment %llu: %s\n",
+				    (double)(clock_mono_us() - start) / 1e6,
+				    (unsigned long long)id, line);
+				fflush(stdout);
+				snprintf(last, sizeof(last), "%s", line);
+			}
+		}
+		if (finished(d)) {
+			if (!tty)
+				show(d, 0);
+			rc = succeeded(d) ? 0 : EXIT_FAIL;
+			ferry__ctl_reply__free_unpacked(r, NULL);
+			return rc;
+		}
+		ferry__ctl_reply__free_unpacked(r, NULL);
+		if (clock_mono_us() - start > (uint64_t)WATCH_LIMIT_MS * 1000)
+			die(EXIT_FAIL, "gave up watching after 6 hours");
+		usleep(WATCH_MS * 1000);
+	}
+}
+
+static int
+after_start(Ferry__CtlReply *r, int w, int json)
+{
+	const Ferry__DeploymentInfo *d;
+	uint64_t id;
+
+	if (r->n_deployments == 0)
+		die(EXIT_FAIL, "ferryd did not say which deployment");
+	d = r->deployments[0];
+	id = d->id;
+	if (!w) {
+		if (json)
+			print_json(info_json(d));
+		else
+			printf("deployment %llu of %s: revision %llu to %zu "
+			    "host(s) in %u batch(es)\n",
+			    (unsigned long long)id, d->service,
+			    (unsigned long long)d->revision, d->n_hosts,
+			    d->batches);
+		ferry__ctl_reply__free_unpacked(r, NULL);
+		return 0;
+	}
+	ferry__ctl_reply__free_unpacked(r, NULL);
+	return watch(id, json);
+}
+
+/* ---- the commands --------------------------------------------------------- */
+
+int
+cmd_deploy(int argc, char **argv, int plan)
+{
+	Ferry__CtlRequest req = FERRY__CTL_REQUEST__INIT;
+	Ferry__DeployRequest dr = FERRY__DEPLOY_REQUEST__INIT;
+	Ferry__CtlReply *r;
+	const char *image;
+	int w, json;
+	char *text;
+	size_t len, i;
+
+	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
+		fputs(plan ? usage_plan : usage_deploy, stdout);
+		return 0;
+	}
+	w = !plan && flag(&argc, argv, "--watch");
+	json = flag(&argc, argv, "--json");
+	image = flag_value(&argc, argv, "--image");
+	if (argc != 1 || argv[0][0] == '-') {
+		fputs(plan ? usage_plan : usage_deploy, stderr);
+		return EXIT_USAGE;
+	}
+	text = read_spec(argv[0], &len);
+	dr.spec_file = argv[0];
+	dr.spec.data = (uint8_t *)text;
+	dr.spec.len = len;
+	dr.image = (char *)(image ? image : "");
+	if (plan) {
+		req.op_case = FERRY__CTL_REQUEST__OP_PLAN;
+		req.plan = &dr;
+	} else {
+		req.op_case = FERRY__CTL_REQUEST__OP_DEPLOY;
+		req.deploy = &dr;
+	}
+	r = call(&req, 30000);
+	free(text);
+	if (!plan)
+		return after_start(r, w, json);
+	if (json) {
+		cJSON *o = cJSON_CreateObject(), *hs, *cs;
+		cJSON_AddStringToObject(o, "service", r->plan->service);
+		cJSON_AddNumberToObject(o, "current_revision",
+		    (double)r->plan->current_revision);
+		cJSON_AddNumberToObject(o, "batches", r->plan->batches);
+		hs = cJSON_AddArrayToObject(o, "hosts");
+		for (i = 0; i < r->plan->n_hosts; i++) {
+			cJSON *h = cJSON_CreateObject();
+			cJSON_AddStringToObject(h, "name",
+			    r->plan->hosts[i]->name);
+			cJSON_AddNumberToObject(h, "batch",
+			    r->plan->hosts[i]->batch);
+			cJSON_AddItemToArray(hs, h);
+		}
+		cs = cJSON_AddArrayToObject(o, "changes");
+		for (i = 0; i < r->plan->n_changes; i++)
+			cJSON_AddItemToArray(cs,
+			    cJSON_CreateString(r->plan->changes[i]));
+		print_json(o);
+	} else {
+		uint32_t b;
+		printf("Plan for %s (current revision %s%llu): %u batch(es)\n",
+		    r->plan->service, r->plan->current_revision ? "" :
+		    "none, ", (unsigned long long)r->plan->current_revision,
+		    r->plan->batches);
+		for (b = 1; b <= r->plan->batches; b++) {
+			printf("  batch %u:", b);
+			for (i = 0; i < r->plan->n_hosts; i++)
+				if (r->plan->hosts[i]->batch == b)
+					printf(" %s", r->plan->hosts[i]->name);
+			putchar('\n');
+		}
+		printf("Changes:\n");
+		for (i = 0; i < r->plan->n_changes; i++)
+			printf("  %s\n", r->plan->changes[i]);
+		if (r->plan->n_changes == 0)
+			printf("  none\n");
+	}
+	ferry__ctl_reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+int
+cmd_status(int argc, char **argv)
+{
+	Ferry__CtlReply *r;
+	uint64_t id = 0;
+	int w, json, rc;
+
+	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
+		fputs(usage_status, stdout);
+		return 0;
+	}
+	w = flag(&argc, argv, "--watch");
+	json = flag(&argc, argv, "--json");
+	if (argc > 1) {
+		fputs(usage_status, stderr);
+		return EXIT_USAGE;
+	}
+	if (argc == 1)
+		id = parse_id(argv[0], "DEPLOYMENT");
+	r = get_status(id, NULL);
+	if (r->n_deployments == 0)
+		die(EXIT_FAIL, "no deployments yet");
+	id = r->deployments[0]->id;
+	if (w) {
+		ferry__ctl_reply__free_unpacked(r, NULL);
+		return watch(id, json);
+	}
+	if (json)
+		print_json(info_json(r->deployments[0]));
+	else
+		show(r->deployments[0], 1);
+	rc = succeeded(r->deployments[0]) || !finished(r->deployments[0]) ?
+	    0 : EXIT_FAIL;
+	ferry__ctl_reply__free_unpacked(r, NULL);
+	return rc;
+}
+
+int
+cmd_history(int argc, char **argv)
+{
+	Ferry__CtlRequest req = FERRY__CTL_REQUEST__INIT;
+	Ferry__DeploymentRef ref = FERRY__DEPLOYMENT_REF__INIT;
+	Ferry__CtlReply *r;
+	int json;
+	size_t i;
+
+	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
+		fputs(usage_history, stdout);
+		return 0;
+	}
+	json = flag(&argc, argv, "--json");
+	if (argc != 1) {
+		fputs(usage_history, stderr);
+		return EXIT_USAGE;
+	}
+	ref.service = argv[0];
+	req.op_case = FERRY__CTL_REQUEST__OP_HISTORY;
+	req.history = &ref;
+	r = call(&req, 10000);
+	if (json) {
+		cJSON *a = cJSON_CreateArray();
+		for (i = 0; i < r->n_deployments; i++)
+			cJSON_AddItemToArray(a, info_json(r->deployments[i]));
+		print_json(a);
+	} else {
+		printf("%-6s %-9s %-14s %-8s %s\n", "ID", "REVISION", "STATE",
+		    "HOSTS", "IMAGE");
+		for (i = 0; i < r->n_deployments; i++) {
+			const Ferry__DeploymentInfo *d = r->deployments[i];
+			printf("%-6llu %-9llu %-14s %-8zu %s\n",
+			    (unsigned long long)d->id,
+			    (unsigned long long)d->revision, d->state,
+			    d->n_hosts, d->digest[0] ? d->digest : d->image);
+		}
+	}
+	ferry__ctl_reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+int
+cmd_rollback(int argc, char **argv)
+{
+	Ferry__CtlRequest req = FERRY__CTL_REQUEST__INIT;
+	Ferry__RollbackRequest rb = FERRY__ROLLBACK_REQUEST__INIT;
+	const char *to;
+	int w, json;
+
+	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
+		fputs(usage_rollback, stdout);
+		return 0;
+	}
+	w = flag(&argc, argv, "--watch");
+	json = flag(&argc, argv, "--json");
+	to = flag_value(&argc, argv, "--to");
+	if (argc != 1) {
+		fputs(usage_rollback, stderr);
+		return EXIT_USAGE;
+	}
+	rb.service = argv[0];
+	rb.to_revision = to ? parse_id(to, "--to") : 0;
+	req.op_case = FERRY__CTL_REQUEST__OP_ROLLBACK;
+	req.rollback = &rb;
+	return after_start(call(&req, 30000), w, json);
+}
+
+int
+cmd_control(int argc, char **argv, const char *what)
+{
+	Ferry__CtlRequest req = FERRY__CTL_REQUEST__INIT;
+	Ferry__DeploymentRef ref = FERRY__DEPLOYMENT_REF__INIT;
+	Ferry__CtlReply *r;
+
+	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
+		fputs(usage_ctl, stdout);
+		return 0;
+	}
+	if (argc != 1) {
+		fputs(usage_ctl, stderr);
+		return EXIT_USAGE;
+	}
+	ref.id = parse_id(argv[0], "DEPLOYMENT");
+	if (strcmp(what, "pause") == 0) {
+		req.op_case = FERRY__CTL_REQUEST__OP_PAUSE;
+		req.pause = &ref;
+	} else if (strcmp(what, "resume") == 0) {
+		req.op_case = FERRY__CTL_REQUEST__OP_RESUME;
+		req.resume = &ref;
+	} else {
+		req.op_case = FERRY__CTL_REQUEST__OP_ABORT;
+		req.abort = &ref;
+	}
+	r = call(&req, 10000);
+	if (r->n_deployments > 0)
+		show(r->deployments[0], strcmp(what, "abort") == 0);
+	ferry__ctl_reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+int
+cmd_events(int argc, char **argv)
+{
+	Ferry__CtlRequest req = FERRY__CTL_REQUEST__INIT;
+	Ferry__EventsRequest er = FERRY__EVENTS_REQUEST__INIT;
+	const char *dep;
+	int follow, json;
+	cJSON *all = NULL;
+
+	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
+		fputs(usage_events, stdout);
+		return 0;
+	}
+	follow = flag(&argc, argv, "--follow");
+	json = flag(&argc, argv, "--json");
+	dep = flag_value(&argc, argv, "--deployment");
+	if (argc != 0) {
+		fputs(usage_events, stderr);
+		return EXIT_USAGE;
+	}
+	er.deployment = dep ? parse_id(dep, "--deployment") : 0;
+	er.limit = 1000;
+	if (json && !follow)
+		all = cJSON_CreateArray();
+	for (;;) {
+		Ferry__CtlReply *r;
+		size_t i;
+
+		req.op_case = FERRY__CTL_REQUEST__OP_EVENTS;
+		req.events = &er;
+		r = call(&req, 10000);
+		for (i = 0; i < r->n_events; i++) {
+			const Ferry__Event *e = r->events[i];
+			if (json) {
+				cJSON *o = cJSON_CreateObject();
+				cJSON_AddNumberToObject(o, "id", (double)e->id);
+				cJSON_AddNumberToObject(o, "at_ms",
+				    (double)e->at_ms);
+				cJSON_AddNumberToObject(o, "deployment",
+				    (double)e->deployment);
+				cJSON_AddStringToObject(o, "actor", e->actor);
+				cJSON_AddStringToObject(o, "kind", e->kind);
+				cJSON_AddStringToObject(o, "host", e->host);
+				cJSON_AddStringToObject(o, "detail", e->detail);
+				if (all != NULL)
+					cJSON_AddItemToArray(all, o);
+				else {
+					char *s = cJSON_PrintUnformatted(o);
+					puts(s);
+					free(s);
+					cJSON_Delete(o);
+				}
+			} else {
+				time_t t = (time_t)(e->at_ms / 1000);
+				char when[32];
+				strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S",
+				    gmtime(&t));
+				printf("%s.%03lluZ %-4llu %-10s %-16s %-12s %s\n",
+				    when, (unsigned long long)(e->at_ms % 1000),
+				    (unsigned long long)e->deployment, e->actor,
+				    e->kind, e->host[0] ? e->host : "-",
+				    e->detail);
+			}
+			er.after_id = e->id;
+		}
+		ferry__ctl_reply__free_unpacked(r, NULL);
+		fflush(stdout);
+		if (!follow)
+			break;
+		usleep(WATCH_MS * 1000);
+	}
+	if (all != NULL)
+		print_json(all);
+	return 0;
+}

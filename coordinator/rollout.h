@@ -1,0 +1,247 @@
+/* rollout.h: the rollout engine's pure core.  A deployment's whole state is
+ * in struct rollout; rollout_step() takes that state, what happened (host
+ * results, hosts going offline, operator requests) and the time, and
+ * answers with decisions (what to send to which host, when to look again).
+ * It does no I/O and reads no clock: ferryd's shell around it records the
+ * state in SQLite, sends the commands and feeds the results back, and the
+ * unit tests drive it through every transition with a fake clock.
+ *
+ * Deployment states:
+ *
+ *	planned -> pulling -> running (batch k of n) -> succeeded
+ *	pulling -> failed                  (the pre-pull failed: nothing changed)
+ *	running -> (more than max_failures failed hosts) -> on_failure:
+ *	    rollback: rolling_back -> rolled_back   (or failed, when a host
+ *	              cannot be put back)
+ *	    pause:    paused -> (resume) running | (abort) aborted
+ *	    continue: running, next batch; failed at the end
+ *	planned | pulling | running | paused | rolling_back -> (abort) aborted
+ *	pulling | running -> (pause requested) paused
+ *
+ * In detail:
+ *
+ * - planned: every host RH_WAITING.  The first RI_TICK sends RA_PULL to
+ *   every host (RH_PULLING) and enters pulling.
+ * - pulling: each RI_PULLED makes its host RH_PULLED; when all are, running
+ *   batch 0 (or paused, when a pause was requested).  One RI_PULL_FAILED, or
+ *   RI_OFFLINE of a host still pulling, ends the deployment failed ("pre-pull
+ *   failed on HOST: cause"): that host RH_FAILED (and counted), every other
+ *   host RH_SKIPPED; nothing was swapped.
+ * - running, batch k: its hosts wait in RH_PULLED until the batch starts,
+ *   which sends RA_SWAP to all of them at once (RH_SWAPPING); a batch is
+ *   never larger than batch_size (or the canary, batch 0), so no more than
+ *   that many hosts are out of service.  RI_SWAPPED makes a host RH_DONE;
+ *   RI_SWAP_FAILED, or RI_OFFLINE while swapping, makes it RH_FAILED and
+ *   counts it in failures.  Nothing is decided while a host of the batch is
+ *   in flight: a failure never cuts a batch short, and no batch starts
+ *   before the one in flight has every host RH_DONE or RH_FAILED.  Then,
+ *   when failures > max_failures and this batch added at least one failure,
+ *   on_failure fires:
+ *     rollback: rolling_back (below); the batches not reached RH_SKIPPED.
+ *     pause:    paused, cause naming the failed hosts.
+ *     continue: keep going; the cause names the failed hosts.
+ *   Otherwise the batch has passed: after the last one the deployment
+ *   succeeded (or, under continue with failures > max_failures, failed);
+ *   else batch k+1 starts at once, or when pause_ms > 0 at
+ *   next_batch_at_ms = now + pause_ms (*wake_ms says when; the batch starts
+ *   on the first input of any kind at or after that time).
+ * - A failure does not reset: once failures > max_failures, every later
+ *   batch that adds a failure fires on_failure again.  A batch without new
+ *   failures does not.
+ * - paused: nothing is in flight and nothing starts.  RI_RESUME goes back
+ *   to running and starts the next batch at once (the operator's resume
+ *   replaces any pause between batches), or, when the batch paused after
+ *   was the last one, ends succeeded: under on_failure pause, failures the
+ *   operator resumed past do not fail the deployment.  RI_ABORT: aborted.
+ * - RI_PAUSE in pulling or running sets ROLLOUT_PAUSING: nothing new
+ *   starts, hosts in flight finish, and the deployment becomes paused as
+ *   soon as nothing is in flight (at once between batches).  on_failure is
+ *   still decided first (a rollback is never held by a pause), and a pause
+ *   requested during the last batch is moot: the deployment just ends.
+ *   RI_RESUME before that withdraws the request.
+ * - rolling_back: every host that runs the new revision (RH_DONE) goes
+ *   back, newest batch first, batch by batch: RA_REVERT to the RH_DONE hosts
+ *   of one batch at once (RH_REVERTING), the next older batch once none of
+ *   them is in flight.  RI_REVERTED makes a host RH_REVERTED;
+ *   RI_REVERT_FAILED, or RI_OFFLINE while reverting, RH_REVERT_FAILED, and
+ *   the rollback goes on with the other hosts.  A forward swap that failed
+ *   (RH_FAILED) was already put back by the agent itself: it gets no
+ *   RA_REVERT.  A host with had_previous == 0 (first deploy) has nothing to
+ *   go back to: it stays RH_DONE, on the new revision.  A rollback cannot
+ *   be paused (RI_PAUSE does not apply), only aborted.  At the end:
+ *   rolled_back, or failed when a host could not be put back or had no
+ *   previous revision (the cause names them).
+ * - aborted: RI_ABORT stops everything that has not started: no swap or
+ *   revert is sent any more, hosts not reached (RH_WAITING, RH_PULLING,
+ *   RH_PULLED) become RH_SKIPPED, and hosts in flight keep their state until
+ *   their result arrives; such a result still updates the host (and
+ *   failures) but starts nothing.  Saying who runs what is the shell's job.
+ *
+ * Every rollout_step that changes anything returns RA_RECORD first, then
+ * the commands (RA_PULL, RA_SWAP or RA_REVERT), in host order.  An input
+ * that does not apply (a result for a host not in flight, resume when not
+ * paused, anything after the end) changes nothing and returns 0, except
+ * that any input, like RI_TICK, lets a pause between batches that has
+ * ended start the next batch.
+ *
+ * Invariant, checked by rollout_check(): no more than `batch` hosts are
+ * being swapped (out of service) at once. */
+#ifndef FERRY_ROLLOUT_H
+#define FERRY_ROLLOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ROLLOUT_HOST_MAX	64	/* host name length + 1 */
+
+enum rollout_state {
+	RO_PLANNED = 0,
+	RO_PULLING,
+	RO_RUNNING,
+	RO_PAUSED,
+	RO_ROLLING_BACK,
+	RO_SUCCEEDED,
+	RO_FAILED,
+	RO_ROLLED_BACK,
+	RO_ABORTED,
+};
+
+enum rollout_host_state {
+	RH_WAITING = 0,		/* not reached yet */
+	RH_PULLING,		/* pre-pull sent */
+	RH_PULLED,		/* image on the host */
+	RH_SWAPPING,		/* forward swap sent, no result yet */
+	RH_DONE,		/* new revision healthy for min_healthy */
+	RH_FAILED,		/* swap or pre-pull failed, deadline missed
+				 * or offline; the agent put it back */
+	RH_REVERTING,		/* rollback swap sent */
+	RH_REVERTED,		/* previous revision back and healthy */
+	RH_REVERT_FAILED,	/* could not be put back */
+	RH_SKIPPED,		/* never reached (a pre-pull failed, aborted,
+				 * or a later batch than a rollback) */
+};
+
+enum rollout_on_failure {
+	RO_ON_FAILURE_ROLLBACK = 0,
+	RO_ON_FAILURE_PAUSE = 1,
+	RO_ON_FAILURE_CONTINUE = 2,
+};
+
+struct rollout_host {
+	char name[ROLLOUT_HOST_MAX];
+	uint32_t batch;			/* 0-based batch index */
+	enum rollout_host_state state;
+	int had_previous;		/* ran a previous revision before */
+	uint64_t since_ms;		/* when it entered state */
+	char cause[256];		/* why it failed, in words */
+};
+
+struct rollout {
+	enum rollout_state state;
+	uint32_t nbatches;
+	uint32_t batch;			/* current batch (forward or back) */
+	uint32_t batch_size;		/* the spec's batch, as a host count */
+	uint32_t max_failures;
+	enum rollout_on_failure on_failure;
+	uint64_t pause_ms;		/* between batches */
+	uint64_t next_batch_at_ms;	/* a pause between batches ends */
+	uint32_t failures;
+	struct rollout_host *hosts;	/* in batch order */
+	size_t nhosts;
+	uint32_t flags;			/* ROLLOUT_PAUSING */
+	char cause[256];		/* why it failed, paused or stopped */
+};
+
+/* flags: the operator asked for a pause that waits for hosts in flight. */
+#define ROLLOUT_PAUSING		0x1
+
+/* What the shell must do. */
+enum rollout_action {
+	RA_PULL,	/* pre-pull the deployment's image on host */
+	RA_SWAP,	/* swap host to the new revision */
+	RA_REVERT,	/* swap host back to the previous revision */
+	RA_RECORD,	/* the state changed: record it (and the event) */
+};
+
+struct rollout_decision {
+	enum rollout_action action;
+	size_t host;		/* index into hosts (RA_PULL, RA_SWAP, ...) */
+};
+
+/* What happened, fed to rollout_step one at a time. */
+enum rollout_input {
+	RI_TICK,		/* only the clock moved */
+	RI_PULLED,		/* host's pre-pull succeeded */
+	RI_PULL_FAILED,		/* host's pre-pull failed (cause) */
+	RI_SWAPPED,		/* host's forward swap passed */
+	RI_SWAP_FAILED,		/* host's forward swap failed (cause) */
+	RI_REVERTED,		/* host's rollback swap passed */
+	RI_REVERT_FAILED,	/* host's rollback swap failed (cause) */
+	RI_OFFLINE,		/* host went offline */
+	RI_PAUSE,		/* operator: pause */
+	RI_RESUME,		/* operator: resume */
+	RI_ABORT,		/* operator: abort */
+};
+
+struct rollout_event {
+	enum rollout_input input;
+	size_t host;		/* for host inputs */
+	const char *cause;	/* for failures, may be NULL */
+};
+
+/*
+ * rollout_plan fills r (state planned, hosts RH_WAITING) for names (the
+ * selected, online, accepted hosts, in a stable order) with the spec's
+ * batch (count; or percent when batch_percent, of the host count, rounded
+ * down, at least 1), canary (the first batch's size when not 0),
+ * max_failures, on_failure and pause.
+ * had_previous[i] says whether host i runs a previous revision (NULL: none
+ * does).  Hosts keep their order: batch 0 is the first `canary` hosts when
+ * canary is not 0, the rest go in batches of the batch size.  Returns 0;
+ * or FERR_ARG with the reason in why (no hosts match, batch 0, percent
+ * outside 1..100, canary above the host count, a name too long, an unknown
+ * on_failure), or FERR_NOMEM, and r zeroed.  r->hosts is heap:
+ * rollout_free releases it.
+ */
+int rollout_plan(struct rollout *r, const char *const *names,
+    const int *had_previous, size_t n, uint32_t batch, int batch_percent,
+    uint32_t canary, uint32_t max_failures,
+    enum rollout_on_failure on_failure, uint64_t pause_ms, char *why,
+    size_t whylen);
+
+/* rollout_free releases r's hosts; safe on a zeroed rollout. */
+void rollout_free(struct rollout *r);
+
+/*
+ * rollout_step applies ev at now_ms and writes up to max decisions into
+ * out, returning how many (it never needs more than nhosts + 1, and max
+ * must be at least that).  Inputs that make no sense in the current state
+ * (a result for a host not in flight, resume when not paused, a host index
+ * out of range) change nothing and return 0.  *wake_ms (may be NULL) is
+ * set to when the engine wants an RI_TICK next (0: only on an event).  A
+ * planned deployment waits for its first RI_TICK.  now_ms must not go
+ * backwards.
+ */
+size_t rollout_step(struct rollout *r, const struct rollout_event *ev,
+    uint64_t now_ms, struct rollout_decision *out, size_t max,
+    uint64_t *wake_ms);
+
+/* rollout_check returns 1 when r is consistent: states in range, at most
+ * batch_size hosts SWAPPING or REVERTING at once, failures counted right. */
+int rollout_check(const struct rollout *r);
+
+/* rollout_flags packs the engine's boolean fields that struct rollout
+ * keeps beyond those with columns of their own (today r->flags: the
+ * ROLLOUT_PAUSING request), for the store; rollout_set_flags restores
+ * them, ignoring bits it does not know.  0 when there are none. */
+uint64_t rollout_flags(const struct rollout *r);
+void rollout_set_flags(struct rollout *r, uint64_t flags);
+
+/* Names for logs, events and the CLI. */
+const char *rollout_state_name(enum rollout_state s);
+const char *rollout_host_state_name(enum rollout_host_state s);
+
+/* rollout_finished: succeeded, failed, rolled back or aborted. */
+int rollout_finished(const struct rollout *r);
+
+#endif

@@ -1,0 +1,1016 @@
+// links: coordinator/rollout.c
+/* test_rollout.c: the rollout engine, driven through every transition with
+ * a fake clock: no sleeping, no I/O. */
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "ferr.h"
+#include "rollout.h"
+
+#define NH	6
+#define LOGMAX	512
+
+static const char *const names6[NH] = {
+	"web-1", "web-2", "web-3", "web-4", "web-5", "web-6",
+};
+static const int prev6[NH] = { 1, 1, 1, 1, 1, 1 };
+
+/* One deployment under test, its fake clock and every decision it made. */
+struct fx {
+	struct rollout r;
+	struct rollout_decision d[NH + 1];	/* the last step's */
+	size_t n;
+	uint64_t now, wake;
+	struct rollout_decision log[LOGMAX];	/* every step's commands */
+	size_t nlog;
+	size_t max_out;		/* most hosts SWAPPING/REVERTING seen */
+};
+
+static struct fx F;
+
+static void
+fini(void)
+{
+	rollout_free(&F.r);
+}
+
+static size_t
+out_of_service(const struct rollout *r)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < r->nhosts; i++)
+		k += r->hosts[i].state == RH_SWAPPING ||
+		    r->hosts[i].state == RH_REVERTING;
+	return k;
+}
+
+static void
+plan(uint32_t batch, uint32_t canary, uint32_t max_failures,
+    enum rollout_on_failure of, uint64_t pause_ms, const int *prev)
+{
+	char why[256] = "";
+	int rc;
+
+	memset(&F, 0, sizeof(F));
+	F.now = 1000;
+	rc = rollout_plan(&F.r, names6, prev, NH, batch, 0, canary,
+	    max_failures, of, pause_ms, why, sizeof(why));
+	cr_assert_eq(rc, 0, "plan: %s", why);
+	cr_assert_eq(F.r.state, RO_PLANNED);
+	cr_assert(rollout_check(&F.r));
+}
+
+/* step feeds one input at the fake clock's time and checks what every step
+ * must: the invariant, RA_RECORD first whenever anything changed, and no
+ * more than one batch out of service. */
+static size_t
+step(enum rollout_input in, size_t host, const char *cause)
+{
+	struct rollout_event ev = { in, host, cause };
+	size_t i;
+
+	F.wake = 12345;		/* must be overwritten */
+	F.n = rollout_step(&F.r, &ev, F.now, F.d, NH + 1, &F.wake);
+	cr_assert(rollout_check(&F.r), "check after input %d", in);
+	cr_assert(F.n <= NH + 1);
+	cr_assert_neq(F.wake, 12345, "wake_ms not set");
+	if (F.n > 0)
+		cr_assert_eq(F.d[0].action, RA_RECORD,
+		    "a change is recorded first");
+	for (i = 1; i < F.n; i++) {
+		cr_assert_neq(F.d[i].action, RA_RECORD);
+		cr_assert_lt(F.d[i].host, NH);
+		cr_assert_lt(F.nlog, LOGMAX);
+		F.log[F.nlog++] = F.d[i];
+	}
+	if (out_of_service(&F.r) > F.max_out)
+		F.max_out = out_of_service(&F.r);
+	return F.n;
+}
+
+static size_t
+tick(void)
+{
+	return step(RI_TICK, 0, NULL);
+}
+
+/* has says whether the last step decided action for host. */
+static int
+has(enum rollout_action a, size_t host)
+{
+	size_t i;
+
+	for (i = 0; i < F.n; i++)
+		if (F.d[i].action == a && F.d[i].host == host)
+			return 1;
+	return 0;
+}
+
+/* count_log counts action in every decision so far (for host, or all when
+ * host is NH). */
+static size_t
+count_log(enum rollout_action a, size_t host)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < F.nlog; i++)
+		k += F.log[i].action == a && (host == NH ||
+		    F.log[i].host == host);
+	return k;
+}
+
+static enum rollout_host_state
+hs(size_t i)
+{
+	return F.r.hosts[i].state;
+}
+
+/* pull_all takes a planned deployment through the pre-pull into batch 0. */
+static void
+pull_all(void)
+{
+	size_t i;
+
+	cr_assert_eq(tick(), NH + 1, "RA_RECORD and one RA_PULL per host");
+	cr_assert_eq(F.r.state, RO_PULLING);
+	for (i = 0; i < NH; i++) {
+		cr_assert(has(RA_PULL, i));
+		cr_assert_eq(hs(i), RH_PULLING);
+	}
+	for (i = 0; i < NH; i++)
+		cr_assert_gt(step(RI_PULLED, i, NULL), 0);
+	cr_assert_eq(F.r.state, RO_RUNNING);
+	cr_assert_eq(F.r.batch, 0);
+}
+
+/* The hosts of the current batch all pass. */
+static void
+pass_batch(void)
+{
+	uint32_t b = F.r.batch;
+	size_t i;
+
+	for (i = 0; i < NH; i++)
+		if (F.r.hosts[i].batch == b && hs(i) == RH_SWAPPING)
+			cr_assert_gt(step(RI_SWAPPED, i, NULL), 0);
+}
+
+/* ---- planning ----------------------------------------------------------- */
+
+Test(rollout_plan, errors_say_why_and_leave_nothing)
+{
+	struct rollout r;
+	char why[256];
+
+	cr_assert_eq(rollout_plan(&r, names6, prev6, 0, 2, 0, 0, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), FERR_ARG);
+	cr_assert_str_eq(why, "no hosts match");
+	cr_assert_null(r.hosts);
+
+	cr_assert_eq(rollout_plan(&r, names6, prev6, NH, 0, 0, 0, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), FERR_ARG);
+	cr_assert(strstr(why, "batch must be at least 1") != NULL, "%s", why);
+
+	cr_assert_eq(rollout_plan(&r, names6, prev6, NH, 0, 1, 0, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), FERR_ARG);
+	cr_assert(strstr(why, "1% to 100%") != NULL, "%s", why);
+	cr_assert_eq(rollout_plan(&r, names6, prev6, NH, 101, 1, 0, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), FERR_ARG);
+	cr_assert(strstr(why, "not 101%") != NULL, "%s", why);
+
+	cr_assert_eq(rollout_plan(&r, names6, prev6, NH, 2, 0, 7, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), FERR_ARG);
+	cr_assert(strstr(why, "canary of 7 hosts") != NULL, "%s", why);
+	cr_assert(strstr(why, "only 6 hosts") != NULL, "%s", why);
+	cr_assert_null(r.hosts);
+	cr_assert(rollout_check(&r), "a failed plan leaves r zeroed");
+	rollout_free(&r);	/* safe on it */
+}
+
+Test(rollout_plan, long_host_name_refused)
+{
+	char longname[ROLLOUT_HOST_MAX + 8];
+	const char *names[1] = { longname };
+	struct rollout r;
+	char why[256];
+
+	memset(longname, 'h', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	cr_assert_eq(rollout_plan(&r, names, NULL, 1, 1, 0, 0, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), FERR_ARG);
+	cr_assert(strstr(why, "host name too long") != NULL, "%s", why);
+	cr_assert_null(r.hosts);
+}
+
+static void
+assert_batches(const struct rollout *r, const uint32_t *want, size_t n)
+{
+	size_t i;
+
+	cr_assert_eq(r->nhosts, n);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(r->hosts[i].batch, want[i], "host %zu in batch "
+		    "%u, want %u", i, r->hosts[i].batch, want[i]);
+}
+
+Test(rollout_plan, batches_by_count_keep_host_order, .fini = fini)
+{
+	static const uint32_t want[NH] = { 0, 0, 1, 1, 2, 2 };
+	static const uint32_t want4[NH] = { 0, 0, 0, 0, 1, 1 };
+	static const int prev[NH] = { 1, 0, 1, 0, 1, 0 };
+	size_t i;
+
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev);
+	assert_batches(&F.r, want, NH);
+	cr_assert_eq(F.r.nbatches, 3);
+	cr_assert_eq(F.r.batch_size, 2);
+	for (i = 0; i < NH; i++) {
+		cr_assert_str_eq(F.r.hosts[i].name, names6[i]);
+		cr_assert_eq(F.r.hosts[i].had_previous, prev[i]);
+		cr_assert_eq(hs(i), RH_WAITING);
+	}
+	rollout_free(&F.r);
+
+	plan(4, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	assert_batches(&F.r, want4, NH);
+	cr_assert_eq(F.r.nbatches, 2, "a short last batch");
+	rollout_free(&F.r);
+
+	plan(10, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, NULL);
+	cr_assert_eq(F.r.nbatches, 1, "a batch larger than the fleet");
+	cr_assert_eq(F.r.hosts[5].had_previous, 0, "NULL: no previous");
+}
+
+Test(rollout_plan, batches_by_percent_round_down_at_least_one)
+{
+	static const char *const ten[10] = { "a", "b", "c", "d", "e", "f",
+	    "g", "h", "i", "j" };
+	struct rollout r;
+	char why[128];
+
+	/* 25% of 10 is 2.5: 2 hosts a batch. */
+	cr_assert_eq(rollout_plan(&r, ten, NULL, 10, 25, 1, 0, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(r.batch_size, 2);
+	cr_assert_eq(r.nbatches, 5);
+	rollout_free(&r);
+	/* 10% of 3 is 0.3: at least 1. */
+	cr_assert_eq(rollout_plan(&r, ten, NULL, 3, 10, 1, 0, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(r.batch_size, 1);
+	cr_assert_eq(r.nbatches, 3);
+	rollout_free(&r);
+	/* 100%: everything at once. */
+	cr_assert_eq(rollout_plan(&r, ten, NULL, 10, 100, 1, 0, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(r.batch_size, 10);
+	cr_assert_eq(r.nbatches, 1);
+	rollout_free(&r);
+	/* 50% of 10 with a canary of 1: 1, then 5, 4. */
+	cr_assert_eq(rollout_plan(&r, ten, NULL, 10, 50, 1, 1, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(r.nbatches, 3);
+	cr_assert_eq(r.hosts[0].batch, 0);
+	cr_assert_eq(r.hosts[1].batch, 1);
+	cr_assert_eq(r.hosts[5].batch, 1);
+	cr_assert_eq(r.hosts[6].batch, 2);
+	cr_assert_eq(r.hosts[9].batch, 2);
+	rollout_free(&r);
+}
+
+Test(rollout_plan, canary_is_the_first_batch, .fini = fini)
+{
+	static const uint32_t c1[NH] = { 0, 1, 1, 2, 2, 3 };
+	static const uint32_t c3[NH] = { 0, 0, 0, 1, 2, 3 };
+	static const uint32_t c6[NH] = { 0, 0, 0, 0, 0, 0 };
+
+	plan(2, 1, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	assert_batches(&F.r, c1, NH);
+	cr_assert_eq(F.r.nbatches, 4);
+	rollout_free(&F.r);
+	/* A canary may be larger than the batch. */
+	plan(1, 3, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	assert_batches(&F.r, c3, NH);
+	cr_assert_eq(F.r.nbatches, 4);
+	rollout_free(&F.r);
+	plan(2, 6, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	assert_batches(&F.r, c6, NH);
+	cr_assert_eq(F.r.nbatches, 1);
+}
+
+/* ---- forward ------------------------------------------------------------ */
+
+Test(rollout, planned_waits_for_the_first_tick, .fini = fini)
+{
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	cr_assert_eq(step(RI_SWAPPED, 0, NULL), 0);
+	cr_assert_eq(step(RI_PULLED, 0, NULL), 0);
+	cr_assert_eq(step(RI_PAUSE, 0, NULL), 0);
+	cr_assert_eq(step(RI_RESUME, 0, NULL), 0);
+	cr_assert_eq(F.r.state, RO_PLANNED);
+	cr_assert_eq(F.wake, 0);
+	pull_all();
+	cr_assert_eq(count_log(RA_PULL, NH), NH);
+}
+
+Test(rollout, six_hosts_batch_two_succeed, .fini = fini)
+{
+	static const size_t order[NH] = { 0, 1, 2, 3, 4, 5 };
+	size_t i, k = 0;
+	uint32_t b;
+
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	pull_all();
+	/* The last RI_PULLED started batch 0. */
+	cr_assert_eq(F.n, 3);
+	cr_assert(has(RA_SWAP, 0) && has(RA_SWAP, 1));
+	for (b = 0; b < 3; b++) {
+		cr_assert_eq(F.r.state, RO_RUNNING);
+		cr_assert_eq(F.r.batch, b);
+		cr_assert_eq(out_of_service(&F.r), 2);
+		/* Half the batch passing starts nothing. */
+		cr_assert_eq(step(RI_SWAPPED, 2 * b, NULL), 1);
+		cr_assert_eq(hs(2 * b), RH_DONE);
+		cr_assert_eq(hs(2 * b + 1), RH_SWAPPING);
+		if (b < 2)
+			cr_assert_eq(hs(2 * b + 2), RH_PULLED);
+		F.now += 7000;
+		cr_assert_eq(tick(), 0);
+		step(RI_SWAPPED, 2 * b + 1, NULL);
+		cr_assert_eq(F.wake, 0);
+	}
+	cr_assert_eq(F.r.state, RO_SUCCEEDED);
+	cr_assert(rollout_finished(&F.r));
+	cr_assert_str_eq(F.r.cause, "");
+	cr_assert_eq(F.r.failures, 0);
+	for (i = 0; i < NH; i++) {
+		cr_assert_eq(hs(i), RH_DONE);
+		cr_assert_eq(F.r.hosts[i].since_ms, 1000 + 7000 *
+		    (i / 2 + i % 2), "host %zu", i);
+	}
+	cr_assert_leq(F.max_out, 2, "never more than batch out of service");
+	cr_assert_eq(F.max_out, 2);
+	/* Every host swapped once, in batch order. */
+	for (i = 0; i < F.nlog; i++)
+		if (F.log[i].action == RA_SWAP)
+			cr_assert_eq(F.log[i].host, order[k++]);
+	cr_assert_eq(k, NH);
+	cr_assert_eq(count_log(RA_REVERT, NH), 0);
+	/* The end is the end. */
+	cr_assert_eq(step(RI_SWAPPED, 0, NULL), 0);
+	cr_assert_eq(step(RI_ABORT, 0, NULL), 0);
+	cr_assert_eq(step(RI_PAUSE, 0, NULL), 0);
+	cr_assert_eq(tick(), 0);
+	cr_assert_eq(F.r.state, RO_SUCCEEDED);
+}
+
+Test(rollout, prepull_failure_changes_nothing, .fini = fini)
+{
+	size_t i;
+
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	tick();
+	step(RI_PULLED, 0, NULL);
+	step(RI_PULLED, 1, NULL);
+	cr_assert_eq(F.r.state, RO_PULLING, "pulling waits for every host");
+	cr_assert_eq(step(RI_PULL_FAILED, 3, "manifest unknown"), 1,
+	    "only RA_RECORD");
+	cr_assert_eq(F.r.state, RO_FAILED);
+	cr_assert_str_eq(F.r.cause, "pre-pull failed on web-4: "
+	    "manifest unknown");
+	cr_assert_eq(hs(3), RH_FAILED);
+	cr_assert_str_eq(F.r.hosts[3].cause, "manifest unknown");
+	cr_assert_eq(F.r.failures, 1);
+	for (i = 0; i < NH; i++)
+		if (i != 3)
+			cr_assert_eq(hs(i), RH_SKIPPED, "host %zu", i);
+	cr_assert_eq(count_log(RA_SWAP, NH), 0, "nothing swapped");
+	/* Late pulls change nothing. */
+	cr_assert_eq(step(RI_PULLED, 2, NULL), 0);
+	cr_assert_eq(step(RI_PULL_FAILED, 4, "x"), 0);
+	cr_assert_eq(hs(2), RH_SKIPPED);
+	cr_assert(rollout_finished(&F.r));
+}
+
+Test(rollout, prepull_offline_host_fails_the_pull, .fini = fini)
+{
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	tick();
+	step(RI_PULLED, 5, NULL);
+	/* An offline host that already pulled is for its swap to find. */
+	cr_assert_eq(step(RI_OFFLINE, 5, NULL), 0);
+	cr_assert_eq(step(RI_OFFLINE, 2, NULL), 1);
+	cr_assert_eq(F.r.state, RO_FAILED);
+	cr_assert_str_eq(F.r.cause, "pre-pull failed on web-3: host went "
+	    "offline");
+	cr_assert_eq(count_log(RA_SWAP, NH), 0);
+}
+
+/* ---- rollback ----------------------------------------------------------- */
+
+/* Six hosts, batch 2: batch 1 (web-1, web-2) passes; in batch 2, web-3
+ * fails while web-4 is still in flight. */
+static void
+fail_in_second_batch(enum rollout_on_failure of, uint32_t max_failures,
+    const int *prev)
+{
+	plan(2, 0, max_failures, of, 0, prev);
+	pull_all();
+	pass_batch();
+	cr_assert_eq(F.r.batch, 1);
+	cr_assert(has(RA_SWAP, 2) && has(RA_SWAP, 3));
+	cr_assert_eq(step(RI_SWAP_FAILED, 2, "unhealthy: HTTP 500 on "
+	    "/health"), 1, "only RA_RECORD: web-4 is still in flight");
+	cr_assert_eq(F.r.failures, 1);
+	cr_assert_eq(hs(2), RH_FAILED);
+	cr_assert_eq(F.r.state, RO_RUNNING, "decided once the batch ends");
+}
+
+Test(rollout, failure_rolls_back_newest_batch_first, .fini = fini)
+{
+	size_t i, nrev = 0, rev[NH];
+
+	fail_in_second_batch(RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 2);
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	cr_assert(strstr(F.r.cause, "batch 2/3") != NULL, "%s", F.r.cause);
+	cr_assert(strstr(F.r.cause, "web-3 (unhealthy: HTTP 500 on "
+	    "/health)") != NULL, "%s", F.r.cause);
+	cr_assert(has(RA_REVERT, 3), "web-4 first: the newest batch");
+	cr_assert_eq(hs(3), RH_REVERTING);
+	cr_assert_eq(hs(2), RH_FAILED, "the agent put back its own failure");
+	cr_assert_eq(hs(4), RH_SKIPPED);
+	cr_assert_eq(hs(5), RH_SKIPPED);
+	/* The older batch waits for the newer one. */
+	F.now += 1000;
+	cr_assert_eq(tick(), 0);
+	cr_assert_eq(hs(0), RH_DONE);
+	cr_assert_eq(step(RI_REVERTED, 3, NULL), 3);
+	cr_assert(has(RA_REVERT, 0) && has(RA_REVERT, 1));
+	cr_assert_eq(F.r.batch, 0);
+	cr_assert_eq(step(RI_REVERTED, 1, NULL), 1);
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	cr_assert_eq(step(RI_REVERTED, 0, NULL), 1);
+	cr_assert_eq(F.r.state, RO_ROLLED_BACK);
+	cr_assert(strstr(F.r.cause, "rolled back after batch 2/3") != NULL,
+	    "%s", F.r.cause);
+	cr_assert_eq(hs(0), RH_REVERTED);
+	cr_assert_eq(hs(1), RH_REVERTED);
+	cr_assert_eq(hs(3), RH_REVERTED);
+	cr_assert_eq(F.r.failures, 1);
+	/* The order of every RA_REVERT: web-4, then web-1 and web-2. */
+	for (i = 0; i < F.nlog; i++)
+		if (F.log[i].action == RA_REVERT)
+			rev[nrev++] = F.log[i].host;
+	cr_assert_eq(nrev, 3);
+	cr_assert_eq(rev[0], 3);
+	cr_assert_eq(rev[1], 0);
+	cr_assert_eq(rev[2], 1);
+	cr_assert_eq(count_log(RA_SWAP, 4), 0, "later batches untouched");
+	cr_assert_eq(count_log(RA_SWAP, 5), 0);
+	cr_assert_eq(count_log(RA_REVERT, 2), 0);
+	cr_assert_leq(F.max_out, 2);
+}
+
+Test(rollout, rollback_of_three_batches_walks_back_one_at_a_time,
+    .fini = fini)
+{
+	size_t i, nrev = 0, rev[NH];
+
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	pull_all();
+	pass_batch();
+	pass_batch();
+	step(RI_SWAPPED, 4, NULL);
+	step(RI_SWAP_FAILED, 5, "timeout");
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	cr_assert_eq(F.r.batch, 2);
+	while (F.r.state == RO_ROLLING_BACK) {
+		cr_assert_leq(out_of_service(&F.r), 2);
+		for (i = 0; i < NH; i++)
+			if (hs(i) == RH_REVERTING) {
+				cr_assert_eq(F.r.hosts[i].batch, F.r.batch,
+				    "only the current batch reverts");
+				step(RI_REVERTED, i, NULL);
+				break;
+			}
+	}
+	cr_assert_eq(F.r.state, RO_ROLLED_BACK);
+	for (i = 0; i < F.nlog; i++)
+		if (F.log[i].action == RA_REVERT)
+			rev[nrev++] = F.log[i].host;
+	cr_assert_eq(nrev, 5);
+	cr_assert_eq(rev[0], 4);
+	cr_assert_eq(rev[1], 2);
+	cr_assert_eq(rev[2], 3);
+	cr_assert_eq(rev[3], 0);
+	cr_assert_eq(rev[4], 1);
+}
+
+Test(rollout, a_revert_that_fails_ends_failed, .fini = fini)
+{
+	fail_in_second_batch(RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	step(RI_SWAPPED, 3, NULL);
+	cr_assert_eq(step(RI_REVERT_FAILED, 3, "image gone"), 3,
+	    "the rollback goes on with the older batch");
+	cr_assert_eq(hs(3), RH_REVERT_FAILED);
+	cr_assert_str_eq(F.r.hosts[3].cause, "image gone");
+	cr_assert(has(RA_REVERT, 0) && has(RA_REVERT, 1));
+	step(RI_REVERTED, 0, NULL);
+	/* A host that goes offline while reverting could not be put back. */
+	cr_assert_eq(step(RI_OFFLINE, 1, NULL), 1);
+	cr_assert_eq(hs(1), RH_REVERT_FAILED);
+	cr_assert_eq(F.r.state, RO_FAILED);
+	cr_assert(strstr(F.r.cause, "rollback incomplete") != NULL, "%s",
+	    F.r.cause);
+	cr_assert(strstr(F.r.cause, "web-4 (image gone)") != NULL, "%s",
+	    F.r.cause);
+	cr_assert(strstr(F.r.cause, "web-2 (host went offline)") != NULL,
+	    "%s", F.r.cause);
+	cr_assert(strstr(F.r.cause, "after batch 2/3") != NULL, "%s",
+	    F.r.cause);
+	cr_assert_eq(hs(0), RH_REVERTED);
+	cr_assert_eq(F.r.failures, 1, "revert failures are not forward ones");
+	cr_assert(rollout_finished(&F.r));
+}
+
+Test(rollout, first_deploy_hosts_cannot_be_rolled_back, .fini = fini)
+{
+	static const int prev[NH] = { 0, 0, 1, 1, 1, 1 };
+
+	fail_in_second_batch(RO_ON_FAILURE_ROLLBACK, 0, prev);
+	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 2);
+	cr_assert(has(RA_REVERT, 3));
+	/* web-1 and web-2 ran nothing before: no RA_REVERT for them. */
+	cr_assert_eq(step(RI_REVERTED, 3, NULL), 1);
+	cr_assert_eq(count_log(RA_REVERT, 0), 0);
+	cr_assert_eq(count_log(RA_REVERT, 1), 0);
+	cr_assert_eq(F.r.state, RO_FAILED);
+	cr_assert_eq(hs(0), RH_DONE, "left on the new revision");
+	cr_assert_eq(hs(1), RH_DONE);
+	cr_assert_eq(hs(3), RH_REVERTED);
+	cr_assert(strstr(F.r.cause, "no previous revision, left on the new "
+	    "one: web-1, web-2") != NULL, "%s", F.r.cause);
+}
+
+Test(rollout, first_deploy_failing_everywhere_rolls_back_nothing,
+    .fini = fini)
+{
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, NULL);
+	pull_all();
+	step(RI_SWAP_FAILED, 0, "exited with code 1");
+	cr_assert_eq(step(RI_SWAP_FAILED, 1, "exited with code 1"), 1);
+	cr_assert_eq(F.r.state, RO_ROLLED_BACK, "nothing to put back");
+	cr_assert_eq(count_log(RA_REVERT, NH), 0);
+	cr_assert_eq(F.r.failures, 2);
+}
+
+Test(rollout, failing_canary_leaves_every_other_host_untouched,
+    .fini = fini)
+{
+	size_t i;
+
+	plan(2, 1, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	pull_all();
+	cr_assert_eq(F.n, 2, "RA_RECORD and the canary's RA_SWAP");
+	cr_assert(has(RA_SWAP, 0));
+	cr_assert_eq(F.max_out, 1);
+	cr_assert_eq(step(RI_SWAP_FAILED, 0, "timeout"), 1);
+	cr_assert_eq(F.r.state, RO_ROLLED_BACK);
+	cr_assert(strstr(F.r.cause, "batch 1/4") != NULL, "%s", F.r.cause);
+	cr_assert_eq(count_log(RA_SWAP, NH), 1, "only the canary swapped");
+	cr_assert_eq(count_log(RA_REVERT, NH), 0);
+	for (i = 1; i < NH; i++)
+		cr_assert(hs(i) == RH_SKIPPED || hs(i) == RH_WAITING,
+		    "host %zu is %s", i, rollout_host_state_name(hs(i)));
+}
+
+Test(rollout, host_offline_counts_as_failed, .fini = fini)
+{
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	pull_all();
+	cr_assert_eq(step(RI_OFFLINE, 1, NULL), 1);
+	cr_assert_eq(hs(1), RH_FAILED);
+	cr_assert_str_eq(F.r.hosts[1].cause, "host went offline");
+	cr_assert_eq(F.r.failures, 1);
+	/* A result from it afterwards is stale. */
+	cr_assert_eq(step(RI_SWAPPED, 1, NULL), 0);
+	cr_assert_eq(hs(1), RH_FAILED);
+	cr_assert_eq(step(RI_SWAPPED, 0, NULL), 2);
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	cr_assert(has(RA_REVERT, 0));
+	cr_assert(strstr(F.r.cause, "web-2 (host went offline)") != NULL,
+	    "%s", F.r.cause);
+	/* An offline host that is not in flight is not a failure. */
+	cr_assert_eq(step(RI_OFFLINE, 4, NULL), 0);
+	cr_assert_eq(F.r.failures, 1);
+}
+
+/* ---- max_failures and on_failure ---------------------------------------- */
+
+Test(rollout, max_failures_one_tolerates_one, .fini = fini)
+{
+	fail_in_second_batch(RO_ON_FAILURE_ROLLBACK, 1, prev6);
+	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 3, "next batch starts");
+	cr_assert_eq(F.r.state, RO_RUNNING);
+	cr_assert(has(RA_SWAP, 4) && has(RA_SWAP, 5));
+	pass_batch();
+	cr_assert_eq(F.r.state, RO_SUCCEEDED);
+	cr_assert_eq(F.r.failures, 1);
+	cr_assert(strstr(F.r.cause, "1 of 6 hosts failed: web-3") != NULL,
+	    "%s", F.r.cause);
+	cr_assert_eq(count_log(RA_REVERT, NH), 0);
+}
+
+Test(rollout, max_failures_one_rolls_back_on_the_second, .fini = fini)
+{
+	fail_in_second_batch(RO_ON_FAILURE_ROLLBACK, 1, prev6);
+	step(RI_SWAPPED, 3, NULL);
+	step(RI_SWAPPED, 4, NULL);
+	cr_assert_eq(step(RI_SWAP_FAILED, 5, "timeout"), 2);
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	cr_assert(has(RA_REVERT, 4), "the newest batch first");
+	cr_assert(strstr(F.r.cause, "2 of 6 hosts failed (max_failures 1)")
+	    != NULL, "%s", F.r.cause);
+}
+
+Test(rollout, on_failure_pause_then_resume_succeeds, .fini = fini)
+{
+	fail_in_second_batch(RO_ON_FAILURE_PAUSE, 0, prev6);
+	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 1);
+	cr_assert_eq(F.r.state, RO_PAUSED);
+	cr_assert(strstr(F.r.cause, "paused: batch 2/3") != NULL, "%s",
+	    F.r.cause);
+	cr_assert(strstr(F.r.cause, "web-3 (unhealthy") != NULL, "%s",
+	    F.r.cause);
+	/* Time passing and a second pause do nothing. */
+	F.now += 3600000;
+	cr_assert_eq(tick(), 0);
+	cr_assert_eq(step(RI_PAUSE, 0, NULL), 0);
+	cr_assert_eq(F.wake, 0);
+	cr_assert_eq(hs(4), RH_PULLED);
+	cr_assert_eq(step(RI_RESUME, 0, NULL), 3);
+	cr_assert_eq(F.r.state, RO_RUNNING);
+	cr_assert_eq(F.r.batch, 2);
+	cr_assert(has(RA_SWAP, 4) && has(RA_SWAP, 5));
+	cr_assert_str_eq(F.r.cause, "");
+	cr_assert_eq(F.r.failures, 1, "failures are not reset");
+	pass_batch();
+	cr_assert_eq(F.r.state, RO_SUCCEEDED, "the operator resumed past "
+	    "the failure");
+	cr_assert_eq(count_log(RA_REVERT, NH), 0);
+}
+
+Test(rollout, on_failure_pause_fires_again_on_a_new_failure, .fini = fini)
+{
+	fail_in_second_batch(RO_ON_FAILURE_PAUSE, 0, prev6);
+	step(RI_SWAPPED, 3, NULL);
+	step(RI_RESUME, 0, NULL);
+	step(RI_SWAPPED, 4, NULL);
+	cr_assert_eq(step(RI_SWAP_FAILED, 5, "timeout"), 1);
+	cr_assert_eq(F.r.state, RO_PAUSED, "the last batch failed too");
+	cr_assert(strstr(F.r.cause, "2 of 6 hosts failed") != NULL, "%s",
+	    F.r.cause);
+	cr_assert_eq(step(RI_RESUME, 0, NULL), 1);
+	cr_assert_eq(F.r.state, RO_SUCCEEDED);
+	cr_assert_eq(F.r.failures, 2);
+}
+
+Test(rollout, on_failure_pause_then_abort, .fini = fini)
+{
+	fail_in_second_batch(RO_ON_FAILURE_PAUSE, 0, prev6);
+	step(RI_SWAPPED, 3, NULL);
+	cr_assert_eq(F.r.state, RO_PAUSED);
+	cr_assert_eq(step(RI_ABORT, 0, NULL), 1, "only RA_RECORD");
+	cr_assert_eq(F.r.state, RO_ABORTED);
+	cr_assert(strstr(F.r.cause, "aborted by operator at batch 2/3")
+	    != NULL, "%s", F.r.cause);
+	cr_assert_eq(hs(0), RH_DONE, "left as they are");
+	cr_assert_eq(hs(2), RH_FAILED);
+	cr_assert_eq(hs(3), RH_DONE);
+	cr_assert_eq(hs(4), RH_SKIPPED);
+	cr_assert_eq(hs(5), RH_SKIPPED);
+	cr_assert_eq(step(RI_RESUME, 0, NULL), 0);
+	F.now += 60000;
+	cr_assert_eq(tick(), 0);
+	cr_assert_eq(count_log(RA_SWAP, 4), 0);
+	cr_assert_eq(count_log(RA_REVERT, NH), 0);
+	cr_assert(rollout_finished(&F.r));
+}
+
+Test(rollout, on_failure_continue_goes_on_and_fails_at_the_end,
+    .fini = fini)
+{
+	fail_in_second_batch(RO_ON_FAILURE_CONTINUE, 0, prev6);
+	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 3);
+	cr_assert_eq(F.r.state, RO_RUNNING);
+	cr_assert(has(RA_SWAP, 4) && has(RA_SWAP, 5));
+	cr_assert(strstr(F.r.cause, "continuing: batch 2/3") != NULL, "%s",
+	    F.r.cause);
+	pass_batch();
+	cr_assert_eq(F.r.state, RO_FAILED);
+	cr_assert(strstr(F.r.cause, "1 of 6 hosts failed (max_failures 0): "
+	    "web-3") != NULL, "%s", F.r.cause);
+	cr_assert_eq(count_log(RA_SWAP, NH), NH);
+	cr_assert_eq(count_log(RA_REVERT, NH), 0);
+}
+
+/* ---- the operator ------------------------------------------------------- */
+
+Test(rollout, operator_pause_and_resume_mid_run, .fini = fini)
+{
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	pull_all();
+	pass_batch();
+	cr_assert_eq(F.r.batch, 1);
+	/* Pause while batch 2 is in flight: it finishes, nothing starts. */
+	cr_assert_eq(step(RI_PAUSE, 0, NULL), 1);
+	cr_assert_eq(F.r.state, RO_RUNNING);
+	cr_assert(F.r.flags & ROLLOUT_PAUSING);
+	cr_assert_eq(step(RI_PAUSE, 0, NULL), 0, "already requested");
+	cr_assert_eq(step(RI_SWAPPED, 2, NULL), 1);
+	cr_assert_eq(F.r.state, RO_RUNNING);
+	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 1, "no RA_SWAP");
+	cr_assert_eq(F.r.state, RO_PAUSED);
+	cr_assert_eq(F.r.flags, 0);
+	cr_assert(strstr(F.r.cause, "paused by operator after batch 2/3")
+	    != NULL, "%s", F.r.cause);
+	cr_assert_eq(out_of_service(&F.r), 0);
+	F.now += 600000;
+	cr_assert_eq(tick(), 0);
+	cr_assert_eq(hs(4), RH_PULLED);
+	cr_assert_eq(step(RI_RESUME, 0, NULL), 3);
+	cr_assert(has(RA_SWAP, 4) && has(RA_SWAP, 5));
+	pass_batch();
+	cr_assert_eq(F.r.state, RO_SUCCEEDED);
+	cr_assert_leq(F.max_out, 2);
+}
+
+Test(rollout, resume_withdraws_a_pause_not_yet_taken, .fini = fini)
+{
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	pull_all();
+	step(RI_PAUSE, 0, NULL);
+	cr_assert_eq(step(RI_RESUME, 0, NULL), 1);
+	cr_assert_eq(F.r.flags, 0);
+	pass_batch();
+	cr_assert_eq(F.r.state, RO_RUNNING, "no pause taken");
+	cr_assert(has(RA_SWAP, 2) && has(RA_SWAP, 3));
+}
+
+Test(rollout, pause_during_the_last_batch_just_ends, .fini = fini)
+{
+	plan(3, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	pull_all();
+	pass_batch();
+	step(RI_PAUSE, 0, NULL);
+	pass_batch();
+	cr_assert_eq(F.r.state, RO_SUCCEEDED);
+}
+
+Test(rollout, pause_during_pulling_waits_before_batch_one, .fini = fini)
+{
+	size_t i;
+
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	tick();
+	cr_assert_eq(step(RI_PAUSE, 0, NULL), 1);
+	for (i = 0; i < NH; i++)
+		step(RI_PULLED, i, NULL);
+	cr_assert_eq(F.r.state, RO_PAUSED);
+	cr_assert(strstr(F.r.cause, "before batch 1/3") != NULL, "%s",
+	    F.r.cause);
+	cr_assert_eq(count_log(RA_SWAP, NH), 0);
+	cr_assert_eq(step(RI_RESUME, 0, NULL), 3);
+	cr_assert(has(RA_SWAP, 0) && has(RA_SWAP, 1));
+}
+
+Test(rollout, abort_during_pulling, .fini = fini)
+{
+	size_t i;
+
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	tick();
+	step(RI_PULLED, 0, NULL);
+	cr_assert_eq(step(RI_ABORT, 0, NULL), 1);
+	cr_assert_eq(F.r.state, RO_ABORTED);
+	cr_assert_str_eq(F.r.cause, "aborted by operator during the "
+	    "pre-pull");
+	for (i = 0; i < NH; i++)
+		cr_assert_eq(hs(i), RH_SKIPPED);
+	for (i = 0; i < NH; i++)
+		cr_assert_eq(step(RI_PULLED, i, NULL), 0);
+	cr_assert_eq(count_log(RA_SWAP, NH), 0);
+	cr_assert_eq(step(RI_ABORT, 0, NULL), 0, "once is enough");
+}
+
+Test(rollout, abort_before_the_start, .fini = fini)
+{
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	cr_assert_eq(step(RI_ABORT, 0, NULL), 1);
+	cr_assert_eq(F.r.state, RO_ABORTED);
+	cr_assert_eq(hs(0), RH_SKIPPED);
+	cr_assert_eq(tick(), 0, "no pre-pull after an abort");
+	cr_assert_eq(count_log(RA_PULL, NH), 0);
+}
+
+Test(rollout, abort_mid_batch_lets_in_flight_hosts_report, .fini = fini)
+{
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	pull_all();
+	pass_batch();
+	step(RI_SWAPPED, 2, NULL);
+	cr_assert_eq(step(RI_ABORT, 0, NULL), 1);
+	cr_assert_eq(F.r.state, RO_ABORTED);
+	cr_assert_eq(hs(3), RH_SWAPPING, "still in flight");
+	cr_assert_eq(hs(4), RH_SKIPPED);
+	cr_assert(rollout_finished(&F.r));
+	/* Its result lands, and starts nothing. */
+	cr_assert_eq(step(RI_SWAP_FAILED, 3, "timeout"), 1);
+	cr_assert_eq(hs(3), RH_FAILED);
+	cr_assert_eq(F.r.failures, 1);
+	cr_assert_eq(F.r.state, RO_ABORTED, "no rollback after an abort");
+	cr_assert_eq(count_log(RA_REVERT, NH), 0);
+	cr_assert_eq(count_log(RA_SWAP, NH), 4);
+}
+
+Test(rollout, abort_while_rolling_back, .fini = fini)
+{
+	fail_in_second_batch(RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	step(RI_SWAPPED, 3, NULL);
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	cr_assert_eq(step(RI_PAUSE, 0, NULL), 0, "a rollback is not paused");
+	cr_assert_eq(step(RI_ABORT, 0, NULL), 1);
+	cr_assert_eq(F.r.state, RO_ABORTED);
+	cr_assert(strstr(F.r.cause, "while rolling back batch 2/3") != NULL,
+	    "%s", F.r.cause);
+	cr_assert_eq(hs(3), RH_REVERTING);
+	cr_assert_eq(step(RI_REVERTED, 3, NULL), 1, "no more reverts");
+	cr_assert_eq(hs(3), RH_REVERTED);
+	cr_assert_eq(hs(0), RH_DONE, "left on the new revision");
+	cr_assert_eq(count_log(RA_REVERT, NH), 1);
+}
+
+/* ---- time --------------------------------------------------------------- */
+
+Test(rollout, pause_between_batches_via_wake_and_ticks, .fini = fini)
+{
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 30000, prev6);
+	pull_all();
+	cr_assert_eq(F.wake, 0, "batch 1 starts at once");
+	step(RI_SWAPPED, 0, NULL);
+	F.now = 5000;
+	cr_assert_eq(step(RI_SWAPPED, 1, NULL), 1, "RA_RECORD, no RA_SWAP");
+	cr_assert_eq(F.r.batch, 1);
+	cr_assert_eq(F.r.next_batch_at_ms, 35000);
+	cr_assert_eq(F.wake, 35000);
+	cr_assert_eq(hs(2), RH_PULLED);
+	F.now = 34999;
+	cr_assert_eq(tick(), 0);
+	cr_assert_eq(F.wake, 35000, "still waiting");
+	F.now = 35000;
+	cr_assert_eq(tick(), 3);
+	cr_assert(has(RA_SWAP, 2) && has(RA_SWAP, 3));
+	cr_assert_eq(F.wake, 0);
+	cr_assert_eq(F.r.next_batch_at_ms, 0);
+	/* Any input after the pause starts the batch, not just a tick. */
+	step(RI_SWAPPED, 2, NULL);
+	F.now = 40000;
+	step(RI_SWAPPED, 3, NULL);
+	cr_assert_eq(F.wake, 70000);
+	F.now = 99999;
+	cr_assert_eq(step(RI_SWAPPED, 0, NULL), 3, "a stale result at "
+	    "99999 starts batch 3");
+	cr_assert(has(RA_SWAP, 4) && has(RA_SWAP, 5));
+	cr_assert_eq(hs(0), RH_DONE);
+	pass_batch();
+	cr_assert_eq(F.r.state, RO_SUCCEEDED);
+	cr_assert_eq(F.wake, 0, "no pause after the last batch");
+}
+
+Test(rollout, operator_pause_between_batches_is_immediate, .fini = fini)
+{
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 30000, prev6);
+	pull_all();
+	pass_batch();
+	cr_assert_eq(F.wake, 31000);
+	cr_assert_eq(step(RI_PAUSE, 0, NULL), 1);
+	cr_assert_eq(F.r.state, RO_PAUSED);
+	cr_assert(strstr(F.r.cause, "before batch 2/3") != NULL, "%s",
+	    F.r.cause);
+	cr_assert_eq(F.wake, 0);
+	F.now = 40000;
+	cr_assert_eq(tick(), 0, "paused past the pause: nothing starts");
+	F.now = 41000;
+	cr_assert_eq(step(RI_RESUME, 0, NULL), 3, "resume starts at once");
+	cr_assert(has(RA_SWAP, 2) && has(RA_SWAP, 3));
+}
+
+/* ---- inputs that do not apply ------------------------------------------- */
+
+Test(rollout, results_for_hosts_not_in_flight_are_ignored, .fini = fini)
+{
+	struct rollout_host before[NH];
+
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	pull_all();
+	memcpy(before, F.r.hosts, sizeof(before));
+	/* web-5 is in a later batch, web-1 is not reverting. */
+	cr_assert_eq(step(RI_SWAPPED, 4, NULL), 0);
+	cr_assert_eq(step(RI_SWAP_FAILED, 4, "x"), 0);
+	cr_assert_eq(step(RI_REVERTED, 0, NULL), 0);
+	cr_assert_eq(step(RI_REVERT_FAILED, 0, "x"), 0);
+	cr_assert_eq(step(RI_PULLED, 0, NULL), 0);
+	cr_assert_eq(step(RI_PULL_FAILED, 0, "x"), 0);
+	cr_assert_eq(step(RI_SWAPPED, NH, NULL), 0, "no such host");
+	cr_assert_eq(step(RI_OFFLINE, 99, NULL), 0);
+	cr_assert_eq(step(RI_RESUME, 0, NULL), 0, "not paused");
+	cr_assert_eq(memcmp(before, F.r.hosts, sizeof(before)), 0);
+	cr_assert_eq(F.r.failures, 0);
+	cr_assert_eq(F.r.state, RO_RUNNING);
+	/* A repeated result counts once. */
+	cr_assert_eq(step(RI_SWAP_FAILED, 0, "x"), 1);
+	cr_assert_eq(step(RI_SWAP_FAILED, 0, "x"), 0);
+	cr_assert_eq(step(RI_SWAPPED, 0, NULL), 0);
+	cr_assert_eq(F.r.failures, 1);
+}
+
+/* ---- a restart -------------------------------------------------------- */
+
+Test(rollout, a_pause_request_survives_a_restart, .fini = fini)
+{
+	struct rollout saved;
+	uint64_t flags;
+
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	pull_all();
+	step(RI_PAUSE, 0, NULL);
+	/* What the store keeps: the fields, and the flags packed. */
+	flags = rollout_flags(&F.r);
+	cr_assert_neq(flags, 0);
+	saved = F.r;
+	saved.flags = 0;
+	F.r = saved;
+	rollout_set_flags(&F.r, flags | 0x100);
+	cr_assert_eq(F.r.flags, ROLLOUT_PAUSING, "unknown bits ignored");
+	cr_assert(rollout_check(&F.r));
+	pass_batch();
+	cr_assert_eq(F.r.state, RO_PAUSED, "the request was not lost");
+	cr_assert_eq(rollout_flags(&F.r), 0);
+}
+
+/* ---- the invariant itself ----------------------------------------------- */
+
+Test(rollout, check_catches_broken_states, .fini = fini)
+{
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	pull_all();
+	cr_assert(rollout_check(&F.r));
+
+	F.r.hosts[2].state = RH_SWAPPING;	/* three out of service */
+	cr_assert_not(rollout_check(&F.r));
+	F.r.hosts[2].state = RH_PULLED;
+
+	F.r.failures = 1;			/* nothing failed */
+	cr_assert_not(rollout_check(&F.r));
+	F.r.failures = 0;
+
+	F.r.hosts[0].state = (enum rollout_host_state)42;
+	cr_assert_not(rollout_check(&F.r));
+	F.r.hosts[0].state = RH_SWAPPING;
+
+	F.r.state = (enum rollout_state)42;
+	cr_assert_not(rollout_check(&F.r));
+	F.r.state = RO_SUCCEEDED;		/* hosts still in flight */
+	cr_assert_not(rollout_check(&F.r));
+	F.r.state = RO_PAUSED;
+	cr_assert_not(rollout_check(&F.r));
+	F.r.state = RO_RUNNING;
+
+	F.r.hosts[5].batch = 7;			/* a gap in the batches */
+	cr_assert_not(rollout_check(&F.r));
+	F.r.hosts[5].batch = 2;
+
+	F.r.flags = ROLLOUT_PAUSING;
+	cr_assert(rollout_check(&F.r));
+	F.r.state = RO_ROLLING_BACK;
+	cr_assert_not(rollout_check(&F.r));
+	F.r.state = RO_RUNNING;
+	F.r.flags = 0;
+	cr_assert(rollout_check(&F.r), "restored");
+}
+
+Test(rollout, names)
+{
+	cr_assert_str_eq(rollout_state_name(RO_ROLLING_BACK), "rolling_back");
+	cr_assert_str_eq(rollout_state_name(RO_ABORTED), "aborted");
+	cr_assert_str_eq(rollout_state_name((enum rollout_state)99),
+	    "unknown");
+	cr_assert_str_eq(rollout_host_state_name(RH_REVERT_FAILED),
+	    "revert_failed");
+	cr_assert_str_eq(rollout_host_state_name(RH_SKIPPED), "skipped");
+	cr_assert_str_eq(rollout_host_state_name((enum rollout_host_state)
+	    -1), "unknown");
+}
