@@ -12,6 +12,7 @@
 #include "ferr.h"
 #include "ferryd.h"
 #include "log.h"
+#include "metrics.h"
 #include "spec.h"
 
 #define ACCEPT_MS	30000u		/* a command must be accepted by */
@@ -24,6 +25,8 @@ struct deployment {
 	struct spec *spec;		/* the revision rolled out */
 	struct spec *prev_spec;		/* the one rolled back to, or NULL */
 	uint64_t wake_ms;		/* when the engine wants a tick */
+	uint64_t batch_started_us;	/* for the batch duration metric */
+	uint32_t batch_seen;
 	int resolving;			/* the tag is being resolved */
 	struct deployment *next;
 };
@@ -233,6 +236,18 @@ dep_step(struct ferryd *fd, struct deployment *p,
 		w.before[i] = p->r.hosts[i].state;
 	n = rollout_step(&p->r, ev, clock_wall_ms(), w.dec, nh + 2,
 	    &p->wake_ms);
+	/* A batch ends when the next starts or the deployment ends. */
+	if (p->batch_started_us != 0 && (p->r.batch != p->batch_seen ||
+	    rollout_finished(&p->r))) {
+		metrics_batch_seconds((double)(clock_mono_us() -
+		    p->batch_started_us) / 1e6);
+		p->batch_started_us = 0;
+	}
+	if (p->batch_started_us == 0 && (p->r.state == RO_RUNNING ||
+	    p->r.state == RO_ROLLING_BACK)) {
+		p->batch_started_us = clock_mono_us();
+		p->batch_seen = p->r.batch;
+	}
 	for (i = 0; i < n; i++) {
 		struct host *h;
 		struct cmd *c = NULL;

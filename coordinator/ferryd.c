@@ -16,6 +16,7 @@
 #include "ferryd.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 
 #define SWEEP_MS	100
 
@@ -44,11 +45,32 @@ static const char usage[] =
 "Every flag can be set in the config file as \"name = value\" (state_dir,\n"
 "listen, socket, http, advertise, missed_beats, token_ttl).\n";
 
+/* gauges refreshes what /metrics counts afresh, once a second. */
+static void
+gauges(struct ferryd *fd)
+{
+	static uint64_t last;
+	uint64_t now = clock_wall_ms(), by[RO_ABORTED + 1], online = 0;
+	const char *names[RO_ABORTED + 1];
+	size_t i;
+
+	if (now - last < 1000)
+		return;
+	last = now;
+	for (i = 0; i < fd->nhosts; i++)
+		online += fd->hosts[i]->online;
+	for (i = 0; i <= RO_ABORTED; i++)
+		names[i] = rollout_state_name((enum rollout_state)i);
+	if (store_deploy_counts(fd->store, by, RO_ABORTED + 1) == 0)
+		metrics_gauges(fd->nhosts, online, by, RO_ABORTED + 1, names);
+}
+
 static void
 on_sweep(uv_timer_t *t)
 {
 	struct ferryd *fd = t->data;
 
+	gauges(fd);
 	link_sweep(fd);
 	fleet_sweep(fd, clock_wall_ms());
 	deploy_tick(fd, clock_wall_ms());

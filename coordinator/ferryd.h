@@ -183,6 +183,9 @@ int store_events_list(struct store *st, uint64_t deployment,
 int store_deploy_last_command(struct store *st, uint64_t deployment,
     const char *host, struct command_rec *c);
 
+/* store_deploy_counts counts deployments by engine state. */
+int store_deploy_counts(struct store *st, uint64_t *by_state, size_t n);
+
 /* store_revision_add records the next revision of service (numbered from
  * 1) with its spec as written; *number gets its number. */
 int store_revision_add(struct store *st, const char *service,

@@ -10,6 +10,7 @@
 #include "ferr.h"
 #include "ferryd.h"
 #include "log.h"
+#include "metrics.h"
 #include "token.h"
 
 /* How long a poll may be held, whatever the agent asks. */
@@ -305,6 +306,7 @@ send_command(struct ferryd *fd, struct host *h, struct cmd *c)
 	h->held = NULL;
 	if (!c->sent) {
 		c->sent = 1;
+		metrics_inc(M_COMMANDS_SENT);
 		snprintf(c->rec.state, sizeof(c->rec.state), "sent");
 		store_command_set_state(fd->store, c->rec.id, "sent", NULL);
 	}
@@ -461,6 +463,10 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK, &ack.base);
 		goto out;
 	}
+	if (r->status == FERRY__REPORT__STATUS__PROGRESS && r->health != NULL)
+		metrics_inc(r->health->ok ? M_HEALTH_PASS : M_HEALTH_FAIL);
+	if (r->status == FERRY__REPORT__STATUS__REFUSED)
+		metrics_inc(M_COMMANDS_REFUSED);
 	if (r->status == FERRY__REPORT__STATUS__REFUSED)
 		log_warnx("host %s: command %s seq %llu refused by the agent: "
 		    "%s", h->rec.name, idhex, (unsigned long long)c->rec.seq,
@@ -476,6 +482,13 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	store_command_set_state(fd->store, c->rec.id, state, r->message);
 	snprintf(c->rec.state, sizeof(c->rec.state), "%s", state);
 	if (strcmp(state, "accepted") != 0) {
+		metrics_inc(M_COMMANDS_ACKED);
+		if (strcmp(c->rec.kind, "swap") == 0) {
+			metrics_inc(r->status == FERRY__REPORT__STATUS__SUCCEEDED ?
+			    M_SWAPS_OK : M_SWAPS_FAILED);
+			metrics_swap_seconds((double)(clock_mono_us() -
+			    c->created_us) / 1e6);
+		}
 		if (c->done != NULL)
 			c->done(c->done_arg, h, c, r, NULL);
 		cmd_remove(h, c);
@@ -503,6 +516,7 @@ on_agent(void *arg, struct rep_slot *slot, nng_msg *msg)
 	if (rc != 0) {
 		log_warnx("agent link: %s: refused message: %s", peer,
 		    ferr_str(rc));
+		metrics_inc(M_MESSAGES_REFUSED);
 		repsrv_drop(slot);
 		goto out;
 	}
@@ -644,6 +658,7 @@ link_sweep(struct ferryd *fd)
 			if ((accepted ? c->rec.deadline_ms :
 			    c->rec.expires_ms) > now_ms)
 				continue;
+			metrics_inc(M_COMMANDS_EXPIRED);
 			store_command_set_state(fd->store, c->rec.id,
 			    "expired", accepted ? "no result before the "
 			    "deadline" : "no answer before expiry");

@@ -1052,3 +1052,21 @@ store_deploy_last_command(struct store *st, uint64_t deployment,
 	sqlite3_finalize(s);
 	return rc;
 }
+
+int
+store_deploy_counts(struct store *st, uint64_t *by_state, size_t n)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT state, count(*) FROM "
+	    "deployments GROUP BY state");
+
+	memset(by_state, 0, n * sizeof(*by_state));
+	if (s == NULL)
+		return FERR_STORE;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		int k = sqlite3_column_int(s, 0);
+		if (k >= 0 && (size_t)k < n)
+			by_state[k] = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	return 0;
+}

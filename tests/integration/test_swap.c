@@ -333,3 +333,32 @@ Test(swap, a_bad_spec_is_refused_and_changes_nothing)
 	cr_assert_eq(R.status, 2);
 	cr_assert(strstr(R.err, "/nonexistent.yml") != NULL, "%s", R.err);
 }
+
+Test(swap, metrics_count_commands_swaps_and_health)
+{
+	char body[16384];
+	int port = atoi(strchr(F.http, ':') + 1);
+
+	spec("v1.yml", "1", "stop-first", "0s");
+	spec("bad.yml", "bad", "stop-first", "0s");
+	cr_assert_eq(swap("v1.yml"), 0, "%s%s", R.out, R.err);
+	cr_assert_eq(swap("bad.yml"), 1, "%s", R.out);
+	/* The gauges are refreshed once a second. */
+	h_sleep_ms(1200);
+	cr_assert_eq(h_http_get("127.0.0.1", port, "/metrics", body,
+	    sizeof(body)), 200);
+	cr_assert(strstr(body, "ferry_swaps_succeeded_total 1\n") != NULL,
+	    "%s", body);
+	cr_assert(strstr(body, "ferry_swaps_failed_total 1\n") != NULL, "%s",
+	    body);
+	/* Two pulls and two swaps were sent and answered. */
+	cr_assert(strstr(body, "ferry_commands_sent_total 4\n") != NULL, "%s",
+	    body);
+	cr_assert(strstr(body, "ferry_commands_acknowledged_total 4\n") !=
+	    NULL, "%s", body);
+	cr_assert(strstr(body, "ferry_health_checks_failed_total 0\n") ==
+	    NULL, "failed checks not counted: %s", body);
+	cr_assert(strstr(body, "ferry_hosts_online 1\n") != NULL, "%s", body);
+	cr_assert(strstr(body, "# TYPE ferry_swap_duration_seconds summary")
+	    != NULL, "%s", body);
+}

@@ -1,0 +1,37 @@
+/* metrics.h: ferryd's counters, served as Prometheus text on /metrics.
+ * The loop thread counts; NNG's HTTP thread reads a consistent copy under
+ * the lock, so nothing of the loop's state is touched from there. */
+#ifndef FERRY_METRICS_H
+#define FERRY_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum metric {
+	M_COMMANDS_SENT,	/* commands sent to agents (first send) */
+	M_COMMANDS_ACKED,	/* commands answered with a final result */
+	M_COMMANDS_REFUSED,	/* commands an agent refused */
+	M_COMMANDS_EXPIRED,	/* commands never answered in time */
+	M_MESSAGES_REFUSED,	/* messages from the network ferryd refused */
+	M_HEALTH_PASS,		/* health checks reported passing */
+	M_HEALTH_FAIL,		/* health checks reported failing */
+	M_SWAPS_OK,		/* swaps that left the new revision healthy */
+	M_SWAPS_FAILED,		/* swaps that did not */
+	M_COUNT
+};
+
+void metrics_init(void);
+void metrics_inc(enum metric m);
+/* metrics_observe adds one duration (seconds) to the swap or batch
+ * summary. */
+void metrics_swap_seconds(double s);
+void metrics_batch_seconds(double s);
+/* metrics_gauges sets what is counted afresh (hosts online, deployments
+ * by state). */
+void metrics_gauges(uint64_t hosts_total, uint64_t hosts_online,
+    const uint64_t *deployments_by_state, size_t nstates,
+    const char *const *state_names);
+/* metrics_render writes the Prometheus text into a heap buffer. */
+char *metrics_render(size_t *len);
+
+#endif
