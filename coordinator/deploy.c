@@ -85,17 +85,20 @@ static int
 load_spec(struct ferryd *fd, const char *service, uint64_t rev,
     struct spec **out, char *digest, size_t dlen)
 {
-	char *file = NULL, *text = NULL, *dg = NULL, err[512];
+	char *file = NULL, *text = NULL, *dg = NULL, *img = NULL, err[512];
 	int rc;
 
 	*out = NULL;
 	if ((rc = store_revision_get(fd->store, service, rev, &file, &text,
-	    &dg)) != 0)
+	    &dg, &img)) != 0)
 		return rc;
 	rc = spec_parse(file, text, strlen(text), out, err, sizeof(err));
 	if (rc != 0)
 		log_warnx("revision %llu of %s: stored spec no longer parses: "
 		    "%s", (unsigned long long)rev, service, err);
+	else	/* the image as deployed: --image may have replaced it */
+		snprintf((*out)->image, sizeof((*out)->image), "%s", img);
+	free(img);
 	if (digest != NULL)
 		snprintf(digest, dlen, "%s", dg);
 	free(file);
@@ -1163,8 +1166,8 @@ deploy_request(struct ferryd *fd, struct rep_slot *slot,
 		}
 	}
 	if ((rc = store_revision_add(fd->store, s->service, req->spec_file ?
-	    req->spec_file : "spec", (const char *)req->spec.data, s->image,
-	    actor, &rev)) != 0) {
+	    req->spec_file : "spec", (const char *)req->spec.data,
+	    req->spec.len, s->image, actor, &rev)) != 0) {
 		reply_error(slot, "cannot record the revision: %s",
 		    ferr_str(rc));
 		spec_free(s);

@@ -189,15 +189,17 @@ int store_deploy_counts(struct store *st, uint64_t *by_state, size_t n);
 /* store_revision_add records the next revision of service (numbered from
  * 1) with its spec as written; *number gets its number. */
 int store_revision_add(struct store *st, const char *service,
-    const char *spec_file, const char *spec, const char *image,
-    const char *actor, uint64_t *number);
+    const char *spec_file, const char *spec, size_t spec_len,
+    const char *image, const char *actor, uint64_t *number);
 /* store_revision_set_digest records the digest the tag resolved to. */
 int store_revision_set_digest(struct store *st, const char *service,
     uint64_t number, const char *digest);
-/* store_revision_get loads a revision's spec file name, spec text and
- * digest (heap strings, caller frees). */
+/* store_revision_get loads a revision's spec file name, spec text,
+ * digest and image as deployed (--image may have replaced the spec's);
+ * heap strings the caller frees; any out may be NULL. */
 int store_revision_get(struct store *st, const char *service,
-    uint64_t number, char **spec_file, char **spec, char **digest);
+    uint64_t number, char **spec_file, char **spec, char **digest,
+    char **image);
 
 /* repsrv.c */
 struct repsrv;

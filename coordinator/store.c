@@ -619,8 +619,8 @@ store_event(struct store *st, const char *actor, const char *kind,
 
 int
 store_revision_add(struct store *st, const char *service,
-    const char *spec_file, const char *spec, const char *image,
-    const char *actor, uint64_t *number)
+    const char *spec_file, const char *spec, size_t spec_len,
+    const char *image, const char *actor, uint64_t *number)
 {
 	sqlite3_stmt *s;
 	uint64_t n = 1;
@@ -644,7 +644,8 @@ store_revision_add(struct store *st, const char *service,
 	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)n);
 	sqlite3_bind_text(s, 3, spec_file, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, spec, -1, SQLITE_STATIC);
+	/* The spec comes off the wire, counted, not NUL-terminated. */
+	sqlite3_bind_text(s, 4, spec, (int)spec_len, SQLITE_STATIC);
 	sqlite3_bind_text(s, 5, image, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 6, (sqlite3_int64)clock_wall_ms());
 	sqlite3_bind_text(s, 7, actor, -1, SQLITE_STATIC);
@@ -670,28 +671,36 @@ store_revision_set_digest(struct store *st, const char *service,
 
 int
 store_revision_get(struct store *st, const char *service, uint64_t number,
-    char **spec_file, char **spec, char **digest)
+    char **spec_file, char **spec, char **digest, char **image)
 {
-	sqlite3_stmt *s = db_prep(st->db, "SELECT spec_file, spec, digest "
-	    "FROM revisions WHERE service = ? AND number = ?");
-	int rc = FERR_NOTFOUND;
+	sqlite3_stmt *s = db_prep(st->db, "SELECT spec_file, spec, digest, "
+	    "image FROM revisions WHERE service = ? AND number = ?");
+	char **out[4] = { spec_file, spec, digest, image };
+	int rc = FERR_NOTFOUND, i;
 
-	*spec_file = *spec = *digest = NULL;
+	for (i = 0; i < 4; i++)
+		if (out[i] != NULL)
+			*out[i] = NULL;
 	if (s == NULL)
 		return FERR_STORE;
 	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)number);
 	if (sqlite3_step(s) == SQLITE_ROW) {
-		*spec_file = strdup((const char *)sqlite3_column_text(s, 0));
-		*spec = strdup((const char *)sqlite3_column_text(s, 1));
-		*digest = strdup((const char *)sqlite3_column_text(s, 2));
-		rc = *spec_file && *spec && *digest ? 0 : FERR_NOMEM;
-		if (rc != 0) {
-			free(*spec_file);
-			free(*spec);
-			free(*digest);
-			*spec_file = *spec = *digest = NULL;
+		rc = 0;
+		for (i = 0; i < 4; i++) {
+			if (out[i] == NULL)
+				continue;
+			*out[i] = strdup((const char *)sqlite3_column_text(s,
+			    i));
+			if (*out[i] == NULL)
+				rc = FERR_NOMEM;
 		}
+		if (rc != 0)
+			for (i = 0; i < 4; i++)
+				if (out[i] != NULL) {
+					free(*out[i]);
+					*out[i] = NULL;
+				}
 	}
 	sqlite3_finalize(s);
 	return rc;

@@ -199,7 +199,7 @@ do_rollback(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	w->revision = kept_revision(h, service);
 	/* The kept revision's own spec says how to judge its health. */
 	if (w->revision != 0 && store_revision_get(fd->store, service,
-	    w->revision, &file, &text, &digest) == 0 &&
+	    w->revision, &file, &text, &digest, NULL) == 0 &&
 	    spec_parse(file, text, strlen(text), &w->spec, err,
 	    sizeof(err)) == 0 && spec_health_new(w->spec, &hs) == 0) {
 		rb.health = hs;
@@ -270,7 +270,7 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 	}
 	if ((rc = store_revision_add(fd->store, w->spec->service,
 	    req->spec_file ? req->spec_file : "spec",
-	    (const char *)req->spec.data, w->spec->image, actor,
+	    (const char *)req->spec.data, req->spec.len, w->spec->image, actor,
 	    &w->revision)) != 0) {
 		fail(slot, "cannot record the revision: %s%s", ferr_str(rc),
 		    "");

@@ -175,6 +175,28 @@ start_fleet() {
     echo
     echo "\$ ferry ping"
     ferry ping || fail "ferry ping failed" "$DIR/ferryd.log"
+
+    # A real rolling deploy of the demo service, v1 then v2, batch by
+    # batch, gated on health, with live progress.
+    local spec="$ROOT/deploy/examples/demo.yml" v
+    echo
+    echo "\$ ferry plan deploy/examples/demo.yml"
+    ferry plan "$spec" || fail "ferry plan failed" "$DIR/ferryd.log"
+    echo
+    echo "\$ ferry deploy deploy/examples/demo.yml --watch"
+    ferry deploy "$spec" --watch || fail "the v1 deploy failed" "$DIR/ferryd.log"
+    echo
+    echo "\$ ferry deploy deploy/examples/demo.yml --image 127.0.0.1:5000/ferry-test/web:2 --watch"
+    ferry deploy "$spec" --image 127.0.0.1:5000/ferry-test/web:2 --watch ||
+        fail "the v2 deploy failed" "$DIR/ferryd.log"
+    echo
+    for ((i = 1; i <= AGENTS; i++)); do
+        v="$(curl -s --max-time 3 "http://127.0.0.$((i + 1)):8080/version" || true)"
+        echo "host-$i (127.0.0.$((i + 1)):8080) serves version ${v:-nothing}"
+    done
+    echo
+    echo "\$ ferry hosts"
+    ferry hosts
     cat <<EOF
 
 The local fleet runs: ferryd and $AGENTS agents (host-1..host-$AGENTS on 127.0.0.2-$((AGENTS + 1))).
@@ -184,6 +206,10 @@ State and logs are in $DIR. To use it:
     export PATH="$BIN:\$PATH"
     ferry hosts
     ferry ping
+    ferry status
+    ferry history demo
+    ferry rollback demo --watch
+    ferry events
 
 To stop it (the state stays for the next start):
 
