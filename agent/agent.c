@@ -307,6 +307,7 @@ main(int argc, char **argv)
 		fatalx("records %s: %s", path, ferr_str(rc));
 	if ((rc = records_last_seq(a->records, &a->last_seq)) != 0)
 		fatalx("records %s: %s", path, ferr_str(rc));
+	a->start_seq = a->last_seq;
 	if ((rc = docker_open(&a->docker, c->docker_socket)) != 0)
 		fatalx("docker client: %s", ferr_str(rc));
 	snprintf(a->docker_error, sizeof(a->docker_error), "not checked yet");

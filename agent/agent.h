@@ -80,6 +80,16 @@ struct journal {
 	uint32_t keep;		/* previous revisions kept stopped */
 };
 
+/*
+ * records_interrupted lists commands accepted at or below sequence max_seq
+ * that never got a result and have no journal row: an earlier run of the
+ * agent was stopped before they finished (or before they began).
+ */
+typedef void (*interrupted_cb)(void *arg, const uint8_t *id, size_t id_len,
+    uint64_t seq, const char *kind);
+int records_interrupted(struct records *r, uint64_t max_seq,
+    interrupted_cb cb, void *arg);
+
 int records_journal_put(struct records *r, const struct journal *j);
 int records_journal_del(struct records *r, const char *service);
 typedef void (*journal_cb)(void *arg, const struct journal *j);
@@ -165,6 +175,7 @@ struct agent {
 	 * settled with Docker since start. */
 	struct job *jobs;
 	int reconciled;
+	uint64_t start_seq;	/* last_seq when this run started */
 #define SVC_HEALTH_MAX 64
 	struct {
 		char service[128];
@@ -217,7 +228,10 @@ struct job;
  * result is recorded and reported when it ends. */
 int swap_submit(struct agent *a, Ferry__Command *cmd);
 /* swap_reconcile queues the reconciliation with Docker: swaps an earlier
- * run left half done are finished or reverted before anything else runs. */
+ * run left half done are finished or reverted before anything else runs,
+ * and other commands it left without a result are reported failed.  While
+ * it fails (Docker away), commands waiting for it fail at once, saying
+ * why, and each new one tries it again. */
 void swap_reconcile(struct agent *a);
 /* swap_fill_health adds, to running containers Docker knows no health
  * for, what the last swap's health check said of them. */

@@ -229,6 +229,29 @@ records_count(struct records *r, const char *state, int *n)
 }
 
 int
+records_interrupted(struct records *r, uint64_t max_seq, interrupted_cb cb,
+    void *arg)
+{
+	sqlite3_stmt *s = db_prep(r->db, "SELECT id, seq, kind FROM commands "
+	    "WHERE state = 'accepted' AND seq <= ? AND id NOT IN "
+	    "(SELECT command_id FROM journal) ORDER BY seq");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)max_seq);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const unsigned char *k = sqlite3_column_text(s, 2);
+
+		cb(arg, sqlite3_column_blob(s, 0),
+		    (size_t)sqlite3_column_bytes(s, 0),
+		    (uint64_t)sqlite3_column_int64(s, 1),
+		    k ? (const char *)k : "");
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int
 records_journal_put(struct records *r, const struct journal *j)
 {
 	sqlite3_stmt *s = db_prep(r->db, "INSERT OR REPLACE INTO journal("

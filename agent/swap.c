@@ -47,6 +47,10 @@ struct job {
 	int aborted;			/* stopped by shutdown: no result */
 	uint64_t verdict_rev;		/* the revision that now runs ... */
 	char verdict[200];		/* ... and what its health said */
+	/* the reconciliation */
+	uint64_t start_seq;		/* commands of earlier runs: up to it */
+	int settled;			/* commands it gave a result */
+	char why[400];			/* why it failed */
 };
 
 /* A progress line handed to the loop. */
@@ -865,7 +869,18 @@ struct recon {
 	struct docker *d;
 	struct records *rec;
 	int failed;
+	int settled;
+	char err[400];
 };
+
+static void
+recon_failed(struct recon *rc, const struct journal *jr, const char *err)
+{
+	rc->failed = 1;
+	snprintf(rc->err, sizeof(rc->err), "the interrupted %s of %.100s to "
+	    "revision %llu (step %s) could not be settled: %.150s", jr->kind,
+	    jr->service, (unsigned long long)jr->revision, jr->step, err);
+}
 
 /* recon_one settles one swap an earlier run left in the journal: one that
  * had passed its health check is finished, any other is reverted, so that
@@ -880,7 +895,7 @@ recon_one(void *arg, const struct journal *jr)
 	Ferry__Report r = FERRY__REPORT__INIT;
 	Ferry__SwapResult res = FERRY__SWAP_RESULT__INIT;
 	struct record old;
-	char err[400], why[600], newid[160];
+	char err[400], why[600], newid[160], idhex[33];
 	const char *state;
 	uint8_t *buf;
 	size_t n;
@@ -894,7 +909,7 @@ recon_one(void *arg, const struct journal *jr)
 		    docker_stop(d, jr->old_id, 10, err, sizeof(err)) != 0 &&
 		    docker_inspect(d, jr->old_id, &st, err, sizeof(err)) == 0 &&
 		    st.running) {
-			rc->failed = 1;
+			recon_failed(rc, jr, err);
 			return;
 		}
 		docker_update_restart(d, newid, "unless-stopped", err,
@@ -910,7 +925,7 @@ recon_one(void *arg, const struct journal *jr)
 		if (strcmp(jr->kind, "swap") == 0) {
 			docker_stop(d, newid, 5, err, sizeof(err));
 			if (docker_remove(d, newid, 1, err, sizeof(err)) != 0) {
-				rc->failed = 1;
+				recon_failed(rc, jr, err);
 				return;
 			}
 		} else {
@@ -919,7 +934,7 @@ recon_one(void *arg, const struct journal *jr)
 		if (jr->old_id[0] && docker_inspect(d, jr->old_id, &st, err,
 		    sizeof(err)) == 0 && !st.running &&
 		    docker_start(d, jr->old_id, err, sizeof(err)) != 0) {
-			rc->failed = 1;
+			recon_failed(rc, jr, err);
 			return;
 		}
 		snprintf(why, sizeof(why), "ferry-agent was restarted during "
@@ -949,35 +964,134 @@ recon_one(void *arg, const struct journal *jr)
 	state = finish ? "succeeded" : "failed";
 	n = ferry__report__get_packed_size(&r);
 	if ((buf = malloc(n + 1)) == NULL) {
-		rc->failed = 1;
+		recon_failed(rc, jr, "out of memory");
 		return;
 	}
 	ferry__report__pack(&r, buf);
 	if (records_finish(rc->rec, jr->command_id, jr->id_len, state, buf,
-	    n) != 0 && jr->id_len > 0)
-		rc->failed = 1;
+	    n) != 0 && jr->id_len > 0) {
+		free(buf);
+		recon_failed(rc, jr, "cannot record the result");
+		return;
+	}
 	free(buf);
-	if (!rc->failed)
-		records_journal_del(rc->rec, jr->service);
+	records_journal_del(rc->rec, jr->service);
+	rc->settled++;
+	sodium_bin2hex(idhex, sizeof(idhex), jr->command_id, jr->id_len < 16 ?
+	    jr->id_len : 16);
+	log_info("command %.12s: %s", idhex, why);
+}
+
+/* An interrupted command without a journal row: it changed nothing that
+ * needs undoing, so it ends as failed, saying why. */
+#define INTERRUPTED_MAX 64
+struct interrupted {
+	uint8_t id[16];
+	size_t id_len;
+	uint64_t seq;
+	char kind[16];
+};
+
+struct interrupted_list {
+	struct interrupted it[INTERRUPTED_MAX];
+	size_t n;
+};
+
+static void
+on_interrupted(void *arg, const uint8_t *id, size_t id_len, uint64_t seq,
+    const char *kind)
+{
+	struct interrupted_list *l = arg;
+	struct interrupted *it;
+
+	if (l->n >= INTERRUPTED_MAX || id_len > sizeof(it->id))
+		return;
+	it = &l->it[l->n++];
+	memcpy(it->id, id, id_len);
+	it->id_len = id_len;
+	it->seq = seq;
+	snprintf(it->kind, sizeof(it->kind), "%s", kind);
+}
+
+static void
+recon_interrupted(struct recon *rc)
+{
+	struct interrupted_list l;
+	size_t i, n;
+	char why[300], idhex[33];
+	uint8_t *buf;
+
+	l.n = 0;
+	if (records_interrupted(rc->rec, rc->j->start_seq, on_interrupted,
+	    &l) != 0)
+		return;
+	for (i = 0; i < l.n; i++) {
+		const struct interrupted *it = &l.it[i];
+		Ferry__Report r = FERRY__REPORT__INIT;
+		Ferry__SwapResult res = FERRY__SWAP_RESULT__INIT;
+		int changes = strcmp(it->kind, "swap") == 0 ||
+		    strcmp(it->kind, "rollback") == 0;
+
+		sodium_bin2hex(idhex, sizeof(idhex), it->id, it->id_len < 16 ?
+		    it->id_len : 16);
+		snprintf(why, sizeof(why), "ferry-agent was restarted before "
+		    "the %s command finished%s; run it again", it->kind,
+		    changes ? ", before it changed anything" : "");
+		r.command_id.data = (uint8_t *)it->id;
+		r.command_id.len = it->id_len;
+		r.sequence = it->seq;
+		r.status = FERRY__REPORT__STATUS__FAILED;
+		r.message = why;
+		r.sent_at_ms = clock_wall_ms();
+		if (changes || strcmp(it->kind, "remove") == 0) {
+			res.outcome = FERRY__SWAP_RESULT__OUTCOME__FAILED;
+			res.reason = why;
+			res.exit_code = -1;
+			r.result_case = FERRY__REPORT__RESULT_SWAP;
+			r.swap = &res;
+		}
+		n = ferry__report__get_packed_size(&r);
+		if ((buf = malloc(n + 1)) == NULL)
+			return;
+		ferry__report__pack(&r, buf);
+		if (records_finish(rc->rec, it->id, it->id_len, "failed", buf,
+		    n) == 0) {
+			rc->settled++;
+			log_info("command %.12s seq %llu: %s", idhex,
+			    (unsigned long long)it->seq, why);
+		}
+		free(buf);
+	}
 }
 
 static void
 reconcile(struct job *j)
 {
-	struct recon rc = { j, NULL, NULL, 0 };
+	struct recon rc = { j, NULL, NULL, 0, 0, "" };
 	char version[64], err[400];
 
 	j->ok = 0;
+	snprintf(j->why, sizeof(j->why), "cannot open the records or the "
+	    "Docker client");
 	if (docker_open(&rc.d, j->socket) != 0 ||
 	    records_open(&rc.rec, j->db) != 0)
 		goto out;
+	/* Commands an earlier run accepted and never finished, outside any
+	 * swap's journal, need no Docker to get their result. */
+	recon_interrupted(&rc);
 	if (docker_check(rc.d, version, sizeof(version), err,
-	    sizeof(err)) != 0)
+	    sizeof(err)) != 0) {
+		snprintf(j->why, sizeof(j->why), "Docker does not answer: "
+		    "%.350s", err);
 		goto out;
+	}
+	snprintf(j->why, sizeof(j->why), "cannot read the swap journal");
 	if (records_journal_list(rc.rec, recon_one, &rc) != 0)
 		goto out;
 	j->ok = !rc.failed;
+	snprintf(j->why, sizeof(j->why), "%s", rc.err);
 out:
+	j->settled = rc.settled;
 	records_close(rc.rec);
 	docker_close(rc.d);
 }
@@ -1157,6 +1271,58 @@ job_unlink(struct agent *a, struct job *j)
 		}
 }
 
+/*
+ * fail_queued ends every job waiting for a reconciliation that failed:
+ * nothing may run over a swap left half done, and with Docker away nothing
+ * could; each gets a failed result saying why, at once, instead of waiting
+ * for Docker for as long as ferryd would wait for it.
+ */
+static void
+fail_queued(struct agent *a, const char *why)
+{
+	struct job *j, *next;
+	char msg[512];
+	uint8_t *buf;
+	size_t n;
+	int rc;
+
+	for (j = a->jobs; j != NULL; j = next) {
+		Ferry__Report r = FERRY__REPORT__INIT;
+		Ferry__SwapResult res = FERRY__SWAP_RESULT__INIT;
+
+		next = j->next;
+		if (j->running || j->reconcile)
+			continue;
+		snprintf(msg, sizeof(msg), "not run: %s", why);
+		r.command_id = j->cmd->id;
+		r.sequence = j->cmd->sequence;
+		r.status = FERRY__REPORT__STATUS__FAILED;
+		r.message = msg;
+		r.sent_at_ms = clock_wall_ms();
+		if (j->service[0]) {
+			res.outcome = FERRY__SWAP_RESULT__OUTCOME__FAILED;
+			res.service = j->service;
+			res.reason = msg;
+			res.exit_code = -1;
+			r.result_case = FERRY__REPORT__RESULT_SWAP;
+			r.swap = &res;
+		}
+		n = ferry__report__get_packed_size(&r);
+		if ((buf = malloc(n + 1)) != NULL) {
+			ferry__report__pack(&r, buf);
+			log_warnx("command %.12s (%s): failed: %s", j->idhex,
+			    j->service[0] ? j->service : "-", msg);
+			if ((rc = records_finish(a->records, j->cmd->id.data,
+			    j->cmd->id.len, "failed", buf, n)) != 0)
+				log_warnx("command %.12s: cannot record the "
+				    "result: %s", j->idhex, ferr_str(rc));
+			free(buf);
+		}
+		job_unlink(a, j);
+		job_free(j);
+	}
+}
+
 static void
 job_after(uv_work_t *w, int status)
 {
@@ -1168,9 +1334,14 @@ job_after(uv_work_t *w, int status)
 	job_unlink(a, j);
 	if (j->reconcile) {
 		a->reconciled = j->ok;
-		if (!j->ok)
-			log_warnx("reconciling with Docker failed; again when "
-			    "Docker answers");
+		if (!j->ok) {
+			log_warnx("reconciling with Docker failed: %s; again "
+			    "when Docker answers", j->why);
+			fail_queued(a, j->why);
+		}
+		/* Results it recorded go to ferryd now. */
+		if (j->settled > 0 || !j->ok)
+			report_kick(a);
 	} else if (j->aborted || j->report == NULL) {
 		log_info("command %.12s: left for the next start to finish "
 		    "or revert", j->idhex);
@@ -1244,6 +1415,7 @@ job_new(struct agent *a)
 	snprintf(j->allowed_binds, sizeof(j->allowed_binds), "%s",
 	    a->conf.allowed_bind_paths);
 	j->keep = a->conf.keep_revisions;
+	j->start_seq = a->start_seq;
 	return j;
 }
 
@@ -1283,6 +1455,10 @@ swap_submit(struct agent *a, Ferry__Command *cmd)
 	}
 	snprintf(j->service, sizeof(j->service), "%s", svc ? svc : "");
 	job_append(a, j);
+	/* Docker was away at the last try: try again now rather than leave
+	 * the command waiting for the inventory to see Docker back. */
+	if (!a->reconciled)
+		swap_reconcile(a);
 	job_start_ready(a);
 	return 0;
 }
@@ -1312,9 +1488,9 @@ swap_stop(struct agent *a)
 
 	atomic_store(&stopping, 1);
 	/* Jobs not yet handed to a worker are dropped: their commands stay
-	 * accepted without a result, and ferryd's resend gets them answered
-	 * after the restart (the id is known, so they are not re-run: they
-	 * are reported as still accepted). */
+	 * accepted without a result until the next start's reconciliation
+	 * reports them failed, never run (ferryd does not send a command
+	 * again once the agent's sequence passed it). */
 	for (j = a->jobs; j != NULL; j = next) {
 		next = j->next;
 		if (!j->running) {

@@ -512,3 +512,65 @@ Test(records, count_by_state)
 	cr_assert_eq(count(r, "refused"), 2);
 	records_close(r);
 }
+
+struct seen {
+	uint64_t seqs[8];
+	char kinds[8][16];
+	int n;
+};
+
+static void
+on_interrupted(void *arg, const uint8_t *cid, size_t id_len, uint64_t seq,
+    const char *kind)
+{
+	struct seen *s = arg;
+
+	cr_assert_eq(id_len, 16);
+	cr_assert_eq(cid[0], (uint8_t)seq, "id and sequence do not match");
+	cr_assert_lt(s->n, 8);
+	s->seqs[s->n] = seq;
+	snprintf(s->kinds[s->n], sizeof(s->kinds[0]), "%s", kind);
+	s->n++;
+}
+
+/* Commands accepted by an earlier run and never finished, outside any
+ * swap's journal, at or below the given sequence, oldest first. */
+Test(records, interrupted_lists_unfinished_outside_the_journal)
+{
+	struct records *r = open_records();
+	struct journal jr;
+	struct seen s;
+
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(records_accept(r, ID(1), 1, "pull"), 0);
+	cr_assert_eq(records_accept(r, ID(2), 2, "swap"), 0);
+	cr_assert_eq(records_accept(r, ID(3), 3, "swap"), 0);
+	cr_assert_eq(records_accept(r, ID(4), 4, "ping"), 0);
+	cr_assert_eq(records_refuse(r, ID(5), 5, (const uint8_t *)"r", 1), 0);
+	cr_assert_eq(records_accept(r, ID(6), 6, "pull"), 0);
+	cr_assert_eq(finish(r, 4, "succeeded", "ok"), 0);
+	/* 3 has a journal row: the reconciliation settles it. */
+	memset(&jr, 0, sizeof(jr));
+	snprintf(jr.service, sizeof(jr.service), "web");
+	memcpy(jr.command_id, id(3), 16);
+	jr.id_len = 16;
+	snprintf(jr.kind, sizeof(jr.kind), "swap");
+	snprintf(jr.step, sizeof(jr.step), "created");
+	cr_assert_eq(records_journal_put(r, &jr), 0);
+
+	/* 6 came after the restart (above the mark it started with). */
+	cr_assert_eq(records_interrupted(r, 5, on_interrupted, &s), 0);
+	cr_assert_eq(s.n, 2);
+	cr_assert_eq(s.seqs[0], 1);
+	cr_assert_str_eq(s.kinds[0], "pull");
+	cr_assert_eq(s.seqs[1], 2);
+	cr_assert_str_eq(s.kinds[1], "swap");
+
+	cr_assert_eq(finish(r, 1, "failed", "interrupted"), 0);
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(records_interrupted(r, 6, on_interrupted, &s), 0);
+	cr_assert_eq(s.n, 2);
+	cr_assert_eq(s.seqs[0], 2);
+	cr_assert_eq(s.seqs[1], 6);
+	records_close(r);
+}
