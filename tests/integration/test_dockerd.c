@@ -17,7 +17,7 @@
 
 static struct h_fleet F;
 static struct h_run R;
-static char HOST[64], SOCK[600], NS[64], NSP[64];
+static char HOST[64], SOCK[600], NS[64], NSP[64], BRIDGE[16];
 static struct h_proc *engine;
 
 static void
@@ -34,7 +34,7 @@ start_engine(void)
 	snprintf(host, sizeof(host), "unix://%s", SOCK);
 	engine = h_spawn(&F, "dockerd", (const char *[]){ "/usr/sbin/dockerd",
 	    "--data-root", data, "--exec-root", exec, "--pidfile", pid,
-	    "-H", host, "--bridge=none", "--iptables=false",
+	    "-H", host, "--bridge", BRIDGE, "--iptables=false",
 	    "--ip-masq=false", "--containerd-namespace", NS,
 	    "--containerd-plugins-namespace", NSP, NULL });
 	for (int k = 0; k < 150; k++) {
@@ -54,6 +54,18 @@ setup(void)
 	h_unique("de", HOST, sizeof(HOST));
 	snprintf(NS, sizeof(NS), "ferrytest-%d", (int)getpid());
 	snprintf(NSP, sizeof(NSP), "ferrytest-%d-plugins", (int)getpid());
+	/* A bridge of the test's own: a dockerd started with --bridge=none
+	 * removes the host's docker0, which the shared engine needs.  No
+	 * traffic crosses it (health is checked by exec). */
+	snprintf(BRIDGE, sizeof(BRIDGE), "fbr%d", (int)(getpid() % 100000));
+	h_run(&R, (const char *[]){ "/sbin/ip", "link", "add", BRIDGE, "type",
+	    "bridge", NULL });
+	cr_assert_eq(R.status, 0, "ip link add: %s", R.err);
+	h_run(&R, (const char *[]){ "/sbin/ip", "addr", "add",
+	    "169.254.213.1/24", "dev", BRIDGE, NULL });
+	cr_assert_eq(R.status, 0, "ip addr add: %s", R.err);
+	h_run(&R, (const char *[]){ "/sbin/ip", "link", "set", BRIDGE, "up",
+	    NULL });
 	h_path(&F, "engine.sock", SOCK, sizeof(SOCK));
 	start_engine();
 	h_start_ferryd(&F, NULL);
@@ -71,6 +83,9 @@ teardown(void)
 	umount2(h_path(&F, "engine/data", data, sizeof(data)), MNT_DETACH);
 	snprintf(exec, sizeof(exec), "/tmp/fe-%d", (int)getpid());
 	h_run(&R, (const char *[]){ "/bin/rm", "-rf", exec, NULL });
+	if (BRIDGE[0] != '\0')
+		h_run(&R, (const char *[]){ "/sbin/ip", "link", "del", BRIDGE,
+		    NULL });
 	h_fini(&F);
 }
 
