@@ -525,7 +525,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
     const Ferry__Swap *s, struct swap_out *o)
 {
 	struct docker_state *cs = NULL;
-	const struct docker_state *old;
+	const struct docker_state *old, *reuse = NULL;
 	struct journal jr;
 	struct health_policy pol;
 	struct docker_label labels[5];
@@ -598,12 +598,24 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	    j->host, s->service, (unsigned long long)s->revision);
 	if (old != NULL)
 		snprintf(jr.old_id, sizeof(jr.old_id), "%s", old->id);
-	/* A container of this revision left over from an earlier attempt
-	 * goes first: the name must be free. */
-	for (i = 0; i < n; i++)
-		if (&cs[i] != old && (rev_of(&cs[i]) == s->revision ||
-		    strcmp(cs[i].name, jr.new_name) == 0))
+	/* The kept, stopped container of this very revision and image is
+	 * started again as it is: an instant local rollback.  Any other
+	 * container of this revision is a leftover of an earlier attempt and
+	 * goes: the name must be free. */
+	for (i = 0; i < n; i++) {
+		if (&cs[i] == old)
+			continue;
+		if (reuse == NULL && !cs[i].running &&
+		    rev_of(&cs[i]) == s->revision &&
+		    strcmp(cs[i].image, s->image) == 0 &&
+		    strcmp(cs[i].name, jr.new_name) == 0) {
+			reuse = &cs[i];
+			snprintf(jr.new_id, sizeof(jr.new_id), "%s", cs[i].id);
+		} else if (rev_of(&cs[i]) == s->revision ||
+		    strcmp(cs[i].name, jr.new_name) == 0) {
 			docker_remove(d, cs[i].id, 1, err, sizeof(err));
+		}
+	}
 	free(cs);
 	cs = NULL;
 	snprintf(jr.step, sizeof(jr.step), "begin");
@@ -646,8 +658,11 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	co.stop_signal = s->stop_signal && s->stop_signal[0] ?
 	    s->stop_signal : NULL;
 	co.stop_timeout_s = s->stop_timeout_s ? s->stop_timeout_s : 10;
-	rc = docker_create(d, &co, jr.new_id, sizeof(jr.new_id), err,
-	    sizeof(err));
+	/* A kept container is judged like a new one: no restarts while the
+	 * swap watches it. */
+	rc = reuse != NULL ? docker_update_restart(d, jr.new_id, "no", err,
+	    sizeof(err)) : docker_create(d, &co, jr.new_id, sizeof(jr.new_id),
+	    err, sizeof(err));
 	for (i = 0; i < s->n_env; i++)
 		free(env[i]);
 	free(env);
@@ -657,8 +672,9 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	}
 	snprintf(jr.step, sizeof(jr.step), "created");
 	records_journal_put(rec, &jr);
-	progress(j, NULL, "%s r%llu: created %s", s->service,
-	    (unsigned long long)s->revision, jr.new_name);
+	progress(j, NULL, "%s r%llu: %s %s", s->service,
+	    (unsigned long long)s->revision, reuse != NULL ?
+	    "starting the kept" : "created", jr.new_name);
 
 	if (s->order == FERRY__ORDER__ORDER_STOP_FIRST && old != NULL) {
 		if (docker_stop(d, jr.old_id, co.stop_timeout_s, err,
