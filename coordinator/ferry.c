@@ -93,11 +93,13 @@ static const char usage_ping[] =
 static const char usage_swap[] =
 "usage: ferry swap HOST SPEC.yml [--json]\n"
 "       ferry swap HOST --rollback SERVICE [--json]\n"
+"       ferry swap HOST --remove SERVICE [--json]\n"
 "\n"
 "Swaps the service of SPEC.yml on one host, outside any rollout: the host\n"
 "pulls the image (the tag resolves to a digest), starts the new revision,\n"
 "checks its health as the spec says and keeps the previous revision\n"
-"stopped for a rollback.  --rollback puts that kept revision back.\n"
+"stopped for a rollback.  --rollback puts that kept revision back;\n"
+"--remove stops and removes every container of the service there.\n"
 "Waits for the host's signed result and prints it.  Exit status 0 only\n"
 "when the new revision runs and is healthy.\n";
 
@@ -580,6 +582,10 @@ cmd_swap(int argc, char **argv)
 			if (i + 1 >= argc)
 				die(EXIT_USAGE, "--rollback needs a SERVICE");
 			so.rollback_service = argv[++i];
+		} else if (strcmp(argv[i], "--remove") == 0) {
+			if (i + 1 >= argc)
+				die(EXIT_USAGE, "--remove needs a SERVICE");
+			so.remove_service = argv[++i];
 		} else if (argv[i][0] == '-')
 			die(EXIT_USAGE, "swap: unknown flag \"%s\"", argv[i]);
 		else if (nargs < 2)
@@ -587,12 +593,15 @@ cmd_swap(int argc, char **argv)
 		else
 			die(EXIT_USAGE, "swap: unexpected \"%s\"", argv[i]);
 	}
-	if (nargs != (so.rollback_service[0] ? 1 : 2)) {
+	if (so.rollback_service[0] && so.remove_service[0])
+		die(EXIT_USAGE, "swap: --rollback or --remove, not both");
+	if (nargs != (so.rollback_service[0] || so.remove_service[0] ? 1 :
+	    2)) {
 		fputs(usage_swap, stderr);
 		return EXIT_USAGE;
 	}
 	so.host = (char *)args[0];
-	if (!so.rollback_service[0]) {
+	if (!so.rollback_service[0] && !so.remove_service[0]) {
 		FILE *f = fopen(args[1], "r");
 		if (f == NULL)
 			die(EXIT_USAGE, "%s: %s", args[1], strerror(errno));
@@ -614,7 +623,9 @@ cmd_swap(int argc, char **argv)
 	sr = r->swap;
 	if (sr == NULL)
 		die(EXIT_FAIL, "ferryd gave no result");
-	ok = sr->outcome == FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
+	ok = sr->outcome == FERRY__SWAP_RESULT__OUTCOME__SWAPPED ||
+	    (so.remove_service[0] &&
+	    sr->outcome == FERRY__SWAP_RESULT__OUTCOME__REMOVED);
 	if (json) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "host", so.host);
@@ -632,6 +643,9 @@ cmd_swap(int argc, char **argv)
 		cJSON_AddNumberToObject(o, "exit_code", sr->exit_code);
 		cJSON_AddStringToObject(o, "logs", sr->logs);
 		print_json(o);
+	} else if (ok && so.remove_service[0]) {
+		printf("%s: %s removed: nothing of it runs there\n", so.host,
+		    so.remove_service);
 	} else if (ok) {
 		printf("%s: %s revision %llu runs and is healthy (%s)",
 		    so.host, sr->service, (unsigned long long)sr->revision,

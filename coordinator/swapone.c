@@ -227,6 +227,33 @@ do_rollback(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	}
 }
 
+static void
+do_remove(struct ferryd *fd, struct rep_slot *slot, struct host *h,
+    const char *service, const char *actor)
+{
+	Ferry__Command cmd = FERRY__COMMAND__INIT;
+	Ferry__Remove rm = FERRY__REMOVE__INIT;
+	struct swap_wait *w;
+	int rc;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		fail(slot, "%s%s", "ferryd is out of memory", "");
+		return;
+	}
+	w->fd = fd;
+	w->slot = slot;
+	snprintf(w->host, sizeof(w->host), "%s", h->rec.name);
+	snprintf(w->actor, sizeof(w->actor), "%s", actor);
+	rm.service = (char *)service;
+	cmd.payload_case = FERRY__COMMAND__PAYLOAD_REMOVE;
+	cmd.remove = &rm;
+	if ((rc = link_command_long(fd, h, &cmd, "remove", SWAP_ACCEPT_MS,
+	    SWAP_SLACK_MS, on_swap_done, w)) != 0) {
+		fail(slot, "cannot send the remove: %s%s", ferr_str(rc), "");
+		wait_free(w);
+	}
+}
+
 void
 swapone_start(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__SwapOne *req, const char *actor)
@@ -250,6 +277,10 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 	}
 	if (req->rollback_service && req->rollback_service[0]) {
 		do_rollback(fd, slot, h, req->rollback_service, actor);
+		return;
+	}
+	if (req->remove_service && req->remove_service[0]) {
+		do_remove(fd, slot, h, req->remove_service, actor);
 		return;
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL) {

@@ -362,3 +362,22 @@ Test(swap, metrics_count_commands_swaps_and_health)
 	cr_assert(strstr(body, "# TYPE ferry_swap_duration_seconds summary")
 	    != NULL, "%s", body);
 }
+
+Test(swap, remove_takes_the_service_off_the_host)
+{
+	int all, running;
+
+	spec("v1.yml", "1", "stop-first", "0s");
+	spec("v2.yml", "2", "stop-first", "0s");
+	cr_assert_eq(swap("v1.yml"), 0, "%s%s", R.out, R.err);
+	cr_assert_eq(swap("v2.yml"), 0, "%s%s", R.out, R.err);
+	containers(&all, &running);
+	cr_assert_eq(all, 2);
+	h_ferry(&F, &R, (const char *[]){ "swap", HOST, "--remove", "web",
+	    NULL });
+	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
+	cr_assert(strstr(R.out, "web removed") != NULL, "%s", R.out);
+	containers(&all, &running);
+	cr_assert_eq(all, 0, "containers left after remove");
+	cr_assert_eq(serving(), 0);
+}
