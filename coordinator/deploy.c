@@ -182,7 +182,7 @@ struct step {
 	struct cmd **cmds;
 	struct host **hosts;
 	struct deploy_event *evs;
-	char (*details)[300];
+	char (*details)[600];	/* room for a whole cause */
 };
 
 static void
@@ -216,6 +216,21 @@ step_alloc(struct step *w, size_t n)
 	return 0;
 }
 
+/* host_event adds host rh's new state to the step's events at ne and
+ * returns the next free slot. */
+static size_t
+host_event(struct step *w, size_t ne, const struct rollout_host *rh)
+{
+	snprintf(w->details[ne], sizeof(w->details[ne]), "%s%s%s",
+	    rollout_host_state_name(rh->state), rh->cause[0] ? ": " : "",
+	    rh->cause);
+	w->evs[ne].actor = "ferryd";
+	w->evs[ne].kind = "host";
+	w->evs[ne].host = rh->name;
+	w->evs[ne].detail = w->details[ne];
+	return ne + 1;
+}
+
 /*
  * dep_step feeds one input to the engine, then records the new state with
  * the commands and events it implies in one transaction, and only then
@@ -226,7 +241,8 @@ dep_step(struct ferryd *fd, struct deployment *p,
     const struct rollout_event *ev, const char *actor)
 {
 	enum rollout_state sbefore = p->r.state;
-	size_t n, i, nc = 0, ne = 0, nh = p->r.nhosts;
+	uint32_t bbefore = p->r.batch;
+	size_t n, i, nc = 0, ne = 0, nh = p->r.nhosts, first;
 	struct step w;
 	int record = 0, rc;
 
@@ -282,9 +298,17 @@ dep_step(struct ferryd *fd, struct deployment *p,
 		step_free(&w);
 		return;
 	}
-	/* The events: the deployment's state, then each host's. */
-	if (p->r.state != sbefore || ev->input == RI_PAUSE ||
-	    ev->input == RI_RESUME || ev->input == RI_ABORT) {
+	/* The events, in the order things happened: the host whose answer
+	 * this is, then the deployment's state or batch, then the hosts
+	 * that moved because of it. */
+	first = ev->input != RI_TICK && ev->input != RI_PAUSE &&
+	    ev->input != RI_RESUME && ev->input != RI_ABORT && ev->host < nh &&
+	    p->r.hosts[ev->host].state != w.before[ev->host] ? ev->host : nh;
+	if (first < nh)
+		ne = host_event(&w, ne, &p->r.hosts[first]);
+	if (p->r.state != sbefore || p->r.batch != bbefore ||
+	    ev->input == RI_PAUSE || ev->input == RI_RESUME ||
+	    ev->input == RI_ABORT) {
 		char *d = w.details[ne];
 		size_t dl = sizeof(w.details[ne]), l;
 
@@ -296,7 +320,7 @@ dep_step(struct ferryd *fd, struct deployment *p,
 			snprintf(d, dl, "%s", rollout_state_name(p->r.state));
 		l = strlen(d);
 		if (p->r.cause[0])
-			snprintf(d + l, dl - l, ": %.200s", p->r.cause);
+			snprintf(d + l, dl - l, ": %s", p->r.cause);
 		w.evs[ne].actor = actor ? actor : "ferryd";
 		w.evs[ne].kind = ev->input == RI_PAUSE ? "pause" :
 		    ev->input == RI_RESUME ? "resume" :
@@ -305,20 +329,9 @@ dep_step(struct ferryd *fd, struct deployment *p,
 		w.evs[ne].detail = d;
 		ne++;
 	}
-	for (i = 0; i < nh; i++) {
-		const struct rollout_host *rh = &p->r.hosts[i];
-
-		if (rh->state == w.before[i])
-			continue;
-		snprintf(w.details[ne], sizeof(w.details[ne]), "%s%s%.200s",
-		    rollout_host_state_name(rh->state), rh->cause[0] ? ": " :
-		    "", rh->cause);
-		w.evs[ne].actor = "ferryd";
-		w.evs[ne].kind = "host";
-		w.evs[ne].host = rh->name;
-		w.evs[ne].detail = w.details[ne];
-		ne++;
-	}
+	for (i = 0; i < nh; i++)
+		if (i != first && p->r.hosts[i].state != w.before[i])
+			ne = host_event(&w, ne, &p->r.hosts[i]);
 	if ((rc = store_deploy_commit(fd->store, &p->d, &p->r, w.recs, nc,
 	    w.evs, ne)) != 0) {
 		log_warnx("deployment %llu: cannot record its state: %s; its "
@@ -1024,8 +1037,11 @@ parse_request(const Ferry__DeployRequest *req, struct spec **out, char *err,
 {
 	int rc;
 
-	if ((rc = spec_parse(req->spec_file, (const char *)req->spec.data,
-	    req->spec.len, out, err, errlen)) != 0)
+	/* An empty file comes as no bytes at all (data NULL): it is still a
+	 * file, and the parser says what it lacks. */
+	if ((rc = spec_parse(req->spec_file, req->spec.data != NULL ?
+	    (const char *)req->spec.data : "", req->spec.len, out, err,
+	    errlen)) != 0)
 		return rc;
 	if (req->image && req->image[0]) {
 		char why[256];

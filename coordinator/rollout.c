@@ -234,26 +234,46 @@ skip_unreached(struct rollout *r, uint64_t now)
 
 /* list_hosts appends "web-3 (cause), web-5 (cause)" to buf for the hosts
  * in state s (of batch b, or all when b is UINT32_MAX) for which also (when
- * not NULL) says yes, with their causes when withcause. */
+ * not NULL) says yes, with their causes when withcause.  Every host gets
+ * its name in: a cause longer than its share of the room left is cut
+ * ("..."), or left out when there is no room for it at all. */
+static int
+listed(const struct rollout_host *h, uint32_t b, enum rollout_host_state s,
+    int (*also)(const struct rollout_host *))
+{
+	return h->state == s && (b == UINT32_MAX || h->batch == b) &&
+	    (also == NULL || also(h));
+}
+
 static void
 list_hosts(const struct rollout *r, char *buf, size_t len, uint32_t b,
     enum rollout_host_state s, int withcause,
     int (*also)(const struct rollout_host *))
 {
 	const char *sep = "";
-	size_t i;
+	size_t i, n = 0;
 
+	for (i = 0; i < r->nhosts; i++)
+		n += listed(&r->hosts[i], b, s, also);
 	for (i = 0; i < r->nhosts; i++) {
 		const struct rollout_host *h = &r->hosts[i];
+		size_t used = strnlen(buf, len), room, fixed, clen;
 
-		if (h->state != s || (b != UINT32_MAX && h->batch != b) ||
-		    (also != NULL && !also(h)))
+		if (!listed(h, b, s, also))
 			continue;
-		if (withcause && h->cause[0])
+		/* This host's share of what is left, after its name. */
+		room = used + 1 < len ? (len - used - 1) / n : 0;
+		fixed = strlen(sep) + strlen(h->name) + 3;	/* " ()" */
+		clen = strlen(h->cause);
+		if (withcause && clen > 0 && clen + fixed <= room)
 			catf(buf, len, "%s%s (%s)", sep, h->name, h->cause);
+		else if (withcause && clen > 0 && room >= fixed + 16)
+			catf(buf, len, "%s%s (%.*s...)", sep, h->name,
+			    (int)(room - fixed - 3), h->cause);
 		else
 			catf(buf, len, "%s%s", sep, h->name);
 		sep = ", ";
+		n--;
 	}
 }
 

@@ -133,7 +133,8 @@ struct rollout_host {
 	enum rollout_host_state state;
 	int had_previous;		/* ran a previous revision before */
 	uint64_t since_ms;		/* when it entered state */
-	char cause[256];		/* why it failed, in words */
+	char cause[512];		/* why it failed, in words: room for
+					 * an agent's whole message */
 };
 
 struct rollout {

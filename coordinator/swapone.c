@@ -293,8 +293,9 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 	snprintf(w->actor, sizeof(w->actor), "%s", actor);
 	/* Bad input changes nothing: the spec is checked before anything is
 	 * recorded or sent. */
-	if (spec_parse(req->spec_file, (const char *)req->spec.data,
-	    req->spec.len, &w->spec, err, sizeof(err)) != 0) {
+	if (spec_parse(req->spec_file, req->spec.data != NULL ?
+	    (const char *)req->spec.data : "", req->spec.len, &w->spec, err,
+	    sizeof(err)) != 0) {
 		fail(slot, "%s%s", err, "");
 		wait_free(w);
 		return;

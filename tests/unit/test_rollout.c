@@ -663,6 +663,29 @@ Test(rollout, on_failure_pause_then_resume_succeeds, .fini = fini)
 	cr_assert_eq(count_log(RA_REVERT, NH), 0);
 }
 
+/* Docker's messages run long: the deployment's cause still names every
+ * failed host, and each host keeps its whole cause. */
+Test(rollout, long_causes_still_name_every_failed_host, .fini = fini)
+{
+	char longcause[420];
+
+	memset(longcause, 'x', sizeof(longcause) - 1);
+	longcause[sizeof(longcause) - 1] = '\0';
+	memcpy(longcause, "start 3472c7c8", 14);
+	memcpy(longcause + sizeof(longcause) - 15, "already in use", 14);
+	plan(2, 0, 0, RO_ON_FAILURE_PAUSE, 0, prev6);
+	pull_all();
+	pass_batch();
+	cr_assert_eq(F.r.batch, 1);
+	step(RI_SWAP_FAILED, 2, longcause);
+	step(RI_SWAP_FAILED, 3, longcause);
+	cr_assert_eq(F.r.state, RO_PAUSED);
+	cr_assert(strstr(F.r.cause, "web-3 (start 3472c7c8") &&
+	    strstr(F.r.cause, "...), web-4"), "%s", F.r.cause);
+	cr_assert_str_eq(F.r.hosts[2].cause, longcause);
+	cr_assert_str_eq(F.r.hosts[3].cause, longcause);
+}
+
 Test(rollout, on_failure_pause_fires_again_on_a_new_failure, .fini = fini)
 {
 	fail_in_second_batch(RO_ON_FAILURE_PAUSE, 0, prev6);

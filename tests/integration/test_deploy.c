@@ -1,0 +1,1255 @@
+// links:
+/* test_deploy.c: rolling deployments end to end, on a real dockerd and
+ * registry, across six agents publishing on 127.0.0.2-7: batches that keep
+ * at most `batch` hosts out of service, failures that roll back newest
+ * batch first, pause/resume/abort, a failing canary, ferryd and an agent
+ * killed mid-rollout, one deployment per service, `ferry rollback`, bad
+ * specs that record nothing, and `ferry plan`. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+#define IMG "127.0.0.1:5000/ferry-test/web:"
+#define NH 6
+
+static struct h_fleet F;
+static struct h_run R;
+static char HOST[NH][32];
+static struct h_proc *AGENT[NH];
+static const char *const ADDR[NH] = { "127.0.0.2", "127.0.0.3",
+    "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7" };
+static int PORT;
+static int NAGENTS;
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* port_free_on: nothing listens on addr:port now. */
+static int
+port_free_on(const char *addr, int port)
+{
+	struct sockaddr_in sa;
+	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1, ok;
+
+	if (s < 0)
+		return 0;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, addr, &sa.sin_addr);
+	ok = bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(s);
+	return ok;
+}
+
+static void
+setup(void)
+{
+	char base[24];
+	int i, k;
+
+	h_init(&F);
+	h_unique("dp", base, sizeof(base));
+	for (i = 0; i < NH; i++)
+		snprintf(HOST[i], sizeof(HOST[i]), "%s-%d", base, i + 1);
+	/* The service port must be free on every publish address. */
+	for (k = 0; k < 50; k++) {
+		PORT = h_free_port();
+		for (i = 0; i < NH && port_free_on(ADDR[i], PORT); i++)
+			;
+		if (i == NH)
+			break;
+	}
+	NAGENTS = 0;
+	h_start_ferryd(&F, NULL);
+}
+
+static void teardown(void) { h_fini(&F); }
+
+TestSuite(deploy, .init = setup, .fini = teardown, .timeout = 120);
+
+/* fleet starts the first n agents, each labelled role=web. */
+static void
+fleet(int n)
+{
+	int i;
+
+	for (i = NAGENTS; i < n; i++) {
+		AGENT[i] = h_add_agent(&F, HOST[i], ADDR[i]);
+		h_ferry(&F, &R, (const char *[]){ "hosts", "label", HOST[i],
+		    "role=web", NULL });
+		cr_assert_eq(R.status, 0, "label %s: %s", HOST[i], R.err);
+	}
+	NAGENTS = n;
+}
+
+/* names writes "[h1, h2, ...]" for hosts first..last (1-based). */
+static const char *
+names(char *buf, size_t len, int first, int last)
+{
+	size_t off = (size_t)snprintf(buf, len, "[");
+	int i;
+
+	for (i = first; i <= last; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s",
+		    i > first ? ", " : "", HOST[i - 1]);
+	snprintf(buf + off, len - off, "]");
+	return buf;
+}
+
+#define LABELS "{ labels: { role: web } }"
+
+/* spec writes FILE: image tag, hosts (a YAML value), the HTTP check on the
+ * published port, extra health lines and extra rollout lines. */
+static void
+spec(const char *file, const char *tag, const char *hosts,
+    const char *health, const char *rollout)
+{
+	h_write(&F, file,
+	    "service: web\n"
+	    "image: " IMG "%s\n"
+	    "hosts: %s\n"
+	    "port: { host: %d, container: 80 }\n"
+	    "health:\n"
+	    "  http: { path: /health, port: 80 }\n"
+	    "  interval: 200ms\n"
+	    "  timeout: 1s\n"
+	    "  deadline: 10s\n"
+	    "  min_healthy: 300ms\n"
+	    "%s"
+	    "rollout:\n"
+	    "  batch: 2\n"
+	    "%s", tag, hosts, PORT, health ? health : "",
+	    rollout ? rollout : "");
+}
+
+static const char *
+path(const char *file)
+{
+	static char buf[600];
+
+	return h_path(&F, file, buf, sizeof(buf));
+}
+
+/* deploy_watch runs `ferry deploy FILE --watch` and returns its status. */
+static int
+deploy_watch(const char *file)
+{
+	h_ferry(&F, &R, (const char *[]){ "deploy", path(file), "--watch",
+	    NULL });
+	return R.status;
+}
+
+/* deploy_bg starts a deployment without watching and returns its id. */
+static unsigned
+deploy_bg(const char *file)
+{
+	cJSON *o;
+	unsigned id;
+
+	h_ferry(&F, &R, (const char *[]){ "deploy", path(file), "--json",
+	    NULL });
+	cr_assert_eq(R.status, 0, "deploy %s: %s%s", file, R.out, R.err);
+	o = cJSON_Parse(R.out);
+	cr_assert_not_null(o, "not JSON: %s", R.out);
+	id = (unsigned)cJSON_GetObjectItem(o, "id")->valuedouble;
+	cJSON_Delete(o);
+	cr_assert(id > 0);
+	return id;
+}
+
+/* status returns `ferry status ID --json` parsed (NULL when it did not
+ * answer); free with cJSON_Delete. */
+static cJSON *
+status(unsigned id)
+{
+	char ids[32];
+
+	snprintf(ids, sizeof(ids), "%u", id);
+	h_ferry(&F, &R, (const char *[]){ "status", ids, "--json", NULL });
+	return cJSON_Parse(R.out);
+}
+
+static const char *
+jstr(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static int
+jnum(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, key);
+
+	return cJSON_IsNumber(v) ? (int)v->valuedouble : -1;
+}
+
+/* host_state: the state of host i (0-based) in a status object. */
+static const char *
+host_state(const cJSON *st, int i)
+{
+	const cJSON *h;
+
+	cJSON_ArrayForEach(h, cJSON_GetObjectItem(st, "hosts"))
+		if (strcmp(jstr(h, "name"), HOST[i]) == 0)
+			return jstr(h, "state");
+	return "";
+}
+
+static const char *
+host_cause(const cJSON *st, int i)
+{
+	const cJSON *h;
+
+	cJSON_ArrayForEach(h, cJSON_GetObjectItem(st, "hosts"))
+		if (strcmp(jstr(h, "name"), HOST[i]) == 0)
+			return jstr(h, "cause");
+	return "";
+}
+
+static int
+finished_state(const char *s)
+{
+	return strcmp(s, "succeeded") == 0 || strcmp(s, "failed") == 0 ||
+	    strcmp(s, "rolled_back") == 0 || strcmp(s, "aborted") == 0;
+}
+
+/* wait_state waits (bounded) until deployment id has state (or, with
+ * state NULL, any final state); returns its status object or fails. */
+static cJSON *
+wait_state(unsigned id, const char *state, int ms)
+{
+	long long end = now_ms() + ms;
+	char last[64] = "";
+
+	for (;;) {
+		cJSON *st = status(id);
+		if (st != NULL) {
+			const char *s = jstr(st, "state");
+			snprintf(last, sizeof(last), "%s", s);
+			if (state ? strcmp(s, state) == 0 : finished_state(s))
+				return st;
+			if (state != NULL && finished_state(s)) {
+				cr_log_error("%s", R.out);
+				cr_assert_fail("deployment %u ended %s, "
+				    "waiting for %s", id, s, state);
+			}
+			cJSON_Delete(st);
+		}
+		if (now_ms() > end)
+			break;
+		h_sleep_ms(100);
+	}
+	cr_assert_fail("deployment %u is still %s after %d ms (waiting for "
+	    "%s)", id, last, ms, state ? state : "its end");
+	return NULL;
+}
+
+/* serving returns the version host i's index page names: 0 when it does
+ * not answer 200, -1 when it answers without a version. */
+static int
+serving(int i)
+{
+	char body[4096], *v;
+
+	if (h_http_get(ADDR[i], PORT, "/", body, sizeof(body)) != 200)
+		return 0;
+	v = strstr(body, "version ");
+	return v ? atoi(v + 8) : -1;
+}
+
+static void
+assert_all_serve(int first, int last, int version)
+{
+	int i;
+
+	for (i = first; i <= last; i++)
+		cr_assert_eq(serving(i), version, "%s (%s) serves %d, not "
+		    "version %d", HOST[i], ADDR[i], serving(i), version);
+}
+
+/* containers writes host i's running container ids (sorted, one a line)
+ * into buf and returns how many there are; all counts every state. */
+static int
+containers(int i, char *buf, size_t len, int *all)
+{
+	struct h_run *r = malloc(sizeof(*r));
+	char filter[128];
+	int n = 0;
+	char *p;
+
+	snprintf(filter, sizeof(filter), "label=ferry.host=%s", HOST[i]);
+	cr_assert_eq(h_docker(r, (const char *[]){ "ps", "-a", "--no-trunc",
+	    "--format", "{{.State}} {{.ID}} {{.Names}}", "--filter", filter,
+	    NULL }), 0, "%s", r->err);
+	if (buf != NULL && len > 0)
+		buf[0] = '\0';
+	if (all != NULL)
+		*all = 0;
+	for (p = strtok(r->out, "\n"); p != NULL; p = strtok(NULL, "\n")) {
+		if (all != NULL)
+			(*all)++;
+		if (strncmp(p, "running ", 8) == 0) {
+			n++;
+			if (buf != NULL)
+				snprintf(buf + strlen(buf), len - strlen(buf),
+				    "%s\n", p + 8);
+		}
+	}
+	free(r);
+	return n;
+}
+
+/* count_lines: lines of a process's log that contain text. */
+static int
+count_lines(const struct h_proc *p, const char *text)
+{
+	FILE *fp = fopen(p->log, "r");
+	char line[4096];
+	int n = 0;
+
+	if (fp == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		n += strstr(line, text) != NULL;
+	fclose(fp);
+	return n;
+}
+
+/* db_count runs a COUNT(*) query on ferryd's database. */
+static int
+db_count(const char *sql)
+{
+	char db[600];
+
+	h_run(&R, (const char *[]){ "/usr/bin/sqlite3", h_path(&F,
+	    "ferryd/ferryd.db", db, sizeof(db)), sql, NULL });
+	cr_assert_eq(R.status, 0, "sqlite3: %s", R.err);
+	return atoi(R.out);
+}
+
+/* ---- occupying a service port ------------------------------------------ */
+
+/* hold_port listens on addr:PORT, so Docker cannot publish there and a
+ * swap on that host fails. */
+static int
+hold_port(const char *addr)
+{
+	struct sockaddr_in sa;
+	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	cr_assert(s >= 0);
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)PORT);
+	inet_pton(AF_INET, addr, &sa.sin_addr);
+	cr_assert_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0,
+	    "bind %s:%d: %s", addr, PORT, strerror(errno));
+	cr_assert_eq(listen(s, 4), 0);
+	return s;
+}
+
+/* ---- sampling every host at once ---------------------------------------- */
+
+struct probe {
+	int fd;
+	int state;		/* 0 connecting, 1 request sent, 2 done */
+	int ok;
+	char buf[64];
+	size_t n;
+};
+
+/* round_down probes every host's port at once (bounded: 400 ms) and
+ * returns how many did not answer 200; *mask (may be NULL) gets them, bit
+ * i for host i. */
+static int
+round_down(int n, unsigned *mask)
+{
+	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
+	struct probe p[NH];
+	struct pollfd pf[NH];
+	long long end = now_ms() + 400;
+	int i, left = n, down = 0;
+
+	for (i = 0; i < n; i++) {
+		struct sockaddr_in sa;
+
+		memset(&p[i], 0, sizeof(p[i]));
+		p[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_port = htons((uint16_t)PORT);
+		inet_pton(AF_INET, ADDR[i], &sa.sin_addr);
+		if (p[i].fd < 0 || (connect(p[i].fd, (struct sockaddr *)&sa,
+		    sizeof(sa)) != 0 && errno != EINPROGRESS)) {
+			p[i].state = 2;
+			left--;
+		}
+	}
+	while (left > 0 && now_ms() < end) {
+		int np = 0, idx[NH];
+
+		for (i = 0; i < n; i++)
+			if (p[i].state != 2) {
+				pf[np].fd = p[i].fd;
+				pf[np].events = p[i].state == 0 ? POLLOUT :
+				    POLLIN;
+				pf[np].revents = 0;
+				idx[np++] = i;
+			}
+		if (poll(pf, (nfds_t)np, (int)(end - now_ms())) <= 0)
+			continue;
+		for (int k = 0; k < np; k++) {
+			struct probe *q = &p[idx[k]];
+			int err = 0;
+			socklen_t el = sizeof(err);
+			ssize_t got;
+
+			if (pf[k].revents == 0)
+				continue;
+			if (q->state == 0) {
+				getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &err,
+				    &el);
+				if (err != 0 || send(q->fd, req,
+				    sizeof(req) - 1, MSG_NOSIGNAL) < 0) {
+					q->state = 2;
+					left--;
+				} else {
+					q->state = 1;
+				}
+				continue;
+			}
+			got = read(q->fd, q->buf + q->n, sizeof(q->buf) - 1 -
+			    q->n);
+			if (got > 0)
+				q->n += (size_t)got;
+			if (got <= 0 || q->n >= 12) {
+				q->buf[q->n] = '\0';
+				q->ok = strncmp(q->buf, "HTTP/1.", 7) == 0 &&
+				    strncmp(q->buf + 9, "200", 3) == 0;
+				q->state = 2;
+				left--;
+			}
+		}
+	}
+	if (mask != NULL)
+		*mask = 0;
+	for (i = 0; i < n; i++) {
+		if (p[i].fd >= 0)
+			close(p[i].fd);
+		down += !p[i].ok;
+		if (!p[i].ok && mask != NULL)
+			*mask |= 1u << i;
+	}
+	return down;
+}
+
+struct sampler {
+	pthread_t th;
+	atomic_int stop;
+	int rounds;
+	int max_down;
+	int rounds_down;	/* rounds with any host down */
+	char trace[4096];	/* the rounds where hosts were down */
+};
+
+static void *
+sample(void *arg)
+{
+	struct sampler *s = arg;
+	long long start = now_ms();
+
+	while (!atomic_load(&s->stop)) {
+		unsigned mask;
+		int d = round_down(NH, &mask);
+		s->rounds++;
+		if (d > s->max_down)
+			s->max_down = d;
+		if (d > 0) {
+			size_t l = strlen(s->trace);
+			s->rounds_down++;
+			if (l + 32 < sizeof(s->trace))
+				snprintf(s->trace + l, sizeof(s->trace) - l,
+				    " %lldms:%d(%02x)", now_ms() - start, d,
+				    mask);
+		}
+		h_sleep_ms(50);
+	}
+	return NULL;
+}
+
+/* ---- 1. a 6-host rollout in batches of 2 ---------------------------------- */
+
+Test(deploy, six_hosts_in_batches_of_two_never_more_than_two_out)
+{
+	struct sampler *s = calloc(1, sizeof(*s));
+	cJSON *st, *h;
+	int i, done = 0;
+
+	fleet(NH);
+	spec("v1.yml", "1", LABELS, NULL, NULL);
+	spec("v2.yml", "2", LABELS, NULL, NULL);
+	cr_assert_eq(deploy_watch("v1.yml"), 0, "v1: %s%s", R.out, R.err);
+	assert_all_serve(0, NH - 1, 1);
+	cr_assert_eq(round_down(NH, NULL), 0, "the sampler sees hosts down at rest");
+
+	pthread_create(&s->th, NULL, sample, s);
+	h_sleep_ms(200);
+	i = deploy_watch("v2.yml");
+	h_sleep_ms(200);
+	atomic_store(&s->stop, 1);
+	pthread_join(s->th, NULL);
+	cr_assert_eq(i, 0, "v2: %s%s", R.out, R.err);
+	cr_log_info("%d sample rounds, %d with hosts down, at most %d at "
+	    "once:%s", s->rounds, s->rounds_down, s->max_down, s->trace);
+	cr_assert(s->rounds >= 10, "only %d sample rounds", s->rounds);
+	cr_assert(s->max_down >= 1, "the sampler never saw a host out of "
+	    "service during a stop-first rollout (%d rounds)", s->rounds);
+	cr_assert(s->max_down <= 2, "%d hosts out of service at once (batch "
+	    "is 2):%s", s->max_down, s->trace);
+	/* --watch printed the batches as they went. */
+	cr_assert(strstr(R.out, "running batch 1/3") &&
+	    strstr(R.out, "running batch 3/3"), "%s", R.out);
+	free(s);
+
+	assert_all_serve(0, NH - 1, 2);
+	h_ferry(&F, &R, (const char *[]){ "status", "--json", NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	st = cJSON_Parse(R.out);
+	cr_assert_not_null(st, "%s", R.out);
+	cr_assert_str_eq(jstr(st, "state"), "succeeded");
+	cr_assert_eq(jnum(st, "revision"), 2);
+	cr_assert_eq(jnum(st, "previous_revision"), 1);
+	cr_assert_eq(jnum(st, "batches"), 3);
+	cJSON_ArrayForEach(h, cJSON_GetObjectItem(st, "hosts"))
+		done += strcmp(jstr(h, "state"), "done") == 0;
+	cr_assert_eq(done, NH, "%s", R.out);
+	cr_assert(strstr(jstr(st, "digest"), "@sha256:") != NULL,
+	    "not by digest: %s", R.out);
+	cJSON_Delete(st);
+	/* One container runs per host; the previous one is kept stopped. */
+	for (i = 0; i < NH; i++) {
+		int all;
+		cr_assert_eq(containers(i, NULL, 0, &all), 1);
+		cr_assert_eq(all, 2, "%s keeps %d containers", HOST[i], all);
+	}
+}
+
+/* ---- 2. a failure in batch 3 rolls batches 2 then 1 back -------------- */
+
+/* event_index: the index in events (an array) of the first host event of
+ * host i whose detail starts with what; -1 when none. */
+static int
+event_index(const cJSON *evs, int i, const char *what)
+{
+	const cJSON *e;
+	int k = 0;
+
+	cJSON_ArrayForEach(e, evs) {
+		if (strcmp(jstr(e, "kind"), "host") == 0 &&
+		    strcmp(jstr(e, "host"), HOST[i]) == 0 &&
+		    strncmp(jstr(e, "detail"), what, strlen(what)) == 0)
+			return k;
+		k++;
+	}
+	return -1;
+}
+
+Test(deploy, failure_in_batch_three_reverts_newest_batch_first)
+{
+	char hosts[512], ids[32];
+	cJSON *st, *evs;
+	int held[2], i, ev[NH][3];
+	unsigned id;
+
+	fleet(NH);
+	/* v1 on hosts 1-4; hosts 5 and 6 (batch 3 of the next rollout) run
+	 * nothing yet, and their service port is taken: the swap there
+	 * cannot publish and fails. */
+	spec("v1.yml", "1", names(hosts, sizeof(hosts), 1, 4), NULL, NULL);
+	cr_assert_eq(deploy_watch("v1.yml"), 0, "v1: %s%s", R.out, R.err);
+	assert_all_serve(0, 3, 1);
+	held[0] = hold_port(ADDR[4]);
+	held[1] = hold_port(ADDR[5]);
+
+	spec("v2.yml", "2", LABELS, NULL, "  on_failure: rollback\n");
+	cr_assert_eq(deploy_watch("v2.yml"), 1, "v2 did not fail: %s%s",
+	    R.out, R.err);
+	cr_assert(strstr(R.out, "rolled_back") != NULL, "%s", R.out);
+	h_ferry(&F, &R, (const char *[]){ "status", "--json", NULL });
+	st = cJSON_Parse(R.out);
+	cr_assert_not_null(st, "%s", R.out);
+	id = (unsigned)jnum(st, "id");
+	cr_assert_str_eq(jstr(st, "state"), "rolled_back", "%s", R.out);
+	for (i = 0; i < 4; i++)
+		cr_assert_str_eq(host_state(st, i), "reverted", "%s: %s",
+		    HOST[i], R.out);
+	for (i = 4; i < NH; i++) {
+		cr_assert_str_eq(host_state(st, i), "failed", "%s", R.out);
+		cr_assert(strstr(host_cause(st, i), "address already in use") ||
+		    strstr(host_cause(st, i), "already allocated"),
+		    "cause of %s: %s", HOST[i], host_cause(st, i));
+	}
+	cJSON_Delete(st);
+	/* Every changed host runs v1 again. */
+	assert_all_serve(0, 3, 1);
+	close(held[0]);
+	close(held[1]);
+
+	/* The audit log: batch 3 failed, then batch 2 went back, then 1. */
+	snprintf(ids, sizeof(ids), "%u", id);
+	h_ferry(&F, &R, (const char *[]){ "events", "--deployment", ids,
+	    "--json", NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	evs = cJSON_Parse(R.out);
+	cr_assert_not_null(evs, "%s", R.out);
+	for (i = 0; i < NH; i++) {
+		ev[i][0] = event_index(evs, i, i < 4 ? "done" : "failed");
+		ev[i][1] = event_index(evs, i, "reverting");
+		ev[i][2] = event_index(evs, i, "reverted");
+		cr_assert(ev[i][0] >= 0, "no done/failed event for %s: %s",
+		    HOST[i], R.out);
+	}
+	for (i = 0; i < 4; i++)
+		cr_assert(ev[i][1] > ev[4][0] && ev[i][1] > ev[5][0] &&
+		    ev[i][2] > ev[i][1], "%s reverted before batch 3 failed: "
+		    "%s", HOST[i], R.out);
+	for (i = 4; i < NH; i++)
+		cr_assert(ev[i][1] < 0, "%s (failed) was reverted", HOST[i]);
+	/* Batch 2 (hosts 3, 4) both back before batch 1 starts back. */
+	for (i = 2; i < 4; i++)
+		for (int j = 0; j < 2; j++)
+			cr_assert(ev[i][2] < ev[j][1], "%s reverting (event "
+			    "%d) before %s was back (event %d): %s", HOST[j],
+			    ev[j][1], HOST[i], ev[i][2], R.out);
+	{
+		/* rolling_back batch 2/3 comes before rolling_back 1/3. */
+		const cJSON *e;
+		int k = 0, b2 = -1, b1 = -1;
+		cJSON_ArrayForEach(e, evs) {
+			if (strncmp(jstr(e, "detail"), "rolling_back batch 2/3",
+			    22) == 0 && b2 < 0)
+				b2 = k;
+			if (strncmp(jstr(e, "detail"), "rolling_back batch 1/3",
+			    22) == 0 && b1 < 0)
+				b1 = k;
+			k++;
+		}
+		cr_assert(b2 >= 0 && b1 > b2, "rolling back order: batch 2 at "
+		    "%d, batch 1 at %d: %s", b2, b1, R.out);
+	}
+	cJSON_Delete(evs);
+}
+
+/* ---- 3. on_failure: pause, then resume ---------------------------------- */
+
+Test(deploy, on_failure_pause_waits_for_resume_then_goes_on)
+{
+	char ids[32];
+	cJSON *st;
+	int held[2], i;
+	unsigned id;
+
+	fleet(NH);
+	/* Batch 2 (hosts 3, 4) cannot publish its port: it fails. */
+	held[0] = hold_port(ADDR[2]);
+	held[1] = hold_port(ADDR[3]);
+	spec("v1.yml", "1", LABELS, NULL, "  on_failure: pause\n");
+	id = deploy_bg("v1.yml");
+	st = wait_state(id, "paused", 30000);
+	cr_assert_eq(jnum(st, "batch"), 2, "paused at batch %d",
+	    jnum(st, "batch"));
+	cr_assert(strstr(jstr(st, "cause"), HOST[2]) &&
+	    strstr(jstr(st, "cause"), HOST[3]), "cause: %s",
+	    jstr(st, "cause"));
+	cr_assert_str_eq(host_state(st, 0), "done");
+	cr_assert_str_eq(host_state(st, 1), "done");
+	cr_assert_str_eq(host_state(st, 2), "failed");
+	cr_assert_str_eq(host_state(st, 3), "failed");
+	cr_assert_str_eq(host_state(st, 4), "pulled");
+	cr_assert_str_eq(host_state(st, 5), "pulled");
+	cJSON_Delete(st);
+	/* Paused means paused: nothing starts. */
+	h_sleep_ms(1000);
+	st = status(id);
+	cr_assert_str_eq(jstr(st, "state"), "paused");
+	cr_assert_str_eq(host_state(st, 4), "pulled");
+	cJSON_Delete(st);
+	cr_assert_eq(serving(4), 0);
+	cr_assert_eq(serving(5), 0);
+	assert_all_serve(0, 1, 1);
+	/* The text status says so, with the failures' causes. */
+	snprintf(ids, sizeof(ids), "%u", id);
+	h_ferry(&F, &R, (const char *[]){ "status", ids, NULL });
+	cr_assert(strstr(R.out, "paused (batch 2/3)") &&
+	    strstr(R.out, "2 failed:"), "%s", R.out);
+
+	h_ferry(&F, &R, (const char *[]){ "resume", ids, NULL });
+	cr_assert_eq(R.status, 0, "resume: %s%s", R.out, R.err);
+	st = wait_state(id, NULL, 30000);
+	cr_assert_str_eq(jstr(st, "state"), "succeeded", "%s", R.out);
+	cr_assert_str_eq(host_state(st, 4), "done");
+	cr_assert_str_eq(host_state(st, 5), "done");
+	cr_assert_str_eq(host_state(st, 2), "failed");
+	cJSON_Delete(st);
+	assert_all_serve(4, 5, 1);
+	assert_all_serve(0, 1, 1);
+	/* Resume once more: nothing to resume. */
+	h_ferry(&F, &R, (const char *[]){ "resume", ids, NULL });
+	cr_assert_neq(R.status, 0);
+	cr_assert(strstr(R.err, "not running") != NULL, "%s", R.err);
+	for (i = 0; i < 2; i++)
+		close(held[i]);
+}
+
+/* ---- 4. pause between batches, then abort --------------------------------- */
+
+Test(deploy, pause_then_abort_leaves_later_batches_untouched)
+{
+	char ids[32], before[NH][512], line[512];
+	cJSON *st;
+	long long end;
+	int i;
+	unsigned id;
+
+	fleet(NH);
+	spec("v1.yml", "1", LABELS, NULL, NULL);
+	spec("v2.yml", "2", LABELS, NULL, "  pause: 3s\n");
+	cr_assert_eq(deploy_watch("v1.yml"), 0, "v1: %s%s", R.out, R.err);
+	for (i = 0; i < NH; i++)
+		containers(i, before[i], sizeof(before[i]), NULL);
+	id = deploy_bg("v2.yml");
+	snprintf(ids, sizeof(ids), "%u", id);
+	/* Batch 1 done: the 3 s pause between batches begins. */
+	end = now_ms() + 30000;
+	for (;;) {
+		st = status(id);
+		cr_assert_not_null(st, "%s", R.err);
+		if (strcmp(host_state(st, 0), "done") == 0 &&
+		    strcmp(host_state(st, 1), "done") == 0)
+			break;
+		cr_assert(!finished_state(jstr(st, "state")), "%s", R.out);
+		cJSON_Delete(st);
+		cr_assert(now_ms() < end, "batch 1 never passed");
+		h_sleep_ms(50);
+	}
+	cr_assert_str_eq(host_state(st, 2), "pulled", "batch 2 did not wait "
+	    "for the pause: %s", R.out);
+	cJSON_Delete(st);
+	h_ferry(&F, &R, (const char *[]){ "pause", ids, NULL });
+	cr_assert_eq(R.status, 0, "pause: %s%s", R.out, R.err);
+	st = wait_state(id, "paused", 5000);
+	cJSON_Delete(st);
+	/* Well past the end of the 3 s pause: still nothing starts. */
+	h_sleep_ms(3500);
+	st = status(id);
+	cr_assert_str_eq(jstr(st, "state"), "paused");
+	for (i = 2; i < NH; i++)
+		cr_assert_str_eq(host_state(st, i), "pulled");
+	cJSON_Delete(st);
+	h_ferry(&F, &R, (const char *[]){ "status", ids, NULL });
+	cr_assert(strstr(R.out, ": paused") != NULL, "%s", R.out);
+
+	h_ferry(&F, &R, (const char *[]){ "abort", ids, NULL });
+	cr_assert_eq(R.status, 0, "abort: %s%s", R.out, R.err);
+	cr_assert(strstr(R.out, "aborted") != NULL, "%s", R.out);
+	st = status(id);
+	cr_assert_str_eq(jstr(st, "state"), "aborted", "%s", R.out);
+	for (i = 0; i < 2; i++)
+		cr_assert_str_eq(host_state(st, i), "done");
+	for (i = 2; i < NH; i++)
+		cr_assert_str_eq(host_state(st, i), "skipped");
+	cJSON_Delete(st);
+	/* Status names who runs what: done (v2) and skipped (v1). */
+	h_ferry(&F, &R, (const char *[]){ "status", ids, NULL });
+	cr_assert_eq(R.status, 1, "status of an aborted deployment: %d",
+	    R.status);
+	cr_assert(strstr(R.out, ": aborted") != NULL, "%s", R.out);
+	for (i = 0; i < NH; i++) {
+		snprintf(line, sizeof(line), "%-20s %-14s", HOST[i], i < 2 ?
+		    "done" : "skipped");
+		cr_assert(strstr(R.out, line) != NULL, "no \"%s\" in: %s",
+		    line, R.out);
+	}
+	assert_all_serve(0, 1, 2);
+	assert_all_serve(2, NH - 1, 1);
+	for (i = 2; i < NH; i++) {
+		char now[512];
+		containers(i, now, sizeof(now), NULL);
+		cr_assert_str_eq(now, before[i], "%s was touched", HOST[i]);
+	}
+	/* Aborted is final: no second abort, no resume. */
+	h_ferry(&F, &R, (const char *[]){ "resume", ids, NULL });
+	cr_assert_neq(R.status, 0);
+}
+
+/* ---- 5. a failing canary of 1 ------------------------------------------ */
+
+Test(deploy, failing_canary_of_one_leaves_every_other_host_untouched)
+{
+	char before[NH][512], now[512], created[128];
+	cJSON *st;
+	int i;
+
+	fleet(NH);
+	spec("v1.yml", "1", LABELS, NULL, NULL);
+	spec("bad.yml", "bad", LABELS, NULL, "  canary: 1\n");
+	cr_assert_eq(deploy_watch("v1.yml"), 0, "v1: %s%s", R.out, R.err);
+	for (i = 0; i < NH; i++)
+		cr_assert_eq(containers(i, before[i], sizeof(before[i]), NULL),
+		    1);
+	cr_assert_neq(deploy_watch("bad.yml"), 0, "bad image succeeded: %s",
+	    R.out);
+	cr_assert(strstr(R.out, "HTTP 404 on /health") != NULL, "%s", R.out);
+	h_ferry(&F, &R, (const char *[]){ "status", "--json", NULL });
+	st = cJSON_Parse(R.out);
+	cr_assert_not_null(st);
+	cr_assert(strcmp(jstr(st, "state"), "rolled_back") == 0 ||
+	    strcmp(jstr(st, "state"), "failed") == 0, "%s", R.out);
+	cr_assert_eq(jnum(st, "batches"), 4, "canary 1 + 5 in batches of 2");
+	cr_assert_str_eq(host_state(st, 0), "failed");
+	for (i = 1; i < NH; i++)
+		cr_assert_str_eq(host_state(st, i), "skipped", "%s", R.out);
+	cJSON_Delete(st);
+	assert_all_serve(0, NH - 1, 1);
+	/* Only the canary got a new container. */
+	snprintf(created, sizeof(created), "created ferry-%s-web-r2", HOST[0]);
+	cr_assert_eq(count_lines(AGENT[0], created), 1);
+	for (i = 1; i < NH; i++) {
+		snprintf(created, sizeof(created), "created ferry-%s-web-r2",
+		    HOST[i]);
+		cr_assert_eq(count_lines(AGENT[i], created), 0);
+		containers(i, now, sizeof(now), NULL);
+		cr_assert_str_eq(now, before[i], "%s was touched", HOST[i]);
+	}
+}
+
+/* ---- 6. kill -9 ferryd during batch 2 -------------------------------------- */
+
+Test(deploy, ferryd_killed_in_batch_two_resumes_and_swaps_no_host_twice)
+{
+	char created[128];
+	cJSON *st;
+	long long end;
+	int i;
+	unsigned id;
+
+	fleet(NH);
+	/* :slow answers 404 on /health for 3 s: each batch takes that. */
+	spec("slow.yml", "slow", LABELS, "  start_period: 5s\n", NULL);
+	id = deploy_bg("slow.yml");
+	end = now_ms() + 40000;
+	for (;;) {
+		st = status(id);
+		cr_assert_not_null(st, "%s", R.err);
+		if (jnum(st, "batch") == 2 && strcmp(host_state(st, 2),
+		    "swapping") == 0 && strcmp(host_state(st, 3),
+		    "swapping") == 0)
+			break;
+		cr_assert(!finished_state(jstr(st, "state")), "%s", R.out);
+		cJSON_Delete(st);
+		cr_assert(now_ms() < end, "batch 2 never started");
+		h_sleep_ms(50);
+	}
+	cJSON_Delete(st);
+	/* Let the agents get going, then kill ferryd without warning. */
+	h_sleep_ms(700);
+	cr_assert_eq(h_kill(F.ferryd, SIGKILL), 128 + SIGKILL);
+	h_sleep_ms(1000);
+	h_start_ferryd(&F, NULL);
+	st = wait_state(id, NULL, 60000);
+	cr_assert_str_eq(jstr(st, "state"), "succeeded", "%s", R.out);
+	for (i = 0; i < NH; i++)
+		cr_assert_str_eq(host_state(st, i), "done", "%s", R.out);
+	cJSON_Delete(st);
+	cr_assert(h_log_has(F.ferryd, "resuming (running)"), "ferryd did not "
+	    "resume the deployment");
+	/* No host was swapped twice; one container runs on each. */
+	for (i = 0; i < NH; i++) {
+		snprintf(created, sizeof(created), "created ferry-%s-web-r1",
+		    HOST[i]);
+		cr_assert_eq(count_lines(AGENT[i], created), 1, "%s: \"%s\" "
+		    "%d times", HOST[i], created, count_lines(AGENT[i],
+		    created));
+		cr_assert_eq(containers(i, NULL, 0, NULL), 1);
+		cr_assert_eq(h_http_get(ADDR[i], PORT, "/health", NULL, 0),
+		    200, "%s", HOST[i]);
+	}
+}
+
+/* ---- 7. kill -9 one agent mid-batch ---------------------------------------- */
+
+Test(deploy, agent_killed_mid_batch_counts_failed_and_rolls_back)
+{
+	char created[128], ids[32];
+	cJSON *st;
+	long long end;
+	int i, n;
+	unsigned id;
+
+	fleet(NH);
+	spec("v1.yml", "1", LABELS, NULL, NULL);
+	spec("slow.yml", "slow", LABELS, "  start_period: 5s\n",
+	    "  on_failure: rollback\n");
+	cr_assert_eq(deploy_watch("v1.yml"), 0, "v1: %s%s", R.out, R.err);
+	id = deploy_bg("slow.yml");
+	snprintf(ids, sizeof(ids), "%u", id);
+	/* Host 1 (batch 1) is waiting for :slow to turn healthy. */
+	snprintf(created, sizeof(created), "created ferry-%s-web-r2", HOST[0]);
+	cr_assert(h_wait_log(AGENT[0], created, 30000), "no swap on %s",
+	    HOST[0]);
+	cr_assert(h_wait_log(AGENT[0], "r2: started, checking health", 5000));
+	h_sleep_ms(300);
+	cr_assert_eq(h_kill(AGENT[0], SIGKILL), 128 + SIGKILL);
+
+	st = wait_state(id, NULL, 40000);
+	cr_assert_str_eq(jstr(st, "state"), "rolled_back", "%s", R.out);
+	cr_assert_str_eq(host_state(st, 0), "failed", "%s", R.out);
+	cr_assert(strstr(host_cause(st, 0), "offline") != NULL, "cause: %s",
+	    host_cause(st, 0));
+	cr_assert_str_eq(host_state(st, 1), "reverted", "%s", R.out);
+	for (i = 2; i < NH; i++)
+		cr_assert_str_eq(host_state(st, i), "skipped", "%s", R.out);
+	cJSON_Delete(st);
+	assert_all_serve(1, NH - 1, 1);
+
+	/* The agent comes back: it settles to one running container of
+	 * the service, and ferryd sees the host online again. */
+	AGENT[0] = h_start_agent(&F, HOST[0], NULL);
+	cr_assert(h_wait_state(&F, HOST[0], "online", 15000));
+	end = now_ms() + 30000;
+	do {
+		int all;
+		n = containers(0, NULL, 0, &all);
+		if (n == 1 && h_http_get(ADDR[0], PORT, "/health", NULL, 0) ==
+		    200)
+			break;
+		h_sleep_ms(200);
+	} while (now_ms() < end);
+	cr_assert_eq(n, 1, "%s runs %d containers after its restart",
+	    HOST[0], n);
+	cr_assert_eq(h_http_get(ADDR[0], PORT, "/health", NULL, 0), 200);
+	/* It is still not swapped twice. */
+	cr_assert(count_lines(AGENT[0], created) <= 1, "%s swapped again",
+	    HOST[0]);
+	h_ferry(&F, &R, (const char *[]){ "status", ids, NULL });
+	cr_assert(strstr(R.out, "offline") != NULL, "%s", R.out);
+}
+
+/* ---- 8. one deployment per service at a time ---------------------------- */
+
+Test(deploy, concurrent_deploy_of_the_same_service_is_refused)
+{
+	char want[128], ids[32];
+	cJSON *st;
+	unsigned id;
+
+	fleet(2);
+	spec("slow.yml", "slow", LABELS, "  start_period: 5s\n", NULL);
+	spec("v1.yml", "1", LABELS, NULL, NULL);
+	id = deploy_bg("slow.yml");
+	h_ferry(&F, &R, (const char *[]){ "deploy", path("v1.yml"), "--watch",
+	    NULL });
+	cr_assert_neq(R.status, 0, "a second deployment started: %s", R.out);
+	snprintf(want, sizeof(want), "deployment %u of web is still running",
+	    id);
+	cr_assert(strstr(R.err, want) != NULL, "\"%s\" not in: %s", want,
+	    R.err);
+	/* Nothing of the second was recorded. */
+	cr_assert_eq(db_count("SELECT COUNT(*) FROM revisions"), 1);
+	cr_assert_eq(db_count("SELECT COUNT(*) FROM deployments"), 1);
+	/* A rollback of the service is refused the same way. */
+	h_ferry(&F, &R, (const char *[]){ "rollback", "web", "--to", "1",
+	    NULL });
+	cr_assert_neq(R.status, 0);
+	st = wait_state(id, NULL, 30000);
+	cr_assert_str_eq(jstr(st, "state"), "succeeded", "%s", R.out);
+	cJSON_Delete(st);
+	/* Once it ended, the next one goes. */
+	cr_assert_eq(deploy_watch("v1.yml"), 0, "%s%s", R.out, R.err);
+	snprintf(ids, sizeof(ids), "%u", id);
+	h_ferry(&F, &R, (const char *[]){ "history", "web", NULL });
+	cr_assert(strstr(R.out, ids) != NULL, "%s", R.out);
+}
+
+/* ---- 9. ferry rollback web --to 1 ------------------------------------------ */
+
+Test(deploy, rollback_to_revision_one_restores_it_everywhere)
+{
+	cJSON *hist, *d;
+	int revs[8], n = 0;
+
+	fleet(NH);
+	spec("v1.yml", "1", LABELS, NULL, NULL);
+	spec("v2.yml", "2", LABELS, NULL, NULL);
+	cr_assert_eq(deploy_watch("v1.yml"), 0, "v1: %s%s", R.out, R.err);
+	cr_assert_eq(deploy_watch("v2.yml"), 0, "v2: %s%s", R.out, R.err);
+	assert_all_serve(0, NH - 1, 2);
+	h_ferry(&F, &R, (const char *[]){ "rollback", "web", "--to", "1",
+	    "--watch", NULL });
+	cr_assert_eq(R.status, 0, "rollback: %s%s", R.out, R.err);
+	cr_assert(strstr(R.out, "succeeded") != NULL, "%s", R.out);
+	assert_all_serve(0, NH - 1, 1);
+	/* No new revision: revision 1 rolled out again. */
+	cr_assert_eq(db_count("SELECT COUNT(*) FROM revisions"), 2);
+
+	h_ferry(&F, &R, (const char *[]){ "history", "web", NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	cr_assert(strstr(R.out, "REVISION") && strstr(R.out, "succeeded"),
+	    "%s", R.out);
+	h_ferry(&F, &R, (const char *[]){ "history", "web", "--json", NULL });
+	hist = cJSON_Parse(R.out);
+	cr_assert_not_null(hist, "%s", R.out);
+	cJSON_ArrayForEach(d, hist) {
+		cr_assert_str_eq(jstr(d, "state"), "succeeded");
+		if (n < 8)
+			revs[n++] = jnum(d, "revision");
+	}
+	cJSON_Delete(hist);
+	cr_assert_eq(n, 3, "history lists %d deployments", n);
+	/* Newest first. */
+	cr_assert(revs[0] == 1 && revs[1] == 2 && revs[2] == 1,
+	    "revisions %d %d %d", revs[0], revs[1], revs[2]);
+	/* Without --to: back to the one before the current (2). */
+	h_ferry(&F, &R, (const char *[]){ "rollback", "web", "--watch",
+	    NULL });
+	cr_assert_eq(R.status, 0, "rollback: %s%s", R.out, R.err);
+	assert_all_serve(0, NH - 1, 2);
+	/* A revision that does not exist. */
+	h_ferry(&F, &R, (const char *[]){ "rollback", "web", "--to", "9",
+	    NULL });
+	cr_assert_neq(R.status, 0);
+	cr_assert(strstr(R.err, "no revision 9") != NULL, "%s", R.err);
+}
+
+/* ---- 10. bad specs are refused and record nothing ---------------------- */
+
+struct bad {
+	const char *name;
+	const char *text;	/* %s: the host names, %d: the port */
+	const char *want[3];	/* substrings of the message */
+};
+
+/* The one case that goes wrong in --image, not in the file. */
+#define BAD_IMAGE_FLAG "flag.yml"
+
+Test(deploy, bad_specs_are_refused_with_file_line_and_field)
+{
+	/* A good spec's body, lines 1-12, for the cases that change one
+	 * thing; each case spells out the whole file. */
+#define TOP "service: web\nimage: " IMG "2\nhosts: %s\n" \
+	"port: { host: %d, container: 80 }\n"
+#define HEALTH "health:\n  http: { path: /health, port: 80 }\n" \
+	"  interval: 200ms\n  deadline: 10s\n  min_healthy: 300ms\n"
+	static const struct bad cases[] = {
+		{ "unknown-key.yml", TOP HEALTH "colour: blue\n",
+		    { "unknown-key.yml:10", "unknown key \"colour\"" } },
+		{ "wrong-type.yml", TOP HEALTH "rollout: { batch: [2] }\n",
+		    { "wrong-type.yml:10", "rollout.batch",
+		    "got a list" } },
+		{ "duration.yml", TOP "health:\n  http: { path: /health, "
+		    "port: 80 }\n  interval: fast\n  deadline: 10s\n",
+		    { "duration.yml:7", "health.interval", "expected a "
+		    "duration" } },
+		{ "percent.yml", TOP HEALTH "rollout:\n  batch: 150%%\n",
+		    { "percent.yml:11", "rollout.batch", "percentage" } },
+		{ "batch0.yml", TOP HEALTH "rollout:\n  batch: 0\n",
+		    { "batch0.yml:11", "rollout.batch", "got 0" } },
+		{ "minhealthy.yml", TOP "health:\n  http: { path: /health, "
+		    "port: 80 }\n  deadline: 2s\n  min_healthy: 2s\n",
+		    { "minhealthy.yml:8", "health.min_healthy",
+		    "below health.deadline" } },
+		{ "nomatch.yml", "service: web\nimage: " IMG "2\n"
+		    "hosts: { labels: { role: nobody } }\n"
+		    "port: { host: %d, container: 80 }\n" HEALTH,
+		    { "no online, accepted host matches" } },
+		{ "unknown-host.yml", "service: web\nimage: " IMG "2\n"
+		    "hosts: [nosuchhost-%d]\n"
+		    "port: { host: 8080, container: 80 }\n" HEALTH,
+		    { "unknown host \"nosuchhost-" } },
+		{ "no-image.yml", "service: web\nhosts: %s\n"
+		    "port: { host: %d, container: 80 }\n" HEALTH,
+		    { "no-image.yml", "missing required key \"image\"" } },
+		{ "two-checks.yml", TOP "health:\n  http: { path: /health, "
+		    "port: 80 }\n  tcp: 80\n  deadline: 10s\n",
+		    { "two-checks.yml:7", "health", "more than one check" } },
+		{ "syntax.yml", TOP "health: {\n  http: [\n",
+		    { "syntax.yml:", "YAML syntax error" } },
+		{ "image.yml", "service: web\nimage: \"Not An Image!\"\n"
+		    "hosts: %s\nport: { host: %d, container: 80 }\n" HEALTH,
+		    { "image.yml:2", "image", "\"Not An Image!\"" } },
+		{ "on-failure.yml", TOP HEALTH "rollout:\n  on_failure: "
+		    "explode\n",
+		    { "on-failure.yml:11", "rollout.on_failure",
+		    "rollback, pause or continue" } },
+		{ "port.yml", "service: web\nimage: " IMG "2\nhosts: %s\n"
+		    "port: { host: 99999, container: 80 }\n" HEALTH,
+		    { "port.yml:4", "port.host", "99999" } },
+		{ "empty.yml", "", { "empty.yml: the file is empty" } },
+		{ BAD_IMAGE_FLAG, TOP HEALTH, { "--image: ", "whitespace" } },
+	};
+#undef TOP
+#undef HEALTH
+	char hosts[256];
+	static char hist[65536];
+	cJSON *st;
+	size_t k;
+	int revs, deps, nev;
+
+	fleet(2);
+	spec("v1.yml", "1", LABELS, NULL, NULL);
+	cr_assert_eq(deploy_watch("v1.yml"), 0, "v1: %s%s", R.out, R.err);
+	names(hosts, sizeof(hosts), 1, 2);
+	revs = db_count("SELECT COUNT(*) FROM revisions");
+	deps = db_count("SELECT COUNT(*) FROM deployments");
+	nev = db_count("SELECT COUNT(*) FROM events");
+	cr_assert_eq(revs, 1);
+	cr_assert_eq(deps, 1);
+	h_ferry(&F, &R, (const char *[]){ "history", "web", "--json", NULL });
+	snprintf(hist, sizeof(hist), "%s", R.out);
+
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		const struct bad *b = &cases[k];
+		const char *fmt = b->text;
+		int flag = strcmp(b->name, BAD_IMAGE_FLAG) == 0;
+
+		/* The cases take the hosts and the port in their order. */
+		if (strstr(fmt, "hosts: %s") != NULL)
+			h_write(&F, b->name, fmt, hosts, PORT);
+		else if (strstr(fmt, "%d") != NULL)
+			h_write(&F, b->name, fmt, PORT);
+		else
+			h_write(&F, b->name, "%s", fmt);
+		if (flag)
+			h_ferry(&F, &R, (const char *[]){ "deploy",
+			    path(b->name), "--image", "bad image ref!",
+			    NULL });
+		else
+			h_ferry(&F, &R, (const char *[]){ "deploy",
+			    path(b->name), NULL });
+		cr_assert_eq(R.status, 1, "%s: status %d: %s%s", b->name,
+		    R.status, R.out, R.err);
+		cr_assert_str_empty(R.out, "%s: %s", b->name, R.out);
+		for (int w = 0; w < 3 && b->want[w] != NULL; w++)
+			cr_assert(strstr(R.err, b->want[w]) != NULL, "%s: "
+			    "\"%s\" not in: %s", b->name, b->want[w], R.err);
+		cr_log_info("%s: %s", b->name, R.err);
+		/* ferry plan refuses it the same way. */
+		if (!flag) {
+			h_ferry(&F, &R, (const char *[]){ "plan",
+			    path(b->name), NULL });
+			cr_assert_eq(R.status, 1, "plan %s", b->name);
+			cr_assert(strstr(R.err, b->want[0]) != NULL, "plan "
+			    "%s: %s", b->name, R.err);
+		}
+	}
+	/* Nothing recorded: no revision, no deployment, no event. */
+	cr_assert_eq(db_count("SELECT COUNT(*) FROM revisions"), revs);
+	cr_assert_eq(db_count("SELECT COUNT(*) FROM deployments"), deps);
+	cr_assert_eq(db_count("SELECT COUNT(*) FROM events"), nev,
+	    "events were recorded");
+	h_ferry(&F, &R, (const char *[]){ "history", "web", "--json", NULL });
+	cr_assert_str_eq(R.out, hist, "history changed");
+	h_ferry(&F, &R, (const char *[]){ "status", "--json", NULL });
+	st = cJSON_Parse(R.out);
+	cr_assert_not_null(st, "%s", R.out);
+	cr_assert_eq(jnum(st, "revision"), 1, "%s", R.out);
+	cr_assert_str_eq(jstr(st, "state"), "succeeded");
+	cJSON_Delete(st);
+	assert_all_serve(0, 1, 1);
+}
+
+/* ---- 11. ferry plan ------------------------------------------------------------ */
+
+Test(deploy, plan_prints_batches_and_the_image_change_and_records_nothing)
+{
+	char want[256];
+	int revs, deps, nev, i;
+	cJSON *o, *h;
+
+	fleet(NH);
+	spec("v1.yml", "1", LABELS, NULL, NULL);
+	spec("v2.yml", "2", LABELS, NULL, "  canary: 1\n");
+	/* Before anything ran: a new service. */
+	h_ferry(&F, &R, (const char *[]){ "plan", path("v1.yml"), NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	cr_assert(strstr(R.out, "current revision none") &&
+	    strstr(R.out, "new service web"), "%s", R.out);
+	cr_assert_eq(db_count("SELECT COUNT(*) FROM revisions"), 0);
+	cr_assert_eq(deploy_watch("v1.yml"), 0, "v1: %s%s", R.out, R.err);
+	revs = db_count("SELECT COUNT(*) FROM revisions");
+	deps = db_count("SELECT COUNT(*) FROM deployments");
+	nev = db_count("SELECT COUNT(*) FROM events");
+
+	h_ferry(&F, &R, (const char *[]){ "plan", path("v2.yml"), NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	cr_assert(strstr(R.out, "Plan for web (current revision 1): 4 "
+	    "batch(es)") != NULL, "%s", R.out);
+	snprintf(want, sizeof(want), "batch 1: %s\n", HOST[0]);
+	cr_assert(strstr(R.out, want) != NULL, "\"%s\" not in: %s", want,
+	    R.out);
+	snprintf(want, sizeof(want), "batch 2: %s %s\n", HOST[1], HOST[2]);
+	cr_assert(strstr(R.out, want) != NULL, "\"%s\" not in: %s", want,
+	    R.out);
+	snprintf(want, sizeof(want), "batch 4: %s\n", HOST[5]);
+	cr_assert(strstr(R.out, want) != NULL, "\"%s\" not in: %s", want,
+	    R.out);
+	cr_assert(strstr(R.out, "image: " IMG "1 -> " IMG "2") != NULL, "%s",
+	    R.out);
+	cr_assert(strstr(R.out, "rollout.canary: 0 -> 1") != NULL, "%s",
+	    R.out);
+
+	h_ferry(&F, &R, (const char *[]){ "plan", path("v2.yml"), "--json",
+	    NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	o = cJSON_Parse(R.out);
+	cr_assert_not_null(o, "%s", R.out);
+	cr_assert_eq(jnum(o, "batches"), 4);
+	cr_assert_eq(jnum(o, "current_revision"), 1);
+	i = 0;
+	cJSON_ArrayForEach(h, cJSON_GetObjectItem(o, "hosts")) {
+		static const int batch[NH] = { 1, 2, 2, 3, 3, 4 };
+		cr_assert_str_eq(jstr(h, "name"), HOST[i]);
+		cr_assert_eq(jnum(h, "batch"), batch[i], "%s", R.out);
+		i++;
+	}
+	cr_assert_eq(i, NH);
+	cJSON_Delete(o);
+
+	/* Nothing recorded, nothing touched. */
+	cr_assert_eq(db_count("SELECT COUNT(*) FROM revisions"), revs);
+	cr_assert_eq(db_count("SELECT COUNT(*) FROM deployments"), deps);
+	cr_assert_eq(db_count("SELECT COUNT(*) FROM events"), nev);
+	assert_all_serve(0, NH - 1, 1);
+	for (i = 0; i < NH; i++) {
+		snprintf(want, sizeof(want), "created ferry-%s-web-r2",
+		    HOST[i]);
+		cr_assert(!h_log_has(AGENT[i], want));
+	}
+}
