@@ -74,7 +74,8 @@ setup(void)
 	h_init(&F);
 	h_unique("dp", base, sizeof(base));
 	for (i = 0; i < NH; i++)
-		snprintf(HOST[i], sizeof(HOST[i]), "%s-%d", base, i + 1);
+		snprintf(HOST[i], sizeof(HOST[i]), "%s-%u", base,
+		    (unsigned)(i + 1) % 100u);
 	/* The service port must be free on every publish address. */
 	for (k = 0; k < 50; k++) {
 		PORT = h_free_port();
