@@ -386,16 +386,18 @@ struct probe {
 	size_t n;
 };
 
-/* round_down probes every host's port at once (bounded: 400 ms) and
- * returns how many did not answer 200; *mask (may be NULL) gets them, bit
- * i for host i. */
+/* round_down probes every host's port at once (bounded: 1 s) and
+ * returns how many are out of service: refused, reset, or answered other
+ * than 200.  A probe still waiting when the bound is up is a slow host
+ * under this machine's load, not one out of service, and is not counted.
+ * *mask (may be NULL) gets the down ones, bit i for host i. */
 static int
 round_down(int n, unsigned *mask)
 {
 	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
 	struct probe p[NH];
 	struct pollfd pf[NH];
-	long long end = now_ms() + 400;
+	long long end = now_ms() + 1000;
 	int i, left = n, down = 0;
 
 	for (i = 0; i < n; i++) {
@@ -462,10 +464,12 @@ round_down(int n, unsigned *mask)
 	if (mask != NULL)
 		*mask = 0;
 	for (i = 0; i < n; i++) {
+		int is_down = !p[i].ok && p[i].state == 2;
+
 		if (p[i].fd >= 0)
 			close(p[i].fd);
-		down += !p[i].ok;
-		if (!p[i].ok && mask != NULL)
+		down += is_down;
+		if (is_down && mask != NULL)
 			*mask |= 1u << i;
 	}
 	return down;
