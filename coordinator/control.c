@@ -1,4 +1,5 @@
 /* control.c: the ferry CLI's requests, over ferryd's local socket. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,8 @@
 #define PING_TIMEOUT_DEFAULT_MS	5000u
 #define PING_TIMEOUT_MAX_MS	60000u
 
-static void
-send_reply(struct rep_slot *slot, const Ferry__CtlReply *r)
+void
+ctl_reply(struct rep_slot *slot, const Ferry__CtlReply *r)
 {
 	size_t n = ferry__ctl_reply__get_packed_size(r);
 	uint8_t *buf = malloc(n + 1);
@@ -33,16 +34,19 @@ send_reply(struct rep_slot *slot, const Ferry__CtlReply *r)
 	free(buf);
 }
 
-static void
-reply_error(struct rep_slot *slot, const char *fmt, const char *arg)
+void
+ctl_error(struct rep_slot *slot, const char *fmt, ...)
 {
 	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
-	char msg[512];
+	char msg[1024];
+	va_list ap;
 
-	snprintf(msg, sizeof(msg), fmt, arg);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	r.ok = 0;
 	r.error = msg;
-	send_reply(slot, &r);
+	ctl_reply(slot, &r);
 }
 
 static void
@@ -51,7 +55,7 @@ reply_ok(struct rep_slot *slot)
 	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
 
 	r.ok = 1;
-	send_reply(slot, &r);
+	ctl_reply(slot, &r);
 }
 
 /* actor names who asked, for the audit log. */
@@ -82,7 +86,7 @@ do_hosts(struct ferryd *fd, struct rep_slot *slot)
 	labels = calloc(fd->nhosts * LABELS_MAX + 1, sizeof(*labels));
 	lptrs = calloc(fd->nhosts * LABELS_MAX + 1, sizeof(*lptrs));
 	if (!infos || !ptrs || !labels || !lptrs || !newfprs) {
-		reply_error(slot, "%s", "ferryd is out of memory");
+		ctl_error(slot, "%s", "ferryd is out of memory");
 		goto out;
 	}
 	for (i = 0; i < fd->nhosts; i++) {
@@ -124,7 +128,7 @@ do_hosts(struct ferryd *fd, struct rep_slot *slot)
 	r.n_hosts = fd->nhosts;
 	r.fingerprint.data = fd->fpr;
 	r.fingerprint.len = KEY_FPR_LEN;
-	send_reply(slot, &r);
+	ctl_reply(slot, &r);
 out:
 	free(newfprs);
 	free(infos);
@@ -139,7 +143,7 @@ need_host(struct ferryd *fd, struct rep_slot *slot, const char *name)
 	struct host *h = name != NULL ? fleet_find(fd, name) : NULL;
 
 	if (h == NULL)
-		reply_error(slot, "unknown host \"%s\"", name ? name : "");
+		ctl_error(slot, "unknown host \"%s\"", name ? name : "");
 	return h;
 }
 
@@ -175,13 +179,13 @@ do_accept(struct ferryd *fd, struct rep_slot *slot, const Ferry__HostName *hn,
 		 * present a new key for a known name. */
 		keys_pk_fingerprint_str(h->rec.new_pk, fpr);
 		if (hn->key == NULL || strcmp(hn->key, fpr) != 0) {
-			reply_error(slot, "a new key waits for this host: "
+			ctl_error(slot, "a new key waits for this host: "
 			    "check it and run `ferry hosts accept NAME --key "
 			    "%s`", fpr);
 			return;
 		}
 		if ((rc = store_host_take_new_key(fd->store, name)) != 0) {
-			reply_error(slot, "cannot record: %s", ferr_str(rc));
+			ctl_error(slot, "cannot record: %s", ferr_str(rc));
 			return;
 		}
 		memcpy(h->rec.pk, h->rec.new_pk, KEY_PUBLIC_LEN);
@@ -198,11 +202,11 @@ do_accept(struct ferryd *fd, struct rep_slot *slot, const Ferry__HostName *hn,
 		return;
 	}
 	if (h->rec.state == HOST_ACCEPTED) {
-		reply_error(slot, "host \"%s\" is already accepted", name);
+		ctl_error(slot, "host \"%s\" is already accepted", name);
 		return;
 	}
 	if ((rc = store_host_set_state(fd->store, name, HOST_ACCEPTED)) != 0) {
-		reply_error(slot, "cannot record: %s", ferr_str(rc));
+		ctl_error(slot, "cannot record: %s", ferr_str(rc));
 		return;
 	}
 	h->rec.state = HOST_ACCEPTED;
@@ -221,11 +225,11 @@ do_revoke(struct ferryd *fd, struct rep_slot *slot, const char *name,
 	if (h == NULL)
 		return;
 	if (h->rec.state == HOST_REVOKED) {
-		reply_error(slot, "host \"%s\" is already revoked", name);
+		ctl_error(slot, "host \"%s\" is already revoked", name);
 		return;
 	}
 	if ((rc = store_host_set_state(fd->store, name, HOST_REVOKED)) != 0) {
-		reply_error(slot, "cannot record: %s", ferr_str(rc));
+		ctl_error(slot, "cannot record: %s", ferr_str(rc));
 		return;
 	}
 	h->rec.state = HOST_REVOKED;
@@ -251,14 +255,14 @@ do_label(struct ferryd *fd, struct rep_slot *slot, const Ferry__HostLabel *l,
 	if (h == NULL)
 		return;
 	if (l->n_labels == 0) {
-		reply_error(slot, "%s", "no labels given (expected k=v)");
+		ctl_error(slot, "%s", "no labels given (expected k=v)");
 		return;
 	}
 	next = h->rec;
 	for (i = 0; i < l->n_labels; i++) {
 		const char *k = l->labels[i]->key, *v = l->labels[i]->value;
 		if (!label_ok(k, v)) {
-			reply_error(slot, "bad label \"%s\": keys are letters, "
+			ctl_error(slot, "bad label \"%s\": keys are letters, "
 			    "digits, '.', '-', '_' (up to 63), values are "
 			    "printable (up to 127)", k);
 			return;
@@ -272,7 +276,7 @@ do_label(struct ferryd *fd, struct rep_slot *slot, const Ferry__HostLabel *l,
 			continue;
 		}
 		if (j == LABELS_MAX) {
-			reply_error(slot, "too many labels (at most %s)", "16");
+			ctl_error(slot, "too many labels (at most %s)", "16");
 			return;
 		}
 		snprintf(next.labels[j].key, sizeof(next.labels[j].key), "%s",
@@ -284,7 +288,7 @@ do_label(struct ferryd *fd, struct rep_slot *slot, const Ferry__HostLabel *l,
 	}
 	if ((rc = store_host_set_labels(fd->store, h->rec.name, next.labels,
 	    next.nlabels)) != 0) {
-		reply_error(slot, "cannot record: %s", ferr_str(rc));
+		ctl_error(slot, "cannot record: %s", ferr_str(rc));
 		return;
 	}
 	memcpy(h->rec.labels, next.labels, sizeof(next.labels));
@@ -330,17 +334,17 @@ do_token(struct ferryd *fd, struct rep_slot *slot, const Ferry__TokenCreate *t,
 
 	ttl = t->ttl_s ? t->ttl_s * 1000 : fd->conf.default_token_ttl_ms;
 	if (ttl > TOKEN_TTL_MAX_MS) {
-		reply_error(slot, "%s", "--ttl: at most 720h (30 days)");
+		ctl_error(slot, "%s", "--ttl: at most 720h (30 days)");
 		return;
 	}
 	if (t->n_labels > LABELS_MAX) {
-		reply_error(slot, "too many labels (at most %s)", "16");
+		ctl_error(slot, "too many labels (at most %s)", "16");
 		return;
 	}
 	for (i = 0; i < t->n_labels; i++) {
 		if (!label_ok(t->labels[i]->key, t->labels[i]->value) ||
 		    t->labels[i]->value[0] == '\0') {
-			reply_error(slot, "bad label \"%s\"",
+			ctl_error(slot, "bad label \"%s\"",
 			    t->labels[i]->key);
 			return;
 		}
@@ -357,7 +361,7 @@ do_token(struct ferryd *fd, struct rep_slot *slot, const Ferry__TokenCreate *t,
 	if ((rc = store_token_insert(fd->store, tok.id, tok.secret, now,
 	    now + ttl, labels, t->n_labels)) != 0 ||
 	    (rc = token_encode(&tok, &text)) != 0) {
-		reply_error(slot, "cannot create token: %s", ferr_str(rc));
+		ctl_error(slot, "cannot create token: %s", ferr_str(rc));
 		goto out;
 	}
 	sodium_bin2hex(idhex, sizeof(idhex), tok.id, TOKEN_ID_LEN);
@@ -370,7 +374,7 @@ do_token(struct ferryd *fd, struct rep_slot *slot, const Ferry__TokenCreate *t,
 	r.token_expires_at_ms = now + ttl;
 	r.fingerprint.data = fd->fpr;
 	r.fingerprint.len = KEY_FPR_LEN;
-	send_reply(slot, &r);
+	ctl_reply(slot, &r);
 out:
 	sodium_memzero(&tok, sizeof(tok));
 	if (text != NULL) {
@@ -403,7 +407,7 @@ ping_finish(struct ping_wait *w)
 		r.ok = 1;
 		r.pings = ptrs;
 		r.n_pings = w->n;
-		send_reply(w->slot, &r);
+		ctl_reply(w->slot, &r);
 	}
 	free(ptrs);
 	free(w->res);
@@ -450,12 +454,12 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 	for (i = 0; i < p->n_hosts; i++) {
 		size_t j;
 		if (fleet_find(fd, p->hosts[i]) == NULL) {
-			reply_error(slot, "unknown host \"%s\"", p->hosts[i]);
+			ctl_error(slot, "unknown host \"%s\"", p->hosts[i]);
 			return;
 		}
 		for (j = 0; j < i; j++)
 			if (strcmp(p->hosts[i], p->hosts[j]) == 0) {
-				reply_error(slot, "host \"%s\" named twice",
+				ctl_error(slot, "host \"%s\" named twice",
 				    p->hosts[i]);
 				return;
 			}
@@ -465,7 +469,7 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 		for (i = 0; i < fd->nhosts; i++)
 			n += fd->hosts[i]->rec.state == HOST_ACCEPTED;
 	if (n == 0) {
-		reply_error(slot, "%s", "no accepted hosts to ping");
+		ctl_error(slot, "%s", "no accepted hosts to ping");
 		return;
 	}
 	w = calloc(1, sizeof(*w));
@@ -477,7 +481,7 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 			free(w->names);
 		}
 		free(w);
-		reply_error(slot, "%s", "ferryd is out of memory");
+		ctl_error(slot, "%s", "ferryd is out of memory");
 		return;
 	}
 	w->slot = slot;
@@ -536,7 +540,7 @@ on_control(void *arg, struct rep_slot *slot, nng_msg *msg)
 	nng_msg_free(msg);
 	if (req == NULL) {
 		log_warnx("control: refused request from %s: malformed", actor);
-		reply_error(slot, "%s", "malformed request");
+		ctl_error(slot, "%s", "malformed request");
 		return;
 	}
 	switch (req->op_case) {
@@ -591,7 +595,7 @@ on_control(void *arg, struct rep_slot *slot, nng_msg *msg)
 	default:
 		log_warnx("control: refused request from %s: unknown "
 		    "operation", actor);
-		reply_error(slot, "%s", "unknown operation (is ferry newer "
+		ctl_error(slot, "%s", "unknown operation (is ferry newer "
 		    "than ferryd?)");
 		break;
 	}

@@ -613,39 +613,6 @@ deploy_free_all(void)
 
 /* ---- what the CLI asks ------------------------------------------------------ */
 
-static void
-send_reply(struct rep_slot *slot, const Ferry__CtlReply *r)
-{
-	size_t n = ferry__ctl_reply__get_packed_size(r);
-	uint8_t *buf = malloc(n + 1);
-
-	if (buf == NULL) {
-		repsrv_drop(slot);
-		return;
-	}
-	ferry__ctl_reply__pack(r, buf);
-	repsrv_reply(slot, buf, n);
-	free(buf);
-}
-
-static void
-reply_error(struct rep_slot *slot, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-reply_error(struct rep_slot *slot, const char *fmt, ...)
-{
-	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	r.error = msg;
-	send_reply(slot, &r);
-}
-
 static const char *
 on_failure_name(enum rollout_on_failure f)
 {
@@ -768,24 +735,24 @@ reply_deployments(struct ferryd *fd, struct rep_slot *slot,
 
 	if (store_deploy_list(fd->store, service, 0, id, limit, on_listed,
 	    &l) != 0) {
-		reply_error(slot, "cannot read deployments");
+		ctl_error(slot, "cannot read deployments");
 		goto out;
 	}
 	if (l.n == 0) {
 		if (id != 0)
-			reply_error(slot, "no deployment %llu",
+			ctl_error(slot, "no deployment %llu",
 			    (unsigned long long)id);
 		else if (service && service[0])
-			reply_error(slot, "no deployment of service \"%s\"",
+			ctl_error(slot, "no deployment of service \"%s\"",
 			    service);
 		else
-			reply_error(slot, "no deployments yet");
+			ctl_error(slot, "no deployments yet");
 		goto out;
 	}
 	infos = calloc(l.n, sizeof(*infos));
 	ptrs = calloc(l.n, sizeof(*ptrs));
 	if (infos == NULL || ptrs == NULL) {
-		reply_error(slot, "ferryd is out of memory");
+		ctl_error(slot, "ferryd is out of memory");
 		goto out;
 	}
 	for (i = 0; i < l.n; i++) {
@@ -795,7 +762,7 @@ reply_deployments(struct ferryd *fd, struct rep_slot *slot,
 	r.ok = 1;
 	r.deployments = ptrs;
 	r.n_deployments = l.n;
-	send_reply(slot, &r);
+	ctl_reply(slot, &r);
 	for (i = 0; i < l.n; i++)
 		info_clear(&infos[i]);
 out:
@@ -816,7 +783,7 @@ deploy_history(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeploymentRef *ref)
 {
 	if (ref->service == NULL || ref->service[0] == '\0') {
-		reply_error(slot, "history needs a SERVICE");
+		ctl_error(slot, "history needs a SERVICE");
 		return;
 	}
 	reply_deployments(fd, slot, ref->service, 0, 50);
@@ -831,7 +798,7 @@ deploy_control(struct ferryd *fd, struct rep_slot *slot,
 	enum rollout_state before;
 
 	if (p == NULL || rollout_finished(&p->r)) {
-		reply_error(slot, "deployment %llu is not running (see ferry "
+		ctl_error(slot, "deployment %llu is not running (see ferry "
 		    "status %llu)", (unsigned long long)ref->id,
 		    (unsigned long long)ref->id);
 		return;
@@ -840,7 +807,7 @@ deploy_control(struct ferryd *fd, struct rep_slot *slot,
 	dep_step(fd, p, &ev, actor);
 	if ((p = dep_find(ref->id)) != NULL && p->r.state == before &&
 	    in != RI_PAUSE) {
-		reply_error(slot, "deployment %llu is %s: nothing to %s",
+		ctl_error(slot, "deployment %llu is %s: nothing to %s",
 		    (unsigned long long)ref->id, rollout_state_name(before),
 		    in == RI_RESUME ? "resume" : "abort");
 		return;
@@ -885,12 +852,12 @@ deploy_events(struct ferryd *fd, struct rep_slot *slot,
 	l.ev = calloc(l.cap, sizeof(*l.ev));
 	ptrs = calloc(l.cap, sizeof(*ptrs));
 	if (l.recs == NULL || l.ev == NULL || ptrs == NULL) {
-		reply_error(slot, "ferryd is out of memory");
+		ctl_error(slot, "ferryd is out of memory");
 		goto out;
 	}
 	if (store_events_list(fd->store, req->deployment, req->after_id,
 	    l.cap, on_event, &l) != 0) {
-		reply_error(slot, "cannot read events");
+		ctl_error(slot, "cannot read events");
 		goto out;
 	}
 	for (i = 0; i < l.n; i++) {
@@ -907,7 +874,7 @@ deploy_events(struct ferryd *fd, struct rep_slot *slot,
 	r.ok = 1;
 	r.events = ptrs;
 	r.n_events = l.n;
-	send_reply(slot, &r);
+	ctl_reply(slot, &r);
 out:
 	free(l.recs);
 	free(l.ev);
@@ -1073,14 +1040,14 @@ start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		spec_free(s);
-		reply_error(slot, "ferryd is out of memory");
+		ctl_error(slot, "ferryd is out of memory");
 		return;
 	}
 	p->spec = s;
 	if ((rc = select_hosts(fd, s, &names, &prev, &n, why,
 	    sizeof(why))) != 0 || (rc = plan_rollout(s, names, prev, n,
 	    &p->r, why, sizeof(why))) != 0) {
-		reply_error(slot, "%s", why);
+		ctl_error(slot, "%s", why);
 		goto fail;
 	}
 	snprintf(p->d.service, sizeof(p->d.service), "%s", s->service);
@@ -1094,7 +1061,7 @@ start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
 		p->d.previous_revision = cur;
 		if (load_spec(fd, s->service, cur, &p->prev_spec,
 		    p->d.previous_digest, sizeof(p->d.previous_digest)) != 0) {
-			reply_error(slot, "the current revision %llu of %s "
+			ctl_error(slot, "the current revision %llu of %s "
 			    "cannot be read", (unsigned long long)cur,
 			    s->service);
 			goto fail;
@@ -1103,12 +1070,12 @@ start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
 	if ((rc = store_deploy_create(fd->store, &p->d, &p->r,
 	    &running)) != 0) {
 		if (rc == FERR_EXISTS)
-			reply_error(slot, "deployment %llu of %s is still "
+			ctl_error(slot, "deployment %llu of %s is still "
 			    "running: wait for it, or `ferry abort %llu`",
 			    (unsigned long long)running, s->service,
 			    (unsigned long long)running);
 		else
-			reply_error(slot, "cannot record the deployment: %s",
+			ctl_error(slot, "cannot record the deployment: %s",
 			    ferr_str(rc));
 		goto fail;
 	}
@@ -1147,7 +1114,7 @@ deploy_request(struct ferryd *fd, struct rep_slot *slot,
 	/* Bad input changes nothing: every check comes before the first
 	 * record. */
 	if (parse_request(req, &s, err, sizeof(err)) != 0) {
-		reply_error(slot, "%s", err);
+		ctl_error(slot, "%s", err);
 		return;
 	}
 	{
@@ -1160,7 +1127,7 @@ deploy_request(struct ferryd *fd, struct rep_slot *slot,
 		for (q = deployments; q != NULL; q = q->next)
 			if (strcmp(q->d.service, s->service) == 0 &&
 			    !rollout_finished(&q->r)) {
-				reply_error(slot, "deployment %llu of %s is "
+				ctl_error(slot, "deployment %llu of %s is "
 				    "still running: wait for it, or `ferry "
 				    "abort %llu`", (unsigned long long)q->d.id,
 				    s->service, (unsigned long long)q->d.id);
@@ -1176,7 +1143,7 @@ deploy_request(struct ferryd *fd, struct rep_slot *slot,
 		free(names);
 		free(prev);
 		if (rc != 0) {
-			reply_error(slot, "%s", err);
+			ctl_error(slot, "%s", err);
 			spec_free(s);
 			return;
 		}
@@ -1184,7 +1151,7 @@ deploy_request(struct ferryd *fd, struct rep_slot *slot,
 	if ((rc = store_revision_add(fd->store, s->service, req->spec_file ?
 	    req->spec_file : "spec", (const char *)req->spec.data,
 	    req->spec.len, s->image, actor, &rev)) != 0) {
-		reply_error(slot, "cannot record the revision: %s",
+		ctl_error(slot, "cannot record the revision: %s",
 		    ferr_str(rc));
 		spec_free(s);
 		return;
@@ -1216,18 +1183,18 @@ deploy_rollback(struct ferryd *fd, struct rep_slot *slot,
 				to = l.d[i].revision;
 		listing_free(&l);
 		if (to == 0) {
-			reply_error(slot, "%s has no earlier revision to roll "
+			ctl_error(slot, "%s has no earlier revision to roll "
 			    "back to", req->service);
 			return;
 		}
 	}
 	if (load_spec(fd, req->service, to, &s, digest, sizeof(digest)) != 0) {
-		reply_error(slot, "%s has no revision %llu", req->service,
+		ctl_error(slot, "%s has no revision %llu", req->service,
 		    (unsigned long long)to);
 		return;
 	}
 	if (digest[0] == '\0') {
-		reply_error(slot, "revision %llu of %s never resolved to an "
+		ctl_error(slot, "revision %llu of %s never resolved to an "
 		    "image digest: it never ran", (unsigned long long)to,
 		    req->service);
 		spec_free(s);
@@ -1361,7 +1328,7 @@ deploy_plan(struct ferryd *fd, struct rep_slot *slot,
 	    (rc = select_hosts(fd, s, &names, &prev, &n, err,
 	    sizeof(err))) != 0 ||
 	    (rc = plan_rollout(s, names, prev, n, &r, err, sizeof(err))) != 0) {
-		reply_error(slot, "%s", err);
+		ctl_error(slot, "%s", err);
 		goto out;
 	}
 	store_service_current(fd->store, s->service, &current);
@@ -1374,7 +1341,7 @@ deploy_plan(struct ferryd *fd, struct rep_slot *slot,
 	dh = calloc(r.nhosts + 1, sizeof(*dh));
 	dhp = calloc(r.nhosts + 1, sizeof(*dhp));
 	if (dh == NULL || dhp == NULL) {
-		reply_error(slot, "ferryd is out of memory");
+		ctl_error(slot, "ferryd is out of memory");
 		goto out;
 	}
 	for (i = 0; i < r.nhosts; i++) {
@@ -1393,7 +1360,7 @@ deploy_plan(struct ferryd *fd, struct rep_slot *slot,
 	pi.batches = r.nbatches;
 	rep.ok = 1;
 	rep.plan = &pi;
-	send_reply(slot, &rep);
+	ctl_reply(slot, &rep);
 out:
 	for (i = 0; i < nchanges; i++)
 		free(changes[i]);

@@ -382,6 +382,11 @@ void deploy_events(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__EventsRequest *req);
 
 /* control.c */
+/* ctl_reply answers a CLI request; ctl_error answers it with a one-line
+ * error (ok = 0). */
+void ctl_reply(struct rep_slot *slot, const Ferry__CtlReply *r);
+void ctl_error(struct rep_slot *slot, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 int control_start(struct ferryd *fd);
 void control_stop(struct ferryd *fd);
 

@@ -35,32 +35,6 @@ wait_free(struct swap_wait *w)
 	free(w);
 }
 
-static void
-send_ctl(struct rep_slot *slot, const Ferry__CtlReply *r)
-{
-	size_t n = ferry__ctl_reply__get_packed_size(r);
-	uint8_t *buf = malloc(n + 1);
-
-	if (buf == NULL) {
-		repsrv_drop(slot);
-		return;
-	}
-	ferry__ctl_reply__pack(r, buf);
-	repsrv_reply(slot, buf, n);
-	free(buf);
-}
-
-static void
-fail(struct rep_slot *slot, const char *fmt, const char *a, const char *b)
-{
-	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
-	char msg[1024];
-
-	snprintf(msg, sizeof(msg), fmt, a, b);
-	r.error = msg;
-	send_ctl(slot, &r);
-}
-
 /* on_swap_done answers the CLI with the agent's signed result. */
 static void
 on_swap_done(void *arg, struct host *h, const struct cmd *c,
@@ -73,7 +47,7 @@ on_swap_done(void *arg, struct host *h, const struct cmd *c,
 	(void)c;
 	if (report == NULL || report->result_case !=
 	    FERRY__REPORT__RESULT_SWAP) {
-		fail(w->slot, "host %s: %s", h->rec.name, report != NULL &&
+		ctl_error(w->slot, "host %s: %s", h->rec.name, report != NULL &&
 		    report->message && report->message[0] ? report->message :
 		    err ? err : "no result");
 		wait_free(w);
@@ -90,7 +64,7 @@ on_swap_done(void *arg, struct host *h, const struct cmd *c,
 	r.swap = report->swap;
 	r.revision = w->revision;
 	r.digest = w->digest;
-	send_ctl(w->slot, &r);
+	ctl_reply(w->slot, &r);
 	wait_free(w);
 }
 
@@ -103,7 +77,7 @@ send_swap(struct swap_wait *w, struct host *h)
 	int rc;
 
 	if (spec_swap_fill(w->spec, &sw) != 0) {
-		fail(w->slot, "%s%s", "ferryd is out of memory", "");
+		ctl_error(w->slot, "%s%s", "ferryd is out of memory", "");
 		wait_free(w);
 		return;
 	}
@@ -118,7 +92,7 @@ send_swap(struct swap_wait *w, struct host *h)
 	    on_swap_done, w);
 	spec_swap_clear(&sw);
 	if (rc != 0) {
-		fail(w->slot, "cannot send the swap: %s%s", ferr_str(rc), "");
+		ctl_error(w->slot, "cannot send the swap: %s%s", ferr_str(rc), "");
 		wait_free(w);
 	}
 }
@@ -133,7 +107,7 @@ on_pull_done(void *arg, struct host *h, const struct cmd *c,
 	if (report == NULL || report->status !=
 	    FERRY__REPORT__STATUS__SUCCEEDED || report->result_case !=
 	    FERRY__REPORT__RESULT_PULL) {
-		fail(w->slot, "pull on %s failed: %s", h->rec.name,
+		ctl_error(w->slot, "pull on %s failed: %s", h->rec.name,
 		    report != NULL && report->message ? report->message :
 		    err ? err : "no result");
 		wait_free(w);
@@ -189,7 +163,7 @@ do_rollback(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	int rc;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		fail(slot, "%s%s", "ferryd is out of memory", "");
+		ctl_error(slot, "%s%s", "ferryd is out of memory", "");
 		return;
 	}
 	w->fd = fd;
@@ -222,7 +196,7 @@ do_rollback(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	    on_swap_done, w);
 	spec_health_free(hs);
 	if (rc != 0) {
-		fail(slot, "cannot send the rollback: %s%s", ferr_str(rc), "");
+		ctl_error(slot, "cannot send the rollback: %s%s", ferr_str(rc), "");
 		wait_free(w);
 	}
 }
@@ -237,7 +211,7 @@ do_remove(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	int rc;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		fail(slot, "%s%s", "ferryd is out of memory", "");
+		ctl_error(slot, "%s%s", "ferryd is out of memory", "");
 		return;
 	}
 	w->fd = fd;
@@ -249,7 +223,7 @@ do_remove(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	cmd.remove = &rm;
 	if ((rc = link_command_long(fd, h, &cmd, "remove", SWAP_ACCEPT_MS,
 	    SWAP_SLACK_MS, on_swap_done, w)) != 0) {
-		fail(slot, "cannot send the remove: %s%s", ferr_str(rc), "");
+		ctl_error(slot, "cannot send the remove: %s%s", ferr_str(rc), "");
 		wait_free(w);
 	}
 }
@@ -267,12 +241,12 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 
 	h = req->host ? fleet_find(fd, req->host) : NULL;
 	if (h == NULL) {
-		fail(slot, "unknown host \"%s\"%s", req->host ? req->host : "",
+		ctl_error(slot, "unknown host \"%s\"%s", req->host ? req->host : "",
 		    "");
 		return;
 	}
 	if (h->rec.state != HOST_ACCEPTED || !h->online) {
-		fail(slot, "host %s is %s", h->rec.name, host_state_name(h));
+		ctl_error(slot, "host %s is %s", h->rec.name, host_state_name(h));
 		return;
 	}
 	if (req->rollback_service && req->rollback_service[0]) {
@@ -284,7 +258,7 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 		return;
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		fail(slot, "%s%s", "ferryd is out of memory", "");
+		ctl_error(slot, "%s%s", "ferryd is out of memory", "");
 		return;
 	}
 	w->fd = fd;
@@ -296,7 +270,7 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 	if (spec_parse(req->spec_file, req->spec.data != NULL ?
 	    (const char *)req->spec.data : "", req->spec.len, &w->spec, err,
 	    sizeof(err)) != 0) {
-		fail(slot, "%s%s", err, "");
+		ctl_error(slot, "%s%s", err, "");
 		wait_free(w);
 		return;
 	}
@@ -304,7 +278,7 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 	    req->spec_file ? req->spec_file : "spec",
 	    (const char *)req->spec.data, req->spec.len, w->spec->image, actor,
 	    &w->revision)) != 0) {
-		fail(slot, "cannot record the revision: %s%s", ferr_str(rc),
+		ctl_error(slot, "cannot record the revision: %s%s", ferr_str(rc),
 		    "");
 		wait_free(w);
 		return;
@@ -318,7 +292,7 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 	cmd.pull = &pull;
 	if ((rc = link_command_long(fd, h, &cmd, "pull", SWAP_ACCEPT_MS,
 	    PULL_RESULT_MS, on_pull_done, w)) != 0) {
-		fail(slot, "cannot send the pull: %s%s", ferr_str(rc), "");
+		ctl_error(slot, "cannot send the pull: %s%s", ferr_str(rc), "");
 		wait_free(w);
 	}
 }
