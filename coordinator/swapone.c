@@ -121,24 +121,22 @@ on_pull_done(void *arg, struct host *h, const struct cmd *c,
 	send_swap(w, h);
 }
 
-/* kept_revision finds the revision the host keeps stopped for service:
- * the newest one that does not run, per its last heartbeat. */
+/* kept_revision finds the revision a host keeps stopped for service: the
+ * newest one that does not run, among the host's containers cs. */
 static uint64_t
-kept_revision(const struct host *h, const char *service)
+kept_revision(Ferry__Container *const *cs, size_t n, const char *service)
 {
 	uint64_t running = 0, kept = 0, r;
 	size_t i;
 
-	if (h->status == NULL)
-		return 0;
-	for (i = 0; i < h->status->n_containers; i++) {
-		const Ferry__Container *c = h->status->containers[i];
+	for (i = 0; i < n; i++) {
+		const Ferry__Container *c = cs[i];
 		if (strcmp(c->service, service) == 0 &&
 		    strcmp(c->state, "running") == 0)
 			running = strtoull(c->revision, NULL, 10);
 	}
-	for (i = 0; i < h->status->n_containers; i++) {
-		const Ferry__Container *c = h->status->containers[i];
+	for (i = 0; i < n; i++) {
+		const Ferry__Container *c = cs[i];
 		if (strcmp(c->service, service) != 0 ||
 		    strcmp(c->state, "running") == 0)
 			continue;
@@ -150,8 +148,8 @@ kept_revision(const struct host *h, const char *service)
 }
 
 static void
-do_rollback(struct ferryd *fd, struct rep_slot *slot, struct host *h,
-    const char *service, const char *actor)
+send_rollback(struct ferryd *fd, struct rep_slot *slot, struct host *h,
+    const char *service, const char *actor, uint64_t kept)
 {
 	Ferry__Command cmd = FERRY__COMMAND__INIT;
 	Ferry__Rollback rb = FERRY__ROLLBACK__INIT;
@@ -170,7 +168,7 @@ do_rollback(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	w->slot = slot;
 	snprintf(w->host, sizeof(w->host), "%s", h->rec.name);
 	snprintf(w->actor, sizeof(w->actor), "%s", actor);
-	w->revision = kept_revision(h, service);
+	w->revision = kept;
 	/* The kept revision's own spec says how to judge its health. */
 	if (w->revision != 0 && store_revision_get(fd->store, service,
 	    w->revision, &file, &text, &digest, NULL) == 0 &&
@@ -225,6 +223,61 @@ do_remove(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	    SWAP_SLACK_MS, on_swap_done, w)) != 0) {
 		ctl_error(slot, "cannot send the remove: %s%s", ferr_str(rc), "");
 		wait_free(w);
+	}
+}
+
+/* A rollback first asks the host what it has (an Inventory), so that
+ * the kept revision is known now, not as of the last heartbeat. */
+struct inv_wait {
+	struct ferryd *fd;
+	struct rep_slot *slot;
+	char service[64];
+	char actor[64];
+};
+
+static void
+on_inventory(void *arg, struct host *h, const struct cmd *c,
+    const Ferry__Report *report, const char *err)
+{
+	struct inv_wait *iw = arg;
+
+	(void)c;
+	if (report == NULL || report->status !=
+	    FERRY__REPORT__STATUS__SUCCEEDED || report->result_case !=
+	    FERRY__REPORT__RESULT_INVENTORY)
+		ctl_error(iw->slot, "inventory of %s failed: %s", h->rec.name,
+		    report != NULL && report->message && report->message[0] ?
+		    report->message : err ? err : "no result");
+	else
+		send_rollback(iw->fd, iw->slot, h, iw->service,
+		    iw->actor, kept_revision(report->inventory->containers,
+		    report->inventory->n_containers, iw->service));
+	free(iw);
+}
+
+static void
+do_rollback(struct ferryd *fd, struct rep_slot *slot, struct host *h,
+    const char *service, const char *actor)
+{
+	Ferry__Command cmd = FERRY__COMMAND__INIT;
+	Ferry__Inventory inv = FERRY__INVENTORY__INIT;
+	struct inv_wait *iw = calloc(1, sizeof(*iw));
+	int rc;
+
+	if (iw == NULL) {
+		ctl_error(slot, "ferryd is out of memory");
+		return;
+	}
+	iw->fd = fd;
+	iw->slot = slot;
+	snprintf(iw->service, sizeof(iw->service), "%s", service);
+	snprintf(iw->actor, sizeof(iw->actor), "%s", actor);
+	cmd.payload_case = FERRY__COMMAND__PAYLOAD_INVENTORY;
+	cmd.inventory = &inv;
+	if ((rc = link_command_long(fd, h, &cmd, "inventory", SWAP_ACCEPT_MS,
+	    SWAP_SLACK_MS, on_inventory, iw)) != 0) {
+		ctl_error(slot, "cannot send the inventory: %s", ferr_str(rc));
+		free(iw);
 	}
 }
 

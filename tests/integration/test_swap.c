@@ -259,14 +259,16 @@ Test(swap, rollback_puts_the_kept_revision_back)
 	cr_assert_eq(swap("v1.yml"), 0, "%s%s", R.out, R.err);
 	cr_assert_eq(swap("v2.yml"), 0, "%s%s", R.out, R.err);
 	cr_assert_eq(serving(), 2);
-	/* ferryd learns what the host keeps from its heartbeats. */
-	h_sleep_ms(600);
+	/* ferryd asks the host what it keeps (an Inventory command) at
+	 * once: no waiting for a heartbeat. */
 	h_ferry(&F, &R, (const char *[]){ "swap", HOST, "--rollback", "web",
 	    NULL });
 	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
 	cr_assert(strstr(R.out, "revision 1 runs and is healthy") &&
 	    strstr(R.out, "revision 2 kept"), "%s", R.out);
 	cr_assert_eq(serving(), 1);
+	cr_assert(h_log_has(F.ferryd, "inventory command"),
+	    "no Inventory was sent");
 	/* Nothing to roll back to for a service the host does not run. */
 	h_ferry(&F, &R, (const char *[]){ "swap", HOST, "--rollback", "nosuch",
 	    NULL });
