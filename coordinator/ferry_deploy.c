@@ -47,7 +47,7 @@ static const char usage_rollback[] =
 "current), with that revision's spec.\n";
 
 static const char usage_ctl[] =
-"usage: ferry pause|resume|abort DEPLOYMENT\n"
+"usage: ferry pause|resume|abort DEPLOYMENT [--json]\n"
 "\n"
 "pause: no new batch starts; the one in flight finishes.  resume: go on.\n"
 "abort: stop sending new swaps and leave the hosts as they are; status\n"
@@ -527,10 +527,13 @@ cmd_control(int argc, char **argv, const char *what)
 	Ferry__DeploymentRef ref = FERRY__DEPLOYMENT_REF__INIT;
 	Ferry__CtlReply *r;
 
+	int json;
+
 	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
 		fputs(usage_ctl, stdout);
 		return 0;
 	}
+	json = flag(&argc, argv, "--json");
 	if (argc != 1) {
 		fputs(usage_ctl, stderr);
 		return EXIT_USAGE;
@@ -547,7 +550,9 @@ cmd_control(int argc, char **argv, const char *what)
 		req.abort = &ref;
 	}
 	r = call(&req, 10000);
-	if (r->n_deployments > 0)
+	if (r->n_deployments > 0 && json)
+		print_json(info_json(r->deployments[0]));
+	else if (r->n_deployments > 0)
 		show(r->deployments[0], strcmp(what, "abort") == 0);
 	ferry__ctl_reply__free_unpacked(r, NULL);
 	return 0;
