@@ -60,7 +60,7 @@ struct command_rec {
 					 * failed, refused, expired */
 	uint64_t deployment;		/* 0: not part of a deployment */
 	char purpose[16];		/* pull, swap, revert */
-	char result[256];		/* the final report's message (loaded) */
+	char result[1024];		/* the final report's message (loaded) */
 };
 
 /* A deployment as the database keeps it, beside its engine state. */
