@@ -1,3 +1,4 @@
+// links: tests/integration/fake.c
 /* test_swap_faults.c: swaps under fire, on the real dockerd and the local
  * registry (127.0.0.1:5000, images from tests/images/build.sh).
  *
@@ -12,29 +13,24 @@
  * Host names are unique to the test process (h_unique), so containers never
  * clash with other tests on the same dockerd; h_fini removes every container
  * labelled with a host started here. */
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
 #include <sodium.h>
 #include <sqlite3.h>
 
 #include "clock.h"
 #include "envelope.h"
 #include "ferr.h"
+#include "fake.h"
 #include "ferry.pb-c.h"
 #include "harness.h"
 #include "keys.h"
@@ -589,19 +585,13 @@ Test(swap_faults, kill_agent_during_health_wait, .init = setup,
 /* ---- a fake ferryd with the real key ------------------------------------- */
 
 /*
- * The fake runs in a process of its own, on a REP socket on ferryd's port,
- * and reports through a file both map.  It never closes its socket: nng_close
- * of Debian's NNG 1.5.2 was seen to hang for good (see test_forgery.c;
- * nanomsg/nng#1543), and a test process left with a hung close cannot even
- * exit (Criterion's worker ends NNG, which waits for that socket).  The
- * fake leaves with _exit and the kernel frees the port.  It is this test
- * binary again, run with FAKE_ENV set: a constructor takes over before
- * Criterion (which uses NNG itself, and NNG refuses to run in a forked
- * child) starts.  Nothing in it may use Criterion's asserts: a failed check
- * writes fk->error and ends the process.
+ * The fake runs in a process of its own (fake.h: nng_close of Debian's NNG
+ * 1.5.2 may hang for good, and a test process left so can never exit), on
+ * a REP socket on ferryd's port, and reports through a file both map.
+ * Nothing in it may use Criterion's asserts: a failed check writes the
+ * link's error and ends the process.
  */
 
-#define FAKE_ENV	"FERRY_TEST_FAKE_FERRYD"
 #define ENV_MAX		8192
 
 enum fake_script { FAKE_REFUSALS = 1, FAKE_DUP };
@@ -616,12 +606,10 @@ struct final {
 };
 
 struct fake {
+	struct fake_link link;		/* url, keys, deadline, polls, error */
 	/* set before the fake starts */
 	enum fake_script script;
-	char url[64];
-	struct keypair coord;		/* ferryd's real key */
 	struct keypair rogue;		/* for acks the agent must refuse */
-	uint8_t agent_pk[KEY_PUBLIC_LEN];
 	uint8_t hold_id[ID_LEN];	/* its final report: not acknowledged */
 	int hold;
 	uint8_t repeat_id[ID_LEN];
@@ -631,66 +619,33 @@ struct fake {
 	uint8_t fpr[KEY_FPR_LEN];
 	char digest[300];
 	int port;
-	/* the fake's */
-	nng_socket sock;
-	uint64_t deadline;
 	/* results */
-	uint64_t poll_last_seq;
-	int polls;
 	struct final finals[MAX_IDS];
 	int nfinals;
 	int repeats;			/* repeat answers for repeat_id */
 	int held;			/* final reports left unacknowledged */
 	uint8_t ids[MAX_IDS][ID_LEN];	/* commands the script made */
-	char error[512];
 };
 
-static void fk_fail(struct fake *fk, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), noreturn));
-
-static void
-fk_fail(struct fake *fk, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(fk->error, sizeof(fk->error), fmt, ap);
-	va_end(ap);
-	_exit(1);
-}
-
-#define FK_CHECK(fk, cond, ...) \
-	do { if (!(cond)) fk_fail((fk), __VA_ARGS__); } while (0)
+#define FK_CHECK(fk, cond, ...)	FAKE_CHECK(&(fk)->link, cond, __VA_ARGS__)
 
 static void
 fk_seal(struct fake *fk, uint32_t kind, const ProtobufCMessage *m,
     const struct keypair *kp, uint8_t **buf, size_t *len)
 {
-	int rc = envelope_seal_msg(kind, m, kp, buf, len);
-
-	FK_CHECK(fk, rc == 0, "seal: %s", ferr_str(rc));
-}
-
-static void
-fake_send(struct fake *fk, const void *buf, size_t len)
-{
-	nng_msg *m;
-
-	FK_CHECK(fk, nng_msg_alloc(&m, 0) == 0 &&
-	    nng_msg_append(m, buf, len) == 0, "nng_msg_alloc");
-	if (nng_sendmsg(fk->sock, m, 0) != 0)
-		nng_msg_free(m);
+	fake_seal(&fk->link, kind, m, kp, buf, len);
 }
 
 /* fake_report notes one verified report and acknowledges it with the real
  * key (or, for the held command's final report, with a key the agent does
  * not trust: the report stays for the real ferryd). */
 static void
-fake_report(struct fake *fk, const struct envelope *ev)
+fake_report(struct fake_link *l, const struct envelope *ev)
 {
+	struct fake *fk = (struct fake *)l;
 	Ferry__Report *r = NULL;
 	Ferry__ReportAck ack = FERRY__REPORT_ACK__INIT;
-	const struct keypair *signer = &fk->coord;
+	const struct keypair *signer = &fk->link.coord;
 	uint8_t *buf;
 	size_t len;
 	int i;
@@ -731,77 +686,9 @@ fake_report(struct fake *fk, const struct envelope *ev)
 	ack.command_id = r->command_id;
 	fk_seal(fk, FERRY__KIND__KIND_REPORT_ACK, &ack.base, signer, &buf,
 	    &len);
-	fake_send(fk, buf, len);
+	fake_send(&fk->link, buf, len);
 	free(buf);
 	ferry__report__free_unpacked(r, NULL);
-}
-
-/* fake_poll waits for the agent's next poll, answering every report that
- * comes first; each request must verify with the agent's key.  The
- * caller frees the poll and answers it. */
-static nng_msg *
-fake_poll(struct fake *fk)
-{
-	for (;;) {
-		struct envelope ev;
-		nng_msg *m;
-		uint64_t now = mono_ms();
-		int rv, rc;
-
-		FK_CHECK(fk, now < fk->deadline, "no poll in time (%d so "
-		    "far)", fk->polls);
-		nng_socket_set_ms(fk->sock, NNG_OPT_RECVTIMEO,
-		    (nng_duration)(fk->deadline - now));
-		rv = nng_recvmsg(fk->sock, &m, 0);
-		FK_CHECK(fk, rv == 0, "recv after %d polls: %s", fk->polls,
-		    nng_strerror(rv));
-		rc = envelope_open(nng_msg_body(m), nng_msg_len(m),
-		    fk->agent_pk, &ev);
-		FK_CHECK(fk, rc == 0, "request not sealed by the agent: %s",
-		    ferr_str(rc));
-		if (ev.kind == FERRY__KIND__KIND_POLL) {
-			Ferry__Poll *p = NULL;
-			FK_CHECK(fk, envelope_unpack(&ev,
-			    &ferry__poll__descriptor,
-			    (ProtobufCMessage **)&p) == 0, "poll does not "
-			    "unpack");
-			fk->poll_last_seq = p->last_sequence;
-			ferry__poll__free_unpacked(p, NULL);
-			fk->polls++;
-			return m;
-		}
-		FK_CHECK(fk, ev.kind == FERRY__KIND__KIND_REPORT, "the agent "
-		    "sent kind %u", ev.kind);
-		fake_report(fk, &ev);
-		nng_msg_free(m);
-	}
-}
-
-static void
-fake_answer(struct fake *fk, const void *buf, size_t len)
-{
-	nng_msg *poll = fake_poll(fk);
-
-	nng_msg_free(poll);
-	fake_send(fk, buf, len);
-}
-
-/* fake_idle answers one poll with a genuine Idle, held briefly. */
-static void
-fake_idle(struct fake *fk)
-{
-	Ferry__Idle idle = FERRY__IDLE__INIT;
-	nng_msg *poll = fake_poll(fk);
-	uint8_t *buf;
-	size_t len;
-
-	nng_msg_free(poll);
-	h_sleep_ms(50);
-	idle.server_time_ms = clock_wall_ms();
-	fk_seal(fk, FERRY__KIND__KIND_IDLE, &idle.base, &fk->coord, &buf,
-	    &len);
-	fake_send(fk, buf, len);
-	free(buf);
 }
 
 static void
@@ -815,123 +702,59 @@ load_key(struct h_fleet *f, const char *rel, struct keypair *kp)
 	cr_assert_eq(rc, 0, "keys_load %s: %s", path, ferr_str(rc));
 }
 
+/* fake_setup maps DIR/fake-ferryd.map, to share with the fake, keys set:
+ * ferryd's real one, the host's public half, a rogue one. */
 static struct fake *
-fake_map(const char *path, int create)
+fake_setup(struct h_fleet *f, const char *host)
 {
-	struct fake *fk;
-	int fd = open(path, create ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR,
-	    0600);
-
-	if (fd < 0)
-		return NULL;
-	if (create && ftruncate(fd, (off_t)sizeof(*fk)) != 0) {
-		close(fd);
-		return NULL;
-	}
-	fk = mmap(NULL, sizeof(*fk), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-	    0);
-	close(fd);
-	return fk == MAP_FAILED ? NULL : fk;
-}
-
-/* fake_new maps DIR/fake.map, to share with the fake, keys set: ferryd's
- * real one, the host's public half, a rogue one. */
-static struct fake *
-fake_new(struct h_fleet *f, const char *host)
-{
-	char path[600], rel[128];
+	char rel[128];
 	struct keypair hostkey;
 	struct fake *fk;
 
-	fk = fake_map(h_path(f, "fake.map", path, sizeof(path)), 1);
-	cr_assert_not_null(fk, "%s: %s", path, strerror(errno));
-	snprintf(fk->url, sizeof(fk->url), "%s", f->listen);
-	load_key(f, "ferryd/ferryd.key", &fk->coord);
+	fk = fake_new(f, "fake-ferryd", sizeof(*fk));
+	fk->link.mode = FAKE_SCRIPT;
+	load_key(f, "ferryd/ferryd.key", &fk->link.coord);
 	snprintf(rel, sizeof(rel), "%s/host.key", host);
 	load_key(f, rel, &hostkey);
-	memcpy(fk->agent_pk, hostkey.pk, KEY_PUBLIC_LEN);
+	memcpy(fk->link.agent_pk, hostkey.pk, KEY_PUBLIC_LEN);
 	sodium_memzero(&hostkey, sizeof(hostkey));
 	cr_assert_eq(keys_generate(&fk->rogue), 0);
 	return fk;
 }
 
 /*
- * fake_run kills ferryd, then runs the fake's script on its port, for at
+ * run_fake kills ferryd, then runs the fake's script on its port, for at
  * most ms, and waits for it; the script's failures fail the test.
  */
 static void
-fake_run(struct h_fleet *f, struct fake *fk, int ms)
+run_fake(struct h_fleet *f, struct fake *fk, int ms)
 {
-	char path[600], logpath[600];
-	pid_t parent = getpid(), pid;
-	uint64_t end;
-	int st = 0, fd;
-
-	h_path(f, "fake.map", path, sizeof(path));
-	h_path(f, "fake-ferryd.log", logpath, sizeof(logpath));
 	h_kill(f->ferryd, SIGKILL);
-	fk->deadline = mono_ms() + (uint64_t)ms;
-	pid = fork();
-	cr_assert(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(3);
-		if ((fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND,
-		    0600)) >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		setenv(FAKE_ENV, path, 1);
-		execl("/proc/self/exe", "fake-ferryd", (char *)NULL);
-		_exit(127);
-	}
-	end = mono_ms() + (uint64_t)ms + 5000;
-	while (waitpid(pid, &st, WNOHANG) == 0) {
-		if (mono_ms() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			cr_assert_fail("fake ferryd still runs after %d ms", ms);
-		}
-		h_sleep_ms(20);
-	}
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fake ferryd: %s "
-	    "(status %d)", fk->error[0] ? fk->error : "died", st);
+	fk->link.deadline = mono_ms() + (uint64_t)ms;
+	fake_run(f, &fk->link, "fake-ferryd", ms);
 	cr_log_info("fake ferryd: %d polls, %d final reports, %d repeats, %d "
-	    "held", fk->polls, fk->nfinals, fk->repeats, fk->held);
+	    "held", fk->link.polls, fk->nfinals, fk->repeats, fk->held);
 }
 
 static void refusal_script(struct fake *fk);
 static void dup_script(struct fake *fk);
 
-/* fake_main: this binary run as the fake (FAKE_ENV names the map). */
-__attribute__((constructor)) static void
-fake_main(void)
+/* fake_script: this binary run as the fake ferryd (fake.h). */
+static void
+fake_script(struct fake_link *l)
 {
-	const char *path = getenv(FAKE_ENV);
-	struct fake *fk;
-	int rv;
+	struct fake *fk = (struct fake *)l;
 
-	if (path == NULL || path[0] == '\0')
-		return;
-	if ((fk = fake_map(path, 0)) == NULL)
-		_exit(4);
-	FK_CHECK(fk, crypto_init() == 0, "crypto_init");
-	FK_CHECK(fk, nng_rep0_open(&fk->sock) == 0, "nng_rep0_open");
-	/* The port was ferryd's a moment ago. */
-	while ((rv = nng_listen(fk->sock, fk->url, NULL, 0)) != 0 &&
-	    mono_ms() < fk->deadline)
-		h_sleep_ms(50);
-	FK_CHECK(fk, rv == 0, "listen %s: %s", fk->url, nng_strerror(rv));
+	l->on_report = fake_report;
 	if (fk->script == FAKE_REFUSALS)
 		refusal_script(fk);
 	else if (fk->script == FAKE_DUP)
 		dup_script(fk);
 	else
-		fk_fail(fk, "no script %d", (int)fk->script);
-	_exit(0);	/* no nng_close: see above */
+		fake_fail(l, "no script %d", (int)fk->script);
 }
+
+FAKE_MAIN(fake_script)
 
 static void
 hex(const uint8_t *b, size_t n, char *out, size_t outlen)
@@ -946,14 +769,14 @@ hex(const uint8_t *b, size_t n, char *out, size_t outlen)
 static void
 dup_script(struct fake *fk)
 {
-	fake_answer(fk, fk->env, fk->env_len);
+	fake_answer(&fk->link, fk->env, fk->env_len);
 	while (fk->repeats < 1)
-		fake_idle(fk);
+		fake_idle(&fk->link);
 	while (fk->held < 1)
-		fake_idle(fk);
-	fake_answer(fk, fk->env, fk->env_len);
+		fake_idle(&fk->link);
+	fake_answer(&fk->link, fk->env, fk->env_len);
 	while (fk->repeats < 2)
-		fake_idle(fk);
+		fake_idle(&fk->link);
 }
 
 Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
@@ -983,7 +806,7 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 	bg = swap_bg(f, "swap-v2", host, v2);
 	cr_assert(wait_for_step(f, host, AT_HEALTH, 0, 20000),
 	    "the swap never started its new container");
-	/* ferryd dies during the health wait (fake_run kills it). */
+	/* ferryd dies during the health wait (run_fake kills it). */
 
 	/* The swap command exactly as ferryd signed and sent it. */
 	cr_assert(db_blob(f, "ferryd/ferryd.db", "SELECT envelope FROM "
@@ -1003,7 +826,7 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 	 * ferryd's key (a ferryd that resends, a network that duplicates):
 	 * once while the swap still runs, once after it finished.  The
 	 * swap's own final report is left for the real ferryd. */
-	fk = fake_new(f, host);
+	fk = fake_setup(f, host);
 	memcpy(fk->repeat_id, id, ID_LEN);
 	memcpy(fk->hold_id, id, ID_LEN);
 	fk->hold = 1;
@@ -1011,7 +834,7 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 	cr_assert_leq(env_len, sizeof(fk->env));
 	memcpy(fk->env, env, env_len);
 	fk->env_len = env_len;
-	fake_run(f, fk, 30000);
+	run_fake(f, fk, 30000);
 
 	cr_assert_eq(fk->nfinals, 1, "final reports on %d commands",
 	    fk->nfinals);
@@ -1295,18 +1118,18 @@ refusal_script(struct fake *fk)
 	size_t len;
 	int i;
 
-	fake_idle(fk);
-	seq = fk->poll_last_seq;
+	fake_idle(&fk->link);
+	seq = fk->link.poll_last_seq;
 	FK_CHECK(fk, seq >= 1, "the agent executed nothing yet?");
 	for (i = 0; i < NBAD; i++) {
-		make_swap(fk, &fk->coord, fk->host, fk->fpr,
+		make_swap(fk, &fk->link.coord, fk->host, fk->fpr,
 		    seq + 1 + (uint64_t)i, (enum bad_swap)i, fk->digest,
 		    fk->port, fk->ids[i], &buf, &len);
-		fake_answer(fk, buf, len);
+		fake_answer(&fk->link, buf, len);
 		free(buf);
 	}
 	while (fk->nfinals < NBAD)
-		fake_idle(fk);
+		fake_idle(&fk->link);
 }
 
 Test(swap_faults, allowlist_refusals, .init = setup, .fini = teardown,
@@ -1336,13 +1159,13 @@ Test(swap_faults, allowlist_refusals, .init = setup, .fini = teardown,
 	snprintf(digest, sizeof(digest), "%.299s", r->out);
 	cr_assert(strstr(digest, "@sha256:") != NULL, "digest: %s", digest);
 
-	fk = fake_new(f, host);
+	fk = fake_setup(f, host);
 	fk->script = FAKE_REFUSALS;
 	snprintf(fk->host, sizeof(fk->host), "%s", host);
-	keys_fingerprint(fk->agent_pk, fk->fpr);
+	keys_fingerprint(fk->link.agent_pk, fk->fpr);
 	snprintf(fk->digest, sizeof(fk->digest), "%s", digest);
 	fk->port = h_free_port();
-	fake_run(f, fk, 30000);
+	run_fake(f, fk, 30000);
 
 	for (i = 0; i < NBAD; i++) {
 		for (j = 0; j < fk->nfinals; j++)
