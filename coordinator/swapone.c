@@ -28,6 +28,25 @@ struct swap_wait {
 	char digest[300];
 };
 
+/* wait_new starts waiting for one host's answer to slot's request; NULL
+ * (slot answered) when out of memory. */
+static struct swap_wait *
+wait_new(struct ferryd *fd, struct rep_slot *slot, const struct host *h,
+    const char *actor)
+{
+	struct swap_wait *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		ctl_error(slot, "ferryd is out of memory");
+		return NULL;
+	}
+	w->fd = fd;
+	w->slot = slot;
+	snprintf(w->host, sizeof(w->host), "%s", h->rec.name);
+	snprintf(w->actor, sizeof(w->actor), "%s", actor);
+	return w;
+}
+
 static void
 wait_free(struct swap_wait *w)
 {
@@ -77,7 +96,7 @@ send_swap(struct swap_wait *w, struct host *h)
 	int rc;
 
 	if (spec_swap_fill(w->spec, &sw) != 0) {
-		ctl_error(w->slot, "%s%s", "ferryd is out of memory", "");
+		ctl_error(w->slot, "ferryd is out of memory");
 		wait_free(w);
 		return;
 	}
@@ -92,7 +111,7 @@ send_swap(struct swap_wait *w, struct host *h)
 	    on_swap_done, w);
 	spec_swap_clear(&sw);
 	if (rc != 0) {
-		ctl_error(w->slot, "cannot send the swap: %s%s", ferr_str(rc), "");
+		ctl_error(w->slot, "cannot send the swap: %s", ferr_str(rc));
 		wait_free(w);
 	}
 }
@@ -160,14 +179,8 @@ send_rollback(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	uint64_t budget = 60000 + SWAP_SLACK_MS;
 	int rc;
 
-	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		ctl_error(slot, "%s%s", "ferryd is out of memory", "");
+	if ((w = wait_new(fd, slot, h, actor)) == NULL)
 		return;
-	}
-	w->fd = fd;
-	w->slot = slot;
-	snprintf(w->host, sizeof(w->host), "%s", h->rec.name);
-	snprintf(w->actor, sizeof(w->actor), "%s", actor);
 	w->revision = kept;
 	/* The kept revision's own spec says how to judge its health. */
 	if (w->revision != 0 && store_revision_get(fd->store, service,
@@ -194,7 +207,7 @@ send_rollback(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	    on_swap_done, w);
 	spec_health_free(hs);
 	if (rc != 0) {
-		ctl_error(slot, "cannot send the rollback: %s%s", ferr_str(rc), "");
+		ctl_error(slot, "cannot send the rollback: %s", ferr_str(rc));
 		wait_free(w);
 	}
 }
@@ -208,20 +221,14 @@ do_remove(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	struct swap_wait *w;
 	int rc;
 
-	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		ctl_error(slot, "%s%s", "ferryd is out of memory", "");
+	if ((w = wait_new(fd, slot, h, actor)) == NULL)
 		return;
-	}
-	w->fd = fd;
-	w->slot = slot;
-	snprintf(w->host, sizeof(w->host), "%s", h->rec.name);
-	snprintf(w->actor, sizeof(w->actor), "%s", actor);
 	rm.service = (char *)service;
 	cmd.payload_case = FERRY__COMMAND__PAYLOAD_REMOVE;
 	cmd.remove = &rm;
 	if ((rc = link_command_long(fd, h, &cmd, "remove", SWAP_ACCEPT_MS,
 	    SWAP_SLACK_MS, on_swap_done, w)) != 0) {
-		ctl_error(slot, "cannot send the remove: %s%s", ferr_str(rc), "");
+		ctl_error(slot, "cannot send the remove: %s", ferr_str(rc));
 		wait_free(w);
 	}
 }
@@ -294,7 +301,7 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 
 	h = req->host ? fleet_find(fd, req->host) : NULL;
 	if (h == NULL) {
-		ctl_error(slot, "unknown host \"%s\"%s", req->host ? req->host : "",
+		ctl_error(slot, "unknown host \"%s\"", req->host ? req->host :
 		    "");
 		return;
 	}
@@ -310,20 +317,14 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 		do_remove(fd, slot, h, req->remove_service, actor);
 		return;
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		ctl_error(slot, "%s%s", "ferryd is out of memory", "");
+	if ((w = wait_new(fd, slot, h, actor)) == NULL)
 		return;
-	}
-	w->fd = fd;
-	w->slot = slot;
-	snprintf(w->host, sizeof(w->host), "%s", h->rec.name);
-	snprintf(w->actor, sizeof(w->actor), "%s", actor);
 	/* Bad input changes nothing: the spec is checked before anything is
 	 * recorded or sent. */
 	if (spec_parse(req->spec_file, req->spec.data != NULL ?
 	    (const char *)req->spec.data : "", req->spec.len, &w->spec, err,
 	    sizeof(err)) != 0) {
-		ctl_error(slot, "%s%s", err, "");
+		ctl_error(slot, "%s", err);
 		wait_free(w);
 		return;
 	}
@@ -331,8 +332,7 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 	    req->spec_file ? req->spec_file : "spec",
 	    (const char *)req->spec.data, req->spec.len, w->spec->image, actor,
 	    &w->revision)) != 0) {
-		ctl_error(slot, "cannot record the revision: %s%s", ferr_str(rc),
-		    "");
+		ctl_error(slot, "cannot record the revision: %s", ferr_str(rc));
 		wait_free(w);
 		return;
 	}
@@ -345,7 +345,7 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 	cmd.pull = &pull;
 	if ((rc = link_command_long(fd, h, &cmd, "pull", SWAP_ACCEPT_MS,
 	    PULL_RESULT_MS, on_pull_done, w)) != 0) {
-		ctl_error(slot, "cannot send the pull: %s%s", ferr_str(rc), "");
+		ctl_error(slot, "cannot send the pull: %s", ferr_str(rc));
 		wait_free(w);
 	}
 }
