@@ -29,6 +29,7 @@ TEST_PKGS=(
     docker.io docker-registry busybox-static
     iproute2 sqlite3 procps
     curl                        # deploy/services.sh probes the registry
+    tmux                        # a real terminal for `ferry ... --watch` tests
 )
 
 log() { printf 'setup: %s\n' "$*"; }

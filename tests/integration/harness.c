@@ -254,8 +254,12 @@ h_run(struct h_run *r, const char *const *argv)
 			_exit(127);
 		dup2(out[1], 1);
 		dup2(err[1], 2);
+		/* Only 1 and 2 may hold the pipes: a daemon the command
+		 * leaves behind must not keep them open. */
 		close(out[0]);
 		close(err[0]);
+		close(out[1]);
+		close(err[1]);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
