@@ -18,9 +18,13 @@
 #include <unistd.h>
 
 #include <cJSON.h>
+#include <sodium.h>
 #include <criterion/criterion.h>
 
+#include "clock.h"
+#include "ferr.h"
 #include "harness.h"
+#include "keys.h"
 
 #define RUN_LIMIT_MS 30000
 
@@ -574,4 +578,42 @@ h_docker_rm_host(const char *host)
 			h_docker(r, (const char *[]){ "rm", "-f", id, NULL });
 	}
 	free(r);
+}
+
+uint64_t
+h_mono_ms(void)
+{
+	return clock_mono_us() / 1000;
+}
+
+void
+h_hex(const uint8_t *b, size_t n, char *out, size_t outlen)
+{
+	sodium_bin2hex(out, outlen, b, n);
+}
+
+void
+h_load_key(struct h_fleet *f, const char *rel, struct keypair *kp)
+{
+	char path[700];
+	int rc;
+
+	h_path(f, rel, path, sizeof(path));
+	rc = keys_load(path, kp);
+	cr_assert_eq(rc, 0, "keys_load %s: %s", path, ferr_str(rc));
+}
+
+int
+h_log_count(const struct h_proc *p, const char *text)
+{
+	FILE *fp = fopen(p->log, "r");
+	char line[4096];
+	int n = 0;
+
+	if (fp == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		n += strstr(line, text) != NULL;
+	fclose(fp);
+	return n;
 }

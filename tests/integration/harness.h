@@ -7,6 +7,7 @@
 #define FERRY_HARNESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define H_MAX_PROCS 32
@@ -125,6 +126,20 @@ int h_docker(struct h_run *r, const char *const *args);
 
 /* h_docker_rm_host removes every container labelled ferry.host=host. */
 void h_docker_rm_host(const char *host);
+
+/* h_mono_ms is a monotonic clock in milliseconds. */
+uint64_t h_mono_ms(void);
+
+/* h_hex writes n bytes as lowercase hex into out. */
+void h_hex(const uint8_t *b, size_t n, char *out, size_t outlen);
+
+struct keypair;
+/* h_load_key loads the key pair at DIR/rel (the test owns the state dirs
+ * of the daemons it starts). */
+void h_load_key(struct h_fleet *f, const char *rel, struct keypair *kp);
+
+/* h_log_count counts the lines of the process's log that contain text. */
+int h_log_count(const struct h_proc *p, const char *text);
 
 /* h_path writes DIR/rel into buf. */
 const char *h_path(struct h_fleet *f, const char *rel, char *buf, size_t len);

@@ -42,30 +42,7 @@ teardown(void)
 	h_fini(&fleet);
 }
 
-static uint64_t
-mono_ms(void)
-{
-	return clock_mono_us() / 1000;
-}
-
-static void
-hex(const uint8_t *b, size_t n, char *out, size_t outlen)
-{
-	sodium_bin2hex(out, outlen, b, n);
-}
-
 /* ---- files the test owns: keys, databases, logs ------------------------ */
-
-static void
-load_key(struct h_fleet *f, const char *rel, struct keypair *kp)
-{
-	char path[700];
-	int rc;
-
-	h_path(f, rel, path, sizeof(path));
-	rc = keys_load(path, kp);
-	cr_assert_eq(rc, 0, "keys_load %s: %s", path, ferr_str(rc));
-}
 
 static sqlite3 *
 db_open(struct h_fleet *f, const char *rel)
@@ -133,33 +110,17 @@ db_int(struct h_fleet *f, const char *rel, const char *sql,
 	return strtoll(buf, NULL, 10);
 }
 
-/* log_count counts the lines of the process's log that contain text. */
-static int
-log_count(const struct h_proc *p, const char *text)
-{
-	FILE *fp = fopen(p->log, "r");
-	char line[4096];
-	int n = 0;
-
-	if (fp == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), fp) != NULL)
-		n += strstr(line, text) != NULL;
-	fclose(fp);
-	return n;
-}
-
 /* wait_count waits (bounded by ms) until text is in more than had lines. */
 static int
 wait_count(const struct h_proc *p, const char *text, int had, int ms)
 {
-	uint64_t end = mono_ms() + (uint64_t)ms;
+	uint64_t end = h_mono_ms() + (uint64_t)ms;
 
 	do {
-		if (log_count(p, text) > had)
+		if (h_log_count(p, text) > had)
 			return 1;
 		h_sleep_ms(50);
-	} while (mono_ms() < end);
+	} while (h_mono_ms() < end);
 	return 0;
 }
 
@@ -601,8 +562,8 @@ Test(forgery, fake_ferryd_without_the_key, .init = setup, .fini = teardown,
 	    NULL });
 	cr_assert_eq(r->status, 0, "first ping: %s%s", r->out, r->err);
 
-	load_key(f, "ferryd/ferryd.key", &coord);
-	load_key(f, "web-1/host.key", &host);
+	h_load_key(f, "ferryd/ferryd.key", &coord);
+	h_load_key(f, "web-1/host.key", &host);
 	cr_assert_eq(keys_generate(&rogue), 0);
 	keys_fingerprint(host.pk, fpr);
 	randombytes_buf(other_fpr, sizeof(other_fpr));
@@ -619,7 +580,7 @@ Test(forgery, fake_ferryd_without_the_key, .init = setup, .fini = teardown,
 	for (i = 0; idhex[i]; i++)	/* the agent logs lowercase */
 		if (idhex[i] >= 'A' && idhex[i] <= 'F')
 			idhex[i] = (char)(idhex[i] - 'A' + 'a');
-	had_refused = log_count(agent, "refused");
+	had_refused = h_log_count(agent, "refused");
 
 	/* What the fake has and knows (its script: forgery_script). */
 	fk->link.mode = FAKE_SCRIPT;
@@ -637,7 +598,7 @@ Test(forgery, fake_ferryd_without_the_key, .init = setup, .fini = teardown,
 	/* ferryd dies; a fake without its key takes over the port (5 s to
 	 * listen, then 20 s for its script). */
 	h_kill(f->ferryd, SIGKILL);
-	fk->link.deadline = mono_ms() + 25000;
+	fk->link.deadline = h_mono_ms() + 25000;
 	fake_run(f, &fk->link, "fake-ferryd", 25000);
 
 	cr_log_info("fake ferryd: %d polls, %d reports (%d unreadable, %d "
@@ -675,7 +636,7 @@ Test(forgery, fake_ferryd_without_the_key, .init = setup, .fini = teardown,
 	}
 
 	/* Every refusal logged, naming its reason. */
-	cr_assert_gt(log_count(agent, "refused"), had_refused);
+	cr_assert_gt(h_log_count(agent, "refused"), had_refused);
 	refused_line(line, sizeof(line), f->listen, FERR_MALFORMED);
 	cr_assert(h_log_has(agent, line), "not logged: %s", line);
 	refused_line(line, sizeof(line), f->listen, FERR_SIGNER);
@@ -687,7 +648,7 @@ Test(forgery, fake_ferryd_without_the_key, .init = setup, .fini = teardown,
 	cr_assert(h_log_has(agent, line), "not logged: %s", line);
 	for (i = 0; i < nbad; i++) {
 		char bhex[ID_LEN * 2 + 1];
-		hex(fk->bad_ids[i], ID_LEN, bhex, sizeof(bhex));
+		h_hex(fk->bad_ids[i], ID_LEN, bhex, sizeof(bhex));
 		snprintf(line, sizeof(line), "command %s seq %llu (ping) for "
 		    "%s: refused: %s", bhex, (unsigned long long)bad[i].seq,
 		    bad[i].host, ferr_str(bad[i].why));
@@ -722,14 +683,14 @@ Test(forgery, fake_ferryd_without_the_key, .init = setup, .fini = teardown,
 	 * the agent's queue, where it would hold up every later report. */
 	{
 		char bhex[ID_LEN * 2 + 1];
-		uint64_t end = mono_ms() + 5000;
+		uint64_t end = h_mono_ms() + 5000;
 
-		hex(fk->bad_ids[nbad - 1], ID_LEN, bhex, sizeof(bhex));
+		h_hex(fk->bad_ids[nbad - 1], ID_LEN, bhex, sizeof(bhex));
 		snprintf(line, sizeof(line), "host web-1: refused report on "
 		    "command %s: not a command for this host", bhex);
 		cr_assert(h_wait_log(f->ferryd, line, 5000), "not logged: %s",
 		    line);
-		while (unacked(f, "web-1") != 0 && mono_ms() < end)
+		while (unacked(f, "web-1") != 0 && h_mono_ms() < end)
 			h_sleep_ms(50);
 		cr_assert_eq(unacked(f, "web-1"), 0, "the agent still holds "
 		    "the refusal report that ferryd dropped");
@@ -807,7 +768,7 @@ command_of(struct h_fleet *f, const char *host, uint8_t id[ID_LEN],
 	cr_assert_eq(n, ID_LEN);
 	memcpy(id, raw, ID_LEN);
 	free(raw);
-	hex(id, ID_LEN, idhex, ID_LEN * 2 + 1);
+	h_hex(id, ID_LEN, idhex, ID_LEN * 2 + 1);
 }
 
 /* command_state: "state|result|updated_ms" of a command in ferryd.db. */
@@ -838,8 +799,8 @@ Test(forgery, fake_agent_against_ferryd, .init = setup, .fini = teardown,
 	fd = h_start_ferryd(f, NULL);
 	a1 = h_add_agent(f, "web-1", "127.0.0.1");
 	a2 = h_add_agent(f, "web-2", "127.0.0.2");
-	load_key(f, "ferryd/ferryd.key", &coord);
-	load_key(f, "web-1/host.key", &web1);
+	h_load_key(f, "ferryd/ferryd.key", &coord);
+	h_load_key(f, "web-1/host.key", &web1);
 	cr_assert_eq(keys_generate(&stranger), 0);
 	h_ferry(f, r, (const char *[]){ "ping", "web-1", NULL });
 	cr_assert_eq(r->status, 0, "ping web-1: %s%s", r->out, r->err);
@@ -849,7 +810,7 @@ Test(forgery, fake_agent_against_ferryd, .init = setup, .fini = teardown,
 	command_of(f, "web-2", id2, hex2);
 
 	/* (a) garbage: dropped unanswered, logged. */
-	had = log_count(fd, "refused message: malformed");
+	had = h_log_count(fd, "refused message: malformed");
 	buf = random_bytes(512);
 	ask_dropped(f, buf, 512, 1000, "garbage");
 	free(buf);
@@ -877,7 +838,7 @@ Test(forgery, fake_agent_against_ferryd, .init = setup, .fini = teardown,
 	    before);
 	snprintf(line, sizeof(line), "host web-1: refused report on command "
 	    "%s: not a command for this host", hex2);
-	had = log_count(fd, line);
+	had = h_log_count(fd, line);
 	make_report(&web1, id2, ID_LEN, 1, FERRY__REPORT__STATUS__FAILED,
 	    "forged by web-1", &buf, &len);
 	rv = ask(f, buf, len, 3000, &m, &mlen);
@@ -921,7 +882,7 @@ Test(forgery, fake_agent_against_ferryd, .init = setup, .fini = teardown,
 	    "finished command");
 
 	/* (f) envelope versions 2 and 0, otherwise well signed */
-	had = log_count(fd, "refused message: unsupported envelope version");
+	had = h_log_count(fd, "refused message: unsupported envelope version");
 	make_poll(&web1, clock_wall_ms(), 1, &buf, &len);
 	cr_assert(buf[0] == 0x08 && buf[1] == ENVELOPE_VERSION);
 	buf[1] = 2;
@@ -992,7 +953,7 @@ Test(forgery, fake_agent_against_ferryd, .init = setup, .fini = teardown,
 
 	/* (j) web-1's heartbeat replayed a minute late: refused, so a dead
 	 * host cannot be made to look alive. */
-	had = log_count(fd, "host web-1: refused heartbeat: not newer");
+	had = h_log_count(fd, "host web-1: refused heartbeat: not newer");
 	make_poll(&web1, clock_wall_ms() - 60000, 1, &buf, &len);
 	ask_dropped(f, buf, len, 1000, "replayed heartbeat");
 	free(buf);
@@ -1025,8 +986,8 @@ Test(forgery, revoked_host, .init = setup, .fini = teardown, .timeout = 60)
 	fd = h_start_ferryd(f, NULL);
 	h_add_agent(f, "web-1", "127.0.0.1");
 	a2 = h_add_agent(f, "web-2", "127.0.0.2");
-	load_key(f, "ferryd/ferryd.key", &coord);
-	load_key(f, "web-2/host.key", &web2);
+	h_load_key(f, "ferryd/ferryd.key", &coord);
+	h_load_key(f, "web-2/host.key", &web2);
 
 	h_ferry(f, r, (const char *[]){ "hosts", "revoke", "web-2", NULL });
 	cr_assert_eq(r->status, 0, "revoke: %s%s", r->out, r->err);

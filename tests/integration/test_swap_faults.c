@@ -54,12 +54,6 @@ teardown(void)
 	h_fini(&fleet);
 }
 
-static uint64_t
-mono_ms(void)
-{
-	return clock_mono_us() / 1000;
-}
-
 /* ---- files the test reads: databases, logs ------------------------------ */
 
 static sqlite3 *
@@ -153,21 +147,6 @@ journal_step(struct h_fleet *f, const char *host, char *step, size_t len)
 	    "journal WHERE service = 'web'", NULL, step, len);
 }
 
-static int
-log_count(const struct h_proc *p, const char *text)
-{
-	FILE *fp = fopen(p->log, "r");
-	char line[4096];
-	int n = 0;
-
-	if (fp == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), fp) != NULL)
-		n += strstr(line, text) != NULL;
-	fclose(fp);
-	return n;
-}
-
 static void
 log_file(const char *path, char *buf, size_t len)
 {
@@ -236,7 +215,7 @@ swap_bg(struct h_fleet *f, const char *name, const char *host,
 static int
 wait_exit(struct h_proc *p, int ms)
 {
-	uint64_t end = mono_ms() + (uint64_t)ms;
+	uint64_t end = h_mono_ms() + (uint64_t)ms;
 	int st;
 
 	do {
@@ -247,7 +226,7 @@ wait_exit(struct h_proc *p, int ms)
 			    128 + WTERMSIG(st);
 		}
 		h_sleep_ms(20);
-	} while (mono_ms() < end);
+	} while (h_mono_ms() < end);
 	return -2;
 }
 
@@ -352,7 +331,7 @@ expect_settled(struct h_fleet *f, const char *host, const char *ip, int port,
 {
 	struct ctr cs[MAX_CS];
 	char rel[128], body[2048], what[1024], logs[4096];
-	uint64_t end = mono_ms() + SETTLE_MS;
+	uint64_t end = h_mono_ms() + SETTLE_MS;
 	int n = 0, k = -1, open_agent = -1, journal = -1, open_ferryd = -1;
 	int st = -2, ok = 0, i;
 
@@ -374,7 +353,7 @@ expect_settled(struct h_fleet *f, const char *host, const char *ip, int port,
 		    serves(ip, port, tags[cs[k].rev], body, sizeof(body));
 		if (!ok)
 			h_sleep_ms(100);
-	} while (!ok && mono_ms() < end);
+	} while (!ok && h_mono_ms() < end);
 	describe(cs, n, what, sizeof(what));
 	log_file(bg->log, logs, sizeof(logs));
 	cr_assert(st != -2, "ferry swap did not finish within %d s of the "
@@ -433,7 +412,7 @@ static int
 wait_for_step(struct h_fleet *f, const char *host, enum kill_at at,
     long long pulls_before, int ms)
 {
-	uint64_t end = mono_ms() + (uint64_t)ms;
+	uint64_t end = h_mono_ms() + (uint64_t)ms;
 	char rel[128], step[32];
 	sqlite3 *db;
 	sqlite3_stmt *s = NULL;
@@ -480,7 +459,7 @@ wait_for_step(struct h_fleet *f, const char *host, enum kill_at at,
 			struct timespec ts = { 0, 1000000L };
 			nanosleep(&ts, NULL);
 		}
-	} while (!hit && mono_ms() < end);
+	} while (!hit && h_mono_ms() < end);
 	sqlite3_finalize(s);
 	sqlite3_close(db);
 	return hit;
@@ -528,11 +507,11 @@ kill_mid_swap(enum kill_at at)
 	else if (at == AT_HEALTHY)
 		cr_assert_str_eq(step, "healthy");
 
-	t0 = mono_ms();
+	t0 = h_mono_ms();
 	agent = h_start_agent(f, host, NULL);
 	expect_settled(f, host, ip, port, tags, bg, &s);
 	cr_log_info("%s: settled %llu ms after the restart: revision %lu runs, "
-	    "ferry swap exited %d", host, (unsigned long long)(mono_ms() - t0),
+	    "ferry swap exited %d", host, (unsigned long long)(h_mono_ms() - t0),
 	    s.rev, s.swap_exit);
 	/* A swap killed before its new container passed its health check is
 	 * reverted; one killed before it began runs after the restart. */
@@ -691,17 +670,6 @@ fake_report(struct fake_link *l, const struct envelope *ev)
 	ferry__report__free_unpacked(r, NULL);
 }
 
-static void
-load_key(struct h_fleet *f, const char *rel, struct keypair *kp)
-{
-	char path[700];
-	int rc;
-
-	h_path(f, rel, path, sizeof(path));
-	rc = keys_load(path, kp);
-	cr_assert_eq(rc, 0, "keys_load %s: %s", path, ferr_str(rc));
-}
-
 /* fake_setup maps DIR/fake-ferryd.map, to share with the fake, keys set:
  * ferryd's real one, the host's public half, a rogue one. */
 static struct fake *
@@ -713,9 +681,9 @@ fake_setup(struct h_fleet *f, const char *host)
 
 	fk = fake_new(f, "fake-ferryd", sizeof(*fk));
 	fk->link.mode = FAKE_SCRIPT;
-	load_key(f, "ferryd/ferryd.key", &fk->link.coord);
+	h_load_key(f, "ferryd/ferryd.key", &fk->link.coord);
 	snprintf(rel, sizeof(rel), "%s/host.key", host);
-	load_key(f, rel, &hostkey);
+	h_load_key(f, rel, &hostkey);
 	memcpy(fk->link.agent_pk, hostkey.pk, KEY_PUBLIC_LEN);
 	sodium_memzero(&hostkey, sizeof(hostkey));
 	cr_assert_eq(keys_generate(&fk->rogue), 0);
@@ -730,7 +698,7 @@ static void
 run_fake(struct h_fleet *f, struct fake *fk, int ms)
 {
 	h_kill(f->ferryd, SIGKILL);
-	fk->link.deadline = mono_ms() + (uint64_t)ms;
+	fk->link.deadline = h_mono_ms() + (uint64_t)ms;
 	fake_run(f, &fk->link, "fake-ferryd", ms);
 	cr_log_info("fake ferryd: %d polls, %d final reports, %d repeats, %d "
 	    "held", fk->link.polls, fk->nfinals, fk->repeats, fk->held);
@@ -755,12 +723,6 @@ fake_script(struct fake_link *l)
 }
 
 FAKE_MAIN(fake_script)
-
-static void
-hex(const uint8_t *b, size_t n, char *out, size_t outlen)
-{
-	sodium_bin2hex(out, outlen, b, n);
-}
 
 /* ---- the same command id twice ------------------------------------------- */
 
@@ -816,10 +778,10 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 	    "WHERE host = ? AND kind = 'swap' ORDER BY seq DESC LIMIT 1", host,
 	    &id, &id_len));
 	cr_assert_eq(id_len, ID_LEN);
-	hex(id, ID_LEN, idhex, sizeof(idhex));
+	h_hex(id, ID_LEN, idhex, sizeof(idhex));
 	seq = db_int(f, "ferryd/ferryd.db", "SELECT seq FROM commands WHERE "
 	    "host = ? AND kind = 'swap' ORDER BY seq DESC LIMIT 1", host);
-	had_repeat = log_count(agent, "answering from the records");
+	had_repeat = h_log_count(agent, "answering from the records");
 	h_kill(bg, SIGKILL);	/* its answer dies with ferryd */
 
 	/* The same command again, byte for byte, from something holding
@@ -844,7 +806,7 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 	cr_assert_eq(fk->finals[0].outcome,
 	    FERRY__SWAP_RESULT__OUTCOME__SWAPPED);
 	/* Answered from the records, executed once. */
-	cr_assert_geq(log_count(agent, "answering from the records") -
+	cr_assert_geq(h_log_count(agent, "answering from the records") -
 	    had_repeat, 2);
 	snprintf(line, sizeof(line), "command %s seq %lld: already accepted; "
 	    "answering from the records", idhex, seq);
@@ -855,8 +817,8 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 	cr_assert(h_log_has(agent, line), "the repeat after the swap was not "
 	    "answered with its stored result: %s", line);
 	snprintf(line, sizeof(line), "web r2: created ferry-%s-web-r2", host);
-	cr_assert_eq(log_count(agent, line), 1, "the second revision was "
-	    "created %d times", log_count(agent, line));
+	cr_assert_eq(h_log_count(agent, line), 1, "the second revision was "
+	    "created %d times", h_log_count(agent, line));
 	cr_assert_eq(db_int(f, rel, "SELECT count(*) FROM commands WHERE "
 	    "kind = 'swap'", NULL), 2);
 	cr_assert(db_text(f, rel, "SELECT state FROM commands WHERE kind = "
@@ -866,7 +828,7 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 	/* ferryd comes back and hears the truth from the agent's records. */
 	h_start_ferryd(f, NULL);
 	{
-		uint64_t end = mono_ms() + 10000;
+		uint64_t end = h_mono_ms() + 10000;
 
 		do {
 			db_text(f, "ferryd/ferryd.db", "SELECT state FROM "
@@ -875,7 +837,7 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 			if (strcmp(state, "succeeded") == 0)
 				break;
 			h_sleep_ms(100);
-		} while (mono_ms() < end);
+		} while (h_mono_ms() < end);
 		cr_assert_str_eq(state, "succeeded", "ferryd's record of the "
 		    "swap after its restart");
 	}
