@@ -775,7 +775,7 @@ void
 deploy_status(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeploymentRef *ref)
 {
-	reply_deployments(fd, slot, ref->service, ref->id, ref->id ? 1 : 1);
+	reply_deployments(fd, slot, ref->service, ref->id, 1);
 }
 
 void
@@ -815,23 +815,20 @@ deploy_control(struct ferryd *fd, struct rep_slot *slot,
 	reply_deployments(fd, slot, NULL, ref->id, 1);
 }
 
-void
-deploy_events(struct ferryd *fd, struct rep_slot *slot,
-    const Ferry__EventsRequest *req);
+
+/* Events read back for one reply, at most cap of them. */
+struct event_list {
+	struct event_rec *recs;
+	size_t n, cap;
+};
 
 static void
 on_event(void *arg, const struct event_rec *e)
 {
-	struct {
-		Ferry__Event *ev;
-		struct event_rec *recs;
-		size_t n, cap;
-	} *l = arg;
+	struct event_list *l = arg;
 
-	if (l->n == l->cap)
-		return;
-	l->recs[l->n] = *e;
-	l->n++;
+	if (l->n < l->cap)
+		l->recs[l->n++] = *e;
 }
 
 void
@@ -839,19 +836,15 @@ deploy_events(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__EventsRequest *req)
 {
 	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
-	struct {
-		Ferry__Event *ev;
-		struct event_rec *recs;
-		size_t n, cap;
-	} l = { NULL, NULL, 0, 0 };
-	Ferry__Event **ptrs = NULL;
+	struct event_list l = { NULL, 0, 0 };
+	Ferry__Event *ev = NULL, **ptrs = NULL;
 	size_t i;
 
 	l.cap = req->limit && req->limit < 10000 ? req->limit : 1000;
 	l.recs = calloc(l.cap, sizeof(*l.recs));
-	l.ev = calloc(l.cap, sizeof(*l.ev));
+	ev = calloc(l.cap, sizeof(*ev));
 	ptrs = calloc(l.cap, sizeof(*ptrs));
-	if (l.recs == NULL || l.ev == NULL || ptrs == NULL) {
+	if (l.recs == NULL || ev == NULL || ptrs == NULL) {
 		ctl_error(slot, "ferryd is out of memory");
 		goto out;
 	}
@@ -861,15 +854,15 @@ deploy_events(struct ferryd *fd, struct rep_slot *slot,
 		goto out;
 	}
 	for (i = 0; i < l.n; i++) {
-		ferry__event__init(&l.ev[i]);
-		l.ev[i].id = l.recs[i].id;
-		l.ev[i].at_ms = l.recs[i].at_ms;
-		l.ev[i].actor = l.recs[i].actor;
-		l.ev[i].kind = l.recs[i].kind;
-		l.ev[i].host = l.recs[i].host;
-		l.ev[i].detail = l.recs[i].detail;
-		l.ev[i].deployment = l.recs[i].deployment;
-		ptrs[i] = &l.ev[i];
+		ferry__event__init(&ev[i]);
+		ev[i].id = l.recs[i].id;
+		ev[i].at_ms = l.recs[i].at_ms;
+		ev[i].actor = l.recs[i].actor;
+		ev[i].kind = l.recs[i].kind;
+		ev[i].host = l.recs[i].host;
+		ev[i].detail = l.recs[i].detail;
+		ev[i].deployment = l.recs[i].deployment;
+		ptrs[i] = &ev[i];
 	}
 	r.ok = 1;
 	r.events = ptrs;
@@ -877,7 +870,7 @@ deploy_events(struct ferryd *fd, struct rep_slot *slot,
 	ctl_reply(slot, &r);
 out:
 	free(l.recs);
-	free(l.ev);
+	free(ev);
 	free(ptrs);
 }
 

@@ -326,22 +326,6 @@ containers(int i, char *buf, size_t len, int *all)
 	return n;
 }
 
-/* count_lines: lines of a process's log that contain text. */
-static int
-count_lines(const struct h_proc *p, const char *text)
-{
-	FILE *fp = fopen(p->log, "r");
-	char line[4096];
-	int n = 0;
-
-	if (fp == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), fp) != NULL)
-		n += strstr(line, text) != NULL;
-	fclose(fp);
-	return n;
-}
-
 /* db_count runs a COUNT(*) query on ferryd's database. */
 static int
 db_count(const char *sql)
@@ -845,11 +829,11 @@ Test(deploy, failing_canary_of_one_leaves_every_other_host_untouched)
 	assert_all_serve(0, NH - 1, 1);
 	/* Only the canary got a new container. */
 	snprintf(created, sizeof(created), "created ferry-%s-web-r2", HOST[0]);
-	cr_assert_eq(count_lines(AGENT[0], created), 1);
+	cr_assert_eq(h_log_count(AGENT[0], created), 1);
 	for (i = 1; i < NH; i++) {
 		snprintf(created, sizeof(created), "created ferry-%s-web-r2",
 		    HOST[i]);
-		cr_assert_eq(count_lines(AGENT[i], created), 0);
+		cr_assert_eq(h_log_count(AGENT[i], created), 0);
 		containers(i, now, sizeof(now), NULL);
 		cr_assert_str_eq(now, before[i], "%s was touched", HOST[i]);
 	}
@@ -899,8 +883,8 @@ Test(deploy, ferryd_killed_in_batch_two_resumes_and_swaps_no_host_twice)
 	for (i = 0; i < NH; i++) {
 		snprintf(created, sizeof(created), "created ferry-%s-web-r1",
 		    HOST[i]);
-		cr_assert_eq(count_lines(AGENT[i], created), 1, "%s: \"%s\" "
-		    "%d times", HOST[i], created, count_lines(AGENT[i],
+		cr_assert_eq(h_log_count(AGENT[i], created), 1, "%s: \"%s\" "
+		    "%d times", HOST[i], created, h_log_count(AGENT[i],
 		    created));
 		cr_assert_eq(containers(i, NULL, 0, NULL), 1);
 		cr_assert_eq(h_http_get(ADDR[i], PORT, "/health", NULL, 0),
@@ -961,7 +945,7 @@ Test(deploy, agent_killed_mid_batch_counts_failed_and_rolls_back)
 	    HOST[0], n);
 	cr_assert_eq(h_http_get(ADDR[0], PORT, "/health", NULL, 0), 200);
 	/* It is still not swapped twice. */
-	cr_assert(count_lines(AGENT[0], created) <= 1, "%s swapped again",
+	cr_assert(h_log_count(AGENT[0], created) <= 1, "%s swapped again",
 	    HOST[0]);
 	h_ferry(&F, &R, (const char *[]){ "status", ids, NULL });
 	cr_assert(strstr(R.out, "offline") != NULL, "%s", R.out);
