@@ -32,6 +32,12 @@ struct deployment {
 };
 
 static struct deployment *deployments;
+
+/* What loading deployments from the store needs. */
+struct load_ctx {
+	struct ferryd *fd;
+	int rc;
+};
 /* The ferryd whose deployments these are (commands reloaded after a
  * restart carry no argument to their callback). */
 static struct ferryd *deploy_ferryd;
@@ -206,8 +212,8 @@ step_alloc(struct step *w, size_t n)
 	w->recs = calloc(n + 1, sizeof(*w->recs));
 	w->cmds = calloc(n + 1, sizeof(*w->cmds));
 	w->hosts = calloc(n + 1, sizeof(*w->hosts));
-	w->evs = calloc(n + 2, sizeof(*w->evs));
-	w->details = calloc(n + 2, sizeof(*w->details));
+	w->evs = calloc(n + 3, sizeof(*w->evs));
+	w->details = calloc(n + 3, sizeof(*w->details));
 	if (!w->dec || !w->before || !w->recs || !w->cmds || !w->hosts ||
 	    !w->evs || !w->details) {
 		step_free(w);
@@ -304,6 +310,22 @@ dep_step(struct ferryd *fd, struct deployment *p,
 	first = ev->input != RI_TICK && ev->input != RI_PAUSE &&
 	    ev->input != RI_RESUME && ev->input != RI_ABORT && ev->host < nh &&
 	    p->r.hosts[ev->host].state != w.before[ev->host] ? ev->host : nh;
+	if (first < nh && ((ev->input == RI_SWAPPED &&
+	    w.before[first] == RH_FAILED) || (ev->input == RI_REVERTED &&
+	    w.before[first] == RH_REVERT_FAILED))) {
+		/* A late answer from a host counted failed: say so before
+		 * what follows from it. */
+		snprintf(w.details[ne], sizeof(w.details[ne]), "late answer: "
+		    "its %s to revision %llu passed after it had been "
+		    "counted failed", ev->input == RI_SWAPPED ? "swap" :
+		    "revert", (unsigned long long)(ev->input == RI_SWAPPED ?
+		    p->d.revision : p->d.previous_revision));
+		w.evs[ne].actor = "ferryd";
+		w.evs[ne].kind = "host";
+		w.evs[ne].host = p->r.hosts[first].name;
+		w.evs[ne].detail = w.details[ne];
+		ne++;
+	}
 	if (first < nh)
 		ne = host_event(&w, ne, &p->r.hosts[first]);
 	if (p->r.state != sbefore || p->r.batch != bbefore ||
@@ -401,6 +423,52 @@ start_resolve(struct ferryd *fd, struct deployment *p)
 	return 0;
 }
 
+static void on_loaded(void *, const struct deploy_rec *, struct rollout *);
+
+/* dep_reload brings a finished deployment back from the store, for a late
+ * answer to one of its commands.  NULL when it cannot. */
+static struct deployment *
+dep_reload(struct ferryd *fd, uint64_t id)
+{
+	struct load_ctx lc = { fd, 0 };
+
+	if (store_deploy_list(fd->store, NULL, 0, id, 1, on_loaded, &lc) != 0)
+		return NULL;
+	return dep_find(id);
+}
+
+/* dep_forget frees deployment id when it has ended and waits for no
+ * answer any more. */
+static void
+dep_forget(uint64_t id)
+{
+	struct deployment *p = dep_find(id);
+
+	if (p != NULL && rollout_finished(&p->r) && in_flight(&p->r) == 0) {
+		dep_unlink(p);
+		dep_free(p);
+	}
+}
+
+static void
+on_newest(void *arg, const struct deploy_rec *d, struct rollout *r)
+{
+	*(uint64_t *)arg = d->id;
+	free(r->hosts);
+}
+
+/* newer_exists: a deployment of p's service was created after p. */
+static int
+newer_exists(struct ferryd *fd, const struct deployment *p)
+{
+	uint64_t newest = 0;
+
+	if (store_deploy_list(fd->store, p->d.service, 0, 0, 1, on_newest,
+	    &newest) != 0)
+		return 0;
+	return newest > p->d.id;
+}
+
 void
 deploy_on_result(void *arg, struct host *h, const struct cmd *c,
     const Ferry__Report *report, const char *err)
@@ -413,8 +481,26 @@ deploy_on_result(void *arg, struct host *h, const struct cmd *c,
 	    report->message[0] ? report->message : err ? err : "no result";
 	size_t i;
 
+	if (p == NULL && ok && c->rec.deployment != 0 &&
+	    (strcmp(c->rec.purpose, "swap") == 0 ||
+	    strcmp(c->rec.purpose, "revert") == 0))
+		p = dep_reload(fd, c->rec.deployment);
 	if (p == NULL)
 		return;		/* finished, or unknown: nothing to feed */
+	if (rollout_finished(&p->r) && newer_exists(fd, p)) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "late answer (%s %s) not applied: "
+		    "a newer deployment of %s has started since",
+		    c->rec.purpose, ok ? "succeeded" : "failed", p->d.service);
+		store_deploy_event(fd->store, p->d.id, "ferryd", "host",
+		    h->rec.name, why);
+		log_warnx("deployment %llu of %s: %s: %s",
+		    (unsigned long long)p->d.id, p->d.service, h->rec.name,
+		    why);
+		dep_forget(c->rec.deployment);
+		return;
+	}
 	if (strcmp(c->rec.purpose, "resolve") == 0) {
 		p->resolving = 0;
 		if (!ok || report->result_case != FERRY__REPORT__RESULT_PULL) {
@@ -451,6 +537,7 @@ deploy_on_result(void *arg, struct host *h, const struct cmd *c,
 		dep_input(fd, p, ok ? RI_SWAPPED : RI_SWAP_FAILED, i, cause);
 	else if (strcmp(c->rec.purpose, "revert") == 0)
 		dep_input(fd, p, ok ? RI_REVERTED : RI_REVERT_FAILED, i, cause);
+	dep_forget(c->rec.deployment);	/* loaded only for this answer */
 }
 
 /* ---- the clock, hosts going away, and restarts ---------------------------- */
@@ -481,11 +568,6 @@ deploy_host_offline(struct ferryd *fd, struct host *h)
 			dep_input(fd, p, RI_OFFLINE, i, "host went offline");
 	}
 }
-
-struct load_ctx {
-	struct ferryd *fd;
-	int rc;
-};
 
 static void
 on_loaded(void *arg, const struct deploy_rec *d, struct rollout *r)

@@ -63,6 +63,7 @@ host_set(struct rollout_host *h, enum rollout_host_state s, uint64_t now,
 {
 	h->state = s;
 	h->since_ms = now;
+	h->unanswered = 0;
 	snprintf(h->cause, sizeof(h->cause), "%s", cause ? cause : "");
 }
 
@@ -370,6 +371,19 @@ batch_end(struct rollout *r, uint64_t now)
 	next_batch(r, now, 1);
 }
 
+/* newest_revertible: the newest batch that has a host to put back, or 0. */
+static uint32_t
+newest_revertible(const struct rollout *r)
+{
+	uint32_t nb = 0;
+	size_t i;
+
+	for (i = 0; i < r->nhosts; i++)
+		if (revertible(&r->hosts[i]) && r->hosts[i].batch > nb)
+			nb = r->hosts[i].batch;
+	return nb;
+}
+
 /* Every revert is done: say how the rollback ended. */
 static void
 finish_rollback(struct rollout *r)
@@ -425,7 +439,7 @@ static int
 advance(struct rollout *r, uint64_t now, struct outbuf *o)
 {
 	int changed = 0, sent;
-	uint32_t b;
+	uint32_t b, nb;
 	size_t i;
 
 	for (;;) {
@@ -470,6 +484,13 @@ advance(struct rollout *r, uint64_t now, struct outbuf *o)
 		case RO_ROLLING_BACK:
 			if (count_in_batch(r, b, RH_REVERTING) > 0)
 				return changed;
+			/* A host of a newer batch that answered late goes
+			 * back first: the walk returns to its batch. */
+			if ((nb = newest_revertible(r)) > b) {
+				r->batch = nb;
+				changed = 1;
+				continue;
+			}
 			sent = 0;
 			for (i = 0; i < r->nhosts; i++) {
 				if (r->hosts[i].batch != b ||
@@ -553,6 +574,98 @@ resume(struct rollout *r)
 		next_batch(r, 0, 0);
 }
 
+/* The original reason of a rollback, from the cause it left in any of its
+ * three ends: "rolling back: WHY", "rolled back after WHY" or "rollback
+ * incomplete: ...; after WHY". */
+static const char *
+rollback_reason(const struct rollout *r)
+{
+	const char *c = r->cause, *p, *last = NULL;
+
+	if (strncmp(c, "rolling back: ", 14) == 0)
+		return c + 14;
+	if (strncmp(c, "rolled back after ", 18) == 0)
+		return c + 18;
+	for (p = c; (p = strstr(p, "; after ")) != NULL; p++)
+		last = p;
+	return last != NULL ? last + 8 : c;
+}
+
+/* Whether on_failure rollback fired and has ended. */
+static int
+rolled_back(const struct rollout *r)
+{
+	return r->state == RO_ROLLED_BACK || (r->state == RO_FAILED &&
+	    r->on_failure == RO_ON_FAILURE_ROLLBACK &&
+	    (count(r, RH_REVERT_FAILED) > 0 || count(r, RH_DONE) > 0));
+}
+
+/* Takes a finished rollback up again, for host h that answered late. */
+static void
+reopen_rollback(struct rollout *r, const struct rollout_host *h)
+{
+	char why[sizeof(r->cause)];
+
+	snprintf(why, sizeof(why), "%s", rollback_reason(r));
+	r->state = RO_ROLLING_BACK;
+	r->batch = h->batch;
+	r->flags = 0;
+	r->next_batch_at_ms = 0;
+	set_cause(r, "rolling back: %s", why);
+}
+
+/*
+ * late_swapped: host h was counted failed (it went offline, or its result
+ * did not come), and now says its forward swap passed after all: it runs
+ * the new revision.  It becomes RH_DONE, so that what is recorded is what
+ * it runs, and its failure is taken back (an ended forward rollout says
+ * again how it ended; a decision already taken stands).  If
+ * the deployment is rolling back, or has rolled back, h goes back too: the
+ * rollback walks back to its batch (reopened if it had ended).
+ */
+static int
+late_swapped(struct rollout *r, struct rollout_host *h, uint64_t now)
+{
+	int reopen = rolled_back(r);
+
+	host_set(h, RH_DONE, now, "passed after it had been counted failed");
+	r->failures--;
+	/* A forward rollout that has ended says again how it ended. */
+	if ((r->state == RO_SUCCEEDED || (r->state == RO_FAILED &&
+	    r->on_failure == RO_ON_FAILURE_CONTINUE)) &&
+	    count(r, RH_SKIPPED) == 0)
+		finish_forward(r);
+	if (reopen) {
+		/* Nothing to go back to: the rollback ends failed again,
+		 * naming h. */
+		reopen_rollback(r, h);
+		if (!h->had_previous)
+			finish_rollback(r);
+	}
+	return 1;
+}
+
+/* late_reverted: host h was counted as not put back (it went offline while
+ * reverting), and now says its revert passed. */
+static int
+late_reverted(struct rollout *r, struct rollout_host *h, uint64_t now)
+{
+	int ended = rolled_back(r);
+
+	host_set(h, RH_REVERTED, now, "put back after it had been counted "
+	    "failed");
+	if (ended) {
+		/* The rollback had ended failed, partly because of h: say
+		 * again how it ended. */
+		char why[sizeof(r->cause)];
+
+		snprintf(why, sizeof(why), "%s", rollback_reason(r));
+		set_cause(r, "rolling back: %s", why);
+		finish_rollback(r);
+	}
+	return 1;
+}
+
 /* apply makes the direct change ev asks for; 1 when it changed anything. */
 static int
 apply(struct rollout *r, const struct rollout_event *ev, uint64_t now,
@@ -599,6 +712,8 @@ apply(struct rollout *r, const struct rollout_event *ev, uint64_t now,
 		    "pre-pull failed");
 		return 1;
 	case RI_SWAPPED:
+		if (h->state == RH_FAILED && h->unanswered)
+			return late_swapped(r, h, now);
 		if (h->state != RH_SWAPPING)
 			return 0;
 		host_set(h, RH_DONE, now, NULL);
@@ -611,6 +726,8 @@ apply(struct rollout *r, const struct rollout_event *ev, uint64_t now,
 		r->failures++;
 		return 1;
 	case RI_REVERTED:
+		if (h->state == RH_REVERT_FAILED && h->unanswered)
+			return late_reverted(r, h, now);
 		if (h->state != RH_REVERTING)
 			return 0;
 		host_set(h, RH_REVERTED, now, NULL);
@@ -630,11 +747,13 @@ apply(struct rollout *r, const struct rollout_event *ev, uint64_t now,
 		case RH_SWAPPING:
 			host_set(h, RH_FAILED, now, ev->cause ? ev->cause :
 			    "host went offline");
+			h->unanswered = 1;
 			r->failures++;
 			return 1;
 		case RH_REVERTING:
 			host_set(h, RH_REVERT_FAILED, now, ev->cause ?
 			    ev->cause : "host went offline");
+			h->unanswered = 1;
 			return 1;
 		default:
 			return 0;
@@ -753,7 +872,8 @@ rollout_check(const struct rollout *r)
 	for (i = 0; i < r->nhosts; i++) {
 		const struct rollout_host *h = &r->hosts[i];
 
-		if ((unsigned)h->state > RH_SKIPPED ||
+		if ((unsigned)h->state > RH_SKIPPED || (h->unanswered &&
+		    h->state != RH_FAILED && h->state != RH_REVERT_FAILED) ||
 		    memchr(h->name, '\0', sizeof(h->name)) == NULL ||
 		    memchr(h->cause, '\0', sizeof(h->cause)) == NULL ||
 		    !host_state_allowed(r->state, h->state))
@@ -791,11 +911,6 @@ rollout_check(const struct rollout *r)
 				pulled += h->state == RH_PULLED;
 			}
 		}
-		/* The rollback walks back: batches after the current one
-		 * have nothing left to revert. */
-		if (r->state == RO_ROLLING_BACK && h->batch > r->batch &&
-		    revertible(h))
-			return 0;
 	}
 	if (b + 1 != r->nbatches)
 		return 0;

@@ -71,6 +71,18 @@
  *   be paused (RI_PAUSE does not apply), only aborted.  At the end:
  *   rolled_back, or failed when a host could not be put back or had no
  *   previous revision (the cause names them).
+ * - Late answers: a host counted failed because it went offline in flight
+ *   is marked unanswered, since its agent may go on and answer when it is
+ *   back.  An RI_SWAPPED for such an RH_FAILED host makes it RH_DONE (it
+ *   runs the new revision) and takes back its failure; an ended forward
+ *   rollout says again how it ended, a decision already taken stands.  If
+ *   on_failure rollback has fired, the host goes back too: a rolling back
+ *   deployment walks back to its batch first, and one that had ended
+ *   (rolled_back, or failed after its rollback) takes the rollback up
+ *   again, so what is recorded is what the hosts run.  An RI_REVERTED for
+ *   an unanswered RH_REVERT_FAILED host makes it RH_REVERTED, and a
+ *   rollback that had ended failed ends again (rolled_back when nothing
+ *   else is wrong).  Other late answers change nothing.
  * - aborted: RI_ABORT stops everything that has not started: no swap or
  *   revert is sent any more, hosts not reached (RH_WAITING, RH_PULLING,
  *   RH_PULLED) become RH_SKIPPED, and hosts in flight keep their state until
@@ -132,6 +144,9 @@ struct rollout_host {
 	uint32_t batch;			/* 0-based batch index */
 	enum rollout_host_state state;
 	int had_previous;		/* ran a previous revision before */
+	int unanswered;			/* counted failed (it went offline)
+					 * while its command may still
+					 * answer */
 	uint64_t since_ms;		/* when it entered state */
 	char cause[512];		/* why it failed, in words: room for
 					 * an agent's whole message */

@@ -90,6 +90,9 @@ static const char *const migrations[] = {
 	"  state INTEGER NOT NULL, had_previous INTEGER NOT NULL,"
 	"  since_ms INTEGER NOT NULL, cause TEXT NOT NULL DEFAULT '',"
 	"  PRIMARY KEY (deployment, idx));",
+	/* 4: a host counted failed whose command may still answer. */
+	"ALTER TABLE deployment_hosts ADD COLUMN unanswered INTEGER NOT NULL "
+	"DEFAULT 0;",
 };
 
 static const char *state_names[] = { "pending", "accepted", "revoked" };
@@ -750,7 +753,8 @@ deploy_write(struct store *st, const struct deploy_rec *d,
 
 		s = db_prep(st->db, "INSERT OR REPLACE INTO deployment_hosts("
 		    "deployment, idx, host, batch, state, had_previous, "
-		    "since_ms, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+		    "since_ms, cause, unanswered) VALUES (?, ?, ?, ?, ?, ?, "
+		    "?, ?, ?)");
 		if (s == NULL)
 			return FERR_STORE;
 		sqlite3_bind_int64(s, 1, (sqlite3_int64)d->id);
@@ -761,6 +765,7 @@ deploy_write(struct store *st, const struct deploy_rec *d,
 		sqlite3_bind_int(s, 6, h->had_previous);
 		sqlite3_bind_int64(s, 7, (sqlite3_int64)h->since_ms);
 		sqlite3_bind_text(s, 8, h->cause, -1, SQLITE_STATIC);
+		sqlite3_bind_int(s, 9, h->unanswered);
 		if ((rc = db_step_done(s)) != 0)
 			return rc;
 	}
@@ -938,8 +943,8 @@ static int
 load_hosts(struct store *st, uint64_t id, struct rollout *r)
 {
 	sqlite3_stmt *s = db_prep(st->db, "SELECT host, batch, state, "
-	    "had_previous, since_ms, cause FROM deployment_hosts WHERE "
-	    "deployment = ? ORDER BY idx");
+	    "had_previous, since_ms, cause, unanswered FROM deployment_hosts "
+	    "WHERE deployment = ? ORDER BY idx");
 	size_t cap = 8;
 
 	if (s == NULL)
@@ -971,6 +976,7 @@ load_hosts(struct store *st, uint64_t id, struct rollout *r)
 		h->had_previous = sqlite3_column_int(s, 3);
 		h->since_ms = (uint64_t)sqlite3_column_int64(s, 4);
 		copy_text(h->cause, sizeof(h->cause), s, 5);
+		h->unanswered = sqlite3_column_int(s, 6) != 0;
 	}
 	sqlite3_finalize(s);
 	return 0;

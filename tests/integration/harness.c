@@ -4,8 +4,10 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdarg.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -616,4 +618,123 @@ h_log_count(const struct h_proc *p, const char *text)
 		n += strstr(line, text) != NULL;
 	fclose(fp);
 	return n;
+}
+
+/* ---- a cut-able relay on 127.0.0.1 ------------------------------------ */
+
+/* Its sockets are close-on-exec: a daemon started while it relays must not
+ * hold a copy that keeps a cut connection open. */
+
+struct relay_conn {
+	int a, b;
+	struct h_relay *r;
+};
+
+/* relay_pipe copies both ways until either side closes or the relay is
+ * cut. */
+static void *
+relay_pipe(void *arg)
+{
+	struct relay_conn *c = arg;
+	char buf[65536];
+
+	while (!atomic_load(&c->r->cut)) {
+		struct pollfd p[2] = { { c->a, POLLIN, 0 },
+		    { c->b, POLLIN, 0 } };
+		int i;
+
+		if (poll(p, 2, 100) <= 0)
+			continue;
+		for (i = 0; i < 2; i++) {
+			ssize_t got;
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			got = read(p[i].fd, buf, sizeof(buf));
+			if (got <= 0 || write(p[1 - i].fd, buf, (size_t)got) !=
+			    got)
+				goto out;
+		}
+	}
+out:
+	close(c->a);
+	close(c->b);
+	free(c);
+	return NULL;
+}
+
+static void *
+relay_main(void *arg)
+{
+	struct h_relay *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		struct pollfd p = { r->lfd, POLLIN, 0 };
+		struct sockaddr_in sa;
+		struct relay_conn *rc;
+		int c, t;
+		pthread_t th;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		c = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		if (atomic_load(&r->cut)) {
+			close(c);
+			continue;
+		}
+		t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_port = htons((uint16_t)r->target);
+		sa.sin_addr.s_addr = htonl(0x7f000001);
+		if (connect(t, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+			close(c);
+			close(t);
+			continue;
+		}
+		rc = calloc(1, sizeof(*rc));
+		cr_assert_not_null(rc);
+		rc->a = c;
+		rc->b = t;
+		rc->r = r;
+		pthread_create(&th, NULL, relay_pipe, rc);
+		pthread_detach(th);
+	}
+	return NULL;
+}
+
+void
+h_relay_start(struct h_relay *r, int target)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int one = 1;
+
+	memset(r, 0, sizeof(*r));
+	r->target = target;
+	r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(r->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(0x7f000001);
+	cr_assert_eq(bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(r->lfd, 16), 0);
+	getsockname(r->lfd, (struct sockaddr *)&sa, &len);
+	r->port = ntohs(sa.sin_port);
+	pthread_create(&r->th, NULL, relay_main, r);
+}
+
+void
+h_relay_cut(struct h_relay *r, int on)
+{
+	atomic_store(&r->cut, on);
+}
+
+void
+h_relay_stop(struct h_relay *r)
+{
+	atomic_store(&r->stop, 1);
+	pthread_join(r->th, NULL);
+	close(r->lfd);
 }

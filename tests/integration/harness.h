@@ -6,6 +6,8 @@
 #ifndef FERRY_HARNESS_H
 #define FERRY_HARNESS_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -132,6 +134,23 @@ uint64_t h_mono_ms(void);
 
 /* h_hex writes n bytes as lowercase hex into out. */
 void h_hex(const uint8_t *b, size_t n, char *out, size_t outlen);
+
+/* A cut-able relay on 127.0.0.1: connections to port go on to target
+ * (both on 127.0.0.1) until it is cut.  Cut, it drops every connection and
+ * refuses new ones; uncut, it relays again. */
+struct h_relay {
+	int port, target;
+	int lfd;
+	atomic_int cut, stop;
+	pthread_t th;
+};
+
+/* h_relay_start listens on a free port of 127.0.0.1 (r->port). */
+void h_relay_start(struct h_relay *r, int target);
+/* h_relay_cut cuts the relay (on 1) or lets it relay again (on 0). */
+void h_relay_cut(struct h_relay *r, int on);
+/* h_relay_stop ends the relay's thread and closes its socket. */
+void h_relay_stop(struct h_relay *r);
 
 struct keypair;
 /* h_load_key loads the key pair at DIR/rel (the test owns the state dirs

@@ -894,6 +894,27 @@ Test(deploy, ferryd_killed_in_batch_two_resumes_and_swaps_no_host_twice)
 
 /* ---- 7. kill -9 one agent mid-batch ---------------------------------------- */
 
+/* slow_swap_started rolls v1 out to hosts (a YAML value), then starts a
+ * deployment of :slow (on_failure rollback) and returns its id once host 1
+ * (batch 1) has started the new container and waits for it to turn
+ * healthy.  created gets the agent's log line for that container. */
+static unsigned
+slow_swap_started(const char *hosts, char *created, size_t len)
+{
+	unsigned id;
+
+	spec("v1.yml", "1", hosts, NULL, NULL);
+	spec("slow.yml", "slow", hosts, "  start_period: 5s\n",
+	    "  on_failure: rollback\n");
+	cr_assert_eq(deploy_watch("v1.yml"), 0, "v1: %s%s", R.out, R.err);
+	id = deploy_bg("slow.yml");
+	snprintf(created, len, "created ferry-%s-web-r2", HOST[0]);
+	cr_assert(h_wait_log(AGENT[0], created, 30000), "no swap on %s",
+	    HOST[0]);
+	cr_assert(h_wait_log(AGENT[0], "r2: started, checking health", 5000));
+	return id;
+}
+
 Test(deploy, agent_killed_mid_batch_counts_failed_and_rolls_back)
 {
 	char created[128], ids[32];
@@ -903,17 +924,8 @@ Test(deploy, agent_killed_mid_batch_counts_failed_and_rolls_back)
 	unsigned id;
 
 	fleet(NH);
-	spec("v1.yml", "1", LABELS, NULL, NULL);
-	spec("slow.yml", "slow", LABELS, "  start_period: 5s\n",
-	    "  on_failure: rollback\n");
-	cr_assert_eq(deploy_watch("v1.yml"), 0, "v1: %s%s", R.out, R.err);
-	id = deploy_bg("slow.yml");
+	id = slow_swap_started(LABELS, created, sizeof(created));
 	snprintf(ids, sizeof(ids), "%u", id);
-	/* Host 1 (batch 1) is waiting for :slow to turn healthy. */
-	snprintf(created, sizeof(created), "created ferry-%s-web-r2", HOST[0]);
-	cr_assert(h_wait_log(AGENT[0], created, 30000), "no swap on %s",
-	    HOST[0]);
-	cr_assert(h_wait_log(AGENT[0], "r2: started, checking health", 5000));
 	h_sleep_ms(300);
 	cr_assert_eq(h_kill(AGENT[0], SIGKILL), 128 + SIGKILL);
 
@@ -949,6 +961,112 @@ Test(deploy, agent_killed_mid_batch_counts_failed_and_rolls_back)
 	    HOST[0]);
 	h_ferry(&F, &R, (const char *[]){ "status", ids, NULL });
 	cr_assert(strstr(R.out, "offline") != NULL, "%s", R.out);
+}
+
+/* A network partition cuts host 1 off in the middle of its swap: it is
+ * counted failed and the batch rolls back.  Its agent goes on, passes its
+ * health check, and says so when the partition heals: ferryd takes the
+ * rollback up again and puts that host back too, so what is recorded is
+ * what every host runs. */
+Test(deploy, partitioned_host_that_passes_late_is_put_back_too)
+{
+	struct h_relay rl;
+	char hosts[512], url[64], tok[1100], created[128], ids[32];
+	const cJSON *e;
+	cJSON *st, *evs;
+	int i, late = -1, reopened = -1, reverted = -1, k = 0;
+	unsigned id;
+
+	/* Host 1 reaches ferryd only through the relay; hosts 2 and 3 not. */
+	h_relay_start(&rl, F.port);
+	h_token(&F, tok, sizeof(tok), NULL);
+	h_join(&F, &R, tok, HOST[0], ADDR[0]);
+	cr_assert_eq(R.status, 0, "join: %s", R.err);
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", rl.port);
+	AGENT[0] = h_start_agent(&F, HOST[0], (const char *[]){
+	    "--coordinator", url, NULL });
+	cr_assert(h_wait_state(&F, HOST[0], "online", 10000));
+	NAGENTS = 1;
+	fleet(3);
+	id = slow_swap_started(names(hosts, sizeof(hosts), 1, 3), created,
+	    sizeof(created));
+	snprintf(ids, sizeof(ids), "%u", id);
+	h_relay_cut(&rl, 1);
+
+	/* Host 1 is counted failed; host 2 of its batch goes back. */
+	st = wait_state(id, NULL, 40000);
+	cr_assert_str_eq(jstr(st, "state"), "rolled_back", "%s", R.out);
+	cr_assert_str_eq(host_state(st, 0), "failed", "%s", R.out);
+	cr_assert(strstr(host_cause(st, 0), "offline") != NULL, "%s", R.out);
+	cr_assert_str_eq(host_state(st, 1), "reverted", "%s", R.out);
+	cJSON_Delete(st);
+	assert_all_serve(1, 2, 1);
+	/* Meanwhile host 1 passed on its own: it serves the new revision. */
+	{
+		long long end = now_ms() + 20000;
+
+		while (h_log_count(AGENT[0], "(web): succeeded") < 2) {
+			cr_assert(now_ms() < end, "%s never passed its health "
+			    "check", HOST[0]);
+			h_sleep_ms(100);
+		}
+	}
+	cr_assert_eq(h_http_get(ADDR[0], PORT, "/health", NULL, 0), 200);
+	cr_assert_neq(serving(0), 1, "%s still serves version 1", HOST[0]);
+
+	/* The partition heals: its answer comes, and it goes back. */
+	h_relay_cut(&rl, 0);
+	cr_assert(h_wait_state(&F, HOST[0], "online", 15000));
+	{
+		long long end = now_ms() + 30000;
+
+		for (;;) {
+			st = status(id);
+			if (st != NULL && strcmp(host_state(st, 0),
+			    "reverted") == 0 && strcmp(jstr(st, "state"),
+			    "rolled_back") == 0)
+				break;
+			cr_assert(now_ms() < end, "%s was not put back: %s",
+			    HOST[0], R.out);
+			cJSON_Delete(st);
+			h_sleep_ms(200);
+		}
+	}
+	cr_assert(strstr(jstr(st, "cause"), "rolled back after") != NULL,
+	    "%s", R.out);
+	cJSON_Delete(st);
+	assert_all_serve(0, 2, 1);
+	for (i = 0; i < 3; i++) {
+		int all;
+		cr_assert_eq(containers(i, NULL, 0, &all), 1, "%s", HOST[i]);
+	}
+	/* The events say it in order: host 1 failed, passed late, the
+	 * rollback was taken up again, host 1 went back. */
+	h_ferry(&F, &R, (const char *[]){ "events", "--deployment", ids,
+	    "--json", NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	evs = cJSON_Parse(R.out);
+	cr_assert_not_null(evs, "%s", R.out);
+	cJSON_ArrayForEach(e, evs) {
+		const char *d = jstr(e, "detail");
+
+		if (late < 0 && strcmp(jstr(e, "host"), HOST[0]) == 0 &&
+		    strstr(d, "counted failed") != NULL)
+			late = k;
+		if (late >= 0 && reopened < 0 &&
+		    strcmp(jstr(e, "kind"), "state") == 0 &&
+		    strncmp(d, "rolling_back", 12) == 0)
+			reopened = k;
+		if (reopened >= 0 && strcmp(jstr(e, "host"), HOST[0]) == 0 &&
+		    strncmp(d, "reverted", 8) == 0)
+			reverted = k;
+		k++;
+	}
+	cr_assert(late >= 0 && reopened > late && reverted > reopened,
+	    "late %d, reopened %d, reverted %d: %s", late, reopened, reverted,
+	    R.out);
+	cJSON_Delete(evs);
+	h_relay_stop(&rl);
 }
 
 /* ---- 8. one deployment per service at a time ---------------------------- */

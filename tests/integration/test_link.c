@@ -250,124 +250,15 @@ Test(link, heartbeat_carries_the_ferry_containers_docker_runs)
 	cr_assert(found, "container never showed up in ferry hosts");
 }
 
-/* ---- a cut-able relay on 127.0.0.1 ------------------------------------ */
-
-struct relay {
-	int port, target;
-	int lfd;
-	atomic_int cut, stop;
-	pthread_t th;
-};
-
-struct relay_conn {
-	int a, b;
-	struct relay *r;
-};
-
-/* relay_pipe copies both ways until either side closes or the relay is
- * cut. */
-static void *
-relay_pipe(void *arg)
-{
-	struct relay_conn *c = arg;
-	char buf[65536];
-
-	while (!atomic_load(&c->r->cut)) {
-		struct pollfd p[2] = { { c->a, POLLIN, 0 },
-		    { c->b, POLLIN, 0 } };
-		int i;
-
-		if (poll(p, 2, 100) <= 0)
-			continue;
-		for (i = 0; i < 2; i++) {
-			ssize_t got;
-			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			got = read(p[i].fd, buf, sizeof(buf));
-			if (got <= 0 || write(p[1 - i].fd, buf, (size_t)got) !=
-			    got)
-				goto out;
-		}
-	}
-out:
-	close(c->a);
-	close(c->b);
-	free(c);
-	return NULL;
-}
-
-static void *
-relay_main(void *arg)
-{
-	struct relay *r = arg;
-
-	while (!atomic_load(&r->stop)) {
-		struct pollfd p = { r->lfd, POLLIN, 0 };
-		struct sockaddr_in sa;
-		struct relay_conn *rc;
-		int c, t;
-		pthread_t th;
-
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		c = accept(r->lfd, NULL, NULL);
-		if (c < 0)
-			continue;
-		if (atomic_load(&r->cut)) {
-			close(c);
-			continue;
-		}
-		t = socket(AF_INET, SOCK_STREAM, 0);
-		memset(&sa, 0, sizeof(sa));
-		sa.sin_family = AF_INET;
-		sa.sin_port = htons((uint16_t)r->target);
-		sa.sin_addr.s_addr = htonl(0x7f000001);
-		if (connect(t, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-			close(c);
-			close(t);
-			continue;
-		}
-		rc = calloc(1, sizeof(*rc));
-		cr_assert_not_null(rc);
-		rc->a = c;
-		rc->b = t;
-		rc->r = r;
-		pthread_create(&th, NULL, relay_pipe, rc);
-		pthread_detach(th);
-	}
-	return NULL;
-}
-
-static void
-relay_start(struct relay *r, int target)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int one = 1;
-
-	memset(r, 0, sizeof(*r));
-	r->target = target;
-	r->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(r->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(0x7f000001);
-	cr_assert_eq(bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	cr_assert_eq(listen(r->lfd, 16), 0);
-	getsockname(r->lfd, (struct sockaddr *)&sa, &len);
-	r->port = ntohs(sa.sin_port);
-	pthread_create(&r->th, NULL, relay_main, r);
-}
-
 Test(link, agents_reconnect_after_the_network_drops)
 {
-	struct relay rl;
+	struct h_relay rl;
 	char url[64], fpr[40], tok[1100], bin[512], state[600];
 	struct h_proc *a;
 	char *p;
 
 	h_start_ferryd(&F, NULL);
-	relay_start(&rl, F.port);
+	h_relay_start(&rl, F.port);
 	h_token(&F, tok, sizeof(tok), NULL);
 	h_join(&F, &R, tok, "web-1", NULL);
 	cr_assert_eq(R.status, 0, "%s", R.err);
@@ -384,15 +275,13 @@ Test(link, agents_reconnect_after_the_network_drops)
 	cr_assert(ping_ok("web-1"));
 
 	/* Cut: every connection dropped, new ones refused. */
-	atomic_store(&rl.cut, 1);
+	h_relay_cut(&rl, 1);
 	cr_assert(h_wait_state(&F, "web-1", "offline", 5000));
 	cr_assert(h_wait_log(a, "retrying", 5000));
 	h_sleep_ms(1500);
-	atomic_store(&rl.cut, 0);
+	h_relay_cut(&rl, 0);
 	cr_assert(h_wait_state(&F, "web-1", "online", 10000),
 	    "agent did not come back after the network returned");
 	cr_assert(ping_ok("web-1"));
-	atomic_store(&rl.stop, 1);
-	pthread_join(rl.th, NULL);
-	close(rl.lfd);
+	h_relay_stop(&rl);
 }

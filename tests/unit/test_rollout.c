@@ -121,6 +121,19 @@ count_log(enum rollout_action a, size_t host)
 	return k;
 }
 
+/* revert_order writes the host of every RA_REVERT so far, in order, into
+ * rev (room for LOGMAX) and returns how many there are. */
+static size_t
+revert_order(size_t *rev)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < F.nlog; i++)
+		if (F.log[i].action == RA_REVERT)
+			rev[n++] = F.log[i].host;
+	return n;
+}
+
 static enum rollout_host_state
 hs(size_t i)
 {
@@ -430,7 +443,7 @@ fail_in_second_batch(enum rollout_on_failure of, uint32_t max_failures,
 
 Test(rollout, failure_rolls_back_newest_batch_first, .fini = fini)
 {
-	size_t i, nrev = 0, rev[NH];
+	size_t nrev, rev[LOGMAX];
 
 	fail_in_second_batch(RO_ON_FAILURE_ROLLBACK, 0, prev6);
 	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 2);
@@ -461,9 +474,7 @@ Test(rollout, failure_rolls_back_newest_batch_first, .fini = fini)
 	cr_assert_eq(hs(3), RH_REVERTED);
 	cr_assert_eq(F.r.failures, 1);
 	/* The order of every RA_REVERT: web-4, then web-1 and web-2. */
-	for (i = 0; i < F.nlog; i++)
-		if (F.log[i].action == RA_REVERT)
-			rev[nrev++] = F.log[i].host;
+	nrev = revert_order(rev);
 	cr_assert_eq(nrev, 3);
 	cr_assert_eq(rev[0], 3);
 	cr_assert_eq(rev[1], 0);
@@ -477,7 +488,7 @@ Test(rollout, failure_rolls_back_newest_batch_first, .fini = fini)
 Test(rollout, rollback_of_three_batches_walks_back_one_at_a_time,
     .fini = fini)
 {
-	size_t i, nrev = 0, rev[NH];
+	size_t i, nrev, rev[LOGMAX];
 
 	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
 	pull_all();
@@ -498,9 +509,7 @@ Test(rollout, rollback_of_three_batches_walks_back_one_at_a_time,
 			}
 	}
 	cr_assert_eq(F.r.state, RO_ROLLED_BACK);
-	for (i = 0; i < F.nlog; i++)
-		if (F.log[i].action == RA_REVERT)
-			rev[nrev++] = F.log[i].host;
+	nrev = revert_order(rev);
 	cr_assert_eq(nrev, 5);
 	cr_assert_eq(rev[0], 4);
 	cr_assert_eq(rev[1], 2);
@@ -595,8 +604,9 @@ Test(rollout, host_offline_counts_as_failed, .fini = fini)
 	cr_assert_eq(hs(1), RH_FAILED);
 	cr_assert_str_eq(F.r.hosts[1].cause, "host went offline");
 	cr_assert_eq(F.r.failures, 1);
-	/* A result from it afterwards is stale. */
-	cr_assert_eq(step(RI_SWAPPED, 1, NULL), 0);
+	cr_assert(F.r.hosts[1].unanswered, "its agent may still answer");
+	/* A failure it reports afterwards changes nothing. */
+	cr_assert_eq(step(RI_SWAP_FAILED, 1, "x"), 0);
 	cr_assert_eq(hs(1), RH_FAILED);
 	cr_assert_eq(step(RI_SWAPPED, 0, NULL), 2);
 	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
@@ -606,6 +616,201 @@ Test(rollout, host_offline_counts_as_failed, .fini = fini)
 	/* An offline host that is not in flight is not a failure. */
 	cr_assert_eq(step(RI_OFFLINE, 4, NULL), 0);
 	cr_assert_eq(F.r.failures, 1);
+}
+
+/* ---- late answers from hosts that went offline ------------------------- */
+
+/* A host that failed by its own report is not waiting for an answer: a
+ * success for it afterwards is not believed. */
+Test(rollout, late_success_needs_an_unanswered_host, .fini = fini)
+{
+	fail_in_second_batch(RO_ON_FAILURE_CONTINUE, 0, prev6);
+	cr_assert_not(F.r.hosts[2].unanswered);
+	cr_assert_eq(step(RI_SWAPPED, 2, NULL), 0);
+	cr_assert_eq(hs(2), RH_FAILED);
+	cr_assert_eq(F.r.failures, 1);
+}
+
+/* The batch is still being decided: the host counts as passed. */
+Test(rollout, late_success_in_its_own_batch_takes_the_failure_back,
+    .fini = fini)
+{
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	pull_all();
+	cr_assert_eq(step(RI_OFFLINE, 1, NULL), 1);
+	cr_assert_eq(F.r.failures, 1);
+	cr_assert_eq(step(RI_SWAPPED, 1, NULL), 1);
+	cr_assert_eq(hs(1), RH_DONE);
+	cr_assert_not(F.r.hosts[1].unanswered);
+	cr_assert(strstr(F.r.hosts[1].cause, "counted failed") != NULL);
+	cr_assert_eq(F.r.failures, 0);
+	cr_assert_eq(step(RI_SWAPPED, 0, NULL), 3, "the next batch starts");
+	cr_assert_eq(F.r.state, RO_RUNNING);
+	cr_assert_eq(F.r.batch, 1);
+	cr_assert_eq(step(RI_SWAPPED, 1, NULL), 0, "a repeat changes nothing");
+}
+
+/* Under continue the deployment ended failed because of the host; its late
+ * success makes it a success after all. */
+Test(rollout, late_success_after_the_end_says_again_how_it_ended,
+    .fini = fini)
+{
+	plan(2, 0, 0, RO_ON_FAILURE_CONTINUE, 0, prev6);
+	pull_all();
+	pass_batch();
+	pass_batch();
+	step(RI_SWAPPED, 4, NULL);
+	cr_assert_eq(step(RI_OFFLINE, 5, NULL), 1);
+	cr_assert_eq(F.r.state, RO_FAILED);
+	cr_assert(strstr(F.r.cause, "web-6 (host went offline)") != NULL,
+	    "%s", F.r.cause);
+	cr_assert_eq(step(RI_SWAPPED, 5, NULL), 1);
+	cr_assert_eq(F.r.state, RO_SUCCEEDED);
+	cr_assert_eq(F.r.failures, 0);
+	cr_assert_str_eq(F.r.cause, "");
+	cr_assert_eq(count_log(RA_REVERT, NH), 0);
+}
+
+/* Rolled back, then the host that went offline says it runs the new
+ * revision: the rollback is taken up again for it alone. */
+Test(rollout, late_success_after_a_rollback_puts_the_host_back,
+    .fini = fini)
+{
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	pull_all();
+	pass_batch();
+	step(RI_SWAPPED, 2, NULL);
+	cr_assert_eq(step(RI_OFFLINE, 3, NULL), 2);
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	cr_assert(has(RA_REVERT, 2));
+	step(RI_REVERTED, 2, NULL);
+	step(RI_REVERTED, 0, NULL);
+	step(RI_REVERTED, 1, NULL);
+	cr_assert_eq(F.r.state, RO_ROLLED_BACK);
+	cr_assert_eq(count_log(RA_REVERT, 3), 0);
+
+	F.now += 60000;
+	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 2);
+	cr_assert(has(RA_REVERT, 3));
+	cr_assert_eq(hs(3), RH_REVERTING);
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	cr_assert_eq(F.r.batch, 1);
+	cr_assert_eq(F.r.failures, 0);
+	cr_assert(strstr(F.r.cause, "rolling back: batch 2/3") != NULL, "%s",
+	    F.r.cause);
+	cr_assert_eq(step(RI_REVERTED, 3, NULL), 1);
+	cr_assert_eq(F.r.state, RO_ROLLED_BACK);
+	cr_assert(strstr(F.r.cause, "rolled back after batch 2/3") != NULL,
+	    "%s", F.r.cause);
+	cr_assert(strstr(F.r.cause, "web-4 (host went offline)") != NULL,
+	    "the original reason stays: %s", F.r.cause);
+	cr_assert_eq(count_log(RA_REVERT, 3), 1);
+	cr_assert_eq(count_log(RA_REVERT, NH), 4);
+	cr_assert_eq(hs(3), RH_REVERTED);
+}
+
+/* The late answer comes while an older batch is being put back: the walk
+ * returns to the host's batch once the older one is done, then goes on. */
+Test(rollout, late_success_while_rolling_back_waits_for_the_batch,
+    .fini = fini)
+{
+	size_t nrev, rev[LOGMAX];
+
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	pull_all();
+	pass_batch();
+	pass_batch();
+	step(RI_SWAPPED, 4, NULL);
+	step(RI_OFFLINE, 5, NULL);
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	step(RI_REVERTED, 4, NULL);
+	cr_assert_eq(F.r.batch, 1);
+	cr_assert(has(RA_REVERT, 2) && has(RA_REVERT, 3));
+	/* web-6 of batch 3 answers while batch 2 reverts. */
+	cr_assert_eq(step(RI_SWAPPED, 5, NULL), 1, "nothing sent yet");
+	cr_assert_eq(hs(5), RH_DONE);
+	cr_assert_leq(out_of_service(&F.r), 2);
+	step(RI_REVERTED, 2, NULL);
+	cr_assert_eq(step(RI_REVERTED, 3, NULL), 2);
+	cr_assert(has(RA_REVERT, 5));
+	cr_assert_eq(F.r.batch, 2);
+	step(RI_REVERTED, 5, NULL);
+	cr_assert_eq(F.r.batch, 0, "then on to the oldest batch");
+	cr_assert(has(RA_REVERT, 0) && has(RA_REVERT, 1));
+	step(RI_REVERTED, 0, NULL);
+	step(RI_REVERTED, 1, NULL);
+	cr_assert_eq(F.r.state, RO_ROLLED_BACK);
+	nrev = revert_order(rev);
+	cr_assert_eq(nrev, 6);
+	cr_assert_eq(rev[3], 5);
+	cr_assert_leq(F.max_out, 2);
+}
+
+/* A first deploy has nothing to go back to: the rollback ends failed,
+ * naming the host that stays on the new revision. */
+Test(rollout, late_success_without_a_previous_revision_fails_the_rollback,
+    .fini = fini)
+{
+	static const int prev[NH] = { 1, 1, 1, 0, 1, 1 };
+
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev);
+	pull_all();
+	pass_batch();
+	step(RI_SWAPPED, 2, NULL);
+	step(RI_OFFLINE, 3, NULL);
+	step(RI_REVERTED, 2, NULL);
+	step(RI_REVERTED, 0, NULL);
+	step(RI_REVERTED, 1, NULL);
+	cr_assert_eq(F.r.state, RO_ROLLED_BACK);
+	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 1);
+	cr_assert_eq(F.r.state, RO_FAILED);
+	cr_assert(strstr(F.r.cause, "no previous revision, left on the new "
+	    "one: web-4") != NULL, "%s", F.r.cause);
+	cr_assert(strstr(F.r.cause, "after batch 2/3") != NULL, "%s",
+	    F.r.cause);
+	cr_assert_eq(count_log(RA_REVERT, 3), 0);
+}
+
+/* A host counted as not put back (offline while reverting) says it was put
+ * back after all: the rollback that had ended failed ends rolled back. */
+Test(rollout, late_revert_ends_the_rollback_well, .fini = fini)
+{
+	fail_in_second_batch(RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	step(RI_SWAPPED, 3, NULL);
+	step(RI_REVERTED, 3, NULL);
+	step(RI_REVERTED, 0, NULL);
+	cr_assert_eq(step(RI_OFFLINE, 1, NULL), 1);
+	cr_assert_eq(F.r.state, RO_FAILED);
+	cr_assert(F.r.hosts[1].unanswered);
+	/* A failure reported afterwards changes nothing. */
+	cr_assert_eq(step(RI_REVERT_FAILED, 1, "x"), 0);
+	cr_assert_eq(step(RI_REVERTED, 1, NULL), 1);
+	cr_assert_eq(hs(1), RH_REVERTED);
+	cr_assert_eq(F.r.state, RO_ROLLED_BACK);
+	cr_assert(strstr(F.r.cause, "rolled back after batch 2/3") != NULL,
+	    "%s", F.r.cause);
+	cr_assert(strstr(F.r.cause, "web-3 (unhealthy") != NULL, "%s",
+	    F.r.cause);
+	cr_assert_eq(step(RI_REVERTED, 1, NULL), 0);
+}
+
+/* Paused or aborted: the host is recorded as running the new revision, and
+ * nothing is sent. */
+Test(rollout, late_success_when_paused_or_aborted_only_records,
+    .fini = fini)
+{
+	fail_in_second_batch(RO_ON_FAILURE_PAUSE, 0, prev6);
+	step(RI_OFFLINE, 3, NULL);
+	cr_assert_eq(F.r.state, RO_PAUSED);
+	cr_assert_eq(F.r.failures, 2);
+	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 1);
+	cr_assert_eq(hs(3), RH_DONE);
+	cr_assert_eq(F.r.failures, 1);
+	cr_assert_eq(F.r.state, RO_PAUSED);
+	step(RI_ABORT, 0, NULL);
+	cr_assert_eq(F.r.state, RO_ABORTED);
+	cr_assert_eq(count_log(RA_REVERT, NH), 0);
+	cr_assert_eq(count_log(RA_SWAP, 4), 0);
 }
 
 /* ---- max_failures and on_failure ---------------------------------------- */
@@ -1015,6 +1220,10 @@ Test(rollout, check_catches_broken_states, .fini = fini)
 	F.r.hosts[5].batch = 7;			/* a gap in the batches */
 	cr_assert_not(rollout_check(&F.r));
 	F.r.hosts[5].batch = 2;
+
+	F.r.hosts[3].unanswered = 1;		/* only a failed host */
+	cr_assert_not(rollout_check(&F.r));
+	F.r.hosts[3].unanswered = 0;
 
 	F.r.flags = ROLLOUT_PAUSING;
 	cr_assert(rollout_check(&F.r));
