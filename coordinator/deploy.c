@@ -529,9 +529,13 @@ deploy_on_result(void *arg, struct host *h, const struct cmd *c,
 		dep_input(fd, p, RI_TICK, 0, NULL);
 		return;
 	}
-	if ((i = host_index(p, h->rec.name)) == (size_t)-1)
+	if ((i = host_index(p, h->rec.name)) == (size_t)-1) {
+		dep_forget(c->rec.deployment);
 		return;
-	if (strcmp(c->rec.purpose, "pull") == 0)
+	}
+	if (report == NULL)	/* no answer: it may still come */
+		dep_input(fd, p, RI_OFFLINE, i, cause);
+	else if (strcmp(c->rec.purpose, "pull") == 0)
 		dep_input(fd, p, ok ? RI_PULLED : RI_PULL_FAILED, i, cause);
 	else if (strcmp(c->rec.purpose, "swap") == 0)
 		dep_input(fd, p, ok ? RI_SWAPPED : RI_SWAP_FAILED, i, cause);

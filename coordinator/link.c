@@ -405,6 +405,32 @@ report_state(Ferry__Report__Status s)
 	}
 }
 
+
+/*
+ * late_result: a deployment's command whose deadline passed without an
+ * answer (the host was cut off, say) is answered after all.  The agent's
+ * signed report is the truth about what the host runs: it is recorded, and
+ * the deployment hears of it.
+ */
+static void
+late_result(struct ferryd *fd, struct host *h, const struct command_rec *old,
+    const Ferry__Report *r, const char *state)
+{
+	struct cmd c;
+
+	if (old->deployment == 0 || strcmp(old->state, "expired") != 0 ||
+	    (r->status != FERRY__REPORT__STATUS__SUCCEEDED &&
+	    r->status != FERRY__REPORT__STATUS__FAILED))
+		return;
+	log_info("host %s: %s command seq %llu answered after its deadline: "
+	    "%s", h->rec.name, old->kind, (unsigned long long)old->seq,
+	    state);
+	store_command_set_state(fd->store, old->id, state, r->message);
+	memset(&c, 0, sizeof(c));
+	c.rec = *old;
+	snprintf(c.rec.state, sizeof(c.rec.state), "%s", state);
+	deploy_on_result(fd, h, &c, r, NULL);
+}
 static void
 handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
     const struct envelope *ev, const char *peer)
@@ -460,6 +486,7 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 			    &ack.base);
 			goto out;
 		}
+		late_result(fd, h, &old, r, state);
 		reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK, &ack.base);
 		goto out;
 	}

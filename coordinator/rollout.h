@@ -72,8 +72,8 @@
  *   rolled_back, or failed when a host could not be put back or had no
  *   previous revision (the cause names them).
  * - Late answers: a host counted failed because it went offline in flight
- *   is marked unanswered, since its agent may go on and answer when it is
- *   back.  An RI_SWAPPED for such an RH_FAILED host makes it RH_DONE (it
+ *   (or its command got no answer in time) is marked unanswered, since its
+ *   agent may go on and answer when it is back.  An RI_SWAPPED for such an RH_FAILED host makes it RH_DONE (it
  *   runs the new revision) and takes back its failure; an ended forward
  *   rollout says again how it ended, a decision already taken stands.  If
  *   on_failure rollback has fired, the host goes back too: a rolling back
@@ -193,7 +193,8 @@ enum rollout_input {
 	RI_SWAP_FAILED,		/* host's forward swap failed (cause) */
 	RI_REVERTED,		/* host's rollback swap passed */
 	RI_REVERT_FAILED,	/* host's rollback swap failed (cause) */
-	RI_OFFLINE,		/* host went offline */
+	RI_OFFLINE,		/* host went offline, or its command got
+				 * no answer in time (cause says) */
 	RI_PAUSE,		/* operator: pause */
 	RI_RESUME,		/* operator: resume */
 	RI_ABORT,		/* operator: abort */
