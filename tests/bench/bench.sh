@@ -281,17 +281,23 @@ start_fleet6() {
 SVC_PORT=""
 # ferry_spec FILE IMAGE ORDER MIN_HEALTHY: the bench service's spec.  A
 # start-first spec publishes no host port (two containers cannot hold one
-# host port at once; ferry refuses that).
+# host port at once; ferry refuses that), and ferry's HTTP check goes
+# through the published port, so start-first checks health the way Swarm
+# does: the same busybox wget, run inside the container.
 ferry_spec() {
-    local port=""
-    [ "$3" = stop-first ] && port="port: { host: $SVC_PORT, container: 80 }"
+    local port="" check="http: { path: /health, port: 80, status: 200 }"
+    if [ "$3" = stop-first ]; then
+        port="port: { host: $SVC_PORT, container: 80 }"
+    else
+        check='exec: [/bin/busybox, wget, -q, -O, /dev/null, "http://127.0.0.1/health"]'
+    fi
     cat >"$1" <<EOF
 service: $TAG
 image: $2
 hosts: { labels: { role: $TAG } }
 $port
 health:
-  http: { path: /health, port: 80, status: 200 }
+  $check
   interval: 1s
   timeout: 1s
   start_period: 0s
@@ -363,9 +369,6 @@ swarm_create() {
         "$IMG:1" >/dev/null || die "docker service create failed"
 }
 
-# rfc_ms RFC3339: milliseconds since the epoch.
-rfc_ms() { echo $(( $(date -d "$1" +%s%N) / 1000000 )); }
-
 # swarm_update IMAGE -> "SECONDS STATE": from `docker service update` to
 # UpdateStatus completed (or rollback_completed), as the manager recorded it.
 swarm_update() {
@@ -374,12 +377,14 @@ swarm_update() {
     "$DOCKER" service update --quiet --detach --no-resolve-image --image "$1" "$SW" >/dev/null ||
         die "docker service update failed"
     for ((i = 0; i < 1200; i++)); do
-        out="$("$DOCKER" service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}} {{.UpdateStatus.CompletedAt}}{{end}}' "$SW")"
+        out="$("$DOCKER" service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}} {{if .UpdateStatus.CompletedAt}}{{.UpdateStatus.CompletedAt.UnixNano}}{{end}}{{end}}' "$SW")"
         st="${out%% *}"
         case "$st" in completed|rollback_completed|paused|rollback_paused) break ;; esac
         sleep 0.1
     done
-    end="$(rfc_ms "${out#* }")"
+    end="${out#* }"
+    [[ "$end" =~ ^[0-9]+$ ]] || die "Swarm's update of $SW did not end within 120 s (${out:-no status})"
+    end=$((end / 1000000))
     echo "$(fsec "$t0" "$end") $st"
 }
 
@@ -421,12 +426,12 @@ floor_up() {
     die "floor container $name not healthy within 30 s"
 }
 
-floor_down() {  # floor_down ID: stop (10 s grace) + remove
+floor_down() {  # floor_down ID: stop (10 s grace) + remove; 1 when it failed
     dapi POST "/containers/$1/stop?t=10" >/dev/null || true
-    dapi DELETE "/containers/$1" >/dev/null || die "remove $1 failed"
+    dapi DELETE "/containers/$1" >/dev/null || { log "removing container $1 failed"; return 1; }
 }
 
-# floor_rollout ORDER -> seconds: the same work as the rolling deploy with
+# floor_rollout ORDER IMAGE -> FLOOR_LAST (seconds): the same work as the rolling deploy with
 # nothing between the steps: 6 containers, 3 batches of 2 swapped in
 # parallel, each swap stop-first (stop+remove old, create+start new, first
 # healthy) or start-first (create+start new, first healthy, stop+remove old).
@@ -442,7 +447,7 @@ floor_rollout() {
                 port_args=()
                 [ "$order" = stop-first ] && port_args=(127.0.1.$((i + 2)) "$FLOOR_PORT")
                 if [ "$order" = stop-first ]; then
-                    floor_down "${FLOOR_IDS[$i]}"
+                    floor_down "${FLOOR_IDS[$i]}" || exit 1
                     floor_up "$TAG-floor-$i-$RANDOM" "$img" "${port_args[@]}" >"$WORK/floor.$i"
                 else
                     floor_up "$TAG-floor-$i-$RANDOM" "$img" >"$WORK/floor.$i"
@@ -453,11 +458,11 @@ floor_rollout() {
         done
         for k in "${kids[@]}"; do wait "$k" || die "a floor swap failed"; done
     done
+    FLOOR_LAST="$(fsec "$t0" "$(now_ms)")"
     for ((i = 0; i < NH; i++)); do
         FLOOR_IDS[$i]="$(cat "$WORK/floor.$i")"
         [ -n "${FLOOR_IDS[$i]}" ] || die "a floor swap left no container"
     done
-    fsec "$t0" "$(now_ms)"
 }
 
 floor_rollout_setup() {   # floor_rollout_setup ORDER: six containers on web:1
@@ -485,7 +490,7 @@ section_floor() {
         t0=$(now_ms)
         id="$(floor_up "$TAG-floor-$r" "$IMG:2" 127.0.1.8 "$FLOOR_PORT")"
         t1=$(now_ms)
-        floor_down "$id"
+        floor_down "$id" || die "the floor container could not be removed"
         t2=$(now_ms)
         # The first run warms caches; it is not counted.
         [ "$r" -eq 1 ] && continue
@@ -519,7 +524,8 @@ section_rollouts() {
             out="$(swarm_update "$IMG:$img")"
             [ "${out#* }" = completed ] || die "Swarm update ($order, run $r) ended ${out#* }"
             sw+=("${out%% *}")
-            fl+=("$(floor_rollout "$order" "$IMG:$img")")
+            floor_rollout "$order" "$IMG:$img"
+            fl+=("$FLOOR_LAST")
             if [ "$QUICK" -eq 0 ]; then
                 img=$((3 - img))
                 out="$(ferry_rollout "$IMG:$img" "$order" 2s)"
@@ -527,7 +533,7 @@ section_rollouts() {
                 f2+=("${out%% *}")
                 # Swarm follows to the same image, untimed.
                 swarm_update "$IMG:$img" >/dev/null
-                floor_rollout "$order" "$IMG:$img" >/dev/null
+                floor_rollout "$order" "$IMG:$img"
             fi
             img=$((3 - img))
             log "  run $r: ferry ${f0[-1]}s${f2:+ (min_healthy 2s ${f2[-1]}s)}, Swarm ${sw[-1]}s, floor ${fl[-1]}s"
@@ -569,7 +575,7 @@ section_rollouts() {
     "$DOCKER" service rm "$SW" >/dev/null 2>&1 || true
     wait_swarm_gone
     note "Swarm timings (sections 2, 3) run without a network (tasks on the default bridge); ferry publishes a host port stop-first and none start-first (ferry refuses start-first with a host port)."
-    note "Health check on both sides: HTTP GET /health every 1 s, timeout 1 s, 3 failures; Swarm's check runs busybox wget inside the container, ferry's agent probes from outside. Swarm: --update-monitor 2s, --update-delay 0s, --no-resolve-image."
+    note "Health check on both sides: GET /health every 1 s, timeout 1 s, 3 failures. Swarm runs busybox wget inside the container; ferry probes over HTTP through the published port stop-first, and runs the same wget inside the container start-first (its HTTP check needs a host port, which start-first cannot have). Swarm: --update-monitor 2s, --update-delay 0s, --no-resolve-image."
 }
 
 # ---- 4. availability -------------------------------------------------------
