@@ -595,7 +595,7 @@ load_ferry_stop() {
     for ((i = 0; i < 100; i++)); do kill -0 "$LOAD_PID" 2>/dev/null || break; sleep 0.1; done
     kill "$LOAD_PID" 2>/dev/null || true
     wait "$LOAD_PID" 2>/dev/null || true
-    cat "$WORK/load.out"
+    grep '^sent ' "$WORK/load.out" | tail -n1
 }
 
 # The same client inside a container on the service's overlay network; the
@@ -609,7 +609,7 @@ load_swarm_start() {
 load_swarm_stop() {
     "$DOCKER" exec "$TAG-client" /bin/busybox touch /tmp/stop >/dev/null 2>&1 || true
     timeout 15 "$DOCKER" wait "$TAG-client" >/dev/null 2>&1 || true
-    "$DOCKER" logs "$TAG-client" 2>&1 | tail -n1
+    "$DOCKER" logs "$TAG-client" 2>&1 | grep '^sent ' | tail -n1
     "$DOCKER" rm -f "$TAG-client" >/dev/null 2>&1 || true
 }
 
