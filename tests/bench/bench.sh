@@ -393,7 +393,9 @@ swarm_update() {
 created_since() {
     local since
     since="$(awk -v t="$1" 'BEGIN { printf "%.3f", t / 1000 }')"
-    timeout 20 "$DOCKER" events --since "$since" --until "$(date +%s.%N)" \
+    # --until a second ahead: the engine has published every event of the
+    # run by then (an "until" of now has been seen to miss some).
+    timeout 20 "$DOCKER" events --since "$since" --until "$(( $(date +%s) + 1 ))" \
         --filter type=container --filter event=create --filter "label=$2" \
         --format '{{.Actor.Attributes.image}}' 2>/dev/null | grep -cE "$3" || true
 }
