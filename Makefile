@@ -7,6 +7,9 @@
 #   make asan       build and run every test under AddressSanitizer + UBSan
 #   make fuzz       short libFuzzer run on the receive path
 #   make fleet      the local demo fleet (see README)
+#   make bench      ferry against the floor and Docker Swarm, side by side
+#                   (tests/bench/README.md; slow: about half an hour)
+#   make bench-smoke  one quick pass of the bench harness (part of `make test`)
 
 CC       ?= gcc
 BUILD    ?= build
@@ -101,10 +104,25 @@ integration: $(BINS) $(ITEST_BINS)
 	@set -e; for t in $(ITEST_BINS); do echo "== $$t"; \
 	  FERRY_BIN=$(abspath $(BUILD)) timeout 600 $$t --jobs 1; done
 
-test: unit integration
+test: unit integration bench-smoke
 
 asan:
-	$(MAKE) BUILD=build/asan SAN=1 test
+	$(MAKE) BUILD=build/asan SAN=1 unit integration
+
+# ---- benchmarks ----------------------------------------------------------
+# Sources in tests/bench/; figures and how to read them in its README.
+$(BUILD)/bench/sigrate: tests/bench/sigrate.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
+
+BENCH_ARGS ?=
+bench: $(BINS) $(BUILD)/bench/sigrate
+	FERRY_BIN=$(abspath $(BUILD)) tests/bench/bench.sh $(BENCH_ARGS) \
+	  --json $(BUILD)/bench/bench.json
+
+bench-smoke: $(BINS) $(BUILD)/bench/sigrate
+	FERRY_BIN=$(abspath $(BUILD)) timeout 600 tests/bench/bench.sh --quick \
+	  --json $(BUILD)/bench/smoke.json
 
 # ---- fuzzing -------------------------------------------------------------
 FUZZ_TIME ?= 30
@@ -128,5 +146,5 @@ fleet: $(BINS)
 clean:
 	rm -rf build
 
-.PHONY: all unit integration test asan fuzz fleet clean
+.PHONY: all unit integration test asan fuzz fleet clean bench bench-smoke
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

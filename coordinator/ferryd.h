@@ -112,6 +112,13 @@ int store_host_set_new_key(struct store *st, const char *name,
 int store_host_take_new_key(struct store *st, const char *name);
 int store_host_set_labels(struct store *st, const char *name,
     const struct label *labels, size_t n);
+/* store_batch_begin opens one write transaction: the single-statement
+ * writes made until store_batch_end (store_host_seen, store_event) join it
+ * and cost one commit together instead of one each.  Nothing that opens a
+ * transaction of its own may run in between.  store_batch_end commits when
+ * rc is 0, else rolls back; it returns 0 or a negative error. */
+int store_batch_begin(struct store *st);
+int store_batch_end(struct store *st, int rc);
 int store_host_seen(struct store *st, const char *name, uint64_t at_ms,
     const char *address);
 
@@ -256,6 +263,7 @@ struct host {
 	uint64_t held_until_us;
 	Ferry__Poll *status;		/* the last heartbeat */
 	int seen_dirty;			/* last_seen not yet written */
+	int online_unrecorded;		/* came online; event not yet written */
 	struct cmd *outbox;		/* unanswered commands, by sequence */
 };
 
@@ -287,6 +295,7 @@ struct ferryd {
 	struct nng_http_server *http;
 	uv_timer_t sweep;
 	uint64_t last_flush_ms;
+	int online_unrecorded;		/* some host's online event unwritten */
 	uv_signal_t sigterm, sigint;
 	int stopping;
 };

@@ -179,19 +179,60 @@ fleet_beat(struct ferryd *fd, struct host *h, uint64_t now_ms)
 	h->seen_dirty = 1;
 	if (!h->online) {
 		h->online = 1;
+		/* Its event and last-seen time are written by the next sweep,
+		 * together with every other host's: a thousand agents coming
+		 * online cost a few commits, not two fsyncs each. */
+		h->online_unrecorded = 1;
+		fd->online_unrecorded = 1;
 		log_info("host %s: online (%s)", h->rec.name, h->rec.address);
-		store_event(fd->store, "ferryd", "host-online", h->rec.name,
-		    h->rec.address);
-		store_host_seen(fd->store, h->rec.name, now_ms,
-		    h->rec.address);
-		h->seen_dirty = 0;
 	}
+}
+
+/* flush writes, in one transaction, the online events not yet recorded
+ * and the last-seen times of the hosts marked dirty (all of them when
+ * every_seen, else only those that just came online). */
+static void
+flush(struct ferryd *fd, int every_seen)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = store_batch_begin(fd->store)) != 0) {
+		log_warnx("hosts: cannot record last-seen times: %s",
+		    ferr_str(rc));
+		return;
+	}
+	for (i = 0; i < fd->nhosts && rc == 0; i++) {
+		struct host *h = fd->hosts[i];
+
+		if (h->online_unrecorded)
+			rc = store_event(fd->store, "ferryd", "host-online",
+			    h->rec.name, h->rec.address);
+		if (rc == 0 && h->seen_dirty &&
+		    (every_seen || h->online_unrecorded))
+			rc = store_host_seen(fd->store, h->rec.name,
+			    h->rec.last_seen_ms, h->rec.address);
+	}
+	if ((rc = store_batch_end(fd->store, rc)) != 0) {
+		/* Kept dirty: the next flush tries again. */
+		log_warnx("hosts: cannot record last-seen times: %s",
+		    ferr_str(rc));
+		return;
+	}
+	for (i = 0; i < fd->nhosts; i++) {
+		struct host *h = fd->hosts[i];
+
+		if (every_seen || h->online_unrecorded)
+			h->seen_dirty = 0;
+		h->online_unrecorded = 0;
+	}
+	fd->online_unrecorded = 0;
 }
 
 void
 fleet_sweep(struct ferryd *fd, uint64_t now_ms)
 {
-	int flush = now_ms - fd->last_flush_ms >= SEEN_FLUSH_MS;
+	int every = now_ms - fd->last_flush_ms >= SEEN_FLUSH_MS;
 	size_t i;
 
 	for (i = 0; i < fd->nhosts; i++) {
@@ -205,17 +246,17 @@ fleet_sweep(struct ferryd *fd, uint64_t now_ms)
 			    "(%u missed at %u ms)", h->rec.name,
 			    (unsigned long long)(now_ms - h->last_beat_ms),
 			    fd->conf.missed_beats, h->interval_ms);
+			/* An online event still unwritten goes first. */
+			if (fd->online_unrecorded)
+				flush(fd, 0);
 			store_event(fd->store, "ferryd", "host-offline",
 			    h->rec.name, "missed heartbeats");
-			flush = 1;
+			every = 1;
 			deploy_host_offline(fd, h);
 		}
-		if (flush && h->seen_dirty) {
-			store_host_seen(fd->store, h->rec.name,
-			    h->rec.last_seen_ms, h->rec.address);
-			h->seen_dirty = 0;
-		}
 	}
-	if (flush)
+	if (every || fd->online_unrecorded)
+		flush(fd, every);
+	if (every)
 		fd->last_flush_ms = now_ms;
 }

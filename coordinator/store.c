@@ -332,6 +332,18 @@ store_host_set_labels(struct store *st, const char *name,
 }
 
 int
+store_batch_begin(struct store *st)
+{
+	return db_begin(st->db);
+}
+
+int
+store_batch_end(struct store *st, int rc)
+{
+	return db_finish(st->db, rc);
+}
+
+int
 store_host_seen(struct store *st, const char *name, uint64_t at_ms,
     const char *address)
 {

@@ -1,0 +1,838 @@
+#!/usr/bin/env bash
+# bench.sh: ferry measured against the physical floor and against Docker
+# Swarm on the same machine, side by side in one run.
+#
+#   tests/bench/bench.sh [--quick] [--runs N] [--agents "100 1000"]
+#                        [--json FILE] [--only SECTIONS]
+#
+# Sections: 1 floor, 2 rolling deploy, 3 failure to rolled back,
+# 4 availability, 5 control plane, 6 footprint (--only "1 2" runs some).
+# --quick: one run of each, a small control plane (N=20): the smoke pass the
+# test suite runs so that the harness cannot rot.  Its figures mean nothing.
+#
+# Needs root, a Docker engine and the registry on 127.0.0.1:5000 (started
+# with deploy/services.sh when absent), the test images (tests/images/
+# build.sh), the binaries in ${FERRY_BIN:-build}, and build/bench/sigrate.
+# Starts a single-node Swarm when the engine is in none, and leaves it
+# again at the end; an engine already in a Swarm is left as it was.
+#
+# Everything it starts it ends by pid; its agents publish on 127.0.1.2-7,
+# its containers and services carry its own names.  Every wait is bounded.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BIN="${FERRY_BIN:-$ROOT/build}"
+SIGRATE="${FERRY_SIGRATE:-$BIN/bench/sigrate}"
+DOCKER=/usr/bin/docker
+DSOCK=/var/run/docker.sock
+API="http://docker/v1.41"
+REG=127.0.0.1:5000
+IMG="$REG/ferry-test/web"
+BB=/bin/busybox
+
+QUICK=0
+RUNS=5
+AGENTS_N="100 1000"
+JSON_OUT="$BIN/bench/bench.json"
+ONLY="1 2 3 4 5 6"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick)  QUICK=1 ;;
+        --runs)   RUNS="$2"; shift ;;
+        --agents) AGENTS_N="$2"; shift ;;
+        --json)   JSON_OUT="$2"; shift ;;
+        --only)   ONLY="$2"; shift ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench: unknown argument '$1' (--help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ "$QUICK" -eq 1 ]; then
+    RUNS=1
+    AGENTS_N=20
+fi
+PING_RUNS=$((QUICK ? 2 : 5))
+CPU_WINDOW=$((QUICK ? 2 : 15))      # seconds of heartbeating sampled
+NH=6                                # rollout hosts
+BATCH=2
+
+TAG="fb$$"                          # names of everything this run creates
+WORK="$(mktemp -d /tmp/ferry-bench-XXXXXX)"
+RESULTS="$WORK/results.tsv"         # section, key, unit, median, min, max, samples
+RATIOS="$WORK/ratios.tsv"           # section, key, median, min, max, note
+NOTES="$WORK/notes.txt"
+PIDS="$WORK/pids"                   # every process started, one pid a line
+: >"$RESULTS"; : >"$RATIOS"; : >"$NOTES"; : >"$PIDS"
+SWARM_STARTED=0
+T_START=$(date +%s)
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+fsec() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1000 }'; }
+
+# ---- processes ------------------------------------------------------------
+
+# proc_is PID COMM: PID is a live (non-zombie) process named COMM.
+proc_is() {
+    local stat
+    [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] || return 1
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    [ "${stat%% *}" != Z ]
+}
+
+# stop_pids COMM PID...: TERM, wait up to 10 s, then KILL the stragglers.
+stop_pids() {
+    local comm="$1" p i left
+    shift
+    [ $# -gt 0 ] || return 0
+    for p in "$@"; do proc_is "$p" "$comm" && kill -TERM "$p" 2>/dev/null || true; done
+    for ((i = 0; i < 100; i++)); do
+        left=0
+        for p in "$@"; do proc_is "$p" "$comm" && { left=1; break; }; done
+        [ "$left" -eq 0 ] && break
+        sleep 0.1
+    done
+    for p in "$@"; do proc_is "$p" "$comm" && kill -KILL "$p" 2>/dev/null || true; done
+    # Reap them (only them: other children of this shell go on running).
+    for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
+
+cleanup() {
+    local rc=$? ids p
+    set +e
+    log "cleaning up"
+    # Processes this run started, agents first.
+    mapfile -t ids < <(awk '$1 == "ferry-agent" { print $2 }' "$PIDS")
+    stop_pids ferry-agent "${ids[@]}"
+    mapfile -t ids < <(awk '$1 == "ferryd" { print $2 }' "$PIDS")
+    stop_pids ferryd "${ids[@]}"
+    "$DOCKER" service rm "$TAG-swarm" >/dev/null 2>&1
+    for p in $("$DOCKER" ps -aq --filter "label=ferry.bench=$TAG" 2>/dev/null) \
+        $("$DOCKER" ps -aq --filter "label=ferry.service=$TAG" 2>/dev/null); do
+        "$DOCKER" rm -f "$p" >/dev/null 2>&1
+    done
+    wait_swarm_gone
+    "$DOCKER" network rm "$TAG-net" >/dev/null 2>&1
+    if [ "$SWARM_STARTED" -eq 1 ]; then
+        log "leaving the single-node Swarm this run started"
+        "$DOCKER" swarm leave --force >/dev/null 2>&1
+    fi
+    if [ "$rc" -eq 0 ] && [ -z "${FERRY_BENCH_KEEP:-}" ]; then
+        rm -rf "$WORK"
+    else
+        log "logs kept in $WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- numbers --------------------------------------------------------------
+
+# stats: numbers on stdin -> "median min max"
+stats() {
+    sort -g | awk 'function f(x) { return (x >= 1000 || x == int(x)) ? sprintf("%.0f", x) : sprintf("%.4g", x) }
+        { a[NR] = $1 }
+        END { if (NR == 0) { print "nan nan nan"; exit }
+              m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+              print f(m), f(a[1]), f(a[NR]) }'
+}
+
+# record SECTION KEY UNIT SAMPLE...: one measured quantity.
+record() {
+    local sec="$1" key="$2" unit="$3" s
+    shift 3
+    s="$(printf '%s\n' "$@" | stats)"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$sec" "$key" "$unit" "${s// /$'\t'}" \
+        "$(IFS=,; echo "$*")" >>"$RESULTS"
+}
+
+samples_of() { awk -F'\t' -v k="$1" '$2 == k { print $7 }' "$RESULTS" | tr ',' '\n'; }
+median_of() { awk -F'\t' -v k="$1" '$2 == k { print $4 }' "$RESULTS"; }
+
+# ratio SECTION NAME NUM_KEY DEN_KEY: median of the run-by-run ratios of two
+# quantities measured side by side (same run index), with min and max.
+ratio() {
+    local sec="$1" name="$2" a b
+    a="$(samples_of "$3")"; b="$(samples_of "$4")"
+    [ -n "$a" ] && [ -n "$b" ] || return 0
+    local s
+    s="$(paste <(echo "$a") <(echo "$b") | awk '$1 != "" && $2 > 0 { print $1 / $2 }' | stats)"
+    printf '%s\t%s\t%s\t%s\n' "$sec" "$name" "${s// /$'\t'}" "$3 / $4" >>"$RATIOS"
+}
+
+# ratio_of_medians SECTION NAME NUM_KEY DEN_KEY (for quantities not paired
+# run by run): one figure, min = max = median.
+ratio_of_medians() {
+    local a b r
+    a="$(median_of "$3")"; b="$(median_of "$4")"
+    [ -n "$a" ] && [ -n "$b" ] || return 0
+    r="$(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.4g", a / b; else print "nan" }')"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$r" "$r" "$r" "$3 / $4 (medians)" >>"$RATIOS"
+}
+
+note() { printf '%s\n' "$*" >>"$NOTES"; log "note: $*"; }
+
+# ---- setup ----------------------------------------------------------------
+
+free_port() {   # a TCP port nothing listens on, in 30000-59999
+    local p i
+    for ((i = 0; i < 200; i++)); do
+        p=$((30000 + RANDOM % 30000))
+        ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
+    done
+    die "no free port"
+}
+
+setup() {
+    local b
+    [ "$(id -u)" -eq 0 ] || die "run as root (it drives the Docker engine)"
+    for b in ferryd ferry ferry-agent; do
+        [ -x "$BIN/$b" ] || die "$BIN/$b not found: run make first"
+    done
+    [ -x "$SIGRATE" ] || die "$SIGRATE not found: run make bench"
+    [ -x "$BB" ] || die "$BB not found (busybox-static): run deploy/setup.sh deps"
+    "$ROOT/deploy/services.sh" start >&2
+    "$ROOT/tests/images/build.sh" >&2
+    if want 2 || want 3 || want 4; then
+        case "$("$DOCKER" info --format '{{.Swarm.LocalNodeState}}')" in
+            active) log "the engine is already in a Swarm: using it, leaving it as it is" ;;
+            inactive)
+                "$DOCKER" swarm init --advertise-addr 127.0.0.1 >/dev/null ||
+                    die "docker swarm init failed"
+                SWARM_STARTED=1
+                log "started a single-node Swarm (left again at the end)"
+                ;;
+            *) die "the engine's Swarm state is neither active nor inactive" ;;
+        esac
+    fi
+    IMG_DIGEST_BAD="$("$DOCKER" image inspect --format '{{index .RepoDigests 0}}' "$IMG:bad")"
+    IMG_DIGEST_BAD="${IMG_DIGEST_BAD##*@sha256:}"
+}
+
+# ---- the ferry fleet of six -------------------------------------------------
+
+FD_PID=""
+FD_SOCK=""
+ferry() { "$BIN/ferry" --socket "$FD_SOCK" "$@"; }
+
+# start_ferryd DIR: a fresh ferryd with its state in DIR; sets FD_PID, FD_SOCK.
+start_ferryd() {
+    local dir="$1" port i
+    mkdir -p "$dir"
+    port="$(free_port)"
+    FD_SOCK="$dir/ferryd.sock"
+    setsid "$BIN/ferryd" -d --state-dir "$dir/state" --listen "tcp://127.0.0.1:$port" \
+        --socket "$FD_SOCK" --http off >"$dir/ferryd.log" 2>&1 </dev/null &
+    FD_PID=$!
+    echo "ferryd $FD_PID" >>"$PIDS"
+    for ((i = 0; i < 100; i++)); do
+        ferry hosts >/dev/null 2>&1 && return 0
+        proc_is "$FD_PID" ferryd || { tail "$dir/ferryd.log" >&2; die "ferryd exited"; }
+        sleep 0.1
+    done
+    die "ferryd did not answer within 10 s"
+}
+
+# join DIR NAME ADDR LABEL: one enrolled agent state dir.
+join() {
+    local token
+    token="$(ferry token create --label "$4" 2>/dev/null)" || die "ferry token create failed"
+    "$BIN/ferry-agent" join "$token" --name "$2" --state-dir "$1/$2" \
+        --publish-address "$3" >/dev/null 2>&1 || die "ferry-agent join $2 failed"
+}
+
+# start_agent DIR NAME ADDR [FLAGS...]: prints the pid.
+start_agent() {
+    local dir="$1" name="$2" addr="$3"
+    shift 3
+    setsid "$BIN/ferry-agent" -d --state-dir "$dir/$name" --publish-address "$addr" \
+        "$@" >"$dir/$name.log" 2>&1 </dev/null &
+    echo "ferry-agent $!" >>"$PIDS"
+    echo $!
+}
+
+# online_count: hosts ferryd says are online.
+online_count() {
+    { ferry hosts --json 2>/dev/null || true; } | grep -cE '"state"[[:space:]]*:[[:space:]]*"online"' || true
+}
+
+FLEET_PIDS=()
+start_fleet6() {
+    local dir="$WORK/fleet" i
+    start_ferryd "$dir"
+    FLEET_FD_PID=$FD_PID
+    FLEET_SOCK=$FD_SOCK
+    for ((i = 1; i <= NH; i++)); do
+        join "$dir" "$TAG-$i" "127.0.1.$((i + 1))" role="$TAG"
+        FLEET_PIDS+=("$(start_agent "$dir" "$TAG-$i" "127.0.1.$((i + 1))" --heartbeat-interval 1s)")
+    done
+    for ((i = 0; i < 150; i++)); do
+        [ "$(online_count)" -ge "$NH" ] && break
+        sleep 0.2
+    done
+    [ "$(online_count)" -ge "$NH" ] || die "the six bench hosts are not online within 30 s"
+    log "ferry fleet: ferryd and $NH agents on 127.0.1.2-$((NH + 1))"
+}
+
+SVC_PORT=""
+# ferry_spec FILE IMAGE ORDER MIN_HEALTHY: the bench service's spec.  A
+# start-first spec publishes no host port (two containers cannot hold one
+# host port at once; ferry refuses that), and ferry's HTTP check goes
+# through the published port, so start-first checks health the way Swarm
+# does: the same busybox wget, run inside the container.
+ferry_spec() {
+    local port="" check="http: { path: /health, port: 80, status: 200 }"
+    if [ "$3" = stop-first ]; then
+        port="port: { host: $SVC_PORT, container: 80 }"
+    else
+        check='exec: [/bin/busybox, wget, -q, -O, /dev/null, "http://127.0.0.1/health"]'
+    fi
+    cat >"$1" <<EOF
+service: $TAG
+image: $2
+hosts: { labels: { role: $TAG } }
+$port
+health:
+  $check
+  interval: 1s
+  timeout: 1s
+  start_period: 0s
+  healthy_threshold: 1
+  unhealthy_threshold: 3
+  deadline: 30s
+  min_healthy: $4
+rollout:
+  batch: $BATCH
+  order: $3
+  pause: 0s
+  max_failures: 0
+  on_failure: rollback
+EOF
+}
+
+json_num() {    # json_num KEY: the first numeric "KEY": value on stdin
+    grep -oE "\"$1\"[[:space:]]*:[[:space:]]*-?[0-9.]+" | head -n1 | grep -oE -- '-?[0-9.]+$'
+}
+json_str() {    # json_str KEY: the first string "KEY": "value" on stdin
+    grep -oE "\"$1\"[[:space:]]*:[[:space:]]*\"[^\"]*\"" | head -n1 | sed -E 's/.*"([^"]*)"$/\1/'
+}
+
+# ferry_rollout IMAGE ORDER MIN_HEALTHY -> "SECONDS STATE": wall time from
+# `ferry deploy` to the deployment's final state as ferryd recorded it.
+ferry_rollout() {
+    local spec="$WORK/spec.yml" out id t0 st end i
+    ferry_spec "$spec" "$1" "$2" "$3"
+    t0=$(now_ms)
+    out="$(ferry deploy "$spec" --json)" || die "ferry deploy failed: $out"
+    id="$(echo "$out" | json_num id)"
+    for ((i = 0; i < 1200; i++)); do
+        out="$(ferry status "$id" --json)"
+        st="$(echo "$out" | json_str state)"
+        case "$st" in succeeded|failed|rolled_back|aborted) break ;; esac
+        sleep 0.1
+    done
+    end="$(echo "$out" | json_num updated_ms)"
+    echo "$(fsec "$t0" "$end") $st"
+}
+
+# ---- Swarm -----------------------------------------------------------------
+
+SW="$TAG-swarm"
+HEALTH_CMD="/bin/busybox wget -q -O /dev/null http://127.0.0.1/health"
+
+wait_swarm_gone() {
+    local i
+    for ((i = 0; i < 150; i++)); do
+        [ -z "$("$DOCKER" ps -aq --filter "label=com.docker.swarm.service.name=$SW" 2>/dev/null)" ] && return 0
+        sleep 0.2
+    done
+}
+
+# swarm_create ORDER [NETWORK]: the 6-replica service on web:1, converged.
+swarm_create() {
+    local net=()
+    "$DOCKER" service rm "$SW" >/dev/null 2>&1 || true
+    wait_swarm_gone
+    [ -n "${2:-}" ] && net=(--network "$2" --endpoint-mode dnsrr)
+    timeout 120 "$DOCKER" service create --quiet --detach=false --name "$SW" --replicas "$NH" \
+        --no-resolve-image "${net[@]}" \
+        --health-cmd "$HEALTH_CMD" --health-interval 1s --health-timeout 1s \
+        --health-retries 3 --health-start-period 0s \
+        --update-parallelism "$BATCH" --update-delay 0s --update-order "$1" \
+        --update-monitor 2s --update-failure-action rollback --update-max-failure-ratio 0 \
+        --rollback-parallelism "$BATCH" --rollback-delay 0s --rollback-order "$1" \
+        --rollback-monitor 2s \
+        "$IMG:1" >/dev/null || die "docker service create failed"
+}
+
+# swarm_update IMAGE -> "SECONDS STATE": from `docker service update` to
+# UpdateStatus completed (or rollback_completed), as the manager recorded it.
+swarm_update() {
+    local t0 st i out end
+    t0=$(now_ms)
+    "$DOCKER" service update --quiet --detach --no-resolve-image --image "$1" "$SW" >/dev/null ||
+        die "docker service update failed"
+    for ((i = 0; i < 1200; i++)); do
+        out="$("$DOCKER" service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}} {{if .UpdateStatus.CompletedAt}}{{.UpdateStatus.CompletedAt.UnixNano}}{{end}}{{end}}' "$SW")"
+        st="${out%% *}"
+        case "$st" in completed|rollback_completed|paused|rollback_paused) break ;; esac
+        sleep 0.1
+    done
+    end="${out#* }"
+    [[ "$end" =~ ^[0-9]+$ ]] || die "Swarm's update of $SW did not end within 120 s (${out:-no status})"
+    end=$((end / 1000000))
+    echo "$(fsec "$t0" "$end") $st"
+}
+
+# swarm_bad_tasks: ids of the service's tasks (each one container) that
+# ran the bad image, one a line.  The engine's events have been seen to miss
+# some of Swarm's creates, so Swarm is counted by its own task list.
+swarm_bad_tasks() {
+    "$DOCKER" service ps --no-trunc --format '{{.ID}} {{.Image}}' "$SW" 2>/dev/null |
+        awk '$2 ~ /:bad$/ { print $1 }' | sort
+}
+
+# created_since T0_MS LABEL_FILTER MATCH: containers created since T0 whose
+# image names MATCH (a tag or digest fragment).
+created_since() {
+    local since
+    since="$(awk -v t="$1" 'BEGIN { printf "%.3f", t / 1000 }')"
+    # --until a second ahead: the engine has published every event of the
+    # run by then (an "until" of now has been seen to miss some).
+    timeout 20 "$DOCKER" events --since "$since" --until "$(( $(date +%s) + 1 ))" \
+        --filter type=container --filter event=create --filter "label=$2" \
+        --format '{{.Actor.Attributes.image}}' 2>/dev/null | grep -cE "$3" || true
+}
+
+# ---- 1. floor ---------------------------------------------------------------
+
+dapi() {    # dapi METHOD PATH [JSON]: one Engine API call, body on stdout
+    if [ $# -ge 3 ]; then
+        curl -sf --max-time 30 --unix-socket "$DSOCK" -X "$1" -H 'Content-Type: application/json' \
+            -d "$3" "$API$2"
+    else
+        curl -sf --max-time 30 --unix-socket "$DSOCK" -X "$1" "$API$2"
+    fi
+}
+
+# floor_up NAME IMAGE [ADDR PORT]: create + start a container, then poll its
+# /health (on its bridge address, every 10 ms) until the first 200.  Prints
+# its id; bounded at 30 s.
+floor_up() {
+    local name="$1" image="$2" body id ip i hc=""
+    [ $# -ge 4 ] && hc=",\"HostConfig\":{\"PortBindings\":{\"80/tcp\":[{\"HostIp\":\"$3\",\"HostPort\":\"$4\"}]}}"
+    body="{\"Image\":\"$image\",\"Labels\":{\"ferry.bench\":\"$TAG\"},\"ExposedPorts\":{\"80/tcp\":{}}$hc}"
+    id="$(dapi POST "/containers/create?name=$name" "$body" | json_str Id)" || die "create $name failed"
+    dapi POST "/containers/$id/start" >/dev/null || die "start $name failed"
+    ip="$(dapi GET "/containers/$id/json" | json_str IPAddress)"
+    for ((i = 0; i < 3000; i++)); do
+        curl -sf -o /dev/null --max-time 0.5 "http://$ip/health" && { echo "$id"; return 0; }
+        sleep 0.01
+    done
+    die "floor container $name not healthy within 30 s"
+}
+
+floor_down() {  # floor_down ID: stop (10 s grace) + remove; 1 when it failed
+    dapi POST "/containers/$1/stop?t=10" >/dev/null || true
+    dapi DELETE "/containers/$1" >/dev/null || { log "removing container $1 failed"; return 1; }
+}
+
+# floor_rollout ORDER IMAGE -> FLOOR_LAST (seconds): the same work as the rolling deploy with
+# nothing between the steps: 6 containers, 3 batches of 2 swapped in
+# parallel, each swap stop-first (stop+remove old, create+start new, first
+# healthy) or start-first (create+start new, first healthy, stop+remove old).
+FLOOR_IDS=()
+floor_rollout() {
+    local order="$1" img="$2" b k i t0 port_args kids
+    t0=$(now_ms)
+    for ((b = 0; b < NH / BATCH; b++)); do
+        kids=()
+        for ((k = 0; k < BATCH; k++)); do
+            i=$((b * BATCH + k))
+            (
+                port_args=()
+                [ "$order" = stop-first ] && port_args=(127.0.1.$((i + 2)) "$FLOOR_PORT")
+                if [ "$order" = stop-first ]; then
+                    floor_down "${FLOOR_IDS[$i]}" || exit 1
+                    floor_up "$TAG-floor-$i-$RANDOM" "$img" "${port_args[@]}" >"$WORK/floor.$i"
+                else
+                    floor_up "$TAG-floor-$i-$RANDOM" "$img" >"$WORK/floor.$i"
+                    floor_down "${FLOOR_IDS[$i]}"
+                fi
+            ) &
+            kids+=($!)
+        done
+        for k in "${kids[@]}"; do wait "$k" || die "a floor swap failed"; done
+    done
+    FLOOR_LAST="$(fsec "$t0" "$(now_ms)")"
+    for ((i = 0; i < NH; i++)); do
+        FLOOR_IDS[$i]="$(cat "$WORK/floor.$i")"
+        [ -n "${FLOOR_IDS[$i]}" ] || die "a floor swap left no container"
+    done
+}
+
+floor_rollout_setup() {   # floor_rollout_setup ORDER: six containers on web:1
+    local i
+    floor_rollout_teardown
+    for ((i = 0; i < NH; i++)); do
+        if [ "$1" = stop-first ]; then
+            FLOOR_IDS[$i]="$(floor_up "$TAG-floor-$i-$RANDOM" "$IMG:1" "127.0.1.$((i + 2))" "$FLOOR_PORT")"
+        else
+            FLOOR_IDS[$i]="$(floor_up "$TAG-floor-$i-$RANDOM" "$IMG:1")"
+        fi
+    done
+}
+
+floor_rollout_teardown() {
+    local id
+    for id in "${FLOOR_IDS[@]}"; do floor_down "$id" || true; done
+    FLOOR_IDS=()
+}
+
+section_floor() {
+    local r t0 t1 t2 id up=() down=()
+    log "1. floor: one container, create+start until healthy; stop+remove"
+    for ((r = 1; r <= RUNS + 1; r++)); do
+        t0=$(now_ms)
+        id="$(floor_up "$TAG-floor-$r" "$IMG:2" 127.0.1.8 "$FLOOR_PORT")"
+        t1=$(now_ms)
+        floor_down "$id" || die "the floor container could not be removed"
+        t2=$(now_ms)
+        # The first run warms caches; it is not counted.
+        [ "$r" -eq 1 ] && continue
+        up+=("$(fsec "$t0" "$t1")")
+        down+=("$(fsec "$t1" "$t2")")
+    done
+    record 1 floor.create_start_healthy s "${up[@]}"
+    record 1 floor.stop_remove s "${down[@]}"
+}
+
+# ---- 2 and 3. rolling deploys and failures -------------------------------------
+
+section_rollouts() {
+    local order r out img t0 prev sfloor=() mh
+    local -a f0 f2 sw fl fails fbad swfails swbad
+    start_fleet6
+    SVC_PORT="$(free_port)"
+    for order in stop-first start-first; do
+        log "2. rolling deploy, $order: ferry vs Swarm vs floor, $RUNS run(s)"
+        # Both sides start from web:1 on six hosts (not timed).
+        out="$(ferry_rollout "$IMG:1" "$order" 0s)"
+        [ "${out#* }" = succeeded ] || die "ferry's initial rollout ($order) ended ${out#* }"
+        swarm_create "$order"
+        floor_rollout_setup "$order"
+        f0=(); f2=(); sw=(); fl=()
+        img=2
+        want 2 || RUNS2=0
+        for ((r = 1; r <= ${RUNS2:-$RUNS}; r++)); do
+            out="$(ferry_rollout "$IMG:$img" "$order" 0s)"
+            [ "${out#* }" = succeeded ] || die "ferry rollout ($order, run $r) ended ${out#* }"
+            f0+=("${out%% *}")
+            out="$(swarm_update "$IMG:$img")"
+            [ "${out#* }" = completed ] || die "Swarm update ($order, run $r) ended ${out#* }"
+            sw+=("${out%% *}")
+            floor_rollout "$order" "$IMG:$img"
+            fl+=("$FLOOR_LAST")
+            if [ "$QUICK" -eq 0 ]; then
+                img=$((3 - img))
+                out="$(ferry_rollout "$IMG:$img" "$order" 2s)"
+                [ "${out#* }" = succeeded ] || die "ferry rollout ($order, min_healthy 2s) ended ${out#* }"
+                f2+=("${out%% *}")
+                # Swarm follows to the same image, untimed.
+                swarm_update "$IMG:$img" >/dev/null
+                floor_rollout "$order" "$IMG:$img"
+            fi
+            img=$((3 - img))
+            log "  run $r: ferry ${f0[-1]}s${f2:+ (min_healthy 2s ${f2[-1]}s)}, Swarm ${sw[-1]}s, floor ${fl[-1]}s"
+        done
+        if want 2; then
+        record 2 "rolling.$order.ferry" s "${f0[@]}"
+        [ ${#f2[@]} -gt 0 ] && record 2 "rolling.$order.ferry_min_healthy_2s" s "${f2[@]}"
+        record 2 "rolling.$order.swarm" s "${sw[@]}"
+        record 2 "rolling.$order.floor" s "${fl[@]}"
+        ratio 2 "rolling.$order.ferry/swarm" "rolling.$order.ferry" "rolling.$order.swarm"
+        ratio 2 "rolling.$order.ferry/floor" "rolling.$order.ferry" "rolling.$order.floor"
+        ratio 2 "rolling.$order.swarm/floor" "rolling.$order.swarm" "rolling.$order.floor"
+        [ ${#f2[@]} -gt 0 ] && ratio_of_medians 2 "rolling.$order.ferry_min_healthy_2s/swarm" \
+            "rolling.$order.ferry_min_healthy_2s" "rolling.$order.swarm"
+        fi
+        floor_rollout_teardown
+
+        if want 3; then
+            log "3. failure to rolled back, $order: ferry vs Swarm, $RUNS run(s)"
+            fails=(); fbad=(); swfails=(); swbad=()
+            for ((r = 1; r <= RUNS; r++)); do
+                t0=$(now_ms)
+                out="$(ferry_rollout "$IMG:bad" "$order" 0s)"
+                [ "${out#* }" = rolled_back ] || die "ferry's bad rollout ($order) ended ${out#* }"
+                fails+=("${out%% *}")
+                fbad+=("$(created_since "$t0" "ferry.service=$TAG" "$IMG_DIGEST_BAD|:bad")")
+                swarm_bad_tasks >"$WORK/bad.before"
+                out="$(swarm_update "$IMG:bad")"
+                [ "${out#* }" = rollback_completed ] || die "Swarm's bad update ($order) ended ${out#* }"
+                swfails+=("${out%% *}")
+                swbad+=("$(swarm_bad_tasks | comm -13 "$WORK/bad.before" - | wc -l)")
+                log "  run $r: ferry ${fails[-1]}s (${fbad[-1]} bad containers), Swarm ${swfails[-1]}s (${swbad[-1]} bad containers)"
+            done
+            record 3 "failure.$order.ferry" s "${fails[@]}"
+            record 3 "failure.$order.swarm" s "${swfails[@]}"
+            record 3 "failure.$order.ferry_bad_containers" n "${fbad[@]}"
+            record 3 "failure.$order.swarm_bad_containers" n "${swbad[@]}"
+            ratio 3 "failure.$order.ferry/swarm" "failure.$order.ferry" "failure.$order.swarm"
+        fi
+    done
+    "$DOCKER" service rm "$SW" >/dev/null 2>&1 || true
+    wait_swarm_gone
+    note "Swarm timings (sections 2, 3) run without a network (tasks on the default bridge); ferry publishes a host port stop-first and none start-first (ferry refuses start-first with a host port)."
+    note "Health check on both sides: GET /health every 1 s, timeout 1 s, 3 failures. Swarm runs busybox wget inside the container; ferry probes over HTTP through the published port stop-first, and runs the same wget inside the container start-first (its HTTP check needs a host port, which start-first cannot have). Swarm: --update-monitor 2s, --update-delay 0s, --no-resolve-image."
+}
+
+# ---- 4. availability -------------------------------------------------------
+
+# load_host_start: the load on ferry's six host ports; prints nothing.
+LOAD_PID=""
+load_ferry_start() {
+    local t=() i
+    for ((i = 1; i <= NH; i++)); do t+=("127.0.1.$((i + 1)):$SVC_PORT"); done
+    rm -f "$WORK/load.stop"
+    "$BB" sh "$ROOT/tests/bench/load.sh" "$WORK/load.stop" 300 0.05 "${t[@]}" >"$WORK/load.out" 2>&1 &
+    LOAD_PID=$!
+}
+load_ferry_stop() {
+    local i
+    touch "$WORK/load.stop"
+    for ((i = 0; i < 100; i++)); do kill -0 "$LOAD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill "$LOAD_PID" 2>/dev/null || true
+    wait "$LOAD_PID" 2>/dev/null || true
+    grep '^sent ' "$WORK/load.out" | tail -n1
+}
+
+# The same client inside a container on the service's overlay network; the
+# service name resolves (dnsrr) to the tasks' addresses.
+load_swarm_start() {
+    "$DOCKER" rm -f "$TAG-client" >/dev/null 2>&1 || true
+    "$DOCKER" run -d --name "$TAG-client" --label "ferry.bench=$TAG" --network "$TAG-net" \
+        --entrypoint /bin/sh "$IMG:1" -c "$(cat "$ROOT/tests/bench/load.sh")" load \
+        /tmp/stop 300 0.05 "$SW:80" >/dev/null || die "the load client container did not start"
+}
+load_swarm_stop() {
+    "$DOCKER" exec "$TAG-client" /bin/busybox touch /tmp/stop >/dev/null 2>&1 || true
+    timeout 15 "$DOCKER" wait "$TAG-client" >/dev/null 2>&1 || true
+    "$DOCKER" logs "$TAG-client" 2>&1 | grep '^sent ' | tail -n1
+    "$DOCKER" rm -f "$TAG-client" >/dev/null 2>&1 || true
+}
+
+section_availability() {
+    local r out img sent=() failed=() non=() ssent=() sfailed=() snon=() a
+    log "4. availability under a bounded load (one request at a time, 50 ms apart), stop-first"
+    [ -n "$SVC_PORT" ] || { start_fleet6; SVC_PORT="$(free_port)"; }
+    out="$(ferry_rollout "$IMG:1" stop-first 0s)"
+    [ "${out#* }" = succeeded ] || die "ferry's initial rollout ended ${out#* }"
+    "$DOCKER" network rm "$TAG-net" >/dev/null 2>&1 || true
+    "$DOCKER" network create --driver overlay --attachable "$TAG-net" >/dev/null ||
+        die "docker network create (overlay) failed"
+    swarm_create stop-first "$TAG-net"
+    img=2
+    for ((r = 1; r <= RUNS; r++)); do
+        load_ferry_start
+        sleep 1
+        out="$(ferry_rollout "$IMG:$img" stop-first 0s)"
+        sleep 1
+        a="$(load_ferry_stop)"
+        [ "${out#* }" = succeeded ] || die "ferry rollout under load ended ${out#* }"
+        sent+=("$(awk '{ print $2 }' <<<"$a")")
+        failed+=("$(awk '{ print $6 }' <<<"$a")")
+        non+=("$(awk '{ print $8 }' <<<"$a")")
+        load_swarm_start
+        sleep 1
+        out="$(swarm_update "$IMG:$img")"
+        sleep 1
+        a="$(load_swarm_stop)"
+        [ "${out#* }" = completed ] || die "Swarm update under load ended ${out#* }"
+        ssent+=("$(awk '{ print $2 }' <<<"$a")")
+        sfailed+=("$(awk '{ print $6 }' <<<"$a")")
+        snon+=("$(awk '{ print $8 }' <<<"$a")")
+        log "  run $r: ferry sent ${sent[-1]} failed ${failed[-1]} non-2xx ${non[-1]}; Swarm sent ${ssent[-1]} failed ${sfailed[-1]} non-2xx ${snon[-1]}"
+        img=$((3 - img))
+    done
+    record 4 avail.stop-first.ferry.sent n "${sent[@]}"
+    record 4 avail.stop-first.ferry.failed n "${failed[@]}"
+    record 4 avail.stop-first.ferry.non2xx n "${non[@]}"
+    record 4 avail.stop-first.swarm.sent n "${ssent[@]}"
+    record 4 avail.stop-first.swarm.failed n "${sfailed[@]}"
+    record 4 avail.stop-first.swarm.non2xx n "${snon[@]}"
+    "$DOCKER" service rm "$SW" >/dev/null 2>&1 || true
+    wait_swarm_gone
+    "$DOCKER" network rm "$TAG-net" >/dev/null 2>&1 || true
+    note "Availability: ferry's client round-robins over the six hosts' published ports (no load balancer, as ferry has none); Swarm's client runs in a container on an overlay network and resolves the dnsrr service name for each request (IPVS does not forward on this kernel). start-first is not measured: ferry refuses start-first with a host port."
+}
+
+# ---- 5 and 6. control plane and footprint --------------------------------------
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# PSS (shared pages divided among their users) and private (the process's
+# own pages): most of an agent's RSS is shared libraries.
+pss_kb() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup"; }
+private_kb() { awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s }' "/proc/$1/smaps_rollup"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# pct: per-host latencies (ms) on stdin -> "p50 p99 max"
+pct() {
+    sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) { print "nan nan nan"; exit }
+        i50 = int(0.50 * NR + 0.999); i99 = int(0.99 * NR + 0.999)
+        printf "%.4g %.4g %.4g\n", a[i50 < 1 ? 1 : i50], a[i99 < 1 ? 1 : i99], a[NR] }'
+}
+
+section_control() {
+    local n dir i t0 t_online online c0 c1 w0 w1 hz r out t1 lat pids=() allt=() ackps=() one=()
+    local p50=() p99=() pmax=() rss_agents=() sig sign verify floor_s
+    hz=$(getconf CLK_TCK)
+    sig="$("$SIGRATE" "$([ "$QUICK" -eq 1 ] && echo 0.3 || echo 1)")"
+    sign="$(echo "$sig" | json_num sign_per_s)"
+    verify="$(echo "$sig" | json_num verify_per_s)"
+    record 5 ed25519.sign_per_s_one_core 1/s "$sign"
+    record 5 ed25519.verify_per_s_one_core 1/s "$verify"
+    if [ "$(ulimit -n)" -lt 8192 ]; then ulimit -n 8192 || true; fi
+    for n in $AGENTS_N; do
+        log "5. control plane: N=$n agents on loopback"
+        dir="$WORK/cp$n"
+        start_ferryd "$dir"
+        sleep 1
+        record 6 "footprint.ferryd_rss_0_agents_n$n" KiB "$(rss_kb "$FD_PID")"
+        t0=$(now_ms)
+        for ((i = 1; i <= n; i++)); do join "$dir" "cp$i" 127.0.1.9 role=cp; done
+        log "  $n agents joined in $(fsec "$t0" "$(now_ms)") s"
+        note "N=$n: joining $n agents one after another took $(fsec "$t0" "$(now_ms)") s (token create + join, serial CLI calls)"
+        pids=()
+        t0=$(now_ms)
+        for ((i = 1; i <= n; i++)); do
+            pids+=("$(start_agent "$dir" "cp$i" 127.0.1.9 --docker-socket "$WORK/no-docker.sock")")
+        done
+        t_online=""
+        for ((i = 0; i < 1200; i++)); do
+            online="$(grep -c ': online (' "$dir/ferryd.log" || true)"
+            if [ "$online" -ge "$n" ]; then t_online="$(fsec "$t0" "$(now_ms)")"; break; fi
+            sleep 0.1
+        done
+        [ -n "$t_online" ] || die "only $online of $n agents online after 120 s"
+        record 5 "control.n$n.all_online" s "$t_online"
+        sleep 2
+        # Heartbeating at the default interval (5 s): CPU and RSS of ferryd.
+        c0=$(cpu_ticks "$FD_PID"); w0=$(now_ms)
+        sleep "$CPU_WINDOW"
+        c1=$(cpu_ticks "$FD_PID"); w1=$(now_ms)
+        record 5 "control.n$n.ferryd_cpu_heartbeating" "%" \
+            "$(awk -v c="$((c1 - c0))" -v hz="$hz" -v w="$((w1 - w0))" 'BEGIN { printf "%.2f", 100 * c / hz / (w / 1000) }')"
+        record 5 "control.n$n.ferryd_rss_heartbeating" KiB "$(rss_kb "$FD_PID")"
+        record 6 "footprint.ferryd_rss_n$n" KiB "$(rss_kb "$FD_PID")"
+        rss_agents=()
+        for ((i = 0; i < n && i < 20; i++)); do rss_agents+=("$(rss_kb "${pids[$i]}")"); done
+        record 6 "footprint.agent_rss_idle_n$n" KiB "${rss_agents[@]}"
+        rss_agents=()
+        for ((i = 0; i < n && i < 20; i++)); do rss_agents+=("$(pss_kb "${pids[$i]}")"); done
+        record 6 "footprint.agent_pss_idle_n$n" KiB "${rss_agents[@]}"
+        rss_agents=()
+        for ((i = 0; i < n && i < 20; i++)); do rss_agents+=("$(private_kb "${pids[$i]}")"); done
+        record 6 "footprint.agent_private_idle_n$n" KiB "${rss_agents[@]}"
+        record 6 "footprint.ferryd_private_n$n" KiB "$(private_kb "$FD_PID")"
+        # ferry ping to all: time until all answered, per-host latency.
+        allt=(); ackps=(); : >"$WORK/lat"
+        for ((r = 1; r <= PING_RUNS; r++)); do
+            t0=$(now_ms)
+            out="$(ferry ping --json --timeout 30s)" || die "ferry ping to $n hosts failed"
+            t1=$(now_ms)
+            allt+=("$(fsec "$t0" "$t1")")
+            ackps+=("$(awk -v n="$n" -v ms="$((t1 - t0))" 'BEGIN { printf "%.1f", n / (ms / 1000) }')")
+            echo "$out" | grep -oE '"latency_ms"[[:space:]]*:[[:space:]]*[0-9.]+' | grep -oE '[0-9.]+$' >>"$WORK/lat"
+        done
+        record 5 "control.n$n.ping_all_answered" s "${allt[@]}"
+        record 5 "control.n$n.signed_commands_acked_per_s" 1/s "${ackps[@]}"
+        read -r a b c <<<"$(pct <"$WORK/lat")"
+        record 5 "control.n$n.ping_per_host_p50" ms "$a"
+        record 5 "control.n$n.ping_per_host_p99" ms "$b"
+        record 5 "control.n$n.ping_per_host_max" ms "$c"
+        # The CPU floor: per round trip ferryd signs + verifies once and the
+        # agent verifies + signs once; two cores.
+        floor_s="$(awk -v n="$n" -v s="$sign" -v v="$verify" 'BEGIN { printf "%.4f", n * (2 / s + 2 / v) / 2 }')"
+        record 5 "control.n$n.ping_all_cpu_floor" s "$floor_s"
+        ratio_of_medians 5 "control.n$n.ping_all/cpu_floor" "control.n$n.ping_all_answered" "control.n$n.ping_all_cpu_floor"
+        # One host, pinged alone: its latency as ferryd measures it.
+        one=()
+        for ((r = 1; r <= (QUICK ? 3 : 20); r++)); do
+            out="$(ferry ping cp1 --json)" || die "ferry ping cp1 failed"
+            one+=("$(echo "$out" | json_num latency_ms)")
+        done
+        record 5 "control.n$n.ping_one_host" ms "${one[@]}"
+        log "  online ${t_online}s; ping all ${allt[*]} s; one host ${one[*]} ms"
+        stop_pids ferry-agent "${pids[@]}"
+        stop_pids ferryd "$FD_PID"
+    done
+}
+
+section_footprint() {
+    local b
+    log "6. footprint: stripped binary sizes"
+    for b in ferryd ferry ferry-agent; do
+        strip -o "$WORK/$b.stripped" "$BIN/$b"
+        record 6 "footprint.size_stripped.$b" bytes "$(stat -c %s "$WORK/$b.stripped")"
+    done
+    if ! want 5; then
+        note "footprint RSS figures come from section 5; run it too"
+    fi
+}
+
+# ---- report ----------------------------------------------------------------
+
+machine_json() {
+    printf '{"cores": %s, "cpu": "%s", "mem_gib": %s, "kernel": "%s", "docker": "%s", "load_at_start": "%s"}' \
+        "$(nproc)" "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo | tr -d '"')" \
+        "$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)" "$(uname -r)" \
+        "$("$DOCKER" version --format '{{.Server.Version}}' 2>/dev/null)" "$LOAD_AT_START"
+}
+
+report() {
+    local out="$1"
+    mkdir -p "$(dirname "$out")"
+    {
+        printf '{\n  "mode": "%s",\n  "runs": %s,\n  "elapsed_s": %s,\n  "machine": %s,\n  "results": [\n' \
+            "$([ "$QUICK" -eq 1 ] && echo quick || echo full)" "$RUNS" "$(( $(date +%s) - T_START ))" "$(machine_json)"
+        awk -F'\t' 'BEGIN { first = 1 }
+            { printf "%s    {\"section\": %s, \"key\": \"%s\", \"unit\": \"%s\", \"median\": %s, \"min\": %s, \"max\": %s, \"samples\": [%s]}",
+                first ? "" : ",\n", $1, $2, $3, $4, $5, $6, $7; first = 0 }' "$RESULTS"
+        printf '\n  ],\n  "ratios": [\n'
+        awk -F'\t' 'BEGIN { first = 1 }
+            { printf "%s    {\"section\": %s, \"key\": \"%s\", \"median\": %s, \"min\": %s, \"max\": %s, \"of\": \"%s\"}",
+                first ? "" : ",\n", $1, $2, $3, $4, $5, $6; first = 0 }' "$RATIOS"
+        printf '\n  ],\n  "notes": [\n'
+        awk 'BEGIN { first = 1 } { gsub(/"/, "\\\""); printf "%s    \"%s\"", first ? "" : ",\n", $0; first = 0 }' "$NOTES"
+        printf '\n  ]\n}\n'
+    } >"$out"
+
+    printf '\nferry bench (%s mode, %s run(s) each, %s cores, load at start %s)\n\n' \
+        "$([ "$QUICK" -eq 1 ] && echo quick || echo full)" "$RUNS" "$(nproc)" "$LOAD_AT_START"
+    printf '%-3s %-48s %-6s %10s %10s %10s\n' "#" "measure" "unit" "median" "min" "max"
+    awk -F'\t' '{ printf "%-3s %-48s %-6s %10s %10s %10s\n", $1, $2, $3, $4, $5, $6 }' "$RESULTS"
+    if [ -s "$RATIOS" ]; then
+        printf '\n%-3s %-48s %-6s %10s %10s %10s\n' "#" "ratio (run by run)" "" "median" "min" "max"
+        awk -F'\t' '{ printf "%-3s %-48s %-6s %10s %10s %10s\n", $1, $2, "x", $3, $4, $5 }' "$RATIOS"
+    fi
+    if [ -s "$NOTES" ]; then
+        printf '\nNotes:\n'
+        sed 's/^/  - /' "$NOTES"
+    fi
+    printf '\nJSON: %s (%s s)\n' "$out" "$(( $(date +%s) - T_START ))"
+}
+
+LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+setup
+FLOOR_PORT="$(free_port)"
+want 1 && section_floor
+if want 2 || want 3; then section_rollouts; fi
+want 4 && section_availability
+want 5 && section_control
+want 6 && section_footprint
+report "$JSON_OUT"
