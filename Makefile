@@ -11,7 +11,8 @@
 CC       ?= gcc
 BUILD    ?= build
 SAN      ?=
-PKGS     := libprotobuf-c libsodium sqlite3 libuv libcurl libcjson inih yaml-0.1
+PKGS     := libprotobuf-c libsodium sqlite3 libuv libcurl libcjson inih yaml-0.1 \
+            libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lnng -lpthread
 
