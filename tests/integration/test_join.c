@@ -420,3 +420,50 @@ Test(join, config_file_settings_and_errors)
 	cr_assert_eq(R.status, 2);
 	cr_assert(strstr(R.err, "heartbeat_interval") != NULL, "%s", R.err);
 }
+
+Test(join, token_create_prints_the_command_and_join_follows_the_config_file)
+{
+	char tok[1100], want[1300], conf[600], state[600], enrol[700];
+	char bin[512];
+	struct h_proc *a;
+	char *nl;
+
+	h_start_ferryd(&F, NULL);
+	h_ferry(&F, &R, (const char *[]){ "token", "create", NULL });
+	cr_assert_eq(R.status, 0, "token create: %s", R.err);
+	/* stdout: the token alone; stderr: the exact command to paste. */
+	cr_assert(strlen(R.out) < sizeof(tok), "token too long");
+	memcpy(tok, R.out, strlen(R.out) + 1);
+	nl = strchr(tok, '\n');
+	cr_assert(nl != NULL && nl[1] == '\0', "stdout is not one line: %s",
+	    R.out);
+	*nl = '\0';
+	snprintf(want, sizeof(want), "\n  ferry-agent join %s\n", tok);
+	cr_assert(strstr(R.err, want) != NULL, "no command to paste: %s",
+	    R.err);
+	cr_assert(strstr(R.err, F.listen) != NULL,
+	    "stderr does not say where the host must reach ferryd: %s", R.err);
+
+	/* join writes where the agent's config file says, not elsewhere. */
+	h_path(&F, "from-conf", state, sizeof(state));
+	h_write(&F, "agent.conf", "state_dir = %s\nheartbeat_interval = "
+	    "200ms\n", state);
+	h_path(&F, "agent.conf", conf, sizeof(conf));
+	h_run(&R, (const char *[]){ h_bin("ferry-agent", bin, sizeof(bin)),
+	    "join", tok, "--name", "conf-1", "-f", conf, "--publish-address",
+	    "127.0.0.1", "--no-start", NULL });
+	cr_assert_eq(R.status, 0, "join: %s", R.err);
+	snprintf(enrol, sizeof(enrol), "%s/enrolment.conf", state);
+	cr_assert(access(enrol, F_OK) == 0, "no %s", enrol);
+	snprintf(want, sizeof(want), "start the agent: ferry-agent -f %s\n",
+	    conf);
+	cr_assert(strstr(R.out, want) != NULL, "%s", R.out);
+	/* The printed command works as printed. */
+	if (F.nhosts < H_MAX_HOSTS)
+		snprintf(F.hosts[F.nhosts++], sizeof(F.hosts[0]), "conf-1");
+	a = h_spawn(&F, "agent-conf-1", (const char *[]){ "ferry-agent", "-d",
+	    "-f", conf, NULL });
+	cr_assert(h_wait_state(&F, "conf-1", "online", 10000),
+	    "conf-1 not online in 10 s");
+	cr_assert(h_alive(a));
+}
