@@ -214,7 +214,7 @@ deb:
 	tar --exclude=./build --exclude=./.git -cf - . | \
 	    tar -C $(DEB_DIR)/src/ferry -xf -
 	cp -r deploy/debian $(DEB_DIR)/src/ferry/debian
-	cd $(DEB_DIR)/src/ferry && dpkg-buildpackage -b --no-sign \
+	cd $(DEB_DIR)/src/ferry && DEB_BUILD_OPTIONS="noautodbgsym $$DEB_BUILD_OPTIONS" dpkg-buildpackage -b --no-sign \
 	    -j$$(nproc) >../build.log 2>&1 || \
 	    { tail -n 40 ../build.log; echo "make deb: failed; the whole log is $(DEB_DIR)/src/build.log"; exit 1; }
 	mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/
@@ -223,7 +223,7 @@ deb:
 # lintian's verdict on the packages; what it still says is explained in
 # deploy/debian/README.
 lintian: deb
-	lintian --info --display-info $(DEB_DIR)/*.deb
+	lintian -I -E --pedantic --fail-on error,warning $(DEB_DIR)/*.deb
 
 # The install test: tests/install/run.sh (needs dockerd; see that file).
 install-test: deb
