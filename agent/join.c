@@ -107,15 +107,20 @@ nngfail:
 	return FERR_IO;
 }
 
-/* systemctl runs `systemctl VERB UNIT`, its output going to ours, and
- * returns 0 when it exits 0. */
+/* systemctl runs `systemctl VERB [FLAG] UNIT`, its output going to ours,
+ * and returns 0 when it exits 0. */
 static int
-systemctl(const char *verb)
+systemctl(const char *verb, const char *flag)
 {
-	char *const argv[] = { "systemctl", (char *)verb, AGENT_UNIT, NULL };
+	char *argv[] = { "systemctl", (char *)verb, (char *)flag, AGENT_UNIT,
+	    NULL };
 	pid_t pid;
 	int st;
 
+	if (flag == NULL) {
+		argv[2] = AGENT_UNIT;
+		argv[3] = NULL;
+	}
 	if (posix_spawnp(&pid, "systemctl", NULL, NULL, argv, environ) != 0)
 		return FERR_IO;
 	while (waitpid(pid, &st, 0) < 0)
@@ -125,15 +130,26 @@ systemctl(const char *verb)
 }
 
 /* start_service enables the agent's unit and (re)starts it: the agent may
- * already run, waiting for this enrolment.  Returns the exit status. */
+ * already run, waiting for this enrolment.  The unit starts only where it
+ * finds the enrolment (ConditionPathExists=), so join asks whether it
+ * really runs.  Returns the exit status. */
 static int
-start_service(void)
+start_service(const char *state_dir)
 {
-	if (systemctl("enable") != 0 || systemctl("restart") != 0) {
+	if (systemctl("enable", "--quiet") != 0 ||
+	    systemctl("restart", NULL) != 0) {
 		fprintf(stderr, "ferry-agent: join: the host is enrolled, but "
 		    "systemctl could not enable and start " AGENT_UNIT "; see "
 		    "`systemctl status " AGENT_UNIT "`, then `systemctl enable "
 		    "--now " AGENT_UNIT "`\n");
+		return 1;
+	}
+	if (systemctl("is-active", "--quiet") != 0) {
+		fprintf(stderr, "ferry-agent: join: the host is enrolled, but "
+		    AGENT_UNIT " is not running: see `systemctl status "
+		    AGENT_UNIT "` (the unit starts only when "
+		    "/var/lib/ferry-agent/" ENROLMENT_FILE " exists; the "
+		    "enrolment is in %s)\n", state_dir);
 		return 1;
 	}
 	printf("enabled and started " AGENT_UNIT " (logs: journalctl -u "
@@ -330,7 +346,7 @@ join_main(int argc, char **argv)
 	printf("joined ferryd at %s as %s (ferryd key %s)\n", tok.address,
 	    c.name, fpr);
 	if (!no_start && !dir_flag && notify_systemd_runs()) {
-		status = start_service();
+		status = start_service(c.state_dir);
 		goto out;
 	}
 	if (dir_flag || conf_file == NULL)
