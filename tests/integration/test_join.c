@@ -467,3 +467,76 @@ Test(join, token_create_prints_the_command_and_join_follows_the_config_file)
 	    "conf-1 not online in 10 s");
 	cr_assert(h_alive(a));
 }
+
+/* example_check: the example config at path, every "#name = value" line
+ * uncommented, passes `BIN -n`, and names every --flag of `BIN --help`
+ * (but -f, join's and the ones listed in skip). */
+static void
+example_check(const char *bin, const char *path, const char *const *extra,
+    const char *skip)
+{
+	char b[512], out[600], line[512], names[4096] = " ", *p, *q;
+	const char *argv[16];
+	FILE *in, *o;
+	int i = 0, j;
+
+	in = fopen(path, "r");
+	cr_assert_not_null(in, "%s: missing", path);
+	h_path(&F, "example.conf", out, sizeof(out));
+	o = fopen(out, "w");
+	cr_assert_not_null(o);
+	while (fgets(line, sizeof(line), in) != NULL) {
+		if (line[0] != '#' || strstr(line, " = ") == NULL ||
+		    strchr(line, ' ') < strstr(line, " = "))
+			continue;
+		fputs(line + 1, o);
+		*strstr(line, " = ") = '\0';
+		strcat(names, line + 1);
+		strcat(names, " ");
+	}
+	fclose(in);
+	fclose(o);
+	argv[i++] = h_bin(bin, b, sizeof(b));
+	argv[i++] = "-n";
+	argv[i++] = "-f";
+	argv[i++] = out;
+	for (j = 0; extra[j] != NULL; j++)
+		argv[i++] = extra[j];
+	argv[i] = NULL;
+	h_run(&R, argv);
+	cr_assert_eq(R.status, 0, "%s with every setting: %s", path, R.err);
+	cr_assert(strstr(R.out, "configuration OK") != NULL, "%s", R.out);
+	h_run(&R, (const char *[]){ b, "--help", NULL });
+	cr_assert_eq(R.status, 0);
+	for (p = R.out; (p = strstr(p, "\n  --")) != NULL; p = q) {
+		char want[80];
+		size_t n;
+
+		p += 5;
+		q = p + strcspn(p, " \n");
+		n = (size_t)(q - p);
+		cr_assert(n < 60);
+		want[0] = ' ';
+		memcpy(want + 1, p, n);
+		want[n + 1] = ' ';
+		want[n + 2] = '\0';
+		for (char *c = want; *c; c++)
+			if (*c == '-')
+				*c = '_';
+		if (strstr(skip, want) != NULL)
+			continue;
+		cr_expect(strstr(names, want) != NULL,
+		    "%s does not list the setting%s", path, want);
+	}
+}
+
+Test(join, example_configs_list_every_setting_and_parse)
+{
+	char state[600];
+
+	h_path(&F, "state", state, sizeof(state));
+	example_check("ferryd", "deploy/etc/ferryd.conf",
+	    (const char *[]){ "--state-dir", state, NULL }, "");
+	example_check("ferry-agent", "deploy/etc/ferry-agent.conf",
+	    (const char *[]){ "--state-dir", state, NULL }, "");
+}
