@@ -39,7 +39,7 @@ listen_notify(const char *rel)
 	cr_assert(s >= 0, "socket: %s", strerror(errno));
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	cr_assert(bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0,
 	    "bind %s: %s", path, strerror(errno));
 	cr_assert(setenv("NOTIFY_SOCKET", path, 1) == 0);
