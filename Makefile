@@ -10,11 +10,20 @@
 #   make bench      ferry against the floor and Docker Swarm, side by side
 #                   (tests/bench/README.md; slow: about half an hour)
 #   make bench-smoke  one quick pass of the bench harness (part of `make test`)
+#   make install    binaries, man pages, example configs and systemd units
+#                   (PREFIX=/usr/local, DESTDIR for staging)
+#   make deb        the Debian packages ferry-coordinator and ferry-agent,
+#                   into build/deb/
+#   make lintian    check those packages with lintian
+#   make verify-units  systemd-analyze verify on both systemd units
+#   make install-test  install, enrol, ping and purge both packages in
+#                   containers made from a fresh Debian 12 root
 
 CC       ?= gcc
 BUILD    ?= build
 SAN      ?=
-PKGS     := libprotobuf-c libsodium sqlite3 libuv libcurl libcjson inih yaml-0.1
+PKGS     := libprotobuf-c libsodium sqlite3 libuv libcurl libcjson inih yaml-0.1 \
+            libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lnng -lpthread
 
@@ -58,11 +67,11 @@ $(COMMON_OBJ) $(FERRYD_OBJ) $(FERRY_OBJ) $(AGENT_OBJ): $(BUILD)/gen/ferry.pb-c.h
 
 $(BUILD)/obj/gen/ferry.pb-c.o: $(BUILD)/gen/ferry.pb-c.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 $(CFLAGS) -I$(BUILD)/gen $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) -std=c11 $(CPPFLAGS) $(CFLAGS) -I$(BUILD)/gen $(PKG_CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libferry.a: $(COMMON_OBJ)
 	ar rcs $@ $^
@@ -139,6 +148,105 @@ fuzz: $(BUILD)/fuzz/fuzz_receive
 	$(BUILD)/fuzz/fuzz_receive -max_total_time=$(FUZZ_TIME) -max_len=4096 \
 	  $(BUILD)/fuzz/corpus tests/fuzz/seeds
 
+# ---- installing ----------------------------------------------------------
+# Binaries, man pages, example configs (only where none exists yet: a
+# config you changed stays), systemd units (ExecStart pointed at SBINDIR)
+# and the sysusers.d entry for ferryd's user.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+SBINDIR     ?= $(PREFIX)/sbin
+MANDIR      ?= $(PREFIX)/share/man
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+INSTALL     ?= install
+
+MAN1 := man/ferry.1
+MAN5 := man/ferry.yml.5
+MAN8 := man/ferryd.8 man/ferry-agent.8
+UNITS := deploy/systemd/ferryd.service deploy/systemd/ferry-agent.service
+
+install: $(BINS)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR)
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/ferry
+	$(INSTALL) -m 0755 $(BUILD)/ferry $(DESTDIR)$(BINDIR)/ferry
+	$(INSTALL) -m 0755 $(BUILD)/ferryd $(BUILD)/ferry-agent \
+	    $(DESTDIR)$(SBINDIR)/
+	$(INSTALL) -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	@set -e; for f in ferryd.conf ferry-agent.conf; do \
+	  if [ -e $(DESTDIR)$(SYSCONFDIR)/ferry/$$f ]; then \
+	    echo "keeping $(DESTDIR)$(SYSCONFDIR)/ferry/$$f"; \
+	  else \
+	    echo "$(INSTALL) -m 0644 deploy/etc/$$f $(DESTDIR)$(SYSCONFDIR)/ferry/$$f"; \
+	    $(INSTALL) -m 0644 deploy/etc/$$f $(DESTDIR)$(SYSCONFDIR)/ferry/$$f; \
+	  fi; done
+	@set -e; for u in $(UNITS); do \
+	  echo "sed $$u > $(DESTDIR)$(UNITDIR)/$${u##*/}"; \
+	  sed 's|/usr/sbin/|$(SBINDIR)/|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/}; \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/}; done
+	$(INSTALL) -m 0644 deploy/systemd/ferry.sysusers \
+	    $(DESTDIR)$(SYSUSERSDIR)/ferry.conf
+
+# uninstall removes what install put there except the config files and
+# the state (/var/lib/ferry, /var/lib/ferry-agent).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ferry $(DESTDIR)$(SBINDIR)/ferryd \
+	    $(DESTDIR)$(SBINDIR)/ferry-agent \
+	    $(DESTDIR)$(MANDIR)/man1/ferry.1 \
+	    $(DESTDIR)$(MANDIR)/man5/ferry.yml.5 \
+	    $(DESTDIR)$(MANDIR)/man8/ferryd.8 \
+	    $(DESTDIR)$(MANDIR)/man8/ferry-agent.8 \
+	    $(DESTDIR)$(UNITDIR)/ferryd.service \
+	    $(DESTDIR)$(UNITDIR)/ferry-agent.service \
+	    $(DESTDIR)$(SYSUSERSDIR)/ferry.conf
+
+# verify-units: systemd-analyze verify on both units, installed into
+# build/stage with ExecStart pointed at the staged binaries (verify checks
+# that they exist) and MANPATH at the staged man pages (it checks the
+# Documentation= pages too).
+STAGE := $(abspath $(BUILD))/stage
+verify-units: $(BINS)
+	rm -rf $(STAGE)
+	$(MAKE) --no-print-directory install DESTDIR= PREFIX=$(STAGE)/usr \
+	    SYSCONFDIR=$(STAGE)/etc >/dev/null
+	@# verify exits 0 on warnings (an unknown key, say): any output fails.
+	@out="$$(MANPATH=$(STAGE)/usr/share/man systemd-analyze verify \
+	    $(STAGE)/usr/lib/systemd/system/ferryd.service \
+	    $(STAGE)/usr/lib/systemd/system/ferry-agent.service 2>&1)" && \
+	    [ -z "$$out" ] || { printf '%s\n' "$$out"; \
+	    echo "verify-units: systemd-analyze verify complained"; exit 1; }
+	@echo "verify-units: both units pass systemd-analyze verify, silently"
+
+# ---- Debian packages -----------------------------------------------------
+# A copy of the tree with deploy/debian as debian/, built by
+# dpkg-buildpackage (debhelper): build/deb/ferry-{coordinator,agent}_*.deb.
+DEB_DIR := $(BUILD)/deb
+
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src/ferry
+	tar --exclude=./build --exclude=./.git -cf - . | \
+	    tar -C $(DEB_DIR)/src/ferry -xf -
+	cp -r deploy/debian $(DEB_DIR)/src/ferry/debian
+	cd $(DEB_DIR)/src/ferry && DEB_BUILD_OPTIONS="noautodbgsym $$DEB_BUILD_OPTIONS" dpkg-buildpackage -b --no-sign \
+	    -j$$(nproc) >../build.log 2>&1 || \
+	    { tail -n 40 ../build.log; echo "make deb: failed; the whole log is $(DEB_DIR)/src/build.log"; exit 1; }
+	mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/
+	@ls -l $(DEB_DIR)/*.deb
+
+# lintian's verdict on the packages; what it still says is explained in
+# deploy/debian/README.
+lintian: deb
+	lintian -I -E --pedantic --fail-on error,warning $(DEB_DIR)/*.deb
+
+# The install test: tests/install/run.sh (needs dockerd; see that file).
+install-test: deb
+	tests/install/run.sh $(DEB_DIR)
+
 # ---- the local fleet -----------------------------------------------------
 fleet: $(BINS)
 	deploy/local-fleet.sh
@@ -146,5 +254,6 @@ fleet: $(BINS)
 clean:
 	rm -rf build
 
-.PHONY: all unit integration test asan fuzz fleet clean bench bench-smoke
+.PHONY: all unit integration test asan fuzz fleet clean bench bench-smoke \
+	install uninstall deb lintian install-test verify-units
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -13,6 +13,7 @@
 #include "args.h"
 #include "ferr.h"
 #include "log.h"
+#include "notify.h"
 
 static const char usage[] =
 "usage: ferry-agent [-d] [-v] [-n] [-f FILE] [--state-dir DIR]\n"
@@ -210,6 +211,7 @@ on_signal(uv_signal_t *s, int signum)
 	if (a->stopping)
 		return;
 	log_info("ferry-agent: %s: shutting down", strsignal(signum));
+	notify_stopping();
 	swap_stop(a);
 	session_stop(a);
 	uv_timer_stop(&a->inv_timer);
@@ -340,6 +342,14 @@ main(int argc, char **argv)
 	if ((rc = session_start(a)) != 0)
 		fatalx("cannot start the link to %s: %s", c->coordinator,
 		    ferr_str(rc));
+	/* Keys, records and Docker client are set up and the link dials:
+	 * ready.  Reaching ferryd is not awaited (it may be down; the agent
+	 * keeps dialing). */
+	snprintf(err, sizeof(err), "host %s, dialing ferryd at %s", c->name,
+	    c->coordinator);
+	if (notify_ready(err) != 0)
+		log_warnx("ferry-agent: cannot tell the service manager we "
+		    "are ready (NOTIFY_SOCKET)");
 
 	uv_run(a->loop, UV_RUN_DEFAULT);
 

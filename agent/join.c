@@ -1,8 +1,11 @@
 /* join.c: `ferry-agent join TOKEN`: enrol this host with ferryd. */
+#include <errno.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,19 +17,32 @@
 #include "clock.h"
 #include "envelope.h"
 #include "ferr.h"
+#include "notify.h"
 #include "token.h"
 
 #define JOIN_TIMEOUT_MS	10000
+#define AGENT_UNIT	"ferry-agent.service"
+#define AGENT_CONF	"/etc/ferry/ferry-agent.conf"
+
+extern char **environ;
 
 static const char usage[] =
 "usage: ferry-agent join TOKEN [--name NAME] [--label k=v ...]\n"
 "                         [--state-dir DIR] [--publish-address ADDR]\n"
+"                         [-f FILE] [--no-start]\n"
 "\n"
 "Enrols this host with the ferryd named in TOKEN (from `ferry token\n"
 "create`): creates the host key pair, proves the token, pins ferryd's key\n"
-"and writes DIR/" ENROLMENT_FILE ".  Then start the agent with the same\n"
-"--state-dir.  NAME defaults to this machine's host name.\n"
-"Exit status: 0 joined, 1 refused or unreachable, 2 bad arguments.\n";
+"and writes DIR/" ENROLMENT_FILE ".  NAME defaults to this machine's host\n"
+"name; DIR to state_dir of the config file (-f FILE, default\n"
+AGENT_CONF "), else /var/lib/ferry-agent.\n"
+"\n"
+"When systemd runs this machine and no --state-dir was given, join then\n"
+"enables and (re)starts " AGENT_UNIT "; --no-start leaves the service\n"
+"alone.  Otherwise it prints the command that starts the agent.\n"
+"\n"
+"Exit status: 0 joined (and the service started, when join starts it),\n"
+"1 refused, unreachable or the service did not start, 2 bad arguments.\n";
 
 static int
 fail(int status, const char *fmt, const char *a, const char *b)
@@ -91,6 +107,56 @@ nngfail:
 	return FERR_IO;
 }
 
+/* systemctl runs `systemctl VERB [FLAG] UNIT`, its output going to ours,
+ * and returns 0 when it exits 0. */
+static int
+systemctl(const char *verb, const char *flag)
+{
+	char *argv[] = { "systemctl", (char *)verb, (char *)flag, AGENT_UNIT,
+	    NULL };
+	pid_t pid;
+	int st;
+
+	if (flag == NULL) {
+		argv[2] = AGENT_UNIT;
+		argv[3] = NULL;
+	}
+	if (posix_spawnp(&pid, "systemctl", NULL, NULL, argv, environ) != 0)
+		return FERR_IO;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return FERR_IO;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : FERR_IO;
+}
+
+/* start_service enables the agent's unit and (re)starts it: the agent may
+ * already run, waiting for this enrolment.  The unit starts only where it
+ * finds the enrolment (ConditionPathExists=), so join asks whether it
+ * really runs.  Returns the exit status. */
+static int
+start_service(const char *state_dir)
+{
+	if (systemctl("enable", "--quiet") != 0 ||
+	    systemctl("restart", NULL) != 0) {
+		fprintf(stderr, "ferry-agent: join: the host is enrolled, but "
+		    "systemctl could not enable and start " AGENT_UNIT "; see "
+		    "`systemctl status " AGENT_UNIT "`, then `systemctl enable "
+		    "--now " AGENT_UNIT "`\n");
+		return 1;
+	}
+	if (systemctl("is-active", "--quiet") != 0) {
+		fprintf(stderr, "ferry-agent: join: the host is enrolled, but "
+		    AGENT_UNIT " is not running: see `systemctl status "
+		    AGENT_UNIT "` (the unit starts only when "
+		    "/var/lib/ferry-agent/" ENROLMENT_FILE " exists; the "
+		    "enrolment is in %s)\n", state_dir);
+		return 1;
+	}
+	printf("enabled and started " AGENT_UNIT " (logs: journalctl -u "
+	    AGENT_UNIT ")\n");
+	return 0;
+}
+
 int
 join_main(int argc, char **argv)
 {
@@ -106,8 +172,8 @@ join_main(int argc, char **argv)
 	uint8_t *req = NULL, *reply = NULL;
 	size_t reqlen, replylen, nl = 0;
 	struct envelope ev;
-	const char *tokstr = NULL;
-	int i, created, rc, status = 1;
+	const char *tokstr = NULL, *conf_file = NULL;
+	int i, created, rc, status = 1, no_start = 0, dir_flag = 0;
 
 	agent_conf_init(&c, opts);
 	for (i = 1; i < argc; i++) {
@@ -136,7 +202,13 @@ join_main(int argc, char **argv)
 		    strcmp(a, "--publish-address") == 0) && v != NULL) {
 			if (config_set(opts, a + 2, v, why, sizeof(why)) != 0)
 				return fail(2, "--%s%s", why, "");
+			config_find(opts, a + 2)->set = 1;
+			dir_flag |= strcmp(a, "--state-dir") == 0;
 			i++;
+		} else if (strcmp(a, "-f") == 0 && v != NULL) {
+			conf_file = argv[++i];
+		} else if (strcmp(a, "--no-start") == 0) {
+			no_start = 1;
 		} else if (a[0] == '-') {
 			return fail(2, "unknown or incomplete flag \"%s\" (see "
 			    "ferry-agent join --help)%s", a, "");
@@ -150,6 +222,12 @@ join_main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
+	/* The service reads the config file: join writes where it looks. */
+	if (conf_file == NULL && access(AGENT_CONF, F_OK) == 0)
+		conf_file = AGENT_CONF;
+	if (conf_file != NULL && config_load(opts, conf_file, why,
+	    sizeof(why)) != 0)
+		return fail(2, "%s%s", why, "");
 	if (token_decode(tokstr, &tok) != 0)
 		return fail(2, "bad token: not a whole ferry join token (copy "
 		    "it again from `ferry token create`)%s%s", "", "");
@@ -265,9 +343,17 @@ join_main(int argc, char **argv)
 			goto out;
 		}
 	}
-	printf("joined ferryd at %s as %s (ferryd key %s)\n"
-	    "start the agent: ferry-agent --state-dir %s\n", tok.address,
-	    c.name, fpr, c.state_dir);
+	printf("joined ferryd at %s as %s (ferryd key %s)\n", tok.address,
+	    c.name, fpr);
+	if (!no_start && !dir_flag && notify_systemd_runs()) {
+		status = start_service(c.state_dir);
+		goto out;
+	}
+	if (dir_flag || conf_file == NULL)
+		printf("start the agent: ferry-agent --state-dir %s\n",
+		    c.state_dir);
+	else
+		printf("start the agent: ferry-agent -f %s\n", conf_file);
 	status = 0;
 out:
 	sodium_memzero(&tok, sizeof(tok));

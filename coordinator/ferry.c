@@ -16,6 +16,7 @@
 #include "ferry.h"
 #include "ferry.pb-c.h"
 #include "keys.h"
+#include "token.h"
 
 
 #define DEFAULT_SOCKET	"/run/ferry/ferryd.sock"
@@ -67,8 +68,11 @@ static const char usage_token[] =
 "\n"
 "Prints a one-time join token on stdout.  It carries ferryd's address and\n"
 "key fingerprint and expires after --ttl (default: ferryd's token_ttl,\n"
-"1h).  Labels are given to the host that joins with it.  On the new host:\n"
-"  ferry-agent join TOKEN [--name NAME]\n";
+"1h).  Labels are given to the host that joins with it.  On stderr it\n"
+"prints the command to paste on the new host, as root, once the\n"
+"ferry-agent package is installed:\n"
+"  ferry-agent join TOKEN [--name NAME]\n"
+"which enrols the host and starts ferry-agent.service.\n";
 
 static const char usage_hosts[] =
 "usage: ferry hosts [--json]\n"
@@ -267,10 +271,20 @@ cmd_token(int argc, char **argv)
 		    (double)r->token_expires_at_ms);
 		print_json(j);
 	} else {
+		struct join_token jt;
+		char addr[sizeof(jt.address)] = "";
+
+		if (token_decode(r->token, &jt) == 0)
+			snprintf(addr, sizeof(addr), "%s", jt.address);
+		sodium_memzero(&jt, sizeof(jt));
 		puts(r->token);
-		fprintf(stderr, "One-time join token, valid until %s.\n"
-		    "On the new host run:\n  ferry-agent join %s\n", when,
-		    r->token);
+		fflush(stdout);
+		fprintf(stderr, "One-time join token, valid until %s.  On the "
+		    "new host, with the\nferry-agent package installed, run "
+		    "as root:\n\n  ferry-agent join %s\n\nIt enrols the host "
+		    "and starts ferry-agent.service; the host must reach\n"
+		    "ferryd at %s (ferryd's advertise setting).\n", when,
+		    r->token, addr[0] ? addr : "the address in the token");
 	}
 	for (i = 0; i < (int)tc.n_labels; i++)
 		free(labels[i]);

@@ -17,6 +17,7 @@
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 
 #define SWEEP_MS	100
 
@@ -85,6 +86,7 @@ on_signal(uv_signal_t *s, int signum)
 		return;
 	fd->stopping = 1;
 	log_info("ferryd: %s: shutting down", strsignal(signum));
+	notify_stopping();
 	uv_timer_stop(&fd->sweep);
 	http_stop(fd);
 	control_stop(fd);
@@ -236,6 +238,13 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	log_info("ferryd: listening for agents on %s, for ferry on %s; %zu "
 	    "host(s) known", c->listen, c->socket, fd->nhosts);
+	/* Every socket listens: under systemd (Type=notify) the service is
+	 * started from here on. */
+	snprintf(path, sizeof(path), "listening for agents on %s, for ferry "
+	    "on %s", c->listen, c->socket);
+	if (notify_ready(path) != 0)
+		log_warnx("ferryd: cannot tell the service manager we are "
+		    "ready (NOTIFY_SOCKET)");
 
 	uv_run(fd->loop, UV_RUN_DEFAULT);
 

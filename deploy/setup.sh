@@ -22,6 +22,8 @@ BUILD_PKGS=(
     libnng-dev protobuf-c-compiler libprotobuf-c-dev libsodium-dev
     libsqlite3-dev libuv1-dev libcriterion-dev libcurl4-openssl-dev
     libcjson-dev libinih-dev libyaml-dev
+    libsystemd-dev              # sd_notify: the daemons' readiness
+    debhelper dpkg-dev          # `make deb`
 )
 # What the integration tests and the demo need: a real Docker engine, a real
 # registry, busybox for the FROM-scratch test images, and a few tools.
@@ -30,6 +32,10 @@ TEST_PKGS=(
     iproute2 sqlite3 procps
     curl                        # deploy/services.sh probes the registry
     tmux                        # a real terminal for `ferry ... --watch` tests
+    debootstrap                 # the install test's fresh Debian 12 root
+    lintian                     # `make lintian`
+    systemd man-db              # systemd-analyze verify (it reads the man pages)
+    tini                        # docker run --init in the install test
 )
 
 log() { printf 'setup: %s\n' "$*"; }
@@ -115,10 +121,14 @@ case "$MODE" in
         "$ROOT/deploy/services.sh" start
         "$ROOT/tests/images/build.sh"
         make -j"$(nproc)"
-        # Every test: unit and integration, then all of them again under
+        # Every test: unit and integration; the systemd units, the Debian
+        # packages and their install test; then all of them again under
         # AddressSanitizer + UBSan, then a short fuzz run of the receive
         # path.
         make test
+        make verify-units
+        make lintian
+        tests/install/run.sh build/deb
         make asan
         make fuzz FUZZ_TIME="${FERRY_FUZZ_TIME:-20}"
         ;;

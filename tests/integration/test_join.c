@@ -420,3 +420,123 @@ Test(join, config_file_settings_and_errors)
 	cr_assert_eq(R.status, 2);
 	cr_assert(strstr(R.err, "heartbeat_interval") != NULL, "%s", R.err);
 }
+
+Test(join, token_create_prints_the_command_and_join_follows_the_config_file)
+{
+	char tok[1100], want[1300], conf[600], state[600], enrol[700];
+	char bin[512];
+	struct h_proc *a;
+	char *nl;
+
+	h_start_ferryd(&F, NULL);
+	h_ferry(&F, &R, (const char *[]){ "token", "create", NULL });
+	cr_assert_eq(R.status, 0, "token create: %s", R.err);
+	/* stdout: the token alone; stderr: the exact command to paste. */
+	cr_assert(strlen(R.out) < sizeof(tok), "token too long");
+	memcpy(tok, R.out, strlen(R.out) + 1);
+	nl = strchr(tok, '\n');
+	cr_assert(nl != NULL && nl[1] == '\0', "stdout is not one line: %s",
+	    R.out);
+	*nl = '\0';
+	snprintf(want, sizeof(want), "\n  ferry-agent join %s\n", tok);
+	cr_assert(strstr(R.err, want) != NULL, "no command to paste: %s",
+	    R.err);
+	cr_assert(strstr(R.err, F.listen) != NULL,
+	    "stderr does not say where the host must reach ferryd: %s", R.err);
+
+	/* join writes where the agent's config file says, not elsewhere. */
+	h_path(&F, "from-conf", state, sizeof(state));
+	h_write(&F, "agent.conf", "state_dir = %s\nheartbeat_interval = "
+	    "200ms\n", state);
+	h_path(&F, "agent.conf", conf, sizeof(conf));
+	h_run(&R, (const char *[]){ h_bin("ferry-agent", bin, sizeof(bin)),
+	    "join", tok, "--name", "conf-1", "-f", conf, "--publish-address",
+	    "127.0.0.1", "--no-start", NULL });
+	cr_assert_eq(R.status, 0, "join: %s", R.err);
+	snprintf(enrol, sizeof(enrol), "%s/enrolment.conf", state);
+	cr_assert(access(enrol, F_OK) == 0, "no %s", enrol);
+	snprintf(want, sizeof(want), "start the agent: ferry-agent -f %s\n",
+	    conf);
+	cr_assert(strstr(R.out, want) != NULL, "%s", R.out);
+	/* The printed command works as printed. */
+	if (F.nhosts < H_MAX_HOSTS)
+		snprintf(F.hosts[F.nhosts++], sizeof(F.hosts[0]), "conf-1");
+	a = h_spawn(&F, "agent-conf-1", (const char *[]){ "ferry-agent", "-d",
+	    "-f", conf, NULL });
+	cr_assert(h_wait_state(&F, "conf-1", "online", 10000),
+	    "conf-1 not online in 10 s");
+	cr_assert(h_alive(a));
+}
+
+/* example_check: the example config at path, every "#name = value" line
+ * uncommented, passes `BIN -n`, and names every --flag of `BIN --help`
+ * (but -f, join's and the ones listed in skip). */
+static void
+example_check(const char *bin, const char *path, const char *const *extra,
+    const char *skip)
+{
+	char b[512], out[600], line[512], names[4096] = " ", *p, *q;
+	const char *argv[16];
+	FILE *in, *o;
+	int i = 0, j;
+
+	in = fopen(path, "r");
+	cr_assert_not_null(in, "%s: missing", path);
+	h_path(&F, "example.conf", out, sizeof(out));
+	o = fopen(out, "w");
+	cr_assert_not_null(o);
+	while (fgets(line, sizeof(line), in) != NULL) {
+		if (line[0] != '#' || strstr(line, " = ") == NULL ||
+		    strchr(line, ' ') < strstr(line, " = "))
+			continue;
+		fputs(line + 1, o);
+		*strstr(line, " = ") = '\0';
+		strcat(names, line + 1);
+		strcat(names, " ");
+	}
+	fclose(in);
+	fclose(o);
+	argv[i++] = h_bin(bin, b, sizeof(b));
+	argv[i++] = "-n";
+	argv[i++] = "-f";
+	argv[i++] = out;
+	for (j = 0; extra[j] != NULL; j++)
+		argv[i++] = extra[j];
+	argv[i] = NULL;
+	h_run(&R, argv);
+	cr_assert_eq(R.status, 0, "%s with every setting: %s", path, R.err);
+	cr_assert(strstr(R.out, "configuration OK") != NULL, "%s", R.out);
+	h_run(&R, (const char *[]){ b, "--help", NULL });
+	cr_assert_eq(R.status, 0);
+	for (p = R.out; (p = strstr(p, "\n  --")) != NULL; p = q) {
+		char want[80];
+		size_t n;
+
+		p += 5;
+		q = p + strcspn(p, " \n");
+		n = (size_t)(q - p);
+		cr_assert(n < 60);
+		want[0] = ' ';
+		memcpy(want + 1, p, n);
+		want[n + 1] = ' ';
+		want[n + 2] = '\0';
+		for (char *c = want; *c; c++)
+			if (*c == '-')
+				*c = '_';
+		if (strstr(skip, want) != NULL)
+			continue;
+		cr_expect(strstr(names, want) != NULL,
+		    "%s does not list the setting%s", path, want);
+	}
+}
+
+Test(join, example_configs_list_every_setting_and_parse)
+{
+	char state[600];
+
+	h_path(&F, "state", state, sizeof(state));
+	example_check("ferryd", "deploy/etc/ferryd.conf",
+	    (const char *[]){ "--state-dir", state, NULL }, "");
+	example_check("ferry-agent", "deploy/etc/ferry-agent.conf",
+	    (const char *[]){ "--state-dir", state, NULL }, "");
+}
