@@ -52,6 +52,9 @@ int records_refuse(struct records *r, const uint8_t *id, size_t id_len,
 int records_finish(struct records *r, const uint8_t *id, size_t id_len,
     const char *state, const uint8_t *report, size_t report_len);
 int records_acked(struct records *r, const uint8_t *id, size_t id_len);
+/* records_durable says whether the writes that follow wait for the disk
+ * (the default) or not, as db_durable: for a ping, which changes nothing. */
+int records_durable(struct records *r, int on);
 typedef void (*records_cb)(void *arg, const uint8_t *id, size_t id_len,
     const uint8_t *report, size_t report_len);
 /* records_unacked lists reports ferryd has not acknowledged, oldest

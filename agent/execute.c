@@ -159,7 +159,7 @@ execute_command(struct agent *a, const struct envelope *ev)
 	char idhex[33] = "?";
 	uint8_t *buf;
 	size_t len;
-	int rc;
+	int rc, light = 0;
 
 	if ((rc = accept_unpack(ev, &cmd)) != 0) {
 		log_warnx("refused command from ferryd: %s", ferr_str(rc));
@@ -190,7 +190,11 @@ execute_command(struct agent *a, const struct envelope *ev)
 	}
 
 	/* Durable before acting: a restart never reopens this id or any
-	 * sequence at or below it. */
+	 * sequence at or below it.  A ping changes nothing: its record does
+	 * not wait for the disk (a power cut may lose it, and then the ping
+	 * could be answered once more). */
+	light = cmd->payload_case == FERRY__COMMAND__PAYLOAD_PING &&
+	    records_durable(a->records, 0) == 0;
 	if ((rc = records_accept(a->records, cmd->id.data, cmd->id.len,
 	    cmd->sequence, payload_name(cmd))) != 0) {
 		log_warnx("command %s seq %llu: cannot record it, not "
@@ -233,6 +237,8 @@ execute_command(struct agent *a, const struct envelope *ev)
 	free(buf);
 	report_kick(a);
 out:
+	if (light)
+		records_durable(a->records, 1);
 	if (cmd != NULL)
 		ferry__command__free_unpacked(cmd, NULL);
 }

@@ -182,14 +182,28 @@ records_finish(struct records *r, const uint8_t *id, size_t id_len,
 }
 
 int
+records_durable(struct records *r, int on)
+{
+	return db_durable(r->db, on);
+}
+
+/* Not waited for: an acknowledgement lost to a power cut only makes the
+ * agent send its report again, and ferryd acknowledges a repeat. */
+int
 records_acked(struct records *r, const uint8_t *id, size_t id_len)
 {
 	sqlite3_stmt *s = db_prep(r->db, "UPDATE commands SET acked = 1 WHERE id = ?");
+	int rc;
 
-	if (s == NULL)
+	if (s == NULL || db_durable(r->db, 0) != 0) {
+		sqlite3_finalize(s);
 		return FERR_STORE;
+	}
 	sqlite3_bind_blob(s, 1, id, (int)id_len, SQLITE_STATIC);
-	return db_update_one(r->db, s);
+	rc = db_update_one(r->db, s);
+	if (db_durable(r->db, 1) != 0 && rc == 0)
+		rc = FERR_STORE;
+	return rc;
 }
 
 int

@@ -27,6 +27,13 @@ db_finish(sqlite3 *db, int rc)
 	return rc != 0 ? rc : FERR_STORE;
 }
 
+int
+db_durable(sqlite3 *db, int on)
+{
+	return db_exec(db, on ? "PRAGMA synchronous = FULL" :
+	    "PRAGMA synchronous = NORMAL");
+}
+
 sqlite3_stmt *
 db_prep(sqlite3 *db, const char *sql)
 {

@@ -35,6 +35,16 @@ db_begin(sqlite3 *db);
 int
 db_finish(sqlite3 *db, int rc);
 
+/*
+ * db_durable says whether the commits that follow wait for the disk
+ * (synchronous=FULL, the default) or not (NORMAL).  In WAL mode a commit
+ * that did not wait survives a crash of the process, not a power loss, and
+ * the file stays sound either way: for writes that recovery does not
+ * depend on.  0 or FERR_STORE.
+ */
+int
+db_durable(sqlite3 *db, int on);
+
 /* db_prep prepares sql; NULL on error. */
 sqlite3_stmt *
 db_prep(sqlite3 *db, const char *sql);

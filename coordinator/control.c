@@ -447,7 +447,9 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 	struct ping_wait *w;
 	uint32_t timeout = p->timeout_ms ? p->timeout_ms :
 	    PING_TIMEOUT_DEFAULT_MS;
-	size_t i, n;
+	struct cmd **cmds, *c;
+	size_t i, n, nc = 0, *at;
+	int batch;
 
 	if (timeout > PING_TIMEOUT_MAX_MS)
 		timeout = PING_TIMEOUT_MAX_MS;
@@ -484,15 +486,28 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 		ctl_error(slot, "%s", "ferryd is out of memory");
 		return;
 	}
+	cmds = calloc(n, sizeof(*cmds));
+	at = calloc(n, sizeof(*at));
+	if (cmds == NULL || at == NULL) {
+		free(cmds);
+		free(at);
+		free(w->res);
+		free(w->names);
+		free(w->errors);
+		free(w);
+		ctl_error(slot, "%s", "ferryd is out of memory");
+		return;
+	}
 	w->slot = slot;
 	w->n = n;
 	w->remaining = n + 1;	/* held until every host is asked */
+	batch = store_batch_begin(fd->store, 0);
 	for (i = 0, n = 0; n < w->n; i++) {
 		struct host *h = p->n_hosts ? fleet_find(fd, p->hosts[i]) :
 		    fd->hosts[i];
 		Ferry__Command cmd = FERRY__COMMAND__INIT;
 		Ferry__Ping ping = FERRY__PING__INIT;
-		int rc;
+		int rc = 0;
 
 		if (!p->n_hosts && h->rec.state != HOST_ACCEPTED)
 			continue;
@@ -516,13 +531,38 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 		ping.sent_at_ms = clock_wall_ms();
 		cmd.payload_case = FERRY__COMMAND__PAYLOAD_PING;
 		cmd.ping = &ping;
-		if ((rc = link_command(fd, h, &cmd, "ping", timeout, ping_done,
-		    w)) != 0) {
+		c = link_prepare(fd, h, &cmd, "ping", timeout, 0, ping_done,
+		    w);
+		if (c == NULL)
+			rc = FERR_NOMEM;
+		else if (batch == 0 && (rc = store_command_insert(fd->store,
+		    &c->rec)) != 0)
+			link_discard(c);
+		if (c == NULL || rc != 0) {
 			snprintf(w->errors[n - 1], sizeof(w->errors[0]),
 			    "cannot send: %s", ferr_str(rc));
 			w->remaining--;
+			continue;
 		}
+		cmds[nc] = c;
+		at[nc++] = n - 1;
 	}
+	/* Every ping is recorded, in one commit, before any is sent. */
+	if (batch == 0 && (batch = store_batch_end(fd->store, 0)) != 0)
+		log_warnx("ping: cannot record the commands: %s",
+		    ferr_str(batch));
+	for (i = 0; i < nc; i++) {
+		if (batch != 0) {
+			snprintf(w->errors[at[i]], sizeof(w->errors[0]),
+			    "cannot send: %s", ferr_str(batch));
+			link_discard(cmds[i]);
+			w->remaining--;
+			continue;
+		}
+		link_enqueue(fd, fleet_find(fd, cmds[i]->rec.host), cmds[i]);
+	}
+	free(cmds);
+	free(at);
 	if (--w->remaining == 0)
 		ping_finish(w);
 }

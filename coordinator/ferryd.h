@@ -113,11 +113,13 @@ int store_host_take_new_key(struct store *st, const char *name);
 int store_host_set_labels(struct store *st, const char *name,
     const struct label *labels, size_t n);
 /* store_batch_begin opens one write transaction: the single-statement
- * writes made until store_batch_end (store_host_seen, store_event) join it
- * and cost one commit together instead of one each.  Nothing that opens a
- * transaction of its own may run in between.  store_batch_end commits when
- * rc is 0, else rolls back; it returns 0 or a negative error. */
-int store_batch_begin(struct store *st);
+ * writes made until store_batch_end (store_host_seen, store_event,
+ * store_command_insert) join it and cost one commit together instead of
+ * one each.  Nothing that opens a transaction of its own may run in
+ * between.  Unless durable, the commit does not wait for the disk (see
+ * db_durable).  store_batch_end commits when rc is 0, else rolls back; it
+ * returns 0 or a negative error. */
+int store_batch_begin(struct store *st, int durable);
 int store_batch_end(struct store *st, int rc);
 int store_host_seen(struct store *st, const char *name, uint64_t at_ms,
     const char *address);
@@ -137,10 +139,17 @@ int store_token_join(struct store *st, const uint8_t *token_id,
     struct host_rec *h, const char **why);
 
 /* store_command_insert records c and the host's new last sequence in one
- * transaction; it is durable before the command is sent. */
+ * transaction (or in the open batch); it is durable before the command is
+ * sent, except a ping's: a ping changes nothing, and a sequence its record
+ * loses to a power cut is learnt again from the agent's next heartbeat. */
 int store_command_insert(struct store *st, const struct command_rec *c);
 int store_command_set_state(struct store *st, const uint8_t *id,
     const char *state, const char *result);
+/* store_command_note is store_command_set_state for a state that recovery
+ * does not depend on ("sent", or a ping's result): it does not wait for
+ * the disk. */
+int store_command_note(struct store *st, const uint8_t *id, const char *state,
+    const char *result);
 typedef void (*store_command_cb)(void *arg, const struct command_rec *c);
 /* store_commands_open lists commands not yet answered and not expired. */
 int store_commands_open(struct store *st, uint64_t now_ms,

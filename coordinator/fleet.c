@@ -197,7 +197,7 @@ flush(struct ferryd *fd, int every_seen)
 	size_t i;
 	int rc;
 
-	if ((rc = store_batch_begin(fd->store)) != 0) {
+	if ((rc = store_batch_begin(fd->store, 1)) != 0) {
 		log_warnx("hosts: cannot record last-seen times: %s",
 		    ferr_str(rc));
 		return;

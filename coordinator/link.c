@@ -308,7 +308,7 @@ send_command(struct ferryd *fd, struct host *h, struct cmd *c)
 		c->sent = 1;
 		metrics_inc(M_COMMANDS_SENT);
 		snprintf(c->rec.state, sizeof(c->rec.state), "sent");
-		store_command_set_state(fd->store, c->rec.id, "sent", NULL);
+		store_command_note(fd->store, c->rec.id, "sent", NULL);
 	}
 	log_debug("host %s: sending %s command seq %llu", h->rec.name,
 	    c->rec.kind, (unsigned long long)c->rec.seq);
@@ -506,7 +506,11 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		log_debug("host %s: command %s seq %llu: %s%s", h->rec.name,
 		    idhex, (unsigned long long)c->rec.seq, state,
 		    r->repeat ? " (repeat)" : "");
-	store_command_set_state(fd->store, c->rec.id, state, r->message);
+	if (strcmp(c->rec.kind, "ping") == 0)
+		store_command_note(fd->store, c->rec.id, state, r->message);
+	else
+		store_command_set_state(fd->store, c->rec.id, state,
+		    r->message);
 	snprintf(c->rec.state, sizeof(c->rec.state), "%s", state);
 	if (strcmp(state, "accepted") != 0) {
 		metrics_inc(M_COMMANDS_ACKED);
@@ -603,6 +607,8 @@ link_prepare(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
 	/* The sequence is taken now, so that commands prepared together for
 	 * one host are numbered apart; a gap left by one never stored is
 	 * harmless. */
+	if (h->agent_last_seq > h->rec.next_seq)
+		h->rec.next_seq = h->agent_last_seq;	/* a record lost */
 	c->rec.seq = ++h->rec.next_seq;
 	c->rec.created_ms = clock_wall_ms();
 	c->rec.expires_ms = c->rec.created_ms + ttl_ms;

@@ -10,6 +10,7 @@
 
 struct store {
 	sqlite3 *db;
+	int batch_light;	/* the open batch does not wait for the disk */
 };
 
 /*
@@ -332,15 +333,26 @@ store_host_set_labels(struct store *st, const char *name,
 }
 
 int
-store_batch_begin(struct store *st)
+store_batch_begin(struct store *st, int durable)
 {
-	return db_begin(st->db);
+	int rc;
+
+	if (!durable && db_durable(st->db, 0) != 0)
+		return FERR_STORE;
+	if ((rc = db_begin(st->db)) != 0 && !durable)
+		db_durable(st->db, 1);
+	st->batch_light = !durable;
+	return rc;
 }
 
 int
 store_batch_end(struct store *st, int rc)
 {
-	return db_finish(st->db, rc);
+	rc = db_finish(st->db, rc);
+	if (st->batch_light && db_durable(st->db, 1) != 0 && rc == 0)
+		rc = FERR_STORE;
+	st->batch_light = 0;
+	return rc;
 }
 
 int
@@ -519,11 +531,33 @@ command_insert(struct store *st, const struct command_rec *c)
 int
 store_command_insert(struct store *st, const struct command_rec *c)
 {
+	int rc, light = strcmp(c->kind, "ping") == 0;
+
+	if (!sqlite3_get_autocommit(st->db))
+		return command_insert(st, c);	/* joins the open batch */
+	if (light && db_durable(st->db, 0) != 0)
+		return FERR_STORE;
+	if ((rc = db_begin(st->db)) == 0)
+		rc = db_finish(st->db, command_insert(st, c));
+	if (light && db_durable(st->db, 1) != 0 && rc == 0)
+		rc = FERR_STORE;
+	return rc;
+}
+
+int
+store_command_note(struct store *st, const uint8_t *id, const char *state,
+    const char *result)
+{
 	int rc;
 
-	if ((rc = db_begin(st->db)) != 0)
-		return rc;
-	return db_finish(st->db, command_insert(st, c));
+	if (!sqlite3_get_autocommit(st->db))	/* joins the open batch */
+		return store_command_set_state(st, id, state, result);
+	if (db_durable(st->db, 0) != 0)
+		return FERR_STORE;
+	rc = store_command_set_state(st, id, state, result);
+	if (db_durable(st->db, 1) != 0 && rc == 0)
+		rc = FERR_STORE;
+	return rc;
 }
 
 int

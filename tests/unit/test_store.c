@@ -999,6 +999,55 @@ Test(store, command_set_state)
 	cr_assert_eq(command_count(), 1);
 }
 
+/* The commands of one `ferry ping` are recorded in one batch: all of them
+ * when it commits, none (and no sequence taken) when it rolls back; their
+ * states after that are notes. */
+Test(store, ping_batch_commits_or_rolls_back_whole)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1), b = make_host("db1", 2);
+	uint8_t env[] = { 7 };
+	struct command_rec c;
+	struct loaded l;
+
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	cr_assert_eq(store_host_insert(st, &b), 0);
+	cr_assert_eq(store_batch_begin(st, 0), 0);
+	make_command(&c, "web1", 1, 0xd1, 9000, env, 1);
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	make_command(&c, "db1", 1, 0xd2, 9000, env, 1);
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	cr_assert_eq(store_batch_end(st, FERR_IO), FERR_IO, "rolled back");
+	cr_assert_eq(command_count(), 0);
+	load(st, &l);
+	cr_assert_eq(find(&l, "web1")->next_seq, 0);
+
+	cr_assert_eq(store_batch_begin(st, 0), 0);
+	make_command(&c, "web1", 1, 0xd1, 9000, env, 1);
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	make_command(&c, "db1", 1, 0xd2, 9000, env, 1);
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	cr_assert_eq(store_batch_end(st, 0), 0);
+	cr_assert_eq(command_count(), 2);
+	cr_assert_eq(store_command_note(st, c.id, "sent", NULL), 0);
+	cr_assert_eq(store_command_note(st, c.id, "succeeded", "pong"), 0);
+	fill(c.id, sizeof(c.id), 0xd3);
+	cr_assert_eq(store_command_note(st, c.id, "sent", NULL),
+	    FERR_NOTFOUND);
+	/* A durable write after the notes still commits. */
+	make_command(&c, "web1", 2, 0xd4, 9000, env, 1);
+	snprintf(c.kind, sizeof(c.kind), "swap");
+	cr_assert_eq(store_command_insert(st, &c), 0);
+	store_close(st);
+	st = open_store();
+	assert_state(st, 0xd2, "succeeded");
+	assert_state(st, 0xd4, "queued");
+	load(st, &l);
+	cr_assert_eq(find(&l, "web1")->next_seq, 2);
+	cr_assert_eq(find(&l, "db1")->next_seq, 1);
+	store_close(st);
+}
+
 /* ---- events ------------------------------------------------------------- */
 
 Test(store, events)
