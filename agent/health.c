@@ -1,5 +1,5 @@
-/* health.c: the health judge: thresholds, start period, deadline and the
- * min_healthy watch, as a pure state machine. */
+/* health.c: the health judge: thresholds, start period, the fast start
+ * cadence, deadline and the min_healthy watch, as a pure state machine. */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +11,12 @@ health_policy_check(const struct health_policy *p, char *why, size_t len)
 {
 	if (p->interval_ms == 0)
 		snprintf(why, len, "health interval must be above 0");
+	else if (p->start_interval_ms == 0)
+		snprintf(why, len, "health start_interval must be above 0");
+	else if (p->start_interval_ms > p->interval_ms)
+		snprintf(why, len, "health start_interval (%u ms) must not be "
+		    "above the interval (%u ms)", p->start_interval_ms,
+		    p->interval_ms);
 	else if (p->timeout_ms == 0)
 		snprintf(why, len, "health timeout must be above 0");
 	else if (p->healthy_threshold == 0)
@@ -27,6 +33,15 @@ health_policy_check(const struct health_policy *p, char *why, size_t len)
 	return FERR_ARG;
 }
 
+uint32_t
+health_start_interval(uint32_t given, uint32_t interval_ms)
+{
+	if (given != 0)
+		return given;
+	return interval_ms < HEALTH_START_INTERVAL_MS ? interval_ms :
+	    HEALTH_START_INTERVAL_MS;
+}
+
 void
 health_start(struct health_judge *j, const struct health_policy *p,
     uint64_t now_ms)
@@ -36,6 +51,26 @@ health_start(struct health_judge *j, const struct health_policy *p,
 	j->started_ms = now_ms;
 	j->next_ms = now_ms;	/* the first check runs at once */
 	j->verdict = HEALTH_WAIT;
+}
+
+/* beat: whether a check at now_ms (a pass when ok) is on the beat. */
+static void
+beat(struct health_judge *j, uint64_t now_ms, int ok)
+{
+	j->on_beat = ok || j->beats == 0 ||
+	    now_ms - j->beat_ms >= j->p.interval_ms;
+	if (j->on_beat) {
+		j->beat_ms = now_ms;
+		j->beats++;
+	}
+}
+
+/* schedule: the next check, at the cadence of the moment. */
+static void
+schedule(struct health_judge *j, uint64_t now_ms)
+{
+	j->next_ms = now_ms + (j->passed ? j->p.interval_ms :
+	    j->p.start_interval_ms);
 }
 
 static enum health_verdict
@@ -73,8 +108,11 @@ health_observe(struct health_judge *j, uint64_t now_ms, int ok,
 
 	if (j->verdict != HEALTH_WAIT)
 		return j->verdict;
+	beat(j, now_ms, ok);
 	j->checks++;
-	j->next_ms = now_ms + j->p.interval_ms;
+	if (ok)
+		j->passed = 1;
+	schedule(j, now_ms);
 	if (ok) {
 		j->fails = 0;
 		if (!j->healthy && ++j->passes >= j->p.healthy_threshold) {
@@ -84,8 +122,8 @@ health_observe(struct health_judge *j, uint64_t now_ms, int ok,
 		return health_tick(j, now_ms);
 	}
 	j->passes = 0;
-	counts = j->healthy ||
-	    now_ms - j->started_ms >= j->p.start_period_ms;
+	counts = j->on_beat && (j->healthy ||
+	    now_ms - j->started_ms >= j->p.start_period_ms);
 	if (counts && ++j->fails >= j->p.unhealthy_threshold) {
 		if (j->healthy)
 			return fail(j, "turned unhealthy within min_healthy: "
@@ -93,6 +131,16 @@ health_observe(struct health_judge *j, uint64_t now_ms, int ok,
 		return fail(j, "unhealthy: %s", output ? output :
 		    "check failed");
 	}
+	return health_tick(j, now_ms);
+}
+
+enum health_verdict
+health_pending(struct health_judge *j, uint64_t now_ms)
+{
+	if (j->verdict != HEALTH_WAIT)
+		return j->verdict;
+	beat(j, now_ms, 0);
+	schedule(j, now_ms);
 	return health_tick(j, now_ms);
 }
 

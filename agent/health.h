@@ -6,9 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The pause between checks until a new container's check first passes,
+ * when the spec does not say (never above the interval). */
+#define HEALTH_START_INTERVAL_MS 100
+
 /* How a service's health is judged; durations in milliseconds. */
 struct health_policy {
 	uint32_t interval_ms;		/* between checks */
+	uint32_t start_interval_ms;	/* between checks until one passes */
 	uint32_t timeout_ms;		/* one check */
 	uint32_t start_period_ms;	/* failures before this do not count */
 	uint32_t healthy_threshold;	/* consecutive passes: healthy */
@@ -34,9 +39,20 @@ enum health_verdict {
  *	healthy --(min_healthy elapsed)--> passed
  *	healthy --(unhealthy_threshold failures | exit)--> failed
  *
- * A failure counts once start_period has passed since the start, or once
- * the container has been healthy.  A pass resets the failure count and a
- * failure the pass count.
+ * Until a check first passes, checks are due every start_interval, so
+ * that a container which comes up between two intervals is seen healthy
+ * at once.  Only success is seen sooner: the checks keep a beat of
+ * interval, and only a check on the beat can count as a failure.  The
+ * first check is on the beat, and so is every pass; a later check is on
+ * it when interval has passed since the last check on it (checks without
+ * an answer yet keep the beat too).  A failure off the beat counts for
+ * nothing, so a container that never comes up fails at the same check as
+ * with every check interval apart.  After the first pass, checks are due
+ * every interval, each one on the beat.
+ *
+ * A failure on the beat counts once start_period has passed since the
+ * start, or once the container has been healthy.  A pass resets the
+ * failure count and any failure the pass count.
  */
 struct health_judge {
 	struct health_policy p;
@@ -45,15 +61,28 @@ struct health_judge {
 	uint64_t healthy_since_ms;
 	uint32_t passes, fails;
 	uint32_t checks;
+	int passed;			/* a check has passed: every interval */
+	uint32_t beats;			/* checks on the beat */
+	uint64_t beat_ms;		/* the last check on the beat */
+	int on_beat;			/* the last check was on the beat */
 	uint64_t next_ms;		/* when to check next */
 	enum health_verdict verdict;
 	char why[256];			/* the cause of a failure */
 };
 
 /* health_policy_check says what is wrong with p (thresholds of 0, a
- * min_healthy not below the deadline, ...) in why, or returns 0. */
+ * start_interval of 0 or above the interval, a min_healthy not below the
+ * deadline, ...) in why, or returns 0. */
 int
 health_policy_check(const struct health_policy *p, char *why, size_t len);
+
+/* health_start_interval is the start_interval of a policy: given, or
+ * when 0 (a spec that does not say, or a coordinator from before the
+ * setting) HEALTH_START_INTERVAL_MS, or interval_ms when that is less.
+ * A given one above the interval is left for health_policy_check to
+ * refuse. */
+uint32_t
+health_start_interval(uint32_t given, uint32_t interval_ms);
 
 /* health_start begins judging a container started at now_ms; its first
  * check is due at once. */
@@ -64,10 +93,18 @@ health_start(struct health_judge *j, const struct health_policy *p,
 /*
  * health_observe records one check made at now_ms (ok, and output: what
  * the probe said, for the cause of a failure) and returns the verdict.
+ * Afterwards on_beat says whether the check was on the beat (worth
+ * reporting), and next_ms when the next check is due.
  */
 enum health_verdict
 health_observe(struct health_judge *j, uint64_t now_ms, int ok,
     const char *output);
+
+/* health_pending records a check made at now_ms that has no answer yet
+ * (Docker's own check still starting): it counts neither way, and the next
+ * check is due at the current cadence. */
+enum health_verdict
+health_pending(struct health_judge *j, uint64_t now_ms);
 
 /* health_exited records that the container exited with code. */
 enum health_verdict

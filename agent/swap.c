@@ -231,6 +231,8 @@ static void
 policy_of(const Ferry__HealthSpec *h, struct health_policy *p)
 {
 	p->interval_ms = h && h->interval_ms ? h->interval_ms : 1000;
+	p->start_interval_ms = health_start_interval(h ?
+	    h->start_interval_ms : 0, p->interval_ms);
 	p->timeout_ms = h && h->timeout_ms ? h->timeout_ms : 1000;
 	p->start_period_ms = h ? h->start_period_ms : 0;
 	p->healthy_threshold = h && h->healthy_threshold ?
@@ -384,13 +386,17 @@ watch(struct job *j, struct docker *d, const char *cid, uint64_t revision,
 
 			now = mono_ms();
 			if (ok < 0) {
-				judge.next_ms = now + pol.interval_ms;
-				v = health_tick(&judge, now);
+				v = health_pending(&judge, now);
 				continue;
 			}
 			v = health_observe(&judge, now, ok, out);
 			if (judge.healthy)
 				phase = "watching";
+			/* Failures between beats (the fast checks before
+			 * the first pass) count for nothing: not reported,
+			 * or a slow start would flood ferryd. */
+			if (!judge.on_beat && v == HEALTH_WAIT)
+				continue;
 			hp.service = j->service;
 			hp.revision = revision;
 			hp.ok = ok;

@@ -1371,6 +1371,7 @@ diff(const struct spec *a, const struct spec *b, char ***out, size_t *n)
 	CHANGED(health.interval_ms, "health.interval (ms)");
 	CHANGED(health.timeout_ms, "health.timeout (ms)");
 	CHANGED(health.start_period_ms, "health.start_period (ms)");
+	CHANGED(health.start_interval_ms, "health.start_interval (ms)");
 	CHANGED(health.healthy_threshold, "health.healthy_threshold");
 	CHANGED(health.unhealthy_threshold, "health.unhealthy_threshold");
 	CHANGED(health.deadline_ms, "health.deadline (ms)");

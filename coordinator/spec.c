@@ -1152,10 +1152,12 @@ static int
 read_health(const struct ctx *c, const struct node *n, struct spec *s)
 {
 	enum { H_HTTP, H_TCP, H_EXEC, H_DOCKER, H_INTERVAL, H_TIMEOUT,
-	    H_START, H_HEALTHY, H_UNHEALTHY, H_DEADLINE, H_MIN_HEALTHY, H_N };
+	    H_START, H_START_INTERVAL, H_HEALTHY, H_UNHEALTHY, H_DEADLINE,
+	    H_MIN_HEALTHY, H_N };
 	static const char *const keys[] = { "http", "tcp", "exec", "docker",
-	    "interval", "timeout", "start_period", "healthy_threshold",
-	    "unhealthy_threshold", "deadline", "min_healthy", NULL };
+	    "interval", "timeout", "start_period", "start_interval",
+	    "healthy_threshold", "unhealthy_threshold", "deadline",
+	    "min_healthy", NULL };
 	static const char *const bools[] = { "false", "true", "False",
 	    "True", "FALSE", "TRUE", NULL };
 	static const char thr[] = "a whole number from 1 to 1000";
@@ -1212,6 +1214,9 @@ read_health(const struct ctx *c, const struct node *n, struct spec *s)
 	    "health.timeout", 0, &h->timeout_ms)) != 0) ||
 	    (kv[H_START].k && (rc = duration(c, kv[H_START].v,
 	    "health.start_period", 1, &h->start_period_ms)) != 0) ||
+	    (kv[H_START_INTERVAL].k && (rc = duration(c,
+	    kv[H_START_INTERVAL].v, "health.start_interval", 0,
+	    &h->start_interval_ms)) != 0) ||
 	    (kv[H_HEALTHY].k && (rc = number(c, kv[H_HEALTHY].v,
 	    "health.healthy_threshold", 1, SPEC_THRESHOLD_MAX, thr,
 	    &h->healthy_threshold)) != 0) ||
@@ -1234,6 +1239,19 @@ read_health(const struct ctx *c, const struct node *n, struct spec *s)
 			    "health.deadline (%s)", a);
 		return fail(c, kv[H_DEADLINE].k->line, "health.deadline",
 		    "must be above health.min_healthy (%s by default)", b);
+	}
+	/* Not given: the default, or the interval when that is shorter.
+	 * Given above the interval: refused, since failures count only
+	 * every interval and checks faster than that are the point. */
+	if (kv[H_START_INTERVAL].k == NULL) {
+		if (h->start_interval_ms > h->interval_ms)
+			h->start_interval_ms = h->interval_ms;
+	} else if (h->start_interval_ms > h->interval_ms) {
+		show_duration(kv[H_INTERVAL].v, h->interval_ms, a, sizeof(a));
+		return fail(c, kv[H_START_INTERVAL].k->line,
+		    "health.start_interval", "must not be above "
+		    "health.interval (%s%s)", a, kv[H_INTERVAL].k ? "" :
+		    " by default");
 	}
 	return 0;
 }
@@ -1315,6 +1333,7 @@ spec_defaults(struct spec *s)
 	s->health.interval_ms = 1000;
 	s->health.timeout_ms = 1000;
 	s->health.start_period_ms = 0;
+	s->health.start_interval_ms = SPEC_START_INTERVAL_MS;
 	s->health.healthy_threshold = 1;
 	s->health.unhealthy_threshold = 3;
 	s->health.deadline_ms = 60000;
@@ -1516,6 +1535,7 @@ spec_health_new(const struct spec *s, Ferry__HealthSpec **out)
 	h->interval_ms = sh->interval_ms;
 	h->timeout_ms = sh->timeout_ms;
 	h->start_period_ms = sh->start_period_ms;
+	h->start_interval_ms = sh->start_interval_ms;
 	h->healthy_threshold = sh->healthy_threshold;
 	h->unhealthy_threshold = sh->unhealthy_threshold;
 	h->deadline_ms = sh->deadline_ms;

@@ -21,6 +21,7 @@
 #define SPEC_PATH_MAX		1024	/* health.http.path */
 #define SPEC_DURATION_MAX_MS	(24u * 3600 * 1000)	/* any duration */
 #define SPEC_THRESHOLD_MAX	1000	/* healthy_/unhealthy_threshold */
+#define SPEC_START_INTERVAL_MS	100	/* health.start_interval default */
 
 /* How the hosts of a rollout are chosen: by name or by label. */
 enum spec_hosts {
@@ -65,6 +66,9 @@ struct spec_health {
 	uint32_t interval_ms;		/* default 1s */
 	uint32_t timeout_ms;		/* default 1s */
 	uint32_t start_period_ms;	/* default 0s */
+	uint32_t start_interval_ms;	/* between checks until the first
+					 * pass: default 100ms, or interval
+					 * when less; never above interval */
 	uint32_t healthy_threshold;	/* default 1 */
 	uint32_t unhealthy_threshold;	/* default 3 */
 	uint32_t deadline_ms;		/* default 60s */

@@ -16,6 +16,7 @@ static struct h_fleet F;
 static struct h_run R;
 static char HOST[64];
 static int PORT;
+static struct h_proc *AGENT;
 
 #define IMG "127.0.0.1:5000/ferry-test/web:"
 
@@ -26,7 +27,7 @@ setup(void)
 	h_unique("sw", HOST, sizeof(HOST));
 	PORT = h_free_port();
 	h_start_ferryd(&F, NULL);
-	h_add_agent(&F, HOST, "127.0.0.2");
+	AGENT = h_add_agent(&F, HOST, "127.0.0.2");
 }
 
 static void teardown(void) { h_fini(&F); }
@@ -250,6 +251,37 @@ Test(swap, health_that_turns_bad_within_min_healthy_fails_the_swap)
 	cr_assert(strstr(R.out, "turned unhealthy within min_healthy") !=
 	    NULL, "%s", R.out);
 	cr_assert_eq(serving(), 1);
+}
+
+/*
+ * :slow answers 404 for its first 3 s, then 200.  With checks 2.5 s apart
+ * it would fail at its 4.5 s deadline (404 at 0 and 2.5 s, the next check
+ * at 5 s); checked every 50 ms until the first pass, it is seen healthy
+ * at about 3 s.  Its 404s between the 2.5 s beats count for nothing
+ * (three counted ones would fail it) and are not reported.
+ */
+Test(swap, a_slow_starter_is_seen_healthy_between_intervals)
+{
+	spec("v1.yml", "1", "stop-first", "0s");
+	h_write(&F, "slow.yml",
+	    "service: web\n"
+	    "image: " IMG "slow\n"
+	    "hosts: [%s]\n"
+	    "port: { host: %d, container: 80 }\n"
+	    "health:\n"
+	    "  http: { path: /health, port: 80 }\n"
+	    "  interval: 2500ms\n"
+	    "  start_interval: 50ms\n"
+	    "  timeout: 1s\n"
+	    "  unhealthy_threshold: 3\n"
+	    "  deadline: 4500ms\n"
+	    "  min_healthy: 0s\n", HOST, PORT);
+	cr_assert_eq(swap("v1.yml"), 0, "%s%s", R.out, R.err);
+	cr_assert_eq(swap("slow.yml"), 0, "%s%s", R.out, R.err);
+	cr_assert_eq(h_http_get("127.0.0.2", PORT, "/health", NULL, 0), 200);
+	cr_assert_leq(h_log_count(AGENT, "web r2: health fail"), 2,
+	    "fast checks reported");
+	cr_assert_eq(h_log_count(AGENT, "web r2: health pass"), 1);
 }
 
 Test(swap, rollback_puts_the_kept_revision_back)

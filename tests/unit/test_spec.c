@@ -149,6 +149,7 @@ Test(spec, design_example_reads_back_every_field)
 	cr_assert_eq(s->health.interval_ms, 1000);
 	cr_assert_eq(s->health.timeout_ms, 1000);
 	cr_assert_eq(s->health.start_period_ms, 0);
+	cr_assert_eq(s->health.start_interval_ms, 100);
 	cr_assert_eq(s->health.healthy_threshold, 1);
 	cr_assert_eq(s->health.unhealthy_threshold, 3);
 	cr_assert_eq(s->health.deadline_ms, 60000);
@@ -183,6 +184,7 @@ Test(spec, every_setting_away_from_its_default)
 	    "  interval: 250ms\n"
 	    "  timeout: 2s\n"
 	    "  start_period: 10s\n"
+	    "  start_interval: 20ms\n"
 	    "  healthy_threshold: 2\n"
 	    "  unhealthy_threshold: 5\n"
 	    "  deadline: 2m\n"
@@ -231,6 +233,7 @@ Test(spec, every_setting_away_from_its_default)
 	cr_assert_eq(s->health.interval_ms, 250);
 	cr_assert_eq(s->health.timeout_ms, 2000);
 	cr_assert_eq(s->health.start_period_ms, 10000);
+	cr_assert_eq(s->health.start_interval_ms, 20);
 	cr_assert_eq(s->health.healthy_threshold, 2);
 	cr_assert_eq(s->health.unhealthy_threshold, 5);
 	cr_assert_eq(s->health.deadline_ms, 120000);
@@ -296,6 +299,7 @@ Test(spec, defaults_when_health_and_rollout_fields_are_absent)
 	cr_assert_eq(s->health.interval_ms, 1000);
 	cr_assert_eq(s->health.timeout_ms, 1000);
 	cr_assert_eq(s->health.start_period_ms, 0);
+	cr_assert_eq(s->health.start_interval_ms, 100);
 	cr_assert_eq(s->health.healthy_threshold, 1);
 	cr_assert_eq(s->health.unhealthy_threshold, 3);
 	cr_assert_eq(s->health.deadline_ms, 60000);
@@ -437,8 +441,8 @@ Test(spec, unknown_keys)
 	    "secrets, health, rollout)");
 	refused_exact(edit(9, "  intervall: 1s"), "web.yml:9: health: "
 	    "unknown key \"intervall\" (expected one of: http, tcp, exec, "
-	    "docker, interval, timeout, start_period, healthy_threshold, "
-	    "unhealthy_threshold, deadline, min_healthy)");
+	    "docker, interval, timeout, start_period, start_interval, "
+	    "healthy_threshold, unhealthy_threshold, deadline, min_healthy)");
 	refused_exact(edit(8, "  http: { path: /health, port: 80, code: 200 }"),
 	    "web.yml:8: health.http: unknown key \"code\" (expected one of: "
 	    "path, port, status)");
@@ -633,6 +637,47 @@ Test(spec, min_healthy_must_be_below_deadline)
 
 	cr_assert_eq(s->health.min_healthy_ms, 59999);
 	spec_free(s);
+}
+
+/* start_interval: the fast checks until the first pass.  Never above the
+ * interval: failures count only every interval, so slower checks before
+ * the first pass would only delay it. */
+Test(spec, start_interval_at_most_the_interval)
+{
+	struct spec *s;
+
+	s = parse_ok(edit(11, "  start_period: 0s\n  start_interval: 250ms"));
+	cr_assert_eq(s->health.start_interval_ms, 250);
+	spec_free(s);
+	/* Equal to the interval: no fast checks, as before the setting. */
+	s = parse_ok(edit(11, "  start_period: 0s\n  start_interval: 1s"));
+	cr_assert_eq(s->health.start_interval_ms, 1000);
+	spec_free(s);
+	/* Not given, with an interval below the default: the interval. */
+	s = parse_ok(edit(9, "  interval: 40ms"));
+	cr_assert_eq(s->health.interval_ms, 40);
+	cr_assert_eq(s->health.start_interval_ms, 40);
+	spec_free(s);
+	s = parse_ok(edit(9, "  interval: 5s"));
+	cr_assert_eq(s->health.start_interval_ms, 100);
+	spec_free(s);
+
+	refused_exact(edit(11, "  start_period: 0s\n  start_interval: 2s"),
+	    "web.yml:12: health.start_interval: must not be above "
+	    "health.interval (1s)");
+	refused_exact("service: web\nimage: web\nhosts: [a]\n"
+	    "health:\n  tcp: 80\n  interval: 50ms\n  start_interval: 100ms\n",
+	    "web.yml:7: health.start_interval: must not be above "
+	    "health.interval (50ms)");
+	refused_exact("service: web\nimage: web\nhosts: [a]\n"
+	    "health: { tcp: 80, start_interval: 1001ms }\n", "web.yml:4: "
+	    "health.start_interval: must not be above health.interval (1s "
+	    "by default)");
+	refused_exact(edit(11, "  start_period: 0s\n  start_interval: 0s"),
+	    "web.yml:12: health.start_interval: must be above 0, got "
+	    "\"0s\"");
+	refused(edit(11, "  start_period: 0s\n  start_interval: soon"),
+	    "web.yml:12: health.start_interval: expected a duration");
 }
 
 Test(spec, exactly_one_health_check)
@@ -961,6 +1006,7 @@ Test(spec, health_to_wire_for_each_check)
 		cr_assert_eq(u->interval_ms, 1000);
 		cr_assert_eq(u->timeout_ms, 1000);
 		cr_assert_eq(u->start_period_ms, 0);
+		cr_assert_eq(u->start_interval_ms, 100);
 		cr_assert_eq(u->healthy_threshold, 1);
 		cr_assert_eq(u->unhealthy_threshold, 3);
 		cr_assert_eq(u->deadline_ms, 60000);
