@@ -189,6 +189,7 @@ do_accept(struct ferryd *fd, struct rep_slot *slot, const Ferry__HostName *hn,
 			return;
 		}
 		memcpy(h->rec.pk, h->rec.new_pk, KEY_PUBLIC_LEN);
+		fleet_reindex(fd);
 		h->rec.has_new_pk = 0;
 		keys_fingerprint(h->rec.pk, h->fpr);
 		/* Whatever waited for the old key is void now. */

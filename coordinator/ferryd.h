@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <nng/nng.h>
+#include <sodium.h>
 #include <uv.h>
 
 #include "ferry.pb-c.h"
@@ -299,6 +300,11 @@ struct ferryd {
 	uint8_t fpr[KEY_FPR_LEN];
 	struct host **hosts;
 	size_t nhosts, caphosts;
+	/* Hash indexes of hosts by name and by key (fleet.c), rebuilt when
+	 * the host count changes or fleet_reindex says so. */
+	struct host **by_name, **by_key;
+	size_t index_cap, indexed;
+	uint8_t index_key[crypto_shorthash_KEYBYTES];
 	struct repsrv *agents;
 	struct repsrv *control;
 	struct nng_http_server *http;
@@ -315,6 +321,8 @@ int fleet_load(struct ferryd *fd);
 void fleet_free(struct ferryd *fd);
 struct host *fleet_find(struct ferryd *fd, const char *name);
 struct host *fleet_find_key(struct ferryd *fd, const uint8_t *pk);
+/* fleet_reindex must be called after a host's key changes in memory. */
+void fleet_reindex(struct ferryd *fd);
 /* fleet_add stores rec and adds it to memory. */
 int fleet_add(struct ferryd *fd, const struct host_rec *rec,
     struct host **out);

@@ -130,8 +130,81 @@ fleet_free(struct ferryd *fd)
 		free(h);
 	}
 	free(fd->hosts);
-	fd->hosts = NULL;
-	fd->nhosts = fd->caphosts = 0;
+	free(fd->by_name);
+	free(fd->by_key);
+	fd->hosts = fd->by_name = fd->by_key = NULL;
+	fd->nhosts = fd->caphosts = fd->index_cap = fd->indexed = 0;
+}
+
+/* ---- the indexes ---------------------------------------------------------
+ * Every message from an agent looks its host up by key, and many lookups
+ * go by name: with a thousand hosts a scan per message is the cost that
+ * shows.  Two open-addressing tables, at most half full, hashed with
+ * SipHash under a key of ferryd's own (names and keys come from peers, so
+ * nobody can aim collisions at a slot).  Hosts are only ever added, so the
+ * tables are rebuilt when the count changes, or when a key changes. */
+
+static size_t
+slot_of(struct ferryd *fd, const void *data, size_t len)
+{
+	uint8_t h[crypto_shorthash_BYTES];
+	uint64_t v;
+
+	crypto_shorthash(h, data, len, fd->index_key);
+	memcpy(&v, h, sizeof(v));
+	return (size_t)(v & (fd->index_cap - 1));
+}
+
+static void
+index_put(struct ferryd *fd, struct host **table, struct host *h,
+    const void *data, size_t len)
+{
+	size_t i = slot_of(fd, data, len);
+
+	while (table[i] != NULL)
+		i = (i + 1) & (fd->index_cap - 1);
+	table[i] = h;
+}
+
+/* index_fresh rebuilds the tables when they do not cover every host;
+ * 0 when they are usable. */
+static int
+index_fresh(struct ferryd *fd)
+{
+	struct host **byname, **bykey;
+	size_t i, cap = 16;
+
+	if (fd->by_name != NULL && fd->indexed == fd->nhosts)
+		return 0;
+	if (fd->by_name == NULL)
+		randombytes_buf(fd->index_key, sizeof(fd->index_key));
+	while (cap < fd->nhosts * 2)
+		cap *= 2;
+	byname = calloc(cap, sizeof(*byname));
+	bykey = calloc(cap, sizeof(*bykey));
+	if (byname == NULL || bykey == NULL) {
+		free(byname);
+		free(bykey);
+		return FERR_NOMEM;
+	}
+	free(fd->by_name);
+	free(fd->by_key);
+	fd->by_name = byname;
+	fd->by_key = bykey;
+	fd->index_cap = cap;
+	for (i = 0; i < fd->nhosts; i++) {
+		struct host *h = fd->hosts[i];
+		index_put(fd, byname, h, h->rec.name, strlen(h->rec.name));
+		index_put(fd, bykey, h, h->rec.pk, KEY_PUBLIC_LEN);
+	}
+	fd->indexed = fd->nhosts;
+	return 0;
+}
+
+void
+fleet_reindex(struct ferryd *fd)
+{
+	fd->indexed = (size_t)-1;
 }
 
 struct host *
@@ -139,21 +212,36 @@ fleet_find(struct ferryd *fd, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < fd->nhosts; i++)
-		if (strcmp(fd->hosts[i]->rec.name, name) == 0)
-			return fd->hosts[i];
+	if (index_fresh(fd) != 0) {	/* out of memory: scan */
+		for (i = 0; i < fd->nhosts; i++)
+			if (strcmp(fd->hosts[i]->rec.name, name) == 0)
+				return fd->hosts[i];
+		return NULL;
+	}
+	for (i = slot_of(fd, name, strlen(name)); fd->by_name[i] != NULL;
+	    i = (i + 1) & (fd->index_cap - 1))
+		if (strcmp(fd->by_name[i]->rec.name, name) == 0)
+			return fd->by_name[i];
 	return NULL;
 }
 
+/* Public keys are no secret: a plain comparison will do. */
 struct host *
 fleet_find_key(struct ferryd *fd, const uint8_t *pk)
 {
 	size_t i;
 
-	for (i = 0; i < fd->nhosts; i++)
-		if (sodium_memcmp(fd->hosts[i]->rec.pk, pk,
-		    KEY_PUBLIC_LEN) == 0)
-			return fd->hosts[i];
+	if (index_fresh(fd) != 0) {
+		for (i = 0; i < fd->nhosts; i++)
+			if (memcmp(fd->hosts[i]->rec.pk, pk,
+			    KEY_PUBLIC_LEN) == 0)
+				return fd->hosts[i];
+		return NULL;
+	}
+	for (i = slot_of(fd, pk, KEY_PUBLIC_LEN); fd->by_key[i] != NULL;
+	    i = (i + 1) & (fd->index_cap - 1))
+		if (memcmp(fd->by_key[i]->rec.pk, pk, KEY_PUBLIC_LEN) == 0)
+			return fd->by_key[i];
 	return NULL;
 }
 
