@@ -998,6 +998,19 @@ state_from_json(const cJSON *j, struct docker_state *st)
 	copy_str(st->host, sizeof(st->host), at(labels, "ferry.host"));
 	copy_str(st->command, sizeof(st->command), at(labels,
 	    "ferry.command"));
+	/* The default bridge says it at the top; any network in the list. */
+	copy_str(st->ip, sizeof(st->ip), at(at(j, "NetworkSettings"),
+	    "IPAddress"));
+	if (st->ip[0] == '\0') {
+		const cJSON *net;
+
+		cJSON_ArrayForEach(net, at(at(j, "NetworkSettings"),
+		    "Networks")) {
+			copy_str(st->ip, sizeof(st->ip), at(net, "IPAddress"));
+			if (st->ip[0] != '\0')
+				break;
+		}
+	}
 }
 
 int

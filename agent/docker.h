@@ -104,6 +104,7 @@ struct docker_state {
 	char health_output[512];	/* last HEALTHCHECK output */
 	char service[128], revision[32], deployment[64], host[128];
 	char command[64];	/* ferry.command label */
+	char ip[64];		/* its address on its first network, or "" */
 };
 
 /* docker_inspect reads one container; FERR_NOTFOUND when it is gone. */

@@ -243,8 +243,9 @@ policy_of(const Ferry__HealthSpec *h, struct health_policy *p)
 	p->min_healthy_ms = h ? h->min_healthy_ms : 0;
 }
 
-/* check_ports: an HTTP or TCP check must aim at the published port, the
- * one address the agent reaches the container on. */
+/* check_ports: with a published port, an HTTP or TCP check must aim at
+ * it (the agent reaches the container there); with none, the check goes to
+ * the container's own address and any port of it. */
 static int
 check_ports(const Ferry__HealthSpec *h, const Ferry__PortBinding *pb,
     char *why, size_t len)
@@ -259,7 +260,9 @@ check_ports(const Ferry__HealthSpec *h, const Ferry__PortBinding *pb,
 		port = h->tcp_port;
 	else
 		return 0;
-	if (pb == NULL || pb->host == 0 || pb->container != port) {
+	if (pb == NULL || pb->host == 0)
+		return 0;
+	if (pb->container != port) {
 		snprintf(why, len, "health check port %u is not the service's "
 		    "published container port", port);
 		return FERR_ARG;
@@ -275,21 +278,37 @@ probe_once(struct job *j, struct docker *d, const char *cid,
     const struct docker_state *st, char *out, size_t outlen)
 {
 	char err[300];
+	const char *ip;
+	uint32_t port;
 	int code = -1, rc;
 
 	if (h == NULL || h->check_case == FERRY__HEALTH_SPEC__CHECK__NOT_SET) {
 		snprintf(out, outlen, "running");
 		return 1;	/* no check: running is healthy */
 	}
+	/* Through the published port; with none (start-first), straight to
+	 * the container's own address and port. */
+	ip = j->probe_ip;
+	port = host_port;
+	if (host_port == 0 && (h->check_case == FERRY__HEALTH_SPEC__CHECK_HTTP ||
+	    h->check_case == FERRY__HEALTH_SPEC__CHECK_TCP_PORT)) {
+		ip = st->ip;
+		port = h->check_case == FERRY__HEALTH_SPEC__CHECK_HTTP ?
+		    h->http->port : h->tcp_port;
+		if (ip[0] == '\0') {
+			snprintf(out, outlen, "the container has no address "
+			    "to check");
+			return 0;
+		}
+	}
 	switch (h->check_case) {
 	case FERRY__HEALTH_SPEC__CHECK_HTTP:
-		return probe_http(j->probe_ip, host_port, h->http->path &&
+		return probe_http(ip, port, h->http->path &&
 		    h->http->path[0] ? h->http->path : "/",
 		    h->http->status ? h->http->status : 200, timeout_ms, out,
 		    outlen);
 	case FERRY__HEALTH_SPEC__CHECK_TCP_PORT:
-		return probe_tcp(j->probe_ip, host_port, timeout_ms, out,
-		    outlen);
+		return probe_tcp(ip, port, timeout_ms, out, outlen);
 	case FERRY__HEALTH_SPEC__CHECK_EXEC: {
 		/* The wire's argv is counted; Docker's client wants it
 		 * NULL-terminated. */

@@ -285,11 +285,11 @@ SVC_PORT=""
 # through the published port, so start-first checks health the way Swarm
 # does: the same busybox wget, run inside the container.
 ferry_spec() {
+    # start-first publishes no port (two containers would need it): ferry's
+    # HTTP check then goes to the container's own address.
     local port="" check="http: { path: /health, port: 80, status: 200 }"
     if [ "$3" = stop-first ]; then
         port="port: { host: $SVC_PORT, container: 80 }"
-    else
-        check='exec: [/bin/busybox, wget, -q, -O, /dev/null, "http://127.0.0.1/health"]'
     fi
     cat >"$1" <<EOF
 service: $TAG
@@ -588,7 +588,7 @@ section_rollouts() {
     "$DOCKER" service rm "$SW" >/dev/null 2>&1 || true
     wait_swarm_gone
     note "Swarm timings (sections 2, 3) run without a network (tasks on the default bridge); ferry publishes a host port stop-first and none start-first (ferry refuses start-first with a host port)."
-    note "Health check on both sides: GET /health every 1 s, timeout 1 s, 3 failures. Swarm runs busybox wget inside the container; ferry probes over HTTP through the published port stop-first, and runs the same wget inside the container start-first (its HTTP check needs a host port, which start-first cannot have). Swarm: --update-monitor 2s, --update-delay 0s, --no-resolve-image."
+    note "Health check on both sides: GET /health every 1 s, timeout 1 s, 3 failures. Swarm runs busybox wget inside the container; ferry probes over HTTP through the published port stop-first, and over HTTP to the container's own address start-first (no host port: two containers would need it). Swarm: --update-monitor 2s, --update-delay 0s, --no-resolve-image."
 }
 
 # ---- 4. availability -------------------------------------------------------

@@ -170,6 +170,36 @@ Test(swap, start_first_with_exec_health_runs_both_then_the_new)
 	cr_assert(strstr(R.out, "version 2") != NULL, "%s", R.out);
 }
 
+/* No host port to probe: the HTTP check goes straight to the container's
+ * own address and port, and sees a bad revision as bad. */
+Test(swap, start_first_with_http_health_checks_the_container_itself)
+{
+	static const char *const tags[] = { "1", "2", "bad" };
+	char name[128];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		h_write(&F, tags[i][0] == 'b' ? "sbad.yml" : tags[i][0] == '1' ?
+		    "s1.yml" : "s2.yml",
+		    "service: api\nimage: " IMG "%s\nhosts: [%s]\n"
+		    "health:\n  http: { path: /health, port: 80 }\n"
+		    "  interval: 200ms\n  deadline: 3s\n  min_healthy: 300ms\n"
+		    "rollout: { order: start-first }\n", tags[i], HOST);
+	cr_assert_eq(swap("s1.yml"), 0, "%s%s", R.out, R.err);
+	cr_assert_eq(swap("s2.yml"), 0, "%s%s", R.out, R.err);
+	cr_assert(h_log_has(AGENT, "r2: health pass: HTTP 200 on /health"));
+	snprintf(name, sizeof(name), "ferry-%s-api-r2", HOST);
+	cr_assert_eq(h_docker(&R, (const char *[]){ "inspect", "--format",
+	    "{{.State.Status}}", name, NULL }), 0);
+	cr_assert(strncmp(R.out, "running", 7) == 0, "%s", R.out);
+	/* :bad answers 404 on /health: the swap fails, r2 stays. */
+	cr_assert_neq(swap("sbad.yml"), 0, "%s%s", R.out, R.err);
+	cr_assert(strstr(R.out, "HTTP 404") != NULL, "%s%s", R.out, R.err);
+	cr_assert_eq(h_docker(&R, (const char *[]){ "inspect", "--format",
+	    "{{.State.Status}}", name, NULL }), 0);
+	cr_assert(strncmp(R.out, "running", 7) == 0, "%s", R.out);
+}
+
 Test(swap, start_first_with_a_host_port_is_refused)
 {
 	spec("v1.yml", "1", "stop-first", "0s");
