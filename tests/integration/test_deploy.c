@@ -968,32 +968,30 @@ Test(deploy, agent_killed_mid_batch_counts_failed_and_rolls_back)
  * health check, and says so when the partition heals: ferryd takes the
  * rollback up again and puts that host back too, so what is recorded is
  * what every host runs. */
-Test(deploy, partitioned_host_that_passes_late_is_put_back_too)
+/* partitioned_rollback starts host 1 behind relay rl and hosts 2 and 3
+ * directly, rolls v1 out, then :slow; cuts host 1 off while its container
+ * waits for health, and returns the deployment once it has rolled back
+ * with host 1 counted failed (offline) and host 2 put back.  created gets
+ * host 1's log line for its :slow container. */
+static unsigned
+partitioned_rollback(struct h_relay *rl, char *created, size_t len)
 {
-	struct h_relay rl;
-	char hosts[512], url[64], tok[1100], created[128], ids[32];
-	const cJSON *e;
-	cJSON *st, *evs;
-	int i, late = -1, reopened = -1, reverted = -1, k = 0;
+	char hosts[512], url[64], tok[1100];
+	cJSON *st;
 	unsigned id;
 
-	/* Host 1 reaches ferryd only through the relay; hosts 2 and 3 not. */
-	h_relay_start(&rl, F.port);
+	h_relay_start(rl, F.port);
 	h_token(&F, tok, sizeof(tok), NULL);
 	h_join(&F, &R, tok, HOST[0], ADDR[0]);
 	cr_assert_eq(R.status, 0, "join: %s", R.err);
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", rl.port);
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", rl->port);
 	AGENT[0] = h_start_agent(&F, HOST[0], (const char *[]){
 	    "--coordinator", url, NULL });
 	cr_assert(h_wait_state(&F, HOST[0], "online", 10000));
 	NAGENTS = 1;
 	fleet(3);
-	id = slow_swap_started(names(hosts, sizeof(hosts), 1, 3), created,
-	    sizeof(created));
-	snprintf(ids, sizeof(ids), "%u", id);
-	h_relay_cut(&rl, 1);
-
-	/* Host 1 is counted failed; host 2 of its batch goes back. */
+	id = slow_swap_started(names(hosts, sizeof(hosts), 1, 3), created, len);
+	h_relay_cut(rl, 1);
 	st = wait_state(id, NULL, 40000);
 	cr_assert_str_eq(jstr(st, "state"), "rolled_back", "%s", R.out);
 	cr_assert_str_eq(host_state(st, 0), "failed", "%s", R.out);
@@ -1001,18 +999,39 @@ Test(deploy, partitioned_host_that_passes_late_is_put_back_too)
 	cr_assert_str_eq(host_state(st, 1), "reverted", "%s", R.out);
 	cJSON_Delete(st);
 	assert_all_serve(1, 2, 1);
-	/* Meanwhile host 1 passed on its own: it serves the new revision. */
-	{
-		long long end = now_ms() + 20000;
+	return id;
+}
 
-		while (h_log_count(AGENT[0], "(web): succeeded") < 2) {
-			cr_assert(now_ms() < end, "%s never passed its health "
-			    "check", HOST[0]);
-			h_sleep_ms(100);
-		}
+/* host1_passes waits (bounded) until host 1's agent has finished its
+ * :slow swap on its own, cut off from ferryd. */
+static void
+host1_passes(void)
+{
+	long long end = now_ms() + 20000;
+
+	while (h_log_count(AGENT[0], "(web): succeeded") < 2) {
+		cr_assert(now_ms() < end, "%s never passed its health check",
+		    HOST[0]);
+		h_sleep_ms(100);
 	}
 	cr_assert_eq(h_http_get(ADDR[0], PORT, "/health", NULL, 0), 200);
 	cr_assert_neq(serving(0), 1, "%s still serves version 1", HOST[0]);
+}
+
+Test(deploy, partitioned_host_that_passes_late_is_put_back_too)
+{
+	struct h_relay rl;
+	char created[128], ids[32];
+	const cJSON *e;
+	cJSON *st, *evs;
+	int i, late = -1, reopened = -1, reverted = -1, k = 0;
+	unsigned id;
+
+	id = partitioned_rollback(&rl, created, sizeof(created));
+	snprintf(ids, sizeof(ids), "%u", id);
+
+	/* Meanwhile host 1 passed on its own: it serves the new revision. */
+	host1_passes();
 
 	/* The partition heals: its answer comes, and it goes back. */
 	h_relay_cut(&rl, 0);
@@ -1066,6 +1085,42 @@ Test(deploy, partitioned_host_that_passes_late_is_put_back_too)
 	    "late %d, reopened %d, reverted %d: %s", late, reopened, reverted,
 	    R.out);
 	cJSON_Delete(evs);
+	h_relay_stop(&rl);
+}
+
+/* The same late answer, once a newer deployment of the service has
+ * started: it is recorded as not applied, and changes nothing. */
+Test(deploy, late_answer_after_a_newer_deployment_is_not_applied)
+{
+	struct h_relay rl;
+	char created[128], ids[32];
+	cJSON *st;
+	unsigned id;
+
+	id = partitioned_rollback(&rl, created, sizeof(created));
+	snprintf(ids, sizeof(ids), "%u", id);
+	host1_passes();
+	/* While host 1 is away, v2 goes to hosts 2 and 3 (labelled
+	 * role=web; host 1 is not). */
+	spec("v2.yml", "2", LABELS, NULL, NULL);
+	cr_assert_eq(deploy_watch("v2.yml"), 0, "v2: %s%s", R.out, R.err);
+	assert_all_serve(1, 2, 2);
+
+	h_relay_cut(&rl, 0);
+	cr_assert(h_wait_state(&F, HOST[0], "online", 15000));
+	cr_assert(h_wait_log(F.ferryd, "not applied: a newer deployment", 15000),
+	    "the late answer was not heard");
+	st = status(id);
+	cr_assert_not_null(st, "%s", R.out);
+	cr_assert_str_eq(jstr(st, "state"), "rolled_back", "%s", R.out);
+	cr_assert_str_eq(host_state(st, 0), "failed", "%s", R.out);
+	cJSON_Delete(st);
+	h_ferry(&F, &R, (const char *[]){ "events", "--deployment", ids,
+	    NULL });
+	cr_assert(strstr(R.out, "not applied: a newer deployment of web") !=
+	    NULL, "%s", R.out);
+	/* Nobody put host 1 back: it still runs what it passed with. */
+	cr_assert_neq(serving(0), 1, "%s was reverted", HOST[0]);
 	h_relay_stop(&rl);
 }
 
