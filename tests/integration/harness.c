@@ -64,8 +64,8 @@ h_path(struct h_fleet *f, const char *rel, char *buf, size_t len)
 	return buf;
 }
 
-static int
-port_free(int port)
+int
+h_port_free_on(const char *addr, int port)
 {
 	struct sockaddr_in sa;
 	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1, ok;
@@ -76,7 +76,7 @@ port_free(int port)
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(0x7f000001);
+	inet_pton(AF_INET, addr, &sa.sin_addr);
 	ok = bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	close(s);
 	return ok;
@@ -94,7 +94,7 @@ h_init(struct h_fleet *f)
 	srand((unsigned)(getpid() ^ time(NULL)));
 	for (i = 0; i < 200; i++) {
 		int p = 20000 + rand() % 30000;
-		if (port_free(p)) {
+		if (h_port_free_on("127.0.0.1", p)) {
 			f->port = p;
 			break;
 		}
@@ -102,7 +102,7 @@ h_init(struct h_fleet *f)
 	cr_assert(f->port != 0, "no free port");
 	for (i = 0; i < 200 && f->http[0] == '\0'; i++) {
 		int p = 20000 + rand() % 30000;
-		if (p != f->port && port_free(p))
+		if (p != f->port && h_port_free_on("127.0.0.1", p))
 			snprintf(f->http, sizeof(f->http), "127.0.0.1:%d", p);
 	}
 	cr_assert(f->http[0] != '\0', "no free port");
@@ -497,7 +497,7 @@ h_free_port(void)
 
 	for (i = 0; i < 500; i++) {
 		int p = 20000 + rand() % 30000;
-		if (port_free(p))
+		if (h_port_free_on("127.0.0.1", p))
 			return p;
 	}
 	cr_assert_fail("no free port");
@@ -737,4 +737,65 @@ h_relay_stop(struct h_relay *r)
 	atomic_store(&r->stop, 1);
 	pthread_join(r->th, NULL);
 	close(r->lfd);
+}
+
+/* ---- the daemons' databases ------------------------------------------- */
+
+sqlite3 *
+h_db_open(struct h_fleet *f, const char *rel)
+{
+	char path[700];
+	sqlite3 *db = NULL;
+
+	h_path(f, rel, path, sizeof(path));
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL),
+	    SQLITE_OK, "open %s", path);
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+int
+h_db_row(struct h_fleet *f, const char *rel, const char *sql,
+    const void *blob, int blen, const char *text, char *t0, size_t t0len,
+    uint8_t **b1, size_t *b1len)
+{
+	sqlite3 *db = h_db_open(f, rel);
+	sqlite3_stmt *s = NULL;
+	int i = 1, row;
+
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	if (blob != NULL)
+		sqlite3_bind_blob(s, i++, blob, blen, SQLITE_TRANSIENT);
+	if (text != NULL)
+		sqlite3_bind_text(s, i++, text, -1, SQLITE_TRANSIENT);
+	row = sqlite3_step(s) == SQLITE_ROW;
+	if (t0 != NULL) {
+		const unsigned char *t = row ? sqlite3_column_text(s, 0) :
+		    NULL;
+		snprintf(t0, t0len, "%s", t ? (const char *)t : "");
+	}
+	if (b1 != NULL) {
+		int n = row ? sqlite3_column_bytes(s, 1) : 0;
+		*b1 = malloc((size_t)n + 1);
+		cr_assert_not_null(*b1);
+		if (n > 0)
+			memcpy(*b1, sqlite3_column_blob(s, 1), (size_t)n);
+		*b1len = (size_t)n;
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return row;
+}
+
+long long
+h_db_int(struct h_fleet *f, const char *rel, const char *sql,
+    const void *blob, int blen, const char *text)
+{
+	char buf[64];
+
+	if (!h_db_row(f, rel, sql, blob, blen, text, buf, sizeof(buf), NULL,
+	    NULL))
+		return -1;
+	return strtoll(buf, NULL, 10);
 }

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sqlite3.h>
 #include <sys/types.h>
 
 #define H_MAX_PROCS 32
@@ -108,6 +109,8 @@ int h_alive(struct h_proc *p);
 /* h_sleep_ms sleeps for a bounded, short time. */
 void h_sleep_ms(int ms);
 
+/* h_port_free_on: nothing listens on addr:port now. */
+int h_port_free_on(const char *addr, int port);
 /* h_free_port returns a TCP port free on 127.0.0.1 now. */
 int h_free_port(void);
 
@@ -151,6 +154,22 @@ void h_relay_start(struct h_relay *r, int target);
 void h_relay_cut(struct h_relay *r, int on);
 /* h_relay_stop ends the relay's thread and closes its socket. */
 void h_relay_stop(struct h_relay *r);
+
+/* h_db_open opens DIR/rel, a database of a daemon the test started (read
+ * and write, with a busy timeout); the caller closes it. */
+sqlite3 *h_db_open(struct h_fleet *f, const char *rel);
+/*
+ * h_db_row runs sql on DIR/rel, with at most one blob and one text
+ * parameter, bound in that order when given, and copies the first row's
+ * columns: column 0 as text into t0 (when not NULL), column 1 as a blob
+ * into *b1 (heap, when not NULL).  Returns 1 when there was a row.
+ */
+int h_db_row(struct h_fleet *f, const char *rel, const char *sql,
+    const void *blob, int blen, const char *text, char *t0, size_t t0len,
+    uint8_t **b1, size_t *b1len);
+/* h_db_int: the first column of the first row as an integer, -1 for none. */
+long long h_db_int(struct h_fleet *f, const char *rel, const char *sql,
+    const void *blob, int blen, const char *text);
 
 struct keypair;
 /* h_load_key loads the key pair at DIR/rel (the test owns the state dirs

@@ -40,29 +40,14 @@ static int NAGENTS;
 static long long
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)h_mono_ms();
 }
 
-/* port_free_on: nothing listens on addr:port now. */
-static int
-port_free_on(const char *addr, int port)
+/* db_count runs a COUNT(*) query on ferryd's database. */
+static long long
+db_count(const char *sql)
 {
-	struct sockaddr_in sa;
-	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1, ok;
-
-	if (s < 0)
-		return 0;
-	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	inet_pton(AF_INET, addr, &sa.sin_addr);
-	ok = bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(s);
-	return ok;
+	return h_db_int(&F, "ferryd/ferryd.db", sql, NULL, 0, NULL);
 }
 
 static void
@@ -79,7 +64,7 @@ setup(void)
 	/* The service port must be free on every publish address. */
 	for (k = 0; k < 50; k++) {
 		PORT = h_free_port();
-		for (i = 0; i < NH && port_free_on(ADDR[i], PORT); i++)
+		for (i = 0; i < NH && h_port_free_on(ADDR[i], PORT); i++)
 			;
 		if (i == NH)
 			break;
@@ -324,18 +309,6 @@ containers(int i, char *buf, size_t len, int *all)
 	}
 	free(r);
 	return n;
-}
-
-/* db_count runs a COUNT(*) query on ferryd's database. */
-static int
-db_count(const char *sql)
-{
-	char db[600];
-
-	h_run(&R, (const char *[]){ "/usr/bin/sqlite3", h_path(&F,
-	    "ferryd/ferryd.db", db, sizeof(db)), sql, NULL });
-	cr_assert_eq(R.status, 0, "sqlite3: %s", R.err);
-	return atoi(R.out);
 }
 
 /* ---- occupying a service port ------------------------------------------ */

@@ -44,72 +44,6 @@ teardown(void)
 
 /* ---- files the test owns: keys, databases, logs ------------------------ */
 
-static sqlite3 *
-db_open(struct h_fleet *f, const char *rel)
-{
-	char path[700];
-	sqlite3 *db = NULL;
-
-	h_path(f, rel, path, sizeof(path));
-	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL),
-	    SQLITE_OK, "open %s", path);
-	sqlite3_busy_timeout(db, 5000);
-	return db;
-}
-
-/*
- * db_row runs sql (at most one blob and one text parameter, bound in that
- * order when given) on DIR/rel and copies the first row's columns: column
- * 0 as text into t0 (when not NULL), column 1 as a blob into *b1 (heap,
- * when not NULL).  Returns 1 when there was a row.
- */
-static int
-db_row(struct h_fleet *f, const char *rel, const char *sql,
-    const void *blob, int blen, const char *text, char *t0, size_t t0len,
-    uint8_t **b1, size_t *b1len)
-{
-	sqlite3 *db = db_open(f, rel);
-	sqlite3_stmt *s = NULL;
-	int i = 1, row;
-
-	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK,
-	    "%s: %s", sql, sqlite3_errmsg(db));
-	if (blob != NULL)
-		sqlite3_bind_blob(s, i++, blob, blen, SQLITE_TRANSIENT);
-	if (text != NULL)
-		sqlite3_bind_text(s, i++, text, -1, SQLITE_TRANSIENT);
-	row = sqlite3_step(s) == SQLITE_ROW;
-	if (t0 != NULL) {
-		const unsigned char *t = row ? sqlite3_column_text(s, 0) :
-		    NULL;
-		snprintf(t0, t0len, "%s", t ? (const char *)t : "");
-	}
-	if (b1 != NULL) {
-		int n = row ? sqlite3_column_bytes(s, 1) : 0;
-		*b1 = malloc((size_t)n + 1);
-		cr_assert_not_null(*b1);
-		if (n > 0)
-			memcpy(*b1, sqlite3_column_blob(s, 1), (size_t)n);
-		*b1len = (size_t)n;
-	}
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return row;
-}
-
-/* db_int: the first column of the first row as an integer, -1 for none. */
-static long long
-db_int(struct h_fleet *f, const char *rel, const char *sql,
-    const void *blob, int blen, const char *text)
-{
-	char buf[64];
-
-	if (!db_row(f, rel, sql, blob, blen, text, buf, sizeof(buf), NULL,
-	    NULL))
-		return -1;
-	return strtoll(buf, NULL, 10);
-}
-
 /* wait_count waits (bounded by ms) until text is in more than had lines. */
 static int
 wait_count(const struct h_proc *p, const char *text, int had, int ms)
@@ -526,7 +460,7 @@ unacked(struct h_fleet *f, const char *host)
 	char rel[128];
 
 	snprintf(rel, sizeof(rel), "%s/agent.db", host);
-	return db_int(f, rel, "SELECT count(*) FROM commands WHERE acked = 0 "
+	return h_db_int(f, rel, "SELECT count(*) FROM commands WHERE acked = 0 "
 	    "AND report IS NOT NULL", NULL, 0, NULL);
 }
 
@@ -567,7 +501,7 @@ Test(forgery, fake_ferryd_without_the_key, .init = setup, .fini = teardown,
 	cr_assert_eq(keys_generate(&rogue), 0);
 	keys_fingerprint(host.pk, fpr);
 	randombytes_buf(other_fpr, sizeof(other_fpr));
-	cr_assert(db_row(f, "ferryd/ferryd.db", "SELECT hex(id), envelope "
+	cr_assert(h_db_row(f, "ferryd/ferryd.db", "SELECT hex(id), envelope "
 	    "FROM commands WHERE host = ? AND seq = 1", NULL, 0, "web-1",
 	    idhex, sizeof(idhex), &replay, &replay_len),
 	    "no seq 1 command for web-1 in ferryd.db");
@@ -658,17 +592,17 @@ Test(forgery, fake_ferryd_without_the_key, .init = setup, .fini = teardown,
 
 	/* Nothing forged, replayed or refused ran: one command succeeded,
 	 * the mark did not move, the refused ones are recorded as such. */
-	cr_assert_eq(db_int(f, "web-1/agent.db", "SELECT count(*) FROM "
+	cr_assert_eq(h_db_int(f, "web-1/agent.db", "SELECT count(*) FROM "
 	    "commands WHERE state = ?", NULL, 0, "succeeded"), 1);
-	cr_assert(db_row(f, "web-1/agent.db", "SELECT state FROM commands "
+	cr_assert(h_db_row(f, "web-1/agent.db", "SELECT state FROM commands "
 	    "WHERE id = ?", fk->replay_id, ID_LEN, NULL, state, sizeof(state),
 	    NULL, NULL), "the genuine command is not recorded");
 	cr_assert_str_eq(state, "succeeded");
-	cr_assert_eq(db_int(f, "web-1/agent.db", "SELECT count(*) FROM "
+	cr_assert_eq(h_db_int(f, "web-1/agent.db", "SELECT count(*) FROM "
 	    "commands WHERE state = ?", NULL, 0, "refused"), nbad);
-	cr_assert_eq(db_int(f, "web-1/agent.db", "SELECT count(*) FROM "
+	cr_assert_eq(h_db_int(f, "web-1/agent.db", "SELECT count(*) FROM "
 	    "commands", NULL, 0, NULL), 1 + nbad);
-	cr_assert_eq(db_int(f, "web-1/agent.db", "SELECT last_seq FROM mark",
+	cr_assert_eq(h_db_int(f, "web-1/agent.db", "SELECT last_seq FROM mark",
 	    NULL, 0, NULL), 1);
 	/* The forged acknowledgement was refused too: that report waits. */
 	cr_assert(h_log_has(agent, FORGED_ACK_LOG));
@@ -699,7 +633,7 @@ Test(forgery, fake_ferryd_without_the_key, .init = setup, .fini = teardown,
 	cr_assert_eq(r->status, 0, "ping after the fake: %s%s", r->out,
 	    r->err);
 	cr_assert(h_alive(agent) && h_alive(f->ferryd));
-	cr_assert_eq(db_int(f, "web-1/agent.db", "SELECT last_seq FROM mark",
+	cr_assert_eq(h_db_int(f, "web-1/agent.db", "SELECT last_seq FROM mark",
 	    NULL, 0, NULL), 2);
 	munmap(fk, sizeof(*fk));
 	free(replay);
@@ -762,7 +696,7 @@ command_of(struct h_fleet *f, const char *host, uint8_t id[ID_LEN],
 	uint8_t *raw;
 	size_t n;
 
-	cr_assert(db_row(f, "ferryd/ferryd.db", "SELECT hex(id), id FROM "
+	cr_assert(h_db_row(f, "ferryd/ferryd.db", "SELECT hex(id), id FROM "
 	    "commands WHERE host = ? ORDER BY seq DESC LIMIT 1", NULL, 0,
 	    host, idhex, ID_LEN * 2 + 1, &raw, &n), "no command for %s", host);
 	cr_assert_eq(n, ID_LEN);
@@ -776,7 +710,7 @@ static void
 command_state(struct h_fleet *f, const uint8_t id[ID_LEN], char *buf,
     size_t len)
 {
-	cr_assert(db_row(f, "ferryd/ferryd.db", "SELECT state || '|' || "
+	cr_assert(h_db_row(f, "ferryd/ferryd.db", "SELECT state || '|' || "
 	    "result || '|' || updated_ms FROM commands WHERE id = ?", id,
 	    ID_LEN, NULL, buf, len, NULL, NULL));
 }
@@ -923,7 +857,7 @@ Test(forgery, fake_agent_against_ferryd, .init = setup, .fini = teardown,
 		    FERRY__REFUSAL__REASON__BAD_TOKEN, "join, made-up token");
 		free(buf);
 	}
-	cr_assert_eq(db_int(f, "ferryd/ferryd.db", "SELECT count(*) FROM "
+	cr_assert_eq(h_db_int(f, "ferryd/ferryd.db", "SELECT count(*) FROM "
 	    "hosts WHERE name = ?", NULL, 0, "intruder"), 0);
 
 	/* (i) a made-up token claiming a known name: refused as a bad token,
@@ -947,7 +881,7 @@ Test(forgery, fake_agent_against_ferryd, .init = setup, .fini = teardown,
 		    "token");
 		free(buf);
 	}
-	cr_assert_eq(db_int(f, "ferryd/ferryd.db", "SELECT count(*) FROM "
+	cr_assert_eq(h_db_int(f, "ferryd/ferryd.db", "SELECT count(*) FROM "
 	    "hosts WHERE name = ? AND new_pubkey IS NOT NULL", NULL, 0,
 	    "web-2"), 0, "a made-up token put up a new key for web-2");
 

@@ -56,79 +56,6 @@ teardown(void)
 
 /* ---- files the test reads: databases, logs ------------------------------ */
 
-static sqlite3 *
-db_open(struct h_fleet *f, const char *rel)
-{
-	char path[700];
-	sqlite3 *db = NULL;
-
-	h_path(f, rel, path, sizeof(path));
-	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
-	    SQLITE_OK, "open %s", path);
-	sqlite3_busy_timeout(db, 5000);
-	return db;
-}
-
-/* db_text runs sql (one optional text parameter) on DIR/rel and copies the
- * first row's first column into out; returns 1 when there was a row. */
-static int
-db_text(struct h_fleet *f, const char *rel, const char *sql,
-    const char *param, char *out, size_t len)
-{
-	sqlite3 *db = db_open(f, rel);
-	sqlite3_stmt *s = NULL;
-	int row;
-
-	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK,
-	    "%s: %s", sql, sqlite3_errmsg(db));
-	if (param != NULL)
-		sqlite3_bind_text(s, 1, param, -1, SQLITE_TRANSIENT);
-	row = sqlite3_step(s) == SQLITE_ROW;
-	if (out != NULL) {
-		const unsigned char *t = row ? sqlite3_column_text(s, 0) :
-		    NULL;
-		snprintf(out, len, "%s", t ? (const char *)t : "");
-	}
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return row;
-}
-
-static long long
-db_int(struct h_fleet *f, const char *rel, const char *sql,
-    const char *param)
-{
-	char buf[64];
-
-	if (!db_text(f, rel, sql, param, buf, sizeof(buf)))
-		return -1;
-	return strtoll(buf, NULL, 10);
-}
-
-/* db_blob copies the first row's first column as a blob (heap). */
-static int
-db_blob(struct h_fleet *f, const char *rel, const char *sql,
-    const char *param, uint8_t **out, size_t *len)
-{
-	sqlite3 *db = db_open(f, rel);
-	sqlite3_stmt *s = NULL;
-	int row, n;
-
-	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK,
-	    "%s: %s", sql, sqlite3_errmsg(db));
-	if (param != NULL)
-		sqlite3_bind_text(s, 1, param, -1, SQLITE_TRANSIENT);
-	row = sqlite3_step(s) == SQLITE_ROW;
-	n = row ? sqlite3_column_bytes(s, 0) : 0;
-	*out = malloc((size_t)n + 1);
-	cr_assert_not_null(*out);
-	if (n > 0)
-		memcpy(*out, sqlite3_column_blob(s, 0), (size_t)n);
-	*len = (size_t)n;
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return row;
-}
 
 static const char *
 agent_db(const char *host, char *buf, size_t len)
@@ -143,8 +70,9 @@ journal_step(struct h_fleet *f, const char *host, char *step, size_t len)
 {
 	char rel[128];
 
-	db_text(f, agent_db(host, rel, sizeof(rel)), "SELECT step FROM "
-	    "journal WHERE service = 'web'", NULL, step, len);
+	h_db_row(f, agent_db(host, rel, sizeof(rel)), "SELECT step FROM "
+	    "journal WHERE service = 'web'", NULL, 0, NULL, step, len, NULL,
+	    NULL);
 }
 
 static void
@@ -341,13 +269,13 @@ expect_settled(struct h_fleet *f, const char *host, const char *ip, int port,
 			st = wait_exit(bg, 1);
 		n = containers(host, cs);
 		k = running_of(cs, n);
-		open_agent = (int)db_int(f, rel, "SELECT count(*) FROM "
-		    "commands WHERE state = 'accepted'", NULL);
-		journal = (int)db_int(f, rel, "SELECT count(*) FROM journal",
-		    NULL);
-		open_ferryd = (int)db_int(f, "ferryd/ferryd.db", "SELECT "
+		open_agent = (int)h_db_int(f, rel, "SELECT count(*) FROM "
+		    "commands WHERE state = 'accepted'", NULL, 0, NULL);
+		journal = (int)h_db_int(f, rel, "SELECT count(*) FROM "
+		    "journal", NULL, 0, NULL);
+		open_ferryd = (int)h_db_int(f, "ferryd/ferryd.db", "SELECT "
 		    "count(*) FROM commands WHERE host = ? AND state IN "
-		    "('queued', 'sent', 'accepted')", host);
+		    "('queued', 'sent', 'accepted')", NULL, 0, host);
 		ok = st != -2 && k >= 0 && open_agent == 0 && journal == 0 &&
 		    open_ferryd == 0 && cs[k].rev >= 1 && cs[k].rev <= 2 &&
 		    serves(ip, port, tags[cs[k].rev], body, sizeof(body));
@@ -382,9 +310,9 @@ expect_settled(struct h_fleet *f, const char *host, const char *ip, int port,
 	cr_assert_eq(st, cs[k].rev == 2 ? 0 : 1, "ferry swap exited %d while "
 	    "revision %lu runs: %s", st, cs[k].rev, logs);
 	/* The swap's final state at ferryd tells the same. */
-	if (db_text(f, "ferryd/ferryd.db", "SELECT state FROM commands WHERE "
-	    "host = ? AND kind = 'swap' ORDER BY seq DESC LIMIT 1", host,
-	    body, sizeof(body)) && cs[k].rev == 2)
+	if (h_db_row(f, "ferryd/ferryd.db", "SELECT state FROM commands WHERE "
+	    "host = ? AND kind = 'swap' ORDER BY seq DESC LIMIT 1", NULL, 0,
+	    host, body, sizeof(body), NULL, NULL) && cs[k].rev == 2)
 		cr_assert_str_eq(body, "succeeded");
 	if (out != NULL) {
 		out->rev = cs[k].rev;
@@ -433,7 +361,7 @@ wait_for_step(struct h_fleet *f, const char *host, enum kill_at at,
 		sql = "SELECT step FROM journal WHERE service = 'web'";
 		break;
 	}
-	db = db_open(f, rel);
+	db = h_db_open(f, rel);
 	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
 	do {
 		sqlite3_reset(s);
@@ -489,8 +417,8 @@ kill_mid_swap(enum kill_at at)
 	swap(f, host, v1, 0);
 
 	agent_db(host, rel, sizeof(rel));
-	pulls = db_int(f, rel, "SELECT count(*) FROM commands WHERE kind = "
-	    "'pull' AND state = 'succeeded'", NULL);
+	pulls = h_db_int(f, rel, "SELECT count(*) FROM commands WHERE kind = "
+	    "'pull' AND state = 'succeeded'", NULL, 0, NULL);
 	bg = swap_bg(f, "swap-v2", host, v2);
 	cr_assert(wait_for_step(f, host, at, pulls, 20000), "the swap never "
 	    "reached step %s", at_names[at]);
@@ -771,16 +699,18 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 	/* ferryd dies during the health wait (run_fake kills it). */
 
 	/* The swap command exactly as ferryd signed and sent it. */
-	cr_assert(db_blob(f, "ferryd/ferryd.db", "SELECT envelope FROM "
+	cr_assert(h_db_row(f, "ferryd/ferryd.db", "SELECT '', envelope FROM "
 	    "commands WHERE host = ? AND kind = 'swap' ORDER BY seq DESC "
-	    "LIMIT 1", host, &env, &env_len), "no swap command in ferryd.db");
-	cr_assert(db_blob(f, "ferryd/ferryd.db", "SELECT id FROM commands "
-	    "WHERE host = ? AND kind = 'swap' ORDER BY seq DESC LIMIT 1", host,
-	    &id, &id_len));
+	    "LIMIT 1", NULL, 0, host, NULL, 0, &env, &env_len),
+	    "no swap command in ferryd.db");
+	cr_assert(h_db_row(f, "ferryd/ferryd.db", "SELECT '', id FROM commands "
+	    "WHERE host = ? AND kind = 'swap' ORDER BY seq DESC LIMIT 1", NULL,
+	    0, host, NULL, 0, &id, &id_len));
 	cr_assert_eq(id_len, ID_LEN);
 	h_hex(id, ID_LEN, idhex, sizeof(idhex));
-	seq = db_int(f, "ferryd/ferryd.db", "SELECT seq FROM commands WHERE "
-	    "host = ? AND kind = 'swap' ORDER BY seq DESC LIMIT 1", host);
+	seq = h_db_int(f, "ferryd/ferryd.db", "SELECT seq FROM commands WHERE "
+	    "host = ? AND kind = 'swap' ORDER BY seq DESC LIMIT 1", NULL, 0,
+	    host);
 	had_repeat = h_log_count(agent, "answering from the records");
 	h_kill(bg, SIGKILL);	/* its answer dies with ferryd */
 
@@ -819,10 +749,11 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 	snprintf(line, sizeof(line), "web r2: created ferry-%s-web-r2", host);
 	cr_assert_eq(h_log_count(agent, line), 1, "the second revision was "
 	    "created %d times", h_log_count(agent, line));
-	cr_assert_eq(db_int(f, rel, "SELECT count(*) FROM commands WHERE "
-	    "kind = 'swap'", NULL), 2);
-	cr_assert(db_text(f, rel, "SELECT state FROM commands WHERE kind = "
-	    "'swap' ORDER BY seq DESC LIMIT 1", NULL, state, sizeof(state)));
+	cr_assert_eq(h_db_int(f, rel, "SELECT count(*) FROM commands WHERE "
+	    "kind = 'swap'", NULL, 0, NULL), 2);
+	cr_assert(h_db_row(f, rel, "SELECT state FROM commands WHERE kind = "
+	    "'swap' ORDER BY seq DESC LIMIT 1", NULL, 0, NULL, state,
+	    sizeof(state), NULL, NULL));
 	cr_assert_str_eq(state, "succeeded");
 
 	/* ferryd comes back and hears the truth from the agent's records. */
@@ -831,9 +762,10 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 		uint64_t end = h_mono_ms() + 10000;
 
 		do {
-			db_text(f, "ferryd/ferryd.db", "SELECT state FROM "
+			h_db_row(f, "ferryd/ferryd.db", "SELECT state FROM "
 			    "commands WHERE host = ? AND kind = 'swap' ORDER BY "
-			    "seq DESC LIMIT 1", host, state, sizeof(state));
+			    "seq DESC LIMIT 1", NULL, 0, host, state,
+			    sizeof(state), NULL, NULL);
 			if (strcmp(state, "succeeded") == 0)
 				break;
 			h_sleep_ms(100);
@@ -854,7 +786,8 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 			    "running") != 0, "containers: %s", what);
 	cr_assert(serves(ip, port, "slow", body, sizeof(body)), "r2 does not "
 	    "serve: %s", body);
-	cr_assert_eq(db_int(f, rel, "SELECT count(*) FROM journal", NULL), 0);
+	cr_assert_eq(h_db_int(f, rel, "SELECT count(*) FROM journal", NULL, 0,
+	    NULL), 0);
 	cr_assert(h_alive(agent));
 	munmap(fk, sizeof(*fk));
 	free(env);
@@ -1151,9 +1084,10 @@ Test(swap_faults, allowlist_refusals, .init = setup, .fini = teardown,
 	describe(cs, n, what, sizeof(what));
 	cr_assert_eq(n, 0, "containers made by refused swaps: %s", what);
 	agent_db(host, rel, sizeof(rel));
-	cr_assert_eq(db_int(f, rel, "SELECT count(*) FROM journal", NULL), 0);
-	cr_assert_eq(db_int(f, rel, "SELECT count(*) FROM commands WHERE "
-	    "kind = 'swap' AND state = 'failed'", NULL), NBAD);
+	cr_assert_eq(h_db_int(f, rel, "SELECT count(*) FROM journal", NULL, 0,
+	    NULL), 0);
+	cr_assert_eq(h_db_int(f, rel, "SELECT count(*) FROM commands WHERE "
+	    "kind = 'swap' AND state = 'failed'", NULL, 0, NULL), NBAD);
 	cr_assert(h_alive(agent), "the agent died");
 	munmap(fk, sizeof(*fk));
 	free(r);
