@@ -36,14 +36,7 @@ show_log() {    # show_log FILE: the last lines, to explain a failure
 
 ferry() { "$BIN/ferry" --socket "$SOCK" "$@"; }
 
-# proc_is PID COMM: PID is a live (non-zombie) process named COMM.
-proc_is() {
-    local stat
-    [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] || return 1
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-    stat="${stat##*) }"
-    [ "${stat%% *}" != Z ]
-}
+. "$ROOT/deploy/proc.sh"
 
 # running PIDFILE COMM: prints the PID when the file names a live COMM.
 running() {

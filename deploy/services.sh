@@ -75,15 +75,7 @@ pid_alive() {
     echo "$pid"
 }
 
-# proc_is PID COMM: PID runs COMM and is not a zombie (this machine's PID 1
-# may be slow to reap orphans, and a zombie keeps its /proc entry).
-proc_is() {
-    local stat
-    [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] || return 1
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-    stat="${stat##*) }"
-    [ "${stat%% *}" != Z ]
-}
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/proc.sh"
 
 need_root() {
     [ "$(id -u)" -eq 0 ] || die "must run as root (starts dockerd and a registry)"

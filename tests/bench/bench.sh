@@ -74,14 +74,7 @@ fsec() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1000 }'; }
 
 # ---- processes ------------------------------------------------------------
 
-# proc_is PID COMM: PID is a live (non-zombie) process named COMM.
-proc_is() {
-    local stat
-    [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] || return 1
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-    stat="${stat##*) }"
-    [ "${stat%% *}" != Z ]
-}
+. "$ROOT/deploy/proc.sh"
 
 # stop_pids COMM PID...: TERM, wait up to 10 s, then KILL the stragglers.
 stop_pids() {
