@@ -636,9 +636,9 @@ late_swapped(struct rollout *r, struct rollout_host *h, uint64_t now)
 	    count(r, RH_SKIPPED) == 0)
 		finish_forward(r);
 	if (reopen) {
+		reopen_rollback(r, h);
 		/* Nothing to go back to: the rollback ends failed again,
 		 * naming h. */
-		reopen_rollback(r, h);
 		if (!h->had_previous)
 			finish_rollback(r);
 	}
@@ -655,12 +655,9 @@ late_reverted(struct rollout *r, struct rollout_host *h, uint64_t now)
 	host_set(h, RH_REVERTED, now, "put back after it had been counted "
 	    "failed");
 	if (ended) {
-		/* The rollback had ended failed, partly because of h: say
-		 * again how it ended. */
-		char why[sizeof(r->cause)];
-
-		snprintf(why, sizeof(why), "%s", rollback_reason(r));
-		set_cause(r, "rolling back: %s", why);
+		/* The rollback had ended failed, partly because of h: it
+		 * ends again, with nothing left to send. */
+		reopen_rollback(r, h);
 		finish_rollback(r);
 	}
 	return 1;
