@@ -167,6 +167,13 @@ make_swap(struct ferryd *fd, struct deployment *p, struct host *h,
 
 /* ---- stepping ----------------------------------------------------------- */
 
+/* waits: a host in this state waits for its command's answer. */
+static int
+waits(enum rollout_host_state s)
+{
+	return s == RH_PULLING || s == RH_SWAPPING || s == RH_REVERTING;
+}
+
 /* in_flight: hosts whose command has not answered yet. */
 static size_t
 in_flight(const struct rollout *r)
@@ -174,10 +181,21 @@ in_flight(const struct rollout *r)
 	size_t i, n = 0;
 
 	for (i = 0; i < r->nhosts; i++)
-		n += r->hosts[i].state == RH_PULLING ||
-		    r->hosts[i].state == RH_SWAPPING ||
-		    r->hosts[i].state == RH_REVERTING;
+		n += waits(r->hosts[i].state);
 	return n;
+}
+
+/* dep_forget frees deployment id when it has ended and waits for no
+ * answer any more. */
+static void
+dep_forget(uint64_t id)
+{
+	struct deployment *p = dep_find(id);
+
+	if (p != NULL && rollout_finished(&p->r) && in_flight(&p->r) == 0) {
+		dep_unlink(p);
+		dep_free(p);
+	}
 }
 
 /* The work space of one step, sized by the deployment's host count. */
@@ -372,10 +390,7 @@ dep_step(struct ferryd *fd, struct deployment *p,
 		link_enqueue(fd, w.hosts[i], w.cmds[i]);
 	step_free(&w);
 	/* A finished deployment stays until its last answer is in. */
-	if (rollout_finished(&p->r) && in_flight(&p->r) == 0) {
-		dep_unlink(p);
-		dep_free(p);
-	}
+	dep_forget(p->d.id);
 }
 
 static void
@@ -437,19 +452,6 @@ dep_reload(struct ferryd *fd, uint64_t id)
 	return dep_find(id);
 }
 
-/* dep_forget frees deployment id when it has ended and waits for no
- * answer any more. */
-static void
-dep_forget(uint64_t id)
-{
-	struct deployment *p = dep_find(id);
-
-	if (p != NULL && rollout_finished(&p->r) && in_flight(&p->r) == 0) {
-		dep_unlink(p);
-		dep_free(p);
-	}
-}
-
 static void
 on_newest(void *arg, const struct deploy_rec *d, struct rollout *r)
 {
@@ -487,20 +489,6 @@ deploy_on_result(void *arg, struct host *h, const struct cmd *c,
 		p = dep_reload(fd, c->rec.deployment);
 	if (p == NULL)
 		return;		/* finished, or unknown: nothing to feed */
-	if (rollout_finished(&p->r) && newer_exists(fd, p)) {
-		char why[200];
-
-		snprintf(why, sizeof(why), "late answer (%s %s) not applied: "
-		    "a newer deployment of %s has started since",
-		    c->rec.purpose, ok ? "succeeded" : "failed", p->d.service);
-		store_deploy_event(fd->store, p->d.id, "ferryd", "host",
-		    h->rec.name, why);
-		log_warnx("deployment %llu of %s: %s: %s",
-		    (unsigned long long)p->d.id, p->d.service, h->rec.name,
-		    why);
-		dep_forget(c->rec.deployment);
-		return;
-	}
 	if (strcmp(c->rec.purpose, "resolve") == 0) {
 		p->resolving = 0;
 		if (!ok || report->result_case != FERRY__REPORT__RESULT_PULL) {
@@ -530,6 +518,23 @@ deploy_on_result(void *arg, struct host *h, const struct cmd *c,
 		return;
 	}
 	if ((i = host_index(p, h->rec.name)) == (size_t)-1) {
+		dep_forget(c->rec.deployment);
+		return;
+	}
+	/* A late answer (its host no longer waits for one) to a deployment
+	 * that has ended is not applied once a newer one has started. */
+	if (rollout_finished(&p->r) && !waits(p->r.hosts[i].state) &&
+	    newer_exists(fd, p)) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "late answer (%s %s) not applied: "
+		    "a newer deployment of %s has started since",
+		    c->rec.purpose, ok ? "succeeded" : "failed", p->d.service);
+		store_deploy_event(fd->store, p->d.id, "ferryd", "host",
+		    h->rec.name, why);
+		log_warnx("deployment %llu of %s: %s: %s",
+		    (unsigned long long)p->d.id, p->d.service, h->rec.name,
+		    why);
 		dep_forget(c->rec.deployment);
 		return;
 	}
@@ -639,8 +644,7 @@ settle(struct ferryd *fd, struct deployment *p)
 		struct rollout_host *rh = &p->r.hosts[i];
 		int ok;
 
-		if (rh->state != RH_PULLING && rh->state != RH_SWAPPING &&
-		    rh->state != RH_REVERTING)
+		if (!waits(rh->state))
 			continue;
 		if (store_deploy_last_command(fd->store, p->d.id, rh->name,
 		    &c) != 0) {
