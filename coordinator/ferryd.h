@@ -140,9 +140,10 @@ int store_token_join(struct store *st, const uint8_t *token_id,
     struct host_rec *h, const char **why);
 
 /* store_command_insert records c and the host's new last sequence in one
- * transaction (or in the open batch); it is durable before the command is
- * sent, except a ping's: a ping changes nothing, and a sequence its record
- * loses to a power cut is learnt again from the agent's next heartbeat. */
+ * transaction, or in the open batch (a `ferry ping` records its commands
+ * in one batch that does not wait for the disk: a ping changes nothing,
+ * and a sequence its record loses to a power cut is learnt again from the
+ * agent's next heartbeat). */
 int store_command_insert(struct store *st, const struct command_rec *c);
 int store_command_set_state(struct store *st, const uint8_t *id,
     const char *state, const char *result);
@@ -339,15 +340,12 @@ int label_ok(const char *key, const char *value);
 int link_start(struct ferryd *fd);
 void link_stop(struct ferryd *fd);
 /*
- * link_command records a command for h (sequence, id, expiry filled here)
- * durably, then sends it as soon as h polls.  done is called exactly once
- * when the host answers finally or the command expires, unless link_command
+ * link_command_long records a command for h (sequence, id, expiry filled
+ * here) durably, then sends it as soon as h polls; once accepted, its
+ * result must come within result_ms.  done is called exactly once when the
+ * host answers finally or the command expires, unless link_command_long
  * fails, in which case it is never called.
  */
-int link_command(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
-    const char *kind, uint64_t ttl_ms, cmd_done_fn done, void *arg);
-/* link_command_long is link_command for work that takes a while once
- * accepted: the result must come within result_ms of acceptance. */
 int link_command_long(struct ferryd *fd, struct host *h,
     Ferry__Command *cmd, const char *kind, uint64_t ttl_ms,
     uint64_t result_ms, cmd_done_fn done, void *arg);

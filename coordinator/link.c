@@ -506,7 +506,11 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		log_debug("host %s: command %s seq %llu: %s%s", h->rec.name,
 		    idhex, (unsigned long long)c->rec.seq, state,
 		    r->repeat ? " (repeat)" : "");
-	if (strcmp(c->rec.kind, "ping") == 0)
+	/* What recovery reads waits for the disk: a command's state when it
+	 * changes.  A ping's states, and progress that leaves the state as it
+	 * was (every health check of a swap), do not. */
+	if (strcmp(c->rec.kind, "ping") == 0 ||
+	    strcmp(c->rec.state, state) == 0)
 		store_command_note(fd->store, c->rec.id, state, r->message);
 	else
 		store_command_set_state(fd->store, c->rec.id, state,
@@ -581,13 +585,6 @@ outbox_append(struct host *h, struct cmd *c)
 	while (*pp != NULL)
 		pp = &(*pp)->next;
 	*pp = c;
-}
-
-int
-link_command(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
-    const char *kind, uint64_t ttl_ms, cmd_done_fn done, void *arg)
-{
-	return link_command_long(fd, h, cmd, kind, ttl_ms, 0, done, arg);
 }
 
 struct cmd *

@@ -531,17 +531,13 @@ command_insert(struct store *st, const struct command_rec *c)
 int
 store_command_insert(struct store *st, const struct command_rec *c)
 {
-	int rc, light = strcmp(c->kind, "ping") == 0;
+	int rc;
 
 	if (!sqlite3_get_autocommit(st->db))
 		return command_insert(st, c);	/* joins the open batch */
-	if (light && db_durable(st->db, 0) != 0)
-		return FERR_STORE;
-	if ((rc = db_begin(st->db)) == 0)
-		rc = db_finish(st->db, command_insert(st, c));
-	if (light && db_durable(st->db, 1) != 0 && rc == 0)
-		rc = FERR_STORE;
-	return rc;
+	if ((rc = db_begin(st->db)) != 0)
+		return rc;
+	return db_finish(st->db, command_insert(st, c));
 }
 
 int
