@@ -45,6 +45,12 @@ int records_get(struct records *r, const uint8_t *id, size_t id_len,
  */
 int records_accept(struct records *r, const uint8_t *id, size_t id_len,
     uint64_t seq, const char *kind);
+/* records_answered is records_accept of a command already answered (a
+ * ping, which acts on nothing): its final state and report, in the same
+ * transaction. */
+int records_answered(struct records *r, const uint8_t *id, size_t id_len,
+    uint64_t seq, const char *kind, const char *state, const uint8_t *report,
+    size_t report_len);
 /* records_refuse records a refused command (the mark does not move). */
 int records_refuse(struct records *r, const uint8_t *id, size_t id_len,
     uint64_t seq, const uint8_t *report, size_t report_len);
@@ -158,6 +164,15 @@ struct agent {
 	int report_is_adhoc;
 	uint8_t report_id[16];
 	size_t report_id_len;
+	/* Recorded reports riding on the poll in flight: acknowledged by its
+	 * answer, sent again if it has none. */
+#define RIDE_MAX	8
+	struct ride {
+		uint8_t id[16];
+		size_t id_len;
+	} riding[RIDE_MAX];
+	size_t nriding;
+	int reports_held;	/* a poll is about to go: they ride on it */
 
 	/* inventory (docker.c via a worker thread) */
 	struct docker *docker;

@@ -189,12 +189,36 @@ execute_command(struct agent *a, const struct envelope *ev)
 		goto out;
 	}
 
+	if (cmd->payload_case == FERRY__COMMAND__PAYLOAD_PING) {
+		/* A ping acts on nothing: it is answered at once, and recorded
+		 * with its answer in one transaction that does not wait for
+		 * the disk (a power cut may lose it, and then the ping could
+		 * be answered once more). */
+		r.command_id = cmd->id;
+		r.sequence = cmd->sequence;
+		run(a, cmd, &r, &pong);
+		r.sent_at_ms = clock_wall_ms();
+		if (pack_report(&r, &buf, &len) != 0)
+			goto out;
+		light = records_durable(a->records, 0) == 0;
+		rc = records_answered(a->records, cmd->id.data, cmd->id.len,
+		    cmd->sequence, payload_name(cmd),
+		    r.status == FERRY__REPORT__STATUS__SUCCEEDED ? "succeeded" :
+		    "failed", buf, len);
+		free(buf);
+		if (rc != 0) {
+			log_warnx("command %s seq %llu: cannot record it, not "
+			    "answering: %s", idhex,
+			    (unsigned long long)cmd->sequence, ferr_str(rc));
+			goto out;
+		}
+		a->last_seq = cmd->sequence;
+		report_kick(a);
+		goto out;
+	}
+
 	/* Durable before acting: a restart never reopens this id or any
-	 * sequence at or below it.  A ping changes nothing: its record does
-	 * not wait for the disk (a power cut may lose it, and then the ping
-	 * could be answered once more). */
-	light = cmd->payload_case == FERRY__COMMAND__PAYLOAD_PING &&
-	    records_durable(a->records, 0) == 0;
+	 * sequence at or below it. */
 	if ((rc = records_accept(a->records, cmd->id.data, cmd->id.len,
 	    cmd->sequence, payload_name(cmd))) != 0) {
 		log_warnx("command %s seq %llu: cannot record it, not "
@@ -206,36 +230,19 @@ execute_command(struct agent *a, const struct envelope *ev)
 	log_debug("command %s seq %llu (%s): accepted", idhex,
 	    (unsigned long long)cmd->sequence, payload_name(cmd));
 
-	if (cmd->payload_case != FERRY__COMMAND__PAYLOAD_PING) {
-		/* Long work runs off the loop; ferryd hears at once that it
-		 * was accepted, then progress, then the result. */
-		r.command_id = cmd->id;
-		r.sequence = cmd->sequence;
-		r.status = FERRY__REPORT__STATUS__ACCEPTED;
-		r.sent_at_ms = clock_wall_ms();
-		if (pack_report(&r, &buf, &len) == 0)
-			report_adhoc(a, buf, len);
-		if ((rc = swap_submit(a, cmd)) != 0)
-			log_warnx("command %s: cannot queue it: %s", idhex,
-			    ferr_str(rc));
-		else
-			cmd = NULL;	/* the job owns it */
-		goto out;
-	}
-
+	/* Long work runs off the loop; ferryd hears at once that it was
+	 * accepted, then progress, then the result. */
 	r.command_id = cmd->id;
 	r.sequence = cmd->sequence;
-	run(a, cmd, &r, &pong);
+	r.status = FERRY__REPORT__STATUS__ACCEPTED;
 	r.sent_at_ms = clock_wall_ms();
-	if (pack_report(&r, &buf, &len) != 0)
-		goto out;
-	if ((rc = records_finish(a->records, cmd->id.data, cmd->id.len,
-	    r.status == FERRY__REPORT__STATUS__SUCCEEDED ? "succeeded" :
-	    "failed", buf, len)) != 0)
-		log_warnx("command %s: cannot record the result: %s", idhex,
+	if (pack_report(&r, &buf, &len) == 0)
+		report_adhoc(a, buf, len);
+	if ((rc = swap_submit(a, cmd)) != 0)
+		log_warnx("command %s: cannot queue it: %s", idhex,
 		    ferr_str(rc));
-	free(buf);
-	report_kick(a);
+	else
+		cmd = NULL;	/* the job owns it */
 out:
 	if (light)
 		records_durable(a->records, 1);

@@ -60,7 +60,7 @@ records_close(struct records *r)
 {
 	if (r == NULL)
 		return;
-	sqlite3_close(r->db);
+	db_close(r->db);
 	free(r);
 }
 
@@ -74,7 +74,7 @@ records_last_seq(struct records *r, uint64_t *seq)
 		*seq = (uint64_t)sqlite3_column_int64(s, 0);
 		rc = 0;
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	return rc;
 }
 
@@ -110,7 +110,7 @@ records_get(struct records *r, const uint8_t *id, size_t id_len,
 			}
 		}
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	return rc;
 }
 
@@ -143,12 +143,21 @@ int
 records_accept(struct records *r, const uint8_t *id, size_t id_len,
     uint64_t seq, const char *kind)
 {
+	return records_answered(r, id, id_len, seq, kind, "accepted", NULL, 0);
+}
+
+int
+records_answered(struct records *r, const uint8_t *id, size_t id_len,
+    uint64_t seq, const char *kind, const char *state, const uint8_t *report,
+    size_t report_len)
+{
 	sqlite3_stmt *s;
 	int rc;
 
 	if (db_begin(r->db) != 0)
 		return FERR_STORE;
-	if ((rc = insert(r, id, id_len, seq, kind, "accepted", NULL, 0)) != 0)
+	if ((rc = insert(r, id, id_len, seq, kind, state, report,
+	    report_len)) != 0)
 		return db_finish(r->db, rc);
 	s = db_prep(r->db, "UPDATE mark SET last_seq = max(last_seq, ?)");
 	if (s == NULL)
@@ -196,7 +205,7 @@ records_acked(struct records *r, const uint8_t *id, size_t id_len)
 	int rc;
 
 	if (s == NULL || db_durable(r->db, 0) != 0) {
-		sqlite3_finalize(s);
+		db_release(s);
 		return FERR_STORE;
 	}
 	sqlite3_bind_blob(s, 1, id, (int)id_len, SQLITE_STATIC);
@@ -219,7 +228,7 @@ records_unacked(struct records *r, records_cb cb, void *arg)
 		    (size_t)sqlite3_column_bytes(s, 0),
 		    sqlite3_column_blob(s, 1),
 		    (size_t)sqlite3_column_bytes(s, 1));
-	sqlite3_finalize(s);
+	db_release(s);
 	return 0;
 }
 
@@ -238,7 +247,7 @@ records_count(struct records *r, const char *state, int *n)
 		*n = sqlite3_column_int(s, 0);
 		rc = 0;
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	return rc;
 }
 
@@ -261,7 +270,7 @@ records_interrupted(struct records *r, uint64_t max_seq, interrupted_cb cb,
 		    (uint64_t)sqlite3_column_int64(s, 1),
 		    k ? (const char *)k : "");
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	return 0;
 }
 
@@ -336,6 +345,6 @@ records_journal_list(struct records *r, journal_cb cb, void *arg)
 		j.keep = (uint32_t)sqlite3_column_int(s, 8);
 		cb(arg, &j);
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	return 0;
 }

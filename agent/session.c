@@ -17,6 +17,8 @@
 #define BACKOFF_MAX_MS	2000
 #define REPORT_TIMEOUT_MS 10000
 #define ADHOC_MAX	32
+/* What the reports riding on one poll may weigh together. */
+#define RIDE_BYTES	(64u * 1024u)
 /* A refused agent (revoked, bad request) asks again this rarely. */
 #define REFUSED_RETRY_MS 5000
 
@@ -199,11 +201,77 @@ seal_join(struct agent *a, uint8_t **buf, size_t *len)
 	    &a->kp, buf, len);
 }
 
+/* ---- reports riding on polls ------------------------------------------ */
+
+static int
+riding(const struct agent *a, const uint8_t *id, size_t id_len)
+{
+	size_t i;
+
+	for (i = 0; i < a->nriding; i++)
+		if (a->riding[i].id_len == id_len &&
+		    memcmp(a->riding[i].id, id, id_len) == 0)
+			return 1;
+	return 0;
+}
+
+struct ride_pick {
+	struct agent *a;
+	ProtobufCBinaryData body[RIDE_MAX];
+	size_t n, bytes;
+};
+
+static void
+on_ride(void *arg, const uint8_t *id, size_t id_len, const uint8_t *rep,
+    size_t len)
+{
+	struct ride_pick *p = arg;
+	struct agent *a = p->a;
+	struct ride *r;
+
+	if (p->n >= RIDE_MAX || id_len > sizeof(r->id) ||
+	    p->bytes + len > RIDE_BYTES)
+		return;
+	/* Not the one already on its way by itself. */
+	if (a->report.stage != 0 && !a->report_is_adhoc &&
+	    id_len == a->report_id_len && memcmp(id, a->report_id,
+	    id_len) == 0)
+		return;
+	if ((p->body[p->n].data = malloc(len + 1)) == NULL)
+		return;
+	memcpy(p->body[p->n].data, rep, len);
+	p->body[p->n].len = len;
+	r = &a->riding[p->n];
+	memcpy(r->id, id, id_len);
+	r->id_len = id_len;
+	p->n++;
+	p->bytes += len;
+}
+
+/* ride_end: the poll the reports rode on was answered (acked != 0: they
+ * were read) or was not; those not read are sent again. */
+static void
+ride_end(struct agent *a, int acked)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; acked && i < a->nriding; i++)
+		if ((rc = records_acked(a->records, a->riding[i].id,
+		    a->riding[i].id_len)) != 0)
+			log_warnx("cannot record an acknowledgement: %s",
+			    ferr_str(rc));
+	a->nriding = 0;
+}
+
 static int
 seal_poll(struct agent *a, uint8_t **buf, size_t *len)
 {
 	Ferry__Poll p = FERRY__POLL__INIT;
+	struct ride_pick pick = { .a = a };
 	uint64_t now = clock_wall_ms();
+	size_t i;
+	int rc;
 
 	/* Strictly increasing: ferryd refuses a heartbeat that is not newer
 	 * than the last one it heard. */
@@ -219,8 +287,20 @@ seal_poll(struct agent *a, uint8_t **buf, size_t *len)
 	p.n_containers = a->ncontainers;
 	p.publish_address = a->conf.publish_address;
 	p.version = AGENT_VERSION;
-	return envelope_seal_msg(FERRY__KIND__KIND_POLL, &p.base, &a->kp, buf,
+	/* What ferryd has not acknowledged rides along, oldest first. */
+	a->nriding = 0;
+	if (a->have_pinned)
+		records_unacked(a->records, on_ride, &pick);
+	a->nriding = pick.n;
+	p.reports = pick.body;
+	p.n_reports = pick.n;
+	rc = envelope_seal_msg(FERRY__KIND__KIND_POLL, &p.base, &a->kp, buf,
 	    len);
+	for (i = 0; i < pick.n; i++)
+		free(pick.body[i].data);
+	if (rc != 0)
+		a->nriding = 0;
+	return rc;
 }
 
 static void
@@ -329,22 +409,33 @@ poll_done(struct agent *a, int rv, nng_msg *msg)
 		return;
 	}
 	if (rv != 0) {
+		ride_end(a, 0);
 		snprintf(what, sizeof(what), "%s", nng_strerror(rv));
 		problem(a, what);
 		poll_later(a, backoff_next(&a->poll));
+		report_kick(a);
 		return;
 	}
 	/* Size, frame, version, signer, signature, before anything else. */
 	if ((rc = open_reply(a, msg, &ev)) != 0) {
+		ride_end(a, 0);
 		log_warnx("refused message from ferryd at %s: %s",
 		    a->conf.coordinator, ferr_str(rc));
 		if (a->phase == PHASE_POLLING)
 			execute_refused_unreadable(a, ferr_str(rc));
 		nng_msg_free(msg);
 		poll_later(a, backoff_next(&a->poll));
+		report_kick(a);
 		return;
 	}
 	link_ok(a);
+	/* ferryd read the reports that rode on this poll before it answered
+	 * with anything but a refusal. */
+	ride_end(a, ev.kind == FERRY__KIND__KIND_IDLE ||
+	    ev.kind == FERRY__KIND__KIND_COMMAND);
+	/* A report the command below produces rides on the next poll when
+	 * that goes at once. */
+	a->reports_held = 1;
 	a->poll.backoff_ms = BACKOFF_MIN_MS;
 	switch (ev.kind) {
 	case FERRY__KIND__KIND_JOIN_ANSWER:
@@ -375,6 +466,8 @@ poll_done(struct agent *a, int rv, nng_msg *msg)
 	}
 	nng_msg_free(msg);
 	poll_later(a, delay);
+	a->reports_held = 0;
+	report_kick(a);
 }
 
 /* ---- reports ---------------------------------------------------------- */
@@ -415,6 +508,7 @@ adhoc_pop(struct agent *a)
 }
 
 struct first_unacked {
+	struct agent *a;
 	uint8_t *report;
 	size_t len;
 	uint8_t id[16];
@@ -427,7 +521,8 @@ on_unacked(void *arg, const uint8_t *id, size_t id_len, const uint8_t *rep,
 {
 	struct first_unacked *f = arg;
 
-	if (f->report != NULL || id_len > sizeof(f->id))
+	if (f->report != NULL || id_len > sizeof(f->id) ||
+	    riding(f->a, id, id_len))
 		return;
 	if ((f->report = malloc(len + 1)) == NULL)
 		return;
@@ -446,14 +541,15 @@ on_report_timer(uv_timer_t *t)
 void
 report_kick(struct agent *a)
 {
-	struct first_unacked f = { 0 };
+	struct first_unacked f = { .a = a };
 	const uint8_t *body;
 	uint8_t *buf = NULL;
 	size_t blen, len;
 	int rc;
 
 	if (a->stopping || a->report.stage != 0 || !a->have_pinned ||
-	    a->phase != PHASE_POLLING || uv_is_active((uv_handle_t *)
+	    a->phase != PHASE_POLLING || a->reports_held ||
+	    uv_is_active((uv_handle_t *)
 	    &a->report.timer))
 		return;
 	if (a->adhoc_head != NULL) {

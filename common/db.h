@@ -22,7 +22,8 @@ db_open(sqlite3 **out, const char *path, const char *const *migrations,
 int
 db_version(sqlite3 *db);
 
-/* db_exec runs sql that returns no rows: 0 or FERR_STORE. */
+/* db_exec runs sql that returns no rows, one or more statements, parsed
+ * each time (for migrations): 0 or FERR_STORE. */
 int
 db_exec(sqlite3 *db, const char *sql);
 
@@ -45,11 +46,27 @@ db_finish(sqlite3 *db, int rc);
 int
 db_durable(sqlite3 *db, int on);
 
-/* db_prep prepares sql; NULL on error. */
+/* db_close finalizes the statements kept for db and closes it. */
+void
+db_close(sqlite3 *db);
+
+/*
+ * db_prep gives a prepared statement for sql; NULL on error.  sql must be a
+ * string literal (a constant that lives as long as the program): the
+ * statement is kept prepared for db, found again by that pointer, and
+ * handed out again once db_release gave it back.  A statement still in use
+ * (a nested query with the same text) is prepared afresh.
+ */
 sqlite3_stmt *
 db_prep(sqlite3 *db, const char *sql);
 
-/* db_step_done runs a statement that returns no rows and finalizes it:
+/* db_release gives a statement from db_prep back: reset and unbound for
+ * the next db_prep of the same text, or finalized if it was not kept.
+ * NULL is allowed. */
+void
+db_release(sqlite3_stmt *s);
+
+/* db_step_done runs a statement that returns no rows and releases it:
  * 0, FERR_EXISTS for a constraint violation, FERR_STORE otherwise. */
 int
 db_step_done(sqlite3_stmt *s);

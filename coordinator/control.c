@@ -450,7 +450,7 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 	    PING_TIMEOUT_DEFAULT_MS;
 	struct cmd **cmds, *c;
 	size_t i, n, nc = 0, *at;
-	int batch;
+	int batch, sending = 0;
 
 	if (timeout > PING_TIMEOUT_MAX_MS)
 		timeout = PING_TIMEOUT_MAX_MS;
@@ -552,6 +552,10 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 	if (batch == 0 && (batch = store_batch_end(fd->store, 0)) != 0)
 		log_warnx("ping: cannot record the commands: %s",
 		    ferr_str(batch));
+	/* Their "sent" notes share one commit too, made once all are on
+	 * their way. */
+	if (batch == 0 && nc > 1 && store_batch_begin(fd->store, 0) == 0)
+		sending = 1;
 	for (i = 0; i < nc; i++) {
 		if (batch != 0) {
 			snprintf(w->errors[at[i]], sizeof(w->errors[0]),
@@ -562,6 +566,8 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 		}
 		link_enqueue(fd, fleet_find(fd, cmds[i]->rec.host), cmds[i]);
 	}
+	if (sending)
+		store_batch_end(fd->store, 0);
 	free(cmds);
 	free(at);
 	if (--w->remaining == 0)

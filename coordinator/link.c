@@ -304,16 +304,20 @@ send_command(struct ferryd *fd, struct host *h, struct cmd *c)
 	struct rep_slot *slot = h->held;
 
 	h->held = NULL;
+	log_debug("host %s: sending %s command seq %llu", h->rec.name,
+	    c->rec.kind, (unsigned long long)c->rec.seq);
+	repsrv_reply(slot, c->rec.envelope, c->rec.envelope_len);
+	/* Noted once it is on its way: the command was recorded before. */
 	if (!c->sent) {
 		c->sent = 1;
 		metrics_inc(M_COMMANDS_SENT);
 		snprintf(c->rec.state, sizeof(c->rec.state), "sent");
 		store_command_note(fd->store, c->rec.id, "sent", NULL);
 	}
-	log_debug("host %s: sending %s command seq %llu", h->rec.name,
-	    c->rec.kind, (unsigned long long)c->rec.seq);
-	repsrv_reply(slot, c->rec.envelope, c->rec.envelope_len);
 }
+
+static void riding_reports(struct ferryd *fd, struct host *h,
+    const Ferry__Poll *p);
 
 static void
 handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
@@ -366,6 +370,9 @@ handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	    strcmp(p->publish_address, "0.0.0.0") != 0 ?
 	    p->publish_address : peer);
 	fleet_beat(fd, h, now);
+	/* Its reports first: what they finish may queue this host's next
+	 * command, which then answers this very poll. */
+	riding_reports(fd, h, p);
 
 	h->held = slot;
 	h->held_until_us = clock_mono_us() + (uint64_t)wait * 1000u;
@@ -431,27 +438,24 @@ late_result(struct ferryd *fd, struct host *h, const struct command_rec *old,
 	snprintf(c.rec.state, sizeof(c.rec.state), "%s", state);
 	deploy_on_result(fd, h, &c, r, NULL);
 }
+/*
+ * apply_report: one report from host h, verified with the message that
+ * carried it (a report of its own, or a heartbeat it rode on).  Whatever
+ * it says, it is heard once: a repeat, or a report on a command that is not
+ * this host's, records nothing.
+ */
 static void
-handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
-    const struct envelope *ev, const char *peer)
+apply_report(struct ferryd *fd, struct host *h, const Ferry__Report *r)
 {
-	Ferry__Report *r = NULL;
-	Ferry__ReportAck ack = FERRY__REPORT_ACK__INIT;
 	const char *state;
 	struct cmd *c;
 	char idhex[COMMAND_ID_LEN * 2 + 1];
+	int ping;
 
-	if (!known_host(fd, slot, h, ev, peer, "report"))
+	if ((state = report_state(r->status)) == NULL) {
+		log_warnx("agent link: host %s: refused report: unknown status "
+		    "%d", h->rec.name, (int)r->status);
 		return;
-	if (envelope_unpack(ev, &ferry__report__descriptor,
-	    (ProtobufCMessage **)&r) != 0 ||
-	    (state = report_state(r->status)) == NULL) {
-		log_warnx("agent link: host %s: refused report: malformed",
-		    h->rec.name);
-		/* Acknowledged, recording nothing, so that it does not hold
-		 * up the agent's later reports (see below). */
-		reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK, &ack.base);
-		goto out;
 	}
 	if (r->command_id.len != COMMAND_ID_LEN) {
 		/* The agent refused something it could not even read. */
@@ -459,12 +463,10 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		    h->rec.name, r->message ? r->message : "");
 		store_event(fd->store, h->rec.name, "agent-refused",
 		    h->rec.name, r->message);
-		reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK, &ack.base);
-		goto out;
+		return;
 	}
 	sodium_bin2hex(idhex, sizeof(idhex), r->command_id.data,
 	    COMMAND_ID_LEN);
-	ack.command_id = r->command_id;
 	for (c = h->outbox; c != NULL; c = c->next)
 		if (memcmp(c->rec.id, r->command_id.data, COMMAND_ID_LEN) == 0)
 			break;
@@ -477,18 +479,10 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 			log_warnx("agent link: host %s: refused report on "
 			    "command %s: not a command for this host",
 			    h->rec.name, idhex);
-			/* Acknowledged all the same, recording nothing: the
-			 * agent resends a report until it is acknowledged,
-			 * oldest first, so one left unanswered (its refusal
-			 * of another host's replayed command, say) would
-			 * hold up all its later reports for good. */
-			reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK,
-			    &ack.base);
-			goto out;
+			return;
 		}
 		late_result(fd, h, &old, r, state);
-		reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK, &ack.base);
-		goto out;
+		return;
 	}
 	if (r->status == FERRY__REPORT__STATUS__PROGRESS && r->health != NULL)
 		metrics_inc(r->health->ok ? M_HEALTH_PASS : M_HEALTH_FAIL);
@@ -507,12 +501,13 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		    idhex, (unsigned long long)c->rec.seq, state,
 		    r->repeat ? " (repeat)" : "");
 	/* What recovery reads waits for the disk: a command's state when it
-	 * changes.  A ping's states, and progress that leaves the state as it
-	 * was (every health check of a swap), do not. */
-	if (strcmp(c->rec.kind, "ping") == 0 ||
-	    strcmp(c->rec.state, state) == 0)
+	 * changes.  Progress that leaves the state as it was (every health
+	 * check of a swap) does not, nor a ping's answer, which goes to whoever
+	 * waits for it before it is noted. */
+	ping = strcmp(c->rec.kind, "ping") == 0;
+	if (!ping && strcmp(c->rec.state, state) == 0)
 		store_command_note(fd->store, c->rec.id, state, r->message);
-	else
+	else if (!ping)
 		store_command_set_state(fd->store, c->rec.id, state,
 		    r->message);
 	snprintf(c->rec.state, sizeof(c->rec.state), "%s", state);
@@ -526,12 +521,61 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		}
 		if (c->done != NULL)
 			c->done(c->done_arg, h, c, r, NULL);
+	}
+	if (ping)
+		store_command_note(fd->store, c->rec.id, state, r->message);
+	if (strcmp(state, "accepted") != 0)
 		cmd_remove(h, c);
+}
+
+/* handle_report: a report in a signed message of its own, answered with
+ * an acknowledgement whatever it said.  The agent resends a report until it
+ * is acknowledged, oldest first, so one left unanswered (a malformed one,
+ * or its refusal of another host's replayed command) would hold up all its
+ * later reports for good. */
+static void
+handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
+    const struct envelope *ev, const char *peer)
+{
+	Ferry__Report *r = NULL;
+	Ferry__ReportAck ack = FERRY__REPORT_ACK__INIT;
+
+	if (!known_host(fd, slot, h, ev, peer, "report"))
+		return;
+	metrics_inc(M_REPORTS_ALONE);
+	if (envelope_unpack(ev, &ferry__report__descriptor,
+	    (ProtobufCMessage **)&r) != 0) {
+		log_warnx("agent link: host %s: refused report: malformed",
+		    h->rec.name);
+	} else {
+		if (r->command_id.len == COMMAND_ID_LEN)
+			ack.command_id = r->command_id;
+		apply_report(fd, h, r);
 	}
 	reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK, &ack.base);
-out:
 	if (r != NULL)
 		ferry__report__free_unpacked(r, NULL);
+}
+
+/* riding_reports: the reports a heartbeat carried, verified with it. */
+static void
+riding_reports(struct ferryd *fd, struct host *h, const Ferry__Poll *p)
+{
+	Ferry__Report *r;
+	size_t i;
+
+	for (i = 0; i < p->n_reports; i++) {
+		metrics_inc(M_REPORTS_RIDING);
+		r = ferry__report__unpack(NULL, p->reports[i].len,
+		    p->reports[i].data);
+		if (r == NULL) {
+			log_warnx("agent link: host %s: refused report %zu of "
+			    "a heartbeat: malformed", h->rec.name, i + 1);
+			continue;
+		}
+		apply_report(fd, h, r);
+		ferry__report__free_unpacked(r, NULL);
+	}
 }
 
 /* on_agent: one request from the agents' socket (loop thread). */

@@ -38,6 +38,10 @@ static const struct {
 	    "Swaps that left the new revision healthy." },
 	[M_SWAPS_FAILED] = { "ferry_swaps_failed_total",
 	    "Swaps that did not." },
+	[M_REPORTS_ALONE] = { "ferry_reports_alone_total",
+	    "Agent reports received in a signed message of their own." },
+	[M_REPORTS_RIDING] = { "ferry_reports_on_heartbeats_total",
+	    "Agent reports received riding on a signed heartbeat." },
 };
 
 void

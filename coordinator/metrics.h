@@ -17,6 +17,8 @@ enum metric {
 	M_HEALTH_FAIL,		/* health checks reported failing */
 	M_SWAPS_OK,		/* swaps that left the new revision healthy */
 	M_SWAPS_FAILED,		/* swaps that did not */
+	M_REPORTS_ALONE,	/* reports that came in a message of their own */
+	M_REPORTS_RIDING,	/* reports that rode on a heartbeat */
 	M_COUNT
 };
 

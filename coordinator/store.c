@@ -132,7 +132,7 @@ store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
-	sqlite3_close(st->db);
+	db_close(st->db);
 	free(st);
 }
 
@@ -159,7 +159,7 @@ load_labels(struct store *st, struct host_rec *h)
 		copy_text(l->key, sizeof(l->key), s, 0);
 		copy_text(l->value, sizeof(l->value), s, 1);
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	return 0;
 }
 
@@ -176,7 +176,7 @@ store_hosts_load(struct store *st, store_host_cb cb, void *arg)
 		return FERR_STORE;
 	h = malloc(sizeof(*h));
 	if (h == NULL) {
-		sqlite3_finalize(s);
+		db_release(s);
 		return FERR_NOMEM;
 	}
 	while (sqlite3_step(s) == SQLITE_ROW) {
@@ -205,7 +205,7 @@ store_hosts_load(struct store *st, store_host_cb cb, void *arg)
 		cb(arg, h);
 	}
 	free(h);
-	sqlite3_finalize(s);
+	db_release(s);
 	return rc;
 }
 
@@ -320,7 +320,7 @@ store_host_set_labels(struct store *st, const char *name,
 		return db_finish(st->db, FERR_STORE);
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s) == SQLITE_ROW ? 0 : FERR_NOTFOUND;
-	sqlite3_finalize(s);
+	db_release(s);
 	if (rc != 0)
 		return db_finish(st->db, rc);
 	s = db_prep(st->db, "DELETE FROM host_labels WHERE host = ?");
@@ -468,7 +468,7 @@ store_token_join(struct store *st, const uint8_t *token_id, uint64_t now_ms,
 		*eq = '\0';
 		add_label(h, line, eq + 1);
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	s = db_prep(st->db, "UPDATE tokens SET used_ms = ?, used_by = ? WHERE id = ?");
 	if (s == NULL) {
 		rc = FERR_STORE;
@@ -485,7 +485,7 @@ store_token_join(struct store *st, const uint8_t *token_id, uint64_t now_ms,
 			*why = "host name or key already enrolled";
 	}
 out:
-	sqlite3_finalize(s);
+	db_release(s);
 	free(labels);
 	return db_finish(st->db, rc);
 }
@@ -613,7 +613,7 @@ store_commands_open(struct store *st, uint64_t now_ms, store_command_cb cb,
 		row_to_command(s, &c);
 		cb(arg, &c);
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	/* What expired while nobody was listening is recorded as such. */
 	s = db_prep(st->db, "UPDATE commands SET state = 'expired' WHERE "
 	    "(state IN ('queued', 'sent') AND expires_ms <= ?1) OR "
@@ -640,7 +640,7 @@ store_command_get(struct store *st, const uint8_t *id, struct command_rec *c)
 		c->envelope_len = 0;
 		rc = 0;
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	return rc;
 }
 
@@ -680,7 +680,7 @@ store_revision_add(struct store *st, const char *service,
 	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		n = (uint64_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	db_release(s);
 	s = db_prep(st->db, "INSERT INTO revisions(service, number, "
 	    "spec_file, spec, image, created_ms, actor) "
 	    "VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -747,7 +747,7 @@ store_revision_get(struct store *st, const char *service, uint64_t number,
 					*out[i] = NULL;
 				}
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	return rc;
 }
 
@@ -861,10 +861,10 @@ store_deploy_create(struct store *st, struct deploy_rec *d,
 	sqlite3_bind_int(s, 5, RO_ABORTED);
 	if (sqlite3_step(s) == SQLITE_ROW) {
 		*running = (uint64_t)sqlite3_column_int64(s, 0);
-		sqlite3_finalize(s);
+		db_release(s);
 		return db_finish(st->db, FERR_EXISTS);
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	s = db_prep(st->db, "INSERT INTO deployments(service, revision, "
 	    "previous_revision, image, digest, previous_digest, state, batch, "
 	    "nbatches, batch_size, max_failures, on_failure, pause_ms, "
@@ -944,7 +944,7 @@ store_service_current(struct store *st, const char *service, uint64_t *rev)
 	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		*rev = (uint64_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	db_release(s);
 	return 0;
 }
 
@@ -994,7 +994,7 @@ load_hosts(struct store *st, uint64_t id, struct rollout *r)
 	r->hosts = calloc(cap, sizeof(*r->hosts));
 	r->nhosts = 0;
 	if (r->hosts == NULL) {
-		sqlite3_finalize(s);
+		db_release(s);
 		return FERR_NOMEM;
 	}
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
@@ -1004,7 +1004,7 @@ load_hosts(struct store *st, uint64_t id, struct rollout *r)
 			struct rollout_host *n = realloc(r->hosts, cap * 2 *
 			    sizeof(*n));
 			if (n == NULL) {
-				sqlite3_finalize(s);
+				db_release(s);
 				return FERR_NOMEM;
 			}
 			r->hosts = n;
@@ -1020,7 +1020,7 @@ load_hosts(struct store *st, uint64_t id, struct rollout *r)
 		copy_text(h->cause, sizeof(h->cause), s, 5);
 		h->unanswered = sqlite3_column_int(s, 6) != 0;
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	return 0;
 }
 
@@ -1028,16 +1028,18 @@ int
 store_deploy_list(struct store *st, const char *service, int active_only,
     uint64_t id, size_t limit, store_deploy_cb cb, void *arg)
 {
-	char sql[600];
+	const char *sql;
 	sqlite3_stmt *s;
 	struct deploy_rec d;
 	struct rollout r;
 	int rc = 0;
 
-	snprintf(sql, sizeof(sql), "SELECT " DEPLOY_COLS " FROM deployments "
-	    "WHERE (?1 = '' OR service = ?1) AND (?2 = 0 OR id = ?2) %s "
-	    "ORDER BY id DESC LIMIT ?3", active_only ?
-	    "AND state NOT IN (5, 6, 7, 8)" : "");
+#define DEPLOY_LIST(active) "SELECT " DEPLOY_COLS " FROM deployments " \
+	"WHERE (?1 = '' OR service = ?1) AND (?2 = 0 OR id = ?2) " active \
+	" ORDER BY id DESC LIMIT ?3"
+	sql = active_only ? DEPLOY_LIST("AND state NOT IN (5, 6, 7, 8)") :
+	    DEPLOY_LIST("");
+#undef DEPLOY_LIST
 	_Static_assert(RO_SUCCEEDED == 5 && RO_FAILED == 6 &&
 	    RO_ROLLED_BACK == 7 && RO_ABORTED == 8, "finished states");
 	if ((s = db_prep(st->db, sql)) == NULL)
@@ -1053,7 +1055,7 @@ store_deploy_list(struct store *st, const char *service, int active_only,
 		}
 		cb(arg, &d, &r);	/* takes r.hosts */
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	(void)finished_state;
 	return rc;
 }
@@ -1083,7 +1085,7 @@ store_events_list(struct store *st, uint64_t deployment, uint64_t after_id,
 		e.deployment = (uint64_t)sqlite3_column_int64(s, 6);
 		cb(arg, &e);
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	return 0;
 }
 
@@ -1106,7 +1108,7 @@ store_deploy_last_command(struct store *st, uint64_t deployment,
 		c->envelope_len = 0;
 		rc = 0;
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	return rc;
 }
 
@@ -1124,6 +1126,6 @@ store_deploy_counts(struct store *st, uint64_t *by_state, size_t n)
 		if (k >= 0 && (size_t)k < n)
 			by_state[k] = (uint64_t)sqlite3_column_int64(s, 1);
 	}
-	sqlite3_finalize(s);
+	db_release(s);
 	return 0;
 }

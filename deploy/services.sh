@@ -52,6 +52,22 @@ show_log() {    # show_log FILE: the last lines, to explain a failure
     fi
 }
 
+# spawn LOG CMD...: start a daemon in the background, in a session of its
+# own, with nothing of ours open but its log: a descriptor it inherited (a
+# caller's flock, the pipe of a $(...) waiting for its end) would stay open
+# for as long as the daemon runs.  $! is the daemon's pid.
+spawn() {
+    local log="$1" fd
+    shift
+    (
+        for fd in /proc/self/fd/*; do
+            fd="${fd##*/}"
+            if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+        done 2>/dev/null
+        exec setsid "$@" >>"$log" 2>&1 </dev/null
+    ) &
+}
+
 docker_ok() {
     timeout 10 "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1
 }
@@ -124,7 +140,7 @@ start_docker() {
         # runs its own containerd. setsid: dockerd must outlive the shell
         # (and its process group) that started it.
         # shellcheck disable=SC2086
-        setsid dockerd ${FERRY_DOCKERD_FLAGS:-} >>"$DOCKERD_LOG" 2>&1 </dev/null &
+        spawn "$DOCKERD_LOG" dockerd ${FERRY_DOCKERD_FLAGS:-}
         pid=$!
         echo "$pid" >"$DOCKERD_PIDFILE"
         log "started dockerd (pid $pid, log $DOCKERD_LOG)"
@@ -202,7 +218,7 @@ start_registry() {
         log "registry (pid $pid) started earlier; waiting for it"
     else
         write_registry_conf
-        setsid docker-registry serve "$REGISTRY_CONF" >>"$REGISTRY_LOG" 2>&1 </dev/null &
+        spawn "$REGISTRY_LOG" docker-registry serve "$REGISTRY_CONF"
         pid=$!
         echo "$pid" >"$REGISTRY_PIDFILE"
         log "started docker-registry (pid $pid, log $REGISTRY_LOG)"

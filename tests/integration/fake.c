@@ -222,6 +222,11 @@ fake_poll(struct fake_link *l)
 			    (ProtobufCMessage **)&p) == 0, "poll does not "
 			    "unpack");
 			l->poll_last_seq = p->last_sequence;
+			l->forge_idle = 0;
+			for (size_t i = 0; l->on_riding != NULL &&
+			    i < p->n_reports; i++)
+				l->on_riding(l, p->reports[i].data,
+				    p->reports[i].len);
 			ferry__poll__free_unpacked(p, NULL);
 			l->poll_pipe = nng_pipe_id(nng_msg_get_pipe(m));
 			l->polls++;
@@ -256,8 +261,8 @@ fake_idle(struct fake_link *l)
 	nng_msg_free(poll);
 	h_sleep_ms(50);
 	idle.server_time_ms = clock_wall_ms();
-	fake_seal(l, FERRY__KIND__KIND_IDLE, &idle.base, &l->coord, &buf,
-	    &len);
+	fake_seal(l, FERRY__KIND__KIND_IDLE, &idle.base, l->forge_idle ?
+	    &l->forger : &l->coord, &buf, &len);
 	fake_send(l, buf, len);
 	free(buf);
 }

@@ -40,6 +40,8 @@ enum fake_mode { FAKE_SCRIPT = 1, FAKE_ASK };
 
 struct fake_link;
 typedef void (*fake_report_fn)(struct fake_link *, const struct envelope *);
+/* A report that rode on a poll (a packed Report body, verified with it). */
+typedef void (*fake_riding_fn)(struct fake_link *, const uint8_t *, size_t);
 
 /* The head of every map; a test's own state follows it (first member). */
 struct fake_link {
@@ -52,6 +54,12 @@ struct fake_link {
 	/* the fake's own */
 	nng_socket sock;
 	fake_report_fn on_report;	/* set by the script, in the fake */
+	fake_riding_fn on_riding;	/* set by the script, in the fake */
+	/* Set by on_riding for the poll in hand: fake_idle seals its Idle
+	 * with forger instead of ferryd's key (a forged acknowledgement of
+	 * what rode on the poll). */
+	int forge_idle;
+	struct keypair forger;
 	/* results */
 	int polls;
 	uint64_t poll_last_seq;		/* as the last poll said */
@@ -104,7 +112,8 @@ void fake_seal(struct fake_link *l, uint32_t kind, const ProtobufCMessage *m,
 void fake_send(struct fake_link *l, const void *buf, size_t len);
 
 /* fake_poll waits (until l->deadline) for the agent's next poll, handing
- * every report that comes first to l->on_report, which must answer it.
+ * every report that comes first to l->on_report, which must answer it, and
+ * every report riding on the poll to l->on_riding (when set).
  * Each request must verify with the agent's key.  The caller frees the
  * poll and answers it. */
 nng_msg *fake_poll(struct fake_link *l);

@@ -261,6 +261,7 @@ struct fake_ferryd {
 	uint8_t bad_ids[NBAD][ID_LEN];	/* ids of the bad[] commands */
 	uint8_t forge_ack_id[ID_LEN];	/* its report: a forged ack */
 	int forged_acks;
+	int forged_idles;		/* ... riding on a poll: a forged Idle */
 	int reports;
 	int refused_unreadable;		/* REFUSED, no command id */
 	char unreadable_msgs[512];
@@ -272,21 +273,13 @@ struct fake_ferryd {
 	int others;
 };
 
-/* fake_report counts one verified report and acknowledges it with the
- * real key, as ferryd would. */
-static void
-fake_report(struct fake_link *l, const struct envelope *ev)
+/* count_report counts one verified report; says whether it is the one
+ * whose acknowledgement the fake forges. */
+static int
+count_report(struct fake_ferryd *fk, const Ferry__Report *r)
 {
-	struct fake_ferryd *fk = (struct fake_ferryd *)l;
-	Ferry__Report *r = NULL;
-	Ferry__ReportAck ack = FERRY__REPORT_ACK__INIT;
-	uint8_t *buf;
-	size_t len;
 	int i;
 
-	FAKE_CHECK(l, envelope_unpack(ev, &ferry__report__descriptor,
-	    (ProtobufCMessage **)&r) == 0, "the agent's report does not "
-	    "unpack");
 	fk->reports++;
 	if (r->status == FERRY__REPORT__STATUS__REFUSED &&
 	    r->command_id.len == 0) {
@@ -316,9 +309,27 @@ fake_report(struct fake_link *l, const struct envelope *ev)
 	} else {
 		fk->others++;
 	}
+	return r->command_id.len == ID_LEN && memcmp(r->command_id.data,
+	    fk->forge_ack_id, ID_LEN) == 0;
+}
+
+/* fake_report counts one verified report of its own and acknowledges it
+ * with the real key, as ferryd would, but for the one whose
+ * acknowledgement it forges. */
+static void
+fake_report(struct fake_link *l, const struct envelope *ev)
+{
+	struct fake_ferryd *fk = (struct fake_ferryd *)l;
+	Ferry__Report *r = NULL;
+	Ferry__ReportAck ack = FERRY__REPORT_ACK__INIT;
+	uint8_t *buf;
+	size_t len;
+
+	FAKE_CHECK(l, envelope_unpack(ev, &ferry__report__descriptor,
+	    (ProtobufCMessage **)&r) == 0, "the agent's report does not "
+	    "unpack");
 	ack.command_id = r->command_id;
-	if (r->command_id.len == ID_LEN && memcmp(r->command_id.data,
-	    fk->forge_ack_id, ID_LEN) == 0) {
+	if (count_report(fk, r)) {
 		/* What a fake without ferryd's key can answer: the report
 		 * stays unacknowledged and goes to the real ferryd later. */
 		fk->forged_acks++;
@@ -330,6 +341,24 @@ fake_report(struct fake_link *l, const struct envelope *ev)
 	}
 	fake_send(l, buf, len);
 	free(buf);
+	ferry__report__free_unpacked(r, NULL);
+}
+
+/* fake_riding counts a report that rode on a poll.  The poll that carried
+ * the one whose acknowledgement is forged gets an Idle sealed with the
+ * fake's own key, which must not acknowledge it either. */
+static void
+fake_riding(struct fake_link *l, const uint8_t *body, size_t len)
+{
+	struct fake_ferryd *fk = (struct fake_ferryd *)l;
+	Ferry__Report *r = ferry__report__unpack(NULL, len, body);
+
+	FAKE_CHECK(l, r != NULL, "a report riding on a poll does not "
+	    "unpack");
+	if (count_report(fk, r)) {
+		fk->forged_idles++;
+		l->forge_idle = 1;
+	}
 	ferry__report__free_unpacked(r, NULL);
 }
 
@@ -372,7 +401,8 @@ fake_log_has(const char *path, const char *text)
  * (b) a well-addressed command signed by a key of its own, (b') the same
  * claiming ferryd's key, (c) ferryd's own seq 1 command replayed byte for
  * byte, (d) the real key with one rule broken each (bad[]), the last one's
- * report getting a forged acknowledgement, (e) more than the agent reads;
+ * report getting a forged acknowledgement (alone) and a forged Idle (when it
+ * rode on a poll), (e) more than the agent reads;
  * then genuine Idles until every refusal has been reported, and every
  * report but the one with the forged ack is acknowledged (or 20 s passed).
  */
@@ -387,6 +417,7 @@ forgery_script(struct fake_link *l)
 	int i;
 
 	l->on_report = fake_report;
+	l->on_riding = fake_riding;
 	l->deadline = fake_mono_ms() + 20000;
 
 	fake_idle(l);
@@ -446,7 +477,7 @@ forgery_script(struct fake_link *l)
 	 * report but the one with the forged ack is acknowledged. */
 	while (fake_mono_ms() < l->deadline && (fk->refused_unreadable < 3 ||
 	    fk->nrefused < NBAD || fk->repeats < 1 || fk->forged_acks < 1 ||
-	    fake_unacked(fk) != 1 || !fake_log_has(fk->agent_log,
+	    fk->forged_idles < 1 || fake_unacked(fk) != 1 || !fake_log_has(fk->agent_log,
 	    FORGED_ACK_LOG)))
 		fake_idle(l);
 }
@@ -520,6 +551,7 @@ Test(forgery, fake_ferryd_without_the_key, .init = setup, .fini = teardown,
 	fk->link.mode = FAKE_SCRIPT;
 	fk->link.coord = coord;
 	fk->rogue = rogue;
+	fk->link.forger = rogue;
 	memcpy(fk->link.agent_pk, host.pk, KEY_PUBLIC_LEN);
 	memcpy(fk->fpr, fpr, KEY_FPR_LEN);
 	memcpy(fk->other_fpr, other_fpr, KEY_FPR_LEN);
@@ -536,9 +568,10 @@ Test(forgery, fake_ferryd_without_the_key, .init = setup, .fini = teardown,
 	fake_run(f, &fk->link, "fake-ferryd", 25000);
 
 	cr_log_info("fake ferryd: %d polls, %d reports (%d unreadable, %d "
-	    "refused, %d repeats, %d forged acks, %d others); unreadable: %s",
-	    fk->link.polls, fk->reports, fk->refused_unreadable, fk->nrefused,
-	    fk->repeats, fk->forged_acks, fk->others, fk->unreadable_msgs);
+	    "refused, %d repeats, %d forged acks, %d forged idles, %d others);"
+	    " unreadable: %s", fk->link.polls, fk->reports,
+	    fk->refused_unreadable, fk->nrefused, fk->repeats,
+	    fk->forged_acks, fk->forged_idles, fk->others, fk->unreadable_msgs);
 	cr_assert(h_alive(agent), "the agent died");
 	cr_assert_eq(fk->link.poll_last_seq, 1, "agent's last sequence "
 	    "moved to %llu", (unsigned long long)fk->link.poll_last_seq);
@@ -604,8 +637,10 @@ Test(forgery, fake_ferryd_without_the_key, .init = setup, .fini = teardown,
 	    "commands", NULL, 0, NULL), 1 + nbad);
 	cr_assert_eq(h_db_int(f, "web-1/agent.db", "SELECT last_seq FROM mark",
 	    NULL, 0, NULL), 1);
-	/* The forged acknowledgement was refused too: that report waits. */
+	/* The forged acknowledgements were refused too, the one to the report
+	 * alone and the Idle to the poll it rode on: that report waits. */
 	cr_assert(h_log_has(agent, FORGED_ACK_LOG));
+	cr_assert_geq(fk->forged_idles, 1, "the report never rode on a poll");
 	cr_assert_eq(unacked(f, "web-1"), 1);
 
 	/* The real ferryd comes back on the same port and state. */

@@ -65,6 +65,49 @@ Test(link, ping_every_host_with_latency)
 	cr_assert(strstr(R.out, "web-1") == NULL, "pinged more than asked");
 }
 
+/* metric reads one counter of ferryd's /metrics, -1 when absent. */
+static long long
+metric(const char *name)
+{
+	char body[16384], *at;
+	size_t n = strlen(name);
+
+	if (h_http_get("127.0.0.1", atoi(strchr(F.http, ':') + 1), "/metrics",
+	    body, sizeof(body)) != 200)
+		return -1;
+	for (at = body; (at = strstr(at, name)) != NULL; at += n)
+		if ((at == body || at[-1] == '\n') && at[n] == ' ')
+			return atoll(at + n + 1);
+	return -1;
+}
+
+Test(link, a_ping_answer_rides_on_the_next_heartbeat)
+{
+	char rel[64];
+	uint64_t end;
+	int i;
+
+	h_start_ferryd(&F, NULL);
+	h_add_agent(&F, "web-1", NULL);
+	for (i = 0; i < 5; i++)
+		cr_assert(ping_ok("web-1"), "%s%s", R.out, R.err);
+	/* Each answer came on the heartbeat that followed its command, under
+	 * that heartbeat's signature; none needed a message of its own. */
+	cr_assert_eq(metric("ferry_reports_on_heartbeats_total"), 5);
+	cr_assert_eq(metric("ferry_reports_alone_total"), 0);
+	/* ferryd's answer to that heartbeat (an Idle, once the beat is held
+	 * for its interval) acknowledged them all. */
+	snprintf(rel, sizeof(rel), "web-1/agent.db");
+	end = h_mono_ms() + 3000;
+	while (h_db_int(&F, rel, "SELECT count(*) FROM commands WHERE "
+	    "acked = 0", NULL, 0, NULL) != 0 && h_mono_ms() < end)
+		h_sleep_ms(50);
+	cr_assert_eq(h_db_int(&F, rel, "SELECT count(*) FROM commands WHERE "
+	    "acked = 0", NULL, 0, NULL), 0, "reports left unacknowledged");
+	cr_assert_eq(h_db_int(&F, rel, "SELECT count(*) FROM commands WHERE "
+	    "state = 'succeeded'", NULL, 0, NULL), 5);
+}
+
 Test(link, ferryd_killed_and_restarted_agents_return_within_10s)
 {
 	char name[16], tok[1100];
