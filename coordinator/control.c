@@ -450,7 +450,7 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 	    PING_TIMEOUT_DEFAULT_MS;
 	struct cmd **cmds, *c;
 	size_t i, n, nc = 0, *at;
-	int batch, sending = 0;
+	int batch;
 
 	if (timeout > PING_TIMEOUT_MAX_MS)
 		timeout = PING_TIMEOUT_MAX_MS;
@@ -548,16 +548,16 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 		cmds[nc] = c;
 		at[nc++] = n - 1;
 	}
-	/* Every ping is recorded, in one commit, before any is sent. */
-	if (batch == 0 && (batch = store_batch_end(fd->store, 0)) != 0)
-		log_warnx("ping: cannot record the commands: %s",
-		    ferr_str(batch));
-	/* Their "sent" notes share one commit too, made once all are on
-	 * their way. */
-	if (batch == 0 && nc > 1 && store_batch_begin(fd->store, 0) == 0)
-		sending = 1;
+	/*
+	 * Every ping is recorded and sent, and noted sent, in one commit that
+	 * does not wait for the disk, made once all are on their way: a ping
+	 * acts on nothing, and no answer is read before the commit (this loop
+	 * reads them).  Should ferryd die before it, an agent may have run a
+	 * ping ferryd has no record of; its sequence number is learnt again
+	 * from the agent's heartbeat.
+	 */
 	for (i = 0; i < nc; i++) {
-		if (batch != 0) {
+		if (batch != 0) {	/* no transaction: nothing recorded */
 			snprintf(w->errors[at[i]], sizeof(w->errors[0]),
 			    "cannot send: %s", ferr_str(batch));
 			link_discard(cmds[i]);
@@ -566,8 +566,9 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 		}
 		link_enqueue(fd, fleet_find(fd, cmds[i]->rec.host), cmds[i]);
 	}
-	if (sending)
-		store_batch_end(fd->store, 0);
+	if (batch == 0 && (batch = store_batch_end(fd->store, 0)) != 0)
+		log_warnx("ping: cannot record the commands: %s",
+		    ferr_str(batch));
 	free(cmds);
 	free(at);
 	if (--w->remaining == 0)
