@@ -250,6 +250,7 @@ main(int argc, char **argv)
 
 	deploy_free_all();
 	fleet_free(fd);
+	free(fd->notes);
 	store_close(fd->store);
 	uv_loop_close(fd->loop);
 	sodium_memzero(&fd->kp, sizeof(fd->kp));

@@ -310,6 +310,11 @@ struct ferryd {
 	struct repsrv *control;
 	struct nng_http_server *http;
 	uv_timer_t sweep;
+	/* link.c: answered pings, noted together at the end of the loop's
+	 * turn. */
+	uv_check_t notes_check;
+	struct ping_note *notes;
+	size_t nnotes, notes_cap;
 	uint64_t last_flush_ms;
 	int online_unrecorded;		/* some host's online event unwritten */
 	uv_signal_t sigterm, sigint;

@@ -19,6 +19,60 @@
 /* How far a poll's clock may be from ours before it is refused. */
 #define POLL_SKEW_MS	300000
 
+/* A ping's answer, noted after it was handed over. */
+struct ping_note {
+	uint8_t id[COMMAND_ID_LEN];
+	char state[16];
+	char message[200];
+};
+
+/* flush_notes writes the answers of this turn of the loop in one commit
+ * that does not wait for the disk. */
+static void
+flush_notes(uv_check_t *ck)
+{
+	struct ferryd *fd = ck->data;
+	size_t i;
+	int batch;
+
+	uv_check_stop(ck);
+	if (fd->nnotes == 0)
+		return;
+	batch = store_batch_begin(fd->store, 0);
+	for (i = 0; i < fd->nnotes; i++)
+		store_command_note(fd->store, fd->notes[i].id,
+		    fd->notes[i].state, fd->notes[i].message);
+	if (batch == 0 && (batch = store_batch_end(fd->store, 0)) != 0)
+		log_warnx("agent link: cannot note %zu ping answers: %s",
+		    fd->nnotes, ferr_str(batch));
+	fd->nnotes = 0;
+}
+
+static void
+note_later(struct ferryd *fd, const uint8_t *id, const char *state,
+    const char *message)
+{
+	struct ping_note *n;
+
+	if (fd->nnotes == fd->notes_cap) {
+		size_t cap = fd->notes_cap ? fd->notes_cap * 2 : 64;
+
+		if ((n = realloc(fd->notes, cap * sizeof(*n))) == NULL) {
+			store_command_note(fd->store, id, state, message);
+			return;
+		}
+		fd->notes = n;
+		fd->notes_cap = cap;
+	}
+	n = &fd->notes[fd->nnotes++];
+	memcpy(n->id, id, COMMAND_ID_LEN);
+	snprintf(n->state, sizeof(n->state), "%s", state);
+	snprintf(n->message, sizeof(n->message), "%s", message ? message :
+	    "");
+	if (fd->nnotes == 1)
+		uv_check_start(&fd->notes_check, flush_notes);
+}
+
 /* reply seals msg as kind with ferryd's key and answers the slot. */
 static void
 reply(struct ferryd *fd, struct rep_slot *slot, uint32_t kind,
@@ -523,7 +577,7 @@ apply_report(struct ferryd *fd, struct host *h, const Ferry__Report *r)
 			c->done(c->done_arg, h, c, r, NULL);
 	}
 	if (ping)
-		store_command_note(fd->store, c->rec.id, state, r->message);
+		note_later(fd, c->rec.id, state, r->message);
 	if (strcmp(state, "accepted") != 0)
 		cmd_remove(h, c);
 }
@@ -785,6 +839,8 @@ link_start(struct ferryd *fd)
 	if ((rc = store_commands_open(fd->store, clock_wall_ms(),
 	    on_open_command, fd)) != 0)
 		return rc;
+	uv_check_init(fd->loop, &fd->notes_check);
+	fd->notes_check.data = fd;
 	return repsrv_open(&fd->agents, fd->conf.listen, ENVELOPE_MAX_SIZE, 0,
 	    &fd->mb, on_agent, fd);
 }
@@ -799,4 +855,6 @@ link_stop(struct ferryd *fd)
 		fd->hosts[i]->held = NULL;
 	repsrv_close(fd->agents);
 	fd->agents = NULL;
+	flush_notes(&fd->notes_check);
+	uv_close((uv_handle_t *)&fd->notes_check, NULL);
 }

@@ -672,6 +672,12 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 pss_kb() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup"; }
 private_kb() { awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s }' "/proc/$1/smaps_rollup"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# cpu_ticks_sum PID...: their CPU ticks together.
+cpu_ticks_sum() {
+    local p
+    for p in "$@"; do echo "/proc/$p/stat"; done | xargs cat 2>/dev/null |
+        awk '{ t += $14 + $15 } END { print t + 0 }'
+}
 
 # pct: per-host latencies (ms) on stdin -> "p50 p99 max"
 pct() {
@@ -734,6 +740,7 @@ section_control() {
         record 6 "footprint.ferryd_private_n$n" KiB "$(private_kb "$FD_PID")"
         # ferry ping to all: time until all answered, per-host latency.
         allt=(); ackps=(); : >"$WORK/lat"
+        ca0=$(cpu_ticks_sum "${pids[@]}"); cf0=$(cpu_ticks "$FD_PID")
         for ((r = 1; r <= PING_RUNS; r++)); do
             t0=$(now_ms)
             out="$(ferry ping --json --timeout 30s)" || die "ferry ping to $n hosts failed"
@@ -742,6 +749,13 @@ section_control() {
             ackps+=("$(awk -v n="$n" -v ms="$((t1 - t0))" 'BEGIN { printf "%.1f", n / (ms / 1000) }')")
             echo "$out" | grep -oE '"latency_ms"[[:space:]]*:[[:space:]]*[0-9.]+' | grep -oE '[0-9.]+$' >>"$WORK/lat"
         done
+        ca1=$(cpu_ticks_sum "${pids[@]}"); cf1=$(cpu_ticks "$FD_PID")
+        # Where the CPU of one ping to all goes: the agents together, and
+        # ferryd (CPU-seconds per ferry ping, over the runs).
+        record 5 "control.n$n.ping_all_cpu_agents" s \
+            "$(awk -v t="$((ca1 - ca0))" -v hz="$hz" -v r="$PING_RUNS" 'BEGIN { printf "%.4f", t / hz / r }')"
+        record 5 "control.n$n.ping_all_cpu_ferryd" s \
+            "$(awk -v t="$((cf1 - cf0))" -v hz="$hz" -v r="$PING_RUNS" 'BEGIN { printf "%.4f", t / hz / r }')"
         record 5 "control.n$n.ping_all_answered" s "${allt[@]}"
         record 5 "control.n$n.signed_commands_acked_per_s" 1/s "${ackps[@]}"
         read -r a b c <<<"$(pct <"$WORK/lat")"

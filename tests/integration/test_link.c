@@ -106,6 +106,10 @@ Test(link, a_ping_answer_rides_on_the_next_heartbeat)
 	    "acked = 0", NULL, 0, NULL), 0, "reports left unacknowledged");
 	cr_assert_eq(h_db_int(&F, rel, "SELECT count(*) FROM commands WHERE "
 	    "state = 'succeeded'", NULL, 0, NULL), 5);
+	/* ferryd noted every answer after handing it over. */
+	cr_assert_eq(h_db_int(&F, "ferryd/ferryd.db", "SELECT count(*) FROM "
+	    "commands WHERE kind = 'ping' AND state = 'succeeded'", NULL, 0,
+	    NULL), 5);
 }
 
 Test(link, ferryd_killed_and_restarted_agents_return_within_10s)
