@@ -395,6 +395,21 @@ on_refusal(struct agent *a, const struct envelope *ev)
 	return delay;
 }
 
+/* idle_answers says whether an Idle answers the poll in flight. */
+static int
+idle_answers(struct agent *a, const struct envelope *ev)
+{
+	Ferry__Idle *idle;
+	int ok;
+
+	if (envelope_unpack(ev, &ferry__idle__descriptor,
+	    (ProtobufCMessage **)&idle) != 0)
+		return 0;
+	ok = idle->poll_sent_at_ms == a->last_poll_sent_ms;
+	ferry__idle__free_unpacked(idle, NULL);
+	return ok;
+}
+
 static void
 poll_done(struct agent *a, int rv, nng_msg *msg)
 {
@@ -429,10 +444,11 @@ poll_done(struct agent *a, int rv, nng_msg *msg)
 		return;
 	}
 	link_ok(a);
-	/* ferryd read the reports that rode on this poll before it answered
-	 * with anything but a refusal. */
-	ride_end(a, ev.kind == FERRY__KIND__KIND_IDLE ||
-	    ev.kind == FERRY__KIND__KIND_COMMAND);
+	/* ferryd read the reports that rode on this poll before it answered;
+	 * an Idle that names the poll says so.  A command (signed once, for
+	 * whichever poll it answers) does not: they ride again. */
+	ride_end(a, ev.kind == FERRY__KIND__KIND_IDLE &&
+	    idle_answers(a, &ev));
 	/* A report the command below produces rides on the next poll when
 	 * that goes at once. */
 	a->reports_held = 1;
@@ -581,6 +597,25 @@ report_kick(struct agent *a)
 	}
 }
 
+/* ack_answers says whether an acknowledgement names the recorded report
+ * in flight (an ad hoc one has no record to keep). */
+static int
+ack_answers(struct agent *a, const struct envelope *ev)
+{
+	Ferry__ReportAck *ack;
+	int ok;
+
+	if (a->report_is_adhoc)
+		return 1;
+	if (envelope_unpack(ev, &ferry__report_ack__descriptor,
+	    (ProtobufCMessage **)&ack) != 0)
+		return 0;
+	ok = ack->command_id.len == a->report_id_len &&
+	    memcmp(ack->command_id.data, a->report_id, a->report_id_len) == 0;
+	ferry__report_ack__free_unpacked(ack, NULL);
+	return ok;
+}
+
 static void
 report_done(struct agent *a, int rv, nng_msg *msg)
 {
@@ -599,9 +634,10 @@ report_done(struct agent *a, int rv, nng_msg *msg)
 		return;
 	}
 	if ((rc = open_reply(a, msg, &ev)) != 0 ||
-	    ev.kind != FERRY__KIND__KIND_REPORT_ACK) {
+	    ev.kind != FERRY__KIND__KIND_REPORT_ACK || !ack_answers(a, &ev)) {
 		log_warnx("refused answer to a report from ferryd: %s",
-		    rc ? ferr_str(rc) : "not an acknowledgement");
+		    rc ? ferr_str(rc) : ev.kind != FERRY__KIND__KIND_REPORT_ACK
+		    ? "not an acknowledgement" : "acknowledges another report");
 		nng_msg_free(msg);
 		uv_timer_start(&a->report.timer, on_report_timer,
 		    backoff_next(&a->report), 0);

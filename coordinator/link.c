@@ -121,6 +121,7 @@ link_release(struct ferryd *fd, struct host *h)
 	if (h->held == NULL)
 		return;
 	idle.server_time_ms = clock_wall_ms();
+	idle.poll_sent_at_ms = h->last_poll_sent_ms;	/* the poll held */
 	reply(fd, h->held, FERRY__KIND__KIND_IDLE, &idle.base);
 	h->held = NULL;
 }

@@ -222,6 +222,7 @@ fake_poll(struct fake_link *l)
 			    (ProtobufCMessage **)&p) == 0, "poll does not "
 			    "unpack");
 			l->poll_last_seq = p->last_sequence;
+			l->poll_sent_at_ms = p->sent_at_ms;
 			l->forge_idle = 0;
 			for (size_t i = 0; l->on_riding != NULL &&
 			    i < p->n_reports; i++)
@@ -261,6 +262,7 @@ fake_idle(struct fake_link *l)
 	nng_msg_free(poll);
 	h_sleep_ms(50);
 	idle.server_time_ms = clock_wall_ms();
+	idle.poll_sent_at_ms = l->poll_sent_at_ms;
 	fake_seal(l, FERRY__KIND__KIND_IDLE, &idle.base, l->forge_idle ?
 	    &l->forger : &l->coord, &buf, &len);
 	fake_send(l, buf, len);

@@ -63,6 +63,7 @@ struct fake_link {
 	/* results */
 	int polls;
 	uint64_t poll_last_seq;		/* as the last poll said */
+	uint64_t poll_sent_at_ms;	/* ... and its time: Idles name it */
 	uint32_t poll_pipe;		/* connection of the last poll */
 	char error[512];
 };

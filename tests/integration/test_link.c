@@ -92,8 +92,11 @@ Test(link, a_ping_answer_rides_on_the_next_heartbeat)
 	for (i = 0; i < 5; i++)
 		cr_assert(ping_ok("web-1"), "%s%s", R.out, R.err);
 	/* Each answer came on the heartbeat that followed its command, under
-	 * that heartbeat's signature; none needed a message of its own. */
-	cr_assert_eq(metric("ferry_reports_on_heartbeats_total"), 5);
+	 * that heartbeat's signature; none needed a message of its own.  (An
+	 * answer whose heartbeat was answered with the next ping rides again
+	 * on the heartbeat after: only an Idle that names the heartbeat
+	 * acknowledges what rode on it.) */
+	cr_assert_geq(metric("ferry_reports_on_heartbeats_total"), 5);
 	cr_assert_eq(metric("ferry_reports_alone_total"), 0);
 	/* ferryd's answer to that heartbeat (an Idle, once the beat is held
 	 * for its interval) acknowledged them all. */
