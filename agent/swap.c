@@ -1203,11 +1203,34 @@ recon_interrupted(struct recon *rc)
 	}
 }
 
+/* The journal's rows, read before any is settled. */
+struct journal_rows {
+	struct journal *rows;
+	size_t n;
+	int failed;
+};
+
+static void
+journal_collect(void *arg, const struct journal *jr)
+{
+	struct journal_rows *l = arg;
+	struct journal *p;
+
+	if ((p = realloc(l->rows, (l->n + 1) * sizeof(*p))) == NULL) {
+		l->failed = 1;
+		return;
+	}
+	l->rows = p;
+	l->rows[l->n++] = *jr;
+}
+
 static void
 reconcile(struct job *j)
 {
 	struct recon rc = { j, NULL, NULL, 0, 0, "" };
+	struct journal_rows jl = { NULL, 0, 0 };
 	char version[64], err[400];
+	size_t i;
 
 	j->ok = 0;
 	snprintf(j->why, sizeof(j->why), "cannot open the records or the "
@@ -1224,12 +1247,19 @@ reconcile(struct job *j)
 		    "%.350s", err);
 		goto out;
 	}
+	/* Read whole before any is settled: a write made while the journal
+	 * is still being read can fail (seen: the row's delete, once the
+	 * loop's connection had written since the read began). */
 	snprintf(j->why, sizeof(j->why), "cannot read the swap journal");
-	if (records_journal_list(rc.rec, recon_one, &rc) != 0)
+	if (records_journal_list(rc.rec, journal_collect, &jl) != 0 ||
+	    jl.failed)
 		goto out;
+	for (i = 0; i < jl.n; i++)
+		recon_one(&rc, &jl.rows[i]);
 	j->ok = !rc.failed;
 	snprintf(j->why, sizeof(j->why), "%s", rc.err);
 out:
+	free(jl.rows);
 	j->settled = rc.settled;
 	records_close(rc.rec);
 	docker_close(rc.d);
