@@ -74,7 +74,10 @@ int records_count(struct records *r, const char *state, int *n);
  * row says how far it got, so that an agent killed mid-swap finishes or
  * reverts it on restart.  Steps, in order: begin (new_name chosen), created
  * (new_id exists), stopped (old stopped), started (new started), healthy
- * (health passed; only tidying is left).
+ * (health passed; only tidying is left).  A swap that failed records its
+ * result (the old revision runs again) before it removes the failed
+ * container and drops the row: a row whose command already has a result
+ * only wants that tidying, and the result stands.
  */
 struct journal {
 	char service[128];

@@ -65,12 +65,25 @@ beat(struct health_judge *j, uint64_t now_ms, int ok)
 	}
 }
 
-/* schedule: the next check, at the cadence of the moment. */
+/* schedule: the next check, at the cadence of the moment.  Before the
+ * first pass, once a failure has counted, the fast check due next is
+ * moved up to the next beat when that comes sooner: the failures that
+ * follow then count an interval apart, not up to a start_interval (and
+ * the time of the checks themselves) more each time.  Only without a
+ * start period: with one, the first counted failure may come sooner than
+ * with checks an interval apart (the first beat past the start period
+ * need not fall on their grid), and the beat is left to slip as it did,
+ * which makes up for that. */
 static void
 schedule(struct health_judge *j, uint64_t now_ms)
 {
+	uint64_t beat = j->beat_ms + j->p.interval_ms;
+
 	j->next_ms = now_ms + (j->passed ? j->p.interval_ms :
 	    j->p.start_interval_ms);
+	if (!j->passed && j->fails > 0 && j->p.start_period_ms == 0 &&
+	    beat > now_ms && beat < j->next_ms)
+		j->next_ms = beat;
 }
 
 static enum health_verdict

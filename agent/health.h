@@ -48,7 +48,10 @@ enum health_verdict {
  * an answer yet keep the beat too).  A failure off the beat counts for
  * nothing, so a container that never comes up fails at the same check as
  * with every check interval apart.  After the first pass, checks are due
- * every interval, each one on the beat.
+ * every interval, each one on the beat.  Without a start period, once a
+ * failure has counted, a fast check is due at the next beat when that
+ * comes before start_interval has passed, so that checks which take time
+ * do not make the beat slip by a start_interval each time.
  *
  * A failure on the beat counts once start_period has passed since the
  * start, or once the container has been healthy.  A pass resets the

@@ -45,6 +45,7 @@ struct job {
 	size_t report_len;
 	int ok;
 	int aborted;			/* stopped by shutdown: no result */
+	int recorded;			/* the worker recorded the result */
 	uint64_t verdict_rev;		/* the revision that now runs ... */
 	char verdict[200];		/* ... and what its health said */
 	/* the reconciliation */
@@ -545,6 +546,66 @@ fail_early(struct swap_out *o, const char *fmt, const char *a)
 	return 0;
 }
 
+static void pack_final(struct job *j, Ferry__Report *r);
+static void swap_result(Ferry__Report *r, struct swap_out *o);
+
+/* set_reverted says in o that the swap did not happen: the revision that
+ * ran before (old_id, old_rev) runs, or nothing did (had_old 0). */
+static void
+set_reverted(struct swap_out *o, int had_old, uint64_t old_rev,
+    const char *old_id)
+{
+	o->res.outcome = had_old ? FERRY__SWAP_RESULT__OUTCOME__REVERTED :
+	    FERRY__SWAP_RESULT__OUTCOME__FAILED;
+	o->res.revision = old_rev;
+	o->res.previous_revision = old_rev;
+	snprintf(o->cid, sizeof(o->cid), "%s", old_id);
+}
+
+static void
+kick_deliver(void *arg)
+{
+	report_kick(arg);
+}
+
+/*
+ * report_early records the failed swap's final result and has the loop
+ * send it at once, while the failed container is still to be removed: the
+ * revision that ran before already runs again, so ferryd can go on (a
+ * rollout's rollback starts) while the agent tidies.  The result is
+ * durable before the journal row goes, so an agent killed in between finds
+ * the row with the result already recorded and only tidies (recon_one).
+ * When it cannot record, nothing changes: the result goes out at the end,
+ * as for any other command.
+ */
+static void
+report_early(struct job *j, struct records *rec, struct swap_out *o)
+{
+	Ferry__Report r = FERRY__REPORT__INIT;
+	int rc;
+
+	r.command_id = j->cmd->id;
+	r.sequence = j->cmd->sequence;
+	swap_result(&r, o);
+	r.status = FERRY__REPORT__STATUS__FAILED;
+	r.message = o->why;
+	r.sent_at_ms = clock_wall_ms();
+	pack_final(j, &r);
+	if (j->report == NULL)
+		return;
+	if ((rc = records_finish(rec, j->cmd->id.data, j->cmd->id.len,
+	    "failed", j->report, j->report_len)) != 0) {
+		log_warnx("command %.12s: cannot record the result before "
+		    "tidying: %s", j->idhex, ferr_str(rc));
+		free(j->report);
+		j->report = NULL;
+		j->report_len = 0;
+		return;
+	}
+	j->recorded = 1;
+	mailbox_post(&j->a->mb, kick_deliver, j->a);
+}
+
 static int
 do_swap(struct job *j, struct docker *d, struct records *rec,
     const Ferry__Swap *s, struct swap_out *o)
@@ -732,10 +793,22 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		return 0;
 	}
 	if (v == HEALTH_FAILED) {
+		/* The revision that ran before runs again first (stop-first:
+		 * once the failed container has let go of the port), the
+		 * result goes to ferryd, and only then is the failed
+		 * container removed: under start-first the old one never
+		 * stopped, and the report need not wait for the removal. */
 		o->res.exit_code = exit_code;
-		fail_new(d, jr.new_id, &o->logs);
+		docker_logs(d, jr.new_id, LOG_TAIL, &o->logs, err,
+		    sizeof(err));
+		if (s->order != FERRY__ORDER__ORDER_START_FIRST)
+			docker_stop(d, jr.new_id, 5, err, sizeof(err));
 		start_again(d, jr.old_id, old_rev, o->why, sizeof(o->why));
-		goto reverted;
+		set_reverted(o, old != NULL, old_rev, jr.old_id);
+		report_early(j, rec, o);
+		fail_new(d, jr.new_id, NULL);
+		records_journal_del(rec, s->service);
+		return 0;
 	}
 
 	/* Healthy: only tidying is left. */
@@ -757,11 +830,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 
 reverted:
 	records_journal_del(rec, s->service);
-	o->res.outcome = old != NULL ? FERRY__SWAP_RESULT__OUTCOME__REVERTED :
-	    FERRY__SWAP_RESULT__OUTCOME__FAILED;
-	o->res.revision = old_rev;
-	o->res.previous_revision = old_rev;
-	snprintf(o->cid, sizeof(o->cid), "%s", jr.old_id);
+	set_reverted(o, old != NULL, old_rev, jr.old_id);
 	return 0;
 }
 
@@ -903,6 +972,19 @@ pack_final(struct job *j, Ferry__Report *r)
 	j->report_len = n;
 }
 
+/* swap_result points r's swap result at what o holds. */
+static void
+swap_result(Ferry__Report *r, struct swap_out *o)
+{
+	o->res.reason = o->why;
+	o->res.health_output = o->out;
+	o->res.logs = o->logs ? o->logs : "";
+	o->res.container_id = o->cid;
+	o->res.image = o->image;
+	r->result_case = FERRY__REPORT__RESULT_SWAP;
+	r->swap = &o->res;
+}
+
 /* ---- reconciliation: after a restart, finish or revert ------------------ */
 
 struct recon {
@@ -940,8 +1022,19 @@ recon_one(void *arg, const struct journal *jr)
 	const char *state;
 	uint8_t *buf;
 	size_t n;
-	int finish = strcmp(jr->step, "healthy") == 0;
+	uint64_t seq = 0;
+	int finish = strcmp(jr->step, "healthy") == 0, recorded = 0;
 
+	sodium_bin2hex(idhex, sizeof(idhex), jr->command_id, jr->id_len < 16 ?
+	    jr->id_len : 16);
+	/* A result already recorded (a failed swap reports before removing
+	 * its failed container: report_early) stands; only the tidying
+	 * was left. */
+	if (records_get(rc->rec, jr->command_id, jr->id_len, &old) == 0) {
+		seq = old.seq;
+		recorded = strcmp(old.state, "accepted") != 0;
+		free(old.report);
+	}
 	/* Without a new id yet, the container may still exist by name. */
 	snprintf(newid, sizeof(newid), "%s", jr->new_id[0] ? jr->new_id :
 	    jr->new_name);
@@ -978,6 +1071,16 @@ recon_one(void *arg, const struct journal *jr)
 			recon_failed(rc, jr, err);
 			return;
 		}
+		if (recorded) {
+			records_journal_del(rc->rec, jr->service);
+			rc->settled++;	/* its result may not be acked yet */
+			log_info("command %.12s: ferry-agent was restarted "
+			    "while tidying after the failed %s of %s to "
+			    "revision %llu; tidied, its result stands", idhex,
+			    jr->kind, jr->service,
+			    (unsigned long long)jr->revision);
+			return;
+		}
 		snprintf(why, sizeof(why), "ferry-agent was restarted during "
 		    "the %s of %s to revision %llu (step %s); reverted",
 		    jr->kind, jr->service, (unsigned long long)jr->revision,
@@ -992,10 +1095,7 @@ recon_one(void *arg, const struct journal *jr)
 	res.exit_code = -1;
 	r.command_id.data = (uint8_t *)jr->command_id;
 	r.command_id.len = jr->id_len;
-	if (records_get(rc->rec, jr->command_id, jr->id_len, &old) == 0) {
-		r.sequence = old.seq;
-		free(old.report);
-	}
+	r.sequence = seq;
 	r.status = finish ? FERRY__REPORT__STATUS__SUCCEEDED :
 	    FERRY__REPORT__STATUS__FAILED;
 	r.message = why;
@@ -1018,8 +1118,6 @@ recon_one(void *arg, const struct journal *jr)
 	free(buf);
 	records_journal_del(rc->rec, jr->service);
 	rc->settled++;
-	sodium_bin2hex(idhex, sizeof(idhex), jr->command_id, jr->id_len < 16 ?
-	    jr->id_len : 16);
 	log_info("command %.12s: %s", idhex, why);
 }
 
@@ -1105,11 +1203,34 @@ recon_interrupted(struct recon *rc)
 	}
 }
 
+/* The journal's rows, read before any is settled. */
+struct journal_rows {
+	struct journal *rows;
+	size_t n;
+	int failed;
+};
+
+static void
+journal_collect(void *arg, const struct journal *jr)
+{
+	struct journal_rows *l = arg;
+	struct journal *p;
+
+	if ((p = realloc(l->rows, (l->n + 1) * sizeof(*p))) == NULL) {
+		l->failed = 1;
+		return;
+	}
+	l->rows = p;
+	l->rows[l->n++] = *jr;
+}
+
 static void
 reconcile(struct job *j)
 {
 	struct recon rc = { j, NULL, NULL, 0, 0, "" };
+	struct journal_rows jl = { NULL, 0, 0 };
 	char version[64], err[400];
+	size_t i;
 
 	j->ok = 0;
 	snprintf(j->why, sizeof(j->why), "cannot open the records or the "
@@ -1126,12 +1247,19 @@ reconcile(struct job *j)
 		    "%.350s", err);
 		goto out;
 	}
+	/* Read whole before any is settled: a write made while the journal
+	 * is still being read can fail (seen: the row's delete, once the
+	 * loop's connection had written since the read began). */
 	snprintf(j->why, sizeof(j->why), "cannot read the swap journal");
-	if (records_journal_list(rc.rec, recon_one, &rc) != 0)
+	if (records_journal_list(rc.rec, journal_collect, &jl) != 0 ||
+	    jl.failed)
 		goto out;
+	for (i = 0; i < jl.n; i++)
+		recon_one(&rc, &jl.rows[i]);
 	j->ok = !rc.failed;
 	snprintf(j->why, sizeof(j->why), "%s", rc.err);
 out:
+	free(jl.rows);
 	j->settled = rc.settled;
 	records_close(rc.rec);
 	docker_close(rc.d);
@@ -1171,6 +1299,22 @@ job_run(uv_work_t *w)
 	}
 	switch (c->payload_case) {
 	case FERRY__COMMAND__PAYLOAD_PULL:
+		/* A digest names its content: when the image is here by
+		 * that digest there is nothing to fetch (the pre-pull after
+		 * the tag was resolved, on the host that resolved it or one
+		 * that ran it before). */
+		if (digest_ref(c->pull->image) && docker_image_digest(d,
+		    c->pull->image, digest, sizeof(digest), err,
+		    sizeof(err)) == 0 && strcmp(digest, c->pull->image) == 0) {
+			j->ok = 1;
+			pr.image = c->pull->image;
+			pr.digest = digest;
+			r.result_case = FERRY__REPORT__RESULT_PULL;
+			r.pull = &pr;
+			snprintf(o.why, sizeof(o.why), "%s is here already",
+			    digest);
+			break;
+		}
 		j->ok = docker_pull(d, c->pull->image, c->pull->auth ?
 		    c->pull->auth->username : NULL, c->pull->auth ?
 		    c->pull->auth->password : NULL, err, sizeof(err)) == 0 &&
@@ -1212,13 +1356,7 @@ job_run(uv_work_t *w)
 			snprintf(j->verdict, sizeof(j->verdict), "healthy%s%.150s",
 			    o.out[0] ? ": " : "", o.out);
 		}
-		o.res.reason = o.why;
-		o.res.health_output = o.out;
-		o.res.logs = o.logs ? o.logs : "";
-		o.res.container_id = o.cid;
-		o.res.image = o.image;
-		r.result_case = FERRY__REPORT__RESULT_SWAP;
-		r.swap = &o.res;
+		swap_result(&r, &o);
 		break;
 	default:
 		snprintf(o.why, sizeof(o.why), "command not supported by this "
@@ -1227,7 +1365,7 @@ job_run(uv_work_t *w)
 		break;
 	}
 report:
-	if (!j->aborted) {
+	if (!j->aborted && !j->recorded) {
 		r.status = j->ok ? FERRY__REPORT__STATUS__SUCCEEDED :
 		    FERRY__REPORT__STATUS__FAILED;
 		r.message = o.why;
@@ -1392,9 +1530,11 @@ job_after(uv_work_t *w, int status)
 		if (j->service[0])
 			swap_note_health(a, j->service, j->verdict_rev,
 			    j->verdict);
-		if ((rc = records_finish(a->records, j->cmd->id.data,
-		    j->cmd->id.len, j->ok ? "succeeded" : "failed", j->report,
-		    j->report_len)) != 0)
+		/* Recorded (and sent) already by the worker, before its
+		 * tidying: see report_early. */
+		if (!j->recorded && (rc = records_finish(a->records,
+		    j->cmd->id.data, j->cmd->id.len, j->ok ? "succeeded" :
+		    "failed", j->report, j->report_len)) != 0)
 			log_warnx("command %.12s: cannot record the result: %s",
 			    j->idhex, ferr_str(rc));
 		report_kick(a);

@@ -223,8 +223,15 @@ Test(swap, failing_health_reverts_to_v1_and_says_why)
 	cr_assert(strstr(R.out, "HTTP 404 on /health") != NULL, "%s", R.out);
 	cr_assert(strstr(R.out, "revision 1 runs again") != NULL, "%s", R.out);
 	cr_assert_eq(serving(), 1);
-	/* The failed container is gone: nothing orphaned. */
-	containers(&all, &running);
+	/* The failed container is gone: nothing orphaned.  The result goes
+	 * out once revision 1 runs again, before the failed container is
+	 * removed: that follows at once. */
+	for (int i = 0; i < 100; i++) {
+		containers(&all, &running);
+		if (all == 1)
+			break;
+		h_sleep_ms(50);
+	}
 	cr_assert_eq(all, 1);
 	cr_assert_eq(running, 1);
 	/* The result came to ferryd signed, and is in its log. */

@@ -92,25 +92,31 @@ log_file(const char *path, char *buf, size_t len)
 /* ---- specs and swaps ----------------------------------------------------- */
 
 /* write_spec writes DIR/rel: service web of image tag on host, published
- * on port; slow images get a start period so that their first 3 s of
+ * on port, stop-first; with port 0, start-first and published nowhere
+ * (two containers side by side: the check goes to the container's own
+ * address).  Slow images get a start period so that their first 3 s of
  * failing checks do not count. */
 static const char *
 write_spec(struct h_fleet *f, const char *rel, const char *host,
     const char *tag, int port, char *path, size_t len)
 {
 	int slow = strcmp(tag, "slow") == 0;
+	char pub[64] = "rollout: { order: start-first }\n";
 
+	if (port != 0)
+		snprintf(pub, sizeof(pub), "port: { host: %d, container: 80 }"
+		    "\n", port);
 	h_write(f, rel,
 	    "service: web\n"
 	    "image: " REPO ":%s\n"
 	    "hosts: [%s]\n"
-	    "port: { host: %d, container: 80 }\n"
+	    "%s"
 	    "health:\n"
 	    "  http: { path: /health, port: 80 }\n"
 	    "  interval: 200ms\n"
 	    "%s"
 	    "  deadline: 15s\n"
-	    "  min_healthy: 500ms\n", tag, host, port,
+	    "  min_healthy: 500ms\n", tag, host, pub,
 	    slow ? "  start_period: 6s\n" : "");
 	return h_path(f, rel, path, len);
 }
@@ -223,11 +229,28 @@ describe(const struct ctr *cs, int n, char *buf, size_t len)
 	}
 }
 
-/* serves: GET / on ip:port says "version <want>" and /health is 200. */
+/* serves: GET / on ip:port says "version <want>" and /health is 200;
+ * with port 0, on port 80 of container id's own address. */
 static int
-serves(const char *ip, int port, const char *want, char *body, size_t len)
+serves(const char *ip, int port, const char *want, char *body, size_t len,
+    const char *id)
 {
-	char needle[64];
+	char needle[64], addr[64];
+
+	if (port == 0) {
+		struct h_run *r = malloc(sizeof(*r));
+
+		cr_assert_not_null(r);
+		addr[0] = '\0';
+		if (h_docker(r, (const char *[]){ "inspect", "--format",
+		    "{{.NetworkSettings.IPAddress}}", id, NULL }) == 0)
+			sscanf(r->out, "%63s", addr);
+		free(r);
+		if (addr[0] == '\0')
+			return 0;
+		ip = addr;
+		port = 80;
+	}
 
 	if (h_http_get(ip, port, "/health", NULL, 0) != 200)
 		return 0;
@@ -278,7 +301,8 @@ expect_settled(struct h_fleet *f, const char *host, const char *ip, int port,
 		    "('queued', 'sent', 'accepted')", NULL, 0, host);
 		ok = st != -2 && k >= 0 && open_agent == 0 && journal == 0 &&
 		    open_ferryd == 0 && cs[k].rev >= 1 && cs[k].rev <= 2 &&
-		    serves(ip, port, tags[cs[k].rev], body, sizeof(body));
+		    serves(ip, port, tags[cs[k].rev], body, sizeof(body),
+		    cs[k].id);
 		if (!ok)
 			h_sleep_ms(100);
 	} while (!ok && h_mono_ms() < end);
@@ -289,7 +313,8 @@ expect_settled(struct h_fleet *f, const char *host, const char *ip, int port,
 	cr_assert(k >= 0, "not exactly one container of web runs: %s", what);
 	cr_assert(cs[k].rev == 1 || cs[k].rev == 2, "revision %lu runs",
 	    cs[k].rev);
-	cr_assert(serves(ip, port, tags[cs[k].rev], body, sizeof(body)),
+	cr_assert(serves(ip, port, tags[cs[k].rev], body, sizeof(body),
+	    cs[k].id),
 	    "revision %lu runs but does not serve version %s: %s", cs[k].rev,
 	    tags[cs[k].rev], body);
 	/* No orphan: the one kept revision at most, never the loser. */
@@ -329,10 +354,12 @@ enum kill_at {
 	AT_STOPPED,	/* journal: stopped (the old one), before start */
 	AT_HEALTH,	/* journal: started, health checks failing */
 	AT_HEALTHY,	/* journal: healthy, only tidying left */
+	AT_REPORTED,	/* a failed swap's result recorded, its journal row
+			 * still there: its failed container not yet gone */
 };
 
 static const char *const at_names[] = { "pulling", "pulled", "created",
-    "stopped", "health", "healthy" };
+    "stopped", "health", "healthy", "reported" };
 
 /* wait_for_step polls the agent's records (tightly: a step may last only
  * as long as one Docker call) until the swap reaches at; returns 1 then. */
@@ -357,6 +384,10 @@ wait_for_step(struct h_fleet *f, const char *host, enum kill_at at,
 		sql = "SELECT count(*) - ?1 FROM commands WHERE kind = 'pull' "
 		    "AND state = 'succeeded'";
 		break;
+	case AT_REPORTED:
+		sql = "SELECT count(*) FROM journal j JOIN commands c ON "
+		    "c.id = j.command_id WHERE c.state = 'failed'";
+		break;
 	default:
 		sql = "SELECT step FROM journal WHERE service = 'web'";
 		break;
@@ -368,7 +399,8 @@ wait_for_step(struct h_fleet *f, const char *host, enum kill_at at,
 		if (at == AT_PULLED)
 			sqlite3_bind_int64(s, 1, pulls_before);
 		if (sqlite3_step(s) == SQLITE_ROW) {
-			if (at == AT_PULLING || at == AT_PULLED)
+			if (at == AT_PULLING || at == AT_PULLED ||
+			    at == AT_REPORTED)
 				hit = sqlite3_column_int(s, 0) > 0;
 			else {
 				const unsigned char *t =
@@ -401,15 +433,19 @@ kill_mid_swap(enum kill_at at)
 	struct settled s;
 	char host[64], v1[600], v2[600], step[32], rel[128];
 	const char *ip = "127.0.0.2";
-	const char *tag2 = at == AT_HEALTH ? "slow" : "2";
+	const char *tag2 = at == AT_HEALTH ? "slow" : at == AT_REPORTED ?
+	    "bad" : "2";
 	const char *tags[3] = { "", "1", tag2 };
-	int port = h_free_port();
+	/* A failed start-first swap has the most tidying left after its
+	 * report: stopping and removing the failed container. */
+	int port = at == AT_REPORTED ? 0 : h_free_port();
 	long long pulls;
 	uint64_t t0;
 
 	h_unique(at == AT_PULLING ? "kp" : at == AT_PULLED ? "kq" :
 	    at == AT_CREATED ? "kc" : at == AT_STOPPED ? "ks" :
-	    at == AT_HEALTH ? "kh" : "ky", host, sizeof(host));
+	    at == AT_HEALTH ? "kh" : at == AT_REPORTED ? "kr" : "ky", host,
+	    sizeof(host));
 	write_spec(f, "v1.yml", host, "1", port, v1, sizeof(v1));
 	write_spec(f, "v2.yml", host, tag2, port, v2, sizeof(v2));
 	h_start_ferryd(f, NULL);
@@ -434,6 +470,8 @@ kill_mid_swap(enum kill_at at)
 		cr_assert_str_eq(step, "started");
 	else if (at == AT_HEALTHY)
 		cr_assert_str_eq(step, "healthy");
+	else if (at == AT_REPORTED)
+		cr_assert_str_eq(step, "started");
 
 	t0 = h_mono_ms();
 	agent = h_start_agent(f, host, NULL);
@@ -443,9 +481,23 @@ kill_mid_swap(enum kill_at at)
 	    s.rev, s.swap_exit);
 	/* A swap killed before its new container passed its health check is
 	 * reverted; one killed before it began runs after the restart. */
-	if (at == AT_CREATED || at == AT_STOPPED || at == AT_HEALTH)
+	if (at == AT_CREATED || at == AT_STOPPED || at == AT_HEALTH ||
+	    at == AT_REPORTED)
 		cr_assert_eq(s.rev, 1, "revision %lu runs after a kill at %s",
 		    s.rev, at_names[at]);
+	/* One whose failure was recorded keeps that result: the restart
+	 * only removes the failed container. */
+	if (at == AT_REPORTED) {
+		char msg[512] = "";
+
+		cr_assert(h_wait_log(agent, "tidied, its result stands", 5000),
+		    "the restarted agent did not say it tidied up");
+		h_db_row(f, "ferryd/ferryd.db", "SELECT result FROM commands "
+		    "WHERE host = ? AND kind = 'swap' ORDER BY seq DESC LIMIT "
+		    "1", NULL, 0, host, msg, sizeof(msg), NULL, NULL);
+		cr_assert(strstr(msg, "HTTP 404") != NULL, "ferryd's record "
+		    "of the swap: \"%s\"", msg);
+	}
 	/* One that passed is finished. */
 	if (at == AT_HEALTHY)
 		cr_assert_eq(s.rev, 2, "revision %lu runs after a kill at %s",
@@ -457,6 +509,12 @@ Test(swap_faults, kill_agent_after_health_passed, .init = setup,
     .fini = teardown, .timeout = 90)
 {
 	kill_mid_swap(AT_HEALTHY);
+}
+
+Test(swap_faults, kill_agent_after_a_failure_was_reported,
+    .init = setup, .fini = teardown, .timeout = 90)
+{
+	kill_mid_swap(AT_REPORTED);
 }
 
 Test(swap_faults, kill_agent_during_pull, .init = setup, .fini = teardown,
@@ -784,7 +842,7 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 		if (i != k)
 			cr_assert(cs[i].rev == 1 && strcmp(cs[i].state,
 			    "running") != 0, "containers: %s", what);
-	cr_assert(serves(ip, port, "slow", body, sizeof(body)), "r2 does not "
+	cr_assert(serves(ip, port, "slow", body, sizeof(body), NULL), "r2 does not "
 	    "serve: %s", body);
 	cr_assert_eq(h_db_int(f, rel, "SELECT count(*) FROM journal", NULL, 0,
 	    NULL), 0);
@@ -836,7 +894,7 @@ expect_untouched(const char *host, const struct snap *before, int port,
 	    when, host, now.state);
 	cr_assert_str_eq(now.started, before->started, "%s: %s's container "
 	    "was restarted", when, host);
-	cr_assert(serves("127.0.0.3", port, "1", body, sizeof(body)),
+	cr_assert(serves("127.0.0.3", port, "1", body, sizeof(body), NULL),
 	    "%s: %s no longer serves version 1: %s", when, host, body);
 }
 
@@ -901,16 +959,16 @@ Test(swap_faults, two_agents_one_dockerd, .init = setup, .fini = teardown,
 	swap(f, hb, b1, 0);
 	snap_of(hb, &b);
 	expect_untouched(hb, &b, pb, "after both swaps");
-	cr_assert(serves("127.0.0.2", pa, "1", body, sizeof(body)), "%s", body);
+	cr_assert(serves("127.0.0.2", pa, "1", body, sizeof(body), NULL), "%s", body);
 
 	swap(f, ha, a2, 0);
-	cr_assert(serves("127.0.0.2", pa, "2", body, sizeof(body)), "%s", body);
+	cr_assert(serves("127.0.0.2", pa, "2", body, sizeof(body), NULL), "%s", body);
 	expect_untouched(hb, &b, pb, "after A's swap to v2");
 
 	h_ferry(f, r, (const char *[]){ "swap", ha, "--rollback", "web",
 	    NULL });
 	cr_assert_eq(r->status, 0, "rollback of %s: %s%s", ha, r->out, r->err);
-	cr_assert(serves("127.0.0.2", pa, "1", body, sizeof(body)), "%s", body);
+	cr_assert(serves("127.0.0.2", pa, "1", body, sizeof(body), NULL), "%s", body);
 	expect_untouched(hb, &b, pb, "after A's rollback");
 
 	n = containers(ha, cs);

@@ -241,6 +241,37 @@ Test(health, failures_between_beats_do_not_count)
 	cr_assert(strstr(j.why, "refused") != NULL, "%s", j.why);
 }
 
+/* Checks that take 7 ms each: once a failure counted, the fast checks
+ * land on the beat, so the beat keeps to its interval (each counted
+ * failure still an interval after the one before, plus the check's own
+ * time), rather than slipping to the first fast check past it, some 60 ms
+ * later each time. */
+Test(health, fast_checks_keep_the_beat_on_time)
+{
+	struct health_policy p = fast();
+	struct health_judge j;
+	uint64_t t = 0, last = 0;
+	uint32_t fails = 0;
+	enum health_verdict v = HEALTH_WAIT;
+
+	health_start(&j, &p, 0);
+	while (v == HEALTH_WAIT && t < 10000) {
+		t += 7;		/* the check's own time */
+		v = health_observe(&j, t, 0, "HTTP 404");
+		if (j.fails > fails || v == HEALTH_FAILED) {
+			if (fails > 0)
+				cr_assert_geq(t - last, p.interval_ms);
+			last = t;
+			fails = j.fails;
+		}
+		t = j.next_ms;
+	}
+	cr_assert_eq(v, HEALTH_FAILED);
+	cr_assert_eq(last, 7 + 2 * (p.interval_ms + 7),
+	    "the third failure counted at %llu ms",
+	    (unsigned long long)last);
+}
+
 /* fail_at drives a judge whose every check fails, each made when due
  * plus jitter_ms, and returns when it failed (UINT64_MAX: not in 10
  * minutes).  On
