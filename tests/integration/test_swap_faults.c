@@ -601,23 +601,19 @@ fk_seal(struct fake *fk, uint32_t kind, const ProtobufCMessage *m,
 	fake_seal(&fk->link, kind, m, kp, buf, len);
 }
 
-/* fake_report notes one verified report and acknowledges it with the real
- * key (or, for the held command's final report, with a key the agent does
- * not trust: the report stays for the real ferryd). */
-static void
-fake_report(struct fake_link *l, const struct envelope *ev)
+/* note_report notes one verified report; says whether it is the held
+ * command's final report, whose acknowledgement the fake forges (with a
+ * key the agent does not trust: the report stays for the real ferryd). */
+static int
+note_report(struct fake *fk, const Ferry__Report *r)
 {
-	struct fake *fk = (struct fake *)l;
-	Ferry__Report *r = NULL;
-	Ferry__ReportAck ack = FERRY__REPORT_ACK__INIT;
-	const struct keypair *signer = &fk->link.coord;
-	uint8_t *buf;
-	size_t len;
-	int i;
+	int i, held = 0;
 
-	FK_CHECK(fk, envelope_unpack(ev, &ferry__report__descriptor,
-	    (ProtobufCMessage **)&r) == 0, "the agent's report does not "
-	    "unpack");
+	/* The real ferryd's ping before the fake took over: its answer rode
+	 * on a heartbeat that may not have been answered yet, so it comes
+	 * again.  It is none of the fake's. */
+	if (r->result_case == FERRY__REPORT__RESULT_PONG)
+		return 0;
 	if (r->command_id.len == ID_LEN && r->repeat &&
 	    memcmp(r->command_id.data, fk->repeat_id, ID_LEN) == 0)
 		fk->repeats++;
@@ -627,7 +623,7 @@ fake_report(struct fake_link *l, const struct envelope *ev)
 	    FERRY__REPORT__STATUS__REFUSED)) {
 		if (fk->hold && memcmp(r->command_id.data, fk->hold_id,
 		    ID_LEN) == 0) {
-			signer = &fk->rogue;
+			held = 1;
 			fk->held++;
 		}
 		for (i = 0; i < fk->nfinals; i++)
@@ -648,11 +644,42 @@ fake_report(struct fake_link *l, const struct envelope *ev)
 			fk->nfinals++;
 		}
 	}
+	return held;
+}
+
+/* fake_report notes one verified report of its own and acknowledges it
+ * with the real key, or with the rogue one for the held report. */
+static void
+fake_report(struct fake_link *l, const struct envelope *ev)
+{
+	struct fake *fk = (struct fake *)l;
+	Ferry__Report *r = NULL;
+	Ferry__ReportAck ack = FERRY__REPORT_ACK__INIT;
+	uint8_t *buf;
+	size_t len;
+
+	FK_CHECK(fk, envelope_unpack(ev, &ferry__report__descriptor,
+	    (ProtobufCMessage **)&r) == 0, "the agent's report does not "
+	    "unpack");
 	ack.command_id = r->command_id;
-	fk_seal(fk, FERRY__KIND__KIND_REPORT_ACK, &ack.base, signer, &buf,
-	    &len);
+	fk_seal(fk, FERRY__KIND__KIND_REPORT_ACK, &ack.base, note_report(fk,
+	    r) ? &fk->rogue : &fk->link.coord, &buf, &len);
 	fake_send(&fk->link, buf, len);
 	free(buf);
+	ferry__report__free_unpacked(r, NULL);
+}
+
+/* fake_riding notes a report that rode on a poll; the poll that carried
+ * the held one is answered with an Idle the agent does not trust. */
+static void
+fake_riding(struct fake_link *l, const uint8_t *body, size_t len)
+{
+	struct fake *fk = (struct fake *)l;
+	Ferry__Report *r = ferry__report__unpack(NULL, len, body);
+
+	FK_CHECK(fk, r != NULL, "a report riding on a poll does not unpack");
+	if (note_report(fk, r))
+		l->forge_idle = 1;
 	ferry__report__free_unpacked(r, NULL);
 }
 
@@ -673,6 +700,7 @@ fake_setup(struct h_fleet *f, const char *host)
 	memcpy(fk->link.agent_pk, hostkey.pk, KEY_PUBLIC_LEN);
 	sodium_memzero(&hostkey, sizeof(hostkey));
 	cr_assert_eq(keys_generate(&fk->rogue), 0);
+	fk->link.forger = fk->rogue;
 	return fk;
 }
 
@@ -700,6 +728,7 @@ fake_script(struct fake_link *l)
 	struct fake *fk = (struct fake *)l;
 
 	l->on_report = fake_report;
+	l->on_riding = fake_riding;
 	if (fk->script == FAKE_REFUSALS)
 		refusal_script(fk);
 	else if (fk->script == FAKE_DUP)
