@@ -195,6 +195,20 @@ fake_send(struct fake_link *l, const void *buf, size_t len)
 	}
 }
 
+void
+fake_acknowledge(struct fake_link *l, const Ferry__Report *r, int forged)
+{
+	Ferry__ReportAck ack = FERRY__REPORT_ACK__INIT;
+	uint8_t *buf;
+	size_t len;
+
+	ack.command_id = r->command_id;
+	fake_seal(l, FERRY__KIND__KIND_REPORT_ACK, &ack.base, forged ?
+	    &l->forger : &l->coord, &buf, &len);
+	fake_send(l, buf, len);
+	free(buf);
+}
+
 nng_msg *
 fake_poll(struct fake_link *l)
 {

@@ -109,6 +109,11 @@ void fake_fail(struct fake_link *l, const char *fmt, ...)
 void fake_seal(struct fake_link *l, uint32_t kind, const ProtobufCMessage *m,
     const struct keypair *kp, uint8_t **buf, size_t *len);
 
+/* fake_acknowledge answers the report in hand, r, with an acknowledgement
+ * of its command, sealed with ferryd's key or, when forged, with forger. */
+void fake_acknowledge(struct fake_link *l, const Ferry__Report *r,
+    int forged);
+
 /* fake_send answers the request in hand with buf. */
 void fake_send(struct fake_link *l, const void *buf, size_t len);
 

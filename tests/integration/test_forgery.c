@@ -321,26 +321,16 @@ fake_report(struct fake_link *l, const struct envelope *ev)
 {
 	struct fake_ferryd *fk = (struct fake_ferryd *)l;
 	Ferry__Report *r = NULL;
-	Ferry__ReportAck ack = FERRY__REPORT_ACK__INIT;
-	uint8_t *buf;
-	size_t len;
+	int forged;
 
 	FAKE_CHECK(l, envelope_unpack(ev, &ferry__report__descriptor,
 	    (ProtobufCMessage **)&r) == 0, "the agent's report does not "
 	    "unpack");
-	ack.command_id = r->command_id;
-	if (count_report(fk, r)) {
-		/* What a fake without ferryd's key can answer: the report
-		 * stays unacknowledged and goes to the real ferryd later. */
+	/* What a fake without ferryd's key can answer: the report stays
+	 * unacknowledged and goes to the real ferryd later. */
+	if ((forged = count_report(fk, r)))
 		fk->forged_acks++;
-		fake_seal(l, FERRY__KIND__KIND_REPORT_ACK, &ack.base,
-		    &fk->rogue, &buf, &len);
-	} else {
-		fake_seal(l, FERRY__KIND__KIND_REPORT_ACK, &ack.base,
-		    &l->coord, &buf, &len);
-	}
-	fake_send(l, buf, len);
-	free(buf);
+	fake_acknowledge(l, r, forged);
 	ferry__report__free_unpacked(r, NULL);
 }
 

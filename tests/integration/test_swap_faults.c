@@ -654,18 +654,11 @@ fake_report(struct fake_link *l, const struct envelope *ev)
 {
 	struct fake *fk = (struct fake *)l;
 	Ferry__Report *r = NULL;
-	Ferry__ReportAck ack = FERRY__REPORT_ACK__INIT;
-	uint8_t *buf;
-	size_t len;
 
 	FK_CHECK(fk, envelope_unpack(ev, &ferry__report__descriptor,
 	    (ProtobufCMessage **)&r) == 0, "the agent's report does not "
 	    "unpack");
-	ack.command_id = r->command_id;
-	fk_seal(fk, FERRY__KIND__KIND_REPORT_ACK, &ack.base, note_report(fk,
-	    r) ? &fk->rogue : &fk->link.coord, &buf, &len);
-	fake_send(&fk->link, buf, len);
-	free(buf);
+	fake_acknowledge(l, r, note_report(fk, r));
 	ferry__report__free_unpacked(r, NULL);
 }
 
