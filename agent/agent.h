@@ -61,11 +61,13 @@ int records_acked(struct records *r, const uint8_t *id, size_t id_len);
 /* records_durable says whether the writes that follow wait for the disk
  * (the default) or not, as db_durable: for a ping, which changes nothing. */
 int records_durable(struct records *r, int on);
-typedef void (*records_cb)(void *arg, const uint8_t *id, size_t id_len,
-    const uint8_t *report, size_t report_len);
-/* records_unacked lists reports ferryd has not acknowledged, oldest
- * first. */
-int records_unacked(struct records *r, records_cb cb, void *arg);
+/* A report records_unacked lists; the callback returns non-zero to stop. */
+typedef int (*records_cb)(void *arg, const uint8_t *id, size_t id_len,
+    const uint8_t *report, size_t report_len, uint64_t updated_ms);
+/* records_unacked lists reports ferryd has not acknowledged, recorded at
+ * or after since_ms, oldest first (at most 64). */
+int records_unacked(struct records *r, uint64_t since_ms, records_cb cb,
+    void *arg);
 /* records_count counts commands in state (NULL: all). */
 int records_count(struct records *r, const char *state, int *n);
 
@@ -167,14 +169,17 @@ struct agent {
 	int report_is_adhoc;
 	uint8_t report_id[16];
 	size_t report_id_len;
-	/* Recorded reports riding on the poll in flight: acknowledged by its
-	 * answer, sent again if it has none. */
+	/* Recorded reports that rode on polls and wait for an Idle to name
+	 * them (acknowledged then); not named, or the link failed, they go
+	 * again.  At most RIDE_MAX more ride on one poll. */
 #define RIDE_MAX	8
+#define RIDE_INFLIGHT	64
 	struct ride {
 		uint8_t id[16];
 		size_t id_len;
-	} riding[RIDE_MAX];
+	} riding[RIDE_INFLIGHT];
 	size_t nriding;
+	uint64_t ride_since_ms;	/* the newest of them recorded then */
 	int reports_held;	/* a poll is about to go: they ride on it */
 
 	/* inventory (docker.c via a worker thread) */

@@ -216,18 +216,23 @@ records_acked(struct records *r, const uint8_t *id, size_t id_len)
 }
 
 int
-records_unacked(struct records *r, records_cb cb, void *arg)
+records_unacked(struct records *r, uint64_t since_ms, records_cb cb,
+    void *arg)
 {
-	sqlite3_stmt *s = db_prep(r->db, "SELECT id, report FROM commands WHERE "
-	    "acked = 0 AND report IS NOT NULL ORDER BY updated_ms LIMIT 64");
+	sqlite3_stmt *s = db_prep(r->db, "SELECT id, report, updated_ms FROM "
+	    "commands WHERE acked = 0 AND updated_ms >= ? AND report IS NOT "
+	    "NULL ORDER BY updated_ms LIMIT 64");
 
 	if (s == NULL)
 		return FERR_STORE;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)since_ms);
 	while (sqlite3_step(s) == SQLITE_ROW)
-		cb(arg, sqlite3_column_blob(s, 0),
+		if (cb(arg, sqlite3_column_blob(s, 0),
 		    (size_t)sqlite3_column_bytes(s, 0),
 		    sqlite3_column_blob(s, 1),
-		    (size_t)sqlite3_column_bytes(s, 1));
+		    (size_t)sqlite3_column_bytes(s, 1),
+		    (uint64_t)sqlite3_column_int64(s, 2)) != 0)
+			break;
 	db_release(s);
 	return 0;
 }

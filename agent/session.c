@@ -221,47 +221,54 @@ struct ride_pick {
 	size_t n, bytes;
 };
 
-static void
+static int
 on_ride(void *arg, const uint8_t *id, size_t id_len, const uint8_t *rep,
-    size_t len)
+    size_t len, uint64_t updated_ms)
 {
 	struct ride_pick *p = arg;
 	struct agent *a = p->a;
 	struct ride *r;
 
-	if (p->n >= RIDE_MAX || id_len > sizeof(r->id) ||
-	    p->bytes + len > RIDE_BYTES)
-		return;
+	if (p->n >= RIDE_MAX || a->nriding >= RIDE_INFLIGHT)
+		return 1;
+	if (id_len > sizeof(r->id) || p->bytes + len > RIDE_BYTES ||
+	    riding(a, id, id_len))
+		return 0;
 	/* Not the one already on its way by itself. */
 	if (a->report.stage != 0 && !a->report_is_adhoc &&
 	    id_len == a->report_id_len && memcmp(id, a->report_id,
 	    id_len) == 0)
-		return;
+		return 0;
 	if ((p->body[p->n].data = malloc(len + 1)) == NULL)
-		return;
+		return 1;
 	memcpy(p->body[p->n].data, rep, len);
 	p->body[p->n].len = len;
-	r = &a->riding[p->n];
+	r = &a->riding[a->nriding++];
 	memcpy(r->id, id, id_len);
 	r->id_len = id_len;
+	if (updated_ms > a->ride_since_ms)
+		a->ride_since_ms = updated_ms;
 	p->n++;
 	p->bytes += len;
+	return 0;
 }
 
-/* ride_end: the poll the reports rode on was answered (acked != 0: they
- * were read) or was not; those not read are sent again. */
+/* ride_settle: an Idle that answers the poll in flight names the reports
+ * ferryd read (acknowledged now); idle NULL: the link failed or ferryd
+ * refused.  Either way, those still riding and not named go again. */
 static void
-ride_end(struct agent *a, int acked)
+ride_settle(struct agent *a, const Ferry__Idle *idle)
 {
 	size_t i;
 	int rc;
 
-	for (i = 0; acked && i < a->nriding; i++)
-		if ((rc = records_acked(a->records, a->riding[i].id,
-		    a->riding[i].id_len)) != 0)
+	for (i = 0; idle != NULL && i < idle->n_read_reports; i++)
+		if ((rc = records_acked(a->records, idle->read_reports[i].data,
+		    idle->read_reports[i].len)) != 0 && rc != FERR_NOTFOUND)
 			log_warnx("cannot record an acknowledgement: %s",
 			    ferr_str(rc));
 	a->nriding = 0;
+	a->ride_since_ms = 0;
 }
 
 static int
@@ -270,7 +277,8 @@ seal_poll(struct agent *a, uint8_t **buf, size_t *len)
 	Ferry__Poll p = FERRY__POLL__INIT;
 	struct ride_pick pick = { .a = a };
 	uint64_t now = clock_wall_ms();
-	size_t i;
+	size_t i, before = a->nriding;
+	uint64_t since = a->ride_since_ms;
 	int rc;
 
 	/* Strictly increasing: ferryd refuses a heartbeat that is not newer
@@ -287,19 +295,22 @@ seal_poll(struct agent *a, uint8_t **buf, size_t *len)
 	p.n_containers = a->ncontainers;
 	p.publish_address = a->conf.publish_address;
 	p.version = AGENT_VERSION;
-	/* What ferryd has not acknowledged rides along, oldest first. */
-	a->nriding = 0;
+	/* What ferryd has not acknowledged, and was not sent on an earlier
+	 * poll still unsettled, rides along, oldest first.  Those riding
+	 * already were recorded at or before ride_since_ms; the rest that
+	 * came before (passed over for their size) go by themselves. */
 	if (a->have_pinned)
-		records_unacked(a->records, on_ride, &pick);
-	a->nriding = pick.n;
+		records_unacked(a->records, since, on_ride, &pick);
 	p.reports = pick.body;
 	p.n_reports = pick.n;
 	rc = envelope_seal_msg(FERRY__KIND__KIND_POLL, &p.base, &a->kp, buf,
 	    len);
 	for (i = 0; i < pick.n; i++)
 		free(pick.body[i].data);
-	if (rc != 0)
-		a->nriding = 0;
+	if (rc != 0) {
+		a->nriding = before;
+		a->ride_since_ms = since;
+	}
 	return rc;
 }
 
@@ -395,19 +406,22 @@ on_refusal(struct agent *a, const struct envelope *ev)
 	return delay;
 }
 
-/* idle_answers says whether an Idle answers the poll in flight. */
-static int
-idle_answers(struct agent *a, const struct envelope *ev)
+/* on_idle settles the reports riding on polls with an Idle: it names
+ * those ferryd read, when it answers the poll in flight. */
+static void
+on_idle(struct agent *a, const struct envelope *ev)
 {
 	Ferry__Idle *idle;
-	int ok;
 
 	if (envelope_unpack(ev, &ferry__idle__descriptor,
-	    (ProtobufCMessage **)&idle) != 0)
-		return 0;
-	ok = idle->poll_sent_at_ms == a->last_poll_sent_ms;
+	    (ProtobufCMessage **)&idle) != 0) {
+		log_warnx("refused idle answer from ferryd: malformed");
+		ride_settle(a, NULL);
+		return;
+	}
+	ride_settle(a, idle->poll_sent_at_ms == a->last_poll_sent_ms ? idle :
+	    NULL);
 	ferry__idle__free_unpacked(idle, NULL);
-	return ok;
 }
 
 static void
@@ -424,7 +438,7 @@ poll_done(struct agent *a, int rv, nng_msg *msg)
 		return;
 	}
 	if (rv != 0) {
-		ride_end(a, 0);
+		ride_settle(a, NULL);
 		snprintf(what, sizeof(what), "%s", nng_strerror(rv));
 		problem(a, what);
 		poll_later(a, backoff_next(&a->poll));
@@ -433,7 +447,7 @@ poll_done(struct agent *a, int rv, nng_msg *msg)
 	}
 	/* Size, frame, version, signer, signature, before anything else. */
 	if ((rc = open_reply(a, msg, &ev)) != 0) {
-		ride_end(a, 0);
+		ride_settle(a, NULL);
 		log_warnx("refused message from ferryd at %s: %s",
 		    a->conf.coordinator, ferr_str(rc));
 		if (a->phase == PHASE_POLLING)
@@ -444,11 +458,14 @@ poll_done(struct agent *a, int rv, nng_msg *msg)
 		return;
 	}
 	link_ok(a);
-	/* ferryd read the reports that rode on this poll before it answered;
-	 * an Idle that names the poll says so.  A command (signed once, for
-	 * whichever poll it answers) does not: they ride again. */
-	ride_end(a, ev.kind == FERRY__KIND__KIND_IDLE &&
-	    idle_answers(a, &ev));
+	/* Reports riding on polls are settled by an Idle that answers the
+	 * poll in flight.  A command (signed once, for whichever poll it
+	 * answers) leaves them waiting for the Idle to come; any other
+	 * answer sends them again. */
+	if (ev.kind == FERRY__KIND__KIND_IDLE)
+		on_idle(a, &ev);
+	else if (ev.kind != FERRY__KIND__KIND_COMMAND)
+		ride_settle(a, NULL);
 	/* A report the command below produces rides on the next poll when
 	 * that goes at once. */
 	a->reports_held = 1;
@@ -531,21 +548,22 @@ struct first_unacked {
 	size_t id_len;
 };
 
-static void
+static int
 on_unacked(void *arg, const uint8_t *id, size_t id_len, const uint8_t *rep,
-    size_t len)
+    size_t len, uint64_t updated_ms)
 {
 	struct first_unacked *f = arg;
 
-	if (f->report != NULL || id_len > sizeof(f->id) ||
-	    riding(f->a, id, id_len))
-		return;
+	(void)updated_ms;
+	if (id_len > sizeof(f->id) || riding(f->a, id, id_len))
+		return 0;
 	if ((f->report = malloc(len + 1)) == NULL)
-		return;
+		return 1;
 	memcpy(f->report, rep, len);
 	f->len = len;
 	memcpy(f->id, id, id_len);
 	f->id_len = id_len;
+	return 1;
 }
 
 static void
@@ -573,7 +591,7 @@ report_kick(struct agent *a)
 		body = a->adhoc_head->report;
 		blen = a->adhoc_head->len;
 	} else {
-		records_unacked(a->records, on_unacked, &f);
+		records_unacked(a->records, 0, on_unacked, &f);
 		if (f.report == NULL)
 			return;
 		a->report_is_adhoc = 0;

@@ -271,6 +271,10 @@ struct host {
 	uint64_t agent_last_seq;
 	uint64_t last_poll_sent_ms;	/* replayed heartbeats are refused */
 	struct rep_slot *held;		/* a poll waiting for work */
+	/* Command ids of reports read riding on polls since the last Idle,
+	 * which names them. */
+	uint8_t (*read)[COMMAND_ID_LEN];
+	size_t nread, capread;
 	uint64_t held_until_us;
 	Ferry__Poll *status;		/* the last heartbeat */
 	int seen_dirty;			/* last_seen not yet written */

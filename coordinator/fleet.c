@@ -127,6 +127,7 @@ fleet_free(struct ferryd *fd)
 		}
 		if (h->status != NULL)
 			ferry__poll__free_unpacked(h->status, NULL);
+		free(h->read);
 		free(h);
 	}
 	free(fd->hosts);

@@ -16,6 +16,8 @@
 /* How long a poll may be held, whatever the agent asks. */
 #define HOLD_MIN_MS	100
 #define HOLD_MAX_MS	30000
+/* How many reports read riding on polls one Idle may name. */
+#define READ_MAX	64
 /* How far a poll's clock may be from ours before it is refused. */
 #define POLL_SKEW_MS	300000
 
@@ -117,13 +119,42 @@ void
 link_release(struct ferryd *fd, struct host *h)
 {
 	Ferry__Idle idle = FERRY__IDLE__INIT;
+	ProtobufCBinaryData read[READ_MAX];
+	size_t i;
 
 	if (h->held == NULL)
 		return;
 	idle.server_time_ms = clock_wall_ms();
 	idle.poll_sent_at_ms = h->last_poll_sent_ms;	/* the poll held */
+	for (i = 0; i < h->nread; i++) {
+		read[i].data = h->read[i];
+		read[i].len = COMMAND_ID_LEN;
+	}
+	idle.read_reports = read;
+	idle.n_read_reports = h->nread;
 	reply(fd, h->held, FERRY__KIND__KIND_IDLE, &idle.base);
+	h->nread = 0;
 	h->held = NULL;
+}
+
+/* read_note: a report that rode on a poll was read; the next Idle says
+ * so.  Past READ_MAX it is not named, and the agent sends it again. */
+static void
+read_note(struct host *h, const uint8_t *id)
+{
+	uint8_t (*grown)[COMMAND_ID_LEN];
+	size_t cap;
+
+	if (h->nread == READ_MAX)
+		return;
+	if (h->nread == h->capread) {
+		cap = h->capread ? h->capread * 2 : 8;
+		if ((grown = realloc(h->read, cap * sizeof(*grown))) == NULL)
+			return;
+		h->read = grown;
+		h->capread = cap;
+	}
+	memcpy(h->read[h->nread++], id, COMMAND_ID_LEN);
 }
 
 struct proof_arg {
@@ -629,6 +660,8 @@ riding_reports(struct ferryd *fd, struct host *h, const Ferry__Poll *p)
 			continue;
 		}
 		apply_report(fd, h, r);
+		if (r->command_id.len == COMMAND_ID_LEN)
+			read_note(h, r->command_id.data);
 		ferry__report__free_unpacked(r, NULL);
 	}
 }

@@ -209,6 +209,20 @@ fake_acknowledge(struct fake_link *l, const Ferry__Report *r, int forged)
 	free(buf);
 }
 
+/* fake_read: one report riding on a poll, named by the next Idle. */
+static void
+fake_read(struct fake_link *l, const uint8_t *body, size_t len)
+{
+	Ferry__Report *r = ferry__report__unpack(NULL, len, body);
+
+	FAKE_CHECK(l, r != NULL, "a report riding on a poll does not unpack");
+	if (r->command_id.len == 16 && l->nread < 64)
+		memcpy(l->read_ids[l->nread++], r->command_id.data, 16);
+	ferry__report__free_unpacked(r, NULL);
+	if (l->on_riding != NULL && l->on_riding(l, body, len))
+		l->forge_idle = 1;
+}
+
 nng_msg *
 fake_poll(struct fake_link *l)
 {
@@ -237,10 +251,8 @@ fake_poll(struct fake_link *l)
 			    "unpack");
 			l->poll_last_seq = p->last_sequence;
 			l->poll_sent_at_ms = p->sent_at_ms;
-			l->forge_idle = 0;
-			for (size_t i = 0; l->on_riding != NULL &&
-			    i < p->n_reports; i++)
-				l->on_riding(l, p->reports[i].data,
+			for (size_t i = 0; i < p->n_reports; i++)
+				fake_read(l, p->reports[i].data,
 				    p->reports[i].len);
 			ferry__poll__free_unpacked(p, NULL);
 			l->poll_pipe = nng_pipe_id(nng_msg_get_pipe(m));
@@ -270,15 +282,25 @@ fake_idle(struct fake_link *l)
 {
 	Ferry__Idle idle = FERRY__IDLE__INIT;
 	nng_msg *poll = fake_poll(l);
+	ProtobufCBinaryData read[64];
 	uint8_t *buf;
 	size_t len;
+	int i;
 
 	nng_msg_free(poll);
 	h_sleep_ms(50);
 	idle.server_time_ms = clock_wall_ms();
 	idle.poll_sent_at_ms = l->poll_sent_at_ms;
+	for (i = 0; i < l->nread; i++) {
+		read[i].data = l->read_ids[i];
+		read[i].len = 16;
+	}
+	idle.read_reports = read;
+	idle.n_read_reports = (size_t)l->nread;
 	fake_seal(l, FERRY__KIND__KIND_IDLE, &idle.base, l->forge_idle ?
 	    &l->forger : &l->coord, &buf, &len);
+	l->nread = 0;
+	l->forge_idle = 0;
 	fake_send(l, buf, len);
 	free(buf);
 }

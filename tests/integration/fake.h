@@ -31,6 +31,7 @@
 #include <nng/nng.h>
 
 #include "envelope.h"
+#include "ferry.pb-c.h"
 #include "harness.h"
 #include "keys.h"
 
@@ -40,8 +41,9 @@ enum fake_mode { FAKE_SCRIPT = 1, FAKE_ASK };
 
 struct fake_link;
 typedef void (*fake_report_fn)(struct fake_link *, const struct envelope *);
-/* A report that rode on a poll (a packed Report body, verified with it). */
-typedef void (*fake_riding_fn)(struct fake_link *, const uint8_t *, size_t);
+/* A report that rode on a poll (a packed Report body, verified with it);
+ * returns 1 when the Idle that names it is to be forged. */
+typedef int (*fake_riding_fn)(struct fake_link *, const uint8_t *, size_t);
 
 /* The head of every map; a test's own state follows it (first member). */
 struct fake_link {
@@ -55,9 +57,11 @@ struct fake_link {
 	nng_socket sock;
 	fake_report_fn on_report;	/* set by the script, in the fake */
 	fake_riding_fn on_riding;	/* set by the script, in the fake */
-	/* Set by on_riding for the poll in hand: fake_idle seals its Idle
-	 * with forger instead of ferryd's key (a forged acknowledgement of
-	 * what rode on the poll). */
+	/* The reports that rode on polls since the last Idle, which names
+	 * them; when one of them asked for it (on_riding), that Idle is
+	 * sealed with forger instead of ferryd's key. */
+	uint8_t read_ids[64][16];
+	int nread;
 	int forge_idle;
 	struct keypair forger;
 	/* results */

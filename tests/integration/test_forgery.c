@@ -334,22 +334,22 @@ fake_report(struct fake_link *l, const struct envelope *ev)
 	ferry__report__free_unpacked(r, NULL);
 }
 
-/* fake_riding counts a report that rode on a poll.  The poll that carried
- * the one whose acknowledgement is forged gets an Idle sealed with the
- * fake's own key, which must not acknowledge it either. */
-static void
+/* fake_riding counts a report that rode on a poll.  The Idle that names
+ * the one whose acknowledgement is forged is sealed with the fake's own
+ * key, and must not acknowledge it either. */
+static int
 fake_riding(struct fake_link *l, const uint8_t *body, size_t len)
 {
 	struct fake_ferryd *fk = (struct fake_ferryd *)l;
 	Ferry__Report *r = ferry__report__unpack(NULL, len, body);
+	int forged;
 
 	FAKE_CHECK(l, r != NULL, "a report riding on a poll does not "
 	    "unpack");
-	if (count_report(fk, r)) {
+	if ((forged = count_report(fk, r)))
 		fk->forged_idles++;
-		l->forge_idle = 1;
-	}
 	ferry__report__free_unpacked(r, NULL);
+	return forged;
 }
 
 /* fake_unacked: unacked(), read by the fake. */

@@ -662,18 +662,19 @@ fake_report(struct fake_link *l, const struct envelope *ev)
 	ferry__report__free_unpacked(r, NULL);
 }
 
-/* fake_riding notes a report that rode on a poll; the poll that carried
- * the held one is answered with an Idle the agent does not trust. */
-static void
+/* fake_riding notes a report that rode on a poll; the Idle that names the
+ * held one is sealed with a key the agent does not trust. */
+static int
 fake_riding(struct fake_link *l, const uint8_t *body, size_t len)
 {
 	struct fake *fk = (struct fake *)l;
 	Ferry__Report *r = ferry__report__unpack(NULL, len, body);
+	int held;
 
 	FK_CHECK(fk, r != NULL, "a report riding on a poll does not unpack");
-	if (note_report(fk, r))
-		l->forge_idle = 1;
+	held = note_report(fk, r);
 	ferry__report__free_unpacked(r, NULL);
+	return held;
 }
 
 /* fake_setup maps DIR/fake-ferryd.map, to share with the fake, keys set:

@@ -152,12 +152,13 @@ struct unacked {
 	size_t n;
 };
 
-static void
+static int
 on_unacked(void *arg, const uint8_t *cid, size_t id_len,
-    const uint8_t *report, size_t report_len)
+    const uint8_t *report, size_t report_len, uint64_t updated_ms)
 {
 	struct unacked *u = arg;
 
+	(void)updated_ms;
 	cr_assert_lt(u->n, 8);
 	cr_assert_eq(id_len, 16);
 	cr_assert_lt(report_len, 16);
@@ -165,13 +166,14 @@ on_unacked(void *arg, const uint8_t *cid, size_t id_len,
 	memcpy(u->report[u->n], report, report_len);
 	u->report[u->n][report_len] = '\0';
 	u->n++;
+	return 0;
 }
 
 static void
 unacked(struct records *r, struct unacked *u)
 {
 	memset(u, 0, sizeof(*u));
-	cr_assert_eq(records_unacked(r, on_unacked, u), 0);
+	cr_assert_eq(records_unacked(r, 0, on_unacked, u), 0);
 }
 
 /* tick waits long enough for the millisecond clock to move. */
@@ -484,6 +486,56 @@ Test(records, unacked_mixes_refusals_and_results_oldest_first)
 	cr_assert_str_eq(u.report[0], "ref");
 	cr_assert_eq(u.id[1], 1);
 	cr_assert_str_eq(u.report[1], "res");
+	records_close(r);
+}
+
+/* A callback that stops after the first report. */
+static int
+first_only(void *arg, const uint8_t *cid, size_t id_len,
+    const uint8_t *report, size_t report_len, uint64_t updated_ms)
+{
+	struct unacked *u = arg;
+
+	on_unacked(arg, cid, id_len, report, report_len, updated_ms);
+	return u->n == 1;
+}
+
+/* last_ms: the time of the newest unacknowledged report. */
+static int
+on_last(void *arg, const uint8_t *cid, size_t id_len,
+    const uint8_t *report, size_t report_len, uint64_t updated_ms)
+{
+	(void)cid;
+	(void)id_len;
+	(void)report;
+	(void)report_len;
+	*(uint64_t *)arg = updated_ms;
+	return 0;
+}
+
+Test(records, unacked_since_a_time_and_until_told_to_stop)
+{
+	struct records *r = open_records();
+	struct unacked u;
+	uint64_t second = 0;
+
+	cr_assert_eq(records_refuse(r, ID(1), 1, (const uint8_t *)"a", 1), 0);
+	tick();
+	cr_assert_eq(records_refuse(r, ID(2), 2, (const uint8_t *)"b", 1), 0);
+	cr_assert_eq(records_unacked(r, 0, on_last, &second), 0);
+	tick();
+	cr_assert_eq(records_refuse(r, ID(3), 3, (const uint8_t *)"c", 1), 0);
+	/* Only what was recorded at or after the time given. */
+	memset(&u, 0, sizeof(u));
+	cr_assert_eq(records_unacked(r, second, on_unacked, &u), 0);
+	cr_assert_eq(u.n, 2);
+	cr_assert_eq(u.id[0], 2);
+	cr_assert_eq(u.id[1], 3);
+	/* The callback ends the listing. */
+	memset(&u, 0, sizeof(u));
+	cr_assert_eq(records_unacked(r, 0, first_only, &u), 0);
+	cr_assert_eq(u.n, 1);
+	cr_assert_eq(u.id[0], 1);
 	records_close(r);
 }
 
