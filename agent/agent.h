@@ -177,8 +177,10 @@ struct agent {
 	struct ride {
 		uint8_t id[16];
 		size_t id_len;
-	} riding[RIDE_INFLIGHT];
+	} riding[RIDE_INFLIGHT], alone[RIDE_INFLIGHT];
 	size_t nriding;
+	size_t nalone;		/* rode once and were not named: they go by
+				 * themselves (a ring: the oldest give way) */
 	uint64_t ride_since_ms;	/* the newest of them recorded then */
 	int reports_held;	/* a poll is about to go: they ride on it */
 

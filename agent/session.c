@@ -203,16 +203,13 @@ seal_join(struct agent *a, uint8_t **buf, size_t *len)
 
 /* ---- reports riding on polls ------------------------------------------ */
 
+static int in_set(const struct ride *set, size_t n, const uint8_t *id,
+    size_t id_len);
+
 static int
 riding(const struct agent *a, const uint8_t *id, size_t id_len)
 {
-	size_t i;
-
-	for (i = 0; i < a->nriding; i++)
-		if (a->riding[i].id_len == id_len &&
-		    memcmp(a->riding[i].id, id, id_len) == 0)
-			return 1;
-	return 0;
+	return in_set(a->riding, a->nriding, id, id_len);
 }
 
 struct ride_pick {
@@ -232,7 +229,8 @@ on_ride(void *arg, const uint8_t *id, size_t id_len, const uint8_t *rep,
 	if (p->n >= RIDE_MAX || a->nriding >= RIDE_INFLIGHT)
 		return 1;
 	if (id_len > sizeof(r->id) || p->bytes + len > RIDE_BYTES ||
-	    riding(a, id, id_len))
+	    riding(a, id, id_len) || in_set(a->alone, a->nalone <
+	    RIDE_INFLIGHT ? a->nalone : RIDE_INFLIGHT, id, id_len))
 		return 0;
 	/* Not the one already on its way by itself. */
 	if (a->report.stage != 0 && !a->report_is_adhoc &&
@@ -253,9 +251,35 @@ on_ride(void *arg, const uint8_t *id, size_t id_len, const uint8_t *rep,
 	return 0;
 }
 
+static int
+in_set(const struct ride *set, size_t n, const uint8_t *id, size_t id_len)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (set[i].id_len == id_len && memcmp(set[i].id, id,
+		    id_len) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+named(const Ferry__Idle *idle, const struct ride *r)
+{
+	size_t i;
+
+	for (i = 0; idle != NULL && i < idle->n_read_reports; i++)
+		if (idle->read_reports[i].len == r->id_len &&
+		    memcmp(idle->read_reports[i].data, r->id, r->id_len) == 0)
+			return 1;
+	return 0;
+}
+
 /* ride_settle: an Idle that answers the poll in flight names the reports
  * ferryd read (acknowledged now); idle NULL: the link failed or ferryd
- * refused.  Either way, those still riding and not named go again. */
+ * refused.  A report that rode and was not named goes again by itself,
+ * with an acknowledgement of its own: a ferryd that does not read reports
+ * on heartbeats (an older one) still hears it. */
 static void
 ride_settle(struct agent *a, const Ferry__Idle *idle)
 {
@@ -267,6 +291,9 @@ ride_settle(struct agent *a, const Ferry__Idle *idle)
 		    idle->read_reports[i].len)) != 0 && rc != FERR_NOTFOUND)
 			log_warnx("cannot record an acknowledgement: %s",
 			    ferr_str(rc));
+	for (i = 0; i < a->nriding; i++)
+		if (!named(idle, &a->riding[i]))
+			a->alone[a->nalone++ % RIDE_INFLIGHT] = a->riding[i];
 	a->nriding = 0;
 	a->ride_since_ms = 0;
 }
