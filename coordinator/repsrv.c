@@ -107,9 +107,14 @@ slot_cb(void *arg)
 	}
 	/* SLOT_RECV */
 	atomic_fetch_sub(&srv->idle, 1);
-	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED ||
-	    atomic_load(&srv->closing))
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
 		return;
+	if (atomic_load(&srv->closing)) {
+		/* A request that came in as the socket closed: ours to free. */
+		if (rv == 0)
+			nng_msg_free(nng_aio_get_msg(s->aio));
+		return;
+	}
 	if (rv != 0) {
 		slot_recv(s);
 		return;

@@ -218,9 +218,9 @@ fake_read(struct fake_link *l, const uint8_t *body, size_t len)
 	FAKE_CHECK(l, r != NULL, "a report riding on a poll does not unpack");
 	if (r->command_id.len == 16 && l->nread < 64)
 		memcpy(l->read_ids[l->nread++], r->command_id.data, 16);
-	ferry__report__free_unpacked(r, NULL);
-	if (l->on_riding != NULL && l->on_riding(l, body, len))
+	if (l->on_riding != NULL && l->on_riding(l, r))
 		l->forge_idle = 1;
+	ferry__report__free_unpacked(r, NULL);
 }
 
 nng_msg *

@@ -41,9 +41,9 @@ enum fake_mode { FAKE_SCRIPT = 1, FAKE_ASK };
 
 struct fake_link;
 typedef void (*fake_report_fn)(struct fake_link *, const struct envelope *);
-/* A report that rode on a poll (a packed Report body, verified with it);
- * returns 1 when the Idle that names it is to be forged. */
-typedef int (*fake_riding_fn)(struct fake_link *, const uint8_t *, size_t);
+/* A report that rode on a poll (verified with it); returns 1 when the Idle
+ * that names it is to be forged. */
+typedef int (*fake_riding_fn)(struct fake_link *, const Ferry__Report *);
 
 /* The head of every map; a test's own state follows it (first member). */
 struct fake_link {

@@ -665,16 +665,9 @@ fake_report(struct fake_link *l, const struct envelope *ev)
 /* fake_riding notes a report that rode on a poll; the Idle that names the
  * held one is sealed with a key the agent does not trust. */
 static int
-fake_riding(struct fake_link *l, const uint8_t *body, size_t len)
+fake_riding(struct fake_link *l, const Ferry__Report *r)
 {
-	struct fake *fk = (struct fake *)l;
-	Ferry__Report *r = ferry__report__unpack(NULL, len, body);
-	int held;
-
-	FK_CHECK(fk, r != NULL, "a report riding on a poll does not unpack");
-	held = note_report(fk, r);
-	ferry__report__free_unpacked(r, NULL);
-	return held;
+	return note_report((struct fake *)l, r);
 }
 
 /* fake_setup maps DIR/fake-ferryd.map, to share with the fake, keys set:
