@@ -47,7 +47,8 @@ int records_accept(struct records *r, const uint8_t *id, size_t id_len,
     uint64_t seq, const char *kind);
 /* records_answered is records_accept of a command already answered (a
  * ping, which acts on nothing): its final state and report, in the same
- * transaction. */
+ * transaction, which does not wait for the disk (a power cut may lose it,
+ * and then the ping could be answered once more). */
 int records_answered(struct records *r, const uint8_t *id, size_t id_len,
     uint64_t seq, const char *kind, const char *state, const uint8_t *report,
     size_t report_len);
@@ -58,9 +59,6 @@ int records_refuse(struct records *r, const uint8_t *id, size_t id_len,
 int records_finish(struct records *r, const uint8_t *id, size_t id_len,
     const char *state, const uint8_t *report, size_t report_len);
 int records_acked(struct records *r, const uint8_t *id, size_t id_len);
-/* records_durable says whether the writes that follow wait for the disk
- * (the default) or not, as db_durable: for a ping, which changes nothing. */
-int records_durable(struct records *r, int on);
 /* A report records_unacked lists; the callback returns non-zero to stop. */
 typedef int (*records_cb)(void *arg, const uint8_t *id, size_t id_len,
     const uint8_t *report, size_t report_len, uint64_t updated_ms);

@@ -159,7 +159,7 @@ execute_command(struct agent *a, const struct envelope *ev)
 	char idhex[33] = "?";
 	uint8_t *buf;
 	size_t len;
-	int rc, light = 0;
+	int rc;
 
 	if ((rc = accept_unpack(ev, &cmd)) != 0) {
 		log_warnx("refused command from ferryd: %s", ferr_str(rc));
@@ -191,16 +191,13 @@ execute_command(struct agent *a, const struct envelope *ev)
 
 	if (cmd->payload_case == FERRY__COMMAND__PAYLOAD_PING) {
 		/* A ping acts on nothing: it is answered at once, and recorded
-		 * with its answer in one transaction that does not wait for
-		 * the disk (a power cut may lose it, and then the ping could
-		 * be answered once more). */
+		 * with its answer (records_answered). */
 		r.command_id = cmd->id;
 		r.sequence = cmd->sequence;
 		run(a, cmd, &r, &pong);
 		r.sent_at_ms = clock_wall_ms();
 		if (pack_report(&r, &buf, &len) != 0)
 			goto out;
-		light = records_durable(a->records, 0) == 0;
 		rc = records_answered(a->records, cmd->id.data, cmd->id.len,
 		    cmd->sequence, payload_name(cmd),
 		    r.status == FERRY__REPORT__STATUS__SUCCEEDED ? "succeeded" :
@@ -244,8 +241,6 @@ execute_command(struct agent *a, const struct envelope *ev)
 	else
 		cmd = NULL;	/* the job owns it */
 out:
-	if (light)
-		records_durable(a->records, 1);
 	if (cmd != NULL)
 		ferry__command__free_unpacked(cmd, NULL);
 }

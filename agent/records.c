@@ -139,11 +139,33 @@ insert(struct records *r, const uint8_t *id, size_t id_len, uint64_t seq,
 	return db_step_done(s);
 }
 
+/* received: a new command recorded and the mark raised, in one
+ * transaction that waits for the disk or not. */
+static int
+received(struct records *r, int wait, const uint8_t *id, size_t id_len,
+    uint64_t seq, const char *kind, const char *state, const uint8_t *report,
+    size_t report_len)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = db_begin_as(r->db, wait)) != 0)
+		return rc;
+	if ((rc = insert(r, id, id_len, seq, kind, state, report,
+	    report_len)) != 0)
+		return db_finish_as(r->db, wait, rc);
+	s = db_prep(r->db, "UPDATE mark SET last_seq = max(last_seq, ?)");
+	if (s == NULL)
+		return db_finish_as(r->db, wait, FERR_STORE);
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)seq);
+	return db_finish_as(r->db, wait, db_step_done(s));
+}
+
 int
 records_accept(struct records *r, const uint8_t *id, size_t id_len,
     uint64_t seq, const char *kind)
 {
-	return records_answered(r, id, id_len, seq, kind, "accepted", NULL, 0);
+	return received(r, 1, id, id_len, seq, kind, "accepted", NULL, 0);
 }
 
 int
@@ -151,19 +173,8 @@ records_answered(struct records *r, const uint8_t *id, size_t id_len,
     uint64_t seq, const char *kind, const char *state, const uint8_t *report,
     size_t report_len)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	if (db_begin(r->db) != 0)
-		return FERR_STORE;
-	if ((rc = insert(r, id, id_len, seq, kind, state, report,
-	    report_len)) != 0)
-		return db_finish(r->db, rc);
-	s = db_prep(r->db, "UPDATE mark SET last_seq = max(last_seq, ?)");
-	if (s == NULL)
-		return db_finish(r->db, FERR_STORE);
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)seq);
-	return db_finish(r->db, db_step_done(s));
+	return received(r, 0, id, id_len, seq, kind, state, report,
+	    report_len);
 }
 
 int
@@ -190,29 +201,21 @@ records_finish(struct records *r, const uint8_t *id, size_t id_len,
 	return db_update_one(r->db, s);
 }
 
-int
-records_durable(struct records *r, int on)
-{
-	return db_durable(r->db, on);
-}
-
 /* Not waited for: an acknowledgement lost to a power cut only makes the
  * agent send its report again, and ferryd acknowledges a repeat. */
 int
 records_acked(struct records *r, const uint8_t *id, size_t id_len)
 {
-	sqlite3_stmt *s = db_prep(r->db, "UPDATE commands SET acked = 1 WHERE id = ?");
+	sqlite3_stmt *s;
 	int rc;
 
-	if (s == NULL || db_durable(r->db, 0) != 0) {
-		db_release(s);
-		return FERR_STORE;
-	}
+	if ((rc = db_begin_as(r->db, 0)) != 0)
+		return rc;
+	if ((s = db_prep(r->db, "UPDATE commands SET acked = 1 WHERE id = ?")) ==
+	    NULL)
+		return db_finish_as(r->db, 0, FERR_STORE);
 	sqlite3_bind_blob(s, 1, id, (int)id_len, SQLITE_STATIC);
-	rc = db_update_one(r->db, s);
-	if (db_durable(r->db, 1) != 0 && rc == 0)
-		rc = FERR_STORE;
-	return rc;
+	return db_finish_as(r->db, 0, db_update_one(r->db, s));
 }
 
 int

@@ -137,11 +137,32 @@ db_finish(sqlite3 *db, int rc)
 	return rc != 0 ? rc : FERR_STORE;
 }
 
-int
-db_durable(sqlite3 *db, int on)
+static int
+durable(sqlite3 *db, int on)
 {
 	return run(db, on ? "PRAGMA synchronous = FULL" :
 	    "PRAGMA synchronous = NORMAL");
+}
+
+int
+db_begin_as(sqlite3 *db, int wait)
+{
+	int rc;
+
+	if (!wait && durable(db, 0) != 0)
+		return FERR_STORE;
+	if ((rc = db_begin(db)) != 0 && !wait)
+		durable(db, 1);
+	return rc;
+}
+
+int
+db_finish_as(sqlite3 *db, int wait, int rc)
+{
+	rc = db_finish(db, rc);
+	if (!wait && durable(db, 1) != 0 && rc == 0)
+		rc = FERR_STORE;
+	return rc;
 }
 
 int

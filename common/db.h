@@ -37,14 +37,17 @@ int
 db_finish(sqlite3 *db, int rc);
 
 /*
- * db_durable says whether the commits that follow wait for the disk
- * (synchronous=FULL, the default) or not (NORMAL).  In WAL mode a commit
- * that did not wait survives a crash of the process, not a power loss, and
- * the file stays sound either way: for writes that recovery does not
- * depend on.  0 or FERR_STORE.
+ * db_begin_as is db_begin for a transaction whose commit waits for the disk
+ * (wait 1: synchronous=FULL, the default) or not (wait 0: NORMAL).  In WAL
+ * mode a commit that did not wait survives a crash of the process, not a
+ * power loss, and the file stays sound either way: for writes that recovery
+ * does not depend on.  db_finish_as ends it as db_finish does, with the
+ * same wait, and makes later commits wait again.
  */
 int
-db_durable(sqlite3 *db, int on);
+db_begin_as(sqlite3 *db, int wait);
+int
+db_finish_as(sqlite3 *db, int wait, int rc);
 
 /* db_close finalizes the statements kept for db and closes it. */
 void

@@ -118,7 +118,7 @@ int store_host_set_labels(struct store *st, const char *name,
  * store_command_insert) join it and cost one commit together instead of
  * one each.  Nothing that opens a transaction of its own may run in
  * between.  Unless durable, the commit does not wait for the disk (see
- * db_durable).  store_batch_end commits when rc is 0, else rolls back; it
+ * db_begin_as).  store_batch_end commits when rc is 0, else rolls back; it
  * returns 0 or a negative error. */
 int store_batch_begin(struct store *st, int durable);
 int store_batch_end(struct store *st, int rc);

@@ -142,8 +142,9 @@ fleet_free(struct ferryd *fd)
  * go by name: with a thousand hosts a scan per message is the cost that
  * shows.  Two open-addressing tables, at most half full, hashed with
  * SipHash under a key of ferryd's own (names and keys come from peers, so
- * nobody can aim collisions at a slot).  Hosts are only ever added, so the
- * tables are rebuilt when the count changes, or when a key changes. */
+ * nobody can aim collisions at a slot).  Hosts are only ever added: a new
+ * one joins the tables, which are rebuilt when they grow or a key
+ * changes. */
 
 static size_t
 slot_of(struct ferryd *fd, const void *data, size_t len)
@@ -177,6 +178,15 @@ index_fresh(struct ferryd *fd)
 
 	if (fd->by_name != NULL && fd->indexed == fd->nhosts)
 		return 0;
+	/* One host more, and room for it: it joins the tables as they are. */
+	if (fd->by_name != NULL && fd->indexed + 1 == fd->nhosts &&
+	    fd->nhosts * 2 <= fd->index_cap) {
+		struct host *h = fd->hosts[fd->indexed];
+		index_put(fd, fd->by_name, h, h->rec.name, strlen(h->rec.name));
+		index_put(fd, fd->by_key, h, h->rec.pk, KEY_PUBLIC_LEN);
+		fd->indexed = fd->nhosts;
+		return 0;
+	}
 	if (fd->by_name == NULL)
 		randombytes_buf(fd->index_key, sizeof(fd->index_key));
 	while (cap < fd->nhosts * 2)

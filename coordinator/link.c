@@ -498,7 +498,6 @@ report_state(Ferry__Report__Status s)
 	}
 }
 
-
 /*
  * late_result: a deployment's command whose deadline passed without an
  * answer (the host was cut off, say) is answered after all.  The agent's
@@ -524,6 +523,7 @@ late_result(struct ferryd *fd, struct host *h, const struct command_rec *old,
 	snprintf(c.rec.state, sizeof(c.rec.state), "%s", state);
 	deploy_on_result(fd, h, &c, r, NULL);
 }
+
 /*
  * apply_report: one report from host h, verified with the message that
  * carried it (a report of its own, or a heartbeat it rode on).  Whatever
@@ -590,10 +590,11 @@ apply_report(struct ferryd *fd, struct host *h, const Ferry__Report *r)
 	 * changes.  Progress that leaves the state as it was (every health
 	 * check of a swap) does not, nor a ping's answer, which goes to whoever
 	 * waits for it before it is noted. */
-	ping = strcmp(c->rec.kind, "ping") == 0;
-	if (!ping && strcmp(c->rec.state, state) == 0)
+	if ((ping = strcmp(c->rec.kind, "ping") == 0))
+		;	/* noted below, once handed over */
+	else if (strcmp(c->rec.state, state) == 0)
 		store_command_note(fd->store, c->rec.id, state, r->message);
-	else if (!ping)
+	else
 		store_command_set_state(fd->store, c->rec.id, state,
 		    r->message);
 	snprintf(c->rec.state, sizeof(c->rec.state), "%s", state);

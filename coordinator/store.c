@@ -335,22 +335,16 @@ store_host_set_labels(struct store *st, const char *name,
 int
 store_batch_begin(struct store *st, int durable)
 {
-	int rc;
+	int rc = db_begin_as(st->db, durable);
 
-	if (!durable && db_durable(st->db, 0) != 0)
-		return FERR_STORE;
-	if ((rc = db_begin(st->db)) != 0 && !durable)
-		db_durable(st->db, 1);
-	st->batch_light = !durable;
+	st->batch_light = rc == 0 && !durable;
 	return rc;
 }
 
 int
 store_batch_end(struct store *st, int rc)
 {
-	rc = db_finish(st->db, rc);
-	if (st->batch_light && db_durable(st->db, 1) != 0 && rc == 0)
-		rc = FERR_STORE;
+	rc = db_finish_as(st->db, !st->batch_light, rc);
 	st->batch_light = 0;
 	return rc;
 }
@@ -548,12 +542,10 @@ store_command_note(struct store *st, const uint8_t *id, const char *state,
 
 	if (!sqlite3_get_autocommit(st->db))	/* joins the open batch */
 		return store_command_set_state(st, id, state, result);
-	if (db_durable(st->db, 0) != 0)
-		return FERR_STORE;
-	rc = store_command_set_state(st, id, state, result);
-	if (db_durable(st->db, 1) != 0 && rc == 0)
-		rc = FERR_STORE;
-	return rc;
+	if ((rc = db_begin_as(st->db, 0)) != 0)
+		return rc;
+	return db_finish_as(st->db, 0, store_command_set_state(st, id, state,
+	    result));
 }
 
 int
