@@ -181,6 +181,17 @@ struct agent {
 				 * themselves (a ring: the oldest give way) */
 	uint64_t ride_since_ms;	/* the newest of them recorded then */
 	int reports_held;	/* a poll is about to go: they ride on it */
+	/* A ping's answer rides on the poll that goes at once, and is
+	 * recorded as soon as that poll is on its way (or at once, when no
+	 * poll can go). */
+	struct {
+		uint8_t id[16];
+		size_t id_len;
+		uint64_t seq;
+		const char *kind, *state;
+		uint8_t *report;
+		size_t len;
+	} answer;
 
 	/* inventory (docker.c via a worker thread) */
 	struct docker *docker;
@@ -226,6 +237,14 @@ void report_kick(struct agent *a);
  * of something unreadable, or the repeat of a stored result); takes the
  * packed Report body. */
 void report_adhoc(struct agent *a, uint8_t *report, size_t len);
+/* answer_keep holds the packed report of a command that acts on nothing
+ * (taking report) to ride on the poll about to go; answer_record records
+ * it, with its sequence number, if it is still held.  Returns 0 or the
+ * records' error. */
+void answer_keep(struct agent *a, const uint8_t *id, size_t id_len,
+    uint64_t seq, const char *kind, const char *state, uint8_t *report,
+    size_t len);
+int answer_record(struct agent *a);
 
 /* execute.c */
 struct envelope;

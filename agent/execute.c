@@ -190,27 +190,22 @@ execute_command(struct agent *a, const struct envelope *ev)
 	}
 
 	if (cmd->payload_case == FERRY__COMMAND__PAYLOAD_PING) {
-		/* A ping acts on nothing: it is answered at once, and recorded
-		 * with its answer (records_answered). */
+		/* A ping acts on nothing: its answer rides on the poll that
+		 * goes next, at once, and is recorded with it once that poll
+		 * is on its way.  Should the agent die in between, the ping
+		 * may be run again; nothing else below this sequence number
+		 * can (it was accepted, so the mark stands above it). */
 		r.command_id = cmd->id;
 		r.sequence = cmd->sequence;
 		run(a, cmd, &r, &pong);
 		r.sent_at_ms = clock_wall_ms();
 		if (pack_report(&r, &buf, &len) != 0)
 			goto out;
-		rc = records_answered(a->records, cmd->id.data, cmd->id.len,
-		    cmd->sequence, payload_name(cmd),
-		    r.status == FERRY__REPORT__STATUS__SUCCEEDED ? "succeeded" :
-		    "failed", buf, len);
-		free(buf);
-		if (rc != 0) {
-			log_warnx("command %s seq %llu: cannot record it, not "
-			    "answering: %s", idhex,
-			    (unsigned long long)cmd->sequence, ferr_str(rc));
-			goto out;
-		}
+		answer_keep(a, cmd->id.data, cmd->id.len, cmd->sequence,
+		    payload_name(cmd), r.status ==
+		    FERRY__REPORT__STATUS__SUCCEEDED ? "succeeded" : "failed",
+		    buf, len);
 		a->last_seq = cmd->sequence;
-		report_kick(a);
 		goto out;
 	}
 

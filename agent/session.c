@@ -326,8 +326,12 @@ seal_poll(struct agent *a, uint8_t **buf, size_t *len)
 	 * poll still unsettled, rides along, oldest first.  Those riding
 	 * already were recorded at or before ride_since_ms; the rest that
 	 * came before (passed over for their size) go by themselves. */
-	if (a->have_pinned)
+	if (a->have_pinned) {
 		records_unacked(a->records, since, on_ride, &pick);
+		if (a->answer.report != NULL)
+			on_ride(&pick, a->answer.id, a->answer.id_len,
+			    a->answer.report, a->answer.len, 0);
+	}
 	p.reports = pick.body;
 	p.n_reports = pick.n;
 	rc = envelope_seal_msg(FERRY__KIND__KIND_POLL, &p.base, &a->kp, buf,
@@ -361,10 +365,46 @@ poll_send(struct agent *a)
 		rc = exchange_send(&a->poll, buf, len, (nng_duration)
 		    (a->conf.heartbeat_interval_ms + 5000));
 	free(buf);
+	answer_record(a);
 	if (rc != 0) {
 		log_warnx("cannot send a heartbeat: %s", ferr_str(rc));
 		poll_later(a, backoff_next(&a->poll));
 	}
+}
+
+void
+answer_keep(struct agent *a, const uint8_t *id, size_t id_len, uint64_t seq,
+    const char *kind, const char *state, uint8_t *report, size_t len)
+{
+	answer_record(a);
+	memcpy(a->answer.id, id, id_len);
+	a->answer.id_len = id_len;
+	a->answer.seq = seq;
+	a->answer.kind = kind;
+	a->answer.state = state;
+	a->answer.report = report;
+	a->answer.len = len;
+}
+
+int
+answer_record(struct agent *a)
+{
+	char idhex[33];
+	int rc;
+
+	if (a->answer.report == NULL)
+		return 0;
+	if ((rc = records_answered(a->records, a->answer.id,
+	    a->answer.id_len, a->answer.seq, a->answer.kind, a->answer.state,
+	    a->answer.report, a->answer.len)) != 0) {
+		sodium_bin2hex(idhex, sizeof(idhex), a->answer.id,
+		    a->answer.id_len);
+		log_warnx("command %s seq %llu: answered but not recorded: %s",
+		    idhex, (unsigned long long)a->answer.seq, ferr_str(rc));
+	}
+	free(a->answer.report);
+	a->answer.report = NULL;
+	return rc;
 }
 
 static uint64_t
@@ -526,6 +566,7 @@ poll_done(struct agent *a, int rv, nng_msg *msg)
 	}
 	nng_msg_free(msg);
 	poll_later(a, delay);
+	answer_record(a);	/* when no poll went at once */
 	a->reports_held = 0;
 	report_kick(a);
 }

@@ -508,7 +508,6 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 		    fd->hosts[i];
 		Ferry__Command cmd = FERRY__COMMAND__INIT;
 		Ferry__Ping ping = FERRY__PING__INIT;
-		int rc = 0;
 
 		if (!p->n_hosts && h->rec.state != HOST_ACCEPTED)
 			continue;
@@ -534,14 +533,9 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 		cmd.ping = &ping;
 		c = link_prepare(fd, h, &cmd, "ping", timeout, 0, ping_done,
 		    w);
-		if (c == NULL)
-			rc = FERR_NOMEM;
-		else if (batch == 0 && (rc = store_command_insert(fd->store,
-		    &c->rec)) != 0)
-			link_discard(c);
-		if (c == NULL || rc != 0) {
+		if (c == NULL) {
 			snprintf(w->errors[n - 1], sizeof(w->errors[0]),
-			    "cannot send: %s", ferr_str(rc));
+			    "cannot send: %s", ferr_str(FERR_NOMEM));
 			w->remaining--;
 			continue;
 		}
@@ -549,22 +543,32 @@ do_ping(struct ferryd *fd, struct rep_slot *slot, const Ferry__PingHosts *p)
 		at[nc++] = n - 1;
 	}
 	/*
-	 * Every ping is recorded and sent, and noted sent, in one commit that
-	 * does not wait for the disk, made once all are on their way: a ping
-	 * acts on nothing, and no answer is read before the commit (this loop
-	 * reads them).  Should ferryd die before it, an agent may have run a
-	 * ping ferryd has no record of; its sequence number is learnt again
-	 * from the agent's heartbeat.
+	 * Every ping is sent, then recorded as it stands (sent, or queued for
+	 * the host's next heartbeat), in one commit that does not wait for
+	 * the disk, made once all are on their way: a ping acts on nothing,
+	 * and no answer is read before the commit (this loop reads them).
+	 * Should ferryd die before it, an agent may have run a ping ferryd
+	 * has no record of; its sequence number is learnt again from the
+	 * agent's heartbeat.
 	 */
 	for (i = 0; i < nc; i++) {
+		int rc;
+
+		c = cmds[i];
 		if (batch != 0) {	/* no transaction: nothing recorded */
 			snprintf(w->errors[at[i]], sizeof(w->errors[0]),
 			    "cannot send: %s", ferr_str(batch));
-			link_discard(cmds[i]);
+			link_discard(c);
 			w->remaining--;
 			continue;
 		}
-		link_enqueue(fd, fleet_find(fd, cmds[i]->rec.host), cmds[i]);
+		c->unrecorded = 1;
+		link_enqueue(fd, fleet_find(fd, c->rec.host), c);
+		if ((rc = store_command_insert(fd->store, &c->rec)) != 0)
+			log_warnx("host %s: ping seq %llu sent but not "
+			    "recorded: %s", c->rec.host,
+			    (unsigned long long)c->rec.seq, ferr_str(rc));
+		c->unrecorded = 0;
 	}
 	if (batch == 0 && (batch = store_batch_end(fd->store, 0)) != 0)
 		log_warnx("ping: cannot record the commands: %s",

@@ -292,6 +292,8 @@ struct cmd {
 	struct cmd *next;
 	uint64_t created_us;
 	int sent;
+	int unrecorded;		/* sent before its record is written: the
+				 * record says "sent" itself */
 	cmd_done_fn done;
 	void *done_arg;
 };
