@@ -393,12 +393,14 @@ send_command(struct ferryd *fd, struct host *h, struct cmd *c)
 	log_debug("host %s: sending %s command seq %llu", h->rec.name,
 	    c->rec.kind, (unsigned long long)c->rec.seq);
 	repsrv_reply(slot, c->rec.envelope, c->rec.envelope_len);
-	/* Noted once it is on its way: the command was recorded before. */
+	/* Noted once it is on its way: the command was recorded before, or
+	 * is recorded next with this state. */
 	if (!c->sent) {
 		c->sent = 1;
 		metrics_inc(M_COMMANDS_SENT);
 		snprintf(c->rec.state, sizeof(c->rec.state), "sent");
-		store_command_note(fd->store, c->rec.id, "sent", NULL);
+		if (!c->unrecorded)
+			store_command_note(fd->store, c->rec.id, "sent", NULL);
 	}
 }
 
@@ -501,8 +503,11 @@ report_state(Ferry__Report__Status s)
 /*
  * late_result: a deployment's command whose deadline passed without an
  * answer (the host was cut off, say) is answered after all.  The agent's
- * signed report is the truth about what the host runs: it is recorded, and
- * the deployment hears of it.
+ * signed report is the truth about what the host runs: the deployment
+ * hears of it, and then it is recorded.  In that order, ferryd dying in
+ * between leaves the command expired, so the agent's report (not yet
+ * acknowledged, sent again) is a late answer again after the restart; the
+ * deployment takes the same answer twice as once.
  */
 static void
 late_result(struct ferryd *fd, struct host *h, const struct command_rec *old,
@@ -517,11 +522,11 @@ late_result(struct ferryd *fd, struct host *h, const struct command_rec *old,
 	log_info("host %s: %s command seq %llu answered after its deadline: "
 	    "%s", h->rec.name, old->kind, (unsigned long long)old->seq,
 	    state);
-	store_command_set_state(fd->store, old->id, state, r->message);
 	memset(&c, 0, sizeof(c));
 	c.rec = *old;
 	snprintf(c.rec.state, sizeof(c.rec.state), "%s", state);
 	deploy_on_result(fd, h, &c, r, NULL);
+	store_command_set_state(fd->store, old->id, state, r->message);
 }
 
 /*

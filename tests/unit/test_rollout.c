@@ -696,6 +696,11 @@ Test(rollout, late_success_after_a_rollback_puts_the_host_back,
 	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
 	cr_assert_eq(F.r.batch, 1);
 	cr_assert_eq(F.r.failures, 0);
+	/* The same answer again (ferryd died before recording the command's
+	 * state, and the agent sent its report again): nothing changes. */
+	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 0);
+	cr_assert_eq(count_log(RA_REVERT, 3), 1);
+	cr_assert_eq(hs(3), RH_REVERTING);
 	cr_assert(strstr(F.r.cause, "rolling back: batch 2/3") != NULL, "%s",
 	    F.r.cause);
 	cr_assert_eq(step(RI_REVERTED, 3, NULL), 1);
@@ -769,6 +774,8 @@ Test(rollout, late_success_without_a_previous_revision_fails_the_rollback,
 	cr_assert(strstr(F.r.cause, "after batch 2/3") != NULL, "%s",
 	    F.r.cause);
 	cr_assert_eq(count_log(RA_REVERT, 3), 0);
+	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 0, "heard again: no change");
+	cr_assert_eq(F.r.state, RO_FAILED);
 }
 
 /* A host counted as not put back (offline while reverting) says it was put
