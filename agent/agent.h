@@ -63,7 +63,8 @@ int records_acked(struct records *r, const uint8_t *id, size_t id_len);
 typedef int (*records_cb)(void *arg, const uint8_t *id, size_t id_len,
     const uint8_t *report, size_t report_len, uint64_t updated_ms);
 /* records_unacked lists reports ferryd has not acknowledged, recorded at
- * or after since_ms, oldest first (at most 64). */
+ * or after since_ms, oldest first, until the callback says stop (rows are
+ * read one at a time, along an index). */
 int records_unacked(struct records *r, uint64_t since_ms, records_cb cb,
     void *arg);
 /* records_count counts commands in state (NULL: all). */

@@ -224,7 +224,7 @@ records_unacked(struct records *r, uint64_t since_ms, records_cb cb,
 {
 	sqlite3_stmt *s = db_prep(r->db, "SELECT id, report, updated_ms FROM "
 	    "commands WHERE acked = 0 AND updated_ms >= ? AND report IS NOT "
-	    "NULL ORDER BY updated_ms LIMIT 64");
+	    "NULL ORDER BY updated_ms");
 
 	if (s == NULL)
 		return FERR_STORE;

@@ -18,6 +18,11 @@
 #define HOLD_MAX_MS	30000
 /* How many reports read riding on polls one Idle may name. */
 #define READ_MAX	64
+/* Reports read and not named yet, past which a poll that no command
+ * answers gets its Idle at once instead of being held: a stream of
+ * commands to one host leaves no hold to end, and the agent keeps only so
+ * many reports in flight. */
+#define READ_NAME_SOON	(READ_MAX / 2)
 /* How far a poll's clock may be from ours before it is refused. */
 #define POLL_SKEW_MS	300000
 
@@ -466,6 +471,8 @@ handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	h->held_until_us = clock_mono_us() + (uint64_t)wait * 1000u;
 	if ((c = next_command(h)) != NULL)
 		send_command(fd, h, c);
+	else if (h->nread >= READ_NAME_SOON)
+		link_release(fd, h);
 }
 
 static void

@@ -114,6 +114,43 @@ Test(link, a_ping_answer_rides_on_the_next_heartbeat)
 	    NULL), 5);
 }
 
+/* Commands one after another answer every heartbeat with the next command,
+ * so no hold ends with an Idle: ferryd names what it read at once when
+ * enough waits to be named, and every answer still rides, on time, past
+ * the 64 reports an agent keeps in flight. */
+Test(link, a_hundred_pings_in_a_row_all_ride_and_are_acknowledged)
+{
+	char tok[1100];
+	uint64_t end;
+	int i;
+
+	h_start_ferryd(&F, NULL);
+	h_token(&F, tok, sizeof(tok), NULL);
+	h_join(&F, &R, tok, "web-1", NULL);
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	/* Held for 5 s: no Idle comes from a hold running out meanwhile. */
+	h_start_agent(&F, "web-1", (const char *[]){ "--heartbeat-interval",
+	    "5s", NULL });
+	cr_assert(h_wait_state(&F, "web-1", "online", 10000));
+	for (i = 0; i < 100; i++) {
+		h_ferry(&F, &R, (const char *[]){ "ping", "web-1", "--timeout",
+		    "2s", NULL });
+		cr_assert(R.status == 0 && strstr(R.out, " ok ") != NULL,
+		    "ping %d: %s%s", i + 1, R.out, R.err);
+	}
+	cr_assert_eq(metric("ferry_reports_on_heartbeats_total"), 100);
+	cr_assert_eq(metric("ferry_reports_alone_total"), 0);
+	end = h_mono_ms() + 8000;
+	while (h_db_int(&F, "web-1/agent.db", "SELECT count(*) FROM commands "
+	    "WHERE acked = 0", NULL, 0, NULL) != 0 && h_mono_ms() < end)
+		h_sleep_ms(50);
+	cr_assert_eq(h_db_int(&F, "web-1/agent.db", "SELECT count(*) FROM "
+	    "commands WHERE acked = 0", NULL, 0, NULL), 0,
+	    "reports left unacknowledged");
+	cr_assert_eq(h_db_int(&F, "web-1/agent.db", "SELECT count(*) FROM "
+	    "commands WHERE state = 'succeeded'", NULL, 0, NULL), 100);
+}
+
 Test(link, ferryd_killed_and_restarted_agents_return_within_10s)
 {
 	char name[16], tok[1100];

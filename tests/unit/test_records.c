@@ -539,6 +539,45 @@ Test(records, unacked_since_a_time_and_until_told_to_stop)
 	records_close(r);
 }
 
+/* pass_over: passes over the first 70 reports (those already on their way)
+ * and keeps the next one. */
+struct pass_over {
+	int seen;
+	uint8_t kept;
+};
+
+static int
+pass_over(void *arg, const uint8_t *cid, size_t id_len,
+    const uint8_t *report, size_t report_len, uint64_t updated_ms)
+{
+	struct pass_over *p = arg;
+
+	(void)id_len;
+	(void)report;
+	(void)report_len;
+	(void)updated_ms;
+	if (++p->seen <= 70)
+		return 0;
+	p->kept = cid[0];
+	return 1;
+}
+
+/* However many reports are on their way, the next one is listed. */
+Test(records, unacked_lists_past_those_passed_over)
+{
+	struct records *r = open_records();
+	struct pass_over p = { 0, 0 };
+	int i;
+
+	for (i = 1; i <= 100; i++)
+		cr_assert_eq(records_refuse(r, ID(i), (uint64_t)i,
+		    (const uint8_t *)"x", 1), 0);
+	cr_assert_eq(records_unacked(r, 0, pass_over, &p), 0);
+	cr_assert_eq(p.seen, 71, "seen %d kept %d", p.seen, p.kept);
+	cr_assert_eq(p.kept, 71);
+	records_close(r);
+}
+
 /* ---- counts ------------------------------------------------------------- */
 
 Test(records, count_by_state)
