@@ -124,12 +124,17 @@ $(BUILD)/bench/sigrate: tests/bench/sigrate.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
 
+$(BUILD)/bench/linkfloor: tests/bench/linkfloor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
+
+BENCH_TOOLS := $(BUILD)/bench/sigrate $(BUILD)/bench/linkfloor
 BENCH_ARGS ?=
-bench: $(BINS) $(BUILD)/bench/sigrate
+bench: $(BINS) $(BENCH_TOOLS)
 	FERRY_BIN=$(abspath $(BUILD)) tests/bench/bench.sh $(BENCH_ARGS) \
 	  --json $(BUILD)/bench/bench.json
 
-bench-smoke: $(BINS) $(BUILD)/bench/sigrate
+bench-smoke: $(BINS) $(BENCH_TOOLS)
 	FERRY_BIN=$(abspath $(BUILD)) timeout 600 tests/bench/bench.sh --quick \
 	  --json $(BUILD)/bench/smoke.json
 

@@ -12,7 +12,8 @@
 #
 # Needs root, a Docker engine and the registry on 127.0.0.1:5000 (started
 # with deploy/services.sh when absent), the test images (tests/images/
-# build.sh), the binaries in ${FERRY_BIN:-build}, and build/bench/sigrate.
+# build.sh), the binaries in ${FERRY_BIN:-build}, and build/bench/sigrate
+# and build/bench/linkfloor.
 # Starts a single-node Swarm when the engine is in none, and leaves it
 # again at the end; an engine already in a Swarm is left as it was.
 #
@@ -23,6 +24,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${FERRY_BIN:-$ROOT/build}"
 SIGRATE="${FERRY_SIGRATE:-$BIN/bench/sigrate}"
+LINKFLOOR="${FERRY_LINKFLOOR:-$BIN/bench/linkfloor}"
 DOCKER=/usr/bin/docker
 DSOCK=/var/run/docker.sock
 API="http://docker/v1.41"
@@ -187,6 +189,7 @@ setup() {
         [ -x "$BIN/$b" ] || die "$BIN/$b not found: run make first"
     done
     [ -x "$SIGRATE" ] || die "$SIGRATE not found: run make bench"
+    [ -x "$LINKFLOOR" ] || die "$LINKFLOOR not found: run make bench"
     [ -x "$BB" ] || die "$BB not found (busybox-static): run deploy/setup.sh deps"
     "$ROOT/deploy/services.sh" start >&2
     "$ROOT/tests/images/build.sh" >&2
@@ -309,6 +312,9 @@ EOF
 
 json_num() {    # json_num KEY: the first numeric "KEY": value on stdin
     grep -oE "\"$1\"[[:space:]]*:[[:space:]]*-?[0-9.]+" | head -n1 | grep -oE -- '-?[0-9.]+$'
+}
+json_list() {   # json_list KEY: the numbers of the first "KEY": [...] on stdin
+    grep -oE "\"$1\"[[:space:]]*:[[:space:]]*\[[^]]*\]" | head -n1 | sed -E 's/.*\[([^]]*)\]/\1/' | tr ',' ' '
 }
 json_str() {    # json_str KEY: the first string "KEY": "value" on stdin
     grep -oE "\"$1\"[[:space:]]*:[[:space:]]*\"[^\"]*\"" | head -n1 | sed -E 's/.*"([^"]*)"$/\1/'
@@ -769,7 +775,7 @@ section_control() {
         ratio_of_medians 5 "control.n$n.ping_all/cpu_floor" "control.n$n.ping_all_answered" "control.n$n.ping_all_cpu_floor"
         # One host, pinged alone: its latency as ferryd measures it.
         one=()
-        for ((r = 1; r <= (QUICK ? 3 : 20); r++)); do
+        for ((r = 1; r <= (QUICK ? 3 : 100); r++)); do
             out="$(ferry ping cp1 --json)" || die "ferry ping cp1 failed"
             one+=("$(echo "$out" | json_num latency_ms)")
         done
@@ -777,6 +783,18 @@ section_control() {
         log "  online ${t_online}s; ping all ${allt[*]} s; one host ${one[*]} ms"
         stop_pids ferry-agent "${pids[@]}"
         stop_pids ferryd "$FD_PID"
+        # The floor of the link itself (linkfloor.c): the same message
+        # pattern over NNG to N processes with nothing else, bare and with
+        # ferry's signatures, once ferry's own processes are gone.
+        out="$("$LINKFLOOR" "$n" "$PING_RUNS")" || die "linkfloor $n failed"
+        # shellcheck disable=SC2046
+        record 5 "control.n$n.link_floor_nng" s $(echo "$out" | json_list rounds_s)
+        out="$("$LINKFLOOR" "$n" "$PING_RUNS" sign)" || die "linkfloor $n sign failed"
+        # shellcheck disable=SC2046
+        record 5 "control.n$n.link_floor_nng_signed" s $(echo "$out" | json_list rounds_s)
+        ratio_of_medians 5 "control.n$n.link_floor_signed/cpu_floor" "control.n$n.link_floor_nng_signed" "control.n$n.ping_all_cpu_floor"
+        ratio_of_medians 5 "control.n$n.ping_all/link_floor_signed" "control.n$n.ping_all_answered" "control.n$n.link_floor_nng_signed"
+        log "  link floor (NNG alone): $(median_of "control.n$n.link_floor_nng") s; with signatures $(median_of "control.n$n.link_floor_nng_signed") s"
     done
 }
 
