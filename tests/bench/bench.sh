@@ -474,6 +474,29 @@ floor_rollout() {
     done
 }
 
+# floor_failure -> FLOOR_LAST (seconds): the least a failing first batch
+# costs start-first under the same health policy, nothing between the
+# steps: the batch's two containers of the bad image created and started at
+# once, plus the policy's 2 s (the first check at once, three failures 1 s
+# apart; Docker's own checks begin an interval later).  The old ones keep
+# running; the bad ones' removal is not counted (ferry reports first).
+floor_failure() {
+    local k t0 kids=()
+    t0=$(now_ms)
+    for ((k = 0; k < BATCH; k++)); do
+        (
+            id="$(dapi POST "/containers/create?name=$TAG-ffail-$k-$RANDOM" \
+                "{\"Image\":\"$IMG:bad\",\"Labels\":{\"ferry.bench\":\"$TAG\"}}" | json_str Id)" || exit 1
+            echo "$id" >"$WORK/ffail.$k"
+            dapi POST "/containers/$id/start" >/dev/null
+        ) &
+        kids+=($!)
+    done
+    for k in "${kids[@]}"; do wait "$k" || die "a failure floor container did not start"; done
+    FLOOR_LAST="$(awk -v a="$(fsec "$t0" "$(now_ms)")" 'BEGIN { printf "%.3f", a + 2.0 }')"
+    for ((k = 0; k < BATCH; k++)); do floor_down "$(cat "$WORK/ffail.$k")" || true; done
+}
+
 floor_rollout_setup() {   # floor_rollout_setup ORDER: six containers on web:1
     local i
     floor_rollout_teardown
@@ -563,7 +586,7 @@ section_rollouts() {
 
         if want 3; then
             log "3. failure to rolled back, $order: ferry vs Swarm, $RUNS run(s)"
-            fails=(); fbad=(); swfails=(); swbad=()
+            fails=(); fbad=(); swfails=(); swbad=(); ffl=()
             for ((r = 1; r <= RUNS; r++)); do
                 t0=$(now_ms)
                 out="$(ferry_rollout "$IMG:bad" "$order" 0s)"
@@ -575,13 +598,22 @@ section_rollouts() {
                 [ "${out#* }" = rollback_completed ] || die "Swarm's bad update ($order) ended ${out#* }"
                 swfails+=("${out%% *}")
                 swbad+=("$(swarm_bad_tasks | comm -13 "$WORK/bad.before" - | wc -l)")
-                log "  run $r: ferry ${fails[-1]}s (${fbad[-1]} bad containers), Swarm ${swfails[-1]}s (${swbad[-1]} bad containers)"
+                if [ "$order" = start-first ]; then
+                    floor_failure
+                    ffl+=("$FLOOR_LAST")
+                fi
+                log "  run $r: ferry ${fails[-1]}s (${fbad[-1]} bad containers), Swarm ${swfails[-1]}s (${swbad[-1]} bad containers)${ffl:+, floor ${ffl[-1]}s}"
             done
             record 3 "failure.$order.ferry" s "${fails[@]}"
             record 3 "failure.$order.swarm" s "${swfails[@]}"
             record 3 "failure.$order.ferry_bad_containers" n "${fbad[@]}"
             record 3 "failure.$order.swarm_bad_containers" n "${swbad[@]}"
             ratio 3 "failure.$order.ferry/swarm" "failure.$order.ferry" "failure.$order.swarm"
+            if [ "$order" = start-first ]; then
+                record 3 "failure.$order.floor" s "${ffl[@]}"
+                ratio 3 "failure.$order.floor/swarm" "failure.$order.floor" "failure.$order.swarm"
+                ratio 3 "failure.$order.ferry/floor" "failure.$order.ferry" "failure.$order.floor"
+            fi
         fi
     done
     "$DOCKER" service rm "$SW" >/dev/null 2>&1 || true
