@@ -125,12 +125,32 @@ read_line(char *str, int num, void *stream)
 	return s;
 }
 
+/* uncomment: value without a comment after it ("5s  # the default"): a
+ * '#' after a space or tab starts one, as at the start of a line; a '#'
+ * inside a word ("a#b") does not. */
+static void
+uncomment(char *value)
+{
+	char *p;
+	size_t n;
+
+	for (p = value; *p != '\0'; p++)
+		if (*p == '#' && p > value && (p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			break;
+		}
+	n = strlen(value);
+	while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+		value[--n] = '\0';
+}
+
 static int
 on_line(void *user, const char *section, const char *name,
-    const char *value)
+    const char *raw)
 {
 	struct load_ctx *c = user;
 	struct config_opt *o;
+	char value[1024];
 
 	/* After the first error nothing more is set or explained. */
 	if (c->failed)
@@ -145,6 +165,14 @@ on_line(void *user, const char *section, const char *name,
 	o = config_find(c->opts, name);
 	if (o != NULL && o->set)
 		return 1;
+	if (strlen(raw) >= sizeof(value)) {
+		snprintf(c->err, c->errlen, "%s: value too long", name);
+		c->failed = 1;
+		c->failed_line = c->line;
+		return 0;
+	}
+	snprintf(value, sizeof(value), "%s", raw);
+	uncomment(value);
 	if (config_set(c->opts, name, value, c->err, c->errlen) != 0) {
 		c->failed = 1;
 		c->failed_line = c->line;

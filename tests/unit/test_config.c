@@ -222,6 +222,36 @@ Test(config, load_file_with_comments)
 	cr_assert_eq(timeout, 120000);
 }
 
+/* A '#' after a space or a tab ends the value, as at the start of a line. */
+Test(config, comment_after_a_value_is_not_part_of_it)
+{
+	char err[256] = "";
+	const char *path = write_conf(
+	    "state_dir = /srv/ferry   # where the state lives\n"
+	    "listen = tcp://127.0.0.1:7500\t# loopback only\n"
+	    "timeout = 2m # the default is 1s\n");
+
+	cr_assert_eq(config_load(opts, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(state_dir, "/srv/ferry");
+	cr_assert_str_eq(listen_url, "tcp://127.0.0.1:7500");
+	cr_assert_eq(timeout, 120000);
+}
+
+/* A '#' inside a word is part of the value. */
+Test(config, a_hash_inside_a_word_is_kept)
+{
+	char err[256] = "";
+	const char *path = write_conf(
+	    "state_dir = /srv/a#b\n"
+	    "timeout = 2m#x\n");
+
+	cr_assert_eq(config_load(opts, path, err, sizeof(err)), FERR_ARG);
+	cr_assert_str_eq(state_dir, "/srv/a#b");
+	cr_assert_not_null(strstr(err, ":2:"), "%s", err);
+	cr_assert_not_null(strstr(err, "2m#x"), "%s", err);
+	cr_assert_eq(timeout, 1000);
+}
+
 Test(config, bad_value_reports_path_line_and_setting)
 {
 	char err[256] = "", want[160];
