@@ -128,7 +128,16 @@ $(BUILD)/bench/linkfloor: tests/bench/linkfloor.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
 
-BENCH_TOOLS := $(BUILD)/bench/sigrate $(BUILD)/bench/linkfloor
+$(BUILD)/bench/rssfloor: tests/bench/rssfloor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
+
+$(BUILD)/bench/rssfloor-nocurl: tests/bench/rssfloor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DNO_CURL $(LDFLAGS) -o $@ $< $(filter-out -lcurl,$(PKG_LIBS))
+
+BENCH_TOOLS := $(BUILD)/bench/sigrate $(BUILD)/bench/linkfloor \
+	$(BUILD)/bench/rssfloor $(BUILD)/bench/rssfloor-nocurl
 BENCH_ARGS ?=
 bench: $(BINS) $(BENCH_TOOLS)
 	FERRY_BIN=$(abspath $(BUILD)) tests/bench/bench.sh $(BENCH_ARGS) \

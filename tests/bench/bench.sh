@@ -13,7 +13,7 @@
 # Needs root, a Docker engine and the registry on 127.0.0.1:5000 (started
 # with deploy/services.sh when absent), the test images (tests/images/
 # build.sh), the binaries in ${FERRY_BIN:-build}, and build/bench/sigrate
-# and build/bench/linkfloor.
+# build/bench/linkfloor and build/bench/rssfloor{,-nocurl}.
 # Starts a single-node Swarm when the engine is in none, and leaves it
 # again at the end; an engine already in a Swarm is left as it was.
 #
@@ -25,6 +25,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${FERRY_BIN:-$ROOT/build}"
 SIGRATE="${FERRY_SIGRATE:-$BIN/bench/sigrate}"
 LINKFLOOR="${FERRY_LINKFLOOR:-$BIN/bench/linkfloor}"
+RSSFLOOR="${FERRY_RSSFLOOR:-$BIN/bench/rssfloor}"
 DOCKER=/usr/bin/docker
 DSOCK=/var/run/docker.sock
 API="http://docker/v1.41"
@@ -190,6 +191,7 @@ setup() {
     done
     [ -x "$SIGRATE" ] || die "$SIGRATE not found: run make bench"
     [ -x "$LINKFLOOR" ] || die "$LINKFLOOR not found: run make bench"
+    [ -x "$RSSFLOOR" ] && [ -x "$RSSFLOOR-nocurl" ] || die "$RSSFLOOR not found: run make bench"
     [ -x "$BB" ] || die "$BB not found (busybox-static): run deploy/setup.sh deps"
     "$ROOT/deploy/services.sh" start >&2
     "$ROOT/tests/images/build.sh" >&2
@@ -830,12 +832,41 @@ section_control() {
     done
 }
 
+# rss_floor BINARY: the RSS (KiB) of a process that only starts the agent's
+# libraries (rssfloor.c), once it says it is ready; bounded at 10 s.
+rss_floor() {
+    local pid kb i
+    "$1" 30 >"$WORK/rssfloor.out" &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do grep -q ready "$WORK/rssfloor.out" && break; sleep 0.1; done
+    sleep 0.5
+    kb="$(rss_kb "$pid" 2>/dev/null || true)"
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    [ -n "$kb" ] || die "$1 did not start"
+    echo "$kb"
+}
+
 section_footprint() {
-    local b
-    log "6. footprint: stripped binary sizes"
+    local b r with=() without=()
+    log "6. footprint: stripped binary sizes; the agent's libraries alone"
     for b in ferryd ferry ferry-agent; do
         strip -o "$WORK/$b.stripped" "$BIN/$b"
         record 6 "footprint.size_stripped.$b" bytes "$(stat -c %s "$WORK/$b.stripped")"
+    done
+    # The floor of an idle agent's RSS: its libraries started and idle,
+    # with libcurl and without it.
+    for ((r = 1; r <= 3; r++)); do
+        with+=("$(rss_floor "$RSSFLOOR")")
+        without+=("$(rss_floor "$RSSFLOOR-nocurl")")
+    done
+    record 6 footprint.rss_floor_agent_libraries KiB "${with[@]}"
+    record 6 footprint.rss_floor_agent_libraries_without_curl KiB "${without[@]}"
+    for b in n1000 n100 n20; do
+        if [ -n "$(median_of "footprint.agent_rss_idle_$b")" ]; then
+            ratio_of_medians 6 "footprint.agent_rss/rss_floor" "footprint.agent_rss_idle_$b" footprint.rss_floor_agent_libraries
+            break
+        fi
     done
     if ! want 5; then
         note "footprint RSS figures come from section 5; run it too"
