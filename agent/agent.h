@@ -240,12 +240,12 @@ void report_kick(struct agent *a);
 void report_adhoc(struct agent *a, uint8_t *report, size_t len);
 /* answer_keep holds the packed report of a command that acts on nothing
  * (taking report) to ride on the poll about to go; answer_record records
- * it, with its sequence number, if it is still held.  Returns 0 or the
- * records' error. */
+ * it, with its sequence number, if it is still held (a failure is logged:
+ * the answer went, or goes, all the same). */
 void answer_keep(struct agent *a, const uint8_t *id, size_t id_len,
     uint64_t seq, const char *kind, const char *state, uint8_t *report,
     size_t len);
-int answer_record(struct agent *a);
+void answer_record(struct agent *a);
 
 /* execute.c */
 struct envelope;

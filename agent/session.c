@@ -386,14 +386,14 @@ answer_keep(struct agent *a, const uint8_t *id, size_t id_len, uint64_t seq,
 	a->answer.len = len;
 }
 
-int
+void
 answer_record(struct agent *a)
 {
 	char idhex[33];
 	int rc;
 
 	if (a->answer.report == NULL)
-		return 0;
+		return;
 	if ((rc = records_answered(a->records, a->answer.id,
 	    a->answer.id_len, a->answer.seq, a->answer.kind, a->answer.state,
 	    a->answer.report, a->answer.len)) != 0) {
@@ -404,7 +404,6 @@ answer_record(struct agent *a)
 	}
 	free(a->answer.report);
 	a->answer.report = NULL;
-	return rc;
 }
 
 static uint64_t

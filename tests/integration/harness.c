@@ -412,6 +412,13 @@ h_start_agent(struct h_fleet *f, const char *name, const char *const *extra)
 struct h_proc *
 h_add_agent(struct h_fleet *f, const char *name, const char *publish)
 {
+	return h_add_agent_with(f, name, publish, NULL);
+}
+
+struct h_proc *
+h_add_agent_with(struct h_fleet *f, const char *name, const char *publish,
+    const char *const *extra)
+{
 	char tok[1100];
 	struct h_run *r = malloc(sizeof(*r));
 	struct h_proc *p;
@@ -420,7 +427,7 @@ h_add_agent(struct h_fleet *f, const char *name, const char *publish)
 	h_join(f, r, tok, name, publish);
 	cr_assert_eq(r->status, 0, "join %s: %s", name, r->err);
 	free(r);
-	p = h_start_agent(f, name, NULL);
+	p = h_start_agent(f, name, extra);
 	cr_assert(h_wait_state(f, name, "online", 10000),
 	    "%s not online in 10 s", name);
 	return p;

@@ -81,9 +81,12 @@ void h_join(struct h_fleet *f, struct h_run *r, const char *token,
 struct h_proc *h_start_agent(struct h_fleet *f, const char *name,
     const char *const *extra);
 
-/* h_add_agent: token, join, start; the host is online when it returns. */
+/* h_add_agent: token, join, start; the host is online when it returns.
+ * h_add_agent_with starts the agent with extra arguments (NULL-ended). */
 struct h_proc *h_add_agent(struct h_fleet *f, const char *name,
     const char *publish);
+struct h_proc *h_add_agent_with(struct h_fleet *f, const char *name,
+    const char *publish, const char *const *extra);
 
 /* h_host_state returns the host's state from `ferry hosts --json` in buf
  * ("online", "pending", ...; "" when absent). */

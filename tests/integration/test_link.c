@@ -120,18 +120,13 @@ Test(link, a_ping_answer_rides_on_the_next_heartbeat)
  * the 64 reports an agent keeps in flight. */
 Test(link, a_hundred_pings_in_a_row_all_ride_and_are_acknowledged)
 {
-	char tok[1100];
 	uint64_t end;
 	int i;
 
 	h_start_ferryd(&F, NULL);
-	h_token(&F, tok, sizeof(tok), NULL);
-	h_join(&F, &R, tok, "web-1", NULL);
-	cr_assert_eq(R.status, 0, "%s", R.err);
 	/* Held for 5 s: no Idle comes from a hold running out meanwhile. */
-	h_start_agent(&F, "web-1", (const char *[]){ "--heartbeat-interval",
-	    "5s", NULL });
-	cr_assert(h_wait_state(&F, "web-1", "online", 10000));
+	h_add_agent_with(&F, "web-1", NULL, (const char *[]){
+	    "--heartbeat-interval", "5s", NULL });
 	for (i = 0; i < 100; i++) {
 		h_ferry(&F, &R, (const char *[]){ "ping", "web-1", "--timeout",
 		    "2s", NULL });
@@ -153,22 +148,15 @@ Test(link, a_hundred_pings_in_a_row_all_ride_and_are_acknowledged)
 
 Test(link, ferryd_killed_and_restarted_agents_return_within_10s)
 {
-	char name[16], tok[1100];
+	char name[16];
 	int i;
 
 	h_start_ferryd(&F, NULL);
 	/* The default heartbeat interval (5 s), as on a real fleet. */
 	for (i = 1; i <= 3; i++) {
 		snprintf(name, sizeof(name), "web-%d", i);
-		h_token(&F, tok, sizeof(tok), NULL);
-		h_join(&F, &R, tok, name, NULL);
-		cr_assert_eq(R.status, 0, "%s", R.err);
-		h_start_agent(&F, name, (const char *[]){
+		h_add_agent_with(&F, name, NULL, (const char *[]){
 		    "--heartbeat-interval", "5s", NULL });
-	}
-	for (i = 1; i <= 3; i++) {
-		snprintf(name, sizeof(name), "web-%d", i);
-		cr_assert(h_wait_state(&F, name, "online", 10000));
 		cr_assert(ping_ok(name));
 	}
 	cr_assert_eq(h_kill(F.ferryd, SIGKILL), 128 + SIGKILL);
@@ -246,17 +234,12 @@ Test(link, sigterm_shuts_both_daemons_down_cleanly)
 
 Test(link, agent_without_docker_connects_and_says_so)
 {
-	char tok[1100];
 	cJSON *arr, *it;
 	int seen = 0;
 
 	h_start_ferryd(&F, NULL);
-	h_token(&F, tok, sizeof(tok), NULL);
-	h_join(&F, &R, tok, "nodocker", NULL);
-	cr_assert_eq(R.status, 0, "%s", R.err);
-	h_start_agent(&F, "nodocker", (const char *[]){ "--docker-socket",
-	    "/nonexistent/docker.sock", NULL });
-	cr_assert(h_wait_state(&F, "nodocker", "online", 10000));
+	h_add_agent_with(&F, "nodocker", NULL, (const char *[]){
+	    "--docker-socket", "/nonexistent/docker.sock", NULL });
 	h_ferry(&F, &R, (const char *[]){ "hosts", "--json", NULL });
 	arr = cJSON_Parse(R.out);
 	cJSON_ArrayForEach(it, arr) {

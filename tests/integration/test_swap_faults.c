@@ -1175,20 +1175,15 @@ Test(swap_faults, docker_unreachable, .init = setup, .fini = teardown,
 	struct h_fleet *f = &fleet;
 	struct h_run *r = malloc(sizeof(*r));
 	struct h_proc *agent;
-	char host[64], tok[1100], v1[600];
+	char host[64], v1[600];
 	int port = h_free_port();
 
 	cr_assert_not_null(r);
 	h_unique("nd", host, sizeof(host));
 	write_spec(f, "v1.yml", host, "1", port, v1, sizeof(v1));
 	h_start_ferryd(f, NULL);
-	h_token(f, tok, sizeof(tok), NULL);
-	h_join(f, r, tok, host, "127.0.0.3");
-	cr_assert_eq(r->status, 0, "join: %s", r->err);
-	agent = h_start_agent(f, host, (const char *[]){ "--docker-socket",
-	    "/nonexistent/docker.sock", NULL });
-	cr_assert(h_wait_state(f, host, "online", 10000), "%s not online",
-	    host);
+	agent = h_add_agent_with(f, host, "127.0.0.3", (const char *[]){
+	    "--docker-socket", "/nonexistent/docker.sock", NULL });
 
 	h_ferry(f, r, (const char *[]){ "swap", host, v1, NULL });
 	cr_assert_eq(r->status, 1, "ferry swap: exit %d: %s%s", r->status,
