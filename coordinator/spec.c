@@ -428,17 +428,42 @@ load(struct ctx *c, const char *text, size_t len, struct node **root)
 /* ---- schema helpers ------------------------------------------------- */
 
 /*
+ * A key DESIGN names that this version of ferry does not act on.  Rather
+ * than accept it and do nothing (a spec with secrets would run without
+ * them), the spec is refused with why, which says so.
+ */
+struct refusal {
+	const char *key;
+	const char *why;
+};
+
+/* refusal_of: the entry of refused (may be NULL) for key k, or NULL. */
+static const struct refusal *
+refusal_of(const struct refusal *refused, const struct node *k)
+{
+	for (; refused != NULL && refused->key != NULL; refused++)
+		if (strcmp(k->text, refused->key) == 0 &&
+		    k->len == strlen(refused->key))
+			return refused;
+	return NULL;
+}
+
+/*
  * map_get reads the mapping n whose keys must be among names (a NULL-ended
  * list of at most 16): out[i] gets the key and value for names[i], both
  * NULL when absent.  Refuses another type (saying it expected what), keys
- * that are not names, unknown keys and repeated keys.
+ * that are not names, unknown keys and repeated keys.  A key found in
+ * refused (NULL, or ended by a NULL key) is refused with its own reason,
+ * as "path.key: why".
  */
 static int
 map_get(const struct ctx *c, const struct node *n, const char *path,
-    const char *what, const char *const *names, struct kv *out)
+    const char *what, const char *const *names,
+    const struct refusal *refused, struct kv *out)
 {
+	const struct refusal *r;
 	size_t i, j, nnames;
-	char list[256], q[SHOW_MAX * 4 + 16];
+	char list[256], q[SHOW_MAX * 4 + 16], sub[128];
 
 	for (nnames = 0; names[nnames] != NULL; nnames++)
 		out[nnames].k = out[nnames].v = NULL;
@@ -454,6 +479,11 @@ map_get(const struct ctx *c, const struct node *n, const char *path,
 			    k->len == strlen(names[j]))
 				break;
 		quote(k->text, k->len, q, sizeof(q));
+		if (j == nnames && (r = refusal_of(refused, k)) != NULL) {
+			snprintf(sub, sizeof(sub), "%s%s%s", path ? path : "",
+			    path ? "." : "", r->key);
+			return fail(c, k->line, sub, "%s", r->why);
+		}
 		if (j == nnames) {
 			size_t o = 0;
 
@@ -844,7 +874,7 @@ dup_str(const struct ctx *c, const char *s, int *rc)
 	return d;
 }
 
-/* names: a list of distinct names (hosts, secrets).  ok() judges each;
+/* names: a list of distinct names (hosts).  ok() judges each;
  * what says what one is; kind names one in messages ("host"). */
 static int
 read_names(const struct ctx *c, const struct node *n, const char *path,
@@ -1019,7 +1049,7 @@ read_hosts(const struct ctx *c, const struct node *n, struct spec *s)
 
 	if (n->type == NODE_SEQ)
 		return read_host_names(c, n, "hosts", s);
-	if ((rc = map_get(c, n, "hosts", what, keys, kv)) != 0)
+	if ((rc = map_get(c, n, "hosts", what, keys, NULL, kv)) != 0)
 		return rc;
 	if (kv[0].k != NULL && kv[1].k != NULL)
 		return fail(c, kv[1].k->line, "hosts", "expected names or "
@@ -1045,7 +1075,7 @@ read_port(const struct ctx *c, const struct node *n, struct spec *s)
 	int rc;
 
 	if ((rc = map_get(c, n, "port", "a mapping like { host: 8080, "
-	    "container: 80 }", keys, kv)) != 0)
+	    "container: 80 }", keys, NULL, kv)) != 0)
 		return rc;
 	if (kv[0].k == NULL)
 		return fail(c, at(n), "port", "missing required key "
@@ -1085,7 +1115,7 @@ read_http(const struct ctx *c, const struct node *n, struct spec *s)
 	int rc;
 
 	if ((rc = map_get(c, n, "health.http", "a mapping like { path: "
-	    "/health, port: 80, status: 200 }", keys, kv)) != 0)
+	    "/health, port: 80, status: 200 }", keys, NULL, kv)) != 0)
 		return rc;
 	if (kv[0].k == NULL)
 		return fail(c, at(n), "health.http", "missing required key "
@@ -1169,7 +1199,8 @@ read_health(const struct ctx *c, const struct node *n, struct spec *s)
 	int rc, docker = 0;
 
 	if ((rc = map_get(c, n, "health", "a mapping of health settings "
-	    "like { http: { path: /health, port: 80 } }", keys, kv)) != 0)
+	    "like { http: { path: /health, port: 80 } }", keys, NULL,
+	    kv)) != 0)
 		return rc;
 	if (kv[H_DOCKER].k != NULL) {
 		if ((rc = one_of(c, kv[H_DOCKER].v, "health.docker", bools,
@@ -1274,7 +1305,7 @@ read_rollout(const struct ctx *c, const struct node *n, struct spec *s)
 	int rc, i;
 
 	if ((rc = map_get(c, n, "rollout", "a mapping of rollout settings "
-	    "like { batch: 2 }", keys, kv)) != 0)
+	    "like { batch: 2 }", keys, NULL, kv)) != 0)
 		return rc;
 	if (kv[R_BATCH].k != NULL) {
 		const struct node *v = kv[R_BATCH].v;
@@ -1343,13 +1374,53 @@ spec_defaults(struct spec *s)
 	s->rollout.on_failure = SPEC_ON_FAILURE_ROLLBACK;
 }
 
+/*
+ * Keys of DESIGN's spec that this version does not act on.  Each is
+ * refused by name, with its reason, so that no key is accepted and then
+ * ignored: a spec that names secrets would otherwise run without them.
+ */
+static const struct refusal not_yet[] = {
+	{ "secrets", "secrets are not delivered yet by this version of "
+	    "ferry: a spec that names them is refused rather than run "
+	    "without them" },
+	{ "proxy", "ferry-proxy is not part of this version of ferry: the "
+	    "container's port is published on the host directly (see port), "
+	    "so there is no proxy to set" },
+	{ "canary", "weighted canary steps are not supported by this "
+	    "version of ferry (it has no ferry-proxy to weight traffic); for "
+	    "a first batch of a few hosts, use rollout.canary" },
+	{ "analysis", "canary analysis is not supported by this version of "
+	    "ferry (it has no ferry-proxy to count requests); health checks "
+	    "judge each host" },
+	{ NULL, NULL },
+};
+
+/* strategy: rolling, the only one this version has.  The others DESIGN
+ * names are refused by name. */
+static int
+read_strategy(const struct ctx *c, const struct node *n)
+{
+	static const char *const words[] = { "rolling", "canary",
+	    "blue-green", NULL };
+	static const char what[] = "rolling (the only strategy of this "
+	    "version of ferry)";
+	int i, rc;
+
+	if ((rc = one_of(c, n, "strategy", words, what, &i)) != 0)
+		return rc;
+	if (i != 0)
+		return fail(c, n->line, "strategy", "%s is not supported by "
+		    "this version of ferry (only rolling)", words[i]);
+	return 0;
+}
+
 static int
 read_spec(const struct ctx *c, const struct node *root, struct spec *s)
 {
-	enum { K_SERVICE, K_IMAGE, K_HOSTS, K_PORT, K_ENV, K_SECRETS,
-	    K_HEALTH, K_ROLLOUT, K_N };
+	enum { K_SERVICE, K_IMAGE, K_HOSTS, K_PORT, K_ENV, K_HEALTH,
+	    K_STRATEGY, K_ROLLOUT, K_N };
 	static const char *const keys[] = { "service", "image", "hosts",
-	    "port", "env", "secrets", "health", "rollout", NULL };
+	    "port", "env", "health", "strategy", "rollout", NULL };
 	static const int required[] = { K_SERVICE, K_IMAGE, K_HOSTS,
 	    K_HEALTH };
 	static const char service_what[] = "a service name of lowercase "
@@ -1365,7 +1436,8 @@ read_spec(const struct ctx *c, const struct node *root, struct spec *s)
 		return fail(c, 0, NULL, "the file is empty (expected a "
 		    "mapping of service, image, hosts, health, ...)");
 	if ((rc = map_get(c, root, NULL, "a mapping of settings (service: "
-	    "..., image: ..., hosts: ..., health: ...)", keys, kv)) != 0)
+	    "..., image: ..., hosts: ..., health: ...)", keys, not_yet,
+	    kv)) != 0)
 		return rc;
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
 		if (kv[required[i]].k == NULL)
@@ -1398,12 +1470,10 @@ read_spec(const struct ctx *c, const struct node *root, struct spec *s)
 	    "variable", env_name_valid, "a variable name ([A-Za-z_]"
 	    "[A-Za-z0-9_]*)", NULL, "a value", 0, &s->env, &s->nenv)) != 0)
 		return rc;
-	if (kv[K_SECRETS].k && (rc = read_names(c, kv[K_SECRETS].v,
-	    "secrets", SPEC_SECRETS_MAX, env_name_valid, "a secret name "
-	    "([A-Za-z_][A-Za-z0-9_]*)", "secret", &s->secrets,
-	    &s->nsecrets)) != 0)
-		return rc;
 	if ((rc = read_health(c, kv[K_HEALTH].v, s)) != 0)
+		return rc;
+	if (kv[K_STRATEGY].k && (rc = read_strategy(c,
+	    kv[K_STRATEGY].v)) != 0)
 		return rc;
 	if (kv[K_ROLLOUT].k && (rc = read_rollout(c, kv[K_ROLLOUT].v, s)) != 0)
 		return rc;
@@ -1485,7 +1555,6 @@ spec_free(struct spec *s)
 	free_strings(s->host_names, s->nhost_names);
 	free_pairs(s->host_labels, s->nhost_labels);
 	free_pairs(s->env, s->nenv);
-	free_strings(s->secrets, s->nsecrets);
 	free(s->health.http_path);
 	free_strings(s->health.argv, s->health.argc);
 	free(s);

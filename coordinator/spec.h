@@ -16,7 +16,6 @@
 #define SPEC_HOSTS_MAX		4096	/* names in hosts: [...] */
 #define SPEC_LABELS_MAX		16	/* labels in hosts: { labels: ... } */
 #define SPEC_ENV_MAX		1024
-#define SPEC_SECRETS_MAX	256
 #define SPEC_ARGV_MAX		256	/* words in health.exec */
 #define SPEC_PATH_MAX		1024	/* health.http.path */
 #define SPEC_DURATION_MAX_MS	(24u * 3600 * 1000)	/* any duration */
@@ -102,8 +101,6 @@ struct spec {
 	} port;
 	struct spec_pair *env;		/* in the file's order, distinct */
 	size_t nenv;
-	char **secrets;			/* names, distinct */
-	size_t nsecrets;
 	struct spec_health health;
 	struct spec_rollout rollout;
 };
@@ -115,9 +112,12 @@ struct spec {
  * messages (NULL reads as "spec").
  *
  * Required keys: service, image, hosts, health (with exactly one check).
- * Every other setting takes DESIGN's default when absent.  Unknown keys,
- * duplicate keys, wrong types, bad values and impossible combinations are
- * refused, as are YAML aliases (*name), more than one document and files
+ * Every other setting takes DESIGN's default when absent.  Every key
+ * accepted has an effect: the keys of DESIGN's spec that this version
+ * does not act on (secrets, proxy, canary, analysis, a strategy other
+ * than rolling) are refused by name, with a message saying so.  Unknown
+ * keys, duplicate keys, wrong types, bad values and impossible
+ * combinations are refused, as are YAML aliases (*name), more than one document and files
  * larger than SPEC_MAX_BYTES.  A scalar is read by its text, quoted or
  * not: port: "8080" is port 8080, and env values are kept as written.
  *

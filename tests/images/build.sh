@@ -8,6 +8,9 @@
 #   $REG/ferry-test/web:crash exits with code 3 at once, saying so on stderr
 #   $REG/ferry-test/web:flaky /health 200 for its first 2 s, then 404
 #   $REG/ferry-test/web:slow  /health 404 for its first 3 s, then 200
+#   $REG/ferry-test/web:healthcheck  web:1 with a HEALTHCHECK of its own
+#                             (wget of /health every 500ms), for
+#                             `health: { docker: true }`
 #
 # REG is ${FERRY_TEST_REGISTRY:-127.0.0.1:5000}. The listening port can be
 # changed with the container environment variable PORT (default 80).
@@ -25,7 +28,7 @@ if [ -z "${DOCKER:-}" ]; then
     if [ -x /usr/bin/docker ]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
 fi
 BUSYBOX=/bin/busybox
-TAGS=(1 2 bad crash flaky slow)
+TAGS=(1 2 bad crash flaky slow healthcheck)
 
 log() { printf 'images: %s\n' "$*"; }
 die() { printf 'images: error: %s\n' "$*" >&2; exit 1; }
@@ -76,6 +79,11 @@ EXPOSE 80
 LABEL org.opencontainers.image.title="ferry-test web" ferry.test.version="$tag"
 CMD ["/bin/sh", "-c", "$run"]
 EOF
+    if [ "$tag" = healthcheck ]; then
+        cat >>"$dir/Dockerfile" <<'EOF'
+HEALTHCHECK --interval=500ms --timeout=2s CMD /bin/busybox wget -q -O /dev/null "http://127.0.0.1:$PORT/health"
+EOF
+    fi
 }
 
 # Hash of a context's content (names, modes, link targets, bytes), not of

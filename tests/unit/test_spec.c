@@ -1,7 +1,8 @@
 // links: coordinator/spec.c
 /* test_spec.c: the service spec parser: every field read back, DESIGN's
- * defaults, and an exact file:line: field message for each kind of bad
- * input. */
+ * defaults, an exact file:line: field message for each kind of bad input
+ * and for each key this version refuses by name, and the walk of every
+ * key ferry.yml(5) documents to the test that shows its effect. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,14 +17,15 @@
 TestSuite(spec, .timeout = 20);
 
 /* DESIGN's example spec, one line per entry, so that tests can replace a
- * line and know its number. */
+ * line and know its number.  Its secrets line is a comment: this version
+ * refuses the key. */
 static const char *const design[] = {
 	"service: web",						/* 1 */
 	"image: 127.0.0.1:5000/web:1.4.2",			/* 2 */
 	"hosts: { labels: { role: web } }        # or: hosts: [web-1, web-2]",
 	"port: { host: 8080, container: 80 }",			/* 4 */
 	"env: { LOG_LEVEL: info }",				/* 5 */
-	"secrets: [DB_PASSWORD]",				/* 6 */
+	"# secrets: [DB_PASSWORD]  (refused: not delivered yet)", /* 6 */
 	"health:",						/* 7 */
 	"  http: { path: /health, port: 80, status: 200 }   "
 	    "# or tcp: 80 | exec: [cmd, args] | docker: true",	/* 8 */
@@ -140,8 +142,6 @@ Test(spec, design_example_reads_back_every_field)
 	cr_assert_eq(s->nenv, 1);
 	cr_assert_str_eq(s->env[0].name, "LOG_LEVEL");
 	cr_assert_str_eq(s->env[0].value, "info");
-	cr_assert_eq(s->nsecrets, 1);
-	cr_assert_str_eq(s->secrets[0], "DB_PASSWORD");
 	cr_assert_eq(s->health.check, SPEC_CHECK_HTTP);
 	cr_assert_str_eq(s->health.http_path, "/health");
 	cr_assert_eq(s->health.http_port, 80);
@@ -178,7 +178,7 @@ Test(spec, every_setting_away_from_its_default)
 	    "  A_VAR: \"one: with a colon\"\n"
 	    "  EMPTY: \"\"\n"
 	    "  NUM: 5432\n"
-	    "secrets: [DB_PASSWORD, API_KEY]\n"
+	    "strategy: rolling\n"
 	    "health:\n"
 	    "  exec: [pg_isready, -h, localhost, \"-p\", 5432, \"\"]\n"
 	    "  interval: 250ms\n"
@@ -218,9 +218,6 @@ Test(spec, every_setting_away_from_its_default)
 	cr_assert_str_eq(s->env[2].value, "");
 	cr_assert_str_eq(s->env[3].name, "NUM");
 	cr_assert_str_eq(s->env[3].value, "5432");
-	cr_assert_eq(s->nsecrets, 2);
-	cr_assert_str_eq(s->secrets[0], "DB_PASSWORD");
-	cr_assert_str_eq(s->secrets[1], "API_KEY");
 	cr_assert_eq(s->health.check, SPEC_CHECK_EXEC);
 	cr_assert_eq(s->health.argc, 6);
 	cr_assert_str_eq(s->health.argv[0], "pg_isready");
@@ -292,8 +289,6 @@ Test(spec, defaults_when_health_and_rollout_fields_are_absent)
 	cr_assert_eq(s->port.set, 0);
 	cr_assert_eq(s->nenv, 0);
 	cr_assert_null(s->env);
-	cr_assert_eq(s->nsecrets, 0);
-	cr_assert_null(s->secrets);
 	cr_assert_eq(s->health.check, SPEC_CHECK_TCP);
 	cr_assert_eq(s->health.tcp_port, 80);
 	cr_assert_eq(s->health.interval_ms, 1000);
@@ -438,7 +433,7 @@ Test(spec, unknown_keys)
 {
 	refused_exact(edit(2, "imag: web:1"), "web.yml:2: unknown key "
 	    "\"imag\" (expected one of: service, image, hosts, port, env, "
-	    "secrets, health, rollout)");
+	    "health, strategy, rollout)");
 	refused_exact(edit(9, "  intervall: 1s"), "web.yml:9: health: "
 	    "unknown key \"intervall\" (expected one of: http, tcp, exec, "
 	    "docker, interval, timeout, start_period, start_interval, "
@@ -490,8 +485,6 @@ Test(spec, wrong_types)
 	    "list");
 	refused_exact(edit(4, "port: 8080"), "web.yml:4: port: expected a "
 	    "mapping like { host: 8080, container: 80 }, got 8080");
-	refused_exact(edit(6, "secrets: DB_PASSWORD"), "web.yml:6: secrets: "
-	    "expected a list of secrets like [a, b], got \"DB_PASSWORD\"");
 	refused_exact("service: web\nimage: web\nhosts: [a]\nhealth: yes\n",
 	    "web.yml:4: health: expected a mapping of health settings like "
 	    "{ http: { path: /health, port: 80 } }, got \"yes\"");
@@ -539,8 +532,6 @@ Test(spec, duplicate_keys)
 	refused_exact(edit(3, "hosts:\n  - a\n  - b\n  - c\n  - b\n  - a"),
 	    "web.yml:7: hosts[3]: host \"b\" is listed twice (first at line "
 	    "5)");
-	refused_exact(edit(6, "secrets: [A, B, A]"), "web.yml:6: secrets[2]: "
-	    "secret \"A\" is listed twice (first at line 6)");
 }
 
 Test(spec, bad_durations)
@@ -824,18 +815,13 @@ Test(spec, image_references)
 	    FERR_MALFORMED);
 }
 
-Test(spec, env_and_secret_names)
+Test(spec, env_names)
 {
 	refused_exact(edit(5, "env: { 1ABC: x }"), "web.yml:5: env: expected "
 	    "a variable name ([A-Za-z_][A-Za-z0-9_]*), got \"1ABC\"");
 	refused_exact(edit(5, "env: { LOG-LEVEL: x }"), "web.yml:5: env: "
 	    "expected a variable name ([A-Za-z_][A-Za-z0-9_]*), got "
 	    "\"LOG-LEVEL\"");
-	refused_exact(edit(6, "secrets: [DB_PASSWORD, db.password]"),
-	    "web.yml:6: secrets[1]: expected a secret name ([A-Za-z_]"
-	    "[A-Za-z0-9_]*), got \"db.password\"");
-	refused_exact(edit(6, "secrets: []"), "web.yml:6: secrets: expected "
-	    "at least one secret");
 	/* A value with a NUL byte cannot be an environment variable; the
 	 * message does not show it. */
 	refused_exact(edit(5, "env: { PW: \"hunter2\\0x\" }"), "web.yml:5: "
@@ -976,6 +962,484 @@ Test(spec, bad_arguments)
 	    sizeof(tiny)), FERR_MALFORMED);
 	cr_assert_str_eq(tiny, "web.yml");
 	spec_free(NULL);
+}
+
+/* ---- keys this version does not act on ------------------------------- */
+
+/* DESIGN's secrets, proxy, canary, analysis and strategies other than
+ * rolling: a spec naming one is refused, saying so at its line, rather
+ * than run without it. */
+Test(spec, keys_this_version_does_not_act_on_are_refused_by_name)
+{
+	static const char secrets[] = "secrets are not delivered yet by this "
+	    "version of ferry: a spec that names them is refused rather than "
+	    "run without them";
+	char want[512];
+	struct spec *s;
+
+	snprintf(want, sizeof(want), "web.yml:6: secrets: %s", secrets);
+	refused_exact(edit(6, "secrets: [DB_PASSWORD]"), want);
+	/* Whatever its value: the key alone is refused. */
+	refused_exact(edit(6, "secrets: []"), want);
+	refused_exact(edit(6, "secrets:\n  - A\n  - A"), want);
+	/* At the end of the file, after everything else passed. */
+	snprintf(want, sizeof(want), "web.yml:%d: secrets: %s", 23, secrets);
+	refused_exact(edit(22, "  on_failure: rollback\nsecrets: [X]"), want);
+
+	refused_exact(edit(6, "proxy: { mode: http, drain_timeout: 30s }"),
+	    "web.yml:6: proxy: ferry-proxy is not part of this version of "
+	    "ferry: the container's port is published on the host directly "
+	    "(see port), so there is no proxy to set");
+	refused_exact(edit(6, "canary: { hosts: all, steps: [ { weight: 5%, "
+	    "for: 15m } ] }"), "web.yml:6: canary: weighted canary steps are "
+	    "not supported by this version of ferry (it has no ferry-proxy to "
+	    "weight traffic); for a first batch of a few hosts, use "
+	    "rollout.canary");
+	refused_exact(edit(6, "analysis:\n  interval: 30s\n  min_requests: "
+	    "200"), "web.yml:6: analysis: canary analysis is not supported by "
+	    "this version of ferry (it has no ferry-proxy to count requests); "
+	    "health checks judge each host");
+
+	refused_exact(edit(6, "strategy: canary"), "web.yml:6: strategy: "
+	    "canary is not supported by this version of ferry (only rolling)");
+	refused_exact(edit(6, "strategy: blue-green"), "web.yml:6: strategy: "
+	    "blue-green is not supported by this version of ferry (only "
+	    "rolling)");
+	refused_exact(edit(6, "strategy: rainbow"), "web.yml:6: strategy: "
+	    "expected rolling (the only strategy of this version of ferry), "
+	    "got \"rainbow\"");
+	refused_exact(edit(6, "strategy: [rolling]"), "web.yml:6: strategy: "
+	    "expected rolling (the only strategy of this version of ferry), "
+	    "got a list");
+	s = parse_ok(edit(6, "strategy: rolling"));
+	spec_free(s);
+	/* The refusal is by key, at the top only: rollout.canary is the
+	 * size of a first batch, and stays. */
+	s = parse_ok(edit(18, "  canary: 2"));
+	cr_assert_eq(s->rollout.canary, 2);
+	spec_free(s);
+}
+
+/* ---- every key ferry.yml(5) documents has an effect -------------------- */
+
+/*
+ * man/ferry.yml.5 lists the keys a spec accepts under KEYS (a .TP entry
+ * whose tag starts with the key; .RS and .RE nest them) and the keys
+ * refused by name under NOT IN THIS VERSION.  Every key under KEYS must
+ * have a row here naming the integration test that shows its effect on
+ * the container, the health check, the plan or the rollout; that test
+ * must exist and write the key in its body.  The parser must accept, at
+ * each documented mapping, exactly the keys documented there (its
+ * "unknown key" message lists them), and refuse each key of NOT IN THIS
+ * VERSION at its line.  So a key added to the parser, to the page or to
+ * the table without the others, or a test renamed or emptied of it, fails
+ * here.
+ */
+struct effect {
+	const char *key;	/* dotted path, as documented */
+	const char *file;	/* under tests/integration/ */
+	const char *test;	/* "suite, name" */
+};
+
+#define KEYS_C "test_spec_keys.c"
+#define CONTAINER "spec_keys, container_shows_service_image_hosts_port_and_env"
+#define HTTP "spec_keys, health_http_path_port_and_status"
+#define CHECKS "spec_keys, health_tcp_exec_and_docker_checks"
+#define THRESHOLDS "spec_keys, health_interval_and_thresholds"
+#define TIMES "spec_keys, health_timeout_deadline_start_period_and_min_healthy"
+#define PLAN "spec_keys, rollout_batch_canary_and_strategy_in_the_plan"
+#define FAILURES "spec_keys, rollout_max_failures_and_on_failure"
+
+static const struct effect effects[] = {
+	{ "service", KEYS_C, CONTAINER },
+	{ "image", KEYS_C, CONTAINER },
+	{ "hosts", KEYS_C, CONTAINER },
+	{ "hosts.names", KEYS_C, CONTAINER },
+	{ "hosts.labels", KEYS_C, CONTAINER },
+	{ "port", KEYS_C, CONTAINER },
+	{ "port.host", KEYS_C, CONTAINER },
+	{ "port.container", KEYS_C, CONTAINER },
+	{ "env", KEYS_C, CONTAINER },
+	{ "health", KEYS_C, HTTP },
+	{ "health.http", KEYS_C, HTTP },
+	{ "health.http.path", KEYS_C, HTTP },
+	{ "health.http.port", KEYS_C, HTTP },
+	{ "health.http.status", KEYS_C, HTTP },
+	{ "health.tcp", KEYS_C, CHECKS },
+	{ "health.exec", KEYS_C, CHECKS },
+	{ "health.docker", KEYS_C, CHECKS },
+	{ "health.interval", KEYS_C, THRESHOLDS },
+	{ "health.healthy_threshold", KEYS_C, THRESHOLDS },
+	{ "health.unhealthy_threshold", KEYS_C, THRESHOLDS },
+	{ "health.timeout", KEYS_C, TIMES },
+	{ "health.start_period", KEYS_C, TIMES },
+	{ "health.deadline", KEYS_C, TIMES },
+	{ "health.min_healthy", KEYS_C, TIMES },
+	{ "health.start_interval", "test_swap.c",
+	    "swap, a_slow_starter_is_seen_healthy_between_intervals" },
+	{ "strategy", KEYS_C, PLAN },
+	{ "rollout", KEYS_C, PLAN },
+	{ "rollout.batch", KEYS_C, PLAN },
+	{ "rollout.canary", KEYS_C, PLAN },
+	{ "rollout.order", "test_swap.c",
+	    "swap, start_first_with_exec_health_runs_both_then_the_new" },
+	{ "rollout.pause", "test_deploy.c",
+	    "deploy, pause_then_abort_leaves_later_batches_untouched" },
+	{ "rollout.max_failures", KEYS_C, FAILURES },
+	{ "rollout.on_failure", KEYS_C, FAILURES },
+};
+
+#define NEFFECTS (sizeof(effects) / sizeof(effects[0]))
+#define DOC_MAX 128
+#define KEY_MAX 128
+
+/* repo_file reads a file of the repository (rel from its root, found
+ * from this file's own path) into a new NUL-terminated buffer. */
+static char *
+repo_file(const char *rel)
+{
+	static const char me[] = "tests/unit/test_spec.c";
+	const char *f = __FILE__;
+	size_t n = strlen(f), got;
+	char path[1024], *buf;
+	FILE *fp;
+
+	cr_assert(n >= strlen(me) && strcmp(f + n - strlen(me), me) == 0,
+	    "%s", f);
+	snprintf(path, sizeof(path), "%.*s%s", (int)(n - strlen(me)), f, rel);
+	fp = fopen(path, "r");
+	cr_assert_not_null(fp, "%s: cannot open", path);
+	buf = malloc(1 << 20);
+	cr_assert_not_null(buf);
+	got = fread(buf, 1, (1 << 20) - 1, fp);
+	fclose(fp);
+	buf[got] = '\0';
+	return buf;
+}
+
+/*
+ * doc_keys collects the keys of the man page's section (its .SH title)
+ * as dotted paths, in the page's order, into keys; returns how many.  A
+ * key is the leading [a-z0-9_] of a .B or .BI tag after .TP, quotes
+ * dropped ("tcp: " port is tcp); .RS nests the entries that follow under
+ * the last key, .RE ends that.
+ */
+static size_t
+doc_keys(const char *page, const char *section, char keys[][KEY_MAX])
+{
+	char last[8][KEY_MAX], title[128];
+	const char *l = page, *nl;
+	size_t n = 0, len;
+	int in = 0, tag = 0, depth = 0;
+
+	for (; *l != '\0'; l = *nl ? nl + 1 : nl) {
+		nl = strchr(l, '\n');
+		if (nl == NULL)
+			nl = l + strlen(l);
+		len = (size_t)(nl - l);
+		if (strncmp(l, ".SH ", 4) == 0) {
+			size_t o = 0;
+
+			for (const char *p = l + 4; p < nl; p++)
+				if (*p != '"' && o + 1 < sizeof(title))
+					title[o++] = *p;
+			title[o] = '\0';
+			in = strcmp(title, section) == 0;
+			continue;
+		}
+		if (!in)
+			continue;
+		if (len == 3 && strncmp(l, ".TP", 3) == 0) {
+			tag = 1;
+			continue;
+		}
+		if (len == 3 && strncmp(l, ".RS", 3) == 0) {
+			cr_assert_lt(depth, 7, "%s: nested too deep", section);
+			depth++;
+			continue;
+		}
+		if (len == 3 && strncmp(l, ".RE", 3) == 0) {
+			cr_assert_gt(depth, 0, "%s: .RE without .RS", section);
+			depth--;
+			continue;
+		}
+		if (tag && (strncmp(l, ".B ", 3) == 0 ||
+		    strncmp(l, ".BI ", 4) == 0)) {
+			const char *p = l + (l[2] == ' ' ? 3 : 4);
+			char k[KEY_MAX];
+			size_t o = 0;
+
+			while (*p == ' ' || *p == '"')
+				p++;
+			while (p < nl && o + 1 < sizeof(k) && ((*p >= 'a' &&
+			    *p <= 'z') || (*p >= '0' && *p <= '9') ||
+			    *p == '_'))
+				k[o++] = *p++;
+			k[o] = '\0';
+			cr_assert_gt(o, 0, "%s: no key in \"%.*s\"", section,
+			    (int)len, l);
+			if (depth == 0)
+				snprintf(keys[n], KEY_MAX, "%s", k);
+			else
+				snprintf(keys[n], KEY_MAX, "%s.%s",
+				    last[depth - 1], k);
+			snprintf(last[depth], KEY_MAX, "%s", keys[n]);
+			cr_assert_lt(++n, DOC_MAX);
+		}
+		tag = 0;
+	}
+	return n;
+}
+
+/* children writes the keys documented right under parent ("" for the
+ * top), comma-separated and sorted, into out. */
+static void
+children(char keys[][KEY_MAX], size_t n, const char *parent, char *out,
+    size_t len)
+{
+	const char *sel[DOC_MAX];
+	size_t i, j, m = 0, pl = strlen(parent), o = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *k = keys[i];
+
+		if (pl > 0 && (strncmp(k, parent, pl) != 0 || k[pl] != '.'))
+			continue;
+		k += pl ? pl + 1 : 0;
+		if (strchr(k, '.') == NULL)
+			sel[m++] = k;
+	}
+	for (i = 1; i < m; i++)	/* few: insertion sort */
+		for (j = i; j > 0 && strcmp(sel[j - 1], sel[j]) > 0; j--) {
+			const char *t = sel[j];
+			sel[j] = sel[j - 1];
+			sel[j - 1] = t;
+		}
+	out[0] = '\0';
+	for (i = 0; i < m; i++)
+		o += (size_t)snprintf(out + o, len - o, "%s%s", i ? ", " : "",
+		    sel[i]);
+}
+
+/* sort_list sorts a ", "-separated list in place. */
+static void
+sort_list(char *list)
+{
+	char copy[512], *w[64], *save = NULL, *t;
+	size_t n = 0, i, j, o = 0;
+
+	snprintf(copy, sizeof(copy), "%s", list);
+	for (t = strtok_r(copy, ", ", &save); t != NULL && n < 64;
+	    t = strtok_r(NULL, ", ", &save))
+		w[n++] = t;
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && strcmp(w[j - 1], w[j]) > 0; j--) {
+			t = w[j];
+			w[j] = w[j - 1];
+			w[j - 1] = t;
+		}
+	list[0] = '\0';
+	for (i = 0; i < n; i++)
+		o += (size_t)snprintf(list + o, 512 - o, "%s%s", i ? ", " : "",
+		    w[i]);
+}
+
+/*
+ * accepted asks the parser which keys the mapping at path ("" for the
+ * top) takes: a minimal spec gets an unknown key there, and the message
+ * lists the others.  Returns 1 with the list (sorted) in out, or 0 when
+ * path is no mapping of fixed keys (a scalar, a list, a free-form
+ * mapping like env).
+ */
+static int
+accepted(const char *path, char *out, size_t len)
+{
+	static const char *const base[][2] = {
+		{ "service", "web" }, { "image", "web:1" },
+		{ "hosts", "[web-1]" }, { "health", "{ tcp: 80 }" },
+	};
+	static const char tag[] = "unknown key \"zz_probe\" (expected one "
+	    "of: ";
+	char text[1024], nested[512], top[KEY_MAX], err[512], at[160];
+	const char *rest, *p, *e;
+	size_t o = 0, i, closes = 0;
+	struct spec *s = NULL;
+	int merge, rc;
+
+	/* The value put in place of the top key: path's rest, nested. */
+	snprintf(top, sizeof(top), "%s", path);
+	if ((p = strchr(top, '.')) != NULL)
+		top[p - top] = '\0';
+	rest = strchr(path, '.');
+	for (merge = 1; merge >= 0; merge--) {
+		o = (size_t)snprintf(nested, sizeof(nested), "{ %s",
+		    merge && strcmp(top, "health") == 0 ? "tcp: 80, " : "");
+		closes = 1;
+		for (p = rest; p != NULL; p = strchr(p + 1, '.')) {
+			e = strchr(p + 1, '.');
+			o += (size_t)snprintf(nested + o, sizeof(nested) - o,
+			    "%.*s: { ", (int)(e ? e - p - 1 :
+			    (ptrdiff_t)strlen(p + 1)), p + 1);
+			closes++;
+		}
+		o += (size_t)snprintf(nested + o, sizeof(nested) - o,
+		    "zz_probe: 1");
+		while (closes-- > 0)
+			o += (size_t)snprintf(nested + o, sizeof(nested) - o,
+			    " }");
+		o = 0;
+		for (i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+			if (path[0] == '\0' || strcmp(base[i][0], top) != 0)
+				o += (size_t)snprintf(text + o,
+				    sizeof(text) - o, "%s: %s\n", base[i][0],
+				    base[i][1]);
+		if (path[0] == '\0')
+			snprintf(text + o, sizeof(text) - o, "zz_probe: 1\n");
+		else
+			snprintf(text + o, sizeof(text) - o, "%s: %s\n", top,
+			    nested);
+		rc = parse(text, &s, err, sizeof(err));
+		spec_free(s);
+		s = NULL;
+		/* Two checks (tcp and the one probed): probe it alone. */
+		if (rc != 0 && strstr(err, "more than one check") != NULL)
+			continue;
+		break;
+	}
+	if (rc == 0 || (p = strstr(err, tag)) == NULL)
+		return 0;
+	snprintf(at, sizeof(at), ": %s%sunknown key", path,
+	    path[0] ? ": " : "");
+	if (strstr(err, at) == NULL)
+		return 0;	/* refused above path: path takes anything */
+	p += strlen(tag);
+	e = strchr(p, ')');
+	cr_assert_not_null(e, "%s", err);
+	snprintf(out, len, "%.*s", (int)(e - p), p);
+	sort_list(out);
+	return 1;
+}
+
+/* strip_comments blanks the C comments of s in place: a key named in a
+ * comment is not a key a test writes. */
+static void
+strip_comments(char *s)
+{
+	char *e;
+
+	while ((s = strstr(s, "/*")) != NULL) {
+		e = strstr(s + 2, "*/");
+		e = e ? e + 2 : s + strlen(s);
+		memset(s, ' ', (size_t)(e - s));
+		s = e;
+	}
+}
+
+/* test_body finds Test(name) in an integration test file and returns its
+ * body (up to the next Test), or NULL; *end is where it stops. */
+static const char *
+test_body(const char *src, const char *name, const char **end)
+{
+	char want[256];
+	const char *p = src;
+
+	snprintf(want, sizeof(want), "\nTest(%s", name);
+	while ((p = strstr(p, want)) != NULL) {
+		char c = p[strlen(want)];
+
+		if (c == ')' || c == ',') {
+			*end = strstr(p + 1, "\nTest(");
+			if (*end == NULL)
+				*end = p + strlen(p);
+			return p;
+		}
+		p++;
+	}
+	return NULL;
+}
+
+Test(spec, every_documented_key_has_an_effect)
+{
+	static char keys[DOC_MAX][KEY_MAX], refused[DOC_MAX][KEY_MAX];
+	char *page = repo_file("man/ferry.yml.5");
+	char doc[512], parser[512], rel[256], err[512], text[1024];
+	size_t n, nr, i, k, rows;
+
+	n = doc_keys(page, "KEYS", keys);
+	nr = doc_keys(page, "NOT IN THIS VERSION", refused);
+	free(page);
+	cr_assert_gt(n, 20, "only %zu keys under KEYS", n);
+	cr_assert_gt(nr, 0, "nothing under NOT IN THIS VERSION");
+
+	/* Each documented key has one row, and each row a documented key. */
+	for (i = 0; i < n; i++) {
+		for (k = 0, rows = 0; k < NEFFECTS; k++)
+			rows += strcmp(effects[k].key, keys[i]) == 0;
+		cr_assert_eq(rows, 1, "ferry.yml(5) documents \"%s\": %zu "
+		    "rows in effects[] name the test of its effect", keys[i],
+		    rows);
+	}
+	for (k = 0; k < NEFFECTS; k++) {
+		for (i = 0; i < n && strcmp(effects[k].key, keys[i]) != 0; i++)
+			;
+		cr_assert_lt(i, n, "effects[] has \"%s\", which ferry.yml(5) "
+		    "does not document under KEYS", effects[k].key);
+	}
+
+	/* Each row's test exists and writes the key. */
+	for (k = 0; k < NEFFECTS; k++) {
+		const struct effect *ef = &effects[k];
+		const char *leaf = strrchr(ef->key, '.'), *body, *end;
+		char want[KEY_MAX + 2];
+		char *src;
+
+		leaf = leaf ? leaf + 1 : ef->key;
+		snprintf(rel, sizeof(rel), "tests/integration/%s", ef->file);
+		src = repo_file(rel);
+		body = test_body(src, ef->test, &end);
+		cr_assert_not_null(body, "%s: no Test(%s), which effects[] "
+		    "names for \"%s\"", rel, ef->test, ef->key);
+		snprintf(want, sizeof(want), "%s:", leaf);
+		src[end - src] = '\0';	/* the body alone */
+		strip_comments(src);
+		cr_assert(strstr(body, want) != NULL, "%s: Test(%s) never "
+		    "writes \"%s\" (the key \"%s\")", rel, ef->test, want,
+		    ef->key);
+		free(src);
+	}
+
+	/* At the top and at every documented key that is a mapping of fixed
+	 * keys, the parser takes exactly the keys documented there. */
+	children(keys, n, "", doc, sizeof(doc));
+	cr_assert(accepted("", parser, sizeof(parser)), "no top-level list");
+	cr_assert_str_eq(parser, doc, "the parser takes [%s] at the top, "
+	    "ferry.yml(5) documents [%s]", parser, doc);
+	for (i = 0; i < n; i++) {
+		children(keys, n, keys[i], doc, sizeof(doc));
+		if (!accepted(keys[i], parser, sizeof(parser))) {
+			cr_assert_str_empty(doc, "ferry.yml(5) documents keys "
+			    "under %s (%s), the parser takes none", keys[i],
+			    doc);
+			continue;
+		}
+		cr_assert_str_eq(parser, doc, "the parser takes [%s] under "
+		    "%s, ferry.yml(5) documents [%s]", parser, keys[i], doc);
+	}
+
+	/* Each key of NOT IN THIS VERSION is refused by name, at its line,
+	 * saying so. */
+	for (i = 0; i < nr; i++) {
+		struct spec *s = NULL;
+		char want[KEY_MAX + 32];
+
+		snprintf(text, sizeof(text), "%s%s: x\n", MINIMAL, refused[i]);
+		cr_assert_eq(parse(text, &s, err, sizeof(err)),
+		    FERR_MALFORMED, "\"%s\" is accepted", refused[i]);
+		snprintf(want, sizeof(want), "web.yml:5: %s: ", refused[i]);
+		cr_assert(strncmp(err, want, strlen(want)) == 0 &&
+		    strstr(err, "this version of ferry") != NULL, "\"%s\" is "
+		    "refused as: %s", refused[i], err);
+	}
 }
 
 /* ---- the wire form -------------------------------------------------- */
