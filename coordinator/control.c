@@ -1,8 +1,12 @@
 /* control.c: the ferry CLI's requests, over ferryd's local socket. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -58,17 +62,157 @@ reply_ok(struct rep_slot *slot)
 	ctl_reply(slot, &r);
 }
 
-/* actor names who asked, for the audit log. */
-static void
-actor_of(nng_msg *msg, char *buf, size_t len)
-{
-	nng_pipe p = nng_msg_get_pipe(msg);
-	uint64_t uid;
+/* ---- who may ask ---------------------------------------------------- */
 
-	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0)
-		snprintf(buf, len, "uid:%llu", (unsigned long long)uid);
-	else
-		snprintf(buf, len, "operator");
+/* A group database entry is read into a buffer that grows up to this. */
+#define NSS_BUF_MAX	(1u << 20)
+
+/*
+ * group_gid looks up the group called name: 0 with *gid set when it
+ * exists, FERR_NOTFOUND when it does not, FERR_NOMEM or FERR_IO when the
+ * lookup itself failed.
+ */
+static int
+group_gid(const char *name, gid_t *gid)
+{
+	struct group gr, *g = NULL;
+	char *buf = NULL, *nb;
+	size_t len = 1024;
+	int rv;
+
+	for (;;) {
+		if ((nb = realloc(buf, len)) == NULL) {
+			free(buf);
+			return FERR_NOMEM;
+		}
+		buf = nb;
+		rv = getgrnam_r(name, &gr, buf, len, &g);
+		if (rv != ERANGE || len >= NSS_BUF_MAX)
+			break;
+		len *= 2;
+	}
+	if (g != NULL)
+		*gid = g->gr_gid;
+	free(buf);
+	if (g != NULL)
+		return 0;
+	/* Not found is 0 with no entry (some NSS modules say ENOENT). */
+	return rv == 0 || rv == ENOENT || rv == ESRCH ? FERR_NOTFOUND :
+	    FERR_IO;
+}
+
+/*
+ * uid_in_group returns 1 when the user uid belongs to the group gid as the
+ * group database says (its primary group, or listed as a member), 0 when
+ * it does not or has no user entry, or a negative error when the lookup
+ * failed.
+ */
+static int
+uid_in_group(uid_t uid, gid_t gid)
+{
+	struct passwd pw, *p = NULL;
+	char *buf = NULL, *nb;
+	gid_t *groups = NULL, *ng;
+	size_t len = 1024;
+	int n = 32, i, rv, in = 0;
+
+	for (;;) {
+		if ((nb = realloc(buf, len)) == NULL) {
+			in = FERR_NOMEM;
+			goto out;
+		}
+		buf = nb;
+		rv = getpwuid_r(uid, &pw, buf, len, &p);
+		if (rv != ERANGE || len >= NSS_BUF_MAX)
+			break;
+		len *= 2;
+	}
+	if (p == NULL) {
+		in = rv == 0 || rv == ENOENT || rv == ESRCH ? 0 : FERR_IO;
+		goto out;
+	}
+	if (p->pw_gid == gid) {
+		in = 1;
+		goto out;
+	}
+	for (;;) {
+		int want = n;
+
+		if ((ng = realloc(groups, (size_t)n * sizeof(*ng))) == NULL) {
+			in = FERR_NOMEM;
+			goto out;
+		}
+		groups = ng;
+		if (getgrouplist(p->pw_name, p->pw_gid, groups, &n) >= 0)
+			break;
+		/* n now says how many there are. */
+		if (n <= want)
+			n = want * 2;
+		if (n > 65536) {
+			in = FERR_IO;
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (groups[i] == gid)
+			in = 1;
+out:
+	free(groups);
+	free(buf);
+	return in;
+}
+
+/*
+ * admit decides whether the process that sent msg may use ferryd: root,
+ * ferryd's own user and the members of the operators group (the setting
+ * operators_group: the peer's group, or its user's groups as the group
+ * database lists them) may; nobody else.  The peer's credentials are the
+ * kernel's (SO_PEERCRED, through NNG), taken when it connected.  actor
+ * gets "uid:N" for the audit log.  Returns 0, or FERR_PERM with why
+ * saying in words what refused the peer.
+ */
+static int
+admit(const struct ferryd *fd, nng_msg *msg, char *actor, size_t actorlen,
+    char *why, size_t whylen)
+{
+	const char *group = fd->conf.operators_group;
+	nng_pipe p = nng_msg_get_pipe(msg);
+	uint64_t uid, gid;
+	gid_t ops;
+	int rc;
+
+	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) != 0 ||
+	    nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_GID, &gid) != 0) {
+		snprintf(actor, actorlen, "an unknown peer");
+		snprintf(why, whylen, "ferryd cannot tell who is asking (the "
+		    "socket gives no peer credentials)");
+		return FERR_PERM;
+	}
+	snprintf(actor, actorlen, "uid:%llu", (unsigned long long)uid);
+	if (uid == 0 || uid == (uint64_t)geteuid())
+		return 0;
+	if (group[0] == '\0') {
+		snprintf(why, whylen, "uid %llu is not root and not ferryd's "
+		    "user, and ferryd has no operators group",
+		    (unsigned long long)uid);
+		return FERR_PERM;
+	}
+	if ((rc = group_gid(group, &ops)) != 0) {
+		snprintf(why, whylen, "uid %llu is not root and not ferryd's "
+		    "user, and ferryd's operators group \"%s\" %s",
+		    (unsigned long long)uid, group, rc == FERR_NOTFOUND ?
+		    "does not exist" : "cannot be looked up");
+		return FERR_PERM;
+	}
+	if (gid == (uint64_t)ops)
+		return 0;
+	if ((rc = uid_in_group((uid_t)uid, ops)) == 1)
+		return 0;
+	snprintf(why, whylen, "uid %llu is not root, not ferryd's user and "
+	    "not in ferryd's operators group \"%s\"%s",
+	    (unsigned long long)uid, group, rc < 0 ?
+	    " (its groups cannot be looked up)" : "");
+	return FERR_PERM;
 }
 
 static void
@@ -584,9 +728,15 @@ on_control(void *arg, struct rep_slot *slot, nng_msg *msg)
 {
 	struct ferryd *fd = arg;
 	Ferry__CtlRequest *req;
-	char actor[64];
+	char actor[64], why[256];
 
-	actor_of(msg, actor, sizeof(actor));
+	if (admit(fd, msg, actor, sizeof(actor), why, sizeof(why)) != 0) {
+		/* Nothing of the request is read. */
+		nng_msg_free(msg);
+		log_warnx("control: refused %s: %s", actor, why);
+		ctl_error(slot, "not allowed: %s", why);
+		return;
+	}
 	req = ferry__ctl_request__unpack(NULL, nng_msg_len(msg),
 	    nng_msg_body(msg));
 	nng_msg_free(msg);
@@ -654,14 +804,58 @@ on_control(void *arg, struct rep_slot *slot, nng_msg *msg)
 	ferry__ctl_request__free_unpacked(req, NULL);
 }
 
+/*
+ * share gives the socket to the operators group, mode 0660, so that its
+ * members can connect at all (admit still checks every request).  Without
+ * that group, or when ferryd may not give its files to it (ferryd's user
+ * must be a member), the socket stays 0600: root and ferryd's user only.
+ */
+static void
+share(struct ferryd *fd)
+{
+	const char *group = fd->conf.operators_group, *path = fd->conf.socket;
+	gid_t gid;
+	int rc;
+
+	if (group[0] == '\0')
+		return;
+	if ((rc = group_gid(group, &gid)) != 0) {
+		log_info("control: operators group \"%s\" %s: only root and "
+		    "ferryd's user may use %s", group, rc == FERR_NOTFOUND ?
+		    "does not exist" : "cannot be looked up", path);
+		return;
+	}
+	if (chown(path, (uid_t)-1, gid) != 0) {
+		log_warn("control: cannot give %s to the operators group "
+		    "\"%s\" (is ferryd's user a member?); only root and "
+		    "ferryd's user may use it", path, group);
+		return;
+	}
+	if (chmod(path, 0660) != 0) {
+		log_warn("control: %s: cannot open it to the operators group "
+		    "\"%s\"", path, group);
+		return;
+	}
+	log_debug("control: %s: mode 0660, group %s", path, group);
+}
+
+/*
+ * control_start listens for the CLI on conf.socket: created 0600, then
+ * shared with the operators group (share); every request is then admitted
+ * or refused by the peer's credentials (admit).
+ */
 int
 control_start(struct ferryd *fd)
 {
 	char url[600];
+	int rc;
 
 	snprintf(url, sizeof(url), "ipc://%s", fd->conf.socket);
-	return repsrv_open(&fd->control, url, CONTROL_MAX_SIZE, 0600, &fd->mb,
-	    on_control, fd);
+	if ((rc = repsrv_open(&fd->control, url, CONTROL_MAX_SIZE, 0600,
+	    &fd->mb, on_control, fd)) != 0)
+		return rc;
+	share(fd);
+	return 0;
 }
 
 void

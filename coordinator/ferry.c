@@ -141,7 +141,12 @@ call(const Ferry__CtlRequest *req, nng_duration timeout)
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, timeout);
 	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 5000);
 	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, REPLY_MAX);
-	if ((rv = nng_dial(s, url, NULL, 0)) != 0)
+	if ((rv = nng_dial(s, url, NULL, 0)) == NNG_EPERM)
+		die(EXIT_NOFERRYD, "not allowed to use ferryd's socket %s: "
+		    "only root, ferryd's user and the members of ferryd's "
+		    "operators group (ferry-operators unless ferryd.conf "
+		    "names another) may", socket_path);
+	if (rv != 0)
 		die(EXIT_NOFERRYD, "cannot reach ferryd at %s: %s (is ferryd "
 		    "running? set --socket or FERRY_SOCKET)", socket_path,
 		    nng_strerror(rv));

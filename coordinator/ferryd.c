@@ -25,6 +25,7 @@ static const char usage[] =
 "usage: ferryd [-d] [-v] [-n] [-f FILE] [--state-dir DIR] [--listen URL]\n"
 "              [--socket PATH] [--http ADDR] [--advertise URL]\n"
 "              [--missed-beats N] [--token-ttl DURATION]\n"
+"              [--operators-group GROUP]\n"
 "\n"
 "The ferry coordinator: keeps the fleet database, signs commands, listens\n"
 "for agents and for the ferry CLI.\n"
@@ -42,9 +43,13 @@ static const char usage[] =
 "                     URL, with this machine's name for 0.0.0.0)\n"
 "  --missed-beats N   heartbeats missed before a host is offline (default 3)\n"
 "  --token-ttl D      default lifetime of join tokens (default 1h)\n"
+"  --operators-group G\n"
+"                     who besides root and ferryd's user may use the\n"
+"                     socket (default ferry-operators)\n"
 "\n"
 "Every flag can be set in the config file as \"name = value\" (state_dir,\n"
-"listen, socket, http, advertise, missed_beats, token_ttl).\n";
+"listen, socket, http, advertise, missed_beats, token_ttl,\n"
+"operators_group).\n";
 
 /* gauges refreshes what /metrics counts afresh, once a second. */
 static void
@@ -131,6 +136,8 @@ main(int argc, char **argv)
 		{ "missed_beats", CONF_UINT, &c->missed_beats, 0, 1, 100, 0 },
 		{ "token_ttl", CONF_DURATION, &c->default_token_ttl_ms, 0, 0, 0,
 		    0 },
+		{ "operators_group", CONF_STRING, c->operators_group,
+		    sizeof(c->operators_group), 0, 0, 0 },
 		{ NULL, 0, NULL, 0, 0, 0, 0 },
 	};
 	struct daemon_flags fl;
@@ -142,6 +149,8 @@ main(int argc, char **argv)
 	snprintf(c->listen, sizeof(c->listen), "tcp://0.0.0.0:7400");
 	snprintf(c->socket, sizeof(c->socket), "/run/ferry/ferryd.sock");
 	snprintf(c->http, sizeof(c->http), "127.0.0.1:7401");
+	snprintf(c->operators_group, sizeof(c->operators_group),
+	    "ferry-operators");
 	c->missed_beats = 3;
 	c->default_token_ttl_ms = 3600 * 1000;
 

@@ -255,6 +255,7 @@ struct ferryd_conf {
 	char socket[512];
 	char http[128];
 	char advertise[256];
+	char operators_group[64];	/* may use the CLI's socket */
 	uint32_t missed_beats;
 	uint64_t default_token_ttl_ms;
 };

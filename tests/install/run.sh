@@ -18,7 +18,7 @@
 # 3. A token from `ferry token create`, `ferry-agent join TOKEN` on web-1,
 #    web-1 online in `ferry hosts`, `ferry ping web-1` answering.
 # 4. Both packages purged: nothing may be left but what deploy/debian/README
-#    documents (the system user ferry).
+#    documents (the system user ferry, the group ferry-operators).
 #
 # Needs root, dockerd (deploy/services.sh start) and, for a cold cache,
 # debootstrap and the Debian mirror.  It touches only the containers,
@@ -173,22 +173,26 @@ rm -f /tmp/"$ID"-dpkg.log
     die "/var/lib/ferry is $(in_coord stat -c '%U:%G %a' /var/lib/ferry), not ferry:ferry 700"
 in_coord getent passwd ferry | grep -q ':/var/lib/ferry:/usr/sbin/nologin$' ||
     die "no system user ferry with home /var/lib/ferry: $(in_coord getent passwd ferry)"
+in_coord getent group ferry-operators | grep -qE '[:,]ferry(,|$)' ||
+    die "no group ferry-operators with ferry in it: $(in_coord getent group ferry-operators)"
 in_coord dpkg-query -W -f='${Conffiles}\n' ferry-coordinator | grep -q '/etc/ferry/ferryd.conf' ||
     die "/etc/ferry/ferryd.conf is not a conffile"
 [ "$(in_coord ferryd -n)" = "configuration OK" ] || die "ferryd -n"
-ok "ferry-coordinator installed: user ferry, /var/lib/ferry 0700, conffile, ferryd -n"
+ok "ferry-coordinator installed: user ferry, group ferry-operators, /var/lib/ferry 0700, conffile, ferryd -n"
 
 # ---- 3. ferryd by hand, a token, join, online, ping ----------------------
 
 # Without systemd, as the README says: /run/ferry for the socket, ferryd
 # as the user ferry.
-in_coord install -d -o ferry -g ferry -m 0750 /run/ferry
+in_coord install -d -o ferry -g ferry -m 0755 /run/ferry
 $DOCKER exec -d "$COORD" sh -c 'echo $$ >/tmp/ferryd.pid; exec setpriv \
     --reuid=ferry --regid=ferry --init-groups ferryd -d >/tmp/ferryd.log 2>&1'
 wait_for $WAIT "ferryd answering ferry hosts" in_coord ferry hosts
 [ "$(in_coord stat -c '%U %a' /var/lib/ferry/ferryd.key)" = "ferry 600" ] ||
     die "ferryd.key is $(in_coord stat -c '%U %a' /var/lib/ferry/ferryd.key), not ferry 600"
-ok "ferryd runs as ferry; key 0600"
+[ "$(in_coord stat -c '%U:%G %a' /run/ferry/ferryd.sock)" = "ferry:ferry-operators 660" ] ||
+    die "ferryd.sock is $(in_coord stat -c '%U:%G %a' /run/ferry/ferryd.sock), not ferry:ferry-operators 660"
+ok "ferryd runs as ferry; key 0600; socket 0660 for ferry-operators"
 
 TOKEN_ERR="$(mktemp)"
 TOKEN="$(in_coord ferry token create --label role=web 2>"$TOKEN_ERR")" ||
@@ -265,9 +269,9 @@ in_agent rm -rf /usr/local/sbin/systemctl /run/systemd
 in_agent dpkg --purge ferry-agent >/dev/null 2>&1 || die "dpkg --purge ferry-agent"
 in_coord dpkg --purge ferry-coordinator >/dev/null 2>&1 || die "dpkg --purge ferry-coordinator"
 
-# Documented to stay (deploy/debian/README): the system user ferry; with
-# it the backups adduser writes of the files it changed, and its lock file
-# in /run (a tmpfs on a real host).
+# Documented to stay (deploy/debian/README): the system user ferry and the
+# group ferry-operators; with them the backups adduser writes of the files
+# it changed, and its lock file in /run (a tmpfs on a real host).
 left() {    # left CONTAINER BEFORE
     snapshot "$1" "$AFTER"
     comm -13 "$2" "$AFTER" |
@@ -276,10 +280,12 @@ left() {    # left CONTAINER BEFORE
 LEFT="$(left "$COORD" "$BEFORE_C"; left "$AGENT" "$BEFORE_A")"
 [ -z "$LEFT" ] || die "left behind after purge: $(echo $LEFT)"
 in_coord getent passwd ferry >/dev/null || die "the user ferry went away (documented to stay)"
+in_coord getent group ferry-operators >/dev/null ||
+    die "the group ferry-operators went away (documented to stay)"
 for p in /etc/ferry /var/lib/ferry /run/ferry /usr/sbin/ferryd /usr/bin/ferry; do
     ! in_coord test -e "$p" || die "$p is left on coord"
 done
-ok "purged: nothing left but the documented user ferry"
+ok "purged: nothing left but the documented user ferry and group ferry-operators"
 
 printf 'install-test: %d passed, 0 failed in %ds (root file system %s)\n' \
     "$PASSED" $((SECONDS - START)) "$ROOTFS"
