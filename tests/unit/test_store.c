@@ -1071,3 +1071,179 @@ Test(store, events)
 	cr_assert_str_eq(text, "ferryd|start||");
 	cr_assert_gt(sql_int("SELECT min(at_ms) FROM events"), 0);
 }
+
+/* ---- deployments -------------------------------------------------------- */
+
+/* The tables a deployment's commit may write. */
+static const char *const commit_tables[] = { "hosts", "deployments",
+    "deployment_hosts", "commands", "events", "services" };
+#define NCOMMIT_TABLES (sizeof(commit_tables) / sizeof(commit_tables[0]))
+
+/* Every row of those tables as text, from a connection of its own. */
+struct snapshot {
+	char t[NCOMMIT_TABLES][16384];
+};
+
+static void
+dump_table(sqlite3 *db, const char *table, char *out, size_t len)
+{
+	sqlite3_stmt *s;
+	char sql[128];
+	size_t n = 0;
+	int i, k;
+
+	snprintf(sql, sizeof(sql), "SELECT * FROM %s ORDER BY 1, 2", table);
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	out[0] = '\0';
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		for (i = 0; i < sqlite3_column_count(s); i++) {
+			if (sqlite3_column_type(s, i) == SQLITE_BLOB) {
+				const uint8_t *b = sqlite3_column_blob(s, i);
+				for (k = 0; k < sqlite3_column_bytes(s, i) &&
+				    n + 3 < len; k++)
+					n += (size_t)snprintf(out + n, len - n,
+					    "%02x", b[k]);
+			} else {
+				const unsigned char *t =
+				    sqlite3_column_text(s, i);
+				n += (size_t)snprintf(out + n, len - n, "%s",
+				    t != NULL ? (const char *)t : "NULL");
+			}
+			cr_assert_lt(n + 2, len, "%s: too big to compare",
+			    table);
+			out[n++] = '|';
+			out[n] = '\0';
+		}
+		out[n++] = '\n';
+		out[n] = '\0';
+	}
+	sqlite3_finalize(s);
+}
+
+static void
+snapshot_take(struct snapshot *sn)
+{
+	sqlite3 *db;
+	size_t i;
+
+	cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	for (i = 0; i < NCOMMIT_TABLES; i++)
+		dump_table(db, commit_tables[i], sn->t[i], sizeof(sn->t[i]));
+	sqlite3_close(db);
+}
+
+static void
+snapshot_same(const struct snapshot *a, const struct snapshot *b,
+    const char *what)
+{
+	size_t i;
+
+	for (i = 0; i < NCOMMIT_TABLES; i++)
+		cr_assert_str_eq(a->t[i], b->t[i], "%s: table %s changed:\n"
+		    "before:\n%s\nafter:\n%s", what, commit_tables[i],
+		    a->t[i], b->t[i]);
+}
+
+/*
+ * A commit that fails partway writes nothing: not the deployment's new
+ * state (written first), not its hosts, not the commands before the one
+ * that failed (nor the hosts' sequence marks they raise), not the events.
+ * Then the same commit without the bad part writes all of it, so the
+ * failed ones had something to write.
+ */
+Test(store, deploy_commit_failing_partway_writes_nothing)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1), b = make_host("web2", 2);
+	const char *names[] = { "web1", "web2" };
+	struct deploy_rec d;
+	struct rollout r;
+	struct command_rec c[3];
+	struct command_rec *cmds[3] = { &c[0], &c[1], &c[2] };
+	struct deploy_event ev[2] = {
+		{ "alice", "deploy-succeeded", "", "all hosts healthy" },
+		{ "alice", NULL, "web2", "an event with no kind" },
+	};
+	struct snapshot *before = malloc(sizeof(*before));
+	struct snapshot *after = malloc(sizeof(*after));
+	uint8_t env[] = { 0x5a };
+	uint64_t running = 0, rev = 0;
+	char why[128];
+	size_t i;
+
+	cr_assert(before != NULL && after != NULL);
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	cr_assert_eq(store_host_insert(st, &b), 0);
+	memset(&d, 0, sizeof(d));
+	snprintf(d.service, sizeof(d.service), "web");
+	d.revision = 1;
+	snprintf(d.image, sizeof(d.image), "registry.example/web:1");
+	snprintf(d.actor, sizeof(d.actor), "alice");
+	cr_assert_eq(rollout_plan(&r, names, NULL, 2, 1, 0, 0, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(store_deploy_create(st, &d, &r, &running), 0);
+	cr_assert_neq(d.id, 0);
+	snapshot_take(before);
+
+	/* The engine's next state: done, and everything it touches. */
+	snprintf(d.digest, sizeof(d.digest), "registry.example/web@sha256:"
+	    "%064d", 7);
+	r.state = RO_SUCCEEDED;
+	r.batch = 1;
+	r.failures = 0;
+	snprintf(r.cause, sizeof(r.cause), "all batches healthy");
+	for (i = 0; i < r.nhosts; i++) {
+		r.hosts[i].state = RH_DONE;
+		r.hosts[i].since_ms = 4242;
+	}
+	make_command(&c[0], "web1", 1, 0xc1, 9000, env, sizeof(env));
+	make_command(&c[1], "web2", 1, 0xc2, 9000, env, sizeof(env));
+	for (i = 0; i < 3; i++) {
+		c[i].deployment = d.id;
+		snprintf(c[i].kind, sizeof(c[i].kind), "swap");
+	}
+
+	/* 1. The last command reuses the first one's id: refused by the
+	 * commands' primary key, after the deployment, its hosts, two
+	 * commands and the hosts' sequence marks were written. */
+	make_command(&c[2], "web2", 2, 0xc1, 9000, env, sizeof(env));
+	c[2].deployment = d.id;
+	cr_assert_neq(store_deploy_commit(st, &d, &r, cmds, 3, ev, 1), 0,
+	    "a duplicate command id was accepted");
+	snapshot_take(after);
+	snapshot_same(before, after, "a command failed");
+
+	/* 2. The commands are fine; the second event has no kind: refused
+	 * by the events' NOT NULL, after every command and one event. */
+	cr_assert_neq(store_deploy_commit(st, &d, &r, cmds, 2, ev, 2), 0,
+	    "an event with no kind was accepted");
+	snapshot_take(after);
+	snapshot_same(before, after, "an event failed");
+	cr_assert_eq(store_service_current(st, "web", &rev), 0);
+	cr_assert_eq(rev, 0, "the revision became current");
+
+	/* 3. Without the bad event, all of it lands (and the store is not
+	 * left inside a transaction by the failures). */
+	cr_assert_eq(store_deploy_commit(st, &d, &r, cmds, 2, ev, 1), 0);
+	store_close(st);
+	snapshot_take(after);
+	for (i = 0; i < NCOMMIT_TABLES; i++)
+		cr_assert_str_neq(before->t[i], after->t[i], "table %s "
+		    "unchanged by the good commit", commit_tables[i]);
+	cr_assert_eq(sql_int("SELECT state FROM deployments"), RO_SUCCEEDED);
+	snprintf(why, sizeof(why), "SELECT count(*) FROM deployment_hosts "
+	    "WHERE state = %d AND since_ms = 4242", RH_DONE);
+	cr_assert_eq(sql_int(why), 2);
+	cr_assert_eq(sql_int("SELECT count(*) FROM commands"), 2);
+	cr_assert_eq(sql_int("SELECT next_seq FROM hosts WHERE name = "
+	    "'web2'"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM events WHERE kind = "
+	    "'deploy-succeeded'"), 1);
+	cr_assert_eq(sql_int("SELECT current_revision FROM services WHERE "
+	    "name = 'web'"), 1);
+	rollout_free(&r);
+	free(before);
+	free(after);
+}
