@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "agent.h"
+#include "allowlist.h"
 #include "clock.h"
 #include "ferr.h"
 #include "health.h"
@@ -434,66 +435,6 @@ watch(struct job *j, struct docker *d, const char *cid, uint64_t revision,
 	return v;
 }
 
-/* ---- the allowlist ------------------------------------------------------ */
-
-static int
-bind_allowed(const char *src, const char *allowed)
-{
-	char list[512], *p, *save = NULL;
-	size_t n;
-
-	if (src[0] != '/' || strstr(src, "/../") != NULL ||
-	    (strlen(src) >= 3 && strcmp(src + strlen(src) - 3, "/..") == 0))
-		return 0;
-	snprintf(list, sizeof(list), "%s", allowed);
-	for (p = strtok_r(list, ",", &save); p != NULL;
-	    p = strtok_r(NULL, ",", &save)) {
-		while (*p == ' ')
-			p++;
-		n = strlen(p);
-		while (n > 1 && p[n - 1] == '/')
-			p[--n] = '\0';
-		if (n > 0 && strncmp(src, p, n) == 0 &&
-		    (src[n] == '/' || src[n] == '\0'))
-			return 1;
-	}
-	return 0;
-}
-
-/* allowlist refuses container settings this agent does not allow. */
-static int
-allowlist(const struct job *j, const Ferry__Swap *s, char *why, size_t len)
-{
-	size_t i;
-
-	if (s->privileged)
-		snprintf(why, len, "refused: privileged containers are not "
-		    "allowed on this agent");
-	else if (s->network_mode && s->network_mode[0] &&
-	    strcmp(s->network_mode, "bridge") != 0 &&
-	    strcmp(s->network_mode, "default") != 0)
-		snprintf(why, len, "refused: network mode \"%s\" is not "
-		    "allowed on this agent", s->network_mode);
-	else if (s->pid_mode && s->pid_mode[0])
-		snprintf(why, len, "refused: pid mode \"%s\" is not allowed "
-		    "on this agent", s->pid_mode);
-	else if (s->n_cap_add > 0)
-		snprintf(why, len, "refused: added capabilities (%s) are not "
-		    "allowed on this agent", s->cap_add[0]);
-	else {
-		for (i = 0; i < s->n_binds; i++)
-			if (!bind_allowed(s->binds[i]->source,
-			    j->allowed_binds)) {
-				snprintf(why, len, "refused: bind of %s is "
-				    "outside the agent's allowed paths",
-				    s->binds[i]->source);
-				return FERR_PERM;
-			}
-		return 0;
-	}
-	return FERR_PERM;
-}
-
 /* ---- Swap ----------------------------------------------------------------- */
 
 /* start_again brings the old container back after a failed swap; its
@@ -626,7 +567,8 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	if (!digest_ref(s->image))
 		return fail_early(o, "refused: the image must be given by "
 		    "digest (repo@sha256:...), got \"%s\"", s->image);
-	if (allowlist(j, s, o->why, sizeof(o->why)) != 0) {
+	if (allowlist_check(s, j->allowed_binds, o->why, sizeof(o->why)) !=
+	    0) {
 		o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__FAILED;
 		return 0;
 	}
