@@ -271,52 +271,119 @@ docker(const char *const *args)
 	return R.status;
 }
 
+/* host_label_of writes the ferry.host label Docker has for container id
+ * into buf ("" when it has none); 0, or -1 when Docker does not know it. */
+static int
+host_label_of(const char *id, char *buf, size_t len)
+{
+	size_t n;
+
+	if (docker((const char *[]){ "inspect", "--format", "{{index "
+	    ".Config.Labels \"ferry.host\"}}", id, NULL }) != 0)
+		return -1;
+	n = strcspn(R.out, "\n");
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, R.out, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+/*
+ * check_inventory reads `ferry hosts --json` once and checks the whole
+ * inventory of host: every container it lists is one Docker labels
+ * ferry.host=host, and none is another's.  Returns 1 when it lists
+ * container id mine.
+ */
+static int
+check_inventory(const char *host, const char *mine, const char *other)
+{
+	char id[80], label[80];
+	cJSON *arr, *it, *cs, *c;
+	int hosts = 0, found = 0;
+
+	h_ferry(&F, &R, (const char *[]){ "hosts", "--json", NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	arr = cJSON_Parse(R.out);
+	cr_assert_not_null(arr, "%s", R.out);
+	cJSON_ArrayForEach(it, arr) {
+		cJSON *name = cJSON_GetObjectItem(it, "name");
+		cr_assert(cJSON_IsString(name), "%s", R.out);
+		cr_assert_str_eq(name->valuestring, host, "%s", R.out);
+		hosts++;
+		cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(it, "docker_ok")),
+		    "%s", R.out);
+		cs = cJSON_GetObjectItem(it, "containers");
+		cr_assert(cJSON_IsArray(cs), "%s", R.out);
+		cJSON_ArrayForEach(c, cs) {
+			cJSON *cid = cJSON_GetObjectItem(c, "id");
+			cr_assert(cJSON_IsString(cid) && cid->valuestring[0],
+			    "a container without an id: %s", R.out);
+			snprintf(id, sizeof(id), "%s", cid->valuestring);
+			cr_assert(strncmp(other, id, strlen(id)) != 0 &&
+			    strncmp(id, other, strlen(other)) != 0,
+			    "another host's container %s was listed: %s",
+			    id, R.out);
+			cr_assert_eq(host_label_of(id, label, sizeof(label)),
+			    0, "listed container %s is unknown to Docker: %s",
+			    id, R.err);
+			cr_assert_str_eq(label, host, "listed container %s "
+			    "belongs to \"%s\", not %s", id, label, host);
+			if (strncmp(mine, id, strlen(id)) == 0 ||
+			    strncmp(id, mine, strlen(mine)) == 0)
+				found = 1;
+		}
+	}
+	cJSON_Delete(arr);
+	cr_assert_eq(hosts, 1, "%s", R.out);
+	return found;
+}
+
 Test(link, heartbeat_carries_the_ferry_containers_docker_runs)
 {
-	char cname[64], label[80];
-	cJSON *arr, *it, *cs, *c;
-	int found = 0, k;
+	char host[64], other[64], cname[96], oname[96], label[96];
+	char mine_id[80], other_id[80];
+	int k, seen;
 
 	cr_assert_eq(docker((const char *[]){ "version", NULL }), 0,
 	    "dockerd must run for this test (deploy/services.sh start): %s",
 	    R.err);
+	/* Names of this test process alone: other runs on the same Docker
+	 * keep their containers to themselves. */
+	h_unique("inv", host, sizeof(host));
+	h_unique("inv-other", other, sizeof(other));
+	snprintf(cname, sizeof(cname), "ferry-itest-%s", host);
+	snprintf(oname, sizeof(oname), "ferry-itest-%s", other);
+	/* h_fini removes both hosts' containers, whatever happens. */
+	snprintf(F.hosts[F.nhosts++], sizeof(F.hosts[0]), "%s", other);
 	h_start_ferryd(&F, NULL);
-	h_add_agent(&F, "inv-1", NULL);
-	snprintf(cname, sizeof(cname), "ferry-itest-%d", (int)getpid());
-	snprintf(label, sizeof(label), "ferry.host=inv-1");
+	h_add_agent(&F, host, NULL);
+	/* Another host's container first: every inventory that shows this
+	 * host's container was read after it existed. */
+	snprintf(label, sizeof(label), "ferry.host=%s", other);
+	cr_assert_eq(docker((const char *[]){ "create", "--name", oname,
+	    "--label", label, "--label", "ferry.service=db", "--label",
+	    "ferry.revision=3", "127.0.0.1:5000/ferry-test/web:1", NULL }), 0,
+	    "docker create: %s", R.err);
+	snprintf(other_id, sizeof(other_id), "%.64s", R.out);
+	snprintf(label, sizeof(label), "ferry.host=%s", host);
 	cr_assert_eq(docker((const char *[]){ "create", "--name", cname,
 	    "--label", label, "--label", "ferry.service=web", "--label",
 	    "ferry.revision=7", "127.0.0.1:5000/ferry-test/web:1", NULL }), 0,
 	    "docker create: %s", R.err);
-	/* A container of another host is not this agent's. */
-	cr_assert_eq(docker((const char *[]){ "create", "--name", "ferry-itest-"
-	    "other", "--label", "ferry.host=someone-else", "--label",
-	    "ferry.service=db", "127.0.0.1:5000/ferry-test/web:1", NULL }), 0,
-	    "docker create: %s", R.err);
-	for (k = 0; k < 100 && !found; k++) {
-		h_ferry(&F, &R, (const char *[]){ "hosts", "--json", NULL });
-		arr = cJSON_Parse(R.out);
-		cJSON_ArrayForEach(it, arr) {
-			cs = cJSON_GetObjectItem(it, "containers");
-			cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(it,
-			    "docker_ok")), "%s", R.out);
-			cJSON_ArrayForEach(c, cs) {
-				cJSON *svc = cJSON_GetObjectItem(c, "service");
-				cJSON *rev = cJSON_GetObjectItem(c, "revision");
-				cr_assert_str_neq(svc->valuestring, "db",
-				    "another host's container was listed");
-				if (strcmp(svc->valuestring, "web") == 0 &&
-				    strcmp(rev->valuestring, "7") == 0)
-					found = 1;
-			}
-		}
-		cJSON_Delete(arr);
-		if (!found)
-			h_sleep_ms(100);
+	snprintf(mine_id, sizeof(mine_id), "%.64s", R.out);
+	cr_assert_eq(strlen(mine_id), 64, "docker create said %s", mine_id);
+	cr_assert_eq(strlen(other_id), 64, "docker create said %s",
+	    other_id);
+	for (k = 0; k < 100 && !check_inventory(host, mine_id, other_id); k++)
+		h_sleep_ms(100);
+	cr_assert_lt(k, 100, "container never showed up in ferry hosts");
+	/* And it stays that way, heartbeat after heartbeat (200 ms). */
+	for (seen = 0; seen < 5; seen++) {
+		h_sleep_ms(250);
+		cr_assert(check_inventory(host, mine_id, other_id),
+		    "the container went missing from ferry hosts");
 	}
-	docker((const char *[]){ "rm", "-f", cname, "ferry-itest-other",
-	    NULL });
-	cr_assert(found, "container never showed up in ferry hosts");
 }
 
 Test(link, agents_reconnect_after_the_network_drops)
