@@ -28,7 +28,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lnng -lpthread
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-            -Wformat=2 -Wno-format-nonliteral -Werror
+            -Wformat=2 -Werror
 CFLAGS   ?= -O2 -g
 ifneq ($(SAN),)
 CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -45,7 +45,7 @@ FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
             coordinator/http.c coordinator/swapone.c coordinator/spec.c \
             coordinator/deploy.c coordinator/rollout.c coordinator/metrics.c
 FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c
-AGENT    := $(filter-out agent/main.c,$(wildcard agent/*.c))
+AGENT    := $(wildcard agent/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 

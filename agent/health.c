@@ -1,5 +1,6 @@
 /* health.c: the health judge: thresholds, start period, the fast start
  * cadence, deadline and the min_healthy watch, as a pure state machine. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -86,10 +87,19 @@ schedule(struct health_judge *j, uint64_t now_ms)
 		j->next_ms = beat;
 }
 
+/* fail judges the container failed, why given as printf would write it. */
 static enum health_verdict
-fail(struct health_judge *j, const char *fmt, const char *a)
+fail(struct health_judge *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static enum health_verdict
+fail(struct health_judge *j, const char *fmt, ...)
 {
-	snprintf(j->why, sizeof(j->why), fmt, a);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->why, sizeof(j->why), fmt, ap);
+	va_end(ap);
 	j->verdict = HEALTH_FAILED;
 	return j->verdict;
 }
@@ -97,8 +107,6 @@ fail(struct health_judge *j, const char *fmt, const char *a)
 enum health_verdict
 health_tick(struct health_judge *j, uint64_t now_ms)
 {
-	char d[32];
-
 	if (j->verdict != HEALTH_WAIT)
 		return j->verdict;
 	if (j->healthy) {
@@ -106,10 +114,9 @@ health_tick(struct health_judge *j, uint64_t now_ms)
 			j->verdict = HEALTH_PASSED;
 		return j->verdict;
 	}
-	if (now_ms - j->started_ms >= j->p.deadline_ms) {
-		snprintf(d, sizeof(d), "%u ms", j->p.deadline_ms);
-		return fail(j, "not healthy within the deadline (%s)", d);
-	}
+	if (now_ms - j->started_ms >= j->p.deadline_ms)
+		return fail(j, "not healthy within the deadline (%u ms)",
+		    (unsigned)j->p.deadline_ms);
 	return j->verdict;
 }
 
@@ -160,11 +167,8 @@ health_pending(struct health_judge *j, uint64_t now_ms)
 enum health_verdict
 health_exited(struct health_judge *j, uint64_t now_ms, int code)
 {
-	char c[32];
-
 	(void)now_ms;
 	if (j->verdict != HEALTH_WAIT)
 		return j->verdict;
-	snprintf(c, sizeof(c), "%d", code);
-	return fail(j, "container exited with code %s", c);
+	return fail(j, "container exited with code %d", code);
 }

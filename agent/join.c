@@ -1,6 +1,7 @@
 /* join.c: `ferry-agent join TOKEN`: enrol this host with ferryd. */
 #include <errno.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,11 +45,20 @@ AGENT_CONF "), else /var/lib/ferry-agent.\n"
 "Exit status: 0 joined (and the service started, when join starts it),\n"
 "1 refused, unreachable or the service did not start, 2 bad arguments.\n";
 
+/* fail prints "ferry-agent: join: " and the message on standard error, and
+ * returns status (join's exit status). */
 static int
-fail(int status, const char *fmt, const char *a, const char *b)
+fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+fail(int status, const char *fmt, ...)
 {
+	va_list ap;
+
 	fputs("ferry-agent: join: ", stderr);
-	fprintf(stderr, fmt, a, b);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fputc('\n', stderr);
 	return status;
 }
@@ -188,9 +198,9 @@ join_main(int argc, char **argv)
 			char *eq = strchr(argv[++i], '=');
 			if (eq == NULL || eq == argv[i] || eq[1] == '\0')
 				return fail(2, "bad label \"%s\": expected "
-				    "key=value%s", argv[i], "");
+				    "key=value", argv[i]);
 			if (nl == 16)
-				return fail(2, "too many labels%s%s", "", "");
+				return fail(2, "too many labels");
 			*eq = '\0';
 			ferry__label__init(&lab[nl]);
 			lab[nl].key = argv[i];
@@ -201,7 +211,7 @@ join_main(int argc, char **argv)
 		    strcmp(a, "--state-dir") == 0 ||
 		    strcmp(a, "--publish-address") == 0) && v != NULL) {
 			if (config_set(opts, a + 2, v, why, sizeof(why)) != 0)
-				return fail(2, "--%s%s", why, "");
+				return fail(2, "--%s", why);
 			config_find(opts, a + 2)->set = 1;
 			dir_flag |= strcmp(a, "--state-dir") == 0;
 			i++;
@@ -211,11 +221,11 @@ join_main(int argc, char **argv)
 			no_start = 1;
 		} else if (a[0] == '-') {
 			return fail(2, "unknown or incomplete flag \"%s\" (see "
-			    "ferry-agent join --help)%s", a, "");
+			    "ferry-agent join --help)", a);
 		} else if (tokstr == NULL) {
 			tokstr = a;
 		} else {
-			return fail(2, "unexpected argument \"%s\"%s", a, "");
+			return fail(2, "unexpected argument \"%s\"", a);
 		}
 	}
 	if (tokstr == NULL) {
@@ -227,26 +237,24 @@ join_main(int argc, char **argv)
 		conf_file = AGENT_CONF;
 	if (conf_file != NULL && config_load(opts, conf_file, why,
 	    sizeof(why)) != 0)
-		return fail(2, "%s%s", why, "");
+		return fail(2, "%s", why);
 	if (token_decode(tokstr, &tok) != 0)
 		return fail(2, "bad token: not a whole ferry join token (copy "
-		    "it again from `ferry token create`)%s%s", "", "");
+		    "it again from `ferry token create`)");
 	if (c.name[0] == '\0') {
 		if (gethostname(hostname, sizeof(hostname)) != 0)
-			return fail(2, "no --name and no host name%s%s", "",
-			    "");
+			return fail(2, "no --name and no host name");
 		hostname[strcspn(hostname, ".")] = '\0';
 		snprintf(c.name, sizeof(c.name), "%s", hostname);
 	}
 	if (!valid_name(c.name))
 		return fail(2, "bad name \"%s\": letters, digits, '.', '-', "
-		    "'_', up to 63, starting with a letter or digit%s", c.name,
-		    "");
+		    "'_', up to 63, starting with a letter or digit", c.name);
 	if (crypto_init() != 0)
-		return fail(1, "cannot initialise libsodium%s%s", "", "");
+		return fail(1, "cannot initialise libsodium");
 	umask(077);
 	if (mkdir_private(c.state_dir) != 0)
-		return fail(1, "cannot create %s%s", c.state_dir, "");
+		return fail(1, "cannot create %s", c.state_dir);
 	snprintf(path, sizeof(path), "%s/" ENROLMENT_FILE, c.state_dir);
 	if (access(path, F_OK) == 0)
 		return fail(1, "%s exists: this state dir is already enrolled;"
@@ -268,41 +276,38 @@ join_main(int argc, char **argv)
 	jr.publish_address = c.publish_address;
 	if ((rc = envelope_seal_msg(FERRY__KIND__KIND_JOIN_REQUEST, &jr.base,
 	    &kp, &req, &reqlen)) != 0) {
-		status = fail(1, "cannot sign the request: %s%s", ferr_str(rc),
-		    "");
+		status = fail(1, "cannot sign the request: %s", ferr_str(rc));
 		goto out;
 	}
 	if (exchange(&tok, req, reqlen, &reply, &replylen, why,
 	    sizeof(why)) != 0) {
-		status = fail(1, "%s%s", why, "");
+		status = fail(1, "%s", why);
 		goto out;
 	}
 	/* The answer must be signed by the key the token names. */
 	if ((rc = envelope_open(reply, replylen, NULL, &ev)) != 0) {
-		status = fail(1, "refused ferryd's answer: %s%s", ferr_str(rc),
-		    "");
+		status = fail(1, "refused ferryd's answer: %s", ferr_str(rc));
 		goto out;
 	}
 	keys_fingerprint(ev.signer, got_fpr);
 	if (sodium_memcmp(got_fpr, tok.fingerprint, KEY_FPR_LEN) != 0) {
 		keys_fingerprint_str(got_fpr, fpr);
 		status = fail(1, "refused ferryd's answer: signed by key %s, "
-		    "not the one the token names%s", fpr, "");
+		    "not the one the token names", fpr);
 		goto out;
 	}
 	if (ev.kind == FERRY__KIND__KIND_REFUSAL) {
 		Ferry__Refusal *r = NULL;
 		envelope_unpack(&ev, &ferry__refusal__descriptor,
 		    (ProtobufCMessage **)&r);
-		status = fail(1, "refused by ferryd: %s%s",
-		    r && r->message ? r->message : "no reason given", "");
+		status = fail(1, "refused by ferryd: %s",
+		    r && r->message ? r->message : "no reason given");
 		if (r != NULL)
 			ferry__refusal__free_unpacked(r, NULL);
 		goto out;
 	}
 	if (ev.kind != FERRY__KIND__KIND_JOIN_ANSWER) {
-		status = fail(1, "refused ferryd's answer: unexpected kind%s%s",
-		    "", "");
+		status = fail(1, "refused ferryd's answer: unexpected kind");
 		goto out;
 	}
 	{
@@ -313,8 +318,7 @@ join_main(int argc, char **argv)
 		if (ans != NULL)
 			ferry__join_answer__free_unpacked(ans, NULL);
 		if (!ok) {
-			status = fail(1, "ferryd did not accept the join%s%s",
-			    "", "");
+			status = fail(1, "ferryd did not accept the join");
 			goto out;
 		}
 	}

@@ -479,10 +479,20 @@ struct swap_out {
 	char cid[80];
 };
 
+/* fail_early records a swap that failed before anything changed, why
+ * given as printf would write it; returns 0 (do_swap's "not swapped"). */
 static int
-fail_early(struct swap_out *o, const char *fmt, const char *a)
+fail_early(struct swap_out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+fail_early(struct swap_out *o, const char *fmt, ...)
 {
-	snprintf(o->why, sizeof(o->why), fmt, a);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(o->why, sizeof(o->why), fmt, ap);
+	va_end(ap);
 	o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__FAILED;
 	return 0;
 }

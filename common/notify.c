@@ -30,15 +30,6 @@ notify_stopping(void)
 }
 
 int
-notify_status(const char *status)
-{
-	char msg[512];
-
-	snprintf(msg, sizeof(msg), "STATUS=%s", status);
-	return send_notice(msg);
-}
-
-int
 notify_systemd_runs(void)
 {
 	return sd_booted() > 0;

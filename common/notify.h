@@ -18,10 +18,6 @@ notify_ready(const char *status);
 int
 notify_stopping(void);
 
-/* notify_status replaces the status line only.  Same contract. */
-int
-notify_status(const char *status);
-
 /* notify_systemd_runs returns 1 when this machine was booted with systemd
  * as its service manager (so `systemctl` can start services), else 0. */
 int

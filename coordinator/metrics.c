@@ -2,7 +2,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "metrics.h"
 
@@ -43,16 +42,6 @@ static const struct {
 	[M_REPORTS_RIDING] = { "ferry_reports_on_heartbeats_total",
 	    "Agent reports received riding on a signed heartbeat." },
 };
-
-void
-metrics_init(void)
-{
-	pthread_mutex_lock(&mtx);
-	memset(counters, 0, sizeof(counters));
-	swap_sum = batch_sum = 0;
-	swap_n = batch_n = 0;
-	pthread_mutex_unlock(&mtx);
-}
 
 void
 metrics_inc(enum metric m)

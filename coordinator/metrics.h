@@ -22,7 +22,6 @@ enum metric {
 	M_COUNT
 };
 
-void metrics_init(void);
 void metrics_inc(enum metric m);
 /* metrics_observe adds one duration (seconds) to the swap or batch
  * summary. */
