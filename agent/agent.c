@@ -292,6 +292,8 @@ main(int argc, char **argv)
 		fatalx("host key %s: %s%s", path, ferr_str(rc),
 		    rc == FERR_PERM ? " (must be mode 0600)" : "");
 	keys_fingerprint(a->kp.pk, a->fpr);
+	/* This run's heartbeats are numbered in a session of their own. */
+	randombytes_buf(a->session, sizeof(a->session));
 	snprintf(path, sizeof(path), "%s/coordinator.pub", c->state_dir);
 	rc = keys_load_public(path, a->pinned);
 	if (rc == 0) {

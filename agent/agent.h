@@ -11,6 +11,7 @@
 #include "config.h"
 #include "ferry.pb-c.h"
 #include "keys.h"
+#include "clock.h"
 #include "mailbox.h"
 
 #define AGENT_VERSION	"0.1.0"
@@ -161,6 +162,14 @@ struct agent {
 	} poll, report;
 	int link_up;
 	uint64_t last_poll_sent_ms;
+	/* Polls are numbered within a session drawn at start: ferryd orders
+	 * them by that, which no clock step moves. */
+	uint8_t session[16];
+	uint64_t poll_counter;
+	/* ferryd's steady clock, learnt from each Idle that answers our poll:
+	 * commands' expiry is judged on it, so a step of either wall clock
+	 * expires nothing early. */
+	struct clock_peer coordinator_clock;
 	char last_problem[256];
 	int pending_logged, revoked_logged;
 	struct adhoc *adhoc_head, *adhoc_tail;

@@ -184,7 +184,11 @@ execute_command(struct agent *a, const struct envelope *ev)
 	self.name = a->conf.name;
 	memcpy(self.fingerprint, a->fpr, KEY_FPR_LEN);
 	self.last_sequence = a->last_seq;
-	if ((rc = accept_check(cmd, &self, clock_wall_ms())) != 0) {
+	/* Expiry is judged on ferryd's clock as the last Idle told it, and
+	 * the time elapsed since: steps of either wall clock move neither.
+	 * Until an Idle has come, on our own wall clock. */
+	if ((rc = accept_check(cmd, &self, clock_peer_now(
+	    &a->coordinator_clock, clock_mono_us(), clock_wall_ms()))) != 0) {
 		refuse(a, cmd, rc, idhex);
 		goto out;
 	}

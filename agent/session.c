@@ -308,11 +308,13 @@ seal_poll(struct agent *a, uint8_t **buf, size_t *len)
 	uint64_t since = a->ride_since_ms;
 	int rc;
 
-	/* Strictly increasing: ferryd refuses a heartbeat that is not newer
-	 * than the last one it heard. */
-	p.sent_at_ms = now > a->last_poll_sent_ms ? now :
-	    a->last_poll_sent_ms + 1;
+	/* ferryd refuses a heartbeat it heard before: within this session
+	 * the counter grows, whatever the wall clock does. */
+	p.sent_at_ms = now;
 	a->last_poll_sent_ms = p.sent_at_ms;
+	p.session.data = a->session;
+	p.session.len = sizeof(a->session);
+	p.counter = ++a->poll_counter;
 	p.last_sequence = a->last_seq;
 	p.wait_ms = (uint32_t)a->conf.heartbeat_interval_ms;
 	p.status = "ready";
@@ -485,8 +487,17 @@ on_idle(struct agent *a, const struct envelope *ev)
 		ride_settle(a, NULL);
 		return;
 	}
-	ride_settle(a, idle->poll_sent_at_ms == a->last_poll_sent_ms ? idle :
-	    NULL);
+	/* Only an Idle bound to the poll in flight counts: an old one
+	 * replayed would acknowledge reports ferryd never read, or wind
+	 * ferryd's clock back so that expired commands looked alive. */
+	if (idle->poll_counter != 0 ? idle->poll_counter == a->poll_counter :
+	    idle->poll_sent_at_ms == a->last_poll_sent_ms) {
+		clock_peer_learn(&a->coordinator_clock, idle->server_time_ms,
+		    clock_mono_us());
+		ride_settle(a, idle);
+	} else {
+		ride_settle(a, NULL);
+	}
 	ferry__idle__free_unpacked(idle, NULL);
 }
 

@@ -13,6 +13,7 @@
 #include "ferryd.h"
 #include "log.h"
 #include "metrics.h"
+#include "plan.h"
 #include "spec.h"
 
 #define ACCEPT_MS	30000u		/* a command must be accepted by */
@@ -28,8 +29,28 @@ struct deployment {
 	uint64_t batch_started_us;	/* for the batch duration metric */
 	uint32_t batch_seen;
 	int resolving;			/* the tag is being resolved */
+	/* Inputs not recorded yet (a commit failed: disk full, I/O error),
+	 * oldest first: the engine's state in memory stays what the database
+	 * holds, and they are tried again, in order, until they commit. */
+	struct dep_input *queue;
+	size_t nqueue, capqueue;
+	uint64_t retry_at_ms;		/* monotonic: next try */
+	int failing;			/* the last commit failed (logged) */
+	int withdrawn;			/* its unaccepted commands, once ended */
 	struct deployment *next;
 };
+
+/* One input for a deployment's engine, with what the shell records with
+ * it. */
+struct dep_input {
+	enum rollout_input in;
+	size_t host;
+	char cause[512];
+	char actor[64];			/* "" for ferryd */
+	char digest[300];		/* the resolved image, recorded with it */
+};
+
+#define RETRY_MS	250u		/* between tries of a failed commit */
 
 static struct deployment *deployments;
 
@@ -38,9 +59,6 @@ struct load_ctx {
 	struct ferryd *fd;
 	int rc;
 };
-/* The ferryd whose deployments these are (commands reloaded after a
- * restart carry no argument to their callback). */
-static struct ferryd *deploy_ferryd;
 
 /* spec_image_is_digest: repo@sha256:<64 hex>, already resolved. */
 static int
@@ -71,6 +89,7 @@ dep_free(struct deployment *p)
 	spec_free(p->spec);
 	spec_free(p->prev_spec);
 	rollout_free(&p->r);
+	free(p->queue);
 	free(p);
 }
 
@@ -127,7 +146,7 @@ make_pull(struct ferryd *fd, struct deployment *p, struct host *h,
 	cmd.payload_case = FERRY__COMMAND__PAYLOAD_PULL;
 	cmd.pull = &pull;
 	c = link_prepare(fd, h, &cmd, "pull", ACCEPT_MS, PULL_MS,
-	    deploy_on_result, NULL);
+	    deploy_on_result, fd);
 	if (c != NULL) {
 		c->rec.deployment = p->d.id;
 		snprintf(c->rec.purpose, sizeof(c->rec.purpose), "%s", purpose);
@@ -135,9 +154,30 @@ make_pull(struct ferryd *fd, struct deployment *p, struct host *h,
 	return c;
 }
 
+/* make_remove: a host that ran nothing of the service before is put back
+ * by removing the service there. */
 static struct cmd *
-make_swap(struct ferryd *fd, struct deployment *p, struct host *h,
-    int revert)
+make_remove(struct ferryd *fd, const struct deploy_rec *d, struct host *h)
+{
+	Ferry__Command cmd = FERRY__COMMAND__INIT;
+	Ferry__Remove rm = FERRY__REMOVE__INIT;
+	struct cmd *c;
+
+	rm.service = (char *)d->service;
+	cmd.payload_case = FERRY__COMMAND__PAYLOAD_REMOVE;
+	cmd.remove = &rm;
+	c = link_prepare(fd, h, &cmd, "remove", ACCEPT_MS, PULL_MS,
+	    deploy_on_result, fd);
+	if (c != NULL) {
+		c->rec.deployment = d->id;
+		snprintf(c->rec.purpose, sizeof(c->rec.purpose), "revert");
+	}
+	return c;
+}
+
+static struct cmd *
+make_swap(struct ferryd *fd, struct deployment *p, const struct deploy_rec *d,
+    struct host *h, int revert)
 {
 	Ferry__Command cmd = FERRY__COMMAND__INIT;
 	Ferry__Swap sw = FERRY__SWAP__INIT;
@@ -147,15 +187,15 @@ make_swap(struct ferryd *fd, struct deployment *p, struct host *h,
 
 	if (s == NULL || spec_swap_fill(s, &sw) != 0)
 		return NULL;
-	snprintf(dep, sizeof(dep), "%llu", (unsigned long long)p->d.id);
-	sw.revision = revert ? p->d.previous_revision : p->d.revision;
-	sw.image = revert ? p->d.previous_digest : p->d.digest;
+	snprintf(dep, sizeof(dep), "%llu", (unsigned long long)d->id);
+	sw.revision = revert ? d->previous_revision : d->revision;
+	sw.image = revert ? (char *)d->previous_digest : (char *)d->digest;
 	sw.deployment = dep;
 	cmd.payload_case = FERRY__COMMAND__PAYLOAD_SWAP;
 	cmd.swap = &sw;
 	c = link_prepare(fd, h, &cmd, "swap", ACCEPT_MS,
 	    (uint64_t)s->health.deadline_ms + s->health.min_healthy_ms +
-	    SWAP_SLACK_MS, deploy_on_result, NULL);
+	    SWAP_SLACK_MS, deploy_on_result, fd);
 	spec_swap_clear(&sw);
 	if (c != NULL) {
 		c->rec.deployment = p->d.id;
@@ -192,7 +232,8 @@ dep_forget(uint64_t id)
 {
 	struct deployment *p = dep_find(id);
 
-	if (p != NULL && rollout_finished(&p->r) && in_flight(&p->r) == 0) {
+	if (p != NULL && rollout_finished(&p->r) && in_flight(&p->r) == 0 &&
+	    p->nqueue == 0) {
 		dep_unlink(p);
 		dep_free(p);
 	}
@@ -256,29 +297,138 @@ host_event(struct step *w, size_t ne, const struct rollout_host *rh)
 }
 
 /*
- * dep_step feeds one input to the engine, then records the new state with
- * the commands and events it implies in one transaction, and only then
- * hands the commands to the outbox.  Nothing is sent that is not recorded.
+ * dep_step feeds one input to a copy of the engine, then records the new
+ * state with the commands and events it implies in one transaction, and
+ * only once that has committed makes the copy the deployment's state and
+ * hands the commands to the outbox.  Nothing is sent that is not
+ * recorded, and memory never runs ahead of the disk: when the commit
+ * fails, the deployment is as it was and the error is returned (the
+ * caller keeps the input to try again).
  */
-static void
-dep_step(struct ferryd *fd, struct deployment *p,
-    const struct rollout_event *ev, const char *actor)
+static int
+dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
 {
-	enum rollout_state sbefore = p->r.state;
-	uint32_t bbefore = p->r.batch;
+	struct rollout_event ev = { in->in, in->host,
+	    in->cause[0] ? in->cause : NULL };
+	struct rollout next;
+	struct deploy_rec d = p->d;
 	size_t n, i, nc = 0, ne = 0, nh = p->r.nhosts, first;
+	uint64_t wake = p->wake_ms;
 	struct step w;
 	int record = 0, rc;
 
-	if (step_alloc(&w, nh) != 0) {
-		log_warnx("deployment %llu: out of memory",
-		    (unsigned long long)p->d.id);
-		return;
+	if (in->digest[0] != '\0')
+		snprintf(d.digest, sizeof(d.digest), "%s", in->digest);
+	if (step_alloc(&w, nh) != 0)
+		return FERR_NOMEM;
+	if ((rc = rollout_copy(&next, &p->r)) != 0) {
+		step_free(&w);
+		return rc;
 	}
 	for (i = 0; i < nh; i++)
 		w.before[i] = p->r.hosts[i].state;
-	n = rollout_step(&p->r, ev, clock_wall_ms(), w.dec, nh + 2,
-	    &p->wake_ms);
+	n = rollout_step(&next, &ev, clock_steady_ms(), w.dec, nh + 2,
+	    &wake);
+	for (i = 0; i < n; i++) {
+		struct host *h;
+		struct cmd *c = NULL;
+
+		if (w.dec[i].action == RA_RECORD) {
+			record = 1;
+			continue;
+		}
+		h = fleet_find(fd, next.hosts[w.dec[i].host].name);
+		if (h != NULL && w.dec[i].action == RA_PULL)
+			c = make_pull(fd, p, h, d.digest, "pull");
+		else if (h != NULL && w.dec[i].action == RA_SWAP)
+			c = make_swap(fd, p, &d, h, 0);
+		else if (h != NULL && w.dec[i].action == RA_REVERT &&
+		    !next.hosts[w.dec[i].host].had_previous)
+			c = make_remove(fd, &d, h);
+		else if (h != NULL && w.dec[i].action == RA_REVERT)
+			c = make_swap(fd, p, &d, h, 1);
+		if (c == NULL) {
+			log_warnx("deployment %llu: %s: cannot build its "
+			    "command", (unsigned long long)d.id,
+			    next.hosts[w.dec[i].host].name);
+			continue;
+		}
+		w.cmds[nc] = c;
+		w.recs[nc] = &c->rec;
+		w.hosts[nc] = h;
+		nc++;
+		record = 1;
+	}
+	if (!record) {
+		p->wake_ms = wake;
+		rollout_free(&next);
+		step_free(&w);
+		return 0;
+	}
+	/* The events, in the order things happened: the host whose answer
+	 * this is, then the deployment's state or batch, then the hosts
+	 * that moved because of it. */
+	first = ev.input != RI_TICK && ev.input != RI_PAUSE &&
+	    ev.input != RI_RESUME && ev.input != RI_ABORT &&
+	    ev.input != RI_RESOLVE_FAILED && ev.host < nh &&
+	    next.hosts[ev.host].state != w.before[ev.host] ? ev.host : nh;
+	if (first < nh && ((ev.input == RI_SWAPPED &&
+	    w.before[first] == RH_FAILED) || (ev.input == RI_REVERTED &&
+	    w.before[first] == RH_REVERT_FAILED))) {
+		/* A late answer from a host counted failed: say so before
+		 * what follows from it. */
+		snprintf(w.details[ne], sizeof(w.details[ne]), "late answer: "
+		    "its %s to revision %llu passed after it had been "
+		    "counted failed", ev.input == RI_SWAPPED ? "swap" :
+		    "revert", (unsigned long long)(ev.input == RI_SWAPPED ?
+		    d.revision : d.previous_revision));
+		w.evs[ne].actor = "ferryd";
+		w.evs[ne].kind = "host";
+		w.evs[ne].host = next.hosts[first].name;
+		w.evs[ne].detail = w.details[ne];
+		ne++;
+	}
+	if (first < nh)
+		ne = host_event(&w, ne, &next.hosts[first]);
+	if (next.state != p->r.state || next.batch != p->r.batch ||
+	    ev.input == RI_PAUSE || ev.input == RI_RESUME ||
+	    ev.input == RI_ABORT) {
+		char *dt = w.details[ne];
+		size_t dl = sizeof(w.details[ne]), l;
+
+		if (next.state == RO_RUNNING || next.state == RO_ROLLING_BACK)
+			snprintf(dt, dl, "%s batch %u/%u",
+			    rollout_state_name(next.state), next.batch + 1,
+			    next.nbatches);
+		else
+			snprintf(dt, dl, "%s", rollout_state_name(next.state));
+		l = strlen(dt);
+		if (next.cause[0])
+			snprintf(dt + l, dl - l, ": %s", next.cause);
+		w.evs[ne].actor = in->actor[0] ? in->actor : "ferryd";
+		w.evs[ne].kind = ev.input == RI_PAUSE ? "pause" :
+		    ev.input == RI_RESUME ? "resume" :
+		    ev.input == RI_ABORT ? "abort" : "state";
+		w.evs[ne].host = "";
+		w.evs[ne].detail = dt;
+		ne++;
+	}
+	for (i = 0; i < nh; i++)
+		if (i != first && next.hosts[i].state != w.before[i])
+			ne = host_event(&w, ne, &next.hosts[i]);
+	if ((rc = store_deploy_commit(fd->store, &d, &next, w.recs, nc,
+	    w.evs, ne)) != 0) {
+		for (i = 0; i < nc; i++)
+			link_discard(w.cmds[i]);
+		rollout_free(&next);
+		step_free(&w);
+		return rc;
+	}
+	/* Recorded: now memory moves. */
+	rollout_free(&p->r);
+	p->r = next;
+	p->d = d;
+	p->wake_ms = wake;
 	/* A batch ends when the next starts or the deployment ends. */
 	if (p->batch_started_us != 0 && (p->r.batch != p->batch_seen ||
 	    rollout_finished(&p->r))) {
@@ -291,97 +441,6 @@ dep_step(struct ferryd *fd, struct deployment *p,
 		p->batch_started_us = clock_mono_us();
 		p->batch_seen = p->r.batch;
 	}
-	for (i = 0; i < n; i++) {
-		struct host *h;
-		struct cmd *c = NULL;
-
-		if (w.dec[i].action == RA_RECORD) {
-			record = 1;
-			continue;
-		}
-		h = fleet_find(fd, p->r.hosts[w.dec[i].host].name);
-		if (h != NULL && w.dec[i].action == RA_PULL)
-			c = make_pull(fd, p, h, p->d.digest, "pull");
-		else if (h != NULL && w.dec[i].action == RA_SWAP)
-			c = make_swap(fd, p, h, 0);
-		else if (h != NULL && w.dec[i].action == RA_REVERT)
-			c = make_swap(fd, p, h, 1);
-		if (c == NULL) {
-			log_warnx("deployment %llu: %s: cannot build its "
-			    "command", (unsigned long long)p->d.id,
-			    p->r.hosts[w.dec[i].host].name);
-			continue;
-		}
-		w.cmds[nc] = c;
-		w.recs[nc] = &c->rec;
-		w.hosts[nc] = h;
-		nc++;
-		record = 1;
-	}
-	if (!record) {
-		step_free(&w);
-		return;
-	}
-	/* The events, in the order things happened: the host whose answer
-	 * this is, then the deployment's state or batch, then the hosts
-	 * that moved because of it. */
-	first = ev->input != RI_TICK && ev->input != RI_PAUSE &&
-	    ev->input != RI_RESUME && ev->input != RI_ABORT && ev->host < nh &&
-	    p->r.hosts[ev->host].state != w.before[ev->host] ? ev->host : nh;
-	if (first < nh && ((ev->input == RI_SWAPPED &&
-	    w.before[first] == RH_FAILED) || (ev->input == RI_REVERTED &&
-	    w.before[first] == RH_REVERT_FAILED))) {
-		/* A late answer from a host counted failed: say so before
-		 * what follows from it. */
-		snprintf(w.details[ne], sizeof(w.details[ne]), "late answer: "
-		    "its %s to revision %llu passed after it had been "
-		    "counted failed", ev->input == RI_SWAPPED ? "swap" :
-		    "revert", (unsigned long long)(ev->input == RI_SWAPPED ?
-		    p->d.revision : p->d.previous_revision));
-		w.evs[ne].actor = "ferryd";
-		w.evs[ne].kind = "host";
-		w.evs[ne].host = p->r.hosts[first].name;
-		w.evs[ne].detail = w.details[ne];
-		ne++;
-	}
-	if (first < nh)
-		ne = host_event(&w, ne, &p->r.hosts[first]);
-	if (p->r.state != sbefore || p->r.batch != bbefore ||
-	    ev->input == RI_PAUSE || ev->input == RI_RESUME ||
-	    ev->input == RI_ABORT) {
-		char *d = w.details[ne];
-		size_t dl = sizeof(w.details[ne]), l;
-
-		if (p->r.state == RO_RUNNING || p->r.state == RO_ROLLING_BACK)
-			snprintf(d, dl, "%s batch %u/%u",
-			    rollout_state_name(p->r.state), p->r.batch + 1,
-			    p->r.nbatches);
-		else
-			snprintf(d, dl, "%s", rollout_state_name(p->r.state));
-		l = strlen(d);
-		if (p->r.cause[0])
-			snprintf(d + l, dl - l, ": %s", p->r.cause);
-		w.evs[ne].actor = actor ? actor : "ferryd";
-		w.evs[ne].kind = ev->input == RI_PAUSE ? "pause" :
-		    ev->input == RI_RESUME ? "resume" :
-		    ev->input == RI_ABORT ? "abort" : "state";
-		w.evs[ne].host = "";
-		w.evs[ne].detail = d;
-		ne++;
-	}
-	for (i = 0; i < nh; i++)
-		if (i != first && p->r.hosts[i].state != w.before[i])
-			ne = host_event(&w, ne, &p->r.hosts[i]);
-	if ((rc = store_deploy_commit(fd->store, &p->d, &p->r, w.recs, nc,
-	    w.evs, ne)) != 0) {
-		log_warnx("deployment %llu: cannot record its state: %s; its "
-		    "commands are not sent", (unsigned long long)p->d.id,
-		    ferr_str(rc));
-		for (i = 0; i < nc; i++)
-			link_discard(w.cmds[i]);
-		step_free(&w);
-		return;
-	}
 	for (i = 0; i < ne; i++)
 		log_info("deployment %llu of %s: %s%s%s",
 		    (unsigned long long)p->d.id, p->d.service, w.evs[i].host,
@@ -389,17 +448,117 @@ dep_step(struct ferryd *fd, struct deployment *p,
 	for (i = 0; i < nc; i++)
 		link_enqueue(fd, w.hosts[i], w.cmds[i]);
 	step_free(&w);
-	/* A finished deployment stays until its last answer is in. */
-	dep_forget(p->d.id);
+	return 0;
 }
 
+/*
+ * dep_drain applies the deployment's queued inputs in order, each
+ * recorded before the next; it stops at the first whose commit fails
+ * (that one and those after it wait for the next try, see deploy_tick).
+ * Afterwards a finished deployment that waits for nothing is freed: p may
+ * be gone when it returns.  Returns 0 when the queue is empty.
+ */
+static void dep_withdrawn(void *arg, struct host *h, const struct cmd *c);
+
+static int
+dep_drain(struct ferryd *fd, struct deployment *p)
+{
+	uint64_t id = p->d.id;
+	char why[128];
+	int rc = 0;
+
+again:
+	while (p->nqueue > 0) {
+		if ((rc = dep_step(fd, p, &p->queue[0])) != 0)
+			break;
+		p->nqueue--;
+		memmove(p->queue, p->queue + 1, p->nqueue * sizeof(*p->queue));
+	}
+	if (rc == 0 && rollout_finished(&p->r) && !p->withdrawn) {
+		/* Ended: nothing of it is sent any more.  A host that waited
+		 * for a command withdrawn before any agent took it did not
+		 * run it: that goes in as its answer. */
+		p->withdrawn = 1;
+		snprintf(why, sizeof(why), "withdrawn: deployment %llu had "
+		    "ended (%s) before the agent took it",
+		    (unsigned long long)id, rollout_state_name(p->r.state));
+		link_withdraw(fd, id, why, dep_withdrawn, p);
+		if (p->nqueue > 0)
+			goto again;
+	}
+	if (rc != 0) {
+		p->retry_at_ms = clock_mono_ms() + RETRY_MS;
+		if (!p->failing)
+			log_warnx("deployment %llu of %s: cannot record its "
+			    "state: %s; nothing is sent, and %zu input(s) "
+			    "wait to be tried again", (unsigned long long)id,
+			    p->d.service, ferr_str(rc), p->nqueue);
+		p->failing = 1;
+		return rc;
+	}
+	if (p->failing)
+		log_info("deployment %llu of %s: its state is recorded again",
+		    (unsigned long long)id, p->d.service);
+	p->failing = 0;
+	/* A finished deployment stays until its last answer is in. */
+	dep_forget(id);
+	return 0;
+}
+
+/* dep_queue appends an input to p's queue (the actor NULL: ferryd). */
+static int
+dep_queue(struct deployment *p, enum rollout_input in, size_t host,
+    const char *cause, const char *actor, const char *digest)
+{
+	struct dep_input *q;
+
+	if (p->nqueue == p->capqueue) {
+		size_t cap = p->capqueue ? p->capqueue * 2 : 4;
+
+		if ((q = realloc(p->queue, cap * sizeof(*q))) == NULL)
+			return FERR_NOMEM;
+		p->queue = q;
+		p->capqueue = cap;
+	}
+	q = &p->queue[p->nqueue++];
+	memset(q, 0, sizeof(*q));
+	q->in = in;
+	q->host = host;
+	snprintf(q->cause, sizeof(q->cause), "%s", cause ? cause : "");
+	snprintf(q->actor, sizeof(q->actor), "%s", actor ? actor : "");
+	snprintf(q->digest, sizeof(q->digest), "%s", digest ? digest : "");
+	return 0;
+}
+
+static size_t host_index(const struct deployment *p, const char *name);
+
+/* dep_withdrawn: host h's command c of deployment arg was withdrawn. */
+static void
+dep_withdrawn(void *arg, struct host *h, const struct cmd *c)
+{
+	struct deployment *p = arg;
+	size_t i = host_index(p, h->rec.name);
+
+	(void)c;
+	if (i != (size_t)-1 && waits(p->r.hosts[i].state))
+		dep_queue(p, RI_OFFLINE, i, "its command was withdrawn: the "
+		    "deployment had ended before any agent took it", NULL,
+		    NULL);
+}
+
+/* dep_input feeds one input to p's engine after those still waiting: it
+ * is recorded now or, when the disk refuses, kept and tried again.  p may
+ * be freed when it returns (see dep_drain). */
 static void
 dep_input(struct ferryd *fd, struct deployment *p, enum rollout_input in,
     size_t host, const char *cause)
 {
-	struct rollout_event ev = { in, host, cause };
-
-	dep_step(fd, p, &ev, NULL);
+	if (dep_queue(p, in, host, cause, NULL, NULL) != 0) {
+		log_warnx("deployment %llu: out of memory: an input is lost",
+		    (unsigned long long)p->d.id);
+		return;
+	}
+	dep_drain(fd, p);
 }
 
 static size_t
@@ -475,7 +634,7 @@ void
 deploy_on_result(void *arg, struct host *h, const struct cmd *c,
     const Ferry__Report *report, const char *err)
 {
-	struct ferryd *fd = arg != NULL ? arg : deploy_ferryd;
+	struct ferryd *fd = arg;
 	struct deployment *p = dep_find(c->rec.deployment);
 	int ok = report != NULL &&
 	    report->status == FERRY__REPORT__STATUS__SUCCEEDED;
@@ -490,31 +649,25 @@ deploy_on_result(void *arg, struct host *h, const struct cmd *c,
 	if (p == NULL)
 		return;		/* finished, or unknown: nothing to feed */
 	if (strcmp(c->rec.purpose, "resolve") == 0) {
+		char why[512];
+
 		p->resolving = 0;
-		if (!ok || report->result_case != FERRY__REPORT__RESULT_PULL) {
-			/* Nothing changed anywhere: the deployment fails
-			 * before its engine starts. */
-			snprintf(p->r.cause, sizeof(p->r.cause), "cannot "
-			    "resolve %.100s on %.40s: %.80s", p->spec->image,
-			    h->rec.name, cause);
-			p->r.state = RO_FAILED;
-			for (i = 0; i < p->r.nhosts; i++)
-				p->r.hosts[i].state = RH_SKIPPED;
-			store_deploy_commit(fd->store, &p->d, &p->r, NULL, 0,
-			    &(struct deploy_event){ "ferryd", "state", "",
-			    p->r.cause }, 1);
-			log_warnx("deployment %llu of %s: %s",
-			    (unsigned long long)p->d.id, p->d.service,
-			    p->r.cause);
-			dep_unlink(p);
-			dep_free(p);
+		if (ok && report->result_case == FERRY__REPORT__RESULT_PULL &&
+		    report->pull->digest != NULL &&
+		    spec_image_is_digest(report->pull->digest)) {
+			/* The digest is recorded with the engine's first
+			 * step, in its transaction. */
+			if (dep_queue(p, RI_TICK, 0, NULL, NULL,
+			    report->pull->digest) == 0)
+				dep_drain(fd, p);
 			return;
 		}
-		snprintf(p->d.digest, sizeof(p->d.digest), "%s",
-		    report->pull->digest);
-		store_revision_set_digest(fd->store, p->d.service,
-		    p->d.revision, p->d.digest);
-		dep_input(fd, p, RI_TICK, 0, NULL);
+		/* Nothing changed anywhere: the deployment fails before its
+		 * engine starts, as the engine's own input. */
+		snprintf(why, sizeof(why), "cannot resolve %.100s on %.40s: "
+		    "%.80s", p->spec->image, h->rec.name, ok ? "the agent "
+		    "answered no image digest" : cause);
+		dep_input(fd, p, RI_RESOLVE_FAILED, 0, why);
 		return;
 	}
 	if ((i = host_index(p, h->rec.name)) == (size_t)-1) {
@@ -558,16 +711,29 @@ deploy_tick(struct ferryd *fd, uint64_t now_ms)
 
 	for (p = deployments; p != NULL; p = next) {
 		next = p->next;
-		if (p->wake_ms != 0 && now_ms >= p->wake_ms) {
-			p->wake_ms = 0;
-			dep_input(fd, p, RI_TICK, 0, NULL);
+		if (p->nqueue > 0) {
+			/* Inputs whose record failed: try again, in order;
+			 * a tick waits behind them. */
+			if (clock_mono_ms() >= p->retry_at_ms)
+				dep_drain(fd, p);
+			continue;
 		}
+		if (p->r.state == RO_PLANNED && p->d.digest[0] == '\0' &&
+		    !p->resolving && clock_mono_ms() >= p->retry_at_ms) {
+			/* Its resolve could not be recorded: again. */
+			if (start_resolve(fd, p) != 0)
+				p->retry_at_ms = clock_mono_ms() + RETRY_MS;
+			continue;
+		}
+		if (p->wake_ms != 0 && now_ms >= p->wake_ms)
+			dep_input(fd, p, RI_TICK, 0, NULL);
 	}
 }
 
 void
-deploy_host_offline(struct ferryd *fd, struct host *h)
+deploy_host_offline(void *arg, struct host *h)
 {
+	struct ferryd *fd = arg;
 	struct deployment *p, *next;
 	size_t i;
 
@@ -591,6 +757,13 @@ on_loaded(void *arg, const struct deploy_rec *d, struct rollout *r)
 	}
 	p->d = *d;
 	p->r = *r;
+	/* The engine's times are on ferryd's steady clock, which starts
+	 * afresh with each run at the wall clock's reading: a pause between
+	 * batches is re-armed with what the wall clock says remains of it,
+	 * never more than the whole pause (a step of the wall clock while
+	 * ferryd was down can shorten it, never stretch it). */
+	if (p->r.next_batch_at_ms > clock_steady_ms() + p->r.pause_ms)
+		p->r.next_batch_at_ms = clock_steady_ms() + p->r.pause_ms;
 	if (load_spec(lc->fd, d->service, d->revision, &p->spec, NULL, 0) !=
 	    0 || (d->previous_revision != 0 && load_spec(lc->fd, d->service,
 	    d->previous_revision, &p->prev_spec, NULL, 0) != 0)) {
@@ -615,32 +788,28 @@ settle(struct ferryd *fd, struct deployment *p)
 {
 	struct command_rec c;
 	size_t i;
+	int rc = 0;
 
 	if (p->d.digest[0] == '\0' && p->r.state == RO_PLANNED) {
 		/* Died while resolving: the resolve pull is in the outbox
 		 * (or answered: look). */
 		if (store_deploy_last_command(fd->store, p->d.id,
-		    p->r.hosts[0].name, &c) == 0 && strcmp(c.purpose,
-		    "resolve") == 0 && strcmp(c.state, "queued") != 0 &&
-		    strcmp(c.state, "sent") != 0 &&
-		    strcmp(c.state, "accepted") != 0) {
-			size_t k;
-
-			p->r.state = RO_FAILED;
-			for (k = 0; k < p->r.nhosts; k++)
-				p->r.hosts[k].state = RH_SKIPPED;
-			snprintf(p->r.cause, sizeof(p->r.cause), "the image "
+		    p->r.hosts[0].name, &c) != 0 || strcmp(c.purpose,
+		    "resolve") != 0)
+			p->resolving = 0;	/* never asked: deploy_tick asks */
+		else if (strcmp(c.state, "queued") == 0 ||
+		    strcmp(c.state, "sent") == 0 ||
+		    strcmp(c.state, "accepted") == 0)
+			p->resolving = 1;
+		else
+			dep_input(fd, p, RI_RESOLVE_FAILED, 0, "the image "
 			    "could not be resolved before ferryd restarted; "
 			    "deploy again");
-			store_deploy_commit(fd->store, &p->d, &p->r, NULL, 0,
-			    &(struct deploy_event){ "ferryd", "state", "",
-			    p->r.cause }, 1);
-		} else {
-			p->resolving = 1;
-		}
 		return;
 	}
-	for (i = 0; i < p->r.nhosts; i++) {
+	/* Every input is queued first and recorded in order after: one may
+	 * end the deployment. */
+	for (i = 0; i < p->r.nhosts && rc == 0; i++) {
 		struct rollout_host *rh = &p->r.hosts[i];
 		int ok;
 
@@ -648,10 +817,10 @@ settle(struct ferryd *fd, struct deployment *p)
 			continue;
 		if (store_deploy_last_command(fd->store, p->d.id, rh->name,
 		    &c) != 0) {
-			dep_input(fd, p, rh->state == RH_PULLING ?
+			rc = dep_queue(p, rh->state == RH_PULLING ?
 			    RI_PULL_FAILED : rh->state == RH_SWAPPING ?
 			    RI_SWAP_FAILED : RI_REVERT_FAILED, i,
-			    "its command was lost");
+			    "its command was lost", NULL, NULL);
 			continue;
 		}
 		if (strcmp(c.state, "queued") == 0 ||
@@ -659,13 +828,19 @@ settle(struct ferryd *fd, struct deployment *p)
 		    strcmp(c.state, "accepted") == 0)
 			continue;	/* the outbox has it */
 		ok = strcmp(c.state, "succeeded") == 0;
-		dep_input(fd, p, rh->state == RH_PULLING ? (ok ? RI_PULLED :
+		rc = dep_queue(p, rh->state == RH_PULLING ? (ok ? RI_PULLED :
 		    RI_PULL_FAILED) : rh->state == RH_SWAPPING ? (ok ?
 		    RI_SWAPPED : RI_SWAP_FAILED) : (ok ? RI_REVERTED :
-		    RI_REVERT_FAILED), i, c.result[0] ? c.result : c.state);
+		    RI_REVERT_FAILED), i, c.result[0] ? c.result : c.state,
+		    NULL, NULL);
 	}
 	/* Ticks lost while down (a pause between batches) come now. */
-	dep_input(fd, p, RI_TICK, 0, NULL);
+	if (rc == 0)
+		rc = dep_queue(p, RI_TICK, 0, NULL, NULL, NULL);
+	if (rc != 0)
+		log_warnx("deployment %llu: out of memory while resuming",
+		    (unsigned long long)p->d.id);
+	dep_drain(fd, p);
 }
 
 int
@@ -675,7 +850,6 @@ deploy_load(struct ferryd *fd)
 	struct deployment *p, *next;
 	int rc;
 
-	deploy_ferryd = fd;
 	if ((rc = store_deploy_list(fd->store, NULL, 1, 0, 0, on_loaded,
 	    &lc)) != 0)
 		return rc;
@@ -701,191 +875,16 @@ deploy_free_all(void)
 	deployments = NULL;
 }
 
-/* ---- what the CLI asks ------------------------------------------------------ */
-
-static const char *
-on_failure_name(enum rollout_on_failure f)
-{
-	return f == RO_ON_FAILURE_PAUSE ? "pause" :
-	    f == RO_ON_FAILURE_CONTINUE ? "continue" : "rollback";
-}
-
-/* info_fill builds the wire form of a deployment (pointing into d and r,
- * which must outlive it); hosts are heap, freed by info_clear. */
-static int
-info_fill(Ferry__DeploymentInfo *in, const struct deploy_rec *d,
-    const struct rollout *r)
-{
-	size_t i;
-
-	ferry__deployment_info__init(in);
-	in->id = d->id;
-	in->service = (char *)d->service;
-	in->revision = d->revision;
-	in->previous_revision = d->previous_revision;
-	in->state = (char *)rollout_state_name(r->state);
-	in->batch = r->batch + 1;
-	in->batches = r->nbatches;
-	in->batch_size = r->batch_size;
-	in->failures = r->failures;
-	in->max_failures = r->max_failures;
-	in->on_failure = (char *)on_failure_name(r->on_failure);
-	in->cause = (char *)r->cause;
-	in->image = (char *)d->image;
-	in->digest = (char *)d->digest;
-	in->previous_image = (char *)d->previous_digest;
-	in->created_ms = d->created_ms;
-	in->updated_ms = d->updated_ms;
-	in->actor = (char *)d->actor;
-	in->hosts = calloc(r->nhosts + 1, sizeof(*in->hosts));
-	if (in->hosts == NULL)
-		return FERR_NOMEM;
-	for (i = 0; i < r->nhosts; i++) {
-		Ferry__DeployHost *h = calloc(1, sizeof(*h));
-		if (h == NULL)
-			return FERR_NOMEM;
-		ferry__deploy_host__init(h);
-		h->name = (char *)r->hosts[i].name;
-		h->batch = r->hosts[i].batch + 1;
-		h->state = (char *)rollout_host_state_name(r->hosts[i].state);
-		h->cause = (char *)r->hosts[i].cause;
-		h->since_ms = r->hosts[i].since_ms;
-		in->hosts[in->n_hosts++] = h;
-	}
-	return 0;
-}
-
-static void
-info_clear(Ferry__DeploymentInfo *in)
-{
-	size_t i;
-
-	for (i = 0; i < in->n_hosts; i++)
-		free(in->hosts[i]);
-	free(in->hosts);
-	in->hosts = NULL;
-	in->n_hosts = 0;
-}
-
-/* Deployments read back from the database for a reply. */
-struct listing {
-	struct deploy_rec *d;
-	struct rollout *r;
-	size_t n, cap;
-};
-
-static void
-on_listed(void *arg, const struct deploy_rec *d, struct rollout *r)
-{
-	struct listing *l = arg;
-
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 8;
-		struct deploy_rec *nd = realloc(l->d, cap * sizeof(*nd));
-		struct rollout *nr;
-		if (nd == NULL) {
-			free(r->hosts);
-			return;
-		}
-		l->d = nd;
-		nr = realloc(l->r, cap * sizeof(*nr));
-		if (nr == NULL) {
-			free(r->hosts);
-			return;
-		}
-		l->r = nr;
-		l->cap = cap;
-	}
-	l->d[l->n] = *d;
-	l->r[l->n] = *r;
-	l->n++;
-}
-
-static void
-listing_free(struct listing *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->r[i].hosts);
-	free(l->d);
-	free(l->r);
-}
-
-/* reply_deployments answers with what the database holds (the engine
- * records every state it reaches, so it is current). */
-static void
-reply_deployments(struct ferryd *fd, struct rep_slot *slot,
-    const char *service, uint64_t id, size_t limit)
-{
-	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
-	struct listing l = { 0 };
-	Ferry__DeploymentInfo *infos = NULL, **ptrs = NULL;
-	size_t i;
-
-	if (store_deploy_list(fd->store, service, 0, id, limit, on_listed,
-	    &l) != 0) {
-		ctl_error(slot, "cannot read deployments");
-		goto out;
-	}
-	if (l.n == 0) {
-		if (id != 0)
-			ctl_error(slot, "no deployment %llu",
-			    (unsigned long long)id);
-		else if (service && service[0])
-			ctl_error(slot, "no deployment of service \"%s\"",
-			    service);
-		else
-			ctl_error(slot, "no deployments yet");
-		goto out;
-	}
-	infos = calloc(l.n, sizeof(*infos));
-	ptrs = calloc(l.n, sizeof(*ptrs));
-	if (infos == NULL || ptrs == NULL) {
-		ctl_error(slot, "ferryd is out of memory");
-		goto out;
-	}
-	for (i = 0; i < l.n; i++) {
-		info_fill(&infos[i], &l.d[i], &l.r[i]);
-		ptrs[i] = &infos[i];
-	}
-	r.ok = 1;
-	r.deployments = ptrs;
-	r.n_deployments = l.n;
-	ctl_reply(slot, &r);
-	for (i = 0; i < l.n; i++)
-		info_clear(&infos[i]);
-out:
-	free(infos);
-	free(ptrs);
-	listing_free(&l);
-}
-
-void
-deploy_status(struct ferryd *fd, struct rep_slot *slot,
-    const Ferry__DeploymentRef *ref)
-{
-	reply_deployments(fd, slot, ref->service, ref->id, 1);
-}
-
-void
-deploy_history(struct ferryd *fd, struct rep_slot *slot,
-    const Ferry__DeploymentRef *ref)
-{
-	if (ref->service == NULL || ref->service[0] == '\0') {
-		ctl_error(slot, "history needs a SERVICE");
-		return;
-	}
-	reply_deployments(fd, slot, ref->service, 0, 50);
-}
+/* ---- what the CLI asks of a running deployment ------------------------------ */
 
 void
 deploy_control(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeploymentRef *ref, enum rollout_input in, const char *actor)
 {
 	struct deployment *p = dep_find(ref->id);
-	struct rollout_event ev = { in, 0, NULL };
+	struct dep_input di;
 	enum rollout_state before;
+	int rc = 0;
 
 	if (p == NULL || rollout_finished(&p->r)) {
 		ctl_error(slot, "deployment %llu is not running (see ferry "
@@ -893,8 +892,35 @@ deploy_control(struct ferryd *fd, struct rep_slot *slot,
 		    (unsigned long long)ref->id);
 		return;
 	}
-	before = p->r.state;
-	dep_step(fd, p, &ev, actor);
+	/* What waits to be recorded goes first; an operator's request is
+	 * recorded now or refused, never kept for later. */
+	if (p->nqueue > 0)
+		rc = dep_drain(fd, p);
+	if (rc == 0 && (p = dep_find(ref->id)) != NULL &&
+	    !rollout_finished(&p->r)) {
+		memset(&di, 0, sizeof(di));
+		di.in = in;
+		snprintf(di.actor, sizeof(di.actor), "%s", actor);
+		before = p->r.state;
+		rc = dep_step(fd, p, &di);
+	} else if (rc == 0) {
+		ctl_error(slot, "deployment %llu ended before the %s could "
+		    "apply (see ferry status %llu)", (unsigned long long)
+		    ref->id, in == RI_PAUSE ? "pause" : in == RI_RESUME ?
+		    "resume" : "abort", (unsigned long long)ref->id);
+		return;
+	}
+	if (rc != 0) {
+		log_warnx("deployment %llu: %s asked by %s not recorded: %s",
+		    (unsigned long long)ref->id, in == RI_PAUSE ? "pause" :
+		    in == RI_RESUME ? "resume" : "abort", actor, ferr_str(rc));
+		ctl_error(slot, "deployment %llu: cannot record the %s: %s; "
+		    "nothing changed, try again", (unsigned long long)ref->id,
+		    in == RI_PAUSE ? "pause" : in == RI_RESUME ? "resume" :
+		    "abort", ferr_str(rc));
+		return;
+	}
+	dep_forget(ref->id);
 	if ((p = dep_find(ref->id)) != NULL && p->r.state == before &&
 	    in != RI_PAUSE) {
 		ctl_error(slot, "deployment %llu is %s: nothing to %s",
@@ -902,181 +928,142 @@ deploy_control(struct ferryd *fd, struct rep_slot *slot,
 		    in == RI_RESUME ? "resume" : "abort");
 		return;
 	}
-	reply_deployments(fd, slot, NULL, ref->id, 1);
+	views_deployments(fd, slot, NULL, ref->id, 1);
 }
 
 
-/* Events read back for one reply, at most cap of them. */
-struct event_list {
-	struct event_rec *recs;
-	size_t n, cap;
+/* ---- the fleet as the planner sees it ------------------------------------ */
+
+/* A snapshot of the fleet for one request: plan.c's view of every host,
+ * with the host ports other services hold on each. */
+struct snapshot {
+	struct plan_host *hosts;
+	size_t n;
+	struct plan_claim *claims;
+	size_t nclaims;
+	struct port_of {		/* each service's current host port */
+		char service[64];
+		uint32_t port;		/* 0: none */
+	} *ports;
+	size_t nports, capports;
 };
 
 static void
-on_event(void *arg, const struct event_rec *e)
+snapshot_free(struct snapshot *sn)
 {
-	struct event_list *l = arg;
-
-	if (l->n < l->cap)
-		l->recs[l->n++] = *e;
+	free(sn->hosts);
+	free(sn->claims);
+	free(sn->ports);
+	memset(sn, 0, sizeof(*sn));
 }
 
-void
-deploy_events(struct ferryd *fd, struct rep_slot *slot,
-    const Ferry__EventsRequest *req)
+/* port_of: the host port of service's current revision (0: none, or it
+ * cannot be read), looked up once per snapshot. */
+static uint32_t
+port_of(struct ferryd *fd, struct snapshot *sn, const char *service)
 {
-	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
-	struct event_list l = { NULL, 0, 0 };
-	Ferry__Event *ev = NULL, **ptrs = NULL;
+	struct spec *cur = NULL;
+	struct port_of *po;
+	uint64_t rev = 0;
 	size_t i;
 
-	l.cap = req->limit && req->limit < 10000 ? req->limit : 1000;
-	l.recs = calloc(l.cap, sizeof(*l.recs));
-	ev = calloc(l.cap, sizeof(*ev));
-	ptrs = calloc(l.cap, sizeof(*ptrs));
-	if (l.recs == NULL || ev == NULL || ptrs == NULL) {
-		ctl_error(slot, "ferryd is out of memory");
-		goto out;
-	}
-	if (store_events_list(fd->store, req->deployment, req->after_id,
-	    l.cap, on_event, &l) != 0) {
-		ctl_error(slot, "cannot read events");
-		goto out;
-	}
-	for (i = 0; i < l.n; i++) {
-		ferry__event__init(&ev[i]);
-		ev[i].id = l.recs[i].id;
-		ev[i].at_ms = l.recs[i].at_ms;
-		ev[i].actor = l.recs[i].actor;
-		ev[i].kind = l.recs[i].kind;
-		ev[i].host = l.recs[i].host;
-		ev[i].detail = l.recs[i].detail;
-		ev[i].deployment = l.recs[i].deployment;
-		ptrs[i] = &ev[i];
-	}
-	r.ok = 1;
-	r.events = ptrs;
-	r.n_events = l.n;
-	ctl_reply(slot, &r);
-out:
-	free(l.recs);
-	free(ev);
-	free(ptrs);
-}
+	for (i = 0; i < sn->nports; i++)
+		if (strcmp(sn->ports[i].service, service) == 0)
+			return sn->ports[i].port;
+	if (sn->nports == sn->capports) {
+		size_t cap = sn->capports ? sn->capports * 2 : 8;
 
-/* ---- choosing hosts, planning, starting ------------------------------- */
-
-static int
-runs_service(const struct host *h, const char *service)
-{
-	size_t i;
-
-	if (h->status == NULL)
-		return 0;
-	for (i = 0; i < h->status->n_containers; i++)
-		if (strcmp(h->status->containers[i]->service, service) == 0 &&
-		    strcmp(h->status->containers[i]->state, "running") == 0)
-			return 1;
-	return 0;
-}
-
-static int
-has_labels(const struct host *h, const struct spec *s)
-{
-	size_t i, j;
-
-	for (i = 0; i < s->nhost_labels; i++) {
-		for (j = 0; j < h->rec.nlabels; j++)
-			if (strcmp(h->rec.labels[j].key,
-			    s->host_labels[i].name) == 0 &&
-			    strcmp(h->rec.labels[j].value,
-			    s->host_labels[i].value) == 0)
-				break;
-		if (j == h->rec.nlabels)
+		if ((po = realloc(sn->ports, cap * sizeof(*po))) == NULL)
 			return 0;
+		sn->ports = po;
+		sn->capports = cap;
 	}
-	return 1;
+	po = &sn->ports[sn->nports++];
+	snprintf(po->service, sizeof(po->service), "%s", service);
+	po->port = 0;
+	if (store_service_current(fd->store, service, &rev) == 0 && rev != 0 &&
+	    load_spec(fd, service, rev, &cur, NULL, 0) == 0 && cur->port.set)
+		po->port = cur->port.host;
+	spec_free(cur);
+	return po->port;
 }
 
+/* snapshot_take: every host of the fleet, for spec s. */
 static int
-cmp_name(const void *a, const void *b)
+snapshot_take(struct ferryd *fd, const struct spec *s, struct snapshot *sn)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+	size_t i, j, nc = 0;
 
-/*
- * select_hosts picks the hosts of a spec: those named (each must be known,
- * accepted and online) or those whose labels match (only online, accepted
- * hosts), in name order.  names and prev are heap; why says what is wrong.
- */
-static int
-select_hosts(struct ferryd *fd, const struct spec *s, const char ***names,
-    int **prev, size_t *n, char *why, size_t whylen)
-{
-	const char **nm;
-	size_t i, k = 0;
-
-	*names = NULL;
-	*prev = NULL;
-	*n = 0;
-	nm = calloc(fd->nhosts + s->nhost_names + 1, sizeof(*nm));
-	if (nm == NULL)
-		return FERR_NOMEM;
-	if (s->hosts == SPEC_HOSTS_NAMES) {
-		for (i = 0; i < s->nhost_names; i++) {
-			struct host *h = fleet_find(fd, s->host_names[i]);
-			if (h == NULL) {
-				snprintf(why, whylen, "unknown host \"%s\"",
-				    s->host_names[i]);
-				free(nm);
-				return FERR_NOTFOUND;
-			}
-			if (h->rec.state != HOST_ACCEPTED || !h->online) {
-				snprintf(why, whylen, "host %s is %s",
-				    h->rec.name, host_state_name(h));
-				free(nm);
-				return FERR_STATE;
-			}
-			nm[k++] = h->rec.name;
-		}
-	} else {
-		for (i = 0; i < fd->nhosts; i++) {
-			struct host *h = fd->hosts[i];
-			if (h->rec.state == HOST_ACCEPTED && h->online &&
-			    has_labels(h, s))
-				nm[k++] = h->rec.name;
-		}
-	}
-	if (k == 0) {
-		snprintf(why, whylen, "no online, accepted host matches the "
-		    "spec's hosts");
-		free(nm);
-		return FERR_NOTFOUND;
-	}
-	qsort(nm, k, sizeof(*nm), cmp_name);
-	*prev = calloc(k, sizeof(**prev));
-	if (*prev == NULL) {
-		free(nm);
+	memset(sn, 0, sizeof(*sn));
+	for (i = 0; i < fd->nhosts; i++)
+		if (fd->hosts[i]->status != NULL)
+			nc += fd->hosts[i]->status->n_containers;
+	sn->hosts = calloc(fd->nhosts + 1, sizeof(*sn->hosts));
+	sn->claims = calloc(nc + 1, sizeof(*sn->claims));
+	if (sn->hosts == NULL || sn->claims == NULL) {
+		snapshot_free(sn);
 		return FERR_NOMEM;
 	}
-	for (i = 0; i < k; i++)
-		(*prev)[i] = runs_service(fleet_find(fd, nm[i]), s->service);
-	*names = nm;
-	*n = k;
+	for (i = 0; i < fd->nhosts; i++) {
+		struct host *h = fd->hosts[i];
+		struct plan_host *ph = &sn->hosts[sn->n++];
+
+		ph->name = h->rec.name;
+		ph->accepted = h->rec.state == HOST_ACCEPTED;
+		ph->state = host_state_name(h);
+		ph->online = h->online;
+		ph->labels = h->rec.labels;
+		ph->nlabels = h->rec.nlabels;
+		ph->claims = &sn->claims[sn->nclaims];
+		for (j = 0; h->status != NULL && j < h->status->n_containers;
+		    j++) {
+			const Ferry__Container *c = h->status->containers[j];
+			uint32_t port;
+
+			if (strcmp(c->state, "running") != 0)
+				continue;
+			if (strcmp(c->service, s->service) == 0) {
+				ph->runs_service = 1;
+				continue;
+			}
+			if ((port = port_of(fd, sn, c->service)) == 0)
+				continue;
+			sn->claims[sn->nclaims].service = c->service;
+			sn->claims[sn->nclaims].port = port;
+			sn->nclaims++;
+			ph->nclaims++;
+		}
+	}
 	return 0;
 }
 
+/* plan_for plans s over the fleet as it is now; sn must be freed after p
+ * (p's names point into it). */
 static int
-plan_rollout(const struct spec *s, const char **names, const int *prev,
-    size_t n, struct rollout *r, char *why, size_t whylen)
+plan_for(struct ferryd *fd, const struct spec *s, enum plan_offline off,
+    struct snapshot *sn, struct plan *p, char *why, size_t whylen)
 {
-	memset(r, 0, sizeof(*r));
-	return rollout_plan(r, names, prev, n, s->rollout.batch_percent ?
-	    (uint32_t)s->rollout.batch_percent : s->rollout.batch,
-	    s->rollout.batch_percent != 0, s->rollout.canary,
-	    s->rollout.max_failures,
-	    (enum rollout_on_failure)s->rollout.on_failure,
-	    s->rollout.pause_ms, why, whylen);
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	if ((rc = snapshot_take(fd, s, sn)) != 0) {
+		snprintf(why, whylen, "ferryd is out of memory");
+		return rc;
+	}
+	return plan_make(s, sn->hosts, sn->n, off, p, why, whylen);
+}
+
+/* skipped_text writes the hosts a plan leaves out, "web-2, web-5". */
+static void
+skipped_text(const struct plan *p, char *buf, size_t len)
+{
+	size_t i;
+
+	buf[0] = '\0';
+	for (i = 0; i < p->noffline; i++)
+		if (strlen(buf) + strlen(p->offline[i]) + 3 < len)
+			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
+			    i ? ", " : "", p->offline[i]);
 }
 
 /* parse_request parses the spec of a deploy or plan request, applying
@@ -1108,34 +1095,38 @@ parse_request(const Ferry__DeployRequest *req, struct spec **out, char *err,
 }
 
 /* start launches a deployment of revision rev of s (already recorded as
- * that revision), digest known or not yet. */
+ * that revision), digest known or not yet; offline matched hosts are
+ * refused or skipped as off says. */
 static void
 start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
-    uint64_t rev, const char *digest, const char *actor)
+    uint64_t rev, const char *digest, const char *actor,
+    enum plan_offline off)
 {
 	struct deployment *p;
-	const char **names = NULL;
-	int *prev = NULL;
-	size_t n;
+	struct snapshot sn;
+	struct plan pl;
 	uint64_t running, cur;
 	char why[512];
 	int rc;
 
+	memset(&sn, 0, sizeof(sn));
+	memset(&pl, 0, sizeof(pl));
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		spec_free(s);
 		ctl_error(slot, "ferryd is out of memory");
 		return;
 	}
 	p->spec = s;
-	if ((rc = select_hosts(fd, s, &names, &prev, &n, why,
-	    sizeof(why))) != 0 || (rc = plan_rollout(s, names, prev, n,
-	    &p->r, why, sizeof(why))) != 0) {
+	if (plan_for(fd, s, off, &sn, &pl, why, sizeof(why)) != 0) {
 		ctl_error(slot, "%s", why);
 		goto fail;
 	}
+	p->r = pl.r;			/* the deployment owns it now */
+	memset(&pl.r, 0, sizeof(pl.r));
 	snprintf(p->d.service, sizeof(p->d.service), "%s", s->service);
 	snprintf(p->d.image, sizeof(p->d.image), "%s", s->image);
 	snprintf(p->d.actor, sizeof(p->d.actor), "%s", actor);
+	skipped_text(&pl, p->d.skipped, sizeof(p->d.skipped));
 	p->d.revision = rev;
 	if (digest != NULL)
 		snprintf(p->d.digest, sizeof(p->d.digest), "%s", digest);
@@ -1165,24 +1156,38 @@ start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
 	p->next = deployments;
 	deployments = p;
 	log_info("deployment %llu of %s: revision %llu (%s) to %zu host(s) "
-	    "in %u batch(es), asked by %s", (unsigned long long)p->d.id,
-	    p->d.service, (unsigned long long)rev, p->d.image, n,
-	    p->r.nbatches, actor);
+	    "in %u batch(es), asked by %s%s%s%s", (unsigned long long)p->d.id,
+	    p->d.service, (unsigned long long)rev, p->d.image, pl.n,
+	    p->r.nbatches, actor, p->d.skipped[0] ? "; skipping " : "",
+	    p->d.skipped, p->d.skipped[0] ? " (offline)" : "");
 	if (p->d.digest[0] == '\0') {
-		if ((rc = start_resolve(fd, p)) != 0)
-			log_warnx("deployment %llu: cannot resolve the image: "
-			    "%s", (unsigned long long)p->d.id, ferr_str(rc));
+		if ((rc = start_resolve(fd, p)) != 0) {
+			/* deploy_tick tries again. */
+			log_warnx("deployment %llu: cannot ask for the image's "
+			    "digest yet: %s", (unsigned long long)p->d.id,
+			    ferr_str(rc));
+			p->retry_at_ms = clock_mono_ms() + RETRY_MS;
+		}
 	} else {
 		dep_input(fd, p, RI_TICK, 0, NULL);
 	}
-	free(names);
-	free(prev);
-	reply_deployments(fd, slot, NULL, p->d.id, 1);
+	plan_free(&pl);
+	snapshot_free(&sn);
+	views_deployments(fd, slot, NULL, p->d.id, 1);
 	return;
 fail:
-	free(names);
-	free(prev);
+	plan_free(&pl);
+	snapshot_free(&sn);
 	dep_free(p);
+}
+
+/* offline_mode: what a deploy does with matched hosts that are offline:
+ * refuse, unless --skip-offline or the spec's rollout.skip_offline. */
+static enum plan_offline
+offline_mode(const Ferry__DeployRequest *req, const struct spec *s)
+{
+	return req->skip_offline || s->rollout.skip_offline ?
+	    PLAN_OFFLINE_SKIP : PLAN_OFFLINE_REFUSE;
 }
 
 void
@@ -1201,10 +1206,8 @@ deploy_request(struct ferryd *fd, struct rep_slot *slot,
 		return;
 	}
 	{
-		const char **names = NULL;
-		int *prev = NULL;
-		size_t n;
-		struct rollout r;
+		struct snapshot sn;
+		struct plan pl;
 		struct deployment *q;
 
 		for (q = deployments; q != NULL; q = q->next)
@@ -1217,14 +1220,10 @@ deploy_request(struct ferryd *fd, struct rep_slot *slot,
 				spec_free(s);
 				return;
 			}
-		rc = select_hosts(fd, s, &names, &prev, &n, err, sizeof(err));
-		if (rc == 0)
-			rc = plan_rollout(s, names, prev, n, &r, err,
-			    sizeof(err));
-		if (rc == 0)
-			rollout_free(&r);
-		free(names);
-		free(prev);
+		rc = plan_for(fd, s, offline_mode(req, s), &sn, &pl, err,
+		    sizeof(err));
+		plan_free(&pl);
+		snapshot_free(&sn);
 		if (rc != 0) {
 			ctl_error(slot, "%s", err);
 			spec_free(s);
@@ -1240,7 +1239,23 @@ deploy_request(struct ferryd *fd, struct rep_slot *slot,
 		return;
 	}
 	start(fd, slot, s, rev, spec_image_is_digest(s->image) ? s->image :
-	    NULL, actor);
+	    NULL, actor, offline_mode(req, s));
+}
+
+/* Finding the revision a rollback goes back to. */
+struct earlier {
+	uint64_t current, found;
+};
+
+static void
+on_earlier(void *arg, const struct deploy_rec *d, struct rollout *r)
+{
+	struct earlier *e = arg;
+
+	if (e->found == 0 && r->state == RO_SUCCEEDED &&
+	    d->revision != e->current)
+		e->found = d->revision;
+	free(r->hosts);
 }
 
 void
@@ -1253,18 +1268,13 @@ deploy_rollback(struct ferryd *fd, struct rep_slot *slot,
 
 	store_service_current(fd->store, req->service, &cur);
 	if (to == 0) {
-		struct listing l = { 0 };
-		size_t i;
+		struct earlier e = { cur, 0 };
 
 		/* The revision before the current one: the last deployment
 		 * of the service that succeeded with another revision. */
 		store_deploy_list(fd->store, req->service, 0, 0, 200,
-		    on_listed, &l);
-		for (i = 0; i < l.n && to == 0; i++)
-			if (l.r[i].state == RO_SUCCEEDED &&
-			    l.d[i].revision != cur)
-				to = l.d[i].revision;
-		listing_free(&l);
+		    on_earlier, &e);
+		to = e.found;
 		if (to == 0) {
 			ctl_error(slot, "%s has no earlier revision to roll "
 			    "back to", req->service);
@@ -1283,113 +1293,12 @@ deploy_rollback(struct ferryd *fd, struct rep_slot *slot,
 		spec_free(s);
 		return;
 	}
-	start(fd, slot, s, to, digest, actor);
+	/* A way back is never held up by a host that is away: it is
+	 * skipped, and the deployment says so. */
+	start(fd, slot, s, to, digest, actor, PLAN_OFFLINE_SKIP);
 }
 
 /* ---- ferry plan ----------------------------------------------------------- */
-
-static void
-add_change(char ***list, size_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-add_change(char ***list, size_t *n, const char *fmt, ...)
-{
-	char buf[600], **l;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if ((l = realloc(*list, (*n + 1) * sizeof(*l))) == NULL)
-		return;
-	*list = l;
-	if ((l[*n] = strdup(buf)) != NULL)
-		(*n)++;
-}
-
-static const char *
-check_text(const struct spec_health *h, char *buf, size_t len)
-{
-	size_t i, off;
-
-	switch (h->check) {
-	case SPEC_CHECK_HTTP:
-		snprintf(buf, len, "http %s port %u status %u", h->http_path,
-		    h->http_port, h->http_status);
-		break;
-	case SPEC_CHECK_TCP:
-		snprintf(buf, len, "tcp %u", h->tcp_port);
-		break;
-	case SPEC_CHECK_EXEC:
-		off = (size_t)snprintf(buf, len, "exec");
-		for (i = 0; i < h->argc && off < len; i++)
-			off += (size_t)snprintf(buf + off, len - off, " %s",
-			    h->argv[i]);
-		break;
-	default:
-		snprintf(buf, len, "docker HEALTHCHECK");
-		break;
-	}
-	return buf;
-}
-
-/* diff says in words what changes from the current revision a to b. */
-static void
-diff(const struct spec *a, const struct spec *b, char ***out, size_t *n)
-{
-	char x[400], y[400];
-	size_t i, j;
-
-	if (strcmp(a->image, b->image) != 0)
-		add_change(out, n, "image: %s -> %s", a->image, b->image);
-	for (i = 0; i < b->nenv; i++) {
-		for (j = 0; j < a->nenv; j++)
-			if (strcmp(a->env[j].name, b->env[i].name) == 0)
-				break;
-		if (j == a->nenv)
-			add_change(out, n, "env: %s added", b->env[i].name);
-		else if (strcmp(a->env[j].value, b->env[i].value) != 0)
-			add_change(out, n, "env: %s changed", b->env[i].name);
-	}
-	for (j = 0; j < a->nenv; j++) {
-		for (i = 0; i < b->nenv; i++)
-			if (strcmp(a->env[j].name, b->env[i].name) == 0)
-				break;
-		if (i == b->nenv)
-			add_change(out, n, "env: %s removed", a->env[j].name);
-	}
-	if (a->port.set != b->port.set || a->port.host != b->port.host ||
-	    a->port.container != b->port.container)
-		add_change(out, n, "port: %s%u:%u -> %s%u:%u", a->port.set ?
-		    "" : "(none) ", a->port.host, a->port.container,
-		    b->port.set ? "" : "(none) ", b->port.host,
-		    b->port.container);
-	if (strcmp(check_text(&a->health, x, sizeof(x)),
-	    check_text(&b->health, y, sizeof(y))) != 0)
-		add_change(out, n, "health check: %s -> %s", x, y);
-#define CHANGED(f, what) \
-	if (a->f != b->f) \
-		add_change(out, n, what ": %llu -> %llu", \
-		    (unsigned long long)a->f, (unsigned long long)b->f)
-	CHANGED(health.interval_ms, "health.interval (ms)");
-	CHANGED(health.timeout_ms, "health.timeout (ms)");
-	CHANGED(health.start_period_ms, "health.start_period (ms)");
-	CHANGED(health.start_interval_ms, "health.start_interval (ms)");
-	CHANGED(health.healthy_threshold, "health.healthy_threshold");
-	CHANGED(health.unhealthy_threshold, "health.unhealthy_threshold");
-	CHANGED(health.deadline_ms, "health.deadline (ms)");
-	CHANGED(health.min_healthy_ms, "health.min_healthy (ms)");
-	CHANGED(rollout.batch, "rollout.batch");
-	CHANGED(rollout.batch_percent, "rollout.batch (percent)");
-	CHANGED(rollout.canary, "rollout.canary");
-	CHANGED(rollout.order, "rollout.order (0 stop-first, 1 start-first)");
-	CHANGED(rollout.pause_ms, "rollout.pause (ms)");
-	CHANGED(rollout.max_failures, "rollout.max_failures");
-	CHANGED(rollout.on_failure,
-	    "rollout.on_failure (0 rollback, 1 pause, 2 continue)");
-#undef CHANGED
-}
 
 void
 deploy_plan(struct ferryd *fd, struct rep_slot *slot,
@@ -1399,49 +1308,60 @@ deploy_plan(struct ferryd *fd, struct rep_slot *slot,
 	Ferry__PlanInfo pi = FERRY__PLAN_INFO__INIT;
 	Ferry__DeployHost *dh = NULL, **dhp = NULL;
 	struct spec *s = NULL, *cur = NULL;
-	struct rollout r;
-	const char **names = NULL;
-	int *prev = NULL;
-	char err[1024], **changes = NULL;
-	size_t n = 0, nchanges = 0, i;
+	struct snapshot sn;
+	struct plan pl;
+	char err[1024], **changes = NULL, fate[200];
+	size_t nchanges = 0, i, nh = 0;
 	uint64_t current = 0;
 	int rc;
 
-	memset(&r, 0, sizeof(r));
+	memset(&sn, 0, sizeof(sn));
+	memset(&pl, 0, sizeof(pl));
 	if ((rc = parse_request(req, &s, err, sizeof(err))) != 0 ||
-	    (rc = select_hosts(fd, s, &names, &prev, &n, err,
-	    sizeof(err))) != 0 ||
-	    (rc = plan_rollout(s, names, prev, n, &r, err, sizeof(err))) != 0) {
+	    (rc = plan_for(fd, s, PLAN_OFFLINE_LIST, &sn, &pl, err,
+	    sizeof(err))) != 0) {
 		ctl_error(slot, "%s", err);
 		goto out;
 	}
 	store_service_current(fd->store, s->service, &current);
 	if (current != 0 && load_spec(fd, s->service, current, &cur, NULL,
-	    0) == 0)
-		diff(cur, s, &changes, &nchanges);
-	else
-		add_change(&changes, &nchanges, "new service %s: image %s",
-		    s->service, s->image);
-	dh = calloc(r.nhosts + 1, sizeof(*dh));
-	dhp = calloc(r.nhosts + 1, sizeof(*dhp));
+	    0) != 0)
+		cur = NULL;
+	plan_diff(cur, s, &changes, &nchanges);
+	dh = calloc(pl.r.nhosts + pl.noffline + 1, sizeof(*dh));
+	dhp = calloc(pl.r.nhosts + pl.noffline + 1, sizeof(*dhp));
 	if (dh == NULL || dhp == NULL) {
 		ctl_error(slot, "ferryd is out of memory");
 		goto out;
 	}
-	for (i = 0; i < r.nhosts; i++) {
-		ferry__deploy_host__init(&dh[i]);
-		dh[i].name = r.hosts[i].name;
-		dh[i].batch = r.hosts[i].batch + 1;
-		dh[i].state = r.hosts[i].had_previous ? "runs it" : "new";
-		dhp[i] = &dh[i];
+	for (i = 0; i < pl.r.nhosts; i++, nh++) {
+		ferry__deploy_host__init(&dh[nh]);
+		dh[nh].name = pl.r.hosts[i].name;
+		dh[nh].batch = pl.r.hosts[i].batch + 1;
+		dh[nh].state = pl.r.hosts[i].had_previous ? "runs it" : "new";
+		dhp[nh] = &dh[nh];
+	}
+	/* Matched hosts that are offline, and what a deploy does with them
+	 * now: never skipped in silence. */
+	snprintf(fate, sizeof(fate), "%s", offline_mode(req, s) ==
+	    PLAN_OFFLINE_SKIP ? "skipped: the deployment goes on without it "
+	    "and says so" : "ferry deploy refuses while it is offline "
+	    "(--skip-offline, or rollout.skip_offline: true, leaves it out)");
+	for (i = 0; i < pl.noffline; i++, nh++) {
+		ferry__deploy_host__init(&dh[nh]);
+		dh[nh].name = (char *)pl.offline[i];
+		dh[nh].batch = 0;
+		dh[nh].state = "offline";
+		dh[nh].cause = fate;
+		dhp[nh] = &dh[nh];
 	}
 	pi.service = s->service;
 	pi.current_revision = current;
 	pi.hosts = dhp;
-	pi.n_hosts = r.nhosts;
+	pi.n_hosts = nh;
 	pi.changes = changes;
 	pi.n_changes = nchanges;
-	pi.batches = r.nbatches;
+	pi.batches = pl.r.nbatches;
 	rep.ok = 1;
 	rep.plan = &pi;
 	ctl_reply(slot, &rep);
@@ -1451,9 +1371,8 @@ out:
 	free(changes);
 	free(dh);
 	free(dhp);
-	free(names);
-	free(prev);
-	rollout_free(&r);
+	plan_free(&pl);
+	snapshot_free(&sn);
 	spec_free(s);
 	spec_free(cur);
 }

@@ -18,18 +18,22 @@
 #define WATCH_LIMIT_MS	(6 * 3600 * 1000)
 
 static const char usage_deploy[] =
-"usage: ferry deploy SPEC.yml [--image REF] [--watch] [--json]\n"
+"usage: ferry deploy SPEC.yml [--image REF] [--skip-offline] [--watch] [--json]\n"
 "\n"
 "Rolls a new revision of the spec's service across its hosts, batch by\n"
 "batch, gated on health; on failure halts, pauses or rolls back as the\n"
 "spec's rollout section says.  Prints the deployment id; with --watch,\n"
 "shows progress until it ends.  --image replaces the spec's image.\n"
+"A matched host that is offline stops the deployment from starting;\n"
+"--skip-offline (or rollout.skip_offline: true) leaves such hosts out, and\n"
+"the deployment says so in its state.\n"
 "Exit status with --watch: 0 only when the deployment succeeded.\n";
 
 static const char usage_plan[] =
-"usage: ferry plan SPEC.yml [--image REF] [--json]\n"
+"usage: ferry plan SPEC.yml [--image REF] [--skip-offline] [--json]\n"
 "\n"
-"Prints the batches, their hosts and what changes against the current\n"
+"Prints the batches, their hosts, the matched hosts that are offline and\n"
+"what a deploy would do with them, and what changes against the current\n"
 "revision.  Changes nothing.\n";
 
 static const char usage_status[] =
@@ -143,10 +147,31 @@ finished(const Ferry__DeploymentInfo *d)
 	    strcmp(d->state, "aborted") == 0;
 }
 
+/* outcome says how a deployment stands, never a bare "succeeded" when it
+ * left matched hosts out: "succeeded on 2 of 3 matched hosts; web-2
+ * skipped: offline". */
+static const char *
+outcome(const Ferry__DeploymentInfo *d, char *buf, size_t len)
+{
+	size_t i, off;
+
+	if (d->n_skipped == 0)
+		return d->state;
+	off = (size_t)snprintf(buf, len, "%s on %zu of %zu matched hosts;",
+	    d->state, d->n_hosts, d->n_hosts + d->n_skipped);
+	for (i = 0; i < d->n_skipped && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s %s",
+		    i ? "," : "", d->skipped[i]->name);
+	if (off < len)
+		snprintf(buf + off, len - off, " skipped: offline");
+	return buf;
+}
+
 static cJSON *
 info_json(const Ferry__DeploymentInfo *d)
 {
 	cJSON *o = cJSON_CreateObject(), *hs;
+	char text[600];
 	size_t i;
 
 	cJSON_AddNumberToObject(o, "id", (double)d->id);
@@ -155,6 +180,10 @@ info_json(const Ferry__DeploymentInfo *d)
 	cJSON_AddNumberToObject(o, "previous_revision",
 	    (double)d->previous_revision);
 	cJSON_AddStringToObject(o, "state", d->state);
+	cJSON_AddStringToObject(o, "outcome", outcome(d, text,
+	    sizeof(text)));
+	cJSON_AddNumberToObject(o, "matched", (double)(d->n_hosts +
+	    d->n_skipped));
 	cJSON_AddNumberToObject(o, "batch", d->batch);
 	cJSON_AddNumberToObject(o, "batches", d->batches);
 	cJSON_AddNumberToObject(o, "batch_size", d->batch_size);
@@ -177,6 +206,13 @@ info_json(const Ferry__DeploymentInfo *d)
 		cJSON_AddStringToObject(h, "cause", d->hosts[i]->cause);
 		cJSON_AddItemToArray(hs, h);
 	}
+	hs = cJSON_AddArrayToObject(o, "skipped");
+	for (i = 0; i < d->n_skipped; i++) {
+		cJSON *h = cJSON_CreateObject();
+		cJSON_AddStringToObject(h, "name", d->skipped[i]->name);
+		cJSON_AddStringToObject(h, "cause", d->skipped[i]->cause);
+		cJSON_AddItemToArray(hs, h);
+	}
 	return o;
 }
 
@@ -189,8 +225,11 @@ show(const Ferry__DeploymentInfo *d, int hosts)
 	uint64_t el = (d->updated_ms > d->created_ms ? d->updated_ms :
 	    d->created_ms) - d->created_ms;
 
+	char text[600];
+
 	printf("Deployment %llu of %s: %s", (unsigned long long)d->id,
-	    d->service, d->state);
+	    d->service, finished(d) ? outcome(d, text, sizeof(text)) :
+	    d->state);
 	if (strcmp(d->state, "running") == 0 ||
 	    strcmp(d->state, "rolling_back") == 0 ||
 	    strcmp(d->state, "paused") == 0)
@@ -200,6 +239,13 @@ show(const Ferry__DeploymentInfo *d, int hosts)
 	    (unsigned long long)(el % 1000 / 100));
 	if (d->cause[0])
 		printf("Cause: %s\n", d->cause);
+	if (d->n_skipped > 0) {
+		printf("Skipped:");
+		for (i = 0; i < d->n_skipped; i++)
+			printf("%s %s (%s)", i ? "," : "", d->skipped[i]->name,
+			    d->skipped[i]->cause);
+		putchar('\n');
+	}
 	for (i = 0; i < d->n_hosts; i++) {
 		healthy += strcmp(d->hosts[i]->state, "done") == 0 ||
 		    strcmp(d->hosts[i]->state, "reverted") == 0;
@@ -351,6 +397,7 @@ cmd_deploy(int argc, char **argv, int plan)
 	}
 	w = !plan && flag(&argc, argv, "--watch");
 	json = flag(&argc, argv, "--json");
+	dr.skip_offline = flag(&argc, argv, "--skip-offline");
 	image = flag_value(&argc, argv, "--image");
 	if (argc != 1 || argv[0][0] == '-') {
 		fputs(plan ? usage_plan : usage_deploy, stderr);
@@ -385,6 +432,10 @@ cmd_deploy(int argc, char **argv, int plan)
 			    r->plan->hosts[i]->name);
 			cJSON_AddNumberToObject(h, "batch",
 			    r->plan->hosts[i]->batch);
+			cJSON_AddStringToObject(h, "state",
+			    r->plan->hosts[i]->state);
+			cJSON_AddStringToObject(h, "cause",
+			    r->plan->hosts[i]->cause);
 			cJSON_AddItemToArray(hs, h);
 		}
 		cs = cJSON_AddArrayToObject(o, "changes");
@@ -405,6 +456,11 @@ cmd_deploy(int argc, char **argv, int plan)
 					printf(" %s", r->plan->hosts[i]->name);
 			putchar('\n');
 		}
+		for (i = 0; i < r->plan->n_hosts; i++)
+			if (r->plan->hosts[i]->batch == 0)
+				printf("  offline: %s: %s\n",
+				    r->plan->hosts[i]->name,
+				    r->plan->hosts[i]->cause);
 		printf("Changes:\n");
 		for (i = 0; i < r->plan->n_changes; i++)
 			printf("  %s\n", r->plan->changes[i]);
@@ -484,10 +540,18 @@ cmd_history(int argc, char **argv)
 		    "HOSTS", "IMAGE");
 		for (i = 0; i < r->n_deployments; i++) {
 			const Ferry__DeploymentInfo *d = r->deployments[i];
-			printf("%-6llu %-9llu %-14s %-8zu %s\n",
+			char hosts[32], text[600];
+
+			snprintf(hosts, sizeof(hosts), d->n_skipped ?
+			    "%zu of %zu" : "%zu", d->n_hosts, d->n_hosts +
+			    d->n_skipped);
+			printf("%-6llu %-9llu %-14s %-8s %s\n",
 			    (unsigned long long)d->id,
 			    (unsigned long long)d->revision, d->state,
-			    d->n_hosts, d->digest[0] ? d->digest : d->image);
+			    hosts, d->digest[0] ? d->digest : d->image);
+			if (d->n_skipped > 0)
+				printf("       %s\n", outcome(d, text,
+				    sizeof(text)));
 		}
 	}
 	ferry__ctl_reply__free_unpacked(r, NULL);

@@ -56,7 +56,7 @@ static void
 gauges(struct ferryd *fd)
 {
 	static uint64_t last;
-	uint64_t now = clock_wall_ms(), by[RO_ABORTED + 1], online = 0;
+	uint64_t now = clock_mono_ms(), by[RO_ABORTED + 1], online = 0;
 	const char *names[RO_ABORTED + 1];
 	size_t i;
 
@@ -78,8 +78,8 @@ on_sweep(uv_timer_t *t)
 
 	gauges(fd);
 	link_sweep(fd);
-	fleet_sweep(fd, clock_wall_ms());
-	deploy_tick(fd, clock_wall_ms());
+	fleet_sweep(fd, clock_mono_ms());
+	deploy_tick(fd, clock_steady_ms());
 }
 
 static void
@@ -223,6 +223,10 @@ main(int argc, char **argv)
 	fd->loop = &loop;
 	if (mailbox_init(&fd->mb, fd->loop) != 0)
 		fatalx("cannot create the mailbox");
+	/* The upcalls of the lower layers, before any of them starts. */
+	fd->up.reloaded_done = deploy_on_result;
+	fd->up.host_offline = deploy_host_offline;
+	fd->up.arg = fd;
 	if ((rc = fleet_load(fd)) != 0)
 		fatalx("loading hosts: %s", ferr_str(rc));
 	if (ensure_parent(c->socket) != 0)

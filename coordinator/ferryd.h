@@ -19,6 +19,8 @@
 #define LABEL_VALUE_MAX		127
 #define LABELS_MAX		16
 #define COMMAND_ID_LEN		16
+#define POLL_SESSION_LEN	16	/* an agent's random session id */
+#define POLL_RETIRED		8	/* sessions left, remembered */
 
 enum host_state {
 	HOST_PENDING = 0,	/* asked to join without a token */
@@ -75,6 +77,8 @@ struct deploy_rec {
 	char previous_digest[300];	/* the rollback target */
 	char actor[64];
 	uint64_t created_ms, updated_ms;
+	char skipped[512];		/* matched hosts left out (offline),
+					 * "web-2, web-5" */
 };
 
 /* An event recorded with a deployment's state change. */
@@ -92,7 +96,7 @@ struct event_rec {
 struct store;
 
 /* The schema version store_open migrates to: one per migration. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 
 /* store_open opens (creating if needed) the database at path: WAL,
@@ -153,9 +157,16 @@ int store_command_set_state(struct store *st, const uint8_t *id,
 int store_command_note(struct store *st, const uint8_t *id, const char *state,
     const char *result);
 typedef void (*store_command_cb)(void *arg, const struct command_rec *c);
-/* store_commands_open lists commands not yet answered and not expired. */
-int store_commands_open(struct store *st, uint64_t now_ms,
-    store_command_cb cb, void *arg);
+/* store_commands_open, at start, records as expired every unanswered
+ * command that nothing waits for any more (one of no deployment, or of a
+ * deployment that has ended), then lists the other unanswered ones, by
+ * host and sequence. */
+int store_commands_open(struct store *st, store_command_cb cb, void *arg);
+/* store_command_rearm records a command signed again with new times (its
+ * id, sequence and payload unchanged). */
+int store_command_rearm(struct store *st, const uint8_t *id,
+    const uint8_t *envelope, size_t len, uint64_t expires_ms,
+    uint64_t deadline_ms);
 /* store_command_get loads one command's host and state. */
 int store_command_get(struct store *st, const uint8_t *id,
     struct command_rec *c);
@@ -173,7 +184,9 @@ int store_deploy_create(struct store *st, struct deploy_rec *d,
 /*
  * store_deploy_commit records the engine's new state, the commands it
  * implies (before they are sent) and the events that say so, in one
- * transaction; on RO_SUCCEEDED the revision becomes the service's current.
+ * transaction; the deployment's digest becomes its revision's when that
+ * has none yet; on RO_SUCCEEDED the revision becomes the service's current.
+ * On failure nothing at all is written.
  */
 int store_deploy_commit(struct store *st, const struct deploy_rec *d,
     const struct rollout *r, struct command_rec *const *cmds, size_t ncmds,
@@ -267,10 +280,18 @@ struct host {
 	struct host_rec rec;
 	uint8_t fpr[KEY_FPR_LEN];
 	int online;
-	uint64_t last_beat_ms;		/* wall clock of the last poll */
+	uint64_t last_beat_mono_ms;	/* monotonic time of the last poll */
 	uint32_t interval_ms;		/* the agent's heartbeat interval */
 	uint64_t agent_last_seq;
-	uint64_t last_poll_sent_ms;	/* replayed heartbeats are refused */
+	/* Replayed heartbeats are refused: within the agent's session a
+	 * poll's counter must grow; a session once left never comes back
+	 * (link.c).  Agents without sessions: sent_at_ms must grow. */
+	uint64_t last_poll_sent_ms;
+	uint8_t session[POLL_SESSION_LEN];
+	int has_session;
+	uint64_t poll_counter;
+	uint8_t retired[POLL_RETIRED][POLL_SESSION_LEN];
+	size_t nretired;
 	struct rep_slot *held;		/* a poll waiting for work */
 	/* Command ids of reports read riding on polls since the last Idle,
 	 * which names them. */
@@ -292,6 +313,10 @@ struct cmd {
 	struct command_rec rec;		/* envelope owned (heap) */
 	struct cmd *next;
 	uint64_t created_us;
+	/* Its allowances on the monotonic clock: to be accepted by, and to
+	 * have a result by once accepted (the recorded expires_ms and
+	 * deadline_ms are on the steady clock, for the agent and people). */
+	uint64_t expires_mono_ms, deadline_mono_ms;
 	int sent;
 	int unrecorded;		/* sent before its record is written: the
 				 * record says "sent" itself */
@@ -322,10 +347,21 @@ struct ferryd {
 	uv_check_t notes_check;
 	struct ping_note *notes;
 	size_t nnotes, notes_cap;
-	uint64_t last_flush_ms;
+	uint64_t last_flush_mono_ms;
 	int online_unrecorded;		/* some host's online event unwritten */
 	uv_signal_t sigterm, sigint;
 	int stopping;
+	/* Upcalls, registered by main before anything starts, the way NNG
+	 * hands a lower layer its aio callbacks: link.c and fleet.c never
+	 * call a higher module by name.  arg goes to each. */
+	struct {
+		/* A command reloaded from the store at start is answered
+		 * finally, or expires (link.c). */
+		cmd_done_fn reloaded_done;
+		/* A host missed its heartbeats (fleet.c). */
+		void (*host_offline)(void *arg, struct host *h);
+		void *arg;
+	} up;
 };
 
 /* fleet.c */
@@ -339,11 +375,14 @@ void fleet_reindex(struct ferryd *fd);
 /* fleet_add stores rec and adds it to memory. */
 int fleet_add(struct ferryd *fd, const struct host_rec *rec,
     struct host **out);
-/* fleet_beat records a heartbeat; brings the host online. */
-void fleet_beat(struct ferryd *fd, struct host *h, uint64_t now_ms);
-/* fleet_sweep marks hosts offline after missed beats and writes last-seen
- * times in one pass; called from the sweep timer. */
-void fleet_sweep(struct ferryd *fd, uint64_t now_ms);
+/* fleet_beat records a heartbeat heard at wall_ms (last seen, for
+ * people) and mono_ms (liveness); brings the host online. */
+void fleet_beat(struct ferryd *fd, struct host *h, uint64_t wall_ms,
+    uint64_t mono_ms);
+/* fleet_sweep marks hosts offline after missed beats, judged on the
+ * monotonic mono_ms, and writes last-seen times in one pass; called from
+ * the sweep timer. */
+void fleet_sweep(struct ferryd *fd, uint64_t mono_ms);
 const char *host_state_name(const struct host *h);
 int host_name_ok(const char *name);
 int label_ok(const char *key, const char *value);
@@ -372,6 +411,17 @@ struct cmd *link_prepare(struct ferryd *fd, struct host *h,
     uint64_t result_ms, cmd_done_fn done, void *arg);
 void link_enqueue(struct ferryd *fd, struct host *h, struct cmd *c);
 void link_discard(struct cmd *c);
+/*
+ * link_withdraw takes every command of deployment that no agent has
+ * accepted yet out of the outbox, recorded as expired with why: nothing
+ * of a deployment that has ended is sent any more, so no host runs it
+ * late.  fn (may be NULL) hears of each before it goes; the commands'
+ * done callbacks are not called.
+ */
+typedef void (*link_withdrawn_fn)(void *arg, struct host *h,
+    const struct cmd *c);
+void link_withdraw(struct ferryd *fd, uint64_t deployment, const char *why,
+    link_withdrawn_fn fn, void *arg);
 /* link_sweep releases polls held past their time and expires commands. */
 void link_sweep(struct ferryd *fd);
 /* link_release answers h's held poll with Idle, if any. */
@@ -388,8 +438,10 @@ void http_stop(struct ferryd *fd);
 void swapone_start(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__SwapOne *req, const char *actor);
 
-/* deploy.c */
-/* deploy_on_result feeds a deployment command's answer to its engine. */
+/* deploy.c: the shell around the rollout engine (rollout.c), planning
+ * with plan.c. */
+/* deploy_on_result feeds a deployment command's answer to its engine (arg
+ * is the ferryd). */
 void deploy_on_result(void *arg, struct host *h, const struct cmd *c,
     const Ferry__Report *report, const char *err);
 /* deploy_load picks up unfinished deployments at start (after link_start
@@ -397,9 +449,11 @@ void deploy_on_result(void *arg, struct host *h, const struct cmd *c,
 int deploy_load(struct ferryd *fd);
 void deploy_free_all(void);
 /* deploy_tick gives engines that asked for it a tick (pause between
- * batches); deploy_host_offline tells them a host went away. */
+ * batches) and tries again what could not be recorded; now_ms is on the
+ * steady clock.  deploy_host_offline tells them a host went away (arg is
+ * the ferryd). */
 void deploy_tick(struct ferryd *fd, uint64_t now_ms);
-void deploy_host_offline(struct ferryd *fd, struct host *h);
+void deploy_host_offline(void *arg, struct host *h);
 /* The CLI's requests; each answers slot. */
 void deploy_request(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeployRequest *req, const char *actor);
@@ -407,13 +461,19 @@ void deploy_plan(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeployRequest *req);
 void deploy_rollback(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__RollbackRequest *req, const char *actor);
+void deploy_control(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__DeploymentRef *ref, enum rollout_input in,
+    const char *actor);
+
+/* views.c: what the CLI reads about deployments; each answers slot. */
+/* views_deployments answers with up to limit deployments as recorded: of
+ * service (NULL or "": all), or only id when id != 0. */
+void views_deployments(struct ferryd *fd, struct rep_slot *slot,
+    const char *service, uint64_t id, size_t limit);
 void deploy_status(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeploymentRef *ref);
 void deploy_history(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeploymentRef *ref);
-void deploy_control(struct ferryd *fd, struct rep_slot *slot,
-    const Ferry__DeploymentRef *ref, enum rollout_input in,
-    const char *actor);
 void deploy_events(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__EventsRequest *req);
 

@@ -271,10 +271,11 @@ fleet_add(struct ferryd *fd, const struct host_rec *rec, struct host **out)
 }
 
 void
-fleet_beat(struct ferryd *fd, struct host *h, uint64_t now_ms)
+fleet_beat(struct ferryd *fd, struct host *h, uint64_t wall_ms,
+    uint64_t mono_ms)
 {
-	h->last_beat_ms = now_ms;
-	h->rec.last_seen_ms = now_ms;
+	h->last_beat_mono_ms = mono_ms;
+	h->rec.last_seen_ms = wall_ms;
 	h->seen_dirty = 1;
 	if (!h->online) {
 		h->online = 1;
@@ -331,7 +332,7 @@ flush(struct ferryd *fd, int every_seen)
 void
 fleet_sweep(struct ferryd *fd, uint64_t now_ms)
 {
-	int every = now_ms - fd->last_flush_ms >= SEEN_FLUSH_MS;
+	int every = now_ms - fd->last_flush_mono_ms >= SEEN_FLUSH_MS;
 	size_t i;
 
 	for (i = 0; i < fd->nhosts; i++) {
@@ -339,11 +340,12 @@ fleet_sweep(struct ferryd *fd, uint64_t now_ms)
 		uint64_t limit = (uint64_t)h->interval_ms *
 		    fd->conf.missed_beats;
 
-		if (h->online && now_ms - h->last_beat_ms > limit) {
+		if (h->online && now_ms - h->last_beat_mono_ms > limit) {
 			h->online = 0;
 			log_warnx("host %s: offline: no heartbeat for %llu ms "
 			    "(%u missed at %u ms)", h->rec.name,
-			    (unsigned long long)(now_ms - h->last_beat_ms),
+			    (unsigned long long)(now_ms -
+			    h->last_beat_mono_ms),
 			    fd->conf.missed_beats, h->interval_ms);
 			/* An online event still unwritten goes first. */
 			if (fd->online_unrecorded)
@@ -351,11 +353,12 @@ fleet_sweep(struct ferryd *fd, uint64_t now_ms)
 			store_event(fd->store, "ferryd", "host-offline",
 			    h->rec.name, "missed heartbeats");
 			every = 1;
-			deploy_host_offline(fd, h);
+			if (fd->up.host_offline != NULL)
+				fd->up.host_offline(fd->up.arg, h);
 		}
 	}
 	if (every || fd->online_unrecorded)
 		flush(fd, every);
 	if (every)
-		fd->last_flush_ms = now_ms;
+		fd->last_flush_mono_ms = now_ms;
 }

@@ -23,7 +23,9 @@
  * commands to one host leaves no hold to end, and the agent keeps only so
  * many reports in flight. */
 #define READ_NAME_SOON	(READ_MAX / 2)
-/* How far a poll's clock may be from ours before it is refused. */
+/* How far the first poll of a session may be from our wall clock before
+ * it is refused (later polls of the session are ordered by their counter,
+ * which no clock step moves). */
 #define POLL_SKEW_MS	300000
 
 /* A ping's answer, noted after it was handed over. */
@@ -129,8 +131,9 @@ link_release(struct ferryd *fd, struct host *h)
 
 	if (h->held == NULL)
 		return;
-	idle.server_time_ms = clock_wall_ms();
+	idle.server_time_ms = clock_steady_ms();
 	idle.poll_sent_at_ms = h->last_poll_sent_ms;	/* the poll held */
+	idle.poll_counter = h->poll_counter;
 	for (i = 0; i < h->nread; i++) {
 		read[i].data = h->read[i];
 		read[i].len = COMMAND_ID_LEN;
@@ -412,6 +415,80 @@ send_command(struct ferryd *fd, struct host *h, struct cmd *c)
 static void riding_reports(struct ferryd *fd, struct host *h,
     const Ferry__Poll *p);
 
+static int
+session_retired(const struct host *h, const uint8_t *session)
+{
+	size_t i;
+
+	for (i = 0; i < h->nretired && i < POLL_RETIRED; i++)
+		if (memcmp(h->retired[i], session, POLL_SESSION_LEN) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * poll_fresh: a heartbeat is never one heard before, so that a captured
+ * poll replayed later cannot make a dead host look alive; no step of
+ * either wall clock may refuse a live agent.  Within an agent's session
+ * the counter must grow.  A new session must be near our wall clock (the
+ * agent just started, or ferryd did) and never one the host had left;
+ * the one it replaces is remembered as left.  A poll without a session
+ * (an older agent) must be newer than the last by its sent_at_ms, and is
+ * refused once the host has spoken with sessions.  Logs each refusal.
+ */
+static int
+poll_fresh(struct host *h, const Ferry__Poll *p, uint64_t now)
+{
+	int newsession;
+
+	if (p->session.len == 0) {
+		if (h->has_session || p->sent_at_ms <= h->last_poll_sent_ms) {
+			log_warnx("agent link: host %s: refused heartbeat: not "
+			    "newer than the last one (replayed?)",
+			    h->rec.name);
+			return 0;
+		}
+	} else if (p->session.len != POLL_SESSION_LEN) {
+		log_warnx("agent link: host %s: refused heartbeat: session id "
+		    "of %zu bytes", h->rec.name, p->session.len);
+		return 0;
+	}
+	newsession = p->session.len != 0 && (!h->has_session ||
+	    memcmp(h->session, p->session.data, POLL_SESSION_LEN) != 0);
+	if (p->session.len != 0 && !newsession &&
+	    p->counter <= h->poll_counter) {
+		log_warnx("agent link: host %s: refused heartbeat: poll %llu "
+		    "of its session is not newer than %llu (replayed?)",
+		    h->rec.name, (unsigned long long)p->counter,
+		    (unsigned long long)h->poll_counter);
+		return 0;
+	}
+	if (newsession && session_retired(h, p->session.data)) {
+		log_warnx("agent link: host %s: refused heartbeat: from a "
+		    "session the agent has left (replayed?)", h->rec.name);
+		return 0;
+	}
+	if ((newsession || p->session.len == 0) &&
+	    (p->sent_at_ms + POLL_SKEW_MS < now ||
+	    p->sent_at_ms > now + POLL_SKEW_MS)) {
+		log_warnx("agent link: host %s: refused heartbeat: its clock is"
+		    " %lld ms off ours", h->rec.name,
+		    (long long)(p->sent_at_ms - now));
+		return 0;
+	}
+	if (newsession) {
+		if (h->has_session) {
+			memcpy(h->retired[h->nretired % POLL_RETIRED],
+			    h->session, POLL_SESSION_LEN);
+			h->nretired++;
+		}
+		memcpy(h->session, p->session.data, POLL_SESSION_LEN);
+		h->has_session = 1;
+	}
+	h->poll_counter = p->counter;
+	return 1;
+}
+
 static void
 handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
     const struct envelope *ev, const char *peer)
@@ -430,20 +507,7 @@ handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		repsrv_drop(slot);
 		return;
 	}
-	/* A heartbeat is never older than the last one heard: a captured
-	 * poll replayed later must not make a dead host look alive. */
-	if (p->sent_at_ms <= h->last_poll_sent_ms) {
-		log_warnx("agent link: host %s: refused heartbeat: not newer "
-		    "than the last one (replayed?)", h->rec.name);
-		ferry__poll__free_unpacked(p, NULL);
-		repsrv_drop(slot);
-		return;
-	}
-	if (p->sent_at_ms + POLL_SKEW_MS < now ||
-	    p->sent_at_ms > now + POLL_SKEW_MS) {
-		log_warnx("agent link: host %s: refused heartbeat: its clock is"
-		    " %lld ms off ours", h->rec.name,
-		    (long long)(p->sent_at_ms - now));
+	if (!poll_fresh(h, p, now)) {
 		ferry__poll__free_unpacked(p, NULL);
 		repsrv_drop(slot);
 		return;
@@ -462,7 +526,7 @@ handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	    p->publish_address && p->publish_address[0] &&
 	    strcmp(p->publish_address, "0.0.0.0") != 0 ?
 	    p->publish_address : peer);
-	fleet_beat(fd, h, now);
+	fleet_beat(fd, h, now, clock_mono_ms());
 	/* Its reports first: what they finish may queue this host's next
 	 * command, which then answers this very poll. */
 	riding_reports(fd, h, p);
@@ -516,7 +580,7 @@ report_state(Ferry__Report__Status s)
  * acknowledged, sent again) is a late answer again after the restart; the
  * deployment takes the same answer twice as once.
  */
-static void
+static int
 late_result(struct ferryd *fd, struct host *h, const struct command_rec *old,
     const Ferry__Report *r, const char *state)
 {
@@ -525,35 +589,39 @@ late_result(struct ferryd *fd, struct host *h, const struct command_rec *old,
 	if (old->deployment == 0 || strcmp(old->state, "expired") != 0 ||
 	    (r->status != FERRY__REPORT__STATUS__SUCCEEDED &&
 	    r->status != FERRY__REPORT__STATUS__FAILED))
-		return;
+		return 0;
 	log_info("host %s: %s command seq %llu answered after its deadline: "
 	    "%s", h->rec.name, old->kind, (unsigned long long)old->seq,
 	    state);
 	memset(&c, 0, sizeof(c));
 	c.rec = *old;
 	snprintf(c.rec.state, sizeof(c.rec.state), "%s", state);
-	deploy_on_result(fd, h, &c, r, NULL);
-	store_command_set_state(fd->store, old->id, state, r->message);
+	if (fd->up.reloaded_done != NULL)
+		fd->up.reloaded_done(fd->up.arg, h, &c, r, NULL);
+	return store_command_set_state(fd->store, old->id, state, r->message);
 }
 
 /*
  * apply_report: one report from host h, verified with the message that
  * carried it (a report of its own, or a heartbeat it rode on).  Whatever
  * it says, it is heard once: a repeat, or a report on a command that is not
- * this host's, records nothing.
+ * this host's, records nothing.  Returns 0 when the report may be
+ * acknowledged: what it says is recorded (or there was nothing to record);
+ * an error when its record failed (disk full, say): then nothing in memory
+ * moved either, and the agent, unacknowledged, sends it again.
  */
-static void
+static int
 apply_report(struct ferryd *fd, struct host *h, const Ferry__Report *r)
 {
 	const char *state;
 	struct cmd *c;
 	char idhex[COMMAND_ID_LEN * 2 + 1];
-	int ping;
+	int ping, rc;
 
 	if ((state = report_state(r->status)) == NULL) {
 		log_warnx("agent link: host %s: refused report: unknown status "
 		    "%d", h->rec.name, (int)r->status);
-		return;
+		return 0;
 	}
 	if (r->command_id.len != COMMAND_ID_LEN) {
 		/* The agent refused something it could not even read. */
@@ -561,7 +629,7 @@ apply_report(struct ferryd *fd, struct host *h, const Ferry__Report *r)
 		    h->rec.name, r->message ? r->message : "");
 		store_event(fd->store, h->rec.name, "agent-refused",
 		    h->rec.name, r->message);
-		return;
+		return 0;
 	}
 	sodium_bin2hex(idhex, sizeof(idhex), r->command_id.data,
 	    COMMAND_ID_LEN);
@@ -577,10 +645,31 @@ apply_report(struct ferryd *fd, struct host *h, const Ferry__Report *r)
 			log_warnx("agent link: host %s: refused report on "
 			    "command %s: not a command for this host",
 			    h->rec.name, idhex);
-			return;
+			return 0;
 		}
-		late_result(fd, h, &old, r, state);
-		return;
+		if ((rc = late_result(fd, h, &old, r, state)) != 0)
+			log_warnx("host %s: late answer to command %s not "
+			    "recorded: %s; not acknowledged, it comes again",
+			    h->rec.name, idhex, ferr_str(rc));
+		return rc;
+	}
+	/* What recovery reads waits for the disk: a command's state when it
+	 * changes, recorded before anything else moves; when that fails the
+	 * report is not acknowledged, and comes again.  Progress that leaves
+	 * the state as it was (every health check of a swap) does not wait,
+	 * nor a ping's answer, which goes to whoever waits for it before it
+	 * is noted. */
+	if ((ping = strcmp(c->rec.kind, "ping") == 0))
+		;	/* noted below, once handed over */
+	else if (strcmp(c->rec.state, state) == 0)
+		store_command_note(fd->store, c->rec.id, state, r->message);
+	else if ((rc = store_command_set_state(fd->store, c->rec.id, state,
+	    r->message)) != 0) {
+		log_warnx("host %s: %s command seq %llu: its %s report is not "
+		    "recorded: %s; not acknowledged, the agent sends it again",
+		    h->rec.name, c->rec.kind, (unsigned long long)c->rec.seq,
+		    state, ferr_str(rc));
+		return rc;
 	}
 	if (r->status == FERRY__REPORT__STATUS__PROGRESS && r->health != NULL)
 		metrics_inc(r->health->ok ? M_HEALTH_PASS : M_HEALTH_FAIL);
@@ -598,17 +687,6 @@ apply_report(struct ferryd *fd, struct host *h, const Ferry__Report *r)
 		log_debug("host %s: command %s seq %llu: %s%s", h->rec.name,
 		    idhex, (unsigned long long)c->rec.seq, state,
 		    r->repeat ? " (repeat)" : "");
-	/* What recovery reads waits for the disk: a command's state when it
-	 * changes.  Progress that leaves the state as it was (every health
-	 * check of a swap) does not, nor a ping's answer, which goes to whoever
-	 * waits for it before it is noted. */
-	if ((ping = strcmp(c->rec.kind, "ping") == 0))
-		;	/* noted below, once handed over */
-	else if (strcmp(c->rec.state, state) == 0)
-		store_command_note(fd->store, c->rec.id, state, r->message);
-	else
-		store_command_set_state(fd->store, c->rec.id, state,
-		    r->message);
 	snprintf(c->rec.state, sizeof(c->rec.state), "%s", state);
 	if (strcmp(state, "accepted") != 0) {
 		metrics_inc(M_COMMANDS_ACKED);
@@ -625,6 +703,7 @@ apply_report(struct ferryd *fd, struct host *h, const Ferry__Report *r)
 		note_later(fd, c->rec.id, state, r->message);
 	if (strcmp(state, "accepted") != 0)
 		cmd_remove(h, c);
+	return 0;
 }
 
 /* handle_report: a report in a signed message of its own, answered with
@@ -646,10 +725,11 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	    (ProtobufCMessage **)&r) != 0) {
 		log_warnx("agent link: host %s: refused report: malformed",
 		    h->rec.name);
-	} else {
-		if (r->command_id.len == COMMAND_ID_LEN)
-			ack.command_id = r->command_id;
-		apply_report(fd, h, r);
+	} else if (apply_report(fd, h, r) == 0 &&
+	    r->command_id.len == COMMAND_ID_LEN) {
+		/* Acknowledged once recorded; an acknowledgement that names
+		 * nothing makes the agent send it again. */
+		ack.command_id = r->command_id;
 	}
 	reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK, &ack.base);
 	if (r != NULL)
@@ -672,8 +752,10 @@ riding_reports(struct ferryd *fd, struct host *h, const Ferry__Poll *p)
 			    "a heartbeat: malformed", h->rec.name, i + 1);
 			continue;
 		}
-		apply_report(fd, h, r);
-		if (r->command_id.len == COMMAND_ID_LEN)
+		/* Named in the next Idle (acknowledged) only once
+		 * recorded: else the agent sends it again. */
+		if (apply_report(fd, h, r) == 0 &&
+		    r->command_id.len == COMMAND_ID_LEN)
 			read_note(h, r->command_id.data);
 		ferry__report__free_unpacked(r, NULL);
 	}
@@ -752,10 +834,14 @@ link_prepare(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
 	if (h->agent_last_seq > h->rec.next_seq)
 		h->rec.next_seq = h->agent_last_seq;	/* a record lost */
 	c->rec.seq = ++h->rec.next_seq;
-	c->rec.created_ms = clock_wall_ms();
+	/* The agent judges the expiry on our steady clock; we judge both
+	 * allowances on the monotonic one. */
+	c->rec.created_ms = clock_steady_ms();
 	c->rec.expires_ms = c->rec.created_ms + ttl_ms;
 	c->rec.deadline_ms = c->rec.expires_ms + result_ms;
 	c->created_us = clock_mono_us();
+	c->expires_mono_ms = c->created_us / 1000 + ttl_ms;
+	c->deadline_mono_ms = c->expires_mono_ms + result_ms;
 	c->done = done;
 	c->done_arg = arg;
 
@@ -792,6 +878,38 @@ link_enqueue(struct ferryd *fd, struct host *h, struct cmd *c)
 		send_command(fd, h, c);
 }
 
+void
+link_withdraw(struct ferryd *fd, uint64_t deployment, const char *why,
+    link_withdrawn_fn fn, void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < fd->nhosts; i++) {
+		struct host *h = fd->hosts[i];
+		struct cmd *c, *next;
+
+		for (c = h->outbox; c != NULL; c = next) {
+			next = c->next;
+			/* Only what no agent took: not accepted, nor the one
+			 * whose final answer is being handed over now. */
+			if (c->rec.deployment != deployment ||
+			    (strcmp(c->rec.state, "queued") != 0 &&
+			    strcmp(c->rec.state, "sent") != 0))
+				continue;
+			log_info("host %s: %s command seq %llu withdrawn: %s",
+			    h->rec.name, c->rec.purpose[0] ? c->rec.purpose :
+			    c->rec.kind, (unsigned long long)c->rec.seq, why);
+			/* Should this not reach the disk, a restart expires
+			 * it all the same (store_commands_open). */
+			store_command_set_state(fd->store, c->rec.id,
+			    "expired", why);
+			if (fn != NULL)
+				fn(arg, h, c);
+			cmd_remove(h, c);
+		}
+	}
+}
+
 int
 link_command_long(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
     const char *kind, uint64_t ttl_ms, uint64_t result_ms, cmd_done_fn done,
@@ -815,7 +933,7 @@ link_command_long(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
 void
 link_sweep(struct ferryd *fd)
 {
-	uint64_t now_us = clock_mono_us(), now_ms = clock_wall_ms();
+	uint64_t now_us = clock_mono_us(), now_ms = now_us / 1000;
 	size_t i;
 
 	for (i = 0; i < fd->nhosts; i++) {
@@ -830,8 +948,8 @@ link_sweep(struct ferryd *fd)
 			next = c->next;
 			/* Accepted work has until its deadline to finish;
 			 * the rest must be accepted before it expires. */
-			if ((accepted ? c->rec.deadline_ms :
-			    c->rec.expires_ms) > now_ms)
+			if ((accepted ? c->deadline_mono_ms :
+			    c->expires_mono_ms) > now_ms)
 				continue;
 			metrics_inc(M_COMMANDS_EXPIRED);
 			store_command_set_state(fd->store, c->rec.id,
@@ -852,14 +970,69 @@ link_sweep(struct ferryd *fd)
 	}
 }
 
-/* Commands recorded before a restart go out again with their original ids;
- * the agents answer repeats from their records. */
+/*
+ * rearm gives a command reloaded at start its whole allowances again, from
+ * now: how long it waited before the restart cannot be told from a clock
+ * that may have stepped since.  One not accepted yet is signed again with
+ * the new times (same id, sequence and payload: an agent that had taken it
+ * answers the repeat from its records), since the agent judges its expiry
+ * on our steady clock, which starts afresh with us; the new envelope is
+ * recorded before it can be sent.  Returns 0, or an error and c unchanged.
+ */
+static int
+rearm(struct ferryd *fd, struct cmd *c)
+{
+	uint64_t ttl = c->rec.expires_ms - c->rec.created_ms;
+	uint64_t result = c->rec.deadline_ms - c->rec.expires_ms;
+	uint64_t now = clock_steady_ms();
+	Ferry__Command *cmd = NULL;
+	struct envelope ev;
+	uint8_t *buf = NULL;
+	size_t len;
+	int rc;
+
+	if (c->rec.expires_ms < c->rec.created_ms ||
+	    c->rec.deadline_ms < c->rec.expires_ms)
+		ttl = result = 0;
+	c->expires_mono_ms = c->created_us / 1000 + ttl;
+	c->deadline_mono_ms = c->expires_mono_ms + result;
+	if (strcmp(c->rec.state, "accepted") == 0)
+		return 0;
+	if ((rc = envelope_open(c->rec.envelope, c->rec.envelope_len,
+	    fd->kp.pk, &ev)) != 0 || (rc = envelope_unpack(&ev,
+	    &ferry__command__descriptor, (ProtobufCMessage **)&cmd)) != 0)
+		return rc;
+	cmd->issued_at_ms = now;
+	cmd->expires_at_ms = now + ttl;
+	rc = envelope_seal_msg(FERRY__KIND__KIND_COMMAND, &cmd->base, &fd->kp,
+	    &buf, &len);
+	ferry__command__free_unpacked(cmd, NULL);
+	if (rc == 0 && (rc = store_command_rearm(fd->store, c->rec.id, buf,
+	    len, now + ttl, now + ttl + result)) != 0) {
+		free(buf);
+		return rc;
+	}
+	if (rc != 0)
+		return rc;
+	free(c->rec.envelope);
+	c->rec.envelope = buf;
+	c->rec.envelope_len = len;
+	c->rec.created_ms = now;
+	c->rec.expires_ms = now + ttl;
+	c->rec.deadline_ms = now + ttl + result;
+	return 0;
+}
+
+/* Commands of unfinished deployments recorded before a restart go out
+ * again with their original ids (re-armed); the agents answer repeats from
+ * their records. */
 static void
 on_open_command(void *arg, const struct command_rec *rec)
 {
 	struct ferryd *fd = arg;
 	struct host *h = fleet_find(fd, rec->host);
 	struct cmd *c;
+	int rc;
 
 	if (h == NULL || (c = calloc(1, sizeof(*c))) == NULL)
 		return;
@@ -871,10 +1044,14 @@ on_open_command(void *arg, const struct command_rec *rec)
 	}
 	memcpy(c->rec.envelope, rec->envelope, rec->envelope_len);
 	c->created_us = clock_mono_us();
-	/* A deployment's commands report back to its engine; others had a
-	 * waiter that did not survive the restart. */
-	if (c->rec.deployment != 0)
-		c->done = deploy_on_result;
+	if ((rc = rearm(fd, c)) != 0)
+		log_warnx("host %s: %s command seq %llu: cannot sign it again "
+		    "with new times (%s): it goes as it was",
+		    h->rec.name, c->rec.kind, (unsigned long long)c->rec.seq,
+		    ferr_str(rc));
+	/* A deployment's commands report back to its engine. */
+	c->done = fd->up.reloaded_done;
+	c->done_arg = fd->up.arg;
 	outbox_append(h, c);
 }
 
@@ -883,8 +1060,7 @@ link_start(struct ferryd *fd)
 {
 	int rc;
 
-	if ((rc = store_commands_open(fd->store, clock_wall_ms(),
-	    on_open_command, fd)) != 0)
+	if ((rc = store_commands_open(fd->store, on_open_command, fd)) != 0)
 		return rc;
 	uv_check_init(fd->loop, &fd->notes_check);
 	fd->notes_check.data = fd;

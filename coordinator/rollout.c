@@ -154,6 +154,21 @@ rollout_plan(struct rollout *r, const char *const *names,
 	return 0;
 }
 
+int
+rollout_copy(struct rollout *dst, const struct rollout *src)
+{
+	*dst = *src;
+	dst->hosts = NULL;
+	if (src->nhosts == 0)
+		return 0;
+	if ((dst->hosts = calloc(src->nhosts, sizeof(*dst->hosts))) == NULL) {
+		memset(dst, 0, sizeof(*dst));
+		return FERR_NOMEM;
+	}
+	memcpy(dst->hosts, src->hosts, src->nhosts * sizeof(*dst->hosts));
+	return 0;
+}
+
 void
 rollout_free(struct rollout *r)
 {
@@ -216,11 +231,13 @@ batch_started(const struct rollout *r, uint32_t b)
 	return count_in_batch(r, b, RH_PULLED) < batch_len(r, b);
 }
 
-/* A host to revert: it runs the new revision and has an old one. */
+/* A host to revert: it runs the new revision.  One that ran nothing
+ * before (had_previous 0) is put back to nothing: the shell removes the
+ * service there. */
 static int
 revertible(const struct rollout_host *h)
 {
-	return h->state == RH_DONE && h->had_previous;
+	return h->state == RH_DONE;
 }
 
 static void
@@ -276,12 +293,6 @@ list_hosts(const struct rollout *r, char *buf, size_t len, uint32_t b,
 		sep = ", ";
 		n--;
 	}
-}
-
-static int
-first_deploy(const struct rollout_host *h)
-{
-	return !h->had_previous;
 }
 
 /* ---- moves ------------------------------------------------------------- */
@@ -390,34 +401,23 @@ finish_rollback(struct rollout *r)
 {
 	char why[sizeof(r->cause)];
 	const char *base = r->cause;
-	size_t bad = count(r, RH_REVERT_FAILED), kept = count(r, RH_DONE);
+	size_t bad = count(r, RH_REVERT_FAILED);
 
 	if (strncmp(base, "rolling back: ", 14) == 0)
 		base += 14;
 	snprintf(why, sizeof(why), "%s", base);
 	r->flags = 0;
 	r->next_batch_at_ms = 0;
-	if (bad == 0 && kept == 0) {
+	if (bad == 0) {
 		r->state = RO_ROLLED_BACK;
 		set_cause(r, "rolled back after %s", why);
 		return;
 	}
 	r->state = RO_FAILED;
-	set_cause(r, "rollback incomplete: ");
-	if (bad > 0) {
-		catf(r->cause, sizeof(r->cause), "could not put back ");
-		list_hosts(r, r->cause, sizeof(r->cause), UINT32_MAX,
-		    RH_REVERT_FAILED, 1, NULL);
-		catf(r->cause, sizeof(r->cause), "; ");
-	}
-	if (kept > 0) {
-		catf(r->cause, sizeof(r->cause), "no previous revision, left "
-		    "on the new one: ");
-		list_hosts(r, r->cause, sizeof(r->cause), UINT32_MAX,
-		    RH_DONE, 0, first_deploy);
-		catf(r->cause, sizeof(r->cause), "; ");
-	}
-	catf(r->cause, sizeof(r->cause), "after %s", why);
+	set_cause(r, "rollback incomplete: could not put back ");
+	list_hosts(r, r->cause, sizeof(r->cause), UINT32_MAX,
+	    RH_REVERT_FAILED, 1, NULL);
+	catf(r->cause, sizeof(r->cause), "; after %s", why);
 }
 
 static void
@@ -635,13 +635,8 @@ late_swapped(struct rollout *r, struct rollout_host *h, uint64_t now)
 	    r->on_failure == RO_ON_FAILURE_CONTINUE)) &&
 	    count(r, RH_SKIPPED) == 0)
 		finish_forward(r);
-	if (reopen) {
+	if (reopen)
 		reopen_rollback(r, h);
-		/* Nothing to go back to: the rollback ends failed again,
-		 * naming h. */
-		if (!h->had_previous)
-			finish_rollback(r);
-	}
 	return 1;
 }
 
@@ -688,6 +683,15 @@ apply(struct rollout *r, const struct rollout_event *ev, uint64_t now,
 	}
 
 	switch (ev->input) {
+	case RI_RESOLVE_FAILED:
+		if (r->state != RO_PLANNED)
+			return 0;
+		r->state = RO_FAILED;
+		for (i = 0; i < r->nhosts; i++)
+			host_set(&r->hosts[i], RH_SKIPPED, now, NULL);
+		set_cause(r, "%s", ev->cause ? ev->cause :
+		    "the image could not be resolved");
+		return 1;
 	case RI_TICK:
 		if (r->state != RO_PLANNED)
 			return 0;

@@ -9,6 +9,7 @@
  * Deployment states:
  *
  *	planned -> pulling -> running (batch k of n) -> succeeded
+ *	planned -> failed                  (the tag could not be resolved)
  *	pulling -> failed                  (the pre-pull failed: nothing changed)
  *	running -> (more than max_failures failed hosts) -> on_failure:
  *	    rollback: rolling_back -> rolled_back   (or failed, when a host
@@ -21,7 +22,9 @@
  * In detail:
  *
  * - planned: every host RH_WAITING.  The first RI_TICK sends RA_PULL to
- *   every host (RH_PULLING) and enters pulling.
+ *   every host (RH_PULLING) and enters pulling.  RI_RESOLVE_FAILED (the
+ *   shell could not resolve the image's tag) ends it failed with the cause
+ *   given, every host RH_SKIPPED: nothing was sent.
  * - pulling: each RI_PULLED makes its host RH_PULLED; when all are, running
  *   batch 0 (or paused, when a pause was requested).  One RI_PULL_FAILED, or
  *   RI_OFFLINE of a host still pulling, ends the deployment failed ("pre-pull
@@ -66,11 +69,12 @@
  *   RI_REVERT_FAILED, or RI_OFFLINE while reverting, RH_REVERT_FAILED, and
  *   the rollback goes on with the other hosts.  A forward swap that failed
  *   (RH_FAILED) was already put back by the agent itself: it gets no
- *   RA_REVERT.  A host with had_previous == 0 (first deploy) has nothing to
- *   go back to: it stays RH_DONE, on the new revision.  A rollback cannot
- *   be paused (RI_PAUSE does not apply), only aborted.  At the end:
- *   rolled_back, or failed when a host could not be put back or had no
- *   previous revision (the cause names them).
+ *   RA_REVERT.  A host with had_previous == 0 (first deploy) gets RA_REVERT
+ *   too: it goes back to running nothing (the shell removes the service
+ *   there), so that a first deploy that fails leaves nothing behind.  A
+ *   rollback cannot be paused (RI_PAUSE does not apply), only aborted.  At
+ *   the end: rolled_back, or failed when a host could not be put back (the
+ *   cause names them).
  * - Late answers: a host counted failed because it went offline in flight
  *   (or its command got no answer in time) is marked unanswered, since its
  *   agent may go on and answer when it is back.  An RI_SWAPPED for such an RH_FAILED host makes it RH_DONE (it
@@ -198,6 +202,9 @@ enum rollout_input {
 	RI_PAUSE,		/* operator: pause */
 	RI_RESUME,		/* operator: resume */
 	RI_ABORT,		/* operator: abort */
+	RI_RESOLVE_FAILED,	/* the image's tag could not be resolved
+				 * (cause): a planned deployment fails
+				 * before anything is sent */
 };
 
 struct rollout_event {
@@ -225,6 +232,11 @@ int rollout_plan(struct rollout *r, const char *const *names,
     uint32_t canary, uint32_t max_failures,
     enum rollout_on_failure on_failure, uint64_t pause_ms, char *why,
     size_t whylen);
+
+/* rollout_copy makes dst a copy of src with hosts of its own (the shell
+ * steps a copy, and keeps it only once its record has committed).  0, or
+ * FERR_NOMEM and dst zeroed. */
+int rollout_copy(struct rollout *dst, const struct rollout *src);
 
 /* rollout_free releases r's hosts; safe on a zeroed rollout. */
 void rollout_free(struct rollout *r);

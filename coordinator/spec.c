@@ -1291,9 +1291,11 @@ static int
 read_rollout(const struct ctx *c, const struct node *n, struct spec *s)
 {
 	enum { R_BATCH, R_CANARY, R_ORDER, R_PAUSE, R_MAX_FAILURES,
-	    R_ON_FAILURE, R_N };
+	    R_ON_FAILURE, R_SKIP_OFFLINE, R_N };
 	static const char *const keys[] = { "batch", "canary", "order",
-	    "pause", "max_failures", "on_failure", NULL };
+	    "pause", "max_failures", "on_failure", "skip_offline", NULL };
+	static const char *const bools[] = { "false", "true", "False",
+	    "True", "FALSE", "TRUE", NULL };
 	static const char *const orders[] = { "stop-first", "start-first",
 	    NULL };
 	static const char *const on_failure[] = { "rollback", "pause",
@@ -1353,6 +1355,12 @@ read_rollout(const struct ctx *c, const struct node *n, struct spec *s)
 			return rc;
 		r->on_failure = i == 0 ? SPEC_ON_FAILURE_ROLLBACK :
 		    i == 1 ? SPEC_ON_FAILURE_PAUSE : SPEC_ON_FAILURE_CONTINUE;
+	}
+	if (kv[R_SKIP_OFFLINE].k) {
+		if ((rc = one_of(c, kv[R_SKIP_OFFLINE].v,
+		    "rollout.skip_offline", bools, "true or false", &i)) != 0)
+			return rc;
+		r->skip_offline = i % 2;	/* odd entries are true */
 	}
 	return 0;
 }

@@ -82,6 +82,8 @@ struct spec_rollout {
 	uint32_t pause_ms;		/* between batches, default 0s */
 	uint32_t max_failures;		/* default 0 */
 	enum spec_on_failure on_failure;	/* default rollback */
+	int skip_offline;		/* matched hosts offline at the start
+					 * are left out (default: refused) */
 };
 
 /* One service spec, as checked.  Everything it points to is owned by it

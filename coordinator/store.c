@@ -94,6 +94,8 @@ static const char *const migrations[] = {
 	/* 4: a host counted failed whose command may still answer. */
 	"ALTER TABLE deployment_hosts ADD COLUMN unanswered INTEGER NOT NULL "
 	"DEFAULT 0;",
+	/* 5: matched hosts a deployment left out, offline when it started. */
+	"ALTER TABLE deployments ADD COLUMN skipped TEXT NOT NULL DEFAULT '';",
 };
 
 static const char *state_names[] = { "pending", "accepted", "revoked" };
@@ -589,31 +591,57 @@ row_to_command(sqlite3_stmt *s, struct command_rec *c)
 	"expires_ms, state, deadline_ms, deployment, purpose, result"
 
 int
-store_commands_open(struct store *st, uint64_t now_ms, store_command_cb cb,
-    void *arg)
+store_commands_open(struct store *st, store_command_cb cb, void *arg)
 {
-	sqlite3_stmt *s = db_prep(st->db, "SELECT " COMMAND_COLS " FROM commands "
-	    "WHERE (state IN ('queued', 'sent') AND expires_ms > ?1) OR "
-	    "(state = 'accepted' AND deadline_ms > ?1) "
-	    "ORDER BY host, seq");
+	sqlite3_stmt *s;
 	struct command_rec c;
+	int rc;
 
+	/* Nothing stale goes out again: a command without a deployment had
+	 * a waiter (a ping, `ferry swap`) that did not survive the restart,
+	 * and a finished deployment sends nothing more.  Their answers, if
+	 * they come, are late answers. */
+	s = db_prep(st->db, "UPDATE commands SET state = 'expired', result = "
+	    "?2, updated_ms = ?3 WHERE state IN ('queued', 'sent', "
+	    "'accepted') AND (deployment = 0 OR deployment IN (SELECT id "
+	    "FROM deployments WHERE state >= ?1))");
 	if (s == NULL)
 		return FERR_STORE;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)now_ms);
+	sqlite3_bind_int(s, 1, RO_SUCCEEDED);
+	sqlite3_bind_text(s, 2, "not sent again after ferryd restarted: "
+	    "nothing waits for it", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)clock_wall_ms());
+	if ((rc = db_step_done(s)) != 0)
+		return rc;
+	s = db_prep(st->db, "SELECT " COMMAND_COLS " FROM commands "
+	    "WHERE state IN ('queued', 'sent', 'accepted') "
+	    "ORDER BY host, seq");
+	if (s == NULL)
+		return FERR_STORE;
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		row_to_command(s, &c);
 		cb(arg, &c);
 	}
 	db_release(s);
-	/* What expired while nobody was listening is recorded as such. */
-	s = db_prep(st->db, "UPDATE commands SET state = 'expired' WHERE "
-	    "(state IN ('queued', 'sent') AND expires_ms <= ?1) OR "
-	    "(state = 'accepted' AND deadline_ms <= ?1)");
+	return 0;
+}
+
+int
+store_command_rearm(struct store *st, const uint8_t *id,
+    const uint8_t *envelope, size_t len, uint64_t expires_ms,
+    uint64_t deadline_ms)
+{
+	sqlite3_stmt *s = db_prep(st->db, "UPDATE commands SET envelope = ?, "
+	    "expires_ms = ?, deadline_ms = ?, updated_ms = ? WHERE id = ?");
+
 	if (s == NULL)
 		return FERR_STORE;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)now_ms);
-	return db_step_done(s);
+	sqlite3_bind_blob(s, 1, envelope, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)expires_ms);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)deadline_ms);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)clock_wall_ms());
+	sqlite3_bind_blob(s, 5, id, COMMAND_ID_LEN, SQLITE_STATIC);
+	return db_update_one(st->db, s);
 }
 
 int
@@ -860,8 +888,9 @@ store_deploy_create(struct store *st, struct deploy_rec *d,
 	s = db_prep(st->db, "INSERT INTO deployments(service, revision, "
 	    "previous_revision, image, digest, previous_digest, state, batch, "
 	    "nbatches, batch_size, max_failures, on_failure, pause_ms, "
-	    "next_batch_at_ms, failures, actor, created_ms, updated_ms) "
-	    "VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, 0, 0, ?, ?, ?)");
+	    "next_batch_at_ms, failures, actor, created_ms, updated_ms, "
+	    "skipped) VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, 0, 0, ?, "
+	    "?, ?, ?)");
 	if (s == NULL)
 		return db_finish(st->db, FERR_STORE);
 	d->created_ms = clock_wall_ms();
@@ -873,6 +902,7 @@ store_deploy_create(struct store *st, struct deploy_rec *d,
 	sqlite3_bind_text(s, 6, d->previous_digest, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 7, d->actor, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 8, (sqlite3_int64)d->created_ms);
+	sqlite3_bind_text(s, 10, d->skipped, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 9, (sqlite3_int64)d->created_ms);
 	if ((rc = db_step_done(s)) != 0)
 		return db_finish(st->db, rc);
@@ -908,6 +938,21 @@ store_deploy_commit(struct store *st, const struct deploy_rec *d,
 	for (i = 0; i < nev && rc == 0; i++)
 		rc = event_insert(st, d->id, ev[i].actor, ev[i].kind,
 		    ev[i].host, ev[i].detail);
+	if (rc == 0 && d->digest[0] != '\0') {
+		/* The digest the tag resolved to, once, with the step that
+		 * first uses it. */
+		sqlite3_stmt *s = db_prep(st->db, "UPDATE revisions SET "
+		    "digest = ? WHERE service = ? AND number = ? AND "
+		    "digest = ''");
+		if (s == NULL)
+			rc = FERR_STORE;
+		else {
+			sqlite3_bind_text(s, 1, d->digest, -1, SQLITE_STATIC);
+			sqlite3_bind_text(s, 2, d->service, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(s, 3, (sqlite3_int64)d->revision);
+			rc = db_step_done(s);
+		}
+	}
 	if (rc == 0 && r->state == RO_SUCCEEDED) {
 		/* Success makes the revision current. */
 		sqlite3_stmt *s = db_prep(st->db, "INSERT INTO services(name, "
@@ -966,12 +1011,13 @@ row_to_deploy(sqlite3_stmt *s, struct deploy_rec *d, struct rollout *r)
 	copy_text(d->actor, sizeof(d->actor), s, 18);
 	d->created_ms = (uint64_t)sqlite3_column_int64(s, 19);
 	d->updated_ms = (uint64_t)sqlite3_column_int64(s, 20);
+	copy_text(d->skipped, sizeof(d->skipped), s, 21);
 }
 
 #define DEPLOY_COLS "id, service, revision, previous_revision, image, " \
 	"digest, previous_digest, state, batch, nbatches, batch_size, " \
 	"max_failures, on_failure, pause_ms, next_batch_at_ms, failures, " \
-	"flags, cause, actor, created_ms, updated_ms"
+	"flags, cause, actor, created_ms, updated_ms, skipped"
 
 static int
 load_hosts(struct store *st, uint64_t id, struct rollout *r)

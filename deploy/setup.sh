@@ -36,6 +36,7 @@ TEST_PKGS=(
     lintian                     # `make lintian`
     systemd man-db              # systemd-analyze verify (it reads the man pages)
     tini                        # docker run --init in the install test
+    faketime                    # libfaketime: wall-clock steps in tests
 )
 
 log() { printf 'setup: %s\n' "$*"; }

@@ -155,12 +155,20 @@ make_report(const struct keypair *kp, const uint8_t *id, size_t id_len,
 	seal(FERRY__KIND__KIND_REPORT, &r.base, kp, buf, len);
 }
 
+/* make_poll_in seals a heartbeat of kp's host in session (16 bytes; NULL:
+ * none, as an older agent sends) with counter. */
 static void
-make_poll(const struct keypair *kp, uint64_t sent_at_ms, uint64_t last_seq,
-    uint8_t **buf, size_t *len)
+make_poll_in(const struct keypair *kp, const uint8_t *session,
+    uint64_t counter, uint64_t sent_at_ms, uint64_t last_seq, uint8_t **buf,
+    size_t *len)
 {
 	Ferry__Poll p = FERRY__POLL__INIT;
 
+	if (session != NULL) {
+		p.session.data = (uint8_t *)session;
+		p.session.len = 16;
+		p.counter = counter;
+	}
 	p.sent_at_ms = sent_at_ms;
 	p.last_sequence = last_seq;
 	p.wait_ms = 200;
@@ -168,6 +176,13 @@ make_poll(const struct keypair *kp, uint64_t sent_at_ms, uint64_t last_seq,
 	p.publish_address = "127.0.0.9";
 	p.version = "forged";
 	seal(FERRY__KIND__KIND_POLL, &p.base, kp, buf, len);
+}
+
+static void
+make_poll(const struct keypair *kp, uint64_t sent_at_ms, uint64_t last_seq,
+    uint8_t **buf, size_t *len)
+{
+	make_poll_in(kp, NULL, 0, sent_at_ms, last_seq, buf, len);
 }
 
 static void
@@ -925,6 +940,43 @@ Test(forgery, fake_agent_against_ferryd, .init = setup, .fini = teardown,
 	cr_assert_eq(r->status, 0, "ping all: %s%s", r->out, r->err);
 	cr_assert(strstr(r->out, "web-1") && strstr(r->out, "web-2"),
 	    "ping all: %s", r->out);
+
+	/* (k) Heartbeats are ordered by their session's counter, not by a
+	 * wall clock that can step: a poll of a new session, hours off our
+	 * clock, is refused; one near it is heard (web-1's key signs it, as
+	 * a restarted agent would), then heard again is refused, however
+	 * new its sent_at; and the session it replaced, web-1's running
+	 * agent's, is left for good: its next poll is refused. */
+	{
+		uint8_t session[16];
+
+		randombytes_buf(session, sizeof(session));
+		had = h_log_count(fd, "host web-1: refused heartbeat: its "
+		    "clock is");
+		make_poll_in(&web1, session, 5, clock_wall_ms() - 3600000, 1,
+		    &buf, &len);
+		ask_dropped(f, buf, len, 1000, "new session, an hour off");
+		free(buf);
+		cr_assert(wait_count(fd, "host web-1: refused heartbeat: its "
+		    "clock is", had, 2000));
+		make_poll_in(&web1, session, 5, clock_wall_ms(), 1, &buf,
+		    &len);
+		cr_assert_eq(ask(f, buf, len, 3000, &m, &mlen), 0,
+		    "a fresh session's first poll was not answered");
+		free(m);
+		had = h_log_count(fd, "poll 5 of its session is not newer");
+		ask_dropped(f, buf, len, 1000, "the same poll again");
+		free(buf);
+		make_poll_in(&web1, session, 5, clock_wall_ms() + 7200000, 1,
+		    &buf, &len);
+		ask_dropped(f, buf, len, 1000, "same counter, later clock");
+		free(buf);
+		cr_assert(wait_count(fd, "poll 5 of its session is not newer",
+		    had + 1, 2000), "a repeated poll was not refused");
+		cr_assert(wait_count(fd, "host web-1: refused heartbeat: from "
+		    "a session the agent has left", 0, 3000), "the session "
+		    "left was heard again");
+	}
 	free(r);
 }
 

@@ -545,23 +545,26 @@ Test(rollout, a_revert_that_fails_ends_failed, .fini = fini)
 	cr_assert(rollout_finished(&F.r));
 }
 
-Test(rollout, first_deploy_hosts_cannot_be_rolled_back, .fini = fini)
+/* A host that ran nothing before goes back to running nothing: it is
+ * reverted like the others (the shell removes the service there), and the
+ * rollback ends clean. */
+Test(rollout, first_deploy_hosts_are_rolled_back_to_nothing, .fini = fini)
 {
 	static const int prev[NH] = { 0, 0, 1, 1, 1, 1 };
 
 	fail_in_second_batch(RO_ON_FAILURE_ROLLBACK, 0, prev);
 	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 2);
 	cr_assert(has(RA_REVERT, 3));
-	/* web-1 and web-2 ran nothing before: no RA_REVERT for them. */
-	cr_assert_eq(step(RI_REVERTED, 3, NULL), 1);
-	cr_assert_eq(count_log(RA_REVERT, 0), 0);
-	cr_assert_eq(count_log(RA_REVERT, 1), 0);
-	cr_assert_eq(F.r.state, RO_FAILED);
-	cr_assert_eq(hs(0), RH_DONE, "left on the new revision");
-	cr_assert_eq(hs(1), RH_DONE);
+	cr_assert_eq(step(RI_REVERTED, 3, NULL), 3, "batch 1 goes back");
+	cr_assert(has(RA_REVERT, 0) && has(RA_REVERT, 1));
+	step(RI_REVERTED, 0, NULL);
+	step(RI_REVERTED, 1, NULL);
+	cr_assert_eq(F.r.state, RO_ROLLED_BACK, "%s", F.r.cause);
+	cr_assert_eq(hs(0), RH_REVERTED);
+	cr_assert_eq(hs(1), RH_REVERTED);
 	cr_assert_eq(hs(3), RH_REVERTED);
-	cr_assert(strstr(F.r.cause, "no previous revision, left on the new "
-	    "one: web-1, web-2") != NULL, "%s", F.r.cause);
+	cr_assert(strstr(F.r.cause, "no previous revision") == NULL, "%s",
+	    F.r.cause);
 }
 
 Test(rollout, first_deploy_failing_everywhere_rolls_back_nothing,
@@ -751,9 +754,9 @@ Test(rollout, late_success_while_rolling_back_waits_for_the_batch,
 	cr_assert_leq(F.max_out, 2);
 }
 
-/* A first deploy has nothing to go back to: the rollback ends failed,
- * naming the host that stays on the new revision. */
-Test(rollout, late_success_without_a_previous_revision_fails_the_rollback,
+/* A late success on a host that ran nothing before: the rollback takes
+ * it back up, and that host goes back to running nothing too. */
+Test(rollout, late_success_without_a_previous_revision_is_put_back_too,
     .fini = fini)
 {
 	static const int prev[NH] = { 1, 1, 1, 0, 1, 1 };
@@ -767,15 +770,14 @@ Test(rollout, late_success_without_a_previous_revision_fails_the_rollback,
 	step(RI_REVERTED, 0, NULL);
 	step(RI_REVERTED, 1, NULL);
 	cr_assert_eq(F.r.state, RO_ROLLED_BACK);
-	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 1);
-	cr_assert_eq(F.r.state, RO_FAILED);
-	cr_assert(strstr(F.r.cause, "no previous revision, left on the new "
-	    "one: web-4") != NULL, "%s", F.r.cause);
+	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 2);
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	cr_assert(has(RA_REVERT, 3));
+	cr_assert_eq(step(RI_REVERTED, 3, NULL), 1);
+	cr_assert_eq(F.r.state, RO_ROLLED_BACK, "%s", F.r.cause);
 	cr_assert(strstr(F.r.cause, "after batch 2/3") != NULL, "%s",
 	    F.r.cause);
-	cr_assert_eq(count_log(RA_REVERT, 3), 0);
 	cr_assert_eq(step(RI_SWAPPED, 3, NULL), 0, "heard again: no change");
-	cr_assert_eq(F.r.state, RO_FAILED);
 }
 
 /* A host counted as not put back (offline while reverting) says it was put
@@ -1252,4 +1254,46 @@ Test(rollout, names)
 	cr_assert_str_eq(rollout_host_state_name(RH_SKIPPED), "skipped");
 	cr_assert_str_eq(rollout_host_state_name((enum rollout_host_state)
 	    -1), "unknown");
+}
+
+/* ---- the shell's own findings go in as inputs ------------------------------ */
+
+Test(rollout, resolve_failed_ends_a_planned_deployment_and_nothing_else,
+    .fini = fini)
+{
+	size_t i;
+
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	cr_assert_eq(step(RI_RESOLVE_FAILED, 0, "cannot resolve img: 404"), 1);
+	cr_assert_eq(F.r.state, RO_FAILED);
+	cr_assert_str_eq(F.r.cause, "cannot resolve img: 404");
+	for (i = 0; i < NH; i++)
+		cr_assert_eq(hs(i), RH_SKIPPED);
+	cr_assert_eq(count_log(RA_PULL, NH), 0);
+	/* Once the engine has started, it is no input of its own. */
+	rollout_free(&F.r);
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	tick();
+	cr_assert_eq(F.r.state, RO_PULLING);
+	cr_assert_eq(step(RI_RESOLVE_FAILED, 0, "late"), 0);
+	cr_assert_eq(F.r.state, RO_PULLING);
+}
+
+Test(rollout, a_copy_steps_apart_from_its_original, .fini = fini)
+{
+	struct rollout c;
+	struct rollout_decision d[NH + 1];
+	struct rollout_event ev = { RI_TICK, 0, NULL };
+	uint64_t wake;
+
+	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	cr_assert_eq(rollout_copy(&c, &F.r), 0);
+	cr_assert_neq(c.hosts, F.r.hosts);
+	cr_assert_gt(rollout_step(&c, &ev, 2000, d, NH + 1, &wake), 0);
+	cr_assert_eq(c.state, RO_PULLING);
+	cr_assert_eq(c.hosts[0].state, RH_PULLING);
+	/* The original has not moved. */
+	cr_assert_eq(F.r.state, RO_PLANNED);
+	cr_assert_eq(F.r.hosts[0].state, RH_WAITING);
+	rollout_free(&c);
 }

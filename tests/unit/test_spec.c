@@ -443,7 +443,7 @@ Test(spec, unknown_keys)
 	    "path, port, status)");
 	refused_exact(edit(20, "  delay: 0s"), "web.yml:20: rollout: unknown "
 	    "key \"delay\" (expected one of: batch, canary, order, pause, "
-	    "max_failures, on_failure)");
+	    "max_failures, on_failure, skip_offline)");
 	refused_exact(edit(4, "port: { host: 8080, container: 80, udp: 1 }"),
 	    "web.yml:4: port: unknown key \"udp\" (expected one of: host, "
 	    "container)");
@@ -1087,6 +1087,8 @@ static const struct effect effects[] = {
 	    "deploy, pause_then_abort_leaves_later_batches_untouched" },
 	{ "rollout.max_failures", KEYS_C, FAILURES },
 	{ "rollout.on_failure", KEYS_C, FAILURES },
+	{ "rollout.skip_offline", "test_core.c",
+	    "core, offline_hosts_are_listed_refused_or_skipped_and_said" },
 };
 
 #define NEFFECTS (sizeof(effects) / sizeof(effects[0]))

@@ -877,6 +877,22 @@ assert_state(struct store *st, uint8_t idbyte, const char *state)
 	    c.state, state);
 }
 
+/* dep_row records deployment id of web in engine state (raw SQL: only
+ * its state matters here). */
+static void
+dep_row(uint64_t id, int state)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "INSERT INTO deployments (id, service, "
+	    "revision, previous_revision, image, state, batch, nbatches, "
+	    "batch_size, max_failures, on_failure, pause_ms, "
+	    "next_batch_at_ms, failures, created_ms, updated_ms) VALUES "
+	    "(%llu, 'web', 1, 0, 'img', %d, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1)",
+	    (unsigned long long)id, state);
+	sql_exec(sql);
+}
+
 Test(store, commands_open_lists_and_expires)
 {
 	struct store *st = open_store();
@@ -887,29 +903,41 @@ Test(store, commands_open_lists_and_expires)
 
 	cr_assert_eq(store_host_insert(st, &a), 0);
 	cr_assert_eq(store_host_insert(st, &b), 0);
-	/* Inserted out of order on purpose. */
+	store_close(st);
+	dep_row(7, RO_RUNNING);		/* still running */
+	dep_row(8, RO_ROLLED_BACK);	/* ended */
+	st = open_store();
+	/* Inserted out of order on purpose; times play no part: a restart
+	 * re-arms what is open, whatever the clock says. */
 	env[0] = 1;
 	make_command(&c, "web1", 2, 0x01, 9000, env, 4);
+	c.deployment = 7;
 	cr_assert_eq(store_command_insert(st, &c), 0);
 	env[0] = 2;
-	make_command(&c, "db1", 3, 0x02, 9000, env, 4);
+	make_command(&c, "db1", 3, 0x02, 1, env, 4);
+	c.deployment = 7;
 	cr_assert_eq(store_command_insert(st, &c), 0);
 	env[0] = 3;
 	make_command(&c, "web1", 1, 0x03, 9000, env, 4);
+	c.deployment = 7;
 	snprintf(c.state, sizeof(c.state), "sent");
 	cr_assert_eq(store_command_insert(st, &c), 0);
 	env[0] = 4;
 	make_command(&c, "db1", 1, 0x04, 9000, env, 4);
+	c.deployment = 7;
 	snprintf(c.state, sizeof(c.state), "accepted");
 	cr_assert_eq(store_command_insert(st, &c), 0);
-	/* Expired by now (expires at 5000 <= now). */
-	make_command(&c, "web1", 3, 0x05, 5000, env, 4);
+	/* Nothing waits for these any more: no deployment (a ping's waiter
+	 * is gone), or one that has ended. */
+	make_command(&c, "web1", 3, 0x05, 9000, env, 4);
 	cr_assert_eq(store_command_insert(st, &c), 0);
-	make_command(&c, "db1", 4, 0x06, 4000, env, 4);
-	snprintf(c.state, sizeof(c.state), "sent");
+	make_command(&c, "db1", 4, 0x06, 9000, env, 4);
+	c.deployment = 8;
+	snprintf(c.state, sizeof(c.state), "accepted");
 	cr_assert_eq(store_command_insert(st, &c), 0);
 	/* Answered: never listed, never expired. */
 	make_command(&c, "web1", 4, 0x07, 4000, env, 4);
+	c.deployment = 7;
 	cr_assert_eq(store_command_insert(st, &c), 0);
 	cr_assert_eq(store_command_set_state(st, c.id, "succeeded", "pong"),
 	    0);
@@ -920,7 +948,7 @@ Test(store, commands_open_lists_and_expires)
 	cr_assert_eq(store_command_insert(st, &c), 0);
 	cr_assert_eq(store_command_set_state(st, c.id, "refused", "no"), 0);
 
-	cr_assert_eq(store_commands_open(st, 5000, on_command, &l), 0);
+	cr_assert_eq(store_commands_open(st, on_command, &l), 0);
 	cr_assert_eq(l.n, 4);
 	/* (host, seq) order. */
 	cr_assert_str_eq(l.c[0].host, "db1");
@@ -943,23 +971,41 @@ Test(store, commands_open_lists_and_expires)
 	cr_assert_eq(l.c[3].envelope_len, 4);
 	cr_assert_eq(l.env[3][0], 1);
 	cr_assert_eq(l.c[3].expires_ms, 9000);
+	cr_assert_eq(l.c[3].deployment, 7);
 
-	/* The expired ones are recorded as such; answered ones are not. */
+	/* What nothing waits for is recorded expired; answered ones are
+	 * not touched. */
 	assert_state(st, 0x05, "expired");
 	assert_state(st, 0x06, "expired");
 	assert_state(st, 0x07, "succeeded");
 	assert_state(st, 0x08, "failed");
 	assert_state(st, 0x09, "refused");
 	assert_state(st, 0x01, "queued");
+	assert_state(st, 0x02, "queued");
 	assert_state(st, 0x03, "sent");
 	assert_state(st, 0x04, "accepted");
+
+	/* Signed again with new times: the listing carries them. */
+	env[0] = 9;
+	cr_assert_eq(store_command_rearm(st, l.c[3].id, env, 1, 20000, 30000),
+	    0);
 	store_close(st);
 
-	/* Durable, and at a later time everything open is expired. */
+	/* Durable; once the deployment ends, nothing of it is open. */
 	st = open_store();
-	assert_state(st, 0x05, "expired");
 	memset(&l, 0, sizeof(l));
-	cr_assert_eq(store_commands_open(st, 9000, on_command, &l), 0);
+	cr_assert_eq(store_commands_open(st, on_command, &l), 0);
+	cr_assert_eq(l.n, 4);
+	cr_assert_eq(l.c[3].id[0], 0x01);
+	cr_assert_eq(l.c[3].expires_ms, 20000);
+	cr_assert_eq(l.c[3].deadline_ms, 30000);
+	cr_assert_eq(l.c[3].envelope_len, 1);
+	cr_assert_eq(l.env[3][0], 9);
+	store_close(st);
+	sql_exec("UPDATE deployments SET state = 5 WHERE id = 7");
+	st = open_store();
+	memset(&l, 0, sizeof(l));
+	cr_assert_eq(store_commands_open(st, on_command, &l), 0);
 	cr_assert_eq(l.n, 0);
 	for (uint8_t i = 1; i <= 6; i++)
 		assert_state(st, i, "expired");

@@ -1,0 +1,303 @@
+/* plan.c: a spec's hosts, its batches and what it changes, over a
+ * snapshot of the fleet (plan.h).  No I/O. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferr.h"
+#include "plan.h"
+
+static int
+fail(char *why, size_t whylen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+fail(char *why, size_t whylen, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int
+has_labels(const struct plan_host *h, const struct spec *s)
+{
+	size_t i, j;
+
+	for (i = 0; i < s->nhost_labels; i++) {
+		for (j = 0; j < h->nlabels; j++)
+			if (strcmp(h->labels[j].key,
+			    s->host_labels[i].name) == 0 &&
+			    strcmp(h->labels[j].value,
+			    s->host_labels[i].value) == 0)
+				break;
+		if (j == h->nlabels)
+			return 0;
+	}
+	return 1;
+}
+
+static const struct plan_host *
+find(const struct plan_host *fleet, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(fleet[i].name, name) == 0)
+			return &fleet[i];
+	return NULL;
+}
+
+static int
+cmp_host(const void *a, const void *b)
+{
+	return strcmp((*(const struct plan_host *const *)a)->name,
+	    (*(const struct plan_host *const *)b)->name);
+}
+
+/* check_port: no other service of host h holds the spec's host port. */
+static int
+check_port(const struct spec *s, const struct plan_host *h, char *why,
+    size_t whylen)
+{
+	size_t i;
+
+	if (!s->port.set)
+		return 0;
+	for (i = 0; i < h->nclaims; i++)
+		if (h->claims[i].port == s->port.host &&
+		    strcmp(h->claims[i].service, s->service) != 0)
+			return fail(why, whylen, FERR_EXISTS, "host port %u on "
+			    "%s is claimed by service %s: two services cannot "
+			    "publish one port on one host", s->port.host,
+			    h->name, h->claims[i].service);
+	return 0;
+}
+
+void
+plan_free(struct plan *p)
+{
+	if (p == NULL)
+		return;
+	free(p->names);
+	free(p->prev);
+	free(p->offline);
+	rollout_free(&p->r);
+	memset(p, 0, sizeof(*p));
+}
+
+int
+plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
+    enum plan_offline offline, struct plan *p, char *why, size_t whylen)
+{
+	const struct plan_host **sel = NULL, *h;
+	size_t i, k = 0, on = 0, off = 0;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	/* Two containers of one service cannot publish one host port at
+	 * once: start-first needs a traffic layer that this version does
+	 * not have yet. */
+	if (s->port.set && s->rollout.order == SPEC_ORDER_START_FIRST)
+		return fail(why, whylen, FERR_ARG, "rollout.order: start-first "
+		    "cannot work with a host port (the new container could not "
+		    "publish port %u while the old one holds it): use "
+		    "stop-first, or no host port", s->port.host);
+	if ((sel = calloc(n + s->nhost_names + 1, sizeof(*sel))) == NULL)
+		return FERR_NOMEM;
+	if (s->hosts == SPEC_HOSTS_NAMES) {
+		for (i = 0; i < s->nhost_names; i++) {
+			if ((h = find(fleet, n, s->host_names[i])) == NULL) {
+				rc = fail(why, whylen, FERR_NOTFOUND, "unknown "
+				    "host \"%s\"", s->host_names[i]);
+				goto out;
+			}
+			if (!h->accepted) {
+				rc = fail(why, whylen, FERR_STATE, "host %s is "
+				    "%s", h->name, h->state);
+				goto out;
+			}
+			sel[k++] = h;
+		}
+	} else {
+		for (i = 0; i < n; i++)
+			if (fleet[i].accepted && has_labels(&fleet[i], s))
+				sel[k++] = &fleet[i];
+	}
+	if (k == 0) {
+		rc = fail(why, whylen, FERR_NOTFOUND, "no accepted host matches "
+		    "the spec's hosts");
+		goto out;
+	}
+	qsort(sel, k, sizeof(*sel), cmp_host);
+	for (i = 0; i < k; i++) {
+		if ((rc = check_port(s, sel[i], why, whylen)) != 0)
+			goto out;
+		if (sel[i]->online)
+			on++;
+		else
+			off++;
+	}
+	if (off > 0 && offline == PLAN_OFFLINE_REFUSE) {
+		char list[256] = "";
+
+		for (i = 0; i < k; i++)
+			if (!sel[i]->online && strlen(list) + strlen(
+			    sel[i]->name) + 3 < sizeof(list))
+				snprintf(list + strlen(list), sizeof(list) -
+				    strlen(list), "%s%s", list[0] ? ", " : "",
+				    sel[i]->name);
+		rc = fail(why, whylen, FERR_STATE, "%zu of the %zu matched "
+		    "hosts %s offline (%s): bring %s back, or deploy to the "
+		    "others with --skip-offline (or rollout.skip_offline: "
+		    "true)", off, k, off == 1 ? "is" : "are", list, off == 1 ?
+		    "it" : "them");
+		goto out;
+	}
+	if (on == 0) {
+		rc = fail(why, whylen, FERR_NOTFOUND, "no online host among the "
+		    "%zu matched: every one is offline", k);
+		goto out;
+	}
+	p->names = calloc(on, sizeof(*p->names));
+	p->prev = calloc(on, sizeof(*p->prev));
+	p->offline = calloc(off + 1, sizeof(*p->offline));
+	if (p->names == NULL || p->prev == NULL || p->offline == NULL) {
+		rc = FERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < k; i++) {
+		if (sel[i]->online) {
+			p->prev[p->n] = sel[i]->runs_service;
+			p->names[p->n++] = sel[i]->name;
+		} else {
+			p->offline[p->noffline++] = sel[i]->name;
+		}
+	}
+	rc = rollout_plan(&p->r, p->names, p->prev, p->n,
+	    s->rollout.batch_percent ? (uint32_t)s->rollout.batch_percent :
+	    s->rollout.batch, s->rollout.batch_percent != 0,
+	    s->rollout.canary, s->rollout.max_failures,
+	    (enum rollout_on_failure)s->rollout.on_failure,
+	    s->rollout.pause_ms, why, whylen);
+out:
+	free(sel);
+	if (rc != 0)
+		plan_free(p);
+	return rc;
+}
+
+/* ---- what changes ---------------------------------------------------------- */
+
+static void
+add_change(char ***list, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+add_change(char ***list, size_t *n, const char *fmt, ...)
+{
+	char buf[600], **l;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if ((l = realloc(*list, (*n + 1) * sizeof(*l))) == NULL)
+		return;
+	*list = l;
+	if ((l[*n] = strdup(buf)) != NULL)
+		(*n)++;
+}
+
+static const char *
+check_text(const struct spec_health *h, char *buf, size_t len)
+{
+	size_t i, off;
+
+	switch (h->check) {
+	case SPEC_CHECK_HTTP:
+		snprintf(buf, len, "http %s port %u status %u", h->http_path,
+		    h->http_port, h->http_status);
+		break;
+	case SPEC_CHECK_TCP:
+		snprintf(buf, len, "tcp %u", h->tcp_port);
+		break;
+	case SPEC_CHECK_EXEC:
+		off = (size_t)snprintf(buf, len, "exec");
+		for (i = 0; i < h->argc && off < len; i++)
+			off += (size_t)snprintf(buf + off, len - off, " %s",
+			    h->argv[i]);
+		break;
+	default:
+		snprintf(buf, len, "docker HEALTHCHECK");
+		break;
+	}
+	return buf;
+}
+
+void
+plan_diff(const struct spec *a, const struct spec *b, char ***out, size_t *n)
+{
+	char x[400], y[400];
+	size_t i, j;
+
+	if (a == NULL) {
+		add_change(out, n, "new service %s: image %s", b->service,
+		    b->image);
+		return;
+	}
+
+	if (strcmp(a->image, b->image) != 0)
+		add_change(out, n, "image: %s -> %s", a->image, b->image);
+	for (i = 0; i < b->nenv; i++) {
+		for (j = 0; j < a->nenv; j++)
+			if (strcmp(a->env[j].name, b->env[i].name) == 0)
+				break;
+		if (j == a->nenv)
+			add_change(out, n, "env: %s added", b->env[i].name);
+		else if (strcmp(a->env[j].value, b->env[i].value) != 0)
+			add_change(out, n, "env: %s changed", b->env[i].name);
+	}
+	for (j = 0; j < a->nenv; j++) {
+		for (i = 0; i < b->nenv; i++)
+			if (strcmp(a->env[j].name, b->env[i].name) == 0)
+				break;
+		if (i == b->nenv)
+			add_change(out, n, "env: %s removed", a->env[j].name);
+	}
+	if (a->port.set != b->port.set || a->port.host != b->port.host ||
+	    a->port.container != b->port.container)
+		add_change(out, n, "port: %s%u:%u -> %s%u:%u", a->port.set ?
+		    "" : "(none) ", a->port.host, a->port.container,
+		    b->port.set ? "" : "(none) ", b->port.host,
+		    b->port.container);
+	if (strcmp(check_text(&a->health, x, sizeof(x)),
+	    check_text(&b->health, y, sizeof(y))) != 0)
+		add_change(out, n, "health check: %s -> %s", x, y);
+#define CHANGED(f, what) \
+	if (a->f != b->f) \
+		add_change(out, n, what ": %llu -> %llu", \
+		    (unsigned long long)a->f, (unsigned long long)b->f)
+	CHANGED(health.interval_ms, "health.interval (ms)");
+	CHANGED(health.timeout_ms, "health.timeout (ms)");
+	CHANGED(health.start_period_ms, "health.start_period (ms)");
+	CHANGED(health.start_interval_ms, "health.start_interval (ms)");
+	CHANGED(health.healthy_threshold, "health.healthy_threshold");
+	CHANGED(health.unhealthy_threshold, "health.unhealthy_threshold");
+	CHANGED(health.deadline_ms, "health.deadline (ms)");
+	CHANGED(health.min_healthy_ms, "health.min_healthy (ms)");
+	CHANGED(rollout.batch, "rollout.batch");
+	CHANGED(rollout.batch_percent, "rollout.batch (percent)");
+	CHANGED(rollout.canary, "rollout.canary");
+	CHANGED(rollout.order, "rollout.order (0 stop-first, 1 start-first)");
+	CHANGED(rollout.pause_ms, "rollout.pause (ms)");
+	CHANGED(rollout.max_failures, "rollout.max_failures");
+	CHANGED(rollout.on_failure,
+	    "rollout.on_failure (0 rollback, 1 pause, 2 continue)");
+#undef CHANGED
+}
+

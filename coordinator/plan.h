@@ -1,0 +1,82 @@
+/* plan.h: choosing a spec's hosts and planning its rollout, over a
+ * snapshot of the fleet.  Pure: no ferryd, no store, no clock; ferryd's
+ * shell (deploy.c) takes the snapshot and acts on the answer, and the unit
+ * tests drive it with made-up fleets.
+ *
+ * What can be known before anything starts is checked here, so that
+ * `ferry plan` and `ferry deploy` refuse it with the same message and
+ * nothing is recorded: a host named that does not exist or is not
+ * accepted, no host matching, a host port another service of the same
+ * host already claims, a rollout order that cannot work with the spec's
+ * port.  Matched hosts that are offline are never skipped in silence:
+ * they are listed, and a deployment refuses to start while there are any
+ * unless told to skip them. */
+#ifndef FERRY_PLAN_H
+#define FERRY_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferryd.h"
+#include "rollout.h"
+#include "spec.h"
+
+/* A host port held on a host by another service's container. */
+struct plan_claim {
+	const char *service;
+	uint32_t port;
+};
+
+/* One host of the fleet, as the planner sees it. */
+struct plan_host {
+	const char *name;
+	int accepted;			/* HOST_ACCEPTED */
+	const char *state;		/* for messages: "pending", "offline" */
+	int online;
+	const struct label *labels;
+	size_t nlabels;
+	int runs_service;		/* a container of the spec's service
+					 * runs there */
+	const struct plan_claim *claims;
+	size_t nclaims;
+};
+
+/* What offline hosts matched by a spec do to a deployment. */
+enum plan_offline {
+	PLAN_OFFLINE_LIST = 0,		/* ferry plan: listed, nothing refused */
+	PLAN_OFFLINE_REFUSE,		/* ferry deploy: refused */
+	PLAN_OFFLINE_SKIP,		/* --skip-offline: left out, said so */
+};
+
+/* A plan: the hosts rolled to and their batches, the hosts left out. */
+struct plan {
+	const char **names;		/* online hosts, in name order */
+	int *prev;			/* each runs the service already */
+	size_t n;
+	const char **offline;		/* matched but offline, name order */
+	size_t noffline;
+	struct rollout r;		/* planned, over names */
+};
+
+/*
+ * plan_make chooses the hosts of s among fleet[0..n) (names point into the
+ * fleet, which must outlive the plan), checks what can be checked before
+ * anything starts and plans the rollout.  Returns 0, or FERR_NOTFOUND,
+ * FERR_STATE, FERR_EXISTS, FERR_ARG or FERR_NOMEM with one line in why
+ * that names what is wrong; p is then empty.  plan_free releases it; safe
+ * on a zeroed plan.
+ */
+int plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
+    enum plan_offline offline, struct plan *p, char *why, size_t whylen);
+void plan_free(struct plan *p);
+
+/*
+ * plan_diff says in words what changes from spec a (NULL: the service
+ * runs nowhere yet) to spec b, one line a change, appended to *out (heap
+ * strings; *n counts them).  Values of env are never shown, only that they
+ * changed.
+ */
+void plan_diff(const struct spec *a, const struct spec *b, char ***out,
+    size_t *n);
+
+#endif

@@ -1,0 +1,288 @@
+/* views.c: what the CLI reads about deployments (status, history, the
+ * audit log), as the database holds it: the engine records every state it
+ * reaches before anything else moves, so the database is current. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferr.h"
+#include "ferryd.h"
+
+
+static const char *
+on_failure_name(enum rollout_on_failure f)
+{
+	return f == RO_ON_FAILURE_PAUSE ? "pause" :
+	    f == RO_ON_FAILURE_CONTINUE ? "continue" : "rollback";
+}
+
+/* info_fill builds the wire form of a deployment (pointing into d and r,
+ * which must outlive it); hosts are heap, freed by info_clear. */
+/* skipped_fill lists the matched hosts the deployment left out; their
+ * names point into one heap copy of d->skipped, freed by info_clear. */
+static int
+skipped_fill(Ferry__DeploymentInfo *in, const struct deploy_rec *d)
+{
+	char *copy, *name, *save = NULL;
+	size_t n = 1, i;
+
+	if (d->skipped[0] == '\0')
+		return 0;
+	for (i = 0; d->skipped[i] != '\0'; i++)
+		n += d->skipped[i] == ',';
+	if ((copy = strdup(d->skipped)) == NULL ||
+	    (in->skipped = calloc(n, sizeof(*in->skipped))) == NULL) {
+		free(copy);
+		return FERR_NOMEM;
+	}
+	for (name = strtok_r(copy, ", ", &save); name != NULL &&
+	    in->n_skipped < n; name = strtok_r(NULL, ", ", &save)) {
+		Ferry__DeployHost *h = calloc(1, sizeof(*h));
+
+		if (h == NULL)
+			break;
+		ferry__deploy_host__init(h);
+		h->name = name;
+		h->state = "skipped";
+		h->cause = "offline when the deployment started";
+		in->skipped[in->n_skipped++] = h;
+	}
+	if (in->n_skipped == 0)
+		free(copy);
+	return 0;
+}
+
+static int
+info_fill(Ferry__DeploymentInfo *in, const struct deploy_rec *d,
+    const struct rollout *r)
+{
+	size_t i;
+
+	ferry__deployment_info__init(in);
+	in->id = d->id;
+	in->service = (char *)d->service;
+	in->revision = d->revision;
+	in->previous_revision = d->previous_revision;
+	in->state = (char *)rollout_state_name(r->state);
+	in->batch = r->batch + 1;
+	in->batches = r->nbatches;
+	in->batch_size = r->batch_size;
+	in->failures = r->failures;
+	in->max_failures = r->max_failures;
+	in->on_failure = (char *)on_failure_name(r->on_failure);
+	in->cause = (char *)r->cause;
+	in->image = (char *)d->image;
+	in->digest = (char *)d->digest;
+	in->previous_image = (char *)d->previous_digest;
+	in->created_ms = d->created_ms;
+	in->updated_ms = d->updated_ms;
+	in->actor = (char *)d->actor;
+	in->hosts = calloc(r->nhosts + 1, sizeof(*in->hosts));
+	if (in->hosts == NULL)
+		return FERR_NOMEM;
+	for (i = 0; i < r->nhosts; i++) {
+		Ferry__DeployHost *h = calloc(1, sizeof(*h));
+		if (h == NULL)
+			return FERR_NOMEM;
+		ferry__deploy_host__init(h);
+		h->name = (char *)r->hosts[i].name;
+		h->batch = r->hosts[i].batch + 1;
+		h->state = (char *)rollout_host_state_name(r->hosts[i].state);
+		h->cause = (char *)r->hosts[i].cause;
+		h->since_ms = r->hosts[i].since_ms;
+		in->hosts[in->n_hosts++] = h;
+	}
+	return skipped_fill(in, d);
+}
+
+static void
+info_clear(Ferry__DeploymentInfo *in)
+{
+	size_t i;
+
+	for (i = 0; i < in->n_hosts; i++)
+		free(in->hosts[i]);
+	free(in->hosts);
+	in->hosts = NULL;
+	in->n_hosts = 0;
+	if (in->n_skipped > 0)
+		free(in->skipped[0]->name);	/* the one copy, see above */
+	for (i = 0; i < in->n_skipped; i++)
+		free(in->skipped[i]);
+	free(in->skipped);
+	in->skipped = NULL;
+	in->n_skipped = 0;
+}
+
+/* Deployments read back from the database for a reply. */
+struct listing {
+	struct deploy_rec *d;
+	struct rollout *r;
+	size_t n, cap;
+};
+
+static void
+on_listed(void *arg, const struct deploy_rec *d, struct rollout *r)
+{
+	struct listing *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		struct deploy_rec *nd = realloc(l->d, cap * sizeof(*nd));
+		struct rollout *nr;
+		if (nd == NULL) {
+			free(r->hosts);
+			return;
+		}
+		l->d = nd;
+		nr = realloc(l->r, cap * sizeof(*nr));
+		if (nr == NULL) {
+			free(r->hosts);
+			return;
+		}
+		l->r = nr;
+		l->cap = cap;
+	}
+	l->d[l->n] = *d;
+	l->r[l->n] = *r;
+	l->n++;
+}
+
+static void
+listing_free(struct listing *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->r[i].hosts);
+	free(l->d);
+	free(l->r);
+}
+
+/* reply_deployments answers with what the database holds (the engine
+ * records every state it reaches, so it is current). */
+void
+views_deployments(struct ferryd *fd, struct rep_slot *slot,
+    const char *service, uint64_t id, size_t limit)
+{
+	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
+	struct listing l = { 0 };
+	Ferry__DeploymentInfo *infos = NULL, **ptrs = NULL;
+	size_t i;
+
+	if (store_deploy_list(fd->store, service, 0, id, limit, on_listed,
+	    &l) != 0) {
+		ctl_error(slot, "cannot read deployments");
+		goto out;
+	}
+	if (l.n == 0) {
+		if (id != 0)
+			ctl_error(slot, "no deployment %llu",
+			    (unsigned long long)id);
+		else if (service && service[0])
+			ctl_error(slot, "no deployment of service \"%s\"",
+			    service);
+		else
+			ctl_error(slot, "no deployments yet");
+		goto out;
+	}
+	infos = calloc(l.n, sizeof(*infos));
+	ptrs = calloc(l.n, sizeof(*ptrs));
+	if (infos == NULL || ptrs == NULL) {
+		ctl_error(slot, "ferryd is out of memory");
+		goto out;
+	}
+	for (i = 0; i < l.n; i++) {
+		info_fill(&infos[i], &l.d[i], &l.r[i]);
+		ptrs[i] = &infos[i];
+	}
+	r.ok = 1;
+	r.deployments = ptrs;
+	r.n_deployments = l.n;
+	ctl_reply(slot, &r);
+	for (i = 0; i < l.n; i++)
+		info_clear(&infos[i]);
+out:
+	free(infos);
+	free(ptrs);
+	listing_free(&l);
+}
+
+void
+deploy_status(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__DeploymentRef *ref)
+{
+	views_deployments(fd, slot, ref->service, ref->id, 1);
+}
+
+void
+deploy_history(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__DeploymentRef *ref)
+{
+	if (ref->service == NULL || ref->service[0] == '\0') {
+		ctl_error(slot, "history needs a SERVICE");
+		return;
+	}
+	views_deployments(fd, slot, ref->service, 0, 50);
+}
+
+/* Events read back for one reply, at most cap of them. */
+struct event_list {
+	struct event_rec *recs;
+	size_t n, cap;
+};
+
+static void
+on_event(void *arg, const struct event_rec *e)
+{
+	struct event_list *l = arg;
+
+	if (l->n < l->cap)
+		l->recs[l->n++] = *e;
+}
+
+void
+deploy_events(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__EventsRequest *req)
+{
+	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
+	struct event_list l = { NULL, 0, 0 };
+	Ferry__Event *ev = NULL, **ptrs = NULL;
+	size_t i;
+
+	l.cap = req->limit && req->limit < 10000 ? req->limit : 1000;
+	l.recs = calloc(l.cap, sizeof(*l.recs));
+	ev = calloc(l.cap, sizeof(*ev));
+	ptrs = calloc(l.cap, sizeof(*ptrs));
+	if (l.recs == NULL || ev == NULL || ptrs == NULL) {
+		ctl_error(slot, "ferryd is out of memory");
+		goto out;
+	}
+	if (store_events_list(fd->store, req->deployment, req->after_id,
+	    l.cap, on_event, &l) != 0) {
+		ctl_error(slot, "cannot read events");
+		goto out;
+	}
+	for (i = 0; i < l.n; i++) {
+		ferry__event__init(&ev[i]);
+		ev[i].id = l.recs[i].id;
+		ev[i].at_ms = l.recs[i].at_ms;
+		ev[i].actor = l.recs[i].actor;
+		ev[i].kind = l.recs[i].kind;
+		ev[i].host = l.recs[i].host;
+		ev[i].detail = l.recs[i].detail;
+		ev[i].deployment = l.recs[i].deployment;
+		ptrs[i] = &ev[i];
+	}
+	r.ok = 1;
+	r.events = ptrs;
+	r.n_events = l.n;
+	ctl_reply(slot, &r);
+out:
+	free(l.recs);
+	free(ev);
+	free(ptrs);
+}
+
+/* ---- choosing hosts, planning, starting ------------------------------- */
+
