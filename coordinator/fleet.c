@@ -122,8 +122,7 @@ fleet_free(struct ferryd *fd)
 		struct cmd *c, *next;
 		for (c = h->outbox; c != NULL; c = next) {
 			next = c->next;
-			free(c->rec.envelope);
-			free(c);
+			link_discard(c);
 		}
 		if (h->status != NULL)
 			ferry__poll__free_unpacked(h->status, NULL);

@@ -117,7 +117,8 @@ names(char *buf, size_t len, int first, int last)
 
 
 /* spec writes FILE: image tag, hosts (a YAML value), the HTTP check on the
- * published port, extra health lines and extra rollout lines. */
+ * published port, extra health lines and extra rollout lines (batch 2
+ * unless they set the batch). */
 void
 spec(const char *file, const char *tag, const char *hosts,
     const char *health, const char *rollout)
@@ -135,8 +136,9 @@ spec(const char *file, const char *tag, const char *hosts,
 	    "  min_healthy: 300ms\n"
 	    "%s"
 	    "rollout:\n"
-	    "  batch: 2\n"
+	    "%s"
 	    "%s", tag, hosts, PORT, health ? health : "",
+	    rollout && strstr(rollout, "batch:") ? "" : "  batch: 2\n",
 	    rollout ? rollout : "");
 }
 
@@ -262,6 +264,29 @@ wait_state(unsigned id, const char *state, int ms)
 	cr_assert_fail("deployment %u is still %s after %d ms (waiting for "
 	    "%s)", id, last, ms, state ? state : "its end");
 	return NULL;
+}
+
+/* wait_host waits (bounded) until host i of deployment id has state, the
+ * deployment still under way, and returns its status object. */
+cJSON *
+wait_host(unsigned id, int i, const char *state, int ms)
+{
+	long long end = now_ms() + ms;
+	cJSON *st;
+
+	for (;;) {
+		st = status(id);
+		cr_assert_not_null(st, "%s", R.err);
+		if (strcmp(host_state(st, i), state) == 0)
+			return st;
+		cr_assert(!finished_state(jstr(st, "state")), "%s ended "
+		    "before %s was %s: %s", jstr(st, "state"), HOST[i],
+		    state, R.out);
+		cJSON_Delete(st);
+		cr_assert(now_ms() < end, "%s was never %s in deployment %u",
+		    HOST[i], state, id);
+		h_sleep_ms(50);
+	}
 }
 
 /* serving returns the version host i's index page names: 0 when it does

@@ -44,6 +44,7 @@ const char *host_state(const cJSON *st, int i);
 const char *host_cause(const cJSON *st, int i);
 int finished_state(const char *s);
 cJSON *wait_state(unsigned id, const char *state, int ms);
+cJSON *wait_host(unsigned id, int i, const char *state, int ms);
 int serving(int i);
 void assert_all_serve(int first, int last, int version);
 int containers(int i, char *buf, size_t len, int *all);

@@ -181,7 +181,6 @@ Test(core, full_disk_mid_deploy_waits_then_goes_on_by_itself,
 {
 	char cmd[4096], ids[32], state[600], fill[700];
 	cJSON *st;
-	long long end;
 	int i, refused, heard;
 	unsigned id;
 
@@ -213,19 +212,7 @@ Test(core, full_disk_mid_deploy_waits_then_goes_on_by_itself,
 	id = deploy_bg("v2.yml");
 	snprintf(ids, sizeof(ids), "%u", id);
 	/* Batch 2 under way: fill the disk. */
-	end = now_ms() + 30000;
-	for (;;) {
-		st = status(id);
-		cr_assert_not_null(st, "%s", R.err);
-		if (jnum(st, "batch") == 2 && strcmp(host_state(st, 1),
-		    "swapping") == 0)
-			break;
-		cr_assert(!finished_state(jstr(st, "state")), "%s", R.out);
-		cJSON_Delete(st);
-		cr_assert(now_ms() < end, "batch 2 never started");
-		h_sleep_ms(50);
-	}
-	cJSON_Delete(st);
+	cJSON_Delete(wait_host(id, 1, "swapping", 30000));
 	snprintf(fill, sizeof(fill), "%s/fill", state);
 	snprintf(cmd, sizeof(cmd), "dd if=/dev/zero of=%s bs=64k "
 	    "2>/dev/null; i=0; while [ $i -lt 64 ] && "
@@ -278,6 +265,24 @@ Test(core, full_disk_mid_deploy_waits_then_goes_on_by_itself,
 
 /* ---- no stale work --------------------------------------------------------- */
 
+/* still_rolled_back: deployment id ended rolled back, and nothing of it
+ * was recorded after its end (no swap, no revert, no host moved). */
+static void
+still_rolled_back(unsigned id)
+{
+	char sql[512];
+	cJSON *st;
+
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM events WHERE "
+	    "deployment = %u AND id > (SELECT MAX(id) FROM events WHERE "
+	    "deployment = %u AND detail LIKE 'rolled_back%%')", id, id);
+	cr_assert_eq(db_count(sql), 0, "events after the end");
+	st = status(id);
+	cr_assert_not_null(st);
+	cr_assert_str_eq(jstr(st, "state"), "rolled_back", "%s", R.out);
+	cJSON_Delete(st);
+}
+
 /* started_at writes "ID STARTEDAT" of host i's containers, one a line. */
 static void
 started_at(int i, char *buf, size_t len)
@@ -308,61 +313,23 @@ Test(core, a_host_back_after_the_end_runs_nothing_stale, .timeout = 120)
 {
 	char before[2048], after[2048], created[128], sql[512];
 	cJSON *st;
-	long long end;
 	unsigned id;
 
 	/* Hosts go offline after 3 s without a heartbeat. */
 	cr_assert_eq(h_kill(F.ferryd, SIGTERM), 0);
 	h_start_ferryd(&F, (const char *[]){ "--missed-beats", "15", NULL });
 	fleet(2);
-	h_write(&F, "v1.yml",
-	    "service: web\n"
-	    "image: " IMG "1\n"
-	    "hosts: " LABELS "\n"
-	    "port: { host: %d, container: 80 }\n"
-	    "health:\n"
-	    "  http: { path: /health, port: 80 }\n"
-	    "  interval: 200ms\n"
-	    "  timeout: 1s\n"
-	    "  deadline: 10s\n"
-	    "  min_healthy: 300ms\n"
-	    "rollout:\n"
-	    "  batch: 1\n"
-	    "  pause: 2s\n"
-	    "  on_failure: rollback\n", PORT);
+	spec("v1.yml", "1", LABELS, NULL, "  batch: 1\n  pause: 2s\n"
+	    "  on_failure: rollback\n");
 	cr_assert_eq(deploy_watch("v1.yml"), 0, "v1: %s%s", R.out, R.err);
-	h_write(&F, "v2.yml",
-	    "service: web\n"
-	    "image: " IMG "2\n"
-	    "hosts: " LABELS "\n"
-	    "port: { host: %d, container: 80 }\n"
-	    "health:\n"
-	    "  http: { path: /health, port: 80 }\n"
-	    "  interval: 200ms\n"
-	    "  timeout: 1s\n"
-	    "  deadline: 10s\n"
-	    "  min_healthy: 300ms\n"
-	    "rollout:\n"
-	    "  batch: 1\n"
-	    "  pause: 2s\n"
-	    "  on_failure: rollback\n", PORT);
+	spec("v2.yml", "2", LABELS, NULL, "  batch: 1\n  pause: 2s\n"
+	    "  on_failure: rollback\n");
 	started_at(1, before, sizeof(before));
 	id = deploy_bg("v2.yml");
 	/* Batch 1 (host 1) passed; in the pause before batch 2, host 2's
 	 * agent stops answering: its swap waits in the outbox, the host
 	 * goes offline, the deployment rolls back and ends. */
-	end = now_ms() + 30000;
-	for (;;) {
-		st = status(id);
-		cr_assert_not_null(st, "%s", R.err);
-		if (strcmp(host_state(st, 0), "done") == 0)
-			break;
-		cr_assert(!finished_state(jstr(st, "state")), "%s", R.out);
-		cJSON_Delete(st);
-		cr_assert(now_ms() < end, "batch 1 never passed");
-		h_sleep_ms(50);
-	}
-	cJSON_Delete(st);
+	cJSON_Delete(wait_host(id, 0, "done", 30000));
 	cr_assert_eq(kill(AGENT[1]->pid, SIGSTOP), 0);
 	st = wait_state(id, NULL, 40000);
 	cr_assert_str_eq(jstr(st, "state"), "rolled_back", "%s", R.out);
@@ -387,14 +354,7 @@ Test(core, a_host_back_after_the_end_runs_nothing_stale, .timeout = 120)
 	    "'revert') AND state != 'expired'", id, HOST[1]);
 	cr_assert_eq(db_count(sql), 0, "a command of the ended deployment "
 	    "reached %s", HOST[1]);
-	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM events WHERE "
-	    "deployment = %u AND id > (SELECT MAX(id) FROM events WHERE "
-	    "deployment = %u AND detail LIKE 'rolled_back%%')", id, id);
-	cr_assert_eq(db_count(sql), 0, "events after the end");
-	st = status(id);
-	cr_assert_not_null(st);
-	cr_assert_str_eq(jstr(st, "state"), "rolled_back", "%s", R.out);
-	cJSON_Delete(st);
+	still_rolled_back(id);
 }
 
 /* ---- offline hosts are never skipped in silence ---------------------------- */
@@ -551,4 +511,88 @@ Test(core, failed_first_install_leaves_no_container_behind)
 	    "'succeeded'", id, HOST[0]);
 	cr_assert_eq(db_count(sql), 1, "host 1 was not put back by removing "
 	    "the service");
+}
+
+/* container_of writes the id of host i's container of revision rev. */
+static void
+container_of(int i, int rev, char *id, size_t len)
+{
+	struct h_run *r = malloc(sizeof(*r));
+	char name[128];
+
+	cr_assert_not_null(r);
+	snprintf(name, sizeof(name), "ferry-%s-web-r%d", HOST[i], rev);
+	cr_assert_eq(h_docker(r, (const char *[]){ "inspect", "-f", "{{.Id}}",
+	    name, NULL }), 0, "%s: %s", name, r->err);
+	r->out[strcspn(r->out, "\n")] = '\0';
+	snprintf(id, len, "%.*s", (int)len - 1, r->out);
+	free(r);
+}
+
+/* starts counts the times Docker started container id since t0. */
+static int
+starts(const char *id, long t0)
+{
+	struct h_run *r = malloc(sizeof(*r));
+	char since[32], until[32], filter[200], *p;
+	int n = 0;
+
+	cr_assert_not_null(r);
+	snprintf(since, sizeof(since), "%ld", t0);
+	snprintf(until, sizeof(until), "%ld", (long)time(NULL) + 1);
+	snprintf(filter, sizeof(filter), "container=%s", id);
+	cr_assert_eq(h_docker(r, (const char *[]){ "events", "--since", since,
+	    "--until", until, "--filter", filter, "--filter", "event=start",
+	    "--format", "{{.Action}}", NULL }), 0, "%s", r->err);
+	for (p = strstr(r->out, "start"); p != NULL; p = strstr(p + 5,
+	    "start"))
+		n++;
+	free(r);
+	return n;
+}
+
+/* Killed mid-swap, back after the rollback ended: the agent puts its host
+ * back once, and nothing of the ended deployment runs. */
+Test(core, an_agent_killed_mid_swap_and_back_after_the_end_restarts_once,
+    .timeout = 120)
+{
+	char old[128], created[128];
+	cJSON *st;
+	long t0;
+	unsigned id;
+
+	cr_assert_eq(h_kill(F.ferryd, SIGTERM), 0);
+	h_start_ferryd(&F, (const char *[]){ "--missed-beats", "10", NULL });
+	fleet(2);
+	spec("v1.yml", "1", LABELS, NULL, NULL);
+	cr_assert_eq(deploy_watch("v1.yml"), 0, "v1: %s%s", R.out, R.err);
+	container_of(0, 1, old, sizeof(old));
+	spec("slow.yml", "slow", LABELS, "  start_period: 5s\n",
+	    "  on_failure: rollback\n");
+	t0 = (long)time(NULL) - 1;
+	id = deploy_bg("slow.yml");
+	snprintf(created, sizeof(created), "created ferry-%s-web-r2",
+	    HOST[0]);
+	cr_assert(h_wait_log(AGENT[0], created, 30000));
+	cr_assert(h_wait_log(AGENT[0], "r2: started, checking health", 5000));
+	cr_assert_eq(h_kill(AGENT[0], SIGKILL), 128 + SIGKILL);
+	st = wait_state(id, NULL, 30000);
+	cr_assert_str_eq(jstr(st, "state"), "rolled_back", "%s", R.out);
+	cJSON_Delete(st);
+	/* Back after the end. */
+	AGENT[0] = h_start_agent(&F, HOST[0], NULL);
+	cr_assert(h_wait_state(&F, HOST[0], "online", 10000));
+	cr_assert(h_wait_log(AGENT[0], "reverted", 15000), "the agent did "
+	    "not put back the swap it was killed in");
+	h_sleep_ms(2000);
+	/* The old container: stopped by the swap, started once again by the
+	 * agent's recovery, and never more; the new one is gone. */
+	cr_assert_eq(starts(old, t0), 1, "the old container started %d "
+	    "times", starts(old, t0));
+	cr_assert_eq(serving(0), 1);
+	/* One log for both runs of the agent: the swap was created once. */
+	cr_assert_eq(h_log_count(AGENT[0], created), 1, "the swap ran again "
+	    "after the restart");
+	/* Nothing of the deployment happened after its end. */
+	still_rolled_back(id);
 }

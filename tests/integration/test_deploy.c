@@ -390,7 +390,6 @@ Test(deploy, pause_then_abort_leaves_later_batches_untouched)
 {
 	char ids[32], before[NH][512], line[512];
 	cJSON *st;
-	long long end;
 	int i;
 	unsigned id;
 
@@ -403,18 +402,8 @@ Test(deploy, pause_then_abort_leaves_later_batches_untouched)
 	id = deploy_bg("v2.yml");
 	snprintf(ids, sizeof(ids), "%u", id);
 	/* Batch 1 done: the 3 s pause between batches begins. */
-	end = now_ms() + 30000;
-	for (;;) {
-		st = status(id);
-		cr_assert_not_null(st, "%s", R.err);
-		if (strcmp(host_state(st, 0), "done") == 0 &&
-		    strcmp(host_state(st, 1), "done") == 0)
-			break;
-		cr_assert(!finished_state(jstr(st, "state")), "%s", R.out);
-		cJSON_Delete(st);
-		cr_assert(now_ms() < end, "batch 1 never passed");
-		h_sleep_ms(50);
-	}
+	cJSON_Delete(wait_host(id, 0, "done", 30000));
+	st = wait_host(id, 1, "done", 30000);
 	cr_assert_str_eq(host_state(st, 2), "pulled", "batch 2 did not wait "
 	    "for the pause: %s", R.out);
 	cJSON_Delete(st);
@@ -512,7 +501,6 @@ Test(deploy, ferryd_killed_in_batch_two_resumes_and_swaps_no_host_twice)
 {
 	char created[128];
 	cJSON *st;
-	long long end;
 	int i;
 	unsigned id;
 
@@ -520,20 +508,9 @@ Test(deploy, ferryd_killed_in_batch_two_resumes_and_swaps_no_host_twice)
 	/* :slow answers 404 on /health for 3 s: each batch takes that. */
 	spec("slow.yml", "slow", LABELS, "  start_period: 5s\n", NULL);
 	id = deploy_bg("slow.yml");
-	end = now_ms() + 40000;
-	for (;;) {
-		st = status(id);
-		cr_assert_not_null(st, "%s", R.err);
-		if (jnum(st, "batch") == 2 && strcmp(host_state(st, 2),
-		    "swapping") == 0 && strcmp(host_state(st, 3),
-		    "swapping") == 0)
-			break;
-		cr_assert(!finished_state(jstr(st, "state")), "%s", R.out);
-		cJSON_Delete(st);
-		cr_assert(now_ms() < end, "batch 2 never started");
-		h_sleep_ms(50);
-	}
-	cJSON_Delete(st);
+	/* Batch 2 under way. */
+	cJSON_Delete(wait_host(id, 2, "swapping", 40000));
+	cJSON_Delete(wait_host(id, 3, "swapping", 5000));
 	/* Let the agents get going, then kill ferryd without warning. */
 	h_sleep_ms(700);
 	cr_assert_eq(h_kill(F.ferryd, SIGKILL), 128 + SIGKILL);
