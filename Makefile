@@ -43,6 +43,8 @@ COMMON   := $(wildcard common/*.c)
 FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
             coordinator/control.c coordinator/repsrv.c coordinator/fleet.c \
             coordinator/http.c coordinator/swapone.c coordinator/spec.c \
+            coordinator/yamltree.c coordinator/imageref.c \
+            coordinator/specwire.c \
             coordinator/deploy.c coordinator/plan.c coordinator/views.c \
             coordinator/rollout.c coordinator/metrics.c
 FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c

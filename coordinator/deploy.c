@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "plan.h"
 #include "spec.h"
+#include "specwire.h"
 
 #define ACCEPT_MS	30000u		/* a command must be accepted by */
 #define PULL_MS		600000u		/* a pull must end by */

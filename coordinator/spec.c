@@ -1,67 +1,43 @@
-/* spec.c: the service spec a user writes, read with libyaml and checked
- * field by field, so that a bad file is refused with one exact message. */
+/* spec.c: the schema of the service spec a user writes: each field checked,
+ * so that a bad file is refused with one exact message. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <yaml.h>
-
 #include "config.h"
 #include "ferr.h"
 #include "spec.h"
+#include "yamltree.h"
 
 /*
- * Reading happens in two steps.  load() turns libyaml's events into a small
- * tree of nodes that remember their line, refusing what a spec never needs
- * (aliases, several documents, deep nesting, huge collections).  Then
- * read_spec() walks that tree against the schema, one reader per section,
- * and fills a struct spec.  Every error goes through fail(), which writes
+ * Reading happens in two steps.  load() has yamltree.c turn the text into
+ * a small tree of nodes that remember their line, refusing what a spec
+ * never needs (aliases, several documents, deep nesting, huge
+ * collections).  Then read_spec() walks that tree against the schema, one
+ * reader per section, and fills a struct spec.  Every error goes through fail(), which writes
  * "FILE:LINE: PATH: what was expected" and returns FERR_MALFORMED.
  */
 
-#define MAX_DEPTH	16	/* collections inside collections */
-#define MAX_NODES	65536	/* nodes in one file */
-#define MAX_KIDS	8192	/* entries (keys + values) in one collection */
 #define SHOW_MAX	40	/* bytes of a bad value quoted back */
-
-enum node_type {
-	NODE_SCALAR,
-	NODE_SEQ,
-	NODE_MAP,
-};
-
-struct node {
-	enum node_type type;
-	unsigned line;		/* 1-based */
-	unsigned key_line;	/* a mapping's value: its key's line, else 0 */
-	int null;		/* a plain "", "~" or "null" scalar */
-	int plain;		/* a plain (unquoted) scalar */
-	char *text;		/* NODE_SCALAR: NUL-terminated copy */
-	size_t len;		/* bytes of text (it may hold a NUL) */
-	struct node **kid;	/* NODE_SEQ: items; NODE_MAP: key, value, ... */
-	size_t nkid;
-	size_t cap;
-};
 
 struct ctx {
 	const char *file;
 	char *err;
 	size_t errlen;
-	size_t nodes;		/* made so far, for MAX_NODES */
 };
 
 /* A key and its value in a mapping with fixed keys. */
 struct kv {
-	const struct node *k;
-	const struct node *v;
+	const struct ynode *k;
+	const struct ynode *v;
 };
 
 /* An entry of a list or free-form mapping, for finding repeats. */
 struct ent {
 	const char *s;
-	const struct node *n;
+	const struct ynode *n;
 	size_t i;
 };
 
@@ -149,7 +125,7 @@ quote(const char *s, size_t len, char *buf, size_t buflen)
 
 /* looks_numeric: an unquoted number is shown bare ("got 0"). */
 static int
-looks_numeric(const struct node *n)
+looks_numeric(const struct ynode *n)
 {
 	size_t i = 0;
 
@@ -168,11 +144,11 @@ looks_numeric(const struct node *n)
 /* describe says what a node is, for "got ...": a mapping, a list,
  * nothing, 0, "fast". */
 static void
-describe(const struct node *n, char *buf, size_t buflen)
+describe(const struct ynode *n, char *buf, size_t buflen)
 {
-	if (n->type == NODE_MAP)
+	if (n->type == YNODE_MAP)
 		snprintf(buf, buflen, "a mapping");
-	else if (n->type == NODE_SEQ)
+	else if (n->type == YNODE_SEQ)
 		snprintf(buf, buflen, "a list");
 	else if (n->null)
 		snprintf(buf, buflen, "nothing");
@@ -186,14 +162,14 @@ describe(const struct node *n, char *buf, size_t buflen)
  * that exclude each other): the line of its key when it has one, since a
  * block mapping starts on the line after it. */
 static unsigned
-at(const struct node *n)
+at(const struct ynode *n)
 {
 	return n->key_line ? n->key_line : n->line;
 }
 
 /* expected: "path: expected WHAT, got HOW n LOOKS". */
 static int
-expected(const struct ctx *c, const struct node *n, const char *path,
+expected(const struct ctx *c, const struct ynode *n, const char *path,
     const char *what)
 {
 	char got[SHOW_MAX * 4 + 16];
@@ -206,7 +182,7 @@ expected(const struct ctx *c, const struct node *n, const char *path,
  * (a bare number gets its implied "s"), or, for a default (v NULL), in
  * seconds or milliseconds. */
 static void
-show_duration(const struct node *v, uint32_t ms, char *buf, size_t buflen)
+show_duration(const struct ynode *v, uint32_t ms, char *buf, size_t buflen)
 {
 	size_t i;
 
@@ -224,205 +200,21 @@ show_duration(const struct node *v, uint32_t ms, char *buf, size_t buflen)
 
 /* ---- the node tree -------------------------------------------------- */
 
-static void
-node_free(struct node *n)
-{
-	size_t i;
-
-	if (n == NULL)
-		return;
-	for (i = 0; i < n->nkid; i++)
-		node_free(n->kid[i]);	/* depth is at most MAX_DEPTH */
-	free(n->kid);
-	free(n->text);
-	free(n);
-}
-
+/* load reads text into a tree of nodes (yamltree.h), turning a refusal
+ * into "file:line: why". */
 static int
-is_null(const char *s, size_t len)
+load(const struct ctx *c, const char *text, size_t len, struct ynode **root)
 {
-	return len == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
-	    strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
-}
+	char why[512];
+	unsigned line = 0;
+	int rc;
 
-/* node_new makes a node from a scalar or collection-start event. */
-static int
-node_new(struct ctx *c, const yaml_event_t *ev, struct node **out)
-{
-	struct node *n;
-
-	*out = NULL;
-	if (++c->nodes > MAX_NODES)
-		return fail(c, (unsigned)ev->start_mark.line + 1, NULL,
-		    "more than %d values in one file", MAX_NODES);
-	if ((n = calloc(1, sizeof(*n))) == NULL)
+	rc = yamltree_load(text, len, root, &line, why, sizeof(why));
+	if (rc == FERR_NOMEM)
 		return nomem(c);
-	n->line = (unsigned)ev->start_mark.line + 1;
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		n->type = NODE_SCALAR;
-		n->len = ev->data.scalar.length;
-		if ((n->text = malloc(n->len + 1)) == NULL) {
-			free(n);
-			return nomem(c);
-		}
-		memcpy(n->text, ev->data.scalar.value, n->len);
-		n->text[n->len] = '\0';
-		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-		n->null = n->plain && is_null(n->text, n->len);
-		break;
-	case YAML_SEQUENCE_START_EVENT:
-		n->type = NODE_SEQ;
-		break;
-	default:
-		n->type = NODE_MAP;
-		break;
-	}
-	*out = n;
+	if (rc != 0)
+		return fail(c, line, NULL, "%s", why);
 	return 0;
-}
-
-/* node_add hangs kid under parent, which then owns it; on failure kid is
- * freed. */
-static int
-node_add(struct ctx *c, struct node *parent, struct node *kid)
-{
-	if (parent->nkid == MAX_KIDS) {
-		node_free(kid);
-		return fail(c, at(parent), NULL, "more than %d entries in "
-		    "one %s", MAX_KIDS / (parent->type == NODE_MAP ? 2 : 1),
-		    parent->type == NODE_MAP ? "mapping" : "list");
-	}
-	if (parent->nkid == parent->cap) {
-		size_t cap = parent->cap ? parent->cap * 2 : 8;
-		struct node **k = realloc(parent->kid, cap * sizeof(*k));
-
-		if (k == NULL) {
-			node_free(kid);
-			return nomem(c);
-		}
-		parent->kid = k;
-		parent->cap = cap;
-	}
-	if (parent->type == NODE_MAP && parent->nkid % 2 == 1)
-		kid->key_line = parent->kid[parent->nkid - 1]->line;
-	parent->kid[parent->nkid++] = kid;
-	return 0;
-}
-
-/* line_at counts the lines before byte off of text, for reader errors that
- * carry an offset instead of a mark. */
-static unsigned
-line_at(const char *text, size_t len, size_t off)
-{
-	unsigned line = 1;
-	size_t i;
-
-	for (i = 0; i < off && i < len; i++)
-		if (text[i] == '\n')
-			line++;
-	return line;
-}
-
-static int
-syntax_error(const struct ctx *c, const yaml_parser_t *p, const char *text,
-    size_t len)
-{
-	const char *problem = p->problem ? p->problem : "not valid YAML";
-	unsigned line;
-
-	switch (p->error) {
-	case YAML_MEMORY_ERROR:
-		return nomem(c);
-	case YAML_READER_ERROR:
-		line = line_at(text, len, p->problem_offset);
-		if (p->problem_value != -1)
-			return fail(c, line, NULL, "YAML syntax error: %s "
-			    "(byte 0x%02x)", problem, p->problem_value & 0xff);
-		return fail(c, line, NULL, "YAML syntax error: %s", problem);
-	default:
-		line = (unsigned)p->problem_mark.line + 1;
-		if (p->context != NULL)
-			return fail(c, line, NULL, "YAML syntax error: %s "
-			    "(%s at line %u)", problem, p->context,
-			    (unsigned)p->context_mark.line + 1);
-		return fail(c, line, NULL, "YAML syntax error: %s", problem);
-	}
-}
-
-/*
- * load parses text into a tree of nodes.  *root is NULL when the file
- * holds no document.  Aliases, a second document and nesting deeper than
- * MAX_DEPTH are refused.
- */
-static int
-load(struct ctx *c, const char *text, size_t len, struct node **root)
-{
-	yaml_parser_t p;
-	yaml_event_t ev;
-	struct node *stack[MAX_DEPTH], *n;
-	int depth = 0, docs = 0, done = 0, rc = 0;
-
-	*root = NULL;
-	if (!yaml_parser_initialize(&p))
-		return nomem(c);
-	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-	while (!done) {
-		if (!yaml_parser_parse(&p, &ev)) {
-			rc = syntax_error(c, &p, text, len);
-			break;
-		}
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = 1;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			if (++docs > 1)
-				rc = fail(c, (unsigned)ev.start_mark.line + 1,
-				    NULL, "a second YAML document: a spec is "
-				    "one document (remove the extra ---)");
-			break;
-		case YAML_ALIAS_EVENT:
-			rc = fail(c, (unsigned)ev.start_mark.line + 1, NULL,
-			    "YAML aliases are not supported (*%s): write the "
-			    "value out in full", (char *)ev.data.alias.anchor);
-			break;
-		case YAML_SCALAR_EVENT:
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if (ev.type != YAML_SCALAR_EVENT &&
-			    depth == MAX_DEPTH) {
-				rc = fail(c, (unsigned)ev.start_mark.line + 1,
-				    NULL, "nested deeper than %d levels",
-				    MAX_DEPTH);
-				break;
-			}
-			if ((rc = node_new(c, &ev, &n)) != 0)
-				break;
-			if (depth == 0)
-				*root = n;
-			else if ((rc = node_add(c, stack[depth - 1], n)) != 0)
-				break;
-			if (ev.type != YAML_SCALAR_EVENT)
-				stack[depth++] = n;
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
-		if (rc != 0)
-			break;
-	}
-	yaml_parser_delete(&p);
-	if (rc != 0) {
-		node_free(*root);
-		*root = NULL;
-	}
-	return rc;
 }
 
 /* ---- schema helpers ------------------------------------------------- */
@@ -439,7 +231,7 @@ struct refusal {
 
 /* refusal_of: the entry of refused (may be NULL) for key k, or NULL. */
 static const struct refusal *
-refusal_of(const struct refusal *refused, const struct node *k)
+refusal_of(const struct refusal *refused, const struct ynode *k)
 {
 	for (; refused != NULL && refused->key != NULL; refused++)
 		if (strcmp(k->text, refused->key) == 0 &&
@@ -457,7 +249,7 @@ refusal_of(const struct refusal *refused, const struct node *k)
  * as "path.key: why".
  */
 static int
-map_get(const struct ctx *c, const struct node *n, const char *path,
+map_get(const struct ctx *c, const struct ynode *n, const char *path,
     const char *what, const char *const *names,
     const struct refusal *refused, struct kv *out)
 {
@@ -467,12 +259,12 @@ map_get(const struct ctx *c, const struct node *n, const char *path,
 
 	for (nnames = 0; names[nnames] != NULL; nnames++)
 		out[nnames].k = out[nnames].v = NULL;
-	if (n->type != NODE_MAP)
+	if (n->type != YNODE_MAP)
 		return expected(c, n, path, what);
 	for (i = 0; i < n->nkid; i += 2) {
-		const struct node *k = n->kid[i];
+		const struct ynode *k = n->kid[i];
 
-		if (k->type != NODE_SCALAR || k->null)
+		if (k->type != YNODE_SCALAR || k->null)
 			return expected(c, k, path, "a key name");
 		for (j = 0; j < nnames; j++)
 			if (strcmp(k->text, names[j]) == 0 &&
@@ -506,10 +298,10 @@ map_get(const struct ctx *c, const struct node *n, const char *path,
 
 /* scalar: n must be a non-null scalar without NUL bytes. */
 static int
-scalar(const struct ctx *c, const struct node *n, const char *path,
+scalar(const struct ctx *c, const struct ynode *n, const char *path,
     const char *what, const char **out)
 {
-	if (n->type != NODE_SCALAR || n->null)
+	if (n->type != YNODE_SCALAR || n->null)
 		return expected(c, n, path, what);
 	if (strlen(n->text) != n->len)
 		return fail(c, n->line, path, "expected %s, got a value with "
@@ -558,7 +350,7 @@ parse_percent(const char *s, uint32_t *out)
 
 /* number: a whole number from min to max; what says so in words. */
 static int
-number(const struct ctx *c, const struct node *n, const char *path,
+number(const struct ctx *c, const struct ynode *n, const char *path,
     uint32_t min, uint32_t max, const char *what, uint32_t *out)
 {
 	const char *s;
@@ -574,7 +366,7 @@ number(const struct ctx *c, const struct node *n, const char *path,
 }
 
 static int
-port_number(const struct ctx *c, const struct node *n, const char *path,
+port_number(const struct ctx *c, const struct ynode *n, const char *path,
     uint32_t *out)
 {
 	return number(c, n, path, 1, 65535, "a port number from 1 to 65535",
@@ -583,7 +375,7 @@ port_number(const struct ctx *c, const struct node *n, const char *path,
 
 /* duration: at most SPEC_DURATION_MAX_MS; above 0 unless zero_ok. */
 static int
-duration(const struct ctx *c, const struct node *n, const char *path,
+duration(const struct ctx *c, const struct ynode *n, const char *path,
     int zero_ok, uint32_t *out)
 {
 	const char *s;
@@ -607,7 +399,7 @@ duration(const struct ctx *c, const struct node *n, const char *path,
 
 /* one_of: a word from words (NULL-ended); *out is its index. */
 static int
-one_of(const struct ctx *c, const struct node *n, const char *path,
+one_of(const struct ctx *c, const struct ynode *n, const char *path,
     const char *const *words, const char *what, int *out)
 {
 	const char *s;
@@ -641,8 +433,8 @@ ent_cmp(const void *a, const void *b)
  * keeps this fast for thousands of hosts.
  */
 static int
-first_repeat(struct ent *e, size_t n, const struct node **again,
-    const struct node **first)
+first_repeat(struct ent *e, size_t n, const struct ynode **again,
+    const struct ynode **first)
 {
 	size_t i, best = n;
 
@@ -714,154 +506,6 @@ service_name_valid(const char *s)
 	return 1;
 }
 
-/* ---- image references ----------------------------------------------- */
-
-static int
-lower_alnum(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-}
-
-/* A repository path component: lowercase letters and digits, joined by
- * '.', '_', '__' or dashes. */
-static int
-path_component_ok(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || !lower_alnum(s[0]) || !lower_alnum(s[n - 1]))
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!lower_alnum(s[i]) && s[i] != '.' && s[i] != '_' &&
-		    s[i] != '-')
-			return 0;
-	return 1;
-}
-
-/* A registry: host name or address, then :port optionally. */
-static int
-registry_ok(const char *s, size_t n)
-{
-	size_t i, colon = n;
-
-	for (i = 0; i < n; i++)
-		if (s[i] == ':') {
-			colon = i;
-			break;
-		}
-	if (colon == 0)
-		return 0;
-	for (i = 0; i < colon; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
-		    s[i] != '-')
-			return 0;
-	if (colon < n) {
-		if (n - colon - 1 == 0 || n - colon - 1 > 5)
-			return 0;
-		for (i = colon + 1; i < n; i++)
-			if (!isdigit((unsigned char)s[i]))
-				return 0;
-	}
-	return 1;
-}
-
-static int
-why(char *buf, size_t len, const char *msg)
-{
-	if (buf != NULL && len > 0)
-		snprintf(buf, len, "%s", msg);
-	return FERR_MALFORMED;
-}
-
-int
-spec_image_check(const char *ref, char *whybuf, size_t whylen)
-{
-	const char *at, *name_end, *slash, *colon, *p, *end;
-	size_t i, n;
-
-	if (ref == NULL || ref[0] == '\0')
-		return why(whybuf, whylen, "must not be empty");
-	n = strlen(ref);
-	for (i = 0; i < n; i++)
-		if (isspace((unsigned char)ref[i]) ||
-		    iscntrl((unsigned char)ref[i]) ||
-		    (unsigned char)ref[i] >= 0x80)
-			return why(whybuf, whylen, "must not contain "
-			    "whitespace, control or non-ASCII characters");
-	if (n > SPEC_IMAGE_MAX)
-		return why(whybuf, whylen, "is longer than 255 characters");
-	name_end = ref + n;
-	if ((at = strchr(ref, '@')) != NULL) {
-		const char *d = at + 1;
-
-		if (strncmp(d, "sha256:", 7) != 0 || strlen(d + 7) != 64)
-			return why(whybuf, whylen, "expected a digest of "
-			    "@sha256: and 64 hex digits after '@'");
-		for (i = 7; i < 71; i++)
-			if (!isdigit((unsigned char)d[i]) &&
-			    !(d[i] >= 'a' && d[i] <= 'f'))
-				return why(whybuf, whylen, "expected a digest "
-				    "of @sha256: and 64 lowercase hex digits "
-				    "after '@'");
-		name_end = at;
-	}
-	/* The tag: after the last ':' that follows the last '/'. */
-	slash = NULL;
-	colon = NULL;
-	for (p = ref; p < name_end; p++) {
-		if (*p == '/')
-			slash = p;
-		else if (*p == ':')
-			colon = p;
-	}
-	if (colon != NULL && (slash == NULL || colon > slash)) {
-		size_t tl = (size_t)(name_end - colon - 1);
-
-		if (tl == 0 || tl > 128 || colon[1] == '.' || colon[1] == '-')
-			return why(whybuf, whylen, "expected a tag of "
-			    "letters, digits, '_', '.' and '-' after ':'");
-		for (p = colon + 1; p < name_end; p++)
-			if (!isalnum((unsigned char)*p) && *p != '_' &&
-			    *p != '.' && *p != '-')
-				return why(whybuf, whylen, "expected a tag of "
-				    "letters, digits, '_', '.' and '-' after "
-				    "':'");
-		name_end = colon;
-	}
-	/* The repository: [registry/]component[/component...]. */
-	p = ref;
-	end = memchr(p, '/', (size_t)(name_end - p));
-	if (end != NULL) {
-		size_t fl = (size_t)(end - p);
-		int is_registry = fl == 9 && strncmp(p, "localhost", 9) == 0;
-
-		for (i = 0; i < fl; i++)
-			if (p[i] == '.' || p[i] == ':' ||
-			    isupper((unsigned char)p[i]))
-				is_registry = 1;
-		if (is_registry) {
-			if (!registry_ok(p, fl))
-				return why(whybuf, whylen, "expected a "
-				    "registry like registry.example.com:5000 "
-				    "before the first '/'");
-			p = end + 1;
-		}
-	}
-	for (;;) {
-		end = memchr(p, '/', (size_t)(name_end - p));
-		if (end == NULL)
-			end = name_end;
-		if (!path_component_ok(p, (size_t)(end - p)))
-			return why(whybuf, whylen, "expected a repository "
-			    "name of lowercase letters and digits, like "
-			    "registry:5000/team/web:1.0");
-		if (end == name_end)
-			break;
-		p = end + 1;
-	}
-	return 0;
-}
-
 /* ---- the sections --------------------------------------------------- */
 
 static char *
@@ -877,20 +521,20 @@ dup_str(const struct ctx *c, const char *s, int *rc)
 /* names: a list of distinct names (hosts).  ok() judges each;
  * what says what one is; kind names one in messages ("host"). */
 static int
-read_names(const struct ctx *c, const struct node *n, const char *path,
+read_names(const struct ctx *c, const struct ynode *n, const char *path,
     size_t max, int (*ok)(const char *), const char *what,
     const char *kind, char ***out, size_t *nout)
 {
 	char sub[160], q[SHOW_MAX * 4 + 16], listwhat[256];
 	struct ent *e = NULL;
-	const struct node *again, *first;
+	const struct ynode *again, *first;
 	const char *s;
 	size_t i;
 	int rc = 0;
 
 	snprintf(listwhat, sizeof(listwhat), "a list of %ss like [a, b]",
 	    kind);
-	if (n->type != NODE_SEQ)
+	if (n->type != YNODE_SEQ)
 		return expected(c, n, path, listwhat);
 	if (n->nkid == 0)
 		return fail(c, at(n), path, "expected at least one %s",
@@ -938,7 +582,7 @@ out:
  * judges values.  show_values 0 keeps values out of messages.
  */
 static int
-read_pairs(const struct ctx *c, const struct node *n, const char *path,
+read_pairs(const struct ctx *c, const struct ynode *n, const char *path,
     const char *what, size_t max, const char *kind,
     int (*name_ok)(const char *), const char *name_what,
     int (*value_ok)(const char *), const char *value_what, int show_values,
@@ -946,12 +590,12 @@ read_pairs(const struct ctx *c, const struct node *n, const char *path,
 {
 	char sub[320], q[SHOW_MAX * 4 + 16];
 	struct ent *e = NULL;
-	const struct node *again, *first, *k, *v;
+	const struct ynode *again, *first, *k, *v;
 	const char *s;
 	size_t i, np;
 	int rc = 0;
 
-	if (n->type != NODE_MAP)
+	if (n->type != YNODE_MAP)
 		return expected(c, n, path, what);
 	np = n->nkid / 2;
 	if (np == 0)
@@ -967,12 +611,12 @@ read_pairs(const struct ctx *c, const struct node *n, const char *path,
 		if (!name_ok(s))
 			return expected(c, k, path, name_what);
 		snprintf(sub, sizeof(sub), "%s.%s", path, s);
-		if (v->type != NODE_SCALAR || v->null) {
-			if (!show_values || v->type != NODE_SCALAR)
+		if (v->type != YNODE_SCALAR || v->null) {
+			if (!show_values || v->type != YNODE_SCALAR)
 				return fail(c, v->line, sub, "expected %s, "
 				    "got %s", value_what,
-				    v->type == NODE_MAP ? "a mapping" :
-				    v->type == NODE_SEQ ? "a list" :
+				    v->type == YNODE_MAP ? "a mapping" :
+				    v->type == YNODE_SEQ ? "a list" :
 				    "nothing (write \"\" for an empty value)");
 			return expected(c, v, sub, value_what);
 		}
@@ -1030,7 +674,7 @@ static const char HOST_WHAT[] = "a host name (letters, digits, '-', '_' "
     "and '.', starting with a letter or digit, at most 63 characters)";
 
 static int
-read_host_names(const struct ctx *c, const struct node *n, const char *path,
+read_host_names(const struct ctx *c, const struct ynode *n, const char *path,
     struct spec *s)
 {
 	s->hosts = SPEC_HOSTS_NAMES;
@@ -1039,7 +683,7 @@ read_host_names(const struct ctx *c, const struct node *n, const char *path,
 }
 
 static int
-read_hosts(const struct ctx *c, const struct node *n, struct spec *s)
+read_hosts(const struct ctx *c, const struct ynode *n, struct spec *s)
 {
 	static const char *const keys[] = { "names", "labels", NULL };
 	static const char what[] = "a list of host names like [web-1, web-2] "
@@ -1047,7 +691,7 @@ read_hosts(const struct ctx *c, const struct node *n, struct spec *s)
 	struct kv kv[2];
 	int rc;
 
-	if (n->type == NODE_SEQ)
+	if (n->type == YNODE_SEQ)
 		return read_host_names(c, n, "hosts", s);
 	if ((rc = map_get(c, n, "hosts", what, keys, NULL, kv)) != 0)
 		return rc;
@@ -1068,7 +712,7 @@ read_hosts(const struct ctx *c, const struct node *n, struct spec *s)
 }
 
 static int
-read_port(const struct ctx *c, const struct node *n, struct spec *s)
+read_port(const struct ctx *c, const struct ynode *n, struct spec *s)
 {
 	static const char *const keys[] = { "host", "container", NULL };
 	struct kv kv[2];
@@ -1105,7 +749,7 @@ url_path_valid(const char *s)
 }
 
 static int
-read_http(const struct ctx *c, const struct node *n, struct spec *s)
+read_http(const struct ctx *c, const struct ynode *n, struct spec *s)
 {
 	static const char *const keys[] = { "path", "port", "status", NULL };
 	static const char path_what[] = "a URL path starting with '/' "
@@ -1140,7 +784,7 @@ read_http(const struct ctx *c, const struct node *n, struct spec *s)
 }
 
 static int
-read_exec(const struct ctx *c, const struct node *n, struct spec *s)
+read_exec(const struct ctx *c, const struct ynode *n, struct spec *s)
 {
 	static const char what[] = "a command and its arguments like "
 	    "[pg_isready, -q]";
@@ -1149,7 +793,7 @@ read_exec(const struct ctx *c, const struct node *n, struct spec *s)
 	size_t i;
 	int rc = 0;
 
-	if (n->type != NODE_SEQ)
+	if (n->type != YNODE_SEQ)
 		return expected(c, n, "health.exec", what);
 	if (n->nkid == 0)
 		return fail(c, at(n), "health.exec", "expected %s, got an "
@@ -1159,7 +803,7 @@ read_exec(const struct ctx *c, const struct node *n, struct spec *s)
 		    SPEC_ARGV_MAX);
 	for (i = 0; i < n->nkid; i++) {
 		snprintf(sub, sizeof(sub), "health.exec[%zu]", i);
-		if (n->kid[i]->type == NODE_SCALAR && n->kid[i]->null &&
+		if (n->kid[i]->type == YNODE_SCALAR && n->kid[i]->null &&
 		    i > 0)
 			return fail(c, n->kid[i]->line, sub, "expected a word, "
 			    "got nothing (write \"\" for an empty argument)");
@@ -1179,7 +823,7 @@ read_exec(const struct ctx *c, const struct node *n, struct spec *s)
 }
 
 static int
-read_health(const struct ctx *c, const struct node *n, struct spec *s)
+read_health(const struct ctx *c, const struct ynode *n, struct spec *s)
 {
 	enum { H_HTTP, H_TCP, H_EXEC, H_DOCKER, H_INTERVAL, H_TIMEOUT,
 	    H_START, H_START_INTERVAL, H_HEALTHY, H_UNHEALTHY, H_DEADLINE,
@@ -1193,7 +837,7 @@ read_health(const struct ctx *c, const struct node *n, struct spec *s)
 	static const char thr[] = "a whole number from 1 to 1000";
 	struct spec_health *h = &s->health;
 	struct kv kv[H_N];
-	const struct node *first_kind = NULL;
+	const struct ynode *first_kind = NULL;
 	char a[SHOW_MAX + 8], b[SHOW_MAX + 8];
 	size_t nk = 0, i;
 	int rc, docker = 0;
@@ -1211,7 +855,7 @@ read_health(const struct ctx *c, const struct node *n, struct spec *s)
 	/* Exactly one check; docker: false chooses none.  Two are reported
 	 * in the file's order, at the second. */
 	for (i = 0; i < n->nkid; i += 2) {
-		const struct node *k = n->kid[i];
+		const struct ynode *k = n->kid[i];
 
 		if (k == kv[H_HTTP].k || k == kv[H_TCP].k ||
 		    k == kv[H_EXEC].k || (k == kv[H_DOCKER].k && docker)) {
@@ -1288,7 +932,7 @@ read_health(const struct ctx *c, const struct node *n, struct spec *s)
 }
 
 static int
-read_rollout(const struct ctx *c, const struct node *n, struct spec *s)
+read_rollout(const struct ctx *c, const struct ynode *n, struct spec *s)
 {
 	enum { R_BATCH, R_CANARY, R_ORDER, R_PAUSE, R_MAX_FAILURES,
 	    R_ON_FAILURE, R_SKIP_OFFLINE, R_N };
@@ -1310,7 +954,7 @@ read_rollout(const struct ctx *c, const struct node *n, struct spec *s)
 	    "like { batch: 2 }", keys, NULL, kv)) != 0)
 		return rc;
 	if (kv[R_BATCH].k != NULL) {
-		const struct node *v = kv[R_BATCH].v;
+		const struct ynode *v = kv[R_BATCH].v;
 		const char *b;
 		size_t len;
 
@@ -1406,7 +1050,7 @@ static const struct refusal not_yet[] = {
 /* strategy: rolling, the only one this version has.  The others DESIGN
  * names are refused by name. */
 static int
-read_strategy(const struct ctx *c, const struct node *n)
+read_strategy(const struct ctx *c, const struct ynode *n)
 {
 	static const char *const words[] = { "rolling", "canary",
 	    "blue-green", NULL };
@@ -1423,7 +1067,7 @@ read_strategy(const struct ctx *c, const struct node *n)
 }
 
 static int
-read_spec(const struct ctx *c, const struct node *root, struct spec *s)
+read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 {
 	enum { K_SERVICE, K_IMAGE, K_HOSTS, K_PORT, K_ENV, K_HEALTH,
 	    K_STRATEGY, K_ROLLOUT, K_N };
@@ -1440,7 +1084,7 @@ read_spec(const struct ctx *c, const struct node *root, struct spec *s)
 	size_t i;
 	int rc;
 
-	if (root == NULL || (root->type == NODE_SCALAR && root->null))
+	if (root == NULL || (root->type == YNODE_SCALAR && root->null))
 		return fail(c, 0, NULL, "the file is empty (expected a "
 		    "mapping of service, image, hosts, health, ...)");
 	if ((rc = map_get(c, root, NULL, "a mapping of settings (service: "
@@ -1492,8 +1136,8 @@ int
 spec_parse(const char *filename, const char *text, size_t len,
     struct spec **out, char *err, size_t errlen)
 {
-	struct ctx c = { filename ? filename : "spec", err, errlen, 0 };
-	struct node *root = NULL;
+	struct ctx c = { filename ? filename : "spec", err, errlen };
+	struct ynode *root = NULL;
 	struct spec *s = NULL;
 	int rc;
 
@@ -1525,7 +1169,7 @@ spec_parse(const char *filename, const char *text, size_t len,
 	s = NULL;
 out:
 	spec_free(s);
-	node_free(root);
+	yamltree_free(root);
 	return rc;
 }
 
@@ -1566,175 +1210,4 @@ spec_free(struct spec *s)
 	free(s->health.http_path);
 	free_strings(s->health.argv, s->health.argc);
 	free(s);
-}
-
-/* ---- the wire form -------------------------------------------------- */
-
-static void
-free_pb_string(char *p)
-{
-	if (p != NULL && p != protobuf_c_empty_string)
-		free(p);
-}
-
-void
-spec_health_free(Ferry__HealthSpec *h)
-{
-	size_t i;
-
-	if (h == NULL)
-		return;
-	if (h->check_case == FERRY__HEALTH_SPEC__CHECK_HTTP &&
-	    h->http != NULL) {
-		free_pb_string(h->http->path);
-		free(h->http);
-	} else if (h->check_case == FERRY__HEALTH_SPEC__CHECK_EXEC &&
-	    h->exec != NULL) {
-		for (i = 0; i < h->exec->n_argv; i++)
-			free_pb_string(h->exec->argv[i]);
-		free(h->exec->argv);
-		free(h->exec);
-	}
-	free(h);
-}
-
-int
-spec_health_new(const struct spec *s, Ferry__HealthSpec **out)
-{
-	const struct spec_health *sh = &s->health;
-	Ferry__HealthSpec *h;
-	size_t i;
-
-	*out = NULL;
-	if ((h = malloc(sizeof(*h))) == NULL)
-		return FERR_NOMEM;
-	ferry__health_spec__init(h);
-	h->interval_ms = sh->interval_ms;
-	h->timeout_ms = sh->timeout_ms;
-	h->start_period_ms = sh->start_period_ms;
-	h->start_interval_ms = sh->start_interval_ms;
-	h->healthy_threshold = sh->healthy_threshold;
-	h->unhealthy_threshold = sh->unhealthy_threshold;
-	h->deadline_ms = sh->deadline_ms;
-	h->min_healthy_ms = sh->min_healthy_ms;
-	switch (sh->check) {
-	case SPEC_CHECK_HTTP:
-		h->check_case = FERRY__HEALTH_SPEC__CHECK_HTTP;
-		if ((h->http = malloc(sizeof(*h->http))) == NULL)
-			goto nomem;
-		ferry__http_check__init(h->http);
-		h->http->port = sh->http_port;
-		h->http->status = sh->http_status;
-		if ((h->http->path = strdup(sh->http_path)) == NULL)
-			goto nomem;
-		break;
-	case SPEC_CHECK_TCP:
-		h->check_case = FERRY__HEALTH_SPEC__CHECK_TCP_PORT;
-		h->tcp_port = sh->tcp_port;
-		break;
-	case SPEC_CHECK_EXEC:
-		h->check_case = FERRY__HEALTH_SPEC__CHECK_EXEC;
-		if ((h->exec = malloc(sizeof(*h->exec))) == NULL)
-			goto nomem;
-		ferry__exec_check__init(h->exec);
-		if ((h->exec->argv = calloc(sh->argc, sizeof(char *))) == NULL)
-			goto nomem;
-		for (i = 0; i < sh->argc; i++) {
-			if ((h->exec->argv[i] = strdup(sh->argv[i])) == NULL)
-				goto nomem;
-			h->exec->n_argv = i + 1;
-		}
-		break;
-	case SPEC_CHECK_DOCKER:
-		h->check_case = FERRY__HEALTH_SPEC__CHECK_DOCKER;
-		h->docker = 1;
-		break;
-	}
-	*out = h;
-	return 0;
-nomem:
-	spec_health_free(h);
-	return FERR_NOMEM;
-}
-
-static void
-free_env(Ferry__EnvVar **env, size_t n)
-{
-	size_t i;
-
-	if (env == NULL)
-		return;
-	for (i = 0; i < n; i++) {
-		if (env[i] == NULL)
-			continue;
-		free_pb_string(env[i]->name);
-		free_pb_string(env[i]->value);
-		free(env[i]);
-	}
-	free(env);
-}
-
-int
-spec_swap_fill(const struct spec *s, Ferry__Swap *swap)
-{
-	char *service = NULL;
-	Ferry__EnvVar **env = NULL;
-	Ferry__PortBinding *port = NULL;
-	Ferry__HealthSpec *health = NULL;
-	size_t i;
-	int rc = FERR_NOMEM;
-
-	if ((service = strdup(s->service)) == NULL)
-		goto fail;
-	if (s->nenv > 0) {
-		if ((env = calloc(s->nenv, sizeof(*env))) == NULL)
-			goto fail;
-		for (i = 0; i < s->nenv; i++) {
-			if ((env[i] = malloc(sizeof(*env[i]))) == NULL)
-				goto fail;
-			ferry__env_var__init(env[i]);
-			if ((env[i]->name = strdup(s->env[i].name)) == NULL ||
-			    (env[i]->value = strdup(s->env[i].value)) == NULL)
-				goto fail;
-		}
-	}
-	if (s->port.set) {
-		if ((port = malloc(sizeof(*port))) == NULL)
-			goto fail;
-		ferry__port_binding__init(port);
-		port->host = s->port.host;
-		port->container = s->port.container;
-	}
-	if ((rc = spec_health_new(s, &health)) != 0)
-		goto fail;
-	swap->service = service;
-	swap->n_env = s->nenv;
-	swap->env = env;
-	swap->port = port;
-	swap->health = health;
-	swap->order = s->rollout.order == SPEC_ORDER_START_FIRST ?
-	    FERRY__ORDER__ORDER_START_FIRST : FERRY__ORDER__ORDER_STOP_FIRST;
-	return 0;
-fail:
-	free(service);
-	free_env(env, s->nenv);	/* unset entries are NULL or empty */
-	free(port);
-	return rc;
-}
-
-void
-spec_swap_clear(Ferry__Swap *swap)
-{
-	if (swap == NULL)
-		return;
-	free_pb_string(swap->service);
-	swap->service = (char *)protobuf_c_empty_string;
-	free_env(swap->env, swap->n_env);
-	swap->env = NULL;
-	swap->n_env = 0;
-	free(swap->port);
-	swap->port = NULL;
-	spec_health_free(swap->health);
-	swap->health = NULL;
-	swap->order = FERRY__ORDER__ORDER_STOP_FIRST;
 }

@@ -1,16 +1,17 @@
 /* spec.h: the service spec a user writes (DESIGN "The operator's
- * interface"), parsed and checked, and turned into what goes on the wire. */
+ * interface"), parsed and checked against its schema.  Its wire form is
+ * specwire.h's, its image grammar imageref.h's. */
 #ifndef FERRY_SPEC_H
 #define FERRY_SPEC_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ferry.pb-c.h"
+#include "imageref.h"
 
 #define SPEC_MAX_BYTES		(1024 * 1024)	/* larger files are refused */
 #define SPEC_SERVICE_MAX	63	/* [a-z0-9][a-z0-9_.-]{0,62} */
-#define SPEC_IMAGE_MAX		255
+#define SPEC_IMAGE_MAX		IMAGEREF_MAX	/* spec_image_check's */
 #define SPEC_HOST_MAX		63	/* a host name or label key */
 #define SPEC_LABEL_VALUE_MAX	127
 #define SPEC_HOSTS_MAX		4096	/* names in hosts: [...] */
@@ -141,46 +142,5 @@ spec_parse(const char *filename, const char *text, size_t len,
 /* spec_free frees s and everything it owns.  NULL is safe. */
 void
 spec_free(struct spec *s);
-
-/*
- * spec_image_check says whether ref is an image reference ferry accepts:
- * [registry[:port]/]path[:tag][@sha256:<64 hex>], no whitespace, at most
- * SPEC_IMAGE_MAX characters.  For `ferry deploy --image`, which replaces the
- * spec's image.  Returns 0, or FERR_MALFORMED with the reason in why
- * (when not NULL).
- */
-int
-spec_image_check(const char *ref, char *why, size_t whylen);
-
-/*
- * spec_health_new builds the wire form of s's health settings: a new
- * HealthSpec tree (the check, its HttpCheck or ExecCheck, all strings) on
- * the heap, copied from s, so it outlives s.  Free it with
- * spec_health_free.  Returns 0 or FERR_NOMEM (*out is then NULL).
- */
-int
-spec_health_new(const struct spec *s, Ferry__HealthSpec **out);
-
-/* spec_health_free frees a tree made by spec_health_new, including one
- * left half-built.  NULL is safe. */
-void
-spec_health_free(Ferry__HealthSpec *h);
-
-/*
- * spec_swap_fill sets the fields of swap that come from the spec: service,
- * env, port (NULL when the spec publishes none), health and order, each a
- * new heap copy.  image, revision, deployment and every other field are
- * the caller's and left alone.  Those five must be unset (as after
- * ferry__swap__init or spec_swap_clear): they are overwritten, not freed.
- * Returns 0, or FERR_NOMEM with swap unchanged.
- */
-int
-spec_swap_fill(const struct spec *s, Ferry__Swap *swap);
-
-/* spec_swap_clear frees what spec_swap_fill set in swap and puts those
- * fields back to their unset values; the rest of swap is left alone.  Safe
- * on a swap just initialized with ferry__swap__init. */
-void
-spec_swap_clear(Ferry__Swap *swap);
 
 #endif

@@ -11,6 +11,7 @@
 #include "ferryd.h"
 #include "log.h"
 #include "spec.h"
+#include "specwire.h"
 
 /* How long a command may wait to be accepted, and the slack a swap gets
  * beyond its health deadline for pulling, stopping and tidying. */

@@ -1,4 +1,4 @@
-// links: coordinator/plan.c coordinator/rollout.c coordinator/spec.c
+// links: coordinator/plan.c coordinator/rollout.c coordinator/spec.c coordinator/yamltree.c coordinator/imageref.c
 /* test_plan.c: choosing a spec's hosts and planning its rollout over a
  * made-up fleet: what is refused before anything starts, and offline
  * hosts that are never skipped in silence. */

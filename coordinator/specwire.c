@@ -1,0 +1,176 @@
+/* specwire.c: a checked service spec turned into protobuf-c messages for
+ * the agent; every string a heap copy, so the messages outlive the spec. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferr.h"
+#include "specwire.h"
+
+static void
+free_pb_string(char *p)
+{
+	if (p != NULL && p != protobuf_c_empty_string)
+		free(p);
+}
+
+void
+spec_health_free(Ferry__HealthSpec *h)
+{
+	size_t i;
+
+	if (h == NULL)
+		return;
+	if (h->check_case == FERRY__HEALTH_SPEC__CHECK_HTTP &&
+	    h->http != NULL) {
+		free_pb_string(h->http->path);
+		free(h->http);
+	} else if (h->check_case == FERRY__HEALTH_SPEC__CHECK_EXEC &&
+	    h->exec != NULL) {
+		for (i = 0; i < h->exec->n_argv; i++)
+			free_pb_string(h->exec->argv[i]);
+		free(h->exec->argv);
+		free(h->exec);
+	}
+	free(h);
+}
+
+int
+spec_health_new(const struct spec *s, Ferry__HealthSpec **out)
+{
+	const struct spec_health *sh = &s->health;
+	Ferry__HealthSpec *h;
+	size_t i;
+
+	*out = NULL;
+	if ((h = malloc(sizeof(*h))) == NULL)
+		return FERR_NOMEM;
+	ferry__health_spec__init(h);
+	h->interval_ms = sh->interval_ms;
+	h->timeout_ms = sh->timeout_ms;
+	h->start_period_ms = sh->start_period_ms;
+	h->start_interval_ms = sh->start_interval_ms;
+	h->healthy_threshold = sh->healthy_threshold;
+	h->unhealthy_threshold = sh->unhealthy_threshold;
+	h->deadline_ms = sh->deadline_ms;
+	h->min_healthy_ms = sh->min_healthy_ms;
+	switch (sh->check) {
+	case SPEC_CHECK_HTTP:
+		h->check_case = FERRY__HEALTH_SPEC__CHECK_HTTP;
+		if ((h->http = malloc(sizeof(*h->http))) == NULL)
+			goto nomem;
+		ferry__http_check__init(h->http);
+		h->http->port = sh->http_port;
+		h->http->status = sh->http_status;
+		if ((h->http->path = strdup(sh->http_path)) == NULL)
+			goto nomem;
+		break;
+	case SPEC_CHECK_TCP:
+		h->check_case = FERRY__HEALTH_SPEC__CHECK_TCP_PORT;
+		h->tcp_port = sh->tcp_port;
+		break;
+	case SPEC_CHECK_EXEC:
+		h->check_case = FERRY__HEALTH_SPEC__CHECK_EXEC;
+		if ((h->exec = malloc(sizeof(*h->exec))) == NULL)
+			goto nomem;
+		ferry__exec_check__init(h->exec);
+		if ((h->exec->argv = calloc(sh->argc, sizeof(char *))) == NULL)
+			goto nomem;
+		for (i = 0; i < sh->argc; i++) {
+			if ((h->exec->argv[i] = strdup(sh->argv[i])) == NULL)
+				goto nomem;
+			h->exec->n_argv = i + 1;
+		}
+		break;
+	case SPEC_CHECK_DOCKER:
+		h->check_case = FERRY__HEALTH_SPEC__CHECK_DOCKER;
+		h->docker = 1;
+		break;
+	}
+	*out = h;
+	return 0;
+nomem:
+	spec_health_free(h);
+	return FERR_NOMEM;
+}
+
+static void
+free_env(Ferry__EnvVar **env, size_t n)
+{
+	size_t i;
+
+	if (env == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		if (env[i] == NULL)
+			continue;
+		free_pb_string(env[i]->name);
+		free_pb_string(env[i]->value);
+		free(env[i]);
+	}
+	free(env);
+}
+
+int
+spec_swap_fill(const struct spec *s, Ferry__Swap *swap)
+{
+	char *service = NULL;
+	Ferry__EnvVar **env = NULL;
+	Ferry__PortBinding *port = NULL;
+	Ferry__HealthSpec *health = NULL;
+	size_t i;
+	int rc = FERR_NOMEM;
+
+	if ((service = strdup(s->service)) == NULL)
+		goto fail;
+	if (s->nenv > 0) {
+		if ((env = calloc(s->nenv, sizeof(*env))) == NULL)
+			goto fail;
+		for (i = 0; i < s->nenv; i++) {
+			if ((env[i] = malloc(sizeof(*env[i]))) == NULL)
+				goto fail;
+			ferry__env_var__init(env[i]);
+			if ((env[i]->name = strdup(s->env[i].name)) == NULL ||
+			    (env[i]->value = strdup(s->env[i].value)) == NULL)
+				goto fail;
+		}
+	}
+	if (s->port.set) {
+		if ((port = malloc(sizeof(*port))) == NULL)
+			goto fail;
+		ferry__port_binding__init(port);
+		port->host = s->port.host;
+		port->container = s->port.container;
+	}
+	if ((rc = spec_health_new(s, &health)) != 0)
+		goto fail;
+	swap->service = service;
+	swap->n_env = s->nenv;
+	swap->env = env;
+	swap->port = port;
+	swap->health = health;
+	swap->order = s->rollout.order == SPEC_ORDER_START_FIRST ?
+	    FERRY__ORDER__ORDER_START_FIRST : FERRY__ORDER__ORDER_STOP_FIRST;
+	return 0;
+fail:
+	free(service);
+	free_env(env, s->nenv);	/* unset entries are NULL or empty */
+	free(port);
+	return rc;
+}
+
+void
+spec_swap_clear(Ferry__Swap *swap)
+{
+	if (swap == NULL)
+		return;
+	free_pb_string(swap->service);
+	swap->service = (char *)protobuf_c_empty_string;
+	free_env(swap->env, swap->n_env);
+	swap->env = NULL;
+	swap->n_env = 0;
+	free(swap->port);
+	swap->port = NULL;
+	spec_health_free(swap->health);
+	swap->health = NULL;
+	swap->order = FERRY__ORDER__ORDER_STOP_FIRST;
+}
