@@ -572,13 +572,14 @@ report_state(Ferry__Report__Status s)
 }
 
 /*
- * late_result: a deployment's command whose deadline passed without an
- * answer (the host was cut off, say) is answered after all.  The agent's
- * signed report is the truth about what the host runs: the deployment
- * hears of it, and then it is recorded.  In that order, ferryd dying in
- * between leaves the command expired, so the agent's report (not yet
- * acknowledged, sent again) is a late answer again after the restart; the
- * deployment takes the same answer twice as once.
+ * late_result: a command whose deadline passed without an answer (the
+ * host was cut off, say), or that a restart recorded expired, is answered
+ * after all: the agent had taken it before.  The agent's signed report is
+ * the truth about what the host runs: a deployment's command's deployment
+ * hears of it, and then it is recorded (any command's).  In that order,
+ * ferryd dying in between leaves the command expired, so the agent's
+ * report (not yet acknowledged, sent again) is a late answer again after
+ * the restart; the deployment takes the same answer twice as once.
  */
 static int
 late_result(struct ferryd *fd, struct host *h, const struct command_rec *old,
@@ -586,7 +587,7 @@ late_result(struct ferryd *fd, struct host *h, const struct command_rec *old,
 {
 	struct cmd c;
 
-	if (old->deployment == 0 || strcmp(old->state, "expired") != 0 ||
+	if (strcmp(old->state, "expired") != 0 ||
 	    (r->status != FERRY__REPORT__STATUS__SUCCEEDED &&
 	    r->status != FERRY__REPORT__STATUS__FAILED))
 		return 0;
@@ -596,7 +597,7 @@ late_result(struct ferryd *fd, struct host *h, const struct command_rec *old,
 	memset(&c, 0, sizeof(c));
 	c.rec = *old;
 	snprintf(c.rec.state, sizeof(c.rec.state), "%s", state);
-	if (fd->up.reloaded_done != NULL)
+	if (old->deployment != 0 && fd->up.reloaded_done != NULL)
 		fd->up.reloaded_done(fd->up.arg, h, &c, r, NULL);
 	return store_command_set_state(fd->store, old->id, state, r->message);
 }

@@ -251,6 +251,7 @@ fake_poll(struct fake_link *l)
 			    "unpack");
 			l->poll_last_seq = p->last_sequence;
 			l->poll_sent_at_ms = p->sent_at_ms;
+			l->poll_counter = p->counter;
 			for (size_t i = 0; i < p->n_reports; i++)
 				fake_read(l, p->reports[i].data,
 				    p->reports[i].len);
@@ -291,6 +292,7 @@ fake_idle(struct fake_link *l)
 	h_sleep_ms(50);
 	idle.server_time_ms = clock_wall_ms();
 	idle.poll_sent_at_ms = l->poll_sent_at_ms;
+	idle.poll_counter = l->poll_counter;
 	for (i = 0; i < l->nread; i++) {
 		read[i].data = l->read_ids[i];
 		read[i].len = 16;

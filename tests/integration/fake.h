@@ -67,7 +67,8 @@ struct fake_link {
 	/* results */
 	int polls;
 	uint64_t poll_last_seq;		/* as the last poll said */
-	uint64_t poll_sent_at_ms;	/* ... and its time: Idles name it */
+	uint64_t poll_sent_at_ms;	/* ... and its time, */
+	uint64_t poll_counter;		/* and its count: Idles name them */
 	uint32_t poll_pipe;		/* connection of the last poll */
 	char error[512];
 };

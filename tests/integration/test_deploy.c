@@ -894,7 +894,7 @@ Test(deploy, bad_specs_are_refused_with_file_line_and_field)
 		{ "nomatch.yml", "service: web\nimage: " IMG "2\n"
 		    "hosts: { labels: { role: nobody } }\n"
 		    "port: { host: %d, container: 80 }\n" HEALTH,
-		    { "no online, accepted host matches" } },
+		    { "no accepted host matches" } },
 		{ "unknown-host.yml", "service: web\nimage: " IMG "2\n"
 		    "hosts: [nosuchhost-%d]\n"
 		    "port: { host: 8080, container: 80 }\n" HEALTH,
