@@ -183,15 +183,12 @@ make_swap(struct ferryd *fd, struct deployment *p, const struct deploy_rec *d,
 	Ferry__Command cmd = FERRY__COMMAND__INIT;
 	Ferry__Swap sw = FERRY__SWAP__INIT;
 	const struct spec *s = revert ? p->prev_spec : p->spec;
-	char dep[32];
 	struct cmd *c;
 
-	if (s == NULL || spec_swap_fill(s, &sw) != 0)
+	if (s == NULL || spec_swap_fill(s, revert ? d->previous_revision :
+	    d->revision, revert ? d->previous_digest : d->digest, d->id,
+	    &sw) != 0)
 		return NULL;
-	snprintf(dep, sizeof(dep), "%llu", (unsigned long long)d->id);
-	sw.revision = revert ? d->previous_revision : d->revision;
-	sw.image = revert ? (char *)d->previous_digest : (char *)d->digest;
-	sw.deployment = dep;
 	cmd.payload_case = FERRY__COMMAND__PAYLOAD_SWAP;
 	cmd.swap = &sw;
 	c = link_prepare(fd, h, &cmd, "swap", ACCEPT_MS,

@@ -1,11 +1,14 @@
 /* specwire.c: a checked service spec turned into protobuf-c messages for
  * the agent; every string a heap copy, so the messages outlive the spec. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ferr.h"
 #include "specwire.h"
 
+/* free_pb_string frees a string field unless it is protobuf-c's shared
+ * empty string. */
 static void
 free_pb_string(char *p)
 {
@@ -93,6 +96,7 @@ nomem:
 	return FERR_NOMEM;
 }
 
+/* free_env frees n variables and the array; NULL entries are skipped. */
 static void
 free_env(Ferry__EnvVar **env, size_t n)
 {
@@ -111,17 +115,27 @@ free_env(Ferry__EnvVar **env, size_t n)
 }
 
 int
-spec_swap_fill(const struct spec *s, Ferry__Swap *swap)
+spec_swap_fill(const struct spec *s, uint64_t revision, const char *image,
+    uint64_t deployment, Ferry__Swap *swap)
 {
-	char *service = NULL;
+	char *service = NULL, *img = NULL, *dep = NULL, id[24];
 	Ferry__EnvVar **env = NULL;
 	Ferry__PortBinding *port = NULL;
 	Ferry__HealthSpec *health = NULL;
 	size_t i;
 	int rc = FERR_NOMEM;
 
-	if ((service = strdup(s->service)) == NULL)
+	if (s == NULL || image == NULL || swap == NULL)
+		return FERR_ARG;
+	if ((service = strdup(s->service)) == NULL ||
+	    (img = strdup(image)) == NULL)
 		goto fail;
+	if (deployment != 0) {
+		snprintf(id, sizeof(id), "%llu",
+		    (unsigned long long)deployment);
+		if ((dep = strdup(id)) == NULL)
+			goto fail;
+	}
 	if (s->nenv > 0) {
 		if ((env = calloc(s->nenv, sizeof(*env))) == NULL)
 			goto fail;
@@ -144,6 +158,10 @@ spec_swap_fill(const struct spec *s, Ferry__Swap *swap)
 	if ((rc = spec_health_new(s, &health)) != 0)
 		goto fail;
 	swap->service = service;
+	swap->revision = revision;
+	swap->deployment = dep != NULL ? dep :
+	    (char *)protobuf_c_empty_string;
+	swap->image = img;
 	swap->n_env = s->nenv;
 	swap->env = env;
 	swap->port = port;
@@ -153,6 +171,8 @@ spec_swap_fill(const struct spec *s, Ferry__Swap *swap)
 	return 0;
 fail:
 	free(service);
+	free(img);
+	free(dep);
 	free_env(env, s->nenv);	/* unset entries are NULL or empty */
 	free(port);
 	return rc;
@@ -164,13 +184,10 @@ spec_swap_clear(Ferry__Swap *swap)
 	if (swap == NULL)
 		return;
 	free_pb_string(swap->service);
-	swap->service = (char *)protobuf_c_empty_string;
+	free_pb_string(swap->deployment);
+	free_pb_string(swap->image);
 	free_env(swap->env, swap->n_env);
-	swap->env = NULL;
-	swap->n_env = 0;
 	free(swap->port);
-	swap->port = NULL;
 	spec_health_free(swap->health);
-	swap->health = NULL;
-	swap->order = FERRY__ORDER__ORDER_STOP_FIRST;
+	ferry__swap__init(swap);
 }

@@ -3,6 +3,8 @@
 #ifndef FERRY_SPECWIRE_H
 #define FERRY_SPECWIRE_H
 
+#include <stdint.h>
+
 #include "ferry.pb-c.h"
 #include "spec.h"
 
@@ -21,19 +23,24 @@ void
 spec_health_free(Ferry__HealthSpec *h);
 
 /*
- * spec_swap_fill sets the fields of swap that come from the spec: service,
- * env, port (NULL when the spec publishes none), health and order, each a
- * new heap copy.  image, revision, deployment and every other field are
- * the caller's and left alone.  Those five must be unset (as after
- * ferry__swap__init or spec_swap_clear): they are overwritten, not freed.
- * Returns 0, or FERR_NOMEM with swap unchanged.
+ * spec_swap_fill builds the Swap command that runs s at revision on a
+ * host, whole: it is the one place that sets a Swap's fields.  From s:
+ * service, env, port (NULL when the spec publishes none), health and
+ * order; then revision, image (what the host runs, by digest:
+ * repo@sha256:<64 hex>) and deployment, the rollout's id in decimal, or ""
+ * when deployment is 0 (a swap outside any rollout, `ferry swap`).  Every
+ * string is a new heap copy, so swap outlives s and image.  swap must be
+ * unset (FERRY__SWAP__INIT, or after spec_swap_clear): it is overwritten,
+ * not freed.  Returns 0, FERR_ARG (s, image or swap NULL) or FERR_NOMEM;
+ * on failure swap is unchanged.
  */
 int
-spec_swap_fill(const struct spec *s, Ferry__Swap *swap);
+spec_swap_fill(const struct spec *s, uint64_t revision, const char *image,
+    uint64_t deployment, Ferry__Swap *swap);
 
-/* spec_swap_clear frees what spec_swap_fill set in swap and puts those
- * fields back to their unset values; the rest of swap is left alone.  Safe
- * on a swap just initialized with ferry__swap__init. */
+/* spec_swap_clear frees what spec_swap_fill set in swap and puts swap back
+ * to its unset values (ferry__swap__init).  Safe on a swap just
+ * initialized, and twice.  NULL is safe. */
 void
 spec_swap_clear(Ferry__Swap *swap);
 

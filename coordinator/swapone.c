@@ -96,14 +96,11 @@ send_swap(struct swap_wait *w, struct host *h)
 	uint64_t budget;
 	int rc;
 
-	if (spec_swap_fill(w->spec, &sw) != 0) {
+	if (spec_swap_fill(w->spec, w->revision, w->digest, 0, &sw) != 0) {
 		ctl_error(w->slot, "ferryd is out of memory");
 		wait_free(w);
 		return;
 	}
-	sw.revision = w->revision;
-	sw.image = w->digest;
-	sw.deployment = "";
 	cmd.payload_case = FERRY__COMMAND__PAYLOAD_SWAP;
 	cmd.swap = &sw;
 	budget = (uint64_t)w->spec->health.deadline_ms +

@@ -9,6 +9,7 @@
 
 #include <criterion/criterion.h>
 
+#include "ferr.h"
 #include "ferry.pb-c.h"
 #include "spec.h"
 #include "specwire.h"
@@ -122,18 +123,18 @@ Test(specwire, swap_fill_and_clear)
 	uint8_t *buf;
 	size_t n;
 
-	cr_assert_eq(spec_swap_fill(s, &swap), 0);
-	/* The caller's fields. */
-	swap.image = image;
-	swap.revision = 7;
+	cr_assert_eq(spec_swap_fill(s, 7, image, 42, &swap), 0);
 	spec_free(s);
+	cr_assert_neq(swap.image, image, "image is a copy");
+	memset(image + 30, 'f', 8);	/* and stays one */
 	n = ferry__swap__get_packed_size(&swap);
 	buf = malloc(n);
 	cr_assert_not_null(buf);
 	ferry__swap__pack(&swap, buf);
 	spec_swap_clear(&swap);
-	cr_assert_eq(swap.image, image, "clear leaves image alone");
-	cr_assert_eq(swap.revision, 7);
+	cr_assert_str_empty(swap.image);
+	cr_assert_str_empty(swap.deployment);
+	cr_assert_eq(swap.revision, 0);
 	cr_assert_null(swap.env);
 	cr_assert_eq(swap.n_env, 0);
 	cr_assert_null(swap.port);
@@ -145,8 +146,10 @@ Test(specwire, swap_fill_and_clear)
 	free(buf);
 	cr_assert_not_null(u);
 	cr_assert_str_eq(u->service, "web");
-	cr_assert_str_eq(u->image, image);
+	cr_assert_str_eq(u->image, "127.0.0.1:5000/web@sha256:0123456789"
+	    "abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
 	cr_assert_eq(u->revision, 7);
+	cr_assert_str_eq(u->deployment, "42");
 	cr_assert_eq(u->n_env, 2);
 	cr_assert_str_eq(u->env[0]->name, "LOG_LEVEL");
 	cr_assert_str_eq(u->env[0]->value, "info");
@@ -162,15 +165,18 @@ Test(specwire, swap_fill_and_clear)
 	ferry__swap__free_unpacked(u, NULL);
 }
 
-Test(specwire, swap_without_port_or_env_start_first)
+Test(specwire, swap_outside_a_rollout_without_port_or_env_start_first)
 {
 	struct spec *s = parse_ok("service: db\nimage: db:16\nhosts: [a]\n"
 	    "health: { docker: true }\nrollout: { order: start-first }\n");
 	Ferry__Swap swap = FERRY__SWAP__INIT;
 
-	cr_assert_eq(spec_swap_fill(s, &swap), 0);
+	cr_assert_eq(spec_swap_fill(s, 3, "db@sha256:0123456789abcdef012345678"
+	    "9abcdef0123456789abcdef0123456789abcdef", 0, &swap), 0);
 	spec_free(s);
 	cr_assert_str_eq(swap.service, "db");
+	cr_assert_eq(swap.revision, 3);
+	cr_assert_str_empty(swap.deployment, "outside any rollout");
 	cr_assert_null(swap.port);
 	cr_assert_eq(swap.n_env, 0);
 	cr_assert_null(swap.env);
@@ -179,4 +185,20 @@ Test(specwire, swap_without_port_or_env_start_first)
 	    FERRY__HEALTH_SPEC__CHECK_DOCKER);
 	spec_swap_clear(&swap);
 	cr_assert_eq(swap.order, FERRY__ORDER__ORDER_STOP_FIRST);
+}
+
+Test(specwire, swap_refuses_what_is_missing)
+{
+	struct spec *s = parse_ok("service: db\nimage: db:16\nhosts: [a]\n"
+	    "health: { docker: true }\n");
+	Ferry__Swap swap = FERRY__SWAP__INIT;
+
+	cr_assert_eq(spec_swap_fill(NULL, 1, "db@sha256:00", 1, &swap),
+	    FERR_ARG);
+	cr_assert_eq(spec_swap_fill(s, 1, NULL, 1, &swap), FERR_ARG);
+	cr_assert_eq(spec_swap_fill(s, 1, "db", 1, NULL), FERR_ARG);
+	cr_assert_str_empty(swap.service, "swap left unset");
+	cr_assert_null(swap.health);
+	spec_free(s);
+	spec_swap_clear(NULL);
 }
