@@ -272,92 +272,6 @@ check_ports(const Ferry__HealthSpec *h, const Ferry__PortBinding *pb,
 	return 0;
 }
 
-/* probe_once runs one check; returns 1 pass, 0 fail, -1 no verdict yet
- * (Docker's own health still starting). */
-static int
-probe_once(struct job *j, struct docker *d, const char *cid,
-    const Ferry__HealthSpec *h, uint32_t host_port, uint32_t timeout_ms,
-    const struct docker_state *st, char *out, size_t outlen)
-{
-	char err[300];
-	const char *ip;
-	uint32_t port;
-	int code = -1, rc;
-
-	if (h == NULL || h->check_case == FERRY__HEALTH_SPEC__CHECK__NOT_SET) {
-		snprintf(out, outlen, "running");
-		return 1;	/* no check: running is healthy */
-	}
-	/* Through the published port; with none (start-first), straight to
-	 * the container's own address and port. */
-	ip = j->probe_ip;
-	port = host_port;
-	if (host_port == 0 && (h->check_case == FERRY__HEALTH_SPEC__CHECK_HTTP ||
-	    h->check_case == FERRY__HEALTH_SPEC__CHECK_TCP_PORT)) {
-		ip = st->ip;
-		port = h->check_case == FERRY__HEALTH_SPEC__CHECK_HTTP ?
-		    h->http->port : h->tcp_port;
-		if (ip[0] == '\0') {
-			snprintf(out, outlen, "the container has no address "
-			    "to check");
-			return 0;
-		}
-	}
-	switch (h->check_case) {
-	case FERRY__HEALTH_SPEC__CHECK_HTTP:
-		return probe_http(ip, port, h->http->path &&
-		    h->http->path[0] ? h->http->path : "/",
-		    h->http->status ? h->http->status : 200, timeout_ms, out,
-		    outlen);
-	case FERRY__HEALTH_SPEC__CHECK_TCP_PORT:
-		return probe_tcp(ip, port, timeout_ms, out, outlen);
-	case FERRY__HEALTH_SPEC__CHECK_EXEC: {
-		/* The wire's argv is counted; Docker's client wants it
-		 * NULL-terminated. */
-		const char **argv = calloc(h->exec->n_argv + 1,
-		    sizeof(*argv));
-
-		if (argv == NULL || h->exec->n_argv == 0) {
-			free(argv);
-			snprintf(out, outlen, "exec check without a command");
-			return 0;
-		}
-		memcpy(argv, h->exec->argv, h->exec->n_argv * sizeof(*argv));
-		rc = docker_exec(d, cid, argv, timeout_ms, &code, out, outlen,
-		    err, sizeof(err));
-		free(argv);
-	}
-		if (rc != 0) {
-			snprintf(out, outlen, "%s", err);
-			return 0;
-		}
-		if (code != 0) {
-			size_t l = strlen(out);
-			while (l > 0 && (out[l - 1] == '\n' || out[l - 1] == ' '))
-				out[--l] = '\0';
-			snprintf(err, sizeof(err), "exit %d%s%.200s", code,
-			    l ? ": " : "", out);
-			snprintf(out, outlen, "%s", err);
-			return 0;
-		}
-		snprintf(out, outlen, "exit 0");
-		return 1;
-	case FERRY__HEALTH_SPEC__CHECK_DOCKER:
-		if (st->health[0] == '\0') {
-			snprintf(out, outlen, "the image has no HEALTHCHECK");
-			return 0;
-		}
-		snprintf(out, outlen, "docker health %s%s%.200s", st->health,
-		    st->health_output[0] ? ": " : "", st->health_output);
-		if (strcmp(st->health, "starting") == 0)
-			return -1;
-		return strcmp(st->health, "healthy") == 0;
-	default:
-		snprintf(out, outlen, "unknown health check");
-		return 0;
-	}
-}
-
 /*
  * watch judges container cid until it passes or fails (or the agent stops:
  * *aborted).  On failure why says so, and out holds the last check's
@@ -401,7 +315,7 @@ watch(struct job *j, struct docker *d, const char *cid, uint64_t revision,
 			break;
 		}
 		{
-			int ok = probe_once(j, d, cid, h, host_port,
+			int ok = probe_run(d, cid, j->probe_ip, h, host_port,
 			    pol.timeout_ms, &st, out, outlen);
 			Ferry__HealthProgress hp = FERRY__HEALTH_PROGRESS__INIT;
 
