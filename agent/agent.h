@@ -265,7 +265,8 @@ struct envelope;
  * never executed again.
  */
 void execute_command(struct agent *a, const struct envelope *ev);
-/* refusal_report packs a REFUSED report with no command id. */
+/* execute_refused_unreadable queues a REFUSED report with no command id
+ * for a command that could not be read; why says what was wrong. */
 void execute_refused_unreadable(struct agent *a, const char *why);
 
 /* agent.c */

@@ -23,8 +23,8 @@ enum metric {
 };
 
 void metrics_inc(enum metric m);
-/* metrics_observe adds one duration (seconds) to the swap or batch
- * summary. */
+/* metrics_swap_seconds and metrics_batch_seconds add one duration
+ * (seconds) to the swap or the batch summary. */
 void metrics_swap_seconds(double s);
 void metrics_batch_seconds(double s);
 /* metrics_gauges sets what is counted afresh (hosts online, deployments

@@ -518,7 +518,7 @@ dup_str(const struct ctx *c, const char *s, int *rc)
 	return d;
 }
 
-/* names: a list of distinct names (hosts).  ok() judges each;
+/* read_names reads a list of distinct names (hosts).  ok() judges each;
  * what says what one is; kind names one in messages ("host"). */
 static int
 read_names(const struct ctx *c, const struct ynode *n, const char *path,
@@ -577,8 +577,8 @@ out:
 }
 
 /*
- * pairs: a free-form mapping of distinct names to scalar values (env,
- * labels).  name_ok/name_what judge the names; value_ok (may be NULL)
+ * read_pairs reads a free-form mapping of distinct names to scalar values
+ * (env, labels).  name_ok/name_what judge the names; value_ok (may be NULL)
  * judges values.  show_values 0 keeps values out of messages.
  */
 static int
