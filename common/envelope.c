@@ -78,7 +78,7 @@ put_varint(uint8_t *p, uint64_t v)
 	return n;
 }
 
-/* get_varint reads a varint of at most 5 bytes (a uint32) from [*p, end). */
+/* get_varint32 reads a varint of at most 5 bytes (a uint32) from [*p, end). */
 static int
 get_varint32(const uint8_t **p, const uint8_t *end, uint32_t *v)
 {

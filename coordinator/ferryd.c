@@ -102,7 +102,7 @@ on_signal(uv_signal_t *s, int signum)
 	mailbox_close(&fd->mb);
 }
 
-/* ensure_dir creates the folder of a socket path if missing. */
+/* ensure_parent creates the folder of a socket path if missing. */
 static int
 ensure_parent(const char *path)
 {

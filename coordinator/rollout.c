@@ -250,11 +250,8 @@ skip_unreached(struct rollout *r, uint64_t now)
 			host_set(&r->hosts[i], RH_SKIPPED, now, NULL);
 }
 
-/* list_hosts appends "web-3 (cause), web-5 (cause)" to buf for the hosts
- * in state s (of batch b, or all when b is UINT32_MAX) for which also (when
- * not NULL) says yes, with their causes when withcause.  Every host gets
- * its name in: a cause longer than its share of the room left is cut
- * ("..."), or left out when there is no room for it at all. */
+/* listed: h is in state s, of batch b (or any when b is UINT32_MAX), and
+ * also (when not NULL) says yes. */
 static int
 listed(const struct rollout_host *h, uint32_t b, enum rollout_host_state s,
     int (*also)(const struct rollout_host *))
@@ -263,6 +260,10 @@ listed(const struct rollout_host *h, uint32_t b, enum rollout_host_state s,
 	    (also == NULL || also(h));
 }
 
+/* list_hosts appends "web-3 (cause), web-5 (cause)" to buf for the hosts
+ * listed() picks, with their causes when withcause.  Every host gets its
+ * name in: a cause longer than its share of the room left is cut ("..."),
+ * or left out when there is no room for it at all. */
 static void
 list_hosts(const struct rollout *r, char *buf, size_t len, uint32_t b,
     enum rollout_host_state s, int withcause,

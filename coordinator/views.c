@@ -159,7 +159,7 @@ listing_free(struct listing *l)
 	free(l->r);
 }
 
-/* reply_deployments answers with what the database holds (the engine
+/* views_deployments answers with what the database holds (the engine
  * records every state it reaches, so it is current). */
 void
 views_deployments(struct ferryd *fd, struct rep_slot *slot,
