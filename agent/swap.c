@@ -3,11 +3,17 @@
  * blocks; and the reconciliation that finishes or reverts a swap an
  * earlier run of the agent left half done.
  *
+ * A swap's progress is swapsm.c's state machine: the worker here makes the
+ * Docker calls, writes each state into the journal before the next move
+ * (a write that fails stops the swap, which reverts and says why), and
+ * settles a journal row on restart by a switch on the state it names.
+ *
  * One job per service at a time: a second command for a busy service waits
  * in line behind the first.  A job owns its own Docker handle and its own
  * connection to the records, so it shares nothing mutable with the loop;
  * what it has to say while it runs (progress, health checks) reaches the
  * loop through the mailbox. */
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +30,7 @@
 #include "health.h"
 #include "log.h"
 #include "probe.h"
+#include "swapsm.h"
 
 #define LOG_TAIL	20
 #define OUT_MAX		512
@@ -351,9 +358,10 @@ watch(struct job *j, struct docker *d, const char *cid, uint64_t revision,
 
 /* ---- Swap ----------------------------------------------------------------- */
 
-/* start_again brings the old container back after a failed swap; its
- * failure is added to why. */
-static void
+/* start_again brings the old container back after a failed swap, its
+ * failure added to why; returns 1 when it runs again, 0 when there is none
+ * or it would not start. */
+static int
 start_again(struct docker *d, const char *old_id, uint64_t old_rev,
     char *why, size_t whylen)
 {
@@ -361,12 +369,14 @@ start_again(struct docker *d, const char *old_id, uint64_t old_rev,
 	size_t n;
 
 	if (old_id == NULL || old_id[0] == '\0')
-		return;
+		return 0;
 	if (docker_start(d, old_id, err, sizeof(err)) != 0) {
 		n = strlen(why);
 		snprintf(why + n, whylen - n, "; starting revision %llu again "
 		    "failed too: %s", (unsigned long long)old_rev, err);
+		return 0;
 	}
+	return 1;
 }
 
 /* fail_new collects what the operator needs to know of a failed new
@@ -471,21 +481,148 @@ report_early(struct job *j, struct records *rec, struct swap_out *o)
 	mailbox_post(&j->a->mb, kick_deliver, j->a);
 }
 
+/* ---- the swap's state, journalled --------------------------------------- */
+
+_Static_assert(sizeof(((struct journal *)0)->old_id) >= SWAPSM_ID_MAX &&
+    sizeof(((struct journal *)0)->new_id) >= SWAPSM_ID_MAX &&
+    sizeof(((struct journal *)0)->new_name) >= SWAPSM_NAME_MAX,
+    "a journal row holds every id and name of a struct swapsm");
+
+/* move feeds the swap's state machine an input that the worker's own order
+ * of work makes apply: a refusal would be a bug here, not a fault. */
+static void
+move(struct swapsm *sm, enum swapsm_input in, const char *new_id,
+    int old_runs)
+{
+	struct swapsm_event ev = { in, new_id, old_runs };
+	int rc = swapsm_step(sm, &ev);
+
+	assert(rc == 0);
+	(void)rc;
+}
+
+/* row_init fills the parts of the journal row of job j's swap of service
+ * that never change while it runs. */
+static void
+row_init(struct journal *row, const struct job *j, const char *service,
+    uint64_t revision)
+{
+	size_t n = j->cmd->id.len < sizeof(row->command_id) ?
+	    j->cmd->id.len : sizeof(row->command_id);
+
+	memset(row, 0, sizeof(*row));
+	snprintf(row->service, sizeof(row->service), "%s", service);
+	memcpy(row->command_id, j->cmd->id.data, n);
+	row->id_len = n;
+	row->revision = revision;
+	row->keep = j->keep;
+}
+
+/*
+ * record writes sm's state into the journal (row: the parts that never
+ * change) and, once the row is written, tells sm.  When the write fails
+ * the swap must not go on unrecorded: the reason goes into o->why and to
+ * the operator at once, and the caller reverts what the swap did so far,
+ * as its state says (a restart would revert from the row left before).
+ */
+static int
+record(struct job *j, struct records *rec, struct journal *row,
+    struct swapsm *sm, struct swap_out *o)
+{
+	int rc;
+
+	snprintf(row->kind, sizeof(row->kind), "%s",
+	    swapsm_kind_name(sm->kind));
+	snprintf(row->step, sizeof(row->step), "%s",
+	    swapsm_state_name(sm->state));
+	snprintf(row->old_id, sizeof(row->old_id), "%s", sm->old_id);
+	snprintf(row->new_id, sizeof(row->new_id), "%s", sm->new_id);
+	snprintf(row->new_name, sizeof(row->new_name), "%s", sm->new_name);
+	if ((rc = records_journal_put(rec, row)) != 0) {
+		snprintf(o->why, sizeof(o->why), "cannot record the swap's "
+		    "progress: %s", ferr_str(rc));
+		progress(j, NULL, "%s r%llu: %s (step %s); the swap stops and "
+		    "undoes what it did", row->service,
+		    (unsigned long long)row->revision, o->why, row->step);
+		return rc;
+	}
+	move(sm, SWI_RECORDED, NULL, 0);
+	return 0;
+}
+
+/*
+ * forget drops the service's journal row once nothing is left to finish
+ * or revert.  A row that will not go stays for the next start, which
+ * settles it again harmlessly (the containers are already as it would
+ * leave them, and a recorded result stands); the operator hears of it.
+ */
+static void
+forget(struct job *j, struct records *rec, const char *service)
+{
+	int rc;
+
+	if ((rc = records_journal_del(rec, service)) != 0)
+		progress(j, NULL, "%s: cannot remove the swap's journal row: "
+		    "%s; the next start of ferry-agent settles it", service,
+		    ferr_str(rc));
+}
+
+/* put_back ends a swap that gives up once its new container no longer
+ * runs (stopped, or never started): the old one starts again, if there is
+ * one, and the row goes. */
+static void
+put_back(struct job *j, struct docker *d, struct records *rec,
+    struct swapsm *sm, const char *service, uint64_t old_rev,
+    struct swap_out *o)
+{
+	move(sm, SWI_REVERTED, NULL, start_again(d, sm->old_id, old_rev,
+	    o->why, sizeof(o->why)));
+	forget(j, rec, service);
+}
+
+/*
+ * back_out reverts a swap whose new container was started (its health
+ * failed, or its progress could not be recorded): the revision that ran
+ * before runs again first (stop-first: once the new container has let go
+ * of the port), the result goes to ferryd, and only then is the new
+ * container removed: under start-first the old one never stopped, and the
+ * report need not wait for the removal.
+ */
+static void
+back_out(struct job *j, struct docker *d, struct records *rec,
+    struct swapsm *sm, const char *service, uint64_t old_rev,
+    struct swap_out *o)
+{
+	char err[400];
+
+	docker_logs(d, sm->new_id, LOG_TAIL, &o->logs, err, sizeof(err));
+	if (sm->order != SWAPSM_START_FIRST)
+		docker_stop(d, sm->new_id, 5, err, sizeof(err));
+	move(sm, SWI_REVERTED, NULL, start_again(d, sm->old_id, old_rev,
+	    o->why, sizeof(o->why)));
+	set_reverted(o, sm->old_id[0] != '\0', old_rev, sm->old_id);
+	report_early(j, rec, o);
+	fail_new(d, sm->new_id, NULL);
+	forget(j, rec, service);
+}
+
 static int
 do_swap(struct job *j, struct docker *d, struct records *rec,
     const Ferry__Swap *s, struct swap_out *o)
 {
 	struct docker_state *cs = NULL;
 	const struct docker_state *old, *reuse = NULL;
-	struct journal jr;
+	struct journal row;
+	struct swapsm sm;
 	struct health_policy pol;
 	struct docker_label labels[5];
 	struct docker_create_opts co;
 	enum health_verdict v;
 	char err[400], revtxt[32], digest[300], **env = NULL;
+	char name[SWAPSM_NAME_MAX], new_id[SWAPSM_ID_MAX] = "";
 	uint64_t old_rev = 0;
 	size_t n, i;
-	int rc, ok = 0, exit_code = -1;
+	int rc, reusing, exit_code = -1;
 
 	o->res.service = (char *)s->service;
 	if (!digest_ref(s->image))
@@ -539,17 +676,8 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		return 1;
 	}
 
-	memset(&jr, 0, sizeof(jr));
-	snprintf(jr.service, sizeof(jr.service), "%s", s->service);
-	memcpy(jr.command_id, j->cmd->id.data, j->cmd->id.len);
-	jr.id_len = j->cmd->id.len;
-	snprintf(jr.kind, sizeof(jr.kind), "swap");
-	jr.revision = s->revision;
-	jr.keep = j->keep;
-	snprintf(jr.new_name, sizeof(jr.new_name), "ferry-%s-%s-r%llu",
-	    j->host, s->service, (unsigned long long)s->revision);
-	if (old != NULL)
-		snprintf(jr.old_id, sizeof(jr.old_id), "%s", old->id);
+	snprintf(name, sizeof(name), "ferry-%s-%s-r%llu", j->host, s->service,
+	    (unsigned long long)s->revision);
 	/* The kept, stopped container of this very revision and image is
 	 * started again as it is: an instant local rollback.  Any other
 	 * container of this revision is a leftover of an earlier attempt and
@@ -560,20 +688,27 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		if (reuse == NULL && !cs[i].running &&
 		    rev_of(&cs[i]) == s->revision &&
 		    strcmp(cs[i].image, s->image) == 0 &&
-		    strcmp(cs[i].name, jr.new_name) == 0) {
+		    strcmp(cs[i].name, name) == 0) {
 			reuse = &cs[i];
-			snprintf(jr.new_id, sizeof(jr.new_id), "%s", cs[i].id);
+			snprintf(new_id, sizeof(new_id), "%s", cs[i].id);
 		} else if (rev_of(&cs[i]) == s->revision ||
-		    strcmp(cs[i].name, jr.new_name) == 0) {
+		    strcmp(cs[i].name, name) == 0) {
 			docker_remove(d, cs[i].id, 1, err, sizeof(err));
 		}
 	}
+	rc = swapsm_init(&sm, SWAPSM_SWAP, s->order ==
+	    FERRY__ORDER__ORDER_START_FIRST ? SWAPSM_START_FIRST :
+	    SWAPSM_STOP_FIRST, old != NULL ? old->id : "", new_id, name);
+	reusing = reuse != NULL;
 	free(cs);
 	cs = NULL;
-	snprintf(jr.step, sizeof(jr.step), "begin");
-	if ((rc = records_journal_put(rec, &jr)) != 0)
-		return fail_early(o, "cannot record the swap: %s",
-		    ferr_str(rc));
+	old = reuse = NULL;
+	if (rc != 0)
+		return fail_early(o, "refused: a container id or name of %s "
+		    "is too long", s->service);
+	row_init(&row, j, s->service, s->revision);
+	if (record(j, rec, &row, &sm, o) != 0)
+		goto unrecorded;
 
 	/* Create, labelled so that the agent knows it for its own. */
 	snprintf(revtxt, sizeof(revtxt), "%llu",
@@ -585,8 +720,10 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	    s->deployment ? s->deployment : "" };
 	labels[4] = (struct docker_label){ "ferry.command", j->idhex };
 	env = calloc(s->n_env + 1, sizeof(*env));
-	if (env == NULL)
+	if (env == NULL) {
+		forget(j, rec, s->service);
 		return fail_early(o, "%s", "out of memory");
+	}
 	for (i = 0; i < s->n_env; i++) {
 		size_t l = strlen(s->env[i]->name) + strlen(s->env[i]->value) + 2;
 		if ((env[i] = malloc(l)) == NULL)
@@ -595,7 +732,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		    s->env[i]->value);
 	}
 	memset(&co, 0, sizeof(co));
-	co.name = jr.new_name;
+	co.name = sm.new_name;
 	co.image = s->image;
 	co.env = (const char *const *)env;
 	co.labels = labels;
@@ -612,91 +749,100 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	co.stop_timeout_s = s->stop_timeout_s ? s->stop_timeout_s : 10;
 	/* A kept container is judged like a new one: no restarts while the
 	 * swap watches it. */
-	rc = reuse != NULL ? docker_update_restart(d, jr.new_id, "no", err,
-	    sizeof(err)) : docker_create(d, &co, jr.new_id, sizeof(jr.new_id),
-	    err, sizeof(err));
+	rc = reusing ? docker_update_restart(d, new_id, "no", err,
+	    sizeof(err)) : docker_create(d, &co, new_id, sizeof(new_id), err,
+	    sizeof(err));
 	for (i = 0; i < s->n_env; i++)
 		free(env[i]);
 	free(env);
 	if (rc != 0) {
-		records_journal_del(rec, s->service);
+		forget(j, rec, s->service);
 		return fail_early(o, "%s", err);
 	}
-	snprintf(jr.step, sizeof(jr.step), "created");
-	records_journal_put(rec, &jr);
+	move(&sm, SWI_CREATED, new_id, 0);
+	if (record(j, rec, &row, &sm, o) != 0)
+		goto unrecorded;
 	progress(j, NULL, "%s r%llu: %s %s", s->service,
-	    (unsigned long long)s->revision, reuse != NULL ?
-	    "starting the kept" : "created", jr.new_name);
+	    (unsigned long long)s->revision, reusing ? "starting the kept" :
+	    "created", sm.new_name);
 
-	if (s->order == FERRY__ORDER__ORDER_STOP_FIRST && old != NULL) {
-		if (docker_stop(d, jr.old_id, co.stop_timeout_s, err,
+	if (sm.order == SWAPSM_STOP_FIRST && sm.old_id[0] != '\0') {
+		if (docker_stop(d, sm.old_id, co.stop_timeout_s, err,
 		    sizeof(err)) != 0) {
 			snprintf(o->why, sizeof(o->why), "stopping revision "
 			    "%llu: %s", (unsigned long long)old_rev, err);
-			fail_new(d, jr.new_id, NULL);
-			start_again(d, jr.old_id, old_rev, o->why,
-			    sizeof(o->why));
-			goto reverted;
+			fail_new(d, sm.new_id, NULL);
+			goto revert;
 		}
-		snprintf(jr.step, sizeof(jr.step), "stopped");
-		records_journal_put(rec, &jr);
+		move(&sm, SWI_OLD_STOPPED, NULL, 0);
+		if (record(j, rec, &row, &sm, o) != 0)
+			goto unrecorded;
 	}
-	if (docker_start(d, jr.new_id, err, sizeof(err)) != 0) {
+	if (docker_start(d, sm.new_id, err, sizeof(err)) != 0) {
 		snprintf(o->why, sizeof(o->why), "%s", err);
-		fail_new(d, jr.new_id, &o->logs);
-		start_again(d, jr.old_id, old_rev, o->why, sizeof(o->why));
-		goto reverted;
+		fail_new(d, sm.new_id, &o->logs);
+		goto revert;
 	}
-	snprintf(jr.step, sizeof(jr.step), "started");
-	records_journal_put(rec, &jr);
+	move(&sm, SWI_NEW_STARTED, NULL, 0);
+	if (record(j, rec, &row, &sm, o) != 0)
+		goto unrecorded;
 	progress(j, NULL, "%s r%llu: started, checking health", s->service,
 	    (unsigned long long)s->revision);
 
-	v = watch(j, d, jr.new_id, s->revision, s->health, co.host_port,
+	v = watch(j, d, sm.new_id, s->revision, s->health, co.host_port,
 	    o->why, sizeof(o->why), o->out, sizeof(o->out), &exit_code);
 	if (v == HEALTH_WAIT) {		/* shutting down: the journal stays */
 		j->aborted = 1;
 		return 0;
 	}
 	if (v == HEALTH_FAILED) {
-		/* The revision that ran before runs again first (stop-first:
-		 * once the failed container has let go of the port), the
-		 * result goes to ferryd, and only then is the failed
-		 * container removed: under start-first the old one never
-		 * stopped, and the report need not wait for the removal. */
 		o->res.exit_code = exit_code;
-		docker_logs(d, jr.new_id, LOG_TAIL, &o->logs, err,
-		    sizeof(err));
-		if (s->order != FERRY__ORDER__ORDER_START_FIRST)
-			docker_stop(d, jr.new_id, 5, err, sizeof(err));
-		start_again(d, jr.old_id, old_rev, o->why, sizeof(o->why));
-		set_reverted(o, old != NULL, old_rev, jr.old_id);
-		report_early(j, rec, o);
-		fail_new(d, jr.new_id, NULL);
-		records_journal_del(rec, s->service);
+		back_out(j, d, rec, &sm, s->service, old_rev, o);
 		return 0;
 	}
 
 	/* Healthy: only tidying is left. */
-	snprintf(jr.step, sizeof(jr.step), "healthy");
-	records_journal_put(rec, &jr);
-	if (old != NULL && s->order == FERRY__ORDER__ORDER_START_FIRST)
-		docker_stop(d, jr.old_id, co.stop_timeout_s, err, sizeof(err));
-	docker_update_restart(d, jr.new_id, "unless-stopped", err,
+	move(&sm, SWI_HEALTHY, NULL, 0);
+	if (record(j, rec, &row, &sm, o) != 0)
+		goto unrecorded;
+	if (sm.old_id[0] != '\0' && sm.order == SWAPSM_START_FIRST)
+		docker_stop(d, sm.old_id, co.stop_timeout_s, err, sizeof(err));
+	move(&sm, SWI_TIDIED, NULL, 0);
+	docker_update_restart(d, sm.new_id, "unless-stopped", err,
 	    sizeof(err));
-	prune(j, d, s->service, jr.new_id, j->keep);
-	records_journal_del(rec, s->service);
+	prune(j, d, s->service, sm.new_id, j->keep);
+	forget(j, rec, s->service);
 	o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
 	o->res.revision = s->revision;
 	o->res.previous_revision = old_rev;
-	snprintf(o->cid, sizeof(o->cid), "%s", jr.new_id);
+	snprintf(o->cid, sizeof(o->cid), "%s", sm.new_id);
 	snprintf(o->image, sizeof(o->image), "%s", s->image);
-	ok = 1;
-	return ok;
+	return 1;
 
-reverted:
-	records_journal_del(rec, s->service);
-	set_reverted(o, old != NULL, old_rev, jr.old_id);
+unrecorded:
+	/* The journal is a step behind: undo what the swap did so far. */
+	switch (sm.state) {
+	case SWAPSM_BEGIN:		/* nothing made, no row */
+		o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__FAILED;
+		return 0;
+	case SWAPSM_CREATED:		/* the new one exists */
+	case SWAPSM_STOPPED:		/* ... and the old one is stopped */
+		fail_new(d, sm.new_id, NULL);
+		goto revert;
+	case SWAPSM_STARTED:		/* the new one runs */
+	case SWAPSM_HEALTHY:
+		back_out(j, d, rec, &sm, s->service, old_rev, o);
+		return 0;
+	case SWAPSM_DONE:
+	case SWAPSM_REVERTED:
+		break;
+	}
+	assert(!"a swap records only the states its journal holds");
+	return 0;
+
+revert:
+	put_back(j, d, rec, &sm, s->service, old_rev, o);
+	set_reverted(o, sm.old_id[0] != '\0', old_rev, sm.old_id);
 	return 0;
 }
 
@@ -708,12 +854,13 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 {
 	struct docker_state *cs = NULL;
 	const struct docker_state *cur, *kept = NULL;
-	struct journal jr;
+	struct journal row;
+	struct swapsm sm;
 	enum health_verdict v;
 	char err[400];
 	uint64_t cur_rev;
 	size_t n, i;
-	int exit_code = -1;
+	int rc, exit_code = -1;
 
 	o->res.service = (char *)rb->service;
 	if (service_containers(j, d, rb->service, &cs, &n, err,
@@ -731,36 +878,34 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 		return fail_early(o, "no kept revision of %s on this host",
 		    rb->service);
 	}
-	memset(&jr, 0, sizeof(jr));
-	snprintf(jr.service, sizeof(jr.service), "%s", rb->service);
-	memcpy(jr.command_id, j->cmd->id.data, j->cmd->id.len);
-	jr.id_len = j->cmd->id.len;
-	snprintf(jr.kind, sizeof(jr.kind), "rollback");
-	jr.revision = rev_of(kept);
-	jr.keep = j->keep;
-	snprintf(jr.new_id, sizeof(jr.new_id), "%s", kept->id);
-	snprintf(jr.new_name, sizeof(jr.new_name), "%s", kept->name);
-	if (cur != NULL)
-		snprintf(jr.old_id, sizeof(jr.old_id), "%s", cur->id);
+	rc = swapsm_init(&sm, SWAPSM_ROLLBACK, SWAPSM_STOP_FIRST, cur != NULL ?
+	    cur->id : "", kept->id, kept->name);
+	row_init(&row, j, rb->service, rev_of(kept));
 	snprintf(o->image, sizeof(o->image), "%s", kept->image);
 	free(cs);
-	snprintf(jr.step, sizeof(jr.step), "created");
-	records_journal_put(rec, &jr);
+	cs = NULL;
+	cur = kept = NULL;
+	if (rc != 0)
+		return fail_early(o, "refused: a container id or name of %s "
+		    "is too long", rb->service);
+	if (record(j, rec, &row, &sm, o) != 0)
+		goto unrecorded;
 	progress(j, NULL, "%s: rolling back from r%llu to r%llu", rb->service,
-	    (unsigned long long)cur_rev, (unsigned long long)jr.revision);
-	if (jr.old_id[0] != '\0') {
-		docker_stop(d, jr.old_id, 10, err, sizeof(err));
-		snprintf(jr.step, sizeof(jr.step), "stopped");
-		records_journal_put(rec, &jr);
+	    (unsigned long long)cur_rev, (unsigned long long)row.revision);
+	if (sm.old_id[0] != '\0') {
+		docker_stop(d, sm.old_id, 10, err, sizeof(err));
+		move(&sm, SWI_OLD_STOPPED, NULL, 0);
+		if (record(j, rec, &row, &sm, o) != 0)
+			goto unrecorded;
 	}
-	if (docker_start(d, jr.new_id, err, sizeof(err)) != 0) {
+	if (docker_start(d, sm.new_id, err, sizeof(err)) != 0) {
 		snprintf(o->why, sizeof(o->why), "%s", err);
-		start_again(d, jr.old_id, cur_rev, o->why, sizeof(o->why));
-		goto reverted;
+		goto revert;
 	}
-	snprintf(jr.step, sizeof(jr.step), "started");
-	records_journal_put(rec, &jr);
-	v = watch(j, d, jr.new_id, jr.revision, rb->health, rb->port ?
+	move(&sm, SWI_NEW_STARTED, NULL, 0);
+	if (record(j, rec, &row, &sm, o) != 0)
+		goto unrecorded;
+	v = watch(j, d, sm.new_id, row.revision, rb->health, rb->port ?
 	    rb->port->host : 0, o->why, sizeof(o->why), o->out,
 	    sizeof(o->out), &exit_code);
 	if (v == HEALTH_WAIT) {
@@ -769,31 +914,55 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 	}
 	if (v == HEALTH_FAILED) {
 		o->res.exit_code = exit_code;
-		docker_logs(d, jr.new_id, LOG_TAIL, &o->logs, err,
+		docker_logs(d, sm.new_id, LOG_TAIL, &o->logs, err,
 		    sizeof(err));
-		docker_stop(d, jr.new_id, 5, err, sizeof(err));
-		start_again(d, jr.old_id, cur_rev, o->why, sizeof(o->why));
-		goto reverted;
+		docker_stop(d, sm.new_id, 5, err, sizeof(err));
+		goto revert;
 	}
-	snprintf(jr.step, sizeof(jr.step), "healthy");
-	records_journal_put(rec, &jr);
-	docker_update_restart(d, jr.new_id, "unless-stopped", err,
+	move(&sm, SWI_HEALTHY, NULL, 0);
+	if (record(j, rec, &row, &sm, o) != 0)
+		goto unrecorded;
+	docker_update_restart(d, sm.new_id, "unless-stopped", err,
 	    sizeof(err));
-	if (jr.old_id[0] != '\0')
-		docker_update_restart(d, jr.old_id, "no", err, sizeof(err));
-	prune(j, d, rb->service, jr.new_id, j->keep);
-	records_journal_del(rec, rb->service);
+	if (sm.old_id[0] != '\0')
+		docker_update_restart(d, sm.old_id, "no", err, sizeof(err));
+	move(&sm, SWI_TIDIED, NULL, 0);
+	prune(j, d, rb->service, sm.new_id, j->keep);
+	forget(j, rec, rb->service);
 	o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
-	o->res.revision = jr.revision;
+	o->res.revision = row.revision;
 	o->res.previous_revision = cur_rev;
-	snprintf(o->cid, sizeof(o->cid), "%s", jr.new_id);
+	snprintf(o->cid, sizeof(o->cid), "%s", sm.new_id);
 	return 1;
-reverted:
-	records_journal_del(rec, rb->service);
-	o->res.outcome = cur != NULL ? FERRY__SWAP_RESULT__OUTCOME__REVERTED :
+
+unrecorded:
+	/* The journal is a step behind: undo what the rollback did so far
+	 * (its kept container stays, stopped, as it was). */
+	switch (sm.state) {
+	case SWAPSM_CREATED:		/* nothing changed, no row */
+		o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__FAILED;
+		return 0;
+	case SWAPSM_STOPPED:		/* the old one is stopped */
+		goto revert;
+	case SWAPSM_STARTED:		/* the kept one runs */
+	case SWAPSM_HEALTHY:
+		docker_stop(d, sm.new_id, 5, err, sizeof(err));
+		goto revert;
+	case SWAPSM_BEGIN:
+	case SWAPSM_DONE:
+	case SWAPSM_REVERTED:
+		break;
+	}
+	assert(!"a rollback records only the states its journal holds");
+	return 0;
+
+revert:
+	put_back(j, d, rec, &sm, rb->service, cur_rev, o);
+	o->res.outcome = sm.old_id[0] != '\0' ?
+	    FERRY__SWAP_RESULT__OUTCOME__REVERTED :
 	    FERRY__SWAP_RESULT__OUTCOME__FAILED;
 	o->res.revision = cur_rev;
-	snprintf(o->cid, sizeof(o->cid), "%s", jr.old_id);
+	snprintf(o->cid, sizeof(o->cid), "%s", sm.old_id);
 	return 0;
 }
 
@@ -871,26 +1040,101 @@ recon_failed(struct recon *rc, const struct journal *jr, const char *err)
 	    jr->service, (unsigned long long)jr->revision, jr->step, err);
 }
 
+/* recon_forget drops the row of a swap settled; when it cannot, the
+ * settling failed (the next reconciliation settles the row again). */
+static int
+recon_forget(struct recon *rc, const struct journal *jr)
+{
+	char err[200];
+	int e;
+
+	if ((e = records_journal_del(rc->rec, jr->service)) == 0)
+		return 0;
+	snprintf(err, sizeof(err), "cannot remove its journal row: %s",
+	    ferr_str(e));
+	recon_failed(rc, jr, err);
+	return e;
+}
+
+/* recon_finish finishes a swap whose new container had passed its health
+ * check: the old one stops (one that still runs fails the settling), the
+ * new one restarts by itself from now on, revisions beyond keep go. */
+static int
+recon_finish(struct recon *rc, const struct journal *jr, const char *newid)
+{
+	struct docker_state st;
+	char err[400];
+
+	if (jr->old_id[0] && strcmp(jr->old_id, jr->new_id) != 0 &&
+	    docker_stop(rc->d, jr->old_id, 10, err, sizeof(err)) != 0 &&
+	    docker_inspect(rc->d, jr->old_id, &st, err, sizeof(err)) == 0 &&
+	    st.running) {
+		recon_failed(rc, jr, err);
+		return FERR_DOCKER;
+	}
+	docker_update_restart(rc->d, newid, "unless-stopped", err,
+	    sizeof(err));
+	prune(rc->j, rc->d, jr->service, jr->new_id, jr->keep);
+	return 0;
+}
+
+/* recon_revert reverts one that had not passed: the new container stops
+ * (a swap's goes too; a rollback's is a kept one and stays, stopped) and
+ * the old one runs again. */
+static int
+recon_revert(struct recon *rc, const struct journal *jr,
+    enum swapsm_kind kind, const char *newid)
+{
+	struct docker_state st;
+	char err[400];
+
+	docker_stop(rc->d, newid, 5, err, sizeof(err));
+	switch (kind) {
+	case SWAPSM_SWAP:
+		if (docker_remove(rc->d, newid, 1, err, sizeof(err)) != 0) {
+			recon_failed(rc, jr, err);
+			return FERR_DOCKER;
+		}
+		break;
+	case SWAPSM_ROLLBACK:
+		break;
+	}
+	if (jr->old_id[0] && docker_inspect(rc->d, jr->old_id, &st, err,
+	    sizeof(err)) == 0 && !st.running &&
+	    docker_start(rc->d, jr->old_id, err, sizeof(err)) != 0) {
+		recon_failed(rc, jr, err);
+		return FERR_DOCKER;
+	}
+	return 0;
+}
+
 /* recon_one settles one swap an earlier run left in the journal: one that
  * had passed its health check is finished, any other is reverted, so that
  * exactly one revision of the service runs; the command's record gets the
- * final report that says which. */
+ * final report that says which.  A row whose step or kind this agent does
+ * not know is left as it is, and the reconciliation fails saying so:
+ * guessing could stop or remove the wrong container. */
 static void
-recon_one(void *arg, const struct journal *jr)
+recon_one(struct recon *rc, const struct journal *jr)
 {
-	struct recon *rc = arg;
-	struct docker *d = rc->d;
-	struct docker_state st;
 	Ferry__Report r = FERRY__REPORT__INIT;
 	Ferry__SwapResult res = FERRY__SWAP_RESULT__INIT;
 	struct record old;
-	char err[400], why[600], newid[160], idhex[33];
-	const char *state;
+	enum swapsm_state state;
+	enum swapsm_kind kind;
+	char why[600], newid[160], idhex[33];
+	const char *outcome = NULL;
 	uint8_t *buf;
 	size_t n;
 	uint64_t seq = 0;
-	int finish = strcmp(jr->step, "healthy") == 0, recorded = 0;
+	int recorded = 0;
 
+	if (swapsm_parse_step(jr->step, &state) != 0 ||
+	    swapsm_parse_kind(jr->kind, &kind) != 0) {
+		recon_failed(rc, jr, "this agent does not know its step or "
+		    "kind; left as it is");
+		return;
+	}
 	sodium_bin2hex(idhex, sizeof(idhex), jr->command_id, jr->id_len < 16 ?
 	    jr->id_len : 16);
 	/* A result already recorded (a failed swap reports before removing
@@ -904,41 +1148,28 @@ recon_one(void *arg, const struct journal *jr)
 	/* Without a new id yet, the container may still exist by name. */
 	snprintf(newid, sizeof(newid), "%s", jr->new_id[0] ? jr->new_id :
 	    jr->new_name);
-	if (finish) {
-		if (jr->old_id[0] && strcmp(jr->old_id, jr->new_id) != 0 &&
-		    docker_stop(d, jr->old_id, 10, err, sizeof(err)) != 0 &&
-		    docker_inspect(d, jr->old_id, &st, err, sizeof(err)) == 0 &&
-		    st.running) {
-			recon_failed(rc, jr, err);
+	switch (state) {
+	case SWAPSM_HEALTHY:		/* health passed: finish */
+		if (recon_finish(rc, jr, newid) != 0)
 			return;
-		}
-		docker_update_restart(d, newid, "unless-stopped", err,
-		    sizeof(err));
-		prune(rc->j, d, jr->service, jr->new_id, jr->keep);
 		snprintf(why, sizeof(why), "ferry-agent restarted after "
 		    "revision %llu of %s passed its health check; swap "
 		    "finished", (unsigned long long)jr->revision, jr->service);
 		res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
 		res.revision = jr->revision;
 		res.container_id = (char *)jr->new_id;
-	} else {
-		if (strcmp(jr->kind, "swap") == 0) {
-			docker_stop(d, newid, 5, err, sizeof(err));
-			if (docker_remove(d, newid, 1, err, sizeof(err)) != 0) {
-				recon_failed(rc, jr, err);
-				return;
-			}
-		} else {
-			docker_stop(d, newid, 5, err, sizeof(err));
-		}
-		if (jr->old_id[0] && docker_inspect(d, jr->old_id, &st, err,
-		    sizeof(err)) == 0 && !st.running &&
-		    docker_start(d, jr->old_id, err, sizeof(err)) != 0) {
-			recon_failed(rc, jr, err);
+		r.status = FERRY__REPORT__STATUS__SUCCEEDED;
+		outcome = "succeeded";
+		break;
+	case SWAPSM_BEGIN:		/* anything short of it: revert */
+	case SWAPSM_CREATED:
+	case SWAPSM_STOPPED:
+	case SWAPSM_STARTED:
+		if (recon_revert(rc, jr, kind, newid) != 0)
 			return;
-		}
 		if (recorded) {
-			records_journal_del(rc->rec, jr->service);
+			if (recon_forget(rc, jr) != 0)
+				return;
 			rc->settled++;	/* its result may not be acked yet */
 			log_info("command %.12s: ferry-agent was restarted "
 			    "while tidying after the failed %s of %s to "
@@ -955,6 +1186,13 @@ recon_one(void *arg, const struct journal *jr)
 		    FERRY__SWAP_RESULT__OUTCOME__REVERTED :
 		    FERRY__SWAP_RESULT__OUTCOME__FAILED;
 		res.container_id = (char *)jr->old_id;
+		r.status = FERRY__REPORT__STATUS__FAILED;
+		outcome = "failed";
+		break;
+	case SWAPSM_DONE:		/* never journalled */
+	case SWAPSM_REVERTED:
+		recon_failed(rc, jr, "not a step the journal holds");
+		return;
 	}
 	res.service = (char *)jr->service;
 	res.reason = why;
@@ -962,29 +1200,26 @@ recon_one(void *arg, const struct journal *jr)
 	r.command_id.data = (uint8_t *)jr->command_id;
 	r.command_id.len = jr->id_len;
 	r.sequence = seq;
-	r.status = finish ? FERRY__REPORT__STATUS__SUCCEEDED :
-	    FERRY__REPORT__STATUS__FAILED;
 	r.message = why;
 	r.sent_at_ms = clock_wall_ms();
 	r.result_case = FERRY__REPORT__RESULT_SWAP;
 	r.swap = &res;
-	state = finish ? "succeeded" : "failed";
 	n = ferry__report__get_packed_size(&r);
 	if ((buf = malloc(n + 1)) == NULL) {
 		recon_failed(rc, jr, "out of memory");
 		return;
 	}
 	ferry__report__pack(&r, buf);
-	if (records_finish(rc->rec, jr->command_id, jr->id_len, state, buf,
+	if (records_finish(rc->rec, jr->command_id, jr->id_len, outcome, buf,
 	    n) != 0 && jr->id_len > 0) {
 		free(buf);
 		recon_failed(rc, jr, "cannot record the result");
 		return;
 	}
 	free(buf);
-	records_journal_del(rc->rec, jr->service);
 	rc->settled++;
 	log_info("command %.12s: %s", idhex, why);
+	recon_forget(rc, jr);
 }
 
 /* An interrupted command without a journal row: it changed nothing that

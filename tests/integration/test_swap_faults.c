@@ -8,17 +8,25 @@
  * command id delivered twice runs one swap.  Two agents on one dockerd never
  * touch each other's containers.  Settings outside the agent's allowlist
  * are refused, with the reason in the signed result, and create nothing.
- * An unreachable dockerd gets a clear error and the agent stays up.
+ * An unreachable dockerd gets a clear error and the agent stays up.  A
+ * journal write that fails (a full disk) stops the swap, which reverts and
+ * says why; a journal step the agent does not know is left alone, loudly.
  *
  * Host names are unique to the test process (h_unique), so containers never
  * clash with other tests on the same dockerd; h_fini removes every container
  * labelled with a host started here. */
+#define _GNU_SOURCE		/* unshare */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -547,6 +555,163 @@ Test(swap_faults, kill_agent_during_health_wait, .init = setup,
 	kill_mid_swap(AT_HEALTH);
 }
 
+/*
+ * slow_swap_under_way starts ferryd and host's agent (publishing on ip),
+ * has revision 1 run on port, then starts the swap to the slow revision 2
+ * in the background (DIR/swap-v2.log, returned) and waits until its new
+ * container runs, failing its health checks for 3 s; *agent: the agent.
+ */
+static struct h_proc *
+slow_swap_under_way(struct h_fleet *f, const char *host, const char *ip,
+    int port, struct h_proc **agent)
+{
+	char v1[600], v2[600];
+	struct h_proc *bg;
+
+	write_spec(f, "v1.yml", host, "1", port, v1, sizeof(v1));
+	write_spec(f, "v2.yml", host, "slow", port, v2, sizeof(v2));
+	h_start_ferryd(f, NULL);
+	*agent = h_add_agent(f, host, ip);
+	swap(f, host, v1, 0);
+	bg = swap_bg(f, "swap-v2", host, v2);
+	cr_assert(wait_for_step(f, host, AT_HEALTH, 0, 20000),
+	    "the swap never started its new container");
+	return bg;
+}
+
+/* ---- a journal write that fails ------------------------------------------ */
+
+/*
+ * The agent's state dir (its records and journal) is a small tmpfs of the
+ * test's own, mounted in a mount namespace of the test process's own, so
+ * that it goes with the test's processes however the test ends; the test's
+ * fini unmounts it too.
+ */
+static char tmpfs_dir[600];
+
+static void
+teardown_tmpfs(void)
+{
+	if (tmpfs_dir[0] != '\0' && umount2(tmpfs_dir, MNT_DETACH) != 0)
+		cr_log_warn("umount %s: %s", tmpfs_dir, strerror(errno));
+	tmpfs_dir[0] = '\0';
+	teardown();
+}
+
+static void
+mount_tmpfs(const char *dir)
+{
+	cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare: %s", strerror(errno));
+	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0,
+	    "making / private: %s", strerror(errno));
+	cr_assert(mkdir(dir, 0700) == 0 || errno == EEXIST, "mkdir %s: %s",
+	    dir, strerror(errno));
+	cr_assert_eq(mount("ferry-test", dir, "tmpfs", MS_NOSUID | MS_NODEV,
+	    "size=4m,mode=0700"), 0, "mount tmpfs on %s: %s", dir,
+	    strerror(errno));
+	snprintf(tmpfs_dir, sizeof(tmpfs_dir), "%s", dir);
+}
+
+/* fill writes path until its file system is full. */
+static void
+fill(const char *path)
+{
+	static char buf[65536];
+	long long total = 0;
+	ssize_t n;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
+	while ((n = write(fd, buf, sizeof(buf))) > 0)
+		total += n;
+	cr_assert(n < 0 && errno == ENOSPC, "filling %s: %s", path,
+	    n < 0 ? strerror(errno) : "no error");
+	close(fd);
+	cr_log_info("filled the agent's state dir with %lld bytes", total);
+}
+
+/*
+ * The disk under the agent's records fills while a stop-first swap waits
+ * for its new revision's health: the journal cannot record "healthy".  The
+ * swap must not go on unrecorded: it reverts (the old revision runs again,
+ * the new container goes) and fails, saying why.  Room comes back as soon
+ * as the agent says so, for its result to be recorded and reach ferryd;
+ * then the next swap goes through.
+ */
+Test(swap_faults, a_journal_write_that_fails_stops_the_swap,
+    .init = setup, .fini = teardown_tmpfs, .timeout = 90)
+{
+	struct h_fleet *f = &fleet;
+	struct h_proc *agent, *bg;
+	struct ctr cs[MAX_CS];
+	char host[64], v3[600], dir[600], path[700];
+	char rel[128], what[1024], logs[4096], body[2048], msg[512];
+	const char *ip = "127.0.0.2";
+	const char *why = "cannot record the swap's progress: ";
+	int port = h_free_port(), n, k, said, st, journal;
+	uint64_t end;
+
+	h_unique("jf", host, sizeof(host));
+	write_spec(f, "v3.yml", host, "2", port, v3, sizeof(v3));
+	mount_tmpfs(h_path(f, host, dir, sizeof(dir)));
+	bg = slow_swap_under_way(f, host, ip, port, &agent);
+	agent_db(host, rel, sizeof(rel));
+	snprintf(path, sizeof(path), "%s/fill", dir);
+	fill(path);
+	/* The result is recorded only after the old revision runs again: a
+	 * few Docker calls, far longer than a look at the log. */
+	said = h_wait_log(agent, why, 15000);
+	/* Room again, for the result. */
+	cr_assert_eq(unlink(path), 0, "unlink %s: %s", path, strerror(errno));
+
+	/* Exactly one revision runs, the old one; the new container goes
+	 * (after the result is sent: report_early), then the journal row. */
+	end = h_mono_ms() + SETTLE_MS;
+	do {
+		n = containers(host, cs);
+		k = running_of(cs, n);
+		journal = (int)h_db_int(f, rel, "SELECT count(*) FROM journal",
+		    NULL, 0, NULL);
+		if (n != 1 || journal != 0)
+			h_sleep_ms(100);
+	} while ((n != 1 || journal != 0) && h_mono_ms() < end);
+	describe(cs, n, what, sizeof(what));
+	cr_assert(k >= 0 && cs[k].rev == 1, "containers: %s", what);
+	cr_assert_eq(n, 1, "containers: %s", what);
+	cr_assert(serves(ip, port, "1", body, sizeof(body), NULL),
+	    "revision 1 does not serve: %s", body);
+	cr_assert_eq(journal, 0, "the agent's journal still has %d row(s)",
+	    journal);
+
+	/* It failed, saying why, at once and in its result. */
+	cr_assert(said, "the agent never said it could not record the "
+	    "swap's progress");
+	cr_assert(h_log_has(agent, "(step healthy); the swap stops"),
+	    "the failed write was not the one of step healthy");
+	st = wait_exit(bg, 20000);
+	log_file(bg->log, logs, sizeof(logs));
+	cr_assert_eq(st, 1, "ferry swap exited %d: %s", st, logs);
+	cr_assert(strstr(logs, why) != NULL, "ferry swap does not say why: "
+	    "%s", logs);
+
+	/* Settled in the records on both sides, the reason in the result. */
+	cr_assert(h_db_row(f, rel, "SELECT state FROM commands WHERE kind = "
+	    "'swap' ORDER BY seq DESC LIMIT 1", NULL, 0, NULL, msg,
+	    sizeof(msg), NULL, NULL));
+	cr_assert_str_eq(msg, "failed");
+	cr_assert(h_db_row(f, "ferryd/ferryd.db", "SELECT state || ': ' || "
+	    "result FROM commands WHERE host = ? AND kind = 'swap' ORDER BY "
+	    "seq DESC LIMIT 1", NULL, 0, host, msg, sizeof(msg), NULL, NULL));
+	cr_assert(strncmp(msg, "failed: ", 8) == 0 && strstr(msg, why) !=
+	    NULL, "ferryd's record of the swap: \"%s\"", msg);
+
+	/* With room again, the next swap goes through. */
+	swap(f, host, v3, 0);
+	cr_assert(serves(ip, port, "2", body, sizeof(body), NULL),
+	    "revision 3 does not serve version 2: %s", body);
+	cr_assert(h_alive(agent), "the agent died");
+}
+
 /* ---- a fake ferryd with the real key ------------------------------------- */
 
 /*
@@ -750,7 +915,7 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 	struct h_proc *agent, *bg;
 	struct fake *fk;
 	struct ctr cs[MAX_CS];
-	char host[64], v1[600], v2[600], rel[128], line[300];
+	char host[64], rel[128], line[300];
 	char idhex[ID_LEN * 2 + 1], what[1024], body[2048], state[32];
 	const char *ip = "127.0.0.2";
 	uint8_t *env, *id;
@@ -759,17 +924,9 @@ Test(swap_faults, same_command_twice_runs_one_swap, .init = setup,
 	int port = h_free_port(), n, k, i, had_repeat;
 
 	h_unique("dup", host, sizeof(host));
-	write_spec(f, "v1.yml", host, "1", port, v1, sizeof(v1));
-	write_spec(f, "v2.yml", host, "slow", port, v2, sizeof(v2));
-	h_start_ferryd(f, NULL);
-	agent = h_add_agent(f, host, ip);
-	swap(f, host, v1, 0);
-	agent_db(host, rel, sizeof(rel));
-
 	/* The swap to v2 is under way: its health checks fail for 3 s. */
-	bg = swap_bg(f, "swap-v2", host, v2);
-	cr_assert(wait_for_step(f, host, AT_HEALTH, 0, 20000),
-	    "the swap never started its new container");
+	bg = slow_swap_under_way(f, host, ip, port, &agent);
+	agent_db(host, rel, sizeof(rel));
 	/* ferryd dies during the health wait (run_fake kills it). */
 
 	/* The swap command exactly as ferryd signed and sent it. */
@@ -994,6 +1151,71 @@ Test(swap_faults, two_agents_one_dockerd, .init = setup, .fini = teardown,
 	cr_assert_eq(n, 2, "%s: %s", ha, what);
 	cr_assert_eq(all_labelled(ha), 2);
 	cr_assert_eq(all_labelled(hb), 1);
+	free(r);
+}
+
+/* ---- a journal row this agent cannot read -------------------------------- */
+
+/*
+ * A journal row whose step this agent does not know (written by a newer
+ * agent, then downgraded; or damaged) is left as it is, loudly: the
+ * reconciliation fails naming it, nothing of the service is touched, and
+ * commands fail saying why rather than run over a swap half done.
+ */
+Test(swap_faults, a_journal_step_this_agent_does_not_know_is_refused,
+    .init = setup, .fini = teardown, .timeout = 90)
+{
+	struct h_fleet *f = &fleet;
+	struct h_run *r = malloc(sizeof(*r));
+	struct h_proc *agent;
+	struct ctr cs[MAX_CS];
+	struct snap before;
+	char host[64], v1[600], v2[600], rel[128], sql[600], what[1024];
+	const char *ip = "127.0.0.3";
+	const char *why = "(step draining) could not be settled: this agent "
+	    "does not know its step or kind; left as it is";
+	char *err = NULL;
+	sqlite3 *db;
+	int port = h_free_port(), n;
+
+	cr_assert_not_null(r);
+	h_unique("ju", host, sizeof(host));
+	write_spec(f, "v1.yml", host, "1", port, v1, sizeof(v1));
+	write_spec(f, "v2.yml", host, "2", port, v2, sizeof(v2));
+	h_start_ferryd(f, NULL);
+	agent = h_add_agent(f, host, ip);
+	swap(f, host, v1, 0);
+	snap_of(host, &before);
+
+	h_kill(agent, SIGTERM);
+	agent_db(host, rel, sizeof(rel));
+	snprintf(sql, sizeof(sql), "INSERT INTO journal(service, command_id, "
+	    "kind, revision, step, old_id, new_id, new_name, keep, "
+	    "updated_ms) VALUES ('web', randomblob(16), 'swap', 2, "
+	    "'draining', '%s', '', 'ferry-%s-web-r2', 1, 0)", before.id,
+	    host);
+	db = h_db_open(f, rel);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK,
+	    "%s", err ? err : "");
+	sqlite3_close(db);
+	agent = h_start_agent(f, host, NULL);
+	cr_assert(h_wait_log(agent, why, 10000), "the agent did not say it "
+	    "left the row it cannot read");
+
+	h_ferry(f, r, (const char *[]){ "swap", host, v2, NULL });
+	cr_assert_eq(r->status, 1, "ferry swap: exit %d: %s%s", r->status,
+	    r->out, r->err);
+	cr_assert(strstr(r->out, why) != NULL || strstr(r->err, why) != NULL,
+	    "ferry swap does not say why: %s%s", r->out, r->err);
+
+	/* Nothing was touched: the row stays, r1 runs as it ran. */
+	cr_assert_eq(h_db_int(f, rel, "SELECT count(*) FROM journal WHERE "
+	    "step = 'draining'", NULL, 0, NULL), 1);
+	n = containers(host, cs);
+	describe(cs, n, what, sizeof(what));
+	cr_assert_eq(n, 1, "containers: %s", what);
+	expect_untouched(host, &before, port, "after the refusal");
+	cr_assert(h_alive(agent), "the agent died");
 	free(r);
 }
 

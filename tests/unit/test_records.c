@@ -1,4 +1,4 @@
-// links: agent/records.c
+// links: agent/records.c agent/swapsm.c
 /* test_records.c: the agent's durable command records and its replay
  * high-water mark. */
 #define _XOPEN_SOURCE 700
@@ -16,6 +16,7 @@
 
 #include "agent.h"
 #include "ferr.h"
+#include "swapsm.h"
 
 static char dir[64];
 static char dbpath[PATH_MAX];
@@ -663,5 +664,103 @@ Test(records, interrupted_lists_unfinished_outside_the_journal)
 	cr_assert_eq(s.n, 2);
 	cr_assert_eq(s.seqs[0], 2);
 	cr_assert_eq(s.seqs[1], 6);
+	records_close(r);
+}
+
+/* ---- the swap journal's steps, as rows hold them ------------------------ */
+
+struct rows {
+	struct journal j[8];
+	size_t n;
+};
+
+static void
+on_row(void *arg, const struct journal *jr)
+{
+	struct rows *l = arg;
+
+	cr_assert_lt(l->n, 8);
+	l->j[l->n++] = *jr;
+}
+
+/* Rows an agent wrote before the swap was a state machine (plain SQL, the
+ * step spelt as it always was) read back as the states they name; a step
+ * no agent ever wrote is refused, not guessed. */
+Test(records, journal_rows_of_earlier_agents_read_back_as_their_states)
+{
+	static const struct {
+		const char *service, *step;
+		int state;		/* -1: refused */
+	} rows[] = {
+		{ "a", "begin", SWAPSM_BEGIN },
+		{ "b", "created", SWAPSM_CREATED },
+		{ "c", "stopped", SWAPSM_STOPPED },
+		{ "d", "started", SWAPSM_STARTED },
+		{ "e", "healthy", SWAPSM_HEALTHY },
+		{ "f", "draining", -1 },
+		{ "g", "done", -1 },
+	};
+	struct records *r = open_records();
+	struct rows l;
+	char sql[300];
+	size_t i;
+
+	records_close(r);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO journal(service, "
+		    "command_id, kind, revision, step, old_id, new_id, "
+		    "new_name, keep, updated_ms) VALUES ('%s', x'%02x', "
+		    "'swap', 2, '%s', 'o', 'n', 'ferry-h-%s-r2', 1, 0)",
+		    rows[i].service, (unsigned)i, rows[i].step,
+		    rows[i].service);
+		sql_exec(sql);
+	}
+	r = open_records();
+	memset(&l, 0, sizeof(l));
+	cr_assert_eq(records_journal_list(r, on_row, &l), 0);
+	cr_assert_eq(l.n, sizeof(rows) / sizeof(rows[0]));
+	for (i = 0; i < l.n; i++) {
+		enum swapsm_state st = SWAPSM_REVERTED;
+		enum swapsm_kind k = SWAPSM_ROLLBACK;
+		int rc = swapsm_parse_step(l.j[i].step, &st);
+
+		cr_assert_str_eq(l.j[i].service, rows[i].service);
+		if (rows[i].state < 0) {
+			cr_assert_eq(rc, FERR_MALFORMED, "step %s",
+			    l.j[i].step);
+			continue;
+		}
+		cr_assert_eq(rc, 0, "step %s", l.j[i].step);
+		cr_assert_eq((int)st, rows[i].state, "step %s", l.j[i].step);
+		cr_assert_eq(swapsm_parse_kind(l.j[i].kind, &k), 0);
+		cr_assert_eq(k, SWAPSM_SWAP);
+	}
+	records_close(r);
+}
+
+/* What the agent writes now is spelt as before, column for column. */
+Test(records, journal_rows_keep_their_spelling)
+{
+	struct records *r = open_records();
+	struct journal jr;
+	enum swapsm_state s;
+	char text[64], want[64];
+
+	memset(&jr, 0, sizeof(jr));
+	snprintf(jr.service, sizeof(jr.service), "web");
+	memcpy(jr.command_id, id(9), 16);
+	jr.id_len = 16;
+	snprintf(jr.kind, sizeof(jr.kind), "%s",
+	    swapsm_kind_name(SWAPSM_ROLLBACK));
+	for (s = SWAPSM_BEGIN; swapsm_journalled(s); s++) {
+		snprintf(jr.step, sizeof(jr.step), "%s", swapsm_state_name(s));
+		cr_assert_eq(records_journal_put(r, &jr), 0);
+		sql_text("SELECT kind || '/' || step FROM journal WHERE "
+		    "service = 'web'", text, sizeof(text));
+		snprintf(want, sizeof(want), "rollback/%s",
+		    (const char *[]){ "begin", "created", "stopped",
+		    "started", "healthy" }[s]);
+		cr_assert_str_eq(text, want);
+	}
 	records_close(r);
 }
