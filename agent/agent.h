@@ -20,7 +20,7 @@
 struct records;
 
 /* The schema version records_open migrates to: one per migration. */
-#define RECORDS_SCHEMA_VERSION 2
+#define RECORDS_SCHEMA_VERSION 3
 
 
 /* What the agent recorded about one command. */
@@ -60,13 +60,16 @@ int records_refuse(struct records *r, const uint8_t *id, size_t id_len,
 int records_finish(struct records *r, const uint8_t *id, size_t id_len,
     const char *state, const uint8_t *report, size_t report_len);
 int records_acked(struct records *r, const uint8_t *id, size_t id_len);
-/* A report records_unacked lists; the callback returns non-zero to stop. */
+/* A report records_unacked lists, with its number (reports are numbered
+ * in the order they were recorded); the callback returns non-zero to
+ * stop. */
 typedef int (*records_cb)(void *arg, const uint8_t *id, size_t id_len,
-    const uint8_t *report, size_t report_len, uint64_t updated_ms);
-/* records_unacked lists reports ferryd has not acknowledged, recorded at
- * or after since_ms, oldest first, until the callback says stop (rows are
- * read one at a time, along an index). */
-int records_unacked(struct records *r, uint64_t since_ms, records_cb cb,
+    const uint8_t *report, size_t report_len, uint64_t number);
+/* records_unacked lists reports ferryd has not acknowledged, numbered
+ * since or later, oldest first (by their recording, whatever the wall
+ * clock did meanwhile), until the callback says stop (rows are read one
+ * at a time, along an index). */
+int records_unacked(struct records *r, uint64_t since, records_cb cb,
     void *arg);
 /* records_count counts commands in state (NULL: all). */
 int records_count(struct records *r, const char *state, int *n);
@@ -189,7 +192,7 @@ struct agent {
 	size_t nriding;
 	size_t nalone;		/* rode once and were not named: they go by
 				 * themselves (a ring: the oldest give way) */
-	uint64_t ride_since_ms;	/* the newest of them recorded then */
+	uint64_t ride_since;	/* the newest number among them */
 	int reports_held;	/* a poll is about to go: they ride on it */
 	/* A ping's answer rides on the poll that goes at once, and is
 	 * recorded as soon as that poll is on its way (or at once, when no

@@ -31,7 +31,16 @@ static const char *const migrations[] = {
 	"  old_id TEXT NOT NULL DEFAULT '', new_id TEXT NOT NULL DEFAULT '',"
 	"  new_name TEXT NOT NULL DEFAULT '', keep INTEGER NOT NULL DEFAULT 1,"
 	"  updated_ms INTEGER NOT NULL);",
+	/* 3: reports are ordered by when they were recorded, counted, not by
+	 * a wall clock that can step back. */
+	"ALTER TABLE commands ADD COLUMN report_no INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE commands SET report_no = rowid WHERE report IS NOT NULL;"
+	"CREATE INDEX commands_unacked_no ON commands(acked, report_no);",
 };
+
+/* The next report's number: one above every report recorded. */
+#define NEXT_REPORT_NO "(SELECT COALESCE(MAX(report_no), 0) + 1 FROM commands)"
+
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -120,7 +129,8 @@ insert(struct records *r, const uint8_t *id, size_t id_len, uint64_t seq,
     size_t report_len)
 {
 	sqlite3_stmt *s = db_prep(r->db, "INSERT INTO commands(id, seq, kind, state, "
-	    "report, received_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)");
+	    "report, received_ms, updated_ms, report_no) VALUES (?, ?, ?, ?, ?, "
+	    "?, ?, CASE WHEN ?5 IS NULL THEN 0 ELSE " NEXT_REPORT_NO " END)");
 	uint64_t now = clock_wall_ms();
 
 	if (s == NULL)
@@ -190,7 +200,8 @@ records_finish(struct records *r, const uint8_t *id, size_t id_len,
     const char *state, const uint8_t *report, size_t report_len)
 {
 	sqlite3_stmt *s = db_prep(r->db, "UPDATE commands SET state = ?, report = ?, "
-	    "acked = 0, updated_ms = ? WHERE id = ?");
+	    "acked = 0, updated_ms = ?, report_no = " NEXT_REPORT_NO " WHERE "
+	    "id = ?");
 
 	if (s == NULL)
 		return FERR_STORE;
@@ -219,16 +230,15 @@ records_acked(struct records *r, const uint8_t *id, size_t id_len)
 }
 
 int
-records_unacked(struct records *r, uint64_t since_ms, records_cb cb,
-    void *arg)
+records_unacked(struct records *r, uint64_t since, records_cb cb, void *arg)
 {
-	sqlite3_stmt *s = db_prep(r->db, "SELECT id, report, updated_ms FROM "
-	    "commands WHERE acked = 0 AND updated_ms >= ? AND report IS NOT "
-	    "NULL ORDER BY updated_ms");
+	sqlite3_stmt *s = db_prep(r->db, "SELECT id, report, report_no FROM "
+	    "commands WHERE acked = 0 AND report_no >= ? AND report IS NOT "
+	    "NULL ORDER BY report_no");
 
 	if (s == NULL)
 		return FERR_STORE;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)since_ms);
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)since);
 	while (sqlite3_step(s) == SQLITE_ROW)
 		if (cb(arg, sqlite3_column_blob(s, 0),
 		    (size_t)sqlite3_column_bytes(s, 0),

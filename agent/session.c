@@ -220,7 +220,7 @@ struct ride_pick {
 
 static int
 on_ride(void *arg, const uint8_t *id, size_t id_len, const uint8_t *rep,
-    size_t len, uint64_t updated_ms)
+    size_t len, uint64_t number)
 {
 	struct ride_pick *p = arg;
 	struct agent *a = p->a;
@@ -244,8 +244,8 @@ on_ride(void *arg, const uint8_t *id, size_t id_len, const uint8_t *rep,
 	r = &a->riding[a->nriding++];
 	memcpy(r->id, id, id_len);
 	r->id_len = id_len;
-	if (updated_ms > a->ride_since_ms)
-		a->ride_since_ms = updated_ms;
+	if (number > a->ride_since)
+		a->ride_since = number;
 	p->n++;
 	p->bytes += len;
 	return 0;
@@ -295,7 +295,7 @@ ride_settle(struct agent *a, const Ferry__Idle *idle)
 		if (!named(idle, &a->riding[i]))
 			a->alone[a->nalone++ % RIDE_INFLIGHT] = a->riding[i];
 	a->nriding = 0;
-	a->ride_since_ms = 0;
+	a->ride_since = 0;
 }
 
 static int
@@ -305,7 +305,7 @@ seal_poll(struct agent *a, uint8_t **buf, size_t *len)
 	struct ride_pick pick = { .a = a };
 	uint64_t now = clock_wall_ms();
 	size_t i, before = a->nriding;
-	uint64_t since = a->ride_since_ms;
+	uint64_t since = a->ride_since;
 	int rc;
 
 	/* ferryd refuses a heartbeat it heard before: within this session
@@ -326,7 +326,7 @@ seal_poll(struct agent *a, uint8_t **buf, size_t *len)
 	p.version = AGENT_VERSION;
 	/* What ferryd has not acknowledged, and was not sent on an earlier
 	 * poll still unsettled, rides along, oldest first.  Those riding
-	 * already were recorded at or before ride_since_ms; the rest that
+	 * already were recorded at or before ride_since; the rest that
 	 * came before (passed over for their size) go by themselves. */
 	if (a->have_pinned) {
 		records_unacked(a->records, since, on_ride, &pick);
@@ -342,7 +342,7 @@ seal_poll(struct agent *a, uint8_t **buf, size_t *len)
 		free(pick.body[i].data);
 	if (rc != 0) {
 		a->nriding = before;
-		a->ride_since_ms = since;
+		a->ride_since = since;
 	}
 	return rc;
 }
@@ -628,11 +628,11 @@ struct first_unacked {
 
 static int
 on_unacked(void *arg, const uint8_t *id, size_t id_len, const uint8_t *rep,
-    size_t len, uint64_t updated_ms)
+    size_t len, uint64_t number)
 {
 	struct first_unacked *f = arg;
 
-	(void)updated_ms;
+	(void)number;
 	if (id_len > sizeof(f->id) || riding(f->a, id, id_len))
 		return 0;
 	if ((f->report = malloc(len + 1)) == NULL)

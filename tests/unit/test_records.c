@@ -764,3 +764,34 @@ Test(records, journal_rows_keep_their_spelling)
 	}
 	records_close(r);
 }
+
+/* A wall clock that steps back (an NTP correction) does not reorder the
+ * reports: they are numbered as they are recorded.  Here the first two
+ * look two hours newer than the third, as they would after such a step. */
+Test(records, unacked_in_recording_order_whatever_the_wall_clock_says)
+{
+	struct records *r = open_records();
+	struct unacked u;
+	sqlite3 *db;
+	uint64_t last = 0;
+
+	cr_assert_eq(records_refuse(r, ID(1), 1, (const uint8_t *)"a", 1), 0);
+	cr_assert_eq(records_refuse(r, ID(2), 2, (const uint8_t *)"b", 1), 0);
+	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "UPDATE commands SET updated_ms = "
+	    "updated_ms + 7200000", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	cr_assert_eq(records_refuse(r, ID(3), 3, (const uint8_t *)"c", 1), 0);
+	unacked(r, &u);
+	cr_assert_eq(u.n, 3);
+	cr_assert_eq(u.id[0], 1);
+	cr_assert_eq(u.id[1], 2);
+	cr_assert_eq(u.id[2], 3);
+	/* Since the newest one's number: that one alone. */
+	cr_assert_eq(records_unacked(r, 0, on_last, &last), 0);
+	memset(&u, 0, sizeof(u));
+	cr_assert_eq(records_unacked(r, last, on_unacked, &u), 0);
+	cr_assert_eq(u.n, 1);
+	cr_assert_eq(u.id[0], 3);
+	records_close(r);
+}
