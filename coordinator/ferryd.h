@@ -411,6 +411,9 @@ struct cmd *link_prepare(struct ferryd *fd, struct host *h,
     uint64_t result_ms, cmd_done_fn done, void *arg);
 void link_enqueue(struct ferryd *fd, struct host *h, struct cmd *c);
 void link_discard(struct cmd *c);
+/* link_outbox_free frees h's unanswered commands (at shutdown); no done
+ * callback is called. */
+void link_outbox_free(struct host *h);
 /*
  * link_withdraw takes every command of deployment that no agent has
  * accepted yet out of the outbox, recorded as expired with why: nothing

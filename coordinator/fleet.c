@@ -119,11 +119,8 @@ fleet_free(struct ferryd *fd)
 
 	for (i = 0; i < fd->nhosts; i++) {
 		struct host *h = fd->hosts[i];
-		struct cmd *c, *next;
-		for (c = h->outbox; c != NULL; c = next) {
-			next = c->next;
-			link_discard(c);
-		}
+
+		link_outbox_free(h);
 		if (h->status != NULL)
 			ferry__poll__free_unpacked(h->status, NULL);
 		free(h->read);

@@ -872,6 +872,18 @@ link_discard(struct cmd *c)
 }
 
 void
+link_outbox_free(struct host *h)
+{
+	struct cmd *c, *next;
+
+	for (c = h->outbox; c != NULL; c = next) {
+		next = c->next;
+		link_discard(c);
+	}
+	h->outbox = NULL;
+}
+
+void
 link_enqueue(struct ferryd *fd, struct host *h, struct cmd *c)
 {
 	outbox_append(h, c);

@@ -20,6 +20,28 @@
 
 TestSuite(core, .init = setup, .fini = teardown, .timeout = 150);
 
+/* held_spec writes FILE: a deployment of tag one host at a time, each held
+ * healthy for min_healthy before the next, with extra rollout lines. */
+static void
+held_spec(const char *file, const char *tag, const char *min_healthy,
+    const char *rollout)
+{
+	h_write(&F, file,
+	    "service: web\n"
+	    "image: " IMG "%s\n"
+	    "hosts: " LABELS "\n"
+	    "port: { host: %d, container: 80 }\n"
+	    "health:\n"
+	    "  http: { path: /health, port: 80 }\n"
+	    "  interval: 200ms\n"
+	    "  timeout: 1s\n"
+	    "  deadline: 20s\n"
+	    "  min_healthy: %s\n"
+	    "rollout:\n"
+	    "  batch: 1\n"
+	    "%s", tag, PORT, min_healthy, rollout);
+}
+
 /* ---- wall-clock steps: decisions run on elapsed time ----------------------- */
 
 #define FAKETIME_LIB "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
@@ -126,20 +148,7 @@ Test(core, wall_clock_steps_change_no_decision, .timeout = 150)
 
 	/* A deployment waiting on health and min_healthy, batch by batch,
 	 * while both clocks jump hours back and forth. */
-	h_write(&F, "v1.yml",
-	    "service: web\n"
-	    "image: " IMG "1\n"
-	    "hosts: " LABELS "\n"
-	    "port: { host: %d, container: 80 }\n"
-	    "health:\n"
-	    "  http: { path: /health, port: 80 }\n"
-	    "  interval: 200ms\n"
-	    "  timeout: 1s\n"
-	    "  deadline: 20s\n"
-	    "  min_healthy: 2500ms\n"
-	    "rollout:\n"
-	    "  batch: 1\n"
-	    "  pause: 1500ms\n", PORT);
+	held_spec("v1.yml", "1", "2500ms", "  pause: 1500ms\n");
 	id = deploy_bg("v1.yml");
 	mid = 0;
 	for (k = 0; k < 12; k++) {
@@ -210,19 +219,7 @@ Test(core, full_disk_mid_deploy_waits_then_goes_on_by_itself,
 	h_start_ferryd(&F, NULL);
 	fleet(3);
 	spec("v1.yml", "1", LABELS, NULL, "  on_failure: rollback\n");
-	h_write(&F, "v2.yml",
-	    "service: web\n"
-	    "image: " IMG "2\n"
-	    "hosts: " LABELS "\n"
-	    "port: { host: %d, container: 80 }\n"
-	    "health:\n"
-	    "  http: { path: /health, port: 80 }\n"
-	    "  interval: 200ms\n"
-	    "  timeout: 1s\n"
-	    "  deadline: 20s\n"
-	    "  min_healthy: 1500ms\n"
-	    "rollout:\n"
-	    "  batch: 1\n", PORT);
+	held_spec("v2.yml", "2", "1500ms", "");
 	cr_assert_eq(deploy_watch("v1.yml"), 0, "v1: %s%s", R.out, R.err);
 	id = deploy_bg("v2.yml");
 	snprintf(ids, sizeof(ids), "%u", id);

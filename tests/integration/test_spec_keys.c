@@ -1,4 +1,4 @@
-// links:
+// links: tests/integration/dkit.c
 /* test_spec_keys.c: every key of ferry.yml(5), shown to act on a real dockerd:
  * on the container created (name, labels, image digest, environment,
  * published port), on its health check (each kind and each setting, by
@@ -7,58 +7,22 @@
  * keys the man page lists and fails when one has no test here (or in the
  * test it names elsewhere).  Health settings are short so that each swap
  * takes about a second. */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cJSON.h>
 #include <criterion/criterion.h>
 
-#include "harness.h"
-
-#define IMG "127.0.0.1:5000/ferry-test/web:"
-#define NH 2
-
-static struct h_fleet F;
-static struct h_run R;
-static char HOST[NH][32];
-static struct h_proc *AGENT[NH];
-static const char *const ADDR[NH] = { "127.0.0.2", "127.0.0.3" };
-static int PORT;
-
-static void
-setup(void)
-{
-	char base[24];
-	int i, k;
-
-	h_init(&F);
-	h_unique("ky", base, sizeof(base));
-	for (i = 0; i < NH; i++)
-		snprintf(HOST[i], sizeof(HOST[i]), "%s-%d", base, i + 1);
-	for (k = 0; k < 50; k++) {
-		PORT = h_free_port();
-		for (i = 0; i < NH && h_port_free_on(ADDR[i], PORT); i++)
-			;
-		if (i == NH)
-			break;
-	}
-	h_start_ferryd(&F, NULL);
-}
-
-static void teardown(void) { h_fini(&F); }
+#include "dkit.h"
 
 TestSuite(spec_keys, .init = setup, .fini = teardown, .timeout = 90);
 
-/* fleet starts the first n agents; label gives them role=web. */
+/* fleet_of starts the first n agents; label gives them role=web. */
 static void
-fleet(int n, int label)
+fleet_of(int n, int label)
 {
 	int i;
 
@@ -72,21 +36,13 @@ fleet(int n, int label)
 	}
 }
 
-static const char *
-path(const char *file)
-{
-	static char buf[600];
-
-	return h_path(&F, file, buf, sizeof(buf));
-}
-
-/* spec writes FILE from a format. */
+/* spec_text writes FILE from a format. */
 static void
-spec(const char *file, const char *fmt, ...) __attribute__((format(printf,
-    2, 3)));
+spec_text(const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
-spec(const char *file, const char *fmt, ...)
+spec_text(const char *file, const char *fmt, ...)
 {
 	char text[4096];
 	va_list ap;
@@ -130,14 +86,6 @@ checks(const char *service, const char *what)
 	return h_log_count(AGENT[0], line);
 }
 
-static int
-deploy_watch(const char *file)
-{
-	h_ferry(&F, &R, (const char *[]){ "deploy", path(file), "--watch",
-	    NULL });
-	return R.status;
-}
-
 /* inspect writes docker inspect's FORMAT of container NAME into R.out;
  * returns its status. */
 static int
@@ -159,18 +107,6 @@ cname(int host, const char *service, int rev)
 	return buf[k];
 }
 
-/* serving: the version host i's published port names, 0 for none. */
-static int
-serving(int i)
-{
-	char body[4096], *v;
-
-	if (h_http_get(ADDR[i], PORT, "/", body, sizeof(body)) != 200)
-		return 0;
-	v = strstr(body, "version ");
-	return v ? atoi(v + 8) : -1;
-}
-
 /* The deployment's status, parsed (free with cJSON_Delete). */
 static cJSON *
 status_json(void)
@@ -183,58 +119,19 @@ status_json(void)
 	return st;
 }
 
-static const char *
-jstr(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItem(o, key);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static const char *
-host_state(const cJSON *st, int i)
-{
-	const cJSON *h;
-
-	cJSON_ArrayForEach(h, cJSON_GetObjectItem(st, "hosts"))
-		if (strcmp(jstr(h, "name"), HOST[i]) == 0)
-			return jstr(h, "state");
-	return "";
-}
-
-/* hold_port listens on addr:PORT, so that Docker cannot publish there
- * and a swap on that host fails. */
-static int
-hold_port(const char *addr)
-{
-	struct sockaddr_in sa;
-	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	cr_assert(s >= 0);
-	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)PORT);
-	inet_pton(AF_INET, addr, &sa.sin_addr);
-	cr_assert_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0,
-	    "bind %s:%d: %s", addr, PORT, strerror(errno));
-	cr_assert_eq(listen(s, 4), 0);
-	return s;
-}
-
 /* ---- the container: service, image, hosts, port, env ------------------ */
 
 Test(spec_keys, container_shows_service_image_hosts_port_and_env)
 {
 	char want[256];
 
-	fleet(2, 0);
+	fleet_of(2, 0);
 	h_ferry(&F, &R, (const char *[]){ "hosts", "label", HOST[0],
 	    "role=web", NULL });
 	cr_assert_eq(R.status, 0, "%s", R.err);
 	/* hosts.labels: only host 1 carries role=web.  env: PORT moves the
 	 * image's server to 8081, where port.container leads. */
-	spec("labels.yml",
+	spec_text("labels.yml",
 	    "service: kc\n"
 	    "image: " IMG "1\n"
 	    "hosts: { labels: { role: web } }\n"
@@ -276,7 +173,7 @@ Test(spec_keys, container_shows_service_image_hosts_port_and_env)
 	cr_assert_eq(serving(1), 0);
 
 	/* hosts.names, and another image: host 2 alone gets web:2. */
-	spec("names.yml",
+	spec_text("names.yml",
 	    "service: kc\n"
 	    "image: " IMG "2\n"
 	    "hosts: { names: [%s] }\n"
@@ -300,7 +197,7 @@ Test(spec_keys, container_shows_service_image_hosts_port_and_env)
 	cr_assert(strstr(R.out, "GREETING") == NULL, "%s", R.out);
 
 	/* hosts as a list, and no port: nothing published. */
-	spec("list.yml",
+	spec_text("list.yml",
 	    "service: kn\n"
 	    "image: " IMG "1\n"
 	    "hosts: [%s]\n"
@@ -322,42 +219,42 @@ Test(spec_keys, container_shows_service_image_hosts_port_and_env)
 
 Test(spec_keys, health_http_path_port_and_status)
 {
-	fleet(1, 0);
+	fleet_of(1, 0);
 	/* path: asked for as written; /version answers 200, /nope 404.
 	 * (A start_period lets the server come up before a failure counts,
 	 * so that the one that fails the swap is the answer looked for.) */
-	spec("p1.yml", "service: p1\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("p1.yml", "service: p1\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health:\n  http: { path: /version, port: 80 }\n"
 	    "  interval: 100ms\n"
 	    "  min_healthy: 0s\n", HOST[0]);
 	swap_ok("p1.yml");
 	cr_assert(h_log_has(AGENT[0], "p1 r1: health pass: HTTP 200 on "
 	    "/version"));
-	spec("p2.yml", "service: p2\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("p2.yml", "service: p2\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health:\n  http: { path: /nope, port: 80 }\n"
 	    "  interval: 100ms\n  unhealthy_threshold: 1\n"
 	    "  start_period: 1s\n  min_healthy: 0s\n", HOST[0]);
 	swap_fails("p2.yml", "HTTP 404 on /nope");
 	/* status: web:bad answers 404 on /health; asked for, it passes. */
-	spec("s1.yml", "service: s1\nimage: " IMG "bad\nhosts: [%s]\n"
+	spec_text("s1.yml", "service: s1\nimage: " IMG "bad\nhosts: [%s]\n"
 	    "health:\n  http: { path: /health, port: 80, status: 404 }\n"
 	    "  interval: 100ms\n"
 	    "  min_healthy: 0s\n", HOST[0]);
 	swap_ok("s1.yml");
-	spec("s2.yml", "service: s2\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("s2.yml", "service: s2\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health:\n  http: { path: /health, port: 80, status: 404 }\n"
 	    "  interval: 100ms\n  unhealthy_threshold: 1\n"
 	    "  start_period: 1s\n  min_healthy: 0s\n", HOST[0]);
 	swap_fails("s2.yml", "HTTP 200 on /health");
 	/* port: the server listens on 8081 (env PORT); asked there it
 	 * passes, on 80 nothing answers. */
-	spec("o1.yml", "service: o1\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("o1.yml", "service: o1\nimage: " IMG "1\nhosts: [%s]\n"
 	    "env: { PORT: \"8081\" }\n"
 	    "health:\n  http: { path: /health, port: 8081 }\n"
 	    "  interval: 100ms\n"
 	    "  min_healthy: 0s\n", HOST[0]);
 	swap_ok("o1.yml");
-	spec("o2.yml", "service: o2\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("o2.yml", "service: o2\nimage: " IMG "1\nhosts: [%s]\n"
 	    "env: { PORT: \"8081\" }\n"
 	    "health:\n  http: { path: /health, port: 80 }\n"
 	    "  interval: 100ms\n  unhealthy_threshold: 1\n"
@@ -370,39 +267,39 @@ Test(spec_keys, health_http_path_port_and_status)
 
 Test(spec_keys, health_tcp_exec_and_docker_checks)
 {
-	fleet(1, 0);
+	fleet_of(1, 0);
 	/* tcp: a connection to the container's port. */
-	spec("t1.yml", "service: t1\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("t1.yml", "service: t1\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health: { tcp: 80, interval: 100ms, min_healthy: 0s }\n",
 	    HOST[0]);
 	swap_ok("t1.yml");
 	cr_assert(h_log_has(AGENT[0], "t1 r1: health pass: TCP "));
-	spec("t2.yml", "service: t2\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("t2.yml", "service: t2\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health: { tcp: 81, interval: 100ms, unhealthy_threshold: 1, "
 	    "min_healthy: 0s }\n", HOST[0]);
 	swap_fails("t2.yml", ":81: ");
 	/* exec: inside the container, where /www/health exists in web:1
 	 * and not in web:bad. */
-	spec("e1.yml", "service: e1\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("e1.yml", "service: e1\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health:\n  exec: [/bin/busybox, test, -f, /www/health]\n"
 	    "  interval: 100ms\n"
 	    "  min_healthy: 0s\n", HOST[0]);
 	swap_ok("e1.yml");
 	cr_assert(h_log_has(AGENT[0], "e1 r1: health pass: exit 0"));
-	spec("e2.yml", "service: e2\nimage: " IMG "bad\nhosts: [%s]\n"
+	spec_text("e2.yml", "service: e2\nimage: " IMG "bad\nhosts: [%s]\n"
 	    "health:\n  exec: [/bin/busybox, test, -f, /www/health]\n"
 	    "  interval: 100ms\n  unhealthy_threshold: 1\n"
 	    "  min_healthy: 0s\n", HOST[0]);
 	swap_fails("e2.yml", "exit 1");
 	/* docker: the image's own HEALTHCHECK decides. */
-	spec("d1.yml", "service: d1\nimage: " IMG "healthcheck\nhosts: [%s]\n"
+	spec_text("d1.yml", "service: d1\nimage: " IMG "healthcheck\nhosts: [%s]\n"
 	    "health:\n  docker: true\n"
 	    "  interval: 100ms\n"
 	    "  deadline: 20s\n  min_healthy: 0s\n", HOST[0]);
 	swap_ok("d1.yml");
 	cr_assert(h_log_has(AGENT[0], "d1 r1: health pass: docker health "
 	    "healthy"));
-	spec("d2.yml", "service: d2\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("d2.yml", "service: d2\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health:\n  docker: true\n"
 	    "  interval: 100ms\n  unhealthy_threshold: 1\n"
 	    "  min_healthy: 0s\n", HOST[0]);
@@ -415,13 +312,13 @@ Test(spec_keys, health_interval_and_thresholds)
 {
 	int fast, slow;
 
-	fleet(1, 0);
+	fleet_of(1, 0);
 	/* healthy_threshold: that many passes before it counts healthy
 	 * (min_healthy 0s: healthy is done). */
-	spec("h1.yml", "service: h1\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("h1.yml", "service: h1\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health:\n  tcp: 80\n  interval: 100ms\n"
 	    "  healthy_threshold: 1\n  min_healthy: 0s\n", HOST[0]);
-	spec("h3.yml", "service: h3\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("h3.yml", "service: h3\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health:\n  tcp: 80\n  interval: 100ms\n"
 	    "  healthy_threshold: 3\n  min_healthy: 0s\n", HOST[0]);
 	swap_ok("h1.yml");
@@ -430,11 +327,11 @@ Test(spec_keys, health_interval_and_thresholds)
 	cr_assert_eq(checks("h3", "pass"), 3);
 	/* unhealthy_threshold: that many counted failures fail it (nothing
 	 * ever listens on port 81). */
-	spec("u1.yml", "service: u1\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("u1.yml", "service: u1\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health:\n  tcp: 81\n"
 	    "  interval: 100ms\n  unhealthy_threshold: 1\n"
 	    "  min_healthy: 0s\n", HOST[0]);
-	spec("u4.yml", "service: u4\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("u4.yml", "service: u4\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health:\n  tcp: 81\n"
 	    "  interval: 100ms\n  unhealthy_threshold: 4\n"
 	    "  min_healthy: 0s\n", HOST[0]);
@@ -444,10 +341,10 @@ Test(spec_keys, health_interval_and_thresholds)
 	cr_assert_eq(checks("u4", "fail"), 4);
 	/* interval: checks while min_healthy (1s) watches: about 11 at
 	 * 100ms, 1 or 2 at 1s. */
-	spec("i1.yml", "service: i1\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("i1.yml", "service: i1\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health:\n  tcp: 80\n  interval: 100ms\n"
 	    "  min_healthy: 1s\n", HOST[0]);
-	spec("i2.yml", "service: i2\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("i2.yml", "service: i2\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health:\n  tcp: 80\n  interval: 1s\n"
 	    "  min_healthy: 1s\n", HOST[0]);
 	swap_ok("i1.yml");
@@ -463,34 +360,34 @@ Test(spec_keys, health_interval_and_thresholds)
 
 Test(spec_keys, health_timeout_deadline_start_period_and_min_healthy)
 {
-	fleet(1, 0);
+	fleet_of(1, 0);
 	/* timeout: a check of 1 s fails under 300ms, passes under 3s. */
-	spec("o1.yml", "service: o1\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("o1.yml", "service: o1\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health:\n  exec: [/bin/busybox, sleep, \"1\"]\n"
 	    "  timeout: 300ms\n  unhealthy_threshold: 1\n"
 	    "  min_healthy: 0s\n", HOST[0]);
 	swap_fails("o1.yml", "still running after 300 ms");
-	spec("o2.yml", "service: o2\nimage: " IMG "1\nhosts: [%s]\n"
+	spec_text("o2.yml", "service: o2\nimage: " IMG "1\nhosts: [%s]\n"
 	    "health:\n  exec: [/bin/busybox, sleep, \"1\"]\n"
 	    "  timeout: 3s\n  unhealthy_threshold: 1\n"
 	    "  min_healthy: 0s\n", HOST[0]);
 	swap_ok("o2.yml");
 	/* deadline: failures that never count up to the threshold still
 	 * fail it once the deadline is past. */
-	spec("l1.yml", "service: l1\nimage: " IMG "bad\nhosts: [%s]\n"
+	spec_text("l1.yml", "service: l1\nimage: " IMG "bad\nhosts: [%s]\n"
 	    "health:\n  http: { path: /health, port: 80 }\n"
 	    "  interval: 100ms\n  unhealthy_threshold: 1000\n"
 	    "  deadline: 1s\n  min_healthy: 0s\n", HOST[0]);
 	swap_fails("l1.yml", "not healthy within the deadline (1000 ms)");
 	/* start_period: web:slow answers 404 for 3 s.  Its failures then do
 	 * not count; without one the first fails it. */
-	spec("a1.yml", "service: a1\nimage: " IMG "slow\nhosts: [%s]\n"
+	spec_text("a1.yml", "service: a1\nimage: " IMG "slow\nhosts: [%s]\n"
 	    "health:\n  http: { path: /health, port: 80 }\n"
 	    "  interval: 200ms\n  unhealthy_threshold: 1\n"
 	    "  start_period: 5s\n  deadline: 10s\n  min_healthy: 0s\n",
 	    HOST[0]);
 	swap_ok("a1.yml");
-	spec("a2.yml", "service: a2\nimage: " IMG "slow\nhosts: [%s]\n"
+	spec_text("a2.yml", "service: a2\nimage: " IMG "slow\nhosts: [%s]\n"
 	    "health:\n  http: { path: /health, port: 80 }\n"
 	    "  interval: 200ms\n  unhealthy_threshold: 1\n"
 	    "  deadline: 10s\n  min_healthy: 0s\n", HOST[0]);
@@ -498,13 +395,13 @@ Test(spec_keys, health_timeout_deadline_start_period_and_min_healthy)
 	/* min_healthy: web:flaky passes for 2 s, then answers 404.  Watched
 	 * for 3s it fails; for 500ms it passes.  (The start_period only
 	 * keeps a check before the server is up from counting.) */
-	spec("m1.yml", "service: m1\nimage: " IMG "flaky\nhosts: [%s]\n"
+	spec_text("m1.yml", "service: m1\nimage: " IMG "flaky\nhosts: [%s]\n"
 	    "health:\n  http: { path: /health, port: 80 }\n"
 	    "  interval: 200ms\n  unhealthy_threshold: 1\n"
 	    "  start_period: 1s\n  deadline: 10s\n  min_healthy: 3s\n",
 	    HOST[0]);
 	swap_fails("m1.yml", "turned unhealthy within min_healthy");
-	spec("m2.yml", "service: m2\nimage: " IMG "flaky\nhosts: [%s]\n"
+	spec_text("m2.yml", "service: m2\nimage: " IMG "flaky\nhosts: [%s]\n"
 	    "health:\n  http: { path: /health, port: 80 }\n"
 	    "  interval: 200ms\n  unhealthy_threshold: 1\n"
 	    "  start_period: 1s\n  deadline: 10s\n  min_healthy: 500ms\n",
@@ -548,31 +445,31 @@ Test(spec_keys, rollout_batch_canary_and_strategy_in_the_plan)
 	    "health: { tcp: 80, min_healthy: 0s }\n";
 	int b[NH];
 
-	fleet(2, 1);
+	fleet_of(2, 1);
 	/* strategy rolling, batch 1: one host after the other. */
-	spec("one.yml", "%sstrategy: rolling\nrollout: { batch: 1 }\n", head);
+	spec_text("one.yml", "%sstrategy: rolling\nrollout: { batch: 1 }\n", head);
 	cr_assert_eq(plan_batches("one.yml", b), 2);
 	cr_assert(b[0] == 1 && b[1] == 2, "batches %d %d", b[0], b[1]);
 	/* batch as a count or a percentage. */
-	spec("two.yml", "%srollout: { batch: 2 }\n", head);
+	spec_text("two.yml", "%srollout: { batch: 2 }\n", head);
 	cr_assert_eq(plan_batches("two.yml", b), 1);
 	cr_assert(b[0] == 1 && b[1] == 1, "batches %d %d", b[0], b[1]);
-	spec("half.yml", "%srollout: { batch: \"50%%\" }\n", head);
+	spec_text("half.yml", "%srollout: { batch: \"50%%\" }\n", head);
 	cr_assert_eq(plan_batches("half.yml", b), 2);
 	/* canary: a first batch of its own size, then batch at a time. */
-	spec("canary.yml", "%srollout: { batch: 2, canary: 1 }\n", head);
+	spec_text("canary.yml", "%srollout: { batch: 2, canary: 1 }\n", head);
 	cr_assert_eq(plan_batches("canary.yml", b), 2);
 	cr_assert(b[0] == 1 && b[1] == 2, "batches %d %d", b[0], b[1]);
 
 	/* The keys this version does not act on are refused by ferryd,
 	 * naming file, line and key, and nothing is recorded. */
-	spec("strategy.yml", "%sstrategy: blue-green\n", head);
+	spec_text("strategy.yml", "%sstrategy: blue-green\n", head);
 	h_ferry(&F, &R, (const char *[]){ "plan", path("strategy.yml"),
 	    NULL });
 	cr_assert_eq(R.status, 1, "%s%s", R.out, R.err);
 	cr_assert(strstr(R.err, "strategy.yml:5: strategy: blue-green is not "
 	    "supported by this version of ferry") != NULL, "%s", R.err);
-	spec("secrets.yml", "%ssecrets: [DB_PASSWORD]\n", head);
+	spec_text("secrets.yml", "%ssecrets: [DB_PASSWORD]\n", head);
 	h_ferry(&F, &R, (const char *[]){ "deploy", path("secrets.yml"),
 	    NULL });
 	cr_assert_eq(R.status, 1, "%s%s", R.out, R.err);
@@ -589,11 +486,11 @@ Test(spec_keys, rollout_max_failures_and_on_failure)
 	cJSON *st;
 	int held;
 
-	fleet(2, 1);
+	fleet_of(2, 1);
 	/* Host 1 (batch 1) cannot publish the port: its swap fails. */
 	held = hold_port(ADDR[0]);
 	/* max_failures 1: the failure is tolerated, host 2 goes on. */
-	spec("m1.yml", "service: km\nimage: " IMG "1\n"
+	spec_text("m1.yml", "service: km\nimage: " IMG "1\n"
 	    "hosts: { labels: { role: web } }\n"
 	    "port: { host: %d, container: 80 }\n"
 	    "health: { tcp: 80, interval: 200ms, min_healthy: 300ms }\n"
@@ -608,7 +505,7 @@ Test(spec_keys, rollout_max_failures_and_on_failure)
 
 	/* on_failure continue: past max_failures 0 host 2 still gets the
 	 * new revision; the deployment ends failed. */
-	spec("c2.yml", "service: km\nimage: " IMG "2\n"
+	spec_text("c2.yml", "service: km\nimage: " IMG "2\n"
 	    "hosts: { labels: { role: web } }\n"
 	    "port: { host: %d, container: 80 }\n"
 	    "health: { tcp: 80, interval: 200ms, min_healthy: 300ms }\n"
@@ -623,7 +520,7 @@ Test(spec_keys, rollout_max_failures_and_on_failure)
 	cr_assert_eq(serving(1), 2);
 
 	/* on_failure rollback (the default): host 2 is never reached. */
-	spec("r3.yml", "service: km\nimage: " IMG "1\n"
+	spec_text("r3.yml", "service: km\nimage: " IMG "1\n"
 	    "hosts: { labels: { role: web } }\n"
 	    "port: { host: %d, container: 80 }\n"
 	    "health: { tcp: 80, interval: 200ms, min_healthy: 300ms }\n"
