@@ -1179,11 +1179,17 @@ doc_keys(const char *page, const char *section, char keys[][KEY_MAX])
 			k[o] = '\0';
 			cr_assert_gt(o, 0, "%s: no key in \"%.*s\"", section,
 			    (int)len, l);
-			if (depth == 0)
+			if (depth == 0) {
 				snprintf(keys[n], KEY_MAX, "%s", k);
-			else
-				snprintf(keys[n], KEY_MAX, "%s.%s",
+			} else {
+				char joined[2 * KEY_MAX + 2];
+
+				snprintf(joined, sizeof(joined), "%s.%s",
 				    last[depth - 1], k);
+				cr_assert_lt(strlen(joined), KEY_MAX, "%s: key "
+				    "too long: %s", section, joined);
+				memcpy(keys[n], joined, strlen(joined) + 1);
+			}
 			snprintf(last[depth], KEY_MAX, "%s", keys[n]);
 			cr_assert_lt(++n, DOC_MAX);
 		}
