@@ -81,12 +81,6 @@ sleep_ms(uint64_t ms)
 	nanosleep(&ts, NULL);
 }
 
-static uint64_t
-mono_ms(void)
-{
-	return clock_mono_us() / 1000;
-}
-
 /* ---- progress, from the worker to the loop --------------------------- */
 
 static void
@@ -299,9 +293,9 @@ watch(struct job *j, struct docker *d, const char *cid, uint64_t revision,
 	*exit_code = -1;
 	out[0] = '\0';
 	policy_of(h, &pol);
-	health_start(&judge, &pol, mono_ms());
+	health_start(&judge, &pol, clock_mono_ms());
 	for (v = HEALTH_WAIT; v == HEALTH_WAIT; ) {
-		uint64_t now = mono_ms();
+		uint64_t now = clock_mono_ms();
 
 		if (atomic_load(&stopping))
 			return HEALTH_WAIT;
@@ -326,7 +320,7 @@ watch(struct job *j, struct docker *d, const char *cid, uint64_t revision,
 			    pol.timeout_ms, &st, out, outlen);
 			Ferry__HealthProgress hp = FERRY__HEALTH_PROGRESS__INIT;
 
-			now = mono_ms();
+			now = clock_mono_ms();
 			if (ok < 0) {
 				v = health_pending(&judge, now);
 				continue;

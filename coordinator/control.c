@@ -178,7 +178,6 @@ admit(const struct ferryd *fd, nng_msg *msg, char *actor, size_t actorlen,
 	const char *group = fd->conf.operators_group;
 	nng_pipe p = nng_msg_get_pipe(msg);
 	uint64_t uid, gid;
-	gid_t ops;
 	int rc;
 
 	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) != 0 ||
@@ -197,16 +196,16 @@ admit(const struct ferryd *fd, nng_msg *msg, char *actor, size_t actorlen,
 		    (unsigned long long)uid);
 		return FERR_PERM;
 	}
-	if ((rc = group_gid(group, &ops)) != 0) {
+	if (!fd->ops_known) {
 		snprintf(why, whylen, "uid %llu is not root and not ferryd's "
-		    "user, and ferryd's operators group \"%s\" %s",
-		    (unsigned long long)uid, group, rc == FERR_NOTFOUND ?
-		    "does not exist" : "cannot be looked up");
+		    "user, and ferryd's operators group \"%s\" does not exist "
+		    "(as ferryd found at start)", (unsigned long long)uid,
+		    group);
 		return FERR_PERM;
 	}
-	if (gid == (uint64_t)ops)
+	if (gid == fd->ops_gid)
 		return 0;
-	if ((rc = uid_in_group((uid_t)uid, ops)) == 1)
+	if ((rc = uid_in_group((uid_t)uid, (gid_t)fd->ops_gid)) == 1)
 		return 0;
 	snprintf(why, whylen, "uid %llu is not root, not ferryd's user and "
 	    "not in ferryd's operators group \"%s\"%s",
@@ -825,6 +824,10 @@ share(struct ferryd *fd)
 		    "does not exist" : "cannot be looked up", path);
 		return;
 	}
+	/* Requests are checked against it from now on, without looking it
+	 * up on the loop again. */
+	fd->ops_known = 1;
+	fd->ops_gid = gid;
 	if (chown(path, (uid_t)-1, gid) != 0) {
 		log_warn("control: cannot give %s to the operators group "
 		    "\"%s\" (is ferryd's user a member?); only root and "

@@ -135,24 +135,34 @@ load_spec(struct ferryd *fd, const char *service, uint64_t rev,
 
 /* ---- commands ----------------------------------------------------------- */
 
+/* dep_command prepares cmd for host h as deployment d's, for purpose
+ * ("pull", "resolve", "swap", "revert"); its answer goes to the engine. */
 static struct cmd *
-make_pull(struct ferryd *fd, struct deployment *p, struct host *h,
+dep_command(struct ferryd *fd, const struct deploy_rec *d, struct host *h,
+    Ferry__Command *cmd, const char *kind, uint64_t result_ms,
+    const char *purpose)
+{
+	struct cmd *c = link_prepare(fd, h, cmd, kind, ACCEPT_MS, result_ms,
+	    deploy_on_result, fd);
+
+	if (c != NULL) {
+		c->rec.deployment = d->id;
+		snprintf(c->rec.purpose, sizeof(c->rec.purpose), "%s", purpose);
+	}
+	return c;
+}
+
+static struct cmd *
+make_pull(struct ferryd *fd, const struct deploy_rec *d, struct host *h,
     const char *image, const char *purpose)
 {
 	Ferry__Command cmd = FERRY__COMMAND__INIT;
 	Ferry__Pull pull = FERRY__PULL__INIT;
-	struct cmd *c;
 
 	pull.image = (char *)image;
 	cmd.payload_case = FERRY__COMMAND__PAYLOAD_PULL;
 	cmd.pull = &pull;
-	c = link_prepare(fd, h, &cmd, "pull", ACCEPT_MS, PULL_MS,
-	    deploy_on_result, fd);
-	if (c != NULL) {
-		c->rec.deployment = p->d.id;
-		snprintf(c->rec.purpose, sizeof(c->rec.purpose), "%s", purpose);
-	}
-	return c;
+	return dep_command(fd, d, h, &cmd, "pull", PULL_MS, purpose);
 }
 
 /* make_remove: a host that ran nothing of the service before is put back
@@ -162,18 +172,11 @@ make_remove(struct ferryd *fd, const struct deploy_rec *d, struct host *h)
 {
 	Ferry__Command cmd = FERRY__COMMAND__INIT;
 	Ferry__Remove rm = FERRY__REMOVE__INIT;
-	struct cmd *c;
 
 	rm.service = (char *)d->service;
 	cmd.payload_case = FERRY__COMMAND__PAYLOAD_REMOVE;
 	cmd.remove = &rm;
-	c = link_prepare(fd, h, &cmd, "remove", ACCEPT_MS, PULL_MS,
-	    deploy_on_result, fd);
-	if (c != NULL) {
-		c->rec.deployment = d->id;
-		snprintf(c->rec.purpose, sizeof(c->rec.purpose), "revert");
-	}
-	return c;
+	return dep_command(fd, d, h, &cmd, "remove", PULL_MS, "revert");
 }
 
 static struct cmd *
@@ -191,15 +194,10 @@ make_swap(struct ferryd *fd, struct deployment *p, const struct deploy_rec *d,
 		return NULL;
 	cmd.payload_case = FERRY__COMMAND__PAYLOAD_SWAP;
 	cmd.swap = &sw;
-	c = link_prepare(fd, h, &cmd, "swap", ACCEPT_MS,
+	c = dep_command(fd, d, h, &cmd, "swap",
 	    (uint64_t)s->health.deadline_ms + s->health.min_healthy_ms +
-	    SWAP_SLACK_MS, deploy_on_result, fd);
+	    SWAP_SLACK_MS, revert ? "revert" : "swap");
 	spec_swap_clear(&sw);
-	if (c != NULL) {
-		c->rec.deployment = p->d.id;
-		snprintf(c->rec.purpose, sizeof(c->rec.purpose), "%s",
-		    revert ? "revert" : "swap");
-	}
 	return c;
 }
 
@@ -337,7 +335,7 @@ dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
 		}
 		h = fleet_find(fd, next.hosts[w.dec[i].host].name);
 		if (h != NULL && w.dec[i].action == RA_PULL)
-			c = make_pull(fd, p, h, d.digest, "pull");
+			c = make_pull(fd, &d, h, d.digest, "pull");
 		else if (h != NULL && w.dec[i].action == RA_SWAP)
 			c = make_swap(fd, p, &d, h, 0);
 		else if (h != NULL && w.dec[i].action == RA_REVERT &&
@@ -456,7 +454,7 @@ dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
  * Afterwards a finished deployment that waits for nothing is freed: p may
  * be gone when it returns.  Returns 0 when the queue is empty.
  */
-static void dep_withdrawn(void *arg, struct host *h, const struct cmd *c);
+static void dep_withdrawn(void *arg, struct host *h);
 
 static int
 dep_drain(struct ferryd *fd, struct deployment *p)
@@ -530,14 +528,13 @@ dep_queue(struct deployment *p, enum rollout_input in, size_t host,
 
 static size_t host_index(const struct deployment *p, const char *name);
 
-/* dep_withdrawn: host h's command c of deployment arg was withdrawn. */
+/* dep_withdrawn: host h's command of deployment arg was withdrawn. */
 static void
-dep_withdrawn(void *arg, struct host *h, const struct cmd *c)
+dep_withdrawn(void *arg, struct host *h)
 {
 	struct deployment *p = arg;
 	size_t i = host_index(p, h->rec.name);
 
-	(void)c;
 	if (i != (size_t)-1 && waits(p->r.hosts[i].state))
 		dep_queue(p, RI_OFFLINE, i, "its command was withdrawn: the "
 		    "deployment had ended before any agent took it", NULL,
@@ -582,7 +579,8 @@ start_resolve(struct ferryd *fd, struct deployment *p)
 
 	if (h == NULL)
 		return FERR_NOTFOUND;
-	if ((c = make_pull(fd, p, h, p->spec->image, "resolve")) == NULL)
+	if ((c = make_pull(fd, &p->d, h, p->spec->image, "resolve")) ==
+	    NULL)
 		return FERR_NOMEM;
 	rec = &c->rec;
 	if ((rc = store_deploy_commit(fd->store, &p->d, &p->r, &rec, 1, NULL,
@@ -880,6 +878,8 @@ deploy_control(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeploymentRef *ref, enum rollout_input in, const char *actor)
 {
 	struct deployment *p = dep_find(ref->id);
+	const char *what = in == RI_PAUSE ? "pause" : in == RI_RESUME ?
+	    "resume" : "abort";
 	struct dep_input di;
 	enum rollout_state before;
 	int rc = 0;
@@ -904,18 +904,15 @@ deploy_control(struct ferryd *fd, struct rep_slot *slot,
 	} else if (rc == 0) {
 		ctl_error(slot, "deployment %llu ended before the %s could "
 		    "apply (see ferry status %llu)", (unsigned long long)
-		    ref->id, in == RI_PAUSE ? "pause" : in == RI_RESUME ?
-		    "resume" : "abort", (unsigned long long)ref->id);
+		    ref->id, what, (unsigned long long)ref->id);
 		return;
 	}
 	if (rc != 0) {
 		log_warnx("deployment %llu: %s asked by %s not recorded: %s",
-		    (unsigned long long)ref->id, in == RI_PAUSE ? "pause" :
-		    in == RI_RESUME ? "resume" : "abort", actor, ferr_str(rc));
+		    (unsigned long long)ref->id, what, actor, ferr_str(rc));
 		ctl_error(slot, "deployment %llu: cannot record the %s: %s; "
 		    "nothing changed, try again", (unsigned long long)ref->id,
-		    in == RI_PAUSE ? "pause" : in == RI_RESUME ? "resume" :
-		    "abort", ferr_str(rc));
+		    what, ferr_str(rc));
 		return;
 	}
 	dep_forget(ref->id);
@@ -923,7 +920,7 @@ deploy_control(struct ferryd *fd, struct rep_slot *slot,
 	    in != RI_PAUSE) {
 		ctl_error(slot, "deployment %llu is %s: nothing to %s",
 		    (unsigned long long)ref->id, rollout_state_name(before),
-		    in == RI_RESUME ? "resume" : "abort");
+		    what);
 		return;
 	}
 	views_deployments(fd, slot, NULL, ref->id, 1);
@@ -1051,19 +1048,6 @@ plan_for(struct ferryd *fd, const struct spec *s, enum plan_offline off,
 	return plan_make(s, sn->hosts, sn->n, off, p, why, whylen);
 }
 
-/* skipped_text writes the hosts a plan leaves out, "web-2, web-5". */
-static void
-skipped_text(const struct plan *p, char *buf, size_t len)
-{
-	size_t i;
-
-	buf[0] = '\0';
-	for (i = 0; i < p->noffline; i++)
-		if (strlen(buf) + strlen(p->offline[i]) + 3 < len)
-			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
-			    i ? ", " : "", p->offline[i]);
-}
-
 /* parse_request parses the spec of a deploy or plan request, applying
  * --image. */
 static int
@@ -1124,7 +1108,7 @@ start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
 	snprintf(p->d.service, sizeof(p->d.service), "%s", s->service);
 	snprintf(p->d.image, sizeof(p->d.image), "%s", s->image);
 	snprintf(p->d.actor, sizeof(p->d.actor), "%s", actor);
-	skipped_text(&pl, p->d.skipped, sizeof(p->d.skipped));
+	plan_offline_text(&pl, p->d.skipped, sizeof(p->d.skipped));
 	p->d.revision = rev;
 	if (digest != NULL)
 		snprintf(p->d.digest, sizeof(p->d.digest), "%s", digest);

@@ -312,11 +312,10 @@ typedef void (*cmd_done_fn)(void *arg, struct host *h, const struct cmd *c,
 struct cmd {
 	struct command_rec rec;		/* envelope owned (heap) */
 	struct cmd *next;
+	/* When it was made (or reloaded at start), on the monotonic clock:
+	 * its allowances (rec's expires_ms and deadline_ms less its
+	 * created_ms) run from here. */
 	uint64_t created_us;
-	/* Its allowances on the monotonic clock: to be accepted by, and to
-	 * have a result by once accepted (the recorded expires_ms and
-	 * deadline_ms are on the steady clock, for the agent and people). */
-	uint64_t expires_mono_ms, deadline_mono_ms;
 	int sent;
 	int unrecorded;		/* sent before its record is written: the
 				 * record says "sent" itself */
@@ -340,6 +339,9 @@ struct ferryd {
 	uint8_t index_key[crypto_shorthash_KEYBYTES];
 	struct repsrv *agents;
 	struct repsrv *control;
+	/* control.c: the operators group's gid, looked up once at start. */
+	int ops_known;
+	uint64_t ops_gid;
 	struct nng_http_server *http;
 	uv_timer_t sweep;
 	/* link.c: answered pings, noted together at the end of the loop's
@@ -418,11 +420,10 @@ void link_outbox_free(struct host *h);
  * link_withdraw takes every command of deployment that no agent has
  * accepted yet out of the outbox, recorded as expired with why: nothing
  * of a deployment that has ended is sent any more, so no host runs it
- * late.  fn (may be NULL) hears of each before it goes; the commands'
- * done callbacks are not called.
+ * late.  fn (may be NULL) hears of each one's host before it goes; the
+ * commands' done callbacks are not called.
  */
-typedef void (*link_withdrawn_fn)(void *arg, struct host *h,
-    const struct cmd *c);
+typedef void (*link_withdrawn_fn)(void *arg, struct host *h);
 void link_withdraw(struct ferryd *fd, uint64_t deployment, const char *why,
     link_withdrawn_fn fn, void *arg);
 /* link_sweep releases polls held past their time and expires commands. */

@@ -836,13 +836,11 @@ link_prepare(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
 		h->rec.next_seq = h->agent_last_seq;	/* a record lost */
 	c->rec.seq = ++h->rec.next_seq;
 	/* The agent judges the expiry on our steady clock; we judge both
-	 * allowances on the monotonic one. */
+	 * allowances from created_us, on the monotonic one (allowance). */
 	c->rec.created_ms = clock_steady_ms();
 	c->rec.expires_ms = c->rec.created_ms + ttl_ms;
 	c->rec.deadline_ms = c->rec.expires_ms + result_ms;
 	c->created_us = clock_mono_us();
-	c->expires_mono_ms = c->created_us / 1000 + ttl_ms;
-	c->deadline_mono_ms = c->expires_mono_ms + result_ms;
 	c->done = done;
 	c->done_arg = arg;
 
@@ -917,7 +915,7 @@ link_withdraw(struct ferryd *fd, uint64_t deployment, const char *why,
 			store_command_set_state(fd->store, c->rec.id,
 			    "expired", why);
 			if (fn != NULL)
-				fn(arg, h, c);
+				fn(arg, h);
 			cmd_remove(h, c);
 		}
 	}
@@ -943,10 +941,21 @@ link_command_long(struct ferryd *fd, struct host *h, Ferry__Command *cmd,
 	return 0;
 }
 
+/* allowance: how long, in ms from its creation, c may wait to be accepted
+ * or, once accepted, for its result (0 for a record whose times make no
+ * sense). */
+static uint64_t
+allowance(const struct cmd *c, int accepted)
+{
+	uint64_t until = accepted ? c->rec.deadline_ms : c->rec.expires_ms;
+
+	return until > c->rec.created_ms ? until - c->rec.created_ms : 0;
+}
+
 void
 link_sweep(struct ferryd *fd)
 {
-	uint64_t now_us = clock_mono_us(), now_ms = now_us / 1000;
+	uint64_t now_us = clock_mono_us();
 	size_t i;
 
 	for (i = 0; i < fd->nhosts; i++) {
@@ -961,8 +970,8 @@ link_sweep(struct ferryd *fd)
 			next = c->next;
 			/* Accepted work has until its deadline to finish;
 			 * the rest must be accepted before it expires. */
-			if ((accepted ? c->deadline_mono_ms :
-			    c->expires_mono_ms) > now_ms)
+			if ((now_us - c->created_us) / 1000 <
+			    allowance(c, accepted))
 				continue;
 			metrics_inc(M_COMMANDS_EXPIRED);
 			store_command_set_state(fd->store, c->rec.id,
@@ -985,30 +994,25 @@ link_sweep(struct ferryd *fd)
 
 /*
  * rearm gives a command reloaded at start its whole allowances again, from
- * now: how long it waited before the restart cannot be told from a clock
- * that may have stepped since.  One not accepted yet is signed again with
- * the new times (same id, sequence and payload: an agent that had taken it
- * answers the repeat from its records), since the agent judges its expiry
- * on our steady clock, which starts afresh with us; the new envelope is
- * recorded before it can be sent.  Returns 0, or an error and c unchanged.
+ * now (created_us): how long it waited before the restart cannot be told
+ * from a clock that may have stepped since.  One not accepted yet is
+ * signed again with the new times (same id, sequence and payload: an agent
+ * that had taken it answers the repeat from its records), since the agent
+ * judges its expiry on our steady clock, which starts afresh with us; the
+ * new envelope is recorded before it can be sent.  Returns 0, or an error
+ * and c's record unchanged.
  */
 static int
 rearm(struct ferryd *fd, struct cmd *c)
 {
-	uint64_t ttl = c->rec.expires_ms - c->rec.created_ms;
-	uint64_t result = c->rec.deadline_ms - c->rec.expires_ms;
-	uint64_t now = clock_steady_ms();
+	uint64_t ttl = allowance(c, 0), all = allowance(c, 1);
+	uint64_t result = all > ttl ? all - ttl : 0, now = clock_steady_ms();
 	Ferry__Command *cmd = NULL;
 	struct envelope ev;
 	uint8_t *buf = NULL;
 	size_t len;
 	int rc;
 
-	if (c->rec.expires_ms < c->rec.created_ms ||
-	    c->rec.deadline_ms < c->rec.expires_ms)
-		ttl = result = 0;
-	c->expires_mono_ms = c->created_us / 1000 + ttl;
-	c->deadline_mono_ms = c->expires_mono_ms + result;
 	if (strcmp(c->rec.state, "accepted") == 0)
 		return 0;
 	if ((rc = envelope_open(c->rec.envelope, c->rec.envelope_len,
@@ -1020,13 +1024,13 @@ rearm(struct ferryd *fd, struct cmd *c)
 	rc = envelope_seal_msg(FERRY__KIND__KIND_COMMAND, &cmd->base, &fd->kp,
 	    &buf, &len);
 	ferry__command__free_unpacked(cmd, NULL);
-	if (rc == 0 && (rc = store_command_rearm(fd->store, c->rec.id, buf,
-	    len, now + ttl, now + ttl + result)) != 0) {
+	if (rc != 0)
+		return rc;
+	if ((rc = store_command_rearm(fd->store, c->rec.id, buf, len,
+	    now + ttl, now + ttl + result)) != 0) {
 		free(buf);
 		return rc;
 	}
-	if (rc != 0)
-		return rc;
 	free(c->rec.envelope);
 	c->rec.envelope = buf;
 	c->rec.envelope_len = len;

@@ -79,6 +79,18 @@ check_port(const struct spec *s, const struct plan_host *h, char *why,
 }
 
 void
+plan_offline_text(const struct plan *p, char *buf, size_t len)
+{
+	size_t i;
+
+	buf[0] = '\0';
+	for (i = 0; i < p->noffline; i++)
+		if (strlen(buf) + strlen(p->offline[i]) + 3 < len)
+			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
+			    i ? ", " : "", p->offline[i]);
+}
+
+void
 plan_free(struct plan *p)
 {
 	if (p == NULL)
@@ -142,29 +154,8 @@ plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
 		else
 			off++;
 	}
-	if (off > 0 && offline == PLAN_OFFLINE_REFUSE) {
-		char list[256] = "";
-
-		for (i = 0; i < k; i++)
-			if (!sel[i]->online && strlen(list) + strlen(
-			    sel[i]->name) + 3 < sizeof(list))
-				snprintf(list + strlen(list), sizeof(list) -
-				    strlen(list), "%s%s", list[0] ? ", " : "",
-				    sel[i]->name);
-		rc = fail(why, whylen, FERR_STATE, "%zu of the %zu matched "
-		    "hosts %s offline (%s): bring %s back, or deploy to the "
-		    "others with --skip-offline (or rollout.skip_offline: "
-		    "true)", off, k, off == 1 ? "is" : "are", list, off == 1 ?
-		    "it" : "them");
-		goto out;
-	}
-	if (on == 0) {
-		rc = fail(why, whylen, FERR_NOTFOUND, "no online host among the "
-		    "%zu matched: every one is offline", k);
-		goto out;
-	}
-	p->names = calloc(on, sizeof(*p->names));
-	p->prev = calloc(on, sizeof(*p->prev));
+	p->names = calloc(on + 1, sizeof(*p->names));
+	p->prev = calloc(on + 1, sizeof(*p->prev));
 	p->offline = calloc(off + 1, sizeof(*p->offline));
 	if (p->names == NULL || p->prev == NULL || p->offline == NULL) {
 		rc = FERR_NOMEM;
@@ -177,6 +168,22 @@ plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
 		} else {
 			p->offline[p->noffline++] = sel[i]->name;
 		}
+	}
+	if (off > 0 && offline == PLAN_OFFLINE_REFUSE) {
+		char list[256];
+
+		plan_offline_text(p, list, sizeof(list));
+		rc = fail(why, whylen, FERR_STATE, "%zu of the %zu matched "
+		    "hosts %s offline (%s): bring %s back, or deploy to the "
+		    "others with --skip-offline (or rollout.skip_offline: "
+		    "true)", off, k, off == 1 ? "is" : "are", list, off == 1 ?
+		    "it" : "them");
+		goto out;
+	}
+	if (on == 0) {
+		rc = fail(why, whylen, FERR_NOTFOUND, "no online host among the "
+		    "%zu matched: every one is offline", k);
+		goto out;
 	}
 	rc = rollout_plan(&p->r, p->names, p->prev, p->n,
 	    s->rollout.batch_percent ? (uint32_t)s->rollout.batch_percent :

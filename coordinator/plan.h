@@ -70,6 +70,10 @@ int plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
     enum plan_offline offline, struct plan *p, char *why, size_t whylen);
 void plan_free(struct plan *p);
 
+/* plan_offline_text writes the matched hosts that are offline, "web-2,
+ * web-5", into buf (as many as len holds; "" for none). */
+void plan_offline_text(const struct plan *p, char *buf, size_t len);
+
 /*
  * plan_diff says in words what changes from spec a (NULL: the service
  * runs nowhere yet) to spec b, one line a change, appended to *out (heap

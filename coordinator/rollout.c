@@ -250,43 +250,30 @@ skip_unreached(struct rollout *r, uint64_t now)
 			host_set(&r->hosts[i], RH_SKIPPED, now, NULL);
 }
 
-/* listed: h is in state s, of batch b (or any when b is UINT32_MAX), and
- * also (when not NULL) says yes. */
-static int
-listed(const struct rollout_host *h, uint32_t b, enum rollout_host_state s,
-    int (*also)(const struct rollout_host *))
-{
-	return h->state == s && (b == UINT32_MAX || h->batch == b) &&
-	    (also == NULL || also(h));
-}
-
 /* list_hosts appends "web-3 (cause), web-5 (cause)" to buf for the hosts
- * listed() picks, with their causes when withcause.  Every host gets its
- * name in: a cause longer than its share of the room left is cut ("..."),
- * or left out when there is no room for it at all. */
+ * in state s.  Every host gets its name in: a cause longer than its share
+ * of the room left is cut ("..."), or left out when there is no room for
+ * it at all. */
 static void
-list_hosts(const struct rollout *r, char *buf, size_t len, uint32_t b,
-    enum rollout_host_state s, int withcause,
-    int (*also)(const struct rollout_host *))
+list_hosts(const struct rollout *r, char *buf, size_t len,
+    enum rollout_host_state s)
 {
 	const char *sep = "";
-	size_t i, n = 0;
+	size_t i, n = count(r, s);
 
-	for (i = 0; i < r->nhosts; i++)
-		n += listed(&r->hosts[i], b, s, also);
 	for (i = 0; i < r->nhosts; i++) {
 		const struct rollout_host *h = &r->hosts[i];
 		size_t used = strnlen(buf, len), room, fixed, clen;
 
-		if (!listed(h, b, s, also))
+		if (h->state != s)
 			continue;
 		/* This host's share of what is left, after its name. */
 		room = used + 1 < len ? (len - used - 1) / n : 0;
 		fixed = strlen(sep) + strlen(h->name) + 3;	/* " ()" */
 		clen = strlen(h->cause);
-		if (withcause && clen > 0 && clen + fixed <= room)
+		if (clen > 0 && clen + fixed <= room)
 			catf(buf, len, "%s%s (%s)", sep, h->name, h->cause);
-		else if (withcause && clen > 0 && room >= fixed + 16)
+		else if (clen > 0 && room >= fixed + 16)
 			catf(buf, len, "%s%s (%.*s...)", sep, h->name,
 			    (int)(room - fixed - 3), h->cause);
 		else
@@ -313,16 +300,14 @@ finish_forward(struct rollout *r)
 		if (r->failures > 0) {
 			set_cause(r, "%u of %zu hosts failed: ", r->failures,
 			    r->nhosts);
-			list_hosts(r, r->cause, sizeof(r->cause), UINT32_MAX,
-			    RH_FAILED, 1, NULL);
+			list_hosts(r, r->cause, sizeof(r->cause), RH_FAILED);
 		}
 		return;
 	}
 	r->state = RO_FAILED;
 	set_cause(r, "%u of %zu hosts failed (max_failures %u): ",
 	    r->failures, r->nhosts, r->max_failures);
-	list_hosts(r, r->cause, sizeof(r->cause), UINT32_MAX, RH_FAILED, 1,
-	    NULL);
+	list_hosts(r, r->cause, sizeof(r->cause), RH_FAILED);
 }
 
 /* Move past the current batch, which has been decided: the next one starts
@@ -348,8 +333,7 @@ batch_end(struct rollout *r, uint64_t now)
 		snprintf(what, sizeof(what), "batch %u/%u: %u of %zu hosts "
 		    "failed (max_failures %u): ", b + 1, r->nbatches,
 		    r->failures, r->nhosts, r->max_failures);
-		list_hosts(r, what, sizeof(what), UINT32_MAX, RH_FAILED, 1,
-		    NULL);
+		list_hosts(r, what, sizeof(what), RH_FAILED);
 		switch (r->on_failure) {
 		case RO_ON_FAILURE_ROLLBACK:
 			r->state = RO_ROLLING_BACK;
@@ -416,8 +400,7 @@ finish_rollback(struct rollout *r)
 	}
 	r->state = RO_FAILED;
 	set_cause(r, "rollback incomplete: could not put back ");
-	list_hosts(r, r->cause, sizeof(r->cause), UINT32_MAX,
-	    RH_REVERT_FAILED, 1, NULL);
+	list_hosts(r, r->cause, sizeof(r->cause), RH_REVERT_FAILED);
 	catf(r->cause, sizeof(r->cause), "; after %s", why);
 }
 
