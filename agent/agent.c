@@ -46,6 +46,9 @@ static const char usage[] =
 "  --allowed-bind-paths P    comma-separated folders containers may "
 "bind\n"
 "                            (default: none)\n"
+"  --insecure-cleartext-link yes|no\n"
+"                            INSECURE: send messages to ferryd unsealed\n"
+"                            (default no; see ferry-agent(8))\n"
 "  --name NAME               this host's name (set by join)\n"
 "  --coordinator URL         ferryd's address (set by join)\n"
 "  --coordinator-fingerprint FP  ferryd's key fingerprint (set by join)\n"
@@ -76,6 +79,8 @@ agent_conf_init(struct agent_conf *c, struct config_opt *opts)
 		    0 },
 		{ "allowed_bind_paths", CONF_STRING, c->allowed_bind_paths,
 		    sizeof(c->allowed_bind_paths), 0, 0, 0 },
+		{ "insecure_cleartext_link", CONF_BOOL,
+		    &c->insecure_cleartext_link, 0, 0, 0, 0 },
 		{ NULL, 0, NULL, 0, 0, 0, 0 },
 	};
 

@@ -11,7 +11,9 @@
 #include "config.h"
 #include "ferry.pb-c.h"
 #include "keys.h"
+#include "chan.h"
 #include "clock.h"
+#include "envelope.h"
 #include "mailbox.h"
 
 #define AGENT_VERSION	"0.1.0"
@@ -125,6 +127,7 @@ struct agent_conf {
 	uint64_t heartbeat_interval_ms;
 	uint32_t keep_revisions;	/* previous revisions kept stopped */
 	char allowed_bind_paths[512];	/* comma-separated folders */
+	int insecure_cleartext_link;	/* send envelopes unsealed */
 };
 
 enum agent_phase {
@@ -162,7 +165,20 @@ struct agent {
 		uv_timer_t timer;
 		uint32_t backoff_ms;
 		void (*done)(struct agent *a, int rv, nng_msg *msg);
+		/* The signed envelope this exchange sends, kept until its
+		 * answer came: a Hello may have to go first. */
+		uint8_t *env;
+		size_t env_len;
+		nng_duration timeout;
+		int hello;		/* what is on the wire is a Hello */
+		int waiting;		/* for the other exchange's Hello */
+		int retries;		/* new sessions for this envelope */
+		uint64_t counter;	/* of the sealed request on the wire */
 	} poll, report;
+	/* The channel with ferryd (chan.h), shared by both exchanges, and
+	 * the exchange whose Hello is on its way. */
+	struct chan_client chan;
+	struct exchange *hello_by;
 	int link_up;
 	uint64_t last_poll_sent_ms;
 	/* Polls are numbered within a session drawn at start: ferryd orders
@@ -180,6 +196,7 @@ struct agent {
 	int report_is_adhoc;
 	uint8_t report_id[16];
 	size_t report_id_len;
+	uint8_t report_hash[ENVELOPE_DIGEST_LEN];	/* of the report alone */
 	/* Recorded reports that rode on polls and wait for an Idle to name
 	 * them (acknowledged then); not named, or the link failed, they go
 	 * again.  At most RIDE_MAX more ride on one poll. */
@@ -188,6 +205,7 @@ struct agent {
 	struct ride {
 		uint8_t id[16];
 		size_t id_len;
+		uint8_t hash[ENVELOPE_DIGEST_LEN];	/* of the report */
 	} riding[RIDE_INFLIGHT], alone[RIDE_INFLIGHT];
 	size_t nriding;
 	size_t nalone;		/* rode once and were not named: they go by
@@ -275,7 +293,7 @@ void execute_refused_unreadable(struct agent *a, const char *why);
 /* agent.c */
 /* agent_conf_init sets the defaults and fills opts (AGENT_NOPTS entries,
  * the last a NULL terminator) with the settings of c. */
-#define AGENT_NOPTS 10
+#define AGENT_NOPTS 11
 void agent_conf_init(struct agent_conf *c, struct config_opt *opts);
 /* The enrolment written by `ferry-agent join`, in the state dir. */
 #define ENROLMENT_FILE "enrolment.conf"

@@ -16,6 +16,7 @@
 
 #include "agent.h"
 #include "clock.h"
+#include "chancall.h"
 #include "envelope.h"
 #include "ferr.h"
 #include "notify.h"
@@ -78,39 +79,39 @@ valid_name(const char *n)
 	return 1;
 }
 
-/* exchange sends one signed join request and returns ferryd's verified
- * answer (signer fingerprint checked against the token). */
+/* exchange sends one signed join request, sealed to the ferryd whose key
+ * has the token's fingerprint, and returns ferryd's answer. */
 static int
 exchange(const struct join_token *tok, const uint8_t *req, size_t reqlen,
     uint8_t **reply, size_t *replylen, char *why, size_t whylen)
 {
+	struct chan_client c;
 	nng_socket s;
-	void *buf = NULL;
-	size_t len = 0;
-	int rv;
+	int rv = 0, rc;
 
 	if ((rv = nng_req0_open(&s)) != 0)
 		goto nngfail;
 	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, JOIN_TIMEOUT_MS);
 	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, JOIN_TIMEOUT_MS);
-	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, ENVELOPE_MAX_SIZE);
-	if ((rv = nng_dial(s, tok->address, NULL, 0)) != 0 ||
-	    (rv = nng_send(s, (void *)req, reqlen, 0)) != 0 ||
-	    (rv = nng_recv(s, &buf, &len, NNG_FLAG_ALLOC)) != 0) {
+	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, ENVELOPE_MAX_SIZE +
+	    CHAN_OVERHEAD);
+	if ((rv = nng_dial(s, tok->address, NULL, 0)) != 0) {
 		nng_close(s);
 		goto nngfail;
 	}
+	memset(&c, 0, sizeof(c));
+	rc = chan_call(s, &c, NULL, tok->fingerprint, req, reqlen, reply,
+	    replylen, &rv);
+	chan_client_reset(&c);
 	nng_close(s);
-	*reply = malloc(len + 1);
-	if (*reply == NULL) {
-		nng_free(buf, len);
-		return FERR_NOMEM;
-	}
-	memcpy(*reply, buf, len);
-	*replylen = len;
-	nng_free(buf, len);
-	return 0;
+	if (rc != 0 && rv != 0)
+		goto nngfail;
+	if (rc != 0)
+		snprintf(why, whylen, "no sealed link with ferryd at %s: %s",
+		    tok->address, rc == FERR_SIGNER ? "it presented a key "
+		    "without the token's fingerprint" : ferr_str(rc));
+	return rc;
 nngfail:
 	snprintf(why, whylen, "cannot reach ferryd at %s: %s", tok->address,
 	    nng_strerror(rv));

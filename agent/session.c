@@ -32,15 +32,102 @@ static void poll_send(struct agent *a);
 
 /* ---- exchanges: one request and its reply on one context -------------- */
 
+static void exchange_finish(struct exchange *x, int rv, nng_msg *msg);
+static int exchange_go(struct exchange *x);
+static void exchange_forget(struct exchange *x);
+
+/* welcome: the answer to our Hello came (or did not); the exchanges
+ * waiting on it go on. */
+static void
+welcome(struct exchange *x, int rv, nng_msg *msg)
+{
+	struct agent *a = x->a;
+	struct exchange *other = x == &a->poll ? &a->report : &a->poll;
+	int rc = rv == 0 ? 0 : FERR_IO, i;
+
+	x->hello = 0;
+	a->hello_by = NULL;
+	if (rv == 0 && (rc = chan_welcome(&a->chan, nng_msg_body(msg),
+	    nng_msg_len(msg), a->have_pinned ? a->pinned : NULL,
+	    a->want_fpr)) != 0) {
+		log_warnx("refused ferryd's answer to a hello: %s",
+		    rc == FERR_SIGNER ? "signed by another key than ferryd's"
+		    : ferr_str(rc));
+		chan_client_reset(&a->chan);
+		rv = rc == FERR_SIGNER || rc == FERR_SIGNATURE ?
+		    NNG_EPEERAUTH : NNG_EPROTO;
+	}
+	if (msg != NULL)
+		nng_msg_free(msg);
+	for (i = 0; i < 2; i++) {
+		struct exchange *e = i == 0 ? x : other;
+
+		if (e != x && !e->waiting)
+			continue;
+		e->waiting = 0;
+		if (rv == 0 && (rc = exchange_go(e)) == 0)
+			continue;
+		exchange_finish(e, rv ? rv : NNG_ENOMEM, NULL);
+	}
+}
+
+/* exchange_finish hands the answer over to the exchange's done. */
+static void
+exchange_finish(struct exchange *x, int rv, nng_msg *msg)
+{
+	exchange_forget(x);
+	x->stage = 0;
+	x->done(x->a, rv, msg);
+}
+
 static void
 exchange_handoff(void *arg)
 {
 	struct exchange *x = arg;
+	struct agent *a = x->a;
 	nng_msg *msg = x->msg;
+	const uint8_t *plain;
+	size_t plen;
+	int rc;
 
 	x->msg = NULL;
-	x->stage = 0;
-	x->done(x->a, x->rv, msg);
+	if (x->hello) {
+		welcome(x, x->rv, msg);
+		return;
+	}
+	if (x->rv != 0 || a->conf.insecure_cleartext_link) {
+		exchange_finish(x, x->rv, msg);
+		return;
+	}
+	rc = chan_client_open(&a->chan, x->counter, nng_msg_body(msg),
+	    nng_msg_len(msg), &plain, &plen);
+	if ((rc == FERR_SESSION || (rc == FERR_MALFORMED && chan_frame_kind(
+	    nng_msg_body(msg), nng_msg_len(msg)) == CHAN_UNKNOWN)) &&
+	    x->retries++ < 2) {
+		/* ferryd restarted: a new session (unless the other exchange
+		 * made one already: this request went in the one before),
+		 * and the same envelope. */
+		log_debug("ferryd no longer knows our session; saying hello");
+		nng_msg_free(msg);
+		if (rc == FERR_SESSION)
+			chan_client_reset(&a->chan);
+		if ((rc = exchange_go(x)) != 0)
+			exchange_finish(x, NNG_ENOMEM, NULL);
+		return;
+	}
+	if (rc != 0) {
+		log_warnx("refused message from ferryd at %s: %s",
+		    a->conf.coordinator, rc == FERR_SIGNATURE ? "does not open"
+		    " with the session's key, or answers another request" :
+		    ferr_str(rc));
+		nng_msg_free(msg);
+		exchange_finish(x, NNG_ECRYPTO, NULL);
+		return;
+	}
+	/* The envelope, opened in place, is what the message now holds. */
+	nng_msg_trim(msg, (size_t)(plain - (const uint8_t *)nng_msg_body(msg)));
+	nng_msg_chop(msg, nng_msg_len(msg) - plen);
+	exchange_finish(x, 0, msg);
 }
 
 /* exchange_cb runs on an NNG thread and touches only its exchange. */
@@ -69,9 +156,9 @@ exchange_cb(void *arg)
 	}
 }
 
+/* wire_send puts len bytes on the wire as this exchange's request. */
 static int
-exchange_send(struct exchange *x, const uint8_t *buf, size_t len,
-    nng_duration timeout)
+wire_send(struct exchange *x, const uint8_t *buf, size_t len)
 {
 	nng_msg *m;
 
@@ -79,9 +166,72 @@ exchange_send(struct exchange *x, const uint8_t *buf, size_t len,
 		return FERR_NOMEM;
 	x->stage = 1;
 	nng_aio_set_msg(x->aio, m);
-	nng_aio_set_timeout(x->aio, timeout);
+	nng_aio_set_timeout(x->aio, x->timeout);
 	nng_ctx_send(x->ctx, x->aio);
 	return 0;
+}
+
+static void
+exchange_forget(struct exchange *x)
+{
+	free(x->env);
+	x->env = NULL;
+	x->hello = x->waiting = x->retries = 0;
+}
+
+/*
+ * exchange_go sends the exchange's envelope sealed in the channel; with no
+ * session yet it says Hello first (or waits for the other exchange's Hello
+ * to be answered).
+ */
+static int
+exchange_go(struct exchange *x)
+{
+	struct agent *a = x->a;
+	uint8_t hello[CHAN_HELLO_LEN], *frame;
+	size_t flen;
+	int rc;
+
+	if (a->conf.insecure_cleartext_link)
+		return wire_send(x, x->env, x->env_len);
+	if (!a->chan.ready) {
+		if (a->hello_by != NULL && a->hello_by != x) {
+			x->waiting = 1;
+			x->stage = 1;
+			return 0;
+		}
+		chan_hello(&a->chan, hello);
+		a->hello_by = x;
+		x->hello = 1;
+		return wire_send(x, hello, sizeof(hello));
+	}
+	if ((rc = chan_client_seal(&a->chan, x->env, x->env_len, &frame, &flen,
+	    &x->counter)) != 0)
+		return rc;
+	rc = wire_send(x, frame, flen);
+	free(frame);
+	return rc;
+}
+
+/* exchange_send sends a signed envelope and, through done, hands over
+ * ferryd's answer opened (or a failure). */
+static int
+exchange_send(struct exchange *x, const uint8_t *buf, size_t len,
+    nng_duration timeout)
+{
+	int rc;
+
+	exchange_forget(x);
+	if ((x->env = malloc(len + 1)) == NULL)
+		return FERR_NOMEM;
+	memcpy(x->env, buf, len);
+	x->env_len = len;
+	x->timeout = timeout;
+	if ((rc = exchange_go(x)) != 0) {
+		exchange_forget(x);
+		x->stage = 0;
+	}
+	return rc;
 }
 
 static int
@@ -244,6 +394,7 @@ on_ride(void *arg, const uint8_t *id, size_t id_len, const uint8_t *rep,
 	r = &a->riding[a->nriding++];
 	memcpy(r->id, id, id_len);
 	r->id_len = id_len;
+	envelope_digest(rep, len, r->hash);
 	if (number > a->ride_since)
 		a->ride_since = number;
 	p->n++;
@@ -263,14 +414,20 @@ in_set(const struct ride *set, size_t n, const uint8_t *id, size_t id_len)
 	return 0;
 }
 
+/* named: the Idle names the report that rode, by its command id and by
+ * its hash (an acknowledgement holds for that very report). */
 static int
 named(const Ferry__Idle *idle, const struct ride *r)
 {
 	size_t i;
 
-	for (i = 0; idle != NULL && i < idle->n_read_reports; i++)
+	for (i = 0; idle != NULL && i < idle->n_read_reports &&
+	    i < idle->n_read_hashes; i++)
 		if (idle->read_reports[i].len == r->id_len &&
-		    memcmp(idle->read_reports[i].data, r->id, r->id_len) == 0)
+		    memcmp(idle->read_reports[i].data, r->id, r->id_len) == 0 &&
+		    idle->read_hashes[i].len == ENVELOPE_DIGEST_LEN &&
+		    sodium_memcmp(idle->read_hashes[i].data, r->hash,
+		    ENVELOPE_DIGEST_LEN) == 0)
 			return 1;
 	return 0;
 }
@@ -286,14 +443,16 @@ ride_settle(struct agent *a, const Ferry__Idle *idle)
 	size_t i;
 	int rc;
 
-	for (i = 0; idle != NULL && i < idle->n_read_reports; i++)
-		if ((rc = records_acked(a->records, idle->read_reports[i].data,
-		    idle->read_reports[i].len)) != 0 && rc != FERR_NOTFOUND)
+	for (i = 0; i < a->nriding; i++) {
+		if (!named(idle, &a->riding[i])) {
+			a->alone[a->nalone++ % RIDE_INFLIGHT] = a->riding[i];
+			continue;
+		}
+		if ((rc = records_acked(a->records, a->riding[i].id,
+		    a->riding[i].id_len)) != 0 && rc != FERR_NOTFOUND)
 			log_warnx("cannot record an acknowledgement: %s",
 			    ferr_str(rc));
-	for (i = 0; i < a->nriding; i++)
-		if (!named(idle, &a->riding[i]))
-			a->alone[a->nalone++ % RIDE_INFLIGHT] = a->riding[i];
+	}
 	a->nriding = 0;
 	a->ride_since = 0;
 }
@@ -678,6 +837,7 @@ report_kick(struct agent *a)
 		body = f.report;
 		blen = f.len;
 	}
+	envelope_digest(body, blen, a->report_hash);
 	rc = envelope_seal(FERRY__KIND__KIND_REPORT, body, blen, &a->kp, &buf,
 	    &len);
 	free(f.report);
@@ -707,7 +867,10 @@ ack_answers(struct agent *a, const struct envelope *ev)
 	    (ProtobufCMessage **)&ack) != 0)
 		return 0;
 	ok = ack->command_id.len == a->report_id_len &&
-	    memcmp(ack->command_id.data, a->report_id, a->report_id_len) == 0;
+	    memcmp(ack->command_id.data, a->report_id, a->report_id_len) == 0 &&
+	    ack->report_hash.len == ENVELOPE_DIGEST_LEN &&
+	    sodium_memcmp(ack->report_hash.data, a->report_hash,
+	    ENVELOPE_DIGEST_LEN) == 0;
 	ferry__report_ack__free_unpacked(ack, NULL);
 	return ok;
 }
@@ -771,7 +934,8 @@ session_start(struct agent *a)
 	/* The agent retries by itself; NNG must not send a request twice. */
 	nng_socket_set_ms(a->sock, NNG_OPT_REQ_RESENDTIME,
 	    NNG_DURATION_INFINITE);
-	nng_socket_set_size(a->sock, NNG_OPT_RECVMAXSZ, ENVELOPE_MAX_SIZE);
+	nng_socket_set_size(a->sock, NNG_OPT_RECVMAXSZ, ENVELOPE_MAX_SIZE +
+	    CHAN_OVERHEAD);
 	nng_socket_set_ms(a->sock, NNG_OPT_RECONNMINT, BACKOFF_MIN_MS);
 	nng_socket_set_ms(a->sock, NNG_OPT_RECONNMAXT, BACKOFF_MAX_MS);
 	if (exchange_init(a, &a->poll, poll_done) != 0 ||
@@ -813,6 +977,9 @@ session_stop(struct agent *a)
 	nng_aio_free(a->poll.aio);
 	nng_aio_free(a->report.aio);
 	a->poll.aio = a->report.aio = NULL;
+	exchange_forget(&a->poll);
+	exchange_forget(&a->report);
+	chan_client_reset(&a->chan);
 	while (a->adhoc_head != NULL)
 		adhoc_pop(a);
 }

@@ -87,6 +87,14 @@ config_set(struct config_opt *opts, const char *name, const char *value,
 		}
 		*(uint32_t *)o->dst = (uint32_t)v;
 		return 0;
+	case CONF_BOOL:
+		if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0) {
+			*(int *)o->dst = value[0] == 'y';
+			return 0;
+		}
+		snprintf(err, errlen, "%s: expected yes or no, got \"%s\"",
+		    o->name, value);
+		return FERR_ARG;
 	case CONF_DURATION:
 		if (parse_duration_ms(value, o->dst) != 0) {
 			snprintf(err, errlen, "%s: expected a duration such as "

@@ -9,6 +9,7 @@ enum config_type {
 	CONF_STRING,	/* char buffer of .size bytes */
 	CONF_UINT,	/* uint32_t */
 	CONF_DURATION,	/* uint64_t milliseconds; "250ms", "5s", "2m", "1h" */
+	CONF_BOOL,	/* int; "yes" or "no" */
 };
 
 /* One setting: the same name in the file ("name = value") and as a flag

@@ -249,3 +249,13 @@ envelope_unpack(const struct envelope *ev,
 	    ev->body_len ? ev->body : empty);
 	return *out == NULL ? FERR_UNPACK : 0;
 }
+
+void
+envelope_digest(const uint8_t *body, size_t len,
+    uint8_t out[ENVELOPE_DIGEST_LEN])
+{
+	static const char key[] = "ferry/1/report-digest";
+
+	crypto_generichash(out, ENVELOPE_DIGEST_LEN, body, len,
+	    (const uint8_t *)key, sizeof(key) - 1);
+}

@@ -13,6 +13,7 @@
 /* Largest envelope either side accepts; checked before anything is read. */
 #define ENVELOPE_MAX_SIZE	(256u * 1024u)
 #define ENVELOPE_SIG_LEN	64
+#define ENVELOPE_DIGEST_LEN	32
 
 /*
  * An opened envelope.  Its pointers point into the buffer it was opened
@@ -65,5 +66,11 @@ envelope_open(const uint8_t *buf, size_t len, const uint8_t *expect,
 int
 envelope_unpack(const struct envelope *ev,
     const ProtobufCMessageDescriptor *d, ProtobufCMessage **out);
+
+/* envelope_digest hashes a packed body (BLAKE2b-256 under ferry's own
+ * tag): what an acknowledgement names besides a report's command id. */
+void
+envelope_digest(const uint8_t *body, size_t len,
+    uint8_t out[ENVELOPE_DIGEST_LEN]);
 
 #endif

@@ -32,6 +32,8 @@ ferr_str(int err)
 	case FERR_DOCKER: return "Docker error";
 	case FERR_REVOKED: return "host revoked";
 	case FERR_PENDING: return "host pending acceptance";
+	case FERR_SESSION: return "link session unknown to ferryd";
+	case FERR_CLEARTEXT: return "cleartext message on a sealed link";
 	}
 	return "unknown error";
 }

@@ -35,6 +35,8 @@ enum ferr {
 	FERR_DOCKER = -24,	/* Docker Engine error */
 	FERR_REVOKED = -25,	/* host revoked */
 	FERR_PENDING = -26,	/* host waits for an operator */
+	FERR_SESSION = -27,	/* link session unknown: say Hello again */
+	FERR_CLEARTEXT = -28,	/* cleartext on a link that must be sealed */
 };
 
 /* ferr_str returns a short constant description of err. */

@@ -46,10 +46,13 @@ static const char usage[] =
 "  --operators-group G\n"
 "                     who besides root and ferryd's user may use the\n"
 "                     socket (default ferry-operators)\n"
+"  --insecure-cleartext-link yes|no\n"
+"                     INSECURE: also take agents' messages in cleartext\n"
+"                     (default no: the link is sealed, see ferryd(8))\n"
 "\n"
 "Every flag can be set in the config file as \"name = value\" (state_dir,\n"
 "listen, socket, http, advertise, missed_beats, token_ttl,\n"
-"operators_group).\n";
+"operators_group, insecure_cleartext_link).\n";
 
 /* gauges refreshes what /metrics counts afresh, once a second. */
 static void
@@ -138,6 +141,8 @@ main(int argc, char **argv)
 		    0 },
 		{ "operators_group", CONF_STRING, c->operators_group,
 		    sizeof(c->operators_group), 0, 0, 0 },
+		{ "insecure_cleartext_link", CONF_BOOL,
+		    &c->insecure_cleartext_link, 0, 0, 0, 0 },
 		{ NULL, 0, NULL, 0, 0, 0, 0 },
 	};
 	struct daemon_flags fl;

@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include <uv.h>
 
+#include "envelope.h"
 #include "ferry.pb-c.h"
 #include "keys.h"
 #include "mailbox.h"
@@ -235,6 +236,8 @@ int store_revision_get(struct store *st, const char *service,
 /* repsrv.c */
 struct repsrv;
 struct rep_slot;
+struct chan_reply;
+struct chan_server;
 
 /*
  * The handler runs on the loop thread with one received request.  It owns
@@ -251,6 +254,9 @@ typedef void (*repsrv_fn)(void *arg, struct rep_slot *slot, nng_msg *msg);
  */
 int repsrv_open(struct repsrv **out, const char *url, size_t maxsz,
     int ipc_mode, struct mailbox *mb, repsrv_fn fn, void *arg);
+/* repsrv_chan: how to answer the slot's request on the agents' channel
+ * (link.c fills it in when the request comes). */
+struct chan_reply *repsrv_chan(struct rep_slot *slot);
 /* repsrv_reply sends len bytes as the answer and re-arms the slot. */
 void repsrv_reply(struct rep_slot *slot, const void *buf, size_t len);
 /* repsrv_drop abandons the request without an answer. */
@@ -271,6 +277,7 @@ struct ferryd_conf {
 	char operators_group[64];	/* may use the CLI's socket */
 	uint32_t missed_beats;
 	uint64_t default_token_ttl_ms;
+	int insecure_cleartext_link;	/* take cleartext envelopes too */
 };
 
 struct cmd;
@@ -293,9 +300,12 @@ struct host {
 	uint8_t retired[POLL_RETIRED][POLL_SESSION_LEN];
 	size_t nretired;
 	struct rep_slot *held;		/* a poll waiting for work */
-	/* Command ids of reports read riding on polls since the last Idle,
-	 * which names them. */
-	uint8_t (*read)[COMMAND_ID_LEN];
+	/* Reports read riding on polls since the last Idle, which names
+	 * them: their command ids and hashes. */
+	struct report_read {
+		uint8_t id[COMMAND_ID_LEN];
+		uint8_t hash[ENVELOPE_DIGEST_LEN];
+	} *read;
 	size_t nread, capread;
 	uint64_t held_until_us;
 	Ferry__Poll *status;		/* the last heartbeat */
@@ -339,6 +349,11 @@ struct ferryd {
 	uint8_t index_key[crypto_shorthash_KEYBYTES];
 	struct repsrv *agents;
 	struct repsrv *control;
+	/* link.c: the agents' channel sessions, and the refusal a cleartext
+	 * message gets when the link must be sealed. */
+	struct chan_server *chan;
+	uint8_t *cleartext_refusal;
+	size_t cleartext_refusal_len;
 	/* control.c: the operators group's gid, looked up once at start. */
 	int ops_known;
 	uint64_t ops_gid;

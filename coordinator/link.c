@@ -5,6 +5,7 @@
 
 #include <sodium.h>
 
+#include "chan.h"
 #include "clock.h"
 #include "envelope.h"
 #include "ferr.h"
@@ -27,6 +28,9 @@
  * it is refused (later polls of the session are ordered by their counter,
  * which no clock step moves). */
 #define POLL_SKEW_MS	300000
+/* Channel sessions said Hello to that no verified message has bound to a
+ * host yet: past this many the oldest goes. */
+#define CHAN_UNBOUND_MAX 1024
 
 /* A ping's answer, noted after it was handed over. */
 struct ping_note {
@@ -82,7 +86,31 @@ note_later(struct ferryd *fd, const uint8_t *id, const char *state,
 		uv_check_start(&fd->notes_check, flush_notes);
 }
 
-/* reply seals msg as kind with ferryd's key and answers the slot. */
+/* answer sends a signed envelope as the slot's answer: sealed in the
+ * channel its request came in, or as it is when that came in cleartext. */
+static void
+answer(struct rep_slot *slot, const uint8_t *env, size_t len)
+{
+	struct chan_reply *cr = repsrv_chan(slot);
+	uint8_t *frame;
+	size_t flen;
+
+	if (!cr->sealed) {
+		repsrv_reply(slot, env, len);
+		return;
+	}
+	if (chan_reply_seal(cr, env, len, &frame, &flen) != 0) {
+		log_warnx("agent link: cannot seal an answer");
+		sodium_memzero(cr, sizeof(*cr));
+		repsrv_drop(slot);
+		return;
+	}
+	sodium_memzero(cr, sizeof(*cr));
+	repsrv_reply(slot, frame, flen);
+	free(frame);
+}
+
+/* reply signs msg as kind with ferryd's key and answers the slot. */
 static void
 reply(struct ferryd *fd, struct rep_slot *slot, uint32_t kind,
     const ProtobufCMessage *msg)
@@ -95,7 +123,7 @@ reply(struct ferryd *fd, struct rep_slot *slot, uint32_t kind,
 		repsrv_drop(slot);
 		return;
 	}
-	repsrv_reply(slot, buf, len);
+	answer(slot, buf, len);
 	free(buf);
 }
 
@@ -126,7 +154,7 @@ void
 link_release(struct ferryd *fd, struct host *h)
 {
 	Ferry__Idle idle = FERRY__IDLE__INIT;
-	ProtobufCBinaryData read[READ_MAX];
+	ProtobufCBinaryData read[READ_MAX], hashes[READ_MAX];
 	size_t i;
 
 	if (h->held == NULL)
@@ -135,11 +163,15 @@ link_release(struct ferryd *fd, struct host *h)
 	idle.poll_sent_at_ms = h->last_poll_sent_ms;	/* the poll held */
 	idle.poll_counter = h->poll_counter;
 	for (i = 0; i < h->nread; i++) {
-		read[i].data = h->read[i];
+		read[i].data = h->read[i].id;
 		read[i].len = COMMAND_ID_LEN;
+		hashes[i].data = h->read[i].hash;
+		hashes[i].len = ENVELOPE_DIGEST_LEN;
 	}
 	idle.read_reports = read;
 	idle.n_read_reports = h->nread;
+	idle.read_hashes = hashes;
+	idle.n_read_hashes = h->nread;
 	reply(fd, h->held, FERRY__KIND__KIND_IDLE, &idle.base);
 	h->nread = 0;
 	h->held = NULL;
@@ -148,9 +180,9 @@ link_release(struct ferryd *fd, struct host *h)
 /* read_note: a report that rode on a poll was read; the next Idle says
  * so.  Past READ_MAX it is not named, and the agent sends it again. */
 static void
-read_note(struct host *h, const uint8_t *id)
+read_note(struct host *h, const uint8_t *id, const uint8_t *body, size_t len)
 {
-	uint8_t (*grown)[COMMAND_ID_LEN];
+	struct report_read *grown;
 	size_t cap;
 
 	if (h->nread == READ_MAX)
@@ -162,7 +194,9 @@ read_note(struct host *h, const uint8_t *id)
 		h->read = grown;
 		h->capread = cap;
 	}
-	memcpy(h->read[h->nread++], id, COMMAND_ID_LEN);
+	memcpy(h->read[h->nread].id, id, COMMAND_ID_LEN);
+	envelope_digest(body, len, h->read[h->nread].hash);
+	h->nread++;
 }
 
 struct proof_arg {
@@ -400,7 +434,7 @@ send_command(struct ferryd *fd, struct host *h, struct cmd *c)
 	h->held = NULL;
 	log_debug("host %s: sending %s command seq %llu", h->rec.name,
 	    c->rec.kind, (unsigned long long)c->rec.seq);
-	repsrv_reply(slot, c->rec.envelope, c->rec.envelope_len);
+	answer(slot, c->rec.envelope, c->rec.envelope_len);
 	/* Noted once it is on its way: the command was recorded before, or
 	 * is recorded next with this state. */
 	if (!c->sent) {
@@ -718,6 +752,7 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 {
 	Ferry__Report *r = NULL;
 	Ferry__ReportAck ack = FERRY__REPORT_ACK__INIT;
+	uint8_t hash[ENVELOPE_DIGEST_LEN];
 
 	if (!known_host(fd, slot, h, ev, peer, "report"))
 		return;
@@ -731,6 +766,9 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		/* Acknowledged once recorded; an acknowledgement that names
 		 * nothing makes the agent send it again. */
 		ack.command_id = r->command_id;
+		envelope_digest(ev->body, ev->body_len, hash);
+		ack.report_hash.data = hash;
+		ack.report_hash.len = sizeof(hash);
 	}
 	reply(fd, slot, FERRY__KIND__KIND_REPORT_ACK, &ack.base);
 	if (r != NULL)
@@ -757,8 +795,86 @@ riding_reports(struct ferryd *fd, struct host *h, const Ferry__Poll *p)
 		 * recorded: else the agent sends it again. */
 		if (apply_report(fd, h, r) == 0 &&
 		    r->command_id.len == COMMAND_ID_LEN)
-			read_note(h, r->command_id.data);
+			read_note(h, r->command_id.data,
+			    p->reports[i].data, p->reports[i].len);
 		ferry__report__free_unpacked(r, NULL);
+	}
+}
+
+/*
+ * unframe takes a request off the channel: a Hello is answered with a
+ * Welcome here; a sealed request is opened in place (*body, *len then
+ * hold its envelope, and the slot how to answer it); a cleartext envelope
+ * passes only when ferryd runs with insecure_cleartext_link.  Returns 1
+ * when there is an envelope to read, 0 when the request was answered or
+ * dropped (each refusal logged).
+ */
+static int
+unframe(struct ferryd *fd, struct rep_slot *slot, const char *peer,
+    uint8_t **body, size_t *len)
+{
+	struct chan_reply *cr = repsrv_chan(slot);
+	uint8_t frame[CHAN_WELCOME_LEN];
+	const uint8_t *plain;
+	size_t plen;
+	int kind = chan_frame_kind(*body, *len), rc;
+
+	memset(cr, 0, sizeof(*cr));
+	switch (kind) {
+	case CHAN_NONE:
+		if (fd->conf.insecure_cleartext_link)
+			return 1;
+		log_warnx("agent link: %s: refused message: %s (the agent runs"
+		    " with insecure_cleartext_link; ferryd does not)", peer,
+		    ferr_str(FERR_CLEARTEXT));
+		metrics_inc(M_MESSAGES_REFUSED);
+		if (fd->cleartext_refusal != NULL)
+			repsrv_reply(slot, fd->cleartext_refusal,
+			    fd->cleartext_refusal_len);
+		else
+			repsrv_drop(slot);
+		return 0;
+	case CHAN_HELLO:
+		if ((rc = chan_server_hello(fd->chan, *body, *len,
+		    clock_mono_ms(), frame)) != 0) {
+			log_warnx("agent link: %s: refused hello: %s", peer,
+			    ferr_str(rc));
+			metrics_inc(M_MESSAGES_REFUSED);
+			repsrv_drop(slot);
+			return 0;
+		}
+		repsrv_reply(slot, frame, CHAN_WELCOME_LEN);
+		return 0;
+	case CHAN_SEALED:
+		rc = chan_server_open(fd->chan, *body, *len, clock_mono_ms(),
+		    cr, &plain, &plen);
+		if (rc == FERR_SESSION) {
+			/* ferryd restarted, or the session went idle: the
+			 * agent says Hello again. */
+			log_debug("agent link: %s: unknown session", peer);
+			chan_unknown(*body + CHAN_HEAD_LEN, frame);
+			repsrv_reply(slot, frame, CHAN_UNKNOWN_LEN);
+			return 0;
+		}
+		if (rc != 0) {
+			log_warnx("agent link: %s: refused sealed message: %s",
+			    peer, rc == FERR_REPLAY ? "its number was taken "
+			    "before (replayed?)" : rc == FERR_SIGNATURE ?
+			    "does not open with its session's key" :
+			    ferr_str(rc));
+			metrics_inc(M_MESSAGES_REFUSED);
+			repsrv_drop(slot);
+			return 0;
+		}
+		*body = (uint8_t *)plain;
+		*len = plen;
+		return 1;
+	default:
+		log_warnx("agent link: %s: refused message: %s", peer,
+		    kind < 0 ? "malformed frame" : "not a frame agents send");
+		metrics_inc(M_MESSAGES_REFUSED);
+		repsrv_drop(slot);
+		return 0;
 	}
 }
 
@@ -770,15 +886,29 @@ on_agent(void *arg, struct rep_slot *slot, nng_msg *msg)
 	struct envelope ev;
 	struct host *h;
 	char peer[64];
+	uint8_t *body = nng_msg_body(msg);
+	size_t len = nng_msg_len(msg);
 	int rc;
 
 	repsrv_peer(msg, peer, sizeof(peer));
+	if (!unframe(fd, slot, peer, &body, &len))
+		goto out;
 	/* Size, frame, version, kind, signature: in that order, before any
 	 * byte is parsed as a message. */
-	rc = envelope_open(nng_msg_body(msg), nng_msg_len(msg), NULL, &ev);
+	rc = envelope_open(body, len, NULL, &ev);
 	if (rc != 0) {
 		log_warnx("agent link: %s: refused message: %s", peer,
 		    ferr_str(rc));
+		metrics_inc(M_MESSAGES_REFUSED);
+		repsrv_drop(slot);
+		goto out;
+	}
+	/* A session speaks for one key: the first that signs in it. */
+	if ((rc = chan_server_bind(fd->chan, repsrv_chan(slot),
+	    ev.signer)) != 0) {
+		log_warnx("agent link: %s: refused message: %s", peer,
+		    rc == FERR_SIGNER ? "signed by another key than the "
+		    "session's" : ferr_str(rc));
 		metrics_inc(M_MESSAGES_REFUSED);
 		repsrv_drop(slot);
 		goto out;
@@ -958,6 +1088,7 @@ link_sweep(struct ferryd *fd)
 	uint64_t now_us = clock_mono_us();
 	size_t i;
 
+	chan_server_sweep(fd->chan, now_us / 1000);
 	for (i = 0; i < fd->nhosts; i++) {
 		struct host *h = fd->hosts[i];
 		struct cmd *c, *next;
@@ -1075,14 +1206,26 @@ on_open_command(void *arg, const struct command_rec *rec)
 int
 link_start(struct ferryd *fd)
 {
+	Ferry__Refusal r = FERRY__REFUSAL__INIT;
 	int rc;
 
 	if ((rc = store_commands_open(fd->store, on_open_command, fd)) != 0)
 		return rc;
+	if ((fd->chan = chan_server_new(&fd->kp, CHAN_UNBOUND_MAX)) == NULL)
+		return FERR_NOMEM;
+	/* What an agent that speaks in cleartext hears from a ferryd that
+	 * does not: signed once, here. */
+	r.reason = FERRY__REFUSAL__REASON__BAD_REQUEST;
+	r.message = "ferryd takes sealed messages only: the agent runs with "
+	    "insecure_cleartext_link = yes and ferryd does not";
+	if (!fd->conf.insecure_cleartext_link &&
+	    envelope_seal_msg(FERRY__KIND__KIND_REFUSAL, &r.base, &fd->kp,
+	    &fd->cleartext_refusal, &fd->cleartext_refusal_len) != 0)
+		fd->cleartext_refusal = NULL;
 	uv_check_init(fd->loop, &fd->notes_check);
 	fd->notes_check.data = fd;
-	return repsrv_open(&fd->agents, fd->conf.listen, ENVELOPE_MAX_SIZE, 0,
-	    &fd->mb, on_agent, fd);
+	return repsrv_open(&fd->agents, fd->conf.listen, ENVELOPE_MAX_SIZE +
+	    CHAN_OVERHEAD, 0, &fd->mb, on_agent, fd);
 }
 
 void
@@ -1095,6 +1238,10 @@ link_stop(struct ferryd *fd)
 		fd->hosts[i]->held = NULL;
 	repsrv_close(fd->agents);
 	fd->agents = NULL;
+	chan_server_free(fd->chan);
+	fd->chan = NULL;
+	free(fd->cleartext_refusal);
+	fd->cleartext_refusal = NULL;
 	flush_notes(&fd->notes_check);
 	uv_close((uv_handle_t *)&fd->notes_check, NULL);
 }

@@ -7,6 +7,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include "chan.h"
 #include "ferr.h"
 #include "ferryd.h"
 #include "log.h"
@@ -22,6 +23,7 @@ struct rep_slot {
 	nng_aio *aio;
 	enum slot_state state;
 	nng_msg *msg;
+	struct chan_reply chan;
 	struct rep_slot *next;
 };
 
@@ -160,6 +162,12 @@ fail:
 	log_warnx("listen %s: %s", url, rv ? nng_strerror(rv) : "no memory");
 	repsrv_close(srv);
 	return rv == NNG_EADDRINUSE ? FERR_EXISTS : FERR_IO;
+}
+
+struct chan_reply *
+repsrv_chan(struct rep_slot *s)
+{
+	return &s->chan;
 }
 
 void

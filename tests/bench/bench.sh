@@ -217,14 +217,17 @@ FD_PID=""
 FD_SOCK=""
 ferry() { "$BIN/ferry" --socket "$FD_SOCK" "$@"; }
 
-# start_ferryd DIR: a fresh ferryd with its state in DIR; sets FD_PID, FD_SOCK.
+# start_ferryd DIR [FLAGS...]: a ferryd with its state in DIR, on a free port
+# (FD_PORT, when set, again on that one: the agents it enrolled dial it);
+# sets FD_PID, FD_SOCK, FD_PORT.
 start_ferryd() {
-    local dir="$1" port i
+    local dir="$1" i
+    shift
     mkdir -p "$dir"
-    port="$(free_port)"
+    [ -n "${FD_PORT:-}" ] || FD_PORT="$(free_port)"
     FD_SOCK="$dir/ferryd.sock"
-    setsid "$BIN/ferryd" -d --state-dir "$dir/state" --listen "tcp://127.0.0.1:$port" \
-        --socket "$FD_SOCK" --http off >"$dir/ferryd.log" 2>&1 </dev/null &
+    setsid "$BIN/ferryd" -d --state-dir "$dir/state" --listen "tcp://127.0.0.1:$FD_PORT" \
+        --socket "$FD_SOCK" --http off "$@" >"$dir/ferryd.log" 2>&1 </dev/null &
     FD_PID=$!
     echo "ferryd $FD_PID" >>"$PIDS"
     for ((i = 0; i < 100; i++)); do
@@ -261,6 +264,7 @@ online_count() {
 FLEET_PIDS=()
 start_fleet6() {
     local dir="$WORK/fleet" i
+    FD_PORT=""
     start_ferryd "$dir"
     FLEET_FD_PID=$FD_PID
     FLEET_SOCK=$FD_SOCK
@@ -727,7 +731,7 @@ pct() {
 }
 
 section_control() {
-    local n dir i t0 t_online online c0 c1 w0 w1 hz r out t1 lat pids=() allt=() ackps=() one=()
+    local n dir i t0 link k lflags=() t_online online c0 c1 w0 w1 hz r out t1 lat pids=() allt=() ackps=() one=()
     local p50=() p99=() pmax=() rss_agents=() sig sign verify floor_s
     hz=$(getconf CLK_TCK)
     sig="$("$SIGRATE" "$([ "$QUICK" -eq 1 ] && echo 0.3 || echo 1)")"
@@ -739,6 +743,7 @@ section_control() {
     for n in $AGENTS_N; do
         log "5. control plane: N=$n agents on loopback"
         dir="$WORK/cp$n"
+        FD_PORT=""
         start_ferryd "$dir"
         sleep 1
         record 6 "footprint.ferryd_rss_0_agents_n$n" KiB "$(rss_kb "$FD_PID")"
@@ -746,76 +751,98 @@ section_control() {
         for ((i = 1; i <= n; i++)); do join "$dir" "cp$i" 127.0.1.9 role=cp; done
         log "  $n agents joined in $(fsec "$t0" "$(now_ms)") s"
         note "N=$n: joining $n agents one after another took $(fsec "$t0" "$(now_ms)") s (token create + join, serial CLI calls)"
-        pids=()
-        t0=$(now_ms)
-        for ((i = 1; i <= n; i++)); do
-            pids+=("$(start_agent "$dir" "cp$i" 127.0.1.9 --docker-socket "$WORK/no-docker.sock")")
-        done
-        t_online=""
-        for ((i = 0; i < 1200; i++)); do
-            online="$(grep -c ': online (' "$dir/ferryd.log" || true)"
-            if [ "$online" -ge "$n" ]; then t_online="$(fsec "$t0" "$(now_ms)")"; break; fi
-            sleep 0.1
-        done
-        [ -n "$t_online" ] || die "only $online of $n agents online after 120 s"
-        record 5 "control.n$n.all_online" s "$t_online"
-        sleep 2
-        # Heartbeating at the default interval (5 s): CPU and RSS of ferryd.
-        c0=$(cpu_ticks "$FD_PID"); w0=$(now_ms)
-        sleep "$CPU_WINDOW"
-        c1=$(cpu_ticks "$FD_PID"); w1=$(now_ms)
-        record 5 "control.n$n.ferryd_cpu_heartbeating" "%" \
-            "$(awk -v c="$((c1 - c0))" -v hz="$hz" -v w="$((w1 - w0))" 'BEGIN { printf "%.2f", 100 * c / hz / (w / 1000) }')"
-        record 5 "control.n$n.ferryd_rss_heartbeating" KiB "$(rss_kb "$FD_PID")"
-        record 6 "footprint.ferryd_rss_n$n" KiB "$(rss_kb "$FD_PID")"
-        rss_agents=()
-        for ((i = 0; i < n && i < 20; i++)); do rss_agents+=("$(rss_kb "${pids[$i]}")"); done
-        record 6 "footprint.agent_rss_idle_n$n" KiB "${rss_agents[@]}"
-        rss_agents=()
-        for ((i = 0; i < n && i < 20; i++)); do rss_agents+=("$(pss_kb "${pids[$i]}")"); done
-        record 6 "footprint.agent_pss_idle_n$n" KiB "${rss_agents[@]}"
-        rss_agents=()
-        for ((i = 0; i < n && i < 20; i++)); do rss_agents+=("$(private_kb "${pids[$i]}")"); done
-        record 6 "footprint.agent_private_idle_n$n" KiB "${rss_agents[@]}"
-        record 6 "footprint.ferryd_private_n$n" KiB "$(private_kb "$FD_PID")"
-        # ferry ping to all: time until all answered, per-host latency.
-        allt=(); ackps=(); : >"$WORK/lat"
-        ca0=$(cpu_ticks_sum "${pids[@]}"); cf0=$(cpu_ticks "$FD_PID")
-        for ((r = 1; r <= PING_RUNS; r++)); do
+        # The same fleet twice: the link sealed (the default), then in
+        # cleartext (insecure_cleartext_link on ferryd and every agent),
+        # so that what sealing costs is a ratio measured side by side.
+        for link in sealed cleartext; do
+            if [ "$link" = cleartext ]; then
+                stop_pids ferryd "$FD_PID"
+                start_ferryd "$dir" --insecure-cleartext-link yes
+                k="control.n$n.cleartext"
+                lflags=(--insecure-cleartext-link yes)
+            else
+                k="control.n$n"
+                lflags=()
+            fi
+            pids=()
             t0=$(now_ms)
-            out="$(ferry ping --json --timeout 30s)" || die "ferry ping to $n hosts failed"
-            t1=$(now_ms)
-            allt+=("$(fsec "$t0" "$t1")")
-            ackps+=("$(awk -v n="$n" -v ms="$((t1 - t0))" 'BEGIN { printf "%.1f", n / (ms / 1000) }')")
-            echo "$out" | grep -oE '"latency_ms"[[:space:]]*:[[:space:]]*[0-9.]+' | grep -oE '[0-9.]+$' >>"$WORK/lat"
+            for ((i = 1; i <= n; i++)); do
+                pids+=("$(start_agent "$dir" "cp$i" 127.0.1.9 --docker-socket "$WORK/no-docker.sock" "${lflags[@]}")")
+            done
+            t_online=""
+            for ((i = 0; i < 1200; i++)); do
+                online="$(grep -c ': online (' "$dir/ferryd.log" || true)"
+                if [ "$online" -ge "$n" ]; then t_online="$(fsec "$t0" "$(now_ms)")"; break; fi
+                sleep 0.1
+            done
+            [ -n "$t_online" ] || die "only $online of $n agents online after 120 s ($link link)"
+            record 5 "$k.all_online" s "$t_online"
+            sleep 2
+            if [ "$link" = sealed ]; then
+                # Heartbeating at the default interval (5 s): CPU and RSS of ferryd.
+                c0=$(cpu_ticks "$FD_PID"); w0=$(now_ms)
+                sleep "$CPU_WINDOW"
+                c1=$(cpu_ticks "$FD_PID"); w1=$(now_ms)
+                record 5 "control.n$n.ferryd_cpu_heartbeating" "%" \
+                    "$(awk -v c="$((c1 - c0))" -v hz="$hz" -v w="$((w1 - w0))" 'BEGIN { printf "%.2f", 100 * c / hz / (w / 1000) }')"
+                record 5 "control.n$n.ferryd_rss_heartbeating" KiB "$(rss_kb "$FD_PID")"
+                record 6 "footprint.ferryd_rss_n$n" KiB "$(rss_kb "$FD_PID")"
+                rss_agents=()
+                for ((i = 0; i < n && i < 20; i++)); do rss_agents+=("$(rss_kb "${pids[$i]}")"); done
+                record 6 "footprint.agent_rss_idle_n$n" KiB "${rss_agents[@]}"
+                rss_agents=()
+                for ((i = 0; i < n && i < 20; i++)); do rss_agents+=("$(pss_kb "${pids[$i]}")"); done
+                record 6 "footprint.agent_pss_idle_n$n" KiB "${rss_agents[@]}"
+                rss_agents=()
+                for ((i = 0; i < n && i < 20; i++)); do rss_agents+=("$(private_kb "${pids[$i]}")"); done
+                record 6 "footprint.agent_private_idle_n$n" KiB "${rss_agents[@]}"
+                record 6 "footprint.ferryd_private_n$n" KiB "$(private_kb "$FD_PID")"
+            fi
+            # ferry ping to all: time until all answered, per-host latency.
+            allt=(); ackps=(); : >"$WORK/lat"
+            ca0=$(cpu_ticks_sum "${pids[@]}"); cf0=$(cpu_ticks "$FD_PID")
+            for ((r = 1; r <= PING_RUNS; r++)); do
+                t0=$(now_ms)
+                out="$(ferry ping --json --timeout 30s)" || die "ferry ping to $n hosts failed ($link link)"
+                t1=$(now_ms)
+                allt+=("$(fsec "$t0" "$t1")")
+                ackps+=("$(awk -v n="$n" -v ms="$((t1 - t0))" 'BEGIN { printf "%.1f", n / (ms / 1000) }')")
+                echo "$out" | grep -oE '"latency_ms"[[:space:]]*:[[:space:]]*[0-9.]+' | grep -oE '[0-9.]+$' >>"$WORK/lat"
+            done
+            ca1=$(cpu_ticks_sum "${pids[@]}"); cf1=$(cpu_ticks "$FD_PID")
+            # Where the CPU of one ping to all goes: the agents together, and
+            # ferryd (CPU-seconds per ferry ping, over the runs).
+            record 5 "$k.ping_all_cpu_agents" s \
+                "$(awk -v t="$((ca1 - ca0))" -v hz="$hz" -v r="$PING_RUNS" 'BEGIN { printf "%.4f", t / hz / r }')"
+            record 5 "$k.ping_all_cpu_ferryd" s \
+                "$(awk -v t="$((cf1 - cf0))" -v hz="$hz" -v r="$PING_RUNS" 'BEGIN { printf "%.4f", t / hz / r }')"
+            record 5 "$k.ping_all_answered" s "${allt[@]}"
+            record 5 "$k.signed_commands_acked_per_s" 1/s "${ackps[@]}"
+            read -r a b c <<<"$(pct <"$WORK/lat")"
+            record 5 "$k.ping_per_host_p50" ms "$a"
+            record 5 "$k.ping_per_host_p99" ms "$b"
+            record 5 "$k.ping_per_host_max" ms "$c"
+            if [ "$link" = sealed ]; then
+                # The CPU floor: per round trip ferryd signs + verifies once and the
+                # agent verifies + signs once; two cores.
+                floor_s="$(awk -v n="$n" -v s="$sign" -v v="$verify" 'BEGIN { printf "%.4f", n * (2 / s + 2 / v) / 2 }')"
+                record 5 "control.n$n.ping_all_cpu_floor" s "$floor_s"
+                ratio_of_medians 5 "control.n$n.ping_all/cpu_floor" "control.n$n.ping_all_answered" "control.n$n.ping_all_cpu_floor"
+            fi
+            # One host, pinged alone: its latency as ferryd measures it.
+            one=()
+            for ((r = 1; r <= (QUICK ? 3 : 100); r++)); do
+                out="$(ferry ping cp1 --json)" || die "ferry ping cp1 failed ($link link)"
+                one+=("$(echo "$out" | json_num latency_ms)")
+            done
+            record 5 "$k.ping_one_host" ms "${one[@]}"
+            log "  $link link: online ${t_online}s; ping all ${allt[*]} s; one host ${one[*]} ms"
+            stop_pids ferry-agent "${pids[@]}"
         done
-        ca1=$(cpu_ticks_sum "${pids[@]}"); cf1=$(cpu_ticks "$FD_PID")
-        # Where the CPU of one ping to all goes: the agents together, and
-        # ferryd (CPU-seconds per ferry ping, over the runs).
-        record 5 "control.n$n.ping_all_cpu_agents" s \
-            "$(awk -v t="$((ca1 - ca0))" -v hz="$hz" -v r="$PING_RUNS" 'BEGIN { printf "%.4f", t / hz / r }')"
-        record 5 "control.n$n.ping_all_cpu_ferryd" s \
-            "$(awk -v t="$((cf1 - cf0))" -v hz="$hz" -v r="$PING_RUNS" 'BEGIN { printf "%.4f", t / hz / r }')"
-        record 5 "control.n$n.ping_all_answered" s "${allt[@]}"
-        record 5 "control.n$n.signed_commands_acked_per_s" 1/s "${ackps[@]}"
-        read -r a b c <<<"$(pct <"$WORK/lat")"
-        record 5 "control.n$n.ping_per_host_p50" ms "$a"
-        record 5 "control.n$n.ping_per_host_p99" ms "$b"
-        record 5 "control.n$n.ping_per_host_max" ms "$c"
-        # The CPU floor: per round trip ferryd signs + verifies once and the
-        # agent verifies + signs once; two cores.
-        floor_s="$(awk -v n="$n" -v s="$sign" -v v="$verify" 'BEGIN { printf "%.4f", n * (2 / s + 2 / v) / 2 }')"
-        record 5 "control.n$n.ping_all_cpu_floor" s "$floor_s"
-        ratio_of_medians 5 "control.n$n.ping_all/cpu_floor" "control.n$n.ping_all_answered" "control.n$n.ping_all_cpu_floor"
-        # One host, pinged alone: its latency as ferryd measures it.
-        one=()
-        for ((r = 1; r <= (QUICK ? 3 : 100); r++)); do
-            out="$(ferry ping cp1 --json)" || die "ferry ping cp1 failed"
-            one+=("$(echo "$out" | json_num latency_ms)")
-        done
-        record 5 "control.n$n.ping_one_host" ms "${one[@]}"
-        log "  online ${t_online}s; ping all ${allt[*]} s; one host ${one[*]} ms"
-        stop_pids ferry-agent "${pids[@]}"
+        # What sealing costs: sealed over cleartext, the same fleet.
+        ratio_of_medians 5 "control.n$n.ping_one_host/cleartext" "control.n$n.ping_one_host" "control.n$n.cleartext.ping_one_host"
+        ratio_of_medians 5 "control.n$n.ping_all/cleartext" "control.n$n.ping_all_answered" "control.n$n.cleartext.ping_all_answered"
+        ratio_of_medians 5 "control.n$n.ping_all_cpu_ferryd/cleartext" "control.n$n.ping_all_cpu_ferryd" "control.n$n.cleartext.ping_all_cpu_ferryd"
         stop_pids ferryd "$FD_PID"
         # The floor of the link itself (linkfloor.c): the same message
         # pattern over NNG to N processes with nothing else, bare and with

@@ -6,7 +6,10 @@
  *   even  The rest is a frame off the wire.  It goes through the agent's
  *         whole command path (accept_open against a pinned key, then
  *         accept_check), and through envelope_open with no expected signer;
- *         whatever verifies is unpacked as every body type.
+ *         whatever verifies is unpacked as every body type.  It goes to the
+ *         channel's readers too (chan.h), as ferryd meets a request and an
+ *         agent an answer: none may open it, since it was sealed by no one
+ *         who holds a session's keys.
  *   odd   The next byte picks a kind; the rest is a body.  It is sealed as
  *         that kind with the fixed key, opened again (which must succeed and
  *         give back the same body) and unpacked as every body type: this
@@ -20,6 +23,7 @@
 #include <string.h>
 
 #include "accept.h"
+#include "chan.h"
 #include "envelope.h"
 #include "ferr.h"
 #include "ferry.pb-c.h"
@@ -49,6 +53,9 @@ static const uint32_t kinds[] = {
 
 static struct keypair coord;
 static struct accept_self self;
+/* A ferryd's end with one session, and the agent's end of it. */
+static struct chan_server *server;
+static struct chan_client client, hello_sent;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -64,7 +71,46 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	self.name = FUZZ_HOST_NAME;
 	keys_fingerprint(host.pk, self.fingerprint);
 	self.last_sequence = FUZZ_LAST_SEQUENCE;
+	{
+		uint8_t hello[CHAN_HELLO_LEN], welcome[CHAN_WELCOME_LEN];
+
+		if ((server = chan_server_new(&coord, 8)) == NULL)
+			abort();
+		chan_hello(&client, hello);
+		if (chan_server_hello(server, hello, sizeof(hello), 0,
+		    welcome) != 0 || chan_welcome(&client, welcome,
+		    sizeof(welcome), coord.pk, NULL) != 0)
+			abort();
+		chan_hello(&hello_sent, hello);
+	}
 	return 0;
+}
+
+/* channel: a peer's bytes at the channel's readers; none may open. */
+static void
+channel(const uint8_t *buf, size_t len)
+{
+	uint8_t welcome[CHAN_WELCOME_LEN], *copy = malloc(len + 1);
+	struct chan_client fresh = hello_sent;
+	struct chan_reply r;
+	const uint8_t *plain;
+	size_t plen;
+	int kind = chan_frame_kind(buf, len);
+
+	if (copy == NULL)
+		abort();
+	if (kind == CHAN_HELLO)
+		(void)chan_server_hello(server, buf, len, 0, welcome);
+	memcpy(copy, buf, len);
+	if (chan_server_open(server, copy, len, 0, &r, &plain, &plen) == 0)
+		__builtin_trap();
+	memcpy(copy, buf, len);
+	if (chan_client_open(&client, 1, copy, len, &plain, &plen) == 0)
+		__builtin_trap();
+	if (chan_welcome(&fresh, buf, len, coord.pk, NULL) == 0)
+		__builtin_trap();
+	chan_client_reset(&fresh);
+	free(copy);
 }
 
 /* The pointers of a verified envelope lie inside the buffer it came from. */
@@ -174,6 +220,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if ((data[0] & 1) == 0) {
 		from_wire(data + 1, size - 1);
+		channel(data + 1, size - 1);
 		return 0;
 	}
 	if (size < 2)

@@ -23,6 +23,7 @@
 #include "envelope.h"
 #include "ferr.h"
 #include "ferry.pb-c.h"
+#include "chan.h"
 #include "fake.h"
 #include "harness.h"
 
@@ -30,6 +31,7 @@
  * data. */
 struct fake_ask_map {
 	struct fake_link link;
+	int cleartext;			/* send as it is, not sealed */
 	int ms;
 	int rv;
 	size_t len;			/* of the request */
@@ -130,17 +132,19 @@ fake_run(struct h_fleet *f, struct fake_link *l, const char *name, int ms)
 	    name, l->error[0] ? l->error : "died", st);
 }
 
-int
-fake_ask(struct h_fleet *f, const char *url, const void *buf, size_t len,
-    int ms, uint8_t **reply, size_t *reply_len)
+static int
+ask_as(struct h_fleet *f, const char *url, const void *buf, size_t len,
+    int ms, uint8_t **reply, size_t *reply_len, int cleartext)
 {
-	size_t cap = len > ENVELOPE_MAX_SIZE ? len : ENVELOPE_MAX_SIZE;
+	size_t cap = (len > ENVELOPE_MAX_SIZE ? len : ENVELOPE_MAX_SIZE) +
+	    CHAN_OVERHEAD;
 	struct fake_ask_map *a = fake_new(f, "fake-agent", sizeof(*a) + cap);
 	int rv;
 
 	*reply = NULL;
 	*reply_len = 0;
 	a->link.mode = FAKE_ASK;
+	a->cleartext = cleartext;
 	snprintf(a->link.url, sizeof(a->link.url), "%s", url);
 	a->ms = ms;
 	a->len = len;
@@ -156,6 +160,20 @@ fake_ask(struct h_fleet *f, const char *url, const void *buf, size_t len,
 	}
 	munmap(a, sizeof(*a) + cap);
 	return rv;
+}
+
+int
+fake_ask(struct h_fleet *f, const char *url, const void *buf, size_t len,
+    int ms, uint8_t **reply, size_t *reply_len)
+{
+	return ask_as(f, url, buf, len, ms, reply, reply_len, 0);
+}
+
+int
+fake_ask_cleartext(struct h_fleet *f, const char *url, const void *buf,
+    size_t len, int ms, uint8_t **reply, size_t *reply_len)
+{
+	return ask_as(f, url, buf, len, ms, reply, reply_len, 1);
 }
 
 /* ---- in the fake ------------------------------------------------------- */
@@ -181,8 +199,13 @@ fake_seal(struct fake_link *l, uint32_t kind, const ProtobufCMessage *m,
 	FAKE_CHECK(l, rc == 0, "seal: %s", ferr_str(rc));
 }
 
-void
-fake_send(struct fake_link *l, const void *buf, size_t len)
+/* The fake ferryd's channel sessions, and how to answer the request in
+ * hand (in the fake's process only). */
+static struct chan_server *fake_chan;
+static struct chan_reply fake_reply;
+
+static void
+send_raw(struct fake_link *l, const void *buf, size_t len)
 {
 	nng_msg *m;
 	int rv;
@@ -196,13 +219,70 @@ fake_send(struct fake_link *l, const void *buf, size_t len)
 }
 
 void
+fake_send(struct fake_link *l, const void *buf, size_t len)
+{
+	uint8_t *frame;
+	size_t flen;
+
+	FAKE_CHECK(l, chan_reply_seal(&fake_reply, buf, len, &frame, &flen) ==
+	    0, "chan_reply_seal");
+	send_raw(l, frame, flen);
+	free(frame);
+}
+
+/* fake_unframe takes the channel off a request: answers a Hello (returns
+ * 0), or opens a sealed request in place (returns 1, *body and *len its
+ * envelope); a cleartext one passes as it is. */
+static int
+fake_unframe(struct fake_link *l, nng_msg *m, const uint8_t **body,
+    size_t *len)
+{
+	uint8_t welcome[CHAN_WELCOME_LEN];
+	int kind, rc;
+
+	*body = nng_msg_body(m);
+	*len = nng_msg_len(m);
+	memset(&fake_reply, 0, sizeof(fake_reply));
+	if (fake_chan == NULL)
+		FAKE_CHECK(l, (fake_chan = chan_server_new(&l->coord, 64)) !=
+		    NULL, "chan_server_new");
+	kind = chan_frame_kind(*body, *len);
+	if (kind == CHAN_NONE)
+		return 1;
+	if (kind == CHAN_HELLO) {
+		FAKE_CHECK(l, chan_server_hello(fake_chan, *body, *len,
+		    fake_mono_ms(), welcome) == 0, "hello");
+		send_raw(l, welcome, sizeof(welcome));
+		return 0;
+	}
+	rc = chan_server_open(fake_chan, nng_msg_body(m), nng_msg_len(m),
+	    fake_mono_ms(), &fake_reply, body, len);
+	if (rc == FERR_SESSION) {
+		/* The agent's session was with the real ferryd. */
+		chan_unknown((const uint8_t *)nng_msg_body(m) + CHAN_HEAD_LEN,
+		    welcome);
+		send_raw(l, welcome, CHAN_UNKNOWN_LEN);
+		return 0;
+	}
+	FAKE_CHECK(l, rc == 0, "fake ferryd: sealed request: %s", ferr_str(rc));
+	return 1;
+}
+
+void
 fake_acknowledge(struct fake_link *l, const Ferry__Report *r, int forged)
 {
 	Ferry__ReportAck ack = FERRY__REPORT_ACK__INIT;
-	uint8_t *buf;
-	size_t len;
+	uint8_t *buf, hash[ENVELOPE_DIGEST_LEN], *packed;
+	size_t len = protobuf_c_message_get_packed_size(&r->base);
 
+	/* The agent packed the report with protobuf-c too: the same bytes. */
+	FAKE_CHECK(l, (packed = malloc(len + 1)) != NULL, "malloc");
+	protobuf_c_message_pack(&r->base, packed);
+	envelope_digest(packed, len, hash);
+	free(packed);
 	ack.command_id = r->command_id;
+	ack.report_hash.data = hash;
+	ack.report_hash.len = sizeof(hash);
 	fake_seal(l, FERRY__KIND__KIND_REPORT_ACK, &ack.base, forged ?
 	    &l->forger : &l->coord, &buf, &len);
 	fake_send(l, buf, len);
@@ -216,8 +296,11 @@ fake_read(struct fake_link *l, const uint8_t *body, size_t len)
 	Ferry__Report *r = ferry__report__unpack(NULL, len, body);
 
 	FAKE_CHECK(l, r != NULL, "a report riding on a poll does not unpack");
-	if (r->command_id.len == 16 && l->nread < 64)
-		memcpy(l->read_ids[l->nread++], r->command_id.data, 16);
+	if (r->command_id.len == 16 && l->nread < 64) {
+		memcpy(l->read_ids[l->nread], r->command_id.data, 16);
+		envelope_digest(body, len, l->read_hashes[l->nread]);
+		l->nread++;
+	}
 	if (l->on_riding != NULL && l->on_riding(l, r))
 		l->forge_idle = 1;
 	ferry__report__free_unpacked(r, NULL);
@@ -229,6 +312,8 @@ fake_poll(struct fake_link *l)
 	for (;;) {
 		struct envelope ev;
 		nng_msg *m;
+		const uint8_t *body;
+		size_t blen;
 		uint64_t now = fake_mono_ms();
 		int rv, rc;
 
@@ -239,8 +324,11 @@ fake_poll(struct fake_link *l)
 		rv = nng_recvmsg(l->sock, &m, 0);
 		FAKE_CHECK(l, rv == 0, "fake ferryd: recv after %d polls: %s",
 		    l->polls, nng_strerror(rv));
-		rc = envelope_open(nng_msg_body(m), nng_msg_len(m),
-		    l->agent_pk, &ev);
+		if (!fake_unframe(l, m, &body, &blen)) {
+			nng_msg_free(m);
+			continue;
+		}
+		rc = envelope_open(body, blen, l->agent_pk, &ev);
 		FAKE_CHECK(l, rc == 0, "request not sealed by the agent: %s",
 		    ferr_str(rc));
 		if (ev.kind == FERRY__KIND__KIND_POLL) {
@@ -283,7 +371,7 @@ fake_idle(struct fake_link *l)
 {
 	Ferry__Idle idle = FERRY__IDLE__INIT;
 	nng_msg *poll = fake_poll(l);
-	ProtobufCBinaryData read[64];
+	ProtobufCBinaryData read[64], hashes[64];
 	uint8_t *buf;
 	size_t len;
 	int i;
@@ -296,9 +384,13 @@ fake_idle(struct fake_link *l)
 	for (i = 0; i < l->nread; i++) {
 		read[i].data = l->read_ids[i];
 		read[i].len = 16;
+		hashes[i].data = l->read_hashes[i];
+		hashes[i].len = ENVELOPE_DIGEST_LEN;
 	}
 	idle.read_reports = read;
 	idle.n_read_reports = (size_t)l->nread;
+	idle.read_hashes = hashes;
+	idle.n_read_hashes = (size_t)l->nread;
 	fake_seal(l, FERRY__KIND__KIND_IDLE, &idle.base, l->forge_idle ?
 	    &l->forger : &l->coord, &buf, &len);
 	l->nread = 0;
@@ -307,34 +399,83 @@ fake_idle(struct fake_link *l)
 	free(buf);
 }
 
-/* ask: a fake agent's one request (FAKE_ASK). */
+/* roundtrip: one request and its answer on s, as they are. */
+static int
+roundtrip(nng_socket s, const void *buf, size_t len, nng_msg **reply)
+{
+	nng_msg *m;
+	int rv;
+
+	*reply = NULL;
+	if ((rv = nng_msg_alloc(&m, 0)) != 0)
+		return rv;
+	if ((rv = nng_msg_append(m, buf, len)) != 0 ||
+	    (rv = nng_sendmsg(s, m, 0)) != 0) {
+		nng_msg_free(m);
+		return rv;
+	}
+	return nng_recvmsg(s, reply, 0);
+}
+
+/*
+ * ask: a fake agent's one request (FAKE_ASK), sealed in a channel of its
+ * own (trusting whichever key signs the Welcome: the test is the attacker
+ * here, not the one to protect) unless a->cleartext.  A sealed answer is
+ * handed back opened; one that does not open counts as NNG_ECRYPTO.
+ */
 static void
 ask(struct fake_ask_map *a)
 {
 	struct fake_link *l = &a->link;
+	struct chan_client c;
+	uint8_t hello[CHAN_HELLO_LEN], *frame;
+	const uint8_t *out;
+	size_t flen, olen;
+	uint64_t counter;
 	nng_socket s;
-	nng_msg *m, *reply = NULL;
+	nng_msg *reply = NULL;
 	int rv;
 
 	FAKE_CHECK(l, nng_req0_open(&s) == 0, "nng_req0_open");
 	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, a->ms);
 	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, a->ms);
+	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0);
 	rv = nng_dial(s, l->url, NULL, 0);
 	FAKE_CHECK(l, rv == 0, "dial %s: %s", l->url, nng_strerror(rv));
-	FAKE_CHECK(l, nng_msg_alloc(&m, 0) == 0 &&
-	    nng_msg_append(m, a->data, a->len) == 0, "nng_msg_alloc");
-	if ((rv = nng_sendmsg(s, m, 0)) != 0)
-		nng_msg_free(m);
-	else
-		rv = nng_recvmsg(s, &reply, 0);
-	if (rv == 0) {
-		FAKE_CHECK(l, nng_msg_len(reply) <= a->cap, "an answer of %zu "
-		    "bytes", nng_msg_len(reply));
-		memcpy(a->data, nng_msg_body(reply), nng_msg_len(reply));
-		a->reply_len = nng_msg_len(reply);
+	if (a->cleartext) {
+		rv = roundtrip(s, a->data, a->len, &reply);
+	} else {
+		memset(&c, 0, sizeof(c));
+		chan_hello(&c, hello);
+		rv = roundtrip(s, hello, sizeof(hello), &reply);
+		FAKE_CHECK(l, rv == 0, "hello: %s", nng_strerror(rv));
+		FAKE_CHECK(l, chan_frame_kind(nng_msg_body(reply),
+		    nng_msg_len(reply)) == CHAN_WELCOME, "no welcome");
+		FAKE_CHECK(l, chan_welcome(&c, nng_msg_body(reply),
+		    nng_msg_len(reply), (const uint8_t *)nng_msg_body(reply) +
+		    CHAN_HEAD_LEN + CHAN_ID_LEN + crypto_kx_PUBLICKEYBYTES,
+		    NULL) == 0, "welcome does not verify");
 		nng_msg_free(reply);
+		FAKE_CHECK(l, chan_client_seal(&c, a->data, a->len, &frame,
+		    &flen, &counter) == 0, "seal");
+		rv = roundtrip(s, frame, flen, &reply);
+		free(frame);
 	}
+	if (rv == 0) {
+		out = nng_msg_body(reply);
+		olen = nng_msg_len(reply);
+		if (!a->cleartext && chan_client_open(&c, counter,
+		    nng_msg_body(reply), nng_msg_len(reply), &out, &olen) != 0)
+			rv = NNG_ECRYPTO;
+	}
+	if (rv == 0) {
+		FAKE_CHECK(l, olen <= a->cap, "an answer of %zu bytes", olen);
+		memcpy(a->data, out, olen);
+		a->reply_len = olen;
+	}
+	if (reply != NULL)
+		nng_msg_free(reply);
 	a->rv = rv;
 	_exit(0);	/* no nng_close: see fake.h */
 }

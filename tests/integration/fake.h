@@ -20,7 +20,11 @@
  *                by the test file's script (FAKE_MAIN(script)) through
  *                fake_poll / fake_answer / fake_idle;
  *   FAKE_ASK     a fake agent's one request: fake_ask dials link->url from a
- *                fresh REQ socket, sends, waits, and hands back the answer.
+ *                fresh REQ socket, says Hello, sends the request sealed in
+ *                that channel, waits, and hands back the answer opened.
+ *
+ * The fake ferryd speaks the channel too (chan.h): it answers Hellos, opens
+ * sealed requests, and seals its answers in the channel of the request.
  */
 #ifndef FERRY_FAKE_H
 #define FERRY_FAKE_H
@@ -61,6 +65,7 @@ struct fake_link {
 	 * them; when one of them asked for it (on_riding), that Idle is
 	 * sealed with forger instead of ferryd's key. */
 	uint8_t read_ids[64][16];
+	uint8_t read_hashes[64][ENVELOPE_DIGEST_LEN];
 	int nread;
 	int forge_idle;
 	struct keypair forger;
@@ -90,6 +95,10 @@ void fake_run(struct h_fleet *f, struct fake_link *l, const char *name,
  * (heap, the caller frees) and *reply_len, or the NNG error (*reply NULL). */
 int fake_ask(struct h_fleet *f, const char *url, const void *buf, size_t len,
     int ms, uint8_t **reply, size_t *reply_len);
+/* fake_ask_cleartext: the same, buf sent as it is, not sealed in a
+ * channel (what an agent set to insecure_cleartext_link sends). */
+int fake_ask_cleartext(struct h_fleet *f, const char *url, const void *buf,
+    size_t len, int ms, uint8_t **reply, size_t *reply_len);
 
 /* ---- in the fake ------------------------------------------------------- */
 

@@ -635,6 +635,7 @@ h_log_count(const struct h_proc *p, const char *text)
 struct relay_conn {
 	int a, b;
 	struct h_relay *r;
+	int rec[2];		/* recordings of a's bytes and b's, or -1 */
 };
 
 /* relay_pipe copies both ways until either side closes or the relay is
@@ -657,6 +658,9 @@ relay_pipe(void *arg)
 			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
 			got = read(p[i].fd, buf, sizeof(buf));
+			if (got > 0 && c->rec[i] >= 0 &&
+			    write(c->rec[i], buf, (size_t)got) != got)
+				goto out;
 			if (got <= 0 || write(p[1 - i].fd, buf, (size_t)got) !=
 			    got)
 				goto out;
@@ -665,6 +669,10 @@ relay_pipe(void *arg)
 out:
 	close(c->a);
 	close(c->b);
+	if (c->rec[0] >= 0)
+		close(c->rec[0]);
+	if (c->rec[1] >= 0)
+		close(c->rec[1]);
 	free(c);
 	return NULL;
 }
@@ -705,6 +713,19 @@ relay_main(void *arg)
 		rc->a = c;
 		rc->b = t;
 		rc->r = r;
+		rc->rec[0] = rc->rec[1] = -1;
+		if (r->record[0] != '\0') {
+			char path[600];
+			int n = atomic_fetch_add(&r->nconn, 1) + 1;
+
+			snprintf(path, sizeof(path), "%s.%d.up", r->record, n);
+			rc->rec[0] = open(path, O_WRONLY | O_CREAT | O_TRUNC |
+			    O_CLOEXEC, 0600);
+			snprintf(path, sizeof(path), "%s.%d.down", r->record,
+			    n);
+			rc->rec[1] = open(path, O_WRONLY | O_CREAT | O_TRUNC |
+			    O_CLOEXEC, 0600);
+		}
 		pthread_create(&th, NULL, relay_pipe, rc);
 		pthread_detach(th);
 	}
@@ -736,6 +757,46 @@ void
 h_relay_cut(struct h_relay *r, int on)
 {
 	atomic_store(&r->cut, on);
+}
+
+void
+h_relay_record(struct h_relay *r, const char *prefix)
+{
+	snprintf(r->record, sizeof(r->record), "%s", prefix);
+}
+
+int
+h_sp_messages(const char *file, void (*fn)(const uint8_t *body, size_t len,
+    void *arg), void *arg)
+{
+	FILE *f = fopen(file, "rb");
+	uint8_t head[8], *msg;
+	uint64_t len;
+	int n = 0, i;
+
+	cr_assert_not_null(f, "%s: %s", file, strerror(errno));
+	/* The SP header: 00 'S' 'P' 00, protocol, reserved. */
+	if (fread(head, 1, 8, f) != 8 || head[1] != 'S' || head[2] != 'P') {
+		fclose(f);
+		return 0;
+	}
+	while (fread(head, 1, 8, f) == 8) {
+		for (len = 0, i = 0; i < 8; i++)
+			len = len << 8 | head[i];
+		if (len < 4 || len > 16u * 1024 * 1024)
+			break;
+		msg = malloc(len);
+		cr_assert_not_null(msg);
+		if (fread(msg, 1, len, f) != len) {
+			free(msg);
+			break;	/* cut off where the recording ended */
+		}
+		fn(msg + 4, len - 4, arg);
+		free(msg);
+		n++;
+	}
+	fclose(f);
+	return n;
 }
 
 void

@@ -149,6 +149,11 @@ struct h_relay {
 	int lfd;
 	atomic_int cut, stop;
 	pthread_t th;
+	/* With h_relay_record: every byte relayed is also written to
+	 * <record>.<n>.up (from the side that connected) and .down, n
+	 * counting connections from 1. */
+	char record[512];
+	atomic_int nconn;
 };
 
 /* h_relay_start listens on a free port of 127.0.0.1 (r->port). */
@@ -157,6 +162,14 @@ void h_relay_start(struct h_relay *r, int target);
 void h_relay_cut(struct h_relay *r, int on);
 /* h_relay_stop ends the relay's thread and closes its socket. */
 void h_relay_stop(struct h_relay *r);
+/* h_relay_record records the connections made from now on under prefix
+ * (see struct h_relay). */
+void h_relay_record(struct h_relay *r, const char *prefix);
+/* h_sp_messages calls fn with the body of each message recorded in file
+ * (one direction of one NNG connection: the SP header, then messages of a
+ * 64-bit length, a 4-byte request id and the body); returns how many. */
+int h_sp_messages(const char *file, void (*fn)(const uint8_t *body,
+    size_t len, void *arg), void *arg);
 
 /* h_db_open opens DIR/rel, a database of a daemon the test started (read
  * and write, with a busy timeout); the caller closes it. */
