@@ -391,8 +391,11 @@ fake_idle(struct fake_link *l)
 	idle.n_read_reports = (size_t)l->nread;
 	idle.read_hashes = hashes;
 	idle.n_read_hashes = (size_t)l->nread;
-	fake_seal(l, FERRY__KIND__KIND_IDLE, &idle.base, l->forge_idle ?
-	    &l->forger : &l->coord, &buf, &len);
+	if (l->forge_idle && l->idle_wrong_hash)
+		for (i = 0; i < l->nread; i++)
+			l->read_hashes[i][0] ^= 0xff;
+	fake_seal(l, FERRY__KIND__KIND_IDLE, &idle.base, l->forge_idle &&
+	    !l->idle_wrong_hash ? &l->forger : &l->coord, &buf, &len);
 	l->nread = 0;
 	l->forge_idle = 0;
 	fake_send(l, buf, len);

@@ -63,11 +63,15 @@ struct fake_link {
 	fake_riding_fn on_riding;	/* set by the script, in the fake */
 	/* The reports that rode on polls since the last Idle, which names
 	 * them; when one of them asked for it (on_riding), that Idle is
-	 * sealed with forger instead of ferryd's key. */
+	 * forged: sealed with forger instead of ferryd's key or, with
+	 * idle_wrong_hash set, sealed with ferryd's key but naming every
+	 * report with the hash of other bytes (an acknowledgement meant for
+	 * something else). */
 	uint8_t read_ids[64][16];
 	uint8_t read_hashes[64][ENVELOPE_DIGEST_LEN];
 	int nread;
 	int forge_idle;
+	int idle_wrong_hash;
 	struct keypair forger;
 	/* results */
 	int polls;

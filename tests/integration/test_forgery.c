@@ -402,8 +402,9 @@ fake_log_has(const char *path, const char *text)
  * (b) a well-addressed command signed by a key of its own, (b') the same
  * claiming ferryd's key, (c) ferryd's own seq 1 command replayed byte for
  * byte, (d) the real key with one rule broken each (bad[]), the last one's
- * report getting a forged acknowledgement (alone) and a forged Idle (when it
- * rode on a poll), (e) more than the agent reads;
+ * report getting a forged acknowledgement (alone) and an Idle that names it
+ * with another report's hash (when it rode on a poll), (e) more than the
+ * agent reads;
  * then genuine Idles until every refusal has been reported, and every
  * report but the one with the forged ack is acknowledged (or 20 s passed).
  */
@@ -419,6 +420,10 @@ forgery_script(struct fake_link *l)
 
 	l->on_report = fake_report;
 	l->on_riding = fake_riding;
+	/* The Idle naming the held report is signed with ferryd's real key
+	 * but names another report's hash: acknowledgements hold for the
+	 * very report they name. */
+	l->idle_wrong_hash = 1;
 	l->deadline = fake_mono_ms() + 20000;
 
 	fake_idle(l);
@@ -459,8 +464,11 @@ forgery_script(struct fake_link *l)
 		fake_answer(l, buf, len);
 		free(buf);
 	}
-	/* The last refusal's report gets a forged acknowledgement. */
+	/* The last refusal's report gets a forged acknowledgement: the Idle
+	 * answering the poll it rides on names it with another report's
+	 * hash, and alone it gets one signed by a key of our own. */
 	memcpy(fk->forge_ack_id, fk->bad_ids[NBAD - 1], ID_LEN);
+	fake_idle(l);
 
 	/* (e) more than the agent reads: NNG drops the connection at its
 	 * size limit, the agent dials again and repeats its poll. */
@@ -639,7 +647,8 @@ Test(forgery, fake_ferryd_without_the_key, .init = setup, .fini = teardown,
 	cr_assert_eq(h_db_int(f, "web-1/agent.db", "SELECT last_seq FROM mark",
 	    NULL, 0, NULL), 1);
 	/* The forged acknowledgements were refused too, the one to the report
-	 * alone and the Idle to the poll it rode on: that report waits. */
+	 * alone and the Idle to the poll it rode on, signed by ferryd's key
+	 * but naming another report's hash: that report waits. */
 	cr_assert(h_log_has(agent, FORGED_ACK_LOG));
 	cr_assert_geq(fk->forged_idles, 1, "the report never rode on a poll");
 	cr_assert_eq(unacked(f, "web-1"), 1);
