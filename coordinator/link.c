@@ -464,14 +464,15 @@ session_retired(const struct host *h, const uint8_t *session)
  * poll_fresh: a heartbeat is never one heard before, so that a captured
  * poll replayed later cannot make a dead host look alive; no step of
  * either wall clock may refuse a live agent.  Within an agent's session
- * the counter must grow.  A new session must be near our wall clock (the
- * agent just started, or ferryd did) and never one the host had left;
+ * the counter must grow.  A new session must never be one the host had
+ * left and, when it came in cleartext, be near our wall clock (the agent
+ * just started, or ferryd did);
  * the one it replaces is remembered as left.  A poll without a session
  * (an older agent) must be newer than the last by its sent_at_ms, and is
  * refused once the host has spoken with sessions.  Logs each refusal.
  */
 static int
-poll_fresh(struct host *h, const Ferry__Poll *p, uint64_t now)
+poll_fresh(struct host *h, const Ferry__Poll *p, uint64_t now, int sealed)
 {
 	int newsession;
 
@@ -502,7 +503,10 @@ poll_fresh(struct host *h, const Ferry__Poll *p, uint64_t now)
 		    "session the agent has left (replayed?)", h->rec.name);
 		return 0;
 	}
-	if ((newsession || p->session.len == 0) &&
+	/* A sealed poll is fresh by its channel (a session ferryd opened
+	 * since it started, each number taken once): only a cleartext one
+	 * needs the wall clock's word for it. */
+	if (!sealed && (newsession || p->session.len == 0) &&
 	    (p->sent_at_ms + POLL_SKEW_MS < now ||
 	    p->sent_at_ms > now + POLL_SKEW_MS)) {
 		log_warnx("agent link: host %s: refused heartbeat: its clock is"
@@ -541,7 +545,7 @@ handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		repsrv_drop(slot);
 		return;
 	}
-	if (!poll_fresh(h, p, now)) {
+	if (!poll_fresh(h, p, now, repsrv_chan(slot)->sealed)) {
 		ferry__poll__free_unpacked(p, NULL);
 		repsrv_drop(slot);
 		return;

@@ -92,6 +92,42 @@ step(const char *rel, const char *offset)
 	h_write(&F, rel, "%s\n", offset);
 }
 
+/* An agent whose wall clock is far from ferryd's when it starts: its
+ * sealed session is fresh by the channel, so the clock is no reason to
+ * refuse it; in cleartext its first heartbeat is judged by the clock. */
+Test(core, a_host_whose_clock_is_hours_off_comes_online_when_sealed)
+{
+	struct h_run *r = malloc(sizeof(*r));
+	char tok[1100], st[32];
+
+	cr_assert_not_null(r);
+	step("agent.rc", "-7h");
+	h_token(&F, tok, sizeof(tok), NULL);
+	h_join(&F, r, tok, HOST[0], ADDR[0]);
+	cr_assert_eq(r->status, 0, "join: %s", r->err);
+	faketime_env("agent.rc");
+	AGENT[0] = h_start_agent(&F, HOST[0], NULL);
+	faketime_env(NULL);
+	cr_assert(h_wait_state(&F, HOST[0], "online", 10000),
+	    "a host 7 h off was refused: %s",
+	    h_host_state(&F, HOST[0], st, sizeof(st)));
+	cr_assert_not(h_log_has(F.ferryd, "its clock is"));
+
+	/* The same host in cleartext: the clock decides, and refuses. */
+	h_kill(AGENT[0], SIGTERM);
+	cr_assert_eq(h_kill(F.ferryd, SIGTERM), 0);
+	h_start_ferryd(&F, (const char *[]){ "--insecure-cleartext-link",
+	    "yes", NULL });
+	faketime_env("agent.rc");
+	AGENT[0] = h_start_agent(&F, HOST[0], (const char *[]){
+	    "--insecure-cleartext-link", "yes", NULL });
+	faketime_env(NULL);
+	cr_assert(h_wait_log(F.ferryd, "its clock is", 5000));
+	cr_assert_str_neq(h_host_state(&F, HOST[0], st, sizeof(st)),
+	    "online");
+	free(r);
+}
+
 Test(core, wall_clock_steps_change_no_decision, .timeout = 150)
 {
 	static const char *const fd_steps[] = { "+3h", "-5h", "+26h", "-1h" };
