@@ -263,6 +263,7 @@ do_hosts(struct ferryd *fd, struct rep_slot *slot)
 			hi->containers = h->status->containers;
 			hi->n_containers = h->status->n_containers;
 			hi->agent_version = h->status->version;
+			hi->link = h->cleartext ? "cleartext" : "sealed";
 		}
 		ptrs[i] = hi;
 	}

@@ -85,7 +85,8 @@ static const char usage_hosts[] =
 "runs.  accept admits a host that asked to join without a token; with\n"
 "--key it takes the new key a known host presented (its fingerprint, as\n"
 "`ferry hosts` shows it).  revoke refuses the host from then on; label\n"
-"sets labels (k= removes k).\n";
+"sets labels (k= removes k).  A host whose agent speaks in cleartext\n"
+"(insecure_cleartext_link) is named below the table (--json: \"link\").\n";
 
 static const char usage_ping[] =
 "usage: ferry ping [HOST ...] [--timeout DURATION] [--json]\n"
@@ -348,6 +349,7 @@ hosts_json(const Ferry__CtlReply *r)
 		cJSON_AddNumberToObject(o, "last_sequence",
 		    (double)h->last_sequence);
 		cJSON_AddStringToObject(o, "agent_version", h->agent_version);
+		cJSON_AddStringToObject(o, "link", h->link);
 		cs = cJSON_AddArrayToObject(o, "containers");
 		for (j = 0; j < h->n_containers; j++) {
 			const Ferry__Container *c = h->containers[j];
@@ -410,6 +412,11 @@ hosts_table(const Ferry__CtlReply *r)
 		    h->address[0] ? h->address : "-", seen,
 		    labels[0] ? labels : "-", runs[0] ? runs : "-");
 	}
+	for (i = 0; i < r->n_hosts; i++)
+		if (strcmp(r->hosts[i]->link, "cleartext") == 0)
+			printf("\n%s speaks in cleartext (insecure_cleartext_link)"
+			    ": anyone on its path reads and can alter its link\n",
+			    r->hosts[i]->name);
 	for (i = 0; i < r->n_hosts; i++) {
 		const Ferry__HostInfo *h = r->hosts[i];
 		char fpr[KEY_FPR_STRLEN];

@@ -309,6 +309,7 @@ struct host {
 	size_t nread, capread;
 	uint64_t held_until_us;
 	Ferry__Poll *status;		/* the last heartbeat */
+	int cleartext;			/* ... came in cleartext */
 	int seen_dirty;			/* last_seen not yet written */
 	int online_unrecorded;		/* came online; event not yet written */
 	struct cmd *outbox;		/* unanswered commands, by sequence */

@@ -556,6 +556,7 @@ handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	if (h->status != NULL)
 		ferry__poll__free_unpacked(h->status, NULL);
 	h->status = p;
+	h->cleartext = !repsrv_chan(slot)->sealed;
 	h->agent_last_seq = p->last_sequence;
 	wait = p->wait_ms < HOLD_MIN_MS ? HOLD_MIN_MS :
 	    p->wait_ms > HOLD_MAX_MS ? HOLD_MAX_MS : p->wait_ms;

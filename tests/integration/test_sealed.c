@@ -147,6 +147,8 @@ Test(sealed, nothing_of_a_deploy_is_readable_on_the_wire)
 	cr_assert(h_wait_state(&F, HOST[0], "online", 10000));
 	label_and_deploy();
 	h_relay_stop(&RELAY);
+	h_ferry(&F, &R, (const char *[]){ "hosts", "--json", NULL });
+	cr_assert(strstr(R.out, "\"sealed\"") != NULL, "%s", R.out);
 
 	for (c = 1; c <= RELAY.nconn; c++) {
 		snprintf(path, sizeof(path), "%s.%d.up", WIRE, c);
@@ -196,6 +198,8 @@ Test(sealed, cleartext_only_when_both_ends_are_told_and_then_readable)
 	h_start_ferryd(&F, (const char *[]){ "--insecure-cleartext-link",
 	    "yes", NULL });
 	cr_assert(h_wait_state(&F, HOST[0], "online", 10000));
+	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
+	cr_assert(strstr(R.out, "speaks in cleartext") != NULL, "%s", R.out);
 	label_and_deploy();
 	h_relay_stop(&RELAY);
 	w = wire_bytes(&len);
