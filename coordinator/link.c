@@ -29,7 +29,8 @@
  * which no clock step moves). */
 #define POLL_SKEW_MS	300000
 /* Channel sessions said Hello to that no verified message has bound to a
- * host yet: past this many the oldest goes. */
+ * host yet: past this many (and twice the hosts known at start) the
+ * oldest goes. */
 #define CHAN_UNBOUND_MAX 1024
 
 /* A ping's answer, noted after it was handed over. */
@@ -1216,7 +1217,10 @@ link_start(struct ferryd *fd)
 
 	if ((rc = store_commands_open(fd->store, on_open_command, fd)) != 0)
 		return rc;
-	if ((fd->chan = chan_server_new(&fd->kp, CHAN_UNBOUND_MAX)) == NULL)
+	/* Every known host may say Hello at once (after our restart), and
+	 * strangers must not crowd them out before they bind. */
+	if ((fd->chan = chan_server_new(&fd->kp, CHAN_UNBOUND_MAX +
+	    2 * fd->nhosts)) == NULL)
 		return FERR_NOMEM;
 	/* What an agent that speaks in cleartext hears from a ferryd that
 	 * does not: signed once, here. */
