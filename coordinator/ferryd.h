@@ -385,9 +385,9 @@ struct ferryd {
 	uint64_t last_flush_mono_ms;
 	/* link.c: what joins without a valid token may still record (a
 	 * pending host, a new key's claim on a name): a token bucket of
-	 * tokenless_join_rate per minute, in thousandths, refilled on the
-	 * monotonic clock. */
-	uint64_t claim_bucket_milli;
+	 * tokenless_join_rate per minute, refilled on the monotonic clock
+	 * (claim_allowed). */
+	uint64_t claim_bucket;
 	uint64_t claim_bucket_mono_ms;
 	int online_unrecorded;		/* some host's online event unwritten */
 	uv_signal_t sigterm, sigint;

@@ -219,30 +219,32 @@ check_proof(void *arg, const uint8_t *verifier)
  * claim_allowed takes one from the bucket of what joins without a valid
  * token may record (a pending host, a new key's claim on a name): at most
  * tokenless_join_rate a minute, in bursts of as many.  Elapsed time on the
- * monotonic clock refills it.  Returns 1 when the join may record.
+ * monotonic clock refills it.  The bucket counts in 1/60000ths of a join,
+ * so that each millisecond adds exactly tokenless_join_rate of them and a
+ * flood of asks, however close together, loses no refill to rounding.
+ * Returns 1 when the join may record.
  */
+#define CLAIM_UNIT	60000u
 static int
 claim_allowed(struct ferryd *fd, uint64_t mono_ms)
 {
-	uint64_t cap = (uint64_t)fd->conf.tokenless_join_rate * 1000;
-	uint64_t dt;
+	uint64_t rate = fd->conf.tokenless_join_rate;
+	uint64_t cap = rate * CLAIM_UNIT, dt;
 
 	if (fd->claim_bucket_mono_ms == 0) {
-		fd->claim_bucket_milli = cap;
+		fd->claim_bucket = cap;
 	} else {
 		dt = mono_ms - fd->claim_bucket_mono_ms;
-		/* rate per minute, in thousandths per ms: rate / 60 */
-		if (dt > 60000)
+		if (dt > 60000)		/* a minute fills it anyway */
 			dt = 60000;
-		fd->claim_bucket_milli += dt * fd->conf.tokenless_join_rate /
-		    60;
-		if (fd->claim_bucket_milli > cap)
-			fd->claim_bucket_milli = cap;
+		fd->claim_bucket += dt * rate;
+		if (fd->claim_bucket > cap)
+			fd->claim_bucket = cap;
 	}
 	fd->claim_bucket_mono_ms = mono_ms;
-	if (fd->claim_bucket_milli < 1000)
+	if (fd->claim_bucket < CLAIM_UNIT)
 		return 0;
-	fd->claim_bucket_milli -= 1000;
+	fd->claim_bucket -= CLAIM_UNIT;
 	return 1;
 }
 
