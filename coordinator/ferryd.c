@@ -284,7 +284,7 @@ main(int argc, char **argv)
 		    "hosts at most %u, %u per minute", c->pending_hosts_max,
 		    c->tokenless_join_rate);
 	else
-		log_info("ferryd: joins without a token are refused "
+		log_info("ferryd: hosts join only with a token "
 		    "(allow_tokenless_joins is off)");
 	/* Every socket listens: under systemd (Type=notify) the service is
 	 * started from here on. */

@@ -209,7 +209,7 @@ Test(enrol, tokenless_joins_are_refused_by_default)
 	struct h_proc *agent;
 
 	h_start_ferryd(&F, NULL);
-	cr_assert(h_log_has(F.ferryd, "joins without a token are refused"));
+	cr_assert(h_log_has(F.ferryd, "hosts join only with a token"));
 	cr_assert_eq(keys_generate(&kp), 0);
 	a = join_raw(&kp, "sneaky", NULL);
 	cr_assert(refused(a, FERRY__REFUSAL__REASON__TOKEN_REQUIRED),
