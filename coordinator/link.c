@@ -488,9 +488,11 @@ handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		if (byname != NULL) {
 			/* The pending claim lost its name to the token. */
 			keys_pk_fingerprint_str(byname->rec.pk, sqfpr);
-			snprintf(detail, sizeof(detail), "pending key %s (from "
-			    "%s) displaced by key %s from %s joining by token",
-			    sqfpr, byname->rec.address, fpr, peer);
+			/* (Where the pending key came from is in its
+			 * host-pending event; its address is what it said.) */
+			snprintf(detail, sizeof(detail), "pending key %s "
+			    "(address %s) displaced by key %s from %s joining "
+			    "by token", sqfpr, byname->rec.address, fpr, peer);
 			log_warnx("host %s: %s", rec->name, detail);
 			store_event(fd->store, "ferryd", "host-pending-displaced",
 			    rec->name, detail);
