@@ -29,19 +29,26 @@
 extern char **environ;
 
 static const char usage[] =
-"usage: ferry-agent join TOKEN [--name NAME] [--label k=v ...]\n"
-"                         [--state-dir DIR] [--publish-address ADDR]\n"
-"                         [-f FILE] [--no-start]\n"
+"usage: ferry-agent join TOKEN | --token-file FILE | - [--name NAME]\n"
+"                         [--label k=v ...] [--state-dir DIR]\n"
+"                         [--publish-address ADDR] [-f FILE] [--no-start]\n"
 "\n"
-"Enrols this host with the ferryd named in TOKEN (from `ferry token\n"
+"Enrols this host with the ferryd named in the token (from `ferry token\n"
 "create`): creates the host key pair, proves the token, pins ferryd's key\n"
-"and writes DIR/" ENROLMENT_FILE ".  NAME defaults to this machine's host\n"
-"name; DIR to state_dir of the config file (-f FILE, default\n"
+"and writes DIR/" ENROLMENT_FILE ".  The token is read from --token-file\n"
+"FILE, or from standard input when given as - (or left out while standard\n"
+"input is not a terminal), or else taken as the argument TOKEN, which\n"
+"other users of this machine can read in the process list while join\n"
+"runs: prefer a file or standard input.  NAME defaults to this machine's\n"
+"host name; DIR to state_dir of the config file (-f FILE, default\n"
 AGENT_CONF "), else /var/lib/ferry-agent.\n"
 "\n"
 "When systemd runs this machine and no --state-dir was given, join then\n"
 "enables and (re)starts " AGENT_UNIT "; --no-start leaves the service\n"
 "alone.  Otherwise it prints the command that starts the agent.\n"
+"\n"
+"join prints this host's key fingerprint: an operator compares it with\n"
+"`ferry hosts` before naming a new key for a known host.\n"
 "\n"
 "Exit status: 0 joined (and the service started, when join starts it),\n"
 "1 refused, unreachable or the service did not start, 2 bad arguments.\n";
@@ -118,6 +125,49 @@ nngfail:
 	return FERR_IO;
 }
 
+/* read_token reads one token from fp (a file or standard input): the
+ * first line, surrounding blanks left out.  0 with the text in buf, or
+ * FERR_TOOBIG / FERR_MALFORMED (empty) / FERR_IO. */
+static int
+read_token(FILE *fp, char *buf, size_t len)
+{
+	size_t n, i;
+
+	if (fgets(buf, (int)len, fp) == NULL)
+		return ferror(fp) ? FERR_IO : FERR_MALFORMED;
+	n = strlen(buf);
+	if (n == len - 1 && buf[n - 1] != '\n')
+		return FERR_TOOBIG;
+	while (n > 0 && strchr(" \t\r\n", buf[n - 1]) != NULL)
+		buf[--n] = '\0';
+	for (i = 0; buf[i] == ' ' || buf[i] == '\t'; i++)
+		;
+	memmove(buf, buf + i, n - i + 1);
+	return buf[0] == '\0' ? FERR_MALFORMED : 0;
+}
+
+/* token_from fills text (TOKEN_MAX_TEXT + 2 bytes) from the token's file,
+ * "-" for standard input; returns join's exit status, 0 when read. */
+static int
+token_from(const char *file, char *text, size_t len)
+{
+	FILE *fp = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+	const char *what = fp == stdin ? "standard input" : file;
+	int rc;
+
+	if (fp == NULL)
+		return fail(2, "--token-file %s: %s", file, strerror(errno));
+	rc = read_token(fp, text, len);
+	if (fp != stdin)
+		fclose(fp);
+	if (rc == FERR_TOOBIG)
+		return fail(2, "bad token in %s: longer than a join token",
+		    what);
+	if (rc != 0)
+		return fail(2, "no token in %s", what);
+	return 0;
+}
+
 /* systemctl runs `systemctl VERB [FLAG] UNIT`, its output going to ours,
  * and returns 0 when it exits 0. */
 static int
@@ -178,12 +228,13 @@ join_main(int argc, char **argv)
 	Ferry__JoinRequest jr = FERRY__JOIN_REQUEST__INIT;
 	Ferry__Label *labels[16], lab[16];
 	char path[700], hostname[64], why[512], fpr[KEY_FPR_STRLEN];
+	char hostfpr[KEY_FPR_STRLEN], tokbuf[TOKEN_MAX_TEXT + 2];
 	char *text = NULL;
 	uint8_t proof[TOKEN_PROOF_LEN], got_fpr[KEY_FPR_LEN];
 	uint8_t *req = NULL, *reply = NULL;
 	size_t reqlen, replylen, nl = 0;
 	struct envelope ev;
-	const char *tokstr = NULL, *conf_file = NULL;
+	const char *tokstr = NULL, *conf_file = NULL, *tokfile = NULL;
 	int i, created, rc, status = 1, no_start = 0, dir_flag = 0;
 
 	agent_conf_init(&c, opts);
@@ -220,6 +271,11 @@ join_main(int argc, char **argv)
 			conf_file = argv[++i];
 		} else if (strcmp(a, "--no-start") == 0) {
 			no_start = 1;
+		} else if (strcmp(a, "--token-file") == 0 && v != NULL) {
+			tokfile = argv[++i];
+		} else if (strcmp(a, "-") == 0 && tokfile == NULL &&
+		    tokstr == NULL) {
+			tokfile = "-";
 		} else if (a[0] == '-') {
 			return fail(2, "unknown or incomplete flag \"%s\" (see "
 			    "ferry-agent join --help)", a);
@@ -229,9 +285,19 @@ join_main(int argc, char **argv)
 			return fail(2, "unexpected argument \"%s\"", a);
 		}
 	}
-	if (tokstr == NULL) {
+	if (tokstr != NULL && tokfile != NULL)
+		return fail(2, "two tokens: give TOKEN, --token-file FILE or -, "
+		    "not more than one");
+	if (tokstr == NULL && tokfile == NULL && !isatty(STDIN_FILENO))
+		tokfile = "-";
+	if (tokstr == NULL && tokfile == NULL) {
 		fputs(usage, stderr);
 		return 2;
+	}
+	if (tokfile != NULL) {
+		if ((rc = token_from(tokfile, tokbuf, sizeof(tokbuf))) != 0)
+			return rc;
+		tokstr = tokbuf;
 	}
 	/* The service reads the config file: join writes where it looks. */
 	if (conf_file == NULL && access(AGENT_CONF, F_OK) == 0)
@@ -264,6 +330,9 @@ join_main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/host.key", c.state_dir);
 	if ((rc = keys_load_or_create(path, &kp, &created)) != 0)
 		return fail(1, "host key %s: %s", path, ferr_str(rc));
+	keys_pk_fingerprint_str(kp.pk, hostfpr);
+	printf("this host's key: %s\n", hostfpr);
+	fflush(stdout);
 
 	token_proof(tok.secret, kp.pk, c.name, proof);
 	jr.name = c.name;
@@ -362,6 +431,7 @@ join_main(int argc, char **argv)
 	status = 0;
 out:
 	sodium_memzero(&tok, sizeof(tok));
+	sodium_memzero(tokbuf, sizeof(tokbuf));
 	sodium_memzero(&kp, sizeof(kp));
 	free(req);
 	free(reply);

@@ -67,6 +67,16 @@ daemon_args(int argc, char **argv, struct config_opt *opts,
 			name[n] = '\0';
 			if (eq != NULL) {
 				val = eq + 1;
+			} else if (config_find(opts, name) != NULL &&
+			    config_find(opts, name)->type == CONF_BOOL) {
+				/* "--name yes|no", or a switch: "--name"
+				 * alone means yes. */
+				if (i + 1 < argc && (strcmp(argv[i + 1],
+				    "yes") == 0 || strcmp(argv[i + 1], "no") ==
+				    0))
+					val = argv[++i];
+				else
+					val = "yes";
 			} else if (i + 1 < argc) {
 				val = argv[++i];
 			} else {

@@ -9,7 +9,8 @@ enum config_type {
 	CONF_STRING,	/* char buffer of .size bytes */
 	CONF_UINT,	/* uint32_t */
 	CONF_DURATION,	/* uint64_t milliseconds; "250ms", "5s", "2m", "1h" */
-	CONF_BOOL,	/* int; "yes" or "no" */
+	CONF_BOOL,	/* int; "yes" or "no"; as a flag the value may be left
+			 * out: "--name" alone means yes */
 };
 
 /* One setting: the same name in the file ("name = value") and as a flag

@@ -205,6 +205,13 @@ int
 db_open(sqlite3 **out, const char *path, const char *const *migrations,
     int n)
 {
+	return db_open_with(out, path, migrations, n, NULL);
+}
+
+int
+db_open_with(sqlite3 **out, const char *path, const char *const *migrations,
+    int n, int (*prepare)(sqlite3 *db))
+{
 	sqlite3 *db = NULL;
 	char sql[64];
 	int v, rc = FERR_STORE;
@@ -217,6 +224,8 @@ db_open(sqlite3 **out, const char *path, const char *const *migrations,
 	if (db_exec(db, "PRAGMA journal_mode = WAL") != 0 ||
 	    db_exec(db, "PRAGMA synchronous = FULL") != 0 ||
 	    db_exec(db, "PRAGMA foreign_keys = ON") != 0)
+		goto fail;
+	if (prepare != NULL && prepare(db) != 0)
 		goto fail;
 	if ((v = db_version(db)) < 0)
 		goto fail;

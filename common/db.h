@@ -18,6 +18,13 @@ int
 db_open(sqlite3 **out, const char *path, const char *const *migrations,
     int n);
 
+/* db_open_with is db_open that first hands the open connection to prepare
+ * (which returns 0, or fails the open): for SQL functions that migrations
+ * call, registered before any migration runs. */
+int
+db_open_with(sqlite3 **out, const char *path, const char *const *migrations,
+    int n, int (*prepare)(sqlite3 *db));
+
 /* db_version returns PRAGMA user_version, or -1. */
 int
 db_version(sqlite3 *db);

@@ -85,35 +85,62 @@ out:
 	return rc;
 }
 
+static const char proof_label[] = "ferry-join-proof";
+
+/* proof_message writes what a proof signs into buf (at least
+ * sizeof(proof_label) + KEY_PUBLIC_LEN + 256 bytes); returns its length, or
+ * 0 when name is too long to be a host name. */
+static size_t
+proof_message(const uint8_t pk[KEY_PUBLIC_LEN], const char *name,
+    uint8_t *buf, size_t cap)
+{
+	size_t n = strlen(name), off = sizeof(proof_label);
+
+	if (off + KEY_PUBLIC_LEN + n > cap)
+		return 0;
+	memcpy(buf, proof_label, off);
+	memcpy(buf + off, pk, KEY_PUBLIC_LEN);
+	memcpy(buf + off + KEY_PUBLIC_LEN, name, n);
+	return off + KEY_PUBLIC_LEN + n;
+}
+
+void
+token_verifier(const uint8_t secret[TOKEN_SECRET_LEN],
+    uint8_t verifier[TOKEN_VERIFIER_LEN])
+{
+	uint8_t sk[crypto_sign_SECRETKEYBYTES];
+
+	crypto_sign_seed_keypair(verifier, sk, secret);
+	sodium_memzero(sk, sizeof(sk));
+}
+
 void
 token_proof(const uint8_t secret[TOKEN_SECRET_LEN],
     const uint8_t pk[KEY_PUBLIC_LEN], const char *name,
     uint8_t proof[TOKEN_PROOF_LEN])
 {
-	crypto_auth_hmacsha512256_state st;
-	static const char label[] = "ferry-join";
+	uint8_t tpk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+	uint8_t msg[sizeof(proof_label) + KEY_PUBLIC_LEN + 256];
+	size_t n = proof_message(pk, name, msg, sizeof(msg));
 
-	crypto_auth_hmacsha512256_init(&st, secret, TOKEN_SECRET_LEN);
-	crypto_auth_hmacsha512256_update(&st, (const uint8_t *)label,
-	    sizeof(label));
-	crypto_auth_hmacsha512256_update(&st, pk, KEY_PUBLIC_LEN);
-	crypto_auth_hmacsha512256_update(&st, (const uint8_t *)name,
-	    strlen(name));
-	crypto_auth_hmacsha512256_final(&st, proof);
+	memset(proof, 0, TOKEN_PROOF_LEN);
+	if (n == 0)
+		return;		/* no name that long joins: a proof of nothing */
+	crypto_sign_seed_keypair(tpk, sk, secret);
+	crypto_sign_detached(proof, NULL, msg, n, sk);
+	sodium_memzero(sk, sizeof(sk));
 }
 
 int
-token_proof_check(const uint8_t secret[TOKEN_SECRET_LEN],
+token_proof_check(const uint8_t verifier[TOKEN_VERIFIER_LEN],
     const uint8_t pk[KEY_PUBLIC_LEN], const char *name,
     const uint8_t *proof, size_t proof_len)
 {
-	uint8_t want[TOKEN_PROOF_LEN];
-	int rc;
+	uint8_t msg[sizeof(proof_label) + KEY_PUBLIC_LEN + 256];
+	size_t n = proof_message(pk, name, msg, sizeof(msg));
 
-	if (proof_len != TOKEN_PROOF_LEN)
+	if (proof_len != TOKEN_PROOF_LEN || n == 0)
 		return FERR_TOKEN;
-	token_proof(secret, pk, name, want);
-	rc = sodium_memcmp(want, proof, TOKEN_PROOF_LEN) == 0 ? 0 : FERR_TOKEN;
-	sodium_memzero(want, sizeof(want));
-	return rc;
+	return crypto_sign_verify_detached(proof, msg, n, verifier) == 0 ?
+	    0 : FERR_TOKEN;
 }

@@ -248,6 +248,9 @@ do_hosts(struct ferryd *fd, struct rep_slot *slot)
 			keys_fingerprint(h->rec.new_pk, newfprs[i]);
 			hi->new_fingerprint.data = newfprs[i];
 			hi->new_fingerprint.len = KEY_FPR_LEN;
+			hi->new_key_from = h->rec.new_key_from;
+			hi->new_key_at_ms = h->rec.new_key_at_ms;
+			hi->new_key_token = h->rec.new_key_token;
 		}
 		hi->labels = &lptrs[nl];
 		for (j = 0; j < h->rec.nlabels; j++, nl++) {
@@ -307,43 +310,72 @@ fail_outbox(struct ferryd *fd, struct host *h, const char *why)
 	h->outbox = NULL;
 }
 
+/*
+ * do_accept admits a pending host, or replaces an enrolled host's key with
+ * the key that claims its name.  A key is replaced only when the operator
+ * names that key's fingerprint (--key): `accept NAME` alone never does,
+ * whatever claims the name, since anyone who reaches the agent port can
+ * make a claim.
+ */
 static void
 do_accept(struct ferryd *fd, struct rep_slot *slot, const Ferry__HostName *hn,
     const char *actor)
 {
 	const char *name = hn->name;
+	const char *key = hn->key != NULL && hn->key[0] ? hn->key : NULL;
 	struct host *h = need_host(fd, slot, name);
-	char fpr[KEY_FPR_STRLEN];
+	char fpr[KEY_FPR_STRLEN], oldfpr[KEY_FPR_STRLEN], detail[256];
 	int rc;
 
 	if (h == NULL)
 		return;
-	if (h->rec.has_new_pk) {
-		/* Replacing a key takes the operator naming it: anyone can
-		 * present a new key for a known name. */
+	keys_pk_fingerprint_str(h->rec.pk, oldfpr);
+	if (h->rec.has_new_pk && h->rec.state != HOST_PENDING) {
 		keys_pk_fingerprint_str(h->rec.new_pk, fpr);
-		if (hn->key == NULL || strcmp(hn->key, fpr) != 0) {
-			ctl_error(slot, "a new key waits for this host: "
-			    "check it and run `ferry hosts accept NAME --key "
-			    "%s`", fpr);
+		if (key == NULL) {
+			ctl_error(slot, "host \"%s\" is enrolled with key %s; "
+			    "another key claims its name (see `ferry hosts`). "
+			    "Nothing changed: a host's key is replaced only "
+			    "with --key naming the new key's fingerprint, once "
+			    "checked on the host itself", name, oldfpr);
 			return;
 		}
-		if ((rc = store_host_take_new_key(fd->store, name)) != 0) {
+		if (strcmp(key, fpr) != 0) {
+			ctl_error(slot, "key %s does not claim host \"%s\"; "
+			    "nothing changed (see `ferry hosts`)", key, name);
+			return;
+		}
+		if ((rc = store_host_take_new_key(fd->store, name,
+		    h->rec.new_pk)) != 0) {
 			ctl_error(slot, "cannot record: %s", ferr_str(rc));
 			return;
 		}
 		memcpy(h->rec.pk, h->rec.new_pk, KEY_PUBLIC_LEN);
 		fleet_reindex(fd);
+		snprintf(detail, sizeof(detail), "key %s (claimed from %s, %s) "
+		    "replaces key %s", fpr, h->rec.new_key_from,
+		    h->rec.new_key_token ? "with a valid token" :
+		    "without a token", oldfpr);
 		h->rec.has_new_pk = 0;
+		h->rec.new_key_from[0] = '\0';
+		h->rec.new_key_at_ms = 0;
+		h->rec.new_key_token = 0;
 		keys_fingerprint(h->rec.pk, h->fpr);
 		/* Whatever waited for the old key is void now. */
 		fail_outbox(fd, h, "host key replaced");
 		link_release(fd, h);
 		h->online = 0;
 		h->rec.state = HOST_ACCEPTED;
-		log_info("host %s: new key %s accepted by %s", name, fpr, actor);
-		store_event(fd->store, actor, "host-key-replaced", name, fpr);
+		log_info("host %s: %s, by %s", name, detail, actor);
+		store_event(fd->store, actor, "host-key-replaced", name,
+		    detail);
 		reply_ok(slot);
+		return;
+	}
+	if (key != NULL && (h->rec.state != HOST_PENDING ||
+	    strcmp(key, oldfpr) != 0)) {
+		ctl_error(slot, "key %s does not claim host \"%s\"; nothing "
+		    "changed (see `ferry hosts`)", key, name);
 		return;
 	}
 	if (h->rec.state == HOST_ACCEPTED) {
@@ -355,8 +387,8 @@ do_accept(struct ferryd *fd, struct rep_slot *slot, const Ferry__HostName *hn,
 		return;
 	}
 	h->rec.state = HOST_ACCEPTED;
-	log_info("host %s: accepted by %s", name, actor);
-	store_event(fd->store, actor, "host-accepted", name, "");
+	log_info("host %s: accepted by %s (key %s)", name, actor, oldfpr);
+	store_event(fd->store, actor, "host-accepted", name, oldfpr);
 	reply_ok(slot);
 }
 
@@ -474,6 +506,7 @@ do_token(struct ferryd *fd, struct rep_slot *slot, const Ferry__TokenCreate *t,
 	struct label labels[LABELS_MAX];
 	uint64_t ttl, now = clock_wall_ms();
 	char *text = NULL, idhex[TOKEN_ID_LEN * 2 + 1];
+	uint8_t verifier[TOKEN_VERIFIER_LEN];
 	size_t i;
 	int rc;
 
@@ -503,7 +536,8 @@ do_token(struct ferryd *fd, struct rep_slot *slot, const Ferry__TokenCreate *t,
 	memcpy(tok.fingerprint, fd->fpr, KEY_FPR_LEN);
 	randombytes_buf(tok.id, TOKEN_ID_LEN);
 	randombytes_buf(tok.secret, TOKEN_SECRET_LEN);
-	if ((rc = store_token_insert(fd->store, tok.id, tok.secret, now,
+	token_verifier(tok.secret, verifier);
+	if ((rc = store_token_insert(fd->store, tok.id, verifier, now,
 	    now + ttl, labels, t->n_labels)) != 0 ||
 	    (rc = token_encode(&tok, &text)) != 0) {
 		ctl_error(slot, "cannot create token: %s", ferr_str(rc));

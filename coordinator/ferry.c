@@ -36,7 +36,8 @@ static const char usage_main[] =
 "what runs\n"
 "  hosts accept NAME [--key FP]                admit a pending host (or, "
 "with --key,\n"
-"                                              its new key)\n"
+"                                              the key that claims its "
+"name)\n"
 "  hosts revoke NAME                           shut a host out\n"
 "  hosts label NAME k=v ...                    set labels (k= removes k)\n"
 "  ping [HOST ...] [--timeout 5s] [--json]     signed round trip, with "
@@ -82,11 +83,21 @@ static const char usage_hosts[] =
 "\n"
 "Without a subcommand, lists every host: name, state (pending, online,\n"
 "offline, revoked), address, last seen, labels and the containers it\n"
-"runs.  accept admits a host that asked to join without a token; with\n"
-"--key it takes the new key a known host presented (its fingerprint, as\n"
-"`ferry hosts` shows it).  revoke refuses the host from then on; label\n"
-"sets labels (k= removes k).  A host whose agent speaks in cleartext\n"
-"(insecure_cleartext_link) is named below the table (--json: \"link\").\n";
+"runs; and, under the table, any other key that claims an enrolled\n"
+"host's name: its fingerprint, the address it came from, when, and\n"
+"whether a valid join token came with it (--json: new_key_fingerprint,\n"
+"new_key_from, new_key_at_ms, new_key_with_token).\n"
+"\n"
+"accept NAME admits a host that asked to join without a token (ferryd's\n"
+"allow_tokenless_joins); it never changes an enrolled host's key.\n"
+"accept NAME --key FINGERPRINT replaces an enrolled host's key with the\n"
+"key that claims its name, and only when FINGERPRINT is exactly that\n"
+"key's; it first prints where the key came from.  Anyone who reaches\n"
+"ferryd's agent port can claim a name: name a key only after checking on\n"
+"the host itself that it is its key (`ferry-agent join` prints it).\n"
+"revoke refuses the host from then on; label sets labels (k= removes\n"
+"k).  A host whose agent speaks in cleartext (insecure_cleartext_link)\n"
+"is named below the table (--json: \"link\").\n";
 
 static const char usage_ping[] =
 "usage: ferry ping [HOST ...] [--timeout DURATION] [--json]\n"
@@ -340,6 +351,12 @@ hosts_json(const Ferry__CtlReply *r)
 		if (h->new_fingerprint.len == KEY_FPR_LEN)
 			keys_fingerprint_str(h->new_fingerprint.data, fpr);
 		cJSON_AddStringToObject(o, "new_key_fingerprint", fpr);
+		cJSON_AddStringToObject(o, "new_key_from", h->new_key_from ?
+		    h->new_key_from : "");
+		cJSON_AddNumberToObject(o, "new_key_at_ms",
+		    (double)h->new_key_at_ms);
+		cJSON_AddBoolToObject(o, "new_key_with_token",
+		    h->new_key_token);
 		labels = cJSON_AddObjectToObject(o, "labels");
 		for (j = 0; j < h->n_labels; j++)
 			cJSON_AddStringToObject(labels, h->labels[j]->key,
@@ -369,6 +386,28 @@ hosts_json(const Ferry__CtlReply *r)
 		cJSON_AddItemToArray(arr, o);
 	}
 	print_json(arr);
+}
+
+/* claim_print says which key claims an enrolled host's name, from where
+ * and when: what the operator checks on the host before naming the key. */
+static void
+claim_print(const Ferry__HostInfo *h, const char *fpr)
+{
+	char oldfpr[KEY_FPR_STRLEN] = "?", when[32];
+
+	if (h->fingerprint.len == KEY_FPR_LEN)
+		keys_fingerprint_str(h->fingerprint.data, oldfpr);
+	ago(h->new_key_at_ms, when, sizeof(when));
+	printf("\n%s: another key claims this name; the host keeps its "
+	    "enrolled key %s.\n  claiming key: %s\n  from:         %s, %s, "
+	    "%s\n", h->name, oldfpr, fpr, h->new_key_from &&
+	    h->new_key_from[0] ? h->new_key_from : "(address not recorded)",
+	    when, h->new_key_token ? "with a valid join token" :
+	    "without a token");
+	printf("  Nothing changes unless an operator names the claiming key "
+	    "(`ferry hosts accept %s --key FINGERPRINT`); do so only after "
+	    "checking on %s itself that it is its new key.\n", h->name,
+	    h->name);
 }
 
 static void
@@ -424,11 +463,35 @@ hosts_table(const Ferry__CtlReply *r)
 		if (h->new_fingerprint.len != KEY_FPR_LEN)
 			continue;
 		keys_fingerprint_str(h->new_fingerprint.data, fpr);
-		printf("\n%s presented a new key %s and is refused until an "
-		    "operator decides:\n  ferry hosts accept %s --key %s   "
-		    "(take the new key)\n  ferry hosts revoke %s   (keep it "
-		    "out)\n", h->name, fpr, h->name, fpr, h->name);
+		claim_print(h, fpr);
 	}
+}
+
+/* accept_show_claim prints, before a key is taken, where the named key
+ * came from, as ferryd recorded it. */
+static void
+accept_show_claim(const char *name, const char *key)
+{
+	Ferry__CtlRequest req = FERRY__CTL_REQUEST__INIT;
+	Ferry__HostsList hl = FERRY__HOSTS_LIST__INIT;
+	Ferry__CtlReply *r;
+	char fpr[KEY_FPR_STRLEN];
+	size_t i;
+
+	req.op_case = FERRY__CTL_REQUEST__OP_HOSTS_LIST;
+	req.hosts_list = &hl;
+	r = call(&req, 10000);
+	for (i = 0; i < r->n_hosts; i++) {
+		const Ferry__HostInfo *h = r->hosts[i];
+
+		if (strcmp(h->name, name) != 0 ||
+		    h->new_fingerprint.len != KEY_FPR_LEN)
+			continue;
+		keys_fingerprint_str(h->new_fingerprint.data, fpr);
+		if (strcmp(fpr, key) == 0)
+			claim_print(h, fpr);
+	}
+	ferry__ctl_reply__free_unpacked(r, NULL);
 }
 
 static int
@@ -465,6 +528,8 @@ cmd_hosts(int argc, char **argv)
 			die(EXIT_USAGE, "usage: ferry hosts %s NAME%s", argv[0],
 			    argv[0][0] == 'a' ? " [--key FINGERPRINT]" : "");
 		hn.name = argv[1];
+		if (hn.key != NULL)
+			accept_show_claim(hn.name, hn.key);
 		if (argv[0][0] == 'a') {
 			req.op_case = FERRY__CTL_REQUEST__OP_HOST_ACCEPT;
 			req.host_accept = &hn;
@@ -473,8 +538,12 @@ cmd_hosts(int argc, char **argv)
 			req.host_revoke = &hn;
 		}
 		r = call(&req, 10000);
-		printf("host %s %s\n", argv[1], argv[0][0] == 'a' ?
-		    "accepted" : "revoked");
+		if (hn.key != NULL)
+			printf("host %s: key %s accepted; it replaces the "
+			    "host's key\n", argv[1], hn.key);
+		else
+			printf("host %s %s\n", argv[1], argv[0][0] == 'a' ?
+			    "accepted" : "revoked");
 		ferry__ctl_reply__free_unpacked(r, NULL);
 		return 0;
 	}

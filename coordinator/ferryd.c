@@ -25,7 +25,8 @@ static const char usage[] =
 "usage: ferryd [-d] [-v] [-n] [-f FILE] [--state-dir DIR] [--listen URL]\n"
 "              [--socket PATH] [--http ADDR] [--advertise URL]\n"
 "              [--missed-beats N] [--token-ttl DURATION]\n"
-"              [--operators-group GROUP]\n"
+"              [--operators-group GROUP] [--allow-tokenless-joins]\n"
+"              [--pending-hosts-max N] [--tokenless-join-rate N]\n"
 "\n"
 "The ferry coordinator: keeps the fleet database, signs commands, listens\n"
 "for agents and for the ferry CLI.\n"
@@ -49,10 +50,23 @@ static const char usage[] =
 "  --insecure-cleartext-link yes|no\n"
 "                     INSECURE: also take agents' messages in cleartext\n"
 "                     (default no: the link is sealed, see ferryd(8))\n"
+"  --allow-tokenless-joins [yes|no]\n"
+"                     let hosts ask to join without a token; they wait as\n"
+"                     pending until `ferry hosts accept` (default: no,\n"
+"                     such joins are refused)\n"
+"  --pending-hosts-max N\n"
+"                     pending hosts kept at most; more joins without a\n"
+"                     token are refused (default 64)\n"
+"  --tokenless-join-rate N\n"
+"                     joins without a valid token that may record\n"
+"                     anything (a pending host, a new key's claim on a\n"
+"                     name), per minute, in bursts of up to N\n"
+"                     (default 30)\n"
 "\n"
 "Every flag can be set in the config file as \"name = value\" (state_dir,\n"
 "listen, socket, http, advertise, missed_beats, token_ttl,\n"
-"operators_group, insecure_cleartext_link).\n";
+"operators_group, insecure_cleartext_link, allow_tokenless_joins,\n"
+"pending_hosts_max, tokenless_join_rate).\n";
 
 /* gauges refreshes what /metrics counts afresh, once a second. */
 static void
@@ -143,6 +157,12 @@ main(int argc, char **argv)
 		    sizeof(c->operators_group), 0, 0, 0 },
 		{ "insecure_cleartext_link", CONF_BOOL,
 		    &c->insecure_cleartext_link, 0, 0, 0, 0 },
+		{ "allow_tokenless_joins", CONF_BOOL,
+		    &c->allow_tokenless_joins, 0, 0, 0, 0 },
+		{ "pending_hosts_max", CONF_UINT, &c->pending_hosts_max, 0, 1,
+		    100000, 0 },
+		{ "tokenless_join_rate", CONF_UINT, &c->tokenless_join_rate, 0,
+		    1, 100000, 0 },
 		{ NULL, 0, NULL, 0, 0, 0, 0 },
 	};
 	struct daemon_flags fl;
@@ -158,6 +178,9 @@ main(int argc, char **argv)
 	    "ferry-operators");
 	c->missed_beats = 3;
 	c->default_token_ttl_ms = 3600 * 1000;
+	c->allow_tokenless_joins = 0;
+	c->pending_hosts_max = 64;
+	c->tokenless_join_rate = 30;
 
 	if (daemon_args(argc, argv, opts, "/etc/ferry/ferryd.conf", &fl, err,
 	    sizeof(err)) != 0) {
@@ -256,6 +279,13 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	log_info("ferryd: listening for agents on %s, for ferry on %s; %zu "
 	    "host(s) known", c->listen, c->socket, fd->nhosts);
+	if (c->allow_tokenless_joins)
+		log_info("ferryd: joins without a token are allowed: pending "
+		    "hosts at most %u, %u per minute", c->pending_hosts_max,
+		    c->tokenless_join_rate);
+	else
+		log_info("ferryd: hosts join only with a token "
+		    "(allow_tokenless_joins is off)");
 	/* Every socket listens: under systemd (Type=notify) the service is
 	 * started from here on. */
 	snprintf(path, sizeof(path), "listening for agents on %s, for ferry "

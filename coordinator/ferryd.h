@@ -38,8 +38,13 @@ struct label {
 struct host_rec {
 	char name[HOST_NAME_MAX_LEN + 1];
 	uint8_t pk[KEY_PUBLIC_LEN];
-	int has_new_pk;			/* a new key waits for an operator */
+	/* Another key claims this name (the latest claim only): it waits
+	 * for an operator, who must name its fingerprint to take it. */
+	int has_new_pk;
 	uint8_t new_pk[KEY_PUBLIC_LEN];
+	char new_key_from[64];		/* the claim's peer address */
+	uint64_t new_key_at_ms;		/* when (wall clock, for people) */
+	int new_key_token;		/* a valid token came with it */
 	enum host_state state;
 	char address[64];
 	uint64_t last_seen_ms;
@@ -97,7 +102,7 @@ struct event_rec {
 struct store;
 
 /* The schema version store_open migrates to: one per migration. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 
 /* store_open opens (creating if needed) the database at path: WAL,
@@ -112,10 +117,15 @@ int store_hosts_load(struct store *st, store_host_cb cb, void *arg);
 int store_host_insert(struct store *st, const struct host_rec *h);
 int store_host_set_state(struct store *st, const char *name,
     enum host_state s);
+/* store_host_set_new_key records claim's new key (new_pk, new_key_from,
+ * new_key_at_ms, new_key_token) as the one claim that waits on the host,
+ * replacing any earlier one; claim NULL or without has_new_pk clears it. */
 int store_host_set_new_key(struct store *st, const char *name,
+    const struct host_rec *claim);
+/* store_host_take_new_key makes the waiting new key the host's key, only
+ * when it is pk (the key the operator named): FERR_NOTFOUND otherwise. */
+int store_host_take_new_key(struct store *st, const char *name,
     const uint8_t *pk);
-/* store_host_take_new_key makes the waiting new key the host's key. */
-int store_host_take_new_key(struct store *st, const char *name);
 int store_host_set_labels(struct store *st, const char *name,
     const struct label *labels, size_t n);
 /* store_batch_begin opens one write transaction: the single-statement
@@ -130,19 +140,24 @@ int store_batch_end(struct store *st, int rc);
 int store_host_seen(struct store *st, const char *name, uint64_t at_ms,
     const char *address);
 
+/* store_token_insert records a token by its id and verifier (token.h: the
+ * public key that checks its proofs); its secret is never stored. */
 int store_token_insert(struct store *st, const uint8_t *id,
-    const uint8_t *secret, uint64_t created_ms, uint64_t expires_ms,
+    const uint8_t *verifier, uint64_t created_ms, uint64_t expires_ms,
     const struct label *labels, size_t n);
 /*
  * store_token_join checks the token (exists, unused, unexpired, proof by
- * the caller's check function) and, in one transaction, marks it used and
- * inserts h with the token's labels added.  *why names the failure.
- * With h NULL it only checks the token: nothing is spent or written.
+ * the caller's check function, handed the token's verifier) and, in one
+ * transaction, marks it used, removes the pending host named displace
+ * (when not NULL: a claim without a token loses its name to a token;
+ * FERR_NOTFOUND when no such pending host) and inserts h with the token's
+ * labels added.  *why names the failure.  With h NULL it only checks the
+ * token: nothing is spent or written.
  */
-typedef int (*store_proof_fn)(void *arg, const uint8_t *secret);
+typedef int (*store_proof_fn)(void *arg, const uint8_t *verifier);
 int store_token_join(struct store *st, const uint8_t *token_id,
     uint64_t now_ms, store_proof_fn proof, void *proof_arg,
-    struct host_rec *h, const char **why);
+    struct host_rec *h, const char *displace, const char **why);
 
 /* store_command_insert records c and the host's new last sequence in one
  * transaction, or in the open batch (a `ferry ping` records its commands
@@ -278,6 +293,9 @@ struct ferryd_conf {
 	uint32_t missed_beats;
 	uint64_t default_token_ttl_ms;
 	int insecure_cleartext_link;	/* take cleartext envelopes too */
+	int allow_tokenless_joins;	/* joins without a token wait pending */
+	uint32_t pending_hosts_max;	/* ... this many at most */
+	uint32_t tokenless_join_rate;	/* recorded per minute, at most */
 };
 
 struct cmd;
@@ -366,6 +384,12 @@ struct ferryd {
 	struct ping_note *notes;
 	size_t nnotes, notes_cap;
 	uint64_t last_flush_mono_ms;
+	/* link.c: what joins without a valid token may still record (a
+	 * pending host, a new key's claim on a name): a token bucket of
+	 * tokenless_join_rate per minute, refilled on the monotonic clock
+	 * (claim_allowed). */
+	uint64_t claim_bucket;
+	uint64_t claim_bucket_mono_ms;
 	int online_unrecorded;		/* some host's online event unwritten */
 	uv_signal_t sigterm, sigint;
 	int stopping;
@@ -390,6 +414,11 @@ struct host *fleet_find(struct ferryd *fd, const char *name);
 struct host *fleet_find_key(struct ferryd *fd, const uint8_t *pk);
 /* fleet_reindex must be called after a host's key changes in memory. */
 void fleet_reindex(struct ferryd *fd);
+/* fleet_remove takes h out of memory and frees it (the caller removed it
+ * from the store; h holds no poll: only pending hosts are removed). */
+void fleet_remove(struct ferryd *fd, struct host *h);
+/* fleet_pending counts the pending hosts. */
+size_t fleet_pending(const struct ferryd *fd);
 /* fleet_add stores rec and adds it to memory. */
 int fleet_add(struct ferryd *fd, const struct host_rec *rec,
     struct host **out);

@@ -138,9 +138,9 @@ fleet_free(struct ferryd *fd)
  * go by name: with a thousand hosts a scan per message is the cost that
  * shows.  Two open-addressing tables, at most half full, hashed with
  * SipHash under a key of ferryd's own (names and keys come from peers, so
- * nobody can aim collisions at a slot).  Hosts are only ever added: a new
- * one joins the tables, which are rebuilt when they grow or a key
- * changes. */
+ * nobody can aim collisions at a slot).  A new host joins the tables,
+ * which are rebuilt when they grow, a key changes or a host is removed (a
+ * pending host that lost its name to a token). */
 
 static size_t
 slot_of(struct ferryd *fd, const void *data, size_t len)
@@ -175,7 +175,8 @@ index_fresh(struct ferryd *fd)
 	if (fd->by_name != NULL && fd->indexed == fd->nhosts)
 		return 0;
 	/* One host more, and room for it: it joins the tables as they are. */
-	if (fd->by_name != NULL && fd->indexed + 1 == fd->nhosts &&
+	if (fd->by_name != NULL && fd->indexed != (size_t)-1 &&
+	    fd->indexed + 1 == fd->nhosts &&
 	    fd->nhosts * 2 <= fd->index_cap) {
 		struct host *h = fd->hosts[fd->indexed];
 		index_put(fd, fd->by_name, h, h->rec.name, strlen(h->rec.name));
@@ -264,6 +265,37 @@ fleet_add(struct ferryd *fd, const struct host_rec *rec, struct host **out)
 	}
 	*out = h;
 	return 0;
+}
+
+void
+fleet_remove(struct ferryd *fd, struct host *h)
+{
+	size_t i;
+
+	for (i = 0; i < fd->nhosts; i++)
+		if (fd->hosts[i] == h)
+			break;
+	if (i == fd->nhosts)
+		return;
+	memmove(&fd->hosts[i], &fd->hosts[i + 1],
+	    (fd->nhosts - i - 1) * sizeof(fd->hosts[0]));
+	fd->nhosts--;
+	fleet_reindex(fd);
+	link_outbox_free(h);
+	if (h->status != NULL)
+		ferry__poll__free_unpacked(h->status, NULL);
+	free(h->read);
+	free(h);
+}
+
+size_t
+fleet_pending(const struct ferryd *fd)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < fd->nhosts; i++)
+		n += fd->hosts[i]->rec.state == HOST_PENDING;
+	return n;
 }
 
 void

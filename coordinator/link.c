@@ -208,12 +208,140 @@ struct proof_arg {
 };
 
 static int
-check_proof(void *arg, const uint8_t *secret)
+check_proof(void *arg, const uint8_t *verifier)
 {
 	struct proof_arg *p = arg;
 
-	return token_proof_check(secret, p->pk, p->name, p->proof,
+	return token_proof_check(verifier, p->pk, p->name, p->proof,
 	    p->proof_len);
+}
+
+/*
+ * claim_allowed takes one from the bucket of what joins without a valid
+ * token may record (a pending host, a new key's claim on a name): at most
+ * tokenless_join_rate a minute, in bursts of as many.  Elapsed time on the
+ * monotonic clock refills it.  The bucket counts in 1/60000ths of a join,
+ * so that each millisecond adds exactly tokenless_join_rate of them and a
+ * flood of asks, however close together, loses no refill to rounding.
+ * Returns 1 when the join may record.
+ */
+#define CLAIM_UNIT	60000u
+static int
+claim_allowed(struct ferryd *fd, uint64_t mono_ms)
+{
+	uint64_t rate = fd->conf.tokenless_join_rate;
+	uint64_t cap = rate * CLAIM_UNIT, dt;
+
+	if (fd->claim_bucket_mono_ms == 0) {
+		fd->claim_bucket = cap;
+	} else {
+		dt = mono_ms - fd->claim_bucket_mono_ms;
+		if (dt > 60000)		/* a minute fills it anyway */
+			dt = 60000;
+		fd->claim_bucket += dt * rate;
+		if (fd->claim_bucket > cap)
+			fd->claim_bucket = cap;
+	}
+	fd->claim_bucket_mono_ms = mono_ms;
+	if (fd->claim_bucket < CLAIM_UNIT)
+		return 0;
+	fd->claim_bucket -= CLAIM_UNIT;
+	return 1;
+}
+
+/* token_check checks the request's token without spending it: 0, or a
+ * refusal already sent and logged. */
+static int
+token_check(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__JoinRequest *req, const struct envelope *ev,
+    const char *peer, const char *fpr)
+{
+	struct proof_arg pa = { ev->signer, req->name, req->token_proof.data,
+	    req->token_proof.len };
+	const char *why = "malformed token id";
+	int rc = FERR_TOKEN;
+
+	if (req->token_id.len == TOKEN_ID_LEN)
+		rc = store_token_join(fd->store, req->token_id.data,
+		    clock_wall_ms(), check_proof, &pa, NULL, NULL, &why);
+	if (rc == 0)
+		return 0;
+	log_warnx("agent link: %s: refused join of %s (key %s): %s", peer,
+	    req->name, fpr, why[0] ? why : ferr_str(rc));
+	refuse(fd, slot, FERRY__REFUSAL__REASON__BAD_TOKEN, why[0] ? why :
+	    ferr_str(rc));
+	return rc;
+}
+
+/*
+ * claim_name: a key ferryd does not know asks for the name of an accepted
+ * (or revoked) host.  It never replaces the host's key by itself: the
+ * claim is kept on the host (the latest one only, with its peer address,
+ * time and whether a valid token came with it) for `ferry hosts` to show,
+ * and only `ferry hosts accept NAME --key FPR` naming this key takes it.
+ * The first claim since an operator last decided is an event; later ones
+ * replace it quietly but for the log, so no stream of claims grows the
+ * database.  A claim without a token records only within the rate of
+ * joins without a token.
+ */
+static void
+claim_name(struct ferryd *fd, struct rep_slot *slot, struct host *byname,
+    const struct envelope *ev, const char *peer, const char *fpr,
+    int with_token)
+{
+	struct host_rec claim;
+	char detail[256], oldfpr[KEY_FPR_STRLEN];
+	const char *how = with_token ? "with a valid token" :
+	    "without a token";
+	int had = byname->rec.has_new_pk, rc;
+
+	keys_pk_fingerprint_str(byname->rec.pk, oldfpr);
+	if (had && sodium_memcmp(byname->rec.new_pk, ev->signer,
+	    KEY_PUBLIC_LEN) == 0 && byname->rec.new_key_token >= with_token &&
+	    strcmp(byname->rec.new_key_from, peer) == 0) {
+		/* The same claim again: nothing new to record. */
+		log_warnx("agent link: host %s: refused key %s from %s (%s): "
+		    "the host is enrolled with key %s; the claim waits for an "
+		    "operator", byname->rec.name, fpr, peer, how, oldfpr);
+		goto refused;
+	}
+	if (!with_token && !claim_allowed(fd, clock_mono_ms())) {
+		log_warnx("agent link: host %s: refused key %s from %s (%s): "
+		    "the host is enrolled with key %s; not recorded: more "
+		    "than %u joins without a token a minute",
+		    byname->rec.name, fpr, peer, how, oldfpr,
+		    fd->conf.tokenless_join_rate);
+		goto refused;
+	}
+	claim = byname->rec;
+	claim.has_new_pk = 1;
+	memcpy(claim.new_pk, ev->signer, KEY_PUBLIC_LEN);
+	snprintf(claim.new_key_from, sizeof(claim.new_key_from), "%s", peer);
+	claim.new_key_at_ms = clock_wall_ms();
+	claim.new_key_token = with_token;
+	if ((rc = store_host_set_new_key(fd->store, byname->rec.name,
+	    &claim)) != 0) {
+		log_warnx("agent link: host %s: refused key %s from %s: cannot "
+		    "record the claim: %s", byname->rec.name, fpr, peer,
+		    ferr_str(rc));
+		goto refused;
+	}
+	byname->rec = claim;
+	if (!had) {
+		snprintf(detail, sizeof(detail), "key %s from %s (%s) claims "
+		    "the name; enrolled key %s", fpr, peer, how, oldfpr);
+		store_event(fd->store, "ferryd", "host-key-claimed",
+		    byname->rec.name, detail);
+	}
+	log_warnx("agent link: host %s: refused key %s from %s (%s): the "
+	    "host is enrolled with key %s; the claim is recorded for an "
+	    "operator to examine (`ferry hosts`), and changes nothing unless "
+	    "an operator names this key", byname->rec.name, fpr, peer, how,
+	    oldfpr);
+refused:
+	refuse(fd, slot, FERRY__REFUSAL__REASON__NAME_TAKEN,
+	    "host name enrolled with another key; nothing changes unless an "
+	    "operator names this key's fingerprint");
 }
 
 static void
@@ -223,8 +351,9 @@ handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	Ferry__JoinRequest *req = NULL;
 	struct host_rec *rec = NULL;
 	struct host *byname;
-	char fpr[KEY_FPR_STRLEN], detail[256];
-	size_t i;
+	char fpr[KEY_FPR_STRLEN], sqfpr[KEY_FPR_STRLEN], detail[300];
+	size_t i, npending;
+	int with_token;
 
 	keys_pk_fingerprint_str(ev->signer, fpr);
 	if (envelope_unpack(ev, &ferry__join_request__descriptor,
@@ -265,49 +394,58 @@ handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		goto out;
 	}
 
-	if ((byname = fleet_find(fd, req->name)) != NULL) {
-		/* A known name with a new key waits for an operator.  A token
-		 * that does not hold is refused as such, and records
-		 * nothing. */
-		if (req->token_id.len > 0) {
-			struct proof_arg pa = { ev->signer, req->name,
-			    req->token_proof.data, req->token_proof.len };
-			const char *why = "malformed token id";
-			int rc = FERR_TOKEN;
-
-			if (req->token_id.len == TOKEN_ID_LEN)
-				rc = store_token_join(fd->store,
-				    req->token_id.data, clock_wall_ms(),
-				    check_proof, &pa, NULL, &why);
-			if (rc != 0) {
-				log_warnx("agent link: %s: refused join of %s "
-				    "(key %s): %s", peer, req->name, fpr,
-				    why[0] ? why : ferr_str(rc));
-				refuse(fd, slot,
-				    FERRY__REFUSAL__REASON__BAD_TOKEN,
-				    why[0] ? why : ferr_str(rc));
-				goto out;
-			}
-		}
-		if (!byname->rec.has_new_pk || sodium_memcmp(
-		    byname->rec.new_pk, ev->signer, KEY_PUBLIC_LEN) != 0) {
-			memcpy(byname->rec.new_pk, ev->signer, KEY_PUBLIC_LEN);
-			byname->rec.has_new_pk = 1;
-			store_host_set_new_key(fd->store, req->name,
-			    ev->signer);
-			snprintf(detail, sizeof(detail), "new key %s from %s",
-			    fpr, peer);
-			store_event(fd->store, "ferryd", "host-new-key",
-			    req->name, detail);
-		}
-		log_warnx("agent link: host %s: refused: presented new key %s "
-		    "from %s; `ferry hosts accept %s --key %s` replaces the "
-		    "key, `ferry hosts revoke %s` keeps it out", req->name,
-		    fpr, peer, req->name, fpr, req->name);
-		refuse(fd, slot, FERRY__REFUSAL__REASON__NAME_TAKEN,
-		    "host name enrolled with another key; an operator must "
-		    "accept the new key");
+	/* A new key.  A token, when there is one, must hold before anything
+	 * else happens; without one, the join records nothing unless ferryd
+	 * allows joins without a token, and then within the cap and rate. */
+	with_token = req->token_id.len > 0;
+	if (with_token) {
+		if (token_check(fd, slot, req, ev, peer, fpr) != 0)
+			goto out;
+	} else if (!fd->conf.allow_tokenless_joins) {
+		log_warnx("agent link: %s: refused join of %s (key %s): no "
+		    "token, and joins without a token are off "
+		    "(allow_tokenless_joins)", peer, req->name, fpr);
+		refuse(fd, slot, FERRY__REFUSAL__REASON__TOKEN_REQUIRED,
+		    "this ferryd admits hosts only with a join token (`ferry "
+		    "token create`)");
 		goto out;
+	}
+
+	byname = fleet_find(fd, req->name);
+	if (byname != NULL && byname->rec.state != HOST_PENDING) {
+		claim_name(fd, slot, byname, ev, peer, fpr, with_token);
+		goto out;
+	}
+	if (byname != NULL && !with_token) {
+		/* First come keeps a pending name, until a token comes. */
+		log_warnx("agent link: %s: refused join of %s (key %s): the "
+		    "name waits as pending for another key", peer, req->name,
+		    fpr);
+		refuse(fd, slot, FERRY__REFUSAL__REASON__NAME_TAKEN,
+		    "host name waits as pending for another key");
+		goto out;
+	}
+	if (!with_token) {
+		npending = fleet_pending(fd);
+		if (npending >= fd->conf.pending_hosts_max) {
+			log_warnx("agent link: %s: refused join of %s (key %s) "
+			    "without a token: %zu pending hosts, the most "
+			    "kept (pending_hosts_max)", peer, req->name, fpr,
+			    npending);
+			refuse(fd, slot, FERRY__REFUSAL__REASON__TOO_MANY,
+			    "too many hosts wait as pending; join with a token");
+			goto out;
+		}
+		if (!claim_allowed(fd, clock_mono_ms())) {
+			log_warnx("agent link: %s: refused join of %s (key %s) "
+			    "without a token: more than %u a minute "
+			    "(tokenless_join_rate)", peer, req->name, fpr,
+			    fd->conf.tokenless_join_rate);
+			refuse(fd, slot, FERRY__REFUSAL__REASON__TOO_MANY,
+			    "too many joins without a token just now; try "
+			    "later or join with a token");
+			goto out;
+		}
 	}
 
 	rec = calloc(1, sizeof(*rec));
@@ -330,27 +468,36 @@ handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	}
 	rec->nlabels = req->n_labels;
 
-	if (req->token_id.len > 0) {
+	if (with_token) {
 		struct proof_arg pa = { ev->signer, req->name,
 		    req->token_proof.data, req->token_proof.len };
-		const char *why = "malformed token id";
-		int rc = FERR_TOKEN;
+		const char *why = "";
+		int rc;
 
 		rec->state = HOST_ACCEPTED;
-		if (req->token_id.len == TOKEN_ID_LEN)
-			rc = store_token_join(fd->store, req->token_id.data,
-			    rec->created_ms, check_proof, &pa, rec, &why);
+		rc = store_token_join(fd->store, req->token_id.data,
+		    rec->created_ms, check_proof, &pa, rec,
+		    byname != NULL ? req->name : NULL, &why);
 		if (rc != 0) {
 			log_warnx("agent link: %s: refused join of %s (key %s):"
 			    " %s", peer, req->name, fpr, why[0] ? why :
 			    ferr_str(rc));
-			snprintf(detail, sizeof(detail), "%s from %s (key %s)",
-			    why[0] ? why : ferr_str(rc), peer, fpr);
-			store_event(fd->store, "ferryd", "join-refused",
-			    req->name, detail);
 			refuse(fd, slot, FERRY__REFUSAL__REASON__BAD_TOKEN,
 			    why[0] ? why : ferr_str(rc));
 			goto out;
+		}
+		if (byname != NULL) {
+			/* The pending claim lost its name to the token. */
+			keys_pk_fingerprint_str(byname->rec.pk, sqfpr);
+			/* (Where the pending key came from is in its
+			 * host-pending event; its address is what it said.) */
+			snprintf(detail, sizeof(detail), "pending key %s "
+			    "(address %s) displaced by key %s from %s joining "
+			    "by token", sqfpr, byname->rec.address, fpr, peer);
+			log_warnx("host %s: %s", rec->name, detail);
+			store_event(fd->store, "ferryd", "host-pending-displaced",
+			    rec->name, detail);
+			fleet_remove(fd, byname);
 		}
 		log_info("host %s: joined by token (key %s, %s)", rec->name,
 		    fpr, peer);
@@ -364,10 +511,11 @@ handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 			goto out;
 		}
 		log_info("host %s: pending: asked to join without a token "
-		    "(key %s, %s); `ferry hosts accept %s` to admit it",
-		    rec->name, fpr, peer, rec->name);
+		    "(key %s, %s); `ferry hosts` shows it, `ferry hosts accept "
+		    "%s` admits it", rec->name, fpr, peer, rec->name);
+		snprintf(detail, sizeof(detail), "key %s from %s", fpr, peer);
 		store_event(fd->store, "ferryd", "host-pending", rec->name,
-		    fpr);
+		    detail);
 	}
 	if (fleet_add(fd, rec, &h) != 0) {
 		repsrv_drop(slot);

@@ -7,6 +7,7 @@
 #include "db.h"
 #include "ferr.h"
 #include "ferryd.h"
+#include "token.h"
 
 struct store {
 	sqlite3 *db;
@@ -96,6 +97,16 @@ static const char *const migrations[] = {
 	"DEFAULT 0;",
 	/* 5: matched hosts a deployment left out, offline when it started. */
 	"ALTER TABLE deployments ADD COLUMN skipped TEXT NOT NULL DEFAULT '';",
+	/* 6: tokens keep only the public key that checks their proofs, never
+	 * their secret; a new key claiming a host's name is kept with where
+	 * and when it came from, and whether a valid token came with it. */
+	"ALTER TABLE tokens RENAME COLUMN secret TO verifier;"
+	"UPDATE tokens SET verifier = ferry_token_verifier(verifier);"
+	"ALTER TABLE hosts ADD COLUMN new_key_from TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE hosts ADD COLUMN new_key_at_ms INTEGER NOT NULL "
+	"  DEFAULT 0;"
+	"ALTER TABLE hosts ADD COLUMN new_key_token INTEGER NOT NULL "
+	"  DEFAULT 0;",
 };
 
 static const char *state_names[] = { "pending", "accepted", "revoked" };
@@ -111,6 +122,34 @@ store_schema_version(struct store *st)
 	return db_version(st->db);
 }
 
+/* sql_token_verifier is ferry_token_verifier(secret) for migration 6: the
+ * verifier of a 32-byte secret; anything else becomes a verifier nothing
+ * proves (all zeroes is no Ed25519 key a signature verifies with). */
+static void
+sql_token_verifier(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	uint8_t v[TOKEN_VERIFIER_LEN] = { 0 };
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_BLOB &&
+	    sqlite3_value_bytes(argv[0]) == TOKEN_SECRET_LEN)
+		token_verifier(sqlite3_value_blob(argv[0]), v);
+	sqlite3_result_blob(ctx, v, sizeof(v), SQLITE_TRANSIENT);
+}
+
+/* prepare registers what migrations call, and makes deleted or rewritten
+ * content be overwritten in the file (secret_delete), so that a secret a
+ * migration rewrites does not linger in free space. */
+static int
+prepare(sqlite3 *db)
+{
+	if (sqlite3_create_function_v2(db, "ferry_token_verifier", 1,
+	    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_token_verifier, NULL,
+	    NULL, NULL) != SQLITE_OK)
+		return FERR_STORE;
+	return db_exec(db, "PRAGMA secure_delete = ON");
+}
+
 int
 store_open(struct store **out, const char *path)
 {
@@ -121,7 +160,8 @@ store_open(struct store **out, const char *path)
 	st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return FERR_NOMEM;
-	if ((rc = db_open(&st->db, path, migrations, NMIGRATIONS)) != 0) {
+	if ((rc = db_open_with(&st->db, path, migrations, NMIGRATIONS,
+	    prepare)) != 0) {
 		free(st);
 		return rc;
 	}
@@ -169,8 +209,8 @@ int
 store_hosts_load(struct store *st, store_host_cb cb, void *arg)
 {
 	sqlite3_stmt *s = db_prep(st->db, "SELECT name, pubkey, new_pubkey, state, "
-	    "address, last_seen_ms, next_seq, created_ms FROM hosts "
-	    "ORDER BY name");
+	    "address, last_seen_ms, next_seq, created_ms, new_key_from, "
+	    "new_key_at_ms, new_key_token FROM hosts ORDER BY name");
 	struct host_rec *h;
 	int rc = 0;
 
@@ -194,6 +234,11 @@ store_hosts_load(struct store *st, store_host_cb cb, void *arg)
 			h->has_new_pk = 1;
 			memcpy(h->new_pk, sqlite3_column_blob(s, 2),
 			    KEY_PUBLIC_LEN);
+			copy_text(h->new_key_from, sizeof(h->new_key_from), s,
+			    8);
+			h->new_key_at_ms = (uint64_t)sqlite3_column_int64(s,
+			    9);
+			h->new_key_token = sqlite3_column_int(s, 10);
 		}
 		h->state = strcmp(state, "accepted") == 0 ? HOST_ACCEPTED :
 		    strcmp(state, "revoked") == 0 ? HOST_REVOKED :
@@ -278,31 +323,45 @@ store_host_set_state(struct store *st, const char *name, enum host_state v)
 }
 
 int
-store_host_set_new_key(struct store *st, const char *name, const uint8_t *pk)
+store_host_set_new_key(struct store *st, const char *name,
+    const struct host_rec *claim)
 {
-	sqlite3_stmt *s = db_prep(st->db, "UPDATE hosts SET new_pubkey = ? "
+	sqlite3_stmt *s = db_prep(st->db, "UPDATE hosts SET new_pubkey = ?, "
+	    "new_key_from = ?, new_key_at_ms = ?, new_key_token = ? "
 	    "WHERE name = ?");
 
 	if (s == NULL)
 		return FERR_STORE;
-	if (pk != NULL)
-		sqlite3_bind_blob(s, 1, pk, KEY_PUBLIC_LEN, SQLITE_STATIC);
-	else
+	if (claim != NULL && claim->has_new_pk) {
+		sqlite3_bind_blob(s, 1, claim->new_pk, KEY_PUBLIC_LEN,
+		    SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, claim->new_key_from, -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, (sqlite3_int64)claim->new_key_at_ms);
+		sqlite3_bind_int(s, 4, claim->new_key_token);
+	} else {
 		sqlite3_bind_null(s, 1);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, "", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, 0);
+		sqlite3_bind_int(s, 4, 0);
+	}
+	sqlite3_bind_text(s, 5, name, -1, SQLITE_STATIC);
 	return db_update_one(st->db, s);
 }
 
 int
-store_host_take_new_key(struct store *st, const char *name)
+store_host_take_new_key(struct store *st, const char *name,
+    const uint8_t *pk)
 {
 	sqlite3_stmt *s = db_prep(st->db, "UPDATE hosts SET pubkey = new_pubkey, "
-	    "new_pubkey = NULL, state = 'accepted' "
-	    "WHERE name = ? AND new_pubkey IS NOT NULL");
+	    "new_pubkey = NULL, new_key_from = '', new_key_at_ms = 0, "
+	    "new_key_token = 0, state = 'accepted' "
+	    "WHERE name = ? AND new_pubkey = ?");
 
 	if (s == NULL)
 		return FERR_STORE;
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, pk, KEY_PUBLIC_LEN, SQLITE_STATIC);
 	return db_update_one(st->db, s);
 }
 
@@ -370,7 +429,7 @@ store_host_seen(struct store *st, const char *name, uint64_t at_ms,
  * or '=' in keys (the control socket checks them). */
 int
 store_token_insert(struct store *st, const uint8_t *id,
-    const uint8_t *secret, uint64_t created_ms, uint64_t expires_ms,
+    const uint8_t *verifier, uint64_t created_ms, uint64_t expires_ms,
     const struct label *labels, size_t n)
 {
 	char text[LABELS_MAX * (LABEL_KEY_MAX + LABEL_VALUE_MAX + 2) + 1];
@@ -381,12 +440,13 @@ store_token_insert(struct store *st, const uint8_t *id,
 	for (i = 0; i < n && i < LABELS_MAX; i++)
 		off += (size_t)snprintf(text + off, sizeof(text) - off,
 		    "%s=%s\n", labels[i].key, labels[i].value);
-	s = db_prep(st->db, "INSERT INTO tokens(id, secret, created_ms, expires_ms, "
+	s = db_prep(st->db, "INSERT INTO tokens(id, verifier, created_ms, "
+	    "expires_ms, "
 	    "labels) VALUES (?, ?, ?, ?, ?)");
 	if (s == NULL)
 		return FERR_STORE;
 	sqlite3_bind_blob(s, 1, id, 16, SQLITE_STATIC);
-	sqlite3_bind_blob(s, 2, secret, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, verifier, TOKEN_VERIFIER_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)created_ms);
 	sqlite3_bind_int64(s, 4, (sqlite3_int64)expires_ms);
 	sqlite3_bind_text(s, 5, text, -1, SQLITE_STATIC);
@@ -413,7 +473,7 @@ add_label(struct host_rec *h, const char *key, const char *value)
 int
 store_token_join(struct store *st, const uint8_t *token_id, uint64_t now_ms,
     store_proof_fn proof, void *proof_arg, struct host_rec *h,
-    const char **why)
+    const char *displace, const char **why)
 {
 	sqlite3_stmt *s = NULL;
 	char *labels = NULL, *line, *save = NULL;
@@ -422,8 +482,8 @@ store_token_join(struct store *st, const uint8_t *token_id, uint64_t now_ms,
 	*why = "";
 	if ((rc = db_begin(st->db)) != 0)
 		return rc;
-	s = db_prep(st->db, "SELECT secret, expires_ms, used_ms, labels FROM tokens "
-	    "WHERE id = ?");
+	s = db_prep(st->db, "SELECT verifier, expires_ms, used_ms, labels "
+	    "FROM tokens WHERE id = ?");
 	if (s == NULL) {
 		rc = FERR_STORE;
 		goto out;
@@ -442,7 +502,7 @@ store_token_join(struct store *st, const uint8_t *token_id, uint64_t now_ms,
 		*why = "token expired";
 		goto out;
 	}
-	if (sqlite3_column_bytes(s, 0) != 32 ||
+	if (sqlite3_column_bytes(s, 0) != TOKEN_VERIFIER_LEN ||
 	    proof(proof_arg, sqlite3_column_blob(s, 0)) != 0) {
 		*why = "token proof does not match";
 		goto out;
@@ -475,6 +535,18 @@ store_token_join(struct store *st, const uint8_t *token_id, uint64_t now_ms,
 	sqlite3_bind_blob(s, 3, token_id, 16, SQLITE_STATIC);
 	rc = db_step_done(s);
 	s = NULL;
+	if (rc == 0 && displace != NULL) {
+		/* A claim without a token loses its name to a token. */
+		s = db_prep(st->db, "DELETE FROM hosts WHERE name = ? AND "
+		    "state = 'pending'");
+		if (s == NULL) {
+			rc = FERR_STORE;
+			goto out;
+		}
+		sqlite3_bind_text(s, 1, displace, -1, SQLITE_STATIC);
+		rc = db_update_one(st->db, s);
+		s = NULL;
+	}
 	if (rc == 0) {
 		rc = host_insert(st, h);
 		if (rc == FERR_EXISTS)

@@ -131,7 +131,8 @@ start_fleet() {
             token="$(ferry token create --label role=demo 2>"$DIR/token.err")" ||
                 fail "ferry token create failed: $(cat "$DIR/token.err")"
             [ -n "$token" ] || fail "ferry token create printed no token"
-            if ! out="$("$BIN/ferry-agent" join "$token" --name "host-$i" \
+            # The token goes in on stdin: never in a process's arguments.
+            if ! out="$(printf '%s\n' "$token" | "$BIN/ferry-agent" join - --name "host-$i" \
                 --state-dir "$DIR/agent-$i" --publish-address "$addr" 2>&1)"; then
                 printf '%s\n' "$out" >&2
                 fail "ferry-agent join for host-$i failed" "$DIR/ferryd.log"

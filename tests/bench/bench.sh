@@ -242,7 +242,7 @@ start_ferryd() {
 join() {
     local token
     token="$(ferry token create --label "$4" 2>/dev/null)" || die "ferry token create failed"
-    "$BIN/ferry-agent" join "$token" --name "$2" --state-dir "$1/$2" \
+    printf '%s\n' "$token" | "$BIN/ferry-agent" join - --name "$2" --state-dir "$1/$2" \
         --publish-address "$3" >/dev/null 2>&1 || die "ferry-agent join $2 failed"
 }
 

@@ -229,7 +229,10 @@ exit 0
 EOF
 in_agent chmod 0755 /usr/local/sbin/systemctl
 
-JOIN="$(in_agent ferry-agent join "$TOKEN" 2>&1)" || die "join: $JOIN"
+# The README's way: the token on standard input, never in a process's
+# arguments.
+JOIN="$(printf '%s\n' "$TOKEN" | $DOCKER exec -i "$AGENT" ferry-agent join - 2>&1)" ||
+    die "join: $JOIN"
 case "$JOIN" in
 *"joined ferryd at tcp://coord:7400 as web-1"*"enabled and started ferry-agent.service"*) ;;
 *) die "join said: $JOIN" ;;

@@ -182,7 +182,7 @@ Test(join, host_without_token_waits_pending_until_accepted)
 	char fpr[64];
 	struct h_proc *a;
 
-	h_start_ferryd(&F, NULL);
+	h_start_ferryd(&F, (const char *[]){ "--allow-tokenless-joins", NULL });
 	fingerprint(fpr, sizeof(fpr));
 	a = h_start_agent(&F, "p1", (const char *[]){ "--coordinator",
 	    F.listen, "--coordinator-fingerprint", fpr, "--name", "p1",
@@ -229,7 +229,7 @@ Test(join, known_name_with_new_key_is_refused_until_accepted)
 	}
 	cr_assert_eq(R.status, 1);
 	cr_assert(strstr(R.err, "another key") != NULL, "%s", R.err);
-	cr_assert(h_log_has(F.ferryd, "presented new key"));
+	cr_assert(h_log_has(F.ferryd, "host web-1: refused key"));
 	/* ...and the known host keeps working with its pinned key. */
 	h = host_json("web-1", &arr);
 	cr_assert_str_eq(str(h, "fingerprint"), fold);

@@ -8,6 +8,7 @@
 
 #include <criterion/criterion.h>
 
+#include "args.h"
 #include "config.h"
 #include "ferr.h"
 
@@ -378,4 +379,51 @@ Test(config, find)
 	cr_assert_null(config_find(opts, "state"));
 	cr_assert_null(config_find(opts, "state_dir_"));
 	cr_assert_null(config_find(opts, ""));
+}
+
+/* A yes/no setting: "yes" or "no" in the file and after its flag; the flag
+ * alone means yes, and does not swallow the argument after it. */
+Test(config, bool_switch_and_values)
+{
+	int on = 0, other = 1;
+	uint32_t n = 0;
+	struct config_opt b[] = {
+		{ .name = "allow_it", .type = CONF_BOOL, .dst = &on },
+		{ .name = "other", .type = CONF_BOOL, .dst = &other },
+		{ .name = "n", .type = CONF_UINT, .dst = &n, .min = 0,
+		  .max = 9 },
+		{ .name = NULL },
+	};
+	struct daemon_flags fl;
+	char err[256] = "";
+	char *argv1[] = { "d", "--allow-it", "--n", "3", "rest", NULL };
+	char *argv2[] = { "d", "--allow-it", "no", "--other", "yes", NULL };
+	char *argv3[] = { "d", "--allow-it=maybe", NULL };
+	const char *path;
+
+	cr_assert_eq(daemon_args(5, argv1, b, NULL, &fl, err, sizeof(err)),
+	    0, "%s", err);
+	cr_assert_eq(on, 1);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(fl.nrest, 1);
+	cr_assert_str_eq(fl.rest[0], "rest");
+
+	cr_assert_eq(daemon_args(5, argv2, b, NULL, &fl, err, sizeof(err)),
+	    0, "%s", err);
+	cr_assert_eq(on, 0);
+	cr_assert_eq(other, 1);
+	cr_assert_eq(fl.nrest, 0);
+
+	cr_assert_eq(daemon_args(2, argv3, b, NULL, &fl, err, sizeof(err)),
+	    FERR_ARG);
+	cr_assert(strstr(err, "allow_it") != NULL, "%s", err);
+
+	b[0].set = b[1].set = 0;
+	path = write_conf("allow_it = yes\nother = no\n");
+	cr_assert_eq(config_load(b, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(on, 1);
+	cr_assert_eq(other, 0);
+	path = write_conf("allow_it = perhaps\n");
+	cr_assert_eq(config_load(b, path, err, sizeof(err)), FERR_ARG);
+	cr_assert(strstr(err, "allow_it") != NULL, "%s", err);
 }

@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "ferr.h"
 #include "ferryd.h"
+#include "token.h"
 
 static char dir[64];
 static char dbpath[PATH_MAX];
@@ -258,6 +260,62 @@ Test(store, newer_schema_refused)
 	cr_assert_null(st);
 }
 
+/* file_has reads the whole file at path and says whether it holds n bytes
+ * of b anywhere. */
+static int
+file_has(const char *path, const uint8_t *b, size_t n)
+{
+	FILE *fp = fopen(path, "rb");
+	static uint8_t buf[1 << 20];
+	size_t len, i;
+
+	if (fp == NULL)
+		return 0;
+	len = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	for (i = 0; i + n <= len; i++)
+		if (memcmp(buf + i, b, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Migration 6: a token stored with its secret, as ferry did before, keeps
+ * only its verifier; the secret is gone from the file. */
+Test(store, migration_6_turns_token_secrets_into_verifiers)
+{
+	struct store *st;
+	uint8_t secret[TOKEN_SECRET_LEN];
+	char hex[80], sql[512], wal[PATH_MAX + 8];
+
+	for (int i = 0; i < TOKEN_SECRET_LEN; i++)
+		secret[i] = (uint8_t)(7 * i + 1);
+	sodium_bin2hex(hex, sizeof(hex), secret, sizeof(secret));
+	snprintf(sql, sizeof(sql), "CREATE TABLE hosts (name TEXT PRIMARY KEY,"
+	    " pubkey BLOB NOT NULL, new_pubkey BLOB, state TEXT NOT NULL);"
+	    "CREATE TABLE tokens (id BLOB PRIMARY KEY, secret BLOB NOT NULL,"
+	    " created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
+	    " labels TEXT NOT NULL DEFAULT '', used_ms INTEGER, used_by TEXT);"
+	    "INSERT INTO tokens(id, secret, created_ms, expires_ms) VALUES "
+	    "(x'00112233445566778899aabbccddeeff', x'%s', 1, 2);"
+	    "PRAGMA user_version = 5", hex);
+	sql_exec(sql);
+	cr_assert(file_has(dbpath, secret, sizeof(secret)) ||
+	    file_has(strcat(strcpy(wal, dbpath), "-wal"), secret,
+	    sizeof(secret)), "the set-up did not store the secret");
+	st = open_store();
+	cr_assert_eq(store_schema_version(st), 6);
+	store_close(st);
+	/* The verifier of that secret (test_token.c's known answer). */
+	sql_text("SELECT lower(hex(verifier)) FROM tokens", hex, sizeof(hex));
+	cr_assert_str_eq(hex, "e4030998cfd5ad1723c169f956aa0b9e"
+	    "b8619b5992bd612c2af428ebc79f8df0");
+	cr_assert(!file_has(dbpath, secret, sizeof(secret)),
+	    "the secret is still in the database file");
+	snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+	cr_assert(!file_has(wal, secret, sizeof(secret)),
+	    "the secret is still in the write-ahead log");
+}
+
 Test(store, open_in_missing_folder_fails)
 {
 	struct store *st = (struct store *)&st;
@@ -466,6 +524,23 @@ Test(store, host_set_labels)
 	cr_assert_eq(sql_int("SELECT count(*) FROM host_labels"), 1);
 }
 
+/* claim_of is h with a claim by pk from `from` at `at`, with a token or
+ * not (static: the caller uses it at once). */
+static const struct host_rec *
+claim_of(const struct host_rec *h, const uint8_t *pk, const char *from,
+    uint64_t at, int token)
+{
+	static struct host_rec c;
+
+	c = *h;
+	c.has_new_pk = 1;
+	memcpy(c.new_pk, pk, KEY_PUBLIC_LEN);
+	snprintf(c.new_key_from, sizeof(c.new_key_from), "%s", from);
+	c.new_key_at_ms = at;
+	c.new_key_token = token;
+	return &c;
+}
+
 Test(store, host_new_key)
 {
 	struct store *st = open_store();
@@ -481,47 +556,66 @@ Test(store, host_new_key)
 	cr_assert_eq(store_host_insert(st, &b), 0);
 
 	/* Nothing waiting: nothing to take. */
-	cr_assert_eq(store_host_take_new_key(st, "web1"), FERR_NOTFOUND);
+	cr_assert_eq(store_host_take_new_key(st, "web1", k3), FERR_NOTFOUND);
 
-	cr_assert_eq(store_host_set_new_key(st, "web1", k3), 0);
+	cr_assert_eq(store_host_set_new_key(st, "web1", claim_of(&a, k3,
+	    "127.0.0.9", 1234, 1)), 0);
 	store_close(st);
 	st = open_store();
 	load(st, &l);
 	x = find(&l, "web1");
 	cr_assert_eq(x->has_new_pk, 1);
 	cr_assert_eq(memcmp(x->new_pk, k3, KEY_PUBLIC_LEN), 0);
+	/* Where and when it came from, and with a token, are kept. */
+	cr_assert_str_eq(x->new_key_from, "127.0.0.9");
+	cr_assert_eq(x->new_key_at_ms, 1234);
+	cr_assert_eq(x->new_key_token, 1);
 	/* The key in use is still the old one. */
 	cr_assert_eq(memcmp(x->pk, a.pk, KEY_PUBLIC_LEN), 0);
 	cr_assert_eq(find(&l, "db1")->has_new_pk, 0);
+	/* A later claim replaces it: one claim per host, however many. */
+	cr_assert_eq(store_host_set_new_key(st, "web1", claim_of(&a, k2,
+	    "127.0.0.10", 2000, 0)), 0);
+	load(st, &l);
+	x = find(&l, "web1");
+	cr_assert_eq(memcmp(x->new_pk, k2, KEY_PUBLIC_LEN), 0);
+	cr_assert_str_eq(x->new_key_from, "127.0.0.10");
+	cr_assert_eq(x->new_key_token, 0);
+	/* Taking a key that is not the one waiting changes nothing. */
+	cr_assert_eq(store_host_take_new_key(st, "web1", k3), FERR_NOTFOUND);
 
 	/* Cleared with NULL. */
 	cr_assert_eq(store_host_set_new_key(st, "web1", NULL), 0);
 	load(st, &l);
 	cr_assert_eq(find(&l, "web1")->has_new_pk, 0);
-	cr_assert_eq(store_host_take_new_key(st, "web1"), FERR_NOTFOUND);
+	cr_assert_eq(store_host_take_new_key(st, "web1", k3), FERR_NOTFOUND);
 	load(st, &l);
 	cr_assert_eq(memcmp(find(&l, "web1")->pk, a.pk, KEY_PUBLIC_LEN), 0);
 
 	/* Taken: it becomes the key, nothing waits, the host is accepted. */
-	cr_assert_eq(store_host_set_new_key(st, "web1", k3), 0);
-	cr_assert_eq(store_host_take_new_key(st, "web1"), 0);
+	cr_assert_eq(store_host_set_new_key(st, "web1", claim_of(&a, k3,
+	    "127.0.0.9", 1234, 0)), 0);
+	cr_assert_eq(store_host_take_new_key(st, "web1", k3), 0);
 	store_close(st);
 	st = open_store();
 	load(st, &l);
 	x = find(&l, "web1");
 	cr_assert_eq(memcmp(x->pk, k3, KEY_PUBLIC_LEN), 0);
 	cr_assert_eq(x->has_new_pk, 0);
+	cr_assert_str_eq(x->new_key_from, "");
 	cr_assert_eq(x->state, HOST_ACCEPTED);
 
 	/* A waiting key that another host holds cannot be taken. */
-	cr_assert_eq(store_host_set_new_key(st, "web1", k2), 0);
-	cr_assert_eq(store_host_take_new_key(st, "web1"), FERR_EXISTS);
+	cr_assert_eq(store_host_set_new_key(st, "web1", claim_of(&a, k2,
+	    "127.0.0.9", 1, 0)), 0);
+	cr_assert_eq(store_host_take_new_key(st, "web1", k2), FERR_EXISTS);
 	load(st, &l);
 	cr_assert_eq(memcmp(find(&l, "web1")->pk, k3, KEY_PUBLIC_LEN), 0);
 	cr_assert_eq(memcmp(find(&l, "db1")->pk, k2, KEY_PUBLIC_LEN), 0);
 
-	cr_assert_eq(store_host_set_new_key(st, "nope", k3), FERR_NOTFOUND);
-	cr_assert_eq(store_host_take_new_key(st, "nope"), FERR_NOTFOUND);
+	cr_assert_eq(store_host_set_new_key(st, "nope", claim_of(&a, k3, "x",
+	    1, 0)), FERR_NOTFOUND);
+	cr_assert_eq(store_host_take_new_key(st, "nope", k3), FERR_NOTFOUND);
 	store_close(st);
 }
 
@@ -615,7 +709,7 @@ Test(store, token_join_once)
 	set_label(&h, "role", "web");
 
 	cr_assert_eq(store_token_join(st, token_id(7), 4000, check_proof, &p,
-	    &h, &why), 0);
+	    &h, NULL, &why), 0);
 	cr_assert_eq(p.calls, 1);
 	cr_assert_str_eq(why, "");
 	/* The caller's record has the token's labels too. */
@@ -641,7 +735,7 @@ Test(store, token_join_once)
 	/* Second use, even with the right proof and a new host: refused. */
 	why = NULL;
 	cr_assert_eq(store_token_join(st, token_id(7), 4001, check_proof, &p,
-	    &again, &why), FERR_TOKEN);
+	    &again, NULL, &why), FERR_TOKEN);
 	cr_assert_str_eq(why, "token already used");
 	load(st, &l);
 	cr_assert_eq(l.n, 1);
@@ -663,7 +757,7 @@ refused_join(struct store *st, uint8_t idb, uint64_t now_ms, struct proof *p,
 
 	load(st, &before);
 	cr_assert_eq(store_token_join(st, token_id(idb), now_ms, check_proof, p,
-	    &h, &why), rc, "token %u", idb);
+	    &h, NULL, &why), rc, "token %u", idb);
 	cr_assert_not_null(why);
 	cr_assert_str_eq(why, want_why);
 	load(st, &after);
@@ -719,7 +813,7 @@ Test(store, token_join_refusals_are_atomic)
 		const char *why = NULL;
 
 		cr_assert_eq(store_token_join(st, token_id(1), 1000,
-		    check_proof, &good, &h, &why), FERR_EXISTS);
+		    check_proof, &good, &h, NULL, &why), FERR_EXISTS);
 		cr_assert_str_eq(why, "host name or key already enrolled");
 		load(st, &l);
 		cr_assert_eq(l.n, 1);
@@ -732,7 +826,7 @@ Test(store, token_join_refusals_are_atomic)
 		const char *why = NULL;
 
 		cr_assert_eq(store_token_join(st, token_id(1), 1000,
-		    check_proof, &good, &h, &why), FERR_EXISTS);
+		    check_proof, &good, &h, NULL, &why), FERR_EXISTS);
 		cr_assert_str_eq(why, "host name or key already enrolled");
 	}
 	cr_assert_eq(token_used(1), 0);
@@ -745,7 +839,7 @@ Test(store, token_join_refusals_are_atomic)
 		const char *why = NULL;
 
 		cr_assert_eq(store_token_join(st, token_id(1), 4999,
-		    check_proof, &good, &h, &why), 0);
+		    check_proof, &good, &h, NULL, &why), 0);
 	}
 	cr_assert_eq(token_used(1), 1);
 	refused_join(st, 1, 1000, &good, FERR_TOKEN, "token already used");

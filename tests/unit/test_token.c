@@ -310,6 +310,7 @@ Test(token, decode_failure_leaves_no_secret)
 
 struct proof_fixture {
 	uint8_t secret[TOKEN_SECRET_LEN];
+	uint8_t verifier[TOKEN_VERIFIER_LEN];
 	struct keypair host, other;
 	uint8_t proof[TOKEN_PROOF_LEN];
 };
@@ -322,6 +323,7 @@ proof_fixture(struct proof_fixture *f)
 	cr_assert_eq(keys_generate(&f->host), 0);
 	cr_assert_eq(keys_generate(&f->other), 0);
 	token_proof(f->secret, f->host.pk, "web-1", f->proof);
+	token_verifier(f->secret, f->verifier);
 }
 
 Test(token, proof_passes_for_right_inputs)
@@ -330,7 +332,7 @@ Test(token, proof_passes_for_right_inputs)
 	uint8_t again[TOKEN_PROOF_LEN];
 
 	proof_fixture(&f);
-	cr_assert_eq(token_proof_check(f.secret, f.host.pk, "web-1", f.proof,
+	cr_assert_eq(token_proof_check(f.verifier, f.host.pk, "web-1", f.proof,
 	    TOKEN_PROOF_LEN), 0);
 	token_proof(f.secret, f.host.pk, "web-1", again);
 	cr_assert_eq(memcmp(again, f.proof, TOKEN_PROOF_LEN), 0);
@@ -339,20 +341,21 @@ Test(token, proof_passes_for_right_inputs)
 Test(token, proof_fails_for_other_key_name_secret)
 {
 	struct proof_fixture f;
-	uint8_t secret2[TOKEN_SECRET_LEN];
+	uint8_t secret2[TOKEN_SECRET_LEN], v2[TOKEN_VERIFIER_LEN];
 
 	proof_fixture(&f);
-	cr_assert_eq(token_proof_check(f.secret, f.other.pk, "web-1", f.proof,
+	cr_assert_eq(token_proof_check(f.verifier, f.other.pk, "web-1", f.proof,
 	    TOKEN_PROOF_LEN), FERR_TOKEN);
-	cr_assert_eq(token_proof_check(f.secret, f.host.pk, "web-2", f.proof,
+	cr_assert_eq(token_proof_check(f.verifier, f.host.pk, "web-2", f.proof,
 	    TOKEN_PROOF_LEN), FERR_TOKEN);
-	cr_assert_eq(token_proof_check(f.secret, f.host.pk, "web-1 ",
+	cr_assert_eq(token_proof_check(f.verifier, f.host.pk, "web-1 ",
 	    f.proof, TOKEN_PROOF_LEN), FERR_TOKEN);
-	cr_assert_eq(token_proof_check(f.secret, f.host.pk, "", f.proof,
+	cr_assert_eq(token_proof_check(f.verifier, f.host.pk, "", f.proof,
 	    TOKEN_PROOF_LEN), FERR_TOKEN);
 	memcpy(secret2, f.secret, sizeof(secret2));
 	secret2[0] ^= 1;
-	cr_assert_eq(token_proof_check(secret2, f.host.pk, "web-1", f.proof,
+	token_verifier(secret2, v2);
+	cr_assert_eq(token_proof_check(v2, f.host.pk, "web-1", f.proof,
 	    TOKEN_PROOF_LEN), FERR_TOKEN);
 }
 
@@ -362,17 +365,17 @@ Test(token, proof_wrong_length_or_bits)
 	uint8_t longer[TOKEN_PROOF_LEN + 1];
 
 	proof_fixture(&f);
-	cr_assert_eq(token_proof_check(f.secret, f.host.pk, "web-1", f.proof,
+	cr_assert_eq(token_proof_check(f.verifier, f.host.pk, "web-1", f.proof,
 	    TOKEN_PROOF_LEN - 1), FERR_TOKEN);
-	cr_assert_eq(token_proof_check(f.secret, f.host.pk, "web-1", f.proof,
+	cr_assert_eq(token_proof_check(f.verifier, f.host.pk, "web-1", f.proof,
 	    0), FERR_TOKEN);
 	memcpy(longer, f.proof, TOKEN_PROOF_LEN);
 	longer[TOKEN_PROOF_LEN] = 0;
-	cr_assert_eq(token_proof_check(f.secret, f.host.pk, "web-1", longer,
+	cr_assert_eq(token_proof_check(f.verifier, f.host.pk, "web-1", longer,
 	    sizeof(longer)), FERR_TOKEN);
 	for (int i = 0; i < TOKEN_PROOF_LEN * 8; i++) {
 		f.proof[i / 8] ^= (uint8_t)(1u << (i % 8));
-		cr_assert_eq(token_proof_check(f.secret, f.host.pk, "web-1",
+		cr_assert_eq(token_proof_check(f.verifier, f.host.pk, "web-1",
 		    f.proof, TOKEN_PROOF_LEN), FERR_TOKEN, "bit %d", i);
 		f.proof[i / 8] ^= (uint8_t)(1u << (i % 8));
 	}
@@ -380,12 +383,13 @@ Test(token, proof_wrong_length_or_bits)
 
 /* The construction is part of the join protocol: an agent and a ferryd
  * of different builds must agree on it.  Known answer computed apart from
- * libsodium (Python: hmac.new(secret, b"ferry-join\0" + pk + b"web-1",
- * sha512).digest()[:32]). */
+ * libsodium (Python's cryptography: Ed25519PrivateKey.from_private_bytes(
+ * secret).sign(b"ferry-join-proof\0" + pk + b"web-1"), and its public
+ * key, the verifier). */
 Test(token, proof_known_answer)
 {
 	uint8_t secret[TOKEN_SECRET_LEN], pk[KEY_PUBLIC_LEN];
-	uint8_t proof[TOKEN_PROOF_LEN];
+	uint8_t proof[TOKEN_PROOF_LEN], verifier[TOKEN_VERIFIER_LEN];
 	char hex[2 * TOKEN_PROOF_LEN + 1];
 
 	for (int i = 0; i < TOKEN_SECRET_LEN; i++)
@@ -394,8 +398,17 @@ Test(token, proof_known_answer)
 		pk[i] = (uint8_t)i;
 	token_proof(secret, pk, "web-1", proof);
 	sodium_bin2hex(hex, sizeof(hex), proof, sizeof(proof));
-	cr_assert_str_eq(hex, "b88b987945ed5f0defb0e5569e0e5285"
-	    "e9dfd745aabc2613f135886863ef88ba");
-	cr_assert_eq(token_proof_check(secret, pk, "web-1", proof,
+	cr_assert_str_eq(hex, "a704d88f174e1a5ef8ee96c3b3cd355f"
+	    "704df1d8dd6bec1231ac6d195c07322c"
+	    "0a47505fbf5a434c983cb1eaf123ef17"
+	    "94a5b3b4e27209a78d2827fac52f240c");
+	token_verifier(secret, verifier);
+	sodium_bin2hex(hex, sizeof(hex), verifier, sizeof(verifier));
+	cr_assert_str_eq(hex, "e4030998cfd5ad1723c169f956aa0b9e"
+	    "b8619b5992bd612c2af428ebc79f8df0");
+	cr_assert_eq(token_proof_check(verifier, pk, "web-1", proof,
 	    sizeof(proof)), 0);
+	/* The secret itself is no verifier: it proves nothing. */
+	cr_assert_eq(token_proof_check(secret, pk, "web-1", proof,
+	    sizeof(proof)), FERR_TOKEN);
 }
