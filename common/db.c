@@ -1,7 +1,14 @@
 /* db.c: SQLite opened the way ferry keeps state: WAL, synchronous=FULL,
  * numbered migrations. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "ferr.h"
@@ -22,6 +29,104 @@ static struct stmt_slot {
 	int busy;
 } slots[STMT_SLOTS];
 static pthread_mutex_t slots_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+/* The latest fault of the state itself (db_fault_take), under slots_mtx. */
+static struct {
+	int err;
+	unsigned count;
+	char path[PATH_MAX];
+} last_fault;
+
+/* writable says whether path can be written (EROFS, EPERM for an immutable
+ * file, EACCES for its mode): 1, 0, or 1 when it cannot tell (ENOENT). */
+static int
+writable(const char *path)
+{
+	return access(path, W_OK) == 0 || errno == ENOENT;
+}
+
+/* folder_writable: the same for the folder that holds path, where SQLite
+ * makes its -wal and -shm files. */
+static int
+folder_writable(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		return writable(".");
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return writable(dir);
+}
+
+/*
+ * fault translates what SQLite said last on db into ferry's error: the
+ * state's own faults (read-only, corrupt, not a database, disk full, I/O)
+ * get their own numbers and are remembered for db_fault_take; anything
+ * else is FERR_STORE.
+ */
+static int
+fault(sqlite3 *db)
+{
+	const char *path = db != NULL ? sqlite3_db_filename(db, "main") : NULL;
+	int err;
+
+	switch (db != NULL ? sqlite3_errcode(db) & 0xff : SQLITE_CANTOPEN) {
+	case SQLITE_READONLY:
+		err = FERR_READONLY;
+		break;
+	case SQLITE_CORRUPT:
+		err = FERR_CORRUPT;
+		break;
+	case SQLITE_NOTADB:
+		err = FERR_NOTDB;
+		break;
+	case SQLITE_FULL:
+		err = FERR_FULL;
+		break;
+	case SQLITE_CANTOPEN:
+	case SQLITE_IOERR:
+	case SQLITE_PERM:
+		/* Often a file or folder that cannot be written. */
+		if (path != NULL && path[0] != '\0' &&
+		    (!writable(path) || !folder_writable(path)))
+			err = FERR_READONLY;
+		else
+			err = sqlite3_errcode(db) == SQLITE_IOERR ? FERR_IO :
+			    FERR_STORE;
+		break;
+	default:
+		return FERR_STORE;
+	}
+	if (err == FERR_STORE || path == NULL)
+		return err;
+	pthread_mutex_lock(&slots_mtx);
+	last_fault.err = err;
+	last_fault.count++;
+	snprintf(last_fault.path, sizeof(last_fault.path), "%s", path);
+	pthread_mutex_unlock(&slots_mtx);
+	return err;
+}
+
+int
+db_fault_take(char *path, size_t len, unsigned *count)
+{
+	int err;
+
+	pthread_mutex_lock(&slots_mtx);
+	err = last_fault.err;
+	*count = last_fault.count;
+	snprintf(path, len, "%s", last_fault.path);
+	last_fault.err = 0;
+	last_fault.count = 0;
+	pthread_mutex_unlock(&slots_mtx);
+	return err;
+}
 
 sqlite3_stmt *
 db_prep(sqlite3 *db, const char *sql)
@@ -111,15 +216,16 @@ run(sqlite3 *db, const char *sql)
 	if (s == NULL)
 		return FERR_STORE;
 	rc = sqlite3_step(s);
+	rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fault(db);
 	db_release(s);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : FERR_STORE;
+	return rc;
 }
 
 int
 db_exec(sqlite3 *db, const char *sql)
 {
 	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ?
-	    0 : FERR_STORE;
+	    0 : fault(db);
 }
 
 int
@@ -131,10 +237,10 @@ db_begin(sqlite3 *db)
 int
 db_finish(sqlite3 *db, int rc)
 {
-	if (rc == 0 && run(db, "COMMIT") == 0)
+	if (rc == 0 && (rc = run(db, "COMMIT")) == 0)
 		return 0;
 	run(db, "ROLLBACK");
-	return rc != 0 ? rc : FERR_STORE;
+	return rc;
 }
 
 static int
@@ -173,10 +279,12 @@ db_step_done(sqlite3_stmt *s)
 	if (s == NULL)
 		return FERR_STORE;
 	rc = sqlite3_step(s);
-	db_release(s);
 	if (rc == SQLITE_CONSTRAINT)
-		return FERR_EXISTS;
-	return rc == SQLITE_DONE ? 0 : FERR_STORE;
+		rc = FERR_EXISTS;
+	else
+		rc = rc == SQLITE_DONE ? 0 : fault(sqlite3_db_handle(s));
+	db_release(s);
+	return rc;
 }
 
 int
@@ -201,25 +309,118 @@ db_version(sqlite3 *db)
 	return v;
 }
 
+/* be32 reads a big-endian number from SQLite's file header. */
+static uint32_t
+be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * header_check reads an existing file's header before SQLite does: SQLite
+ * takes an empty file for a new database, and reads a short one until a
+ * query happens on a missing page.  Refused: an empty file, a file that
+ * does not start as a database, one shorter than its header says (with no
+ * write-ahead log that could hold the rest).  A missing file is fine.
+ */
+static int
+header_check(const char *path)
+{
+	unsigned char h[100];
+	char wal[PATH_MAX + 8];
+	struct stat st, wst;
+	uint32_t page, pages;
+	ssize_t n;
+	int fd, has_wal;
+
+	if (stat(path, &st) != 0)
+		return errno == ENOENT ? 0 : FERR_IO;
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	has_wal = stat(wal, &wst) == 0 && wst.st_size > 0;
+	if (st.st_size == 0)
+		return has_wal ? 0 : FERR_TRUNCATED;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == EACCES ? FERR_READONLY : FERR_IO;
+	n = read(fd, h, sizeof(h));
+	close(fd);
+	if (n < 16 || memcmp(h, "SQLite format 3", 16) != 0)
+		return n >= 0 && n < 16 && memcmp(h, "SQLite format 3",
+		    (size_t)n) == 0 ? FERR_TRUNCATED : FERR_NOTDB;
+	if (n < (ssize_t)sizeof(h))
+		return FERR_TRUNCATED;
+	page = (uint32_t)h[16] << 8 | h[17];
+	if (page == 1)
+		page = 65536;
+	pages = be32(h + 28);
+	/* The header's page count is valid when its change counter matches
+	 * the "version valid for" number (SQLite's file format, 1.3). */
+	if (!has_wal && pages > 0 && be32(h + 24) == be32(h + 92) &&
+	    (uint64_t)st.st_size < (uint64_t)pages * page)
+		return FERR_TRUNCATED;
+	return 0;
+}
+
+/* quick_check runs PRAGMA quick_check: 0 when it says "ok". */
+static int
+quick_check(sqlite3 *db)
+{
+	sqlite3_stmt *s = NULL;
+	const unsigned char *t;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &s, NULL) !=
+	    SQLITE_OK) {
+		rc = fault(db);
+		goto out;
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		t = sqlite3_column_text(s, 0);
+		rc = t != NULL && strcmp((const char *)t, "ok") == 0 ? 0 :
+		    FERR_CORRUPT;
+	} else {
+		rc = fault(db);
+		if (rc == FERR_STORE)
+			rc = FERR_CORRUPT;
+	}
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
 int
 db_open(sqlite3 **out, const char *path, const char *const *migrations,
     int n)
 {
 	sqlite3 *db = NULL;
 	char sql[64];
-	int v, rc = FERR_STORE;
+	int v, rc;
 
 	*out = NULL;
+	if ((rc = header_check(path)) != 0)
+		goto fail;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		rc = fault(db);
 		goto fail;
+	}
+	/* SQLite opens a file it may not write read-only, silently. */
+	if (sqlite3_db_readonly(db, "main") == 1 || !writable(path) ||
+	    !folder_writable(path)) {
+		rc = FERR_READONLY;
+		goto fail;
+	}
 	sqlite3_busy_timeout(db, 5000);
-	if (db_exec(db, "PRAGMA journal_mode = WAL") != 0 ||
-	    db_exec(db, "PRAGMA synchronous = FULL") != 0 ||
-	    db_exec(db, "PRAGMA foreign_keys = ON") != 0)
+	if ((rc = db_exec(db, "PRAGMA journal_mode = WAL")) != 0 ||
+	    (rc = db_exec(db, "PRAGMA synchronous = FULL")) != 0 ||
+	    (rc = db_exec(db, "PRAGMA foreign_keys = ON")) != 0 ||
+	    (rc = quick_check(db)) != 0)
 		goto fail;
-	if ((v = db_version(db)) < 0)
+	if ((v = db_version(db)) < 0) {
+		rc = fault(db);
 		goto fail;
+	}
 	if (v > n) {
 		rc = FERR_VERSION;
 		goto fail;

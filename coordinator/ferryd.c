@@ -54,6 +54,51 @@ static const char usage[] =
 "listen, socket, http, advertise, missed_beats, token_ttl,\n"
 "operators_group, insecure_cleartext_link).\n";
 
+/* db_remedy says what an operator does about a database that fails with
+ * err; NULL when err is not about the state itself. */
+static const char *
+db_remedy(int err)
+{
+	switch (err) {
+	case FERR_READONLY:
+		return "make the file and its folder writable by ferryd's user "
+		    "(and the file system read-write), then restart ferryd";
+	case FERR_FULL:
+		return "free space on its file system, then restart ferryd";
+	case FERR_IO:
+		return "check the disk (dmesg); if the file is damaged, restore "
+		    "it from a backup";
+	case FERR_CORRUPT:
+	case FERR_TRUNCATED:
+	case FERR_NOTDB:
+		return "stop ferryd, move the file aside and restore ferryd.db "
+		    "from a backup (keep ferryd.key: agents pin it); see "
+		    "ferryd(8), DIAGNOSTICS";
+	}
+	return NULL;
+}
+
+/* db_faults says, at most every 10 s, what the writes that failed since
+ * the last time have in common: the file, what is wrong, the remedy. */
+static void
+db_faults(void)
+{
+	static uint64_t last;
+	uint64_t now = clock_mono_ms();
+	char path[PATH_MAX];
+	unsigned n;
+	int err;
+
+	if (last != 0 && now - last < 10000)
+		return;
+	if ((err = store_fault_take(path, sizeof(path), &n)) == 0)
+		return;
+	last = now;
+	log_warnx("ferryd: database %s: %u operation(s) failed: %s; %s", path,
+	    n, ferr_str(err), db_remedy(err) != NULL ? db_remedy(err) :
+	    "see ferryd(8), DIAGNOSTICS");
+}
+
 /* gauges refreshes what /metrics counts afresh, once a second. */
 static void
 gauges(struct ferryd *fd)
@@ -80,6 +125,7 @@ on_sweep(uv_timer_t *t)
 	struct ferryd *fd = t->data;
 
 	gauges(fd);
+	db_faults();
 	link_sweep(fd);
 	fleet_sweep(fd, clock_mono_ms());
 	deploy_tick(fd, clock_steady_ms());
@@ -213,7 +259,9 @@ main(int argc, char **argv)
 	keys_fingerprint_str(fd->fpr, fpr);
 	snprintf(path, sizeof(path), "%s/ferryd.db", c->state_dir);
 	if ((rc = store_open(&fd->store, path)) != 0)
-		fatalx("database %s: %s", path, ferr_str(rc));
+		fatalx("database %s: %s%s%s", path, ferr_str(rc),
+		    db_remedy(rc) != NULL ? "; " : "",
+		    db_remedy(rc) != NULL ? db_remedy(rc) : "");
 	if (!fl.foreground) {
 		if (daemon(0, 0) != 0)
 			fatal("daemon");

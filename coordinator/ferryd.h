@@ -104,6 +104,10 @@ struct store;
  * synchronous=FULL, foreign keys, numbered migrations applied in order. */
 int store_open(struct store **out, const char *path);
 void store_close(struct store *st);
+/* store_fault_take returns the latest failure of the database file itself
+ * (FERR_READONLY, FERR_CORRUPT, FERR_NOTDB, FERR_FULL, FERR_IO) since the
+ * last call, 0 if none, with the file in path and how many in *count. */
+int store_fault_take(char *path, size_t len, unsigned *count);
 /* store_schema_version returns the applied migration number. */
 int store_schema_version(struct store *st);
 
