@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,7 +26,9 @@ static const char usage[] =
 "usage: ferryd [-d] [-v] [-n] [-f FILE] [--state-dir DIR] [--listen URL]\n"
 "              [--socket PATH] [--http ADDR] [--advertise URL]\n"
 "              [--missed-beats N] [--token-ttl DURATION]\n"
-"              [--operators-group GROUP]\n"
+"              [--operators-group GROUP] [--agent-connections N]\n"
+"              [--agent-auth-timeout D] [--http-connections N]\n"
+"              [--http-header-timeout D] [--http-idle-timeout D]\n"
 "\n"
 "The ferry coordinator: keeps the fleet database, signs commands, listens\n"
 "for agents and for the ferry CLI.\n"
@@ -49,10 +52,88 @@ static const char usage[] =
 "  --insecure-cleartext-link yes|no\n"
 "                     INSECURE: also take agents' messages in cleartext\n"
 "                     (default no: the link is sealed, see ferryd(8))\n"
+"  --agent-connections N\n"
+"                     agents' connections at once (default: the open\n"
+"                     files limit less a reserve for everything else)\n"
+"  --agent-auth-timeout D\n"
+"                     a connection that brings no message from a known\n"
+"                     host within D is closed (default 10s)\n"
+"  --http-connections N  HTTP connections at once (default 64)\n"
+"  --http-header-timeout D\n"
+"                     a request's headers must be in within D of its\n"
+"                     first byte's wait (default 10s)\n"
+"  --http-idle-timeout D\n"
+"                     a kept-alive connection idle this long is closed\n"
+"                     (default 30s)\n"
 "\n"
 "Every flag can be set in the config file as \"name = value\" (state_dir,\n"
 "listen, socket, http, advertise, missed_beats, token_ttl,\n"
-"operators_group, insecure_cleartext_link).\n";
+"operators_group, insecure_cleartext_link, agent_connections,\n"
+"agent_auth_timeout, http_connections, http_header_timeout,\n"
+"http_idle_timeout).\n";
+
+/* Descriptors kept for everything but the agents' connections: the CLI's
+ * socket and its clients, the database, the HTTP port and its
+ * connections, NNG's and libuv's own, connections still in NNG's
+ * handshake. */
+#define FD_RESERVE_MIN	256
+#define FD_RESERVE_MAX	1024
+#define AGENT_CONNS_MAX	100000
+
+/* fd_limit raises the soft limit on open files to the hard one and
+ * returns the limit in force. */
+static uint64_t
+fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 1024;
+	was = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			log_warn("ferryd: cannot raise the open files limit "
+			    "from %llu to %llu", (unsigned long long)was,
+			    (unsigned long long)rl.rlim_max);
+			rl.rlim_cur = was;
+		}
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		rl.rlim_cur = (rlim_t)1 << 20;
+	log_debug("ferryd: open files limit %llu (was %llu)",
+	    (unsigned long long)rl.rlim_cur, (unsigned long long)was);
+	return rl.rlim_cur;
+}
+
+/* agent_cap fits the agents' connections under the open files limit,
+ * keeping a reserve for everything else. */
+static void
+agent_cap(struct ferryd_conf *c, uint64_t limit)
+{
+	uint64_t reserve = limit / 4, fit;
+
+	if (reserve < FD_RESERVE_MIN)
+		reserve = FD_RESERVE_MIN;
+	if (reserve > FD_RESERVE_MAX)
+		reserve = FD_RESERVE_MAX;
+	reserve += c->http_connections;
+	fit = limit > reserve + 16 ? limit - reserve : 16;
+	if (fit > AGENT_CONNS_MAX)
+		fit = AGENT_CONNS_MAX;
+	if (c->agent_connections == 0) {
+		c->agent_connections = (uint32_t)fit;
+	} else if (c->agent_connections > fit) {
+		log_warnx("ferryd: agent_connections %u leaves too few of the "
+		    "%llu open files for the rest; %llu it is",
+		    c->agent_connections, (unsigned long long)limit,
+		    (unsigned long long)fit);
+		c->agent_connections = (uint32_t)fit;
+	}
+	log_debug("ferryd: at most %u agent connections, %u HTTP "
+	    "connections", c->agent_connections, c->http_connections);
+}
 
 /* db_remedy says what an operator does about a database that fails with
  * err; NULL when err is not about the state itself. */
@@ -126,6 +207,8 @@ on_sweep(uv_timer_t *t)
 
 	gauges(fd);
 	db_faults();
+	repsrv_sweep(fd->agents, clock_mono_ms());
+	http_sweep(fd, clock_mono_ms());
 	link_sweep(fd);
 	fleet_sweep(fd, clock_mono_ms());
 	deploy_tick(fd, clock_steady_ms());
@@ -189,6 +272,16 @@ main(int argc, char **argv)
 		    sizeof(c->operators_group), 0, 0, 0 },
 		{ "insecure_cleartext_link", CONF_BOOL,
 		    &c->insecure_cleartext_link, 0, 0, 0, 0 },
+		{ "agent_connections", CONF_UINT, &c->agent_connections, 0,
+		    1, AGENT_CONNS_MAX, 0 },
+		{ "agent_auth_timeout", CONF_DURATION,
+		    &c->agent_auth_timeout_ms, 0, 0, 0, 0 },
+		{ "http_connections", CONF_UINT, &c->http_connections, 0, 1,
+		    4096, 0 },
+		{ "http_header_timeout", CONF_DURATION,
+		    &c->http_header_timeout_ms, 0, 0, 0, 0 },
+		{ "http_idle_timeout", CONF_DURATION, &c->http_idle_timeout_ms,
+		    0, 0, 0, 0 },
 		{ NULL, 0, NULL, 0, 0, 0, 0 },
 	};
 	struct daemon_flags fl;
@@ -204,6 +297,10 @@ main(int argc, char **argv)
 	    "ferry-operators");
 	c->missed_beats = 3;
 	c->default_token_ttl_ms = 3600 * 1000;
+	c->agent_auth_timeout_ms = 10 * 1000;
+	c->http_connections = 64;
+	c->http_header_timeout_ms = 10 * 1000;
+	c->http_idle_timeout_ms = 30 * 1000;
 
 	if (daemon_args(argc, argv, opts, "/etc/ferry/ferryd.conf", &fl, err,
 	    sizeof(err)) != 0) {
@@ -221,6 +318,16 @@ main(int argc, char **argv)
 	}
 	if (c->default_token_ttl_ms < 1000) {
 		fprintf(stderr, "ferryd: token_ttl: at least 1s\n");
+		return 2;
+	}
+	if (c->agent_auth_timeout_ms != 0 && c->agent_auth_timeout_ms < 1000) {
+		fprintf(stderr, "ferryd: agent_auth_timeout: at least 1s (0: "
+		    "never)\n");
+		return 2;
+	}
+	if (c->http_header_timeout_ms < 100 || c->http_idle_timeout_ms < 100) {
+		fprintf(stderr, "ferryd: http_header_timeout, "
+		    "http_idle_timeout: at least 100ms\n");
 		return 2;
 	}
 	if (strncmp(c->listen, "tcp://", 6) != 0 &&
@@ -251,6 +358,7 @@ main(int argc, char **argv)
 	}
 	if (mkdir_private(c->state_dir) != 0)
 		fatal("state dir %s", c->state_dir);
+	agent_cap(c, fd_limit());
 	snprintf(path, sizeof(path), "%s/ferryd.key", c->state_dir);
 	if ((rc = keys_load_or_create(path, &fd->kp, &created)) != 0)
 		fatalx("key %s: %s%s", path, ferr_str(rc), rc == FERR_PERM ?
