@@ -1,10 +1,8 @@
 /* db.c: SQLite opened the way ferry keeps state: WAL, synchronous=FULL,
  * numbered migrations. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -309,54 +307,76 @@ db_version(sqlite3 *db)
 	return v;
 }
 
-/* be32 reads a big-endian number from SQLite's file header. */
-static uint32_t
+/*
+ * size_check refuses, before SQLite opens it, an existing file that is
+ * empty with no write-ahead log (SQLite would take it for a new database
+ * and start afresh).  The file is only stat()ed: opening and closing it
+ * here would drop the POSIX locks that another connection of this process
+ * (the agent's workers open the records beside its loop) holds on it.
+ * *size gets the file's size, *has_wal whether a -wal file has content.
+ */
+static int
+size_check(const char *path, long long *size, int *has_wal)
+{
+	char wal[PATH_MAX + 8];
+	struct stat st, wst;
+
+	*size = -1;
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	*has_wal = stat(wal, &wst) == 0 && wst.st_size > 0;
+	if (stat(path, &st) != 0)
+		return errno == ENOENT ? 0 : FERR_IO;
+	*size = (long long)st.st_size;
+	if (st.st_size == 0 && !*has_wal)
+		return FERR_TRUNCATED;
+	return 0;
+}
+
+/* be32 reads a big-endian number of SQLite's file header. */
+static unsigned long long
 be32(const unsigned char *p)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
+	return (unsigned long long)p[0] << 24 | (unsigned long long)p[1] << 16 |
+	    (unsigned long long)p[2] << 8 | p[3];
 }
 
 /*
- * header_check reads an existing file's header before SQLite does: SQLite
- * takes an empty file for a new database, and reads a short one until a
- * query happens on a missing page.  Refused: an empty file, a file that
- * does not start as a database, one shorter than its header says (with no
- * write-ahead log that could hold the rest).  A missing file is fine.
+ * header_check reads the file's header through SQLite's own file handle
+ * (which keeps the locks of the process's other connections) and refuses
+ * a file that does not start as a database, or one shorter than the pages
+ * its header counts (checked only when no write-ahead log may hold pages
+ * beyond the file).  SQLite would call either "corrupt" at best.
  */
 static int
-header_check(const char *path)
+header_check(sqlite3 *db, long long size, int has_wal)
 {
+	static const char magic[16] = "SQLite format 3";
 	unsigned char h[100];
-	char wal[PATH_MAX + 8];
-	struct stat st, wst;
-	uint32_t page, pages;
-	ssize_t n;
-	int fd, has_wal;
+	sqlite3_file *f = NULL;
+	unsigned long long page, pages;
+	int rc;
 
-	if (stat(path, &st) != 0)
-		return errno == ENOENT ? 0 : FERR_IO;
-	snprintf(wal, sizeof(wal), "%s-wal", path);
-	has_wal = stat(wal, &wst) == 0 && wst.st_size > 0;
-	if (st.st_size == 0)
-		return has_wal ? 0 : FERR_TRUNCATED;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return errno == EACCES ? FERR_READONLY : FERR_IO;
-	n = read(fd, h, sizeof(h));
-	close(fd);
-	if (n < 16 || memcmp(h, "SQLite format 3", 16) != 0)
-		return n >= 0 && n < 16 && memcmp(h, "SQLite format 3",
-		    (size_t)n) == 0 ? FERR_TRUNCATED : FERR_NOTDB;
-	if (n < (ssize_t)sizeof(h))
+	if (size <= 0)
+		return 0;
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) !=
+	    SQLITE_OK || f == NULL || f->pMethods == NULL)
+		return 0;
+	memset(h, 0, sizeof(h));
+	rc = f->pMethods->xRead(f, h, (int)sizeof(h), 0);
+	if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)
+		return FERR_IO;
+	if (memcmp(h, magic, (size_t)(size < 16 ? size : 16)) != 0)
+		return FERR_NOTDB;
+	if (size < (long long)sizeof(h))
 		return FERR_TRUNCATED;
-	page = (uint32_t)h[16] << 8 | h[17];
+	page = (unsigned long long)h[16] << 8 | h[17];
 	if (page == 1)
 		page = 65536;
 	pages = be32(h + 28);
-	/* The header's page count is valid when its change counter matches
-	 * the "version valid for" number (SQLite's file format, 1.3). */
+	/* The count is valid when the change counter matches the "version
+	 * valid for" number (SQLite's file format, 1.3). */
 	if (!has_wal && pages > 0 && be32(h + 24) == be32(h + 92) &&
-	    (uint64_t)st.st_size < (uint64_t)pages * page)
+	    (unsigned long long)size < pages * page)
 		return FERR_TRUNCATED;
 	return 0;
 }
@@ -395,10 +415,11 @@ db_open(sqlite3 **out, const char *path, const char *const *migrations,
 {
 	sqlite3 *db = NULL;
 	char sql[64];
-	int v, rc;
+	long long size;
+	int v, rc, has_wal;
 
 	*out = NULL;
-	if ((rc = header_check(path)) != 0)
+	if ((rc = size_check(path, &size, &has_wal)) != 0)
 		goto fail;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
@@ -412,7 +433,8 @@ db_open(sqlite3 **out, const char *path, const char *const *migrations,
 		goto fail;
 	}
 	sqlite3_busy_timeout(db, 5000);
-	if ((rc = db_exec(db, "PRAGMA journal_mode = WAL")) != 0 ||
+	if ((rc = header_check(db, size, has_wal)) != 0 ||
+	    (rc = db_exec(db, "PRAGMA journal_mode = WAL")) != 0 ||
 	    (rc = db_exec(db, "PRAGMA synchronous = FULL")) != 0 ||
 	    (rc = db_exec(db, "PRAGMA foreign_keys = ON")) != 0 ||
 	    (rc = quick_check(db)) != 0)

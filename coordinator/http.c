@@ -150,6 +150,12 @@ answer(struct hconn *c, const char *status, const char *type,
 	n = snprintf(w->data, 256, "HTTP/1.1 %s\r\nContent-Type: %s\r\n"
 	    "Content-Length: %zu\r\n%sConnection: %s\r\n\r\n", status, type,
 	    body_len, extra, c->keep ? "keep-alive" : "close");
+	if (n < 0 || n >= 256) {
+		free(w->data);
+		free(w);
+		conn_close(c);
+		return;
+	}
 	if (!head_only && body_len > 0)
 		memcpy(w->data + n, body, body_len);
 	w->c = c;

@@ -19,7 +19,7 @@
 static struct h_fleet F;
 static struct h_run R;
 /* Paths made immutable, made mutable again before the folder goes. */
-static char frozen[4][700];
+static char frozen[4][840];
 static int nfrozen;
 
 static void
@@ -234,7 +234,7 @@ Test(damage, ferryd_not_a_database)
  * wrong and the remedy, not "database error". */
 Test(damage, ferryd_write_fails_at_run_time)
 {
-	char db[800], dir[700], wal[820];
+	char db[800], dir[700], wal[820], line[900];
 
 	h_start_ferryd(&F, NULL);
 	h_path(&F, "ferryd/ferryd.db", db, sizeof(db));
@@ -248,10 +248,36 @@ Test(damage, ferryd_write_fails_at_run_time)
 	h_ferry(&F, &R, (const char *[]){ "token", "create", NULL });
 	cr_assert_neq(R.status, 0, "a token was created on a read-only "
 	    "database: %s", R.out);
-	cr_assert(h_wait_log(F.ferryd, "read-only", 15000),
-	    "no log line says read-only");
-	cr_assert(h_log_has(F.ferryd, db), "the log does not name %s", db);
-	cr_assert(h_log_has(F.ferryd, "writable by ferryd's user"));
+	snprintf(line, sizeof(line), "database %s: ", db);
+	cr_assert(h_wait_log(F.ferryd, line, 15000), "no log line names %s",
+	    db);
+	cr_assert(h_log_has(F.ferryd, "operation(s) failed: cannot be "
+	    "written: the file, its folder or its file system is read-only; "
+	    "make the file and its folder writable by ferryd's user"));
+}
+
+/* The same for the agent: a command it cannot record is logged with the
+ * file, what is wrong and the remedy. */
+Test(damage, agent_write_fails_at_run_time)
+{
+	char db[800], dir[700], wal[820], line[900];
+	struct h_proc *a;
+
+	h_start_ferryd(&F, NULL);
+	a = h_add_agent(&F, "dmg-1", "127.0.0.2");
+	h_ferry(&F, &R, (const char *[]){ "ping", "dmg-1", NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	h_path(&F, "dmg-1/agent.db", db, sizeof(db));
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	set_immutable(wal, 1);
+	set_immutable(db, 1);
+	set_immutable(h_path(&F, "dmg-1", dir, sizeof(dir)), 1);
+	h_ferry(&F, &R, (const char *[]){ "ping", "dmg-1", NULL });
+	snprintf(line, sizeof(line), "records %s: ", db);
+	cr_assert(h_wait_log(a, line, 15000), "no log line names %s", db);
+	cr_assert(h_log_has(a, "operation(s) failed: cannot be written: the "
+	    "file, its folder or its file system is read-only; make the file "
+	    "and its folder writable by the agent's user"));
 }
 
 Test(damage, agent_read_only_file)
