@@ -285,8 +285,6 @@ void repsrv_trust(struct repsrv *srv, nng_msg *msg);
  * reports refusals; from the loop's sweep timer, with the monotonic
  * time. */
 void repsrv_sweep(struct repsrv *srv, uint64_t now_ms);
-/* repsrv_connections: how many connections are admitted now. */
-size_t repsrv_connections(struct repsrv *srv);
 /* repsrv_reply sends len bytes as the answer and re-arms the slot. */
 void repsrv_reply(struct rep_slot *slot, const void *buf, size_t len);
 /* repsrv_drop abandons the request without an answer. */

@@ -418,17 +418,3 @@ repsrv_sweep(struct repsrv *srv, uint64_t now_ms)
 		    c->lim.max_conns, evicted, expired,
 		    (unsigned long long)c->lim.auth_ms);
 }
-
-size_t
-repsrv_connections(struct repsrv *srv)
-{
-	struct conns *c = srv != NULL ? srv->conns : NULL;
-	size_t n;
-
-	if (c == NULL)
-		return 0;
-	pthread_mutex_lock(&c->mtx);
-	n = c->n;
-	pthread_mutex_unlock(&c->mtx);
-	return n;
-}
