@@ -182,6 +182,23 @@ cli_works(const char *host)
 	    (unsigned long long)(h_mono_ms() - t0));
 }
 
+/* soft_limit reads the soft open files limit of pid from /proc. */
+static long long
+soft_limit(pid_t pid, long long *hard)
+{
+	char path[64], line[256];
+	long long soft = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	cr_assert_not_null(f = fopen(path, "r"), "%s", path);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "Max open files", 14) == 0)
+			sscanf(line + 14, "%lld %lld", &soft, hard);
+	fclose(f);
+	return soft;
+}
+
 static int
 http_port(void)
 {
@@ -193,8 +210,12 @@ http_port(void)
 Test(limits, agent_port_flood_of_silent_connections)
 {
 	char body[64];
+	long long soft, hard = -1;
 
 	start_ferryd_soft(1024, NULL);
+	soft = soft_limit(F.ferryd->pid, &hard);
+	cr_assert(soft == hard && soft > FLOOD, "ferryd's open files limit: "
+	    "soft %lld, hard %lld", soft, hard);
 	h_add_agent(&F, "lim-1", "127.0.0.2");
 	flood(F.port, FLOOD, NULL, 0, 3000);
 	cli_works("lim-1");
