@@ -323,3 +323,62 @@ Test(limits, http_idle_keepalive_closed)
 	cr_assert_geq(h_mono_ms() - t0, 900, "closed before the idle "
 	    "timeout");
 }
+
+/* ask sends req on a new connection to the HTTP port and returns the
+ * status line's code of the answer (0: none within 3 s); *closed says
+ * whether ferryd closed the connection after it. */
+static int
+ask(const char *req, size_t len, int *closed)
+{
+	char buf[1024];
+	size_t got = 0;
+	uint64_t end;
+	ssize_t n;
+	int code = 0;
+
+	nfds = 0;
+	cr_assert_eq(flood(http_port(), 1, req, len, 3000), 1);
+	*closed = 0;
+	end = h_mono_ms() + 3000;
+	while (h_mono_ms() < end && got < sizeof(buf) - 1) {
+		n = recv(fds[0], buf + got, sizeof(buf) - 1 - got,
+		    MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+			*closed = 1;
+			break;
+		}
+		if (n > 0)
+			got += (size_t)n;
+		else
+			h_sleep_ms(20);
+	}
+	buf[got] = '\0';
+	sscanf(buf, "HTTP/1.1 %d", &code);
+	close(fds[0]);
+	nfds = 0;
+	return code;
+}
+
+/* What the HTTP port does not serve gets a status that says why, and the
+ * connection is closed. */
+Test(limits, http_bad_requests_answered_and_closed)
+{
+	static char big[8191];	/* fills the request buffer exactly */
+	int closed;
+
+	start_ferryd_soft(1024, NULL);
+	cr_assert_eq(ask("POST /healthz HTTP/1.1\r\n\r\n", 26, &closed), 405);
+	cr_assert(closed, "kept after a 405");
+	cr_assert_eq(ask("GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n",
+	    41, &closed), 404);
+	cr_assert(closed);
+	cr_assert_eq(ask("GET /healthz HTTP/1.1\r\nContent-Length: 5\r\n\r\n"
+	    "hello", 49, &closed), 400);
+	cr_assert(closed, "kept after a 400");
+	cr_assert_eq(ask("nonsense\r\n\r\n", 12, &closed), 400);
+	memcpy(big, "GET /healthz HTTP/1.1\r\nX: ", 26);
+	memset(big + 26, 'a', sizeof(big) - 26);
+	cr_assert_eq(ask(big, sizeof(big), &closed), 431);
+	cr_assert(closed, "kept after a 431");
+	cr_assert(h_alive(F.ferryd));
+}
