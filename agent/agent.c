@@ -11,6 +11,7 @@
 
 #include "agent.h"
 #include "args.h"
+#include "clock.h"
 #include "ferr.h"
 #include "log.h"
 #include "notify.h"
@@ -195,11 +196,62 @@ inv_after(uv_work_t *w, int status)
 	}
 }
 
+/* db_remedy says what an operator does about agent.db failing with err;
+ * NULL when err is not about the state itself. */
+static const char *
+db_remedy(int err)
+{
+	switch (err) {
+	case FERR_READONLY:
+		return "make the file and its folder writable by the agent's "
+		    "user (and the file system read-write), then restart "
+		    "ferry-agent";
+	case FERR_FULL:
+		return "free space on its file system, then restart "
+		    "ferry-agent";
+	case FERR_IO:
+		return "check the disk (dmesg); if the file is damaged, "
+		    "restore it from a backup";
+	case FERR_CORRUPT:
+	case FERR_TRUNCATED:
+	case FERR_NOTDB:
+		return "stop ferry-agent and restore agent.db from a backup, "
+		    "or enrol the host again: `ferry hosts revoke NAME` on "
+		    "the coordinator, move the state dir aside, `ferry-agent "
+		    "join TOKEN`, then `ferry hosts accept NAME --key FPR` "
+		    "with the new key's fingerprint; see ferry-agent(8), "
+		    "DIAGNOSTICS";
+	}
+	return NULL;
+}
+
+/* db_faults says, at most every 10 s, what the record writes that failed
+ * since the last time have in common: the file, what, the remedy. */
+static void
+db_faults(void)
+{
+	static uint64_t last;
+	uint64_t now = clock_mono_ms();
+	char path[700];
+	unsigned n;
+	int err;
+
+	if (last != 0 && now - last < 10000)
+		return;
+	if ((err = records_fault_take(path, sizeof(path), &n)) == 0)
+		return;
+	last = now;
+	log_warnx("ferry-agent: records %s: %u operation(s) failed: %s; %s",
+	    path, n, ferr_str(err), db_remedy(err) != NULL ?
+	    db_remedy(err) : "see ferry-agent(8), DIAGNOSTICS");
+}
+
 static void
 on_inv_timer(uv_timer_t *t)
 {
 	struct agent *a = t->data;
 
+	db_faults();
 	if (a->inv_busy || a->stopping)
 		return;
 	a->inv_busy = 1;
@@ -313,7 +365,9 @@ main(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "%s/agent.db", c->state_dir);
 	if ((rc = records_open(&a->records, path)) != 0)
-		fatalx("records %s: %s", path, ferr_str(rc));
+		fatalx("records %s: %s%s%s", path, ferr_str(rc),
+		    db_remedy(rc) != NULL ? "; " : "",
+		    db_remedy(rc) != NULL ? db_remedy(rc) : "");
 	if ((rc = records_last_seq(a->records, &a->last_seq)) != 0)
 		fatalx("records %s: %s", path, ferr_str(rc));
 	a->start_seq = a->last_seq;

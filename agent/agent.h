@@ -34,8 +34,14 @@ struct record {
 	int acked;		/* ferryd acknowledged the report */
 };
 
+/* records_open opens agent.db (db_open: checked with quick_check; a
+ * damaged file is refused with what is wrong, FERR_READONLY, FERR_CORRUPT,
+ * FERR_TRUNCATED, FERR_NOTDB). */
 int records_open(struct records **out, const char *path);
 void records_close(struct records *r);
+/* records_fault_take returns the latest failure of the file itself since
+ * the last call (0: none), with the file in path and how many in *count. */
+int records_fault_take(char *path, size_t len, unsigned *count);
 /* records_last_seq: the high-water mark, highest sequence executed. */
 int records_last_seq(struct records *r, uint64_t *seq);
 /* records_get: FERR_NOTFOUND when id was never seen.  Caller frees

@@ -64,6 +64,12 @@ records_open(struct records **out, const char *path)
 	return 0;
 }
 
+int
+records_fault_take(char *path, size_t len, unsigned *count)
+{
+	return db_fault_take(path, len, count);
+}
+
 void
 records_close(struct records *r)
 {

@@ -5,14 +5,24 @@
 #ifndef FERRY_DB_H
 #define FERRY_DB_H
 
+#include <stddef.h>
+
 #include <sqlite3.h>
 
 /*
  * db_open opens (creating) path with WAL, synchronous=FULL, foreign keys
- * and a busy timeout, then applies migrations[i] for every i at or above
- * the file's PRAGMA user_version, each in its own transaction.  A file
- * written by a newer ferry (user_version above n) is refused with
- * FERR_VERSION.  On failure *out is NULL and nothing stays open.
+ * and a busy timeout, checks it with PRAGMA quick_check, then applies
+ * migrations[i] for every i at or above the file's PRAGMA user_version,
+ * each in its own transaction.  A file written by a newer ferry
+ * (user_version above n) is refused with FERR_VERSION; a damaged state
+ * with what is wrong: FERR_READONLY (the file, its folder or the file
+ * system cannot be written), FERR_TRUNCATED (empty, or shorter than its
+ * header says), FERR_NOTDB, FERR_CORRUPT (quick_check failed).  On failure
+ * *out is NULL and nothing stays open.
+ *
+ * Here and in every function below, a failure of the state itself
+ * (read-only, corrupt, not a database, disk full, I/O) is returned as its
+ * own error rather than FERR_STORE, and remembered for db_fault_take.
  */
 int
 db_open(sqlite3 **out, const char *path, const char *const *migrations,
@@ -24,6 +34,15 @@ db_open(sqlite3 **out, const char *path, const char *const *migrations,
 int
 db_open_with(sqlite3 **out, const char *path, const char *const *migrations,
     int n, int (*prepare)(sqlite3 *db));
+/*
+ * db_fault_take returns the latest failure of the state itself seen by any
+ * connection of the process since the last call (0: none), the file's path
+ * in path and how many such failures there were in *count, and forgets
+ * them: a daemon calls it from a timer and says once, with the file and
+ * the remedy, what a series of failed writes has in common.
+ */
+int
+db_fault_take(char *path, size_t len, unsigned *count);
 
 /* db_version returns PRAGMA user_version, or -1. */
 int

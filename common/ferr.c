@@ -34,6 +34,13 @@ ferr_str(int err)
 	case FERR_PENDING: return "host pending acceptance";
 	case FERR_SESSION: return "link session unknown to ferryd";
 	case FERR_CLEARTEXT: return "cleartext message on a sealed link";
+	case FERR_READONLY: return "cannot be written: the file, its folder "
+	    "or its file system is read-only";
+	case FERR_CORRUPT: return "the database is corrupt (SQLite's "
+	    "quick_check failed)";
+	case FERR_NOTDB: return "the file is not an SQLite database";
+	case FERR_TRUNCATED: return "the database file is truncated";
+	case FERR_FULL: return "the disk is full";
 	}
 	return "unknown error";
 }

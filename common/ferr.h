@@ -37,6 +37,12 @@ enum ferr {
 	FERR_PENDING = -26,	/* host waits for an operator */
 	FERR_SESSION = -27,	/* link session unknown: say Hello again */
 	FERR_CLEARTEXT = -28,	/* cleartext on a link that must be sealed */
+	FERR_READONLY = -29,	/* database file, folder or file system is
+				 * read-only */
+	FERR_CORRUPT = -30,	/* database fails SQLite's checks */
+	FERR_NOTDB = -31,	/* the file is not an SQLite database */
+	FERR_TRUNCATED = -32,	/* database file shorter than it says */
+	FERR_FULL = -33,	/* the disk is full */
 };
 
 /* ferr_str returns a short constant description of err. */

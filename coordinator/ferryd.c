@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +28,9 @@ static const char usage[] =
 "              [--missed-beats N] [--token-ttl DURATION]\n"
 "              [--operators-group GROUP] [--allow-tokenless-joins]\n"
 "              [--pending-hosts-max N] [--tokenless-join-rate N]\n"
+"              [--agent-connections N]\n"
+"              [--agent-auth-timeout D] [--http-connections N]\n"
+"              [--http-header-timeout D] [--http-idle-timeout D]\n"
 "\n"
 "The ferry coordinator: keeps the fleet database, signs commands, listens\n"
 "for agents and for the ferry CLI.\n"
@@ -62,11 +66,134 @@ static const char usage[] =
 "                     anything (a pending host, a new key's claim on a\n"
 "                     name), per minute, in bursts of up to N\n"
 "                     (default 30)\n"
+"  --agent-connections N\n"
+"                     agents' connections at once (default: the open\n"
+"                     files limit less a reserve for everything else)\n"
+"  --agent-auth-timeout D\n"
+"                     a connection that brings no message from a known\n"
+"                     host within D is closed (default 10s)\n"
+"  --http-connections N  HTTP connections at once (default 64)\n"
+"  --http-header-timeout D\n"
+"                     a request's headers must be in within D of its\n"
+"                     first byte's wait (default 10s)\n"
+"  --http-idle-timeout D\n"
+"                     a kept-alive connection idle this long is closed\n"
+"                     (default 30s)\n"
 "\n"
 "Every flag can be set in the config file as \"name = value\" (state_dir,\n"
 "listen, socket, http, advertise, missed_beats, token_ttl,\n"
 "operators_group, insecure_cleartext_link, allow_tokenless_joins,\n"
-"pending_hosts_max, tokenless_join_rate).\n";
+"pending_hosts_max, tokenless_join_rate, agent_connections,\n"
+"agent_auth_timeout, http_connections, http_header_timeout,\n"
+"http_idle_timeout).\n";
+
+/* Descriptors kept for everything but the agents' connections: the CLI's
+ * socket and its clients, the database, the HTTP port and its
+ * connections, NNG's and libuv's own, connections still in NNG's
+ * handshake. */
+#define FD_RESERVE_MIN	256
+#define FD_RESERVE_MAX	1024
+#define AGENT_CONNS_MAX	100000
+
+/* fd_limit raises the soft limit on open files to the hard one and
+ * returns the limit in force. */
+static uint64_t
+fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 1024;
+	was = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			log_warn("ferryd: cannot raise the open files limit "
+			    "from %llu to %llu", (unsigned long long)was,
+			    (unsigned long long)rl.rlim_max);
+			rl.rlim_cur = was;
+		}
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		rl.rlim_cur = (rlim_t)1 << 20;
+	log_debug("ferryd: open files limit %llu (was %llu)",
+	    (unsigned long long)rl.rlim_cur, (unsigned long long)was);
+	return rl.rlim_cur;
+}
+
+/* agent_cap fits the agents' connections under the open files limit,
+ * keeping a reserve for everything else. */
+static void
+agent_cap(struct ferryd_conf *c, uint64_t limit)
+{
+	uint64_t reserve = limit / 4, fit;
+
+	if (reserve < FD_RESERVE_MIN)
+		reserve = FD_RESERVE_MIN;
+	if (reserve > FD_RESERVE_MAX)
+		reserve = FD_RESERVE_MAX;
+	reserve += c->http_connections;
+	fit = limit > reserve + 16 ? limit - reserve : 16;
+	if (fit > AGENT_CONNS_MAX)
+		fit = AGENT_CONNS_MAX;
+	if (c->agent_connections == 0) {
+		c->agent_connections = (uint32_t)fit;
+	} else if (c->agent_connections > fit) {
+		log_warnx("ferryd: agent_connections %u leaves too few of the "
+		    "%llu open files for the rest; %llu it is",
+		    c->agent_connections, (unsigned long long)limit,
+		    (unsigned long long)fit);
+		c->agent_connections = (uint32_t)fit;
+	}
+	log_debug("ferryd: at most %u agent connections, %u HTTP "
+	    "connections", c->agent_connections, c->http_connections);
+}
+
+/* db_remedy says what an operator does about a database that fails with
+ * err; NULL when err is not about the state itself. */
+static const char *
+db_remedy(int err)
+{
+	switch (err) {
+	case FERR_READONLY:
+		return "make the file and its folder writable by ferryd's user "
+		    "(and the file system read-write), then restart ferryd";
+	case FERR_FULL:
+		return "free space on its file system, then restart ferryd";
+	case FERR_IO:
+		return "check the disk (dmesg); if the file is damaged, restore "
+		    "it from a backup";
+	case FERR_CORRUPT:
+	case FERR_TRUNCATED:
+	case FERR_NOTDB:
+		return "stop ferryd, move the file aside and restore ferryd.db "
+		    "from a backup (keep ferryd.key: agents pin it); see "
+		    "ferryd(8), DIAGNOSTICS";
+	}
+	return NULL;
+}
+
+/* db_faults says, at most every 10 s, what the writes that failed since
+ * the last time have in common: the file, what is wrong, the remedy. */
+static void
+db_faults(void)
+{
+	static uint64_t last;
+	uint64_t now = clock_mono_ms();
+	char path[PATH_MAX];
+	unsigned n;
+	int err;
+
+	if (last != 0 && now - last < 10000)
+		return;
+	if ((err = store_fault_take(path, sizeof(path), &n)) == 0)
+		return;
+	last = now;
+	log_warnx("ferryd: database %s: %u operation(s) failed: %s; %s", path,
+	    n, ferr_str(err), db_remedy(err) != NULL ? db_remedy(err) :
+	    "see ferryd(8), DIAGNOSTICS");
+}
 
 /* gauges refreshes what /metrics counts afresh, once a second. */
 static void
@@ -94,6 +221,9 @@ on_sweep(uv_timer_t *t)
 	struct ferryd *fd = t->data;
 
 	gauges(fd);
+	db_faults();
+	repsrv_sweep(fd->agents, clock_mono_ms());
+	http_sweep(fd, clock_mono_ms());
 	link_sweep(fd);
 	fleet_sweep(fd, clock_mono_ms());
 	deploy_tick(fd, clock_steady_ms());
@@ -163,6 +293,16 @@ main(int argc, char **argv)
 		    100000, 0 },
 		{ "tokenless_join_rate", CONF_UINT, &c->tokenless_join_rate, 0,
 		    1, 100000, 0 },
+		{ "agent_connections", CONF_UINT, &c->agent_connections, 0,
+		    1, AGENT_CONNS_MAX, 0 },
+		{ "agent_auth_timeout", CONF_DURATION,
+		    &c->agent_auth_timeout_ms, 0, 0, 0, 0 },
+		{ "http_connections", CONF_UINT, &c->http_connections, 0, 1,
+		    4096, 0 },
+		{ "http_header_timeout", CONF_DURATION,
+		    &c->http_header_timeout_ms, 0, 0, 0, 0 },
+		{ "http_idle_timeout", CONF_DURATION, &c->http_idle_timeout_ms,
+		    0, 0, 0, 0 },
 		{ NULL, 0, NULL, 0, 0, 0, 0 },
 	};
 	struct daemon_flags fl;
@@ -181,6 +321,10 @@ main(int argc, char **argv)
 	c->allow_tokenless_joins = 0;
 	c->pending_hosts_max = 64;
 	c->tokenless_join_rate = 30;
+	c->agent_auth_timeout_ms = 10 * 1000;
+	c->http_connections = 64;
+	c->http_header_timeout_ms = 10 * 1000;
+	c->http_idle_timeout_ms = 30 * 1000;
 
 	if (daemon_args(argc, argv, opts, "/etc/ferry/ferryd.conf", &fl, err,
 	    sizeof(err)) != 0) {
@@ -198,6 +342,16 @@ main(int argc, char **argv)
 	}
 	if (c->default_token_ttl_ms < 1000) {
 		fprintf(stderr, "ferryd: token_ttl: at least 1s\n");
+		return 2;
+	}
+	if (c->agent_auth_timeout_ms != 0 && c->agent_auth_timeout_ms < 1000) {
+		fprintf(stderr, "ferryd: agent_auth_timeout: at least 1s (0: "
+		    "never)\n");
+		return 2;
+	}
+	if (c->http_header_timeout_ms < 100 || c->http_idle_timeout_ms < 100) {
+		fprintf(stderr, "ferryd: http_header_timeout, "
+		    "http_idle_timeout: at least 100ms\n");
 		return 2;
 	}
 	if (strncmp(c->listen, "tcp://", 6) != 0 &&
@@ -228,6 +382,7 @@ main(int argc, char **argv)
 	}
 	if (mkdir_private(c->state_dir) != 0)
 		fatal("state dir %s", c->state_dir);
+	agent_cap(c, fd_limit());
 	snprintf(path, sizeof(path), "%s/ferryd.key", c->state_dir);
 	if ((rc = keys_load_or_create(path, &fd->kp, &created)) != 0)
 		fatalx("key %s: %s%s", path, ferr_str(rc), rc == FERR_PERM ?
@@ -236,7 +391,9 @@ main(int argc, char **argv)
 	keys_fingerprint_str(fd->fpr, fpr);
 	snprintf(path, sizeof(path), "%s/ferryd.db", c->state_dir);
 	if ((rc = store_open(&fd->store, path)) != 0)
-		fatalx("database %s: %s", path, ferr_str(rc));
+		fatalx("database %s: %s%s%s", path, ferr_str(rc),
+		    db_remedy(rc) != NULL ? "; " : "",
+		    db_remedy(rc) != NULL ? db_remedy(rc) : "");
 	if (!fl.foreground) {
 		if (daemon(0, 0) != 0)
 			fatal("daemon");

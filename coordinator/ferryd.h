@@ -109,6 +109,10 @@ struct store;
  * synchronous=FULL, foreign keys, numbered migrations applied in order. */
 int store_open(struct store **out, const char *path);
 void store_close(struct store *st);
+/* store_fault_take returns the latest failure of the database file itself
+ * (FERR_READONLY, FERR_CORRUPT, FERR_NOTDB, FERR_FULL, FERR_IO) since the
+ * last call, 0 if none, with the file in path and how many in *count. */
+int store_fault_take(char *path, size_t len, unsigned *count);
 /* store_schema_version returns the applied migration number. */
 int store_schema_version(struct store *st);
 
@@ -272,6 +276,30 @@ int repsrv_open(struct repsrv **out, const char *url, size_t maxsz,
 /* repsrv_chan: how to answer the slot's request on the agents' channel
  * (link.c fills it in when the request comes). */
 struct chan_reply *repsrv_chan(struct rep_slot *slot);
+/* Limits on a listening socket's connections (counted once NNG's
+ * handshake is done). */
+struct repsrv_limits {
+	unsigned max_conns;	/* at most this many at once (> 0) */
+	uint64_t auth_ms;	/* closed when no message from a known host
+				 * came within this; 0: never */
+};
+/*
+ * repsrv_open_limited is repsrv_open with connections limited: at the cap
+ * the oldest connection not yet trusted (repsrv_trust) is closed to make
+ * room, or with all trusted the new one is refused; repsrv_sweep closes
+ * the untrusted ones past lim->auth_ms and logs, every 10 s, how many
+ * were refused or closed.
+ */
+int repsrv_open_limited(struct repsrv **out, const char *url, size_t maxsz,
+    int ipc_mode, const struct repsrv_limits *lim, struct mailbox *mb,
+    repsrv_fn fn, void *arg);
+/* repsrv_trust marks msg's connection as a known host's: it is never
+ * closed to make room nor for being idle.  Loop thread. */
+void repsrv_trust(struct repsrv *srv, nng_msg *msg);
+/* repsrv_sweep closes the untrusted connections past their time and
+ * reports refusals; from the loop's sweep timer, with the monotonic
+ * time. */
+void repsrv_sweep(struct repsrv *srv, uint64_t now_ms);
 /* repsrv_reply sends len bytes as the answer and re-arms the slot. */
 void repsrv_reply(struct rep_slot *slot, const void *buf, size_t len);
 /* repsrv_drop abandons the request without an answer. */
@@ -296,6 +324,13 @@ struct ferryd_conf {
 	int allow_tokenless_joins;	/* joins without a token wait pending */
 	uint32_t pending_hosts_max;	/* ... this many at most */
 	uint32_t tokenless_join_rate;	/* recorded per minute, at most */
+	/* Resource limits (ferryd.c derives the defaults from the open
+	 * files limit). */
+	uint32_t agent_connections;	/* 0: derived */
+	uint64_t agent_auth_timeout_ms;
+	uint32_t http_connections;
+	uint64_t http_header_timeout_ms;
+	uint64_t http_idle_timeout_ms;
 };
 
 struct cmd;
@@ -376,7 +411,7 @@ struct ferryd {
 	/* control.c: the operators group's gid, looked up once at start. */
 	int ops_known;
 	uint64_t ops_gid;
-	struct nng_http_server *http;
+	struct httpd *http;		/* http.c */
 	uv_timer_t sweep;
 	/* link.c: answered pings, noted together at the end of the loop's
 	 * turn. */
@@ -477,8 +512,15 @@ void link_sweep(struct ferryd *fd);
 void link_release(struct ferryd *fd, struct host *h);
 
 /* http.c */
-/* http_start serves /healthz on conf.http ("off" or empty: nothing). */
+/* http_start serves /healthz and /metrics on conf.http ("off" or empty:
+ * nothing), on the loop: at most conf.http_connections at once, the
+ * oldest waiting for a request closed to make room; a request's headers
+ * in within http_header_timeout, a kept-alive connection closed after
+ * http_idle_timeout. */
 int http_start(struct ferryd *fd);
+/* http_sweep logs, every 10 s, how many connections were refused or
+ * closed; from the sweep timer, with the monotonic time. */
+void http_sweep(struct ferryd *fd, uint64_t now_ms);
 void http_stop(struct ferryd *fd);
 
 /* swapone.c */

@@ -1,94 +1,454 @@
-/* http.c: ferryd's HTTP port on localhost: /healthz and /metrics. */
+/* http.c: ferryd's HTTP port on localhost: /healthz and /metrics, served
+ * on the loop with a connection cap and deadlines.
+ *
+ * NNG's HTTP server (which served this port before) has neither a
+ * deadline for a request's headers nor a cap on connections: a client
+ * that opened connections and sent half a request held them for as long
+ * as it liked.  The port answers two GETs, so it is served here on libuv:
+ * every connection is always under a timer (headers, idle keep-alive or
+ * the response's write), and at the cap the oldest connection waiting for
+ * a request makes room for the new one.
+ */
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
-
+#include "clock.h"
 #include "ferr.h"
 #include "ferryd.h"
 #include "log.h"
 #include "metrics.h"
 
+#define REQUEST_MAX	8192		/* request line and headers */
+#define REPORT_MS	10000
+
+/* A connection moves WAIT (nothing of a request yet) -> HEAD (part of
+ * the headers in) -> WRITE (answering) -> WAIT, or is closed. */
+enum hstate { H_WAIT, H_HEAD, H_WRITE, H_CLOSED };
+
+struct hconn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	struct httpd *srv;
+	struct hconn *prev, *next;	/* oldest first */
+	enum hstate state;
+	int keep;			/* keep-alive after this answer */
+	int open_handles;		/* freed when both are closed */
+	char buf[REQUEST_MAX];
+	size_t len;
+};
+
+struct httpd {
+	uv_tcp_t listener;
+	struct ferryd *fd;
+	struct hconn *head, *tail;
+	unsigned n;
+	/* Since the last report. */
+	unsigned refused, evicted, timed_out;
+	uint64_t last_report_ms;
+};
+
+struct hwrite {
+	uv_write_t req;
+	struct hconn *c;
+	char *data;
+};
+
 static const char healthz[] = "ok\n";
 
-/* on_metrics runs on an NNG thread: it reads only the metrics module,
- * which keeps its own lock. */
 static void
-on_metrics(nng_aio *aio)
+conn_freed(uv_handle_t *h)
 {
-	nng_http_res *res = NULL;
-	size_t len;
-	char *text = metrics_render(&len);
+	struct hconn *c = h->data;
 
-	if (text == NULL || nng_http_res_alloc(&res) != 0 ||
-	    nng_http_res_set_header(res, "Content-Type",
-	    "text/plain; version=0.0.4") != 0 ||
-	    nng_http_res_copy_data(res, text, len) != 0) {
-		free(text);
-		if (res != NULL)
-			nng_http_res_free(res);
-		nng_aio_finish(aio, NNG_ENOMEM);
+	if (--c->open_handles == 0)
+		free(c);
+}
+
+/* conn_close unlinks c and closes its handles; c is freed in their close
+ * callbacks. */
+static void
+conn_close(struct hconn *c)
+{
+	struct httpd *srv = c->srv;
+
+	if (c->state == H_CLOSED)
+		return;
+	c->state = H_CLOSED;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		srv->tail = c->prev;
+	srv->n--;
+	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)&c->timer, conn_freed);
+	uv_close((uv_handle_t *)&c->tcp, conn_freed);
+}
+
+static void
+on_timeout(uv_timer_t *t)
+{
+	struct hconn *c = t->data;
+
+	if (c->state != H_WAIT || c->len > 0)
+		c->srv->timed_out++;
+	conn_close(c);
+}
+
+static void
+arm(struct hconn *c, uint64_t ms)
+{
+	uv_timer_start(&c->timer, on_timeout, ms, 0);
+}
+
+static void
+on_written(uv_write_t *req, int status)
+{
+	struct hwrite *w = req->data;
+	struct hconn *c = w->c;
+	struct ferryd *fd = c->srv->fd;
+
+	free(w->data);
+	free(w);
+	if (c->state == H_CLOSED)
+		return;
+	if (status != 0 || !c->keep) {
+		conn_close(c);
 		return;
 	}
-	free(text);
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
+	/* Kept alive: the next request has the idle time to begin. */
+	c->state = H_WAIT;
+	c->len = 0;
+	arm(c, fd->conf.http_idle_timeout_ms);
+	uv_read_start((uv_stream_t *)&c->tcp, NULL, NULL);
+}
+
+/* answer sends status and body (body_len bytes; none for HEAD); takes
+ * body when owned. */
+static void
+answer(struct hconn *c, const char *status, const char *type,
+    const char *body, size_t body_len, int head_only, const char *extra)
+{
+	struct hwrite *w = calloc(1, sizeof(*w));
+	uv_buf_t b;
+	int n;
+
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	c->state = H_WRITE;
+	arm(c, c->srv->fd->conf.http_header_timeout_ms);
+	if (w == NULL || (w->data = malloc(256 + body_len)) == NULL) {
+		free(w);
+		conn_close(c);
+		return;
+	}
+	n = snprintf(w->data, 256, "HTTP/1.1 %s\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\n%sConnection: %s\r\n\r\n", status, type,
+	    body_len, extra, c->keep ? "keep-alive" : "close");
+	if (n < 0 || n >= 256) {
+		free(w->data);
+		free(w);
+		conn_close(c);
+		return;
+	}
+	if (!head_only && body_len > 0)
+		memcpy(w->data + n, body, body_len);
+	w->c = c;
+	w->req.data = w;
+	b = uv_buf_init(w->data, (unsigned)n + (head_only ? 0 :
+	    (unsigned)body_len));
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1,
+	    on_written) != 0) {
+		free(w->data);
+		free(w);
+		conn_close(c);
+	}
+}
+
+static void
+answer_text(struct hconn *c, const char *status, const char *text)
+{
+	c->keep = 0;
+	answer(c, status, "text/plain", text, strlen(text), 0, "");
+}
+
+/* header returns the value of the header called name in the headers
+ * (after the request line), NULL when absent. */
+static const char *
+header(const char *hdrs, const char *name)
+{
+	size_t nl = strlen(name);
+	const char *p = hdrs;
+
+	while ((p = strstr(p, "\r\n")) != NULL) {
+		p += 2;
+		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+			p += nl + 1;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* request answers the complete headers in c->buf. */
+static void
+request(struct hconn *c)
+{
+	char method[8], path[256], version[16];
+	const char *v;
+	int head_only;
+
+	if (sscanf(c->buf, "%7s %255s %15s", method, path, version) != 3 ||
+	    strncmp(version, "HTTP/1.", 7) != 0) {
+		answer_text(c, "400 Bad Request", "bad request\n");
+		return;
+	}
+	/* HTTP/1.1 keeps the connection unless asked not to. */
+	v = header(c->buf, "Connection");
+	c->keep = strcmp(version, "HTTP/1.1") == 0 &&
+	    (v == NULL || strncasecmp(v, "close", 5) != 0);
+	v = header(c->buf, "Content-Length");
+	if (header(c->buf, "Transfer-Encoding") != NULL ||
+	    (v != NULL && strtoul(v, NULL, 10) != 0)) {
+		answer_text(c, "400 Bad Request", "no request body here\n");
+		return;
+	}
+	head_only = strcmp(method, "HEAD") == 0;
+	if (!head_only && strcmp(method, "GET") != 0) {
+		c->keep = 0;
+		answer(c, "405 Method Not Allowed", "text/plain",
+		    "GET or HEAD\n", 12, 0, "Allow: GET, HEAD\r\n");
+		return;
+	}
+	if (strcmp(path, "/healthz") == 0) {
+		/* Liveness: the loop answers while ferryd runs. */
+		answer(c, "200 OK", "text/plain", healthz,
+		    sizeof(healthz) - 1, head_only, "");
+	} else if (strcmp(path, "/metrics") == 0) {
+		size_t len;
+		char *text = metrics_render(&len);
+
+		if (text == NULL) {
+			answer_text(c, "500 Internal Server Error",
+			    "out of memory\n");
+			return;
+		}
+		answer(c, "200 OK", "text/plain; version=0.0.4", text, len,
+		    head_only, "");
+		free(text);
+	} else {
+		answer(c, "404 Not Found", "text/plain", "not found\n", 10,
+		    head_only, "");
+	}
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t want, uv_buf_t *b)
+{
+	struct hconn *c = h->data;
+
+	(void)want;	/* the rest of the request's buffer */
+	*b = uv_buf_init(c->buf + c->len, (unsigned)(sizeof(c->buf) - 1 -
+	    c->len));
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct hconn *c = s->data;
+
+	(void)b;
+	if (n < 0) {
+		conn_close(c);
+		return;
+	}
+	if (n == 0 || c->state == H_WRITE)
+		return;
+	if (c->state == H_WAIT) {
+		/* A request begins: its headers have their time from now. */
+		c->state = H_HEAD;
+		arm(c, c->srv->fd->conf.http_header_timeout_ms);
+	}
+	c->len += (size_t)n;
+	c->buf[c->len] = '\0';
+	if (memchr(c->buf, '\0', c->len) != NULL) {
+		answer_text(c, "400 Bad Request", "bad request\n");
+		return;
+	}
+	if (strstr(c->buf, "\r\n\r\n") != NULL) {
+		request(c);
+		return;
+	}
+	if (c->len >= sizeof(c->buf) - 1)
+		answer_text(c, "431 Request Header Fields Too Large",
+		    "request headers too large\n");
+}
+
+/* make_room closes the oldest connection waiting for a request, if any:
+ * 1 when it did. */
+static int
+make_room(struct httpd *srv)
+{
+	struct hconn *c;
+
+	for (c = srv->head; c != NULL; c = c->next)
+		if (c->state == H_WAIT || c->state == H_HEAD) {
+			conn_close(c);
+			return 1;
+		}
+	return 0;
+}
+
+static void
+on_connection(uv_stream_t *l, int status)
+{
+	struct httpd *srv = l->data;
+	struct ferryd *fd = srv->fd;
+	struct hconn *c;
+
+	if (status != 0)
+		return;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return;
+	c->srv = srv;
+	uv_tcp_init(fd->loop, &c->tcp);
+	uv_timer_init(fd->loop, &c->timer);
+	c->tcp.data = c->timer.data = c;
+	c->open_handles = 2;
+	if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+		uv_close((uv_handle_t *)&c->timer, conn_freed);
+		uv_close((uv_handle_t *)&c->tcp, conn_freed);
+		return;
+	}
+	if (srv->n >= fd->conf.http_connections) {
+		if (make_room(srv)) {
+			srv->evicted++;
+		} else {
+			srv->refused++;
+			uv_close((uv_handle_t *)&c->timer, conn_freed);
+			uv_close((uv_handle_t *)&c->tcp, conn_freed);
+			return;
+		}
+	}
+	c->prev = srv->tail;
+	if (srv->tail != NULL)
+		srv->tail->next = c;
+	else
+		srv->head = c;
+	srv->tail = c;
+	srv->n++;
+	c->state = H_WAIT;
+	/* A connection that sends nothing has the headers' time. */
+	arm(c, fd->conf.http_header_timeout_ms);
+	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* parse_addr resolves "HOST:PORT" or "[HOST]:PORT" (numeric or a name,
+ * at start only). */
+static int
+parse_addr(const char *text, struct sockaddr_storage *ss)
+{
+	char host[128];
+	const char *colon, *port;
+	struct addrinfo hints, *ai = NULL;
+	size_t n;
+
+	if (text[0] == '[') {
+		const char *end = strchr(text, ']');
+		if (end == NULL || end[1] != ':')
+			return FERR_ARG;
+		n = (size_t)(end - text - 1);
+		colon = end + 1;
+		text++;
+	} else {
+		if ((colon = strrchr(text, ':')) == NULL)
+			return FERR_ARG;
+		n = (size_t)(colon - text);
+	}
+	if (n == 0 || n >= sizeof(host))
+		return FERR_ARG;
+	memcpy(host, text, n);
+	host[n] = '\0';
+	port = colon + 1;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL)
+		return FERR_ARG;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static void
+listener_freed(uv_handle_t *h)
+{
+	free(h->data);
 }
 
 int
 http_start(struct ferryd *fd)
 {
-	nng_http_handler *h = NULL;
-	nng_url *url = NULL;
-	char text[200];
+	struct sockaddr_storage ss;
+	struct httpd *srv;
 	int rv;
 
 	if (fd->conf.http[0] == '\0' || strcmp(fd->conf.http, "off") == 0)
 		return 0;
-	snprintf(text, sizeof(text), "http://%s", fd->conf.http);
-	if ((rv = nng_url_parse(&url, text)) != 0)
-		goto fail;
-	if ((rv = nng_http_server_hold(&fd->http, url)) != 0)
-		goto fail;
-	/* Liveness only: the server answers while ferryd's process runs.
-	 * The handler owns no state, so it may run on NNG's threads. */
-	if ((rv = nng_http_handler_alloc_static(&h, "/healthz", healthz,
-	    sizeof(healthz) - 1, "text/plain")) != 0 ||
-	    (rv = nng_http_server_add_handler(fd->http, h)) != 0) {
-		if (h != NULL)
-			nng_http_handler_free(h);
-		goto fail;
+	if (parse_addr(fd->conf.http, &ss) != 0) {
+		log_warnx("http %s: expected HOST:PORT", fd->conf.http);
+		return FERR_ARG;
 	}
-	h = NULL;
-	if ((rv = nng_http_handler_alloc(&h, "/metrics", on_metrics)) != 0 ||
-	    (rv = nng_http_server_add_handler(fd->http, h)) != 0) {
-		if (h != NULL)
-			nng_http_handler_free(h);
-		goto fail;
+	if ((srv = calloc(1, sizeof(*srv))) == NULL)
+		return FERR_NOMEM;
+	srv->fd = fd;
+	srv->last_report_ms = clock_mono_ms();
+	uv_tcp_init(fd->loop, &srv->listener);
+	srv->listener.data = srv;
+	if ((rv = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0)) !=
+	    0 || (rv = uv_listen((uv_stream_t *)&srv->listener, 128,
+	    on_connection)) != 0) {
+		log_warnx("http %s: %s", fd->conf.http, uv_strerror(rv));
+		uv_close((uv_handle_t *)&srv->listener, listener_freed);
+		return rv == UV_EADDRINUSE ? FERR_EXISTS : FERR_ARG;
 	}
-	if ((rv = nng_http_server_start(fd->http)) != 0)
-		goto fail;
-	nng_url_free(url);
+	fd->http = srv;
 	return 0;
-fail:
-	log_warnx("http %s: %s", fd->conf.http, nng_strerror(rv));
-	if (fd->http != NULL) {
-		nng_http_server_release(fd->http);
-		fd->http = NULL;
-	}
-	if (url != NULL)
-		nng_url_free(url);
-	return rv == NNG_EADDRINUSE ? FERR_EXISTS : FERR_ARG;
+}
+
+void
+http_sweep(struct ferryd *fd, uint64_t now_ms)
+{
+	struct httpd *srv = fd->http;
+
+	if (srv == NULL || now_ms - srv->last_report_ms < REPORT_MS)
+		return;
+	if (srv->refused + srv->evicted + srv->timed_out > 0)
+		log_warnx("http %s: in the last %u s, %u connection(s) "
+		    "refused at the cap of %u, %u closed to make room, %u "
+		    "closed for a request not sent in time", fd->conf.http,
+		    REPORT_MS / 1000, srv->refused, fd->conf.http_connections,
+		    srv->evicted, srv->timed_out);
+	srv->refused = srv->evicted = srv->timed_out = 0;
+	srv->last_report_ms = now_ms;
 }
 
 void
 http_stop(struct ferryd *fd)
 {
-	if (fd->http == NULL)
+	struct httpd *srv = fd->http;
+
+	if (srv == NULL)
 		return;
-	nng_http_server_stop(fd->http);
-	nng_http_server_release(fd->http);
+	while (srv->head != NULL)
+		conn_close(srv->head);
+	uv_close((uv_handle_t *)&srv->listener, listener_freed);
 	fd->http = NULL;
 }

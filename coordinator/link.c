@@ -1069,6 +1069,8 @@ on_agent(void *arg, struct rep_slot *slot, nng_msg *msg)
 	}
 	/* Identity is the verified key, never a name the peer wrote. */
 	h = fleet_find_key(fd, ev.signer);
+	if (h != NULL && h->rec.state != HOST_REVOKED)
+		repsrv_trust(fd->agents, msg);
 	switch (ev.kind) {
 	case FERRY__KIND__KIND_JOIN_REQUEST:
 		handle_join(fd, slot, h, &ev, peer);
@@ -1381,8 +1383,11 @@ link_start(struct ferryd *fd)
 		fd->cleartext_refusal = NULL;
 	uv_check_init(fd->loop, &fd->notes_check);
 	fd->notes_check.data = fd;
-	return repsrv_open(&fd->agents, fd->conf.listen, ENVELOPE_MAX_SIZE +
-	    CHAN_OVERHEAD, 0, &fd->mb, on_agent, fd);
+	struct repsrv_limits lim = { fd->conf.agent_connections,
+	    fd->conf.agent_auth_timeout_ms };
+
+	return repsrv_open_limited(&fd->agents, fd->conf.listen,
+	    ENVELOPE_MAX_SIZE + CHAN_OVERHEAD, 0, &lim, &fd->mb, on_agent, fd);
 }
 
 void

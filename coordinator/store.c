@@ -169,6 +169,12 @@ store_open(struct store **out, const char *path)
 	return 0;
 }
 
+int
+store_fault_take(char *path, size_t len, unsigned *count)
+{
+	return db_fault_take(path, len, count);
+}
+
 void
 store_close(struct store *st)
 {
