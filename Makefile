@@ -44,10 +44,11 @@ FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
             coordinator/control.c coordinator/repsrv.c coordinator/fleet.c \
             coordinator/http.c coordinator/swapone.c coordinator/spec.c \
             coordinator/yamltree.c coordinator/imageref.c \
-            coordinator/specwire.c \
+            coordinator/specwire.c coordinator/secrets.c \
             coordinator/deploy.c coordinator/plan.c coordinator/views.c \
             coordinator/rollout.c coordinator/metrics.c
-FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c
+FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c \
+            coordinator/ferry_secret.c
 AGENT    := $(wildcard agent/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

@@ -47,6 +47,10 @@ static const char usage[] =
 "  --allowed-bind-paths P    comma-separated folders containers may "
 "bind\n"
 "                            (default: none)\n"
+"  --secrets-dir DIR         where containers' secret files live, on a "
+"tmpfs\n"
+"                            (mounted there if it is not one; default\n"
+"                            /run/ferry-agent/secrets)\n"
 "  --insecure-cleartext-link yes|no\n"
 "                            INSECURE: send messages to ferryd unsealed\n"
 "                            (default no; see ferry-agent(8))\n"
@@ -82,6 +86,8 @@ agent_conf_init(struct agent_conf *c, struct config_opt *opts)
 		    sizeof(c->allowed_bind_paths), 0, 0, 0 },
 		{ "insecure_cleartext_link", CONF_BOOL,
 		    &c->insecure_cleartext_link, 0, 0, 0, 0 },
+		{ "secrets_dir", CONF_STRING, c->secrets_dir,
+		    sizeof(c->secrets_dir), 0, 0, 0 },
 		{ NULL, 0, NULL, 0, 0, 0, 0 },
 	};
 
@@ -92,6 +98,8 @@ agent_conf_init(struct agent_conf *c, struct config_opt *opts)
 	    "/var/run/docker.sock");
 	c->heartbeat_interval_ms = 5000;
 	c->keep_revisions = 1;
+	snprintf(c->secrets_dir, sizeof(c->secrets_dir),
+	    "/run/ferry-agent/secrets");
 	memcpy(opts, o, sizeof(o));
 }
 

@@ -134,6 +134,7 @@ struct agent_conf {
 	uint32_t keep_revisions;	/* previous revisions kept stopped */
 	char allowed_bind_paths[512];	/* comma-separated folders */
 	int insecure_cleartext_link;	/* send envelopes unsealed */
+	char secrets_dir[400];		/* containers' secret files: a tmpfs */
 };
 
 enum agent_phase {
@@ -299,7 +300,7 @@ void execute_refused_unreadable(struct agent *a, const char *why);
 /* agent.c */
 /* agent_conf_init sets the defaults and fills opts (AGENT_NOPTS entries,
  * the last a NULL terminator) with the settings of c. */
-#define AGENT_NOPTS 11
+#define AGENT_NOPTS 12
 void agent_conf_init(struct agent_conf *c, struct config_opt *opts);
 /* The enrolment written by `ferry-agent join`, in the state dir. */
 #define ENROLMENT_FILE "enrolment.conf"

@@ -679,6 +679,35 @@ docker_image_digest(struct docker *d, const char *ref, char *digest,
 	return rc;
 }
 
+int
+docker_image_user(struct docker *d, const char *ref, char *user, size_t len,
+    char *err, size_t errlen)
+{
+	struct req r = { .what = "image user", .obj = ref, .method = "GET",
+	    .timeout_ms = DOCKER_TIMEOUT_MS };
+	char path[512];
+	const char *u;
+	cJSON *j = NULL;
+	int rc;
+
+	if (len > 0)
+		user[0] = '\0';
+	if (!valid_name(ref, 1))
+		return bad_name("image user", ref, 1, err, errlen);
+	snprintf(path, sizeof(path), "/images/%s/json", ref);
+	r.path = path;
+	if ((rc = request(d, &r, err, errlen)) != 0)
+		return rc;
+	if (r.status != 200)
+		return answer_fail(&r, 0, err, errlen);
+	if ((rc = parse_answer(&r, &j, err, errlen)) != 0)
+		return rc;
+	u = cJSON_GetStringValue(at(at(j, "Config"), "User"));
+	snprintf(user, len, "%s", u != NULL ? u : "");
+	cJSON_Delete(j);
+	return 0;
+}
+
 /* ---- containers ----------------------------------------------------- */
 
 /* add_strings adds key: [v...] when v is not NULL; -1 when out of

@@ -44,6 +44,11 @@ int docker_pull(struct docker *d, const char *ref, const char *username,
 int docker_image_digest(struct docker *d, const char *ref, char *digest,
     size_t len, char *err, size_t errlen);
 
+/* docker_image_user reads the user a local image runs as (its
+ * Config.User: "", "name", "uid" or "uid:gid"). */
+int docker_image_user(struct docker *d, const char *ref, char *user,
+    size_t len, char *err, size_t errlen);
+
 struct docker_label {
 	const char *key, *value;
 };

@@ -30,6 +30,7 @@
 #include "health.h"
 #include "log.h"
 #include "probe.h"
+#include "secretfs.h"
 #include "swapsm.h"
 
 #define LOG_TAIL	20
@@ -48,6 +49,10 @@ struct job {
 	char host[64], publish[64], probe_ip[64], socket[512], db[600];
 	uint32_t keep;
 	char allowed_binds[512];
+	char secrets_dir[400];
+	/* The X25519 form of the host's key, to open sealed secrets; wiped
+	 * with the job. */
+	uint8_t xpk[crypto_box_PUBLICKEYBYTES], xsk[crypto_box_SECRETKEYBYTES];
 	/* the outcome, filled by the worker */
 	uint8_t *report;
 	size_t report_len;
@@ -600,10 +605,56 @@ back_out(struct job *j, struct docker *d, struct records *rec,
 	forget(j, rec, service);
 }
 
+/* sweep_secrets removes the secret files of every container of this host
+ * that is gone.  Nothing is removed when the list cannot be had. */
+static void
+sweep_secrets(struct job *j, struct docker *d)
+{
+	struct docker_state *cs = NULL;
+	const char **names;
+	char err[400];
+	size_t n = 0, i;
+
+	if (docker_list_host(d, j->host, &cs, &n, err, sizeof(err)) != 0)
+		return;
+	if ((names = calloc(n + 1, sizeof(*names))) != NULL) {
+		for (i = 0; i < n; i++)
+			names[i] = cs[i].name;
+		secretfs_sweep(j->secrets_dir, names, n);
+		free(names);
+	}
+	free(cs);
+}
+
+/* write_secrets opens the swap's sealed secrets into the new container's
+ * folder on the tmpfs, owned by the user its image runs as; bind gets
+ * the folder's bind.  0, or why says which secret failed. */
+static int
+write_secrets(struct job *j, struct docker *d, const Ferry__Swap *s,
+    const char *container, char *bind, size_t bindlen, char *why,
+    size_t whylen)
+{
+	char user[128], err[400];
+	uid_t uid;
+	gid_t gid;
+
+	if (docker_image_user(d, s->image, user, sizeof(user), err,
+	    sizeof(err)) != 0) {
+		snprintf(why, whylen, "%s", err);
+		return FERR_DOCKER;
+	}
+	secretfs_user(user, &uid, &gid);
+	return secretfs_write(j->secrets_dir, container, s->secrets,
+	    s->n_secrets, j->xpk, j->xsk, uid, gid, bind, bindlen, why,
+	    whylen);
+}
+
 static int
 do_swap(struct job *j, struct docker *d, struct records *rec,
     const Ferry__Swap *s, struct swap_out *o)
 {
+	char secrets_bind[1300];
+	const char *binds[2] = { NULL, NULL };
 	struct docker_state *cs = NULL;
 	const struct docker_state *old, *reuse = NULL;
 	struct journal row;
@@ -713,6 +764,17 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	labels[3] = (struct docker_label){ "ferry.deployment",
 	    s->deployment ? s->deployment : "" };
 	labels[4] = (struct docker_label){ "ferry.command", j->idhex };
+	/* Secrets: files on the agent's tmpfs, bound read-only at
+	 * /run/secrets; never in the container's Env.  A kept container
+	 * gets its files again (a reboot empties the tmpfs). */
+	if (s->n_secrets > 0) {
+		if (write_secrets(j, d, s, sm.new_name, secrets_bind,
+		    sizeof(secrets_bind), err, sizeof(err)) != 0) {
+			forget(j, rec, s->service);
+			return fail_early(o, "secrets: %s", err);
+		}
+		binds[0] = secrets_bind;
+	}
 	env = calloc(s->n_env + 1, sizeof(*env));
 	if (env == NULL) {
 		forget(j, rec, s->service);
@@ -729,6 +791,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	co.name = sm.new_name;
 	co.image = s->image;
 	co.env = (const char *const *)env;
+	co.binds = binds[0] != NULL ? binds : NULL;
 	co.labels = labels;
 	co.nlabels = 5;
 	co.publish_ip = j->publish;
@@ -1351,6 +1414,8 @@ reconcile(struct job *j)
 		goto out;
 	for (i = 0; i < jl.n; i++)
 		recon_one(&rc, &jl.rows[i]);
+	/* Secret files of containers removed while the agent was away. */
+	sweep_secrets(j, rc.d);
 	j->ok = !rc.failed;
 	snprintf(j->why, sizeof(j->why), "%s", rc.err);
 out:
@@ -1358,6 +1423,41 @@ out:
 	j->settled = rc.settled;
 	records_close(rc.rec);
 	docker_close(rc.d);
+}
+
+/* pull_sealed opens the registry login sealed to this host and pulls
+ * with it; the opened login is wiped. */
+static int
+pull_sealed(struct job *j, struct docker *d, const Ferry__Pull *p,
+    char *err, size_t errlen)
+{
+	Ferry__RegistryAuth *a;
+	uint8_t *v;
+	size_t n;
+	int rc;
+
+	if (p->sealed_auth.len < crypto_box_SEALBYTES) {
+		snprintf(err, errlen, "pull %s: the registry login is "
+		    "malformed", p->image);
+		return FERR_MALFORMED;
+	}
+	n = p->sealed_auth.len - crypto_box_SEALBYTES;
+	if ((v = sodium_malloc(n + 1)) == NULL)
+		return FERR_NOMEM;
+	if (crypto_box_seal_open(v, p->sealed_auth.data, p->sealed_auth.len,
+	    j->xpk, j->xsk) != 0 ||
+	    (a = ferry__registry_auth__unpack(NULL, n, v)) == NULL) {
+		sodium_free(v);
+		snprintf(err, errlen, "pull %s: the registry login does not "
+		    "open with this host's key", p->image);
+		return FERR_MALFORMED;
+	}
+	sodium_free(v);
+	rc = docker_pull(d, p->image, a->username, a->password, err, errlen);
+	if (a->password != NULL)
+		sodium_memzero(a->password, strlen(a->password));
+	ferry__registry_auth__free_unpacked(a, NULL);
+	return rc;
 }
 
 static void
@@ -1410,10 +1510,17 @@ job_run(uv_work_t *w)
 			    digest);
 			break;
 		}
-		j->ok = docker_pull(d, c->pull->image, c->pull->auth ?
-		    c->pull->auth->username : NULL, c->pull->auth ?
-		    c->pull->auth->password : NULL, err, sizeof(err)) == 0 &&
-		    docker_image_digest(d, c->pull->image, digest,
+		if (c->pull->sealed_auth.len > 0) {
+			/* A registry login, sealed to this host. */
+			j->ok = pull_sealed(j, d, c->pull, err,
+			    sizeof(err)) == 0;
+		} else {
+			j->ok = docker_pull(d, c->pull->image, c->pull->auth ?
+			    c->pull->auth->username : NULL, c->pull->auth ?
+			    c->pull->auth->password : NULL, err,
+			    sizeof(err)) == 0;
+		}
+		j->ok = j->ok && docker_image_digest(d, c->pull->image, digest,
 		    sizeof(digest), err, sizeof(err)) == 0;
 		if (j->ok) {
 			pr.image = c->pull->image;
@@ -1467,6 +1574,12 @@ report:
 		r.sent_at_ms = clock_wall_ms();
 		pack_final(j, &r);
 	}
+	/* The secret files of containers that went (a swap's pruning, a
+	 * removal, a failed new one) go with them. */
+	if (d != NULL && (c->payload_case == FERRY__COMMAND__PAYLOAD_SWAP ||
+	    c->payload_case == FERRY__COMMAND__PAYLOAD_ROLLBACK ||
+	    c->payload_case == FERRY__COMMAND__PAYLOAD_REMOVE))
+		sweep_secrets(j, d);
 	docker_list_free(list, nlist);
 	free(o.logs);
 	records_close(rec);
@@ -1530,6 +1643,7 @@ job_free(struct job *j)
 	if (j->cmd != NULL)
 		ferry__command__free_unpacked(j->cmd, NULL);
 	free(j->report);
+	sodium_memzero(j->xsk, sizeof(j->xsk));
 	free(j);
 }
 
@@ -1690,6 +1804,14 @@ job_new(struct agent *a)
 	snprintf(j->db, sizeof(j->db), "%s/agent.db", a->conf.state_dir);
 	snprintf(j->allowed_binds, sizeof(j->allowed_binds), "%s",
 	    a->conf.allowed_bind_paths);
+	snprintf(j->secrets_dir, sizeof(j->secrets_dir), "%s",
+	    a->conf.secrets_dir);
+	if (crypto_sign_ed25519_pk_to_curve25519(j->xpk, a->kp.pk) != 0 ||
+	    crypto_sign_ed25519_sk_to_curve25519(j->xsk, a->kp.sk) != 0) {
+		/* No sealed secret opens; a swap that has some says so. */
+		memset(j->xpk, 0, sizeof(j->xpk));
+		memset(j->xsk, 0, sizeof(j->xsk));
+	}
 	j->keep = a->conf.keep_revisions;
 	j->start_seq = a->start_seq;
 	return j;

@@ -828,6 +828,19 @@ on_control(void *arg, struct rep_slot *slot, nng_msg *msg)
 	case FERRY__CTL_REQUEST__OP_EVENTS:
 		deploy_events(fd, slot, req->events);
 		break;
+	case FERRY__CTL_REQUEST__OP_SECRET_SET:
+		secrets_ctl_set(fd, slot, req->secret_set, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_SECRET_LIST:
+		secrets_ctl_list(fd, slot, req->secret_list, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_SECRET_RM:
+		secrets_ctl_rm(fd, slot, req->secret_rm, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_REGISTRY_LOGIN:
+		secrets_ctl_registry_login(fd, slot, req->registry_login,
+		    actor);
+		break;
 	default:
 		log_warnx("control: refused request from %s: unknown "
 		    "operation", actor);

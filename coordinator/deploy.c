@@ -124,6 +124,15 @@ load_spec(struct ferryd *fd, const char *service, uint64_t rev,
 		    "%s", (unsigned long long)rev, service, err);
 	else	/* the image as deployed: --image may have replaced it */
 		snprintf((*out)->image, sizeof((*out)->image), "%s", img);
+	/* The secret versions the revision pinned come back with it. */
+	if (rc == 0 && (rc = store_revision_pins(fd->store, service, rev,
+	    (*out)->secrets, (*out)->nsecrets)) != 0) {
+		log_warnx("revision %llu of %s: its secret versions cannot be "
+		    "read: %s", (unsigned long long)rev, service,
+		    ferr_str(rc));
+		spec_free(*out);
+		*out = NULL;
+	}
 	free(img);
 	if (digest != NULL)
 		snprintf(digest, dlen, "%s", dg);
@@ -158,11 +167,27 @@ make_pull(struct ferryd *fd, const struct deploy_rec *d, struct host *h,
 {
 	Ferry__Command cmd = FERRY__COMMAND__INIT;
 	Ferry__Pull pull = FERRY__PULL__INIT;
+	struct cmd *c;
+	uint8_t *auth = NULL;
+	size_t len = 0;
 
+	/* A registry with a login: the login goes sealed to this host. */
+	if (secrets_registry_value(fd, image, &auth, &len) != 0)
+		return NULL;
+	if (auth != NULL) {
+		int rc = specwire_seal(h->rec.pk, auth, len,
+		    &pull.sealed_auth.data, &pull.sealed_auth.len);
+
+		secrets_value_free(auth);
+		if (rc != 0)
+			return NULL;
+	}
 	pull.image = (char *)image;
 	cmd.payload_case = FERRY__COMMAND__PAYLOAD_PULL;
 	cmd.pull = &pull;
-	return dep_command(fd, d, h, &cmd, "pull", PULL_MS, purpose);
+	c = dep_command(fd, d, h, &cmd, "pull", PULL_MS, purpose);
+	free(pull.sealed_auth.data);
+	return c;
 }
 
 /* make_remove: a host that ran nothing of the service before is put back
@@ -186,11 +211,13 @@ make_swap(struct ferryd *fd, struct deployment *p, const struct deploy_rec *d,
 	Ferry__Command cmd = FERRY__COMMAND__INIT;
 	Ferry__Swap sw = FERRY__SWAP__INIT;
 	const struct spec *s = revert ? p->prev_spec : p->spec;
+	struct swap_seal seal;
 	struct cmd *c;
 
+	secrets_swap_seal(fd, h->rec.pk, &seal);
 	if (s == NULL || spec_swap_fill(s, revert ? d->previous_revision :
 	    d->revision, revert ? d->previous_digest : d->digest, d->id,
-	    &sw) != 0)
+	    &seal, &sw) != 0)
 		return NULL;
 	cmd.payload_case = FERRY__COMMAND__PAYLOAD_SWAP;
 	cmd.swap = &sw;
@@ -1076,6 +1103,21 @@ parse_request(const Ferry__DeployRequest *req, struct spec **out, char *err,
 	return 0;
 }
 
+/* pin_secrets pins the newest version of each secret s names; a secret
+ * ferryd lacks refuses the spec, naming the file. */
+static int
+pin_secrets(struct ferryd *fd, const Ferry__DeployRequest *req,
+    struct spec *s, char *err, size_t errlen)
+{
+	char why[400];
+	int rc;
+
+	if ((rc = secrets_pin(fd, s, why, sizeof(why))) != 0)
+		snprintf(err, errlen, "%s: %s", req->spec_file &&
+		    req->spec_file[0] ? req->spec_file : "spec", why);
+	return rc;
+}
+
 /* start launches a deployment of revision rev of s (already recorded as
  * that revision), digest known or not yet; offline matched hosts are
  * refused or skipped as off says. */
@@ -1206,6 +1248,8 @@ deploy_request(struct ferryd *fd, struct rep_slot *slot,
 		    sizeof(err));
 		plan_free(&pl);
 		snapshot_free(&sn);
+		if (rc == 0)
+			rc = pin_secrets(fd, req, s, err, sizeof(err));
 		if (rc != 0) {
 			ctl_error(slot, "%s", err);
 			spec_free(s);
@@ -1214,7 +1258,8 @@ deploy_request(struct ferryd *fd, struct rep_slot *slot,
 	}
 	if ((rc = store_revision_add(fd->store, s->service, req->spec_file ?
 	    req->spec_file : "spec", (const char *)req->spec.data,
-	    req->spec.len, s->image, actor, &rev)) != 0) {
+	    req->spec.len, s->image, actor, s->secrets, s->nsecrets,
+	    &rev)) != 0) {
 		ctl_error(slot, "cannot record the revision: %s",
 		    ferr_str(rc));
 		spec_free(s);
@@ -1275,6 +1320,19 @@ deploy_rollback(struct ferryd *fd, struct rep_slot *slot,
 		spec_free(s);
 		return;
 	}
+	/* The secret values that went with the revision come back with it;
+	 * one removed since (ferry secret rm) cannot. */
+	{
+		char why[512];
+
+		if (secrets_check_pins(fd, s, to, why, sizeof(why)) != 0) {
+			log_warnx("rollback of %s asked by %s refused: %s",
+			    req->service, actor, why);
+			ctl_error(slot, "%s", why);
+			spec_free(s);
+			return;
+		}
+	}
 	/* A way back is never held up by a host that is away: it is
 	 * skipped, and the deployment says so. */
 	start(fd, slot, s, to, digest, actor, PLAN_OFFLINE_SKIP);
@@ -1301,7 +1359,8 @@ deploy_plan(struct ferryd *fd, struct rep_slot *slot,
 	memset(&pl, 0, sizeof(pl));
 	if ((rc = parse_request(req, &s, err, sizeof(err))) != 0 ||
 	    (rc = plan_for(fd, s, PLAN_OFFLINE_LIST, &sn, &pl, err,
-	    sizeof(err))) != 0) {
+	    sizeof(err))) != 0 ||
+	    (rc = pin_secrets(fd, req, s, err, sizeof(err))) != 0) {
 		ctl_error(slot, "%s", err);
 		goto out;
 	}

@@ -58,6 +58,13 @@ static const char usage_main[] =
 "out\n"
 "  history SERVICE                             its deployments\n"
 "  events [--deployment ID] [--follow]         the audit log\n"
+"  secret set SERVICE NAME [--file PATH]       a secret's new version, "
+"from\n"
+"                                              stdin or a file\n"
+"  secret list SERVICE [--json] | rm SERVICE NAME\n"
+"  registry login HOST --username U [--password-file PATH]\n"
+"                                              credentials hosts pull "
+"with\n"
 "\n"
 "ferry finds ferryd through --socket, else FERRY_SOCKET, else\n"
 DEFAULT_SOCKET ".  `ferry COMMAND --help` tells more.\n"
@@ -817,6 +824,10 @@ main(int argc, char **argv)
 		return cmd_control(argc - i - 1, argv + i + 1, argv[i]);
 	if (strcmp(argv[i], "events") == 0)
 		return cmd_events(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "secret") == 0)
+		return cmd_secret(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "registry") == 0)
+		return cmd_registry(argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "help") == 0) {
 		fputs(usage_main, stdout);
 		return 0;

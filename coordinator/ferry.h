@@ -29,4 +29,8 @@ int cmd_rollback(int argc, char **argv);
 int cmd_control(int argc, char **argv, const char *what);
 int cmd_events(int argc, char **argv);
 
+/* ferry_secret.c */
+int cmd_secret(int argc, char **argv);
+int cmd_registry(int argc, char **argv);
+
 #endif

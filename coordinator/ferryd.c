@@ -307,7 +307,7 @@ main(int argc, char **argv)
 	};
 	struct daemon_flags fl;
 	char err[512], path[PATH_MAX], fpr[KEY_FPR_STRLEN];
-	int created, rc;
+	int created, skey_created = 0, rc;
 	uv_loop_t loop;
 
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/ferry");
@@ -389,6 +389,15 @@ main(int argc, char **argv)
 		    " (the key file must be mode 0600)" : "");
 	keys_fingerprint(fd->kp.pk, fd->fpr);
 	keys_fingerprint_str(fd->fpr, fpr);
+	/* The key of the secrets at rest: a file of its own, never in the
+	 * database, so that a copy of ferryd.db alone opens no secret. */
+	snprintf(path, sizeof(path), "%s/secrets.key", c->state_dir);
+	if ((rc = secrets_key_load_or_create(path, fd->secrets_key,
+	    &skey_created)) != 0)
+		fatalx("secrets key %s: %s%s", path, ferr_str(rc),
+		    rc == FERR_PERM ? " (the key file must be mode 0600)" :
+		    rc == FERR_MALFORMED ? " (it must hold exactly 32 bytes)" :
+		    "");
 	snprintf(path, sizeof(path), "%s/ferryd.db", c->state_dir);
 	if ((rc = store_open(&fd->store, path)) != 0)
 		fatalx("database %s: %s%s%s", path, ferr_str(rc),
@@ -401,6 +410,9 @@ main(int argc, char **argv)
 	}
 	if (created)
 		log_info("ferryd: created key %s/ferryd.key", c->state_dir);
+	if (skey_created)
+		log_info("ferryd: created %s/secrets.key: back it up apart "
+		    "from ferryd.db", c->state_dir);
 	log_info("ferryd: key fingerprint %s", fpr);
 
 	if (uv_loop_init(&loop) != 0)

@@ -102,7 +102,7 @@ struct event_rec {
 struct store;
 
 /* The schema version store_open migrates to: one per migration. */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 
 /* store_open opens (creating if needed) the database at path: WAL,
@@ -238,10 +238,52 @@ int store_deploy_last_command(struct store *st, uint64_t deployment,
 int store_deploy_counts(struct store *st, uint64_t *by_state, size_t n);
 
 /* store_revision_add records the next revision of service (numbered from
- * 1) with its spec as written; *number gets its number. */
+ * 1) with its spec as written and the secret versions it pins (npins of
+ * them), in one transaction; *number gets its number. */
+struct spec_secret;
 int store_revision_add(struct store *st, const char *service,
     const char *spec_file, const char *spec, size_t spec_len,
-    const char *image, const char *actor, uint64_t *number);
+    const char *image, const char *actor, const struct spec_secret *pins,
+    size_t npins, uint64_t *number);
+/* store_revision_pins fills in the version revision number of service
+ * pins for each of the npins names: FERR_NOTFOUND when one has none. */
+int store_revision_pins(struct store *st, const char *service,
+    uint64_t number, struct spec_secret *pins, size_t npins);
+
+/* A stored secret version, without its value. */
+struct secret_rec {
+	char service[72];
+	char name[72];
+	uint64_t version;
+	uint64_t created_ms;
+	char created_by[64];
+	uint32_t size;			/* the value's length */
+	uint8_t nonce[24];		/* of its ciphertext */
+	int deleted;			/* removed: no ciphertext any more */
+};
+/* store_secret_next: the version the next value of (service, name) gets. */
+int store_secret_next(struct store *st, const char *service,
+    const char *name, uint64_t *version);
+/* store_secret_put records r with its ciphertext (ctlen bytes) and a
+ * secret-set event (detail: names and version, never the value), in one
+ * transaction; FERR_EXISTS when that version exists. */
+int store_secret_put(struct store *st, const struct secret_rec *r,
+    const uint8_t *ct, size_t ctlen, const char *detail);
+/* store_secret_get loads a version (0: the newest not removed) and its
+ * ciphertext, a heap copy the caller frees (NULL when removed). */
+int store_secret_get(struct store *st, const char *service,
+    const char *name, uint64_t version, struct secret_rec *r, uint8_t **ct,
+    size_t *ctlen);
+typedef void (*store_secret_cb)(void *arg, const struct secret_rec *r);
+/* store_secret_list lists the newest version of each secret of service
+ * that is not removed, by name. */
+int store_secret_list(struct store *st, const char *service,
+    store_secret_cb cb, void *arg);
+/* store_secret_rm marks every version of (service, name) removed and
+ * erases their ciphertexts, with a secret-removed event, in one
+ * transaction: FERR_NOTFOUND when there is nothing to remove. */
+int store_secret_rm(struct store *st, const char *service, const char *name,
+    const char *actor, const char *detail);
 /* store_revision_set_digest records the digest the tag resolved to. */
 int store_revision_set_digest(struct store *st, const char *service,
     uint64_t number, const char *digest);
@@ -394,6 +436,7 @@ struct ferryd {
 	struct store *store;
 	struct keypair kp;
 	uint8_t fpr[KEY_FPR_LEN];
+	uint8_t secrets_key[32];	/* secrets.c: values at rest */
 	struct host **hosts;
 	size_t nhosts, caphosts;
 	/* Hash indexes of hosts by name and by key (fleet.c), rebuilt when
@@ -567,6 +610,54 @@ void deploy_history(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeploymentRef *ref);
 void deploy_events(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__EventsRequest *req);
+
+/* secrets.c */
+#define SECRETS_KEY_LEN		32
+#define SECRET_VALUE_MAX	(64u * 1024u)
+/* Registry logins are secrets of this scope, named by registry host: no
+ * service can have the name (a service starts with a letter or digit). */
+#define SECRETS_REGISTRY_SCOPE	"@registry"
+/* secrets_key_load_or_create reads the key values are encrypted with at
+ * rest (32 random bytes, mode 0600, apart from the database), creating it
+ * when the file does not exist (*created = 1).  FERR_PERM: the file is
+ * open to others; FERR_MALFORMED: it is not 32 bytes. */
+int secrets_key_load_or_create(const char *path,
+    uint8_t key[SECRETS_KEY_LEN], int *created);
+/* secrets_open decrypts a version of (service, name) (0: the newest not
+ * removed) into *value, guarded memory freed with secrets_value_free.
+ * FERR_NOTFOUND: no such version, or removed; why says which. */
+int secrets_open(struct ferryd *fd, const char *service, const char *name,
+    uint64_t version, uint8_t **value, size_t *len, char *why,
+    size_t whylen);
+void secrets_value_free(uint8_t *value);
+/* secrets_pin sets the version of each secret s names to its newest one;
+ * FERR_NOTFOUND with why naming the missing secret and how to set it. */
+struct spec;
+int secrets_pin(struct ferryd *fd, struct spec *s, char *why,
+    size_t whylen);
+/* secrets_registry_value: the packed RegistryAuth stored for the registry
+ * image is pulled from (`ferry registry login`), or *value NULL when it
+ * has none; freed with secrets_value_free. */
+int secrets_registry_value(struct ferryd *fd, const char *image,
+    uint8_t **value, size_t *len);
+/* secrets_swap_seal fills out so that spec_swap_fill seals each pinned
+ * secret to host_pk (a failure to open one is logged). */
+struct swap_seal;
+void secrets_swap_seal(struct ferryd *fd, const uint8_t *host_pk,
+    struct swap_seal *out);
+/* secrets_check_pins: every version revision rev of s pins can still be
+ * opened (none was removed); why says which cannot. */
+int secrets_check_pins(struct ferryd *fd, const struct spec *s,
+    uint64_t rev, char *why, size_t whylen);
+/* The CLI's secret requests; each answers slot. */
+void secrets_ctl_set(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__SecretSet *req, const char *actor);
+void secrets_ctl_list(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__SecretRef *req, const char *actor);
+void secrets_ctl_rm(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__SecretRef *req, const char *actor);
+void secrets_ctl_registry_login(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__RegistryLogin *req, const char *actor);
 
 /* control.c */
 /* ctl_reply answers a CLI request; ctl_error answers it with a one-line

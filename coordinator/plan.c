@@ -255,6 +255,10 @@ plan_diff(const struct spec *a, const struct spec *b, char ***out, size_t *n)
 	if (a == NULL) {
 		add_change(out, n, "new service %s: image %s", b->service,
 		    b->image);
+		for (i = 0; i < b->nsecrets; i++)
+			add_change(out, n, "secret %s: version %llu",
+			    b->secrets[i].name,
+			    (unsigned long long)b->secrets[i].version);
 		return;
 	}
 
@@ -275,6 +279,29 @@ plan_diff(const struct spec *a, const struct spec *b, char ***out, size_t *n)
 				break;
 		if (i == b->nenv)
 			add_change(out, n, "env: %s removed", a->env[j].name);
+	}
+	/* Secrets by name and version: a value never. */
+	for (i = 0; i < b->nsecrets; i++) {
+		for (j = 0; j < a->nsecrets; j++)
+			if (strcmp(a->secrets[j].name, b->secrets[i].name) == 0)
+				break;
+		if (j == a->nsecrets)
+			add_change(out, n, "secret %s: added (version %llu)",
+			    b->secrets[i].name,
+			    (unsigned long long)b->secrets[i].version);
+		else if (a->secrets[j].version != b->secrets[i].version)
+			add_change(out, n, "secret %s: version %llu -> %llu",
+			    b->secrets[i].name,
+			    (unsigned long long)a->secrets[j].version,
+			    (unsigned long long)b->secrets[i].version);
+	}
+	for (j = 0; j < a->nsecrets; j++) {
+		for (i = 0; i < b->nsecrets; i++)
+			if (strcmp(a->secrets[j].name, b->secrets[i].name) == 0)
+				break;
+		if (i == b->nsecrets)
+			add_change(out, n, "secret %s: removed",
+			    a->secrets[j].name);
 	}
 	if (a->port.set != b->port.set || a->port.host != b->port.host ||
 	    a->port.container != b->port.container)

@@ -506,6 +506,23 @@ service_name_valid(const char *s)
 	return 1;
 }
 
+int
+spec_secret_name_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > SPEC_SECRET_NAME_MAX || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (!(ch < 0x80 && isalnum(ch)) && ch != '_' && ch != '.' &&
+		    ch != '-')
+			return 0;
+	}
+	return 1;
+}
+
 /* ---- the sections --------------------------------------------------- */
 
 static char *
@@ -1032,9 +1049,6 @@ spec_defaults(struct spec *s)
  * ignored: a spec that names secrets would otherwise run without them.
  */
 static const struct refusal not_yet[] = {
-	{ "secrets", "secrets are not delivered yet by this version of "
-	    "ferry: a spec that names them is refused rather than run "
-	    "without them" },
 	{ "proxy", "ferry-proxy is not part of this version of ferry: the "
 	    "container's port is published on the host directly (see port), "
 	    "so there is no proxy to set" },
@@ -1046,6 +1060,34 @@ static const struct refusal not_yet[] = {
 	    "judge each host" },
 	{ NULL, NULL },
 };
+
+/* secrets: [A, B]: names of secrets stored in ferryd (`ferry secret set
+ * SERVICE NAME`), each a file under /run/secrets in the container. */
+static int
+read_secrets(const struct ctx *c, const struct ynode *n, struct spec *s)
+{
+	char **names = NULL;
+	size_t i, nn = 0;
+	int rc;
+
+	if ((rc = read_names(c, n, "secrets", SPEC_SECRETS_MAX,
+	    spec_secret_name_valid, "a secret name (letters, digits, '_', "
+	    "'.' and '-', not starting with '.' or '-', at most 64 "
+	    "characters)", "secret", &names, &nn)) != 0)
+		return rc;
+	if ((s->secrets = calloc(nn, sizeof(*s->secrets))) == NULL)
+		rc = nomem(c);
+	for (i = 0; i < nn; i++) {
+		if (rc == 0)
+			snprintf(s->secrets[i].name,
+			    sizeof(s->secrets[i].name), "%s", names[i]);
+		free(names[i]);
+	}
+	free(names);
+	if (rc == 0)
+		s->nsecrets = nn;
+	return rc;
+}
 
 /* strategy: rolling, the only one this version has.  The others DESIGN
  * names are refused by name. */
@@ -1070,9 +1112,9 @@ static int
 read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 {
 	enum { K_SERVICE, K_IMAGE, K_HOSTS, K_PORT, K_ENV, K_HEALTH,
-	    K_STRATEGY, K_ROLLOUT, K_N };
+	    K_STRATEGY, K_ROLLOUT, K_SECRETS, K_N };
 	static const char *const keys[] = { "service", "image", "hosts",
-	    "port", "env", "health", "strategy", "rollout", NULL };
+	    "port", "env", "health", "strategy", "rollout", "secrets", NULL };
 	static const int required[] = { K_SERVICE, K_IMAGE, K_HOSTS,
 	    K_HEALTH };
 	static const char service_what[] = "a service name of lowercase "
@@ -1128,6 +1170,8 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 	    kv[K_STRATEGY].v)) != 0)
 		return rc;
 	if (kv[K_ROLLOUT].k && (rc = read_rollout(c, kv[K_ROLLOUT].v, s)) != 0)
+		return rc;
+	if (kv[K_SECRETS].k && (rc = read_secrets(c, kv[K_SECRETS].v, s)) != 0)
 		return rc;
 	return 0;
 }
@@ -1209,5 +1253,6 @@ spec_free(struct spec *s)
 	free_pairs(s->env, s->nenv);
 	free(s->health.http_path);
 	free_strings(s->health.argv, s->health.argc);
+	free(s->secrets);
 	free(s);
 }

@@ -22,6 +22,8 @@
 #define SPEC_DURATION_MAX_MS	(24u * 3600 * 1000)	/* any duration */
 #define SPEC_THRESHOLD_MAX	1000	/* healthy_/unhealthy_threshold */
 #define SPEC_START_INTERVAL_MS	100	/* health.start_interval default */
+#define SPEC_SECRETS_MAX	64	/* names in secrets: [...] */
+#define SPEC_SECRET_NAME_MAX	64	/* [A-Za-z0-9_][A-Za-z0-9_.-]{0,63} */
 
 /* How the hosts of a rollout are chosen: by name or by label. */
 enum spec_hosts {
@@ -87,6 +89,13 @@ struct spec_rollout {
 					 * are left out (default: refused) */
 };
 
+/* A secret the spec names, and (once ferryd has looked it up, or loaded
+ * a revision) the version the revision pins. */
+struct spec_secret {
+	char name[SPEC_SECRET_NAME_MAX + 1];
+	uint64_t version;		/* 0: not looked up yet */
+};
+
 /* One service spec, as checked.  Everything it points to is owned by it
  * and freed by spec_free. */
 struct spec {
@@ -106,6 +115,8 @@ struct spec {
 	size_t nenv;
 	struct spec_health health;
 	struct spec_rollout rollout;
+	struct spec_secret *secrets;	/* in the file's order, distinct */
+	size_t nsecrets;
 };
 
 /*
@@ -117,7 +128,7 @@ struct spec {
  * Required keys: service, image, hosts, health (with exactly one check).
  * Every other setting takes DESIGN's default when absent.  Every key
  * accepted has an effect: the keys of DESIGN's spec that this version
- * does not act on (secrets, proxy, canary, analysis, a strategy other
+ * does not act on (proxy, canary, analysis, a strategy other
  * than rolling) are refused by name, with a message saying so.  Unknown
  * keys, duplicate keys, wrong types, bad values and impossible
  * combinations are refused, as are YAML aliases (*name), more than one document and files
@@ -138,6 +149,11 @@ struct spec {
 int
 spec_parse(const char *filename, const char *text, size_t len,
     struct spec **out, char *err, size_t errlen);
+
+/* spec_secret_name_valid: s is a secret's name, a file name under
+ * /run/secrets: [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}. */
+int
+spec_secret_name_valid(const char *s);
 
 /* spec_free frees s and everything it owns.  NULL is safe. */
 void

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "ferr.h"
 #include "specwire.h"
 
@@ -115,10 +117,95 @@ free_env(Ferry__EnvVar **env, size_t n)
 }
 
 int
+specwire_seal(const uint8_t *host_pk, const uint8_t *value, size_t len,
+    uint8_t **out, size_t *outlen)
+{
+	uint8_t xpk[crypto_box_PUBLICKEYBYTES];
+
+	*out = NULL;
+	*outlen = 0;
+	if (crypto_sign_ed25519_pk_to_curve25519(xpk, host_pk) != 0)
+		return FERR_ARG;
+	if ((*out = malloc(len + crypto_box_SEALBYTES)) == NULL)
+		return FERR_NOMEM;
+	if (crypto_box_seal(*out, value, len, xpk) != 0) {
+		free(*out);
+		*out = NULL;
+		return FERR_ARG;
+	}
+	*outlen = len + crypto_box_SEALBYTES;
+	return 0;
+}
+
+/* free_sealed frees n sealed secrets and the array; NULL entries are
+ * skipped. */
+static void
+free_sealed(Ferry__SealedSecret **v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		if (v[i] == NULL)
+			continue;
+		free_pb_string(v[i]->name);
+		free(v[i]->sealed.data);
+		free(v[i]);
+	}
+	free(v);
+}
+
+/* seal_secrets seals each secret s names for the host, as seal says. */
+static int
+seal_secrets(const struct spec *s, const struct swap_seal *seal,
+    Ferry__SealedSecret ***out)
+{
+	Ferry__SealedSecret **v;
+	uint8_t *value = NULL;
+	size_t i, len;
+	int rc = 0;
+
+	*out = NULL;
+	if (s->nsecrets == 0)
+		return 0;
+	if (seal == NULL || seal->open == NULL || seal->host_pk == NULL)
+		return FERR_ARG;
+	if ((v = calloc(s->nsecrets, sizeof(*v))) == NULL)
+		return FERR_NOMEM;
+	for (i = 0; i < s->nsecrets && rc == 0; i++) {
+		if ((v[i] = malloc(sizeof(*v[i]))) == NULL) {
+			rc = FERR_NOMEM;
+			break;
+		}
+		ferry__sealed_secret__init(v[i]);
+		v[i]->version = s->secrets[i].version;
+		if ((v[i]->name = strdup(s->secrets[i].name)) == NULL) {
+			rc = FERR_NOMEM;
+			break;
+		}
+		if ((rc = seal->open(seal->arg, s->service, &s->secrets[i],
+		    &value, &len)) != 0)
+			break;
+		rc = specwire_seal(seal->host_pk, value, len,
+		    &v[i]->sealed.data, &v[i]->sealed.len);
+		seal->free_value(value);
+		value = NULL;
+	}
+	if (rc != 0) {
+		free_sealed(v, s->nsecrets);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+int
 spec_swap_fill(const struct spec *s, uint64_t revision, const char *image,
-    uint64_t deployment, Ferry__Swap *swap)
+    uint64_t deployment, const struct swap_seal *seal, Ferry__Swap *swap)
 {
 	char *service = NULL, *img = NULL, *dep = NULL, id[24];
+	Ferry__SealedSecret **sealed = NULL;
 	Ferry__EnvVar **env = NULL;
 	Ferry__PortBinding *port = NULL;
 	Ferry__HealthSpec *health = NULL;
@@ -157,6 +244,10 @@ spec_swap_fill(const struct spec *s, uint64_t revision, const char *image,
 	}
 	if ((rc = spec_health_new(s, &health)) != 0)
 		goto fail;
+	if ((rc = seal_secrets(s, seal, &sealed)) != 0) {
+		spec_health_free(health);
+		goto fail;
+	}
 	swap->service = service;
 	swap->revision = revision;
 	swap->deployment = dep != NULL ? dep :
@@ -168,6 +259,8 @@ spec_swap_fill(const struct spec *s, uint64_t revision, const char *image,
 	swap->health = health;
 	swap->order = s->rollout.order == SPEC_ORDER_START_FIRST ?
 	    FERRY__ORDER__ORDER_START_FIRST : FERRY__ORDER__ORDER_STOP_FIRST;
+	swap->n_secrets = sealed != NULL ? s->nsecrets : 0;
+	swap->secrets = sealed;
 	return 0;
 fail:
 	free(service);
@@ -189,5 +282,6 @@ spec_swap_clear(Ferry__Swap *swap)
 	free_env(swap->env, swap->n_env);
 	free(swap->port);
 	spec_health_free(swap->health);
+	free_sealed(swap->secrets, swap->n_secrets);
 	ferry__swap__init(swap);
 }

@@ -23,6 +23,30 @@ void
 spec_health_free(Ferry__HealthSpec *h);
 
 /*
+ * How a Swap's secrets are sealed for its host: open gives the value of a
+ * secret at the version the spec pins (memory that free_value wipes and
+ * frees), and each is sealed (crypto_box_seal) to the X25519 form of
+ * host_pk, the host's enrolled Ed25519 key.
+ */
+struct swap_seal {
+	const uint8_t *host_pk;
+	int (*open)(void *arg, const char *service,
+	    const struct spec_secret *sec, uint8_t **value, size_t *len);
+	void (*free_value)(uint8_t *value);
+	void *arg;
+};
+
+/*
+ * specwire_seal seals len bytes of value to the host whose Ed25519 public
+ * key is host_pk: *out (heap, *outlen bytes) opens only with that host's
+ * secret key.  Returns 0, FERR_NOMEM or FERR_ARG (a key that has no X25519
+ * form).
+ */
+int
+specwire_seal(const uint8_t *host_pk, const uint8_t *value, size_t len,
+    uint8_t **out, size_t *outlen);
+
+/*
  * spec_swap_fill builds the Swap command that runs s at revision on a
  * host, whole: it is the one place that sets a Swap's fields.  From s:
  * service, env, port (NULL when the spec publishes none), health and
@@ -31,12 +55,15 @@ spec_health_free(Ferry__HealthSpec *h);
  * when deployment is 0 (a swap outside any rollout, `ferry swap`).  Every
  * string is a new heap copy, so swap outlives s and image.  swap must be
  * unset (FERRY__SWAP__INIT, or after spec_swap_clear): it is overwritten,
- * not freed.  Returns 0, FERR_ARG (s, image or swap NULL) or FERR_NOMEM;
- * on failure swap is unchanged.
+ * not freed.  The secrets s names are sealed for the host as seal says
+ * (seal may be NULL only when s names none), each with its name and
+ * pinned version; no value is kept in the clear.  Returns 0, FERR_ARG (s,
+ * image or swap NULL, or secrets without seal), FERR_NOMEM, or what
+ * seal->open returned; on failure swap is unchanged.
  */
 int
 spec_swap_fill(const struct spec *s, uint64_t revision, const char *image,
-    uint64_t deployment, Ferry__Swap *swap);
+    uint64_t deployment, const struct swap_seal *seal, Ferry__Swap *swap);
 
 /* spec_swap_clear frees what spec_swap_fill set in swap and puts swap back
  * to its unset values (ferry__swap__init).  Safe on a swap just

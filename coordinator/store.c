@@ -7,6 +7,7 @@
 #include "db.h"
 #include "ferr.h"
 #include "ferryd.h"
+#include "spec.h"
 #include "token.h"
 
 struct store {
@@ -107,6 +108,21 @@ static const char *const migrations[] = {
 	"  DEFAULT 0;"
 	"ALTER TABLE hosts ADD COLUMN new_key_token INTEGER NOT NULL "
 	"  DEFAULT 0;",
+	/* 7: secrets, encrypted at rest (secrets.c holds the key, never this
+	 * file), versioned per service and name; the versions each revision
+	 * pins.  A removed secret keeps its rows (who, when) and loses its
+	 * ciphertext. */
+	"CREATE TABLE secrets ("
+	"  service TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL,"
+	"  created_ms INTEGER NOT NULL, created_by TEXT NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  nonce BLOB NOT NULL, ciphertext BLOB NOT NULL,"
+	"  deleted INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (service, name, version));"
+	"CREATE TABLE revision_secrets ("
+	"  service TEXT NOT NULL, revision INTEGER NOT NULL,"
+	"  name TEXT NOT NULL, version INTEGER NOT NULL,"
+	"  PRIMARY KEY (service, revision, name));",
 };
 
 static const char *state_names[] = { "pending", "accepted", "revoked" };
@@ -162,6 +178,12 @@ store_open(struct store **out, const char *path)
 		return FERR_NOMEM;
 	if ((rc = db_open_with(&st->db, path, migrations, NMIGRATIONS,
 	    prepare)) != 0) {
+		free(st);
+		return rc;
+	}
+	/* Pages freed (a removed secret's ciphertext) are zeroed. */
+	if ((rc = db_exec(st->db, "PRAGMA secure_delete = ON")) != 0) {
+		db_close(st->db);
 		free(st);
 		return rc;
 	}
@@ -763,8 +785,10 @@ store_event(struct store *st, const char *actor, const char *kind,
 int
 store_revision_add(struct store *st, const char *service,
     const char *spec_file, const char *spec, size_t spec_len,
-    const char *image, const char *actor, uint64_t *number)
+    const char *image, const char *actor, const struct spec_secret *pins,
+    size_t npins, uint64_t *number)
 {
+	size_t i;
 	sqlite3_stmt *s;
 	uint64_t n = 1;
 	int rc;
@@ -792,9 +816,187 @@ store_revision_add(struct store *st, const char *service,
 	sqlite3_bind_text(s, 5, image, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 6, (sqlite3_int64)clock_wall_ms());
 	sqlite3_bind_text(s, 7, actor, -1, SQLITE_STATIC);
-	if ((rc = db_finish(st->db, db_step_done(s))) == 0)
+	if ((rc = db_step_done(s)) != 0)
+		return db_finish(st->db, rc);
+	for (i = 0; i < npins && rc == 0; i++) {
+		s = db_prep(st->db, "INSERT INTO revision_secrets(service, "
+		    "revision, name, version) VALUES (?, ?, ?, ?)");
+		if (s == NULL)
+			return db_finish(st->db, FERR_STORE);
+		sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)n);
+		sqlite3_bind_text(s, 3, pins[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, (sqlite3_int64)pins[i].version);
+		rc = db_step_done(s);
+	}
+	if ((rc = db_finish(st->db, rc)) == 0)
 		*number = n;
 	return rc;
+}
+
+int
+store_revision_pins(struct store *st, const char *service, uint64_t number,
+    struct spec_secret *pins, size_t npins)
+{
+	sqlite3_stmt *s;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < npins && rc == 0; i++) {
+		s = db_prep(st->db, "SELECT version FROM revision_secrets "
+		    "WHERE service = ? AND revision = ? AND name = ?");
+		if (s == NULL)
+			return FERR_STORE;
+		sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)number);
+		sqlite3_bind_text(s, 3, pins[i].name, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			pins[i].version = (uint64_t)sqlite3_column_int64(s, 0);
+		else
+			rc = FERR_NOTFOUND;
+		db_release(s);
+	}
+	return rc;
+}
+
+/* ---- secrets ----------------------------------------------------------- */
+
+int
+store_secret_next(struct store *st, const char *service, const char *name,
+    uint64_t *version)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT coalesce(max(version), 0) "
+	    "+ 1 FROM secrets WHERE service = ? AND name = ?");
+
+	*version = 0;
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*version = (uint64_t)sqlite3_column_int64(s, 0);
+	db_release(s);
+	return *version != 0 ? 0 : FERR_STORE;
+}
+
+int
+store_secret_put(struct store *st, const struct secret_rec *r,
+    const uint8_t *ct, size_t ctlen, const char *detail)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = db_begin(st->db)) != 0)
+		return rc;
+	s = db_prep(st->db, "INSERT INTO secrets(service, name, "
+	    "version, created_ms, created_by, size, nonce, ciphertext) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+	if (s == NULL)
+		return db_finish(st->db, FERR_STORE);
+	sqlite3_bind_text(s, 1, r->service, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, r->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)r->version);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)r->created_ms);
+	sqlite3_bind_text(s, 5, r->created_by, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)r->size);
+	sqlite3_bind_blob(s, 7, r->nonce, sizeof(r->nonce), SQLITE_STATIC);
+	sqlite3_bind_blob(s, 8, ct, (int)ctlen, SQLITE_STATIC);
+	if ((rc = db_step_done(s)) == 0)
+		rc = store_event(st, r->created_by, "secret-set", "", detail);
+	return db_finish(st->db, rc);
+}
+
+/* secret_row fills r from the columns service, name, version, created_ms,
+ * created_by, size, nonce, deleted. */
+static void
+secret_row(sqlite3_stmt *s, struct secret_rec *r)
+{
+	memset(r, 0, sizeof(*r));
+	copy_text(r->service, sizeof(r->service), s, 0);
+	copy_text(r->name, sizeof(r->name), s, 1);
+	r->version = (uint64_t)sqlite3_column_int64(s, 2);
+	r->created_ms = (uint64_t)sqlite3_column_int64(s, 3);
+	copy_text(r->created_by, sizeof(r->created_by), s, 4);
+	r->size = (uint32_t)sqlite3_column_int64(s, 5);
+	if (sqlite3_column_bytes(s, 6) == (int)sizeof(r->nonce))
+		memcpy(r->nonce, sqlite3_column_blob(s, 6), sizeof(r->nonce));
+	r->deleted = sqlite3_column_int(s, 7);
+}
+
+int
+store_secret_get(struct store *st, const char *service, const char *name,
+    uint64_t version, struct secret_rec *r, uint8_t **ct, size_t *ctlen)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT service, name, version, "
+	    "created_ms, created_by, size, nonce, deleted, ciphertext "
+	    "FROM secrets WHERE service = ? AND name = ? AND "
+	    "(version = ? OR (? = 0 AND deleted = 0)) "
+	    "ORDER BY version DESC LIMIT 1");
+	int rc = FERR_NOTFOUND, n;
+
+	*ct = NULL;
+	*ctlen = 0;
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)version);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)version);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		secret_row(s, r);
+		rc = 0;
+		n = sqlite3_column_bytes(s, 8);
+		if (n > 0 && (*ct = malloc((size_t)n)) == NULL)
+			rc = FERR_NOMEM;
+		else if (n > 0) {
+			memcpy(*ct, sqlite3_column_blob(s, 8), (size_t)n);
+			*ctlen = (size_t)n;
+		}
+	}
+	db_release(s);
+	return rc;
+}
+
+int
+store_secret_list(struct store *st, const char *service, store_secret_cb cb,
+    void *arg)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT service, name, version, "
+	    "created_ms, created_by, size, nonce, deleted FROM secrets AS a "
+	    "WHERE service = ? AND deleted = 0 AND version = (SELECT "
+	    "max(version) FROM secrets AS b WHERE b.service = a.service AND "
+	    "b.name = a.name) ORDER BY name");
+	struct secret_rec r;
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		secret_row(s, &r);
+		cb(arg, &r);
+	}
+	db_release(s);
+	return 0;
+}
+
+int
+store_secret_rm(struct store *st, const char *service, const char *name,
+    const char *actor, const char *detail)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = db_begin(st->db)) != 0)
+		return rc;
+	s = db_prep(st->db, "UPDATE secrets SET deleted = 1, ciphertext = "
+	    "x'' WHERE service = ? AND name = ? AND deleted = 0");
+	if (s == NULL)
+		return db_finish(st->db, FERR_STORE);
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	if ((rc = db_update_one(st->db, s)) == 0)
+		rc = store_event(st, actor, "secret-removed", "", detail);
+	return db_finish(st->db, rc);
 }
 
 int

@@ -93,11 +93,16 @@ send_swap(struct swap_wait *w, struct host *h)
 {
 	Ferry__Command cmd = FERRY__COMMAND__INIT;
 	Ferry__Swap sw = FERRY__SWAP__INIT;
+	struct swap_seal seal;
 	uint64_t budget;
 	int rc;
 
-	if (spec_swap_fill(w->spec, w->revision, w->digest, 0, &sw) != 0) {
-		ctl_error(w->slot, "ferryd is out of memory");
+	secrets_swap_seal(w->fd, h->rec.pk, &seal);
+	if ((rc = spec_swap_fill(w->spec, w->revision, w->digest, 0, &seal,
+	    &sw)) != 0) {
+		ctl_error(w->slot, "cannot build the swap: %s%s", ferr_str(rc),
+		    rc == FERR_NOTFOUND ? " (a secret it pins was removed)" :
+		    "");
 		wait_free(w);
 		return;
 	}
@@ -326,10 +331,16 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 		wait_free(w);
 		return;
 	}
+	if ((rc = secrets_pin(fd, w->spec, err, sizeof(err))) != 0) {
+		ctl_error(slot, "%s: %s", req->spec_file ? req->spec_file :
+		    "spec", err);
+		wait_free(w);
+		return;
+	}
 	if ((rc = store_revision_add(fd->store, w->spec->service,
 	    req->spec_file ? req->spec_file : "spec",
 	    (const char *)req->spec.data, req->spec.len, w->spec->image, actor,
-	    &w->revision)) != 0) {
+	    w->spec->secrets, w->spec->nsecrets, &w->revision)) != 0) {
 		ctl_error(slot, "cannot record the revision: %s", ferr_str(rc));
 		wait_free(w);
 		return;
@@ -337,12 +348,31 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 	log_info("host %s: swap of %s to revision %llu (%s) asked by %s",
 	    h->rec.name, w->spec->service, (unsigned long long)w->revision,
 	    w->spec->image, actor);
-	/* The host resolves the tag to one digest, and the swap names it. */
+	/* The host resolves the tag to one digest, and the swap names it;
+	 * a registry with a login has it sealed to the host. */
+	{
+		uint8_t *auth = NULL;
+		size_t len = 0;
+
+		if ((rc = secrets_registry_value(fd, w->spec->image, &auth,
+		    &len)) == 0 && auth != NULL)
+			rc = specwire_seal(h->rec.pk, auth, len,
+			    &pull.sealed_auth.data, &pull.sealed_auth.len);
+		secrets_value_free(auth);
+		if (rc != 0) {
+			ctl_error(slot, "cannot seal the registry login: %s",
+			    ferr_str(rc));
+			wait_free(w);
+			return;
+		}
+	}
 	pull.image = w->spec->image;
 	cmd.payload_case = FERRY__COMMAND__PAYLOAD_PULL;
 	cmd.pull = &pull;
-	if ((rc = link_command_long(fd, h, &cmd, "pull", SWAP_ACCEPT_MS,
-	    PULL_RESULT_MS, on_pull_done, w)) != 0) {
+	rc = link_command_long(fd, h, &cmd, "pull", SWAP_ACCEPT_MS,
+	    PULL_RESULT_MS, on_pull_done, w);
+	free(pull.sealed_auth.data);
+	if (rc != 0) {
 		ctl_error(slot, "cannot send the pull: %s", ferr_str(rc));
 		wait_free(w);
 	}
