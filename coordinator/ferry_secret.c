@@ -47,11 +47,12 @@ static const char usage_registry[] =
 static uint8_t *
 read_value(int fd, const char *what, size_t *len)
 {
-	uint8_t *buf = sodium_malloc(VALUE_MAX + 1);
+	uint8_t *buf;
 	size_t n = 0;
 	ssize_t r;
 
-	if (buf == NULL)
+	/* Guarded memory: locked, wiped when freed. */
+	if (sodium_init() < 0 || (buf = sodium_malloc(VALUE_MAX + 1)) == NULL)
 		die(EXIT_FAIL, "out of memory");
 	while (n <= VALUE_MAX) {
 		r = read(fd, buf + n, VALUE_MAX + 1 - n);

@@ -16,15 +16,14 @@
 TestSuite(spec, .timeout = 20);
 
 /* DESIGN's example spec, one line per entry, so that tests can replace a
- * line and know its number.  Its secrets line is a comment: this version
- * refuses the key. */
+ * line and know its number. */
 static const char *const design[] = {
 	"service: web",						/* 1 */
 	"image: 127.0.0.1:5000/web:1.4.2",			/* 2 */
 	"hosts: { labels: { role: web } }        # or: hosts: [web-1, web-2]",
 	"port: { host: 8080, container: 80 }",			/* 4 */
 	"env: { LOG_LEVEL: info }",				/* 5 */
-	"# secrets: [DB_PASSWORD]  (refused: not delivered yet)", /* 6 */
+	"secrets: [DB_PASSWORD]",				/* 6 */
 	"health:",						/* 7 */
 	"  http: { path: /health, port: 80, status: 200 }   "
 	    "# or tcp: 80 | exec: [cmd, args] | docker: true",	/* 8 */
@@ -432,7 +431,7 @@ Test(spec, unknown_keys)
 {
 	refused_exact(edit(2, "imag: web:1"), "web.yml:2: unknown key "
 	    "\"imag\" (expected one of: service, image, hosts, port, env, "
-	    "health, strategy, rollout)");
+	    "health, strategy, rollout, secrets)");
 	refused_exact(edit(9, "  intervall: 1s"), "web.yml:9: health: "
 	    "unknown key \"intervall\" (expected one of: http, tcp, exec, "
 	    "docker, interval, timeout, start_period, start_interval, "
@@ -965,25 +964,50 @@ Test(spec, bad_arguments)
 
 /* ---- keys this version does not act on ------------------------------- */
 
-/* DESIGN's secrets, proxy, canary, analysis and strategies other than
- * rolling: a spec naming one is refused, saying so at its line, rather
- * than run without it. */
+/* secrets: names, in the file's order, each a plain file name, listed
+ * once; versions are ferryd's to pin (0 as parsed). */
+Test(spec, secrets_are_names_of_files)
+{
+	struct spec *s = parse_ok(edit(6, "secrets: [DB_PASSWORD, api.key, "
+	    "tls-cert_2]"));
+
+	cr_assert_eq(s->nsecrets, 3);
+	cr_assert_str_eq(s->secrets[0].name, "DB_PASSWORD");
+	cr_assert_str_eq(s->secrets[1].name, "api.key");
+	cr_assert_str_eq(s->secrets[2].name, "tls-cert_2");
+	cr_assert_eq(s->secrets[0].version, 0);
+	spec_free(s);
+	s = parse_ok(edit(6, ""));
+	cr_assert_eq(s->nsecrets, 0);
+	cr_assert_null(s->secrets);
+	spec_free(s);
+
+	refused_exact(edit(6, "secrets: []"), "web.yml:6: secrets: expected "
+	    "at least one secret");
+	refused_exact(edit(6, "secrets:\n  - A\n  - A"), "web.yml:8: "
+	    "secrets[1]: secret \"A\" is listed twice (first at line 7)");
+	refused_exact(edit(6, "secrets: [../etc/passwd]"), "web.yml:6: "
+	    "secrets[0]: expected a secret name (letters, digits, '_', '.' "
+	    "and '-', not starting with '.' or '-', at most 64 characters), "
+	    "got \"../etc/passwd\"");
+	refused_exact(edit(6, "secrets: [.hidden]"), "web.yml:6: "
+	    "secrets[0]: expected a secret name (letters, digits, '_', '.' "
+	    "and '-', not starting with '.' or '-', at most 64 characters), "
+	    "got \".hidden\"");
+	refused_exact(edit(6, "secrets: DB_PASSWORD"), "web.yml:6: secrets: "
+	    "expected a list of secrets like [a, b], got \"DB_PASSWORD\"");
+	cr_assert(spec_secret_name_valid("A"));
+	cr_assert(!spec_secret_name_valid("a/b"));
+	cr_assert(!spec_secret_name_valid(""));
+	cr_assert(!spec_secret_name_valid("-x"));
+}
+
+/* DESIGN's proxy, canary, analysis and strategies other than rolling: a
+ * spec naming one is refused, saying so at its line, rather than run
+ * without it. */
 Test(spec, keys_this_version_does_not_act_on_are_refused_by_name)
 {
-	static const char secrets[] = "secrets are not delivered yet by this "
-	    "version of ferry: a spec that names them is refused rather than "
-	    "run without them";
-	char want[512];
 	struct spec *s;
-
-	snprintf(want, sizeof(want), "web.yml:6: secrets: %s", secrets);
-	refused_exact(edit(6, "secrets: [DB_PASSWORD]"), want);
-	/* Whatever its value: the key alone is refused. */
-	refused_exact(edit(6, "secrets: []"), want);
-	refused_exact(edit(6, "secrets:\n  - A\n  - A"), want);
-	/* At the end of the file, after everything else passed. */
-	snprintf(want, sizeof(want), "web.yml:%d: secrets: %s", 23, secrets);
-	refused_exact(edit(22, "  on_failure: rollback\nsecrets: [X]"), want);
 
 	refused_exact(edit(6, "proxy: { mode: http, drain_timeout: 30s }"),
 	    "web.yml:6: proxy: ferry-proxy is not part of this version of "
@@ -1088,6 +1112,8 @@ static const struct effect effects[] = {
 	{ "rollout.on_failure", KEYS_C, FAILURES },
 	{ "rollout.skip_offline", "test_core.c",
 	    "core, offline_hosts_are_listed_refused_or_skipped_and_said" },
+	{ "secrets", "test_secrets.c",
+	    "secrets, files_in_each_container_pinned_by_revision" },
 };
 
 #define NEFFECTS (sizeof(effects) / sizeof(effects[0]))

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <sodium.h>
 
 #include "ferr.h"
 #include "ferry.pb-c.h"
@@ -123,7 +124,7 @@ Test(specwire, swap_fill_and_clear)
 	uint8_t *buf;
 	size_t n;
 
-	cr_assert_eq(spec_swap_fill(s, 7, image, 42, &swap), 0);
+	cr_assert_eq(spec_swap_fill(s, 7, image, 42, NULL, &swap), 0);
 	spec_free(s);
 	cr_assert_neq(swap.image, image, "image is a copy");
 	memset(image + 30, 'f', 8);	/* and stays one */
@@ -172,7 +173,7 @@ Test(specwire, swap_outside_a_rollout_without_port_or_env_start_first)
 	Ferry__Swap swap = FERRY__SWAP__INIT;
 
 	cr_assert_eq(spec_swap_fill(s, 3, "db@sha256:0123456789abcdef012345678"
-	    "9abcdef0123456789abcdef0123456789abcdef", 0, &swap), 0);
+	    "9abcdef0123456789abcdef0123456789abcdef", 0, NULL, &swap), 0);
 	spec_free(s);
 	cr_assert_str_eq(swap.service, "db");
 	cr_assert_eq(swap.revision, 3);
@@ -193,12 +194,117 @@ Test(specwire, swap_refuses_what_is_missing)
 	    "health: { docker: true }\n");
 	Ferry__Swap swap = FERRY__SWAP__INIT;
 
-	cr_assert_eq(spec_swap_fill(NULL, 1, "db@sha256:00", 1, &swap),
+	cr_assert_eq(spec_swap_fill(NULL, 1, "db@sha256:00", 1, NULL, &swap),
 	    FERR_ARG);
-	cr_assert_eq(spec_swap_fill(s, 1, NULL, 1, &swap), FERR_ARG);
-	cr_assert_eq(spec_swap_fill(s, 1, "db", 1, NULL), FERR_ARG);
+	cr_assert_eq(spec_swap_fill(s, 1, NULL, 1, NULL, &swap), FERR_ARG);
+	cr_assert_eq(spec_swap_fill(s, 1, "db", 1, NULL, NULL), FERR_ARG);
 	cr_assert_str_empty(swap.service, "swap left unset");
 	cr_assert_null(swap.health);
 	spec_free(s);
 	spec_swap_clear(NULL);
+}
+
+/* contains: needle (NUL-terminated) is somewhere in n bytes of buf. */
+static int
+contains(const uint8_t *buf, size_t n, const char *needle)
+{
+	size_t i, l = strlen(needle);
+
+	for (i = 0; i + l <= n; i++)
+		if (memcmp(buf + i, needle, l) == 0)
+			return 1;
+	return 0;
+}
+
+/* The values the sealing test hands out, by name. */
+static int opened;
+
+static int
+open_value(void *arg, const char *service, const struct spec_secret *sec,
+    uint8_t **value, size_t *len)
+{
+	char *v;
+
+	(void)arg;
+	cr_assert_str_eq(service, "db");
+	if (strcmp(sec->name, "GONE") == 0)
+		return FERR_NOTFOUND;
+	if ((v = malloc(64)) == NULL)
+		return FERR_NOMEM;
+	*len = (size_t)snprintf(v, 64, "value-of-%s-v%llu", sec->name,
+	    (unsigned long long)sec->version);
+	*value = (uint8_t *)v;
+	opened++;
+	return 0;
+}
+
+static void
+free_value(uint8_t *v)
+{
+	free(v);
+}
+
+Test(specwire, secrets_sealed_to_the_host_and_nothing_else)
+{
+	struct spec *s = parse_ok("service: db\nimage: db:16\nhosts: [a]\n"
+	    "health: { docker: true }\nsecrets: [DB_PASSWORD, api.key]\n");
+	Ferry__Swap swap = FERRY__SWAP__INIT, *u;
+	uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+	uint8_t xpk[32], xsk[32], other[32], out[64], *buf;
+	struct swap_seal seal = { pk, open_value, free_value, NULL };
+	size_t n, i;
+
+	cr_assert_eq(sodium_init() >= 0, 1);
+	crypto_sign_keypair(pk, sk);
+	cr_assert_eq(crypto_sign_ed25519_pk_to_curve25519(xpk, pk), 0);
+	cr_assert_eq(crypto_sign_ed25519_sk_to_curve25519(xsk, sk), 0);
+	cr_assert_eq(s->nsecrets, 2);
+	s->secrets[0].version = 3;
+	s->secrets[1].version = 1;
+	/* Secrets and nothing to seal them with: refused. */
+	cr_assert_eq(spec_swap_fill(s, 1, "db@sha256:00", 1, NULL, &swap),
+	    FERR_ARG);
+	cr_assert_eq(spec_swap_fill(s, 1, "db@sha256:00", 1, &seal, &swap),
+	    0);
+	cr_assert_eq(opened, 2);
+	n = ferry__swap__get_packed_size(&swap);
+	buf = malloc(n);
+	ferry__swap__pack(&swap, buf);
+	spec_swap_clear(&swap);
+	cr_assert_null(swap.secrets);
+	/* No value in the clear anywhere in the packed command. */
+	cr_assert_eq(contains(buf, n, "value-of"), 0);
+	u = ferry__swap__unpack(NULL, n, buf);
+	free(buf);
+	cr_assert_not_null(u);
+	cr_assert_eq(u->n_secrets, 2);
+	cr_assert_str_eq(u->secrets[0]->name, "DB_PASSWORD");
+	cr_assert_eq(u->secrets[0]->version, 3);
+	cr_assert_str_eq(u->secrets[1]->name, "api.key");
+	for (i = 0; i < 2; i++) {
+		size_t len = u->secrets[i]->sealed.len - crypto_box_SEALBYTES;
+
+		memset(out, 0, sizeof(out));
+		cr_assert_eq(crypto_box_seal_open(out,
+		    u->secrets[i]->sealed.data, u->secrets[i]->sealed.len,
+		    xpk, xsk), 0, "the host opens it");
+		cr_assert_str_eq((char *)out, i == 0 ?
+		    "value-of-DB_PASSWORD-v3" : "value-of-api.key-v1");
+		cr_assert_eq(len, strlen((char *)out));
+	}
+	/* Another host's key opens nothing. */
+	crypto_sign_keypair(pk, sk);
+	cr_assert_eq(crypto_sign_ed25519_sk_to_curve25519(other, sk), 0);
+	crypto_scalarmult_base(xpk, other);
+	cr_assert_neq(crypto_box_seal_open(out, u->secrets[0]->sealed.data,
+	    u->secrets[0]->sealed.len, xpk, other), 0);
+	ferry__swap__free_unpacked(u, NULL);
+
+	/* A value that cannot be opened fails the whole Swap. */
+	snprintf(s->secrets[1].name, sizeof(s->secrets[1].name), "GONE");
+	cr_assert_eq(spec_swap_fill(s, 1, "db@sha256:00", 1, &seal, &swap),
+	    FERR_NOTFOUND);
+	cr_assert_null(swap.secrets);
+	cr_assert_str_empty(swap.service, "swap left unset");
+	spec_free(s);
 }
