@@ -462,7 +462,8 @@ Test(spec_keys, rollout_batch_canary_and_strategy_in_the_plan)
 	cr_assert(b[0] == 1 && b[1] == 2, "batches %d %d", b[0], b[1]);
 
 	/* The keys this version does not act on are refused by ferryd,
-	 * naming file, line and key, and nothing is recorded. */
+	 * naming file, line and key, and so is a secret ferryd does not
+	 * have; nothing is recorded. */
 	spec_text("strategy.yml", "%sstrategy: blue-green\n", head);
 	h_ferry(&F, &R, (const char *[]){ "plan", path("strategy.yml"),
 	    NULL });
@@ -473,8 +474,9 @@ Test(spec_keys, rollout_batch_canary_and_strategy_in_the_plan)
 	h_ferry(&F, &R, (const char *[]){ "deploy", path("secrets.yml"),
 	    NULL });
 	cr_assert_eq(R.status, 1, "%s%s", R.out, R.err);
-	cr_assert(strstr(R.err, "secrets.yml:5: secrets: secrets are not "
-	    "delivered yet by this version of ferry") != NULL, "%s", R.err);
+	cr_assert(strstr(R.err, "secrets.yml: secrets: DB_PASSWORD is not "
+	    "set for kp: set it first with `ferry secret set kp "
+	    "DB_PASSWORD`") != NULL, "%s", R.err);
 	cr_assert_eq(h_db_int(&F, "ferryd/ferryd.db", "SELECT COUNT(*) FROM "
 	    "revisions", NULL, 0, NULL), 0);
 }
