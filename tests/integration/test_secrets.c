@@ -458,3 +458,106 @@ Test(secrets, bad_requests_change_nothing)
 	cr_assert(h_log_has(F.ferryd, "secrets.key: ") &&
 	    h_log_has(F.ferryd, "(the key file must be mode 0600)"), "log");
 }
+
+/* ---- ferry registry login ------------------------------------------------ */
+
+#define REG_USER "ferrytest"
+#define REG_PW "reg-Pa55-qwerty-7731"
+
+/* start_auth_registry starts Debian's docker-registry on a free port of
+ * 127.0.0.1 with htpasswd auth (a bcrypt hash of REG_PW), pushes the
+ * test image web:1 to it (with a Docker client config of the test's own)
+ * and removes the local tag, so that hosts must pull it with the login.
+ * Returns the registry's host:port in reg. */
+static void
+start_auth_registry(char *reg, size_t len)
+{
+	char conf[800], dir[800], cfg[800];
+	int port = h_free_port(), k;
+
+	snprintf(reg, len, "127.0.0.1:%d", port);
+	h_path(&F, "registry", dir, sizeof(dir));
+	h_path(&F, "docker-config", cfg, sizeof(cfg));
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	cr_assert_eq(sh("python3 -W ignore -c 'import crypt; print(\"" REG_USER
+	    ":\" + crypt.crypt(\"" REG_PW "\", crypt.mksalt("
+	    "crypt.METHOD_BLOWFISH)))' > '%s/htpasswd'", dir), 0, "%s",
+	    R.err);
+	h_write(&F, "registry.yml",
+	    "version: 0.1\n"
+	    "log: { level: warn }\n"
+	    "storage: { filesystem: { rootdirectory: %s/data } }\n"
+	    "auth:\n"
+	    "  htpasswd: { realm: ferry-test, path: %s/htpasswd }\n"
+	    "http: { addr: \"%s\" }\n", dir, dir, reg);
+	h_spawn(&F, "registry", (const char *[]){
+	    "/usr/bin/docker-registry", "serve", h_path(&F, "registry.yml",
+	    conf, sizeof(conf)), NULL });
+	for (k = 0; k < 100; k++) {
+		if (h_http_get("127.0.0.1", port, "/v2/", NULL, 0) == 401)
+			break;
+		h_sleep_ms(100);
+	}
+	cr_assert_lt(k, 100, "the registry with auth did not answer 401");
+	cr_assert_eq(sh("export DOCKER_CONFIG='%s'; D=/usr/bin/docker; "
+	    "printf '%%s' '" REG_PW "' | $D login -u " REG_USER
+	    " --password-stdin %s >/dev/null && "
+	    "$D tag " IMG "1 %s/ferry-test/web:1 && "
+	    "$D push -q %s/ferry-test/web:1 >/dev/null && "
+	    "$D rmi %s/ferry-test/web:1 >/dev/null", cfg, reg, reg, reg,
+	    reg), 0, "push: %s%s", R.out, R.err);
+}
+
+Test(secrets, registry_login_lets_hosts_pull_with_a_password)
+{
+	char reg[64], p[2400];
+	unsigned id;
+	cJSON *st;
+	int i;
+
+	sfleet(2);
+	start_auth_registry(reg, sizeof(reg));
+	h_write(&F, "priv.yml",
+	    "service: web\n"
+	    "image: %s/ferry-test/web:1\n"
+	    "hosts: " LABELS "\n"
+	    "port: { host: %d, container: 80 }\n"
+	    "health:\n"
+	    "  http: { path: /health, port: 80 }\n"
+	    "  interval: 200ms\n"
+	    "  deadline: 10s\n"
+	    "  min_healthy: 300ms\n", reg, PORT);
+
+	/* Without a login the registry refuses the pull. */
+	id = deploy_bg("priv.yml");
+	st = wait_state(id, "failed", 60000);
+	cr_assert_not_null(st);
+	cr_assert(strstr(jstr(st, "cause"), "cannot resolve") != NULL &&
+	    strstr(jstr(st, "cause"), ": pull ") != NULL, "%s",
+	    jstr(st, "cause"));
+	cJSON_Delete(st);
+
+	/* The password never on the command line. */
+	h_ferry(&F, &R, (const char *[]){ "registry", "login", reg,
+	    "--username", REG_USER, REG_PW, NULL });
+	cr_assert_eq(R.status, 2, "%s%s", R.out, R.err);
+	cr_assert_null(strstr(R.err, REG_PW));
+	cr_assert_eq(sh("printf '%%s\\n' '" REG_PW "' | $FERRY registry login "
+	    "%s --username " REG_USER, reg), 0, "%s%s", R.out, R.err);
+	h_ferry(&F, &R, (const char *[]){ "registry", "list", NULL });
+	cr_assert(strstr(R.out, reg) != NULL, "%s", R.out);
+	cr_assert_null(strstr(R.out, REG_PW));
+
+	/* With it, every host pulls the image and runs it. */
+	cr_assert_eq(deploy_watch("priv.yml"), 0, "%s%s", R.out, R.err);
+	assert_all_serve(0, 1, 1);
+	for (i = 0; i < 2; i++)
+		cr_assert(!h_log_has(AGENT[i], REG_PW));
+	cr_assert(!h_log_has(F.ferryd, REG_PW));
+	cr_assert(!file_has(h_path(&F, "ferryd/ferryd.db", p, sizeof(p)),
+	    REG_PW));
+	cr_assert(!file_has(h_path(&F, "ferryd/ferryd.db-wal", p, sizeof(p)),
+	    REG_PW));
+	h_ferry(&F, &R, (const char *[]){ "events", "--json", NULL });
+	cr_assert_null(strstr(R.out, REG_PW));
+}
