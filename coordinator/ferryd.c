@@ -31,6 +31,7 @@ static const char usage[] =
 "              [--agent-connections N]\n"
 "              [--agent-auth-timeout D] [--http-connections N]\n"
 "              [--http-header-timeout D] [--http-idle-timeout D]\n"
+"       ferryd [-f FILE] [--state-dir DIR] rotate-secrets-key\n"
 "\n"
 "The ferry coordinator: keeps the fleet database, signs commands, listens\n"
 "for agents and for the ferry CLI.\n"
@@ -79,6 +80,10 @@ static const char usage[] =
 "  --http-idle-timeout D\n"
 "                     a kept-alive connection idle this long is closed\n"
 "                     (default 30s)\n"
+"\n"
+"rotate-secrets-key, with ferryd stopped, replaces DIR/secrets.key (the key\n"
+"of the secrets at rest, kept apart from DIR/ferryd.db) and re-encrypts\n"
+"every stored secret under the new one; run it again if it was stopped.\n"
 "\n"
 "Every flag can be set in the config file as \"name = value\" (state_dir,\n"
 "listen, socket, http, advertise, missed_beats, token_ttl,\n"
@@ -193,6 +198,34 @@ db_faults(void)
 	log_warnx("ferryd: database %s: %u operation(s) failed: %s; %s", path,
 	    n, ferr_str(err), db_remedy(err) != NULL ? db_remedy(err) :
 	    "see ferryd(8), DIAGNOSTICS");
+}
+
+/*
+ * rotate runs `ferryd rotate-secrets-key`, ferryd being stopped: a new
+ * secrets.key, every stored value re-encrypted under it (secrets_rotate).
+ */
+static int
+rotate(const struct ferryd_conf *c)
+{
+	char key[PATH_MAX], db[PATH_MAX], why[600];
+	size_t n;
+
+	if (crypto_init() != 0) {
+		fprintf(stderr, "ferryd: cannot initialise libsodium\n");
+		return 1;
+	}
+	umask(077);
+	snprintf(key, sizeof(key), "%s/secrets.key", c->state_dir);
+	snprintf(db, sizeof(db), "%s/ferryd.db", c->state_dir);
+	if (secrets_rotate(key, db, &n, why, sizeof(why)) != 0) {
+		fprintf(stderr, "ferryd: rotate-secrets-key: %s (nothing "
+		    "changed that running it again does not finish)\n", why);
+		return 1;
+	}
+	printf("secrets.key replaced; %zu stored value(s) re-encrypted under "
+	    "it.\nBack up %s now: the backups of the old key open only the "
+	    "old database backups.\n", n, key);
+	return 0;
 }
 
 /* gauges refreshes what /metrics counts afresh, once a second. */
@@ -335,6 +368,8 @@ main(int argc, char **argv)
 		fputs(usage, stdout);
 		return 0;
 	}
+	if (fl.nrest == 1 && strcmp(fl.rest[0], "rotate-secrets-key") == 0)
+		return rotate(c);
 	if (fl.nrest > 0) {
 		fprintf(stderr, "ferryd: unexpected argument \"%s\" (see "
 		    "--help)\n", fl.rest[0]);
@@ -392,12 +427,18 @@ main(int argc, char **argv)
 	/* The key of the secrets at rest: a file of its own, never in the
 	 * database, so that a copy of ferryd.db alone opens no secret. */
 	snprintf(path, sizeof(path), "%s/secrets.key", c->state_dir);
+	if (secrets_key_check(path) != 0)
+		fatalx("%s.new exists: a key rotation was stopped before it "
+		    "ended; run `ferryd rotate-secrets-key` again to finish "
+		    "it", path);
 	if ((rc = secrets_key_load_or_create(path, fd->secrets_key,
 	    &skey_created)) != 0)
 		fatalx("secrets key %s: %s%s", path, ferr_str(rc),
 		    rc == FERR_PERM ? " (the key file must be mode 0600)" :
 		    rc == FERR_MALFORMED ? " (it must hold exactly 32 bytes)" :
 		    "");
+	if (secrets_key_lock(path) < 0)
+		fatalx("secrets key %s: a key rotation holds it", path);
 	snprintf(path, sizeof(path), "%s/ferryd.db", c->state_dir);
 	if ((rc = store_open(&fd->store, path)) != 0)
 		fatalx("database %s: %s%s%s", path, ferr_str(rc),

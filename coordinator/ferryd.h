@@ -279,6 +279,13 @@ typedef void (*store_secret_cb)(void *arg, const struct secret_rec *r);
  * that is not removed, by name. */
 int store_secret_list(struct store *st, const char *service,
     store_secret_cb cb, void *arg);
+/* store_secrets_rekey hands every stored ciphertext (nonce in r) to fn,
+ * which rewrites both in place, and records them, in one transaction:
+ * all or nothing.  *count gets how many. */
+typedef int (*store_rekey_fn)(void *arg, struct secret_rec *r, uint8_t *ct,
+    size_t len);
+int store_secrets_rekey(struct store *st, store_rekey_fn fn, void *arg,
+    size_t *count);
 /* store_secret_rm marks every version of (service, name) removed and
  * erases their ciphertexts, with a secret-removed event, in one
  * transaction: FERR_NOTFOUND when there is nothing to remove. */
@@ -623,6 +630,23 @@ void deploy_events(struct ferryd *fd, struct rep_slot *slot,
  * open to others; FERR_MALFORMED: it is not 32 bytes. */
 int secrets_key_load_or_create(const char *path,
     uint8_t key[SECRETS_KEY_LEN], int *created);
+/* secrets_key_lock holds the key file locked (shared) for the life of
+ * the process, so that a rotation refuses while ferryd runs: the open
+ * descriptor, or FERR_STATE when a rotation holds it. */
+int secrets_key_lock(const char *path);
+/* secrets_key_check refuses to start over an interrupted key rotation
+ * (a secrets.key.new beside secrets.key): FERR_STATE. */
+int secrets_key_check(const char *path);
+/*
+ * secrets_rotate replaces the key at path (ferryd stopped) with a new one
+ * and re-encrypts every stored value of the database at db under it, in
+ * one transaction; the new key is written beside the old one first
+ * (path.new) and takes its name only after the commit, so a rotation
+ * stopped at any point is finished by running it again.  *count gets how
+ * many values; why says what failed.
+ */
+int secrets_rotate(const char *path, const char *db, size_t *count,
+    char *why, size_t whylen);
 /* secrets_open decrypts a version of (service, name) (0: the newest not
  * removed) into *value, guarded memory freed with secrets_value_free.
  * FERR_NOTFOUND: no such version, or removed; why says which. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -535,4 +536,154 @@ secrets_check_pins(struct ferryd *fd, const struct spec *s, uint64_t rev,
 		secrets_value_free(v);
 	}
 	return 0;
+}
+
+/* ---- rotating the key ------------------------------------------------------ */
+
+int
+secrets_key_lock(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return FERR_IO;
+	if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
+		close(fd);
+		return FERR_STATE;
+	}
+	return fd;	/* held open, and so locked, while the process lives */
+}
+
+int
+secrets_key_check(const char *path)
+{
+	char tmp[1100];
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	return access(tmp, F_OK) == 0 ? FERR_STATE : 0;
+}
+
+struct rekey {
+	uint8_t old[SECRETS_KEY_LEN], new[SECRETS_KEY_LEN];
+	uint8_t *buf;
+	size_t cap;
+};
+
+/* rekey_one opens a value with the old key and seals it with the new one
+ * under a new nonce; a value that already opens with the new key (a
+ * rotation committed, then stopped before the key file was renamed) is
+ * left as it is. */
+static int
+rekey_one(void *arg, struct secret_rec *r, uint8_t *ct, size_t len)
+{
+	struct rekey *k = arg;
+	uint8_t adbuf[AD_MAX];
+	unsigned long long n;
+	size_t adlen = ad(adbuf, r->service, r->name, r->version);
+
+	if (len < crypto_aead_xchacha20poly1305_ietf_ABYTES)
+		return FERR_MALFORMED;
+	if (k->cap < len) {
+		if (k->buf != NULL)
+			sodium_free(k->buf);
+		if ((k->buf = sodium_malloc(len)) == NULL) {
+			k->cap = 0;
+			return FERR_NOMEM;
+		}
+		k->cap = len;
+	}
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(k->buf, &n, NULL, ct,
+	    len, adbuf, adlen, r->nonce, k->old) != 0) {
+		if (crypto_aead_xchacha20poly1305_ietf_decrypt(k->buf, &n,
+		    NULL, ct, len, adbuf, adlen, r->nonce, k->new) == 0)
+			return 0;
+		return FERR_MALFORMED;
+	}
+	randombytes_buf(r->nonce, sizeof(r->nonce));
+	crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &n, k->buf,
+	    len - crypto_aead_xchacha20poly1305_ietf_ABYTES, adbuf, adlen,
+	    NULL, r->nonce, k->new);
+	sodium_memzero(k->buf, k->cap);
+	return 0;
+}
+
+/* write_key writes a key file whole (mode 0600) and syncs it. */
+static int
+write_key(const char *path, const uint8_t key[SECRETS_KEY_LEN])
+{
+	int fd;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) < 0)
+		return FERR_IO;
+	if (write(fd, key, SECRETS_KEY_LEN) != SECRETS_KEY_LEN ||
+	    fsync(fd) != 0) {
+		close(fd);
+		return FERR_IO;
+	}
+	return close(fd) == 0 ? 0 : FERR_IO;
+}
+
+int
+secrets_rotate(const char *path, const char *db, size_t *count, char *why,
+    size_t whylen)
+{
+	struct rekey k;
+	struct store *st = NULL;
+	char tmp[1100];
+	int rc, lock;
+
+	*count = 0;
+	memset(&k, 0, sizeof(k));
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	/* ferryd holds its key file locked while it runs. */
+	if ((lock = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) >= 0 &&
+	    flock(lock, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(why, whylen, "ferryd is running (it holds %s): stop "
+		    "it first", path);
+		close(lock);
+		return FERR_STATE;
+	}
+	if ((rc = read_key(path, k.old)) != 0) {
+		snprintf(why, whylen, "%s: %s", path, ferr_str(rc));
+		goto out;
+	}
+	/* A rotation stopped earlier left its new key: finish with it. */
+	rc = read_key(tmp, k.new);
+	if (rc == FERR_NOTFOUND) {
+		randombytes_buf(k.new, sizeof(k.new));
+		if ((rc = write_key(tmp, k.new)) != 0) {
+			snprintf(why, whylen, "%s: cannot write it", tmp);
+			unlink(tmp);
+			goto out;
+		}
+	} else if (rc != 0) {
+		snprintf(why, whylen, "%s: %s", tmp, ferr_str(rc));
+		goto out;
+	}
+	if ((rc = store_open(&st, db)) != 0) {
+		snprintf(why, whylen, "database %s: %s", db, ferr_str(rc));
+		goto out;
+	}
+	if ((rc = store_secrets_rekey(st, rekey_one, &k, count)) != 0) {
+		snprintf(why, whylen, "re-encrypting the secrets: %s%s",
+		    ferr_str(rc), rc == FERR_MALFORMED ? " (a value opens "
+		    "with neither key: is this secrets.key the database's?)" :
+		    "");
+		goto out;
+	}
+	/* Committed: only now does the new key take the old one's name. */
+	if (rename(tmp, path) != 0) {
+		snprintf(why, whylen, "renaming %s: %s", tmp,
+		    strerror(errno));
+		rc = FERR_IO;
+	}
+out:
+	store_close(st);
+	if (k.buf != NULL)
+		sodium_free(k.buf);
+	sodium_memzero(&k, sizeof(k));
+	if (lock >= 0)
+		close(lock);
+	return rc;
 }

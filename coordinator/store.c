@@ -980,6 +980,75 @@ store_secret_list(struct store *st, const char *service, store_secret_cb cb,
 }
 
 int
+store_secrets_rekey(struct store *st, store_rekey_fn fn, void *arg,
+    size_t *count)
+{
+	struct row {
+		sqlite3_int64 rowid;
+		struct secret_rec r;
+		uint8_t *ct;
+		size_t len;
+	} *rows = NULL, *nr;
+	sqlite3_stmt *s;
+	size_t n = 0, cap = 0, i;
+	int rc;
+
+	*count = 0;
+	if ((rc = db_begin(st->db)) != 0)
+		return rc;
+	s = db_prep(st->db, "SELECT service, name, version, created_ms, "
+	    "created_by, size, nonce, deleted, ciphertext, rowid FROM secrets "
+	    "WHERE length(ciphertext) > 0");
+	if (s == NULL)
+		return db_finish(st->db, FERR_STORE);
+	while (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
+		int len = sqlite3_column_bytes(s, 8);
+
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((nr = realloc(rows, cap * sizeof(*rows))) == NULL) {
+				rc = FERR_NOMEM;
+				break;
+			}
+			rows = nr;
+		}
+		secret_row(s, &rows[n].r);
+		rows[n].rowid = sqlite3_column_int64(s, 9);
+		rows[n].len = (size_t)len;
+		if ((rows[n].ct = malloc((size_t)len)) == NULL) {
+			rc = FERR_NOMEM;
+			break;
+		}
+		memcpy(rows[n].ct, sqlite3_column_blob(s, 8), (size_t)len);
+		n++;
+	}
+	db_release(s);
+	/* fn rewrites nonce and ciphertext in place (same length). */
+	for (i = 0; i < n && rc == 0; i++) {
+		if ((rc = fn(arg, &rows[i].r, rows[i].ct, rows[i].len)) != 0)
+			break;
+		s = db_prep(st->db, "UPDATE secrets SET nonce = ?, "
+		    "ciphertext = ? WHERE rowid = ?");
+		if (s == NULL) {
+			rc = FERR_STORE;
+			break;
+		}
+		sqlite3_bind_blob(s, 1, rows[i].r.nonce,
+		    sizeof(rows[i].r.nonce), SQLITE_STATIC);
+		sqlite3_bind_blob(s, 2, rows[i].ct, (int)rows[i].len,
+		    SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, rows[i].rowid);
+		rc = db_update_one(st->db, s);
+	}
+	for (i = 0; i < n; i++)
+		free(rows[i].ct);
+	free(rows);
+	if ((rc = db_finish(st->db, rc)) == 0)
+		*count = n;
+	return rc;
+}
+
+int
 store_secret_rm(struct store *st, const char *service, const char *name,
     const char *actor, const char *detail)
 {

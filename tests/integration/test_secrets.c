@@ -561,3 +561,94 @@ Test(secrets, registry_login_lets_hosts_pull_with_a_password)
 	h_ferry(&F, &R, (const char *[]){ "events", "--json", NULL });
 	cr_assert_null(strstr(R.out, REG_PW));
 }
+
+/* ---- rotating secrets.key ------------------------------------------------ */
+
+/* read_key_file reads DIR/ferryd/secrets.key. */
+static void
+read_key_file(uint8_t key[32])
+{
+	char p[800];
+	FILE *f = fopen(h_path(&F, "ferryd/secrets.key", p, sizeof(p)), "rb");
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fread(key, 1, 32, f), 32);
+	fclose(f);
+}
+
+Test(secrets, key_rotation_keeps_every_value)
+{
+	uint8_t k0[32], k1[32];
+	char state[800], p[900], bin[600];
+	struct stat sb;
+
+	sfleet(1);
+	cr_assert_eq(sh("printf '%%s' '" V1 "' | $FERRY secret set web "
+	    "DB_PASSWORD && printf k | $FERRY secret set web API_KEY && "
+	    "printf gone | $FERRY secret set web OLD && "
+	    "$FERRY secret rm web OLD"), 0, "%s%s", R.out, R.err);
+	read_key_file(k0);
+	h_path(&F, "ferryd", state, sizeof(state));
+
+	/* Not while ferryd runs. */
+	h_run(&R, (const char *[]){ h_bin("ferryd", bin, sizeof(bin)),
+	    "--state-dir", state, "rotate-secrets-key", NULL });
+	cr_assert_eq(R.status, 1, "%s%s", R.out, R.err);
+	cr_assert(strstr(R.err, "ferryd is running") != NULL, "%s", R.err);
+
+	h_kill(F.ferryd, SIGTERM);
+	h_run(&R, (const char *[]){ h_bin("ferryd", bin, sizeof(bin)),
+	    "--state-dir", state, "rotate-secrets-key", NULL });
+	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
+	cr_assert(strstr(R.out, "2 stored value(s) re-encrypted") != NULL,
+	    "%s", R.out);
+	read_key_file(k1);
+	cr_assert_neq(memcmp(k0, k1, 32), 0, "a new key");
+	cr_assert_eq(stat(h_path(&F, "ferryd/secrets.key", p, sizeof(p)),
+	    &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0600);
+
+	/* A rotation stopped half-way (its new key written): ferryd will
+	 * not start until it is finished. */
+	h_write(&F, "ferryd/secrets.key.new", "%s",
+	    "0123456789abcdef0123456789abcdef");
+	chmod(h_path(&F, "ferryd/secrets.key.new", p, sizeof(p)), 0600);
+	{
+		struct h_proc *d = h_spawn(&F, "ferryd-stopped",
+		    (const char *[]){ "ferryd", "-d", "--state-dir", state,
+		    "--listen", F.listen, "--socket", F.sock, "--http",
+		    F.http, NULL });
+
+		for (int i = 0; i < 50 && h_alive(d); i++)
+			h_sleep_ms(100);
+		cr_assert(!h_alive(d));
+		cr_assert(h_log_has(d, "run `ferryd rotate-secrets-key` again"));
+	}
+	h_run(&R, (const char *[]){ h_bin("ferryd", bin, sizeof(bin)),
+	    "--state-dir", state, "rotate-secrets-key", NULL });
+	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
+	read_key_file(k0);
+	cr_assert_eq(memcmp(k0, "0123456789abcdef0123456789abcdef", 32), 0,
+	    "the stopped rotation's key was taken");
+	cr_assert_neq(stat(p, &sb), 0, "secrets.key.new is gone");
+
+	/* Every value still opens: a deploy delivers it. */
+	h_start_ferryd(&F, NULL);
+	cr_assert(h_wait_state(&F, HOST[0], "online", 15000));
+	h_write(&F, "one.yml",
+	    "service: web\n"
+	    "image: " IMG "1\n"
+	    "hosts: [%s]\n"
+	    "port: { host: %d, container: 80 }\n"
+	    "secrets: [DB_PASSWORD, API_KEY]\n"
+	    "health:\n"
+	    "  http: { path: /health, port: 80 }\n"
+	    "  interval: 200ms\n"
+	    "  deadline: 10s\n"
+	    "  min_healthy: 300ms\n", HOST[0], PORT);
+	cr_assert_eq(deploy_watch("one.yml"), 0, "%s%s", R.out, R.err);
+	cr_assert_str_eq(in_container(0, "cat", "/run/secrets/DB_PASSWORD",
+	    NULL), V1);
+	cr_assert_str_eq(in_container(0, "cat", "/run/secrets/API_KEY", NULL),
+	    "k");
+}
