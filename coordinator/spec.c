@@ -221,8 +221,8 @@ load(const struct ctx *c, const char *text, size_t len, struct ynode **root)
 
 /*
  * A key DESIGN names that this version of ferry does not act on.  Rather
- * than accept it and do nothing (a spec with secrets would run without
- * them), the spec is refused with why, which says so.
+ * than accept it and do nothing (a spec with a proxy would run without
+ * one), the spec is refused with why, which says so.
  */
 struct refusal {
 	const char *key;
@@ -1046,7 +1046,7 @@ spec_defaults(struct spec *s)
 /*
  * Keys of DESIGN's spec that this version does not act on.  Each is
  * refused by name, with its reason, so that no key is accepted and then
- * ignored: a spec that names secrets would otherwise run without them.
+ * ignored: a spec that sets a proxy would otherwise run without one.
  */
 static const struct refusal not_yet[] = {
 	{ "proxy", "ferry-proxy is not part of this version of ferry: the "

@@ -1,6 +1,6 @@
 // links: coordinator/store.c coordinator/rollout.c
 /* test_store.c: ferryd's SQLite store: migrations, hosts, tokens, the
- * command outbox and the audit log. */
+ * command outbox, the audit log, secrets and the versions revisions pin. */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
 #include <limits.h>
@@ -16,6 +16,7 @@
 
 #include "ferr.h"
 #include "ferryd.h"
+#include "spec.h"
 #include "token.h"
 
 static char dir[64];
@@ -1386,4 +1387,121 @@ Test(store, deploy_commit_failing_partway_writes_nothing)
 	rollout_free(&r);
 	free(before);
 	free(after);
+}
+
+/* ---- secrets -------------------------------------------------------------- */
+
+static void
+put_secret(struct store *st, const char *name, const char *ct)
+{
+	struct secret_rec r;
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.service, sizeof(r.service), "web");
+	snprintf(r.name, sizeof(r.name), "%s", name);
+	snprintf(r.created_by, sizeof(r.created_by), "uid:0");
+	r.created_ms = 1000;
+	r.size = (uint32_t)strlen(ct);
+	memset(r.nonce, 7, sizeof(r.nonce));
+	cr_assert_eq(store_secret_next(st, "web", name, &r.version), 0);
+	cr_assert_eq(store_secret_put(st, &r, (const uint8_t *)ct, strlen(ct),
+	    "secret set"), 0);
+}
+
+static void
+count_list(void *arg, const struct secret_rec *r)
+{
+	char *names = arg;
+
+	snprintf(names + strlen(names), 256 - strlen(names), "%s=%llu ",
+	    r->name, (unsigned long long)r->version);
+}
+
+static int
+flip(void *arg, struct secret_rec *r, uint8_t *ct, size_t len)
+{
+	int *calls = arg;
+
+	if (++*calls == 3)
+		return FERR_MALFORMED;	/* the third fails: nothing is kept */
+	memset(r->nonce, 9, sizeof(r->nonce));
+	for (size_t i = 0; i < len; i++)
+		ct[i] ^= 0x20;
+	return 0;
+}
+
+Test(store, secrets_versions_pins_removal_and_rekey)
+{
+	struct store *st = open_store();
+	struct spec_secret pins[2] = { { "A", 0 }, { "B", 0 } };
+	struct secret_rec r;
+	char names[256] = "";
+	uint8_t *ct;
+	size_t len, n;
+	uint64_t rev;
+	int calls = 0;
+
+	put_secret(st, "A", "ct-a1");
+	put_secret(st, "A", "ct-a2");
+	put_secret(st, "B", "ct-b1");
+	cr_assert_eq(store_secret_get(st, "web", "A", 0, &r, &ct, &len), 0);
+	cr_assert_eq(r.version, 2, "the newest");
+	cr_assert_eq(len, 5);
+	cr_assert_eq(memcmp(ct, "ct-a2", 5), 0);
+	free(ct);
+	cr_assert_eq(store_secret_get(st, "web", "A", 1, &r, &ct, &len), 0);
+	cr_assert_eq(memcmp(ct, "ct-a1", 5), 0);
+	free(ct);
+	cr_assert_eq(store_secret_get(st, "web", "C", 0, &r, &ct, &len),
+	    FERR_NOTFOUND);
+	store_secret_list(st, "web", count_list, names);
+	cr_assert_str_eq(names, "A=2 B=1 ");
+
+	/* A revision pins versions, in its own transaction. */
+	pins[0].version = 2;
+	pins[1].version = 1;
+	cr_assert_eq(store_revision_add(st, "web", "web.yml", "x", 1, "img",
+	    "uid:0", pins, 2, &rev), 0);
+	pins[0].version = pins[1].version = 0;
+	cr_assert_eq(store_revision_pins(st, "web", rev, pins, 2), 0);
+	cr_assert(pins[0].version == 2 && pins[1].version == 1);
+	snprintf(pins[1].name, sizeof(pins[1].name), "C");
+	cr_assert_eq(store_revision_pins(st, "web", rev, pins, 2),
+	    FERR_NOTFOUND);
+
+	/* Re-keying is all or nothing. */
+	cr_assert_eq(store_secrets_rekey(st, flip, &calls, &n),
+	    FERR_MALFORMED);
+	cr_assert_eq(store_secret_get(st, "web", "A", 1, &r, &ct, &len), 0);
+	cr_assert_eq(memcmp(ct, "ct-a1", 5), 0, "rolled back");
+	free(ct);
+	calls = -10;
+	cr_assert_eq(store_secrets_rekey(st, flip, &calls, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(store_secret_get(st, "web", "A", 1, &r, &ct, &len), 0);
+	cr_assert_eq(memcmp(ct, "CT\x0d" "A\x11", 5), 0, "rewritten");
+	cr_assert_eq(r.nonce[0], 9);
+	free(ct);
+
+	/* rm: every version, ciphertexts erased, an event; twice is
+	 * nothing to remove. */
+	cr_assert_eq(store_secret_rm(st, "web", "A", "uid:0", "rm A"), 0);
+	cr_assert_eq(store_secret_rm(st, "web", "A", "uid:0", "rm A"),
+	    FERR_NOTFOUND);
+	cr_assert_eq(store_secret_get(st, "web", "A", 1, &r, &ct, &len), 0);
+	cr_assert(r.deleted);
+	cr_assert_null(ct);
+	cr_assert_eq(store_secret_get(st, "web", "A", 0, &r, &ct, &len),
+	    FERR_NOTFOUND, "no newest version left");
+	names[0] = '\0';
+	store_secret_list(st, "web", count_list, names);
+	cr_assert_str_eq(names, "B=1 ");
+	/* A new value after rm continues the versions. */
+	put_secret(st, "A", "ct-a3");
+	cr_assert_eq(store_secret_get(st, "web", "A", 0, &r, &ct, &len), 0);
+	cr_assert_eq(r.version, 3);
+	free(ct);
+	store_close(st);
+	cr_assert_eq(sql_int("SELECT COUNT(*) FROM events WHERE kind IN "
+	    "('secret-set', 'secret-removed')"), 5);
 }
