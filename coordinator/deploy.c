@@ -1112,9 +1112,11 @@ pin_secrets(struct ferryd *fd, const Ferry__DeployRequest *req,
 	char why[400];
 	int rc;
 
-	if ((rc = secrets_pin(fd, s, why, sizeof(why))) != 0)
+	if ((rc = secrets_pin(fd, s, why, sizeof(why))) != 0) {
 		snprintf(err, errlen, "%s: %s", req->spec_file &&
 		    req->spec_file[0] ? req->spec_file : "spec", why);
+		log_warnx("%s refused: %s", s->service, why);
+	}
 	return rc;
 }
 

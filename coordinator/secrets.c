@@ -131,8 +131,12 @@ put(struct ferryd *fd, const char *service, const char *name,
 	crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &ctlen, value, len,
 	    adbuf, ad(adbuf, service, name, r.version), NULL, r.nonce,
 	    fd->secrets_key);
-	snprintf(detail, sizeof(detail), "%s %s of %s: version %llu", what,
-	    name, service, (unsigned long long)r.version);
+	if (strcmp(service, SECRETS_REGISTRY_SCOPE) == 0)
+		snprintf(detail, sizeof(detail), "%s for %s: version %llu",
+		    what, name, (unsigned long long)r.version);
+	else
+		snprintf(detail, sizeof(detail), "%s %s of %s: version %llu",
+		    what, name, service, (unsigned long long)r.version);
 	rc = store_secret_put(fd->store, &r, ct, (size_t)ctlen, detail);
 	free(ct);
 	if (rc == 0)
