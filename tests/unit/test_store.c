@@ -304,7 +304,7 @@ Test(store, migration_6_turns_token_secrets_into_verifiers)
 	    file_has(strcat(strcpy(wal, dbpath), "-wal"), secret,
 	    sizeof(secret)), "the set-up did not store the secret");
 	st = open_store();
-	cr_assert_eq(store_schema_version(st), 6);
+	cr_assert_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
 	/* The verifier of that secret (test_token.c's known answer). */
 	sql_text("SELECT lower(hex(verifier)) FROM tokens", hex, sizeof(hex));
