@@ -23,11 +23,27 @@
 static void fake_script(struct fake_link *l);
 FAKE_MAIN(fake_script)
 
-TestSuite(sealed, .init = setup, .fini = teardown, .timeout = 150);
-
 static struct h_relay RELAY;
 static char WIRE[600];		/* the recordings' prefix */
-static char ENV_VALUE[64], LEVEL_VALUE[64];
+static char ENV_VALUE[64], LEVEL_VALUE[64], SECRET_VALUE[64];
+static char SECDIR[700];	/* the agent's secrets_dir */
+
+/* The agent mounted a tmpfs on its secrets_dir: off it comes first. */
+static void
+sealed_teardown(void)
+{
+	if (NAGENTS > 0 && AGENT[0] != NULL && h_alive(AGENT[0]))
+		h_kill(AGENT[0], SIGTERM);
+	h_docker_rm_host(HOST[0]);
+	if (SECDIR[0] != '\0') {
+		h_run(&R, (const char *[]){ "/bin/umount", "-l", SECDIR,
+		    NULL });
+		SECDIR[0] = '\0';
+	}
+	teardown();
+}
+
+TestSuite(sealed, .init = setup, .fini = sealed_teardown, .timeout = 150);
 
 /* through_relay: host 0 joins, then runs its agent dialling ferryd
  * through a recording relay, with extra flags. */
@@ -45,8 +61,11 @@ through_relay(const char *const *extra)
 	h_join(&F, &R, tok, HOST[0], ADDR[0]);
 	cr_assert_eq(R.status, 0, "join: %s", R.err);
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", RELAY.port);
+	snprintf(SECDIR, sizeof(SECDIR), "%s/%s-secrets", F.dir, HOST[0]);
 	argv[i++] = "--coordinator";
 	argv[i++] = url;
+	argv[i++] = "--secrets-dir";
+	argv[i++] = SECDIR;
 	for (j = 0; extra != NULL && extra[j] != NULL && i < 15; j++)
 		argv[i++] = extra[j];
 	argv[i] = NULL;
@@ -62,12 +81,18 @@ label_and_deploy(void)
 	cr_assert_eq(R.status, 0, "label: %s", R.err);
 	h_unique("k3y", ENV_VALUE, sizeof(ENV_VALUE));
 	h_unique("chatty", LEVEL_VALUE, sizeof(LEVEL_VALUE));
+	h_unique("s3cret", SECRET_VALUE, sizeof(SECRET_VALUE));
+	h_write(&F, "secret.txt", "%s", SECRET_VALUE);
+	h_ferry(&F, &R, (const char *[]){ "secret", "set", "web",
+	    "DB_PASSWORD", "--file", path("secret.txt"), NULL });
+	cr_assert_eq(R.status, 0, "secret set: %s%s", R.out, R.err);
 	h_write(&F, "web.yml",
 	    "service: web\n"
 	    "image: " IMG "1\n"
 	    "hosts: " LABELS "\n"
 	    "port: { host: %d, container: 80 }\n"
 	    "env: { API_KEY: \"%s\", LOG_LEVEL: \"%s\" }\n"
+	    "secrets: [DB_PASSWORD]\n"
 	    "health:\n"
 	    "  http: { path: /health, port: 80 }\n"
 	    "  interval: 200ms\n"
@@ -170,6 +195,8 @@ Test(sealed, nothing_of_a_deploy_is_readable_on_the_wire)
 	w = wire_bytes(&len);
 	cr_assert_gt(len, 4000, "only %zu bytes recorded", len);
 	cr_assert_not(has(w, len, ENV_VALUE), "an env value on the wire");
+	cr_assert_not(has(w, len, SECRET_VALUE), "a secret on the wire");
+	cr_assert_not(has(w, len, "DB_PASSWORD"), "a secret's name on the wire");
 	cr_assert_not(has(w, len, LEVEL_VALUE), "an env value on the wire");
 	cr_assert_not(has(w, len, "ferry-test/web"), "the image on the wire");
 	cr_assert_not(has(w, len, HOST[0]), "the host name on the wire");
@@ -206,6 +233,9 @@ Test(sealed, cleartext_only_when_both_ends_are_told_and_then_readable)
 	cr_assert(has(w, len, ENV_VALUE), "cleartext, and the env value not "
 	    "seen: the recording misses the deploy");
 	cr_assert(has(w, len, HOST[0]));
+	/* A secret is sealed to the host whatever the link: even here. */
+	cr_assert_not(has(w, len, SECRET_VALUE), "a secret on a cleartext "
+	    "link");
 	free(w);
 }
 
@@ -367,7 +397,7 @@ Test(sealed, recorded_messages_replayed_after_restarts_change_nothing)
 	cr_assert_geq(rp->down.n, 10);
 	snprintf(url, sizeof(url), "%s", rp->link.url);
 	AGENT[0] = h_start_agent(&F, HOST[0], (const char *[]){
-	    "--coordinator", url, NULL });
+	    "--coordinator", url, "--secrets-dir", SECDIR, NULL });
 	fake_run(&F, &rp->link, "replayer", 8000);
 	cr_assert_geq(rp->answered, 3, "the agent asked only %d times",
 	    rp->answered);
