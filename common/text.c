@@ -1,0 +1,127 @@
+/* text.c: text from a peer escaped for one line of a log, an event or a
+ * terminal. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "text.h"
+
+/*
+ * utf8_next decodes one character at s: returns its length in bytes (1..4)
+ * and the code point in *cp, or 0 when s does not start a valid UTF-8
+ * sequence (overlong, surrogate, past U+10FFFF, cut short).
+ */
+static size_t
+utf8_next(const unsigned char *s, uint32_t *cp)
+{
+	uint32_t c;
+	size_t n, i;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		c = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		c = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		c = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) ||
+	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/* shown_as writes the escape for the character at s (n bytes, code point
+ * cp; n 0 for a byte that is not valid UTF-8) into esc, or leaves it empty
+ * when the character is shown as it is. */
+static void
+shown_as(const unsigned char *s, size_t n, uint32_t cp, char esc[12])
+{
+	esc[0] = '\0';
+	if (n == 0)
+		snprintf(esc, 12, "\\x%02x", s[0]);
+	else if (cp == '\n')
+		snprintf(esc, 12, "\\n");
+	else if (cp == '\r')
+		snprintf(esc, 12, "\\r");
+	else if (cp == '\t')
+		snprintf(esc, 12, "\\t");
+	else if (cp < 0x20 || cp == 0x7f)
+		snprintf(esc, 12, "\\x%02x", (unsigned)cp);
+	else if ((cp >= 0x80 && cp <= 0x9f) ||
+	    (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+		snprintf(esc, 12, "\\u%04x", (unsigned)(cp & 0xffff));
+}
+
+size_t
+text_escape(char *dst, size_t dstlen, const char *src)
+{
+	const unsigned char *s = (const unsigned char *)(src ? src : "");
+	size_t out = 0, n, w;
+	uint32_t cp = 0;
+	char esc[12];
+
+	if (dstlen == 0)
+		return 0;
+	while (*s != '\0') {
+		n = utf8_next(s, &cp);
+		shown_as(s, n, cp, esc);
+		w = esc[0] != '\0' ? strlen(esc) : n;
+		if (out + w >= dstlen)
+			break;
+		memcpy(dst + out, esc[0] != '\0' ? esc : (const char *)s, w);
+		out += w;
+		s += n ? n : 1;
+	}
+	dst[out] = '\0';
+	return out;
+}
+
+size_t
+text_escape_len(const char *src)
+{
+	const unsigned char *s = (const unsigned char *)(src ? src : "");
+	size_t len = 1, n;
+	uint32_t cp = 0;
+	char esc[12];
+
+	while (*s != '\0') {
+		n = utf8_next(s, &cp);
+		shown_as(s, n, cp, esc);
+		len += esc[0] != '\0' ? strlen(esc) : n;
+		s += n ? n : 1;
+	}
+	return len;
+}
+
+char *
+text_escape_dup(const char *src)
+{
+	size_t len = text_escape_len(src);
+	char *d = malloc(len);
+
+	if (d != NULL)
+		text_escape(d, len, src);
+	return d;
+}
+
+int
+text_is_clean(const char *src)
+{
+	return text_escape_len(src) == strlen(src ? src : "") + 1;
+}

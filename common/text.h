@@ -1,0 +1,39 @@
+/* text.h: text from a peer made safe for one line of a log, an event or a
+ * terminal. */
+#ifndef FERRY_TEXT_H
+#define FERRY_TEXT_H
+
+#include <stddef.h>
+
+/*
+ * text_escape copies the NUL-ended src into dst (dstlen bytes, always
+ * NUL-ended when dstlen > 0) with everything that could end a line, move a
+ * terminal's cursor or hide what follows written as visible escapes:
+ * newline, CR and tab as \n \r \t; every other C0 control and DEL as \xHH;
+ * C1 controls (U+0080..U+009F), the line and paragraph separators and the
+ * bidirectional overrides (U+2028..U+202E, U+2066..U+2069) as \uHHHH; any
+ * byte that is not part of valid UTF-8 (a stray continuation, an overlong
+ * form, a surrogate, past U+10FFFF, a sequence cut short) as \xHH.  A
+ * backslash is left as it is, so escaping escaped text changes nothing:
+ * text may be escaped where it enters ferryd and again where it is shown.
+ * Output that does not fit is cut before a whole character or escape,
+ * never inside one.  Returns the length written (without the NUL).
+ */
+size_t
+text_escape(char *dst, size_t dstlen, const char *src);
+
+/* text_escape_len is the size text_escape needs for all of src, its NUL
+ * included (at most 6 bytes per byte of src, plus one). */
+size_t
+text_escape_len(const char *src);
+
+/* text_escape_dup returns src escaped in a new heap string, or NULL when
+ * out of memory (src NULL: an empty string). */
+char *
+text_escape_dup(const char *src);
+
+/* text_is_clean: src needs no escaping. */
+int
+text_is_clean(const char *src);
+
+#endif
