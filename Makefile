@@ -46,7 +46,8 @@ FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
             coordinator/yamltree.c coordinator/imageref.c \
             coordinator/specwire.c coordinator/secrets.c \
             coordinator/deploy.c coordinator/plan.c coordinator/views.c \
-            coordinator/rollout.c coordinator/metrics.c
+            coordinator/rollout.c coordinator/metrics.c \
+            coordinator/refusals.c
 FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c \
             coordinator/ferry_secret.c
 AGENT    := $(wildcard agent/*.c)

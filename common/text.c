@@ -50,11 +50,14 @@ utf8_next(const unsigned char *s, uint32_t *cp)
  * cp; n 0 for a byte that is not valid UTF-8) into esc, or leaves it empty
  * when the character is shown as it is. */
 static void
-shown_as(const unsigned char *s, size_t n, uint32_t cp, char esc[12])
+shown_as(const unsigned char *s, size_t n, uint32_t cp, char esc[12],
+    int lines)
 {
 	esc[0] = '\0';
 	if (n == 0)
 		snprintf(esc, 12, "\\x%02x", s[0]);
+	else if (cp == '\n' && lines)
+		;
 	else if (cp == '\n')
 		snprintf(esc, 12, "\\n");
 	else if (cp == '\r')
@@ -68,8 +71,8 @@ shown_as(const unsigned char *s, size_t n, uint32_t cp, char esc[12])
 		snprintf(esc, 12, "\\u%04x", (unsigned)(cp & 0xffff));
 }
 
-size_t
-text_escape(char *dst, size_t dstlen, const char *src)
+static size_t
+escape(char *dst, size_t dstlen, const char *src, int lines)
 {
 	const unsigned char *s = (const unsigned char *)(src ? src : "");
 	size_t out = 0, n, w;
@@ -80,7 +83,7 @@ text_escape(char *dst, size_t dstlen, const char *src)
 		return 0;
 	while (*s != '\0') {
 		n = utf8_next(s, &cp);
-		shown_as(s, n, cp, esc);
+		shown_as(s, n, cp, esc, lines);
 		w = esc[0] != '\0' ? strlen(esc) : n;
 		if (out + w >= dstlen)
 			break;
@@ -93,7 +96,13 @@ text_escape(char *dst, size_t dstlen, const char *src)
 }
 
 size_t
-text_escape_len(const char *src)
+text_escape(char *dst, size_t dstlen, const char *src)
+{
+	return escape(dst, dstlen, src, 0);
+}
+
+static size_t
+escape_len(const char *src, int lines)
 {
 	const unsigned char *s = (const unsigned char *)(src ? src : "");
 	size_t len = 1, n;
@@ -102,21 +111,38 @@ text_escape_len(const char *src)
 
 	while (*s != '\0') {
 		n = utf8_next(s, &cp);
-		shown_as(s, n, cp, esc);
+		shown_as(s, n, cp, esc, lines);
 		len += esc[0] != '\0' ? strlen(esc) : n;
 		s += n ? n : 1;
 	}
 	return len;
 }
 
+size_t
+text_escape_len(const char *src)
+{
+	return escape_len(src, 0);
+}
+
 char *
 text_escape_dup(const char *src)
 {
-	size_t len = text_escape_len(src);
+	size_t len = escape_len(src, 0);
 	char *d = malloc(len);
 
 	if (d != NULL)
-		text_escape(d, len, src);
+		escape(d, len, src, 0);
+	return d;
+}
+
+char *
+text_escape_lines_dup(const char *src)
+{
+	size_t len = escape_len(src, 1);
+	char *d = malloc(len);
+
+	if (d != NULL)
+		escape(d, len, src, 1);
 	return d;
 }
 

@@ -32,6 +32,12 @@ text_escape_len(const char *src);
 char *
 text_escape_dup(const char *src);
 
+/* text_escape_lines_dup is text_escape_dup for text of several lines (a
+ * container's last log lines): newlines stay, everything else is escaped
+ * the same way, so each line shows as one line. */
+char *
+text_escape_lines_dup(const char *src);
+
 /* text_is_clean: src needs no escaping. */
 int
 text_is_clean(const char *src);

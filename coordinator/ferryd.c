@@ -31,6 +31,7 @@ static const char usage[] =
 "              [--agent-connections N]\n"
 "              [--agent-auth-timeout D] [--http-connections N]\n"
 "              [--http-header-timeout D] [--http-idle-timeout D]\n"
+"              [--refusal-interval DURATION]\n"
 "       ferryd [-f FILE] [--state-dir DIR] rotate-secrets-key\n"
 "\n"
 "The ferry coordinator: keeps the fleet database, signs commands, listens\n"
@@ -80,6 +81,10 @@ static const char usage[] =
 "  --http-idle-timeout D\n"
 "                     a kept-alive connection idle this long is closed\n"
 "                     (default 30s)\n"
+"  --refusal-interval D\n"
+"                     refusals on the agent link are counted by source and\n"
+"                     reason: the first is logged at once, the rest summed\n"
+"                     up once per interval (default 10s)\n"
 "\n"
 "rotate-secrets-key, with ferryd stopped, replaces DIR/secrets.key (the key\n"
 "of the secrets at rest, kept apart from DIR/ferryd.db) and re-encrypts\n"
@@ -90,7 +95,7 @@ static const char usage[] =
 "operators_group, insecure_cleartext_link, allow_tokenless_joins,\n"
 "pending_hosts_max, tokenless_join_rate, agent_connections,\n"
 "agent_auth_timeout, http_connections, http_header_timeout,\n"
-"http_idle_timeout).\n";
+"http_idle_timeout, refusal_interval).\n";
 
 /* Descriptors kept for everything but the agents' connections: the CLI's
  * socket and its clients, the database, the HTTP port and its
@@ -336,6 +341,8 @@ main(int argc, char **argv)
 		    &c->http_header_timeout_ms, 0, 0, 0, 0 },
 		{ "http_idle_timeout", CONF_DURATION, &c->http_idle_timeout_ms,
 		    0, 0, 0, 0 },
+		{ "refusal_interval", CONF_DURATION, &c->refusal_interval_ms,
+		    0, 0, 0, 0 },
 		{ NULL, 0, NULL, 0, 0, 0, 0 },
 	};
 	struct daemon_flags fl;
@@ -358,6 +365,7 @@ main(int argc, char **argv)
 	c->http_connections = 64;
 	c->http_header_timeout_ms = 10 * 1000;
 	c->http_idle_timeout_ms = 30 * 1000;
+	c->refusal_interval_ms = 10000;
 
 	if (daemon_args(argc, argv, opts, "/etc/ferry/ferryd.conf", &fl, err,
 	    sizeof(err)) != 0) {
@@ -387,6 +395,12 @@ main(int argc, char **argv)
 	if (c->http_header_timeout_ms < 100 || c->http_idle_timeout_ms < 100) {
 		fprintf(stderr, "ferryd: http_header_timeout, "
 		    "http_idle_timeout: at least 100ms\n");
+		return 2;
+	}
+	if (c->refusal_interval_ms < 100 ||
+	    c->refusal_interval_ms > 3600 * 1000) {
+		fprintf(stderr, "ferryd: refusal_interval: between 100ms and "
+		    "1h\n");
 		return 2;
 	}
 	if (strncmp(c->listen, "tcp://", 6) != 0 &&

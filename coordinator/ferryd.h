@@ -95,6 +95,7 @@ struct deploy_event {
 /* An audit log line. */
 struct event_rec {
 	uint64_t id, at_ms, deployment;
+	uint64_t times;			/* how many it sums up (refusals) */
 	char actor[64], kind[32], host[64], detail[512];
 };
 
@@ -102,7 +103,7 @@ struct event_rec {
 struct store;
 
 /* The schema version store_open migrates to: one per migration. */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 
 /* store_open opens (creating if needed) the database at path: WAL,
@@ -193,6 +194,10 @@ int store_command_get(struct store *st, const uint8_t *id,
 
 int store_event(struct store *st, const char *actor, const char *kind,
     const char *host, const char *detail);
+/* store_event_n records one event that sums up times of them (refusals
+ * counted over an interval). */
+int store_event_n(struct store *st, const char *actor, const char *kind,
+    const char *host, const char *detail, uint64_t times);
 
 /*
  * store_deploy_create records a new deployment and its hosts, refusing
@@ -226,9 +231,21 @@ int store_deploy_list(struct store *st, const char *service,
     int active_only, uint64_t id, size_t limit, store_deploy_cb cb,
     void *arg);
 typedef void (*store_event_cb)(void *arg, const struct event_rec *e);
-/* store_events_list lists events after after_id, oldest first. */
-int store_events_list(struct store *st, uint64_t deployment,
-    uint64_t after_id, size_t limit, store_event_cb cb, void *arg);
+/* Which events store_events_list lists: every condition set (not 0, not
+ * NULL or "") must hold. */
+struct event_filter {
+	uint64_t deployment;
+	const char *kind, *host;
+	uint64_t since_ms;		/* at or after, on the wall clock */
+	uint64_t after_id;		/* newer than (--follow) */
+	uint64_t before_id;		/* older than (the next page) */
+	int newest_first;
+	size_t limit;			/* 0: 1000 */
+};
+/* store_events_list lists the events f selects, oldest first or newest
+ * first, at most f->limit of them. */
+int store_events_list(struct store *st, const struct event_filter *f,
+    store_event_cb cb, void *arg);
 /* store_deploy_last_command loads the newest command of a deployment for
  * host (its state and result message). */
 int store_deploy_last_command(struct store *st, uint64_t deployment,
@@ -380,6 +397,7 @@ struct ferryd_conf {
 	uint32_t http_connections;
 	uint64_t http_header_timeout_ms;
 	uint64_t http_idle_timeout_ms;
+	uint64_t refusal_interval_ms;	/* refusals summed up this often */
 };
 
 struct cmd;
@@ -476,6 +494,8 @@ struct ferryd {
 	uint64_t claim_bucket;
 	uint64_t claim_bucket_mono_ms;
 	int online_unrecorded;		/* some host's online event unwritten */
+	/* link.c: refusals on the agent link, counted (refusals.c). */
+	struct refusals *refusals;
 	uv_signal_t sigterm, sigint;
 	int stopping;
 	/* Upcalls, registered by main before anything starts, the way NNG

@@ -1,7 +1,9 @@
 /* link.c: ferryd's side of the signed link with its agents. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -12,6 +14,8 @@
 #include "ferryd.h"
 #include "log.h"
 #include "metrics.h"
+#include "refusals.h"
+#include "text.h"
 #include "token.h"
 
 /* How long a poll may be held, whatever the agent asks. */
@@ -200,6 +204,153 @@ read_note(struct host *h, const uint8_t *id, const uint8_t *body, size_t len)
 	h->nread++;
 }
 
+/*
+ * refused: one refusal on the agent link, from peer (h: the host, when
+ * known), counted under reason: short and fixed, the key it is summed up
+ * under with the source (refusals.c).  The first of its key in an interval
+ * is logged at once as "agent link: " and fmt, and recorded as a "refused"
+ * event; the rest are counted and summed up at the interval's end
+ * (refusal_sum), so a flood can bury neither the log nor the events.  The
+ * line is escaped: it may quote what the peer sent.
+ */
+static void refused(struct ferryd *fd, const char *peer, const struct host *h,
+    const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void
+refused(struct ferryd *fd, const char *peer, const struct host *h,
+    const char *reason, const char *fmt, ...)
+{
+	char line[512], safe[1024];
+	va_list ap;
+
+	if (fd->refusals != NULL && refusals_note(fd->refusals, peer, reason,
+	    h != NULL ? h->rec.name : NULL, clock_mono_ms(),
+	    clock_wall_ms()) != REFUSAL_FIRST)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	text_escape(safe, sizeof(safe), line);
+	log_warnx("agent link: %s", safe);
+	store_event_n(fd->store, "ferryd", "refused", h != NULL ?
+	    h->rec.name : "", safe, 1);
+}
+
+static void
+wall_str(uint64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char s[32];
+
+	gmtime_r(&t, &tm);
+	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03lluZ", s, (unsigned long long)(ms % 1000));
+}
+
+/* refusal_sum: the refusals of one key counted after its first, summed up
+ * at its interval's end in one line and one event. */
+static void
+refusal_sum(void *arg, const struct refusal *r)
+{
+	struct ferryd *fd = arg;
+	char first[40], last[40], detail[400];
+
+	wall_str(r->first_ms, first, sizeof(first));
+	wall_str(r->last_ms, last, sizeof(last));
+	snprintf(detail, sizeof(detail), "%llu more refused from %s: %s "
+	    "(first %s, last %s)", (unsigned long long)r->count, r->source,
+	    r->reason, first, last);
+	log_warnx("agent link: %s", detail);
+	store_event_n(fd->store, "ferryd", "refused", r->host, detail,
+	    r->count);
+}
+
+/* escape_field makes one string of a message from an agent safe to log,
+ * record and show (text.c), in place; lines keeps its newlines.  Out of
+ * memory, the string is emptied: never left raw. */
+static void
+escape_field(char **s, int lines)
+{
+	char *e;
+
+	if (*s == NULL || text_is_clean(*s))
+		return;
+	e = lines ? text_escape_lines_dup(*s) : text_escape_dup(*s);
+	if (e == NULL) {
+		(*s)[0] = '\0';
+		return;
+	}
+	/* Not clean, so not protobuf-c's shared empty string: the default
+	 * allocator's, freed with free(). */
+	free(*s);
+	*s = e;
+}
+
+static void
+container_escape(Ferry__Container *c)
+{
+	escape_field(&c->id, 0);
+	escape_field(&c->name, 0);
+	escape_field(&c->image, 0);
+	escape_field(&c->service, 0);
+	escape_field(&c->revision, 0);
+	escape_field(&c->state, 0);
+	escape_field(&c->digest, 0);
+	escape_field(&c->health, 0);
+	escape_field(&c->deployment, 0);
+}
+
+/* report_escape: every text of a report, before anything reads it. */
+static void
+report_escape(Ferry__Report *r)
+{
+	size_t i;
+
+	escape_field(&r->message, 0);
+	if (r->health != NULL) {
+		escape_field(&r->health->service, 0);
+		escape_field(&r->health->output, 0);
+		escape_field(&r->health->phase, 0);
+	}
+	switch (r->result_case) {
+	case FERRY__REPORT__RESULT_PULL:
+		escape_field(&r->pull->image, 0);
+		escape_field(&r->pull->digest, 0);
+		break;
+	case FERRY__REPORT__RESULT_SWAP:
+		escape_field(&r->swap->service, 0);
+		escape_field(&r->swap->container_id, 0);
+		escape_field(&r->swap->image, 0);
+		escape_field(&r->swap->reason, 0);
+		escape_field(&r->swap->health_output, 0);
+		escape_field(&r->swap->logs, 1);
+		break;
+	case FERRY__REPORT__RESULT_INVENTORY:
+		for (i = 0; i < r->inventory->n_containers; i++)
+			container_escape(r->inventory->containers[i]);
+		break;
+	default:
+		break;
+	}
+}
+
+/* poll_escape: every text of a heartbeat, before it is kept for `ferry
+ * hosts`. */
+static void
+poll_escape(Ferry__Poll *p)
+{
+	size_t i;
+
+	escape_field(&p->status, 0);
+	escape_field(&p->docker_error, 0);
+	escape_field(&p->publish_address, 0);
+	escape_field(&p->version, 0);
+	for (i = 0; i < p->n_containers; i++)
+		container_escape(p->containers[i]);
+}
+
 struct proof_arg {
 	const uint8_t *pk;
 	const char *name;
@@ -266,8 +417,9 @@ token_check(struct ferryd *fd, struct rep_slot *slot,
 		    clock_wall_ms(), check_proof, &pa, NULL, NULL, &why);
 	if (rc == 0)
 		return 0;
-	log_warnx("agent link: %s: refused join of %s (key %s): %s", peer,
-	    req->name, fpr, why[0] ? why : ferr_str(rc));
+	refused(fd, peer, NULL, "join with a bad token", "%s: refused join "
+	    "of %s (key %s): %s", peer, req->name, fpr, why[0] ? why :
+	    ferr_str(rc));
 	refuse(fd, slot, FERRY__REFUSAL__REASON__BAD_TOKEN, why[0] ? why :
 	    ferr_str(rc));
 	return rc;
@@ -300,17 +452,18 @@ claim_name(struct ferryd *fd, struct rep_slot *slot, struct host *byname,
 	    KEY_PUBLIC_LEN) == 0 && byname->rec.new_key_token >= with_token &&
 	    strcmp(byname->rec.new_key_from, peer) == 0) {
 		/* The same claim again: nothing new to record. */
-		log_warnx("agent link: host %s: refused key %s from %s (%s): "
-		    "the host is enrolled with key %s; the claim waits for an "
-		    "operator", byname->rec.name, fpr, peer, how, oldfpr);
+		refused(fd, peer, byname, "enrolled name with a new key",
+		    "host %s: refused key %s from %s (%s): the host is "
+		    "enrolled with key %s; the claim waits for an operator",
+		    byname->rec.name, fpr, peer, how, oldfpr);
 		goto refused;
 	}
 	if (!with_token && !claim_allowed(fd, clock_mono_ms())) {
-		log_warnx("agent link: host %s: refused key %s from %s (%s): "
-		    "the host is enrolled with key %s; not recorded: more "
-		    "than %u joins without a token a minute",
-		    byname->rec.name, fpr, peer, how, oldfpr,
-		    fd->conf.tokenless_join_rate);
+		refused(fd, peer, byname, "joins without a token too fast",
+		    "host %s: refused key %s from %s (%s): the host is "
+		    "enrolled with key %s; not recorded: more than %u joins "
+		    "without a token a minute", byname->rec.name, fpr, peer,
+		    how, oldfpr, fd->conf.tokenless_join_rate);
 		goto refused;
 	}
 	claim = byname->rec;
@@ -333,11 +486,11 @@ claim_name(struct ferryd *fd, struct rep_slot *slot, struct host *byname,
 		store_event(fd->store, "ferryd", "host-key-claimed",
 		    byname->rec.name, detail);
 	}
-	log_warnx("agent link: host %s: refused key %s from %s (%s): the "
-	    "host is enrolled with key %s; the claim is recorded for an "
-	    "operator to examine (`ferry hosts`), and changes nothing unless "
-	    "an operator names this key", byname->rec.name, fpr, peer, how,
-	    oldfpr);
+	refused(fd, peer, byname, "enrolled name with a new key", "host %s: "
+	    "refused key %s from %s (%s): the host is enrolled with key %s; "
+	    "the claim is recorded for an operator to examine (`ferry "
+	    "hosts`), and changes nothing unless an operator names this key",
+	    byname->rec.name, fpr, peer, how, oldfpr);
 refused:
 	refuse(fd, slot, FERRY__REFUSAL__REASON__NAME_TAKEN,
 	    "host name enrolled with another key; nothing changes unless an "
@@ -359,16 +512,18 @@ handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	if (envelope_unpack(ev, &ferry__join_request__descriptor,
 	    (ProtobufCMessage **)&req) != 0 || !host_name_ok(req->name) ||
 	    req->n_labels > LABELS_MAX) {
-		log_warnx("agent link: %s: refused join from key %s: "
-		    "malformed request", peer, fpr);
+		refused(fd, peer, NULL, "malformed join request",
+		    "%s: refused join from key %s: malformed request", peer,
+		    fpr);
 		refuse(fd, slot, FERRY__REFUSAL__REASON__BAD_REQUEST,
 		    "malformed join request");
 		goto out;
 	}
 	for (i = 0; i < req->n_labels; i++) {
 		if (!label_ok(req->labels[i]->key, req->labels[i]->value)) {
-			log_warnx("agent link: %s: refused join of %s: bad "
-			    "label", peer, req->name);
+			refused(fd, peer, NULL, "join with a bad label",
+			    "%s: refused join of %s: bad label", peer,
+			    req->name);
 			refuse(fd, slot, FERRY__REFUSAL__REASON__BAD_REQUEST,
 			    "bad label");
 			goto out;
@@ -378,14 +533,14 @@ handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	if (h != NULL) {
 		/* A known key: a rejoin.  Its name is the one on record. */
 		if (strcmp(h->rec.name, req->name) != 0) {
-			log_warnx("agent link: %s: refused join as %s: key %s "
-			    "is enrolled as %s", peer, req->name, fpr,
-			    h->rec.name);
+			refused(fd, peer, h, "join under another name",
+			    "%s: refused join as %s: key %s is enrolled as %s",
+			    peer, req->name, fpr, h->rec.name);
 			refuse(fd, slot, FERRY__REFUSAL__REASON__NAME_TAKEN,
 			    "this key is enrolled under another name");
 		} else if (h->rec.state == HOST_REVOKED) {
-			log_warnx("agent link: host %s: refused join: revoked",
-			    h->rec.name);
+			refused(fd, peer, h, "host revoked", "host %s: "
+			    "refused join: revoked", h->rec.name);
 			refuse(fd, slot, FERRY__REFUSAL__REASON__REVOKED,
 			    "host revoked");
 		} else {
@@ -402,9 +557,9 @@ handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		if (token_check(fd, slot, req, ev, peer, fpr) != 0)
 			goto out;
 	} else if (!fd->conf.allow_tokenless_joins) {
-		log_warnx("agent link: %s: refused join of %s (key %s): no "
-		    "token, and joins without a token are off "
-		    "(allow_tokenless_joins)", peer, req->name, fpr);
+		refused(fd, peer, NULL, "join without a token", "%s: refused "
+		    "join of %s (key %s): no token, and joins without a token "
+		    "are off (allow_tokenless_joins)", peer, req->name, fpr);
 		refuse(fd, slot, FERRY__REFUSAL__REASON__TOKEN_REQUIRED,
 		    "this ferryd admits hosts only with a join token (`ferry "
 		    "token create`)");
@@ -418,9 +573,9 @@ handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	}
 	if (byname != NULL && !with_token) {
 		/* First come keeps a pending name, until a token comes. */
-		log_warnx("agent link: %s: refused join of %s (key %s): the "
-		    "name waits as pending for another key", peer, req->name,
-		    fpr);
+		refused(fd, peer, NULL, "join as a pending name", "%s: refused "
+		    "join of %s (key %s): the name waits as pending for another "
+		    "key", peer, req->name, fpr);
 		refuse(fd, slot, FERRY__REFUSAL__REASON__NAME_TAKEN,
 		    "host name waits as pending for another key");
 		goto out;
@@ -428,19 +583,20 @@ handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	if (!with_token) {
 		npending = fleet_pending(fd);
 		if (npending >= fd->conf.pending_hosts_max) {
-			log_warnx("agent link: %s: refused join of %s (key %s) "
-			    "without a token: %zu pending hosts, the most "
-			    "kept (pending_hosts_max)", peer, req->name, fpr,
+			refused(fd, peer, NULL, "too many pending hosts",
+			    "%s: refused join of %s (key %s) without a token: "
+			    "%zu pending hosts, the most kept "
+			    "(pending_hosts_max)", peer, req->name, fpr,
 			    npending);
 			refuse(fd, slot, FERRY__REFUSAL__REASON__TOO_MANY,
 			    "too many hosts wait as pending; join with a token");
 			goto out;
 		}
 		if (!claim_allowed(fd, clock_mono_ms())) {
-			log_warnx("agent link: %s: refused join of %s (key %s) "
-			    "without a token: more than %u a minute "
-			    "(tokenless_join_rate)", peer, req->name, fpr,
-			    fd->conf.tokenless_join_rate);
+			refused(fd, peer, NULL, "joins without a token too "
+			    "fast", "%s: refused join of %s (key %s) without a "
+			    "token: more than %u a minute (tokenless_join_rate)",
+			    peer, req->name, fpr, fd->conf.tokenless_join_rate);
 			refuse(fd, slot, FERRY__REFUSAL__REASON__TOO_MANY,
 			    "too many joins without a token just now; try "
 			    "later or join with a token");
@@ -455,7 +611,7 @@ handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	}
 	snprintf(rec->name, sizeof(rec->name), "%s", req->name);
 	memcpy(rec->pk, ev->signer, KEY_PUBLIC_LEN);
-	snprintf(rec->address, sizeof(rec->address), "%s",
+	text_escape(rec->address, sizeof(rec->address),
 	    req->publish_address && req->publish_address[0] &&
 	    strcmp(req->publish_address, "0.0.0.0") != 0 ?
 	    req->publish_address : peer);
@@ -479,9 +635,9 @@ handle_join(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		    rec->created_ms, check_proof, &pa, rec,
 		    byname != NULL ? req->name : NULL, &why);
 		if (rc != 0) {
-			log_warnx("agent link: %s: refused join of %s (key %s):"
-			    " %s", peer, req->name, fpr, why[0] ? why :
-			    ferr_str(rc));
+			refused(fd, peer, NULL, "join with a bad token",
+			    "%s: refused join of %s (key %s): %s", peer,
+			    req->name, fpr, why[0] ? why : ferr_str(rc));
 			refuse(fd, slot, FERRY__REFUSAL__REASON__BAD_TOKEN,
 			    why[0] ? why : ferr_str(rc));
 			goto out;
@@ -534,18 +690,20 @@ static int
 known_host(struct ferryd *fd, struct rep_slot *slot, struct host *h,
     const struct envelope *ev, const char *peer, const char *what)
 {
-	char fpr[KEY_FPR_STRLEN];
+	char fpr[KEY_FPR_STRLEN], why[64];
 
 	if (h == NULL) {
 		keys_pk_fingerprint_str(ev->signer, fpr);
-		log_warnx("agent link: %s: refused %s: unknown key %s", peer,
-		    what, fpr);
+		snprintf(why, sizeof(why), "%s from an unknown key", what);
+		refused(fd, peer, NULL, why, "%s: refused %s: unknown key %s",
+		    peer, what, fpr);
 		refuse(fd, slot, FERRY__REFUSAL__REASON__UNKNOWN_HOST,
 		    "unknown host key");
 		return 0;
 	}
 	if (h->rec.state == HOST_REVOKED) {
-		log_warnx("agent link: host %s: refused %s: host revoked",
+		snprintf(why, sizeof(why), "%s from a revoked host", what);
+		refused(fd, peer, h, why, "host %s: refused %s: host revoked",
 		    h->rec.name, what);
 		refuse(fd, slot, FERRY__REFUSAL__REASON__REVOKED,
 		    "host revoked");
@@ -596,7 +754,7 @@ send_command(struct ferryd *fd, struct host *h, struct cmd *c)
 }
 
 static void riding_reports(struct ferryd *fd, struct host *h,
-    const Ferry__Poll *p);
+    const Ferry__Poll *p, const char *peer);
 
 static int
 session_retired(const struct host *h, const uint8_t *session)
@@ -621,35 +779,39 @@ session_retired(const struct host *h, const uint8_t *session)
  * refused once the host has spoken with sessions.  Logs each refusal.
  */
 static int
-poll_fresh(struct host *h, const Ferry__Poll *p, uint64_t now, int sealed)
+poll_fresh(struct ferryd *fd, const char *peer, struct host *h,
+    const Ferry__Poll *p, uint64_t now, int sealed)
 {
 	int newsession;
 
 	if (p->session.len == 0) {
 		if (h->has_session || p->sent_at_ms <= h->last_poll_sent_ms) {
-			log_warnx("agent link: host %s: refused heartbeat: not "
-			    "newer than the last one (replayed?)",
-			    h->rec.name);
+			refused(fd, peer, h, "heartbeat not newer than the "
+			    "last", "host %s: refused heartbeat: not newer "
+			    "than the last one (replayed?)", h->rec.name);
 			return 0;
 		}
 	} else if (p->session.len != POLL_SESSION_LEN) {
-		log_warnx("agent link: host %s: refused heartbeat: session id "
-		    "of %zu bytes", h->rec.name, p->session.len);
+		refused(fd, peer, h, "heartbeat with a bad session id",
+		    "host %s: refused heartbeat: session id of %zu bytes",
+		    h->rec.name, p->session.len);
 		return 0;
 	}
 	newsession = p->session.len != 0 && (!h->has_session ||
 	    memcmp(h->session, p->session.data, POLL_SESSION_LEN) != 0);
 	if (p->session.len != 0 && !newsession &&
 	    p->counter <= h->poll_counter) {
-		log_warnx("agent link: host %s: refused heartbeat: poll %llu "
-		    "of its session is not newer than %llu (replayed?)",
-		    h->rec.name, (unsigned long long)p->counter,
+		refused(fd, peer, h, "heartbeat not newer in its session",
+		    "host %s: refused heartbeat: poll %llu of its session is "
+		    "not newer than %llu (replayed?)", h->rec.name,
+		    (unsigned long long)p->counter,
 		    (unsigned long long)h->poll_counter);
 		return 0;
 	}
 	if (newsession && session_retired(h, p->session.data)) {
-		log_warnx("agent link: host %s: refused heartbeat: from a "
-		    "session the agent has left (replayed?)", h->rec.name);
+		refused(fd, peer, h, "heartbeat from a session left",
+		    "host %s: refused heartbeat: from a session the agent has "
+		    "left (replayed?)", h->rec.name);
 		return 0;
 	}
 	/* A sealed poll is fresh by its channel (a session ferryd opened
@@ -658,9 +820,9 @@ poll_fresh(struct host *h, const Ferry__Poll *p, uint64_t now, int sealed)
 	if (!sealed && (newsession || p->session.len == 0) &&
 	    (p->sent_at_ms + POLL_SKEW_MS < now ||
 	    p->sent_at_ms > now + POLL_SKEW_MS)) {
-		log_warnx("agent link: host %s: refused heartbeat: its clock is"
-		    " %lld ms off ours", h->rec.name,
-		    (long long)(p->sent_at_ms - now));
+		refused(fd, peer, h, "heartbeat from a clock far off ours",
+		    "host %s: refused heartbeat: its clock is %lld ms off ours",
+		    h->rec.name, (long long)(p->sent_at_ms - now));
 		return 0;
 	}
 	if (newsession) {
@@ -689,16 +851,18 @@ handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		return;
 	if (envelope_unpack(ev, &ferry__poll__descriptor,
 	    (ProtobufCMessage **)&p) != 0) {
-		log_warnx("agent link: host %s: refused heartbeat: body does "
-		    "not unpack", h->rec.name);
+		refused(fd, peer, h, "heartbeat that does not unpack",
+		    "host %s: refused heartbeat: body does not unpack",
+		    h->rec.name);
 		repsrv_drop(slot);
 		return;
 	}
-	if (!poll_fresh(h, p, now, repsrv_chan(slot)->sealed)) {
+	if (!poll_fresh(fd, peer, h, p, now, repsrv_chan(slot)->sealed)) {
 		ferry__poll__free_unpacked(p, NULL);
 		repsrv_drop(slot);
 		return;
 	}
+	poll_escape(p);
 	/* A newer poll replaces one still held (the agent gave up on it). */
 	link_release(fd, h);
 	h->last_poll_sent_ms = p->sent_at_ms;
@@ -710,14 +874,14 @@ handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	wait = p->wait_ms < HOLD_MIN_MS ? HOLD_MIN_MS :
 	    p->wait_ms > HOLD_MAX_MS ? HOLD_MAX_MS : p->wait_ms;
 	h->interval_ms = wait;
-	snprintf(h->rec.address, sizeof(h->rec.address), "%s",
+	text_escape(h->rec.address, sizeof(h->rec.address),
 	    p->publish_address && p->publish_address[0] &&
 	    strcmp(p->publish_address, "0.0.0.0") != 0 ?
 	    p->publish_address : peer);
 	fleet_beat(fd, h, now, clock_mono_ms());
 	/* Its reports first: what they finish may queue this host's next
 	 * command, which then answers this very poll. */
-	riding_reports(fd, h, p);
+	riding_reports(fd, h, p, peer);
 
 	h->held = slot;
 	h->held_until_us = clock_mono_us() + (uint64_t)wait * 1000u;
@@ -797,19 +961,24 @@ late_result(struct ferryd *fd, struct host *h, const struct command_rec *old,
  * this host's, records nothing.  Returns 0 when the report may be
  * acknowledged: what it says is recorded (or there was nothing to record);
  * an error when its record failed (disk full, say): then nothing in memory
- * moved either, and the agent, unacknowledged, sends it again.
+ * moved either, and the agent, unacknowledged, sends it again.  Its text is
+ * escaped first (report_escape), in place: what is logged, recorded and
+ * handed on is the escaped form.
  */
 static int
-apply_report(struct ferryd *fd, struct host *h, const Ferry__Report *r)
+apply_report(struct ferryd *fd, struct host *h, Ferry__Report *r,
+    const char *peer)
 {
 	const char *state;
 	struct cmd *c;
 	char idhex[COMMAND_ID_LEN * 2 + 1];
 	int ping, rc;
 
+	report_escape(r);
 	if ((state = report_state(r->status)) == NULL) {
-		log_warnx("agent link: host %s: refused report: unknown status "
-		    "%d", h->rec.name, (int)r->status);
+		refused(fd, peer, h, "report with an unknown status", "host "
+		    "%s: refused report: unknown status %d", h->rec.name,
+		    (int)r->status);
 		return 0;
 	}
 	if (r->command_id.len != COMMAND_ID_LEN) {
@@ -831,9 +1000,9 @@ apply_report(struct ferryd *fd, struct host *h, const Ferry__Report *r)
 		 * on its own commands. */
 		if (store_command_get(fd->store, r->command_id.data,
 		    &old) != 0 || strcmp(old.host, h->rec.name) != 0) {
-			log_warnx("agent link: host %s: refused report on "
-			    "command %s: not a command for this host",
-			    h->rec.name, idhex);
+			refused(fd, peer, h, "report on a command not the "
+			    "host's", "host %s: refused report on command %s: "
+			    "not a command for this host", h->rec.name, idhex);
 			return 0;
 		}
 		if ((rc = late_result(fd, h, &old, r, state)) != 0)
@@ -913,9 +1082,9 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	metrics_inc(M_REPORTS_ALONE);
 	if (envelope_unpack(ev, &ferry__report__descriptor,
 	    (ProtobufCMessage **)&r) != 0) {
-		log_warnx("agent link: host %s: refused report: malformed",
-		    h->rec.name);
-	} else if (apply_report(fd, h, r) == 0 &&
+		refused(fd, peer, h, "malformed report", "host %s: refused "
+		    "report: malformed", h->rec.name);
+	} else if (apply_report(fd, h, r, peer) == 0 &&
 	    r->command_id.len == COMMAND_ID_LEN) {
 		/* Acknowledged once recorded; an acknowledgement that names
 		 * nothing makes the agent send it again. */
@@ -931,7 +1100,8 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 
 /* riding_reports: the reports a heartbeat carried, verified with it. */
 static void
-riding_reports(struct ferryd *fd, struct host *h, const Ferry__Poll *p)
+riding_reports(struct ferryd *fd, struct host *h, const Ferry__Poll *p,
+    const char *peer)
 {
 	Ferry__Report *r;
 	size_t i;
@@ -941,13 +1111,14 @@ riding_reports(struct ferryd *fd, struct host *h, const Ferry__Poll *p)
 		r = ferry__report__unpack(NULL, p->reports[i].len,
 		    p->reports[i].data);
 		if (r == NULL) {
-			log_warnx("agent link: host %s: refused report %zu of "
-			    "a heartbeat: malformed", h->rec.name, i + 1);
+			refused(fd, peer, h, "malformed report", "host %s: "
+			    "refused report %zu of a heartbeat: malformed",
+			    h->rec.name, i + 1);
 			continue;
 		}
 		/* Named in the next Idle (acknowledged) only once
 		 * recorded: else the agent sends it again. */
-		if (apply_report(fd, h, r) == 0 &&
+		if (apply_report(fd, h, r, peer) == 0 &&
 		    r->command_id.len == COMMAND_ID_LEN)
 			read_note(h, r->command_id.data,
 			    p->reports[i].data, p->reports[i].len);
@@ -1051,8 +1222,8 @@ on_agent(void *arg, struct rep_slot *slot, nng_msg *msg)
 	 * byte is parsed as a message. */
 	rc = envelope_open(body, len, NULL, &ev);
 	if (rc != 0) {
-		log_warnx("agent link: %s: refused message: %s", peer,
-		    ferr_str(rc));
+		refused(fd, peer, NULL, ferr_str(rc), "%s: refused message: "
+		    "%s", peer, ferr_str(rc));
 		metrics_inc(M_MESSAGES_REFUSED);
 		repsrv_drop(slot);
 		goto out;
@@ -1082,8 +1253,9 @@ on_agent(void *arg, struct rep_slot *slot, nng_msg *msg)
 		handle_report(fd, slot, h, &ev, peer);
 		break;
 	default:
-		log_warnx("agent link: %s: refused message: kind %u is not "
-		    "sent by agents", peer, ev.kind);
+		refused(fd, peer, NULL, "kind not sent by agents", "%s: "
+		    "refused message: kind %u is not sent by agents", peer,
+		    ev.kind);
 		repsrv_drop(slot);
 		break;
 	}
@@ -1245,6 +1417,8 @@ link_sweep(struct ferryd *fd)
 	size_t i;
 
 	chan_server_sweep(fd->chan, now_us / 1000);
+	if (fd->refusals != NULL)
+		refusals_due(fd->refusals, now_us / 1000, refusal_sum, fd);
 	for (i = 0; i < fd->nhosts; i++) {
 		struct host *h = fd->hosts[i];
 		struct cmd *c, *next;
@@ -1381,6 +1555,9 @@ link_start(struct ferryd *fd)
 	    envelope_seal_msg(FERRY__KIND__KIND_REFUSAL, &r.base, &fd->kp,
 	    &fd->cleartext_refusal, &fd->cleartext_refusal_len) != 0)
 		fd->cleartext_refusal = NULL;
+	if ((fd->refusals = malloc(sizeof(*fd->refusals))) == NULL)
+		return FERR_NOMEM;
+	refusals_init(fd->refusals, fd->conf.refusal_interval_ms);
 	uv_check_init(fd->loop, &fd->notes_check);
 	fd->notes_check.data = fd;
 	struct repsrv_limits lim = { fd->conf.agent_connections,
@@ -1406,4 +1583,9 @@ link_stop(struct ferryd *fd)
 	fd->cleartext_refusal = NULL;
 	flush_notes(&fd->notes_check);
 	uv_close((uv_handle_t *)&fd->notes_check, NULL);
+	/* What was counted and not summed up yet is, now. */
+	if (fd->refusals != NULL)
+		refusals_due(fd->refusals, UINT64_MAX, refusal_sum, fd);
+	free(fd->refusals);
+	fd->refusals = NULL;
 }

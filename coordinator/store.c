@@ -123,6 +123,13 @@ static const char *const migrations[] = {
 	"  service TEXT NOT NULL, revision INTEGER NOT NULL,"
 	"  name TEXT NOT NULL, version INTEGER NOT NULL,"
 	"  PRIMARY KEY (service, revision, name));",
+	/* 8: an event that sums up several (refusals counted over an
+	 * interval) says how many; `ferry events` pages newest first and
+	 * filters by kind, host and deployment. */
+	"ALTER TABLE events ADD COLUMN times INTEGER NOT NULL DEFAULT 1;"
+	"CREATE INDEX events_kind ON events(kind, id);"
+	"CREATE INDEX events_host ON events(host, id);"
+	"CREATE INDEX events_deployment ON events(deployment, id);",
 };
 
 static const char *state_names[] = { "pending", "accepted", "revoked" };
@@ -768,8 +775,15 @@ int
 store_event(struct store *st, const char *actor, const char *kind,
     const char *host, const char *detail)
 {
+	return store_event_n(st, actor, kind, host, detail, 1);
+}
+
+int
+store_event_n(struct store *st, const char *actor, const char *kind,
+    const char *host, const char *detail, uint64_t times)
+{
 	sqlite3_stmt *s = db_prep(st->db, "INSERT INTO events(at_ms, actor, kind, "
-	    "host, detail) VALUES (?, ?, ?, ?, ?)");
+	    "host, detail, times) VALUES (?, ?, ?, ?, ?, ?)");
 
 	if (s == NULL)
 		return FERR_STORE;
@@ -779,6 +793,7 @@ store_event(struct store *st, const char *actor, const char *kind,
 	sqlite3_bind_text(s, 4, host != NULL ? host : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 5, detail != NULL ? detail : "", -1,
 	    SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)(times ? times : 1));
 	return db_step_done(s);
 }
 
@@ -1447,20 +1462,30 @@ store_deploy_list(struct store *st, const char *service, int active_only,
 	return rc;
 }
 
+#define EVENTS_WHERE "FROM events WHERE (?1 = 0 OR deployment = ?1) AND " \
+	"(?2 = '' OR kind = ?2) AND (?3 = '' OR host = ?3) AND at_ms >= ?4 " \
+	"AND id > ?5 AND (?6 = 0 OR id < ?6) "
+
 int
-store_events_list(struct store *st, uint64_t deployment, uint64_t after_id,
-    size_t limit, store_event_cb cb, void *arg)
+store_events_list(struct store *st, const struct event_filter *f,
+    store_event_cb cb, void *arg)
 {
-	sqlite3_stmt *s = db_prep(st->db, "SELECT id, at_ms, actor, kind, "
-	    "host, detail, deployment FROM events WHERE (?1 = 0 OR "
-	    "deployment = ?1) AND id > ?2 ORDER BY id LIMIT ?3");
+	sqlite3_stmt *s = db_prep(st->db, f->newest_first ?
+	    "SELECT id, at_ms, actor, kind, host, detail, deployment, times "
+	    EVENTS_WHERE "ORDER BY id DESC LIMIT ?7" :
+	    "SELECT id, at_ms, actor, kind, host, detail, deployment, times "
+	    EVENTS_WHERE "ORDER BY id LIMIT ?7");
 	struct event_rec e;
 
 	if (s == NULL)
 		return FERR_STORE;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)deployment);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)after_id);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)(limit ? limit : 1000));
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)f->deployment);
+	sqlite3_bind_text(s, 2, f->kind ? f->kind : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, f->host ? f->host : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)f->since_ms);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)f->after_id);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)f->before_id);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)(f->limit ? f->limit : 1000));
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		memset(&e, 0, sizeof(e));
 		e.id = (uint64_t)sqlite3_column_int64(s, 0);
@@ -1470,6 +1495,7 @@ store_events_list(struct store *st, uint64_t deployment, uint64_t after_id,
 		copy_text(e.host, sizeof(e.host), s, 4);
 		copy_text(e.detail, sizeof(e.detail), s, 5);
 		e.deployment = (uint64_t)sqlite3_column_int64(s, 6);
+		e.times = (uint64_t)sqlite3_column_int64(s, 7);
 		cb(arg, &e);
 	}
 	db_release(s);

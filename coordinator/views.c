@@ -248,9 +248,18 @@ deploy_events(struct ferryd *fd, struct rep_slot *slot,
 	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
 	struct event_list l = { NULL, 0, 0 };
 	Ferry__Event *ev = NULL, **ptrs = NULL;
+	struct event_filter f = { 0 };
 	size_t i;
 
+	f.deployment = req->deployment;
+	f.kind = req->kind;
+	f.host = req->host;
+	f.since_ms = req->since_ms;
+	f.after_id = req->after_id;
+	f.before_id = req->before_id;
+	f.newest_first = req->newest_first;
 	l.cap = req->limit && req->limit < 10000 ? req->limit : 1000;
+	f.limit = l.cap;
 	l.recs = calloc(l.cap, sizeof(*l.recs));
 	ev = calloc(l.cap, sizeof(*ev));
 	ptrs = calloc(l.cap, sizeof(*ptrs));
@@ -258,8 +267,7 @@ deploy_events(struct ferryd *fd, struct rep_slot *slot,
 		ctl_error(slot, "ferryd is out of memory");
 		goto out;
 	}
-	if (store_events_list(fd->store, req->deployment, req->after_id,
-	    l.cap, on_event, &l) != 0) {
+	if (store_events_list(fd->store, &f, on_event, &l) != 0) {
 		ctl_error(slot, "cannot read events");
 		goto out;
 	}
@@ -272,6 +280,7 @@ deploy_events(struct ferryd *fd, struct rep_slot *slot,
 		ev[i].host = l.recs[i].host;
 		ev[i].detail = l.recs[i].detail;
 		ev[i].deployment = l.recs[i].deployment;
+		ev[i].times = l.recs[i].times;
 		ptrs[i] = &ev[i];
 	}
 	r.ok = 1;

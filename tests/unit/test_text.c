@@ -77,3 +77,11 @@ Test(text, output_is_cut_between_escapes_never_inside)
 		free(d);
 	}
 }
+
+Test(text, lines_keep_their_newlines_and_nothing_else)
+{
+	char *d = text_escape_lines_dup("one\ntwo\r\x1b[2J\n");
+
+	cr_assert_str_eq(d, "one\ntwo\\r\\x1b[2J\n");
+	free(d);
+}
