@@ -10,7 +10,9 @@
 #include <cJSON.h>
 
 #include "clock.h"
+#include "config.h"
 #include "ferry.h"
+#include "text.h"
 
 #define SPEC_READ_MAX	(1024u * 1024u)
 #define WATCH_MS	500
@@ -61,10 +63,33 @@ static const char usage_history[] =
 "usage: ferry history SERVICE [--json]\n";
 
 static const char usage_events[] =
-"usage: ferry events [--deployment ID] [--follow] [--json]\n"
+"usage: ferry events [--limit N] [--before ID | --after ID] [--kind KIND]\n"
+"                    [--host HOST] [--deployment ID] [--since DURATION|TIME]\n"
+"                    [--oldest-first] [--follow] [--json]\n"
 "\n"
-"The audit log: who asked for what, when, and every state change.\n"
-"--follow keeps printing new events (until interrupted).\n";
+"The audit log, newest first: who asked for what, when, every state change,\n"
+"and the refusals on the agent link (kind \"refused\": the first of a source\n"
+"and reason at once, the rest summed up with their count once per\n"
+"interval).  Each line: id, time (UTC), deployment, actor, kind, host,\n"
+"detail.\n"
+"\n"
+"  --limit N          at most N events (default 50, at most 10000)\n"
+"  --before ID        only events older than ID: the next page\n"
+"  --after ID         only events newer than ID (the next page with\n"
+"                     --oldest-first)\n"
+"  --kind KIND        only events of that kind (refused, host-online, ...)\n"
+"  --host HOST        only events about that host\n"
+"  --deployment ID    only events of that deployment\n"
+"  --since D|TIME     only events of the last D (30s, 10m, 2h) or since TIME\n"
+"                     (UTC: 2026-05-01T12:00:00Z, or a day: 2026-05-01)\n"
+"  --oldest-first     in the order they happened\n"
+"  --follow           the newest --limit events oldest first, then every new\n"
+"                     one as it comes (until interrupted)\n"
+"  --json             a JSON array (with --follow: one object a line)\n"
+"\n"
+"When more events match than were shown, stderr says how to see the next\n"
+"page.  Text that came from agents is shown escaped (\\n, \\x1b, ...), as\n"
+"ferryd recorded it, so no message can forge a line or drive the terminal.\n";
 
 static int
 flag(int *argc, char **argv, const char *name)
@@ -622,14 +647,130 @@ cmd_control(int argc, char **argv, const char *what)
 	return 0;
 }
 
+#define EVENTS_LIMIT_DEFAULT	50
+#define EVENTS_LIMIT_MAX	10000
+
+/* parse_since reads --since: a duration back from now ("10m") or a UTC
+ * time ("2026-05-01T12:00:00Z", "2026-05-01T12:00:00", "2026-05-01");
+ * returns the wall-clock ms, or dies with a usage error. */
+static uint64_t
+parse_since(const char *s)
+{
+	uint64_t now = clock_wall_ms(), ms;
+	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+	struct tm tm;
+	time_t t;
+
+	if (s[0] >= '0' && s[0] <= '9' && strchr(s, '-') == NULL) {
+		if (parse_duration_ms(s, &ms) != 0)
+			die(EXIT_USAGE, "--since: expected a duration (30s, "
+			    "10m, 2h) or a UTC time (2026-05-01T12:00:00Z), "
+			    "got \"%s\"", s);
+		return ms >= now ? 1 : now - ms;
+	}
+	if ((sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 &&
+	    s[n] == '\0') || ((sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo,
+	    &d, &h, &mi, &sec, &n) == 6) && (strcmp(s + n, "Z") == 0 ||
+	    s[n] == '\0'))) {
+		memset(&tm, 0, sizeof(tm));
+		tm.tm_year = y - 1900;
+		tm.tm_mon = mo - 1;
+		tm.tm_mday = d;
+		tm.tm_hour = h;
+		tm.tm_min = mi;
+		tm.tm_sec = sec;
+		if (y >= 1970 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 &&
+		    h <= 23 && mi <= 59 && sec <= 60 &&
+		    (t = timegm(&tm)) != (time_t)-1 && t >= 0) {
+			if ((uint64_t)t * 1000 > now)
+				die(EXIT_USAGE, "--since: %s is in the future",
+				    s);
+			return (uint64_t)t * 1000;
+		}
+	}
+	die(EXIT_USAGE, "--since: expected a duration (30s, 10m, 2h) or a "
+	    "UTC time (2026-05-01T12:00:00Z), got \"%s\"", s);
+}
+
+/* event_line prints one event, every text escaped (text.c): what ferryd
+ * recorded is escaped already, and escaping twice changes nothing. */
+static void
+event_line(const Ferry__Event *e)
+{
+	time_t t = (time_t)(e->at_ms / 1000);
+	char when[32], *actor, *kind, *host, *detail;
+
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", gmtime(&t));
+	actor = text_escape_dup(e->actor);
+	kind = text_escape_dup(e->kind);
+	host = text_escape_dup(e->host);
+	detail = text_escape_dup(e->detail);
+	if (actor == NULL || kind == NULL || host == NULL || detail == NULL)
+		die(1, "out of memory");
+	printf("%-6llu %s.%03lluZ %-4llu %-10s %-16s %-12s %s",
+	    (unsigned long long)e->id, when,
+	    (unsigned long long)(e->at_ms % 1000),
+	    (unsigned long long)e->deployment, actor, kind,
+	    host[0] ? host : "-", detail);
+	if (e->times > 1)
+		printf(" [x%llu]", (unsigned long long)e->times);
+	putchar('\n');
+	free(actor);
+	free(kind);
+	free(host);
+	free(detail);
+}
+
+static cJSON *
+event_json(const Ferry__Event *e)
+{
+	cJSON *o = cJSON_CreateObject();
+	const char *keys[] = { "actor", "kind", "host", "detail" };
+	const char *vals[] = { e->actor, e->kind, e->host, e->detail };
+	size_t i;
+
+	cJSON_AddNumberToObject(o, "id", (double)e->id);
+	cJSON_AddNumberToObject(o, "at_ms", (double)e->at_ms);
+	cJSON_AddNumberToObject(o, "deployment", (double)e->deployment);
+	for (i = 0; i < 4; i++) {
+		char *v = text_escape_dup(vals[i]);
+
+		if (v == NULL)
+			die(1, "out of memory");
+		cJSON_AddStringToObject(o, keys[i], v);
+		free(v);
+	}
+	cJSON_AddNumberToObject(o, "count", (double)(e->times ? e->times : 1));
+	return o;
+}
+
+static void
+event_show(const Ferry__Event *e, int json, cJSON *all)
+{
+	if (!json) {
+		event_line(e);
+	} else if (all != NULL) {
+		cJSON_AddItemToArray(all, event_json(e));
+	} else {
+		cJSON *o = event_json(e);
+		char *s = cJSON_PrintUnformatted(o);
+
+		puts(s);
+		free(s);
+		cJSON_Delete(o);
+	}
+}
+
 int
 cmd_events(int argc, char **argv)
 {
 	Ferry__CtlRequest req = FERRY__CTL_REQUEST__INIT;
 	Ferry__EventsRequest er = FERRY__EVENTS_REQUEST__INIT;
-	const char *dep;
-	int follow, json;
+	Ferry__CtlReply *r;
+	const char *dep, *lim, *before, *after, *since;
+	int follow, json, oldest;
 	cJSON *all = NULL;
+	size_t i;
 
 	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
 		fputs(usage_events, stdout);
@@ -637,63 +778,81 @@ cmd_events(int argc, char **argv)
 	}
 	follow = flag(&argc, argv, "--follow");
 	json = flag(&argc, argv, "--json");
+	oldest = flag(&argc, argv, "--oldest-first");
 	dep = flag_value(&argc, argv, "--deployment");
+	lim = flag_value(&argc, argv, "--limit");
+	before = flag_value(&argc, argv, "--before");
+	after = flag_value(&argc, argv, "--after");
+	since = flag_value(&argc, argv, "--since");
+	er.kind = (char *)flag_value(&argc, argv, "--kind");
+	er.host = (char *)flag_value(&argc, argv, "--host");
 	if (argc != 0) {
+		fprintf(stderr, "ferry: events: unexpected argument \"%s\"\n",
+		    argv[0]);
 		fputs(usage_events, stderr);
 		return EXIT_USAGE;
 	}
+	if (er.kind != NULL && (er.kind[0] == '\0' || !text_is_clean(er.kind)))
+		die(EXIT_USAGE, "--kind: expected an event kind (refused, "
+		    "host-online, ...)");
+	if (er.host != NULL && (er.host[0] == '\0' || !text_is_clean(er.host)))
+		die(EXIT_USAGE, "--host: expected a host name");
+	if (er.kind == NULL)
+		er.kind = "";
+	if (er.host == NULL)
+		er.host = "";
 	er.deployment = dep ? parse_id(dep, "--deployment") : 0;
-	er.limit = 1000;
+	er.limit = EVENTS_LIMIT_DEFAULT;
+	if (lim != NULL) {
+		uint64_t n = parse_id(lim, "--limit");
+
+		if (n > EVENTS_LIMIT_MAX)
+			die(EXIT_USAGE, "--limit: at most %d, got %s",
+			    EVENTS_LIMIT_MAX, lim);
+		er.limit = (uint32_t)n;
+	}
+	if (before != NULL) {
+		if (follow)
+			die(EXIT_USAGE, "--before and --follow do not go "
+			    "together: --follow starts from the newest");
+		er.before_id = parse_id(before, "--before");
+	}
+	er.after_id = after ? parse_id(after, "--after") : 0;
+	er.since_ms = since ? parse_since(since) : 0;
+	/* --follow: the newest page, then what comes, oldest first. */
+	er.newest_first = !oldest;
+	req.op_case = FERRY__CTL_REQUEST__OP_EVENTS;
+	req.events = &er;
 	if (json && !follow)
 		all = cJSON_CreateArray();
-	for (;;) {
-		Ferry__CtlReply *r;
-		size_t i;
+	r = call(&req, 10000);
+	for (i = 0; i < r->n_events; i++) {
+		const Ferry__Event *e = r->events[follow && !oldest ?
+		    r->n_events - 1 - i : i];
 
-		req.op_case = FERRY__CTL_REQUEST__OP_EVENTS;
-		req.events = &er;
+		event_show(e, json, all);
+		if (e->id > er.after_id)
+			er.after_id = e->id;
+	}
+	if (!follow && r->n_events == er.limit && r->n_events > 0)
+		fprintf(stderr, "ferry: more events: add --%s %llu\n",
+		    oldest ? "after" : "before",
+		    (unsigned long long)r->events[r->n_events - 1]->id);
+	ferry__ctl_reply__free_unpacked(r, NULL);
+	if (all != NULL)
+		print_json(all);
+	fflush(stdout);
+	er.newest_first = 0;
+	er.limit = 1000;
+	while (follow) {
+		usleep(WATCH_MS * 1000);
 		r = call(&req, 10000);
 		for (i = 0; i < r->n_events; i++) {
-			const Ferry__Event *e = r->events[i];
-			if (json) {
-				cJSON *o = cJSON_CreateObject();
-				cJSON_AddNumberToObject(o, "id", (double)e->id);
-				cJSON_AddNumberToObject(o, "at_ms",
-				    (double)e->at_ms);
-				cJSON_AddNumberToObject(o, "deployment",
-				    (double)e->deployment);
-				cJSON_AddStringToObject(o, "actor", e->actor);
-				cJSON_AddStringToObject(o, "kind", e->kind);
-				cJSON_AddStringToObject(o, "host", e->host);
-				cJSON_AddStringToObject(o, "detail", e->detail);
-				if (all != NULL)
-					cJSON_AddItemToArray(all, o);
-				else {
-					char *s = cJSON_PrintUnformatted(o);
-					puts(s);
-					free(s);
-					cJSON_Delete(o);
-				}
-			} else {
-				time_t t = (time_t)(e->at_ms / 1000);
-				char when[32];
-				strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S",
-				    gmtime(&t));
-				printf("%s.%03lluZ %-4llu %-10s %-16s %-12s %s\n",
-				    when, (unsigned long long)(e->at_ms % 1000),
-				    (unsigned long long)e->deployment, e->actor,
-				    e->kind, e->host[0] ? e->host : "-",
-				    e->detail);
-			}
-			er.after_id = e->id;
+			event_show(r->events[i], json, NULL);
+			er.after_id = r->events[i]->id;
 		}
 		ferry__ctl_reply__free_unpacked(r, NULL);
 		fflush(stdout);
-		if (!follow)
-			break;
-		usleep(WATCH_MS * 1000);
 	}
-	if (all != NULL)
-		print_json(all);
 	return 0;
 }
