@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "config.h"
 #include "ferry.h"
+#include "text.h"
 #include "ferry.pb-c.h"
 #include "keys.h"
 #include "token.h"
@@ -395,6 +396,17 @@ hosts_json(const Ferry__CtlReply *r)
 	print_json(arr);
 }
 
+const char *
+shown(const char *s)
+{
+	static char bufs[8][4096];
+	static unsigned next;
+	char *b = bufs[next++ % 8];
+
+	text_escape(b, sizeof(bufs[0]), s ? s : "");
+	return b;
+}
+
 /* claim_print says which key claims an enrolled host's name, from where
  * and when: what the operator checks on the host before naming the key. */
 static void
@@ -454,9 +466,10 @@ hosts_table(const Ferry__CtlReply *r)
 			    c->health ? c->health : "", dg ? " " : "",
 			    dg ? dg + 1 : "");
 		}
-		printf("%-20s %-9s %-16s %-10s %-24s %s\n", h->name, h->state,
-		    h->address[0] ? h->address : "-", seen,
-		    labels[0] ? labels : "-", runs[0] ? runs : "-");
+		printf("%-20s %-9s %-16s %-10s %-24s %s\n", shown(h->name),
+		    shown(h->state), h->address[0] ? shown(h->address) : "-",
+		    seen, labels[0] ? shown(labels) : "-",
+		    runs[0] ? shown(runs) : "-");
 	}
 	for (i = 0; i < r->n_hosts; i++)
 		if (strcmp(r->hosts[i]->link, "cleartext") == 0)
@@ -750,28 +763,37 @@ cmd_swap(int argc, char **argv)
 		    so.remove_service);
 	} else if (ok) {
 		printf("%s: %s revision %llu runs and is healthy (%s)",
-		    so.host, sr->service, (unsigned long long)sr->revision,
-		    sr->image && sr->image[0] ? sr->image : r->digest);
+		    so.host, shown(sr->service),
+		    (unsigned long long)sr->revision,
+		    shown(sr->image && sr->image[0] ? sr->image : r->digest));
 		if (sr->previous_revision)
 			printf("; revision %llu kept for rollback",
 			    (unsigned long long)sr->previous_revision);
 		if (sr->reason && sr->reason[0])
-			printf(" (%s)", sr->reason);
+			printf(" (%s)", shown(sr->reason));
 		putchar('\n');
 	} else {
-		printf("%s: %s revision %llu %s: %s\n", so.host, sr->service,
-		    (unsigned long long)r->revision, outcome_name(sr->outcome),
-		    sr->reason);
+		printf("%s: %s revision %llu %s: %s\n", so.host,
+		    shown(sr->service), (unsigned long long)r->revision,
+		    outcome_name(sr->outcome), shown(sr->reason));
 		if (sr->outcome == FERRY__SWAP_RESULT__OUTCOME__REVERTED)
 			printf("  revision %llu runs again\n",
 			    (unsigned long long)sr->revision);
 		if (sr->health_output && sr->health_output[0])
-			printf("  last check: %s\n", sr->health_output);
+			printf("  last check: %s\n",
+			    shown(sr->health_output));
 		if (sr->exit_code >= 0)
 			printf("  exit code: %d\n", sr->exit_code);
-		if (sr->logs && sr->logs[0])
-			printf("  last log lines:\n%s%s", sr->logs,
-			    sr->logs[strlen(sr->logs) - 1] == '\n' ? "" : "\n");
+		if (sr->logs && sr->logs[0]) {
+			char *logs = text_escape_lines_dup(sr->logs);
+
+			if (logs == NULL)
+				die(EXIT_FAIL, "out of memory");
+			printf("  last log lines:\n%s%s", logs,
+			    logs[0] && logs[strlen(logs) - 1] == '\n' ? "" :
+			    "\n");
+			free(logs);
+		}
 	}
 	ferry__ctl_reply__free_unpacked(r, NULL);
 	return ok ? 0 : EXIT_FAIL;

@@ -20,6 +20,11 @@ void die(int status, const char *fmt, ...)
 Ferry__CtlReply *call(const Ferry__CtlRequest *req, nng_duration timeout);
 /* print_json prints and frees j. */
 void print_json(cJSON *j);
+/* shown returns s (text ferryd passed on, which may have come from an
+ * agent) escaped for the terminal (text.c): newlines, escape sequences
+ * and invalid UTF-8 made visible.  The result lives in one of 8 buffers
+ * used in turn: good until 8 more calls. */
+const char *shown(const char *s);
 
 /* ferry_deploy.c */
 int cmd_deploy(int argc, char **argv, int plan);

@@ -263,12 +263,13 @@ show(const Ferry__DeploymentInfo *d, int hosts)
 	    (unsigned long long)(el / 1000),
 	    (unsigned long long)(el % 1000 / 100));
 	if (d->cause[0])
-		printf("Cause: %s\n", d->cause);
+		printf("Cause: %s\n", shown(d->cause));
 	if (d->n_skipped > 0) {
 		printf("Skipped:");
 		for (i = 0; i < d->n_skipped; i++)
-			printf("%s %s (%s)", i ? "," : "", d->skipped[i]->name,
-			    d->skipped[i]->cause);
+			printf("%s %s (%s)", i ? "," : "",
+			    shown(d->skipped[i]->name),
+			    shown(d->skipped[i]->cause));
 		putchar('\n');
 	}
 	for (i = 0; i < d->n_hosts; i++) {
@@ -285,8 +286,9 @@ show(const Ferry__DeploymentInfo *d, int hosts)
 			if (strcmp(d->hosts[i]->state, "failed") == 0 ||
 			    strcmp(d->hosts[i]->state, "revert_failed") == 0)
 				printf("%s %s (%s)", k++ ? "," : "",
-				    d->hosts[i]->name, d->hosts[i]->cause[0] ?
-				    d->hosts[i]->cause : d->hosts[i]->state);
+				    shown(d->hosts[i]->name),
+				    shown(d->hosts[i]->cause[0] ?
+				    d->hosts[i]->cause : d->hosts[i]->state));
 	}
 	putchar('\n');
 	if (d->previous_revision)
@@ -300,7 +302,8 @@ show(const Ferry__DeploymentInfo *d, int hosts)
 		return;
 	for (i = 0; i < d->n_hosts; i++)
 		printf("  batch %-3u %-20s %-14s %s\n", d->hosts[i]->batch,
-		    d->hosts[i]->name, d->hosts[i]->state, d->hosts[i]->cause);
+		    shown(d->hosts[i]->name), d->hosts[i]->state,
+		    shown(d->hosts[i]->cause));
 }
 
 static Ferry__CtlReply *
