@@ -1,4 +1,5 @@
-/* log.c: timestamped log lines to stderr or syslog, thread-safe. */
+/* log.c: timestamped log lines to stderr or syslog, thread-safe; every
+ * line escaped (text.c). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
 
 static const char *log_name = "ferry";
 static int log_fg = 1;
@@ -29,16 +31,19 @@ log_init(const char *name, int foreground, int verbose)
 static void
 vlog(int pri, const char *level, int with_errno, const char *fmt, va_list ap)
 {
-	char msg[2048];
+	char raw[2048], msg[4096];
 	int saved = errno;
 	int n;
 
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = vsnprintf(raw, sizeof(raw), fmt, ap);
 	if (n < 0)
 		return;
-	if (with_errno && (size_t)n < sizeof(msg))
-		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s",
+	if (with_errno && (size_t)n < sizeof(raw))
+		snprintf(raw + n, sizeof(raw) - (size_t)n, ": %s",
 		    strerror(saved));
+	/* One line, whatever a peer's text inside it holds: a newline or an
+	 * escape sequence cannot forge a line or drive a terminal. */
+	text_escape(msg, sizeof(msg), raw);
 	if (!log_fg) {
 		syslog(pri, "%s", msg);
 		return;

@@ -6,6 +6,8 @@
  * log_init sets the program name, where lines go (stderr when foreground,
  * else syslog) and whether log_debug prints.  Safe to call again.
  * Lines never carry secrets: callers log ids, names and reasons only.
+ * Each message is written as one line: control characters and invalid
+ * UTF-8 in it (a peer's text quoted) are escaped (text_escape).
  */
 void
 log_init(const char *name, int foreground, int verbose);
