@@ -281,7 +281,7 @@ Test(deploy, failure_in_batch_three_reverts_newest_batch_first)
 	/* The audit log: batch 3 failed, then batch 2 went back, then 1. */
 	snprintf(ids, sizeof(ids), "%u", id);
 	h_ferry(&F, &R, (const char *[]){ "events", "--deployment", ids,
-	    "--json", NULL });
+	    "--oldest-first", "--limit", "10000", "--json", NULL });
 	cr_assert_eq(R.status, 0, "%s", R.err);
 	evs = cJSON_Parse(R.out);
 	cr_assert_not_null(evs, "%s", R.out);
@@ -706,7 +706,7 @@ Test(deploy, partitioned_host_that_passes_late_is_put_back_too)
 	/* The events say it in order: host 1 failed, passed late, the
 	 * rollback was taken up again, host 1 went back. */
 	h_ferry(&F, &R, (const char *[]){ "events", "--deployment", ids,
-	    "--json", NULL });
+	    "--oldest-first", "--limit", "10000", "--json", NULL });
 	cr_assert_eq(R.status, 0, "%s", R.err);
 	evs = cJSON_Parse(R.out);
 	cr_assert_not_null(evs, "%s", R.out);
@@ -760,7 +760,7 @@ Test(deploy, late_answer_after_a_newer_deployment_is_not_applied)
 	cr_assert_str_eq(host_state(st, 0), "failed", "%s", R.out);
 	cJSON_Delete(st);
 	h_ferry(&F, &R, (const char *[]){ "events", "--deployment", ids,
-	    NULL });
+	    "--limit", "10000", NULL });
 	cr_assert(strstr(R.out, "not applied: a newer deployment of web") !=
 	    NULL, "%s", R.out);
 	/* Nobody put host 1 back: it still runs what it passed with. */

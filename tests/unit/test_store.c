@@ -14,6 +14,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "ferr.h"
 #include "ferryd.h"
 #include "spec.h"
@@ -1211,6 +1212,72 @@ Test(store, events)
 	    "FROM events WHERE actor = 'ferryd'", text, sizeof(text));
 	cr_assert_str_eq(text, "ferryd|start||");
 	cr_assert_gt(sql_int("SELECT min(at_ms) FROM events"), 0);
+}
+
+struct ev_seen {
+	uint64_t id[16], times[16];
+	size_t n;
+};
+
+static void
+on_ev(void *arg, const struct event_rec *e)
+{
+	struct ev_seen *s = arg;
+
+	cr_assert_lt(s->n, 16);
+	s->times[s->n] = e->times;
+	s->id[s->n++] = e->id;
+}
+
+Test(store, events_filtered_and_paged)
+{
+	struct store *st = open_store();
+	struct event_filter f = { 0 };
+	struct ev_seen s = { .n = 0 };
+	int i;
+
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(store_event(st, "ferryd", "host-online",
+		    i % 2 ? "web-1" : "web-2", ""), 0);
+	cr_assert_eq(store_event_n(st, "ferryd", "refused", "", "1999 more "
+	    "refused from 127.0.0.9: malformed", 1999), 0);
+	cr_assert_eq(store_deploy_event(st, 7, "ferryd", "state", "",
+	    "running"), 0);
+	/* Newest first, limited: the first page, then the next. */
+	f.newest_first = 1;
+	f.limit = 2;
+	cr_assert_eq(store_events_list(st, &f, on_ev, &s), 0);
+	cr_assert_eq(s.n, 2);
+	cr_assert(s.id[0] == 6 && s.id[1] == 5);
+	cr_assert_eq(s.times[1], 1999);
+	cr_assert_eq(s.times[0], 1);
+	f.before_id = 5;
+	s.n = 0;
+	store_events_list(st, &f, on_ev, &s);
+	cr_assert(s.n == 2 && s.id[0] == 4 && s.id[1] == 3);
+	/* Filters, each alone. */
+	memset(&f, 0, sizeof(f));
+	f.kind = "host-online";
+	f.host = "web-1";
+	s.n = 0;
+	store_events_list(st, &f, on_ev, &s);
+	cr_assert(s.n == 2 && s.id[0] == 2 && s.id[1] == 4);
+	memset(&f, 0, sizeof(f));
+	f.deployment = 7;
+	s.n = 0;
+	store_events_list(st, &f, on_ev, &s);
+	cr_assert(s.n == 1 && s.id[0] == 6);
+	memset(&f, 0, sizeof(f));
+	f.since_ms = clock_wall_ms() + 60000;
+	s.n = 0;
+	store_events_list(st, &f, on_ev, &s);
+	cr_assert_eq(s.n, 0);
+	memset(&f, 0, sizeof(f));
+	f.after_id = 4;
+	s.n = 0;
+	store_events_list(st, &f, on_ev, &s);
+	cr_assert(s.n == 2 && s.id[0] == 5 && s.id[1] == 6);
+	store_close(st);
 }
 
 /* ---- deployments -------------------------------------------------------- */
