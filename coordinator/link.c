@@ -1149,9 +1149,9 @@ unframe(struct ferryd *fd, struct rep_slot *slot, const char *peer,
 	case CHAN_NONE:
 		if (fd->conf.insecure_cleartext_link)
 			return 1;
-		log_warnx("agent link: %s: refused message: %s (the agent runs"
-		    " with insecure_cleartext_link; ferryd does not)", peer,
-		    ferr_str(FERR_CLEARTEXT));
+		refused(fd, peer, NULL, "cleartext message", "%s: refused "
+		    "message: %s (the agent runs with insecure_cleartext_link;"
+		    " ferryd does not)", peer, ferr_str(FERR_CLEARTEXT));
 		metrics_inc(M_MESSAGES_REFUSED);
 		if (fd->cleartext_refusal != NULL)
 			repsrv_reply(slot, fd->cleartext_refusal,
@@ -1162,8 +1162,8 @@ unframe(struct ferryd *fd, struct rep_slot *slot, const char *peer,
 	case CHAN_HELLO:
 		if ((rc = chan_server_hello(fd->chan, *body, *len,
 		    clock_mono_ms(), frame)) != 0) {
-			log_warnx("agent link: %s: refused hello: %s", peer,
-			    ferr_str(rc));
+			refused(fd, peer, NULL, "bad hello", "%s: refused "
+			    "hello: %s", peer, ferr_str(rc));
 			metrics_inc(M_MESSAGES_REFUSED);
 			repsrv_drop(slot);
 			return 0;
@@ -1182,7 +1182,9 @@ unframe(struct ferryd *fd, struct rep_slot *slot, const char *peer,
 			return 0;
 		}
 		if (rc != 0) {
-			log_warnx("agent link: %s: refused sealed message: %s",
+			refused(fd, peer, NULL, rc == FERR_REPLAY ?
+			    "replayed sealed message" : "sealed message that "
+			    "does not open", "%s: refused sealed message: %s",
 			    peer, rc == FERR_REPLAY ? "its number was taken "
 			    "before (replayed?)" : rc == FERR_SIGNATURE ?
 			    "does not open with its session's key" :
@@ -1195,7 +1197,8 @@ unframe(struct ferryd *fd, struct rep_slot *slot, const char *peer,
 		*len = plen;
 		return 1;
 	default:
-		log_warnx("agent link: %s: refused message: %s", peer,
+		refused(fd, peer, NULL, kind < 0 ? "malformed frame" :
+		    "not a frame agents send", "%s: refused message: %s", peer,
 		    kind < 0 ? "malformed frame" : "not a frame agents send");
 		metrics_inc(M_MESSAGES_REFUSED);
 		repsrv_drop(slot);
@@ -1231,7 +1234,8 @@ on_agent(void *arg, struct rep_slot *slot, nng_msg *msg)
 	/* A session speaks for one key: the first that signs in it. */
 	if ((rc = chan_server_bind(fd->chan, repsrv_chan(slot),
 	    ev.signer)) != 0) {
-		log_warnx("agent link: %s: refused message: %s", peer,
+		refused(fd, peer, NULL, "signed by another key than the "
+		    "session's", "%s: refused message: %s", peer,
 		    rc == FERR_SIGNER ? "signed by another key than the "
 		    "session's" : ferr_str(rc));
 		metrics_inc(M_MESSAGES_REFUSED);
