@@ -272,7 +272,9 @@ Test(audit, agent_text_with_newline_and_escapes_shows_as_one_line)
 	agent = h_add_agent(&F, name, "127.0.0.2");
 	/* The health check's output (the container's own text, sent by the
 	 * agent in its report) holds a newline and a clear-screen sequence:
-	 * the YAML's \\ is the shell's \, and printf makes them. */
+	 * the YAML's \\ is the shell's \, and printf makes them.  The
+	 * check's timeout is long: a slow `docker exec` must not fail it
+	 * first for another reason. */
 	h_write(&F, "evil.yml",
 	    "service: %s\n"
 	    "image: " IMG "1\n"
@@ -281,8 +283,9 @@ Test(audit, agent_text_with_newline_and_escapes_shows_as_one_line)
 	    "  exec: [/bin/busybox, sh, -c, \"printf 'bad\\\\nforged: "
 	    "line\\\\033[2J'; exit 1\"]\n"
 	    "  interval: 100ms\n"
+	    "  timeout: 10s\n"
 	    "  unhealthy_threshold: 1\n"
-	    "  deadline: 10s\n"
+	    "  deadline: 30s\n"
 	    "  min_healthy: 0s\n"
 	    "rollout:\n"
 	    "  batch: 1\n", name, name);
