@@ -773,7 +773,7 @@ cmd_events(int argc, char **argv)
 	const char *dep, *lim, *before, *after, *since;
 	int follow, json, oldest;
 	cJSON *all = NULL;
-	size_t i;
+	size_t i, n, limit = EVENTS_LIMIT_DEFAULT;
 
 	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
 		fputs(usage_events, stdout);
@@ -805,15 +805,16 @@ cmd_events(int argc, char **argv)
 	if (er.host == NULL)
 		er.host = "";
 	er.deployment = dep ? parse_id(dep, "--deployment") : 0;
-	er.limit = EVENTS_LIMIT_DEFAULT;
 	if (lim != NULL) {
-		uint64_t n = parse_id(lim, "--limit");
+		uint64_t v = parse_id(lim, "--limit");
 
-		if (n > EVENTS_LIMIT_MAX)
+		if (v > EVENTS_LIMIT_MAX)
 			die(EXIT_USAGE, "--limit: at most %d, got %s",
 			    EVENTS_LIMIT_MAX, lim);
-		er.limit = (uint32_t)n;
+		limit = (size_t)v;
 	}
+	/* One more than shown: whether there is a next page. */
+	er.limit = (uint32_t)limit + 1;
 	if (before != NULL) {
 		if (follow)
 			die(EXIT_USAGE, "--before and --follow do not go "
@@ -829,18 +830,19 @@ cmd_events(int argc, char **argv)
 	if (json && !follow)
 		all = cJSON_CreateArray();
 	r = call(&req, 10000);
-	for (i = 0; i < r->n_events; i++) {
+	n = r->n_events < limit ? r->n_events : limit;
+	for (i = 0; i < n; i++) {
 		const Ferry__Event *e = r->events[follow && !oldest ?
-		    r->n_events - 1 - i : i];
+		    n - 1 - i : i];
 
 		event_show(e, json, all);
 		if (e->id > er.after_id)
 			er.after_id = e->id;
 	}
-	if (!follow && r->n_events == er.limit && r->n_events > 0)
+	if (!follow && r->n_events > limit)
 		fprintf(stderr, "ferry: more events: add --%s %llu\n",
 		    oldest ? "after" : "before",
-		    (unsigned long long)r->events[r->n_events - 1]->id);
+		    (unsigned long long)r->events[n - 1]->id);
 	ferry__ctl_reply__free_unpacked(r, NULL);
 	if (all != NULL)
 		print_json(all);

@@ -258,7 +258,9 @@ deploy_events(struct ferryd *fd, struct rep_slot *slot,
 	f.after_id = req->after_id;
 	f.before_id = req->before_id;
 	f.newest_first = req->newest_first;
-	l.cap = req->limit && req->limit < 10000 ? req->limit : 1000;
+	/* `ferry events` asks for one more than it shows (at most 10000). */
+	l.cap = req->limit == 0 ? 1000 : req->limit <= 10001 ? req->limit :
+	    10001;
 	f.limit = l.cap;
 	l.recs = calloc(l.cap, sizeof(*l.recs));
 	ev = calloc(l.cap, sizeof(*ev));

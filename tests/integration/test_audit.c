@@ -367,6 +367,8 @@ Test(audit, events_page_newest_first_and_filter)
 	cJSON_Delete(page);
 	page = events_json((const char *[]){ NULL });
 	cr_assert_eq(cJSON_GetArraySize(page), (int)max, "all %lld", max);
+	cr_assert(strstr(R.err, "more events") == NULL, "a next page after "
+	    "the last: %s", R.err);
 	cJSON_Delete(page);
 	page = events_json((const char *[]){ "--oldest-first", "--limit", "2",
 	    NULL });
