@@ -287,7 +287,7 @@ Test(store, migration_6_turns_token_secrets_into_verifiers)
 {
 	struct store *st;
 	uint8_t secret[TOKEN_SECRET_LEN];
-	char hex[80], sql[512], wal[PATH_MAX + 8];
+	char hex[80], sql[1024], wal[PATH_MAX + 8];
 
 	for (int i = 0; i < TOKEN_SECRET_LEN; i++)
 		secret[i] = (uint8_t)(7 * i + 1);
@@ -297,6 +297,11 @@ Test(store, migration_6_turns_token_secrets_into_verifiers)
 	    "CREATE TABLE tokens (id BLOB PRIMARY KEY, secret BLOB NOT NULL,"
 	    " created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
 	    " labels TEXT NOT NULL DEFAULT '', used_ms INTEGER, used_by TEXT);"
+	    /* what the later migrations need of version 5 */
+	    "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	    " at_ms INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,"
+	    " host TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',"
+	    " deployment INTEGER NOT NULL DEFAULT 0);"
 	    "INSERT INTO tokens(id, secret, created_ms, expires_ms) VALUES "
 	    "(x'00112233445566778899aabbccddeeff', x'%s', 1, 2);"
 	    "PRAGMA user_version = 5", hex);
