@@ -256,6 +256,8 @@ Test(audit, a_flood_of_garbage_leaves_a_few_counted_events)
 	cr_assert(h_log_has(fd, "more refused from 127.0.0.1: "));
 	cr_assert(h_log_has(fd, "more refused from 127.0.0.3: "));
 	/* ferryd still serves its agents and its operators. */
+	cr_assert(h_wait_state(&F, name, "online", 10000), "%s is not online "
+	    "after the flood", name);
 	h_ferry(&F, &R, (const char *[]){ "ping", name, NULL });
 	cr_assert_eq(R.status, 0, "ping after the flood: %s%s", R.out, R.err);
 }
