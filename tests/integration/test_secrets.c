@@ -197,7 +197,8 @@ assert_nowhere(const char *const *values)
 			cr_assert(strstr(R.out, "\"Destination\": "
 			    "\"/run/secrets\"") != NULL, "%s", R.out);
 		}
-		h_ferry(&F, &R, (const char *[]){ "events", "--json", NULL });
+		h_ferry(&F, &R, (const char *[]){ "events", "--limit", "10000",
+		    "--json", NULL });
 		cr_assert_eq(R.status, 0, "%s", R.err);
 		cr_assert(strstr(R.out, "secret-set") != NULL, "%s", R.out);
 		cr_assert_null(strstr(R.out, v), "an event has a value");
@@ -558,7 +559,8 @@ Test(secrets, registry_login_lets_hosts_pull_with_a_password)
 	    REG_PW));
 	cr_assert(!file_has(h_path(&F, "ferryd/ferryd.db-wal", p, sizeof(p)),
 	    REG_PW));
-	h_ferry(&F, &R, (const char *[]){ "events", "--json", NULL });
+	h_ferry(&F, &R, (const char *[]){ "events", "--limit", "10000",
+	    "--json", NULL });
 	cr_assert_null(strstr(R.out, REG_PW));
 }
 
