@@ -23,7 +23,7 @@
  * away from anything an unauthenticated peer controls.
  */
 
-#define TAG_VERSION	0x08
+#define TAG_VERSION	ENVELOPE_FIRST_BYTE
 #define TAG_SIGNER	0x12
 #define TAG_KIND	0x18
 #define TAG_BODY	0x22

@@ -14,6 +14,8 @@
 #define ENVELOPE_MAX_SIZE	(256u * 1024u)
 #define ENVELOPE_SIG_LEN	64
 #define ENVELOPE_DIGEST_LEN	32
+/* Every envelope starts with this byte (the version field's tag). */
+#define ENVELOPE_FIRST_BYTE	0x08
 
 /*
  * An opened envelope.  Its pointers point into the buffer it was opened

@@ -1149,6 +1149,15 @@ unframe(struct ferryd *fd, struct rep_slot *slot, const char *peer,
 	case CHAN_NONE:
 		if (fd->conf.insecure_cleartext_link)
 			return 1;
+		/* Only what starts as an envelope hears why: garbage gets
+		 * nothing back, so it cannot be used to make ferryd talk. */
+		if (*len == 0 || (*body)[0] != ENVELOPE_FIRST_BYTE) {
+			refused(fd, peer, NULL, "malformed", "%s: refused "
+			    "message: %s", peer, ferr_str(FERR_MALFORMED));
+			metrics_inc(M_MESSAGES_REFUSED);
+			repsrv_drop(slot);
+			return 0;
+		}
 		refused(fd, peer, NULL, "cleartext message", "%s: refused "
 		    "message: %s (the agent runs with insecure_cleartext_link;"
 		    " ferryd does not)", peer, ferr_str(FERR_CLEARTEXT));
