@@ -456,7 +456,7 @@ other_session_of(const struct session *x, const void *arg)
 
 int
 chan_server_bind(struct chan_server *s, const struct chan_reply *r,
-    const uint8_t signer[KEY_PUBLIC_LEN])
+    const uint8_t signer[KEY_PUBLIC_LEN], int known)
 {
 	struct session *x;
 	struct bound_to b;
@@ -468,6 +468,10 @@ chan_server_bind(struct chan_server *s, const struct chan_reply *r,
 	if (x->bound)
 		return sodium_memcmp(x->host, signer, KEY_PUBLIC_LEN) == 0 ?
 		    0 : FERR_SIGNER;
+	/* Anyone can make a key and sign with it: only a host's key takes
+	 * a session out of the capped, swept pool of unbound ones. */
+	if (!known)
+		return 0;
 	memcpy(x->host, signer, KEY_PUBLIC_LEN);
 	x->bound = 1;
 	s->nunbound--;

@@ -155,13 +155,15 @@ chan_server_open(struct chan_server *s, uint8_t *buf, size_t len,
 
 /*
  * chan_server_bind ties the session of r to the key that signed what came
- * in it: the first verified message binds it, and drops any older session
- * bound to the same key; a later message signed by another key is refused
- * (FERR_SIGNER).  FERR_SESSION when the session went meanwhile.
+ * in it, when known says that key is a host's: the first such message
+ * binds it, and drops any older session bound to the same key; once bound,
+ * a message signed by another key is refused (FERR_SIGNER).  A session
+ * that only keys of no host signed in stays unbound (capped, swept after
+ * seconds).  FERR_SESSION when the session went meanwhile.
  */
 int
 chan_server_bind(struct chan_server *s, const struct chan_reply *r,
-    const uint8_t signer[KEY_PUBLIC_LEN]);
+    const uint8_t signer[KEY_PUBLIC_LEN], int known);
 
 /* chan_server_sweep drops sessions unused for too long (unbound ones after
  * seconds, bound ones after minutes). */

@@ -1240,9 +1240,11 @@ on_agent(void *arg, struct rep_slot *slot, nng_msg *msg)
 		repsrv_drop(slot);
 		goto out;
 	}
-	/* A session speaks for one key: the first that signs in it. */
-	if ((rc = chan_server_bind(fd->chan, repsrv_chan(slot),
-	    ev.signer)) != 0) {
+	/* Identity is the verified key, never a name the peer wrote. */
+	h = fleet_find_key(fd, ev.signer);
+	/* A session speaks for one host: the first whose key signs in it. */
+	if ((rc = chan_server_bind(fd->chan, repsrv_chan(slot), ev.signer,
+	    h != NULL)) != 0) {
 		refused(fd, peer, NULL, "signed by another key than the "
 		    "session's", "%s: refused message: %s", peer,
 		    rc == FERR_SIGNER ? "signed by another key than the "
@@ -1251,8 +1253,6 @@ on_agent(void *arg, struct rep_slot *slot, nng_msg *msg)
 		repsrv_drop(slot);
 		goto out;
 	}
-	/* Identity is the verified key, never a name the peer wrote. */
-	h = fleet_find_key(fd, ev.signer);
 	if (h != NULL && h->rec.state != HOST_REVOKED)
 		repsrv_trust(fd->agents, msg);
 	switch (ev.kind) {

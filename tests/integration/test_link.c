@@ -199,9 +199,19 @@ Test(link, agent_restart_keeps_its_high_water_mark)
 
 	h_start_ferryd(&F, NULL);
 	a = h_add_agent(&F, "web-1", NULL);
+	long long seq = 0;
+	uint64_t end;
+
 	cr_assert(ping_ok("web-1"));
 	cr_assert(ping_ok("web-1"));
 	cr_assert(ping_ok("web-1"));
+	/* A ping is answered first and recorded right after: the kill waits
+	 * for the record, which is what must survive it. */
+	for (end = h_mono_ms() + 5000; h_mono_ms() < end && seq < 3;
+	    h_sleep_ms(20))
+		seq = h_db_int(&F, "web-1/agent.db", "SELECT last_seq FROM "
+		    "mark", NULL, 0, NULL);
+	cr_assert_eq(seq, 3, "the third ping was never recorded");
 	cr_assert_eq(h_kill(a, SIGKILL), 128 + SIGKILL);
 	a = h_start_agent(&F, "web-1", NULL);
 	cr_assert(h_wait_log(a, "last sequence 3", 5000),

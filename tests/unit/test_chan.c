@@ -306,11 +306,15 @@ Test(chan, a_session_speaks_for_the_first_key_that_signs_in_it)
 	free(f);
 	cr_assert_eq(chan_server_count(s, &unbound), 1);
 	cr_assert_eq(unbound, 1);
-	cr_assert_eq(chan_server_bind(s, &r, host_a.pk), 0);
+	/* A key of no host (a join, say) leaves it unbound: capped, swept. */
+	cr_assert_eq(chan_server_bind(s, &r, host_b.pk, 0), 0);
+	cr_assert_eq(chan_server_count(s, &unbound), 1);
+	cr_assert_eq(unbound, 1);
+	cr_assert_eq(chan_server_bind(s, &r, host_a.pk, 1), 0);
 	cr_assert_eq(chan_server_count(s, &unbound), 1);
 	cr_assert_eq(unbound, 0);
-	cr_assert_eq(chan_server_bind(s, &r, host_a.pk), 0);
-	cr_assert_eq(chan_server_bind(s, &r, host_b.pk), FERR_SIGNER);
+	cr_assert_eq(chan_server_bind(s, &r, host_a.pk, 1), 0);
+	cr_assert_eq(chan_server_bind(s, &r, host_b.pk, 1), FERR_SIGNER);
 
 	/* The same host says Hello again (it restarted): its old session
 	 * goes. */
@@ -318,7 +322,7 @@ Test(chan, a_session_speaks_for_the_first_key_that_signs_in_it)
 	request(&again, "poll", &f, &fl);
 	cr_assert_eq(chan_server_open(s, f, fl, 4, &r2, &plain, &plen), 0);
 	free(f);
-	cr_assert_eq(chan_server_bind(s, &r2, host_a.pk), 0);
+	cr_assert_eq(chan_server_bind(s, &r2, host_a.pk, 1), 0);
 	cr_assert_eq(chan_server_count(s, NULL), 1);
 	request(&c, "old session", &f, &fl);
 	cr_assert_eq(chan_server_open(s, f, fl, 5, &r, &plain, &plen),
@@ -349,7 +353,7 @@ Test(chan, hellos_without_a_word_after_are_capped_and_swept)
 	request(&c[9], "x", &f, &fl);
 	cr_assert_eq(chan_server_open(s, f, fl, 200, &r, &plain, &plen), 0);
 	free(f);
-	cr_assert_eq(chan_server_bind(s, &r, host_a.pk), 0);
+	cr_assert_eq(chan_server_bind(s, &r, host_a.pk, 1), 0);
 	/* Unbound ones go after seconds; the bound one stays. */
 	chan_server_sweep(s, 200 + 60 * 1000);
 	cr_assert_eq(chan_server_count(s, &unbound), 1);
