@@ -78,9 +78,9 @@ static const char usage_token[] =
 "Prints a one-time join token on stdout.  It carries ferryd's address and\n"
 "key fingerprint and expires after --ttl (default: ferryd's token_ttl,\n"
 "1h).  Labels are given to the host that joins with it.  On stderr it\n"
-"prints the command to paste on the new host, as root, once the\n"
-"ferry-agent package is installed:\n"
-"  ferry-agent join TOKEN [--name NAME]\n"
+"prints the command to run on the new host, as root, once the\n"
+"ferry-agent package is installed, and paste the token into:\n"
+"  ferry-agent join - [--name NAME]\n"
 "which enrols the host and starts ferry-agent.service.\n";
 
 static const char usage_hosts[] =
@@ -306,10 +306,13 @@ cmd_token(int argc, char **argv)
 		fflush(stdout);
 		fprintf(stderr, "One-time join token, valid until %s.  On the "
 		    "new host, with the\nferry-agent package installed, run "
-		    "as root:\n\n  ferry-agent join %s\n\nIt enrols the host "
-		    "and starts ferry-agent.service; the host must reach\n"
-		    "ferryd at %s (ferryd's advertise setting).\n", when,
-		    r->token, addr[0] ? addr : "the address in the token");
+		    "as root:\n\n  ferry-agent join -\n\nand paste the token "
+		    "(read from standard input, it shows in neither\n`ps` nor "
+		    "the shell's history; --token-file FILE works too).  It "
+		    "enrols the\nhost and starts ferry-agent.service; the "
+		    "host must reach ferryd at\n%s (ferryd's advertise "
+		    "setting).\n", when, addr[0] ? addr : "the address in "
+		    "the token");
 	}
 	for (i = 0; i < (int)tc.n_labels; i++)
 		free(labels[i]);
