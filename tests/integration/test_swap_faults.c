@@ -275,6 +275,21 @@ struct settled {
 	int swap_exit;		/* of the background ferry swap */
 };
 
+/* no_orphan: besides the running container k, at most the one kept
+ * revision (1, stopped, next to a running 2); a container Docker is still
+ * removing counts until it is gone, so the wait covers it. */
+static int
+no_orphan(const struct ctr *cs, int n, int k)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (i != k && (cs[k].rev != 2 || cs[i].rev != 1 ||
+		    strcmp(cs[i].state, "running") == 0))
+			return 0;
+	return 1;
+}
+
 /*
  * expect_settled waits (bounded by SETTLE_MS) until the agent of host has
  * settled, then checks it: one container of web runs and serves the version
@@ -309,6 +324,7 @@ expect_settled(struct h_fleet *f, const char *host, const char *ip, int port,
 		    "('queued', 'sent', 'accepted')", NULL, 0, host);
 		ok = st != -2 && k >= 0 && open_agent == 0 && journal == 0 &&
 		    open_ferryd == 0 && cs[k].rev >= 1 && cs[k].rev <= 2 &&
+		    no_orphan(cs, n, k) &&
 		    serves(ip, port, tags[cs[k].rev], body, sizeof(body),
 		    cs[k].id);
 		if (!ok)
