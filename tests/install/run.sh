@@ -197,12 +197,14 @@ ok "ferryd runs as ferry; key 0600; socket 0660 for ferry-operators"
 TOKEN_ERR="$(mktemp)"
 TOKEN="$(in_coord ferry token create --label role=web 2>"$TOKEN_ERR")" ||
     die "ferry token create: $(cat "$TOKEN_ERR")"
-grep -qxF "  ferry-agent join $TOKEN" "$TOKEN_ERR" ||
-    die "token create does not print the command to paste: $(cat "$TOKEN_ERR")"
+grep -qxF "  ferry-agent join -" "$TOKEN_ERR" ||
+    die "token create does not print the command to run: $(cat "$TOKEN_ERR")"
+! grep -qF "$TOKEN" "$TOKEN_ERR" ||
+    die "token create puts the token in a command line: $(cat "$TOKEN_ERR")"
 grep -q 'tcp://coord:7400' "$TOKEN_ERR" ||
     die "the token does not name tcp://coord:7400: $(cat "$TOKEN_ERR")"
 rm -f "$TOKEN_ERR"
-ok "ferry token create prints: ferry-agent join TOKEN (ferryd at tcp://coord:7400)"
+ok "ferry token create prints: ferry-agent join - (the token on stdin; ferryd at tcp://coord:7400)"
 
 in_agent dpkg -i "/debs/${AGENT_DEB##*/}" >/tmp/"$ID"-dpkg.log 2>&1 ||
     { cat /tmp/"$ID"-dpkg.log >&2; die "dpkg -i ferry-agent"; }
