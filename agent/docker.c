@@ -628,13 +628,30 @@ out:
 	return rc;
 }
 
+/* image_json: GET /images/REF/json, parsed (*j: the caller frees). */
+static int
+image_json(struct docker *d, struct req *r, const char *ref, cJSON **j,
+    char *err, size_t errlen)
+{
+	char path[512];
+	int rc;
+
+	snprintf(path, sizeof(path), "/images/%s/json", ref);
+	r->path = path;
+	if ((rc = request(d, r, err, errlen)) != 0)
+		return rc;
+	if (r->status != 200)
+		return answer_fail(r, 0, err, errlen);
+	return parse_answer(r, j, err, errlen);
+}
+
 int
 docker_image_digest(struct docker *d, const char *ref, char *digest,
     size_t len, char *err, size_t errlen)
 {
 	struct req r = { .what = "image digest", .obj = ref, .method = "GET",
 	    .timeout_ms = DOCKER_TIMEOUT_MS };
-	char repo[256], tag[160], path[512];
+	char repo[256], tag[160];
 	const cJSON *it;
 	const char *want;
 	cJSON *j = NULL;
@@ -645,13 +662,7 @@ docker_image_digest(struct docker *d, const char *ref, char *digest,
 	if (!valid_name(ref, 1) || split_ref(ref, repo, sizeof(repo), tag,
 	    sizeof(tag)) != 0)
 		return bad_name("image digest", ref, 1, err, errlen);
-	snprintf(path, sizeof(path), "/images/%s/json", ref);
-	r.path = path;
-	if ((rc = request(d, &r, err, errlen)) != 0)
-		return rc;
-	if (r.status != 200)
-		return answer_fail(&r, 0, err, errlen);
-	if ((rc = parse_answer(&r, &j, err, errlen)) != 0)
+	if ((rc = image_json(d, &r, ref, &j, err, errlen)) != 0)
 		return rc;
 	want = familiar(repo);
 	rc = FERR_NOTFOUND;
@@ -685,7 +696,6 @@ docker_image_user(struct docker *d, const char *ref, char *user, size_t len,
 {
 	struct req r = { .what = "image user", .obj = ref, .method = "GET",
 	    .timeout_ms = DOCKER_TIMEOUT_MS };
-	char path[512];
 	const char *u;
 	cJSON *j = NULL;
 	int rc;
@@ -694,13 +704,7 @@ docker_image_user(struct docker *d, const char *ref, char *user, size_t len,
 		user[0] = '\0';
 	if (!valid_name(ref, 1))
 		return bad_name("image user", ref, 1, err, errlen);
-	snprintf(path, sizeof(path), "/images/%s/json", ref);
-	r.path = path;
-	if ((rc = request(d, &r, err, errlen)) != 0)
-		return rc;
-	if (r.status != 200)
-		return answer_fail(&r, 0, err, errlen);
-	if ((rc = parse_answer(&r, &j, err, errlen)) != 0)
+	if ((rc = image_json(d, &r, ref, &j, err, errlen)) != 0)
 		return rc;
 	u = cJSON_GetStringValue(at(at(j, "Config"), "User"));
 	snprintf(user, len, "%s", u != NULL ? u : "");

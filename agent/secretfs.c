@@ -58,13 +58,14 @@ secretfs_ready(const char *dir, char *why, size_t whylen)
 	return 0;
 }
 
-/* name_ok: a plain file name, as ferryd's spec_secret_name_valid. */
+/* plain_name: 1 to max characters of [A-Za-z0-9_.-], not starting with
+ * '.' or '-': a safe file or folder name. */
 static int
-name_ok(const char *s)
+plain_name(const char *s, size_t max)
 {
 	size_t i, n = strlen(s);
 
-	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
+	if (n == 0 || n > max || s[0] == '.' || s[0] == '-')
 		return 0;
 	for (i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
@@ -74,20 +75,18 @@ name_ok(const char *s)
 	return 1;
 }
 
+/* name_ok: a secret's name, as ferryd's spec_secret_name_valid. */
+static int
+name_ok(const char *s)
+{
+	return plain_name(s, 64);
+}
+
 /* container_ok: a container name Docker takes, and a safe folder name. */
 static int
 container_ok(const char *s)
 {
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > 200 || s[0] == '.' || s[0] == '-')
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
-		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == '_' || s[i] == '.' || s[i] == '-'))
-			return 0;
-	return 1;
+	return plain_name(s, 200);
 }
 
 /* rm_folder removes path and the plain files in it. */

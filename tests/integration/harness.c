@@ -433,6 +433,26 @@ h_add_agent_with(struct h_fleet *f, const char *name, const char *publish,
 	return p;
 }
 
+cJSON *
+h_host_json(struct h_fleet *f, const char *name, cJSON **arr)
+{
+	struct h_run *r = malloc(sizeof(*r));
+	cJSON *it;
+
+	cr_assert_not_null(r);
+	h_ferry(f, r, (const char *[]){ "hosts", "--json", NULL });
+	cr_assert_eq(r->status, 0, "hosts --json: %s", r->err);
+	*arr = cJSON_Parse(r->out);
+	cr_assert_not_null(*arr, "hosts --json is not JSON: %s", r->out);
+	free(r);
+	cJSON_ArrayForEach(it, *arr) {
+		cJSON *n = cJSON_GetObjectItem(it, "name");
+		if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0)
+			return it;
+	}
+	return NULL;
+}
+
 const char *
 h_host_state(struct h_fleet *f, const char *name, char *buf, size_t len)
 {

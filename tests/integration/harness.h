@@ -93,6 +93,12 @@ struct h_proc *h_add_agent_with(struct h_fleet *f, const char *name,
 const char *h_host_state(struct h_fleet *f, const char *name, char *buf,
     size_t len);
 
+/* h_host_json returns the object of name in `ferry hosts --json` (NULL
+ * when absent); the caller deletes the whole answer, *arr. */
+struct cJSON;
+struct cJSON *h_host_json(struct h_fleet *f, const char *name,
+    struct cJSON **arr);
+
 /* h_wait_state waits (bounded by ms) until the host has state; returns 1
  * when it did. */
 int h_wait_state(struct h_fleet *f, const char *name, const char *state,

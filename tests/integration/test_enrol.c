@@ -165,24 +165,6 @@ refusals_counted(const char *first, const char *reason, long long want,
 	return n;
 }
 
-/* host_json returns `ferry hosts --json`'s object for name (NULL when
- * absent); the caller deletes *arr. */
-static cJSON *
-host_json(const char *name, cJSON **arr)
-{
-	cJSON *it;
-
-	h_ferry(&F, &R, (const char *[]){ "hosts", "--json", NULL });
-	cr_assert_eq(R.status, 0, "hosts --json: %s", R.err);
-	*arr = cJSON_Parse(R.out);
-	cr_assert_not_null(*arr, "hosts --json is not JSON: %s", R.out);
-	cJSON_ArrayForEach(it, *arr) {
-		cJSON *n = cJSON_GetObjectItem(it, "name");
-		if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0)
-			return it;
-	}
-	return NULL;
-}
 
 static const char *
 str(cJSON *o, const char *k)
@@ -362,7 +344,7 @@ Test(enrol, tokenless_flood_is_capped_logged_and_costs_no_memory)
 		    "claim %d: kind %u reason %d", i, a.kind, a.reason);
 	}
 	fpr_of(last.pk, fpr);
-	h = host_json("web-1", &arr);
+	h = h_host_json(&F, "web-1", &arr);
 	cr_assert_str_eq(str(h, "new_key_fingerprint"), fpr);
 	cr_assert_str_eq(str(h, "new_key_from"), "127.0.0.1");
 	cJSON_Delete(arr);
@@ -429,7 +411,7 @@ Test(enrol, a_token_join_wins_a_pending_name)
 	fpr_of(real.pk, rfpr);
 	cr_assert(strstr(R.out, rfpr) != NULL, "join does not print the "
 	    "host's key: %s", R.out);
-	h = host_json("web-1", &arr);
+	h = h_host_json(&F, "web-1", &arr);
 	cr_assert_not_null(h);
 	cr_assert_str_eq(str(h, "fingerprint"), rfpr);
 	cr_assert_str_neq(str(h, "state"), "pending");
@@ -480,7 +462,7 @@ Test(enrol, a_new_key_for_an_enrolled_name_is_a_claim_taken_only_by_name)
 	a = join_raw(&imp, "web-1", &tok);
 	cr_assert(refused(a, FERRY__REFUSAL__REASON__NAME_TAKEN),
 	    "kind %u reason %d", a.kind, a.reason);
-	h = host_json("web-1", &arr);
+	h = h_host_json(&F, "web-1", &arr);
 	cr_assert_str_eq(str(h, "fingerprint"), ofpr);
 	cr_assert_str_eq(str(h, "new_key_fingerprint"), ifpr);
 	cr_assert_str_eq(str(h, "new_key_from"), "127.0.0.1");
@@ -515,7 +497,7 @@ Test(enrol, a_new_key_for_an_enrolled_name_is_a_claim_taken_only_by_name)
 	h_ferry(&F, &R, (const char *[]){ "hosts", "accept", "web-1", "--key",
 	    "0123456789abcdef0123456789abcdef", NULL });
 	cr_assert_eq(R.status, 1);
-	h = host_json("web-1", &arr);
+	h = h_host_json(&F, "web-1", &arr);
 	cr_assert_str_eq(str(h, "fingerprint"), ofpr);
 	cJSON_Delete(arr);
 	h_ferry(&F, &R, (const char *[]){ "ping", "web-1", NULL });
@@ -527,7 +509,7 @@ Test(enrol, a_new_key_for_an_enrolled_name_is_a_claim_taken_only_by_name)
 	fpr_of(imp2.pk, i2fpr);
 	a = join_raw(&imp2, "web-1", &tok);
 	cr_assert(refused(a, FERRY__REFUSAL__REASON__NAME_TAKEN));
-	h = host_json("web-1", &arr);
+	h = h_host_json(&F, "web-1", &arr);
 	cr_assert_str_eq(str(h, "new_key_fingerprint"), i2fpr);
 	cJSON_Delete(arr);
 	cr_assert_eq(db_int("SELECT count(*) FROM events WHERE kind = "
@@ -545,7 +527,7 @@ Test(enrol, a_new_key_for_an_enrolled_name_is_a_claim_taken_only_by_name)
 	cr_assert_eq(R.status, 0, "%s", R.err);
 	cr_assert(strstr(R.out, "127.0.0.1") && strstr(R.out, i2fpr),
 	    "accept --key does not show where the key came from: %s", R.out);
-	h = host_json("web-1", &arr);
+	h = h_host_json(&F, "web-1", &arr);
 	cr_assert_str_eq(str(h, "fingerprint"), i2fpr);
 	cr_assert_str_eq(str(h, "new_key_fingerprint"), "");
 	cJSON_Delete(arr);
@@ -638,7 +620,7 @@ Test(enrol, join_reads_the_token_from_a_file_or_stdin)
 	    h_path(&F, "tok1.txt", file, sizeof(file)), "--name", "f1",
 	    "--state-dir", h_path(&F, "f1", state, sizeof(state)), NULL });
 	cr_assert_eq(R.status, 0, "--token-file: %s", R.err);
-	cr_assert_not_null(host_json("f1", &arr));
+	cr_assert_not_null(h_host_json(&F, "f1", &arr));
 	cJSON_Delete(arr);
 
 	/* "-": standard input */
@@ -649,7 +631,7 @@ Test(enrol, join_reads_the_token_from_a_file_or_stdin)
 	    h_path(&F, "tok2.txt", file, sizeof(file)));
 	h_run(&R, (const char *[]){ "/bin/sh", "-c", cmd, NULL });
 	cr_assert_eq(R.status, 0, "join -: %s", R.err);
-	cr_assert_not_null(host_json("s1", &arr));
+	cr_assert_not_null(h_host_json(&F, "s1", &arr));
 	cJSON_Delete(arr);
 
 	/* no token argument while stdin is not a terminal: stdin */
@@ -660,7 +642,7 @@ Test(enrol, join_reads_the_token_from_a_file_or_stdin)
 	    h_path(&F, "tok3.txt", file, sizeof(file)));
 	h_run(&R, (const char *[]){ "/bin/sh", "-c", cmd, NULL });
 	cr_assert_eq(R.status, 0, "join < file: %s", R.err);
-	cr_assert_not_null(host_json("s2", &arr));
+	cr_assert_not_null(h_host_json(&F, "s2", &arr));
 	cJSON_Delete(arr);
 
 	/* Bad input is named and changes nothing. */
@@ -678,7 +660,7 @@ Test(enrol, join_reads_the_token_from_a_file_or_stdin)
 	    file, "--name", "x3", NULL });
 	cr_assert_eq(R.status, 2);
 	cr_assert(strstr(R.err, "two tokens") != NULL, "%s", R.err);
-	cr_assert_null(host_json("x1", &arr));
+	cr_assert_null(h_host_json(&F, "x1", &arr));
 	cJSON_Delete(arr);
 	/* --help tells the forms. */
 	h_run(&R, (const char *[]){ bin, "join", "--help", NULL });

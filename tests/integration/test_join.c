@@ -20,24 +20,6 @@ static void teardown(void) { h_fini(&F); }
 
 TestSuite(join, .init = setup, .fini = teardown, .timeout = 60);
 
-/* host_json returns the `ferry hosts --json` object of name (caller deletes
- * the returned array through *arr). */
-static cJSON *
-host_json(const char *name, cJSON **arr)
-{
-	cJSON *it;
-
-	h_ferry(&F, &R, (const char *[]){ "hosts", "--json", NULL });
-	cr_assert_eq(R.status, 0, "hosts --json: %s", R.err);
-	*arr = cJSON_Parse(R.out);
-	cr_assert_not_null(*arr, "hosts --json is not JSON: %s", R.out);
-	cJSON_ArrayForEach(it, *arr) {
-		cJSON *n = cJSON_GetObjectItem(it, "name");
-		if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0)
-			return it;
-	}
-	return NULL;
-}
 
 static const char *
 str(cJSON *o, const char *k)
@@ -74,7 +56,7 @@ Test(join, three_agents_join_by_token_and_show_in_hosts)
 	for (i = 1; i <= 3; i++) {
 		snprintf(name, sizeof(name), "web-%d", i);
 		snprintf(pub, sizeof(pub), "127.0.0.%d", i + 1);
-		h = host_json(name, &arr);
+		h = h_host_json(&F, name, &arr);
 		cr_assert_not_null(h, "%s missing from hosts", name);
 		cr_assert_str_eq(str(h, "address"), pub);
 		cr_assert_str_eq(str(cJSON_GetObjectItem(h, "labels") ?
@@ -118,7 +100,7 @@ Test(join, used_token_is_refused)
 	h_join(&F, &R, tok, "a2", NULL);
 	cr_assert_eq(R.status, 1);
 	cr_assert(strstr(R.err, "token already used") != NULL, "%s", R.err);
-	cr_assert_null(host_json("a2", &arr), "a2 was enrolled");
+	cr_assert_null(h_host_json(&F, "a2", &arr), "a2 was enrolled");
 	cJSON_Delete(arr);
 	cr_assert(h_log_has(F.ferryd, "refused join of a2"));
 }
@@ -134,7 +116,7 @@ Test(join, expired_token_is_refused)
 	h_join(&F, &R, tok, "late", NULL);
 	cr_assert_eq(R.status, 1);
 	cr_assert(strstr(R.err, "token expired") != NULL, "%s", R.err);
-	cr_assert_null(host_json("late", &arr));
+	cr_assert_null(h_host_json(&F, "late", &arr));
 	cJSON_Delete(arr);
 }
 
@@ -213,7 +195,7 @@ Test(join, known_name_with_new_key_is_refused_until_accepted)
 	h_start_ferryd(&F, NULL);
 	fingerprint(fpr, sizeof(fpr));
 	old = h_add_agent(&F, "web-1", NULL);
-	h = host_json("web-1", &arr);
+	h = h_host_json(&F, "web-1", &arr);
 	snprintf(fold, sizeof(fold), "%s", str(h, "fingerprint"));
 	cJSON_Delete(arr);
 
@@ -231,7 +213,7 @@ Test(join, known_name_with_new_key_is_refused_until_accepted)
 	cr_assert(strstr(R.err, "another key") != NULL, "%s", R.err);
 	cr_assert(h_log_has(F.ferryd, "host web-1: refused key"));
 	/* ...and the known host keeps working with its pinned key. */
-	h = host_json("web-1", &arr);
+	h = h_host_json(&F, "web-1", &arr);
 	cr_assert_str_eq(str(h, "fingerprint"), fold);
 	cJSON_Delete(arr);
 	h_ferry(&F, &R, (const char *[]){ "ping", "web-1", NULL });
@@ -247,7 +229,7 @@ Test(join, known_name_with_new_key_is_refused_until_accepted)
 	    h_wait_log(imp, "refused", 1000), "new agent was not refused");
 	/* ferry hosts names the waiting key; accepting without naming it
 	 * changes nothing. */
-	h = host_json("web-1", &arr);
+	h = h_host_json(&F, "web-1", &arr);
 	snprintf(fnew, sizeof(fnew), "%s", str(h, "new_key_fingerprint"));
 	cJSON_Delete(arr);
 	cr_assert_eq(strlen(fnew), 32, "no new key shown");
@@ -264,7 +246,7 @@ Test(join, known_name_with_new_key_is_refused_until_accepted)
 	    fnew, NULL });
 	cr_assert_eq(R.status, 0, "%s", R.err);
 	cr_assert(h_wait_state(&F, "web-1", "online", 15000));
-	h = host_json("web-1", &arr);
+	h = h_host_json(&F, "web-1", &arr);
 	cr_assert_str_eq(str(h, "fingerprint"), fnew, "key was not replaced");
 	cr_assert_str_eq(str(h, "new_key_fingerprint"), "");
 	cJSON_Delete(arr);
@@ -281,7 +263,7 @@ Test(join, labels_are_set_and_removed)
 	h_ferry(&F, &R, (const char *[]){ "hosts", "label", "web-1",
 	    "zone=a", "role=web", NULL });
 	cr_assert_eq(R.status, 0, "%s", R.err);
-	h = host_json("web-1", &arr);
+	h = h_host_json(&F, "web-1", &arr);
 	labels = cJSON_GetObjectItem(h, "labels");
 	cr_assert_str_eq(str(labels, "zone"), "a");
 	cr_assert_str_eq(str(labels, "role"), "web");
@@ -289,7 +271,7 @@ Test(join, labels_are_set_and_removed)
 	h_ferry(&F, &R, (const char *[]){ "hosts", "label", "web-1", "zone=",
 	    NULL });
 	cr_assert_eq(R.status, 0, "%s", R.err);
-	h = host_json("web-1", &arr);
+	h = h_host_json(&F, "web-1", &arr);
 	labels = cJSON_GetObjectItem(h, "labels");
 	cr_assert_null(cJSON_GetObjectItem(labels, "zone"));
 	cr_assert_str_eq(str(labels, "role"), "web");
@@ -305,7 +287,7 @@ Test(join, labels_are_set_and_removed)
 	/* Labels survive a restart of ferryd. */
 	h_kill(F.ferryd, SIGTERM);
 	h_start_ferryd(&F, NULL);
-	h = host_json("web-1", &arr);
+	h = h_host_json(&F, "web-1", &arr);
 	cr_assert_str_eq(str(cJSON_GetObjectItem(h, "labels"), "role"), "web");
 	cJSON_Delete(arr);
 }
