@@ -51,6 +51,9 @@ static const char usage[] =
 "tmpfs\n"
 "                            (mounted there if it is not one; default\n"
 "                            /run/ferry-agent/secrets)\n"
+"  --proxy-control PATH      ferry-proxy's control socket; empty: no "
+"proxy\n"
+"                            (default /run/ferry-proxy/control.sock)\n"
 "  --insecure-cleartext-link yes|no\n"
 "                            INSECURE: send messages to ferryd unsealed\n"
 "                            (default no; see ferry-agent(8))\n"
@@ -88,6 +91,8 @@ agent_conf_init(struct agent_conf *c, struct config_opt *opts)
 		    &c->insecure_cleartext_link, 0, 0, 0, 0 },
 		{ "secrets_dir", CONF_STRING, c->secrets_dir,
 		    sizeof(c->secrets_dir), 0, 0, 0 },
+		{ "proxy_control", CONF_STRING, c->proxy_control,
+		    sizeof(c->proxy_control), 0, 0, 0 },
 		{ NULL, 0, NULL, 0, 0, 0, 0 },
 	};
 
@@ -100,6 +105,8 @@ agent_conf_init(struct agent_conf *c, struct config_opt *opts)
 	c->keep_revisions = 1;
 	snprintf(c->secrets_dir, sizeof(c->secrets_dir),
 	    "/run/ferry-agent/secrets");
+	snprintf(c->proxy_control, sizeof(c->proxy_control),
+	    "/run/ferry-proxy/control.sock");
 	memcpy(opts, o, sizeof(o));
 }
 

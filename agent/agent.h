@@ -135,6 +135,10 @@ struct agent_conf {
 	char allowed_bind_paths[512];	/* comma-separated folders */
 	int insecure_cleartext_link;	/* send envelopes unsealed */
 	char secrets_dir[400];		/* containers' secret files: a tmpfs */
+	/* ferry-proxy's control socket; empty: no proxy on this host, host
+	 * ports published by the containers themselves (swaps may drop
+	 * requests, start-first with a host port refused). */
+	char proxy_control[108];
 };
 
 enum agent_phase {
@@ -300,7 +304,7 @@ void execute_refused_unreadable(struct agent *a, const char *why);
 /* agent.c */
 /* agent_conf_init sets the defaults and fills opts (AGENT_NOPTS entries,
  * the last a NULL terminator) with the settings of c. */
-#define AGENT_NOPTS 12
+#define AGENT_NOPTS 13
 void agent_conf_init(struct agent_conf *c, struct config_opt *opts);
 /* The enrolment written by `ferry-agent join`, in the state dir. */
 #define ENROLMENT_FILE "enrolment.conf"
