@@ -2,7 +2,6 @@
 #define _XOPEN_SOURCE 700
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,8 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+
+#include "unit.h"
 #include <sodium.h>
 
 #include "ferr.h"
@@ -26,19 +27,10 @@ setup(void)
 	cr_assert_not_null(mkdtemp(dir));
 }
 
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 teardown(void)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rmtree(dir);
 }
 
 TestSuite(keys, .init = setup, .fini = teardown, .timeout = 20);

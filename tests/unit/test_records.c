@@ -2,7 +2,6 @@
 /* test_records.c: the agent's durable command records and its replay
  * high-water mark. */
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,8 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+
+#include "unit.h"
 #include <sqlite3.h>
 
 #include "agent.h"
@@ -30,19 +31,10 @@ setup(void)
 	    (int)sizeof(dbpath));
 }
 
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 teardown(void)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rmtree(dir);
 }
 
 TestSuite(records, .init = setup, .fini = teardown, .timeout = 30);

@@ -4,7 +4,6 @@
  * container's user, refused whole on a bad name or a value sealed to
  * another key, removed, swept; the image's user read as an owner. */
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,8 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+
+#include "unit.h"
 #include <sodium.h>
 
 #include "ferr.h"
@@ -30,19 +31,10 @@ setup(void)
 	crypto_box_keypair(xpk, xsk);
 }
 
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 teardown(void)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rmtree(dir);
 }
 
 TestSuite(secretfs, .init = setup, .fini = teardown, .timeout = 20);

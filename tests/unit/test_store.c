@@ -2,7 +2,6 @@
 /* test_store.c: ferryd's SQLite store: migrations, hosts, tokens, the
  * command outbox, the audit log, secrets and the versions revisions pin. */
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,8 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+
+#include "unit.h"
 #include <sodium.h>
 #include <sqlite3.h>
 
@@ -32,19 +33,10 @@ setup(void)
 	    (int)sizeof(dbpath));
 }
 
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 teardown(void)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rmtree(dir);
 }
 
 TestSuite(store, .init = setup, .fini = teardown, .timeout = 30);
