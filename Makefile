@@ -111,10 +111,19 @@ $(BUILD)/tests/%: tests/integration/%.c $(HARNESS_OBJ) $$(call links,tests/integ
 
 $(UNIT_BINS) $(ITEST_BINS) $(HARNESS_OBJ): $(BUILD)/gen/ferry.pb-c.h
 
+# Test tools: tests/tools/<name>.c, one binary each, for the integration
+# tests and the bench (ferry-load: the bounded HTTP load generator).
+$(BUILD)/tests/ferry-load: tests/tools/ferry-load.c $(BUILD)/libferry.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lhttp_parser
+
+TOOLS := $(BUILD)/tests/ferry-load
+tools: $(TOOLS)
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 2; done
 
-integration: $(BINS) $(ITEST_BINS)
+integration: $(BINS) $(TOOLS) $(ITEST_BINS)
 	@set -e; for t in $(ITEST_BINS); do echo "== $$t"; \
 	  FERRY_BIN=$(abspath $(BUILD)) timeout 600 $$t --jobs 1; done
 
@@ -273,6 +282,6 @@ fleet: $(BINS)
 clean:
 	rm -rf build
 
-.PHONY: all unit integration test asan fuzz fleet clean bench bench-smoke \
+.PHONY: all tools unit integration test asan fuzz fleet clean bench bench-smoke \
 	install uninstall deb lintian install-test verify-units
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
