@@ -51,6 +51,7 @@ FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
 FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c \
             coordinator/ferry_secret.c
 AGENT    := $(wildcard agent/*.c)
+PROXY    := $(wildcard agent/proxy/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -58,8 +59,10 @@ COMMON_OBJ := $(call obj,$(COMMON)) $(BUILD)/obj/gen/ferry.pb-c.o
 FERRYD_OBJ := $(call obj,$(FERRYD))
 FERRY_OBJ  := $(call obj,$(FERRY))
 AGENT_OBJ  := $(call obj,$(AGENT))
+PROXY_OBJ  := $(call obj,$(PROXY))
 
-BINS := $(BUILD)/ferryd $(BUILD)/ferry $(BUILD)/ferry-agent
+BINS := $(BUILD)/ferryd $(BUILD)/ferry $(BUILD)/ferry-agent \
+        $(BUILD)/ferry-proxy
 
 all: $(BINS)
 
@@ -68,7 +71,8 @@ $(BUILD)/gen/ferry.pb-c.c $(BUILD)/gen/ferry.pb-c.h: proto/ferry.proto
 	protoc-c --proto_path=proto --c_out=$(BUILD)/gen proto/ferry.proto
 
 # Everything that includes the generated header waits for it.
-$(COMMON_OBJ) $(FERRYD_OBJ) $(FERRY_OBJ) $(AGENT_OBJ): $(BUILD)/gen/ferry.pb-c.h
+$(COMMON_OBJ) $(FERRYD_OBJ) $(FERRY_OBJ) $(AGENT_OBJ) $(PROXY_OBJ): \
+    $(BUILD)/gen/ferry.pb-c.h
 
 $(BUILD)/obj/gen/ferry.pb-c.o: $(BUILD)/gen/ferry.pb-c.c
 	@mkdir -p $(dir $@)
@@ -89,6 +93,10 @@ $(BUILD)/ferry: $(FERRY_OBJ) $(BUILD)/libferry.a
 
 $(BUILD)/ferry-agent: $(AGENT_OBJ) $(BUILD)/libferry.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# ferry-proxy: agent/proxy/, the only module that touches http_parser.h.
+$(BUILD)/ferry-proxy: $(PROXY_OBJ) $(BUILD)/libferry.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lhttp_parser
 
 # ---- tests ---------------------------------------------------------------
 # Unit tests: tests/unit/test_<module>.c, each linked with the module objects
@@ -119,6 +127,9 @@ $(BUILD)/tests/ferry-load: tests/tools/ferry-load.c $(BUILD)/libferry.a
 
 TOOLS := $(BUILD)/tests/ferry-load
 tools: $(TOOLS)
+
+# test_proxy's backends and clients parse HTTP with http-parser too.
+$(BUILD)/tests/test_proxy: PKG_LIBS += -lhttp_parser
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 2; done

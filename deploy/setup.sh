@@ -23,6 +23,7 @@ BUILD_PKGS=(
     libsqlite3-dev libuv1-dev libcriterion-dev libcurl4-openssl-dev
     libcjson-dev libinih-dev libyaml-dev
     libsystemd-dev              # sd_notify: the daemons' readiness
+    libhttp-parser-dev          # ferry-proxy's HTTP/1.1 parser
     debhelper dpkg-dev          # `make deb`
 )
 # What the integration tests and the demo need: a real Docker engine, a real

@@ -1,0 +1,1337 @@
+/* test_proxy.c: the real ferry-proxy binary on loopback, driven over its
+ * real control socket (common/proxywire.c), in front of small backends
+ * this test runs in threads (HTTP parsed with http-parser, as the proxy
+ * does).  No Docker.  Every wait is bounded; processes are ended by pid. */
+#define _GNU_SOURCE	/* memmem, strcasestr, accept4 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <http_parser.h>
+
+#include "ferr.h"
+#include "harness.h"
+#include "proxywire.h"
+
+static struct h_fleet F;
+static char CTL[600], STATE[600];
+static struct h_proc *PX;
+
+/* ---- sockets ------------------------------------------------------------ */
+
+static int
+tcp_listen(const char *ip, int *port)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	cr_assert(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	inet_pton(AF_INET, ip, &sa.sin_addr);
+	cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind %s: %s",
+	    ip, strerror(errno));
+	cr_assert(listen(fd, 512) == 0);
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+/* dial connects to 127.0.0.1:port; -1 when refused. */
+static int
+dial(int port)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = { 10, 0 };
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static void
+send_all(int fd, const void *b, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		ssize_t w = send(fd, (const char *)b + off, n - off,
+		    MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		off += (size_t)w;
+	}
+}
+
+static void
+send_str(int fd, const char *s)
+{
+	send_all(fd, s, strlen(s));
+}
+
+/* ---- reading responses (client side) ------------------------------------ */
+
+struct resp {
+	int status;
+	char body[65536];
+	size_t bodylen;
+	char headers[8192];
+	size_t hlen;
+	int done;
+	int in_value;
+	uint64_t first_body_ms;
+};
+
+static int
+r_field(http_parser *p, const char *at, size_t n)
+{
+	struct resp *r = p->data;
+
+	if (r->hlen + n + 4 < sizeof(r->headers)) {
+		if (r->in_value || r->hlen == 0) {
+			if (r->hlen)
+				r->headers[r->hlen++] = '\n';
+		}
+		memcpy(r->headers + r->hlen, at, n);
+		r->hlen += n;
+	}
+	r->in_value = 0;
+	return 0;
+}
+
+static int
+r_value(http_parser *p, const char *at, size_t n)
+{
+	struct resp *r = p->data;
+
+	if (!r->in_value && r->hlen + 2 < sizeof(r->headers)) {
+		r->headers[r->hlen++] = ':';
+		r->headers[r->hlen++] = ' ';
+	}
+	r->in_value = 1;
+	if (r->hlen + n + 1 < sizeof(r->headers)) {
+		memcpy(r->headers + r->hlen, at, n);
+		r->hlen += n;
+	}
+	r->headers[r->hlen] = '\0';
+	return 0;
+}
+
+static int
+r_body(http_parser *p, const char *at, size_t n)
+{
+	struct resp *r = p->data;
+
+	if (r->first_body_ms == 0)
+		r->first_body_ms = h_mono_ms();
+	if (r->bodylen + n < sizeof(r->body)) {
+		memcpy(r->body + r->bodylen, at, n);
+		r->bodylen += n;
+		r->body[r->bodylen] = '\0';
+	}
+	return 0;
+}
+
+static int
+r_hdone(http_parser *p)
+{
+	struct resp *r = p->data;
+
+	r->status = (int)p->status_code;
+	return 0;
+}
+
+static int
+r_done(http_parser *p)
+{
+	struct resp *r = p->data;
+
+	if (p->status_code >= 100 && p->status_code < 200 &&
+	    p->status_code != 101) {
+		/* interim: keep going */
+		r->hlen = 0;
+		r->in_value = 0;
+		return 0;
+	}
+	r->done = 1;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings rsettings = {
+	.on_header_field = r_field,
+	.on_header_value = r_value,
+	.on_headers_complete = r_hdone,
+	.on_body = r_body,
+	.on_message_complete = r_done,
+};
+
+/* A client connection with bytes read past the last response. */
+struct cl {
+	int fd;
+	char buf[65536];
+	size_t len;
+};
+
+/* cl_response reads one response on c (bounded); status or 0 (closed
+ * or timed out before one came). */
+static int
+cl_response(struct cl *c, struct resp *r, int head_req)
+{
+	http_parser p;
+	uint64_t end = h_mono_ms() + 15000;
+
+	memset(r, 0, sizeof(*r));
+	http_parser_init(&p, HTTP_RESPONSE);
+	p.data = r;
+	for (;;) {
+		size_t used;
+
+		if (c->len > 0) {
+			if (head_req) {
+				/* a response to HEAD: the head only */
+				char *e = memmem(c->buf, c->len, "\r\n\r\n", 4);
+				if (e != NULL) {
+					size_t hl = (size_t)(e - c->buf) + 4;
+					http_parser_execute(&p, &rsettings,
+					    c->buf, hl - 1);
+					r->status = (int)p.status_code;
+					memmove(c->buf, c->buf + hl,
+					    c->len - hl);
+					c->len -= hl;
+					return r->status;
+				}
+			} else {
+				used = http_parser_execute(&p, &rsettings,
+				    c->buf, c->len);
+				memmove(c->buf, c->buf + used, c->len - used);
+				c->len -= used;
+				if (r->done)
+					return r->status;
+				if (HTTP_PARSER_ERRNO(&p) != HPE_OK)
+					return 0;
+			}
+		}
+		if (h_mono_ms() > end)
+			return 0;
+		{
+			ssize_t n = recv(c->fd, c->buf + c->len,
+			    sizeof(c->buf) - c->len, 0);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				if (n == 0 && !head_req) {
+					http_parser_execute(&p, &rsettings,
+					    NULL, 0);
+					if (r->done)
+						return r->status;
+				}
+				return 0;
+			}
+			c->len += (size_t)n;
+		}
+	}
+}
+
+/* cl_closed: the peer closed c (bounded wait). */
+static int __attribute__((unused))
+cl_closed(struct cl *c, int ms)
+{
+	struct pollfd pf = { .fd = c->fd, .events = POLLIN };
+	char b[4096];
+
+	if (poll(&pf, 1, ms) <= 0)
+		return 0;
+	for (;;) {
+		ssize_t n = recv(c->fd, b, sizeof(b), MSG_DONTWAIT);
+
+		if (n == 0)
+			return 1;
+		if (n < 0)
+			return errno != EAGAIN;
+	}
+}
+
+static int
+cl_open(struct cl *c, int port)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = dial(port);
+	return c->fd;
+}
+
+/* get does one request on a new connection: the status, the response in
+ * *r. */
+static int
+req1(int port, const char *raw, struct resp *r)
+{
+	struct cl c;
+	int st;
+
+	if (cl_open(&c, port) < 0)
+		return -1;
+	send_str(c.fd, raw);
+	st = cl_response(&c, r, 0);
+	close(c.fd);
+	return st;
+}
+
+static int
+hdr_has(const struct resp *r, const char *s)
+{
+	return strcasestr(r->headers, s) != NULL;
+}
+
+/* ---- backends ----------------------------------------------------------- */
+
+/* A backend: one thread accepting, one thread per connection.  Paths:
+ *   /id                 its name as the body
+ *   /slow/N             the same after N ms
+ *   /reset              the connection reset, no answer
+ *   /close              the connection closed mid-response
+ *   /chunked            a chunked response in three chunks
+ *   /stream             one chunk, then the rest 1500 ms later
+ *   /echo               (any body) "n=<bytes>" and the body's start
+ *   /upgrade            101, then every byte echoed back
+ *   /head               the request head it got as the body
+ *   /old                an HTTP/1.0 close-delimited answer
+ */
+struct backend {
+	char name[32];
+	char ip[32];
+	int port;
+	int lfd;
+	pthread_t th;
+	atomic_int stop;
+	atomic_int conns;		/* connections accepted */
+	atomic_int requests;		/* requests read whole */
+	atomic_int open;		/* connections open now */
+	atomic_llong body_bytes;
+	atomic_int saw_continue;	/* got Expect: 100-continue */
+};
+
+struct bconn {
+	struct backend *b;
+	int fd;
+	http_parser p;
+	char url[512];
+	char head[8192];
+	size_t hlen;
+	int in_value;
+	long long body;
+	char bodystart[64];
+	int done;
+	int expect;
+};
+
+static int
+b_url(http_parser *p, const char *at, size_t n)
+{
+	struct bconn *c = p->data;
+	size_t l = strlen(c->url);
+
+	if (l + n < sizeof(c->url)) {
+		memcpy(c->url + l, at, n);
+		c->url[l + n] = '\0';
+	}
+	return 0;
+}
+
+static int
+b_field(http_parser *p, const char *at, size_t n)
+{
+	struct bconn *c = p->data;
+
+	if (c->in_value && c->hlen + 2 < sizeof(c->head)) {
+		c->head[c->hlen++] = '\r';
+		c->head[c->hlen++] = '\n';
+	}
+	c->in_value = 0;
+	if (c->hlen + n < sizeof(c->head)) {
+		memcpy(c->head + c->hlen, at, n);
+		c->hlen += n;
+	}
+	return 0;
+}
+
+static int
+b_value(http_parser *p, const char *at, size_t n)
+{
+	struct bconn *c = p->data;
+
+	if (!c->in_value && c->hlen + 2 < sizeof(c->head)) {
+		c->head[c->hlen++] = ':';
+		c->head[c->hlen++] = ' ';
+	}
+	c->in_value = 1;
+	if (c->hlen + n < sizeof(c->head)) {
+		memcpy(c->head + c->hlen, at, n);
+		c->hlen += n;
+	}
+	if (n == 12 && strncasecmp(at, "100-continue", 12) == 0)
+		c->expect = 1;
+	return 0;
+}
+
+static int
+b_hdone(http_parser *p)
+{
+	struct bconn *c = p->data;
+
+	c->head[c->hlen < sizeof(c->head) ? c->hlen : sizeof(c->head) - 1] =
+	    '\0';
+	if (c->expect) {
+		atomic_store(&c->b->saw_continue, 1);
+		send_str(c->fd, "HTTP/1.1 100 Continue\r\n\r\n");
+	}
+	return 0;
+}
+
+static int
+b_body(http_parser *p, const char *at, size_t n)
+{
+	struct bconn *c = p->data;
+	size_t l = (size_t)c->body;
+
+	if (l < sizeof(c->bodystart) - 1) {
+		size_t k = n < sizeof(c->bodystart) - 1 - l ? n :
+		    sizeof(c->bodystart) - 1 - l;
+		memcpy(c->bodystart + l, at, k);
+		c->bodystart[l + k] = '\0';
+	}
+	c->body += (long long)n;
+	atomic_fetch_add(&c->b->body_bytes, (long long)n);
+	return 0;
+}
+
+static int
+b_done(http_parser *p)
+{
+	struct bconn *c = p->data;
+
+	c->done = 1;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings bsettings = {
+	.on_url = b_url,
+	.on_header_field = b_field,
+	.on_header_value = b_value,
+	.on_headers_complete = b_hdone,
+	.on_body = b_body,
+	.on_message_complete = b_done,
+};
+
+static void
+reply_text(int fd, const char *body)
+{
+	char b[10000];
+	int n = snprintf(b, sizeof(b), "HTTP/1.1 200 OK\r\nContent-Length: "
+	    "%zu\r\n\r\n%s", strlen(body), body);
+
+	send_all(fd, b, (size_t)n);
+}
+
+static void
+do_rst(int fd)
+{
+	struct linger lg = { 1, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+/* serve answers one request; 0 to go on, -1 to close. */
+static int
+serve(struct bconn *c)
+{
+	struct backend *b = c->b;
+	char body[9000];
+
+	atomic_fetch_add(&b->requests, 1);
+	if (strcmp(c->url, "/id") == 0) {
+		reply_text(c->fd, b->name);
+	} else if (strncmp(c->url, "/slow/", 6) == 0) {
+		int ms = atoi(c->url + 6);
+
+		for (int i = 0; i < ms / 10 && !atomic_load(&b->stop); i++)
+			h_sleep_ms(10);
+		reply_text(c->fd, b->name);
+	} else if (strcmp(c->url, "/reset") == 0) {
+		do_rst(c->fd);
+		return -1;
+	} else if (strcmp(c->url, "/close") == 0) {
+		send_str(c->fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n"
+		    "\r\nonly part");
+		h_sleep_ms(50);
+		return -1;
+	} else if (strcmp(c->url, "/chunked") == 0) {
+		send_str(c->fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+		    "chunked\r\n\r\n5\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n"
+		    "0\r\n\r\n");
+	} else if (strcmp(c->url, "/stream") == 0) {
+		send_str(c->fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+		    "chunked\r\n\r\n6\r\nfirst \r\n");
+		for (int i = 0; i < 150 && !atomic_load(&b->stop); i++)
+			h_sleep_ms(10);
+		send_str(c->fd, "4\r\nlast\r\n0\r\n\r\n");
+	} else if (strcmp(c->url, "/echo") == 0) {
+		snprintf(body, sizeof(body), "n=%lld %s", c->body,
+		    c->bodystart);
+		reply_text(c->fd, body);
+	} else if (strcmp(c->url, "/head") == 0) {
+		snprintf(body, sizeof(body), "%s", c->head);
+		reply_text(c->fd, body);
+	} else if (strcmp(c->url, "/old") == 0) {
+		send_str(c->fd, "HTTP/1.0 200 OK\r\n\r\nclose-delimited "
+		    "body");
+		return -1;
+	} else if (strcmp(c->url, "/upgrade") == 0) {
+		send_str(c->fd, "HTTP/1.1 101 Switching Protocols\r\n"
+		    "Upgrade: echo\r\nConnection: Upgrade\r\n\r\n");
+		return 1;
+	} else {
+		send_str(c->fd, "HTTP/1.1 404 Not Found\r\nContent-Length: "
+		    "0\r\n\r\n");
+	}
+	return http_should_keep_alive(&c->p) ? 0 : -1;
+}
+
+static void *
+bconn_run(void *arg)
+{
+	struct bconn *c = arg;
+	struct backend *b = c->b;
+	static char bufs[1];
+	char *buf = malloc(65536);
+	size_t have = 0;
+	int echo = 0;
+
+	(void)bufs;
+	http_parser_init(&c->p, HTTP_REQUEST);
+	c->p.data = c;
+	while (!atomic_load(&b->stop) && buf != NULL) {
+		struct pollfd pf = { .fd = c->fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pf, 1, 100) <= 0)
+			continue;
+		n = recv(c->fd, buf + have, 65536 - have, 0);
+		if (n <= 0)
+			break;
+		if (echo) {
+			send_all(c->fd, buf, (size_t)n);
+			continue;
+		}
+		have += (size_t)n;
+		while (have > 0) {
+			size_t used = http_parser_execute(&c->p, &bsettings,
+			    buf, have);
+			int rc;
+
+			memmove(buf, buf + used, have - used);
+			have -= used;
+			if (!c->done) {
+				if (HTTP_PARSER_ERRNO(&c->p) != HPE_OK)
+					goto out;
+				break;
+			}
+			rc = serve(c);
+			if (rc < 0)
+				goto out;
+			if (rc == 1) {
+				echo = 1;
+				send_all(c->fd, buf, have);
+				have = 0;
+				break;
+			}
+			http_parser_pause(&c->p, 0);
+			c->done = 0;
+			c->url[0] = '\0';
+			c->hlen = 0;
+			c->in_value = 0;
+			c->body = 0;
+			c->bodystart[0] = '\0';
+			c->expect = 0;
+		}
+	}
+out:
+	free(buf);
+	close(c->fd);
+	atomic_fetch_sub(&b->open, 1);
+	free(c);
+	return NULL;
+}
+
+static void *
+backend_run(void *arg)
+{
+	struct backend *b = arg;
+
+	while (!atomic_load(&b->stop)) {
+		struct pollfd pf = { .fd = b->lfd, .events = POLLIN };
+		struct bconn *c;
+		pthread_t th;
+		int fd;
+
+		if (poll(&pf, 1, 100) <= 0)
+			continue;
+		if ((fd = accept4(b->lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+			continue;
+		atomic_fetch_add(&b->conns, 1);
+		atomic_fetch_add(&b->open, 1);
+		c = calloc(1, sizeof(*c));
+		c->b = b;
+		c->fd = fd;
+		pthread_create(&th, NULL, bconn_run, c);
+		pthread_detach(th);
+	}
+	return NULL;
+}
+
+static void
+backend_start(struct backend *b, const char *name, const char *ip)
+{
+	memset(b, 0, sizeof(*b));
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	snprintf(b->ip, sizeof(b->ip), "%s", ip);
+	b->lfd = tcp_listen(ip, &b->port);
+	pthread_create(&b->th, NULL, backend_run, b);
+}
+
+static void
+backend_stop(struct backend *b)
+{
+	if (b->lfd <= 0)
+		return;
+	atomic_store(&b->stop, 1);
+	pthread_join(b->th, NULL);
+	close(b->lfd);
+	b->lfd = 0;
+	for (int i = 0; i < 300 && atomic_load(&b->open) > 0; i++)
+		h_sleep_ms(10);
+}
+
+/* ---- the proxy ---------------------------------------------------------- */
+
+static int
+px_call(const Ferry__ProxyRequest *rq, Ferry__ProxyReply **out)
+{
+	char err[400];
+
+	return proxywire_call(CTL, rq, out, NULL, NULL, 5000, err,
+	    sizeof(err));
+}
+
+static Ferry__ProxyReply *
+px_status(void)
+{
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+	Ferry__ProxyReply *rp = NULL;
+
+	rq.op_case = FERRY__PROXY_REQUEST__OP_STATUS;
+	rq.status = 1;
+	cr_assert(px_call(&rq, &rp) == 0, "status: no answer");
+	cr_assert(rp->ok);
+	return rp;
+}
+
+static struct h_proc *
+px_start(const char *name, const char *const *extra)
+{
+	const char *argv[32] = { "ferry-proxy", "-d", "-v", "--state-dir",
+	    STATE, "--control", CTL };
+	int n = 7;
+	struct h_proc *p;
+	uint64_t end;
+
+	for (; extra != NULL && *extra != NULL; extra++)
+		argv[n++] = *extra;
+	argv[n] = NULL;
+	p = h_spawn(&F, name, argv);
+	end = h_mono_ms() + 10000;
+	while (h_mono_ms() < end) {
+		Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+		Ferry__ProxyReply *rp = NULL;
+
+		if (h_log_has(p, "ferry-proxy " ) &&
+		    h_log_has(p, "connections")) {
+			rq.op_case = FERRY__PROXY_REQUEST__OP_STATUS;
+			rq.status = 1;
+			if (px_call(&rq, &rp) == 0) {
+				ferry__proxy_reply__free_unpacked(rp, NULL);
+				return p;
+			}
+		}
+		h_sleep_ms(20);
+	}
+	cr_assert_fail("ferry-proxy did not start (see %s)", p->log);
+	return NULL;
+}
+
+struct tspec {
+	uint64_t rev;
+	const char *addr;
+	int port;
+	uint32_t weight;
+};
+
+struct rspec {
+	const char *service;
+	int tcp;
+	int port;
+	int hold, sticky;
+	uint32_t drain_ms, pause_ms, upstream_ms;
+	uint64_t max_body;
+	struct tspec t[4];
+	int nt;
+};
+
+/* px_set sends a set; returns ok, with the error in err. */
+static int
+px_set(const struct rspec *s, char *err, size_t errlen)
+{
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+	Ferry__ProxyRoute r = FERRY__PROXY_ROUTE__INIT;
+	Ferry__ProxyTarget t[4], *tp[4];
+	Ferry__ProxyReply *rp = NULL;
+	int ok;
+
+	r.service = (char *)s->service;
+	r.mode = s->tcp ? FERRY__PROXY_MODE__PROXY_TCP :
+	    FERRY__PROXY_MODE__PROXY_HTTP;
+	r.listen_address = (char *)"127.0.0.1";
+	r.listen_port = (uint32_t)s->port;
+	r.drain_timeout_ms = s->drain_ms;
+	r.max_pause_ms = s->pause_ms;
+	r.upstream_timeout_ms = s->upstream_ms;
+	r.max_body = s->max_body;
+	r.hold = s->hold;
+	r.sticky = s->sticky;
+	for (int i = 0; i < s->nt; i++) {
+		ferry__proxy_target__init(&t[i]);
+		t[i].revision = s->t[i].rev;
+		t[i].address = (char *)s->t[i].addr;
+		t[i].port = (uint32_t)s->t[i].port;
+		t[i].weight = s->t[i].weight;
+		tp[i] = &t[i];
+	}
+	r.targets = tp;
+	r.n_targets = (size_t)s->nt;
+	rq.op_case = FERRY__PROXY_REQUEST__OP_SET;
+	rq.set = &r;
+	cr_assert(px_call(&rq, &rp) == 0, "set: no answer");
+	ok = rp->ok;
+	if (err != NULL)
+		snprintf(err, errlen, "%s", rp->error ? rp->error : "");
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	return ok;
+}
+
+static void
+px_must_set(const struct rspec *s)
+{
+	char err[400];
+
+	cr_assert(px_set(s, err, sizeof(err)), "set refused: %s", err);
+}
+
+static Ferry__RevisionTraffic *
+rev_of(Ferry__ProxyReply *rp, const char *svc, uint64_t rev)
+{
+	for (size_t i = 0; i < rp->traffic->n_revisions; i++)
+		if (rp->traffic->revisions[i]->revision == rev &&
+		    strcmp(rp->traffic->revisions[i]->service, svc) == 0)
+			return rp->traffic->revisions[i];
+	return NULL;
+}
+
+static Ferry__ServiceRefusals *
+ref_of(Ferry__ProxyReply *rp, const char *svc)
+{
+	for (size_t i = 0; i < rp->traffic->n_refusals; i++)
+		if (strcmp(rp->traffic->refusals[i]->service, svc) == 0)
+			return rp->traffic->refusals[i];
+	return NULL;
+}
+
+/* active_of: the target's active count in the status (-1: absent). */
+static long long __attribute__((unused))
+active_total(const char *svc)
+{
+	Ferry__ProxyReply *rp = px_status();
+	long long n = 0;
+
+	for (size_t i = 0; i < rp->n_routes; i++)
+		if (strcmp(rp->routes[i]->service, svc) == 0)
+			for (size_t j = 0; j < rp->routes[i]->n_targets; j++)
+				n += (long long)rp->routes[i]->targets[j]->
+				    active;
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	return n;
+}
+
+static struct backend B1, B2;
+
+static void
+setup(void)
+{
+	h_init(&F);
+	snprintf(CTL, sizeof(CTL), "%s/run/control.sock", F.dir);
+	snprintf(STATE, sizeof(STATE), "%s/state", F.dir);
+	memset(&B1, 0, sizeof(B1));
+	memset(&B2, 0, sizeof(B2));
+	PX = NULL;
+}
+
+static void
+teardown(void)
+{
+	h_fini(&F);
+	backend_stop(&B1);
+	backend_stop(&B2);
+}
+
+TestSuite(proxy, .init = setup, .fini = teardown, .timeout = 60);
+
+#define GET(path) "GET " path " HTTP/1.1\r\nHost: t\r\n\r\n"
+
+/* ---- routing ------------------------------------------------------------ */
+
+/* Weights 3:1 give exact shares over 400 requests on one keep-alive
+ * connection; weight 0 gets none; the upstream connections are reused. */
+Test(proxy, weights_exact_and_keepalive)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 3 };
+	struct cl c;
+	struct resp r;
+	int a = 0, b = 0;
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	backend_start(&B2, "two", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 3 };
+	s.t[1] = (struct tspec){ 2, "127.0.0.1", B2.port, 1 };
+	s.t[2] = (struct tspec){ 3, "127.0.0.1", 1, 0 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	for (int i = 0; i < 400; i++) {
+		send_str(c.fd, GET("/id"));
+		cr_assert_eq(cl_response(&c, &r, 0), 200, "request %d", i);
+		if (strcmp(r.body, "one") == 0)
+			a++;
+		else if (strcmp(r.body, "two") == 0)
+			b++;
+	}
+	close(c.fd);
+	cr_expect_eq(a, 300, "weight 3 got %d of 400", a);
+	cr_expect_eq(b, 100, "weight 1 got %d of 400", b);
+	/* One client connection, one upstream connection to each. */
+	cr_expect_eq(atomic_load(&B1.conns), 1, "backend one saw %d "
+	    "connections", atomic_load(&B1.conns));
+	cr_expect_eq(atomic_load(&B2.conns), 1);
+	rp = px_status();
+	cr_expect_eq(rev_of(rp, "web", 1)->requests, 300);
+	cr_expect_eq(rev_of(rp, "web", 1)->status_class[1], 300);
+	cr_expect_eq(rev_of(rp, "web", 2)->requests, 100);
+	cr_expect(rev_of(rp, "web", 3) == NULL ||
+	    rev_of(rp, "web", 3)->requests == 0);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+}
+
+/* X-Forwarded-For is appended, X-Forwarded-Proto set; hop-by-hop
+ * headers do not reach the backend. */
+Test(proxy, forwarded_headers)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct resp r;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert_eq(req1(s.port, "GET /head HTTP/1.1\r\nHost: t\r\n"
+	    "X-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Proto: https\r\n"
+	    "Keep-Alive: 5\r\nConnection: close\r\n\r\n", &r), 200);
+	cr_expect(strstr(r.body, "X-Forwarded-For: 10.1.2.3, 127.0.0.1") !=
+	    NULL, "head: %s", r.body);
+	cr_expect(strstr(r.body, "X-Forwarded-Proto: http\r\n") != NULL ||
+	    (strstr(r.body, "X-Forwarded-Proto: http") != NULL &&
+	    strstr(r.body, "https") == NULL), "head: %s", r.body);
+	cr_expect(strcasestr(r.body, "keep-alive") == NULL, "head: %s",
+	    r.body);
+	cr_expect(hdr_has(&r, "Connection: close"));
+}
+
+/* Sticky: a cookie keeps a client on its revision while it has weight. */
+Test(proxy, sticky_cookie)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 2,
+	    .sticky = 1 };
+	struct resp r;
+	char req[200];
+
+	backend_start(&B1, "one", "127.0.0.1");
+	backend_start(&B2, "two", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 7, "127.0.0.1", B1.port, 1 };
+	s.t[1] = (struct tspec){ 8, "127.0.0.1", B2.port, 1 };
+	px_must_set(&s);
+	cr_assert_eq(req1(s.port, GET("/id"), &r), 200);
+	cr_expect(hdr_has(&r, "Set-Cookie: ferry_rev_web="), "headers: %s",
+	    r.headers);
+	for (int i = 0; i < 10; i++) {
+		snprintf(req, sizeof(req), "GET /id HTTP/1.1\r\nHost: t\r\n"
+		    "Cookie: a=b; ferry_rev_web=8; c=d\r\n\r\n");
+		cr_assert_eq(req1(s.port, req, &r), 200);
+		cr_expect_str_eq(r.body, "two");
+		cr_expect(!hdr_has(&r, "Set-Cookie"));
+	}
+	/* Revision 8 at weight 0: the cookie no longer holds. */
+	s.t[1].weight = 0;
+	px_must_set(&s);
+	cr_assert_eq(req1(s.port, "GET /id HTTP/1.1\r\nHost: t\r\nCookie: "
+	    "ferry_rev_web=8\r\n\r\n", &r), 200);
+	cr_expect_str_eq(r.body, "one");
+	cr_expect(hdr_has(&r, "Set-Cookie: ferry_rev_web=7"));
+}
+
+/* ---- the control socket ------------------------------------------------- */
+
+Test(proxy, bad_control_requests)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	char err[400];
+	Ferry__ProxyReply *rp;
+
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", 8080, 1 };
+	s.service = "bad name!";
+	cr_expect(!px_set(&s, err, sizeof(err)));
+	cr_expect(strstr(err, "service") != NULL, "%s", err);
+	s.service = "web";
+	s.port = 0;
+	cr_expect(!px_set(&s, err, sizeof(err)));
+	cr_expect(strstr(err, "listen_port") != NULL, "%s", err);
+	s.port = h_free_port();
+	s.t[0].addr = "not-an-ip";
+	cr_expect(!px_set(&s, err, sizeof(err)));
+	cr_expect(strstr(err, "targets[0].address") != NULL, "%s", err);
+	s.t[0].addr = "127.0.0.1";
+	s.t[0].port = 70000;
+	cr_expect(!px_set(&s, err, sizeof(err)));
+	cr_expect(strstr(err, "targets[0].port") != NULL, "%s", err);
+	s.t[0].port = 8080;
+	s.t[0].weight = 0;
+	cr_expect(!px_set(&s, err, sizeof(err)));
+	cr_expect(strstr(err, "weights") != NULL, "%s", err);
+	s.hold = 1;	/* weight 0 with hold is fine */
+	cr_expect(px_set(&s, err, sizeof(err)), "%s", err);
+	/* Nothing of the refused ones exists. */
+	rp = px_status();
+	cr_expect_eq(rp->n_routes, 1);
+	cr_expect_str_eq(rp->routes[0]->service, "web");
+	cr_expect(rp->routes[0]->hold);
+	cr_expect_eq(rp->traffic->boot.len, 16);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	{
+		Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+
+		rq.op_case = FERRY__PROXY_REQUEST__OP_REMOVE;
+		rq.remove = (char *)"nosuch";
+		cr_assert(px_call(&rq, &rp) == 0);
+		cr_expect(!rp->ok);
+		cr_expect(strstr(rp->error, "nosuch") != NULL);
+		ferry__proxy_reply__free_unpacked(rp, NULL);
+	}
+	cr_expect(h_log_has(PX, "refused"));
+}
+
+/* ---- failures ----------------------------------------------------------- */
+
+Test(proxy, upstream_failures)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1,
+	    .upstream_ms = 500 };
+	struct resp r;
+	int dead = h_free_port();
+	Ferry__ProxyReply *rp;
+	Ferry__RevisionTraffic *t;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", dead, 1 };
+	px_must_set(&s);
+	cr_expect_eq(req1(s.port, GET("/id"), &r), 502);
+	s.t[0] = (struct tspec){ 2, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_expect_eq(req1(s.port, GET("/reset"), &r), 502);
+	cr_expect_eq(req1(s.port, GET("/slow/2000"), &r), 504);
+	cr_expect_eq(req1(s.port, GET("/id"), &r), 200);
+	rp = px_status();
+	cr_assert_not_null(t = rev_of(rp, "web", 1));
+	cr_expect_eq(t->failed_refused, 1);
+	cr_expect_eq(t->status_class[4], 1);
+	cr_assert_not_null(t = rev_of(rp, "web", 2));
+	cr_expect_eq(t->failed_reset, 1);
+	cr_expect_eq(t->failed_timeout, 1);
+	cr_expect_eq(t->requests, 3);
+	cr_expect_eq(t->status_class[4], 2);
+	cr_expect_eq(t->status_class[1], 1);
+	cr_expect_eq(t->active, 0);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+}
+
+/* ---- HTTP shapes -------------------------------------------------------- */
+
+/* Pipelined requests are answered in order on one connection. */
+Test(proxy, pipelining_in_order)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct cl c;
+	struct resp r;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	send_str(c.fd, GET("/slow/300") GET("/chunked") "POST /echo HTTP/1.1"
+	    "\r\nHost: t\r\nContent-Length: 5\r\n\r\nabcde" GET("/id"));
+	cr_expect_eq(cl_response(&c, &r, 0), 200);
+	cr_expect_str_eq(r.body, "one");
+	cr_expect_eq(cl_response(&c, &r, 0), 200);
+	cr_expect_str_eq(r.body, "hello world");
+	cr_expect_eq(cl_response(&c, &r, 0), 200);
+	cr_expect_str_eq(r.body, "n=5 abcde");
+	cr_expect_eq(cl_response(&c, &r, 0), 200);
+	cr_expect_str_eq(r.body, "one");
+	close(c.fd);
+	cr_expect_eq(atomic_load(&B1.conns), 1);
+}
+
+/* HTTP/1.0: close-delimited responses reach the client whole; without
+ * keep-alive the connection closes; with it, it stays. */
+Test(proxy, http10)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct cl c;
+	struct resp r;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	send_str(c.fd, "GET /old HTTP/1.0\r\n\r\n");
+	cr_expect_eq(cl_response(&c, &r, 0), 200);
+	cr_expect_str_eq(r.body, "close-delimited body");
+	cr_expect(cl_closed(&c, 2000));
+	close(c.fd);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	send_str(c.fd, "GET /id HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	cr_expect_eq(cl_response(&c, &r, 0), 200);
+	cr_expect(hdr_has(&r, "Connection: keep-alive"), "%s", r.headers);
+	send_str(c.fd, "GET /id HTTP/1.0\r\n\r\n");
+	cr_expect_eq(cl_response(&c, &r, 0), 200);
+	cr_expect_str_eq(r.body, "one");
+	cr_expect(cl_closed(&c, 2000));
+	close(c.fd);
+}
+
+/* Expect: 100-continue goes to the backend, its 100 comes back before
+ * the body is sent; chunked request bodies go through whole. */
+Test(proxy, expect_continue_and_chunked_upload)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct cl c;
+	char b[256];
+	ssize_t n;
+	struct resp r;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	send_str(c.fd, "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: "
+	    "100-continue\r\nContent-Length: 4\r\n\r\n");
+	n = recv(c.fd, b, sizeof(b) - 1, 0);
+	cr_assert(n > 0);
+	b[n] = '\0';
+	cr_expect(strncmp(b, "HTTP/1.1 100", 12) == 0, "got: %s", b);
+	send_str(c.fd, "data");
+	cr_expect_eq(cl_response(&c, &r, 0), 200);
+	cr_expect_str_eq(r.body, "n=4 data");
+	cr_expect(atomic_load(&B1.saw_continue));
+	send_str(c.fd, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+	    "chunked\r\n\r\n3\r\nabc\r\n");
+	h_sleep_ms(100);
+	send_str(c.fd, "4\r\ndefg\r\n0\r\n\r\n");
+	cr_expect_eq(cl_response(&c, &r, 0), 200);
+	cr_expect_str_eq(r.body, "n=7 abcdefg");
+	close(c.fd);
+}
+
+/* A streaming response's first chunk arrives before the backend ends. */
+Test(proxy, streaming_response)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct cl c;
+	struct resp r;
+	uint64_t t0;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	t0 = h_mono_ms();
+	send_str(c.fd, GET("/stream"));
+	cr_expect_eq(cl_response(&c, &r, 0), 200);
+	cr_expect_str_eq(r.body, "first last");
+	cr_expect(r.first_body_ms - t0 < 1000, "first chunk after %llu ms",
+	    (unsigned long long)(r.first_body_ms - t0));
+	cr_expect(h_mono_ms() - t0 >= 1400);
+	close(c.fd);
+}
+
+/* ---- TCP ---------------------------------------------------------------- */
+
+Test(proxy, tcp_weights_and_pipe)
+{
+	struct rspec s = { .service = "db", .tcp = 1, .port = h_free_port(),
+	    .nt = 2 };
+	int a = 0, b = 0;
+	struct resp r;
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	backend_start(&B2, "two", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	s.t[1] = (struct tspec){ 2, "127.0.0.1", B2.port, 1 };
+	px_must_set(&s);
+	for (int i = 0; i < 40; i++) {
+		cr_assert_eq(req1(s.port, GET("/id"), &r), 200);
+		if (strcmp(r.body, "one") == 0)
+			a++;
+		else
+			b++;
+	}
+	cr_expect_eq(a, 20);
+	cr_expect_eq(b, 20);
+	rp = px_status();
+	cr_expect_eq(rev_of(rp, "db", 1)->requests, 20);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	/* Every connection closed: nothing active. */
+	for (int i = 0; i < 100 && active_total("db") != 0; i++)
+		h_sleep_ms(20);
+	cr_expect_eq(active_total("db"), 0);
+}
+
+/* ---- hold and drain ----------------------------------------------------- */
+
+struct bg {
+	int port;
+	const char *req;
+	int status;
+	char body[64];
+	pthread_t th;
+};
+
+static void *
+bg_run(void *arg)
+{
+	struct bg *g = arg;
+	struct resp *r = malloc(sizeof(*r));
+
+	g->status = req1(g->port, g->req, r);
+	snprintf(g->body, sizeof(g->body), "%.60s", r->body);
+	free(r);
+	return NULL;
+}
+
+static void
+bg_start(struct bg *g, int port, const char *req)
+{
+	memset(g, 0, sizeof(*g));
+	g->port = port;
+	g->req = req;
+	pthread_create(&g->th, NULL, bg_run, g);
+}
+
+/* Held requests wait, then go to the target that comes with hold off. */
+Test(proxy, hold_then_release)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1,
+	    .hold = 1, .pause_ms = 5000 };
+	struct bg g[5];
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "new", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 0 };
+	px_must_set(&s);
+	for (int i = 0; i < 5; i++)
+		bg_start(&g[i], s.port, GET("/id"));
+	for (int i = 0; i < 200; i++) {
+		rp = px_status();
+		uint64_t held = rp->routes[0]->held;
+		ferry__proxy_reply__free_unpacked(rp, NULL);
+		if (held == 5)
+			break;
+		h_sleep_ms(10);
+	}
+	rp = px_status();
+	cr_expect_eq(rp->routes[0]->held, 5);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	cr_expect_eq(atomic_load(&B1.requests), 0);
+	s.hold = 0;
+	s.t[0].weight = 1;
+	px_must_set(&s);
+	for (int i = 0; i < 5; i++) {
+		pthread_join(g[i].th, NULL);
+		cr_expect_eq(g[i].status, 200);
+		cr_expect_str_eq(g[i].body, "new");
+	}
+}
+
+/* Held past max_pause: 503 with Retry-After, counted. */
+Test(proxy, hold_expires)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1,
+	    .hold = 1, .pause_ms = 300 };
+	struct resp r;
+	uint64_t t0;
+	Ferry__ProxyReply *rp;
+
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", 9, 0 };
+	px_must_set(&s);
+	t0 = h_mono_ms();
+	cr_expect_eq(req1(s.port, GET("/id"), &r), 503);
+	cr_expect(hdr_has(&r, "Retry-After: 1"));
+	cr_expect(h_mono_ms() - t0 >= 280);
+	rp = px_status();
+	cr_expect_eq(ref_of(rp, "web")->held_expired, 1);
+	cr_expect_eq(ref_of(rp, "web")->no_target, 0);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+}
+
+/* Drain: a slow request in flight on the old target completes after the
+ * switch; new requests go to the new one; the old one is forgotten. */
+Test(proxy, drain_in_flight)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct bg g;
+	struct resp r;
+	Ferry__ProxyReply *rp;
+	int drained = 0;
+
+	backend_start(&B1, "old", "127.0.0.1");
+	backend_start(&B2, "new", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	bg_start(&g, s.port, GET("/slow/800"));
+	for (int i = 0; i < 100 && atomic_load(&B1.requests) == 0; i++)
+		h_sleep_ms(10);
+	s.t[0] = (struct tspec){ 2, "127.0.0.1", B2.port, 1 };
+	px_must_set(&s);
+	rp = px_status();
+	cr_assert_eq(rp->routes[0]->n_targets, 2);
+	for (size_t i = 0; i < 2; i++)
+		if (rp->routes[0]->targets[i]->revision == 1) {
+			cr_expect(rp->routes[0]->targets[i]->draining);
+			cr_expect_eq(rp->routes[0]->targets[i]->active, 1);
+		}
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	cr_expect_eq(req1(s.port, GET("/id"), &r), 200);
+	cr_expect_str_eq(r.body, "new");
+	pthread_join(g.th, NULL);
+	cr_expect_eq(g.status, 200);
+	cr_expect_str_eq(g.body, "old");
+	for (int i = 0; i < 100 && !drained; i++) {
+		rp = px_status();
+		drained = rp->routes[0]->n_targets == 1;
+		ferry__proxy_reply__free_unpacked(rp, NULL);
+		h_sleep_ms(20);
+	}
+	cr_expect(drained, "the drained target is still listed");
+}
+
+/* An upgraded connection echoes, survives a route change, and is closed
+ * at the old target's drain_timeout (counted). */
+Test(proxy, upgrade_tunnel_drain)
+{
+	struct rspec s = { .service = "ws", .port = h_free_port(), .nt = 1,
+	    .drain_ms = 700 };
+	struct cl c;
+	char b[256];
+	ssize_t n;
+	uint64_t t0;
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "old", "127.0.0.1");
+	backend_start(&B2, "new", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	send_str(c.fd, "GET /upgrade HTTP/1.1\r\nHost: t\r\nUpgrade: echo\r\n"
+	    "Connection: Upgrade\r\n\r\n");
+	n = recv(c.fd, b, sizeof(b) - 1, 0);
+	cr_assert(n > 0);
+	b[n] = '\0';
+	cr_expect(strncmp(b, "HTTP/1.1 101", 12) == 0, "%s", b);
+	send_str(c.fd, "ping");
+	n = recv(c.fd, b, 4, MSG_WAITALL);
+	cr_expect(n == 4 && memcmp(b, "ping", 4) == 0);
+	s.t[0] = (struct tspec){ 2, "127.0.0.1", B2.port, 1 };
+	px_must_set(&s);
+	t0 = h_mono_ms();
+	send_str(c.fd, "pong");
+	n = recv(c.fd, b, 4, MSG_WAITALL);
+	cr_expect(n == 4 && memcmp(b, "pong", 4) == 0, "tunnel broken by "
+	    "the route change");
+	cr_expect(cl_closed(&c, 3000));
+	cr_expect(h_mono_ms() - t0 >= 600, "closed after %llu ms",
+	    (unsigned long long)(h_mono_ms() - t0));
+	close(c.fd);
+	rp = px_status();
+	cr_expect_eq(ref_of(rp, "ws")->drain_closed, 1);
+	cr_expect_eq(rev_of(rp, "ws", 1)->status_class[0], 1);
+	cr_expect_eq(rev_of(rp, "ws", 1)->active, 0);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+}
