@@ -94,7 +94,7 @@ $(BUILD)/ferry: $(FERRY_OBJ) $(BUILD)/libferry.a
 $(BUILD)/ferry-agent: $(AGENT_OBJ) $(BUILD)/libferry.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-# ferry-proxy: agent/proxy/, the only module that touches http_parser.h.
+# ferry-proxy: agent/proxy/ (HTTP parsed by libhttp-parser).
 $(BUILD)/ferry-proxy: $(PROXY_OBJ) $(BUILD)/libferry.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lhttp_parser
 
