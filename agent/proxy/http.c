@@ -526,6 +526,21 @@ hname(const struct hdr *h, const char *name)
 	return h->nl == strlen(name) && strncasecmp(h->n, name, h->nl) == 0;
 }
 
+/* token_ok: a header name is an RFC 9110 token. */
+static int
+token_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && (s[i] == '\0' ||
+		    strchr("!#$%&'*+-.^_`|~", s[i]) == NULL))
+			return 0;
+	return 1;
+}
+
 /* head_end returns the length of the head in b (up to and including the
  * blank line), or 0 when it is not complete. */
 static size_t
@@ -704,6 +719,11 @@ request_head(struct hconn *h)
 		goto out;
 	}
 	for (i = 0; i < x->nh; i++) {
+		if (!token_ok(x->h[i].n, x->h[i].nl)) {
+			refuse(h, 400, "a header name that is not a token "
+			    "(space before the colon?)");
+			goto out;
+		}
 		if (hname(&x->h[i], "content-length"))
 			ncl++;
 		if (hname(&x->h[i], "transfer-encoding"))

@@ -1335,3 +1335,239 @@ Test(proxy, upgrade_tunnel_drain)
 	cr_expect_eq(rev_of(rp, "ws", 1)->active, 0);
 	ferry__proxy_reply__free_unpacked(rp, NULL);
 }
+
+/* ---- bad input ---------------------------------------------------------- */
+
+struct bad {
+	const char *name;
+	const char *req;
+	int status;
+};
+
+/* Each smuggling shape and limit: its status, the connection closed,
+ * nothing reached the backend, and counted under its kind. */
+Test(proxy, bad_requests_refused)
+{
+	static const struct bad cases[] = {
+		{ "two Content-Length", "POST /echo HTTP/1.1\r\nHost: t\r\n"
+		    "Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400 },
+		{ "two equal Content-Length", "POST /echo HTTP/1.1\r\nHost: t"
+		    "\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+		    400 },
+		{ "Content-Length with chunked", "POST /echo HTTP/1.1\r\nHost:"
+		    " t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n"
+		    "\r\n3\r\nabc\r\n0\r\n\r\n", 400 },
+		{ "final coding not chunked", "POST /echo HTTP/1.1\r\nHost: "
+		    "t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n3\r\nabc\r\n"
+		    "0\r\n\r\n", 400 },
+		{ "obs-fold", "GET /id HTTP/1.1\r\nHost: t\r\nX-A: a\r\n b\r\n"
+		    "\r\n", 400 },
+		{ "bare LF", "GET /id HTTP/1.1\nHost: t\n\n", 400 },
+		{ "bare LF in one line", "GET /id HTTP/1.1\r\nHost: t\nX: y"
+		    "\r\n\r\n", 400 },
+		{ "space before colon", "GET /id HTTP/1.1\r\nHost : t\r\n\r\n",
+		    400 },
+		{ "bad request line", "GET /id HTTP/9\r\nHost: t\r\n\r\n",
+		    400 },
+	};
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1,
+	    .max_body = 100 };
+	Ferry__ProxyReply *rp;
+	Ferry__ServiceRefusals *f;
+	struct resp r;
+	size_t i, n400 = 0;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cl c;
+
+		cr_assert(cl_open(&c, s.port) >= 0);
+		send_str(c.fd, cases[i].req);
+		cr_expect_eq(cl_response(&c, &r, 0), cases[i].status,
+		    "%s: got %d", cases[i].name, r.status);
+		cr_expect(cl_closed(&c, 2000), "%s: not closed",
+		    cases[i].name);
+		close(c.fd);
+		n400++;
+	}
+	/* Invalid chunk size: the head went through, the body is cut. */
+	{
+		struct cl c;
+
+		cr_assert(cl_open(&c, s.port) >= 0);
+		send_str(c.fd, "POST /echo HTTP/1.1\r\nHost: t\r\n"
+		    "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
+		cr_expect_eq(cl_response(&c, &r, 0), 400);
+		cr_expect(cl_closed(&c, 2000));
+		close(c.fd);
+		n400++;
+	}
+	/* 413: by Content-Length, and by a chunked body passing max_body. */
+	cr_expect_eq(req1(s.port, "POST /echo HTTP/1.1\r\nHost: t\r\n"
+	    "Content-Length: 101\r\n\r\n", &r), 413);
+	{
+		struct cl c;
+		char chunk[80];
+
+		cr_assert(cl_open(&c, s.port) >= 0);
+		send_str(c.fd, "POST /echo HTTP/1.1\r\nHost: t\r\n"
+		    "Transfer-Encoding: chunked\r\n\r\n");
+		memset(chunk, 'x', sizeof(chunk));
+		for (int k = 0; k < 2; k++) {
+			send_str(c.fd, "50\r\n");
+			send_all(c.fd, chunk, sizeof(chunk));
+			send_str(c.fd, "\r\n");
+		}
+		cr_expect_eq(cl_response(&c, &r, 0), 413);
+		cr_expect(cl_closed(&c, 2000));
+		close(c.fd);
+	}
+	/* 431: a head over header_max (16 KiB). */
+	{
+		struct cl c;
+		char *big = malloc(20000);
+
+		memset(big, 'a', 19999);
+		big[19999] = '\0';
+		cr_assert(cl_open(&c, s.port) >= 0);
+		send_str(c.fd, "GET /id HTTP/1.1\r\nHost: t\r\nX-Big: ");
+		send_str(c.fd, big);
+		cr_expect_eq(cl_response(&c, &r, 0), 431);
+		cr_expect(cl_closed(&c, 2000));
+		close(c.fd);
+		free(big);
+	}
+	/* None of them reached the backend, except the chunked 413's head
+	 * (its body was cut before the end: the backend saw no request
+	 * whole). */
+	cr_expect_eq(atomic_load(&B1.requests), 0, "the backend saw %d "
+	    "requests", atomic_load(&B1.requests));
+	rp = px_status();
+	cr_assert_not_null(f = ref_of(rp, "web"));
+	cr_expect_eq(f->bad_request, n400, "bad_request %llu, sent %zu",
+	    (unsigned long long)f->bad_request, n400);
+	cr_expect_eq(f->body_too_large, 2);
+	cr_expect_eq(f->header_too_large, 1);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	cr_expect(h_log_has(PX, "400: Content-Length with Transfer-Encoding") ||
+	    h_log_has(PX, "400: malformed head"));
+	cr_expect(h_log_has(PX, "400: obsolete line folding") ||
+	    h_log_has(PX, "400: bare LF"));
+}
+
+/* A head not complete within header_timeout: 408, closed, counted. */
+Test(proxy, header_timeout)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	const char *extra[] = { "--header-timeout", "500ms", NULL };
+	struct cl c, idle;
+	struct resp r;
+	uint64_t t0;
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", extra);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	cr_assert(cl_open(&idle, s.port) >= 0);
+	t0 = h_mono_ms();
+	send_str(c.fd, "GET /id HTTP/1.1\r\nHost: t\r\n");
+	cr_expect_eq(cl_response(&c, &r, 0), 408);
+	cr_expect(h_mono_ms() - t0 >= 450);
+	cr_expect(cl_closed(&c, 2000));
+	cr_expect(cl_closed(&idle, 2000), "a silent connection stays");
+	close(c.fd);
+	close(idle.fd);
+	rp = px_status();
+	cr_expect_eq(ref_of(rp, "web")->header_timeout, 2);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	cr_expect_eq(atomic_load(&B1.requests), 0);
+}
+
+/* No target (route removed targets' weights): 503, counted; a removed
+ * route stops listening. */
+Test(proxy, no_target_and_remove)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct resp r;
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+	Ferry__ProxyReply *rp;
+
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", 9, 1 };
+	px_must_set(&s);
+	s.nt = 0;
+	s.hold = 0;
+	{
+		char err[300];
+
+		/* Zero targets without hold is refused. */
+		cr_expect(!px_set(&s, err, sizeof(err)));
+	}
+	s.nt = 1;
+	s.t[0].weight = 0;
+	s.hold = 1;
+	s.pause_ms = 1;
+	px_must_set(&s);
+	cr_expect_eq(req1(s.port, GET("/id"), &r), 503);
+	rq.op_case = FERRY__PROXY_REQUEST__OP_REMOVE;
+	rq.remove = (char *)"web";
+	cr_assert(px_call(&rq, &rp) == 0);
+	cr_expect(rp->ok, "%s", rp->error);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	cr_expect(dial(s.port) < 0, "still listening after remove");
+	rp = px_status();
+	cr_expect_eq(ref_of(rp, "web")->held_expired, 1);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+}
+
+/* A client that leaves mid-request frees everything: the upstream
+ * connection closes, active goes back to 0, counted. */
+Test(proxy, client_abort_frees)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct cl c;
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	send_str(c.fd, GET("/slow/3000"));
+	for (int i = 0; i < 100 && atomic_load(&B1.requests) == 0; i++)
+		h_sleep_ms(10);
+	cr_expect_eq(active_total("web"), 1);
+	close(c.fd);
+	for (int i = 0; i < 100 && active_total("web") != 0; i++)
+		h_sleep_ms(10);
+	cr_expect_eq(active_total("web"), 0);
+	/* The upstream connection was closed, not pooled: the next request
+	 * opens a new one. */
+	{
+		struct resp r;
+
+		cr_expect_eq(req1(s.port, GET("/id"), &r), 200);
+		cr_expect_eq(atomic_load(&B1.conns), 2);
+	}
+	rp = px_status();
+	cr_expect_eq(ref_of(rp, "web")->client_aborted, 1);
+	cr_expect_eq(rev_of(rp, "web", 1)->active, 0);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	/* A client leaving mid-body too. */
+	cr_assert(cl_open(&c, s.port) >= 0);
+	send_str(c.fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: "
+	    "100\r\n\r\nonly a part");
+	h_sleep_ms(200);
+	close(c.fd);
+	for (int i = 0; i < 100 && active_total("web") != 0; i++)
+		h_sleep_ms(10);
+	cr_expect_eq(active_total("web"), 0);
+	rp = px_status();
+	cr_expect_eq(ref_of(rp, "web")->client_aborted, 2);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+}
