@@ -1571,3 +1571,184 @@ Test(proxy, client_abort_frees)
 	cr_expect_eq(ref_of(rp, "web")->client_aborted, 2);
 	ferry__proxy_reply__free_unpacked(rp, NULL);
 }
+
+/* ---- the control socket's peers ------------------------------------------ */
+
+/* as_nobody runs one status request as uid 65534 in a child; returns
+ * what proxywire_call returned there (0: answered). */
+static int
+as_nobody(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+		Ferry__ProxyReply *rp = NULL;
+		char err[300];
+		int rc;
+
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(100);
+		rq.op_case = FERRY__PROXY_REQUEST__OP_STATUS;
+		rq.status = 1;
+		rc = proxywire_call(CTL, &rq, &rp, NULL, NULL, 3000, err,
+		    sizeof(err));
+		_exit(rc == 0 ? 0 : rc == FERR_IO ? 1 : 2);
+	}
+	cr_assert(waitpid(pid, &st, 0) == pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+}
+
+/* The control socket answers root only: its folder is 0700 and the
+ * socket 0600; and even with both opened up, a non-root peer is hung up
+ * on (SO_PEERCRED) and logged. */
+Test(proxy, control_root_only)
+{
+	struct stat st;
+	char dir[600];
+	int rc;
+
+	cr_assert(geteuid() == 0, "this test needs root (it runs a child as "
+	    "nobody)");
+	PX = px_start("proxy", NULL);
+	snprintf(dir, sizeof(dir), "%s/run", F.dir);
+	cr_assert(stat(dir, &st) == 0);
+	cr_expect_eq(st.st_mode & 0777, 0700);
+	cr_assert(stat(CTL, &st) == 0);
+	cr_expect_eq(st.st_mode & 0777, 0600);
+	cr_expect_eq(as_nobody(), 1, "nobody could connect");
+	chmod(F.dir, 0755);
+	chmod(dir, 0755);
+	chmod(CTL, 0666);
+	rc = as_nobody();
+	cr_expect(rc == 1 || rc == 2, "nobody was answered (%d)", rc);
+	cr_expect(h_wait_log(PX, "control: connection from uid 65534", 2000));
+}
+
+/* ---- restarts ----------------------------------------------------------- */
+
+/* Routes survive kill -9 and a restart (routes.pb). */
+Test(proxy, routes_survive_restart)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 2 };
+	struct rspec t = { .service = "db", .tcp = 1, .port = h_free_port(),
+	    .nt = 1, .drain_ms = 1234 };
+	struct resp r;
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	backend_start(&B2, "two", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	s.t[1] = (struct tspec){ 2, "127.0.0.1", B2.port, 0 };
+	px_must_set(&s);
+	t.t[0] = (struct tspec){ 5, "127.0.0.1", B2.port, 1 };
+	px_must_set(&t);
+	cr_expect_eq(req1(s.port, GET("/id"), &r), 200);
+	h_kill(PX, SIGKILL);
+	cr_expect(dial(s.port) < 0);
+	PX = px_start("proxy2", NULL);
+	cr_expect_eq(req1(s.port, GET("/id"), &r), 200);
+	cr_expect_str_eq(r.body, "one");
+	cr_expect_eq(req1(t.port, GET("/id"), &r), 200);
+	cr_expect_str_eq(r.body, "two");
+	rp = px_status();
+	cr_assert_eq(rp->n_routes, 2);
+	for (size_t i = 0; i < 2; i++) {
+		Ferry__ProxyRoute *o = rp->routes[i];
+
+		if (strcmp(o->service, "db") == 0) {
+			cr_expect_eq(o->mode, FERRY__PROXY_MODE__PROXY_TCP);
+			cr_expect_eq(o->drain_timeout_ms, 1234);
+			cr_expect_eq(o->n_targets, 1);
+		} else {
+			cr_expect_eq(o->n_targets, 2);
+		}
+	}
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+}
+
+/* A load loop of new connections (each one request) runs while a new
+ * proxy takes over from the running one: no connection is refused and
+ * every request is answered. */
+struct loop {
+	int port;
+	atomic_int stop;
+	int sent, ok, refused, failed;
+	pthread_t th;
+};
+
+static void *
+loop_run(void *arg)
+{
+	struct loop *l = arg;
+	struct resp *r = malloc(sizeof(*r));
+	uint64_t end = h_mono_ms() + 30000;
+
+	while (!atomic_load(&l->stop) && h_mono_ms() < end) {
+		struct cl *c = malloc(sizeof(*c));
+
+		l->sent++;
+		if (cl_open(c, l->port) < 0) {
+			l->refused++;
+			free(c);
+			continue;
+		}
+		send_str(c->fd, GET("/id"));
+		if (cl_response(c, r, 0) == 200)
+			l->ok++;
+		else
+			l->failed++;
+		close(c->fd);
+		free(c);
+	}
+	free(r);
+	return NULL;
+}
+
+Test(proxy, handoff_refuses_nothing)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1,
+	    .drain_ms = 2000 };
+	struct loop l[2];
+	struct h_proc *old;
+	Ferry__ProxyReply *rp;
+	int before;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	old = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	for (int i = 0; i < 2; i++) {
+		memset(&l[i], 0, sizeof(l[i]));
+		l[i].port = s.port;
+		pthread_create(&l[i].th, NULL, loop_run, &l[i]);
+	}
+	h_sleep_ms(300);
+	before = l[0].ok + l[1].ok;
+	PX = px_start("proxy2", NULL);
+	cr_expect(h_wait_log(old, "handed 1 listening socket", 3000));
+	/* The old one finishes and exits by itself. */
+	for (int i = 0; i < 300 && h_alive(old); i++)
+		h_sleep_ms(10);
+	cr_expect(!h_alive(old), "the old proxy still runs");
+	h_sleep_ms(300);
+	for (int i = 0; i < 2; i++) {
+		atomic_store(&l[i].stop, 1);
+		pthread_join(l[i].th, NULL);
+	}
+	cr_expect(l[0].ok + l[1].ok > before + 20, "the load did not run "
+	    "through the handoff (%d, %d)", before, l[0].ok + l[1].ok);
+	for (int i = 0; i < 2; i++) {
+		cr_expect_eq(l[i].refused, 0, "loop %d: %d of %d refused", i,
+		    l[i].refused, l[i].sent);
+		cr_expect_eq(l[i].failed, 0, "loop %d: %d of %d failed", i,
+		    l[i].failed, l[i].sent);
+	}
+	rp = px_status();
+	cr_expect_eq(rp->n_routes, 1);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	cr_expect(h_log_has(PX, "took 1 listening socket"));
+}
