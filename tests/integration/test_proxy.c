@@ -1752,3 +1752,111 @@ Test(proxy, handoff_refuses_nothing)
 	ferry__proxy_reply__free_unpacked(rp, NULL);
 	cr_expect(h_log_has(PX, "took 1 listening socket"));
 }
+
+/* ---- memory ------------------------------------------------------------- */
+
+static long
+rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* A 1 GiB upload is streamed: the backend gets every byte and the
+ * proxy's resident memory stays under 16 MiB throughout. */
+Test(proxy, upload_1g_streamed, .timeout = 180)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	const long long total = 1LL << 30;
+	char *block = malloc(1 << 16);
+	struct cl c;
+	struct resp r;
+	long long sent = 0;
+	long max = 0, k;
+	char want[64];
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	memset(block, 'u', 1 << 16);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	send_str(c.fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: "
+	    "1073741824\r\n\r\n");
+	while (sent < total) {
+		send_all(c.fd, block, 1 << 16);
+		sent += 1 << 16;
+		if ((sent & ((1 << 24) - 1)) == 0 &&
+		    (k = rss_kib(PX->pid)) > max)
+			max = k;
+	}
+	cr_expect_eq(cl_response(&c, &r, 0), 200);
+	snprintf(want, sizeof(want), "n=%lld ", total);
+	cr_expect(strncmp(r.body, want, strlen(want)) == 0, "%s", r.body);
+	cr_expect_eq(atomic_load(&B1.body_bytes), total);
+	cr_expect(max > 0 && max < 16 * 1024, "the proxy's VmRSS reached %ld "
+	    "KiB", max);
+	cr_log_info("upload_1g_streamed: the proxy's VmRSS peaked at %ld KiB",
+	    max);
+	close(c.fd);
+	free(block);
+}
+
+/* ---- counting ----------------------------------------------------------- */
+
+/* The counts in status equal what was sent, exactly: requests and status
+ * classes per revision, the refusals per kind, latency observations. */
+Test(proxy, counts_exact)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 2 };
+	Ferry__ProxyReply *rp;
+	Ferry__RevisionTraffic *a, *b;
+	struct resp r;
+	uint64_t obs = 0;
+	int n2 = 0, n4 = 0;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	backend_start(&B2, "two", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	s.t[1] = (struct tspec){ 2, "127.0.0.1", B2.port, 1 };
+	px_must_set(&s);
+	for (int i = 0; i < 60; i++) {
+		int st = req1(s.port, i % 3 == 0 ? GET("/nope") : GET("/id"),
+		    &r);
+
+		if (st == 200)
+			n2++;
+		else if (st == 404)
+			n4++;
+	}
+	cr_expect_eq(n2, 40);
+	cr_expect_eq(n4, 20);
+	req1(s.port, "GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", &r);
+	rp = px_status();
+	a = rev_of(rp, "web", 1);
+	b = rev_of(rp, "web", 2);
+	cr_assert(a != NULL && b != NULL);
+	cr_expect_eq(a->requests + b->requests, 60);
+	cr_expect_eq(a->requests, 30);
+	cr_expect_eq(a->status_class[1] + b->status_class[1], 40);
+	cr_expect_eq(a->status_class[3] + b->status_class[3], 20);
+	for (size_t i = 0; i < a->n_latency; i++)
+		obs += a->latency[i] + b->latency[i];
+	cr_expect_eq(obs, 60);
+	cr_expect_eq(a->n_latency, 23);
+	cr_expect_eq(ref_of(rp, "web")->bad_request, 1);
+	cr_expect_eq(a->active + b->active, 0);
+	cr_expect_eq(rp->traffic->boot.len, 16);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+}
