@@ -221,6 +221,9 @@ handoff_reply(struct cconn *c)
 	for (r = P->routes; r != NULL; r = r->next)
 		if (r->spec->drain_timeout_ms > longest)
 			longest = r->spec->drain_timeout_ms;
+	/* Connections just accepted get the time to send a request. */
+	if (longest < P->conf.header_timeout_ms)
+		longest = P->conf.header_timeout_ms;
 	m.ok = 1;
 	m.listeners = names;
 	m.n_listeners = n;

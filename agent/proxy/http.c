@@ -124,6 +124,8 @@ static void hconn_request_done_maybe(struct hconn *h);
 static void up_start_request(struct hconn *h, struct target *t);
 static void on_up_timer(uv_timer_t *tm);
 static void on_held(struct held *hd, struct target *t);
+static void up_send(struct hconn *h, int pool);
+static int up_retry(struct hconn *h);
 static const http_parser_settings body_settings;
 static const http_parser_settings resp_body_settings;
 
@@ -1221,6 +1223,9 @@ response_head(struct upconn *u, const char *rest, size_t restn)
 	}
 	code = (int)u->p.status_code;
 	interim = code >= 100 && code < 200 && code != 101;
+	free(h->head);		/* the request's, kept for up_retry */
+	h->head = NULL;
+	h->headlen = 0;
 	if (code == 101 && h->upgrade) {
 		/* Upgraded: the head as it came, then raw bytes. */
 		status_add(h->t->st, code);
@@ -1448,6 +1453,8 @@ on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 			hconn_close(h);
 			return;
 		}
+		if (u->state == U_HEAD && up_retry(h))
+			return;
 		if (u->state == U_BODY && n == UV_EOF) {
 			/* A close-delimited body ends here. */
 			u->p.data = u;
@@ -1480,13 +1487,23 @@ on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 static void
 up_start_request(struct hconn *h, struct target *t)
 {
-	struct upconn *u = NULL;
-
 	h->t = t;
 	t->active++;
 	t->st->active++;
 	t->st->requests++;
-	if (!link_empty(&t->idle)) {
+	up_send(h, 1);
+}
+
+/* up_send sends h's request head to h->t over a pooled connection (when
+ * pool and there is one) or a new one.  A request without a body keeps
+ * its head until the response begins, for up_retry. */
+static void
+up_send(struct hconn *h, int pool)
+{
+	struct target *t = h->t;
+	struct upconn *u = NULL;
+
+	if (pool && !link_empty(&t->idle)) {
 		u = (struct upconn *)((char *)t->idle.prev -
 		    offsetof(struct upconn, l));
 		link_del(&u->l);
@@ -1516,6 +1533,7 @@ up_start_request(struct hconn *h, struct target *t)
 	http_parser_init(&u->p, HTTP_RESPONSE);
 	u->h = h;
 	u->done = 0;
+	u->got_bytes = 0;
 	h->up = u;
 	h->state = h->req_done ? C_WAIT : C_BODY;
 	up_arm(u);
@@ -1523,9 +1541,11 @@ up_start_request(struct hconn *h, struct target *t)
 		hconn_close(h);
 		return;
 	}
-	free(h->head);
-	h->head = NULL;
-	h->headlen = 0;
+	if (!h->req_done || h->upgrade) {
+		free(h->head);
+		h->head = NULL;
+		h->headlen = 0;
+	}
 	if (h->upgrade) {
 		/* Bytes after an upgrade request wait for the 101. */
 		client_read(h, 1);
@@ -1533,6 +1553,28 @@ up_start_request(struct hconn *h, struct target *t)
 		return;
 	}
 	hconn_request_done_maybe(h);
+}
+
+/* up_retry: a pooled connection the target closed before answering (it
+ * closed it as idle while the request was on its way) gets the request
+ * again over a new connection, once: only a request without a body whose
+ * head is kept.  Returns 1 when it did. */
+static int
+up_retry(struct hconn *h)
+{
+	struct upconn *u = h->up;
+
+	if (u == NULL || !u->reused || u->got_bytes || h->head == NULL ||
+	    !h->req_done || h->resp_head_sent || h->upgrade)
+		return 0;
+	log_debug("%s: upstream %s:%u closed a kept-alive connection before "
+	    "answering; sent again over a new one", h->r->service,
+	    u->t->address, u->t->port);
+	u->h = NULL;
+	up_close(u);
+	h->up = NULL;
+	up_send(h, 0);
+	return 1;
 }
 
 /* hconn_request_done_maybe: the head is on its way; the body follows
@@ -1564,20 +1606,19 @@ http_target_closing(struct target *t)
 	}
 }
 
-/* http_leave: the proxy hands over or stops: idle client connections
- * close now, busy ones after their response. */
+/* http_leave: the proxy hands over or stops: every client connection
+ * closes after its next response (Connection: close).  Idle ones are not
+ * closed at once: a request may be on its way on them, and closing would
+ * fail it; they end with their idle timer or the leave deadline. */
 void
 http_leave(void)
 {
-	struct link *l, *n;
+	struct link *l;
 
-	for (l = hconns.next; l != &hconns; l = n) {
+	for (l = hconns.next; l != &hconns; l = l->next) {
 		struct hconn *h = (struct hconn *)((char *)l -
 		    offsetof(struct hconn, all));
 
-		n = l->next;
 		h->keepalive = 0;
-		if (h->state == C_IDLE)
-			hconn_close(h);
 	}
 }

@@ -337,6 +337,8 @@ struct backend {
 	atomic_int open;		/* connections open now */
 	atomic_llong body_bytes;
 	atomic_int saw_continue;	/* got Expect: 100-continue */
+	atomic_int drop_second;		/* a connection's second request:
+					 * closed unanswered */
 };
 
 struct bconn {
@@ -351,6 +353,7 @@ struct bconn {
 	char bodystart[64];
 	int done;
 	int expect;
+	int nreq;
 };
 
 static int
@@ -477,6 +480,8 @@ serve(struct bconn *c)
 	struct backend *b = c->b;
 	char body[9000];
 
+	if (++c->nreq >= 2 && atomic_load(&b->drop_second))
+		return -1;
 	atomic_fetch_add(&b->requests, 1);
 	if (strcmp(c->url, "/id") == 0) {
 		reply_text(c->fd, b->name);
@@ -1858,5 +1863,34 @@ Test(proxy, counts_exact)
 	cr_expect_eq(ref_of(rp, "web")->bad_request, 1);
 	cr_expect_eq(a->active + b->active, 0);
 	cr_expect_eq(rp->traffic->boot.len, 16);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+}
+
+/* A kept-alive upstream connection the backend closes as the next
+ * request arrives: the request (no body) goes again over a new
+ * connection; the client sees no error. */
+Test(proxy, pooled_connection_closed_retried)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct cl c;
+	struct resp r;
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	atomic_store(&B1.drop_second, 1);
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	for (int i = 0; i < 5; i++) {
+		send_str(c.fd, GET("/id"));
+		cr_expect_eq(cl_response(&c, &r, 0), 200, "request %d", i);
+	}
+	close(c.fd);
+	cr_expect_eq(atomic_load(&B1.conns), 5);
+	rp = px_status();
+	cr_expect_eq(rev_of(rp, "web", 1)->requests, 5);
+	cr_expect_eq(rev_of(rp, "web", 1)->failed_reset, 0);
+	cr_expect_eq(rev_of(rp, "web", 1)->status_class[1], 5);
 	ferry__proxy_reply__free_unpacked(rp, NULL);
 }
