@@ -489,15 +489,14 @@ control_handoff_take(char *err, size_t errlen)
 		return -1;
 	}
 	for (i = 0; i < nfds; i++) {
-		if (i >= rp->n_listeners || P->ninh >= 256) {
+		if (i >= rp->n_listeners) {
 			close(fds[i]);
 			continue;
 		}
-		/* One systemd may also have given: the handed one wins. */
-		free(P->inh_name[P->ninh]);
-		P->inh_fd[P->ninh] = fds[i];
-		P->inh_name[P->ninh] = strdup(rp->listeners[i]);
-		P->ninh++;
+		/* A socket systemd also passed for the same name is the
+		 * same socket; the first one found is taken, the other
+		 * closed as unused. */
+		inherited_add(fds[i], rp->listeners[i]);
 	}
 	log_info("took %zu listening socket(s) over from the running "
 	    "ferry-proxy", nfds);

@@ -165,6 +165,7 @@ int routes_save(const struct route *skip, const Ferry__ProxyRoute *add,
 int routes_load(char *err, size_t errlen);
 void routes_close_all(void);
 int inherited_take(const char *name);
+void inherited_add(int fd, const char *name);
 void inherited_close_unused(void);
 void systemd_store(const char *name, int fd);
 void systemd_unstore(const char *name);

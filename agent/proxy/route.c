@@ -570,8 +570,20 @@ route_set(const Ferry__ProxyRoute *s, char *err, size_t errlen)
 		snprintf(n->listen_name, sizeof(n->listen_name), "%s", name);
 		n->st = stat_svc(n->service);
 		link_init(&n->holdq);
-		if (r != NULL)
+		if (r != NULL && strcmp(r->listen_name, name) == 0) {
+			/* Same socket, new mode: the new route takes a
+			 * copy of it, so no connection is refused. */
+			uv_os_fd_t ofd;
+			int dfd = -1;
+
+			if (uv_fileno((uv_handle_t *)&r->listener, &ofd) == 0)
+				dfd = fcntl(ofd, F_DUPFD_CLOEXEC, 3);
+			if (dfd >= 0)
+				inherited_add(dfd, name);
+			route_unlisten(r, 0);
+		} else if (r != NULL) {
 			route_unlisten(r, 1);
+		}
 		if (route_listen(n, err, errlen) != 0) {
 			ferry__proxy_route__free_unpacked(spec, NULL);
 			free(n);
@@ -906,14 +918,51 @@ routes_close_all(void)
 
 /* ---- inherited sockets and systemd's store ------------------------------ */
 
-int
-inherited_take(const char *name)
+/* fdname writes name ("address:port") as a systemd file descriptor name,
+ * which cannot hold ':': each becomes '_' ("127.0.0.1_8080"). */
+static void
+fdname(const char *name, char *out, size_t len)
 {
 	size_t i;
 
+	for (i = 0; name[i] != '\0' && i + 1 < len; i++)
+		out[i] = name[i] == ':' ? '_' : name[i];
+	out[i] = '\0';
+}
+
+/* inherited_add keeps fd, a listening socket for name, for the route that
+ * will want it (closed when there is no room). */
+void
+inherited_add(int fd, const char *name)
+{
+	char fn[128];
+	size_t i;
+
 	for (i = 0; i < P->ninh; i++)
-		if (P->inh_name[i] != NULL &&
-		    strcmp(P->inh_name[i], name) == 0) {
+		if (P->inh_fd[i] < 0)
+			break;
+	if (i == 256) {
+		close(fd);
+		return;
+	}
+	fdname(name, fn, sizeof(fn));
+	free(P->inh_name[i]);
+	P->inh_fd[i] = fd;
+	P->inh_name[i] = strdup(fn);
+	if (i == P->ninh)
+		P->ninh++;
+}
+
+int
+inherited_take(const char *name)
+{
+	char fn[128];
+	size_t i;
+
+	fdname(name, fn, sizeof(fn));
+	for (i = 0; i < P->ninh; i++)
+		if (P->inh_fd[i] >= 0 && P->inh_name[i] != NULL &&
+		    strcmp(P->inh_name[i], fn) == 0) {
 			int fd = P->inh_fd[i];
 
 			free(P->inh_name[i]);
@@ -951,7 +1000,10 @@ systemd_store(const char *name, int fd)
 
 	if (!P->systemd)
 		return;
-	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
+	char fn[128];
+
+	fdname(name, fn, sizeof(fn));
+	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", fn);
 	if (sd_pid_notify_with_fds(0, 0, msg, &fd, 1) <= 0)
 		log_warnx("%s: cannot keep the socket in systemd's store "
 		    "(FileDescriptorStoreMax?)", name);
@@ -964,6 +1016,9 @@ systemd_unstore(const char *name)
 
 	if (!P->systemd)
 		return;
-	snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	char fn[128];
+
+	fdname(name, fn, sizeof(fn));
+	snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", fn);
 	sd_pid_notify(0, 0, msg);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1893,4 +1894,186 @@ Test(proxy, pooled_connection_closed_retried)
 	cr_expect_eq(rev_of(rp, "web", 1)->failed_reset, 0);
 	cr_expect_eq(rev_of(rp, "web", 1)->status_class[1], 5);
 	ferry__proxy_reply__free_unpacked(rp, NULL);
+}
+
+/* ---- systemd: the fd store and LISTEN_FDS --------------------------------- */
+
+/* notify_recv reads one datagram from the fake NOTIFY_SOCKET (bounded);
+ * its text in buf, a passed descriptor in *fd (-1: none). */
+static int
+notify_recv(int s, char *buf, size_t len, int *fd, int ms)
+{
+	struct pollfd pf = { .fd = s, .events = POLLIN };
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(64)];
+	} ctl;
+	struct iovec iov = { buf, len - 1 };
+	struct msghdr m;
+	struct cmsghdr *c;
+	ssize_t n;
+
+	*fd = -1;
+	if (poll(&pf, 1, ms) <= 0)
+		return -1;
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = ctl.b;
+	m.msg_controllen = sizeof(ctl.b);
+	if ((n = recvmsg(s, &m, MSG_CMSG_CLOEXEC)) < 0)
+		return -1;
+	buf[n] = '\0';
+	for (c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(fd, CMSG_DATA(c), sizeof(int));
+	return 0;
+}
+
+/* notify_wait reads datagrams until one contains text (bounded). */
+static int
+notify_wait(int s, const char *text, int *fd, int ms)
+{
+	uint64_t end = h_mono_ms() + (uint64_t)ms;
+	char buf[512];
+
+	while (h_mono_ms() < end) {
+		int f;
+
+		if (notify_recv(s, buf, sizeof(buf), &f, 100) != 0)
+			continue;
+		if (strstr(buf, text) != NULL) {
+			if (fd != NULL)
+				*fd = f;
+			else if (f >= 0)
+				close(f);
+			return 1;
+		}
+		if (f >= 0)
+			close(f);
+	}
+	return 0;
+}
+
+/* spawn_with_fd starts ferry-proxy as systemd would after a restart: the
+ * stored socket as descriptor 3, LISTEN_FDS=1, LISTEN_FDNAMES=name. */
+static pid_t
+spawn_with_fd(int fd, const char *name, const char *log, const char *notify)
+{
+	char bin[512];
+	pid_t pid;
+
+	h_bin("ferry-proxy", bin, sizeof(bin));
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		char n[32];
+		int lf = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(lf, 1);
+		dup2(lf, 2);
+		if (fd != 3) {
+			dup2(fd, 3);
+			close(fd);
+		}
+		fcntl(3, F_SETFD, 0);
+		snprintf(n, sizeof(n), "%d", (int)getpid());
+		setenv("LISTEN_PID", n, 1);
+		setenv("LISTEN_FDS", "1", 1);
+		setenv("LISTEN_FDNAMES", name, 1);
+		setenv("NOTIFY_SOCKET", notify, 1);
+		execl(bin, bin, "-d", "-v", "--state-dir", STATE, "--control",
+		    CTL, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* A route's socket goes into systemd's fd store; after kill -9 a proxy
+ * started with that socket (LISTEN_FDS) serves a connection made while
+ * no proxy ran (it waited in the backlog, not refused); a removed route
+ * leaves the store. */
+Test(proxy, systemd_fd_store)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct sockaddr_un sa;
+	char path[600], name[64], log[600];
+	int ns, stored = -1, st;
+	struct cl c;
+	struct resp r;
+	pid_t pid;
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	snprintf(path, sizeof(path), "%s/notify", F.dir);
+	ns = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	cr_assert(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	cr_assert(bind(ns, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	setenv("NOTIFY_SOCKET", path, 1);
+	PX = px_start("proxy", NULL);
+	unsetenv("NOTIFY_SOCKET");
+	cr_expect(notify_wait(ns, "READY=1", NULL, 3000));
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	snprintf(name, sizeof(name), "FDNAME=127.0.0.1_%d", s.port);
+	cr_assert(notify_wait(ns, name, &stored, 3000), "no FDSTORE");
+	cr_assert(stored >= 0, "FDSTORE came without a descriptor");
+	h_kill(PX, SIGKILL);
+	/* No proxy runs; the stored socket still listens. */
+	cr_assert(cl_open(&c, s.port) >= 0, "refused while no proxy ran");
+	send_str(c.fd, GET("/id"));
+	snprintf(log, sizeof(log), "%s/proxy-lfd.log", F.dir);
+	snprintf(name, sizeof(name), "127.0.0.1_%d", s.port);
+	pid = spawn_with_fd(stored, name, log, path);
+	close(stored);
+	cr_expect_eq(cl_response(&c, &r, 0), 200);
+	cr_expect_str_eq(r.body, "one");
+	close(c.fd);
+	/* Its control socket answers; remove the route. */
+	for (int i = 0; i < 200 && access(CTL, F_OK) != 0; i++)
+		h_sleep_ms(10);
+	rq.op_case = FERRY__PROXY_REQUEST__OP_REMOVE;
+	rq.remove = (char *)"web";
+	for (int i = 0; i < 100; i++) {
+		if (px_call(&rq, &rp) == 0)
+			break;
+		rp = NULL;
+		h_sleep_ms(20);
+	}
+	cr_assert_not_null(rp);
+	cr_expect(rp->ok);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	snprintf(name, sizeof(name), "FDSTOREREMOVE=1\nFDNAME=127.0.0.1_%d",
+	    s.port);
+	cr_expect(notify_wait(ns, name, NULL, 3000), "no FDSTOREREMOVE");
+	kill(pid, SIGTERM);
+	cr_expect(waitpid(pid, &st, 0) == pid);
+
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(ns);
+}
+
+/* Changing a route's mode on the same port keeps the socket. */
+Test(proxy, mode_change_same_port)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct resp r;
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_expect_eq(req1(s.port, GET("/id"), &r), 200);
+	s.tcp = 1;
+	px_must_set(&s);
+	cr_expect_eq(req1(s.port, GET("/id"), &r), 200);
+	rp = px_status();
+	cr_expect_eq(rp->routes[0]->mode, FERRY__PROXY_MODE__PROXY_TCP);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	cr_expect(!h_log_has(PX, "cannot listen"));
 }
