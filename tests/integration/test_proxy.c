@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -2076,4 +2077,42 @@ Test(proxy, mode_change_same_port)
 	cr_expect_eq(rp->routes[0]->mode, FERRY__PROXY_MODE__PROXY_TCP);
 	ferry__proxy_reply__free_unpacked(rp, NULL);
 	cr_expect(!h_log_has(PX, "cannot listen"));
+}
+
+/* Idle, the proxy holds at most 4 MiB; each open keep-alive client
+ * connection (1000 of them, each after one request) at most 20 KiB. */
+Test(proxy, memory_idle_and_per_connection, .timeout = 120)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	static struct cl c[1000];
+	struct resp r;
+	struct rlimit rl;
+	long idle, busy;
+	double per;
+
+	cr_assert(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	cr_assert(rl.rlim_cur >= 1200, "open files limit %llu",
+	    (unsigned long long)rl.rlim_cur);
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert_eq(req1(s.port, GET("/id"), &r), 200);
+	h_sleep_ms(200);
+	idle = rss_kib(PX->pid);
+	for (int i = 0; i < 1000; i++) {
+		cr_assert(cl_open(&c[i], s.port) >= 0, "connection %d", i);
+		send_str(c[i].fd, GET("/id"));
+		cr_assert_eq(cl_response(&c[i], &r, 0), 200);
+	}
+	busy = rss_kib(PX->pid);
+	per = (double)(busy - idle) * 1024 / 1000;
+	for (int i = 0; i < 1000; i++)
+		close(c[i].fd);
+	cr_log_info("memory: idle %ld KiB, 1000 keep-alive connections "
+	    "%ld KiB: %.0f bytes each", idle, busy, per);
+	cr_expect(idle <= 4096, "idle VmRSS %ld KiB", idle);
+	cr_expect(per <= 20 * 1024, "%.0f bytes a connection", per);
 }
