@@ -2116,3 +2116,65 @@ Test(proxy, memory_idle_and_per_connection, .timeout = 120)
 	cr_expect(idle <= 4096, "idle VmRSS %ld KiB", idle);
 	cr_expect(per <= 20 * 1024, "%.0f bytes a connection", per);
 }
+
+/* A response to HEAD has no body whatever its Content-Length says: the
+ * next request on the connection is answered. */
+Test(proxy, head_then_get)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct cl c;
+	struct resp r;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	send_str(c.fd, "HEAD /id HTTP/1.1\r\nHost: t\r\n\r\n" GET("/id"));
+	cr_expect_eq(cl_response(&c, &r, 1), 200);
+	cr_expect_eq(cl_response(&c, &r, 0), 200);
+	cr_expect_str_eq(r.body, "one");
+	close(c.fd);
+}
+
+/* TCP: held connections go on when the route gets a target; a refused
+ * target closes the connection and is counted. */
+Test(proxy, tcp_hold_and_refused)
+{
+	struct rspec s = { .service = "db", .tcp = 1, .port = h_free_port(),
+	    .nt = 1, .hold = 1, .pause_ms = 5000 };
+	struct bg g;
+	struct cl c;
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 0 };
+	px_must_set(&s);
+	bg_start(&g, s.port, GET("/id"));
+	for (int i = 0; i < 200; i++) {
+		uint64_t held;
+
+		rp = px_status();
+		held = rp->routes[0]->held;
+		ferry__proxy_reply__free_unpacked(rp, NULL);
+		if (held == 1)
+			break;
+		h_sleep_ms(10);
+	}
+	s.hold = 0;
+	s.t[0].weight = 1;
+	px_must_set(&s);
+	pthread_join(g.th, NULL);
+	cr_expect_eq(g.status, 200);
+	cr_expect_str_eq(g.body, "one");
+	s.t[0] = (struct tspec){ 2, "127.0.0.1", h_free_port(), 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	cr_expect(cl_closed(&c, 3000));
+	close(c.fd);
+	rp = px_status();
+	cr_expect_eq(rev_of(rp, "db", 2)->failed_refused, 1);
+	cr_expect_eq(rev_of(rp, "db", 2)->active, 0);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+}
