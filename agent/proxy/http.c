@@ -53,6 +53,9 @@ struct upconn {
 	struct hconn *h;
 	char *head;
 	size_t headlen;
+	char *out;			/* a response head not written yet: it
+					 * goes with the first body bytes */
+	size_t outlen;
 	int state;
 	int closes;			/* handles still to close */
 	int reused;
@@ -1045,6 +1048,8 @@ up_close(struct upconn *u)
 	if (u->state == U_CLOSING)
 		return;
 	link_del(&u->l);
+	free(u->out);
+	u->out = NULL;
 	u->state = U_CLOSING;
 	u->closes = 2;
 	uv_close((uv_handle_t *)&u->s, on_up_closed);
@@ -1299,12 +1304,18 @@ response_head(struct upconn *u, const char *rest, size_t restn)
 	}
 	n += (size_t)snprintf(b + n, cap - n, "\r\n");
 	free(x);
-	if (to_client(h, b, n) != 0) {
+	if (interim) {
+		if (to_client(h, b, n) != 0) {
+			free(b);
+			hconn_close(h);
+			return;
+		}
 		free(b);
-		hconn_close(h);
-		return;
+	} else {
+		/* Written with the first body bytes: one send, not two. */
+		u->out = b;
+		u->outlen = n;
 	}
-	free(b);
 	/* Now the body (or, after a 1xx, the next head). */
 	http_parser_pause(&u->p, 0);
 	u->p.data = u;
@@ -1356,7 +1367,21 @@ up_body(struct upconn *u, const char *d, size_t n)
 		upstream_fail(h, 'x');
 		return;
 	}
-	if (to_client(h, d, used) != 0) {
+	if (u->out != NULL) {
+		char *nb = realloc(u->out, u->outlen + used + 1);
+
+		if (nb == NULL) {
+			hconn_close(h);
+			return;
+		}
+		memcpy(nb + u->outlen, d, used);
+		u->out = NULL;
+		if (put((uv_stream_t *)&h->c, nb, nb, u->outlen + used, 0,
+		    on_client_written) != 0) {
+			hconn_close(h);
+			return;
+		}
+	} else if (to_client(h, d, used) != 0) {
 		hconn_close(h);
 		return;
 	}
@@ -1373,8 +1398,35 @@ up_body(struct upconn *u, const char *d, size_t n)
 	}
 }
 
+/* up_flush writes a response head still held back. */
+static void
+up_flush(struct upconn *u)
+{
+	char *b = u->out;
+
+	if (b == NULL)
+		return;
+	u->out = NULL;
+	if (u->h == NULL) {
+		free(b);
+		return;
+	}
+	if (put((uv_stream_t *)&u->h->c, b, b, u->outlen, 0,
+	    on_client_written) != 0)
+		hconn_close(u->h);
+}
+
+static void up_feed_some(struct upconn *u, const char *d, size_t n);
+
 static void
 up_feed(struct upconn *u, const char *d, size_t n)
+{
+	up_feed_some(u, d, n);
+	up_flush(u);
+}
+
+static void
+up_feed_some(struct upconn *u, const char *d, size_t n)
 {
 	struct hconn *h = u->h;
 
@@ -1427,6 +1479,7 @@ up_feed(struct upconn *u, const char *d, size_t n)
 			if (u->h == NULL || u->state == U_TUNNEL)
 				return;
 			if (u->state == U_BODY && u->done) {
+				up_flush(u);
 				response_done(h, n == 0 &&
 				    http_should_keep_alive(&u->p));
 				return;
@@ -1461,6 +1514,7 @@ on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 			http_parser_execute(&u->p, &resp_body_settings, NULL,
 			    0);
 			if (u->done) {
+				up_flush(u);
 				response_done(h, 0);
 				return;
 			}
