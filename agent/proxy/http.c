@@ -127,6 +127,7 @@ static void hconn_request_done_maybe(struct hconn *h);
 static void up_start_request(struct hconn *h, struct target *t);
 static void on_up_timer(uv_timer_t *tm);
 static void on_held(struct held *hd, struct target *t);
+static void tunnel_kill(struct tunnel *tn);
 static void up_send(struct hconn *h, int pool);
 static int up_retry(struct hconn *h);
 static const http_parser_settings body_settings;
@@ -333,6 +334,7 @@ on_hconn_closed(uv_handle_t *hd)
 static void
 end_request(struct hconn *h)
 {
+	link_del(&h->tun.l);
 	if (h->t == NULL)
 		return;
 	target_done(h->t);
@@ -1192,12 +1194,18 @@ response_done(struct hconn *h, int reusable)
 	pend_run(h);
 }
 
+/* tunnel_kill: the target's drain_timeout passed with this request (or
+ * upgraded connection) still on it: the client's connection closes. */
 static void
 tunnel_kill(struct tunnel *tn)
 {
 	struct hconn *h = (struct hconn *)((char *)tn -
 	    offsetof(struct hconn, tun));
 
+	log_info("%s: client %s: closed at drain_timeout (%s on revision "
+	    "%llu)", h->r->service, h->peer, h->state == C_TUNNEL ?
+	    "upgraded connection" : "request in flight",
+	    h->t != NULL ? (unsigned long long)h->t->revision : 0ULL);
 	hconn_close(h);
 }
 
@@ -1239,8 +1247,6 @@ response_head(struct upconn *u, const char *rest, size_t restn)
 		uv_timer_stop(&u->tm);
 		u->state = U_TUNNEL;
 		h->state = C_TUNNEL;
-		link_add(&u->t->tunnels, &h->tun.l);
-		h->tun.kill = tunnel_kill;
 		if (to_client(h, u->head, u->headlen) != 0 ||
 		    to_client(h, rest, restn) != 0 ||
 		    (h->pendlen > 0 && to_up(u, h->pend, h->pendlen) != 0)) {
@@ -1545,6 +1551,9 @@ up_start_request(struct hconn *h, struct target *t)
 	t->active++;
 	t->st->active++;
 	t->st->requests++;
+	/* Closed at t's drain deadline if still in flight then. */
+	h->tun.kill = tunnel_kill;
+	link_add(&t->tunnels, &h->tun.l);
 	up_send(h, 1);
 }
 

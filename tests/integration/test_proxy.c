@@ -2178,3 +2178,39 @@ Test(proxy, tcp_hold_and_refused)
 	cr_expect_eq(rev_of(rp, "db", 2)->active, 0);
 	ferry__proxy_reply__free_unpacked(rp, NULL);
 }
+
+/* A request still in flight at the old target's drain_timeout is closed
+ * and counted; the route's new target serves the next one. */
+Test(proxy, drain_timeout_closes_requests)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1,
+	    .drain_ms = 300 };
+	struct cl c;
+	struct resp r;
+	uint64_t t0;
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "old", "127.0.0.1");
+	backend_start(&B2, "new", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	send_str(c.fd, GET("/slow/5000"));
+	for (int i = 0; i < 100 && atomic_load(&B1.requests) == 0; i++)
+		h_sleep_ms(10);
+	s.t[0] = (struct tspec){ 2, "127.0.0.1", B2.port, 1 };
+	px_must_set(&s);
+	t0 = h_mono_ms();
+	cr_expect(cl_closed(&c, 3000));
+	cr_expect(h_mono_ms() - t0 >= 250 && h_mono_ms() - t0 < 2000,
+	    "closed after %llu ms", (unsigned long long)(h_mono_ms() - t0));
+	close(c.fd);
+	cr_expect_eq(req1(s.port, GET("/id"), &r), 200);
+	cr_expect_str_eq(r.body, "new");
+	rp = px_status();
+	cr_expect_eq(ref_of(rp, "web")->drain_closed, 1);
+	cr_expect_eq(rev_of(rp, "web", 1)->active, 0);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	cr_expect(h_log_has(PX, "closed at drain_timeout (request in flight"));
+}
