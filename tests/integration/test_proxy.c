@@ -734,8 +734,9 @@ px_set(const struct rspec *s, char *err, size_t errlen)
 	int ok;
 
 	r.service = (char *)s->service;
-	r.mode = s->tcp ? FERRY__PROXY_MODE__PROXY_TCP :
-	    FERRY__PROXY_MODE__PROXY_HTTP;
+	/* tcp above 1: that number as the mode, unknown to the proxy. */
+	r.mode = s->tcp > 1 ? (Ferry__ProxyMode)s->tcp : s->tcp ?
+	    FERRY__PROXY_MODE__PROXY_TCP : FERRY__PROXY_MODE__PROXY_HTTP;
 	r.listen_address = (char *)"127.0.0.1";
 	r.listen_port = (uint32_t)s->port;
 	r.drain_timeout_ms = s->drain_ms;
@@ -2213,4 +2214,81 @@ Test(proxy, drain_timeout_closes_requests)
 	cr_expect_eq(rev_of(rp, "web", 1)->active, 0);
 	ferry__proxy_reply__free_unpacked(rp, NULL);
 	cr_expect(h_log_has(PX, "closed at drain_timeout (request in flight"));
+}
+
+/* Control requests that are not requests: refused or hung up on, logged,
+ * and the proxy goes on. */
+Test(proxy, control_garbage)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct sockaddr_un sa;
+	char err[300];
+	int fd;
+	uint8_t junk[] = { 0, 0, 0, 3, 0xff, 0xff, 0xff };
+	uint8_t huge[] = { 0x7f, 0xff, 0xff, 0xff };
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+	Ferry__ProxyReply *rp;
+
+	PX = px_start("proxy", NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, CTL, strlen(CTL) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	send_all(fd, junk, sizeof(junk));
+	close(fd);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	send_all(fd, huge, sizeof(huge));
+	cr_expect(h_wait_log(PX, "connection closed", 2000));
+	close(fd);
+	cr_expect(h_wait_log(PX, "request does not unpack", 2000));
+	/* An empty request (no op). */
+	cr_assert(px_call(&rq, &rp) == 0);
+	cr_expect(!rp->ok);
+	cr_expect(strstr(rp->error, "op") != NULL, "%s", rp->error);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	/* A mode that is none. */
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", 8080, 1 };
+	s.tcp = 7;
+	cr_expect(!px_set(&s, err, sizeof(err)));
+	cr_expect(strstr(err, "mode") != NULL, "%s", err);
+	s.tcp = 0;
+	s.t[1] = s.t[0];
+	s.nt = 2;
+	cr_expect(!px_set(&s, err, sizeof(err)));
+	cr_expect(strstr(err, "targets[1]") != NULL, "%s", err);
+	s.nt = 1;
+	cr_expect(px_set(&s, err, sizeof(err)), "%s", err);
+}
+
+/* An idle keep-alive client connection closes after idle_timeout; past
+ * connections_max, new connections are closed at once. */
+Test(proxy, idle_timeout_and_connections_max)
+{
+	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	const char *extra[] = { "--idle-timeout", "400ms",
+	    "--connections-max", "2", NULL };
+	struct cl a, b, c;
+	struct resp r;
+	uint64_t t0;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", extra);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&a, s.port) >= 0);
+	send_str(a.fd, GET("/id"));
+	cr_expect_eq(cl_response(&a, &r, 0), 200);
+	t0 = h_mono_ms();
+	cr_assert(cl_open(&b, s.port) >= 0);
+	send_str(b.fd, GET("/id"));
+	cr_expect_eq(cl_response(&b, &r, 0), 200);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	cr_expect(cl_closed(&c, 1000), "a third connection was kept");
+	close(c.fd);
+	cr_expect(cl_closed(&a, 3000));
+	cr_expect(h_mono_ms() - t0 >= 300);
+	close(a.fd);
+	close(b.fd);
 }
