@@ -146,6 +146,10 @@ on_client_written(uv_write_t *w, int status);
 static void
 on_up_written(uv_write_t *w, int status);
 
+/* The read buffer whose bytes are being handled now (in a read
+ * callback), or NULL. */
+static char *rbuf;
+
 /* put writes len bytes at base to s; the buffer is owned by the write
  * (pooled: a read buffer; else malloc'd; NULL: copy). */
 static int
@@ -157,6 +161,14 @@ put(uv_stream_t *s, char *base, const char *data, size_t len, int pooled,
 
 	if (q == NULL)
 		return -1;
+	if (base == NULL && rbuf != NULL && data >= rbuf &&
+	    data + len <= rbuf + PROXY_BUF) {
+		/* A slice of the buffer being read: referenced, not
+		 * copied. */
+		buf_ref(rbuf);
+		base = rbuf;
+		pooled = 1;
+	}
 	if (base == NULL) {
 		if ((base = malloc(len + 1)) == NULL) {
 			free(q);
@@ -1024,8 +1036,11 @@ on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		client_abort(h);
 		return;
 	}
-	if (n > 0)
+	if (n > 0) {
+		rbuf = b->base;
 		client_feed(h, b->base, (size_t)n);
+		rbuf = NULL;
+	}
 	buf_free(b->base);
 }
 
@@ -1537,7 +1552,9 @@ on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		}
 		u->got_bytes = 1;
 		up_arm(u);
+		rbuf = b->base;
 		up_feed(u, b->base, (size_t)n);
+		rbuf = NULL;
 	}
 	buf_free(b->base);
 }

@@ -172,9 +172,10 @@ void systemd_unstore(const char *name);
 void latency_add(struct revstat *s, uint64_t us);
 void status_add(struct revstat *s, int code);
 
-/* buffers: read buffers from a small free list */
+/* buffers: reference-counted read buffers from a small free list */
 void buf_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
-void buf_free(char *base);
+void buf_ref(char *base);
+void buf_free(char *base);	/* drops one reference */
 void buf_trim(void);
 
 /* http.c */

@@ -52,29 +52,54 @@ link_empty(const struct link *head)
 
 /* ---- read buffers ------------------------------------------------------- */
 
-/* Freed buffers wait here for the next read; at most BUF_KEEP of them. */
-#define BUF_KEEP 32
+/* A read buffer is PROXY_BUF bytes after a small header holding its
+ * reference count: the read holds one, each write of a slice of it one
+ * more (buf_ref), so bytes go on without a copy.  Freed buffers wait in a
+ * short free list for the next read. */
+#define BUF_HDR 16
+#define BUF_KEEP 16
 static char *freebufs[BUF_KEEP];
 static size_t nfree;
+
+static uint32_t *
+buf_refs(char *base)
+{
+	return (uint32_t *)(void *)(base - BUF_HDR);
+}
 
 void
 buf_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
+	char *raw;
+
 	(void)h;
 	(void)suggested;
-	b->base = nfree > 0 ? freebufs[--nfree] : malloc(PROXY_BUF);
-	b->len = b->base != NULL ? PROXY_BUF : 0;
+	raw = nfree > 0 ? freebufs[--nfree] : malloc(PROXY_BUF + BUF_HDR);
+	if (raw == NULL) {
+		b->base = NULL;
+		b->len = 0;
+		return;
+	}
+	b->base = raw + BUF_HDR;
+	b->len = PROXY_BUF;
+	*buf_refs(b->base) = 1;
+}
+
+void
+buf_ref(char *base)
+{
+	(*buf_refs(base))++;
 }
 
 void
 buf_free(char *base)
 {
-	if (base == NULL)
+	if (base == NULL || --(*buf_refs(base)) > 0)
 		return;
 	if (nfree < BUF_KEEP)
-		freebufs[nfree++] = base;
+		freebufs[nfree++] = base - BUF_HDR;
 	else
-		free(base);
+		free(base - BUF_HDR);
 }
 
 void
