@@ -130,6 +130,7 @@ static void on_held(struct held *hd, struct target *t);
 static void tunnel_kill(struct tunnel *tn);
 static void up_send(struct hconn *h, int pool);
 static int up_retry(struct hconn *h);
+static void up_arm(struct upconn *u);
 static const http_parser_settings body_settings;
 static const http_parser_settings resp_body_settings;
 
@@ -929,6 +930,10 @@ body_feed(struct hconn *h, const char *d, size_t n)
 		hconn_close(h);
 		return;
 	}
+	/* A body on its way is progress: upstream_timeout counts from
+	 * the last bytes either way. */
+	if (h->up != NULL && used > 0 && !h->up->got_bytes)
+		up_arm(h->up);
 	if (h->up != NULL && h->up->s.write_queue_size > PROXY_WBUF_MAX)
 		client_read(h, 0);
 	if (h->req_done) {

@@ -9,6 +9,7 @@
 struct tconn {
 	uv_tcp_t c, u;
 	uv_connect_t cr;
+	uv_timer_t tm;			/* connecting: upstream_timeout */
 	struct held hold;
 	struct tunnel tun;
 	struct route *r;
@@ -79,9 +80,10 @@ tconn_close(struct tconn *tc)
 		target_done(tc->t);
 		tc->t = NULL;
 	}
-	tc->closes = 2;
+	tc->closes = 3;
 	uv_close((uv_handle_t *)&tc->c, on_closed);
 	uv_close((uv_handle_t *)&tc->u, on_closed);
+	uv_close((uv_handle_t *)&tc->tm, on_closed);
 }
 
 static void
@@ -221,6 +223,7 @@ on_connect(uv_connect_t *cr, int status)
 		tconn_close(tc);
 		return;
 	}
+	uv_timer_stop(&tc->tm);
 	tc->connected = 1;
 	uv_tcp_nodelay(&tc->u, 1);
 	c_read(tc, 1);
@@ -237,6 +240,20 @@ tunnel_kill(struct tunnel *tn)
 }
 
 static void
+on_connect_timeout(uv_timer_t *tm)
+{
+	struct tconn *tc = tm->data;
+
+	if (tc->closing || tc->connected || tc->t == NULL)
+		return;
+	tc->t->st->timeout++;
+	log_info("%s: upstream %s:%u: no connection in %u ms; connection "
+	    "closed", tc->r->service, tc->t->address, tc->t->port,
+	    tc->r->spec->upstream_timeout_ms);
+	tconn_close(tc);
+}
+
+static void
 go(struct tconn *tc, struct target *t)
 {
 	tc->t = t;
@@ -249,7 +266,10 @@ go(struct tconn *tc, struct target *t)
 	    on_connect) != 0) {
 		t->st->refused++;
 		tconn_close(tc);
+		return;
 	}
+	uv_timer_start(&tc->tm, on_connect_timeout,
+	    tc->r->spec->upstream_timeout_ms, 0);
 }
 
 static void
@@ -283,7 +303,8 @@ tcp_accept(struct route *r, uv_stream_t *server)
 	}
 	P->nconns++;
 	uv_tcp_init(P->loop, &tc->u);
-	tc->c.data = tc->u.data = tc->cr.data = tc;
+	uv_timer_init(P->loop, &tc->tm);
+	tc->c.data = tc->u.data = tc->cr.data = tc->tm.data = tc;
 	tc->r = r;
 	route_ref(r);
 	tc->hold.go = on_held;

@@ -44,6 +44,29 @@ static struct h_proc *PX;
 
 /* ---- sockets ------------------------------------------------------------ */
 
+/* port_new returns a port free on 127.0.0.1 now and not yet handed out
+ * by this test process. */
+static int
+port_new(void)
+{
+	static int given[256];
+	static size_t ngiven;
+
+	for (int tries = 0; tries < 100; tries++) {
+		int p = h_free_port(), seen = 0;
+
+		for (size_t i = 0; i < ngiven; i++)
+			seen |= given[i] == p;
+		if (seen)
+			continue;
+		if (ngiven < 256)
+			given[ngiven++] = p;
+		return p;
+	}
+	cr_assert_fail("no fresh free port");
+	return 0;
+}
+
 static int
 tcp_listen(const char *ip, int *port)
 {
@@ -848,7 +871,7 @@ TestSuite(proxy, .init = setup, .fini = teardown, .timeout = 60);
  * connection; weight 0 gets none; the upstream connections are reused. */
 Test(proxy, weights_exact_and_keepalive)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 3 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 3 };
 	struct cl c;
 	struct resp r;
 	int a = 0, b = 0;
@@ -890,7 +913,7 @@ Test(proxy, weights_exact_and_keepalive)
  * headers do not reach the backend. */
 Test(proxy, forwarded_headers)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	struct resp r;
 
 	backend_start(&B1, "one", "127.0.0.1");
@@ -913,7 +936,7 @@ Test(proxy, forwarded_headers)
 /* Sticky: a cookie keeps a client on its revision while it has weight. */
 Test(proxy, sticky_cookie)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 2,
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 2,
 	    .sticky = 1 };
 	struct resp r;
 	char req[200];
@@ -947,7 +970,7 @@ Test(proxy, sticky_cookie)
 
 Test(proxy, bad_control_requests)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	char err[400];
 	Ferry__ProxyReply *rp;
 
@@ -960,7 +983,7 @@ Test(proxy, bad_control_requests)
 	s.port = 0;
 	cr_expect(!px_set(&s, err, sizeof(err)));
 	cr_expect(strstr(err, "listen_port") != NULL, "%s", err);
-	s.port = h_free_port();
+	s.port = port_new();
 	s.t[0].addr = "not-an-ip";
 	cr_expect(!px_set(&s, err, sizeof(err)));
 	cr_expect(strstr(err, "targets[0].address") != NULL, "%s", err);
@@ -998,10 +1021,10 @@ Test(proxy, bad_control_requests)
 
 Test(proxy, upstream_failures)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1,
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1,
 	    .upstream_ms = 500 };
 	struct resp r;
-	int dead = h_free_port();
+	int dead = port_new();
 	Ferry__ProxyReply *rp;
 	Ferry__RevisionTraffic *t;
 
@@ -1034,7 +1057,7 @@ Test(proxy, upstream_failures)
 /* Pipelined requests are answered in order on one connection. */
 Test(proxy, pipelining_in_order)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	struct cl c;
 	struct resp r;
 
@@ -1061,7 +1084,7 @@ Test(proxy, pipelining_in_order)
  * keep-alive the connection closes; with it, it stays. */
 Test(proxy, http10)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	struct cl c;
 	struct resp r;
 
@@ -1090,7 +1113,7 @@ Test(proxy, http10)
  * the body is sent; chunked request bodies go through whole. */
 Test(proxy, expect_continue_and_chunked_upload)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	struct cl c;
 	char b[256];
 	ssize_t n;
@@ -1123,7 +1146,7 @@ Test(proxy, expect_continue_and_chunked_upload)
 /* A streaming response's first chunk arrives before the backend ends. */
 Test(proxy, streaming_response)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	struct cl c;
 	struct resp r;
 	uint64_t t0;
@@ -1147,7 +1170,7 @@ Test(proxy, streaming_response)
 
 Test(proxy, tcp_weights_and_pipe)
 {
-	struct rspec s = { .service = "db", .tcp = 1, .port = h_free_port(),
+	struct rspec s = { .service = "db", .tcp = 1, .port = port_new(),
 	    .nt = 2 };
 	int a = 0, b = 0;
 	struct resp r;
@@ -1211,7 +1234,7 @@ bg_start(struct bg *g, int port, const char *req)
 /* Held requests wait, then go to the target that comes with hold off. */
 Test(proxy, hold_then_release)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1,
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1,
 	    .hold = 1, .pause_ms = 5000 };
 	struct bg g[5];
 	Ferry__ProxyReply *rp;
@@ -1247,7 +1270,7 @@ Test(proxy, hold_then_release)
 /* Held past max_pause: 503 with Retry-After, counted. */
 Test(proxy, hold_expires)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1,
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1,
 	    .hold = 1, .pause_ms = 300 };
 	struct resp r;
 	uint64_t t0;
@@ -1270,7 +1293,7 @@ Test(proxy, hold_expires)
  * switch; new requests go to the new one; the old one is forgotten. */
 Test(proxy, drain_in_flight)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	struct bg g;
 	struct resp r;
 	Ferry__ProxyReply *rp;
@@ -1312,7 +1335,7 @@ Test(proxy, drain_in_flight)
  * at the old target's drain_timeout (counted). */
 Test(proxy, upgrade_tunnel_drain)
 {
-	struct rspec s = { .service = "ws", .port = h_free_port(), .nt = 1,
+	struct rspec s = { .service = "ws", .port = port_new(), .nt = 1,
 	    .drain_ms = 700 };
 	struct cl c;
 	char b[256];
@@ -1387,7 +1410,7 @@ Test(proxy, bad_requests_refused)
 		{ "bad request line", "GET /id HTTP/9\r\nHost: t\r\n\r\n",
 		    400 },
 	};
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1,
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1,
 	    .max_body = 100 };
 	Ferry__ProxyReply *rp;
 	Ferry__ServiceRefusals *f;
@@ -1478,7 +1501,7 @@ Test(proxy, bad_requests_refused)
 /* A head not complete within header_timeout: 408, closed, counted. */
 Test(proxy, header_timeout)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	const char *extra[] = { "--header-timeout", "500ms", NULL };
 	struct cl c, idle;
 	struct resp r;
@@ -1509,7 +1532,7 @@ Test(proxy, header_timeout)
  * route stops listening. */
 Test(proxy, no_target_and_remove)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	struct resp r;
 	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
 	Ferry__ProxyReply *rp;
@@ -1546,7 +1569,7 @@ Test(proxy, no_target_and_remove)
  * connection closes, active goes back to 0, counted. */
 Test(proxy, client_abort_frees)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	struct cl c;
 	Ferry__ProxyReply *rp;
 
@@ -1649,8 +1672,8 @@ Test(proxy, control_root_only)
 /* Routes survive kill -9 and a restart (routes.pb). */
 Test(proxy, routes_survive_restart)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 2 };
-	struct rspec t = { .service = "db", .tcp = 1, .port = h_free_port(),
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 2 };
+	struct rspec t = { .service = "db", .tcp = 1, .port = port_new(),
 	    .nt = 1, .drain_ms = 1234 };
 	struct resp r;
 	Ferry__ProxyReply *rp;
@@ -1727,7 +1750,7 @@ loop_run(void *arg)
 
 Test(proxy, handoff_refuses_nothing)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1,
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1,
 	    .drain_ms = 2000 };
 	struct loop l[2];
 	struct h_proc *old;
@@ -1793,7 +1816,7 @@ rss_kib(pid_t pid)
  * proxy's resident memory stays under 16 MiB throughout. */
 Test(proxy, upload_1g_streamed, .timeout = 180)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	const long long total = 1LL << 30;
 	char *block = malloc(1 << 16);
 	struct cl c;
@@ -1837,7 +1860,7 @@ Test(proxy, upload_1g_streamed, .timeout = 180)
  * classes per revision, the refusals per kind, latency observations. */
 Test(proxy, counts_exact)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 2 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 2 };
 	Ferry__ProxyReply *rp;
 	Ferry__RevisionTraffic *a, *b;
 	struct resp r;
@@ -1885,7 +1908,7 @@ Test(proxy, counts_exact)
  * connection; the client sees no error. */
 Test(proxy, pooled_connection_closed_retried)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	struct cl c;
 	struct resp r;
 	Ferry__ProxyReply *rp;
@@ -2008,7 +2031,7 @@ spawn_with_fd(int fd, const char *name, const char *log, const char *notify)
  * leaves the store. */
 Test(proxy, systemd_fd_store)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	struct sockaddr_un sa;
 	char path[600], name[64], log[600];
 	int ns, stored = -1, st;
@@ -2073,7 +2096,7 @@ Test(proxy, systemd_fd_store)
 /* Changing a route's mode on the same port keeps the socket. */
 Test(proxy, mode_change_same_port)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	struct resp r;
 	Ferry__ProxyReply *rp;
 
@@ -2095,7 +2118,7 @@ Test(proxy, mode_change_same_port)
  * connection (1000 of them, each after one request) at most 20 KiB. */
 Test(proxy, memory_idle_and_per_connection, .timeout = 120)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	static struct cl c[1000];
 	struct resp r;
 	struct rlimit rl;
@@ -2135,7 +2158,7 @@ Test(proxy, memory_idle_and_per_connection, .timeout = 120)
  * next request on the connection is answered. */
 Test(proxy, head_then_get)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	struct cl c;
 	struct resp r;
 
@@ -2155,7 +2178,7 @@ Test(proxy, head_then_get)
  * target closes the connection and is counted. */
 Test(proxy, tcp_hold_and_refused)
 {
-	struct rspec s = { .service = "db", .tcp = 1, .port = h_free_port(),
+	struct rspec s = { .service = "db", .tcp = 1, .port = port_new(),
 	    .nt = 1, .hold = 1, .pause_ms = 5000 };
 	struct bg g;
 	struct cl c;
@@ -2182,7 +2205,7 @@ Test(proxy, tcp_hold_and_refused)
 	pthread_join(g.th, NULL);
 	cr_expect_eq(g.status, 200);
 	cr_expect_str_eq(g.body, "one");
-	s.t[0] = (struct tspec){ 2, "127.0.0.1", h_free_port(), 1 };
+	s.t[0] = (struct tspec){ 2, "127.0.0.1", port_new(), 1 };
 	px_must_set(&s);
 	cr_assert(cl_open(&c, s.port) >= 0);
 	cr_expect(cl_closed(&c, 3000));
@@ -2197,7 +2220,7 @@ Test(proxy, tcp_hold_and_refused)
  * and counted; the route's new target serves the next one. */
 Test(proxy, drain_timeout_closes_requests)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1,
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1,
 	    .drain_ms = 300 };
 	struct cl c;
 	struct resp r;
@@ -2233,7 +2256,7 @@ Test(proxy, drain_timeout_closes_requests)
  * and the proxy goes on. */
 Test(proxy, control_garbage)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	struct sockaddr_un sa;
 	char err[300];
 	int fd;
@@ -2279,7 +2302,7 @@ Test(proxy, control_garbage)
  * connections_max, new connections are closed at once. */
 Test(proxy, idle_timeout_and_connections_max)
 {
-	struct rspec s = { .service = "web", .port = h_free_port(), .nt = 1 };
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
 	const char *extra[] = { "--idle-timeout", "400ms",
 	    "--connections-max", "2", NULL };
 	struct cl a, b, c;
