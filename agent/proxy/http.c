@@ -762,6 +762,14 @@ request_head(struct hconn *h)
 		    "chunked");
 		goto out;
 	}
+	if (h->p.http_major != 1) {
+		refuse(h, 400, "not HTTP/1.0 or HTTP/1.1");
+		goto out;
+	}
+	if (nte > 0 && h->p.http_minor == 0) {
+		refuse(h, 400, "Transfer-Encoding in an HTTP/1.0 request");
+		goto out;
+	}
 	if (h->p.method == HTTP_CONNECT) {
 		refuse(h, 400, "CONNECT (not a forward proxy)");
 		goto out;

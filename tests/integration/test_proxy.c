@@ -1409,6 +1409,11 @@ Test(proxy, bad_requests_refused)
 		    400 },
 		{ "bad request line", "GET /id HTTP/9\r\nHost: t\r\n\r\n",
 		    400 },
+		{ "HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+		    400 },
+		{ "chunked in HTTP/1.0", "POST /echo HTTP/1.0\r\n"
+		    "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
+		    "\r\n", 400 },
 	};
 	struct rspec s = { .service = "web", .port = port_new(), .nt = 1,
 	    .max_body = 100 };
