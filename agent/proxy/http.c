@@ -399,8 +399,8 @@ on_hconn_timer(uv_timer_t *tm)
 	if (h->state == C_HEAD || (h->state == C_IDLE && h->head == NULL &&
 	    h->t0_us == 0)) {
 		h->r->st->header_timeout++;
-		log_debug("%s: client %s: headers not complete in time (408)",
-		    h->r->service, h->peer);
+		log_info("%s: client %s: 408: head not complete within "
+		    "header_timeout", h->r->service, h->peer);
 		answer(h, 408, 0);
 		return;
 	}
@@ -440,6 +440,8 @@ http_accept(struct route *r, uv_stream_t *server)
 		return;
 	}
 	if (P->nconns >= P->conf.connections_max || P->leaving) {
+		if (!P->leaving)
+			conn_refused_log(r);
 		uv_close((uv_handle_t *)&h->c, (uv_close_cb)free);
 		return;
 	}

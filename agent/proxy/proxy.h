@@ -171,6 +171,7 @@ void systemd_store(const char *name, int fd);
 void systemd_unstore(const char *name);
 void latency_add(struct revstat *s, uint64_t us);
 void status_add(struct revstat *s, int code);
+void conn_refused_log(struct route *r);
 
 /* buffers: reference-counted read buffers from a small free list */
 void buf_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);

@@ -158,6 +158,24 @@ status_add(struct revstat *s, int code)
 		s->status[code / 100 - 1]++;
 }
 
+/* conn_refused_log says, at most every 10 s, how many connections were
+ * closed at once because connections_max were open. */
+void
+conn_refused_log(struct route *r)
+{
+	static uint64_t last, n;
+	uint64_t now = clock_mono_ms();
+
+	n++;
+	if (last != 0 && now - last < 10000)
+		return;
+	log_warnx("%s: %llu connection(s) closed at once: connections_max "
+	    "(%u) open", r->service, (unsigned long long)n,
+	    P->conf.connections_max);
+	last = now;
+	n = 0;
+}
+
 /* ---- validation --------------------------------------------------------- */
 
 static int

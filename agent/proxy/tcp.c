@@ -298,6 +298,8 @@ tcp_accept(struct route *r, uv_stream_t *server)
 	uv_tcp_init(P->loop, &tc->c);
 	if (uv_accept(server, (uv_stream_t *)&tc->c) != 0 ||
 	    P->nconns >= P->conf.connections_max || P->leaving) {
+		if (P->nconns >= P->conf.connections_max && !P->leaving)
+			conn_refused_log(r);
 		uv_close((uv_handle_t *)&tc->c, (uv_close_cb)free);
 		return;
 	}

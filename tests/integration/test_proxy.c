@@ -2327,6 +2327,8 @@ Test(proxy, idle_timeout_and_connections_max)
 	cr_expect_eq(cl_response(&b, &r, 0), 200);
 	cr_assert(cl_open(&c, s.port) >= 0);
 	cr_expect(cl_closed(&c, 1000), "a third connection was kept");
+	cr_expect(h_wait_log(PX, "closed at once: connections_max (2)",
+	    2000));
 	close(c.fd);
 	cr_expect(cl_closed(&a, 3000));
 	cr_expect(h_mono_ms() - t0 >= 300);
