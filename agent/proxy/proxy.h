@@ -110,6 +110,7 @@ struct route {
 	char listen_name[80];		/* "address:port" */
 	struct svcstat *st;
 	uv_tcp_t listener;
+	int listener_inited;		/* set up but failed to listen */
 	int listening;
 	int removed;
 	struct target *targets;
@@ -132,6 +133,7 @@ struct proxy {
 	uv_pipe_t control;
 	int control_open;
 	int leaving;			/* handed off or stopping */
+	int loading;			/* routes.pb being read */
 	uint64_t leave_deadline;
 	uv_signal_t sigterm, sigint;
 	/* Sockets inherited (handoff, systemd) not yet claimed by a route. */

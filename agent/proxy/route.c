@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,14 +354,23 @@ route_listen(struct route *r, char *err, size_t errlen)
 
 	if ((fd = listen_fd(r->spec, r->listen_name, err, errlen)) < 0)
 		return -1;
-	uv_tcp_init(P->loop, &r->listener);
+	if ((rc = uv_tcp_init(P->loop, &r->listener)) != 0) {
+		snprintf(err, errlen, "listen on %s: %s", r->listen_name,
+		    uv_strerror(rc));
+		close(fd);
+		return -1;
+	}
 	r->listener.data = r;
-	if ((rc = uv_tcp_open(&r->listener, fd)) != 0 ||
-	    (rc = uv_listen((uv_stream_t *)&r->listener, 4096,
+	if ((rc = uv_tcp_open(&r->listener, fd)) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (rc != 0 || (rc = uv_listen((uv_stream_t *)&r->listener, 4096,
 	    on_accept)) != 0) {
 		snprintf(err, errlen, "listen on %s: %s", r->listen_name,
 		    uv_strerror(rc));
-		uv_close((uv_handle_t *)&r->listener, NULL);
+		/* The caller frees r in the close callback. */
+		r->listener_inited = 1;
 		return -1;
 	}
 	r->listening = 1;
@@ -570,13 +580,24 @@ route_apply(struct route *r)
 	route_release(r);
 }
 
+/* route_failed_closed frees a route that never listened. */
+static void
+route_failed_closed(uv_handle_t *h)
+{
+	struct route *r = (struct route *)((char *)h -
+	    offsetof(struct route, listener));
+
+	ferry__proxy_route__free_unpacked(r->spec, NULL);
+	free(r);
+}
+
 int
 route_set(const Ferry__ProxyRoute *s, char *err, size_t errlen)
 {
 	struct route *r = route_find(s->service), *n = NULL;
 	Ferry__ProxyRoute *spec;
-	char name[80];
-	int relisten;
+	char name[80], why[300];
+	int relisten, same;
 
 	if (route_validate(s, err, errlen) != 0)
 		return -1;
@@ -599,8 +620,7 @@ route_set(const Ferry__ProxyRoute *s, char *err, size_t errlen)
 				return -1;
 			}
 	}
-	if (P->conf.state_dir[0] != '\0' &&
-	    routes_save(r, spec, err, errlen) != 0) {
+	if (!P->loading && routes_save(r, spec, err, errlen) != 0) {
 		ferry__proxy_route__free_unpacked(spec, NULL);
 		return -1;
 	}
@@ -613,7 +633,8 @@ route_set(const Ferry__ProxyRoute *s, char *err, size_t errlen)
 		snprintf(n->listen_name, sizeof(n->listen_name), "%s", name);
 		n->st = stat_svc(n->service);
 		link_init(&n->holdq);
-		if (r != NULL && strcmp(r->listen_name, name) == 0) {
+		same = r != NULL && strcmp(r->listen_name, name) == 0;
+		if (same) {
 			/* Same socket, new mode: the new route takes a
 			 * copy of it, so no connection is refused. */
 			uv_os_fd_t ofd;
@@ -623,22 +644,28 @@ route_set(const Ferry__ProxyRoute *s, char *err, size_t errlen)
 				dfd = fcntl(ofd, F_DUPFD_CLOEXEC, 3);
 			if (dfd >= 0)
 				inherited_add(dfd, name);
-			route_unlisten(r, 0);
-		} else if (r != NULL) {
-			route_unlisten(r, 1);
 		}
 		if (route_listen(n, err, errlen) != 0) {
-			ferry__proxy_route__free_unpacked(spec, NULL);
-			free(n);
-			/* What is on disk is the new route: a restart
-			 * tries again; the old one keeps serving. */
-			if (r != NULL && route_listen(r, err + strlen(err),
-			    errlen - strlen(err)) != 0)
-				log_warnx("%s: %s", s->service, err);
+			int fd = inherited_take(name);
+
+			if (fd >= 0)
+				close(fd);
+			if (n->listener_inited)
+				uv_close((uv_handle_t *)&n->listener,
+				    route_failed_closed);
+			else
+				route_failed_closed((uv_handle_t *)
+				    &n->listener);
+			/* Nothing changed: the file says so again; the
+			 * old route, if any, still listens. */
+			if (!P->loading)
+				routes_save(NULL, NULL, why, sizeof(why));
 			return -1;
 		}
-		if (r != NULL)
+		if (r != NULL) {
+			route_unlisten(r, !same);
 			route_remove(r->service, NULL, 0);
+		}
 		n->next = P->routes;
 		P->routes = n;
 		route_apply(n);
@@ -668,8 +695,7 @@ route_remove(const char *service, char *err, size_t errlen)
 			    "\"%.64s\"", service);
 		return -1;
 	}
-	if (err != NULL && P->conf.state_dir[0] != '\0' &&
-	    routes_save(r, NULL, err, errlen) != 0)
+	if (err != NULL && routes_save(r, NULL, err, errlen) != 0)
 		return -1;
 	r->removed = 1;
 	route_ref(r);
@@ -904,7 +930,7 @@ routes_load(char *err, size_t errlen)
 	Ferry__ProxyReply *m;
 	uint8_t *buf;
 	struct stat st;
-	size_t i, off = 0;
+	size_t i, off = 0, ok = 0;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/routes.pb", P->conf.state_dir);
@@ -938,12 +964,18 @@ routes_load(char *err, size_t errlen)
 		    "it aside to start with no routes", path);
 		return -1;
 	}
+	/* The file stays as it is while it is read: a route that cannot
+	 * listen now is tried again at the next start. */
+	P->loading = 1;
 	for (i = 0; i < m->n_routes; i++) {
 		if (route_set(m->routes[i], why, sizeof(why)) != 0)
 			log_warnx("%s: route %zu (%s) not restored: %s", path,
 			    i, m->routes[i]->service, why);
+		else
+			ok++;
 	}
-	log_info("%s: %zu route(s) restored", path, m->n_routes);
+	P->loading = 0;
+	log_info("%s: %zu of %zu route(s) restored", path, ok, m->n_routes);
 	ferry__proxy_reply__free_unpacked(m, NULL);
 	return 0;
 }

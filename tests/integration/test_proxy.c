@@ -2335,3 +2335,33 @@ Test(proxy, idle_timeout_and_connections_max)
 	close(a.fd);
 	close(b.fd);
 }
+
+/* A set whose port cannot be listened on is refused, names the field and
+ * changes nothing: the route keeps serving where it was, before and
+ * after a restart. */
+Test(proxy, set_port_in_use_changes_nothing)
+{
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
+	struct rspec busy;
+	char err[300];
+	struct resp r;
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	busy = s;
+	busy.port = B1.port;	/* the backend listens there */
+	cr_expect(!px_set(&busy, err, sizeof(err)));
+	cr_expect(strstr(err, "listen_port") != NULL, "%s", err);
+	cr_expect_eq(req1(s.port, GET("/id"), &r), 200);
+	rp = px_status();
+	cr_assert_eq(rp->n_routes, 1);
+	cr_expect_eq(rp->routes[0]->listen_port, (uint32_t)s.port);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	h_kill(PX, SIGKILL);
+	PX = px_start("proxy2", NULL);
+	cr_expect_eq(req1(s.port, GET("/id"), &r), 200);
+	cr_expect(h_log_has(PX, "1 of 1 route(s) restored"));
+}
