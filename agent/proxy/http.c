@@ -112,6 +112,22 @@ struct parse {
 	int message_done;
 };
 
+/* One head is parsed at a time (synchronously, on the loop's thread):
+ * one context for requests and one for responses, reused. */
+static struct parse req_parse, resp_parse;
+
+static struct parse *
+parse_begin(struct parse *x)
+{
+	x->url = NULL;
+	x->urll = 0;
+	x->nh = 0;
+	x->too_many = 0;
+	x->headers_done = 0;
+	x->message_done = 0;
+	return x;
+}
+
 struct wreq {
 	uv_write_t w;
 	char *base;
@@ -708,15 +724,11 @@ build_request(struct hconn *h, const struct parse *x, size_t *len)
 static void
 request_head(struct hconn *h)
 {
-	struct parse *x = calloc(1, sizeof(*x));
+	struct parse *x = parse_begin(&req_parse);
 	size_t used, i, ncl = 0, nte = 0;
 	struct target *t;
 	uint64_t max = h->r->spec->max_body;
 
-	if (x == NULL) {
-		hconn_close(h);
-		return;
-	}
 	uv_timer_stop(&h->tm);
 	h->t0_us = now_us();
 	if (!head_shape_ok(h->head, h->headlen)) {
@@ -830,7 +842,7 @@ request_head(struct hconn *h)
 	log_info("%s: client %s: 503: no target", h->r->service, h->peer);
 	answer(h, 503, 0);
 out:
-	free(x);
+	return;
 }
 
 static void
@@ -1244,15 +1256,11 @@ static void
 response_head(struct upconn *u, const char *rest, size_t restn)
 {
 	struct hconn *h = u->h;
-	struct parse *x = calloc(1, sizeof(*x));
+	struct parse *x = parse_begin(&resp_parse);
 	size_t used, i, cap, n = 0, sl;
 	char *b = NULL;
 	int code, keep, interim;
 
-	if (x == NULL) {
-		hconn_close(h);
-		return;
-	}
 	u->p.data = x;
 	used = http_parser_execute(&u->p, &resp_head_settings, u->head,
 	    u->headlen);
@@ -1260,8 +1268,7 @@ response_head(struct upconn *u, const char *rest, size_t restn)
 		log_info("%s: upstream %s:%u: malformed response head: %s",
 		    h->r->service, u->t->address, u->t->port,
 		    http_errno_description(HTTP_PARSER_ERRNO(&u->p)));
-		free(x);
-		upstream_fail(h, 'x');
+			upstream_fail(h, 'x');
 		return;
 	}
 	code = (int)u->p.status_code;
@@ -1280,22 +1287,19 @@ response_head(struct upconn *u, const char *rest, size_t restn)
 		if (to_client(h, u->head, u->headlen) != 0 ||
 		    to_client(h, rest, restn) != 0 ||
 		    (h->pendlen > 0 && to_up(u, h->pend, h->pendlen) != 0)) {
-			free(x);
-			hconn_close(h);
+					hconn_close(h);
 			return;
 		}
 		free(h->pend);
 		h->pend = NULL;
 		h->pendlen = 0;
 		client_read(h, 1);
-		free(x);
-		return;
+			return;
 	}
 	keep = h->keepalive && !h->close_after;
 	cap = u->headlen + 256;
 	if ((b = malloc(cap)) == NULL) {
-		free(x);
-		hconn_close(h);
+			hconn_close(h);
 		return;
 	}
 	for (sl = 0; sl < u->headlen && u->head[sl] != '\n'; sl++)
@@ -1339,7 +1343,6 @@ response_head(struct upconn *u, const char *rest, size_t restn)
 		h->resp_head_sent = 1;
 	}
 	n += (size_t)snprintf(b + n, cap - n, "\r\n");
-	free(x);
 	if (interim) {
 		if (to_client(h, b, n) != 0) {
 			free(b);
