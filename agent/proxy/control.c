@@ -69,6 +69,24 @@ refuse(struct cconn *c, const char *what, const char *why)
 
 /* ---- status ------------------------------------------------------------- */
 
+/* owner_of: the route whose status entry shows r's targets: the live
+ * route of r's service, else the first route of that service. */
+static struct route *
+owner_of(struct route *r)
+{
+	struct route *q, *first = NULL;
+
+	for (q = P->routes; q != NULL; q = q->next) {
+		if (strcmp(q->service, r->service) != 0)
+			continue;
+		if (!q->removed)
+			return q;
+		if (first == NULL)
+			first = q;
+	}
+	return first;
+}
+
 static void
 status_reply(struct cconn *c)
 {
@@ -107,29 +125,38 @@ status_reply(struct cconn *c)
 		fatalx("out of memory");
 	for (r = P->routes; r != NULL; r = r->next) {
 		Ferry__ProxyRoute *o = &rt[i];
+		struct route *q;
 
-		/* A removed route shows while it drains, hold off. */
+		/* One entry a service: the live route's settings, with the
+		 * targets of its removed (draining) predecessors too. */
+		if (owner_of(r) != r)
+			continue;
 		*o = *r->spec;
 		o->base.unknown_fields = NULL;
 		o->base.n_unknown_fields = 0;
 		o->held = r->nheld;
 		o->n_targets = 0;
 		o->targets = &tgp[k];
-		for (t = r->targets; t != NULL; t = t->next) {
-			Ferry__ProxyTarget *x = &tg[k];
+		for (q = P->routes; q != NULL; q = q->next) {
+			if (owner_of(q) != r)
+				continue;
+			for (t = q->targets; t != NULL; t = t->next) {
+				Ferry__ProxyTarget *x = &tg[k];
 
-			ferry__proxy_target__init(x);
-			x->revision = t->revision;
-			x->address = t->address;
-			x->port = t->port;
-			x->weight = t->weight;
-			x->draining = t->draining || r->removed;
-			x->active = t->active;
-			tgp[k++] = x;
-			o->n_targets++;
+				ferry__proxy_target__init(x);
+				x->revision = t->revision;
+				x->address = t->address;
+				x->port = t->port;
+				x->weight = t->weight;
+				x->draining = t->draining || q->removed;
+				x->active = t->active;
+				tgp[k++] = x;
+				o->n_targets++;
+			}
 		}
 		rtp[i++] = o;
 	}
+	nr = i;
 	m.routes = rtp;
 	m.n_routes = nr;
 	i = 0;

@@ -2365,3 +2365,45 @@ Test(proxy, set_port_in_use_changes_nothing)
 	cr_expect_eq(req1(s.port, GET("/id"), &r), 200);
 	cr_expect(h_log_has(PX, "1 of 1 route(s) restored"));
 }
+
+/* A route moved to another port: the old port stops listening, a request
+ * in flight there finishes, and status shows one entry for the service
+ * (the old target draining, with its active request). */
+Test(proxy, route_moves_port)
+{
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
+	int old = s.port;
+	struct bg g;
+	struct resp r;
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "old", "127.0.0.1");
+	backend_start(&B2, "new", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	bg_start(&g, old, GET("/slow/600"));
+	for (int i = 0; i < 100 && atomic_load(&B1.requests) == 0; i++)
+		h_sleep_ms(10);
+	s.port = port_new();
+	s.t[0] = (struct tspec){ 2, "127.0.0.1", B2.port, 1 };
+	px_must_set(&s);
+	rp = px_status();
+	cr_assert_eq(rp->n_routes, 1);
+	cr_expect_eq(rp->routes[0]->listen_port, (uint32_t)s.port);
+	cr_assert_eq(rp->routes[0]->n_targets, 2);
+	for (size_t i = 0; i < 2; i++) {
+		Ferry__ProxyTarget *t = rp->routes[0]->targets[i];
+
+		cr_expect_eq(t->draining, t->revision == 1);
+		if (t->revision == 1)
+			cr_expect_eq(t->active, 1);
+	}
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	cr_expect(dial(old) < 0, "the old port still listens");
+	cr_expect_eq(req1(s.port, GET("/id"), &r), 200);
+	cr_expect_str_eq(r.body, "new");
+	pthread_join(g.th, NULL);
+	cr_expect_eq(g.status, 200);
+	cr_expect_str_eq(g.body, "old");
+}
