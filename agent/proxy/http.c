@@ -1164,11 +1164,27 @@ on_up_timer(uv_timer_t *tm)
 {
 	struct upconn *u = tm->data;
 
-	if (u->h == NULL) {
+	struct hconn *h = u->h;
+
+	if (h == NULL) {
 		up_close(u);
 		return;
 	}
-	upstream_fail(u->h, 't');
+	if (!h->req_done && !u->got_bytes && u->state != U_CONNECTING) {
+		/* The client's body stalled, not the target: 408. */
+		h->r->st->client_aborted++;
+		log_info("%s: client %s: 408: request body stalled for "
+		    "upstream_timeout", h->r->service, h->peer);
+		u->h = NULL;
+		up_close(u);
+		h->up = NULL;
+		status_add(h->t->st, 408);
+		latency_add(h->t->st, now_us() - h->t0_us);
+		end_request(h);
+		answer(h, 408, 0);
+		return;
+	}
+	upstream_fail(h, 't');
 }
 
 static void

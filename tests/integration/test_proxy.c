@@ -2407,3 +2407,31 @@ Test(proxy, route_moves_port)
 	cr_expect_eq(g.status, 200);
 	cr_expect_str_eq(g.body, "old");
 }
+
+/* A request body that stalls is the client's doing: 408, not a 504
+ * counted on the target. */
+Test(proxy, stalled_body_is_408)
+{
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1,
+	    .upstream_ms = 400 };
+	struct cl c;
+	struct resp r;
+	Ferry__ProxyReply *rp;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	send_str(c.fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10"
+	    "\r\n\r\nabc");
+	cr_expect_eq(cl_response(&c, &r, 0), 408);
+	cr_expect(cl_closed(&c, 2000));
+	close(c.fd);
+	rp = px_status();
+	cr_expect_eq(rev_of(rp, "web", 1)->failed_timeout, 0);
+	cr_expect_eq(rev_of(rp, "web", 1)->status_class[3], 1);
+	cr_expect_eq(rev_of(rp, "web", 1)->active, 0);
+	cr_expect_eq(ref_of(rp, "web")->client_aborted, 1);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+}
