@@ -101,7 +101,7 @@ status_reply(struct cconn *c)
 	struct target *t;
 	struct revstat *s;
 	struct svcstat *v;
-	size_t nr = 0, nt = 0, nv = 0, ns = 0, i = 0, k = 0, j;
+	size_t nr = 0, nt = 0, nv = 0, ns = 0, i = 0, k = 0;
 
 	for (r = P->routes; r != NULL; r = r->next) {
 		nr++;
@@ -208,7 +208,6 @@ status_reply(struct cconn *c)
 	m.traffic = &tr;
 	m.ok = 1;
 	reply(c, &m, NULL, 0);
-	(void)j;
 	free(rt);
 	free(rtp);
 	free(tg);
@@ -543,8 +542,8 @@ on_leave_timer(uv_timer_t *t)
 }
 
 /* proxy_leave stops accepting (listening sockets stay open elsewhere),
- * closes idle connections and exits once in-flight work is done, or
- * after deadline_ms. */
+ * has every client connection close after its next response, and exits
+ * once no connection is left, or after deadline_ms. */
 void
 proxy_leave(uint64_t deadline_ms)
 {

@@ -86,7 +86,6 @@ struct hconn {
 	int keepalive;
 	int req_done;
 	int resp_head_sent;
-	int status;
 	int upgrade;
 	int has_sticky;
 	int head_method;
@@ -109,7 +108,6 @@ struct parse {
 	size_t nh;
 	int too_many;
 	int headers_done;
-	int message_done;
 };
 
 /* One head is parsed at a time (synchronously, on the loop's thread):
@@ -124,7 +122,6 @@ parse_begin(struct parse *x)
 	x->nh = 0;
 	x->too_many = 0;
 	x->headers_done = 0;
-	x->message_done = 0;
 	return x;
 }
 
@@ -430,7 +427,6 @@ hconn_wait_request(struct hconn *h, int fresh)
 	h->state = C_IDLE;
 	h->req_done = 0;
 	h->resp_head_sent = 0;
-	h->status = 0;
 	h->upgrade = 0;
 	h->body_seen = 0;
 	h->has_sticky = 0;
@@ -1077,13 +1073,11 @@ static void
 on_up_closed(uv_handle_t *hd)
 {
 	struct upconn *u = hd->data;
-	struct target *t = u->t;
 
 	if (--u->closes > 0)
 		return;
 	free(u->head);
 	free(u);
-	(void)t;
 }
 
 static void
