@@ -1085,6 +1085,8 @@ up_close(struct upconn *u)
 {
 	if (u->state == U_CLOSING)
 		return;
+	if (u->state == U_IDLE)
+		u->t->nidle--;
 	link_del(&u->l);
 	free(u->out);
 	u->out = NULL;
@@ -1101,7 +1103,7 @@ up_pool(struct upconn *u)
 
 	u->h = NULL;
 	uv_timer_stop(&u->tm);
-	if (t->draining || P->leaving) {
+	if (t->draining || P->leaving || t->nidle >= PROXY_POOL_MAX) {
 		up_close(u);
 		return;
 	}
@@ -1113,6 +1115,7 @@ up_pool(struct upconn *u)
 	u->done = 0;
 	u->got_bytes = 0;
 	link_add(&t->idle, &u->l);
+	t->nidle++;
 	up_read(u, 1);
 	/* Idle upstream connections close after the client idle time. */
 	uv_timer_start(&u->tm, on_up_timer, P->conf.idle_timeout_ms, 0);
@@ -1615,6 +1618,7 @@ up_send(struct hconn *h, int pool)
 		u = (struct upconn *)((char *)t->idle.prev -
 		    offsetof(struct upconn, l));
 		link_del(&u->l);
+		t->nidle--;
 		uv_timer_stop(&u->tm);
 		u->state = U_HEAD;
 	} else {

@@ -23,6 +23,7 @@
 #define PROXY_WBUF_MAX (64 * 1024)	/* a write queue above this stops the
 					 * reading side */
 #define PROXY_BUF 16384		/* one read buffer */
+#define PROXY_POOL_MAX 64	/* idle upstream connections kept a target */
 #define PROXY_RESP_HEAD_MAX (64 * 1024)
 #define PROXY_MAX_ROUTES_FILE (16 << 20)
 
@@ -84,6 +85,7 @@ struct target {
 	uint64_t drain_deadline;	/* monotonic ms */
 	uint64_t active;		/* requests or connections in flight */
 	struct link idle;		/* idle upstream connections (upconn) */
+	uint32_t nidle;			/* how many, at most PROXY_POOL_MAX */
 	struct link tunnels;		/* raw tunnels (TCP, upgraded HTTP) */
 };
 

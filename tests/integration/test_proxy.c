@@ -2435,3 +2435,31 @@ Test(proxy, stalled_body_is_408)
 	cr_expect_eq(ref_of(rp, "web")->client_aborted, 1);
 	ferry__proxy_reply__free_unpacked(rp, NULL);
 }
+
+/* After a burst of 80 concurrent requests, a target's pool keeps 64 idle
+ * upstream connections and closes the rest. */
+Test(proxy, pool_capped)
+{
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
+	static struct bg g[80];
+	int open = -1;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	for (int i = 0; i < 80; i++)
+		bg_start(&g[i], s.port, GET("/slow/500"));
+	for (int i = 0; i < 80; i++) {
+		pthread_join(g[i].th, NULL);
+		cr_expect_eq(g[i].status, 200);
+	}
+	cr_expect_eq(atomic_load(&B1.conns), 80);
+	for (int i = 0; i < 200; i++) {
+		open = atomic_load(&B1.open);
+		if (open == 64)
+			break;
+		h_sleep_ms(10);
+	}
+	cr_expect_eq(open, 64, "%d upstream connections open", open);
+}
