@@ -1902,6 +1902,19 @@ Test(proxy, counts_exact)
 		obs += a->latency[i] + b->latency[i];
 	cr_expect_eq(obs, 60);
 	cr_expect_eq(a->n_latency, 23);
+	/* Microseconds, not milliseconds: fast loopback answers land in
+	 * the low buckets and the sum is not a multiple of 1000 each. */
+	cr_expect(a->latency_sum_us + b->latency_sum_us > 0);
+	cr_expect(a->latency[22] + b->latency[22] == 0);
+	{
+		int any_frac = 0;
+
+		for (size_t i = 0; i < 8; i++)
+			any_frac |= a->latency[i] + b->latency[i] > 0;
+		cr_expect(any_frac, "no answer under 6.4 ms");
+	}
+	cr_expect((a->latency_sum_us + b->latency_sum_us) % 1000 != 0,
+	    "latencies look rounded to milliseconds");
 	cr_expect_eq(ref_of(rp, "web")->bad_request, 1);
 	cr_expect_eq(a->active + b->active, 0);
 	cr_expect_eq(rp->traffic->boot.len, 16);
