@@ -10,6 +10,7 @@ struct tconn {
 	uv_tcp_t c, u;
 	uv_connect_t cr;
 	uv_timer_t tm;			/* connecting: upstream_timeout */
+	uint64_t t0_us;			/* routed: connecting from then */
 	struct held hold;
 	struct tunnel tun;
 	struct route *r;
@@ -224,6 +225,7 @@ on_connect(uv_connect_t *cr, int status)
 		return;
 	}
 	uv_timer_stop(&tc->tm);
+	latency_add(tc->t->st, uv_hrtime() / 1000 - tc->t0_us);
 	tc->connected = 1;
 	uv_tcp_nodelay(&tc->u, 1);
 	c_read(tc, 1);
@@ -257,6 +259,7 @@ static void
 go(struct tconn *tc, struct target *t)
 {
 	tc->t = t;
+	tc->t0_us = uv_hrtime() / 1000;
 	t->active++;
 	t->st->active++;
 	t->st->requests++;

@@ -1193,6 +1193,15 @@ Test(proxy, tcp_weights_and_pipe)
 	cr_expect_eq(b, 20);
 	rp = px_status();
 	cr_expect_eq(rev_of(rp, "db", 1)->requests, 20);
+	{
+		uint64_t obs = 0;
+		Ferry__RevisionTraffic *t = rev_of(rp, "db", 1);
+
+		for (size_t i = 0; i < t->n_latency; i++)
+			obs += t->latency[i];
+		cr_expect_eq(obs, 20, "connect times observed: %llu",
+		    (unsigned long long)obs);
+	}
 	ferry__proxy_reply__free_unpacked(rp, NULL);
 	/* Every connection closed: nothing active. */
 	for (int i = 0; i < 100 && active_total("db") != 0; i++)
