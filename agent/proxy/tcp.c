@@ -20,6 +20,7 @@ struct tconn {
 	int connected;
 	int c_reading, u_reading;
 	int c_eof, u_eof;
+	int shut;			/* directions shut down (of 2) */
 };
 
 struct twreq {
@@ -130,21 +131,25 @@ pipe_to(struct tconn *tc, uv_stream_t *s, char *base, size_t n)
 static void
 on_shut(uv_shutdown_t *sr, int status)
 {
-	(void)status;
+	struct tconn *tc = sr->data;
+
 	free(sr);
+	if (tc->closing)
+		return;
+	/* Both sides said all they had and it was delivered: done. */
+	if (status != 0 || ++tc->shut == 2)
+		tconn_close(tc);
 }
 
-/* eof passes a half-close on; both closed: the connection ends. */
+/* eof passes a half-close on, once what was queued for that side is
+ * written; when both directions are shut, the connection ends. */
 static void
 eof(struct tconn *tc, uv_stream_t *to)
 {
 	uv_shutdown_t *sr = malloc(sizeof(*sr));
 
-	if (tc->c_eof && tc->u_eof) {
-		free(sr);
-		tconn_close(tc);
-		return;
-	}
+	if (sr != NULL)
+		sr->data = tc;
 	if (sr == NULL || uv_shutdown(sr, to, on_shut) != 0) {
 		free(sr);
 		tconn_close(tc);

@@ -2485,3 +2485,27 @@ Test(proxy, pool_capped)
 	}
 	cr_expect_eq(open, 64, "%d upstream connections open", open);
 }
+
+/* TCP: a client's half-close goes on to the target after its bytes; the
+ * answer still comes back whole, then the connection ends. */
+Test(proxy, tcp_half_close)
+{
+	struct rspec s = { .service = "db", .tcp = 1, .port = port_new(),
+	    .nt = 1 };
+	struct cl c;
+	struct resp r;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	send_str(c.fd, "GET /old HTTP/1.0\r\n\r\n");
+	shutdown(c.fd, SHUT_WR);
+	cr_expect_eq(cl_response(&c, &r, 0), 200);
+	cr_expect_str_eq(r.body, "close-delimited body");
+	close(c.fd);
+	for (int i = 0; i < 100 && active_total("db") != 0; i++)
+		h_sleep_ms(10);
+	cr_expect_eq(active_total("db"), 0);
+}
