@@ -1271,7 +1271,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	move(&sm, SWI_HEALTHY, NULL, 0);
 	if (record(j, rec, &row, &sm, o) != 0)
 		goto unrecorded;
-	progress(j, NULL, "%s r%llu: health passed", s->service,
+	progress(j, NULL, "%s r%llu: passed its health check", s->service,
 	    (unsigned long long)s->revision);
 	if (via.on) {
 		struct via_to to[2] = {
