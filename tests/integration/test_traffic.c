@@ -253,7 +253,8 @@ Test(traffic, an_agent_killed_mid_deploy_drops_nothing)
 	h_sleep_ms(500);
 	id = deploy_bg("v2.yml");
 	/* The second host's new container passed health: kill its agent. */
-	cr_assert(h_wait_log(AGENT[1], "passed its health check", 60000),
+	cr_assert(h_wait_log(AGENT[1], "web r2: passed its health check",
+	    60000),
 	    "host 2 never got to health (see %s)", AGENT[1]->log);
 	h_kill(AGENT[1], SIGKILL);
 	h_sleep_ms(1000);
