@@ -411,6 +411,19 @@ via_init(struct via *v, const struct job *j, const char *service,
 	v->drain_ms = v->ps.drain_timeout_ms ? v->ps.drain_timeout_ms : 30000;
 }
 
+/* via_check asks the proxy for v's route before anything changes: a
+ * proxy that does not answer fails the swap at once, nothing done. */
+static int
+via_check(const struct job *j, const struct via *v, char *err,
+    size_t errlen)
+{
+	struct proxyctl_route r;
+	int rc;
+
+	rc = proxyctl_get(j->proxy_ctl, v->service, &r, err, errlen);
+	return rc == FERR_NOTFOUND ? 0 : rc;
+}
+
 /* via_label writes v's settings as the ferry.proxy label's text. */
 static void
 via_label(const struct via *v, char *buf, size_t len)
@@ -1005,6 +1018,8 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	policy_of(s->health, &pol);
 	if (health_policy_check(&pol, err, sizeof(err)) != 0)
 		return fail_early(o, "refused: %s", err);
+	if (via.on && via_check(j, &via, err, sizeof(err)) != 0)
+		return fail_early(o, "%s", err);
 
 	/* The image, by digest: pulled unless it is here already. */
 	if (docker_image_digest(d, s->image, digest, sizeof(digest), err,
@@ -1057,7 +1072,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		free(cs);
 		return 1;
 	}
-	if (other != NULL) {
+	if (via.on && other != NULL) {
 		free(cs);
 		return fail_early(o, "refused: revisions %llu and %llu of %s "
 		    "run side by side (a weighted swap); complete it first "
@@ -1377,6 +1392,8 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 
 	o->res.service = (char *)rb->service;
 	via_init(&via, j, rb->service, rb->port, rb->health, rb->proxy);
+	if (via.on && via_check(j, &via, err, sizeof(err)) != 0)
+		return fail_early(o, "%s", err);
 	if (service_containers(j, d, rb->service, &cs, &n, err,
 	    sizeof(err)) != 0)
 		return fail_early(o, "%s", err);
@@ -1552,14 +1569,20 @@ do_remove(struct job *j, struct docker *d, const Ferry__Remove *rm,
 	struct docker_state *cs;
 	char err[400];
 	size_t n, i;
-	int ok = 1;
+	int ok = 1, rc;
 
 	o->res.service = (char *)rm->service;
 	/* The route first: the proxy stops taking requests for the service
 	 * and lets the ones in flight finish before the containers go. */
-	if (j->proxy_ctl[0] != '\0' && proxyctl_remove(j->proxy_ctl,
-	    rm->service, err, sizeof(err)) != 0)
-		return fail_early(o, "%s", err);
+	if (j->proxy_ctl[0] != '\0' && (rc = proxyctl_remove(j->proxy_ctl,
+	    rm->service, err, sizeof(err))) != 0) {
+		/* A proxy that does not answer serves nothing now; one that
+		 * said no keeps the service as it is. */
+		if (rc != FERR_IO)
+			return fail_early(o, "%s", err);
+		progress(j, NULL, "%s: %s; removing the containers anyway",
+		    rm->service, err);
+	}
 	if (service_containers(j, d, rm->service, &cs, &n, err,
 	    sizeof(err)) != 0)
 		return fail_early(o, "%s", err);
