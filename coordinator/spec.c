@@ -1288,13 +1288,13 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 	s->proxy.mode = s->health.check == SPEC_CHECK_HTTP ? SPEC_PROXY_HTTP :
 	    SPEC_PROXY_TCP;
 	if (kv[K_PROXY].k) {
+		if ((rc = read_proxy(c, kv[K_PROXY].v, s)) != 0)
+			return rc;
 		if (!s->port.set)
 			return fail(c, kv[K_PROXY].k->line, "proxy", "the "
 			    "service publishes no host port (port:), and "
 			    "ferry-proxy serves host ports only: there is no "
 			    "proxy to set");
-		if ((rc = read_proxy(c, kv[K_PROXY].v, s)) != 0)
-			return rc;
 	}
 	return 0;
 }
