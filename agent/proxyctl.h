@@ -101,8 +101,8 @@ proxyctl_routes(const char *ctl,
  * proxyctl_wait_drained waits, looking every PROXYCTL_POLL_MS, until the
  * target address:port of service has nothing in flight (it left the
  * route, or its count of active requests or connections is 0), for at
- * most timeout_ms, or until stopped (when not NULL) returns non-zero.  *finished gets the
- * number in flight at the first look (what drained).  Returns 0 when it
+ * most timeout_ms, or until stopped (when not NULL) returns non-zero.
+ * *finished gets the number in flight at the first look (what drained).  Returns 0 when it
  * drained, FERR_TIMEOUT when timeout_ms passed first (the proxy closes
  * what is left at its drain_timeout), FERR_CLOSED when stopped said so,
  * or an error as proxyctl_set.
