@@ -996,8 +996,9 @@ static void
 state_from_json(const cJSON *j, struct docker_state *st)
 {
 	const cJSON *state = at(j, "State"), *config = at(j, "Config");
-	const cJSON *labels = at(config, "Labels"), *health, *log;
+	const cJSON *labels = at(config, "Labels"), *health, *log, *pb;
 	const char *name = cJSON_GetStringValue(at(j, "Name"));
+	char num[16];
 	size_t n;
 
 	memset(st, 0, sizeof(*st));
@@ -1031,6 +1032,30 @@ state_from_json(const cJSON *j, struct docker_state *st)
 	copy_str(st->host, sizeof(st->host), at(labels, "ferry.host"));
 	copy_str(st->command, sizeof(st->command), at(labels,
 	    "ferry.command"));
+	copy_str(num, sizeof(num), at(labels, "ferry.port"));
+	st->port = (uint32_t)strtoul(num, NULL, 10);
+	if (st->port > 65535)
+		st->port = 0;
+	copy_str(num, sizeof(num), at(labels, "ferry.listen"));
+	st->listen = (uint32_t)strtoul(num, NULL, 10);
+	if (st->listen > 65535)
+		st->listen = 0;
+	copy_str(num, sizeof(num), at(labels, "ferry.weight"));
+	st->weight = (uint32_t)strtoul(num, NULL, 10);
+	if (st->weight > 99)
+		st->weight = 0;
+	copy_str(st->proxy, sizeof(st->proxy), at(labels, "ferry.proxy"));
+	cJSON_ArrayForEach(pb, at(at(j, "HostConfig"), "PortBindings")) {
+		const cJSON *b;
+
+		cJSON_ArrayForEach(b, pb) {
+			copy_str(num, sizeof(num), at(b, "HostPort"));
+			if (st->published == 0 && strtoul(num, NULL, 10) > 0 &&
+			    strtoul(num, NULL, 10) <= 65535)
+				st->published = (uint32_t)strtoul(num, NULL,
+				    10);
+		}
+	}
 	/* The default bridge says it at the top; any network in the list. */
 	copy_str(st->ip, sizeof(st->ip), at(at(j, "NetworkSettings"),
 	    "IPAddress"));

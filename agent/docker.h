@@ -110,6 +110,16 @@ struct docker_state {
 	char service[128], revision[32], deployment[64], host[128];
 	char command[64];	/* ferry.command label */
 	char ip[64];		/* its address on its first network, or "" */
+	uint32_t port;		/* ferry.port label: the container port the
+				 * proxy reaches it on (0: none) */
+	uint32_t published;	/* a host port it publishes itself (its
+				 * HostConfig's PortBindings), or 0 */
+	uint32_t listen;	/* ferry.listen label: the host port the
+				 * proxy serves it on (0: not proxied) */
+	uint32_t weight;	/* ferry.weight label: its share (1..99)
+				 * when it runs beside another, else 0 */
+	char proxy[96];		/* ferry.proxy label: the route's settings
+				 * (swap.c writes and reads it) */
 };
 
 /* docker_inspect reads one container; FERR_NOTFOUND when it is gone. */

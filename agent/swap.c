@@ -30,6 +30,7 @@
 #include "health.h"
 #include "log.h"
 #include "probe.h"
+#include "proxyctl.h"
 #include "secretfs.h"
 #include "swapsm.h"
 
@@ -47,6 +48,7 @@ struct job {
 	struct job *next;
 	/* settings copied on the loop thread */
 	char host[64], publish[64], probe_ip[64], socket[512], db[600];
+	char proxy_ctl[108];		/* "": no ferry-proxy */
 	uint32_t keep;
 	char allowed_binds[512];
 	char secrets_dir[400];
@@ -355,6 +357,233 @@ watch(struct job *j, struct docker *d, const char *cid, uint64_t revision,
 	return v;
 }
 
+/* ---- the proxy: where the service's traffic goes ------------------------ */
+
+/*
+ * A service with a host port, on an agent with a ferry-proxy, is served by
+ * the proxy on that port: its containers publish nothing and are reached
+ * on their own addresses.  Every route change goes through proxyctl.c;
+ * the containers carry what a route needs in their labels (ferry.listen,
+ * ferry.port, ferry.proxy, ferry.weight), so that the reconciliation at
+ * start can point a route at what runs with no command at hand.
+ */
+struct via {
+	int on;				/* the swap goes through the proxy */
+	int legacy;			/* the old one publishes the port itself:
+					 * the proxy cannot serve it */
+	const char *service;
+	uint32_t listen, port;		/* host port, container port */
+	Ferry__ProxySettings ps;	/* the route's settings */
+	uint32_t drain_ms;
+};
+
+static int
+swap_stopping(void)
+{
+	return atomic_load(&stopping);
+}
+
+static void
+via_init(struct via *v, const struct job *j, const char *service,
+    const Ferry__PortBinding *pb, const Ferry__HealthSpec *h,
+    const Ferry__ProxySettings *ps)
+{
+	memset(v, 0, sizeof(*v));
+	ferry__proxy_settings__init(&v->ps);
+	v->service = service;
+	v->on = j->proxy_ctl[0] != '\0' && pb != NULL && pb->host != 0 &&
+	    pb->container != 0;
+	if (!v->on)
+		return;
+	v->listen = pb->host;
+	v->port = pb->container;
+	if (ps != NULL) {
+		v->ps = *ps;
+		v->ps.base = (ProtobufCMessage)PROTOBUF_C_MESSAGE_INIT(
+		    &ferry__proxy_settings__descriptor);
+	} else {
+		/* A ferryd that sends no settings: http with an HTTP check. */
+		v->ps.mode = h != NULL && h->check_case ==
+		    FERRY__HEALTH_SPEC__CHECK_HTTP ?
+		    FERRY__PROXY_MODE__PROXY_HTTP :
+		    FERRY__PROXY_MODE__PROXY_TCP;
+	}
+	v->drain_ms = v->ps.drain_timeout_ms ? v->ps.drain_timeout_ms : 30000;
+}
+
+/* via_check asks the proxy for v's route before anything changes: a
+ * proxy that does not answer fails the swap at once, nothing done. */
+static int
+via_check(const struct job *j, const struct via *v, char *err,
+    size_t errlen)
+{
+	struct proxyctl_route r;
+	int rc;
+
+	rc = proxyctl_get(j->proxy_ctl, v->service, &r, err, errlen);
+	return rc == FERR_NOTFOUND ? 0 : rc;
+}
+
+/* via_label writes v's settings as the ferry.proxy label's text. */
+static void
+via_label(const struct via *v, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s %u %u %u %llu %d",
+	    v->ps.mode == FERRY__PROXY_MODE__PROXY_TCP ? "tcp" : "http",
+	    v->ps.drain_timeout_ms, v->ps.max_pause_ms,
+	    v->ps.upstream_timeout_ms, (unsigned long long)v->ps.max_body,
+	    v->ps.sticky ? 1 : 0);
+}
+
+/* via_from_label reads a container's labels back into v (0), or says
+ * the container is not served by the proxy (FERR_NOTFOUND). */
+static int
+via_from_label(struct via *v, const struct job *j,
+    const struct docker_state *st)
+{
+	char mode[8];
+	unsigned d = 0, p = 0, u = 0;
+	unsigned long long mb = 0;
+	int sticky = 0;
+
+	memset(v, 0, sizeof(*v));
+	ferry__proxy_settings__init(&v->ps);
+	if (j->proxy_ctl[0] == '\0' || st->listen == 0 || st->port == 0)
+		return FERR_NOTFOUND;
+	v->on = 1;
+	v->service = st->service;
+	v->listen = st->listen;
+	v->port = st->port;
+	if (sscanf(st->proxy, "%7s %u %u %u %llu %d", mode, &d, &p, &u, &mb,
+	    &sticky) == 6) {
+		v->ps.mode = strcmp(mode, "tcp") == 0 ?
+		    FERRY__PROXY_MODE__PROXY_TCP :
+		    FERRY__PROXY_MODE__PROXY_HTTP;
+		v->ps.drain_timeout_ms = d;
+		v->ps.max_pause_ms = p;
+		v->ps.upstream_timeout_ms = u;
+		v->ps.max_body = mb;
+		v->ps.sticky = sticky != 0;
+	}
+	v->drain_ms = d ? d : 30000;
+	return 0;
+}
+
+/* addr_of gets container id's address now ("" when it has none). */
+static void
+addr_of(struct docker *d, const char *id, char *addr, size_t len)
+{
+	struct docker_state st;
+	char err[300];
+
+	addr[0] = '\0';
+	if (id != NULL && id[0] != '\0' && docker_inspect(d, id, &st, err,
+	    sizeof(err)) == 0 && st.running)
+		snprintf(addr, len, "%s", st.ip);
+}
+
+/* One container a route is to send traffic to. */
+struct via_to {
+	const char *id;
+	uint64_t revision;
+	uint32_t weight;
+};
+
+/*
+ * via_route sets v's route to the containers to[0..n) (at their
+ * addresses now), holding new requests when hold.  Returns 0, or an error
+ * with err saying why (a container without an address, or what the proxy
+ * said).
+ */
+static int
+via_route(const struct job *j, struct docker *d, const struct via *v,
+    int hold, const struct via_to *to, size_t n, char *err, size_t errlen)
+{
+	struct proxyctl_route r;
+	char addr[64];
+	size_t i;
+	int rc;
+
+	proxyctl_route_init(&r, v->service, j->publish, v->listen, &v->ps, 0);
+	r.hold = hold;
+	for (i = 0; i < n; i++) {
+		addr_of(d, to[i].id, addr, sizeof(addr));
+		if (addr[0] == '\0') {
+			snprintf(err, errlen, "ferry-proxy: %s: the container "
+			    "of r%llu has no address to route to", v->service,
+			    (unsigned long long)to[i].revision);
+			return FERR_STATE;
+		}
+		if ((rc = proxyctl_add_target(&r, to[i].revision, addr,
+		    v->port, to[i].weight)) != 0) {
+			snprintf(err, errlen, "ferry-proxy: %s: too many "
+			    "targets", v->service);
+			return rc;
+		}
+	}
+	return proxyctl_set(j->proxy_ctl, &r, err, errlen);
+}
+
+/* via_only points v's route at the one container id, not holding. */
+static int
+via_only(const struct job *j, struct docker *d, const struct via *v,
+    const char *id, uint64_t rev, char *err, size_t errlen)
+{
+	struct via_to to = { id, rev, 100 };
+
+	return via_route(j, d, v, 0, &to, 1, err, errlen);
+}
+
+/*
+ * via_drain waits until the container that was at addr (revision rev),
+ * out of the route now, has nothing in flight, for up to the route's
+ * drain_timeout (the proxy closes what is left then), and says how it
+ * went.
+ */
+static void
+via_drain(struct job *j, const struct via *v, const char *addr,
+    uint64_t rev)
+{
+	uint64_t k = 0;
+	char err[400];
+	int rc;
+
+	if (addr[0] == '\0')
+		return;
+	rc = proxyctl_wait_drained(j->proxy_ctl, v->service, addr, v->port,
+	    v->drain_ms + 1000, swap_stopping, &k, err, sizeof(err));
+	if (rc == 0)
+		progress(j, NULL, "%s: r%llu drained (%llu in flight "
+		    "finished)", v->service, (unsigned long long)rev,
+		    (unsigned long long)k);
+	else if (j->reconcile)
+		log_warnx("%s: r%llu: %s; stopping it", v->service,
+		    (unsigned long long)rev, err);
+	else
+		progress(j, NULL, "%s: r%llu: %s; stopping it", v->service,
+		    (unsigned long long)rev, err);
+}
+
+/* via_restore points the route back at the old container after a swap
+ * that gave up (it runs again: old_runs), its failure added to why. */
+static void
+via_restore(const struct job *j, struct docker *d, const struct via *v,
+    const char *old_id, uint64_t old_rev, int old_runs, char *why,
+    size_t whylen)
+{
+	char err[400];
+	size_t n;
+
+	if (v == NULL || !v->on || v->legacy || !old_runs)
+		return;
+	if (via_only(j, d, v, old_id, old_rev, err, sizeof(err)) != 0) {
+		n = strlen(why);
+		snprintf(why + n, whylen - n, "; pointing the route back at "
+		    "revision %llu failed too: %s", (unsigned long long)old_rev,
+		    err);
+	}
+}
+
 /* ---- Swap ----------------------------------------------------------------- */
 
 /* start_again brings the old container back after a failed swap, its
@@ -571,11 +800,13 @@ forget(struct job *j, struct records *rec, const char *service)
  * one, and the row goes. */
 static void
 put_back(struct job *j, struct docker *d, struct records *rec,
-    struct swapsm *sm, const char *service, uint64_t old_rev,
-    struct swap_out *o)
+    struct swapsm *sm, const struct via *v, const char *service,
+    uint64_t old_rev, struct swap_out *o)
 {
 	move(sm, SWI_REVERTED, NULL, start_again(d, sm->old_id, old_rev,
 	    o->why, sizeof(o->why)));
+	via_restore(j, d, v, sm->old_id, old_rev, sm->old_runs, o->why,
+	    sizeof(o->why));
 	forget(j, rec, service);
 }
 
@@ -589,8 +820,8 @@ put_back(struct job *j, struct docker *d, struct records *rec,
  */
 static void
 back_out(struct job *j, struct docker *d, struct records *rec,
-    struct swapsm *sm, const char *service, uint64_t old_rev,
-    struct swap_out *o)
+    struct swapsm *sm, const struct via *v, const char *service,
+    uint64_t old_rev, struct swap_out *o)
 {
 	char err[400];
 
@@ -599,6 +830,10 @@ back_out(struct job *j, struct docker *d, struct records *rec,
 		docker_stop(d, sm->new_id, 5, err, sizeof(err));
 	move(sm, SWI_REVERTED, NULL, start_again(d, sm->old_id, old_rev,
 	    o->why, sizeof(o->why)));
+	/* Through the proxy: traffic back to the old one (held requests go
+	 * on to it) before the new one goes. */
+	via_restore(j, d, v, sm->old_id, old_rev, sm->old_runs, o->why,
+	    sizeof(o->why));
 	set_reverted(o, sm->old_id[0] != '\0', old_rev, sm->old_id);
 	report_early(j, rec, o);
 	fail_new(d, sm->new_id, NULL);
@@ -649,6 +884,84 @@ write_secrets(struct job *j, struct docker *d, const Ferry__Swap *s,
 	    whylen);
 }
 
+/*
+ * reweigh handles a swap to the revision that already runs (cur) while
+ * another one (other) runs beside it, through the proxy: a weight of
+ * 1..99 changes the split; none (or 100) completes a weighted swap: the
+ * route goes to cur alone, other drains and stops.  Returns 1 when done.
+ */
+static int
+reweigh(struct job *j, struct docker *d, const Ferry__Swap *s,
+    const struct via *v, const struct docker_state *cur,
+    const struct docker_state *other, struct swap_out *o)
+{
+	char err[400], addr[64];
+	uint64_t other_rev = rev_of(other), cur_rev = rev_of(cur);
+	int rc;
+
+	if (s->weight > 0 && s->weight < 100) {
+		struct via_to to[2] = {
+			{ other->id, other_rev, 100 - s->weight },
+			{ cur->id, cur_rev, s->weight },
+		};
+
+		if ((rc = via_route(j, d, v, 0, to, 2, err,
+		    sizeof(err))) != 0)
+			return fail_early(o, "%s", err);
+		docker_update_restart(d, cur->id, "unless-stopped", err,
+		    sizeof(err));
+		progress(j, NULL, "%s: r%llu gets %u%% of new traffic, r%llu "
+		    "%u%%", s->service, (unsigned long long)cur_rev,
+		    s->weight, (unsigned long long)other_rev,
+		    100 - s->weight);
+		snprintf(o->why, sizeof(o->why), "revision %llu runs beside "
+		    "revision %llu with %u%% of new traffic",
+		    (unsigned long long)cur_rev,
+		    (unsigned long long)other_rev, s->weight);
+	} else {
+		snprintf(addr, sizeof(addr), "%s", other->ip);
+		if ((rc = via_only(j, d, v, cur->id, cur_rev, err,
+		    sizeof(err))) != 0)
+			return fail_early(o, "%s", err);
+		progress(j, NULL, "%s: switched traffic to r%llu", s->service,
+		    (unsigned long long)cur_rev);
+		via_drain(j, v, addr, other_rev);
+		docker_stop(d, other->id, s->stop_timeout_s ?
+		    s->stop_timeout_s : 10, err, sizeof(err));
+		docker_update_restart(d, other->id, "no", err, sizeof(err));
+		docker_update_restart(d, cur->id, "unless-stopped", err,
+		    sizeof(err));
+		progress(j, NULL, "%s: stopped r%llu", s->service,
+		    (unsigned long long)other_rev);
+		prune(j, d, s->service, cur->id, j->keep);
+		snprintf(o->why, sizeof(o->why), "revision %llu takes all "
+		    "traffic; revision %llu stopped",
+		    (unsigned long long)cur_rev,
+		    (unsigned long long)other_rev);
+	}
+	o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
+	o->res.revision = cur_rev;
+	o->res.previous_revision = other_rev;
+	snprintf(o->cid, sizeof(o->cid), "%s", cur->id);
+	snprintf(o->image, sizeof(o->image), "%s", cur->image);
+	return 1;
+}
+
+/*
+ * do_swap brings revision s->revision up on this host.  Without the proxy
+ * (or without a host port) as it always did: stop-first, or start-first
+ * when nothing is published.  Through the proxy (via.on):
+ *
+ *   start-first: create, start, health; the route goes to the new one
+ *     alone ("switched traffic"), the old one drains and stops.  With a
+ *     weight (1..99) the old one keeps running and the route splits.
+ *   stop-first: create; the route holds new requests, the old one
+ *     drains and stops; start, health; the route goes to the new one and
+ *     stops holding (the held requests go on to it).
+ *
+ * Health that fails, or a route change that fails, reverts: the old one
+ * runs again and the route points at it.
+ */
 static int
 do_swap(struct job *j, struct docker *d, struct records *rec,
     const Ferry__Swap *s, struct swap_out *o)
@@ -656,20 +969,26 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	char secrets_bind[1300];
 	const char *binds[2] = { NULL, NULL };
 	struct docker_state *cs = NULL;
-	const struct docker_state *old, *reuse = NULL;
+	const struct docker_state *old, *reuse = NULL, *other = NULL;
 	struct journal row;
 	struct swapsm sm;
 	struct health_policy pol;
-	struct docker_label labels[5];
+	struct docker_label labels[9];
 	struct docker_create_opts co;
+	struct via via;
 	enum health_verdict v;
 	char err[400], revtxt[32], digest[300], **env = NULL;
+	char porttxt[16], listentxt[16], proxytxt[96], weighttxt[16];
 	char name[SWAPSM_NAME_MAX], new_id[SWAPSM_ID_MAX] = "";
+	char old_addr[64] = "";
 	uint64_t old_rev = 0;
-	size_t n, i;
-	int rc, reusing, exit_code = -1;
+	size_t n, i, nlabels;
+	int rc, reusing, exit_code = -1, weighted, legacy = 0;
+	enum swapsm_order order;
 
 	o->res.service = (char *)s->service;
+	via_init(&via, j, s->service, s->port, s->health, s->proxy);
+	weighted = s->weight > 0 && s->weight < 100;
 	if (!digest_ref(s->image))
 		return fail_early(o, "refused: the image must be given by "
 		    "digest (repo@sha256:...), got \"%s\"", s->image);
@@ -678,20 +997,29 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__FAILED;
 		return 0;
 	}
-	if (s->order == FERRY__ORDER__ORDER_START_FIRST && s->port != NULL &&
-	    s->port->host != 0) {
+	if (s->weight > 100)
+		return fail_early(o, "refused: weight %u is not a share from 1 "
+		    "to 99 (or 100: all)", s->weight);
+	if (weighted && !via.on)
+		return fail_early(o, "refused: a weighted swap needs "
+		    "ferry-proxy (proxy_control) and a host port");
+	if (!via.on && s->order == FERRY__ORDER__ORDER_START_FIRST &&
+	    s->port != NULL && s->port->host != 0) {
 		snprintf(revtxt, sizeof(revtxt), "%u", s->port->host);
 		return fail_early(o, "refused: start-first would run two "
-		    "containers on host port %s at once; use stop-first",
-		    revtxt);
+		    "containers on host port %s at once and this agent has "
+		    "no ferry-proxy (proxy_control); use stop-first", revtxt);
 	}
-	if (check_ports(s->health, s->port, o->why, sizeof(o->why)) != 0) {
+	if (!via.on && check_ports(s->health, s->port, o->why,
+	    sizeof(o->why)) != 0) {
 		o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__FAILED;
 		return 0;
 	}
 	policy_of(s->health, &pol);
 	if (health_policy_check(&pol, err, sizeof(err)) != 0)
 		return fail_early(o, "refused: %s", err);
+	if (via.on && via_check(j, &via, err, sizeof(err)) != 0)
+		return fail_early(o, "%s", err);
 
 	/* The image, by digest: pulled unless it is here already. */
 	if (docker_image_digest(d, s->image, digest, sizeof(digest), err,
@@ -709,6 +1037,30 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	old = running_of(cs, n);
 	if (old != NULL)
 		old_rev = rev_of(old);
+	/* Through the proxy two revisions may run (a weighted swap): the
+	 * other is the older one. */
+	for (i = 0; old != NULL && i < n; i++)
+		if (cs[i].running && &cs[i] != old)
+			other = &cs[i];
+	if (via.on && other != NULL) {
+		/* Two run (a weighted swap): the swap names one of them by
+		 * its image (each `ferry swap` records a new revision of the
+		 * same spec); that one gets the weight, or all the traffic. */
+		const struct docker_state *keep = NULL, *go = NULL;
+
+		if (strcmp(old->image, s->image) == 0) {
+			keep = old;
+			go = other;
+		} else if (strcmp(other->image, s->image) == 0) {
+			keep = other;
+			go = old;
+		}
+		if (keep != NULL) {
+			rc = reweigh(j, d, s, &via, keep, go, o);
+			free(cs);
+			return rc;
+		}
+	}
 	if (old != NULL && old_rev == s->revision &&
 	    strcmp(old->image, s->image) == 0) {
 		/* Already what was asked: nothing to do. */
@@ -720,20 +1072,52 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		free(cs);
 		return 1;
 	}
+	if (via.on && other != NULL) {
+		free(cs);
+		return fail_early(o, "refused: revisions %llu and %llu of %s "
+		    "run side by side (a weighted swap); complete it first "
+		    "(ferry swap with revision %llu's spec and no --weight)",
+		    (unsigned long long)old_rev,
+		    (unsigned long long)rev_of(other), s->service,
+		    (unsigned long long)old_rev);
+	}
+	order = s->order == FERRY__ORDER__ORDER_START_FIRST || weighted ?
+	    SWAPSM_START_FIRST : SWAPSM_STOP_FIRST;
+	if (via.on && old != NULL && old->published != 0) {
+		/* Made before the proxy: it holds the host port itself, so
+		 * the proxy cannot listen until it stops. */
+		if (weighted) {
+			free(cs);
+			return fail_early(o, "refused: revision %llu publishes "
+			    "host port %u itself (it was made before "
+			    "ferry-proxy); swap without --weight once first",
+			    (unsigned long long)old_rev, old->published);
+		}
+		legacy = 1;
+		via.legacy = 1;
+		order = SWAPSM_STOP_FIRST;
+		progress(j, NULL, "%s: r%llu publishes host port %u itself "
+		    "(made before ferry-proxy): this swap goes stop-first, "
+		    "once, and the proxy serves the port from now on",
+		    s->service, (unsigned long long)old_rev, old->published);
+	}
 
 	snprintf(name, sizeof(name), "ferry-%s-%s-r%llu", j->host, s->service,
 	    (unsigned long long)s->revision);
 	/* The kept, stopped container of this very revision and image is
 	 * started again as it is: an instant local rollback.  Any other
 	 * container of this revision is a leftover of an earlier attempt and
-	 * goes: the name must be free. */
+	 * goes: the name must be free.  Through the proxy, a kept one that
+	 * publishes the port itself cannot come back: it goes too. */
 	for (i = 0; i < n; i++) {
 		if (&cs[i] == old)
 			continue;
 		if (reuse == NULL && !cs[i].running &&
 		    rev_of(&cs[i]) == s->revision &&
 		    strcmp(cs[i].image, s->image) == 0 &&
-		    strcmp(cs[i].name, name) == 0) {
+		    strcmp(cs[i].name, name) == 0 &&
+		    (!via.on || (cs[i].published == 0 &&
+		    cs[i].port == via.port && cs[i].listen == via.listen))) {
 			reuse = &cs[i];
 			snprintf(new_id, sizeof(new_id), "%s", cs[i].id);
 		} else if (rev_of(&cs[i]) == s->revision ||
@@ -741,13 +1125,12 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 			docker_remove(d, cs[i].id, 1, err, sizeof(err));
 		}
 	}
-	rc = swapsm_init(&sm, SWAPSM_SWAP, s->order ==
-	    FERRY__ORDER__ORDER_START_FIRST ? SWAPSM_START_FIRST :
-	    SWAPSM_STOP_FIRST, old != NULL ? old->id : "", new_id, name);
+	rc = swapsm_init(&sm, SWAPSM_SWAP, order, old != NULL ? old->id : "",
+	    new_id, name);
 	reusing = reuse != NULL;
 	free(cs);
 	cs = NULL;
-	old = reuse = NULL;
+	old = reuse = other = NULL;
 	if (rc != 0)
 		return fail_early(o, "refused: a container id or name of %s "
 		    "is too long", s->service);
@@ -764,6 +1147,25 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	labels[3] = (struct docker_label){ "ferry.deployment",
 	    s->deployment ? s->deployment : "" };
 	labels[4] = (struct docker_label){ "ferry.command", j->idhex };
+	nlabels = 5;
+	if (via.on) {
+		/* What a route to it needs, for the reconciliation. */
+		snprintf(porttxt, sizeof(porttxt), "%u", via.port);
+		snprintf(listentxt, sizeof(listentxt), "%u", via.listen);
+		via_label(&via, proxytxt, sizeof(proxytxt));
+		labels[nlabels++] = (struct docker_label){ "ferry.port",
+		    porttxt };
+		labels[nlabels++] = (struct docker_label){ "ferry.listen",
+		    listentxt };
+		labels[nlabels++] = (struct docker_label){ "ferry.proxy",
+		    proxytxt };
+		if (weighted) {
+			snprintf(weighttxt, sizeof(weighttxt), "%u",
+			    s->weight);
+			labels[nlabels++] = (struct docker_label){
+			    "ferry.weight", weighttxt };
+		}
+	}
 	/* Secrets: files on the agent's tmpfs, bound read-only at
 	 * /run/secrets; never in the container's Env.  A kept container
 	 * gets its files again (a reboot empties the tmpfs). */
@@ -793,10 +1195,12 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	co.env = (const char *const *)env;
 	co.binds = binds[0] != NULL ? binds : NULL;
 	co.labels = labels;
-	co.nlabels = 5;
+	co.nlabels = nlabels;
 	co.publish_ip = j->publish;
 	if (s->port != NULL) {
-		co.host_port = s->port->host;
+		/* Through the proxy the container publishes nothing: the
+		 * proxy owns the host port. */
+		co.host_port = via.on ? 0 : s->port->host;
 		co.container_port = s->port->container;
 	}
 	/* No restarts while the swap judges it: an exit must be seen. */
@@ -824,6 +1228,20 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	    "created", sm.new_name);
 
 	if (sm.order == SWAPSM_STOP_FIRST && sm.old_id[0] != '\0') {
+		if (via.on && !legacy) {
+			/* New requests wait in the proxy while the old one
+			 * drains and stops and the new one comes up. */
+			addr_of(d, sm.old_id, old_addr, sizeof(old_addr));
+			if (via_route(j, d, &via, 1, NULL, 0, err,
+			    sizeof(err)) != 0) {
+				snprintf(o->why, sizeof(o->why), "%s", err);
+				fail_new(d, sm.new_id, NULL);
+				goto revert;
+			}
+			progress(j, NULL, "%s: holding new requests",
+			    s->service);
+			via_drain(j, &via, old_addr, old_rev);
+		}
 		if (docker_stop(d, sm.old_id, co.stop_timeout_s, err,
 		    sizeof(err)) != 0) {
 			snprintf(o->why, sizeof(o->why), "stopping revision "
@@ -834,6 +1252,9 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		move(&sm, SWI_OLD_STOPPED, NULL, 0);
 		if (record(j, rec, &row, &sm, o) != 0)
 			goto unrecorded;
+		if (via.on)
+			progress(j, NULL, "%s: stopped r%llu", s->service,
+			    (unsigned long long)old_rev);
 	}
 	if (docker_start(d, sm.new_id, err, sizeof(err)) != 0) {
 		snprintf(o->why, sizeof(o->why), "%s", err);
@@ -846,25 +1267,68 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	progress(j, NULL, "%s r%llu: started, checking health", s->service,
 	    (unsigned long long)s->revision);
 
-	v = watch(j, d, sm.new_id, s->revision, s->health, co.host_port,
-	    o->why, sizeof(o->why), o->out, sizeof(o->out), &exit_code);
+	/* Through the proxy the check goes to the container's own address,
+	 * as it does with no host port. */
+	v = watch(j, d, sm.new_id, s->revision, s->health, via.on ? 0 :
+	    co.host_port, o->why, sizeof(o->why), o->out, sizeof(o->out),
+	    &exit_code);
 	if (v == HEALTH_WAIT) {		/* shutting down: the journal stays */
 		j->aborted = 1;
 		return 0;
 	}
 	if (v == HEALTH_FAILED) {
 		o->res.exit_code = exit_code;
-		back_out(j, d, rec, &sm, s->service, old_rev, o);
+		back_out(j, d, rec, &sm, &via, s->service, old_rev, o);
 		return 0;
 	}
 
-	/* Healthy: only tidying is left. */
+	/* Healthy: the traffic moves, then only tidying is left. */
 	move(&sm, SWI_HEALTHY, NULL, 0);
 	if (record(j, rec, &row, &sm, o) != 0)
 		goto unrecorded;
-	if (sm.old_id[0] != '\0' && sm.order == SWAPSM_START_FIRST)
-		docker_stop(d, sm.old_id, co.stop_timeout_s, err, sizeof(err));
-	move(&sm, SWI_TIDIED, NULL, 0);
+	progress(j, NULL, "%s r%llu: passed its health check", s->service,
+	    (unsigned long long)s->revision);
+	if (via.on) {
+		struct via_to to[2] = {
+			{ sm.new_id, s->revision, 100 },
+			{ sm.old_id, old_rev, 0 },
+		};
+
+		if (sm.order == SWAPSM_START_FIRST && sm.old_id[0] != '\0')
+			addr_of(d, sm.old_id, old_addr, sizeof(old_addr));
+		if (weighted) {
+			to[0].weight = s->weight;
+			to[1].weight = 100 - s->weight;
+		}
+		if (via_route(j, d, &via, 0, to, weighted ? 2 : 1, err,
+		    sizeof(err)) != 0) {
+			snprintf(o->why, sizeof(o->why), "%s", err);
+			back_out(j, d, rec, &sm, &via, s->service, old_rev, o);
+			return 0;
+		}
+		if (weighted)
+			progress(j, NULL, "%s: r%llu gets %u%% of new traffic, "
+			    "r%llu %u%%", s->service,
+			    (unsigned long long)s->revision, s->weight,
+			    (unsigned long long)old_rev, 100 - s->weight);
+		else
+			progress(j, NULL, "%s: switched traffic to r%llu",
+			    s->service, (unsigned long long)s->revision);
+	}
+	if (weighted) {
+		move(&sm, SWI_SHARED, NULL, 0);
+	} else {
+		if (sm.old_id[0] != '\0' && sm.order == SWAPSM_START_FIRST) {
+			if (via.on)
+				via_drain(j, &via, old_addr, old_rev);
+			docker_stop(d, sm.old_id, co.stop_timeout_s, err,
+			    sizeof(err));
+			if (via.on)
+				progress(j, NULL, "%s: stopped r%llu",
+				    s->service, (unsigned long long)old_rev);
+		}
+		move(&sm, SWI_TIDIED, NULL, 0);
+	}
 	docker_update_restart(d, sm.new_id, "unless-stopped", err,
 	    sizeof(err));
 	prune(j, d, s->service, sm.new_id, j->keep);
@@ -874,6 +1338,11 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	o->res.previous_revision = old_rev;
 	snprintf(o->cid, sizeof(o->cid), "%s", sm.new_id);
 	snprintf(o->image, sizeof(o->image), "%s", s->image);
+	if (weighted)
+		snprintf(o->why, sizeof(o->why), "revision %llu runs beside "
+		    "revision %llu with %u%% of new traffic",
+		    (unsigned long long)s->revision,
+		    (unsigned long long)old_rev, s->weight);
 	return 1;
 
 unrecorded:
@@ -888,7 +1357,7 @@ unrecorded:
 		goto revert;
 	case SWAPSM_STARTED:		/* the new one runs */
 	case SWAPSM_HEALTHY:
-		back_out(j, d, rec, &sm, s->service, old_rev, o);
+		back_out(j, d, rec, &sm, &via, s->service, old_rev, o);
 		return 0;
 	case SWAPSM_DONE:
 	case SWAPSM_REVERTED:
@@ -898,7 +1367,7 @@ unrecorded:
 	return 0;
 
 revert:
-	put_back(j, d, rec, &sm, s->service, old_rev, o);
+	put_back(j, d, rec, &sm, &via, s->service, old_rev, o);
 	set_reverted(o, sm.old_id[0] != '\0', old_rev, sm.old_id);
 	return 0;
 }
@@ -910,21 +1379,55 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
     const Ferry__Rollback *rb, struct swap_out *o)
 {
 	struct docker_state *cs = NULL;
-	const struct docker_state *cur, *kept = NULL;
+	const struct docker_state *cur, *kept = NULL, *beside = NULL;
 	struct journal row;
 	struct swapsm sm;
+	struct via via;
 	enum health_verdict v;
-	char err[400];
+	char err[400], cur_addr[64] = "";
 	uint64_t cur_rev;
 	size_t n, i;
 	int rc, exit_code = -1;
+	enum swapsm_order order = SWAPSM_STOP_FIRST;
 
 	o->res.service = (char *)rb->service;
+	via_init(&via, j, rb->service, rb->port, rb->health, rb->proxy);
+	if (via.on && via_check(j, &via, err, sizeof(err)) != 0)
+		return fail_early(o, "%s", err);
 	if (service_containers(j, d, rb->service, &cs, &n, err,
 	    sizeof(err)) != 0)
 		return fail_early(o, "%s", err);
 	cur = running_of(cs, n);
 	cur_rev = cur != NULL ? rev_of(cur) : 0;
+	for (i = 0; cur != NULL && i < n; i++)
+		if (cs[i].running && &cs[i] != cur)
+			beside = &cs[i];
+	if (via.on && beside != NULL) {
+		/* A weighted swap rolled back: the older revision runs
+		 * already; it takes all traffic and the newer one goes. */
+		uint64_t brev = rev_of(beside);
+
+		snprintf(cur_addr, sizeof(cur_addr), "%s", cur->ip);
+		if (via_only(j, d, &via, beside->id, brev, err,
+		    sizeof(err)) != 0) {
+			free(cs);
+			return fail_early(o, "%s", err);
+		}
+		progress(j, NULL, "%s: switched traffic to r%llu",
+		    rb->service, (unsigned long long)brev);
+		via_drain(j, &via, cur_addr, cur_rev);
+		docker_stop(d, cur->id, 10, err, sizeof(err));
+		docker_update_restart(d, cur->id, "no", err, sizeof(err));
+		progress(j, NULL, "%s: stopped r%llu", rb->service,
+		    (unsigned long long)cur_rev);
+		o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
+		o->res.revision = brev;
+		o->res.previous_revision = cur_rev;
+		snprintf(o->cid, sizeof(o->cid), "%s", beside->id);
+		snprintf(o->image, sizeof(o->image), "%s", beside->image);
+		free(cs);
+		return 1;
+	}
 	for (i = 0; i < n; i++)
 		if (!cs[i].running && (cur == NULL || rev_of(&cs[i]) !=
 		    cur_rev) && (kept == NULL || rev_of(&cs[i]) >
@@ -935,13 +1438,30 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 		return fail_early(o, "no kept revision of %s on this host",
 		    rb->service);
 	}
-	rc = swapsm_init(&sm, SWAPSM_ROLLBACK, SWAPSM_STOP_FIRST, cur != NULL ?
+	if (via.on && (kept->published != 0 || kept->port == 0)) {
+		/* Made before the proxy: it publishes the host port itself,
+		 * so the proxy lets go of it and the rollback goes as it
+		 * did before there was one. */
+		progress(j, NULL, "%s: r%llu was made before ferry-proxy and "
+		    "publishes the host port itself: the proxy lets go of "
+		    "the port", rb->service,
+		    (unsigned long long)rev_of(kept));
+		if (proxyctl_remove(j->proxy_ctl, rb->service, err,
+		    sizeof(err)) != 0) {
+			free(cs);
+			return fail_early(o, "%s", err);
+		}
+		via.on = 0;
+	}
+	if (via.on && cur != NULL)
+		order = SWAPSM_START_FIRST;	/* the kept one starts beside */
+	rc = swapsm_init(&sm, SWAPSM_ROLLBACK, order, cur != NULL ?
 	    cur->id : "", kept->id, kept->name);
 	row_init(&row, j, rb->service, rev_of(kept));
 	snprintf(o->image, sizeof(o->image), "%s", kept->image);
 	free(cs);
 	cs = NULL;
-	cur = kept = NULL;
+	cur = kept = beside = NULL;
 	if (rc != 0)
 		return fail_early(o, "refused: a container id or name of %s "
 		    "is too long", rb->service);
@@ -949,7 +1469,7 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 		goto unrecorded;
 	progress(j, NULL, "%s: rolling back from r%llu to r%llu", rb->service,
 	    (unsigned long long)cur_rev, (unsigned long long)row.revision);
-	if (sm.old_id[0] != '\0') {
+	if (sm.old_id[0] != '\0' && sm.order == SWAPSM_STOP_FIRST) {
 		docker_stop(d, sm.old_id, 10, err, sizeof(err));
 		move(&sm, SWI_OLD_STOPPED, NULL, 0);
 		if (record(j, rec, &row, &sm, o) != 0)
@@ -962,8 +1482,8 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 	move(&sm, SWI_NEW_STARTED, NULL, 0);
 	if (record(j, rec, &row, &sm, o) != 0)
 		goto unrecorded;
-	v = watch(j, d, sm.new_id, row.revision, rb->health, rb->port ?
-	    rb->port->host : 0, o->why, sizeof(o->why), o->out,
+	v = watch(j, d, sm.new_id, row.revision, rb->health, via.on ? 0 :
+	    rb->port ? rb->port->host : 0, o->why, sizeof(o->why), o->out,
 	    sizeof(o->out), &exit_code);
 	if (v == HEALTH_WAIT) {
 		j->aborted = 1;
@@ -979,6 +1499,23 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 	move(&sm, SWI_HEALTHY, NULL, 0);
 	if (record(j, rec, &row, &sm, o) != 0)
 		goto unrecorded;
+	if (via.on) {
+		addr_of(d, sm.old_id, cur_addr, sizeof(cur_addr));
+		if (via_only(j, d, &via, sm.new_id, row.revision, err,
+		    sizeof(err)) != 0) {
+			snprintf(o->why, sizeof(o->why), "%s", err);
+			docker_stop(d, sm.new_id, 5, err, sizeof(err));
+			goto revert;
+		}
+		progress(j, NULL, "%s: switched traffic to r%llu",
+		    rb->service, (unsigned long long)row.revision);
+		if (sm.old_id[0] != '\0') {
+			via_drain(j, &via, cur_addr, cur_rev);
+			docker_stop(d, sm.old_id, 10, err, sizeof(err));
+			progress(j, NULL, "%s: stopped r%llu", rb->service,
+			    (unsigned long long)cur_rev);
+		}
+	}
 	docker_update_restart(d, sm.new_id, "unless-stopped", err,
 	    sizeof(err));
 	if (sm.old_id[0] != '\0')
@@ -1014,7 +1551,7 @@ unrecorded:
 	return 0;
 
 revert:
-	put_back(j, d, rec, &sm, rb->service, cur_rev, o);
+	put_back(j, d, rec, &sm, &via, rb->service, cur_rev, o);
 	o->res.outcome = sm.old_id[0] != '\0' ?
 	    FERRY__SWAP_RESULT__OUTCOME__REVERTED :
 	    FERRY__SWAP_RESULT__OUTCOME__FAILED;
@@ -1032,9 +1569,20 @@ do_remove(struct job *j, struct docker *d, const Ferry__Remove *rm,
 	struct docker_state *cs;
 	char err[400];
 	size_t n, i;
-	int ok = 1;
+	int ok = 1, rc;
 
 	o->res.service = (char *)rm->service;
+	/* The route first: the proxy stops taking requests for the service
+	 * and lets the ones in flight finish before the containers go. */
+	if (j->proxy_ctl[0] != '\0' && (rc = proxyctl_remove(j->proxy_ctl,
+	    rm->service, err, sizeof(err))) != 0) {
+		/* A proxy that does not answer serves nothing now; one that
+		 * said no keeps the service as it is. */
+		if (rc != FERR_IO)
+			return fail_early(o, "%s", err);
+		progress(j, NULL, "%s: %s; removing the containers anyway",
+		    rm->service, err);
+	}
 	if (service_containers(j, d, rm->service, &cs, &n, err,
 	    sizeof(err)) != 0)
 		return fail_early(o, "%s", err);
@@ -1119,9 +1667,42 @@ recon_forget(struct recon *rc, const struct journal *jr)
 static int
 recon_finish(struct recon *rc, const struct journal *jr, const char *newid)
 {
-	struct docker_state st;
-	char err[400];
+	struct docker_state st, nst;
+	struct via via;
+	char err[400], old_addr[64] = "";
 
+	/* Through the proxy: the route goes to the new one first (split,
+	 * when the swap was weighted), and the old one drains. */
+	if (docker_inspect(rc->d, newid, &nst, err, sizeof(err)) == 0 &&
+	    nst.running && via_from_label(&via, rc->j, &nst) == 0) {
+		struct via_to to[2] = {
+			{ newid, jr->revision, 100 },
+			{ jr->old_id, 0, 0 },
+		};
+		int beside = nst.weight > 0 && jr->old_id[0] != '\0' &&
+		    docker_inspect(rc->d, jr->old_id, &st, err,
+		    sizeof(err)) == 0 && st.running;
+
+		if (beside) {
+			to[0].weight = nst.weight;
+			to[1].revision = strtoull(st.revision, NULL, 10);
+			to[1].weight = 100 - nst.weight;
+		} else {
+			addr_of(rc->d, jr->old_id, old_addr,
+			    sizeof(old_addr));
+		}
+		if (via_route(rc->j, rc->d, &via, 0, to, beside ? 2 : 1, err,
+		    sizeof(err)) != 0) {
+			recon_failed(rc, jr, err);
+			return FERR_STATE;
+		}
+		if (beside) {
+			docker_update_restart(rc->d, newid, "unless-stopped",
+			    err, sizeof(err));
+			return 0;
+		}
+		via_drain(rc->j, &via, old_addr, 0);
+	}
 	if (jr->old_id[0] && strcmp(jr->old_id, jr->new_id) != 0 &&
 	    docker_stop(rc->d, jr->old_id, 10, err, sizeof(err)) != 0 &&
 	    docker_inspect(rc->d, jr->old_id, &st, err, sizeof(err)) == 0 &&
@@ -1382,6 +1963,100 @@ journal_collect(void *arg, const struct journal *jr)
 	l->rows[l->n++] = *jr;
 }
 
+/*
+ * recon_routes makes every route of this host's proxy match what runs,
+ * once the journal is settled: for each service whose running containers
+ * are served by the proxy (their labels say so), the route points at
+ * them (two, weighted, after a weighted swap), holding nothing.  A route
+ * already right is left as it is (a proxy restarted from its routes file
+ * is).  A failure is logged, never fatal: the swaps that need the proxy
+ * fail by themselves, with the proxy's error.
+ */
+static void
+recon_routes(struct recon *rc)
+{
+	struct docker_state *cs = NULL;
+	char err[400];
+	size_t n = 0, i, k;
+
+	if (rc->j->proxy_ctl[0] == '\0')
+		return;
+	if (docker_list_host(rc->d, rc->j->host, &cs, &n, err,
+	    sizeof(err)) != 0) {
+		log_warnx("ferry-proxy routes: %s", err);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		const struct docker_state *a = &cs[i], *b = NULL;
+		struct proxyctl_route cur;
+		struct via via;
+		struct via_to to[2];
+		size_t nt = 0, t, same = 0;
+		int first = 1, have;
+
+		if (!a->running || via_from_label(&via, rc->j, a) != 0)
+			continue;
+		/* One pass per service: at its first running container. */
+		for (k = 0; k < i; k++)
+			if (cs[k].running && strcmp(cs[k].service,
+			    a->service) == 0)
+				first = 0;
+		if (!first)
+			continue;
+		for (k = i + 1; k < n; k++)
+			if (cs[k].running && strcmp(cs[k].service,
+			    a->service) == 0 && cs[k].port != 0 &&
+			    cs[k].published == 0)
+				b = &cs[k];
+		if (b != NULL && rev_of(b) > rev_of(a)) {
+			const struct docker_state *x = a;
+
+			a = b;
+			b = x;
+		}
+		/* a: the newest; b: the one beside it, if any. */
+		to[nt++] = (struct via_to){ a->id, rev_of(a), 100 };
+		if (b != NULL) {
+			to[0].weight = a->weight ? a->weight : 50;
+			to[nt++] = (struct via_to){ b->id, rev_of(b),
+			    100 - to[0].weight };
+		}
+		have = proxyctl_get(rc->j->proxy_ctl, a->service, &cur, err,
+		    sizeof(err));
+		if (have != 0 && have != FERR_NOTFOUND) {
+			log_warnx("ferry-proxy routes: %s", err);
+			break;
+		}
+		if (have == 0 && !cur.hold && cur.listen_port == via.listen) {
+			for (t = 0; t < cur.ntargets; t++) {
+				if (cur.targets[t].draining)
+					continue;
+				for (k = 0; k < nt; k++)
+					if (strcmp(cur.targets[t].address,
+					    k == 0 ? a->ip : b->ip) == 0 &&
+					    cur.targets[t].port == via.port) {
+						same++;
+						/* Keep the weights it has. */
+						to[k].weight =
+						    cur.targets[t].weight;
+					}
+			}
+			if (same == nt)
+				continue;	/* already right */
+		}
+		if (via_route(rc->j, rc->d, &via, 0, to, nt, err,
+		    sizeof(err)) != 0)
+			log_warnx("ferry-proxy routes: %s", err);
+		else
+			log_info("%s: route set to r%llu%s on port %u (it "
+			    "was %s)", a->service,
+			    (unsigned long long)rev_of(a), b != NULL ?
+			    " and the revision beside it" : "", via.listen,
+			    have == 0 ? "not what runs" : "missing");
+	}
+	free(cs);
+}
+
 static void
 reconcile(struct job *j)
 {
@@ -1414,6 +2089,9 @@ reconcile(struct job *j)
 		goto out;
 	for (i = 0; i < jl.n; i++)
 		recon_one(&rc, &jl.rows[i]);
+	/* Whatever state each swap was in, the routes end pointing at what
+	 * runs now. */
+	recon_routes(&rc);
 	/* Secret files of containers removed while the agent was away. */
 	sweep_secrets(j, rc.d);
 	j->ok = !rc.failed;
@@ -1801,6 +2479,8 @@ job_new(struct agent *a)
 	    strcmp(a->conf.publish_address, "0.0.0.0") == 0 ? "127.0.0.1" :
 	    a->conf.publish_address);
 	snprintf(j->socket, sizeof(j->socket), "%s", a->conf.docker_socket);
+	snprintf(j->proxy_ctl, sizeof(j->proxy_ctl), "%s",
+	    a->conf.proxy_control);
 	snprintf(j->db, sizeof(j->db), "%s/agent.db", a->conf.state_dir);
 	snprintf(j->allowed_binds, sizeof(j->allowed_binds), "%s",
 	    a->conf.allowed_bind_paths);

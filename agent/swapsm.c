@@ -49,8 +49,7 @@ swapsm_init(struct swapsm *sm, enum swapsm_kind kind,
 	if ((kind != SWAPSM_SWAP && kind != SWAPSM_ROLLBACK) ||
 	    (order != SWAPSM_STOP_FIRST && order != SWAPSM_START_FIRST) ||
 	    new_name == NULL || new_name[0] == '\0' ||
-	    (kind == SWAPSM_ROLLBACK && (new_id[0] == '\0' ||
-	    order != SWAPSM_STOP_FIRST)) ||
+	    (kind == SWAPSM_ROLLBACK && new_id[0] == '\0') ||
 	    copy(sm->old_id, sizeof(sm->old_id), old_id) != 0 ||
 	    copy(sm->new_id, sizeof(sm->new_id), new_id) != 0 ||
 	    copy(sm->new_name, sizeof(sm->new_name), new_name) != 0 ||
@@ -122,6 +121,13 @@ apply(struct swapsm *sm, const struct swapsm_event *ev)
 			return FERR_STATE;
 		sm->old_runs = 0;
 		return 0;
+	case SWI_SHARED:
+		if (sm->kind != SWAPSM_SWAP || sm->order != SWAPSM_START_FIRST ||
+		    sm->old_id[0] == '\0' ||
+		    forward(sm, SWAPSM_HEALTHY, SWAPSM_DONE) != 0)
+			return FERR_STATE;
+		sm->shared = 1;
+		return 0;
 	case SWI_REVERTED:
 		if (ev->old_runs && sm->old_id[0] == '\0')
 			return FERR_ARG;
@@ -167,6 +173,7 @@ swapsm_check(const struct swapsm *sm)
 	    (sm->recorded != 0 && sm->recorded != 1) ||
 	    (sm->old_runs != 0 && sm->old_runs != 1) ||
 	    (sm->new_runs != 0 && sm->new_runs != 1) ||
+	    (sm->shared != 0 && sm->shared != 1) ||
 	    !terminated(sm->old_id, sizeof(sm->old_id)) ||
 	    !terminated(sm->new_id, sizeof(sm->new_id)) ||
 	    !terminated(sm->new_name, sizeof(sm->new_name)))
@@ -176,9 +183,13 @@ swapsm_check(const struct swapsm *sm)
 	/* Only what the journal holds can be recorded. */
 	if (sm->recorded && !swapsm_journalled(sm->state))
 		return 0;
-	/* A rollback brings back a kept container, stopping what runs. */
-	if (sm->kind == SWAPSM_ROLLBACK && (sm->order != SWAPSM_STOP_FIRST ||
-	    sm->state == SWAPSM_BEGIN || sm->new_id[0] == '\0'))
+	/* A rollback brings back a kept container. */
+	if (sm->kind == SWAPSM_ROLLBACK && (sm->state == SWAPSM_BEGIN ||
+	    sm->new_id[0] == '\0'))
+		return 0;
+	/* Only a weighted start-first swap ends with both running. */
+	if (sm->shared && (sm->state != SWAPSM_DONE ||
+	    sm->kind != SWAPSM_SWAP || sm->order != SWAPSM_START_FIRST))
 		return 0;
 	/* Once created, the new container has an id, never the old one's. */
 	if (sm->state != SWAPSM_BEGIN && sm->state != SWAPSM_REVERTED &&
@@ -208,7 +219,7 @@ swapsm_check(const struct swapsm *sm)
 			return 0;
 		break;
 	case SWAPSM_DONE:
-		if (!sm->new_runs || sm->old_runs)
+		if (!sm->new_runs || sm->old_runs != (sm->shared && has_old))
 			return 0;
 		break;
 	case SWAPSM_REVERTED:

@@ -9,6 +9,7 @@
  * States, in order:
  *
  *	begin -> created -> [stopped] -> started -> healthy -> done
+ *	(a weighted swap: healthy -> done with the old one still running)
  *	begin | created | stopped | started | healthy -> reverted
  *
  * - begin (a swap only): the new container's name is chosen (new_name),
@@ -18,12 +19,15 @@
  * - created: the new container exists (new_id), stopped; the old one runs.
  *   A rollback starts here: its kept container exists already.
  * - stopped: the old one is stopped, the new one not started: nothing of
- *   the service runs.  Only with an old container and order stop-first
- *   (every rollback is stop-first).
+ *   the service runs.  Only with an old container and order stop-first.
+ *   A rollback is stop-first, or start-first when ferry-proxy moves the
+ *   traffic (the kept one starts beside the one that runs).
  * - started: the new one runs and its health is judged; the old one runs
  *   beside it under start-first, is stopped under stop-first.
  * - healthy: the new one passed its health check; only tidying is left.
- * - done: tidied: the new one runs, the old one is stopped.
+ * - done: tidied: the new one runs, the old one is stopped; or, for a
+ *   weighted swap (shared), the two run side by side and ferry-proxy
+ *   splits the traffic between them.
  * - reverted: the swap gave up: the new one no longer runs, and the old
  *   one was started again (old_runs says whether that worked).
  *
@@ -41,8 +45,9 @@
  * Invariants, checked by swapsm_check() after every move: the state's
  * containers are as it says (above), so that under stop-first at most one
  * of old and new runs at any time; new_id is set from created on; stopped
- * only with an old container under stop-first; a rollback is stop-first
- * and never in begin; only a journalled state is ever recorded.
+ * only with an old container under stop-first; a rollback is never in
+ * begin; done leaves the old one running only when shared (start-first,
+ * a swap); only a journalled state is ever recorded.
  */
 #ifndef FERRY_SWAPSM_H
 #define FERRY_SWAPSM_H
@@ -82,6 +87,7 @@ struct swapsm {
 	/* The service's containers as the swap has left them. */
 	int old_runs;
 	int new_runs;
+	int shared;			/* done with both running (weighted) */
 };
 
 /* What happened, fed to swapsm_step one at a time. */
@@ -92,6 +98,8 @@ enum swapsm_input {
 	SWI_NEW_STARTED,	/* created | stopped -> started */
 	SWI_HEALTHY,		/* started -> healthy */
 	SWI_TIDIED,		/* healthy -> done: the old one stopped */
+	SWI_SHARED,		/* healthy -> done: the old one runs on beside
+				 * the new one (a weighted start-first swap) */
 	SWI_REVERTED,		/* begin .. healthy -> reverted: the new one
 				 * stopped, the old one started again when
 				 * old_runs */
@@ -106,11 +114,11 @@ struct swapsm_event {
 /*
  * swapsm_init fills sm for a swap (state begin; new_id "" or the kept
  * container of this revision to start again) or a rollback (state
- * created; new_id the kept container it brings back, order stop-first),
+ * created; new_id the kept container it brings back),
  * neither recorded yet.  old_id is the container that runs now ("" for
  * none).  Returns 0, or FERR_ARG (an id or the name too long, the name
- * empty, new_id the same as old_id, a rollback without new_id or start-first, an unknown kind or
- * order) with sm zeroed.
+ * empty, new_id the same as old_id, a rollback without new_id, an unknown
+ * kind or order) with sm zeroed.
  */
 int swapsm_init(struct swapsm *sm, enum swapsm_kind kind,
     enum swapsm_order order, const char *old_id, const char *new_id,
@@ -121,6 +129,7 @@ int swapsm_init(struct swapsm *sm, enum swapsm_kind kind,
  * unchanged, when the input does not apply in this state (a move forward
  * from a state not yet recorded, SWI_RECORDED twice or after the end,
  * stopping an old container there is none of or under start-first,
+ * sharing under stop-first, in a rollback or with no old container,
  * starting the new one while the old one still runs under stop-first,
  * anything after done or reverted); FERR_ARG, sm unchanged, for a bad
  * argument (SWI_CREATED without an id, with one too long or the old

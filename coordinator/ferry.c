@@ -43,9 +43,12 @@ static const char usage_main[] =
 "  hosts label NAME k=v ...                    set labels (k= removes k)\n"
 "  ping [HOST ...] [--timeout 5s] [--json]     signed round trip, with "
 "latency\n"
-"  swap HOST SPEC.yml [--json]                 one swap on one host, "
+"  swap HOST SPEC.yml [--weight N] [--json]    one swap on one host, "
 "outside\n"
-"                                              any rollout\n"
+"                                              any rollout (--weight: N% "
+"of new\n"
+"                                              traffic to it, beside the "
+"old)\n"
 "  swap HOST --rollback SERVICE [--json]       put back the revision the "
 "host\n"
 "                                              keeps\n"
@@ -115,7 +118,7 @@ static const char usage_ping[] =
 "answer.\n";
 
 static const char usage_swap[] =
-"usage: ferry swap HOST SPEC.yml [--json]\n"
+"usage: ferry swap HOST SPEC.yml [--weight N] [--json]\n"
 "       ferry swap HOST --rollback SERVICE [--json]\n"
 "       ferry swap HOST --remove SERVICE [--json]\n"
 "\n"
@@ -124,6 +127,12 @@ static const char usage_swap[] =
 "checks its health as the spec says and keeps the previous revision\n"
 "stopped for a rollback.  --rollback puts that kept revision back;\n"
 "--remove stops and removes every container of the service there.\n"
+"--weight N (1..99) starts the new revision beside the one that runs\n"
+"(health-gated) and has the host's ferry-proxy send it N% of new\n"
+"requests (HTTP) or connections (TCP), the old one the rest; the same\n"
+"SPEC.yml again with another --weight changes the split, and without\n"
+"--weight (or with 100) completes the swap: the old one drains and\n"
+"stops.  Needs ferry-proxy on the host and a host port.\n"
 "Waits for the host's signed result and prints it.  Exit status 0 only\n"
 "when the new revision runs and is healthy.\n";
 
@@ -704,6 +713,21 @@ cmd_swap(int argc, char **argv)
 			if (i + 1 >= argc)
 				die(EXIT_USAGE, "--remove needs a SERVICE");
 			so.remove_service = argv[++i];
+		} else if (strcmp(argv[i], "--weight") == 0) {
+			char *end;
+			unsigned long w;
+
+			if (i + 1 >= argc)
+				die(EXIT_USAGE, "--weight needs a share from 1 "
+				    "to 100");
+			errno = 0;
+			w = strtoul(argv[++i], &end, 10);
+			if (errno != 0 || end == argv[i] || *end != '\0' ||
+			    argv[i][0] == '-' || w < 1 || w > 100)
+				die(EXIT_USAGE, "swap: --weight wants a share "
+				    "from 1 to 100 (percent of new traffic), "
+				    "not \"%s\"", argv[i]);
+			so.weight = (uint32_t)w;
 		} else if (argv[i][0] == '-')
 			die(EXIT_USAGE, "swap: unknown flag \"%s\"", argv[i]);
 		else if (nargs < 2)
@@ -713,6 +737,10 @@ cmd_swap(int argc, char **argv)
 	}
 	if (so.rollback_service[0] && so.remove_service[0])
 		die(EXIT_USAGE, "swap: --rollback or --remove, not both");
+	if (so.weight != 0 && (so.rollback_service[0] ||
+	    so.remove_service[0]))
+		die(EXIT_USAGE, "swap: --weight goes with SPEC.yml, not with "
+		    "--rollback or --remove");
 	if (nargs != (so.rollback_service[0] || so.remove_service[0] ? 1 :
 	    2)) {
 		fputs(usage_swap, stderr);

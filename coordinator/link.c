@@ -1037,10 +1037,18 @@ apply_report(struct ferryd *fd, struct host *h, Ferry__Report *r,
 		log_warnx("host %s: command %s seq %llu refused by the agent: "
 		    "%s", h->rec.name, idhex, (unsigned long long)c->rec.seq,
 		    r->message ? r->message : "");
-	else if (r->status == FERRY__REPORT__STATUS__PROGRESS)
+	else if (r->status == FERRY__REPORT__STATUS__PROGRESS) {
 		log_info("host %s: %s command seq %llu: %s", h->rec.name,
 		    c->rec.kind, (unsigned long long)c->rec.seq,
 		    r->message ? r->message : "");
+		/* A swap's steps (created, health passed, switched traffic,
+		 * drained, stopped; not each health check) go in the events,
+		 * in the order they came. */
+		if (r->health == NULL && r->message != NULL &&
+		    r->message[0] != '\0')
+			store_deploy_event(fd->store, c->rec.deployment,
+			    h->rec.name, "swap-step", h->rec.name, r->message);
+	}
 	else
 		log_debug("host %s: command %s seq %llu: %s%s", h->rec.name,
 		    idhex, (unsigned long long)c->rec.seq, state,

@@ -111,14 +111,8 @@ plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
 	int rc;
 
 	memset(p, 0, sizeof(*p));
-	/* Two containers of one service cannot publish one host port at
-	 * once: start-first needs a traffic layer that this version does
-	 * not have yet. */
-	if (s->port.set && s->rollout.order == SPEC_ORDER_START_FIRST)
-		return fail(why, whylen, FERR_ARG, "rollout.order: start-first "
-		    "cannot work with a host port (the new container could not "
-		    "publish port %u while the old one holds it): use "
-		    "stop-first, or no host port", s->port.host);
+	/* Start-first with a host port needs ferry-proxy on the host: an
+	 * agent without one refuses the swap, saying so. */
 	if ((sel = calloc(n + s->nhost_names + 1, sizeof(*sel))) == NULL)
 		return FERR_NOMEM;
 	if (s->hosts == SPEC_HOSTS_NAMES) {
@@ -332,6 +326,12 @@ plan_diff(const struct spec *a, const struct spec *b, char ***out, size_t *n)
 	CHANGED(rollout.max_failures, "rollout.max_failures");
 	CHANGED(rollout.on_failure,
 	    "rollout.on_failure (0 rollback, 1 pause, 2 continue)");
+	CHANGED(proxy.mode, "proxy.mode (0 http, 1 tcp)");
+	CHANGED(proxy.drain_timeout_ms, "proxy.drain_timeout (ms)");
+	CHANGED(proxy.max_pause_ms, "proxy.max_pause (ms)");
+	CHANGED(proxy.upstream_timeout_ms, "proxy.upstream_timeout (ms)");
+	CHANGED(proxy.max_body, "proxy.max_body (bytes)");
+	CHANGED(proxy.sticky, "proxy.sticky");
 #undef CHANGED
 }
 

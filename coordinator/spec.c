@@ -1026,6 +1026,115 @@ read_rollout(const struct ctx *c, const struct ynode *n, struct spec *s)
 	return 0;
 }
 
+/* parse_size: a whole number of bytes, with B, KiB, MiB or GiB after it
+ * (or nothing: bytes), at most max. */
+static int
+parse_size(const char *s, uint64_t max, uint64_t *out)
+{
+	static const struct {
+		const char *unit;
+		uint64_t mult;
+	} units[] = { { "", 1 }, { "B", 1 }, { "KiB", 1ull << 10 },
+	    { "MiB", 1ull << 20 }, { "GiB", 1ull << 30 } };
+	uint64_t v = 0;
+	size_t i;
+
+	if (!isdigit((unsigned char)s[0]))
+		return FERR_ARG;
+	for (i = 0; isdigit((unsigned char)s[i]); i++) {
+		v = v * 10 + (unsigned)(s[i] - '0');
+		if (v > max)
+			return FERR_ARG;
+	}
+	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++)
+		if (strcmp(s + i, units[u].unit) == 0) {
+			if (v > max / units[u].mult)
+				return FERR_ARG;
+			*out = v * units[u].mult;
+			return 0;
+		}
+	return FERR_ARG;
+}
+
+/* proxy_time: a duration above 0, at most an hour. */
+static int
+proxy_time(const struct ctx *c, const struct ynode *n, const char *path,
+    uint32_t *out)
+{
+	char q[SHOW_MAX * 4 + 16];
+	int rc;
+
+	if ((rc = duration(c, n, path, 0, out)) != 0)
+		return rc;
+	if (*out > SPEC_PROXY_TIME_MAX_MS) {
+		describe(n, q, sizeof(q));
+		return fail(c, n->line, path, "must be at most 1h, got %s", q);
+	}
+	return 0;
+}
+
+/* proxy: { mode, drain_timeout, max_pause, upstream_timeout, max_body,
+ * sticky }: how ferry-proxy serves the service's host port. */
+static int
+read_proxy(const struct ctx *c, const struct ynode *n, struct spec *s)
+{
+	enum { P_MODE, P_DRAIN, P_PAUSE, P_UPSTREAM, P_MAX_BODY, P_STICKY,
+	    P_N };
+	static const char *const keys[] = { "mode", "drain_timeout",
+	    "max_pause", "upstream_timeout", "max_body", "sticky", NULL };
+	static const char *const modes[] = { "http", "tcp", NULL };
+	static const char *const bools[] = { "false", "true", "False",
+	    "True", "FALSE", "TRUE", NULL };
+	static const char size_what[] = "a size like 10MiB (B, KiB, MiB or "
+	    "GiB; at most 1024GiB), or 0 for no limit";
+	struct spec_proxy *p = &s->proxy;
+	struct kv kv[P_N];
+	const char *v;
+	int rc, i;
+
+	if ((rc = map_get(c, n, "proxy", "a mapping of proxy settings like "
+	    "{ mode: http, drain_timeout: 30s }", keys, NULL, kv)) != 0)
+		return rc;
+	if (kv[P_MODE].k) {
+		if ((rc = one_of(c, kv[P_MODE].v, "proxy.mode", modes,
+		    "http or tcp", &i)) != 0)
+			return rc;
+		p->mode = i ? SPEC_PROXY_TCP : SPEC_PROXY_HTTP;
+	}
+	if (kv[P_DRAIN].k && (rc = proxy_time(c, kv[P_DRAIN].v,
+	    "proxy.drain_timeout", &p->drain_timeout_ms)) != 0)
+		return rc;
+	if (kv[P_PAUSE].k && (rc = proxy_time(c, kv[P_PAUSE].v,
+	    "proxy.max_pause", &p->max_pause_ms)) != 0)
+		return rc;
+	if (kv[P_UPSTREAM].k && (rc = proxy_time(c, kv[P_UPSTREAM].v,
+	    "proxy.upstream_timeout", &p->upstream_timeout_ms)) != 0)
+		return rc;
+	if (kv[P_MAX_BODY].k) {
+		if ((rc = scalar(c, kv[P_MAX_BODY].v, "proxy.max_body",
+		    size_what, &v)) != 0)
+			return rc;
+		if (parse_size(v, SPEC_MAX_BODY_MAX, &p->max_body) != 0)
+			return expected(c, kv[P_MAX_BODY].v, "proxy.max_body",
+			    size_what);
+	}
+	if (kv[P_STICKY].k) {
+		if ((rc = one_of(c, kv[P_STICKY].v, "proxy.sticky", bools,
+		    "true or false", &i)) != 0)
+			return rc;
+		p->sticky = i % 2;	/* odd entries are true */
+	}
+	if (p->mode == SPEC_PROXY_TCP && p->sticky)
+		return fail(c, kv[P_STICKY].k->line, "proxy.sticky", "needs "
+		    "proxy.mode http (a cookie keeps a client on its "
+		    "revision; tcp has no cookies)");
+	if (p->mode == SPEC_PROXY_TCP && p->max_body != 0)
+		return fail(c, kv[P_MAX_BODY].k->line, "proxy.max_body",
+		    "needs proxy.mode http (tcp passes bytes and knows no "
+		    "bodies)");
+	return 0;
+}
+
 static void
 spec_defaults(struct spec *s)
 {
@@ -1039,7 +1148,12 @@ spec_defaults(struct spec *s)
 	s->health.deadline_ms = 60000;
 	s->health.min_healthy_ms = 5000;
 	s->rollout.batch = 1;
-	s->rollout.order = SPEC_ORDER_STOP_FIRST;
+	s->rollout.order = SPEC_ORDER_START_FIRST;
+	s->proxy.mode = SPEC_PROXY_HTTP;	/* read_spec: tcp without an
+						 * HTTP check */
+	s->proxy.drain_timeout_ms = SPEC_DRAIN_MS;
+	s->proxy.max_pause_ms = SPEC_PAUSE_MS;
+	s->proxy.upstream_timeout_ms = SPEC_UPSTREAM_MS;
 	s->rollout.on_failure = SPEC_ON_FAILURE_ROLLBACK;
 }
 
@@ -1049,9 +1163,6 @@ spec_defaults(struct spec *s)
  * ignored: a spec that sets a proxy would otherwise run without one.
  */
 static const struct refusal not_yet[] = {
-	{ "proxy", "ferry-proxy is not part of this version of ferry: the "
-	    "container's port is published on the host directly (see port), "
-	    "so there is no proxy to set" },
 	{ "canary", "weighted canary steps are not supported by this "
 	    "version of ferry (it has no ferry-proxy to weight traffic); for "
 	    "a first batch of a few hosts, use rollout.canary" },
@@ -1112,9 +1223,10 @@ static int
 read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 {
 	enum { K_SERVICE, K_IMAGE, K_HOSTS, K_PORT, K_ENV, K_HEALTH,
-	    K_STRATEGY, K_ROLLOUT, K_SECRETS, K_N };
+	    K_STRATEGY, K_ROLLOUT, K_SECRETS, K_PROXY, K_N };
 	static const char *const keys[] = { "service", "image", "hosts",
-	    "port", "env", "health", "strategy", "rollout", "secrets", NULL };
+	    "port", "env", "health", "strategy", "rollout", "secrets",
+	    "proxy", NULL };
 	static const int required[] = { K_SERVICE, K_IMAGE, K_HOSTS,
 	    K_HEALTH };
 	static const char service_what[] = "a service name of lowercase "
@@ -1173,6 +1285,17 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 		return rc;
 	if (kv[K_SECRETS].k && (rc = read_secrets(c, kv[K_SECRETS].v, s)) != 0)
 		return rc;
+	s->proxy.mode = s->health.check == SPEC_CHECK_HTTP ? SPEC_PROXY_HTTP :
+	    SPEC_PROXY_TCP;
+	if (kv[K_PROXY].k) {
+		if ((rc = read_proxy(c, kv[K_PROXY].v, s)) != 0)
+			return rc;
+		if (!s->port.set)
+			return fail(c, kv[K_PROXY].k->line, "proxy", "the "
+			    "service publishes no host port (port:), and "
+			    "ferry-proxy serves host ports only: there is no "
+			    "proxy to set");
+	}
 	return 0;
 }
 

@@ -45,6 +45,31 @@ enum spec_order {
 	SPEC_ORDER_START_FIRST = 1,
 };
 
+/* The numbers are the proto's ProxyMode values. */
+enum spec_proxy_mode {
+	SPEC_PROXY_HTTP = 0,	/* per request: keep-alive, X-Forwarded-For */
+	SPEC_PROXY_TCP = 1,	/* per connection, bytes as they come */
+};
+
+#define SPEC_DRAIN_MS		30000u	/* proxy.drain_timeout default */
+#define SPEC_PAUSE_MS		30000u	/* proxy.max_pause default */
+#define SPEC_UPSTREAM_MS	60000u	/* proxy.upstream_timeout default */
+#define SPEC_PROXY_TIME_MAX_MS	(3600u * 1000)	/* any of the three */
+#define SPEC_MAX_BODY_MAX	(1ull << 40)	/* proxy.max_body: 1 TiB */
+
+/* How ferry-proxy serves a service with a host port (proxy: { ... }). */
+struct spec_proxy {
+	enum spec_proxy_mode mode;	/* default http with an HTTP health
+					 * check, else tcp */
+	uint32_t drain_timeout_ms;	/* in flight finish, default 30s */
+	uint32_t max_pause_ms;		/* held requests wait, default 30s */
+	uint32_t upstream_timeout_ms;	/* a slow container: 504, 60s */
+	uint64_t max_body;		/* request body bytes; 0: no limit
+					 * (the default) */
+	int sticky;			/* http: a cookie keeps a client on
+					 * its revision (default false) */
+};
+
 enum spec_on_failure {
 	SPEC_ON_FAILURE_ROLLBACK = 0,
 	SPEC_ON_FAILURE_PAUSE = 1,
@@ -81,7 +106,9 @@ struct spec_rollout {
 	uint32_t batch;			/* hosts per batch (default 1), or */
 	int batch_percent;		/* ... a percentage 1..100 of them */
 	uint32_t canary;		/* size of the first batch; 0: none */
-	enum spec_order order;		/* default stop-first */
+	enum spec_order order;		/* default start-first (ferry-proxy
+					 * moves the traffic; an agent without
+					 * one refuses it for a host port) */
 	uint32_t pause_ms;		/* between batches, default 0s */
 	uint32_t max_failures;		/* default 0 */
 	enum spec_on_failure on_failure;	/* default rollback */
@@ -115,6 +142,8 @@ struct spec {
 	size_t nenv;
 	struct spec_health health;
 	struct spec_rollout rollout;
+	struct spec_proxy proxy;	/* always filled: defaults when the
+					 * spec has no proxy: key */
 	struct spec_secret *secrets;	/* in the file's order, distinct */
 	size_t nsecrets;
 };
@@ -128,8 +157,9 @@ struct spec {
  * Required keys: service, image, hosts, health (with exactly one check).
  * Every other setting takes DESIGN's default when absent.  Every key
  * accepted has an effect: the keys of DESIGN's spec that this version
- * does not act on (proxy, canary, analysis, a strategy other
- * than rolling) are refused by name, with a message saying so.  Unknown
+ * does not act on (canary, analysis, a strategy other than rolling) are
+ * refused by name, with a message saying so, and so is proxy: for a
+ * service without a host port (the proxy serves host ports only).  Unknown
  * keys, duplicate keys, wrong types, bad values and impossible
  * combinations are refused, as are YAML aliases (*name), more than one document and files
  * larger than SPEC_MAX_BYTES.  A scalar is read by its text, quoted or

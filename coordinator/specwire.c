@@ -201,6 +201,28 @@ seal_secrets(const struct spec *s, const struct swap_seal *seal,
 }
 
 int
+spec_proxy_new(const struct spec *s, Ferry__ProxySettings **out)
+{
+	Ferry__ProxySettings *p;
+
+	*out = NULL;
+	if (!s->port.set)
+		return 0;
+	if ((p = malloc(sizeof(*p))) == NULL)
+		return FERR_NOMEM;
+	ferry__proxy_settings__init(p);
+	p->mode = s->proxy.mode == SPEC_PROXY_TCP ?
+	    FERRY__PROXY_MODE__PROXY_TCP : FERRY__PROXY_MODE__PROXY_HTTP;
+	p->drain_timeout_ms = s->proxy.drain_timeout_ms;
+	p->max_pause_ms = s->proxy.max_pause_ms;
+	p->upstream_timeout_ms = s->proxy.upstream_timeout_ms;
+	p->max_body = s->proxy.max_body;
+	p->sticky = s->proxy.sticky;
+	*out = p;
+	return 0;
+}
+
+int
 spec_swap_fill(const struct spec *s, uint64_t revision, const char *image,
     uint64_t deployment, const struct swap_seal *seal, Ferry__Swap *swap)
 {
@@ -209,6 +231,7 @@ spec_swap_fill(const struct spec *s, uint64_t revision, const char *image,
 	Ferry__EnvVar **env = NULL;
 	Ferry__PortBinding *port = NULL;
 	Ferry__HealthSpec *health = NULL;
+	Ferry__ProxySettings *proxy = NULL;
 	size_t i;
 	int rc = FERR_NOMEM;
 
@@ -242,6 +265,8 @@ spec_swap_fill(const struct spec *s, uint64_t revision, const char *image,
 		port->host = s->port.host;
 		port->container = s->port.container;
 	}
+	if ((rc = spec_proxy_new(s, &proxy)) != 0)
+		goto fail;
 	if ((rc = spec_health_new(s, &health)) != 0)
 		goto fail;
 	if ((rc = seal_secrets(s, seal, &sealed)) != 0) {
@@ -261,8 +286,10 @@ spec_swap_fill(const struct spec *s, uint64_t revision, const char *image,
 	    FERRY__ORDER__ORDER_START_FIRST : FERRY__ORDER__ORDER_STOP_FIRST;
 	swap->n_secrets = sealed != NULL ? s->nsecrets : 0;
 	swap->secrets = sealed;
+	swap->proxy = proxy;
 	return 0;
 fail:
+	free(proxy);
 	free(service);
 	free(img);
 	free(dep);
@@ -281,6 +308,7 @@ spec_swap_clear(Ferry__Swap *swap)
 	free_pb_string(swap->image);
 	free_env(swap->env, swap->n_env);
 	free(swap->port);
+	free(swap->proxy);
 	spec_health_free(swap->health);
 	free_sealed(swap->secrets, swap->n_secrets);
 	ferry__swap__init(swap);

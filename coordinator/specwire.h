@@ -23,6 +23,15 @@ void
 spec_health_free(Ferry__HealthSpec *h);
 
 /*
+ * spec_proxy_new builds the wire form of s's proxy settings (a new
+ * ProxySettings on the heap; free() it), or NULL in *out when s publishes
+ * no host port (the proxy serves host ports only).  Returns 0 or
+ * FERR_NOMEM.
+ */
+int
+spec_proxy_new(const struct spec *s, Ferry__ProxySettings **out);
+
+/*
  * How a Swap's secrets are sealed for its host: open gives the value of a
  * secret at the version the spec pins (memory that free_value wipes and
  * frees), and each is sealed (crypto_box_seal) to the X25519 form of
@@ -49,8 +58,9 @@ specwire_seal(const uint8_t *host_pk, const uint8_t *value, size_t len,
 /*
  * spec_swap_fill builds the Swap command that runs s at revision on a
  * host, whole: it is the one place that sets a Swap's fields.  From s:
- * service, env, port (NULL when the spec publishes none), health and
- * order; then revision, image (what the host runs, by digest:
+ * service, env, port (NULL when the spec publishes none), health, order
+ * and proxy (NULL without a port); weight stays 0 (the whole swap:
+ * `ferry swap --weight` sets it after); then revision, image (what the host runs, by digest:
  * repo@sha256:<64 hex>) and deployment, the rollout's id in decimal, or ""
  * when deployment is 0 (a swap outside any rollout, `ferry swap`).  Every
  * string is a new heap copy, so swap outlives s and image.  swap must be

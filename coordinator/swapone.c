@@ -26,6 +26,7 @@ struct swap_wait {
 	char actor[64];
 	struct spec *spec;
 	uint64_t revision;
+	uint32_t weight;	/* --weight: 1..99, or 0 / 100: all */
 	char digest[300];
 };
 
@@ -106,6 +107,7 @@ send_swap(struct swap_wait *w, struct host *h)
 		wait_free(w);
 		return;
 	}
+	sw.weight = w->weight;
 	cmd.payload_case = FERRY__COMMAND__PAYLOAD_SWAP;
 	cmd.swap = &sw;
 	budget = (uint64_t)w->spec->health.deadline_ms +
@@ -177,6 +179,7 @@ send_rollback(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	Ferry__Rollback rb = FERRY__ROLLBACK__INIT;
 	Ferry__HealthSpec *hs = NULL;
 	Ferry__PortBinding pb = FERRY__PORT_BINDING__INIT;
+	Ferry__ProxySettings *ps = NULL;
 	struct swap_wait *w;
 	char *file = NULL, *text = NULL, *digest = NULL, err[512];
 	uint64_t budget = 60000 + SWAP_SLACK_MS;
@@ -196,6 +199,8 @@ send_rollback(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 			pb.container = w->spec->port.container;
 			rb.port = &pb;
 		}
+		if (spec_proxy_new(w->spec, &ps) == 0)
+			rb.proxy = ps;
 		budget = (uint64_t)w->spec->health.deadline_ms +
 		    w->spec->health.min_healthy_ms + SWAP_SLACK_MS;
 		snprintf(w->digest, sizeof(w->digest), "%s", digest);
@@ -209,6 +214,7 @@ send_rollback(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	rc = link_command_long(fd, h, &cmd, "rollback", SWAP_ACCEPT_MS, budget,
 	    on_swap_done, w);
 	spec_health_free(hs);
+	free(ps);
 	if (rc != 0) {
 		ctl_error(slot, "cannot send the rollback: %s", ferr_str(rc));
 		wait_free(w);
@@ -320,8 +326,14 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 		do_remove(fd, slot, h, req->remove_service, actor);
 		return;
 	}
+	if (req->weight > 100) {
+		ctl_error(slot, "weight %u: a share from 1 to 100 (percent of "
+		    "new traffic)", req->weight);
+		return;
+	}
 	if ((w = wait_new(fd, slot, h, actor)) == NULL)
 		return;
+	w->weight = req->weight;
 	/* Bad input changes nothing: the spec is checked before anything is
 	 * recorded or sent. */
 	if (spec_parse(req->spec_file, req->spec.data != NULL ?

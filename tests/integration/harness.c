@@ -27,6 +27,7 @@
 #include "ferr.h"
 #include "harness.h"
 #include "keys.h"
+#include "proxywire.h"
 
 #define RUN_LIMIT_MS 30000
 
@@ -178,6 +179,12 @@ h_fini(struct h_fleet *f)
 {
 	int i, dirty = 0;
 
+	/* Everything but the proxies, then the proxies: each went before
+	 * its agent and goes after it. */
+	for (i = 0; i < f->nprocs; i++)
+		if (f->procs[i].pid > 0 && strncmp(f->procs[i].name, "proxy-",
+		    6) != 0)
+			h_kill(&f->procs[i], SIGTERM);
 	for (i = 0; i < f->nprocs; i++)
 		if (f->procs[i].pid > 0)
 			h_kill(&f->procs[i], SIGTERM);
@@ -385,22 +392,80 @@ h_join(struct h_fleet *f, struct h_run *r, const char *token,
 	    publish ? publish : "127.0.0.1", NULL });
 }
 
+/* host_index: name's index in f->hosts, added when new. */
+static int
+host_index(struct h_fleet *f, const char *name)
+{
+	int k;
+
+	for (k = 0; k < f->nhosts; k++)
+		if (strcmp(f->hosts[k], name) == 0)
+			return k;
+	cr_assert_lt(f->nhosts, H_MAX_HOSTS, "too many hosts");
+	snprintf(f->hosts[f->nhosts], sizeof(f->hosts[0]), "%s", name);
+	return f->nhosts++;
+}
+
+const char *
+h_proxy_control(struct h_fleet *f, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s-proxy/control.sock", f->dir, name);
+	cr_assert_lt(strlen(buf), 100, "control socket path too long: %s",
+	    buf);
+	return buf;
+}
+
+struct h_proc *
+h_start_proxy(struct h_fleet *f, const char *name)
+{
+	int k = host_index(f, name);
+	char state[600], ctl[600], pname[80];
+	struct h_proc *p = f->proxies[k];
+	uint64_t end;
+
+	if (p != NULL && p->pid > 0 && h_alive(p))
+		return p;
+	snprintf(state, sizeof(state), "%s/%s-proxy", f->dir, name);
+	mkdir(state, 0700);
+	h_proxy_control(f, name, ctl, sizeof(ctl));
+	snprintf(pname, sizeof(pname), "proxy-%s", name);
+	p = h_spawn(f, pname, (const char *[]){ "ferry-proxy", "-d", "-v",
+	    "--state-dir", state, "--control", ctl, NULL });
+	f->proxies[k] = p;
+	for (end = h_mono_ms() + 10000; h_mono_ms() < end; h_sleep_ms(20)) {
+		Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+		Ferry__ProxyReply *rp = NULL;
+		char err[300];
+
+		rq.op_case = FERRY__PROXY_REQUEST__OP_STATUS;
+		rq.status = 1;
+		if (proxywire_call(ctl, &rq, &rp, NULL, NULL, 1000, err,
+		    sizeof(err)) == 0) {
+			ferry__proxy_reply__free_unpacked(rp, NULL);
+			return p;
+		}
+		cr_assert(h_alive(p), "ferry-proxy of %s exited (see %s)",
+		    name, p->log);
+	}
+	cr_assert_fail("ferry-proxy of %s did not answer in 10 s (see %s)",
+	    name, p->log);
+	return NULL;
+}
+
 struct h_proc *
 h_start_agent(struct h_fleet *f, const char *name, const char *const *extra)
 {
-	int known = 0;
-
-	for (int k = 0; k < f->nhosts; k++)
-		known |= strcmp(f->hosts[k], name) == 0;
-	if (!known && f->nhosts < H_MAX_HOSTS)
-		snprintf(f->hosts[f->nhosts++], sizeof(f->hosts[0]), "%s",
-		    name);
 	const char *argv[64] = { "ferry-agent", "-d", "-v", "--state-dir",
 	    NULL, "--heartbeat-interval", "200ms", "--docker-socket",
-	    "/var/run/docker.sock", NULL };
-	char state[600], pname[80];
-	int i = 9, j;
+	    "/var/run/docker.sock", "--proxy-control", "", NULL };
+	char state[600], pname[80], ctl[600];
+	int i = 11, j;
 
+	host_index(f, name);
+	if (!f->no_proxy) {
+		h_start_proxy(f, name);
+		argv[10] = h_proxy_control(f, name, ctl, sizeof(ctl));
+	}
 	argv[4] = h_path(f, name, state, sizeof(state));
 	for (j = 0; extra != NULL && extra[j] != NULL && i < 63; j++)
 		argv[i++] = extra[j];

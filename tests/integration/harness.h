@@ -36,6 +36,13 @@ struct h_fleet {
 	 * ferry.host=NAME) are removed by h_fini. */
 	char hosts[H_MAX_HOSTS][64];
 	int nhosts;
+	/* Each agent started here gets its own ferry-proxy (state dir and
+	 * control socket in DIR/NAME-proxy), started before the agent and
+	 * ended after it, kept across the agent's restarts.  A test whose
+	 * agents need none sets no_proxy before it starts them: they get
+	 * --proxy-control "" (containers publish their ports themselves). */
+	int no_proxy;
+	struct h_proc *proxies[H_MAX_HOSTS];	/* by index in hosts */
 };
 
 /* Output of one CLI run. */
@@ -81,6 +88,12 @@ void h_join(struct h_fleet *f, struct h_run *r, const char *token,
 struct h_proc *h_start_agent(struct h_fleet *f, const char *name,
     const char *const *extra);
 
+/* h_proxy_control writes the control socket of NAME's ferry-proxy. */
+const char *h_proxy_control(struct h_fleet *f, const char *name, char *buf,
+    size_t len);
+/* h_start_proxy starts NAME's ferry-proxy (-d -v) unless it runs, and
+ * waits (bounded: 10 s) until its control socket answers a Status. */
+struct h_proc *h_start_proxy(struct h_fleet *f, const char *name);
 /* h_add_agent: token, join, start; the host is online when it returns.
  * h_add_agent_with starts the agent with extra arguments (NULL-ended). */
 struct h_proc *h_add_agent(struct h_fleet *f, const char *name,

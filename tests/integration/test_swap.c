@@ -200,15 +200,49 @@ Test(swap, start_first_with_http_health_checks_the_container_itself)
 	cr_assert(strncmp(R.out, "running", 7) == 0, "%s", R.out);
 }
 
-Test(swap, start_first_with_a_host_port_is_refused)
+/* An agent without ferry-proxy cannot run two containers on one host
+ * port: it refuses start-first there, saying so, and v1 serves on. */
+Test(swap, start_first_with_a_host_port_is_refused_without_a_proxy)
 {
+	h_kill(AGENT, SIGTERM);
+	F.no_proxy = 1;
+	AGENT = h_start_agent(&F, HOST, NULL);
+	h_sleep_ms(500);
+	cr_assert(h_wait_state(&F, HOST, "online", 10000));
 	spec("v1.yml", "1", "stop-first", "0s");
 	spec("s2.yml", "2", "start-first", "0s");
 	cr_assert_eq(swap("v1.yml"), 0, "%s%s", R.out, R.err);
 	cr_assert_eq(swap("s2.yml"), 1);
 	cr_assert(strstr(R.out, "start-first would run two containers") !=
 	    NULL, "%s", R.out);
+	cr_assert(strstr(R.out, "no ferry-proxy") != NULL, "%s", R.out);
 	cr_assert_eq(serving(), 1);
+}
+
+/* With ferry-proxy, start-first works with a host port: the container
+ * publishes nothing, the proxy serves the port, and the swap says each
+ * step (health passed, switched, drained, stopped). */
+Test(swap, start_first_with_a_host_port_goes_through_the_proxy)
+{
+	struct h_run *r = malloc(sizeof(*r));
+	char filter[128];
+
+	spec("v1.yml", "1", "start-first", "0s");
+	spec("v2.yml", "2", "start-first", "0s");
+	cr_assert_eq(swap("v1.yml"), 0, "%s%s", R.out, R.err);
+	cr_assert_eq(serving(), 1);
+	cr_assert_eq(swap("v2.yml"), 0, "%s%s", R.out, R.err);
+	cr_assert_eq(serving(), 2);
+	cr_assert(h_wait_log(AGENT, "web r2: passed its health check", 5000));
+	cr_assert(h_wait_log(AGENT, "web: switched traffic to r2", 5000));
+	cr_assert(h_wait_log(AGENT, "web: r1 drained (", 5000));
+	cr_assert(h_wait_log(AGENT, "web: stopped r1", 5000));
+	/* Nothing of the service publishes a host port. */
+	snprintf(filter, sizeof(filter), "label=ferry.host=%s", HOST);
+	cr_assert_eq(h_docker(r, (const char *[]){ "ps", "-a", "--format",
+	    "{{.Ports}}|", "--filter", filter, NULL }), 0, "%s", r->err);
+	cr_assert(strstr(r->out, "->") == NULL, "published: %s", r->out);
+	free(r);
 }
 
 Test(swap, failing_health_reverts_to_v1_and_says_why)

@@ -99,8 +99,8 @@ log_file(const char *path, char *buf, size_t len)
 
 /* ---- specs and swaps ----------------------------------------------------- */
 
-/* write_spec writes DIR/rel: service web of image tag on host, published
- * on port, stop-first; with port 0, start-first and published nowhere
+/* write_spec writes DIR/rel: service web of image tag on host, served on
+ * port (through the host's ferry-proxy), stop-first; with port 0, start-first and published nowhere
  * (two containers side by side: the check goes to the container's own
  * address).  Slow images get a start period so that their first 3 s of
  * failing checks do not count. */
@@ -109,11 +109,11 @@ write_spec(struct h_fleet *f, const char *rel, const char *host,
     const char *tag, int port, char *path, size_t len)
 {
 	int slow = strcmp(tag, "slow") == 0;
-	char pub[64] = "rollout: { order: start-first }\n";
+	char pub[128] = "rollout: { order: start-first }\n";
 
 	if (port != 0)
 		snprintf(pub, sizeof(pub), "port: { host: %d, container: 80 }"
-		    "\n", port);
+		    "\nrollout: { order: stop-first }\n", port);
 	h_write(f, rel,
 	    "service: web\n"
 	    "image: " REPO ":%s\n"
@@ -1353,6 +1353,8 @@ Test(swap_faults, allowlist_refusals, .init = setup, .fini = teardown,
 	cr_assert_not_null(r);
 	h_unique("rf", host, sizeof(host));
 	h_start_ferryd(f, NULL);
+	/* Without ferry-proxy: start-first with a host port is refused. */
+	f->no_proxy = 1;
 	agent = h_add_agent(f, host, "127.0.0.2");
 	h_ferry(f, r, (const char *[]){ "ping", host, NULL });
 	cr_assert_eq(r->status, 0, "ping: %s%s", r->out, r->err);

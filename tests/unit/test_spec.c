@@ -300,8 +300,15 @@ Test(spec, defaults_when_health_and_rollout_fields_are_absent)
 	cr_assert_eq(s->rollout.batch, 1);
 	cr_assert_eq(s->rollout.batch_percent, 0);
 	cr_assert_eq(s->rollout.canary, 0);
-	cr_assert_eq(s->rollout.order, SPEC_ORDER_STOP_FIRST);
+	cr_assert_eq(s->rollout.order, SPEC_ORDER_START_FIRST);
 	cr_assert_eq(s->rollout.pause_ms, 0);
+	/* The proxy's defaults; tcp, as the health check is tcp. */
+	cr_assert_eq(s->proxy.mode, SPEC_PROXY_TCP);
+	cr_assert_eq(s->proxy.drain_timeout_ms, 30000);
+	cr_assert_eq(s->proxy.max_pause_ms, 30000);
+	cr_assert_eq(s->proxy.upstream_timeout_ms, 60000);
+	cr_assert_eq(s->proxy.max_body, 0);
+	cr_assert_eq(s->proxy.sticky, 0);
 	cr_assert_eq(s->rollout.max_failures, 0);
 	cr_assert_eq(s->rollout.on_failure, SPEC_ON_FAILURE_ROLLBACK);
 	spec_free(s);
@@ -431,7 +438,7 @@ Test(spec, unknown_keys)
 {
 	refused_exact(edit(2, "imag: web:1"), "web.yml:2: unknown key "
 	    "\"imag\" (expected one of: service, image, hosts, port, env, "
-	    "health, strategy, rollout, secrets)");
+	    "health, strategy, rollout, secrets, proxy)");
 	refused_exact(edit(9, "  intervall: 1s"), "web.yml:9: health: "
 	    "unknown key \"intervall\" (expected one of: http, tcp, exec, "
 	    "docker, interval, timeout, start_period, start_interval, "
@@ -1002,17 +1009,69 @@ Test(spec, secrets_are_names_of_files)
 	cr_assert(!spec_secret_name_valid("-x"));
 }
 
-/* DESIGN's proxy, canary, analysis and strategies other than rolling: a
+/* DESIGN's canary, analysis and strategies other than rolling: a
  * spec naming one is refused, saying so at its line, rather than run
  * without it. */
+/* proxy: how ferry-proxy serves the host port: defaults (http with an
+ * HTTP check), every key read, and what cannot be refused at its line. */
+Test(spec, proxy_keys_read_checked_and_defaulted)
+{
+	struct spec *s;
+
+	/* DESIGN's spec (HTTP check): http by default. */
+	s = parse_ok(edit(0, NULL));
+	cr_assert_eq(s->proxy.mode, SPEC_PROXY_HTTP);
+	cr_assert_eq(s->rollout.order, SPEC_ORDER_STOP_FIRST);	/* as written */
+	spec_free(s);
+
+	s = parse_ok(edit(6, "proxy: { mode: tcp, drain_timeout: 2s, "
+	    "max_pause: 500ms, upstream_timeout: 1m }"));
+	cr_assert_eq(s->proxy.mode, SPEC_PROXY_TCP);
+	cr_assert_eq(s->proxy.drain_timeout_ms, 2000);
+	cr_assert_eq(s->proxy.max_pause_ms, 500);
+	cr_assert_eq(s->proxy.upstream_timeout_ms, 60000);
+	spec_free(s);
+	s = parse_ok(edit(6, "proxy: { max_body: 10MiB, sticky: true }"));
+	cr_assert_eq(s->proxy.mode, SPEC_PROXY_HTTP);
+	cr_assert_eq(s->proxy.max_body, 10u << 20);
+	cr_assert_eq(s->proxy.sticky, 1);
+	spec_free(s);
+	s = parse_ok(edit(6, "proxy: { max_body: 0 }"));
+	cr_assert_eq(s->proxy.max_body, 0);
+	spec_free(s);
+	s = parse_ok(edit(6, "proxy: { max_body: 512 }"));
+	cr_assert_eq(s->proxy.max_body, 512);
+	spec_free(s);
+
+	refused_exact(edit(6, "proxy: { mode: udp }"), "web.yml:6: "
+	    "proxy.mode: expected http or tcp, got \"udp\"");
+	refused_exact(edit(6, "proxy: { drain_timeout: 0s }"), "web.yml:6: "
+	    "proxy.drain_timeout: must be above 0, got \"0s\"");
+	refused_exact(edit(6, "proxy: { max_pause: 2h }"), "web.yml:6: "
+	    "proxy.max_pause: must be at most 1h, got \"2h\"");
+	refused(edit(6, "proxy: { max_body: 10MB }"), "web.yml:6: "
+	    "proxy.max_body: expected a size like 10MiB");
+	refused(edit(6, "proxy: { max_body: 2048GiB }"), "web.yml:6: "
+	    "proxy.max_body: expected a size like 10MiB");
+	refused_exact(edit(6, "proxy: { mode: tcp, sticky: true }"),
+	    "web.yml:6: proxy.sticky: needs proxy.mode http (a cookie keeps "
+	    "a client on its revision; tcp has no cookies)");
+	refused_exact(edit(6, "proxy: { mode: tcp, max_body: 1MiB }"),
+	    "web.yml:6: proxy.max_body: needs proxy.mode http (tcp passes "
+	    "bytes and knows no bodies)");
+	refused(edit(6, "proxy: { hold: true }"), "web.yml:6: proxy: unknown key "
+	    "\"hold\"");
+	/* No host port: no proxy to set. */
+	refused_exact("service: web\nimage: web\nhosts: [a]\n"
+	    "health: { tcp: 80 }\nproxy: { mode: tcp }\n", "web.yml:5: "
+	    "proxy: the service publishes no host port (port:), and "
+	    "ferry-proxy serves host ports only: there is no proxy to set");
+}
+
 Test(spec, keys_this_version_does_not_act_on_are_refused_by_name)
 {
 	struct spec *s;
 
-	refused_exact(edit(6, "proxy: { mode: http, drain_timeout: 30s }"),
-	    "web.yml:6: proxy: ferry-proxy is not part of this version of "
-	    "ferry: the container's port is published on the host directly "
-	    "(see port), so there is no proxy to set");
 	refused_exact(edit(6, "canary: { hosts: all, steps: [ { weight: 5%, "
 	    "for: 15m } ] }"), "web.yml:6: canary: weighted canary steps are "
 	    "not supported by this version of ferry (it has no ferry-proxy to "
@@ -1112,6 +1171,20 @@ static const struct effect effects[] = {
 	{ "rollout.on_failure", KEYS_C, FAILURES },
 	{ "rollout.skip_offline", "test_core.c",
 	    "core, offline_hosts_are_listed_refused_or_skipped_and_said" },
+	{ "proxy", "test_traffic.c",
+	    "traffic, rolling_deploys_under_load_drop_nothing" },
+	{ "proxy.mode", "test_traffic.c",
+	    "traffic, spec_proxy_settings_reach_the_route" },
+	{ "proxy.drain_timeout", "test_traffic.c",
+	    "traffic, rolling_deploys_under_load_drop_nothing" },
+	{ "proxy.max_pause", "test_traffic.c",
+	    "traffic, rolling_deploys_under_load_drop_nothing" },
+	{ "proxy.upstream_timeout", "test_traffic.c",
+	    "traffic, spec_proxy_settings_reach_the_route" },
+	{ "proxy.max_body", "test_traffic.c",
+	    "traffic, spec_proxy_settings_reach_the_route" },
+	{ "proxy.sticky", "test_traffic.c",
+	    "traffic, spec_proxy_settings_reach_the_route" },
 	{ "secrets", "test_secrets.c",
 	    "secrets, files_in_each_container_pinned_by_revision" },
 };

@@ -140,6 +140,7 @@ Test(specwire, swap_fill_and_clear)
 	cr_assert_eq(swap.n_env, 0);
 	cr_assert_null(swap.port);
 	cr_assert_null(swap.health);
+	cr_assert_null(swap.proxy);
 	cr_assert_str_empty(swap.service);
 	spec_swap_clear(&swap);	/* twice is harmless */
 
@@ -162,7 +163,18 @@ Test(specwire, swap_fill_and_clear)
 	cr_assert_not_null(u->health);
 	cr_assert_eq(u->health->check_case, FERRY__HEALTH_SPEC__CHECK_HTTP);
 	cr_assert_str_eq(u->health->http->path, "/health");
-	cr_assert_eq(u->order, FERRY__ORDER__ORDER_STOP_FIRST);
+	/* start-first by default; the proxy's settings with the port, http
+	 * as the check is, the defaults spelt out; the weight is ferry
+	 * swap's alone. */
+	cr_assert_eq(u->order, FERRY__ORDER__ORDER_START_FIRST);
+	cr_assert_not_null(u->proxy);
+	cr_assert_eq(u->proxy->mode, FERRY__PROXY_MODE__PROXY_HTTP);
+	cr_assert_eq(u->proxy->drain_timeout_ms, 30000);
+	cr_assert_eq(u->proxy->max_pause_ms, 30000);
+	cr_assert_eq(u->proxy->upstream_timeout_ms, 60000);
+	cr_assert_eq(u->proxy->max_body, 0);
+	cr_assert(!u->proxy->sticky);
+	cr_assert_eq(u->weight, 0);
 	ferry__swap__free_unpacked(u, NULL);
 }
 
@@ -182,6 +194,7 @@ Test(specwire, swap_outside_a_rollout_without_port_or_env_start_first)
 	cr_assert_eq(swap.n_env, 0);
 	cr_assert_null(swap.env);
 	cr_assert_eq(swap.order, FERRY__ORDER__ORDER_START_FIRST);
+	cr_assert_null(swap.proxy, "no host port: nothing for the proxy");
 	cr_assert_eq(swap.health->check_case,
 	    FERRY__HEALTH_SPEC__CHECK_DOCKER);
 	spec_swap_clear(&swap);

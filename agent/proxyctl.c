@@ -1,0 +1,303 @@
+/* proxyctl.c: the agent's calls to its ferry-proxy (proxyctl.h), each one
+ * request on the control socket through proxywire_call. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "ferr.h"
+#include "proxyctl.h"
+#include "proxywire.h"
+
+#define DEFAULT_DRAIN_MS	30000
+#define DEFAULT_PAUSE_MS	30000
+#define DEFAULT_UPSTREAM_MS	60000
+
+void
+proxyctl_route_init(struct proxyctl_route *r, const char *service,
+    const char *address, uint32_t port, const Ferry__ProxySettings *ps,
+    int http_check)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->service, sizeof(r->service), "%s", service);
+	snprintf(r->listen_address, sizeof(r->listen_address), "%s",
+	    address);
+	r->listen_port = port;
+	r->mode = http_check ? FERRY__PROXY_MODE__PROXY_HTTP :
+	    FERRY__PROXY_MODE__PROXY_TCP;
+	r->drain_timeout_ms = DEFAULT_DRAIN_MS;
+	r->max_pause_ms = DEFAULT_PAUSE_MS;
+	r->upstream_timeout_ms = DEFAULT_UPSTREAM_MS;
+	if (ps == NULL)
+		return;
+	r->mode = ps->mode;
+	if (ps->drain_timeout_ms)
+		r->drain_timeout_ms = ps->drain_timeout_ms;
+	if (ps->max_pause_ms)
+		r->max_pause_ms = ps->max_pause_ms;
+	if (ps->upstream_timeout_ms)
+		r->upstream_timeout_ms = ps->upstream_timeout_ms;
+	r->max_body = ps->max_body;
+	r->sticky = ps->sticky;
+}
+
+int
+proxyctl_add_target(struct proxyctl_route *r, uint64_t revision,
+    const char *address, uint32_t port, uint32_t weight)
+{
+	struct proxyctl_target *t;
+
+	if (r->ntargets >= PROXYCTL_TARGETS_MAX)
+		return FERR_TOOBIG;
+	if (strlen(address) >= sizeof(t->address))
+		return FERR_ARG;
+	t = &r->targets[r->ntargets++];
+	memset(t, 0, sizeof(*t));
+	t->revision = revision;
+	snprintf(t->address, sizeof(t->address), "%s", address);
+	t->port = port;
+	t->weight = weight;
+	return 0;
+}
+
+/* call sends rq and checks the reply's ok; what names the request for
+ * err ("set the route of web"). */
+static int
+call(const char *ctl, const Ferry__ProxyRequest *rq, Ferry__ProxyReply **out,
+    const char *what, char *err, size_t errlen)
+{
+	char why[300];
+	int rc;
+
+	*out = NULL;
+	if (ctl == NULL || ctl[0] == '\0') {
+		snprintf(err, errlen, "ferry-proxy: %s: no control socket "
+		    "set (proxy_control)", what);
+		return FERR_ARG;
+	}
+	if ((rc = proxywire_call(ctl, rq, out, NULL, NULL,
+	    PROXYCTL_TIMEOUT_MS, why, sizeof(why))) != 0) {
+		snprintf(err, errlen, "ferry-proxy: %s: %s", what, why);
+		return rc;
+	}
+	if (!(*out)->ok) {
+		snprintf(err, errlen, "ferry-proxy: %s: %s", what,
+		    (*out)->error && (*out)->error[0] ? (*out)->error :
+		    "refused without a reason");
+		ferry__proxy_reply__free_unpacked(*out, NULL);
+		*out = NULL;
+		return FERR_STATE;
+	}
+	return 0;
+}
+
+int
+proxyctl_set(const char *ctl, const struct proxyctl_route *r, char *err,
+    size_t errlen)
+{
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+	Ferry__ProxyRoute pr = FERRY__PROXY_ROUTE__INIT;
+	Ferry__ProxyTarget t[PROXYCTL_TARGETS_MAX], *tp[PROXYCTL_TARGETS_MAX];
+	Ferry__ProxyReply *rep = NULL;
+	char what[200];
+	size_t i;
+	int rc;
+
+	pr.service = (char *)r->service;
+	pr.mode = r->mode;
+	pr.listen_address = (char *)r->listen_address;
+	pr.listen_port = r->listen_port;
+	pr.drain_timeout_ms = r->drain_timeout_ms;
+	pr.max_pause_ms = r->max_pause_ms;
+	pr.upstream_timeout_ms = r->upstream_timeout_ms;
+	pr.max_body = r->max_body;
+	pr.hold = r->hold;
+	pr.sticky = r->sticky;
+	for (i = 0; i < r->ntargets && i < PROXYCTL_TARGETS_MAX; i++) {
+		ferry__proxy_target__init(&t[i]);
+		t[i].revision = r->targets[i].revision;
+		t[i].address = (char *)r->targets[i].address;
+		t[i].port = r->targets[i].port;
+		t[i].weight = r->targets[i].weight;
+		tp[i] = &t[i];
+	}
+	pr.targets = tp;
+	pr.n_targets = i;
+	rq.op_case = FERRY__PROXY_REQUEST__OP_SET;
+	rq.set = &pr;
+	snprintf(what, sizeof(what), "set the route of %s", r->service);
+	rc = call(ctl, &rq, &rep, what, err, errlen);
+	if (rep != NULL)
+		ferry__proxy_reply__free_unpacked(rep, NULL);
+	return rc;
+}
+
+int
+proxyctl_remove(const char *ctl, const char *service, char *err,
+    size_t errlen)
+{
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+	Ferry__ProxyReply *rep = NULL;
+	struct proxyctl_route r;
+	char what[200];
+	int rc;
+
+	/* Only a route that exists: "no such route" is not an error. */
+	if ((rc = proxyctl_get(ctl, service, &r, err, errlen)) ==
+	    FERR_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	rq.op_case = FERRY__PROXY_REQUEST__OP_REMOVE;
+	rq.remove = (char *)service;
+	snprintf(what, sizeof(what), "remove the route of %s", service);
+	rc = call(ctl, &rq, &rep, what, err, errlen);
+	if (rep != NULL)
+		ferry__proxy_reply__free_unpacked(rep, NULL);
+	return rc;
+}
+
+/* route_from copies a route of a Status reply into r. */
+static void
+route_from(const Ferry__ProxyRoute *p, struct proxyctl_route *r)
+{
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->service, sizeof(r->service), "%s", p->service ?
+	    p->service : "");
+	snprintf(r->listen_address, sizeof(r->listen_address), "%s",
+	    p->listen_address ? p->listen_address : "");
+	r->listen_port = p->listen_port;
+	r->mode = p->mode;
+	r->drain_timeout_ms = p->drain_timeout_ms;
+	r->max_pause_ms = p->max_pause_ms;
+	r->upstream_timeout_ms = p->upstream_timeout_ms;
+	r->max_body = p->max_body;
+	r->sticky = p->sticky;
+	r->hold = p->hold;
+	for (i = 0; i < p->n_targets && r->ntargets < PROXYCTL_TARGETS_MAX;
+	    i++) {
+		const Ferry__ProxyTarget *t = p->targets[i];
+		struct proxyctl_target *o = &r->targets[r->ntargets++];
+
+		o->revision = t->revision;
+		snprintf(o->address, sizeof(o->address), "%s", t->address ?
+		    t->address : "");
+		o->port = t->port;
+		o->weight = t->weight;
+		o->draining = t->draining;
+		o->active = t->active;
+	}
+}
+
+static int
+status(const char *ctl, Ferry__ProxyReply **rep, char *err, size_t errlen)
+{
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+
+	rq.op_case = FERRY__PROXY_REQUEST__OP_STATUS;
+	rq.status = 1;
+	return call(ctl, &rq, rep, "status", err, errlen);
+}
+
+int
+proxyctl_get(const char *ctl, const char *service, struct proxyctl_route *r,
+    char *err, size_t errlen)
+{
+	Ferry__ProxyReply *rep = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = status(ctl, &rep, err, errlen)) != 0)
+		return rc;
+	rc = FERR_NOTFOUND;
+	for (i = 0; i < rep->n_routes; i++)
+		if (rep->routes[i]->service != NULL &&
+		    strcmp(rep->routes[i]->service, service) == 0) {
+			route_from(rep->routes[i], r);
+			rc = 0;
+			break;
+		}
+	ferry__proxy_reply__free_unpacked(rep, NULL);
+	if (rc == FERR_NOTFOUND)
+		snprintf(err, errlen, "ferry-proxy: no route for %s", service);
+	return rc;
+}
+
+int
+proxyctl_routes(const char *ctl,
+    void (*fn)(void *arg, const struct proxyctl_route *r), void *arg,
+    char *err, size_t errlen)
+{
+	Ferry__ProxyReply *rep = NULL;
+	struct proxyctl_route r;
+	size_t i;
+	int rc;
+
+	if ((rc = status(ctl, &rep, err, errlen)) != 0)
+		return rc;
+	for (i = 0; i < rep->n_routes; i++) {
+		route_from(rep->routes[i], &r);
+		fn(arg, &r);
+	}
+	ferry__proxy_reply__free_unpacked(rep, NULL);
+	return 0;
+}
+
+static void
+nap(uint64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000),
+	    (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int
+proxyctl_wait_drained(const char *ctl, const char *service,
+    const char *address, uint32_t port, uint32_t timeout_ms,
+    int (*stopped)(void), uint64_t *finished, char *err, size_t errlen)
+{
+	uint64_t deadline = clock_mono_ms() + timeout_ms;
+	struct proxyctl_route r;
+	int first = 1, rc;
+	size_t i;
+
+	*finished = 0;
+	for (;;) {
+		uint64_t active = 0;
+		int found = 0;
+
+		if ((rc = proxyctl_get(ctl, service, &r, err, errlen)) ==
+		    FERR_NOTFOUND)
+			return 0;	/* no route: nothing in flight */
+		if (rc != 0)
+			return rc;
+		for (i = 0; i < r.ntargets; i++)
+			if (strcmp(r.targets[i].address, address) == 0 &&
+			    r.targets[i].port == port) {
+				active += r.targets[i].active;
+				found = 1;
+			}
+		if (first)
+			*finished = active;
+		first = 0;
+		if (!found || active == 0)
+			return 0;
+		if (stopped != NULL && stopped()) {
+			snprintf(err, errlen, "ferry-proxy: %s: stopped while "
+			    "%s:%u drained", service, address, port);
+			return FERR_CLOSED;
+		}
+		if (clock_mono_ms() >= deadline) {
+			snprintf(err, errlen, "ferry-proxy: %s: %llu still in "
+			    "flight on %s:%u after %u ms", service,
+			    (unsigned long long)active, address, port,
+			    timeout_ms);
+			return FERR_TIMEOUT;
+		}
+		nap(PROXYCTL_POLL_MS);
+	}
+}
