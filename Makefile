@@ -47,7 +47,7 @@ FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
             coordinator/specwire.c coordinator/secrets.c \
             coordinator/deploy.c coordinator/plan.c coordinator/views.c \
             coordinator/rollout.c coordinator/metrics.c \
-            coordinator/refusals.c
+            coordinator/refusals.c coordinator/traffic.c
 FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c \
             coordinator/ferry_secret.c
 AGENT    := $(wildcard agent/*.c)
