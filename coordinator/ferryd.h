@@ -431,6 +431,7 @@ struct host {
 	Ferry__Poll *status;		/* the last heartbeat */
 	int cleartext;			/* ... came in cleartext */
 	int seen_dirty;			/* last_seen not yet written */
+	int traffic_bad;		/* its last proxy counts were refused */
 	int online_unrecorded;		/* came online; event not yet written */
 	struct cmd *outbox;		/* unanswered commands, by sequence */
 };
@@ -480,6 +481,9 @@ struct ferryd {
 	int ops_known;
 	uint64_t ops_gid;
 	struct httpd *http;		/* http.c */
+	/* fleet.c feeds it from heartbeats: the proxies' counts (traffic.c),
+	 * read by views, control and metrics. */
+	struct traffic *traffic;
 	uv_timer_t sweep;
 	/* link.c: answered pings, noted together at the end of the loop's
 	 * turn. */
@@ -535,6 +539,12 @@ void fleet_beat(struct ferryd *fd, struct host *h, uint64_t wall_ms,
  * monotonic mono_ms, and writes last-seen times in one pass; called from
  * the sweep timer. */
 void fleet_sweep(struct ferryd *fd, uint64_t mono_ms);
+/* fleet_traffic takes the proxy's counts a heartbeat of h carried (NULL:
+ * the host runs no proxy) into fd->traffic at monotonic mono_ms; a
+ * reading traffic.c refuses is logged (once until the host's readings
+ * are good again) and changes nothing. */
+void fleet_traffic(struct ferryd *fd, struct host *h,
+    const Ferry__Traffic *tr, uint64_t mono_ms);
 const char *host_state_name(const struct host *h);
 int host_name_ok(const char *name);
 int label_ok(const char *key, const char *value);
