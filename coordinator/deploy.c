@@ -950,7 +950,7 @@ deploy_control(struct ferryd *fd, struct rep_slot *slot,
 		    what);
 		return;
 	}
-	views_deployments(fd, slot, NULL, ref->id, 1);
+	views_deployments(fd, slot, NULL, ref->id, 1, 0);
 }
 
 
@@ -1199,7 +1199,7 @@ start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
 	}
 	plan_free(&pl);
 	snapshot_free(&sn);
-	views_deployments(fd, slot, NULL, p->d.id, 1);
+	views_deployments(fd, slot, NULL, p->d.id, 1, 0);
 	return;
 fail:
 	plan_free(&pl);

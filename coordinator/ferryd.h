@@ -638,9 +638,20 @@ void deploy_control(struct ferryd *fd, struct rep_slot *slot,
 
 /* views.c: what the CLI reads about deployments; each answers slot. */
 /* views_deployments answers with up to limit deployments as recorded: of
- * service (NULL or "": all), or only id when id != 0. */
+ * service (NULL or "": all), or only id when id != 0; with traffic, each
+ * with its service's traffic per revision over its hosts and each host's
+ * proxy state (ferry status). */
 void views_deployments(struct ferryd *fd, struct rep_slot *slot,
-    const char *service, uint64_t id, size_t limit);
+    const char *service, uint64_t id, size_t limit, int traffic);
+/* views_proxy_state: a heap ProxyState of what host's proxy last said
+ * (free() frees it all); NULL when out of memory. */
+Ferry__ProxyState *views_proxy_state(struct ferryd *fd, const char *host);
+/* views_host_traffic: host's figures per service and revision, each
+ * window, in a heap array freed by views_traffic_free.  0 or
+ * FERR_NOMEM. */
+int views_host_traffic(struct ferryd *fd, const char *host,
+    Ferry__TrafficFigures ***out, size_t *n);
+void views_traffic_free(Ferry__TrafficFigures **f, size_t n);
 void deploy_status(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeploymentRef *ref);
 void deploy_history(struct ferryd *fd, struct rep_slot *slot,

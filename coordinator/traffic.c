@@ -585,3 +585,31 @@ traffic_each(const struct traffic *t, const char *host,
 			}
 	}
 }
+
+size_t
+traffic_revisions(const struct traffic *t, const char *const *hosts,
+    size_t nhosts, const char *service, uint64_t *out, size_t max)
+{
+	const struct series *s;
+	size_t i, j, k, n = 0;
+
+	for (i = 0; i < t->nhosts; i++) {
+		if (!host_named(t->hosts[i]->name, hosts, nhosts))
+			continue;
+		for (j = 0; j < t->hosts[i]->nseries; j++) {
+			s = t->hosts[i]->series[j];
+			if (s->refusals || strcmp(s->service, service) != 0)
+				continue;
+			for (k = 0; k < n && out[k] != s->revision; k++)
+				;
+			if (k < n || n == max)
+				continue;
+			/* Insert, newest first. */
+			for (k = n; k > 0 && out[k - 1] < s->revision; k--)
+				out[k] = out[k - 1];
+			out[k] = s->revision;
+			n++;
+		}
+	}
+	return n;
+}

@@ -147,6 +147,13 @@ traffic_read(const struct traffic *t, const char *const *hosts,
     size_t nhosts, const char *service, uint64_t revision, int any_revision,
     uint64_t window_ms, uint64_t now_ms, struct traffic_figures *out);
 
+/* traffic_revisions lists, newest first, the distinct revisions of
+ * service counted on the hosts named (all when nhosts is 0), at most max
+ * of them; returns how many. */
+size_t
+traffic_revisions(const struct traffic *t, const char *const *hosts,
+    size_t nhosts, const char *service, uint64_t *out, size_t max);
+
 /* One series as traffic_each hands it: totals since ferryd started. */
 struct traffic_series {
 	const char *host;
