@@ -508,17 +508,18 @@ Test(core, port_clashes_and_start_first_are_refused_before_anything_starts)
 	h_ferry(&F, &R, (const char *[]){ "deploy", path("api.yml"), NULL });
 	cr_assert_neq(R.status, 0, "%s", R.out);
 	cr_assert(strstr(R.err, want) != NULL, "%s", R.err);
-	/* start-first with a host port cannot work: two containers would
-	 * need the one port. */
+	/* start-first with a host port needs ferry-proxy on each host
+	 * (two containers would need the one port): these run none. */
 	spec("sf.yml", "2", LABELS, NULL, "  order: start-first\n");
 	h_ferry(&F, &R, (const char *[]){ "plan", path("sf.yml"), NULL });
 	cr_assert_neq(R.status, 0, "%s", R.out);
-	cr_assert(strstr(R.err, "rollout.order: start-first cannot work with "
-	    "a host port") != NULL, "%s", R.err);
+	cr_assert(strstr(R.err, "rollout.order: start-first with a host port "
+	    "(") != NULL && strstr(R.err, "needs ferry-proxy on every host: ")
+	    != NULL, "%s", R.err);
 	h_ferry(&F, &R, (const char *[]){ "deploy", path("sf.yml"), NULL });
 	cr_assert_neq(R.status, 0, "%s", R.out);
-	cr_assert(strstr(R.err, "start-first cannot work") != NULL, "%s",
-	    R.err);
+	cr_assert(strstr(R.err, "use stop-first or start the proxy") != NULL,
+	    "%s", R.err);
 	/* Nothing recorded, nothing touched. */
 	cr_assert_eq(db_count("SELECT COUNT(*) FROM deployments"), deps);
 	cr_assert_eq(db_count("SELECT COUNT(*) FROM revisions"), revs);
