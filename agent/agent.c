@@ -280,8 +280,8 @@ proxy_after(uv_work_t *w, int status)
 	}
 	/* Said once per change, not once per heartbeat. */
 	if (strcmp(a->proxy_error, a->proxy_err) != 0)
-		log_warnx("ferry-proxy at %s: %s", a->conf.proxy_control,
-		    a->proxy_err);
+		log_warnx("ferry-proxy does not answer: %s (heartbeats say "
+		    "so until it does)", a->proxy_err);
 	snprintf(a->proxy_error, sizeof(a->proxy_error), "%s",
 	    a->proxy_err[0] ? a->proxy_err : "no answer");
 	if (a->proxy_reply != NULL)
