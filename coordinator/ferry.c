@@ -108,8 +108,9 @@ static const char usage_hosts[] =
 "is named below the table (--json: \"link\").\n"
 "\n"
 "Below the table, TRAFFIC: per host, service and revision, what its\n"
-"ferry-proxy counted in the last 60 s (request rate, error rate = 5xx and\n"
-"upstream failures over requests, p95 latency, requests), or why there\n"
+"ferry-proxy counted in the last 60 s (request rate, error rate = the\n"
+"requests that got a 5xx or a broken response over all, p95 latency,\n"
+"requests), or why there\n"
 "are no counts (no proxy, or no proxy answer and why).  --json has, per\n"
 "host, \"proxy\" (state, error, version, uptime_ms, age_ms) and \"traffic\":\n"
 "every figure for the last 60 s and the last 5 minutes (window_ms).\n";
@@ -381,6 +382,8 @@ traffic_json(const Ferry__TrafficFigures *f)
 	cJSON_AddNumberToObject(c, "refused", (double)f->failed_refused);
 	cJSON_AddNumberToObject(c, "reset", (double)f->failed_reset);
 	cJSON_AddNumberToObject(c, "timeout", (double)f->failed_timeout);
+	cJSON_AddNumberToObject(c, "unanswered",
+	    (double)f->failed_unanswered);
 	cJSON_AddNumberToObject(o, "rate", f->rate);
 	cJSON_AddNumberToObject(o, "error_rate", f->error_rate);
 	add_ms(o, "p50_ms", f->p50_ms);

@@ -249,6 +249,7 @@ revision_vector(const Ferry__RevisionTraffic *r, struct traffic_counts *c)
 	c->v[TC_FAILED + 0] = r->failed_refused;
 	c->v[TC_FAILED + 1] = r->failed_reset;
 	c->v[TC_FAILED + 2] = r->failed_timeout;
+	c->v[TC_UNANSWERED] = r->failed_unanswered;
 	for (i = 0; i < r->n_latency && i < HIST_BUCKETS; i++)
 		c->v[TC_LATENCY + i] = r->latency[i];
 	c->v[TC_LATENCY_SUM] = r->latency_sum_us;
@@ -539,8 +540,7 @@ traffic_read(const struct traffic *t, const char *const *hosts,
 	if (out->span_ms > 0)
 		out->rate = (double)out->c.v[TC_REQUESTS] * 1000.0 /
 		    (double)out->span_ms;
-	errors = out->c.v[TC_CLASS + 4] + out->c.v[TC_FAILED + 0] +
-	    out->c.v[TC_FAILED + 1] + out->c.v[TC_FAILED + 2];
+	errors = out->c.v[TC_CLASS + 4] + out->c.v[TC_UNANSWERED];
 	if (out->c.v[TC_REQUESTS] > 0) {
 		out->error_rate = (double)errors /
 		    (double)out->c.v[TC_REQUESTS];

@@ -37,7 +37,8 @@ enum {
 	TC_REQUESTS = 0,
 	TC_CLASS = 1,				/* [0] 1xx ... [4] 5xx */
 	TC_FAILED = TC_CLASS + 5,		/* refused, reset, timeout */
-	TC_LATENCY = TC_FAILED + 3,		/* HIST_BUCKETS counts */
+	TC_UNANSWERED = TC_FAILED + 3,		/* failures with no 5xx sent */
+	TC_LATENCY = TC_UNANSWERED + 1,		/* HIST_BUCKETS counts */
 	TC_LATENCY_SUM = TC_LATENCY + HIST_BUCKETS,	/* microseconds */
 	TC_WIDTH
 };
@@ -83,8 +84,11 @@ struct traffic_figures {
 	uint64_t active;	/* in flight now, as last read */
 	size_t series;		/* how many series were summed */
 	double rate;		/* requests per second over span_ms */
-	double error_rate;	/* (5xx + upstream failures) / requests, at
-				 * most 1; 0 with no requests */
+	double error_rate;	/* requests that failed: 5xx responses and
+				 * upstream failures with no 5xx sent (a
+				 * failure before the response is answered
+				 * 502/504 and counted once), over requests,
+				 * at most 1; 0 with no requests */
 	double p50_ms, p95_ms, p99_ms;	/* -1: nothing timed */
 };
 

@@ -94,6 +94,7 @@ fig_make(struct ferryd *fd, const char *const *hosts, size_t nhosts,
 	g->f.failed_refused = tf.c.v[TC_FAILED + 0];
 	g->f.failed_reset = tf.c.v[TC_FAILED + 1];
 	g->f.failed_timeout = tf.c.v[TC_FAILED + 2];
+	g->f.failed_unanswered = tf.c.v[TC_UNANSWERED];
 	g->f.rate = tf.rate;
 	g->f.error_rate = tf.error_rate;
 	g->f.p50_ms = tf.p50_ms;

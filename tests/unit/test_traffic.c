@@ -170,10 +170,13 @@ Test(traffic, figures_rate_error_rate_and_quantiles)
 	reading_init(&r, 1, 0);
 	rev(&r, "web", 1, 0, 0, 0);
 	observe(t, "h1", &r, T0);
-	/* 200 requests in 20 s, 10 of them 5xx, 2 upstream timeouts; all
-	 * in bucket 3 (200 us .. 400 us]. */
+	/* 200 requests in 20 s, 10 of them 5xx (2 of those the proxy's
+	 * 504 for upstream timeouts), and a reset after the response had
+	 * begun (no 5xx sent); all in bucket 3 (200 us .. 400 us]. */
 	reading_init(&r, 1, 21000);
 	rev(&r, "web", 1, 200, 10, 3)->failed_timeout = 2;
+	r.rev[0].failed_reset = 1;
+	r.rev[0].failed_unanswered = 1;
 	r.rev[0].active = 7;
 	observe(t, "h1", &r, T0 + 20000);
 
@@ -182,7 +185,9 @@ Test(traffic, figures_rate_error_rate_and_quantiles)
 	cr_assert_eq(f.c.v[TC_REQUESTS], 200);
 	cr_assert_eq(f.span_ms, 20000);
 	cr_assert_float_eq(f.rate, 10.0, 1e-9);
-	cr_assert_float_eq(f.error_rate, 12.0 / 200.0, 1e-9);
+	cr_assert_float_eq(f.error_rate, 11.0 / 200.0, 1e-9);
+	cr_assert_eq(f.c.v[TC_FAILED + 2], 2);
+	cr_assert_eq(f.c.v[TC_UNANSWERED], 1);
 	cr_assert_eq(f.active, 7);
 	/* Linear inside the bucket: p50 half way from 0.2 ms to 0.4 ms. */
 	cr_assert_float_eq(f.p50_ms, 0.3, 1e-9);
