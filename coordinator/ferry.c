@@ -449,8 +449,9 @@ hosts_traffic_table(const Ferry__CtlReply *r)
 		    strcmp(r->hosts[i]->proxy->state, "unanswered") == 0);
 	if (!any)
 		return;
-	printf("\nTRAFFIC (ferry-proxy, last 60 s)\n%-20s %-20s %-6s %s\n",
-	    "HOST", "SERVICE", "REV", "REQUESTS");
+	printf("\nTRAFFIC (ferry-proxy, last 60 s)\n%-20s %-20s %-6s %9s %8s "
+	    "%10s %10s\n", "HOST", "SERVICE", "REV", "REQ/S", "ERRORS", "P95",
+	    "REQUESTS");
 	for (i = 0; i < r->n_hosts; i++) {
 		const Ferry__HostInfo *h = r->hosts[i];
 
@@ -469,12 +470,16 @@ hosts_traffic_table(const Ferry__CtlReply *r)
 
 			if (f->window_ms != 60000)
 				continue;
-			printf("%-20s %-20s %-6llu %s, %llu in %llus\n",
+			if (f->p95_ms < 0)
+				snprintf(line, sizeof(line), "-");
+			else
+				snprintf(line, sizeof(line), f->p95_ms < 10 ?
+				    "%.2f ms" : "%.0f ms", f->p95_ms);
+			printf("%-20s %-20s %-6llu %9.1f %7.2f%% %10s %10llu\n",
 			    shown(h->name), shown(f->service),
-			    (unsigned long long)f->revision,
-			    traffic_text(f, line, sizeof(line)),
-			    (unsigned long long)f->requests,
-			    (unsigned long long)(f->span_ms / 1000));
+			    (unsigned long long)f->revision, f->rate,
+			    f->error_rate * 100.0, line,
+			    (unsigned long long)f->requests);
 		}
 	}
 }

@@ -351,6 +351,10 @@ Test(counts, the_proxies_counts_equal_the_load_per_host_and_in_sum)
 	cr_assert_eq(fnum(f, "requests", NULL), sum, "%s", R.out);
 	cr_assert_eq(fnum(f, "responses", "2xx"), sum, "%s", R.out);
 	cr_assert_eq(fnum(f, "hosts", NULL), NP);
+	for (i = 0; i < NP; i++)
+		cr_assert_str_eq(jstr(cJSON_GetObjectItem(cJSON_GetArrayItem(
+		    cJSON_GetObjectItem(s, "hosts"), i), "proxy"), "state"),
+		    "ok");
 	cr_assert_eq(fnum(f, "upstream_failures", "reset"), 0);
 	/* p95: plausible for a loopback busybox: above 0, under a second. */
 	cr_assert(cJSON_GetObjectItem(f, "p95_ms")->valuedouble > 0 &&
@@ -364,8 +368,8 @@ Test(counts, the_proxies_counts_equal_the_load_per_host_and_in_sum)
 	    strstr(R.out, "revision 1: ") != NULL && strstr(R.out, "req/s")
 	    != NULL, "%s", R.out);
 	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
-	cr_assert(strstr(R.out, "TRAFFIC") != NULL && strstr(R.out,
-	    "errors 0.00%") != NULL, "%s", R.out);
+	cr_assert(strstr(R.out, "TRAFFIC") != NULL && strstr(R.out, "REQ/S")
+	    != NULL && strstr(R.out, "  0.00% ") != NULL, "%s", R.out);
 	cJSON_Delete(lo);
 
 	/* A proxy restart (a new boot, counting from 0): /metrics never
