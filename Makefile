@@ -106,6 +106,12 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ITEST_SRC := $(wildcard tests/integration/test_*.c)
 ITEST_BINS:= $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 HARNESS_OBJ := $(call obj,tests/integration/harness.c)
+# Both kinds build $(BUILD)/tests/<name>: one name for two would build only
+# the unit test (the first rule) and run it in place of the other.
+TEST_CLASH := $(filter $(notdir $(UNIT_SRC)),$(notdir $(ITEST_SRC)))
+ifneq ($(TEST_CLASH),)
+$(error tests/unit and tests/integration both have $(TEST_CLASH): rename one)
+endif
 links = $(call obj,$(shell sed -n '1s|^// links:||p' $(1)))
 
 .SECONDEXPANSION:
