@@ -270,7 +270,8 @@ do_hosts(struct ferryd *fd, struct rep_slot *slot)
 		}
 		hi->proxy = views_proxy_state(fd, h->rec.name);
 		if (views_host_traffic(fd, h->rec.name, &hi->traffic,
-		    &hi->n_traffic) != 0 || hi->proxy == NULL) {
+		    &hi->n_traffic, &hi->refusals, &hi->n_refusals) != 0 ||
+		    hi->proxy == NULL) {
 			ptrs[i] = hi;
 			ctl_error(slot, "%s", "ferryd is out of memory");
 			goto out;
@@ -287,6 +288,7 @@ out:
 	for (i = 0; infos != NULL && i < fd->nhosts; i++) {
 		free(infos[i].proxy);
 		views_traffic_free(infos[i].traffic, infos[i].n_traffic);
+		views_refusals_free(infos[i].refusals, infos[i].n_refusals);
 	}
 	free(newfprs);
 	free(infos);

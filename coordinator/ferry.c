@@ -112,8 +112,9 @@ static const char usage_hosts[] =
 "requests that got a 5xx or a broken response over all, p95 latency,\n"
 "requests), or why there\n"
 "are no counts (no proxy, or no proxy answer and why).  --json has, per\n"
-"host, \"proxy\" (state, error, version, uptime_ms, age_ms) and \"traffic\":\n"
-"every figure for the last 60 s and the last 5 minutes (window_ms).\n";
+"host, \"proxy\" (state, error, version, uptime_ms, age_ms), \"traffic\":\n"
+"every figure for the last 60 s and the last 5 minutes (window_ms), and\n"
+"\"refusals\": per service, what the proxy refused or answered itself.\n";
 
 static const char usage_ping[] =
 "usage: ferry ping [HOST ...] [--timeout DURATION] [--json]\n"
@@ -393,6 +394,27 @@ traffic_json(const Ferry__TrafficFigures *f)
 	return o;
 }
 
+static cJSON *
+refusals_json(const Ferry__RefusalFigures *f)
+{
+	const Ferry__ServiceRefusals *c = f->counts;
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "service", f->service);
+	cJSON_AddNumberToObject(o, "window_ms", (double)f->window_ms);
+#define N(name) cJSON_AddNumberToObject(o, #name, c ? (double)c->name : 0)
+	N(no_target);
+	N(held_expired);
+	N(bad_request);
+	N(header_timeout);
+	N(body_too_large);
+	N(header_too_large);
+	N(client_aborted);
+	N(drain_closed);
+#undef N
+	return o;
+}
+
 cJSON *
 proxy_json(const Ferry__ProxyState *p)
 {
@@ -437,6 +459,40 @@ traffic_text(const Ferry__TrafficFigures *f, char *buf, size_t len)
 	return buf;
 }
 
+/* refusals_line says, under a host's traffic, what its proxy refused or
+ * answered by itself in the last minute, when anything. */
+static void
+refusals_line(const char *host, const Ferry__RefusalFigures *f)
+{
+	const Ferry__ServiceRefusals *c = f->counts;
+	const struct {
+		uint64_t n;
+		const char *what;
+	} k[] = {
+		{ c ? c->no_target : 0, "no target (503)" },
+		{ c ? c->held_expired : 0, "held too long (503)" },
+		{ c ? c->bad_request : 0, "bad request (400)" },
+		{ c ? c->header_timeout : 0, "header timeout (408)" },
+		{ c ? c->body_too_large : 0, "body too large (413)" },
+		{ c ? c->header_too_large : 0, "header too large (431)" },
+		{ c ? c->client_aborted : 0, "client left" },
+		{ c ? c->drain_closed : 0, "closed at drain timeout" },
+	};
+	char line[512];
+	size_t i, off = 0;
+
+	if (f->window_ms != 60000)
+		return;
+	for (i = 0; i < sizeof(k) / sizeof(k[0]) && off < sizeof(line); i++)
+		if (k[i].n > 0)
+			off += (size_t)snprintf(line + off, sizeof(line) - off,
+			    "%s%llu %s", off ? ", " : "",
+			    (unsigned long long)k[i].n, k[i].what);
+	if (off > 0)
+		printf("%-20s %-20s refused: %s\n", shown(host),
+		    shown(f->service), line);
+}
+
 static void
 hosts_traffic_table(const Ferry__CtlReply *r)
 {
@@ -465,6 +521,8 @@ hosts_traffic_table(const Ferry__CtlReply *r)
 		if (h->n_traffic == 0)
 			printf("%-20s (nothing counted yet)\n",
 			    shown(h->name));
+		for (j = 0; j < h->n_refusals; j++)
+			refusals_line(h->name, h->refusals[j]);
 		for (j = 0; j < h->n_traffic; j++) {
 			const Ferry__TrafficFigures *f = h->traffic[j];
 
@@ -527,6 +585,9 @@ hosts_json(const Ferry__CtlReply *r)
 		cs = cJSON_AddArrayToObject(o, "traffic");
 		for (j = 0; j < h->n_traffic; j++)
 			cJSON_AddItemToArray(cs, traffic_json(h->traffic[j]));
+		cs = cJSON_AddArrayToObject(o, "refusals");
+		for (j = 0; j < h->n_refusals; j++)
+			cJSON_AddItemToArray(cs, refusals_json(h->refusals[j]));
 		cs = cJSON_AddArrayToObject(o, "containers");
 		for (j = 0; j < h->n_containers; j++) {
 			const Ferry__Container *c = h->containers[j];

@@ -646,12 +646,14 @@ void views_deployments(struct ferryd *fd, struct rep_slot *slot,
 /* views_proxy_state: a heap ProxyState of what host's proxy last said
  * (free() frees it all); NULL when out of memory. */
 Ferry__ProxyState *views_proxy_state(struct ferryd *fd, const char *host);
-/* views_host_traffic: host's figures per service and revision, each
- * window, in a heap array freed by views_traffic_free.  0 or
- * FERR_NOMEM. */
+/* views_host_traffic: host's figures per service and revision, and its
+ * proxy's refusals per service, each window, in heap arrays freed by
+ * views_traffic_free and views_refusals_free.  0 or FERR_NOMEM. */
 int views_host_traffic(struct ferryd *fd, const char *host,
-    Ferry__TrafficFigures ***out, size_t *n);
+    Ferry__TrafficFigures ***out, size_t *n, Ferry__RefusalFigures ***rout,
+    size_t *nr);
 void views_traffic_free(Ferry__TrafficFigures **f, size_t n);
+void views_refusals_free(Ferry__RefusalFigures **f, size_t n);
 void deploy_status(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeploymentRef *ref);
 void deploy_history(struct ferryd *fd, struct rep_slot *slot,

@@ -489,25 +489,76 @@ host_named(const char *name, const char *const *hosts, size_t nhosts)
 	return 0;
 }
 
+/* window_sum adds s's slots of the last n (newest now_e) into out. */
+static void
+window_sum(const struct series *s, uint64_t first_e, uint64_t now_e,
+    struct traffic_counts *out)
+{
+	uint64_t e;
+	size_t k, v;
+
+	for (e = first_e; e <= now_e; e++) {
+		k = (size_t)(e % TRAFFIC_SLOTS);
+		if (s->slot_epoch[k] != e + 1)
+			continue;
+		for (v = 0; v < TC_WIDTH; v++)
+			out->v[v] += s->slot[k].v[v];
+	}
+}
+
+/* first_slot: the oldest slot number of a window of window_ms ending in
+ * slot now_e. */
+static uint64_t
+first_slot(uint64_t window_ms, uint64_t now_e)
+{
+	uint64_t n = (window_ms + TRAFFIC_SLOT_MS - 1) / TRAFFIC_SLOT_MS;
+
+	if (n == 0)
+		n = 1;
+	if (n > TRAFFIC_SLOTS)
+		n = TRAFFIC_SLOTS;
+	return now_e + 1 >= n ? now_e + 1 - n : 0;
+}
+
+size_t
+traffic_read_refusals(const struct traffic *t, const char *const *hosts,
+    size_t nhosts, const char *service, uint64_t window_ms, uint64_t now_ms,
+    struct traffic_counts *out)
+{
+	uint64_t now_e = now_ms / TRAFFIC_SLOT_MS;
+	const struct series *s;
+	size_t i, j, n = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < t->nhosts; i++) {
+		if (!host_named(t->hosts[i]->name, hosts, nhosts))
+			continue;
+		for (j = 0; j < t->hosts[i]->nseries; j++) {
+			s = t->hosts[i]->series[j];
+			if (!s->refusals || strcmp(s->service, service) != 0)
+				continue;
+			window_sum(s, first_slot(window_ms, now_e), now_e,
+			    out);
+			n++;
+		}
+	}
+	return n;
+}
+
 size_t
 traffic_read(const struct traffic *t, const char *const *hosts,
     size_t nhosts, const char *service, uint64_t revision, int any_revision,
     uint64_t window_ms, uint64_t now_ms, struct traffic_figures *out)
 {
-	uint64_t now_e = now_ms / TRAFFIC_SLOT_MS, n, e, first_e, start;
+	uint64_t now_e = now_ms / TRAFFIC_SLOT_MS, first_e, start;
 	uint64_t errors, cover;
 	const struct series *s;
-	size_t i, j, k;
+	size_t i, j;
 	int have = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->p50_ms = out->p95_ms = out->p99_ms = -1.0;
-	n = (window_ms + TRAFFIC_SLOT_MS - 1) / TRAFFIC_SLOT_MS;
-	if (n == 0)
-		n = 1;
-	if (n > TRAFFIC_SLOTS)
-		n = TRAFFIC_SLOTS;
-	first_e = now_e + 1 >= n ? now_e + 1 - n : 0;
+	first_e = first_slot(window_ms, now_e);
 	start = first_e * TRAFFIC_SLOT_MS;
 	for (i = 0; i < t->nhosts; i++) {
 		if (!host_named(t->hosts[i]->name, hosts, nhosts))
@@ -519,13 +570,7 @@ traffic_read(const struct traffic *t, const char *const *hosts,
 				continue;
 			out->series++;
 			out->active += s->active;
-			for (e = first_e; e <= now_e; e++) {
-				k = (size_t)(e % TRAFFIC_SLOTS);
-				if (s->slot_epoch[k] != e + 1)
-					continue;
-				for (size_t v = 0; v < TC_WIDTH; v++)
-					out->c.v[v] += s->slot[k].v[v];
-			}
+			window_sum(s, first_e, now_e, &out->c);
 			/* The longest any summed series has been counted,
 			 * within the window. */
 			cover = now_ms - (s->since_ms > start ? s->since_ms :

@@ -151,6 +151,14 @@ traffic_read(const struct traffic *t, const char *const *hosts,
     size_t nhosts, const char *service, uint64_t revision, int any_revision,
     uint64_t window_ms, uint64_t now_ms, struct traffic_figures *out);
 
+/* traffic_read_refusals sums the refusals of service (TR_*) over the hosts
+ * named (all when nhosts is 0) in the window of the last window_ms before
+ * now_ms, into out; returns how many series were summed. */
+size_t
+traffic_read_refusals(const struct traffic *t, const char *const *hosts,
+    size_t nhosts, const char *service, uint64_t window_ms, uint64_t now_ms,
+    struct traffic_counts *out);
+
 /* traffic_revisions lists, newest first, the distinct revisions of
  * service counted on the hosts named (all when nhosts is 0), at most max
  * of them; returns how many. */

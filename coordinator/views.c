@@ -143,11 +143,72 @@ views_traffic_free(Ferry__TrafficFigures **f, size_t n)
 	free(f);
 }
 
+/* A heap refusal figure with its storage: free() frees it all. */
+struct rfig {
+	Ferry__RefusalFigures f;
+	Ferry__ServiceRefusals c;
+	char service[TRAFFIC_NAME_MAX + 1];
+};
+
+static Ferry__RefusalFigures *
+rfig_make(struct ferryd *fd, const char *host, const char *service,
+    uint64_t window, uint64_t now)
+{
+	struct rfig *g = calloc(1, sizeof(*g));
+	const char *one[1] = { host };
+	struct traffic_counts c;
+
+	if (g == NULL)
+		return NULL;
+	ferry__refusal_figures__init(&g->f);
+	ferry__service_refusals__init(&g->c);
+	traffic_read_refusals(fd->traffic, one, 1, service, window, now, &c);
+	snprintf(g->service, sizeof(g->service), "%s", service);
+	g->f.service = g->service;
+	g->f.window_ms = window;
+	g->f.counts = &g->c;
+	g->c.no_target = c.v[TR_NO_TARGET];
+	g->c.held_expired = c.v[TR_HELD_EXPIRED];
+	g->c.bad_request = c.v[TR_BAD_REQUEST];
+	g->c.header_timeout = c.v[TR_HEADER_TIMEOUT];
+	g->c.body_too_large = c.v[TR_BODY_TOO_LARGE];
+	g->c.header_too_large = c.v[TR_HEADER_TOO_LARGE];
+	g->c.client_aborted = c.v[TR_CLIENT_ABORTED];
+	g->c.drain_closed = c.v[TR_DRAIN_CLOSED];
+	return &g->f;
+}
+
 struct host_series {
 	struct ferryd *fd;
 	struct figlist *l;
+	Ferry__RefusalFigures **r;
+	size_t nr, capr;
+	int failed;
 	uint64_t now;
 };
+
+static void
+rlist_add(struct host_series *hs, Ferry__RefusalFigures *f)
+{
+	Ferry__RefusalFigures **nr;
+	size_t cap;
+
+	if (f == NULL) {
+		hs->failed = 1;
+		return;
+	}
+	if (hs->nr == hs->capr) {
+		cap = hs->capr ? hs->capr * 2 : 8;
+		if ((nr = realloc(hs->r, cap * sizeof(*nr))) == NULL) {
+			free(f);
+			hs->failed = 1;
+			return;
+		}
+		hs->r = nr;
+		hs->capr = cap;
+	}
+	hs->r[hs->nr++] = f;
+}
 
 static void
 on_host_series(void *arg, const struct traffic_series *s)
@@ -156,8 +217,12 @@ on_host_series(void *arg, const struct traffic_series *s)
 	const char *one[1] = { s->host };
 	size_t w;
 
-	if (s->refusals)
+	if (s->refusals) {
+		for (w = 0; w < NWINDOWS; w++)
+			rlist_add(hs, rfig_make(hs->fd, s->host, s->service,
+			    windows[w], hs->now));
 		return;
+	}
 	for (w = 0; w < NWINDOWS; w++)
 		figlist_add(hs->l, fig_make(hs->fd, one, 1, s->host,
 		    s->service, s->revision, windows[w], hs->now));
@@ -165,19 +230,33 @@ on_host_series(void *arg, const struct traffic_series *s)
 
 int
 views_host_traffic(struct ferryd *fd, const char *host,
-    Ferry__TrafficFigures ***out, size_t *n)
+    Ferry__TrafficFigures ***out, size_t *n, Ferry__RefusalFigures ***rout,
+    size_t *nr)
 {
 	struct figlist l = { NULL, 0, 0, 0 };
-	struct host_series hs = { fd, &l, clock_mono_ms() };
+	struct host_series hs = { fd, &l, NULL, 0, 0, 0, clock_mono_ms() };
 
 	traffic_each(fd->traffic, host, on_host_series, &hs);
-	if (l.failed) {
+	if (l.failed || hs.failed) {
 		views_traffic_free(l.f, l.n);
+		views_refusals_free(hs.r, hs.nr);
 		return FERR_NOMEM;
 	}
 	*out = l.f;
 	*n = l.n;
+	*rout = hs.r;
+	*nr = hs.nr;
 	return 0;
+}
+
+void
+views_refusals_free(Ferry__RefusalFigures **f, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(f[i]);
+	free(f);
 }
 
 /* status_traffic fills a deployment's figures: its service per revision

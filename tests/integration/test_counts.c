@@ -9,6 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 
 #include <cJSON.h>
@@ -273,6 +278,67 @@ wait_counts(int first, int last, const long long *want)
 	}
 }
 
+/* bad_request sends a request with two Content-Lengths (a smuggling
+ * shape) to addr:port and returns the status the proxy answered. */
+static int
+bad_request(const char *addr, int port)
+{
+	static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 1\r\nContent-Length: 2\r\n\r\nab";
+	struct sockaddr_in sa;
+	struct timeval tv = { 3, 0 };
+	char buf[256] = "";
+	int fd, st = 0;
+	ssize_t n;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, addr, &sa.sin_addr);
+	cr_assert((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(write(fd, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+	if ((n = read(fd, buf, sizeof(buf) - 1)) > 12)
+		st = atoi(buf + 9);
+	close(fd);
+	return st;
+}
+
+/* refused_shown waits, bounded, until `ferry hosts --json` shows for host
+ * i what /metrics shows too: want bad requests of web in 5 minutes. */
+static void
+refused_shown(int i, long long want)
+{
+	uint64_t end = h_mono_ms() + 10000;
+	const cJSON *f, *r, *rs;
+	long long got = -1;
+	cJSON *arr;
+	char l[256];
+
+	do {
+		arr = NULL;
+		r = h_host_json(&F, HOST[i], &arr);
+		rs = r != NULL ? cJSON_GetObjectItem(r, "refusals") : NULL;
+		cJSON_ArrayForEach(f, rs)
+			if (strcmp(jstr(f, "service"), "web") == 0 &&
+			    fnum(f, "window_ms", NULL) == 300000)
+				got = fnum(f, "bad_request", NULL);
+		cJSON_Delete(arr);
+		if (got == want)
+			break;
+		h_sleep_ms(100);
+	} while (h_mono_ms() < end);
+	cr_assert_eq(got, want, "host %s: %lld bad requests shown", HOST[i],
+	    got);
+	snprintf(l, sizeof(l), "service=\"web\",host=\"%s\","
+	    "reason=\"bad_request\"", HOST[i]);
+	cr_assert_eq(metric("ferry_proxy_refused_total", l), want);
+	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
+	cr_assert(strstr(R.out, "refused: 1 bad request (400)") != NULL, "%s",
+	    R.out);
+}
+
 /* deployed: web revision 1 deployed to the first n hosts; its id. */
 static unsigned
 deployed(int n)
@@ -371,6 +437,12 @@ Test(counts, the_proxies_counts_equal_the_load_per_host_and_in_sum)
 	cr_assert(strstr(R.out, "TRAFFIC") != NULL && strstr(R.out, "REQ/S")
 	    != NULL && strstr(R.out, "  0.00% ") != NULL, "%s", R.out);
 	cJSON_Delete(lo);
+
+	/* What the proxy refuses by itself is counted by service, not as a
+	 * revision's request. */
+	cr_assert_eq(bad_request(ADDR[1], PPORT[1]), 400);
+	refused_shown(1, 1);
+	cr_assert_eq(requests_total(1), want[1]);
 
 	/* A proxy restart (a new boot, counting from 0): /metrics never
 	 * goes down, and goes on by exactly what the new run counts. */

@@ -224,9 +224,21 @@ Test(traffic, a_new_boot_counts_its_reading_whole_and_totals_never_go_down)
 	{
 		struct totals w = { "h1", "web", 0, 1, { { 0 } }, 0 };
 
+		struct traffic_counts c;
+
 		traffic_each(t, "h1", on_series, &w);
 		cr_assert(w.found);
 		cr_assert_eq(w.total.v[TR_NO_TARGET], 4);
+		/* In the window too, per host, and not another service's. */
+		cr_assert_eq(traffic_read_refusals(t, NULL, 0, "web", 60000,
+		    T0 + 10000, &c), 1);
+		cr_assert_eq(c.v[TR_NO_TARGET], 4);
+		cr_assert_eq(traffic_read_refusals(t, NULL, 0, "api", 60000,
+		    T0 + 10000, &c), 0);
+		cr_assert_eq(c.v[TR_NO_TARGET], 0);
+		cr_assert_eq(traffic_read_refusals(t, NULL, 0, "web", 60000,
+		    T0 + 10000 + TRAFFIC_WINDOW_MS, &c), 1);
+		cr_assert_eq(c.v[TR_NO_TARGET], 0);
 	}
 	cr_assert_eq(window(t, "h1", "web", 1, 60000, T0 + 10000), 540);
 	/* The new boot goes on by differences. */
