@@ -110,8 +110,8 @@ static const char usage_hosts[] =
 "Below the table, TRAFFIC: per host, service and revision, what its\n"
 "ferry-proxy counted in the last 60 s (request rate, error rate = the\n"
 "requests that got a 5xx or a broken response over all, p95 latency,\n"
-"requests), or why there\n"
-"are no counts (no proxy, or no proxy answer and why).  --json has, per\n"
+"requests), or why there are no counts (no proxy, or no proxy answer and\n"
+"why).  --json has, per\n"
 "host, \"proxy\" (state, error, version, uptime_ms, age_ms), \"traffic\":\n"
 "every figure for the last 60 s and the last 5 minutes (window_ms), and\n"
 "\"refusals\": per service, what the proxy refused or answered itself.\n";
