@@ -47,7 +47,7 @@ FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
             coordinator/specwire.c coordinator/secrets.c \
             coordinator/deploy.c coordinator/plan.c coordinator/views.c \
             coordinator/rollout.c coordinator/metrics.c \
-            coordinator/refusals.c
+            coordinator/refusals.c coordinator/traffic.c
 FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c \
             coordinator/ferry_secret.c
 AGENT    := $(wildcard agent/*.c)
@@ -106,6 +106,12 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ITEST_SRC := $(wildcard tests/integration/test_*.c)
 ITEST_BINS:= $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 HARNESS_OBJ := $(call obj,tests/integration/harness.c)
+# Both kinds build $(BUILD)/tests/<name>: one name for two would build only
+# the unit test (the first rule) and run it in place of the other.
+TEST_CLASH := $(filter $(notdir $(UNIT_SRC)),$(notdir $(ITEST_SRC)))
+ifneq ($(TEST_CLASH),)
+$(error tests/unit and tests/integration both have $(TEST_CLASH): rename one)
+endif
 links = $(call obj,$(shell sed -n '1s|^// links:||p' $(1)))
 
 .SECONDEXPANSION:

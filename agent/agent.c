@@ -15,6 +15,7 @@
 #include "ferr.h"
 #include "log.h"
 #include "notify.h"
+#include "proxywire.h"
 
 static const char usage[] =
 "usage: ferry-agent [-d] [-v] [-n] [-f FILE] [--state-dir DIR]\n"
@@ -211,6 +212,109 @@ inv_after(uv_work_t *w, int status)
 	}
 }
 
+/* ---- ferry-proxy's counts, read off the loop --------------------------
+ * Each heartbeat interval a worker asks the proxy for its status (a
+ * blocking call on its control socket, bounded by PROXY_READ_MS at most);
+ * the loop keeps the last answer, and every poll carries its Traffic
+ * (agent_traffic).  A proxy that does not answer makes the polls carry
+ * only the reason. */
+#define PROXY_READ_MS	1000
+
+static void
+proxy_run(uv_work_t *w)
+{
+	struct agent *a = w->data;
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+	uint64_t ms = a->conf.heartbeat_interval_ms / 2;
+
+	rq.op_case = FERRY__PROXY_REQUEST__OP_STATUS;
+	rq.status = 1;
+	a->proxy_err[0] = '\0';
+	a->proxy_new = NULL;
+	if (ms > PROXY_READ_MS)
+		ms = PROXY_READ_MS;
+	if (ms < 100)
+		ms = 100;
+	if (proxywire_call(a->conf.proxy_control, &rq, &a->proxy_new, NULL,
+	    NULL, (int)ms, a->proxy_err, sizeof(a->proxy_err)) != 0) {
+		a->proxy_new = NULL;
+		return;
+	}
+	if (!a->proxy_new->ok) {
+		snprintf(a->proxy_err, sizeof(a->proxy_err), "refused the "
+		    "status request: %s", a->proxy_new->error ?
+		    a->proxy_new->error : "no reason given");
+	} else if (a->proxy_new->traffic == NULL)
+		snprintf(a->proxy_err, sizeof(a->proxy_err), "answered "
+		    "without its counts");
+	else
+		return;
+	ferry__proxy_reply__free_unpacked(a->proxy_new, NULL);
+	a->proxy_new = NULL;
+}
+
+static void
+proxy_after(uv_work_t *w, int status)
+{
+	struct agent *a = w->data;
+
+	a->proxy_busy = 0;
+	if (status != 0 || a->stopping) {
+		if (a->proxy_new != NULL)
+			ferry__proxy_reply__free_unpacked(a->proxy_new, NULL);
+		a->proxy_new = NULL;
+		return;
+	}
+	a->proxy_read = 1;
+	if (a->proxy_new != NULL) {
+		if (a->proxy_error[0] != '\0')
+			log_info("ferry-proxy at %s answers again",
+			    a->conf.proxy_control);
+		if (a->proxy_reply != NULL)
+			ferry__proxy_reply__free_unpacked(a->proxy_reply,
+			    NULL);
+		a->proxy_reply = a->proxy_new;
+		a->proxy_new = NULL;
+		a->proxy_error[0] = '\0';
+		return;
+	}
+	/* Said once per change, not once per heartbeat. */
+	if (strcmp(a->proxy_error, a->proxy_err) != 0)
+		log_warnx("ferry-proxy does not answer: %s (heartbeats say "
+		    "so until it does)", a->proxy_err);
+	snprintf(a->proxy_error, sizeof(a->proxy_error), "%s",
+	    a->proxy_err[0] ? a->proxy_err : "no answer");
+	if (a->proxy_reply != NULL)
+		ferry__proxy_reply__free_unpacked(a->proxy_reply, NULL);
+	a->proxy_reply = NULL;
+}
+
+static void
+proxy_read(struct agent *a)
+{
+	if (a->conf.proxy_control[0] == '\0' || a->proxy_busy ||
+	    a->stopping)
+		return;
+	a->proxy_busy = 1;
+	a->proxy_work.data = a;
+	if (uv_queue_work(a->loop, &a->proxy_work, proxy_run,
+	    proxy_after) != 0)
+		a->proxy_busy = 0;
+}
+
+Ferry__Traffic *
+agent_traffic(struct agent *a)
+{
+	if (a->conf.proxy_control[0] == '\0')
+		return NULL;
+	if (a->proxy_reply != NULL)
+		return a->proxy_reply->traffic;
+	ferry__traffic__init(&a->proxy_unanswered);
+	a->proxy_unanswered.error = a->proxy_read ? a->proxy_error :
+	    "not read yet";
+	return &a->proxy_unanswered;
+}
+
 /* db_remedy says what an operator does about agent.db failing with err;
  * NULL when err is not about the state itself. */
 static const char *
@@ -267,6 +371,7 @@ on_inv_timer(uv_timer_t *t)
 	struct agent *a = t->data;
 
 	db_faults();
+	proxy_read(a);
 	if (a->inv_busy || a->stopping)
 		return;
 	a->inv_busy = 1;
@@ -430,6 +535,8 @@ main(int argc, char **argv)
 	uv_run(a->loop, UV_RUN_DEFAULT);
 
 	docker_list_free(a->containers, a->ncontainers);
+	if (a->proxy_reply != NULL)
+		ferry__proxy_reply__free_unpacked(a->proxy_reply, NULL);
 	docker_close(a->docker);
 	records_close(a->records);
 	uv_loop_close(a->loop);

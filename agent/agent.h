@@ -250,6 +250,18 @@ struct agent {
 	int inv_ok;
 	char inv_err[256];
 
+	/* ferry-proxy's counts (proxy_control; agent.c reads its status on
+	 * a worker thread each heartbeat interval): the last reply, whose
+	 * traffic rides on every poll, or why the proxy did not answer. */
+	uv_work_t proxy_work;
+	int proxy_busy;
+	Ferry__ProxyReply *proxy_reply;	/* the last good one */
+	Ferry__ProxyReply *proxy_new;	/* the worker's */
+	char proxy_err[256];		/* the worker's failure */
+	Ferry__Traffic proxy_unanswered;	/* error: proxy_error */
+	char proxy_error[256];		/* why the last read failed */
+	int proxy_read;			/* read at least once */
+
 	/* swap.c: queued and running jobs; reconciled says the journal was
 	 * settled with Docker since start. */
 	struct job *jobs;
@@ -269,6 +281,12 @@ struct agent {
 /* session.c */
 int session_start(struct agent *a);
 void session_stop(struct agent *a);
+
+/* agent_traffic returns what the next poll says of ferry-proxy's counts
+ * (agent.c): NULL when the agent runs no proxy (proxy_control empty), the
+ * proxy's last Traffic, or one with only error set when it did not answer.
+ * Valid until the loop's next turn. */
+Ferry__Traffic *agent_traffic(struct agent *a);
 
 /* session_kick sends a heartbeat now if none is in flight. */
 void session_kick(struct agent *a);

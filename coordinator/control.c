@@ -268,6 +268,14 @@ do_hosts(struct ferryd *fd, struct rep_slot *slot)
 			hi->agent_version = h->status->version;
 			hi->link = h->cleartext ? "cleartext" : "sealed";
 		}
+		hi->proxy = views_proxy_state(fd, h->rec.name);
+		if (views_host_traffic(fd, h->rec.name, &hi->traffic,
+		    &hi->n_traffic, &hi->refusals, &hi->n_refusals) != 0 ||
+		    hi->proxy == NULL) {
+			ptrs[i] = hi;
+			ctl_error(slot, "%s", "ferryd is out of memory");
+			goto out;
+		}
 		ptrs[i] = hi;
 	}
 	r.ok = 1;
@@ -277,6 +285,11 @@ do_hosts(struct ferryd *fd, struct rep_slot *slot)
 	r.fingerprint.len = KEY_FPR_LEN;
 	ctl_reply(slot, &r);
 out:
+	for (i = 0; infos != NULL && i < fd->nhosts; i++) {
+		free(infos[i].proxy);
+		views_traffic_free(infos[i].traffic, infos[i].n_traffic);
+		views_refusals_free(infos[i].refusals, infos[i].n_refusals);
+	}
 	free(newfprs);
 	free(infos);
 	free(ptrs);

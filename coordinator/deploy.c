@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "ferr.h"
 #include "ferryd.h"
+#include "traffic.h"
 #include "log.h"
 #include "metrics.h"
 #include "plan.h"
@@ -950,7 +951,7 @@ deploy_control(struct ferryd *fd, struct rep_slot *slot,
 		    what);
 		return;
 	}
-	views_deployments(fd, slot, NULL, ref->id, 1);
+	views_deployments(fd, slot, NULL, ref->id, 1, 0);
 }
 
 
@@ -963,6 +964,7 @@ struct snapshot {
 	size_t n;
 	struct plan_claim *claims;
 	size_t nclaims;
+	char (*proxy_why)[300];		/* per host: why it has no proxy */
 	struct port_of {		/* each service's current host port */
 		char service[64];
 		uint32_t port;		/* 0: none */
@@ -976,6 +978,7 @@ snapshot_free(struct snapshot *sn)
 	free(sn->hosts);
 	free(sn->claims);
 	free(sn->ports);
+	free(sn->proxy_why);
 	memset(sn, 0, sizeof(*sn));
 }
 
@@ -1010,6 +1013,34 @@ port_of(struct ferryd *fd, struct snapshot *sn, const char *service)
 	return po->port;
 }
 
+/* proxy_of: whether h's latest heartbeat said its ferry-proxy answered
+ * (traffic.c), and if not, why, in buf. */
+static void
+proxy_of(struct ferryd *fd, const struct host *h, struct plan_host *ph,
+    char *buf, size_t len)
+{
+	struct traffic_host th;
+
+	traffic_host_get(fd->traffic, h->rec.name, &th);
+	ph->proxy = th.state == TRAFFIC_OK;
+	ph->proxy_why = buf;
+	switch (th.state) {
+	case TRAFFIC_OK:
+		buf[0] = '\0';
+		break;
+	case TRAFFIC_NONE:
+		snprintf(buf, len, "its agent runs no proxy: proxy_control "
+		    "is empty");
+		break;
+	case TRAFFIC_UNANSWERED:
+		snprintf(buf, len, "no proxy answer: %s", th.error);
+		break;
+	default:
+		snprintf(buf, len, "no heartbeat since ferryd started");
+		break;
+	}
+}
+
 /* snapshot_take: every host of the fleet, for spec s. */
 static int
 snapshot_take(struct ferryd *fd, const struct spec *s, struct snapshot *sn)
@@ -1022,7 +1053,9 @@ snapshot_take(struct ferryd *fd, const struct spec *s, struct snapshot *sn)
 			nc += fd->hosts[i]->status->n_containers;
 	sn->hosts = calloc(fd->nhosts + 1, sizeof(*sn->hosts));
 	sn->claims = calloc(nc + 1, sizeof(*sn->claims));
-	if (sn->hosts == NULL || sn->claims == NULL) {
+	sn->proxy_why = calloc(fd->nhosts + 1, sizeof(*sn->proxy_why));
+	if (sn->hosts == NULL || sn->claims == NULL ||
+	    sn->proxy_why == NULL) {
 		snapshot_free(sn);
 		return FERR_NOMEM;
 	}
@@ -1036,6 +1069,7 @@ snapshot_take(struct ferryd *fd, const struct spec *s, struct snapshot *sn)
 		ph->online = h->online;
 		ph->labels = h->rec.labels;
 		ph->nlabels = h->rec.nlabels;
+		proxy_of(fd, h, ph, sn->proxy_why[i], sizeof(sn->proxy_why[i]));
 		ph->claims = &sn->claims[sn->nclaims];
 		for (j = 0; h->status != NULL && j < h->status->n_containers;
 		    j++) {
@@ -1199,7 +1233,7 @@ start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
 	}
 	plan_free(&pl);
 	snapshot_free(&sn);
-	views_deployments(fd, slot, NULL, p->d.id, 1);
+	views_deployments(fd, slot, NULL, p->d.id, 1, 0);
 	return;
 fail:
 	plan_free(&pl);

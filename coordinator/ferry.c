@@ -108,7 +108,16 @@ static const char usage_hosts[] =
 "the host itself that it is its key (`ferry-agent join` prints it).\n"
 "revoke refuses the host from then on; label sets labels (k= removes\n"
 "k).  A host whose agent speaks in cleartext (insecure_cleartext_link)\n"
-"is named below the table (--json: \"link\").\n";
+"is named below the table (--json: \"link\").\n"
+"\n"
+"Below the table, TRAFFIC: per host, service and revision, what its\n"
+"ferry-proxy counted in the last 60 s (request rate, error rate = the\n"
+"requests that got a 5xx or a broken response over all, p95 latency,\n"
+"requests), or why there are no counts (no proxy, or no proxy answer and\n"
+"why).  --json has, per\n"
+"host, \"proxy\" (state, error, version, uptime_ms, age_ms), \"traffic\":\n"
+"every figure for the last 60 s and the last 5 minutes (window_ms), and\n"
+"\"refusals\": per service, what the proxy refused or answered itself.\n";
 
 static const char usage_ping[] =
 "usage: ferry ping [HOST ...] [--timeout DURATION] [--json]\n"
@@ -348,6 +357,200 @@ ago(uint64_t ms, char *buf, size_t len)
 		snprintf(buf, len, "%lluh ago", (unsigned long long)d / 3600);
 }
 
+/* ---- ferry-proxy's counts ---------------------------------------------- */
+
+static void
+add_ms(cJSON *o, const char *name, double ms)
+{
+	if (ms < 0)
+		cJSON_AddNullToObject(o, name);
+	else
+		cJSON_AddNumberToObject(o, name, ms);
+}
+
+cJSON *
+traffic_json(const Ferry__TrafficFigures *f)
+{
+	static const char *const cls[] = { "1xx", "2xx", "3xx", "4xx",
+	    "5xx" };
+	cJSON *o = cJSON_CreateObject(), *c;
+	size_t k;
+
+	cJSON_AddStringToObject(o, "service", f->service);
+	cJSON_AddNumberToObject(o, "revision", (double)f->revision);
+	if (f->host[0] != '\0')
+		cJSON_AddStringToObject(o, "host", f->host);
+	cJSON_AddNumberToObject(o, "hosts", f->hosts);
+	cJSON_AddNumberToObject(o, "window_ms", (double)f->window_ms);
+	cJSON_AddNumberToObject(o, "span_ms", (double)f->span_ms);
+	cJSON_AddNumberToObject(o, "requests", (double)f->requests);
+	c = cJSON_AddObjectToObject(o, "responses");
+	for (k = 0; k < 5; k++)
+		cJSON_AddNumberToObject(c, cls[k], k < f->n_status_class ?
+		    (double)f->status_class[k] : 0);
+	c = cJSON_AddObjectToObject(o, "upstream_failures");
+	cJSON_AddNumberToObject(c, "refused", (double)f->failed_refused);
+	cJSON_AddNumberToObject(c, "reset", (double)f->failed_reset);
+	cJSON_AddNumberToObject(c, "timeout", (double)f->failed_timeout);
+	cJSON_AddNumberToObject(c, "unanswered",
+	    (double)f->failed_unanswered);
+	cJSON_AddNumberToObject(o, "rate", f->rate);
+	cJSON_AddNumberToObject(o, "error_rate", f->error_rate);
+	add_ms(o, "p50_ms", f->p50_ms);
+	add_ms(o, "p95_ms", f->p95_ms);
+	add_ms(o, "p99_ms", f->p99_ms);
+	cJSON_AddNumberToObject(o, "active", (double)f->active);
+	return o;
+}
+
+static cJSON *
+refusals_json(const Ferry__RefusalFigures *f)
+{
+	const Ferry__ServiceRefusals *c = f->counts;
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "service", f->service);
+	cJSON_AddNumberToObject(o, "window_ms", (double)f->window_ms);
+#define N(name) cJSON_AddNumberToObject(o, #name, c ? (double)c->name : 0)
+	N(no_target);
+	N(held_expired);
+	N(bad_request);
+	N(header_timeout);
+	N(body_too_large);
+	N(header_too_large);
+	N(client_aborted);
+	N(drain_closed);
+#undef N
+	return o;
+}
+
+cJSON *
+proxy_json(const Ferry__ProxyState *p)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "state", p ? p->state : "unheard");
+	cJSON_AddStringToObject(o, "error", p ? p->error : "");
+	cJSON_AddStringToObject(o, "version", p ? p->version : "");
+	cJSON_AddNumberToObject(o, "uptime_ms", p ? (double)p->uptime_ms : 0);
+	cJSON_AddNumberToObject(o, "age_ms", p ? (double)p->age_ms : 0);
+	return o;
+}
+
+const char *
+proxy_said(const Ferry__ProxyState *p, char *buf, size_t len)
+{
+	if (p == NULL || strcmp(p->state, "unheard") == 0)
+		snprintf(buf, len, "not heard from yet");
+	else if (strcmp(p->state, "none") == 0)
+		snprintf(buf, len, "no proxy (its agent has no "
+		    "proxy_control)");
+	else if (strcmp(p->state, "unanswered") == 0)
+		snprintf(buf, len, "no proxy answer: %s", shown(p->error));
+	else
+		return NULL;
+	return buf;
+}
+
+const char *
+traffic_text(const Ferry__TrafficFigures *f, char *buf, size_t len)
+{
+	char p95[32];
+
+	if (f->p95_ms < 0)
+		snprintf(p95, sizeof(p95), "-");
+	else if (f->p95_ms < 10)
+		snprintf(p95, sizeof(p95), "%.2f ms", f->p95_ms);
+	else
+		snprintf(p95, sizeof(p95), "%.0f ms", f->p95_ms);
+	snprintf(buf, len, "%.1f req/s, errors %.2f%%, p95 %s",
+	    f->rate, f->error_rate * 100.0, p95);
+	return buf;
+}
+
+/* refusals_line says, under a host's traffic, what its proxy refused or
+ * answered by itself in the last minute, when anything. */
+static void
+refusals_line(const char *host, const Ferry__RefusalFigures *f)
+{
+	const Ferry__ServiceRefusals *c = f->counts;
+	const struct {
+		uint64_t n;
+		const char *what;
+	} k[] = {
+		{ c ? c->no_target : 0, "no target (503)" },
+		{ c ? c->held_expired : 0, "held too long (503)" },
+		{ c ? c->bad_request : 0, "bad request (400)" },
+		{ c ? c->header_timeout : 0, "header timeout (408)" },
+		{ c ? c->body_too_large : 0, "body too large (413)" },
+		{ c ? c->header_too_large : 0, "header too large (431)" },
+		{ c ? c->client_aborted : 0, "client left" },
+		{ c ? c->drain_closed : 0, "closed at drain timeout" },
+	};
+	char line[512];
+	size_t i, off = 0;
+
+	if (f->window_ms != 60000)
+		return;
+	for (i = 0; i < sizeof(k) / sizeof(k[0]) && off < sizeof(line); i++)
+		if (k[i].n > 0)
+			off += (size_t)snprintf(line + off, sizeof(line) - off,
+			    "%s%llu %s", off ? ", " : "",
+			    (unsigned long long)k[i].n, k[i].what);
+	if (off > 0)
+		printf("%-20s %-20s refused: %s\n", shown(host),
+		    shown(f->service), line);
+}
+
+static void
+hosts_traffic_table(const Ferry__CtlReply *r)
+{
+	size_t i, j;
+	char said[512], line[128];
+	int any = 0;
+
+	for (i = 0; i < r->n_hosts; i++)
+		any |= r->hosts[i]->n_traffic > 0 || (r->hosts[i]->proxy &&
+		    strcmp(r->hosts[i]->proxy->state, "unanswered") == 0);
+	if (!any)
+		return;
+	printf("\nTRAFFIC (ferry-proxy, last 60 s)\n%-20s %-20s %-6s %9s %8s "
+	    "%10s %10s\n", "HOST", "SERVICE", "REV", "REQ/S", "ERRORS", "P95",
+	    "REQUESTS");
+	for (i = 0; i < r->n_hosts; i++) {
+		const Ferry__HostInfo *h = r->hosts[i];
+
+		if (strcmp(h->state, "pending") == 0 ||
+		    strcmp(h->state, "revoked") == 0)
+			continue;
+		if (proxy_said(h->proxy, said, sizeof(said)) != NULL) {
+			printf("%-20s %s\n", shown(h->name), said);
+			continue;
+		}
+		if (h->n_traffic == 0)
+			printf("%-20s (nothing counted yet)\n",
+			    shown(h->name));
+		for (j = 0; j < h->n_refusals; j++)
+			refusals_line(h->name, h->refusals[j]);
+		for (j = 0; j < h->n_traffic; j++) {
+			const Ferry__TrafficFigures *f = h->traffic[j];
+
+			if (f->window_ms != 60000)
+				continue;
+			if (f->p95_ms < 0)
+				snprintf(line, sizeof(line), "-");
+			else
+				snprintf(line, sizeof(line), f->p95_ms < 10 ?
+				    "%.2f ms" : "%.0f ms", f->p95_ms);
+			printf("%-20s %-20s %-6llu %9.1f %7.2f%% %10s %10llu\n",
+			    shown(h->name), shown(f->service),
+			    (unsigned long long)f->revision, f->rate,
+			    f->error_rate * 100.0, line,
+			    (unsigned long long)f->requests);
+		}
+	}
+}
+
 static void
 hosts_json(const Ferry__CtlReply *r)
 {
@@ -387,6 +590,13 @@ hosts_json(const Ferry__CtlReply *r)
 		    (double)h->last_sequence);
 		cJSON_AddStringToObject(o, "agent_version", h->agent_version);
 		cJSON_AddStringToObject(o, "link", h->link);
+		cJSON_AddItemToObject(o, "proxy", proxy_json(h->proxy));
+		cs = cJSON_AddArrayToObject(o, "traffic");
+		for (j = 0; j < h->n_traffic; j++)
+			cJSON_AddItemToArray(cs, traffic_json(h->traffic[j]));
+		cs = cJSON_AddArrayToObject(o, "refusals");
+		for (j = 0; j < h->n_refusals; j++)
+			cJSON_AddItemToArray(cs, refusals_json(h->refusals[j]));
 		cs = cJSON_AddArrayToObject(o, "containers");
 		for (j = 0; j < h->n_containers; j++) {
 			const Ferry__Container *c = h->containers[j];
@@ -483,6 +693,7 @@ hosts_table(const Ferry__CtlReply *r)
 		    seen, labels[0] ? shown(labels) : "-",
 		    runs[0] ? shown(runs) : "-");
 	}
+	hosts_traffic_table(r);
 	for (i = 0; i < r->n_hosts; i++)
 		if (strcmp(r->hosts[i]->link, "cleartext") == 0)
 			printf("\n%s speaks in cleartext (insecure_cleartext_link)"

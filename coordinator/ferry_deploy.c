@@ -229,8 +229,14 @@ info_json(const Ferry__DeploymentInfo *d)
 		cJSON_AddNumberToObject(h, "batch", d->hosts[i]->batch);
 		cJSON_AddStringToObject(h, "state", d->hosts[i]->state);
 		cJSON_AddStringToObject(h, "cause", d->hosts[i]->cause);
+		if (d->hosts[i]->proxy != NULL)
+			cJSON_AddItemToObject(h, "proxy",
+			    proxy_json(d->hosts[i]->proxy));
 		cJSON_AddItemToArray(hs, h);
 	}
+	hs = cJSON_AddArrayToObject(o, "traffic");
+	for (i = 0; i < d->n_traffic; i++)
+		cJSON_AddItemToArray(hs, traffic_json(d->traffic[i]));
 	hs = cJSON_AddArrayToObject(o, "skipped");
 	for (i = 0; i < d->n_skipped; i++) {
 		cJSON *h = cJSON_CreateObject();
@@ -239,6 +245,35 @@ info_json(const Ferry__DeploymentInfo *d)
 		cJSON_AddItemToArray(hs, h);
 	}
 	return o;
+}
+
+/* show_traffic prints what the proxies of the deployment's hosts counted
+ * for its service, per revision, in the last 60 s; and which hosts have no
+ * counts, and why. */
+static void
+show_traffic(const Ferry__DeploymentInfo *d)
+{
+	char line[128], said[512];
+	size_t i, k = 0;
+
+	for (i = 0; i < d->n_traffic; i++) {
+		const Ferry__TrafficFigures *f = d->traffic[i];
+
+		if (f->window_ms != 60000)
+			continue;
+		if (k++ == 0)
+			printf("Traffic (ferry-proxy, last 60 s, over %zu "
+			    "host(s)):\n", d->n_hosts);
+		printf("  revision %llu: %s; %llu requests in %llus on %u "
+		    "host(s)\n", (unsigned long long)f->revision,
+		    traffic_text(f, line, sizeof(line)),
+		    (unsigned long long)f->requests,
+		    (unsigned long long)(f->span_ms / 1000), f->hosts);
+	}
+	for (i = 0; i < d->n_hosts; i++)
+		if (proxy_said(d->hosts[i]->proxy, said, sizeof(said)) !=
+		    NULL && d->hosts[i]->proxy != NULL)
+			printf("  %s: %s\n", shown(d->hosts[i]->name), said);
 }
 
 /* show prints the evidence: state and batch, healthy hosts with each
@@ -300,6 +335,7 @@ show(const Ferry__DeploymentInfo *d, int hosts)
 		    (unsigned long long)d->revision);
 	if (!hosts)
 		return;
+	show_traffic(d);
 	for (i = 0; i < d->n_hosts; i++)
 		printf("  batch %-3u %-20s %-14s %s\n", d->hosts[i]->batch,
 		    shown(d->hosts[i]->name), d->hosts[i]->state,

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "ferr.h"
 #include "ferryd.h"
+#include "traffic.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
@@ -479,6 +480,8 @@ main(int argc, char **argv)
 	fd->up.reloaded_done = deploy_on_result;
 	fd->up.host_offline = deploy_host_offline;
 	fd->up.arg = fd;
+	if (traffic_alloc(&fd->traffic) != 0)
+		fatalx("out of memory");
 	if ((rc = fleet_load(fd)) != 0)
 		fatalx("loading hosts: %s", ferr_str(rc));
 	if (ensure_parent(c->socket) != 0)
@@ -522,6 +525,7 @@ main(int argc, char **argv)
 
 	deploy_free_all();
 	fleet_free(fd);
+	traffic_free(fd->traffic);
 	free(fd->notes);
 	store_close(fd->store);
 	uv_loop_close(fd->loop);

@@ -431,6 +431,7 @@ struct host {
 	Ferry__Poll *status;		/* the last heartbeat */
 	int cleartext;			/* ... came in cleartext */
 	int seen_dirty;			/* last_seen not yet written */
+	int traffic_bad;		/* its last proxy counts were refused */
 	int online_unrecorded;		/* came online; event not yet written */
 	struct cmd *outbox;		/* unanswered commands, by sequence */
 };
@@ -480,6 +481,9 @@ struct ferryd {
 	int ops_known;
 	uint64_t ops_gid;
 	struct httpd *http;		/* http.c */
+	/* fleet.c feeds it from heartbeats: the proxies' counts (traffic.c),
+	 * read by views, control and metrics. */
+	struct traffic *traffic;
 	uv_timer_t sweep;
 	/* link.c: answered pings, noted together at the end of the loop's
 	 * turn. */
@@ -535,6 +539,12 @@ void fleet_beat(struct ferryd *fd, struct host *h, uint64_t wall_ms,
  * monotonic mono_ms, and writes last-seen times in one pass; called from
  * the sweep timer. */
 void fleet_sweep(struct ferryd *fd, uint64_t mono_ms);
+/* fleet_traffic takes the proxy's counts a heartbeat of h carried (NULL:
+ * the host runs no proxy) into fd->traffic at monotonic mono_ms; a
+ * reading traffic.c refuses is logged (once until the host's readings
+ * are good again) and changes nothing. */
+void fleet_traffic(struct ferryd *fd, struct host *h,
+    const Ferry__Traffic *tr, uint64_t mono_ms);
 const char *host_state_name(const struct host *h);
 int host_name_ok(const char *name);
 int label_ok(const char *key, const char *value);
@@ -628,9 +638,22 @@ void deploy_control(struct ferryd *fd, struct rep_slot *slot,
 
 /* views.c: what the CLI reads about deployments; each answers slot. */
 /* views_deployments answers with up to limit deployments as recorded: of
- * service (NULL or "": all), or only id when id != 0. */
+ * service (NULL or "": all), or only id when id != 0; with traffic, each
+ * with its service's traffic per revision over its hosts and each host's
+ * proxy state (ferry status). */
 void views_deployments(struct ferryd *fd, struct rep_slot *slot,
-    const char *service, uint64_t id, size_t limit);
+    const char *service, uint64_t id, size_t limit, int traffic);
+/* views_proxy_state: a heap ProxyState of what host's proxy last said
+ * (free() frees it all); NULL when out of memory. */
+Ferry__ProxyState *views_proxy_state(struct ferryd *fd, const char *host);
+/* views_host_traffic: host's figures per service and revision, and its
+ * proxy's refusals per service, each window, in heap arrays freed by
+ * views_traffic_free and views_refusals_free.  0 or FERR_NOMEM. */
+int views_host_traffic(struct ferryd *fd, const char *host,
+    Ferry__TrafficFigures ***out, size_t *n, Ferry__RefusalFigures ***rout,
+    size_t *nr);
+void views_traffic_free(Ferry__TrafficFigures **f, size_t n);
+void views_refusals_free(Ferry__RefusalFigures **f, size_t n);
 void deploy_status(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeploymentRef *ref);
 void deploy_history(struct ferryd *fd, struct rep_slot *slot,

@@ -9,6 +9,7 @@
 #include "ferr.h"
 #include "ferryd.h"
 #include "log.h"
+#include "traffic.h"
 
 /* How often last-seen times are written back when nothing else changes. */
 #define SEEN_FLUSH_MS	10000
@@ -314,6 +315,24 @@ fleet_beat(struct ferryd *fd, struct host *h, uint64_t wall_ms,
 		fd->online_unrecorded = 1;
 		log_info("host %s: online (%s)", h->rec.name, h->rec.address);
 	}
+}
+
+void
+fleet_traffic(struct ferryd *fd, struct host *h, const Ferry__Traffic *tr,
+    uint64_t mono_ms)
+{
+	char err[256];
+	int rc;
+
+	if ((rc = traffic_observe(fd->traffic, h->rec.name, tr, mono_ms, err,
+	    sizeof(err))) == 0) {
+		h->traffic_bad = 0;
+		return;
+	}
+	if (!h->traffic_bad)
+		log_warnx("host %s: proxy counts ignored: %s", h->rec.name,
+		    err);
+	h->traffic_bad = 1;
 }
 
 /* flush writes, in one transaction, the online events not yet recorded

@@ -233,7 +233,7 @@ request(struct hconn *c)
 		    sizeof(healthz) - 1, head_only, "");
 	} else if (strcmp(path, "/metrics") == 0) {
 		size_t len;
-		char *text = metrics_render(&len);
+		char *text = metrics_render(c->srv->fd->traffic, &len);
 
 		if (text == NULL) {
 			answer_text(c, "500 Internal Server Error",

@@ -349,6 +349,14 @@ poll_escape(Ferry__Poll *p)
 	escape_field(&p->version, 0);
 	for (i = 0; i < p->n_containers; i++)
 		container_escape(p->containers[i]);
+	if (p->traffic != NULL) {
+		escape_field(&p->traffic->version, 0);
+		escape_field(&p->traffic->error, 0);
+		for (i = 0; i < p->traffic->n_revisions; i++)
+			escape_field(&p->traffic->revisions[i]->service, 0);
+		for (i = 0; i < p->traffic->n_refusals; i++)
+			escape_field(&p->traffic->refusals[i]->service, 0);
+	}
 }
 
 struct proof_arg {
@@ -879,6 +887,7 @@ handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	    strcmp(p->publish_address, "0.0.0.0") != 0 ?
 	    p->publish_address : peer);
 	fleet_beat(fd, h, now, clock_mono_ms());
+	fleet_traffic(fd, h, p->traffic, clock_mono_ms());
 	/* Its reports first: what they finish may queue this host's next
 	 * command, which then answers this very poll. */
 	riding_reports(fd, h, p, peer);

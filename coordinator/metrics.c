@@ -1,9 +1,11 @@
 /* metrics.c: counters and summaries, rendered as Prometheus text. */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "metrics.h"
+#include "traffic.h"
 
 #define STATES_MAX 16
 
@@ -86,19 +88,198 @@ metrics_gauges(uint64_t total, uint64_t online, const uint64_t *states,
 	pthread_mutex_unlock(&mtx);
 }
 
-char *
-metrics_render(size_t *len)
-{
-	size_t cap = 8192, off = 0, i;
-	char *buf = malloc(cap);
+/* A growing text buffer; on running out of memory it stops growing and
+ * remembers so (the render fails as a whole, never half-written). */
+struct out {
+	char *buf;
+	size_t off, cap;
+	int failed;
+};
 
-	if (buf == NULL)
+static void out_add(struct out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+out_add(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	size_t cap;
+	char *nb;
+	int n;
+
+	if (o->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->buf + o->off, o->cap - o->off, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			o->failed = 1;
+			return;
+		}
+		if (o->off + (size_t)n < o->cap) {
+			o->off += (size_t)n;
+			return;
+		}
+		cap = o->cap * 2 + (size_t)n;
+		if ((nb = realloc(o->buf, cap)) == NULL) {
+			o->failed = 1;
+			return;
+		}
+		o->buf = nb;
+		o->cap = cap;
+	}
+}
+
+/* label writes a label value as the text format wants it: backslash,
+ * double quote and newline escaped. */
+static const char *
+label(char *b, size_t len, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 3 < len; s++) {
+		if (*s == '\\' || *s == '"' || *s == '\n') {
+			b[o++] = '\\';
+			b[o++] = *s == '\n' ? 'n' : *s;
+		} else
+			b[o++] = *s;
+	}
+	b[o] = '\0';
+	return b;
+}
+
+/* ---- ferry-proxy's counts (traffic.c), by family ---------------------- */
+
+enum family {
+	F_REQUESTS,
+	F_RESPONSES,
+	F_FAILURES,
+	F_DURATION,
+	F_ACTIVE,
+	F_REFUSED,
+	F_COUNT
+};
+
+static const struct {
+	const char *name, *type, *help;
+} families[F_COUNT] = {
+	[F_REQUESTS] = { "ferry_proxy_requests_total", "counter",
+	    "Requests (HTTP) or connections (TCP) ferry-proxy routed to a "
+	    "revision, counted by ferryd from the agents' heartbeats since "
+	    "it started." },
+	[F_RESPONSES] = { "ferry_proxy_responses_total", "counter",
+	    "Responses by status class." },
+	[F_FAILURES] = { "ferry_proxy_upstream_failures_total", "counter",
+	    "Upstream failures by kind: refused and reset (502), timeout "
+	    "(504)." },
+	[F_DURATION] = { "ferry_proxy_request_duration_seconds",
+	    "histogram", "Time from a request's arrival to its response's "
+	    "end, in ferry-proxy's fixed buckets." },
+	[F_ACTIVE] = { "ferry_proxy_active", "gauge",
+	    "Requests or connections in flight, as last read." },
+	[F_REFUSED] = { "ferry_proxy_refused_total", "counter",
+	    "What ferry-proxy refused or answered itself, by reason." },
+};
+
+struct render {
+	struct out *o;
+	enum family f;
+};
+
+static void
+series_out(void *arg, const struct traffic_series *s)
+{
+	static const char *const cls[TRAFFIC_CLASSES] = { "1xx", "2xx",
+	    "3xx", "4xx", "5xx" };
+	static const char *const fails[TRAFFIC_FAILS] = { "refused", "reset",
+	    "timeout" };
+	struct render *r = arg;
+	const uint64_t *v = s->total->v;
+	char svc[160], host[160], ls[400];
+	uint64_t cum = 0;
+	size_t k;
+
+	if (s->refusals != (r->f == F_REFUSED))
+		return;
+	label(svc, sizeof(svc), s->service);
+	label(host, sizeof(host), s->host);
+	if (r->f == F_REFUSED) {
+		for (k = 0; k < TR_WIDTH; k++)
+			out_add(r->o, "%s{service=\"%s\",host=\"%s\","
+			    "reason=\"%s\"} %llu\n", families[r->f].name, svc,
+			    host, traffic_reason_name(k),
+			    (unsigned long long)v[k]);
+		return;
+	}
+	snprintf(ls, sizeof(ls), "service=\"%s\",revision=\"%llu\","
+	    "host=\"%s\"", svc, (unsigned long long)s->revision, host);
+	switch (r->f) {
+	case F_REQUESTS:
+		out_add(r->o, "%s{%s} %llu\n", families[r->f].name, ls,
+		    (unsigned long long)v[TC_REQUESTS]);
+		break;
+	case F_RESPONSES:
+		for (k = 0; k < TRAFFIC_CLASSES; k++)
+			out_add(r->o, "%s{%s,class=\"%s\"} %llu\n",
+			    families[r->f].name, ls, cls[k],
+			    (unsigned long long)v[TC_CLASS + k]);
+		break;
+	case F_FAILURES:
+		for (k = 0; k < TRAFFIC_FAILS; k++)
+			out_add(r->o, "%s{%s,kind=\"%s\"} %llu\n",
+			    families[r->f].name, ls, fails[k],
+			    (unsigned long long)v[TC_FAILED + k]);
+		break;
+	case F_DURATION:
+		for (k = 0; k < HIST_BUCKETS; k++) {
+			cum += v[TC_LATENCY + k];
+			if (k == HIST_BUCKETS - 1)
+				out_add(r->o, "%s_bucket{%s,le=\"+Inf\"} "
+				    "%llu\n", families[r->f].name, ls,
+				    (unsigned long long)cum);
+			else
+				out_add(r->o, "%s_bucket{%s,le=\"%.6f\"} "
+				    "%llu\n", families[r->f].name, ls,
+				    (double)hist_bound_us(k) / 1e6,
+				    (unsigned long long)cum);
+		}
+		out_add(r->o, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n",
+		    families[r->f].name, ls,
+		    (double)v[TC_LATENCY_SUM] / 1e6, families[r->f].name, ls,
+		    (unsigned long long)cum);
+		break;
+	case F_ACTIVE:
+		out_add(r->o, "%s{%s} %llu\n", families[r->f].name, ls,
+		    (unsigned long long)s->active);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+traffic_out(struct out *o, const struct traffic *t)
+{
+	struct render r = { o, F_REQUESTS };
+
+	for (r.f = 0; r.f < F_COUNT; r.f++) {
+		out_add(o, "# HELP %s %s\n# TYPE %s %s\n", families[r.f].name,
+		    families[r.f].help, families[r.f].name,
+		    families[r.f].type);
+		traffic_each(t, NULL, series_out, &r);
+	}
+}
+
+char *
+metrics_render(const struct traffic *t, size_t *len)
+{
+	struct out o = { NULL, 0, 8192, 0 };
+	size_t i;
+
+	if ((o.buf = malloc(o.cap)) == NULL)
 		return NULL;
-#define OUT(...) do { \
-	int n_ = snprintf(buf + off, cap - off, __VA_ARGS__); \
-	if (n_ > 0 && off + (size_t)n_ < cap) \
-		off += (size_t)n_; \
-} while (0)
+#define OUT(...) out_add(&o, __VA_ARGS__)
 	pthread_mutex_lock(&mtx);
 	for (i = 0; i < M_COUNT; i++) {
 		OUT("# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
@@ -127,6 +308,12 @@ metrics_render(size_t *len)
 		    (unsigned long long)by_state[i]);
 	pthread_mutex_unlock(&mtx);
 #undef OUT
-	*len = off;
-	return buf;
+	if (t != NULL)
+		traffic_out(&o, t);
+	if (o.failed) {
+		free(o.buf);
+		return NULL;
+	}
+	*len = o.off;
+	return o.buf;
 }

@@ -32,7 +32,11 @@ void metrics_batch_seconds(double s);
 void metrics_gauges(uint64_t hosts_total, uint64_t hosts_online,
     const uint64_t *deployments_by_state, size_t nstates,
     const char *const *state_names);
-/* metrics_render writes the Prometheus text into a heap buffer. */
-char *metrics_render(size_t *len);
+/* metrics_render writes the Prometheus text into a heap buffer (NULL when
+ * out of memory): the counters above and, when t is not NULL, ferry-proxy's
+ * counts since ferryd started (traffic.c; loop thread only, as t is the
+ * loop's). */
+struct traffic;
+char *metrics_render(const struct traffic *t, size_t *len);
 
 #endif

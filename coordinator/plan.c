@@ -102,6 +102,38 @@ plan_free(struct plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* check_proxies: two containers of one service cannot publish one host
+ * port at once, so start-first with a host port needs ferry-proxy on
+ * every selected host that is online (the proxy holds the port and moves
+ * traffic from the old container to the new).  The hosts without one are
+ * named, each with why. */
+static int
+check_proxies(const struct spec *s, const struct plan_host *const *sel,
+    size_t k, char *why, size_t whylen)
+{
+	char list[400] = "";
+	size_t i, off = 0, bad = 0;
+
+	if (!s->port.set || s->rollout.order != SPEC_ORDER_START_FIRST)
+		return 0;
+	for (i = 0; i < k; i++) {
+		if (!sel[i]->online || sel[i]->proxy)
+			continue;
+		if (off < sizeof(list))
+			off += (size_t)snprintf(list + off, sizeof(list) - off,
+			    "%s%s (%s)", bad ? ", " : "", sel[i]->name,
+			    sel[i]->proxy_why != NULL && sel[i]->proxy_why[0] ?
+			    sel[i]->proxy_why : "no proxy");
+		bad++;
+	}
+	if (bad == 0)
+		return 0;
+	return fail(why, whylen, FERR_STATE, "rollout.order: start-first "
+	    "with a host port (%u) needs ferry-proxy on every host: %s %s "
+	    "none; use stop-first or start the proxy", s->port.host, list,
+	    bad == 1 ? "has" : "have");
+}
+
 int
 plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
     enum plan_offline offline, struct plan *p, char *why, size_t whylen)
@@ -111,8 +143,6 @@ plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
 	int rc;
 
 	memset(p, 0, sizeof(*p));
-	/* Start-first with a host port needs ferry-proxy on the host: an
-	 * agent without one refuses the swap, saying so. */
 	if ((sel = calloc(n + s->nhost_names + 1, sizeof(*sel))) == NULL)
 		return FERR_NOMEM;
 	if (s->hosts == SPEC_HOSTS_NAMES) {
@@ -140,6 +170,8 @@ plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
 		goto out;
 	}
 	qsort(sel, k, sizeof(*sel), cmp_host);
+	if ((rc = check_proxies(s, sel, k, why, whylen)) != 0)
+		goto out;
 	for (i = 0; i < k; i++) {
 		if ((rc = check_port(s, sel[i], why, whylen)) != 0)
 			goto out;

@@ -7,8 +7,9 @@
  * `ferry plan` and `ferry deploy` refuse it with the same message and
  * nothing is recorded: a host named that does not exist or is not
  * accepted, no host matching, a host port another service of the same
- * host already claims, a rollout order that cannot work with the spec's
- * port.  Matched hosts that are offline are never skipped in silence:
+ * host already claims, start-first with a host port on a host without a
+ * proxy that answers (the new container cannot take the port while the old
+ * one holds it: only ferry-proxy can move traffic between them).  Matched hosts that are offline are never skipped in silence:
  * they are listed, and a deployment refuses to start while there are any
  * unless told to skip them. */
 #ifndef FERRY_PLAN_H
@@ -39,6 +40,11 @@ struct plan_host {
 					 * runs there */
 	const struct plan_claim *claims;
 	size_t nclaims;
+	/* Its latest heartbeat carried ferry-proxy's counts without an
+	 * error: the proxy serves its host ports.  When not, proxy_why says
+	 * why in words ("no proxy answer: ..."). */
+	int proxy;
+	const char *proxy_why;
 };
 
 /* What offline hosts matched by a spec do to a deployment. */

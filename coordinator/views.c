@@ -6,8 +6,288 @@
 #include <string.h>
 
 #include "ferr.h"
+#include "clock.h"
 #include "ferryd.h"
+#include "traffic.h"
 
+
+/* ---- ferry-proxy's counts, as the CLI reads them ---------------------- */
+
+/* The windows `ferry hosts` and `ferry status` read. */
+static const uint64_t windows[] = { 60000, TRAFFIC_WINDOW_MS };
+#define NWINDOWS (sizeof(windows) / sizeof(windows[0]))
+#define REVISIONS_SHOWN 8
+
+/* A heap figure with its storage: free() of the message frees all. */
+struct fig {
+	Ferry__TrafficFigures f;
+	uint64_t cls[TRAFFIC_CLASSES];
+	char service[TRAFFIC_NAME_MAX + 1];
+	char host[TRAFFIC_NAME_MAX + 1];
+};
+
+struct pstate {
+	Ferry__ProxyState ps;
+	struct traffic_host th;
+};
+
+Ferry__ProxyState *
+views_proxy_state(struct ferryd *fd, const char *host)
+{
+	struct pstate *p = calloc(1, sizeof(*p));
+	uint64_t now = clock_mono_ms();
+
+	if (p == NULL)
+		return NULL;
+	ferry__proxy_state__init(&p->ps);
+	traffic_host_get(fd->traffic, host, &p->th);
+	switch (p->th.state) {
+	case TRAFFIC_OK:
+		p->ps.state = "ok";
+		break;
+	case TRAFFIC_NONE:
+		p->ps.state = "none";
+		break;
+	case TRAFFIC_UNANSWERED:
+		p->ps.state = "unanswered";
+		break;
+	default:
+		p->ps.state = "unheard";
+		break;
+	}
+	p->ps.error = p->th.error;
+	p->ps.version = p->th.version;
+	p->ps.uptime_ms = p->th.uptime_ms;
+	if (p->th.state == TRAFFIC_OK && now >= p->th.read_ms)
+		p->ps.age_ms = now - p->th.read_ms;
+	return &p->ps;
+}
+
+/* fig_make reads one window of (service, revision) over hosts into a
+ * new figure named host (NULL: summed). */
+static Ferry__TrafficFigures *
+fig_make(struct ferryd *fd, const char *const *hosts, size_t nhosts,
+    const char *host, const char *service, uint64_t revision,
+    uint64_t window, uint64_t now)
+{
+	struct fig *g = calloc(1, sizeof(*g));
+	struct traffic_figures tf;
+	size_t k;
+
+	if (g == NULL)
+		return NULL;
+	ferry__traffic_figures__init(&g->f);
+	g->f.hosts = (uint32_t)traffic_read(fd->traffic, hosts, nhosts,
+	    service, revision, 0, window, now, &tf);
+	snprintf(g->service, sizeof(g->service), "%s", service);
+	snprintf(g->host, sizeof(g->host), "%s", host ? host : "");
+	g->f.service = g->service;
+	g->f.host = g->host;
+	g->f.revision = revision;
+	g->f.window_ms = window;
+	g->f.span_ms = tf.span_ms;
+	g->f.requests = tf.c.v[TC_REQUESTS];
+	for (k = 0; k < TRAFFIC_CLASSES; k++)
+		g->cls[k] = tf.c.v[TC_CLASS + k];
+	g->f.status_class = g->cls;
+	g->f.n_status_class = TRAFFIC_CLASSES;
+	g->f.failed_refused = tf.c.v[TC_FAILED + 0];
+	g->f.failed_reset = tf.c.v[TC_FAILED + 1];
+	g->f.failed_timeout = tf.c.v[TC_FAILED + 2];
+	g->f.failed_unanswered = tf.c.v[TC_UNANSWERED];
+	g->f.rate = tf.rate;
+	g->f.error_rate = tf.error_rate;
+	g->f.p50_ms = tf.p50_ms;
+	g->f.p95_ms = tf.p95_ms;
+	g->f.p99_ms = tf.p99_ms;
+	g->f.active = tf.active;
+	return &g->f;
+}
+
+struct figlist {
+	Ferry__TrafficFigures **f;
+	size_t n, cap;
+	int failed;
+};
+
+static void
+figlist_add(struct figlist *l, Ferry__TrafficFigures *f)
+{
+	Ferry__TrafficFigures **nf;
+	size_t cap;
+
+	if (f == NULL) {
+		l->failed = 1;
+		return;
+	}
+	if (l->n == l->cap) {
+		cap = l->cap ? l->cap * 2 : 8;
+		if ((nf = realloc(l->f, cap * sizeof(*nf))) == NULL) {
+			free(f);
+			l->failed = 1;
+			return;
+		}
+		l->f = nf;
+		l->cap = cap;
+	}
+	l->f[l->n++] = f;
+}
+
+void
+views_traffic_free(Ferry__TrafficFigures **f, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(f[i]);
+	free(f);
+}
+
+/* A heap refusal figure with its storage: free() frees it all. */
+struct rfig {
+	Ferry__RefusalFigures f;
+	Ferry__ServiceRefusals c;
+	char service[TRAFFIC_NAME_MAX + 1];
+};
+
+static Ferry__RefusalFigures *
+rfig_make(struct ferryd *fd, const char *host, const char *service,
+    uint64_t window, uint64_t now)
+{
+	struct rfig *g = calloc(1, sizeof(*g));
+	const char *one[1] = { host };
+	struct traffic_counts c;
+
+	if (g == NULL)
+		return NULL;
+	ferry__refusal_figures__init(&g->f);
+	ferry__service_refusals__init(&g->c);
+	traffic_read_refusals(fd->traffic, one, 1, service, window, now, &c);
+	snprintf(g->service, sizeof(g->service), "%s", service);
+	g->f.service = g->service;
+	g->f.window_ms = window;
+	g->f.counts = &g->c;
+	g->c.no_target = c.v[TR_NO_TARGET];
+	g->c.held_expired = c.v[TR_HELD_EXPIRED];
+	g->c.bad_request = c.v[TR_BAD_REQUEST];
+	g->c.header_timeout = c.v[TR_HEADER_TIMEOUT];
+	g->c.body_too_large = c.v[TR_BODY_TOO_LARGE];
+	g->c.header_too_large = c.v[TR_HEADER_TOO_LARGE];
+	g->c.client_aborted = c.v[TR_CLIENT_ABORTED];
+	g->c.drain_closed = c.v[TR_DRAIN_CLOSED];
+	return &g->f;
+}
+
+struct host_series {
+	struct ferryd *fd;
+	struct figlist *l;
+	Ferry__RefusalFigures **r;
+	size_t nr, capr;
+	int failed;
+	uint64_t now;
+};
+
+static void
+rlist_add(struct host_series *hs, Ferry__RefusalFigures *f)
+{
+	Ferry__RefusalFigures **nr;
+	size_t cap;
+
+	if (f == NULL) {
+		hs->failed = 1;
+		return;
+	}
+	if (hs->nr == hs->capr) {
+		cap = hs->capr ? hs->capr * 2 : 8;
+		if ((nr = realloc(hs->r, cap * sizeof(*nr))) == NULL) {
+			free(f);
+			hs->failed = 1;
+			return;
+		}
+		hs->r = nr;
+		hs->capr = cap;
+	}
+	hs->r[hs->nr++] = f;
+}
+
+static void
+on_host_series(void *arg, const struct traffic_series *s)
+{
+	struct host_series *hs = arg;
+	const char *one[1] = { s->host };
+	size_t w;
+
+	if (s->refusals) {
+		for (w = 0; w < NWINDOWS; w++)
+			rlist_add(hs, rfig_make(hs->fd, s->host, s->service,
+			    windows[w], hs->now));
+		return;
+	}
+	for (w = 0; w < NWINDOWS; w++)
+		figlist_add(hs->l, fig_make(hs->fd, one, 1, s->host,
+		    s->service, s->revision, windows[w], hs->now));
+}
+
+int
+views_host_traffic(struct ferryd *fd, const char *host,
+    Ferry__TrafficFigures ***out, size_t *n, Ferry__RefusalFigures ***rout,
+    size_t *nr)
+{
+	struct figlist l = { NULL, 0, 0, 0 };
+	struct host_series hs = { fd, &l, NULL, 0, 0, 0, clock_mono_ms() };
+
+	traffic_each(fd->traffic, host, on_host_series, &hs);
+	if (l.failed || hs.failed) {
+		views_traffic_free(l.f, l.n);
+		views_refusals_free(hs.r, hs.nr);
+		return FERR_NOMEM;
+	}
+	*out = l.f;
+	*n = l.n;
+	*rout = hs.r;
+	*nr = hs.nr;
+	return 0;
+}
+
+void
+views_refusals_free(Ferry__RefusalFigures **f, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(f[i]);
+	free(f);
+}
+
+/* status_traffic fills a deployment's figures: its service per revision
+ * (newest first, a few at most), summed over its hosts, each window;
+ * and each host's proxy state. */
+static int
+status_traffic(struct ferryd *fd, Ferry__DeploymentInfo *in)
+{
+	struct figlist l = { NULL, 0, 0, 0 };
+	uint64_t revs[REVISIONS_SHOWN], now = clock_mono_ms();
+	const char **names;
+	size_t i, w, nrev;
+
+	if ((names = calloc(in->n_hosts + 1, sizeof(*names))) == NULL)
+		return FERR_NOMEM;
+	for (i = 0; i < in->n_hosts; i++) {
+		names[i] = in->hosts[i]->name;
+		in->hosts[i]->proxy = views_proxy_state(fd,
+		    in->hosts[i]->name);
+	}
+	nrev = in->n_hosts == 0 ? 0 : traffic_revisions(fd->traffic, names,
+	    in->n_hosts, in->service, revs, REVISIONS_SHOWN);
+	for (i = 0; i < nrev; i++)
+		for (w = 0; w < NWINDOWS; w++)
+			figlist_add(&l, fig_make(fd, names, in->n_hosts, NULL,
+			    in->service, revs[i], windows[w], now));
+	free(names);
+	in->traffic = l.f;
+	in->n_traffic = l.n;
+	return l.failed ? FERR_NOMEM : 0;
+}
 
 static const char *
 on_failure_name(enum rollout_on_failure f)
@@ -100,8 +380,13 @@ info_clear(Ferry__DeploymentInfo *in)
 {
 	size_t i;
 
-	for (i = 0; i < in->n_hosts; i++)
+	views_traffic_free(in->traffic, in->n_traffic);
+	in->traffic = NULL;
+	in->n_traffic = 0;
+	for (i = 0; i < in->n_hosts; i++) {
+		free(in->hosts[i]->proxy);
 		free(in->hosts[i]);
+	}
 	free(in->hosts);
 	in->hosts = NULL;
 	in->n_hosts = 0;
@@ -163,7 +448,7 @@ listing_free(struct listing *l)
  * records every state it reaches, so it is current). */
 void
 views_deployments(struct ferryd *fd, struct rep_slot *slot,
-    const char *service, uint64_t id, size_t limit)
+    const char *service, uint64_t id, size_t limit, int traffic)
 {
 	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
 	struct listing l = { 0 };
@@ -194,6 +479,8 @@ views_deployments(struct ferryd *fd, struct rep_slot *slot,
 	}
 	for (i = 0; i < l.n; i++) {
 		info_fill(&infos[i], &l.d[i], &l.r[i]);
+		if (traffic)
+			status_traffic(fd, &infos[i]);
 		ptrs[i] = &infos[i];
 	}
 	r.ok = 1;
@@ -212,7 +499,7 @@ void
 deploy_status(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeploymentRef *ref)
 {
-	views_deployments(fd, slot, ref->service, ref->id, 1);
+	views_deployments(fd, slot, ref->service, ref->id, 1, 1);
 }
 
 void
@@ -223,7 +510,7 @@ deploy_history(struct ferryd *fd, struct rep_slot *slot,
 		ctl_error(slot, "history needs a SERVICE");
 		return;
 	}
-	views_deployments(fd, slot, ref->service, 0, 50);
+	views_deployments(fd, slot, ref->service, 0, 50, 0);
 }
 
 /* Events read back for one reply, at most cap of them. */

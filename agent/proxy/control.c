@@ -178,6 +178,7 @@ status_reply(struct cconn *c)
 		x->failed_refused = s->refused;
 		x->failed_reset = s->reset;
 		x->failed_timeout = s->timeout;
+		x->failed_unanswered = s->unanswered;
 		x->active = s->active;
 		rvp[i] = x;
 	}

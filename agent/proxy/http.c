@@ -1152,6 +1152,7 @@ upstream_fail(struct hconn *h, int kind)
 		end_request(h);
 		answer(h, code, 0);
 	} else {
+		st->unanswered++;
 		end_request(h);
 		hconn_close(h);
 	}

@@ -54,6 +54,7 @@ struct revstat {
 	uint64_t requests;
 	uint64_t status[5];
 	uint64_t refused, reset, timeout;
+	uint64_t unanswered;	/* of those, no 5xx sent (Traffic) */
 	uint64_t hist[HIST_BUCKETS];
 	uint64_t sum_us;
 	uint64_t active;

@@ -192,8 +192,10 @@ on_u_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	if (n < 0) {
 		buf_free(b->base);
 		if (n != UV_EOF) {
-			if (tc->t != NULL)
+			if (tc->t != NULL) {
 				tc->t->st->reset++;
+				tc->t->st->unanswered++;
+			}
 			tconn_close(tc);
 			return;
 		}
@@ -223,6 +225,7 @@ on_connect(uv_connect_t *cr, int status)
 		return;
 	if (status != 0) {
 		tc->t->st->refused++;
+		tc->t->st->unanswered++;
 		log_info("%s: upstream %s:%u: %s; connection closed",
 		    tc->r->service, tc->t->address, tc->t->port,
 		    uv_strerror(status));
@@ -273,6 +276,7 @@ go(struct tconn *tc, struct target *t)
 	if (uv_tcp_connect(&tc->cr, &tc->u, (const struct sockaddr *)&t->sa,
 	    on_connect) != 0) {
 		t->st->refused++;
+		t->st->unanswered++;
 		tconn_close(tc);
 		return;
 	}

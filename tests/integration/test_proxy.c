@@ -1042,13 +1042,25 @@ Test(proxy, upstream_failures)
 	cr_assert_not_null(t = rev_of(rp, "web", 1));
 	cr_expect_eq(t->failed_refused, 1);
 	cr_expect_eq(t->status_class[4], 1);
+	cr_expect_eq(t->failed_unanswered, 0);	/* the 502 was the answer */
 	cr_assert_not_null(t = rev_of(rp, "web", 2));
 	cr_expect_eq(t->failed_reset, 1);
 	cr_expect_eq(t->failed_timeout, 1);
+	cr_expect_eq(t->failed_unanswered, 0);
 	cr_expect_eq(t->requests, 3);
 	cr_expect_eq(t->status_class[4], 2);
 	cr_expect_eq(t->status_class[1], 1);
 	cr_expect_eq(t->active, 0);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	/* A response that breaks off upstream: no 5xx could be sent, so it
+	 * is counted as a failure the client got no 5xx for. */
+	req1(s.port, GET("/close"), &r);
+	rp = px_status();
+	cr_assert_not_null(t = rev_of(rp, "web", 2));
+	cr_expect_eq(t->requests, 4);
+	cr_expect_eq(t->failed_reset, 2);
+	cr_expect_eq(t->failed_unanswered, 1);
+	cr_expect_eq(t->status_class[4], 2);
 	ferry__proxy_reply__free_unpacked(rp, NULL);
 }
 

@@ -134,21 +134,54 @@ Test(plan, a_host_port_another_service_holds_is_refused)
 	spec_free(s);
 }
 
-/* Start-first with a host port is planned: ferry-proxy on each host moves
- * the traffic, and an agent without one refuses the swap itself. */
-Test(plan, start_first_with_a_host_port_is_planned)
+Test(plan, start_first_with_a_host_port_needs_a_proxy_on_every_host)
 {
 	struct spec *s = parse("port: { host: 8080, container: 80 }\n"
 	    "rollout: { order: start-first }\n");
-	struct plan_host f[1] = { host("web-1", 1) };
+	struct spec *stop = parse("port: { host: 8080, container: 80 }\n"
+	    "rollout: { order: stop-first }\n");
+	struct spec *nop = parse("rollout: { order: start-first }\n");
+	struct plan_host f[4] = { host("web-1", 1), host("web-2", 1),
+	    host("web-3", 1), host("web-4", 0) };
 	struct plan p;
 	char why[512] = "";
 
-	cr_assert_eq(s->rollout.order, SPEC_ORDER_START_FIRST);
-	cr_assert_eq(plan_make(s, f, 1, PLAN_OFFLINE_LIST, &p, why,
+	f[0].proxy = 1;
+	f[1].proxy_why = "no proxy answer: connect /run/ferry-proxy/"
+	    "control.sock: Connection refused";
+	f[2].proxy = 1;
+	cr_assert_eq(plan_make(s, f, 4, PLAN_OFFLINE_LIST, &p, why,
+	    sizeof(why)), FERR_STATE);
+	cr_assert_str_eq(why, "rollout.order: start-first with a host port "
+	    "(8080) needs ferry-proxy on every host: web-2 (no proxy answer: "
+	    "connect /run/ferry-proxy/control.sock: Connection refused) has "
+	    "none; use stop-first or start the proxy");
+	cr_assert_null(p.names);
+	/* Two without: both named. */
+	f[2].proxy = 0;
+	f[2].proxy_why = "its agent runs no proxy: proxy_control is empty";
+	cr_assert_eq(plan_make(s, f, 4, PLAN_OFFLINE_LIST, &p, why,
+	    sizeof(why)), FERR_STATE);
+	cr_assert(strstr(why, "web-2 (no proxy answer") != NULL, "%s", why);
+	cr_assert(strstr(why, ", web-3 (its agent runs no proxy: "
+	    "proxy_control is empty) have none") != NULL, "%s", why);
+	/* Every online host with a proxy (web-4 is offline, listed): fine. */
+	f[1].proxy = f[2].proxy = 1;
+	cr_assert_eq(plan_make(s, f, 4, PLAN_OFFLINE_LIST, &p, why,
+	    sizeof(why)), 0, "%s", why);
+	cr_assert_eq(p.n, 3);
+	plan_free(&p);
+	/* Stop-first, or start-first without a host port: no proxy needed. */
+	f[1].proxy = f[2].proxy = 0;
+	cr_assert_eq(plan_make(stop, f, 4, PLAN_OFFLINE_LIST, &p, why,
+	    sizeof(why)), 0, "%s", why);
+	plan_free(&p);
+	cr_assert_eq(plan_make(nop, f, 4, PLAN_OFFLINE_LIST, &p, why,
 	    sizeof(why)), 0, "%s", why);
 	plan_free(&p);
 	spec_free(s);
+	spec_free(stop);
+	spec_free(nop);
 }
 
 Test(plan, named_hosts_must_exist_and_be_accepted)
