@@ -173,9 +173,13 @@ $(BUILD)/bench/proxyctl: tests/bench/proxyctl.c $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Wl,--as-needed -o $@ $< $(BUILD)/libferry.a $(PKG_LIBS)
 
+$(BUILD)/bench/connhold: tests/bench/connhold.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
+
 BENCH_TOOLS := $(BUILD)/bench/sigrate $(BUILD)/bench/linkfloor \
 	$(BUILD)/bench/rssfloor $(BUILD)/bench/rssfloor-nocurl \
-	$(BUILD)/bench/statics $(BUILD)/bench/proxyctl
+	$(BUILD)/bench/statics $(BUILD)/bench/proxyctl $(BUILD)/bench/connhold
 BENCH_ARGS ?=
 bench: $(BINS) $(BENCH_TOOLS)
 	FERRY_BIN=$(abspath $(BUILD)) tests/bench/bench.sh $(BENCH_ARGS) \
