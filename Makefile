@@ -304,7 +304,8 @@ lintian: deb
 	lintian -I -E --pedantic --fail-on error,warning $(DEB_DIR)/*.deb
 
 # The install test: tests/install/run.sh (needs dockerd; see that file).
-install-test: deb
+# It copies proxyctl and statics into the agent's container.
+install-test: deb $(BUILD)/bench/proxyctl $(BUILD)/bench/statics
 	tests/install/run.sh $(DEB_DIR)
 
 # ---- the local fleet -----------------------------------------------------
