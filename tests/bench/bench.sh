@@ -999,19 +999,20 @@ defaults
     mode http
     option http-keep-alive
     option forwardfor
-    http-request set-header X-Forwarded-Proto http
     timeout connect 5s
     timeout client 60s
     timeout server 60s
     timeout http-request 10s
+    timeout http-keep-alive 60s
 CFG
     while [ $# -ge 2 ]; do
         n=$((n + 1))
-        printf 'frontend f%s\n    bind 127.0.0.1:%s\n    default_backend b%s\nbackend b%s\n    server s1 %s\n' \
+        printf 'frontend f%s\n    bind 127.0.0.1:%s\n    http-request set-header X-Forwarded-Proto http\n    default_backend b%s\nbackend b%s\n    server s1 %s\n' \
             "$n" "$1" "$n" "$n" "$2" >>"$cfg"
         shift 2
     done
-    haproxy -c -q -f "$cfg" || die "haproxy -c rejects $cfg"
+    haproxy -c -f "$cfg" >"$WORK/haproxy-check.log" 2>&1 ||
+        die "haproxy -c rejects $cfg: $(grep ALERT "$WORK/haproxy-check.log" | head -n 3)"
     setsid taskset -c 1 haproxy -db -f "$cfg" >"$WORK/haproxy.log" 2>&1 </dev/null &
     HAP_PID=$!
     echo "haproxy $HAP_PID" >>"$PIDS"
