@@ -29,6 +29,11 @@ BIN="${FERRY_BIN:-$ROOT/build}"
 SIGRATE="${FERRY_SIGRATE:-$BIN/bench/sigrate}"
 LINKFLOOR="${FERRY_LINKFLOOR:-$BIN/bench/linkfloor}"
 RSSFLOOR="${FERRY_RSSFLOOR:-$BIN/bench/rssfloor}"
+PROXY_BIN="${FERRY_PROXY_BIN:-$BIN/ferry-proxy}"
+STATICS="${FERRY_STATICS:-$BIN/bench/statics}"
+PROXYCTL="${FERRY_PROXYCTL:-$BIN/bench/proxyctl}"
+CONNHOLD="${FERRY_CONNHOLD:-$BIN/bench/connhold}"
+LOAD_BIN="${FERRY_LOAD_BIN:-$BIN/tests/ferry-load}"
 DOCKER=/usr/bin/docker
 DSOCK=/var/run/docker.sock
 API="http://docker/v1.41"
@@ -114,7 +119,8 @@ cleanup() {
     stop_pids haproxy "${ids[@]}"
     "$DOCKER" service rm "$TAG-swarm" >/dev/null 2>&1
     for p in $("$DOCKER" ps -aq --filter "label=ferry.bench=$TAG" 2>/dev/null) \
-        $("$DOCKER" ps -aq --filter "label=ferry.service=$TAG" 2>/dev/null); do
+        $("$DOCKER" ps -aq --filter "label=ferry.service=$TAG" 2>/dev/null) \
+        $("$DOCKER" ps -aq --filter "label=ferry.service=${TAG}av" 2>/dev/null); do
         "$DOCKER" rm -f "$p" >/dev/null 2>&1
     done
     wait_swarm_gone
@@ -297,11 +303,13 @@ ferry_spec() {
     # start-first publishes no port (two containers would need it): ferry's
     # HTTP check then goes to the container's own address.
     local port="" check="http: { path: /health, port: 80, status: 200 }"
-    if [ "$3" = stop-first ]; then
+    # PUBLISH=always: a host port in both orders (section 4: the proxies
+    # own the port, so start-first may have one).
+    if [ "$3" = stop-first ] || [ "${PUBLISH:-}" = always ]; then
         port="port: { host: $SVC_PORT, container: 80 }"
     fi
     cat >"$1" <<EOF
-service: $TAG
+service: ${SVC_NAME:-$TAG}
 image: $2
 hosts: { labels: { role: $TAG } }
 $port
@@ -636,23 +644,78 @@ section_rollouts() {
 }
 
 # ---- 4. availability -------------------------------------------------------
+#
+# ferry through its proxies: each of the six hosts runs a ferry-proxy (state
+# and control socket in the run's folder), its agent drives it
+# (--proxy-control), and the service's host port is the proxy's.  ferry-load
+# keeps one keep-alive connection on each host's port, a request every 50 ms
+# on each, throughout each rollout; start-first and stop-first, every run.
+# Swarm: the same rollouts, its client (load.sh, one request at a time, 50 ms
+# apart) in a container on the service's overlay network, resolving the
+# dnsrr name for each request.
 
-# load_host_start: the load on ferry's six host ports; prints nothing.
+AV_SVC="${TAG}av"                   # the service of this section
+AV_PROXY_PIDS=()
+
+# start_av_fleet: the six agents again, each with a ferry-proxy beside it
+# (the agents of sections 2 and 3, when they ran, are restarted with it).
+start_av_fleet() {
+    local dir="$WORK/fleet" i n px
+    if [ -z "${FLEET_SOCK:-}" ]; then
+        start_fleet6
+    fi
+    FD_SOCK="$FLEET_SOCK"
+    stop_pids ferry-agent "${FLEET_PIDS[@]}"
+    FLEET_PIDS=()
+    for ((i = 1; i <= NH; i++)); do
+        px="$dir/proxy-$i"
+        mkdir -p "$px/state"
+        : >"$px/ferry-proxy.conf"
+        setsid "$PROXY_BIN" -d -f "$px/ferry-proxy.conf" --state-dir "$px/state" \
+            --control "$px/control.sock" >"$px/proxy.log" 2>&1 </dev/null &
+        AV_PROXY_PIDS+=($!)
+        echo "ferry-proxy $!" >>"$PIDS"
+    done
+    for ((i = 1; i <= NH; i++)); do
+        for ((n = 0; n < 100; n++)); do
+            "$PROXYCTL" "$dir/proxy-$i/control.sock" status >/dev/null 2>&1 && break
+            proc_is "${AV_PROXY_PIDS[$((i - 1))]}" ferry-proxy ||
+                { tail "$dir/proxy-$i/proxy.log" >&2; die "host $i's ferry-proxy exited"; }
+            sleep 0.1
+        done
+        [ "$n" -lt 100 ] || die "host $i's ferry-proxy did not answer within 10 s"
+        FLEET_PIDS+=("$(start_agent "$dir" "$TAG-$i" "127.0.1.$((i + 1))" --heartbeat-interval 1s \
+            --proxy-control "$dir/proxy-$i/control.sock")")
+    done
+    for ((n = 0; n < 150; n++)); do
+        [ "$(online_count)" -ge "$NH" ] && break
+        sleep 0.2
+    done
+    [ "$(online_count)" -ge "$NH" ] || die "the six bench hosts are not online again within 30 s"
+    log "ferry fleet: $NH agents, each driving a ferry-proxy"
+}
+
+# load_ferry_start: ferry-load on the six hosts' ports.
 LOAD_PID=""
 load_ferry_start() {
-    local t=() i
-    for ((i = 1; i <= NH; i++)); do t+=("127.0.1.$((i + 1)):$SVC_PORT"); done
+    local u=() i
+    for ((i = 1; i <= NH; i++)); do u+=("http://127.0.1.$((i + 1)):$AV_PORT/version"); done
     rm -f "$WORK/load.stop"
-    "$BB" sh "$ROOT/tests/bench/load.sh" "$WORK/load.stop" 300 0.05 "${t[@]}" >"$WORK/load.out" 2>&1 &
+    "$LOAD_BIN" --connections 1 --interval 50 --duration 300 --stop-file "$WORK/load.stop" \
+        --json "${u[@]}" >"$WORK/load.json" 2>"$WORK/load.err" </dev/null &
     LOAD_PID=$!
 }
+# load_ferry_stop -> "sent N failed N non2xx N"
 load_ferry_stop() {
-    local i
+    local i j
     touch "$WORK/load.stop"
-    for ((i = 0; i < 100; i++)); do kill -0 "$LOAD_PID" 2>/dev/null || break; sleep 0.1; done
+    for ((i = 0; i < 150; i++)); do kill -0 "$LOAD_PID" 2>/dev/null || break; sleep 0.1; done
     kill "$LOAD_PID" 2>/dev/null || true
     wait "$LOAD_PID" 2>/dev/null || true
-    grep '^sent ' "$WORK/load.out" | tail -n1
+    # The totals come before "targets" in ferry-load's JSON.
+    j="$(sed 's/"targets".*//' "$WORK/load.json")"
+    [ -n "$(json_num sent <<<"$j")" ] || die "ferry-load said nothing: $(cat "$WORK/load.err")"
+    echo "sent $(json_num sent <<<"$j") failed $(json_num failed <<<"$j") non2xx $(( $(json_num 3xx <<<"$j") + $(json_num 4xx <<<"$j") + $(json_num 5xx <<<"$j") ))"
 }
 
 # The same client inside a container on the service's overlay network; the
@@ -671,48 +734,55 @@ load_swarm_stop() {
 }
 
 section_availability() {
-    local r out img sent=() failed=() non=() ssent=() sfailed=() snon=() a
-    log "4. availability under a bounded load (one request at a time, 50 ms apart), stop-first"
-    [ -n "$SVC_PORT" ] || { start_fleet6; SVC_PORT="$(free_port)"; }
-    out="$(ferry_rollout "$IMG:1" stop-first 0s)"
-    [ "${out#* }" = succeeded ] || die "ferry's initial rollout ended ${out#* }"
+    local r out img order a k
+    local -A v
+    [ -x "$LOAD_BIN" ] || die "$LOAD_BIN not found: run make tools"
+    [ -x "$PROXY_BIN" ] && [ -x "$PROXYCTL" ] || die "ferry-proxy or proxyctl not built: run make bench"
+    log "4. availability under load: ferry through its proxies (ferry-load) vs Swarm (dnsrr), start-first and stop-first"
+    start_av_fleet
+    AV_PORT="$(free_port)"
     "$DOCKER" network rm "$TAG-net" >/dev/null 2>&1 || true
     "$DOCKER" network create --driver overlay --attachable "$TAG-net" >/dev/null ||
         die "docker network create (overlay) failed"
-    swarm_create stop-first "$TAG-net"
-    img=2
-    for ((r = 1; r <= RUNS; r++)); do
-        load_ferry_start
-        sleep 1
-        out="$(ferry_rollout "$IMG:$img" stop-first 0s)"
-        sleep 1
-        a="$(load_ferry_stop)"
-        [ "${out#* }" = succeeded ] || die "ferry rollout under load ended ${out#* }"
-        sent+=("$(awk '{ print $2 }' <<<"$a")")
-        failed+=("$(awk '{ print $6 }' <<<"$a")")
-        non+=("$(awk '{ print $8 }' <<<"$a")")
-        load_swarm_start
-        sleep 1
-        out="$(swarm_update "$IMG:$img")"
-        sleep 1
-        a="$(load_swarm_stop)"
-        [ "${out#* }" = completed ] || die "Swarm update under load ended ${out#* }"
-        ssent+=("$(awk '{ print $2 }' <<<"$a")")
-        sfailed+=("$(awk '{ print $6 }' <<<"$a")")
-        snon+=("$(awk '{ print $8 }' <<<"$a")")
-        log "  run $r: ferry sent ${sent[-1]} failed ${failed[-1]} non-2xx ${non[-1]}; Swarm sent ${ssent[-1]} failed ${sfailed[-1]} non-2xx ${snon[-1]}"
-        img=$((3 - img))
+    for order in start-first stop-first; do
+        out="$(SVC_NAME="$AV_SVC" SVC_PORT="$AV_PORT" PUBLISH=always ferry_rollout "$IMG:1" "$order" 0s)"
+        [ "${out#* }" = succeeded ] || die "ferry's initial rollout ($order, through the proxies) ended ${out#* }"
+        swarm_create "$order" "$TAG-net"
+        img=2
+        for ((r = 1; r <= RUNS; r++)); do
+            load_ferry_start
+            sleep 1
+            out="$(SVC_NAME="$AV_SVC" SVC_PORT="$AV_PORT" PUBLISH=always ferry_rollout "$IMG:$img" "$order" 0s)"
+            sleep 1
+            a="$(load_ferry_stop)"
+            [ "${out#* }" = succeeded ] || die "ferry rollout ($order) under load ended ${out#* }"
+            for k in sent failed non2xx; do
+                v[ferry.$k]+=" $(awk -v k="$k" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$a")"
+            done
+            load_swarm_start
+            sleep 1
+            out="$(swarm_update "$IMG:$img")"
+            sleep 1
+            a="$(load_swarm_stop)"
+            [ "${out#* }" = completed ] || die "Swarm update ($order) under load ended ${out#* }"
+            for k in sent failed non2xx; do
+                v[swarm.$k]+=" $(awk -v k="$k" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$a")"
+            done
+            log "  $order run $r: ferry sent ${v[ferry.sent]##* } failed ${v[ferry.failed]##* } non-2xx ${v[ferry.non2xx]##* }; Swarm sent ${v[swarm.sent]##* } failed ${v[swarm.failed]##* } non-2xx ${v[swarm.non2xx]##* }"
+            img=$((3 - img))
+        done
+        for k in sent failed non2xx; do
+            # shellcheck disable=SC2086
+            record 4 "avail.$order.ferry.$k" n ${v[ferry.$k]}
+            # shellcheck disable=SC2086
+            record 4 "avail.$order.swarm.$k" n ${v[swarm.$k]}
+        done
+        v=()
+        "$DOCKER" service rm "$SW" >/dev/null 2>&1 || true
+        wait_swarm_gone
     done
-    record 4 avail.stop-first.ferry.sent n "${sent[@]}"
-    record 4 avail.stop-first.ferry.failed n "${failed[@]}"
-    record 4 avail.stop-first.ferry.non2xx n "${non[@]}"
-    record 4 avail.stop-first.swarm.sent n "${ssent[@]}"
-    record 4 avail.stop-first.swarm.failed n "${sfailed[@]}"
-    record 4 avail.stop-first.swarm.non2xx n "${snon[@]}"
-    "$DOCKER" service rm "$SW" >/dev/null 2>&1 || true
-    wait_swarm_gone
     "$DOCKER" network rm "$TAG-net" >/dev/null 2>&1 || true
-    note "Availability: ferry's client round-robins over the six hosts' published ports (no load balancer, as ferry has none); Swarm's client runs in a container on an overlay network and resolves the dnsrr service name for each request (IPVS does not forward on this kernel). start-first is not measured: ferry refuses start-first with a host port."
+    note "Availability: ferry's hosts each run a ferry-proxy that owns the service's host port; ferry-load keeps one keep-alive connection on each of the six hosts' ports, a request every 50 ms on each (about 120 requests/s in all), from 1 s before each rollout to 1 s after it. Swarm's client (load.sh: busybox wget, one request at a time, 50 ms apart) runs in a container on an overlay network and resolves the dnsrr service name for each request (IPVS does not forward on this kernel). failed: no HTTP answer; non2xx: an answer outside 2xx."
 }
 
 # ---- 5 and 6. control plane and footprint --------------------------------------
@@ -919,10 +989,6 @@ section_footprint() {
 # (taskset), each with one thread: one core each, so a proxy competes with
 # neither wrk nor the other proxy; the backend container is not pinned.
 
-PROXY_BIN="${FERRY_PROXY_BIN:-$BIN/ferry-proxy}"
-STATICS="${FERRY_STATICS:-$BIN/bench/statics}"
-PROXYCTL="${FERRY_PROXYCTL:-$BIN/bench/proxyctl}"
-CONNHOLD="${FERRY_CONNHOLD:-$BIN/bench/connhold}"
 PX_DIR=""; PX_SOCK=""; PX_PID=""; HAP_PID=""
 
 # statics_image: the FROM-scratch image of statics, tagged by the binary's
