@@ -1138,8 +1138,14 @@ section_proxy_cost() {
     urls[app.direct]="http://$app_ip:80/version"
     urls[app.ferry]="http://127.0.0.1:$PORT_F2/version"
     urls[app.haproxy]="http://127.0.0.1:$PORT_H2/version"
-    # Warm-up (not counted): every path once.
-    for key in "${!urls[@]}"; do wrk_run "${urls[$key]}" 4 1 >/dev/null; done
+    # Warm-up (not counted): every path once.  --quick: none, and the
+    # statics backend alone (the harness is the same for both).
+    local backends="statics app"
+    if [ "$QUICK" -eq 1 ]; then
+        backends=statics
+    else
+        for key in "${!urls[@]}"; do wrk_run "${urls[$key]}" 4 1 >/dev/null; done
+    fi
     local -A s
     for ((r = 1; r <= RUNS; r++)); do
         # The order turns each run, so that none always goes first.
@@ -1148,7 +1154,7 @@ section_proxy_cost() {
             2) order="ferry haproxy direct" ;;
             0) order="haproxy direct ferry" ;;
         esac
-        for b in statics app; do
+        for b in $backends; do
             for via in $order; do
                 # Saturation: 32 connections, as fast as they go.
                 read -r k v p99 e <<<"$(wrk_run "${urls[$b.$via]}" "$conns" "$dur")"
@@ -1162,7 +1168,7 @@ section_proxy_cost() {
             log "  run $r $b: rps direct/ferry/haproxy $(for via in direct ferry haproxy; do echo -n "${s[$b.$via.rps]##* } "; done)"
         done
     done
-    for b in statics app; do
+    for b in $backends; do
         for via in direct ferry haproxy; do
             # shellcheck disable=SC2086
             record 7 "proxy.$b.$via.rps" req/s ${s[$b.$via.rps]}
