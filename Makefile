@@ -181,11 +181,11 @@ BENCH_TOOLS := $(BUILD)/bench/sigrate $(BUILD)/bench/linkfloor \
 	$(BUILD)/bench/rssfloor $(BUILD)/bench/rssfloor-nocurl \
 	$(BUILD)/bench/statics $(BUILD)/bench/proxyctl $(BUILD)/bench/connhold
 BENCH_ARGS ?=
-bench: $(BINS) $(BENCH_TOOLS)
+bench: $(BINS) $(TOOLS) $(BENCH_TOOLS)
 	FERRY_BIN=$(abspath $(BUILD)) tests/bench/bench.sh $(BENCH_ARGS) \
 	  --json $(BUILD)/bench/bench.json
 
-bench-smoke: $(BINS) $(BENCH_TOOLS)
+bench-smoke: $(BINS) $(TOOLS) $(BENCH_TOOLS)
 	FERRY_BIN=$(abspath $(BUILD)) timeout 600 tests/bench/bench.sh --quick \
 	  --json $(BUILD)/bench/smoke.json
 
@@ -309,7 +309,7 @@ install-test: deb $(BUILD)/bench/proxyctl $(BUILD)/bench/statics
 	tests/install/run.sh $(DEB_DIR)
 
 # ---- the local fleet -----------------------------------------------------
-fleet: $(BINS)
+fleet: $(BINS) $(TOOLS)
 	deploy/local-fleet.sh
 
 clean:

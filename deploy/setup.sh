@@ -121,7 +121,8 @@ case "$MODE" in
         # images give `ferry deploy` something to roll out.
         "$ROOT/deploy/services.sh" start
         "$ROOT/tests/images/build.sh"
-        make -j"$(nproc)"
+        # The daemons, and ferry-load for the rollout under live traffic.
+        make -j"$(nproc)" all tools
         exec "$ROOT/deploy/local-fleet.sh" start
         ;;
     test)
