@@ -403,6 +403,8 @@ swarm_update() {
         sleep 0.1
     done
     end="${out#* }"
+    # A paused update has no completion time: its state says how it ended.
+    case "$st" in paused|rollback_paused) echo "nan $st"; return 0 ;; esac
     [[ "$end" =~ ^[0-9]+$ ]] || die "Swarm's update of $SW did not end within 120 s (${out:-no status})"
     end=$((end / 1000000))
     echo "$(fsec "$t0" "$end") $st"
@@ -764,7 +766,9 @@ section_availability() {
             out="$(swarm_update "$IMG:$img")"
             sleep 1
             a="$(load_swarm_stop)"
-            [ "${out#* }" = completed ] || die "Swarm update ($order) under load ended ${out#* }"
+            # Swarm's own failure is its result, not the bench's: noted.
+            [ "${out#* }" = completed ] ||
+                note "Availability, $order run $r: Swarm's update ended ${out#* }, not completed ($("$DOCKER" service inspect --format '{{.UpdateStatus.Message}}' "$SW" 2>/dev/null))"
             for k in sent failed non2xx; do
                 v[swarm.$k]+=" $(awk -v k="$k" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$a")"
             done
