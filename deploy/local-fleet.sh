@@ -327,5 +327,5 @@ case "${1:-start}" in
     start)  start_fleet ;;
     stop)   stop_fleet; log "stopped (state kept in $DIR)" ;;
     status) status_fleet ;;
-    *)      sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *)      sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
