@@ -703,7 +703,11 @@ load_ferry_start() {
     local u=() i
     for ((i = 1; i <= NH; i++)); do u+=("http://127.0.1.$((i + 1)):$AV_PORT/version"); done
     rm -f "$WORK/load.stop"
-    "$LOAD_BIN" --connections 1 --interval 50 --duration 300 --stop-file "$WORK/load.stop" \
+    # --timeout 35: a request held while no container runs (stop-first)
+    # waits up to the service's max_pause (30 s) by design; a client that
+    # gave up sooner would count the hold, not a drop.  How long requests
+    # took is recorded (p99).
+    "$LOAD_BIN" --connections 1 --interval 50 --duration 300 --timeout 35 --stop-file "$WORK/load.stop" \
         --json "${u[@]}" >"$WORK/load.json" 2>"$WORK/load.err" </dev/null &
     LOAD_PID=$!
 }
@@ -717,7 +721,7 @@ load_ferry_stop() {
     # The totals come before "targets" in ferry-load's JSON.
     j="$(sed 's/"targets".*//' "$WORK/load.json")"
     [ -n "$(json_num sent <<<"$j")" ] || die "ferry-load said nothing: $(cat "$WORK/load.err")"
-    echo "sent $(json_num sent <<<"$j") failed $(json_num failed <<<"$j") non2xx $(( $(json_num 3xx <<<"$j") + $(json_num 4xx <<<"$j") + $(json_num 5xx <<<"$j") ))"
+    echo "sent $(json_num sent <<<"$j") failed $(json_num failed <<<"$j") non2xx $(( $(json_num 3xx <<<"$j") + $(json_num 4xx <<<"$j") + $(json_num 5xx <<<"$j") )) p99_ms $(json_num p99_ms <<<"$j")"
 }
 
 # The same client inside a container on the service's overlay network; the
@@ -758,7 +762,7 @@ section_availability() {
             sleep 1
             a="$(load_ferry_stop)"
             [ "${out#* }" = succeeded ] || die "ferry rollout ($order) under load ended ${out#* }"
-            for k in sent failed non2xx; do
+            for k in sent failed non2xx p99_ms; do
                 v[ferry.$k]+=" $(awk -v k="$k" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$a")"
             done
             load_swarm_start
@@ -772,7 +776,7 @@ section_availability() {
             for k in sent failed non2xx; do
                 v[swarm.$k]+=" $(awk -v k="$k" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$a")"
             done
-            log "  $order run $r: ferry sent ${v[ferry.sent]##* } failed ${v[ferry.failed]##* } non-2xx ${v[ferry.non2xx]##* }; Swarm sent ${v[swarm.sent]##* } failed ${v[swarm.failed]##* } non-2xx ${v[swarm.non2xx]##* }"
+            log "  $order run $r: ferry sent ${v[ferry.sent]##* } failed ${v[ferry.failed]##* } non-2xx ${v[ferry.non2xx]##* } p99 ${v[ferry.p99_ms]##* } ms; Swarm sent ${v[swarm.sent]##* } failed ${v[swarm.failed]##* } non-2xx ${v[swarm.non2xx]##* }"
             img=$((3 - img))
         done
         for k in sent failed non2xx; do
@@ -781,12 +785,14 @@ section_availability() {
             # shellcheck disable=SC2086
             record 4 "avail.$order.swarm.$k" n ${v[swarm.$k]}
         done
+        # shellcheck disable=SC2086
+        record 4 "avail.$order.ferry.p99" ms ${v[ferry.p99_ms]}
         v=()
         "$DOCKER" service rm "$SW" >/dev/null 2>&1 || true
         wait_swarm_gone
     done
     "$DOCKER" network rm "$TAG-net" >/dev/null 2>&1 || true
-    note "Availability: ferry's hosts each run a ferry-proxy that owns the service's host port; ferry-load keeps one keep-alive connection on each of the six hosts' ports, a request every 50 ms on each (about 120 requests/s in all), from 1 s before each rollout to 1 s after it. Swarm's client (load.sh: busybox wget, one request at a time, 50 ms apart) runs in a container on an overlay network and resolves the dnsrr service name for each request (IPVS does not forward on this kernel). failed: no HTTP answer; non2xx: an answer outside 2xx."
+    note "Availability: ferry's hosts each run a ferry-proxy that owns the service's host port; ferry-load keeps one keep-alive connection on each of the six hosts' ports, a request every 50 ms on each (about 120 requests/s in all), from 1 s before each rollout to 1 s after it, each allowed 35 s (stop-first holds requests up to max_pause, 30 s); its p99 shows how long they took. Swarm's client (load.sh: busybox wget, one request at a time, 50 ms apart) runs in a container on an overlay network and resolves the dnsrr service name for each request (IPVS does not forward on this kernel). failed: no HTTP answer; non2xx: an answer outside 2xx."
 }
 
 # ---- 5 and 6. control plane and footprint --------------------------------------
