@@ -15,7 +15,7 @@
 #   make deb        the Debian packages ferry-coordinator and ferry-agent,
 #                   into build/deb/
 #   make lintian    check those packages with lintian
-#   make verify-units  systemd-analyze verify on both systemd units
+#   make verify-units  systemd-analyze verify on the three systemd units
 #   make install-test  install, enrol, ping and purge both packages in
 #                   containers made from a fresh Debian 12 root
 
@@ -167,14 +167,31 @@ $(BUILD)/bench/rssfloor-nocurl: tests/bench/rssfloor.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DNO_CURL $(LDFLAGS) -o $@ $< $(filter-out -lcurl,$(PKG_LIBS))
 
+# statics: the proxy-cost section's backend, linked statically (libc
+# only) so that it runs in a container built FROM scratch.
+$(BUILD)/bench/statics: tests/bench/statics.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -static -pthread -o $@ $<
+
+# proxyctl: sets a route on ferry-proxy's control socket (the bench, the
+# install test); it needs only libc and libprotobuf-c.
+$(BUILD)/bench/proxyctl: tests/bench/proxyctl.c $(BUILD)/libferry.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Wl,--as-needed -o $@ $< $(BUILD)/libferry.a $(PKG_LIBS)
+
+$(BUILD)/bench/connhold: tests/bench/connhold.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
+
 BENCH_TOOLS := $(BUILD)/bench/sigrate $(BUILD)/bench/linkfloor \
-	$(BUILD)/bench/rssfloor $(BUILD)/bench/rssfloor-nocurl
+	$(BUILD)/bench/rssfloor $(BUILD)/bench/rssfloor-nocurl \
+	$(BUILD)/bench/statics $(BUILD)/bench/proxyctl $(BUILD)/bench/connhold
 BENCH_ARGS ?=
-bench: $(BINS) $(BENCH_TOOLS)
+bench: $(BINS) $(TOOLS) $(BENCH_TOOLS)
 	FERRY_BIN=$(abspath $(BUILD)) tests/bench/bench.sh $(BENCH_ARGS) \
 	  --json $(BUILD)/bench/bench.json
 
-bench-smoke: $(BINS) $(BENCH_TOOLS)
+bench-smoke: $(BINS) $(TOOLS) $(BENCH_TOOLS)
 	FERRY_BIN=$(abspath $(BUILD)) timeout 600 tests/bench/bench.sh --quick \
 	  --json $(BUILD)/bench/smoke.json
 
@@ -208,8 +225,9 @@ INSTALL     ?= install
 
 MAN1 := man/ferry.1
 MAN5 := man/ferry.yml.5
-MAN8 := man/ferryd.8 man/ferry-agent.8
-UNITS := deploy/systemd/ferryd.service deploy/systemd/ferry-agent.service
+MAN8 := man/ferryd.8 man/ferry-agent.8 man/ferry-proxy.8
+UNITS := deploy/systemd/ferryd.service deploy/systemd/ferry-agent.service \
+         deploy/systemd/ferry-proxy.service
 
 install: $(BINS)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
@@ -219,11 +237,11 @@ install: $(BINS)
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/ferry
 	$(INSTALL) -m 0755 $(BUILD)/ferry $(DESTDIR)$(BINDIR)/ferry
 	$(INSTALL) -m 0755 $(BUILD)/ferryd $(BUILD)/ferry-agent \
-	    $(DESTDIR)$(SBINDIR)/
+	    $(BUILD)/ferry-proxy $(DESTDIR)$(SBINDIR)/
 	$(INSTALL) -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL) -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
-	@set -e; for f in ferryd.conf ferry-agent.conf; do \
+	@set -e; for f in ferryd.conf ferry-agent.conf ferry-proxy.conf; do \
 	  if [ -e $(DESTDIR)$(SYSCONFDIR)/ferry/$$f ]; then \
 	    echo "keeping $(DESTDIR)$(SYSCONFDIR)/ferry/$$f"; \
 	  else \
@@ -238,19 +256,21 @@ install: $(BINS)
 	    $(DESTDIR)$(SYSUSERSDIR)/ferry.conf
 
 # uninstall removes what install put there except the config files and
-# the state (/var/lib/ferry, /var/lib/ferry-agent).
+# the state (/var/lib/ferry, /var/lib/ferry-agent, /var/lib/ferry-proxy).
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/ferry $(DESTDIR)$(SBINDIR)/ferryd \
-	    $(DESTDIR)$(SBINDIR)/ferry-agent \
+	    $(DESTDIR)$(SBINDIR)/ferry-agent $(DESTDIR)$(SBINDIR)/ferry-proxy \
 	    $(DESTDIR)$(MANDIR)/man1/ferry.1 \
 	    $(DESTDIR)$(MANDIR)/man5/ferry.yml.5 \
 	    $(DESTDIR)$(MANDIR)/man8/ferryd.8 \
 	    $(DESTDIR)$(MANDIR)/man8/ferry-agent.8 \
+	    $(DESTDIR)$(MANDIR)/man8/ferry-proxy.8 \
 	    $(DESTDIR)$(UNITDIR)/ferryd.service \
 	    $(DESTDIR)$(UNITDIR)/ferry-agent.service \
+	    $(DESTDIR)$(UNITDIR)/ferry-proxy.service \
 	    $(DESTDIR)$(SYSUSERSDIR)/ferry.conf
 
-# verify-units: systemd-analyze verify on both units, installed into
+# verify-units: systemd-analyze verify on the three units, installed into
 # build/stage with ExecStart pointed at the staged binaries (verify checks
 # that they exist) and MANPATH at the staged man pages (it checks the
 # Documentation= pages too).
@@ -262,10 +282,11 @@ verify-units: $(BINS)
 	@# verify exits 0 on warnings (an unknown key, say): any output fails.
 	@out="$$(MANPATH=$(STAGE)/usr/share/man systemd-analyze verify \
 	    $(STAGE)/usr/lib/systemd/system/ferryd.service \
-	    $(STAGE)/usr/lib/systemd/system/ferry-agent.service 2>&1)" && \
+	    $(STAGE)/usr/lib/systemd/system/ferry-agent.service \
+	    $(STAGE)/usr/lib/systemd/system/ferry-proxy.service 2>&1)" && \
 	    [ -z "$$out" ] || { printf '%s\n' "$$out"; \
 	    echo "verify-units: systemd-analyze verify complained"; exit 1; }
-	@echo "verify-units: both units pass systemd-analyze verify, silently"
+	@echo "verify-units: the three units pass systemd-analyze verify, silently"
 
 # ---- Debian packages -----------------------------------------------------
 # A copy of the tree with deploy/debian as debian/, built by
@@ -289,11 +310,12 @@ lintian: deb
 	lintian -I -E --pedantic --fail-on error,warning $(DEB_DIR)/*.deb
 
 # The install test: tests/install/run.sh (needs dockerd; see that file).
-install-test: deb
+# It copies proxyctl and statics into the agent's container.
+install-test: deb $(BUILD)/bench/proxyctl $(BUILD)/bench/statics
 	tests/install/run.sh $(DEB_DIR)
 
 # ---- the local fleet -----------------------------------------------------
-fleet: $(BINS)
+fleet: $(BINS) $(TOOLS)
 	deploy/local-fleet.sh
 
 clean:

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# The local demo fleet: one ferryd and three agents on this machine, joined
-# by token, each agent publishing on its own loopback address (127.0.0.2-4).
+# The local demo fleet: one ferryd and three hosts on this machine, each
+# host an agent joined by token and a ferry-proxy beside it, serving the
+# host's service ports on its own loopback address (127.0.0.2-4).  start
+# ends with a rolling deploy under live traffic: ferry-load sends requests
+# to every host's port throughout, and prints how many were answered and
+# how many failed (none should).
 #
 #   deploy/local-fleet.sh [start]   (re)start the fleet, show hosts and ping
 #   deploy/local-fleet.sh stop      stop what start started; keep the state
@@ -8,7 +12,8 @@
 #
 # State, logs and PID files live in ${FERRY_FLEET_DIR:-/tmp/ferry-fleet}; a
 # second start reuses that state (the agents stay joined). For a fresh fleet:
-# stop it and remove the directory. Binaries come from ${FERRY_BIN:-build/}.
+# stop it and remove the directory. Binaries come from ${FERRY_BIN:-build/}
+# (ferry-load from build/tests/).
 # The agents drive the Docker engine on /var/run/docker.sock, as on a real
 # host (`./deploy/setup.sh fleet` starts one when none runs).
 set -euo pipefail
@@ -20,6 +25,7 @@ LISTEN="${FERRY_FLEET_LISTEN:-tcp://127.0.0.1:7400}"
 HTTP="${FERRY_FLEET_HTTP:-127.0.0.1:7401}"
 SOCK="$DIR/ferryd.sock"
 AGENTS=3
+LOAD="${FERRY_LOAD:-$BIN/tests/ferry-load}"
 START_WAIT=30       # seconds for ferryd to answer, and for agents to be online
 STOP_WAIT=15
 
@@ -64,12 +70,18 @@ stop_one() {    # stop_one PIDFILE COMM NAME
     rm -f "$1"
 }
 
+# The proxies stop last: they drain what they serve (a few seconds at
+# most here: the demo's requests are short), and traffic outlives the agents.
 stop_fleet() {
     local i
+    stop_one "$DIR/load.pid" ferry-load "the load" || true
     for ((i = 1; i <= AGENTS; i++)); do
         stop_one "$DIR/agent-$i.pid" ferry-agent "host-$i agent"
     done
     stop_one "$DIR/ferryd.pid" ferryd ferryd
+    for ((i = 1; i <= AGENTS; i++)); do
+        stop_one "$DIR/proxy-$i.pid" ferry-proxy "host-$i proxy"
+    done
 }
 
 fleet_running() {
@@ -77,6 +89,7 @@ fleet_running() {
     running "$DIR/ferryd.pid" ferryd >/dev/null && return 0
     for ((i = 1; i <= AGENTS; i++)); do
         running "$DIR/agent-$i.pid" ferry-agent >/dev/null && return 0
+        running "$DIR/proxy-$i.pid" ferry-proxy >/dev/null && return 0
     done
     return 1
 }
@@ -96,9 +109,10 @@ online_count() {
 
 start_fleet() {
     local b pid i n out token addr
-    for b in ferryd ferry ferry-agent; do
+    for b in ferryd ferry ferry-agent ferry-proxy; do
         [ -x "$BIN/$b" ] || die "$BIN/$b not found: run make first"
     done
+    [ -x "$LOAD" ] || die "$LOAD not found: run make tools first"
     if fleet_running; then
         log "a fleet already runs in $DIR; stopping it first"
         stop_fleet
@@ -123,6 +137,28 @@ start_fleet() {
         sleep 0.25
     done
 
+    # One ferry-proxy per host, beside its agent (on a real host: its own
+    # systemd unit).  Its routing table lives in proxy-N/, its control
+    # socket is proxy-N.sock; the agent sets the routes there.
+    : >"$DIR/ferry-proxy.conf"
+    for ((i = 1; i <= AGENTS; i++)); do
+        setsid "$BIN/ferry-proxy" -d -f "$DIR/ferry-proxy.conf" --state-dir "$DIR/proxy-$i" \
+            --control "$DIR/proxy-$i.sock" >>"$DIR/proxy-$i.log" 2>&1 </dev/null &
+        pid=$!
+        echo "$pid" >"$DIR/proxy-$i.pid"
+        log "started host-$i proxy (pid $pid, control $DIR/proxy-$i.sock, log $DIR/proxy-$i.log)"
+    done
+    for ((i = 1; i <= AGENTS; i++)); do
+        for ((n = 0; ; n++)); do
+            [ -S "$DIR/proxy-$i.sock" ] && break
+            running "$DIR/proxy-$i.pid" ferry-proxy >/dev/null ||
+                fail "host-$i proxy exited during start-up" "$DIR/proxy-$i.log"
+            ((n < START_WAIT * 4)) ||
+                fail "host-$i proxy made no control socket within ${START_WAIT}s" "$DIR/proxy-$i.log"
+            sleep 0.25
+        done
+    done
+
     for ((i = 1; i <= AGENTS; i++)); do
         addr="127.0.0.$((i + 1))"
         if [ -e "$DIR/agent-$i.joined" ] && [ -d "$DIR/agent-$i" ]; then
@@ -141,6 +177,7 @@ start_fleet() {
             log "host-$i joined"
         fi
         setsid "$BIN/ferry-agent" -d --state-dir "$DIR/agent-$i" --publish-address "$addr" \
+            --proxy-control "$DIR/proxy-$i.sock" \
             --heartbeat-interval 1s >>"$DIR/agent-$i.log" 2>&1 </dev/null &
         pid=$!
         echo "$pid" >"$DIR/agent-$i.pid"
@@ -180,9 +217,33 @@ start_fleet() {
     echo "\$ ferry deploy deploy/examples/demo.yml --watch"
     ferry deploy "$spec" --watch || fail "the v1 deploy failed" "$DIR/ferryd.log"
     echo
+    # v2 under live traffic: ferry-load keeps two keep-alive connections
+    # on each host's port, a request every 20 ms on each, from before the
+    # deploy starts until after it ends (at most 5 minutes).
+    local urls=() loadout="$DIR/load.json"
+    for ((i = 1; i <= AGENTS; i++)); do urls+=("http://127.0.0.$((i + 1)):8080/version"); done
+    rm -f "$DIR/load.stop"
+    echo "\$ ferry-load --connections 2 --interval 20 ${urls[*]} &"
+    "$LOAD" --connections 2 --interval 20 --duration 300 --stop-file "$DIR/load.stop" \
+        --json "${urls[@]}" >"$loadout" 2>"$DIR/load.txt" </dev/null &
+    echo $! >"$DIR/load.pid"
+    sleep 1
     echo "\$ ferry deploy deploy/examples/demo.yml --image 127.0.0.1:5000/ferry-test/web:2 --watch"
-    ferry deploy "$spec" --image 127.0.0.1:5000/ferry-test/web:2 --watch ||
+    if ! ferry deploy "$spec" --image 127.0.0.1:5000/ferry-test/web:2 --watch; then
+        touch "$DIR/load.stop"
         fail "the v2 deploy failed" "$DIR/ferryd.log"
+    fi
+    sleep 1
+    touch "$DIR/load.stop"
+    for ((n = 0; n < 100; n++)); do
+        running "$DIR/load.pid" ferry-load >/dev/null || break
+        sleep 0.1
+    done
+    wait "$(cat "$DIR/load.pid")" 2>/dev/null || true
+    rm -f "$DIR/load.pid" "$DIR/load.stop"
+    echo
+    echo "Traffic during the rollout, as ferry-load counted it:"
+    load_summary "$loadout" "$DIR/load.txt"
     echo
     for ((i = 1; i <= AGENTS; i++)); do
         v="$(curl -s --max-time 3 "http://127.0.0.$((i + 1)):8080/version" || true)"
@@ -193,7 +254,8 @@ start_fleet() {
     ferry hosts
     cat <<EOF
 
-The local fleet runs: ferryd and $AGENTS agents (host-1..host-$AGENTS on 127.0.0.2-$((AGENTS + 1))).
+The local fleet runs: ferryd and $AGENTS hosts (host-1..host-$AGENTS on 127.0.0.2-$((AGENTS + 1))),
+each an agent and a ferry-proxy serving its port 8080.
 State and logs are in $DIR. To use it:
 
     export FERRY_SOCKET=$SOCK
@@ -211,6 +273,28 @@ To stop it (the state stays for the next start):
 EOF
 }
 
+# load_summary JSON TEXT: ferry-load's counts in all, then per host with the
+# versions that answered (the demo's /version names its image's version).
+load_summary() {
+    local chunk url sent failed bodies total
+    grep '^ferry-load: [0-9]' "$2" | sed 's/^ferry-load: /  /' || true
+    sed 's/{"url":/\n&/g' "$1" | tail -n +2 | while IFS= read -r chunk; do
+        url="$(grep -oE '"url":"[^"]*"' <<<"$chunk" | head -n 1 | cut -d'"' -f4)"
+        sent="$(grep -oE '"sent":[0-9]+' <<<"$chunk" | head -n 1 | cut -d: -f2)"
+        failed="$(grep -oE '"failed":[0-9]+' <<<"$chunk" | head -n 1 | cut -d: -f2)"
+        bodies="$(grep -oE '"bodies":\{[^}]*\}' <<<"$chunk" | head -n 1 |
+            sed -E 's/"bodies":\{//; s/\}$//; s/"([^"]*)":([0-9]+)/version \1: \2/g; s/,/, /g')"
+        printf '  %-34s sent %6s  failed %s  (%s)\n' "$url" "$sent" "$failed" "$bodies"
+    done
+    total="$(sed 's/"targets".*//' "$1" | grep -oE '"failed":[0-9]+' | head -n 1 | cut -d: -f2)"
+    if [ "${total:-x}" = 0 ]; then
+        echo "  0 failed: the rollout dropped no request"
+    else
+        echo "  warning: ${total:-?} request(s) failed during the rollout" \
+            "(see $DIR/proxy-*.log and $DIR/agent-*.log)"
+    fi
+}
+
 status_fleet() {
     local pid i rc=0
     if pid="$(running "$DIR/ferryd.pid" ferryd)"; then
@@ -226,6 +310,12 @@ status_fleet() {
             log "host-$i agent: not running"
             rc=1
         fi
+        if pid="$(running "$DIR/proxy-$i.pid" ferry-proxy)"; then
+            log "host-$i proxy: running (pid $pid)"
+        else
+            log "host-$i proxy: not running"
+            rc=1
+        fi
     done
     if [ "$rc" -eq 0 ] || running "$DIR/ferryd.pid" ferryd >/dev/null; then
         ferry hosts || rc=1
@@ -237,5 +327,5 @@ case "${1:-start}" in
     start)  start_fleet ;;
     stop)   stop_fleet; log "stopped (state kept in $DIR)" ;;
     status) status_fleet ;;
-    *)      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *)      sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -39,6 +39,13 @@ TEST_PKGS=(
     tini                        # docker run --init in the install test
     faketime                    # libfaketime: wall-clock steps in tests
 )
+# What `make bench` needs beyond the tests: the proxy-cost section runs wrk
+# against a static server directly, through ferry-proxy and through HAProxy
+# (tests/bench/README.md). The proxy itself is never installed from here.
+BENCH_PKGS=(
+    haproxy                     # 2.6 in Debian 12; run by the bench only
+    wrk                         # HTTP load generator
+)
 
 log() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -105,7 +112,7 @@ install_missing() {
 
 case "$MODE" in
     deps)
-        install_missing "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
+        install_missing "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${BENCH_PKGS[@]}"
         ;;
     fleet)
         install_missing "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
@@ -114,11 +121,12 @@ case "$MODE" in
         # images give `ferry deploy` something to roll out.
         "$ROOT/deploy/services.sh" start
         "$ROOT/tests/images/build.sh"
-        make -j"$(nproc)"
+        # The daemons, and ferry-load for the rollout under live traffic.
+        make -j"$(nproc)" all tools
         exec "$ROOT/deploy/local-fleet.sh" start
         ;;
     test)
-        install_missing "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
+        install_missing "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${BENCH_PKGS[@]}"
         cd "$ROOT"
         "$ROOT/deploy/services.sh" start
         "$ROOT/tests/images/build.sh"

@@ -6,14 +6,17 @@
 #                        [--json FILE] [--only SECTIONS]
 #
 # Sections: 1 floor, 2 rolling deploy, 3 failure to rolled back,
-# 4 availability, 5 control plane, 6 footprint (--only "1 2" runs some).
+# 4 availability, 5 control plane, 6 footprint, 7 proxy cost (ferry-proxy
+# against HAProxy and direct), 8 proxy memory (--only "1 2" runs some).
 # --quick: one run of each, a small control plane (N=20): the smoke pass the
 # test suite runs so that the harness cannot rot.  Its figures mean nothing.
 #
 # Needs root, a Docker engine and the registry on 127.0.0.1:5000 (started
 # with deploy/services.sh when absent), the test images (tests/images/
 # build.sh), the binaries in ${FERRY_BIN:-build}, and build/bench/sigrate
-# build/bench/linkfloor and build/bench/rssfloor{,-nocurl}.
+# build/bench/linkfloor, build/bench/rssfloor{,-nocurl}, and for sections
+# 7 and 8 build/ferry-proxy, build/bench/{statics,proxyctl,connhold}, wrk
+# and haproxy (deploy/setup.sh deps).
 # Starts a single-node Swarm when the engine is in none, and leaves it
 # again at the end; an engine already in a Swarm is left as it was.
 #
@@ -26,6 +29,11 @@ BIN="${FERRY_BIN:-$ROOT/build}"
 SIGRATE="${FERRY_SIGRATE:-$BIN/bench/sigrate}"
 LINKFLOOR="${FERRY_LINKFLOOR:-$BIN/bench/linkfloor}"
 RSSFLOOR="${FERRY_RSSFLOOR:-$BIN/bench/rssfloor}"
+PROXY_BIN="${FERRY_PROXY_BIN:-$BIN/ferry-proxy}"
+STATICS="${FERRY_STATICS:-$BIN/bench/statics}"
+PROXYCTL="${FERRY_PROXYCTL:-$BIN/bench/proxyctl}"
+CONNHOLD="${FERRY_CONNHOLD:-$BIN/bench/connhold}"
+LOAD_BIN="${FERRY_LOAD_BIN:-$BIN/tests/ferry-load}"
 DOCKER=/usr/bin/docker
 DSOCK=/var/run/docker.sock
 API="http://docker/v1.41"
@@ -37,7 +45,7 @@ QUICK=0
 RUNS=5
 AGENTS_N="100 1000"
 JSON_OUT="$BIN/bench/bench.json"
-ONLY="1 2 3 4 5 6"
+ONLY="1 2 3 4 5 6 7 8"
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick)  QUICK=1 ;;
@@ -45,7 +53,7 @@ while [ $# -gt 0 ]; do
         --agents) AGENTS_N="$2"; shift ;;
         --json)   JSON_OUT="$2"; shift ;;
         --only)   ONLY="$2"; shift ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench: unknown argument '$1' (--help)" >&2; exit 2 ;;
     esac
     shift
@@ -105,9 +113,14 @@ cleanup() {
     stop_pids ferry-agent "${ids[@]}"
     mapfile -t ids < <(awk '$1 == "ferryd" { print $2 }' "$PIDS")
     stop_pids ferryd "${ids[@]}"
+    mapfile -t ids < <(awk '$1 == "ferry-proxy" { print $2 }' "$PIDS")
+    stop_pids ferry-proxy "${ids[@]}"
+    mapfile -t ids < <(awk '$1 == "haproxy" { print $2 }' "$PIDS")
+    stop_pids haproxy "${ids[@]}"
     "$DOCKER" service rm "$TAG-swarm" >/dev/null 2>&1
     for p in $("$DOCKER" ps -aq --filter "label=ferry.bench=$TAG" 2>/dev/null) \
-        $("$DOCKER" ps -aq --filter "label=ferry.service=$TAG" 2>/dev/null); do
+        $("$DOCKER" ps -aq --filter "label=ferry.service=$TAG" 2>/dev/null) \
+        $("$DOCKER" ps -aq --filter "label=ferry.service=${TAG}av" 2>/dev/null); do
         "$DOCKER" rm -f "$p" >/dev/null 2>&1
     done
     wait_swarm_gone
@@ -290,11 +303,13 @@ ferry_spec() {
     # start-first publishes no port (two containers would need it): ferry's
     # HTTP check then goes to the container's own address.
     local port="" check="http: { path: /health, port: 80, status: 200 }"
-    if [ "$3" = stop-first ]; then
+    # PUBLISH=always: a host port in both orders (section 4: the proxies
+    # own the port, so start-first may have one).
+    if [ "$3" = stop-first ] || [ "${PUBLISH:-}" = always ]; then
         port="port: { host: $SVC_PORT, container: 80 }"
     fi
     cat >"$1" <<EOF
-service: $TAG
+service: ${SVC_NAME:-$TAG}
 image: $2
 hosts: { labels: { role: $TAG } }
 $port
@@ -388,6 +403,8 @@ swarm_update() {
         sleep 0.1
     done
     end="${out#* }"
+    # A paused update has no completion time: its state says how it ended.
+    case "$st" in paused|rollback_paused) echo "nan $st"; return 0 ;; esac
     [[ "$end" =~ ^[0-9]+$ ]] || die "Swarm's update of $SW did not end within 120 s (${out:-no status})"
     end=$((end / 1000000))
     echo "$(fsec "$t0" "$end") $st"
@@ -629,23 +646,82 @@ section_rollouts() {
 }
 
 # ---- 4. availability -------------------------------------------------------
+#
+# ferry through its proxies: each of the six hosts runs a ferry-proxy (state
+# and control socket in the run's folder), its agent drives it
+# (--proxy-control), and the service's host port is the proxy's.  ferry-load
+# keeps one keep-alive connection on each host's port, a request every 50 ms
+# on each, throughout each rollout; start-first and stop-first, every run.
+# Swarm: the same rollouts, its client (load.sh, one request at a time, 50 ms
+# apart) in a container on the service's overlay network, resolving the
+# dnsrr name for each request.
 
-# load_host_start: the load on ferry's six host ports; prints nothing.
+AV_SVC="${TAG}av"                   # the service of this section
+AV_PROXY_PIDS=()
+
+# start_av_fleet: the six agents again, each with a ferry-proxy beside it
+# (the agents of sections 2 and 3, when they ran, are restarted with it).
+start_av_fleet() {
+    local dir="$WORK/fleet" i n px
+    if [ -z "${FLEET_SOCK:-}" ]; then
+        start_fleet6
+    fi
+    FD_SOCK="$FLEET_SOCK"
+    stop_pids ferry-agent "${FLEET_PIDS[@]}"
+    FLEET_PIDS=()
+    for ((i = 1; i <= NH; i++)); do
+        px="$dir/proxy-$i"
+        mkdir -p "$px/state"
+        : >"$px/ferry-proxy.conf"
+        setsid "$PROXY_BIN" -d -f "$px/ferry-proxy.conf" --state-dir "$px/state" \
+            --control "$px/control.sock" >"$px/proxy.log" 2>&1 </dev/null &
+        AV_PROXY_PIDS+=($!)
+        echo "ferry-proxy $!" >>"$PIDS"
+    done
+    for ((i = 1; i <= NH; i++)); do
+        for ((n = 0; n < 100; n++)); do
+            "$PROXYCTL" "$dir/proxy-$i/control.sock" status >/dev/null 2>&1 && break
+            proc_is "${AV_PROXY_PIDS[$((i - 1))]}" ferry-proxy ||
+                { tail "$dir/proxy-$i/proxy.log" >&2; die "host $i's ferry-proxy exited"; }
+            sleep 0.1
+        done
+        [ "$n" -lt 100 ] || die "host $i's ferry-proxy did not answer within 10 s"
+        FLEET_PIDS+=("$(start_agent "$dir" "$TAG-$i" "127.0.1.$((i + 1))" --heartbeat-interval 1s \
+            --proxy-control "$dir/proxy-$i/control.sock")")
+    done
+    for ((n = 0; n < 150; n++)); do
+        [ "$(online_count)" -ge "$NH" ] && break
+        sleep 0.2
+    done
+    [ "$(online_count)" -ge "$NH" ] || die "the six bench hosts are not online again within 30 s"
+    log "ferry fleet: $NH agents, each driving a ferry-proxy"
+}
+
+# load_ferry_start: ferry-load on the six hosts' ports.
 LOAD_PID=""
 load_ferry_start() {
-    local t=() i
-    for ((i = 1; i <= NH; i++)); do t+=("127.0.1.$((i + 1)):$SVC_PORT"); done
+    local u=() i
+    for ((i = 1; i <= NH; i++)); do u+=("http://127.0.1.$((i + 1)):$AV_PORT/version"); done
     rm -f "$WORK/load.stop"
-    "$BB" sh "$ROOT/tests/bench/load.sh" "$WORK/load.stop" 300 0.05 "${t[@]}" >"$WORK/load.out" 2>&1 &
+    # --timeout 35: a request held while no container runs (stop-first)
+    # waits up to the service's max_pause (30 s) by design; a client that
+    # gave up sooner would count the hold, not a drop.  How long requests
+    # took is recorded (p99).
+    "$LOAD_BIN" --connections 1 --interval 50 --duration 300 --timeout 35 --stop-file "$WORK/load.stop" \
+        --json "${u[@]}" >"$WORK/load.json" 2>"$WORK/load.err" </dev/null &
     LOAD_PID=$!
 }
+# load_ferry_stop -> "sent N failed N non2xx N"
 load_ferry_stop() {
-    local i
+    local i j
     touch "$WORK/load.stop"
-    for ((i = 0; i < 100; i++)); do kill -0 "$LOAD_PID" 2>/dev/null || break; sleep 0.1; done
+    for ((i = 0; i < 150; i++)); do kill -0 "$LOAD_PID" 2>/dev/null || break; sleep 0.1; done
     kill "$LOAD_PID" 2>/dev/null || true
     wait "$LOAD_PID" 2>/dev/null || true
-    grep '^sent ' "$WORK/load.out" | tail -n1
+    # The totals come before "targets" in ferry-load's JSON.
+    j="$(sed 's/"targets".*//' "$WORK/load.json")"
+    [ -n "$(json_num sent <<<"$j")" ] || die "ferry-load said nothing: $(cat "$WORK/load.err")"
+    echo "sent $(json_num sent <<<"$j") failed $(json_num failed <<<"$j") non2xx $(( $(json_num 3xx <<<"$j") + $(json_num 4xx <<<"$j") + $(json_num 5xx <<<"$j") )) p99_ms $(json_num p99_ms <<<"$j")"
 }
 
 # The same client inside a container on the service's overlay network; the
@@ -664,48 +740,59 @@ load_swarm_stop() {
 }
 
 section_availability() {
-    local r out img sent=() failed=() non=() ssent=() sfailed=() snon=() a
-    log "4. availability under a bounded load (one request at a time, 50 ms apart), stop-first"
-    [ -n "$SVC_PORT" ] || { start_fleet6; SVC_PORT="$(free_port)"; }
-    out="$(ferry_rollout "$IMG:1" stop-first 0s)"
-    [ "${out#* }" = succeeded ] || die "ferry's initial rollout ended ${out#* }"
+    local r out img order a k
+    local -A v
+    [ -x "$LOAD_BIN" ] || die "$LOAD_BIN not found: run make tools"
+    [ -x "$PROXY_BIN" ] && [ -x "$PROXYCTL" ] || die "ferry-proxy or proxyctl not built: run make bench"
+    log "4. availability under load: ferry through its proxies (ferry-load) vs Swarm (dnsrr), start-first and stop-first"
+    start_av_fleet
+    AV_PORT="$(free_port)"
     "$DOCKER" network rm "$TAG-net" >/dev/null 2>&1 || true
     "$DOCKER" network create --driver overlay --attachable "$TAG-net" >/dev/null ||
         die "docker network create (overlay) failed"
-    swarm_create stop-first "$TAG-net"
-    img=2
-    for ((r = 1; r <= RUNS; r++)); do
-        load_ferry_start
-        sleep 1
-        out="$(ferry_rollout "$IMG:$img" stop-first 0s)"
-        sleep 1
-        a="$(load_ferry_stop)"
-        [ "${out#* }" = succeeded ] || die "ferry rollout under load ended ${out#* }"
-        sent+=("$(awk '{ print $2 }' <<<"$a")")
-        failed+=("$(awk '{ print $6 }' <<<"$a")")
-        non+=("$(awk '{ print $8 }' <<<"$a")")
-        load_swarm_start
-        sleep 1
-        out="$(swarm_update "$IMG:$img")"
-        sleep 1
-        a="$(load_swarm_stop)"
-        [ "${out#* }" = completed ] || die "Swarm update under load ended ${out#* }"
-        ssent+=("$(awk '{ print $2 }' <<<"$a")")
-        sfailed+=("$(awk '{ print $6 }' <<<"$a")")
-        snon+=("$(awk '{ print $8 }' <<<"$a")")
-        log "  run $r: ferry sent ${sent[-1]} failed ${failed[-1]} non-2xx ${non[-1]}; Swarm sent ${ssent[-1]} failed ${sfailed[-1]} non-2xx ${snon[-1]}"
-        img=$((3 - img))
+    for order in start-first stop-first; do
+        out="$(SVC_NAME="$AV_SVC" SVC_PORT="$AV_PORT" PUBLISH=always ferry_rollout "$IMG:1" "$order" 0s)"
+        [ "${out#* }" = succeeded ] || die "ferry's initial rollout ($order, through the proxies) ended ${out#* }"
+        swarm_create "$order" "$TAG-net"
+        img=2
+        for ((r = 1; r <= RUNS; r++)); do
+            load_ferry_start
+            sleep 1
+            out="$(SVC_NAME="$AV_SVC" SVC_PORT="$AV_PORT" PUBLISH=always ferry_rollout "$IMG:$img" "$order" 0s)"
+            sleep 1
+            a="$(load_ferry_stop)"
+            [ "${out#* }" = succeeded ] || die "ferry rollout ($order) under load ended ${out#* }"
+            for k in sent failed non2xx p99_ms; do
+                v[ferry.$k]+=" $(awk -v k="$k" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$a")"
+            done
+            load_swarm_start
+            sleep 1
+            out="$(swarm_update "$IMG:$img")"
+            sleep 1
+            a="$(load_swarm_stop)"
+            # Swarm's own failure is its result, not the bench's: noted.
+            [ "${out#* }" = completed ] ||
+                note "Availability, $order run $r: Swarm's update ended ${out#* }, not completed ($("$DOCKER" service inspect --format '{{.UpdateStatus.Message}}' "$SW" 2>/dev/null))"
+            for k in sent failed non2xx; do
+                v[swarm.$k]+=" $(awk -v k="$k" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$a")"
+            done
+            log "  $order run $r: ferry sent ${v[ferry.sent]##* } failed ${v[ferry.failed]##* } non-2xx ${v[ferry.non2xx]##* } p99 ${v[ferry.p99_ms]##* } ms; Swarm sent ${v[swarm.sent]##* } failed ${v[swarm.failed]##* } non-2xx ${v[swarm.non2xx]##* }"
+            img=$((3 - img))
+        done
+        for k in sent failed non2xx; do
+            # shellcheck disable=SC2086
+            record 4 "avail.$order.ferry.$k" n ${v[ferry.$k]}
+            # shellcheck disable=SC2086
+            record 4 "avail.$order.swarm.$k" n ${v[swarm.$k]}
+        done
+        # shellcheck disable=SC2086
+        record 4 "avail.$order.ferry.p99" ms ${v[ferry.p99_ms]}
+        v=()
+        "$DOCKER" service rm "$SW" >/dev/null 2>&1 || true
+        wait_swarm_gone
     done
-    record 4 avail.stop-first.ferry.sent n "${sent[@]}"
-    record 4 avail.stop-first.ferry.failed n "${failed[@]}"
-    record 4 avail.stop-first.ferry.non2xx n "${non[@]}"
-    record 4 avail.stop-first.swarm.sent n "${ssent[@]}"
-    record 4 avail.stop-first.swarm.failed n "${sfailed[@]}"
-    record 4 avail.stop-first.swarm.non2xx n "${snon[@]}"
-    "$DOCKER" service rm "$SW" >/dev/null 2>&1 || true
-    wait_swarm_gone
     "$DOCKER" network rm "$TAG-net" >/dev/null 2>&1 || true
-    note "Availability: ferry's client round-robins over the six hosts' published ports (no load balancer, as ferry has none); Swarm's client runs in a container on an overlay network and resolves the dnsrr service name for each request (IPVS does not forward on this kernel). start-first is not measured: ferry refuses start-first with a host port."
+    note "Availability: ferry's hosts each run a ferry-proxy that owns the service's host port; ferry-load keeps one keep-alive connection on each of the six hosts' ports, a request every 50 ms on each (about 120 requests/s in all), from 1 s before each rollout to 1 s after it, each allowed 35 s (stop-first holds requests up to max_pause, 30 s); its p99 shows how long they took. Swarm's client (load.sh: busybox wget, one request at a time, 50 ms apart) runs in a container on an overlay network and resolves the dnsrr service name for each request (IPVS does not forward on this kernel). failed: no HTTP answer; non2xx: an answer outside 2xx."
 }
 
 # ---- 5 and 6. control plane and footprint --------------------------------------
@@ -900,6 +987,268 @@ section_footprint() {
     fi
 }
 
+# ---- 7 and 8. the proxy's cost and memory ---------------------------------
+#
+# Backends: statics (statics.c, linked statically, in a container built FROM
+# scratch) and the busybox app (web:1), each on its container's own address,
+# as ferry-proxy reaches containers on a fleet.  In front of them: nothing
+# (direct), ferry-proxy (a route set on its control socket with proxyctl)
+# and HAProxy 2.6 configured the same way (mode http, keep-alive on both
+# sides, X-Forwarded-For and -Proto, the same timeouts), one after the
+# other in each run.  wrk runs on CPU 0 and the proxy under test on CPU 1
+# (taskset), each with one thread: one core each, so a proxy competes with
+# neither wrk nor the other proxy; the backend container is not pinned.
+
+PX_DIR=""; PX_SOCK=""; PX_PID=""; HAP_PID=""
+
+# statics_image: the FROM-scratch image of statics, tagged by the binary's
+# digest (built once per binary); prints its name.
+statics_image() {
+    local sum img ctx
+    sum="$(sha256sum "$STATICS" | cut -c1-12)"
+    img="ferry-bench/statics:$sum"
+    if ! "$DOCKER" image inspect "$img" >/dev/null 2>&1; then
+        ctx="$WORK/statics-image"
+        mkdir -p "$ctx"
+        cp "$STATICS" "$ctx/statics"
+        printf 'FROM scratch\nCOPY statics /statics\nENTRYPOINT ["/statics", "--listen", "0.0.0.0:8000"]\n' >"$ctx/Dockerfile"
+        "$DOCKER" build -q -t "$img" "$ctx" >/dev/null || die "docker build of $img failed"
+        # Images of older statics binaries are not needed any more.
+        "$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}' ferry-bench/statics |
+            grep -vxF "$img" | xargs -r "$DOCKER" image rm >/dev/null 2>&1 || true
+    fi
+    echo "$img"
+}
+
+# backend NAME IMAGE PORT: a container of the run (not pinned, no host
+# port); prints its address once GET / answers 200 there (10 s at most).
+backend() {
+    local ip i
+    "$DOCKER" run -d --name "$TAG-$1" --label "ferry.bench=$TAG" "$2" >/dev/null ||
+        die "docker run $2 failed"
+    ip="$("$DOCKER" inspect -f '{{.NetworkSettings.IPAddress}}' "$TAG-$1")"
+    for ((i = 0; i < 100; i++)); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$ip:$3/")" = 200 ] &&
+            { echo "$ip"; return 0; }
+        sleep 0.1
+    done
+    die "backend $1 ($2) not answering on $ip:$3 within 10 s"
+}
+
+# start_proxy: ferry-proxy in the foreground of its own session, its state
+# and control socket in the run's folder, pinned to CPU 1.
+start_proxy() {
+    local i
+    PX_DIR="$WORK/proxy"
+    PX_SOCK="$PX_DIR/control.sock"
+    mkdir -p "$PX_DIR/state"
+    : >"$PX_DIR/ferry-proxy.conf"
+    setsid taskset -c 1 "$PROXY_BIN" -d -f "$PX_DIR/ferry-proxy.conf" \
+        --state-dir "$PX_DIR/state" --control "$PX_SOCK" \
+        >"$PX_DIR/proxy.log" 2>&1 </dev/null &
+    PX_PID=$!
+    echo "ferry-proxy $PX_PID" >>"$PIDS"
+    for ((i = 0; i < 100; i++)); do
+        "$PROXYCTL" "$PX_SOCK" status >/dev/null 2>&1 && return 0
+        proc_is "$PX_PID" ferry-proxy || { tail "$PX_DIR/proxy.log" >&2; die "ferry-proxy exited"; }
+        sleep 0.1
+    done
+    die "ferry-proxy did not answer on $PX_SOCK within 10 s"
+}
+
+# proxy_route SERVICE PORT ADDR:PORT: 127.0.0.1:PORT -> the container.
+proxy_route() {
+    local out
+    out="$("$PROXYCTL" "$PX_SOCK" set "$1" "127.0.0.1:$2" "$3" 2>&1)" ||
+        die "ferry-proxy refused the route $1 127.0.0.1:$2 -> $3: $out"
+}
+
+# start_haproxy PORT1 ADDR1:PORT1 [PORT2 ADDR2:PORT2]: HAProxy configured as
+# ferry-proxy serves a route, one thread, pinned to CPU 1.
+start_haproxy() {
+    local cfg="$WORK/haproxy.cfg" i n=0
+    cat >"$cfg" <<CFG
+global
+    nbthread 1
+    maxconn 8000
+defaults
+    mode http
+    option http-keep-alive
+    option forwardfor
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-request 10s
+    timeout http-keep-alive 60s
+CFG
+    while [ $# -ge 2 ]; do
+        n=$((n + 1))
+        printf 'frontend f%s\n    bind 127.0.0.1:%s\n    http-request set-header X-Forwarded-Proto http\n    default_backend b%s\nbackend b%s\n    server s1 %s\n' \
+            "$n" "$1" "$n" "$n" "$2" >>"$cfg"
+        shift 2
+    done
+    haproxy -c -f "$cfg" >"$WORK/haproxy-check.log" 2>&1 ||
+        die "haproxy -c rejects $cfg: $(grep ALERT "$WORK/haproxy-check.log" | head -n 3)"
+    setsid taskset -c 1 haproxy -db -f "$cfg" >"$WORK/haproxy.log" 2>&1 </dev/null &
+    HAP_PID=$!
+    echo "haproxy $HAP_PID" >>"$PIDS"
+    for ((i = 0; i < 100; i++)); do
+        ss -Htln "sport = :$HAP_PORT1" | grep -q . && return 0
+        proc_is "$HAP_PID" haproxy || { tail "$WORK/haproxy.log" >&2; die "haproxy exited"; }
+        sleep 0.1
+    done
+    die "haproxy did not listen within 10 s"
+}
+
+# ms VALUE: wrk's "123.45us" / "1.20ms" / "1.01s" in milliseconds.
+ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.4f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.4f", v }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.4f", v * 1000 }
+        else print "nan" }'
+}
+
+# wrk_run URL CONNECTIONS SECONDS -> "RPS P50_MS P99_MS ERRORS": one wrk
+# thread pinned to CPU 0.  ERRORS counts socket errors and non-2xx answers.
+wrk_run() {
+    local out rps p50 p99 errs
+    out="$(taskset -c 0 wrk -t1 -c"$2" -d"$3"s --timeout 5s --latency "$1" 2>&1)" ||
+        die "wrk $1 failed: $out"
+    rps="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")"
+    p50="$(ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")"
+    p99="$(ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"
+    errs="$(awk '/Non-2xx or 3xx responses:/ { e += $NF }
+        /Socket errors:/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
+        END { print e + 0 }' <<<"$out")"
+    [ -n "$rps" ] && [ "$p50" != nan ] || die "wrk's output unreadable: $out"
+    echo "$rps $p50 $p99 $errs"
+}
+
+section_proxy_cost() {
+    local r b via out url st_ip app_ip port_f port_h key k v order
+    local -A urls
+    [ -x "$PROXY_BIN" ] || die "$PROXY_BIN not found: run make first"
+    [ -x "$STATICS" ] && [ -x "$PROXYCTL" ] || die "$STATICS or $PROXYCTL not found: run make bench"
+    command -v wrk >/dev/null && command -v haproxy >/dev/null ||
+        die "wrk or haproxy missing: run deploy/setup.sh deps"
+    local dur=$((QUICK ? 1 : 10)) conns=32
+    log "7. proxy cost: wrk direct, through ferry-proxy, through HAProxy $(haproxy -v | awk 'NR == 1 { print $3 }'); ${dur}s each, $RUNS run(s)"
+    st_ip="$(backend statics "$(statics_image)" 8000)"
+    app_ip="$(backend app "$IMG:1" 80)"
+    port_f="$(free_port)"; PORT_F2="$(free_port)"
+    port_h="$(free_port)"; HAP_PORT1="$port_h"; PORT_H2="$(free_port)"
+    start_proxy
+    proxy_route bench-statics "$port_f" "$st_ip:8000"
+    proxy_route bench-app "$PORT_F2" "$app_ip:80"
+    start_haproxy "$port_h" "$st_ip:8000" "$PORT_H2" "$app_ip:80"
+    urls[statics.direct]="http://$st_ip:8000/"
+    urls[statics.ferry]="http://127.0.0.1:$port_f/"
+    urls[statics.haproxy]="http://127.0.0.1:$port_h/"
+    urls[app.direct]="http://$app_ip:80/version"
+    urls[app.ferry]="http://127.0.0.1:$PORT_F2/version"
+    urls[app.haproxy]="http://127.0.0.1:$PORT_H2/version"
+    # Warm-up (not counted): every path once.  --quick: none, and the
+    # statics backend alone (the harness is the same for both).
+    local backends="statics app"
+    if [ "$QUICK" -eq 1 ]; then
+        backends=statics
+    else
+        for key in "${!urls[@]}"; do wrk_run "${urls[$key]}" 4 1 >/dev/null; done
+    fi
+    local -A s
+    for ((r = 1; r <= RUNS; r++)); do
+        # The order turns each run, so that none always goes first.
+        case $((r % 3)) in
+            1) order="direct ferry haproxy" ;;
+            2) order="ferry haproxy direct" ;;
+            0) order="haproxy direct ferry" ;;
+        esac
+        for b in $backends; do
+            for via in $order; do
+                # Saturation: 32 connections, as fast as they go.
+                read -r k v p99 e <<<"$(wrk_run "${urls[$b.$via]}" "$conns" "$dur")"
+                s[$b.$via.rps]+=" $k"; s[$b.$via.p50_c$conns]+=" $v"; s[$b.$via.p99_c$conns]+=" $p99"
+                s[$b.$via.errors]+=" $e"
+                # Latency alone: one connection, one request at a time.
+                read -r k v p99 e <<<"$(wrk_run "${urls[$b.$via]}" 1 "$dur")"
+                s[$b.$via.p50_c1]+=" $v"; s[$b.$via.p99_c1]+=" $p99"
+                s[$b.$via.errors]+=" $e"
+            done
+            log "  run $r $b: rps direct/ferry/haproxy $(for via in direct ferry haproxy; do echo -n "${s[$b.$via.rps]##* } "; done)"
+        done
+    done
+    for b in $backends; do
+        for via in direct ferry haproxy; do
+            # shellcheck disable=SC2086
+            record 7 "proxy.$b.$via.rps" req/s ${s[$b.$via.rps]}
+            # shellcheck disable=SC2086
+            record 7 "proxy.$b.$via.p50_c$conns" ms ${s[$b.$via.p50_c$conns]}
+            # shellcheck disable=SC2086
+            record 7 "proxy.$b.$via.p99_c$conns" ms ${s[$b.$via.p99_c$conns]}
+            # shellcheck disable=SC2086
+            record 7 "proxy.$b.$via.p50_c1" ms ${s[$b.$via.p50_c1]}
+            # shellcheck disable=SC2086
+            record 7 "proxy.$b.$via.p99_c1" ms ${s[$b.$via.p99_c1]}
+            # shellcheck disable=SC2086
+            record 7 "proxy.$b.$via.errors" n ${s[$b.$via.errors]}
+        done
+        ratio 7 "proxy.$b.rps.ferry/haproxy" "proxy.$b.ferry.rps" "proxy.$b.haproxy.rps"
+        ratio 7 "proxy.$b.p99_c$conns.ferry/haproxy" "proxy.$b.ferry.p99_c$conns" "proxy.$b.haproxy.p99_c$conns"
+        ratio 7 "proxy.$b.p50_c$conns.ferry/haproxy" "proxy.$b.ferry.p50_c$conns" "proxy.$b.haproxy.p50_c$conns"
+        ratio 7 "proxy.$b.rps.ferry/direct" "proxy.$b.ferry.rps" "proxy.$b.direct.rps"
+        # The p50 over direct, one connection, run by run (ms).
+        record 7 "proxy.$b.p50_c1.ferry-direct" ms $(paste <(samples_of "proxy.$b.ferry.p50_c1") \
+            <(samples_of "proxy.$b.direct.p50_c1") | awk '{ printf "%.4f\n", $1 - $2 }')
+        record 7 "proxy.$b.p50_c1.haproxy-direct" ms $(paste <(samples_of "proxy.$b.haproxy.p50_c1") \
+            <(samples_of "proxy.$b.direct.p50_c1") | awk '{ printf "%.4f\n", $1 - $2 }')
+    done
+    "$PROXYCTL" "$PX_SOCK" status >"$WORK/proxy.status" 2>&1 || true
+    note "Proxy cost: wrk (1 thread) on CPU 0 and the proxy under test on CPU 1 (taskset), HAProxy with nbthread 1; backends in containers (statics FROM scratch, statics linked statically; the busybox app web:1), not pinned, reached on their own addresses. Throughput and p99 at $conns connections; p50 with one connection (the latency a proxy adds, without queueing)."
+    SECTION7_UP=1
+}
+
+section_proxy_memory() {
+    local idle held n=1000 hold_pid i line st_ip port
+    log "8. proxy memory: idle RSS; RSS with $n open keep-alive connections"
+    if [ -z "${SECTION7_UP:-}" ]; then
+        [ -x "$PROXY_BIN" ] && [ -x "$PROXYCTL" ] && [ -x "$CONNHOLD" ] || die "ferry-proxy, proxyctl or connhold not built"
+        st_ip="$(backend statics "$(statics_image)" 8000)"
+        start_proxy
+        sleep 0.5
+        # Idle: started, no route, nothing served yet.
+        record 8 proxy.rss_idle_fresh KiB "$(rss_kb "$PX_PID")"
+        port="$(free_port)"
+        proxy_route bench-statics "$port" "$st_ip:8000"
+    else
+        port="$(awk '$1 == "route" && $2 == "bench-statics" { n = split($4, a, ":"); print a[n] }' "$WORK/proxy.status")"
+        [ -n "$port" ] || port="$(ss -Htlnp | awk -v p="$PX_PID" '$0 ~ "pid=" p "," { n = split($4, a, ":"); print a[n]; exit }')"
+    fi
+    ulimit -n 65536 2>/dev/null || ulimit -n 8192
+    # Idle: routes set, every connection closed, a second to settle.
+    sleep 1
+    idle="$(rss_kb "$PX_PID")"
+    record 8 proxy.rss_idle KiB "$idle"
+    rm -f "$WORK/hold.in"; mkfifo "$WORK/hold.in"
+    "$CONNHOLD" "127.0.0.1:$port" "$n" 60 <"$WORK/hold.in" >"$WORK/hold.out" 2>&1 &
+    hold_pid=$!
+    exec 9>"$WORK/hold.in"
+    for ((i = 0; i < 300; i++)); do
+        grep -q '^open ' "$WORK/hold.out" && break
+        kill -0 "$hold_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    line="$(grep '^open ' "$WORK/hold.out" || true)"
+    sleep 0.5
+    held="$(rss_kb "$PX_PID")"
+    exec 9>&-
+    wait "$hold_pid" 2>/dev/null || true
+    [ "$line" = "open $n ok $n" ] || die "connhold through ferry-proxy: $(cat "$WORK/hold.out")"
+    record 8 proxy.rss_with_${n}_connections KiB "$held"
+    record 8 proxy.rss_per_connection KiB "$(awk -v a="$held" -v b="$idle" -v n="$n" 'BEGIN { printf "%.2f", (a - b) / n }')"
+    note "Proxy memory: VmRSS of ferry-proxy idle (its routes set, no connection open) and while connhold holds $n keep-alive connections through it, each having had one request answered; per connection = the difference / $n."
+}
+
 # ---- report ----------------------------------------------------------------
 
 machine_json() {
@@ -950,4 +1299,6 @@ if want 2 || want 3; then section_rollouts; fi
 want 4 && section_availability
 want 5 && section_control
 want 6 && section_footprint
+want 7 && section_proxy_cost
+want 8 && section_proxy_memory
 report "$JSON_OUT"

@@ -17,7 +17,14 @@
 #    service by itself.
 # 3. A token from `ferry token create`, `ferry-agent join TOKEN` on web-1,
 #    web-1 online in `ferry hosts`, `ferry ping web-1` answering.
-# 4. Both packages purged: nothing may be left but what deploy/debian/README
+# 4. ferry-proxy, from the ferry-agent package: installed with its unit,
+#    enabled (the wants link debhelper makes even without systemd), its
+#    state dir 0700, its config a conffile, `ferry-proxy -n` OK; started by
+#    hand, it answers on its control socket (build/bench/proxyctl, copied
+#    in), serves a route set there to a backend in the container
+#    (build/bench/statics, linked statically), counts the requests, and
+#    after a restart serves the same route from its state dir.
+# 5. Both packages purged: nothing may be left but what deploy/debian/README
 #    documents (the system user ferry, the group ferry-operators).
 #
 # Needs root, dockerd (deploy/services.sh start) and, for a cold cache,
@@ -28,6 +35,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DEBS="$(cd "${1:-$ROOT/build/deb}" && pwd)"
+# The proxy's control client and a backend for it (make bench builds them).
+PROXYCTL="${FERRY_PROXYCTL:-$ROOT/build/bench/proxyctl}"
+STATICS="${FERRY_STATICS:-$ROOT/build/bench/statics}"
 DOCKER=/usr/bin/docker
 CACHE="${FERRY_TEST_CACHE:-/var/cache/ferry-test}"
 SUITE=bookworm
@@ -43,7 +53,8 @@ log() { printf 'install-test: %s\n' "$*"; }
 die() {
     printf 'install-test: FAILED: %s\n' "$*" >&2
     for c in "$COORD" "$AGENT"; do
-        for f in /tmp/ferryd.log /tmp/ferry-agent.log /tmp/systemctl.log; do
+        for f in /tmp/ferryd.log /tmp/ferry-agent.log /tmp/systemctl.log \
+            /tmp/ferry-proxy.log /tmp/statics.log; do
             if $DOCKER exec "$c" test -s "$f" 2>/dev/null; then
                 printf -- '--- %s:%s ---\n' "$c" "$f" >&2
                 $DOCKER exec "$c" tail -n 20 "$f" >&2 || true
@@ -74,6 +85,15 @@ wait_for() {
     done
 }
 
+stop_pid() {    # stop_pid CONTAINER PIDFILE NAME
+    local pid
+    pid="$($DOCKER exec "$1" cat "$2")"
+    # kill is the shell's: minbase has no /bin/kill.
+    $DOCKER exec "$1" sh -c "kill -TERM $pid" || die "kill $3 (pid $pid)"
+    wait_for $WAIT "$3 (pid $pid) exiting on TERM" \
+        $DOCKER exec "$1" sh -c "! kill -0 $pid 2>/dev/null"
+}
+
 [ "$(id -u)" -eq 0 ] || die "run as root (debootstrap, dpkg, docker)"
 $DOCKER version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
     die "dockerd does not answer (deploy/services.sh start)"
@@ -81,6 +101,8 @@ COORD_DEB="$(ls "$DEBS"/ferry-coordinator_*.deb 2>/dev/null | tail -n 1)"
 AGENT_DEB="$(ls "$DEBS"/ferry-agent_*.deb 2>/dev/null | tail -n 1)"
 [ -n "$COORD_DEB" ] && [ -n "$AGENT_DEB" ] ||
     die "no ferry-coordinator and ferry-agent packages in $DEBS (make deb)"
+[ -x "$PROXYCTL" ] && [ -x "$STATICS" ] ||
+    die "$PROXYCTL or $STATICS not built (make build/bench/proxyctl build/bench/statics)"
 
 # ---- 1. the root file system ---------------------------------------------
 
@@ -150,7 +172,8 @@ for c in "$COORD:coord" "$AGENT:web-1"; do
     # --init: a PID 1 that reaps what the test's daemons leave as zombies.
     $DOCKER run -d --init --name "${c%%:*}" --hostname "${c##*:}" \
         --network "$NET" --network-alias "${c##*:}" \
-        -v "$DEBS:/debs:ro" "$IMAGE" sleep infinity >/dev/null ||
+        -v "$DEBS:/debs:ro" -v "$(dirname "$PROXYCTL"):/bench:ro" \
+        "$IMAGE" sleep infinity >/dev/null ||
         die "docker run ${c%%:*}"
 done
 
@@ -258,17 +281,72 @@ ok "web-1 online, labelled role=web"
 PING="$(in_coord ferry ping web-1 2>&1)" || die "ferry ping web-1: $PING"
 ok "ferry ping web-1: $(printf '%s' "$PING" | tail -n 1)"
 
-# ---- 4. stop, purge, what is left ----------------------------------------
+# ---- 4. ferry-proxy: installed, enabled, started by hand, serving -------
 
-stop_pid() {    # stop_pid CONTAINER PIDFILE NAME
-    local pid
-    pid="$($DOCKER exec "$1" cat "$2")"
-    # kill is the shell's: minbase has no /bin/kill.
-    $DOCKER exec "$1" sh -c "kill -TERM $pid" || die "kill $3 (pid $pid)"
-    wait_for $WAIT "$3 (pid $pid) exiting on TERM" \
-        $DOCKER exec "$1" sh -c "! kill -0 $pid 2>/dev/null"
+# ferry-proxy came with it: binary, unit enabled, man page, conffile,
+# state dir; the agent's unit wants it.
+for f in /usr/sbin/ferry-proxy /lib/systemd/system/ferry-proxy.service \
+    /usr/share/man/man8/ferry-proxy.8.gz /etc/ferry/ferry-proxy.conf; do
+    in_agent test -e "$f" || die "ferry-agent did not install $f"
+done
+in_agent test -L /etc/systemd/system/multi-user.target.wants/ferry-proxy.service ||
+    die "ferry-proxy.service is not enabled (no multi-user.target.wants link)"
+in_agent grep -qx 'Wants=ferry-proxy.service' /lib/systemd/system/ferry-agent.service ||
+    die "ferry-agent.service does not want ferry-proxy.service"
+[ "$(in_agent stat -c '%U %a' /var/lib/ferry-proxy)" = "root 700" ] ||
+    die "/var/lib/ferry-proxy is $(in_agent stat -c '%U %a' /var/lib/ferry-proxy), not root 700"
+in_agent dpkg-query -W -f='${Conffiles}\n' ferry-agent | grep -q '/etc/ferry/ferry-proxy.conf' ||
+    die "/etc/ferry/ferry-proxy.conf is not a conffile"
+[ "$(in_agent ferry-proxy -n 2>&1)" = "configuration OK" ] ||
+    die "ferry-proxy -n: $(in_agent ferry-proxy -n 2>&1)"
+ok "ferry-proxy installed: unit enabled and wanted by the agent's, /var/lib/ferry-proxy 0700, conffile, ferry-proxy -n"
+
+# Started by hand (no systemd here), the proxy answers on its control
+# socket, serves a route set there and counts what it served.
+start_proxy() {
+    $DOCKER exec -d "$AGENT" sh -c 'echo $$ >/tmp/ferry-proxy.pid; \
+        exec ferry-proxy -d >>/tmp/ferry-proxy.log 2>&1'
+    wait_for $WAIT "ferry-proxy answering on /run/ferry-proxy/control.sock" \
+        in_agent /bench/proxyctl /run/ferry-proxy/control.sock status
 }
+# get PORT: one GET / on 127.0.0.1:PORT with bash's /dev/tcp (minbase has
+# no HTTP client); prints the status line.
+get() {
+    in_agent timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 &&
+        printf 'GET / HTTP/1.1\r\nHost: web-1\r\nConnection: close\r\n\r\n' >&3 &&
+        head -n 1 <&3" | tr -d '\r'
+}
+proxy_serves() { [ "$(get 8080)" = "HTTP/1.1 200 OK" ]; }
+start_proxy
+[ "$(in_agent stat -c '%U %a' /run/ferry-proxy/control.sock)" = "root 600" ] ||
+    die "the control socket is $(in_agent stat -c '%U %a' /run/ferry-proxy/control.sock), not root 600"
+$DOCKER exec -d "$AGENT" sh -c 'echo $$ >/tmp/statics.pid; \
+    exec /bench/statics --listen 127.0.0.1:9000 >/tmp/statics.log 2>&1'
+in_agent /bench/proxyctl /run/ferry-proxy/control.sock set install-web \
+    127.0.0.1:8080 127.0.0.1:9000 >/dev/null || die "the proxy refused a route"
+wait_for $WAIT "the proxy serving 127.0.0.1:8080" proxy_serves
+for i in 1 2; do
+    [ "$(get 8080)" = "HTTP/1.1 200 OK" ] || die "GET through the proxy: $(get 8080)"
+done
+in_agent /bench/proxyctl /run/ferry-proxy/control.sock status | grep -q '^traffic install-web 1 requests=[1-9]' ||
+    die "the proxy counted nothing: $(in_agent /bench/proxyctl /run/ferry-proxy/control.sock status)"
+in_agent test -n "$(in_agent ls -A /var/lib/ferry-proxy)" ||
+    die "the proxy kept no routing table in /var/lib/ferry-proxy"
+ok "ferry-proxy started by hand: control socket root 0600, route served (200 through 127.0.0.1:8080), requests counted"
+
+# A restart restores the route from the state dir.
+stop_pid "$AGENT" /tmp/ferry-proxy.pid ferry-proxy
+start_proxy
+wait_for $WAIT "the restarted proxy serving 127.0.0.1:8080 again" proxy_serves
+in_agent /bench/proxyctl /run/ferry-proxy/control.sock status | grep -q '^route install-web http 127.0.0.1:8080' ||
+    die "the restarted proxy lost the route: $(in_agent /bench/proxyctl /run/ferry-proxy/control.sock status)"
+ok "ferry-proxy restarted: the route came back from /var/lib/ferry-proxy and is served"
+
+# ---- 5. stop, purge, what is left ----------------------------------------
+
 stop_pid "$AGENT" /tmp/ferry-agent.pid ferry-agent
+stop_pid "$AGENT" /tmp/ferry-proxy.pid ferry-proxy
+stop_pid "$AGENT" /tmp/statics.pid statics
 stop_pid "$COORD" /tmp/ferryd.pid ferryd
 in_agent rm -rf /usr/local/sbin/systemctl /run/systemd
 in_agent dpkg --purge ferry-agent >/dev/null 2>&1 || die "dpkg --purge ferry-agent"
@@ -289,6 +367,11 @@ in_coord getent group ferry-operators >/dev/null ||
     die "the group ferry-operators went away (documented to stay)"
 for p in /etc/ferry /var/lib/ferry /run/ferry /usr/sbin/ferryd /usr/bin/ferry; do
     ! in_coord test -e "$p" || die "$p is left on coord"
+done
+for p in /etc/ferry /var/lib/ferry-agent /var/lib/ferry-proxy /run/ferry-proxy \
+    /usr/sbin/ferry-agent /usr/sbin/ferry-proxy /lib/systemd/system/ferry-proxy.service \
+    /etc/systemd/system/multi-user.target.wants/ferry-proxy.service; do
+    ! in_agent test -e "$p" || die "$p is left on web-1"
 done
 ok "purged: nothing left but the documented user ferry and group ferry-operators"
 
