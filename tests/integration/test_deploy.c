@@ -170,7 +170,7 @@ Test(deploy, six_hosts_in_batches_of_two_never_more_than_two_out)
 
 	/* Agents without ferry-proxy, stop-first: each swapped host is out
 	 * of service for a moment, so that the batch limit shows (through
-	 * the proxy no host ever is: test_traffic.c). */
+	 * the proxy no host ever is: test_nodrop.c). */
 	F.no_proxy = 1;
 	fleet(NH);
 	spec("v1.yml", "1", LABELS, NULL, "  order: stop-first\n");

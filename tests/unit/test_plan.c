@@ -117,6 +117,8 @@ Test(plan, a_host_port_another_service_holds_is_refused)
 	struct plan p;
 	char why[512] = "";
 
+	/* Start-first, the default, needs the hosts' proxies. */
+	f[0].proxy = f[1].proxy = 1;
 	/* Its own port, or another port: fine. */
 	f[0].claims = &own;
 	f[0].nclaims = 1;

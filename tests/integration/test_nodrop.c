@@ -1,5 +1,5 @@
 // links: tests/integration/dkit.c
-/* test_traffic.c: traffic through ferry-proxy across swaps, end to end on
+/* test_nodrop.c: traffic through ferry-proxy across swaps, end to end on
  * the real dockerd and registry: three hosts (127.0.0.2-4), each agent with
  * its own ferry-proxy, and ferry-load (tests/tools/ferry-load.c) hitting
  * every host's port throughout.  Rolling deploys alternating start-first
@@ -17,7 +17,7 @@
 #include "dkit.h"
 #include "proxywire.h"
 
-TestSuite(traffic, .init = setup, .fini = teardown, .timeout = 240);
+TestSuite(nodrop, .init = setup, .fini = teardown, .timeout = 240);
 
 #define NT 3	/* hosts under load */
 
@@ -151,7 +151,7 @@ running(int i)
  * serves the last version.  The swap's steps land in the events, in
  * order.
  */
-Test(traffic, rolling_deploys_under_load_drop_nothing)
+Test(nodrop, rolling_deploys_under_load_drop_nothing)
 {
 	static const char *const orders[] = { "start-first", "stop-first" };
 	struct h_proc *load = NULL;
@@ -239,7 +239,7 @@ Test(traffic, rolling_deploys_under_load_drop_nothing)
  * comes back, settles the swap and the deployment finishes or rolls back
  * cleanly; not one request fails and every host serves one version.
  */
-Test(traffic, an_agent_killed_mid_deploy_drops_nothing)
+Test(nodrop, an_agent_killed_mid_deploy_drops_nothing)
 {
 	struct h_proc *load;
 	cJSON *o, *st;
@@ -306,7 +306,7 @@ version_count(const cJSON *o, const char *version)
  * image names in each answer); the same spec without --weight completes
  * the swap: version 1 drains and stops, version 2 answers everything.
  */
-Test(traffic, a_weighted_swap_splits_then_completes)
+Test(nodrop, a_weighted_swap_splits_then_completes)
 {
 	struct h_proc *load;
 	cJSON *o;
@@ -395,7 +395,7 @@ route_of(Ferry__ProxyReply **rp)
  * the agent's publish address and the host port, to the container's own
  * address and port; a later spec's tcp mode replaces them.
  */
-Test(traffic, spec_proxy_settings_reach_the_route)
+Test(nodrop, spec_proxy_settings_reach_the_route)
 {
 	Ferry__ProxyReply *rp = NULL;
 	const Ferry__ProxyRoute *r;
