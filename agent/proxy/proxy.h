@@ -182,7 +182,6 @@ void conn_refused_log(struct route *r);
 void buf_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 void buf_ref(char *base);
 void buf_free(char *base);	/* drops one reference */
-void buf_trim(void);
 
 /* http.c */
 void http_accept(struct route *r, uv_stream_t *server);

@@ -103,13 +103,6 @@ buf_free(char *base)
 		free(base - BUF_HDR);
 }
 
-void
-buf_trim(void)
-{
-	while (nfree > 0)
-		free(freebufs[--nfree]);
-}
-
 /* ---- counts ------------------------------------------------------------- */
 
 struct revstat *
