@@ -2521,3 +2521,47 @@ Test(proxy, tcp_half_close)
 		h_sleep_ms(10);
 	cr_expect_eq(active_total("db"), 0);
 }
+
+/* The hold queue takes 1024 requests; the next one gets 503 with
+ * Retry-After at once, counted held_expired. */
+Test(proxy, hold_queue_full)
+{
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1,
+	    .hold = 1, .pause_ms = 20000 };
+	static struct cl c[1025];
+	struct resp r;
+	struct rlimit rl;
+	Ferry__ProxyReply *rp;
+	uint64_t held = 0;
+
+	cr_assert(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	cr_assert(rl.rlim_cur >= 1200);
+	PX = px_start("proxy", NULL);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", 9, 0 };
+	px_must_set(&s);
+	for (int i = 0; i < 1024; i++) {
+		cr_assert(cl_open(&c[i], s.port) >= 0, "connection %d", i);
+		send_str(c[i].fd, GET("/id"));
+	}
+	for (int i = 0; i < 300 && held < 1024; i++) {
+		rp = px_status();
+		held = rp->routes[0]->held;
+		ferry__proxy_reply__free_unpacked(rp, NULL);
+		if (held < 1024)
+			h_sleep_ms(10);
+	}
+	cr_expect_eq(held, 1024);
+	cr_assert(cl_open(&c[1024], s.port) >= 0);
+	send_str(c[1024].fd, GET("/id"));
+	cr_expect_eq(cl_response(&c[1024], &r, 0), 503);
+	cr_expect(hdr_has(&r, "Retry-After: 1"));
+	rp = px_status();
+	cr_expect_eq(ref_of(rp, "web")->held_expired, 1);
+	cr_expect_eq(rp->routes[0]->held, 1024);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	cr_expect(h_log_has(PX, "hold queue full"));
+	for (int i = 0; i < 1025; i++)
+		close(c[i].fd);
+}
