@@ -552,6 +552,7 @@ proxy_leave(uint64_t deadline_ms)
 		return;
 	P->leaving = 1;
 	routes_close_all();
+	routes_unhold_all();
 	http_leave();
 	uv_timer_init(P->loop, &leave_timer);
 	uv_timer_start(&leave_timer, on_leave_timer, deadline_ms + 100, 0);

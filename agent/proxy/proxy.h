@@ -169,6 +169,7 @@ int routes_save(const struct route *skip, const Ferry__ProxyRoute *add,
     char *err, size_t errlen);
 int routes_load(char *err, size_t errlen);
 void routes_close_all(void);
+void routes_unhold_all(void);
 int inherited_take(const char *name);
 void inherited_add(int fd, const char *name);
 void inherited_close_unused(void);

@@ -984,6 +984,28 @@ routes_close_all(void)
 		route_unlisten(r, 0);
 }
 
+/* routes_unhold_all: leaving, held work cannot wait for a set that will
+ * go to the next proxy: 503 with Retry-After (TCP: closed), counted
+ * held_expired. */
+void
+routes_unhold_all(void)
+{
+	struct route *r;
+
+	for (r = P->routes; r != NULL; r = r->next) {
+		route_ref(r);
+		while (!link_empty(&r->holdq)) {
+			struct held *h = (struct held *)r->holdq.next;
+
+			link_del(&h->l);
+			r->nheld--;
+			r->st->held_expired++;
+			h->go(h, NULL);
+		}
+		route_unref(r);
+	}
+}
+
 /* ---- inherited sockets and systemd's store ------------------------------ */
 
 /* fdname writes name ("address:port") as a systemd file descriptor name,

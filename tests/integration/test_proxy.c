@@ -2562,6 +2562,18 @@ Test(proxy, hold_queue_full)
 	cr_expect_eq(rp->routes[0]->held, 1024);
 	ferry__proxy_reply__free_unpacked(rp, NULL);
 	cr_expect(h_log_has(PX, "hold queue full"));
+	/* Stopping, the proxy answers what it holds at once. */
+	kill(PX->pid, SIGTERM);
+	for (int i = 0; i < 1024; i++)
+		cr_expect_eq(cl_response(&c[i], &r, 0), 503, "held %d", i);
 	for (int i = 0; i < 1025; i++)
 		close(c[i].fd);
+	{
+		int st = -1;
+
+		cr_expect(waitpid(PX->pid, &st, 0) == PX->pid);
+		PX->pid = 0;
+		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d",
+		    st);
+	}
 }
