@@ -257,6 +257,7 @@ on_connect_timeout(uv_timer_t *tm)
 	if (tc->closing || tc->connected || tc->t == NULL)
 		return;
 	tc->t->st->timeout++;
+	tc->t->st->unanswered++;
 	log_info("%s: upstream %s:%u: no connection in %u ms; connection "
 	    "closed", tc->r->service, tc->t->address, tc->t->port,
 	    tc->r->spec->upstream_timeout_ms);
