@@ -95,7 +95,7 @@ load(int first, int last, const char *seconds)
 	o = cJSON_Parse(R.out);
 	cr_assert_not_null(o, "ferry-load said: %s", R.out);
 	cr_assert_eq(jnum(o, "failed"), 0, "requests failed: %s", R.out);
-	cr_assert(jnum(o, "sent") > 50, "too few requests: %s", R.out);
+	cr_assert(jnum(o, "sent") > 10, "too few requests: %s", R.out);
 	return o;
 }
 
@@ -391,9 +391,11 @@ Test(counts, the_proxies_counts_equal_the_load_per_host_and_in_sum)
 	cr_assert(strstr(R.out, "Traffic (ferry-proxy, last 60 s") != NULL &&
 	    strstr(R.out, "revision 1: ") != NULL && strstr(R.out, "req/s")
 	    != NULL, "%s", R.out);
+	cr_log_info("ferry status:\n%s", R.out);
 	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
 	cr_assert(strstr(R.out, "TRAFFIC") != NULL && strstr(R.out, "REQ/S")
 	    != NULL && strstr(R.out, "  0.00% ") != NULL, "%s", R.out);
+	cr_log_info("ferry hosts:\n%s", R.out);
 	cJSON_Delete(lo);
 
 	/* What the proxy refuses by itself is counted by service, not as a
