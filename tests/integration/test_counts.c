@@ -380,9 +380,10 @@ Test(counts, the_proxies_counts_equal_the_load_per_host_and_in_sum)
 		    cJSON_GetObjectItem(s, "hosts"), i), "proxy"), "state"),
 		    "ok");
 	cr_assert_eq(fnum(f, "upstream_failures", "reset"), 0);
-	/* p95: plausible for a loopback busybox: above 0, under a second. */
+	/* p95: plausible for a loopback busybox, even on a busy machine:
+	 * above 0, well under ferry-load's 5 s timeout. */
 	cr_assert(cJSON_GetObjectItem(f, "p95_ms")->valuedouble > 0 &&
-	    cJSON_GetObjectItem(f, "p95_ms")->valuedouble < 1000, "%s",
+	    cJSON_GetObjectItem(f, "p95_ms")->valuedouble < 3000, "%s",
 	    R.out);
 	cr_assert(cJSON_GetObjectItem(f, "error_rate")->valuedouble == 0);
 	cJSON_Delete(s);
