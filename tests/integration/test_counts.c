@@ -1,10 +1,12 @@
 // links: tests/integration/dkit.c
 /* test_counts.c: ferry-proxy's counts, carried by the agents' heartbeats to
  * ferryd, equal what a load generator sent and got, in `ferry hosts
- * --json`, `ferry status --json` and /metrics, per host and in sum; a
- * proxy's restart never makes /metrics go down; a stopped proxy and an
- * agent without one are shown as such, and start-first with a host port
- * names them.  Real ferryd, agents, ferry-proxy processes and dockerd. */
+ * --json`, `ferry status --json` and /metrics, per host and in sum, and
+ * per revision across a start-first swap under load; a proxy's restart
+ * never makes /metrics go down; a stopped proxy and an agent without one
+ * are shown as such, and start-first with a host port names them.  Real
+ * ferryd, agents, the harness's ferry-proxy beside each agent (it serves
+ * the service's host port, routed by the agent), ferry-load and dockerd. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,61 +16,41 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/stat.h>
 
 #include <cJSON.h>
 #include <criterion/criterion.h>
 
 #include "dkit.h"
-#include "ferr.h"
-#include "ferry.pb-c.h"
-#include "proxywire.h"
 
 TestSuite(counts, .init = setup, .fini = teardown, .timeout = 150);
 
 #define NP 3			/* hosts with a proxy */
-static struct h_proc *PROXY[NH];
-static char CONTROL[NH][700];	/* each proxy's control socket */
-static int PPORT[NH];		/* the port each proxy serves web on */
 
-/* proxy_start starts host i's ferry-proxy (its state dir keeps routes
- * across restarts) and waits, bounded, for its control socket. */
-static void
-proxy_start(int i)
+/* hidx: NAME's index in the harness's hosts (and so its proxies). */
+static int
+hidx(const char *name)
 {
-	char bin[600], state[600], name[64];
-	struct stat st;
 	int k;
 
-	snprintf(name, sizeof(name), "proxy-%d", i);
-	h_path(&F, name, state, sizeof(state));
-	mkdir(state, 0700);
-	snprintf(CONTROL[i], sizeof(CONTROL[i]), "%s/control.sock", state);
-	PROXY[i] = h_spawn(&F, name, (const char *[]){ h_bin("ferry-proxy",
-	    bin, sizeof(bin)), "-d", "-v", "--state-dir", state, "--control",
-	    CONTROL[i], NULL });
-	for (k = 0; k < 100 && stat(CONTROL[i], &st) != 0; k++)
-		h_sleep_ms(50);
-	cr_assert_eq(stat(CONTROL[i], &st), 0, "proxy %d: no control socket "
-	    "%s", i, CONTROL[i]);
+	for (k = 0; k < F.nhosts; k++)
+		if (strcmp(F.hosts[k], name) == 0)
+			return k;
+	cr_assert_fail("no host %s", name);
+	return -1;
 }
 
-/* fleet_proxied starts n agents, the first NP each with its own proxy,
- * the others with none (--proxy-control ""). */
+/* fleet_proxied starts n agents labelled role=web, the first NP each with
+ * its own ferry-proxy (the harness's), the others with none. */
 static void
 fleet_proxied(int n)
 {
 	int i;
 
-	for (i = 0; i < n; i++) {
-		if (i < NP) {
-			proxy_start(i);
-			AGENT[i] = h_add_agent_with(&F, HOST[i], ADDR[i],
-			    (const char *[]){ "--proxy-control", CONTROL[i],
-			    NULL });
-		} else
-			AGENT[i] = h_add_agent_with(&F, HOST[i], ADDR[i],
-			    (const char *[]){ "--proxy-control", "", NULL });
+	fleet(NP < n ? NP : n);
+	for (i = NP; i < n; i++) {
+		F.no_proxy = 1;
+		AGENT[i] = h_add_agent(&F, HOST[i], ADDR[i]);
+		F.no_proxy = 0;
 		h_ferry(&F, &R, (const char *[]){ "hosts", "label", HOST[i],
 		    "role=web", NULL });
 		cr_assert_eq(R.status, 0, "label %s: %s", HOST[i], R.err);
@@ -76,35 +58,12 @@ fleet_proxied(int n)
 	NAGENTS = n;
 }
 
-/* route points host i's proxy at web's container there (revision rev,
- * published on ADDR[i]:PORT), served on ADDR[i]:PPORT[i]. */
-static void
-route(int i, uint64_t rev)
+static const char *
+control(int i)
 {
-	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
-	Ferry__ProxyRoute rt = FERRY__PROXY_ROUTE__INIT;
-	Ferry__ProxyTarget tg = FERRY__PROXY_TARGET__INIT, *tgp = &tg;
-	Ferry__ProxyReply *rep = NULL;
-	char err[256] = "";
+	static char buf[NH][700];
 
-	if (PPORT[i] == 0)
-		PPORT[i] = h_free_port();
-	rt.service = "web";
-	rt.mode = FERRY__PROXY_MODE__PROXY_HTTP;
-	rt.listen_address = (char *)ADDR[i];
-	rt.listen_port = (uint32_t)PPORT[i];
-	tg.revision = rev;
-	tg.address = (char *)ADDR[i];
-	tg.port = (uint32_t)PORT;
-	tg.weight = 1;
-	rt.targets = &tgp;
-	rt.n_targets = 1;
-	rq.op_case = FERRY__PROXY_REQUEST__OP_SET;
-	rq.set = &rt;
-	cr_assert_eq(proxywire_call(CONTROL[i], &rq, &rep, NULL, NULL, 3000,
-	    err, sizeof(err)), 0, "proxy %d: %s", i, err);
-	cr_assert(rep->ok, "proxy %d refused the route: %s", i, rep->error);
-	ferry__proxy_reply__free_unpacked(rep, NULL);
+	return h_proxy_control(&F, HOST[i], buf[i], sizeof(buf[i]));
 }
 
 /* load runs ferry-load against the proxies of hosts first..last (0-based)
@@ -127,7 +86,7 @@ load(int first, int last, const char *seconds)
 	argv[n++] = "--json";
 	for (i = first; i <= last; i++) {
 		snprintf(urls[i], sizeof(urls[i]), "http://%s:%d/", ADDR[i],
-		    PPORT[i]);
+		    PORT);
 		argv[n++] = urls[i];
 	}
 	argv[n] = NULL;
@@ -136,7 +95,7 @@ load(int first, int last, const char *seconds)
 	o = cJSON_Parse(R.out);
 	cr_assert_not_null(o, "ferry-load said: %s", R.out);
 	cr_assert_eq(jnum(o, "failed"), 0, "requests failed: %s", R.out);
-	cr_assert(jnum(o, "sent") > 50, "too few requests: %s", R.out);
+	cr_assert(jnum(o, "sent") > 10, "too few requests: %s", R.out);
 	return o;
 }
 
@@ -368,7 +327,6 @@ Test(counts, the_proxies_counts_equal_the_load_per_host_and_in_sum)
 	fleet_proxied(NP);
 	id = deployed(NP);
 	for (i = 0; i < NP; i++) {
-		route(i, 1);
 		cr_assert(wait_proxy_state(i, "ok", 5000), "host %s: proxy "
 		    "state %s", HOST[i], proxy_state(i, st, sizeof(st), NULL,
 		    0));
@@ -422,9 +380,10 @@ Test(counts, the_proxies_counts_equal_the_load_per_host_and_in_sum)
 		    cJSON_GetObjectItem(s, "hosts"), i), "proxy"), "state"),
 		    "ok");
 	cr_assert_eq(fnum(f, "upstream_failures", "reset"), 0);
-	/* p95: plausible for a loopback busybox: above 0, under a second. */
+	/* p95: plausible for a loopback busybox, even on a busy machine:
+	 * above 0, well under ferry-load's 5 s timeout. */
 	cr_assert(cJSON_GetObjectItem(f, "p95_ms")->valuedouble > 0 &&
-	    cJSON_GetObjectItem(f, "p95_ms")->valuedouble < 1000, "%s",
+	    cJSON_GetObjectItem(f, "p95_ms")->valuedouble < 3000, "%s",
 	    R.out);
 	cr_assert(cJSON_GetObjectItem(f, "error_rate")->valuedouble == 0);
 	cJSON_Delete(s);
@@ -433,22 +392,24 @@ Test(counts, the_proxies_counts_equal_the_load_per_host_and_in_sum)
 	cr_assert(strstr(R.out, "Traffic (ferry-proxy, last 60 s") != NULL &&
 	    strstr(R.out, "revision 1: ") != NULL && strstr(R.out, "req/s")
 	    != NULL, "%s", R.out);
+	cr_log_info("ferry status:\n%s", R.out);
 	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
 	cr_assert(strstr(R.out, "TRAFFIC") != NULL && strstr(R.out, "REQ/S")
 	    != NULL && strstr(R.out, "  0.00% ") != NULL, "%s", R.out);
+	cr_log_info("ferry hosts:\n%s", R.out);
 	cJSON_Delete(lo);
 
 	/* What the proxy refuses by itself is counted by service, not as a
 	 * revision's request. */
-	cr_assert_eq(bad_request(ADDR[1], PPORT[1]), 400);
+	cr_assert_eq(bad_request(ADDR[1], PORT), 400);
 	refused_shown(1, 1);
 	cr_assert_eq(requests_total(1), want[1]);
 
 	/* A proxy restart (a new boot, counting from 0): /metrics never
 	 * goes down, and goes on by exactly what the new run counts. */
 	m0 = requests_total(0);
-	cr_assert_eq(h_kill(PROXY[0], SIGKILL), 128 + SIGKILL);
-	proxy_start(0);
+	cr_assert_eq(h_kill(F.proxies[hidx(HOST[0])], SIGKILL), 128 + SIGKILL);
+	cr_assert_not_null(h_start_proxy(&F, HOST[0]));
 	end = h_mono_ms() + 3000;
 	while (h_mono_ms() < end) {
 		cr_assert_geq(requests_total(0), m0, "metrics went down");
@@ -481,11 +442,11 @@ Test(counts, a_host_without_a_proxy_answer_says_why)
 	cr_assert(wait_proxy_state(NP, "none", 5000), "%s",
 	    proxy_state(NP, st, sizeof(st), NULL, 0));
 	/* Stopped: its agent says so on its next heartbeats. */
-	h_kill(PROXY[1], SIGTERM);
+	h_kill(F.proxies[hidx(HOST[1])], SIGTERM);
 	cr_assert(wait_proxy_state(1, "unanswered", 5000), "%s",
 	    proxy_state(1, st, sizeof(st), NULL, 0));
 	proxy_state(1, st, sizeof(st), err, sizeof(err));
-	cr_assert(strstr(err, CONTROL[1]) != NULL, "error: %s", err);
+	cr_assert(strstr(err, control(1)) != NULL, "error: %s", err);
 	cr_assert(h_wait_log(AGENT[1], "ferry-proxy does not answer", 3000));
 	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
 	cr_assert(strstr(R.out, "no proxy answer: ") != NULL, "%s", R.out);
@@ -513,11 +474,121 @@ Test(counts, a_host_without_a_proxy_answer_says_why)
 	cr_assert_eq(db_count("SELECT COUNT(*) FROM deployments"), 0);
 
 	/* The proxy back: the host answers again, start-first plans. */
-	proxy_start(1);
+	cr_assert_not_null(h_start_proxy(&F, HOST[1]));
 	cr_assert(wait_proxy_state(1, "ok", 5000));
 	cr_assert(h_wait_log(AGENT[1], "ferry-proxy at ", 3000));
 	spec("sf.yml", "1", names(hs, sizeof(hs), 1, NP), NULL,
 	    "  order: start-first\n");
 	h_ferry(&F, &R, (const char *[]){ "plan", path("sf.yml"), NULL });
 	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
+}
+
+/* load_bg runs ferry-load against every proxied host's port in the
+ * background, bounded by limit (seconds); load_end stops it (SIGTERM: the
+ * requests in flight finish) and returns its JSON (cJSON_Delete it). */
+static struct h_proc *
+load_bg(const char *limit)
+{
+	static char urls[NP][128];
+	const char *argv[16];
+	char bin[600];
+	int i, n = 0;
+
+	argv[n++] = h_bin("tests/ferry-load", bin, sizeof(bin));
+	argv[n++] = "--connections";
+	argv[n++] = "2";
+	argv[n++] = "--interval";
+	argv[n++] = "5";
+	argv[n++] = "--duration";
+	argv[n++] = limit;
+	argv[n++] = "--json";
+	for (i = 0; i < NP; i++) {
+		snprintf(urls[i], sizeof(urls[i]), "http://%s:%d/", ADDR[i],
+		    PORT);
+		argv[n++] = urls[i];
+	}
+	argv[n] = NULL;
+	return h_spawn(&F, "load", argv);
+}
+
+static cJSON *
+load_end(struct h_proc *p)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	cJSON *o = NULL;
+	FILE *fp;
+
+	cr_assert_eq(h_kill(p, SIGTERM), 0, "ferry-load (see %s)", p->log);
+	cr_assert_not_null(fp = fopen(p->log, "r"), "%s", p->log);
+	while (getline(&line, &cap, fp) > 0)
+		if (line[0] == '{') {
+			cJSON_Delete(o);
+			o = cJSON_Parse(line);
+		}
+	free(line);
+	fclose(fp);
+	cr_assert_not_null(o, "no JSON summary in %s", p->log);
+	cr_assert_eq(jnum(o, "failed"), 0, "requests failed");
+	return o;
+}
+
+Test(counts, across_a_swap_each_revision_counts_its_own_and_they_sum_up)
+{
+	long long sent[NP], ok, r1, r2, sum = 0, s1, s2;
+	struct h_proc *lp;
+	uint64_t end;
+	char hs[256], ids[32];
+	unsigned id;
+	cJSON *lo, *s;
+	int i;
+
+	fleet_proxied(NP);
+	deployed(NP);
+	for (i = 0; i < NP; i++)
+		cr_assert(wait_proxy_state(i, "ok", 5000));
+	lp = load_bg("60");
+	h_sleep_ms(1000);
+	spec("v2.yml", "2", names(hs, sizeof(hs), 1, NP), NULL,
+	    "  order: start-first\n");
+	id = deploy_bg("v2.yml");
+	cJSON_Delete(wait_state(id, "succeeded", 60000));
+	h_sleep_ms(1000);
+	lo = load_end(lp);
+	for (i = 0; i < NP; i++) {
+		sent[i] = target_sent(lo, i, &ok);
+		cr_assert_eq(ok, sent[i], "not all 2xx");
+		sum += sent[i];
+	}
+	cJSON_Delete(lo);
+	/* Per host, revision 1's and revision 2's counts add up to what
+	 * was sent there; both served. */
+	for (i = 0; i < NP; i++) {
+		end = h_mono_ms() + 10000;
+		do {
+			r1 = host_requests(i, 1, &ok);
+			r2 = host_requests(i, 2, &ok);
+			if (r1 + r2 == sent[i])
+				break;
+			h_sleep_ms(100);
+		} while (h_mono_ms() < end);
+		cr_assert_eq(r1 + r2, sent[i], "host %s: %lld + %lld, sent "
+		    "%lld", HOST[i], r1, r2, sent[i]);
+		cr_assert(r1 > 0 && r2 > 0, "host %s: %lld, %lld", HOST[i],
+		    r1, r2);
+	}
+	/* ferry status sums each revision over the hosts. */
+	snprintf(ids, sizeof(ids), "%u", id);
+	s = status(id);
+	cr_assert_not_null(s, "%s", R.out);
+	s1 = fnum(figures(cJSON_GetObjectItem(s, "traffic"), 1, 300000),
+	    "requests", NULL);
+	s2 = fnum(figures(cJSON_GetObjectItem(s, "traffic"), 2, 300000),
+	    "requests", NULL);
+	cr_assert_eq(s1 + s2, sum, "status: %lld + %lld, sent %lld: %s", s1,
+	    s2, sum, R.out);
+	cJSON_Delete(s);
+	h_ferry(&F, &R, (const char *[]){ "status", ids, NULL });
+	cr_assert(strstr(R.out, "revision 2: ") != NULL && strstr(R.out,
+	    "revision 1: ") != NULL, "%s", R.out);
 }
