@@ -681,7 +681,7 @@ start_av_fleet() {
     for ((i = 1; i <= NH; i++)); do
         for ((n = 0; n < 100; n++)); do
             "$PROXYCTL" "$dir/proxy-$i/control.sock" status >/dev/null 2>&1 && break
-            proc_is "${AV_PROXY_PIDS[$((i - 1))]}" ferry-proxy ||
+            starting "${AV_PROXY_PIDS[$((i - 1))]}" ferry-proxy ||
                 { tail "$dir/proxy-$i/proxy.log" >&2; die "host $i's ferry-proxy exited"; }
             sleep 0.1
         done
@@ -1001,6 +1001,12 @@ section_footprint() {
 
 PX_DIR=""; PX_SOCK=""; PX_PID=""; HAP_PID=""
 
+# starting PID COMM: PID runs COMM, or is still on its way to it (setsid
+# and taskset exec it in turn; on a busy machine that takes a while).
+starting() {
+    proc_is "$1" "$2" || proc_is "$1" taskset || proc_is "$1" setsid
+}
+
 # statics_image: the FROM-scratch image of statics, tagged by the binary's
 # digest (built once per binary); prints its name.
 statics_image() {
@@ -1050,7 +1056,7 @@ start_proxy() {
     echo "ferry-proxy $PX_PID" >>"$PIDS"
     for ((i = 0; i < 100; i++)); do
         "$PROXYCTL" "$PX_SOCK" status >/dev/null 2>&1 && return 0
-        proc_is "$PX_PID" ferry-proxy || { tail "$PX_DIR/proxy.log" >&2; die "ferry-proxy exited"; }
+        starting "$PX_PID" ferry-proxy || { tail "$PX_DIR/proxy.log" >&2; die "ferry-proxy exited"; }
         sleep 0.1
     done
     die "ferry-proxy did not answer on $PX_SOCK within 10 s"
@@ -1094,7 +1100,7 @@ CFG
     echo "haproxy $HAP_PID" >>"$PIDS"
     for ((i = 0; i < 100; i++)); do
         ss -Htln "sport = :$HAP_PORT1" | grep -q . && return 0
-        proc_is "$HAP_PID" haproxy || { tail "$WORK/haproxy.log" >&2; die "haproxy exited"; }
+        starting "$HAP_PID" haproxy || { tail "$WORK/haproxy.log" >&2; die "haproxy exited"; }
         sleep 0.1
     done
     die "haproxy did not listen within 10 s"
