@@ -753,7 +753,11 @@ section_availability() {
     for order in start-first stop-first; do
         out="$(SVC_NAME="$AV_SVC" SVC_PORT="$AV_PORT" PUBLISH=always ferry_rollout "$IMG:1" "$order" 0s)"
         [ "${out#* }" = succeeded ] || die "ferry's initial rollout ($order, through the proxies) ended ${out#* }"
-        swarm_create "$order" "$TAG-net"
+        # --quick: Swarm stop-first only (its start-first costs a service
+        # of its own and adds nothing to the harness).
+        local swarm=1
+        [ "$QUICK" -eq 1 ] && [ "$order" = start-first ] && swarm=0
+        [ "$swarm" -eq 1 ] && swarm_create "$order" "$TAG-net"
         img=2
         for ((r = 1; r <= RUNS; r++)); do
             load_ferry_start
@@ -765,6 +769,11 @@ section_availability() {
             for k in sent failed non2xx p99_ms; do
                 v[ferry.$k]+=" $(awk -v k="$k" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$a")"
             done
+            if [ "$swarm" -eq 0 ]; then
+                log "  $order run $r: ferry sent ${v[ferry.sent]##* } failed ${v[ferry.failed]##* } non-2xx ${v[ferry.non2xx]##* } p99 ${v[ferry.p99_ms]##* } ms"
+                img=$((3 - img))
+                continue
+            fi
             load_swarm_start
             sleep 1
             out="$(swarm_update "$IMG:$img")"
@@ -783,7 +792,7 @@ section_availability() {
             # shellcheck disable=SC2086
             record 4 "avail.$order.ferry.$k" n ${v[ferry.$k]}
             # shellcheck disable=SC2086
-            record 4 "avail.$order.swarm.$k" n ${v[swarm.$k]}
+            [ "$swarm" -eq 0 ] || record 4 "avail.$order.swarm.$k" n ${v[swarm.$k]}
         done
         # shellcheck disable=SC2086
         record 4 "avail.$order.ferry.p99" ms ${v[ferry.p99_ms]}
@@ -1176,7 +1185,9 @@ section_proxy_cost() {
                 read -r k v p99 e <<<"$(wrk_run "${urls[$b.$via]}" "$conns" "$dur")"
                 s[$b.$via.rps]+=" $k"; s[$b.$via.p50_c$conns]+=" $v"; s[$b.$via.p99_c$conns]+=" $p99"
                 s[$b.$via.errors]+=" $e"
-                # Latency alone: one connection, one request at a time.
+                # Latency alone: one connection, one request at a time
+                # (--quick: skipped; the same wrk_run as above).
+                [ "$QUICK" -eq 1 ] && continue
                 read -r k v p99 e <<<"$(wrk_run "${urls[$b.$via]}" 1 "$dur")"
                 s[$b.$via.p50_c1]+=" $v"; s[$b.$via.p99_c1]+=" $p99"
                 s[$b.$via.errors]+=" $e"
@@ -1192,10 +1203,12 @@ section_proxy_cost() {
             record 7 "proxy.$b.$via.p50_c$conns" ms ${s[$b.$via.p50_c$conns]}
             # shellcheck disable=SC2086
             record 7 "proxy.$b.$via.p99_c$conns" ms ${s[$b.$via.p99_c$conns]}
-            # shellcheck disable=SC2086
-            record 7 "proxy.$b.$via.p50_c1" ms ${s[$b.$via.p50_c1]}
-            # shellcheck disable=SC2086
-            record 7 "proxy.$b.$via.p99_c1" ms ${s[$b.$via.p99_c1]}
+            if [ "$QUICK" -eq 0 ]; then
+                # shellcheck disable=SC2086
+                record 7 "proxy.$b.$via.p50_c1" ms ${s[$b.$via.p50_c1]}
+                # shellcheck disable=SC2086
+                record 7 "proxy.$b.$via.p99_c1" ms ${s[$b.$via.p99_c1]}
+            fi
             # shellcheck disable=SC2086
             record 7 "proxy.$b.$via.errors" n ${s[$b.$via.errors]}
         done
@@ -1204,6 +1217,7 @@ section_proxy_cost() {
         ratio 7 "proxy.$b.p50_c$conns.ferry/haproxy" "proxy.$b.ferry.p50_c$conns" "proxy.$b.haproxy.p50_c$conns"
         ratio 7 "proxy.$b.rps.ferry/direct" "proxy.$b.ferry.rps" "proxy.$b.direct.rps"
         # The p50 over direct, one connection, run by run (ms).
+        [ "$QUICK" -eq 1 ] && continue
         record 7 "proxy.$b.p50_c1.ferry-direct" ms $(paste <(samples_of "proxy.$b.ferry.p50_c1") \
             <(samples_of "proxy.$b.direct.p50_c1") | awk '{ printf "%.4f\n", $1 - $2 }')
         record 7 "proxy.$b.p50_c1.haproxy-direct" ms $(paste <(samples_of "proxy.$b.haproxy.p50_c1") \
