@@ -750,6 +750,14 @@ section_availability() {
     "$DOCKER" network rm "$TAG-net" >/dev/null 2>&1 || true
     "$DOCKER" network create --driver overlay --attachable "$TAG-net" >/dev/null ||
         die "docker network create (overlay) failed"
+    # ferryd takes start-first with a host port once every host's
+    # heartbeat has carried its proxy's counts: wait until the plan passes.
+    SVC_NAME="$AV_SVC" SVC_PORT="$AV_PORT" PUBLISH=always ferry_spec "$WORK/av-plan.yml" "$IMG:1" start-first 0s
+    for ((r = 0; r < 150; r++)); do
+        ferry plan "$WORK/av-plan.yml" >"$WORK/av-plan.out" 2>&1 && break
+        sleep 0.2
+    done
+    [ "$r" -lt 150 ] || die "ferryd does not see the proxies within 30 s: $(cat "$WORK/av-plan.out")"
     for order in start-first stop-first; do
         out="$(SVC_NAME="$AV_SVC" SVC_PORT="$AV_PORT" PUBLISH=always ferry_rollout "$IMG:1" "$order" 0s)"
         [ "${out#* }" = succeeded ] || die "ferry's initial rollout ($order, through the proxies) ended ${out#* }"
