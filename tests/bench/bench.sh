@@ -283,7 +283,10 @@ start_fleet6() {
     FLEET_SOCK=$FD_SOCK
     for ((i = 1; i <= NH; i++)); do
         join "$dir" "$TAG-$i" "127.0.1.$((i + 1))" role="$TAG"
-        FLEET_PIDS+=("$(start_agent "$dir" "$TAG-$i" "127.0.1.$((i + 1))" --heartbeat-interval 1s)")
+        # No proxy (sections 2 and 3 measure the swap itself, the port
+        # published by the container); section 4 restarts them with one.
+        FLEET_PIDS+=("$(start_agent "$dir" "$TAG-$i" "127.0.1.$((i + 1))" --heartbeat-interval 1s \
+            --proxy-control '')")
     done
     for ((i = 0; i < 150; i++)); do
         [ "$(online_count)" -ge "$NH" ] && break
