@@ -495,7 +495,32 @@ h_add_agent_with(struct h_fleet *f, const char *name, const char *publish,
 	p = h_start_agent(f, name, extra);
 	cr_assert(h_wait_state(f, name, "online", 10000),
 	    "%s not online in 10 s", name);
+	if (!f->no_proxy)
+		h_wait_proxy(f, name, 10000);
 	return p;
+}
+
+void
+h_wait_proxy(struct h_fleet *f, const char *name, int ms)
+{
+	uint64_t end = h_mono_ms() + (uint64_t)ms;
+	char last[64] = "";
+
+	for (;;) {
+		cJSON *arr = NULL, *h = h_host_json(f, name, &arr);
+		const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(
+		    cJSON_GetObjectItem(h, "proxy"), "state"));
+
+		snprintf(last, sizeof(last), "%s", st ? st : "");
+		cJSON_Delete(arr);
+		if (st != NULL && strcmp(st, "unheard") != 0 &&
+		    strcmp(st, "unanswered") != 0 && strcmp(st, "none") != 0)
+			return;
+		cr_assert(h_mono_ms() < end, "ferryd did not hear of %s's "
+		    "ferry-proxy in %d ms (proxy state \"%s\")", name, ms,
+		    last);
+		h_sleep_ms(100);
+	}
 }
 
 cJSON *

@@ -94,7 +94,12 @@ const char *h_proxy_control(struct h_fleet *f, const char *name, char *buf,
 /* h_start_proxy starts NAME's ferry-proxy (-d -v) unless it runs, and
  * waits (bounded: 10 s) until its control socket answers a Status. */
 struct h_proc *h_start_proxy(struct h_fleet *f, const char *name);
-/* h_add_agent: token, join, start; the host is online when it returns.
+/* h_wait_proxy waits (bounded by ms) until ferryd has heard NAME's
+ * ferry-proxy answer its agent (`ferry hosts --json`: proxy.state), as a
+ * start-first plan with a host port needs. */
+void h_wait_proxy(struct h_fleet *f, const char *name, int ms);
+/* h_add_agent: token, join, start; the host is online when it returns,
+ * and, unless no_proxy, ferryd has heard from its ferry-proxy.
  * h_add_agent_with starts the agent with extra arguments (NULL-ended). */
 struct h_proc *h_add_agent(struct h_fleet *f, const char *name,
     const char *publish);
