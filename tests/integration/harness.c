@@ -419,8 +419,9 @@ struct h_proc *
 h_start_proxy(struct h_fleet *f, const char *name)
 {
 	int k = host_index(f, name);
-	char state[600], ctl[600], pname[80];
+	char state[600], ctl[600], pname[80], saved[600];
 	struct h_proc *p = f->proxies[k];
+	const char *notify;
 	uint64_t end;
 
 	if (p != NULL && p->pid > 0 && h_alive(p))
@@ -429,8 +430,16 @@ h_start_proxy(struct h_fleet *f, const char *name)
 	mkdir(state, 0700);
 	h_proxy_control(f, name, ctl, sizeof(ctl));
 	snprintf(pname, sizeof(pname), "proxy-%s", name);
+	/* A test that listens on NOTIFY_SOCKET means it for ferryd or the
+	 * agent: the proxy, started beside them, must not answer it. */
+	notify = getenv("NOTIFY_SOCKET");
+	if (notify != NULL)
+		snprintf(saved, sizeof(saved), "%s", notify);
+	unsetenv("NOTIFY_SOCKET");
 	p = h_spawn(f, pname, (const char *[]){ "ferry-proxy", "-d", "-v",
 	    "--state-dir", state, "--control", ctl, NULL });
+	if (notify != NULL)
+		setenv("NOTIFY_SOCKET", saved, 1);
 	f->proxies[k] = p;
 	for (end = h_mono_ms() + 10000; h_mono_ms() < end; h_sleep_ms(20)) {
 		Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
