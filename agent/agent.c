@@ -520,6 +520,14 @@ main(int argc, char **argv)
 	uv_signal_start(&a->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&a->sigint, on_signal, SIGINT);
 	swap_reconcile(a);
+	/* The first heartbeat already says what the proxy counts (ferryd
+	 * plans start-first only on hosts whose proxy answered): one read
+	 * now, the later ones on a worker each interval. */
+	if (c->proxy_control[0] != '\0') {
+		a->proxy_work.data = a;
+		proxy_run(&a->proxy_work);
+		proxy_after(&a->proxy_work, 0);
+	}
 	if ((rc = session_start(a)) != 0)
 		fatalx("cannot start the link to %s: %s", c->coordinator,
 		    ferr_str(rc));
