@@ -76,6 +76,10 @@ through_relay(const char *const *extra)
 static void
 label_and_deploy(void)
 {
+	/* The plan is start-first: it needs ferryd to have heard the
+	 * host's proxy. */
+	cr_assert(h_wait_state(&F, HOST[0], "online", 10000));
+	h_wait_proxy(&F, HOST[0], 10000);
 	h_ferry(&F, &R, (const char *[]){ "hosts", "label", HOST[0],
 	    "role=web", NULL });
 	cr_assert_eq(R.status, 0, "label: %s", R.err);
