@@ -174,8 +174,11 @@ put(uv_stream_t *s, char *base, const char *data, size_t len, int pooled,
 	struct wreq *q = malloc(sizeof(*q));
 	uv_buf_t b;
 
-	if (q == NULL)
+	if (q == NULL) {
+		if (base != NULL && !pooled)
+			free(base);
 		return -1;
+	}
 	if (base == NULL && rbuf != NULL && data >= rbuf &&
 	    data + len <= rbuf + PROXY_BUF) {
 		/* A slice of the buffer being read: referenced, not
@@ -220,20 +223,65 @@ wreq_free(uv_write_t *w)
 	free(q);
 }
 
+/* put_bufs writes the nb buffers at b to s, in that order, as one send
+ * when it can: with nothing queued on s it tries the socket at once
+ * (uv_try_write: no request, no copy, no callback, and no epoll_ctl when
+ * libuv would have drained the queue), and queues only what the socket
+ * did not take, copied (or, a slice of the read buffer, referenced).
+ * The caller keeps ownership of the buffers.  A send that completes here
+ * has no callback: the callers check write_queue_size themselves, and
+ * only a queue over PROXY_WBUF_MAX (never an empty one) stops reading. */
+static int
+put_bufs(uv_stream_t *s, const uv_buf_t *b, unsigned nb, uv_write_cb cb)
+{
+	size_t total = 0, skip = 0, len, off, i;
+	char *base;
+	int n;
+
+	for (i = 0; i < nb; i++)
+		total += b[i].len;
+	if (total == 0)
+		return 0;
+	if (s->write_queue_size == 0) {
+		/* UV_EAGAIN while connecting or when the socket is full;
+		 * other errors go the queued way and end in the write
+		 * callback's status, as before. */
+		n = uv_try_write(s, b, nb);
+		if (n > 0)
+			skip = (size_t)n;
+	}
+	if (skip == total)
+		return 0;
+	len = total - skip;
+	for (i = 0; i < nb && skip >= b[i].len; i++)
+		skip -= b[i].len;
+	if (len == b[i].len - skip)	/* what is left is in one buffer */
+		return put(s, NULL, b[i].base + skip, len, 0, cb);
+	if ((base = malloc(len + 1)) == NULL)
+		return -1;
+	off = b[i].len - skip;
+	memcpy(base, b[i].base + skip, off);
+	for (i++; i < nb; i++) {
+		memcpy(base + off, b[i].base, b[i].len);
+		off += b[i].len;
+	}
+	return put(s, base, base, len, 0, cb);
+}
+
 static int
 to_client(struct hconn *h, const char *d, size_t n)
 {
-	if (n == 0)
-		return 0;
-	return put((uv_stream_t *)&h->c, NULL, d, n, 0, on_client_written);
+	uv_buf_t b = uv_buf_init((char *)d, (unsigned)n);
+
+	return put_bufs((uv_stream_t *)&h->c, &b, 1, on_client_written);
 }
 
 static int
 to_up(struct upconn *u, const char *d, size_t n)
 {
-	if (n == 0)
-		return 0;
-	return put((uv_stream_t *)&u->s, NULL, d, n, 0, on_up_written);
+	uv_buf_t b = uv_buf_init((char *)d, (unsigned)n);
+
+	return put_bufs((uv_stream_t *)&u->s, &b, 1, on_up_written);
 }
 
 /* ---- reading and backpressure ------------------------------------------ */
@@ -1422,16 +1470,17 @@ up_body(struct upconn *u, const char *d, size_t n)
 		return;
 	}
 	if (u->out != NULL) {
-		char *nb = realloc(u->out, u->outlen + used + 1);
+		/* The held head and these first body bytes: one send. */
+		uv_buf_t bs[2];
+		char *ob = u->out;
+		int rc;
 
-		if (nb == NULL) {
-			hconn_close(h);
-			return;
-		}
-		memcpy(nb + u->outlen, d, used);
+		bs[0] = uv_buf_init(ob, (unsigned)u->outlen);
+		bs[1] = uv_buf_init((char *)d, (unsigned)used);
 		u->out = NULL;
-		if (put((uv_stream_t *)&h->c, nb, nb, u->outlen + used, 0,
-		    on_client_written) != 0) {
+		rc = put_bufs((uv_stream_t *)&h->c, bs, 2, on_client_written);
+		free(ob);
+		if (rc != 0) {
 			hconn_close(h);
 			return;
 		}
@@ -1465,9 +1514,12 @@ up_flush(struct upconn *u)
 		free(b);
 		return;
 	}
-	if (put((uv_stream_t *)&u->h->c, b, b, u->outlen, 0,
-	    on_client_written) != 0)
+	if (to_client(u->h, b, u->outlen) != 0) {
+		free(b);
 		hconn_close(u->h);
+		return;
+	}
+	free(b);
 }
 
 static void up_feed_some(struct upconn *u, const char *d, size_t n);
