@@ -61,6 +61,8 @@ struct upconn {
 	int got_bytes;
 	int done;			/* response complete */
 	int reading;
+	uint64_t due;			/* the timer's real deadline (loop ms):
+					 * it may fire earlier and re-arm */
 };
 
 struct hconn {
@@ -143,6 +145,7 @@ static void tunnel_kill(struct tunnel *tn);
 static void up_send(struct hconn *h, int pool);
 static int up_retry(struct hconn *h);
 static void up_arm(struct upconn *u);
+static void up_timer(struct upconn *u, uint64_t ms);
 static const http_parser_settings body_settings;
 static const http_parser_settings resp_body_settings;
 
@@ -1151,7 +1154,6 @@ up_pool(struct upconn *u)
 	struct target *t = u->t;
 
 	u->h = NULL;
-	uv_timer_stop(&u->tm);
 	if (t->draining || P->leaving || t->nidle >= PROXY_POOL_MAX) {
 		up_close(u);
 		return;
@@ -1167,7 +1169,7 @@ up_pool(struct upconn *u)
 	t->nidle++;
 	up_read(u, 1);
 	/* Idle upstream connections close after the client idle time. */
-	uv_timer_start(&u->tm, on_up_timer, P->conf.idle_timeout_ms, 0);
+	up_timer(u, P->conf.idle_timeout_ms);
 }
 
 /* upstream_fail answers the client for a failed upstream and counts it. */
@@ -1206,13 +1208,33 @@ upstream_fail(struct hconn *h, int kind)
 	}
 }
 
+/* up_timer: u's timer ends ms from now.  Lazily: a timer already due
+ * no later is left running (it re-arms itself for the rest when it
+ * fires early), so the bytes of every read do not cost a stop and a
+ * start of the timer. */
+static void
+up_timer(struct upconn *u, uint64_t ms)
+{
+	uint64_t now = uv_now(P->loop);
+
+	u->due = now + ms;
+	if (uv_is_active((uv_handle_t *)&u->tm) &&
+	    now + uv_timer_get_due_in(&u->tm) <= u->due)
+		return;
+	uv_timer_start(&u->tm, on_up_timer, ms, 0);
+}
+
 static void
 on_up_timer(uv_timer_t *tm)
 {
 	struct upconn *u = tm->data;
-
 	struct hconn *h = u->h;
+	uint64_t now = uv_now(P->loop);
 
+	if (u->due > now) {
+		uv_timer_start(&u->tm, on_up_timer, u->due - now, 0);
+		return;
+	}
 	if (h == NULL) {
 		up_close(u);
 		return;
@@ -1239,8 +1261,7 @@ up_arm(struct upconn *u)
 {
 	if (u->state == U_TUNNEL)
 		return;
-	uv_timer_start(&u->tm, on_up_timer,
-	    u->t->route->spec->upstream_timeout_ms, 0);
+	up_timer(u, u->t->route->spec->upstream_timeout_ms);
 }
 
 static void
@@ -1673,8 +1694,7 @@ up_send(struct hconn *h, int pool)
 		    offsetof(struct upconn, l));
 		link_del(&u->l);
 		t->nidle--;
-		uv_timer_stop(&u->tm);
-		u->state = U_HEAD;
+		u->state = U_HEAD;	/* its timer: up_arm, below */
 	} else {
 		int rc;
 
