@@ -93,6 +93,8 @@ struct hconn {
 	int reading;
 	int close_after;
 	int http10;
+	uint64_t due;			/* tm's real deadline (loop ms), 0:
+					 * none (the timer may still run) */
 	char peer[48];
 };
 
@@ -135,6 +137,7 @@ struct wreq {
 static struct link hconns = { &hconns, &hconns };
 
 static void hconn_close(struct hconn *h);
+static void on_hconn_timer(uv_timer_t *tm);
 static void up_close(struct upconn *u);
 static void client_feed(struct hconn *h, const char *d, size_t n);
 static void hconn_request_done_maybe(struct hconn *h);
@@ -456,11 +459,34 @@ client_abort(struct hconn *h)
 	hconn_close(h);
 }
 
+/* hconn_timer: h's timer ends ms from now, lazily as up_timer: in the
+ * steady state of a kept-alive connection no request stops or starts it
+ * (request_head only clears the deadline). */
+static void
+hconn_timer(struct hconn *h, uint64_t ms)
+{
+	uint64_t now = uv_now(P->loop);
+
+	h->due = now + ms;
+	if (uv_is_active((uv_handle_t *)&h->tm) &&
+	    now + uv_timer_get_due_in(&h->tm) <= h->due)
+		return;
+	uv_timer_start(&h->tm, on_hconn_timer, ms, 0);
+}
+
 static void
 on_hconn_timer(uv_timer_t *tm)
 {
 	struct hconn *h = tm->data;
+	uint64_t now = uv_now(P->loop);
 
+	if (h->due == 0)
+		return;		/* disarmed while it ran */
+	if (h->due > now) {
+		uv_timer_start(&h->tm, on_hconn_timer, h->due - now, 0);
+		return;
+	}
+	h->due = 0;
 	if (h->state == C_HEAD || (h->state == C_IDLE && h->head == NULL &&
 	    h->t0_us == 0)) {
 		h->r->st->header_timeout++;
@@ -484,8 +510,8 @@ hconn_wait_request(struct hconn *h, int fresh)
 	h->has_sticky = 0;
 	if (!fresh)
 		h->t0_us = 1;	/* not the connection's first request */
-	uv_timer_start(&h->tm, on_hconn_timer, fresh ?
-	    P->conf.header_timeout_ms : P->conf.idle_timeout_ms, 0);
+	hconn_timer(h, fresh ? P->conf.header_timeout_ms :
+	    P->conf.idle_timeout_ms);
 	client_read(h, 1);
 }
 
@@ -777,7 +803,7 @@ request_head(struct hconn *h)
 	struct target *t;
 	uint64_t max = h->r->spec->max_body;
 
-	uv_timer_stop(&h->tm);
+	h->due = 0;		/* the timer, if it runs, does nothing */
 	h->t0_us = now_us();
 	if (!head_shape_ok(h->head, h->headlen)) {
 		refuse(h, 400, "bare LF, stray CR or obsolete line folding "
@@ -1021,13 +1047,11 @@ static void
 head_feed(struct hconn *h, const char *d, size_t n)
 {
 	size_t old = h->headlen, end, from;
+	int first = h->state == C_IDLE;
 	char *nb;
 
-	if (h->state == C_IDLE) {
+	if (first)
 		h->state = C_HEAD;
-		uv_timer_start(&h->tm, on_hconn_timer,
-		    P->conf.header_timeout_ms, 0);
-	}
 	if ((nb = realloc(h->head, old + n + 1)) == NULL) {
 		hconn_close(h);
 		return;
@@ -1044,8 +1068,13 @@ head_feed(struct hconn *h, const char *d, size_t n)
 		refuse(h, 431, "head over header_max");
 		return;
 	}
-	if (end == 0)
+	if (end == 0) {
+		/* header_timeout from the head's first byte (the same loop
+		 * time): armed only when the head did not come whole. */
+		if (first)
+			hconn_timer(h, P->conf.header_timeout_ms);
 		return;
+	}
 	if (pend_add(h, h->head + end, h->headlen - end) != 0) {
 		hconn_close(h);
 		return;
