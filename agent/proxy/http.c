@@ -61,6 +61,8 @@ struct upconn {
 	int got_bytes;
 	int done;			/* response complete */
 	int reading;
+	uint64_t due;			/* the timer's real deadline (loop ms):
+					 * it may fire earlier and re-arm */
 };
 
 struct hconn {
@@ -91,6 +93,8 @@ struct hconn {
 	int reading;
 	int close_after;
 	int http10;
+	uint64_t due;			/* tm's real deadline (loop ms), 0:
+					 * none (the timer may still run) */
 	char peer[48];
 };
 
@@ -133,6 +137,7 @@ struct wreq {
 static struct link hconns = { &hconns, &hconns };
 
 static void hconn_close(struct hconn *h);
+static void on_hconn_timer(uv_timer_t *tm);
 static void up_close(struct upconn *u);
 static void client_feed(struct hconn *h, const char *d, size_t n);
 static void hconn_request_done_maybe(struct hconn *h);
@@ -143,6 +148,7 @@ static void tunnel_kill(struct tunnel *tn);
 static void up_send(struct hconn *h, int pool);
 static int up_retry(struct hconn *h);
 static void up_arm(struct upconn *u);
+static void up_timer(struct upconn *u, uint64_t ms);
 static const http_parser_settings body_settings;
 static const http_parser_settings resp_body_settings;
 
@@ -174,8 +180,11 @@ put(uv_stream_t *s, char *base, const char *data, size_t len, int pooled,
 	struct wreq *q = malloc(sizeof(*q));
 	uv_buf_t b;
 
-	if (q == NULL)
+	if (q == NULL) {
+		if (base != NULL && !pooled)
+			free(base);
 		return -1;
+	}
 	if (base == NULL && rbuf != NULL && data >= rbuf &&
 	    data + len <= rbuf + PROXY_BUF) {
 		/* A slice of the buffer being read: referenced, not
@@ -220,20 +229,65 @@ wreq_free(uv_write_t *w)
 	free(q);
 }
 
+/* put_bufs writes the nb buffers at b to s, in that order, as one send
+ * when it can: with nothing queued on s it tries the socket at once
+ * (uv_try_write: no request, no copy, no callback, and no epoll_ctl when
+ * libuv would have drained the queue), and queues only what the socket
+ * did not take, copied (or, a slice of the read buffer, referenced).
+ * The caller keeps ownership of the buffers.  A send that completes here
+ * has no callback: the callers check write_queue_size themselves, and
+ * only a queue over PROXY_WBUF_MAX (never an empty one) stops reading. */
+static int
+put_bufs(uv_stream_t *s, const uv_buf_t *b, unsigned nb, uv_write_cb cb)
+{
+	size_t total = 0, skip = 0, len, off, i;
+	char *base;
+	int n;
+
+	for (i = 0; i < nb; i++)
+		total += b[i].len;
+	if (total == 0)
+		return 0;
+	if (s->write_queue_size == 0) {
+		/* UV_EAGAIN while connecting or when the socket is full;
+		 * other errors go the queued way and end in the write
+		 * callback's status, as before. */
+		n = uv_try_write(s, b, nb);
+		if (n > 0)
+			skip = (size_t)n;
+	}
+	if (skip == total)
+		return 0;
+	len = total - skip;
+	for (i = 0; i < nb && skip >= b[i].len; i++)
+		skip -= b[i].len;
+	if (len == b[i].len - skip)	/* what is left is in one buffer */
+		return put(s, NULL, b[i].base + skip, len, 0, cb);
+	if ((base = malloc(len + 1)) == NULL)
+		return -1;
+	off = b[i].len - skip;
+	memcpy(base, b[i].base + skip, off);
+	for (i++; i < nb; i++) {
+		memcpy(base + off, b[i].base, b[i].len);
+		off += b[i].len;
+	}
+	return put(s, base, base, len, 0, cb);
+}
+
 static int
 to_client(struct hconn *h, const char *d, size_t n)
 {
-	if (n == 0)
-		return 0;
-	return put((uv_stream_t *)&h->c, NULL, d, n, 0, on_client_written);
+	uv_buf_t b = uv_buf_init((char *)d, (unsigned)n);
+
+	return put_bufs((uv_stream_t *)&h->c, &b, 1, on_client_written);
 }
 
 static int
 to_up(struct upconn *u, const char *d, size_t n)
 {
-	if (n == 0)
-		return 0;
-	return put((uv_stream_t *)&u->s, NULL, d, n, 0, on_up_written);
+	uv_buf_t b = uv_buf_init((char *)d, (unsigned)n);
+
+	return put_bufs((uv_stream_t *)&u->s, &b, 1, on_up_written);
 }
 
 /* ---- reading and backpressure ------------------------------------------ */
@@ -405,11 +459,34 @@ client_abort(struct hconn *h)
 	hconn_close(h);
 }
 
+/* hconn_timer: h's timer ends ms from now, lazily as up_timer: in the
+ * steady state of a kept-alive connection no request stops or starts it
+ * (request_head only clears the deadline). */
+static void
+hconn_timer(struct hconn *h, uint64_t ms)
+{
+	uint64_t now = uv_now(P->loop);
+
+	h->due = now + ms;
+	if (uv_is_active((uv_handle_t *)&h->tm) &&
+	    now + uv_timer_get_due_in(&h->tm) <= h->due)
+		return;
+	uv_timer_start(&h->tm, on_hconn_timer, ms, 0);
+}
+
 static void
 on_hconn_timer(uv_timer_t *tm)
 {
 	struct hconn *h = tm->data;
+	uint64_t now = uv_now(P->loop);
 
+	if (h->due == 0)
+		return;		/* disarmed while it ran */
+	if (h->due > now) {
+		uv_timer_start(&h->tm, on_hconn_timer, h->due - now, 0);
+		return;
+	}
+	h->due = 0;
 	if (h->state == C_HEAD || (h->state == C_IDLE && h->head == NULL &&
 	    h->t0_us == 0)) {
 		h->r->st->header_timeout++;
@@ -433,8 +510,8 @@ hconn_wait_request(struct hconn *h, int fresh)
 	h->has_sticky = 0;
 	if (!fresh)
 		h->t0_us = 1;	/* not the connection's first request */
-	uv_timer_start(&h->tm, on_hconn_timer, fresh ?
-	    P->conf.header_timeout_ms : P->conf.idle_timeout_ms, 0);
+	hconn_timer(h, fresh ? P->conf.header_timeout_ms :
+	    P->conf.idle_timeout_ms);
 	client_read(h, 1);
 }
 
@@ -726,7 +803,7 @@ request_head(struct hconn *h)
 	struct target *t;
 	uint64_t max = h->r->spec->max_body;
 
-	uv_timer_stop(&h->tm);
+	h->due = 0;		/* the timer, if it runs, does nothing */
 	h->t0_us = now_us();
 	if (!head_shape_ok(h->head, h->headlen)) {
 		refuse(h, 400, "bare LF, stray CR or obsolete line folding "
@@ -970,13 +1047,11 @@ static void
 head_feed(struct hconn *h, const char *d, size_t n)
 {
 	size_t old = h->headlen, end, from;
+	int first = h->state == C_IDLE;
 	char *nb;
 
-	if (h->state == C_IDLE) {
+	if (first)
 		h->state = C_HEAD;
-		uv_timer_start(&h->tm, on_hconn_timer,
-		    P->conf.header_timeout_ms, 0);
-	}
 	if ((nb = realloc(h->head, old + n + 1)) == NULL) {
 		hconn_close(h);
 		return;
@@ -993,8 +1068,13 @@ head_feed(struct hconn *h, const char *d, size_t n)
 		refuse(h, 431, "head over header_max");
 		return;
 	}
-	if (end == 0)
+	if (end == 0) {
+		/* header_timeout from the head's first byte (the same loop
+		 * time): armed only when the head did not come whole. */
+		if (first)
+			hconn_timer(h, P->conf.header_timeout_ms);
 		return;
+	}
 	if (pend_add(h, h->head + end, h->headlen - end) != 0) {
 		hconn_close(h);
 		return;
@@ -1103,7 +1183,6 @@ up_pool(struct upconn *u)
 	struct target *t = u->t;
 
 	u->h = NULL;
-	uv_timer_stop(&u->tm);
 	if (t->draining || P->leaving || t->nidle >= PROXY_POOL_MAX) {
 		up_close(u);
 		return;
@@ -1119,7 +1198,7 @@ up_pool(struct upconn *u)
 	t->nidle++;
 	up_read(u, 1);
 	/* Idle upstream connections close after the client idle time. */
-	uv_timer_start(&u->tm, on_up_timer, P->conf.idle_timeout_ms, 0);
+	up_timer(u, P->conf.idle_timeout_ms);
 }
 
 /* upstream_fail answers the client for a failed upstream and counts it. */
@@ -1158,13 +1237,33 @@ upstream_fail(struct hconn *h, int kind)
 	}
 }
 
+/* up_timer: u's timer ends ms from now.  Lazily: a timer already due
+ * no later is left running (it re-arms itself for the rest when it
+ * fires early), so the bytes of every read do not cost a stop and a
+ * start of the timer. */
+static void
+up_timer(struct upconn *u, uint64_t ms)
+{
+	uint64_t now = uv_now(P->loop);
+
+	u->due = now + ms;
+	if (uv_is_active((uv_handle_t *)&u->tm) &&
+	    now + uv_timer_get_due_in(&u->tm) <= u->due)
+		return;
+	uv_timer_start(&u->tm, on_up_timer, ms, 0);
+}
+
 static void
 on_up_timer(uv_timer_t *tm)
 {
 	struct upconn *u = tm->data;
-
 	struct hconn *h = u->h;
+	uint64_t now = uv_now(P->loop);
 
+	if (u->due > now) {
+		uv_timer_start(&u->tm, on_up_timer, u->due - now, 0);
+		return;
+	}
 	if (h == NULL) {
 		up_close(u);
 		return;
@@ -1191,8 +1290,7 @@ up_arm(struct upconn *u)
 {
 	if (u->state == U_TUNNEL)
 		return;
-	uv_timer_start(&u->tm, on_up_timer,
-	    u->t->route->spec->upstream_timeout_ms, 0);
+	up_timer(u, u->t->route->spec->upstream_timeout_ms);
 }
 
 static void
@@ -1422,16 +1520,17 @@ up_body(struct upconn *u, const char *d, size_t n)
 		return;
 	}
 	if (u->out != NULL) {
-		char *nb = realloc(u->out, u->outlen + used + 1);
+		/* The held head and these first body bytes: one send. */
+		uv_buf_t bs[2];
+		char *ob = u->out;
+		int rc;
 
-		if (nb == NULL) {
-			hconn_close(h);
-			return;
-		}
-		memcpy(nb + u->outlen, d, used);
+		bs[0] = uv_buf_init(ob, (unsigned)u->outlen);
+		bs[1] = uv_buf_init((char *)d, (unsigned)used);
 		u->out = NULL;
-		if (put((uv_stream_t *)&h->c, nb, nb, u->outlen + used, 0,
-		    on_client_written) != 0) {
+		rc = put_bufs((uv_stream_t *)&h->c, bs, 2, on_client_written);
+		free(ob);
+		if (rc != 0) {
 			hconn_close(h);
 			return;
 		}
@@ -1465,9 +1564,12 @@ up_flush(struct upconn *u)
 		free(b);
 		return;
 	}
-	if (put((uv_stream_t *)&u->h->c, b, b, u->outlen, 0,
-	    on_client_written) != 0)
+	if (to_client(u->h, b, u->outlen) != 0) {
+		free(b);
 		hconn_close(u->h);
+		return;
+	}
+	free(b);
 }
 
 static void up_feed_some(struct upconn *u, const char *d, size_t n);
@@ -1621,8 +1723,7 @@ up_send(struct hconn *h, int pool)
 		    offsetof(struct upconn, l));
 		link_del(&u->l);
 		t->nidle--;
-		uv_timer_stop(&u->tm);
-		u->state = U_HEAD;
+		u->state = U_HEAD;	/* its timer: up_arm, below */
 	} else {
 		int rc;
 

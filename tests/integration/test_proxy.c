@@ -2339,6 +2339,43 @@ Test(proxy, control_garbage)
 
 /* An idle keep-alive client connection closes after idle_timeout; past
  * connections_max, new connections are closed at once. */
+/* The client connection's timer is re-armed lazily: a deadline further
+ * away than the running timer's lets it fire and re-arm for the rest.
+ * With idle_timeout 400ms and header_timeout 1000ms: requests 100 ms
+ * apart for 600 ms keep the connection (idle counts from each answer,
+ * not from the first); a head begun 100 ms after an answer and never
+ * finished gets its 408 header_timeout after its first byte, not when
+ * the idle timer, due earlier, fires. */
+Test(proxy, timers_rearm_lazily)
+{
+	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
+	const char *extra[] = { "--idle-timeout", "400ms",
+	    "--header-timeout", "1000ms", NULL };
+	struct cl c;
+	struct resp r;
+	uint64_t t0;
+	int i;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	PX = px_start("proxy", extra);
+	s.t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	px_must_set(&s);
+	cr_assert(cl_open(&c, s.port) >= 0);
+	for (i = 0; i < 6; i++) {
+		send_str(c.fd, GET("/id"));
+		cr_assert_eq(cl_response(&c, &r, 0), 200, "request %d", i);
+		h_sleep_ms(100);
+	}
+	send_str(c.fd, "GET /id HTTP/1.1\r\nHost: t\r\n");
+	t0 = h_mono_ms();
+	cr_expect(!cl_closed(&c, 700), "closed before header_timeout");
+	cr_expect_eq(cl_response(&c, &r, 0), 408);
+	cr_expect(h_mono_ms() - t0 >= 900, "408 after %llu ms",
+	    (unsigned long long)(h_mono_ms() - t0));
+	close(c.fd);
+	cr_expect_eq(atomic_load(&B1.requests), 6);
+}
+
 Test(proxy, idle_timeout_and_connections_max)
 {
 	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
