@@ -132,7 +132,7 @@ case "$MODE" in
         "$ROOT/tests/images/build.sh"
         make -j"$(nproc)"
         # Every test: unit and integration; the systemd units, the Debian
-        # packages and their install test; then all of them again under
+        # packages and their install test; then all of them again (but test_nodrop) under
         # AddressSanitizer + UBSan, then a short fuzz run of the receive
         # path.
         make test

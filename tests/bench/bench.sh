@@ -644,7 +644,7 @@ section_rollouts() {
     done
     "$DOCKER" service rm "$SW" >/dev/null 2>&1 || true
     wait_swarm_gone
-    note "Swarm timings (sections 2, 3) run without a network (tasks on the default bridge); ferry publishes a host port stop-first and none start-first (ferry refuses start-first with a host port)."
+    note "Swarm timings (sections 2, 3) run without a network (tasks on the default bridge); ferry's agents there run without a proxy (--proxy-control ''), so ferry publishes a host port stop-first and none start-first (start-first with a host port needs ferry-proxy: section 4)."
     note "Health check on both sides: GET /health every 1 s, timeout 1 s, 3 failures. Swarm runs busybox wget inside the container; ferry probes over HTTP through the published port stop-first, and over HTTP to the container's own address start-first (no host port: two containers would need it). Swarm: --update-monitor 2s, --update-delay 0s, --no-resolve-image."
 }
 
