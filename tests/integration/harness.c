@@ -521,9 +521,10 @@ h_wait_proxy(struct h_fleet *f, const char *name, int ms)
 		    cJSON_GetObjectItem(h, "proxy"), "state"));
 
 		snprintf(last, sizeof(last), "%s", st ? st : "");
-		cJSON_Delete(arr);
-		if (st != NULL && strcmp(st, "unheard") != 0 &&
-		    strcmp(st, "unanswered") != 0 && strcmp(st, "none") != 0)
+		cJSON_Delete(arr);	/* st goes with it: read last */
+		if (last[0] != '\0' && strcmp(last, "unheard") != 0 &&
+		    strcmp(last, "unanswered") != 0 &&
+		    strcmp(last, "none") != 0)
 			return;
 		cr_assert(h_mono_ms() < end, "ferryd did not hear of %s's "
 		    "ferry-proxy in %d ms (proxy state \"%s\")", name, ms,
