@@ -144,20 +144,46 @@ struct resp {
 	uint64_t first_body_ms;
 };
 
+/* hdr_field and hdr_value collect a head's lines as http-parser hands
+ * them over, in pieces, for the test's client and its backends alike:
+ * "Name: value" lines joined by sep, NUL-terminated, cut at size. */
+static void
+hdr_put(char *b, size_t size, size_t *len, const char *at, size_t n)
+{
+	if (*len + n < size) {
+		memcpy(b + *len, at, n);
+		*len += n;
+	}
+	b[*len] = '\0';
+}
+
+static void
+hdr_field(char *b, size_t size, size_t *len, int *in_value,
+    const char *sep, const char *at, size_t n)
+{
+	if (*in_value)
+		hdr_put(b, size, len, sep, strlen(sep));
+	*in_value = 0;
+	hdr_put(b, size, len, at, n);
+}
+
+static void
+hdr_value(char *b, size_t size, size_t *len, int *in_value,
+    const char *at, size_t n)
+{
+	if (!*in_value)
+		hdr_put(b, size, len, ": ", 2);
+	*in_value = 1;
+	hdr_put(b, size, len, at, n);
+}
+
 static int
 r_field(http_parser *p, const char *at, size_t n)
 {
 	struct resp *r = p->data;
 
-	if (r->hlen + n + 4 < sizeof(r->headers)) {
-		if (r->in_value || r->hlen == 0) {
-			if (r->hlen)
-				r->headers[r->hlen++] = '\n';
-		}
-		memcpy(r->headers + r->hlen, at, n);
-		r->hlen += n;
-	}
-	r->in_value = 0;
+	hdr_field(r->headers, sizeof(r->headers), &r->hlen, &r->in_value,
+	    "\n", at, n);
 	return 0;
 }
 
@@ -166,16 +192,8 @@ r_value(http_parser *p, const char *at, size_t n)
 {
 	struct resp *r = p->data;
 
-	if (!r->in_value && r->hlen + 2 < sizeof(r->headers)) {
-		r->headers[r->hlen++] = ':';
-		r->headers[r->hlen++] = ' ';
-	}
-	r->in_value = 1;
-	if (r->hlen + n + 1 < sizeof(r->headers)) {
-		memcpy(r->headers + r->hlen, at, n);
-		r->hlen += n;
-	}
-	r->headers[r->hlen] = '\0';
+	hdr_value(r->headers, sizeof(r->headers), &r->hlen, &r->in_value, at,
+	    n);
 	return 0;
 }
 
@@ -408,15 +426,8 @@ b_field(http_parser *p, const char *at, size_t n)
 {
 	struct bconn *c = p->data;
 
-	if (c->in_value && c->hlen + 2 < sizeof(c->head)) {
-		c->head[c->hlen++] = '\r';
-		c->head[c->hlen++] = '\n';
-	}
-	c->in_value = 0;
-	if (c->hlen + n < sizeof(c->head)) {
-		memcpy(c->head + c->hlen, at, n);
-		c->hlen += n;
-	}
+	hdr_field(c->head, sizeof(c->head), &c->hlen, &c->in_value, "\r\n",
+	    at, n);
 	return 0;
 }
 
@@ -425,15 +436,7 @@ b_value(http_parser *p, const char *at, size_t n)
 {
 	struct bconn *c = p->data;
 
-	if (!c->in_value && c->hlen + 2 < sizeof(c->head)) {
-		c->head[c->hlen++] = ':';
-		c->head[c->hlen++] = ' ';
-	}
-	c->in_value = 1;
-	if (c->hlen + n < sizeof(c->head)) {
-		memcpy(c->head + c->hlen, at, n);
-		c->hlen += n;
-	}
+	hdr_value(c->head, sizeof(c->head), &c->hlen, &c->in_value, at, n);
 	if (n == 12 && strncasecmp(at, "100-continue", 12) == 0)
 		c->expect = 1;
 	return 0;
