@@ -649,6 +649,21 @@ fail_early(struct swap_out *o, const char *fmt, ...)
 	return 0;
 }
 
+/* swapped fills o for a swap or rollback that ended well: rev serves,
+ * prev is what it replaced (0: none), cid its container, image its image
+ * (NULL: o->image stays as it is). */
+static void
+swapped(struct swap_out *o, uint64_t rev, uint64_t prev, const char *cid,
+    const char *image)
+{
+	o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
+	o->res.revision = rev;
+	o->res.previous_revision = prev;
+	snprintf(o->cid, sizeof(o->cid), "%s", cid);
+	if (image != NULL)
+		snprintf(o->image, sizeof(o->image), "%s", image);
+}
+
 static void pack_final(struct job *j, Ferry__Report *r);
 static void swap_result(Ferry__Report *r, struct swap_out *o);
 
@@ -939,11 +954,7 @@ reweigh(struct job *j, struct docker *d, const Ferry__Swap *s,
 		    (unsigned long long)cur_rev,
 		    (unsigned long long)other_rev);
 	}
-	o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
-	o->res.revision = cur_rev;
-	o->res.previous_revision = other_rev;
-	snprintf(o->cid, sizeof(o->cid), "%s", cur->id);
-	snprintf(o->image, sizeof(o->image), "%s", cur->image);
+	swapped(o, cur_rev, other_rev, cur->id, cur->image);
 	return 1;
 }
 
@@ -1064,9 +1075,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	if (old != NULL && old_rev == s->revision &&
 	    strcmp(old->image, s->image) == 0) {
 		/* Already what was asked: nothing to do. */
-		o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
-		o->res.revision = s->revision;
-		snprintf(o->cid, sizeof(o->cid), "%s", old->id);
+		swapped(o, s->revision, 0, old->id, NULL);
 		snprintf(o->why, sizeof(o->why), "revision %llu already runs",
 		    (unsigned long long)s->revision);
 		free(cs);
@@ -1333,11 +1342,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	    sizeof(err));
 	prune(j, d, s->service, sm.new_id, j->keep);
 	forget(j, rec, s->service);
-	o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
-	o->res.revision = s->revision;
-	o->res.previous_revision = old_rev;
-	snprintf(o->cid, sizeof(o->cid), "%s", sm.new_id);
-	snprintf(o->image, sizeof(o->image), "%s", s->image);
+	swapped(o, s->revision, old_rev, sm.new_id, s->image);
 	if (weighted)
 		snprintf(o->why, sizeof(o->why), "revision %llu runs beside "
 		    "revision %llu with %u%% of new traffic",
@@ -1420,11 +1425,7 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 		docker_update_restart(d, cur->id, "no", err, sizeof(err));
 		progress(j, NULL, "%s: stopped r%llu", rb->service,
 		    (unsigned long long)cur_rev);
-		o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
-		o->res.revision = brev;
-		o->res.previous_revision = cur_rev;
-		snprintf(o->cid, sizeof(o->cid), "%s", beside->id);
-		snprintf(o->image, sizeof(o->image), "%s", beside->image);
+		swapped(o, brev, cur_rev, beside->id, beside->image);
 		free(cs);
 		return 1;
 	}
@@ -1523,10 +1524,7 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 	move(&sm, SWI_TIDIED, NULL, 0);
 	prune(j, d, rb->service, sm.new_id, j->keep);
 	forget(j, rec, rb->service);
-	o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__SWAPPED;
-	o->res.revision = row.revision;
-	o->res.previous_revision = cur_rev;
-	snprintf(o->cid, sizeof(o->cid), "%s", sm.new_id);
+	swapped(o, row.revision, cur_rev, sm.new_id, NULL);
 	return 1;
 
 unrecorded:
