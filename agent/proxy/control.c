@@ -40,20 +40,58 @@ on_cconn_closed(uv_handle_t *h)
 	free(c);
 }
 
+struct creply {
+	uv_write_t w;
+	size_t n;
+	uint8_t b[];		/* the length, then the packed reply */
+};
+
+static void
+on_reply_written(uv_write_t *w, int status)
+{
+	struct creply *r = w->data;
+
+	if (status < 0 && status != UV_ECANCELED)
+		log_warnx("control: cannot send a reply of %zu bytes: %s",
+		    r->n, uv_strerror(status));
+	free(r);
+}
+
+/* reply sends m on c.  A reply without descriptors is queued on the loop
+ * (uv_write), so a controller that does not read never stalls traffic;
+ * a handoff's reply, which carries the listening sockets, goes out at
+ * once with them (proxywire_send, at most 2 s: the proxy is leaving). */
 static void
 reply(struct cconn *c, Ferry__ProxyReply *m, const int *fds, size_t nfds)
 {
 	size_t n = ferry__proxy_reply__get_packed_size(m);
-	uint8_t *b = malloc(n + 1);
+	struct creply *r = malloc(sizeof(*r) + n + 4);
 	uv_os_fd_t fd;
+	uv_buf_t buf;
 
-	if (b == NULL)
+	if (r == NULL)
 		fatalx("out of memory");
-	ferry__proxy_reply__pack(m, b);
-	if (uv_fileno((uv_handle_t *)&c->p, &fd) != 0 ||
-	    proxywire_send(fd, b, n, fds, nfds, 2000) != 0)
+	r->n = n;
+	ferry__proxy_reply__pack(m, r->b + 4);
+	if (nfds > 0) {
+		if (uv_fileno((uv_handle_t *)&c->p, &fd) != 0 ||
+		    proxywire_send(fd, r->b + 4, n, fds, nfds, 2000) != 0)
+			log_warnx("control: cannot send a reply of %zu bytes",
+			    n);
+		free(r);
+		return;
+	}
+	r->b[0] = (uint8_t)(n >> 24);
+	r->b[1] = (uint8_t)(n >> 16);
+	r->b[2] = (uint8_t)(n >> 8);
+	r->b[3] = (uint8_t)n;
+	r->w.data = r;
+	buf = uv_buf_init((char *)r->b, (unsigned)(n + 4));
+	if (uv_write(&r->w, (uv_stream_t *)&c->p, &buf, 1,
+	    on_reply_written) != 0) {
 		log_warnx("control: cannot send a reply of %zu bytes", n);
-	free(b);
+		free(r);
+	}
 }
 
 static void
