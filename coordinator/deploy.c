@@ -50,6 +50,7 @@ struct dep_input {
 	char cause[512];
 	char actor[64];			/* "" for ferryd */
 	char digest[300];		/* the resolved image, recorded with it */
+	enum rollout_verdict verdict;	/* RI_VERDICT */
 };
 
 #define RETRY_MS	250u		/* between tries of a failed commit */
@@ -290,7 +291,7 @@ static int
 step_alloc(struct step *w, size_t n)
 {
 	memset(w, 0, sizeof(*w));
-	w->dec = calloc(n + 2, sizeof(*w->dec));
+	w->dec = calloc(ROLLOUT_DECISIONS(n), sizeof(*w->dec));
 	w->before = calloc(n + 1, sizeof(*w->before));
 	w->recs = calloc(n + 1, sizeof(*w->recs));
 	w->cmds = calloc(n + 1, sizeof(*w->cmds));
@@ -333,7 +334,7 @@ static int
 dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
 {
 	struct rollout_event ev = { in->in, in->host,
-	    in->cause[0] ? in->cause : NULL };
+	    in->cause[0] ? in->cause : NULL, in->verdict };
 	struct rollout next;
 	struct deploy_rec d = p->d;
 	size_t n, i, nc = 0, ne = 0, nh = p->r.nhosts, first;
@@ -351,7 +352,8 @@ dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
 	}
 	for (i = 0; i < nh; i++)
 		w.before[i] = p->r.hosts[i].state;
-	n = rollout_step(&next, &ev, clock_steady_ms(), w.dec, nh + 2,
+	n = rollout_step(&next, &ev, clock_steady_ms(), w.dec,
+	    ROLLOUT_DECISIONS(nh),
 	    &wake);
 	for (i = 0; i < n; i++) {
 		struct host *h;

@@ -239,8 +239,8 @@ static void
 gauges(struct ferryd *fd)
 {
 	static uint64_t last;
-	uint64_t now = clock_mono_ms(), by[RO_ABORTED + 1], online = 0;
-	const char *names[RO_ABORTED + 1];
+	uint64_t now = clock_mono_ms(), by[RO_LAST + 1], online = 0;
+	const char *names[RO_LAST + 1];
 	size_t i;
 
 	if (now - last < 1000)
@@ -248,10 +248,10 @@ gauges(struct ferryd *fd)
 	last = now;
 	for (i = 0; i < fd->nhosts; i++)
 		online += fd->hosts[i]->online;
-	for (i = 0; i <= RO_ABORTED; i++)
+	for (i = 0; i <= RO_LAST; i++)
 		names[i] = rollout_state_name((enum rollout_state)i);
-	if (store_deploy_counts(fd->store, by, RO_ABORTED + 1) == 0)
-		metrics_gauges(fd->nhosts, online, by, RO_ABORTED + 1, names);
+	if (store_deploy_counts(fd->store, by, RO_LAST + 1) == 0)
+		metrics_gauges(fd->nhosts, online, by, RO_LAST + 1, names);
 }
 
 static void

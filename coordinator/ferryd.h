@@ -103,7 +103,7 @@ struct event_rec {
 struct store;
 
 /* The schema version store_open migrates to: one per migration. */
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 
 
 /* store_open opens (creating if needed) the database at path: WAL,

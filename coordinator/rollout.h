@@ -100,6 +100,61 @@
  * that any input, like RI_TICK, lets a pause between batches that has
  * ended start the next batch.
  *
+ * Canary and blue-green (rollout_set_canary; DESIGN "Strategies"): the
+ * hosts of batch 0 take the new revision beside the old one, and their
+ * proxies split new traffic by the weight of each step in turn, before
+ * anything else moves.  Blue-green is a canary of every host with two
+ * steps: weight 0 (the new revision started and healthy everywhere,
+ * serving nothing) and weight 100 for keep_old (every host switched; the
+ * old revision warm beside it).
+ *
+ * - pulling ends in canary (state RO_CANARY, r->batch 0), phase
+ *   CP_SEND: RA_WEIGH to every host of batch 0 at once (RH_WEIGHING; the
+ *   shell sends a Swap that keeps the other revision running, with
+ *   steps[step].weight).  RI_SWAPPED makes a host RH_BESIDE; RI_SWAP_FAILED
+ *   or RI_OFFLINE RH_FAILED.  Nothing is decided while one is in flight.
+ *   Then any failure fails the canary (below: no host serves a split that
+ *   others do not), else the step runs (CP_RUNNING): its clock starts,
+ *   and so does its first analysis interval (RA_MARK: the shell records
+ *   where the proxies' counters stand) when the step is judged: analysis
+ *   is on and its weight is above 0.
+ * - A judged step: when an interval has run interval_ms, RA_JUDGE (the
+ *   shell compares the two revisions' counts since the mark and answers
+ *   RI_VERDICT with a verdict and its figures in cause).  pass: counted
+ *   in the step, progress; fail: counted, and failure_limit of them fail
+ *   the canary; inconclusive: a fail when inconclusive_fail, else the
+ *   deployment pauses (ROLLOUT_STALLED: the deadline keeps counting).
+ *   Each verdict that does not end the step starts the next interval
+ *   (RA_MARK).
+ * - A step ends when it has run its for_ms (time paused does not count)
+ *   and, when judged, at least one interval of it passed and none is
+ *   being judged: a canary is never passed on no evidence.  A step that
+ *   waits (no for) ends only on RI_PROMOTE.  The next step starts over
+ *   at CP_SEND with its weight.  After the last step (or RI_PROMOTE at any
+ *   step): CP_DONE, and the deployment is running at batch 0, whose hosts
+ *   (RH_BESIDE) get RA_SWAP: the new revision takes all traffic and the
+ *   old one drains and stops; the other batches follow as in a rolling
+ *   deployment.  When judged, intervals go on being judged there: a fail
+ *   counts (failure_limit of them roll everything back once nothing is
+ *   in flight); pass and inconclusive change nothing but the interval.
+ * - The canary fails (a host failed its weight, failure_limit failed
+ *   intervals, no progress for progress_deadline_ms while judged, or the
+ *   operator's RI_ROLLBACK): rolling_back at batch 0, RA_REVERT to every
+ *   host of batch 0 that runs the new revision (RH_BESIDE: the shell
+ *   sends a Swap naming the previous revision, which takes all traffic
+ *   at once, after which the new one drains and stops; nothing starts),
+ *   the later batches RH_SKIPPED.  It ends rolled_back, or failed when a
+ *   host could not be put back.  RI_ABORT in canary does the same and
+ *   ends aborted: an abort leaves no split behind.
+ * - Progress (for progress_deadline_ms, counted only while a judged step
+ *   runs or the deployment is stalled): the step's start, a passing
+ *   interval, a resume, a promote.
+ * - RI_PAUSE in canary: paused at once, or once no weight is in flight;
+ *   the step's clock stops and the interval is dropped.  RI_RESUME:
+ *   canary again, the step's clock goes on, a new interval starts.
+ *   RI_PROMOTE, RI_ROLLBACK and RI_ABORT during a weight change wait for
+ *   it (ROLLOUT_PROMOTING, ROLLOUT_BACK, ROLLOUT_ABORTING).
+ *
  * Invariant, checked by rollout_check(): no more than `batch` hosts are
  * being swapped (out of service) at once. */
 #ifndef FERRY_ROLLOUT_H
@@ -120,7 +175,9 @@ enum rollout_state {
 	RO_FAILED,
 	RO_ROLLED_BACK,
 	RO_ABORTED,
+	RO_CANARY,		/* canary steps (and blue-green) */
 };
+#define RO_LAST		RO_CANARY
 
 enum rollout_host_state {
 	RH_WAITING = 0,		/* not reached yet */
@@ -135,7 +192,11 @@ enum rollout_host_state {
 	RH_REVERT_FAILED,	/* could not be put back */
 	RH_SKIPPED,		/* never reached (a pre-pull failed, aborted,
 				 * or a later batch than a rollback) */
+	RH_WEIGHING,		/* canary: a weight sent, no result yet */
+	RH_BESIDE,		/* canary: the new revision runs beside the
+				 * old one, with the step's weight */
 };
+#define RH_LAST		RH_BESIDE
 
 enum rollout_on_failure {
 	RO_ON_FAILURE_ROLLBACK = 0,
@@ -156,6 +217,40 @@ struct rollout_host {
 					 * an agent's whole message */
 };
 
+enum rollout_strategy {
+	RS_ROLLING = 0,
+	RS_CANARY = 1,
+	RS_BLUE_GREEN = 2,
+};
+
+/* Where a canary is within its step (struct rollout's phase). */
+enum rollout_phase {
+	CP_SEND = 0,		/* the step's weight is to be sent */
+	CP_WEIGHING,		/* sent: waiting for the hosts */
+	CP_RUNNING,		/* every canary host runs the weight */
+	CP_DONE,		/* past the steps (and every rolling
+				 * deployment) */
+};
+
+#define ROLLOUT_STEPS_MAX	16
+
+/* A canary's or blue-green's plan: fixed for a deployment, refilled from
+ * its spec when ferryd resumes it. */
+struct rollout_canary {
+	enum rollout_strategy strategy;
+	uint32_t nsteps;
+	struct {
+		uint32_t weight;	/* percent of new traffic, 0..100 */
+		uint64_t for_ms;
+		int wait;		/* ends only on RI_PROMOTE */
+	} steps[ROLLOUT_STEPS_MAX];
+	int analysis;			/* intervals are judged */
+	uint64_t interval_ms;
+	uint32_t failure_limit;		/* failed intervals that fail it */
+	int inconclusive_fail;		/* inconclusive counts as a fail */
+	uint64_t progress_deadline_ms;
+};
+
 struct rollout {
 	enum rollout_state state;
 	uint32_t nbatches;
@@ -170,10 +265,38 @@ struct rollout {
 	size_t nhosts;
 	uint32_t flags;			/* ROLLOUT_PAUSING */
 	char cause[256];		/* why it failed, paused or stopped */
+	/* Canary and blue-green: the plan, and where it stands (zero for
+	 * a rolling deployment, whose phase is CP_DONE throughout). */
+	struct rollout_canary cfg;
+	enum rollout_phase phase;
+	uint32_t step;			/* the current step, 0-based */
+	uint64_t step_run_ms;		/* run in this step before ... */
+	uint64_t step_since_ms;		/* ... this run began (0: the step
+					 * is not running) */
+	uint64_t interval_since_ms;	/* the interval being counted began
+					 * (0: none) */
+	uint64_t progress_ms;		/* the last progress */
+	uint32_t passes;		/* passing intervals in this step */
+	uint32_t fails;			/* failed intervals, counted */
+	uint32_t intervals;		/* judged intervals */
 };
 
 /* flags: the operator asked for a pause that waits for hosts in flight. */
 #define ROLLOUT_PAUSING		0x1
+/* RA_JUDGE sent, RI_VERDICT not back yet (not kept: a resumed deployment
+ * asks again). */
+#define ROLLOUT_JUDGING		0x2
+/* Paused on an inconclusive interval: the deadline counts on. */
+#define ROLLOUT_STALLED		0x4
+/* Requests that wait for a weight in flight: promote, switch back,
+ * abort (a canary put back, then aborted). */
+#define ROLLOUT_PROMOTING	0x8
+#define ROLLOUT_BACK		0x10
+#define ROLLOUT_ABORTING	0x20
+/* Judged after the canary: failure_limit was reached; everything rolls
+ * back once nothing is in flight. */
+#define ROLLOUT_FAILING		0x40
+#define ROLLOUT_FLAGS_ALL	0x7f
 
 /* What the shell must do. */
 enum rollout_action {
@@ -181,7 +304,22 @@ enum rollout_action {
 	RA_SWAP,	/* swap host to the new revision */
 	RA_REVERT,	/* swap host back to the previous revision */
 	RA_RECORD,	/* the state changed: record it (and the event) */
+	RA_WEIGH,	/* canary: run the new revision beside the old
+			 * on host with steps[step].weight */
+	RA_MARK,	/* an analysis interval starts: note the counts */
+	RA_JUDGE,	/* the interval has run: judge it (RI_VERDICT) */
 };
+
+/* An analysis interval's verdict (RI_VERDICT). */
+enum rollout_verdict {
+	RV_PASS = 1,
+	RV_FAIL = 2,
+	RV_INCONCLUSIVE = 3,
+};
+
+/* The most decisions one rollout_step makes for n hosts: RA_RECORD, a
+ * command per host, RA_MARK and RA_JUDGE. */
+#define ROLLOUT_DECISIONS(n)	((n) + 3)
 
 struct rollout_decision {
 	enum rollout_action action;
@@ -205,12 +343,18 @@ enum rollout_input {
 	RI_RESOLVE_FAILED,	/* the image's tag could not be resolved
 				 * (cause): a planned deployment fails
 				 * before anything is sent */
+	RI_VERDICT,		/* an interval judged (verdict; cause: its
+				 * figures in words) */
+	RI_PROMOTE,		/* operator: skip the canary's steps left */
+	RI_ROLLBACK,		/* operator: put a canary or blue-green
+				 * back (switch back) */
 };
 
 struct rollout_event {
 	enum rollout_input input;
 	size_t host;		/* for host inputs */
 	const char *cause;	/* for failures, may be NULL */
+	enum rollout_verdict verdict;	/* RI_VERDICT */
 };
 
 /*
@@ -233,6 +377,30 @@ int rollout_plan(struct rollout *r, const char *const *names,
     enum rollout_on_failure on_failure, uint64_t pause_ms, char *why,
     size_t whylen);
 
+/*
+ * rollout_set_canary makes r, just planned (its batch 0 the canary hosts,
+ * or every host for blue-green), a canary or blue-green deployment with
+ * plan c; ferryd calls it again with the same plan when it resumes one.
+ * Returns 0, or FERR_ARG with the reason in why (no steps, too many, a
+ * weight above 100, a judged plan without interval or failure_limit, a
+ * blue-green whose batch 0 is not every host) and r unchanged.
+ */
+int rollout_set_canary(struct rollout *r, const struct rollout_canary *c,
+    char *why, size_t whylen);
+
+/* rollout_canary_format writes plan c as one line of text for the store
+ * (at most ROLLOUT_CANARY_TEXT bytes with its NUL; "" for rolling);
+ * rollout_canary_parse reads it back: 0, or FERR_MALFORMED and c zeroed.
+ * rollout_canary_parse("") is a rolling plan. */
+#define ROLLOUT_CANARY_TEXT	1024
+void rollout_canary_format(const struct rollout_canary *c, char *buf,
+    size_t len);
+int rollout_canary_parse(const char *text, struct rollout_canary *c);
+
+/* rollout_judged: r's current step (or, past its steps, its batches) has
+ * its intervals judged. */
+int rollout_judged(const struct rollout *r);
+
 /* rollout_copy makes dst a copy of src with hosts of its own (the shell
  * steps a copy, and keeps it only once its record has committed).  0, or
  * FERR_NOMEM and dst zeroed. */
@@ -243,8 +411,8 @@ void rollout_free(struct rollout *r);
 
 /*
  * rollout_step applies ev at now_ms and writes up to max decisions into
- * out, returning how many (it never needs more than nhosts + 1, and max
- * must be at least that).  Inputs that make no sense in the current state
+ * out, returning how many (it never needs more than
+ * ROLLOUT_DECISIONS(nhosts), and max must be at least that).  Inputs that make no sense in the current state
  * (a result for a host not in flight, resume when not paused, a host index
  * out of range) change nothing and return 0.  *wake_ms (may be NULL) is
  * set to when the engine wants an RI_TICK next (0: only on an event).  A
@@ -264,6 +432,7 @@ int rollout_check(const struct rollout *r);
  * ROLLOUT_PAUSING request), for the store; rollout_set_flags restores
  * them, ignoring bits it does not know.  0 when there are none. */
 uint64_t rollout_flags(const struct rollout *r);
+/* (ROLLOUT_JUDGING is not restored: nobody is judging after a restart.) */
 void rollout_set_flags(struct rollout *r, uint64_t flags);
 
 /* Names for logs, events and the CLI. */

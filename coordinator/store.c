@@ -130,6 +130,26 @@ static const char *const migrations[] = {
 	"CREATE INDEX events_kind ON events(kind, id);"
 	"CREATE INDEX events_host ON events(host, id);"
 	"CREATE INDEX events_deployment ON events(deployment, id);",
+	/* 9: canary and blue-green: the plan (rollout_canary_format) and
+	 * where the deployment stands in its steps; a rolling one is past
+	 * them (phase 3, CP_DONE). */
+	"ALTER TABLE deployments ADD COLUMN canary_plan TEXT NOT NULL "
+	"DEFAULT '';"
+	"ALTER TABLE deployments ADD COLUMN phase INTEGER NOT NULL DEFAULT 3;"
+	"ALTER TABLE deployments ADD COLUMN step INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE deployments ADD COLUMN step_run_ms INTEGER NOT NULL "
+	"DEFAULT 0;"
+	"ALTER TABLE deployments ADD COLUMN step_since_ms INTEGER NOT NULL "
+	"DEFAULT 0;"
+	"ALTER TABLE deployments ADD COLUMN interval_since_ms INTEGER NOT "
+	"NULL DEFAULT 0;"
+	"ALTER TABLE deployments ADD COLUMN progress_ms INTEGER NOT NULL "
+	"DEFAULT 0;"
+	"ALTER TABLE deployments ADD COLUMN passes INTEGER NOT NULL "
+	"DEFAULT 0;"
+	"ALTER TABLE deployments ADD COLUMN fails INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE deployments ADD COLUMN intervals INTEGER NOT NULL "
+	"DEFAULT 0;",
 };
 
 static const char *state_names[] = { "pending", "accepted", "revoked" };
@@ -1152,10 +1172,16 @@ deploy_write(struct store *st, const struct deploy_rec *d,
 	size_t i;
 	int rc;
 
+	char plan[ROLLOUT_CANARY_TEXT];
+
+	rollout_canary_format(&r->cfg, plan, sizeof(plan));
 	s = db_prep(st->db, "UPDATE deployments SET digest = ?, state = ?, "
 	    "batch = ?, nbatches = ?, batch_size = ?, max_failures = ?, "
 	    "on_failure = ?, pause_ms = ?, next_batch_at_ms = ?, failures = ?, "
-	    "flags = ?, cause = ?, updated_ms = ? WHERE id = ?");
+	    "flags = ?, cause = ?, updated_ms = ?, canary_plan = ?, "
+	    "phase = ?, step = ?, step_run_ms = ?, step_since_ms = ?, "
+	    "interval_since_ms = ?, progress_ms = ?, passes = ?, fails = ?, "
+	    "intervals = ? WHERE id = ?");
 	if (s == NULL)
 		return FERR_STORE;
 	sqlite3_bind_text(s, 1, d->digest, -1, SQLITE_STATIC);
@@ -1171,7 +1197,17 @@ deploy_write(struct store *st, const struct deploy_rec *d,
 	sqlite3_bind_int64(s, 11, (sqlite3_int64)rollout_flags(r));
 	sqlite3_bind_text(s, 12, r->cause, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 13, (sqlite3_int64)clock_wall_ms());
-	sqlite3_bind_int64(s, 14, (sqlite3_int64)d->id);
+	sqlite3_bind_text(s, 14, plan, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 15, (int)r->phase);
+	sqlite3_bind_int64(s, 16, r->step);
+	sqlite3_bind_int64(s, 17, (sqlite3_int64)r->step_run_ms);
+	sqlite3_bind_int64(s, 18, (sqlite3_int64)r->step_since_ms);
+	sqlite3_bind_int64(s, 19, (sqlite3_int64)r->interval_since_ms);
+	sqlite3_bind_int64(s, 20, (sqlite3_int64)r->progress_ms);
+	sqlite3_bind_int64(s, 21, r->passes);
+	sqlite3_bind_int64(s, 22, r->fails);
+	sqlite3_bind_int64(s, 23, r->intervals);
+	sqlite3_bind_int64(s, 24, (sqlite3_int64)d->id);
 	if ((rc = db_update_one(st->db, s)) != 0)
 		return rc;
 	for (i = 0; i < r->nhosts; i++) {
@@ -1376,12 +1412,28 @@ row_to_deploy(sqlite3_stmt *s, struct deploy_rec *d, struct rollout *r)
 	d->created_ms = (uint64_t)sqlite3_column_int64(s, 19);
 	d->updated_ms = (uint64_t)sqlite3_column_int64(s, 20);
 	copy_text(d->skipped, sizeof(d->skipped), s, 21);
+	/* A plan that does not read back leaves a rolling one: the
+	 * deployment fails rollout_check and is left as it is. */
+	if (rollout_canary_parse((const char *)sqlite3_column_text(s, 22) ?
+	    (const char *)sqlite3_column_text(s, 22) : "", &r->cfg) != 0)
+		r->cfg.strategy = RS_ROLLING;
+	r->phase = (enum rollout_phase)sqlite3_column_int(s, 23);
+	r->step = (uint32_t)sqlite3_column_int64(s, 24);
+	r->step_run_ms = (uint64_t)sqlite3_column_int64(s, 25);
+	r->step_since_ms = (uint64_t)sqlite3_column_int64(s, 26);
+	r->interval_since_ms = (uint64_t)sqlite3_column_int64(s, 27);
+	r->progress_ms = (uint64_t)sqlite3_column_int64(s, 28);
+	r->passes = (uint32_t)sqlite3_column_int64(s, 29);
+	r->fails = (uint32_t)sqlite3_column_int64(s, 30);
+	r->intervals = (uint32_t)sqlite3_column_int64(s, 31);
 }
 
 #define DEPLOY_COLS "id, service, revision, previous_revision, image, " \
 	"digest, previous_digest, state, batch, nbatches, batch_size, " \
 	"max_failures, on_failure, pause_ms, next_batch_at_ms, failures, " \
-	"flags, cause, actor, created_ms, updated_ms, skipped"
+	"flags, cause, actor, created_ms, updated_ms, skipped, canary_plan, " \
+	"phase, step, step_run_ms, step_since_ms, interval_since_ms, " \
+	"progress_ms, passes, fails, intervals"
 
 static int
 load_hosts(struct store *st, uint64_t id, struct rollout *r)

@@ -19,7 +19,7 @@ static const int prev6[NH] = { 1, 1, 1, 1, 1, 1 };
 /* One deployment under test, its fake clock and every decision it made. */
 struct fx {
 	struct rollout r;
-	struct rollout_decision d[NH + 1];	/* the last step's */
+	struct rollout_decision d[ROLLOUT_DECISIONS(NH)];	/* the last step's */
 	size_t n;
 	uint64_t now, wake;
 	struct rollout_decision log[LOGMAX];	/* every step's commands */
@@ -68,13 +68,14 @@ plan(uint32_t batch, uint32_t canary, uint32_t max_failures,
 static size_t
 step(enum rollout_input in, size_t host, const char *cause)
 {
-	struct rollout_event ev = { in, host, cause };
+	struct rollout_event ev = { in, host, cause, 0 };
 	size_t i;
 
 	F.wake = 12345;		/* must be overwritten */
-	F.n = rollout_step(&F.r, &ev, F.now, F.d, NH + 1, &F.wake);
+	F.n = rollout_step(&F.r, &ev, F.now, F.d, ROLLOUT_DECISIONS(NH),
+	    &F.wake);
 	cr_assert(rollout_check(&F.r), "check after input %d", in);
-	cr_assert(F.n <= NH + 1);
+	cr_assert(F.n <= ROLLOUT_DECISIONS(NH));
 	cr_assert_neq(F.wake, 12345, "wake_ms not set");
 	if (F.n > 0)
 		cr_assert_eq(F.d[0].action, RA_RECORD,
@@ -1282,18 +1283,485 @@ Test(rollout, resolve_failed_ends_a_planned_deployment_and_nothing_else,
 Test(rollout, a_copy_steps_apart_from_its_original, .fini = fini)
 {
 	struct rollout c;
-	struct rollout_decision d[NH + 1];
-	struct rollout_event ev = { RI_TICK, 0, NULL };
+	struct rollout_decision d[ROLLOUT_DECISIONS(NH)];
+	struct rollout_event ev = { RI_TICK, 0, NULL, 0 };
 	uint64_t wake;
 
 	plan(2, 0, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
 	cr_assert_eq(rollout_copy(&c, &F.r), 0);
 	cr_assert_neq(c.hosts, F.r.hosts);
-	cr_assert_gt(rollout_step(&c, &ev, 2000, d, NH + 1, &wake), 0);
+	cr_assert_gt(rollout_step(&c, &ev, 2000, d, ROLLOUT_DECISIONS(NH), &wake), 0);
 	cr_assert_eq(c.state, RO_PULLING);
 	cr_assert_eq(c.hosts[0].state, RH_PULLING);
 	/* The original has not moved. */
 	cr_assert_eq(F.r.state, RO_PLANNED);
 	cr_assert_eq(F.r.hosts[0].state, RH_WAITING);
 	rollout_free(&c);
+}
+
+/* ---- canary and blue-green ---------------------------------------------- */
+
+/* plan_canary plans a canary of nc hosts (NH: all) in batches of 2 after
+ * it, with the steps given as weight/for pairs (for 0: the step waits for
+ * promote), judged every 1000 ms with failure_limit 2 when analysis. */
+static void
+plan_canary(uint32_t nc, int analysis, int inconclusive_fail, size_t nsteps,
+    const uint32_t *weights, const uint64_t *fors)
+{
+	struct rollout_canary c;
+	char why[256] = "";
+	size_t i;
+
+	plan(2, nc, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	memset(&c, 0, sizeof(c));
+	c.strategy = RS_CANARY;
+	c.nsteps = (uint32_t)nsteps;
+	for (i = 0; i < nsteps; i++) {
+		c.steps[i].weight = weights[i];
+		c.steps[i].for_ms = fors[i];
+		c.steps[i].wait = fors[i] == 0;
+	}
+	c.analysis = analysis;
+	c.interval_ms = 1000;
+	c.failure_limit = 2;
+	c.inconclusive_fail = inconclusive_fail;
+	c.progress_deadline_ms = 10000;
+	cr_assert_eq(rollout_set_canary(&F.r, &c, why, sizeof(why)), 0, "%s",
+	    why);
+}
+
+/* pull_to_canary: the pre-pull passes everywhere; the first step's
+ * weight goes to every canary host (the first nc) at once. */
+static void
+pull_to_canary(size_t nc)
+{
+	size_t i;
+
+	tick();
+	for (i = 0; i < NH; i++)
+		step(RI_PULLED, i, NULL);
+	cr_assert_eq(F.r.state, RO_CANARY);
+	for (i = 0; i < NH; i++) {
+		cr_assert_eq(has(RA_WEIGH, i), i < nc, "host %zu", i);
+		cr_assert_eq(hs(i), i < nc ? RH_WEIGHING : RH_PULLED);
+	}
+}
+
+/* weigh_all: every canary host takes its weight. */
+static void
+weigh_all(size_t nc)
+{
+	size_t i;
+
+	for (i = 0; i < nc; i++)
+		cr_assert_gt(step(RI_SWAPPED, i, NULL), 0);
+	for (i = 0; i < nc; i++)
+		cr_assert_eq(hs(i), RH_BESIDE);
+	cr_assert_eq(F.r.phase, CP_RUNNING);
+}
+
+static size_t
+verdict_in(enum rollout_verdict v, const char *cause)
+{
+	struct rollout_event ev = { RI_VERDICT, 0, cause, v };
+	size_t n;
+
+	F.wake = 12345;
+	n = rollout_step(&F.r, &ev, F.now, F.d, ROLLOUT_DECISIONS(NH),
+	    &F.wake);
+	F.n = n;
+	cr_assert(rollout_check(&F.r));
+	for (size_t i = 1; i < n; i++)
+		F.log[F.nlog++] = F.d[i];
+	return n;
+}
+
+/* judge: the interval is due; the engine asks, and gets v. */
+static void
+judge(enum rollout_verdict v, const char *cause)
+{
+	F.now += 1000;
+	tick();
+	cr_assert(has(RA_JUDGE, 0), "a verdict is asked when due");
+	cr_assert(F.r.flags & ROLLOUT_JUDGING);
+	cr_assert_gt(verdict_in(v, cause), 0);
+}
+
+Test(canary, steps_weights_then_the_canary_hosts_complete_and_the_rest_roll,
+    .fini = fini)
+{
+	static const uint32_t w[] = { 5, 25, 50 };
+	static const uint64_t f[] = { 2000, 2000, 2000 };
+	size_t i;
+
+	plan_canary(2, 1, 0, 3, w, f);
+	pull_to_canary(2);
+	cr_assert_eq(F.r.step, 0);
+	weigh_all(2);
+	cr_assert(has(RA_MARK, 0), "the first interval starts with the step");
+	cr_assert_eq(F.wake, F.now + 1000, "woken when the interval is due");
+	/* Two passing intervals: the step has run its 2 s. */
+	judge(RV_PASS, "pass");
+	cr_assert(has(RA_MARK, 0), "a verdict starts the next interval");
+	cr_assert_eq(F.r.passes, 1);
+	judge(RV_PASS, "pass");
+	/* The step ended on the same tick: step 2's weight goes out. */
+	tick();
+	cr_assert_eq(F.r.step, 1);
+	cr_assert_eq(F.r.phase, CP_WEIGHING);
+	cr_assert_eq(count_log(RA_WEIGH, 0), 2);
+	weigh_all(2);
+	judge(RV_PASS, "pass");
+	judge(RV_PASS, "pass");
+	tick();
+	cr_assert_eq(F.r.step, 2);
+	weigh_all(2);
+	judge(RV_PASS, "pass");
+	judge(RV_PASS, "pass");
+	/* Past the steps: the canary hosts take the new revision alone. */
+	cr_assert_eq(F.r.state, RO_RUNNING);
+	cr_assert_eq(F.r.phase, CP_DONE);
+	cr_assert(has(RA_SWAP, 0) && has(RA_SWAP, 1) && !has(RA_SWAP, 2));
+	cr_assert(has(RA_MARK, 0), "the analysis goes on");
+	cr_assert_eq(count_log(RA_WEIGH, NH), 6, "3 steps x 2 hosts");
+	pass_batch();
+	cr_assert_eq(F.r.batch, 1);
+	cr_assert(has(RA_SWAP, 2) && has(RA_SWAP, 3));
+	/* The analysis goes on while the batches roll. */
+	judge(RV_INCONCLUSIVE, "few");
+	cr_assert_eq(F.r.state, RO_RUNNING, "inconclusive past the steps "
+	    "changes nothing");
+	pass_batch();
+	pass_batch();
+	cr_assert_eq(F.r.state, RO_SUCCEEDED);
+	for (i = 0; i < NH; i++)
+		cr_assert_eq(hs(i), RH_DONE);
+	cr_assert_eq(F.max_out, 2, "no more than a batch out of service");
+}
+
+Test(canary, failing_intervals_put_every_canary_host_back_at_once,
+    .fini = fini)
+{
+	static const uint32_t w[] = { 5, 50 };
+	static const uint64_t f[] = { 60000, 60000 };
+	size_t rev[LOGMAX], n;
+
+	plan_canary(3, 1, 0, 2, w, f);
+	pull_to_canary(3);
+	weigh_all(3);
+	judge(RV_FAIL, "error rate 2.4% > 1%");
+	cr_assert_eq(F.r.state, RO_CANARY, "one fail of failure_limit 2");
+	cr_assert(has(RA_MARK, 0));
+	judge(RV_FAIL, "error rate 2.1% > 1% (stable 0.1%) over 1 s");
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	n = revert_order(rev);
+	cr_assert_eq(n, 3, "every canary host at once");
+	cr_assert(has(RA_REVERT, 0) && has(RA_REVERT, 1) &&
+	    has(RA_REVERT, 2));
+	for (size_t i = 3; i < NH; i++)
+		cr_assert_eq(hs(i), RH_SKIPPED);
+	step(RI_REVERTED, 0, NULL);
+	step(RI_REVERTED, 1, NULL);
+	step(RI_REVERTED, 2, NULL);
+	cr_assert_eq(F.r.state, RO_ROLLED_BACK);
+	cr_assert(strstr(F.r.cause, "step 1/2 failed its analysis") != NULL,
+	    "%s", F.r.cause);
+	cr_assert(strstr(F.r.cause, "error rate 2.1% > 1% (stable 0.1%)") !=
+	    NULL, "the cause cites the figures: %s", F.r.cause);
+}
+
+Test(canary, too_little_traffic_pauses_and_never_passes_then_the_deadline_ends_it,
+    .fini = fini)
+{
+	static const uint32_t w[] = { 5 };
+	static const uint64_t f[] = { 500 };
+
+	plan_canary(NH, 1, 0, 1, w, f);
+	pull_to_canary(NH);
+	weigh_all(NH);
+	/* The step's 500 ms are over, but no interval has passed. */
+	F.now += 600;
+	tick();
+	cr_assert_eq(F.r.state, RO_CANARY, "not passed on no evidence");
+	judge(RV_INCONCLUSIVE, "inconclusive: 37 requests < min_requests 200");
+	cr_assert_eq(F.r.state, RO_PAUSED);
+	cr_assert(F.r.flags & ROLLOUT_STALLED);
+	cr_assert(strstr(F.r.cause, "paused at step 1/1: inconclusive") !=
+	    NULL, "%s", F.r.cause);
+	cr_assert_eq(F.wake, F.r.progress_ms + 10000, "the deadline counts");
+	F.now = F.wake;
+	tick();
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	cr_assert(strstr(F.r.cause, "no progress for 10s") != NULL, "%s",
+	    F.r.cause);
+	cr_assert_eq(count_log(RA_REVERT, NH), NH);
+}
+
+Test(canary, inconclusive_fail_counts_as_a_failed_interval, .fini = fini)
+{
+	static const uint32_t w[] = { 10 };
+	static const uint64_t f[] = { 60000 };
+
+	plan_canary(2, 1, 1, 1, w, f);
+	pull_to_canary(2);
+	weigh_all(2);
+	judge(RV_INCONCLUSIVE, "few");
+	cr_assert_eq(F.r.state, RO_CANARY);
+	cr_assert_eq(F.r.fails, 1);
+	judge(RV_INCONCLUSIVE, "few");
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+}
+
+Test(canary, a_step_without_for_waits_for_promote, .fini = fini)
+{
+	static const uint32_t w[] = { 5, 50 };
+	static const uint64_t f[] = { 1000, 0 };
+
+	plan_canary(2, 0, 0, 2, w, f);
+	pull_to_canary(2);
+	weigh_all(2);
+	cr_assert_not(has(RA_MARK, 0), "no analysis: no intervals");
+	cr_assert_eq(F.wake, F.now + 1000);
+	F.now += 1000;
+	tick();
+	cr_assert_eq(F.r.step, 1);
+	weigh_all(2);
+	cr_assert_eq(F.wake, 0, "nothing but promote ends this step");
+	F.now += 3600000;
+	cr_assert_eq(tick(), 0);
+	cr_assert_gt(step(RI_PROMOTE, 0, NULL), 0);
+	cr_assert_eq(F.r.state, RO_RUNNING);
+	cr_assert(has(RA_SWAP, 0) && has(RA_SWAP, 1));
+}
+
+Test(canary, promote_during_a_weight_change_waits_for_it, .fini = fini)
+{
+	static const uint32_t w[] = { 5, 25, 50 };
+	static const uint64_t f[] = { 1000, 1000, 1000 };
+
+	plan_canary(2, 0, 0, 3, w, f);
+	pull_to_canary(2);
+	cr_assert_gt(step(RI_PROMOTE, 0, NULL), 0);
+	cr_assert_eq(F.r.state, RO_CANARY);
+	cr_assert(F.r.flags & ROLLOUT_PROMOTING);
+	step(RI_SWAPPED, 0, NULL);
+	cr_assert_eq(F.r.state, RO_CANARY);
+	step(RI_SWAPPED, 1, NULL);
+	cr_assert_eq(F.r.state, RO_RUNNING, "the steps left are skipped");
+	cr_assert(has(RA_SWAP, 0) && has(RA_SWAP, 1));
+	cr_assert_eq(count_log(RA_WEIGH, NH), 2, "only the first step's");
+}
+
+Test(canary, time_paused_does_not_count_in_the_step, .fini = fini)
+{
+	static const uint32_t w[] = { 5, 50 };
+	static const uint64_t f[] = { 5000, 5000 };
+
+	plan_canary(2, 0, 0, 2, w, f);
+	pull_to_canary(2);
+	weigh_all(2);
+	F.now += 3000;
+	cr_assert_gt(step(RI_PAUSE, 0, NULL), 0);
+	cr_assert_eq(F.r.state, RO_PAUSED);
+	cr_assert(strstr(F.r.cause, "paused by operator at step 1/2") != NULL,
+	    "%s", F.r.cause);
+	F.now += 60000;
+	cr_assert_eq(tick(), 0);
+	cr_assert_gt(step(RI_RESUME, 0, NULL), 0);
+	cr_assert_eq(F.r.state, RO_CANARY);
+	cr_assert_eq(F.wake, F.now + 2000, "2 s of the step's 5 s are left");
+	F.now += 1999;
+	tick();
+	cr_assert_eq(F.r.step, 0);
+	F.now += 1;
+	tick();
+	cr_assert_eq(F.r.step, 1);
+}
+
+Test(canary, abort_puts_the_canary_back_then_ends_aborted, .fini = fini)
+{
+	static const uint32_t w[] = { 20 };
+	static const uint64_t f[] = { 60000 };
+
+	plan_canary(2, 1, 0, 1, w, f);
+	pull_to_canary(2);
+	weigh_all(2);
+	cr_assert_gt(step(RI_ABORT, 0, "operator"), 0);
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	cr_assert(has(RA_REVERT, 0) && has(RA_REVERT, 1));
+	step(RI_REVERTED, 0, NULL);
+	step(RI_REVERTED, 1, NULL);
+	cr_assert_eq(F.r.state, RO_ABORTED);
+	cr_assert(strstr(F.r.cause, "aborted by operator at step 1/1") !=
+	    NULL, "%s", F.r.cause);
+}
+
+Test(canary, a_host_that_fails_its_weight_fails_the_canary, .fini = fini)
+{
+	static const uint32_t w[] = { 5 };
+	static const uint64_t f[] = { 60000 };
+
+	plan_canary(3, 1, 0, 1, w, f);
+	pull_to_canary(3);
+	step(RI_SWAPPED, 0, NULL);
+	step(RI_SWAP_FAILED, 1, "health check failed");
+	cr_assert_eq(F.r.state, RO_CANARY, "decided once none is in flight");
+	step(RI_SWAPPED, 2, NULL);
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	cr_assert(has(RA_REVERT, 0) && !has(RA_REVERT, 1) &&
+	    has(RA_REVERT, 2), "the failed host was put back by its agent");
+	step(RI_REVERTED, 0, NULL);
+	step(RI_REVERTED, 2, NULL);
+	cr_assert_eq(F.r.state, RO_ROLLED_BACK);
+	cr_assert(strstr(F.r.cause, "web-2 (health check failed)") != NULL,
+	    "%s", F.r.cause);
+}
+
+Test(canary, a_fail_past_the_steps_rolls_back_once_the_batch_lands,
+    .fini = fini)
+{
+	static const uint32_t w[] = { 50 };
+	static const uint64_t f[] = { 1000 };
+
+	plan_canary(2, 1, 0, 1, w, f);
+	pull_to_canary(2);
+	weigh_all(2);
+	judge(RV_PASS, "ok");
+	tick();
+	cr_assert_eq(F.r.state, RO_RUNNING);
+	pass_batch();
+	cr_assert_eq(F.r.batch, 1);
+	judge(RV_FAIL, "p95 412 ms > 1.5x stable");
+	judge(RV_FAIL, "p95 430 ms > 1.5x stable");
+	cr_assert_eq(F.r.state, RO_RUNNING, "batch 2 is in flight");
+	cr_assert(F.r.flags & ROLLOUT_FAILING);
+	pass_batch();
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	cr_assert(strstr(F.r.cause, "p95 430 ms") != NULL, "%s", F.r.cause);
+	cr_assert(has(RA_REVERT, 2) && has(RA_REVERT, 3));
+}
+
+/* Blue-green: every host prepared at weight 0, then switched together. */
+static void
+plan_blue_green(int analysis)
+{
+	struct rollout_canary c;
+	char why[256] = "";
+
+	plan(2, NH, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	memset(&c, 0, sizeof(c));
+	c.strategy = RS_BLUE_GREEN;
+	c.nsteps = 2;
+	c.steps[0].weight = 0;
+	c.steps[1].weight = 100;
+	c.steps[1].for_ms = 600000;
+	c.analysis = analysis;
+	c.interval_ms = 1000;
+	c.failure_limit = 1;
+	c.progress_deadline_ms = 60000;
+	cr_assert_eq(rollout_set_canary(&F.r, &c, why, sizeof(why)), 0, "%s",
+	    why);
+}
+
+Test(canary, blue_green_prepares_everywhere_then_switches_all_at_once,
+    .fini = fini)
+{
+	size_t i;
+
+	plan_blue_green(1);
+	pull_to_canary(NH);
+	for (i = 0; i + 1 < NH; i++) {
+		step(RI_SWAPPED, i, NULL);
+		cr_assert_eq(F.r.step, 0, "no switch before every host is "
+		    "ready");
+	}
+	step(RI_SWAPPED, NH - 1, NULL);
+	cr_assert_not(has(RA_MARK, 0), "weight 0 is not judged");
+	cr_assert_eq(F.r.step, 1);
+	for (i = 0; i < NH; i++)
+		cr_assert(has(RA_WEIGH, i), "every host switches in one step");
+	weigh_all(NH);
+	cr_assert(has(RA_MARK, 0));
+	judge(RV_PASS, "ok");
+	/* keep_old runs out with a pass: the old revisions stop. */
+	F.now += 598000;
+	judge(RV_PASS, "ok");
+	cr_assert_eq(F.r.state, RO_RUNNING);
+	for (i = 0; i < NH; i++)
+		cr_assert(has(RA_SWAP, i));
+	pass_batch();
+	cr_assert_eq(F.r.state, RO_SUCCEEDED);
+}
+
+Test(canary, blue_green_switches_back_in_one_round_on_request, .fini = fini)
+{
+	size_t i;
+
+	plan_blue_green(0);
+	pull_to_canary(NH);
+	for (i = 0; i < NH; i++)
+		step(RI_SWAPPED, i, NULL);
+	weigh_all(NH);
+	cr_assert_eq(F.r.step, 1);
+	cr_assert_gt(step(RI_ROLLBACK, 0, "operator"), 0);
+	cr_assert_eq(F.r.state, RO_ROLLING_BACK);
+	for (i = 0; i < NH; i++)
+		cr_assert(has(RA_REVERT, i), "all of them at once");
+	for (i = 0; i < NH; i++)
+		step(RI_REVERTED, i, NULL);
+	cr_assert_eq(F.r.state, RO_ROLLED_BACK);
+	cr_assert(strstr(F.r.cause, "switched back by operator at the "
+	    "switch") != NULL, "%s", F.r.cause);
+}
+
+Test(canary, set_canary_refuses_what_cannot_run)
+{
+	struct rollout_canary c;
+	char why[256];
+
+	plan(2, 2, 0, RO_ON_FAILURE_ROLLBACK, 0, prev6);
+	memset(&c, 0, sizeof(c));
+	c.strategy = RS_CANARY;
+	cr_assert_eq(rollout_set_canary(&F.r, &c, why, sizeof(why)),
+	    FERR_ARG);
+	cr_assert(strstr(why, "1 to 16 steps") != NULL, "%s", why);
+	c.nsteps = 1;
+	c.steps[0].weight = 101;
+	cr_assert_eq(rollout_set_canary(&F.r, &c, why, sizeof(why)),
+	    FERR_ARG);
+	cr_assert(strstr(why, "above 100%") != NULL, "%s", why);
+	c.steps[0].weight = 5;
+	c.strategy = RS_BLUE_GREEN;
+	cr_assert_eq(rollout_set_canary(&F.r, &c, why, sizeof(why)),
+	    FERR_ARG);
+	cr_assert(strstr(why, "every host together") != NULL, "%s", why);
+	cr_assert_eq(F.r.cfg.strategy, RS_ROLLING, "r unchanged");
+	rollout_free(&F.r);
+}
+
+Test(canary, a_restart_while_judging_asks_again_over_the_same_interval,
+    .fini = fini)
+{
+	static const uint32_t w[] = { 5 };
+	static const uint64_t f[] = { 60000 };
+	uint64_t since;
+
+	plan_canary(2, 1, 0, 1, w, f);
+	pull_to_canary(2);
+	weigh_all(2);
+	since = F.r.interval_since_ms;
+	F.now += 1000;
+	tick();
+	cr_assert(has(RA_JUDGE, 0));
+	/* ferryd dies before the verdict: what the store keeps comes back. */
+	rollout_set_flags(&F.r, rollout_flags(&F.r));
+	cr_assert_not(F.r.flags & ROLLOUT_JUDGING, "nobody is judging now");
+	F.now += 5000;
+	tick();
+	cr_assert(has(RA_JUDGE, 0), "asked again");
+	cr_assert_not(has(RA_MARK, 0), "the interval is not restarted");
+	cr_assert_eq(F.r.interval_since_ms, since, "nothing lost: the "
+	    "interval runs from the same marks");
+	cr_assert_gt(verdict_in(RV_PASS, "ok over 6 s"), 0);
+	cr_assert_eq(F.r.intervals, 1, "counted once");
 }

@@ -294,6 +294,7 @@ Test(store, migration_6_turns_token_secrets_into_verifiers)
 	    " at_ms INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,"
 	    " host TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',"
 	    " deployment INTEGER NOT NULL DEFAULT 0);"
+	    "CREATE TABLE deployments (id INTEGER PRIMARY KEY AUTOINCREMENT);"
 	    "INSERT INTO tokens(id, secret, created_ms, expires_ms) VALUES "
 	    "(x'00112233445566778899aabbccddeeff', x'%s', 1, 2);"
 	    "PRAGMA user_version = 5", hex);
@@ -1451,6 +1452,95 @@ Test(store, deploy_commit_failing_partway_writes_nothing)
 	rollout_free(&r);
 	free(before);
 	free(after);
+}
+
+static void
+keep_deploy(void *arg, const struct deploy_rec *d, struct rollout *r)
+{
+	struct rollout *out = arg;
+
+	(void)d;
+	rollout_free(out);
+	*out = *r;
+}
+
+Test(store, a_canary_stands_where_it_was_after_reopening)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1), b = make_host("web2", 2);
+	const char *names[] = { "web1", "web2" };
+	struct rollout_canary c;
+	struct deploy_rec d;
+	struct rollout r, back;
+	uint64_t running = 0;
+	char why[128];
+
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	cr_assert_eq(store_host_insert(st, &b), 0);
+	memset(&d, 0, sizeof(d));
+	memset(&back, 0, sizeof(back));
+	snprintf(d.service, sizeof(d.service), "web");
+	d.revision = 1;
+	snprintf(d.image, sizeof(d.image), "registry.example/web:1");
+	cr_assert_eq(rollout_plan(&r, names, NULL, 2, 1, 0, 1, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), 0, "%s", why);
+	memset(&c, 0, sizeof(c));
+	c.strategy = RS_CANARY;
+	c.nsteps = 3;
+	c.steps[0].weight = 5;
+	c.steps[0].for_ms = 900000;
+	c.steps[1].weight = 25;
+	c.steps[1].for_ms = 600000;
+	c.steps[2].weight = 50;
+	c.steps[2].wait = 1;
+	c.analysis = 1;
+	c.interval_ms = 30000;
+	c.failure_limit = 2;
+	c.inconclusive_fail = 1;
+	c.progress_deadline_ms = 600000;
+	cr_assert_eq(rollout_set_canary(&r, &c, why, sizeof(why)), 0, "%s",
+	    why);
+	cr_assert_eq(store_deploy_create(st, &d, &r, &running), 0);
+	/* Mid-way through step 2, an interval being judged. */
+	r.state = RO_CANARY;
+	r.phase = CP_RUNNING;
+	r.step = 1;
+	r.step_run_ms = 1234;
+	r.step_since_ms = 50000;
+	r.interval_since_ms = 60000;
+	r.progress_ms = 55000;
+	r.passes = 1;
+	r.fails = 1;
+	r.intervals = 7;
+	r.flags = ROLLOUT_JUDGING;
+	r.hosts[0].state = RH_BESIDE;
+	r.hosts[1].state = RH_PULLED;
+	cr_assert(rollout_check(&r));
+	cr_assert_eq(store_deploy_commit(st, &d, &r, NULL, 0, NULL, 0), 0);
+	store_close(st);
+	st = open_store();
+	cr_assert_eq(store_deploy_list(st, "web", 1, 0, 10, keep_deploy,
+	    &back), 0);
+	cr_assert_eq(back.nhosts, 2);
+	cr_assert(rollout_check(&back));
+	cr_assert_eq(back.state, RO_CANARY);
+	cr_assert_eq(back.cfg.strategy, RS_CANARY);
+	cr_assert_eq(memcmp(&back.cfg, &c, sizeof(c)), 0, "the plan reads "
+	    "back whole");
+	cr_assert_eq(back.phase, CP_RUNNING);
+	cr_assert_eq(back.step, 1);
+	cr_assert_eq(back.step_run_ms, 1234);
+	cr_assert_eq(back.step_since_ms, 50000);
+	cr_assert_eq(back.interval_since_ms, 60000);
+	cr_assert_eq(back.progress_ms, 55000);
+	cr_assert_eq(back.passes, 1);
+	cr_assert_eq(back.fails, 1);
+	cr_assert_eq(back.intervals, 7);
+	cr_assert_eq(back.flags, 0, "nobody is judging after a restart");
+	cr_assert_eq(back.hosts[0].state, RH_BESIDE);
+	rollout_free(&back);
+	rollout_free(&r);
+	store_close(st);
 }
 
 /* ---- secrets -------------------------------------------------------------- */
