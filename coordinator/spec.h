@@ -76,6 +76,73 @@ enum spec_on_failure {
 	SPEC_ON_FAILURE_CONTINUE = 2,
 };
 
+/* How a revision replaces the one before (strategy:). */
+enum spec_strategy {
+	SPEC_STRATEGY_ROLLING = 0,	/* batches of hosts (the default) */
+	SPEC_STRATEGY_CANARY = 1,	/* canary: steps of traffic weight */
+	SPEC_STRATEGY_BLUE_GREEN = 2,	/* every host switches together */
+};
+
+#define SPEC_STEPS_MAX		16	/* canary.steps */
+#define SPEC_PROM_MAX		8	/* analysis.prometheus */
+#define SPEC_PROM_NAME_MAX	32	/* [a-z0-9_-]{1,32} */
+#define SPEC_PROM_QUERY_MAX	4096	/* bytes of PromQL */
+#define SPEC_PROM_URL_MAX	2048	/* bytes of http(s):// URL */
+#define SPEC_PROGRESS_MS	600000u	/* rollout.progress_deadline default */
+#define SPEC_KEEP_OLD_MS	600000u	/* blue_green.keep_old default */
+#define SPEC_INTERVAL_MS	30000u	/* analysis.interval default */
+#define SPEC_MIN_REQUESTS	200u	/* analysis.min_requests default */
+#define SPEC_MIN_REQUESTS_MAX	1000000000ull	/* 10^9 */
+#define SPEC_FAILURE_LIMIT	2u	/* analysis.failure_limit default */
+#define SPEC_FAILURE_LIMIT_MAX	1000u
+#define SPEC_FACTOR_MAX		1000.0	/* analysis.relative factors */
+
+/* One step of a canary: the share of traffic the new revision takes on
+ * the canary hosts, and for how long. */
+struct spec_step {
+	uint32_t weight;		/* percent of new traffic, 1..100 */
+	uint32_t for_ms;		/* how long; 0 with wait */
+	int wait;			/* no for: waits for ferry promote */
+};
+
+/* canary: { hosts, steps }, with strategy: canary. */
+struct spec_canary {
+	int hosts_all;			/* hosts: all (the default) */
+	uint32_t hosts;			/* hosts: N, or ... */
+	int hosts_percent;		/* ... hosts: N% (hosts holds N) */
+	struct spec_step steps[SPEC_STEPS_MAX];
+	size_t nsteps;			/* 1..SPEC_STEPS_MAX */
+};
+
+/* What an interval with too few requests on either side leads to. */
+enum spec_inconclusive {
+	SPEC_INCONCLUSIVE_PAUSE = 0,	/* the deployment pauses (default) */
+	SPEC_INCONCLUSIVE_FAIL = 1,	/* counts as a failed interval */
+};
+
+/* One analysis.prometheus check: the query's value must not exceed max. */
+struct spec_prom {
+	char *name;			/* prometheus-N when not given */
+	char *url;			/* http:// or https:// */
+	char *query;			/* PromQL */
+	double max;			/* the value must not exceed it */
+};
+
+/* analysis: { ... }, with strategy canary or blue-green. */
+struct spec_analysis {
+	int set;			/* analysis: present */
+	uint32_t interval_ms;		/* default 30s */
+	uint64_t min_requests;		/* per side and interval, default 200 */
+	double error_rate_max;		/* a fraction 0..1; < 0: no check */
+	uint32_t p95_max_ms;		/* 0: no check */
+	double relative_error_rate;	/* a factor > 1; 0: no check */
+	double relative_p95;		/* a factor > 1; 0: no check */
+	uint32_t failure_limit;		/* default 2 */
+	enum spec_inconclusive inconclusive;	/* default pause */
+	struct spec_prom *prom;		/* nprom of them, file order */
+	size_t nprom;
+};
+
 /* A name and its value: an environment variable or a host label. */
 struct spec_pair {
 	char *name;
@@ -114,6 +181,8 @@ struct spec_rollout {
 	enum spec_on_failure on_failure;	/* default rollback */
 	int skip_offline;		/* matched hosts offline at the start
 					 * are left out (default: refused) */
+	uint32_t progress_deadline_ms;	/* the longest a canary or blue-green
+					 * goes without progress, default 10m */
 };
 
 /* A secret the spec names, and (once ferryd has looked it up, or loaded
@@ -146,6 +215,11 @@ struct spec {
 					 * spec has no proxy: key */
 	struct spec_secret *secrets;	/* in the file's order, distinct */
 	size_t nsecrets;
+	enum spec_strategy strategy;	/* default rolling */
+	struct spec_canary canary;	/* SPEC_STRATEGY_CANARY */
+	uint32_t keep_old_ms;		/* SPEC_STRATEGY_BLUE_GREEN: the old
+					 * containers stay warm, default 10m */
+	struct spec_analysis analysis;	/* canary or blue-green, optional */
 };
 
 /*
@@ -156,10 +230,13 @@ struct spec {
  *
  * Required keys: service, image, hosts, health (with exactly one check).
  * Every other setting takes DESIGN's default when absent.  Every key
- * accepted has an effect: the keys of DESIGN's spec that this version
- * does not act on (canary, analysis, a strategy other than rolling) are
- * refused by name, with a message saying so, and so is proxy: for a
- * service without a host port (the proxy serves host ports only).  Unknown
+ * accepted has an effect: proxy: for a service without a host port is
+ * refused (the proxy serves host ports only), and so are strategy canary
+ * and blue-green without one (ferry-proxy splits their traffic); canary:
+ * and blue_green: need their strategy, analysis: needs canary or
+ * blue-green and at least one check, rollout.canary (a first batch) does
+ * not go with strategy: canary (canary.hosts says which hosts), and
+ * rollout.progress_deadline must be above analysis.interval.  Unknown
  * keys, duplicate keys, wrong types, bad values and impossible
  * combinations are refused, as are YAML aliases (*name), more than one document and files
  * larger than SPEC_MAX_BYTES.  A scalar is read by its text, quoted or
