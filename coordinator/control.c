@@ -835,6 +835,9 @@ on_control(void *arg, struct rep_slot *slot, nng_msg *msg)
 	case FERRY__CTL_REQUEST__OP_ABORT:
 		deploy_control(fd, slot, req->abort, RI_ABORT, actor);
 		break;
+	case FERRY__CTL_REQUEST__OP_PROMOTE:
+		deploy_control(fd, slot, req->promote, RI_PROMOTE, actor);
+		break;
 	case FERRY__CTL_REQUEST__OP_ROLLBACK:
 		deploy_rollback(fd, slot, req->rollback, actor);
 		break;

@@ -909,7 +909,7 @@ deploy_control(struct ferryd *fd, struct rep_slot *slot,
 {
 	struct deployment *p = dep_find(ref->id);
 	const char *what = in == RI_PAUSE ? "pause" : in == RI_RESUME ?
-	    "resume" : "abort";
+	    "resume" : in == RI_PROMOTE ? "promote" : "abort";
 	struct dep_input di;
 	enum rollout_state before;
 	int rc = 0;

@@ -58,6 +58,7 @@ static const char usage_main[] =
 "  status [DEPLOYMENT] [--watch] [--json]      state, health, rollback "
 "target\n"
 "  pause|resume|abort DEPLOYMENT\n"
+"  promote DEPLOYMENT                          skip a canary's steps left\n"
 "  rollback SERVICE [--to REVISION] [--watch]  roll an earlier revision "
 "out\n"
 "  history SERVICE                             its deployments\n"
@@ -1084,7 +1085,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[i], "rollback") == 0)
 		return cmd_rollback(argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "pause") == 0 || strcmp(argv[i], "resume") == 0 ||
-	    strcmp(argv[i], "abort") == 0)
+	    strcmp(argv[i], "abort") == 0 || strcmp(argv[i], "promote") == 0)
 		return cmd_control(argc - i - 1, argv + i + 1, argv[i]);
 	if (strcmp(argv[i], "events") == 0)
 		return cmd_events(argc - i - 1, argv + i + 1);

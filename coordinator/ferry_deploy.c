@@ -53,11 +53,16 @@ static const char usage_rollback[] =
 "current), with that revision's spec.\n";
 
 static const char usage_ctl[] =
-"usage: ferry pause|resume|abort DEPLOYMENT [--json]\n"
+"usage: ferry pause|resume|abort|promote DEPLOYMENT [--json]\n"
 "\n"
-"pause: no new batch starts; the one in flight finishes.  resume: go on.\n"
+"pause: no new batch starts; the one in flight finishes (a canary's step\n"
+"stops its clock and its analysis).  resume: go on.\n"
 "abort: stop sending new swaps and leave the hosts as they are; status\n"
-"then says exactly which run what.\n";
+"then says exactly which run what.  A canary or blue-green is first put\n"
+"back: traffic to the old revision on every canary host, the new one\n"
+"stopped.\n"
+"promote: skip a canary's steps left (or a blue-green's keep_old): the\n"
+"canary hosts take the new revision alone, the other batches follow.\n";
 
 static const char usage_history[] =
 "usage: ferry history SERVICE [--json]\n";
@@ -673,6 +678,9 @@ cmd_control(int argc, char **argv, const char *what)
 	} else if (strcmp(what, "resume") == 0) {
 		req.op_case = FERRY__CTL_REQUEST__OP_RESUME;
 		req.resume = &ref;
+	} else if (strcmp(what, "promote") == 0) {
+		req.op_case = FERRY__CTL_REQUEST__OP_PROMOTE;
+		req.promote = &ref;
 	} else {
 		req.op_case = FERRY__CTL_REQUEST__OP_ABORT;
 		req.abort = &ref;

@@ -114,7 +114,8 @@ check_proxies(const struct spec *s, const struct plan_host *const *sel,
 	char list[400] = "";
 	size_t i, off = 0, bad = 0;
 
-	if (!s->port.set || s->rollout.order != SPEC_ORDER_START_FIRST)
+	if (!s->port.set || (s->rollout.order != SPEC_ORDER_START_FIRST &&
+	    s->strategy == SPEC_STRATEGY_ROLLING))
 		return 0;
 	for (i = 0; i < k; i++) {
 		if (!sel[i]->online || sel[i]->proxy)
@@ -128,10 +129,67 @@ check_proxies(const struct spec *s, const struct plan_host *const *sel,
 	}
 	if (bad == 0)
 		return 0;
+	if (s->strategy != SPEC_STRATEGY_ROLLING)
+		return fail(why, whylen, FERR_STATE, "strategy: %s splits "
+		    "traffic with ferry-proxy, needed on every host: %s %s "
+		    "none; start the proxy", s->strategy ==
+		    SPEC_STRATEGY_CANARY ? "canary" : "blue-green", list,
+		    bad == 1 ? "has" : "have");
 	return fail(why, whylen, FERR_STATE, "rollout.order: start-first "
 	    "with a host port (%u) needs ferry-proxy on every host: %s %s "
 	    "none; use stop-first or start the proxy", s->port.host, list,
 	    bad == 1 ? "has" : "have");
+}
+
+void
+plan_canary_of(const struct spec *s, struct rollout_canary *c)
+{
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	c->strategy = s->strategy == SPEC_STRATEGY_CANARY ? RS_CANARY :
+	    s->strategy == SPEC_STRATEGY_BLUE_GREEN ? RS_BLUE_GREEN :
+	    RS_ROLLING;
+	if (c->strategy == RS_BLUE_GREEN) {
+		/* Prepared everywhere at 0%, then switched, the old kept
+		 * warm for keep_old. */
+		c->nsteps = 2;
+		c->steps[0].weight = 0;
+		c->steps[1].weight = 100;
+		c->steps[1].for_ms = s->keep_old_ms;
+	} else if (c->strategy == RS_CANARY) {
+		c->nsteps = (uint32_t)s->canary.nsteps;
+		for (i = 0; i < s->canary.nsteps && i < ROLLOUT_STEPS_MAX;
+		    i++) {
+			c->steps[i].weight = s->canary.steps[i].weight;
+			c->steps[i].for_ms = s->canary.steps[i].for_ms;
+			c->steps[i].wait = s->canary.steps[i].wait;
+		}
+	}
+	c->analysis = s->analysis.set;
+	c->interval_ms = s->analysis.interval_ms;
+	c->failure_limit = s->analysis.failure_limit;
+	c->inconclusive_fail = s->analysis.inconclusive ==
+	    SPEC_INCONCLUSIVE_FAIL;
+	c->progress_deadline_ms = s->rollout.progress_deadline_ms;
+}
+
+/* canary_hosts: how many of n hosts run the canary (batch 0). */
+static uint32_t
+canary_hosts(const struct spec *s, size_t n)
+{
+	uint64_t k;
+
+	if (s->strategy == SPEC_STRATEGY_BLUE_GREEN ||
+	    (s->strategy == SPEC_STRATEGY_CANARY && s->canary.hosts_all))
+		return (uint32_t)n;
+	if (s->strategy != SPEC_STRATEGY_CANARY)
+		return s->rollout.canary;
+	k = s->canary.hosts_percent ? (uint64_t)n * s->canary.hosts / 100 :
+	    s->canary.hosts;
+	if (k == 0)
+		k = 1;
+	return (uint32_t)(k > n ? n : k);
 }
 
 int
@@ -214,9 +272,15 @@ plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
 	rc = rollout_plan(&p->r, p->names, p->prev, p->n,
 	    s->rollout.batch_percent ? (uint32_t)s->rollout.batch_percent :
 	    s->rollout.batch, s->rollout.batch_percent != 0,
-	    s->rollout.canary, s->rollout.max_failures,
+	    canary_hosts(s, p->n), s->rollout.max_failures,
 	    (enum rollout_on_failure)s->rollout.on_failure,
 	    s->rollout.pause_ms, why, whylen);
+	if (rc == 0 && s->strategy != SPEC_STRATEGY_ROLLING) {
+		struct rollout_canary c;
+
+		plan_canary_of(s, &c);
+		rc = rollout_set_canary(&p->r, &c, why, whylen);
+	}
 out:
 	free(sel);
 	if (rc != 0)

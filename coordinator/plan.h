@@ -76,6 +76,12 @@ int plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
     enum plan_offline offline, struct plan *p, char *why, size_t whylen);
 void plan_free(struct plan *p);
 
+/* plan_canary_of fills c with s's canary or blue-green plan (strategy
+ * RS_ROLLING and nothing else for a rolling spec): the steps (blue-green:
+ * 0% then 100% for keep_old), the analysis' pace, failure_limit,
+ * inconclusive and progress_deadline. */
+void plan_canary_of(const struct spec *s, struct rollout_canary *c);
+
 /* plan_offline_text writes the matched hosts that are offline, "web-2,
  * web-5", into buf (as many as len holds; "" for none). */
 void plan_offline_text(const struct plan *p, char *buf, size_t len);
