@@ -103,7 +103,7 @@ struct event_rec {
 struct store;
 
 /* The schema version store_open migrates to: one per migration. */
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 
 
 /* store_open opens (creating if needed) the database at path: WAL,
@@ -317,6 +317,41 @@ int store_revision_set_digest(struct store *st, const char *service,
 int store_revision_get(struct store *st, const char *service,
     uint64_t number, char **spec_file, char **spec, char **digest,
     char **image);
+
+/* A canary analysis interval as recorded (analysis.h): wall-clock times
+ * for people, the figures of both sides, the verdict and its reason. */
+struct interval_rec {
+	uint64_t deployment;
+	uint64_t seq;			/* 1, 2, ... within the deployment */
+	uint32_t step;			/* the canary step's index */
+	char phase[16];			/* "canary", "rollout", "blue-green" */
+	uint64_t start_ms, end_ms;	/* wall clock */
+	int verdict;			/* enum analysis_verdict */
+	uint32_t failed;		/* ANALYSIS_CHECK_* bits */
+	uint64_t canary_requests, canary_errors;
+	uint64_t stable_requests, stable_errors;
+	double canary_p95_ms, stable_p95_ms;	/* -1: nothing timed */
+	char reason[320];		/* ANALYSIS_REASON_MAX */
+};
+struct analysis_mark;
+/* store_marks_load hands fn each stored mark of deployment (host order as
+ * stored).  FERR_CORRUPT when a stored mark does not have this version's
+ * shape. */
+typedef void (*store_mark_cb)(void *arg, const struct analysis_mark *m);
+int store_marks_load(struct store *st, uint64_t deployment, store_mark_cb fn,
+    void *arg);
+/* store_analysis_commit, in one transaction, records iv (when not NULL;
+ * iv->deployment is deployment) and replaces deployment's marks with
+ * marks[0..nmarks): all or nothing.  FERR_EXISTS when the deployment
+ * already has an interval of iv->seq (nothing changes). */
+int store_analysis_commit(struct store *st, uint64_t deployment,
+    const struct interval_rec *iv, const struct analysis_mark *marks,
+    size_t nmarks);
+/* store_intervals_list hands fn deployment's intervals newest first, at
+ * most limit of them (0: all). */
+typedef void (*store_interval_cb)(void *arg, const struct interval_rec *iv);
+int store_intervals_list(struct store *st, uint64_t deployment,
+    size_t limit, store_interval_cb fn, void *arg);
 
 /* repsrv.c */
 struct repsrv;

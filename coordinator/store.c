@@ -150,6 +150,29 @@ static const char *const migrations[] = {
 	"ALTER TABLE deployments ADD COLUMN fails INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE deployments ADD COLUMN intervals INTEGER NOT NULL "
 	"DEFAULT 0;",
+	/* 10: a canary's analysis (analysis.h): each interval with its
+	 * figures and verdict, and the marks the next interval's figures
+	 * are counted from, per (host, revision): the proxy's boot and its
+	 * cumulative counts (TC_WIDTH little-endian 64-bit numbers). */
+	"CREATE TABLE analysis_intervals ("
+	"  deployment INTEGER NOT NULL, seq INTEGER NOT NULL,"
+	"  step INTEGER NOT NULL, phase TEXT NOT NULL,"
+	"  start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,"
+	"  verdict TEXT NOT NULL"
+	"    CHECK (verdict IN ('pass','fail','inconclusive')),"
+	"  failed INTEGER NOT NULL,"
+	"  canary_requests INTEGER NOT NULL, canary_errors INTEGER NOT NULL,"
+	"  canary_p95_ms REAL NOT NULL,"
+	"  stable_requests INTEGER NOT NULL, stable_errors INTEGER NOT NULL,"
+	"  stable_p95_ms REAL NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  PRIMARY KEY (deployment, seq));"
+	"CREATE TABLE analysis_marks ("
+	"  deployment INTEGER NOT NULL, host TEXT NOT NULL,"
+	"  revision INTEGER NOT NULL,"
+	"  boot BLOB NOT NULL CHECK (length(boot) = 16),"
+	"  counts BLOB NOT NULL,"
+	"  PRIMARY KEY (deployment, host, revision));",
 };
 
 static const char *state_names[] = { "pending", "accepted", "revoked" };

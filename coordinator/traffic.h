@@ -137,6 +137,22 @@ void
 traffic_host_get(const struct traffic *t, const char *host,
     struct traffic_host *out);
 
+/* traffic_last fills boot and *out with host's proxy's last good reading
+ * of (service, revision): its boot id and its cumulative counts since that
+ * boot, zeros when the proxy of that boot has not counted the revision (or
+ * ferryd no longer keeps its series).  Returns 1, or 0 when the host's
+ * proxy gave no good reading since ferryd started (boot and *out zeroed). */
+int
+traffic_last(const struct traffic *t, const char *host, const char *service,
+    uint64_t revision, uint8_t boot[TRAFFIC_BOOT_LEN],
+    struct traffic_counts *out);
+
+/* traffic_heard_since: 1 when host's proxy gave a good reading at or after
+ * monotonic time since_ms (the time traffic_observe was handed), else 0. */
+int
+traffic_heard_since(const struct traffic *t, const char *host,
+    uint64_t since_ms);
+
 /*
  * traffic_read sums the series of service (and revision, unless
  * any_revision) over the hosts named (all hosts when nhosts is 0), in the
