@@ -476,6 +476,36 @@ traffic_host_get(const struct traffic *t, const char *host,
 		*out = h->info;
 }
 
+int
+traffic_last(const struct traffic *t, const char *host, const char *service,
+    uint64_t revision, uint8_t boot[TRAFFIC_BOOT_LEN],
+    struct traffic_counts *out)
+{
+	const struct thost *h = host_find(t, host);
+	const struct series *s;
+
+	memset(boot, 0, TRAFFIC_BOOT_LEN);
+	memset(out, 0, sizeof(*out));
+	if (h == NULL || !h->have_reading)
+		return 0;
+	memcpy(boot, h->boot, TRAFFIC_BOOT_LEN);
+	/* have_last is cleared when the boot changes: a series of an older
+	 * boot has counted nothing of this one. */
+	if ((s = series_find(h, service, revision, 0)) != NULL &&
+	    s->have_last)
+		*out = s->last;
+	return 1;
+}
+
+int
+traffic_heard_since(const struct traffic *t, const char *host,
+    uint64_t since_ms)
+{
+	const struct thost *h = host_find(t, host);
+
+	return h != NULL && h->have_reading && h->last_ms >= since_ms;
+}
+
 static int
 host_named(const char *name, const char *const *hosts, size_t nhosts)
 {

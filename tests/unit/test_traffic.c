@@ -545,3 +545,61 @@ Test(traffic, memory_is_bounded_per_host)
 	    TC_REQUESTS), 4 * TRAFFIC_SERIES_MAX);
 	traffic_free(t);
 }
+
+Test(traffic, the_last_reading_is_the_cumulative_count_of_the_current_boot)
+{
+	struct traffic *t = fresh();
+	struct reading r;
+	struct traffic_counts c;
+	uint8_t boot[TRAFFIC_BOOT_LEN], want[TRAFFIC_BOOT_LEN];
+
+	/* Never heard: nothing, and not heard since any time. */
+	cr_assert_eq(traffic_last(t, "h1", "web", 1, boot, &c), 0);
+	cr_assert_eq(c.v[TC_REQUESTS], 0);
+	cr_assert_eq(traffic_heard_since(t, "h1", 0), 0);
+	reading_init(&r, 1, 1000);
+	rev(&r, "web", 1, 300, 3, 2);
+	observe(t, "h1", &r, T0);
+	reading_init(&r, 1, 6000);
+	rev(&r, "web", 1, 500, 7, 2);
+	observe(t, "h1", &r, T0 + 5000);
+	/* The raw cumulative counts, not the difference. */
+	cr_assert_eq(traffic_last(t, "h1", "web", 1, boot, &c), 1);
+	memset(want, 1, sizeof(want));
+	cr_assert_arr_eq(boot, want, TRAFFIC_BOOT_LEN);
+	cr_assert_eq(c.v[TC_REQUESTS], 500);
+	cr_assert_eq(c.v[TC_CLASS + 4], 7);
+	cr_assert_eq(c.v[TC_LATENCY + 2], 500);
+	/* A revision this boot has not counted reads as zeros of the boot;
+	 * another service's does not mix in. */
+	cr_assert_eq(traffic_last(t, "h1", "web", 2, boot, &c), 1);
+	cr_assert_eq(c.v[TC_REQUESTS], 0);
+	cr_assert_eq(traffic_last(t, "h1", "api", 1, boot, &c), 1);
+	cr_assert_eq(c.v[TC_REQUESTS], 0);
+	cr_assert_eq(traffic_heard_since(t, "h1", T0 + 5000), 1);
+	cr_assert_eq(traffic_heard_since(t, "h1", T0 + 5001), 0);
+	/* A proxy that did not answer is not heard, and keeps its last. */
+	{
+		Ferry__Traffic bad = FERRY__TRAFFIC__INIT;
+
+		bad.error = "timeout";
+		cr_assert_eq(traffic_observe(t, "h1", &bad, T0 + 9000, NULL,
+		    0), 0);
+	}
+	cr_assert_eq(traffic_heard_since(t, "h1", T0 + 9000), 0);
+	cr_assert_eq(traffic_last(t, "h1", "web", 1, boot, &c), 1);
+	cr_assert_eq(c.v[TC_REQUESTS], 500);
+	/* A new boot that has not counted revision 1 yet: zeros, new boot. */
+	reading_init(&r, 2, 1000);
+	rev(&r, "web", 2, 40, 0, 1);
+	observe(t, "h1", &r, T0 + 10000);
+	cr_assert_eq(traffic_last(t, "h1", "web", 1, boot, &c), 1);
+	memset(want, 2, sizeof(want));
+	cr_assert_arr_eq(boot, want, TRAFFIC_BOOT_LEN);
+	cr_assert_eq(c.v[TC_REQUESTS], 0);
+	cr_assert_eq(traffic_last(t, "h1", "web", 2, boot, &c), 1);
+	cr_assert_eq(c.v[TC_REQUESTS], 40);
+	cr_assert_eq(traffic_heard_since(t, "h1", T0 + 10000), 1);
+	cr_assert_eq(traffic_heard_since(t, "h2", 0), 0);
+	traffic_free(t);
+}
