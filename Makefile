@@ -25,7 +25,7 @@ SAN      ?=
 PKGS     := libprotobuf-c libsodium sqlite3 libuv libcurl libcjson inih yaml-0.1 \
             libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lnng -lpthread
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lnng -lpthread -lm
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Werror
@@ -47,7 +47,8 @@ FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
             coordinator/specwire.c coordinator/secrets.c \
             coordinator/deploy.c coordinator/plan.c coordinator/views.c \
             coordinator/rollout.c coordinator/metrics.c \
-            coordinator/refusals.c coordinator/traffic.c
+            coordinator/refusals.c coordinator/traffic.c \
+            coordinator/analysis.c
 FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c \
             coordinator/ferry_secret.c
 AGENT    := $(wildcard agent/*.c)
