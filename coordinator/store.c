@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis.h"
 #include "clock.h"
 #include "db.h"
 #include "ferr.h"
@@ -1616,4 +1617,189 @@ store_deploy_counts(struct store *st, uint64_t *by_state, size_t n)
 	}
 	db_release(s);
 	return 0;
+}
+
+/* ---- a canary's analysis (analysis.h) ------------------------------------ */
+
+#define COUNTS_BYTES	(TC_WIDTH * 8)
+
+static void
+counts_put(uint8_t *b, const struct traffic_counts *c)
+{
+	size_t k, i;
+
+	for (k = 0; k < TC_WIDTH; k++)
+		for (i = 0; i < 8; i++)
+			b[8 * k + i] = (uint8_t)(c->v[k] >> (8 * i));
+}
+
+static void
+counts_get(const uint8_t *b, struct traffic_counts *c)
+{
+	size_t k, i;
+
+	for (k = 0; k < TC_WIDTH; k++) {
+		c->v[k] = 0;
+		for (i = 0; i < 8; i++)
+			c->v[k] |= (uint64_t)b[8 * k + i] << (8 * i);
+	}
+}
+
+int
+store_marks_load(struct store *st, uint64_t deployment, store_mark_cb fn,
+    void *arg)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT host, revision, boot, counts "
+	    "FROM analysis_marks WHERE deployment = ? ORDER BY rowid");
+	struct analysis_mark m;
+	int rc = 0, step;
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)deployment);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&m, 0, sizeof(m));
+		copy_text(m.host, sizeof(m.host), s, 0);
+		m.revision = (uint64_t)sqlite3_column_int64(s, 1);
+		if (sqlite3_column_bytes(s, 2) != TRAFFIC_BOOT_LEN ||
+		    sqlite3_column_bytes(s, 3) != COUNTS_BYTES) {
+			rc = FERR_CORRUPT;
+			break;
+		}
+		memcpy(m.boot, sqlite3_column_blob(s, 2), TRAFFIC_BOOT_LEN);
+		counts_get(sqlite3_column_blob(s, 3), &m.counts);
+		fn(arg, &m);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = FERR_STORE;
+	db_release(s);
+	return rc;
+}
+
+static int
+interval_insert(struct store *st, const struct interval_rec *iv)
+{
+	sqlite3_stmt *s = db_prep(st->db, "INSERT INTO analysis_intervals("
+	    "deployment, seq, step, phase, start_ms, end_ms, verdict, failed, "
+	    "canary_requests, canary_errors, canary_p95_ms, stable_requests, "
+	    "stable_errors, stable_p95_ms, reason) VALUES (?, ?, ?, ?, ?, ?, "
+	    "?, ?, ?, ?, ?, ?, ?, ?, ?)");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)iv->deployment);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)iv->seq);
+	sqlite3_bind_int64(s, 3, iv->step);
+	sqlite3_bind_text(s, 4, iv->phase, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)iv->start_ms);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)iv->end_ms);
+	sqlite3_bind_text(s, 7, analysis_verdict_name(iv->verdict), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(s, 8, iv->failed);
+	sqlite3_bind_int64(s, 9, (sqlite3_int64)iv->canary_requests);
+	sqlite3_bind_int64(s, 10, (sqlite3_int64)iv->canary_errors);
+	sqlite3_bind_double(s, 11, iv->canary_p95_ms);
+	sqlite3_bind_int64(s, 12, (sqlite3_int64)iv->stable_requests);
+	sqlite3_bind_int64(s, 13, (sqlite3_int64)iv->stable_errors);
+	sqlite3_bind_double(s, 14, iv->stable_p95_ms);
+	sqlite3_bind_text(s, 15, iv->reason, -1, SQLITE_STATIC);
+	return db_step_done(s);
+}
+
+static int
+marks_replace(struct store *st, uint64_t deployment,
+    const struct analysis_mark *marks, size_t nmarks)
+{
+	uint8_t counts[COUNTS_BYTES];
+	sqlite3_stmt *s;
+	size_t i;
+	int rc;
+
+	s = db_prep(st->db, "DELETE FROM analysis_marks WHERE deployment = ?");
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)deployment);
+	if ((rc = db_step_done(s)) != 0)
+		return rc;
+	for (i = 0; i < nmarks; i++) {
+		s = db_prep(st->db, "INSERT INTO analysis_marks(deployment, "
+		    "host, revision, boot, counts) VALUES (?, ?, ?, ?, ?)");
+		if (s == NULL)
+			return FERR_STORE;
+		counts_put(counts, &marks[i].counts);
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)deployment);
+		sqlite3_bind_text(s, 2, marks[i].host, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, (sqlite3_int64)marks[i].revision);
+		sqlite3_bind_blob(s, 4, marks[i].boot, TRAFFIC_BOOT_LEN,
+		    SQLITE_STATIC);
+		sqlite3_bind_blob(s, 5, counts, sizeof(counts),
+		    SQLITE_STATIC);
+		if ((rc = db_step_done(s)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+store_analysis_commit(struct store *st, uint64_t deployment,
+    const struct interval_rec *iv, const struct analysis_mark *marks,
+    size_t nmarks)
+{
+	int rc;
+
+	if (iv != NULL && (iv->deployment != deployment ||
+	    (iv->verdict != ANALYSIS_PASS && iv->verdict != ANALYSIS_FAIL &&
+	    iv->verdict != ANALYSIS_INCONCLUSIVE)))
+		return FERR_ARG;
+	if ((rc = db_begin(st->db)) != 0)
+		return rc;
+	if (iv != NULL)
+		rc = interval_insert(st, iv);
+	if (rc == 0)
+		rc = marks_replace(st, deployment, marks, nmarks);
+	return db_finish(st->db, rc);
+}
+
+int
+store_intervals_list(struct store *st, uint64_t deployment, size_t limit,
+    store_interval_cb fn, void *arg)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT deployment, seq, step, phase, "
+	    "start_ms, end_ms, verdict, failed, canary_requests, "
+	    "canary_errors, canary_p95_ms, stable_requests, stable_errors, "
+	    "stable_p95_ms, reason FROM analysis_intervals WHERE "
+	    "deployment = ? ORDER BY seq DESC LIMIT ?");
+	struct interval_rec iv;
+	char verdict[16];
+	int step;
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)deployment);
+	sqlite3_bind_int64(s, 2, limit == 0 || limit > INT64_MAX ? -1 :
+	    (sqlite3_int64)limit);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&iv, 0, sizeof(iv));
+		iv.deployment = (uint64_t)sqlite3_column_int64(s, 0);
+		iv.seq = (uint64_t)sqlite3_column_int64(s, 1);
+		iv.step = (uint32_t)sqlite3_column_int64(s, 2);
+		copy_text(iv.phase, sizeof(iv.phase), s, 3);
+		iv.start_ms = (uint64_t)sqlite3_column_int64(s, 4);
+		iv.end_ms = (uint64_t)sqlite3_column_int64(s, 5);
+		copy_text(verdict, sizeof(verdict), s, 6);
+		iv.verdict = strcmp(verdict, "pass") == 0 ? ANALYSIS_PASS :
+		    strcmp(verdict, "fail") == 0 ? ANALYSIS_FAIL :
+		    ANALYSIS_INCONCLUSIVE;
+		iv.failed = (uint32_t)sqlite3_column_int64(s, 7);
+		iv.canary_requests = (uint64_t)sqlite3_column_int64(s, 8);
+		iv.canary_errors = (uint64_t)sqlite3_column_int64(s, 9);
+		iv.canary_p95_ms = sqlite3_column_double(s, 10);
+		iv.stable_requests = (uint64_t)sqlite3_column_int64(s, 11);
+		iv.stable_errors = (uint64_t)sqlite3_column_int64(s, 12);
+		iv.stable_p95_ms = sqlite3_column_double(s, 13);
+		copy_text(iv.reason, sizeof(iv.reason), s, 14);
+		fn(arg, &iv);
+	}
+	db_release(s);
+	return step == SQLITE_DONE ? 0 : FERR_STORE;
 }

@@ -1,4 +1,4 @@
-// links: coordinator/store.c coordinator/rollout.c
+// links: coordinator/store.c coordinator/rollout.c coordinator/analysis.c coordinator/traffic.c
 /* test_store.c: ferryd's SQLite store: migrations, hosts, tokens, the
  * command outbox, the audit log, secrets and the versions revisions pin. */
 #define _XOPEN_SOURCE 700
@@ -15,6 +15,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "analysis.h"
 #include "clock.h"
 #include "ferr.h"
 #include "ferryd.h"
@@ -1658,4 +1659,249 @@ Test(store, secrets_versions_pins_removal_and_rekey)
 	store_close(st);
 	cr_assert_eq(sql_int("SELECT COUNT(*) FROM events WHERE kind IN "
 	    "('secret-set', 'secret-removed')"), 5);
+}
+
+/* ---- a canary's analysis: intervals and marks --------------------------- */
+
+static struct analysis_mark
+mk_mark(const char *host, uint64_t revision, int boot, uint64_t requests)
+{
+	struct analysis_mark m;
+	size_t k;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.host, sizeof(m.host), "%s", host);
+	m.revision = revision;
+	memset(m.boot, boot, sizeof(m.boot));
+	for (k = 0; k < TC_WIDTH; k++)
+		m.counts.v[k] = requests * 1000 + k;
+	m.counts.v[TC_REQUESTS] = requests;
+	return m;
+}
+
+struct marks_got {
+	struct analysis_mark m[8];
+	size_t n;
+};
+
+static void
+on_mark(void *arg, const struct analysis_mark *m)
+{
+	struct marks_got *g = arg;
+
+	cr_assert_lt(g->n, 8);
+	g->m[g->n++] = *m;
+}
+
+static struct marks_got
+marks_of(struct store *st, uint64_t deployment)
+{
+	struct marks_got g;
+
+	memset(&g, 0, sizeof(g));
+	cr_assert_eq(store_marks_load(st, deployment, on_mark, &g), 0);
+	return g;
+}
+
+struct intervals_got {
+	struct interval_rec iv[8];
+	size_t n;
+};
+
+static void
+on_interval(void *arg, const struct interval_rec *iv)
+{
+	struct intervals_got *g = arg;
+
+	cr_assert_lt(g->n, 8);
+	g->iv[g->n++] = *iv;
+}
+
+static struct interval_rec
+mk_interval(uint64_t deployment, uint64_t seq, int verdict)
+{
+	struct interval_rec iv;
+
+	memset(&iv, 0, sizeof(iv));
+	iv.deployment = deployment;
+	iv.seq = seq;
+	iv.step = 1;
+	snprintf(iv.phase, sizeof(iv.phase), "canary");
+	iv.start_ms = 1764900000000ull + seq * 30000;
+	iv.end_ms = iv.start_ms + 30000;
+	iv.verdict = verdict;
+	iv.failed = verdict == ANALYSIS_FAIL ? ANALYSIS_CHECK_ERROR_RATE : 0;
+	iv.canary_requests = 1204;
+	iv.canary_errors = 29;
+	iv.canary_p95_ms = 180.5;
+	iv.stable_requests = 22876;
+	iv.stable_errors = 23;
+	iv.stable_p95_ms = -1;
+	snprintf(iv.reason, sizeof(iv.reason), "error rate 2.4%% > 1%% "
+	    "(stable 0.1%%) over 30 s, 1,204 requests");
+	return iv;
+}
+
+Test(store, analysis_marks_survive_a_reopen_exactly)
+{
+	struct store *st = open_store();
+	struct analysis_mark m[3];
+	struct marks_got g;
+	size_t i;
+
+	m[0] = mk_mark("web-1", 2, 1, 0);
+	m[1] = mk_mark("web-1", 1, 1, 5000);
+	m[2] = mk_mark("web-2", 2, 9, 77);
+	m[2].counts.v[TC_LATENCY_SUM] = UINT64_MAX;	/* all 64 bits */
+	cr_assert_eq(store_analysis_commit(st, 7, NULL, m, 3), 0);
+	cr_assert_eq(store_analysis_commit(st, 8, NULL, m, 1), 0);
+	store_close(st);
+	st = open_store();
+	g = marks_of(st, 7);
+	cr_assert_eq(g.n, 3);
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(memcmp(&g.m[i], &m[i], sizeof(m[i])), 0,
+		    "mark %zu differs", i);
+	cr_assert_eq(marks_of(st, 8).n, 1);
+	cr_assert_eq(marks_of(st, 9).n, 0);
+	/* Marks only (no interval) records no interval. */
+	cr_assert_eq(sql_int("SELECT count(*) FROM analysis_intervals"), 0);
+	store_close(st);
+}
+
+Test(store, an_interval_and_the_next_marks_are_recorded_together)
+{
+	struct store *st = open_store();
+	struct analysis_mark m0[2], m1[2];
+	struct interval_rec iv;
+	struct intervals_got g;
+	struct marks_got mg;
+	uint64_t seq;
+
+	m0[0] = mk_mark("web-1", 2, 1, 0);
+	m0[1] = mk_mark("web-1", 1, 1, 5000);
+	m1[0] = mk_mark("web-1", 2, 1, 1204);
+	m1[1] = mk_mark("web-1", 1, 1, 27876);
+	cr_assert_eq(store_analysis_commit(st, 7, NULL, m0, 2), 0);
+	for (seq = 1; seq <= 5; seq++) {
+		iv = mk_interval(7, seq, seq == 5 ? ANALYSIS_FAIL :
+		    seq == 2 ? ANALYSIS_INCONCLUSIVE : ANALYSIS_PASS);
+		cr_assert_eq(store_analysis_commit(st, 7, &iv, m1, 2), 0);
+	}
+	iv = mk_interval(8, 1, ANALYSIS_PASS);
+	cr_assert_eq(store_analysis_commit(st, 8, &iv, m1, 1), 0);
+	mg = marks_of(st, 7);
+	cr_assert_eq(mg.n, 2);
+	cr_assert_eq(mg.m[0].counts.v[TC_REQUESTS], 1204);
+	cr_assert_eq(mg.m[1].counts.v[TC_REQUESTS], 27876);
+	/* Newest first, at most limit; 0: all. */
+	memset(&g, 0, sizeof(g));
+	cr_assert_eq(store_intervals_list(st, 7, 3, on_interval, &g), 0);
+	cr_assert_eq(g.n, 3);
+	cr_assert_eq(g.iv[0].seq, 5);
+	cr_assert_eq(g.iv[2].seq, 3);
+	iv = mk_interval(7, 5, ANALYSIS_FAIL);
+	cr_assert_eq(memcmp(&g.iv[0], &iv, sizeof(iv)), 0);
+	memset(&g, 0, sizeof(g));
+	cr_assert_eq(store_intervals_list(st, 7, 0, on_interval, &g), 0);
+	cr_assert_eq(g.n, 5);
+	cr_assert_eq(g.iv[3].seq, 2);
+	cr_assert_eq(g.iv[3].verdict, ANALYSIS_INCONCLUSIVE);
+	cr_assert_eq(g.iv[4].verdict, ANALYSIS_PASS);
+	cr_assert_eq(g.iv[4].stable_p95_ms, -1);
+	cr_assert_str_eq(g.iv[4].phase, "canary");
+	cr_assert_str_eq(g.iv[4].reason, "error rate 2.4% > 1% (stable 0.1%) "
+	    "over 30 s, 1,204 requests");
+	/* People read the verdict in the file as a word. */
+	cr_assert_eq(sql_int("SELECT count(*) FROM analysis_intervals WHERE "
+	    "deployment = 7 AND verdict = 'fail'"), 1);
+	/* Clearing the marks when the analysis ends. */
+	cr_assert_eq(store_analysis_commit(st, 7, NULL, NULL, 0), 0);
+	cr_assert_eq(marks_of(st, 7).n, 0);
+	cr_assert_eq(marks_of(st, 8).n, 1);
+	store_close(st);
+}
+
+Test(store, a_failed_interval_record_leaves_the_old_marks)
+{
+	struct store *st = open_store();
+	struct analysis_mark m0[2], m1[2];
+	struct interval_rec iv;
+	struct intervals_got g;
+	struct marks_got mg;
+
+	m0[0] = mk_mark("web-1", 2, 1, 100);
+	m0[1] = mk_mark("web-1", 1, 1, 5000);
+	m1[0] = mk_mark("web-1", 2, 1, 400);
+	m1[1] = mk_mark("web-1", 1, 1, 9000);
+	iv = mk_interval(7, 1, ANALYSIS_PASS);
+	cr_assert_eq(store_analysis_commit(st, 7, &iv, m0, 2), 0);
+	/* The same interval again (a repeat after a crash would be): refused
+	 * whole, the marks of the first stay. */
+	iv.verdict = ANALYSIS_FAIL;
+	cr_assert_eq(store_analysis_commit(st, 7, &iv, m1, 2), FERR_EXISTS);
+	mg = marks_of(st, 7);
+	cr_assert_eq(mg.n, 2);
+	cr_assert_eq(memcmp(&mg.m[0], &m0[0], sizeof(m0[0])), 0);
+	cr_assert_eq(memcmp(&mg.m[1], &m0[1], sizeof(m0[1])), 0);
+	memset(&g, 0, sizeof(g));
+	cr_assert_eq(store_intervals_list(st, 7, 0, on_interval, &g), 0);
+	cr_assert_eq(g.n, 1);
+	cr_assert_eq(g.iv[0].verdict, ANALYSIS_PASS);
+	/* A mark that cannot be written (the same host and revision twice)
+	 * undoes the interval and the deletion of the old marks. */
+	m1[1] = m1[0];
+	iv = mk_interval(7, 2, ANALYSIS_PASS);
+	cr_assert_eq(store_analysis_commit(st, 7, &iv, m1, 2), FERR_EXISTS);
+	mg = marks_of(st, 7);
+	cr_assert_eq(mg.n, 2);
+	cr_assert_eq(mg.m[0].counts.v[TC_REQUESTS], 100);
+	cr_assert_eq(sql_int("SELECT count(*) FROM analysis_intervals"), 1);
+	/* Our own mistakes are refused before anything is written. */
+	iv = mk_interval(8, 2, ANALYSIS_PASS);
+	cr_assert_eq(store_analysis_commit(st, 7, &iv, m0, 2), FERR_ARG);
+	iv = mk_interval(7, 2, 9);
+	cr_assert_eq(store_analysis_commit(st, 7, &iv, m0, 2), FERR_ARG);
+	cr_assert_eq(sql_int("SELECT count(*) FROM analysis_intervals"), 1);
+	store_close(st);
+}
+
+Test(store, a_mark_of_another_shape_is_refused_on_load)
+{
+	struct store *st = open_store();
+	struct analysis_mark m = mk_mark("web-1", 2, 1, 100);
+	struct marks_got g;
+
+	cr_assert_eq(store_analysis_commit(st, 7, NULL, &m, 1), 0);
+	store_close(st);
+	sql_exec("UPDATE analysis_marks SET counts = x'0001'");
+	st = open_store();
+	memset(&g, 0, sizeof(g));
+	cr_assert_eq(store_marks_load(st, 7, on_mark, &g), FERR_CORRUPT);
+	cr_assert_eq(g.n, 0);
+	store_close(st);
+}
+
+/* A database of the version before (8) opens and gains the analysis
+ * tables, its data kept. */
+Test(store, migration_9_adds_the_analysis_tables)
+{
+	struct store *st = open_store();
+	struct host_rec h = make_host("web1", 1);
+	struct analysis_mark m = mk_mark("web1", 2, 1, 100);
+
+	cr_assert_eq(store_host_insert(st, &h), 0);
+	store_close(st);
+	sql_exec("DROP TABLE analysis_intervals; DROP TABLE analysis_marks; "
+	    "PRAGMA user_version = 8");
+	cr_assert_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE "
+	    "name LIKE 'analysis_%'"), 0);
+	st = open_store();
+	cr_assert_eq(store_schema_version(st), 9);
+	cr_assert_eq(store_analysis_commit(st, 7, NULL, &m, 1), 0);
+	cr_assert_eq(marks_of(st, 7).n, 1);
+	store_close(st);
+	cr_assert_eq(sql_int("SELECT count(*) FROM hosts"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE "
+	    "name IN ('analysis_intervals', 'analysis_marks')"), 2);
 }
