@@ -232,13 +232,19 @@ rel_error_fails(uint64_t xc, uint64_t nc, uint64_t xs, uint64_t ns,
 }
 
 /* rel_p95_fails: the canary's p95 pc_us is above t_us and significantly
- * more than 5% of its nc timed requests are slower than t_us. */
+ * more than 5% of its timed requests (histogram lat) are slower than
+ * t_us. */
 static int
-rel_p95_fails(const uint64_t *lat, uint64_t nc, double pc_us, double t_us)
+rel_p95_fails(const uint64_t *lat, double pc_us, double t_us)
 {
+	uint64_t n = 0;
+	size_t k;
+
 	if (!(pc_us > t_us))
 		return 0;
-	return binomial_tail(nc, 0.05, (uint64_t)slower_than(lat, t_us)) <
+	for (k = 0; k < HIST_BUCKETS; k++)
+		n += lat[k];
+	return binomial_tail(n, 0.05, (uint64_t)slower_than(lat, t_us)) <
 	    ANALYSIS_ALPHA;
 }
 
@@ -373,7 +379,7 @@ analysis_judge(const struct spec_analysis *a,
 			out->unjudged |= ANALYSIS_CHECK_REL_P95;
 			nothing_timed = 1;
 		} else if (rel_p95_fails(&canary->v[TC_LATENCY],
-		    canary->v[TC_REQUESTS], out->canary.p95_ms * 1000.0,
+		    out->canary.p95_ms * 1000.0,
 		    a->relative_p95 * out->stable.p95_ms * 1000.0)) {
 			out->failed |= ANALYSIS_CHECK_REL_P95;
 			p95_rel = 1;

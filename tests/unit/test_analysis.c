@@ -246,6 +246,25 @@ Test(analysis, zero_errors_on_the_stable_side)
 	    "300 requests");
 }
 
+Test(analysis, large_counts_are_tested_by_significance_not_by_ratio)
+{
+	struct spec_analysis a = limits();
+	struct analysis_result r;
+
+	a.error_rate_max = -1;
+	/* 0.21% against 2 x 0.1% on a million requests: z about 2.1, p
+	 * about 0.017, not significant at 1%. */
+	r = judge(&a, side(1000000, 2100, FAST), side(19000000, 19000, FAST),
+	    NULL, 0);
+	cr_assert_eq(r.verdict, ANALYSIS_PASS, "%s", r.reason);
+	/* 0.22%: z about 4.3. */
+	r = judge(&a, side(1000000, 2200, FAST), side(19000000, 19000, FAST),
+	    NULL, 0);
+	cr_assert_eq(r.verdict, ANALYSIS_FAIL);
+	cr_assert_str_eq(r.reason, "error rate 0.22% > 2x stable 0.1% over "
+	    "30 s, 1,000,000 requests");
+}
+
 Test(analysis, zero_requests_on_both_sides)
 {
 	struct spec_analysis a = limits();
