@@ -328,6 +328,7 @@ struct interval_rec {
 	uint64_t start_ms, end_ms;	/* wall clock */
 	int verdict;			/* enum analysis_verdict */
 	uint32_t failed;		/* ANALYSIS_CHECK_* bits */
+	uint32_t unjudged;		/* ... set but not judged */
 	uint64_t canary_requests, canary_errors;
 	uint64_t stable_requests, stable_errors;
 	double canary_p95_ms, stable_p95_ms;	/* -1: nothing timed */

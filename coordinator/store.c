@@ -161,7 +161,7 @@ static const char *const migrations[] = {
 	"  start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,"
 	"  verdict TEXT NOT NULL"
 	"    CHECK (verdict IN ('pass','fail','inconclusive')),"
-	"  failed INTEGER NOT NULL,"
+	"  failed INTEGER NOT NULL, unjudged INTEGER NOT NULL,"
 	"  canary_requests INTEGER NOT NULL, canary_errors INTEGER NOT NULL,"
 	"  canary_p95_ms REAL NOT NULL,"
 	"  stable_requests INTEGER NOT NULL, stable_errors INTEGER NOT NULL,"
@@ -1681,9 +1681,9 @@ interval_insert(struct store *st, const struct interval_rec *iv)
 {
 	sqlite3_stmt *s = db_prep(st->db, "INSERT INTO analysis_intervals("
 	    "deployment, seq, step, phase, start_ms, end_ms, verdict, failed, "
-	    "canary_requests, canary_errors, canary_p95_ms, stable_requests, "
-	    "stable_errors, stable_p95_ms, reason) VALUES (?, ?, ?, ?, ?, ?, "
-	    "?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	    "unjudged, canary_requests, canary_errors, canary_p95_ms, "
+	    "stable_requests, stable_errors, stable_p95_ms, reason) VALUES "
+	    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 
 	if (s == NULL)
 		return FERR_STORE;
@@ -1696,13 +1696,14 @@ interval_insert(struct store *st, const struct interval_rec *iv)
 	sqlite3_bind_text(s, 7, analysis_verdict_name(iv->verdict), -1,
 	    SQLITE_STATIC);
 	sqlite3_bind_int64(s, 8, iv->failed);
-	sqlite3_bind_int64(s, 9, (sqlite3_int64)iv->canary_requests);
-	sqlite3_bind_int64(s, 10, (sqlite3_int64)iv->canary_errors);
-	sqlite3_bind_double(s, 11, iv->canary_p95_ms);
-	sqlite3_bind_int64(s, 12, (sqlite3_int64)iv->stable_requests);
-	sqlite3_bind_int64(s, 13, (sqlite3_int64)iv->stable_errors);
-	sqlite3_bind_double(s, 14, iv->stable_p95_ms);
-	sqlite3_bind_text(s, 15, iv->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 9, iv->unjudged);
+	sqlite3_bind_int64(s, 10, (sqlite3_int64)iv->canary_requests);
+	sqlite3_bind_int64(s, 11, (sqlite3_int64)iv->canary_errors);
+	sqlite3_bind_double(s, 12, iv->canary_p95_ms);
+	sqlite3_bind_int64(s, 13, (sqlite3_int64)iv->stable_requests);
+	sqlite3_bind_int64(s, 14, (sqlite3_int64)iv->stable_errors);
+	sqlite3_bind_double(s, 15, iv->stable_p95_ms);
+	sqlite3_bind_text(s, 16, iv->reason, -1, SQLITE_STATIC);
 	return db_step_done(s);
 }
 
@@ -1765,7 +1766,7 @@ store_intervals_list(struct store *st, uint64_t deployment, size_t limit,
     store_interval_cb fn, void *arg)
 {
 	sqlite3_stmt *s = db_prep(st->db, "SELECT deployment, seq, step, phase, "
-	    "start_ms, end_ms, verdict, failed, canary_requests, "
+	    "start_ms, end_ms, verdict, failed, unjudged, canary_requests, "
 	    "canary_errors, canary_p95_ms, stable_requests, stable_errors, "
 	    "stable_p95_ms, reason FROM analysis_intervals WHERE "
 	    "deployment = ? ORDER BY seq DESC LIMIT ?");
@@ -1791,13 +1792,14 @@ store_intervals_list(struct store *st, uint64_t deployment, size_t limit,
 		    strcmp(verdict, "fail") == 0 ? ANALYSIS_FAIL :
 		    ANALYSIS_INCONCLUSIVE;
 		iv.failed = (uint32_t)sqlite3_column_int64(s, 7);
-		iv.canary_requests = (uint64_t)sqlite3_column_int64(s, 8);
-		iv.canary_errors = (uint64_t)sqlite3_column_int64(s, 9);
-		iv.canary_p95_ms = sqlite3_column_double(s, 10);
-		iv.stable_requests = (uint64_t)sqlite3_column_int64(s, 11);
-		iv.stable_errors = (uint64_t)sqlite3_column_int64(s, 12);
-		iv.stable_p95_ms = sqlite3_column_double(s, 13);
-		copy_text(iv.reason, sizeof(iv.reason), s, 14);
+		iv.unjudged = (uint32_t)sqlite3_column_int64(s, 8);
+		iv.canary_requests = (uint64_t)sqlite3_column_int64(s, 9);
+		iv.canary_errors = (uint64_t)sqlite3_column_int64(s, 10);
+		iv.canary_p95_ms = sqlite3_column_double(s, 11);
+		iv.stable_requests = (uint64_t)sqlite3_column_int64(s, 12);
+		iv.stable_errors = (uint64_t)sqlite3_column_int64(s, 13);
+		iv.stable_p95_ms = sqlite3_column_double(s, 14);
+		copy_text(iv.reason, sizeof(iv.reason), s, 15);
 		fn(arg, &iv);
 	}
 	db_release(s);

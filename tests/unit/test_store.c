@@ -1731,6 +1731,8 @@ mk_interval(uint64_t deployment, uint64_t seq, int verdict)
 	iv.end_ms = iv.start_ms + 30000;
 	iv.verdict = verdict;
 	iv.failed = verdict == ANALYSIS_FAIL ? ANALYSIS_CHECK_ERROR_RATE : 0;
+	iv.unjudged = verdict == ANALYSIS_INCONCLUSIVE ?
+	    1u << ANALYSIS_CHECK_PROM : 0;
 	iv.canary_requests = 1204;
 	iv.canary_errors = 29;
 	iv.canary_p95_ms = 180.5;
@@ -1807,6 +1809,7 @@ Test(store, an_interval_and_the_next_marks_are_recorded_together)
 	cr_assert_eq(g.n, 5);
 	cr_assert_eq(g.iv[3].seq, 2);
 	cr_assert_eq(g.iv[3].verdict, ANALYSIS_INCONCLUSIVE);
+	cr_assert_eq(g.iv[3].unjudged, 1u << ANALYSIS_CHECK_PROM);
 	cr_assert_eq(g.iv[4].verdict, ANALYSIS_PASS);
 	cr_assert_eq(g.iv[4].stable_p95_ms, -1);
 	cr_assert_str_eq(g.iv[4].phase, "canary");
