@@ -1885,9 +1885,9 @@ Test(store, a_mark_of_another_shape_is_refused_on_load)
 	store_close(st);
 }
 
-/* A database of the version before (8) opens and gains the analysis
+/* A database of the version before (9) opens and gains the analysis
  * tables, its data kept. */
-Test(store, migration_9_adds_the_analysis_tables)
+Test(store, migration_10_adds_the_analysis_tables)
 {
 	struct store *st = open_store();
 	struct host_rec h = make_host("web1", 1);
@@ -1896,11 +1896,11 @@ Test(store, migration_9_adds_the_analysis_tables)
 	cr_assert_eq(store_host_insert(st, &h), 0);
 	store_close(st);
 	sql_exec("DROP TABLE analysis_intervals; DROP TABLE analysis_marks; "
-	    "PRAGMA user_version = 8");
+	    "PRAGMA user_version = 9");
 	cr_assert_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE "
 	    "name LIKE 'analysis_%'"), 0);
 	st = open_store();
-	cr_assert_eq(store_schema_version(st), 9);
+	cr_assert_eq(store_schema_version(st), 10);
 	cr_assert_eq(store_analysis_commit(st, 7, NULL, &m, 1), 0);
 	cr_assert_eq(marks_of(st, 7).n, 1);
 	store_close(st);
