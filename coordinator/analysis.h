@@ -79,10 +79,12 @@
 #define ANALYSIS_ALPHA		0.01	/* relative checks' one-sided level */
 #define ANALYSIS_REASON_MAX	320	/* analysis_result.reason, NUL too */
 
+/* The numbers are rollout.h's enum rollout_verdict (RV_*), so a verdict
+ * is handed to the engine as it is. */
 enum analysis_verdict {
-	ANALYSIS_PASS = 0,
-	ANALYSIS_FAIL = 1,
-	ANALYSIS_INCONCLUSIVE = 2,
+	ANALYSIS_PASS = 1,
+	ANALYSIS_FAIL = 2,
+	ANALYSIS_INCONCLUSIVE = 3,
 };
 
 /* The checks, as bits of analysis_result.failed and .unjudged:

@@ -1623,6 +1623,10 @@ store_deploy_counts(struct store *st, uint64_t *by_state, size_t n)
 
 #define COUNTS_BYTES	(TC_WIDTH * 8)
 
+_Static_assert(ANALYSIS_PASS == (int)RV_PASS && ANALYSIS_FAIL == (int)RV_FAIL
+    && ANALYSIS_INCONCLUSIVE == (int)RV_INCONCLUSIVE,
+    "analysis verdicts are the engine's");
+
 static void
 counts_put(uint8_t *b, const struct traffic_counts *c)
 {
