@@ -348,6 +348,15 @@ int store_marks_load(struct store *st, uint64_t deployment, store_mark_cb fn,
 int store_analysis_commit(struct store *st, uint64_t deployment,
     const struct interval_rec *iv, const struct analysis_mark *marks,
     size_t nmarks);
+/* store_deploy_commit_analysis is store_deploy_commit and
+ * store_analysis_commit (deployment d->id) in one transaction: the
+ * engine's state that counts a verdict is recorded with the verdict and
+ * the marks of the next interval, or none of them is, so a crash between
+ * them can neither lose an interval nor count one twice. */
+int store_deploy_commit_analysis(struct store *st, const struct deploy_rec *d,
+    const struct rollout *r, struct command_rec *const *cmds, size_t ncmds,
+    const struct deploy_event *ev, size_t nev, const struct interval_rec *iv,
+    const struct analysis_mark *marks, size_t nmarks);
 /* store_intervals_list hands fn deployment's intervals newest first, at
  * most limit of them (0: all). */
 typedef void (*store_interval_cb)(void *arg, const struct interval_rec *iv);

@@ -1345,18 +1345,22 @@ store_deploy_create(struct store *st, struct deploy_rec *d,
 	return db_finish(st->db, rc);
 }
 
-int
-store_deploy_commit(struct store *st, const struct deploy_rec *d,
+static int analysis_write(struct store *st, uint64_t deployment,
+    const struct interval_rec *iv, const struct analysis_mark *marks,
+    size_t nmarks);
+
+/* deploy_commit writes what store_deploy_commit records, inside the
+ * caller's transaction. */
+static int
+deploy_commit(struct store *st, const struct deploy_rec *d,
     const struct rollout *r, struct command_rec *const *cmds, size_t ncmds,
     const struct deploy_event *ev, size_t nev)
 {
 	size_t i;
 	int rc;
 
-	if ((rc = db_begin(st->db)) != 0)
-		return rc;
 	if ((rc = deploy_write(st, d, r)) != 0)
-		return db_finish(st->db, rc);
+		return rc;
 	for (i = 0; i < ncmds && rc == 0; i++)
 		rc = command_insert(st, cmds[i]);
 	for (i = 0; i < nev && rc == 0; i++)
@@ -1390,6 +1394,35 @@ store_deploy_commit(struct store *st, const struct deploy_rec *d,
 			rc = db_step_done(s);
 		}
 	}
+	return rc;
+}
+
+int
+store_deploy_commit(struct store *st, const struct deploy_rec *d,
+    const struct rollout *r, struct command_rec *const *cmds, size_t ncmds,
+    const struct deploy_event *ev, size_t nev)
+{
+	int rc;
+
+	if ((rc = db_begin(st->db)) != 0)
+		return rc;
+	return db_finish(st->db, deploy_commit(st, d, r, cmds, ncmds, ev,
+	    nev));
+}
+
+int
+store_deploy_commit_analysis(struct store *st, const struct deploy_rec *d,
+    const struct rollout *r, struct command_rec *const *cmds, size_t ncmds,
+    const struct deploy_event *ev, size_t nev, const struct interval_rec *iv,
+    const struct analysis_mark *marks, size_t nmarks)
+{
+	int rc;
+
+	if ((rc = db_begin(st->db)) != 0)
+		return rc;
+	rc = deploy_commit(st, d, r, cmds, ncmds, ev, nev);
+	if (rc == 0)
+		rc = analysis_write(st, d->id, iv, marks, nmarks);
 	return db_finish(st->db, rc);
 }
 
@@ -1745,8 +1778,10 @@ marks_replace(struct store *st, uint64_t deployment,
 	return 0;
 }
 
-int
-store_analysis_commit(struct store *st, uint64_t deployment,
+/* analysis_write records iv (when not NULL) and replaces deployment's
+ * marks, inside the caller's transaction. */
+static int
+analysis_write(struct store *st, uint64_t deployment,
     const struct interval_rec *iv, const struct analysis_mark *marks,
     size_t nmarks)
 {
@@ -1756,13 +1791,22 @@ store_analysis_commit(struct store *st, uint64_t deployment,
 	    (iv->verdict != ANALYSIS_PASS && iv->verdict != ANALYSIS_FAIL &&
 	    iv->verdict != ANALYSIS_INCONCLUSIVE)))
 		return FERR_ARG;
+	if (iv != NULL && (rc = interval_insert(st, iv)) != 0)
+		return rc;
+	return marks_replace(st, deployment, marks, nmarks);
+}
+
+int
+store_analysis_commit(struct store *st, uint64_t deployment,
+    const struct interval_rec *iv, const struct analysis_mark *marks,
+    size_t nmarks)
+{
+	int rc;
+
 	if ((rc = db_begin(st->db)) != 0)
 		return rc;
-	if (iv != NULL)
-		rc = interval_insert(st, iv);
-	if (rc == 0)
-		rc = marks_replace(st, deployment, marks, nmarks);
-	return db_finish(st->db, rc);
+	return db_finish(st->db, analysis_write(st, deployment, iv, marks,
+	    nmarks));
 }
 
 int

@@ -1908,3 +1908,55 @@ Test(store, migration_10_adds_the_analysis_tables)
 	cr_assert_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE "
 	    "name IN ('analysis_intervals', 'analysis_marks')"), 2);
 }
+
+/* The engine's count of a verdict, the verdict and the next marks: one
+ * transaction, all or nothing. */
+Test(store, a_verdict_and_the_engine_state_counting_it_are_one_commit)
+{
+	struct store *st = open_store();
+	const char *names[] = { "web1" };
+	struct analysis_mark m0 = mk_mark("web1", 2, 1, 100);
+	struct analysis_mark m1 = mk_mark("web1", 2, 1, 400);
+	struct deploy_event ev = { "ferryd", "analysis-interval", "",
+	    "pass" };
+	struct interval_rec iv;
+	struct deploy_rec d;
+	struct rollout r;
+	struct marks_got g;
+	uint64_t running = 0;
+	char why[128];
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.service, sizeof(d.service), "web");
+	d.revision = 2;
+	snprintf(d.image, sizeof(d.image), "registry.example/web:2");
+	snprintf(d.actor, sizeof(d.actor), "alice");
+	cr_assert_eq(rollout_plan(&r, names, NULL, 1, 1, 0, 0, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(store_deploy_create(st, &d, &r, &running), 0);
+	/* The first marks, with the state that starts the interval. */
+	cr_assert_eq(store_deploy_commit_analysis(st, &d, &r, NULL, 0, NULL, 0,
+	    NULL, &m0, 1), 0);
+	/* A failed interval, counted. */
+	iv = mk_interval(d.id, 1, ANALYSIS_FAIL);
+	r.failures = 1;
+	cr_assert_eq(store_deploy_commit_analysis(st, &d, &r, NULL, 0, &ev, 1,
+	    &iv, &m1, 1), 0);
+	cr_assert_eq(sql_int("SELECT failures FROM deployments"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM analysis_intervals"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM events WHERE kind = "
+	    "'analysis-interval'"), 1);
+	/* The same interval again: the engine's state is not written
+	 * either, nor the event, nor the marks. */
+	r.failures = 2;
+	cr_assert_eq(store_deploy_commit_analysis(st, &d, &r, NULL, 0, &ev, 1,
+	    &iv, &m0, 1), FERR_EXISTS);
+	cr_assert_eq(sql_int("SELECT failures FROM deployments"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM events WHERE kind = "
+	    "'analysis-interval'"), 1);
+	g = marks_of(st, d.id);
+	cr_assert_eq(g.n, 1);
+	cr_assert_eq(g.m[0].counts.v[TC_REQUESTS], 400);
+	rollout_free(&r);
+	store_close(st);
+}
