@@ -948,12 +948,19 @@ read_health(const struct ctx *c, const struct ynode *n, struct spec *s)
 	return 0;
 }
 
-/* rollout: { ... }.  *canary_k and *deadline_k get the keys of
- * rollout.canary and rollout.progress_deadline (NULL when absent), which
- * read_spec checks against the strategy. */
+/* The keys of rollout: that check_strategy weighs against the strategy,
+ * as written (NULL when absent), for their lines. */
+struct rollout_keys {
+	const struct ynode *batch;
+	const struct ynode *canary;
+	const struct ynode *pause;
+	const struct ynode *deadline;	/* progress_deadline */
+};
+
+/* rollout: { ... }.  *rk gets the keys check_strategy needs. */
 static int
 read_rollout(const struct ctx *c, const struct ynode *n, struct spec *s,
-    const struct ynode **canary_k, const struct ynode **deadline_k)
+    struct rollout_keys *rk)
 {
 	enum { R_BATCH, R_CANARY, R_ORDER, R_PAUSE, R_MAX_FAILURES,
 	    R_ON_FAILURE, R_SKIP_OFFLINE, R_PROGRESS_DEADLINE, R_N };
@@ -1042,8 +1049,10 @@ read_rollout(const struct ctx *c, const struct ynode *n, struct spec *s,
 			    "1s, got %s", q);
 		}
 	}
-	*canary_k = kv[R_CANARY].k;
-	*deadline_k = kv[R_PROGRESS_DEADLINE].k;
+	rk->batch = kv[R_BATCH].k;
+	rk->canary = kv[R_CANARY].k;
+	rk->pause = kv[R_PAUSE].k;
+	rk->deadline = kv[R_PROGRESS_DEADLINE].k;
 	return 0;
 }
 
@@ -1752,99 +1761,93 @@ static const char *const STRATEGY_NAMES[] = { "rolling", "canary",
 
 /*
  * check_strategy refuses the combinations of strategy, canary, blue_green,
- * analysis and rollout that cannot work, once each has been read: the k
- * arguments are the keys as written (NULL when absent), for their lines.
+ * analysis and rollout that cannot work, or where a key would have no
+ * effect, once each has been read: kv holds the top-level keys and values
+ * as written (NULL when absent), rk rollout's, for their lines.
  */
 static int
-check_strategy(const struct ctx *c, const struct ynode *strategy_k,
-    const struct ynode *canary_k, const struct ynode *canary_v,
-    const struct ynode *blue_green_k,
-    const struct ynode *analysis_k, const struct ynode *analysis_v,
-    const struct ynode *first_batch_k, const struct ynode *deadline_k,
+check_strategy(const struct ctx *c, const struct kv *strategy,
+    const struct kv *canary, const struct kv *blue_green,
+    const struct kv *analysis, const struct rollout_keys *rk,
     const struct spec *s)
 {
 	const char *name = STRATEGY_NAMES[s->strategy];
+	const char *dflt = strategy->k ? "" : " by default";
 	char a[SHOW_MAX + 8], b[SHOW_MAX + 8];
-	const struct ynode *interval_k, *interval_v = NULL, *steps;
-	size_t i;
+	const struct ynode *k, *v = NULL;
 
-	if (canary_k != NULL && s->strategy != SPEC_STRATEGY_CANARY)
-		return fail(c, canary_k->line, "canary", "needs strategy: "
+	if (canary->k != NULL && s->strategy != SPEC_STRATEGY_CANARY)
+		return fail(c, canary->k->line, "canary", "needs strategy: "
 		    "canary (the strategy is %s%s); write strategy: canary, "
-		    "or leave canary: out", name, strategy_k ? "" :
-		    " by default");
-	if (blue_green_k != NULL && s->strategy != SPEC_STRATEGY_BLUE_GREEN)
-		return fail(c, blue_green_k->line, "blue_green", "needs "
+		    "or leave canary: out", name, dflt);
+	if (blue_green->k != NULL && s->strategy != SPEC_STRATEGY_BLUE_GREEN)
+		return fail(c, blue_green->k->line, "blue_green", "needs "
 		    "strategy: blue-green (the strategy is %s%s); write "
 		    "strategy: blue-green, or leave blue_green: out", name,
-		    strategy_k ? "" : " by default");
-	if (analysis_k != NULL && s->strategy == SPEC_STRATEGY_ROLLING)
-		return fail(c, analysis_k->line, "analysis", "needs strategy "
+		    dflt);
+	if (analysis->k != NULL && s->strategy == SPEC_STRATEGY_ROLLING)
+		return fail(c, analysis->k->line, "analysis", "needs strategy "
 		    "canary or blue-green (the strategy is rolling%s, whose "
-		    "hosts are judged by their health checks alone)",
-		    strategy_k ? "" : " by default");
-	if (deadline_k != NULL && s->strategy == SPEC_STRATEGY_ROLLING)
-		return fail(c, deadline_k->line, "rollout.progress_deadline",
+		    "hosts are judged by their health checks alone)", dflt);
+	if (rk->deadline != NULL && s->strategy == SPEC_STRATEGY_ROLLING)
+		return fail(c, rk->deadline->line, "rollout.progress_deadline",
 		    "needs strategy canary or blue-green (the strategy is "
 		    "rolling%s, whose hosts are bounded by health.deadline)",
-		    strategy_k ? "" : " by default");
+		    dflt);
 	if (s->strategy == SPEC_STRATEGY_ROLLING)
 		return 0;
 	if (!s->port.set)
-		return fail(c, strategy_k->line, "strategy", "%s needs a host "
+		return fail(c, strategy->k->line, "strategy", "%s needs a host "
 		    "port (port:): ferry-proxy splits the traffic between the "
 		    "revisions, and it serves host ports only", name);
-	if (s->strategy == SPEC_STRATEGY_CANARY && canary_k == NULL)
-		return fail(c, strategy_k->line, "strategy", "canary needs a "
+	if (s->strategy == SPEC_STRATEGY_CANARY && canary->k == NULL)
+		return fail(c, strategy->k->line, "strategy", "canary needs a "
 		    "canary: mapping with its steps, like canary: { steps: "
 		    "[ { weight: 5%%, for: 15m }, { weight: 50%% } ] }");
-	if (s->strategy == SPEC_STRATEGY_CANARY && first_batch_k != NULL)
-		return fail(c, first_batch_k->line, "rollout.canary", "is the "
+	if (s->strategy == SPEC_STRATEGY_CANARY && rk->canary != NULL)
+		return fail(c, rk->canary->line, "rollout.canary", "is the "
 		    "size of a rolling deployment's first batch and does not "
 		    "go with strategy: canary; use canary.hosts to choose how "
 		    "many hosts run the canary");
+	if (s->strategy == SPEC_STRATEGY_BLUE_GREEN) {
+		k = rk->batch ? rk->batch : rk->canary ? rk->canary : rk->pause;
+		if (k != NULL)
+			return fail(c, k->line, k == rk->batch ?
+			    "rollout.batch" : k == rk->canary ?
+			    "rollout.canary" : "rollout.pause", "does not go "
+			    "with strategy: blue-green, which switches every "
+			    "host together, in no batches; leave it out");
+	}
 	if (s->strategy == SPEC_STRATEGY_CANARY && !s->canary.hosts_all &&
 	    !s->canary.hosts_percent && s->hosts == SPEC_HOSTS_NAMES &&
-	    s->canary.hosts > s->nhost_names)
-		return fail(c, canary_k->line, "canary.hosts", "%u hosts, but "
-		    "hosts: lists %zu; write all, or a count up to %zu",
+	    s->canary.hosts > s->nhost_names) {
+		find_key(canary->v, "hosts", &v);
+		return fail(c, v->line, "canary.hosts", "%u hosts, but hosts: "
+		    "lists %zu; write all, or a count up to %zu",
 		    s->canary.hosts, s->nhost_names, s->nhost_names);
-	if (!s->analysis.set)
-		return 0;
-	interval_k = find_key(analysis_v, "interval", &interval_v);
-	show_duration(interval_v, s->analysis.interval_ms, a, sizeof(a));
-	if (s->rollout.progress_deadline_ms <= s->analysis.interval_ms) {
-		if (deadline_k != NULL)
-			return fail(c, deadline_k->line,
-			    "rollout.progress_deadline", "must be above "
-			    "analysis.interval (%s%s), or no interval could "
-			    "end before it", a, interval_k ? "" :
-			    " by default");
-		snprintf(b, sizeof(b), "%um", SPEC_PROGRESS_MS / 60000);
-		return fail(c, interval_k->line, "analysis.interval", "must "
-		    "be below rollout.progress_deadline (%s by default), or "
-		    "no interval could end before it", b);
 	}
-	if (s->strategy != SPEC_STRATEGY_CANARY)
+	if (!s->analysis.set) {
+		if (rk->deadline != NULL)
+			return fail(c, rk->deadline->line,
+			    "rollout.progress_deadline", "needs an analysis: "
+			    "block (progress is counted in judged intervals; "
+			    "without analysis there are none)");
 		return 0;
-	steps = NULL;
-	find_key(canary_v, "steps", &steps);
-	for (i = 0; i < s->canary.nsteps; i++) {
-		const struct ynode *for_v = NULL, *for_k;
-		char path[64];
-
-		if (s->canary.steps[i].wait ||
-		    s->canary.steps[i].for_ms >= s->analysis.interval_ms)
-			continue;
-		for_k = find_key(steps->kid[i], "for", &for_v);
-		show_duration(for_v, s->canary.steps[i].for_ms, b, sizeof(b));
-		snprintf(path, sizeof(path), "canary.steps[%zu].for", i);
-		return fail(c, for_k->line, path, "%s is shorter than "
-		    "analysis.interval (%s%s): the step would end before one "
-		    "interval is judged", b, a, interval_k ? "" :
-		    " by default");
 	}
-	return 0;
+	v = NULL;
+	k = find_key(analysis->v, "interval", &v);
+	show_duration(v, s->analysis.interval_ms, a, sizeof(a));
+	if (s->rollout.progress_deadline_ms > s->analysis.interval_ms)
+		return 0;
+	if (rk->deadline != NULL)
+		return fail(c, rk->deadline->line, "rollout.progress_deadline",
+		    "must be above analysis.interval (%s%s), or no interval "
+		    "could end before it", a, k ? "" : " by default");
+	/* The deadline is the default: the interval was written. */
+	snprintf(b, sizeof(b), "%um", SPEC_PROGRESS_MS / 60000);
+	return fail(c, k->line, "analysis.interval", "must be below "
+	    "rollout.progress_deadline (%s by default), or no interval could "
+	    "end before it", b);
 }
 
 static int
@@ -1862,7 +1865,7 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 	    "letters, digits, '_', '.' and '-', starting with a letter or "
 	    "digit, at most 63 characters";
 	struct kv kv[K_N];
-	const struct ynode *canary_k = NULL, *deadline_k = NULL;
+	struct rollout_keys rk = { NULL, NULL, NULL, NULL };
 	const char *v;
 	char reason[160], q[SHOW_MAX * 4 + 16];
 	size_t i;
@@ -1912,7 +1915,7 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 	    s)) != 0)
 		return rc;
 	if (kv[K_ROLLOUT].k && (rc = read_rollout(c, kv[K_ROLLOUT].v, s,
-	    &canary_k, &deadline_k)) != 0)
+	    &rk)) != 0)
 		return rc;
 	if (kv[K_SECRETS].k && (rc = read_secrets(c, kv[K_SECRETS].v, s)) != 0)
 		return rc;
@@ -1935,9 +1938,8 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 	if (kv[K_ANALYSIS].k && (rc = read_analysis(c, kv[K_ANALYSIS].v,
 	    s)) != 0)
 		return rc;
-	return check_strategy(c, kv[K_STRATEGY].k, kv[K_CANARY].k,
-	    kv[K_CANARY].v, kv[K_BLUE_GREEN].k, kv[K_ANALYSIS].k, kv[K_ANALYSIS].v, canary_k,
-	    deadline_k, s);
+	return check_strategy(c, &kv[K_STRATEGY], &kv[K_CANARY],
+	    &kv[K_BLUE_GREEN], &kv[K_ANALYSIS], &rk, s);
 }
 
 int

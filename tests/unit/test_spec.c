@@ -1213,6 +1213,13 @@ Test(spec, canary_steps_hosts_and_analysis_read_back)
 	cr_assert_eq(s->canary.nsteps, SPEC_STEPS_MAX);
 	cr_assert_eq(s->canary.steps[15].weight, 16);
 	spec_free(s);
+	/* A step shorter than an interval is kept as written: the rollout
+	 * ends a judged step only once one of its intervals passed. */
+	s = parse_ok(with("strategy: canary\ncanary: { steps: [ { weight: 5, "
+	    "for: 10s } ] }\nanalysis: { p95: { max: 1s } }\n"));
+	cr_assert_eq(s->canary.steps[0].for_ms, 10000);
+	cr_assert_eq(s->analysis.interval_ms, 30000);
+	spec_free(s);
 }
 
 Test(spec, canary_refusals_name_the_line_and_say_what_to_do)
@@ -1242,9 +1249,9 @@ Test(spec, canary_refusals_name_the_line_and_say_what_to_do)
 	/* canary.hosts */
 	refused_exact(with(CANARY_OK "canary: { steps: [ { weight: 5% } ] }\n"),
 	    "web.yml:8: duplicate key \"canary\" (first at line 7)");
-	refused_exact(with("strategy: canary\ncanary: { hosts: 4, steps: "
-	    "[ { weight: 5% } ] }\n"), "web.yml:7: canary.hosts: 4 hosts, "
-	    "but hosts: lists 3; write all, or a count up to 3");
+	refused_exact(with("strategy: canary\ncanary:\n  steps: [ { weight: 5% "
+	    "} ]\n  hosts: 4\n"), "web.yml:9: canary.hosts: 4 hosts, but "
+	    "hosts: lists 3; write all, or a count up to 3");
 	refused_exact(with("strategy: canary\ncanary: { hosts: 0, steps: "
 	    "[ { weight: 5% } ] }\n"), "web.yml:7: canary.hosts: expected "
 	    "all, a count of hosts (1 or more) or a percentage of them like "
@@ -1298,12 +1305,6 @@ Test(spec, canary_refusals_name_the_line_and_say_what_to_do)
 	refused(with("strategy: canary\ncanary: { size: 2, steps: [ "
 	    "{ weight: 5% } ] }\n"), "web.yml:7: canary: unknown key \"size\" "
 	    "(expected one of: hosts, steps)");
-	/* A step shorter than an interval would pass unjudged. */
-	refused_exact(with("strategy: canary\ncanary:\n  steps:\n"
-	    "    - { weight: 5%, for: 1m }\n    - { weight: 10%, for: 20s }\n"
-	    "analysis: { error_rate: { max: 1% } }\n"), "web.yml:10: "
-	    "canary.steps[1].for: 20s is shorter than analysis.interval (30s "
-	    "by default): the step would end before one interval is judged");
 }
 
 Test(spec, blue_green_reads_keep_old_and_refuses_without_its_strategy)
@@ -1350,6 +1351,24 @@ Test(spec, blue_green_reads_keep_old_and_refuses_without_its_strategy)
 	refused_exact(with("strategy: blue-green\nblue_green: 5m\n"),
 	    "web.yml:7: blue_green: expected a mapping like { keep_old: 10m },"
 	    " got \"5m\"");
+	/* Every host switches together: no batches to size or pause. */
+	refused_exact(with("strategy: blue-green\nrollout:\n  batch: 2\n"),
+	    "web.yml:8: rollout.batch: does not go with strategy: blue-green, "
+	    "which switches every host together, in no batches; leave it "
+	    "out");
+	refused_exact(with("strategy: blue-green\nrollout:\n  canary: 1\n"),
+	    "web.yml:8: rollout.canary: does not go with strategy: "
+	    "blue-green, which switches every host together, in no batches; "
+	    "leave it out");
+	refused_exact(with("strategy: blue-green\nrollout:\n  pause: 1m\n"),
+	    "web.yml:8: rollout.pause: does not go with strategy: blue-green, "
+	    "which switches every host together, in no batches; leave it "
+	    "out");
+	s = parse_ok(with("strategy: blue-green\nrollout: { max_failures: 1, "
+	    "on_failure: pause, order: stop-first }\n"));
+	cr_assert_eq(s->rollout.max_failures, 1);
+	cr_assert_eq(s->rollout.on_failure, SPEC_ON_FAILURE_PAUSE);
+	spec_free(s);
 }
 
 Test(spec, analysis_checks_read_back_and_bad_values_are_refused)
@@ -1560,9 +1579,9 @@ Test(spec, progress_deadline_reads_back_and_must_outlast_an_interval)
 {
 	struct spec *s;
 
-	s = parse_ok(with("strategy: blue-green\nrollout: { "
-	    "progress_deadline: 1s }\n"));
-	cr_assert_eq(s->rollout.progress_deadline_ms, 1000);
+	s = parse_ok(with("strategy: blue-green\nanalysis: { interval: 1s, "
+	    "p95: { max: 1s } }\nrollout: { progress_deadline: 1001ms }\n"));
+	cr_assert_eq(s->rollout.progress_deadline_ms, 1001);
 	spec_free(s);
 	s = parse_ok(with(CANARY_OK "analysis: { interval: 1m, p95: { max: "
 	    "1s } }\nrollout: { progress_deadline: 61s }\n"));
@@ -1576,6 +1595,11 @@ Test(spec, progress_deadline_reads_back_and_must_outlast_an_interval)
 	refused(with("strategy: blue-green\nrollout: { progress_deadline: "
 	    "never }\n"), "web.yml:7: rollout.progress_deadline: expected a "
 	    "duration");
+	/* Progress is counted in judged intervals: none without analysis. */
+	refused_exact(with(CANARY_OK "rollout:\n  progress_deadline: 5m\n"),
+	    "web.yml:9: rollout.progress_deadline: needs an analysis: block "
+	    "(progress is counted in judged intervals; without analysis there "
+	    "are none)");
 	refused_exact(with(CANARY_OK "analysis: { interval: 1m, p95: { max: "
 	    "1s } }\nrollout:\n  progress_deadline: 60s\n"), "web.yml:10: "
 	    "rollout.progress_deadline: must be above analysis.interval (1m), "
@@ -1987,6 +2011,41 @@ test_body(const char *src, const char *name, const char **end)
 		p++;
 	}
 	return NULL;
+}
+
+/* The canary and blue-green examples of ferry.yml(5) parse: each .nf
+ * block with a strategy, after a service, image, hosts and health (and a
+ * port when it has none), roff's \- read as -. */
+Test(spec, the_pages_strategy_examples_parse)
+{
+	static const char base[] = "service: web\nimage: web:1\n"
+	    "hosts: [web-1, web-2, web-3]\n"
+	    "health: { http: { path: /health, port: 80 } }\n";
+	char *page = repo_file("man/ferry.yml.5"), *p = page, *e;
+	char text[4096];
+	size_t o, found = 0;
+
+	while ((p = strstr(p, "\n.nf\n")) != NULL) {
+		p += 5;
+		e = strstr(p, "\n.fi\n");
+		cr_assert_not_null(e);
+		*e = '\0';	/* the block alone */
+		if (strstr(p, "strategy:") != NULL) {
+			o = (size_t)snprintf(text, sizeof(text), "%s%s", base,
+			    strstr(p, "port:") ? "" :
+			    "port: { host: 8080, container: 80 }\n");
+			for (; *p != '\0' && o + 2 < sizeof(text); p++)
+				if (!(p[0] == '\\' && p[1] == '-'))
+					text[o++] = *p;
+			text[o++] = '\n';
+			text[o] = '\0';
+			spec_free(parse_ok(text));
+			found++;
+		}
+		p = e + 1;
+	}
+	free(page);
+	cr_assert_eq(found, 2, "%zu examples with a strategy", found);
 }
 
 Test(spec, every_documented_key_has_an_effect)
