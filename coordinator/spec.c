@@ -1587,9 +1587,12 @@ read_prom(const struct ctx *c, const struct ynode *n, const char *path,
 	snprintf(sub, sizeof(sub), "%s.url", path);
 	if ((rc = scalar(c, kv[P_URL].v, sub, url_what, &v)) != 0)
 		return rc;
+	/* A URL with an '@' is never shown back: it may hold a password. */
 	if (!prom_url_valid(v, &userinfo))
-		return expected(c, kv[P_URL].v, sub, url_what);
-	if (userinfo)	/* the URL itself is not shown: it holds them */
+		return strchr(v, '@') != NULL ? fail(c, kv[P_URL].v->line, sub,
+		    "expected %s", url_what) : expected(c, kv[P_URL].v, sub,
+		    url_what);
+	if (userinfo)
 		return fail(c, kv[P_URL].v->line, sub, "credentials in the "
 		    "URL (user@host) are refused: the spec is stored and "
 		    "shown with every revision");

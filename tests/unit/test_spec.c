@@ -1511,6 +1511,9 @@ Test(spec, prometheus_checks_one_or_a_list)
 	    "max: 1 }"), "web.yml:9: analysis.prometheus.url: credentials in "
 	    "the URL (user@host) are refused: the spec is stored and shown "
 	    "with every revision");
+	refused_exact(A("{ url: \"http://admin:hunter2@p x\", query: a, "
+	    "max: 1 }"), "web.yml:9: analysis.prometheus.url: expected an "
+	    "http:// or https:// URL like http://127.0.0.1:9090");
 	refused_exact(A("{ url: \"http://p:9090\", query: \"\", max: 1 }"),
 	    "web.yml:9: analysis.prometheus.query: expected a PromQL query, "
 	    "got an empty one");
