@@ -948,13 +948,25 @@ read_health(const struct ctx *c, const struct ynode *n, struct spec *s)
 	return 0;
 }
 
+/* The keys of rollout: that check_strategy weighs against the strategy,
+ * as written (NULL when absent), for their lines. */
+struct rollout_keys {
+	const struct ynode *batch;
+	const struct ynode *canary;
+	const struct ynode *pause;
+	const struct ynode *deadline;	/* progress_deadline */
+};
+
+/* rollout: { ... }.  *rk gets the keys check_strategy needs. */
 static int
-read_rollout(const struct ctx *c, const struct ynode *n, struct spec *s)
+read_rollout(const struct ctx *c, const struct ynode *n, struct spec *s,
+    struct rollout_keys *rk)
 {
 	enum { R_BATCH, R_CANARY, R_ORDER, R_PAUSE, R_MAX_FAILURES,
-	    R_ON_FAILURE, R_SKIP_OFFLINE, R_N };
+	    R_ON_FAILURE, R_SKIP_OFFLINE, R_PROGRESS_DEADLINE, R_N };
 	static const char *const keys[] = { "batch", "canary", "order",
-	    "pause", "max_failures", "on_failure", "skip_offline", NULL };
+	    "pause", "max_failures", "on_failure", "skip_offline",
+	    "progress_deadline", NULL };
 	static const char *const bools[] = { "false", "true", "False",
 	    "True", "FALSE", "TRUE", NULL };
 	static const char *const orders[] = { "stop-first", "start-first",
@@ -1023,6 +1035,24 @@ read_rollout(const struct ctx *c, const struct ynode *n, struct spec *s)
 			return rc;
 		r->skip_offline = i % 2;	/* odd entries are true */
 	}
+	if (kv[R_PROGRESS_DEADLINE].k) {
+		if ((rc = duration(c, kv[R_PROGRESS_DEADLINE].v,
+		    "rollout.progress_deadline", 0,
+		    &r->progress_deadline_ms)) != 0)
+			return rc;
+		if (r->progress_deadline_ms < 1000) {
+			char q[SHOW_MAX * 4 + 16];
+
+			describe(kv[R_PROGRESS_DEADLINE].v, q, sizeof(q));
+			return fail(c, kv[R_PROGRESS_DEADLINE].v->line,
+			    "rollout.progress_deadline", "must be at least "
+			    "1s, got %s", q);
+		}
+	}
+	rk->batch = kv[R_BATCH].k;
+	rk->canary = kv[R_CANARY].k;
+	rk->pause = kv[R_PAUSE].k;
+	rk->deadline = kv[R_PROGRESS_DEADLINE].k;
 	return 0;
 }
 
@@ -1155,22 +1185,16 @@ spec_defaults(struct spec *s)
 	s->proxy.max_pause_ms = SPEC_PAUSE_MS;
 	s->proxy.upstream_timeout_ms = SPEC_UPSTREAM_MS;
 	s->rollout.on_failure = SPEC_ON_FAILURE_ROLLBACK;
+	s->rollout.progress_deadline_ms = SPEC_PROGRESS_MS;
+	s->strategy = SPEC_STRATEGY_ROLLING;
+	s->canary.hosts_all = 1;
+	s->keep_old_ms = SPEC_KEEP_OLD_MS;
+	s->analysis.interval_ms = SPEC_INTERVAL_MS;
+	s->analysis.min_requests = SPEC_MIN_REQUESTS;
+	s->analysis.error_rate_max = -1.0;
+	s->analysis.failure_limit = SPEC_FAILURE_LIMIT;
+	s->analysis.inconclusive = SPEC_INCONCLUSIVE_PAUSE;
 }
-
-/*
- * Keys of DESIGN's spec that this version does not act on.  Each is
- * refused by name, with its reason, so that no key is accepted and then
- * ignored: a spec that sets a proxy would otherwise run without one.
- */
-static const struct refusal not_yet[] = {
-	{ "canary", "weighted canary steps are not supported by this "
-	    "version of ferry (it has no ferry-proxy to weight traffic); for "
-	    "a first batch of a few hosts, use rollout.canary" },
-	{ "analysis", "canary analysis is not supported by this version of "
-	    "ferry (it has no ferry-proxy to count requests); health checks "
-	    "judge each host" },
-	{ NULL, NULL },
-};
 
 /* secrets: [A, B]: names of secrets stored in ferryd (`ferry secret set
  * SERVICE NAME`), each a file under /run/secrets in the container. */
@@ -1200,39 +1224,651 @@ read_secrets(const struct ctx *c, const struct ynode *n, struct spec *s)
 	return rc;
 }
 
-/* strategy: rolling, the only one this version has.  The others DESIGN
- * names are refused by name. */
+/* strategy: rolling, canary or blue-green. */
 static int
-read_strategy(const struct ctx *c, const struct ynode *n)
+read_strategy(const struct ctx *c, const struct ynode *n, struct spec *s)
 {
 	static const char *const words[] = { "rolling", "canary",
 	    "blue-green", NULL };
-	static const char what[] = "rolling (the only strategy of this "
-	    "version of ferry)";
 	int i, rc;
 
-	if ((rc = one_of(c, n, "strategy", words, what, &i)) != 0)
+	if ((rc = one_of(c, n, "strategy", words, "rolling, canary or "
+	    "blue-green", &i)) != 0)
 		return rc;
-	if (i != 0)
-		return fail(c, n->line, "strategy", "%s is not supported by "
-		    "this version of ferry (only rolling)", words[i]);
+	s->strategy = i == 0 ? SPEC_STRATEGY_ROLLING : i == 1 ?
+	    SPEC_STRATEGY_CANARY : SPEC_STRATEGY_BLUE_GREEN;
 	return 0;
+}
+
+/* ---- strategy, canary, blue_green, analysis (issue 15) --------------- */
+
+/*
+ * decimal reads s as a plain decimal number: digits, then optionally '.'
+ * and digits; a leading '-' when sign_ok.  No exponent, no hex, no inf or
+ * nan, at most 32 bytes: what a person writes in a spec.
+ */
+static int
+decimal(const char *s, size_t len, int sign_ok, double *out)
+{
+	char buf[33];
+	size_t i = 0, lead = 0, frac = 0;
+	int dot = 0;
+
+	if (len == 0 || len >= sizeof(buf))
+		return FERR_ARG;
+	if (s[0] == '-' && sign_ok)
+		i++;
+	for (; i < len; i++) {
+		if (s[i] >= '0' && s[i] <= '9') {
+			if (dot)
+				frac++;
+			else
+				lead++;
+		} else if (s[i] == '.' && !dot) {
+			dot = 1;
+		} else {
+			return FERR_ARG;
+		}
+	}
+	if (lead == 0 || (dot && frac == 0))
+		return FERR_ARG;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	*out = strtod(buf, NULL);
+	return 0;
+}
+
+/* parse_weight: "5%" or "5", 1 to 100. */
+static int
+parse_weight(const char *s, uint32_t *out)
+{
+	size_t len = strlen(s);
+
+	if (len > 1 && s[len - 1] == '%')
+		return parse_percent(s, out);
+	if (parse_count(s, 100, out) != 0 || *out == 0)
+		return FERR_ARG;
+	return 0;
+}
+
+static const char WEIGHT_WHAT[] = "a weight from 1% to 100%, like 5% (or 5)";
+
+/* canary.steps[i]: { weight, for }. */
+static int
+read_step(const struct ctx *c, const struct ynode *n, size_t i,
+    struct spec_step *st)
+{
+	static const char *const keys[] = { "weight", "for", NULL };
+	char path[64], sub[80];
+	struct kv kv[2];
+	const char *w;
+	int rc;
+
+	snprintf(path, sizeof(path), "canary.steps[%zu]", i);
+	if ((rc = map_get(c, n, path, "a step like { weight: 5%, for: 15m }",
+	    keys, NULL, kv)) != 0)
+		return rc;
+	if (kv[0].k == NULL)
+		return fail(c, at(n), path, "missing required key \"weight\"");
+	snprintf(sub, sizeof(sub), "%s.weight", path);
+	if ((rc = scalar(c, kv[0].v, sub, WEIGHT_WHAT, &w)) != 0)
+		return rc;
+	if (parse_weight(w, &st->weight) != 0)
+		return expected(c, kv[0].v, sub, WEIGHT_WHAT);
+	if (kv[1].k == NULL) {
+		st->wait = 1;	/* until ferry promote */
+		return 0;
+	}
+	snprintf(sub, sizeof(sub), "%s.for", path);
+	if ((rc = duration(c, kv[1].v, sub, 1, &st->for_ms)) != 0)
+		return rc;
+	if (st->for_ms == 0)
+		return fail(c, kv[1].v->line, sub, "must be above 0 (leave "
+		    "for: out and the step waits for ferry promote)");
+	return 0;
+}
+
+/* canary: { hosts: all | N | N%, steps: [ ... ] }. */
+static int
+read_canary(const struct ctx *c, const struct ynode *n, struct spec *s)
+{
+	static const char *const keys[] = { "hosts", "steps", NULL };
+	static const char hosts_what[] = "all, a count of hosts (1 or more) "
+	    "or a percentage of them like 25%";
+	struct spec_canary *ca = &s->canary;
+	struct kv kv[2];
+	const struct ynode *l;
+	const char *h;
+	size_t i;
+	int rc;
+
+	if ((rc = map_get(c, n, "canary", "a mapping like { hosts: all, "
+	    "steps: [ { weight: 5%, for: 15m } ] }", keys, NULL, kv)) != 0)
+		return rc;
+	if (kv[0].k != NULL) {
+		size_t len;
+
+		if ((rc = scalar(c, kv[0].v, "canary.hosts", hosts_what,
+		    &h)) != 0)
+			return rc;
+		len = strlen(h);
+		if (strcmp(h, "all") == 0) {
+			ca->hosts_all = 1;
+		} else if (len > 1 && h[len - 1] == '%') {
+			if (parse_percent(h, &ca->hosts) != 0)
+				return expected(c, kv[0].v, "canary.hosts",
+				    hosts_what);
+			ca->hosts_all = 0;
+			ca->hosts_percent = 1;
+		} else if (parse_count(h, UINT32_MAX, &ca->hosts) != 0 ||
+		    ca->hosts == 0) {
+			return expected(c, kv[0].v, "canary.hosts",
+			    hosts_what);
+		} else {
+			ca->hosts_all = 0;
+		}
+	}
+	if (kv[1].k == NULL)
+		return fail(c, at(n), "canary", "missing required key "
+		    "\"steps\" (a list like [ { weight: 5%%, for: 15m }, "
+		    "{ weight: 50%% } ])");
+	l = kv[1].v;
+	if (l->type != YNODE_SEQ)
+		return expected(c, l, "canary.steps", "a list of steps like "
+		    "[ { weight: 5%, for: 15m } ]");
+	if (l->nkid == 0)
+		return fail(c, at(l), "canary.steps", "expected at least one "
+		    "step");
+	if (l->nkid > SPEC_STEPS_MAX)
+		return fail(c, at(l), "canary.steps", "more than %d steps",
+		    SPEC_STEPS_MAX);
+	for (i = 0; i < l->nkid; i++)
+		if ((rc = read_step(c, l->kid[i], i, &ca->steps[i])) != 0)
+			return rc;
+	ca->nsteps = l->nkid;
+	return 0;
+}
+
+/* blue_green: { keep_old }. */
+static int
+read_blue_green(const struct ctx *c, const struct ynode *n, struct spec *s)
+{
+	static const char *const keys[] = { "keep_old", NULL };
+	struct kv kv[1];
+	int rc;
+
+	if ((rc = map_get(c, n, "blue_green", "a mapping like { keep_old: "
+	    "10m }", keys, NULL, kv)) != 0)
+		return rc;
+	if (kv[0].k != NULL && (rc = duration(c, kv[0].v,
+	    "blue_green.keep_old", 1, &s->keep_old_ms)) != 0)
+		return rc;
+	return 0;
+}
+
+/* A mapping whose one key is max: error_rate: { max: 1% }. */
+static int
+read_max(const struct ctx *c, const struct ynode *n, const char *path,
+    const char *like, const struct ynode **v)
+{
+	static const char *const keys[] = { "max", NULL };
+	struct kv kv[1];
+	int rc;
+
+	if ((rc = map_get(c, n, path, like, keys, NULL, kv)) != 0)
+		return rc;
+	if (kv[0].k == NULL)
+		return fail(c, at(n), path, "missing required key \"max\"");
+	*v = kv[0].v;
+	return 0;
+}
+
+static const char RATE_WHAT[] = "a percentage from 0% to 100% like 1% or "
+    "0.5%";
+
+/* analysis.error_rate: { max: 1% }, stored as a fraction. */
+static int
+read_error_rate(const struct ctx *c, const struct ynode *n,
+    struct spec_analysis *a)
+{
+	const struct ynode *v;
+	const char *p;
+	double d;
+	int rc;
+
+	if ((rc = read_max(c, n, "analysis.error_rate", "a mapping like "
+	    "{ max: 1% }", &v)) != 0)
+		return rc;
+	if ((rc = scalar(c, v, "analysis.error_rate.max", RATE_WHAT, &p)) != 0)
+		return rc;
+	if (strlen(p) < 2 || p[strlen(p) - 1] != '%' ||
+	    decimal(p, strlen(p) - 1, 0, &d) != 0 || d > 100.0)
+		return expected(c, v, "analysis.error_rate.max", RATE_WHAT);
+	a->error_rate_max = d / 100.0;
+	return 0;
+}
+
+static const char FACTOR_WHAT[] = "a factor above 1 and at most 1000, like "
+    "2x or 1.5x";
+
+/* factor: "2x", "2" or "1.5x": above 1, at most SPEC_FACTOR_MAX. */
+static int
+factor(const struct ctx *c, const struct ynode *n, const char *path,
+    double *out)
+{
+	const char *s;
+	size_t len;
+	double d;
+	int rc;
+
+	if ((rc = scalar(c, n, path, FACTOR_WHAT, &s)) != 0)
+		return rc;
+	len = strlen(s);
+	if (len > 1 && s[len - 1] == 'x')
+		len--;
+	if (decimal(s, len, 0, &d) != 0 || !(d > 1.0) ||
+	    d > SPEC_FACTOR_MAX)
+		return expected(c, n, path, FACTOR_WHAT);
+	*out = d;
+	return 0;
+}
+
+/* analysis.relative: { error_rate: 2x, p95: 1.5x }, at least one. */
+static int
+read_relative(const struct ctx *c, const struct ynode *n,
+    struct spec_analysis *a)
+{
+	static const char *const keys[] = { "error_rate", "p95", NULL };
+	struct kv kv[2];
+	int rc;
+
+	if ((rc = map_get(c, n, "analysis.relative", "a mapping like "
+	    "{ error_rate: 2x, p95: 1.5x }", keys, NULL, kv)) != 0)
+		return rc;
+	if (kv[0].k == NULL && kv[1].k == NULL)
+		return fail(c, at(n), "analysis.relative", "expected "
+		    "error_rate, p95 or both, like { error_rate: 2x }");
+	if (kv[0].k != NULL && (rc = factor(c, kv[0].v,
+	    "analysis.relative.error_rate", &a->relative_error_rate)) != 0)
+		return rc;
+	if (kv[1].k != NULL && (rc = factor(c, kv[1].v,
+	    "analysis.relative.p95", &a->relative_p95)) != 0)
+		return rc;
+	return 0;
+}
+
+/* [a-z0-9_-]{1,32} */
+static int
+prom_name_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > SPEC_PROM_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		    s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* http:// or https://, a host, printable ASCII without spaces, at most
+ * SPEC_PROM_URL_MAX bytes.  *userinfo tells a URL with user@ in it. */
+static int
+prom_url_valid(const char *s, int *userinfo)
+{
+	size_t i, n = strlen(s), start, end;
+
+	*userinfo = 0;
+	if (n > SPEC_PROM_URL_MAX)
+		return 0;
+	if (strncmp(s, "http://", 7) == 0)
+		start = 7;
+	else if (strncmp(s, "https://", 8) == 0)
+		start = 8;
+	else
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	end = start + strcspn(s + start, "/?#");
+	if (end == start || s[start] == ':')
+		return 0;
+	for (i = start; i < end; i++)
+		if (s[i] == '@')
+			*userinfo = 1;
+	return 1;
+}
+
+/* One analysis.prometheus check at path; i is its 0-based place. */
+static int
+read_prom(const struct ctx *c, const struct ynode *n, const char *path,
+    size_t i, struct spec_prom *p)
+{
+	enum { P_NAME, P_URL, P_QUERY, P_MAX, P_N };
+	static const char *const keys[] = { "name", "url", "query", "max",
+	    NULL };
+	static const char name_what[] = "a name of lowercase letters, "
+	    "digits, '_' and '-', at most 32 characters";
+	static const char url_what[] = "an http:// or https:// URL like "
+	    "http://127.0.0.1:9090";
+	static const char max_what[] = "a number like 0.01";
+	static const char *const required[] = { "url", "query", "max" };
+	char sub[96], def[32];
+	struct kv kv[P_N];
+	const char *v;
+	double d;
+	int rc = 0, userinfo;
+	size_t k;
+
+	if ((rc = map_get(c, n, path, "a mapping like { url: "
+	    "\"http://127.0.0.1:9090\", query: \"...\", max: 0.01 }", keys,
+	    NULL, kv)) != 0)
+		return rc;
+	for (k = 0; k < 3; k++)
+		if (kv[P_URL + k].k == NULL)
+			return fail(c, at(n), path, "missing required key "
+			    "\"%s\"", required[k]);
+	if (kv[P_NAME].k != NULL) {
+		snprintf(sub, sizeof(sub), "%s.name", path);
+		if ((rc = scalar(c, kv[P_NAME].v, sub, name_what, &v)) != 0)
+			return rc;
+		if (!prom_name_valid(v))
+			return expected(c, kv[P_NAME].v, sub, name_what);
+	} else {
+		snprintf(def, sizeof(def), "prometheus-%zu", i + 1);
+		v = def;
+	}
+	p->name = dup_str(c, v, &rc);
+	if (rc != 0)
+		return rc;
+
+	snprintf(sub, sizeof(sub), "%s.url", path);
+	if ((rc = scalar(c, kv[P_URL].v, sub, url_what, &v)) != 0)
+		return rc;
+	/* A URL with an '@' is never shown back: it may hold a password. */
+	if (!prom_url_valid(v, &userinfo))
+		return strchr(v, '@') != NULL ? fail(c, kv[P_URL].v->line, sub,
+		    "expected %s", url_what) : expected(c, kv[P_URL].v, sub,
+		    url_what);
+	if (userinfo)
+		return fail(c, kv[P_URL].v->line, sub, "credentials in the "
+		    "URL (user@host) are refused: the spec is stored and "
+		    "shown with every revision");
+	p->url = dup_str(c, v, &rc);
+	if (rc != 0)
+		return rc;
+
+	snprintf(sub, sizeof(sub), "%s.query", path);
+	if ((rc = scalar(c, kv[P_QUERY].v, sub, "a PromQL query", &v)) != 0)
+		return rc;
+	if (v[0] == '\0')
+		return fail(c, kv[P_QUERY].v->line, sub, "expected a PromQL "
+		    "query, got an empty one");
+	if (strlen(v) > SPEC_PROM_QUERY_MAX)
+		return fail(c, kv[P_QUERY].v->line, sub, "longer than %d "
+		    "bytes", SPEC_PROM_QUERY_MAX);
+	p->query = dup_str(c, v, &rc);
+	if (rc != 0)
+		return rc;
+
+	snprintf(sub, sizeof(sub), "%s.max", path);
+	if ((rc = scalar(c, kv[P_MAX].v, sub, max_what, &v)) != 0)
+		return rc;
+	if (decimal(v, strlen(v), 1, &d) != 0)
+		return expected(c, kv[P_MAX].v, sub, max_what);
+	p->max = d;
+	return 0;
+}
+
+/* analysis.prometheus: one mapping, or a list of 1 to SPEC_PROM_MAX, with
+ * distinct names. */
+static int
+read_proms(const struct ctx *c, const struct ynode *n,
+    struct spec_analysis *a)
+{
+	const struct ynode *one[1], *const *items;
+	char sub[64];
+	size_t i, j, count;
+	int rc = 0;
+
+	if (n->type == YNODE_SEQ) {
+		if (n->nkid == 0)
+			return fail(c, at(n), "analysis.prometheus", "expected "
+			    "at least one query");
+		if (n->nkid > SPEC_PROM_MAX)
+			return fail(c, at(n), "analysis.prometheus", "more "
+			    "than %d queries", SPEC_PROM_MAX);
+		items = (const struct ynode *const *)n->kid;
+		count = n->nkid;
+	} else {
+		one[0] = n;
+		items = one;
+		count = 1;
+	}
+	if ((a->prom = calloc(count, sizeof(*a->prom))) == NULL)
+		return nomem(c);
+	a->nprom = count;
+	for (i = 0; i < count; i++) {
+		if (n->type == YNODE_SEQ)
+			snprintf(sub, sizeof(sub), "analysis.prometheus[%zu]",
+			    i);
+		else
+			snprintf(sub, sizeof(sub), "analysis.prometheus");
+		if ((rc = read_prom(c, items[i], sub, i, &a->prom[i])) != 0)
+			return rc;
+		for (j = 0; j < i; j++)
+			if (strcmp(a->prom[j].name, a->prom[i].name) == 0)
+				return fail(c, items[i]->line, sub, "name "
+				    "\"%s\" is used twice (first at line %u)",
+				    a->prom[i].name, items[j]->line);
+	}
+	return 0;
+}
+
+/* analysis: { ... }: how each interval of a canary or blue-green is
+ * judged.  At least one check. */
+static int
+read_analysis(const struct ctx *c, const struct ynode *n, struct spec *s)
+{
+	enum { A_INTERVAL, A_MIN_REQUESTS, A_ERROR_RATE, A_P95, A_RELATIVE,
+	    A_FAILURE_LIMIT, A_INCONCLUSIVE, A_PROMETHEUS, A_N };
+	static const char *const keys[] = { "interval", "min_requests",
+	    "error_rate", "p95", "relative", "failure_limit", "inconclusive",
+	    "prometheus", NULL };
+	static const char *const inconclusive[] = { "pause", "fail", NULL };
+	struct spec_analysis *a = &s->analysis;
+	struct kv kv[A_N];
+	const struct ynode *v;
+	char q[SHOW_MAX * 4 + 16];
+	uint32_t mr;
+	int rc, i;
+
+	if ((rc = map_get(c, n, "analysis", "a mapping like { interval: "
+	    "30s, error_rate: { max: 1% } }", keys, NULL, kv)) != 0)
+		return rc;
+	a->set = 1;
+	if (kv[A_INTERVAL].k) {
+		if ((rc = duration(c, kv[A_INTERVAL].v, "analysis.interval",
+		    0, &a->interval_ms)) != 0)
+			return rc;
+		if (a->interval_ms < 1000) {
+			describe(kv[A_INTERVAL].v, q, sizeof(q));
+			return fail(c, kv[A_INTERVAL].v->line,
+			    "analysis.interval", "must be at least 1s, got %s",
+			    q);
+		}
+	}
+	if (kv[A_MIN_REQUESTS].k) {
+		if ((rc = number(c, kv[A_MIN_REQUESTS].v,
+		    "analysis.min_requests", 1,
+		    (uint32_t)SPEC_MIN_REQUESTS_MAX, "a count of requests from "
+		    "1 to 1000000000", &mr)) != 0)
+			return rc;
+		a->min_requests = mr;
+	}
+	if (kv[A_ERROR_RATE].k && (rc = read_error_rate(c,
+	    kv[A_ERROR_RATE].v, a)) != 0)
+		return rc;
+	if (kv[A_P95].k) {
+		if ((rc = read_max(c, kv[A_P95].v, "analysis.p95", "a mapping "
+		    "like { max: 500ms }", &v)) != 0 ||
+		    (rc = duration(c, v, "analysis.p95.max", 0,
+		    &a->p95_max_ms)) != 0)
+			return rc;
+	}
+	if (kv[A_RELATIVE].k && (rc = read_relative(c, kv[A_RELATIVE].v,
+	    a)) != 0)
+		return rc;
+	if (kv[A_FAILURE_LIMIT].k && (rc = number(c, kv[A_FAILURE_LIMIT].v,
+	    "analysis.failure_limit", 1, SPEC_FAILURE_LIMIT_MAX, "a count "
+	    "of failed intervals from 1 to 1000", &a->failure_limit)) != 0)
+		return rc;
+	if (kv[A_INCONCLUSIVE].k) {
+		if ((rc = one_of(c, kv[A_INCONCLUSIVE].v,
+		    "analysis.inconclusive", inconclusive, "pause or fail",
+		    &i)) != 0)
+			return rc;
+		a->inconclusive = i ? SPEC_INCONCLUSIVE_FAIL :
+		    SPEC_INCONCLUSIVE_PAUSE;
+	}
+	if (kv[A_PROMETHEUS].k && (rc = read_proms(c, kv[A_PROMETHEUS].v,
+	    a)) != 0)
+		return rc;
+	if (!kv[A_ERROR_RATE].k && !kv[A_P95].k && !kv[A_RELATIVE].k &&
+	    !kv[A_PROMETHEUS].k)
+		return fail(c, at(n), "analysis", "expected at least one "
+		    "check (error_rate, p95, relative or prometheus): with "
+		    "none, every interval would pass");
+	return 0;
+}
+
+/* find_key: the key node of key in the mapping n, or NULL; *v gets its
+ * value (left alone when absent).  For a mapping read before. */
+static const struct ynode *
+find_key(const struct ynode *n, const char *key, const struct ynode **v)
+{
+	size_t i;
+
+	for (i = 0; n->type == YNODE_MAP && i < n->nkid; i += 2)
+		if (strcmp(n->kid[i]->text, key) == 0) {
+			*v = n->kid[i + 1];
+			return n->kid[i];
+		}
+	return NULL;
+}
+
+static const char *const STRATEGY_NAMES[] = { "rolling", "canary",
+    "blue-green" };
+
+/*
+ * check_strategy refuses the combinations of strategy, canary, blue_green,
+ * analysis and rollout that cannot work, or where a key would have no
+ * effect, once each has been read: kv holds the top-level keys and values
+ * as written (NULL when absent), rk rollout's, for their lines.
+ */
+static int
+check_strategy(const struct ctx *c, const struct kv *strategy,
+    const struct kv *canary, const struct kv *blue_green,
+    const struct kv *analysis, const struct rollout_keys *rk,
+    const struct spec *s)
+{
+	const char *name = STRATEGY_NAMES[s->strategy];
+	const char *dflt = strategy->k ? "" : " by default";
+	char a[SHOW_MAX + 8], b[SHOW_MAX + 8];
+	const struct ynode *k, *v = NULL;
+
+	if (canary->k != NULL && s->strategy != SPEC_STRATEGY_CANARY)
+		return fail(c, canary->k->line, "canary", "needs strategy: "
+		    "canary (the strategy is %s%s); write strategy: canary, "
+		    "or leave canary: out", name, dflt);
+	if (blue_green->k != NULL && s->strategy != SPEC_STRATEGY_BLUE_GREEN)
+		return fail(c, blue_green->k->line, "blue_green", "needs "
+		    "strategy: blue-green (the strategy is %s%s); write "
+		    "strategy: blue-green, or leave blue_green: out", name,
+		    dflt);
+	if (analysis->k != NULL && s->strategy == SPEC_STRATEGY_ROLLING)
+		return fail(c, analysis->k->line, "analysis", "needs strategy "
+		    "canary or blue-green (the strategy is rolling%s, whose "
+		    "hosts are judged by their health checks alone)", dflt);
+	if (rk->deadline != NULL && s->strategy == SPEC_STRATEGY_ROLLING)
+		return fail(c, rk->deadline->line, "rollout.progress_deadline",
+		    "needs strategy canary or blue-green (the strategy is "
+		    "rolling%s, whose hosts are bounded by health.deadline)",
+		    dflt);
+	if (s->strategy == SPEC_STRATEGY_ROLLING)
+		return 0;
+	if (!s->port.set)
+		return fail(c, strategy->k->line, "strategy", "%s needs a host "
+		    "port (port:): ferry-proxy splits the traffic between the "
+		    "revisions, and it serves host ports only", name);
+	if (s->strategy == SPEC_STRATEGY_CANARY && canary->k == NULL)
+		return fail(c, strategy->k->line, "strategy", "canary needs a "
+		    "canary: mapping with its steps, like canary: { steps: "
+		    "[ { weight: 5%%, for: 15m }, { weight: 50%% } ] }");
+	if (s->strategy == SPEC_STRATEGY_CANARY && rk->canary != NULL)
+		return fail(c, rk->canary->line, "rollout.canary", "is the "
+		    "size of a rolling deployment's first batch and does not "
+		    "go with strategy: canary; use canary.hosts to choose how "
+		    "many hosts run the canary");
+	if (s->strategy == SPEC_STRATEGY_BLUE_GREEN) {
+		k = rk->batch ? rk->batch : rk->canary ? rk->canary : rk->pause;
+		if (k != NULL)
+			return fail(c, k->line, k == rk->batch ?
+			    "rollout.batch" : k == rk->canary ?
+			    "rollout.canary" : "rollout.pause", "does not go "
+			    "with strategy: blue-green, which switches every "
+			    "host together, in no batches; leave it out");
+	}
+	if (s->strategy == SPEC_STRATEGY_CANARY && !s->canary.hosts_all &&
+	    !s->canary.hosts_percent && s->hosts == SPEC_HOSTS_NAMES &&
+	    s->canary.hosts > s->nhost_names) {
+		find_key(canary->v, "hosts", &v);
+		return fail(c, v->line, "canary.hosts", "%u hosts, but hosts: "
+		    "lists %zu; write all, or a count up to %zu",
+		    s->canary.hosts, s->nhost_names, s->nhost_names);
+	}
+	if (!s->analysis.set) {
+		if (rk->deadline != NULL)
+			return fail(c, rk->deadline->line,
+			    "rollout.progress_deadline", "needs an analysis: "
+			    "block (progress is counted in judged intervals; "
+			    "without analysis there are none)");
+		return 0;
+	}
+	v = NULL;
+	k = find_key(analysis->v, "interval", &v);
+	show_duration(v, s->analysis.interval_ms, a, sizeof(a));
+	if (s->rollout.progress_deadline_ms > s->analysis.interval_ms)
+		return 0;
+	if (rk->deadline != NULL)
+		return fail(c, rk->deadline->line, "rollout.progress_deadline",
+		    "must be above analysis.interval (%s%s), or no interval "
+		    "could end before it", a, k ? "" : " by default");
+	/* The deadline is the default: the interval was written. */
+	snprintf(b, sizeof(b), "%um", SPEC_PROGRESS_MS / 60000);
+	return fail(c, k->line, "analysis.interval", "must be below "
+	    "rollout.progress_deadline (%s by default), or no interval could "
+	    "end before it", b);
 }
 
 static int
 read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 {
 	enum { K_SERVICE, K_IMAGE, K_HOSTS, K_PORT, K_ENV, K_HEALTH,
-	    K_STRATEGY, K_ROLLOUT, K_SECRETS, K_PROXY, K_N };
+	    K_STRATEGY, K_ROLLOUT, K_SECRETS, K_PROXY, K_CANARY, K_BLUE_GREEN,
+	    K_ANALYSIS, K_N };
 	static const char *const keys[] = { "service", "image", "hosts",
 	    "port", "env", "health", "strategy", "rollout", "secrets",
-	    "proxy", NULL };
+	    "proxy", "canary", "blue_green", "analysis", NULL };
 	static const int required[] = { K_SERVICE, K_IMAGE, K_HOSTS,
 	    K_HEALTH };
 	static const char service_what[] = "a service name of lowercase "
 	    "letters, digits, '_', '.' and '-', starting with a letter or "
 	    "digit, at most 63 characters";
 	struct kv kv[K_N];
+	struct rollout_keys rk = { NULL, NULL, NULL, NULL };
 	const char *v;
 	char reason[160], q[SHOW_MAX * 4 + 16];
 	size_t i;
@@ -1242,7 +1878,7 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 		return fail(c, 0, NULL, "the file is empty (expected a "
 		    "mapping of service, image, hosts, health, ...)");
 	if ((rc = map_get(c, root, NULL, "a mapping of settings (service: "
-	    "..., image: ..., hosts: ..., health: ...)", keys, not_yet,
+	    "..., image: ..., hosts: ..., health: ...)", keys, NULL,
 	    kv)) != 0)
 		return rc;
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
@@ -1278,10 +1914,11 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 		return rc;
 	if ((rc = read_health(c, kv[K_HEALTH].v, s)) != 0)
 		return rc;
-	if (kv[K_STRATEGY].k && (rc = read_strategy(c,
-	    kv[K_STRATEGY].v)) != 0)
+	if (kv[K_STRATEGY].k && (rc = read_strategy(c, kv[K_STRATEGY].v,
+	    s)) != 0)
 		return rc;
-	if (kv[K_ROLLOUT].k && (rc = read_rollout(c, kv[K_ROLLOUT].v, s)) != 0)
+	if (kv[K_ROLLOUT].k && (rc = read_rollout(c, kv[K_ROLLOUT].v, s,
+	    &rk)) != 0)
 		return rc;
 	if (kv[K_SECRETS].k && (rc = read_secrets(c, kv[K_SECRETS].v, s)) != 0)
 		return rc;
@@ -1296,7 +1933,16 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 			    "ferry-proxy serves host ports only: there is no "
 			    "proxy to set");
 	}
-	return 0;
+	if (kv[K_CANARY].k && (rc = read_canary(c, kv[K_CANARY].v, s)) != 0)
+		return rc;
+	if (kv[K_BLUE_GREEN].k && (rc = read_blue_green(c,
+	    kv[K_BLUE_GREEN].v, s)) != 0)
+		return rc;
+	if (kv[K_ANALYSIS].k && (rc = read_analysis(c, kv[K_ANALYSIS].v,
+	    s)) != 0)
+		return rc;
+	return check_strategy(c, &kv[K_STRATEGY], &kv[K_CANARY],
+	    &kv[K_BLUE_GREEN], &kv[K_ANALYSIS], &rk, s);
 }
 
 int
@@ -1377,5 +2023,12 @@ spec_free(struct spec *s)
 	free(s->health.http_path);
 	free_strings(s->health.argv, s->health.argc);
 	free(s->secrets);
+	for (size_t i = 0; s->analysis.prom != NULL &&
+	    i < s->analysis.nprom; i++) {
+		free(s->analysis.prom[i].name);
+		free(s->analysis.prom[i].url);
+		free(s->analysis.prom[i].query);
+	}
+	free(s->analysis.prom);
 	free(s);
 }

@@ -466,15 +466,16 @@ Test(spec_keys, rollout_batch_canary_and_strategy_in_the_plan)
 	cr_assert_eq(plan_batches("canary.yml", b), 2);
 	cr_assert(b[0] == 1 && b[1] == 2, "batches %d %d", b[0], b[1]);
 
-	/* The keys this version does not act on are refused by ferryd,
-	 * naming file, line and key, and so is a secret ferryd does not
-	 * have; nothing is recorded. */
+	/* A strategy that cannot work here (blue-green needs a host port
+	 * for ferry-proxy to switch) is refused by ferryd, naming file,
+	 * line and key, and so is a secret ferryd does not have; nothing is
+	 * recorded. */
 	spec_text("strategy.yml", "%sstrategy: blue-green\n", head);
 	h_ferry(&F, &R, (const char *[]){ "plan", path("strategy.yml"),
 	    NULL });
 	cr_assert_eq(R.status, 1, "%s%s", R.out, R.err);
-	cr_assert(strstr(R.err, "strategy.yml:5: strategy: blue-green is not "
-	    "supported by this version of ferry") != NULL, "%s", R.err);
+	cr_assert(strstr(R.err, "strategy.yml:5: strategy: blue-green needs "
+	    "a host port (port:)") != NULL, "%s", R.err);
 	spec_text("secrets.yml", "%ssecrets: [DB_PASSWORD]\n", head);
 	h_ferry(&F, &R, (const char *[]){ "deploy", path("secrets.yml"),
 	    NULL });
