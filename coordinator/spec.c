@@ -1837,6 +1837,12 @@ check_strategy(const struct ctx *c, const struct kv *strategy,
 			    "without analysis there are none)");
 		return 0;
 	}
+	if (s->strategy == SPEC_STRATEGY_BLUE_GREEN &&
+	    (k = find_key(analysis->v, "relative", &v)) != NULL)
+		return fail(c, k->line, "analysis.relative", "does not go "
+		    "with strategy: blue-green: after the switch the old "
+		    "revision serves nothing to compare with; use "
+		    "error_rate and p95 limits");
 	v = NULL;
 	k = find_key(analysis->v, "interval", &v);
 	show_duration(v, s->analysis.interval_ms, a, sizeof(a));

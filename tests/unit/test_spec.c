@@ -1364,6 +1364,11 @@ Test(spec, blue_green_reads_keep_old_and_refuses_without_its_strategy)
 	    "web.yml:8: rollout.pause: does not go with strategy: blue-green, "
 	    "which switches every host together, in no batches; leave it "
 	    "out");
+	refused_exact(with("strategy: blue-green\nanalysis:\n  p95: { max: "
+	    "1s }\n  relative: { p95: 2x }\n"), "web.yml:9: analysis.relative: "
+	    "does not go with strategy: blue-green: after the switch the old "
+	    "revision serves nothing to compare with; use error_rate and p95 "
+	    "limits");
 	s = parse_ok(with("strategy: blue-green\nrollout: { max_failures: 1, "
 	    "on_failure: pause, order: stop-first }\n"));
 	cr_assert_eq(s->rollout.max_failures, 1);
