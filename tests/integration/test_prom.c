@@ -4,7 +4,9 @@
  * port with its own config and storage, scraping every second) that
  * scrapes a real container of the test image web:errors (ERROR_RATE 2%,
  * VERSION 7) published on 127.0.0.1; and against sockets that refuse,
- * never answer, or answer what no Prometheus would. */
+ * never answer, or answer what no Prometheus would.  The image itself is
+ * checked too: its error rate under concurrent keep-alive load (ferry-load)
+ * and its latency. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -16,6 +18,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cJSON.h>
 #include <criterion/criterion.h>
 
 #include "ferr.h"
@@ -71,6 +74,36 @@ one_request(int port)
 	return got > 0;
 }
 
+/* A container of web:errors (VERSION 7, ERROR_RATE rate, LATENCY_MS
+ * latency) published on 127.0.0.1; returns its port.  h_fini removes it
+ * (by its ferry.host label). */
+static int
+web(const char *rate, const char *latency)
+{
+	char name[64], pub[64], label[96], e1[64], e2[64];
+	struct h_run *r = malloc(sizeof(*r));
+	int port = h_free_port(), k;
+
+	snprintf(name, sizeof(name), "prom-%d-%d", (int)getpid(), F.nhosts);
+	cr_assert(F.nhosts < H_MAX_HOSTS);
+	snprintf(F.hosts[F.nhosts++], sizeof(F.hosts[0]), "%s", name);
+	snprintf(pub, sizeof(pub), "127.0.0.1:%d:80", port);
+	snprintf(label, sizeof(label), "ferry.host=%s", name);
+	snprintf(e1, sizeof(e1), "ERROR_RATE=%s", rate);
+	snprintf(e2, sizeof(e2), "LATENCY_MS=%s", latency);
+	cr_assert(h_docker(r, (const char *[]){ "run", "-d", "--name", name,
+	    "--label", label, "-p", pub, "-e", "VERSION=7", "-e", e1, "-e",
+	    e2, WEB_IMAGE, NULL }) == 0,
+	    "docker run %s: %s (run tests/images/build.sh)", WEB_IMAGE,
+	    r->err);
+	for (k = 0; k < 50 && h_http_get("127.0.0.1", port, "/health", NULL,
+	    0) != 200; k++)
+		h_sleep_ms(100);
+	cr_assert(k < 50, "%s: no 200 on /health in 5 s", name);
+	free(r);
+	return port;
+}
+
 /* Prometheus, ready; with traffic, first the container of web:errors for
  * it to scrape, and after it is ready (its first scrape comes about 5 s
  * after its start: target discovery sends its updates every 5 s) NREQ
@@ -78,8 +111,7 @@ one_request(int port)
 static void
 start_prometheus(int traffic)
 {
-	char name[64], pub[64], cfg[512], tsdb[512], listen[64], ready[64];
-	struct h_run *r = malloc(sizeof(*r));
+	char cfg[512], tsdb[512], listen[64], ready[64];
 	double v = NAN;
 	char why[PROMQ_REASON_LEN];
 	int pport, i, ok = 0;
@@ -87,21 +119,7 @@ start_prometheus(int traffic)
 
 	cr_assert(access(PROMETHEUS, X_OK) == 0, "%s is missing: run "
 	    "./deploy/setup.sh deps", PROMETHEUS);
-	h_unique("prom", name, sizeof(name));
-	snprintf(F.hosts[F.nhosts++], sizeof(F.hosts[0]), "%s", name);
-	web_port = h_free_port();
-	snprintf(pub, sizeof(pub), "127.0.0.1:%d:80", web_port);
-	if (traffic) {
-		char label[96];
-
-		snprintf(label, sizeof(label), "ferry.host=%s", name);
-		cr_assert(h_docker(r, (const char *[]){ "run", "-d", "--name",
-		    name, "--label", label, "-p", pub, "-e", "VERSION=7",
-		    "-e", "ERROR_RATE=2%", WEB_IMAGE, NULL }) == 0,
-		    "docker run %s: %s (run tests/images/build.sh)",
-		    WEB_IMAGE, r->err);
-	}
-
+	web_port = traffic ? web("2%", "0") : h_free_port();
 	h_write(&F, "prometheus.yml",
 	    "global:\n"
 	    "  scrape_interval: 1s\n"
@@ -134,10 +152,8 @@ start_prometheus(int traffic)
 		h_sleep_ms(100);
 	cr_assert(h_mono_ms() < deadline, "prometheus not ready in 20 s "
 	    "(log: %s/prometheus.log)", F.dir);
-	if (!traffic) {
-		free(r);
+	if (!traffic)
 		return;
-	}
 	deadline = h_mono_ms() + 10000;
 	while (h_mono_ms() < deadline && !(promq_query(url,
 	    "up{job=\"web\"}", &VARS, 2000, &v, why, sizeof(why)) == 0 &&
@@ -155,7 +171,6 @@ start_prometheus(int traffic)
 		h_sleep_ms(200);
 	cr_assert_eq(v, NREQ, "Prometheus did not see %d requests in 10 s: "
 	    "%g (%s)", NREQ, v, why);
-	free(r);
 }
 
 #define ERROR_RATIO "sum(ferry_test_requests_total{code=\"500\"}) / " \
@@ -234,6 +249,63 @@ Test(prom, syntax_error)
 	cr_assert(strncmp(why, "prometheus: bad_data: ", 22) == 0, "%s", why);
 	cr_assert(strstr(why, "parse error") != NULL, "%s", why);
 	cr_assert(strchr(why, '\n') == NULL);
+}
+
+/* ms: how long a GET of path takes on the container at port (its status
+ * must be want). */
+static uint64_t
+timed_get(int port, const char *path, int want)
+{
+	char body[256];
+	uint64_t t0 = h_mono_ms();
+
+	cr_assert_eq(h_http_get("127.0.0.1", port, path, body, sizeof(body)),
+	    want, "GET %s: %s", path, body);
+	return h_mono_ms() - t0;
+}
+
+/* The image itself: under keep-alive load from 16 connections at once, 2%
+ * of the answers exactly (one either way: the random phase) are 500s and
+ * the rest name VERSION; LATENCY_MS delays the answers but never /health
+ * or /metrics (the slow one has no errors, so that every GET is a 200). */
+Test(prom, image_errors_and_latency)
+{
+	int fast = web("2%", "0"), slow = web("0", "400");
+	char bin[600], u[64];
+	struct h_run *r = malloc(sizeof(*r));
+	const cJSON *t, *st;
+	long long sent, e500, ok200, v7;
+	cJSON *o;
+
+	snprintf(u, sizeof(u), "http://127.0.0.1:%d/version", fast);
+	h_run(r, (const char *[]){ h_bin("tests/ferry-load", bin, sizeof(bin)),
+	    "--connections", "16", "--interval", "0", "--duration", "2",
+	    "--json", u, NULL });
+	cr_assert_eq(r->status, 0, "ferry-load: %s", r->err);
+	o = cJSON_Parse(r->out);
+	cr_assert_not_null(o, "ferry-load said: %s", r->out);
+	t = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "targets"), 0);
+	st = cJSON_GetObjectItem(t, "by_status");
+	sent = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(t, "sent"));
+	e500 = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(st, "500"));
+	ok200 = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(st, "200"));
+	v7 = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(
+	    cJSON_GetObjectItem(t, "bodies"), "7"));
+	cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(t, "failed")),
+	    0, "%s", r->out);
+	cr_assert(sent >= 2000, "only %lld requests in 2 s: %s", sent, r->out);
+	cr_assert_eq(e500 + ok200, sent, "%s", r->out);
+	cr_assert(llabs(e500 * 50 - sent) <= 50, "%lld errors in %lld "
+	    "requests, not 2%%", e500, sent);
+	cr_assert_eq(v7, ok200, "%s", r->out);
+	cJSON_Delete(o);
+	free(r);
+
+	cr_assert(timed_get(slow, "/version", 200) >= 400);
+	cr_assert(timed_get(slow, "/", 200) >= 400);
+	cr_assert(timed_get(slow, "/health", 200) < 300);
+	cr_assert(timed_get(slow, "/metrics", 200) < 300);
+	cr_assert(timed_get(slow, "/nothing-here", 404) >= 400);
 }
 
 /* A port nobody listens on: refused at once. */
