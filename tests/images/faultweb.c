@@ -31,7 +31,8 @@
  * pipelined requests answered in order, request bodies with Content-Length
  * read and dropped (chunked bodies: 501 and close). One thread per
  * connection (blocking I/O, so a delay holds only its own connection), at
- * most MAX_CONNS at a time; a connection idle for IDLE_S is closed.
+ * most MAX_CONNS at a time; a connection idle for IDLE_S, or whose client
+ * stops reading for as long, is closed.
  * Linked statically (libc only) so that it runs in an image FROM scratch;
  * as PID 1 there, it ends at once on SIGTERM or SIGINT.  A bad setting is
  * one line on stderr and exit code 2. */
@@ -562,6 +563,8 @@ main(void)
 		}
 		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
+		/* A client that stops reading frees its thread too. */
+		setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &idle, sizeof(idle));
 		if (pthread_create(&t, &attr, connection,
 		    (void *)(intptr_t)cfd) != 0) {
 			atomic_fetch_sub(&conns, 1);
