@@ -26,6 +26,7 @@ struct answer {
 	char *buf;
 	size_t len, cap;
 	int toobig;
+	int nomem;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -225,8 +226,10 @@ collect(char *p, size_t size, size_t nmemb, void *arg)
 			cap *= 2;
 		if (cap > PROMQ_ANSWER_MAX + 1)
 			cap = PROMQ_ANSWER_MAX + 1;
-		if ((b = realloc(a->buf, cap)) == NULL)
+		if ((b = realloc(a->buf, cap)) == NULL) {
+			a->nomem = 1;
 			return 0;
+		}
 		a->buf = b;
 		a->cap = cap;
 	}
@@ -361,7 +364,7 @@ promq_query(const char *url, const char *query,
     const struct promq_vars *vars, uint32_t timeout_ms, double *value,
     char *reason, size_t reason_len)
 {
-	struct answer a = { NULL, 0, 0, 0 };
+	struct answer a = { NULL, 0, 0, 0, 0 };
 	char *q = NULL, *esc = NULL, *full = NULL, errbuf[CURL_ERROR_SIZE];
 	size_t base_len = 0, full_len;
 	long status = 0;
@@ -420,6 +423,11 @@ promq_query(const char *url, const char *query,
 			rc = fail(FERR_TOOBIG, reason, reason_len, "prometheus:"
 			    " the answer is larger than %u bytes",
 			    PROMQ_ANSWER_MAX);
+			goto out;
+		}
+		if (a.nomem) {
+			rc = fail(FERR_NOMEM, reason, reason_len, "out of "
+			    "memory");
 			goto out;
 		}
 		/* errbuf names the host and port, never the whole url. */
