@@ -42,7 +42,8 @@ promq_expand(const char *query, const struct promq_vars *vars, char **out,
  * proxies of the environment honoured, as curl does). It blocks for at
  * most timeout_ms (1..PROMQ_TIMEOUT_MAX_MS), connecting included, so it
  * must never run on a libuv loop; it is safe on any number of threads at
- * once.
+ * once.  The process must ignore SIGPIPE (ferryd does): with curl's
+ * signals off, a TLS write to a closed connection could raise it.
  *
  * The value is one number: the answer's scalar, or the one sample of its
  * vector. A vector of no sample or of several, any other result type, a
