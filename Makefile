@@ -48,7 +48,7 @@ FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
             coordinator/deploy.c coordinator/plan.c coordinator/views.c \
             coordinator/rollout.c coordinator/metrics.c \
             coordinator/refusals.c coordinator/traffic.c \
-            coordinator/analysis.c
+            coordinator/analysis.c coordinator/promq.c
 FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c \
             coordinator/ferry_secret.c
 AGENT    := $(wildcard agent/*.c)

@@ -38,6 +38,8 @@ TEST_PKGS=(
     systemd man-db              # systemd-analyze verify (it reads the man pages)
     tini                        # docker run --init in the install test
     faketime                    # libfaketime: wall-clock steps in tests
+    prometheus                  # 2.42: test_prom's real server (started by
+                                # the test itself), promtool
 )
 # What `make bench` needs beyond the tests: the proxy-cost section runs wrk
 # against a static server directly, through ferry-proxy and through HAProxy

@@ -11,6 +11,20 @@
 #   $REG/ferry-test/web:healthcheck  web:1 with a HEALTHCHECK of its own
 #                             (wget of /health every 500ms), for
 #                             `health: { docker: true }`
+#   $REG/ferry-test/web:errors  faultweb (tests/images/faultweb.c, built here
+#                             statically with gcc): an HTTP server whose
+#                             error rate and latency come from its
+#                             environment, for traffic canaries' analysis:
+#                               ERROR_RATE  share of requests answered 500,
+#                                           spread evenly ("2%", "0.1%",
+#                                           "0.02"; default 0)
+#                               LATENCY_MS  delay of each answer (default 0)
+#                               VERSION     named in /version and / (default
+#                                           "errors")
+#                             /health is 200 at once, never an error; /metrics
+#                             has its counters in Prometheus's text format
+#                             (ferry_test_requests_total{code,version}, ...);
+#                             keep-alive, thousands of requests/s.
 #
 # REG is ${FERRY_TEST_REGISTRY:-127.0.0.1:5000}. The listening port can be
 # changed with the container environment variable PORT (default 80).
@@ -28,7 +42,9 @@ if [ -z "${DOCKER:-}" ]; then
     if [ -x /usr/bin/docker ]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
 fi
 BUSYBOX=/bin/busybox
-TAGS=(1 2 bad crash flaky slow healthcheck)
+CC="${CC:-gcc}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TAGS=(1 2 bad crash flaky slow healthcheck errors)
 
 log() { printf 'images: %s\n' "$*"; }
 die() { printf 'images: error: %s\n' "$*" >&2; exit 1; }
@@ -37,6 +53,8 @@ if [ "$(dpkg-query -W -f='${db:Status-Status}' busybox-static 2>/dev/null || tru
     [ ! -x "$BUSYBOX" ]; then
     die "busybox-static is not installed: run ./deploy/setup.sh deps"
 fi
+command -v "$CC" >/dev/null || die "no C compiler ($CC): run ./deploy/setup.sh deps"
+
 "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
     die "no docker engine answers: run ./deploy/services.sh start"
 [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://$REG/v2/" || true)" = 200 ] ||
@@ -45,9 +63,32 @@ fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
+# faultweb_context DIR: web:errors, one static binary FROM scratch. gcc
+# writes the same bytes for the same source, so the hash holds across runs.
+faultweb_context() {
+    local dir="$1"
+    mkdir -p "$dir"
+    "$CC" -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra \
+        -Werror -O2 -static -pthread -o "$dir/faultweb" "$HERE/faultweb.c" ||
+        die "could not compile $HERE/faultweb.c (needs gcc and libc6-dev)"
+    strip "$dir/faultweb"
+    cat >"$dir/Dockerfile" <<'EOF'
+FROM scratch
+COPY faultweb /faultweb
+ENV PORT=80 VERSION=errors ERROR_RATE=0 LATENCY_MS=0
+EXPOSE 80
+LABEL org.opencontainers.image.title="ferry-test web" ferry.test.version="errors"
+CMD ["/faultweb"]
+EOF
+}
+
 # make_context TAG DIR: the build context of one image.
 make_context() {
     local tag="$1" dir="$2"
+    if [ "$tag" = errors ]; then
+        faultweb_context "$dir"
+        return
+    fi
     mkdir -p "$dir/rootfs/bin" "$dir/rootfs/www" "$dir/rootfs/tmp"
     cp "$BUSYBOX" "$dir/rootfs/bin/busybox"
     ln -s busybox "$dir/rootfs/bin/sh"
