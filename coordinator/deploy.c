@@ -3,11 +3,13 @@
  * each state the engine reaches together with the commands it implies (in
  * one transaction, before they are sent), and picks in-flight deployments
  * up again after a restart. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis.h"
 #include "clock.h"
 #include "ferr.h"
 #include "ferryd.h"
@@ -15,12 +17,25 @@
 #include "log.h"
 #include "metrics.h"
 #include "plan.h"
+#include "promq.h"
 #include "spec.h"
 #include "specwire.h"
 
 #define ACCEPT_MS	30000u		/* a command must be accepted by */
 #define PULL_MS		600000u		/* a pull must end by */
 #define SWAP_SLACK_MS	180000u		/* beyond the health deadline */
+/* An interval is judged once every canary host's proxy was read after
+ * its end, or after this long in any case (a host that went quiet counts
+ * what was last read of it). */
+#define JUDGE_WAIT_MS	10000u
+
+/* A verdict worked out, recorded with its RI_VERDICT: the interval as
+ * people read it, and the readings that ended it (the next marks). */
+struct judged {
+	struct interval_rec iv;
+	struct analysis_mark *ends;
+	size_t nends;
+};
 
 struct deployment {
 	struct deploy_rec d;
@@ -39,6 +54,15 @@ struct deployment {
 	uint64_t retry_at_ms;		/* monotonic: next try */
 	int failing;			/* the last commit failed (logged) */
 	int withdrawn;			/* its unaccepted commands, once ended */
+	/* Canary analysis: where the interval being counted began (its
+	 * marks, as stored), and a verdict being worked out (RA_JUDGE taken:
+	 * waiting for every canary host's proxy to be read after the
+	 * interval's end). */
+	struct analysis_mark *marks;
+	size_t nmarks;
+	int judging;
+	int querying;			/* its Prometheus checks are asked */
+	uint64_t judge_at_ms;		/* monotonic: when it was asked */
 	struct deployment *next;
 };
 
@@ -51,6 +75,7 @@ struct dep_input {
 	char actor[64];			/* "" for ferryd */
 	char digest[300];		/* the resolved image, recorded with it */
 	enum rollout_verdict verdict;	/* RI_VERDICT */
+	struct judged *judged;		/* RI_VERDICT: owned */
 };
 
 #define RETRY_MS	250u		/* between tries of a failed commit */
@@ -85,14 +110,28 @@ dep_find(uint64_t id)
 }
 
 static void
+judged_free(struct judged *j)
+{
+	if (j == NULL)
+		return;
+	free(j->ends);
+	free(j);
+}
+
+static void
 dep_free(struct deployment *p)
 {
+	size_t i;
+
 	if (p == NULL)
 		return;
 	spec_free(p->spec);
 	spec_free(p->prev_spec);
 	rollout_free(&p->r);
+	for (i = 0; i < p->nqueue; i++)
+		judged_free(p->queue[i].judged);
 	free(p->queue);
+	free(p->marks);
 	free(p);
 }
 
@@ -206,9 +245,12 @@ make_remove(struct ferryd *fd, const struct deploy_rec *d, struct host *h)
 	return dep_command(fd, d, h, &cmd, "remove", PULL_MS, "revert");
 }
 
+/* make_swap builds the swap of h to the deployment's revision (or back
+ * to the previous one, revert); beside: run it beside the other revision
+ * with weight percent of new traffic (a canary's step). */
 static struct cmd *
 make_swap(struct ferryd *fd, struct deployment *p, const struct deploy_rec *d,
-    struct host *h, int revert)
+    struct host *h, int revert, int beside, uint32_t weight)
 {
 	Ferry__Command cmd = FERRY__COMMAND__INIT;
 	Ferry__Swap sw = FERRY__SWAP__INIT;
@@ -221,11 +263,13 @@ make_swap(struct ferryd *fd, struct deployment *p, const struct deploy_rec *d,
 	    d->revision, revert ? d->previous_digest : d->digest, d->id,
 	    &seal, &sw) != 0)
 		return NULL;
+	sw.beside = beside;
+	sw.weight = beside ? weight : 0;
 	cmd.payload_case = FERRY__COMMAND__PAYLOAD_SWAP;
 	cmd.swap = &sw;
 	c = dep_command(fd, d, h, &cmd, "swap",
 	    (uint64_t)s->health.deadline_ms + s->health.min_healthy_ms +
-	    SWAP_SLACK_MS, revert ? "revert" : "swap");
+	    SWAP_SLACK_MS, revert ? "revert" : beside ? "weigh" : "swap");
 	spec_swap_clear(&sw);
 	return c;
 }
@@ -236,7 +280,67 @@ make_swap(struct ferryd *fd, struct deployment *p, const struct deploy_rec *d,
 static int
 waits(enum rollout_host_state s)
 {
-	return s == RH_PULLING || s == RH_SWAPPING || s == RH_REVERTING;
+	return s == RH_PULLING || s == RH_SWAPPING || s == RH_REVERTING ||
+	    s == RH_WEIGHING;
+}
+
+/* analysis_hosts lists the hosts an interval is judged over into out
+ * (room for r->nhosts): the canary hosts while in the steps, every host
+ * of the deployment past them. */
+static size_t
+analysis_hosts(const struct rollout *r, const char **out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->nhosts; i++)
+		if (r->phase == CP_DONE || r->hosts[i].batch == 0)
+			out[n++] = r->hosts[i].name;
+	return n;
+}
+
+/*
+ * read_marks reads what the proxies of r's analysis hosts counted so far
+ * of both revisions into a new array (*out, *nout: two per host heard);
+ * a host whose proxy ferryd has not read counts nothing in the interval.
+ * The readings of over (the end of a judged interval), where they name a
+ * host, are taken instead, so that the next interval starts exactly where
+ * that one ended.
+ */
+static int
+read_marks(struct ferryd *fd, const struct deployment *p,
+    const struct rollout *r, const struct judged *over,
+    struct analysis_mark **out, size_t *nout)
+{
+	const char **hosts = calloc(r->nhosts + 1, sizeof(*hosts));
+	struct analysis_mark *m = calloc(2 * r->nhosts + 1, sizeof(*m));
+	size_t n, i, j, k = 0;
+	char err[160];
+	int taken;
+
+	*out = NULL;
+	*nout = 0;
+	if (hosts == NULL || m == NULL) {
+		free(hosts);
+		free(m);
+		return FERR_NOMEM;
+	}
+	n = analysis_hosts(r, hosts);
+	for (i = 0; i < n; i++) {
+		taken = 0;
+		for (j = 0; over != NULL && j < over->nends; j++)
+			if (strcmp(over->ends[j].host, hosts[i]) == 0) {
+				m[k++] = over->ends[j];
+				taken = 1;
+			}
+		if (!taken && analysis_read(fd->traffic, p->d.service,
+		    &hosts[i], 1, p->d.revision, p->d.previous_revision, &m[k],
+		    err, sizeof(err)) == 0)
+			k += 2;
+	}
+	free(hosts);
+	*out = m;
+	*nout = k;
+	return 0;
 }
 
 /* in_flight: hosts whose command has not answered yet. */
@@ -296,8 +400,8 @@ step_alloc(struct step *w, size_t n)
 	w->recs = calloc(n + 1, sizeof(*w->recs));
 	w->cmds = calloc(n + 1, sizeof(*w->cmds));
 	w->hosts = calloc(n + 1, sizeof(*w->hosts));
-	w->evs = calloc(n + 3, sizeof(*w->evs));
-	w->details = calloc(n + 3, sizeof(*w->details));
+	w->evs = calloc(n + 4, sizeof(*w->evs));
+	w->details = calloc(n + 4, sizeof(*w->details));
 	if (!w->dec || !w->before || !w->recs || !w->cmds || !w->hosts ||
 	    !w->evs || !w->details) {
 		step_free(w);
@@ -340,7 +444,10 @@ dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
 	size_t n, i, nc = 0, ne = 0, nh = p->r.nhosts, first;
 	uint64_t wake = p->wake_ms;
 	struct step w;
-	int record = 0, rc;
+	struct analysis_mark *marks = NULL;
+	struct interval_rec *iv = NULL;
+	size_t nmarks = 0;
+	int record = 0, rc, mark = 0, judge = 0;
 
 	if (in->digest[0] != '\0')
 		snprintf(d.digest, sizeof(d.digest), "%s", in->digest);
@@ -363,16 +470,24 @@ dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
 			record = 1;
 			continue;
 		}
+		if (w.dec[i].action == RA_MARK || w.dec[i].action == RA_JUDGE) {
+			mark |= w.dec[i].action == RA_MARK;
+			judge |= w.dec[i].action == RA_JUDGE;
+			continue;
+		}
 		h = fleet_find(fd, next.hosts[w.dec[i].host].name);
 		if (h != NULL && w.dec[i].action == RA_PULL)
 			c = make_pull(fd, &d, h, d.digest, "pull");
 		else if (h != NULL && w.dec[i].action == RA_SWAP)
-			c = make_swap(fd, p, &d, h, 0);
+			c = make_swap(fd, p, &d, h, 0, 0, 0);
+		else if (h != NULL && w.dec[i].action == RA_WEIGH)
+			c = make_swap(fd, p, &d, h, 0, 1,
+			    next.cfg.steps[next.step].weight);
 		else if (h != NULL && w.dec[i].action == RA_REVERT &&
 		    !next.hosts[w.dec[i].host].had_previous)
 			c = make_remove(fd, &d, h);
 		else if (h != NULL && w.dec[i].action == RA_REVERT)
-			c = make_swap(fd, p, &d, h, 1);
+			c = make_swap(fd, p, &d, h, 1, 0, 0);
 		if (c == NULL) {
 			log_warnx("deployment %llu: %s: cannot build its "
 			    "command", (unsigned long long)d.id,
@@ -442,13 +557,50 @@ dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
 	for (i = 0; i < nh; i++)
 		if (i != first && next.hosts[i].state != w.before[i])
 			ne = host_event(&w, ne, &next.hosts[i]);
-	if ((rc = store_deploy_commit(fd->store, &d, &next, w.recs, nc,
-	    w.evs, ne)) != 0) {
+	/* A verdict counted: its interval is recorded with it, and the
+	 * readings that ended it are the next interval's marks. */
+	if (ev.input == RI_VERDICT && in->judged != NULL) {
+		iv = &in->judged->iv;
+		iv->seq = next.intervals;
+		snprintf(w.details[ne], sizeof(w.details[ne]), "interval %llu "
+		    "(%s): %s: %s", (unsigned long long)iv->seq, iv->phase,
+		    analysis_verdict_name(iv->verdict), iv->reason);
+		w.evs[ne].actor = "ferryd";
+		w.evs[ne].kind = "analysis";
+		w.evs[ne].host = "";
+		w.evs[ne].detail = w.details[ne];
+		ne++;
+	}
+	if (mark && read_marks(fd, p, &next, iv != NULL ? in->judged : NULL,
+	    &marks, &nmarks) != 0) {
 		for (i = 0; i < nc; i++)
 			link_discard(w.cmds[i]);
 		rollout_free(&next);
 		step_free(&w);
+		return FERR_NOMEM;
+	}
+	if (mark || iv != NULL)
+		rc = store_deploy_commit_analysis(fd->store, &d, &next, w.recs,
+		    nc, w.evs, ne, iv, marks, nmarks);
+	else
+		rc = store_deploy_commit(fd->store, &d, &next, w.recs, nc,
+		    w.evs, ne);
+	if (rc != 0) {
+		for (i = 0; i < nc; i++)
+			link_discard(w.cmds[i]);
+		free(marks);
+		rollout_free(&next);
+		step_free(&w);
 		return rc;
+	}
+	if (mark || iv != NULL) {
+		free(p->marks);
+		p->marks = marks;
+		p->nmarks = nmarks;
+	}
+	if (judge) {
+		p->judging = 1;
+		p->judge_at_ms = clock_mono_ms();
 	}
 	/* Recorded: now memory moves. */
 	rollout_free(&p->r);
@@ -497,6 +649,7 @@ again:
 	while (p->nqueue > 0) {
 		if ((rc = dep_step(fd, p, &p->queue[0])) != 0)
 			break;
+		judged_free(p->queue[0].judged);
 		p->nqueue--;
 		memmove(p->queue, p->queue + 1, p->nqueue * sizeof(*p->queue));
 	}
@@ -670,6 +823,7 @@ deploy_on_result(void *arg, struct host *h, const struct cmd *c,
 
 	if (p == NULL && ok && c->rec.deployment != 0 &&
 	    (strcmp(c->rec.purpose, "swap") == 0 ||
+	    strcmp(c->rec.purpose, "weigh") == 0 ||
 	    strcmp(c->rec.purpose, "revert") == 0))
 		p = dep_reload(fd, c->rec.deployment);
 	if (p == NULL)
@@ -721,7 +875,8 @@ deploy_on_result(void *arg, struct host *h, const struct cmd *c,
 		dep_input(fd, p, RI_OFFLINE, i, cause);
 	else if (strcmp(c->rec.purpose, "pull") == 0)
 		dep_input(fd, p, ok ? RI_PULLED : RI_PULL_FAILED, i, cause);
-	else if (strcmp(c->rec.purpose, "swap") == 0)
+	else if (strcmp(c->rec.purpose, "swap") == 0 ||
+	    strcmp(c->rec.purpose, "weigh") == 0)
 		dep_input(fd, p, ok ? RI_SWAPPED : RI_SWAP_FAILED, i, cause);
 	else if (strcmp(c->rec.purpose, "revert") == 0)
 		dep_input(fd, p, ok ? RI_REVERTED : RI_REVERT_FAILED, i, cause);
@@ -729,6 +884,234 @@ deploy_on_result(void *arg, struct host *h, const struct cmd *c,
 }
 
 /* ---- the clock, hosts going away, and restarts ---------------------------- */
+
+/* judge_finish judges the interval whose counts are canary and stable
+ * (span ms long), with the Prometheus checks' values (NaN: none), and
+ * feeds the verdict to the engine with j (taken). */
+static void
+judge_finish(struct ferryd *fd, struct deployment *p, struct judged *j,
+    const struct traffic_counts *canary, const struct traffic_counts *stable,
+    uint64_t span, const double *prom, size_t nprom)
+{
+	struct analysis_result res;
+
+	analysis_judge(&p->spec->analysis, canary, stable, span, prom, nprom,
+	    &res);
+	j->iv.deployment = p->d.id;
+	j->iv.step = p->r.step + 1;
+	snprintf(j->iv.phase, sizeof(j->iv.phase), "%s", p->r.phase ==
+	    CP_DONE ? "rollout" : p->r.cfg.strategy == RS_BLUE_GREEN ?
+	    "blue-green" : "canary");
+	j->iv.end_ms = clock_wall_ms();
+	j->iv.start_ms = j->iv.end_ms > span ? j->iv.end_ms - span : 0;
+	j->iv.verdict = (int)res.verdict;
+	j->iv.failed = res.failed;
+	j->iv.canary_requests = res.canary.requests;
+	j->iv.canary_errors = res.canary.errors;
+	j->iv.canary_p95_ms = res.canary.p95_ms;
+	j->iv.stable_requests = res.stable.requests;
+	j->iv.stable_errors = res.stable.errors;
+	j->iv.stable_p95_ms = res.stable.p95_ms;
+	snprintf(j->iv.reason, sizeof(j->iv.reason), "%s", res.reason);
+	p->judging = 0;
+	if (dep_queue(p, RI_VERDICT, 0, res.reason, NULL, NULL) != 0) {
+		judged_free(j);
+		p->judging = 1;
+		return;
+	}
+	p->queue[p->nqueue - 1].verdict = (enum rollout_verdict)res.verdict;
+	p->queue[p->nqueue - 1].judged = j;
+	dep_drain(fd, p);
+}
+
+/* The Prometheus checks of one interval, asked on a worker thread (a
+ * query blocks): everything it needs is copied, since the deployment may
+ * end meanwhile. */
+#define PROM_TIMEOUT_MS	5000u
+
+struct promwork {
+	uv_work_t req;
+	struct ferryd *fd;
+	uint64_t id;
+	struct judged *j;
+	struct traffic_counts canary, stable;
+	uint64_t span;
+	char service[SPEC_SERVICE_MAX + 1];
+	struct promq_vars vars;
+	size_t n;
+	char *url[SPEC_PROM_MAX], *query[SPEC_PROM_MAX];
+	double value[SPEC_PROM_MAX];
+	char reason[SPEC_PROM_MAX][PROMQ_REASON_LEN];
+};
+
+static void
+promwork_free(struct promwork *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++) {
+		free(w->url[i]);
+		free(w->query[i]);
+	}
+	free(w);
+}
+
+static void
+prom_work(uv_work_t *req)
+{
+	struct promwork *w = req->data;
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		if (promq_query(w->url[i], w->query[i], &w->vars,
+		    PROM_TIMEOUT_MS, &w->value[i], w->reason[i],
+		    sizeof(w->reason[i])) == 0)
+			w->reason[i][0] = '\0';
+}
+
+static void
+prom_done(uv_work_t *req, int status)
+{
+	struct promwork *w = req->data;
+	struct deployment *p = dep_find(w->id);
+	size_t i;
+
+	if (p != NULL)
+		p->querying = 0;
+	if (p == NULL || status != 0 || !(p->r.flags & ROLLOUT_JUDGING)) {
+		judged_free(w->j);
+		promwork_free(w);
+		return;
+	}
+	for (i = 0; i < w->n; i++)
+		if (w->reason[i][0] != '\0')
+			log_warnx("deployment %llu of %s: analysis check %s: no "
+			    "value: %s", (unsigned long long)p->d.id,
+			    p->d.service, p->spec->analysis.prom[i].name,
+			    w->reason[i]);
+	judge_finish(w->fd, p, w->j, &w->canary, &w->stable, w->span,
+	    w->value, w->n);
+	promwork_free(w);
+}
+
+/* prom_start asks p's Prometheus checks on a worker: 0, or an error (and
+ * nothing started: the caller judges without them). */
+static int
+prom_start(struct ferryd *fd, struct deployment *p, struct judged *j,
+    const struct traffic_counts *canary, const struct traffic_counts *stable,
+    uint64_t span)
+{
+	const struct spec_analysis *a = &p->spec->analysis;
+	struct promwork *w = calloc(1, sizeof(*w));
+	size_t i;
+
+	if (w == NULL)
+		return FERR_NOMEM;
+	w->req.data = w;
+	w->fd = fd;
+	w->id = p->d.id;
+	w->j = j;
+	w->canary = *canary;
+	w->stable = *stable;
+	w->span = span;
+	snprintf(w->service, sizeof(w->service), "%s", p->d.service);
+	w->vars.service = w->service;
+	w->vars.revision = p->d.revision;
+	w->vars.stable_revision = p->d.previous_revision;
+	for (i = 0; i < a->nprom && i < SPEC_PROM_MAX; i++) {
+		w->value[i] = NAN;
+		w->url[i] = strdup(a->prom[i].url);
+		w->query[i] = strdup(a->prom[i].query);
+		w->n++;
+		if (w->url[i] == NULL || w->query[i] == NULL) {
+			promwork_free(w);
+			return FERR_NOMEM;
+		}
+	}
+	if (uv_queue_work(fd->loop, &w->req, prom_work, prom_done) != 0) {
+		promwork_free(w);
+		return FERR_NOMEM;
+	}
+	p->querying = 1;
+	p->judging = 0;
+	return 0;
+}
+
+/*
+ * judge_progress works on the verdict the engine asked for: once every
+ * analysis host's proxy was read after the interval's end (or
+ * JUDGE_WAIT_MS went by), the two revisions' counts since the marks are
+ * judged against the spec's analysis and fed back as RI_VERDICT, with
+ * the interval's record and the readings that ended it.
+ */
+static void
+judge_progress(struct ferryd *fd, struct deployment *p)
+{
+	const char **hosts;
+	struct traffic_counts canary, stable;
+	struct analysis_mark *cur;
+	struct judged *j;
+	uint64_t now = clock_mono_ms(), span, steady = clock_steady_ms();
+	size_t n, i, quiet = 0, unmarked, ncur = 0;
+
+	if (p->querying)
+		return;
+	if (!(p->r.flags & ROLLOUT_JUDGING) || p->nqueue > 0) {
+		p->judging = (p->r.flags & ROLLOUT_JUDGING) != 0;
+		return;
+	}
+	if ((hosts = calloc(p->r.nhosts + 1, sizeof(*hosts))) == NULL)
+		return;
+	n = analysis_hosts(&p->r, hosts);
+	for (i = 0; i < n; i++)
+		quiet += !traffic_heard_since(fd->traffic, hosts[i],
+		    p->judge_at_ms);
+	free(hosts);
+	if (quiet > 0 && now - p->judge_at_ms < JUDGE_WAIT_MS)
+		return;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return;
+	if (read_marks(fd, p, &p->r, NULL, &j->ends, &j->nends) != 0) {
+		judged_free(j);
+		return;
+	}
+	/* Only what was marked at the interval's start counts: a reading
+	 * with no mark (its proxy first read during the interval) would
+	 * count everything since that proxy started; it is left out here
+	 * and marks the next interval. */
+	if ((cur = calloc(j->nends + 1, sizeof(*cur))) == NULL) {
+		judged_free(j);
+		return;
+	}
+	for (i = 0; i < j->nends; i++) {
+		size_t k;
+
+		for (k = 0; k < p->nmarks; k++)
+			if (strcmp(p->marks[k].host, j->ends[i].host) == 0 &&
+			    p->marks[k].revision == j->ends[i].revision) {
+				cur[ncur++] = j->ends[i];
+				break;
+			}
+	}
+	unmarked = j->nends - ncur;
+	analysis_sides(p->marks, p->nmarks, cur, ncur, p->d.revision,
+	    p->d.previous_revision, &canary, &stable);
+	free(cur);
+	span = p->r.interval_since_ms != 0 && steady > p->r.interval_since_ms ?
+	    steady - p->r.interval_since_ms : p->r.cfg.interval_ms;
+	if (unmarked > 0)
+		log_info("deployment %llu of %s: %zu reading(s) had no mark "
+		    "(their proxies were first read during the interval): "
+		    "left out of it", (unsigned long long)p->d.id,
+		    p->d.service, unmarked);
+	if (p->spec->analysis.nprom > 0) {
+		if (prom_start(fd, p, j, &canary, &stable, span) == 0)
+			return;
+		judge_finish(fd, p, j, &canary, &stable, span, NULL, 0);
+		return;
+	}
+	judge_finish(fd, p, j, &canary, &stable, span, NULL, 0);
+}
 
 void
 deploy_tick(struct ferryd *fd, uint64_t now_ms)
@@ -751,6 +1134,10 @@ deploy_tick(struct ferryd *fd, uint64_t now_ms)
 				p->retry_at_ms = clock_mono_ms() + RETRY_MS;
 			continue;
 		}
+		if (p->judging) {
+			judge_progress(fd, p);
+			continue;
+		}
 		if (p->wake_ms != 0 && now_ms >= p->wake_ms)
 			dep_input(fd, p, RI_TICK, 0, NULL);
 	}
@@ -768,6 +1155,19 @@ deploy_host_offline(void *arg, struct host *h)
 		if ((i = host_index(p, h->rec.name)) != (size_t)-1)
 			dep_input(fd, p, RI_OFFLINE, i, "host went offline");
 	}
+}
+
+/* on_mark keeps one stored analysis mark of a resumed deployment. */
+static void
+on_mark(void *arg, const struct analysis_mark *m)
+{
+	struct deployment *p = arg;
+	struct analysis_mark *n;
+
+	if ((n = realloc(p->marks, (p->nmarks + 1) * sizeof(*n))) == NULL)
+		return;
+	p->marks = n;
+	p->marks[p->nmarks++] = *m;
 }
 
 static void
@@ -790,6 +1190,20 @@ on_loaded(void *arg, const struct deploy_rec *d, struct rollout *r)
 	 * ferryd was down can shorten it, never stretch it). */
 	if (p->r.next_batch_at_ms > clock_steady_ms() + p->r.pause_ms)
 		p->r.next_batch_at_ms = clock_steady_ms() + p->r.pause_ms;
+	/* A canary's step and interval go on from where they were (the
+	 * proxies kept the weights and counted all along); ferryd's time
+	 * down does not count against its progress deadline. */
+	if (p->r.step_since_ms > clock_steady_ms())
+		p->r.step_since_ms = clock_steady_ms();
+	if (p->r.interval_since_ms > clock_steady_ms())
+		p->r.interval_since_ms = clock_steady_ms();
+	if (p->r.progress_ms != 0)
+		p->r.progress_ms = clock_steady_ms();
+	if (!rollout_finished(&p->r) && p->r.cfg.strategy != RS_ROLLING &&
+	    store_marks_load(lc->fd->store, d->id, on_mark, p) != 0)
+		log_warnx("deployment %llu of %s: its analysis marks cannot be "
+		    "read: the interval being counted starts again",
+		    (unsigned long long)d->id, d->service);
 	if (load_spec(lc->fd, d->service, d->revision, &p->spec, NULL, 0) !=
 	    0 || (d->previous_revision != 0 && load_spec(lc->fd, d->service,
 	    d->previous_revision, &p->prev_spec, NULL, 0) != 0)) {
@@ -844,7 +1258,8 @@ settle(struct ferryd *fd, struct deployment *p)
 		if (store_deploy_last_command(fd->store, p->d.id, rh->name,
 		    &c) != 0) {
 			rc = dep_queue(p, rh->state == RH_PULLING ?
-			    RI_PULL_FAILED : rh->state == RH_SWAPPING ?
+			    RI_PULL_FAILED : rh->state == RH_SWAPPING ||
+			    rh->state == RH_WEIGHING ?
 			    RI_SWAP_FAILED : RI_REVERT_FAILED, i,
 			    "its command was lost", NULL, NULL);
 			continue;
@@ -855,7 +1270,8 @@ settle(struct ferryd *fd, struct deployment *p)
 			continue;	/* the outbox has it */
 		ok = strcmp(c.state, "succeeded") == 0;
 		rc = dep_queue(p, rh->state == RH_PULLING ? (ok ? RI_PULLED :
-		    RI_PULL_FAILED) : rh->state == RH_SWAPPING ? (ok ?
+		    RI_PULL_FAILED) : rh->state == RH_SWAPPING ||
+		    rh->state == RH_WEIGHING ? (ok ?
 		    RI_SWAPPED : RI_SWAP_FAILED) : (ok ? RI_REVERTED :
 		    RI_REVERT_FAILED), i, c.result[0] ? c.result : c.state,
 		    NULL, NULL);
@@ -909,9 +1325,11 @@ deploy_control(struct ferryd *fd, struct rep_slot *slot,
 {
 	struct deployment *p = dep_find(ref->id);
 	const char *what = in == RI_PAUSE ? "pause" : in == RI_RESUME ?
-	    "resume" : in == RI_PROMOTE ? "promote" : "abort";
+	    "resume" : in == RI_PROMOTE ? "promote" : in == RI_ROLLBACK ?
+	    "switch back" : "abort";
 	struct dep_input di;
 	enum rollout_state before;
+	uint32_t before_flags = 0;
 	int rc = 0;
 
 	if (p == NULL || rollout_finished(&p->r)) {
@@ -930,6 +1348,7 @@ deploy_control(struct ferryd *fd, struct rep_slot *slot,
 		di.in = in;
 		snprintf(di.actor, sizeof(di.actor), "%s", actor);
 		before = p->r.state;
+		before_flags = p->r.flags;
 		rc = dep_step(fd, p, &di);
 	} else if (rc == 0) {
 		ctl_error(slot, "deployment %llu ended before the %s could "
@@ -947,7 +1366,7 @@ deploy_control(struct ferryd *fd, struct rep_slot *slot,
 	}
 	dep_forget(ref->id);
 	if ((p = dep_find(ref->id)) != NULL && p->r.state == before &&
-	    in != RI_PAUSE) {
+	    p->r.flags == before_flags && in != RI_PAUSE) {
 		ctl_error(slot, "deployment %llu is %s: nothing to %s",
 		    (unsigned long long)ref->id, rollout_state_name(before),
 		    what);
@@ -1169,7 +1588,7 @@ start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
 	struct plan pl;
 	uint64_t running, cur;
 	char why[512];
-	int rc;
+	int rc, first = 0;
 
 	memset(&sn, 0, sizeof(sn));
 	memset(&pl, 0, sizeof(pl));
@@ -1203,6 +1622,14 @@ start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
 			goto fail;
 		}
 	}
+	if (p->r.cfg.strategy != RS_ROLLING && p->d.previous_revision == 0) {
+		/* Nothing runs to split traffic with or compare against:
+		 * the first revision rolls out in batches, as Argo Rollouts
+		 * does, and says so. */
+		memset(&p->r.cfg, 0, sizeof(p->r.cfg));
+		p->r.phase = CP_DONE;
+		first = 1;
+	}
 	if ((rc = store_deploy_create(fd->store, &p->d, &p->r,
 	    &running)) != 0) {
 		if (rc == FERR_EXISTS)
@@ -1217,6 +1644,17 @@ start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
 	}
 	p->next = deployments;
 	deployments = p;
+	if (first) {
+		snprintf(why, sizeof(why), "the first revision of %s: nothing "
+		    "runs yet to split traffic with, so it rolls out in "
+		    "batches; strategy %s applies from the next one",
+		    s->service, s->strategy == SPEC_STRATEGY_CANARY ? "canary" :
+		    "blue-green");
+		store_deploy_event(fd->store, p->d.id, "ferryd", "strategy", "",
+		    why);
+		log_info("deployment %llu: %s", (unsigned long long)p->d.id,
+		    why);
+	}
 	log_info("deployment %llu of %s: revision %llu (%s) to %zu host(s) "
 	    "in %u batch(es), asked by %s%s%s%s", (unsigned long long)p->d.id,
 	    p->d.service, (unsigned long long)rev, p->d.image, pl.n,
@@ -1330,7 +1768,22 @@ deploy_rollback(struct ferryd *fd, struct rep_slot *slot,
 	struct spec *s = NULL;
 	uint64_t cur = 0, to = req->to_revision;
 	char digest[300] = "";
+	struct deployment *q;
 
+	/* A canary or blue-green still in its steps goes back in one round:
+	 * traffic to the old revision on every canary host, nothing
+	 * started (the old containers are still there). */
+	for (q = deployments; q != NULL; q = q->next)
+		if (strcmp(q->d.service, req->service) == 0 &&
+		    !rollout_finished(&q->r) && q->r.phase != CP_DONE &&
+		    q->r.cfg.strategy != RS_ROLLING && (to == 0 ||
+		    to == q->d.previous_revision)) {
+			Ferry__DeploymentRef ref = FERRY__DEPLOYMENT_REF__INIT;
+
+			ref.id = q->d.id;
+			deploy_control(fd, slot, &ref, RI_ROLLBACK, actor);
+			return;
+		}
 	store_service_current(fd->store, req->service, &cur);
 	if (to == 0) {
 		struct earlier e = { cur, 0 };

@@ -198,6 +198,56 @@ outcome(const Ferry__DeploymentInfo *d, char *buf, size_t len)
 }
 
 static cJSON *
+canary_json(const Ferry__CanaryInfo *c)
+{
+	cJSON *o = cJSON_CreateObject(), *a;
+	size_t i;
+
+	cJSON_AddStringToObject(o, "strategy", c->strategy);
+	cJSON_AddNumberToObject(o, "step", c->step);
+	cJSON_AddNumberToObject(o, "steps", c->steps);
+	cJSON_AddNumberToObject(o, "weight", c->weight);
+	cJSON_AddNumberToObject(o, "hosts", c->hosts);
+	cJSON_AddStringToObject(o, "phase", c->phase);
+	cJSON_AddNumberToObject(o, "step_run_ms", (double)c->step_run_ms);
+	cJSON_AddNumberToObject(o, "step_for_ms", (double)c->step_for_ms);
+	cJSON_AddBoolToObject(o, "step_waits", c->step_waits);
+	cJSON_AddBoolToObject(o, "analysis", c->analysis);
+	cJSON_AddNumberToObject(o, "interval_ms", (double)c->interval_ms);
+	cJSON_AddNumberToObject(o, "passes", c->passes);
+	cJSON_AddNumberToObject(o, "fails", c->fails);
+	cJSON_AddNumberToObject(o, "failure_limit", c->failure_limit);
+	cJSON_AddNumberToObject(o, "intervals_judged", c->intervals);
+	cJSON_AddNumberToObject(o, "keep_old_ms", (double)c->keep_old_ms);
+	a = cJSON_AddArrayToObject(o, "intervals");
+	for (i = 0; i < c->n_recent; i++) {
+		const Ferry__AnalysisInterval *v = c->recent[i];
+		cJSON *x = cJSON_CreateObject();
+
+		cJSON_AddNumberToObject(x, "seq", (double)v->seq);
+		cJSON_AddNumberToObject(x, "step", v->step);
+		cJSON_AddStringToObject(x, "phase", v->phase);
+		cJSON_AddNumberToObject(x, "start_ms", (double)v->start_ms);
+		cJSON_AddNumberToObject(x, "end_ms", (double)v->end_ms);
+		cJSON_AddStringToObject(x, "verdict", v->verdict);
+		cJSON_AddStringToObject(x, "reason", v->reason);
+		cJSON_AddNumberToObject(x, "canary_requests",
+		    (double)v->canary_requests);
+		cJSON_AddNumberToObject(x, "canary_errors",
+		    (double)v->canary_errors);
+		cJSON_AddNumberToObject(x, "canary_p95_ms", v->canary_p95_ms);
+		cJSON_AddNumberToObject(x, "stable_requests",
+		    (double)v->stable_requests);
+		cJSON_AddNumberToObject(x, "stable_errors",
+		    (double)v->stable_errors);
+		cJSON_AddNumberToObject(x, "stable_p95_ms", v->stable_p95_ms);
+		cJSON_AddNumberToObject(x, "failed_checks", v->failed);
+		cJSON_AddItemToArray(a, x);
+	}
+	return o;
+}
+
+static cJSON *
 info_json(const Ferry__DeploymentInfo *d)
 {
 	cJSON *o = cJSON_CreateObject(), *hs;
@@ -242,6 +292,8 @@ info_json(const Ferry__DeploymentInfo *d)
 	hs = cJSON_AddArrayToObject(o, "traffic");
 	for (i = 0; i < d->n_traffic; i++)
 		cJSON_AddItemToArray(hs, traffic_json(d->traffic[i]));
+	if (d->canary != NULL)
+		cJSON_AddItemToObject(o, "canary", canary_json(d->canary));
 	hs = cJSON_AddArrayToObject(o, "skipped");
 	for (i = 0; i < d->n_skipped; i++) {
 		cJSON *h = cJSON_CreateObject();
@@ -281,6 +333,145 @@ show_traffic(const Ferry__DeploymentInfo *d)
 			printf("  %s: %s\n", shown(d->hosts[i]->name), said);
 }
 
+/* dur writes ms as people read it: "500 ms", "30 s", "4m12s", "15m",
+ * "1h5m". */
+static const char *
+dur(char *buf, size_t len, uint64_t ms)
+{
+	uint64_t s = ms / 1000;
+
+	if (ms < 1000)
+		snprintf(buf, len, "%llu ms", (unsigned long long)ms);
+	else if (s < 60)
+		snprintf(buf, len, "%llu s", (unsigned long long)s);
+	else if (s < 3600 && s % 60 == 0)
+		snprintf(buf, len, "%llum", (unsigned long long)(s / 60));
+	else if (s < 3600)
+		snprintf(buf, len, "%llum%llus", (unsigned long long)(s / 60),
+		    (unsigned long long)(s % 60));
+	else if (s % 3600 / 60 == 0)
+		snprintf(buf, len, "%lluh", (unsigned long long)(s / 3600));
+	else
+		snprintf(buf, len, "%lluh%llum", (unsigned long long)(s / 3600),
+		    (unsigned long long)(s % 3600 / 60));
+	return buf;
+}
+
+/* thou writes n with thousands separators: "1,204". */
+static const char *
+thou(char *buf, size_t len, uint64_t n)
+{
+	char tmp[32];
+	size_t l, i, o = 0;
+
+	snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)n);
+	l = strlen(tmp);
+	for (i = 0; i < l && o + 2 < len; i++) {
+		if (i > 0 && (l - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = tmp[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* pct writes a rate as a percentage with the digits it needs. */
+static const char *
+pct(char *buf, size_t len, uint64_t part, uint64_t whole)
+{
+	double r = whole ? 100.0 * (double)part / (double)whole : 0;
+
+	snprintf(buf, len, r == 0 || r >= 10 ? "%.0f%%" : r >= 1 ?
+	    "%.1f%%" : "%.2f%%", r);
+	return buf;
+}
+
+/* canary_line writes where a canary or blue-green stands, as the first
+ * line's state: "canary 5% on 6 hosts, step 1/3, 4m12s of 15m". */
+static const char *
+canary_line(const Ferry__DeploymentInfo *d, char *buf, size_t len)
+{
+	const Ferry__CanaryInfo *c = d->canary;
+	char a[32], b[32];
+	int bg = strcmp(c->strategy, "blue-green") == 0;
+
+	if (strcmp(d->state, "canary") != 0 && strcmp(d->state, "paused") !=
+	    0) {
+		snprintf(buf, len, "%s", d->state);
+		return buf;
+	}
+	if (bg && c->step == 1)
+		snprintf(buf, len, "%sblue-green preparing %u hosts (the new "
+		    "revision beside the old, no traffic yet)",
+		    strcmp(d->state, "paused") == 0 ? "paused, " : "",
+		    c->hosts);
+	else if (bg)
+		snprintf(buf, len, "%sblue-green switched on %u hosts, the old "
+		    "revision kept warm %s of %s",
+		    strcmp(d->state, "paused") == 0 ? "paused, " : "",
+		    c->hosts, dur(a, sizeof(a), c->step_run_ms),
+		    dur(b, sizeof(b), c->keep_old_ms));
+	else if (c->step_waits)
+		snprintf(buf, len, "%scanary %u%% on %u host%s, step %u/%u, %s "
+		    "(waits for ferry promote %llu)",
+		    strcmp(d->state, "paused") == 0 ? "paused, " : "",
+		    c->weight, c->hosts, c->hosts == 1 ? "" : "s", c->step,
+		    c->steps, dur(a, sizeof(a), c->step_run_ms),
+		    (unsigned long long)d->id);
+	else
+		snprintf(buf, len, "%scanary %u%% on %u host%s, step %u/%u, %s "
+		    "of %s", strcmp(d->state, "paused") == 0 ? "paused, " : "",
+		    c->weight, c->hosts, c->hosts == 1 ? "" : "s", c->step,
+		    c->steps, dur(a, sizeof(a), c->step_run_ms),
+		    dur(b, sizeof(b), c->step_for_ms));
+	return buf;
+}
+
+/* show_analysis prints the newest interval's figures, as an expert cites
+ * them, and the last verdicts. */
+static void
+show_analysis(const Ferry__DeploymentInfo *d)
+{
+	const Ferry__CanaryInfo *c = d->canary;
+	const Ferry__AnalysisInterval *v;
+	char a[32], b[32], n[32], w[32];
+	size_t i, k;
+
+	if (c == NULL || !c->analysis)
+		return;
+	if (c->n_recent == 0) {
+		printf("Analysis: every %s, no interval judged yet\n",
+		    dur(w, sizeof(w), c->interval_ms));
+		return;
+	}
+	v = c->recent[0];
+	printf("Analysis: error rate %s", pct(a, sizeof(a), v->canary_errors,
+	    v->canary_requests));
+	if (v->stable_requests > 0)
+		printf(" (stable %s)", pct(b, sizeof(b), v->stable_errors,
+		    v->stable_requests));
+	if (v->canary_p95_ms >= 0)
+		printf(", p95 %.0f ms", v->canary_p95_ms);
+	if (v->canary_p95_ms >= 0 && v->stable_p95_ms >= 0 &&
+	    v->stable_requests > 0)
+		printf(" (stable %.0f ms)", v->stable_p95_ms);
+	printf(", %s requests over %s; ", thou(n, sizeof(n),
+	    v->canary_requests), dur(w, sizeof(w), v->end_ms > v->start_ms ?
+	    v->end_ms - v->start_ms : 0));
+	k = c->n_recent < 3 ? c->n_recent : 3;
+	if (k == 1)
+		printf("last interval %s", c->recent[0]->verdict);
+	else
+		printf("last %zu intervals", k);
+	for (i = 0; k > 1 && i < k; i++)
+		printf("%s %s", i ? "," : "", c->recent[k - 1 - i]->verdict);
+	printf(" (%u failed of failure_limit %u)\n", c->fails,
+	    c->failure_limit);
+	if (strcmp(v->verdict, "pass") != 0)
+		printf("  interval %llu: %s\n", (unsigned long long)v->seq,
+		    shown(v->reason));
+}
+
 /* show prints the evidence: state and batch, healthy hosts with each
  * failure's cause, the rollback target. */
 static void
@@ -294,16 +485,19 @@ show(const Ferry__DeploymentInfo *d, int hosts)
 
 	printf("Deployment %llu of %s: %s", (unsigned long long)d->id,
 	    d->service, finished(d) ? outcome(d, text, sizeof(text)) :
-	    d->state);
-	if (strcmp(d->state, "running") == 0 ||
+	    d->canary != NULL && d->canary->step <= d->canary->steps ?
+	    canary_line(d, text, sizeof(text)) : d->state);
+	if ((d->canary == NULL || d->canary->step > d->canary->steps ||
+	    finished(d)) && (strcmp(d->state, "running") == 0 ||
 	    strcmp(d->state, "rolling_back") == 0 ||
-	    strcmp(d->state, "paused") == 0)
+	    strcmp(d->state, "paused") == 0))
 		printf(" (batch %u/%u)", d->batch, d->batches);
 	printf(", revision %llu, %llu.%llus\n", (unsigned long long)d->revision,
 	    (unsigned long long)(el / 1000),
 	    (unsigned long long)(el % 1000 / 100));
 	if (d->cause[0])
 		printf("Cause: %s\n", shown(d->cause));
+	show_analysis(d);
 	if (d->n_skipped > 0) {
 		printf("Skipped:");
 		for (i = 0; i < d->n_skipped; i++)

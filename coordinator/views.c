@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ferr.h"
+#include "analysis.h"
 #include "clock.h"
 #include "ferryd.h"
 #include "traffic.h"
@@ -332,6 +333,118 @@ skipped_fill(Ferry__DeploymentInfo *in, const struct deploy_rec *d)
 	return 0;
 }
 
+/* Intervals read back for a reply. */
+struct ivlist {
+	Ferry__AnalysisInterval **v;
+	size_t n, cap;
+};
+
+static void
+on_interval(void *arg, const struct interval_rec *iv)
+{
+	struct ivlist *l = arg;
+	Ferry__AnalysisInterval *a, **nv;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+
+		if ((nv = realloc(l->v, cap * sizeof(*nv))) == NULL)
+			return;
+		l->v = nv;
+		l->cap = cap;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return;
+	ferry__analysis_interval__init(a);
+	a->seq = iv->seq;
+	a->step = iv->step;
+	a->phase = strdup(iv->phase);
+	a->start_ms = iv->start_ms;
+	a->end_ms = iv->end_ms;
+	a->verdict = (char *)analysis_verdict_name(iv->verdict);
+	a->reason = strdup(iv->reason);
+	a->canary_requests = iv->canary_requests;
+	a->canary_errors = iv->canary_errors;
+	a->canary_p95_ms = iv->canary_p95_ms;
+	a->stable_requests = iv->stable_requests;
+	a->stable_errors = iv->stable_errors;
+	a->stable_p95_ms = iv->stable_p95_ms;
+	a->failed = iv->failed;
+	if (a->phase == NULL || a->reason == NULL) {
+		free(a->phase);
+		free(a->reason);
+		free(a);
+		return;
+	}
+	l->v[l->n++] = a;
+}
+
+static void
+canary_free(Ferry__CanaryInfo *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n_recent; i++) {
+		free(c->recent[i]->phase);
+		free(c->recent[i]->reason);
+		free(c->recent[i]);
+	}
+	free(c->recent);
+	free(c);
+}
+
+/* canary_fill adds where a canary or blue-green stands to in, with its
+ * newest `recent` intervals (0: all). */
+static void
+canary_fill(struct ferryd *fd, Ferry__DeploymentInfo *in,
+    const struct deploy_rec *d, const struct rollout *r, size_t recent)
+{
+	Ferry__CanaryInfo *c;
+	struct ivlist l = { 0 };
+	uint64_t now = clock_steady_ms();
+	size_t i, hosts = 0;
+
+	if (r->cfg.strategy == RS_ROLLING ||
+	    (c = calloc(1, sizeof(*c))) == NULL)
+		return;
+	ferry__canary_info__init(c);
+	c->strategy = r->cfg.strategy == RS_BLUE_GREEN ? "blue-green" :
+	    "canary";
+	c->step = r->step + 1;
+	c->steps = r->cfg.nsteps;
+	if (r->step < r->cfg.nsteps) {
+		c->weight = r->cfg.steps[r->step].weight;
+		c->step_for_ms = r->cfg.steps[r->step].for_ms;
+		c->step_waits = r->cfg.steps[r->step].wait != 0;
+	} else {
+		c->weight = 100;
+	}
+	for (i = 0; i < r->nhosts; i++)
+		hosts += r->hosts[i].batch == 0;
+	c->hosts = (uint32_t)hosts;
+	c->phase = r->phase == CP_SEND ? "send" : r->phase == CP_WEIGHING ?
+	    "weighing" : r->phase == CP_RUNNING ? "running" : "done";
+	c->step_run_ms = r->step_run_ms;
+	if (r->step_since_ms != 0 && now > r->step_since_ms &&
+	    !rollout_finished(r))
+		c->step_run_ms += now - r->step_since_ms;
+	c->analysis = r->cfg.analysis != 0;
+	c->interval_ms = r->cfg.interval_ms;
+	c->passes = r->passes;
+	c->fails = r->fails;
+	c->failure_limit = r->cfg.failure_limit;
+	c->intervals = r->intervals;
+	if (r->cfg.strategy == RS_BLUE_GREEN && r->cfg.nsteps == 2)
+		c->keep_old_ms = r->cfg.steps[1].for_ms;
+	if (r->cfg.analysis)
+		store_intervals_list(fd->store, d->id, recent, on_interval, &l);
+	c->recent = l.v;
+	c->n_recent = l.n;
+	in->canary = c;
+}
+
 static int
 info_fill(Ferry__DeploymentInfo *in, const struct deploy_rec *d,
     const struct rollout *r)
@@ -383,6 +496,8 @@ info_clear(Ferry__DeploymentInfo *in)
 	views_traffic_free(in->traffic, in->n_traffic);
 	in->traffic = NULL;
 	in->n_traffic = 0;
+	canary_free(in->canary);
+	in->canary = NULL;
 	for (i = 0; i < in->n_hosts; i++) {
 		free(in->hosts[i]->proxy);
 		free(in->hosts[i]);
@@ -479,6 +594,7 @@ views_deployments(struct ferryd *fd, struct rep_slot *slot,
 	}
 	for (i = 0; i < l.n; i++) {
 		info_fill(&infos[i], &l.d[i], &l.r[i]);
+		canary_fill(fd, &infos[i], &l.d[i], &l.r[i], traffic ? 0 : 3);
 		if (traffic)
 			status_traffic(fd, &infos[i]);
 		ptrs[i] = &infos[i];

@@ -365,3 +365,104 @@ hold_port(const char *addr)
 	cr_assert_eq(listen(s, 4), 0);
 	return s;
 }
+
+/* ---- ferry-load (tests/tools/ferry-load.c) -------------------------------- */
+
+/* load_start runs ferry-load against hosts first..last (0-based) on PORT:
+ * GET /version every interval_ms on conns connections per host, for at
+ * most limit_s seconds. */
+struct h_proc *
+load_start_t(const char *name, int first, int last, int conns,
+    int interval_ms, int limit_s, int timeout_s)
+{
+	const char *argv[32];
+	static char urls[NH][96];
+	char bin[600], c[16], iv[16], lim[16], to[16];
+	int n = 0, i;
+
+	h_bin("tests/ferry-load", bin, sizeof(bin));
+	snprintf(c, sizeof(c), "%d", conns);
+	snprintf(iv, sizeof(iv), "%d", interval_ms);
+	snprintf(lim, sizeof(lim), "%d", limit_s);
+	snprintf(to, sizeof(to), "%d", timeout_s);
+	argv[n++] = bin;
+	argv[n++] = "--connections";
+	argv[n++] = c;
+	argv[n++] = "--interval";
+	argv[n++] = iv;
+	argv[n++] = "--duration";
+	argv[n++] = lim;
+	argv[n++] = "--timeout";
+	argv[n++] = to;
+	argv[n++] = "--json";
+	for (i = first; i <= last; i++) {
+		snprintf(urls[i], sizeof(urls[i]), "http://%s:%d/version",
+		    ADDR[i], PORT);
+		argv[n++] = urls[i];
+	}
+	argv[n] = NULL;
+	return h_spawn(&F, name, argv);
+}
+
+/* load_start: as load_start_t, with ferry-load's 5 s timeout. */
+struct h_proc *
+load_start(const char *name, int first, int last, int conns, int interval_ms,
+    int limit_s)
+{
+	return load_start_t(name, first, last, conns, interval_ms, limit_s,
+	    5);
+}
+
+/* load_stop ends ferry-load (SIGTERM: it lets the requests in flight
+ * finish) and returns its JSON summary (cJSON_Delete it). */
+cJSON *
+load_stop(struct h_proc *p)
+{
+	FILE *fp;
+	char *line = NULL;
+	size_t cap = 0;
+	cJSON *o = NULL;
+
+	cr_assert_eq(h_kill(p, SIGTERM), 0, "ferry-load did not exit 0 "
+	    "(see %s)", p->log);
+	fp = fopen(p->log, "r");
+	cr_assert_not_null(fp, "%s", p->log);
+	while (getline(&line, &cap, fp) > 0)
+		if (line[0] == '{') {
+			cJSON_Delete(o);
+			o = cJSON_Parse(line);
+		}
+	free(line);
+	fclose(fp);
+	cr_assert_not_null(o, "no JSON summary in %s", p->log);
+	return o;
+}
+
+double
+jd(const cJSON *o, const char *a, const char *b)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, a);
+
+	if (b != NULL)
+		v = cJSON_GetObjectItem(v, b);
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+/* no_failures asserts that every request ferry-load sent was answered
+ * 2xx: none refused, reset, timed out or answered 5xx. */
+void
+no_failures(const cJSON *o, const char *what)
+{
+	char *text = cJSON_PrintUnformatted(o);
+
+	cr_assert_gt(jd(o, "sent", NULL), 100, "%s: too few requests: %s",
+	    what, text);
+	cr_assert_eq(jd(o, "failed", NULL), 0, "%s: failed requests: %s",
+	    what, text);
+	cr_assert_eq(jd(o, "responses", NULL), jd(o, "sent", NULL), "%s: %s",
+	    what, text);
+	cr_assert_eq(jd(o, "by_class", "2xx"), jd(o, "responses", NULL),
+	    "%s: answers other than 2xx: %s", what, text);
+	cr_log_info("%s: %s", what, text);
+	free(text);
+}

@@ -49,5 +49,12 @@ int serving(int i);
 void assert_all_serve(int first, int last, int version);
 int containers(int i, char *buf, size_t len, int *all);
 int hold_port(const char *addr);
+struct h_proc *load_start_t(const char *name, int first, int last, int conns,
+    int interval_ms, int limit_s, int timeout_s);
+struct h_proc *load_start(const char *name, int first, int last, int conns,
+    int interval_ms, int limit_s);
+cJSON *load_stop(struct h_proc *p);
+double jd(const cJSON *o, const char *a, const char *b);
+void no_failures(const cJSON *o, const char *what);
 
 #endif
