@@ -435,7 +435,9 @@ Test(beside, canary_steps_change_the_weights_in_place)
 	cr_assert_eq(created(0), made, "a step created a container");
 	cr_assert_eq(h_log_count(AGENT[0], "web r2: started, checking health"),
 	    1, "a step started or checked the canary again");
-	cr_assert_eq(h_log_count(AGENT[0], "(both running)"), 2);
+	/* Both steps took the short path: the proxy's route alone. */
+	cr_assert_eq(h_log_count(AGENT[0], "(both running), the route read "
+	    "and set in"), 2);
 	cr_assert_eq(containers(0, NULL, 0, NULL), 2);
 }
 
@@ -501,6 +503,33 @@ Test(beside, restarts_keep_the_weights)
 	weights_kept(0, 100, "proxy restarted at 0/100");
 	t = measure(0, 100, "after the restarts");
 	cr_assert_eq(t.v[1], 0, "the old revision got requests");
+}
+
+/*
+ * A proxy that lost its routes file as well: the agent's start rebuilds
+ * the route from the containers' labels, which say the split each was
+ * started with, 0% included (v2 prepared beside v1 gets no traffic, not
+ * half of it).
+ */
+Test(beside, a_lost_route_is_rebuilt_from_the_labels)
+{
+	char rp[700], state[600];
+	int w1, w2;
+
+	fleet(1);
+	two_running(0, "0", NULL);
+	cr_assert_eq(h_kill(AGENT[0], SIGKILL), 128 + SIGKILL);
+	cr_assert_eq(h_kill(F.proxies[0], SIGKILL), 128 + SIGKILL);
+	snprintf(state, sizeof(state), "%s-proxy", HOST[0]);
+	h_path(&F, state, rp, sizeof(rp));
+	strncat(rp, "/routes.pb", sizeof(rp) - strlen(rp) - 1);
+	cr_assert_eq(unlink(rp), 0, "%s", rp);
+	h_start_proxy(&F, HOST[0]);
+	cr_assert_eq(route(0, 1, &w1, 2, &w2), 0, "the route survived");
+	AGENT[0] = h_start_agent(&F, HOST[0], NULL);
+	cr_assert(h_wait_state(&F, HOST[0], "online", 10000));
+	weights_kept(100, 0, "rebuilt from the labels");
+	cr_assert_eq(serving(0), 1);
 }
 
 /* What ferry swap refuses, with exit 2 and nothing sent; and an agent
