@@ -175,22 +175,26 @@ on_pull_done(void *arg, struct host *h, const struct cmd *c,
 		return;
 	}
 	snprintf(w->digest, sizeof(w->digest), "%s", report->pull->digest);
-	store_revision_set_digest(w->fd->store, w->spec->service, w->revision,
-	    w->digest);
 	log_info("host %s: %s resolved to %s", h->rec.name, w->spec->image,
 	    w->digest);
 	if ((w->weight != 0 || w->beside) && w->text != NULL) {
 		uint64_t k = same_revision(w);
 
 		if (k != 0) {
+			/* The request's own row keeps no digest: it never
+			 * ran, and a later look finds k, not it. */
 			log_info("host %s: %s revision %llu is revision %llu "
 			    "again (same spec, same digest): the swap names "
 			    "%llu", h->rec.name, w->spec->service,
 			    (unsigned long long)w->revision,
 			    (unsigned long long)k, (unsigned long long)k);
 			w->revision = k;
+			send_swap(w, h);
+			return;
 		}
 	}
+	store_revision_set_digest(w->fd->store, w->spec->service, w->revision,
+	    w->digest);
 	send_swap(w, h);
 }
 

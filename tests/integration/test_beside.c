@@ -437,7 +437,8 @@ Test(beside, canary_steps_change_the_weights_in_place)
 	    1, "a step started or checked the canary again");
 	/* Both steps took the short path: the proxy's route alone. */
 	cr_assert_eq(h_log_count(AGENT[0], "(both running), the route read "
-	    "and set in"), 2);
+	    "and set in"), 2, "short paths: %d, see %s", h_log_count(AGENT[0],
+	    "(both running), the route read and set in"), AGENT[0]->log);
 	cr_assert_eq(containers(0, NULL, 0, NULL), 2);
 }
 
