@@ -1042,7 +1042,8 @@ state_from_json(const cJSON *j, struct docker_state *st)
 		st->listen = 0;
 	copy_str(num, sizeof(num), at(labels, "ferry.weight"));
 	st->weight = (uint32_t)strtoul(num, NULL, 10);
-	if (st->weight > 99)
+	st->weighted = num[0] >= '0' && num[0] <= '9' && st->weight <= 100;
+	if (!st->weighted)
 		st->weight = 0;
 	copy_str(st->proxy, sizeof(st->proxy), at(labels, "ferry.proxy"));
 	cJSON_ArrayForEach(pb, at(at(j, "HostConfig"), "PortBindings")) {

@@ -116,8 +116,9 @@ struct docker_state {
 				 * HostConfig's PortBindings), or 0 */
 	uint32_t listen;	/* ferry.listen label: the host port the
 				 * proxy serves it on (0: not proxied) */
-	uint32_t weight;	/* ferry.weight label: its share (1..99)
-				 * when it runs beside another, else 0 */
+	uint32_t weight;	/* ferry.weight label: its share (0..100)
+				 * when it was started beside another */
+	int weighted;		/* it has that label (0 is a share) */
 	char proxy[96];		/* ferry.proxy label: the route's settings
 				 * (swap.c writes and reads it) */
 };

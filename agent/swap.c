@@ -482,11 +482,13 @@ addr_of(struct docker *d, const char *id, char *addr, size_t len)
 		snprintf(addr, len, "%s", st.ip);
 }
 
-/* One container a route is to send traffic to. */
+/* One container a route is to send traffic to: its address is ip when
+ * given (read a moment ago), else inspected now. */
 struct via_to {
 	const char *id;
 	uint64_t revision;
 	uint32_t weight;
+	const char *ip;
 };
 
 /*
@@ -507,7 +509,10 @@ via_route(const struct job *j, struct docker *d, const struct via *v,
 	proxyctl_route_init(&r, v->service, j->publish, v->listen, &v->ps, 0);
 	r.hold = hold;
 	for (i = 0; i < n; i++) {
-		addr_of(d, to[i].id, addr, sizeof(addr));
+		if (to[i].ip != NULL && to[i].ip[0] != '\0')
+			snprintf(addr, sizeof(addr), "%s", to[i].ip);
+		else
+			addr_of(d, to[i].id, addr, sizeof(addr));
 		if (addr[0] == '\0') {
 			snprintf(err, errlen, "ferry-proxy: %s: the container "
 			    "of r%llu has no address to route to", v->service,
@@ -529,7 +534,7 @@ static int
 via_only(const struct job *j, struct docker *d, const struct via *v,
     const char *id, uint64_t rev, char *err, size_t errlen)
 {
-	struct via_to to = { id, rev, 100 };
+	struct via_to to = { id, rev, 100, NULL };
 
 	return via_route(j, d, v, 0, &to, 1, err, errlen);
 }
@@ -899,61 +904,166 @@ write_secrets(struct job *j, struct docker *d, const Ferry__Swap *s,
 	    whylen);
 }
 
+/* beside_of fills o's split: rev runs beside another with weight%. */
+static void
+beside_of(struct swap_out *o, uint32_t weight)
+{
+	o->res.beside = 1;
+	o->res.weight = weight;
+}
+
+/* switched_now stamps o with the time the proxy's route took the swap's
+ * weights (the first such moment of the swap: a route set again later
+ * with the same targets changes nothing for the traffic). */
+static void
+switched_now(struct swap_out *o)
+{
+	if (o->res.switched_at_ms == 0)
+		o->res.switched_at_ms = clock_wall_ms();
+}
+
+/*
+ * reweigh_fast is the short path of a swap to a revision that already
+ * runs beside another, as ferryd sends it for a canary's next step or
+ * blue-green's switch (the same revision number: a revision is one
+ * image): the proxy's route says everything, so the only calls are the
+ * route's read and its set; no Docker call, nothing pulled, started or
+ * checked.  With keep (beside, or a weight 1..99) the route gets the new
+ * weights and that is the swap; without, the route goes to the revision
+ * alone and the swap goes on in reweigh to drain and stop the other one
+ * (the traffic moved first).  Returns 1 when the swap is done, 0 when it
+ * failed (o says why), -1 when the route is not two revisions of which
+ * s->revision is one (the long path decides from what runs).
+ */
+static int
+reweigh_fast(struct job *j, const Ferry__Swap *s, const struct via *v,
+    int keep, struct swap_out *o)
+{
+	struct proxyctl_route r, nr;
+	char err[400];
+	size_t i, me = PROXYCTL_TARGETS_MAX, other = PROXYCTL_TARGETS_MAX;
+	size_t live = 0;
+	uint32_t w = keep ? s->weight : 100;
+	uint64_t t0 = clock_mono_us();
+	int rc;
+
+	rc = proxyctl_get(j->proxy_ctl, v->service, &r, err, sizeof(err));
+	if (rc == FERR_NOTFOUND)
+		return -1;
+	if (rc != 0)
+		return fail_early(o, "%s", err);
+	if (r.hold || r.listen_port != v->listen)
+		return -1;
+	for (i = 0; i < r.ntargets; i++) {
+		if (r.targets[i].draining)
+			continue;
+		live++;
+		if (r.targets[i].revision == s->revision)
+			me = i;
+		else
+			other = i;
+	}
+	if (live != 2 || me == PROXYCTL_TARGETS_MAX ||
+	    other == PROXYCTL_TARGETS_MAX || r.targets[me].port != v->port)
+		return -1;
+	proxyctl_route_init(&nr, v->service, j->publish, v->listen, &v->ps,
+	    0);
+	if (proxyctl_add_target(&nr, s->revision, r.targets[me].address,
+	    v->port, w) != 0 || (keep && proxyctl_add_target(&nr,
+	    r.targets[other].revision, r.targets[other].address,
+	    r.targets[other].port, 100 - w) != 0))
+		return fail_early(o, "ferry-proxy: %s: a target's address is "
+		    "too long", v->service);
+	if (proxyctl_set(j->proxy_ctl, &nr, err, sizeof(err)) != 0)
+		return fail_early(o, "%s", err);
+	switched_now(o);
+	if (!keep) {
+		progress(j, NULL, "%s: switched traffic to r%llu", s->service,
+		    (unsigned long long)s->revision);
+		return -1;
+	}
+	progress(j, NULL, "%s: r%llu gets %u%% of new traffic, r%llu %u%% "
+	    "(both running), the route read and set in %.1f ms", s->service,
+	    (unsigned long long)s->revision, w,
+	    (unsigned long long)r.targets[other].revision, 100 - w,
+	    (double)(clock_mono_us() - t0) / 1000.0);
+	/* Its container, by the name every swap gives it. */
+	swapped(o, s->revision, r.targets[other].revision, "", s->image);
+	snprintf(o->cid, sizeof(o->cid), "ferry-%s-%s-r%llu", j->host,
+	    s->service, (unsigned long long)s->revision);
+	beside_of(o, w);
+	snprintf(o->why, sizeof(o->why), "revision %llu runs beside "
+	    "revision %llu with %u%% of new traffic",
+	    (unsigned long long)s->revision,
+	    (unsigned long long)r.targets[other].revision, w);
+	return 1;
+}
+
 /*
  * reweigh handles a swap to the revision that already runs (cur) while
- * another one (other) runs beside it, through the proxy: a weight of
- * 1..99 changes the split; none (or 100) completes a weighted swap: the
- * route goes to cur alone, other drains and stops.  Returns 1 when done.
+ * another one (other) runs beside it, through the proxy, when the short
+ * path could not: with keep (beside, or a weight 1..99) the split
+ * changes, both keep running; without, the swap completes: the route
+ * goes to cur alone, other drains and stops.  Nothing is created,
+ * pulled or checked; the addresses are those just listed.  Returns 1
+ * when done.
  */
 static int
 reweigh(struct job *j, struct docker *d, const Ferry__Swap *s,
-    const struct via *v, const struct docker_state *cur,
+    const struct via *v, int keep, const struct docker_state *cur,
     const struct docker_state *other, struct swap_out *o)
 {
 	char err[400], addr[64];
 	uint64_t other_rev = rev_of(other), cur_rev = rev_of(cur);
 	int rc;
 
-	if (s->weight > 0 && s->weight < 100) {
+	if (keep) {
 		struct via_to to[2] = {
-			{ other->id, other_rev, 100 - s->weight },
-			{ cur->id, cur_rev, s->weight },
+			{ other->id, other_rev, 100 - s->weight, other->ip },
+			{ cur->id, cur_rev, s->weight, cur->ip },
 		};
 
 		if ((rc = via_route(j, d, v, 0, to, 2, err,
 		    sizeof(err))) != 0)
 			return fail_early(o, "%s", err);
+		switched_now(o);
+		progress(j, NULL, "%s: r%llu gets %u%% of new traffic, r%llu "
+		    "%u%% (both running)", s->service,
+		    (unsigned long long)cur_rev, s->weight,
+		    (unsigned long long)other_rev, 100 - s->weight);
 		docker_update_restart(d, cur->id, "unless-stopped", err,
 		    sizeof(err));
-		progress(j, NULL, "%s: r%llu gets %u%% of new traffic, r%llu "
-		    "%u%%", s->service, (unsigned long long)cur_rev,
-		    s->weight, (unsigned long long)other_rev,
-		    100 - s->weight);
 		snprintf(o->why, sizeof(o->why), "revision %llu runs beside "
 		    "revision %llu with %u%% of new traffic",
 		    (unsigned long long)cur_rev,
 		    (unsigned long long)other_rev, s->weight);
-	} else {
-		snprintf(addr, sizeof(addr), "%s", other->ip);
-		if ((rc = via_only(j, d, v, cur->id, cur_rev, err,
+		swapped(o, cur_rev, other_rev, cur->id, cur->image);
+		beside_of(o, s->weight);
+		return 1;
+	}
+	snprintf(addr, sizeof(addr), "%s", other->ip);
+	{
+		struct via_to to = { cur->id, cur_rev, 100, cur->ip };
+
+		if ((rc = via_route(j, d, v, 0, &to, 1, err,
 		    sizeof(err))) != 0)
 			return fail_early(o, "%s", err);
+	}
+	if (o->res.switched_at_ms == 0)
 		progress(j, NULL, "%s: switched traffic to r%llu", s->service,
 		    (unsigned long long)cur_rev);
-		via_drain(j, v, addr, other_rev);
-		docker_stop(d, other->id, s->stop_timeout_s ?
-		    s->stop_timeout_s : 10, err, sizeof(err));
-		docker_update_restart(d, other->id, "no", err, sizeof(err));
-		docker_update_restart(d, cur->id, "unless-stopped", err,
-		    sizeof(err));
-		progress(j, NULL, "%s: stopped r%llu", s->service,
-		    (unsigned long long)other_rev);
-		prune(j, d, s->service, cur->id, j->keep);
-		snprintf(o->why, sizeof(o->why), "revision %llu takes all "
-		    "traffic; revision %llu stopped",
-		    (unsigned long long)cur_rev,
-		    (unsigned long long)other_rev);
-	}
+	switched_now(o);
+	via_drain(j, v, addr, other_rev);
+	docker_stop(d, other->id, s->stop_timeout_s ? s->stop_timeout_s : 10,
+	    err, sizeof(err));
+	docker_update_restart(d, other->id, "no", err, sizeof(err));
+	docker_update_restart(d, cur->id, "unless-stopped", err, sizeof(err));
+	progress(j, NULL, "%s: stopped r%llu", s->service,
+	    (unsigned long long)other_rev);
+	prune(j, d, s->service, cur->id, j->keep);
+	snprintf(o->why, sizeof(o->why), "revision %llu takes all traffic; "
+	    "revision %llu stopped", (unsigned long long)cur_rev,
+	    (unsigned long long)other_rev);
 	swapped(o, cur_rev, other_rev, cur->id, cur->image);
 	return 1;
 }
@@ -999,7 +1109,9 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 
 	o->res.service = (char *)s->service;
 	via_init(&via, j, s->service, s->port, s->health, s->proxy);
-	weighted = s->weight > 0 && s->weight < 100;
+	/* Both revisions keep running: beside says so at any weight, a
+	 * weight 1..99 without it too (as it always did). */
+	weighted = s->beside || (s->weight > 0 && s->weight < 100);
 	if (!digest_ref(s->image))
 		return fail_early(o, "refused: the image must be given by "
 		    "digest (repo@sha256:...), got \"%s\"", s->image);
@@ -1009,11 +1121,13 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		return 0;
 	}
 	if (s->weight > 100)
-		return fail_early(o, "refused: weight %u is not a share from 1 "
-		    "to 99 (or 100: all)", s->weight);
+		return fail_early(o, "refused: weight %u is not a share from 0 "
+		    "to 100 (percent of new traffic)", s->weight);
 	if (weighted && !via.on)
-		return fail_early(o, "refused: a weighted swap needs "
-		    "ferry-proxy (proxy_control) and a host port");
+		return fail_early(o, "refused: %s needs ferry-proxy "
+		    "(proxy_control) and a host port", s->beside ?
+		    "running two revisions beside each other" :
+		    "a weighted swap");
 	if (!via.on && s->order == FERRY__ORDER__ORDER_START_FIRST &&
 	    s->port != NULL && s->port->host != 0) {
 		snprintf(revtxt, sizeof(revtxt), "%u", s->port->host);
@@ -1029,18 +1143,11 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	policy_of(s->health, &pol);
 	if (health_policy_check(&pol, err, sizeof(err)) != 0)
 		return fail_early(o, "refused: %s", err);
-	if (via.on && via_check(j, &via, err, sizeof(err)) != 0)
-		return fail_early(o, "%s", err);
-
-	/* The image, by digest: pulled unless it is here already. */
-	if (docker_image_digest(d, s->image, digest, sizeof(digest), err,
-	    sizeof(err)) != 0) {
-		progress(j, NULL, "%s r%llu: pulling %s", s->service,
-		    (unsigned long long)s->revision, s->image);
-		if (docker_pull(d, s->image, NULL, NULL, err,
-		    sizeof(err)) != 0)
-			return fail_early(o, "%s", err);
-	}
+	/* Through the proxy the route is read first (a proxy that does
+	 * not answer fails the swap, nothing done); when it already sends
+	 * to this revision beside another, only its weights change. */
+	if (via.on && (rc = reweigh_fast(j, s, &via, weighted, o)) >= 0)
+		return rc;
 
 	if ((rc = service_containers(j, d, s->service, &cs, &n, err,
 	    sizeof(err))) != 0)
@@ -1067,10 +1174,19 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 			go = old;
 		}
 		if (keep != NULL) {
-			rc = reweigh(j, d, s, &via, keep, go, o);
+			rc = reweigh(j, d, s, &via, weighted, keep, go, o);
 			free(cs);
 			return rc;
 		}
+	}
+	if (weighted && s->weight < 100 && (old == NULL ||
+	    (old_rev == s->revision && strcmp(old->image, s->image) == 0))) {
+		free(cs);
+		return fail_early(o, "refused: nothing else of %s runs here "
+		    "for revision %llu to run beside (it would get %u%% of "
+		    "new traffic and nothing the rest); swap with weight 100 "
+		    "or without one", s->service,
+		    (unsigned long long)s->revision, s->weight);
 	}
 	if (old != NULL && old_rev == s->revision &&
 	    strcmp(old->image, s->image) == 0) {
@@ -1081,6 +1197,8 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		free(cs);
 		return 1;
 	}
+	if (weighted && old == NULL)	/* beside, at 100: nothing to keep */
+		weighted = 0;
 	if (via.on && other != NULL) {
 		free(cs);
 		return fail_early(o, "refused: revisions %llu and %llu of %s "
@@ -1089,6 +1207,18 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		    (unsigned long long)old_rev,
 		    (unsigned long long)rev_of(other), s->service,
 		    (unsigned long long)old_rev);
+	}
+
+	/* The image, by digest: pulled unless it is here already. */
+	if (docker_image_digest(d, s->image, digest, sizeof(digest), err,
+	    sizeof(err)) != 0) {
+		progress(j, NULL, "%s r%llu: pulling %s", s->service,
+		    (unsigned long long)s->revision, s->image);
+		if (docker_pull(d, s->image, NULL, NULL, err,
+		    sizeof(err)) != 0) {
+			free(cs);
+			return fail_early(o, "%s", err);
+		}
 	}
 	order = s->order == FERRY__ORDER__ORDER_START_FIRST || weighted ?
 	    SWAPSM_START_FIRST : SWAPSM_STOP_FIRST;
@@ -1299,8 +1429,8 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	    (unsigned long long)s->revision);
 	if (via.on) {
 		struct via_to to[2] = {
-			{ sm.new_id, s->revision, 100 },
-			{ sm.old_id, old_rev, 0 },
+			{ sm.new_id, s->revision, 100, NULL },
+			{ sm.old_id, old_rev, 0, NULL },
 		};
 
 		if (sm.order == SWAPSM_START_FIRST && sm.old_id[0] != '\0')
@@ -1315,6 +1445,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 			back_out(j, d, rec, &sm, &via, s->service, old_rev, o);
 			return 0;
 		}
+		switched_now(o);
 		if (weighted)
 			progress(j, NULL, "%s: r%llu gets %u%% of new traffic, "
 			    "r%llu %u%%", s->service,
@@ -1343,11 +1474,13 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	prune(j, d, s->service, sm.new_id, j->keep);
 	forget(j, rec, s->service);
 	swapped(o, s->revision, old_rev, sm.new_id, s->image);
-	if (weighted)
+	if (weighted) {
+		beside_of(o, s->weight);
 		snprintf(o->why, sizeof(o->why), "revision %llu runs beside "
 		    "revision %llu with %u%% of new traffic",
 		    (unsigned long long)s->revision,
 		    (unsigned long long)old_rev, s->weight);
+	}
 	return 1;
 
 unrecorded:
@@ -1418,6 +1551,7 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 			free(cs);
 			return fail_early(o, "%s", err);
 		}
+		switched_now(o);
 		progress(j, NULL, "%s: switched traffic to r%llu",
 		    rb->service, (unsigned long long)brev);
 		via_drain(j, &via, cur_addr, cur_rev);
@@ -1674,10 +1808,10 @@ recon_finish(struct recon *rc, const struct journal *jr, const char *newid)
 	if (docker_inspect(rc->d, newid, &nst, err, sizeof(err)) == 0 &&
 	    nst.running && via_from_label(&via, rc->j, &nst) == 0) {
 		struct via_to to[2] = {
-			{ newid, jr->revision, 100 },
-			{ jr->old_id, 0, 0 },
+			{ newid, jr->revision, 100, NULL },
+			{ jr->old_id, 0, 0, NULL },
 		};
-		int beside = nst.weight > 0 && jr->old_id[0] != '\0' &&
+		int beside = nst.weighted && jr->old_id[0] != '\0' &&
 		    docker_inspect(rc->d, jr->old_id, &st, err,
 		    sizeof(err)) == 0 && st.running;
 
@@ -2013,11 +2147,13 @@ recon_routes(struct recon *rc)
 			b = x;
 		}
 		/* a: the newest; b: the one beside it, if any. */
-		to[nt++] = (struct via_to){ a->id, rev_of(a), 100 };
+		to[nt++] = (struct via_to){ a->id, rev_of(a), 100, a->ip };
 		if (b != NULL) {
-			to[0].weight = a->weight ? a->weight : 50;
+			/* The weights the route had are kept (below); from
+			 * the labels only when the proxy lost the route. */
+			to[0].weight = a->weighted ? a->weight : 50;
 			to[nt++] = (struct via_to){ b->id, rev_of(b),
-			    100 - to[0].weight };
+			    100 - to[0].weight, b->ip };
 		}
 		have = proxyctl_get(rc->j->proxy_ctl, a->service, &cur, err,
 		    sizeof(err));

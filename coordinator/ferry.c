@@ -43,7 +43,8 @@ static const char usage_main[] =
 "  hosts label NAME k=v ...                    set labels (k= removes k)\n"
 "  ping [HOST ...] [--timeout 5s] [--json]     signed round trip, with "
 "latency\n"
-"  swap HOST SPEC.yml [--weight N] [--json]    one swap on one host, "
+"  swap HOST SPEC.yml [--weight N [--keep-old]] [--json]\n"
+"                                              one swap on one host, "
 "outside\n"
 "                                              any rollout (--weight: N% "
 "of new\n"
@@ -128,7 +129,7 @@ static const char usage_ping[] =
 "answer.\n";
 
 static const char usage_swap[] =
-"usage: ferry swap HOST SPEC.yml [--weight N] [--json]\n"
+"usage: ferry swap HOST SPEC.yml [--weight N [--keep-old]] [--json]\n"
 "       ferry swap HOST --rollback SERVICE [--json]\n"
 "       ferry swap HOST --remove SERVICE [--json]\n"
 "\n"
@@ -142,7 +143,14 @@ static const char usage_swap[] =
 "requests (HTTP) or connections (TCP), the old one the rest; the same\n"
 "SPEC.yml again with another --weight changes the split, and without\n"
 "--weight (or with 100) completes the swap: the old one drains and\n"
-"stops.  Needs ferry-proxy on the host and a host port.\n"
+"stops.  --keep-old keeps the other revision running whatever the\n"
+"weight: --weight 0 (which implies it) starts the new revision beside\n"
+"the old, health-gated, with no new traffic; --weight 100 --keep-old\n"
+"sends it all new traffic and keeps the old one running, warm, for a\n"
+"switch back (the old SPEC.yml with --weight 100 --keep-old, or without\n"
+"--weight to stop the other).  A revision already running beside the\n"
+"other only has its weights changed: nothing starts.\n"
+"Needs ferry-proxy on the host and a host port.\n"
 "Waits for the host's signed result and prints it.  Exit status 0 only\n"
 "when the new revision runs and is healthy.\n";
 
@@ -906,7 +914,7 @@ cmd_swap(int argc, char **argv)
 	const Ferry__SwapResult *sr;
 	char *text = NULL;
 	size_t len = 0;
-	int i, json = 0, ok;
+	int i, json = 0, ok, weight_given = 0, keep_old = 0;
 	const char *args[3] = { NULL, NULL, NULL };
 	int nargs = 0;
 
@@ -930,16 +938,19 @@ cmd_swap(int argc, char **argv)
 			unsigned long w;
 
 			if (i + 1 >= argc)
-				die(EXIT_USAGE, "--weight needs a share from 1 "
+				die(EXIT_USAGE, "--weight needs a share from 0 "
 				    "to 100");
 			errno = 0;
 			w = strtoul(argv[++i], &end, 10);
 			if (errno != 0 || end == argv[i] || *end != '\0' ||
-			    argv[i][0] == '-' || w < 1 || w > 100)
+			    argv[i][0] < '0' || argv[i][0] > '9' || w > 100)
 				die(EXIT_USAGE, "swap: --weight wants a share "
-				    "from 1 to 100 (percent of new traffic), "
+				    "from 0 to 100 (percent of new traffic), "
 				    "not \"%s\"", argv[i]);
 			so.weight = (uint32_t)w;
+			weight_given = 1;
+		} else if (strcmp(argv[i], "--keep-old") == 0) {
+			keep_old = 1;
 		} else if (argv[i][0] == '-')
 			die(EXIT_USAGE, "swap: unknown flag \"%s\"", argv[i]);
 		else if (nargs < 2)
@@ -949,10 +960,17 @@ cmd_swap(int argc, char **argv)
 	}
 	if (so.rollback_service[0] && so.remove_service[0])
 		die(EXIT_USAGE, "swap: --rollback or --remove, not both");
-	if (so.weight != 0 && (so.rollback_service[0] ||
+	if ((weight_given || keep_old) && (so.rollback_service[0] ||
 	    so.remove_service[0]))
-		die(EXIT_USAGE, "swap: --weight goes with SPEC.yml, not with "
-		    "--rollback or --remove");
+		die(EXIT_USAGE, "swap: %s goes with SPEC.yml, not with "
+		    "--rollback or --remove", weight_given ? "--weight" :
+		    "--keep-old");
+	if (keep_old && !weight_given)
+		die(EXIT_USAGE, "swap: --keep-old needs --weight N (0..100: "
+		    "the new revision's share of new traffic; the old one "
+		    "keeps running with the rest)");
+	/* 0 leaves the old one all the traffic: it can only keep it. */
+	so.beside = keep_old || (weight_given && so.weight == 0);
 	if (nargs != (so.rollback_service[0] || so.remove_service[0] ? 1 :
 	    2)) {
 		fputs(usage_swap, stderr);
@@ -1000,6 +1018,12 @@ cmd_swap(int argc, char **argv)
 		cJSON_AddStringToObject(o, "health_output", sr->health_output);
 		cJSON_AddNumberToObject(o, "exit_code", sr->exit_code);
 		cJSON_AddStringToObject(o, "logs", sr->logs);
+		cJSON_AddBoolToObject(o, "beside", sr->beside);
+		if (sr->beside)
+			cJSON_AddNumberToObject(o, "weight",
+			    (double)sr->weight);
+		cJSON_AddNumberToObject(o, "switched_at_ms",
+		    (double)sr->switched_at_ms);
 		print_json(o);
 	} else if (ok && so.remove_service[0]) {
 		printf("%s: %s removed: nothing of it runs there\n", so.host,
@@ -1009,7 +1033,12 @@ cmd_swap(int argc, char **argv)
 		    so.host, shown(sr->service),
 		    (unsigned long long)sr->revision,
 		    shown(sr->image && sr->image[0] ? sr->image : r->digest));
-		if (sr->previous_revision)
+		if (sr->beside)
+			printf("; %u%% of new traffic, revision %llu beside "
+			    "it with %u%%", sr->weight,
+			    (unsigned long long)sr->previous_revision,
+			    100 - sr->weight);
+		else if (sr->previous_revision)
 			printf("; revision %llu kept for rollback",
 			    (unsigned long long)sr->previous_revision);
 		if (sr->reason && sr->reason[0])

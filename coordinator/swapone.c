@@ -18,6 +18,8 @@
 #define SWAP_ACCEPT_MS	30000u
 #define PULL_RESULT_MS	600000u
 #define SWAP_SLACK_MS	180000u
+/* How many earlier revisions a weighted swap looks through for its own. */
+#define SAME_LOOKBACK	32u
 
 struct swap_wait {
 	struct ferryd *fd;
@@ -25,8 +27,10 @@ struct swap_wait {
 	char host[HOST_NAME_MAX_LEN + 1];
 	char actor[64];
 	struct spec *spec;
+	char *text;		/* the spec as sent (NUL-terminated copy) */
 	uint64_t revision;
 	uint32_t weight;	/* --weight: 1..99, or 0 / 100: all */
+	int beside;		/* --keep-old: weight 0..100, both run */
 	char digest[300];
 };
 
@@ -53,6 +57,7 @@ static void
 wait_free(struct swap_wait *w)
 {
 	spec_free(w->spec);
+	free(w->text);
 	free(w);
 }
 
@@ -108,6 +113,7 @@ send_swap(struct swap_wait *w, struct host *h)
 		return;
 	}
 	sw.weight = w->weight;
+	sw.beside = w->beside;
 	cmd.payload_case = FERRY__COMMAND__PAYLOAD_SWAP;
 	cmd.swap = &sw;
 	budget = (uint64_t)w->spec->health.deadline_ms +
@@ -119,6 +125,37 @@ send_swap(struct swap_wait *w, struct host *h)
 		ctl_error(w->slot, "cannot send the swap: %s", ferr_str(rc));
 		wait_free(w);
 	}
+}
+
+/*
+ * same_revision finds, among the SAME_LOOKBACK revisions of the service
+ * before w's, the newest one with w's very spec text and digest: a swap
+ * with a weight (or --keep-old) names it instead, so that a host running
+ * it beside another sees the revision it runs and only changes the
+ * route's weights (nothing starts; the agent's short path).  0: none.
+ */
+static uint64_t
+same_revision(const struct swap_wait *w)
+{
+	uint64_t k;
+
+	for (k = w->revision - 1; k >= 1 && k + SAME_LOOKBACK >= w->revision;
+	    k--) {
+		char *text = NULL, *digest = NULL;
+		int same;
+
+		if (store_revision_get(w->fd->store, w->spec->service, k, NULL,
+		    &text, &digest, NULL) != 0)
+			continue;
+		same = text != NULL && digest != NULL &&
+		    strcmp(text, w->text) == 0 &&
+		    strcmp(digest, w->digest) == 0;
+		free(text);
+		free(digest);
+		if (same)
+			return k;
+	}
+	return 0;
 }
 
 static void
@@ -138,9 +175,25 @@ on_pull_done(void *arg, struct host *h, const struct cmd *c,
 		return;
 	}
 	snprintf(w->digest, sizeof(w->digest), "%s", report->pull->digest);
-	store_revision_set_digest(w->fd->store, w->spec->service, w->revision,
-	    w->digest);
 	log_info("host %s: %s resolved to %s", h->rec.name, w->spec->image,
+	    w->digest);
+	if ((w->weight != 0 || w->beside) && w->text != NULL) {
+		uint64_t k = same_revision(w);
+
+		if (k != 0) {
+			/* The request's own row keeps no digest: it never
+			 * ran, and a later look finds k, not it. */
+			log_info("host %s: %s revision %llu is revision %llu "
+			    "again (same spec, same digest): the swap names "
+			    "%llu", h->rec.name, w->spec->service,
+			    (unsigned long long)w->revision,
+			    (unsigned long long)k, (unsigned long long)k);
+			w->revision = k;
+			send_swap(w, h);
+			return;
+		}
+	}
+	store_revision_set_digest(w->fd->store, w->spec->service, w->revision,
 	    w->digest);
 	send_swap(w, h);
 }
@@ -327,13 +380,19 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 		return;
 	}
 	if (req->weight > 100) {
-		ctl_error(slot, "weight %u: a share from 1 to 100 (percent of "
+		ctl_error(slot, "weight %u: a share from 0 to 100 (percent of "
 		    "new traffic)", req->weight);
 		return;
 	}
 	if ((w = wait_new(fd, slot, h, actor)) == NULL)
 		return;
 	w->weight = req->weight;
+	w->beside = req->beside;
+	if (req->spec.data != NULL &&
+	    (w->text = malloc(req->spec.len + 1)) != NULL) {
+		memcpy(w->text, req->spec.data, req->spec.len);
+		w->text[req->spec.len] = '\0';
+	}
 	/* Bad input changes nothing: the spec is checked before anything is
 	 * recorded or sent. */
 	if (spec_parse(req->spec_file, req->spec.data != NULL ?
