@@ -1166,7 +1166,15 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		 * same spec); that one gets the weight, or all the traffic. */
 		const struct docker_state *keep = NULL, *go = NULL;
 
-		if (strcmp(old->image, s->image) == 0) {
+		/* By revision first: two revisions of a deployment may
+		 * share an image and differ in their environment. */
+		if (rev_of(old) == s->revision) {
+			keep = old;
+			go = other;
+		} else if (rev_of(other) == s->revision) {
+			keep = other;
+			go = old;
+		} else if (strcmp(old->image, s->image) == 0) {
 			keep = old;
 			go = other;
 		} else if (strcmp(other->image, s->image) == 0) {
