@@ -1,4 +1,4 @@
-// links: tests/integration/dkit.c
+// links: tests/integration/dkit.c coordinator/promq.c
 /* test_canary.c: canaries and blue-green end to end on the real dockerd and
  * registry, every host with its own ferry-proxy, judged on what the
  * proxies count: a canary whose new revision fails 2% of requests is put
@@ -9,8 +9,10 @@
  * image web:errors, whose error rate and latency come from its
  * environment (tests/images/faultweb.c).  Every wait is bounded;
  * processes are ended by pid. */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +20,7 @@
 #include <criterion/criterion.h>
 
 #include "dkit.h"
+#include "promq.h"
 
 TestSuite(canary, .init = setup, .fini = teardown, .timeout = 240);
 
@@ -314,8 +317,8 @@ Test(canary, a_p95_regression_fails)
 	web("c2", "0%", 400,
 	    "strategy: canary\n"
 	    "canary: { steps: [ { weight: 20%, for: 60s } ] }\n"
-	    "analysis: { interval: 2s, min_requests: 20, relative: { p95: "
-	    "1.5x }, failure_limit: 2 }\n");
+	    "analysis: { interval: 2s, min_requests: 20, p95: { max: 300ms }, "
+	    "relative: { p95: 1.5x }, failure_limit: 2 }\n");
 	id = deploy_bg("web.yml");
 	st = wait_state(id, "rolled_back", 60000);
 	last = cJSON_GetArrayItem(intervals(st), 0);
@@ -471,4 +474,98 @@ Test(canary, promote_ends_a_step_that_waits)
 		    sizeof(body)), 200);
 		cr_assert(strncmp(body, "c2", 2) == 0, "%s", body);
 	}
+}
+
+/*
+ * A shop's own Prometheus judges the canary: it scrapes ferryd's
+ * /metrics, and the spec's query reads the canary revision's 5xx share
+ * from it.  The new revision fails 20% of its requests: over max, the
+ * canary goes back, its cause naming the check.
+ */
+Test(canary, a_prometheus_check_judges_the_canary, .timeout = 120)
+{
+	const cJSON *last;
+	struct h_proc *load;
+	char cfg[600], tsdb[600], a1[700], a2[700], a3[100], ready[64];
+	double v = NAN;
+	char why[PROMQ_REASON_LEN];
+	struct promq_vars vars = { "web", 0, 0 };
+	uint64_t deadline;
+	cJSON *st, *o;
+	unsigned id;
+	int pport;
+
+	cr_assert(access("/usr/bin/prometheus", X_OK) == 0, "Debian's "
+	    "prometheus is missing: run ./deploy/setup.sh deps");
+	stable(2, "s1", "0%", 0);
+	load = load_version(2, 2, 2);
+	h_write(&F, "prometheus.yml",
+	    "global: { scrape_interval: 1s, scrape_timeout: 1s }\n"
+	    "scrape_configs:\n"
+	    "  - job_name: ferryd\n"
+	    "    static_configs: [ { targets: ['%s'] } ]\n", F.http);
+	pport = h_free_port();
+	snprintf(a1, sizeof(a1), "--config.file=%s", h_path(&F,
+	    "prometheus.yml", cfg, sizeof(cfg)));
+	snprintf(a2, sizeof(a2), "--storage.tsdb.path=%s", h_path(&F, "tsdb",
+	    tsdb, sizeof(tsdb)));
+	snprintf(a3, sizeof(a3), "--web.listen-address=127.0.0.1:%d", pport);
+	h_spawn(&F, "prometheus", (const char *[]){ "/usr/bin/prometheus", a1,
+	    a2, a3, "--log.level=warn", NULL });
+	/* Ready, and ferryd scraped with the stable revision's counts. */
+	snprintf(cfg, sizeof(cfg), "http://127.0.0.1:%d", pport);
+	deadline = h_mono_ms() + 30000;
+	while (h_mono_ms() < deadline && !(h_http_get("127.0.0.1", pport,
+	    "/-/ready", ready, sizeof(ready)) == 200 && promq_query(cfg,
+	    "sum(ferry_proxy_requests_total{service=\"web\"})", &vars, 2000,
+	    &v, why, sizeof(why)) == 0 && v > 0))
+		h_sleep_ms(200);
+	cr_assert(v > 0, "Prometheus never saw ferryd's counts: %s", why);
+	web("c2", "20%", 0,
+	    "strategy: canary\n"
+	    "canary: { steps: [ { weight: 30%, for: 60s } ] }\n"
+	    "analysis:\n"
+	    "  interval: 2s\n"
+	    "  min_requests: 20\n"
+	    "  failure_limit: 2\n"
+	    "  inconclusive: fail\n"
+	    "  prometheus:\n"
+	    "    - name: canary_5xx\n"
+	    "      url: http://127.0.0.1:PPORT\n"
+	    "      query: 'sum(ferry_proxy_responses_total{service=\"{{service}}\","
+	    "revision=\"{{revision}}\",class=\"5xx\"}) / sum(ferry_proxy_"
+	    "requests_total{service=\"{{service}}\",revision=\"{{revision}}\"})'\n"
+	    "      max: 0.05\n");
+	{
+		/* The port goes in where the spec says PPORT. */
+		char *text, *at, port[16];
+		FILE *fp;
+		long len;
+
+		snprintf(port, sizeof(port), "%d", pport);
+		cr_assert_not_null(fp = fopen(path("web.yml"), "r"));
+		fseek(fp, 0, SEEK_END);
+		len = ftell(fp);
+		rewind(fp);
+		text = calloc(1, (size_t)len + 1);
+		cr_assert_eq(fread(text, 1, (size_t)len, fp), (size_t)len);
+		fclose(fp);
+		at = strstr(text, "PPORT");
+		cr_assert_not_null(at);
+		*at = '\0';
+		h_write(&F, "web.yml", "%s%s%s", text, port, at + 5);
+		free(text);
+	}
+	id = deploy_bg("web.yml");
+	st = wait_state(id, "rolled_back", 60000);
+	last = cJSON_GetArrayItem(intervals(st), 0);
+	cr_assert_str_eq(jstr(last, "verdict"), "fail", "%s", R.out);
+	cr_assert(strstr(jstr(st, "cause"), "prometheus canary_5xx") != NULL,
+	    "the cause names the check: %s", jstr(st, "cause"));
+	cr_assert(strstr(jstr(last, "reason"), "> 0.05") != NULL, "%s",
+	    jstr(last, "reason"));
+	cJSON_Delete(st);
+	o = load_stop(load);
+	no_transport_failures(o, "a canary judged by Prometheus");
+	cJSON_Delete(o);
 }

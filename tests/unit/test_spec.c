@@ -1643,19 +1643,12 @@ Test(spec, progress_deadline_reads_back_and_must_outlast_an_interval)
  * VERSION at its line.  So a key added to the parser, to the page or to
  * the table without the others, or a test renamed or emptied of it, fails
  * here.
- *
- * A row whose file is OWED names a key of issue 15 (canary, blue-green,
- * analysis) that the parser reads for the rollout engine, whose
- * integration tests come with the engine: the test logs each such row, and
- * the row gets its test's name when that lands.
  */
 struct effect {
 	const char *key;	/* dotted path, as documented */
-	const char *file;	/* under tests/integration/, or OWED */
+	const char *file;	/* under tests/integration/ */
 	const char *test;	/* "suite, name" */
 };
-
-#define OWED NULL	/* the rollout engine of issue 15 brings the test */
 
 #define KEYS_C "test_spec_keys.c"
 #define CONTAINER "spec_keys, container_shows_service_image_hosts_port_and_env"
@@ -1665,6 +1658,13 @@ struct effect {
 #define TIMES "spec_keys, health_timeout_deadline_start_period_and_min_healthy"
 #define PLAN "spec_keys, rollout_batch_canary_and_strategy_in_the_plan"
 #define FAILURES "spec_keys, rollout_max_failures_and_on_failure"
+#define CANARY_C "test_canary.c"
+#define FAILING "canary, a_failing_canary_is_rolled_back_by_its_figures"
+#define ALIKE "canary, canaries_that_behave_like_the_stable_revision_pass"
+#define INCONCL "canary, too_little_traffic_is_inconclusive_never_passed"
+#define P95 "canary, a_p95_regression_fails"
+#define BLUEGREEN "canary, blue_green_switches_six_hosts_and_back"
+#define PROM "canary, a_prometheus_check_judges_the_canary"
 
 static const struct effect effects[] = {
 	{ "service", KEYS_C, CONTAINER },
@@ -1721,29 +1721,29 @@ static const struct effect effects[] = {
 	    "nodrop, spec_proxy_settings_reach_the_route" },
 	{ "secrets", "test_secrets.c",
 	    "secrets, files_in_each_container_pinned_by_revision" },
-	{ "rollout.progress_deadline", OWED, NULL },
-	{ "canary", OWED, NULL },
-	{ "canary.hosts", OWED, NULL },
-	{ "canary.steps", OWED, NULL },
-	{ "blue_green", OWED, NULL },
-	{ "blue_green.keep_old", OWED, NULL },
-	{ "analysis", OWED, NULL },
-	{ "analysis.interval", OWED, NULL },
-	{ "analysis.min_requests", OWED, NULL },
-	{ "analysis.error_rate", OWED, NULL },
-	{ "analysis.error_rate.max", OWED, NULL },
-	{ "analysis.p95", OWED, NULL },
-	{ "analysis.p95.max", OWED, NULL },
-	{ "analysis.relative", OWED, NULL },
-	{ "analysis.relative.error_rate", OWED, NULL },
-	{ "analysis.relative.p95", OWED, NULL },
-	{ "analysis.failure_limit", OWED, NULL },
-	{ "analysis.inconclusive", OWED, NULL },
-	{ "analysis.prometheus", OWED, NULL },
-	{ "analysis.prometheus.name", OWED, NULL },
-	{ "analysis.prometheus.url", OWED, NULL },
-	{ "analysis.prometheus.query", OWED, NULL },
-	{ "analysis.prometheus.max", OWED, NULL },
+	{ "rollout.progress_deadline", CANARY_C, INCONCL },
+	{ "canary", CANARY_C, FAILING },
+	{ "canary.hosts", CANARY_C, ALIKE },
+	{ "canary.steps", CANARY_C, FAILING },
+	{ "blue_green", CANARY_C, BLUEGREEN },
+	{ "blue_green.keep_old", CANARY_C, BLUEGREEN },
+	{ "analysis", CANARY_C, FAILING },
+	{ "analysis.interval", CANARY_C, FAILING },
+	{ "analysis.min_requests", CANARY_C, FAILING },
+	{ "analysis.error_rate", CANARY_C, FAILING },
+	{ "analysis.error_rate.max", CANARY_C, FAILING },
+	{ "analysis.p95", CANARY_C, P95 },
+	{ "analysis.p95.max", CANARY_C, P95 },
+	{ "analysis.relative", CANARY_C, FAILING },
+	{ "analysis.relative.error_rate", CANARY_C, FAILING },
+	{ "analysis.relative.p95", CANARY_C, P95 },
+	{ "analysis.failure_limit", CANARY_C, FAILING },
+	{ "analysis.inconclusive", CANARY_C, INCONCL },
+	{ "analysis.prometheus", CANARY_C, PROM },
+	{ "analysis.prometheus.name", CANARY_C, PROM },
+	{ "analysis.prometheus.url", CANARY_C, PROM },
+	{ "analysis.prometheus.query", CANARY_C, PROM },
+	{ "analysis.prometheus.max", CANARY_C, PROM },
 };
 
 #define NEFFECTS (sizeof(effects) / sizeof(effects[0]))
@@ -2091,12 +2091,6 @@ Test(spec, every_documented_key_has_an_effect)
 		char *src;
 
 		leaf = leaf ? leaf + 1 : ef->key;
-		if (ef->file == OWED) {
-			fprintf(stderr, "ferry.yml(5) documents \"%s\": its "
-			    "integration test is owed by the rollout engine\n",
-			    ef->key);
-			continue;
-		}
 		snprintf(rel, sizeof(rel), "tests/integration/%s", ef->file);
 		src = repo_file(rel);
 		body = test_body(src, ef->test, &end);
