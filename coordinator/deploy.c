@@ -602,6 +602,8 @@ dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
 		p->judging = 1;
 		p->judge_at_ms = clock_mono_ms();
 	}
+	if (iv != NULL)
+		metrics_verdict(p->d.service, analysis_verdict_name(iv->verdict));
 	/* Recorded: now memory moves. */
 	rollout_free(&p->r);
 	p->r = next;
@@ -1111,6 +1113,34 @@ judge_progress(struct ferryd *fd, struct deployment *p)
 		return;
 	}
 	judge_finish(fd, p, j, &canary, &stable, span, NULL, 0);
+}
+
+void
+deploy_metrics(void)
+{
+	struct metrics_canary c[METRICS_CANARIES_MAX];
+	struct deployment *p;
+	size_t n = 0;
+
+	for (p = deployments; p != NULL && n < METRICS_CANARIES_MAX;
+	    p = p->next) {
+		if (rollout_finished(&p->r) || p->r.cfg.strategy == RS_ROLLING ||
+		    p->r.phase == CP_DONE || p->r.step >= p->r.cfg.nsteps)
+			continue;
+		memset(&c[n], 0, sizeof(c[n]));
+		snprintf(c[n].service, sizeof(c[n].service), "%s",
+		    p->d.service);
+		c[n].deployment = p->d.id;
+		c[n].strategy = p->r.cfg.strategy == RS_BLUE_GREEN ?
+		    "blue-green" : "canary";
+		c[n].step = p->r.step + 1;
+		/* What the proxies run: the step's weight once taken. */
+		c[n].weight = p->r.phase == CP_RUNNING ?
+		    p->r.cfg.steps[p->r.step].weight : p->r.step > 0 ?
+		    p->r.cfg.steps[p->r.step - 1].weight : 0;
+		n++;
+	}
+	metrics_canaries(c, n);
 }
 
 void

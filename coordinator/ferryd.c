@@ -252,6 +252,7 @@ gauges(struct ferryd *fd)
 		names[i] = rollout_state_name((enum rollout_state)i);
 	if (store_deploy_counts(fd->store, by, RO_LAST + 1) == 0)
 		metrics_gauges(fd->nhosts, online, by, RO_LAST + 1, names);
+	deploy_metrics();
 }
 
 static void

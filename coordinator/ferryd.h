@@ -677,6 +677,8 @@ void deploy_plan(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeployRequest *req);
 void deploy_rollback(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__RollbackRequest *req, const char *actor);
+/* deploy_metrics hands /metrics the live canaries' steps and weights. */
+void deploy_metrics(void);
 void deploy_control(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeploymentRef *ref, enum rollout_input in,
     const char *actor);

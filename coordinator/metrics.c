@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "metrics.h"
 #include "traffic.h"
@@ -17,6 +18,17 @@ static uint64_t hosts_total, hosts_online;
 static uint64_t by_state[STATES_MAX];
 static const char *state_name[STATES_MAX];
 static size_t nstates;
+static struct metrics_canary canaries[METRICS_CANARIES_MAX];
+static size_t ncanaries;
+/* Judged intervals by service and verdict, since ferryd started. */
+#define VERDICT_SERVICES_MAX	64
+static struct {
+	char service[64];
+	uint64_t n[3];			/* pass, fail, inconclusive */
+} verdicts[VERDICT_SERVICES_MAX];
+static size_t nverdicts;
+static const char *const verdict_names[3] = { "pass", "fail",
+    "inconclusive" };
 
 static const struct {
 	const char *name, *help;
@@ -85,6 +97,41 @@ metrics_gauges(uint64_t total, uint64_t online, const uint64_t *states,
 		by_state[i] = states[i];
 		state_name[i] = snames[i];
 	}
+	pthread_mutex_unlock(&mtx);
+}
+
+void
+metrics_canaries(const struct metrics_canary *c, size_t n)
+{
+	size_t i;
+
+	pthread_mutex_lock(&mtx);
+	ncanaries = n < METRICS_CANARIES_MAX ? n : METRICS_CANARIES_MAX;
+	for (i = 0; i < ncanaries; i++)
+		canaries[i] = c[i];
+	pthread_mutex_unlock(&mtx);
+}
+
+void
+metrics_verdict(const char *service, const char *verdict)
+{
+	size_t i, v;
+
+	for (v = 0; v < 3 && strcmp(verdict_names[v], verdict) != 0; v++)
+		;
+	if (v == 3)
+		return;
+	pthread_mutex_lock(&mtx);
+	for (i = 0; i < nverdicts && strcmp(verdicts[i].service, service) !=
+	    0; i++)
+		;
+	if (i == nverdicts && nverdicts < VERDICT_SERVICES_MAX) {
+		snprintf(verdicts[i].service, sizeof(verdicts[i].service),
+		    "%s", service);
+		nverdicts++;
+	}
+	if (i < nverdicts)
+		verdicts[i].n[v]++;
 	pthread_mutex_unlock(&mtx);
 }
 
@@ -306,6 +353,32 @@ metrics_render(const struct traffic *t, size_t *len)
 	for (i = 0; i < nstates; i++)
 		OUT("ferry_deployments{state=\"%s\"} %llu\n", state_name[i],
 		    (unsigned long long)by_state[i]);
+	OUT("# HELP ferry_canary_weight The share of new traffic (percent) "
+	    "the new revision takes on a canary's hosts, live.\n"
+	    "# TYPE ferry_canary_weight gauge\n");
+	for (i = 0; i < ncanaries; i++)
+		OUT("ferry_canary_weight{service=\"%s\",deployment=\"%llu\","
+		    "strategy=\"%s\"} %u\n", canaries[i].service,
+		    (unsigned long long)canaries[i].deployment,
+		    canaries[i].strategy, canaries[i].weight);
+	OUT("# HELP ferry_canary_step The step (1-based) a canary or "
+	    "blue-green is at.\n# TYPE ferry_canary_step gauge\n");
+	for (i = 0; i < ncanaries; i++)
+		OUT("ferry_canary_step{service=\"%s\",deployment=\"%llu\","
+		    "strategy=\"%s\"} %u\n", canaries[i].service,
+		    (unsigned long long)canaries[i].deployment,
+		    canaries[i].strategy, canaries[i].step);
+	OUT("# HELP ferry_analysis_intervals_total Analysis intervals judged, "
+	    "by verdict.\n# TYPE ferry_analysis_intervals_total counter\n");
+	for (i = 0; i < nverdicts; i++) {
+		size_t v;
+
+		for (v = 0; v < 3; v++)
+			OUT("ferry_analysis_intervals_total{service=\"%s\","
+			    "verdict=\"%s\"} %llu\n", verdicts[i].service,
+			    verdict_names[v],
+			    (unsigned long long)verdicts[i].n[v]);
+	}
 	pthread_mutex_unlock(&mtx);
 #undef OUT
 	if (t != NULL)

@@ -32,6 +32,21 @@ void metrics_batch_seconds(double s);
 void metrics_gauges(uint64_t hosts_total, uint64_t hosts_online,
     const uint64_t *deployments_by_state, size_t nstates,
     const char *const *state_names);
+/* A canary or blue-green in its steps, as /metrics shows it live. */
+struct metrics_canary {
+	char service[64];
+	uint64_t deployment;
+	const char *strategy;		/* "canary", "blue-green" */
+	uint32_t step;			/* 1-based */
+	uint32_t weight;		/* percent of new traffic */
+};
+#define METRICS_CANARIES_MAX	64
+/* metrics_canaries replaces the live canaries with c[0..n). */
+void metrics_canaries(const struct metrics_canary *c, size_t n);
+/* metrics_verdict counts one judged analysis interval of service
+ * (verdict: "pass", "fail", "inconclusive"). */
+void metrics_verdict(const char *service, const char *verdict);
+
 /* metrics_render writes the Prometheus text into a heap buffer (NULL when
  * out of memory): the counters above and, when t is not NULL, ferry-proxy's
  * counts since ferryd started (traffic.c; loop thread only, as t is the

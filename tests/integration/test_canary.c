@@ -158,6 +158,19 @@ no_transport_failures(const cJSON *o, const char *what)
 	free(text);
 }
 
+/* metrics_has says whether ferryd's /metrics has the line. */
+static int
+metrics_has(const char *line)
+{
+	static char body[1 << 20];
+	const char *colon = strchr(F.http, ':');
+
+	cr_assert_not_null(colon);
+	cr_assert_eq(h_http_get("127.0.0.1", atoi(colon + 1), "/metrics",
+	    body, sizeof(body)), 200);
+	return strstr(body, line) != NULL;
+}
+
 /* versions_on counts host i's running containers of web. */
 static int
 versions_on(int i)
@@ -178,6 +191,7 @@ Test(canary, a_failing_canary_is_rolled_back_by_its_figures)
 {
 	const cJSON *iv, *last;
 	struct h_proc *load;
+	char line[200];
 	cJSON *st, *o;
 	unsigned id;
 	int i, n;
@@ -203,6 +217,9 @@ Test(canary, a_failing_canary_is_rolled_back_by_its_figures)
 	    strstr(jstr(st, "cause"), "error rate") != NULL &&
 	    strstr(jstr(st, "cause"), "stable") != NULL, "the cause cites "
 	    "the figures: %s", jstr(st, "cause"));
+	snprintf(line, sizeof(line), "ferry_analysis_intervals_total{service="
+	    "\"web\",verdict=\"fail\"} 2\n");
+	cr_assert(metrics_has(line), "/metrics counts the verdicts: %s", line);
 	cJSON_Delete(st);
 	/* Back to the stable revision alone, everywhere. */
 	for (i = 0; i < 3; i++)
@@ -441,7 +458,7 @@ Test(canary, a_killed_ferryd_resumes_the_step_losing_no_interval)
 /* A step without `for` waits for `ferry promote`, which completes it. */
 Test(canary, promote_ends_a_step_that_waits)
 {
-	char ids[16];
+	char ids[128];
 	cJSON *st;
 	unsigned id;
 	int i;
@@ -461,6 +478,9 @@ Test(canary, promote_ends_a_step_that_waits)
 	cJSON_Delete(st);
 	cr_assert_eq(versions_on(0), 2);
 	cr_assert_eq(versions_on(1), 1, "only the canary host runs both");
+	snprintf(ids, sizeof(ids), "ferry_canary_weight{service=\"web\","
+	    "deployment=\"%u\",strategy=\"canary\"} 50\n", id);
+	cr_assert(metrics_has(ids), "/metrics shows the live weight: %s", ids);
 	snprintf(ids, sizeof(ids), "%u", id);
 	h_ferry(&F, &R, (const char *[]){ "promote", ids, NULL });
 	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
