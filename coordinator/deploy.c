@@ -1871,7 +1871,7 @@ deploy_plan(struct ferryd *fd, struct rep_slot *slot,
 	struct spec *s = NULL, *cur = NULL;
 	struct snapshot sn;
 	struct plan pl;
-	char err[1024], **changes = NULL, fate[200];
+	char err[1024], **changes = NULL, fate[200], strategy[1024];
 	size_t nchanges = 0, i, nh = 0;
 	uint64_t current = 0;
 	int rc;
@@ -1917,6 +1917,8 @@ deploy_plan(struct ferryd *fd, struct rep_slot *slot,
 		dh[nh].cause = fate;
 		dhp[nh] = &dh[nh];
 	}
+	plan_strategy_text(s, &pl.r, strategy, sizeof(strategy));
+	pi.strategy = strategy;
 	pi.service = s->service;
 	pi.current_revision = current;
 	pi.hosts = dhp;

@@ -701,6 +701,8 @@ cmd_deploy(int argc, char **argv, int plan)
 			    r->plan->hosts[i]->cause);
 			cJSON_AddItemToArray(hs, h);
 		}
+		cJSON_AddStringToObject(o, "strategy", r->plan->strategy ?
+		    r->plan->strategy : "");
 		cs = cJSON_AddArrayToObject(o, "changes");
 		for (i = 0; i < r->plan->n_changes; i++)
 			cJSON_AddItemToArray(cs,
@@ -719,6 +721,8 @@ cmd_deploy(int argc, char **argv, int plan)
 					printf(" %s", r->plan->hosts[i]->name);
 			putchar('\n');
 		}
+		if (r->plan->strategy && r->plan->strategy[0])
+			printf("Strategy: %s\n", r->plan->strategy);
 		for (i = 0; i < r->plan->n_hosts; i++)
 			if (r->plan->hosts[i]->batch == 0)
 				printf("  offline: %s: %s\n",

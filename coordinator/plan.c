@@ -174,6 +174,87 @@ plan_canary_of(const struct spec *s, struct rollout_canary *c)
 	c->progress_deadline_ms = s->rollout.progress_deadline_ms;
 }
 
+static const char *
+strategy_name(enum spec_strategy s)
+{
+	return s == SPEC_STRATEGY_CANARY ? "canary" : s ==
+	    SPEC_STRATEGY_BLUE_GREEN ? "blue-green" : "rolling";
+}
+
+/* ms_text writes a duration as the spec would: 500ms, 30s, 15m, 2h. */
+static const char *
+ms_text(uint64_t ms, char *buf, size_t len)
+{
+	if (ms % 3600000 == 0 && ms > 0)
+		snprintf(buf, len, "%lluh", (unsigned long long)(ms / 3600000));
+	else if (ms % 60000 == 0 && ms > 0)
+		snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
+	else if (ms % 1000 == 0)
+		snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+	else
+		snprintf(buf, len, "%llums", (unsigned long long)ms);
+	return buf;
+}
+
+void
+plan_strategy_text(const struct spec *s, const struct rollout *r,
+    char *buf, size_t len)
+{
+	const struct spec_analysis *a = &s->analysis;
+	size_t i, off, canary = 0;
+	char t[32];
+
+#define ADD(...) do { off = strlen(buf); if (off + 1 < len) \
+	snprintf(buf + off, len - off, __VA_ARGS__); } while (0)
+	buf[0] = '\0';
+	for (i = 0; i < r->nhosts; i++)
+		canary += r->hosts[i].batch == 0;
+	if (s->strategy == SPEC_STRATEGY_ROLLING) {
+		ADD("rolling, in %u batch(es)", r->nbatches);
+		return;
+	}
+	if (s->strategy == SPEC_STRATEGY_BLUE_GREEN) {
+		ADD("blue-green on %zu hosts: the new revision started beside "
+		    "the old on every host, then all switched together; the "
+		    "old kept warm for %s", r->nhosts, ms_text(s->keep_old_ms,
+		    t, sizeof(t)));
+	} else {
+		ADD("canary on %zu of %zu hosts:", canary, r->nhosts);
+		for (i = 0; i < s->canary.nsteps; i++) {
+			ADD("%s %u%%", i ? "," : "", s->canary.steps[i].weight);
+			if (s->canary.steps[i].wait)
+				ADD(" until ferry promote");
+			else
+				ADD(" for %s", ms_text(s->canary.steps[i].for_ms,
+				    t, sizeof(t)));
+		}
+		if (r->nbatches > 1)
+			ADD("; then the other hosts in %u batch(es)",
+			    r->nbatches - 1);
+	}
+	if (!a->set) {
+		ADD("; no analysis");
+		return;
+	}
+	ADD("; judged every %s on at least %llu requests:", ms_text(
+	    a->interval_ms, t, sizeof(t)), (unsigned long long)a->min_requests);
+	if (a->error_rate_max >= 0)
+		ADD(" error rate <= %g%%", a->error_rate_max * 100);
+	if (a->p95_max_ms > 0)
+		ADD(" p95 <= %s", ms_text(a->p95_max_ms, t, sizeof(t)));
+	if (a->relative_error_rate > 0)
+		ADD(" error rate <= %gx stable", a->relative_error_rate);
+	if (a->relative_p95 > 0)
+		ADD(" p95 <= %gx stable", a->relative_p95);
+	for (i = 0; i < a->nprom; i++)
+		ADD(" prometheus %s <= %g", a->prom[i].name, a->prom[i].max);
+	ADD("; %u failed interval(s) put it back; inconclusive: %s; no "
+	    "progress for %s ends it", a->failure_limit, a->inconclusive ==
+	    SPEC_INCONCLUSIVE_FAIL ? "fail" : "pause",
+	    ms_text(s->rollout.progress_deadline_ms, t, sizeof(t)));
+#undef ADD
+}
+
 /* canary_hosts: how many of n hosts run the canary (batch 0). */
 static uint32_t
 canary_hosts(const struct spec *s, size_t n)
@@ -417,6 +498,9 @@ plan_diff(const struct spec *a, const struct spec *b, char ***out, size_t *n)
 	CHANGED(rollout.batch, "rollout.batch");
 	CHANGED(rollout.batch_percent, "rollout.batch (percent)");
 	CHANGED(rollout.canary, "rollout.canary");
+	if (a->strategy != b->strategy)
+		add_change(out, n, "strategy: %s -> %s",
+		    strategy_name(a->strategy), strategy_name(b->strategy));
 	CHANGED(rollout.order, "rollout.order (0 stop-first, 1 start-first)");
 	CHANGED(rollout.pause_ms, "rollout.pause (ms)");
 	CHANGED(rollout.max_failures, "rollout.max_failures");

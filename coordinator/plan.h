@@ -76,6 +76,13 @@ int plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
     enum plan_offline offline, struct plan *p, char *why, size_t whylen);
 void plan_free(struct plan *p);
 
+/* plan_strategy_text writes how s rolls out over r's hosts, in words:
+ * "rolling", "canary on 2 of 6 hosts: 5% for 15m, 50% until ferry
+ * promote; then the other hosts in 2 batches; judged every 30s ...",
+ * "blue-green on 6 hosts: ...". */
+void plan_strategy_text(const struct spec *s, const struct rollout *r,
+    char *buf, size_t len);
+
 /* plan_canary_of fills c with s's canary or blue-green plan (strategy
  * RS_ROLLING and nothing else for a rolling spec): the steps (blue-green:
  * 0% then 100% for keep_old), the analysis' pace, failure_limit,

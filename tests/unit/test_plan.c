@@ -242,3 +242,102 @@ Test(plan, diff_names_changes_and_never_env_values)
 	spec_free(a);
 	spec_free(b);
 }
+
+/* A fleet of six proxied hosts, web-1..web-6. */
+static void
+six(struct plan_host *f)
+{
+	static const char *const n[6] = { "web-1", "web-2", "web-3", "web-4",
+	    "web-5", "web-6" };
+
+	for (int i = 0; i < 6; i++) {
+		f[i] = host(n[i], 1);
+		f[i].proxy = 1;
+		f[i].runs_service = 1;
+	}
+}
+
+#define PORT_LINE "port: { host: 8080, container: 80 }\n"
+
+Test(plan, a_canary_runs_on_its_hosts_first_then_the_rest_in_batches)
+{
+	static const struct { const char *hosts; size_t n; uint32_t nb; }
+	    cases[] = {
+		{ "all", 6, 1 },	/* every host at once */
+		{ "2", 2, 3 },		/* then 4 in batches of 2 */
+		{ "50%", 3, 3 },	/* 3, then 2 and 1 */
+		{ "10%", 1, 4 },	/* at least one */
+	};
+	struct plan_host f[6];
+	struct plan p;
+	char why[256] = "", text[600], line[1024];
+	size_t k, i, b0;
+
+	six(f);
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct spec *s;
+
+		snprintf(text, sizeof(text), PORT_LINE "strategy: canary\n"
+		    "canary: { hosts: %s, steps: [ { weight: 5%%, for: 15m },"
+		    " { weight: 50%% } ] }\n"
+		    "analysis: { interval: 30s, error_rate: { max: 1%% } }\n"
+		    "rollout: { batch: 2 }\n", cases[k].hosts);
+		s = parse(text);
+		cr_assert_eq(plan_make(s, f, 6, PLAN_OFFLINE_REFUSE, &p, why,
+		    sizeof(why)), 0, "%s", why);
+		for (i = 0, b0 = 0; i < p.r.nhosts; i++)
+			b0 += p.r.hosts[i].batch == 0;
+		cr_assert_eq(b0, cases[k].n, "hosts: %s", cases[k].hosts);
+		cr_assert_eq(p.r.nbatches, cases[k].nb, "hosts: %s",
+		    cases[k].hosts);
+		cr_assert_eq(p.r.cfg.strategy, RS_CANARY);
+		cr_assert_eq(p.r.cfg.nsteps, 2);
+		cr_assert_eq(p.r.cfg.steps[0].weight, 5);
+		cr_assert_eq(p.r.cfg.steps[0].for_ms, 900000);
+		cr_assert(p.r.cfg.steps[1].wait);
+		cr_assert(p.r.cfg.analysis);
+		cr_assert_eq(p.r.cfg.interval_ms, 30000);
+		cr_assert_eq(p.r.phase, CP_SEND);
+		plan_strategy_text(s, &p.r, line, sizeof(line));
+		cr_assert(strstr(line, "5% for 15m, 50% until ferry promote") !=
+		    NULL, "%s", line);
+		cr_assert(strstr(line, "judged every 30s") != NULL, "%s", line);
+		plan_free(&p);
+		spec_free(s);
+	}
+}
+
+Test(plan, blue_green_prepares_every_host_and_needs_their_proxies)
+{
+	struct spec *s = parse(PORT_LINE "strategy: blue-green\n"
+	    "blue_green: { keep_old: 5m }\n");
+	struct plan_host f[6];
+	struct plan p;
+	char why[512] = "", line[1024];
+
+	six(f);
+	cr_assert_eq(plan_make(s, f, 6, PLAN_OFFLINE_REFUSE, &p, why,
+	    sizeof(why)), 0, "%s", why);
+	cr_assert_eq(p.r.nbatches, 1);
+	cr_assert_eq(p.r.cfg.strategy, RS_BLUE_GREEN);
+	cr_assert_eq(p.r.cfg.steps[0].weight, 0);
+	cr_assert_eq(p.r.cfg.steps[1].weight, 100);
+	cr_assert_eq(p.r.cfg.steps[1].for_ms, 300000);
+	plan_strategy_text(s, &p.r, line, sizeof(line));
+	cr_assert(strstr(line, "blue-green on 6 hosts") != NULL &&
+	    strstr(line, "kept warm for 5m") != NULL, "%s", line);
+	plan_free(&p);
+	/* A host without a proxy: named, even though the order is
+	 * stop-first (the split needs the proxy). */
+	f[3].proxy = 0;
+	f[3].proxy_why = "no proxy answer: connection refused";
+	spec_free(s);
+	s = parse(PORT_LINE "strategy: blue-green\n"
+	    "rollout: { order: stop-first }\n");
+	cr_assert_eq(plan_make(s, f, 6, PLAN_OFFLINE_REFUSE, &p, why,
+	    sizeof(why)), FERR_STATE);
+	cr_assert(strstr(why, "strategy: blue-green splits traffic with "
+	    "ferry-proxy") != NULL && strstr(why, "web-4 (no proxy answer: "
+	    "connection refused)") != NULL, "%s", why);
+	spec_free(s);
+}
