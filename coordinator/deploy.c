@@ -1165,8 +1165,11 @@ deploy_tick(struct ferryd *fd, uint64_t now_ms)
 			continue;
 		}
 		if (p->judging) {
+			uint64_t id = p->d.id;
+
 			judge_progress(fd, p);
-			continue;
+			if ((p = dep_find(id)) == NULL || p->nqueue > 0)
+				continue;
 		}
 		if (p->wake_ms != 0 && now_ms >= p->wake_ms)
 			dep_input(fd, p, RI_TICK, 0, NULL);
