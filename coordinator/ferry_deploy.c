@@ -508,7 +508,8 @@ show(const Ferry__DeploymentInfo *d, int hosts)
 	}
 	for (i = 0; i < d->n_hosts; i++) {
 		healthy += strcmp(d->hosts[i]->state, "done") == 0 ||
-		    strcmp(d->hosts[i]->state, "reverted") == 0;
+		    strcmp(d->hosts[i]->state, "reverted") == 0 ||
+		    strcmp(d->hosts[i]->state, "beside") == 0;
 		failed += strcmp(d->hosts[i]->state, "failed") == 0 ||
 		    strcmp(d->hosts[i]->state, "revert_failed") == 0;
 	}
