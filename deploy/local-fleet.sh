@@ -2,9 +2,13 @@
 # The local demo fleet: one ferryd and three hosts on this machine, each
 # host an agent joined by token and a ferry-proxy beside it, serving the
 # host's service ports on its own loopback address (127.0.0.2-4).  start
-# ends with a rolling deploy under live traffic: ferry-load sends requests
-# to every host's port throughout, and prints how many were answered and
-# how many failed (none should).
+# ends with a rolling deploy under live traffic, then two canaries under
+# the same traffic (deploy/examples/canary.yml: a good revision promoted
+# step by step on its figures; canary-bad.yml: one failing 5% of its
+# requests, rolled back by its figures): ferry-load sends requests to every
+# host's port throughout, and prints how many were answered and how many
+# failed (none should), the 500s the canary revisions answer on purpose
+# apart.
 #
 #   deploy/local-fleet.sh [start]   (re)start the fleet, show hosts and ping
 #   deploy/local-fleet.sh stop      stop what start started; keep the state
@@ -13,7 +17,11 @@
 # State, logs and PID files live in ${FERRY_FLEET_DIR:-/tmp/ferry-fleet}; a
 # second start reuses that state (the agents stay joined). For a fresh fleet:
 # stop it and remove the directory. Binaries come from ${FERRY_BIN:-build/}
-# (ferry-load from build/tests/).
+# (ferry-load from build/tests/). ferryd listens for agents on
+# ${FERRY_FLEET_LISTEN:-tcp://127.0.0.1:7400} and serves /metrics on
+# ${FERRY_FLEET_HTTP:-127.0.0.1:7401}; set both, and FERRY_FLEET_DIR, to
+# keep a second fleet apart from another; only one at a time can serve
+# 127.0.0.2-4:8080.
 # The agents drive the Docker engine on /var/run/docker.sock, as on a real
 # host (`./deploy/setup.sh fleet` starts one when none runs).
 set -euo pipefail
@@ -28,6 +36,7 @@ AGENTS=3
 LOAD="${FERRY_LOAD:-$BIN/tests/ferry-load}"
 START_WAIT=30       # seconds for ferryd to answer, and for agents to be online
 STOP_WAIT=15
+CANARY_WAIT=90      # seconds a demo canary may take before it is aborted
 
 log() { printf 'fleet: %s\n' "$*"; }
 die() { printf 'fleet: error: %s\n' "$*" >&2; exit 1; }
@@ -219,7 +228,7 @@ start_fleet() {
     echo
     # v2 under live traffic: ferry-load keeps two keep-alive connections
     # on each host's port, a request every 20 ms on each, from before the
-    # deploy starts until after it ends (at most 5 minutes).
+    # deploy starts until after the canaries end (at most 5 minutes).
     local urls=() loadout="$DIR/load.json"
     for ((i = 1; i <= AGENTS; i++)); do urls+=("http://127.0.0.$((i + 1)):8080/version"); done
     rm -f "$DIR/load.stop"
@@ -229,8 +238,17 @@ start_fleet() {
     echo $! >"$DIR/load.pid"
     sleep 1
     echo "\$ ferry deploy deploy/examples/demo.yml --image 127.0.0.1:5000/ferry-test/web:2 --watch"
-    local deployed=1
+    local deployed=1 good=0 bad=0
     ferry deploy "$spec" --image 127.0.0.1:5000/ferry-test/web:2 --watch || deployed=0
+    # Then, under the same traffic, two canaries (deploy/examples/): a good
+    # revision (version 3) promoted step by step on its figures, and a bad
+    # one (version 4, 5% errors) put back by its figures.
+    if [ "$deployed" -eq 1 ]; then
+        echo
+        canary "$ROOT/deploy/examples/canary.yml" succeeded && good=1
+        echo
+        canary "$ROOT/deploy/examples/canary-bad.yml" rolled_back && bad=1
+    fi
     sleep 1
     touch "$DIR/load.stop"
     for ((n = 0; n < 100; n++)); do
@@ -240,9 +258,11 @@ start_fleet() {
     wait "$(cat "$DIR/load.pid")" 2>/dev/null || true
     rm -f "$DIR/load.pid" "$DIR/load.stop"
     echo
-    echo "Traffic during the rollout, as ferry-load counted it:"
+    echo "Traffic during the rollout and the canaries, as ferry-load counted it:"
     load_summary "$loadout" "$DIR/load.txt"
     [ "$deployed" -eq 1 ] || fail "the v2 deploy failed" "$DIR/ferryd.log"
+    [ "$good" -eq 1 ] || fail "the canary of version 3 did not succeed" "$DIR/ferryd.log"
+    [ "$bad" -eq 1 ] || fail "the canary of version 4 was not rolled back" "$DIR/ferryd.log"
     echo
     for ((i = 1; i <= AGENTS; i++)); do
         v="$(curl -s --max-time 3 "http://127.0.0.$((i + 1)):8080/version" || true)"
@@ -273,9 +293,12 @@ EOF
 }
 
 # load_summary JSON TEXT: ferry-load's counts in all, then per host with the
-# versions that answered (the demo's /version names its image's version).
+# versions that answered (the demo's /version names its image's version),
+# then the 5xx apart: 500 is what versions 3 and 4 answer on purpose (their
+# ERROR_RATE), 502/503/504 what a proxy answers when it cannot serve a
+# request (no container, held too long, the container failed it).
 load_summary() {
-    local chunk url sent failed bodies total
+    local chunk url sent failed bodies total injected proxied
     grep '^ferry-load: [0-9]' "$2" | sed 's/^ferry-load: /  /' || true
     sed 's/{"url":/\n&/g' "$1" | tail -n +2 | while IFS= read -r chunk; do
         url="$(grep -oE '"url":"[^"]*"' <<<"$chunk" | head -n 1 | cut -d'"' -f4)"
@@ -286,12 +309,64 @@ load_summary() {
         printf '  %-34s sent %6s  failed %s  (%s)\n' "$url" "$sent" "$failed" "$bodies"
     done
     total="$(sed 's/"targets".*//' "$1" | grep -oE '"failed":[0-9]+' | head -n 1 | cut -d: -f2)"
-    if [ "${total:-x}" = 0 ]; then
-        echo "  0 failed: the rollout dropped no request"
+    injected="$(status_count "$1" '500')"
+    proxied="$(status_count "$1" '50[234]')"
+    if [ "${total:-x}" = 0 ] && [ "$proxied" = 0 ]; then
+        echo "  0 failed: the rollout and the canaries dropped no request"
     else
-        echo "  warning: ${total:-?} request(s) failed during the rollout" \
+        echo "  warning: ${total:-?} request(s) failed and $proxied got a proxy's 502/503/504" \
             "(see $DIR/proxy-*.log and $DIR/agent-*.log)"
     fi
+    echo "  5xx: $injected answered 500 by versions 3 and 4 themselves (the 0.1% and 5% errors" \
+        "they were built with, what the analysis judged), $proxied by a proxy (502/503/504)"
+}
+
+# status_count JSON CODES: how many answers had a status matching the
+# regex CODES, over every target.
+status_count() {
+    { grep -oE '"by_status":\{[^}]*\}' "$1" || true; } |
+        { grep -oE "\"$2\":[0-9]+" || true; } |
+        cut -d: -f2 | awk '{ n += $1 } END { print n + 0 }'
+}
+
+# canary SPEC EXPECT: deploys SPEC (a canary) and shows ferry status's first
+# line and its Analysis line each time the deployment changes state, starts
+# a step or has an interval judged, then its whole status at the end. True
+# when it ended in state EXPECT. Bounded: a canary still running after
+# CANARY_WAIT seconds is aborted (the specs' progress_deadline ends one
+# that makes no progress long before).
+canary() {
+    local spec="$1" expect="$2" out id st first ana state key prev="" t0 t i
+    echo "\$ ferry deploy deploy/examples/$(basename "$spec")"
+    out="$(ferry deploy "$spec" 2>&1)" || { printf '%s\n' "$out"; return 1; }
+    printf '%s\n' "$out"
+    id="$(sed -nE 's/^deployment ([0-9]+) of .*/\1/p' <<<"$out" | head -n 1)"
+    [ -n "$id" ] || { log "ferry deploy printed no deployment id"; return 1; }
+    echo "\$ ferry status $id    (polled; shown when a step starts or an interval is judged)"
+    t0="$EPOCHREALTIME"
+    for ((i = 0; ; i++)); do
+        st="$(ferry status "$id" 2>&1)" || true    # not 0 once it failed
+        first="$(head -n 1 <<<"$st")"
+        ana="$(grep -E '^(Analysis: |  interval )' <<<"$st" || true)"
+        state="$(sed -nE '1s/^Deployment [0-9]+ of [^:]*: ([a-z_]+).*/\1/p' <<<"$st")"
+        key="$state $(grep -oE 'step [0-9]+/[0-9]+' <<<"$first" || true) $ana"
+        if [ "$key" != "$prev" ]; then
+            t="$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%5.1f", b - a }')"
+            printf '[%ss] %s\n' "$t" "$first"
+            [ -z "$ana" ] || sed 's/^/         /' <<<"$ana"
+            prev="$key"
+        fi
+        case "$state" in succeeded|failed|rolled_back|aborted) break ;; esac
+        if ((i >= CANARY_WAIT * 4)); then
+            log "deployment $id still runs after ${CANARY_WAIT}s; aborting it"
+            ferry abort "$id" || true
+            return 1
+        fi
+        sleep 0.25
+    done
+    echo "\$ ferry status $id"
+    printf '%s\n' "$st"
+    [ "$state" = "$expect" ]
 }
 
 status_fleet() {
@@ -326,5 +401,5 @@ case "${1:-start}" in
     start)  start_fleet ;;
     stop)   stop_fleet; log "stopped (state kept in $DIR)" ;;
     status) status_fleet ;;
-    *)      sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *)      sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
