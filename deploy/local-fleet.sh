@@ -37,6 +37,7 @@ LOAD="${FERRY_LOAD:-$BIN/tests/ferry-load}"
 START_WAIT=30       # seconds for ferryd to answer, and for agents to be online
 STOP_WAIT=15
 CANARY_WAIT=90      # seconds a demo canary may take before it is aborted
+CANARY_ID=
 
 log() { printf 'fleet: %s\n' "$*"; }
 die() { printf 'fleet: error: %s\n' "$*" >&2; exit 1; }
@@ -249,6 +250,20 @@ start_fleet() {
         echo
         canary "$ROOT/deploy/examples/canary-bad.yml" rolled_back && bad=1
     fi
+    if [ "$bad" -eq 1 ]; then
+        # The evidence it leaves: each interval's figures in the audit log,
+        # the moment each host's proxy switched back, and the verdicts on
+        # /metrics.
+        echo
+        echo "\$ ferry events --deployment $CANARY_ID --oldest-first --limit 200 |" \
+            "grep -E 'analysis|rolling_back|switched traffic|rolled_back'"
+        { ferry events --deployment "$CANARY_ID" --oldest-first --limit 200 || true; } |
+            grep -E 'analysis|rolling_back|switched traffic|rolled_back' || true
+        echo
+        echo "\$ curl -s http://$HTTP/metrics | grep ^ferry_analysis_intervals_total"
+        { curl -s --max-time 5 "http://$HTTP/metrics" || true; } |
+            grep '^ferry_analysis_intervals_total' || true
+    fi
     sleep 1
     touch "$DIR/load.stop"
     for ((n = 0; n < 100; n++)); do
@@ -332,9 +347,9 @@ status_count() {
 # canary SPEC EXPECT: deploys SPEC (a canary) and shows ferry status's first
 # line and its Analysis line each time the deployment changes state, starts
 # a step or has an interval judged, then its whole status at the end. True
-# when it ended in state EXPECT. Bounded: a canary still running after
-# CANARY_WAIT seconds is aborted (the specs' progress_deadline ends one
-# that makes no progress long before).
+# when it ended in state EXPECT; CANARY_ID is its id. Bounded: a canary
+# still running after CANARY_WAIT seconds is aborted (the specs'
+# progress_deadline ends one that makes no progress long before).
 canary() {
     local spec="$1" expect="$2" out id st first ana state key prev="" t0 t i
     echo "\$ ferry deploy deploy/examples/$(basename "$spec")"
@@ -342,6 +357,7 @@ canary() {
     printf '%s\n' "$out"
     id="$(sed -nE 's/^deployment ([0-9]+) of .*/\1/p' <<<"$out" | head -n 1)"
     [ -n "$id" ] || { log "ferry deploy printed no deployment id"; return 1; }
+    CANARY_ID="$id"
     echo "\$ ferry status $id    (polled; shown when a step starts or an interval is judged)"
     t0="$EPOCHREALTIME"
     for ((i = 0; ; i++)); do
