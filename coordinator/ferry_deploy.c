@@ -588,8 +588,20 @@ watch(uint64_t id, int json)
 			show(d, 1);
 			fflush(stdout);
 		} else {
-			off = (size_t)snprintf(line, sizeof(line), "%s batch "
-			    "%u/%u:", d->state, d->batch, d->batches);
+			const Ferry__CanaryInfo *c = d->canary;
+
+			if (c != NULL && c->step <= c->steps && !finished(d))
+				/* No clock in it: a line per change. */
+				off = (size_t)snprintf(line, sizeof(line), "%s "
+				    "%s step %u/%u at %u%% (%s), %u interval(s) "
+				    "judged%s%s:", d->state, c->strategy,
+				    c->step, c->steps, c->weight, c->phase,
+				    c->intervals, c->n_recent ? ", last " : "",
+				    c->n_recent ? c->recent[0]->reason : "");
+			else
+				off = (size_t)snprintf(line, sizeof(line), "%s "
+				    "batch %u/%u:", d->state, d->batch,
+				    d->batches);
 			for (i = 0; i < d->n_hosts && off < sizeof(line); i++)
 				off += (size_t)snprintf(line + off,
 				    sizeof(line) - off, " %s=%s",
