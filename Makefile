@@ -148,14 +148,35 @@ unit: $(UNIT_BINS)
 ITEST_ONLY_PLAIN := $(BUILD)/tests/test_nodrop
 ITEST_RUN := $(if $(SAN),$(filter-out $(ITEST_ONLY_PLAIN),$(ITEST_BINS)),$(ITEST_BINS))
 
-integration: $(BINS) $(TOOLS) $(ITEST_RUN)
-	@set -e; for t in $(ITEST_RUN); do echo "== $$t"; \
-	  FERRY_BIN=$(abspath $(BUILD)) timeout 600 $$t --jobs 1; done
+# The integration binaries run ITEST_JOBS at a time (tests/integration/
+# run.sh): they spend most of their time waiting on dockerd, health checks
+# and timers, and each picks its own ports, host names, folders and
+# containers, so two side by side do not meet.  Each is bounded by
+# ITEST_TIMEOUT seconds; its output goes to $(BUILD)/itest/NAME.log and is
+# printed whole when it ends; a summary names each one's result and time.
+ITEST_JOBS    ?= 2
+ITEST_TIMEOUT ?= 600
+# ITEST_ALONE: binaries that run with no other beside them (first, one
+# after another).  test_nodrop fails on any request that ferry-load, hitting
+# every host throughout its rollouts, does not get answered in time: a
+# second binary's CPU on a 2-core machine would be counted against ferry.
+ITEST_ALONE := $(BUILD)/tests/test_nodrop
 
-test: unit integration bench-smoke
+integration: $(BINS) $(TOOLS) $(ITEST_RUN)
+	FERRY_BIN=$(abspath $(BUILD)) tests/integration/run.sh -j $(ITEST_JOBS) \
+	  -t $(ITEST_TIMEOUT) -o $(BUILD)/itest \
+	  -a "$(filter $(ITEST_ALONE),$(ITEST_RUN))" $(ITEST_RUN)
+
+# One part after another (each a make of its own, so that `make -j2 test`
+# builds in parallel but never runs two parts at once).
+test:
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory bench-smoke
 
 asan:
-	$(MAKE) BUILD=build/asan SAN=1 unit integration
+	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 unit
+	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 integration
 
 # ---- benchmarks ----------------------------------------------------------
 # Sources in tests/bench/; figures and how to read them in its README.

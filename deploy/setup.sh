@@ -132,16 +132,18 @@ case "$MODE" in
         cd "$ROOT"
         "$ROOT/deploy/services.sh" start
         "$ROOT/tests/images/build.sh"
-        make -j"$(nproc)"
-        # Every test: unit and integration; the systemd units, the Debian
-        # packages and their install test; then all of them again (but test_nodrop) under
+        # Every test: unit and integration (the integration binaries
+        # ITEST_JOBS at a time, see the Makefile), the bench's smoke pass;
+        # the systemd units, the Debian packages and their install test;
+        # then the unit and integration tests again (but test_nodrop) under
         # AddressSanitizer + UBSan, then a short fuzz run of the receive
-        # path.
-        make test
+        # path.  -j: the builds use every core; the tests themselves run
+        # one part after another whatever -j says.
+        make -j"$(nproc)" test
         make verify-units
         make lintian
         tests/install/run.sh build/deb
-        make asan
+        make -j"$(nproc)" asan
         make fuzz FUZZ_TIME="${FERRY_FUZZ_TIME:-20}"
         ;;
     -h|--help|help)
