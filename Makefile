@@ -3,7 +3,8 @@
 #   make            build ferryd, ferry and ferry-agent into build/
 #   make test       unit tests, then integration tests (needs nothing running
 #                   for the unit part; the integration part starts its own
-#                   ferryd and agents on loopback)
+#                   ferryd and agents on loopback; its binaries run
+#                   ITEST_JOBS=2 at a time), then bench-smoke
 #   make asan       build and run every test under AddressSanitizer + UBSan
 #   make fuzz       short libFuzzer run on the receive path
 #   make fleet      the local demo fleet (see README)
@@ -146,7 +147,13 @@ unit: $(UNIT_BINS)
 # code path they take (swaps through ferry-proxy, the proxy itself, the
 # counts) runs sanitized in test_swap, test_proxy and test_counts.
 ITEST_ONLY_PLAIN := $(BUILD)/tests/test_nodrop
-ITEST_RUN := $(if $(SAN),$(filter-out $(ITEST_ONLY_PLAIN),$(ITEST_BINS)),$(ITEST_BINS))
+# The longest first (as measured), so that the last to end is a short one
+# and no slot idles long at the end; then the rest, alphabetically.
+ITEST_LONG := $(patsubst %,$(BUILD)/tests/test_%,deploy spec_keys swap_faults \
+              swap secrets core enrol sealed link)
+ITEST_ORDER := $(foreach t,$(ITEST_LONG),$(filter $(t),$(ITEST_BINS))) \
+               $(filter-out $(ITEST_LONG),$(ITEST_BINS))
+ITEST_RUN := $(if $(SAN),$(filter-out $(ITEST_ONLY_PLAIN),$(ITEST_ORDER)),$(ITEST_ORDER))
 
 # The integration binaries run ITEST_JOBS at a time (tests/integration/
 # run.sh): they spend most of their time waiting on dockerd, health checks
