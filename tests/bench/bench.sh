@@ -63,7 +63,13 @@ if [ "$QUICK" -eq 1 ]; then
     AGENTS_N=20
 fi
 PING_RUNS=$((QUICK ? 2 : 5))
-CPU_WINDOW=$((QUICK ? 2 : 15))      # seconds of heartbeating sampled
+CPU_WINDOW=$((QUICK ? 1 : 15))      # seconds of heartbeating sampled
+WARM=$((QUICK ? 0 : 1))             # uncounted warm-up runs (section 1)
+RSS_RUNS=$((QUICK ? 1 : 3))         # section 6's library-only processes
+# Seconds to let things settle before a figure is read (a process's RSS,
+# a fleet's first heartbeats), and of load before and after a rollout
+# (section 4).  --quick: only as long as the code path needs.
+if [ "$QUICK" -eq 1 ]; then SETTLE=0.2 LEAD=0.3; else SETTLE=1 LEAD=1; fi
 NH=6                                # rollout hosts
 BATCH=2
 
@@ -76,6 +82,7 @@ PIDS="$WORK/pids"                   # every process started, one pid a line
 : >"$RESULTS"; : >"$RATIOS"; : >"$NOTES"; : >"$PIDS"
 SWARM_STARTED=0
 T_START=$(date +%s)
+declare -A SIDE_PID=()              # sections 2 and 3, --quick: see side()
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
@@ -108,6 +115,9 @@ cleanup() {
     local rc=$? ids p
     set +e
     log "cleaning up"
+    # What runs in the background of sections 2 and 3 (--quick), when one
+    # of them failed.
+    for p in "${SIDE_PID[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     # Processes this run started, agents first.
     mapfile -t ids < <(awk '$1 == "ferry-agent" { print $2 }' "$PIDS")
     stop_pids ferry-agent "${ids[@]}"
@@ -544,14 +554,15 @@ floor_rollout_teardown() {
 section_floor() {
     local r t0 t1 t2 id up=() down=()
     log "1. floor: one container, create+start until healthy; stop+remove"
-    for ((r = 1; r <= RUNS + 1; r++)); do
+    # The first run warms caches and is not counted (--quick: no such
+    # run; its one run is counted, the figures mean nothing there).
+    for ((r = 1 - WARM; r <= RUNS; r++)); do
         t0=$(now_ms)
         id="$(floor_up "$TAG-floor-$r" "$IMG:2" 127.0.1.8 "$FLOOR_PORT")"
         t1=$(now_ms)
         floor_down "$id" || die "the floor container could not be removed"
         t2=$(now_ms)
-        # The first run warms caches; it is not counted.
-        [ "$r" -eq 1 ] && continue
+        [ "$r" -lt 1 ] && continue
         up+=("$(fsec "$t0" "$t1")")
         down+=("$(fsec "$t1" "$t2")")
     done
@@ -561,30 +572,78 @@ section_floor() {
 
 # ---- 2 and 3. rolling deploys and failures -------------------------------------
 
+# side NAME CMD...: CMD with its output in $WORK/side.NAME.  --quick runs it
+# in the background, so that ferry's and Swarm's parts of sections 2 and 3
+# (and the floor's, in the foreground) overlap: each still runs its code
+# path once, and the figures of --quick mean nothing anyway.  A full run
+# runs it here and now, one thing timed at a time.  side_wait NAME waits
+# for it (dies when it failed); its output is then in the file.
+side() {
+    local name="$1"
+    shift
+    if [ "$QUICK" -eq 1 ]; then
+        "$@" >"$WORK/side.$name" &
+        SIDE_PID[$name]=$!
+    else
+        "$@" >"$WORK/side.$name"
+    fi
+}
+side_wait() {
+    local pid="${SIDE_PID[$1]:-}"
+    [ -n "$pid" ] || return 0
+    unset "SIDE_PID[$1]"
+    wait "$pid" || die "$1 failed (see above)"
+}
+side_out() { cat "$WORK/side.$1"; }
+
+# ferry_failure ORDER -> "SECONDS STATE BAD": ferry's rollout of the bad
+# image, and how many containers of it were created.
+ferry_failure() {
+    local t0 out
+    t0=$(now_ms)
+    out="$(ferry_rollout "$IMG:bad" "$1" 0s)"
+    echo "$out $(created_since "$t0" "ferry.service=$TAG" "$IMG_DIGEST_BAD|:bad")"
+}
+
+# swarm_failure -> "SECONDS STATE BAD": the same for Swarm (its tasks).
+swarm_failure() {
+    local out
+    swarm_bad_tasks >"$WORK/bad.before"
+    out="$(swarm_update "$IMG:bad")"
+    echo "$out $(swarm_bad_tasks | comm -13 "$WORK/bad.before" - | wc -l)"
+}
+
 section_rollouts() {
-    local order r out img t0 prev sfloor=() mh
+    local order r out img t0 prev sfloor=() mh t st n
     local -a f0 f2 sw fl fails fbad swfails swbad
     start_fleet6
     SVC_PORT="$(free_port)"
     for order in stop-first start-first; do
         log "2. rolling deploy, $order: ferry vs Swarm vs floor, $RUNS run(s)"
         # Both sides start from web:1 on six hosts (not timed).
-        out="$(ferry_rollout "$IMG:1" "$order" 0s)"
-        [ "${out#* }" = succeeded ] || die "ferry's initial rollout ($order) ended ${out#* }"
-        swarm_create "$order"
+        side ferry ferry_rollout "$IMG:1" "$order" 0s
+        side swarm swarm_create "$order"
         floor_rollout_setup "$order"
+        side_wait ferry
+        side_wait swarm
+        out="$(side_out ferry)"
+        [ "${out#* }" = succeeded ] || die "ferry's initial rollout ($order) ended ${out#* }"
         f0=(); f2=(); sw=(); fl=()
         img=2
         want 2 || RUNS2=0
         for ((r = 1; r <= ${RUNS2:-$RUNS}; r++)); do
-            out="$(ferry_rollout "$IMG:$img" "$order" 0s)"
-            [ "${out#* }" = succeeded ] || die "ferry rollout ($order, run $r) ended ${out#* }"
-            f0+=("${out%% *}")
-            out="$(swarm_update "$IMG:$img")"
-            [ "${out#* }" = completed ] || die "Swarm update ($order, run $r) ended ${out#* }"
-            sw+=("${out%% *}")
+            side ferry ferry_rollout "$IMG:$img" "$order" 0s
+            side swarm swarm_update "$IMG:$img"
             floor_rollout "$order" "$IMG:$img"
             fl+=("$FLOOR_LAST")
+            side_wait ferry
+            side_wait swarm
+            out="$(side_out ferry)"
+            [ "${out#* }" = succeeded ] || die "ferry rollout ($order, run $r) ended ${out#* }"
+            f0+=("${out%% *}")
+            out="$(side_out swarm)"
+            [ "${out#* }" = completed ] || die "Swarm update ($order, run $r) ended ${out#* }"
+            sw+=("${out%% *}")
             if [ "$QUICK" -eq 0 ]; then
                 img=$((3 - img))
                 out="$(ferry_rollout "$IMG:$img" "$order" 2s)"
@@ -614,20 +673,20 @@ section_rollouts() {
             log "3. failure to rolled back, $order: ferry vs Swarm, $RUNS run(s)"
             fails=(); fbad=(); swfails=(); swbad=(); ffl=()
             for ((r = 1; r <= RUNS; r++)); do
-                t0=$(now_ms)
-                out="$(ferry_rollout "$IMG:bad" "$order" 0s)"
-                [ "${out#* }" = rolled_back ] || die "ferry's bad rollout ($order) ended ${out#* }"
-                fails+=("${out%% *}")
-                fbad+=("$(created_since "$t0" "ferry.service=$TAG" "$IMG_DIGEST_BAD|:bad")")
-                swarm_bad_tasks >"$WORK/bad.before"
-                out="$(swarm_update "$IMG:bad")"
-                [ "${out#* }" = rollback_completed ] || die "Swarm's bad update ($order) ended ${out#* }"
-                swfails+=("${out%% *}")
-                swbad+=("$(swarm_bad_tasks | comm -13 "$WORK/bad.before" - | wc -l)")
+                side ferry ferry_failure "$order"
+                side swarm swarm_failure
                 if [ "$order" = start-first ]; then
                     floor_failure
                     ffl+=("$FLOOR_LAST")
                 fi
+                side_wait ferry
+                side_wait swarm
+                read -r t st n <<<"$(side_out ferry)"
+                [ "$st" = rolled_back ] || die "ferry's bad rollout ($order) ended $st"
+                fails+=("$t"); fbad+=("$n")
+                read -r t st n <<<"$(side_out swarm)"
+                [ "$st" = rollback_completed ] || die "Swarm's bad update ($order) ended $st"
+                swfails+=("$t"); swbad+=("$n")
                 log "  run $r: ferry ${fails[-1]}s (${fbad[-1]} bad containers), Swarm ${swfails[-1]}s (${swbad[-1]} bad containers)${ffl:+, floor ${ffl[-1]}s}"
             done
             record 3 "failure.$order.ferry" s "${fails[@]}"
@@ -643,7 +702,10 @@ section_rollouts() {
         fi
     done
     "$DOCKER" service rm "$SW" >/dev/null 2>&1 || true
-    wait_swarm_gone
+    # Section 4 waits for these tasks to go before it creates its own
+    # service (swarm_create), once its fleet is up: their removal overlaps
+    # that.  Without section 4, wait here (section 5 measures CPU).
+    want 4 || wait_swarm_gone
     note "Swarm timings (sections 2, 3) run without a network (tasks on the default bridge); ferry's agents there run without a proxy (--proxy-control ''), so ferry publishes a host port stop-first and none start-first (start-first with a host port needs ferry-proxy: section 4)."
     note "Health check on both sides: GET /health every 1 s, timeout 1 s, 3 failures. Swarm runs busybox wget inside the container; ferry probes over HTTP through the published port stop-first, and over HTTP to the container's own address start-first (no host port: two containers would need it). Swarm: --update-monitor 2s, --update-delay 0s, --no-resolve-image."
 }
@@ -772,9 +834,9 @@ section_availability() {
         img=2
         for ((r = 1; r <= RUNS; r++)); do
             load_ferry_start
-            sleep 1
+            sleep "$LEAD"
             out="$(SVC_NAME="$AV_SVC" SVC_PORT="$AV_PORT" PUBLISH=always ferry_rollout "$IMG:$img" "$order" 0s)"
-            sleep 1
+            sleep "$LEAD"
             a="$(load_ferry_stop)"
             [ "${out#* }" = succeeded ] || die "ferry rollout ($order) under load ended ${out#* }"
             for k in sent failed non2xx p99_ms; do
@@ -786,9 +848,9 @@ section_availability() {
                 continue
             fi
             load_swarm_start
-            sleep 1
+            sleep "$LEAD"
             out="$(swarm_update "$IMG:$img")"
-            sleep 1
+            sleep "$LEAD"
             a="$(load_swarm_stop)"
             # Swarm's own failure is its result, not the bench's: noted.
             [ "${out#* }" = completed ] ||
@@ -852,7 +914,7 @@ section_control() {
         dir="$WORK/cp$n"
         FD_PORT=""
         start_ferryd "$dir"
-        sleep 1
+        sleep "$SETTLE"
         record 6 "footprint.ferryd_rss_0_agents_n$n" KiB "$(rss_kb "$FD_PID")"
         t0=$(now_ms)
         for ((i = 1; i <= n; i++)); do join "$dir" "cp$i" 127.0.1.9 role=cp; done
@@ -884,7 +946,7 @@ section_control() {
             done
             [ -n "$t_online" ] || die "only $online of $n agents online after 120 s ($link link)"
             record 5 "$k.all_online" s "$t_online"
-            sleep 2
+            sleep "$(awk -v s="$SETTLE" 'BEGIN { print 2 * s }')"
             if [ "$link" = sealed ]; then
                 # Heartbeating at the default interval (5 s): CPU and RSS of ferryd.
                 c0=$(cpu_ticks "$FD_PID"); w0=$(now_ms)
@@ -990,7 +1052,7 @@ section_footprint() {
     done
     # The floor of an idle agent's RSS: its libraries started and idle,
     # with libcurl and without it.
-    for ((r = 1; r <= 3; r++)); do
+    for ((r = 1; r <= RSS_RUNS; r++)); do
         with+=("$(rss_floor "$RSSFLOOR")")
         without+=("$(rss_floor "$RSSFLOOR-nocurl")")
     done
@@ -1257,7 +1319,7 @@ section_proxy_memory() {
     fi
     ulimit -n 65536 2>/dev/null || ulimit -n 8192
     # Idle: routes set, every connection closed, a second to settle.
-    sleep 1
+    sleep "$SETTLE"
     idle="$(rss_kb "$PX_PID")"
     record 8 proxy.rss_idle KiB "$idle"
     rm -f "$WORK/hold.in"; mkfifo "$WORK/hold.in"
