@@ -167,7 +167,10 @@ ITEST_TIMEOUT ?= 600
 # after another).  test_nodrop fails on any request that ferry-load, hitting
 # every host throughout its rollouts, does not get answered in time: a
 # second binary's CPU on a 2-core machine would be counted against ferry.
-ITEST_ALONE := $(BUILD)/tests/test_nodrop
+# test_canary and test_beside assert the same of their traffic (canary
+# weights, blue-green switches under ferry-load) and have not yet been
+# measured beside others: alone too, until two concurrent runs pass.
+ITEST_ALONE := $(patsubst %,$(BUILD)/tests/test_%,nodrop canary beside)
 
 integration: $(BINS) $(TOOLS) $(ITEST_RUN)
 	FERRY_BIN=$(abspath $(BUILD)) tests/integration/run.sh -j $(ITEST_JOBS) \
