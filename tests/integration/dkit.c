@@ -150,12 +150,14 @@ path(const char *file)
 	return h_path(&F, file, buf, sizeof(buf));
 }
 
-/* deploy_watch runs `ferry deploy FILE --watch` and returns its status. */
+/* deploy_watch runs `ferry deploy FILE --watch` and returns its status.
+ * Bounded at 90 s, not the CLI's usual 30: six hosts swapped stop-first
+ * in three batches took more than 30 s on a busy engine. */
 int
 deploy_watch(const char *file)
 {
-	h_ferry(&F, &R, (const char *[]){ "deploy", path(file), "--watch",
-	    NULL });
+	h_ferry_ms(&F, &R, (const char *[]){ "deploy", path(file), "--watch",
+	    NULL }, 90000);
 	return R.status;
 }
 

@@ -248,12 +248,20 @@ h_spawn(struct h_fleet *f, const char *name, const char *const *argv)
 	return p;
 }
 
+static void run_ms(struct h_run *r, const char *const *argv, int ms);
+
 void
 h_run(struct h_run *r, const char *const *argv)
 {
+	run_ms(r, argv, RUN_LIMIT_MS);
+}
+
+static void
+run_ms(struct h_run *r, const char *const *argv, int ms)
+{
 	int out[2], err[2];
 	size_t no = 0, ne = 0;
-	long long end = now_ms() + RUN_LIMIT_MS;
+	long long end = now_ms() + ms;
 	pid_t pid, parent = getpid();
 	int st, open_fds = 2;
 
@@ -323,6 +331,13 @@ h_run(struct h_run *r, const char *const *argv)
 void
 h_ferry(struct h_fleet *f, struct h_run *r, const char *const *args)
 {
+	h_ferry_ms(f, r, args, RUN_LIMIT_MS);
+}
+
+void
+h_ferry_ms(struct h_fleet *f, struct h_run *r, const char *const *args,
+    int ms)
+{
 	const char *argv[64];
 	char bin[512];
 	int i = 0, j;
@@ -333,7 +348,7 @@ h_ferry(struct h_fleet *f, struct h_run *r, const char *const *args)
 	for (j = 0; args[j] != NULL && i < 63; j++)
 		argv[i++] = args[j];
 	argv[i] = NULL;
-	h_run(r, argv);
+	run_ms(r, argv, ms);
 }
 
 struct h_proc *

@@ -72,6 +72,9 @@ struct h_proc *h_start_ferryd(struct h_fleet *f, const char *const *extra);
 
 /* h_ferry runs the CLI against the fleet's socket (bounded: 30 s). */
 void h_ferry(struct h_fleet *f, struct h_run *r, const char *const *args);
+/* h_ferry_ms: the same, bounded by ms (a whole rollout watched). */
+void h_ferry_ms(struct h_fleet *f, struct h_run *r, const char *const *args,
+    int ms);
 /* h_run runs any command line (bounded: 30 s). */
 void h_run(struct h_run *r, const char *const *argv);
 
