@@ -82,7 +82,6 @@ PIDS="$WORK/pids"                   # every process started, one pid a line
 : >"$RESULTS"; : >"$RATIOS"; : >"$NOTES"; : >"$PIDS"
 SWARM_STARTED=0
 T_START=$(date +%s)
-declare -A SIDE_PID=()              # sections 2 and 3, --quick: see side()
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
@@ -115,9 +114,6 @@ cleanup() {
     local rc=$? ids p
     set +e
     log "cleaning up"
-    # What runs in the background of sections 2 and 3 (--quick), when one
-    # of them failed.
-    for p in "${SIDE_PID[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     # Processes this run started, agents first.
     mapfile -t ids < <(awk '$1 == "ferry-agent" { print $2 }' "$PIDS")
     stop_pids ferry-agent "${ids[@]}"
@@ -572,78 +568,30 @@ section_floor() {
 
 # ---- 2 and 3. rolling deploys and failures -------------------------------------
 
-# side NAME CMD...: CMD with its output in $WORK/side.NAME.  --quick runs it
-# in the background, so that ferry's and Swarm's parts of sections 2 and 3
-# (and the floor's, in the foreground) overlap: each still runs its code
-# path once, and the figures of --quick mean nothing anyway.  A full run
-# runs it here and now, one thing timed at a time.  side_wait NAME waits
-# for it (dies when it failed); its output is then in the file.
-side() {
-    local name="$1"
-    shift
-    if [ "$QUICK" -eq 1 ]; then
-        "$@" >"$WORK/side.$name" &
-        SIDE_PID[$name]=$!
-    else
-        "$@" >"$WORK/side.$name"
-    fi
-}
-side_wait() {
-    local pid="${SIDE_PID[$1]:-}"
-    [ -n "$pid" ] || return 0
-    unset "SIDE_PID[$1]"
-    wait "$pid" || die "$1 failed (see above)"
-}
-side_out() { cat "$WORK/side.$1"; }
-
-# ferry_failure ORDER -> "SECONDS STATE BAD": ferry's rollout of the bad
-# image, and how many containers of it were created.
-ferry_failure() {
-    local t0 out
-    t0=$(now_ms)
-    out="$(ferry_rollout "$IMG:bad" "$1" 0s)"
-    echo "$out $(created_since "$t0" "ferry.service=$TAG" "$IMG_DIGEST_BAD|:bad")"
-}
-
-# swarm_failure -> "SECONDS STATE BAD": the same for Swarm (its tasks).
-swarm_failure() {
-    local out
-    swarm_bad_tasks >"$WORK/bad.before"
-    out="$(swarm_update "$IMG:bad")"
-    echo "$out $(swarm_bad_tasks | comm -13 "$WORK/bad.before" - | wc -l)"
-}
-
 section_rollouts() {
-    local order r out img t0 prev sfloor=() mh t st n
+    local order r out img t0 prev sfloor=() mh
     local -a f0 f2 sw fl fails fbad swfails swbad
     start_fleet6
     SVC_PORT="$(free_port)"
     for order in stop-first start-first; do
         log "2. rolling deploy, $order: ferry vs Swarm vs floor, $RUNS run(s)"
         # Both sides start from web:1 on six hosts (not timed).
-        side ferry ferry_rollout "$IMG:1" "$order" 0s
-        side swarm swarm_create "$order"
-        floor_rollout_setup "$order"
-        side_wait ferry
-        side_wait swarm
-        out="$(side_out ferry)"
+        out="$(ferry_rollout "$IMG:1" "$order" 0s)"
         [ "${out#* }" = succeeded ] || die "ferry's initial rollout ($order) ended ${out#* }"
+        swarm_create "$order"
+        floor_rollout_setup "$order"
         f0=(); f2=(); sw=(); fl=()
         img=2
         want 2 || RUNS2=0
         for ((r = 1; r <= ${RUNS2:-$RUNS}; r++)); do
-            side ferry ferry_rollout "$IMG:$img" "$order" 0s
-            side swarm swarm_update "$IMG:$img"
-            floor_rollout "$order" "$IMG:$img"
-            fl+=("$FLOOR_LAST")
-            side_wait ferry
-            side_wait swarm
-            out="$(side_out ferry)"
+            out="$(ferry_rollout "$IMG:$img" "$order" 0s)"
             [ "${out#* }" = succeeded ] || die "ferry rollout ($order, run $r) ended ${out#* }"
             f0+=("${out%% *}")
-            out="$(side_out swarm)"
+            out="$(swarm_update "$IMG:$img")"
             [ "${out#* }" = completed ] || die "Swarm update ($order, run $r) ended ${out#* }"
             sw+=("${out%% *}")
+            floor_rollout "$order" "$IMG:$img"
+            fl+=("$FLOOR_LAST")
             if [ "$QUICK" -eq 0 ]; then
                 img=$((3 - img))
                 out="$(ferry_rollout "$IMG:$img" "$order" 2s)"
@@ -673,20 +621,20 @@ section_rollouts() {
             log "3. failure to rolled back, $order: ferry vs Swarm, $RUNS run(s)"
             fails=(); fbad=(); swfails=(); swbad=(); ffl=()
             for ((r = 1; r <= RUNS; r++)); do
-                side ferry ferry_failure "$order"
-                side swarm swarm_failure
+                t0=$(now_ms)
+                out="$(ferry_rollout "$IMG:bad" "$order" 0s)"
+                [ "${out#* }" = rolled_back ] || die "ferry's bad rollout ($order) ended ${out#* }"
+                fails+=("${out%% *}")
+                fbad+=("$(created_since "$t0" "ferry.service=$TAG" "$IMG_DIGEST_BAD|:bad")")
+                swarm_bad_tasks >"$WORK/bad.before"
+                out="$(swarm_update "$IMG:bad")"
+                [ "${out#* }" = rollback_completed ] || die "Swarm's bad update ($order) ended ${out#* }"
+                swfails+=("${out%% *}")
+                swbad+=("$(swarm_bad_tasks | comm -13 "$WORK/bad.before" - | wc -l)")
                 if [ "$order" = start-first ]; then
                     floor_failure
                     ffl+=("$FLOOR_LAST")
                 fi
-                side_wait ferry
-                side_wait swarm
-                read -r t st n <<<"$(side_out ferry)"
-                [ "$st" = rolled_back ] || die "ferry's bad rollout ($order) ended $st"
-                fails+=("$t"); fbad+=("$n")
-                read -r t st n <<<"$(side_out swarm)"
-                [ "$st" = rollback_completed ] || die "Swarm's bad update ($order) ended $st"
-                swfails+=("$t"); swbad+=("$n")
                 log "  run $r: ferry ${fails[-1]}s (${fbad[-1]} bad containers), Swarm ${swfails[-1]}s (${swbad[-1]} bad containers)${ffl:+, floor ${ffl[-1]}s}"
             done
             record 3 "failure.$order.ferry" s "${fails[@]}"
