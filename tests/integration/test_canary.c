@@ -589,3 +589,49 @@ Test(canary, a_prometheus_check_judges_the_canary, .timeout = 120)
 	no_transport_failures(o, "a canary judged by Prometheus");
 	cJSON_Delete(o);
 }
+
+/*
+ * Pause stops a canary's step where it is (the split stays), resume goes
+ * on, and abort puts traffic back on every canary host before it ends:
+ * an abort leaves no split behind.
+ */
+Test(canary, pause_resume_then_abort_leaves_no_split)
+{
+	char ids[16];
+	cJSON *st;
+	unsigned id;
+	int i;
+
+	stable(2, "s1", "0%", 0);
+	web("c2", "0%", 0,
+	    "strategy: canary\n"
+	    "canary: { steps: [ { weight: 30%, for: 10m } ] }\n");
+	id = deploy_bg("web.yml");
+	cJSON_Delete(wait_step(id, 1, 60000));
+	snprintf(ids, sizeof(ids), "%u", id);
+	h_ferry(&F, &R, (const char *[]){ "pause", ids, NULL });
+	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
+	st = wait_state(id, "paused", 10000);
+	cr_assert(strstr(jstr(st, "cause"), "paused by operator at step 1/1")
+	    != NULL, "%s", jstr(st, "cause"));
+	cJSON_Delete(st);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(versions_on(i), 2, "paused, the split stays");
+	h_ferry(&F, &R, (const char *[]){ "resume", ids, NULL });
+	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
+	cJSON_Delete(wait_step(id, 1, 10000));
+	h_ferry(&F, &R, (const char *[]){ "abort", ids, NULL });
+	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
+	st = wait_state(id, "aborted", 30000);
+	cr_assert(strstr(jstr(st, "cause"), "aborted by operator at step "
+	    "1/1") != NULL, "%s", jstr(st, "cause"));
+	cJSON_Delete(st);
+	for (i = 0; i < 2; i++) {
+		char body[256];
+
+		cr_assert_eq(versions_on(i), 1, "%s: no split left", HOST[i]);
+		cr_assert_eq(h_http_get(ADDR[i], PORT, "/version", body,
+		    sizeof(body)), 200);
+		cr_assert(strncmp(body, "s1", 2) == 0, "%s", body);
+	}
+}
