@@ -1418,43 +1418,40 @@ cn_calibrate() {
     awk -v s="$(json_num sent <<<"$j")" 'BEGIN { printf "%.0f", s / 2 }'
 }
 
-# cn_detect ROUND MINREQ: one failing canary at 5%.
+# cn_detect ROUND MINREQ: one failing canary at 5%, timed on ferryd's
+# own marks: its step ran when its first interval started (start_ms),
+# the analysis decided when its last one ended, the deployment was
+# rolled_back at updated_ms; the traffic was back when the last agent
+# logged it.
 cn_detect() {
-    local r="$1" id out st t_run="" t_back i marks prev n cause back
+    local r="$1" id out st i marks prev n cause back t_run t_dec t_end
     cn_spec "$WORK/cn.yml" "c$r" 2% "strategy: canary
 canary: { steps: [ { weight: 5%, for: 60s } ] }
 analysis: { interval: 2s, min_requests: $2, error_rate: { max: 1% }, relative: { error_rate: 2x }, failure_limit: 2 }
 rollout: { progress_deadline: 30s }"
     marks="$(cn_marks)"
     id="$(cn_deploy "$WORK/cn.yml")"
-    for ((i = 0; i < 900; i++)); do
-        out="$(ferry status "$id" --json 2>/dev/null)" || true
-        st="$(echo "$out" | json_str state)"
-        if [ -z "$t_run" ] && [ "$st" = canary ] &&
-            [ "$(cn_canary <<<"$out" | json_str phase)" = running ]; then
-            t_run=$(now_ms)
-        fi
-        case "$st" in succeeded|failed|rolled_back|aborted) break ;; esac
-        sleep 0.1
-    done
-    t_back=$(now_ms)
-    case "$st" in succeeded|failed|rolled_back|aborted) ;;
-        *) die "the failing canary $id did not end within 90 s (state ${st:-unknown})" ;;
-    esac
+    out="$(cn_wait "$id" 120)"
+    st="$(echo "$out" | json_str state)"
     cause="$(echo "$out" | json_str cause)"
-    if [ "$st" != rolled_back ] || [ -z "$t_run" ] || [[ "$cause" != *"failed its analysis"* ]]; then
+    if [ "$st" != rolled_back ] || [[ "$cause" != *"failed its analysis"* ]]; then
         note "Detection round $r: the failing canary ended $st, not rolled back by its analysis: $cause"
         CN_MISSED=$((CN_MISSED + 1))
         return 0
     fi
     n="$(cn_canary <<<"$out" | json_num intervals_judged)"
     prev="$(echo "$out" | json_num previous_revision)"
+    t_run="$(grep -oE '"start_ms"[[:space:]]*:[[:space:]]*[0-9]+' <<<"$out" | grep -oE '[0-9]+$' | sort -n | head -n1)"
+    t_dec="$(grep -oE '"end_ms"[[:space:]]*:[[:space:]]*[0-9]+' <<<"$out" | grep -oE '[0-9]+$' | sort -n | tail -n1)"
+    t_end="$(echo "$out" | json_num updated_ms)"
+    [ -n "$t_run" ] && [ -n "$t_dec" ] && [ -n "$t_end" ] || die "deployment $id: no interval marks in its status"
     # The last canary host whose route went back to the stable revision.
     read -r i _ back <<<"$(cn_stamps "$marks" "$CN_SVC: switched traffic to r$prev" | cn_spread)"
-    CN_DET_S+=("$(fsec "$t_run" "$t_back")")
+    CN_DET_S+=("$(fsec "$t_run" "$t_end")")
+    CN_DET_DEC+=("$(fsec "$t_run" "$t_dec")")
     CN_DET_N+=("$n")
     [ "$i" -eq "$NH" ] && CN_DET_BACK+=("$(fsec "$t_run" "$back")")
-    log "  detection $r: rolled back $(fsec "$t_run" "$t_back") s after its step ran, after $n intervals; traffic back on $i hosts $( [ "$i" -eq "$NH" ] && echo "$(fsec "$t_run" "$back") s after")"
+    log "  detection $r: after $n intervals; decided $(fsec "$t_run" "$t_dec") s after its step ran, traffic back on $i hosts $([ "$i" -eq "$NH" ] && fsec "$t_run" "$back") s, rolled_back $(fsec "$t_run" "$t_end") s"
     log "    cause: $cause"
 }
 
@@ -1541,7 +1538,9 @@ section_canary() {
     [ -x "$PROXY_BIN" ] && [ -x "$PROXYCTL" ] || die "ferry-proxy or proxyctl not built: run make bench"
     rounds=$((QUICK ? 1 : 3)); ident=$((QUICK ? 2 : 20))
     log "9. canaries and blue-green: detection at 5%, false aborts, blue-green switch skew and rollback"
-    [ -n "${AV_PROXY_PIDS[*]}" ] || start_av_fleet
+    # Section 4's fleet when it ran (section 5 since used a ferryd of its
+    # own), else the same fleet started now.
+    if [ -n "${AV_PROXY_PIDS[*]}" ]; then FD_SOCK="$FLEET_SOCK"; else start_av_fleet; fi
     CN_PORT="$(free_port)"
     # The stable revision, once ferryd sees every host's proxy.
     cn_spec "$WORK/cn.yml" s1 0.1% "rollout: { batch: $NH }"
@@ -1562,7 +1561,7 @@ section_canary() {
     log "  ferry-load reaches $rps requests/s on the six hosts: min_requests $min2 (5%, 2 s), $min1 (20%, 1 s)"
     cn_load start
     sleep 1
-    CN_DET_S=(); CN_DET_N=(); CN_DET_BACK=(); CN_MISSED=0
+    CN_DET_S=(); CN_DET_DEC=(); CN_DET_N=(); CN_DET_BACK=(); CN_MISSED=0
     for ((r = 1; r <= rounds; r++)); do cn_detect "$r" "$min2"; done
     CN_ID_S=(); CN_ID_PASS=0; CN_ID_ABORT=0; CN_ID_OTHER=0
     for ((r = 1; r <= ident; r++)); do cn_identical "$((r + 1))" "$min1"; done
@@ -1573,6 +1572,7 @@ section_canary() {
 
     [ "${#CN_DET_S[@]}" -gt 0 ] && record 9 canary.detect_5pct.to_rolled_back s "${CN_DET_S[@]}"
     [ "${#CN_DET_N[@]}" -gt 0 ] && record 9 canary.detect_5pct.intervals n "${CN_DET_N[@]}"
+    [ "${#CN_DET_DEC[@]}" -gt 0 ] && record 9 canary.detect_5pct.to_decision s "${CN_DET_DEC[@]}"
     [ "${#CN_DET_BACK[@]}" -gt 0 ] && record 9 canary.detect_5pct.to_traffic_back s "${CN_DET_BACK[@]}"
     record 9 canary.detect_5pct.missed n "$CN_MISSED"
     record 9 canary.identical.false_aborts n "$CN_ID_ABORT"
@@ -1586,7 +1586,7 @@ section_canary() {
     record 9 canary.load.sent n "$(json_num sent <<<"$j")"
     record 9 canary.load.failed n "$(json_num failed <<<"$j")"
     record 9 canary.load.5xx n "$(json_num 5xx <<<"$j")"
-    note "Canaries (section 9): six hosts each with a ferry-proxy, web:errors stable at ERROR_RATE 0.1%; ferry-load throughout, 2 keep-alive connections per host at $CN_RATE requests/s each ($rps requests/s reached in calibration); min_requests $min2 for the 2 s intervals at 5%, $min1 for the 1 s intervals at 20%. Detection: canary { weight: 5%, for: 60s } of ERROR_RATE 2%, analysis { interval: 2s, error_rate: { max: 1% }, relative: { error_rate: 2x }, failure_limit: 2 }; timed from the first status poll (every 100 ms) showing its step running to the first showing rolled_back (the new containers stopped, drain_timeout 1s), and to the last agent's log line putting the stable revision back alone. Targets: within 3 intervals (6 s)."
+    note "Canaries (section 9): six hosts each with a ferry-proxy, web:errors stable at ERROR_RATE 0.1%; ferry-load throughout, 2 keep-alive connections per host at $CN_RATE requests/s each ($rps requests/s reached in calibration); min_requests $min2 for the 2 s intervals at 5%, $min1 for the 1 s intervals at 20%. Detection: canary { weight: 5%, for: 60s } of ERROR_RATE 2%, analysis { interval: 2s, error_rate: { max: 1% }, relative: { error_rate: 2x }, failure_limit: 2 }; timed on ferryd's marks from its step running (its first interval's start) to the decision (its last interval's end), to the last agent's log line putting the stable revision back alone, and to the deployment rolled_back (the canary's containers stopped too, drain_timeout 1s). Target: within 3 intervals."
     note "False aborts: canary { weight: 20%, for: 1s } of a revision identical to the stable one but for VERSION, the same checks on 1 s intervals, $ident in a row; passed = succeeded with at least one passed interval of its step; other = neither passed nor failed by its analysis (e.g. inconclusive, then the 10 s progress_deadline). Target 0 of 20."
     note "Blue-green: 6 hosts, keep_old 60s; switch skew = last - first of the agents' log stamps (ms, UTC, one clock) of their 'gets 100% of new traffic' line; rollback switch = from just before \`ferry rollback\` runs to the last agent's 'switched traffic to r<old>' line. Targets: skew < 50 ms, rollback < 1 s. The agents stamp a line when their loop logs it, just after the route was set. The floor of a host's part: the agent's own figure for reading and setting its proxy's route at the switch (route_set_one_host_max, the longest of the six); the six hosts set theirs in parallel, so what the skew adds over it is the command's delivery to the six. No Swarm figure: Swarm has no traffic canary and no blue-green switch."
 }
