@@ -7,7 +7,8 @@
 #
 # Sections: 1 floor, 2 rolling deploy, 3 failure to rolled back,
 # 4 availability, 5 control plane, 6 footprint, 7 proxy cost (ferry-proxy
-# against HAProxy and direct), 8 proxy memory (--only "1 2" runs some).
+# against HAProxy and direct), 8 proxy memory, 9 canaries and blue-green
+# (--only "1 2" runs some).
 # --quick: one run of each, a small control plane (N=20): the smoke pass the
 # test suite runs so that the harness cannot rot.  Its figures mean nothing.
 #
@@ -16,7 +17,8 @@
 # build.sh), the binaries in ${FERRY_BIN:-build}, and build/bench/sigrate
 # build/bench/linkfloor, build/bench/rssfloor{,-nocurl}, and for sections
 # 7 and 8 build/ferry-proxy, build/bench/{statics,proxyctl,connhold}, wrk
-# and haproxy (deploy/setup.sh deps).
+# and haproxy (deploy/setup.sh deps), for sections 4 and 9 build/ferry-proxy,
+# build/bench/proxyctl and build/tests/ferry-load.
 # Starts a single-node Swarm when the engine is in none, and leaves it
 # again at the end; an engine already in a Swarm is left as it was.
 #
@@ -45,7 +47,7 @@ QUICK=0
 RUNS=5
 AGENTS_N="100 1000"
 JSON_OUT="$BIN/bench/bench.json"
-ONLY="1 2 3 4 5 6 7 8"
+ONLY="1 2 3 4 5 6 7 8 9"
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick)  QUICK=1 ;;
@@ -53,7 +55,7 @@ while [ $# -gt 0 ]; do
         --agents) AGENTS_N="$2"; shift ;;
         --json)   JSON_OUT="$2"; shift ;;
         --only)   ONLY="$2"; shift ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench: unknown argument '$1' (--help)" >&2; exit 2 ;;
     esac
     shift
@@ -114,7 +116,9 @@ cleanup() {
     local rc=$? ids p
     set +e
     log "cleaning up"
-    # Processes this run started, agents first.
+    # Processes this run started: section 9's load first (it ends by
+    # itself within its --duration anyway), then agents.
+    [ -n "${CN_LOAD_PID:-}" ] && kill "$CN_LOAD_PID" 2>/dev/null && wait "$CN_LOAD_PID" 2>/dev/null
     mapfile -t ids < <(awk '$1 == "ferry-agent" { print $2 }' "$PIDS")
     stop_pids ferry-agent "${ids[@]}"
     mapfile -t ids < <(awk '$1 == "ferryd" { print $2 }' "$PIDS")
@@ -126,7 +130,8 @@ cleanup() {
     "$DOCKER" service rm "$TAG-swarm" >/dev/null 2>&1
     for p in $("$DOCKER" ps -aq --filter "label=ferry.bench=$TAG" 2>/dev/null) \
         $("$DOCKER" ps -aq --filter "label=ferry.service=$TAG" 2>/dev/null) \
-        $("$DOCKER" ps -aq --filter "label=ferry.service=${TAG}av" 2>/dev/null); do
+        $("$DOCKER" ps -aq --filter "label=ferry.service=${TAG}av" 2>/dev/null) \
+        $("$DOCKER" ps -aq --filter "label=ferry.service=${TAG}cn" 2>/dev/null); do
         "$DOCKER" rm -f "$p" >/dev/null 2>&1
     done
     wait_swarm_gone
@@ -1290,6 +1295,302 @@ section_proxy_memory() {
     note "Proxy memory: VmRSS of ferry-proxy idle (its routes set, no connection open) and while connhold holds $n keep-alive connections through it, each having had one request answered; per connection = the difference / $n."
 }
 
+# ---- 9. canaries and blue-green ----------------------------------------------
+#
+# The six hosts of section 4 (each agent driving its own ferry-proxy), the
+# service web:errors (tests/images/faultweb.c: ERROR_RATE and LATENCY_MS
+# from its environment), stable at ERROR_RATE 0.1%.  ferry-load keeps two
+# keep-alive connections on each host's port at a fixed rate throughout;
+# the analysis' min_requests is sized to the rate it reached in a short
+# calibration run first.  Measured against the issue's targets:
+#   detection: a canary at 5% of a revision failing 2%, judged every 2 s
+#     (failure_limit 2): from its step running to the deployment
+#     rolled_back, in seconds and intervals (target: within 3 intervals);
+#   false aborts: canaries of a revision that behaves like the stable one
+#     (only VERSION differs), one after another (target: 0 of 20);
+#   blue-green: the skew between the six agents' route sets at the switch
+#     (target < 50 ms), and from `ferry rollback` to the last host's route
+#     switched back (target < 1 s), both from the agents' own log stamps.
+
+CN_SVC="${TAG}cn"                   # the service of this section
+CN_PORT=""
+CN_RATE=200                         # requests/s on each connection
+CN_LOAD_PID=""
+
+# cn_spec FILE VERSION ERROR_RATE STRATEGY_LINES: the service's spec.
+cn_spec() {
+    cat >"$1" <<SPEC
+service: $CN_SVC
+image: $IMG:errors
+hosts: { labels: { role: $TAG } }
+port: { host: $CN_PORT, container: 80 }
+env: { ERROR_RATE: "$3", LATENCY_MS: "0", VERSION: "$2" }
+health:
+  http: { path: /health, port: 80 }
+  interval: 200ms
+  timeout: 1s
+  deadline: 10s
+  min_healthy: 300ms
+proxy: { drain_timeout: 1s }
+$4
+SPEC
+}
+
+# cn_load START|STOP [SECONDS]: ferry-load on the six hosts' /version, two
+# connections each at CN_RATE requests/s.  STOP prints its JSON totals.
+cn_load() {
+    local u=() i
+    if [ "$1" = start ]; then
+        for ((i = 1; i <= NH; i++)); do u+=("http://127.0.1.$((i + 1)):$CN_PORT/version"); done
+        rm -f "$WORK/cn-load.stop"
+        "$LOAD_BIN" --connections 2 --rate "$CN_RATE" --duration "${2:-600}" --timeout 10 \
+            --stop-file "$WORK/cn-load.stop" --json "${u[@]}" >"$WORK/cn-load.json" \
+            2>"$WORK/cn-load.err" </dev/null &
+        CN_LOAD_PID=$!
+        return 0
+    fi
+    touch "$WORK/cn-load.stop"
+    for ((i = 0; i < 150; i++)); do kill -0 "$CN_LOAD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill "$CN_LOAD_PID" 2>/dev/null || true
+    wait "$CN_LOAD_PID" 2>/dev/null || true
+    CN_LOAD_PID=""
+    # The totals come before "targets" in ferry-load's JSON.
+    sed 's/"targets".*//' "$WORK/cn-load.json"
+}
+
+# cn_deploy SPEC -> the deployment's id (ferry deploy returns at once).
+cn_deploy() {
+    local out
+    out="$(ferry deploy "$1" --json 2>&1)" || die "ferry deploy $1 refused: $out"
+    echo "$out" | json_num id
+}
+
+# cn_wait ID SECONDS: polls until the deployment ended (prints its
+# status JSON); dies past SECONDS.
+cn_wait() {
+    local out st i
+    for ((i = 0; i < $2 * 10; i++)); do
+        out="$(ferry status "$1" --json 2>/dev/null)" || true
+        st="$(echo "$out" | json_str state)"
+        case "$st" in succeeded|failed|rolled_back|aborted) echo "$out"; return 0 ;; esac
+        sleep 0.1
+    done
+    die "deployment $1 of $CN_SVC did not end within $2 s (state ${st:-unknown})"
+}
+
+# cn_marks: each agent's log length now (cn_stamps reads what follows).
+cn_marks() {
+    local i
+    for ((i = 1; i <= NH; i++)); do wc -l <"$WORK/fleet/$TAG-$i.log"; done | tr '\n' ' '
+}
+
+# cn_stamps "MARKS" TEXT: for each host, the epoch ms of the first line
+# containing TEXT its agent logged after MARKS, one a line (hosts without
+# one print nothing).  The agent stamps its lines in UTC with ms.
+cn_stamps() {
+    local -a m
+    local i line
+    read -r -a m <<<"$1"
+    for ((i = 1; i <= NH; i++)); do
+        line="$(tail -n "+$((m[i - 1] + 1))" "$WORK/fleet/$TAG-$i.log" | grep -F -m1 -- "$2" || true)"
+        [ -n "$line" ] || continue
+        date -u -d "${line%% *}" +%s%3N
+    done
+}
+
+# cn_canary: ferry status JSON on stdin -> its "canary" object and what
+# follows, on one line (its keys come first).
+cn_canary() {
+    tr '\n\t' '  ' | sed -E 's/.*"canary"[[:space:]]*:[[:space:]]*\{//'
+}
+
+# cn_spread: stamps on stdin -> "COUNT FIRST LAST" (ms).
+cn_spread() {
+    sort -n | awk 'NR == 1 { f = $1 } { l = $1 } END { printf "%d %.0f %.0f\n", NR, f, l }'
+}
+
+# cn_calibrate: the requests/s ferry-load reaches on the six hosts (2 s).
+cn_calibrate() {
+    local j
+    cn_load start 2
+    sleep 2
+    j="$(cn_load stop)"
+    awk -v s="$(json_num sent <<<"$j")" 'BEGIN { printf "%.0f", s / 2 }'
+}
+
+# cn_detect ROUND MINREQ: one failing canary at 5%, timed on ferryd's
+# own marks: its step ran when its first interval started (start_ms),
+# the analysis decided when its last one ended, the deployment was
+# rolled_back at updated_ms; the traffic was back when the last agent
+# logged it.
+cn_detect() {
+    local r="$1" id out st i marks prev n cause back t_run t_dec t_end
+    cn_spec "$WORK/cn.yml" "c$r" 2% "strategy: canary
+canary: { steps: [ { weight: 5%, for: 60s } ] }
+analysis: { interval: 2s, min_requests: $2, error_rate: { max: 1% }, relative: { error_rate: 2x }, failure_limit: 2 }
+rollout: { progress_deadline: 30s }"
+    marks="$(cn_marks)"
+    id="$(cn_deploy "$WORK/cn.yml")"
+    out="$(cn_wait "$id" 120)"
+    st="$(echo "$out" | json_str state)"
+    cause="$(echo "$out" | json_str cause)"
+    if [ "$st" != rolled_back ] || [[ "$cause" != *"failed its analysis"* ]]; then
+        note "Detection round $r: the failing canary ended $st, not rolled back by its analysis: $cause"
+        CN_MISSED=$((CN_MISSED + 1))
+        return 0
+    fi
+    n="$(cn_canary <<<"$out" | json_num intervals_judged)"
+    prev="$(echo "$out" | json_num previous_revision)"
+    t_run="$(grep -oE '"start_ms"[[:space:]]*:[[:space:]]*[0-9]+' <<<"$out" | grep -oE '[0-9]+$' | sort -n | head -n1)"
+    t_dec="$(grep -oE '"end_ms"[[:space:]]*:[[:space:]]*[0-9]+' <<<"$out" | grep -oE '[0-9]+$' | sort -n | tail -n1)"
+    t_end="$(echo "$out" | json_num updated_ms)"
+    [ -n "$t_run" ] && [ -n "$t_dec" ] && [ -n "$t_end" ] || die "deployment $id: no interval marks in its status"
+    # The last canary host whose route went back to the stable revision.
+    read -r i _ back <<<"$(cn_stamps "$marks" "$CN_SVC: switched traffic to r$prev" | cn_spread)"
+    CN_DET_S+=("$(fsec "$t_run" "$t_end")")
+    CN_DET_DEC+=("$(fsec "$t_run" "$t_dec")")
+    CN_DET_N+=("$n")
+    [ "$i" -eq "$NH" ] && CN_DET_BACK+=("$(fsec "$t_run" "$back")")
+    log "  detection $r: after $n intervals; decided $(fsec "$t_run" "$t_dec") s after its step ran, traffic back on $i hosts $([ "$i" -eq "$NH" ] && fsec "$t_run" "$back") s, rolled_back $(fsec "$t_run" "$t_end") s"
+    log "    cause: $cause"
+}
+
+# cn_identical K MINREQ: a canary of a revision like the stable one.
+cn_identical() {
+    local k="$1" id out st cause passes t0
+    cn_spec "$WORK/cn.yml" "s$k" 0.1% "strategy: canary
+canary: { steps: [ { weight: 20%, for: 1s } ] }
+analysis: { interval: 1s, min_requests: $2, error_rate: { max: 1% }, relative: { error_rate: 2x }, failure_limit: 2 }
+rollout: { progress_deadline: 10s }"
+    t0=$(now_ms)
+    id="$(cn_deploy "$WORK/cn.yml")"
+    out="$(cn_wait "$id" 60)"
+    st="$(echo "$out" | json_str state)"
+    cause="$(echo "$out" | json_str cause)"
+    # Passed intervals of the canary's step.
+    passes="$(cn_canary <<<"$out" | sed 's/}/}\n/g' | grep -E '"phase"[[:space:]]*:[[:space:]]*"canary"' |
+        grep -cE '"verdict"[[:space:]]*:[[:space:]]*"pass"' || true)"
+    CN_ID_S+=("$(fsec "$t0" "$(now_ms)")")
+    if [ "$st" = succeeded ] && [ "$passes" -ge 1 ]; then
+        CN_ID_PASS=$((CN_ID_PASS + 1))
+    elif [[ "$cause" == *"failed its analysis"* ]]; then
+        CN_ID_ABORT=$((CN_ID_ABORT + 1))
+        note "False abort (identical canary $k): $cause"
+    else
+        CN_ID_OTHER=$((CN_ID_OTHER + 1))
+        note "Identical canary $k ended $st without a false abort (passes $passes): $cause"
+    fi
+    log "  identical canary $k: $st, $passes passed interval(s), $(fsec "$t0" "$(now_ms)") s"
+}
+
+# cn_blue_green ROUND: switch on six hosts, then `ferry rollback`.
+cn_blue_green() {
+    local r="$1" id out st i marks prev n first last t0 c
+    cn_spec "$WORK/cn.yml" "b$r" 0.1% "strategy: blue-green
+blue_green: { keep_old: 60s }"
+    marks="$(cn_marks)"
+    id="$(cn_deploy "$WORK/cn.yml")"
+    # Switched: the second step (the switch) runs on every host.
+    for ((i = 0; i < 600; i++)); do
+        out="$(ferry status "$id" --json 2>/dev/null)" || true
+        st="$(echo "$out" | json_str state)"
+        c="$(cn_canary <<<"$out")"
+        [ "$(json_num step <<<"$c")" = 2 ] && [ "$(json_str phase <<<"$c")" = running ] && break
+        case "$st" in succeeded|failed|rolled_back|aborted)
+            die "blue-green $id ended $st before it switched: $(echo "$out" | json_str cause)" ;;
+        esac
+        sleep 0.1
+    done
+    [ "$i" -lt 600 ] || die "blue-green $id did not switch within 60 s (state ${st:-unknown})"
+    prev="$(echo "$out" | json_num previous_revision)"
+    read -r n first last <<<"$(cn_stamps "$marks" "gets 100% of new traffic" | cn_spread)"
+    [ "$n" -eq "$NH" ] || die "blue-green $id: $n of $NH agents logged the switch"
+    CN_BG_SKEW+=("$((last - first))")
+    CN_BG_SET+=("$(cn_set_ms "$marks")")
+    marks="$(cn_marks)"
+    t0=$(now_ms)
+    out="$(ferry rollback "$CN_SVC" --json 2>&1)" || die "ferry rollback $CN_SVC refused: $out"
+    out="$(cn_wait "$id" 60)"
+    st="$(echo "$out" | json_str state)"
+    [ "$st" = rolled_back ] || die "blue-green $id: ferry rollback ended it $st"
+    read -r n first last <<<"$(cn_stamps "$marks" "$CN_SVC: switched traffic to r$prev" | cn_spread)"
+    [ "$n" -eq "$NH" ] || die "blue-green $id: $n of $NH agents logged the switch back"
+    CN_BG_BACK+=("$(fsec "$t0" "$last")")
+    CN_BG_BACK_SKEW+=("$((last - first))")
+    log "  blue-green $r: switch skew ${CN_BG_SKEW[-1]} ms; rollback: last host back $(fsec "$t0" "$last") s after the command, skew $((last - first)) ms"
+}
+
+# cn_set_ms "MARKS": the longest "route read and set in X ms" the agents
+# logged after MARKS (each agent's own time for its proxy's route).
+cn_set_ms() {
+    local -a m
+    local i
+    read -r -a m <<<"$1"
+    for ((i = 1; i <= NH; i++)); do
+        tail -n "+$((m[i - 1] + 1))" "$WORK/fleet/$TAG-$i.log" | grep -oE 'route read and set in [0-9.]+ ms' || true
+    done | awk '{ if ($6 > x) x = $6 } END { printf "%.1f", x }'
+}
+
+section_canary() {
+    local rounds ident r rps out j
+    local min2 min1
+    [ -x "$LOAD_BIN" ] || die "$LOAD_BIN not found: run make tools"
+    [ -x "$PROXY_BIN" ] && [ -x "$PROXYCTL" ] || die "ferry-proxy or proxyctl not built: run make bench"
+    rounds=$((QUICK ? 1 : 3)); ident=$((QUICK ? 2 : 20))
+    log "9. canaries and blue-green: detection at 5%, false aborts, blue-green switch skew and rollback"
+    # Section 4's fleet when it ran (section 5 since used a ferryd of its
+    # own), else the same fleet started now.
+    if [ -n "${AV_PROXY_PIDS[*]}" ]; then FD_SOCK="$FLEET_SOCK"; else start_av_fleet; fi
+    CN_PORT="$(free_port)"
+    # The stable revision, once ferryd sees every host's proxy.
+    cn_spec "$WORK/cn.yml" s1 0.1% "rollout: { batch: $NH }"
+    for ((r = 0; r < 150; r++)); do
+        ferry plan "$WORK/cn.yml" >"$WORK/cn-plan.out" 2>&1 && break
+        sleep 0.2
+    done
+    [ "$r" -lt 150 ] || die "ferryd does not see the proxies within 30 s: $(cat "$WORK/cn-plan.out")"
+    out="$(cn_wait "$(cn_deploy "$WORK/cn.yml")" 60)"
+    [ "$(echo "$out" | json_str state)" = succeeded ] ||
+        die "the stable revision of $CN_SVC did not deploy: $(echo "$out" | json_str cause)"
+    # min_requests: half of what the canary's side gets in an interval at
+    # the rate reached (5% of all in 2 s; 20% in 1 s), at least 20.
+    rps="$(cn_calibrate)"
+    min2="$(awk -v r="$rps" 'BEGIN { m = int(r * 0.05 * 2 / 2); print m < 20 ? 20 : m }')"
+    min1="$(awk -v r="$rps" 'BEGIN { m = int(r * 0.20 * 1 / 2); print m < 20 ? 20 : m }')"
+    record 9 canary.load_rps req/s "$rps"
+    log "  ferry-load reaches $rps requests/s on the six hosts: min_requests $min2 (5%, 2 s), $min1 (20%, 1 s)"
+    cn_load start
+    sleep 1
+    CN_DET_S=(); CN_DET_DEC=(); CN_DET_N=(); CN_DET_BACK=(); CN_MISSED=0
+    for ((r = 1; r <= rounds; r++)); do cn_detect "$r" "$min2"; done
+    CN_ID_S=(); CN_ID_PASS=0; CN_ID_ABORT=0; CN_ID_OTHER=0
+    for ((r = 1; r <= ident; r++)); do cn_identical "$((r + 1))" "$min1"; done
+    CN_BG_SKEW=(); CN_BG_BACK=(); CN_BG_BACK_SKEW=(); CN_BG_SET=()
+    for ((r = 1; r <= rounds; r++)); do cn_blue_green "$r"; done
+    j="$(cn_load stop)"
+    [ -n "$(json_num sent <<<"$j")" ] || die "ferry-load said nothing: $(cat "$WORK/cn-load.err")"
+
+    [ "${#CN_DET_S[@]}" -gt 0 ] && record 9 canary.detect_5pct.to_rolled_back s "${CN_DET_S[@]}"
+    [ "${#CN_DET_N[@]}" -gt 0 ] && record 9 canary.detect_5pct.intervals n "${CN_DET_N[@]}"
+    [ "${#CN_DET_DEC[@]}" -gt 0 ] && record 9 canary.detect_5pct.to_decision s "${CN_DET_DEC[@]}"
+    [ "${#CN_DET_BACK[@]}" -gt 0 ] && record 9 canary.detect_5pct.to_traffic_back s "${CN_DET_BACK[@]}"
+    record 9 canary.detect_5pct.missed n "$CN_MISSED"
+    record 9 canary.identical.false_aborts n "$CN_ID_ABORT"
+    record 9 canary.identical.passed n "$CN_ID_PASS"
+    record 9 canary.identical.other n "$CN_ID_OTHER"
+    record 9 canary.identical.deploy_to_succeeded s "${CN_ID_S[@]}"
+    record 9 bluegreen.switch_skew_6_hosts ms "${CN_BG_SKEW[@]}"
+    record 9 bluegreen.rollback_switch_6_hosts s "${CN_BG_BACK[@]}"
+    record 9 bluegreen.rollback_skew_6_hosts ms "${CN_BG_BACK_SKEW[@]}"
+    record 9 bluegreen.route_set_one_host_max ms "${CN_BG_SET[@]}"
+    record 9 canary.load.sent n "$(json_num sent <<<"$j")"
+    record 9 canary.load.failed n "$(json_num failed <<<"$j")"
+    record 9 canary.load.5xx n "$(json_num 5xx <<<"$j")"
+    note "Canaries (section 9): six hosts each with a ferry-proxy, web:errors stable at ERROR_RATE 0.1%; ferry-load throughout, 2 keep-alive connections per host at $CN_RATE requests/s each ($rps requests/s reached in calibration); min_requests $min2 for the 2 s intervals at 5%, $min1 for the 1 s intervals at 20%. Detection: canary { weight: 5%, for: 60s } of ERROR_RATE 2%, analysis { interval: 2s, error_rate: { max: 1% }, relative: { error_rate: 2x }, failure_limit: 2 }; timed on ferryd's marks from its step running (its first interval's start) to the decision (its last interval's end), to the last agent's log line putting the stable revision back alone, and to the deployment rolled_back (the canary's containers stopped too, drain_timeout 1s). Target: within 3 intervals."
+    note "False aborts: canary { weight: 20%, for: 1s } of a revision identical to the stable one but for VERSION, the same checks on 1 s intervals, $ident in a row; passed = succeeded with at least one passed interval of its step; other = neither passed nor failed by its analysis (e.g. inconclusive, then the 10 s progress_deadline). Target 0 of 20."
+    note "Blue-green: 6 hosts, keep_old 60s; switch skew = last - first of the agents' log stamps (ms, UTC, one clock) of their 'gets 100% of new traffic' line; rollback switch = from just before \`ferry rollback\` runs to the last agent's 'switched traffic to r<old>' line. Targets: skew < 50 ms, rollback < 1 s. The agents stamp a line when their loop logs it, just after the route was set. The floor of a host's part: the agent's own figure for reading and setting its proxy's route at the switch (route_set_one_host_max, the longest of the six); the six hosts set theirs in parallel, so what the skew adds over it is the command's delivery to the six. No Swarm figure: Swarm has no traffic canary and no blue-green switch."
+}
+
 # ---- report ----------------------------------------------------------------
 
 machine_json() {
@@ -1342,4 +1643,5 @@ want 5 && section_control
 want 6 && section_footprint
 want 7 && section_proxy_cost
 want 8 && section_proxy_memory
+want 9 && section_canary
 report "$JSON_OUT"
