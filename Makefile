@@ -231,7 +231,7 @@ bench: $(BINS) $(TOOLS) $(BENCH_TOOLS)
 	  --json $(BUILD)/bench/bench.json
 
 bench-smoke: $(BINS) $(TOOLS) $(BENCH_TOOLS)
-	FERRY_BIN=$(abspath $(BUILD)) timeout 600 tests/bench/bench.sh --quick \
+	FERRY_BIN=$(abspath $(BUILD)) timeout 900 tests/bench/bench.sh --quick \
 	  --json $(BUILD)/bench/smoke.json
 
 # ---- fuzzing -------------------------------------------------------------
