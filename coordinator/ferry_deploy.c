@@ -24,7 +24,11 @@ static const char usage_deploy[] =
 "\n"
 "Rolls a new revision of the spec's service across its hosts, batch by\n"
 "batch, gated on health; on failure halts, pauses or rolls back as the\n"
-"spec's rollout section says.  Prints the deployment id; with --watch,\n"
+"spec's rollout section says.  With strategy: canary, the canary hosts\n"
+"first split traffic step by step, each step judged on the proxies'\n"
+"counts (analysis:); with strategy: blue-green, every host starts the new\n"
+"revision beside the old, then all switch together.  See ferry.yml(5).\n"
+"Prints the deployment id; with --watch,\n"
 "shows progress until it ends.  --image replaces the spec's image.\n"
 "A matched host that is offline stops the deployment from starting;\n"
 "--skip-offline (or rollout.skip_offline: true) leaves such hosts out, and\n"
@@ -34,23 +38,27 @@ static const char usage_deploy[] =
 static const char usage_plan[] =
 "usage: ferry plan SPEC.yml [--image REF] [--skip-offline] [--json]\n"
 "\n"
-"Prints the batches, their hosts, the matched hosts that are offline and\n"
-"what a deploy would do with them, and what changes against the current\n"
-"revision.  Changes nothing.\n";
+"Prints the batches, their hosts, how it rolls out (the canary's steps\n"
+"and analysis, or blue-green's switch), the matched hosts that are\n"
+"offline and what a deploy would do with them, and what changes against\n"
+"the current revision.  Changes nothing.\n";
 
 static const char usage_status[] =
 "usage: ferry status [DEPLOYMENT] [--watch] [--json]\n"
 "\n"
-"Shows a deployment (default: the newest): its state and batch, how many\n"
-"hosts are healthy with the cause of each failure, and the rollback\n"
-"target.  Exit status 0 only when it succeeded (or, without --watch, is\n"
+"Shows a deployment (default: the newest): its state and batch (a\n"
+"canary's step, weight and its analysis' last verdicts with their\n"
+"figures), how many hosts are healthy with the cause of each failure,\n"
+"and the rollback target.  Exit status 0 only when it succeeded (or, without --watch, is\n"
 "still running).\n";
 
 static const char usage_rollback[] =
 "usage: ferry rollback SERVICE [--to REVISION] [--watch] [--json]\n"
 "\n"
 "A rolling deployment of an earlier revision (default: the one before the\n"
-"current), with that revision's spec.\n";
+"current), with that revision's spec.  While a canary or blue-green of\n"
+"the service is in its steps, every canary host switches back to the old\n"
+"revision in one round instead, starting nothing.\n";
 
 static const char usage_ctl[] =
 "usage: ferry pause|resume|abort|promote DEPLOYMENT [--json]\n"
