@@ -32,6 +32,7 @@ struct thost {
 	uint8_t boot[TRAFFIC_BOOT_LEN];
 	int have_reading;		/* a good reading of boot */
 	uint64_t last_ms;		/* ... heard at */
+	int current;			/* ... and it was taken when it came */
 	uint64_t gen;			/* readings taken */
 	struct series *series[TRAFFIC_SERIES_MAX + TRAFFIC_SERVICES_MAX];
 	size_t nseries;
@@ -449,6 +450,15 @@ traffic_observe(struct traffic *t, const char *host,
 	for (i = 0; i < h->nseries; i++)
 		if (h->series[i]->seen_gen != h->gen)
 			h->series[i]->active = 0;
+	/* A reading is current when the proxy's clock moved on since the
+	 * one before at least as much as ferryd's did between their
+	 * arrivals (give or take TRAFFIC_CURRENT_SLACK_MS): a heartbeat
+	 * built before ferryd restarted, or held up on the way, says less
+	 * than time says. */
+	h->current = h->have_reading && !fresh ? tr->uptime_ms +
+	    TRAFFIC_CURRENT_SLACK_MS >= h->info.uptime_ms + (now_ms -
+	    h->last_ms) : h->have_reading && tr->uptime_ms < now_ms -
+	    h->last_ms + TRAFFIC_CURRENT_SLACK_MS;
 	memcpy(h->boot, tr->boot.data, TRAFFIC_BOOT_LEN);
 	h->have_reading = 1;
 	h->last_ms = now_ms;
@@ -503,7 +513,8 @@ traffic_heard_since(const struct traffic *t, const char *host,
 {
 	const struct thost *h = host_find(t, host);
 
-	return h != NULL && h->have_reading && h->last_ms >= since_ms;
+	return h != NULL && h->have_reading && h->current &&
+	    h->last_ms >= since_ms;
 }
 
 static int

@@ -148,7 +148,14 @@ traffic_last(const struct traffic *t, const char *host, const char *service,
     struct traffic_counts *out);
 
 /* traffic_heard_since: 1 when host's proxy gave a good reading at or after
- * monotonic time since_ms (the time traffic_observe was handed), else 0. */
+ * monotonic time since_ms (the time traffic_observe was handed) that is
+ * current: not the first of this ferryd's run nor one that arrived late
+ * (the proxy's uptime moved on since the reading before by as much as
+ * the time between their arrivals, TRAFFIC_CURRENT_SLACK_MS given; a
+ * proxy that started afresh is current when its uptime fits in that
+ * time).  A heartbeat built before ferryd restarted, delivered once it is
+ * back, is not: what it counts ended seconds ago. */
+#define TRAFFIC_CURRENT_SLACK_MS	1000u
 int
 traffic_heard_since(const struct traffic *t, const char *host,
     uint64_t since_ms);

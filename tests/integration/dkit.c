@@ -373,9 +373,10 @@ hold_port(const char *addr)
 /* load_start runs ferry-load against hosts first..last (0-based) on PORT:
  * GET /version every interval_ms on conns connections per host, for at
  * most limit_s seconds. */
-struct h_proc *
-load_start_t(const char *name, int first, int last, int conns,
-    int interval_ms, int limit_s, int timeout_s)
+/* load_spawn runs ferry-load with pace (--interval or --rate) at value. */
+static struct h_proc *
+load_spawn(const char *name, int first, int last, int conns, const char *pace,
+    int value, int limit_s, int timeout_s)
 {
 	const char *argv[32];
 	static char urls[NH][96];
@@ -384,13 +385,13 @@ load_start_t(const char *name, int first, int last, int conns,
 
 	h_bin("tests/ferry-load", bin, sizeof(bin));
 	snprintf(c, sizeof(c), "%d", conns);
-	snprintf(iv, sizeof(iv), "%d", interval_ms);
+	snprintf(iv, sizeof(iv), "%d", value);
 	snprintf(lim, sizeof(lim), "%d", limit_s);
 	snprintf(to, sizeof(to), "%d", timeout_s);
 	argv[n++] = bin;
 	argv[n++] = "--connections";
 	argv[n++] = c;
-	argv[n++] = "--interval";
+	argv[n++] = pace;
 	argv[n++] = iv;
 	argv[n++] = "--duration";
 	argv[n++] = lim;
@@ -404,6 +405,24 @@ load_start_t(const char *name, int first, int last, int conns,
 	}
 	argv[n] = NULL;
 	return h_spawn(&F, name, argv);
+}
+
+struct h_proc *
+load_start_t(const char *name, int first, int last, int conns,
+    int interval_ms, int limit_s, int timeout_s)
+{
+	return load_spawn(name, first, last, conns, "--interval", interval_ms,
+	    limit_s, timeout_s);
+}
+
+/* load_start_rate: each connection starts rate requests a second on a
+ * fixed clock (the traffic a test can count on per second). */
+struct h_proc *
+load_start_rate(const char *name, int first, int last, int conns, int rate,
+    int limit_s)
+{
+	return load_spawn(name, first, last, conns, "--rate", rate, limit_s,
+	    5);
 }
 
 /* load_start: as load_start_t, with ferry-load's 5 s timeout. */

@@ -53,6 +53,8 @@ struct h_proc *load_start_t(const char *name, int first, int last, int conns,
     int interval_ms, int limit_s, int timeout_s);
 struct h_proc *load_start(const char *name, int first, int last, int conns,
     int interval_ms, int limit_s);
+struct h_proc *load_start_rate(const char *name, int first, int last,
+    int conns, int rate, int limit_s);
 cJSON *load_stop(struct h_proc *p);
 double jd(const cJSON *o, const char *a, const char *b);
 void no_failures(const cJSON *o, const char *what);

@@ -603,3 +603,36 @@ Test(traffic, the_last_reading_is_the_cumulative_count_of_the_current_boot)
 	cr_assert_eq(traffic_heard_since(t, "h2", 0), 0);
 	traffic_free(t);
 }
+
+/* A reading is current only when the proxy's clock moved on as much as
+ * ferryd's since the one before: the first after ferryd starts, and a
+ * heartbeat built before a restart and delivered after it, are not. */
+Test(traffic, a_late_reading_is_not_heard_as_current)
+{
+	struct traffic *t = fresh();
+	struct reading r;
+
+	reading_init(&r, 1, 60000);
+	rev(&r, "web", 1, 100, 0, 2);
+	observe(t, "h1", &r, T0);
+	cr_assert_eq(traffic_heard_since(t, "h1", T0), 0, "the first "
+	    "reading ferryd gets may have been built before it started");
+	/* 3 s later by ferryd's clock, but only 200 ms later by the
+	 * proxy's: built long before it came. */
+	reading_init(&r, 1, 60200);
+	rev(&r, "web", 1, 120, 0, 2);
+	observe(t, "h1", &r, T0 + 3000);
+	cr_assert_eq(traffic_heard_since(t, "h1", T0 + 3000), 0);
+	/* The next one moved on with time. */
+	reading_init(&r, 1, 63400);
+	rev(&r, "web", 1, 400, 0, 2);
+	observe(t, "h1", &r, T0 + 3200);
+	cr_assert_eq(traffic_heard_since(t, "h1", T0 + 3000), 1);
+	cr_assert_eq(traffic_heard_since(t, "h1", T0 + 3201), 0);
+	/* A proxy started afresh: current when its uptime fits. */
+	reading_init(&r, 2, 150);
+	rev(&r, "web", 1, 5, 0, 2);
+	observe(t, "h1", &r, T0 + 3400);
+	cr_assert_eq(traffic_heard_since(t, "h1", T0 + 3400), 1);
+	traffic_free(t);
+}
