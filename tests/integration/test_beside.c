@@ -138,7 +138,7 @@ answers(const cJSON *o, int v)
 {
 	const cJSON *t = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "targets"),
 	    0);
-	char k[8];
+	char k[16];
 	double n;
 
 	snprintf(k, sizeof(k), "%d", v);
