@@ -531,6 +531,21 @@ dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
 	}
 	if (first < nh)
 		ne = host_event(&w, ne, &next.hosts[first]);
+	/* A verdict counted: its interval is recorded with it (and said
+	 * before what follows from it), and the readings that ended it are
+	 * the next interval's marks. */
+	if (ev.input == RI_VERDICT && in->judged != NULL) {
+		iv = &in->judged->iv;
+		iv->seq = next.intervals;
+		snprintf(w.details[ne], sizeof(w.details[ne]), "interval %llu "
+		    "(%s): %s: %s", (unsigned long long)iv->seq, iv->phase,
+		    analysis_verdict_name(iv->verdict), iv->reason);
+		w.evs[ne].actor = "ferryd";
+		w.evs[ne].kind = "analysis";
+		w.evs[ne].host = "";
+		w.evs[ne].detail = w.details[ne];
+		ne++;
+	}
 	if (next.state != p->r.state || next.batch != p->r.batch ||
 	    ev.input == RI_PAUSE || ev.input == RI_RESUME ||
 	    ev.input == RI_ABORT) {
@@ -557,20 +572,6 @@ dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
 	for (i = 0; i < nh; i++)
 		if (i != first && next.hosts[i].state != w.before[i])
 			ne = host_event(&w, ne, &next.hosts[i]);
-	/* A verdict counted: its interval is recorded with it, and the
-	 * readings that ended it are the next interval's marks. */
-	if (ev.input == RI_VERDICT && in->judged != NULL) {
-		iv = &in->judged->iv;
-		iv->seq = next.intervals;
-		snprintf(w.details[ne], sizeof(w.details[ne]), "interval %llu "
-		    "(%s): %s: %s", (unsigned long long)iv->seq, iv->phase,
-		    analysis_verdict_name(iv->verdict), iv->reason);
-		w.evs[ne].actor = "ferryd";
-		w.evs[ne].kind = "analysis";
-		w.evs[ne].host = "";
-		w.evs[ne].detail = w.details[ne];
-		ne++;
-	}
 	if (mark && read_marks(fd, p, &next, iv != NULL ? in->judged : NULL,
 	    &marks, &nmarks) != 0) {
 		for (i = 0; i < nc; i++)

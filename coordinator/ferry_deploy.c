@@ -459,10 +459,12 @@ show_analysis(const Ferry__DeploymentInfo *d)
 		printf(" (stable %s)", pct(b, sizeof(b), v->stable_errors,
 		    v->stable_requests));
 	if (v->canary_p95_ms >= 0)
-		printf(", p95 %.0f ms", v->canary_p95_ms);
+		printf(", p95 %.*f ms", v->canary_p95_ms < 10 ? 1 : 0,
+		    v->canary_p95_ms);
 	if (v->canary_p95_ms >= 0 && v->stable_p95_ms >= 0 &&
 	    v->stable_requests > 0)
-		printf(" (stable %.0f ms)", v->stable_p95_ms);
+		printf(" (stable %.*f ms)", v->stable_p95_ms < 10 ? 1 : 0,
+		    v->stable_p95_ms);
 	printf(", %s requests over %s; ", thou(n, sizeof(n),
 	    v->canary_requests), dur(w, sizeof(w), v->end_ms > v->start_ms ?
 	    v->end_ms - v->start_ms : 0));
