@@ -219,3 +219,17 @@ config_load(struct config_opt *opts, const char *path, char *err,
 	}
 	return 0;
 }
+
+char *
+format_duration_ms(char *buf, size_t len, uint64_t ms)
+{
+	if (ms % 3600000 == 0 && ms > 0)
+		snprintf(buf, len, "%lluh", (unsigned long long)(ms / 3600000));
+	else if (ms % 60000 == 0 && ms > 0)
+		snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
+	else if (ms % 1000 == 0)
+		snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+	else
+		snprintf(buf, len, "%llums", (unsigned long long)ms);
+	return buf;
+}

@@ -52,4 +52,10 @@ config_load(struct config_opt *opts, const char *path, char *err,
 int
 parse_duration_ms(const char *s, uint64_t *ms);
 
+/* format_duration_ms is its inverse: ms in the largest unit that holds it
+ * whole ("15m", "30s", "250ms"), as a spec or a config file writes it.
+ * Returns buf. */
+char *
+format_duration_ms(char *buf, size_t len, uint64_t ms);
+
 #endif

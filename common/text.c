@@ -151,3 +151,55 @@ text_is_clean(const char *src)
 {
 	return text_escape_len(src) == strlen(src ? src : "") + 1;
 }
+
+char *
+text_thousands(char *dst, size_t len, uint64_t n)
+{
+	char digits[24], out[32];
+	size_t nd, i, o = 0;
+
+	nd = (size_t)snprintf(digits, sizeof(digits), "%llu",
+	    (unsigned long long)n);
+	for (i = 0; i < nd; i++) {
+		if (i > 0 && (nd - i) % 3 == 0)
+			out[o++] = ',';
+		out[o++] = digits[i];
+	}
+	out[o] = '\0';
+	snprintf(dst, len, "%s", out);
+	return dst;
+}
+
+char *
+text_duration(char *dst, size_t len, uint64_t ms)
+{
+	unsigned long long h, m, s, tenths;
+
+	if (ms < 1000) {
+		snprintf(dst, len, "%llu ms", (unsigned long long)ms);
+		return dst;
+	}
+	if (ms < 60000) {
+		tenths = ((unsigned long long)ms + 50) / 100;
+		if (tenths % 10 == 0)
+			snprintf(dst, len, "%llu s", tenths / 10);
+		else
+			snprintf(dst, len, "%llu.%llu s", tenths / 10,
+			    tenths % 10);
+		return dst;
+	}
+	h = ms / 3600000;
+	m = ms / 60000 % 60;
+	s = ms / 1000 % 60;
+	if (h > 0 && s > 0)
+		snprintf(dst, len, "%lluh%llum%llus", h, m, s);
+	else if (h > 0 && m > 0)
+		snprintf(dst, len, "%lluh%llum", h, m);
+	else if (h > 0)
+		snprintf(dst, len, "%lluh", h);
+	else if (s > 0)
+		snprintf(dst, len, "%llum%llus", m, s);
+	else
+		snprintf(dst, len, "%llum", m);
+	return dst;
+}

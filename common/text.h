@@ -4,6 +4,7 @@
 #define FERRY_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * text_escape copies the NUL-ended src into dst (dstlen bytes, always
@@ -37,6 +38,16 @@ text_escape_dup(const char *src);
  * the same way, so each line shows as one line. */
 char *
 text_escape_lines_dup(const char *src);
+
+/* text_duration writes ms as people read it: "500 ms", "30 s", "2.5 s",
+ * "4m12s", "15m", "1h5m".  Returns dst. */
+char *
+text_duration(char *dst, size_t len, uint64_t ms);
+
+/* text_thousands writes n with thousands separators: "1,204".  Returns
+ * dst. */
+char *
+text_thousands(char *dst, size_t len, uint64_t n);
 
 /* text_is_clean: src needs no escaping. */
 int

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "text.h"
 #include "ferr.h"
 #include "hist.h"
 
@@ -25,24 +26,6 @@ analysis_verdict_name(int v)
 }
 
 /* ---- text ------------------------------------------------------------ */
-
-char *
-analysis_thousands(char *dst, size_t len, uint64_t n)
-{
-	char digits[24], out[32];
-	size_t nd, i, o = 0;
-
-	nd = (size_t)snprintf(digits, sizeof(digits), "%llu",
-	    (unsigned long long)n);
-	for (i = 0; i < nd; i++) {
-		if (i > 0 && (nd - i) % 3 == 0)
-			out[o++] = ',';
-		out[o++] = digits[i];
-	}
-	out[o] = '\0';
-	snprintf(dst, len, "%s", out);
-	return dst;
-}
 
 /* trim drops the trailing zeros of a decimal number, and its point when
  * nothing follows it. */
@@ -84,41 +67,6 @@ number(char *dst, size_t len, double v)
 	return dst;
 }
 
-char *
-analysis_duration(char *dst, size_t len, uint64_t ms)
-{
-	unsigned long long h, m, s;
-
-	if (ms < 1000) {
-		snprintf(dst, len, "%llu ms", (unsigned long long)ms);
-		return dst;
-	}
-	if (ms < 60000) {
-		if (ms % 1000 == 0)
-			snprintf(dst, len, "%llu s",
-			    (unsigned long long)(ms / 1000));
-		else {
-			snprintf(dst, len, "%.1f", (double)ms / 1000.0);
-			trim(dst);
-			snprintf(dst + strlen(dst), len - strlen(dst), " s");
-		}
-		return dst;
-	}
-	h = ms / 3600000;
-	m = ms / 60000 % 60;
-	s = ms / 1000 % 60;
-	if (h > 0 && s > 0)
-		snprintf(dst, len, "%lluh%llum%llus", h, m, s);
-	else if (h > 0 && m > 0)
-		snprintf(dst, len, "%lluh%llum", h, m);
-	else if (h > 0)
-		snprintf(dst, len, "%lluh", h);
-	else if (s > 0)
-		snprintf(dst, len, "%llum%llus", m, s);
-	else
-		snprintf(dst, len, "%llum", m);
-	return dst;
-}
 
 /* A reason being written: appends that never overflow (cut at the end). */
 struct line {
@@ -334,9 +282,9 @@ analysis_judge(const struct spec_analysis *a,
 	memset(out, 0, sizeof(*out));
 	analysis_figures_of(canary, &out->canary);
 	analysis_figures_of(stable, &out->stable);
-	analysis_duration(dur, sizeof(dur), interval_ms);
-	analysis_thousands(req, sizeof(req), out->canary.requests);
-	analysis_thousands(sreq, sizeof(sreq), out->stable.requests);
+	text_duration(dur, sizeof(dur), interval_ms);
+	text_thousands(req, sizeof(req), out->canary.requests);
+	text_thousands(sreq, sizeof(sreq), out->stable.requests);
 	enough_c = out->canary.requests >= min;
 	enough_s = !rel || out->stable.requests >= min;
 

@@ -194,14 +194,5 @@ analysis_sides(const struct analysis_mark *marks, size_t nmarks,
     uint64_t stable, struct traffic_counts *canary_out,
     struct traffic_counts *stable_out);
 
-/* analysis_duration writes ms as people read it: "500 ms", "30 s",
- * "2.5 s", "4m12s", "15m", "1h5m".  Returns dst. */
-char *
-analysis_duration(char *dst, size_t len, uint64_t ms);
-
-/* analysis_thousands writes n with thousands separators: "1,204".
- * Returns dst. */
-char *
-analysis_thousands(char *dst, size_t len, uint64_t n);
 
 #endif

@@ -49,8 +49,8 @@ static const char usage_status[] =
 "Shows a deployment (default: the newest): its state and batch (a\n"
 "canary's step, weight and its analysis' last verdicts with their\n"
 "figures), how many hosts are healthy with the cause of each failure,\n"
-"and the rollback target.  Exit status 0 only when it succeeded (or, without --watch, is\n"
-"still running).\n";
+"and the rollback target.  Exit status 0 only when it succeeded (or,\n"
+"without --watch, is still running).\n";
 
 static const char usage_rollback[] =
 "usage: ferry rollback SERVICE [--to REVISION] [--watch] [--json]\n"
@@ -341,48 +341,6 @@ show_traffic(const Ferry__DeploymentInfo *d)
 			printf("  %s: %s\n", shown(d->hosts[i]->name), said);
 }
 
-/* dur writes ms as people read it: "500 ms", "30 s", "4m12s", "15m",
- * "1h5m". */
-static const char *
-dur(char *buf, size_t len, uint64_t ms)
-{
-	uint64_t s = ms / 1000;
-
-	if (ms < 1000)
-		snprintf(buf, len, "%llu ms", (unsigned long long)ms);
-	else if (s < 60)
-		snprintf(buf, len, "%llu s", (unsigned long long)s);
-	else if (s < 3600 && s % 60 == 0)
-		snprintf(buf, len, "%llum", (unsigned long long)(s / 60));
-	else if (s < 3600)
-		snprintf(buf, len, "%llum%llus", (unsigned long long)(s / 60),
-		    (unsigned long long)(s % 60));
-	else if (s % 3600 / 60 == 0)
-		snprintf(buf, len, "%lluh", (unsigned long long)(s / 3600));
-	else
-		snprintf(buf, len, "%lluh%llum", (unsigned long long)(s / 3600),
-		    (unsigned long long)(s % 3600 / 60));
-	return buf;
-}
-
-/* thou writes n with thousands separators: "1,204". */
-static const char *
-thou(char *buf, size_t len, uint64_t n)
-{
-	char tmp[32];
-	size_t l, i, o = 0;
-
-	snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)n);
-	l = strlen(tmp);
-	for (i = 0; i < l && o + 2 < len; i++) {
-		if (i > 0 && (l - i) % 3 == 0)
-			buf[o++] = ',';
-		buf[o++] = tmp[i];
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 /* pct writes a rate as a percentage with the digits it needs. */
 static const char *
 pct(char *buf, size_t len, uint64_t part, uint64_t whole)
@@ -417,21 +375,21 @@ canary_line(const Ferry__DeploymentInfo *d, char *buf, size_t len)
 		snprintf(buf, len, "%sblue-green switched on %u hosts, the old "
 		    "revision kept warm %s of %s",
 		    strcmp(d->state, "paused") == 0 ? "paused, " : "",
-		    c->hosts, dur(a, sizeof(a), c->step_run_ms),
-		    dur(b, sizeof(b), c->keep_old_ms));
+		    c->hosts, text_duration(a, sizeof(a), c->step_run_ms),
+		    text_duration(b, sizeof(b), c->keep_old_ms));
 	else if (c->step_waits)
 		snprintf(buf, len, "%scanary %u%% on %u host%s, step %u/%u, %s "
 		    "(waits for ferry promote %llu)",
 		    strcmp(d->state, "paused") == 0 ? "paused, " : "",
 		    c->weight, c->hosts, c->hosts == 1 ? "" : "s", c->step,
-		    c->steps, dur(a, sizeof(a), c->step_run_ms),
+		    c->steps, text_duration(a, sizeof(a), c->step_run_ms),
 		    (unsigned long long)d->id);
 	else
 		snprintf(buf, len, "%scanary %u%% on %u host%s, step %u/%u, %s "
 		    "of %s", strcmp(d->state, "paused") == 0 ? "paused, " : "",
 		    c->weight, c->hosts, c->hosts == 1 ? "" : "s", c->step,
-		    c->steps, dur(a, sizeof(a), c->step_run_ms),
-		    dur(b, sizeof(b), c->step_for_ms));
+		    c->steps, text_duration(a, sizeof(a), c->step_run_ms),
+		    text_duration(b, sizeof(b), c->step_for_ms));
 	return buf;
 }
 
@@ -449,7 +407,7 @@ show_analysis(const Ferry__DeploymentInfo *d)
 		return;
 	if (c->n_recent == 0) {
 		printf("Analysis: every %s, no interval judged yet\n",
-		    dur(w, sizeof(w), c->interval_ms));
+		    text_duration(w, sizeof(w), c->interval_ms));
 		return;
 	}
 	v = c->recent[0];
@@ -465,9 +423,9 @@ show_analysis(const Ferry__DeploymentInfo *d)
 	    v->stable_requests > 0)
 		printf(" (stable %.*f ms)", v->stable_p95_ms < 10 ? 1 : 0,
 		    v->stable_p95_ms);
-	printf(", %s requests over %s; ", thou(n, sizeof(n),
-	    v->canary_requests), dur(w, sizeof(w), v->end_ms > v->start_ms ?
-	    v->end_ms - v->start_ms : 0));
+	printf(", %s requests over %s; ", text_thousands(n, sizeof(n),
+	    v->canary_requests), text_duration(w, sizeof(w),
+	    v->end_ms > v->start_ms ? v->end_ms - v->start_ms : 0));
 	k = c->n_recent < 3 ? c->n_recent : 3;
 	if (k == 1)
 		printf("last interval %s", c->recent[0]->verdict);

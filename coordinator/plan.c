@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "ferr.h"
 #include "plan.h"
 
@@ -181,20 +182,6 @@ strategy_name(enum spec_strategy s)
 	    SPEC_STRATEGY_BLUE_GREEN ? "blue-green" : "rolling";
 }
 
-/* ms_text writes a duration as the spec would: 500ms, 30s, 15m, 2h. */
-static const char *
-ms_text(uint64_t ms, char *buf, size_t len)
-{
-	if (ms % 3600000 == 0 && ms > 0)
-		snprintf(buf, len, "%lluh", (unsigned long long)(ms / 3600000));
-	else if (ms % 60000 == 0 && ms > 0)
-		snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
-	else if (ms % 1000 == 0)
-		snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
-	else
-		snprintf(buf, len, "%llums", (unsigned long long)ms);
-	return buf;
-}
 
 void
 plan_strategy_text(const struct spec *s, const struct rollout *r,
@@ -216,8 +203,8 @@ plan_strategy_text(const struct spec *s, const struct rollout *r,
 	if (s->strategy == SPEC_STRATEGY_BLUE_GREEN) {
 		ADD("blue-green on %zu hosts: the new revision started beside "
 		    "the old on every host, then all switched together; the "
-		    "old kept warm for %s", r->nhosts, ms_text(s->keep_old_ms,
-		    t, sizeof(t)));
+		    "old kept warm for %s", r->nhosts, format_duration_ms(t,
+		    sizeof(t), s->keep_old_ms));
 	} else {
 		ADD("canary on %zu of %zu hosts:", canary, r->nhosts);
 		for (i = 0; i < s->canary.nsteps; i++) {
@@ -225,8 +212,8 @@ plan_strategy_text(const struct spec *s, const struct rollout *r,
 			if (s->canary.steps[i].wait)
 				ADD(" until ferry promote");
 			else
-				ADD(" for %s", ms_text(s->canary.steps[i].for_ms,
-				    t, sizeof(t)));
+				ADD(" for %s", format_duration_ms(t,
+				    sizeof(t), s->canary.steps[i].for_ms));
 		}
 		if (r->nbatches > 1)
 			ADD("; then the other hosts in %u batch(es)",
@@ -236,12 +223,14 @@ plan_strategy_text(const struct spec *s, const struct rollout *r,
 		ADD("; no analysis");
 		return;
 	}
-	ADD("; judged every %s on at least %llu requests:", ms_text(
-	    a->interval_ms, t, sizeof(t)), (unsigned long long)a->min_requests);
+	ADD("; judged every %s on at least %llu requests:",
+	    format_duration_ms(t, sizeof(t), a->interval_ms),
+	    (unsigned long long)a->min_requests);
 	if (a->error_rate_max >= 0)
 		ADD(" error rate <= %g%%", a->error_rate_max * 100);
 	if (a->p95_max_ms > 0)
-		ADD(" p95 <= %s", ms_text(a->p95_max_ms, t, sizeof(t)));
+		ADD(" p95 <= %s", format_duration_ms(t, sizeof(t),
+		    a->p95_max_ms));
 	if (a->relative_error_rate > 0)
 		ADD(" error rate <= %gx stable", a->relative_error_rate);
 	if (a->relative_p95 > 0)
@@ -251,7 +240,7 @@ plan_strategy_text(const struct spec *s, const struct rollout *r,
 	ADD("; %u failed interval(s) put it back; inconclusive: %s; no "
 	    "progress for %s ends it", a->failure_limit, a->inconclusive ==
 	    SPEC_INCONCLUSIVE_FAIL ? "fail" : "pause",
-	    ms_text(s->rollout.progress_deadline_ms, t, sizeof(t)));
+	    format_duration_ms(t, sizeof(t), s->rollout.progress_deadline_ms));
 #undef ADD
 }
 

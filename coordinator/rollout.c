@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "ferr.h"
 #include "rollout.h"
 
@@ -660,20 +661,6 @@ interval_due(const struct rollout *r)
 	return r->interval_since_ms + r->cfg.interval_ms;
 }
 
-static void
-fmt_ms(char *buf, size_t len, uint64_t ms)
-{
-	if (ms % 60000 == 0 && ms >= 60000)
-		snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
-	else if (ms >= 60000)
-		snprintf(buf, len, "%llum%llus",
-		    (unsigned long long)(ms / 60000),
-		    (unsigned long long)(ms % 60000 / 1000));
-	else if (ms % 1000 == 0)
-		snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
-	else
-		snprintf(buf, len, "%llums", (unsigned long long)ms);
-}
 
 /* What the operator asked during a weight change, now that it settled:
  * 1 when it moved r. */
@@ -761,7 +748,8 @@ canary_advance(struct rollout *r, uint64_t now, struct outbuf *o)
 		}
 		if (!(r->flags & ROLLOUT_JUDGING) &&
 		    (due = deadline_due(r)) != 0 && now >= due) {
-			fmt_ms(d, sizeof(d), r->cfg.progress_deadline_ms);
+			format_duration_ms(d, sizeof(d),
+			    r->cfg.progress_deadline_ms);
 			canary_back(r, now, 0, "no progress for %s "
 			    "(progress_deadline) at %s", d,
 			    step_name(r, sn, sizeof(sn)));
@@ -902,7 +890,8 @@ advance(struct rollout *r, uint64_t now, struct outbuf *o)
 		case RO_PAUSED:
 			if ((due = deadline_due(r)) == 0 || now < due)
 				return changed;
-			fmt_ms(d, sizeof(d), r->cfg.progress_deadline_ms);
+			format_duration_ms(d, sizeof(d),
+			    r->cfg.progress_deadline_ms);
 			canary_back(r, now, 0, "no progress for %s "
 			    "(progress_deadline) at %s", d,
 			    step_name(r, sn, sizeof(sn)));

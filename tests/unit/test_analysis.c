@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include "analysis.h"
+#include "text.h"
 #include "ferr.h"
 
 /* The issue's analysis block: error rate 1%, p95 500 ms, relative 2x and
@@ -464,21 +465,21 @@ Test(analysis, figures_read_as_people_write_them)
 {
 	char b[32];
 
-	cr_assert_str_eq(analysis_thousands(b, sizeof(b), 0), "0");
-	cr_assert_str_eq(analysis_thousands(b, sizeof(b), 999), "999");
-	cr_assert_str_eq(analysis_thousands(b, sizeof(b), 1000), "1,000");
-	cr_assert_str_eq(analysis_thousands(b, sizeof(b), 1204), "1,204");
-	cr_assert_str_eq(analysis_thousands(b, sizeof(b), 1234567),
+	cr_assert_str_eq(text_thousands(b, sizeof(b), 0), "0");
+	cr_assert_str_eq(text_thousands(b, sizeof(b), 999), "999");
+	cr_assert_str_eq(text_thousands(b, sizeof(b), 1000), "1,000");
+	cr_assert_str_eq(text_thousands(b, sizeof(b), 1204), "1,204");
+	cr_assert_str_eq(text_thousands(b, sizeof(b), 1234567),
 	    "1,234,567");
-	cr_assert_str_eq(analysis_thousands(b, sizeof(b), UINT64_MAX),
+	cr_assert_str_eq(text_thousands(b, sizeof(b), UINT64_MAX),
 	    "18,446,744,073,709,551,615");
-	cr_assert_str_eq(analysis_duration(b, sizeof(b), 500), "500 ms");
-	cr_assert_str_eq(analysis_duration(b, sizeof(b), 30000), "30 s");
-	cr_assert_str_eq(analysis_duration(b, sizeof(b), 2500), "2.5 s");
-	cr_assert_str_eq(analysis_duration(b, sizeof(b), 252000), "4m12s");
-	cr_assert_str_eq(analysis_duration(b, sizeof(b), 900000), "15m");
-	cr_assert_str_eq(analysis_duration(b, sizeof(b), 3900000), "1h5m");
-	cr_assert_str_eq(analysis_duration(b, sizeof(b), 3600000), "1h");
+	cr_assert_str_eq(text_duration(b, sizeof(b), 500), "500 ms");
+	cr_assert_str_eq(text_duration(b, sizeof(b), 30000), "30 s");
+	cr_assert_str_eq(text_duration(b, sizeof(b), 2500), "2.5 s");
+	cr_assert_str_eq(text_duration(b, sizeof(b), 252000), "4m12s");
+	cr_assert_str_eq(text_duration(b, sizeof(b), 900000), "15m");
+	cr_assert_str_eq(text_duration(b, sizeof(b), 3900000), "1h5m");
+	cr_assert_str_eq(text_duration(b, sizeof(b), 3600000), "1h");
 	cr_assert_str_eq(analysis_verdict_name(ANALYSIS_PASS), "pass");
 	cr_assert_str_eq(analysis_verdict_name(ANALYSIS_FAIL), "fail");
 	cr_assert_str_eq(analysis_verdict_name(ANALYSIS_INCONCLUSIVE),
