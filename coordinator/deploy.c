@@ -55,12 +55,12 @@ struct deployment {
 	int failing;			/* the last commit failed (logged) */
 	int withdrawn;			/* its unaccepted commands, once ended */
 	/* Canary analysis: where the interval being counted began (its
-	 * marks, as stored), and a verdict being worked out (RA_JUDGE taken:
-	 * waiting for every canary host's proxy to be read after the
-	 * interval's end). */
+	 * marks, as stored), and the verdict the engine asks for (its
+	 * ROLLOUT_JUDGING flag) while it is worked out: waiting for every
+	 * canary host's proxy to be read after the interval's end, then its
+	 * Prometheus checks. */
 	struct analysis_mark *marks;
 	size_t nmarks;
-	int judging;
 	int querying;			/* its Prometheus checks are asked */
 	uint64_t judge_at_ms;		/* monotonic: when it was asked */
 	struct deployment *next;
@@ -599,10 +599,8 @@ dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
 		p->marks = marks;
 		p->nmarks = nmarks;
 	}
-	if (judge) {
-		p->judging = 1;
+	if (judge)
 		p->judge_at_ms = clock_mono_ms();
-	}
 	if (iv != NULL)
 		metrics_verdict(p->d.service, analysis_verdict_name(iv->verdict));
 	/* Recorded: now memory moves. */
@@ -916,10 +914,8 @@ judge_finish(struct ferryd *fd, struct deployment *p, struct judged *j,
 	j->iv.stable_errors = res.stable.errors;
 	j->iv.stable_p95_ms = res.stable.p95_ms;
 	snprintf(j->iv.reason, sizeof(j->iv.reason), "%s", res.reason);
-	p->judging = 0;
 	if (dep_queue(p, RI_VERDICT, 0, res.reason, NULL, NULL) != 0) {
-		judged_free(j);
-		p->judging = 1;
+		judged_free(j);		/* judged again on the next tick */
 		return;
 	}
 	p->queue[p->nqueue - 1].verdict = (enum rollout_verdict)res.verdict;
@@ -1036,7 +1032,6 @@ prom_start(struct ferryd *fd, struct deployment *p, struct judged *j,
 		return FERR_NOMEM;
 	}
 	p->querying = 1;
-	p->judging = 0;
 	return 0;
 }
 
@@ -1057,12 +1052,10 @@ judge_progress(struct ferryd *fd, struct deployment *p)
 	uint64_t now = clock_mono_ms(), span, steady = clock_steady_ms();
 	size_t n, i, quiet = 0, unmarked, ncur = 0;
 
-	if (p->querying)
+	/* Asked, and not yet answered: a verdict waiting in the queue, or
+	 * Prometheus being asked, is an answer on its way. */
+	if (!(p->r.flags & ROLLOUT_JUDGING) || p->querying || p->nqueue > 0)
 		return;
-	if (!(p->r.flags & ROLLOUT_JUDGING) || p->nqueue > 0) {
-		p->judging = (p->r.flags & ROLLOUT_JUDGING) != 0;
-		return;
-	}
 	if ((hosts = calloc(p->r.nhosts + 1, sizeof(*hosts))) == NULL)
 		return;
 	n = analysis_hosts(&p->r, hosts);
@@ -1165,7 +1158,7 @@ deploy_tick(struct ferryd *fd, uint64_t now_ms)
 				p->retry_at_ms = clock_mono_ms() + RETRY_MS;
 			continue;
 		}
-		if (p->judging) {
+		if (p->r.flags & ROLLOUT_JUDGING) {
 			uint64_t id = p->d.id;
 
 			judge_progress(fd, p);

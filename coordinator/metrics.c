@@ -321,8 +321,16 @@ traffic_out(struct out *o, const struct traffic *t)
 char *
 metrics_render(const struct traffic *t, size_t *len)
 {
+	static const struct {
+		const char *name, *help;
+	} gauge[2] = {
+		{ "ferry_canary_weight", "The share of new traffic (percent) "
+		    "the new revision takes on a canary's hosts, live." },
+		{ "ferry_canary_step", "The step (1-based) a canary or "
+		    "blue-green is at." },
+	};
 	struct out o = { NULL, 0, 8192, 0 };
-	size_t i;
+	size_t i, g;
 
 	if ((o.buf = malloc(o.cap)) == NULL)
 		return NULL;
@@ -353,21 +361,17 @@ metrics_render(const struct traffic *t, size_t *len)
 	for (i = 0; i < nstates; i++)
 		OUT("ferry_deployments{state=\"%s\"} %llu\n", state_name[i],
 		    (unsigned long long)by_state[i]);
-	OUT("# HELP ferry_canary_weight The share of new traffic (percent) "
-	    "the new revision takes on a canary's hosts, live.\n"
-	    "# TYPE ferry_canary_weight gauge\n");
-	for (i = 0; i < ncanaries; i++)
-		OUT("ferry_canary_weight{service=\"%s\",deployment=\"%llu\","
-		    "strategy=\"%s\"} %u\n", canaries[i].service,
-		    (unsigned long long)canaries[i].deployment,
-		    canaries[i].strategy, canaries[i].weight);
-	OUT("# HELP ferry_canary_step The step (1-based) a canary or "
-	    "blue-green is at.\n# TYPE ferry_canary_step gauge\n");
-	for (i = 0; i < ncanaries; i++)
-		OUT("ferry_canary_step{service=\"%s\",deployment=\"%llu\","
-		    "strategy=\"%s\"} %u\n", canaries[i].service,
-		    (unsigned long long)canaries[i].deployment,
-		    canaries[i].strategy, canaries[i].step);
+	for (g = 0; g < 2; g++) {
+		OUT("# HELP %s %s\n# TYPE %s gauge\n", gauge[g].name,
+		    gauge[g].help, gauge[g].name);
+		for (i = 0; i < ncanaries; i++)
+			OUT("%s{service=\"%s\",deployment=\"%llu\","
+			    "strategy=\"%s\"} %u\n", gauge[g].name,
+			    canaries[i].service,
+			    (unsigned long long)canaries[i].deployment,
+			    canaries[i].strategy, g == 0 ? canaries[i].weight :
+			    canaries[i].step);
+	}
 	OUT("# HELP ferry_analysis_intervals_total Analysis intervals judged, "
 	    "by verdict.\n# TYPE ferry_analysis_intervals_total counter\n");
 	for (i = 0; i < nverdicts; i++) {
