@@ -1604,11 +1604,12 @@ pin_secrets(struct ferryd *fd, const Ferry__DeployRequest *req,
 
 /* start launches a deployment of revision rev of s (already recorded as
  * that revision), digest known or not yet; offline matched hosts are
- * refused or skipped as off says. */
+ * refused or skipped as off says; kind is what it is for `ferry history`
+ * (DEPLOY_KIND_*). */
 static void
 start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
     uint64_t rev, const char *digest, const char *actor,
-    enum plan_offline off)
+    enum plan_offline off, const char *kind)
 {
 	struct deployment *p;
 	struct snapshot sn;
@@ -1634,6 +1635,7 @@ start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
 	snprintf(p->d.service, sizeof(p->d.service), "%s", s->service);
 	snprintf(p->d.image, sizeof(p->d.image), "%s", s->image);
 	snprintf(p->d.actor, sizeof(p->d.actor), "%s", actor);
+	snprintf(p->d.kind, sizeof(p->d.kind), "%s", kind);
 	plan_offline_text(&pl, p->d.skipped, sizeof(p->d.skipped));
 	p->d.revision = rev;
 	if (digest != NULL)
@@ -1769,7 +1771,7 @@ deploy_request(struct ferryd *fd, struct rep_slot *slot,
 		return;
 	}
 	start(fd, slot, s, rev, spec_image_is_digest(s->image) ? s->image :
-	    NULL, actor, offline_mode(req, s));
+	    NULL, actor, offline_mode(req, s), DEPLOY_KIND_DEPLOY);
 }
 
 /* Finding the revision a rollback goes back to. */
@@ -1853,7 +1855,8 @@ deploy_rollback(struct ferryd *fd, struct rep_slot *slot,
 	}
 	/* A way back is never held up by a host that is away: it is
 	 * skipped, and the deployment says so. */
-	start(fd, slot, s, to, digest, actor, PLAN_OFFLINE_SKIP);
+	start(fd, slot, s, to, digest, actor, PLAN_OFFLINE_SKIP,
+	    DEPLOY_KIND_ROLLBACK);
 }
 
 /* ---- ferry plan ----------------------------------------------------------- */

@@ -285,6 +285,7 @@ info_json(const Ferry__DeploymentInfo *d)
 	cJSON_AddNumberToObject(o, "created_ms", (double)d->created_ms);
 	cJSON_AddNumberToObject(o, "updated_ms", (double)d->updated_ms);
 	cJSON_AddStringToObject(o, "actor", d->actor);
+	cJSON_AddStringToObject(o, "kind", d->kind[0] ? d->kind : "deploy");
 	hs = cJSON_AddArrayToObject(o, "hosts");
 	for (i = 0; i < d->n_hosts; i++) {
 		cJSON *h = cJSON_CreateObject();

@@ -82,10 +82,16 @@ struct deploy_rec {
 	char digest[300];		/* what every host runs: repo@sha256 */
 	char previous_digest[300];	/* the rollback target */
 	char actor[64];
+	/* What it is, as `ferry history` says: "deploy", "rollback", and
+	 * the kinds of work that take the same path (DEPLOY_KIND_*). */
+	char kind[16];
 	uint64_t created_ms, updated_ms;
 	char skipped[512];		/* matched hosts left out (offline),
 					 * "web-2, web-5" */
 };
+
+#define DEPLOY_KIND_DEPLOY	"deploy"
+#define DEPLOY_KIND_ROLLBACK	"rollback"
 
 /* An event recorded with a deployment's state change. */
 struct deploy_event {
@@ -103,7 +109,7 @@ struct event_rec {
 struct store;
 
 /* The schema version store_open migrates to: one per migration. */
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 
 
 /* store_open opens (creating if needed) the database at path: WAL,

@@ -174,6 +174,14 @@ static const char *const migrations[] = {
 	"  boot BLOB NOT NULL CHECK (length(boot) = 16),"
 	"  counts BLOB NOT NULL,"
 	"  PRIMARY KEY (deployment, host, revision));",
+	/* 11: what a deployment is (deploy_rec.kind).  Of those recorded
+	 * before, one that took a revision older than one deployed before
+	 * it was a rollback. */
+	"ALTER TABLE deployments ADD COLUMN kind TEXT NOT NULL "
+	"DEFAULT 'deploy';"
+	"UPDATE deployments SET kind = 'rollback' WHERE revision < (SELECT "
+	"max(e.revision) FROM deployments e WHERE e.service = "
+	"deployments.service AND e.id < deployments.id);",
 };
 
 static const char *state_names[] = { "pending", "accepted", "revoked" };
@@ -1313,8 +1321,8 @@ store_deploy_create(struct store *st, struct deploy_rec *d,
 	    "previous_revision, image, digest, previous_digest, state, batch, "
 	    "nbatches, batch_size, max_failures, on_failure, pause_ms, "
 	    "next_batch_at_ms, failures, actor, created_ms, updated_ms, "
-	    "skipped) VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, 0, 0, ?, "
-	    "?, ?, ?)");
+	    "skipped, kind) VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, 0, "
+	    "0, ?, ?, ?, ?, ?)");
 	if (s == NULL)
 		return db_finish(st->db, FERR_STORE);
 	d->created_ms = clock_wall_ms();
@@ -1328,6 +1336,8 @@ store_deploy_create(struct store *st, struct deploy_rec *d,
 	sqlite3_bind_int64(s, 8, (sqlite3_int64)d->created_ms);
 	sqlite3_bind_text(s, 10, d->skipped, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 9, (sqlite3_int64)d->created_ms);
+	sqlite3_bind_text(s, 11, d->kind[0] ? d->kind : DEPLOY_KIND_DEPLOY, -1,
+	    SQLITE_STATIC);
 	if ((rc = db_step_done(s)) != 0)
 		return db_finish(st->db, rc);
 	d->id = (uint64_t)sqlite3_last_insert_rowid(st->db);
@@ -1335,8 +1345,9 @@ store_deploy_create(struct store *st, struct deploy_rec *d,
 		return db_finish(st->db, rc);
 	{
 		char detail[600];
-		snprintf(detail, sizeof(detail), "deploy %s revision %llu (%s) "
-		    "to %zu host(s) in %u batch(es)", d->service,
+		snprintf(detail, sizeof(detail), "%s %s revision %llu (%s) "
+		    "to %zu host(s) in %u batch(es)",
+		    d->kind[0] ? d->kind : DEPLOY_KIND_DEPLOY, d->service,
 		    (unsigned long long)d->revision, d->image, r->nhosts,
 		    r->nbatches);
 		rc = event_insert(st, d->id, d->actor, "deploy-requested", "",
@@ -1483,6 +1494,7 @@ row_to_deploy(sqlite3_stmt *s, struct deploy_rec *d, struct rollout *r)
 	r->passes = (uint32_t)sqlite3_column_int64(s, 29);
 	r->fails = (uint32_t)sqlite3_column_int64(s, 30);
 	r->intervals = (uint32_t)sqlite3_column_int64(s, 31);
+	copy_text(d->kind, sizeof(d->kind), s, 32);
 }
 
 #define DEPLOY_COLS "id, service, revision, previous_revision, image, " \
@@ -1490,7 +1502,7 @@ row_to_deploy(sqlite3_stmt *s, struct deploy_rec *d, struct rollout *r)
 	"max_failures, on_failure, pause_ms, next_batch_at_ms, failures, " \
 	"flags, cause, actor, created_ms, updated_ms, skipped, canary_plan, " \
 	"phase, step, step_run_ms, step_since_ms, interval_since_ms, " \
-	"progress_ms, passes, fails, intervals"
+	"progress_ms, passes, fails, intervals, kind"
 
 static int
 load_hosts(struct store *st, uint64_t id, struct rollout *r)

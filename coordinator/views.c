@@ -470,6 +470,7 @@ info_fill(Ferry__DeploymentInfo *in, const struct deploy_rec *d,
 	in->created_ms = d->created_ms;
 	in->updated_ms = d->updated_ms;
 	in->actor = (char *)d->actor;
+	in->kind = (char *)d->kind;
 	in->hosts = calloc(r->nhosts + 1, sizeof(*in->hosts));
 	if (in->hosts == NULL)
 		return FERR_NOMEM;

@@ -817,6 +817,7 @@ Test(deploy, rollback_to_revision_one_restores_it_everywhere)
 {
 	cJSON *hist, *d;
 	int revs[8], n = 0;
+	const char *kinds[8];
 
 	fleet(NH);
 	spec("v1.yml", "1", LABELS, NULL, NULL);
@@ -841,11 +842,17 @@ Test(deploy, rollback_to_revision_one_restores_it_everywhere)
 	cr_assert_not_null(hist, "%s", R.out);
 	cJSON_ArrayForEach(d, hist) {
 		cr_assert_str_eq(jstr(d, "state"), "succeeded");
-		if (n < 8)
+		if (n < 8) {
+			kinds[n] = jstr(d, "kind");
 			revs[n++] = jnum(d, "revision");
+		}
 	}
-	cJSON_Delete(hist);
 	cr_assert_eq(n, 3, "history lists %d deployments", n);
+	/* Each says what it was. */
+	cr_assert_str_eq(kinds[0], "rollback");
+	cr_assert_str_eq(kinds[1], "deploy");
+	cr_assert_str_eq(kinds[2], "deploy");
+	cJSON_Delete(hist);
 	/* Newest first. */
 	cr_assert(revs[0] == 1 && revs[1] == 2 && revs[2] == 1,
 	    "revisions %d %d %d", revs[0], revs[1], revs[2]);

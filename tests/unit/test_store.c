@@ -295,7 +295,8 @@ Test(store, migration_6_turns_token_secrets_into_verifiers)
 	    " at_ms INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,"
 	    " host TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',"
 	    " deployment INTEGER NOT NULL DEFAULT 0);"
-	    "CREATE TABLE deployments (id INTEGER PRIMARY KEY AUTOINCREMENT);"
+	    "CREATE TABLE deployments (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	    " service TEXT NOT NULL, revision INTEGER NOT NULL);"
 	    "INSERT INTO tokens(id, secret, created_ms, expires_ms) VALUES "
 	    "(x'00112233445566778899aabbccddeeff', x'%s', 1, 2);"
 	    "PRAGMA user_version = 5", hex);
@@ -1896,11 +1897,12 @@ Test(store, migration_10_adds_the_analysis_tables)
 	cr_assert_eq(store_host_insert(st, &h), 0);
 	store_close(st);
 	sql_exec("DROP TABLE analysis_intervals; DROP TABLE analysis_marks; "
+	    "ALTER TABLE deployments DROP COLUMN kind; "
 	    "PRAGMA user_version = 9");
 	cr_assert_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE "
 	    "name LIKE 'analysis_%'"), 0);
 	st = open_store();
-	cr_assert_eq(store_schema_version(st), 10);
+	cr_assert_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
 	cr_assert_eq(store_analysis_commit(st, 7, NULL, &m, 1), 0);
 	cr_assert_eq(marks_of(st, 7).n, 1);
 	store_close(st);
@@ -1959,4 +1961,81 @@ Test(store, a_verdict_and_the_engine_state_counting_it_are_one_commit)
 	cr_assert_eq(g.m[0].counts.v[TC_REQUESTS], 400);
 	rollout_free(&r);
 	store_close(st);
+}
+
+static void
+on_kind(void *arg, const struct deploy_rec *d, struct rollout *r)
+{
+	char (*kinds)[16] = arg;
+
+	if (d->id >= 1 && d->id <= 3)
+		snprintf(kinds[d->id], sizeof(kinds[0]), "%s", d->kind);
+	rollout_free(r);
+}
+
+static uint64_t
+deploy_kind(struct store *st, uint64_t rev, const char *kind)
+{
+	const char *names[] = { "web1" };
+	struct deploy_rec d;
+	struct rollout r;
+	uint64_t running = 0;
+	char why[128];
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.service, sizeof(d.service), "web");
+	d.revision = rev;
+	snprintf(d.image, sizeof(d.image), "registry.example/web:%llu",
+	    (unsigned long long)rev);
+	snprintf(d.actor, sizeof(d.actor), "alice");
+	if (kind != NULL)
+		snprintf(d.kind, sizeof(d.kind), "%s", kind);
+	cr_assert_eq(rollout_plan(&r, names, NULL, 1, 1, 0, 0, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(store_deploy_create(st, &d, &r, &running), 0);
+	rollout_free(&r);
+	snprintf(why, sizeof(why), "UPDATE deployments SET state = %d WHERE "
+	    "id = %llu", (int)RO_SUCCEEDED, (unsigned long long)d.id);
+	sql_exec(why);
+	return d.id;
+}
+
+/* What a deployment is comes back as recorded; one recorded with no kind
+ * is a deploy. */
+Test(store, a_deployment_keeps_its_kind)
+{
+	struct store *st = open_store();
+	char kinds[4][16];
+
+	memset(kinds, 0, sizeof(kinds));
+	cr_assert_eq(deploy_kind(st, 1, NULL), 1);
+	cr_assert_eq(deploy_kind(st, 2, DEPLOY_KIND_DEPLOY), 2);
+	cr_assert_eq(deploy_kind(st, 1, DEPLOY_KIND_ROLLBACK), 3);
+	cr_assert_eq(store_deploy_list(st, "web", 0, 0, 10, on_kind, kinds),
+	    0);
+	cr_assert_str_eq(kinds[1], "deploy");
+	cr_assert_str_eq(kinds[2], "deploy");
+	cr_assert_str_eq(kinds[3], "rollback");
+	store_close(st);
+}
+
+/* A database of the version before (10) gains the kind: a deployment that
+ * took a revision older than one deployed before it was a rollback. */
+Test(store, migration_11_tells_rollbacks_from_deploys)
+{
+	struct store *st = open_store();
+
+	deploy_kind(st, 1, NULL);
+	deploy_kind(st, 2, NULL);
+	deploy_kind(st, 1, NULL);
+	store_close(st);
+	sql_exec("ALTER TABLE deployments DROP COLUMN kind; "
+	    "PRAGMA user_version = 10");
+	st = open_store();
+	cr_assert_eq(store_schema_version(st), 11);
+	store_close(st);
+	cr_assert_eq(sql_int("SELECT count(*) FROM deployments WHERE "
+	    "kind = 'deploy' AND id IN (1, 2)"), 2);
+	cr_assert_eq(sql_int("SELECT count(*) FROM deployments WHERE "
+	    "kind = 'rollback' AND id = 3"), 1);
 }
