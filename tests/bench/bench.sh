@@ -280,9 +280,31 @@ start_agent() {
     echo $!
 }
 
-# online_count: hosts ferryd says are online.
+# online_count [proxy]: hosts ferryd says are online; with "proxy", 0
+# unless as many hosts' ferry-proxies answered their agents (proxy state
+# "ok") in the same reading: the agents of sections 2 and 3 drive none, so a
+# host still counted online on such an old agent's last heartbeat does not
+# pass for one of section 4's.
 online_count() {
-    { ferry hosts --json 2>/dev/null || true; } | grep -cE '"state"[[:space:]]*:[[:space:]]*"online"' || true
+    local j on ok
+    j="$(ferry hosts --json 2>/dev/null || true)"
+    on="$(grep -cE '"state"[[:space:]]*:[[:space:]]*"online"' <<<"$j" || true)"
+    if [ "${1:-}" = proxy ]; then
+        ok="$(grep -cE '"state"[[:space:]]*:[[:space:]]*"ok"' <<<"$j" || true)"
+        [ "$ok" -ge "$on" ] || on=0
+    fi
+    echo "$on"
+}
+
+# wait_online [proxy]: all NH hosts online (online_count's sense) within
+# 30 s, judged on one reading: returns 1 otherwise.
+wait_online() {
+    local i
+    for ((i = 0; i < 150; i++)); do
+        [ "$(online_count "$@")" -ge "$NH" ] && return 0
+        sleep 0.2
+    done
+    return 1
 }
 
 FLEET_PIDS=()
@@ -299,11 +321,7 @@ start_fleet6() {
         FLEET_PIDS+=("$(start_agent "$dir" "$TAG-$i" "127.0.1.$((i + 1))" --heartbeat-interval 1s \
             --proxy-control '')")
     done
-    for ((i = 0; i < 150; i++)); do
-        [ "$(online_count)" -ge "$NH" ] && break
-        sleep 0.2
-    done
-    [ "$(online_count)" -ge "$NH" ] || die "the six bench hosts are not online within 30 s"
+    wait_online || die "the six bench hosts are not online within 30 s"
     log "ferry fleet: ferryd and $NH agents on 127.0.1.2-$((NH + 1))"
 }
 
@@ -707,11 +725,7 @@ start_av_fleet() {
         FLEET_PIDS+=("$(start_agent "$dir" "$TAG-$i" "127.0.1.$((i + 1))" --heartbeat-interval 1s \
             --proxy-control "$dir/proxy-$i/control.sock")")
     done
-    for ((n = 0; n < 150; n++)); do
-        [ "$(online_count)" -ge "$NH" ] && break
-        sleep 0.2
-    done
-    [ "$(online_count)" -ge "$NH" ] || die "the six bench hosts are not online again within 30 s"
+    wait_online proxy || die "the six bench hosts are not online again, each driving its ferry-proxy, within 30 s"
     log "ferry fleet: $NH agents, each driving a ferry-proxy"
 }
 
@@ -1036,10 +1050,12 @@ section_footprint() {
 
 PX_DIR=""; PX_SOCK=""; PX_PID=""; HAP_PID=""
 
-# starting PID COMM: PID runs COMM, or is still on its way to it (setsid
-# and taskset exec it in turn; on a busy machine that takes a while).
+# starting PID COMM: PID runs COMM, or is still on its way to it: the
+# shell's fork before its exec (bash), then setsid and taskset exec it in
+# turn; on a busy machine that takes a while.
 starting() {
-    proc_is "$1" "$2" || proc_is "$1" taskset || proc_is "$1" setsid
+    proc_is "$1" "$2" || proc_is "$1" taskset || proc_is "$1" setsid ||
+        proc_is "$1" bash
 }
 
 # statics_image: the FROM-scratch image of statics, tagged by the binary's
