@@ -27,6 +27,9 @@ PKGS     := libprotobuf-c libsodium sqlite3 libuv libcurl libcjson inih yaml-0.1
             libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lnng -lpthread -lm
+# The CLI's tables (coordinator/table.c): only ferry links libsmartcols.
+SCOLS_CFLAGS := $(shell pkg-config --cflags smartcols)
+SCOLS_LIBS   := $(shell pkg-config --libs smartcols)
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Werror
@@ -51,7 +54,7 @@ FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
             coordinator/refusals.c coordinator/traffic.c \
             coordinator/analysis.c coordinator/promq.c
 FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c \
-            coordinator/ferry_secret.c
+            coordinator/ferry_secret.c coordinator/table.c
 AGENT    := $(wildcard agent/*.c)
 PROXY    := $(wildcard agent/proxy/*.c)
 
@@ -91,7 +94,9 @@ $(BUILD)/ferryd: $(FERRYD_OBJ) $(BUILD)/libferry.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/ferry: $(FERRY_OBJ) $(BUILD)/libferry.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(SCOLS_LIBS)
+
+$(BUILD)/obj/coordinator/table.o: ALL_CFLAGS += $(SCOLS_CFLAGS)
 
 $(BUILD)/ferry-agent: $(AGENT_OBJ) $(BUILD)/libferry.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -478,8 +478,8 @@ traffic_text(const Ferry__TrafficFigures *f, char *buf, size_t len)
 	return buf;
 }
 
-/* refusals_line says, under a host's traffic, what its proxy refused or
- * answered by itself in the last minute, when anything. */
+/* refusals_line says, under the traffic table, what a host's proxy
+ * refused or answered by itself in the last minute, when anything. */
 static void
 refusals_line(const char *host, const Ferry__RefusalFigures *f)
 {
@@ -508,25 +508,65 @@ refusals_line(const char *host, const Ferry__RefusalFigures *f)
 			    "%s%llu %s", off ? ", " : "",
 			    (unsigned long long)k[i].n, k[i].what);
 	if (off > 0)
-		printf("%-20s %-20s refused: %s\n", shown(host),
-		    shown(f->service), line);
+		printf("%s %s: refused: %s\n", shown(host), shown(f->service),
+		    line);
 }
 
+/* hosts_traffic_table prints, under the hosts, a table of what each
+ * host's ferry-proxy counted per service and revision in the last 60 s;
+ * then, a line each, the hosts without counts (and why) and what the
+ * proxies refused. */
 static void
 hosts_traffic_table(const Ferry__CtlReply *r)
 {
+	struct table *t;
 	size_t i, j;
-	char said[512], line[128];
-	int any = 0;
+	char said[512], p95[32];
+	int any = 0, rows = 0;
 
 	for (i = 0; i < r->n_hosts; i++)
 		any |= r->hosts[i]->n_traffic > 0 || (r->hosts[i]->proxy &&
 		    strcmp(r->hosts[i]->proxy->state, "unanswered") == 0);
 	if (!any)
 		return;
-	printf("\nTRAFFIC (ferry-proxy, last 60 s)\n%-20s %-20s %-6s %9s %8s "
-	    "%10s %10s\n", "HOST", "SERVICE", "REV", "REQ/S", "ERRORS", "P95",
-	    "REQUESTS");
+	printf("\nTRAFFIC (ferry-proxy, last 60 s)\n");
+	t = table_new();
+	table_col(t, "HOST", 0.2, 0);
+	table_col(t, "SERVICE", 0.2, 0);
+	table_col(t, "REV", 0, TABLE_RIGHT);
+	table_col(t, "REQ/S", 0, TABLE_RIGHT);
+	table_col(t, "ERRORS", 0, TABLE_RIGHT);
+	table_col(t, "P95", 0, TABLE_RIGHT);
+	table_col(t, "REQUESTS", 0, TABLE_RIGHT);
+	for (i = 0; i < r->n_hosts; i++) {
+		const Ferry__HostInfo *h = r->hosts[i];
+
+		for (j = 0; j < h->n_traffic; j++) {
+			const Ferry__TrafficFigures *f = h->traffic[j];
+
+			if (f->window_ms != 60000 ||
+			    proxy_said(h->proxy, said, sizeof(said)) != NULL)
+				continue;
+			if (f->p95_ms < 0)
+				snprintf(p95, sizeof(p95), "-");
+			else
+				snprintf(p95, sizeof(p95), f->p95_ms < 10 ?
+				    "%.2f ms" : "%.0f ms", f->p95_ms);
+			table_row(t);
+			table_cell(t, "%s", h->name);
+			table_cell(t, "%s", f->service);
+			table_cell(t, "%llu", (unsigned long long)f->revision);
+			table_cell(t, "%.1f", f->rate);
+			table_cell(t, "%.2f%%", f->error_rate * 100.0);
+			table_cell(t, "%s", p95);
+			table_cell(t, "%llu", (unsigned long long)f->requests);
+			rows++;
+		}
+	}
+	if (rows > 0)
+		table_print(t, stdout);
+	else
+		table_free(t);
 	for (i = 0; i < r->n_hosts; i++) {
 		const Ferry__HostInfo *h = r->hosts[i];
 
@@ -534,30 +574,13 @@ hosts_traffic_table(const Ferry__CtlReply *r)
 		    strcmp(h->state, "revoked") == 0)
 			continue;
 		if (proxy_said(h->proxy, said, sizeof(said)) != NULL) {
-			printf("%-20s %s\n", shown(h->name), said);
+			printf("%s: %s\n", shown(h->name), said);
 			continue;
 		}
 		if (h->n_traffic == 0)
-			printf("%-20s (nothing counted yet)\n",
-			    shown(h->name));
+			printf("%s: nothing counted yet\n", shown(h->name));
 		for (j = 0; j < h->n_refusals; j++)
 			refusals_line(h->name, h->refusals[j]);
-		for (j = 0; j < h->n_traffic; j++) {
-			const Ferry__TrafficFigures *f = h->traffic[j];
-
-			if (f->window_ms != 60000)
-				continue;
-			if (f->p95_ms < 0)
-				snprintf(line, sizeof(line), "-");
-			else
-				snprintf(line, sizeof(line), f->p95_ms < 10 ?
-				    "%.2f ms" : "%.0f ms", f->p95_ms);
-			printf("%-20s %-20s %-6llu %9.1f %7.2f%% %10s %10llu\n",
-			    shown(h->name), shown(f->service),
-			    (unsigned long long)f->revision, f->rate,
-			    f->error_rate * 100.0, line,
-			    (unsigned long long)f->requests);
-		}
 	}
 }
 
@@ -664,6 +687,7 @@ claim_print(const Ferry__HostInfo *h, const char *fpr)
 static void
 hosts_table(const Ferry__CtlReply *r)
 {
+	struct table *t;
 	size_t i, j;
 
 	if (r->n_hosts == 0) {
@@ -671,8 +695,13 @@ hosts_table(const Ferry__CtlReply *r)
 		    "join TOKEN` on a host\n");
 		return;
 	}
-	printf("%-20s %-9s %-16s %-10s %-24s %s\n", "NAME", "STATE",
-	    "ADDRESS", "LAST SEEN", "LABELS", "RUNS");
+	t = table_new();
+	table_col(t, "NAME", 0.15, 0);
+	table_col(t, "STATE", 0, 0);
+	table_col(t, "ADDRESS", 0, 0);
+	table_col(t, "LAST SEEN", 0, 0);
+	table_col(t, "LABELS", 0.2, TABLE_TRUNC);
+	table_col(t, "RUNS", 0.4, TABLE_WRAP);
 	for (i = 0; i < r->n_hosts; i++) {
 		const Ferry__HostInfo *h = r->hosts[i];
 		char seen[32], labels[512] = "", runs[1024] = "";
@@ -698,11 +727,15 @@ hosts_table(const Ferry__CtlReply *r)
 			    c->health ? c->health : "", dg ? " " : "",
 			    dg ? dg + 1 : "");
 		}
-		printf("%-20s %-9s %-16s %-10s %-24s %s\n", shown(h->name),
-		    shown(h->state), h->address[0] ? shown(h->address) : "-",
-		    seen, labels[0] ? shown(labels) : "-",
-		    runs[0] ? shown(runs) : "-");
+		table_row(t);
+		table_cell(t, "%s", h->name);
+		table_cell(t, "%s", h->state);
+		table_cell(t, "%s", h->address[0] ? h->address : "-");
+		table_cell(t, "%s", seen);
+		table_cell(t, "%s", labels[0] ? labels : "-");
+		table_cell(t, "%s", runs[0] ? runs : "-");
 	}
+	table_print(t, stdout);
 	hosts_traffic_table(r);
 	for (i = 0; i < r->n_hosts; i++)
 		if (strcmp(r->hosts[i]->link, "cleartext") == 0)
@@ -876,15 +909,27 @@ cmd_ping(int argc, char **argv)
 		}
 		print_json(arr);
 	} else {
+		struct table *t = table_new();
+
+		table_col(t, "HOST", 0.2, 0);
+		table_col(t, "RESULT", 0, 0);
+		table_col(t, "LATENCY", 0, TABLE_RIGHT);
+		table_col(t, "ERROR", 0.5, TABLE_WRAP);
 		for (k = 0; k < r->n_pings; k++) {
 			const Ferry__PingResult *p = r->pings[k];
+
+			table_row(t);
+			table_cell(t, "%s", p->host);
+			table_cell(t, "%s", p->ok ? "ok" : "FAILED");
 			if (p->ok)
-				printf("%-20s ok     %8.2f ms\n", p->host,
+				table_cell(t, "%.2f ms",
 				    (double)p->latency_us / 1000.0);
 			else
-				printf("%-20s FAILED %s\n", p->host, p->error);
+				table_cell(t, "-");
+			table_cell(t, "%s", p->ok ? "" : p->error);
 			failed |= !p->ok;
 		}
+		table_print(t, stdout);
 	}
 	free(hosts);
 	ferry__ctl_reply__free_unpacked(r, NULL);

@@ -2,6 +2,8 @@
 #ifndef FERRY_CLI_H
 #define FERRY_CLI_H
 
+#include <stdio.h>
+
 #include <cJSON.h>
 #include <nng/nng.h>
 
@@ -36,6 +38,30 @@ cJSON *proxy_json(const Ferry__ProxyState *p);
 const char *proxy_said(const Ferry__ProxyState *p, char *buf, size_t len);
 const char *traffic_text(const Ferry__TrafficFigures *f, char *buf,
     size_t len);
+
+/* table.c: the CLI's tables (libsmartcols).  table_new starts one;
+ * table_col adds a column (whint: its width, or below 1 a share of the
+ * terminal's; flags: TABLE_RIGHT for figures, TABLE_TRUNC for a column
+ * that may be cut to fit a terminal, TABLE_WRAP for one that may wrap);
+ * table_row starts a row, table_cell fills its next cell, escaped for the
+ * terminal (text.c); table_print writes the table to out (fitted to the
+ * terminal when stdout is one, whole on a pipe) and frees it; table_free
+ * frees it unprinted (safe on NULL); table_rows counts its rows.  Each
+ * dies when out of memory. */
+enum {
+	TABLE_RIGHT = 1,
+	TABLE_TRUNC = 2,
+	TABLE_WRAP = 4,
+};
+struct table;
+struct table *table_new(void);
+void table_col(struct table *t, const char *name, double whint, int flags);
+void table_row(struct table *t);
+void table_cell(struct table *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int table_rows(const struct table *t);
+void table_print(struct table *t, FILE *out);
+void table_free(struct table *t);
 
 /* ferry_deploy.c */
 int cmd_deploy(int argc, char **argv, int plan);

@@ -446,6 +446,7 @@ show_analysis(const Ferry__DeploymentInfo *d)
 static void
 show(const Ferry__DeploymentInfo *d, int hosts)
 {
+	struct table *t;
 	size_t i, healthy = 0, failed = 0;
 	uint64_t el = (d->updated_ms > d->created_ms ? d->updated_ms :
 	    d->created_ms) - d->created_ms;
@@ -505,10 +506,21 @@ show(const Ferry__DeploymentInfo *d, int hosts)
 	if (!hosts)
 		return;
 	show_traffic(d);
-	for (i = 0; i < d->n_hosts; i++)
-		printf("  batch %-3u %-20s %-14s %s\n", d->hosts[i]->batch,
-		    shown(d->hosts[i]->name), d->hosts[i]->state,
-		    shown(d->hosts[i]->cause));
+	if (d->n_hosts == 0)
+		return;
+	t = table_new();
+	table_col(t, "BATCH", 0, TABLE_RIGHT);
+	table_col(t, "HOST", 0.2, 0);
+	table_col(t, "STATE", 0, 0);
+	table_col(t, "CAUSE", 0.5, TABLE_WRAP);
+	for (i = 0; i < d->n_hosts; i++) {
+		table_row(t);
+		table_cell(t, "%u", d->hosts[i]->batch);
+		table_cell(t, "%s", d->hosts[i]->name);
+		table_cell(t, "%s", d->hosts[i]->state);
+		table_cell(t, "%s", d->hosts[i]->cause);
+	}
+	table_print(t, stdout);
 }
 
 static Ferry__CtlReply *
@@ -785,8 +797,13 @@ cmd_history(int argc, char **argv)
 			cJSON_AddItemToArray(a, info_json(r->deployments[i]));
 		print_json(a);
 	} else {
-		printf("%-6s %-9s %-14s %-8s %s\n", "ID", "REVISION", "STATE",
-		    "HOSTS", "IMAGE");
+		struct table *t = table_new();
+
+		table_col(t, "ID", 0, TABLE_RIGHT);
+		table_col(t, "REVISION", 0, TABLE_RIGHT);
+		table_col(t, "STATE", 0, 0);
+		table_col(t, "HOSTS", 0, TABLE_RIGHT);
+		table_col(t, "IMAGE", 0.5, TABLE_TRUNC);
 		for (i = 0; i < r->n_deployments; i++) {
 			const Ferry__DeploymentInfo *d = r->deployments[i];
 			char hosts[32], text[600];
@@ -794,14 +811,16 @@ cmd_history(int argc, char **argv)
 			snprintf(hosts, sizeof(hosts), d->n_skipped ?
 			    "%zu of %zu" : "%zu", d->n_hosts, d->n_hosts +
 			    d->n_skipped);
-			printf("%-6llu %-9llu %-14s %-8s %s\n",
-			    (unsigned long long)d->id,
-			    (unsigned long long)d->revision, d->state,
-			    hosts, d->digest[0] ? d->digest : d->image);
-			if (d->n_skipped > 0)
-				printf("       %s\n", outcome(d, text,
-				    sizeof(text)));
+			table_row(t);
+			table_cell(t, "%llu", (unsigned long long)d->id);
+			table_cell(t, "%llu", (unsigned long long)d->revision);
+			table_cell(t, "%s", d->n_skipped ? outcome(d, text,
+			    sizeof(text)) : d->state);
+			table_cell(t, "%s", hosts);
+			table_cell(t, "%s", d->digest[0] ? d->digest :
+			    d->image);
 		}
+		table_print(t, stdout);
 	}
 	ferry__ctl_reply__free_unpacked(r, NULL);
 	return 0;
@@ -919,33 +938,80 @@ parse_since(const char *s)
 	    "UTC time (2026-05-01T12:00:00Z), got \"%s\"", s);
 }
 
-/* event_line prints one event, every text escaped (text.c): what ferryd
- * recorded is escaped already, and escaping twice changes nothing. */
+/* event_cells writes one event's cells, every text escaped (text.c):
+ * what ferryd recorded is escaped already, and escaping twice changes
+ * nothing. */
+static void
+event_cells(const Ferry__Event *e, char when[32], char count[32])
+{
+	time_t t = (time_t)(e->at_ms / 1000);
+	char sec[24];
+
+	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", gmtime(&t));
+	snprintf(when, 32, "%s.%03lluZ", sec,
+	    (unsigned long long)(e->at_ms % 1000));
+	count[0] = '\0';
+	if (e->times > 1)
+		snprintf(count, 32, " [x%llu]", (unsigned long long)e->times);
+}
+
+/* event_line prints one event as a line of its own (--follow: a stream,
+ * not a table). */
 static void
 event_line(const Ferry__Event *e)
 {
-	time_t t = (time_t)(e->at_ms / 1000);
-	char when[32], *actor, *kind, *host, *detail;
+	char when[32], count[32], *actor, *kind, *host, *detail;
 
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", gmtime(&t));
+	event_cells(e, when, count);
 	actor = text_escape_dup(e->actor);
 	kind = text_escape_dup(e->kind);
 	host = text_escape_dup(e->host);
 	detail = text_escape_dup(e->detail);
 	if (actor == NULL || kind == NULL || host == NULL || detail == NULL)
 		die(1, "out of memory");
-	printf("%-6llu %s.%03lluZ %-4llu %-10s %-16s %-12s %s",
+	printf("%-6llu %s %-4llu %-10s %-16s %-12s %s%s\n",
 	    (unsigned long long)e->id, when,
-	    (unsigned long long)(e->at_ms % 1000),
 	    (unsigned long long)e->deployment, actor, kind,
-	    host[0] ? host : "-", detail);
-	if (e->times > 1)
-		printf(" [x%llu]", (unsigned long long)e->times);
-	putchar('\n');
+	    host[0] ? host : "-", detail, count);
 	free(actor);
 	free(kind);
 	free(host);
 	free(detail);
+}
+
+/* events_table starts the table of events. */
+static struct table *
+events_table(void)
+{
+	struct table *t = table_new();
+
+	table_col(t, "ID", 0, TABLE_RIGHT);
+	table_col(t, "TIME (UTC)", 0, 0);
+	table_col(t, "DEPLOYMENT", 0, TABLE_RIGHT);
+	table_col(t, "ACTOR", 0.1, TABLE_TRUNC);
+	table_col(t, "KIND", 0, 0);
+	table_col(t, "HOST", 0.1, 0);
+	table_col(t, "DETAIL", 0.5, TABLE_WRAP);
+	return t;
+}
+
+static void
+event_row(struct table *t, const Ferry__Event *e)
+{
+	char when[32], count[32];
+
+	event_cells(e, when, count);
+	table_row(t);
+	table_cell(t, "%llu", (unsigned long long)e->id);
+	table_cell(t, "%s", when);
+	if (e->deployment)
+		table_cell(t, "%llu", (unsigned long long)e->deployment);
+	else
+		table_cell(t, "-");
+	table_cell(t, "%s", e->actor);
+	table_cell(t, "%s", e->kind);
+	table_cell(t, "%s", e->host[0] ? e->host : "-");
+	table_cell(t, "%s%s", e->detail, count);
 }
 
 static cJSON *
@@ -972,9 +1038,11 @@ event_json(const Ferry__Event *e)
 }
 
 static void
-event_show(const Ferry__Event *e, int json, cJSON *all)
+event_show(const Ferry__Event *e, int json, cJSON *all, struct table *t)
 {
-	if (!json) {
+	if (!json && t != NULL) {
+		event_row(t, e);
+	} else if (!json) {
 		event_line(e);
 	} else if (all != NULL) {
 		cJSON_AddItemToArray(all, event_json(e));
@@ -997,6 +1065,7 @@ cmd_events(int argc, char **argv)
 	const char *dep, *lim, *before, *after, *since;
 	int follow, json, oldest;
 	cJSON *all = NULL;
+	struct table *t = NULL;
 	size_t i, n, limit = EVENTS_LIMIT_DEFAULT;
 
 	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
@@ -1053,16 +1122,20 @@ cmd_events(int argc, char **argv)
 	req.events = &er;
 	if (json && !follow)
 		all = cJSON_CreateArray();
+	if (!json && !follow)
+		t = events_table();
 	r = call(&req, 10000);
 	n = r->n_events < limit ? r->n_events : limit;
 	for (i = 0; i < n; i++) {
 		const Ferry__Event *e = r->events[follow && !oldest ?
 		    n - 1 - i : i];
 
-		event_show(e, json, all);
+		event_show(e, json, all, t);
 		if (e->id > er.after_id)
 			er.after_id = e->id;
 	}
+	if (t != NULL)
+		table_print(t, stdout);
 	if (!follow && r->n_events > limit)
 		fprintf(stderr, "ferry: more events: add --%s %llu\n",
 		    oldest ? "after" : "before",
@@ -1077,7 +1150,7 @@ cmd_events(int argc, char **argv)
 		usleep(WATCH_MS * 1000);
 		r = call(&req, 10000);
 		for (i = 0; i < r->n_events; i++) {
-			event_show(r->events[i], json, NULL);
+			event_show(r->events[i], json, NULL, NULL);
 			er.after_id = r->events[i]->id;
 		}
 		ferry__ctl_reply__free_unpacked(r, NULL);

@@ -187,16 +187,25 @@ secret_list(const char *service, int json)
 		}
 		print_json(a);
 	} else {
-		printf("%-24s %-8s %-6s %-21s %s\n", "NAME", "VERSION",
-		    "SIZE", "SET", "BY");
+		struct table *t = table_new();
+
+		table_col(t, "NAME", 0.3, 0);
+		table_col(t, "VERSION", 0, TABLE_RIGHT);
+		table_col(t, "SIZE", 0, TABLE_RIGHT);
+		table_col(t, "SET", 0, 0);
+		table_col(t, "BY", 0.2, TABLE_TRUNC);
 		for (i = 0; i < r->n_secrets; i++) {
 			const Ferry__SecretInfo *s = r->secrets[i];
 
 			when(s->created_ms, at, sizeof(at));
-			printf("%-24s %-8llu %-6u %-21s %s\n", s->name,
-			    (unsigned long long)s->version, s->size, at,
-			    s->created_by);
+			table_row(t);
+			table_cell(t, "%s", s->name);
+			table_cell(t, "%llu", (unsigned long long)s->version);
+			table_cell(t, "%u", s->size);
+			table_cell(t, "%s", at);
+			table_cell(t, "%s", s->created_by);
 		}
+		table_print(t, stdout);
 	}
 	ferry__ctl_reply__free_unpacked(r, NULL);
 	return 0;

@@ -24,6 +24,7 @@ BUILD_PKGS=(
     libcjson-dev libinih-dev libyaml-dev
     libsystemd-dev              # sd_notify: the daemons' readiness
     libhttp-parser-dev          # ferry-proxy's HTTP/1.1 parser
+    libsmartcols-dev            # the ferry CLI's tables (util-linux)
     debhelper dpkg-dev          # `make deb`
 )
 # What the integration tests and the demo need: a real Docker engine, a real

@@ -381,11 +381,21 @@ Test(audit, events_page_newest_first_and_filter)
 	cr_assert_eq(jnum(cJSON_GetArrayItem(page, 0), "id"), 1);
 	cr_assert_eq(jnum(cJSON_GetArrayItem(page, 1), "id"), 2);
 	cJSON_Delete(page);
-	/* The text form: one line an event, its id first, newest first. */
+	/* The text form: a table, one line an event under the heading, its
+	 * id first, newest first. */
 	h_ferry(&F, &R, (const char *[]){ "events", "--limit", "2", NULL });
 	cr_assert_eq(R.status, 0);
+	cr_assert(strncmp(R.out + strspn(R.out, " "), "ID TIME (UTC)", 13) ==
+	    0, "%s", R.out);
 	snprintf(first, sizeof(first), "%lld ", max);
-	cr_assert(strncmp(R.out, first, strlen(first)) == 0, "%s", R.out);
+	{
+		const char *l = strchr(R.out, '\n');
+
+		cr_assert_not_null(l, "%s", R.out);
+		l++;
+		l += strspn(l, " ");
+		cr_assert(strncmp(l, first, strlen(first)) == 0, "%s", R.out);
+	}
 
 	/* Filters. */
 	/* Seven, and the one h_add_agent made. */
