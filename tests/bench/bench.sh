@@ -422,19 +422,23 @@ swarm_create() {
         "$img" >/dev/null || die "docker service create failed"
 }
 
-# swarm_timed_update ORDER FROM TO -> "SECONDS STATE": swarm_update from FROM
-# to TO, for a timing.  Swarm judges its tasks by health checks run inside
-# them; on a loaded machine one can miss its 1 s timeout and Swarm rolls a
-# good update back.  That run times nothing: noted, the service made again
-# on FROM, and the update tried again (3 tries in all).
+# swarm_timed_update ORDER TO WANT -> "SECONDS STATE": swarm_update to TO,
+# for a timing, which must end WANT (completed; rollback_completed for a bad
+# image).  Swarm judges its tasks by health checks run inside them; on a
+# loaded machine one can miss its 1 s timeout, and Swarm rolls a good update
+# back, or pauses a rollback.  Such a run times nothing: noted, the service
+# made again on the image it ran before, and the update tried again (3
+# tries in all).
 swarm_timed_update() {
-    local out try
+    local out try from
+    from="$("$DOCKER" service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' "$SW")"
     for ((try = 1; try <= 3; try++)); do
-        out="$(swarm_update "$3")"
-        [ "${out#* }" = completed ] && break
-        note "Swarm's update to $3 ($1) ended ${out#* } on try $try ($("$DOCKER" service inspect --format '{{.UpdateStatus.Message}}' "$SW" 2>/dev/null)): not a timing; the service made again on $2 and the update tried again"
-        log "  Swarm's update ended ${out#* }: tried again"
-        swarm_create "$1" "" "$2"
+        out="$(swarm_update "$2")"
+        [ "${out#* }" = "$3" ] && break
+        note "Swarm's update to $2 ($1) ended ${out#* }, not $3, on try $try ($("$DOCKER" service inspect --format '{{.UpdateStatus.Message}}' "$SW" 2>/dev/null)): not a timing; the service made again on $from and the update tried again"
+        log "  Swarm's update ended ${out#* }, not $3: tried again"
+        swarm_create "$1" "" "$from"
+        swarm_bad_tasks >"$WORK/bad.before"
     done
     echo "$out"
 }
@@ -628,7 +632,7 @@ section_rollouts() {
             out="$(ferry_rollout "$IMG:$img" "$order" 0s)"
             [ "${out#* }" = succeeded ] || die "ferry rollout ($order, run $r) ended ${out#* }"
             f0+=("${out%% *}")
-            out="$(swarm_timed_update "$order" "$IMG:$((3 - img))" "$IMG:$img")"
+            out="$(swarm_timed_update "$order" "$IMG:$img" completed)"
             [ "${out#* }" = completed ] || die "Swarm update ($order, run $r) ended ${out#* }, three times"
             sw+=("${out%% *}")
             floor_rollout "$order" "$IMG:$img"
@@ -668,8 +672,8 @@ section_rollouts() {
                 fails+=("${out%% *}")
                 fbad+=("$(created_since "$t0" "ferry.service=$TAG" "$IMG_DIGEST_BAD|:bad")")
                 swarm_bad_tasks >"$WORK/bad.before"
-                out="$(swarm_update "$IMG:bad")"
-                [ "${out#* }" = rollback_completed ] || die "Swarm's bad update ($order) ended ${out#* }"
+                out="$(swarm_timed_update "$order" "$IMG:bad" rollback_completed)"
+                [ "${out#* }" = rollback_completed ] || die "Swarm's bad update ($order) ended ${out#* }, three times"
                 swfails+=("${out%% *}")
                 swbad+=("$(swarm_bad_tasks | comm -13 "$WORK/bad.before" - | wc -l)")
                 if [ "$order" = start-first ]; then
