@@ -349,7 +349,7 @@ cmd_token(int argc, char **argv)
 	return 0;
 }
 
-static void
+void
 ago(uint64_t ms, char *buf, size_t len)
 {
 	uint64_t now = clock_wall_ms(), d;
@@ -363,8 +363,10 @@ ago(uint64_t ms, char *buf, size_t len)
 		snprintf(buf, len, "%llus ago", (unsigned long long)d);
 	else if (d < 7200)
 		snprintf(buf, len, "%llum ago", (unsigned long long)d / 60);
-	else
+	else if (d < 2 * 86400)
 		snprintf(buf, len, "%lluh ago", (unsigned long long)d / 3600);
+	else
+		snprintf(buf, len, "%llud ago", (unsigned long long)d / 86400);
 }
 
 /* ---- ferry-proxy's counts ---------------------------------------------- */

@@ -28,6 +28,10 @@ void print_json(cJSON *j);
  * used in turn: good until 8 more calls. */
 const char *shown(const char *s);
 
+/* ago writes how long ago the wall-clock time ms was, as people say it:
+ * "42s ago", "3m ago", "5h ago", "2d ago"; "never" for 0. */
+void ago(uint64_t ms, char *buf, size_t len);
+
 /* ferry-proxy's counts as ferryd reads them (ferry.c): traffic_json and
  * proxy_json make JSON objects of every figure; proxy_said says in words
  * why a host has no counts ("no proxy", "no proxy answer: WHY", "not heard

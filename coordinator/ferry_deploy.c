@@ -1,6 +1,7 @@
 /* ferry_deploy.c: the CLI's rollout commands: deploy, plan, status,
  * history, rollback, pause, resume, abort, events. */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +74,15 @@ static const char usage_ctl[] =
 "canary hosts take the new revision alone, the other batches follow.\n";
 
 static const char usage_history[] =
-"usage: ferry history SERVICE [--json]\n";
+"usage: ferry history SERVICE [--json]\n"
+"\n"
+"The service's deployments, newest first: id, when it started (local\n"
+"time, and how long ago), who asked for it, what kind of work it was\n"
+"(deploy, rollback, restart, catch-up, ...), the revision it rolled out,\n"
+"how it stands or ended, its hosts (\"2 of 3\" when matched hosts were\n"
+"left out, and below the table which and why) and the image (by digest\n"
+"once resolved, its first 12 digits).  --json: every deployment as\n"
+"`ferry status --json` shows it (created_ms, actor, kind, digest).\n";
 
 static const char usage_events[] =
 "usage: ferry events [--limit N] [--before ID | --after ID] [--kind KIND]\n"
@@ -166,6 +175,59 @@ read_spec(const char *path, size_t *len)
 	if (*len > SPEC_READ_MAX)
 		die(EXIT_USAGE, "%s: larger than 1 MiB", path);
 	return text;
+}
+
+/* local_time writes a wall-clock time in the local zone, as people read
+ * it: "2026-05-01 14:03". */
+static void
+local_time(uint64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms == 0 || localtime_r(&t, &tm) == NULL)
+		snprintf(buf, len, "-");
+	else
+		strftime(buf, len, "%Y-%m-%d %H:%M", &tm);
+}
+
+/* who writes the actor ferryd recorded as people know it: "uid:1000"
+ * becomes the user's name on this machine (ferryd's: the CLI reaches it
+ * over a local socket), "alice"; anything else as it is. */
+static const char *
+who(const char *actor, char *buf, size_t len)
+{
+	struct passwd *pw;
+	char *end;
+	unsigned long uid;
+
+	if (actor == NULL || actor[0] == '\0')
+		return "-";
+	if (strncmp(actor, "uid:", 4) != 0 || actor[4] < '0' ||
+	    actor[4] > '9')
+		return actor;
+	errno = 0;
+	uid = strtoul(actor + 4, &end, 10);
+	if (errno != 0 || *end != '\0' || (pw = getpwuid((uid_t)uid)) ==
+	    NULL)
+		return actor;
+	snprintf(buf, len, "%s", pw->pw_name);
+	return buf;
+}
+
+/* short_image names a deployment's image for a table: by digest once
+ * resolved, cut to its first 12 hex digits as docker does
+ * ("reg/web@sha256:2008cb01c4d7"; --json has it whole). */
+static const char *
+short_image(const Ferry__DeploymentInfo *d, char *buf, size_t len)
+{
+	const char *at = strstr(d->digest, "@sha256:");
+
+	if (at == NULL)
+		return d->image;
+	snprintf(buf, len, "%.*s@sha256:%.12s", (int)(at - d->digest),
+	    d->digest, at + 8);
+	return buf;
 }
 
 /* ---- showing a deployment ---------------------------------------------- */
@@ -800,27 +862,46 @@ cmd_history(int argc, char **argv)
 		struct table *t = table_new();
 
 		table_col(t, "ID", 0, TABLE_RIGHT);
+		table_col(t, "WHEN", 0, 0);
+		table_col(t, "AGO", 0, TABLE_RIGHT);
+		table_col(t, "WHO", 0.15, TABLE_TRUNC);
+		table_col(t, "KIND", 0, 0);
 		table_col(t, "REVISION", 0, TABLE_RIGHT);
 		table_col(t, "STATE", 0, 0);
 		table_col(t, "HOSTS", 0, TABLE_RIGHT);
-		table_col(t, "IMAGE", 0.5, TABLE_TRUNC);
+		table_col(t, "IMAGE", 0.3, TABLE_TRUNC);
 		for (i = 0; i < r->n_deployments; i++) {
 			const Ferry__DeploymentInfo *d = r->deployments[i];
-			char hosts[32], text[600];
+			char hosts[32], text[600], at[32], since[32];
 
 			snprintf(hosts, sizeof(hosts), d->n_skipped ?
 			    "%zu of %zu" : "%zu", d->n_hosts, d->n_hosts +
 			    d->n_skipped);
+			local_time(d->created_ms, at, sizeof(at));
+			ago(d->created_ms, since, sizeof(since));
 			table_row(t);
 			table_cell(t, "%llu", (unsigned long long)d->id);
+			table_cell(t, "%s", at);
+			table_cell(t, "%s", since);
+			table_cell(t, "%s", who(d->actor, text, sizeof(text)));
+			table_cell(t, "%s", d->kind[0] ? d->kind : "deploy");
 			table_cell(t, "%llu", (unsigned long long)d->revision);
-			table_cell(t, "%s", d->n_skipped ? outcome(d, text,
-			    sizeof(text)) : d->state);
+			table_cell(t, "%s", d->state);
 			table_cell(t, "%s", hosts);
-			table_cell(t, "%s", d->digest[0] ? d->digest :
-			    d->image);
+			table_cell(t, "%s", short_image(d, text,
+			    sizeof(text)));
 		}
 		table_print(t, stdout);
+		/* What "2 of 3" left out, and why. */
+		for (i = 0; i < r->n_deployments; i++) {
+			const Ferry__DeploymentInfo *d = r->deployments[i];
+			char text[600];
+
+			if (d->n_skipped > 0)
+				printf("deployment %llu: %s\n",
+				    (unsigned long long)d->id,
+				    shown(outcome(d, text, sizeof(text))));
+		}
 	}
 	ferry__ctl_reply__free_unpacked(r, NULL);
 	return 0;

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -852,6 +853,29 @@ Test(deploy, rollback_to_revision_one_restores_it_everywhere)
 	cr_assert_str_eq(kinds[0], "rollback");
 	cr_assert_str_eq(kinds[1], "deploy");
 	cr_assert_str_eq(kinds[2], "deploy");
+	/* The table says when (local time, how long ago), who and what
+	 * kind: its first row is the rollback, by this test's user. */
+	{
+		time_t t = (time_t)(cJSON_GetObjectItem(cJSON_GetArrayItem(
+		    hist, 0), "created_ms")->valuedouble / 1000);
+		struct passwd *pw = getpwuid(getuid());
+		char at[32], row[1024];
+		const char *nl;
+
+		strftime(at, sizeof(at), "%Y-%m-%d %H:%M", localtime(&t));
+		h_ferry(&F, &R, (const char *[]){ "history", "web", NULL });
+		cr_assert_eq(R.status, 0, "%s", R.err);
+		cr_assert(strstr(R.out, "WHEN") && strstr(R.out, "AGO") &&
+		    strstr(R.out, "WHO") && strstr(R.out, "KIND"), "%s", R.out);
+		nl = strchr(R.out, '\n');
+		cr_assert_not_null(nl, "%s", R.out);
+		snprintf(row, sizeof(row), "%.*s", (int)strcspn(nl + 1, "\n"),
+		    nl + 1);
+		cr_assert(strstr(row, " rollback ") && strstr(row, "s ago ") &&
+		    strstr(row, at) && pw != NULL && strstr(row, pw->pw_name),
+		    "first row: %s (want %s, %s)", row, at, pw ? pw->pw_name :
+		    "?");
+	}
 	cJSON_Delete(hist);
 	/* Newest first. */
 	cr_assert(revs[0] == 1 && revs[1] == 2 && revs[2] == 1,
