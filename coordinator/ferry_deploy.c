@@ -1,5 +1,7 @@
 /* ferry_deploy.c: the CLI's rollout commands: deploy, plan, status,
  * history, rollback, pause, resume, abort, events. */
+#include <sys/ioctl.h>
+
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -30,7 +32,9 @@ static const char usage_deploy[] =
 "counts (analysis:); with strategy: blue-green, every host starts the new\n"
 "revision beside the old, then all switch together.  See ferry.yml(5).\n"
 "Prints the deployment id; with --watch,\n"
-"shows progress until it ends.  --image replaces the spec's image.\n"
+"shows progress until it ends (on a terminal redrawn in place under a\n"
+"running clock; on a pipe a line per change).  --image replaces the spec's\n"
+"image.\n"
 "A matched host that is offline stops the deployment from starting;\n"
 "--skip-offline (or rollout.skip_offline: true) leaves such hosts out, and\n"
 "the deployment says so in its state.\n"
@@ -598,12 +602,93 @@ get_status(uint64_t id, const char *service)
 	return call(&req, 10000);
 }
 
-/* watch shows a deployment until it ends: redrawn in place on a
- * terminal, one line per change otherwise.  Returns its exit status. */
+/* frame_put writes a frame of a watch on the terminal over the one before
+ * (prev lines): up over them (CSI n A), from the line's start down cleared
+ * (CSI J), then the frame, each line cut to the terminal's width so that
+ * none wraps (a wrapped line would throw the count off) and no more lines
+ * than the terminal has rows, less one (the cursor cannot go up past the
+ * top).  Returns how many lines it wrote. */
+static int
+frame_put(const char *text, int prev)
+{
+	struct winsize ws;
+	int cols = 80, rows = 24, n = 0, w;
+	const char *p, *e;
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+		cols = ws.ws_col;
+		rows = ws.ws_row > 1 ? ws.ws_row : rows;
+	}
+	if (prev > 0)
+		printf("\033[%dA", prev);
+	fputs("\r\033[J", stdout);
+	for (p = text; *p != '\0' && n < rows - 1; p = *e ? e + 1 : e) {
+		e = strchr(p, '\n');
+		if (e == NULL)
+			e = p + strlen(p);
+		if (n == rows - 2 && *e != '\0' && e[1] != '\0') {
+			/* The last row left: say the rest is cut. */
+			fputs("...\n", stdout);
+			n++;
+			break;
+		}
+		/* Width in columns: every byte but UTF-8's continuations
+		 * (the text is escaped: no control characters in it). */
+		for (w = 0; p < e; p++) {
+			if (((unsigned char)*p & 0xc0) != 0x80 && ++w >= cols)
+				break;
+			putchar(*p);
+		}
+		putchar('\n');
+		n++;
+	}
+	fflush(stdout);
+	return n;
+}
+
+/* watch_frame renders what `ferry status` shows into a string, below a
+ * line whose clock runs: the time, how long the deployment has run (by the
+ * wall clock since it started, until it ends) and how to leave.  show()
+ * and the tables write to stdout: glibc's stdout is a variable that a
+ * program may set (the GNU C Library manual, "Standard Streams"), so
+ * it points at the frame's memory stream meanwhile. */
+static char *
+watch_frame(const Ferry__DeploymentInfo *d)
+{
+	FILE *real = stdout, *mem;
+	char *buf = NULL, now[16], el[32];
+	size_t len = 0;
+	uint64_t wall = clock_wall_ms(), end;
+	time_t t = (time_t)(wall / 1000);
+	struct tm tm;
+
+	fflush(stdout);
+	if ((mem = open_memstream(&buf, &len)) == NULL)
+		die(EXIT_FAIL, "out of memory");
+	end = finished(d) ? d->updated_ms : wall;
+	localtime_r(&t, &tm);
+	strftime(now, sizeof(now), "%H:%M:%S", &tm);
+	fprintf(mem, "%s  deployment %llu, %s %s%s\n\n", now,
+	    (unsigned long long)d->id, finished(d) ? "ended after" :
+	    "running for", text_duration(el, sizeof(el), end > d->created_ms ?
+	    end - d->created_ms : 0), finished(d) ? "" : "  (Ctrl-C stops "
+	    "watching; the deployment goes on)");
+	stdout = mem;
+	show(d, 1);
+	fflush(mem);
+	stdout = real;
+	if (fclose(mem) != 0 || buf == NULL)
+		die(EXIT_FAIL, "out of memory");
+	return buf;
+}
+
+/* watch shows a deployment until it ends: on a terminal, redrawn in place
+ * with a running clock; otherwise one line per change.  Returns its exit
+ * status. */
 static int
 watch(uint64_t id, int json)
 {
-	int tty = isatty(1);
+	int tty = isatty(1), drawn = 0;
 	char last[4096] = "";
 	uint64_t start = clock_mono_us();
 	Ferry__CtlReply *r;
@@ -627,9 +712,10 @@ watch(uint64_t id, int json)
 				return rc;
 			}
 		} else if (tty) {
-			fputs("\033[H\033[2J", stdout);
-			show(d, 1);
-			fflush(stdout);
+			char *frame = watch_frame(d);
+
+			drawn = frame_put(frame, drawn);
+			free(frame);
 		} else {
 			const Ferry__CanaryInfo *c = d->canary;
 
