@@ -32,51 +32,59 @@ static const char usage_main[] =
 "usage: ferry [--socket PATH] COMMAND [ARGS]\n"
 "\n"
 "Commands:\n"
-"  token create [--ttl 1h] [--label k=v ...]   a one-time join token\n"
-"  hosts [--json]                              the fleet: state, labels, "
-"what runs\n"
-"  hosts accept NAME [--key FP]                admit a pending host (or, "
-"with --key,\n"
-"                                              the key that claims its "
-"name)\n"
-"  hosts revoke NAME                           shut a host out\n"
-"  hosts label NAME k=v ...                    set labels (k= removes k)\n"
-"  ping [HOST ...] [--timeout 5s] [--json]     signed round trip, with "
-"latency\n"
+"  token create [--ttl 1h] [--label k=v ...] [--json]\n"
+"                          a one-time join token\n"
+"  hosts [--json]          the fleet: state, labels, what runs, traffic\n"
+"  hosts accept NAME [--key FINGERPRINT]\n"
+"                          admit a pending host (or, with --key, the key\n"
+"                          that claims its name)\n"
+"  hosts revoke NAME       shut a host out\n"
+"  hosts label NAME k=v ...  set labels (k= removes k)\n"
+"  ping [HOST ...] [--timeout 5s] [--json]\n"
+"                          signed round trip, with latency\n"
 "  swap HOST SPEC.yml [--weight N [--keep-old]] [--json]\n"
-"                                              one swap on one host, "
-"outside\n"
-"                                              any rollout (--weight: N% "
-"of new\n"
-"                                              traffic to it, beside the "
-"old)\n"
-"  swap HOST --rollback SERVICE [--json]       put back the revision the "
-"host\n"
-"                                              keeps\n"
-"  plan SPEC.yml                               batches and changes; changes "
-"nothing\n"
-"  deploy SPEC.yml [--image REF] [--watch]     a deployment: rolling, canary\n"
-"                                              or blue-green, as the spec says\n"
-"  status [DEPLOYMENT] [--watch] [--json]      state, health, rollback "
-"target\n"
-"  pause|resume|abort DEPLOYMENT\n"
-"  promote DEPLOYMENT                          skip a canary's steps left\n"
-"  rollback SERVICE [--to REVISION] [--watch]  roll an earlier revision "
-"out\n"
-"  history SERVICE                             its deployments\n"
-"  events [--deployment ID] [--follow]         the audit log\n"
-"  secret set SERVICE NAME [--file PATH]       a secret's new version, "
-"from\n"
-"                                              stdin or a file\n"
-"  secret list SERVICE [--json] | rm SERVICE NAME\n"
-"  registry login HOST --username U [--password-file PATH]\n"
-"                                              credentials hosts pull "
-"with\n"
+"                          one swap on one host, outside any rollout\n"
+"                          (--weight: N% of new traffic to it, beside\n"
+"                          the old)\n"
+"  swap HOST --rollback SERVICE [--json]\n"
+"                          put back the revision the host keeps\n"
+"  swap HOST --remove SERVICE [--json]\n"
+"                          stop and remove the service on the host\n"
+"  plan SPEC.yml [--image REF] [--skip-offline] [--json]\n"
+"                          batches and changes; changes nothing\n"
+"  deploy SPEC.yml [--image REF] [--skip-offline] [--watch] [--json]\n"
+"                          a deployment: rolling, canary or blue-green,\n"
+"                          as the spec says\n"
+"  status [DEPLOYMENT] [--watch] [--json]\n"
+"                          state, health, rollback target\n"
+"  pause|resume|abort DEPLOYMENT [--json]\n"
+"                          hold, go on, stop a deployment\n"
+"  promote DEPLOYMENT [--json]\n"
+"                          skip a canary's steps left\n"
+"  rollback SERVICE [--to REVISION] [--watch] [--json]\n"
+"                          roll an earlier revision out\n"
+"  history SERVICE [--json]  its deployments: when, who, what kind\n"
+"  events [--limit N] [--before ID | --after ID] [--kind KIND]\n"
+"         [--host HOST] [--deployment ID] [--since DURATION|TIME]\n"
+"         [--oldest-first] [--follow] [--json]\n"
+"                          the audit log\n"
+"  secret set SERVICE NAME [--file PATH]\n"
+"                          a secret's new version, from stdin or a file\n"
+"  secret list SERVICE [--json]\n"
+"                          names, versions, when, by whom; never values\n"
+"  secret rm SERVICE NAME  every version of a secret gone\n"
+"  registry login HOST --username USER [--password-file PATH]\n"
+"                          credentials hosts pull with\n"
+"  registry logout HOST    forget them\n"
+"  registry list [--json]  the registries with a login\n"
+"  help [COMMAND]          this text, or COMMAND --help\n"
 "\n"
-"ferry finds ferryd through --socket, else FERRY_SOCKET, else\n"
-DEFAULT_SOCKET ".  `ferry COMMAND --help` tells more.\n"
-"Exit status: 0 success, 1 the operation failed, 2 bad arguments,\n"
-"3 ferryd cannot be reached.\n";
+"Every command takes --help (`ferry COMMAND --help` tells more); every\n"
+"listing takes --json.  ferry finds ferryd through --socket, else\n"
+"FERRY_SOCKET, else " DEFAULT_SOCKET ".\n"
+"Exit status: 0 success, 1 the operation failed (deploy, status and\n"
+"rollback: the deployment failed, was rolled back or aborted), 2 bad\n"
+"arguments, 3 ferryd cannot be reached.\n";
 
 static const char usage_token[] =
 "usage: ferry token create [--ttl DURATION] [--label k=v ...] [--json]\n"
@@ -155,17 +163,62 @@ static const char usage_swap[] =
 "Waits for the host's signed result and prints it.  Exit status 0 only\n"
 "when the new revision runs and is healthy.\n";
 
+const char *cmd_usage;
+
+/* synopsis prints usage up to its first blank line: the "usage:" lines. */
+static void
+synopsis(const char *usage)
+{
+	const char *end = strstr(usage, "\n\n");
+
+	fprintf(stderr, "%.*s", end ? (int)(end - usage + 1) :
+	    (int)strlen(usage), usage);
+}
+
+static void __attribute__((format(printf, 2, 0), noreturn))
+vdie(int status, const char *fmt, va_list ap)
+{
+	fputs("ferry: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	if (status == EXIT_USAGE && cmd_usage != NULL) {
+		synopsis(cmd_usage);
+		fputs("(--help tells more)\n", stderr);
+	} else if (status == EXIT_USAGE) {
+		fputs("(see ferry --help)\n", stderr);
+	}
+	exit(status);
+}
+
 void
 die(int status, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("ferry: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(status);
+	vdie(status, fmt, ap);
+}
+
+void
+usage_die(const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (usage != NULL)
+		cmd_usage = usage;
+	va_start(ap, fmt);
+	vdie(EXIT_USAGE, fmt, ap);
+}
+
+void
+unknown_flags(int argc, char **argv, const char *cmd, const char *usage)
+{
+	int i;
+
+	for (i = 0; i < argc; i++)
+		if (argv[i][0] == '-' && argv[i][1] != '\0')
+			usage_die(usage, "%s: unknown flag \"%s\"", cmd,
+			    argv[i]);
 }
 
 /* call sends req to ferryd and returns its reply; dies when ferryd cannot
@@ -283,11 +336,16 @@ cmd_token(int argc, char **argv)
 	char when[64];
 	time_t t;
 
-	if (argc < 1 || has_flag(argc, argv, "--help") ||
-	    has_flag(argc, argv, "-h")) {
-		fputs(usage_token, argc < 1 ? stderr : stdout);
-		return argc < 1 ? EXIT_USAGE : 0;
+	cmd_usage = usage_token;
+	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
+		fputs(usage_token, stdout);
+		return 0;
 	}
+	if (argc < 1)
+		die(EXIT_USAGE, "token: expected a subcommand (create)");
+	if (argv[0][0] == '-')
+		die(EXIT_USAGE, "token: unknown flag \"%s\" (the subcommand, "
+		    "create, comes first)", argv[0]);
 	if (strcmp(argv[0], "create") != 0)
 		die(EXIT_USAGE, "token: unknown subcommand \"%s\" (expected "
 		    "create)", argv[0]);
@@ -306,9 +364,12 @@ cmd_token(int argc, char **argv)
 			labels[tc.n_labels++] = parse_label(argv[++i], 0);
 		} else if (strcmp(argv[i], "--json") == 0) {
 			json = 1;
+		} else if (argv[i][0] == '-') {
+			die(EXIT_USAGE, "token create: unknown flag \"%s\"",
+			    argv[i]);
 		} else {
-			die(EXIT_USAGE, "token create: unexpected \"%s\" (see "
-			    "ferry token --help)", argv[i]);
+			die(EXIT_USAGE, "token create: unexpected \"%s\"",
+			    argv[i]);
 		}
 	}
 	tc.labels = labels;
@@ -791,17 +852,27 @@ cmd_hosts(int argc, char **argv)
 	Ferry__HostLabel lab = FERRY__HOST_LABEL__INIT;
 	Ferry__Label *labels[64];
 	Ferry__CtlReply *r;
-	int i;
+	int i, json = 0;
 
+	cmd_usage = usage_hosts;
 	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
 		fputs(usage_hosts, stdout);
 		return 0;
 	}
-	if (argc == 0 || (argc == 1 && strcmp(argv[0], "--json") == 0)) {
+	if (argc == 0 || argv[0][0] == '-') {
+		for (i = 0; i < argc; i++)
+			if (strcmp(argv[i], "--json") == 0)
+				json = 1;
+			else if (argv[i][0] == '-')
+				die(EXIT_USAGE, "hosts: unknown flag \"%s\"",
+				    argv[i]);
+			else
+				die(EXIT_USAGE, "hosts: unexpected \"%s\" (a "
+				    "subcommand comes first)", argv[i]);
 		req.op_case = FERRY__CTL_REQUEST__OP_HOSTS_LIST;
 		req.hosts_list = &hl;
 		r = call(&req, 10000);
-		if (argc == 1)
+		if (json)
 			hosts_json(r);
 		else
 			hosts_table(r);
@@ -809,13 +880,28 @@ cmd_hosts(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[0], "accept") == 0 || strcmp(argv[0], "revoke") == 0) {
-		if (argc == 4 && argv[0][0] == 'a' &&
-		    strcmp(argv[2], "--key") == 0)
-			hn.key = argv[3];
-		else if (argc != 2)
-			die(EXIT_USAGE, "usage: ferry hosts %s NAME%s", argv[0],
-			    argv[0][0] == 'a' ? " [--key FINGERPRINT]" : "");
-		hn.name = argv[1];
+		const char *name = NULL;
+
+		for (i = 1; i < argc; i++)
+			if (argv[0][0] == 'a' && strcmp(argv[i], "--key") ==
+			    0) {
+				if (i + 1 >= argc)
+					die(EXIT_USAGE, "hosts accept: --key "
+					    "needs a FINGERPRINT");
+				hn.key = argv[++i];
+			} else if (argv[i][0] == '-') {
+				die(EXIT_USAGE, "hosts %s: unknown flag "
+				    "\"%s\"", argv[0], argv[i]);
+			} else if (name == NULL) {
+				name = argv[i];
+			} else {
+				die(EXIT_USAGE, "hosts %s: unexpected \"%s\" "
+				    "(one host NAME)", argv[0], argv[i]);
+			}
+		if (name == NULL)
+			die(EXIT_USAGE, "hosts %s: expected a host NAME",
+			    argv[0]);
+		hn.name = (char *)name;
 		if (hn.key != NULL)
 			accept_show_claim(hn.name, hn.key);
 		if (argv[0][0] == 'a') {
@@ -828,17 +914,18 @@ cmd_hosts(int argc, char **argv)
 		r = call(&req, 10000);
 		if (hn.key != NULL)
 			printf("host %s: key %s accepted; it replaces the "
-			    "host's key\n", argv[1], hn.key);
+			    "host's key\n", name, hn.key);
 		else
-			printf("host %s %s\n", argv[1], argv[0][0] == 'a' ?
+			printf("host %s %s\n", name, argv[0][0] == 'a' ?
 			    "accepted" : "revoked");
 		ferry__ctl_reply__free_unpacked(r, NULL);
 		return 0;
 	}
 	if (strcmp(argv[0], "label") == 0) {
+		unknown_flags(argc - 1, argv + 1, "hosts label", NULL);
 		if (argc < 3)
-			die(EXIT_USAGE, "usage: ferry hosts label NAME k=v "
-			    "[k=v ...]");
+			die(EXIT_USAGE, "hosts label: expected a host NAME and "
+			    "k=v ...");
 		if (argc - 2 > 64)
 			die(EXIT_USAGE, "too many labels");
 		lab.name = argv[1];
@@ -869,6 +956,7 @@ cmd_ping(int argc, char **argv)
 	int i, json = 0, failed = 0;
 	size_t k;
 
+	cmd_usage = usage_ping;
 	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
 		fputs(usage_ping, stdout);
 		return 0;
@@ -966,6 +1054,7 @@ cmd_swap(int argc, char **argv)
 	const char *args[3] = { NULL, NULL, NULL };
 	int nargs = 0;
 
+	cmd_usage = usage_swap;
 	if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
 		fputs(usage_swap, stdout);
 		return 0;
@@ -1004,7 +1093,9 @@ cmd_swap(int argc, char **argv)
 		else if (nargs < 2)
 			args[nargs++] = argv[i];
 		else
-			die(EXIT_USAGE, "swap: unexpected \"%s\"", argv[i]);
+			die(EXIT_USAGE, "swap: unexpected \"%s\" (HOST and "
+			    "SPEC.yml, or HOST and --rollback/--remove "
+			    "SERVICE)", argv[i]);
 	}
 	if (so.rollback_service[0] && so.remove_service[0])
 		die(EXIT_USAGE, "swap: --rollback or --remove, not both");
@@ -1020,10 +1111,12 @@ cmd_swap(int argc, char **argv)
 	/* 0 leaves the old one all the traffic: it can only keep it. */
 	so.beside = keep_old || (weight_given && so.weight == 0);
 	if (nargs != (so.rollback_service[0] || so.remove_service[0] ? 1 :
-	    2)) {
-		fputs(usage_swap, stderr);
-		return EXIT_USAGE;
-	}
+	    2))
+		die(EXIT_USAGE, "swap: expected %s",
+		    so.rollback_service[0] || so.remove_service[0] ?
+		    "one HOST" : nargs == 0 ? "HOST and SPEC.yml" :
+		    nargs == 1 ? "SPEC.yml after the HOST" : "HOST and "
+		    "SPEC.yml only");
 	so.host = (char *)args[0];
 	if (!so.rollback_service[0] && !so.remove_service[0]) {
 		FILE *f = fopen(args[1], "r");
@@ -1119,17 +1212,74 @@ cmd_swap(int argc, char **argv)
 	return ok ? 0 : EXIT_FAIL;
 }
 
+/* run runs the command cmd with its arguments. */
+static int
+run(const char *cmd, int argc, char **argv)
+{
+	if (strcmp(cmd, "token") == 0)
+		return cmd_token(argc, argv);
+	if (strcmp(cmd, "hosts") == 0)
+		return cmd_hosts(argc, argv);
+	if (strcmp(cmd, "ping") == 0)
+		return cmd_ping(argc, argv);
+	if (strcmp(cmd, "swap") == 0)
+		return cmd_swap(argc, argv);
+	if (strcmp(cmd, "deploy") == 0 || strcmp(cmd, "plan") == 0)
+		return cmd_deploy(argc, argv, cmd[0] == 'p');
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(argc, argv);
+	if (strcmp(cmd, "history") == 0)
+		return cmd_history(argc, argv);
+	if (strcmp(cmd, "rollback") == 0)
+		return cmd_rollback(argc, argv);
+	if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0 ||
+	    strcmp(cmd, "abort") == 0 || strcmp(cmd, "promote") == 0)
+		return cmd_control(argc, argv, cmd);
+	if (strcmp(cmd, "events") == 0)
+		return cmd_events(argc, argv);
+	if (strcmp(cmd, "secret") == 0)
+		return cmd_secret(argc, argv);
+	if (strcmp(cmd, "registry") == 0)
+		return cmd_registry(argc, argv);
+	if (strcmp(cmd, "help") == 0 && argc > 0) {
+		/* ferry help COMMAND: that command's --help. */
+		char *help[] = { "--help", NULL };
+
+		if (strcmp(argv[0], "--help") == 0 ||
+		    strcmp(argv[0], "-h") == 0) {
+			fputs(usage_main, stdout);
+			return 0;
+		}
+		if (argv[0][0] == '-')
+			usage_die(usage_main, "help: unknown flag \"%s\"",
+			    argv[0]);
+		if (argc > 1)
+			usage_die(usage_main, "help: unexpected \"%s\" (one "
+			    "COMMAND)", argv[1]);
+		if (strcmp(argv[0], "help") != 0)
+			return run(argv[0], 1, help);
+	}
+	if (strcmp(cmd, "help") == 0) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	usage_die(usage_main, "unknown command \"%s\"", cmd);
+}
+
 int
 main(int argc, char **argv)
 {
 	int i = 1;
 
+	cmd_usage = usage_main;
 	socket_path = getenv("FERRY_SOCKET");
 	if (socket_path == NULL || socket_path[0] == '\0')
 		socket_path = DEFAULT_SOCKET;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
 			socket_path = argv[++i];
+		else if (strcmp(argv[i], "--socket") == 0)
+			die(EXIT_USAGE, "--socket needs a PATH");
 		else if (strncmp(argv[i], "--socket=", 9) == 0)
 			socket_path = argv[i] + 9;
 		else if (strcmp(argv[i], "--help") == 0 ||
@@ -1137,42 +1287,9 @@ main(int argc, char **argv)
 			fputs(usage_main, stdout);
 			return 0;
 		} else
-			die(EXIT_USAGE, "unknown flag \"%s\" (see ferry --help)",
-			    argv[i]);
+			die(EXIT_USAGE, "unknown flag \"%s\"", argv[i]);
 	}
-	if (i >= argc) {
-		fputs(usage_main, stderr);
-		return EXIT_USAGE;
-	}
-	if (strcmp(argv[i], "token") == 0)
-		return cmd_token(argc - i - 1, argv + i + 1);
-	if (strcmp(argv[i], "hosts") == 0)
-		return cmd_hosts(argc - i - 1, argv + i + 1);
-	if (strcmp(argv[i], "ping") == 0)
-		return cmd_ping(argc - i - 1, argv + i + 1);
-	if (strcmp(argv[i], "swap") == 0)
-		return cmd_swap(argc - i - 1, argv + i + 1);
-	if (strcmp(argv[i], "deploy") == 0 || strcmp(argv[i], "plan") == 0)
-		return cmd_deploy(argc - i - 1, argv + i + 1,
-		    argv[i][0] == 'p');
-	if (strcmp(argv[i], "status") == 0)
-		return cmd_status(argc - i - 1, argv + i + 1);
-	if (strcmp(argv[i], "history") == 0)
-		return cmd_history(argc - i - 1, argv + i + 1);
-	if (strcmp(argv[i], "rollback") == 0)
-		return cmd_rollback(argc - i - 1, argv + i + 1);
-	if (strcmp(argv[i], "pause") == 0 || strcmp(argv[i], "resume") == 0 ||
-	    strcmp(argv[i], "abort") == 0 || strcmp(argv[i], "promote") == 0)
-		return cmd_control(argc - i - 1, argv + i + 1, argv[i]);
-	if (strcmp(argv[i], "events") == 0)
-		return cmd_events(argc - i - 1, argv + i + 1);
-	if (strcmp(argv[i], "secret") == 0)
-		return cmd_secret(argc - i - 1, argv + i + 1);
-	if (strcmp(argv[i], "registry") == 0)
-		return cmd_registry(argc - i - 1, argv + i + 1);
-	if (strcmp(argv[i], "help") == 0) {
-		fputs(usage_main, stdout);
-		return 0;
-	}
-	die(EXIT_USAGE, "unknown command \"%s\" (see ferry --help)", argv[i]);
+	if (i >= argc)
+		usage_die(usage_main, "expected a command");
+	return run(argv[i], argc - i - 1, argv + i + 1);
 }

@@ -14,9 +14,20 @@
 #define EXIT_USAGE	2	/* bad arguments */
 #define EXIT_NOFERRYD	3	/* ferryd cannot be reached */
 
-/* die prints "ferry: MESSAGE" and exits with status. */
+/* die prints "ferry: MESSAGE" and exits with status; with EXIT_USAGE, it
+ * then prints the synopsis of cmd_usage (the running command's usage, set
+ * by the command before it reads its arguments), or where to look.
+ * usage_die sets cmd_usage to usage (unless NULL) and dies with
+ * EXIT_USAGE: how every command refuses its arguments.  unknown_flags
+ * refuses the first word left in argv (after the command took its own
+ * flags and their values) that looks like a flag, naming it. */
+extern const char *cmd_usage;
 void die(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
+void usage_die(const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+void unknown_flags(int argc, char **argv, const char *cmd,
+    const char *usage);
 /* call sends req to ferryd and returns its reply; dies when ferryd cannot
  * be reached or answers with an error. */
 Ferry__CtlReply *call(const Ferry__CtlRequest *req, nng_duration timeout);

@@ -796,18 +796,19 @@ cmd_deploy(int argc, char **argv, int plan)
 	char *text;
 	size_t len, i;
 
+	cmd_usage = plan ? usage_plan : usage_deploy;
 	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
-		fputs(plan ? usage_plan : usage_deploy, stdout);
+		fputs(cmd_usage, stdout);
 		return 0;
 	}
 	w = !plan && flag(&argc, argv, "--watch");
 	json = flag(&argc, argv, "--json");
 	dr.skip_offline = flag(&argc, argv, "--skip-offline");
 	image = flag_value(&argc, argv, "--image");
-	if (argc != 1 || argv[0][0] == '-') {
-		fputs(plan ? usage_plan : usage_deploy, stderr);
-		return EXIT_USAGE;
-	}
+	unknown_flags(argc, argv, plan ? "plan" : "deploy", NULL);
+	if (argc != 1)
+		die(EXIT_USAGE, argc == 0 ? "%s: expected SPEC.yml" :
+		    "%s: one SPEC.yml, not more", plan ? "plan" : "deploy");
 	text = read_spec(argv[0], &len);
 	dr.spec_file = argv[0];
 	dr.spec.data = (uint8_t *)text;
@@ -887,16 +888,17 @@ cmd_status(int argc, char **argv)
 	uint64_t id = 0;
 	int w, json, rc;
 
+	cmd_usage = usage_status;
 	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
 		fputs(usage_status, stdout);
 		return 0;
 	}
 	w = flag(&argc, argv, "--watch");
 	json = flag(&argc, argv, "--json");
-	if (argc > 1) {
-		fputs(usage_status, stderr);
-		return EXIT_USAGE;
-	}
+	unknown_flags(argc, argv, "status", NULL);
+	if (argc > 1)
+		die(EXIT_USAGE, "status: unexpected \"%s\" (one DEPLOYMENT "
+		    "at most)", argv[1]);
 	if (argc == 1)
 		id = parse_id(argv[0], "DEPLOYMENT");
 	r = get_status(id, NULL);
@@ -926,15 +928,16 @@ cmd_history(int argc, char **argv)
 	int json;
 	size_t i;
 
+	cmd_usage = usage_history;
 	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
 		fputs(usage_history, stdout);
 		return 0;
 	}
 	json = flag(&argc, argv, "--json");
-	if (argc != 1) {
-		fputs(usage_history, stderr);
-		return EXIT_USAGE;
-	}
+	unknown_flags(argc, argv, "history", NULL);
+	if (argc != 1)
+		die(EXIT_USAGE, argc == 0 ? "history: expected a SERVICE" :
+		    "history: one SERVICE, not more");
 	ref.service = argv[0];
 	req.op_case = FERRY__CTL_REQUEST__OP_HISTORY;
 	req.history = &ref;
@@ -1001,6 +1004,7 @@ cmd_rollback(int argc, char **argv)
 	const char *to;
 	int w, json;
 
+	cmd_usage = usage_rollback;
 	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
 		fputs(usage_rollback, stdout);
 		return 0;
@@ -1008,10 +1012,10 @@ cmd_rollback(int argc, char **argv)
 	w = flag(&argc, argv, "--watch");
 	json = flag(&argc, argv, "--json");
 	to = flag_value(&argc, argv, "--to");
-	if (argc != 1) {
-		fputs(usage_rollback, stderr);
-		return EXIT_USAGE;
-	}
+	unknown_flags(argc, argv, "rollback", NULL);
+	if (argc != 1)
+		die(EXIT_USAGE, argc == 0 ? "rollback: expected a SERVICE" :
+		    "rollback: one SERVICE, not more");
 	rb.service = argv[0];
 	rb.to_revision = to ? parse_id(to, "--to") : 0;
 	req.op_case = FERRY__CTL_REQUEST__OP_ROLLBACK;
@@ -1028,15 +1032,16 @@ cmd_control(int argc, char **argv, const char *what)
 
 	int json;
 
+	cmd_usage = usage_ctl;
 	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
 		fputs(usage_ctl, stdout);
 		return 0;
 	}
 	json = flag(&argc, argv, "--json");
-	if (argc != 1) {
-		fputs(usage_ctl, stderr);
-		return EXIT_USAGE;
-	}
+	unknown_flags(argc, argv, what, NULL);
+	if (argc != 1)
+		die(EXIT_USAGE, argc == 0 ? "%s: expected a DEPLOYMENT" :
+		    "%s: one DEPLOYMENT, not more", what);
 	ref.id = parse_id(argv[0], "DEPLOYMENT");
 	if (strcmp(what, "pause") == 0) {
 		req.op_case = FERRY__CTL_REQUEST__OP_PAUSE;
@@ -1235,6 +1240,7 @@ cmd_events(int argc, char **argv)
 	struct table *t = NULL;
 	size_t i, n, limit = EVENTS_LIMIT_DEFAULT;
 
+	cmd_usage = usage_events;
 	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
 		fputs(usage_events, stdout);
 		return 0;
@@ -1249,12 +1255,9 @@ cmd_events(int argc, char **argv)
 	since = flag_value(&argc, argv, "--since");
 	er.kind = (char *)flag_value(&argc, argv, "--kind");
 	er.host = (char *)flag_value(&argc, argv, "--host");
-	if (argc != 0) {
-		fprintf(stderr, "ferry: events: unexpected argument \"%s\"\n",
-		    argv[0]);
-		fputs(usage_events, stderr);
-		return EXIT_USAGE;
-	}
+	unknown_flags(argc, argv, "events", NULL);
+	if (argc != 0)
+		die(EXIT_USAGE, "events: unexpected \"%s\"", argv[0]);
 	if (er.kind != NULL && (er.kind[0] == '\0' || !text_is_clean(er.kind)))
 		die(EXIT_USAGE, "--kind: expected an event kind (refused, "
 		    "host-online, ...)");

@@ -115,7 +115,7 @@ secret_set(int argc, char **argv)
 		else if (strcmp(argv[i], "--file") == 0)
 			die(EXIT_USAGE, "--file needs a PATH");
 		else if (argv[i][0] == '-' && argv[i][1] != '\0')
-			die(EXIT_USAGE, "secret set: unknown flag %s",
+			die(EXIT_USAGE, "secret set: unknown flag \"%s\"",
 			    argv[i]);
 		else if (npos < 2)
 			pos[npos++] = argv[i];
@@ -126,10 +126,8 @@ secret_set(int argc, char **argv)
 			    "command line (the shell's history and ps would "
 			    "keep it); give it on stdin or with --file PATH");
 	}
-	if (npos != 2) {
-		fputs(usage_secret, stderr);
-		return EXIT_USAGE;
-	}
+	if (npos != 2)
+		die(EXIT_USAGE, "secret set: expected SERVICE and NAME");
 	v = value_from(file, &len);
 	set.service = pos[0];
 	set.name = pos[1];
@@ -233,25 +231,39 @@ cmd_secret(int argc, char **argv)
 {
 	int json = 0, i, n = 0;
 
-	if (argc == 0 || strcmp(argv[0], "--help") == 0 ||
-	    strcmp(argv[0], "-h") == 0) {
-		fputs(usage_secret, argc == 0 ? stderr : stdout);
-		return argc == 0 ? EXIT_USAGE : 0;
-	}
+	cmd_usage = usage_secret;
+	for (i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			fputs(usage_secret, stdout);
+			return 0;
+		}
+	if (argc == 0)
+		die(EXIT_USAGE, "secret: expected a subcommand (set, list, "
+		    "rm)");
+	if (argv[0][0] == '-')
+		die(EXIT_USAGE, "secret: unknown flag \"%s\" (the "
+		    "subcommand comes first)", argv[0]);
 	if (strcmp(argv[0], "set") == 0)
 		return secret_set(argc - 1, argv + 1);
+	if (strcmp(argv[0], "list") != 0 && strcmp(argv[0], "rm") != 0)
+		die(EXIT_USAGE, "secret: unknown subcommand \"%s\" (set, "
+		    "list, rm)", argv[0]);
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
+		if (strcmp(argv[i], "--json") == 0 && argv[0][0] == 'l')
 			json = 1;
+		else if (argv[i][0] == '-' && argv[i][1] != '\0')
+			die(EXIT_USAGE, "secret %s: unknown flag \"%s\"",
+			    argv[0], argv[i]);
 		else
 			argv[1 + n++] = argv[i];
 	}
 	if (strcmp(argv[0], "list") == 0 && n == 1)
 		return secret_list(argv[1], json);
-	if (strcmp(argv[0], "rm") == 0 && n == 2 && !json)
+	if (strcmp(argv[0], "rm") == 0 && n == 2)
 		return secret_rm(argv[1], argv[2]);
-	fputs(usage_secret, stderr);
-	return EXIT_USAGE;
+	die(EXIT_USAGE, "secret %s: expected %s", argv[0],
+	    argv[0][0] == 'l' ? "one SERVICE" : "SERVICE and NAME");
 }
 
 static int
@@ -271,10 +283,14 @@ registry_login(int argc, char **argv)
 		else if (strcmp(argv[i], "--password-file") == 0 &&
 		    i + 1 < argc)
 			file = argv[++i];
+		else if (strcmp(argv[i], "--username") == 0 ||
+		    strcmp(argv[i], "--password-file") == 0)
+			die(EXIT_USAGE, "registry login: %s needs a value",
+			    argv[i]);
 		else if (argv[i][0] == '-')
-			die(EXIT_USAGE, "registry login: unknown flag %s (the "
-			    "password is never taken from the command line: "
-			    "stdin or --password-file)", argv[i]);
+			die(EXIT_USAGE, "registry login: unknown flag \"%s\" "
+			    "(the password is never taken from the command "
+			    "line: stdin or --password-file)", argv[i]);
 		else if (host == NULL)
 			host = argv[i];
 		else
@@ -283,10 +299,9 @@ registry_login(int argc, char **argv)
 			    "the command line; give it on stdin or with "
 			    "--password-file PATH");
 	}
-	if (host == NULL || user == NULL) {
-		fputs(usage_registry, stderr);
-		return EXIT_USAGE;
-	}
+	if (host == NULL || user == NULL)
+		die(EXIT_USAGE, "registry login: expected HOST and --username "
+		    "USER");
 	pw = value_from(file, &len);
 	if (file != NULL && len > 0 && pw[len - 1] == '\n')
 		len--;	/* a password file's own newline is not the password */
@@ -307,18 +322,43 @@ registry_login(int argc, char **argv)
 int
 cmd_registry(int argc, char **argv)
 {
-	if (argc == 0 || strcmp(argv[0], "--help") == 0 ||
-	    strcmp(argv[0], "-h") == 0) {
-		fputs(usage_registry, argc == 0 ? stderr : stdout);
-		return argc == 0 ? EXIT_USAGE : 0;
-	}
+	int i;
+
+	cmd_usage = usage_registry;
+	for (i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			fputs(usage_registry, stdout);
+			return 0;
+		}
+	if (argc == 0)
+		die(EXIT_USAGE, "registry: expected a subcommand (login, "
+		    "logout, list)");
+	if (argv[0][0] == '-')
+		die(EXIT_USAGE, "registry: unknown flag \"%s\" (the "
+		    "subcommand comes first)", argv[0]);
 	if (strcmp(argv[0], "login") == 0)
 		return registry_login(argc - 1, argv + 1);
-	if (strcmp(argv[0], "logout") == 0 && argc == 2)
+	if (strcmp(argv[0], "logout") == 0) {
+		unknown_flags(argc - 1, argv + 1, "registry logout", NULL);
+		if (argc != 2)
+			die(EXIT_USAGE, "registry logout: expected one HOST");
 		return secret_rm(REGISTRY_SCOPE, argv[1]);
-	if (strcmp(argv[0], "list") == 0 && argc <= 2)
-		return secret_list(REGISTRY_SCOPE, argc == 2 &&
-		    strcmp(argv[1], "--json") == 0);
-	fputs(usage_registry, stderr);
-	return EXIT_USAGE;
+	}
+	if (strcmp(argv[0], "list") == 0) {
+		int json = 0;
+
+		for (i = 1; i < argc; i++)
+			if (strcmp(argv[i], "--json") == 0)
+				json = 1;
+			else if (argv[i][0] == '-')
+				die(EXIT_USAGE, "registry list: unknown flag "
+				    "\"%s\"", argv[i]);
+			else
+				die(EXIT_USAGE, "registry list: unexpected "
+				    "\"%s\"", argv[i]);
+		return secret_list(REGISTRY_SCOPE, json);
+	}
+	die(EXIT_USAGE, "registry: unknown subcommand \"%s\" (login, "
+	    "logout, list)", argv[0]);
 }
