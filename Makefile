@@ -27,6 +27,12 @@ PKGS     := libprotobuf-c libsodium sqlite3 libuv libcurl libcjson inih yaml-0.1
             libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lnng -lpthread -lm
+# What ferryd's /metrics says it is (ferry_build_info): the packages'
+# version, and the commit (a tree without .git, as `make deb` builds it,
+# reads the file COMMIT that `make deb` leaves there).
+FERRY_VERSION := $(shell awk -F'[()]' 'NR == 1 { print $$2 }' deploy/debian/changelog)
+FERRY_COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || \
+                   cat COMMIT 2>/dev/null || echo unknown)
 # The CLI's tables (coordinator/table.c): only ferry links libsmartcols.
 SCOLS_CFLAGS := $(shell pkg-config --cflags smartcols)
 SCOLS_LIBS   := $(shell pkg-config --libs smartcols)
@@ -78,6 +84,17 @@ $(BUILD)/gen/ferry.pb-c.c $(BUILD)/gen/ferry.pb-c.h: proto/ferry.proto
 # Everything that includes the generated header waits for it.
 $(COMMON_OBJ) $(FERRYD_OBJ) $(FERRY_OBJ) $(AGENT_OBJ) $(PROXY_OBJ): \
     $(BUILD)/gen/ferry.pb-c.h
+
+# Rewritten only when the version or the commit changed, so that only what
+# includes it is rebuilt.
+$(BUILD)/gen/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define FERRY_VERSION "%s"\n#define FERRY_COMMIT "%s"\n' \
+	    '$(FERRY_VERSION)' '$(FERRY_COMMIT)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/obj/coordinator/metrics.o: $(BUILD)/gen/version.h
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/obj/gen/ferry.pb-c.o: $(BUILD)/gen/ferry.pb-c.c
 	@mkdir -p $(dir $@)
@@ -342,6 +359,7 @@ deb:
 	tar --exclude=./build --exclude=./.git -cf - . | \
 	    tar -C $(DEB_DIR)/src/ferry -xf -
 	cp -r deploy/debian $(DEB_DIR)/src/ferry/debian
+	echo '$(FERRY_COMMIT)' >$(DEB_DIR)/src/ferry/COMMIT
 	cd $(DEB_DIR)/src/ferry && DEB_BUILD_OPTIONS="noautodbgsym $$DEB_BUILD_OPTIONS" dpkg-buildpackage -b --no-sign \
 	    -j$$(nproc) >../build.log 2>&1 || \
 	    { tail -n 40 ../build.log; echo "make deb: failed; the whole log is $(DEB_DIR)/src/build.log"; exit 1; }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "db.h"
 #include "ferr.h"
 
@@ -28,12 +29,19 @@ static struct stmt_slot {
 } slots[STMT_SLOTS];
 static pthread_mutex_t slots_mtx = PTHREAD_MUTEX_INITIALIZER;
 
-/* The latest fault of the state itself (db_fault_take), under slots_mtx. */
+/* The latest fault of the state itself (db_fault_take), under slots_mtx;
+ * and the latest of all, which db_fault_take does not forget
+ * (db_fault_last), with its time on the monotonic clock. */
 static struct {
 	int err;
 	unsigned count;
 	char path[PATH_MAX];
 } last_fault;
+static struct {
+	int err;
+	char path[PATH_MAX];
+	uint64_t at_ms;
+} latest_fault;
 
 /* writable says whether path can be written (EROFS, EPERM for an immutable
  * file, EACCES for its mode): 1, 0, or 1 when it cannot tell (ENOENT). */
@@ -107,6 +115,22 @@ fault(sqlite3 *db)
 	last_fault.err = err;
 	last_fault.count++;
 	snprintf(last_fault.path, sizeof(last_fault.path), "%s", path);
+	latest_fault.err = err;
+	latest_fault.at_ms = clock_mono_ms();
+	snprintf(latest_fault.path, sizeof(latest_fault.path), "%s", path);
+	pthread_mutex_unlock(&slots_mtx);
+	return err;
+}
+
+int
+db_fault_last(char *path, size_t len, uint64_t *at_ms)
+{
+	int err;
+
+	pthread_mutex_lock(&slots_mtx);
+	err = latest_fault.err;
+	*at_ms = latest_fault.at_ms;
+	snprintf(path, len, "%s", latest_fault.path);
 	pthread_mutex_unlock(&slots_mtx);
 	return err;
 }

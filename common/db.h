@@ -6,6 +6,7 @@
 #define FERRY_DB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <sqlite3.h>
 
@@ -43,6 +44,15 @@ db_open_with(sqlite3 **out, const char *path, const char *const *migrations,
  */
 int
 db_fault_take(char *path, size_t len, unsigned *count);
+/*
+ * db_fault_last returns the latest failure of the state itself ever seen
+ * (0: none), its file in path and its time on the monotonic clock
+ * (clock_mono_ms) in *at_ms; db_fault_take does not forget it: for a
+ * health check that asks "failing lately?" without taking the daemon's
+ * periodic report from it.
+ */
+int
+db_fault_last(char *path, size_t len, uint64_t *at_ms);
 
 /* db_version returns PRAGMA user_version, or -1. */
 int

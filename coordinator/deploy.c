@@ -604,6 +604,10 @@ dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
 	if (iv != NULL)
 		metrics_verdict(p->d.service, analysis_verdict_name(iv->verdict));
 	/* Recorded: now memory moves. */
+	if (!rollout_finished(&p->r) && rollout_finished(&next))
+		metrics_deployment_seconds(d.service, d.kind,
+		    rollout_state_name(next.state), (double)(clock_wall_ms() >
+		    d.created_ms ? clock_wall_ms() - d.created_ms : 0) / 1e3);
 	rollout_free(&p->r);
 	p->r = next;
 	p->d = d;
@@ -611,7 +615,7 @@ dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
 	/* A batch ends when the next starts or the deployment ends. */
 	if (p->batch_started_us != 0 && (p->r.batch != p->batch_seen ||
 	    rollout_finished(&p->r))) {
-		metrics_batch_seconds((double)(clock_mono_us() -
+		metrics_batch_seconds(p->d.service, (double)(clock_mono_us() -
 		    p->batch_started_us) / 1e6);
 		p->batch_started_us = 0;
 	}

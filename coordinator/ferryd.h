@@ -120,6 +120,12 @@ void store_close(struct store *st);
  * (FERR_READONLY, FERR_CORRUPT, FERR_NOTDB, FERR_FULL, FERR_IO) since the
  * last call, 0 if none, with the file in path and how many in *count. */
 int store_fault_take(char *path, size_t len, unsigned *count);
+/* store_fault_last returns the latest such failure ever seen (0: none),
+ * its file and its monotonic time (ms), without forgetting it (for
+ * /healthz; store_fault_take's periodic report keeps its own). */
+int store_fault_last(char *path, size_t len, uint64_t *at_ms);
+/* store_check runs a cheap read of the database: 0, or its error. */
+int store_check(struct store *st);
 /* store_schema_version returns the applied migration number. */
 int store_schema_version(struct store *st);
 

@@ -9,6 +9,7 @@
  * the response's write), and at the cap the oldest connection waiting for
  * a request makes room for the new one.
  */
+#include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +57,10 @@ struct hwrite {
 	char *data;
 };
 
-static const char healthz[] = "ok\n";
+/* A failure of the database file seen within this long makes /healthz
+ * answer 503: long enough to span the writes of a quiet ferryd (last-seen
+ * times, every few seconds), short enough to clear soon after a repair. */
+#define HEALTHZ_FAULT_MS	60000
 
 static void
 conn_freed(uv_handle_t *h)
@@ -197,6 +201,82 @@ header(const char *hdrs, const char *name)
 	return NULL;
 }
 
+/* json_text writes s as the inside of a JSON string: quote, backslash and
+ * control characters escaped. */
+static const char *
+json_text(char *b, size_t len, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 7 < len; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			b[o++] = '\\';
+			b[o++] = (char)ch;
+		} else if (ch < 0x20) {
+			o += (size_t)snprintf(b + o, len - o, "\\u%04x", ch);
+		} else {
+			b[o++] = (char)ch;
+		}
+	}
+	b[o] = '\0';
+	return b;
+}
+
+/*
+ * healthz answers whether ferryd can do its work: the loop answers (else
+ * nothing would), a cheap read of the database succeeds and no write to
+ * its file failed in the last HEALTHZ_FAULT_MS (a read-only or full file
+ * system fails writes only); and how many accepted hosts are online.  200
+ * with {"status": "ok", "database": "ok", "hosts_online": 3, "hosts": 4},
+ * or 503 with "status": "failing" and "database" saying what failed, in
+ * which file and how long ago.  A failure is logged, at most once per
+ * HEALTHZ_FAULT_MS, as its cause changes nothing.
+ */
+static void
+healthz(struct hconn *c, int head_only)
+{
+	static uint64_t logged_ms;
+	struct ferryd *fd = c->srv->fd;
+	char body[1536], why[1024], path[PATH_MAX], esc[1100];
+	uint64_t at = 0, now = clock_mono_ms();
+	unsigned online = 0, accepted = 0;
+	size_t i;
+	int err, n;
+
+	for (i = 0; i < fd->nhosts; i++) {
+		if (fd->hosts[i]->rec.state != HOST_ACCEPTED)
+			continue;
+		accepted++;
+		online += fd->hosts[i]->online != 0;
+	}
+	why[0] = '\0';
+	if ((err = store_check(fd->store)) != 0) {
+		snprintf(why, sizeof(why), "a read of the database fails: %s",
+		    ferr_str(err));
+	} else if ((err = store_fault_last(path, sizeof(path), &at)) != 0 &&
+	    now - at < HEALTHZ_FAULT_MS) {
+		snprintf(why, sizeof(why), "%.900s: %s, %llus ago", path,
+		    ferr_str(err), (unsigned long long)((now - at) / 1000));
+	}
+	if (why[0] != '\0' && (logged_ms == 0 ||
+	    now - logged_ms >= HEALTHZ_FAULT_MS)) {
+		logged_ms = now;
+		log_warnx("ferryd: /healthz answers 503: database: %s", why);
+	}
+	n = snprintf(body, sizeof(body), "{\"status\": \"%s\", \"database\": "
+	    "\"%s\", \"hosts_online\": %u, \"hosts\": %u}\n",
+	    why[0] ? "failing" : "ok", why[0] ? json_text(esc, sizeof(esc),
+	    why) : "ok", online, accepted);
+	if (n < 0 || (size_t)n >= sizeof(body))
+		n = snprintf(body, sizeof(body), "{\"status\": \"failing\", "
+		    "\"database\": \"failing\", \"hosts_online\": %u, "
+		    "\"hosts\": %u}\n", online, accepted);
+	answer(c, why[0] ? "503 Service Unavailable" : "200 OK",
+	    "application/json", body, (size_t)n, head_only, "");
+}
+
 /* request answers the complete headers in c->buf. */
 static void
 request(struct hconn *c)
@@ -228,9 +308,7 @@ request(struct hconn *c)
 		return;
 	}
 	if (strcmp(path, "/healthz") == 0) {
-		/* Liveness: the loop answers while ferryd runs. */
-		answer(c, "200 OK", "text/plain", healthz,
-		    sizeof(healthz) - 1, head_only, "");
+		healthz(c, head_only);
 	} else if (strcmp(path, "/metrics") == 0) {
 		size_t len;
 		char *text = metrics_render(c->srv->fd->traffic, &len);

@@ -1068,8 +1068,11 @@ apply_report(struct ferryd *fd, struct host *h, Ferry__Report *r,
 		if (strcmp(c->rec.kind, "swap") == 0) {
 			metrics_inc(r->status == FERRY__REPORT__STATUS__SUCCEEDED ?
 			    M_SWAPS_OK : M_SWAPS_FAILED);
-			metrics_swap_seconds((double)(clock_mono_us() -
-			    c->created_us) / 1e6);
+			metrics_swap_seconds(r->result_case ==
+			    FERRY__REPORT__RESULT_SWAP ? r->swap->service :
+			    "", h->rec.name, r->status ==
+			    FERRY__REPORT__STATUS__SUCCEEDED,
+			    (double)(clock_mono_us() - c->created_us) / 1e6);
 		}
 		if (c->done != NULL)
 			c->done(c->done_arg, h, c, r, NULL);

@@ -1,4 +1,5 @@
-/* metrics.c: counters and summaries, rendered as Prometheus text. */
+/* metrics.c: counters, gauges and histograms, rendered as Prometheus
+ * text. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,13 +8,51 @@
 
 #include "metrics.h"
 #include "traffic.h"
+#include "version.h"
 
 #define STATES_MAX 16
 
 static pthread_mutex_t mtx = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t counters[M_COUNT];
-static double swap_sum, batch_sum;
-static uint64_t swap_n, batch_n;
+
+/* ---- durations as histograms ------------------------------------------ */
+
+#define BOUNDS_MAX	12
+
+/* One label set's counts: per bucket (not cumulative; the last is +Inf),
+ * their sum and count. */
+struct dseries {
+	char labels[400];	/* rendered: service="web",host="h-1",... */
+	uint64_t b[BOUNDS_MAX + 1];
+	double sum;
+	uint64_t count;
+};
+
+struct dfamily {
+	const char *name, *help;
+	double bounds[BOUNDS_MAX];	/* upper bounds, seconds, ascending */
+	size_t nb;
+	struct dseries *s;		/* METRICS_SERIES_MAX of them */
+	size_t n;
+};
+
+enum { D_SWAP, D_BATCH, D_DEPLOYMENT, D_COUNT };
+
+static struct dfamily dfam[D_COUNT] = {
+	[D_SWAP] = { "ferry_swap_duration_seconds", "Time from sending a "
+	    "swap to its final result, by service, host and outcome.",
+	    { 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800 }, 12,
+	    NULL, 0 },
+	[D_BATCH] = { "ferry_batch_duration_seconds", "Time a rollout "
+	    "batch took, by service.",
+	    { 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800 }, 12,
+	    NULL, 0 },
+	[D_DEPLOYMENT] = { "ferry_deployment_duration_seconds", "Time from "
+	    "a deployment's start to its end, by service, kind and the "
+	    "state it ended in.",
+	    { 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21600 },
+	    12, NULL, 0 },
+};
 static uint64_t hosts_total, hosts_online;
 static uint64_t by_state[STATES_MAX];
 static const char *state_name[STATES_MAX];
@@ -65,21 +104,87 @@ metrics_inc(enum metric m)
 	pthread_mutex_unlock(&mtx);
 }
 
-void
-metrics_swap_seconds(double s)
+/* observe adds s to the series of f whose labels are labels (a new one
+ * while there is room, else the family's overflow series, other); under
+ * the lock. */
+static void
+observe(struct dfamily *f, const char *labels, const char *other, double s)
 {
+	struct dseries *x = NULL;
+	size_t i, k;
+
+	if (f->s == NULL && (f->s = calloc(METRICS_SERIES_MAX,
+	    sizeof(*f->s))) == NULL)
+		return;
+	for (i = 0; i < f->n && x == NULL; i++)
+		if (strcmp(f->s[i].labels, labels) == 0)
+			x = &f->s[i];
+	/* The last slot is kept for the overflow. */
+	if (x == NULL && f->n < METRICS_SERIES_MAX - 1) {
+		x = &f->s[f->n++];
+		snprintf(x->labels, sizeof(x->labels), "%s", labels);
+	}
+	for (i = 0; i < f->n && x == NULL; i++)
+		if (strcmp(f->s[i].labels, other) == 0)
+			x = &f->s[i];
+	if (x == NULL) {
+		x = &f->s[f->n++];
+		snprintf(x->labels, sizeof(x->labels), "%s", other);
+	}
+	if (s < 0)
+		s = 0;
+	for (k = 0; k < f->nb && s > f->bounds[k]; k++)
+		;
+	x->b[k]++;
+	x->sum += s;
+	x->count++;
+}
+
+static const char *label(char *b, size_t len, const char *s);
+
+void
+metrics_swap_seconds(const char *service, const char *host, int ok,
+    double s)
+{
+	char ls[400], sv[160], h[160];
+
+	snprintf(ls, sizeof(ls), "service=\"%s\",host=\"%s\","
+	    "outcome=\"%s\"", label(sv, sizeof(sv), service ? service : ""),
+	    label(h, sizeof(h), host ? host : ""), ok ? "succeeded" :
+	    "failed");
 	pthread_mutex_lock(&mtx);
-	swap_sum += s;
-	swap_n++;
+	observe(&dfam[D_SWAP], ls, ok ? "service=\"_other\",host=\"_other\","
+	    "outcome=\"succeeded\"" : "service=\"_other\",host=\"_other\","
+	    "outcome=\"failed\"", s);
 	pthread_mutex_unlock(&mtx);
 }
 
 void
-metrics_batch_seconds(double s)
+metrics_batch_seconds(const char *service, double s)
 {
+	char ls[200], sv[160];
+
+	snprintf(ls, sizeof(ls), "service=\"%s\"", label(sv, sizeof(sv),
+	    service ? service : ""));
 	pthread_mutex_lock(&mtx);
-	batch_sum += s;
-	batch_n++;
+	observe(&dfam[D_BATCH], ls, "service=\"_other\"", s);
+	pthread_mutex_unlock(&mtx);
+}
+
+void
+metrics_deployment_seconds(const char *service, const char *kind,
+    const char *state, double s)
+{
+	char ls[400], other[200], sv[160], k[64], st[64];
+
+	label(k, sizeof(k), kind && kind[0] ? kind : "deploy");
+	label(st, sizeof(st), state ? state : "");
+	snprintf(ls, sizeof(ls), "service=\"%s\",kind=\"%s\",state=\"%s\"",
+	    label(sv, sizeof(sv), service ? service : ""), k, st);
+	snprintf(other, sizeof(other), "service=\"_other\",kind=\"%s\","
+	    "state=\"%s\"", k, st);
+	pthread_mutex_lock(&mtx);
+	observe(&dfam[D_DEPLOYMENT], ls, other, s);
 	pthread_mutex_unlock(&mtx);
 }
 
@@ -318,6 +423,36 @@ traffic_out(struct out *o, const struct traffic *t)
 	}
 }
 
+/* durations_out writes a histogram family: each series' cumulative
+ * buckets, its sum and count. */
+static void
+durations_out(struct out *o, const struct dfamily *f)
+{
+	size_t i, k;
+
+	out_add(o, "# HELP %s %s\n# TYPE %s histogram\n", f->name, f->help,
+	    f->name);
+	for (i = 0; i < f->n; i++) {
+		const struct dseries *x = &f->s[i];
+		uint64_t cum = 0;
+
+		for (k = 0; k <= f->nb; k++) {
+			cum += x->b[k];
+			if (k == f->nb)
+				out_add(o, "%s_bucket{%s,le=\"+Inf\"} %llu\n",
+				    f->name, x->labels,
+				    (unsigned long long)cum);
+			else
+				out_add(o, "%s_bucket{%s,le=\"%g\"} %llu\n",
+				    f->name, x->labels, f->bounds[k],
+				    (unsigned long long)cum);
+		}
+		out_add(o, "%s_sum{%s} %.3f\n%s_count{%s} %llu\n", f->name,
+		    x->labels, x->sum, f->name, x->labels,
+		    (unsigned long long)x->count);
+	}
+}
+
 char *
 metrics_render(const struct traffic *t, size_t *len)
 {
@@ -341,16 +476,12 @@ metrics_render(const struct traffic *t, size_t *len)
 		    names[i].name, names[i].help, names[i].name,
 		    names[i].name, (unsigned long long)counters[i]);
 	}
-	OUT("# HELP ferry_swap_duration_seconds Time from sending a swap to "
-	    "its final result.\n# TYPE ferry_swap_duration_seconds summary\n"
-	    "ferry_swap_duration_seconds_sum %.3f\n"
-	    "ferry_swap_duration_seconds_count %llu\n", swap_sum,
-	    (unsigned long long)swap_n);
-	OUT("# HELP ferry_batch_duration_seconds Time a rollout batch took.\n"
-	    "# TYPE ferry_batch_duration_seconds summary\n"
-	    "ferry_batch_duration_seconds_sum %.3f\n"
-	    "ferry_batch_duration_seconds_count %llu\n", batch_sum,
-	    (unsigned long long)batch_n);
+	OUT("# HELP ferry_build_info The version of ferryd and the commit "
+	    "it was built from.\n# TYPE ferry_build_info gauge\n"
+	    "ferry_build_info{version=\"%s\",commit=\"%s\"} 1\n",
+	    FERRY_VERSION, FERRY_COMMIT);
+	for (i = 0; i < D_COUNT; i++)
+		durations_out(&o, &dfam[i]);
 	OUT("# HELP ferry_hosts Hosts ferryd knows, and how many are "
 	    "online.\n# TYPE ferry_hosts gauge\nferry_hosts %llu\n"
 	    "# HELP ferry_hosts_online Accepted hosts heard from in time.\n"

@@ -23,10 +23,22 @@ enum metric {
 };
 
 void metrics_inc(enum metric m);
-/* metrics_swap_seconds and metrics_batch_seconds add one duration
- * (seconds) to the swap or the batch summary. */
-void metrics_swap_seconds(double s);
-void metrics_batch_seconds(double s);
+/* Durations, as histograms (_bucket, _sum, _count) labelled by what they
+ * belong to.  metrics_swap_seconds: from sending a swap to its final
+ * result, on host, of service ("" when the result did not say), ok when
+ * the new revision runs healthy (outcome="succeeded", else "failed").
+ * metrics_batch_seconds: one rollout batch of service.
+ * metrics_deployment_seconds: a deployment of service from its start to
+ * its end; kind "deploy", "rollback", ...; state the one it ended in
+ * ("succeeded", "rolled_back", ...).  Each family keeps at most
+ * METRICS_SERIES_MAX label sets; beyond, they are counted under
+ * service="_other" (and host="_other"), so that /metrics stays bounded. */
+#define METRICS_SERIES_MAX	256
+void metrics_swap_seconds(const char *service, const char *host, int ok,
+    double s);
+void metrics_batch_seconds(const char *service, double s);
+void metrics_deployment_seconds(const char *service, const char *kind,
+    const char *state, double s);
 /* metrics_gauges sets what is counted afresh (hosts online, deployments
  * by state). */
 void metrics_gauges(uint64_t hosts_total, uint64_t hosts_online,

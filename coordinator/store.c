@@ -256,6 +256,20 @@ store_fault_take(char *path, size_t len, unsigned *count)
 	return db_fault_take(path, len, count);
 }
 
+int
+store_fault_last(char *path, size_t len, uint64_t *at_ms)
+{
+	return db_fault_last(path, len, at_ms);
+}
+
+int
+store_check(struct store *st)
+{
+	/* Reads a table's pages: a file that went missing, unreadable or
+	 * damaged says so. */
+	return db_exec(st->db, "SELECT count(*) FROM hosts");
+}
+
 void
 store_close(struct store *st)
 {

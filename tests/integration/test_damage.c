@@ -7,11 +7,13 @@
 #include <linux/fs.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cJSON.h>
 #include <criterion/criterion.h>
 
 #include "harness.h"
@@ -254,6 +256,62 @@ Test(damage, ferryd_write_fails_at_run_time)
 	cr_assert(h_log_has(F.ferryd, "operation(s) failed: cannot be "
 	    "written: the file, its folder or its file system is read-only; "
 	    "make the file and its folder writable by ferryd's user"));
+}
+
+/* /healthz: ok with the hosts online while the database works; 503 naming
+ * the file and what is wrong once a write to it failed. */
+Test(damage, healthz_checks_the_database_and_counts_hosts_online)
+{
+	char db[800], dir[700], wal[820], body[2048], name[32];
+	int port, status = 0;
+	uint64_t end;
+	cJSON *j;
+
+	F.no_proxy = 1;
+	h_start_ferryd(&F, NULL);
+	port = atoi(strchr(F.http, ':') + 1);
+	h_unique("hz", name, sizeof(name));
+	h_add_agent(&F, name, "127.0.0.2");
+	cr_assert_eq(h_http_get("127.0.0.1", port, "/healthz", body,
+	    sizeof(body)), 200, "%s", body);
+	j = cJSON_Parse(strstr(body, "{"));
+	cr_assert_not_null(j, "%s", body);
+	cr_assert_str_eq(cJSON_GetObjectItem(j, "status")->valuestring, "ok");
+	cr_assert_str_eq(cJSON_GetObjectItem(j, "database")->valuestring,
+	    "ok");
+	cr_assert_eq(cJSON_GetObjectItem(j, "hosts_online")->valueint, 1,
+	    "%s", body);
+	cr_assert_eq(cJSON_GetObjectItem(j, "hosts")->valueint, 1, "%s", body);
+	cJSON_Delete(j);
+
+	/* The database's file turns read-only under ferryd. */
+	h_path(&F, "ferryd/ferryd.db", db, sizeof(db));
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	h_ferry(&F, &R, (const char *[]){ "token", "create", NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	set_immutable(wal, 1);
+	set_immutable(db, 1);
+	set_immutable(h_path(&F, "ferryd", dir, sizeof(dir)), 1);
+	h_ferry(&F, &R, (const char *[]){ "token", "create", NULL });
+	cr_assert_neq(R.status, 0, "a token was created on a read-only "
+	    "database: %s", R.out);
+	end = h_mono_ms() + 10000;
+	while (h_mono_ms() < end && (status = h_http_get("127.0.0.1", port,
+	    "/healthz", body, sizeof(body))) != 503)
+		h_sleep_ms(200);
+	cr_assert_eq(status, 503, "%s", body);
+	j = cJSON_Parse(strstr(body, "{"));
+	cr_assert_not_null(j, "%s", body);
+	cr_assert_str_eq(cJSON_GetObjectItem(j, "status")->valuestring,
+	    "failing");
+	cr_assert(strstr(cJSON_GetObjectItem(j, "database")->valuestring,
+	    db) != NULL && strstr(cJSON_GetObjectItem(j,
+	    "database")->valuestring, "cannot be written") != NULL, "%s",
+	    body);
+	/* The hosts are still counted. */
+	cr_assert_eq(cJSON_GetObjectItem(j, "hosts")->valueint, 1, "%s", body);
+	cJSON_Delete(j);
+	cr_assert(h_log_has(F.ferryd, "/healthz answers 503: database: "));
 }
 
 /* The same for the agent: a command it cannot record is logged with the

@@ -281,7 +281,7 @@ Test(limits, http_flood_of_half_sent_requests)
 	    connected);
 	cr_assert_eq(h_http_get("127.0.0.1", http_port(), "/healthz", body,
 	    sizeof(body)), 200, "/healthz during the flood");
-	cr_assert_str_eq(body, "ok\n");
+	cr_assert(strstr(body, "\"status\": \"ok\"") != NULL, "%s", body);
 	open = wait_open_at_most(0, 4000);
 	cr_assert_eq(open, 0, "%d half-sent requests still open %llu ms after "
 	    "the flood began (header timeout 1 s)", open,

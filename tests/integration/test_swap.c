@@ -464,7 +464,12 @@ Test(swap, metrics_count_commands_swaps_and_health)
 	cr_assert(strstr(body, "ferry_health_checks_failed_total 0\n") ==
 	    NULL, "failed checks not counted: %s", body);
 	cr_assert(strstr(body, "ferry_hosts_online 1\n") != NULL, "%s", body);
-	cr_assert(strstr(body, "# TYPE ferry_swap_duration_seconds summary")
+	/* Durations are histograms, labelled by service, host and
+	 * outcome. */
+	cr_assert(strstr(body, "# TYPE ferry_swap_duration_seconds "
+	    "histogram") != NULL, "%s", body);
+	cr_assert(strstr(body, "ferry_swap_duration_seconds_count{service="
+	    "\"web\",host=\"") != NULL && strstr(body, "outcome=\"failed\"} 1\n")
 	    != NULL, "%s", body);
 }
 
