@@ -14,14 +14,28 @@
 #   deploy/local-fleet.sh stop      stop what start started; keep the state
 #   deploy/local-fleet.sh status    the processes, and `ferry hosts`
 #
-# State, logs and PID files live in ${FERRY_FLEET_DIR:-/tmp/ferry-fleet}; a
-# second start reuses that state (the agents stay joined). For a fresh fleet:
-# stop it and remove the directory. Binaries come from ${FERRY_BIN:-build/}
-# (ferry-load from build/tests/). ferryd listens for agents on
-# ${FERRY_FLEET_LISTEN:-tcp://127.0.0.1:7400} and serves /metrics on
-# ${FERRY_FLEET_HTTP:-127.0.0.1:7401}; set both, and FERRY_FLEET_DIR, to
-# keep a second fleet apart from another; only one at a time can serve
-# 127.0.0.2-4:8080.
+# Settings (environment):
+#   FERRY_FLEET_DIR        state, logs, PID files and ferryd's socket
+#                          (default /tmp/ferry-fleet); a second start reuses
+#                          that state (the agents stay joined); for a fresh
+#                          fleet, stop it and remove the directory
+#   FERRY_FLEET_PORT_BASE  ferryd's agent port (default 7400); /metrics and
+#                          /healthz on BASE+1, the demo's service port on
+#                          BASE+680 (8080 by default) on each host's address
+#   FERRY_FLEET_HOSTS      how many hosts (default 3, at most 9), on
+#                          127.0.0.2, .3, ...
+#   FERRY_FLEET_NAME       the hosts' names: NAME-1, NAME-2, ... (default
+#                          host; with another port base, fleetBASE), so
+#                          that no two fleets' containers or labels meet
+#   FERRY_FLEET_DEMO       0: start only brings the fleet up (hosts, ping),
+#                          without the demo's deploys and canaries
+#   FERRY_FLEET_LISTEN, FERRY_FLEET_HTTP  ferryd's --listen and --http, if
+#                          not from the port base
+#   FERRY_BIN              the binaries (default build/; ferry-load from
+#                          build/tests/)
+# Two fleets run side by side with distinct FERRY_FLEET_DIR and
+# FERRY_FLEET_PORT_BASE (e.g. 7400 and 7500): no port, socket, container
+# name or label in common, and `stop` stops only its own.
 # The agents drive the Docker engine on /var/run/docker.sock, as on a real
 # host (`./deploy/setup.sh fleet` starts one when none runs).
 set -euo pipefail
@@ -29,10 +43,22 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${FERRY_BIN:-$ROOT/build}"
 DIR="${FERRY_FLEET_DIR:-/tmp/ferry-fleet}"
-LISTEN="${FERRY_FLEET_LISTEN:-tcp://127.0.0.1:7400}"
-HTTP="${FERRY_FLEET_HTTP:-127.0.0.1:7401}"
+BASE="${FERRY_FLEET_PORT_BASE:-7400}"
+AGENTS="${FERRY_FLEET_HOSTS:-3}"
+DEMO="${FERRY_FLEET_DEMO:-1}"
+[[ "$BASE" =~ ^[0-9]+$ ]] && ((BASE >= 1024 && BASE <= 64000)) ||
+    { printf 'fleet: error: FERRY_FLEET_PORT_BASE: a port from 1024 to 64000, not "%s"\n' "$BASE" >&2; exit 2; }
+[[ "$AGENTS" =~ ^[1-9]$ ]] ||
+    { printf 'fleet: error: FERRY_FLEET_HOSTS: 1 to 9 hosts, not "%s"\n' "$AGENTS" >&2; exit 2; }
+[[ "$DEMO" =~ ^[01]$ ]] ||
+    { printf 'fleet: error: FERRY_FLEET_DEMO: 0 or 1, not "%s"\n' "$DEMO" >&2; exit 2; }
+if [ "$BASE" = 7400 ]; then NAME="${FERRY_FLEET_NAME:-host}"; else NAME="${FERRY_FLEET_NAME:-fleet$BASE}"; fi
+[[ "$NAME" =~ ^[a-z][a-z0-9-]{0,40}$ ]] ||
+    { printf 'fleet: error: FERRY_FLEET_NAME: lower-case letters, digits and -, not "%s"\n' "$NAME" >&2; exit 2; }
+LISTEN="${FERRY_FLEET_LISTEN:-tcp://127.0.0.1:$BASE}"
+HTTP="${FERRY_FLEET_HTTP:-127.0.0.1:$((BASE + 1))}"
+SPORT=$((BASE + 680))       # the demo service's port on each host
 SOCK="$DIR/ferryd.sock"
-AGENTS=3
 LOAD="${FERRY_LOAD:-$BIN/tests/ferry-load}"
 START_WAIT=30       # seconds for ferryd to answer, and for agents to be online
 STOP_WAIT=15
@@ -82,26 +108,39 @@ stop_one() {    # stop_one PIDFILE COMM NAME
 
 # The proxies stop last: they drain what they serve (a few seconds at
 # most here: the demo's requests are short), and traffic outlives the agents.
+# Only what this fleet's own PID files name (FERRY_FLEET_DIR), however many
+# hosts it was started with: another fleet beside it is left alone.
 stop_fleet() {
-    local i
+    local f i
     stop_one "$DIR/load.pid" ferry-load "the load" || true
-    for ((i = 1; i <= AGENTS; i++)); do
-        stop_one "$DIR/agent-$i.pid" ferry-agent "host-$i agent"
+    for f in "$DIR"/agent-*.pid; do
+        [ -e "$f" ] || continue
+        i="${f##*/agent-}"; i="${i%.pid}"
+        stop_one "$f" ferry-agent "$NAME-$i agent"
     done
     stop_one "$DIR/ferryd.pid" ferryd ferryd
-    for ((i = 1; i <= AGENTS; i++)); do
-        stop_one "$DIR/proxy-$i.pid" ferry-proxy "host-$i proxy"
+    for f in "$DIR"/proxy-*.pid; do
+        [ -e "$f" ] || continue
+        i="${f##*/proxy-}"; i="${i%.pid}"
+        stop_one "$f" ferry-proxy "$NAME-$i proxy"
     done
 }
 
 fleet_running() {
-    local i
+    local f
     running "$DIR/ferryd.pid" ferryd >/dev/null && return 0
-    for ((i = 1; i <= AGENTS; i++)); do
-        running "$DIR/agent-$i.pid" ferry-agent >/dev/null && return 0
-        running "$DIR/proxy-$i.pid" ferry-proxy >/dev/null && return 0
+    for f in "$DIR"/agent-*.pid; do
+        [ -e "$f" ] && running "$f" ferry-agent >/dev/null && return 0
+    done
+    for f in "$DIR"/proxy-*.pid; do
+        [ -e "$f" ] && running "$f" ferry-proxy >/dev/null && return 0
     done
     return 1
+}
+
+# port_taken PORT: something on 127.0.0.1 accepts connections on PORT.
+port_taken() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 # A failed start stops what it had started, and says where the logs are.
@@ -123,11 +162,24 @@ start_fleet() {
         [ -x "$BIN/$b" ] || die "$BIN/$b not found: run make first"
     done
     [ -x "$LOAD" ] || die "$LOAD not found: run make tools first"
+    # A folder holds one fleet: its agents were enrolled with its names
+    # and dial its port.  Checked before anything is stopped.
+    if [ -e "$DIR/fleet.env" ] && { ! grep -qx "NAME=$NAME" "$DIR/fleet.env" ||
+        ! grep -qx "LISTEN=$LISTEN" "$DIR/fleet.env"; }; then
+        die "$DIR holds the fleet of hosts $(sed -n 's/^NAME=//p' "$DIR/fleet.env")-N on $(sed -n 's/^LISTEN=//p' "$DIR/fleet.env"), not $NAME-N on $LISTEN: start it with the settings it was made with (FERRY_FLEET_PORT_BASE, FERRY_FLEET_NAME), or use another FERRY_FLEET_DIR"
+    fi
     if fleet_running; then
         log "a fleet already runs in $DIR; stopping it first"
         stop_fleet
     fi
+    local port
+    for port in "${LISTEN##*:}" "${HTTP##*:}"; do
+        ! port_taken "$port" ||
+            die "port $port on 127.0.0.1 is taken (another fleet? give this one its own FERRY_FLEET_PORT_BASE and FERRY_FLEET_DIR)"
+    done
     mkdir -p "$DIR"
+    # What stop and status read back: this fleet's settings.
+    printf 'NAME=%s\nBASE=%s\nLISTEN=%s\nHTTP=%s\n' "$NAME" "$BASE" "$LISTEN" "$HTTP" >"$DIR/fleet.env"
     if ! curl -s -o /dev/null --max-time 3 --unix-socket /var/run/docker.sock http://docker/_ping 2>/dev/null; then
         log "warning: no Docker engine answers on /var/run/docker.sock (deploy/services.sh start);" \
             "the agents can join and answer pings, but cannot run containers"
@@ -156,15 +208,15 @@ start_fleet() {
             --control "$DIR/proxy-$i.sock" >>"$DIR/proxy-$i.log" 2>&1 </dev/null &
         pid=$!
         echo "$pid" >"$DIR/proxy-$i.pid"
-        log "started host-$i proxy (pid $pid, control $DIR/proxy-$i.sock, log $DIR/proxy-$i.log)"
+        log "started $NAME-$i proxy (pid $pid, control $DIR/proxy-$i.sock, log $DIR/proxy-$i.log)"
     done
     for ((i = 1; i <= AGENTS; i++)); do
         for ((n = 0; ; n++)); do
             [ -S "$DIR/proxy-$i.sock" ] && break
             running "$DIR/proxy-$i.pid" ferry-proxy >/dev/null ||
-                fail "host-$i proxy exited during start-up" "$DIR/proxy-$i.log"
+                fail "$NAME-$i proxy exited during start-up" "$DIR/proxy-$i.log"
             ((n < START_WAIT * 4)) ||
-                fail "host-$i proxy made no control socket within ${START_WAIT}s" "$DIR/proxy-$i.log"
+                fail "$NAME-$i proxy made no control socket within ${START_WAIT}s" "$DIR/proxy-$i.log"
             sleep 0.25
         done
     done
@@ -172,26 +224,26 @@ start_fleet() {
     for ((i = 1; i <= AGENTS; i++)); do
         addr="127.0.0.$((i + 1))"
         if [ -e "$DIR/agent-$i.joined" ] && [ -d "$DIR/agent-$i" ]; then
-            log "host-$i already joined (state in $DIR/agent-$i)"
+            log "$NAME-$i already joined (state in $DIR/agent-$i)"
         else
             token="$(ferry token create --label role=demo 2>"$DIR/token.err")" ||
                 fail "ferry token create failed: $(cat "$DIR/token.err")"
             [ -n "$token" ] || fail "ferry token create printed no token"
             # The token goes in on stdin: never in a process's arguments.
-            if ! out="$(printf '%s\n' "$token" | "$BIN/ferry-agent" join - --name "host-$i" \
+            if ! out="$(printf '%s\n' "$token" | "$BIN/ferry-agent" join - --name "$NAME-$i" \
                 --state-dir "$DIR/agent-$i" --publish-address "$addr" 2>&1)"; then
                 printf '%s\n' "$out" >&2
-                fail "ferry-agent join for host-$i failed" "$DIR/ferryd.log"
+                fail "ferry-agent join for $NAME-$i failed" "$DIR/ferryd.log"
             fi
             touch "$DIR/agent-$i.joined"
-            log "host-$i joined"
+            log "$NAME-$i joined"
         fi
         setsid "$BIN/ferry-agent" -d --state-dir "$DIR/agent-$i" --publish-address "$addr" \
             --proxy-control "$DIR/proxy-$i.sock" \
             --heartbeat-interval 1s >>"$DIR/agent-$i.log" 2>&1 </dev/null &
         pid=$!
         echo "$pid" >"$DIR/agent-$i.pid"
-        log "started host-$i agent (pid $pid, publish $addr, log $DIR/agent-$i.log)"
+        log "started $NAME-$i agent (pid $pid, publish $addr, log $DIR/agent-$i.log)"
     done
     rm -f "$DIR/token.err"
 
@@ -199,7 +251,7 @@ start_fleet() {
         [ "$(online_count)" -ge "$AGENTS" ] && break
         for ((n = 1; n <= AGENTS; n++)); do
             running "$DIR/agent-$n.pid" ferry-agent >/dev/null ||
-                fail "host-$n agent exited" "$DIR/agent-$n.log"
+                fail "$NAME-$n agent exited" "$DIR/agent-$n.log"
         done
         if ((i >= START_WAIT * 2)); then
             ferry hosts >&2 || true
@@ -216,29 +268,59 @@ start_fleet() {
     echo
     echo "\$ ferry ping"
     ferry ping || fail "ferry ping failed" "$DIR/ferryd.log"
+    if [ "$DEMO" -eq 1 ]; then
+        demo
+        echo
+        echo "\$ ferry hosts"
+        ferry hosts
+    fi
+    hints
+}
 
+# spec_path FILE: the example spec deploy/examples/FILE as this fleet
+# deploys it: as it is on the default service port (8080), else a copy in
+# the fleet's folder with its port.
+spec_path() {
+    if [ "$SPORT" -eq 8080 ]; then
+        printf '%s\n' "$ROOT/deploy/examples/$1"
+    else
+        sed "s/host: 8080,/host: $SPORT,/" "$ROOT/deploy/examples/$1" >"$DIR/$1"
+        printf '%s\n' "$DIR/$1"
+    fi
+}
+
+# shown_path PATH: PATH as the printed commands name it (relative to the
+# clone when it is in it).
+shown_path() {
+    printf '%s\n' "${1#"$ROOT"/}"
+}
+
+# demo: the demo's deploys under live traffic, then the canaries.
+demo() {
+    local i n
     # A real rolling deploy of the demo service, v1 then v2, batch by
     # batch, gated on health, with live progress.
-    local spec="$ROOT/deploy/examples/demo.yml" v
+    local spec v
+    spec="$(spec_path demo.yml)"
     echo
-    echo "\$ ferry plan deploy/examples/demo.yml"
+    echo "\$ ferry plan $(shown_path "$spec")"
     ferry plan "$spec" || fail "ferry plan failed" "$DIR/ferryd.log"
     echo
-    echo "\$ ferry deploy deploy/examples/demo.yml --watch"
+    echo "\$ ferry deploy $(shown_path "$spec") --watch"
     ferry deploy "$spec" --watch || fail "the v1 deploy failed" "$DIR/ferryd.log"
     echo
     # v2 under live traffic: ferry-load keeps two keep-alive connections
     # on each host's port, a request every 20 ms on each, from before the
     # deploy starts until after the canaries end (at most 5 minutes).
     local urls=() loadout="$DIR/load.json"
-    for ((i = 1; i <= AGENTS; i++)); do urls+=("http://127.0.0.$((i + 1)):8080/version"); done
+    for ((i = 1; i <= AGENTS; i++)); do urls+=("http://127.0.0.$((i + 1)):$SPORT/version"); done
     rm -f "$DIR/load.stop"
     echo "\$ ferry-load --connections 2 --interval 20 ${urls[*]} &"
     "$LOAD" --connections 2 --interval 20 --duration 300 --stop-file "$DIR/load.stop" \
         --json "${urls[@]}" >"$loadout" 2>"$DIR/load.txt" </dev/null &
     echo $! >"$DIR/load.pid"
     sleep 1
-    echo "\$ ferry deploy deploy/examples/demo.yml --image 127.0.0.1:5000/ferry-test/web:2 --watch"
+    echo "\$ ferry deploy $(shown_path "$spec") --image 127.0.0.1:5000/ferry-test/web:2 --watch"
     local deployed=1 good=0 bad=0
     ferry deploy "$spec" --image 127.0.0.1:5000/ferry-test/web:2 --watch || deployed=0
     # Then, under the same traffic, two canaries (deploy/examples/): a good
@@ -246,9 +328,9 @@ start_fleet() {
     # one (version 4, 5% errors) put back by its figures.
     if [ "$deployed" -eq 1 ]; then
         echo
-        canary "$ROOT/deploy/examples/canary.yml" succeeded && good=1
+        canary "$(spec_path canary.yml)" succeeded && good=1
         echo
-        canary "$ROOT/deploy/examples/canary-bad.yml" rolled_back && bad=1
+        canary "$(spec_path canary-bad.yml)" rolled_back && bad=1
     fi
     if [ "$bad" -eq 1 ]; then
         # The evidence it leaves: each interval's figures in the audit log,
@@ -280,30 +362,50 @@ start_fleet() {
     [ "$bad" -eq 1 ] || fail "the canary of version 4 was not rolled back" "$DIR/ferryd.log"
     echo
     for ((i = 1; i <= AGENTS; i++)); do
-        v="$(curl -s --max-time 3 "http://127.0.0.$((i + 1)):8080/version" || true)"
-        echo "host-$i (127.0.0.$((i + 1)):8080) serves version ${v:-nothing}"
+        v="$(curl -s --max-time 3 "http://127.0.0.$((i + 1)):$SPORT/version" || true)"
+        echo "$NAME-$i (127.0.0.$((i + 1)):$SPORT) serves version ${v:-nothing}"
     done
-    echo
-    echo "\$ ferry hosts"
-    ferry hosts
+}
+
+# settings_prefix: the settings this fleet was started with that differ
+# from the defaults, as a command's prefix ("FERRY_FLEET_DIR=... "), so
+# that a printed command acts on this fleet and no other.
+settings_prefix() {
+    local p=""
+    [ "$DIR" = /tmp/ferry-fleet ] || p+="FERRY_FLEET_DIR=$(printf '%q' "$DIR") "
+    [ "$BASE" = 7400 ] || p+="FERRY_FLEET_PORT_BASE=$BASE "
+    [ -z "${FERRY_FLEET_NAME:-}" ] || p+="FERRY_FLEET_NAME=$NAME "
+    [ -z "${FERRY_FLEET_LISTEN:-}" ] || p+="FERRY_FLEET_LISTEN=$LISTEN "
+    [ -z "${FERRY_FLEET_HTTP:-}" ] || p+="FERRY_FLEET_HTTP=$HTTP "
+    [ -z "${FERRY_BIN:-}" ] || p+="FERRY_BIN=$(printf '%q' "$BIN") "
+    printf '%s' "$p"
+}
+
+# hints: how to use the fleet and stop it, every figure this fleet's own.
+hints() {
+    local addrs="127.0.0.2" script
+    ((AGENTS == 1)) || addrs="127.0.0.2-$((AGENTS + 1))"
+    script="$(shown_path "$ROOT/deploy/local-fleet.sh")"
     cat <<EOF
 
-The local fleet runs: ferryd and $AGENTS hosts (host-1..host-$AGENTS on 127.0.0.2-$((AGENTS + 1))),
-each an agent and a ferry-proxy serving its port 8080.
+The local fleet runs: ferryd (agents on $LISTEN, /metrics and /healthz on
+http://$HTTP) and $AGENTS host(s) ($NAME-1..$NAME-$AGENTS on $addrs),
+each an agent and a ferry-proxy; the demo service's port is $SPORT.
 State and logs are in $DIR. To use it:
 
-    export FERRY_SOCKET=$SOCK
-    export PATH="$BIN:\$PATH"
+    export FERRY_SOCKET=$(printf '%q' "$SOCK")
+    export PATH="$(printf '%q' "$BIN"):\$PATH"
     ferry hosts
     ferry ping
     ferry status
     ferry history demo
     ferry rollback demo --watch
     ferry events
+    curl -s http://$HTTP/healthz
 
 To stop it (the state stays for the next start):
 
-    deploy/local-fleet.sh stop
+    $(settings_prefix)$script stop
 EOF
 }
 
@@ -386,24 +488,26 @@ canary() {
 }
 
 status_fleet() {
-    local pid i rc=0
+    local pid i f rc=0
     if pid="$(running "$DIR/ferryd.pid" ferryd)"; then
         log "ferryd: running (pid $pid)"
     else
         log "ferryd: not running"
         rc=1
     fi
-    for ((i = 1; i <= AGENTS; i++)); do
+    for f in "$DIR"/agent-*.pid; do
+        [ -e "$f" ] || continue
+        i="${f##*/agent-}"; i="${i%.pid}"
         if pid="$(running "$DIR/agent-$i.pid" ferry-agent)"; then
-            log "host-$i agent: running (pid $pid)"
+            log "$NAME-$i agent: running (pid $pid)"
         else
-            log "host-$i agent: not running"
+            log "$NAME-$i agent: not running"
             rc=1
         fi
         if pid="$(running "$DIR/proxy-$i.pid" ferry-proxy)"; then
-            log "host-$i proxy: running (pid $pid)"
+            log "$NAME-$i proxy: running (pid $pid)"
         else
-            log "host-$i proxy: not running"
+            log "$NAME-$i proxy: not running"
             rc=1
         fi
     done
@@ -413,9 +517,15 @@ status_fleet() {
     return "$rc"
 }
 
+# stop and status act on the fleet the folder holds, as it was started.
+if [ "${1:-start}" != start ] && [ -e "$DIR/fleet.env" ]; then
+    NAME="$(sed -n 's/^NAME=//p' "$DIR/fleet.env")"
+    HTTP="$(sed -n 's/^HTTP=//p' "$DIR/fleet.env")"
+fi
+
 case "${1:-start}" in
     start)  start_fleet ;;
     stop)   stop_fleet; log "stopped (state kept in $DIR)" ;;
     status) status_fleet ;;
-    *)      sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *)      sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
