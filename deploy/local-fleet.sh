@@ -527,5 +527,6 @@ case "${1:-start}" in
     start)  start_fleet ;;
     stop)   stop_fleet; log "stopped (state kept in $DIR)" ;;
     status) status_fleet ;;
+    help|-h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//' ;;
     *)      sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
