@@ -124,7 +124,8 @@ $(BUILD)/ferry-proxy: $(PROXY_OBJ) $(BUILD)/libferry.a
 
 # ---- tests ---------------------------------------------------------------
 # Unit tests: tests/unit/test_<module>.c, each linked with the module objects
-# it names in its first line: "// links: coordinator/store.c agent/records.c"
+# it names in its first line (its second, under the SPDX line):
+# "// links: coordinator/store.c agent/records.c"
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ITEST_SRC := $(wildcard tests/integration/test_*.c)
@@ -136,7 +137,7 @@ TEST_CLASH := $(filter $(notdir $(UNIT_SRC)),$(notdir $(ITEST_SRC)))
 ifneq ($(TEST_CLASH),)
 $(error tests/unit and tests/integration both have $(TEST_CLASH): rename one)
 endif
-links = $(call obj,$(shell sed -n '1s|^// links:||p' $(1)))
+links = $(call obj,$(shell sed -n '1,2s|^// links:||p' $(1)))
 
 .SECONDEXPANSION:
 $(BUILD)/tests/%: tests/unit/%.c $$(call links,tests/unit/%.c) $(BUILD)/libferry.a
@@ -376,6 +377,16 @@ lintian: deb
 install-test: deb $(BUILD)/bench/proxyctl $(BUILD)/bench/statics
 	tests/install/run.sh $(DEB_DIR)
 
+# ---- licence ---------------------------------------------------------------
+# Every source file names its licence (SPDX-License-Identifier: Apache-2.0):
+# `make spdx` adds the line where it is missing, `make spdx-check` fails
+# listing the files without it.
+spdx:
+	tests/tools/spdx.sh
+
+spdx-check:
+	tests/tools/spdx.sh --check
+
 # ---- the local fleet -----------------------------------------------------
 fleet: $(BINS) $(TOOLS)
 	deploy/local-fleet.sh
@@ -384,5 +395,5 @@ clean:
 	rm -rf build
 
 .PHONY: all tools unit integration test asan fuzz fleet clean bench bench-smoke \
-	install uninstall deb lintian install-test verify-units
+	install uninstall deb lintian install-test verify-units spdx spdx-check
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
