@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # ferry: one non-recursive Makefile.
 #
 #   make            build ferryd, ferry and ferry-agent into build/

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* accept.c: verifying and checking a command before it may run. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* accept.h: the rules a command must pass before an agent executes it. */
 #ifndef FERRY_ACCEPT_H
 #define FERRY_ACCEPT_H

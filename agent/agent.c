@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* agent.c: ferry-agent's start, configuration, inventory and shutdown. */
 #include <ctype.h>
 #include <signal.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* agent.h: ferry-agent's modules and the state they share. */
 #ifndef FERRY_AGENT_H
 #define FERRY_AGENT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* allowlist.c: which container settings an agent runs, and which it
  * refuses. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* allowlist.h: the container settings an agent refuses to run: privileged
  * containers, the host's namespaces, added capabilities, and binds outside
  * the folders its configuration allows. */

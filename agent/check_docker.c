@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* check_docker.c: the docker health check: the image's own HEALTHCHECK, as
  * Docker last judged it. */
 #include <stdio.h>

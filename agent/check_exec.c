@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* check_exec.c: the exec health check: a command run inside the container
  * through the Docker client, judged by its exit code. */
 #include <stdio.h>

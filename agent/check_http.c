@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* check_http.c: the HTTP health check: one GET, judged by its status.
  *
  * It uses libcurl, like the Docker client: two users of one library, each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* check_tcp.c: the TCP health check: a connection that opens in time. */
 #include <arpa/inet.h>
 #include <errno.h>

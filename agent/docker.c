@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* docker.c: the Docker Engine API over its Unix socket (libcurl, cJSON).
  * Calls block: the agent runs them on libuv's worker threads, one at a
  * time per handle.  Every request goes through request(); every failure

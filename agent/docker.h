@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* docker.h: the Docker Engine API over its Unix socket.
  *
  * Every call blocks (libcurl) and must run off the agent's event loop, on a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* execute.c: the agent's acceptance rules, records and command execution. */
 #include <stdio.h>
 #include <stdlib.h>

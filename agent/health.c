@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* health.c: the health judge: thresholds, start period, the fast start
  * cadence, deadline and the min_healthy watch, as a pure state machine. */
 #include <stdarg.h>

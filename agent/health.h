@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* health.h: judging a new container's health over time (pure), and the
  * probes that produce each observation. */
 #ifndef FERRY_HEALTH_H

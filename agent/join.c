@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* join.c: `ferry-agent join TOKEN`: enrol this host with ferryd. */
 #include <errno.h>
 #include <spawn.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* probe.c: one health check of a container: where it is reached, then a
  * switch on the kind of check to the file that runs that kind. */
 #include <stdio.h>

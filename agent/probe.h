@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* probe.h: one health check against a container, of whatever kind.
  * probe_run dispatches on the check's kind to one file per kind
  * (check_http.c, check_tcp.c, check_exec.c, check_docker.c), as relayd's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proxyctl.c: the agent's calls to its ferry-proxy (proxyctl.h), each one
  * request on the control socket through proxywire_call. */
 #include <stdio.h>

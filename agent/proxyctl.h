@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proxyctl.h: the agent's calls to its ferry-proxy, in one place: set a
  * service's route (its targets, their weights, whether new requests are
  * held), remove it, read it, and wait until a container has drained.

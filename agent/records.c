@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* records.c: the agent's durable record of every command it was sent. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* secretfs.c: containers' secrets as files on a tmpfs the agent owns. */
 #include <dirent.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* secretfs.h: containers' secrets as files on a tmpfs the agent owns.
  *
  * Each container that has secrets gets a folder DIR/<container name> on a

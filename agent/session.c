@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* session.c: the agent's side of the link: join, heartbeat/poll, reports. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* swap.c: the agent's long commands (Pull, Swap, Rollback, Remove,
  * Inventory), run on libuv worker threads because every Docker call
  * blocks; and the reconciliation that finishes or reverts a swap an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* swapsm.c: the state machine of one swap on the agent (specified in
  * swapsm.h), checked after every move. */
 #include <assert.h>

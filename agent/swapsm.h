@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* swapsm.h: the state machine of one swap (or rollback) of a service on
  * the agent, its pure core.  struct swapsm holds where the swap is and what
  * it has made of the service's containers; swapsm_step() takes one thing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* args.c: parsing the flags shared by ferryd and ferry-agent. */
 #include <stdio.h>
 #include <string.h>

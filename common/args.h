@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* args.h: the flags every ferry daemon takes, and config files. */
 #ifndef FERRY_ARGS_H
 #define FERRY_ARGS_H

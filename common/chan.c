@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* chan.c: the agent link's confidential channel (see chan.h). */
 #include <stdlib.h>
 #include <string.h>

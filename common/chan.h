@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* chan.h: the agent link's confidential channel. */
 #ifndef FERRY_CHAN_H
 #define FERRY_CHAN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* chancall.c: one request and its answer through the channel, blocking. */
 #include <stdlib.h>
 #include <string.h>

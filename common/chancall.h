@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* chancall.h: one request and its answer through the channel, blocking. */
 #ifndef FERRY_CHANCALL_H
 #define FERRY_CHANCALL_H

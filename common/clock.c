@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* clock.c: wall, monotonic and steady time, and a peer's clock. */
 #include <pthread.h>
 #include <time.h>

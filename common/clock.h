@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* clock.h: the clocks ferry reads, and a peer's clock as learnt from it.
  *
  * Decisions run on elapsed time: liveness, deadlines, holds, min_healthy

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config.c: config files (via inih) and flags share one table of settings. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config.h: settings from a config file and flags, named the same way. */
 #ifndef FERRY_CONFIG_H
 #define FERRY_CONFIG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* db.c: SQLite opened the way ferry keeps state: WAL, synchronous=FULL,
  * numbered migrations. */
 #include <errno.h>

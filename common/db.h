@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* db.h: what ferryd's store and the agent's records share about SQLite:
  * opening with ferry's durability settings, numbered migrations, and the
  * statement helpers.  The two stores and this module are the only code that

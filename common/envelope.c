@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* envelope.c: the signed frame every ferry message travels in. */
 #include <stdlib.h>
 #include <string.h>

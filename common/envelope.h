@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* envelope.h: sealing and opening signed envelopes. */
 #ifndef FERRY_ENVELOPE_H
 #define FERRY_ENVELOPE_H

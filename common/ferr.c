@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ferr.c: descriptions of ferry's error numbers. */
 #include "ferr.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ferr.h: the one error space shared by every ferry module. */
 #ifndef FERRY_FERR_H
 #define FERRY_FERR_H

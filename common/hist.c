@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* hist.c: fixed log-spaced latency buckets (hist.h). */
 #include "hist.h"
 

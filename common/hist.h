@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* hist.h: the latency histogram every ferry-proxy counts into and ferryd
  * reads, with the same fixed, log-spaced buckets everywhere so that counts
  * from any host add up.

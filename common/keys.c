@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* keys.c: key pairs, fingerprints and the atomic writes that keep them. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* keys.h: Ed25519 key pairs on disk, fingerprints, atomic private files. */
 #ifndef FERRY_KEYS_H
 #define FERRY_KEYS_H

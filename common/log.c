@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* log.c: timestamped log lines to stderr or syslog, thread-safe; every
  * line escaped (text.c). */
 #include <errno.h>

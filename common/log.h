@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* log.h: the one logger every ferry daemon and tool uses. */
 #ifndef FERRY_LOG_H
 #define FERRY_LOG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mailbox.c: a queue of closures drained by the loop thread. */
 #include <stdlib.h>
 

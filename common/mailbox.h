@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mailbox.h: hand work from any thread to the libuv loop thread. */
 #ifndef FERRY_MAILBOX_H
 #define FERRY_MAILBOX_H

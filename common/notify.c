@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* notify.c: readiness and shutdown notices to systemd (libsystemd). */
 #include <stdio.h>
 

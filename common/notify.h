@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* notify.h: telling the service manager that a daemon is ready or stops. */
 #ifndef FERRY_NOTIFY_H
 #define FERRY_NOTIFY_H

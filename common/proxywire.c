@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proxywire.c: ferry-proxy's control socket, the client's side
  * (proxywire.h). */
 #include <errno.h>

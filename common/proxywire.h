@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proxywire.h: one request to ferry-proxy's control socket, and its reply.
  *
  * The control socket is a Unix stream socket (root only).  Each message is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* text.c: text from a peer escaped for one line of a log, an event or a
  * terminal. */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* text.h: text from a peer made safe for one line of a log, an event or a
  * terminal. */
 #ifndef FERRY_TEXT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* token.c: join tokens and their proofs. */
 #include <stdlib.h>
 #include <string.h>

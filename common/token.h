@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* token.h: join tokens as text, and the proof an agent gives of one. */
 #ifndef FERRY_TOKEN_H
 #define FERRY_TOKEN_H

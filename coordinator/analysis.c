@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* analysis.c: a canary interval's verdict and the marks its figures are
  * counted from (analysis.h). */
 #include <math.h>

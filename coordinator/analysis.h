@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* analysis.h: a canary's analysis intervals, judged on the proxies' counts
  * (issue 15: canaries and blue-green), and the marks that make an
  * interval's figures survive a ferryd crash.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* control.c: the ferry CLI's requests, over ferryd's local socket. */
 #include <errno.h>
 #include <grp.h>

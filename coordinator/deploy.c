@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deploy.c: the shell around the rollout engine.  It turns a spec into a
  * recorded deployment, feeds the engine what the agents answer, records
  * each state the engine reaches together with the commands it implies (in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ferry.c: the operator's CLI; talks to ferryd over its local socket. */
 #include <errno.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ferry.h: what the CLI's files share. */
 #ifndef FERRY_CLI_H
 #define FERRY_CLI_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ferry_deploy.c: the CLI's rollout commands: deploy, plan, status,
  * history, rollback, pause, resume, abort, events. */
 #include <sys/ioctl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ferry_secret.c: `ferry secret` and `ferry registry`: values read from
  * stdin or a file, never from the command line, and never printed. */
 #include <errno.h>

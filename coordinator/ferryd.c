@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ferryd.c: the coordinator daemon's start, loop and shutdown. */
 #include <errno.h>
 #include <limits.h>

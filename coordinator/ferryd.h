@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ferryd.h: the coordinator's modules and the types they share. */
 #ifndef FERRY_FERRYD_H
 #define FERRY_FERRYD_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fleet.c: the hosts ferryd knows, and whether each is online. */
 #include <ctype.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http.c: ferryd's HTTP port on localhost: /healthz and /metrics, served
  * on the loop with a connection cap and deadlines.
  *

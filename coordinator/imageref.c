@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* imageref.c: checking an image reference against Docker's grammar, so a
  * bad one is refused with a reason before anything is stored or pulled. */
 #include <ctype.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* imageref.h: the grammar of a container image reference, as ferry accepts
  * one in a spec's image and in `ferry deploy --image`. */
 #ifndef FERRY_IMAGEREF_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* link.c: ferryd's side of the signed link with its agents. */
 #include <stdarg.h>
 #include <stdio.h>

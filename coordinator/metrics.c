@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* metrics.c: counters, gauges and histograms, rendered as Prometheus
  * text. */
 #include <pthread.h>

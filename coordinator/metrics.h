@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* metrics.h: ferryd's counters, served as Prometheus text on /metrics.
  * The loop thread counts; NNG's HTTP thread reads a consistent copy under
  * the lock, so nothing of the loop's state is touched from there. */

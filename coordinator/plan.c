@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan.c: a spec's hosts, its batches and what it changes, over a
  * snapshot of the fleet (plan.h).  No I/O. */
 #include <stdarg.h>

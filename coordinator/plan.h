@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan.h: choosing a spec's hosts and planning its rollout, over a
  * snapshot of the fleet.  Pure: no ferryd, no store, no clock; ferryd's
  * shell (deploy.c) takes the snapshot and acts on the answer, and the unit

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* promq.c: one PromQL instant query against a Prometheus server (libcurl,
  * cJSON), reduced to one number or a one-line reason; contract in
  * promq.h. */

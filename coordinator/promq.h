@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* promq.h: one PromQL instant query against a Prometheus server, for the
  * analysis's `prometheus: { url, query, max }` checks. */
 #ifndef FERRY_PROMQ_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* refusals.c: refusals counted by source and reason, one line and one
  * event per key and interval; pure (handed the time). */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* refusals.h: refusals on the agent link, counted by source and reason so
  * that a flood of bad messages can bury neither the log nor the events. */
 #ifndef FERRY_REFUSALS_H

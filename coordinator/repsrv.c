@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* repsrv.c: a REP socket served by a growing pool of NNG contexts. */
 #include <pthread.h>
 #include <stdatomic.h>

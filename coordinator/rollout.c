@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rollout.c: the rollout engine's pure core: batches, and the state machine
  * of one deployment (specified in rollout.h), checked after every move. */
 #include <assert.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rollout.h: the rollout engine's pure core.  A deployment's whole state is
  * in struct rollout; rollout_step() takes that state, what happened (host
  * results, hosts going offline, operator requests) and the time, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* secrets.c: services' secrets and registry logins: the key they are
  * encrypted with at rest (a file of its own, never in the database), the
  * CLI's secret requests, the versions a revision pins, and each value

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* spec.c: the schema of the service spec a user writes: each field checked,
  * so that a bad file is refused with one exact message. */
 #include <ctype.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* spec.h: the service spec a user writes (DESIGN "The operator's
  * interface"), parsed and checked against its schema.  Its wire form is
  * specwire.h's, its image grammar imageref.h's. */

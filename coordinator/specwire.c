@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* specwire.c: a checked service spec turned into protobuf-c messages for
  * the agent; every string a heap copy, so the messages outlive the spec. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* specwire.h: a checked service spec in its wire form: the HealthSpec and
  * the Swap command that ferryd sends to an agent. */
 #ifndef FERRY_SPECWIRE_H

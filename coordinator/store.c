@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* store.c: ferryd's SQLite database, the only module that speaks SQL. */
 #include <stdio.h>
 #include <stdlib.h>

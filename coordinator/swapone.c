@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* swapone.c: `ferry swap HOST SPEC.yml` and `ferry swap HOST --rollback
  * SERVICE`: one swap on one host outside any rollout, for repairs (and
  * tests).  The tag is resolved by a Pull on that host, the spec is kept as

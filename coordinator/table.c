@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* table.c: the CLI's tables, laid out by libsmartcols (util-linux): on a
  * terminal they fit its width (the columns marked TABLE_TRUNC are cut,
  * those marked TABLE_WRAP wrap onto more lines), on a pipe every cell is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* traffic.c: ferry-proxy's counts in rolling windows and totals
  * (traffic.h). */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* traffic.h: ferry-proxy's counts as ferryd keeps them.  Each host's agent
  * carries its proxy's cumulative counts (proto Traffic) on its heartbeats;
  * this module takes the differences between successive readings of one

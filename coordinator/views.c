@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* views.c: what the CLI reads about deployments (status, history, the
  * audit log), as the database holds it: the engine records every state it
  * reaches before anything else moves, so the database is current. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* yamltree.c: libyaml's events turned into a tree of nodes with lines,
  * refusing what a configuration file never needs. */
 #include <stdarg.h>

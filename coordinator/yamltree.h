@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* yamltree.h: a YAML document read into a small tree of nodes that
  * remember their lines; the one module of ferryd that includes yaml.h. */
 #ifndef FERRY_YAMLTREE_H

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The local demo fleet: one ferryd and three hosts on this machine, each
 # host an agent joined by token and a ferry-proxy beside it, serving the
 # host's service ports on its own loopback address (127.0.0.2-4).  start
@@ -527,6 +528,6 @@ case "${1:-start}" in
     start)  start_fleet ;;
     stop)   stop_fleet; log "stopped (state kept in $DIR)" ;;
     status) status_fleet ;;
-    help|-h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//' ;;
-    *)      sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    help|-h|--help) sed -n '3,41p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *)      sed -n '3,41p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

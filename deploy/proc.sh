@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # proc.sh: shell helpers the deploy and bench scripts share (sourced).
 
 # proc_is PID COMM: PID runs COMM and is not a zombie (this machine's PID 1

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The services the integration tests need: a Docker engine and a registry on
 # 127.0.0.1:5000.
 #
@@ -306,5 +307,5 @@ case "${1:-}" in
         done
         ;;
     status) status ;;
-    *)      sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *)      sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* control.c: the control socket's server side (set, remove, status,
  * handoff; framing in common/proxywire.h), the taking over from a running
  * proxy, and leaving. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http.c: HTTP mode: client connections (keep-alive, pipelined requests
  * answered in order), requests streamed to a target over a pooled
  * upstream connection, responses streamed back, Upgrade turned into a raw

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proxy.c: ferry-proxy's start: flags and settings, inherited sockets
  * (systemd, or a running proxy handing over), routes restored, the loop,
  * and signals. */

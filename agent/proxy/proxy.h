@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proxy.h: ferry-proxy, the per-host reverse proxy ferry-agent drives.
  *
  * One libuv loop owns everything.  A route is one service's listening

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* route.c: routes and their targets: listening, picking a target (smooth
  * weighted round-robin), holding, draining, counting, and routes.pb. */
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tcp.c: TCP mode: each connection picks a target and is piped both ways,
  * with backpressure; and the closing of tunnels at drain_timeout. */
 #include <stdlib.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench.sh: ferry measured against the physical floor and against Docker
 # Swarm on the same machine, side by side in one run.
 #
@@ -55,7 +56,7 @@ while [ $# -gt 0 ]; do
         --agents) AGENTS_N="$2"; shift ;;
         --json)   JSON_OUT="$2"; shift ;;
         --only)   ONLY="$2"; shift ;;
-        -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench: unknown argument '$1' (--help)" >&2; exit 2 ;;
     esac
     shift

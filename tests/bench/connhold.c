@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* connhold.c: opens N keep-alive connections to one address, sends one
  * request on each, reads each answer, and holds them all open: what the
  * bench's memory section measures a proxy's RSS under.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* linkfloor.c: the floor of ferry's link on this machine: the message
  * pattern of `ferry ping` to N hosts, with NNG and nothing else.
  *

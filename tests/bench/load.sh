@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # load.sh: the bench's bounded load, one request at a time (busybox sh and
 # busybox wget, so the same client runs on the machine against ferry's hosts
 # and inside a container against a Swarm service).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proxyctl.c: a tiny client of ferry-proxy's control socket, for the bench
  * and the install test (the agent is what drives the proxy on a fleet).
  *

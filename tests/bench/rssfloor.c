@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rssfloor.c: the memory floor of an idle agent on this machine: a process
  * that links the libraries ferry-agent links (the same Debian packages),
  * starts each the way the agent does, and then does nothing.  Its RSS is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sigrate.c: Ed25519 sign and verify rates on one core, measured with
  * libsodium the way ferry uses it (detached signatures over a body the size
  * of a command envelope), for the bench's CPU floor of a signed round trip.

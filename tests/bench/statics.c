@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* statics.c: the bench's static HTTP server, fast enough that a proxy in
  * front of it, not it, is what wrk measures.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_key.h: the fixed, public key pair the receive-path fuzzer trusts.
  * Shared with mkseeds.c so that seed envelopes verify.  Not a secret. */
 #ifndef FERRY_FUZZ_KEY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_receive.c: libFuzzer target for everything a peer's bytes reach.
  *

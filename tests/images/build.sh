@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Build the test images FROM scratch with Debian's busybox-static and push
 # them to the local registry (`deploy/setup.sh test` runs it):
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* faultweb.c: the test image web:errors, an HTTP server whose error rate
  * and latency are set by its environment, for the tests of traffic
  * canaries and their automatic analysis.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The install test: ferry's Debian packages on a fresh Debian 12.
 #
 #   tests/install/run.sh [DEB_DIR]     (default build/deb; `make install-test`)

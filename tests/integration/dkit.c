@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dkit.c: the fleet and helpers the deployment tests share (dkit.h). */
 #include <arpa/inet.h>
 #include <errno.h>

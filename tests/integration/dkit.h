@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dkit.h: what the deployment integration tests share: a fleet of up to
  * six agents publishing on 127.0.0.2-7 against one ferryd, specs written
  * into the test's folder, and the CLI's answers read back as JSON.  Each

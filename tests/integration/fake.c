@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fake.c: NNG peers in a process of their own (see fake.h). */
 #include <errno.h>
 #include <fcntl.h>

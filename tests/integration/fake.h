@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fake.h: NNG peers that live in a process of their own.
  *
  * nng_close of Debian's NNG 1.5.2 was seen to hang for good (all NNG threads

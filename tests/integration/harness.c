@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* harness.c: starting, driving and ending real ferry processes in tests. */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* harness.h: real ferryd and ferry-agent processes for integration tests.
  *
  * Every test gets its own temporary folder, its own ports and its own

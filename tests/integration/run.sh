@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/integration/run.sh: run integration test binaries, JOBS at a time.
 #
 #   run.sh [-j JOBS] [-a ALONE] [-t SECONDS] [-o DIR] BINARY...
@@ -22,7 +23,7 @@ set -uo pipefail
 
 JOBS=2 ALONE="" BOUND=600 OUT=build/itest
 
-usage() { sed -n '4,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 while getopts 'j:a:t:o:h' o; do
     case "$o" in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links:
 /* test_audit.c: the audit log cannot be buried or forged.  A flood of
  * garbage on the agent port leaves a handful of counted events and log

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/dkit.c
 /* test_beside.c: two revisions side by side through ferry-proxy, as canary
  * steps and blue-green need them, on the real dockerd and registry:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/dkit.c coordinator/promq.c
 /* test_canary.c: canaries and blue-green end to end on the real dockerd and
  * registry, every host with its own ferry-proxy, judged on what the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links:
 /* test_cli.c: the CLI itself: `ferry --help` names every command and
  * flag, each command answers --help and ferry.1 names it; every argument

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links:
 /* test_control.c: who may use ferryd's CLI socket.  Its mode and group as
  * ferryd leaves them, and the credentials ferryd checks on every request:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/dkit.c
 /* test_core.c: what makes the rollout core trustworthy, on a real dockerd,
  * registry and SQLite file: decisions on elapsed time through wall-clock

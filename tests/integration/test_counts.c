@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/dkit.c
 /* test_counts.c: ferry-proxy's counts, carried by the agents' heartbeats to
  * ferryd, equal what a load generator sent and got, in `ferry hosts

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_damage.c: ferryd and ferry-agent started on a damaged state dir (a
  * read-only file or folder, a truncated file, garbage over its pages, a
  * file that is not a database) exit non-zero naming the file, what is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/dkit.c
 /* test_deploy.c: rolling deployments end to end, on a real dockerd and
  * registry, across six agents publishing on 127.0.0.2-7: batches that keep

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: agent/docker.c
 /* test_docker.c: agent/docker.c against the machine's real dockerd and the
  * local registry (127.0.0.1:5000, images from tests/images/build.sh).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links:
 /* test_dockerd.c: the agent against a Docker engine that goes away and
  * comes back.  The test runs a private dockerd of its own (its own socket,

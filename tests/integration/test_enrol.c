@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/fake.c
 /* test_enrol.c: enrolment that cannot be abused, against a real ferryd
  * (and real agents) on loopback: joins without a token are off unless

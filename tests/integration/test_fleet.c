@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links:
 /* test_fleet.c: deploy/local-fleet.sh, the local fleet script: two small
  * fleets (one host each, without the demo's deploys) side by side, each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/fake.c
 /* test_forgery.c: forged, replayed and rule-breaking messages on the signed
  * link: a fake ferryd against a real agent, a fake agent against a real

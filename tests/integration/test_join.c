@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links:
 /* test_join.c: enrolment by token, pending hosts, keys, labels, CLI errors;
  * against a real ferryd and real agents on loopback. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_limits.c: floods of idle connections on the agent port and of
  * half-sent requests on the HTTP port leave the CLI's socket, connected
  * agents and /healthz answering; real ferryd and agents over real

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links:
 /* test_link.c: the live link: ping, heartbeats, offline/online, restarts of
  * ferryd and agents, network cuts, Docker inventory; all on loopback with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/dkit.c
 /* test_metrics.c: ferryd's /metrics and /healthz on a live fleet (three
  * agents, each with its ferry-proxy, on the real dockerd) that ran

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/dkit.c
 /* test_nodrop.c: traffic through ferry-proxy across swaps, end to end on
  * the real dockerd and registry: three hosts (127.0.0.2-4), each agent with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links:
 /* test_notify.c: ferryd and ferry-agent tell the service manager when they
  * are ready and when they stop (the notify protocol systemd's Type=notify

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: coordinator/promq.c
 /* test_prom.c: promq_query, the analysis's Prometheus source, against a
  * real Prometheus (Debian's prometheus, started here on a free loopback

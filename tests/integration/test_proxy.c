@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_proxy.c: the real ferry-proxy binary on loopback, driven over its
  * real control socket (common/proxywire.c), in front of small backends
  * this test runs in threads (HTTP parsed with http-parser, as the proxy

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/dkit.c tests/integration/fake.c
 /* test_sealed.c: the agent link as an attacker on the network sees it: a
  * relay in the middle records every byte of a deploy with env values, and

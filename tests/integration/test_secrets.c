@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/dkit.c
 /* test_secrets.c: secrets end to end, on a real dockerd and registry:
  * `ferry secret set` from stdin or a file and never from argv, `list`

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/dkit.c
 /* test_spec_keys.c: every key of ferry.yml(5), shown to act on a real dockerd:
  * on the container created (name, labels, image digest, environment,

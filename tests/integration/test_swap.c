@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links:
 /* test_swap.c: `ferry swap` against a real dockerd and registry: stop-first
  * and start-first, health that fails, images that do not exist, containers

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/fake.c
 /* test_swap_faults.c: swaps under fire, on the real dockerd and the local
  * registry (127.0.0.1:5000, images from tests/images/build.sh).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links:
 /* test_watch.c: `ferry deploy --watch` on a real terminal (tmux runs it;
  * the test reads the screen), and on a pipe. */

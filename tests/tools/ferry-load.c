@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ferry-load.c: a bounded HTTP load generator for ferry's tests and bench:
  * keep-alive GETs to one or more loopback targets, every request accounted
  * for (answered by status, or failed by kind), per target.

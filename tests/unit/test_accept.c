@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: agent/accept.c
 /* test_accept.c: the rules a command passes before an agent runs it. */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: agent/allowlist.c
 /* test_allowlist.c: the container settings an agent refuses: privileged,
  * the host's (or another container's) namespaces, added capabilities, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: coordinator/analysis.c coordinator/traffic.c
 /* test_analysis.c: a canary interval's verdict on synthetic histograms, and
  * the marks its figures are counted from. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_chan.c: the link's confidential channel: a session opens only with
  * ferryd's key, what it seals opens only at the other end, once, and an
  * answer only as the answer to its own request. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links:
 /* test_clock.c: the steady clock and a peer's clock as learnt from it. */
 #include <stdint.h>

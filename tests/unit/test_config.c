@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_config.c: settings from flags and config files, named the same way. */
 #include <limits.h>
 #include <stdint.h>

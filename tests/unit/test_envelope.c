@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_envelope.c: sealing and opening signed envelopes, and refusing every
  * frame that is not exactly what envelope_seal writes. */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: agent/health.c
 /* test_health.c: the health judge, driven by a fake clock.  policy()
  * checks every interval from the start (start_interval = interval, the

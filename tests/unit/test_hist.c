@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links:
 /* test_hist.c: the latency buckets and quantiles read off them. */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_keys.c: key pairs on disk, fingerprints and atomic private files. */
 #define _XOPEN_SOURCE 700
 #include <dirent.h>

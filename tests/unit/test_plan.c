@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: coordinator/plan.c coordinator/rollout.c coordinator/spec.c coordinator/yamltree.c coordinator/imageref.c
 /* test_plan.c: choosing a spec's hosts and planning its rollout over a
  * made-up fleet: what is refused before anything starts, and offline

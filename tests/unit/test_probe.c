@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: agent/probe.c agent/check_http.c agent/check_tcp.c agent/check_exec.c agent/check_docker.c agent/docker.c
 /* test_probe.c: probe_run, the one dispatcher of health checks: no check,
  * Docker's own health, TCP and HTTP against listeners on loopback (through

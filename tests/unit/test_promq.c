@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: coordinator/promq.c
 /* test_promq.c: promq_expand, the placeholders of a Prometheus check's
  * query (promq_query itself runs against a real Prometheus in

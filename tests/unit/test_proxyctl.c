@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: agent/proxyctl.c
 /* test_proxyctl.c: the agent's calls to its ferry-proxy against a stand-in
  * control socket served by a thread here (framed as proxywire.h says):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: agent/records.c agent/swapsm.c
 /* test_records.c: the agent's durable command records and its replay
  * high-water mark. */

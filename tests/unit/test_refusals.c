@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: coordinator/refusals.c
 /* test_refusals.c: refusals counted by source and reason. */
 #include <stdio.h>

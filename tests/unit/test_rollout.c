@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: coordinator/rollout.c
 /* test_rollout.c: the rollout engine, driven through every transition with
  * a fake clock: no sleeping, no I/O. */

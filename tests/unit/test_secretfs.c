@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: agent/secretfs.c
 /* test_secretfs.c: containers' secret files: opened from their sealed
  * form with the host's key, mode 0400 in a folder of 0500 owned by the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: coordinator/spec.c coordinator/yamltree.c coordinator/imageref.c
 /* test_spec.c: the service spec parser: every field read back, DESIGN's
  * defaults, an exact file:line: field message for each kind of bad input

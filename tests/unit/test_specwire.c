@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: coordinator/specwire.c coordinator/spec.c coordinator/yamltree.c coordinator/imageref.c
 /* test_specwire.c: a checked spec in its wire form: the HealthSpec of each
  * kind of check and the Swap command, packed and unpacked whole, and freed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: coordinator/store.c coordinator/rollout.c coordinator/analysis.c coordinator/traffic.c
 /* test_store.c: ferryd's SQLite store: migrations, hosts, tokens, the
  * command outbox, the audit log, secrets and the versions revisions pin. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: agent/swapsm.c
 /* test_swapsm.c: the swap's state machine, driven through every state and
  * every input, and its checker fed broken machines. */

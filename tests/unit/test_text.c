@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links:
 /* test_text.c: agent-supplied text escaped for one line. */
 #include <stdlib.h>

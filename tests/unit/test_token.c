@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_token.c: join tokens as text, and the proof an agent gives. */
 #include <stdint.h>
 #include <stdlib.h>

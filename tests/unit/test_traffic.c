@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: coordinator/traffic.c
 /* test_traffic.c: the proxies' counts in ferryd's windows and totals. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* unit.h: what several unit tests share. */
 #ifndef FERRY_UNIT_H
 #define FERRY_UNIT_H
