@@ -52,7 +52,8 @@ FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
             coordinator/deploy.c coordinator/plan.c coordinator/views.c \
             coordinator/rollout.c coordinator/metrics.c \
             coordinator/refusals.c coordinator/traffic.c \
-            coordinator/analysis.c coordinator/promq.c
+            coordinator/analysis.c coordinator/promq.c \
+            coordinator/drain.c
 FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c \
             coordinator/ferry_secret.c coordinator/table.c
 AGENT    := $(wildcard agent/*.c)
