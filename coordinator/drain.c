@@ -42,6 +42,10 @@ drain_done(void *arg, struct host *h, const struct cmd *c,
 	(void)c;
 	h->drain_open = 0;
 	if (ok) {
+		/* The next heartbeats may still carry the proxy's reading
+		 * from before: a few intervals before it is looked at again. */
+		h->drain_retry_mono_ms = clock_mono_ms() + 3 *
+		    (uint64_t)(h->interval_ms ? h->interval_ms : 1000);
 		snprintf(detail, sizeof(detail), "its ferry-proxy %s",
 		    fleet_host_drained(h) ? "takes no new connections on any "
 		    "route (drained)" : "takes new connections again");
