@@ -707,7 +707,8 @@ docker_image_remove_unused(struct docker *d, const char *ref, char *err,
 	copy_str(id, sizeof(id), at(j, "Id"));
 	cJSON_Delete(j);
 	j = NULL;
-	if (strncmp(id, "sha256:", 7) != 0 || !valid_name(id, 0))
+	if (strncmp(id, "sha256:", 7) != 0 || strlen(id) != 71 ||
+	    strspn(id + 7, "0123456789abcdef") != 64)
 		return fail(FERR_DOCKER, err, errlen, "image remove %s: Docker "
 		    "gave no image id", ref);
 	/* Any container made from it, running or not, of any host or none:
