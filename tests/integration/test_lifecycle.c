@@ -44,6 +44,8 @@ Test(lifecycle, a_rolling_restart_recreates_one_host_at_a_time_dropping_nothing)
 	h_sleep_ms(500);
 	o = load_stop(load);
 	no_failures(o, "restart");
+	cr_log_info("restart of %d hosts under load: %.0f requests sent, "
+	    "%.0f failed", NT, jd(o, "sent", NULL), jd(o, "failed", NULL));
 	cJSON_Delete(o);
 	id = last_id();
 	cr_assert_eq(db_count("SELECT count(*) FROM deployments WHERE kind = "
