@@ -59,7 +59,8 @@ FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
             coordinator/deploy.c coordinator/plan.c coordinator/views.c \
             coordinator/rollout.c coordinator/metrics.c \
             coordinator/refusals.c coordinator/traffic.c \
-            coordinator/analysis.c coordinator/promq.c
+            coordinator/analysis.c coordinator/promq.c \
+            coordinator/drain.c
 FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c \
             coordinator/ferry_secret.c coordinator/table.c
 AGENT    := $(wildcard agent/*.c)
@@ -174,7 +175,8 @@ ITEST_ONLY_PLAIN := $(BUILD)/tests/test_nodrop
 # The longest first (as measured), so that the last to end is a short one
 # and no slot idles long at the end; then the rest, alphabetically.
 ITEST_LONG := $(patsubst %,$(BUILD)/tests/test_%,deploy canary spec_keys \
-              swap_faults swap beside secrets core enrol sealed link)
+              lifecycle ops swap_faults swap beside secrets core enrol \
+              sealed link)
 ITEST_ORDER := $(foreach t,$(ITEST_LONG),$(filter $(t),$(ITEST_BINS))) \
                $(filter-out $(ITEST_LONG),$(ITEST_BINS))
 ITEST_RUN := $(if $(SAN),$(filter-out $(ITEST_ONLY_PLAIN),$(ITEST_ORDER)),$(ITEST_ORDER))

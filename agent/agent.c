@@ -316,6 +316,15 @@ agent_traffic(struct agent *a)
 	return &a->proxy_unanswered;
 }
 
+Ferry__DrainState
+agent_drain_state(struct agent *a)
+{
+	if (a->conf.proxy_control[0] == '\0' || a->proxy_reply == NULL)
+		return FERRY__DRAIN_STATE__DRAIN_UNKNOWN;
+	return a->proxy_reply->drained ? FERRY__DRAIN_STATE__DRAIN_DRAINED :
+	    FERRY__DRAIN_STATE__DRAIN_SERVING;
+}
+
 /* db_remedy says what an operator does about agent.db failing with err;
  * NULL when err is not about the state itself. */
 static const char *

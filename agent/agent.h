@@ -288,6 +288,9 @@ void session_stop(struct agent *a);
  * proxy's last Traffic, or one with only error set when it did not answer.
  * Valid until the loop's next turn. */
 Ferry__Traffic *agent_traffic(struct agent *a);
+/* agent_drain_state: whether ferry-proxy said, at its last reading, that
+ * it is drained (unknown without a proxy or an answer). */
+Ferry__DrainState agent_drain_state(struct agent *a);
 
 /* session_kick sends a heartbeat now if none is in flight. */
 void session_kick(struct agent *a);

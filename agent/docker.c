@@ -692,6 +692,86 @@ docker_image_digest(struct docker *d, const char *ref, char *digest,
 }
 
 int
+docker_image_remove_unused(struct docker *d, const char *ref, char *err,
+    size_t errlen)
+{
+	struct req r = { .what = "image remove", .obj = ref, .method = "GET",
+	    .timeout_ms = DOCKER_TIMEOUT_MS };
+	char id[160] = "", path[1024], *text = NULL, *esc = NULL;
+	cJSON *j = NULL, *f, *a, *s;
+	int rc, n;
+
+	if (!valid_name(ref, 1))
+		return bad_name("image remove", ref, 1, err, errlen);
+	if ((rc = image_json(d, &r, ref, &j, err, errlen)) != 0)
+		return r.status == 404 ? FERR_NOTFOUND : rc;
+	copy_str(id, sizeof(id), at(j, "Id"));
+	cJSON_Delete(j);
+	j = NULL;
+	if (strncmp(id, "sha256:", 7) != 0 || strlen(id) != 71 ||
+	    strspn(id + 7, "0123456789abcdef") != 64)
+		return fail(FERR_DOCKER, err, errlen, "image remove %s: Docker "
+		    "gave no image id", ref);
+	/* Any container made from it, running or not, of any host or none:
+	 * the image stays. */
+	memset(&r, 0, sizeof(r));
+	r.what = "image remove";
+	r.obj = ref;
+	r.method = "GET";
+	r.timeout_ms = DOCKER_TIMEOUT_MS;
+	f = cJSON_CreateObject();
+	if (f != NULL && (a = cJSON_AddArrayToObject(f, "ancestor")) != NULL &&
+	    (s = cJSON_CreateString(id)) != NULL && !cJSON_AddItemToArray(a, s))
+		cJSON_Delete(s);
+	if (f != NULL)
+		text = cJSON_PrintUnformatted(f);
+	cJSON_Delete(f);
+	if (text != NULL)
+		esc = curl_easy_escape(d->curl, text, 0);
+	cJSON_free(text);
+	if (esc == NULL)
+		return fail(FERR_NOMEM, err, errlen, "image remove %s: out of "
+		    "memory", ref);
+	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s",
+	    esc);
+	curl_free(esc);
+	r.path = path;
+	if ((rc = request(d, &r, err, errlen)) != 0)
+		return rc;
+	if (r.status != 200)
+		return answer_fail(&r, FERR_DOCKER, err, errlen);
+	if ((rc = parse_answer(&r, &j, err, errlen)) != 0)
+		return rc;
+	n = cJSON_IsArray(j) ? cJSON_GetArraySize(j) : -1;
+	cJSON_Delete(j);
+	if (n != 0)
+		return fail(FERR_STATE, err, errlen, "image %s: %s", ref, n < 0 ?
+		    "Docker's container list is not a JSON array" :
+		    "a container uses it");
+	/* By id, forced only past its several names (a tag the tag's
+	 * resolution left beside the digest): Docker still refuses an image
+	 * a running container uses. */
+	memset(&r, 0, sizeof(r));
+	r.what = "image remove";
+	r.obj = ref;
+	r.method = "DELETE";
+	r.timeout_ms = DOCKER_TIMEOUT_MS;
+	snprintf(path, sizeof(path), "/images/%s?force=1&noprune=0", id);
+	r.path = path;
+	if ((rc = request(d, &r, err, errlen)) != 0)
+		return rc;
+	if (r.status == 404)
+		rc = FERR_NOTFOUND;
+	else if (r.status == 409)
+		rc = answer_fail(&r, FERR_STATE, err, errlen);
+	else if (r.status != 200)
+		rc = answer_fail(&r, FERR_DOCKER, err, errlen);
+	else
+		buf_free(&r.b);
+	return rc;
+}
+
+int
 docker_image_user(struct docker *d, const char *ref, char *user, size_t len,
     char *err, size_t errlen)
 {

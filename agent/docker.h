@@ -47,6 +47,11 @@ int docker_image_digest(struct docker *d, const char *ref, char *digest,
 
 /* docker_image_user reads the user a local image runs as (its
  * Config.User: "", "name", "uid" or "uid:gid"). */
+/* docker_image_remove_unused removes the image ref names (every name it
+ * has) when no container at all was made from it: FERR_STATE (err says
+ * so) when one was, FERR_NOTFOUND when it is not here. */
+int docker_image_remove_unused(struct docker *d, const char *ref, char *err,
+    size_t errlen);
 int docker_image_user(struct docker *d, const char *ref, char *user,
     size_t len, char *err, size_t errlen);
 

@@ -58,6 +58,10 @@ payload_name(const Ferry__Command *c)
 		return "remove";
 	case FERRY__COMMAND__PAYLOAD_INVENTORY:
 		return "inventory";
+	case FERRY__COMMAND__PAYLOAD_DRAIN:
+		return "drain";
+	case FERRY__COMMAND__PAYLOAD_LIFECYCLE:
+		return "stop";
 	default:
 		return "unknown";
 	}

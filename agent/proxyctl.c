@@ -302,3 +302,19 @@ proxyctl_wait_drained(const char *ctl, const char *service,
 		nap(PROXYCTL_POLL_MS);
 	}
 }
+
+int
+proxyctl_drain(const char *ctl, int drained, char *err, size_t errlen)
+{
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+	Ferry__ProxyReply *rep = NULL;
+	int rc;
+
+	rq.op_case = FERRY__PROXY_REQUEST__OP_DRAIN;
+	rq.drain = drained != 0;
+	rc = call(ctl, &rq, &rep, drained ? "drain every route" :
+	    "undrain every route", err, errlen);
+	if (rep != NULL)
+		ferry__proxy_reply__free_unpacked(rep, NULL);
+	return rc;
+}

@@ -113,4 +113,12 @@ proxyctl_wait_drained(const char *ctl, const char *service,
     const char *address, uint32_t port, uint32_t timeout_ms,
     int (*stopped)(void), uint64_t *finished, char *err, size_t errlen);
 
+/*
+ * proxyctl_drain drains the whole proxy (drained: every route stops
+ * taking new connections, in-flight work finishes) or undrains it; the
+ * proxy keeps the state across its restarts.  Returns 0 or an error as
+ * proxyctl_set.
+ */
+int
+proxyctl_drain(const char *ctl, int drained, char *err, size_t errlen);
 #endif

@@ -485,6 +485,7 @@ seal_poll(struct agent *a, uint8_t **buf, size_t *len)
 	p.publish_address = a->conf.publish_address;
 	p.version = AGENT_VERSION;
 	p.traffic = agent_traffic(a);
+	p.drain_state = agent_drain_state(a);
 	/* What ferryd has not acknowledged, and was not sent on an earlier
 	 * poll still unsettled, rides along, oldest first.  Those riding
 	 * already were recorded at or before ride_since; the rest that

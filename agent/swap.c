@@ -207,8 +207,36 @@ running_of(const struct docker_state *cs, size_t n)
 }
 
 /*
+ * prune_image removes image when no container uses it (of any service or
+ * host: Docker's own count); a failure is logged and changes nothing
+ * else: pruning never fails a swap.
+ */
+static void
+prune_image(struct job *j, const char *image)
+{
+	struct docker *d = NULL;
+	char err[400];
+	int rc;
+
+	/* A connection of its own: the swap's is busy with its answer. */
+	if (docker_open(&d, j->socket) != 0)
+		return;
+	rc = docker_image_remove_unused(d, image, err, sizeof(err));
+	docker_close(d);
+	if (rc == 0)
+		log_info("%s: removed image %s (its revision left the kept "
+		    "window)", j->idhex, image);
+	else if (rc == FERR_STATE)
+		log_debug("%s: image %s stays: %s", j->idhex, image, err);
+	else if (rc != FERR_NOTFOUND)
+		log_warnx("%s: could not remove image %s: %s", j->idhex, image,
+		    err);
+}
+
+/*
  * prune removes stopped containers of service beyond the keep newest
- * revisions, never touching except (the one now running).
+ * revisions, never touching except (the one now running), and the images
+ * that only they used.
  */
 static void
 prune(struct job *j, struct docker *d, const char *service,
@@ -217,9 +245,14 @@ prune(struct job *j, struct docker *d, const char *service,
 	struct docker_state *cs;
 	char err[300];
 	size_t n, i, k;
+	int *gone;
 
 	if (service_containers(j, d, service, &cs, &n, err, sizeof(err)) != 0)
 		return;
+	if ((gone = calloc(n + 1, sizeof(*gone))) == NULL) {
+		free(cs);
+		return;
+	}
 	for (i = 0; i < n; i++) {
 		uint32_t newer = 0;
 
@@ -231,8 +264,25 @@ prune(struct job *j, struct docker *d, const char *service,
 			    rev_of(&cs[k]) > rev_of(&cs[i]))
 				newer++;
 		if (newer >= keep)
-			docker_remove(d, cs[i].id, 1, err, sizeof(err));
+			gone[i] = docker_remove(d, cs[i].id, 1, err,
+			    sizeof(err)) == 0;
 	}
+	/* The images of the revisions that left the kept window go with
+	 * them, unless a kept container of the service still uses one:
+	 * prune_image leaves any image a container uses. */
+	for (i = 0; i < n; i++) {
+		int used = 0;
+
+		if (!gone[i] || cs[i].image[0] == '\0')
+			continue;
+		/* Used by a kept one, or already tried for an earlier one. */
+		for (k = 0; k < n && !used; k++)
+			used = strcmp(cs[k].image, cs[i].image) == 0 &&
+			    (!gone[k] || k < i);
+		if (!used)
+			prune_image(j, cs[i].image);
+	}
+	free(gone);
 	free(cs);
 }
 
@@ -1105,7 +1155,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	char old_addr[64] = "";
 	uint64_t old_rev = 0;
 	size_t n, i, nlabels;
-	int rc, reusing, exit_code = -1, weighted, legacy = 0;
+	int rc, reusing, exit_code = -1, weighted, legacy = 0, recreating = 0;
 	enum swapsm_order order;
 
 	o->res.service = (char *)s->service;
@@ -1124,6 +1174,10 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	if (s->weight > 100)
 		return fail_early(o, "refused: weight %u is not a share from 0 "
 		    "to 100 (percent of new traffic)", s->weight);
+	if (s->recreate && weighted)
+		return fail_early(o, "refused: a recreate (ferry restart) "
+		    "runs one revision; it cannot be weighted or beside "
+		    "another");
 	if (weighted && !via.on)
 		return fail_early(o, "refused: %s needs ferry-proxy "
 		    "(proxy_control) and a host port", s->beside ?
@@ -1147,7 +1201,8 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	/* Through the proxy the route is read first (a proxy that does
 	 * not answer fails the swap, nothing done); when it already sends
 	 * to this revision beside another, only its weights change. */
-	if (via.on && (rc = reweigh_fast(j, s, &via, weighted, o)) >= 0)
+	if (via.on && !s->recreate && (rc = reweigh_fast(j, s, &via, weighted,
+	    o)) >= 0)
 		return rc;
 
 	if ((rc = service_containers(j, d, s->service, &cs, &n, err,
@@ -1161,6 +1216,13 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	for (i = 0; old != NULL && i < n; i++)
 		if (cs[i].running && &cs[i] != old)
 			other = &cs[i];
+	if (s->recreate && other != NULL) {
+		free(cs);
+		return fail_early(o, "refused: revisions %llu and %llu of %s "
+		    "run side by side; a restart recreates one revision: "
+		    "complete the canary first", (unsigned long long)old_rev,
+		    (unsigned long long)rev_of(other), s->service);
+	}
 	if (via.on && other != NULL) {
 		/* Two run (a weighted swap): the swap names one of them by
 		 * its image (each `ferry swap` records a new revision of the
@@ -1198,7 +1260,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		    (unsigned long long)s->revision, s->weight);
 	}
 	if (old != NULL && old_rev == s->revision &&
-	    strcmp(old->image, s->image) == 0) {
+	    strcmp(old->image, s->image) == 0 && !s->recreate) {
 		/* Already what was asked: nothing to do. */
 		swapped(o, s->revision, 0, old->id, NULL);
 		snprintf(o->why, sizeof(o->why), "revision %llu already runs",
@@ -1252,6 +1314,15 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 
 	snprintf(name, sizeof(name), "ferry-%s-%s-r%llu", j->host, s->service,
 	    (unsigned long long)s->revision);
+	/* A recreate of the revision that runs: the new container beside
+	 * the old one needs a name of its own (the command's). */
+	if (s->recreate && old != NULL && old_rev == s->revision) {
+		recreating = 1;
+		snprintf(name, sizeof(name), "ferry-%s-%s-r%llu-%.8s", j->host,
+		    s->service, (unsigned long long)s->revision, j->idhex);
+		progress(j, NULL, "%s r%llu: recreating its container %s",
+		    s->service, (unsigned long long)s->revision, old->name);
+	}
 	/* The kept, stopped container of this very revision and image is
 	 * started again as it is: an instant local rollback.  Any other
 	 * container of this revision is a leftover of an earlier attempt and
@@ -1260,7 +1331,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	for (i = 0; i < n; i++) {
 		if (&cs[i] == old)
 			continue;
-		if (reuse == NULL && !cs[i].running &&
+		if (reuse == NULL && !cs[i].running && !s->recreate &&
 		    rev_of(&cs[i]) == s->revision &&
 		    strcmp(cs[i].image, s->image) == 0 &&
 		    strcmp(cs[i].name, name) == 0 &&
@@ -1475,6 +1546,19 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 			if (via.on)
 				progress(j, NULL, "%s: stopped r%llu",
 				    s->service, (unsigned long long)old_rev);
+		}
+		/* A recreated container's old self is not a revision to
+		 * keep for a way back: it goes (the kept window stays the
+		 * revisions before). */
+		if (recreating && sm.old_id[0] != '\0') {
+			if (sm.order == SWAPSM_STOP_FIRST)
+				docker_stop(d, sm.old_id, co.stop_timeout_s,
+				    err, sizeof(err));
+			if (docker_remove(d, sm.old_id, 1, err,
+			    sizeof(err)) == 0)
+				progress(j, NULL, "%s r%llu: removed its old "
+				    "container", s->service,
+				    (unsigned long long)s->revision);
 		}
 		move(&sm, SWI_TIDIED, NULL, 0);
 	}
@@ -1738,6 +1822,82 @@ do_remove(struct job *j, struct docker *d, const Ferry__Remove *rm,
 	o->res.outcome = ok ? FERRY__SWAP_RESULT__OUTCOME__REMOVED :
 	    FERRY__SWAP_RESULT__OUTCOME__FAILED;
 	return ok;
+}
+
+/* ---- Stop: the service's containers stopped, kept ------------------------ */
+
+/*
+ * do_stop takes the service's route off the proxy (requests in flight
+ * finish; new connections are refused, as nothing listens) and stops its
+ * containers, which are kept: `ferry start` (a Swap of the same revision)
+ * starts the kept one again.  Their restart policy is set to "no" first,
+ * so Docker does not bring them back either.
+ */
+static int
+do_stop(struct job *j, struct docker *d, const Ferry__Lifecycle *lc,
+    struct swap_out *o)
+{
+	struct docker_state *cs;
+	char err[400];
+	size_t n, i, stopped = 0;
+	int ok = 1, rc;
+
+	o->res.service = (char *)lc->service;
+	if (lc->op != FERRY__LIFECYCLE__OP__STOP)
+		return fail_early(o, "refused: unknown life cycle operation "
+		    "%d", (int)lc->op);
+	if (j->proxy_ctl[0] != '\0' && (rc = proxyctl_remove(j->proxy_ctl,
+	    lc->service, err, sizeof(err))) != 0) {
+		if (rc != FERR_IO)
+			return fail_early(o, "%s", err);
+		progress(j, NULL, "%s: %s; stopping the containers anyway",
+		    lc->service, err);
+	}
+	if (service_containers(j, d, lc->service, &cs, &n, err,
+	    sizeof(err)) != 0)
+		return fail_early(o, "%s", err);
+	for (i = 0; i < n; i++) {
+		docker_update_restart(d, cs[i].id, "no", err, sizeof(err));
+		if (!cs[i].running)
+			continue;
+		if (docker_stop(d, cs[i].id, lc->stop_timeout_s ?
+		    lc->stop_timeout_s : 10, err, sizeof(err)) != 0) {
+			snprintf(o->why, sizeof(o->why), "%s", err);
+			ok = 0;
+			continue;
+		}
+		stopped++;
+		progress(j, NULL, "%s: stopped r%s (%s), kept", lc->service,
+		    cs[i].revision, cs[i].name);
+	}
+	free(cs);
+	if (ok)
+		snprintf(o->why, sizeof(o->why), "%zu container(s) of %s "
+		    "stopped and kept", stopped, lc->service);
+	o->res.outcome = ok ? FERRY__SWAP_RESULT__OUTCOME__REMOVED :
+	    FERRY__SWAP_RESULT__OUTCOME__FAILED;
+	return ok;
+}
+
+/* do_drain drains or undrains the whole proxy. */
+static int
+do_drain(struct job *j, const Ferry__Drain *dr, char *why, size_t len)
+{
+	char err[400];
+
+	if (j->proxy_ctl[0] == '\0') {
+		snprintf(why, len, "this agent runs no ferry-proxy "
+		    "(proxy_control is empty): nothing to drain");
+		return 0;
+	}
+	if (proxyctl_drain(j->proxy_ctl, dr->drained, err, sizeof(err)) != 0) {
+		snprintf(why, len, "%s", err);
+		return 0;
+	}
+	snprintf(why, len, "ferry-proxy %s", dr->drained ? "drained: no new "
+	    "connections on any route" : "takes new connections again");
+	log_info("%s", why);
+	return 1;
 }
 
 /* ---- the job: run on a worker, finish on the loop ----------------------- */
@@ -2365,6 +2525,12 @@ job_run(uv_work_t *w)
 			snprintf(o.why, sizeof(o.why), "%s", err);
 		}
 		break;
+	case FERRY__COMMAND__PAYLOAD_DRAIN:
+		j->ok = do_drain(j, c->drain, o.why, sizeof(o.why));
+		break;
+	case FERRY__COMMAND__PAYLOAD_LIFECYCLE:
+		j->ok = do_stop(j, d, c->lifecycle, &o);
+		goto swapres;
 	case FERRY__COMMAND__PAYLOAD_SWAP:
 		j->ok = do_swap(j, d, rec, c->swap, &o);
 		goto swapres;
@@ -2670,6 +2836,9 @@ swap_submit(struct agent *a, Ferry__Command *cmd)
 		break;
 	case FERRY__COMMAND__PAYLOAD_REMOVE:
 		svc = cmd->remove->service;
+		break;
+	case FERRY__COMMAND__PAYLOAD_LIFECYCLE:
+		svc = cmd->lifecycle->service;
 		break;
 	default:
 		break;

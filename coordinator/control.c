@@ -269,6 +269,8 @@ do_hosts(struct ferryd *fd, struct rep_slot *slot)
 			hi->agent_version = h->status->version;
 			hi->link = h->cleartext ? "cleartext" : "sealed";
 		}
+		hi->drained_by = h->rec.drained_by;
+		hi->drained_at_ms = h->rec.drained_at_ms;
 		hi->proxy = views_proxy_state(fd, h->rec.name);
 		if (views_host_traffic(fd, h->rec.name, &hi->traffic,
 		    &hi->n_traffic, &hi->refusals, &hi->n_refusals) != 0 ||
@@ -853,6 +855,28 @@ on_control(void *arg, struct rep_slot *slot, nng_msg *msg)
 		break;
 	case FERRY__CTL_REQUEST__OP_SECRET_RM:
 		secrets_ctl_rm(fd, slot, req->secret_rm, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_HOST_DRAIN:
+		drain_request(fd, slot, req->host_drain->name, 1, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_HOST_UNDRAIN:
+		drain_request(fd, slot, req->host_undrain->name, 0, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_SERVICE_STOP:
+		deploy_lifecycle(fd, slot, req->service_stop,
+		    DEPLOY_KIND_STOP, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_SERVICE_START:
+		deploy_lifecycle(fd, slot, req->service_start,
+		    DEPLOY_KIND_START, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_SERVICE_RESTART:
+		deploy_lifecycle(fd, slot, req->service_restart,
+		    DEPLOY_KIND_RESTART, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_SERVICE_REMOVE:
+		deploy_lifecycle(fd, slot, req->service_remove,
+		    DEPLOY_KIND_REMOVE, actor);
 		break;
 	case FERRY__CTL_REQUEST__OP_REGISTRY_LOGIN:
 		secrets_ctl_registry_login(fd, slot, req->registry_login,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "analysis.h"
 #include "clock.h"
@@ -275,6 +276,133 @@ make_swap(struct ferryd *fd, struct deployment *p, const struct deploy_rec *d,
 	return c;
 }
 
+/* ---- the service life cycle (ferry restart|stop|start|remove) ------------ */
+
+/* is_kind: d is a deployment of kind (DEPLOY_KIND_*). */
+static int
+is_kind(const struct deploy_rec *d, const char *kind)
+{
+	return strcmp(d->kind, kind) == 0;
+}
+
+/* lifecycle_kind: d restarts, stops, starts or removes the current
+ * revision rather than rolling a revision out. */
+static int
+lifecycle_kind(const char *kind)
+{
+	return strcmp(kind, DEPLOY_KIND_RESTART) == 0 ||
+	    strcmp(kind, DEPLOY_KIND_STOP) == 0 ||
+	    strcmp(kind, DEPLOY_KIND_START) == 0 ||
+	    strcmp(kind, DEPLOY_KIND_REMOVE) == 0;
+}
+
+/* make_same builds a Swap of h to the revision the deployment keeps:
+ * recreated (ferry restart), or as it is, which starts its kept container
+ * when it is stopped (ferry start; putting back a stop) and answers at
+ * once when it runs (putting back a restart: nothing to undo). */
+static struct cmd *
+make_same(struct ferryd *fd, struct deployment *p, const struct deploy_rec *d,
+    struct host *h, int recreate, const char *purpose)
+{
+	Ferry__Command cmd = FERRY__COMMAND__INIT;
+	Ferry__Swap sw = FERRY__SWAP__INIT;
+	struct swap_seal seal;
+	struct cmd *c;
+
+	secrets_swap_seal(fd, h->rec.pk, &seal);
+	if (p->spec == NULL || spec_swap_fill(p->spec, d->revision, d->digest,
+	    d->id, &seal, &sw) != 0)
+		return NULL;
+	sw.recreate = recreate;
+	cmd.payload_case = FERRY__COMMAND__PAYLOAD_SWAP;
+	cmd.swap = &sw;
+	c = dep_command(fd, d, h, &cmd, "swap",
+	    (uint64_t)p->spec->health.deadline_ms +
+	    p->spec->health.min_healthy_ms + SWAP_SLACK_MS, purpose);
+	spec_swap_clear(&sw);
+	return c;
+}
+
+/* make_stop builds the stop of the service's containers on h (kept for
+ * ferry start). */
+static struct cmd *
+make_stop(struct ferryd *fd, struct deployment *p, const struct deploy_rec *d,
+    struct host *h, const char *purpose)
+{
+	Ferry__Command cmd = FERRY__COMMAND__INIT;
+	Ferry__Lifecycle lc = FERRY__LIFECYCLE__INIT;
+
+	lc.op = FERRY__LIFECYCLE__OP__STOP;
+	lc.service = (char *)d->service;
+	(void)p;	/* the agent's default stop timeout (10 s) */
+	cmd.payload_case = FERRY__COMMAND__PAYLOAD_LIFECYCLE;
+	cmd.lifecycle = &lc;
+	return dep_command(fd, d, h, &cmd, "stop", PULL_MS, purpose);
+}
+
+/* make_look: before the first batch of a stop or a remove, each host is
+ * asked what it runs (an Inventory) rather than to pull an image it is
+ * about to stop: it answers when it is there and reachable. */
+static struct cmd *
+make_look(struct ferryd *fd, const struct deploy_rec *d, struct host *h)
+{
+	Ferry__Command cmd = FERRY__COMMAND__INIT;
+	Ferry__Inventory inv = FERRY__INVENTORY__INIT;
+
+	cmd.payload_case = FERRY__COMMAND__PAYLOAD_INVENTORY;
+	cmd.inventory = &inv;
+	return dep_command(fd, d, h, &cmd, "inventory", PULL_MS, "pull");
+}
+
+/* make_removal: ferry remove's step on h: its route and containers go. */
+static struct cmd *
+make_removal(struct ferryd *fd, const struct deploy_rec *d, struct host *h)
+{
+	Ferry__Command cmd = FERRY__COMMAND__INIT;
+	Ferry__Remove rm = FERRY__REMOVE__INIT;
+
+	rm.service = (char *)d->service;
+	cmd.payload_case = FERRY__COMMAND__PAYLOAD_REMOVE;
+	cmd.remove = &rm;
+	return dep_command(fd, d, h, &cmd, "remove", PULL_MS, "swap");
+}
+
+/* lifecycle_command: the engine's decision for h as a restart, stop,
+ * start or remove carries it out (and puts it back: a stopped host is
+ * started again, a started one stopped, a restarted one is left as it
+ * runs).  NULL when it cannot be built. */
+static struct cmd *
+lifecycle_command(struct ferryd *fd, struct deployment *p,
+    const struct deploy_rec *d, struct host *h, enum rollout_action a)
+{
+	int stop = is_kind(d, DEPLOY_KIND_STOP);
+	int startk = is_kind(d, DEPLOY_KIND_START);
+	int restart = is_kind(d, DEPLOY_KIND_RESTART);
+
+	switch (a) {
+	case RA_PULL:
+		return stop || is_kind(d, DEPLOY_KIND_REMOVE) ?
+		    make_look(fd, d, h) : make_pull(fd, d, h, d->digest,
+		    "pull");
+	case RA_SWAP:
+		if (restart)
+			return make_same(fd, p, d, h, 1, "swap");
+		if (startk)
+			return make_same(fd, p, d, h, 0, "swap");
+		if (stop)
+			return make_stop(fd, p, d, h, "swap");
+		return make_removal(fd, d, h);
+	case RA_REVERT:
+		if (restart || stop)
+			return make_same(fd, p, d, h, 0, "revert");
+		if (startk)
+			return make_stop(fd, p, d, h, "revert");
+		return NULL;		/* a removal is not put back */
+	default:
+		return NULL;
+	}
+}
+
 /* ---- stepping ----------------------------------------------------------- */
 
 /* waits: a host in this state waits for its command's answer. */
@@ -477,7 +605,9 @@ dep_step(struct ferryd *fd, struct deployment *p, const struct dep_input *in)
 			continue;
 		}
 		h = fleet_find(fd, next.hosts[w.dec[i].host].name);
-		if (h != NULL && w.dec[i].action == RA_PULL)
+		if (h != NULL && lifecycle_kind(d.kind))
+			c = lifecycle_command(fd, p, &d, h, w.dec[i].action);
+		else if (h != NULL && w.dec[i].action == RA_PULL)
 			c = make_pull(fd, &d, h, d.digest, "pull");
 		else if (h != NULL && w.dec[i].action == RA_SWAP)
 			c = make_swap(fd, p, &d, h, 0, 0, 0);
@@ -1496,7 +1626,8 @@ proxy_of(struct ferryd *fd, const struct host *h, struct plan_host *ph,
 
 /* snapshot_take: every host of the fleet, for spec s. */
 static int
-snapshot_take(struct ferryd *fd, const struct spec *s, struct snapshot *sn)
+snapshot_take(struct ferryd *fd, const struct spec *s, const char *kind,
+    struct snapshot *sn)
 {
 	size_t i, j, nc = 0;
 
@@ -1522,6 +1653,12 @@ snapshot_take(struct ferryd *fd, const struct spec *s, struct snapshot *sn)
 		ph->online = h->online;
 		ph->labels = h->rec.labels;
 		ph->nlabels = h->rec.nlabels;
+		/* A drained host is left out of what changes what runs;
+		 * stopping or removing a service takes it from there too (it
+		 * serves nothing of it meanwhile). */
+		ph->drained = fleet_host_drained(h) &&
+		    strcmp(kind, DEPLOY_KIND_STOP) != 0 &&
+		    strcmp(kind, DEPLOY_KIND_REMOVE) != 0;
 		proxy_of(fd, h, ph, sn->proxy_why[i], sizeof(sn->proxy_why[i]));
 		ph->claims = &sn->claims[sn->nclaims];
 		for (j = 0; h->status != NULL && j < h->status->n_containers;
@@ -1549,13 +1686,14 @@ snapshot_take(struct ferryd *fd, const struct spec *s, struct snapshot *sn)
 /* plan_for plans s over the fleet as it is now; sn must be freed after p
  * (p's names point into it). */
 static int
-plan_for(struct ferryd *fd, const struct spec *s, enum plan_offline off,
-    struct snapshot *sn, struct plan *p, char *why, size_t whylen)
+plan_for(struct ferryd *fd, const struct spec *s, const char *kind,
+    enum plan_offline off, struct snapshot *sn, struct plan *p, char *why,
+    size_t whylen)
 {
 	int rc;
 
 	memset(p, 0, sizeof(*p));
-	if ((rc = snapshot_take(fd, s, sn)) != 0) {
+	if ((rc = snapshot_take(fd, s, kind, sn)) != 0) {
 		snprintf(why, whylen, "ferryd is out of memory");
 		return rc;
 	}
@@ -1631,7 +1769,7 @@ start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
 		return;
 	}
 	p->spec = s;
-	if (plan_for(fd, s, off, &sn, &pl, why, sizeof(why)) != 0) {
+	if (plan_for(fd, s, kind, off, &sn, &pl, why, sizeof(why)) != 0) {
 		ctl_error(slot, "%s", why);
 		goto fail;
 	}
@@ -1656,7 +1794,13 @@ start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
 			goto fail;
 		}
 	}
-	if (p->r.cfg.strategy != RS_ROLLING && p->d.previous_revision == 0) {
+	if (lifecycle_kind(kind)) {
+		/* The revision that runs, batch by batch: no traffic split,
+		 * nothing to compare (deploy_lifecycle planned it rolling). */
+		memset(&p->r.cfg, 0, sizeof(p->r.cfg));
+		p->r.phase = CP_DONE;
+	} else if (p->r.cfg.strategy != RS_ROLLING &&
+	    p->d.previous_revision == 0) {
 		/* Nothing runs to split traffic with or compare against:
 		 * the first revision rolls out in batches, as Argo Rollouts
 		 * does, and says so. */
@@ -1692,8 +1836,8 @@ start(struct ferryd *fd, struct rep_slot *slot, struct spec *s,
 	log_info("deployment %llu of %s: revision %llu (%s) to %zu host(s) "
 	    "in %u batch(es), asked by %s%s%s%s", (unsigned long long)p->d.id,
 	    p->d.service, (unsigned long long)rev, p->d.image, pl.n,
-	    p->r.nbatches, actor, p->d.skipped[0] ? "; skipping " : "",
-	    p->d.skipped, p->d.skipped[0] ? " (offline)" : "");
+	    p->r.nbatches, actor, p->d.skipped[0] ? "; leaving out " : "",
+	    p->d.skipped, p->d.skipped[0] ? " (offline, or :drained)" : "");
 	if (p->d.digest[0] == '\0') {
 		if ((rc = start_resolve(fd, p)) != 0) {
 			/* deploy_tick tries again. */
@@ -1754,7 +1898,8 @@ deploy_request(struct ferryd *fd, struct rep_slot *slot,
 				spec_free(s);
 				return;
 			}
-		rc = plan_for(fd, s, offline_mode(req, s), &sn, &pl, err,
+		rc = plan_for(fd, s, DEPLOY_KIND_DEPLOY, offline_mode(req, s),
+		    &sn, &pl, err,
 		    sizeof(err));
 		plan_free(&pl);
 		snapshot_free(&sn);
@@ -1864,6 +2009,129 @@ deploy_rollback(struct ferryd *fd, struct rep_slot *slot,
 	    DEPLOY_KIND_ROLLBACK);
 }
 
+/* ---- ferry restart|stop|start|remove --------------------------------------- */
+
+/* text_time writes a wall-clock time for people, "2026-12-05 10:04:49
+ * UTC". */
+static void
+text_time(char *buf, size_t len, uint64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, len, "at %llu ms", (unsigned long long)ms);
+}
+
+/* what_runs writes the hosts a plan of the service reaches, "web-1, web-2",
+ * for ferry remove's confirmation. */
+static void
+what_runs(const struct plan *pl, char *buf, size_t len)
+{
+	size_t i, off = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < pl->n && off + 1 < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s",
+		    i ? ", " : "", pl->names[i]);
+	for (i = 0; i < pl->noffline && off + 1 < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s (offline: "
+		    "left as it is)", off ? ", " : "", pl->offline[i]);
+}
+
+void
+deploy_lifecycle(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__ServiceOp *op, const char *kind, const char *actor)
+{
+	struct service_rec sr;
+	struct spec *s = NULL;
+	struct deployment *q;
+	char digest[300] = "", when[64];
+	const char *svc = op->service != NULL ? op->service : "";
+
+#define REFUSE(...) do { \
+	char why_[600]; \
+	snprintf(why_, sizeof(why_), __VA_ARGS__); \
+	log_warnx("%s of %s asked by %s refused: %s", kind, svc, actor, \
+	    why_); \
+	ctl_error(slot, "%s", why_); \
+	spec_free(s); \
+	return; \
+} while (0)
+	if (svc[0] == '\0')
+		REFUSE("no service named: ferry %s SERVICE", kind);
+	for (q = deployments; q != NULL; q = q->next)
+		if (strcmp(q->d.service, svc) == 0 && !rollout_finished(&q->r))
+			REFUSE("deployment %llu of %s is still running: wait "
+			    "for it, or `ferry abort %llu`",
+			    (unsigned long long)q->d.id, svc,
+			    (unsigned long long)q->d.id);
+	if (store_service_state(fd->store, svc, &sr) != 0)
+		REFUSE("cannot read %s from the database", svc);
+	if (sr.current == 0)
+		REFUSE("%s has no current revision (%s): nothing to %s",
+		    svc, strcmp(sr.lifecycle, "removed") == 0 ? "it was "
+		    "removed; ferry deploy starts it afresh" : "never "
+		    "deployed", kind);
+	text_time(when, sizeof(when), sr.at_ms);
+	if (strcmp(sr.lifecycle, "stopped") == 0) {
+		if (strcmp(kind, DEPLOY_KIND_STOP) == 0)
+			REFUSE("%s is already stopped (by %s, %s)", svc, sr.by,
+			    when);
+		if (strcmp(kind, DEPLOY_KIND_RESTART) == 0)
+			REFUSE("%s was stopped by %s (%s): `ferry start %s` "
+			    "starts it", svc, sr.by, when, svc);
+	} else if (strcmp(kind, DEPLOY_KIND_START) == 0) {
+		REFUSE("%s is not stopped%s: `ferry restart %s` recreates its "
+		    "containers", svc, strcmp(sr.lifecycle, "removed") == 0 ?
+		    " (it is being removed)" : "", svc);
+	}
+	if (load_spec(fd, svc, sr.current, &s, digest, sizeof(digest)) != 0)
+		REFUSE("revision %llu of %s cannot be read",
+		    (unsigned long long)sr.current, svc);
+	if (digest[0] == '\0')
+		REFUSE("revision %llu of %s never resolved to an image "
+		    "digest", (unsigned long long)sr.current, svc);
+	/* Batch by batch as the spec's rollout says, never a traffic split;
+	 * a removal cannot be put back, so it halts (pauses) instead. */
+	s->strategy = SPEC_STRATEGY_ROLLING;
+	s->rollout.canary = 0;
+	if (strcmp(kind, DEPLOY_KIND_REMOVE) == 0 &&
+	    s->rollout.on_failure == SPEC_ON_FAILURE_ROLLBACK)
+		s->rollout.on_failure = SPEC_ON_FAILURE_PAUSE;
+	if (strcmp(kind, DEPLOY_KIND_REMOVE) == 0 && !op->yes) {
+		Ferry__CtlReply rep = FERRY__CTL_REPLY__INIT;
+		struct snapshot sn;
+		struct plan pl;
+		char why[600], list[400] = "", msg[1200];
+
+		if (plan_for(fd, s, kind, PLAN_OFFLINE_LIST, &sn, &pl, why,
+		    sizeof(why)) == 0)
+			what_runs(&pl, list, sizeof(list));
+		plan_free(&pl);
+		snapshot_free(&sn);
+		snprintf(msg, sizeof(msg), "ferry remove %s would stop and "
+		    "remove its containers (revision %llu, %s) and its proxy "
+		    "route on %s, batch by batch; its revisions are kept for "
+		    "the record.  Add --yes to remove it", svc,
+		    (unsigned long long)sr.current, s->image, list[0] ? list :
+		    "no host now");
+		log_warnx("remove of %s asked by %s refused: not confirmed "
+		    "(--yes)", svc, actor);
+		rep.ok = 0;
+		rep.error = msg;
+		rep.needs_confirmation = 1;
+		ctl_reply(slot, &rep);
+		spec_free(s);
+		return;
+	}
+#undef REFUSE
+	/* Hosts away are left out and named; the deployment says so. */
+	start(fd, slot, s, sr.current, digest, actor, PLAN_OFFLINE_SKIP,
+	    kind);
+}
+
 /* ---- ferry plan ----------------------------------------------------------- */
 
 void
@@ -1884,7 +2152,8 @@ deploy_plan(struct ferryd *fd, struct rep_slot *slot,
 	memset(&sn, 0, sizeof(sn));
 	memset(&pl, 0, sizeof(pl));
 	if ((rc = parse_request(req, &s, err, sizeof(err))) != 0 ||
-	    (rc = plan_for(fd, s, PLAN_OFFLINE_LIST, &sn, &pl, err,
+	    (rc = plan_for(fd, s, DEPLOY_KIND_DEPLOY, PLAN_OFFLINE_LIST, &sn,
+	    &pl, err,
 	    sizeof(err))) != 0 ||
 	    (rc = pin_secrets(fd, req, s, err, sizeof(err))) != 0) {
 		ctl_error(slot, "%s", err);
@@ -1895,8 +2164,9 @@ deploy_plan(struct ferryd *fd, struct rep_slot *slot,
 	    0) != 0)
 		cur = NULL;
 	plan_diff(cur, s, &changes, &nchanges);
-	dh = calloc(pl.r.nhosts + pl.noffline + 1, sizeof(*dh));
-	dhp = calloc(pl.r.nhosts + pl.noffline + 1, sizeof(*dhp));
+	dh = calloc(pl.r.nhosts + pl.noffline + pl.ndrained + 1, sizeof(*dh));
+	dhp = calloc(pl.r.nhosts + pl.noffline + pl.ndrained + 1,
+	    sizeof(*dhp));
 	if (dh == NULL || dhp == NULL) {
 		ctl_error(slot, "ferryd is out of memory");
 		goto out;
@@ -1920,6 +2190,16 @@ deploy_plan(struct ferryd *fd, struct rep_slot *slot,
 		dh[nh].batch = 0;
 		dh[nh].state = "offline";
 		dh[nh].cause = fate;
+		dhp[nh] = &dh[nh];
+	}
+	/* Drained ones: skipped, whatever the deploy's flags. */
+	for (i = 0; i < pl.ndrained; i++, nh++) {
+		ferry__deploy_host__init(&dh[nh]);
+		dh[nh].name = (char *)pl.drained[i];
+		dh[nh].batch = 0;
+		dh[nh].state = "drained";
+		dh[nh].cause = "skipped: drained (ferry hosts undrain HOST "
+		    "brings it back)";
 		dhp[nh] = &dh[nh];
 	}
 	plan_strategy_text(s, &pl.r, strategy, sizeof(strategy));

@@ -41,6 +41,9 @@ static const char usage_main[] =
 "                          that claims its name)\n"
 "  hosts revoke NAME       shut a host out\n"
 "  hosts label NAME k=v ...  set labels (k= removes k)\n"
+"  hosts drain|undrain NAME\n"
+"                          maintenance: deployments skip it, its proxy\n"
+"                          takes no new connections\n"
 "  ping [HOST ...] [--timeout 5s] [--json]\n"
 "                          signed round trip, with latency\n"
 "  swap HOST SPEC.yml [--weight N [--keep-old]] [--json]\n"
@@ -65,6 +68,13 @@ static const char usage_main[] =
 "  rollback SERVICE [--to REVISION] [--watch] [--json]\n"
 "                          roll an earlier revision out\n"
 "  history SERVICE [--json]  its deployments: when, who, what kind\n"
+"  restart SERVICE [--watch] [--json]\n"
+"                          recreate its containers, batch by batch,\n"
+"                          health-gated\n"
+"  stop|start SERVICE [--watch] [--json]\n"
+"                          stop (kept) or start its containers\n"
+"  remove SERVICE --yes [--watch] [--json]\n"
+"                          its containers and routes go\n"
 "  events [--limit N] [--before ID | --after ID] [--kind KIND]\n"
 "         [--host HOST] [--deployment ID] [--since DURATION|TIME]\n"
 "         [--oldest-first] [--follow] [--json]\n"
@@ -103,6 +113,7 @@ static const char usage_hosts[] =
 "       ferry hosts accept NAME [--key FINGERPRINT]\n"
 "       ferry hosts revoke NAME\n"
 "       ferry hosts label NAME k=v [k=v ...]\n"
+"       ferry hosts drain|undrain NAME\n"
 "\n"
 "Without a subcommand, lists every host: name, state (pending, online,\n"
 "offline, revoked), address, last seen, labels and the containers it\n"
@@ -119,7 +130,17 @@ static const char usage_hosts[] =
 "ferryd's agent port can claim a name: name a key only after checking on\n"
 "the host itself that it is its key (`ferry-agent join` prints it).\n"
 "revoke refuses the host from then on; label sets labels (k= removes\n"
-"k).  A host whose agent speaks in cleartext (insecure_cleartext_link)\n"
+"k).\n"
+"\n"
+"drain NAME puts a host under maintenance, recorded with who and when\n"
+"until undrain NAME: deployments, restarts, starts and rollbacks skip it\n"
+"and say so (\"skipped: drained\"); catch-up waits for it; and its\n"
+"ferry-proxy stops taking new connections on every route (requests in\n"
+"flight finish, connections kept alive are closed once idle, new ones are\n"
+"refused, so a load balancer in front moves them to other hosts at once),\n"
+"also across agent and proxy restarts.  A host away when drained is told\n"
+"when it comes back.  undrain NAME restores both.  The STATE column says\n"
+"\"drained\" (--json: drained_by, drained_at_ms).  A host whose agent speaks in cleartext (insecure_cleartext_link)\n"
 "is named below the table (--json: \"link\").\n"
 "\n"
 "Below the table, TRAFFIC: per host, service and revision, what its\n"
@@ -268,8 +289,9 @@ call(const Ferry__CtlRequest *req, nng_duration timeout)
 	nng_close(s);
 	if (r == NULL)
 		die(EXIT_FAIL, "malformed answer from ferryd");
-	if (!r->ok)
-		die(EXIT_FAIL, "%s", r->error && r->error[0] ? r->error :
+	if (!r->ok)	/* unconfirmed (ferry remove without --yes): exit 2 */
+		die(r->needs_confirmation ? EXIT_USAGE : EXIT_FAIL, "%s",
+		    r->error && r->error[0] ? r->error :
 		    "ferryd refused the request");
 	return r;
 }
@@ -661,6 +683,12 @@ hosts_json(const Ferry__CtlReply *r)
 
 		cJSON_AddStringToObject(o, "name", h->name);
 		cJSON_AddStringToObject(o, "state", h->state);
+		cJSON_AddBoolToObject(o, "drained", h->drained_by != NULL &&
+		    h->drained_by[0] != '\0');
+		cJSON_AddStringToObject(o, "drained_by", h->drained_by ?
+		    h->drained_by : "");
+		cJSON_AddNumberToObject(o, "drained_at_ms",
+		    (double)h->drained_at_ms);
 		cJSON_AddStringToObject(o, "address", h->address);
 		cJSON_AddNumberToObject(o, "last_seen_ms",
 		    (double)h->last_seen_ms);
@@ -768,7 +796,7 @@ hosts_table(const Ferry__CtlReply *r)
 	table_col(t, "RUNS", 0.4, TABLE_WRAP);
 	for (i = 0; i < r->n_hosts; i++) {
 		const Ferry__HostInfo *h = r->hosts[i];
-		char seen[32], labels[512] = "", runs[1024] = "";
+		char seen[32], labels[512] = "", runs[1024] = "", state[64];
 		size_t off = 0;
 
 		ago(h->last_seen_ms, seen, sizeof(seen));
@@ -791,9 +819,13 @@ hosts_table(const Ferry__CtlReply *r)
 			    c->health ? c->health : "", dg ? " " : "",
 			    dg ? dg + 1 : "");
 		}
+		/* "online,drained": a drained host says so where its state
+		 * is shown. */
+		snprintf(state, sizeof(state), "%s%s", h->state,
+		    h->drained_by && h->drained_by[0] ? ",drained" : "");
 		table_row(t);
 		table_cell(t, "%s", h->name);
-		table_cell(t, "%s", h->state);
+		table_cell(t, "%s", state);
 		table_cell(t, "%s", h->address[0] ? h->address : "-");
 		table_cell(t, "%s", seen);
 		table_cell(t, "%s", labels[0] ? labels : "-");
@@ -801,6 +833,18 @@ hosts_table(const Ferry__CtlReply *r)
 	}
 	table_print(t, stdout);
 	hosts_traffic_table(r);
+	for (i = 0; i < r->n_hosts; i++)
+		if (r->hosts[i]->drained_by && r->hosts[i]->drained_by[0]) {
+			char when[32];
+
+			ago(r->hosts[i]->drained_at_ms, when, sizeof(when));
+			printf("\n%s is drained (by %s, %s): deployments skip "
+			    "it and its proxy takes no new connections; "
+			    "`ferry hosts undrain %s` brings it back\n",
+			    shown(r->hosts[i]->name),
+			    shown(r->hosts[i]->drained_by), when,
+			    shown(r->hosts[i]->name));
+		}
 	for (i = 0; i < r->n_hosts; i++)
 		if (strcmp(r->hosts[i]->link, "cleartext") == 0)
 			printf("\n%s speaks in cleartext (insecure_cleartext_link)"
@@ -919,6 +963,28 @@ cmd_hosts(int argc, char **argv)
 		else
 			printf("host %s %s\n", name, argv[0][0] == 'a' ?
 			    "accepted" : "revoked");
+		ferry__ctl_reply__free_unpacked(r, NULL);
+		return 0;
+	}
+	if (strcmp(argv[0], "drain") == 0 || strcmp(argv[0], "undrain") == 0) {
+		unknown_flags(argc - 1, argv + 1, argv[0][0] == 'd' ?
+		    "hosts drain" : "hosts undrain", NULL);
+		if (argc != 2)
+			die(EXIT_USAGE, argc < 2 ? "hosts %s: expected a host "
+			    "NAME" : "hosts %s: one NAME, not more", argv[0]);
+		hn.name = argv[1];
+		if (argv[0][0] == 'd') {
+			req.op_case = FERRY__CTL_REQUEST__OP_HOST_DRAIN;
+			req.host_drain = &hn;
+		} else {
+			req.op_case = FERRY__CTL_REQUEST__OP_HOST_UNDRAIN;
+			req.host_undrain = &hn;
+		}
+		r = call(&req, 10000);
+		printf("host %s %s\n", argv[1], argv[0][0] == 'd' ?
+		    "drained: deployments skip it and its proxy takes no new "
+		    "connections" : "undrained: deployments include it and "
+		    "its proxy takes new connections again");
 		ferry__ctl_reply__free_unpacked(r, NULL);
 		return 0;
 	}
@@ -1238,6 +1304,9 @@ run(const char *cmd, int argc, char **argv)
 		return cmd_control(argc, argv, cmd);
 	if (strcmp(cmd, "events") == 0)
 		return cmd_events(argc, argv);
+	if (strcmp(cmd, "restart") == 0 || strcmp(cmd, "stop") == 0 ||
+	    strcmp(cmd, "start") == 0 || strcmp(cmd, "remove") == 0)
+		return cmd_lifecycle(argc, argv, cmd);
 	if (strcmp(cmd, "secret") == 0)
 		return cmd_secret(argc, argv);
 	if (strcmp(cmd, "registry") == 0)

@@ -85,6 +85,8 @@ int cmd_status(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_control(int argc, char **argv, const char *what);
+/* cmd_lifecycle: ferry restart|stop|start|remove SERVICE (what). */
+int cmd_lifecycle(int argc, char **argv, const char *what);
 int cmd_events(int argc, char **argv);
 
 /* ferry_secret.c */

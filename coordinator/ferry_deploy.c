@@ -66,6 +66,35 @@ static const char usage_rollback[] =
 "the service is in its steps, every canary host switches back to the old\n"
 "revision in one round instead, starting nothing.\n";
 
+static const char usage_lifecycle[] =
+"usage: ferry restart SERVICE [--watch] [--json]\n"
+"       ferry stop SERVICE [--watch] [--json]\n"
+"       ferry start SERVICE [--watch] [--json]\n"
+"       ferry remove SERVICE --yes [--watch] [--json]\n"
+"\n"
+"Each runs on the service's current revision, batch by batch as its spec's\n"
+"rollout says (batch, max_failures, on_failure, pause), and is recorded as\n"
+"a deployment of its kind: `ferry status`, `history` and `events` show it,\n"
+"with who asked.  Drained and offline hosts are left out of a restart and\n"
+"a start, and named; a stop and a removal take drained hosts too.\n"
+"\n"
+"restart: every host's container is recreated (same revision, same image,\n"
+"a new container), started beside the old one, judged by its health check,\n"
+"then given the traffic while the old one drains: no request is dropped.\n"
+"A failed host keeps its old container.  No new revision is made.\n"
+"stop: every host's route is taken off its ferry-proxy (requests in flight\n"
+"finish; new connections are refused) and its containers are stopped and\n"
+"kept.  The service is recorded as stopped by you: nothing brings it back\n"
+"by itself (catch-up leaves it alone) until `ferry start` or a deploy.\n"
+"start: the kept containers are started again, health-gated, and routed to.\n"
+"remove: every host's route and containers go; the service is marked\n"
+"removed and has no current revision (its revisions are kept for the\n"
+"record; a later deploy starts afresh).  Without --yes it changes nothing\n"
+"and says what it would remove (exit 2).  A removal that fails on more\n"
+"hosts than max_failures pauses (it cannot be rolled back).\n"
+"\n"
+"Each is refused while a deployment of the service runs.\n";
+
 static const char usage_ctl[] =
 "usage: ferry pause|resume|abort|promote DEPLOYMENT [--json]\n"
 "\n"
@@ -258,17 +287,32 @@ finished(const Ferry__DeploymentInfo *d)
 static const char *
 outcome(const Ferry__DeploymentInfo *d, char *buf, size_t len)
 {
-	size_t i, off;
+	size_t i, k, off;
 
 	if (d->n_skipped == 0)
 		return d->state;
 	off = (size_t)snprintf(buf, len, "%s on %zu of %zu matched hosts;",
 	    d->state, d->n_hosts, d->n_hosts + d->n_skipped);
-	for (i = 0; i < d->n_skipped && off < len; i++)
-		off += (size_t)snprintf(buf + off, len - off, "%s %s",
-		    i ? "," : "", d->skipped[i]->name);
-	if (off < len)
-		snprintf(buf + off, len - off, " skipped: offline");
+	/* Offline hosts first, then drained ones, each group with why:
+	 * "web-2 skipped: offline; web-3 skipped: drained". */
+	for (k = 0; k < 2; k++) {
+		size_t n = 0;
+
+		for (i = 0; i < d->n_skipped && off < len; i++) {
+			int dr = d->skipped[i]->cause != NULL &&
+			    strncmp(d->skipped[i]->cause, "drained", 7) == 0;
+
+			if (dr != (int)k)
+				continue;
+			off += (size_t)snprintf(buf + off, len - off, "%s %s",
+			    n ? "," : k && off > 0 && buf[off - 1] != ';' ?
+			    ";" : "", d->skipped[i]->name);
+			n++;
+		}
+		if (n > 0 && off < len)
+			off += (size_t)snprintf(buf + off, len - off,
+			    " skipped: %s", k ? "drained" : "offline");
+	}
 	return buf;
 }
 
@@ -1021,6 +1065,45 @@ cmd_rollback(int argc, char **argv)
 	rb.to_revision = to ? parse_id(to, "--to") : 0;
 	req.op_case = FERRY__CTL_REQUEST__OP_ROLLBACK;
 	req.rollback = &rb;
+	return after_start(call(&req, 30000), w, json);
+}
+
+int
+cmd_lifecycle(int argc, char **argv, const char *what)
+{
+	Ferry__CtlRequest req = FERRY__CTL_REQUEST__INIT;
+	Ferry__ServiceOp op = FERRY__SERVICE_OP__INIT;
+	int w, json, yes;
+
+	cmd_usage = usage_lifecycle;
+	if (flag(&argc, argv, "--help") || flag(&argc, argv, "-h")) {
+		fputs(usage_lifecycle, stdout);
+		return 0;
+	}
+	w = flag(&argc, argv, "--watch");
+	json = flag(&argc, argv, "--json");
+	yes = flag(&argc, argv, "--yes");
+	unknown_flags(argc, argv, what, NULL);
+	if (argc != 1)
+		die(EXIT_USAGE, argc == 0 ? "%s: expected a SERVICE" :
+		    "%s: one SERVICE, not more", what);
+	if (yes && strcmp(what, "remove") != 0)
+		die(EXIT_USAGE, "%s: --yes is for ferry remove only", what);
+	op.service = argv[0];
+	op.yes = yes;
+	if (strcmp(what, "restart") == 0) {
+		req.op_case = FERRY__CTL_REQUEST__OP_SERVICE_RESTART;
+		req.service_restart = &op;
+	} else if (strcmp(what, "stop") == 0) {
+		req.op_case = FERRY__CTL_REQUEST__OP_SERVICE_STOP;
+		req.service_stop = &op;
+	} else if (strcmp(what, "start") == 0) {
+		req.op_case = FERRY__CTL_REQUEST__OP_SERVICE_START;
+		req.service_start = &op;
+	} else {
+		req.op_case = FERRY__CTL_REQUEST__OP_SERVICE_REMOVE;
+		req.service_remove = &op;
+	}
 	return after_start(call(&req, 30000), w, json);
 }
 

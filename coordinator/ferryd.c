@@ -267,6 +267,7 @@ on_sweep(uv_timer_t *t)
 	http_sweep(fd, clock_mono_ms());
 	link_sweep(fd);
 	fleet_sweep(fd, clock_mono_ms());
+	drain_sweep(fd);
 	deploy_tick(fd, clock_steady_ms());
 }
 

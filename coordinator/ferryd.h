@@ -53,6 +53,10 @@ struct host_rec {
 	uint64_t created_ms;
 	struct label labels[LABELS_MAX];
 	size_t nlabels;
+	/* ferry hosts drain: who drained it ("" while it serves) and when
+	 * (wall clock, for people). */
+	char drained_by[64];
+	uint64_t drained_at_ms;
 };
 
 /* A command in the durable outbox. */
@@ -93,6 +97,20 @@ struct deploy_rec {
 
 #define DEPLOY_KIND_DEPLOY	"deploy"
 #define DEPLOY_KIND_ROLLBACK	"rollback"
+/* The service life cycle (ferry restart|stop|start|remove): the current
+ * revision, batch by batch, through the same engine. */
+#define DEPLOY_KIND_RESTART	"restart"
+#define DEPLOY_KIND_STOP	"stop"
+#define DEPLOY_KIND_START	"start"
+#define DEPLOY_KIND_REMOVE	"remove"
+
+/* A service as the database keeps it. */
+struct service_rec {
+	uint64_t current;		/* its current revision, 0: none */
+	char lifecycle[16];		/* "", "stopped", "removed" */
+	char by[64];			/* who stopped or removed it */
+	uint64_t at_ms;			/* when (wall clock) */
+};
 
 /* An event recorded with a deployment's state change. */
 struct deploy_event {
@@ -110,7 +128,7 @@ struct event_rec {
 struct store;
 
 /* The schema version store_open migrates to: one per migration. */
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 
 
 /* store_open opens (creating if needed) the database at path: WAL,
@@ -144,6 +162,11 @@ int store_host_set_new_key(struct store *st, const char *name,
  * when it is pk (the key the operator named): FERR_NOTFOUND otherwise. */
 int store_host_take_new_key(struct store *st, const char *name,
     const uint8_t *pk);
+/* store_host_set_drained records the host drained by `by` at at_ms (by
+ * "": serving again) with a drain or undrain event (actor, detail), in
+ * one transaction; FERR_NOTFOUND for an unknown host. */
+int store_host_set_drained(struct store *st, const char *name,
+    const char *by, uint64_t at_ms, const char *actor, const char *detail);
 int store_host_set_labels(struct store *st, const char *name,
     const struct label *labels, size_t n);
 /* store_batch_begin opens one write transaction: the single-statement
@@ -232,6 +255,13 @@ int store_deploy_commit(struct store *st, const struct deploy_rec *d,
 int store_deploy_event(struct store *st, uint64_t deployment,
     const char *actor, const char *kind, const char *host,
     const char *detail);
+/* store_service_state: the service's current revision and whether it was
+ * stopped or removed, by whom and when (all zero for an unknown
+ * service).  A stop or remove is recorded with its deployment's
+ * creation; any other kind that succeeds clears it, and a remove that
+ * succeeds leaves the service no current revision. */
+int store_service_state(struct store *st, const char *service,
+    struct service_rec *out);
 /* store_service_current: the service's current revision (0: none). */
 int store_service_current(struct store *st, const char *service,
     uint64_t *rev);
@@ -492,6 +522,10 @@ struct host {
 	int traffic_bad;		/* its last proxy counts were refused */
 	int online_unrecorded;		/* came online; event not yet written */
 	struct cmd *outbox;		/* unanswered commands, by sequence */
+	/* drain.c: a Drain is in flight; after one failed, none before
+	 * this (monotonic). */
+	int drain_open;
+	uint64_t drain_retry_mono_ms;
 };
 
 /* Called once when a command is answered finally or expires.  report is
@@ -604,6 +638,10 @@ void fleet_sweep(struct ferryd *fd, uint64_t mono_ms);
 void fleet_traffic(struct ferryd *fd, struct host *h,
     const Ferry__Traffic *tr, uint64_t mono_ms);
 const char *host_state_name(const struct host *h);
+/* fleet_host_drained: an operator drained h (ferry hosts drain):
+ * deployments and rollbacks skip it, and catch-up must wait for it
+ * (drain.c). */
+int fleet_host_drained(const struct host *h);
 int host_name_ok(const char *name);
 int label_ok(const char *key, const char *value);
 
@@ -661,6 +699,15 @@ int http_start(struct ferryd *fd);
 void http_sweep(struct ferryd *fd, uint64_t now_ms);
 void http_stop(struct ferryd *fd);
 
+/* drain.c */
+/* drain_request answers `ferry hosts drain|undrain NAME`: recorded with
+ * its event, then the host's proxy is told. */
+void drain_request(struct ferryd *fd, struct rep_slot *slot,
+    const char *name, int drained, const char *actor);
+/* drain_sweep sends a Drain to each online host whose heartbeat says its
+ * proxy is not as recorded; from the sweep timer. */
+void drain_sweep(struct ferryd *fd);
+
 /* swapone.c */
 /* swapone_start runs `ferry swap`: answers slot when the host's signed
  * result is in (or with the reason it could not be had). */
@@ -690,6 +737,11 @@ void deploy_plan(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeployRequest *req);
 void deploy_rollback(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__RollbackRequest *req, const char *actor);
+/* deploy_lifecycle answers ferry restart|stop|start|remove SERVICE (kind
+ * DEPLOY_KIND_*): the current revision, batch by batch as its spec's
+ * rollout says, recorded as a deployment of that kind. */
+void deploy_lifecycle(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__ServiceOp *op, const char *kind, const char *actor);
 /* deploy_metrics hands /metrics the live canaries' steps and weights. */
 void deploy_metrics(void);
 void deploy_control(struct ferryd *fd, struct rep_slot *slot,

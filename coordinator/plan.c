@@ -90,6 +90,11 @@ plan_offline_text(const struct plan *p, char *buf, size_t len)
 		if (strlen(buf) + strlen(p->offline[i]) + 3 < len)
 			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
 			    i ? ", " : "", p->offline[i]);
+	for (i = 0; i < p->ndrained; i++)
+		if (strlen(buf) + strlen(p->drained[i]) + 11 < len)
+			snprintf(buf + strlen(buf), len - strlen(buf),
+			    "%s%s:drained", buf[0] ? ", " : "",
+			    p->drained[i]);
 }
 
 void
@@ -100,6 +105,7 @@ plan_free(struct plan *p)
 	free(p->names);
 	free(p->prev);
 	free(p->offline);
+	free(p->drained);
 	rollout_free(&p->r);
 	memset(p, 0, sizeof(*p));
 }
@@ -120,7 +126,7 @@ check_proxies(const struct spec *s, const struct plan_host *const *sel,
 	    s->strategy == SPEC_STRATEGY_ROLLING))
 		return 0;
 	for (i = 0; i < k; i++) {
-		if (!sel[i]->online || sel[i]->proxy)
+		if (!sel[i]->online || sel[i]->proxy || sel[i]->drained)
 			continue;
 		if (off < sizeof(list))
 			off += (size_t)snprintf(list + off, sizeof(list) - off,
@@ -268,7 +274,7 @@ plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
     enum plan_offline offline, struct plan *p, char *why, size_t whylen)
 {
 	const struct plan_host **sel = NULL, *h;
-	size_t i, k = 0, on = 0, off = 0;
+	size_t i, k = 0, on = 0, off = 0, dr = 0;
 	int rc;
 
 	memset(p, 0, sizeof(*p));
@@ -304,7 +310,9 @@ plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
 	for (i = 0; i < k; i++) {
 		if ((rc = check_port(s, sel[i], why, whylen)) != 0)
 			goto out;
-		if (sel[i]->online)
+		if (sel[i]->drained)
+			dr++;
+		else if (sel[i]->online)
 			on++;
 		else
 			off++;
@@ -312,12 +320,18 @@ plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
 	p->names = calloc(on + 1, sizeof(*p->names));
 	p->prev = calloc(on + 1, sizeof(*p->prev));
 	p->offline = calloc(off + 1, sizeof(*p->offline));
-	if (p->names == NULL || p->prev == NULL || p->offline == NULL) {
+	p->drained = calloc(dr + 1, sizeof(*p->drained));
+	if (p->names == NULL || p->prev == NULL || p->offline == NULL ||
+	    p->drained == NULL) {
 		rc = FERR_NOMEM;
 		goto out;
 	}
 	for (i = 0; i < k; i++) {
-		if (sel[i]->online) {
+		if (sel[i]->drained) {
+			/* Under maintenance: never part of a rollout, and
+			 * never the reason one is refused. */
+			p->drained[p->ndrained++] = sel[i]->name;
+		} else if (sel[i]->online) {
 			p->prev[p->n] = sel[i]->runs_service;
 			p->names[p->n++] = sel[i]->name;
 		} else {
@@ -337,7 +351,9 @@ plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
 	}
 	if (on == 0) {
 		rc = fail(why, whylen, FERR_NOTFOUND, "no online host among the "
-		    "%zu matched: every one is offline", k);
+		    "%zu matched: %s", k, dr == k ? "every one is drained "
+		    "(ferry hosts undrain HOST)" : dr > 0 ? "every one is "
+		    "offline or drained" : "every one is offline");
 		goto out;
 	}
 	rc = rollout_plan(&p->r, p->names, p->prev, p->n,

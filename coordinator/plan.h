@@ -46,6 +46,9 @@ struct plan_host {
 	 * why in words ("no proxy answer: ..."). */
 	int proxy;
 	const char *proxy_why;
+	/* An operator drained it (ferry hosts drain): left out of the
+	 * plan, named as drained, whatever plan_offline says. */
+	int drained;
 };
 
 /* What offline hosts matched by a spec do to a deployment. */
@@ -62,6 +65,8 @@ struct plan {
 	size_t n;
 	const char **offline;		/* matched but offline, name order */
 	size_t noffline;
+	const char **drained;		/* matched but drained, name order */
+	size_t ndrained;
 	struct rollout r;		/* planned, over names */
 };
 
@@ -90,8 +95,9 @@ void plan_strategy_text(const struct spec *s, const struct rollout *r,
  * inconclusive and progress_deadline. */
 void plan_canary_of(const struct spec *s, struct rollout_canary *c);
 
-/* plan_offline_text writes the matched hosts that are offline, "web-2,
- * web-5", into buf (as many as len holds; "" for none). */
+/* plan_offline_text writes the matched hosts left out, "web-2, web-5,
+ * web-7:drained" (offline ones bare, drained ones marked), into buf (as
+ * many as len holds; "" for none). */
 void plan_offline_text(const struct plan *p, char *buf, size_t len);
 
 /*

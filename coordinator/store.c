@@ -183,9 +183,28 @@ static const char *const migrations[] = {
 	"UPDATE deployments SET kind = 'rollback' WHERE revision < (SELECT "
 	"max(e.revision) FROM deployments e WHERE e.service = "
 	"deployments.service AND e.id < deployments.id);",
+	/* 12: a host drained for maintenance (ferry hosts drain: who, when)
+	 * and a service stopped or removed on purpose (ferry stop, ferry
+	 * remove: who, when), so that nothing brings it back behind the
+	 * operator's back. */
+	"ALTER TABLE hosts ADD COLUMN drained_by TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE hosts ADD COLUMN drained_at_ms INTEGER NOT NULL "
+	"DEFAULT 0;"
+	"ALTER TABLE services ADD COLUMN lifecycle TEXT NOT NULL DEFAULT '' "
+	"CHECK (lifecycle IN ('', 'stopped', 'removed'));"
+	"ALTER TABLE services ADD COLUMN lifecycle_by TEXT NOT NULL "
+	"DEFAULT '';"
+	"ALTER TABLE services ADD COLUMN lifecycle_at_ms INTEGER NOT NULL "
+	"DEFAULT 0;",
 };
 
 static const char *state_names[] = { "pending", "accepted", "revoked" };
+
+static int event_insert(struct store *st, uint64_t deployment,
+    const char *actor, const char *kind, const char *host,
+    const char *detail);
+static int lifecycle_set(struct store *st, const char *service,
+    const char *state, const char *actor);
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -312,7 +331,8 @@ store_hosts_load(struct store *st, store_host_cb cb, void *arg)
 {
 	sqlite3_stmt *s = db_prep(st->db, "SELECT name, pubkey, new_pubkey, state, "
 	    "address, last_seen_ms, next_seq, created_ms, new_key_from, "
-	    "new_key_at_ms, new_key_token FROM hosts ORDER BY name");
+	    "new_key_at_ms, new_key_token, drained_by, drained_at_ms "
+	    "FROM hosts ORDER BY name");
 	struct host_rec *h;
 	int rc = 0;
 
@@ -349,6 +369,8 @@ store_hosts_load(struct store *st, store_host_cb cb, void *arg)
 		h->last_seen_ms = (uint64_t)sqlite3_column_int64(s, 5);
 		h->next_seq = (uint64_t)sqlite3_column_int64(s, 6);
 		h->created_ms = (uint64_t)sqlite3_column_int64(s, 7);
+		copy_text(h->drained_by, sizeof(h->drained_by), s, 11);
+		h->drained_at_ms = (uint64_t)sqlite3_column_int64(s, 12);
 		if ((rc = load_labels(st, h)) != 0)
 			break;
 		cb(arg, h);
@@ -422,6 +444,27 @@ store_host_set_state(struct store *st, const char *name, enum host_state v)
 	sqlite3_bind_text(s, 1, state_names[v], -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
 	return db_update_one(st->db, s);
+}
+
+int
+store_host_set_drained(struct store *st, const char *name, const char *by,
+    uint64_t at_ms, const char *actor, const char *detail)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = db_begin(st->db)) != 0)
+		return rc;
+	if ((s = db_prep(st->db, "UPDATE hosts SET drained_by = ?, "
+	    "drained_at_ms = ? WHERE name = ?")) == NULL)
+		return db_finish(st->db, FERR_STORE);
+	sqlite3_bind_text(s, 1, by, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)at_ms);
+	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+	if ((rc = db_update_one(st->db, s)) == 0)
+		rc = event_insert(st, 0, actor, by[0] ? "drain" : "undrain",
+		    name, detail);
+	return db_finish(st->db, rc);
 }
 
 int
@@ -1358,6 +1401,16 @@ store_deploy_create(struct store *st, struct deploy_rec *d,
 	d->id = (uint64_t)sqlite3_last_insert_rowid(st->db);
 	if ((rc = deploy_write(st, d, r)) != 0)
 		return db_finish(st->db, rc);
+	/* Stopping or removing a service is the operator's intent from the
+	 * moment it is asked: nothing brings the service back meanwhile
+	 * (catch-up reads it), even if the work halts half way. */
+	if (strcmp(d->kind, DEPLOY_KIND_STOP) == 0 ||
+	    strcmp(d->kind, DEPLOY_KIND_REMOVE) == 0) {
+		if ((rc = lifecycle_set(st, d->service, strcmp(d->kind,
+		    DEPLOY_KIND_STOP) == 0 ? "stopped" : "removed",
+		    d->actor)) != 0)
+			return db_finish(st->db, rc);
+	}
 	{
 		char detail[600];
 		snprintf(detail, sizeof(detail), "%s %s revision %llu (%s) "
@@ -1408,7 +1461,10 @@ deploy_commit(struct store *st, const struct deploy_rec *d,
 		}
 	}
 	if (rc == 0 && r->state == RO_SUCCEEDED) {
-		/* Success makes the revision current. */
+		/* Success makes the revision current; a removed service has
+		 * none (a later deploy starts afresh, its revisions kept for
+		 * the record). */
+		int removed = strcmp(d->kind, DEPLOY_KIND_REMOVE) == 0;
 		sqlite3_stmt *s = db_prep(st->db, "INSERT INTO services(name, "
 		    "current_revision) VALUES (?, ?) ON CONFLICT(name) DO "
 		    "UPDATE SET current_revision = excluded.current_revision");
@@ -1416,9 +1472,14 @@ deploy_commit(struct store *st, const struct deploy_rec *d,
 			rc = FERR_STORE;
 		else {
 			sqlite3_bind_text(s, 1, d->service, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(s, 2, (sqlite3_int64)d->revision);
+			sqlite3_bind_int64(s, 2, removed ? 0 :
+			    (sqlite3_int64)d->revision);
 			rc = db_step_done(s);
 		}
+		/* Anything that runs the service again ends a stop. */
+		if (rc == 0 && !removed && strcmp(d->kind,
+		    DEPLOY_KIND_STOP) != 0)
+			rc = lifecycle_set(st, d->service, "", d->actor);
 	}
 	return rc;
 }
@@ -1450,6 +1511,50 @@ store_deploy_commit_analysis(struct store *st, const struct deploy_rec *d,
 	if (rc == 0)
 		rc = analysis_write(st, d->id, iv, marks, nmarks);
 	return db_finish(st->db, rc);
+}
+
+/* lifecycle_set records service as stopped, removed or neither ("") by
+ * actor, inside the caller's transaction. */
+static int
+lifecycle_set(struct store *st, const char *service, const char *state,
+    const char *actor)
+{
+	sqlite3_stmt *s = db_prep(st->db, "INSERT INTO services(name, "
+	    "lifecycle, lifecycle_by, lifecycle_at_ms) VALUES (?, ?, ?, ?) "
+	    "ON CONFLICT(name) DO UPDATE SET lifecycle = excluded.lifecycle, "
+	    "lifecycle_by = excluded.lifecycle_by, lifecycle_at_ms = "
+	    "excluded.lifecycle_at_ms");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, state[0] ? actor : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, state[0] ? (sqlite3_int64)clock_wall_ms() :
+	    0);
+	return db_step_done(s);
+}
+
+int
+store_service_state(struct store *st, const char *service,
+    struct service_rec *out)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT current_revision, "
+	    "lifecycle, lifecycle_by, lifecycle_at_ms FROM services WHERE "
+	    "name = ?");
+
+	memset(out, 0, sizeof(*out));
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		out->current = (uint64_t)sqlite3_column_int64(s, 0);
+		copy_text(out->lifecycle, sizeof(out->lifecycle), s, 1);
+		copy_text(out->by, sizeof(out->by), s, 2);
+		out->at_ms = (uint64_t)sqlite3_column_int64(s, 3);
+	}
+	db_release(s);
+	return 0;
 }
 
 int

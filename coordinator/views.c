@@ -305,7 +305,7 @@ on_failure_name(enum rollout_on_failure f)
 static int
 skipped_fill(Ferry__DeploymentInfo *in, const struct deploy_rec *d)
 {
-	char *copy, *name, *save = NULL;
+	char *copy, *name, *save = NULL, *colon;
 	size_t n = 1, i;
 
 	if (d->skipped[0] == '\0')
@@ -324,9 +324,17 @@ skipped_fill(Ferry__DeploymentInfo *in, const struct deploy_rec *d)
 		if (h == NULL)
 			break;
 		ferry__deploy_host__init(h);
+		/* "web-3:drained": drained (ferry hosts drain) when it
+		 * started; a bare name: offline. */
+		if ((colon = strchr(name, ':')) != NULL &&
+		    strcmp(colon, ":drained") == 0) {
+			*colon = '\0';
+			h->cause = "drained when the deployment started";
+		} else {
+			h->cause = "offline when the deployment started";
+		}
 		h->name = name;
 		h->state = "skipped";
-		h->cause = "offline when the deployment started";
 		in->skipped[in->n_skipped++] = h;
 	}
 	if (in->n_skipped == 0)

@@ -247,6 +247,7 @@ status_reply(struct cconn *c)
 	tr.version = (char *)PROXY_VERSION;
 	m.traffic = &tr;
 	m.ok = 1;
+	m.drained = P->drained;
 	reply(c, &m, NULL, 0);
 	free(rt);
 	free(rtp);
@@ -278,7 +279,13 @@ handoff_reply(struct cconn *c)
 	for (r = P->routes; r != NULL && n < PROXYWIRE_MAX_FDS; r = r->next) {
 		uv_os_fd_t fd;
 
-		if (r->removed || !r->listening ||
+		/* A drained route's socket goes too (the new proxy reads
+		 * routes.pb, drained, and pauses it again). */
+		if (r->removed)
+			continue;
+		if (r->paused)
+			fd = r->paused_fd;
+		else if (!r->listening ||
 		    uv_fileno((uv_handle_t *)&r->listener, &fd) != 0)
 			continue;
 		fds[n] = fd;
@@ -344,12 +351,26 @@ handle(struct cconn *c)
 	case FERRY__PROXY_REQUEST__OP_STATUS:
 		status_reply(c);
 		break;
+	case FERRY__PROXY_REQUEST__OP_DRAIN:
+		if (P->leaving) {
+			refuse(c, "drain", "this proxy is leaving (handed "
+			    "off)");
+			break;
+		}
+		if (proxy_drain(rq->drain, err, sizeof(err)) != 0) {
+			refuse(c, "drain", err);
+			break;
+		}
+		m.ok = 1;
+		m.drained = P->drained;
+		reply(c, &m, NULL, 0);
+		break;
 	case FERRY__PROXY_REQUEST__OP_HANDOFF:
 		handoff_reply(c);
 		break;
 	default:
 		refuse(c, "request", "op: none of set, remove, status, "
-		    "handoff");
+		    "drain, handoff");
 		break;
 	}
 	ferry__proxy_request__free_unpacked(rq, NULL);

@@ -894,7 +894,7 @@ request_head(struct hconn *h)
 		h->head = out;
 		h->headlen = ol;
 	}
-	if (h->r->removed || P->leaving)
+	if (h->r->removed || P->leaving || P->drained)
 		h->keepalive = 0;
 	t = route_pick(h->r, h->sticky_rev, h->has_sticky);
 	if (t != NULL) {

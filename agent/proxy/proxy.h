@@ -116,6 +116,12 @@ struct route {
 	uv_tcp_t listener;
 	int listener_inited;		/* set up but failed to listen */
 	int listening;
+	/* Drained (the whole proxy, ferry hosts drain): the listener's
+	 * socket kept bound but not listening (paused_fd), so new
+	 * connections are refused and the port stays the route's. */
+	int paused;
+	int paused_fd;
+	int listener_closing;		/* its uv_close has not called back */
 	int removed;
 	struct target *targets;
 	struct link holdq;
@@ -138,6 +144,8 @@ struct proxy {
 	int control_open;
 	int leaving;			/* handed off or stopping */
 	int loading;			/* routes.pb being read */
+	int drained;			/* no route takes new connections
+					 * (kept in routes.pb) */
 	uint64_t leave_deadline;
 	uv_signal_t sigterm, sigint;
 	/* Sockets inherited (handoff, systemd) not yet claimed by a route. */
@@ -170,6 +178,12 @@ int routes_save(const struct route *skip, const Ferry__ProxyRoute *add,
     char *err, size_t errlen);
 int routes_load(char *err, size_t errlen);
 void routes_close_all(void);
+/* proxy_drain drains (every route stops taking new connections: their
+ * sockets stay bound and stop listening, so connections are refused;
+ * in-flight work finishes; kept-alive connections close after their next
+ * response) or undrains the proxy; recorded in routes.pb first.  0, or
+ * -1 with err. */
+int proxy_drain(int drained, char *err, size_t errlen);
 void routes_unhold_all(void);
 int inherited_take(const char *name);
 void inherited_add(int fd, const char *name);

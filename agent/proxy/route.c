@@ -374,12 +374,23 @@ route_listen(struct route *r, char *err, size_t errlen)
 static void
 listener_closed(uv_handle_t *h)
 {
-	route_unref(h->data);
+	struct route *r = h->data;
+
+	r->listener_closing = 0;
+	route_unref(r);
 }
 
 static void
 route_unlisten(struct route *r, int unstore)
 {
+	if (r->paused) {
+		if (unstore)
+			systemd_unstore(r->listen_name);
+		close(r->paused_fd);
+		r->paused = 0;
+		r->paused_fd = -1;
+		return;
+	}
 	if (!r->listening)
 		return;
 	r->listening = 0;
@@ -387,6 +398,91 @@ route_unlisten(struct route *r, int unstore)
 		systemd_unstore(r->listen_name);
 	route_ref(r);
 	uv_close((uv_handle_t *)&r->listener, listener_closed);
+}
+
+/*
+ * route_pause stops r taking new connections: its socket is kept (a copy
+ * of its descriptor) while the listener closes, then shut down for
+ * reading, which on Linux takes it out of listening and resets the
+ * connections not yet accepted, the port staying bound to it (HAProxy
+ * pauses its listeners the same way).  Connects are refused from then
+ * on; a load balancer in front moves them elsewhere at once.
+ */
+static void
+route_pause(struct route *r)
+{
+	uv_os_fd_t fd;
+	int dfd;
+
+	if (r->paused || !r->listening || r->removed ||
+	    uv_fileno((uv_handle_t *)&r->listener, &fd) != 0)
+		return;
+	if ((dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		log_warn("%s: drain: cannot keep the socket of %s", r->service,
+		    r->listen_name);
+		return;
+	}
+	route_unlisten(r, 0);
+	if (shutdown(dfd, SHUT_RD) != 0)
+		log_warn("%s: drain: %s still listens", r->service,
+		    r->listen_name);
+	r->paused = 1;
+	r->paused_fd = dfd;
+	r->listener_closing = 1;
+	log_info("%s: drained: %s takes no new connections", r->service,
+	    r->listen_name);
+}
+
+/* route_resume makes a paused route listen again on its own socket; once
+ * its old listener has finished closing (else the tick tries again). */
+static void
+route_resume(struct route *r)
+{
+	char err[300];
+	int fd;
+
+	if (!r->paused || r->removed || r->listener_closing)
+		return;
+	fd = r->paused_fd;
+	r->paused = 0;
+	r->paused_fd = -1;
+	inherited_add(fd, r->listen_name);
+	if (route_listen(r, err, sizeof(err)) != 0) {
+		log_warnx("%s: undrain: %s", r->service, err);
+		if ((fd = inherited_take(r->listen_name)) >= 0)
+			close(fd);
+		return;
+	}
+	log_info("%s: undrained: %s takes new connections again", r->service,
+	    r->listen_name);
+}
+
+int
+proxy_drain(int drained, char *err, size_t errlen)
+{
+	struct route *r;
+	int was = P->drained;
+
+	P->drained = drained != 0;
+	if (routes_save(NULL, NULL, err, errlen) != 0) {
+		P->drained = was;
+		return -1;
+	}
+	for (r = P->routes; r != NULL; r = r->next) {
+		if (P->drained)
+			route_pause(r);
+		else
+			route_resume(r);
+	}
+	if (P->drained)
+		http_leave();	/* kept-alive connections close after their
+				 * next response */
+	proxy_tick_start();	/* resumes left waiting for a close */
+	if (was != P->drained)
+		log_info("%s", P->drained ? "drained: no route takes new "
+		    "connections" : "undrained: every route takes new "
+		    "connections");
+	return 0;
 }
 
 /* ---- targets ------------------------------------------------------------ */
@@ -634,7 +730,10 @@ route_set(const Ferry__ProxyRoute *s, char *err, size_t errlen)
 			uv_os_fd_t ofd;
 			int dfd = -1;
 
-			if (uv_fileno((uv_handle_t *)&r->listener, &ofd) == 0)
+			if (r->paused)
+				dfd = fcntl(r->paused_fd, F_DUPFD_CLOEXEC, 3);
+			else if (uv_fileno((uv_handle_t *)&r->listener,
+			    &ofd) == 0)
 				dfd = fcntl(ofd, F_DUPFD_CLOEXEC, 3);
 			if (dfd >= 0)
 				inherited_add(dfd, name);
@@ -662,6 +761,9 @@ route_set(const Ferry__ProxyRoute *s, char *err, size_t errlen)
 		}
 		n->next = P->routes;
 		P->routes = n;
+		n->paused_fd = -1;
+		if (P->drained)
+			route_pause(n);
 		route_apply(n);
 		log_info("%s: %s on %s, %zu target(s)%s", n->service,
 		    spec->mode == FERRY__PROXY_MODE__PROXY_TCP ? "tcp" :
@@ -830,6 +932,10 @@ on_tick(uv_timer_t *tm)
 				tunnels_close(t, 1);
 		}
 		target_reap(r);
+		if (r->paused && !P->drained) {
+			route_resume(r);
+			busy |= r->paused;
+		}
 		route_unref(r);
 	}
 	if (!busy) {
@@ -873,6 +979,7 @@ routes_save(const struct route *skip, const Ferry__ProxyRoute *add,
 	m.ok = 1;
 	m.n_routes = n;
 	m.routes = list;
+	m.drained = P->drained;
 	len = ferry__proxy_reply__get_packed_size(&m);
 	if ((buf = malloc(len + 1)) == NULL)
 		fatalx("out of memory");
@@ -961,6 +1068,11 @@ routes_load(char *err, size_t errlen)
 	/* The file stays as it is while it is read: a route that cannot
 	 * listen now is tried again at the next start. */
 	P->loading = 1;
+	/* Drained before: the routes come back drained. */
+	P->drained = m->drained;
+	if (P->drained)
+		log_info("%s: drained (ferry hosts drain): no route takes new "
+		    "connections until undrained", path);
 	for (i = 0; i < m->n_routes; i++) {
 		if (route_set(m->routes[i], why, sizeof(why)) != 0)
 			log_warnx("%s: route %zu (%s) not restored: %s", path,

@@ -342,3 +342,40 @@ Test(plan, blue_green_prepares_every_host_and_needs_their_proxies)
 	    "connection refused)") != NULL, "%s", why);
 	spec_free(s);
 }
+
+/* A drained host is never in a plan's batches, whatever the offline mode
+ * (a deploy is not refused for it), and is named as drained; a drained
+ * host offline too counts as drained; all drained: nothing to deploy to. */
+Test(plan, drained_hosts_are_skipped_and_named)
+{
+	struct spec *s = parse("rollout: { order: start-first }\n"
+	    "port: { host: 8080, container: 80 }\n");
+	struct plan_host f[4] = { host("web-1", 1), host("web-2", 1),
+	    host("web-3", 1), host("web-4", 0) };
+	struct plan p;
+	char why[512] = "", text[256];
+	size_t i;
+
+	for (i = 0; i < 4; i++)
+		f[i].proxy = 1;
+	f[1].drained = 1;
+	f[1].proxy = 0;		/* no proxy: no matter, it is left out */
+	f[3].drained = 1;	/* drained and offline: drained */
+	cr_assert_eq(plan_make(s, f, 4, PLAN_OFFLINE_REFUSE, &p, why,
+	    sizeof(why)), 0, "%s", why);
+	cr_assert_eq(p.n, 2);
+	cr_assert_str_eq(p.names[0], "web-1");
+	cr_assert_str_eq(p.names[1], "web-3");
+	cr_assert_eq(p.r.nhosts, 2);
+	cr_assert_eq(p.noffline, 0);
+	cr_assert_eq(p.ndrained, 2);
+	cr_assert_str_eq(p.drained[0], "web-2");
+	plan_offline_text(&p, text, sizeof(text));
+	cr_assert_str_eq(text, "web-2:drained, web-4:drained");
+	plan_free(&p);
+	f[0].drained = f[2].drained = 1;
+	cr_assert_eq(plan_make(s, f, 4, PLAN_OFFLINE_SKIP, &p, why,
+	    sizeof(why)), FERR_NOTFOUND);
+	cr_assert(strstr(why, "every one is drained") != NULL, "%s", why);
+	spec_free(s);
+}

@@ -45,6 +45,15 @@ TestSuite(store, .init = setup, .fini = teardown, .timeout = 30);
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* What migration 12 added, taken away so that a test can wind the schema
+ * back past it. */
+#define UNDO_12 \
+	"ALTER TABLE hosts DROP COLUMN drained_by; " \
+	"ALTER TABLE hosts DROP COLUMN drained_at_ms; " \
+	"ALTER TABLE services DROP COLUMN lifecycle; " \
+	"ALTER TABLE services DROP COLUMN lifecycle_by; " \
+	"ALTER TABLE services DROP COLUMN lifecycle_at_ms; "
+
 static struct store *
 open_store(void)
 {
@@ -298,6 +307,8 @@ Test(store, migration_6_turns_token_secrets_into_verifiers)
 	    " deployment INTEGER NOT NULL DEFAULT 0);"
 	    "CREATE TABLE deployments (id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	    " service TEXT NOT NULL, revision INTEGER NOT NULL);"
+	    "CREATE TABLE services (name TEXT PRIMARY KEY,"
+	    " current_revision INTEGER NOT NULL DEFAULT 0);"
 	    "INSERT INTO tokens(id, secret, created_ms, expires_ms) VALUES "
 	    "(x'00112233445566778899aabbccddeeff', x'%s', 1, 2);"
 	    "PRAGMA user_version = 5", hex);
@@ -1898,7 +1909,7 @@ Test(store, migration_10_adds_the_analysis_tables)
 	cr_assert_eq(store_host_insert(st, &h), 0);
 	store_close(st);
 	sql_exec("DROP TABLE analysis_intervals; DROP TABLE analysis_marks; "
-	    "ALTER TABLE deployments DROP COLUMN kind; "
+	    "ALTER TABLE deployments DROP COLUMN kind; " UNDO_12
 	    "PRAGMA user_version = 9");
 	cr_assert_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE "
 	    "name LIKE 'analysis_%'"), 0);
@@ -2030,13 +2041,134 @@ Test(store, migration_11_tells_rollbacks_from_deploys)
 	deploy_kind(st, 2, NULL);
 	deploy_kind(st, 1, NULL);
 	store_close(st);
-	sql_exec("ALTER TABLE deployments DROP COLUMN kind; "
+	sql_exec("ALTER TABLE deployments DROP COLUMN kind; " UNDO_12
 	    "PRAGMA user_version = 10");
 	st = open_store();
-	cr_assert_eq(store_schema_version(st), 11);
+	cr_assert_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
 	cr_assert_eq(sql_int("SELECT count(*) FROM deployments WHERE "
 	    "kind = 'deploy' AND id IN (1, 2)"), 2);
 	cr_assert_eq(sql_int("SELECT count(*) FROM deployments WHERE "
 	    "kind = 'rollback' AND id = 3"), 1);
+}
+
+/* ---- drain and the service life cycle (migration 12) -------------------- */
+
+static void
+on_drained_host(void *arg, const struct host_rec *h)
+{
+	struct {
+		int n;
+		char by[64];
+		uint64_t at;
+	} *got = arg;
+
+	got->n++;
+	snprintf(got->by, sizeof(got->by), "%s", h->drained_by);
+	got->at = h->drained_at_ms;
+}
+
+/* A drained host keeps its drain (who, when) across a restart, with an
+ * event saying so; undrained, it serves again; an unknown host changes
+ * nothing. */
+Test(store, a_host_drain_is_durable_and_audited)
+{
+	struct store *st = open_store();
+	struct host_rec h = make_host("web1", 1);
+	struct loaded {
+		int n;
+		char by[64];
+		uint64_t at;
+	} got = { 0, "", 0 };
+
+	cr_assert_eq(store_host_insert(st, &h), 0);
+	cr_assert_eq(store_host_set_drained(st, "web1", "alice", 1234,
+	    "alice", "drained"), 0);
+	cr_assert_eq(store_host_set_drained(st, "nope", "alice", 1, "alice",
+	    "drained"), FERR_NOTFOUND);
+	store_close(st);
+	st = open_store();
+	cr_assert_eq(store_hosts_load(st, on_drained_host, &got), 0);
+	cr_assert_eq(got.n, 1);
+	cr_assert_str_eq(got.by, "alice");
+	cr_assert_eq(got.at, 1234);
+	cr_assert_eq(sql_int("SELECT count(*) FROM events WHERE kind = "
+	    "'drain' AND host = 'web1' AND actor = 'alice'"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM events WHERE host = "
+	    "'nope'"), 0);
+	cr_assert_eq(store_host_set_drained(st, "web1", "", 0, "bob",
+	    "undrained"), 0);
+	got.n = 0;
+	cr_assert_eq(store_hosts_load(st, on_drained_host, &got), 0);
+	cr_assert_str_eq(got.by, "");
+	cr_assert_eq(sql_int("SELECT count(*) FROM events WHERE kind = "
+	    "'undrain' AND actor = 'bob'"), 1);
+	store_close(st);
+}
+
+/* commit_as records d's engine state as finished with state. */
+static void
+commit_as(struct store *st, uint64_t id, const char *kind, uint64_t rev,
+    enum rollout_state state)
+{
+	const char *names[] = { "web1" };
+	struct deploy_rec d;
+	struct rollout r;
+	char why[128];
+
+	memset(&d, 0, sizeof(d));
+	d.id = id;
+	snprintf(d.service, sizeof(d.service), "web");
+	snprintf(d.kind, sizeof(d.kind), "%s", kind);
+	snprintf(d.actor, sizeof(d.actor), "alice");
+	d.revision = rev;
+	cr_assert_eq(rollout_plan(&r, names, NULL, 1, 1, 0, 0, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), 0, "%s", why);
+	r.state = state;
+	cr_assert_eq(store_deploy_commit(st, &d, &r, NULL, 0, NULL, 0), 0);
+	rollout_free(&r);
+}
+
+/* A stop marks the service stopped (by whom) as soon as it is recorded,
+ * and its success keeps the revision current; a start that succeeds
+ * clears the mark; a removal that succeeds leaves no current revision
+ * and the service marked removed. */
+Test(store, the_service_life_cycle_is_recorded)
+{
+	struct store *st = open_store();
+	struct service_rec sr;
+	uint64_t id;
+
+	id = deploy_kind(st, 3, DEPLOY_KIND_DEPLOY);
+	commit_as(st, id, DEPLOY_KIND_DEPLOY, 3, RO_SUCCEEDED);
+	cr_assert_eq(store_service_state(st, "web", &sr), 0);
+	cr_assert_eq(sr.current, 3);
+	cr_assert_str_eq(sr.lifecycle, "");
+
+	id = deploy_kind(st, 3, DEPLOY_KIND_STOP);
+	cr_assert_eq(store_service_state(st, "web", &sr), 0);
+	cr_assert_str_eq(sr.lifecycle, "stopped");
+	cr_assert_str_eq(sr.by, "alice");
+	cr_assert_gt(sr.at_ms, 0);
+	commit_as(st, id, DEPLOY_KIND_STOP, 3, RO_SUCCEEDED);
+	cr_assert_eq(store_service_state(st, "web", &sr), 0);
+	cr_assert_eq(sr.current, 3);
+	cr_assert_str_eq(sr.lifecycle, "stopped");
+
+	id = deploy_kind(st, 3, DEPLOY_KIND_START);
+	cr_assert_eq(store_service_state(st, "web", &sr), 0);
+	cr_assert_str_eq(sr.lifecycle, "stopped");	/* until it worked */
+	commit_as(st, id, DEPLOY_KIND_START, 3, RO_SUCCEEDED);
+	cr_assert_eq(store_service_state(st, "web", &sr), 0);
+	cr_assert_str_eq(sr.lifecycle, "");
+	cr_assert_str_eq(sr.by, "");
+
+	id = deploy_kind(st, 3, DEPLOY_KIND_REMOVE);
+	commit_as(st, id, DEPLOY_KIND_REMOVE, 3, RO_SUCCEEDED);
+	cr_assert_eq(store_service_state(st, "web", &sr), 0);
+	cr_assert_eq(sr.current, 0);
+	cr_assert_str_eq(sr.lifecycle, "removed");
+	/* The revisions' deployments stay for the record. */
+	cr_assert_eq(sql_int("SELECT count(*) FROM deployments"), 4);
+	store_close(st);
 }

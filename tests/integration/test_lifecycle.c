@@ -1,0 +1,152 @@
+// links: tests/integration/dkit.c tests/integration/opskit.c
+/* test_lifecycle.c: the service life cycle end to end on the real dockerd
+ * and registry, three agents (127.0.0.2-4) each with its ferry-proxy: a
+ * rolling restart under load recreates every container one host at a
+ * time and drops no request; stop, start and remove (confirmed) go batch
+ * by batch, one host at a time, and say who asked.  Every wait is
+ * bounded; processes are ended by pid. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+#include <criterion/criterion.h>
+
+#include "opskit.h"
+
+TestSuite(lifecycle, .init = setup, .fini = teardown, .timeout = 150);
+
+/* ---- restart -------------------------------------------------------------- */
+
+/*
+ * ferry restart under load: every host's container is recreated (new
+ * ids, the same revision), one host at a time, and no request fails.
+ */
+Test(lifecycle, a_rolling_restart_recreates_one_host_at_a_time_dropping_nothing)
+{
+	char before[NT][2048], after[2048];
+	struct h_proc *load;
+	cJSON *o;
+	unsigned id;
+	int k;
+
+	fleet(NT);
+	web("1");
+	cr_assert_eq(deploy_watch("web.yml"), 0, "%s%s", R.out, R.err);
+	for (k = 0; k < NT; k++)
+		ids(k, before[k], sizeof(before[k]));
+	load = load_start("restart", 0, NT - 1, 2, 20, 120);
+	h_sleep_ms(500);
+	h_ferry_ms(&F, &R, (const char *[]){ "restart", "web", "--watch",
+	    NULL }, 90000);
+	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
+	h_sleep_ms(500);
+	o = load_stop(load);
+	no_failures(o, "restart");
+	cr_log_info("restart of %d hosts under load: %.0f requests sent, "
+	    "%.0f failed", NT, jd(o, "sent", NULL), jd(o, "failed", NULL));
+	cJSON_Delete(o);
+	id = last_id();
+	cr_assert_eq(db_count("SELECT count(*) FROM deployments WHERE kind = "
+	    "'restart' AND state = 5"), 1);	/* RO_SUCCEEDED */
+	one_at_a_time(id, NT);
+	for (k = 0; k < NT; k++) {
+		char *line, *save = NULL, copy[2048];
+
+		ids(k, after, sizeof(after));
+		/* One container, running, revision 1, not one seen before. */
+		cr_assert_eq(containers(k, NULL, 0, NULL), 1, "%s", after);
+		cr_assert(strstr(after, "running 1") != NULL, "%s", after);
+		memcpy(copy, before[k], sizeof(copy));
+		for (line = strtok_r(copy, " \n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save)) {
+			char cid[80];
+
+			sscanf(line, "%79s", cid);
+			if (strlen(cid) == 64)
+				cr_assert(strstr(after, cid) == NULL, "%s: %s "
+				    "still there", HOST[k], cid);
+		}
+	}
+	assert_all_serve(0, NT - 1, 1);
+	cr_assert_eq(db_count("SELECT count(*) FROM revisions"), 1);
+	h_ferry(&F, &R, (const char *[]){ "history", "web", "--json", NULL });
+	cr_assert(strstr(R.out, "\"restart\"") != NULL, "%s", R.out);
+}
+
+/* ---- stop, start, remove -------------------------------------------------- */
+
+Test(lifecycle, stop_start_and_remove_go_batch_by_batch)
+{
+	char before[NT][2048], buf[2048];
+	int k, all;
+
+	fleet(NT);
+	web("1");
+	cr_assert_eq(deploy_watch("web.yml"), 0, "%s%s", R.out, R.err);
+	for (k = 0; k < NT; k++)
+		ids(k, before[k], sizeof(before[k]));
+
+	/* stop: nothing runs, every container kept, connections refused,
+	 * the service says who stopped it. */
+	h_ferry_ms(&F, &R, (const char *[]){ "stop", "web", "--watch", NULL },
+	    90000);
+	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
+	one_at_a_time(last_id(), NT);
+	for (k = 0; k < NT; k++) {
+		cr_assert_eq(containers(k, NULL, 0, &all), 0);
+		cr_assert_eq(all, 1);
+		cr_assert_eq(refused(k), 1);
+	}
+	cr_assert_eq(db_count("SELECT count(*) FROM services WHERE name = "
+	    "'web' AND lifecycle = 'stopped' AND lifecycle_by != ''"), 1);
+	/* A restart of a stopped service is refused, and says why. */
+	h_ferry(&F, &R, (const char *[]){ "restart", "web", NULL });
+	cr_assert_neq(R.status, 0);
+	cr_assert(strstr(R.err, "ferry start web") != NULL, "%s", R.err);
+
+	/* start: the kept containers run again, health-gated. */
+	h_ferry_ms(&F, &R, (const char *[]){ "start", "web", "--watch",
+	    NULL }, 90000);
+	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
+	for (k = 0; k < NT; k++) {
+		char cid[80];
+
+		wait_traffic(k, 0, 1, 10000);
+		sscanf(before[k], "%79s", cid);
+		ids(k, buf, sizeof(buf));
+		cr_assert(strstr(buf, cid) != NULL, "%s: not the kept one: "
+		    "%s", HOST[k], buf);
+	}
+	cr_assert_eq(db_count("SELECT count(*) FROM services WHERE name = "
+	    "'web' AND lifecycle = ''"), 1);
+
+	/* remove without --yes: exit 2, says what would go, changes
+	 * nothing. */
+	h_ferry(&F, &R, (const char *[]){ "remove", "web", NULL });
+	cr_assert_eq(R.status, 2, "%s%s", R.out, R.err);
+	cr_assert(strstr(R.err, HOST[0]) != NULL && strstr(R.err, "--yes") !=
+	    NULL, "%s", R.err);
+	cr_assert_eq(db_count("SELECT count(*) FROM deployments WHERE kind = "
+	    "'remove'"), 0);
+	assert_all_serve(0, NT - 1, 1);
+
+	h_ferry_ms(&F, &R, (const char *[]){ "remove", "web", "--yes",
+	    "--watch", NULL }, 90000);
+	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
+	one_at_a_time(last_id(), NT);
+	for (k = 0; k < NT; k++) {
+		cr_assert_eq(containers(k, NULL, 0, &all), 0);
+		cr_assert_eq(all, 0, "%s keeps containers", HOST[k]);
+		cr_assert_eq(refused(k), 1);
+	}
+	cr_assert_eq(db_count("SELECT count(*) FROM services WHERE name = "
+	    "'web' AND current_revision = 0 AND lifecycle = 'removed'"), 1);
+	cr_assert_eq(db_count("SELECT count(*) FROM revisions"), 1);
+	/* Nothing left to stop. */
+	h_ferry(&F, &R, (const char *[]){ "stop", "web", NULL });
+	cr_assert_neq(R.status, 0);
+	cr_assert(strstr(R.err, "removed") != NULL, "%s", R.err);
+}
+

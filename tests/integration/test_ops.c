@@ -1,0 +1,207 @@
+// links: tests/integration/dkit.c tests/integration/opskit.c
+/* test_ops.c: everyday operations end to end on the real dockerd and
+ * registry, three agents (127.0.0.2-4) each with its ferry-proxy: a host
+ * drained is left out of deployments and of traffic (its proxy refuses new
+ * connections, also after the proxy restarts) until undrained; old images
+ * are pruned as their revisions leave the kept window.  The service life
+ * cycle (restart, stop, start, remove) is test_lifecycle.c.  Every
+ * wait is bounded; processes are ended by pid. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+#include <criterion/criterion.h>
+
+#include "opskit.h"
+
+TestSuite(ops, .init = setup, .fini = teardown, .timeout = 150);
+
+/* ---- drain ---------------------------------------------------------------- */
+
+/*
+ * A drained host: recorded with who drained it, its proxy refuses new
+ * connections (and again after the proxy restarts), a deployment leaves
+ * it out and says "drained"; undrained, it serves again and the next
+ * deployment takes it.
+ */
+Test(ops, a_drained_host_is_out_of_deployments_and_traffic)
+{
+	cJSON *h, *st;
+	char buf[2048];
+	int k;
+
+	fleet(NT);
+	web("1");
+	cr_assert_eq(deploy_watch("web.yml"), 0, "%s%s", R.out, R.err);
+	for (k = 0; k < NT; k++)
+		wait_traffic(k, 0, 1, 10000);
+
+	/* Bad input changes nothing. */
+	h_ferry(&F, &R, (const char *[]){ "hosts", "drain", "nosuchhost",
+	    NULL });
+	cr_assert_neq(R.status, 0);
+	cr_assert(strstr(R.err, "unknown host") != NULL, "%s", R.err);
+
+	h_ferry(&F, &R, (const char *[]){ "hosts", "drain", HOST[2], NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	h = host_json(2);
+	cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(h, "drained")));
+	cr_assert_str_neq(jstr(h, "drained_by"), "");
+	cJSON_Delete(h);
+	cr_assert_eq(db_count("SELECT count(*) FROM events WHERE kind = "
+	    "'drain'"), 1);
+	/* Its proxy takes no new connection; the others serve on. */
+	wait_traffic(2, 1, 0, 15000);
+	cr_assert_eq(serving(0), 1);
+	cr_assert_eq(serving(1), 1);
+	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
+	cr_assert(strstr(R.out, "online,drained") != NULL, "%s", R.out);
+	/* Twice is said, not recorded. */
+	h_ferry(&F, &R, (const char *[]){ "hosts", "drain", HOST[2], NULL });
+	cr_assert_neq(R.status, 0);
+	cr_assert(strstr(R.err, "already drained") != NULL, "%s", R.err);
+
+	/* The proxy restarted comes back drained (routes.pb). */
+	for (k = 0; k < H_MAX_HOSTS; k++)
+		if (F.proxies[k] != NULL && strstr(F.proxies[k]->name,
+		    HOST[2]) != NULL)
+			break;
+	cr_assert_lt(k, H_MAX_HOSTS);
+	h_kill(F.proxies[k], SIGTERM);
+	h_start_proxy(&F, HOST[2]);
+	cr_assert_eq(refused(2), 1, "a restarted proxy forgot its drain");
+
+	/* A deployment leaves it out, and says why. */
+	web("2");
+	cr_assert_eq(deploy_watch("web.yml"), 0, "%s%s", R.out, R.err);
+	snprintf(buf, sizeof(buf), "%s skipped: drained", HOST[2]);
+	cr_assert(strstr(R.out, buf) != NULL, "%s", R.out);
+	st = status(last_id());
+	cr_assert_not_null(st);
+	cr_assert_eq(jnum(st, "matched"), 3);
+	h = cJSON_GetArrayItem(cJSON_GetObjectItem(st, "skipped"), 0);
+	cr_assert_str_eq(jstr(h, "name"), HOST[2]);
+	cr_assert(strstr(jstr(h, "cause"), "drained") != NULL);
+	cJSON_Delete(st);
+	cr_assert_eq(serving(0), 2);
+	ids(2, buf, sizeof(buf));
+	cr_assert(strstr(buf, "running 1") != NULL, "%s", buf);
+
+	/* Undrained: traffic, then deployments, again. */
+	h_ferry(&F, &R, (const char *[]){ "hosts", "undrain", HOST[2], NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	wait_traffic(2, 0, 1, 15000);
+	cr_assert_eq(db_count("SELECT count(*) FROM events WHERE kind = "
+	    "'undrain'"), 1);
+	cr_assert_eq(deploy_watch("web.yml"), 0, "%s%s", R.out, R.err);
+	cr_assert(strstr(R.out, "skipped") == NULL, "%s", R.out);
+	assert_all_serve(0, NT - 1, 2);
+}
+
+/* ---- image pruning -------------------------------------------------------- */
+
+/* private_image builds and pushes an image of this test alone (web:1
+ * with a label of its own: a digest no other test uses) and writes its
+ * reference into ref. */
+static void
+private_image(const char *tag, char *ref, size_t len)
+{
+	struct h_run *r = malloc(sizeof(*r));
+	char rel[32], dir[600], file[700];
+	FILE *f;
+
+	snprintf(ref, len, "127.0.0.1:5000/ferry-test/prune-%s:%s", HOST[0],
+	    tag);
+	snprintf(rel, sizeof(rel), "img-%s", tag);
+	h_path(&F, rel, dir, sizeof(dir));
+	cr_assert(mkdir(dir, 0700) == 0 || errno == EEXIST);
+	snprintf(file, sizeof(file), "%s/Dockerfile", dir);
+	cr_assert_not_null(f = fopen(file, "w"));
+	fprintf(f, "FROM " IMG "1\nLABEL ferry.test.prune=\"%s %s\"\n",
+	    HOST[0], tag);
+	fclose(f);
+	cr_assert_eq(h_docker(r, (const char *[]){ "build", "-q", "-t", ref,
+	    dir, NULL }), 0, "%s", r->err);
+	cr_assert_eq(h_docker(r, (const char *[]){ "push", ref, NULL }), 0,
+	    "%s", r->err);
+	/* Only the registry has it now: the host pulls it by digest. */
+	cr_assert_eq(h_docker(r, (const char *[]){ "rmi", ref, NULL }), 0,
+	    "%s", r->err);
+	free(r);
+}
+
+/* image_here: docker image inspect finds the image by digest on the
+ * (shared) engine. */
+static int
+image_here(const char *digest)
+{
+	struct h_run *r = malloc(sizeof(*r));
+	int rc;
+
+	rc = h_docker(r, (const char *[]){ "image", "inspect", digest, NULL });
+	free(r);
+	return rc == 0;
+}
+
+/*
+ * Three deploys of three images to one host (the agent keeps one stopped
+ * revision): after the third, the first image is gone from the engine,
+ * the second (kept for a way back) and the third (running) remain.
+ */
+Test(ops, old_images_are_pruned_as_they_leave_the_kept_window)
+{
+	char ref[3][300], digest[3][300];
+	const char *tags[3] = { "a", "b", "c" };
+	char hosts[200];
+	int k;
+
+	fleet(1);
+	for (k = 0; k < 3; k++) {
+		private_image(tags[k], ref[k], sizeof(ref[k]));
+		h_write(&F, "p.yml",
+		    "service: web\n"
+		    "image: %s\n"
+		    "hosts: %s\n"
+		    "port: { host: %d, container: 80 }\n"
+		    "health:\n"
+		    "  http: { path: /health, port: 80 }\n"
+		    "  interval: 200ms\n"
+		    "  deadline: 10s\n"
+		    "  min_healthy: 300ms\n", ref[k], names(hosts,
+		    sizeof(hosts), 1, 1), PORT);
+		cr_assert_eq(deploy_watch("p.yml"), 0, "%s%s", R.out, R.err);
+		{
+			char sql[300];
+
+			snprintf(sql, sizeof(sql), "SELECT digest FROM "
+			    "revisions WHERE number = %d", k + 1);
+			cr_assert_eq(h_db_row(&F, "ferryd/ferryd.db", sql,
+			    NULL, 0, NULL, digest[k], sizeof(digest[k]), NULL,
+			    NULL), 1);
+			cr_assert_neq(digest[k][0], '\0');
+		}
+		cr_assert(image_here(digest[k]), "%s", digest[k]);
+	}
+	cr_assert(!image_here(digest[0]), "%s was not pruned", digest[0]);
+	cr_assert(image_here(digest[1]), "the kept revision's image went");
+	cr_assert(image_here(digest[2]), "the running revision's image went");
+	assert_all_serve(0, 0, 1);
+	/* The host's own tidying: gone from the engine for good. */
+	for (k = 1; k < 3; k++) {
+		struct h_run *r = malloc(sizeof(*r));
+
+		h_docker_rm_host(HOST[0]);
+		h_docker(r, (const char *[]){ "rmi", "-f", digest[k], NULL });
+		free(r);
+	}
+}
