@@ -204,3 +204,30 @@ text_duration(char *dst, size_t len, uint64_t ms)
 		snprintf(dst, len, "%llum", m);
 	return dst;
 }
+
+const char *
+text_tail_lines(const char *src, size_t max_lines, size_t max_bytes)
+{
+	size_t len = strlen(src), end = len, lines = 0, i;
+	const char *p;
+
+	if (end > 0 && src[end - 1] == '\n')
+		end--;
+	/* Back from the end to the start of the max_lines-th line. */
+	for (i = end; i > 0; i--)
+		if (src[i - 1] == '\n' && ++lines == max_lines)
+			break;
+	p = src + i;
+	while ((size_t)(src + len - p) > max_bytes) {
+		const char *nl = strchr(p, '\n');
+
+		if (nl == NULL || nl[1] == '\0') {
+			p = src + len - max_bytes;
+			while (*p != '\0' && ((unsigned char)*p & 0xc0) == 0x80)
+				p++;
+			break;
+		}
+		p = nl + 1;
+	}
+	return p;
+}

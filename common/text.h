@@ -50,6 +50,14 @@ text_duration(char *dst, size_t len, uint64_t ms);
 char *
 text_thousands(char *dst, size_t len, uint64_t n);
 
+/* text_tail_lines points at where the last max_lines lines of src begin
+ * (a trailing newline ends the last line, it starts none), moved on to
+ * the next line's start while more than max_bytes would follow; a single
+ * line longer than max_bytes keeps its last max_bytes bytes, cut before a
+ * UTF-8 continuation byte never inside a character. */
+const char *
+text_tail_lines(const char *src, size_t max_lines, size_t max_bytes);
+
 /* text_is_clean: src needs no escaping. */
 int
 text_is_clean(const char *src);

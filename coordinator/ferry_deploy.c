@@ -404,6 +404,10 @@ info_json(const Ferry__DeploymentInfo *d)
 		cJSON_AddNumberToObject(h, "batch", d->hosts[i]->batch);
 		cJSON_AddStringToObject(h, "state", d->hosts[i]->state);
 		cJSON_AddStringToObject(h, "cause", d->hosts[i]->cause);
+		if (d->hosts[i]->n_logs > 0)
+			cJSON_AddItemToObject(h, "logs",
+			    cJSON_CreateStringArray((const char *const *)
+			    d->hosts[i]->logs, (int)d->hosts[i]->n_logs));
 		if (d->hosts[i]->proxy != NULL)
 			cJSON_AddItemToObject(h, "proxy",
 			    proxy_json(d->hosts[i]->proxy));
@@ -632,6 +636,17 @@ show(const Ferry__DeploymentInfo *d, int hosts)
 		table_cell(t, "%s", d->hosts[i]->cause);
 	}
 	table_print(t, stdout);
+	for (i = 0; i < d->n_hosts; i++) {
+		size_t k;
+
+		if (d->hosts[i]->n_logs == 0)
+			continue;
+		printf("Last lines of the failed container on %s:\n",
+		    shown(d->hosts[i]->name));
+		for (k = 0; k < d->hosts[i]->n_logs; k++)
+			printf("  %s | %s\n", shown(d->hosts[i]->name),
+			    shown(d->hosts[i]->logs[k]));
+	}
 }
 
 static Ferry__CtlReply *

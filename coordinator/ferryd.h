@@ -128,7 +128,7 @@ struct event_rec {
 struct store;
 
 /* The schema version store_open migrates to: one per migration. */
-#define STORE_SCHEMA_VERSION 12
+#define STORE_SCHEMA_VERSION 13
 
 
 /* store_open opens (creating if needed) the database at path: WAL,
@@ -224,6 +224,19 @@ int store_commands_open(struct store *st, store_command_cb cb, void *arg);
 int store_command_rearm(struct store *st, const uint8_t *id,
     const uint8_t *envelope, size_t len, uint64_t expires_ms,
     uint64_t deadline_ms);
+/* A failed swap keeps at most this much of its container's last lines. */
+#define FAILED_LOG_LINES	20
+#define FAILED_LOG_BYTES	4096
+
+/* store_command_logs_set records a failed swap's last log lines with its
+ * command (text already escaped and bounded by the caller). */
+int store_command_logs_set(struct store *st, const uint8_t *id,
+    const char *logs);
+/* store_command_logs_last copies into out (len bytes, NUL-terminated) the
+ * log lines recorded with the newest command of deployment on host that
+ * has some; FERR_NOTFOUND (out empty) when none has. */
+int store_command_logs_last(struct store *st, uint64_t deployment,
+    const char *host, char *out, size_t len);
 /* store_command_get loads one command's host and state. */
 int store_command_get(struct store *st, const uint8_t *id,
     struct command_rec *c);

@@ -1027,6 +1027,20 @@ apply_report(struct ferryd *fd, struct host *h, Ferry__Report *r,
 	 * the state as it was (every health check of a swap) does not wait,
 	 * nor a ping's answer, which goes to whoever waits for it before it
 	 * is noted. */
+	/* A failed swap's last lines go with its command, before its state:
+	 * `ferry status` shows them for the failed host. */
+	if (r->status == FERRY__REPORT__STATUS__FAILED &&
+	    r->result_case == FERRY__REPORT__RESULT_SWAP &&
+	    r->swap->logs != NULL && r->swap->logs[0] != '\0' &&
+	    (rc = store_command_logs_set(fd->store, c->rec.id,
+	    text_tail_lines(r->swap->logs, FAILED_LOG_LINES,
+	    FAILED_LOG_BYTES))) != 0) {
+		log_warnx("host %s: %s command seq %llu: its last log lines "
+		    "are not recorded: %s; not acknowledged, the agent sends "
+		    "it again", h->rec.name, c->rec.kind,
+		    (unsigned long long)c->rec.seq, ferr_str(rc));
+		return rc;
+	}
 	if ((ping = strcmp(c->rec.kind, "ping") == 0))
 		;	/* noted below, once handed over */
 	else if (strcmp(c->rec.state, state) == 0)

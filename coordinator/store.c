@@ -196,6 +196,14 @@ static const char *const migrations[] = {
 	"DEFAULT '';"
 	"ALTER TABLE services ADD COLUMN lifecycle_at_ms INTEGER NOT NULL "
 	"DEFAULT 0;",
+	/* 13: a failed swap's last log lines (escaped, bounded), recorded
+	 * beside its command so that `ferry status` can show them for the
+	 * failed host. */
+	"CREATE TABLE IF NOT EXISTS command_logs ("
+	"  id BLOB PRIMARY KEY, deployment INTEGER NOT NULL,"
+	"  host TEXT NOT NULL, seq INTEGER NOT NULL, logs TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS command_logs_by ON "
+	"  command_logs(deployment, host, seq);",
 };
 
 static const char *state_names[] = { "pending", "accepted", "revoked" };
@@ -782,6 +790,43 @@ store_command_set_state(struct store *st, const uint8_t *id,
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)clock_wall_ms());
 	sqlite3_bind_blob(s, 4, id, COMMAND_ID_LEN, SQLITE_STATIC);
 	return db_update_one(st->db, s);
+}
+
+int
+store_command_logs_set(struct store *st, const uint8_t *id, const char *logs)
+{
+	sqlite3_stmt *s = db_prep(st->db, "UPDATE commands SET logs = ? "
+	    "WHERE id = ?");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, logs != NULL ? logs : "", -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, id, COMMAND_ID_LEN, SQLITE_STATIC);
+	return db_update_one(st->db, s);
+}
+
+int
+store_command_logs_last(struct store *st, uint64_t deployment,
+    const char *host, char *out, size_t len)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT logs FROM commands WHERE "
+	    "deployment = ? AND host = ? AND logs != '' ORDER BY seq DESC "
+	    "LIMIT 1");
+	int rc;
+
+	if (len > 0)
+		out[0] = '\0';
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)deployment);
+	sqlite3_bind_text(s, 2, host, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		copy_text(out, len, s, 0);
+		rc = 0;
+	} else
+		rc = rc == SQLITE_DONE ? FERR_NOTFOUND : FERR_STORE;
+	db_release(s);
+	return rc;
 }
 
 static void

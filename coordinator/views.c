@@ -498,6 +498,45 @@ info_fill(Ferry__DeploymentInfo *in, const struct deploy_rec *d,
 	return skipped_fill(in, d);
 }
 
+/* failed_logs gives each failed host of a deployment the last lines its
+ * failed swap's container wrote, as recorded with the command (escaped
+ * and bounded when they came).  The lines point into one heap copy per
+ * host, freed by info_clear. */
+static void
+failed_logs(struct ferryd *fd, Ferry__DeploymentInfo *in)
+{
+	char text[FAILED_LOG_BYTES + 1], *copy, *line, *save = NULL, *t;
+	size_t i, n;
+
+	for (i = 0; i < in->n_hosts; i++) {
+		Ferry__DeployHost *h = in->hosts[i];
+
+		if ((strcmp(h->state, "failed") != 0 &&
+		    strcmp(h->state, "revert_failed") != 0) ||
+		    store_command_logs_last(fd->store, in->id, h->name, text,
+		    sizeof(text)) != 0)
+			continue;
+		for (t = text; *t == '\n'; t++)
+			;	/* the first line starts the copy */
+		if ((copy = strdup(t)) == NULL ||
+		    (h->logs = calloc(FAILED_LOG_LINES + 1,
+		    sizeof(*h->logs))) == NULL) {
+			free(copy);
+			continue;
+		}
+		n = 0;
+		for (line = strtok_r(copy, "\n", &save); line != NULL &&
+		    n < FAILED_LOG_LINES; line = strtok_r(NULL, "\n", &save))
+			h->logs[n++] = line;
+		h->n_logs = n;
+		if (n == 0) {
+			free(copy);
+			free(h->logs);
+			h->logs = NULL;
+		}
+	}
+}
+
 static void
 info_clear(Ferry__DeploymentInfo *in)
 {
@@ -510,6 +549,9 @@ info_clear(Ferry__DeploymentInfo *in)
 	in->canary = NULL;
 	for (i = 0; i < in->n_hosts; i++) {
 		free(in->hosts[i]->proxy);
+		if (in->hosts[i]->n_logs > 0)
+			free(in->hosts[i]->logs[0]);	/* the one copy */
+		free(in->hosts[i]->logs);
 		free(in->hosts[i]);
 	}
 	free(in->hosts);
@@ -604,6 +646,8 @@ views_deployments(struct ferryd *fd, struct rep_slot *slot,
 	}
 	for (i = 0; i < l.n; i++) {
 		info_fill(&infos[i], &l.d[i], &l.r[i]);
+		if (traffic)
+			failed_logs(fd, &infos[i]);
 		canary_fill(fd, &infos[i], &l.d[i], &l.r[i], traffic ? 0 : 3);
 		if (traffic)
 			status_traffic(fd, &infos[i]);

@@ -86,3 +86,18 @@ Test(text, lines_keep_their_newlines_and_nothing_else)
 	cr_assert_str_eq(d, "one\ntwo\\r\\x1b[2J\n");
 	free(d);
 }
+
+Test(text, tail_lines_keeps_the_last_lines_within_bytes)
+{
+	const char *s = "one\ntwo\nthree\nfour\n";
+
+	cr_assert_str_eq(text_tail_lines(s, 2, 100), "three\nfour\n");
+	cr_assert_str_eq(text_tail_lines(s, 10, 100), s);
+	cr_assert_str_eq(text_tail_lines("a\nb", 1, 100), "b");
+	/* Fewer bytes than the lines take: whole lines drop first. */
+	cr_assert_str_eq(text_tail_lines(s, 4, 12), "three\nfour\n");
+	/* One line past the bound keeps its end, never half a character. */
+	cr_assert_str_eq(text_tail_lines("abcdef", 1, 3), "def");
+	cr_assert_str_eq(text_tail_lines("ab\xc3\xa9z", 1, 2), "z");
+	cr_assert_str_eq(text_tail_lines("", 5, 5), "");
+}
