@@ -229,8 +229,8 @@ int store_command_rearm(struct store *st, const uint8_t *id,
 #define FAILED_LOG_BYTES	4096
 
 /* store_command_logs_set records a failed swap's last log lines with its
- * command (text already escaped and bounded by the caller). */
-int store_command_logs_set(struct store *st, const uint8_t *id,
+ * command c (text already escaped and bounded by the caller). */
+int store_command_logs_set(struct store *st, const struct command_rec *c,
     const char *logs);
 /* store_command_logs_last copies into out (len bytes, NUL-terminated) the
  * log lines recorded with the newest command of deployment on host that

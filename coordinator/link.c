@@ -1032,7 +1032,7 @@ apply_report(struct ferryd *fd, struct host *h, Ferry__Report *r,
 	if (r->status == FERRY__REPORT__STATUS__FAILED &&
 	    r->result_case == FERRY__REPORT__RESULT_SWAP &&
 	    r->swap->logs != NULL && r->swap->logs[0] != '\0' &&
-	    (rc = store_command_logs_set(fd->store, c->rec.id,
+	    (rc = store_command_logs_set(fd->store, &c->rec,
 	    text_tail_lines(r->swap->logs, FAILED_LOG_LINES,
 	    FAILED_LOG_BYTES))) != 0) {
 		log_warnx("host %s: %s command seq %llu: its last log lines "

@@ -793,25 +793,29 @@ store_command_set_state(struct store *st, const uint8_t *id,
 }
 
 int
-store_command_logs_set(struct store *st, const uint8_t *id, const char *logs)
+store_command_logs_set(struct store *st, const struct command_rec *c,
+    const char *logs)
 {
-	sqlite3_stmt *s = db_prep(st->db, "UPDATE commands SET logs = ? "
-	    "WHERE id = ?");
+	sqlite3_stmt *s = db_prep(st->db, "INSERT OR REPLACE INTO "
+	    "command_logs (id, deployment, host, seq, logs) VALUES "
+	    "(?, ?, ?, ?, ?)");
 
 	if (s == NULL)
 		return FERR_STORE;
-	sqlite3_bind_text(s, 1, logs != NULL ? logs : "", -1, SQLITE_STATIC);
-	sqlite3_bind_blob(s, 2, id, COMMAND_ID_LEN, SQLITE_STATIC);
-	return db_update_one(st->db, s);
+	sqlite3_bind_blob(s, 1, c->id, COMMAND_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)c->deployment);
+	sqlite3_bind_text(s, 3, c->host, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)c->seq);
+	sqlite3_bind_text(s, 5, logs != NULL ? logs : "", -1, SQLITE_STATIC);
+	return db_step_done(s);
 }
 
 int
 store_command_logs_last(struct store *st, uint64_t deployment,
     const char *host, char *out, size_t len)
 {
-	sqlite3_stmt *s = db_prep(st->db, "SELECT logs FROM commands WHERE "
-	    "deployment = ? AND host = ? AND logs != '' ORDER BY seq DESC "
-	    "LIMIT 1");
+	sqlite3_stmt *s = db_prep(st->db, "SELECT logs FROM command_logs WHERE "
+	    "deployment = ? AND host = ? ORDER BY seq DESC LIMIT 1");
 	int rc;
 
 	if (len > 0)

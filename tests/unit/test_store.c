@@ -2170,5 +2170,37 @@ Test(store, the_service_life_cycle_is_recorded)
 	cr_assert_str_eq(sr.lifecycle, "removed");
 	/* The revisions' deployments stay for the record. */
 	cr_assert_eq(sql_int("SELECT count(*) FROM deployments"), 4);
+/* Migration 13: a failed swap's last lines, kept beside its command; the
+ * newest command of a deployment on a host that has some is the one
+ * read back, and nothing is read for another deployment or host. */
+Test(store, command_logs_keep_the_newest_failed_swaps_lines)
+{
+	struct store *st = open_store();
+	struct host_rec a = make_host("web1", 1);
+	uint8_t env[] = { 0xfe };
+	struct command_rec c1, c2;
+	char out[FAILED_LOG_BYTES + 1];
+
+	cr_assert_eq(store_host_insert(st, &a), 0);
+	make_command(&c1, "web1", 1, 0xb1, 10000, env, sizeof(env));
+	c1.deployment = 7;
+	make_command(&c2, "web1", 2, 0xb2, 10000, env, sizeof(env));
+	c2.deployment = 7;
+	cr_assert_eq(store_command_insert(st, &c1), 0);
+	cr_assert_eq(store_command_insert(st, &c2), 0);
+	cr_assert_eq(store_command_logs_last(st, 7, "web1", out, sizeof(out)),
+	    FERR_NOTFOUND);
+	cr_assert_str_eq(out, "");
+	cr_assert_eq(store_command_logs_set(st, &c1, "first\nfailure"), 0);
+	cr_assert_eq(store_command_logs_set(st, &c2, "second"), 0);
+	store_close(st);
+	st = open_store();
+	cr_assert_eq(store_command_logs_last(st, 7, "web1", out, sizeof(out)),
+	    0);
+	cr_assert_str_eq(out, "second");
+	cr_assert_eq(store_command_logs_last(st, 8, "web1", out, sizeof(out)),
+	    FERR_NOTFOUND);
+	cr_assert_eq(store_command_logs_last(st, 7, "web2", out, sizeof(out)),
+	    FERR_NOTFOUND);
 	store_close(st);
 }
