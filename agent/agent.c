@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "ferr.h"
 #include "log.h"
+#include "logs.h"
 #include "notify.h"
 #include "proxywire.h"
 
@@ -401,6 +402,7 @@ on_signal(uv_signal_t *s, int signum)
 	notify_stopping();
 	swap_stop(a);
 	session_stop(a);
+	logs_stop(a);
 	uv_timer_stop(&a->inv_timer);
 	uv_close((uv_handle_t *)&a->inv_timer, NULL);
 	uv_close((uv_handle_t *)&a->sigterm, NULL);
@@ -538,6 +540,7 @@ main(int argc, char **argv)
 		proxy_run(&a->proxy_work);
 		proxy_after(&a->proxy_work, 0);
 	}
+	logs_start(a);
 	if ((rc = session_start(a)) != 0)
 		fatalx("cannot start the link to %s: %s", c->coordinator,
 		    ferr_str(rc));

@@ -205,6 +205,9 @@ struct agent {
 	int pending_logged, revoked_logged;
 	struct adhoc *adhoc_head, *adhoc_tail;
 	size_t adhoc_n;
+	/* Log chunks (logs.c), sent after everything else, never again. */
+	struct adhoc *logq_head, *logq_tail;
+#define REPORT_LOG	2	/* report_is_adhoc: a log chunk */
 	int report_is_adhoc;
 	uint8_t report_id[16];
 	size_t report_id_len;

@@ -54,6 +54,9 @@ struct req {
 	long timeout_ms;
 	int (*stream)(void *arg, const char *p, size_t n);
 	void *stream_arg;
+	/* Set: the call gives up (FERR_CLOSED) soon after it turns non-zero,
+	 * even while Docker sends nothing (checked about once a second). */
+	const atomic_int *cancel;
 
 	long status;		/* HTTP status */
 	struct buf b;
@@ -131,6 +134,19 @@ on_data(char *p, size_t size, size_t n, void *arg)
 	return add;
 }
 
+static int
+on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	struct req *r = arg;
+
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return atomic_load(r->cancel) ? 1 : 0;
+}
+
 /* wipe_headers overwrites header text before it goes back to the heap: one
  * of them may carry registry credentials. */
 static void
@@ -180,6 +196,12 @@ request(struct docker *d, struct req *r, char *err, size_t errlen)
 	    DOCKER_CONNECT_MS < r->timeout_ms ? DOCKER_CONNECT_MS :
 	    r->timeout_ms);
 	curl_easy_setopt(d->curl, CURLOPT_NOSIGNAL, 1L);
+	if (r->cancel != NULL) {
+		curl_easy_setopt(d->curl, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(d->curl, CURLOPT_XFERINFOFUNCTION,
+		    on_progress);
+		curl_easy_setopt(d->curl, CURLOPT_XFERINFODATA, r);
+	}
 	if (strcmp(r->method, "POST") == 0) {
 		const char *body = r->body != NULL ? r->body : "";
 
@@ -223,7 +245,10 @@ request(struct docker *d, struct req *r, char *err, size_t errlen)
 	if (cc == CURLE_OK)
 		return 0;
 
-	if (r->abort_rc == FERR_TOOBIG)
+	if (r->cancel != NULL && atomic_load(r->cancel))
+		rc = fail(FERR_CLOSED, err, errlen, "%s%s%s: given up",
+		    r->what, sep, r->obj);
+	else if (r->abort_rc == FERR_TOOBIG)
 		rc = fail(FERR_TOOBIG, err, errlen, "%s%s%s: Docker's answer "
 		    "is too large", r->what, sep, r->obj);
 	else if (r->abort_rc != 0)
@@ -1504,6 +1529,45 @@ docker_logs(struct docker *d, const char *id, int tail, char **out,
 out:
 	buf_free(&m.out);
 	return rc;
+}
+
+int
+docker_logs_read(struct docker *d, const char *id,
+    const struct docker_logs_opts *o,
+    int (*data)(void *arg, const char *p, size_t n), void *arg, int *tty,
+    char *err, size_t errlen)
+{
+	struct req r = { .what = "logs", .obj = id, .method = "GET",
+	    .timeout_ms = o->timeout_ms > 0 ? o->timeout_ms :
+	    DOCKER_TIMEOUT_MS, .stream = data, .stream_arg = arg,
+	    .cancel = o->cancel };
+	char path[512], ntail[16], since[48];
+	cJSON *j;
+	int rc;
+
+	if ((rc = inspect_json(d, "logs", id, &j, err, errlen)) != 0)
+		return rc;
+	*tty = cJSON_IsTrue(at(at(j, "Config"), "Tty"));
+	cJSON_Delete(j);
+	if (o->tail < 0)
+		snprintf(ntail, sizeof(ntail), "all");
+	else
+		snprintf(ntail, sizeof(ntail), "%d", o->tail);
+	/* Docker takes since as seconds with up to nine decimals. */
+	snprintf(since, sizeof(since), "%llu.%09llu",
+	    (unsigned long long)(o->since_ns / 1000000000u),
+	    (unsigned long long)(o->since_ns % 1000000000u));
+	snprintf(path, sizeof(path), "/containers/%s/logs?stdout=1&stderr=1"
+	    "&timestamps=1&tail=%s%s%s%s", id, ntail,
+	    o->since_ns ? "&since=" : "", o->since_ns ? since : "",
+	    o->follow ? "&follow=1" : "");
+	r.path = path;
+	if ((rc = request(d, &r, err, errlen)) != 0)
+		return rc;
+	if (r.status != 200)
+		return answer_fail(&r, 0, err, errlen);
+	buf_free(&r.b);
+	return 0;
 }
 
 static long

@@ -13,6 +13,7 @@
 #ifndef FERRY_DOCKER_H
 #define FERRY_DOCKER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -150,6 +151,29 @@ void docker_list_free(Ferry__Container **list, size_t n);
  * stderr as text (heap; caller frees), stripped of Docker's stream
  * framing; beyond 8 MiB the rest is dropped. */
 int docker_logs(struct docker *d, const char *id, int tail, char **out,
+    char *err, size_t errlen);
+
+/* What docker_logs_read asks for. */
+struct docker_logs_opts {
+	uint64_t since_ns;	/* unix ns; 0: from the start */
+	int tail;		/* the last lines only; -1: all */
+	int follow;		/* then wait for new ones */
+	long timeout_ms;	/* the whole call; 0: the default */
+	const atomic_int *cancel;	/* non-zero: give up (FERR_CLOSED) */
+};
+
+/*
+ * docker_logs_read streams a container's log (stdout and stderr, each line
+ * with Docker's timestamp) to data as it comes, as Docker sends it: with
+ * its multiplexed framing unless *tty (set before the first byte comes)
+ * says the container has a TTY (logframe.h reads both).  data
+ * returning non-zero ends the call with that error.  A follow ends when the
+ * container stops, with FERR_TIMEOUT at timeout_ms, or with FERR_CLOSED
+ * soon after *cancel turns non-zero.
+ */
+int docker_logs_read(struct docker *d, const char *id,
+    const struct docker_logs_opts *o,
+    int (*data)(void *arg, const char *p, size_t n), void *arg, int *tty,
     char *err, size_t errlen);
 
 /*

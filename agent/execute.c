@@ -12,6 +12,7 @@
 #include "envelope.h"
 #include "ferr.h"
 #include "log.h"
+#include "logs.h"
 
 static int
 pack_report(const Ferry__Report *r, uint8_t **out, size_t *len)
@@ -62,6 +63,8 @@ payload_name(const Ferry__Command *c)
 		return "drain";
 	case FERRY__COMMAND__PAYLOAD_LIFECYCLE:
 		return "stop";
+	case FERRY__COMMAND__PAYLOAD_LOGS:
+		return "logs";
 	default:
 		return "unknown";
 	}
@@ -239,6 +242,32 @@ execute_command(struct agent *a, const struct envelope *ev)
 	r.sent_at_ms = clock_wall_ms();
 	if (pack_report(&r, &buf, &len) == 0)
 		report_adhoc(a, buf, len);
+	if (cmd->payload_case == FERRY__COMMAND__PAYLOAD_LOGS) {
+		char why[200];
+
+		/* Beside any swap, on threads of its own. */
+		if ((rc = logs_submit(a, cmd, why, sizeof(why))) == 0) {
+			cmd = NULL;	/* the stream owns it */
+			goto out;
+		}
+		log_warnx("command %s: logs refused: %s", idhex, why);
+		memset(&r, 0, sizeof(r));
+		ferry__report__init(&r);
+		r.command_id = cmd->id;
+		r.sequence = cmd->sequence;
+		r.status = FERRY__REPORT__STATUS__FAILED;
+		r.message = why;
+		r.sent_at_ms = clock_wall_ms();
+		if (pack_report(&r, &buf, &len) == 0) {
+			if ((rc = records_finish(a->records, cmd->id.data,
+			    cmd->id.len, "failed", buf, len)) != 0)
+				log_warnx("command %s: cannot record the "
+				    "result: %s", idhex, ferr_str(rc));
+			free(buf);
+			report_kick(a);
+		}
+		goto out;
+	}
 	if ((rc = swap_submit(a, cmd)) != 0)
 		log_warnx("command %s: cannot queue it: %s", idhex,
 		    ferr_str(rc));

@@ -13,6 +13,7 @@
 #include "envelope.h"
 #include "ferr.h"
 #include "log.h"
+#include "logs.h"
 
 #define BACKOFF_MIN_MS	100
 #define BACKOFF_MAX_MS	2000
@@ -27,6 +28,7 @@ struct adhoc {
 	struct adhoc *next;
 	uint8_t *report;
 	size_t len;
+	struct logstream *stream;	/* a log chunk's (report_log) */
 };
 
 static void poll_send(struct agent *a);
@@ -765,6 +767,45 @@ report_adhoc(struct agent *a, uint8_t *report, size_t len)
 	report_kick(a);
 }
 
+void
+report_log(struct agent *a, struct logstream *st, uint8_t *report,
+    size_t len)
+{
+	struct adhoc *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		free(report);
+		logs_acked(a, st, -1);
+		return;
+	}
+	h->report = report;
+	h->len = len;
+	h->stream = st;
+	if (a->logq_tail != NULL)
+		a->logq_tail->next = h;
+	else
+		a->logq_head = h;
+	a->logq_tail = h;
+	report_kick(a);
+}
+
+/* logq_pop takes the chunk sent off the queue and tells its stream how
+ * ferryd answered (live: see logs_acked). */
+static void
+logq_pop(struct agent *a, int live)
+{
+	struct adhoc *h = a->logq_head;
+
+	if (h == NULL)
+		return;
+	a->logq_head = h->next;
+	if (a->logq_head == NULL)
+		a->logq_tail = NULL;
+	logs_acked(a, h->stream, live);
+	free(h->report);
+	free(h);
+}
+
 static void
 adhoc_pop(struct agent *a)
 {
@@ -830,10 +871,15 @@ report_kick(struct agent *a)
 		a->report_is_adhoc = 1;
 		body = a->adhoc_head->report;
 		blen = a->adhoc_head->len;
-	} else {
-		records_unacked(a->records, 0, on_unacked, &f);
-		if (f.report == NULL)
+	} else if (records_unacked(a->records, 0, on_unacked, &f),
+	    f.report == NULL) {
+		/* Log chunks last: they never hold up a command's result. */
+		if (a->logq_head == NULL)
 			return;
+		a->report_is_adhoc = REPORT_LOG;
+		body = a->logq_head->report;
+		blen = a->logq_head->len;
+	} else {
 		a->report_is_adhoc = 0;
 		memcpy(a->report_id, f.id, f.id_len);
 		a->report_id_len = f.id_len;
@@ -849,7 +895,9 @@ report_kick(struct agent *a)
 	free(buf);
 	if (rc != 0) {
 		log_warnx("cannot send a report: %s", ferr_str(rc));
-		if (a->report_is_adhoc)
+		if (a->report_is_adhoc == REPORT_LOG)
+			logq_pop(a, -1);
+		else if (a->report_is_adhoc)
 			adhoc_pop(a);
 		uv_timer_start(&a->report.timer, on_report_timer,
 		    backoff_next(&a->report), 0);
@@ -878,6 +926,30 @@ ack_answers(struct agent *a, const struct envelope *ev)
 	return ok;
 }
 
+/* chunk_read says whether ferryd's acknowledgement of a log chunk names
+ * the chunk's command (somebody reads the stream: 1) or nothing (0). */
+static int
+chunk_read(struct agent *a, const struct envelope *ev)
+{
+	Ferry__ReportAck *ack;
+	Ferry__Report *r;
+	int live = 0;
+
+	if (envelope_unpack(ev, &ferry__report_ack__descriptor,
+	    (ProtobufCMessage **)&ack) != 0)
+		return -1;
+	r = ferry__report__unpack(NULL, a->logq_head->len,
+	    a->logq_head->report);
+	if (r != NULL && ack->command_id.len == r->command_id.len &&
+	    ack->command_id.len > 0 && memcmp(ack->command_id.data,
+	    r->command_id.data, r->command_id.len) == 0)
+		live = 1;
+	if (r != NULL)
+		ferry__report__free_unpacked(r, NULL);
+	ferry__report_ack__free_unpacked(ack, NULL);
+	return live;
+}
+
 static void
 report_done(struct agent *a, int rv, nng_msg *msg)
 {
@@ -891,8 +963,29 @@ report_done(struct agent *a, int rv, nng_msg *msg)
 	}
 	if (rv != 0) {
 		log_debug("report not delivered: %s", nng_strerror(rv));
+		if (a->report_is_adhoc == REPORT_LOG)
+			logq_pop(a, -1);	/* a chunk is never sent again */
 		uv_timer_start(&a->report.timer, on_report_timer,
 		    backoff_next(&a->report), 0);
+		return;
+	}
+	if (a->report_is_adhoc == REPORT_LOG) {
+		int live = -1;
+
+		if ((rc = open_reply(a, msg, &ev)) == 0 &&
+		    ev.kind == FERRY__KIND__KIND_REPORT_ACK)
+			live = chunk_read(a, &ev);
+		nng_msg_free(msg);
+		logq_pop(a, live);
+		if (live < 0) {
+			log_warnx("refused answer to a log chunk from ferryd: "
+			    "%s", rc ? ferr_str(rc) : "not an acknowledgement");
+			uv_timer_start(&a->report.timer, on_report_timer,
+			    backoff_next(&a->report), 0);
+			return;
+		}
+		a->report.backoff_ms = BACKOFF_MIN_MS;
+		report_kick(a);
 		return;
 	}
 	if ((rc = open_reply(a, msg, &ev)) != 0 ||
@@ -985,4 +1078,13 @@ session_stop(struct agent *a)
 	chan_client_reset(&a->chan);
 	while (a->adhoc_head != NULL)
 		adhoc_pop(a);
+	/* Log chunks go with their streams (logs_stop, next). */
+	while (a->logq_head != NULL) {
+		struct adhoc *h = a->logq_head;
+
+		a->logq_head = h->next;
+		free(h->report);
+		free(h);
+	}
+	a->logq_tail = NULL;
 }
