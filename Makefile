@@ -60,9 +60,11 @@ FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
             coordinator/rollout.c coordinator/metrics.c \
             coordinator/refusals.c coordinator/traffic.c \
             coordinator/analysis.c coordinator/promq.c \
-            coordinator/drain.c
+            coordinator/drain.c \
+            coordinator/logs.c
 FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c \
-            coordinator/ferry_secret.c coordinator/table.c
+            coordinator/ferry_secret.c coordinator/table.c \
+            coordinator/ferry_logs.c
 AGENT    := $(wildcard agent/*.c)
 PROXY    := $(wildcard agent/proxy/*.c)
 

@@ -17,6 +17,7 @@
 #include "ferr.h"
 #include "ferryd.h"
 #include "log.h"
+#include "logs.h"
 #include "token.h"
 
 #define CONTROL_MAX_SIZE	(2u * 1024u * 1024u)	/* a spec fits */
@@ -840,6 +841,9 @@ on_control(void *arg, struct rep_slot *slot, nng_msg *msg)
 		break;
 	case FERRY__CTL_REQUEST__OP_PROMOTE:
 		deploy_control(fd, slot, req->promote, RI_PROMOTE, actor);
+		break;
+	case FERRY__CTL_REQUEST__OP_LOGS:
+		logs_request(fd, slot, req->logs, actor);
 		break;
 	case FERRY__CTL_REQUEST__OP_ROLLBACK:
 		deploy_rollback(fd, slot, req->rollback, actor);

@@ -79,6 +79,10 @@ static const char usage_main[] =
 "         [--host HOST] [--deployment ID] [--since DURATION|TIME]\n"
 "         [--oldest-first] [--follow] [--json]\n"
 "                          the audit log\n"
+"  logs SERVICE [--host HOST ...] [--since DURATION] [--tail N|all]\n"
+"       [--follow] [--revision R] [--json]\n"
+"                          its containers' lines on every host, each\n"
+"                          prefixed by its host, in time order\n"
 "  secret set SERVICE NAME [--file PATH]\n"
 "                          a secret's new version, from stdin or a file\n"
 "  secret list SERVICE [--json]\n"
@@ -1307,6 +1311,8 @@ run(const char *cmd, int argc, char **argv)
 	if (strcmp(cmd, "restart") == 0 || strcmp(cmd, "stop") == 0 ||
 	    strcmp(cmd, "start") == 0 || strcmp(cmd, "remove") == 0)
 		return cmd_lifecycle(argc, argv, cmd);
+	if (strcmp(cmd, "logs") == 0)
+		return cmd_logs(argc, argv);
 	if (strcmp(cmd, "secret") == 0)
 		return cmd_secret(argc, argv);
 	if (strcmp(cmd, "registry") == 0)

@@ -89,6 +89,9 @@ int cmd_control(int argc, char **argv, const char *what);
 int cmd_lifecycle(int argc, char **argv, const char *what);
 int cmd_events(int argc, char **argv);
 
+/* ferry_logs.c */
+int cmd_logs(int argc, char **argv);
+
 /* ferry_secret.c */
 int cmd_secret(int argc, char **argv);
 int cmd_registry(int argc, char **argv);

@@ -19,6 +19,7 @@
 #include "traffic.h"
 #include "keys.h"
 #include "log.h"
+#include "logs.h"
 #include "metrics.h"
 #include "notify.h"
 
@@ -87,6 +88,9 @@ static const char usage[] =
 "                     refusals on the agent link are counted by source and\n"
 "                     reason: the first is logged at once, the rest summed\n"
 "                     up once per interval (default 10s)\n"
+"  --log-rate N       bytes of `ferry logs` lines per second a host sends,\n"
+"                     1024 to 1048576; lines beyond are dropped and\n"
+"                     counted (default 65536)\n"
 "\n"
 "rotate-secrets-key, with ferryd stopped, replaces DIR/secrets.key (the key\n"
 "of the secrets at rest, kept apart from DIR/ferryd.db) and re-encrypts\n"
@@ -97,7 +101,7 @@ static const char usage[] =
 "operators_group, insecure_cleartext_link, allow_tokenless_joins,\n"
 "pending_hosts_max, tokenless_join_rate, agent_connections,\n"
 "agent_auth_timeout, http_connections, http_header_timeout,\n"
-"http_idle_timeout, refusal_interval).\n";
+"http_idle_timeout, refusal_interval, log_rate).\n";
 
 /* Descriptors kept for everything but the agents' connections: the CLI's
  * socket and its clients, the database, the HTTP port and its
@@ -266,6 +270,7 @@ on_sweep(uv_timer_t *t)
 	repsrv_sweep(fd->agents, clock_mono_ms());
 	http_sweep(fd, clock_mono_ms());
 	link_sweep(fd);
+	logs_sweep(fd);
 	fleet_sweep(fd, clock_mono_ms());
 	drain_sweep(fd);
 	deploy_tick(fd, clock_steady_ms());
@@ -347,6 +352,7 @@ main(int argc, char **argv)
 		    0, 0, 0, 0 },
 		{ "refusal_interval", CONF_DURATION, &c->refusal_interval_ms,
 		    0, 0, 0, 0 },
+		{ "log_rate", CONF_UINT, &c->log_rate, 0, 1024, 1048576, 0 },
 		{ NULL, 0, NULL, 0, 0, 0, 0 },
 	};
 	struct daemon_flags fl;
@@ -370,6 +376,7 @@ main(int argc, char **argv)
 	c->http_header_timeout_ms = 10 * 1000;
 	c->http_idle_timeout_ms = 30 * 1000;
 	c->refusal_interval_ms = 10000;
+	c->log_rate = 65536;
 
 	if (daemon_args(argc, argv, opts, "/etc/ferry/ferryd.conf", &fl, err,
 	    sizeof(err)) != 0) {

@@ -499,6 +499,7 @@ struct ferryd_conf {
 	uint64_t http_header_timeout_ms;
 	uint64_t http_idle_timeout_ms;
 	uint64_t refusal_interval_ms;	/* refusals summed up this often */
+	uint32_t log_rate;		/* ferry logs: bytes/s per host */
 };
 
 struct cmd;
@@ -692,6 +693,11 @@ void link_outbox_free(struct host *h);
  * late.  fn (may be NULL) hears of each one's host before it goes; the
  * commands' done callbacks are not called.
  */
+/* link_withdraw_one takes h's command id out of the outbox if no agent
+ * took it yet (recorded expired, why; its done callback is not called):
+ * 1 when it did. */
+int link_withdraw_one(struct ferryd *fd, struct host *h, const uint8_t *id,
+    const char *why);
 typedef void (*link_withdrawn_fn)(void *arg, struct host *h);
 void link_withdraw(struct ferryd *fd, uint64_t deployment, const char *why,
     link_withdrawn_fn fn, void *arg);

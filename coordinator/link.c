@@ -14,6 +14,7 @@
 #include "ferr.h"
 #include "ferryd.h"
 #include "log.h"
+#include "logs.h"
 #include "metrics.h"
 #include "refusals.h"
 #include "text.h"
@@ -1119,6 +1120,16 @@ handle_report(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	    (ProtobufCMessage **)&r) != 0) {
 		refused(fd, peer, h, "malformed report", "host %s: refused "
 		    "report: malformed", h->rec.name);
+	} else if (r->result_case == FERRY__REPORT__RESULT_LOG_CHUNK &&
+	    r->status == FERRY__REPORT__STATUS__PROGRESS) {
+		/* A log chunk (logs.c): never recorded; acknowledged naming
+		 * its command while someone reads its stream, else naming
+		 * nothing, which ends the stream on the host. */
+		if (logs_chunk(fd, h, r))
+			ack.command_id = r->command_id;
+		envelope_digest(ev->body, ev->body_len, hash);
+		ack.report_hash.data = hash;
+		ack.report_hash.len = sizeof(hash);
 	} else if (apply_report(fd, h, r, peer) == 0 &&
 	    r->command_id.len == COMMAND_ID_LEN) {
 		/* Acknowledged once recorded; an acknowledgement that names
@@ -1425,6 +1436,25 @@ link_withdraw(struct ferryd *fd, uint64_t deployment, const char *why,
 			cmd_remove(h, c);
 		}
 	}
+}
+
+int
+link_withdraw_one(struct ferryd *fd, struct host *h, const uint8_t *id,
+    const char *why)
+{
+	struct cmd *c;
+
+	for (c = h->outbox; c != NULL; c = c->next)
+		if (memcmp(c->rec.id, id, COMMAND_ID_LEN) == 0)
+			break;
+	if (c == NULL || (strcmp(c->rec.state, "queued") != 0 &&
+	    strcmp(c->rec.state, "sent") != 0))
+		return 0;
+	log_debug("host %s: %s command seq %llu withdrawn: %s", h->rec.name,
+	    c->rec.kind, (unsigned long long)c->rec.seq, why);
+	store_command_set_state(fd->store, c->rec.id, "expired", why);
+	cmd_remove(h, c);
+	return 1;
 }
 
 int
