@@ -12,6 +12,12 @@
 #   $REG/ferry-test/web:healthcheck  web:1 with a HEALTHCHECK of its own
 #                             (wget of /health every 500ms), for
 #                             `health: { docker: true }`
+#   $REG/ferry-test/web:chatty  web:1 that also writes numbered lines, for
+#                             `ferry logs`: "chatty VERSION line N" on
+#                             stdout, LOG_BURST lines every LOG_INTERVAL
+#                             seconds (defaults 1 and 0.2), and every
+#                             burst's first line also on stderr as
+#                             "chatty VERSION err N"
 #   $REG/ferry-test/web:errors  faultweb (tests/images/faultweb.c, built here
 #                             statically with gcc): an HTTP server whose
 #                             error rate and latency come from its
@@ -45,7 +51,7 @@ fi
 BUSYBOX=/bin/busybox
 CC="${CC:-gcc}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-TAGS=(1 2 bad crash flaky slow healthcheck errors)
+TAGS=(1 2 bad crash flaky slow healthcheck errors chatty)
 
 log() { printf 'images: %s\n' "$*"; }
 die() { printf 'images: error: %s\n' "$*" >&2; exit 1; }
@@ -107,16 +113,19 @@ EOF
     local run="trap 'exit 0' TERM INT; $serve & wait"
     case "$tag" in
     crash) run="echo 'ferry-test: crashing on purpose' >&2; exit 3" ;;
+    chatty) run="trap 'exit 0' TERM INT; (i=1; while :; do echo \\\"chatty \$VERSION err \$i\\\" >&2; /bin/busybox seq \$i \$((i + LOG_BURST - 1)) | /bin/busybox sed \\\"s/^/chatty \$VERSION line /\\\"; i=\$((i + LOG_BURST)); /bin/busybox sleep \$LOG_INTERVAL; done) & $serve & wait" ;;
     flaky) run="trap 'exit 0' TERM INT; (/bin/busybox sleep 2; /bin/busybox rm -f /www/health) & $serve & wait" ;;
     slow) run="trap 'exit 0' TERM INT; (/bin/busybox sleep 3; echo ok >/www/health) & $serve & wait" ;;
     esac
+    local envx=""
+    [ "$tag" = chatty ] && envx=" VERSION=chatty LOG_BURST=1 LOG_INTERVAL=0.2"
     # busybox httpd as PID 1 ignores SIGTERM, so every `docker stop` would
     # wait out its timeout: run it under a shell that exits on TERM (when
     # PID 1 exits, the kernel ends the rest of the container).
     cat >"$dir/Dockerfile" <<EOF
 FROM scratch
 COPY rootfs/ /
-ENV PORT=80
+ENV PORT=80$envx
 EXPOSE 80
 LABEL org.opencontainers.image.title="ferry-test web" ferry.test.version="$tag"
 CMD ["/bin/sh", "-c", "$run"]
