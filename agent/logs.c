@@ -134,9 +134,12 @@ on_line(void *arg, int stream, uint64_t ts, const char *text, size_t len)
 		return FERR_CLOSED;
 	memcpy(r->line, text, len);
 	r->line[len] = '\0';
-	/* A NUL in the line ends it here: protobuf strings are C strings. */
-	if ((esc = text_escape_dup(r->line)) == NULL)
+	/* A NUL in the line ends it here: protobuf strings are C strings.
+	 * Escaped, a line takes at most half a chunk (cut between two
+	 * characters), so that it always fits in one. */
+	if ((esc = malloc(s->chunk_bytes / 2)) == NULL)
 		return FERR_NOMEM;
+	text_escape(esc, s->chunk_bytes / 2, r->line);
 	cost = strlen(esc) + LINE_COST;
 	if (!take_room(s, cost)) {
 		free(esc);

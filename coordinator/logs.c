@@ -61,6 +61,7 @@ struct lstream {
 	size_t nout, capout;
 	uint64_t first_seq;	/* number of out[0] */
 	uint64_t order, dropped;
+	size_t bytes;		/* text held, pending and out */
 	uint64_t opened_us, read_us, done_us;
 	struct lstream *next;
 };
@@ -240,7 +241,8 @@ logs_chunk(struct ferryd *fd, struct host *h, Ferry__Report *r)
 		const Ferry__LogLine *in = c->lines[i];
 		Ferry__LogLine *l;
 
-		if (s->npend + s->nout >= LOGS_BUF_LINES) {
+		if (s->npend + s->nout >= LOGS_BUF_LINES ||
+		    s->bytes >= LOGS_BUF_BYTES) {
 			s->dropped++;
 			continue;
 		}
@@ -251,6 +253,7 @@ logs_chunk(struct ferryd *fd, struct host *h, Ferry__Report *r)
 			s->dropped++;
 			continue;
 		}
+		s->bytes += strlen(l->text);
 		last = in->ts_ns;
 	}
 	if (c->dropped > 0) {
@@ -352,8 +355,11 @@ forget(struct lstream *s, uint64_t cursor)
 		k = cursor - s->first_seq + 1;
 	if (k > s->nout)
 		k = s->nout;
-	for (i = 0; i < k; i++)
+	for (i = 0; i < k; i++) {
+		s->bytes -= s->bytes >= strlen(s->out[i]->text) ?
+		    strlen(s->out[i]->text) : s->bytes;
 		line_free(s->out[i]);
+	}
 	memmove(s->out, s->out + k, (s->nout - k) * sizeof(*s->out));
 	s->nout -= k;
 	s->first_seq += k;

@@ -18,6 +18,7 @@ struct rep_slot;
 #define LOGS_READER_LEASE_MS	10000	/* a stream not read this long closes */
 #define LOGS_HOST_LEASE_MS	10000	/* a host's follow without an ack */
 #define LOGS_BUF_LINES		20000	/* lines kept unread per stream */
+#define LOGS_BUF_BYTES		(8u * 1024u * 1024u)	/* ... and their text */
 #define LOGS_REPLY_LINES	2000	/* lines per reply */
 #define LOGS_REPLY_BYTES	(512u * 1024u)
 #define LOGS_FOLLOW_MAX_MS	(12u * 3600u * 1000u)

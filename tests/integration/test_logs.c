@@ -48,7 +48,7 @@ struct lines {
 		char stream[8];
 		char text[256];
 		unsigned long long ts, revision, dropped;
-	} l[4000];
+	} l[20000];
 };
 
 static struct lines L;
@@ -60,7 +60,7 @@ parse(struct lines *ls, const char *text)
 	const char *p = text;
 
 	ls->n = 0;
-	while (*p != '\0' && ls->n < 4000) {
+	while (*p != '\0' && ls->n < 20000) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
 		char *one = strndup(p, len);
@@ -188,12 +188,15 @@ Test(logs, three_hosts_in_time_order_filtered_and_followed)
 	for (i = 1, k = 0; i < L.n; i++)
 		k += strcmp(L.l[i].host, L.l[i - 1].host) != 0;
 	cr_assert_geq(k, 4, "hosts not interleaved: %s", R.out);
+	fprintf(stderr, "three hosts, --tail 6: %d lines, %d host changes\n",
+	    L.n, k);
 	cr_assert_gt(count_host(&L, HOST[0], "stderr"), 0, "no stderr line");
 
 	/* The text form: "HOST | text". */
 	h_ferry(&F, &R, (const char *[]){ "logs", "web", "--tail", "1",
 	    "--host", HOST[1], NULL });
 	cr_assert_eq(R.status, 0, "logs: %s", R.err);
+	fprintf(stderr, "text form:\n%s", R.out);
 	cr_assert(strncmp(R.out, HOST[1], strlen(HOST[1])) == 0 &&
 	    strstr(R.out, " | chatty chatty ") != NULL, "%s", R.out);
 
@@ -244,6 +247,8 @@ Test(logs, three_hosts_in_time_order_filtered_and_followed)
 		h_sleep_ms(100);
 	}
 	cr_assert(seen, "no new line within 5 s of --follow");
+	fprintf(stderr, "follow: a new line shown %.2f s after it started\n",
+	    (double)(wall_ns() - t0) / 1e9);
 	/* Stopped (Ctrl-C): the CLI ends, the host stops streaming. */
 	h_kill(cli, SIGINT);
 	cr_assert(wait_gone(cli, 3000), "ferry logs --follow did not end on "
@@ -276,30 +281,32 @@ Test(logs, flood_is_bounded_and_does_not_slow_a_swap)
 	int i;
 
 	fleet(1);
-	chatty("q.yml", names(hosts, sizeof(hosts), 1, 1),
-	    "LOG_INTERVAL: \"0.2\"", NULL);
-	t = now_ms();
-	cr_assert_eq(deploy_watch("q.yml"), 0, "deploy: %s%s", R.out, R.err);
-	plain_ms = now_ms() - t;
-
 	/* About 20000 lines (600 KB) a second. */
 	chatty("f.yml", names(hosts, sizeof(hosts), 1, 1),
 	    "LOG_BURST: \"2000\", LOG_INTERVAL: \"0.1\"", NULL);
 	cr_assert_eq(deploy_watch("f.yml"), 0, "deploy: %s%s", R.out, R.err);
-	cli = follow("flood", (const char *[]){ "--tail", "0", NULL });
-	h_sleep_ms(3000);
-	/* A swap to the same host while the flood streams. */
+	/* A swap during the flood, nobody reading its logs ... */
 	chatty("q2.yml", names(hosts, sizeof(hosts), 1, 1),
 	    "LOG_BURST: \"2000\", LOG_INTERVAL: \"0.1\", X: \"2\"", NULL);
 	t = now_ms();
 	cr_assert_eq(deploy_watch("q2.yml"), 0, "deploy: %s%s", R.out,
 	    R.err);
+	plain_ms = now_ms() - t;
+	/* ... and one while `ferry logs --follow` streams it. */
+	cli = follow("flood", (const char *[]){ "--tail", "0", NULL });
+	h_sleep_ms(3000);
+	chatty("q3.yml", names(hosts, sizeof(hosts), 1, 1),
+	    "LOG_BURST: \"2000\", LOG_INTERVAL: \"0.1\", X: \"3\"", NULL);
+	t = now_ms();
+	cr_assert_eq(deploy_watch("q3.yml"), 0, "deploy: %s%s", R.out,
+	    R.err);
 	flood_ms = now_ms() - t;
 	h_sleep_ms(2000);
 	h_kill(cli, SIGINT);
 	cr_assert(wait_gone(cli, 3000));
-	cr_assert(flood_ms <= 2 * plain_ms + 3000, "a swap took %lld ms "
-	    "beside the flood, %lld ms without", flood_ms, plain_ms);
+	cr_assert(flood_ms <= plain_ms * 3 / 2 + 2000, "a swap took %lld ms "
+	    "while its host's logs streamed, %lld ms without", flood_ms,
+	    plain_ms);
 
 	text = read_file(cli->log);
 	parse(&L, text);
@@ -314,6 +321,11 @@ Test(logs, flood_is_bounded_and_does_not_slow_a_swap)
 			first = L.l[i].ts;
 		last = L.l[i].ts;
 	}
+	fprintf(stderr, "flood: %d lines shown, %llu bytes over %.1f s "
+	    "(%.0f B/s), %llu dropped; a swap in the flood: %lld ms "
+	    "streamed, %lld ms not\n", L.n, bytes, (double)(last - first) / 1e9,
+	    last > first ? (double)bytes * 1e9 / (double)(last - first) : 0,
+	    dropped, flood_ms, plain_ms);
 	cr_assert_gt(dropped, 1000, "no \"dropped\" note: %llu", dropped);
 	/* The rate (64 KiB/s, its burst 32 KiB) held over the span. */
 	cr_assert_leq(bytes, 65536ull * (last - first) / 1000000000ull +
