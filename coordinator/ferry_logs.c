@@ -125,7 +125,7 @@ print_line(const Ferry__LogLine *l, int width, int revisions, int json)
 		return;
 	}
 	if (revisions && l->revision)
-		printf("%-*s r%-3llu | %s\n", width, shown(l->host),
+		printf("%-*s r%llu | %s\n", width, shown(l->host),
 		    (unsigned long long)l->revision, shown(l->text));
 	else
 		printf("%-*s | %s\n", width, shown(l->host), shown(l->text));

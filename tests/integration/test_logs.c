@@ -264,6 +264,24 @@ Test(logs, three_hosts_in_time_order_filtered_and_followed)
 	h_kill(cli, SIGKILL);
 	cr_assert(h_wait_log(AGENT[1], "nobody reads the stream", 16000),
 	    "the agent still streams after the CLI vanished");
+	/* Two revisions beside each other on a host: each line names its
+	 * own. */
+	chatty("c2.yml", names(hosts, sizeof(hosts), 3, 3),
+	    "LOG_INTERVAL: \"0.1\", X: \"2\"", "  batch: 3\n");
+	h_ferry_ms(&F, &R, (const char *[]){ "swap", HOST[2], path("c2.yml"),
+	    "--weight", "50", NULL }, 60000);
+	cr_assert_eq(R.status, 0, "swap --weight 50: %s%s", R.out, R.err);
+	for (i = 0, seen = 0; i < 50 && !seen; i++) {
+		h_ferry(&F, &R, (const char *[]){ "logs", "web", "--host",
+		    HOST[2], "--tail", "3", NULL });
+		seen = strstr(R.out, " r1 | chatty") != NULL &&
+		    strstr(R.out, " r2 | chatty") != NULL;
+		if (!seen)
+			h_sleep_ms(200);
+	}
+	cr_assert(seen, "lines do not name their revisions: %s%s", R.out,
+	    R.err);
+	fprintf(stderr, "two revisions:\n%s", R.out);
 	/* Nothing of a line went into the events or ferryd's log. */
 	cr_assert_eq(db_count("SELECT count(*) FROM events WHERE detail "
 	    "LIKE '%chatty chatty line%'"), 0);
