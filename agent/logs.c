@@ -44,6 +44,7 @@ struct reader {
 	int tty, framing_known;
 	struct logframe f;
 	char line[LOGLINE_MAX + 1];
+	char esc[LOGS_CHUNK_MAX / 2];
 };
 
 struct logstream {
@@ -137,9 +138,9 @@ on_line(void *arg, int stream, uint64_t ts, const char *text, size_t len)
 	/* A NUL in the line ends it here: protobuf strings are C strings.
 	 * Escaped, a line takes at most half a chunk (cut between two
 	 * characters), so that it always fits in one. */
-	if ((esc = malloc(s->chunk_bytes / 2)) == NULL)
+	text_escape(r->esc, s->chunk_bytes / 2, r->line);
+	if ((esc = strdup(r->esc)) == NULL)
 		return FERR_NOMEM;
-	text_escape(esc, s->chunk_bytes / 2, r->line);
 	cost = strlen(esc) + LINE_COST;
 	if (!take_room(s, cost)) {
 		free(esc);

@@ -39,7 +39,8 @@ int logs_submit(struct agent *a, Ferry__Command *cmd, char *err,
 /* logs_acked: ferryd answered the chunk of stream s that was on its way:
  * live 1 (the acknowledgement names its command: someone reads it, the
  * lease is renewed), 0 (it names nothing: nobody reads it, the stream
- * stops), -1 (no answer: the chunk is lost and counted as dropped). */
+ * stops), -1 (no answer: the chunk is lost, never sent again, and the
+ * lease is not renewed). */
 void logs_acked(struct agent *a, struct logstream *s, int live);
 
 /* session.c: queue the packed report of a chunk of s (taken).  Chunks go

@@ -230,10 +230,15 @@ logs_chunk(struct ferryd *fd, struct host *h, Ferry__Report *r)
 	size_t i;
 
 	(void)fd;
-	if (s == NULL || (lh = host_of(s, h->rec.name)) == NULL ||
-	    !lh->asked || r->command_id.len != COMMAND_ID_LEN ||
-	    memcmp(lh->cmd, r->command_id.data, COMMAND_ID_LEN) != 0)
-		return 0;	/* nobody reads it (or not this host's) */
+	if (s == NULL)
+		return 0;	/* closed: nobody reads it any more */
+	if ((lh = host_of(s, h->rec.name)) == NULL || !lh->asked ||
+	    r->command_id.len != COMMAND_ID_LEN ||
+	    memcmp(lh->cmd, r->command_id.data, COMMAND_ID_LEN) != 0) {
+		log_warnx("host %s: refused a log chunk: not of a stream "
+		    "asked of this host by that command", h->rec.name);
+		return 0;
+	}
 	lh->heard = 1;
 	if (!lh->ended)
 		snprintf(lh->state, sizeof(lh->state), "reading");

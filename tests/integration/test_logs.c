@@ -48,7 +48,7 @@ struct lines {
 		char stream[8];
 		char text[256];
 		unsigned long long ts, revision, dropped;
-	} l[20000];
+	} l[60000];
 };
 
 static struct lines L;
@@ -60,7 +60,7 @@ parse(struct lines *ls, const char *text)
 	const char *p = text;
 
 	ls->n = 0;
-	while (*p != '\0' && ls->n < 20000) {
+	while (*p != '\0' && ls->n < 60000) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
 		char *one = strndup(p, len);
@@ -294,27 +294,28 @@ Test(logs, flood_is_bounded_and_does_not_slow_a_swap)
 {
 	char hosts[64], *text;
 	struct h_proc *cli;
-	long long t, plain_ms, flood_ms;
+	long long t, plain_ms, flood_ms, ran;
 	unsigned long long bytes = 0, dropped = 0, first = 0, last = 0;
 	int i;
 
 	fleet(1);
-	/* About 20000 lines (600 KB) a second. */
+	/* About 10000 lines (300 KB) a second. */
 	chatty("f.yml", names(hosts, sizeof(hosts), 1, 1),
-	    "LOG_BURST: \"2000\", LOG_INTERVAL: \"0.1\"", NULL);
+	    "LOG_BURST: \"1000\", LOG_INTERVAL: \"0.1\"", NULL);
 	cr_assert_eq(deploy_watch("f.yml"), 0, "deploy: %s%s", R.out, R.err);
 	/* A swap during the flood, nobody reading its logs ... */
 	chatty("q2.yml", names(hosts, sizeof(hosts), 1, 1),
-	    "LOG_BURST: \"2000\", LOG_INTERVAL: \"0.1\", X: \"2\"", NULL);
+	    "LOG_BURST: \"1000\", LOG_INTERVAL: \"0.1\", X: \"2\"", NULL);
 	t = now_ms();
 	cr_assert_eq(deploy_watch("q2.yml"), 0, "deploy: %s%s", R.out,
 	    R.err);
 	plain_ms = now_ms() - t;
 	/* ... and one while `ferry logs --follow` streams it. */
+	ran = now_ms();
 	cli = follow("flood", (const char *[]){ "--tail", "0", NULL });
 	h_sleep_ms(3000);
 	chatty("q3.yml", names(hosts, sizeof(hosts), 1, 1),
-	    "LOG_BURST: \"2000\", LOG_INTERVAL: \"0.1\", X: \"3\"", NULL);
+	    "LOG_BURST: \"1000\", LOG_INTERVAL: \"0.1\", X: \"3\"", NULL);
 	t = now_ms();
 	cr_assert_eq(deploy_watch("q3.yml"), 0, "deploy: %s%s", R.out,
 	    R.err);
@@ -322,6 +323,7 @@ Test(logs, flood_is_bounded_and_does_not_slow_a_swap)
 	h_sleep_ms(2000);
 	h_kill(cli, SIGINT);
 	cr_assert(wait_gone(cli, 3000));
+	ran = now_ms() - ran;
 	cr_assert(flood_ms <= plain_ms * 3 / 2 + 2000, "a swap took %lld ms "
 	    "while its host's logs streamed, %lld ms without", flood_ms,
 	    plain_ms);
@@ -339,18 +341,18 @@ Test(logs, flood_is_bounded_and_does_not_slow_a_swap)
 			first = L.l[i].ts;
 		last = L.l[i].ts;
 	}
-	fprintf(stderr, "flood: %d lines shown, %llu bytes over %.1f s "
-	    "(%.0f B/s), %llu dropped; a swap in the flood: %lld ms "
-	    "streamed, %lld ms not\n", L.n, bytes, (double)(last - first) / 1e9,
-	    last > first ? (double)bytes * 1e9 / (double)(last - first) : 0,
-	    dropped, flood_ms, plain_ms);
+	fprintf(stderr, "flood: %d lines shown, %llu bytes while the CLI ran "
+	    "%lld ms (%.0f B/s; the lines' times span %.1f s), %llu dropped; "
+	    "a swap in the flood: %lld ms streamed, %lld ms not\n", L.n, bytes,
+	    ran, (double)bytes * 1000.0 / (double)ran,
+	    (double)(last - first) / 1e9, dropped, flood_ms, plain_ms);
 	cr_assert_gt(dropped, 1000, "no \"dropped\" note: %llu", dropped);
-	/* The rate (64 KiB/s, its burst 32 KiB) held over the span. */
-	cr_assert_leq(bytes, 65536ull * (last - first) / 1000000000ull +
-	    65536ull, "%llu bytes in %.1f s", bytes,
-	    (double)(last - first) / 1e9);
-	cr_assert_gt(bytes, 65536ull * 2, "%llu bytes in %.1f s", bytes,
-	    (double)(last - first) / 1e9);
+	/* The rate (64 KiB/s, its burst 32 KiB) held while the stream ran
+	 * (the lines' own times may be older: Docker can lag behind). */
+	cr_assert_leq(bytes, 65536ull * (unsigned long long)ran / 1000u +
+	    32768ull, "%llu bytes in %lld ms", bytes, ran);
+	cr_assert_gt(bytes, 65536ull * 2, "%llu bytes in %lld ms", bytes,
+	    ran);
 }
 
 /* ---- a crashing revision's last lines in status ------------------------- */
