@@ -392,6 +392,47 @@ Test(logs, crashing_revision_last_lines_in_status)
 	    R.out);
 }
 
+/* ---- ferryd restarted: the follow ends on both sides -------------------- */
+
+Test(logs, ferryd_restart_ends_a_follow_on_the_cli_and_the_host)
+{
+	char hosts[64];
+	struct h_proc *cli;
+	long long t;
+
+	fleet(1);
+	chatty("c.yml", names(hosts, sizeof(hosts), 1, 1),
+	    "LOG_INTERVAL: \"0.1\"", NULL);
+	cr_assert_eq(deploy_watch("c.yml"), 0, "deploy: %s%s", R.out, R.err);
+	cli = follow("restart", (const char *[]){ "--tail", "0", NULL });
+	cr_assert(h_wait_log(cli, "chatty chatty line", 5000));
+	cr_assert_eq(h_kill(F.ferryd, SIGKILL), 128 + SIGKILL);
+	t = now_ms();
+	/* The CLI says ferryd went away and ends. */
+	cr_assert(wait_gone(cli, 15000), "ferry logs --follow outlived "
+	    "ferryd");
+	cr_assert(h_log_has(cli, "ferryd"), "no word of ferryd going away");
+	h_start_ferryd(&F, NULL);
+	/* The host stops streaming: its lease runs out without ferryd, or
+	 * the new ferryd says nobody reads the stream. */
+	cr_assert(h_wait_log(AGENT[0], "(logs of web): ended", 20000),
+	    "the agent still streams after ferryd restarted");
+	fprintf(stderr, "restart: the host's stream ended %.1f s after "
+	    "ferryd was killed\n", (double)(now_ms() - t) / 1000.0);
+	{
+		char *text = read_file(AGENT[0]->log), *p = strstr(text,
+		    "(logs of web): ended");
+
+		if (p != NULL)
+			fprintf(stderr, "restart: agent: %.*s\n",
+			    (int)strcspn(p, "\n"), p);
+		free(text);
+	}
+	/* The command is not sent again, and is recorded expired. */
+	cr_assert_eq(db_count("SELECT count(*) FROM commands WHERE kind = "
+	    "'logs' AND state IN ('queued', 'sent', 'accepted')"), 0);
+}
+
 /* ---- bad input ---------------------------------------------------------- */
 
 Test(logs, bad_flags_exit_2_and_unknown_hosts_are_named)
