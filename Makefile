@@ -177,8 +177,8 @@ ITEST_ONLY_PLAIN := $(BUILD)/tests/test_nodrop
 # The longest first (as measured), so that the last to end is a short one
 # and no slot idles long at the end; then the rest, alphabetically.
 ITEST_LONG := $(patsubst %,$(BUILD)/tests/test_%,deploy canary spec_keys \
-              lifecycle ops swap_faults swap beside secrets core enrol \
-              sealed link)
+              lifecycle ops logs swap_faults swap beside secrets core \
+              enrol sealed link)
 ITEST_ORDER := $(foreach t,$(ITEST_LONG),$(filter $(t),$(ITEST_BINS))) \
                $(filter-out $(ITEST_LONG),$(ITEST_BINS))
 ITEST_RUN := $(if $(SAN),$(filter-out $(ITEST_ONLY_PLAIN),$(ITEST_ORDER)),$(ITEST_ORDER))
