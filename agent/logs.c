@@ -41,6 +41,8 @@ struct reader {
 	int started;
 	char id[80];
 	uint64_t revision;
+	uint64_t since_ns;
+	int tail;
 	int tty, framing_known;
 	struct logframe f;
 	char line[LOGLINE_MAX + 1];
@@ -192,8 +194,8 @@ reader_run(void *arg)
 	struct logstream *s = r->s;
 	const Ferry__Logs *lg = s->cmd->logs;
 	struct docker_logs_opts o = {
-		.since_ns = lg->since_ms * 1000000u,
-		.tail = lg->tail,
+		.since_ns = r->since_ns,
+		.tail = r->tail,
 		.follow = lg->follow,
 		.timeout_ms = lg->max_ms,
 		.cancel = &s->stop,
@@ -223,7 +225,48 @@ out:
 	return NULL;
 }
 
-/* stream_run lists the service's containers and reads them. */
+/* add_reader starts reading container st (from since_ns, its last tail
+ * lines first) unless s reads it already; 1 when it did. */
+static int
+add_reader(struct logstream *s, const struct docker_state *st,
+    uint64_t since_ns, int tail)
+{
+	struct reader *r;
+	size_t i;
+
+	for (i = 0; i < s->nr; i++)
+		if (strcmp(s->r[i]->id, st->id) == 0)
+			return 0;
+	if (s->nr >= LOGS_READERS_MAX || (r = calloc(1, sizeof(*r))) == NULL)
+		return 0;
+	r->s = s;
+	snprintf(r->id, sizeof(r->id), "%s", st->id);
+	r->revision = strtoull(st->revision, NULL, 10);
+	r->since_ns = since_ns;
+	r->tail = tail;
+	s->r[s->nr++] = r;
+	r->started = pthread_create(&r->th, NULL, reader_run, r) == 0;
+	return r->started;
+}
+
+/* pause_ms sleeps ms, or less once the stream is told to stop. */
+static void
+pause_ms(struct logstream *s, unsigned ms)
+{
+	struct timespec step = { 0, 100 * 1000 * 1000 };
+
+	for (; ms >= 100 && !atomic_load(&s->stop); ms -= 100)
+		nanosleep(&step, NULL);
+}
+
+/*
+ * stream_run lists the service's containers and reads them: what runs of
+ * it (of the revision asked for: in any state); when nothing runs, the
+ * newest revision's container, so that a crashed one's last words can be
+ * read.  A follow lists them again every second and reads each new one
+ * that runs from its start (a swap's new container), up to
+ * LOGS_READERS_MAX in the stream's life.
+ */
 static void *
 stream_run(void *arg)
 {
@@ -231,71 +274,82 @@ stream_run(void *arg)
 	const Ferry__Logs *lg = s->cmd->logs;
 	struct docker *d = NULL;
 	struct docker_state *st = NULL;
-	size_t n = 0, i, running = 0, newest = 0;
-	uint64_t best = 0;
+	size_t n = 0, i, running, newest;
+	uint64_t best, started_ns = (uint64_t)clock_wall_ms() * 1000000u;
 	char err[256];
-	int rc;
+	int rc, first = 1;
 
-	if ((rc = docker_open(&d, s->a->conf.docker_socket)) != 0 ||
-	    (rc = docker_list_host(d, s->a->conf.name, &st, &n, err,
-	    sizeof(err))) != 0) {
-		pthread_mutex_lock(&logs_of_agent.mu);
-		snprintf(s->note, sizeof(s->note), "cannot list containers: "
-		    "%s", rc == FERR_NOMEM || d == NULL ? ferr_str(rc) : err);
-		s->failed = 1;
-		pthread_mutex_unlock(&logs_of_agent.mu);
-		goto out;
+	if ((rc = docker_open(&d, s->a->conf.docker_socket)) != 0) {
+		snprintf(err, sizeof(err), "%s", ferr_str(rc));
+		goto fail;
 	}
-	/* What runs of it (of the revision asked for: any state); when
-	 * nothing runs, the newest revision's container, so that a crashed
-	 * one's last words can be read. */
-	for (i = 0; i < n; i++) {
-		uint64_t rev = strtoull(st[i].revision, NULL, 10);
-
-		if (strcmp(st[i].service, lg->service) != 0)
-			continue;
-		if (lg->revision == 0 && st[i].running)
-			running++;
-		if (lg->revision == 0 && rev >= best) {
-			best = rev;
-			newest = i;
+	do {
+		if ((rc = docker_list_host(d, s->a->conf.name, &st, &n, err,
+		    sizeof(err))) != 0) {
+			if (first)
+				goto fail;
+			pause_ms(s, 1000);
+			continue;	/* tried again */
 		}
-	}
-	for (i = 0; i < n && s->nr < LOGS_READERS_MAX; i++) {
-		uint64_t rev = strtoull(st[i].revision, NULL, 10);
-		struct reader *r;
+		running = newest = 0;
+		best = 0;
+		for (i = 0; i < n; i++) {
+			uint64_t rev = strtoull(st[i].revision, NULL, 10);
 
-		if (strcmp(st[i].service, lg->service) != 0 ||
-		    (lg->revision != 0 && rev != lg->revision) ||
-		    (lg->revision == 0 && running > 0 && !st[i].running) ||
-		    (lg->revision == 0 && running == 0 && i != newest))
-			continue;
-		if ((r = calloc(1, sizeof(*r))) == NULL)
+			if (strcmp(st[i].service, lg->service) != 0)
+				continue;
+			if (lg->revision == 0 && st[i].running)
+				running++;
+			if (lg->revision == 0 && rev >= best) {
+				best = rev;
+				newest = i;
+			}
+		}
+		for (i = 0; i < n; i++) {
+			uint64_t rev = strtoull(st[i].revision, NULL, 10);
+
+			if (strcmp(st[i].service, lg->service) != 0 ||
+			    (lg->revision != 0 && rev != lg->revision) ||
+			    (lg->revision == 0 && running > 0 &&
+			    !st[i].running) ||
+			    (lg->revision == 0 && running == 0 &&
+			    i != newest) || (!first && !st[i].running))
+				continue;
+			/* A container that came after the stream began is
+			 * read from its start. */
+			add_reader(s, &st[i], first ? lg->since_ms * 1000000u :
+			    started_ns, first ? lg->tail : -1);
+		}
+		free(st);
+		st = NULL;
+		if (first && s->nr == 0) {
+			pthread_mutex_lock(&logs_of_agent.mu);
+			if (lg->revision != 0)
+				snprintf(s->note, sizeof(s->note), "no "
+				    "container of %s revision %llu",
+				    lg->service,
+				    (unsigned long long)lg->revision);
+			else
+				snprintf(s->note, sizeof(s->note), "no "
+				    "container of %s", lg->service);
+			pthread_mutex_unlock(&logs_of_agent.mu);
 			break;
-		r->s = s;
-		snprintf(r->id, sizeof(r->id), "%s", st[i].id);
-		r->revision = rev;
-		s->r[s->nr++] = r;
-	}
-	if (s->nr == 0) {
-		pthread_mutex_lock(&logs_of_agent.mu);
-		if (lg->revision != 0)
-			snprintf(s->note, sizeof(s->note), "no container of %s "
-			    "revision %llu", lg->service,
-			    (unsigned long long)lg->revision);
-		else
-			snprintf(s->note, sizeof(s->note), "no container of "
-			    "%s", lg->service);
-		pthread_mutex_unlock(&logs_of_agent.mu);
-	}
-	for (i = 0; i < s->nr; i++)
-		s->r[i]->started = pthread_create(&s->r[i]->th, NULL,
-		    reader_run, s->r[i]) == 0;
+		}
+		first = 0;
+		if (lg->follow)
+			pause_ms(s, 1000);
+	} while (lg->follow && !atomic_load(&s->stop));
 	for (i = 0; i < s->nr; i++)
 		if (s->r[i]->started)
 			pthread_join(s->r[i]->th, NULL);
-out:
-	free(st);
+	docker_close(d);
+	atomic_store(&s->done, 1);
+	return NULL;
+fail:
+	pthread_mutex_lock(&logs_of_agent.mu);
+	snprintf(s->note, sizeof(s->note), "cannot list containers: %s", err);
+	s->failed = 1;
+	pthread_mutex_unlock(&logs_of_agent.mu);
 	docker_close(d);
 	atomic_store(&s->done, 1);
 	return NULL;

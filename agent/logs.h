@@ -15,7 +15,7 @@ struct logstream;
 
 /* Bounds an agent keeps whatever a command asks. */
 #define LOGS_STREAMS_MAX	8	/* at once on this host */
-#define LOGS_READERS_MAX	4	/* containers read per stream */
+#define LOGS_READERS_MAX	16	/* containers read in a stream's life */
 #define LOGS_CHUNK_MAX		(32u * 1024u)
 #define LOGS_RATE_MAX		(1024u * 1024u)	/* bytes/s, per host */
 #define LOGS_LEASE_MIN_MS	2000u

@@ -296,7 +296,7 @@ Test(logs, flood_is_bounded_and_does_not_slow_a_swap)
 	struct h_proc *cli;
 	long long t, plain_ms, flood_ms, ran;
 	unsigned long long bytes = 0, dropped = 0, first = 0, last = 0;
-	int i;
+	int i, k;
 
 	fleet(1);
 	/* About 10000 lines (300 KB) a second. */
@@ -332,6 +332,10 @@ Test(logs, flood_is_bounded_and_does_not_slow_a_swap)
 	parse(&L, text);
 	free(text);
 	cr_assert_gt(L.n, 100, "%d lines", L.n);
+	/* The follow went on with the swap's new container (revision 3). */
+	for (i = 0, k = 0; i < L.n; i++)
+		k += L.l[i].revision == 3;
+	cr_assert_gt(k, 0, "no line of the new container after the swap");
 	for (i = 0; i < L.n; i++) {
 		dropped += L.l[i].dropped;
 		if (L.l[i].dropped)
