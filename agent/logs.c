@@ -244,7 +244,9 @@ add_reader(struct logstream *s, const struct docker_state *st,
 	r->revision = strtoull(st->revision, NULL, 10);
 	r->since_ns = since_ns;
 	r->tail = tail;
+	pthread_mutex_lock(&logs_of_agent.mu);	/* send_chunk reads nr */
 	s->r[s->nr++] = r;
+	pthread_mutex_unlock(&logs_of_agent.mu);
 	r->started = pthread_create(&r->th, NULL, reader_run, r) == 0;
 	return r->started;
 }
@@ -387,12 +389,12 @@ send_chunk(struct logstream *s)
 	s->lines = NULL;
 	s->n = s->cap = s->bytes = 0;
 	s->dropped = 0;
+	c.containers = (uint32_t)s->nr;
 	pthread_mutex_unlock(&L->mu);
 	s->total_dropped += c.dropped;
 	c.stream = s->cmd->logs->stream;
 	c.lines = lines;
 	c.n_lines = n;
-	c.containers = (uint32_t)s->nr;
 	r.command_id = s->cmd->id;
 	r.sequence = s->cmd->sequence;
 	r.status = FERRY__REPORT__STATUS__PROGRESS;
