@@ -360,6 +360,8 @@ forget(struct lstream *s, uint64_t cursor)
 		k = cursor - s->first_seq + 1;
 	if (k > s->nout)
 		k = s->nout;
+	if (k == 0)
+		return;
 	for (i = 0; i < k; i++) {
 		s->bytes -= s->bytes >= strlen(s->out[i]->text) ?
 		    strlen(s->out[i]->text) : s->bytes;
