@@ -394,6 +394,7 @@ Test(logs, crashing_revision_last_lines_in_status)
 	cr_assert(strstr(R.out, "Last lines of the failed container on") !=
 	    NULL && strstr(R.out, "crashing on purpose") != NULL, "%s",
 	    R.out);
+	fprintf(stderr, "status:\n%s", R.out);
 }
 
 /* ---- ferryd restarted: the follow ends on both sides -------------------- */
