@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* logframe.c: Docker's log stream cut into lines, and the bytes bucket
  * (logframe.h).  Pure: no I/O, no clock of its own. */
 #include <string.h>

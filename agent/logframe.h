@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* logframe.h: the pure parts of `ferry logs` on the agent: Docker's log
  * stream cut into lines (its multiplexed framing when the container has no
  * TTY, and the timestamps it puts before each line), and the token bucket

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* logs.c: `ferry logs` on the agent (logs.h).
  *
  * A Logs command runs on a thread of its own (never a swap worker, so it

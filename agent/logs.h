@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* logs.h: `ferry logs` on the agent: a Logs command's readers (one thread
  * per container, beside any swap), its chunks (bounded in bytes per chunk
  * and per second on this host, the excess dropped and counted), sent as

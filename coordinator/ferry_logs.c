@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ferry_logs.c: `ferry logs SERVICE`: the lines of the service's
  * containers on every host, each prefixed by its host (and revision when
  * several run), read from ferryd's stream with a cursor until every host
@@ -63,24 +64,6 @@ has_help(int argc, char **argv)
 		    strcmp(argv[i], "-h") == 0)
 			return 1;
 	return 0;
-}
-
-static void usage_die(const char *usage, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), noreturn));
-
-/* usage_die names what is wrong, then the usage, on stderr; exit 2. */
-static void
-usage_die(const char *usage, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("ferry: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fputs(usage, stderr);
-	exit(EXIT_USAGE);
 }
 
 static void

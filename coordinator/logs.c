@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* logs.c: `ferry logs` in ferryd (logs.h).
  *
  * A stream holds, per host, where it stands and the command that asked

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* logs.h: `ferry logs` in ferryd: log streams between the CLI and the
  * hosts.  A stream is opened by a LogsRequest, sends a Logs command to
  * each host (recorded as every command, with no deployment, so that a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/dkit.c
 /* test_logs.c: `ferry logs` end to end, on a real dockerd and real agents
  * (web:chatty writes numbered lines): lines of three hosts in time order,

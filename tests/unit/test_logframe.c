@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: agent/logframe.c
 /* test_logframe.c: Docker's log stream cut into lines (its multiplexed
  * framing, cut anywhere between reads; its timestamps), and the bucket
