@@ -2170,6 +2170,9 @@ Test(store, the_service_life_cycle_is_recorded)
 	cr_assert_str_eq(sr.lifecycle, "removed");
 	/* The revisions' deployments stay for the record. */
 	cr_assert_eq(sql_int("SELECT count(*) FROM deployments"), 4);
+	store_close(st);
+}
+
 /* Migration 13: a failed swap's last lines, kept beside its command; the
  * newest command of a deployment on a host that has some is the one
  * read back, and nothing is read for another deployment or host. */
