@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* drain.c: a host drained for maintenance (ferry hosts drain|undrain):
  * the operator's request, recorded, and the host's ferry-proxy kept in
  * step with the record.

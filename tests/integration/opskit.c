@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* opskit.c: what the everyday-operations tests share (opskit.h). */
 #include <arpa/inet.h>
 #include <errno.h>

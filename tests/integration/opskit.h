@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* opskit.h: helpers of the everyday-operations tests (test_ops.c,
  * test_lifecycle.c) over dkit's fleet: connections refused or served,
  * container ids, the batch invariant read from the events. */

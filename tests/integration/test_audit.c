@@ -395,7 +395,8 @@ Test(audit, events_page_newest_first_and_filter)
 		cr_assert_not_null(l, "%s", R.out);
 		l++;
 		l += strspn(l, " ");
-		cr_assert(strncmp(l, first, strlen(first)) == 0, "%s", R.out);
+		cr_assert(strncmp(l, first, strlen(first)) == 0, "the newest "
+		    "event, %s, is not first: %s", first, R.out);
 	}
 
 	/* Filters. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/dkit.c tests/integration/opskit.c
 /* test_ops.c: everyday operations end to end on the real dockerd and
  * registry, three agents (127.0.0.2-4) each with its ferry-proxy: a host
