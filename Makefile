@@ -208,6 +208,7 @@ integration: $(BINS) $(TOOLS) $(ITEST_RUN)
 # One part after another (each a make of its own, so that `make -j2 test`
 # builds in parallel but never runs two parts at once).
 test:
+	$(MAKE) --no-print-directory spdx-check
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory bench-smoke
