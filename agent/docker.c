@@ -862,6 +862,90 @@ add_restart_policy(cJSON *o, const char *policy)
 	return 0;
 }
 
+/* add_port publishes container port cport/tcp on host port hport: in
+ * ExposedPorts of j and PortBindings of hc.  -1 when out of memory. */
+static int
+add_port(cJSON *j, cJSON *hc, const char *ip, uint32_t hport, uint32_t cport)
+{
+	char port[24], hp[16];
+	cJSON *x, *y;
+
+	snprintf(port, sizeof(port), "%u/tcp", (unsigned)cport);
+	snprintf(hp, sizeof(hp), "%u", (unsigned)hport);
+	if ((x = cJSON_GetObjectItemCaseSensitive(j, "ExposedPorts")) == NULL &&
+	    (x = cJSON_AddObjectToObject(j, "ExposedPorts")) == NULL)
+		return -1;
+	if (cJSON_GetObjectItemCaseSensitive(x, port) == NULL &&
+	    cJSON_AddObjectToObject(x, port) == NULL)
+		return -1;
+	if ((x = cJSON_GetObjectItemCaseSensitive(hc, "PortBindings")) ==
+	    NULL && (x = cJSON_AddObjectToObject(hc, "PortBindings")) == NULL)
+		return -1;
+	if ((y = cJSON_GetObjectItemCaseSensitive(x, port)) == NULL &&
+	    (y = cJSON_AddArrayToObject(x, port)) == NULL)
+		return -1;
+	x = cJSON_CreateObject();
+	if (x == NULL || !cJSON_AddItemToArray(y, x)) {
+		cJSON_Delete(x);
+		return -1;
+	}
+	if (cJSON_AddStringToObject(x, "HostIp", ip != NULL ? ip : "") ==
+	    NULL || cJSON_AddStringToObject(x, "HostPort", hp) == NULL)
+		return -1;
+	return 0;
+}
+
+/* add_container_spec adds the spec's own container settings to j and its
+ * HostConfig hc.  -1 when out of memory. */
+static int
+add_container_spec(cJSON *j, cJSON *hc, const struct docker_create_opts *o)
+{
+	cJSON *x, *y;
+	size_t i;
+	int bad = 0;
+
+	bad |= add_strings(j, "Entrypoint", o->entrypoint) != 0;
+	if (o->workdir != NULL && o->workdir[0] != '\0')
+		bad |= cJSON_AddStringToObject(j, "WorkingDir", o->workdir) ==
+		    NULL;
+	if (o->user != NULL && o->user[0] != '\0')
+		bad |= cJSON_AddStringToObject(j, "User", o->user) == NULL;
+	for (i = 0; i < o->nmore_ports; i++)
+		bad |= add_port(j, hc, o->publish_ip, o->more_ports[i].host,
+		    o->more_ports[i].container) != 0;
+	if (o->memory > 0)
+		bad |= cJSON_AddNumberToObject(hc, "Memory",
+		    (double)o->memory) == NULL;
+	if (o->nano_cpus > 0)
+		bad |= cJSON_AddNumberToObject(hc, "NanoCpus",
+		    (double)o->nano_cpus) == NULL;
+	if (o->log_driver != NULL && o->log_driver[0] != '\0') {
+		if ((x = cJSON_AddObjectToObject(hc, "LogConfig")) == NULL ||
+		    cJSON_AddStringToObject(x, "Type", o->log_driver) ==
+		    NULL || (y = cJSON_AddObjectToObject(x, "Config")) ==
+		    NULL)
+			return -1;
+		for (i = 0; i < o->nlog_opts; i++)
+			bad |= cJSON_AddStringToObject(y, o->log_opts[i].key,
+			    o->log_opts[i].value) == NULL;
+	}
+	if (o->health_test != NULL) {
+		/* Docker counts these in nanoseconds. */
+		if ((x = cJSON_AddObjectToObject(j, "Healthcheck")) == NULL)
+			return -1;
+		bad |= add_strings(x, "Test", o->health_test) != 0;
+		bad |= cJSON_AddNumberToObject(x, "Interval",
+		    (double)o->health_interval_ms * 1e6) == NULL;
+		bad |= cJSON_AddNumberToObject(x, "Timeout",
+		    (double)o->health_timeout_ms * 1e6) == NULL;
+		bad |= cJSON_AddNumberToObject(x, "StartPeriod",
+		    (double)o->health_start_ms * 1e6) == NULL;
+		bad |= cJSON_AddNumberToObject(x, "Retries",
+		    o->health_retries) == NULL;
+	}
+	return bad ? -1 : 0;
+}
+
 /* create_body is the JSON of POST /containers/create (heap), or NULL when
  * out of memory. */
 static char *
@@ -927,6 +1011,21 @@ create_body(const struct docker_create_opts *o)
 		    NULL;
 	bad |= add_strings(hc, "CapAdd", o->cap_add) != 0;
 	bad |= add_strings(hc, "Binds", o->binds) != 0;
+	/* Named volumes go in Binds too ("name:/dst"): Docker makes a
+	 * volume missing on first use. */
+	if (o->volumes != NULL) {
+		x = cJSON_GetObjectItemCaseSensitive(hc, "Binds");
+		if (x == NULL)
+			bad |= add_strings(hc, "Binds", o->volumes) != 0;
+		for (i = 0; x != NULL && o->volumes[i] != NULL; i++) {
+			y = cJSON_CreateString(o->volumes[i]);
+			if (y == NULL || !cJSON_AddItemToArray(x, y)) {
+				cJSON_Delete(y);
+				bad = 1;
+			}
+		}
+	}
+	bad |= add_container_spec(j, hc, o) != 0;
 out:
 	if (!bad)
 		text = cJSON_PrintUnformatted(j);
@@ -1152,6 +1251,8 @@ state_from_json(const cJSON *j, struct docker_state *st)
 	if (!st->weighted)
 		st->weight = 0;
 	copy_str(st->proxy, sizeof(st->proxy), at(labels, "ferry.proxy"));
+	copy_str(st->restart, sizeof(st->restart), at(labels,
+	    "ferry.restart"));
 	cJSON_ArrayForEach(pb, at(at(j, "HostConfig"), "PortBindings")) {
 		const cJSON *b;
 

@@ -60,6 +60,11 @@ struct docker_label {
 	const char *key, *value;
 };
 
+/* A host port and the container port it goes to. */
+struct docker_port {
+	uint32_t host, container;
+};
+
 /* What a container is created with. */
 struct docker_create_opts {
 	const char *name;
@@ -79,9 +84,26 @@ struct docker_create_opts {
 	const char *pid_mode;
 	const char *const *cap_add;	/* NULL-terminated or NULL */
 	const char *const *binds;	/* "src:dst[:ro]", NULL-terminated */
-	/* Tests only: replaces the image's CMD (NULL-terminated, or NULL
-	 * for the image's own). */
+	/* Replaces the image's CMD (NULL-terminated, or NULL for the
+	 * image's own): the spec's command:, or a test's. */
 	const char *const *cmd;
+	/* The spec's container settings (ferry.yml(5)); each NULL or 0 for
+	 * the image's own or Docker's default. */
+	const char *const *entrypoint;	/* NULL-terminated */
+	const char *workdir;
+	const char *user;
+	const struct docker_port *more_ports;	/* published besides
+						 * host_port */
+	size_t nmore_ports;
+	const char *const *volumes;	/* "name:/dst[:ro]", NULL-terminated */
+	uint64_t memory;		/* bytes */
+	uint64_t nano_cpus;
+	const char *log_driver;		/* LogConfig.Type */
+	const struct docker_label *log_opts;	/* LogConfig.Config */
+	size_t nlog_opts;
+	const char *const *health_test;	/* Healthcheck.Test, NULL-ended */
+	uint32_t health_interval_ms, health_timeout_ms, health_start_ms;
+	uint32_t health_retries;
 };
 
 /* docker_create creates (does not start) a container; id gets its id.
@@ -128,6 +150,9 @@ struct docker_state {
 	int weighted;		/* it has that label (0 is a share) */
 	char proxy[96];		/* ferry.proxy label: the route's settings
 				 * (swap.c writes and reads it) */
+	char restart[32];	/* ferry.restart label: its RestartPolicy
+				 * once a swap is done ("" before issue
+				 * 16: unless-stopped) */
 };
 
 /* docker_inspect reads one container; FERR_NOTFOUND when it is gone. */

@@ -486,6 +486,7 @@ seal_poll(struct agent *a, uint8_t **buf, size_t *len)
 	p.n_containers = a->ncontainers;
 	p.publish_address = a->conf.publish_address;
 	p.version = AGENT_VERSION;
+	p.allowed_bind_paths = a->conf.allowed_bind_paths;
 	p.traffic = agent_traffic(a);
 	p.drain_state = agent_drain_state(a);
 	/* What ferryd has not acknowledged, and was not sent on an earlier

@@ -26,6 +26,7 @@
 
 #include "agent.h"
 #include "allowlist.h"
+#include "container.h"
 #include "clock.h"
 #include "ferr.h"
 #include "health.h"
@@ -329,6 +330,21 @@ check_ports(const Ferry__HealthSpec *h, const Ferry__PortBinding *pb,
 		return FERR_ARG;
 	}
 	return 0;
+}
+
+/* settle_restart gives container id the restart policy its spec asked
+ * for (its ferry.restart label; unless-stopped without one, as before
+ * issue 16) now that a swap is done with it. */
+static void
+settle_restart(struct docker *d, const char *id, char *err, size_t errlen)
+{
+	struct docker_state st;
+	const char *policy = "unless-stopped";
+
+	if (docker_inspect(d, id, &st, err, errlen) == 0 &&
+	    st.restart[0] != '\0')
+		policy = st.restart;
+	docker_update_restart(d, id, policy, err, errlen);
 }
 
 /*
@@ -1082,8 +1098,7 @@ reweigh(struct job *j, struct docker *d, const Ferry__Swap *s,
 		    "%u%% (both running)", s->service,
 		    (unsigned long long)cur_rev, s->weight,
 		    (unsigned long long)other_rev, 100 - s->weight);
-		docker_update_restart(d, cur->id, "unless-stopped", err,
-		    sizeof(err));
+		settle_restart(d, cur->id, err, sizeof(err));
 		snprintf(o->why, sizeof(o->why), "revision %llu runs beside "
 		    "revision %llu with %u%% of new traffic",
 		    (unsigned long long)cur_rev,
@@ -1108,7 +1123,7 @@ reweigh(struct job *j, struct docker *d, const Ferry__Swap *s,
 	docker_stop(d, other->id, s->stop_timeout_s ? s->stop_timeout_s : 10,
 	    err, sizeof(err));
 	docker_update_restart(d, other->id, "no", err, sizeof(err));
-	docker_update_restart(d, cur->id, "unless-stopped", err, sizeof(err));
+	settle_restart(d, cur->id, err, sizeof(err));
 	progress(j, NULL, "%s: stopped r%llu", s->service,
 	    (unsigned long long)other_rev);
 	prune(j, d, s->service, cur->id, j->keep);
@@ -1147,6 +1162,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	struct health_policy pol;
 	struct docker_label labels[9];
 	struct docker_create_opts co;
+	struct container_opts copts = { 0 };
 	struct via via;
 	enum health_verdict v;
 	char err[400], revtxt[32], digest[300], **env = NULL;
@@ -1190,6 +1206,12 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		    "containers on host port %s at once and this agent has "
 		    "no ferry-proxy (proxy_control); use stop-first", revtxt);
 	}
+	if (via.on && s->n_more_ports > 0)
+		return fail_early(o, "refused: %s lists %zu host ports, and "
+		    "ferry-proxy on this host serves one port per service in "
+		    "this version; publish one port (port:), or run this "
+		    "host without proxy_control", s->service,
+		    s->n_more_ports + 1);
 	if (!via.on && check_ports(s->health, s->port, o->why,
 	    sizeof(o->why)) != 0) {
 		o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__FAILED;
@@ -1409,12 +1431,22 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		    s->env[i]->value);
 	}
 	memset(&co, 0, sizeof(co));
+	/* The spec's own settings, with ferry's labels first. */
+	if (container_opts_fill(&copts, s, labels, nlabels, binds[0], &co,
+	    o->why, sizeof(o->why)) != 0) {
+		for (i = 0; i < s->n_env; i++)
+			free(env[i]);
+		free(env);
+		container_opts_fini(&copts);
+		forget(j, rec, s->service);
+		if (o->why[0] == '\0')
+			return fail_early(o, "%s", "out of memory");
+		o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__FAILED;
+		return 0;
+	}
 	co.name = sm.new_name;
 	co.image = s->image;
 	co.env = (const char *const *)env;
-	co.binds = binds[0] != NULL ? binds : NULL;
-	co.labels = labels;
-	co.nlabels = nlabels;
 	co.publish_ip = j->publish;
 	if (s->port != NULL) {
 		/* Through the proxy the container publishes nothing: the
@@ -1435,6 +1467,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	for (i = 0; i < s->n_env; i++)
 		free(env[i]);
 	free(env);
+	container_opts_fini(&copts);
 	if (rc != 0) {
 		forget(j, rec, s->service);
 		return fail_early(o, "%s", err);
@@ -1562,8 +1595,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		}
 		move(&sm, SWI_TIDIED, NULL, 0);
 	}
-	docker_update_restart(d, sm.new_id, "unless-stopped", err,
-	    sizeof(err));
+	settle_restart(d, sm.new_id, err, sizeof(err));
 	prune(j, d, s->service, sm.new_id, j->keep);
 	forget(j, rec, s->service);
 	swapped(o, s->revision, old_rev, sm.new_id, s->image);
@@ -1744,8 +1776,7 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 			    (unsigned long long)cur_rev);
 		}
 	}
-	docker_update_restart(d, sm.new_id, "unless-stopped", err,
-	    sizeof(err));
+	settle_restart(d, sm.new_id, err, sizeof(err));
 	if (sm.old_id[0] != '\0')
 		docker_update_restart(d, sm.old_id, "no", err, sizeof(err));
 	move(&sm, SWI_TIDIED, NULL, 0);
@@ -1998,8 +2029,7 @@ recon_finish(struct recon *rc, const struct journal *jr, const char *newid)
 			return FERR_STATE;
 		}
 		if (beside) {
-			docker_update_restart(rc->d, newid, "unless-stopped",
-			    err, sizeof(err));
+			settle_restart(rc->d, newid, err, sizeof(err));
 			return 0;
 		}
 		via_drain(rc->j, &via, old_addr, 0);
@@ -2011,8 +2041,7 @@ recon_finish(struct recon *rc, const struct journal *jr, const char *newid)
 		recon_failed(rc, jr, err);
 		return FERR_DOCKER;
 	}
-	docker_update_restart(rc->d, newid, "unless-stopped", err,
-	    sizeof(err));
+	settle_restart(rc->d, newid, err, sizeof(err));
 	prune(rc->j, rc->d, jr->service, jr->new_id, jr->keep);
 	return 0;
 }

@@ -1660,6 +1660,9 @@ snapshot_take(struct ferryd *fd, const struct spec *s, const char *kind,
 		    strcmp(kind, DEPLOY_KIND_STOP) != 0 &&
 		    strcmp(kind, DEPLOY_KIND_REMOVE) != 0;
 		proxy_of(fd, h, ph, sn->proxy_why[i], sizeof(sn->proxy_why[i]));
+		ph->heard = h->status != NULL;
+		ph->allowed_binds = h->status != NULL ?
+		    h->status->allowed_bind_paths : NULL;
 		ph->claims = &sn->claims[sn->nclaims];
 		for (j = 0; h->status != NULL && j < h->status->n_containers;
 		    j++) {

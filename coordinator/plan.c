@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "ferr.h"
+#include "bindpath.h"
 #include "plan.h"
 
 static int
@@ -66,17 +67,77 @@ static int
 check_port(const struct spec *s, const struct plan_host *h, char *why,
     size_t whylen)
 {
-	size_t i;
+	size_t i, k;
+	uint32_t port;
 
 	if (!s->port.set)
 		return 0;
-	for (i = 0; i < h->nclaims; i++)
-		if (h->claims[i].port == s->port.host &&
-		    strcmp(h->claims[i].service, s->service) != 0)
-			return fail(why, whylen, FERR_EXISTS, "host port %u on "
-			    "%s is claimed by service %s: two services cannot "
-			    "publish one port on one host", s->port.host,
-			    h->name, h->claims[i].service);
+	for (k = 0; k < (s->nports > 0 ? s->nports : 1); k++) {
+		port = s->nports > 0 ? s->ports[k].host : s->port.host;
+		for (i = 0; i < h->nclaims; i++)
+			if (h->claims[i].port == port &&
+			    strcmp(h->claims[i].service, s->service) != 0)
+				return fail(why, whylen, FERR_EXISTS, "host "
+				    "port %u on %s is claimed by service %s: "
+				    "two services cannot publish one port on "
+				    "one host", port, h->name,
+				    h->claims[i].service);
+	}
+	return 0;
+}
+
+/*
+ * check_binds: each host folder the spec binds (volumes: with a source
+ * starting with '/') is under the allowed bind paths of every selected
+ * host that has said them (its heartbeat since ferryd started): the agent
+ * would refuse it, after the deployment had begun.  The first refusal is
+ * named with the host, the path and what that host allows.
+ */
+static int
+check_binds(const struct spec *s, const struct plan_host *const *sel,
+    size_t k, char *why, size_t whylen)
+{
+	size_t i, v;
+
+	for (i = 0; i < k; i++) {
+		const char *allowed = sel[i]->allowed_binds;
+
+		if (!sel[i]->heard)
+			continue;
+		for (v = 0; v < s->nvolumes; v++) {
+			if (!s->volumes[v].bind || bindpath_allowed(
+			    s->volumes[v].source, allowed))
+				continue;
+			return fail(why, whylen, FERR_PERM, "volumes: host %s "
+			    "does not allow binding %s: its agent's "
+			    "--allowed-bind-paths %s%s%s", sel[i]->name,
+			    s->volumes[v].source, allowed != NULL &&
+			    allowed[0] != '\0' ? "are " : "allow nothing",
+			    allowed != NULL && allowed[0] != '\0' ? allowed :
+			    "", allowed != NULL && allowed[0] != '\0' ? "" :
+			    " (empty)");
+		}
+	}
+	return 0;
+}
+
+/* check_ports_proxy: a host whose ferry-proxy answers serves one host
+ * port per service; its agent would refuse the others. */
+static int
+check_ports_proxy(const struct spec *s, const struct plan_host *const *sel,
+    size_t k, char *why, size_t whylen)
+{
+	size_t i;
+
+	if (s->nports < 2)
+		return 0;
+	for (i = 0; i < k; i++)
+		if (sel[i]->online && sel[i]->proxy)
+			return fail(why, whylen, FERR_STATE, "ports: %zu host "
+			    "ports, and host %s runs ferry-proxy, which serves "
+			    "one port per service in this version; publish one "
+			    "port, or choose hosts without the proxy",
+			    s->nports, sel[i]->name);
 	return 0;
 }
 
@@ -305,7 +366,9 @@ plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
 		goto out;
 	}
 	qsort(sel, k, sizeof(*sel), cmp_host);
-	if ((rc = check_proxies(s, sel, k, why, whylen)) != 0)
+	if ((rc = check_proxies(s, sel, k, why, whylen)) != 0 ||
+	    (rc = check_ports_proxy(s, sel, k, why, whylen)) != 0 ||
+	    (rc = check_binds(s, sel, k, why, whylen)) != 0)
 		goto out;
 	for (i = 0; i < k; i++) {
 		if ((rc = check_port(s, sel[i], why, whylen)) != 0)
@@ -423,6 +486,164 @@ check_text(const struct spec_health *h, char *buf, size_t len)
 	return buf;
 }
 
+/* words_text writes v[0..n) as [a, b, c] ("(image's)" when n is 0). */
+static const char *
+words_text(char *const *v, size_t n, char *buf, size_t len)
+{
+	size_t i, o;
+
+	if (n == 0) {
+		snprintf(buf, len, "(the image's)");
+		return buf;
+	}
+	o = (size_t)snprintf(buf, len, "[");
+	for (i = 0; i < n && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "",
+		    v[i]);
+	if (o < len)
+		snprintf(buf + o, len - o, "]");
+	return buf;
+}
+
+static const char *
+ports_text(const struct spec *s, char *buf, size_t len)
+{
+	size_t i, o = 0;
+
+	if (!s->port.set) {
+		snprintf(buf, len, "(none)");
+		return buf;
+	}
+	if (s->nports == 0) {
+		snprintf(buf, len, "%u:%u", s->port.host, s->port.container);
+		return buf;
+	}
+	buf[0] = '\0';
+	for (i = 0; i < s->nports && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%u:%u", i ? ", " :
+		    "", s->ports[i].host, s->ports[i].container);
+	return buf;
+}
+
+static const char *
+volumes_text(const struct spec *s, char *buf, size_t len)
+{
+	size_t i, o = 0;
+
+	if (s->nvolumes == 0) {
+		snprintf(buf, len, "(none)");
+		return buf;
+	}
+	buf[0] = '\0';
+	for (i = 0; i < s->nvolumes && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s:%s%s", i ? ", " :
+		    "", s->volumes[i].source, s->volumes[i].target,
+		    s->volumes[i].read_only ? ":ro" : "");
+	return buf;
+}
+
+static const char *
+pairs_text(const struct spec_pair *p, size_t np, char *buf, size_t len)
+{
+	size_t i, o = 0;
+
+	if (np == 0) {
+		snprintf(buf, len, "(none)");
+		return buf;
+	}
+	buf[0] = '\0';
+	for (i = 0; i < np && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s=%s", i ? ", " :
+		    "", p[i].name, p[i].value);
+	return buf;
+}
+
+static const char *
+log_text(const struct spec *s, char *buf, size_t len)
+{
+	char opts[300];
+
+	if (s->log_driver == NULL) {
+		snprintf(buf, len, "(the daemon's)");
+		return buf;
+	}
+	snprintf(buf, len, "%s %s", s->log_driver, pairs_text(s->log_opts,
+	    s->nlog_opts, opts, sizeof(opts)));
+	return buf;
+}
+
+static const char *
+healthcheck_text(const struct spec *s, char *buf, size_t len)
+{
+	const struct spec_healthcheck *h = &s->healthcheck;
+	char t[300];
+
+	if (!h->set) {
+		snprintf(buf, len, "(the image's)");
+		return buf;
+	}
+	snprintf(buf, len, "%s interval %ums timeout %ums start_period %ums "
+	    "retries %u", words_text(h->test, h->ntest, t, sizeof(t)),
+	    h->interval_ms, h->timeout_ms, h->start_period_ms, h->retries);
+	return buf;
+}
+
+static const char *
+opt_text(const char *v, const char *none)
+{
+	return v != NULL ? v : none;
+}
+
+/* container_diff: the container's own settings (issue 16), each as a
+ * whole: old -> new. */
+static void
+container_diff(const struct spec *a, const struct spec *b, char ***out,
+    size_t *n)
+{
+	char x[400], y[400];
+
+#define TEXT_CHANGED(what, fa, fb) \
+	if (strcmp((fa), (fb)) != 0) \
+		add_change(out, n, what ": %s -> %s", (fa), (fb))
+	TEXT_CHANGED("ports", ports_text(a, x, sizeof(x)), ports_text(b, y,
+	    sizeof(y)));
+	TEXT_CHANGED("command", words_text(a->command, a->ncommand, x,
+	    sizeof(x)), words_text(b->command, b->ncommand, y, sizeof(y)));
+	TEXT_CHANGED("entrypoint", words_text(a->entrypoint, a->nentrypoint,
+	    x, sizeof(x)), words_text(b->entrypoint, b->nentrypoint, y,
+	    sizeof(y)));
+	TEXT_CHANGED("workdir", opt_text(a->workdir, "(the image's)"),
+	    opt_text(b->workdir, "(the image's)"));
+	TEXT_CHANGED("user", opt_text(a->user, "(the image's)"),
+	    opt_text(b->user, "(the image's)"));
+	TEXT_CHANGED("volumes", volumes_text(a, x, sizeof(x)),
+	    volumes_text(b, y, sizeof(y)));
+	TEXT_CHANGED("labels", pairs_text(a->labels, a->nlabels, x,
+	    sizeof(x)), pairs_text(b->labels, b->nlabels, y, sizeof(y)));
+	TEXT_CHANGED("log", log_text(a, x, sizeof(x)), log_text(b, y,
+	    sizeof(y)));
+	TEXT_CHANGED("health.docker", healthcheck_text(a, x, sizeof(x)),
+	    healthcheck_text(b, y, sizeof(y)));
+	spec_restart_text(a, x, sizeof(x));
+	spec_restart_text(b, y, sizeof(y));
+	TEXT_CHANGED("restart", x, y);
+	TEXT_CHANGED("stop_signal", a->stop_signal[0] ? a->stop_signal :
+	    "(the image's)", b->stop_signal[0] ? b->stop_signal :
+	    "(the image's)");
+#undef TEXT_CHANGED
+	if (a->memory != b->memory)
+		add_change(out, n, "resources.memory (bytes): %llu -> %llu",
+		    (unsigned long long)a->memory,
+		    (unsigned long long)b->memory);
+	if (a->nano_cpus != b->nano_cpus)
+		add_change(out, n, "resources.cpus: %.2f -> %.2f",
+		    (double)a->nano_cpus / 1e9, (double)b->nano_cpus / 1e9);
+	if (a->stop_timeout_s != b->stop_timeout_s)
+		add_change(out, n, "stop_timeout (s): %u -> %u",
+		    a->stop_timeout_s ? a->stop_timeout_s : 10,
+		    b->stop_timeout_s ? b->stop_timeout_s : 10);
+}
+
 void
 plan_diff(const struct spec *a, const struct spec *b, char ***out, size_t *n)
 {
@@ -486,6 +707,7 @@ plan_diff(const struct spec *a, const struct spec *b, char ***out, size_t *n)
 		    "" : "(none) ", a->port.host, a->port.container,
 		    b->port.set ? "" : "(none) ", b->port.host,
 		    b->port.container);
+	container_diff(a, b, out, n);
 	if (strcmp(check_text(&a->health, x, sizeof(x)),
 	    check_text(&b->health, y, sizeof(y))) != 0)
 		add_change(out, n, "health check: %s -> %s", x, y);

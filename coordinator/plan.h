@@ -10,7 +10,9 @@
  * accepted, no host matching, a host port another service of the same
  * host already claims, start-first with a host port on a host without a
  * proxy that answers (the new container cannot take the port while the old
- * one holds it: only ferry-proxy can move traffic between them).  Matched hosts that are offline are never skipped in silence:
+ * one holds it: only ferry-proxy can move traffic between them), a bind
+ * outside a host's allowed bind paths, several host ports on a host with
+ * ferry-proxy (it serves one per service).  Matched hosts that are offline are never skipped in silence:
  * they are listed, and a deployment refuses to start while there are any
  * unless told to skip them. */
 #ifndef FERRY_PLAN_H
@@ -49,6 +51,11 @@ struct plan_host {
 	/* An operator drained it (ferry hosts drain): left out of the
 	 * plan, named as drained, whatever plan_offline says. */
 	int drained;
+	/* It has sent a heartbeat since ferryd started, which said the
+	 * folders its containers may bind from (its agent's
+	 * --allowed-bind-paths; "" or NULL: none). */
+	int heard;
+	const char *allowed_binds;
 };
 
 /* What offline hosts matched by a spec do to a deployment. */

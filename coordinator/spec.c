@@ -23,10 +23,27 @@
 
 #define SHOW_MAX	40	/* bytes of a bad value quoted back */
 
+/* The problems found so far: the first PROBLEMS_KEPT as written, the
+ * rest only counted. */
+#define PROBLEMS_KEPT	64
+
+struct problem {
+	unsigned line;
+	unsigned seq;			/* the order found, for ties */
+	char text[640];
+};
+
+struct problems {
+	struct problem p[PROBLEMS_KEPT];
+	size_t kept;
+	size_t total;
+};
+
 struct ctx {
 	const char *file;
 	char *err;
 	size_t errlen;
+	struct problems *probs;		/* NULL: only the first, in err */
 };
 
 /* A key and its value in a mapping with fixed keys. */
@@ -52,27 +69,91 @@ fail(const struct ctx *c, unsigned line, const char *path, const char *fmt,
     ...) __attribute__((format(printf, 4, 5)));
 
 /* fail writes "file:line: path: message" (line 0: no line; path NULL or
- * empty: no path) into the caller's buffer and returns FERR_MALFORMED. */
+ * empty: no path) as one more problem of the spec and returns
+ * FERR_MALFORMED; spec_parse writes them all out at the end. */
 static int
 fail(const struct ctx *c, unsigned line, const char *path, const char *fmt,
     ...)
 {
-	char msg[512], where[32] = "";
+	char msg[512], where[32] = "", *out;
+	size_t outlen;
 	va_list ap;
+	struct problem *pb = NULL;
 
-	if (c->err == NULL || c->errlen == 0)
+	if (c->probs != NULL) {
+		c->probs->total++;
+		if (c->probs->kept == PROBLEMS_KEPT)
+			return FERR_MALFORMED;
+		pb = &c->probs->p[c->probs->kept];
+		pb->line = line;
+		pb->seq = (unsigned)c->probs->kept++;
+		out = pb->text;
+		outlen = sizeof(pb->text);
+	} else if (c->err != NULL && c->errlen > 0) {
+		out = c->err;
+		outlen = c->errlen;
+	} else {
 		return FERR_MALFORMED;
+	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (line > 0)
 		snprintf(where, sizeof(where), ":%u", line);
 	if (path != NULL && path[0] != '\0')
-		snprintf(c->err, c->errlen, "%s%s: %s: %s", c->file, where,
-		    path, msg);
+		snprintf(out, outlen, "%s%s: %s: %s", c->file, where, path,
+		    msg);
 	else
-		snprintf(c->err, c->errlen, "%s%s: %s", c->file, where, msg);
+		snprintf(out, outlen, "%s%s: %s", c->file, where, msg);
 	return FERR_MALFORMED;
+}
+
+static int
+problem_cmp(const void *a, const void *b)
+{
+	const struct problem *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* problems_write writes the problems found into err, in the file's order
+ * (those with no line first: a key missing from the whole file), at most
+ * SPEC_ERRORS_MAX, then "and N more problems"; a line after the first
+ * that does not fit is left out whole and counted with the rest, and a
+ * first line too long for err is cut. */
+static void
+problems_write(struct problems *pr, char *err, size_t errlen)
+{
+	size_t i, o = 0, shown = 0, len;
+	char more[64];
+
+	if (err == NULL || errlen == 0)
+		return;
+	err[0] = '\0';
+	qsort(pr->p, pr->kept, sizeof(pr->p[0]), problem_cmp);
+	for (i = 0; i < pr->kept && shown < SPEC_ERRORS_MAX; i++) {
+		len = strlen(pr->p[i].text);
+		/* Room for this line, and for the "and N more" after it; the
+		 * first is cut to fit rather than left out. */
+		if (shown == 0 && len + 1 + sizeof(more) >= errlen) {
+			snprintf(err, errlen, "%s", pr->p[i].text);
+			return;
+		}
+		if (o + len + 1 + sizeof(more) >= errlen)
+			break;
+		o += (size_t)snprintf(err + o, errlen - o, "%s%s",
+		    shown ? "\n" : "", pr->p[i].text);
+		shown++;
+	}
+	if (shown < pr->total) {
+		snprintf(more, sizeof(more), "%sand %zu more problem%s",
+		    shown ? "\n" : "", pr->total - shown,
+		    pr->total - shown == 1 ? "" : "s");
+		if (o + strlen(more) < errlen)
+			snprintf(err + o, errlen - o, "%s", more);
+	}
 }
 
 static int
@@ -256,7 +337,8 @@ map_get(const struct ctx *c, const struct ynode *n, const char *path,
 {
 	const struct refusal *r;
 	size_t i, j, nnames;
-	char list[256], q[SHOW_MAX * 4 + 16], sub[128];
+	int rc = 0;
+	char list[512], q[SHOW_MAX * 4 + 16], sub[128];
 
 	for (nnames = 0; names[nnames] != NULL; nnames++)
 		out[nnames].k = out[nnames].v = NULL;
@@ -265,8 +347,10 @@ map_get(const struct ctx *c, const struct ynode *n, const char *path,
 	for (i = 0; i < n->nkid; i += 2) {
 		const struct ynode *k = n->kid[i];
 
-		if (k->type != YNODE_SCALAR || k->null)
-			return expected(c, k, path, "a key name");
+		if (k->type != YNODE_SCALAR || k->null) {
+			rc = expected(c, k, path, "a key name");
+			continue;
+		}
 		for (j = 0; j < nnames; j++)
 			if (strcmp(k->text, names[j]) == 0 &&
 			    k->len == strlen(names[j]))
@@ -275,7 +359,8 @@ map_get(const struct ctx *c, const struct ynode *n, const char *path,
 		if (j == nnames && (r = refusal_of(refused, k)) != NULL) {
 			snprintf(sub, sizeof(sub), "%s%s%s", path ? path : "",
 			    path ? "." : "", r->key);
-			return fail(c, k->line, sub, "%s", r->why);
+			rc = fail(c, k->line, sub, "%s", r->why);
+			continue;
 		}
 		if (j == nnames) {
 			size_t o = 0;
@@ -285,16 +370,19 @@ map_get(const struct ctx *c, const struct ynode *n, const char *path,
 				o += (size_t)snprintf(list + o,
 				    sizeof(list) - o, "%s%s", j ? ", " : "",
 				    names[j]);
-			return fail(c, k->line, path, "unknown key %s "
+			rc = fail(c, k->line, path, "unknown key %s "
 			    "(expected one of: %s)", q, list);
+			continue;
 		}
-		if (out[j].k != NULL)
-			return fail(c, k->line, path, "duplicate key %s "
+		if (out[j].k != NULL) {
+			rc = fail(c, k->line, path, "duplicate key %s "
 			    "(first at line %u)", q, out[j].k->line);
+			continue;
+		}
 		out[j].k = k;
 		out[j].v = n->kid[i + 1];
 	}
-	return 0;
+	return rc;
 }
 
 /* scalar: n must be a non-null scalar without NUL bytes. */
@@ -840,6 +928,648 @@ read_exec(const struct ctx *c, const struct ynode *n, struct spec *s)
 	return rc;
 }
 
+/* ---- the container (issue 16) ------------------------------------- */
+
+static int
+decimal(const char *s, size_t len, int sign_ok, double *out);
+
+/* ports: [ { host: 8080, container: 80 }, ... ]: distinct host ports. */
+static int
+read_ports(const struct ctx *c, const struct ynode *n, struct spec *s)
+{
+	static const char *const keys[] = { "host", "container", NULL };
+	static const char what[] = "a list of ports like [ { host: 8080, "
+	    "container: 80 }, { host: 9090, container: 9090 } ]";
+	char sub[64], sub2[80];
+	struct kv kv[2];
+	size_t i, j;
+	int rc;
+
+	if (n->type != YNODE_SEQ)
+		return expected(c, n, "ports", what);
+	if (n->nkid == 0)
+		return fail(c, at(n), "ports", "expected at least one port "
+		    "(leave ports: out for none)");
+	if (n->nkid > SPEC_PORTS_MAX)
+		return fail(c, at(n), "ports", "more than %d ports",
+		    SPEC_PORTS_MAX);
+	if ((s->ports = calloc(n->nkid, sizeof(*s->ports))) == NULL)
+		return nomem(c);
+	for (i = 0; i < n->nkid; i++) {
+		snprintf(sub, sizeof(sub), "ports[%zu]", i);
+		if ((rc = map_get(c, n->kid[i], sub, "a mapping like { host: "
+		    "8080, container: 80 }", keys, NULL, kv)) != 0)
+			return rc;
+		if (kv[0].k == NULL || kv[1].k == NULL)
+			return fail(c, at(n->kid[i]), sub, "missing required "
+			    "key \"%s\"", kv[0].k == NULL ? "host" :
+			    "container");
+		snprintf(sub2, sizeof(sub2), "%s.host", sub);
+		if ((rc = port_number(c, kv[0].v, sub2,
+		    &s->ports[i].host)) != 0)
+			return rc;
+		snprintf(sub2, sizeof(sub2), "%s.container", sub);
+		if ((rc = port_number(c, kv[1].v, sub2,
+		    &s->ports[i].container)) != 0)
+			return rc;
+		for (j = 0; j < i; j++)
+			if (s->ports[j].host == s->ports[i].host)
+				return fail(c, kv[0].v->line, sub, "host port "
+				    "%u is listed twice (first at line %u)",
+				    s->ports[i].host, n->kid[j]->line);
+	}
+	s->nports = n->nkid;
+	s->port.set = 1;
+	s->port.host = s->ports[0].host;
+	s->port.container = s->ports[0].container;
+	return 0;
+}
+
+/* read_words reads command: or entrypoint: (what says which): a list of
+ * 1 to SPEC_ARGV_MAX words, the first not empty.  One string is refused:
+ * splitting it as a shell would is a guess (quotes, $VAR) that Docker
+ * and Compose make differently; a list says exactly what runs. */
+static int
+read_words(const struct ctx *c, const struct ynode *n, const char *path,
+    char ***out, size_t *nout)
+{
+	char sub[64];
+	const char *w;
+	size_t i;
+	int rc = 0;
+
+	if (n->type == YNODE_SCALAR && !n->null)
+		return fail(c, n->line, path, "expected a list of words like "
+		    "[nginx, -g, \"daemon off;\"], got one string: ferry "
+		    "does not split it; write each word as an item (or "
+		    "[sh, -c, \"...\"] for a shell)");
+	if (n->type != YNODE_SEQ)
+		return expected(c, n, path, "a list of words like [nginx, "
+		    "-g, \"daemon off;\"]");
+	if (n->nkid == 0)
+		return fail(c, at(n), path, "expected at least one word "
+		    "(leave %s: out for the image's own)", path);
+	if (n->nkid > SPEC_ARGV_MAX)
+		return fail(c, at(n), path, "more than %d words",
+		    SPEC_ARGV_MAX);
+	for (i = 0; i < n->nkid; i++) {
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		if (n->kid[i]->type == YNODE_SCALAR && n->kid[i]->null)
+			return fail(c, n->kid[i]->line, sub, "expected a word, "
+			    "got nothing (write \"\" for an empty argument)");
+		if ((rc = scalar(c, n->kid[i], sub, "a word", &w)) != 0)
+			return rc;
+		if (strlen(w) > SPEC_PATH_MAX * 4)
+			return fail(c, n->kid[i]->line, sub, "longer than %d "
+			    "bytes", SPEC_PATH_MAX * 4);
+		if (i == 0 && w[0] == '\0')
+			return fail(c, n->kid[i]->line, sub, "expected a "
+			    "program, got an empty word");
+	}
+	if ((*out = calloc(n->nkid, sizeof(char *))) == NULL)
+		return nomem(c);
+	*nout = n->nkid;
+	for (i = 0; i < n->nkid && rc == 0; i++)
+		(*out)[i] = dup_str(c, n->kid[i]->text, &rc);
+	return rc;
+}
+
+/* An absolute path: '/', then printable ASCII without ':' or ',' (Docker's
+ * separators in a bind), no ".." part, at most SPEC_PATH_MAX bytes. */
+static int
+abs_path_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+	const char *p;
+
+	if (n == 0 || n > SPEC_PATH_MAX || s[0] != '/')
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ||
+		    s[i] == ':' || s[i] == ',')
+			return 0;
+	for (p = s; (p = strstr(p, "..")) != NULL; p += 2)
+		if (p[-1] == '/' && (p[2] == '/' || p[2] == '\0'))
+			return 0;
+	return 1;
+}
+
+static const char PATH_WHAT[] = "an absolute path like /srv/app (no ':', "
+    "',' or \"..\" part)";
+
+/* user: a name ([a-z_][a-z0-9_.-]*) or a number, and optionally ':' and a
+ * group written either way. */
+static int
+user_part_valid(const char *s, size_t n)
+{
+	size_t i;
+	int digits = 1;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			digits = 0;
+	if (digits)
+		return n <= 10;
+	if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+		return 0;
+	for (i = 1; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || isdigit((unsigned char)
+		    s[i]) || s[i] == '_' || s[i] == '.' || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+static int
+user_valid(const char *s)
+{
+	const char *colon = strchr(s, ':');
+
+	if (strlen(s) > SPEC_USER_MAX)
+		return 0;
+	if (colon == NULL)
+		return user_part_valid(s, strlen(s));
+	return user_part_valid(s, (size_t)(colon - s)) &&
+	    user_part_valid(colon + 1, strlen(colon + 1));
+}
+
+/* A named volume as Docker takes it: [A-Za-z0-9][A-Za-z0-9_.-]+. */
+static int
+volume_name_valid(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n < 2 || n > SPEC_VOLUME_NAME_MAX || !isalnum((unsigned char)s[0]))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((unsigned char)s[i] < 0x80 && isalnum((unsigned char)
+		    s[i])) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+			return 0;
+	return 1;
+}
+
+/* volumes: [ "data:/var/lib/app", "/srv/web/static:/static:ro" ]. */
+static int
+read_volumes(const struct ctx *c, const struct ynode *n, struct spec *s)
+{
+	static const char what[] = "a list like [ \"data:/var/lib/app\", "
+	    "\"/srv/static:/static:ro\" ]";
+	static const char one[] = "SOURCE:TARGET or SOURCE:TARGET:ro (SOURCE "
+	    "a volume name like data, or an absolute host path)";
+	char sub[64], src[SPEC_PATH_MAX + 1], dst[SPEC_PATH_MAX + 1];
+	char q[SHOW_MAX * 4 + 16];
+	const char *v, *c1, *c2;
+	struct spec_volume *vol;
+	size_t i, j;
+	int rc;
+
+	if (n->type != YNODE_SEQ)
+		return expected(c, n, "volumes", what);
+	if (n->nkid == 0)
+		return fail(c, at(n), "volumes", "expected at least one volume "
+		    "(leave volumes: out for none)");
+	if (n->nkid > SPEC_VOLUMES_MAX)
+		return fail(c, at(n), "volumes", "more than %d volumes",
+		    SPEC_VOLUMES_MAX);
+	if ((s->volumes = calloc(n->nkid, sizeof(*s->volumes))) == NULL)
+		return nomem(c);
+	for (i = 0; i < n->nkid; i++) {
+		const struct ynode *k = n->kid[i];
+
+		snprintf(sub, sizeof(sub), "volumes[%zu]", i);
+		if ((rc = scalar(c, k, sub, one, &v)) != 0)
+			return rc;
+		describe(k, q, sizeof(q));
+		c1 = strchr(v, ':');
+		c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
+		if (c1 == NULL || (size_t)(c1 - v) > SPEC_PATH_MAX ||
+		    strlen(c1 + 1) > SPEC_PATH_MAX)
+			return expected(c, k, sub, one);
+		snprintf(src, sizeof(src), "%.*s", (int)(c1 - v), v);
+		snprintf(dst, sizeof(dst), "%.*s", c2 ? (int)(c2 - c1 - 1) :
+		    (int)strlen(c1 + 1), c1 + 1);
+		vol = &s->volumes[i];
+		if (c2 != NULL && strcmp(c2 + 1, "ro") != 0 &&
+		    strcmp(c2 + 1, "rw") != 0)
+			return fail(c, k->line, sub, "the mode after the "
+			    "target must be ro or rw, got %s", q);
+		vol->read_only = c2 != NULL && strcmp(c2 + 1, "ro") == 0;
+		vol->bind = src[0] == '/';
+		if (vol->bind && !abs_path_valid(src))
+			return fail(c, k->line, sub, "the host path must be %s, "
+			    "got %s", PATH_WHAT, q);
+		if (!vol->bind && !volume_name_valid(src, strlen(src)))
+			return fail(c, k->line, sub, "a volume name is 2 to 64 "
+			    "letters, digits, '_', '.' or '-', starting with a "
+			    "letter or digit (Docker's rule), and a host path "
+			    "starts with '/'; got %s", q);
+		if (!abs_path_valid(dst) || strcmp(dst, "/") == 0)
+			return fail(c, k->line, sub, "the target must be %s, "
+			    "not / itself; got %s", PATH_WHAT, q);
+		if (strcmp(dst, "/run/secrets") == 0 ||
+		    strncmp(dst, "/run/secrets/", 13) == 0)
+			return fail(c, k->line, sub, "the target /run/secrets "
+			    "is where ferry puts the service's secrets");
+		for (j = 0; j < i; j++)
+			if (strcmp(s->volumes[j].target, dst) == 0)
+				return fail(c, k->line, sub, "target %s is "
+				    "mounted twice (first at line %u)", dst,
+				    n->kid[j]->line);
+		rc = 0;
+		vol->source = dup_str(c, src, &rc);
+		if (rc == 0)
+			vol->target = dup_str(c, dst, &rc);
+		if (rc != 0)
+			return rc;
+		s->nvolumes = i + 1;
+	}
+	return 0;
+}
+
+/* parse_memory: a whole number with b, k, m or g (Docker's, powers of
+ * 1024; upper case too) or KiB, MiB, GiB, TiB; at least 6 MiB. */
+static int
+parse_memory(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *unit;
+		uint64_t mult;
+	} units[] = { { "b", 1 }, { "k", 1ull << 10 }, { "m", 1ull << 20 },
+	    { "g", 1ull << 30 }, { "t", 1ull << 40 }, { "KiB", 1ull << 10 },
+	    { "MiB", 1ull << 20 }, { "GiB", 1ull << 30 },
+	    { "TiB", 1ull << 40 } };
+	uint64_t v = 0;
+	size_t i, u;
+
+	if (!isdigit((unsigned char)s[0]))
+		return FERR_ARG;
+	for (i = 0; isdigit((unsigned char)s[i]); i++) {
+		v = v * 10 + (unsigned)(s[i] - '0');
+		if (v > SPEC_MEMORY_MAX)
+			return FERR_ARG;
+	}
+	for (u = 0; u < sizeof(units) / sizeof(units[0]); u++)
+		if (strcmp(s + i, units[u].unit) == 0 ||
+		    (strlen(units[u].unit) == 1 && s[i] == toupper(
+		    (unsigned char)units[u].unit[0]) && s[i + 1] == '\0'))
+			break;
+	if (u == sizeof(units) / sizeof(units[0]))
+		return FERR_ARG;
+	if (v > SPEC_MEMORY_MAX / units[u].mult)
+		return FERR_ARG;
+	*out = v * units[u].mult;
+	return 0;
+}
+
+/* resources: { memory: 512m, cpus: 1.5 }. */
+static int
+read_resources(const struct ctx *c, const struct ynode *n, struct spec *s)
+{
+	static const char *const keys[] = { "memory", "cpus", NULL };
+	static const char mem_what[] = "a size like 512m or 2g (b, k, m, g, "
+	    "or KiB, MiB, GiB), at least 6m";
+	static const char cpu_what[] = "a number of CPUs like 1.5, from 0.01 "
+	    "to 1024";
+	struct kv kv[2];
+	const char *v;
+	double d;
+	int rc;
+
+	if ((rc = map_get(c, n, "resources", "a mapping like { memory: 512m, "
+	    "cpus: 1.5 }", keys, NULL, kv)) != 0)
+		return rc;
+	if (kv[0].k == NULL && kv[1].k == NULL)
+		return fail(c, at(n), "resources", "expected memory, cpus or "
+		    "both");
+	if (kv[0].k != NULL) {
+		if ((rc = scalar(c, kv[0].v, "resources.memory", mem_what,
+		    &v)) != 0)
+			return rc;
+		if (parse_memory(v, &s->memory) != 0 ||
+		    s->memory < SPEC_MEMORY_MIN)
+			return expected(c, kv[0].v, "resources.memory",
+			    mem_what);
+	}
+	if (kv[1].k != NULL) {
+		if ((rc = scalar(c, kv[1].v, "resources.cpus", cpu_what,
+		    &v)) != 0)
+			return rc;
+		if (decimal(v, strlen(v), 0, &d) != 0 || d < 0.01 ||
+		    d > SPEC_CPUS_MAX)
+			return expected(c, kv[1].v, "resources.cpus",
+			    cpu_what);
+		s->nano_cpus = (uint64_t)(d * 1e9 + 0.5);
+	}
+	return 0;
+}
+
+/* restart: no | on-failure[:N] | always | unless-stopped. */
+static int
+read_restart(const struct ctx *c, const struct ynode *n, struct spec *s)
+{
+	static const char what[] = "no, on-failure, on-failure:N (N from 1 "
+	    "to 1000), always or unless-stopped";
+	const char *v;
+	int rc;
+
+	if ((rc = scalar(c, n, "restart", what, &v)) != 0)
+		return rc;
+	/* YAML reads a bare no as false: take it as written. */
+	if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0) {
+		s->restart = SPEC_RESTART_NO;
+	} else if (strcmp(v, "always") == 0) {
+		s->restart = SPEC_RESTART_ALWAYS;
+	} else if (strcmp(v, "unless-stopped") == 0) {
+		s->restart = SPEC_RESTART_UNLESS_STOPPED;
+	} else if (strcmp(v, "on-failure") == 0) {
+		s->restart = SPEC_RESTART_ON_FAILURE;
+	} else if (strncmp(v, "on-failure:", 11) == 0 &&
+	    parse_count(v + 11, 1000, &s->restart_max) == 0 &&
+	    s->restart_max > 0) {
+		s->restart = SPEC_RESTART_ON_FAILURE;
+	} else {
+		return expected(c, n, "restart", what);
+	}
+	return 0;
+}
+
+void
+spec_restart_text(const struct spec *s, char *buf, size_t len)
+{
+	switch (s->restart) {
+	case SPEC_RESTART_NO:
+		snprintf(buf, len, "no");
+		break;
+	case SPEC_RESTART_ALWAYS:
+		snprintf(buf, len, "always");
+		break;
+	case SPEC_RESTART_ON_FAILURE:
+		if (s->restart_max > 0)
+			snprintf(buf, len, "on-failure:%u", s->restart_max);
+		else
+			snprintf(buf, len, "on-failure");
+		break;
+	case SPEC_RESTART_UNLESS_STOPPED:
+	default:
+		snprintf(buf, len, "unless-stopped");
+		break;
+	}
+}
+
+/* stop_signal: SIGTERM, SIGQUIT, SIGRTMIN+3, ...: a Linux signal's name
+ * (as Docker takes it), or its number from 1 to 64. */
+static int
+read_stop_signal(const struct ctx *c, const struct ynode *n, struct spec *s)
+{
+	static const char *const names[] = { "HUP", "INT", "QUIT", "ILL",
+	    "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+	    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP",
+	    "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH",
+	    "IO", "PWR", "SYS", NULL };
+	static const char what[] = "a signal name like SIGTERM or SIGQUIT, "
+	    "or a number from 1 to 64";
+	const char *v;
+	uint32_t num;
+	size_t i;
+	int rc;
+
+	if ((rc = scalar(c, n, "stop_signal", what, &v)) != 0)
+		return rc;
+	if (parse_count(v, 64, &num) == 0 && num > 0)
+		goto ok;
+	if (strncmp(v, "SIG", 3) != 0)
+		return expected(c, n, "stop_signal", what);
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(v + 3, names[i]) == 0)
+			goto ok;
+	if ((strncmp(v + 3, "RTMIN+", 6) == 0 || strncmp(v + 3, "RTMAX-",
+	    6) == 0) && parse_count(v + 9, SPEC_SIGNAL_MAX, &num) == 0)
+		goto ok;
+	return expected(c, n, "stop_signal", what);
+ok:
+	snprintf(s->stop_signal, sizeof(s->stop_signal), "%s", v);
+	return 0;
+}
+
+/* stop_timeout: whole seconds, 1s to an hour (Docker's default: 10s). */
+static int
+read_stop_timeout(const struct ctx *c, const struct ynode *n,
+    struct spec *s)
+{
+	char q[SHOW_MAX * 4 + 16];
+	uint32_t ms;
+	int rc;
+
+	if ((rc = duration(c, n, "stop_timeout", 0, &ms)) != 0)
+		return rc;
+	describe(n, q, sizeof(q));
+	if (ms % 1000 != 0)
+		return fail(c, n->line, "stop_timeout", "must be whole seconds "
+		    "(Docker counts it so), got %s", q);
+	if (ms / 1000 > SPEC_STOP_TIMEOUT_MAX_S)
+		return fail(c, n->line, "stop_timeout", "must be at most 1h, "
+		    "got %s", q);
+	s->stop_timeout_s = ms / 1000;
+	return 0;
+}
+
+/* A label key: printable ASCII without spaces, at most
+ * SPEC_CLABEL_KEY_MAX bytes. */
+static int
+clabel_key_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > SPEC_CLABEL_KEY_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+clabel_value_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n > SPEC_CLABEL_VALUE_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* labels: { team: payments, ... }: the container's own labels.  ferry.
+ * is ferry's (the agent finds its containers by them) and the prefixes
+ * Docker reserves are Docker's. */
+static int
+read_labels(const struct ctx *c, const struct ynode *n, struct spec *s)
+{
+	static const char *const reserved[] = { "ferry.", "com.docker.",
+	    "io.docker.", "org.dockerproject.", NULL };
+	char q[SHOW_MAX * 4 + 16];
+	size_t i, r;
+
+	for (i = 0; n->type == YNODE_MAP && i < n->nkid; i += 2) {
+		const struct ynode *k = n->kid[i];
+
+		if (k->type != YNODE_SCALAR)
+			continue;
+		for (r = 0; reserved[r] != NULL; r++)
+			if (strncmp(k->text, reserved[r],
+			    strlen(reserved[r])) == 0) {
+				quote(k->text, k->len, q, sizeof(q));
+				return fail(c, k->line, "labels", "label %s: "
+				    "the prefix %s is %s's own", q,
+				    reserved[r], r == 0 ? "ferry" : "Docker");
+			}
+	}
+	return read_pairs(c, n, "labels", "a mapping of labels like { team: "
+	    "payments }", SPEC_CLABELS_MAX, "label", clabel_key_valid,
+	    "a label key (printable, no spaces, at most 128 characters)",
+	    clabel_value_valid, "a label value (no control characters, at "
+	    "most 1024 characters)", 1, &s->labels, &s->nlabels);
+}
+
+/* [a-z0-9][a-z0-9_.-]*: a log option's name, as the drivers write them. */
+static int
+log_opt_name_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || isdigit((unsigned char)
+		    s[i]) || (i > 0 && (s[i] == '_' || s[i] == '.' ||
+		    s[i] == '-'))))
+			return 0;
+	return 1;
+}
+
+static int
+log_opt_value_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n > SPEC_LOG_OPT_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* log: { driver: json-file, options: { max-size: 10m } }.  Only drivers
+ * whose logs Docker reads back: ferry logs and a failed swap's last lines
+ * come from Docker's logs API, which the others leave empty. */
+static int
+read_log(const struct ctx *c, const struct ynode *n, struct spec *s)
+{
+	static const char *const keys[] = { "driver", "options", NULL };
+	static const char *const drivers[] = { "json-file", "local",
+	    "journald", NULL };
+	static const char driver_what[] = "json-file, local or journald (the "
+	    "drivers whose logs Docker reads back, which ferry logs and a "
+	    "failed swap's last lines need)";
+	struct kv kv[2];
+	int rc, i;
+
+	if ((rc = map_get(c, n, "log", "a mapping like { driver: json-file, "
+	    "options: { max-size: 10m, max-file: 3 } }", keys, NULL,
+	    kv)) != 0)
+		return rc;
+	if (kv[0].k == NULL)
+		return fail(c, at(n), "log", "missing required key \"driver\" "
+		    "(json-file, local or journald)");
+	if ((rc = one_of(c, kv[0].v, "log.driver", drivers, driver_what,
+	    &i)) != 0)
+		return rc;
+	s->log_driver = dup_str(c, drivers[i], &rc);
+	if (rc != 0)
+		return rc;
+	if (kv[1].k != NULL && (rc = read_pairs(c, kv[1].v, "log.options",
+	    "a mapping of the driver's options like { max-size: 10m }",
+	    SPEC_LOG_OPTS_MAX, "option", log_opt_name_valid, "an option name "
+	    "like max-size (lowercase letters, digits, '_', '.' and '-')",
+	    log_opt_value_valid, "an option value (no control characters, "
+	    "at most 256 characters)", 1, &s->log_opts, &s->nlog_opts)) != 0)
+		return rc;
+	return 0;
+}
+
+/* health.docker: { test: [CMD, ...], interval, timeout, start_period,
+ * retries }: the container's own HEALTHCHECK, judged by the docker check.
+ * Timings not written take health's (read before: h is filled). */
+static int
+read_healthcheck(const struct ctx *c, const struct ynode *n, struct spec *s)
+{
+	enum { D_TEST, D_INTERVAL, D_TIMEOUT, D_START, D_RETRIES, D_N };
+	static const char *const keys[] = { "test", "interval", "timeout",
+	    "start_period", "retries", NULL };
+	static const char test_what[] = "a list like [CMD, pg_isready, -q] "
+	    "or [CMD-SHELL, \"curl -f http://localhost/ || exit 1\"]";
+	struct spec_healthcheck *hc = &s->healthcheck;
+	struct kv kv[D_N];
+	const struct ynode *t;
+	char sub[64];
+	const char *w;
+	size_t i;
+	int rc = 0;
+
+	hc->interval_ms = s->health.interval_ms;
+	hc->timeout_ms = s->health.timeout_ms;
+	hc->start_period_ms = s->health.start_period_ms;
+	hc->retries = s->health.unhealthy_threshold;
+	if ((rc = map_get(c, n, "health.docker", "true, false, or a mapping "
+	    "like { test: [CMD, pg_isready, -q] }", keys, NULL, kv)) != 0)
+		return rc;
+	if (kv[D_TEST].k == NULL)
+		return fail(c, at(n), "health.docker", "missing required key "
+		    "\"test\" (%s)", test_what);
+	t = kv[D_TEST].v;
+	if (t->type != YNODE_SEQ)
+		return expected(c, t, "health.docker.test", test_what);
+	if (t->nkid < 2 || t->nkid > SPEC_ARGV_MAX)
+		return fail(c, at(t), "health.docker.test", "expected %s, "
+		    "with 2 to %d words", test_what, SPEC_ARGV_MAX);
+	for (i = 0; i < t->nkid; i++) {
+		snprintf(sub, sizeof(sub), "health.docker.test[%zu]", i);
+		if ((rc = scalar(c, t->kid[i], sub, "a word", &w)) != 0)
+			return rc;
+		if (i == 0 && strcmp(w, "CMD") != 0 &&
+		    strcmp(w, "CMD-SHELL") != 0)
+			return expected(c, t->kid[i], sub, "CMD or CMD-SHELL");
+		if (i == 1 && w[0] == '\0')
+			return fail(c, t->kid[i]->line, sub, "expected a "
+			    "command, got an empty word");
+	}
+	if (strcmp(t->kid[0]->text, "CMD-SHELL") == 0 && t->nkid != 2)
+		return fail(c, at(t), "health.docker.test", "CMD-SHELL takes "
+		    "one string, the shell's command line; got %zu", t->nkid -
+		    1);
+	if ((kv[D_INTERVAL].k && (rc = duration(c, kv[D_INTERVAL].v,
+	    "health.docker.interval", 0, &hc->interval_ms)) != 0) ||
+	    (kv[D_TIMEOUT].k && (rc = duration(c, kv[D_TIMEOUT].v,
+	    "health.docker.timeout", 0, &hc->timeout_ms)) != 0) ||
+	    (kv[D_START].k && (rc = duration(c, kv[D_START].v,
+	    "health.docker.start_period", 1, &hc->start_period_ms)) != 0) ||
+	    (kv[D_RETRIES].k && (rc = number(c, kv[D_RETRIES].v,
+	    "health.docker.retries", 1, SPEC_THRESHOLD_MAX, "a whole number "
+	    "from 1 to 1000", &hc->retries)) != 0))
+		return rc;
+	if ((hc->test = calloc(t->nkid, sizeof(char *))) == NULL)
+		return nomem(c);
+	hc->ntest = t->nkid;
+	for (i = 0; i < t->nkid && rc == 0; i++)
+		hc->test[i] = dup_str(c, t->kid[i]->text, &rc);
+	hc->set = 1;
+	return rc;
+}
+
 static int
 read_health(const struct ctx *c, const struct ynode *n, struct spec *s)
 {
@@ -864,9 +1594,12 @@ read_health(const struct ctx *c, const struct ynode *n, struct spec *s)
 	    "like { http: { path: /health, port: 80 } }", keys, NULL,
 	    kv)) != 0)
 		return rc;
-	if (kv[H_DOCKER].k != NULL) {
+	if (kv[H_DOCKER].k != NULL && kv[H_DOCKER].v->type == YNODE_MAP) {
+		docker = 1;	/* read below, once health's timings are */
+	} else if (kv[H_DOCKER].k != NULL) {
 		if ((rc = one_of(c, kv[H_DOCKER].v, "health.docker", bools,
-		    "true or false", &docker)) != 0)
+		    "true, false, or a mapping like { test: [CMD, "
+		    "pg_isready, -q] }", &docker)) != 0)
 			return rc;
 		docker %= 2;	/* odd entries of bools are true */
 	}
@@ -933,6 +1666,9 @@ read_health(const struct ctx *c, const struct ynode *n, struct spec *s)
 		return fail(c, kv[H_DEADLINE].k->line, "health.deadline",
 		    "must be above health.min_healthy (%s by default)", b);
 	}
+	if (kv[H_DOCKER].k != NULL && kv[H_DOCKER].v->type == YNODE_MAP &&
+	    (rc = read_healthcheck(c, kv[H_DOCKER].v, s)) != 0)
+		return rc;
 	/* Not given: the default, or the interval when that is shorter.
 	 * Given above the interval: refused, since failures count only
 	 * every interval and checks faster than that are the point. */
@@ -1860,103 +2596,185 @@ check_strategy(const struct ctx *c, const struct kv *strategy,
 	    "end before it", b);
 }
 
+/* step: a section's reader returned rc: out of memory stops everything,
+ * a problem in the spec was noted (fail) and the other sections are read
+ * still. */
+#define STEP(expr) do {							\
+	int step_rc_ = (expr);						\
+	if (step_rc_ == FERR_NOMEM)					\
+		return step_rc_;					\
+	if (step_rc_ != 0)						\
+		bad = step_rc_;						\
+} while (0)
+
 static int
 read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 {
 	enum { K_SERVICE, K_IMAGE, K_HOSTS, K_PORT, K_ENV, K_HEALTH,
 	    K_STRATEGY, K_ROLLOUT, K_SECRETS, K_PROXY, K_CANARY, K_BLUE_GREEN,
-	    K_ANALYSIS, K_N };
+	    K_ANALYSIS, K_PORTS, K_COMMAND, K_ENTRYPOINT, K_WORKDIR, K_USER,
+	    K_VOLUMES, K_RESOURCES, K_RESTART, K_STOP_SIGNAL, K_STOP_TIMEOUT,
+	    K_LABELS, K_LOG, K_N };
 	static const char *const keys[] = { "service", "image", "hosts",
 	    "port", "env", "health", "strategy", "rollout", "secrets",
-	    "proxy", "canary", "blue_green", "analysis", NULL };
+	    "proxy", "canary", "blue_green", "analysis", "ports", "command",
+	    "entrypoint", "workdir", "user", "volumes", "resources",
+	    "restart", "stop_signal", "stop_timeout", "labels", "log", NULL };
 	static const int required[] = { K_SERVICE, K_IMAGE, K_HOSTS,
 	    K_HEALTH };
 	static const char service_what[] = "a service name of lowercase "
 	    "letters, digits, '_', '.' and '-', starting with a letter or "
 	    "digit, at most 63 characters";
+	static const char user_what[] = "a user name or uid, optionally "
+	    "with :group or :gid, like app or 1000:1000";
 	struct kv kv[K_N];
 	struct rollout_keys rk = { NULL, NULL, NULL, NULL };
 	const char *v;
 	char reason[160], q[SHOW_MAX * 4 + 16];
 	size_t i;
-	int rc;
+	int rc, bad = 0;
 
 	if (root == NULL || (root->type == YNODE_SCALAR && root->null))
 		return fail(c, 0, NULL, "the file is empty (expected a "
 		    "mapping of service, image, hosts, health, ...)");
-	if ((rc = map_get(c, root, NULL, "a mapping of settings (service: "
-	    "..., image: ..., hosts: ..., health: ...)", keys, NULL,
-	    kv)) != 0)
-		return rc;
+	if (root->type != YNODE_MAP)
+		return map_get(c, root, NULL, "a mapping of settings (service: "
+		    "..., image: ..., hosts: ..., health: ...)", keys, NULL,
+		    kv);
+	/* Unknown and repeated keys are noted; the others are read. */
+	STEP(map_get(c, root, NULL, "a mapping of settings", keys, NULL, kv));
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
 		if (kv[required[i]].k == NULL)
-			return fail(c, 0, NULL, "missing required key \"%s\"",
+			bad = fail(c, 0, NULL, "missing required key \"%s\"",
 			    keys[required[i]]);
 
-	if ((rc = scalar(c, kv[K_SERVICE].v, "service", service_what,
-	    &v)) != 0)
-		return rc;
-	if (!service_name_valid(v))
-		return expected(c, kv[K_SERVICE].v, "service", service_what);
-	snprintf(s->service, sizeof(s->service), "%s", v);
-
-	if ((rc = scalar(c, kv[K_IMAGE].v, "image", "an image reference like "
-	    "registry:5000/web:1.4.2", &v)) != 0)
-		return rc;
-	if (spec_image_check(v, reason, sizeof(reason)) != 0) {
-		quote(v, strlen(v), q, sizeof(q));
-		return fail(c, kv[K_IMAGE].v->line, "image", "%s, got %s",
-		    reason, q);
+	if (kv[K_SERVICE].k != NULL) {
+		if ((rc = scalar(c, kv[K_SERVICE].v, "service", service_what,
+		    &v)) != 0)
+			bad = rc;
+		else if (!service_name_valid(v))
+			bad = expected(c, kv[K_SERVICE].v, "service",
+			    service_what);
+		else
+			snprintf(s->service, sizeof(s->service), "%s", v);
 	}
-	snprintf(s->image, sizeof(s->image), "%s", v);
-
-	if ((rc = read_hosts(c, kv[K_HOSTS].v, s)) != 0)
-		return rc;
-	if (kv[K_PORT].k && (rc = read_port(c, kv[K_PORT].v, s)) != 0)
-		return rc;
-	if (kv[K_ENV].k && (rc = read_pairs(c, kv[K_ENV].v, "env",
-	    "a mapping of variables like { LOG_LEVEL: info }", SPEC_ENV_MAX,
-	    "variable", env_name_valid, "a variable name ([A-Za-z_]"
-	    "[A-Za-z0-9_]*)", NULL, "a value", 0, &s->env, &s->nenv)) != 0)
-		return rc;
-	if ((rc = read_health(c, kv[K_HEALTH].v, s)) != 0)
-		return rc;
-	if (kv[K_STRATEGY].k && (rc = read_strategy(c, kv[K_STRATEGY].v,
-	    s)) != 0)
-		return rc;
-	if (kv[K_ROLLOUT].k && (rc = read_rollout(c, kv[K_ROLLOUT].v, s,
-	    &rk)) != 0)
-		return rc;
-	if (kv[K_SECRETS].k && (rc = read_secrets(c, kv[K_SECRETS].v, s)) != 0)
-		return rc;
+	if (kv[K_IMAGE].k != NULL) {
+		if ((rc = scalar(c, kv[K_IMAGE].v, "image", "an image "
+		    "reference like registry:5000/web:1.4.2", &v)) != 0) {
+			bad = rc;
+		} else if (spec_image_check(v, reason, sizeof(reason)) != 0) {
+			quote(v, strlen(v), q, sizeof(q));
+			bad = fail(c, kv[K_IMAGE].v->line, "image", "%s, got %s",
+			    reason, q);
+		} else {
+			snprintf(s->image, sizeof(s->image), "%s", v);
+		}
+	}
+	if (kv[K_HOSTS].k)
+		STEP(read_hosts(c, kv[K_HOSTS].v, s));
+	if (kv[K_PORT].k && kv[K_PORTS].k)
+		bad = fail(c, kv[K_PORTS].k->line, "ports", "port: and ports: "
+		    "go not together (port: is at line %u): write one; "
+		    "ports: [ ... ] lists the first port too",
+		    kv[K_PORT].k->line);
+	else if (kv[K_PORT].k)
+		STEP(read_port(c, kv[K_PORT].v, s));
+	else if (kv[K_PORTS].k)
+		STEP(read_ports(c, kv[K_PORTS].v, s));
+	if (kv[K_ENV].k)
+		STEP(read_pairs(c, kv[K_ENV].v, "env", "a mapping of variables "
+		    "like { LOG_LEVEL: info }", SPEC_ENV_MAX, "variable",
+		    env_name_valid, "a variable name ([A-Za-z_][A-Za-z0-9_]*)",
+		    NULL, "a value", 0, &s->env, &s->nenv));
+	if (kv[K_HEALTH].k)
+		STEP(read_health(c, kv[K_HEALTH].v, s));
+	if (kv[K_STRATEGY].k)
+		STEP(read_strategy(c, kv[K_STRATEGY].v, s));
+	if (kv[K_ROLLOUT].k)
+		STEP(read_rollout(c, kv[K_ROLLOUT].v, s, &rk));
+	if (kv[K_SECRETS].k)
+		STEP(read_secrets(c, kv[K_SECRETS].v, s));
 	s->proxy.mode = s->health.check == SPEC_CHECK_HTTP ? SPEC_PROXY_HTTP :
 	    SPEC_PROXY_TCP;
-	if (kv[K_PROXY].k) {
-		if ((rc = read_proxy(c, kv[K_PROXY].v, s)) != 0)
-			return rc;
-		if (!s->port.set)
-			return fail(c, kv[K_PROXY].k->line, "proxy", "the "
-			    "service publishes no host port (port:), and "
-			    "ferry-proxy serves host ports only: there is no "
-			    "proxy to set");
+	if (kv[K_PROXY].k)
+		STEP(read_proxy(c, kv[K_PROXY].v, s));
+	if (kv[K_CANARY].k)
+		STEP(read_canary(c, kv[K_CANARY].v, s));
+	if (kv[K_BLUE_GREEN].k)
+		STEP(read_blue_green(c, kv[K_BLUE_GREEN].v, s));
+	if (kv[K_ANALYSIS].k)
+		STEP(read_analysis(c, kv[K_ANALYSIS].v, s));
+	if (kv[K_COMMAND].k)
+		STEP(read_words(c, kv[K_COMMAND].v, "command", &s->command,
+		    &s->ncommand));
+	if (kv[K_ENTRYPOINT].k)
+		STEP(read_words(c, kv[K_ENTRYPOINT].v, "entrypoint",
+		    &s->entrypoint, &s->nentrypoint));
+	if (kv[K_WORKDIR].k) {
+		if ((rc = scalar(c, kv[K_WORKDIR].v, "workdir", PATH_WHAT,
+		    &v)) != 0)
+			bad = rc;
+		else if (!abs_path_valid(v))
+			bad = expected(c, kv[K_WORKDIR].v, "workdir",
+			    PATH_WHAT);
+		else if ((s->workdir = strdup(v)) == NULL)
+			return nomem(c);
 	}
-	if (kv[K_CANARY].k && (rc = read_canary(c, kv[K_CANARY].v, s)) != 0)
-		return rc;
-	if (kv[K_BLUE_GREEN].k && (rc = read_blue_green(c,
-	    kv[K_BLUE_GREEN].v, s)) != 0)
-		return rc;
-	if (kv[K_ANALYSIS].k && (rc = read_analysis(c, kv[K_ANALYSIS].v,
-	    s)) != 0)
-		return rc;
+	if (kv[K_USER].k) {
+		if ((rc = scalar(c, kv[K_USER].v, "user", user_what, &v)) != 0)
+			bad = rc;
+		else if (!user_valid(v))
+			bad = expected(c, kv[K_USER].v, "user", user_what);
+		else if ((s->user = strdup(v)) == NULL)
+			return nomem(c);
+	}
+	if (kv[K_VOLUMES].k)
+		STEP(read_volumes(c, kv[K_VOLUMES].v, s));
+	if (kv[K_RESOURCES].k)
+		STEP(read_resources(c, kv[K_RESOURCES].v, s));
+	if (kv[K_RESTART].k)
+		STEP(read_restart(c, kv[K_RESTART].v, s));
+	if (kv[K_STOP_SIGNAL].k)
+		STEP(read_stop_signal(c, kv[K_STOP_SIGNAL].v, s));
+	if (kv[K_STOP_TIMEOUT].k)
+		STEP(read_stop_timeout(c, kv[K_STOP_TIMEOUT].v, s));
+	if (kv[K_LABELS].k)
+		STEP(read_labels(c, kv[K_LABELS].v, s));
+	if (kv[K_LOG].k)
+		STEP(read_log(c, kv[K_LOG].v, s));
+	/* The checks across sections weigh what the sections hold: only
+	 * when each read cleanly, or they would blame a key for another's
+	 * mistake. */
+	if (bad != 0)
+		return bad;
+	if (kv[K_PROXY].k && !s->port.set)
+		return fail(c, kv[K_PROXY].k->line, "proxy", "the service "
+		    "publishes no host port (port:), and ferry-proxy serves "
+		    "host ports only: there is no proxy to set");
+	if (s->nports > 1 && kv[K_PROXY].k)
+		return fail(c, kv[K_PROXY].k->line, "proxy", "goes with one "
+		    "host port: ferry-proxy serves one port per service in "
+		    "this version, and ports: lists %zu (a host with "
+		    "ferry-proxy refuses several)", s->nports);
+	if (s->nports > 1 && s->strategy != SPEC_STRATEGY_ROLLING)
+		return fail(c, kv[K_STRATEGY].k->line, "strategy", "%s needs "
+		    "ferry-proxy, which serves one host port per service in "
+		    "this version, and ports: lists %zu",
+		    STRATEGY_NAMES[s->strategy], s->nports);
+	if (s->healthcheck.set && s->health.check != SPEC_CHECK_DOCKER)
+		return fail(c, kv[K_HEALTH].k->line, "health", "internal: "
+		    "docker test without the docker check");
 	return check_strategy(c, &kv[K_STRATEGY], &kv[K_CANARY],
 	    &kv[K_BLUE_GREEN], &kv[K_ANALYSIS], &rk, s);
 }
+
+#undef STEP
 
 int
 spec_parse(const char *filename, const char *text, size_t len,
     struct spec **out, char *err, size_t errlen)
 {
-	struct ctx c = { filename ? filename : "spec", err, errlen };
+	struct ctx c = { filename ? filename : "spec", err, errlen, NULL };
 	struct ynode *root = NULL;
 	struct spec *s = NULL;
 	int rc;
@@ -1983,11 +2801,21 @@ spec_parse(const char *filename, const char *text, size_t len,
 		goto out;
 	}
 	spec_defaults(s);
-	if ((rc = read_spec(&c, root, s)) != 0)
+	if ((c.probs = calloc(1, sizeof(*c.probs))) == NULL) {
+		rc = nomem(&c);
+		goto out;
+	}
+	rc = read_spec(&c, root, s);
+	if (rc == 0 && c.probs->total > 0)
+		rc = FERR_MALFORMED;	/* noted below a reader that went on */
+	if (rc == FERR_MALFORMED)
+		problems_write(c.probs, err, errlen);
+	if (rc != 0)
 		goto out;
 	*out = s;
 	s = NULL;
 out:
+	free(c.probs);
 	spec_free(s);
 	yamltree_free(root);
 	return rc;
@@ -2037,5 +2865,19 @@ spec_free(struct spec *s)
 		free(s->analysis.prom[i].query);
 	}
 	free(s->analysis.prom);
+	free(s->ports);
+	free_strings(s->command, s->ncommand);
+	free_strings(s->entrypoint, s->nentrypoint);
+	free(s->workdir);
+	free(s->user);
+	for (size_t i = 0; s->volumes != NULL && i < s->nvolumes; i++) {
+		free(s->volumes[i].source);
+		free(s->volumes[i].target);
+	}
+	free(s->volumes);
+	free_pairs(s->labels, s->nlabels);
+	free(s->log_driver);
+	free_pairs(s->log_opts, s->nlog_opts);
+	free_strings(s->healthcheck.test, s->healthcheck.ntest);
 	free(s);
 }

@@ -25,6 +25,23 @@
 #define SPEC_START_INTERVAL_MS	100	/* health.start_interval default */
 #define SPEC_SECRETS_MAX	64	/* names in secrets: [...] */
 #define SPEC_SECRET_NAME_MAX	64	/* [A-Za-z0-9_][A-Za-z0-9_.-]{0,63} */
+#define SPEC_ERRORS_MAX		20	/* problems listed, then "and N more" */
+
+/* The container's own settings (issue 16). */
+#define SPEC_PORTS_MAX		16	/* entries of ports: */
+#define SPEC_VOLUMES_MAX	32	/* entries of volumes: */
+#define SPEC_VOLUME_NAME_MAX	64	/* [A-Za-z0-9][A-Za-z0-9_.-]+ */
+#define SPEC_USER_MAX		64	/* user: name or uid[:gid] */
+#define SPEC_CLABELS_MAX	64	/* entries of labels: */
+#define SPEC_CLABEL_KEY_MAX	128
+#define SPEC_CLABEL_VALUE_MAX	1024
+#define SPEC_LOG_OPTS_MAX	16	/* log.options */
+#define SPEC_LOG_OPT_MAX	256	/* bytes of a log option's value */
+#define SPEC_MEMORY_MIN		(6ull << 20)	/* Docker's least: 6 MiB */
+#define SPEC_MEMORY_MAX		(1ull << 50)	/* 1 PiB */
+#define SPEC_CPUS_MAX		1024
+#define SPEC_STOP_TIMEOUT_MAX_S	3600	/* stop_timeout: at most 1h */
+#define SPEC_SIGNAL_MAX		15	/* SIGRTMIN+15 */
 
 /* How the hosts of a rollout are chosen: by name or by label. */
 enum spec_hosts {
@@ -193,6 +210,44 @@ struct spec_secret {
 	uint64_t version;		/* 0: not looked up yet */
 };
 
+/* Docker's RestartPolicy once a swap is done (restart:); the names are
+ * Docker's.  While a swap judges a new container it has none. */
+enum spec_restart {
+	SPEC_RESTART_UNLESS_STOPPED = 0,	/* the default */
+	SPEC_RESTART_NO = 1,
+	SPEC_RESTART_ON_FAILURE = 2,		/* restart_max: 0 unbounded */
+	SPEC_RESTART_ALWAYS = 3,
+};
+
+/* One entry of ports: (port: is the one-entry form). */
+struct spec_port {
+	uint32_t host;			/* 1..65535, distinct */
+	uint32_t container;		/* 1..65535 */
+};
+
+/* One entry of volumes: "SOURCE:TARGET[:ro|:rw]". */
+struct spec_volume {
+	char *source;			/* an absolute host path (a bind) or
+					 * a named volume */
+	char *target;			/* an absolute path in the container */
+	int bind;			/* source is a host path */
+	int read_only;
+};
+
+/* health: { docker: { test: [...], ... } }: a HEALTHCHECK of the spec's
+ * own, given to the container (Docker's Healthcheck), by which the docker
+ * check judges instead of the image's. */
+struct spec_healthcheck {
+	int set;
+	char **test;			/* Docker's Test: [CMD, ...],
+					 * [CMD-SHELL, "..."] */
+	size_t ntest;
+	uint32_t interval_ms;		/* default health.interval */
+	uint32_t timeout_ms;		/* default health.timeout */
+	uint32_t start_period_ms;	/* default health.start_period */
+	uint32_t retries;		/* default health.unhealthy_threshold */
+};
+
 /* One service spec, as checked.  Everything it points to is owned by it
  * and freed by spec_free. */
 struct spec {
@@ -221,7 +276,38 @@ struct spec {
 	uint32_t keep_old_ms;		/* SPEC_STRATEGY_BLUE_GREEN: the old
 					 * containers stay warm, default 10m */
 	struct spec_analysis analysis;	/* canary or blue-green, optional */
+
+	/* The container (issue 16): each empty or 0 when not written (the
+	 * image's own, or Docker's default). */
+	struct spec_port *ports;	/* ports:, or port: as its one entry;
+					 * ports[0] is also port */
+	size_t nports;
+	char **command;			/* Cmd */
+	size_t ncommand;
+	char **entrypoint;		/* Entrypoint */
+	size_t nentrypoint;
+	char *workdir;			/* WorkingDir */
+	char *user;			/* User: name or uid[:gid] */
+	struct spec_volume *volumes;	/* file order, distinct targets */
+	size_t nvolumes;
+	uint64_t memory;		/* bytes (Memory); 0: no limit */
+	uint64_t nano_cpus;		/* NanoCpus; 0: no limit */
+	enum spec_restart restart;	/* default unless-stopped */
+	uint32_t restart_max;		/* on-failure:N */
+	char stop_signal[16];		/* "" : the image's (SIGTERM) */
+	uint32_t stop_timeout_s;	/* 0: 10 s */
+	struct spec_pair *labels;	/* the user's labels, file order */
+	size_t nlabels;
+	char *log_driver;		/* NULL: the daemon's default */
+	struct spec_pair *log_opts;	/* log.options */
+	size_t nlog_opts;
+	struct spec_healthcheck healthcheck;	/* health.docker mapping */
 };
+
+/* spec_restart_text writes s's restart policy as Docker names it
+ * ("unless-stopped", "on-failure:3", ...) into buf. */
+void
+spec_restart_text(const struct spec *s, char *buf, size_t len);
 
 /*
  * spec_parse reads the service spec in text (len bytes, need not be
@@ -245,11 +331,19 @@ struct spec {
  *
  * Returns 0, FERR_MALFORMED (not YAML, or not a valid spec), FERR_TOOBIG
  * (the file is too large), FERR_NOMEM or FERR_ARG (out or text NULL).  On
- * failure *out is NULL and err (when not NULL) holds one line naming the
- * file, the 1-based line and the field, and saying what was expected:
+ * failure *out is NULL and err (when not NULL) holds every problem found,
+ * one a line in the file's order, each naming the file, the 1-based line
+ * and the field, and saying what was expected:
  *
  *	web.yml:7: health.interval: expected a duration like 500ms, 5s or
  *	2m, got "fast"
+ *	web.yml:12: restart: expected no, on-failure[:N], always or
+ *	unless-stopped, got "sometimes"
+ *
+ * Each section is read to its first problem and the next section is read
+ * still; the checks across sections run only when the sections read
+ * cleanly.  At most SPEC_ERRORS_MAX lines are written, then "and N more
+ * problems"; what does not fit in errlen is cut at a line's end.
  *
  * Environment values never appear in messages.  Nothing is leaked on any
  * path.

@@ -223,6 +223,244 @@ spec_proxy_new(const struct spec *s, Ferry__ProxySettings **out)
 	return 0;
 }
 
+/* strings_dup copies n strings into a new array; *out NULL when n is 0.
+ * Returns 0 or FERR_NOMEM (nothing left allocated). */
+static int
+strings_dup(char *const *v, size_t n, char ***out)
+{
+	size_t i;
+
+	*out = NULL;
+	if (n == 0)
+		return 0;
+	if ((*out = calloc(n, sizeof(char *))) == NULL)
+		return FERR_NOMEM;
+	for (i = 0; i < n; i++)
+		if (((*out)[i] = strdup(v[i])) == NULL) {
+			while (i-- > 0)
+				free((*out)[i]);
+			free(*out);
+			*out = NULL;
+			return FERR_NOMEM;
+		}
+	return 0;
+}
+
+static void
+strings_free(char **v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free_pb_string(v[i]);
+	free(v);
+}
+
+static void
+labels_free(Ferry__Label **l, size_t n)
+{
+	size_t i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		if (l[i] == NULL)
+			continue;
+		free_pb_string(l[i]->key);
+		free_pb_string(l[i]->value);
+		free(l[i]);
+	}
+	free(l);
+}
+
+/* labels_dup turns n pairs into Labels; *out NULL when n is 0. */
+static int
+labels_dup(const struct spec_pair *p, size_t n, Ferry__Label ***out)
+{
+	size_t i;
+
+	*out = NULL;
+	if (n == 0)
+		return 0;
+	if ((*out = calloc(n, sizeof(**out))) == NULL)
+		return FERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		if (((*out)[i] = malloc(sizeof(Ferry__Label))) == NULL)
+			goto nomem;
+		ferry__label__init((*out)[i]);
+		if (((*out)[i]->key = strdup(p[i].name)) == NULL ||
+		    ((*out)[i]->value = strdup(p[i].value)) == NULL)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	labels_free(*out, n);	/* unset entries are NULL or empty */
+	*out = NULL;
+	return FERR_NOMEM;
+}
+
+static void
+binds_free(Ferry__Bind **b, size_t n)
+{
+	size_t i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		if (b[i] == NULL)
+			continue;
+		free_pb_string(b[i]->source);
+		free_pb_string(b[i]->target);
+		free(b[i]);
+	}
+	free(b);
+}
+
+/* volumes_dup sorts s's volumes into binds (host paths) and named
+ * volumes, in the file's order. */
+static int
+volumes_dup(const struct spec *s, Ferry__Bind ***binds, size_t *nbinds,
+    Ferry__Bind ***vols, size_t *nvols)
+{
+	Ferry__Bind *b;
+	size_t i;
+
+	*binds = *vols = NULL;
+	*nbinds = *nvols = 0;
+	if (s->nvolumes == 0)
+		return 0;
+	if ((*binds = calloc(s->nvolumes, sizeof(**binds))) == NULL ||
+	    (*vols = calloc(s->nvolumes, sizeof(**vols))) == NULL)
+		goto nomem;
+	for (i = 0; i < s->nvolumes; i++) {
+		if ((b = malloc(sizeof(*b))) == NULL)
+			goto nomem;
+		ferry__bind__init(b);
+		if (s->volumes[i].bind)
+			(*binds)[(*nbinds)++] = b;
+		else
+			(*vols)[(*nvols)++] = b;
+		b->read_only = s->volumes[i].read_only;
+		if ((b->source = strdup(s->volumes[i].source)) == NULL ||
+		    (b->target = strdup(s->volumes[i].target)) == NULL)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	binds_free(*binds, *nbinds);
+	binds_free(*vols, *nvols);
+	*binds = *vols = NULL;
+	*nbinds = *nvols = 0;
+	return FERR_NOMEM;
+}
+
+/* container_fill sets the Swap's container settings (fields 9, 10, 24
+ * and 29 to 40) from s.  On failure what it set is freed by
+ * spec_swap_clear's part for them (container_clear). */
+static int
+container_fill(const struct spec *s, Ferry__Swap *w)
+{
+	char restart[32];
+	size_t i;
+
+	if (strings_dup(s->command, s->ncommand, &w->command) != 0)
+		return FERR_NOMEM;
+	w->n_command = s->ncommand;
+	if (strings_dup(s->entrypoint, s->nentrypoint, &w->entrypoint) != 0)
+		return FERR_NOMEM;
+	w->n_entrypoint = s->nentrypoint;
+	if ((s->workdir != NULL && (w->workdir = strdup(s->workdir)) ==
+	    NULL) || (s->user != NULL && (w->user = strdup(s->user)) == NULL))
+		return FERR_NOMEM;
+	if (s->nports > 1) {
+		if ((w->more_ports = calloc(s->nports - 1,
+		    sizeof(*w->more_ports))) == NULL)
+			return FERR_NOMEM;
+		for (i = 1; i < s->nports; i++) {
+			Ferry__PortBinding *pb = malloc(sizeof(*pb));
+
+			if (pb == NULL)
+				return FERR_NOMEM;
+			ferry__port_binding__init(pb);
+			pb->host = s->ports[i].host;
+			pb->container = s->ports[i].container;
+			w->more_ports[w->n_more_ports++] = pb;
+		}
+	}
+	if (volumes_dup(s, &w->binds, &w->n_binds, &w->volumes,
+	    &w->n_volumes) != 0)
+		return FERR_NOMEM;
+	w->memory = s->memory;
+	w->nano_cpus = s->nano_cpus;
+	spec_restart_text(s, restart, sizeof(restart));
+	if ((w->restart = strdup(restart)) == NULL)
+		return FERR_NOMEM;
+	if (s->stop_signal[0] != '\0' &&
+	    (w->stop_signal = strdup(s->stop_signal)) == NULL)
+		return FERR_NOMEM;
+	w->stop_timeout_s = s->stop_timeout_s;
+	if (labels_dup(s->labels, s->nlabels, &w->labels) != 0)
+		return FERR_NOMEM;
+	w->n_labels = s->nlabels;
+	if (s->log_driver != NULL) {
+		if ((w->log = malloc(sizeof(*w->log))) == NULL)
+			return FERR_NOMEM;
+		ferry__log_settings__init(w->log);
+		if ((w->log->driver = strdup(s->log_driver)) == NULL ||
+		    labels_dup(s->log_opts, s->nlog_opts,
+		    &w->log->options) != 0)
+			return FERR_NOMEM;
+		w->log->n_options = s->nlog_opts;
+	}
+	if (s->healthcheck.set) {
+		if ((w->healthcheck = malloc(sizeof(*w->healthcheck))) ==
+		    NULL)
+			return FERR_NOMEM;
+		ferry__docker_healthcheck__init(w->healthcheck);
+		w->healthcheck->interval_ms = s->healthcheck.interval_ms;
+		w->healthcheck->timeout_ms = s->healthcheck.timeout_ms;
+		w->healthcheck->start_period_ms =
+		    s->healthcheck.start_period_ms;
+		w->healthcheck->retries = s->healthcheck.retries;
+		if (strings_dup(s->healthcheck.test, s->healthcheck.ntest,
+		    &w->healthcheck->test) != 0)
+			return FERR_NOMEM;
+		w->healthcheck->n_test = s->healthcheck.ntest;
+	}
+	return 0;
+}
+
+/* container_clear frees what container_fill set (and only that). */
+static void
+container_clear(Ferry__Swap *w)
+{
+	size_t i;
+
+	strings_free(w->command, w->n_command);
+	strings_free(w->entrypoint, w->n_entrypoint);
+	free_pb_string(w->workdir);
+	free_pb_string(w->user);
+	for (i = 0; w->more_ports != NULL && i < w->n_more_ports; i++)
+		free(w->more_ports[i]);
+	free(w->more_ports);
+	binds_free(w->binds, w->n_binds);
+	binds_free(w->volumes, w->n_volumes);
+	free_pb_string(w->restart);
+	free_pb_string(w->stop_signal);
+	labels_free(w->labels, w->n_labels);
+	if (w->log != NULL) {
+		free_pb_string(w->log->driver);
+		labels_free(w->log->options, w->log->n_options);
+		free(w->log);
+	}
+	if (w->healthcheck != NULL) {
+		strings_free(w->healthcheck->test, w->healthcheck->n_test);
+		free(w->healthcheck);
+	}
+}
+
 int
 spec_swap_fill(const struct spec *s, uint64_t revision, const char *image,
     uint64_t deployment, const struct swap_seal *seal, Ferry__Swap *swap)
@@ -233,6 +471,7 @@ spec_swap_fill(const struct spec *s, uint64_t revision, const char *image,
 	Ferry__PortBinding *port = NULL;
 	Ferry__HealthSpec *health = NULL;
 	Ferry__ProxySettings *proxy = NULL;
+	Ferry__Swap c = FERRY__SWAP__INIT;
 	size_t i;
 	int rc = FERR_NOMEM;
 
@@ -274,6 +513,16 @@ spec_swap_fill(const struct spec *s, uint64_t revision, const char *image,
 		spec_health_free(health);
 		goto fail;
 	}
+	if (container_fill(s, &c) != 0) {
+		container_clear(&c);
+		free_sealed(sealed, s->nsecrets);
+		spec_health_free(health);
+		rc = FERR_NOMEM;
+		goto fail;
+	}
+	/* The container's settings, then what is set here: c was only
+	 * ever written in those fields. */
+	*swap = c;
 	swap->service = service;
 	swap->revision = revision;
 	swap->deployment = dep != NULL ? dep :
@@ -312,5 +561,6 @@ spec_swap_clear(Ferry__Swap *swap)
 	free(swap->proxy);
 	spec_health_free(swap->health);
 	free_sealed(swap->secrets, swap->n_secrets);
+	container_clear(swap);
 	ferry__swap__init(swap);
 }

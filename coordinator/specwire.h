@@ -60,7 +60,11 @@ specwire_seal(const uint8_t *host_pk, const uint8_t *value, size_t len,
  * spec_swap_fill builds the Swap command that runs s at revision on a
  * host, whole: it is the one place that sets a Swap's fields.  From s:
  * service, env, port (NULL when the spec publishes none), health, order
- * and proxy (NULL without a port); weight stays 0 (the whole swap:
+ * and proxy (NULL without a port), and the container's settings: command,
+ * entrypoint, workdir, user, more_ports (ports: after the first), binds
+ * (volumes: from host paths) and volumes (named ones), memory, nano_cpus,
+ * restart (always set, "unless-stopped" by default), stop_signal,
+ * stop_timeout_s, labels, log and healthcheck; weight stays 0 (the whole swap:
  * `ferry swap --weight` sets it after); then revision, image (what the host runs, by digest:
  * repo@sha256:<64 hex>) and deployment, the rollout's id in decimal, or ""
  * when deployment is 0 (a swap outside any rollout, `ferry swap`).  Every

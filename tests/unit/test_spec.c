@@ -364,7 +364,8 @@ Test(spec, docker_check)
 	refused_exact(edit(8, "  docker: false"), "web.yml:7: health: "
 	    "expected a check: one of http, tcp, exec or docker: true");
 	refused_exact(edit(8, "  docker: yes please"), "web.yml:8: "
-	    "health.docker: expected true or false, got \"yes please\"");
+	    "health.docker: expected true, false, or a mapping like { test: "
+	    "[CMD, pg_isready, -q] }, got \"yes please\"");
 }
 
 Test(spec, batch_as_percentage_and_count)
@@ -438,10 +439,14 @@ Test(spec, reads_only_len_bytes)
 
 Test(spec, unknown_keys)
 {
-	refused_exact(edit(2, "imag: web:1"), "web.yml:2: unknown key "
-	    "\"imag\" (expected one of: service, image, hosts, port, env, "
-	    "health, strategy, rollout, secrets, proxy, canary, blue_green, "
-	    "analysis)");
+	/* Both problems at once: what is missing, and the key that is not
+	 * known (first the file's, then line 2's). */
+	refused_exact(edit(2, "imag: web:1"), "web.yml: missing required key "
+	    "\"image\"\nweb.yml:2: unknown key \"imag\" (expected one of: "
+	    "service, image, hosts, port, env, health, strategy, rollout, "
+	    "secrets, proxy, canary, blue_green, analysis, ports, command, "
+	    "entrypoint, workdir, user, volumes, resources, restart, "
+	    "stop_signal, stop_timeout, labels, log)");
 	refused_exact(edit(9, "  intervall: 1s"), "web.yml:9: health: "
 	    "unknown key \"intervall\" (expected one of: http, tcp, exec, "
 	    "docker, interval, timeout, start_period, start_interval, "
@@ -516,8 +521,8 @@ Test(spec, wrong_types)
 	refused_exact("just words\n", "web.yml:1: expected a mapping of "
 	    "settings (service: ..., image: ..., hosts: ..., health: ...), "
 	    "got \"just words\"");
-	refused_exact(edit(1, "[a]: web"), "web.yml:1: expected a key name, "
-	    "got a list");
+	refused_exact(edit(1, "[a]: web"), "web.yml: missing required key "
+	    "\"service\"\nweb.yml:1: expected a key name, got a list");
 	/* An env value is never echoed back: it may be a password. */
 	refused_exact(edit(5, "env: { LOG_LEVEL: { secret: hunter2 } }"),
 	    "web.yml:5: env.LOG_LEVEL: expected a value, got a mapping");
