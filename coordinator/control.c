@@ -44,7 +44,7 @@ void
 ctl_error(struct rep_slot *slot, const char *fmt, ...)
 {
 	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
-	char msg[1024];
+	char msg[8192];		/* a spec's problems, one a line */
 	va_list ap;
 
 	va_start(ap, fmt);

@@ -1700,7 +1700,29 @@ plan_for(struct ferryd *fd, const struct spec *s, const char *kind,
 		snprintf(why, whylen, "ferryd is out of memory");
 		return rc;
 	}
-	return plan_make(s, sn->hosts, sn->n, off, p, why, whylen);
+	if ((rc = plan_make(s, sn->hosts, sn->n, off, p, why, whylen)) != 0)
+		log_warnx("%s: plan refused: %s", s->service, why);
+	return rc;
+}
+
+/* log_spec_refused logs a refused spec's problems (one a line in err)
+ * on one line, "; " between them. */
+static void
+log_spec_refused(const char *err)
+{
+	char line[2048];
+	size_t i, o = 0;
+
+	for (i = 0; err[i] != '\0' && o + 3 < sizeof(line); i++) {
+		if (err[i] == '\n') {
+			line[o++] = ';';
+			line[o++] = ' ';
+		} else {
+			line[o++] = err[i];
+		}
+	}
+	line[o] = '\0';
+	log_warnx("spec refused: %s", line);
 }
 
 /* parse_request parses the spec of a deploy or plan request, applying
@@ -1715,8 +1737,10 @@ parse_request(const Ferry__DeployRequest *req, struct spec **out, char *err,
 	 * file, and the parser says what it lacks. */
 	if ((rc = spec_parse(req->spec_file, req->spec.data != NULL ?
 	    (const char *)req->spec.data : "", req->spec.len, out, err,
-	    errlen)) != 0)
+	    errlen)) != 0) {
+		log_spec_refused(err);
 		return rc;
+	}
 	if (req->image && req->image[0]) {
 		char why[256];
 		if (spec_image_check(req->image, why, sizeof(why)) != 0) {
@@ -1876,7 +1900,7 @@ deploy_request(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeployRequest *req, const char *actor)
 {
 	struct spec *s = NULL;
-	char err[1024];
+	char err[8192];
 	uint64_t rev;
 	int rc;
 
@@ -2147,7 +2171,7 @@ deploy_plan(struct ferryd *fd, struct rep_slot *slot,
 	struct spec *s = NULL, *cur = NULL;
 	struct snapshot sn;
 	struct plan pl;
-	char err[1024], **changes = NULL, fate[200], strategy[1024];
+	char err[8192], **changes = NULL, fate[200], strategy[1024];
 	size_t nchanges = 0, i, nh = 0;
 	uint64_t current = 0;
 	int rc;

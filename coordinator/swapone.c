@@ -359,7 +359,7 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 	Ferry__Pull pull = FERRY__PULL__INIT;
 	struct swap_wait *w;
 	struct host *h;
-	char err[1024];
+	char err[8192];
 	int rc;
 
 	h = req->host ? fleet_find(fd, req->host) : NULL;

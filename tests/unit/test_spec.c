@@ -1671,6 +1671,8 @@ struct effect {
 #define P95 "canary, a_p95_regression_fails"
 #define BLUEGREEN "canary, blue_green_switches_six_hosts_and_back"
 #define PROM "canary, a_prometheus_check_judges_the_canary"
+#define CONT_C "test_container.c"
+#define INSPECT "container, every_container_key_shows_on_docker_inspect"
 
 static const struct effect effects[] = {
 	{ "service", KEYS_C, CONTAINER },
@@ -1750,6 +1752,27 @@ static const struct effect effects[] = {
 	{ "analysis.prometheus.url", CANARY_C, PROM },
 	{ "analysis.prometheus.query", CANARY_C, PROM },
 	{ "analysis.prometheus.max", CANARY_C, PROM },
+	{ "ports", CONT_C, INSPECT },
+	{ "health.docker.test", CONT_C, INSPECT },
+	{ "health.docker.interval", CONT_C, INSPECT },
+	{ "health.docker.timeout", CONT_C, INSPECT },
+	{ "health.docker.start_period", CONT_C, INSPECT },
+	{ "health.docker.retries", CONT_C, INSPECT },
+	{ "command", CONT_C, INSPECT },
+	{ "entrypoint", CONT_C, INSPECT },
+	{ "workdir", CONT_C, INSPECT },
+	{ "user", CONT_C, INSPECT },
+	{ "volumes", CONT_C, INSPECT },
+	{ "resources", CONT_C, INSPECT },
+	{ "resources.memory", CONT_C, INSPECT },
+	{ "resources.cpus", CONT_C, INSPECT },
+	{ "restart", CONT_C, INSPECT },
+	{ "stop_signal", CONT_C, INSPECT },
+	{ "stop_timeout", CONT_C, INSPECT },
+	{ "labels", CONT_C, INSPECT },
+	{ "log", CONT_C, INSPECT },
+	{ "log.driver", CONT_C, INSPECT },
+	{ "log.options", CONT_C, INSPECT },
 };
 
 #define NEFFECTS (sizeof(effects) / sizeof(effects[0]))

@@ -1,0 +1,288 @@
+// links: tests/integration/dkit.c
+/* test_container.c: the container's own keys of ferry.yml(5) (issue 16),
+ * shown on a real dockerd: each key's effect read back with docker
+ * inspect of the container a deployment created; both host ports of
+ * ports: answering (a host without ferry-proxy, where the container
+ * publishes them); a bind outside a host's --allowed-bind-paths refused
+ * by ferry plan and ferry deploy before anything is recorded, and by the
+ * agent itself when ferry swap sends it; several ports refused on a host
+ * with ferry-proxy; every problem of a spec listed at once by the CLI. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <criterion/criterion.h>
+
+#include "dkit.h"
+
+TestSuite(container, .init = setup, .fini = teardown, .timeout = 120);
+
+static char VOLUME[64];		/* a named volume unique to the test */
+
+/* inspect writes docker inspect's FORMAT of container NAME into R.out;
+ * returns its status. */
+static int
+inspect(const char *name, const char *format)
+{
+	return h_docker(&R, (const char *[]){ "inspect", "--format", format,
+	    name, NULL });
+}
+
+/* inspect_is: FORMAT of NAME reads want (its trailing newline aside). */
+static void
+inspect_is(const char *name, const char *format, const char *want)
+{
+	size_t n;
+
+	cr_assert_eq(inspect(name, format), 0, "inspect %s: %s", format,
+	    R.err);
+	n = strlen(R.out);
+	while (n > 0 && R.out[n - 1] == '\n')
+		R.out[--n] = '\0';
+	cr_assert_str_eq(R.out, want, "%s", format);
+}
+
+static const char *
+cname(int host, const char *service, int rev)
+{
+	static char buf[128];
+
+	snprintf(buf, sizeof(buf), "ferry-%s-%s-r%d", HOST[host], service,
+	    rev);
+	return buf;
+}
+
+static void
+volume_rm(void)
+{
+	if (VOLUME[0] != '\0')
+		h_docker(&R, (const char *[]){ "volume", "rm", "-f", VOLUME,
+		    NULL });
+}
+
+/* The image's server, as its CMD starts it, with PORT 8081 so that a
+ * user other than root may listen. */
+#define SERVE "trap 'exit 0' TERM INT; /bin/busybox httpd -f -p $PORT -h " \
+	"/www & wait"
+
+Test(container, every_container_key_shows_on_docker_inspect)
+{
+	char allowed[300], staticdir[320], want[600], body[256];
+	int port2 = h_free_port();
+
+	snprintf(VOLUME, sizeof(VOLUME), "ferry-%s-data", HOST[0]);
+	snprintf(allowed, sizeof(allowed), "%s/binds", F.dir);
+	snprintf(staticdir, sizeof(staticdir), "%s/static", allowed);
+	cr_assert_eq(mkdir(allowed, 0755), 0);
+	cr_assert_eq(mkdir(staticdir, 0755), 0);
+	/* Containers publish their ports themselves: no ferry-proxy. */
+	F.no_proxy = 1;
+	AGENT[0] = h_add_agent_with(&F, HOST[0], ADDR[0], (const char *[]){
+	    "--allowed-bind-paths", allowed, NULL });
+	h_write(&F, "c.yml",
+	    "service: kc\n"
+	    "image: " IMG "1\n"
+	    "hosts: [%s]\n"
+	    "ports:\n"
+	    "  - { host: %d, container: 8081 }\n"
+	    "  - { host: %d, container: 8081 }\n"
+	    "env: { PORT: \"8081\" }\n"
+	    "entrypoint: [/bin/busybox, env]\n"
+	    "command: [/bin/sh, -c, \"" SERVE "\"]\n"
+	    "workdir: /www\n"
+	    "user: \"1000:1000\"\n"
+	    "volumes: [ \"%s:/data\", \"%s:/static:ro\" ]\n"
+	    "resources: { memory: 64m, cpus: 0.5 }\n"
+	    "restart: on-failure:3\n"
+	    "stop_signal: SIGINT\n"
+	    "stop_timeout: 7s\n"
+	    "labels: { team: payments, tier: \"1\" }\n"
+	    "log: { driver: json-file, options: { max-size: 1m, max-file: "
+	    "\"2\" } }\n"
+	    "health:\n"
+	    "  docker:\n"
+	    "    test: [CMD, /bin/busybox, wget, -q, -O, /dev/null, "
+	    "\"http://127.0.0.1:8081/health\"]\n"
+	    "    interval: 300ms\n"
+	    "    timeout: 2s\n"
+	    "    start_period: 1s\n"
+	    "    retries: 2\n"
+	    "  interval: 300ms\n"
+	    "  deadline: 30s\n"
+	    "  min_healthy: 500ms\n"
+	    "rollout: { order: stop-first }\n",
+	    HOST[0], PORT, port2, VOLUME, staticdir);
+	cr_assert_eq(deploy_watch("c.yml"), 0, "%s%s", R.out, R.err);
+
+	/* command and entrypoint: env runs the shell, as written. */
+	inspect_is(cname(0, "kc", 1), "{{json .Config.Entrypoint}}",
+	    "[\"/bin/busybox\",\"env\"]");
+	cr_assert_eq(inspect(cname(0, "kc", 1), "{{json .Config.Cmd}}"), 0);
+	cr_assert(strstr(R.out, "[\"/bin/sh\",\"-c\",\"trap 'exit 0' TERM "
+	    "INT; /bin/busybox httpd -f -p $PORT") != NULL, "%s", R.out);
+	/* workdir, user. */
+	inspect_is(cname(0, "kc", 1), "{{.Config.WorkingDir}}", "/www");
+	inspect_is(cname(0, "kc", 1), "{{.Config.User}}", "1000:1000");
+	/* volumes: the named volume read-write, the bind read-only. */
+	cr_assert_eq(inspect(cname(0, "kc", 1), "{{range .Mounts}}{{.Type}} "
+	    "{{.Name}} {{.Source}} {{.Destination}} {{.RW}};{{end}}"), 0);
+	snprintf(want, sizeof(want), "volume %s ", VOLUME);
+	cr_assert(strstr(R.out, want) != NULL && strstr(R.out, " /data "
+	    "true;") != NULL, "%s", R.out);
+	snprintf(want, sizeof(want), "bind  %s /static false;", staticdir);
+	cr_assert(strstr(R.out, want) != NULL, "%s lacks %s", R.out, want);
+	/* resources: memory and cpus. */
+	inspect_is(cname(0, "kc", 1), "{{.HostConfig.Memory}} "
+	    "{{.HostConfig.NanoCpus}}", "67108864 500000000");
+	/* restart: once the swap was done (none while it judged). */
+	inspect_is(cname(0, "kc", 1), "{{.HostConfig.RestartPolicy.Name}}:"
+	    "{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+	    "on-failure:3");
+	/* stop_signal, stop_timeout. */
+	inspect_is(cname(0, "kc", 1), "{{.Config.StopSignal}} "
+	    "{{.Config.StopTimeout}}", "SIGINT 7");
+	/* labels: the user's beside ferry's. */
+	inspect_is(cname(0, "kc", 1), "{{index .Config.Labels \"team\"}} "
+	    "{{index .Config.Labels \"tier\"}} {{index .Config.Labels "
+	    "\"ferry.service\"}}", "payments 1 kc");
+	/* log: driver and options. */
+	inspect_is(cname(0, "kc", 1), "{{.HostConfig.LogConfig.Type}} "
+	    "{{index .HostConfig.LogConfig.Config \"max-size\"}} "
+	    "{{index .HostConfig.LogConfig.Config \"max-file\"}}",
+	    "json-file 1m 2");
+	/* health.docker: the container's own HEALTHCHECK (test, interval,
+	 * timeout, start_period, retries, in Docker's nanoseconds), and
+	 * Docker judges it healthy, as the docker check did. */
+	inspect_is(cname(0, "kc", 1), "{{json .Config.Healthcheck.Test}} "
+	    "{{.Config.Healthcheck.Interval}} {{.Config.Healthcheck.Timeout}} "
+	    "{{.Config.Healthcheck.StartPeriod}} "
+	    "{{.Config.Healthcheck.Retries}}", "[\"CMD\",\"/bin/busybox\","
+	    "\"wget\",\"-q\",\"-O\",\"/dev/null\","
+	    "\"http://127.0.0.1:8081/health\"] 300ms 2s 1s 2");
+	inspect_is(cname(0, "kc", 1), "{{.State.Health.Status}}", "healthy");
+	/* ports: each host port answers, from the one container. */
+	cr_assert_eq(h_http_get(ADDR[0], PORT, "/", body, sizeof(body)), 200);
+	cr_assert_eq(h_http_get(ADDR[0], port2, "/", body, sizeof(body)),
+	    200);
+	cr_assert_eq(inspect(cname(0, "kc", 1), "{{json "
+	    ".HostConfig.PortBindings}}"), 0);
+	snprintf(want, sizeof(want), "\"HostPort\":\"%d\"", port2);
+	cr_assert(strstr(R.out, want) != NULL, "%s", R.out);
+
+	h_docker(&R, (const char *[]){ "rm", "-f", cname(0, "kc", 1),
+	    NULL });
+	volume_rm();
+}
+
+/* A bind outside the host's allowed folders: ferry plan and ferry deploy
+ * refuse it naming host, path and the folders, and record nothing;
+ * ferry swap (which plans nothing) reaches the agent, which refuses it
+ * itself. */
+Test(container, a_bind_outside_the_allowed_paths_is_refused_at_plan_time)
+{
+	char allowed[300], want[600];
+
+	snprintf(allowed, sizeof(allowed), "%s/allowed", F.dir);
+	cr_assert_eq(mkdir(allowed, 0755), 0);
+	F.no_proxy = 1;
+	AGENT[0] = h_add_agent_with(&F, HOST[0], ADDR[0], (const char *[]){
+	    "--allowed-bind-paths", allowed, NULL });
+	h_write(&F, "bind.yml",
+	    "service: kb\n"
+	    "image: " IMG "1\n"
+	    "hosts: [%s]\n"
+	    "volumes: [ \"/etc:/host-etc:ro\" ]\n"
+	    "health: { tcp: 80, interval: 300ms, deadline: 10s, "
+	    "min_healthy: 300ms }\n", HOST[0]);
+	snprintf(want, sizeof(want), "volumes: host %s does not allow binding "
+	    "/etc: its agent's --allowed-bind-paths are %s", HOST[0],
+	    allowed);
+	h_ferry(&F, &R, (const char *[]){ "plan", path("bind.yml"), NULL });
+	cr_assert_neq(R.status, 0, "plan passed: %s", R.out);
+	cr_assert(strstr(R.err, want) != NULL, "plan: %s%s", R.out, R.err);
+	h_ferry(&F, &R, (const char *[]){ "deploy", path("bind.yml"), NULL });
+	cr_assert_neq(R.status, 0, "deploy passed: %s", R.out);
+	cr_assert(strstr(R.err, want) != NULL, "deploy: %s%s", R.out, R.err);
+	cr_assert_eq(db_count("SELECT count(*) FROM deployments"), 0);
+	cr_assert_eq(db_count("SELECT count(*) FROM revisions"), 0);
+	cr_assert(h_log_has(F.ferryd, "/etc"), "the refusal is not logged");
+
+	/* The agent's allowlist is the last word: ferry swap sends it. */
+	h_ferry(&F, &R, (const char *[]){ "swap", HOST[0], path("bind.yml"),
+	    NULL });
+	cr_assert_neq(R.status, 0, "swap passed: %s", R.out);
+	cr_assert(strstr(R.out, "refused: bind of /etc is outside the "
+	    "agent's allowed paths") != NULL, "swap: %s%s", R.out, R.err);
+	h_docker(&R, (const char *[]){ "inspect", cname(0, "kb", 1), NULL });
+	cr_assert_neq(R.status, 0, "a container was created");
+
+	/* Inside the folder, the same plan passes. */
+	h_write(&F, "bind2.yml",
+	    "service: kb\n"
+	    "image: " IMG "1\n"
+	    "hosts: [%s]\n"
+	    "volumes: [ \"%s:/data:ro\" ]\n"
+	    "health: { tcp: 80 }\n", HOST[0], allowed);
+	h_ferry(&F, &R, (const char *[]){ "plan", path("bind2.yml"), NULL });
+	cr_assert_eq(R.status, 0, "plan: %s%s", R.out, R.err);
+}
+
+/* Several host ports on a host whose ferry-proxy serves one per service:
+ * the plan refuses them, and the agent too when ferry swap sends them. */
+Test(container, several_ports_are_refused_on_a_host_with_the_proxy)
+{
+	int port2 = h_free_port();
+
+	AGENT[0] = h_add_agent(&F, HOST[0], ADDR[0]);
+	h_write(&F, "ports.yml",
+	    "service: kp\n"
+	    "image: " IMG "1\n"
+	    "hosts: [%s]\n"
+	    "ports: [ { host: %d, container: 80 }, { host: %d, container: "
+	    "80 } ]\n"
+	    "health: { http: { path: /health, port: 80 } }\n",
+	    HOST[0], PORT, port2);
+	h_ferry(&F, &R, (const char *[]){ "plan", path("ports.yml"), NULL });
+	cr_assert_neq(R.status, 0, "plan passed: %s", R.out);
+	cr_assert(strstr(R.err, "ports: 2 host ports, and host") != NULL &&
+	    strstr(R.err, "runs ferry-proxy") != NULL, "%s", R.err);
+	h_ferry(&F, &R, (const char *[]){ "swap", HOST[0], path("ports.yml"),
+	    NULL });
+	cr_assert_neq(R.status, 0, "swap passed: %s", R.out);
+	cr_assert(strstr(R.out, "lists 2 host ports, and ferry-proxy on this "
+	    "host serves one port per service") != NULL, "%s%s", R.out,
+	    R.err);
+	cr_assert_eq(db_count("SELECT count(*) FROM deployments"), 0);
+}
+
+/* Three independent mistakes: three lines, in the file's order, and
+ * nothing recorded. */
+Test(container, every_problem_of_a_spec_is_listed_at_once)
+{
+	F.no_proxy = 1;
+	AGENT[0] = h_add_agent(&F, HOST[0], ADDR[0]);
+	h_write(&F, "bad.yml",
+	    "service: kx\n"
+	    "image: " IMG "1\n"
+	    "hosts: [%s]\n"
+	    "restart: sometimes\n"
+	    "health: { tcp: 80, interval: fast }\n"
+	    "resources: { memory: lots }\n", HOST[0]);
+	h_ferry(&F, &R, (const char *[]){ "deploy", path("bad.yml"), NULL });
+	cr_assert_neq(R.status, 0, "deploy passed: %s", R.out);
+	cr_assert(strstr(R.err, "bad.yml:4: restart: expected no, "
+	    "on-failure") != NULL, "%s", R.err);
+	cr_assert(strstr(R.err, "bad.yml:5: health.interval: expected a "
+	    "duration") != NULL, "%s", R.err);
+	cr_assert(strstr(R.err, "bad.yml:6: resources.memory: expected a "
+	    "size") != NULL, "%s", R.err);
+	cr_assert(strstr(R.err, "restart") < strstr(R.err, "health.interval")
+	    && strstr(R.err, "health.interval") < strstr(R.err,
+	    "resources.memory"), "not in the file's order: %s", R.err);
+	h_ferry(&F, &R, (const char *[]){ "plan", path("bad.yml"), NULL });
+	cr_assert(strstr(R.err, "bad.yml:6: resources.memory") != NULL,
+	    "plan: %s", R.err);
+	cr_assert_eq(db_count("SELECT count(*) FROM revisions"), 0);
+}
