@@ -2167,3 +2167,377 @@ Test(spec, every_documented_key_has_an_effect)
 		    "refused as: %s", refused[i], err);
 	}
 }
+
+/* ---- the container's own keys (issue 16) --------------------------- */
+
+static const char CONTAINER_SPEC[] =
+    "service: web\n"						/* 1 */
+    "image: web:1\n"						/* 2 */
+    "hosts: [web-1]\n"						/* 3 */
+    "ports: [ { host: 8080, container: 80 }, { host: 9090, "
+    "container: 9090 } ]\n"					/* 4 */
+    "command: [nginx, -g, \"daemon off;\"]\n"			/* 5 */
+    "entrypoint: [/docker-entrypoint.sh]\n"			/* 6 */
+    "workdir: /srv/app\n"					/* 7 */
+    "user: \"1000:1000\"\n"					/* 8 */
+    "volumes: [ \"data:/var/lib/app\", \"/srv/web/static:/static:ro\" ]\n"
+    "resources: { memory: 512m, cpus: 1.5 }\n"			/* 10 */
+    "restart: on-failure:5\n"					/* 11 */
+    "stop_signal: SIGQUIT\n"					/* 12 */
+    "stop_timeout: 30s\n"					/* 13 */
+    "labels: { team: payments, com.example.tier: \"1\" }\n"	/* 14 */
+    "log: { driver: local, options: { max-size: 10m, max-file: \"3\" } }\n"
+    "health:\n"							/* 16 */
+    "  docker: { test: [CMD-SHELL, \"curl -f localhost\"], retries: 4 }\n"
+    "  interval: 2s\n"						/* 18 */
+    "  timeout: 3s\n"						/* 19 */
+    "rollout: { order: stop-first }\n";				/* 20 */
+
+Test(spec, container_keys_read_back)
+{
+	struct spec *s = parse_ok(CONTAINER_SPEC);
+	char r[32];
+
+	cr_assert_eq(s->nports, 2);
+	cr_assert(s->port.set);
+	cr_assert_eq(s->port.host, 8080);	/* the first is port */
+	cr_assert_eq(s->port.container, 80);
+	cr_assert_eq(s->ports[1].host, 9090);
+	cr_assert_eq(s->ports[1].container, 9090);
+	cr_assert_eq(s->ncommand, 3);
+	cr_assert_str_eq(s->command[2], "daemon off;");
+	cr_assert_eq(s->nentrypoint, 1);
+	cr_assert_str_eq(s->entrypoint[0], "/docker-entrypoint.sh");
+	cr_assert_str_eq(s->workdir, "/srv/app");
+	cr_assert_str_eq(s->user, "1000:1000");
+	cr_assert_eq(s->nvolumes, 2);
+	cr_assert_str_eq(s->volumes[0].source, "data");
+	cr_assert_str_eq(s->volumes[0].target, "/var/lib/app");
+	cr_assert(!s->volumes[0].bind && !s->volumes[0].read_only);
+	cr_assert_str_eq(s->volumes[1].source, "/srv/web/static");
+	cr_assert(s->volumes[1].bind && s->volumes[1].read_only);
+	cr_assert_eq(s->memory, 512ull << 20);
+	cr_assert_eq(s->nano_cpus, 1500000000ull);
+	cr_assert_eq(s->restart, SPEC_RESTART_ON_FAILURE);
+	cr_assert_eq(s->restart_max, 5);
+	spec_restart_text(s, r, sizeof(r));
+	cr_assert_str_eq(r, "on-failure:5");
+	cr_assert_str_eq(s->stop_signal, "SIGQUIT");
+	cr_assert_eq(s->stop_timeout_s, 30);
+	cr_assert_eq(s->nlabels, 2);
+	cr_assert_str_eq(s->labels[1].name, "com.example.tier");
+	cr_assert_str_eq(s->labels[1].value, "1");
+	cr_assert_str_eq(s->log_driver, "local");
+	cr_assert_eq(s->nlog_opts, 2);
+	cr_assert_str_eq(s->log_opts[0].name, "max-size");
+	cr_assert_str_eq(s->log_opts[0].value, "10m");
+	cr_assert_eq(s->health.check, SPEC_CHECK_DOCKER);
+	cr_assert(s->healthcheck.set);
+	cr_assert_eq(s->healthcheck.ntest, 2);
+	cr_assert_str_eq(s->healthcheck.test[0], "CMD-SHELL");
+	/* Timings not written take health's. */
+	cr_assert_eq(s->healthcheck.interval_ms, 2000);
+	cr_assert_eq(s->healthcheck.timeout_ms, 3000);
+	cr_assert_eq(s->healthcheck.start_period_ms, 0);
+	cr_assert_eq(s->healthcheck.retries, 4);
+	spec_free(s);
+}
+
+Test(spec, container_keys_default_to_the_image_and_docker)
+{
+	struct spec *s = parse_ok(MINIMAL);
+	char r[32];
+
+	cr_assert_eq(s->nports, 0);
+	cr_assert_null(s->command);
+	cr_assert_null(s->entrypoint);
+	cr_assert_null(s->workdir);
+	cr_assert_null(s->user);
+	cr_assert_eq(s->nvolumes, 0);
+	cr_assert_eq(s->memory, 0);
+	cr_assert_eq(s->nano_cpus, 0);
+	spec_restart_text(s, r, sizeof(r));
+	cr_assert_str_eq(r, "unless-stopped");
+	cr_assert_str_empty(s->stop_signal);
+	cr_assert_eq(s->stop_timeout_s, 0);
+	cr_assert_eq(s->nlabels, 0);
+	cr_assert_null(s->log_driver);
+	cr_assert(!s->healthcheck.set);
+	spec_free(s);
+	/* port: alone leaves ports: empty (port is the one). */
+	s = parse_ok(edit(0, NULL));
+	cr_assert_eq(s->nports, 0);
+	cr_assert(s->port.set);
+	spec_free(s);
+}
+
+Test(spec, container_key_forms)
+{
+	static const char *const ok[] = {
+	    "restart: \"no\"", "restart: always", "restart: unless-stopped",
+	    "restart: on-failure", "stop_signal: 3", "stop_signal: SIGRTMIN+3",
+	    "stop_signal: SIGTERM", "resources: { memory: 2g }",
+	    "resources: { memory: 64MiB }", "resources: { memory: 6m }",
+	    "resources: { cpus: 0.01 }", "resources: { cpus: 2 }",
+	    "user: app", "user: \"1000\"", "user: app:staff",
+	    "volumes: [ \"a1:/x\" ]", "volumes: [ \"/srv:/x:rw\" ]",
+	    "log: { driver: journald }", "log: { driver: json-file }",
+	    "stop_timeout: 1h", "labels: { a.b/c: \"\" }",
+	    NULL,
+	};
+	char text[1024];
+	size_t i;
+
+	for (i = 0; ok[i] != NULL; i++) {
+		snprintf(text, sizeof(text), "%s%s\n", MINIMAL, ok[i]);
+		spec_free(parse_ok(text));
+	}
+}
+
+/* refused5: MINIMAL with line 5 added is refused with want (exactly). */
+static void
+refused5(const char *line5, const char *want)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "%s%s\n", MINIMAL, line5);
+	refused_exact(text, want);
+}
+
+Test(spec, container_key_refusals)
+{
+	refused5("command: nginx -g daemon", "web.yml:5: command: expected a "
+	    "list of words like [nginx, -g, \"daemon off;\"], got one string: "
+	    "ferry does not split it; write each word as an item (or [sh, -c, "
+	    "\"...\"] for a shell)");
+	refused5("command: []", "web.yml:5: command: expected at least one "
+	    "word (leave command: out for the image's own)");
+	refused5("entrypoint: [\"\", x]", "web.yml:5: entrypoint[0]: expected "
+	    "a program, got an empty word");
+	refused5("command: [a, { b: c }]", "web.yml:5: command[1]: expected a "
+	    "word, got a mapping");
+	refused5("workdir: srv/app", "web.yml:5: workdir: expected an "
+	    "absolute path like /srv/app (no ':', ',' or \"..\" part), got "
+	    "\"srv/app\"");
+	refused5("workdir: /srv/../etc", "web.yml:5: workdir: expected an "
+	    "absolute path like /srv/app (no ':', ',' or \"..\" part), got "
+	    "\"/srv/../etc\"");
+	refused5("user: \"Bob Smith\"", "web.yml:5: user: expected a user name "
+	    "or uid, optionally with :group or :gid, like app or 1000:1000, "
+	    "got \"Bob Smith\"");
+	refused5("user: \"1000:\"", "web.yml:5: user: expected a user name or "
+	    "uid, optionally with :group or :gid, like app or 1000:1000, got "
+	    "\"1000:\"");
+	refused5("volumes: data:/x", "web.yml:5: volumes: expected a list like "
+	    "[ \"data:/var/lib/app\", \"/srv/static:/static:ro\" ], got "
+	    "\"data:/x\"");
+	refused5("volumes: [ \"data\" ]", "web.yml:5: volumes[0]: expected "
+	    "SOURCE:TARGET or SOURCE:TARGET:ro (SOURCE a volume name like "
+	    "data, or an absolute host path), got \"data\"");
+	refused5("volumes: [ \"d:/x\" ]", "web.yml:5: volumes[0]: a volume "
+	    "name is 2 to 64 letters, digits, '_', '.' or '-', starting with "
+	    "a letter or digit (Docker's rule), and a host path starts with "
+	    "'/'; got \"d:/x\"");
+	refused5("volumes: [ \"-data:/x\" ]", "web.yml:5: volumes[0]: a volume "
+	    "name is 2 to 64 letters, digits, '_', '.' or '-', starting with "
+	    "a letter or digit (Docker's rule), and a host path starts with "
+	    "'/'; got \"-data:/x\"");
+	refused5("volumes: [ \"/srv/../etc:/x\" ]", "web.yml:5: volumes[0]: "
+	    "the host path must be an absolute path like /srv/app (no ':', "
+	    "',' or \"..\" part), got \"/srv/../etc:/x\"");
+	refused5("volumes: [ \"data:x\" ]", "web.yml:5: volumes[0]: the target "
+	    "must be an absolute path like /srv/app (no ':', ',' or \"..\" "
+	    "part), not / itself; got \"data:x\"");
+	refused5("volumes: [ \"data:/\" ]", "web.yml:5: volumes[0]: the target "
+	    "must be an absolute path like /srv/app (no ':', ',' or \"..\" "
+	    "part), not / itself; got \"data:/\"");
+	refused5("volumes: [ \"data:/x:rx\" ]", "web.yml:5: volumes[0]: the "
+	    "mode after the target must be ro or rw, got \"data:/x:rx\"");
+	refused5("volumes: [ \"data:/run/secrets\" ]", "web.yml:5: volumes[0]: "
+	    "the target /run/secrets is where ferry puts the service's "
+	    "secrets");
+	refused5("volumes: [ \"data:/x\", \"/srv:/x\" ]", "web.yml:5: "
+	    "volumes[1]: target /x is mounted twice (first at line 5)");
+	refused5("resources: { memory: 1m }", "web.yml:5: resources.memory: "
+	    "expected a size like 512m or 2g (b, k, m, g, or KiB, MiB, GiB), "
+	    "at least 6m, got \"1m\"");
+	refused5("resources: { memory: 1.5g }", "web.yml:5: resources.memory: "
+	    "expected a size like 512m or 2g (b, k, m, g, or KiB, MiB, GiB), "
+	    "at least 6m, got \"1.5g\"");
+	refused5("resources: { cpus: 0 }", "web.yml:5: resources.cpus: "
+	    "expected a number of CPUs like 1.5, from 0.01 to 1024, got 0");
+	refused5("resources: { cpus: 2000 }", "web.yml:5: resources.cpus: "
+	    "expected a number of CPUs like 1.5, from 0.01 to 1024, got 2000");
+	refused5("resources: {}", "web.yml:5: resources: expected memory, cpus "
+	    "or both");
+	refused5("resources: { disk: 1g }", "web.yml:5: resources: unknown key "
+	    "\"disk\" (expected one of: memory, cpus)");
+	refused5("restart: sometimes", "web.yml:5: restart: expected no, "
+	    "on-failure, on-failure:N (N from 1 to 1000), always or "
+	    "unless-stopped, got \"sometimes\"");
+	refused5("restart: on-failure:0", "web.yml:5: restart: expected no, "
+	    "on-failure, on-failure:N (N from 1 to 1000), always or "
+	    "unless-stopped, got \"on-failure:0\"");
+	refused5("stop_signal: TERM", "web.yml:5: stop_signal: expected a "
+	    "signal name like SIGTERM or SIGQUIT, or a number from 1 to 64, "
+	    "got \"TERM\"");
+	refused5("stop_signal: SIGFOO", "web.yml:5: stop_signal: expected a "
+	    "signal name like SIGTERM or SIGQUIT, or a number from 1 to 64, "
+	    "got \"SIGFOO\"");
+	refused5("stop_signal: 65", "web.yml:5: stop_signal: expected a "
+	    "signal name like SIGTERM or SIGQUIT, or a number from 1 to 64, "
+	    "got 65");
+	refused5("stop_timeout: 1500ms", "web.yml:5: stop_timeout: must be "
+	    "whole seconds (Docker counts it so), got \"1500ms\"");
+	refused5("stop_timeout: 2h", "web.yml:5: stop_timeout: must be at "
+	    "most 1h, got \"2h\"");
+	refused5("stop_timeout: 0s", "web.yml:5: stop_timeout: must be above "
+	    "0, got \"0s\"");
+	refused5("labels: { ferry.service: x }", "web.yml:5: labels: label "
+	    "\"ferry.service\": the prefix ferry. is ferry's own");
+	refused5("labels: { com.docker.compose.project: x }", "web.yml:5: "
+	    "labels: label \"com.docker.compose.project\": the prefix "
+	    "com.docker. is Docker's own");
+	refused5("labels: [a]", "web.yml:5: labels: expected a mapping of "
+	    "labels like { team: payments }, got a list");
+	refused5("log: { driver: syslog }", "web.yml:5: log.driver: expected "
+	    "json-file, local or journald (the drivers whose logs Docker "
+	    "reads back, which ferry logs and a failed swap's last lines "
+	    "need), got \"syslog\"");
+	refused5("log: { options: { max-size: 1m } }", "web.yml:5: log: "
+	    "missing required key \"driver\" (json-file, local or journald)");
+	refused5("log: { driver: local, options: { Max-Size: 1m } }",
+	    "web.yml:5: log.options: expected an option name like max-size "
+	    "(lowercase letters, digits, '_', '.' and '-'), got \"Max-Size\"");
+	refused5("ports: [ { host: 80, container: 80 }, { host: 80, "
+	    "container: 81 } ]", "web.yml:5: ports[1]: host port 80 is listed "
+	    "twice (first at line 5)");
+	refused5("ports: [ { host: 80 } ]", "web.yml:5: ports[0]: missing "
+	    "required key \"container\"");
+	refused5("ports: { host: 80, container: 80 }", "web.yml:5: ports: "
+	    "expected a list of ports like [ { host: 8080, container: 80 }, "
+	    "{ host: 9090, container: 9090 } ], got a mapping");
+	refused5("ports: []", "web.yml:5: ports: expected at least one port "
+	    "(leave ports: out for none)");
+}
+
+Test(spec, port_and_ports_and_the_proxy)
+{
+	/* Both: refused at ports:, naming port:'s line. */
+	refused_exact(edit(4, "port: { host: 8080, container: 80 }\n"
+	    "ports: [ { host: 8080, container: 80 } ]"), "web.yml:5: ports: "
+	    "port: and ports: go not together (port: is at line 4): write "
+	    "one; ports: [ ... ] lists the first port too");
+	/* One entry of ports: is port:, and takes the proxy. */
+	spec_free(parse_ok(edit(4, "ports: [ { host: 8080, container: 80 } ]\n"
+	    "proxy: { drain_timeout: 5s }")));
+	/* Several: no proxy settings, no canary. */
+	refused_exact(edit(4, "ports: [ { host: 8080, container: 80 }, { host: "
+	    "9090, container: 90 } ]\nproxy: { drain_timeout: 5s }"),
+	    "web.yml:5: proxy: goes with one host port: ferry-proxy serves "
+	    "one port per service in this version, and ports: lists 2 (a "
+	    "host with ferry-proxy refuses several)");
+	refused_exact("service: web\nimage: web:1\nhosts: [a, b]\n"
+	    "ports: [ { host: 8080, container: 80 }, { host: 9090, container: "
+	    "90 } ]\nhealth: { tcp: 80 }\nstrategy: blue-green\n",
+	    "web.yml:6: strategy: blue-green needs ferry-proxy, which serves "
+	    "one host port per service in this version, and ports: lists 2");
+}
+
+Test(spec, health_docker_mapping_is_the_containers_healthcheck)
+{
+	struct spec *s;
+
+	s = parse_ok("service: web\nimage: web:1\nhosts: [a]\nhealth:\n"
+	    "  docker:\n    test: [CMD, pg_isready, -q]\n    interval: 5s\n"
+	    "    timeout: 2s\n    start_period: 10s\n    retries: 7\n");
+	cr_assert_eq(s->health.check, SPEC_CHECK_DOCKER);
+	cr_assert_eq(s->healthcheck.ntest, 3);
+	cr_assert_eq(s->healthcheck.interval_ms, 5000);
+	cr_assert_eq(s->healthcheck.timeout_ms, 2000);
+	cr_assert_eq(s->healthcheck.start_period_ms, 10000);
+	cr_assert_eq(s->healthcheck.retries, 7);
+	spec_free(s);
+	/* docker: true is the image's own, as before. */
+	s = parse_ok("service: web\nimage: web:1\nhosts: [a]\n"
+	    "health: { docker: true }\n");
+	cr_assert(!s->healthcheck.set);
+	spec_free(s);
+	refused_exact("service: web\nimage: web:1\nhosts: [a]\n"
+	    "health: { docker: { interval: 1s } }\n", "web.yml:4: "
+	    "health.docker: missing required key \"test\" (a list like [CMD, "
+	    "pg_isready, -q] or [CMD-SHELL, \"curl -f http://localhost/ || "
+	    "exit 1\"])");
+	refused_exact("service: web\nimage: web:1\nhosts: [a]\n"
+	    "health: { docker: { test: [RUN, x] } }\n", "web.yml:4: "
+	    "health.docker.test[0]: expected CMD or CMD-SHELL, got \"RUN\"");
+	refused_exact("service: web\nimage: web:1\nhosts: [a]\n"
+	    "health: { docker: { test: [CMD-SHELL, a, b] } }\n", "web.yml:4: "
+	    "health.docker.test: CMD-SHELL takes one string, the shell's "
+	    "command line; got 2");
+	refused_exact("service: web\nimage: web:1\nhosts: [a]\n"
+	    "health: { docker: { test: [CMD] } }\n", "web.yml:4: "
+	    "health.docker.test: expected a list like [CMD, pg_isready, -q] "
+	    "or [CMD-SHELL, \"curl -f http://localhost/ || exit 1\"], with 2 "
+	    "to 256 words");
+	refused_exact("service: web\nimage: web:1\nhosts: [a]\n"
+	    "health: { tcp: 80, docker: { test: [CMD, x] } }\n", "web.yml:4: "
+	    "health: more than one check (tcp and docker): choose one of "
+	    "http, tcp, exec or docker");
+}
+
+/* ---- every problem at once ----------------------------------------- */
+
+Test(spec, three_independent_mistakes_give_three_lines)
+{
+	refused_exact("service: web\nimage: web:1\nhosts: [a]\n"
+	    "restart: sometimes\n"
+	    "health: { tcp: 80, interval: fast }\n"
+	    "resources: { memory: lots }\n",
+	    "web.yml:4: restart: expected no, on-failure, on-failure:N (N "
+	    "from 1 to 1000), always or unless-stopped, got \"sometimes\"\n"
+	    "web.yml:5: health.interval: expected a duration like 500ms, 5s "
+	    "or 2m, got \"fast\"\n"
+	    "web.yml:6: resources.memory: expected a size like 512m or 2g (b, "
+	    "k, m, g, or KiB, MiB, GiB), at least 6m, got \"lots\"");
+}
+
+Test(spec, problems_are_in_the_files_order_and_capped)
+{
+	char text[8192], err[8192], *p;
+	struct spec *s = (struct spec *)1;
+	size_t o, i, lines = 0;
+
+	/* 25 unknown keys, then a missing required key: the key missing
+	 * from the whole file first, then 19 of them in order, then the
+	 * count of the rest. */
+	o = (size_t)snprintf(text, sizeof(text), "service: web\n"
+	    "hosts: [a]\nhealth: { tcp: 80 }\n");
+	for (i = 0; i < 25; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "zz%02zu: 1\n",
+		    i);
+	cr_assert_eq(parse(text, &s, err, sizeof(err)), FERR_MALFORMED);
+	cr_assert_null(s);
+	for (p = err; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	cr_assert_eq(lines, 20, "%s", err);	/* 20 problems, and "and" */
+	cr_assert(strncmp(err, "web.yml: missing required key \"image\"\n",
+	    38) == 0, "%s", err);
+	cr_assert_not_null(strstr(err, "\nweb.yml:4: unknown key \"zz00\""));
+	cr_assert_not_null(strstr(err, "\nweb.yml:22: unknown key \"zz18\""));
+	cr_assert_null(strstr(err, "zz19"));
+	cr_assert_not_null(strstr(err, "\nand 6 more problems"), "%s", err);
+	/* A buffer too small for all: whole lines, and how many more. */
+	cr_assert_eq(parse(text, &s, err, 400), FERR_MALFORMED);
+	cr_assert_not_null(strstr(err, "more problems"), "%s", err);
+	cr_assert_eq(err[strlen(err) - 1], 's');
+}
+
+Test(spec, cross_checks_wait_for_clean_sections)
+{
+	/* A bad port and a proxy: the port's problem, not "publishes no
+	 * host port". */
+	refused_exact(edit(4, "port: { host: x, container: 80 }\n"
+	    "proxy: { drain_timeout: 5s }"), "web.yml:4: port.host: expected "
+	    "a port number from 1 to 65535, got \"x\"");
+}

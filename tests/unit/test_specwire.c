@@ -322,3 +322,114 @@ Test(specwire, secrets_sealed_to_the_host_and_nothing_else)
 	cr_assert_str_empty(swap.service, "swap left unset");
 	spec_free(s);
 }
+
+/* The container's own settings travel whole: each key in its field, the
+ * binds apart from the named volumes, restart spelt out, and all of it
+ * freed by spec_swap_clear. */
+Test(specwire, container_settings_in_the_swap)
+{
+	struct spec *s = parse_ok("service: web\nimage: web:1\n"
+	    "hosts: [a]\n"
+	    "ports: [ { host: 8080, container: 80 }, { host: 9090, "
+	    "container: 90 }, { host: 9091, container: 90 } ]\n"
+	    "command: [nginx, -g, \"daemon off;\"]\n"
+	    "entrypoint: [/init, --]\n"
+	    "workdir: /srv\n"
+	    "user: app:staff\n"
+	    "volumes: [ \"data:/d\", \"/srv/s:/s:ro\", \"cache:/c:ro\" ]\n"
+	    "resources: { memory: 1g, cpus: 0.25 }\n"
+	    "restart: always\n"
+	    "stop_signal: SIGQUIT\n"
+	    "stop_timeout: 20s\n"
+	    "labels: { team: pay }\n"
+	    "log: { driver: json-file, options: { max-size: 10m } }\n"
+	    "health: { docker: { test: [CMD, check], retries: 5 }, "
+	    "interval: 2s }\n"
+	    "rollout: { order: stop-first }\n");
+	Ferry__Swap swap = FERRY__SWAP__INIT, *u;
+	const char image[] = "127.0.0.1:5000/web@sha256:0123456789abcdef"
+	    "0123456789abcdef0123456789abcdef0123456789abcdef";
+	uint8_t *buf;
+	size_t n;
+
+	cr_assert_eq(spec_swap_fill(s, 3, image, 0, NULL, &swap), 0);
+	spec_free(s);
+	n = ferry__swap__get_packed_size(&swap);
+	buf = malloc(n);
+	cr_assert_not_null(buf);
+	ferry__swap__pack(&swap, buf);
+	spec_swap_clear(&swap);
+	cr_assert_null(swap.command);
+	cr_assert_null(swap.binds);
+	cr_assert_null(swap.log);
+	cr_assert_null(swap.healthcheck);
+	cr_assert_eq(swap.n_labels, 0);
+	spec_swap_clear(&swap);
+
+	u = ferry__swap__unpack(NULL, n, buf);
+	free(buf);
+	cr_assert_not_null(u);
+	cr_assert_eq(u->port->host, 8080);
+	cr_assert_eq(u->n_more_ports, 2);
+	cr_assert_eq(u->more_ports[0]->host, 9090);
+	cr_assert_eq(u->more_ports[1]->container, 90);
+	cr_assert_eq(u->n_command, 3);
+	cr_assert_str_eq(u->command[2], "daemon off;");
+	cr_assert_eq(u->n_entrypoint, 2);
+	cr_assert_str_eq(u->entrypoint[1], "--");
+	cr_assert_str_eq(u->workdir, "/srv");
+	cr_assert_str_eq(u->user, "app:staff");
+	cr_assert_eq(u->n_binds, 1);
+	cr_assert_str_eq(u->binds[0]->source, "/srv/s");
+	cr_assert_str_eq(u->binds[0]->target, "/s");
+	cr_assert(u->binds[0]->read_only);
+	cr_assert_eq(u->n_volumes, 2);
+	cr_assert_str_eq(u->volumes[0]->source, "data");
+	cr_assert(!u->volumes[0]->read_only);
+	cr_assert_str_eq(u->volumes[1]->source, "cache");
+	cr_assert(u->volumes[1]->read_only);
+	cr_assert_eq(u->memory, 1ull << 30);
+	cr_assert_eq(u->nano_cpus, 250000000ull);
+	cr_assert_str_eq(u->restart, "always");
+	cr_assert_str_eq(u->stop_signal, "SIGQUIT");
+	cr_assert_eq(u->stop_timeout_s, 20);
+	cr_assert_eq(u->n_labels, 1);
+	cr_assert_str_eq(u->labels[0]->key, "team");
+	cr_assert_str_eq(u->labels[0]->value, "pay");
+	cr_assert_not_null(u->log);
+	cr_assert_str_eq(u->log->driver, "json-file");
+	cr_assert_eq(u->log->n_options, 1);
+	cr_assert_str_eq(u->log->options[0]->key, "max-size");
+	cr_assert_not_null(u->healthcheck);
+	cr_assert_eq(u->healthcheck->n_test, 2);
+	cr_assert_str_eq(u->healthcheck->test[1], "check");
+	cr_assert_eq(u->healthcheck->interval_ms, 2000);
+	cr_assert_eq(u->healthcheck->retries, 5);
+	cr_assert_eq(u->order, FERRY__ORDER__ORDER_STOP_FIRST);
+	ferry__swap__free_unpacked(u, NULL);
+}
+
+/* A spec without them: nothing set but restart, spelt out as Docker's
+ * default for ferry (unless-stopped). */
+Test(specwire, no_container_settings_but_the_restart_policy)
+{
+	struct spec *s = parse_ok("service: web\nimage: web:1\n"
+	    "hosts: [a]\nhealth: { tcp: 80 }\n");
+	Ferry__Swap swap = FERRY__SWAP__INIT;
+	const char image[] = "127.0.0.1:5000/web@sha256:0123456789abcdef"
+	    "0123456789abcdef0123456789abcdef0123456789abcdef";
+
+	cr_assert_eq(spec_swap_fill(s, 1, image, 0, NULL, &swap), 0);
+	spec_free(s);
+	cr_assert_eq(swap.n_command + swap.n_entrypoint + swap.n_more_ports +
+	    swap.n_binds + swap.n_volumes + swap.n_labels, 0);
+	cr_assert(swap.workdir == NULL || swap.workdir[0] == '\0');
+	cr_assert(swap.user == NULL || swap.user[0] == '\0');
+	cr_assert_eq(swap.memory + swap.nano_cpus, 0);
+	cr_assert_str_eq(swap.restart, "unless-stopped");
+	cr_assert(swap.stop_signal == NULL || swap.stop_signal[0] == '\0');
+	cr_assert_eq(swap.stop_timeout_s, 0);
+	cr_assert_null(swap.log);
+	cr_assert_null(swap.healthcheck);
+	spec_swap_clear(&swap);
+}
