@@ -379,3 +379,122 @@ Test(plan, drained_hosts_are_skipped_and_named)
 	cr_assert(strstr(why, "every one is drained") != NULL, "%s", why);
 	spec_free(s);
 }
+
+/* A bind outside a chosen host's allowed folders is refused naming the
+ * host, the path and the folders; a host not heard from since ferryd
+ * started is left to its agent; named volumes are not binds. */
+Test(plan, a_bind_outside_a_hosts_allowed_paths_is_refused)
+{
+	struct spec *s = parse("volumes: [ \"data:/d\", \"/srv/web/static:/s:ro\" "
+	    "]\n");
+	struct plan_host f[3] = { host("web-1", 1), host("web-2", 1),
+	    host("web-3", 0) };
+	struct plan p;
+	char why[512] = "";
+
+	f[0].heard = f[1].heard = 1;
+	f[0].allowed_binds = "/srv/web";
+	f[1].allowed_binds = "/srv/db, /var/lib/x";
+	f[2].allowed_binds = NULL;	/* offline, never heard */
+	cr_assert_eq(plan_make(s, f, 3, PLAN_OFFLINE_SKIP, &p, why,
+	    sizeof(why)), FERR_PERM);
+	cr_assert_str_eq(why, "volumes: host web-2 does not allow binding "
+	    "/srv/web/static: its agent's --allowed-bind-paths are /srv/db, "
+	    "/var/lib/x");
+	f[1].allowed_binds = "";
+	cr_assert_eq(plan_make(s, f, 3, PLAN_OFFLINE_SKIP, &p, why,
+	    sizeof(why)), FERR_PERM);
+	cr_assert_str_eq(why, "volumes: host web-2 does not allow binding "
+	    "/srv/web/static: its agent's --allowed-bind-paths allow nothing "
+	    "(empty)");
+	/* /srv/webx is not under /srv/web. */
+	f[1].allowed_binds = "/srv/webx";
+	cr_assert_eq(plan_make(s, f, 3, PLAN_OFFLINE_SKIP, &p, why,
+	    sizeof(why)), FERR_PERM);
+	f[1].allowed_binds = "/srv";
+	cr_assert_eq(plan_make(s, f, 3, PLAN_OFFLINE_SKIP, &p, why,
+	    sizeof(why)), 0, "%s", why);
+	plan_free(&p);
+	/* Not heard from: the agent judges. */
+	f[1].heard = 0;
+	f[1].allowed_binds = NULL;
+	cr_assert_eq(plan_make(s, f, 3, PLAN_OFFLINE_SKIP, &p, why,
+	    sizeof(why)), 0, "%s", why);
+	plan_free(&p);
+	spec_free(s);
+}
+
+/* Several host ports on a host whose ferry-proxy answers: refused. */
+Test(plan, several_ports_need_hosts_without_the_proxy)
+{
+	struct spec *s = parse("ports: [ { host: 8080, container: 80 }, "
+	    "{ host: 9090, container: 90 } ]\nrollout: { order: stop-first }\n");
+	struct plan_host f[2] = { host("web-1", 1), host("web-2", 1) };
+	struct plan p;
+	char why[512] = "";
+
+	cr_assert_eq(plan_make(s, f, 2, PLAN_OFFLINE_LIST, &p, why,
+	    sizeof(why)), 0, "%s", why);
+	plan_free(&p);
+	f[1].proxy = 1;
+	cr_assert_eq(plan_make(s, f, 2, PLAN_OFFLINE_LIST, &p, why,
+	    sizeof(why)), FERR_STATE);
+	cr_assert_str_eq(why, "ports: 2 host ports, and host web-2 runs "
+	    "ferry-proxy, which serves one port per service in this version; "
+	    "publish one port, or choose hosts without the proxy");
+	spec_free(s);
+}
+
+/* Each container key, when it changes, is one line of the diff. */
+Test(plan, diff_shows_the_container_keys)
+{
+	struct spec *a = parse("command: [a]\nuser: app\n"
+	    "volumes: [ \"data:/d\" ]\nresources: { memory: 64m }\n"
+	    "labels: { team: x }\nlog: { driver: local }\n"
+	    "port: { host: 8080, container: 80 }\n");
+	struct spec *b = parse("command: [a, b]\nentrypoint: [/init]\n"
+	    "workdir: /srv\nuser: \"1000\"\n"
+	    "volumes: [ \"data:/d\", \"/srv/x:/x:ro\" ]\n"
+	    "resources: { memory: 128m, cpus: 1.5 }\nrestart: always\n"
+	    "stop_signal: SIGQUIT\nstop_timeout: 30s\n"
+	    "labels: { team: y }\n"
+	    "log: { driver: json-file, options: { max-size: 1m } }\n"
+	    "ports: [ { host: 8080, container: 80 }, { host: 9090, container: "
+	    "90 } ]\nrollout: { order: stop-first }\n");
+	static const char *const want[] = {
+		"ports: 8080:80 -> 8080:80, 9090:90",
+		"command: [a] -> [a, b]",
+		"entrypoint: (the image's) -> [/init]",
+		"workdir: (the image's) -> /srv",
+		"user: app -> 1000",
+		"volumes: data:/d -> data:/d, /srv/x:/x:ro",
+		"labels: team=x -> team=y",
+		"log: local (none) -> json-file max-size=1m",
+		"restart: unless-stopped -> always",
+		"stop_signal: (the image's) -> SIGQUIT",
+		"resources.memory (bytes): 67108864 -> 134217728",
+		"resources.cpus: 0.00 -> 1.50",
+		"stop_timeout (s): 10 -> 30",
+		NULL,
+	};
+	char **out = NULL;
+	size_t n = 0, i, k;
+
+	plan_diff(a, b, &out, &n);
+	for (k = 0; want[k] != NULL; k++) {
+		for (i = 0; i < n && strcmp(out[i], want[k]) != 0; i++)
+			;
+		cr_assert_lt(i, n, "no line \"%s\"", want[k]);
+	}
+	for (i = 0; i < n; i++)
+		free(out[i]);
+	free(out);
+	/* Nothing changed: no line. */
+	out = NULL;
+	n = 0;
+	plan_diff(b, b, &out, &n);
+	cr_assert_eq(n, 0, "%s", n ? out[0] : "");
+	free(out);
+	spec_free(a);
+	spec_free(b);
+}
