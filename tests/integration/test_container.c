@@ -67,21 +67,13 @@ volume_rm(void)
 #define SERVE "trap 'exit 0' TERM INT; /bin/busybox httpd -f -p $PORT -h " \
 	"/www & wait"
 
-Test(container, every_container_key_shows_on_docker_inspect)
+/* every_key writes FILE: a spec with every container key, the label
+ * team set to team. */
+static void
+every_key(const char *file, const char *team, int port2,
+    const char *staticdir)
 {
-	char allowed[300], staticdir[320], want[600], body[256];
-	int port2 = h_free_port();
-
-	snprintf(VOLUME, sizeof(VOLUME), "ferry-%s-data", HOST[0]);
-	snprintf(allowed, sizeof(allowed), "%s/binds", F.dir);
-	snprintf(staticdir, sizeof(staticdir), "%s/static", allowed);
-	cr_assert_eq(mkdir(allowed, 0755), 0);
-	cr_assert_eq(mkdir(staticdir, 0755), 0);
-	/* Containers publish their ports themselves: no ferry-proxy. */
-	F.no_proxy = 1;
-	AGENT[0] = h_add_agent_with(&F, HOST[0], ADDR[0], (const char *[]){
-	    "--allowed-bind-paths", allowed, NULL });
-	h_write(&F, "c.yml",
+	h_write(&F, file,
 	    "service: kc\n"
 	    "image: " IMG "1\n"
 	    "hosts: [%s]\n"
@@ -98,7 +90,7 @@ Test(container, every_container_key_shows_on_docker_inspect)
 	    "restart: on-failure:3\n"
 	    "stop_signal: SIGINT\n"
 	    "stop_timeout: 7s\n"
-	    "labels: { team: payments, tier: \"1\" }\n"
+	    "labels: { team: %s, tier: \"1\" }\n"
 	    "log: { driver: json-file, options: { max-size: 1m, max-file: "
 	    "\"2\" } }\n"
 	    "health:\n"
@@ -113,7 +105,24 @@ Test(container, every_container_key_shows_on_docker_inspect)
 	    "  deadline: 30s\n"
 	    "  min_healthy: 500ms\n"
 	    "rollout: { order: stop-first }\n",
-	    HOST[0], PORT, port2, VOLUME, staticdir);
+	    HOST[0], PORT, port2, VOLUME, staticdir, team);
+}
+
+Test(container, every_container_key_shows_on_docker_inspect)
+{
+	char allowed[300], staticdir[320], want[600], body[256];
+	int port2 = h_free_port();
+
+	snprintf(VOLUME, sizeof(VOLUME), "ferry-%s-data", HOST[0]);
+	snprintf(allowed, sizeof(allowed), "%s/binds", F.dir);
+	snprintf(staticdir, sizeof(staticdir), "%s/static", allowed);
+	cr_assert_eq(mkdir(allowed, 0755), 0);
+	cr_assert_eq(mkdir(staticdir, 0755), 0);
+	/* Containers publish their ports themselves: no ferry-proxy. */
+	F.no_proxy = 1;
+	AGENT[0] = h_add_agent_with(&F, HOST[0], ADDR[0], (const char *[]){
+	    "--allowed-bind-paths", allowed, NULL });
+	every_key("c.yml", "payments", port2, staticdir);
 	cr_assert_eq(deploy_watch("c.yml"), 0, "%s%s", R.out, R.err);
 
 	/* command and entrypoint: env runs the shell, as written. */
@@ -171,8 +180,26 @@ Test(container, every_container_key_shows_on_docker_inspect)
 	snprintf(want, sizeof(want), "\"HostPort\":\"%d\"", port2);
 	cr_assert(strstr(R.out, want) != NULL, "%s", R.out);
 
+
+	/* A rollback carries the keys too: revision 2 changes a label;
+	 * revision 1's kept container is removed, so that the rollback
+	 * creates it again from revision 1's stored spec. */
+	every_key("c2.yml", "other", port2, staticdir);
+	cr_assert_eq(deploy_watch("c2.yml"), 0, "%s%s", R.out, R.err);
+	inspect_is(cname(0, "kc", 2), "{{index .Config.Labels \"team\"}}",
+	    "other");
 	h_docker(&R, (const char *[]){ "rm", "-f", cname(0, "kc", 1),
 	    NULL });
+	h_ferry_ms(&F, &R, (const char *[]){ "rollback", "kc", "--to", "1",
+	    "--watch", NULL }, 90000);
+	cr_assert_eq(R.status, 0, "rollback: %s%s", R.out, R.err);
+	inspect_is(cname(0, "kc", 1), "{{index .Config.Labels \"team\"}} "
+	    "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.Memory}} "
+	    "{{.Config.User}} {{.Config.Healthcheck.Retries}} "
+	    "{{.State.Running}}", "payments on-failure 67108864 1000:1000 2 "
+	    "true");
+	h_docker(&R, (const char *[]){ "rm", "-f", cname(0, "kc", 1),
+	    cname(0, "kc", 2), NULL });
 	volume_rm();
 }
 
