@@ -2761,9 +2761,6 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 		    "ferry-proxy, which serves one host port per service in "
 		    "this version, and ports: lists %zu",
 		    STRATEGY_NAMES[s->strategy], s->nports);
-	if (s->healthcheck.set && s->health.check != SPEC_CHECK_DOCKER)
-		return fail(c, kv[K_HEALTH].k->line, "health", "internal: "
-		    "docker test without the docker check");
 	return check_strategy(c, &kv[K_STRATEGY], &kv[K_CANARY],
 	    &kv[K_BLUE_GREEN], &kv[K_ANALYSIS], &rk, s);
 }
