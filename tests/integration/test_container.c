@@ -67,13 +67,22 @@ volume_rm(void)
 #define SERVE "trap 'exit 0' TERM INT; /bin/busybox httpd -f -p $PORT -h " \
 	"/www & wait"
 
-/* every_key writes FILE: a spec with every container key, the label
- * team set to team. */
-static void
-every_key(const char *file, const char *team, int port2,
-    const char *staticdir)
+Test(container, every_container_key_shows_on_docker_inspect)
 {
-	h_write(&F, file,
+	char allowed[300], staticdir[320], want[600], body[256], text[4096];
+	char *p;
+	int port2 = h_free_port();
+
+	snprintf(VOLUME, sizeof(VOLUME), "ferry-%s-data", HOST[0]);
+	snprintf(allowed, sizeof(allowed), "%s/binds", F.dir);
+	snprintf(staticdir, sizeof(staticdir), "%s/static", allowed);
+	cr_assert_eq(mkdir(allowed, 0755), 0);
+	cr_assert_eq(mkdir(staticdir, 0755), 0);
+	/* Containers publish their ports themselves: no ferry-proxy. */
+	F.no_proxy = 1;
+	AGENT[0] = h_add_agent_with(&F, HOST[0], ADDR[0], (const char *[]){
+	    "--allowed-bind-paths", allowed, NULL });
+	snprintf(text, sizeof(text),
 	    "service: kc\n"
 	    "image: " IMG "1\n"
 	    "hosts: [%s]\n"
@@ -105,24 +114,8 @@ every_key(const char *file, const char *team, int port2,
 	    "  deadline: 30s\n"
 	    "  min_healthy: 500ms\n"
 	    "rollout: { order: stop-first }\n",
-	    HOST[0], PORT, port2, VOLUME, staticdir, team);
-}
-
-Test(container, every_container_key_shows_on_docker_inspect)
-{
-	char allowed[300], staticdir[320], want[600], body[256];
-	int port2 = h_free_port();
-
-	snprintf(VOLUME, sizeof(VOLUME), "ferry-%s-data", HOST[0]);
-	snprintf(allowed, sizeof(allowed), "%s/binds", F.dir);
-	snprintf(staticdir, sizeof(staticdir), "%s/static", allowed);
-	cr_assert_eq(mkdir(allowed, 0755), 0);
-	cr_assert_eq(mkdir(staticdir, 0755), 0);
-	/* Containers publish their ports themselves: no ferry-proxy. */
-	F.no_proxy = 1;
-	AGENT[0] = h_add_agent_with(&F, HOST[0], ADDR[0], (const char *[]){
-	    "--allowed-bind-paths", allowed, NULL });
-	every_key("c.yml", "payments", port2, staticdir);
+	    HOST[0], PORT, port2, VOLUME, staticdir, "payments");
+	h_write(&F, "c.yml", "%s", text);
 	cr_assert_eq(deploy_watch("c.yml"), 0, "%s%s", R.out, R.err);
 
 	/* command and entrypoint: env runs the shell, as written. */
@@ -184,7 +177,10 @@ Test(container, every_container_key_shows_on_docker_inspect)
 	/* A rollback carries the keys too: revision 2 changes a label;
 	 * revision 1's kept container is removed, so that the rollback
 	 * creates it again from revision 1's stored spec. */
-	every_key("c2.yml", "other", port2, staticdir);
+	p = strstr(text, "team: payments");
+	cr_assert_not_null(p);
+	memcpy(p + 6, "other   ", 8);
+	h_write(&F, "c2.yml", "%s", text);
 	cr_assert_eq(deploy_watch("c2.yml"), 0, "%s%s", R.out, R.err);
 	inspect_is(cname(0, "kc", 2), "{{index .Config.Labels \"team\"}}",
 	    "other");
