@@ -399,6 +399,9 @@ swapone_start(struct ferryd *fd, struct rep_slot *slot,
 	if (spec_parse(req->spec_file, req->spec.data != NULL ?
 	    (const char *)req->spec.data : "", req->spec.len, &w->spec, err,
 	    sizeof(err)) != 0) {
+		log_warnx("swap on %s refused: %.*s%s", h->rec.name,
+		    (int)strcspn(err, "\n"), err, strchr(err, '\n') ?
+		    " (and more problems)" : "");
 		ctl_error(slot, "%s", err);
 		wait_free(w);
 		return;
