@@ -1253,6 +1253,11 @@ state_from_json(const cJSON *j, struct docker_state *st)
 	copy_str(st->proxy, sizeof(st->proxy), at(labels, "ferry.proxy"));
 	copy_str(st->restart, sizeof(st->restart), at(labels,
 	    "ferry.restart"));
+	if (cJSON_IsNumber(at(config, "StopTimeout")) &&
+	    at(config, "StopTimeout")->valuedouble > 0 &&
+	    at(config, "StopTimeout")->valuedouble <= 3600)
+		st->stop_timeout_s = (uint32_t)at(config,
+		    "StopTimeout")->valuedouble;
 	cJSON_ArrayForEach(pb, at(at(j, "HostConfig"), "PortBindings")) {
 		const cJSON *b;
 

@@ -150,6 +150,8 @@ struct docker_state {
 	int weighted;		/* it has that label (0 is a share) */
 	char proxy[96];		/* ferry.proxy label: the route's settings
 				 * (swap.c writes and reads it) */
+	uint32_t stop_timeout_s;	/* its Config.StopTimeout (the spec's
+					 * stop_timeout), 0: not set (10 s) */
 	char restart[32];	/* ferry.restart label: its RestartPolicy
 				 * once a swap is done ("" before issue
 				 * 16: unless-stopped) */

@@ -1120,8 +1120,8 @@ reweigh(struct job *j, struct docker *d, const Ferry__Swap *s,
 		    (unsigned long long)cur_rev);
 	switched_now(o);
 	via_drain(j, v, addr, other_rev);
-	docker_stop(d, other->id, s->stop_timeout_s ? s->stop_timeout_s : 10,
-	    err, sizeof(err));
+	docker_stop(d, other->id, other->stop_timeout_s ?
+	    other->stop_timeout_s : 10, err, sizeof(err));
 	docker_update_restart(d, other->id, "no", err, sizeof(err));
 	settle_restart(d, cur->id, err, sizeof(err));
 	progress(j, NULL, "%s: stopped r%llu", s->service,
@@ -1170,6 +1170,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	char name[SWAPSM_NAME_MAX], new_id[SWAPSM_ID_MAX] = "";
 	char old_addr[64] = "";
 	uint64_t old_rev = 0;
+	uint32_t old_stop_s = 10;
 	size_t n, i, nlabels;
 	int rc, reusing, exit_code = -1, weighted, legacy = 0, recreating = 0;
 	enum swapsm_order order;
@@ -1231,8 +1232,11 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	    sizeof(err))) != 0)
 		return fail_early(o, "%s", err);
 	old = running_of(cs, n);
-	if (old != NULL)
+	if (old != NULL) {
 		old_rev = rev_of(old);
+		/* The one that runs stops as its own spec said. */
+		old_stop_s = old->stop_timeout_s ? old->stop_timeout_s : 10;
+	}
 	/* Through the proxy two revisions may run (a weighted swap): the
 	 * other is the older one. */
 	for (i = 0; old != NULL && i < n; i++)
@@ -1494,7 +1498,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 			    s->service);
 			via_drain(j, &via, old_addr, old_rev);
 		}
-		if (docker_stop(d, sm.old_id, co.stop_timeout_s, err,
+		if (docker_stop(d, sm.old_id, old_stop_s, err,
 		    sizeof(err)) != 0) {
 			snprintf(o->why, sizeof(o->why), "stopping revision "
 			    "%llu: %s", (unsigned long long)old_rev, err);
@@ -1574,7 +1578,7 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		if (sm.old_id[0] != '\0' && sm.order == SWAPSM_START_FIRST) {
 			if (via.on)
 				via_drain(j, &via, old_addr, old_rev);
-			docker_stop(d, sm.old_id, co.stop_timeout_s, err,
+			docker_stop(d, sm.old_id, old_stop_s, err,
 			    sizeof(err));
 			if (via.on)
 				progress(j, NULL, "%s: stopped r%llu",
@@ -1649,6 +1653,8 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 	enum health_verdict v;
 	char err[400], cur_addr[64] = "";
 	uint64_t cur_rev;
+	uint32_t cur_stop_s = 10;	/* the one that runs stops as its
+					 * own spec said */
 	size_t n, i;
 	int rc, exit_code = -1;
 	enum swapsm_order order = SWAPSM_STOP_FIRST;
@@ -1719,6 +1725,8 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 	    cur->id : "", kept->id, kept->name);
 	row_init(&row, j, rb->service, rev_of(kept));
 	snprintf(o->image, sizeof(o->image), "%s", kept->image);
+	if (cur != NULL && cur->stop_timeout_s > 0)
+		cur_stop_s = cur->stop_timeout_s;
 	free(cs);
 	cs = NULL;
 	cur = kept = beside = NULL;
@@ -1730,7 +1738,7 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 	progress(j, NULL, "%s: rolling back from r%llu to r%llu", rb->service,
 	    (unsigned long long)cur_rev, (unsigned long long)row.revision);
 	if (sm.old_id[0] != '\0' && sm.order == SWAPSM_STOP_FIRST) {
-		docker_stop(d, sm.old_id, 10, err, sizeof(err));
+		docker_stop(d, sm.old_id, cur_stop_s, err, sizeof(err));
 		move(&sm, SWI_OLD_STOPPED, NULL, 0);
 		if (record(j, rec, &row, &sm, o) != 0)
 			goto unrecorded;
@@ -1771,7 +1779,7 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 		    rb->service, (unsigned long long)row.revision);
 		if (sm.old_id[0] != '\0') {
 			via_drain(j, &via, cur_addr, cur_rev);
-			docker_stop(d, sm.old_id, 10, err, sizeof(err));
+			docker_stop(d, sm.old_id, cur_stop_s, err, sizeof(err));
 			progress(j, NULL, "%s: stopped r%llu", rb->service,
 			    (unsigned long long)cur_rev);
 		}

@@ -505,6 +505,8 @@ Test(docker, run_serve_list_stop_remove)
 	cr_assert_str_eq(st.host, host);
 	cr_assert_str_eq(st.command, "cmd-1");
 	cr_assert_str_eq(st.health, "");
+	/* Its own stop timeout, by which the agent stops it. */
+	cr_assert_eq(st.stop_timeout_s, 5);
 	/* By name too. */
 	cr_assert_eq(docker_inspect(D, name, &st, err, sizeof(err)), 0, "%s",
 	    err);
