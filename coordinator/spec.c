@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* spec.c: the schema of the service spec a user writes: each field checked,
- * so that a bad file is refused with one exact message. */
+ * so that a bad file is refused with an exact message for each problem. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,8 +17,10 @@
  * a small tree of nodes that remember their line, refusing what a spec
  * never needs (aliases, several documents, deep nesting, huge
  * collections).  Then read_spec() walks that tree against the schema, one
- * reader per section, and fills a struct spec.  Every error goes through fail(), which writes
- * "FILE:LINE: PATH: what was expected" and returns FERR_MALFORMED.
+ * reader per section, and fills a struct spec.  Every error goes through
+ * fail(), which notes "FILE:LINE: PATH: what was expected" and returns
+ * FERR_MALFORMED: a section's reader stops there, read_spec goes on to the
+ * next section, and spec_parse writes every problem noted, in file order.
  */
 
 #define SHOW_MAX	40	/* bytes of a bad value quoted back */
