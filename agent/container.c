@@ -18,8 +18,8 @@ path_ok(const char *p)
 	if (p == NULL || p[0] != '/' || (n = strlen(p)) > 1024)
 		return 0;
 	for (i = 0; i < n; i++)
-		if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] >= 0x7f ||
-		    p[i] == ':' || p[i] == ',')
+		if ((unsigned char)p[i] < 0x20 ||
+		    (unsigned char)p[i] >= 0x7f || p[i] == ':' || p[i] == ',')
 			return 0;
 	return 1;
 }
@@ -102,9 +102,9 @@ mounts(Ferry__Bind **b, size_t n, const char *extra, int named, char ***out,
 			return FERR_ARG;
 		}
 		if (!path_ok(dst) || strcmp(dst, "/") == 0) {
-			snprintf(why, len, "refused: mount target \"%.80s\" is "
-			    "not a usable path in the container", dst ? dst :
-			    "");
+			snprintf(why, len, "refused: mount target \"%.80s\" "
+			    "is not a usable path in the container", dst ?
+			    dst : "");
 			return FERR_ARG;
 		}
 		l = strlen(src) + strlen(dst) + 5;

@@ -872,8 +872,8 @@ add_port(cJSON *j, cJSON *hc, const char *ip, uint32_t hport, uint32_t cport)
 
 	snprintf(port, sizeof(port), "%u/tcp", (unsigned)cport);
 	snprintf(hp, sizeof(hp), "%u", (unsigned)hport);
-	if ((x = cJSON_GetObjectItemCaseSensitive(j, "ExposedPorts")) == NULL &&
-	    (x = cJSON_AddObjectToObject(j, "ExposedPorts")) == NULL)
+	if ((x = cJSON_GetObjectItemCaseSensitive(j, "ExposedPorts")) ==
+	    NULL && (x = cJSON_AddObjectToObject(j, "ExposedPorts")) == NULL)
 		return -1;
 	if (cJSON_GetObjectItemCaseSensitive(x, port) == NULL &&
 	    cJSON_AddObjectToObject(x, port) == NULL)

@@ -1779,7 +1779,8 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 		    rb->service, (unsigned long long)row.revision);
 		if (sm.old_id[0] != '\0') {
 			via_drain(j, &via, cur_addr, cur_rev);
-			docker_stop(d, sm.old_id, cur_stop_s, err, sizeof(err));
+			docker_stop(d, sm.old_id, cur_stop_s, err,
+			    sizeof(err));
 			progress(j, NULL, "%s: stopped r%llu", rb->service,
 			    (unsigned long long)cur_rev);
 		}

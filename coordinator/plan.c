@@ -133,10 +133,11 @@ check_ports_proxy(const struct spec *s, const struct plan_host *const *sel,
 		return 0;
 	for (i = 0; i < k; i++)
 		if (sel[i]->online && sel[i]->proxy)
-			return fail(why, whylen, FERR_STATE, "ports: %zu host "
-			    "ports, and host %s runs ferry-proxy, which serves "
-			    "one port per service in this version; publish one "
-			    "port, or choose hosts without the proxy",
+			return fail(why, whylen, FERR_STATE, "ports: %zu "
+			    "host ports, and host %s runs ferry-proxy, which "
+			    "serves one port per service in this version; "
+			    "publish one port, or choose hosts without the "
+			    "proxy",
 			    s->nports, sel[i]->name);
 	return 0;
 }

@@ -1017,8 +1017,9 @@ read_words(const struct ctx *c, const struct ynode *n, const char *path,
 	for (i = 0; i < n->nkid; i++) {
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
 		if (n->kid[i]->type == YNODE_SCALAR && n->kid[i]->null)
-			return fail(c, n->kid[i]->line, sub, "expected a word, "
-			    "got nothing (write \"\" for an empty argument)");
+			return fail(c, n->kid[i]->line, sub, "expected a "
+			    "word, got nothing (write \"\" for an empty "
+			    "argument)");
 		if ((rc = scalar(c, n->kid[i], sub, "a word", &w)) != 0)
 			return rc;
 		if (strlen(w) > SPEC_PATH_MAX * 4)
@@ -1047,8 +1048,8 @@ abs_path_valid(const char *s)
 	if (n == 0 || n > SPEC_PATH_MAX || s[0] != '/')
 		return 0;
 	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ||
-		    s[i] == ':' || s[i] == ',')
+		if ((unsigned char)s[i] < 0x20 ||
+		    (unsigned char)s[i] >= 0x7f || s[i] == ':' || s[i] == ',')
 			return 0;
 	for (p = s; (p = strstr(p, "..")) != NULL; p += 2)
 		if (p[-1] == '/' && (p[2] == '/' || p[2] == '\0'))
@@ -1129,8 +1130,8 @@ read_volumes(const struct ctx *c, const struct ynode *n, struct spec *s)
 	if (n->type != YNODE_SEQ)
 		return expected(c, n, "volumes", what);
 	if (n->nkid == 0)
-		return fail(c, at(n), "volumes", "expected at least one volume "
-		    "(leave volumes: out for none)");
+		return fail(c, at(n), "volumes", "expected at least one "
+		    "volume (leave volumes: out for none)");
 	if (n->nkid > SPEC_VOLUMES_MAX)
 		return fail(c, at(n), "volumes", "more than %d volumes",
 		    SPEC_VOLUMES_MAX);
@@ -1159,13 +1160,13 @@ read_volumes(const struct ctx *c, const struct ynode *n, struct spec *s)
 		vol->read_only = c2 != NULL && strcmp(c2 + 1, "ro") == 0;
 		vol->bind = src[0] == '/';
 		if (vol->bind && !abs_path_valid(src))
-			return fail(c, k->line, sub, "the host path must be %s, "
-			    "got %s", PATH_WHAT, q);
+			return fail(c, k->line, sub, "the host path must be "
+			    "%s, got %s", PATH_WHAT, q);
 		if (!vol->bind && !volume_name_valid(src, strlen(src)))
-			return fail(c, k->line, sub, "a volume name is 2 to 64 "
-			    "letters, digits, '_', '.' or '-', starting with a "
-			    "letter or digit (Docker's rule), and a host path "
-			    "starts with '/'; got %s", q);
+			return fail(c, k->line, sub, "a volume name is 2 to "
+			    "64 letters, digits, '_', '.' or '-', starting "
+			    "with a letter or digit (Docker's rule), and a "
+			    "host path starts with '/'; got %s", q);
 		if (!abs_path_valid(dst) || strcmp(dst, "/") == 0)
 			return fail(c, k->line, sub, "the target must be %s, "
 			    "not / itself; got %s", PATH_WHAT, q);
@@ -1367,8 +1368,8 @@ read_stop_timeout(const struct ctx *c, const struct ynode *n,
 		return rc;
 	describe(n, q, sizeof(q));
 	if (ms % 1000 != 0)
-		return fail(c, n->line, "stop_timeout", "must be whole seconds "
-		    "(Docker counts it so), got %s", q);
+		return fail(c, n->line, "stop_timeout", "must be whole "
+		    "seconds (Docker counts it so), got %s", q);
 	if (ms / 1000 > SPEC_STOP_TIMEOUT_MAX_S)
 		return fail(c, n->line, "stop_timeout", "must be at most 1h, "
 		    "got %s", q);
@@ -2640,9 +2641,9 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 		return fail(c, 0, NULL, "the file is empty (expected a "
 		    "mapping of service, image, hosts, health, ...)");
 	if (root->type != YNODE_MAP)
-		return map_get(c, root, NULL, "a mapping of settings (service: "
-		    "..., image: ..., hosts: ..., health: ...)", keys, NULL,
-		    kv);
+		return map_get(c, root, NULL, "a mapping of settings "
+		    "(service: ..., image: ..., hosts: ..., health: ...)",
+		    keys, NULL, kv);
 	/* Unknown and repeated keys are noted; the others are read. */
 	STEP(map_get(c, root, NULL, "a mapping of settings", keys, NULL, kv));
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
@@ -2666,8 +2667,8 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 			bad = rc;
 		} else if (spec_image_check(v, reason, sizeof(reason)) != 0) {
 			quote(v, strlen(v), q, sizeof(q));
-			bad = fail(c, kv[K_IMAGE].v->line, "image", "%s, got %s",
-			    reason, q);
+			bad = fail(c, kv[K_IMAGE].v->line, "image", "%s, "
+			    "got %s", reason, q);
 		} else {
 			snprintf(s->image, sizeof(s->image), "%s", v);
 		}
@@ -2684,8 +2685,9 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 	else if (kv[K_PORTS].k)
 		STEP(read_ports(c, kv[K_PORTS].v, s));
 	if (kv[K_ENV].k)
-		STEP(read_pairs(c, kv[K_ENV].v, "env", "a mapping of variables "
-		    "like { LOG_LEVEL: info }", SPEC_ENV_MAX, "variable",
+		STEP(read_pairs(c, kv[K_ENV].v, "env", "a mapping of "
+		    "variables like { LOG_LEVEL: info }", SPEC_ENV_MAX,
+		    "variable",
 		    env_name_valid, "a variable name ([A-Za-z_][A-Za-z0-9_]*)",
 		    NULL, "a value", 0, &s->env, &s->nenv));
 	if (kv[K_HEALTH].k)

@@ -25,7 +25,8 @@
 #define SPEC_START_INTERVAL_MS	100	/* health.start_interval default */
 #define SPEC_SECRETS_MAX	64	/* names in secrets: [...] */
 #define SPEC_SECRET_NAME_MAX	64	/* [A-Za-z0-9_][A-Za-z0-9_.-]{0,63} */
-#define SPEC_ERRORS_MAX		20	/* problems listed, then "and N more" */
+#define SPEC_ERRORS_MAX		20	/* problems listed, then "and N
+					 * more" */
 
 /* The container's own settings (issue 16). */
 #define SPEC_PORTS_MAX		16	/* entries of ports: */
@@ -245,7 +246,8 @@ struct spec_healthcheck {
 	uint32_t interval_ms;		/* default health.interval */
 	uint32_t timeout_ms;		/* default health.timeout */
 	uint32_t start_period_ms;	/* default health.start_period */
-	uint32_t retries;		/* default health.unhealthy_threshold */
+	uint32_t retries;		/* default
+					 * health.unhealthy_threshold */
 };
 
 /* One service spec, as checked.  Everything it points to is owned by it
