@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* container.c: a Swap's container settings turned into Docker's create
  * options (container.h). */
 #include <ctype.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* container.h: a Swap's container settings (its spec's command, volumes,
  * limits, labels, log and HEALTHCHECK) turned into Docker's create
  * options, each checked again here: the agent takes nothing on ferryd's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bindpath.c: whether a host folder may be bound into a container under
  * an agent's --allowed-bind-paths: the agent's rule (allowlist.c), which
  * ferryd applies too before it plans (plan.c). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bindpath.h: the rule for binds under --allowed-bind-paths, shared by the
  * agent, which enforces it, and ferryd, which refuses a plan that would
  * break it. */

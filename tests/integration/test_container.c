@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/dkit.c
 /* test_container.c: the container's own keys of ferry.yml(5) (issue 16),
  * shown on a real dockerd: each key's effect read back with docker

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: agent/container.c
 /* test_container_opts.c: a Swap's container settings turned into Docker's
  * create options (agent/container.c): each field where Docker reads it,
