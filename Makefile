@@ -2,7 +2,8 @@
 # ferry: one non-recursive Makefile.
 #
 #   make            build ferryd, ferry and ferry-agent into build/
-#   make test       unit tests, then integration tests (needs nothing running
+#   make test       the SPDX check (spdx-check), unit tests, then integration
+#                   tests (needs nothing running
 #                   for the unit part; the integration part starts its own
 #                   ferryd and agents on loopback; its binaries run
 #                   ITEST_JOBS=2 at a time), then bench-smoke
