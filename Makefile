@@ -62,7 +62,8 @@ FERRYD   := coordinator/ferryd.c coordinator/store.c coordinator/link.c \
             coordinator/refusals.c coordinator/traffic.c \
             coordinator/analysis.c coordinator/promq.c \
             coordinator/drain.c \
-            coordinator/logs.c
+            coordinator/logs.c \
+            coordinator/drift.c coordinator/driftwatch.c
 FERRY    := coordinator/ferry.c coordinator/ferry_deploy.c \
             coordinator/ferry_secret.c coordinator/table.c \
             coordinator/ferry_logs.c

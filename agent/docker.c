@@ -1443,6 +1443,23 @@ health_of(const char *status)
 	return "";
 }
 
+/* exit_of reads an exited container's code from a list entry's Status
+ * ("Exited (137) 5 seconds ago"), for drift's "exited (code 137)". */
+static void
+exit_of(const char *status, Ferry__Container *c)
+{
+	char *end;
+	long v;
+
+	if (status == NULL || strncmp(status, "Exited (", 8) != 0)
+		return;
+	v = strtol(status + 8, &end, 10);
+	if (end == status + 8 || *end != ')' || v < -255 || v > 255)
+		return;
+	c->exited = 1;
+	c->exit_code = (int32_t)v;
+}
+
 /*
  * image_as_created is the image reference a container was created with.
  * The list shows it while it still names the container's image; once the
@@ -1510,6 +1527,7 @@ docker_list(struct docker *d, const char *host, Ferry__Container ***out,
 		c->health = strdup(health_of(cJSON_GetStringValue(at(it,
 		    "Status"))));
 		c->deployment = dup_str(labels, "ferry.deployment");
+		exit_of(cJSON_GetStringValue(at(it, "Status")), c);
 		if (!c->id || !c->name || !c->image || !c->service ||
 		    !c->revision || !c->state || !c->digest || !c->health ||
 		    !c->deployment)

@@ -1886,6 +1886,65 @@ fail:
 	dep_free(p);
 }
 
+/* ---- catch-up (drift16) -------------------------------------------------
+ * One host brought back to the service's current revision by ferryd on
+ * its own (driftwatch.c decides when): a one-host rolling deployment of
+ * kind catch-up, health-gated like any swap.  Its failure is put back by
+ * the agent (the swap reverts itself) and ends it; it never pauses. */
+
+int
+deploy_catch_up(struct ferryd *fd, const char *service, uint64_t rev,
+    const char *host, int runs_service, const char *reason, uint64_t *id)
+{
+	const char *names[1] = { host };
+	struct deployment *p, *q;
+	uint64_t running;
+	char why[256];
+	int rc;
+
+	*id = 0;
+	for (q = deployments; q != NULL; q = q->next)
+		if (strcmp(q->d.service, service) == 0 &&
+		    !rollout_finished(&q->r))
+			return FERR_EXISTS;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return FERR_NOMEM;
+	if ((rc = load_spec(fd, service, rev, &p->spec, p->d.digest,
+	    sizeof(p->d.digest))) != 0)
+		goto fail;
+	if (p->d.digest[0] == '\0') {
+		rc = FERR_STATE;	/* the revision never ran anywhere */
+		goto fail;
+	}
+	if ((rc = rollout_plan(&p->r, names, &runs_service, 1, 1, 0, 0, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why))) != 0) {
+		log_warnx("catch-up of %s on %s: %s", service, host, why);
+		goto fail;
+	}
+	p->r.phase = CP_DONE;		/* rolling, whatever the spec says */
+	snprintf(p->d.service, sizeof(p->d.service), "%s", service);
+	snprintf(p->d.image, sizeof(p->d.image), "%s", p->spec->image);
+	snprintf(p->d.actor, sizeof(p->d.actor), "ferryd");
+	snprintf(p->d.kind, sizeof(p->d.kind), "%s", DEPLOY_KIND_CATCH_UP);
+	p->d.revision = rev;
+	if ((rc = store_deploy_create(fd->store, &p->d, &p->r,
+	    &running)) != 0)
+		goto fail;
+	p->next = deployments;
+	deployments = p;
+	store_deploy_event(fd->store, p->d.id, "ferryd", "catch-up", host,
+	    reason);
+	log_info("deployment %llu: catch-up of %s on %s to revision %llu: %s",
+	    (unsigned long long)p->d.id, service, host,
+	    (unsigned long long)rev, reason);
+	*id = p->d.id;
+	dep_input(fd, p, RI_TICK, 0, NULL);
+	return 0;
+fail:
+	dep_free(p);
+	return rc;
+}
+
 /* offline_mode: what a deploy does with matched hosts that are offline:
  * refuse, unless --skip-offline or the spec's rollout.skip_offline. */
 static enum plan_offline

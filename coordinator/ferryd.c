@@ -15,6 +15,7 @@
 #include "args.h"
 #include "clock.h"
 #include "ferr.h"
+#include "driftwatch.h"
 #include "ferryd.h"
 #include "traffic.h"
 #include "keys.h"
@@ -274,6 +275,7 @@ on_sweep(uv_timer_t *t)
 	fleet_sweep(fd, clock_mono_ms());
 	drain_sweep(fd);
 	deploy_tick(fd, clock_steady_ms());
+	driftwatch_tick(fd, clock_mono_ms());
 }
 
 static void

@@ -111,6 +111,8 @@ struct service_rec {
 	char by[64];			/* who stopped or removed it */
 	uint64_t at_ms;			/* when (wall clock) */
 };
+/* ferryd brought one host back to the current revision (driftwatch.c). */
+#define DEPLOY_KIND_CATCH_UP	"catch-up"
 
 /* An event recorded with a deployment's state change. */
 struct deploy_event {
@@ -275,6 +277,11 @@ int store_deploy_event(struct store *st, uint64_t deployment,
  * succeeds leaves the service no current revision. */
 int store_service_state(struct store *st, const char *service,
     struct service_rec *out);
+/* store_services_list calls cb with every service that has a current
+ * revision, by name. */
+typedef void (*store_service_cb)(void *arg, const char *service,
+    uint64_t current);
+int store_services_list(struct store *st, store_service_cb cb, void *arg);
 /* store_service_current: the service's current revision (0: none). */
 int store_service_current(struct store *st, const char *service,
     uint64_t *rev);
@@ -504,6 +511,8 @@ struct ferryd_conf {
 
 struct cmd;
 
+#define HOST_UNHEALTHY_MAX	16
+
 /* A host as ferryd keeps it in memory (loop thread only). */
 struct host {
 	struct host_rec rec;
@@ -540,6 +549,13 @@ struct host {
 	 * this (monotonic). */
 	int drain_open;
 	uint64_t drain_retry_mono_ms;
+	/* fleet.c: when ferryd first heard each of its containers unhealthy
+	 * (wall clock, for drift's "unhealthy since"), by container id. */
+	struct unhealthy_seen {
+		char id[16];
+		uint64_t since_ms;
+	} unhealthy[HOST_UNHEALTHY_MAX];
+	size_t nunhealthy;
 };
 
 /* Called once when a command is answered finally or expires.  report is
@@ -651,6 +667,10 @@ void fleet_sweep(struct ferryd *fd, uint64_t mono_ms);
  * are good again) and changes nothing. */
 void fleet_traffic(struct ferryd *fd, struct host *h,
     const Ferry__Traffic *tr, uint64_t mono_ms);
+/* fleet_unhealthy_since: when ferryd first heard h's container id
+ * unhealthy without a break since (wall clock); 0 when it is not, or that
+ * was not kept. */
+uint64_t fleet_unhealthy_since(const struct host *h, const char *id);
 const char *host_state_name(const struct host *h);
 /* fleet_host_drained: an operator drained h (ferry hosts drain):
  * deployments and rollbacks skip it, and catch-up must wait for it
@@ -761,6 +781,16 @@ void deploy_rollback(struct ferryd *fd, struct rep_slot *slot,
  * rollout says, recorded as a deployment of that kind. */
 void deploy_lifecycle(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__ServiceOp *op, const char *kind, const char *actor);
+/*
+ * deploy_catch_up starts a one-host rolling deployment of kind catch-up:
+ * host (runs_service: it runs some revision of service) to revision rev,
+ * which must have run before (its digest is known), with an event naming
+ * reason.  0 with *id set; FERR_EXISTS while a deployment of service runs;
+ * FERR_STATE when rev has no digest; FERR_NOTFOUND, FERR_NOMEM, or the
+ * store's error.  The deployment's end is read from the store.
+ */
+int deploy_catch_up(struct ferryd *fd, const char *service, uint64_t rev,
+    const char *host, int runs_service, const char *reason, uint64_t *id);
 /* deploy_metrics hands /metrics the live canaries' steps and weights. */
 void deploy_metrics(void);
 void deploy_control(struct ferryd *fd, struct rep_slot *slot,

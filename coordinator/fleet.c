@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* fleet.c: the hosts ferryd knows, and whether each is online. */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -300,10 +301,47 @@ fleet_pending(const struct ferryd *fd)
 	return n;
 }
 
+/* unhealthy_note keeps, for each container h's last heartbeat said is
+ * unhealthy, when ferryd first heard it so (drift's "unhealthy since"). */
+static void
+unhealthy_note(struct host *h, uint64_t wall_ms)
+{
+	struct unhealthy_seen next[HOST_UNHEALTHY_MAX];
+	size_t i, n = 0;
+
+	for (i = 0; h->status != NULL && i < h->status->n_containers &&
+	    n < HOST_UNHEALTHY_MAX; i++) {
+		const Ferry__Container *c = h->status->containers[i];
+		uint64_t since;
+
+		if (c->health == NULL || c->id == NULL ||
+		    strcmp(c->health, "unhealthy") != 0)
+			continue;
+		since = fleet_unhealthy_since(h, c->id);
+		snprintf(next[n].id, sizeof(next[n].id), "%s", c->id);
+		next[n++].since_ms = since != 0 ? since : wall_ms;
+	}
+	memcpy(h->unhealthy, next, n * sizeof(next[0]));
+	h->nunhealthy = n;
+}
+
+uint64_t
+fleet_unhealthy_since(const struct host *h, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < h->nunhealthy; i++)
+		if (strncmp(h->unhealthy[i].id, id,
+		    sizeof(h->unhealthy[i].id) - 1) == 0)
+			return h->unhealthy[i].since_ms;
+	return 0;
+}
+
 void
 fleet_beat(struct ferryd *fd, struct host *h, uint64_t wall_ms,
     uint64_t mono_ms)
 {
+	unhealthy_note(h, wall_ms);
 	h->last_beat_mono_ms = mono_ms;
 	h->rec.last_seen_ms = wall_ms;
 	h->seen_dirty = 1;

@@ -241,6 +241,39 @@ metrics_verdict(const char *service, const char *verdict)
 	pthread_mutex_unlock(&mtx);
 }
 
+static const char *const docker_states[METRICS_STATES] = { "running",
+    "created", "restarting", "paused", "exited", "dead", "removing" };
+static struct metrics_service_host *svc_rows;
+static size_t nsvc_rows;
+
+void
+metrics_state_count(struct metrics_service_host *m, const char *state)
+{
+	size_t i;
+
+	for (i = 0; i < METRICS_STATES; i++)
+		if (strcmp(docker_states[i], state) == 0) {
+			m->by_state[i]++;
+			return;
+		}
+}
+
+void
+metrics_services(const struct metrics_service_host *v, size_t n)
+{
+	struct metrics_service_host *copy = NULL;
+
+	if (n > 0 && (copy = malloc(n * sizeof(*copy))) == NULL)
+		return;		/* the last rows stay */
+	if (n > 0)
+		memcpy(copy, v, n * sizeof(*copy));
+	pthread_mutex_lock(&mtx);
+	free(svc_rows);
+	svc_rows = copy;
+	nsvc_rows = n;
+	pthread_mutex_unlock(&mtx);
+}
+
 /* A growing text buffer; on running out of memory it stops growing and
  * remembers so (the render fails as a whole, never half-written). */
 struct out {
@@ -454,6 +487,45 @@ durations_out(struct out *o, const struct dfamily *f)
 	}
 }
 
+/* services_out: each service's containers, health and drift per host,
+ * as driftwatch.c last handed them (under the lock). */
+static void
+services_out(struct out *o)
+{
+	char sv[160], hv[160];
+	size_t i, k;
+
+	out_add(o, "# HELP ferry_service_containers Containers of a service "
+	    "on a host, by Docker state, as the host's last heartbeat "
+	    "said.\n# TYPE ferry_service_containers gauge\n");
+	for (i = 0; i < nsvc_rows; i++)
+		for (k = 0; k < METRICS_STATES; k++)
+			out_add(o, "ferry_service_containers{service=\"%s\","
+			    "host=\"%s\",state=\"%s\"} %u\n",
+			    label(sv, sizeof(sv), svc_rows[i].service),
+			    label(hv, sizeof(hv), svc_rows[i].host),
+			    docker_states[k], svc_rows[i].by_state[k]);
+	out_add(o, "# HELP ferry_service_healthy Whether a container of the "
+	    "service's current revision runs on the host and none is "
+	    "unhealthy (1) or not (0).\n# TYPE ferry_service_healthy "
+	    "gauge\n");
+	for (i = 0; i < nsvc_rows; i++)
+		out_add(o, "ferry_service_healthy{service=\"%s\",host=\"%s\"} "
+		    "%d\n", label(sv, sizeof(sv), svc_rows[i].service),
+		    label(hv, sizeof(hv), svc_rows[i].host),
+		    svc_rows[i].healthy);
+	out_add(o, "# HELP ferry_service_drift A service drifted on a host "
+	    "from what it should run, by cause (1 while it lasts).\n"
+	    "# TYPE ferry_service_drift gauge\n");
+	for (i = 0; i < nsvc_rows; i++)
+		if (svc_rows[i].drift != NULL && svc_rows[i].drift[0])
+			out_add(o, "ferry_service_drift{service=\"%s\","
+			    "host=\"%s\",cause=\"%s\"} 1\n",
+			    label(sv, sizeof(sv), svc_rows[i].service),
+			    label(hv, sizeof(hv), svc_rows[i].host),
+			    svc_rows[i].drift);
+}
+
 char *
 metrics_render(const struct traffic *t, size_t *len)
 {
@@ -515,6 +587,7 @@ metrics_render(const struct traffic *t, size_t *len)
 			    verdict_names[v],
 			    (unsigned long long)verdicts[i].n[v]);
 	}
+	services_out(&o);
 	pthread_mutex_unlock(&mtx);
 #undef OUT
 	if (t != NULL)

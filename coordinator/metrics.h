@@ -60,6 +60,23 @@ void metrics_canaries(const struct metrics_canary *c, size_t n);
  * (verdict: "pass", "fail", "inconclusive"). */
 void metrics_verdict(const char *service, const char *verdict);
 
+/* A service on a host, as its last heartbeat said (driftwatch.c). */
+#define METRICS_STATES	7	/* Docker's: running, created, restarting,
+				 * paused, exited, dead, removing */
+struct metrics_service_host {
+	char service[64];
+	char host[64];
+	uint32_t by_state[METRICS_STATES];
+	int healthy;			/* one of the current revision runs,
+					 * and none is unhealthy */
+	const char *drift;		/* drift_cause_name; "" none */
+};
+/* metrics_state_count counts one container in Docker state (one outside
+ * the known states is not counted). */
+void metrics_state_count(struct metrics_service_host *m, const char *state);
+/* metrics_services replaces the services' rows with v[0..n) (copied). */
+void metrics_services(const struct metrics_service_host *v, size_t n);
+
 /* metrics_render writes the Prometheus text into a heap buffer (NULL when
  * out of memory): the counters above and, when t is not NULL, ferry-proxy's
  * counts since ferryd started (traffic.c; loop thread only, as t is the

@@ -1980,6 +1980,20 @@ read_strategy(const struct ctx *c, const struct ynode *n, struct spec *s)
 	return 0;
 }
 
+/* catch_up: auto (the default) or off: whether ferryd brings a host that
+ * missed a deployment, or lost its container, back on its own. */
+static int
+read_catch_up(const struct ctx *c, const struct ynode *n, struct spec *s)
+{
+	static const char *const words[] = { "auto", "off", NULL };
+	int i, rc;
+
+	if ((rc = one_of(c, n, "catch_up", words, "auto or off", &i)) != 0)
+		return rc;
+	s->catch_up_off = i == 1;
+	return 0;
+}
+
 /* ---- strategy, canary, blue_green, analysis (issue 15) --------------- */
 
 /*
@@ -2617,12 +2631,13 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 	    K_STRATEGY, K_ROLLOUT, K_SECRETS, K_PROXY, K_CANARY, K_BLUE_GREEN,
 	    K_ANALYSIS, K_PORTS, K_COMMAND, K_ENTRYPOINT, K_WORKDIR, K_USER,
 	    K_VOLUMES, K_RESOURCES, K_RESTART, K_STOP_SIGNAL, K_STOP_TIMEOUT,
-	    K_LABELS, K_LOG, K_N };
+	    K_LABELS, K_LOG, K_CATCH_UP, K_N };
 	static const char *const keys[] = { "service", "image", "hosts",
 	    "port", "env", "health", "strategy", "rollout", "secrets",
 	    "proxy", "canary", "blue_green", "analysis", "ports", "command",
 	    "entrypoint", "workdir", "user", "volumes", "resources",
-	    "restart", "stop_signal", "stop_timeout", "labels", "log", NULL };
+	    "restart", "stop_signal", "stop_timeout", "labels", "log",
+	    "catch_up", NULL };
 	static const int required[] = { K_SERVICE, K_IMAGE, K_HOSTS,
 	    K_HEALTH };
 	static const char service_what[] = "a service name of lowercase "
@@ -2698,6 +2713,8 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 		STEP(read_rollout(c, kv[K_ROLLOUT].v, s, &rk));
 	if (kv[K_SECRETS].k)
 		STEP(read_secrets(c, kv[K_SECRETS].v, s));
+	if (kv[K_CATCH_UP].k)
+		STEP(read_catch_up(c, kv[K_CATCH_UP].v, s));
 	s->proxy.mode = s->health.check == SPEC_CHECK_HTTP ? SPEC_PROXY_HTTP :
 	    SPEC_PROXY_TCP;
 	if (kv[K_PROXY].k)

@@ -304,6 +304,7 @@ struct spec {
 	struct spec_pair *log_opts;	/* log.options */
 	size_t nlog_opts;
 	struct spec_healthcheck healthcheck;	/* health.docker mapping */
+	int catch_up_off;		/* catch_up: off (default auto) */
 };
 
 /* spec_restart_text writes s's restart policy as Docker names it

@@ -1622,6 +1622,22 @@ store_service_current(struct store *st, const char *service, uint64_t *rev)
 	return 0;
 }
 
+int
+store_services_list(struct store *st, store_service_cb cb, void *arg)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT name, current_revision FROM "
+	    "services WHERE current_revision != 0 ORDER BY name");
+	int rc;
+
+	if (s == NULL)
+		return FERR_STORE;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		cb(arg, (const char *)sqlite3_column_text(s, 0),
+		    (uint64_t)sqlite3_column_int64(s, 1));
+	db_release(s);
+	return rc == SQLITE_DONE ? 0 : FERR_STORE;
+}
+
 static void
 row_to_deploy(sqlite3_stmt *s, struct deploy_rec *d, struct rollout *r)
 {

@@ -446,7 +446,7 @@ Test(spec, unknown_keys)
 	    "service, image, hosts, port, env, health, strategy, rollout, "
 	    "secrets, proxy, canary, blue_green, analysis, ports, command, "
 	    "entrypoint, workdir, user, volumes, resources, restart, "
-	    "stop_signal, stop_timeout, labels, log)");
+	    "stop_signal, stop_timeout, labels, log, catch_up)");
 	refused_exact(edit(9, "  intervall: 1s"), "web.yml:9: health: "
 	    "unknown key \"intervall\" (expected one of: http, tcp, exec, "
 	    "docker, interval, timeout, start_period, start_interval, "
@@ -1702,6 +1702,8 @@ static const struct effect effects[] = {
 	{ "health.start_interval", "test_swap.c",
 	    "swap, a_slow_starter_is_seen_healthy_between_intervals" },
 	{ "strategy", KEYS_C, PLAN },
+	{ "catch_up", "test_catchup.c",
+	    "catchup, catch_up_off_leaves_a_removed_container_drifted" },
 	{ "rollout", KEYS_C, PLAN },
 	{ "rollout.batch", KEYS_C, PLAN },
 	{ "rollout.canary", KEYS_C, PLAN },
@@ -2540,4 +2542,20 @@ Test(spec, cross_checks_wait_for_clean_sections)
 	refused_exact(edit(4, "port: { host: x, container: 80 }\n"
 	    "proxy: { drain_timeout: 5s }"), "web.yml:4: port.host: expected "
 	    "a port number from 1 to 65535, got \"x\"");
+}
+
+Test(spec, catch_up_is_auto_by_default_or_off)
+{
+	struct spec *s = parse_ok(MINIMAL);
+
+	cr_assert_eq(s->catch_up_off, 0);
+	spec_free(s);
+	s = parse_ok(edit(6, "catch_up: off"));
+	cr_assert_eq(s->catch_up_off, 1);
+	spec_free(s);
+	s = parse_ok(edit(6, "catch_up: auto"));
+	cr_assert_eq(s->catch_up_off, 0);
+	spec_free(s);
+	refused_exact(edit(6, "catch_up: sometimes"), "web.yml:6: catch_up: "
+	    "expected auto or off, got \"sometimes\"");
 }

@@ -1,0 +1,559 @@
+/* driftwatch.c: drift across the fleet, and catch-ups (driftwatch.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "driftwatch.h"
+#include "ferr.h"
+#include "log.h"
+#include "metrics.h"
+#include "spec.h"
+
+#define TICK_MS		2000u	/* catch-ups and /metrics this often */
+#define LOOKBACK	50	/* deployments read back for a service */
+#define FINDINGS_MAX	64	/* per host */
+
+/* ---- services: what should run where --------------------------------- */
+
+struct svc_list {
+	struct dw_service *v;
+	size_t n, cap;
+	int failed;
+};
+
+static void
+on_service(void *arg, const char *name, uint64_t current)
+{
+	struct svc_list *l = arg;
+	struct dw_service *s;
+
+	if (l->failed)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+
+		if ((s = realloc(l->v, cap * sizeof(*s))) == NULL) {
+			l->failed = 1;
+			return;
+		}
+		l->v = s;
+		l->cap = cap;
+	}
+	s = &l->v[l->n++];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->revision = current;
+	s->catch_up = 1;
+}
+
+/* hosts_add puts host into s's hosts (once), missed or not. */
+static int
+hosts_add(struct dw_service *s, const char *host, int missed)
+{
+	char (*nh)[HOST_NAME_MAX_LEN + 1];
+	int *nm;
+	size_t i;
+
+	for (i = 0; i < s->nhosts; i++)
+		if (strcmp(s->hosts[i], host) == 0) {
+			s->missed[i] |= missed;
+			return 0;
+		}
+	if ((nh = realloc(s->hosts, (s->nhosts + 1) * sizeof(*nh))) == NULL)
+		return FERR_NOMEM;
+	s->hosts = nh;
+	if ((nm = realloc(s->missed, (s->nhosts + 1) * sizeof(*nm))) == NULL)
+		return FERR_NOMEM;
+	s->missed = nm;
+	snprintf(s->hosts[s->nhosts], sizeof(s->hosts[0]), "%s", host);
+	s->missed[s->nhosts++] = missed;
+	return 0;
+}
+
+/* The newest deployment of a service that succeeded and says where it
+ * runs: a catch-up moves one host and says nothing of the others. */
+struct target {
+	struct dw_service *s;
+	int found, in_flight, rc;
+};
+
+static void
+on_deployment(void *arg, const struct deploy_rec *d, struct rollout *r)
+{
+	struct target *t = arg;
+	struct dw_service *s = t->s;
+	size_t i;
+
+	if (!rollout_finished(r))
+		t->in_flight = 1;
+	if (t->found || r->state != RO_SUCCEEDED || d->revision !=
+	    s->revision || strcmp(d->kind, DEPLOY_KIND_CATCH_UP) == 0) {
+		free(r->hosts);
+		return;
+	}
+	t->found = 1;
+	s->deployment = d->id;
+	snprintf(s->image, sizeof(s->image), "%s", d->image);
+	for (i = 0; i < r->nhosts && t->rc == 0; i++) {
+		const struct rollout_host *h = &r->hosts[i];
+		/* Counted failed, or never reached, because it was away. */
+		int missed = (h->state == RH_FAILED ||
+		    h->state == RH_SKIPPED) && strstr(h->cause, "offline") !=
+		    NULL;
+
+		t->rc = hosts_add(s, h->name, missed);
+	}
+	free(r->hosts);
+	/* Left out because they were offline when it started. */
+	{
+		char list[sizeof(d->skipped)], *p, *save = NULL;
+
+		snprintf(list, sizeof(list), "%s", d->skipped);
+		for (p = strtok_r(list, ", ", &save); p != NULL && t->rc == 0;
+		    p = strtok_r(NULL, ", ", &save))
+			t->rc = hosts_add(s, p, 1);
+	}
+}
+
+/* spec_of reads the current revision's digest and catch_up setting. */
+static void
+spec_of(struct ferryd *fd, struct dw_service *s)
+{
+	char *file = NULL, *text = NULL, *dg = NULL, err[256];
+	struct spec *sp = NULL;
+
+	if (store_revision_get(fd->store, s->name, s->revision, &file, &text,
+	    &dg, NULL) != 0)
+		return;
+	snprintf(s->digest, sizeof(s->digest), "%s", dg ? dg : "");
+	if (text != NULL && spec_parse(file ? file : "spec", text,
+	    strlen(text), &sp, err, sizeof(err)) == 0)
+		s->catch_up = !sp->catch_up_off;
+	spec_free(sp);
+	free(file);
+	free(text);
+	free(dg);
+}
+
+static int
+services_read(struct ferryd *fd, struct driftwatch *dw)
+{
+	struct svc_list l = { NULL, 0, 0, 0 };
+	size_t i;
+	int rc;
+
+	if ((rc = store_services_list(fd->store, on_service, &l)) != 0 ||
+	    l.failed) {
+		free(l.v);
+		return rc ? rc : FERR_NOMEM;
+	}
+	dw->svcs = l.v;
+	dw->nsvcs = l.n;
+	for (i = 0; i < l.n; i++) {
+		struct target t = { &l.v[i], 0, 0, 0 };
+
+		if ((rc = store_deploy_list(fd->store, l.v[i].name, 0, 0,
+		    LOOKBACK, on_deployment, &t)) != 0)
+			return rc;
+		if (t.rc != 0)
+			return t.rc;
+		l.v[i].in_flight = t.in_flight;
+		spec_of(fd, &l.v[i]);
+	}
+	return 0;
+}
+
+const struct dw_service *
+driftwatch_service(const struct driftwatch *dw, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < dw->nsvcs; i++)
+		if (strcmp(dw->svcs[i].name, name) == 0)
+			return &dw->svcs[i];
+	return NULL;
+}
+
+int
+driftwatch_should_run(const struct dw_service *s, const char *host)
+{
+	size_t i;
+
+	for (i = 0; i < s->nhosts; i++)
+		if (strcmp(s->hosts[i], host) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+missed_on(const struct dw_service *s, const char *host)
+{
+	size_t i;
+
+	for (i = 0; i < s->nhosts; i++)
+		if (strcmp(s->hosts[i], host) == 0)
+			return s->missed[i];
+	return 0;
+}
+
+/* ---- catch-ups: one memo per service and host ------------------------- */
+
+struct memo {
+	char host[HOST_NAME_MAX_LEN + 1];
+	char service[64];
+	struct drift_memo m;
+};
+
+static struct memo *memos;
+static size_t nmemos, capmemos;
+static uint64_t last_tick_ms;
+static int ticked;
+
+static struct memo *
+memo_find(const char *host, const char *service)
+{
+	size_t i;
+
+	for (i = 0; i < nmemos; i++)
+		if (strcmp(memos[i].host, host) == 0 &&
+		    strcmp(memos[i].service, service) == 0)
+			return &memos[i];
+	return NULL;
+}
+
+static struct memo *
+memo_get(const char *host, const char *service)
+{
+	struct memo *m = memo_find(host, service);
+
+	if (m != NULL)
+		return m;
+	if (nmemos == capmemos) {
+		size_t cap = capmemos ? capmemos * 2 : 16;
+
+		if ((m = realloc(memos, cap * sizeof(*m))) == NULL)
+			return NULL;
+		memos = m;
+		capmemos = cap;
+	}
+	m = &memos[nmemos++];
+	memset(m, 0, sizeof(*m));
+	snprintf(m->host, sizeof(m->host), "%s", host);
+	snprintf(m->service, sizeof(m->service), "%s", service);
+	return m;
+}
+
+/* ops16 adds draining; until then no host is drained.  DRIFT16 HOOK:
+ * answer from the host's drain flag here. */
+static int
+host_drained(const struct host *h)
+{
+	(void)h;
+	return 0;
+}
+
+/* ---- judging ----------------------------------------------------------- */
+
+static int
+rows_add(struct driftwatch *dw, size_t *cap, struct host *h,
+    const struct drift_finding *f, uint64_t now_ms)
+{
+	const struct memo *m = memo_find(h->rec.name, f->service);
+	const struct dw_service *s = driftwatch_service(dw, f->service);
+	struct dw_row *r;
+
+	if (dw->nrows == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+
+		if ((r = realloc(dw->rows, nc * sizeof(*r))) == NULL)
+			return FERR_NOMEM;
+		dw->rows = r;
+		*cap = nc;
+	}
+	r = &dw->rows[dw->nrows++];
+	memset(r, 0, sizeof(*r));
+	r->host = h;
+	r->f = *f;
+	r->verdict = drift_catch_up(f, h->rec.name, s != NULL && s->catch_up,
+	    host_drained(h), m != NULL ? &m->m : NULL, now_ms,
+	    r->catch_up, sizeof(r->catch_up));
+	return 0;
+}
+
+int
+driftwatch_gather(struct ferryd *fd, struct driftwatch *dw)
+{
+	struct drift_want *wants = NULL;
+	struct drift_container *cs = NULL;
+	struct drift_finding found[FINDINGS_MAX];
+	size_t i, j, k, n, cap = 0, capcs = 0;
+	uint64_t now = clock_mono_ms();
+	int rc;
+
+	memset(dw, 0, sizeof(*dw));
+	if ((rc = services_read(fd, dw)) != 0)
+		goto fail;
+	if ((wants = calloc(dw->nsvcs + 1, sizeof(*wants))) == NULL) {
+		rc = FERR_NOMEM;
+		goto fail;
+	}
+	for (i = 0; i < fd->nhosts; i++) {
+		struct host *h = fd->hosts[i];
+		const Ferry__Poll *p = h->status;
+
+		/* What an offline host runs, or one whose Docker does not
+		 * answer, is not known: nothing is judged. */
+		if (h->rec.state != HOST_ACCEPTED || !h->online || p == NULL ||
+		    !p->docker_ok)
+			continue;
+		for (j = 0; j < dw->nsvcs; j++) {
+			const struct dw_service *s = &dw->svcs[j];
+
+			memset(&wants[j], 0, sizeof(wants[j]));
+			wants[j].service = s->name;
+			wants[j].revision = s->revision;
+			wants[j].deployment = s->deployment;
+			wants[j].here = driftwatch_should_run(s, h->rec.name);
+			wants[j].missed = missed_on(s, h->rec.name);
+			wants[j].in_flight = s->in_flight;
+		}
+		if (p->n_containers > capcs) {
+			struct drift_container *nc = realloc(cs,
+			    p->n_containers * sizeof(*nc));
+			if (nc == NULL) {
+				rc = FERR_NOMEM;
+				goto fail;
+			}
+			cs = nc;
+			capcs = p->n_containers;
+		}
+		for (k = 0; k < p->n_containers; k++) {
+			const Ferry__Container *c = p->containers[k];
+
+			memset(&cs[k], 0, sizeof(cs[k]));
+			cs[k].service = c->service ? c->service : "";
+			cs[k].revision = c->revision ? strtoull(c->revision,
+			    NULL, 10) : 0;
+			cs[k].state = c->state ? c->state : "";
+			cs[k].health = c->health ? c->health : "";
+			cs[k].exited = c->exited;
+			cs[k].exit_code = c->exit_code;
+			cs[k].unhealthy_since_ms = c->id ?
+			    fleet_unhealthy_since(h, c->id) : 0;
+		}
+		n = drift_judge(wants, dw->nsvcs, cs, p->n_containers, found,
+		    FINDINGS_MAX);
+		for (k = 0; k < n; k++)
+			if ((rc = rows_add(dw, &cap, h, &found[k], now)) != 0)
+				goto fail;
+	}
+	free(wants);
+	free(cs);
+	return 0;
+fail:
+	free(wants);
+	free(cs);
+	driftwatch_free(dw);
+	return rc;
+}
+
+void
+driftwatch_free(struct driftwatch *dw)
+{
+	size_t i;
+
+	if (dw == NULL)
+		return;
+	for (i = 0; i < dw->nsvcs; i++) {
+		free(dw->svcs[i].hosts);
+		free(dw->svcs[i].missed);
+	}
+	free(dw->svcs);
+	free(dw->rows);
+	memset(dw, 0, sizeof(*dw));
+}
+
+const struct dw_row *
+driftwatch_row(const struct driftwatch *dw, const char *host,
+    const char *service)
+{
+	size_t i;
+
+	for (i = 0; i < dw->nrows; i++)
+		if (strcmp(dw->rows[i].host->rec.name, host) == 0 &&
+		    strcmp(dw->rows[i].f.service, service) == 0)
+			return &dw->rows[i];
+	return NULL;
+}
+
+/* ---- the tick ---------------------------------------------------------- */
+
+/* memo_settle notes how the catch-ups still running ended. */
+struct ended {
+	int finished, succeeded;
+};
+
+static void
+on_ended(void *arg, const struct deploy_rec *d, struct rollout *r)
+{
+	struct ended *e = arg;
+
+	(void)d;
+	e->finished = rollout_finished(r);
+	e->succeeded = r->state == RO_SUCCEEDED;
+	free(r->hosts);
+}
+
+static void
+memo_settle(struct ferryd *fd)
+{
+	size_t i;
+
+	for (i = 0; i < nmemos; i++) {
+		struct memo *m = &memos[i];
+		struct ended e = { 0, 0 };
+
+		if (m->m.id == 0 || m->m.done)
+			continue;
+		if (store_deploy_list(fd->store, NULL, 0, m->m.id, 1, on_ended,
+		    &e) != 0 || !e.finished)
+			continue;
+		m->m.done = 1;
+		m->m.failed = !e.succeeded;
+		if (m->m.failed)
+			log_warnx("catch-up deployment %llu of %s on %s "
+			    "failed: not tried again for the same cause",
+			    (unsigned long long)m->m.id, m->service, m->host);
+	}
+}
+
+/* runs_service: whether h runs a container of service (any revision, any
+ * state): the engine's had_previous. */
+static int
+runs_service(const struct host *h, const char *service)
+{
+	size_t i;
+
+	for (i = 0; h->status != NULL && i < h->status->n_containers; i++)
+		if (strcmp(h->status->containers[i]->service, service) == 0)
+			return 1;
+	return 0;
+}
+
+/* metrics_out hands /metrics each service's containers, health and drift
+ * on every host where it runs or should run. */
+static void
+metrics_out(struct ferryd *fd, const struct driftwatch *dw)
+{
+	struct metrics_service_host *v = NULL;
+	size_t i, j, k, n = 0, cap = 0;
+
+	for (i = 0; i < fd->nhosts; i++) {
+		const struct host *h = fd->hosts[i];
+
+		if (!h->online || h->status == NULL)
+			continue;
+		for (j = 0; j < dw->nsvcs; j++) {
+			const struct dw_service *s = &dw->svcs[j];
+			const struct dw_row *r = driftwatch_row(dw,
+			    h->rec.name, s->name);
+			struct metrics_service_host *m;
+			int should = driftwatch_should_run(s, h->rec.name);
+			int seen = 0, unhealthy = 0, up = 0;
+
+			for (k = 0; k < h->status->n_containers; k++) {
+				const Ferry__Container *c =
+				    h->status->containers[k];
+				if (strcmp(c->service, s->name) != 0)
+					continue;
+				seen = 1;
+			}
+			if (!seen && !should)
+				continue;
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 16;
+				struct metrics_service_host *nv = realloc(v,
+				    nc * sizeof(*nv));
+				if (nv == NULL)
+					goto out;
+				v = nv;
+				cap = nc;
+			}
+			m = &v[n++];
+			memset(m, 0, sizeof(*m));
+			snprintf(m->service, sizeof(m->service), "%s",
+			    s->name);
+			snprintf(m->host, sizeof(m->host), "%s", h->rec.name);
+			for (k = 0; k < h->status->n_containers; k++) {
+				const Ferry__Container *c =
+				    h->status->containers[k];
+				if (strcmp(c->service, s->name) != 0)
+					continue;
+				metrics_state_count(m, c->state);
+				if (strcmp(c->state, "running") == 0 &&
+				    strtoull(c->revision, NULL, 10) ==
+				    s->revision) {
+					up = 1;
+					unhealthy |= strcmp(c->health,
+					    "unhealthy") == 0;
+				}
+			}
+			m->healthy = up && !unhealthy;
+			m->drift = r != NULL ? drift_cause_name(r->f.cause) :
+			    "";
+		}
+	}
+	metrics_services(v, n);
+out:
+	free(v);
+}
+
+void
+driftwatch_tick(struct ferryd *fd, uint64_t now_ms)
+{
+	struct driftwatch dw;
+	size_t i;
+
+	if (ticked && now_ms - last_tick_ms < TICK_MS)
+		return;
+	ticked = 1;
+	last_tick_ms = now_ms;
+	memo_settle(fd);
+	if (driftwatch_gather(fd, &dw) != 0)
+		return;
+	metrics_out(fd, &dw);
+	for (i = 0; i < dw.nrows; i++) {
+		const struct dw_row *r = &dw.rows[i];
+		const struct dw_service *s = driftwatch_service(&dw,
+		    r->f.service);
+		struct memo *m;
+		uint64_t id;
+		int rc;
+
+		if (r->verdict != DRIFT_CU_GO || s == NULL)
+			continue;
+		if ((m = memo_get(r->host->rec.name, r->f.service)) == NULL)
+			break;
+		rc = deploy_catch_up(fd, s->name, s->revision,
+		    r->host->rec.name, runs_service(r->host, s->name),
+		    r->catch_up, &id);
+		if (rc == FERR_EXISTS)
+			continue;	/* one of the service runs: later */
+		/* Once per cause, whether it started or not. */
+		m->m.cause = r->f.cause;
+		m->m.revision = r->f.revision;
+		m->m.deployment = r->f.deployment;
+		m->m.at_ms = now_ms;
+		m->m.id = id;
+		m->m.done = rc != 0;
+		m->m.failed = rc != 0;
+		if (rc != 0)
+			log_warnx("catch-up of %s on %s cannot start: %s",
+			    s->name, r->host->rec.name, ferr_str(rc));
+		/* One service at a time: the next tick sees this one as a
+		 * deployment in flight. */
+		break;
+	}
+	driftwatch_free(&dw);
+}
