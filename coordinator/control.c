@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "clock.h"
+#include "driftwatch.h"
 #include "ferr.h"
 #include "ferryd.h"
 #include "log.h"
@@ -223,7 +224,12 @@ do_hosts(struct ferryd *fd, struct rep_slot *slot)
 	Ferry__HostInfo *infos = NULL, **ptrs = NULL;
 	Ferry__Label *labels = NULL, **lptrs = NULL;
 	uint8_t (*newfprs)[KEY_FPR_LEN] = NULL;
+	struct driftwatch dw;
 	size_t i, j, nl = 0;
+
+	/* Drift as it is now (drift16); without it the hosts still show. */
+	if (driftwatch_gather(fd, &dw) != 0)
+		log_warnx("hosts: drift cannot be judged now");
 
 	newfprs = calloc(fd->nhosts + 1, sizeof(*newfprs));
 	infos = calloc(fd->nhosts + 1, sizeof(*infos));
@@ -275,7 +281,8 @@ do_hosts(struct ferryd *fd, struct rep_slot *slot)
 		hi->proxy = views_proxy_state(fd, h->rec.name);
 		if (views_host_traffic(fd, h->rec.name, &hi->traffic,
 		    &hi->n_traffic, &hi->refusals, &hi->n_refusals) != 0 ||
-		    hi->proxy == NULL) {
+		    hi->proxy == NULL || views_host_drift(&dw, h->rec.name,
+		    &hi->drift, &hi->n_drift) != 0) {
 			ptrs[i] = hi;
 			ctl_error(slot, "%s", "ferryd is out of memory");
 			goto out;
@@ -293,7 +300,9 @@ out:
 		free(infos[i].proxy);
 		views_traffic_free(infos[i].traffic, infos[i].n_traffic);
 		views_refusals_free(infos[i].refusals, infos[i].n_refusals);
+		views_drift_free(infos[i].drift, infos[i].n_drift);
 	}
+	driftwatch_free(&dw);
 	free(newfprs);
 	free(infos);
 	free(ptrs);
@@ -829,6 +838,9 @@ on_control(void *arg, struct rep_slot *slot, nng_msg *msg)
 		break;
 	case FERRY__CTL_REQUEST__OP_HISTORY:
 		deploy_history(fd, slot, req->history);
+		break;
+	case FERRY__CTL_REQUEST__OP_SERVICE_STATUS:
+		views_service(fd, slot, req->service_status);
 		break;
 	case FERRY__CTL_REQUEST__OP_PAUSE:
 		deploy_control(fd, slot, req->pause, RI_PAUSE, actor);

@@ -121,7 +121,11 @@ static const char usage_hosts[] =
 "\n"
 "Without a subcommand, lists every host: name, state (pending, online,\n"
 "offline, revoked), address, last seen, labels and the containers it\n"
-"runs; and, under the table, any other key that claims an enrolled\n"
+"runs; DRIFT, where what a host runs differs from what it should (the\n"
+"cause under it: offline during a deployment, another revision, removed,\n"
+"stopped or exited, unhealthy since, an extra container; and what\n"
+"catch-up does about it; --json: \"drift\"); and, under the table, any\n"
+"other key that claims an enrolled\n"
 "host's name: its fingerprint, the address it came from, when, and\n"
 "whether a valid join token came with it (--json: new_key_fingerprint,\n"
 "new_key_from, new_key_at_ms, new_key_with_token).\n"
@@ -674,6 +678,42 @@ hosts_traffic_table(const Ferry__CtlReply *r)
 	}
 }
 
+cJSON *
+container_json(const Ferry__Container *c)
+{
+	cJSON *co = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(co, "id", c->id);
+	cJSON_AddStringToObject(co, "name", c->name);
+	cJSON_AddStringToObject(co, "image", c->image);
+	cJSON_AddStringToObject(co, "service", c->service);
+	cJSON_AddStringToObject(co, "revision", c->revision);
+	cJSON_AddStringToObject(co, "state", c->state);
+	cJSON_AddStringToObject(co, "digest", c->digest);
+	cJSON_AddStringToObject(co, "health", c->health);
+	cJSON_AddStringToObject(co, "deployment", c->deployment);
+	if (c->exited)
+		cJSON_AddNumberToObject(co, "exit_code", c->exit_code);
+	else
+		cJSON_AddNullToObject(co, "exit_code");
+	return co;
+}
+
+cJSON *
+drift_json(const Ferry__DriftInfo *d)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "service", d->service);
+	cJSON_AddStringToObject(o, "host", d->host);
+	cJSON_AddStringToObject(o, "cause", d->cause);
+	cJSON_AddStringToObject(o, "detail", d->detail);
+	cJSON_AddNumberToObject(o, "runs_revision", (double)d->runs_revision);
+	cJSON_AddNumberToObject(o, "revision", (double)d->revision);
+	cJSON_AddStringToObject(o, "catch_up", d->catch_up);
+	return o;
+}
+
 static void
 hosts_json(const Ferry__CtlReply *r)
 {
@@ -727,21 +767,13 @@ hosts_json(const Ferry__CtlReply *r)
 		for (j = 0; j < h->n_refusals; j++)
 			cJSON_AddItemToArray(cs, refusals_json(h->refusals[j]));
 		cs = cJSON_AddArrayToObject(o, "containers");
-		for (j = 0; j < h->n_containers; j++) {
-			const Ferry__Container *c = h->containers[j];
-			cJSON *co = cJSON_CreateObject();
-			cJSON_AddStringToObject(co, "id", c->id);
-			cJSON_AddStringToObject(co, "name", c->name);
-			cJSON_AddStringToObject(co, "image", c->image);
-			cJSON_AddStringToObject(co, "service", c->service);
-			cJSON_AddStringToObject(co, "revision", c->revision);
-			cJSON_AddStringToObject(co, "state", c->state);
-			cJSON_AddStringToObject(co, "digest", c->digest);
-			cJSON_AddStringToObject(co, "health", c->health);
-			cJSON_AddStringToObject(co, "deployment",
-			    c->deployment);
-			cJSON_AddItemToArray(cs, co);
-		}
+		for (j = 0; j < h->n_containers; j++)
+			cJSON_AddItemToArray(cs, container_json(
+			    h->containers[j]));
+		cJSON_AddBoolToObject(o, "drifted", h->n_drift > 0);
+		cs = cJSON_AddArrayToObject(o, "drift");
+		for (j = 0; j < h->n_drift; j++)
+			cJSON_AddItemToArray(cs, drift_json(h->drift[j]));
 		cJSON_AddItemToArray(arr, o);
 	}
 	print_json(arr);
@@ -780,6 +812,28 @@ claim_print(const Ferry__HostInfo *h, const char *fpr)
 	    h->name);
 }
 
+/* hosts_drift_lines says, below the table, why each drifted host drifted,
+ * service by service, and what catch-up does about it. */
+static void
+hosts_drift_lines(const Ferry__CtlReply *r)
+{
+	size_t i, j, k = 0;
+
+	for (i = 0; i < r->n_hosts; i++)
+		for (j = 0; j < r->hosts[i]->n_drift; j++) {
+			const Ferry__DriftInfo *d = r->hosts[i]->drift[j];
+
+			if (k++ == 0)
+				printf("\nDRIFT (what runs against what "
+				    "should):\n");
+			printf("  %s: %s: %s\n", shown(r->hosts[i]->name),
+			    shown(d->service), shown(d->detail));
+			if (d->catch_up[0])
+				printf("    catch-up: %s\n",
+				    shown(d->catch_up));
+		}
+}
+
 static void
 hosts_table(const Ferry__CtlReply *r)
 {
@@ -797,6 +851,7 @@ hosts_table(const Ferry__CtlReply *r)
 	table_col(t, "ADDRESS", 0, 0);
 	table_col(t, "LAST SEEN", 0, 0);
 	table_col(t, "LABELS", 0.2, TABLE_TRUNC);
+	table_col(t, "DRIFT", 0, 0);
 	table_col(t, "RUNS", 0.4, TABLE_WRAP);
 	for (i = 0; i < r->n_hosts; i++) {
 		const Ferry__HostInfo *h = r->hosts[i];
@@ -833,9 +888,12 @@ hosts_table(const Ferry__CtlReply *r)
 		table_cell(t, "%s", h->address[0] ? h->address : "-");
 		table_cell(t, "%s", seen);
 		table_cell(t, "%s", labels[0] ? labels : "-");
+		table_cell(t, "%s", h->n_drift == 0 ? "-" : h->n_drift == 1 ?
+		    h->drift[0]->cause : "several");
 		table_cell(t, "%s", runs[0] ? runs : "-");
 	}
 	table_print(t, stdout);
+	hosts_drift_lines(r);
 	hosts_traffic_table(r);
 	for (i = 0; i < r->n_hosts; i++)
 		if (r->hosts[i]->drained_by && r->hosts[i]->drained_by[0]) {

@@ -78,6 +78,10 @@ void table_cell(struct table *t, const char *fmt, ...)
 int table_rows(const struct table *t);
 void table_print(struct table *t, FILE *out);
 void table_free(struct table *t);
+/* container_json: a container as a heartbeat said (ferry.c);
+ * drift_json: a service's drift on a host and what catch-up does. */
+cJSON *container_json(const Ferry__Container *c);
+cJSON *drift_json(const Ferry__DriftInfo *d);
 
 /* ferry_deploy.c */
 int cmd_deploy(int argc, char **argv, int plan);

@@ -51,12 +51,21 @@ static const char usage_plan[] =
 
 static const char usage_status[] =
 "usage: ferry status [DEPLOYMENT] [--watch] [--json]\n"
+"       ferry status SERVICE [--watch] [--json]\n"
 "\n"
 "Shows a deployment (default: the newest): its state and batch (a\n"
 "canary's step, weight and its analysis' last verdicts with their\n"
 "figures), how many hosts are healthy with the cause of each failure,\n"
 "and the rollback target.  Exit status 0 only when it succeeded (or,\n"
-"without --watch, is still running).\n";
+"without --watch, is still running).\n"
+"\n"
+"With a SERVICE (a word that is not a number), the service as it is now:\n"
+"its current revision, each host where it runs or should run with what it\n"
+"runs and its health now (from the hosts' heartbeats), drift with its\n"
+"cause and what catch-up does about it, the latest deployment in one\n"
+"line, and its traffic through ferry-proxy in the last 60 s.  --watch\n"
+"shows it again every 2 s until interrupted.  Exit status 0 when every\n"
+"host runs it as it should, 1 when some host drifted.\n";
 
 static const char usage_rollback[] =
 "usage: ferry rollback SERVICE [--to REVISION] [--watch] [--json]\n"
@@ -941,6 +950,210 @@ cmd_deploy(int argc, char **argv, int plan)
 	return 0;
 }
 
+/* ---- ferry status SERVICE ------------------------------------------------ */
+
+static int
+is_number(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+/* host_healthy_now: a container of the current revision runs on the host,
+ * none of them unhealthy, and nothing drifted. */
+static int
+host_healthy_now(const Ferry__ServiceStatus *ss,
+    const Ferry__ServiceHostInfo *h)
+{
+	size_t i;
+	int up = 0;
+
+	if (h->drift != NULL || strcmp(h->state, "online") != 0)
+		return 0;
+	for (i = 0; i < h->n_containers; i++) {
+		const Ferry__Container *c = h->containers[i];
+
+		if (strcmp(c->state, "running") != 0 ||
+		    strtoull(c->revision, NULL, 10) != ss->revision)
+			continue;
+		if (strcmp(c->health, "unhealthy") == 0)
+			return 0;
+		up = 1;
+	}
+	return up;
+}
+
+static cJSON *
+service_json(const Ferry__CtlReply *r)
+{
+	const Ferry__ServiceStatus *ss = r->service;
+	cJSON *o = cJSON_CreateObject(), *hs, *a;
+	size_t i, j;
+
+	cJSON_AddStringToObject(o, "service", ss->service);
+	cJSON_AddNumberToObject(o, "revision", (double)ss->revision);
+	cJSON_AddStringToObject(o, "image", ss->image);
+	cJSON_AddStringToObject(o, "digest", ss->digest);
+	cJSON_AddStringToObject(o, "catch_up", ss->catch_up ? "auto" : "off");
+	cJSON_AddNumberToObject(o, "current_by_deployment",
+	    (double)ss->deployment);
+	hs = cJSON_AddArrayToObject(o, "hosts");
+	for (i = 0; i < ss->n_hosts; i++) {
+		const Ferry__ServiceHostInfo *h = ss->hosts[i];
+		cJSON *ho = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(ho, "name", h->name);
+		cJSON_AddStringToObject(ho, "state", h->state);
+		cJSON_AddBoolToObject(ho, "should_run", h->should_run);
+		cJSON_AddBoolToObject(ho, "healthy", host_healthy_now(ss, h));
+		a = cJSON_AddArrayToObject(ho, "containers");
+		for (j = 0; j < h->n_containers; j++)
+			cJSON_AddItemToArray(a, container_json(
+			    h->containers[j]));
+		if (h->drift != NULL)
+			cJSON_AddItemToObject(ho, "drift",
+			    drift_json(h->drift));
+		else
+			cJSON_AddNullToObject(ho, "drift");
+		cJSON_AddItemToArray(hs, ho);
+	}
+	a = cJSON_AddArrayToObject(o, "traffic");
+	for (i = 0; i < ss->n_traffic; i++)
+		cJSON_AddItemToArray(a, traffic_json(ss->traffic[i]));
+	if (r->n_deployments > 0)
+		cJSON_AddItemToObject(o, "latest",
+		    info_json(r->deployments[0]));
+	else
+		cJSON_AddNullToObject(o, "latest");
+	return o;
+}
+
+/* service_show prints the service as it is now; returns how many hosts
+ * drifted. */
+static size_t
+service_show(const Ferry__CtlReply *r)
+{
+	const Ferry__ServiceStatus *ss = r->service;
+	char runs[512], line[128], text[600];
+	size_t i, j, healthy = 0, drifted = 0, k = 0;
+
+	if (ss->revision == 0)
+		printf("Service %s: no current revision (no deployment of it "
+		    "succeeded)\n", shown(ss->service));
+	else
+		printf("Service %s: revision %llu (%s), current since "
+		    "deployment %llu; catch_up: %s\n", shown(ss->service),
+		    (unsigned long long)ss->revision, shown(ss->image),
+		    (unsigned long long)ss->deployment, ss->catch_up ? "auto" :
+		    "off");
+	for (i = 0; i < ss->n_hosts; i++) {
+		healthy += host_healthy_now(ss, ss->hosts[i]);
+		drifted += ss->hosts[i]->drift != NULL;
+	}
+	printf("Health now: %zu/%zu hosts healthy", healthy, ss->n_hosts);
+	if (drifted)
+		printf("; drift on %zu", drifted);
+	putchar('\n');
+	for (i = 0; i < ss->n_hosts; i++) {
+		const Ferry__ServiceHostInfo *h = ss->hosts[i];
+		size_t off = 0;
+
+		runs[0] = '\0';
+		for (j = 0; j < h->n_containers && off < sizeof(runs); j++) {
+			const Ferry__Container *c = h->containers[j];
+
+			off += (size_t)snprintf(runs + off, sizeof(runs) - off,
+			    "%sr%s %s%s%s", j ? ", " : "", c->revision,
+			    c->state, c->health[0] ? " " : "", c->health);
+			if (c->exited && off < sizeof(runs))
+				off += (size_t)snprintf(runs + off,
+				    sizeof(runs) - off, " (code %d)",
+				    c->exit_code);
+		}
+		printf("  %-20s %-8s %-34s %s\n", shown(h->name),
+		    shown(h->state), runs[0] ? shown(runs) : "nothing",
+		    h->drift != NULL ? shown(h->drift->detail) :
+		    !h->should_run ? "not one of its hosts" :
+		    strcmp(h->state, "online") != 0 ? "(not heard: offline)" :
+		    "as it should");
+		if (h->drift != NULL && h->drift->catch_up[0])
+			printf("  %-20s catch-up: %s\n", "",
+			    shown(h->drift->catch_up));
+	}
+	if (r->n_deployments > 0) {
+		const Ferry__DeploymentInfo *d = r->deployments[0];
+
+		printf("Latest: deployment %llu (%s) %s, revision %llu, by "
+		    "%s\n", (unsigned long long)d->id, d->kind[0] ? d->kind :
+		    "deploy", finished(d) ? outcome(d, text, sizeof(text)) :
+		    d->state, (unsigned long long)d->revision,
+		    shown(d->actor));
+	}
+	for (i = 0; i < ss->n_traffic; i++) {
+		const Ferry__TrafficFigures *f = ss->traffic[i];
+
+		if (f->window_ms != 60000)
+			continue;
+		if (k++ == 0)
+			printf("Traffic (ferry-proxy, last 60 s, over %zu "
+			    "host(s)):\n", ss->n_hosts);
+		printf("  revision %llu: %s; %llu requests in %llus on %u "
+		    "host(s)\n", (unsigned long long)f->revision,
+		    traffic_text(f, line, sizeof(line)),
+		    (unsigned long long)f->requests,
+		    (unsigned long long)(f->span_ms / 1000), f->hosts);
+	}
+	return drifted;
+}
+
+static Ferry__CtlReply *
+get_service(const char *service)
+{
+	Ferry__CtlRequest req = FERRY__CTL_REQUEST__INIT;
+	Ferry__DeploymentRef ref = FERRY__DEPLOYMENT_REF__INIT;
+
+	ref.service = (char *)service;
+	req.op_case = FERRY__CTL_REQUEST__OP_SERVICE_STATUS;
+	req.service_status = &ref;
+	return call(&req, 10000);
+}
+
+static int
+status_service(const char *service, int w, int json)
+{
+	Ferry__CtlReply *r;
+	size_t drifted;
+
+	for (;;) {
+		r = get_service(service);
+		if (r->service == NULL)
+			die(EXIT_FAIL, "ferryd sent no status of %s", service);
+		if (w && !json && isatty(STDOUT_FILENO))
+			fputs("\033[H\033[2J", stdout);
+		if (json) {
+			drifted = 0;
+			print_json(service_json(r));
+			{
+				size_t i;
+				for (i = 0; i < r->service->n_hosts; i++)
+					drifted += r->service->hosts[i]->drift
+					    != NULL;
+			}
+		} else {
+			drifted = service_show(r);
+		}
+		ferry__ctl_reply__free_unpacked(r, NULL);
+		if (!w)
+			return drifted ? EXIT_FAIL : 0;
+		fflush(stdout);
+		sleep(2);
+	}
+}
+
 int
 cmd_status(int argc, char **argv)
 {
@@ -958,7 +1171,9 @@ cmd_status(int argc, char **argv)
 	unknown_flags(argc, argv, "status", NULL);
 	if (argc > 1)
 		die(EXIT_USAGE, "status: unexpected \"%s\" (one DEPLOYMENT "
-		    "at most)", argv[1]);
+		    "or SERVICE at most)", argv[1]);
+	if (argc == 1 && !is_number(argv[0]))
+		return status_service(argv[0], w, json);
 	if (argc == 1)
 		id = parse_id(argv[0], "DEPLOYMENT");
 	r = get_status(id, NULL);

@@ -815,6 +815,18 @@ int views_host_traffic(struct ferryd *fd, const char *host,
     size_t *nr);
 void views_traffic_free(Ferry__TrafficFigures **f, size_t n);
 void views_refusals_free(Ferry__RefusalFigures **f, size_t n);
+/* views_host_drift: host's findings in dw (driftwatch.h) as heap
+ * DriftInfo entries whose strings point into dw, freed by
+ * views_drift_free; 0 or FERR_NOMEM. */
+struct driftwatch;
+int views_host_drift(const struct driftwatch *dw, const char *host,
+    Ferry__DriftInfo ***out, size_t *n);
+void views_drift_free(Ferry__DriftInfo **d, size_t n);
+/* views_service answers ferry status SERVICE (ref->service): the service
+ * as it is now (ServiceStatus: its current revision, each host with what
+ * it runs and its drift, its traffic) and its latest deployment. */
+void views_service(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__DeploymentRef *ref);
 void deploy_status(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeploymentRef *ref);
 void deploy_history(struct ferryd *fd, struct rep_slot *slot,

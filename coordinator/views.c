@@ -9,6 +9,7 @@
 #include "ferr.h"
 #include "analysis.h"
 #include "clock.h"
+#include "driftwatch.h"
 #include "ferryd.h"
 #include "traffic.h"
 
@@ -663,6 +664,219 @@ out:
 	free(infos);
 	free(ptrs);
 	listing_free(&l);
+}
+
+/* ---- drift: ferry hosts, ferry status SERVICE (drift16) ---------------- */
+
+static void
+drift_fill(Ferry__DriftInfo *d, const struct dw_row *r)
+{
+	ferry__drift_info__init(d);
+	d->service = (char *)r->f.service;
+	d->host = r->host->rec.name;
+	d->cause = (char *)drift_cause_name(r->f.cause);
+	d->detail = (char *)r->f.text;
+	d->runs_revision = r->f.runs;
+	d->revision = r->f.revision;
+	d->catch_up = (char *)r->catch_up;
+}
+
+int
+views_host_drift(const struct driftwatch *dw, const char *host,
+    Ferry__DriftInfo ***out, size_t *n)
+{
+	size_t i, k = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (i = 0; i < dw->nrows; i++)
+		k += strcmp(dw->rows[i].host->rec.name, host) == 0;
+	if (k == 0)
+		return 0;
+	if ((*out = calloc(k, sizeof(**out))) == NULL)
+		return FERR_NOMEM;
+	for (i = 0; i < dw->nrows; i++) {
+		Ferry__DriftInfo *d;
+
+		if (strcmp(dw->rows[i].host->rec.name, host) != 0)
+			continue;
+		if ((d = malloc(sizeof(*d))) == NULL)
+			return FERR_NOMEM;	/* the caller frees *n of them */
+		drift_fill(d, &dw->rows[i]);
+		(*out)[(*n)++] = d;
+	}
+	return 0;
+}
+
+void
+views_drift_free(Ferry__DriftInfo **d, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(d[i]);
+	free(d);
+}
+
+/* service_host_fill: one host of service s as it is now: its state, the
+ * service's containers its last heartbeat named, its drift. */
+static int
+service_host_fill(Ferry__ServiceHostInfo *si, Ferry__DriftInfo *dr,
+    const struct driftwatch *dw, const struct dw_service *s,
+    struct host *h)
+{
+	const struct dw_row *r = driftwatch_row(dw, h->rec.name, s->name);
+	size_t k;
+
+	ferry__service_host_info__init(si);
+	si->name = h->rec.name;
+	si->state = (char *)host_state_name(h);
+	si->should_run = driftwatch_should_run(s, h->rec.name);
+	if (h->status != NULL && h->status->n_containers > 0) {
+		si->containers = calloc(h->status->n_containers,
+		    sizeof(*si->containers));
+		if (si->containers == NULL)
+			return FERR_NOMEM;
+		for (k = 0; k < h->status->n_containers; k++)
+			if (strcmp(h->status->containers[k]->service,
+			    s->name) == 0)
+				si->containers[si->n_containers++] =
+				    h->status->containers[k];
+	}
+	if (r != NULL) {
+		drift_fill(dr, r);
+		si->drift = dr;
+	}
+	return 0;
+}
+
+/* service_traffic: the service's figures per revision, summed over the
+ * hosts it runs on or should. */
+static int
+service_traffic(struct ferryd *fd, Ferry__ServiceStatus *ss)
+{
+	struct figlist l = { NULL, 0, 0, 0 };
+	uint64_t revs[REVISIONS_SHOWN], now = clock_mono_ms();
+	const char **names;
+	size_t i, w, nrev;
+
+	if (ss->n_hosts == 0)
+		return 0;
+	if ((names = calloc(ss->n_hosts, sizeof(*names))) == NULL)
+		return FERR_NOMEM;
+	for (i = 0; i < ss->n_hosts; i++)
+		names[i] = ss->hosts[i]->name;
+	nrev = traffic_revisions(fd->traffic, names, ss->n_hosts,
+	    ss->service, revs, REVISIONS_SHOWN);
+	for (i = 0; i < nrev; i++)
+		for (w = 0; w < NWINDOWS; w++)
+			figlist_add(&l, fig_make(fd, names, ss->n_hosts, NULL,
+			    ss->service, revs[i], windows[w], now));
+	free(names);
+	ss->traffic = l.f;
+	ss->n_traffic = l.n;
+	return l.failed ? FERR_NOMEM : 0;
+}
+
+void
+views_service(struct ferryd *fd, struct rep_slot *slot,
+    const Ferry__DeploymentRef *ref)
+{
+	Ferry__CtlReply r = FERRY__CTL_REPLY__INIT;
+	Ferry__ServiceStatus ss = FERRY__SERVICE_STATUS__INIT;
+	Ferry__ServiceHostInfo *si = NULL, **sip = NULL;
+	Ferry__DriftInfo *dr = NULL;
+	Ferry__DeploymentInfo info, *infop = &info;
+	struct listing l = { 0 };
+	struct driftwatch dw;
+	const struct dw_service *s;
+	size_t i, n = 0;
+	int have_info = 0;
+
+	memset(&dw, 0, sizeof(dw));
+	if (ref->service == NULL || ref->service[0] == '\0') {
+		ctl_error(slot, "status of a service needs its name");
+		return;
+	}
+	if (driftwatch_gather(fd, &dw) != 0) {
+		ctl_error(slot, "cannot read the services");
+		return;
+	}
+	if (store_deploy_list(fd->store, ref->service, 0, 0, 1, on_listed,
+	    &l) != 0) {
+		ctl_error(slot, "cannot read deployments");
+		goto out;
+	}
+	s = driftwatch_service(&dw, ref->service);
+	if (s == NULL && l.n == 0) {
+		ctl_error(slot, "no service \"%s\" (ferry history lists a "
+		    "service's deployments; ferry hosts what runs where)",
+		    ref->service);
+		goto out;
+	}
+	ss.service = ref->service;
+	si = calloc(fd->nhosts + 1, sizeof(*si));
+	sip = calloc(fd->nhosts + 1, sizeof(*sip));
+	dr = calloc(fd->nhosts + 1, sizeof(*dr));
+	if (si == NULL || sip == NULL || dr == NULL) {
+		ctl_error(slot, "ferryd is out of memory");
+		goto out;
+	}
+	if (s != NULL) {
+		ss.revision = s->revision;
+		ss.image = (char *)s->image;
+		ss.digest = (char *)s->digest;
+		ss.catch_up = s->catch_up;
+		ss.deployment = s->deployment;
+		/* Every host where it should run, or runs. */
+		for (i = 0; i < fd->nhosts; i++) {
+			struct host *h = fd->hosts[i];
+			size_t k;
+			int runs = 0;
+
+			for (k = 0; h->status != NULL &&
+			    k < h->status->n_containers; k++)
+				runs |= strcmp(h->status->containers[k]->service,
+				    s->name) == 0;
+			if (!runs && !driftwatch_should_run(s, h->rec.name))
+				continue;
+			if (service_host_fill(&si[n], &dr[n], &dw, s, h) != 0) {
+				sip[n] = &si[n];
+				n++;
+				ctl_error(slot, "ferryd is out of memory");
+				goto out;
+			}
+			sip[n] = &si[n];
+			n++;
+		}
+	}
+	ss.hosts = sip;
+	ss.n_hosts = n;
+	if (service_traffic(fd, &ss) != 0) {
+		ctl_error(slot, "ferryd is out of memory");
+		goto out;
+	}
+	if (l.n > 0) {
+		info_fill(&info, &l.d[0], &l.r[0]);
+		canary_fill(fd, &info, &l.d[0], &l.r[0], 3);
+		have_info = 1;
+		r.deployments = &infop;
+		r.n_deployments = 1;
+	}
+	r.ok = 1;
+	r.service = &ss;
+	ctl_reply(slot, &r);
+out:
+	if (have_info)
+		info_clear(&info);
+	views_traffic_free(ss.traffic, ss.n_traffic);
+	for (i = 0; i < n; i++)
+		free(si[i].containers);
+	free(si);
+	free(sip);
+	free(dr);
+	listing_free(&l);
+	driftwatch_free(&dw);
 }
 
 void
