@@ -902,8 +902,9 @@ handle_poll(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		link_release(fd, h);
 }
 
+/* cmd_unlink takes c out of h's outbox (if there) without freeing it. */
 static void
-cmd_remove(struct host *h, struct cmd *c)
+cmd_unlink(struct host *h, struct cmd *c)
 {
 	struct cmd **pp;
 
@@ -912,6 +913,12 @@ cmd_remove(struct host *h, struct cmd *c)
 			*pp = c->next;
 			break;
 		}
+}
+
+static void
+cmd_remove(struct host *h, struct cmd *c)
+{
+	cmd_unlink(h, c);
 	free(c->rec.envelope);
 	free(c);
 }
@@ -1521,12 +1528,20 @@ link_sweep(struct ferryd *fd)
 			    (unsigned long long)c->rec.seq, accepted ?
 			    "accepted but no result before the deadline" :
 			    "expired unanswered");
+			/* Out of the outbox before its done callback: that
+			 * may end a deployment, whose withdrawal frees the
+			 * commands still in the outbox (this one too, were
+			 * it there, and maybe the next); the walk starts
+			 * again from the head. */
+			cmd_unlink(h, c);
 			if (c->done != NULL)
 				c->done(c->done_arg, h, c, NULL,
 				    !h->online ? "host offline" : accepted ?
 				    "no result before the deadline" :
 				    "timed out");
-			cmd_remove(h, c);
+			free(c->rec.envelope);
+			free(c);
+			next = h->outbox;
 		}
 	}
 }
