@@ -178,7 +178,7 @@ unit: $(UNIT_BINS)
 ITEST_ONLY_PLAIN := $(BUILD)/tests/test_nodrop
 # The longest first (as measured), so that the last to end is a short one
 # and no slot idles long at the end; then the rest, alphabetically.
-ITEST_LONG := $(patsubst %,$(BUILD)/tests/test_%,deploy canary spec_keys \
+ITEST_LONG := $(patsubst %,$(BUILD)/tests/test_%,deploy canary spec_keys catchup \
               lifecycle ops logs swap_faults swap beside secrets core \
               enrol sealed link)
 ITEST_ORDER := $(foreach t,$(ITEST_LONG),$(filter $(t),$(ITEST_BINS))) \
