@@ -158,7 +158,12 @@ services_read(struct ferryd *fd, struct driftwatch *dw)
 			return rc;
 		if (t.rc != 0)
 			return t.rc;
-		l.v[i].in_flight = t.in_flight;
+		/* No deployment that made it current within the last
+		 * LOOKBACK: where it should run is not known, and it is
+		 * not judged, as while one runs.  DRIFT16 HOOK: a service
+		 * that ops16's `ferry stop` stopped is not judged either
+		 * (its kind, once it has one, goes here). */
+		l.v[i].in_flight = t.in_flight || !t.found;
 		spec_of(fd, &l.v[i]);
 	}
 	return 0;

@@ -22,7 +22,9 @@ struct dw_service {
 	char image[256];		/* as asked */
 	char digest[300];
 	int catch_up;			/* catch_up: auto */
-	int in_flight;			/* a deployment of it runs */
+	int in_flight;			/* a deployment of it runs (or
+					 * where it runs is not known):
+					 * not judged */
 	char (*hosts)[HOST_NAME_MAX_LEN + 1];	/* where it should run */
 	int *missed;			/* ... and were offline during it */
 	size_t nhosts;
