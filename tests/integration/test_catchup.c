@@ -320,7 +320,10 @@ Test(catchup, catch_up_off_leaves_a_removed_container_drifted)
 	    "beside the current 1");
 	cJSON_Delete(d);
 	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
-	j = strstr(R.out, "drift: web: extra container");
-	cr_assert_not_null(j, "%s", R.out);
+	snprintf(want, sizeof(want), "  %s: web: extra container: revision 7 "
+	    "beside the current 1", HOST[0]);
+	j = strstr(R.out, want);
+	cr_assert_not_null(j, "no \"%s\" in:\n%s", want, R.out);
+	cr_assert_not_null(strstr(R.out, "DRIFT"), "%s", R.out);
 	free(r);
 }
