@@ -227,8 +227,8 @@ drift_judge(const struct drift_want *wants, size_t nw,
 
 enum drift_verdict
 drift_catch_up(const struct drift_finding *f, const char *host, int auto_on,
-    int drained, const struct drift_memo *memo, uint64_t now_ms, char *why,
-    size_t whylen)
+    int drained, const struct drift_memo *memo, uint64_t drifted_ms,
+    uint64_t now_ms, char *why, size_t whylen)
 {
 	why[0] = '\0';
 	if (f->cause != DRIFT_MISSED && f->cause != DRIFT_REMOVED)
@@ -260,6 +260,11 @@ drift_catch_up(const struct drift_finding *f, const char *host, int auto_on,
 		snprintf(why, whylen, "caught up %llu s ago: waits before the "
 		    "next catch-up",
 		    (unsigned long long)((now_ms - memo->at_ms) / 1000));
+		return DRIFT_CU_WAIT;
+	}
+	if (drifted_ms < DRIFT_SETTLE_MS) {
+		snprintf(why, whylen, "caught up once it has lasted %llu s",
+		    (unsigned long long)(DRIFT_SETTLE_MS / 1000));
 		return DRIFT_CU_WAIT;
 	}
 	if (f->cause == DRIFT_MISSED)

@@ -99,6 +99,11 @@ struct drift_memo {
  * hand again and again is put back at most this often). */
 #define DRIFT_CATCH_UP_SPACING_MS	30000
 
+/* A finding is caught up only once it has lasted this long: a state seen
+ * on one heartbeat (a container being replaced by hand, an agent settling
+ * after its restart) moves nothing. */
+#define DRIFT_SETTLE_MS			5000
+
 /* drift_catch_up's answer. */
 enum drift_verdict {
 	DRIFT_CU_NO = 0,	/* not a cause catch-up mends */
@@ -115,12 +120,14 @@ enum drift_verdict {
  * removed is, when the spec says catch_up: auto (auto_on), the host is not
  * drained, and the last attempt (memo, NULL: none) did not fail for the
  * same cause, revision and deployment; once per cause: a failed one waits
- * for a new deployment.  why gets the reason in words for a verdict other
- * than DRIFT_CU_NO (GO: what the catch-up is for).
+ * for a new deployment.  The finding must have lasted DRIFT_SETTLE_MS
+ * (drifted_ms: how long it has, as the caller saw it).  why gets the
+ * reason in words for a verdict other than DRIFT_CU_NO (GO: what the
+ * catch-up is for).
  */
 enum drift_verdict drift_catch_up(const struct drift_finding *f,
     const char *host, int auto_on, int drained,
-    const struct drift_memo *memo, uint64_t now_ms, char *why,
-    size_t whylen);
+    const struct drift_memo *memo, uint64_t drifted_ms, uint64_t now_ms,
+    char *why, size_t whylen);
 
 #endif

@@ -207,7 +207,12 @@ missed_on(const struct dw_service *s, const char *host)
 struct memo {
 	char host[HOST_NAME_MAX_LEN + 1];
 	char service[64];
+	int tried;			/* m holds a catch-up */
 	struct drift_memo m;
+	/* The finding as the tick last saw it, and since when (monotonic):
+	 * a catch-up waits until it has lasted DRIFT_SETTLE_MS. */
+	enum drift_cause seen;
+	uint64_t seen_since_ms;
 };
 
 static struct memo *memos;
@@ -281,8 +286,9 @@ rows_add(struct driftwatch *dw, size_t *cap, struct host *h,
 	r->host = h;
 	r->f = *f;
 	r->verdict = drift_catch_up(f, h->rec.name, s != NULL && s->catch_up,
-	    host_drained(h), m != NULL ? &m->m : NULL, now_ms,
-	    r->catch_up, sizeof(r->catch_up));
+	    host_drained(h), m != NULL && m->tried ? &m->m : NULL,
+	    m != NULL && m->seen == f->cause ? now_ms - m->seen_since_ms : 0,
+	    now_ms, r->catch_up, sizeof(r->catch_up));
 	return 0;
 }
 
@@ -514,6 +520,28 @@ out:
 	free(v);
 }
 
+/* seen_note keeps, per service and host, the cause the tick sees now and
+ * since when; a finding gone (or another cause) starts again. */
+static void
+seen_note(const struct driftwatch *dw, uint64_t now_ms)
+{
+	size_t i;
+
+	for (i = 0; i < nmemos; i++)
+		if (driftwatch_row(dw, memos[i].host, memos[i].service) ==
+		    NULL)
+			memos[i].seen = DRIFT_NONE;
+	for (i = 0; i < dw->nrows; i++) {
+		const struct dw_row *r = &dw->rows[i];
+		struct memo *m = memo_get(r->host->rec.name, r->f.service);
+
+		if (m == NULL || m->seen == r->f.cause)
+			continue;
+		m->seen = r->f.cause;
+		m->seen_since_ms = now_ms;
+	}
+}
+
 void
 driftwatch_tick(struct ferryd *fd, uint64_t now_ms)
 {
@@ -528,6 +556,7 @@ driftwatch_tick(struct ferryd *fd, uint64_t now_ms)
 	if (driftwatch_gather(fd, &dw) != 0)
 		return;
 	metrics_out(fd, &dw);
+	seen_note(&dw, now_ms);
 	for (i = 0; i < dw.nrows; i++) {
 		const struct dw_row *r = &dw.rows[i];
 		const struct dw_service *s = driftwatch_service(&dw,
@@ -546,6 +575,7 @@ driftwatch_tick(struct ferryd *fd, uint64_t now_ms)
 		if (rc == FERR_EXISTS)
 			continue;	/* one of the service runs: later */
 		/* Once per cause, whether it started or not. */
+		m->tried = 1;
 		m->m.cause = r->f.cause;
 		m->m.revision = r->f.revision;
 		m->m.deployment = r->f.deployment;

@@ -297,7 +297,9 @@ Test(catchup, catch_up_off_leaves_a_removed_container_drifted)
 	/* Time passes: still drifted, nothing started. */
 	h_sleep_ms(5000);
 	cr_assert_eq(catchups(), 0);
-	cr_assert_eq(serving(1), 0);
+	/* (Not asked of its port: Docker may have handed the removed
+	 * container's address to another test's container since.) */
+	cr_assert_eq(containers(1, NULL, 0, NULL), 0);
 	d = drift_of(1, "removed");
 	cr_assert_not_null(d);
 	cJSON_Delete(d);

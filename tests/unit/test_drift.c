@@ -198,32 +198,49 @@ Test(drift, catch_up_mends_missed_and_removed_only)
 	struct drift_finding f = finding(DRIFT_MISSED, 3);
 	char why[256];
 
-	cr_assert_eq(drift_catch_up(&f, "web-3", 1, 0, NULL, 100000, why,
+	cr_assert_eq(drift_catch_up(&f, "web-3", 1, 0, NULL, 60000, 100000, why,
 	    sizeof(why)), DRIFT_CU_GO);
 	cr_assert_str_eq(why, "web-3 was offline during deployment 12; runs "
 	    "revision 3, current 4");
 	f.runs = 0;
-	cr_assert_eq(drift_catch_up(&f, "web-3", 1, 0, NULL, 100000, why,
+	cr_assert_eq(drift_catch_up(&f, "web-3", 1, 0, NULL, 60000, 100000, why,
 	    sizeof(why)), DRIFT_CU_GO);
 	cr_assert_str_eq(why, "web-3 was offline during deployment 12; runs "
 	    "nothing, current 4");
 	f = finding(DRIFT_REMOVED, 0);
-	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, NULL, 100000, why,
+	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, NULL, 60000, 100000, why,
 	    sizeof(why)), DRIFT_CU_GO);
 	cr_assert_str_eq(why, "web-2: the container of web was removed; "
 	    "current 4");
 	f = finding(DRIFT_STOPPED, 0);
-	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, NULL, 100000, why,
+	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, NULL, 60000, 100000, why,
 	    sizeof(why)), DRIFT_CU_NO);
 	f = finding(DRIFT_UNHEALTHY, 4);
-	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, NULL, 100000, why,
+	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, NULL, 60000, 100000, why,
 	    sizeof(why)), DRIFT_CU_NO);
 	f = finding(DRIFT_EXTRA, 3);
-	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, NULL, 100000, why,
+	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, NULL, 60000, 100000, why,
 	    sizeof(why)), DRIFT_CU_NO);
 	f = finding(DRIFT_REVISION, 3);
-	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, NULL, 100000, why,
+	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, NULL, 60000, 100000, why,
 	    sizeof(why)), DRIFT_CU_NO);
+}
+
+Test(drift, catch_up_waits_until_the_drift_has_lasted)
+{
+	struct drift_finding f = finding(DRIFT_REMOVED, 0);
+	char why[256];
+
+	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, NULL, 0, 100000, why,
+	    sizeof(why)), DRIFT_CU_WAIT);
+	cr_assert_str_eq(why, "caught up once it has lasted 5 s");
+	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, NULL,
+	    DRIFT_SETTLE_MS - 1, 100000, why, sizeof(why)), DRIFT_CU_WAIT);
+	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, NULL, DRIFT_SETTLE_MS,
+	    100000, why, sizeof(why)), DRIFT_CU_GO);
+	/* Off says so at once. */
+	cr_assert_eq(drift_catch_up(&f, "web-2", 0, 0, NULL, 0, 100000, why,
+	    sizeof(why)), DRIFT_CU_OFF);
 }
 
 Test(drift, catch_up_off_drained_running_failed_and_spaced)
@@ -232,10 +249,10 @@ Test(drift, catch_up_off_drained_running_failed_and_spaced)
 	struct drift_memo m;
 	char why[256];
 
-	cr_assert_eq(drift_catch_up(&f, "web-2", 0, 0, NULL, 100000, why,
+	cr_assert_eq(drift_catch_up(&f, "web-2", 0, 0, NULL, 60000, 100000, why,
 	    sizeof(why)), DRIFT_CU_OFF);
 	cr_assert(strstr(why, "catch_up: off") != NULL);
-	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 1, NULL, 100000, why,
+	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 1, NULL, 60000, 100000, why,
 	    sizeof(why)), DRIFT_CU_DRAINED);
 	cr_assert(strstr(why, "drained") != NULL);
 	memset(&m, 0, sizeof(m));
@@ -245,24 +262,24 @@ Test(drift, catch_up_off_drained_running_failed_and_spaced)
 	m.at_ms = 90000;
 	m.id = 13;
 	/* One runs. */
-	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, &m, 100000, why,
+	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, &m, 60000, 100000, why,
 	    sizeof(why)), DRIFT_CU_WAIT);
 	cr_assert_str_eq(why, "catch-up deployment 13 runs");
 	/* It failed: never again for the same cause. */
 	m.done = m.failed = 1;
-	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, &m, 10000000, why,
+	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, &m, 60000, 10000000, why,
 	    sizeof(why)), DRIFT_CU_FAILED);
 	cr_assert(strstr(why, "deployment 13 failed: not tried again") !=
 	    NULL, "%s", why);
 	/* A new deployment made another revision current: a new cause. */
 	f.revision = 5;
 	f.deployment = 14;
-	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, &m, 10000000, why,
+	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, &m, 60000, 10000000, why,
 	    sizeof(why)), DRIFT_CU_GO);
 	/* One that succeeded: the next waits out the spacing. */
 	m.failed = 0;
-	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, &m, 90000 +
+	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, &m, 60000, 90000 +
 	    DRIFT_CATCH_UP_SPACING_MS - 1, why, sizeof(why)), DRIFT_CU_WAIT);
-	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, &m, 90000 +
+	cr_assert_eq(drift_catch_up(&f, "web-2", 1, 0, &m, 60000, 90000 +
 	    DRIFT_CATCH_UP_SPACING_MS, why, sizeof(why)), DRIFT_CU_GO);
 }
