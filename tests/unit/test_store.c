@@ -2207,3 +2207,65 @@ Test(store, command_logs_keep_the_newest_failed_swaps_lines)
 	    FERR_NOTFOUND);
 	store_close(st);
 }
+
+struct svc_seen {
+	char names[4][64];
+	uint64_t current[4];
+	size_t n;
+};
+
+static void
+on_svc(void *arg, const char *service, uint64_t current)
+{
+	struct svc_seen *s = arg;
+
+	cr_assert_lt(s->n, 4);
+	snprintf(s->names[s->n], sizeof(s->names[0]), "%s", service);
+	s->current[s->n++] = current;
+}
+
+/* A deployment's service and revision, committed in state. */
+static void
+svc_deploy(struct store *st, const char *service, uint64_t rev,
+    enum rollout_state state)
+{
+	const char *names[] = { "web1" };
+	struct deploy_rec d;
+	struct rollout r;
+	uint64_t running = 0;
+	char why[128];
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.service, sizeof(d.service), "%s", service);
+	d.revision = rev;
+	snprintf(d.image, sizeof(d.image), "registry.example/%s:1", service);
+	snprintf(d.actor, sizeof(d.actor), "alice");
+	cr_assert_eq(rollout_plan(&r, names, NULL, 1, 1, 0, 0, 0,
+	    RO_ON_FAILURE_ROLLBACK, 0, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(store_deploy_create(st, &d, &r, &running), 0);
+	r.state = state;
+	cr_assert_eq(store_deploy_commit(st, &d, &r, NULL, 0, NULL, 0), 0);
+	rollout_free(&r);
+}
+
+/* driftwatch.c judges the services that have a current revision, in
+ * name order: one whose only deployment failed has none. */
+Test(store, services_list_names_those_with_a_current_revision)
+{
+	struct store *st = open_store();
+	struct svc_seen s;
+
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(store_services_list(st, on_svc, &s), 0);
+	cr_assert_eq(s.n, 0);
+	svc_deploy(st, "web", 2, RO_SUCCEEDED);
+	svc_deploy(st, "api", 1, RO_FAILED);
+	svc_deploy(st, "cron", 3, RO_SUCCEEDED);
+	cr_assert_eq(store_services_list(st, on_svc, &s), 0);
+	cr_assert_eq(s.n, 2);
+	cr_assert_str_eq(s.names[0], "cron");
+	cr_assert_eq(s.current[0], 3);
+	cr_assert_str_eq(s.names[1], "web");
+	cr_assert_eq(s.current[1], 2);
+	store_close(st);
+}
