@@ -101,7 +101,7 @@ judge_one(const struct drift_want *w, const struct drift_container *cs,
 		}
 		if (c->revision == w->revision) {
 			cur++;
-			if (strcmp(c->health, "unhealthy") == 0 &&
+			if (strncmp(c->health, "unhealthy", 9) == 0 &&
 			    unhealthy == NULL)
 				unhealthy = c;
 		} else {

@@ -506,8 +506,8 @@ metrics_out(struct ferryd *fd, const struct driftwatch *dw)
 				    strtoull(c->revision, NULL, 10) ==
 				    s->revision) {
 					up = 1;
-					unhealthy |= strcmp(c->health,
-					    "unhealthy") == 0;
+					unhealthy |= strncmp(c->health,
+					    "unhealthy", 9) == 0;
 				}
 			}
 			m->healthy = up && !unhealthy;

@@ -980,7 +980,7 @@ host_healthy_now(const Ferry__ServiceStatus *ss,
 		if (strcmp(c->state, "running") != 0 ||
 		    strtoull(c->revision, NULL, 10) != ss->revision)
 			continue;
-		if (strcmp(c->health, "unhealthy") == 0)
+		if (strncmp(c->health, "unhealthy", 9) == 0)
 			return 0;
 		up = 1;
 	}

@@ -315,7 +315,7 @@ unhealthy_note(struct host *h, uint64_t wall_ms)
 		uint64_t since;
 
 		if (c->health == NULL || c->id == NULL ||
-		    strcmp(c->health, "unhealthy") != 0)
+		    strncmp(c->health, "unhealthy", 9) != 0)
 			continue;
 		since = fleet_unhealthy_since(h, c->id);
 		snprintf(next[n].id, sizeof(next[n].id), "%s", c->id);

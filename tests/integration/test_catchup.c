@@ -264,6 +264,7 @@ Test(catchup, catch_up_off_leaves_a_removed_container_drifted)
 	removed_then("off");
 	/* ferry status web: the host, its drift and that nothing moves. */
 	h_ferry(&F, &R, (const char *[]){ "status", "web", NULL });
+	cr_log_info("ferry status web:\n%s", R.out);
 	cr_assert_eq(R.status, 1, "drift exits 1: %s%s", R.out, R.err);
 	cr_assert(strstr(R.out, "Service web: revision 1") != NULL, "%s",
 	    R.out);
@@ -336,6 +337,7 @@ Test(catchup, catch_up_off_leaves_a_removed_container_drifted)
 	    "beside the current 1");
 	cJSON_Delete(d);
 	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
+	cr_log_info("ferry hosts:\n%s", R.out);
 	snprintf(want, sizeof(want), "  %s: web: extra container: revision 7 "
 	    "beside the current 1", HOST[0]);
 	j = strstr(R.out, want);

@@ -123,6 +123,12 @@ Test(drift, unhealthy_since_when_ferryd_first_heard_it)
 	cr_assert_eq(judge(&w, 1, &c, 1, f), 1);
 	/* 1780000000 is 2026-05-28 20:26:40 UTC; plus 1:02:03. */
 	cr_assert_str_eq(f[0].text, "unhealthy since 21:28:43");
+	/* With the check's words after it, as an agent may say. */
+	c.health = "unhealthy: HTTP 500 on /health";
+	cr_assert_eq(judge(&w, 1, &c, 1, f), 1);
+	cr_assert_eq(f[0].cause, DRIFT_UNHEALTHY);
+	c.health = "healthy: HTTP 200 on /health";
+	cr_assert_eq(judge(&w, 1, &c, 1, f), 0);
 }
 
 Test(drift, extra_containers)
