@@ -213,6 +213,11 @@ struct memo {
 	 * a catch-up waits until it has lasted DRIFT_SETTLE_MS. */
 	enum drift_cause seen;
 	uint64_t seen_since_ms;
+	/* An operator removed it here (driftwatch_removed): by whom, when
+	 * (monotonic), and under which deployment's revision (0: not seen
+	 * since). */
+	char removed_by[64];
+	uint64_t removed_at_ms, removed_dep;
 };
 
 static struct memo *memos;
@@ -285,6 +290,14 @@ rows_add(struct driftwatch *dw, size_t *cap, struct host *h,
 	memset(r, 0, sizeof(*r));
 	r->host = h;
 	r->f = *f;
+	if (m != NULL && m->removed_by[0] && f->cause == DRIFT_REMOVED &&
+	    (m->removed_dep == 0 || m->removed_dep == f->deployment)) {
+		r->verdict = DRIFT_CU_OFF;
+		snprintf(r->catch_up, sizeof(r->catch_up), "removed by %s "
+		    "(ferry swap --remove): left so; ferry deploy or ferry "
+		    "swap puts it back", m->removed_by);
+		return 0;
+	}
 	r->verdict = drift_catch_up(f, h->rec.name, s != NULL && s->catch_up,
 	    host_drained(h), m != NULL && m->tried ? &m->m : NULL,
 	    m != NULL && m->seen == f->cause ? now_ms - m->seen_since_ms : 0,
@@ -520,6 +533,18 @@ out:
 	free(v);
 }
 
+void
+driftwatch_removed(const char *host, const char *service, const char *actor)
+{
+	struct memo *m = memo_get(host, service);
+
+	if (m == NULL)
+		return;
+	snprintf(m->removed_by, sizeof(m->removed_by), "%s", actor);
+	m->removed_at_ms = clock_mono_ms();
+	m->removed_dep = 0;
+}
+
 /* seen_note keeps, per service and host, the cause the tick sees now and
  * since when; a finding gone (or another cause) starts again. */
 static void
@@ -527,10 +552,26 @@ seen_note(const struct driftwatch *dw, uint64_t now_ms)
 {
 	size_t i;
 
-	for (i = 0; i < nmemos; i++)
-		if (driftwatch_row(dw, memos[i].host, memos[i].service) ==
-		    NULL)
-			memos[i].seen = DRIFT_NONE;
+	for (i = 0; i < nmemos; i++) {
+		struct memo *m = &memos[i];
+		const struct dw_row *r = driftwatch_row(dw, m->host,
+		    m->service);
+
+		if (r == NULL)
+			m->seen = DRIFT_NONE;
+		if (!m->removed_by[0])
+			continue;
+		/* An operator's removal holds under the revision it was
+		 * made under, until the service runs there again (give the
+		 * heartbeats time to show it gone first). */
+		if (r != NULL && r->f.cause == DRIFT_REMOVED &&
+		    m->removed_dep == 0)
+			m->removed_dep = r->f.deployment;
+		if ((r == NULL && now_ms - m->removed_at_ms > 30000) ||
+		    (r != NULL && m->removed_dep != 0 &&
+		    r->f.deployment != m->removed_dep))
+			m->removed_by[0] = '\0';
+	}
 	for (i = 0; i < dw->nrows; i++) {
 		const struct dw_row *r = &dw->rows[i];
 		struct memo *m = memo_get(r->host->rec.name, r->f.service);

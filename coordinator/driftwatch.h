@@ -59,6 +59,14 @@ int driftwatch_should_run(const struct dw_service *s, const char *host);
 const struct dw_row *driftwatch_row(const struct driftwatch *dw,
     const char *host, const char *service);
 
+/* driftwatch_removed: an operator removed service from host by hand
+ * through ferry (`ferry swap HOST --remove SERVICE`, by actor): the drift
+ * shows, and catch-up leaves it until a deployment makes another
+ * revision current or the service runs there again.  Kept in memory: a
+ * ferryd restart forgets it. */
+void driftwatch_removed(const char *host, const char *service,
+    const char *actor);
+
 /* driftwatch_tick, from the sweep (monotonic now_ms; it works every 2 s
  * at most): notes how the catch-ups it started ended, starts the ones
  * drift_catch_up says go, and hands /metrics the services' containers,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ferr.h"
+#include "driftwatch.h"
 #include "ferryd.h"
 #include "log.h"
 #include "spec.h"
@@ -293,7 +294,10 @@ do_remove(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 	    SWAP_SLACK_MS, on_swap_done, w)) != 0) {
 		ctl_error(slot, "cannot send the remove: %s", ferr_str(rc));
 		wait_free(w);
+		return;
 	}
+	/* The operator's decision: catch-up leaves it (drift16). */
+	driftwatch_removed(h->rec.name, service, actor);
 }
 
 /* A rollback first asks the host what it has (an Inventory), so that

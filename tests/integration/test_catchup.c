@@ -19,6 +19,9 @@
 TestSuite(catchup, .init = setup, .fini = teardown, .timeout = 150);
 
 #define ROLLOUT "  batch: 1\n  max_failures: 1\n"
+/* Longer than a drift must last before it is caught up (5 s), with two
+ * of ferryd's 2 s ticks to spare. */
+#define DRIFT_WAIT_MS	9000
 
 /* drift_of returns, from `ferry hosts --json`, the drift of service web
  * on host i with cause (NULL: any) as a new object, or NULL. */
@@ -205,7 +208,7 @@ Test(catchup, a_host_offline_during_a_deployment_is_caught_up_once)
 	cJSON_Delete(arr);
 	cr_assert_eq(found, 1, "%s", R.out);
 	/* Once: a few more ticks start nothing. */
-	h_sleep_ms(5000);
+	h_sleep_ms(DRIFT_WAIT_MS);
 	cr_assert_eq(catchups(), 1);
 	/* /metrics: the host caught up is healthy, and none drifted. */
 	snprintf(line, sizeof(line), "ferry_service_healthy{service=\"web\","
@@ -251,6 +254,25 @@ Test(catchup, a_container_removed_by_hand_shows_and_is_restored)
 	    "'catch-up' AND host = '%s' AND detail = '%s: the container of "
 	    "web was removed; current 1'", HOST[1], HOST[1]);
 	cr_assert_eq(db_count(q), 1);
+
+	/* Removed through ferry by an operator: the drift shows, and
+	 * catch-up leaves it so. */
+	{
+		cJSON *d;
+
+		h_ferry(&F, &R, (const char *[]){ "swap", HOST[2], "--remove",
+		    "web", NULL });
+		cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
+		d = wait_drift(2, "removed", 15000);
+		cr_assert_not_null(d, "no removed drift on %s", HOST[2]);
+		cr_assert(strstr(jstr(d, "catch_up"), "removed by ") != NULL &&
+		    strstr(jstr(d, "catch_up"), "(ferry swap --remove): left "
+		    "so") != NULL, "%s", jstr(d, "catch_up"));
+		cJSON_Delete(d);
+		h_sleep_ms(DRIFT_WAIT_MS);
+		cr_assert_eq(catchups(), 1);
+		cr_assert_eq(containers(2, NULL, 0, NULL), 0);
+	}
 }
 
 Test(catchup, catch_up_off_leaves_a_removed_container_drifted)
@@ -310,7 +332,7 @@ Test(catchup, catch_up_off_leaves_a_removed_container_drifted)
 	    "\"web\",host=\"%s\",state=\"running\"} 1", HOST[2]);
 	cr_assert(strstr(body, want) != NULL, "no %s in:\n%s", want, body);
 	/* Time passes: still drifted, nothing started. */
-	h_sleep_ms(5000);
+	h_sleep_ms(DRIFT_WAIT_MS);
 	cr_assert_eq(catchups(), 0);
 	/* (Not asked of its port: Docker may have handed the removed
 	 * container's address to another test's container since.) */
