@@ -121,21 +121,24 @@ judge_one(const struct drift_want *w, const struct drift_container *cs,
 		return;
 	}
 	if (cur == 0) {
-		if (w->missed) {
+		if (w->missed || w->missed_drained) {
+			const char *why = w->missed ? "offline" : "drained";
+
 			if ((f = add(out, n, max, w->service, DRIFT_MISSED, w,
 			    other)) == NULL)
 				return;
+			f->drained = !w->missed;
 			if (other != 0)
-				snprintf(f->text, sizeof(f->text), "offline "
+				snprintf(f->text, sizeof(f->text), "%s "
 				    "during deployment %llu; runs revision "
-				    "%llu, current is %llu",
+				    "%llu, current is %llu", why,
 				    (unsigned long long)w->deployment,
 				    (unsigned long long)other,
 				    (unsigned long long)w->revision);
 			else
-				snprintf(f->text, sizeof(f->text), "offline "
+				snprintf(f->text, sizeof(f->text), "%s "
 				    "during deployment %llu; runs nothing, "
-				    "current is %llu",
+				    "current is %llu", why,
 				    (unsigned long long)w->deployment,
 				    (unsigned long long)w->revision);
 		} else if (cur_stopped != NULL) {
@@ -268,8 +271,9 @@ drift_catch_up(const struct drift_finding *f, const char *host, int auto_on,
 		return DRIFT_CU_WAIT;
 	}
 	if (f->cause == DRIFT_MISSED)
-		snprintf(why, whylen, "%s was offline during deployment %llu; "
-		    "%s", host, (unsigned long long)f->deployment,
+		snprintf(why, whylen, "%s was %s during deployment %llu; "
+		    "%s", host, f->drained ? "drained" : "offline",
+		    (unsigned long long)f->deployment,
 		    f->runs ? "" : "runs nothing, ");
 	else
 		snprintf(why, whylen, "%s: the container of %s was removed; ",

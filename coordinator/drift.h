@@ -51,6 +51,7 @@ struct drift_want {
 	int missed;			/* the host was offline during that
 					 * deployment (left out, or counted
 					 * failed as offline) */
+	int missed_drained;		/* ... or left out as drained */
 	int in_flight;			/* a deployment of it runs now */
 };
 
@@ -63,6 +64,7 @@ struct drift_finding {
 	uint64_t runs;			/* the revision it runs (0: none) */
 	uint64_t revision;		/* the current one */
 	uint64_t deployment;		/* the want's */
+	int drained;			/* DRIFT_MISSED: drained, not offline */
 	char text[DRIFT_TEXT_MAX];	/* "offline during deployment 12;
 					 * runs revision 3, current is 4" */
 };

@@ -57,7 +57,8 @@ hosts_add(struct dw_service *s, const char *host, int missed)
 
 	for (i = 0; i < s->nhosts; i++)
 		if (strcmp(s->hosts[i], host) == 0) {
-			s->missed[i] |= missed;
+			if (s->missed[i] == 0)
+				s->missed[i] = missed;
 			return 0;
 		}
 	if ((nh = realloc(s->hosts, (s->nhosts + 1) * sizeof(*nh))) == NULL)
@@ -111,8 +112,16 @@ on_deployment(void *arg, const struct deploy_rec *d, struct rollout *r)
 
 		snprintf(list, sizeof(list), "%s", d->skipped);
 		for (p = strtok_r(list, ", ", &save); p != NULL && t->rc == 0;
-		    p = strtok_r(NULL, ", ", &save))
-			t->rc = hosts_add(s, p, 1);
+		    p = strtok_r(NULL, ", ", &save)) {
+			/* "web-3:drained": left out as drained. */
+			char *colon = strchr(p, ':');
+			int drained = colon != NULL &&
+			    strcmp(colon, ":drained") == 0;
+
+			if (colon != NULL)
+				*colon = '\0';
+			t->rc = hosts_add(s, p, drained ? 2 : 1);
+		}
 	}
 }
 
@@ -160,10 +169,17 @@ services_read(struct ferryd *fd, struct driftwatch *dw)
 			return t.rc;
 		/* No deployment that made it current within the last
 		 * LOOKBACK: where it should run is not known, and it is
-		 * not judged, as while one runs.  DRIFT16 HOOK: a service
-		 * that ops16's `ferry stop` stopped is not judged either
-		 * (its kind, once it has one, goes here). */
-		l.v[i].in_flight = t.in_flight || !t.found;
+		 * not judged, as while one runs; nor is a service an
+		 * operator stopped or removed (ferry stop|remove): its
+		 * containers are as asked. */
+		{
+			struct service_rec sr;
+
+			memset(&sr, 0, sizeof(sr));
+			store_service_state(fd->store, l.v[i].name, &sr);
+			l.v[i].in_flight = t.in_flight || !t.found ||
+			    sr.lifecycle[0] != '\0';
+		}
 		spec_of(fd, &l.v[i]);
 	}
 	return 0;
@@ -259,13 +275,12 @@ memo_get(const char *host, const char *service)
 	return m;
 }
 
-/* ops16 adds draining; until then no host is drained.  DRIFT16 HOOK:
- * answer from the host's drain flag here. */
+/* A drained host is not caught up (ferry hosts drain): it waits for its
+ * undrain. */
 static int
 host_drained(const struct host *h)
 {
-	(void)h;
-	return 0;
+	return fleet_host_drained(h);
 }
 
 /* ---- judging ----------------------------------------------------------- */
@@ -339,7 +354,9 @@ driftwatch_gather(struct ferryd *fd, struct driftwatch *dw)
 			wants[j].revision = s->revision;
 			wants[j].deployment = s->deployment;
 			wants[j].here = driftwatch_should_run(s, h->rec.name);
-			wants[j].missed = missed_on(s, h->rec.name);
+			wants[j].missed = missed_on(s, h->rec.name) == 1;
+			wants[j].missed_drained = missed_on(s, h->rec.name) ==
+			    2;
 			wants[j].in_flight = s->in_flight;
 		}
 		if (p->n_containers > capcs) {

@@ -26,7 +26,8 @@ struct dw_service {
 					 * where it runs is not known):
 					 * not judged */
 	char (*hosts)[HOST_NAME_MAX_LEN + 1];	/* where it should run */
-	int *missed;			/* ... and were offline during it */
+	int *missed;			/* ... and were offline during it (1)
+					 * or left out as drained (2) */
 	size_t nhosts;
 };
 

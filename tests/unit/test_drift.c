@@ -70,6 +70,24 @@ Test(drift, offline_during_a_deployment_names_it_and_what_runs)
 	cr_assert_eq(judge(&w, 1, NULL, 0, f), 1);
 	cr_assert_str_eq(f[0].text, "offline during deployment 12; runs "
 	    "nothing, current is 4");
+	/* Left out because it was drained. */
+	w.missed = 0;
+	w.missed_drained = 1;
+	cr_assert_eq(judge(&w, 1, &c, 1, f), 1);
+	cr_assert_eq(f[0].cause, DRIFT_MISSED);
+	cr_assert_str_eq(f[0].text, "drained during deployment 12; runs "
+	    "revision 3, current is 4");
+	{
+		char why[256];
+
+		cr_assert_eq(drift_catch_up(&f[0], "web-3", 1, 0, NULL, 60000,
+		    100000, why, sizeof(why)), DRIFT_CU_GO);
+		cr_assert_str_eq(why, "web-3 was drained during deployment "
+		    "12; runs revision 3, current 4");
+		/* Drained still: it waits. */
+		cr_assert_eq(drift_catch_up(&f[0], "web-3", 1, 1, NULL, 60000,
+		    100000, why, sizeof(why)), DRIFT_CU_DRAINED);
+	}
 }
 
 Test(drift, an_older_revision_without_a_missed_deployment)
