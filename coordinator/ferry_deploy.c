@@ -963,6 +963,25 @@ is_number(const char *s)
 	return 1;
 }
 
+/* service_word: a service's name as a spec writes it (spec.c): lowercase
+ * letters, digits, '_', '.' and '-', starting with a letter or digit, at
+ * most 63 characters. */
+static int
+service_word(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 63 || !((s[0] >= 'a' && s[0] <= 'z') ||
+	    (s[0] >= '0' && s[0] <= '9')))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' &&
+		    s[i] <= '9') || s[i] == '_' || s[i] == '.' ||
+		    s[i] == '-'))
+			return 0;
+	return 1;
+}
+
 /* host_healthy_now: a container of the current revision runs on the host,
  * none of them unhealthy, and nothing drifted. */
 static int
@@ -1172,6 +1191,10 @@ cmd_status(int argc, char **argv)
 	if (argc > 1)
 		die(EXIT_USAGE, "status: unexpected \"%s\" (one DEPLOYMENT "
 		    "or SERVICE at most)", argv[1]);
+	if (argc == 1 && !is_number(argv[0]) && !service_word(argv[0]))
+		die(EXIT_USAGE, "status: \"%s\" is neither a DEPLOYMENT id "
+		    "nor a SERVICE name (lowercase letters, digits, '_', '.' "
+		    "and '-')", argv[0]);
 	if (argc == 1 && !is_number(argv[0]))
 		return status_service(argv[0], w, json);
 	if (argc == 1)

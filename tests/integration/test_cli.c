@@ -307,7 +307,7 @@ Test(cli, bad_values_and_missing_or_extra_arguments_exit_2)
 		{ { "events", "stray" }, "stray" },
 		{ { "ping", "--timeout", "1h" }, "--timeout" },
 		{ { "ping", "--timeout" }, "--timeout" },
-		{ { "status", "abc" }, "abc" },
+		{ { "status", "Web/1" }, "Web/1" },	/* a word is a SERVICE */
 		{ { "status", "1", "2" }, "\"2\"" },
 		{ { "rollback", "web", "--to", "x" }, "--to" },
 		{ { "rollback" }, "SERVICE" },
