@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* drift.c: a host's containers against what it should run, and the
  * catch-up decision (drift.h).  No I/O, no clock. */
 #include <stdio.h>

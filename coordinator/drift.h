@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* drift.h: what a host runs against what it should run, and whether ferryd
  * catches it up on its own.  Pure: no ferryd, no store, no clock; the
  * shell (driftwatch.c) hands it the heartbeats' containers, the services'

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* driftwatch.c: drift across the fleet, and catch-ups (driftwatch.h). */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* driftwatch.h: drift across the fleet as ferryd sees it now, and the
  * catch-ups it starts on its own.  The shell around drift.c: it reads the
  * services' current revisions and the deployments that made them current

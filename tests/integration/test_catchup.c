@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: tests/integration/dkit.c
 /* test_catchup.c: drift and catch-up end to end, on a real dockerd and
  * registry, with three agents: a host whose agent is killed during a

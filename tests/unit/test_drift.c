@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // links: coordinator/drift.c
 /* test_drift.c: every cause of drift on a made-up host, what is not drift,
  * and the catch-up decisions. */
