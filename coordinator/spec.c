@@ -1392,17 +1392,25 @@ clabel_key_valid(const char *s)
 	return 1;
 }
 
+/* text_up_to: at most max bytes, no control characters (a label's value,
+ * a log option's). */
 static int
-clabel_value_valid(const char *s)
+text_up_to(const char *s, size_t max)
 {
 	size_t i, n = strlen(s);
 
-	if (n > SPEC_CLABEL_VALUE_MAX)
+	if (n > max)
 		return 0;
 	for (i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
 			return 0;
 	return 1;
+}
+
+static int
+clabel_value_valid(const char *s)
+{
+	return text_up_to(s, SPEC_CLABEL_VALUE_MAX);
 }
 
 /* labels: { team: payments, ... }: the container's own labels.  ferry.
@@ -1456,14 +1464,7 @@ log_opt_name_valid(const char *s)
 static int
 log_opt_value_valid(const char *s)
 {
-	size_t i, n = strlen(s);
-
-	if (n > SPEC_LOG_OPT_MAX)
-		return 0;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
-			return 0;
-	return 1;
+	return text_up_to(s, SPEC_LOG_OPT_MAX);
 }
 
 /* log: { driver: json-file, options: { max-size: 10m } }.  Only drivers
