@@ -86,10 +86,14 @@ static void
 agent_state(char *db, size_t len)
 {
 	struct h_proc *a;
+	int rc;
 
 	h_start_ferryd(&F, NULL);
 	a = h_add_agent(&F, "dmg-1", "127.0.0.2");
-	cr_assert_eq(h_kill(a, SIGTERM), 0, "agent did not stop");
+	/* 137: still running 10 s after SIGTERM; another: its exit status. */
+	rc = h_kill(a, SIGTERM);
+	cr_assert_eq(rc, 0, "agent did not stop cleanly: %d (log %s)", rc,
+	    a->log);
 	h_path(&F, "dmg-1/agent.db", db, len);
 	cr_assert(access(db, F_OK) == 0, "no %s", db);
 }
