@@ -654,6 +654,52 @@ out:
 	return rc;
 }
 
+/* containers_json is GET /containers/json?all=1 with one filter (key:
+ * [value]), parsed (a JSON array); what and obj name it in messages. */
+static int
+containers_json(struct docker *d, const char *what, const char *obj,
+    const char *key, const char *value, cJSON **out, char *err,
+    size_t errlen)
+{
+	struct req r = { .what = what, .obj = obj, .method = "GET",
+	    .timeout_ms = DOCKER_TIMEOUT_MS };
+	char path[1024], *text = NULL, *esc = NULL;
+	cJSON *f = cJSON_CreateObject(), *a, *s;
+	int rc;
+
+	*out = NULL;
+	if (f != NULL && (a = cJSON_AddArrayToObject(f, key)) != NULL &&
+	    (s = cJSON_CreateString(value)) != NULL &&
+	    !cJSON_AddItemToArray(a, s))
+		cJSON_Delete(s);
+	if (f != NULL)
+		text = cJSON_PrintUnformatted(f);
+	cJSON_Delete(f);
+	if (text != NULL)
+		esc = curl_easy_escape(d->curl, text, 0);
+	cJSON_free(text);
+	if (esc == NULL)
+		return fail(FERR_NOMEM, err, errlen, "%s %s: out of memory",
+		    what, obj);
+	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s",
+	    esc);
+	curl_free(esc);
+	r.path = path;
+	if ((rc = request(d, &r, err, errlen)) != 0)
+		return rc;
+	if (r.status != 200)
+		return answer_fail(&r, FERR_DOCKER, err, errlen);
+	if ((rc = parse_answer(&r, out, err, errlen)) != 0)
+		return rc;
+	if (!cJSON_IsArray(*out)) {
+		cJSON_Delete(*out);
+		*out = NULL;
+		return fail(FERR_DOCKER, err, errlen, "%s %s: Docker's "
+		    "container list is not a JSON array", what, obj);
+	}
+	return 0;
+}
+
 /* image_json: GET /images/REF/json, parsed (*j: the caller frees). */
 static int
 image_json(struct docker *d, struct req *r, const char *ref, cJSON **j,
@@ -722,8 +768,8 @@ docker_image_remove_unused(struct docker *d, const char *ref, char *err,
 {
 	struct req r = { .what = "image remove", .obj = ref, .method = "GET",
 	    .timeout_ms = DOCKER_TIMEOUT_MS };
-	char id[160] = "", path[1024], *text = NULL, *esc = NULL;
-	cJSON *j = NULL, *f, *a, *s;
+	char id[160] = "", path[1024];
+	cJSON *j = NULL;
 	int rc, n;
 
 	if (!valid_name(ref, 1))
@@ -739,40 +785,14 @@ docker_image_remove_unused(struct docker *d, const char *ref, char *err,
 		    "gave no image id", ref);
 	/* Any container made from it, running or not, of any host or none:
 	 * the image stays. */
-	memset(&r, 0, sizeof(r));
-	r.what = "image remove";
-	r.obj = ref;
-	r.method = "GET";
-	r.timeout_ms = DOCKER_TIMEOUT_MS;
-	f = cJSON_CreateObject();
-	if (f != NULL && (a = cJSON_AddArrayToObject(f, "ancestor")) != NULL &&
-	    (s = cJSON_CreateString(id)) != NULL && !cJSON_AddItemToArray(a, s))
-		cJSON_Delete(s);
-	if (f != NULL)
-		text = cJSON_PrintUnformatted(f);
-	cJSON_Delete(f);
-	if (text != NULL)
-		esc = curl_easy_escape(d->curl, text, 0);
-	cJSON_free(text);
-	if (esc == NULL)
-		return fail(FERR_NOMEM, err, errlen, "image remove %s: out of "
-		    "memory", ref);
-	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s",
-	    esc);
-	curl_free(esc);
-	r.path = path;
-	if ((rc = request(d, &r, err, errlen)) != 0)
+	if ((rc = containers_json(d, "image remove", ref, "ancestor", id, &j,
+	    err, errlen)) != 0)
 		return rc;
-	if (r.status != 200)
-		return answer_fail(&r, FERR_DOCKER, err, errlen);
-	if ((rc = parse_answer(&r, &j, err, errlen)) != 0)
-		return rc;
-	n = cJSON_IsArray(j) ? cJSON_GetArraySize(j) : -1;
+	n = cJSON_GetArraySize(j);
 	cJSON_Delete(j);
 	if (n != 0)
-		return fail(FERR_STATE, err, errlen, "image %s: %s", ref, n < 0 ?
-		    "Docker's container list is not a JSON array" :
-		    "a container uses it");
+		return fail(FERR_STATE, err, errlen, "image %s: a container "
+		    "uses it", ref);
 	/* By id, forced only past its several names (a tag the tag's
 	 * resolution left beside the digest): Docker still refuses an image
 	 * a running container uses. */
@@ -1305,48 +1325,14 @@ static int
 list_json(struct docker *d, const char *what, const char *host,
     cJSON **out, char *err, size_t errlen)
 {
-	struct req r = { .what = what, .obj = host, .method = "GET",
-	    .timeout_ms = DOCKER_TIMEOUT_MS };
-	char label[256], path[1024], *text = NULL, *esc = NULL;
-	cJSON *f = cJSON_CreateObject(), *a, *s;
-	int rc;
+	char label[256];
 
 	*out = NULL;
-	if (host == NULL || *host == '\0') {
-		cJSON_Delete(f);
+	if (host == NULL || *host == '\0')
 		return fail(FERR_ARG, err, errlen, "%s: no host name", what);
-	}
 	snprintf(label, sizeof(label), "ferry.host=%s", host);
-	if (f != NULL && (a = cJSON_AddArrayToObject(f, "label")) != NULL &&
-	    (s = cJSON_CreateString(label)) != NULL &&
-	    !cJSON_AddItemToArray(a, s))
-		cJSON_Delete(s);
-	if (f != NULL)
-		text = cJSON_PrintUnformatted(f);
-	cJSON_Delete(f);
-	if (text != NULL)
-		esc = curl_easy_escape(d->curl, text, 0);
-	cJSON_free(text);
-	if (esc == NULL)
-		return fail(FERR_NOMEM, err, errlen, "%s %s: out of memory",
-		    what, host);
-	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s",
-	    esc);
-	curl_free(esc);
-	r.path = path;
-	if ((rc = request(d, &r, err, errlen)) != 0)
-		return rc;
-	if (r.status != 200)
-		return answer_fail(&r, FERR_DOCKER, err, errlen);
-	if ((rc = parse_answer(&r, out, err, errlen)) != 0)
-		return rc;
-	if (!cJSON_IsArray(*out)) {
-		cJSON_Delete(*out);
-		*out = NULL;
-		return fail(FERR_DOCKER, err, errlen, "%s %s: Docker's "
-		    "container list is not a JSON array", what, host);
-	}
-	return 0;
+	return containers_json(d, what, host, "label", label, out, err,
+	    errlen);
 }
 
 int
