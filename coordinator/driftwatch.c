@@ -126,20 +126,54 @@ on_deployment(void *arg, const struct deploy_rec *d, struct rollout *r)
 	}
 }
 
+/* What spec_of read of a revision: a revision never changes once
+ * recorded, so each (service, revision) is read and parsed once, not on
+ * every tick.  A small table, the oldest entry replaced. */
+#define SPEC_MEMO	64
+
+static struct spec_memo {
+	char name[64];
+	uint64_t revision;
+	char digest[300];
+	int catch_up;
+} spec_memo[SPEC_MEMO];
+static size_t spec_memo_next;
+
 /* spec_of reads the current revision's digest and catch_up setting. */
 static void
 spec_of(struct ferryd *fd, struct dw_service *s)
 {
 	char *file = NULL, *text = NULL, *dg = NULL, err[256];
 	struct spec *sp = NULL;
+	struct spec_memo *m;
+	size_t i;
 
+	for (i = 0; i < SPEC_MEMO; i++)
+		if (spec_memo[i].revision == s->revision &&
+		    strcmp(spec_memo[i].name, s->name) == 0) {
+			snprintf(s->digest, sizeof(s->digest), "%s",
+			    spec_memo[i].digest);
+			s->catch_up = spec_memo[i].catch_up;
+			return;
+		}
 	if (store_revision_get(fd->store, s->name, s->revision, &file, &text,
 	    &dg, NULL) != 0)
 		return;
 	snprintf(s->digest, sizeof(s->digest), "%s", dg ? dg : "");
 	if (text != NULL && spec_parse(file ? file : "spec", text,
-	    strlen(text), &sp, err, sizeof(err)) == 0)
+	    strlen(text), &sp, err, sizeof(err)) == 0) {
 		s->catch_up = !sp->catch_up_off;
+		/* Kept only once it read whole; a digest comes with the
+		 * revision's first pull and is kept only then. */
+		if (s->digest[0] != '\0') {
+			m = &spec_memo[spec_memo_next++ % SPEC_MEMO];
+			snprintf(m->name, sizeof(m->name), "%s", s->name);
+			m->revision = s->revision;
+			snprintf(m->digest, sizeof(m->digest), "%s",
+			    s->digest);
+			m->catch_up = s->catch_up;
+		}
+	}
 	spec_free(sp);
 	free(file);
 	free(text);
