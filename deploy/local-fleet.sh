@@ -82,6 +82,12 @@ ferry() { "$BIN/ferry" --socket "$SOCK" "$@"; }
 . "$ROOT/deploy/proc.sh"
 
 # running PIDFILE COMM: prints the PID when the file names a live COMM.
+# starting PID COMM: PID runs COMM, or, just started, is still this
+# shell's fork or setsid on their way to exec it.
+starting() {
+    proc_is "$1" "$2" || proc_is "$1" setsid || proc_is "$1" bash
+}
+
 running() {
     local pid
     [ -s "$1" ] || return 1
@@ -195,7 +201,7 @@ start_fleet() {
     log "started ferryd (pid $pid, listen $LISTEN, http $HTTP, log $DIR/ferryd.log)"
     for ((i = 0; ; i++)); do
         ferry hosts >/dev/null 2>&1 && break
-        proc_is "$pid" ferryd || fail "ferryd exited during start-up" "$DIR/ferryd.log"
+        starting "$pid" ferryd || fail "ferryd exited during start-up" "$DIR/ferryd.log"
         ((i < START_WAIT * 4)) || fail "ferryd did not answer on $SOCK within ${START_WAIT}s" "$DIR/ferryd.log"
         sleep 0.25
     done
@@ -214,7 +220,7 @@ start_fleet() {
     for ((i = 1; i <= AGENTS; i++)); do
         for ((n = 0; ; n++)); do
             [ -S "$DIR/proxy-$i.sock" ] && break
-            running "$DIR/proxy-$i.pid" ferry-proxy >/dev/null ||
+            starting "$(cat "$DIR/proxy-$i.pid")" ferry-proxy ||
                 fail "$NAME-$i proxy exited during start-up" "$DIR/proxy-$i.log"
             ((n < START_WAIT * 4)) ||
                 fail "$NAME-$i proxy made no control socket within ${START_WAIT}s" "$DIR/proxy-$i.log"
@@ -251,7 +257,7 @@ start_fleet() {
     for ((i = 0; ; i++)); do
         [ "$(online_count)" -ge "$AGENTS" ] && break
         for ((n = 1; n <= AGENTS; n++)); do
-            running "$DIR/agent-$n.pid" ferry-agent >/dev/null ||
+            starting "$(cat "$DIR/agent-$n.pid")" ferry-agent ||
                 fail "$NAME-$n agent exited" "$DIR/agent-$n.log"
         done
         if ((i >= START_WAIT * 2)); then
