@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 // links: agent/livehealth.c agent/health.c agent/probe.c agent/check_http.c agent/check_tcp.c agent/check_exec.c agent/check_docker.c agent/docker.c
-/* test_livehealth.c: health between deployments without threads or Docker:
+/* test_livetable.c: livehealth.c without threads or Docker (named apart
+ * from the integration test_livehealth.c):
  * the ferry.health label written and read back, the table's listing,
  * cadence and bound on probes in flight, the live judge over its probes,
  * and a probe across a swap counting for nothing. */
