@@ -366,9 +366,11 @@ static struct {
 	pthread_t th[LIVE_PROBES_MAX];
 	int nth;
 	char host[64], probe_ip[64], socket[512];
-} L = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+} L = { .mu = PTHREAD_MUTEX_INITIALIZER };	/* cv: livehealth_start */
 
-/* wait_until waits on the condition until mono ms (the lock held). */
+/* wait_until waits on the condition until mono ms (the lock held), at
+ * most a second; the condition runs on the monotonic clock, so a step of
+ * the wall clock neither stretches nor cuts a wait. */
 static void
 wait_until(uint64_t ms)
 {
@@ -380,7 +382,7 @@ wait_until(uint64_t ms)
 	d = ms - now;
 	if (d > 1000)
 		d = 1000;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += (time_t)(d / 1000);
 	ts.tv_nsec += (long)(d % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {
@@ -487,6 +489,7 @@ int
 livehealth_start(struct agent *a)
 {
 	const struct agent_conf *c = &a->conf;
+	pthread_condattr_t ca;
 	int i;
 
 	if (c->live_health_interval_ms == 0) {
@@ -494,6 +497,14 @@ livehealth_start(struct agent *a)
 		    "between deployments is the last swap's and Docker's");
 		return 0;
 	}
+	if (pthread_condattr_init(&ca) != 0 ||
+	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&L.cv, &ca) != 0) {
+		log_warnx("live health: cannot make its condition variable: "
+		    "off");
+		return FERR_NOMEM;
+	}
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_lock(&L.mu);
 	live_table_init(&L.t, c->live_health_interval_ms, LIVE_PROBES_MAX);
 	snprintf(L.host, sizeof(L.host), "%s", c->name);
@@ -508,6 +519,11 @@ livehealth_start(struct agent *a)
 		if (pthread_create(&L.th[L.nth], NULL, run, NULL) == 0)
 			L.nth++;
 	pthread_mutex_unlock(&L.mu);
+	if (L.nth > 0)
+		log_info("live health: probing running containers with their "
+		    "spec's check every health interval, %llu ms at the most "
+		    "often, %d at a time", (unsigned long long)
+		    c->live_health_interval_ms, L.nth);
 	if (L.nth == 0) {
 		log_warnx("live health: cannot start its threads: %s",
 		    strerror(errno));
@@ -539,6 +555,7 @@ livehealth_stop(struct agent *a)
 	L.nth = 0;
 	L.on = 0;
 	pthread_mutex_unlock(&L.mu);
+	pthread_cond_destroy(&L.cv);
 }
 
 void
