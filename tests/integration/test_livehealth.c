@@ -279,8 +279,8 @@ probes(const char *id)
 	struct h_run *r = malloc(sizeof(*r));
 	int n;
 
-	dexec(r, id, (const char *[]){ "/bin/sh", "-c",
-	    "touch /tmp/probes; /bin/busybox wc -l </tmp/probes", NULL });
+	dexec(r, id, (const char *[]){ "/bin/sh", "-c", "/bin/busybox touch "
+	    "/tmp/probes; /bin/busybox wc -l </tmp/probes", NULL });
 	n = atoi(r->out);
 	free(r);
 	return n;
