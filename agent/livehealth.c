@@ -578,8 +578,11 @@ livehealth_fill(Ferry__Container **cs, size_t n)
 	for (i = 0; L.on && i < n; i++) {
 		Ferry__Container *c = cs[i];
 
-		if ((c->health != NULL && c->health[0] != '\0') ||
-		    c->id == NULL || strcmp(c->state, "running") != 0)
+		/* Over the image's own HEALTHCHECK too, when it has one: the
+		 * spec's check is the one ferry was told to judge by (a spec
+		 * that says health: docker has no live probe). */
+		if (c->id == NULL || c->state == NULL ||
+		    strcmp(c->state, "running") != 0)
 			continue;
 		live_table_text(&L.t, c->id, text, sizeof(text));
 		if (text[0] != '\0' && (h = strdup(text)) != NULL) {

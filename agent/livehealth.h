@@ -148,9 +148,10 @@ livehealth_stop(struct agent *a);
 void
 livehealth_busy(const char *service, int on);
 
-/* livehealth_fill sets Container.health of running containers Docker
- * judges nothing of (no HEALTHCHECK) to the live verdict, when there is
- * one. */
+/* livehealth_fill sets Container.health of running containers to their
+ * live verdict, when there is one (over what the image's own
+ * HEALTHCHECK says: the spec's check is the judge); the others are left
+ * as they are. */
 void
 livehealth_fill(Ferry__Container **cs, size_t n);
 
