@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "ferr.h"
 #include "log.h"
+#include "livehealth.h"
 #include "logs.h"
 #include "notify.h"
 #include "proxywire.h"
@@ -57,6 +58,10 @@ static const char usage[] =
 "  --proxy-control PATH      ferry-proxy's control socket; empty: no "
 "proxy\n"
 "                            (default /run/ferry-proxy/control.sock)\n"
+"  --live-health-interval D  probe running containers with their spec's\n"
+"                            check between deployments, every D or the\n"
+"                            spec's interval, whichever is longer; 0: off\n"
+"                            (default 10s)\n"
 "  --insecure-cleartext-link yes|no\n"
 "                            INSECURE: send messages to ferryd unsealed\n"
 "                            (default no; see ferry-agent(8))\n"
@@ -96,6 +101,8 @@ agent_conf_init(struct agent_conf *c, struct config_opt *opts)
 		    sizeof(c->secrets_dir), 0, 0, 0 },
 		{ "proxy_control", CONF_STRING, c->proxy_control,
 		    sizeof(c->proxy_control), 0, 0, 0 },
+		{ "live_health_interval", CONF_DURATION,
+		    &c->live_health_interval_ms, 0, 0, 0, 0 },
 		{ NULL, 0, NULL, 0, 0, 0, 0 },
 	};
 
@@ -105,6 +112,7 @@ agent_conf_init(struct agent_conf *c, struct config_opt *opts)
 	snprintf(c->docker_socket, sizeof(c->docker_socket),
 	    "/var/run/docker.sock");
 	c->heartbeat_interval_ms = 5000;
+	c->live_health_interval_ms = LIVE_INTERVAL_DEFAULT_MS;
 	c->keep_revisions = 1;
 	snprintf(c->secrets_dir, sizeof(c->secrets_dir),
 	    "/run/ferry-agent/secrets");
@@ -193,6 +201,9 @@ inv_after(uv_work_t *w, int status)
 		docker_list_free(a->containers, a->ncontainers);
 		a->containers = a->inv_new;
 		a->ncontainers = a->inv_n;
+		/* The live verdict first; the last swap's where there is
+		 * none (yet). */
+		livehealth_fill(a->containers, a->ncontainers);
 		swap_fill_health(a, a->containers, a->ncontainers);
 		a->docker_ok = 1;
 		a->docker_error[0] = '\0';
@@ -466,6 +477,13 @@ main(int argc, char **argv)
 		    "to 30s\n");
 		return 2;
 	}
+	if (c->live_health_interval_ms != 0 &&
+	    (c->live_health_interval_ms < LIVE_INTERVAL_MIN_MS ||
+	    c->live_health_interval_ms > LIVE_INTERVAL_MAX_MS)) {
+		fprintf(stderr, "ferry-agent: live_health_interval: 0 (off), "
+		    "or from 200ms to 1h\n");
+		return 2;
+	}
 	if (fl.check) {
 		printf("configuration OK\n");
 		return 0;
@@ -531,6 +549,8 @@ main(int argc, char **argv)
 	a->sigterm.data = a->sigint.data = a;
 	uv_signal_start(&a->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&a->sigint, on_signal, SIGINT);
+	/* Before the reconciliation, which holds every probe off. */
+	livehealth_start(a);
 	swap_reconcile(a);
 	/* The first heartbeat already says what the proxy counts (ferryd
 	 * plans start-first only on hosts whose proxy answered): one read
@@ -554,6 +574,8 @@ main(int argc, char **argv)
 		    "are ready (NOTIFY_SOCKET)");
 
 	uv_run(a->loop, UV_RUN_DEFAULT);
+
+	livehealth_stop(a);
 
 	docker_list_free(a->containers, a->ncontainers);
 	if (a->proxy_reply != NULL)

@@ -140,6 +140,9 @@ struct agent_conf {
 	 * ports published by the containers themselves (swaps may drop
 	 * requests, start-first with a host port refused). */
 	char proxy_control[108];
+	/* How often, at the most, a running container is probed with its
+	 * spec's check between deployments (livehealth.c); 0: never. */
+	uint64_t live_health_interval_ms;
 };
 
 enum agent_phase {
@@ -329,7 +332,7 @@ void execute_refused_unreadable(struct agent *a, const char *why);
 /* agent.c */
 /* agent_conf_init sets the defaults and fills opts (AGENT_NOPTS entries,
  * the last a NULL terminator) with the settings of c. */
-#define AGENT_NOPTS 13
+#define AGENT_NOPTS 14
 void agent_conf_init(struct agent_conf *c, struct config_opt *opts);
 /* The enrolment written by `ferry-agent join`, in the state dir. */
 #define ENROLMENT_FILE "enrolment.conf"

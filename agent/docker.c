@@ -1273,6 +1273,8 @@ state_from_json(const cJSON *j, struct docker_state *st)
 	copy_str(st->proxy, sizeof(st->proxy), at(labels, "ferry.proxy"));
 	copy_str(st->restart, sizeof(st->restart), at(labels,
 	    "ferry.restart"));
+	copy_str(st->health_check, sizeof(st->health_check), at(labels,
+	    "ferry.health"));
 	if (cJSON_IsNumber(at(config, "StopTimeout")) &&
 	    at(config, "StopTimeout")->valuedouble > 0 &&
 	    at(config, "StopTimeout")->valuedouble <= 3600)

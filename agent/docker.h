@@ -126,6 +126,9 @@ int docker_update_restart(struct docker *d, const char *id,
 int docker_remove(struct docker *d, const char *id, int force, char *err,
     size_t errlen);
 
+/* The longest ferry.health label read back (livehealth.h). */
+#define DOCKER_HEALTH_LABEL_MAX	4096
+
 struct docker_state {
 	char id[80];
 	char name[128];
@@ -152,6 +155,10 @@ struct docker_state {
 				 * (swap.c writes and reads it) */
 	uint32_t stop_timeout_s;	/* its Config.StopTimeout (the spec's
 					 * stop_timeout), 0: not set (10 s) */
+	/* ferry.health label: the check the agent keeps probing it by
+	 * between deployments (livehealth.c writes and reads its text;
+	 * "" on containers made before it) */
+	char health_check[DOCKER_HEALTH_LABEL_MAX];
 	char restart[32];	/* ferry.restart label: its RestartPolicy
 				 * once a swap is done ("" before issue
 				 * 16: unless-stopped) */

@@ -173,3 +173,56 @@ health_exited(struct health_judge *j, uint64_t now_ms, int code)
 		return j->verdict;
 	return fail(j, "container exited with code %d", code);
 }
+
+void
+health_live_start(struct health_live *l, const struct health_policy *p)
+{
+	memset(l, 0, sizeof(*l));
+	l->healthy_threshold = p->healthy_threshold ? p->healthy_threshold :
+	    1;
+	l->unhealthy_threshold = p->unhealthy_threshold ?
+	    p->unhealthy_threshold : 1;
+	l->state = HEALTH_LIVE_UNKNOWN;
+}
+
+int
+health_live_observe(struct health_live *l, uint64_t now_ms, int ok,
+    const char *output)
+{
+	enum health_live_state was = l->state;
+
+	if (ok) {
+		l->fails = 0;
+		if (l->state != HEALTH_LIVE_HEALTHY &&
+		    ++l->passes >= l->healthy_threshold)
+			l->state = HEALTH_LIVE_HEALTHY;
+	} else {
+		l->passes = 0;
+		/* The output of the latest failure: what is wrong now. */
+		snprintf(l->output, sizeof(l->output), "%s", output != NULL &&
+		    output[0] != '\0' ? output : "check failed");
+		if (l->state != HEALTH_LIVE_UNHEALTHY &&
+		    ++l->fails >= l->unhealthy_threshold)
+			l->state = HEALTH_LIVE_UNHEALTHY;
+	}
+	if (l->state == was)
+		return 0;
+	l->since_ms = now_ms;
+	return 1;
+}
+
+void
+health_live_text(const struct health_live *l, char *buf, size_t len)
+{
+	switch (l->state) {
+	case HEALTH_LIVE_HEALTHY:
+		snprintf(buf, len, "healthy");
+		break;
+	case HEALTH_LIVE_UNHEALTHY:
+		snprintf(buf, len, "unhealthy: %s", l->output);
+		break;
+	default:
+		snprintf(buf, len, "%s", "");
+		break;
+	}
+}

@@ -119,4 +119,42 @@ health_exited(struct health_judge *j, uint64_t now_ms, int code);
 enum health_verdict
 health_tick(struct health_judge *j, uint64_t now_ms);
 
+/*
+ * Live health: a running container judged between deployments by the
+ * same check, on the same thresholds, as a flip-flop rather than a gate.
+ * unknown --(healthy_threshold passes)--> healthy; unknown or healthy
+ * --(unhealthy_threshold failures)--> unhealthy; unhealthy
+ * --(healthy_threshold passes)--> healthy.  A pass resets the failure
+ * count and a failure the pass count.  Pure: handed the time, no I/O.
+ */
+enum health_live_state {
+	HEALTH_LIVE_UNKNOWN,		/* not judged yet: say nothing */
+	HEALTH_LIVE_HEALTHY,
+	HEALTH_LIVE_UNHEALTHY,
+};
+
+struct health_live {
+	uint32_t healthy_threshold, unhealthy_threshold;
+	enum health_live_state state;
+	uint32_t passes, fails;
+	uint64_t since_ms;		/* when state last changed */
+	char output[160];		/* the last failed check's output */
+};
+
+/* health_live_start begins judging a running container on p's
+ * thresholds, its state unknown. */
+void
+health_live_start(struct health_live *l, const struct health_policy *p);
+
+/* health_live_observe records one check made at now_ms (ok; output: what
+ * the probe said) and returns 1 when the state changed, else 0. */
+int
+health_live_observe(struct health_live *l, uint64_t now_ms, int ok,
+    const char *output);
+
+/* health_live_text writes what a heartbeat says of it: "healthy",
+ * "unhealthy: " and the check's output, or "" while unknown. */
+void
+health_live_text(const struct health_live *l, char *buf, size_t len);
+
 #endif

@@ -30,6 +30,7 @@
 #include "clock.h"
 #include "ferr.h"
 #include "health.h"
+#include "livehealth.h"
 #include "log.h"
 #include "probe.h"
 #include "proxyctl.h"
@@ -1160,13 +1161,14 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	struct journal row;
 	struct swapsm sm;
 	struct health_policy pol;
-	struct docker_label labels[9];
+	struct docker_label labels[10];
 	struct docker_create_opts co;
 	struct container_opts copts = { 0 };
 	struct via via;
 	enum health_verdict v;
 	char err[400], revtxt[32], digest[300], **env = NULL;
 	char porttxt[16], listentxt[16], proxytxt[96], weighttxt[16];
+	char healthtxt[DOCKER_HEALTH_LABEL_MAX];
 	char name[SWAPSM_NAME_MAX], new_id[SWAPSM_ID_MAX] = "";
 	char old_addr[64] = "";
 	uint64_t old_rev = 0;
@@ -1411,6 +1413,17 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 			    "ferry.weight", weighttxt };
 		}
 	}
+	/* The check, for the live probes between deployments (through the
+	 * port the swap's own check goes to). */
+	rc = livehealth_label(s->health, via.on || s->port == NULL ? 0 :
+	    s->port->host, healthtxt, sizeof(healthtxt));
+	if (rc == 0)
+		labels[nlabels++] = (struct docker_label){ "ferry.health",
+		    healthtxt };
+	else if (rc != FERR_NOTFOUND)
+		progress(j, NULL, "%s r%llu: its health check is too long "
+		    "for a label: it is not probed between deployments",
+		    s->service, (unsigned long long)s->revision);
 	/* Secrets: files on the agent's tmpfs, bound read-only at
 	 * /run/secrets; never in the container's Env.  A kept container
 	 * gets its files again (a reboot empties the tmpfs). */
@@ -2745,6 +2758,8 @@ job_after(uv_work_t *w, int status)
 
 	(void)status;
 	job_unlink(a, j);
+	if (j->reconcile || j->service[0])
+		livehealth_busy(j->reconcile ? "" : j->service, 0);
 	if (j->reconcile) {
 		a->reconciled = j->ok;
 		if (!j->ok) {
@@ -2806,8 +2821,14 @@ job_start_ready(struct agent *a)
 			continue;
 		j->work.data = j;
 		j->running = 1;
-		if (uv_queue_work(a->loop, &j->work, job_run, job_after) != 0)
+		if (uv_queue_work(a->loop, &j->work, job_run, job_after) !=
+		    0) {
 			j->running = 0;
+			continue;
+		}
+		/* No live probe of what it changes while it runs. */
+		if (j->reconcile || j->service[0])
+			livehealth_busy(j->reconcile ? "" : j->service, 1);
 	}
 }
 

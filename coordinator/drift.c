@@ -175,6 +175,12 @@ judge_one(const struct drift_want *w, const struct drift_container *cs,
 		} else {
 			snprintf(f->text, sizeof(f->text), "unhealthy");
 		}
+		/* An agent's live verdict says what its check saw: "unhealthy:
+		 * HTTP 500 on /health". */
+		if (strncmp(unhealthy->health, "unhealthy: ", 11) == 0 &&
+		    unhealthy->health[11] != '\0')
+			snprintf(f->text + strlen(f->text), sizeof(f->text) -
+			    strlen(f->text), ": %s", unhealthy->health + 11);
 		return;
 	}
 	if (others > 0) {

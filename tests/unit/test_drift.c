@@ -146,6 +146,11 @@ Test(drift, unhealthy_since_when_ferryd_first_heard_it)
 	c.health = "unhealthy: HTTP 500 on /health";
 	cr_assert_eq(judge(&w, 1, &c, 1, f), 1);
 	cr_assert_eq(f[0].cause, DRIFT_UNHEALTHY);
+	cr_assert_str_eq(f[0].text, "unhealthy since 21:28:43: HTTP 500 on "
+	    "/health", "%s", f[0].text);
+	c.unhealthy_since_ms = 0;
+	cr_assert_eq(judge(&w, 1, &c, 1, f), 1);
+	cr_assert_str_eq(f[0].text, "unhealthy: HTTP 500 on /health");
 	c.health = "healthy: HTTP 200 on /health";
 	cr_assert_eq(judge(&w, 1, &c, 1, f), 0);
 }

@@ -438,3 +438,99 @@ Test(health, start_interval_default_and_bounds)
 	p.start_interval_ms = p.interval_ms;
 	cr_assert_eq(health_policy_check(&p, why, sizeof(why)), 0);
 }
+
+/* ---- live health: the judge between deployments ------------------------ */
+
+static struct health_policy
+live_policy(uint32_t up, uint32_t down)
+{
+	struct health_policy p = policy();
+
+	p.healthy_threshold = up;
+	p.unhealthy_threshold = down;
+	return p;
+}
+
+Test(health_live, unknown_until_a_threshold_is_reached)
+{
+	struct health_policy p = live_policy(2, 3);
+	struct health_live l;
+	char t[200];
+
+	health_live_start(&l, &p);
+	health_live_text(&l, t, sizeof(t));
+	cr_assert_str_eq(t, "", "nothing said before a verdict");
+	cr_assert_eq(health_live_observe(&l, 10, 1, "HTTP 200 on /"), 0);
+	cr_assert_eq(l.state, HEALTH_LIVE_UNKNOWN, "one pass of two");
+	cr_assert_eq(health_live_observe(&l, 20, 1, "HTTP 200 on /"), 1);
+	cr_assert_eq(l.state, HEALTH_LIVE_HEALTHY);
+	cr_assert_eq(l.since_ms, 20);
+	health_live_text(&l, t, sizeof(t));
+	cr_assert_str_eq(t, "healthy");
+}
+
+Test(health_live, unhealthy_after_unhealthy_threshold_failures_in_a_row)
+{
+	struct health_policy p = live_policy(1, 3);
+	struct health_live l;
+	char t[200];
+
+	health_live_start(&l, &p);
+	cr_assert_eq(health_live_observe(&l, 0, 1, "ok"), 1);
+	cr_assert_eq(health_live_observe(&l, 10, 0, "HTTP 500 on /health"),
+	    0);
+	cr_assert_eq(health_live_observe(&l, 20, 0, "HTTP 500 on /health"),
+	    0);
+	/* A pass in between starts the count again. */
+	cr_assert_eq(health_live_observe(&l, 30, 1, "ok"), 0);
+	cr_assert_eq(health_live_observe(&l, 40, 0, "HTTP 500 on /health"),
+	    0);
+	cr_assert_eq(health_live_observe(&l, 50, 0, "HTTP 500 on /health"),
+	    0);
+	cr_assert_eq(l.state, HEALTH_LIVE_HEALTHY, "two failures of three");
+	cr_assert_eq(health_live_observe(&l, 60, 0, "HTTP 503 on /health"),
+	    1);
+	cr_assert_eq(l.state, HEALTH_LIVE_UNHEALTHY);
+	cr_assert_eq(l.since_ms, 60);
+	health_live_text(&l, t, sizeof(t));
+	cr_assert_str_eq(t, "unhealthy: HTTP 503 on /health",
+	    "the latest failure's output");
+	/* Further failures keep it so, the output current, the since
+	 * unmoved. */
+	cr_assert_eq(health_live_observe(&l, 70, 0, "timeout on /health"),
+	    0);
+	health_live_text(&l, t, sizeof(t));
+	cr_assert_str_eq(t, "unhealthy: timeout on /health");
+	cr_assert_eq(l.since_ms, 60);
+}
+
+Test(health_live, healthy_again_after_healthy_threshold_passes)
+{
+	struct health_policy p = live_policy(2, 1);
+	struct health_live l;
+	char t[200];
+
+	health_live_start(&l, &p);
+	cr_assert_eq(health_live_observe(&l, 0, 0, NULL), 1);
+	health_live_text(&l, t, sizeof(t));
+	cr_assert_str_eq(t, "unhealthy: check failed", "no output given");
+	cr_assert_eq(health_live_observe(&l, 10, 1, "ok"), 0);
+	cr_assert_eq(l.state, HEALTH_LIVE_UNHEALTHY, "one pass of two");
+	cr_assert_eq(health_live_observe(&l, 20, 0, "exit 1"), 0);
+	cr_assert_eq(health_live_observe(&l, 30, 1, "ok"), 0);
+	cr_assert_eq(health_live_observe(&l, 40, 1, "ok"), 1);
+	cr_assert_eq(l.state, HEALTH_LIVE_HEALTHY);
+	cr_assert_eq(l.since_ms, 40);
+}
+
+Test(health_live, thresholds_of_zero_count_as_one)
+{
+	struct health_policy p = live_policy(0, 0);
+	struct health_live l;
+
+	health_live_start(&l, &p);
+	cr_assert_eq(health_live_observe(&l, 0, 0, "x"), 1);
+	cr_assert_eq(l.state, HEALTH_LIVE_UNHEALTHY);
+	cr_assert_eq(health_live_observe(&l, 1, 1, "ok"), 1);
+	cr_assert_eq(l.state, HEALTH_LIVE_HEALTHY);
+}
