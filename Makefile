@@ -175,7 +175,19 @@ unit: $(UNIT_BINS)
 # test_nodrop's 20 rollouts under load are minutes of Docker waits; every
 # code path they take (swaps through ferry-proxy, the proxy itself, the
 # counts) runs sanitized in test_swap, test_proxy and test_counts.
-ITEST_ONLY_PLAIN := $(BUILD)/tests/test_nodrop
+# test_spec_keys (90 s sanitized) checks each documented key's effect; the
+# code that reads, carries and applies them runs sanitized in test_spec,
+# test_specwire and test_plan (unit), test_container (every container key
+# on a real container), test_swap and test_livehealth (each kind of check).
+ITEST_ONLY_PLAIN := $(patsubst %,$(BUILD)/tests/test_%,nodrop spec_keys)
+# ITEST_SAN_FILTER: binaries the sanitized pass runs in part (run.sh -f).
+# test_canary's nine tests are mostly analysis intervals waited out (180 s
+# sanitized); one of them takes ferryd's whole analysis path (traffic from
+# heartbeats, intervals judged, a step failed, the canary rolled back),
+# whose parts run sanitized in test_analysis, test_traffic and test_promq
+# (unit), test_beside (the proxy's weights) and test_prom.  The plain pass
+# runs all nine.
+ITEST_SAN_FILTER := test_canary=canary/a_failing_canary_is_rolled_back_by_its_figures
 # The longest first (as measured), so that the last to end is a short one
 # and no slot idles long at the end; then the rest, alphabetically.
 ITEST_LONG := $(patsubst %,$(BUILD)/tests/test_%,deploy canary spec_keys catchup \
@@ -205,6 +217,7 @@ ITEST_ALONE := $(patsubst %,$(BUILD)/tests/test_%,nodrop)
 integration: $(BINS) $(TOOLS) $(ITEST_RUN)
 	FERRY_BIN=$(abspath $(BUILD)) tests/integration/run.sh -j $(ITEST_JOBS) \
 	  -t $(ITEST_TIMEOUT) -o $(BUILD)/itest \
+	  $(if $(SAN),$(foreach f,$(ITEST_SAN_FILTER),-f $(f))) \
 	  -a "$(filter $(ITEST_ALONE),$(ITEST_RUN))" $(ITEST_RUN)
 
 # One part after another (each a make of its own, so that `make -j2 test`

@@ -2,12 +2,15 @@
 # SPDX-License-Identifier: Apache-2.0
 # tests/integration/run.sh: run integration test binaries, JOBS at a time.
 #
-#   run.sh [-j JOBS] [-a ALONE] [-t SECONDS] [-o DIR] BINARY...
+#   run.sh [-j JOBS] [-a ALONE] [-f NAME=PATTERN]... [-t SECONDS] [-o DIR]
+#          BINARY...
 #
 #   -j JOBS     how many binaries run at once (default 2)
 #   -a ALONE    space-separated binaries (paths, as given among BINARY) that
 #               must run with no other binary beside them; they run first,
 #               one after another, before the others start
+#   -f NAME=PATTERN  the binary named NAME (its file name) runs only its
+#               tests matching PATTERN (Criterion's --filter); repeatable
 #   -t SECONDS  each binary's bound: killed (TERM, then KILL 10 s later)
 #               when it runs longer (default 600)
 #   -o DIR      where each binary's output goes, DIR/NAME.log (default
@@ -22,12 +25,16 @@
 set -uo pipefail
 
 JOBS=2 ALONE="" BOUND=600 OUT=build/itest
+declare -A FILTER=()
 
-usage() { sed -n '5,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-while getopts 'j:a:t:o:h' o; do
+while getopts 'j:a:f:t:o:h' o; do
     case "$o" in
         j) JOBS=$OPTARG ;;
+        f) [[ "$OPTARG" =~ ^([A-Za-z0-9_.-]+)=(.+)$ ]] ||
+               { echo "run.sh: -f wants NAME=PATTERN, not \"$OPTARG\"" >&2; exit 2; }
+           FILTER[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]} ;;
         a) ALONE=$OPTARG ;;
         t) BOUND=$OPTARG ;;
         o) OUT=$OPTARG ;;
@@ -40,6 +47,11 @@ shift $((OPTIND - 1))
 [ $# -gt 0 ] || usage
 for b in "$@"; do
     [ -x "$b" ] || { echo "run.sh: $b: no such executable" >&2; exit 2; }
+done
+for f in "${!FILTER[@]}"; do
+    found=0
+    for b in "$@"; do [ "$(basename "$b")" = "$f" ] && found=1; done
+    [ "$found" -eq 1 ] || { echo "run.sh: -f names $f, which is not among the binaries" >&2; exit 2; }
 done
 for a in $ALONE; do
     case " $* " in *" $a "*) ;; *)
@@ -62,12 +74,14 @@ t0=$(date +%s)
 
 start() {
     local b=$1 name
+    local -a only=()
     name=$(basename "$b")
     ORDER+=("$b")
     START[$b]=$(date +%s)
+    [ -n "${FILTER[$name]:-}" ] && only=(--filter "${FILTER[$name]}")
     # timeout puts the binary in a process group of its own, which it ends
     # as a whole at the bound (and on the TERM sent by stop below).
-    timeout -k 10 "$BOUND" "$b" --jobs 1 >"$OUT/$name.log" 2>&1 &
+    timeout -k 10 "$BOUND" "$b" --jobs 1 "${only[@]}" >"$OUT/$name.log" 2>&1 &
     PID_OF[$!]=$b
 }
 
@@ -119,7 +133,9 @@ while [ ${#PID_OF[@]} -gt 0 ]; do reap; done
 
 echo "== integration summary ($JOBS at a time; $(( $(date +%s) - t0 )) s in all)"
 for b in "${ORDER[@]}"; do
-    printf '   %-40s %5d s  %s\n' "$b" "${SECS[$b]}" "${RESULT[$b]}"
+    only=${FILTER[$(basename "$b")]:-}
+    printf '   %-40s %5d s  %s%s\n' "$b" "${SECS[$b]}" "${RESULT[$b]}" \
+        "${only:+ (only $only)}"
 done
 if [ "$failed" -ne 0 ]; then
     echo "== integration: some binaries failed (their logs: $OUT/)"
