@@ -7,7 +7,10 @@
  * output, drift says since when, /metrics' ferry_service_healthy is 0;
  * made good again, healthy again; an agent restarted keeps probing (the
  * container's ferry.health label); live_health_interval 0 probes nothing
- * (an exec check that counts its runs in a file). */
+ * (an exec check that counts its runs in a file); a container killed
+ * outside a deployment is restarted by its restart policy (Docker's) and
+ * ferry sees it healthy again, or, with restart: "no", shows it exited
+ * and leaves it so. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,4 +338,135 @@ Test(livehealth, live_health_interval_0_probes_nothing)
 	    7) == 0, "%s: \"%s\"", HOST[0], hb);
 	cr_assert(wait_health(1, id[1], "unhealthy: exit 1", VERDICT_MS, hb,
 	    sizeof(hb)) >= 0, "%s", hb);
+}
+
+/* inspect writes `docker inspect --format FMT id`'s answer into out. */
+static void
+inspect(const char *id, const char *fmt, char *out, size_t len)
+{
+	struct h_run *r = malloc(sizeof(*r));
+
+	cr_assert_eq(h_docker(r, (const char *[]){ "inspect", "--format", fmt,
+	    id, NULL }), 0, "docker inspect %s: %s", id, r->err);
+	snprintf(out, len, "%.*s", (int)strcspn(r->out, "\n"), r->out);
+	free(r);
+}
+
+/* crash kills container id's first process from outside (kill -9: the
+ * container dies as a crashed service does) and returns its pid. */
+static long
+crash(const char *id)
+{
+	char pid[32];
+	long p;
+
+	inspect(id, "{{.State.Pid}}", pid, sizeof(pid));
+	p = atol(pid);
+	cr_assert_gt(p, 1, "%s's pid: \"%s\"", id, pid);
+	cr_assert_eq(kill((pid_t)p, SIGKILL), 0, "kill -9 %ld", p);
+	return p;
+}
+
+static int
+deployments_of_web(void)
+{
+	cJSON *hist;
+	int n;
+
+	h_ferry(&F, &R, (const char *[]){ "history", "web", "--json", NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	hist = cJSON_Parse(R.out);
+	cr_assert_not_null(hist, "%s", R.out);
+	n = cJSON_GetArraySize(hist);
+	cJSON_Delete(hist);
+	return n;
+}
+
+/* A container that dies outside a deployment is restarted by its spec's
+ * restart policy (Docker's, unless-stopped by default): the same
+ * container runs again and ferry sees it healthy, with no deployment of
+ * ferry's own.  With `restart: "no"` it stays down, and the drift shows
+ * ("exited (code 137)"), with no catch-up, until an operator acts. */
+Test(livehealth, a_crashed_container_is_restarted_by_its_policy_or_shows)
+{
+	static const char *const spec_text =
+	    "service: web\n"
+	    "image: " IMG "1\n"
+	    "hosts: %s\n"
+	    "port: { host: %d, container: 80 }\n"
+	    "health:\n"
+	    "  http: { path: /health, port: 80 }\n"
+	    "  interval: 200ms\n"
+	    "  deadline: 10s\n"
+	    "%s";
+	char id[128], again[128], hosts[64], st[64], hb[300];
+	long long end;
+	cJSON *h;
+	long pid;
+
+	agent(0, LIVE);
+	h_write(&F, "v1.yml", spec_text, names(hosts, sizeof(hosts), 1, 1),
+	    PORT, "");
+	cr_assert_eq(deploy_watch("v1.yml"), 0, "%s%s", R.out, R.err);
+	the_container(0, id, sizeof(id));
+	inspect(id, "{{.HostConfig.RestartPolicy.Name}}", st, sizeof(st));
+	cr_assert_str_eq(st, "unless-stopped");
+	cr_assert(wait_health(0, id, "healthy", VERDICT_MS, hb, sizeof(hb)) >=
+	    0, "%s", hb);
+
+	pid = crash(id);
+	cr_log_info("killed %ld, the first process of %.12s", pid, id);
+	end = now_ms() + 15000;
+	for (;;) {
+		long now_pid;
+		int restarts;
+
+		/* Docker says Running (and Restarting, pid 0) while it waits
+		 * to start it again. */
+		inspect(id, "{{.State.Running}} {{.State.Restarting}} "
+		    "{{.RestartCount}} {{.State.Pid}}", st, sizeof(st));
+		if (sscanf(st, "true false %d %ld", &restarts, &now_pid) ==
+		    2 && restarts >= 1 && now_pid > 1 && now_pid != pid)
+			break;
+		cr_assert(now_ms() < end, "not restarted by Docker in 15 s: "
+		    "%s", st);
+		h_sleep_ms(100);
+	}
+	cr_log_info("restarted by Docker (running, restarting, restarts, pid): "
+	    "%s", st);
+	/* The same container, healthy again in ferry's eyes: no drift, and
+	 * no deployment (catch-up) of ferry's own. */
+	the_container(0, again, sizeof(again));
+	cr_assert_str_eq(again, id);
+	h = wait_status_drift(0, NULL, VERDICT_MS);
+	cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(h, "healthy")), "%s",
+	    R.out);
+	cJSON_Delete(h);
+	cr_assert_eq(deployments_of_web(), 1, "a restart by Docker is not a "
+	    "deployment");
+
+	/* restart: "no": it stays down, and says so. */
+	h_write(&F, "v2.yml", spec_text, names(hosts, sizeof(hosts), 1, 1),
+	    PORT, "restart: \"no\"\n");
+	cr_assert_eq(deploy_watch("v2.yml"), 0, "%s%s", R.out, R.err);
+	the_container(0, id, sizeof(id));
+	inspect(id, "{{.HostConfig.RestartPolicy.Name}}", st, sizeof(st));
+	cr_assert_str_eq(st, "no");
+	crash(id);
+	h = wait_status_drift(0, "stopped", VERDICT_MS);
+	cr_assert_str_eq(jstr(cJSON_GetObjectItem(h, "drift"), "detail"),
+	    "exited (code 137)");
+	cJSON_Delete(h);
+	h_ferry(&F, &R, (const char *[]){ "status", "web", NULL });
+	cr_assert_eq(R.status, 1, "drift exits 1: %s%s", R.out, R.err);
+	/* Nothing moves it: catch-up is for a missed deployment or a
+	 * removed container, not one its own policy leaves down.  7 s: past
+	 * the 5 s a drift lasts before catch-up acts, and a 2 s tick. */
+	h_sleep_ms(7000);
+	inspect(id, "{{.State.Running}}", st, sizeof(st));
+	cr_assert_str_eq(st, "false");
+	h = wait_status_drift(0, "stopped", 1);
+	cJSON_Delete(h);
+	cr_assert_eq(deployments_of_web(), 2, "no catch-up of a container "
+	    "its restart policy leaves down");
 }
