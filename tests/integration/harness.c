@@ -686,6 +686,14 @@ h_http_get(const char *ip, int port, const char *path, char *body,
 		code = atoi(nl + 1);
 		*nl = '\0';
 	}
+	/* A body cut short would make a test's search fail for a reason
+	 * that is not ferry's: said, not hidden. */
+	cr_assert_lt(strlen(r->out), sizeof(r->out) - 2, "GET %s: the answer "
+	    "does not fit h_run's %zu bytes", url, sizeof(r->out));
+	if (body != NULL)
+		cr_assert_lt(strlen(r->out), len, "GET %s: the answer (%zu "
+		    "bytes) does not fit the test's buffer of %zu", url,
+		    strlen(r->out), len);
 	if (body != NULL)
 		snprintf(body, len, "%s", r->out);
 	free(r);

@@ -70,7 +70,7 @@ volume_rm(void)
 
 Test(container, every_container_key_shows_on_docker_inspect)
 {
-	char allowed[300], staticdir[320], want[600], body[256], text[4096];
+	char allowed[300], staticdir[320], want[600], body[4096], text[4096];
 	char *p;
 	int port2 = h_free_port();
 

@@ -210,7 +210,7 @@ http_port(void)
  * of 1024 open files, raises it and stays reachable. */
 Test(limits, agent_port_flood_of_silent_connections)
 {
-	char body[64];
+	char body[512];
 	long long soft, hard = -1;
 
 	start_ferryd_soft(1024, NULL);
@@ -269,7 +269,7 @@ Test(limits, agent_port_flood_of_idle_handshaken_connections)
 Test(limits, http_flood_of_half_sent_requests)
 {
 	static const char half[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
-	char body[64];
+	char body[512];
 	uint64_t t0;
 	int connected, open;
 

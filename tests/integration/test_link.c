@@ -70,7 +70,7 @@ Test(link, ping_every_host_with_latency)
 static long long
 metric(const char *name)
 {
-	char body[16384], *at;
+	char body[65536], *at;
 	size_t n = strlen(name);
 
 	if (h_http_get("127.0.0.1", atoi(strchr(F.http, ':') + 1), "/metrics",

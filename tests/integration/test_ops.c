@@ -32,13 +32,15 @@ TestSuite(ops, .init = setup, .fini = teardown, .timeout = 150);
 /*
  * A drained host: recorded with who drained it, its proxy refuses new
  * connections (and again after the proxy restarts), a deployment leaves
- * it out and says "drained"; undrained, it serves again and the next
- * deployment takes it.
+ * it out and says "drained", and catch-up waits; undrained, it serves
+ * again and catch-up brings it to the revision it missed.
  */
 Test(ops, a_drained_host_is_out_of_deployments_and_traffic)
 {
 	cJSON *h, *st;
 	char buf[2048];
+	long long end;
+	unsigned dep;
 	int k;
 
 	fleet(NT);
@@ -98,15 +100,36 @@ Test(ops, a_drained_host_is_out_of_deployments_and_traffic)
 	ids(2, buf, sizeof(buf));
 	cr_assert(strstr(buf, "running 1") != NULL, "%s", buf);
 
-	/* Undrained: traffic, then deployments, again. */
+	/* While drained, catch-up waits: the host drifts, nothing moves. */
+	h_sleep_ms(7000);
+	cr_assert_eq(db_count("SELECT count(*) FROM deployments WHERE kind = "
+	    "'catch-up'"), 0, "a drained host was caught up");
+	ids(2, buf, sizeof(buf));
+	cr_assert(strstr(buf, "running 1") != NULL, "%s", buf);
+
+	/* Undrained: traffic again, and catch-up brings it to revision 2 on
+	 * its own (once), saying why. */
+	dep = last_id();
 	h_ferry(&F, &R, (const char *[]){ "hosts", "undrain", HOST[2], NULL });
 	cr_assert_eq(R.status, 0, "%s", R.err);
 	wait_traffic(2, 0, 1, 15000);
 	cr_assert_eq(db_count("SELECT count(*) FROM events WHERE kind = "
 	    "'undrain'"), 1);
-	cr_assert_eq(deploy_watch("web.yml"), 0, "%s%s", R.out, R.err);
-	cr_assert(strstr(R.out, "skipped") == NULL, "%s", R.out);
+	end = now_ms() + 30000;
+	while (db_count("SELECT count(*) FROM deployments WHERE kind = "
+	    "'catch-up' AND state = 5") < 1) {
+		cr_assert(now_ms() < end, "%s not caught up in 30 s after "
+		    "undrain", HOST[2]);
+		h_sleep_ms(200);
+	}
+	snprintf(buf, sizeof(buf), "SELECT count(*) FROM events WHERE kind = "
+	    "'catch-up' AND host = '%s' AND detail = '%s was drained during "
+	    "deployment %u; runs revision 1, current 2'", HOST[2], HOST[2],
+	    dep);
+	cr_assert_eq(db_count(buf), 1, "no event naming why");
 	assert_all_serve(0, NT - 1, 2);
+	cr_assert_eq(db_count("SELECT count(*) FROM deployments WHERE kind = "
+	    "'catch-up'"), 1);
 }
 
 /* ---- image pruning -------------------------------------------------------- */

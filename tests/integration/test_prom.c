@@ -257,7 +257,7 @@ Test(prom, syntax_error)
 static uint64_t
 timed_get(int port, const char *path, int want)
 {
-	char body[256];
+	char body[4096];
 	uint64_t t0 = h_mono_ms();
 
 	cr_assert_eq(h_http_get("127.0.0.1", port, path, body, sizeof(body)),

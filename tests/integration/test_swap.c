@@ -442,7 +442,7 @@ Test(swap, a_bad_spec_is_refused_and_changes_nothing)
 
 Test(swap, metrics_count_commands_swaps_and_health)
 {
-	char body[16384];
+	char body[65536];
 	int port = atoi(strchr(F.http, ':') + 1);
 
 	spec("v1.yml", "1", "stop-first", "0s");
