@@ -407,8 +407,11 @@ on_signal(uv_signal_t *s, int signum)
 {
 	struct agent *a = s->data;
 
-	if (a->stopping)
+	if (a->stopping) {
+		log_info("ferry-agent: %s: already shutting down",
+		    strsignal(signum));
 		return;
+	}
 	log_info("ferry-agent: %s: shutting down", strsignal(signum));
 	notify_stopping();
 	swap_stop(a);
@@ -416,8 +419,10 @@ on_signal(uv_signal_t *s, int signum)
 	logs_stop(a);
 	uv_timer_stop(&a->inv_timer);
 	uv_close((uv_handle_t *)&a->inv_timer, NULL);
-	uv_close((uv_handle_t *)&a->sigterm, NULL);
-	uv_close((uv_handle_t *)&a->sigint, NULL);
+	/* Still caught, so that a second TERM or INT while it stops does
+	 * not kill it half-way; unreferenced, so that the loop ends. */
+	uv_unref((uv_handle_t *)&a->sigterm);
+	uv_unref((uv_handle_t *)&a->sigint);
 	mailbox_close(&a->mb);
 }
 
@@ -574,6 +579,9 @@ main(int argc, char **argv)
 		    "are ready (NOTIFY_SOCKET)");
 
 	uv_run(a->loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&a->sigterm, NULL);
+	uv_close((uv_handle_t *)&a->sigint, NULL);
+	uv_run(a->loop, UV_RUN_DEFAULT);	/* the closes above */
 
 	livehealth_stop(a);
 

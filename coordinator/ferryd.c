@@ -283,8 +283,11 @@ on_signal(uv_signal_t *s, int signum)
 {
 	struct ferryd *fd = s->data;
 
-	if (fd->stopping)
+	if (fd->stopping) {
+		log_info("ferryd: %s: already shutting down",
+		    strsignal(signum));
 		return;
+	}
 	fd->stopping = 1;
 	log_info("ferryd: %s: shutting down", strsignal(signum));
 	notify_stopping();
@@ -293,8 +296,10 @@ on_signal(uv_signal_t *s, int signum)
 	control_stop(fd);
 	link_stop(fd);
 	uv_close((uv_handle_t *)&fd->sweep, NULL);
-	uv_close((uv_handle_t *)&fd->sigterm, NULL);
-	uv_close((uv_handle_t *)&fd->sigint, NULL);
+	/* Still caught, so that a second TERM or INT while it stops does
+	 * not kill it half-way; unreferenced, so that the loop ends. */
+	uv_unref((uv_handle_t *)&fd->sigterm);
+	uv_unref((uv_handle_t *)&fd->sigint);
 	mailbox_close(&fd->mb);
 }
 
@@ -534,6 +539,9 @@ main(int argc, char **argv)
 		    "ready (NOTIFY_SOCKET)");
 
 	uv_run(fd->loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&fd->sigterm, NULL);
+	uv_close((uv_handle_t *)&fd->sigint, NULL);
+	uv_run(fd->loop, UV_RUN_DEFAULT);	/* the closes above */
 
 	deploy_free_all();
 	fleet_free(fd);
