@@ -83,9 +83,19 @@ ferry() { "$BIN/ferry" --socket "$SOCK" "$@"; }
 
 # running PIDFILE COMM: prints the PID when the file names a live COMM.
 # starting PID COMM: PID runs COMM, or, just started, is still this
-# shell's fork or setsid on their way to exec it.
+# shell's fork (named as this shell is: bash, or local-fleet.sh when run
+# by its #! line) or setsid on their way to exec it.
+SELF_COMM="$(cat /proc/$$/comm 2>/dev/null || echo bash)"
 starting() {
-    proc_is "$1" "$2" || proc_is "$1" setsid || proc_is "$1" bash
+    proc_is "$1" "$2" || proc_is "$1" setsid || proc_is "$1" bash ||
+        proc_is "$1" "$SELF_COMM"
+}
+
+# seen PID: what PID is now, for a message ("gone", or its name and state).
+seen() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo "pid $1 is gone"; return; }
+    echo "pid $1 is $(cat "/proc/$1/comm" 2>/dev/null), state ${stat##*) }" | cut -d' ' -f1-6
 }
 
 running() {
@@ -201,7 +211,7 @@ start_fleet() {
     log "started ferryd (pid $pid, listen $LISTEN, http $HTTP, log $DIR/ferryd.log)"
     for ((i = 0; ; i++)); do
         ferry hosts >/dev/null 2>&1 && break
-        starting "$pid" ferryd || fail "ferryd exited during start-up" "$DIR/ferryd.log"
+        starting "$pid" ferryd || fail "ferryd exited during start-up ($(seen "$pid"))" "$DIR/ferryd.log"
         ((i < START_WAIT * 4)) || fail "ferryd did not answer on $SOCK within ${START_WAIT}s" "$DIR/ferryd.log"
         sleep 0.25
     done
@@ -220,8 +230,9 @@ start_fleet() {
     for ((i = 1; i <= AGENTS; i++)); do
         for ((n = 0; ; n++)); do
             [ -S "$DIR/proxy-$i.sock" ] && break
-            starting "$(cat "$DIR/proxy-$i.pid")" ferry-proxy ||
-                fail "$NAME-$i proxy exited during start-up" "$DIR/proxy-$i.log"
+            pid="$(cat "$DIR/proxy-$i.pid")"
+            starting "$pid" ferry-proxy ||
+                fail "$NAME-$i proxy exited during start-up ($(seen "$pid"))" "$DIR/proxy-$i.log"
             ((n < START_WAIT * 4)) ||
                 fail "$NAME-$i proxy made no control socket within ${START_WAIT}s" "$DIR/proxy-$i.log"
             sleep 0.25
@@ -257,8 +268,9 @@ start_fleet() {
     for ((i = 0; ; i++)); do
         [ "$(online_count)" -ge "$AGENTS" ] && break
         for ((n = 1; n <= AGENTS; n++)); do
-            starting "$(cat "$DIR/agent-$n.pid")" ferry-agent ||
-                fail "$NAME-$n agent exited" "$DIR/agent-$n.log"
+            pid="$(cat "$DIR/agent-$n.pid")"
+            starting "$pid" ferry-agent ||
+                fail "$NAME-$n agent exited ($(seen "$pid"))" "$DIR/agent-$n.log"
         done
         if ((i >= START_WAIT * 2)); then
             ferry hosts >&2 || true

@@ -1074,11 +1074,13 @@ section_footprint() {
 PX_DIR=""; PX_SOCK=""; PX_PID=""; HAP_PID=""
 
 # starting PID COMM: PID runs COMM, or is still on its way to it: the
-# shell's fork before its exec (bash), then setsid and taskset exec it in
+# shell's fork before its exec (named as this shell: bash, or bench.sh
+# when run by its #! line), then setsid and taskset exec it in
 # turn; on a busy machine that takes a while.
+SELF_COMM="$(cat /proc/$$/comm 2>/dev/null || echo bash)"
 starting() {
     proc_is "$1" "$2" || proc_is "$1" taskset || proc_is "$1" setsid ||
-        proc_is "$1" bash
+        proc_is "$1" bash || proc_is "$1" "$SELF_COMM"
 }
 
 # statics_image: the FROM-scratch image of statics, tagged by the binary's
