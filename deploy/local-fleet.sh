@@ -82,13 +82,15 @@ ferry() { "$BIN/ferry" --socket "$SOCK" "$@"; }
 . "$ROOT/deploy/proc.sh"
 
 # running PIDFILE COMM: prints the PID when the file names a live COMM.
-# starting PID COMM: PID runs COMM, or, just started, is still this
-# shell's fork (named as this shell is: bash, or local-fleet.sh when run
-# by its #! line) or setsid on their way to exec it.
-SELF_COMM="$(cat /proc/$$/comm 2>/dev/null || echo bash)"
+# starting PID: the process this script just started (its $!) is alive
+# and not a zombie.  Its name is not asked: on its way to exec the program
+# it is this shell's fork, then setsid, and on a busy machine a read of its
+# name was seen to miss them all while the program came up fine.
 starting() {
-    proc_is "$1" "$2" || proc_is "$1" setsid || proc_is "$1" bash ||
-        proc_is "$1" "$SELF_COMM"
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    [ "${stat%% *}" != Z ]
 }
 
 # seen PID: what PID is now, for a message ("gone", or its name and state).
@@ -211,7 +213,7 @@ start_fleet() {
     log "started ferryd (pid $pid, listen $LISTEN, http $HTTP, log $DIR/ferryd.log)"
     for ((i = 0; ; i++)); do
         ferry hosts >/dev/null 2>&1 && break
-        starting "$pid" ferryd || fail "ferryd exited during start-up ($(seen "$pid"))" "$DIR/ferryd.log"
+        starting "$pid" || fail "ferryd exited during start-up ($(seen "$pid"))" "$DIR/ferryd.log"
         ((i < START_WAIT * 4)) || fail "ferryd did not answer on $SOCK within ${START_WAIT}s" "$DIR/ferryd.log"
         sleep 0.25
     done
@@ -231,7 +233,7 @@ start_fleet() {
         for ((n = 0; ; n++)); do
             [ -S "$DIR/proxy-$i.sock" ] && break
             pid="$(cat "$DIR/proxy-$i.pid")"
-            starting "$pid" ferry-proxy ||
+            starting "$pid" ||
                 fail "$NAME-$i proxy exited during start-up ($(seen "$pid"))" "$DIR/proxy-$i.log"
             ((n < START_WAIT * 4)) ||
                 fail "$NAME-$i proxy made no control socket within ${START_WAIT}s" "$DIR/proxy-$i.log"
@@ -269,7 +271,7 @@ start_fleet() {
         [ "$(online_count)" -ge "$AGENTS" ] && break
         for ((n = 1; n <= AGENTS; n++)); do
             pid="$(cat "$DIR/agent-$n.pid")"
-            starting "$pid" ferry-agent ||
+            starting "$pid" ||
                 fail "$NAME-$n agent exited ($(seen "$pid"))" "$DIR/agent-$n.log"
         done
         if ((i >= START_WAIT * 2)); then

@@ -740,7 +740,7 @@ start_av_fleet() {
     for ((i = 1; i <= NH; i++)); do
         for ((n = 0; n < 100; n++)); do
             "$PROXYCTL" "$dir/proxy-$i/control.sock" status >/dev/null 2>&1 && break
-            starting "${AV_PROXY_PIDS[$((i - 1))]}" ferry-proxy ||
+            starting "${AV_PROXY_PIDS[$((i - 1))]}" ||
                 { tail "$dir/proxy-$i/proxy.log" >&2; die "host $i's ferry-proxy exited"; }
             sleep 0.1
         done
@@ -1073,14 +1073,15 @@ section_footprint() {
 
 PX_DIR=""; PX_SOCK=""; PX_PID=""; HAP_PID=""
 
-# starting PID COMM: PID runs COMM, or is still on its way to it: the
-# shell's fork before its exec (named as this shell: bash, or bench.sh
-# when run by its #! line), then setsid and taskset exec it in
-# turn; on a busy machine that takes a while.
-SELF_COMM="$(cat /proc/$$/comm 2>/dev/null || echo bash)"
+# starting PID: the process this script just started (its $!) is alive
+# and not a zombie.  Its name is not asked: on its way to exec the program
+# it is the shell's fork, then setsid and taskset in turn, and a read of
+# its name can miss them all on a busy machine.
 starting() {
-    proc_is "$1" "$2" || proc_is "$1" taskset || proc_is "$1" setsid ||
-        proc_is "$1" bash || proc_is "$1" "$SELF_COMM"
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    [ "${stat%% *}" != Z ]
 }
 
 # statics_image: the FROM-scratch image of statics, tagged by the binary's
@@ -1132,7 +1133,7 @@ start_proxy() {
     echo "ferry-proxy $PX_PID" >>"$PIDS"
     for ((i = 0; i < 100; i++)); do
         "$PROXYCTL" "$PX_SOCK" status >/dev/null 2>&1 && return 0
-        starting "$PX_PID" ferry-proxy || { tail "$PX_DIR/proxy.log" >&2; die "ferry-proxy exited"; }
+        starting "$PX_PID" || { tail "$PX_DIR/proxy.log" >&2; die "ferry-proxy exited"; }
         sleep 0.1
     done
     die "ferry-proxy did not answer on $PX_SOCK within 10 s"
@@ -1176,7 +1177,7 @@ CFG
     echo "haproxy $HAP_PID" >>"$PIDS"
     for ((i = 0; i < 100; i++)); do
         ss -Htln "sport = :$HAP_PORT1" | grep -q . && return 0
-        starting "$HAP_PID" haproxy || { tail "$WORK/haproxy.log" >&2; die "haproxy exited"; }
+        starting "$HAP_PID" || { tail "$WORK/haproxy.log" >&2; die "haproxy exited"; }
         sleep 0.1
     done
     die "haproxy did not listen within 10 s"
