@@ -4,7 +4,8 @@
  * and registry, three agents (127.0.0.2-4) each with its ferry-proxy: a
  * rolling restart under load recreates every container one host at a
  * time and drops no request; stop, start and remove (confirmed) go batch
- * by batch, one host at a time, and say who asked.  Every wait is
+ * by batch, one host at a time, and say who asked; a removal reaches a
+ * host that left the spec's selection but still runs the service.  Every wait is
  * bounded; processes are ended by pid. */
 #include <signal.h>
 #include <stdio.h>
@@ -123,12 +124,19 @@ Test(lifecycle, stop_start_and_remove_go_batch_by_batch)
 	cr_assert_eq(db_count("SELECT count(*) FROM services WHERE name = "
 	    "'web' AND lifecycle = ''"), 1);
 
+	/* The third host leaves the spec's selection (its label changed):
+	 * it still runs web, and a removal reaches it too. */
+	h_ferry(&F, &R, (const char *[]){ "hosts", "label", HOST[2],
+	    "role=db", NULL });
+	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
+
 	/* remove without --yes: exit 2, says what would go, changes
 	 * nothing. */
 	h_ferry(&F, &R, (const char *[]){ "remove", "web", NULL });
 	cr_assert_eq(R.status, 2, "%s%s", R.out, R.err);
 	cr_assert(strstr(R.err, HOST[0]) != NULL && strstr(R.err, "--yes") !=
 	    NULL, "%s", R.err);
+	cr_assert(strstr(R.err, HOST[2]) != NULL, "%s", R.err);
 	cr_assert_eq(db_count("SELECT count(*) FROM deployments WHERE kind = "
 	    "'remove'"), 0);
 	assert_all_serve(0, NT - 1, 1);
@@ -137,6 +145,8 @@ Test(lifecycle, stop_start_and_remove_go_batch_by_batch)
 	    "--watch", NULL }, 90000);
 	cr_assert_eq(R.status, 0, "%s%s", R.out, R.err);
 	one_at_a_time(last_id(), NT);
+	cr_assert(h_log_has(F.ferryd, "outside the spec's hosts"), "ferryd "
+	    "did not say it reached a host outside the spec's");
 	for (k = 0; k < NT; k++) {
 		cr_assert_eq(containers(k, NULL, 0, &all), 0);
 		cr_assert_eq(all, 0, "%s keeps containers", HOST[k]);
