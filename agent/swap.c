@@ -218,16 +218,20 @@ prune_image(struct job *j, const char *image)
 {
 	struct docker *d = NULL;
 	char err[400];
-	int rc;
+	int rc, gone = 0;
 
 	/* A connection of its own: the swap's is busy with its answer. */
 	if (docker_open(&d, j->socket) != 0)
 		return;
-	rc = docker_image_remove_unused(d, image, err, sizeof(err));
+	rc = docker_image_remove_unused(d, image, &gone, err, sizeof(err));
 	docker_close(d);
-	if (rc == 0)
+	if (rc == 0 && gone)
 		log_info("%s: removed image %s (its revision left the kept "
 		    "window)", j->idhex, image);
+	else if (rc == 0)
+		log_info("%s: removed ferry's name %s (its revision left the "
+		    "kept window); the image stays: another name has it",
+		    j->idhex, image);
 	else if (rc == FERR_STATE)
 		log_debug("%s: image %s stays: %s", j->idhex, image, err);
 	else if (rc != FERR_NOTFOUND)

@@ -177,55 +177,99 @@ image_here(const char *digest)
 	return rc == 0;
 }
 
+/* image_id writes the engine's id of the image ref names into id ("" when
+ * there is none). */
+static void
+image_id(const char *ref, char *id, size_t len)
+{
+	struct h_run *r = malloc(sizeof(*r));
+
+	id[0] = '\0';
+	if (h_docker(r, (const char *[]){ "image", "inspect", "--format",
+	    "{{.Id}}", ref, NULL }) == 0)
+		snprintf(id, len, "%.80s", r->out);
+	id[strcspn(id, "\n")] = '\0';
+	free(r);
+}
+
+/* deploy_private deploys ref to the one host and writes the revision's
+ * digest reference into digest. */
+static void
+deploy_private(int k, const char *ref, char *digest, size_t len)
+{
+	char hosts[200], sql[300];
+
+	h_write(&F, "p.yml",
+	    "service: web\n"
+	    "image: %s\n"
+	    "hosts: %s\n"
+	    "port: { host: %d, container: 80 }\n"
+	    "health:\n"
+	    "  http: { path: /health, port: 80 }\n"
+	    "  interval: 200ms\n"
+	    "  deadline: 10s\n"
+	    "  min_healthy: 300ms\n", ref, names(hosts, sizeof(hosts), 1, 1),
+	    PORT);
+	cr_assert_eq(deploy_watch("p.yml"), 0, "%s%s", R.out, R.err);
+	snprintf(sql, sizeof(sql), "SELECT digest FROM revisions WHERE number "
+	    "= %d", k + 1);
+	cr_assert_eq(h_db_row(&F, "ferryd/ferryd.db", sql, NULL, 0, NULL,
+	    digest, len, NULL, NULL), 1);
+	cr_assert_neq(digest[0], '\0');
+	cr_assert(image_here(digest), "%s", digest);
+}
+
 /*
- * Three deploys of three images to one host (the agent keeps one stopped
- * revision): after the third, the first image is gone from the engine,
- * the second (kept for a way back) and the third (running) remain.
+ * Deploys of four images to one host (the agent keeps one stopped
+ * revision).  After the third, ferry's name of the first image is gone
+ * from the engine, by reference and not forced: a name an operator gave
+ * the image in another repository keeps it; the second (kept for a way
+ * back) and the third (running) remain.  After the fourth, the second
+ * image, which no other name has, is gone from the engine altogether.
  */
 Test(ops, old_images_are_pruned_as_they_leave_the_kept_window)
 {
-	char ref[3][300], digest[3][300];
-	const char *tags[3] = { "a", "b", "c" };
-	char hosts[200];
+	char ref[4][300], digest[4][300], mine[200], id1[100], id[100];
+	const char *tags[4] = { "a", "b", "c", "d" };
+	struct h_run *r = malloc(sizeof(*r));
 	int k;
 
 	fleet(1);
 	for (k = 0; k < 3; k++) {
 		private_image(tags[k], ref[k], sizeof(ref[k]));
-		h_write(&F, "p.yml",
-		    "service: web\n"
-		    "image: %s\n"
-		    "hosts: %s\n"
-		    "port: { host: %d, container: 80 }\n"
-		    "health:\n"
-		    "  http: { path: /health, port: 80 }\n"
-		    "  interval: 200ms\n"
-		    "  deadline: 10s\n"
-		    "  min_healthy: 300ms\n", ref[k], names(hosts,
-		    sizeof(hosts), 1, 1), PORT);
-		cr_assert_eq(deploy_watch("p.yml"), 0, "%s%s", R.out, R.err);
-		{
-			char sql[300];
-
-			snprintf(sql, sizeof(sql), "SELECT digest FROM "
-			    "revisions WHERE number = %d", k + 1);
-			cr_assert_eq(h_db_row(&F, "ferryd/ferryd.db", sql,
-			    NULL, 0, NULL, digest[k], sizeof(digest[k]), NULL,
-			    NULL), 1);
-			cr_assert_neq(digest[k][0], '\0');
+		deploy_private(k, ref[k], digest[k], sizeof(digest[k]));
+		/* Before it leaves the window, the first image gets a name
+		 * of someone else's (another repository). */
+		if (k == 0) {
+			snprintf(mine, sizeof(mine), "ferry-test-mine/prune-"
+			    "%s:kept", HOST[0]);
+			cr_assert_eq(h_docker(r, (const char *[]){ "tag",
+			    digest[0], mine, NULL }), 0, "%s", r->err);
 		}
-		cr_assert(image_here(digest[k]), "%s", digest[k]);
 	}
+	/* Ferry's name went; Docker kept the image the other name has. */
 	cr_assert(!image_here(digest[0]), "%s was not pruned", digest[0]);
+	cr_assert(image_here(mine), "%s went with ferry's name", mine);
+	cr_assert(h_log_has(AGENT[0], "the image stays: another name has "
+	    "it"), "the agent did not say the image stays");
+	h_docker(r, (const char *[]){ "rmi", mine, NULL });
 	cr_assert(image_here(digest[1]), "the kept revision's image went");
 	cr_assert(image_here(digest[2]), "the running revision's image went");
 	assert_all_serve(0, 0, 1);
-	/* The host's own tidying: gone from the engine for good. */
-	for (k = 1; k < 3; k++) {
-		struct h_run *r = malloc(sizeof(*r));
 
-		h_docker_rm_host(HOST[0]);
+	/* The second leaves the window with no other name: the image goes. */
+	image_id(digest[1], id1, sizeof(id1));
+	cr_assert_neq(id1[0], '\0');
+	private_image(tags[3], ref[3], sizeof(ref[3]));
+	deploy_private(3, ref[3], digest[3], sizeof(digest[3]));
+	image_id(id1, id, sizeof(id));
+	cr_assert_eq(id[0], '\0', "image %s (%s) is still here", id1,
+	    digest[1]);
+	cr_assert(image_here(digest[2]), "the kept revision's image went");
+
+	/* The host's own tidying: gone from the engine for good. */
+	h_docker_rm_host(HOST[0]);
+	for (k = 2; k < 4; k++)
 		h_docker(r, (const char *[]){ "rmi", "-f", digest[k], NULL });
-		free(r);
-	}
+	free(r);
 }
