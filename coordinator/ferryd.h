@@ -852,6 +852,12 @@ struct driftwatch;
 int views_host_drift(const struct driftwatch *dw, const char *host,
     Ferry__DriftInfo ***out, size_t *n);
 void views_drift_free(Ferry__DriftInfo **d, size_t n);
+/* views_stopped: the services of dw stopped on purpose (ferry stop), each
+ * as a heap ServiceStatus with only service and the lifecycle fields set,
+ * freed by views_stopped_free; 0 or FERR_NOMEM. */
+int views_stopped(struct ferryd *fd, const struct driftwatch *dw,
+    Ferry__ServiceStatus ***out, size_t *n);
+void views_stopped_free(Ferry__ServiceStatus **s, size_t n);
 /* views_service answers ferry status SERVICE (ref->service): the service
  * as it is now (ServiceStatus: its current revision, each host with what
  * it runs and its drift, its traffic) and its latest deployment. */

@@ -103,6 +103,40 @@ Test(lifecycle, stop_start_and_remove_go_batch_by_batch)
 	}
 	cr_assert_eq(db_count("SELECT count(*) FROM services WHERE name = "
 	    "'web' AND lifecycle = 'stopped' AND lifecycle_by != ''"), 1);
+	/* Shown where operators look: who stopped it and how long ago, in
+	 * ferry status web (its hosts in a table) and under ferry hosts. */
+	{
+		char by[64], want[200];
+
+		cr_assert_eq(h_db_row(&F, "ferryd/ferryd.db", "SELECT "
+		    "lifecycle_by FROM services WHERE name = 'web'", NULL, 0,
+		    NULL, by, sizeof(by), NULL, NULL), 1);
+		snprintf(want, sizeof(want), "web was stopped by %s ", by);
+		h_ferry(&F, &R, (const char *[]){ "status", "web", NULL });
+		cr_log_info("ferry status web:\n%s", R.out);
+		cr_assert(strstr(R.out, want) != NULL, "no \"%s\" in:\n%s",
+		    want, R.out);
+		cr_assert(strstr(R.out, "s ago: its containers are kept")
+		    != NULL, "%s", R.out);
+		cr_assert(strstr(R.out, "HOST") != NULL && strstr(R.out,
+		    "RUNS") != NULL, "no table:\n%s", R.out);
+		for (k = 0; k < NT; k++) {
+			char *row = strstr(R.out, HOST[k]);
+
+			cr_assert_not_null(row, "%s", R.out);
+			cr_assert(strstr(row, "exited") != NULL, "%s", R.out);
+		}
+		h_ferry(&F, &R, (const char *[]){ "status", "web", "--json",
+		    NULL });
+		cr_assert(strstr(R.out, "\"lifecycle\":\t\"stopped\"") !=
+		    NULL || strstr(R.out, "\"lifecycle\": \"stopped\"") !=
+		    NULL || strstr(R.out, "\"lifecycle\":\"stopped\"") !=
+		    NULL, "%s", R.out);
+		h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
+		cr_log_info("ferry hosts:\n%s", R.out);
+		cr_assert(strstr(R.out, want) != NULL, "no \"%s\" in:\n%s",
+		    want, R.out);
+	}
 	/* A restart of a stopped service is refused, and says why. */
 	h_ferry(&F, &R, (const char *[]){ "restart", "web", NULL });
 	cr_assert_neq(R.status, 0);

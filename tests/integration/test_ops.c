@@ -67,8 +67,22 @@ Test(ops, a_drained_host_is_out_of_deployments_and_traffic)
 	wait_traffic(2, 1, 0, 15000);
 	cr_assert_eq(serving(0), 1);
 	cr_assert_eq(serving(1), 1);
-	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
-	cr_assert(strstr(R.out, "online,drained") != NULL, "%s", R.out);
+	/* Who drained it and how long ago, under the table. */
+	{
+		char want[200];
+		cJSON *hj = host_json(2);
+
+		snprintf(want, sizeof(want), "%s was drained by %s ", HOST[2],
+		    jstr(hj, "drained_by"));
+		cJSON_Delete(hj);
+		h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
+		cr_assert(strstr(R.out, "online,drained") != NULL, "%s",
+		    R.out);
+		cr_assert(strstr(R.out, want) != NULL, "no \"%s\" in:\n%s",
+		    want, R.out);
+		cr_assert(strstr(R.out, "s ago: deployments skip it") != NULL,
+		    "%s", R.out);
+	}
 	/* Twice is said, not recorded. */
 	h_ferry(&F, &R, (const char *[]){ "hosts", "drain", HOST[2], NULL });
 	cr_assert_neq(R.status, 0);
