@@ -180,6 +180,80 @@ spec_of(struct ferryd *fd, struct dw_service *s)
 	free(dg);
 }
 
+/* What on_deployment found for a service, kept per (service, its newest
+ * deployment, its current revision) once that deployment has finished:
+ * a finished deployment never changes, and only the newest of a service
+ * can be unfinished (one runs at a time), so a tick with no new
+ * deployment reads none.  A small table, the oldest entry replaced. */
+#define TARGET_MEMO	64
+
+static struct target_memo {
+	char name[64];
+	uint64_t newest, revision;	/* newest 0: an empty slot */
+	int found;
+	uint64_t deployment;
+	char image[256];
+	char (*hosts)[HOST_NAME_MAX_LEN + 1];
+	int *missed;
+	size_t nhosts;
+} target_memo[TARGET_MEMO];
+static size_t target_memo_next;
+
+/* target_recall fills s from the memo of (s, newest); 1 when there was
+ * one (*found set), 0 when not, FERR_NOMEM. */
+static int
+target_recall(struct dw_service *s, uint64_t newest, int *found)
+{
+	const struct target_memo *m;
+	size_t i;
+
+	for (i = 0; i < TARGET_MEMO; i++) {
+		m = &target_memo[i];
+		if (m->newest != newest || m->revision != s->revision ||
+		    strcmp(m->name, s->name) != 0)
+			continue;
+		*found = m->found;
+		s->deployment = m->deployment;
+		snprintf(s->image, sizeof(s->image), "%s", m->image);
+		for (i = 0; i < m->nhosts; i++)
+			if (hosts_add(s, m->hosts[i], m->missed[i]) != 0)
+				return FERR_NOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+/* target_keep remembers what on_deployment found for s under newest. */
+static void
+target_keep(const struct dw_service *s, uint64_t newest, int found)
+{
+	struct target_memo *m = &target_memo[target_memo_next++ %
+	    TARGET_MEMO];
+
+	free(m->hosts);
+	free(m->missed);
+	memset(m, 0, sizeof(*m));
+	if (s->nhosts > 0) {
+		m->hosts = malloc(s->nhosts * sizeof(*m->hosts));
+		m->missed = malloc(s->nhosts * sizeof(*m->missed));
+		if (m->hosts == NULL || m->missed == NULL) {
+			free(m->hosts);
+			free(m->missed);
+			memset(m, 0, sizeof(*m));
+			return;		/* read again next time */
+		}
+		memcpy(m->hosts, s->hosts, s->nhosts * sizeof(*m->hosts));
+		memcpy(m->missed, s->missed, s->nhosts * sizeof(*m->missed));
+	}
+	snprintf(m->name, sizeof(m->name), "%s", s->name);
+	m->newest = newest;
+	m->revision = s->revision;
+	m->found = found;
+	m->deployment = s->deployment;
+	snprintf(m->image, sizeof(m->image), "%s", s->image);
+	m->nhosts = s->nhosts;
+}
+
 static int
 services_read(struct ferryd *fd, struct driftwatch *dw)
 {
@@ -196,12 +270,33 @@ services_read(struct ferryd *fd, struct driftwatch *dw)
 	dw->nsvcs = l.n;
 	for (i = 0; i < l.n; i++) {
 		struct target t = { &l.v[i], 0, 0, 0 };
+		struct rollout nr;
+		uint64_t newest;
+		int state, done;
 
-		if ((rc = store_deploy_list(fd->store, l.v[i].name, 0, 0,
-		    LOOKBACK, on_deployment, &t)) != 0)
+		/* Nothing new since the last tick: what it found stands. */
+		if ((rc = store_deploy_newest(fd->store, l.v[i].name, &newest,
+		    &state)) != 0)
 			return rc;
-		if (t.rc != 0)
-			return t.rc;
+		memset(&nr, 0, sizeof(nr));
+		nr.state = (enum rollout_state)state;
+		done = newest != 0 && rollout_finished(&nr);
+		if (done && (rc = target_recall(&l.v[i], newest,
+		    &t.found)) < 0)
+			return rc;
+		if (!done || rc == 0) {
+			log_debug("driftwatch: %s: reading its last %d "
+			    "deployments (newest %llu%s)", l.v[i].name,
+			    LOOKBACK, (unsigned long long)newest, done ? "" :
+			    ", not finished");
+			if ((rc = store_deploy_list(fd->store, l.v[i].name, 0,
+			    0, LOOKBACK, on_deployment, &t)) != 0)
+				return rc;
+			if (t.rc != 0)
+				return t.rc;
+			if (done && !t.in_flight)
+				target_keep(&l.v[i], newest, t.found);
+		}
 		/* No deployment that made it current within the last
 		 * LOOKBACK: where it should run is not known, and it is
 		 * not judged, as while one runs; nor is a service an

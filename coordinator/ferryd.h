@@ -315,6 +315,10 @@ int store_services_list(struct store *st, store_service_cb cb, void *arg);
 /* store_service_current: the service's current revision (0: none). */
 int store_service_current(struct store *st, const char *service,
     uint64_t *rev);
+/* store_deploy_newest: the id and state (enum rollout_state) of the
+ * newest deployment of service; *id 0 when it has none. */
+int store_deploy_newest(struct store *st, const char *service, uint64_t *id,
+    int *state);
 /* store_deploy_list lists deployments, newest first: of service (NULL or
  * "": all), only unfinished ones when active_only, only id when id != 0.
  * cb takes ownership of r->hosts. */

@@ -1820,6 +1820,27 @@ load_hosts(struct store *st, uint64_t id, struct rollout *r)
 }
 
 int
+store_deploy_newest(struct store *st, const char *service, uint64_t *id,
+    int *state)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT id, state FROM deployments "
+	    "WHERE service = ? ORDER BY id DESC LIMIT 1");
+	int rc;
+
+	*id = 0;
+	*state = 0;
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		*id = (uint64_t)sqlite3_column_int64(s, 0);
+		*state = sqlite3_column_int(s, 1);
+	}
+	db_release(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : FERR_STORE;
+}
+
+int
 store_deploy_list(struct store *st, const char *service, int active_only,
     uint64_t id, size_t limit, store_deploy_cb cb, void *arg)
 {

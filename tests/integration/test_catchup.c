@@ -220,9 +220,19 @@ Test(catchup, a_host_offline_during_a_deployment_is_caught_up_once)
 		    jnum(it, "revision") == 2;
 	cJSON_Delete(arr);
 	cr_assert_eq(found, 1, "%s", R.out);
-	/* Once: a few more ticks start nothing. */
-	h_sleep_ms(DRIFT_WAIT_MS);
-	cr_assert_eq(catchups(), 1);
+	/* Once: a few more ticks start nothing, and read no deployment
+	 * (nothing new since the last). */
+	{
+		int reads = h_log_count(F.ferryd, "driftwatch: web: reading "
+		    "its last");
+
+		cr_assert_gt(reads, 0, "ferryd never said it read them");
+		h_sleep_ms(DRIFT_WAIT_MS);
+		cr_assert_eq(catchups(), 1);
+		cr_assert_eq(h_log_count(F.ferryd, "driftwatch: web: reading "
+		    "its last"), reads, "ticks with nothing new read "
+		    "deployments");
+	}
 	/* /metrics: the host caught up is healthy, and none drifted. */
 	snprintf(line, sizeof(line), "ferry_service_healthy{service=\"web\","
 	    "host=\"%s\"} 1", HOST[2]);
