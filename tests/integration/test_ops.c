@@ -206,10 +206,11 @@ image_id(const char *ref, char *id, size_t len)
 	free(r);
 }
 
-/* deploy_private deploys ref to the one host and writes the revision's
- * digest reference into digest. */
+/* deploy_private deploys ref to the one host as revision rev (ok: it must
+ * succeed; else it must fail) and writes the revision's digest reference
+ * into digest. */
 static void
-deploy_private(int k, const char *ref, char *digest, size_t len)
+deploy_private(int rev, const char *ref, int ok, char *digest, size_t len)
 {
 	char hosts[200], sql[300];
 
@@ -224,9 +225,12 @@ deploy_private(int k, const char *ref, char *digest, size_t len)
 	    "  deadline: 10s\n"
 	    "  min_healthy: 300ms\n", ref, names(hosts, sizeof(hosts), 1, 1),
 	    PORT);
-	cr_assert_eq(deploy_watch("p.yml"), 0, "%s%s", R.out, R.err);
+	if (ok)
+		cr_assert_eq(deploy_watch("p.yml"), 0, "%s%s", R.out, R.err);
+	else
+		cr_assert_neq(deploy_watch("p.yml"), 0, "%s%s", R.out, R.err);
 	snprintf(sql, sizeof(sql), "SELECT digest FROM revisions WHERE number "
-	    "= %d", k + 1);
+	    "= %d", rev);
 	cr_assert_eq(h_db_row(&F, "ferryd/ferryd.db", sql, NULL, 0, NULL,
 	    digest, len, NULL, NULL), 1);
 	cr_assert_neq(digest[0], '\0');
@@ -234,32 +238,48 @@ deploy_private(int k, const char *ref, char *digest, size_t len)
 }
 
 /*
- * Deploys of four images to one host (the agent keeps one stopped
- * revision).  After the third, ferry's name of the first image is gone
- * from the engine, by reference and not forced: a name an operator gave
- * the image in another repository keeps it; the second (kept for a way
- * back) and the third (running) remain.  After the fourth, the second
- * image, which no other name has, is gone from the engine altogether.
+ * Deploys of five images to one host (the agent keeps one stopped
+ * revision), the second of which fails there before a container is made
+ * (its container's name is taken).  After the fourth, ferry's name of the
+ * first image is gone from the engine, by reference and not forced: a
+ * name an operator gave the image in another repository keeps it; the
+ * second image, which no container ever used, is gone too; the third
+ * (kept for a way back) and the fourth (running) remain.  After the
+ * fifth, the third image, which no other name has, is gone from the
+ * engine altogether.
  */
 Test(ops, old_images_are_pruned_as_they_leave_the_kept_window)
 {
-	char ref[4][300], digest[4][300], mine[200], id1[100], id[100];
-	const char *tags[4] = { "a", "b", "c", "d" };
+	char ref[5][300], digest[5][300], mine[200], blocker[200];
+	char idx[100], id2[100], id[100];
+	const char *tags[5] = { "a", "x", "b", "c", "d" };
 	struct h_run *r = malloc(sizeof(*r));
 	int k;
 
 	fleet(1);
-	for (k = 0; k < 3; k++) {
+	snprintf(mine, sizeof(mine), "ferry-test-mine/prune-%s:kept", HOST[0]);
+	snprintf(blocker, sizeof(blocker), "ferry-%s-web-r2", HOST[0]);
+	for (k = 0; k < 4; k++) {
 		private_image(tags[k], ref[k], sizeof(ref[k]));
-		deploy_private(k, ref[k], digest[k], sizeof(digest[k]));
+		/* Revision 2 is pulled, and its container cannot be made:
+		 * a container ferry does not know holds its name. */
+		if (k == 1)
+			cr_assert_eq(h_docker(r, (const char *[]){ "create",
+			    "--name", blocker, IMG "1", NULL }), 0, "%s",
+			    r->err);
+		deploy_private(k + 1, ref[k], k != 1, digest[k],
+		    sizeof(digest[k]));
+		if (k == 1) {
+			h_docker(r, (const char *[]){ "rm", "-f", blocker,
+			    NULL });
+			image_id(digest[1], idx, sizeof(idx));
+			cr_assert_neq(idx[0], '\0');
+		}
 		/* Before it leaves the window, the first image gets a name
 		 * of someone else's (another repository). */
-		if (k == 0) {
-			snprintf(mine, sizeof(mine), "ferry-test-mine/prune-"
-			    "%s:kept", HOST[0]);
+		if (k == 0)
 			cr_assert_eq(h_docker(r, (const char *[]){ "tag",
 			    digest[0], mine, NULL }), 0, "%s", r->err);
-		}
 	}
 	/* Ferry's name went; Docker kept the image the other name has. */
 	cr_assert(!image_here(digest[0]), "%s was not pruned", digest[0]);
@@ -267,23 +287,27 @@ Test(ops, old_images_are_pruned_as_they_leave_the_kept_window)
 	cr_assert(h_log_has(AGENT[0], "the image stays: another name has "
 	    "it"), "the agent did not say the image stays");
 	h_docker(r, (const char *[]){ "rmi", mine, NULL });
-	cr_assert(image_here(digest[1]), "the kept revision's image went");
-	cr_assert(image_here(digest[2]), "the running revision's image went");
+	/* The image of the swap that failed before making a container. */
+	image_id(idx, id, sizeof(id));
+	cr_assert_eq(id[0], '\0', "image %s (%s), which no container used, "
+	    "is still here", idx, digest[1]);
+	cr_assert(image_here(digest[2]), "the kept revision's image went");
+	cr_assert(image_here(digest[3]), "the running revision's image went");
 	assert_all_serve(0, 0, 1);
 
-	/* The second leaves the window with no other name: the image goes. */
-	image_id(digest[1], id1, sizeof(id1));
-	cr_assert_neq(id1[0], '\0');
-	private_image(tags[3], ref[3], sizeof(ref[3]));
-	deploy_private(3, ref[3], digest[3], sizeof(digest[3]));
-	image_id(id1, id, sizeof(id));
-	cr_assert_eq(id[0], '\0', "image %s (%s) is still here", id1,
-	    digest[1]);
-	cr_assert(image_here(digest[2]), "the kept revision's image went");
+	/* The third leaves the window with no other name: the image goes. */
+	image_id(digest[2], id2, sizeof(id2));
+	cr_assert_neq(id2[0], '\0');
+	private_image(tags[4], ref[4], sizeof(ref[4]));
+	deploy_private(5, ref[4], 1, digest[4], sizeof(digest[4]));
+	image_id(id2, id, sizeof(id));
+	cr_assert_eq(id[0], '\0', "image %s (%s) is still here", id2,
+	    digest[2]);
+	cr_assert(image_here(digest[3]), "the kept revision's image went");
 
 	/* The host's own tidying: gone from the engine for good. */
 	h_docker_rm_host(HOST[0]);
-	for (k = 2; k < 4; k++)
+	for (k = 3; k < 5; k++)
 		h_docker(r, (const char *[]){ "rmi", "-f", digest[k], NULL });
 	free(r);
 }
