@@ -829,9 +829,10 @@ docker_image_remove_unused(struct docker *d, const char *ref, int *gone,
 		const char *t = cJSON_GetStringValue(it);
 		char trepo[256], ttag[160];
 
-		if (t != NULL && ntags < (size_t)n && strlen(t) < sizeof(*tags) &&
-		    split_ref(t, trepo, sizeof(trepo), ttag,
-		    sizeof(ttag)) == 0 && strcmp(familiar(trepo), want) == 0)
+		if (t != NULL && ntags < (size_t)n &&
+		    strlen(t) < sizeof(*tags) && split_ref(t, trepo,
+		    sizeof(trepo), ttag, sizeof(ttag)) == 0 &&
+		    strcmp(familiar(trepo), want) == 0)
 			snprintf(tags[ntags++], sizeof(*tags), "%s", t);
 	}
 	cJSON_Delete(j);
@@ -845,8 +846,8 @@ docker_image_remove_unused(struct docker *d, const char *ref, int *gone,
 	cJSON_Delete(j);
 	j = NULL;
 	if (n != 0) {
-		rc = fail(FERR_STATE, err, errlen, "image %s: a container uses "
-		    "it", ref);
+		rc = fail(FERR_STATE, err, errlen, "image %s: a container "
+		    "uses it", ref);
 		goto out;
 	}
 	/* Name by name, never forced: Docker deletes the image with its

@@ -401,8 +401,8 @@ records_image_put(struct records *r, const char *service, uint64_t revision,
 int
 records_image_del(struct records *r, const char *service, const char *image)
 {
-	sqlite3_stmt *s = db_prep(r->db, "DELETE FROM images WHERE service = ? "
-	    "AND image = ?");
+	sqlite3_stmt *s = db_prep(r->db, "DELETE FROM images WHERE "
+	    "service = ? AND image = ?");
 
 	if (s == NULL)
 		return FERR_STORE;

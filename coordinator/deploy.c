@@ -2291,8 +2291,8 @@ deploy_lifecycle(struct ferryd *fd, struct rep_slot *slot,
 		if (added[0] != '\0' && (op->yes ||
 		    strcmp(kind, DEPLOY_KIND_STOP) == 0))
 			log_info("%s of %s asked by %s: also on %s, outside "
-			    "the spec's hosts: its heartbeat lists a container "
-			    "of it", kind, svc, actor, added);
+			    "the spec's hosts: its heartbeat lists a "
+			    "container of it", kind, svc, actor, added);
 	}
 	if (strcmp(kind, DEPLOY_KIND_REMOVE) == 0 && !op->yes) {
 		Ferry__CtlReply rep = FERRY__CTL_REPLY__INIT;

@@ -521,8 +521,9 @@ mark_save(struct ferryd *fd, const struct memo *m, const char *kind)
 		k.at_ms = wall_of(m->m.at_ms);
 	}
 	if ((rc = store_drift_mark_put(fd->store, &k)) != 0)
-		log_warnx("%s on %s: cannot record its %s mark: %s: kept until "
-		    "ferryd restarts", m->service, m->host, kind, ferr_str(rc));
+		log_warnx("%s on %s: cannot record its %s mark: %s: kept "
+		    "until ferryd restarts", m->service, m->host, kind,
+		    ferr_str(rc));
 }
 
 /* mark_forget forgets m's mark of kind in the store. */

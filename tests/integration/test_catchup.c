@@ -274,7 +274,8 @@ expect_left(int i, const char *want, int ms)
 
 	do {
 		if ((d = drift_of(i, "removed")) != NULL) {
-			snprintf(last, sizeof(last), "%s", jstr(d, "catch_up"));
+			snprintf(last, sizeof(last), "%s",
+			    jstr(d, "catch_up"));
 			cJSON_Delete(d);
 			if (strstr(last, want) != NULL)
 				return;
@@ -334,9 +335,9 @@ Test(catchup, a_container_removed_by_hand_shows_and_is_restored)
 		{
 			long long end = now_ms() + 60000;
 
-			while (db_count("SELECT COUNT(*) FROM deployments WHERE "
-			    "kind = 'catch-up' AND state IN (6, 7)") != 1 &&
-			    now_ms() < end)
+			while (db_count("SELECT COUNT(*) FROM deployments "
+			    "WHERE kind = 'catch-up' AND state IN (6, 7)") !=
+			    1 && now_ms() < end)
 				h_sleep_ms(200);
 		}
 		cr_assert_eq(db_count("SELECT COUNT(*) FROM deployments WHERE "

@@ -4,9 +4,10 @@
  * and registry, three agents (127.0.0.2-4) each with its ferry-proxy: a
  * rolling restart under load recreates every container one host at a
  * time and drops no request; stop, start and remove (confirmed) go batch
- * by batch, one host at a time, and say who asked; a removal reaches a
- * host that left the spec's selection but still runs the service.  Every wait is
- * bounded; processes are ended by pid. */
+ * by batch, one host at a time, and say who asked (in ferry status and
+ * ferry hosts too); a removal reaches a host that left the spec's
+ * selection but still runs the service.  Every wait is bounded; processes
+ * are ended by pid. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

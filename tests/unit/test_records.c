@@ -789,7 +789,7 @@ Test(records, unacked_in_recording_order_whatever_the_wall_clock_says)
 	records_close(r);
 }
 
-/* ---- the images swaps brought --------------------------------------------- */
+/* ---- the images swaps brought ------------------------------------------ */
 
 struct seen_images {
 	int n;
