@@ -870,6 +870,20 @@ seen_note(struct ferryd *fd, const struct driftwatch *dw, uint64_t now_ms)
 
 		if (r == NULL)
 			m->seen = DRIFT_NONE;
+		/* A service with no current revision any more (ferry
+		 * remove): nothing of it is caught up; its marks go. */
+		if (s == NULL && (m->tried || m->removed_by[0])) {
+			if (m->tried && m->m.done) {
+				mark_forget(fd, m, DRIFT_MARK_CATCH_UP);
+				m->tried = 0;
+				memset(&m->m, 0, sizeof(m->m));
+			}
+			if (m->removed_by[0]) {
+				mark_forget(fd, m, DRIFT_MARK_REMOVED);
+				m->removed_by[0] = '\0';
+			}
+			continue;
+		}
 		/* A catch-up that ended: forgotten once the host runs what
 		 * it should (after the spacing between catch-ups), or once
 		 * a newer deployment of the service covers the host. */
