@@ -23,7 +23,7 @@
 struct records;
 
 /* The schema version records_open migrates to: one per migration. */
-#define RECORDS_SCHEMA_VERSION 3
+#define RECORDS_SCHEMA_VERSION 4
 
 
 /* What the agent recorded about one command. */
@@ -120,6 +120,23 @@ int records_journal_put(struct records *r, const struct journal *j);
 int records_journal_del(struct records *r, const char *service);
 typedef void (*journal_cb)(void *arg, const struct journal *j);
 int records_journal_list(struct records *r, journal_cb cb, void *arg);
+
+/*
+ * The images swaps brought to this host, by service and revision (one row
+ * per service and image, the latest revision that named it): what the
+ * prune reads to remove an image whose revision left the kept window,
+ * even one no container was ever made from.  records_image_put records
+ * (or moves) one, records_image_del forgets one (none is no error),
+ * records_images_list calls cb with each of service's, oldest revision
+ * first.
+ */
+int records_image_put(struct records *r, const char *service,
+    uint64_t revision, const char *image);
+int records_image_del(struct records *r, const char *service,
+    const char *image);
+typedef void (*image_cb)(void *arg, uint64_t revision, const char *image);
+int records_images_list(struct records *r, const char *service, image_cb cb,
+    void *arg);
 
 #include "docker.h"
 

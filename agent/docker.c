@@ -762,57 +762,121 @@ docker_image_digest(struct docker *d, const char *ref, char *digest,
 	return rc;
 }
 
-int
-docker_image_remove_unused(struct docker *d, const char *ref, char *err,
-    size_t errlen)
+/* image_untag is DELETE /images/NAME without force: Docker takes that
+ * one name off its image, and the image itself only when no name is left
+ * (and no container uses it).  0, FERR_NOTFOUND (no such name), or
+ * FERR_STATE (409: Docker refuses). */
+static int
+image_untag(struct docker *d, const char *name, char *err, size_t errlen)
 {
-	struct req r = { .what = "image remove", .obj = ref, .method = "GET",
-	    .timeout_ms = DOCKER_TIMEOUT_MS };
-	char id[160] = "", path[1024];
-	cJSON *j = NULL;
-	int rc, n;
+	struct req r = { .what = "image remove", .obj = name,
+	    .method = "DELETE", .timeout_ms = DOCKER_TIMEOUT_MS };
+	char path[1024];
+	int rc;
 
-	if (!valid_name(ref, 1))
-		return bad_name("image remove", ref, 1, err, errlen);
-	if ((rc = image_json(d, &r, ref, &j, err, errlen)) != 0)
-		return r.status == 404 ? FERR_NOTFOUND : rc;
-	copy_str(id, sizeof(id), at(j, "Id"));
-	cJSON_Delete(j);
-	j = NULL;
-	if (strncmp(id, "sha256:", 7) != 0 || strlen(id) != 71 ||
-	    strspn(id + 7, "0123456789abcdef") != 64)
-		return fail(FERR_DOCKER, err, errlen, "image remove %s: Docker "
-		    "gave no image id", ref);
-	/* Any container made from it, running or not, of any host or none:
-	 * the image stays. */
-	if ((rc = containers_json(d, "image remove", ref, "ancestor", id, &j,
-	    err, errlen)) != 0)
-		return rc;
-	n = cJSON_GetArraySize(j);
-	cJSON_Delete(j);
-	if (n != 0)
-		return fail(FERR_STATE, err, errlen, "image %s: a container "
-		    "uses it", ref);
-	/* By id, forced only past its several names (a tag the tag's
-	 * resolution left beside the digest): Docker still refuses an image
-	 * a running container uses. */
-	memset(&r, 0, sizeof(r));
-	r.what = "image remove";
-	r.obj = ref;
-	r.method = "DELETE";
-	r.timeout_ms = DOCKER_TIMEOUT_MS;
-	snprintf(path, sizeof(path), "/images/%s?force=1&noprune=0", id);
+	snprintf(path, sizeof(path), "/images/%s?noprune=0", name);
 	r.path = path;
 	if ((rc = request(d, &r, err, errlen)) != 0)
 		return rc;
 	if (r.status == 404)
-		rc = FERR_NOTFOUND;
-	else if (r.status == 409)
-		rc = answer_fail(&r, FERR_STATE, err, errlen);
-	else if (r.status != 200)
-		rc = answer_fail(&r, FERR_DOCKER, err, errlen);
-	else
-		buf_free(&r.b);
+		return answer_fail(&r, FERR_NOTFOUND, err, errlen);
+	if (r.status == 409)
+		return answer_fail(&r, FERR_STATE, err, errlen);
+	if (r.status != 200)
+		return answer_fail(&r, FERR_DOCKER, err, errlen);
+	buf_free(&r.b);
+	return 0;
+}
+
+int
+docker_image_remove_unused(struct docker *d, const char *ref, int *gone,
+    char *err, size_t errlen)
+{
+	struct req r = { .what = "image remove", .obj = ref, .method = "GET",
+	    .timeout_ms = DOCKER_TIMEOUT_MS };
+	char id[160] = "", repo[256], tag[160], name[400];
+	char (*tags)[400] = NULL;
+	const cJSON *it;
+	const char *want;
+	cJSON *j = NULL;
+	size_t ntags = 0, i;
+	int rc, n;
+
+	*gone = 0;
+	if (!valid_name(ref, 1) || split_ref(ref, repo, sizeof(repo), tag,
+	    sizeof(tag)) != 0)
+		return bad_name("image remove", ref, 1, err, errlen);
+	if ((rc = image_json(d, &r, ref, &j, err, errlen)) != 0)
+		return r.status == 404 ? FERR_NOTFOUND : rc;
+	copy_str(id, sizeof(id), at(j, "Id"));
+	if (strncmp(id, "sha256:", 7) != 0 || strlen(id) != 71 ||
+	    strspn(id + 7, "0123456789abcdef") != 64) {
+		cJSON_Delete(j);
+		return fail(FERR_DOCKER, err, errlen, "image remove %s: Docker "
+		    "gave no image id", ref);
+	}
+	/* The tags of ref's own repository (the one a tag's resolution left
+	 * beside the digest): ferry's too.  A name in another repository is
+	 * someone else's and keeps the image. */
+	want = familiar(repo);
+	n = cJSON_GetArraySize(at(j, "RepoTags"));
+	if (n > 0 && (tags = calloc((size_t)n, sizeof(*tags))) == NULL) {
+		cJSON_Delete(j);
+		return fail(FERR_NOMEM, err, errlen, "image remove %s: out of "
+		    "memory", ref);
+	}
+	cJSON_ArrayForEach(it, at(j, "RepoTags")) {
+		const char *t = cJSON_GetStringValue(it);
+		char trepo[256], ttag[160];
+
+		if (t != NULL && ntags < (size_t)n &&
+		    strlen(t) < sizeof(*tags) && split_ref(t, trepo,
+		    sizeof(trepo), ttag, sizeof(ttag)) == 0 &&
+		    strcmp(familiar(trepo), want) == 0)
+			snprintf(tags[ntags++], sizeof(*tags), "%s", t);
+	}
+	cJSON_Delete(j);
+	j = NULL;
+	/* Any container made from it, running or not, of any host or none:
+	 * the image stays, every name with it. */
+	if ((rc = containers_json(d, "image remove", ref, "ancestor", id, &j,
+	    err, errlen)) != 0)
+		goto out;
+	n = cJSON_GetArraySize(j);
+	cJSON_Delete(j);
+	j = NULL;
+	if (n != 0) {
+		rc = fail(FERR_STATE, err, errlen, "image %s: a container "
+		    "uses it", ref);
+		goto out;
+	}
+	/* Name by name, never forced: Docker deletes the image with its
+	 * last name, and keeps one another name still has. */
+	for (i = 0; i < ntags; i++)
+		if ((rc = image_untag(d, tags[i], err, errlen)) != 0 &&
+		    rc != FERR_NOTFOUND)
+			goto out;
+	/* Untagging the repository's last tag may have taken the digest
+	 * with it. */
+	if ((rc = image_untag(d, ref, err, errlen)) == FERR_NOTFOUND &&
+	    ntags > 0)
+		rc = 0;
+	if (rc != 0)
+		goto out;
+	memset(&r, 0, sizeof(r));
+	r.what = "image remove";
+	r.obj = ref;
+	r.method = "GET";
+	r.timeout_ms = DOCKER_TIMEOUT_MS;
+	snprintf(name, sizeof(name), "%s", id);
+	if (image_json(d, &r, name, &j, err, errlen) != 0 && r.status == 404)
+		*gone = 1;
+	cJSON_Delete(j);
+	j = NULL;
+	err[0] = '\0';
+out:
+	cJSON_Delete(j);
+	free(tags);
 	return rc;
 }
 

@@ -46,13 +46,17 @@ int docker_pull(struct docker *d, const char *ref, const char *username,
 int docker_image_digest(struct docker *d, const char *ref, char *digest,
     size_t len, char *err, size_t errlen);
 
+/* docker_image_remove_unused takes ferry's names off the image ref (a
+ * digest reference, repo@sha256:...) names, when no container at all was
+ * made from it: ref itself and the tags of ref's repository, one by one
+ * and never forced, so that Docker deletes the image with its last name
+ * and keeps one a name in another repository still has (*gone says
+ * whether the image went).  FERR_STATE (err says so) when a container
+ * was made from it, FERR_NOTFOUND when ref is not here. */
+int docker_image_remove_unused(struct docker *d, const char *ref, int *gone,
+    char *err, size_t errlen);
 /* docker_image_user reads the user a local image runs as (its
  * Config.User: "", "name", "uid" or "uid:gid"). */
-/* docker_image_remove_unused removes the image ref names (every name it
- * has) when no container at all was made from it: FERR_STATE (err says
- * so) when one was, FERR_NOTFOUND when it is not here. */
-int docker_image_remove_unused(struct docker *d, const char *ref, char *err,
-    size_t errlen);
 int docker_image_user(struct docker *d, const char *ref, char *user,
     size_t len, char *err, size_t errlen);
 

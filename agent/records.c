@@ -37,6 +37,14 @@ static const char *const migrations[] = {
 	"ALTER TABLE commands ADD COLUMN report_no INTEGER NOT NULL DEFAULT 0;"
 	"UPDATE commands SET report_no = rowid WHERE report IS NOT NULL;"
 	"CREATE INDEX commands_unacked_no ON commands(acked, report_no);",
+	/* 4: the images swaps brought here, by service and revision, so that
+	 * one whose revision left the kept window is pruned even when no
+	 * container was ever made from it on this host (a swap that failed
+	 * before it created one). */
+	"CREATE TABLE images ("
+	"  service TEXT NOT NULL, image TEXT NOT NULL,"
+	"  revision INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (service, image));",
 };
 
 /* The next report's number: one above every report recorded. */
@@ -372,4 +380,54 @@ records_journal_list(struct records *r, journal_cb cb, void *arg)
 	}
 	db_release(s);
 	return 0;
+}
+
+int
+records_image_put(struct records *r, const char *service, uint64_t revision,
+    const char *image)
+{
+	sqlite3_stmt *s = db_prep(r->db, "INSERT OR REPLACE INTO images "
+	    "(service, image, revision, updated_ms) VALUES (?, ?, ?, ?)");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, image, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)revision);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)clock_wall_ms());
+	return db_step_done(s);
+}
+
+int
+records_image_del(struct records *r, const char *service, const char *image)
+{
+	sqlite3_stmt *s = db_prep(r->db, "DELETE FROM images WHERE "
+	    "service = ? AND image = ?");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, image, -1, SQLITE_STATIC);
+	return db_step_done(s);
+}
+
+int
+records_images_list(struct records *r, const char *service, image_cb cb,
+    void *arg)
+{
+	sqlite3_stmt *s = db_prep(r->db, "SELECT revision, image FROM images "
+	    "WHERE service = ? ORDER BY revision, image");
+	int rc;
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(s, 1);
+
+		cb(arg, (uint64_t)sqlite3_column_int64(s, 0),
+		    t != NULL ? (const char *)t : "");
+	}
+	db_release(s);
+	return rc == SQLITE_DONE ? 0 : FERR_STORE;
 }

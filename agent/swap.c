@@ -211,28 +211,115 @@ running_of(const struct docker_state *cs, size_t n)
 /*
  * prune_image removes image when no container uses it (of any service or
  * host: Docker's own count); a failure is logged and changes nothing
- * else: pruning never fails a swap.
+ * else: pruning never fails a swap.  Returns docker_image_remove_unused's
+ * answer (FERR_DOCKER when Docker cannot be reached).
  */
-static void
+static int
 prune_image(struct job *j, const char *image)
 {
 	struct docker *d = NULL;
 	char err[400];
-	int rc;
+	int rc, gone = 0;
 
 	/* A connection of its own: the swap's is busy with its answer. */
 	if (docker_open(&d, j->socket) != 0)
-		return;
-	rc = docker_image_remove_unused(d, image, err, sizeof(err));
+		return FERR_DOCKER;
+	rc = docker_image_remove_unused(d, image, &gone, err, sizeof(err));
 	docker_close(d);
-	if (rc == 0)
+	if (rc == 0 && gone)
 		log_info("%s: removed image %s (its revision left the kept "
 		    "window)", j->idhex, image);
+	else if (rc == 0)
+		log_info("%s: removed ferry's name %s (its revision left the "
+		    "kept window); the image stays: another name has it",
+		    j->idhex, image);
 	else if (rc == FERR_STATE)
 		log_debug("%s: image %s stays: %s", j->idhex, image, err);
 	else if (rc != FERR_NOTFOUND)
 		log_warnx("%s: could not remove image %s: %s", j->idhex, image,
 		    err);
+	return rc;
+}
+
+/* The images the records hold for a service, as prune_recorded reads
+ * them. */
+struct recorded {
+	struct {
+		uint64_t revision;
+		char image[256];
+	} *v;
+	size_t n, cap;
+	int failed;
+};
+
+static void
+on_recorded(void *arg, uint64_t revision, const char *image)
+{
+	struct recorded *l = arg;
+
+	if (l->failed)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		void *nv = realloc(l->v, cap * sizeof(*l->v));
+
+		if (nv == NULL) {
+			l->failed = 1;
+			return;
+		}
+		l->v = nv;
+		l->cap = cap;
+	}
+	l->v[l->n].revision = revision;
+	snprintf(l->v[l->n].image, sizeof(l->v[0].image), "%s", image);
+	l->n++;
+}
+
+/*
+ * prune_recorded removes the images the records hold for service whose
+ * revision is older than every container of it kept (cs[0..n), those not
+ * gone), and that no kept container uses: images of revisions that left
+ * the kept window, also those no container was ever made from here (a
+ * swap that failed before it made one).  A record goes once its image is
+ * gone; with no container kept, nothing is judged.
+ */
+static void
+prune_recorded(struct job *j, const char *service,
+    const struct docker_state *cs, const int *gone, size_t n)
+{
+	struct records *rec = NULL;
+	struct recorded l = { NULL, 0, 0, 0 };
+	uint64_t oldest = 0;
+	size_t i, k;
+	int used, rc;
+
+	for (i = 0; i < n; i++)
+		if (!gone[i] && rev_of(&cs[i]) != 0 && (oldest == 0 ||
+		    rev_of(&cs[i]) < oldest))
+			oldest = rev_of(&cs[i]);
+	if (oldest == 0 || records_open(&rec, j->db) != 0)
+		return;
+	if (records_images_list(rec, service, on_recorded, &l) != 0 ||
+	    l.failed) {
+		log_warnx("%s: %s: cannot read the images recorded for it: "
+		    "none pruned by the records", j->idhex, service);
+		goto out;
+	}
+	for (i = 0; i < l.n; i++) {
+		if (l.v[i].revision >= oldest)
+			continue;
+		for (k = 0, used = 0; k < n && !used; k++)
+			used = !gone[k] && strcmp(cs[k].image,
+			    l.v[i].image) == 0;
+		if (used)
+			continue;
+		rc = prune_image(j, l.v[i].image);
+		if (rc == 0 || rc == FERR_NOTFOUND)
+			records_image_del(rec, service, l.v[i].image);
+	}
+out:
+	free(l.v);
+	records_close(rec);
 }
 
 /*
@@ -284,6 +371,7 @@ prune(struct job *j, struct docker *d, const char *service,
 		if (!used)
 			prune_image(j, cs[i].image);
 	}
+	prune_recorded(j, service, cs, gone, n);
 	free(gone);
 	free(cs);
 }
@@ -1308,7 +1396,14 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		    (unsigned long long)old_rev);
 	}
 
-	/* The image, by digest: pulled unless it is here already. */
+	/* The image, by digest: pulled unless it is here already, and
+	 * recorded first, so that the prune finds it once its revision
+	 * leaves the kept window, even if no container is ever made from
+	 * it here. */
+	if (records_image_put(rec, s->service, s->revision, s->image) != 0)
+		log_warnx("%s: %s r%llu: cannot record its image %s: it is "
+		    "pruned only with a container of it", j->idhex,
+		    s->service, (unsigned long long)s->revision, s->image);
 	if (docker_image_digest(d, s->image, digest, sizeof(digest), err,
 	    sizeof(err)) != 0) {
 		progress(j, NULL, "%s r%llu: pulling %s", s->service,

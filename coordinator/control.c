@@ -289,6 +289,11 @@ do_hosts(struct ferryd *fd, struct rep_slot *slot)
 		}
 		ptrs[i] = hi;
 	}
+	/* Services stopped on purpose, for the notes under the table. */
+	if (views_stopped(fd, &dw, &r.stopped, &r.n_stopped) != 0) {
+		ctl_error(slot, "%s", "ferryd is out of memory");
+		goto out;
+	}
 	r.ok = 1;
 	r.hosts = ptrs;
 	r.n_hosts = fd->nhosts;
@@ -302,6 +307,7 @@ out:
 		views_refusals_free(infos[i].refusals, infos[i].n_refusals);
 		views_drift_free(infos[i].drift, infos[i].n_drift);
 	}
+	views_stopped_free(r.stopped, r.n_stopped);
 	driftwatch_free(&dw);
 	free(newfprs);
 	free(infos);

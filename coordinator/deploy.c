@@ -2126,6 +2126,100 @@ what_runs(const struct plan *pl, char *buf, size_t len)
 		    "left as it is)", off ? ", " : "", pl->offline[i]);
 }
 
+/* lifecycle_matches: whether the spec's hosts select h (its name listed,
+ * or every label the spec names). */
+static int
+lifecycle_matches(const struct spec *s, const struct host *h)
+{
+	size_t i, j;
+
+	if (s->hosts == SPEC_HOSTS_NAMES) {
+		for (i = 0; i < s->nhost_names; i++)
+			if (strcmp(s->host_names[i], h->rec.name) == 0)
+				return 1;
+		return 0;
+	}
+	for (i = 0; i < s->nhost_labels; i++) {
+		for (j = 0; j < h->rec.nlabels; j++)
+			if (strcmp(h->rec.labels[j].key,
+			    s->host_labels[i].name) == 0 &&
+			    strcmp(h->rec.labels[j].value,
+			    s->host_labels[i].value) == 0)
+				break;
+		if (j == h->rec.nlabels)
+			return 0;
+	}
+	return 1;
+}
+
+/* lifecycle_has: whether h's last heartbeat lists a container of service,
+ * in any state. */
+static int
+lifecycle_has(const struct host *h, const char *service)
+{
+	size_t i;
+
+	for (i = 0; h->status != NULL && i < h->status->n_containers; i++)
+		if (strcmp(h->status->containers[i]->service, service) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * lifecycle_reach: a stop or a removal reaches every accepted host whose
+ * last heartbeat lists a container of the service, beside the spec's
+ * matches: a host that left the spec's selection since (its labels, or
+ * the spec's hosts, changed) still has its containers.  s's hosts become
+ * those names (the spec's own names kept, so that one unknown is refused
+ * as before); the hosts added are written to added ("" for none).  Hosts
+ * away or drained among them are left out and named as for any
+ * deployment.  0, or FERR_NOMEM.
+ */
+static int
+lifecycle_reach(struct ferryd *fd, struct spec *s, char *added,
+    size_t addedlen)
+{
+	char **names;
+	size_t i, n = 0;
+
+	added[0] = '\0';
+	if ((names = calloc(fd->nhosts + s->nhost_names + 1,
+	    sizeof(*names))) == NULL)
+		return FERR_NOMEM;
+	for (i = 0; s->hosts == SPEC_HOSTS_NAMES && i < s->nhost_names; i++)
+		if ((names[n++] = strdup(s->host_names[i])) == NULL)
+			goto nomem;
+	for (i = 0; i < fd->nhosts; i++) {
+		const struct host *h = fd->hosts[i];
+		int matched = lifecycle_matches(s, h);
+
+		if (h->rec.state != HOST_ACCEPTED ||
+		    (s->hosts == SPEC_HOSTS_NAMES && matched))
+			continue;
+		if (!matched && !lifecycle_has(h, s->service))
+			continue;
+		if ((names[n++] = strdup(h->rec.name)) == NULL)
+			goto nomem;
+		if (!matched && strlen(added) + strlen(h->rec.name) + 3 <
+		    addedlen)
+			snprintf(added + strlen(added), addedlen -
+			    strlen(added), "%s%s", added[0] ? ", " : "",
+			    h->rec.name);
+	}
+	for (i = 0; i < s->nhost_names; i++)
+		free(s->host_names[i]);
+	free(s->host_names);
+	s->host_names = names;
+	s->nhost_names = n;
+	s->hosts = SPEC_HOSTS_NAMES;
+	return 0;
+nomem:
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return FERR_NOMEM;
+}
+
 void
 deploy_lifecycle(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__ServiceOp *op, const char *kind, const char *actor)
@@ -2186,6 +2280,20 @@ deploy_lifecycle(struct ferryd *fd, struct rep_slot *slot,
 	if (strcmp(kind, DEPLOY_KIND_REMOVE) == 0 &&
 	    s->rollout.on_failure == SPEC_ON_FAILURE_ROLLBACK)
 		s->rollout.on_failure = SPEC_ON_FAILURE_PAUSE;
+	/* A stop or a removal goes wherever the service's containers are,
+	 * not only where the spec puts it now. */
+	if (strcmp(kind, DEPLOY_KIND_STOP) == 0 ||
+	    strcmp(kind, DEPLOY_KIND_REMOVE) == 0) {
+		char added[400];
+
+		if (lifecycle_reach(fd, s, added, sizeof(added)) != 0)
+			REFUSE("ferryd is out of memory");
+		if (added[0] != '\0' && (op->yes ||
+		    strcmp(kind, DEPLOY_KIND_STOP) == 0))
+			log_info("%s of %s asked by %s: also on %s, outside "
+			    "the spec's hosts: its heartbeat lists a "
+			    "container of it", kind, svc, actor, added);
+	}
 	if (strcmp(kind, DEPLOY_KIND_REMOVE) == 0 && !op->yes) {
 		Ferry__CtlReply rep = FERRY__CTL_REPLY__INIT;
 		struct snapshot sn;

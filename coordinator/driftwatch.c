@@ -180,6 +180,80 @@ spec_of(struct ferryd *fd, struct dw_service *s)
 	free(dg);
 }
 
+/* What on_deployment found for a service, kept per (service, its newest
+ * deployment, its current revision) once that deployment has finished:
+ * a finished deployment never changes, and only the newest of a service
+ * can be unfinished (one runs at a time), so a tick with no new
+ * deployment reads none.  A small table, the oldest entry replaced. */
+#define TARGET_MEMO	64
+
+static struct target_memo {
+	char name[64];
+	uint64_t newest, revision;	/* newest 0: an empty slot */
+	int found;
+	uint64_t deployment;
+	char image[256];
+	char (*hosts)[HOST_NAME_MAX_LEN + 1];
+	int *missed;
+	size_t nhosts;
+} target_memo[TARGET_MEMO];
+static size_t target_memo_next;
+
+/* target_recall fills s from the memo of (s, newest); 1 when there was
+ * one (*found set), 0 when not, FERR_NOMEM. */
+static int
+target_recall(struct dw_service *s, uint64_t newest, int *found)
+{
+	const struct target_memo *m;
+	size_t i;
+
+	for (i = 0; i < TARGET_MEMO; i++) {
+		m = &target_memo[i];
+		if (m->newest != newest || m->revision != s->revision ||
+		    strcmp(m->name, s->name) != 0)
+			continue;
+		*found = m->found;
+		s->deployment = m->deployment;
+		snprintf(s->image, sizeof(s->image), "%s", m->image);
+		for (i = 0; i < m->nhosts; i++)
+			if (hosts_add(s, m->hosts[i], m->missed[i]) != 0)
+				return FERR_NOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+/* target_keep remembers what on_deployment found for s under newest. */
+static void
+target_keep(const struct dw_service *s, uint64_t newest, int found)
+{
+	struct target_memo *m = &target_memo[target_memo_next++ %
+	    TARGET_MEMO];
+
+	free(m->hosts);
+	free(m->missed);
+	memset(m, 0, sizeof(*m));
+	if (s->nhosts > 0) {
+		m->hosts = malloc(s->nhosts * sizeof(*m->hosts));
+		m->missed = malloc(s->nhosts * sizeof(*m->missed));
+		if (m->hosts == NULL || m->missed == NULL) {
+			free(m->hosts);
+			free(m->missed);
+			memset(m, 0, sizeof(*m));
+			return;		/* read again next time */
+		}
+		memcpy(m->hosts, s->hosts, s->nhosts * sizeof(*m->hosts));
+		memcpy(m->missed, s->missed, s->nhosts * sizeof(*m->missed));
+	}
+	snprintf(m->name, sizeof(m->name), "%s", s->name);
+	m->newest = newest;
+	m->revision = s->revision;
+	m->found = found;
+	m->deployment = s->deployment;
+	snprintf(m->image, sizeof(m->image), "%s", s->image);
+	m->nhosts = s->nhosts;
+}
+
 static int
 services_read(struct ferryd *fd, struct driftwatch *dw)
 {
@@ -196,12 +270,33 @@ services_read(struct ferryd *fd, struct driftwatch *dw)
 	dw->nsvcs = l.n;
 	for (i = 0; i < l.n; i++) {
 		struct target t = { &l.v[i], 0, 0, 0 };
+		struct rollout nr;
+		uint64_t newest;
+		int state, done;
 
-		if ((rc = store_deploy_list(fd->store, l.v[i].name, 0, 0,
-		    LOOKBACK, on_deployment, &t)) != 0)
+		/* Nothing new since the last tick: what it found stands. */
+		if ((rc = store_deploy_newest(fd->store, l.v[i].name, &newest,
+		    &state)) != 0)
 			return rc;
-		if (t.rc != 0)
-			return t.rc;
+		memset(&nr, 0, sizeof(nr));
+		nr.state = (enum rollout_state)state;
+		done = newest != 0 && rollout_finished(&nr);
+		if (done && (rc = target_recall(&l.v[i], newest,
+		    &t.found)) < 0)
+			return rc;
+		if (!done || rc == 0) {
+			log_debug("driftwatch: %s: reading its last %d "
+			    "deployments (newest %llu%s)", l.v[i].name,
+			    LOOKBACK, (unsigned long long)newest, done ? "" :
+			    ", not finished");
+			if ((rc = store_deploy_list(fd->store, l.v[i].name, 0,
+			    0, LOOKBACK, on_deployment, &t)) != 0)
+				return rc;
+			if (t.rc != 0)
+				return t.rc;
+			if (done && !t.in_flight)
+				target_keep(&l.v[i], newest, t.found);
+		}
 		/* No deployment that made it current within the last
 		 * LOOKBACK: where it should run is not known, and it is
 		 * not judged, as while one runs; nor is a service an
@@ -310,6 +405,139 @@ memo_get(const char *host, const char *service)
 	return m;
 }
 
+/* ---- the memos in the store (drift_marks) ------------------------------
+ *
+ * What an operator's removal and the last catch-up leave in a memo is
+ * recorded in the store before the memo moves (store_drift_mark_put), and
+ * read back on the first gathering after ferryd starts, so that a restart
+ * neither puts back a service an operator removed from a host nor tries
+ * again a catch-up that failed.  A mark whose cause has ended, or that a
+ * newer deployment of its service overtook, is forgotten in both.  A
+ * store that fails is logged; the memo then moves in memory only (what it
+ * notes has already happened). */
+
+static int marks_loaded;
+
+/* mono_of turns a wall-clock time from the store into the monotonic clock
+ * the memos keep; wall_of the other way. */
+static uint64_t
+mono_of(uint64_t wall_ms)
+{
+	uint64_t wall = clock_wall_ms(), mono = clock_mono_ms();
+	uint64_t ago = wall > wall_ms ? wall - wall_ms : 0;
+
+	return ago < mono ? mono - ago : 0;
+}
+
+static uint64_t
+wall_of(uint64_t mono_ms)
+{
+	uint64_t mono = clock_mono_ms(), wall = clock_wall_ms();
+	uint64_t ago = mono > mono_ms ? mono - mono_ms : 0;
+
+	return ago < wall ? wall - ago : 0;
+}
+
+static enum drift_cause
+cause_of(const char *name)
+{
+	int c;
+
+	for (c = DRIFT_NONE + 1; c <= DRIFT_CAUSE_LAST; c++)
+		if (strcmp(drift_cause_name((enum drift_cause)c), name) == 0)
+			return (enum drift_cause)c;
+	return DRIFT_NONE;
+}
+
+static void
+on_mark(void *arg, const struct drift_mark *k)
+{
+	int *failed = arg;
+	struct memo *m = memo_get(k->host, k->service);
+
+	if (m == NULL) {
+		*failed = 1;
+		return;
+	}
+	if (strcmp(k->kind, DRIFT_MARK_REMOVED) == 0) {
+		snprintf(m->removed_by, sizeof(m->removed_by), "%s", k->by);
+		m->removed_at_ms = mono_of(k->at_ms);
+		m->removed_dep = k->deployment;
+	} else if (strcmp(k->kind, DRIFT_MARK_CATCH_UP) == 0) {
+		m->tried = 1;
+		m->m.cause = cause_of(k->cause);
+		m->m.revision = k->revision;
+		m->m.deployment = k->deployment;
+		m->m.at_ms = mono_of(k->at_ms);
+		m->m.id = k->catch_up;
+		m->m.done = k->done;
+		m->m.failed = k->failed;
+	}
+}
+
+/* marks_load reads the marks into the memos, once; 0 when they are read
+ * (until then the tick starts no catch-up). */
+static int
+marks_load(struct ferryd *fd)
+{
+	int failed = 0, rc;
+
+	if (marks_loaded)
+		return 0;
+	if ((rc = store_drift_marks_list(fd->store, on_mark, &failed)) != 0 ||
+	    failed) {
+		log_warnx("drift marks: cannot read them: %s: no catch-up "
+		    "until they are", ferr_str(rc ? rc : FERR_NOMEM));
+		return rc ? rc : FERR_NOMEM;
+	}
+	marks_loaded = 1;
+	return 0;
+}
+
+/* mark_save records m's removal (kind DRIFT_MARK_REMOVED) or catch-up
+ * (DRIFT_MARK_CATCH_UP) as the memo holds it. */
+static void
+mark_save(struct ferryd *fd, const struct memo *m, const char *kind)
+{
+	struct drift_mark k;
+	int rc;
+
+	memset(&k, 0, sizeof(k));
+	snprintf(k.service, sizeof(k.service), "%s", m->service);
+	snprintf(k.host, sizeof(k.host), "%s", m->host);
+	snprintf(k.kind, sizeof(k.kind), "%s", kind);
+	if (strcmp(kind, DRIFT_MARK_REMOVED) == 0) {
+		snprintf(k.by, sizeof(k.by), "%s", m->removed_by);
+		k.deployment = m->removed_dep;
+		k.at_ms = wall_of(m->removed_at_ms);
+	} else {
+		snprintf(k.cause, sizeof(k.cause), "%s",
+		    drift_cause_name(m->m.cause));
+		k.revision = m->m.revision;
+		k.deployment = m->m.deployment;
+		k.catch_up = m->m.id;
+		k.done = m->m.done;
+		k.failed = m->m.failed;
+		k.at_ms = wall_of(m->m.at_ms);
+	}
+	if ((rc = store_drift_mark_put(fd->store, &k)) != 0)
+		log_warnx("%s on %s: cannot record its %s mark: %s: kept "
+		    "until ferryd restarts", m->service, m->host, kind,
+		    ferr_str(rc));
+}
+
+/* mark_forget forgets m's mark of kind in the store. */
+static void
+mark_forget(struct ferryd *fd, const struct memo *m, const char *kind)
+{
+	int rc;
+
+	if ((rc = store_drift_mark_delete(fd->store, m->service, m->host,
+	    kind)) != 0)
+		log_warnx("%s on %s: cannot forget its %s mark: %s",
+		    m->service, m->host, kind, ferr_str(rc));
+}
+
 /* A drained host is not caught up (ferry hosts drain): it waits for its
  * undrain. */
 static int
@@ -366,6 +594,7 @@ driftwatch_gather(struct ferryd *fd, struct driftwatch *dw)
 	int rc;
 
 	memset(dw, 0, sizeof(*dw));
+	(void)marks_load(fd);
 	if ((rc = services_read(fd, dw)) != 0)
 		goto fail;
 	if ((wants = calloc(dw->nsvcs + 1, sizeof(*wants))) == NULL) {
@@ -495,8 +724,14 @@ memo_settle(struct ferryd *fd)
 		if (store_deploy_list(fd->store, NULL, 0, m->m.id, 1, on_ended,
 		    &e) != 0 || !e.finished)
 			continue;
-		m->m.done = 1;
-		m->m.failed = !e.succeeded;
+		{
+			struct memo next = *m;
+
+			next.m.done = 1;
+			next.m.failed = !e.succeeded;
+			mark_save(fd, &next, DRIFT_MARK_CATCH_UP);
+			*m = next;
+		}
 		if (m->m.failed)
 			log_warnx("catch-up deployment %llu of %s on %s "
 			    "failed: not tried again for the same cause",
@@ -586,21 +821,42 @@ out:
 }
 
 void
-driftwatch_removed(const char *host, const char *service, const char *actor)
+driftwatch_removed(struct ferryd *fd, const char *host, const char *service,
+    const char *actor)
 {
-	struct memo *m = memo_get(host, service);
+	struct memo *m = memo_get(host, service), next;
 
 	if (m == NULL)
 		return;
-	snprintf(m->removed_by, sizeof(m->removed_by), "%s", actor);
-	m->removed_at_ms = clock_mono_ms();
-	m->removed_dep = 0;
+	next = *m;
+	snprintf(next.removed_by, sizeof(next.removed_by), "%s", actor);
+	next.removed_at_ms = clock_mono_ms();
+	next.removed_dep = 0;
+	mark_save(fd, &next, DRIFT_MARK_REMOVED);
+	*m = next;
+}
+
+/* judged: whether the last gathering judged service on host (the host
+ * online, its Docker answering, the service with a current revision and
+ * no deployment in flight): only then does no finding mean none. */
+static int
+judged(struct ferryd *fd, const struct driftwatch *dw, const char *host,
+    const char *service)
+{
+	const struct dw_service *s = driftwatch_service(dw, service);
+	const struct host *h = fleet_find(fd, host);
+
+	return s != NULL && !s->in_flight && h != NULL &&
+	    h->rec.state == HOST_ACCEPTED && h->online && h->status != NULL &&
+	    h->status->docker_ok;
 }
 
 /* seen_note keeps, per service and host, the cause the tick sees now and
- * since when; a finding gone (or another cause) starts again. */
+ * since when; a finding gone (or another cause) starts again.  It also
+ * ends the marks whose cause ended (judged with no finding) or that a
+ * newer deployment of the service overtook. */
 static void
-seen_note(const struct driftwatch *dw, uint64_t now_ms)
+seen_note(struct ferryd *fd, const struct driftwatch *dw, uint64_t now_ms)
 {
 	size_t i;
 
@@ -608,21 +864,56 @@ seen_note(const struct driftwatch *dw, uint64_t now_ms)
 		struct memo *m = &memos[i];
 		const struct dw_row *r = driftwatch_row(dw, m->host,
 		    m->service);
+		const struct dw_service *s = driftwatch_service(dw,
+		    m->service);
+		int seen = judged(fd, dw, m->host, m->service);
 
 		if (r == NULL)
 			m->seen = DRIFT_NONE;
+		/* A service with no current revision any more (ferry
+		 * remove): nothing of it is caught up; its marks go. */
+		if (s == NULL && (m->tried || m->removed_by[0])) {
+			if (m->tried && m->m.done) {
+				mark_forget(fd, m, DRIFT_MARK_CATCH_UP);
+				m->tried = 0;
+				memset(&m->m, 0, sizeof(m->m));
+			}
+			if (m->removed_by[0]) {
+				mark_forget(fd, m, DRIFT_MARK_REMOVED);
+				m->removed_by[0] = '\0';
+			}
+			continue;
+		}
+		/* A catch-up that ended: forgotten once the host runs what
+		 * it should (after the spacing between catch-ups), or once
+		 * a newer deployment of the service covers the host. */
+		if (m->tried && m->m.done && seen && ((r == NULL &&
+		    now_ms - m->m.at_ms >= DRIFT_CATCH_UP_SPACING_MS) ||
+		    (s->deployment != 0 && s->deployment !=
+		    m->m.deployment))) {
+			mark_forget(fd, m, DRIFT_MARK_CATCH_UP);
+			m->tried = 0;
+			memset(&m->m, 0, sizeof(m->m));
+		}
 		if (!m->removed_by[0])
 			continue;
 		/* An operator's removal holds under the revision it was
 		 * made under, until the service runs there again (give the
 		 * heartbeats time to show it gone first). */
 		if (r != NULL && r->f.cause == DRIFT_REMOVED &&
-		    m->removed_dep == 0)
-			m->removed_dep = r->f.deployment;
-		if ((r == NULL && now_ms - m->removed_at_ms > 30000) ||
+		    m->removed_dep == 0) {
+			struct memo next = *m;
+
+			next.removed_dep = r->f.deployment;
+			mark_save(fd, &next, DRIFT_MARK_REMOVED);
+			*m = next;
+		}
+		if ((r == NULL && seen && now_ms - m->removed_at_ms > 30000) ||
 		    (r != NULL && m->removed_dep != 0 &&
-		    r->f.deployment != m->removed_dep))
+		    r->f.deployment != m->removed_dep)) {
+			mark_forget(fd, m, DRIFT_MARK_REMOVED);
 			m->removed_by[0] = '\0';
+		}
 	}
 	for (i = 0; i < dw->nrows; i++) {
 		const struct dw_row *r = &dw->rows[i];
@@ -649,7 +940,7 @@ driftwatch_tick(struct ferryd *fd, uint64_t now_ms)
 	if (driftwatch_gather(fd, &dw) != 0)
 		return;
 	metrics_out(fd, &dw);
-	seen_note(&dw, now_ms);
+	seen_note(fd, &dw, now_ms);
 	for (i = 0; i < dw.nrows; i++) {
 		const struct dw_row *r = &dw.rows[i];
 		const struct dw_service *s = driftwatch_service(&dw,
@@ -658,6 +949,9 @@ driftwatch_tick(struct ferryd *fd, uint64_t now_ms)
 		uint64_t id;
 		int rc;
 
+		/* What earlier catch-ups left is not known yet: none. */
+		if (!marks_loaded)
+			break;
 		if (r->verdict != DRIFT_CU_GO || s == NULL)
 			continue;
 		if ((m = memo_get(r->host->rec.name, r->f.service)) == NULL)
@@ -667,15 +961,22 @@ driftwatch_tick(struct ferryd *fd, uint64_t now_ms)
 		    r->catch_up, &id);
 		if (rc == FERR_EXISTS)
 			continue;	/* one of the service runs: later */
-		/* Once per cause, whether it started or not. */
-		m->tried = 1;
-		m->m.cause = r->f.cause;
-		m->m.revision = r->f.revision;
-		m->m.deployment = r->f.deployment;
-		m->m.at_ms = now_ms;
-		m->m.id = id;
-		m->m.done = rc != 0;
-		m->m.failed = rc != 0;
+		/* Once per cause, whether it started or not; recorded
+		 * before the memo moves. */
+		{
+			struct memo next = *m;
+
+			next.tried = 1;
+			next.m.cause = r->f.cause;
+			next.m.revision = r->f.revision;
+			next.m.deployment = r->f.deployment;
+			next.m.at_ms = now_ms;
+			next.m.id = rc == 0 ? id : 0;
+			next.m.done = rc != 0;
+			next.m.failed = rc != 0;
+			mark_save(fd, &next, DRIFT_MARK_CATCH_UP);
+			*m = next;
+		}
 		if (rc != 0)
 			log_warnx("catch-up of %s on %s cannot start: %s",
 			    s->name, r->host->rec.name, ferr_str(rc));

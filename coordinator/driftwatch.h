@@ -64,10 +64,12 @@ const struct dw_row *driftwatch_row(const struct driftwatch *dw,
 /* driftwatch_removed: an operator removed service from host by hand
  * through ferry (`ferry swap HOST --remove SERVICE`, by actor): the drift
  * shows, and catch-up leaves it until a deployment makes another
- * revision current or the service runs there again.  Kept in memory: a
- * ferryd restart forgets it. */
-void driftwatch_removed(const char *host, const char *service,
-    const char *actor);
+ * revision current or the service runs there again.  Recorded in the
+ * store (drift_marks) before it is kept in memory, so that a restart of
+ * ferryd keeps it; a store that fails is logged, and the mark is then
+ * kept in memory only. */
+void driftwatch_removed(struct ferryd *fd, const char *host,
+    const char *service, const char *actor);
 
 /* driftwatch_tick, from the sweep (monotonic now_ms; it works every 2 s
  * at most): notes how the catch-ups it started ended, starts the ones

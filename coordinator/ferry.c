@@ -903,13 +903,25 @@ hosts_table(const Ferry__CtlReply *r)
 			char when[32];
 
 			ago(r->hosts[i]->drained_at_ms, when, sizeof(when));
-			printf("\n%s is drained (by %s, %s): deployments skip "
+			printf("\n%s was drained by %s %s: deployments skip "
 			    "it and its proxy takes no new connections; "
 			    "`ferry hosts undrain %s` brings it back\n",
 			    shown(r->hosts[i]->name),
 			    shown(r->hosts[i]->drained_by), when,
 			    shown(r->hosts[i]->name));
 		}
+	/* Services stopped on purpose: their containers show stopped in
+	 * RUNS; who did it, and when. */
+	for (i = 0; i < r->n_stopped; i++) {
+		char when[32];
+
+		ago(r->stopped[i]->lifecycle_at_ms, when, sizeof(when));
+		printf("\n%s was stopped by %s %s: its containers are kept; "
+		    "`ferry start %s` starts them\n",
+		    shown(r->stopped[i]->service),
+		    shown(r->stopped[i]->lifecycle_by), when,
+		    shown(r->stopped[i]->service));
+	}
 	for (i = 0; i < r->n_hosts; i++)
 		if (strcmp(r->hosts[i]->link, "cleartext") == 0)
 			printf("\n%s speaks in cleartext (insecure_cleartext_link)"

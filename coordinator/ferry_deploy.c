@@ -85,7 +85,9 @@ static const char usage_lifecycle[] =
 "rollout says (batch, max_failures, on_failure, pause), and is recorded as\n"
 "a deployment of its kind: `ferry status`, `history` and `events` show it,\n"
 "with who asked.  Drained and offline hosts are left out of a restart and\n"
-"a start, and named; a stop and a removal take drained hosts too.\n"
+"a start, and named; a stop and a removal take drained hosts too, and\n"
+"every host whose last heartbeat lists a container of the service, one\n"
+"the spec's hosts no longer name included.\n"
 "\n"
 "restart: every host's container is recreated (same revision, same image,\n"
 "a new container), started beside the old one, judged by its health check,\n"
@@ -1020,6 +1022,11 @@ service_json(const Ferry__CtlReply *r)
 	cJSON_AddStringToObject(o, "catch_up", ss->catch_up ? "auto" : "off");
 	cJSON_AddNumberToObject(o, "current_by_deployment",
 	    (double)ss->deployment);
+	/* Stopped or removed on purpose: "" when neither. */
+	cJSON_AddStringToObject(o, "lifecycle", ss->lifecycle);
+	cJSON_AddStringToObject(o, "lifecycle_by", ss->lifecycle_by);
+	cJSON_AddNumberToObject(o, "lifecycle_at_ms",
+	    (double)ss->lifecycle_at_ms);
 	hs = cJSON_AddArrayToObject(o, "hosts");
 	for (i = 0; i < ss->n_hosts; i++) {
 		const Ferry__ServiceHostInfo *h = ss->hosts[i];
@@ -1057,18 +1064,31 @@ static size_t
 service_show(const Ferry__CtlReply *r)
 {
 	const Ferry__ServiceStatus *ss = r->service;
-	char runs[512], line[128], text[600];
+	char runs[512], line[128], text[600], when[32];
 	size_t i, j, healthy = 0, drifted = 0, k = 0;
+	struct table *t;
 
 	if (ss->revision == 0)
-		printf("Service %s: no current revision (no deployment of it "
-		    "succeeded)\n", shown(ss->service));
+		printf("Service %s: no current revision (%s)\n",
+		    shown(ss->service), strcmp(ss->lifecycle, "removed") == 0 ?
+		    "removed" : "no deployment of it succeeded");
 	else
 		printf("Service %s: revision %llu (%s), current since "
 		    "deployment %llu; catch_up: %s\n", shown(ss->service),
 		    (unsigned long long)ss->revision, shown(ss->image),
 		    (unsigned long long)ss->deployment, ss->catch_up ? "auto" :
 		    "off");
+	/* Stopped or removed on purpose: who, and how long ago. */
+	if (ss->lifecycle[0] != '\0') {
+		ago(ss->lifecycle_at_ms, when, sizeof(when));
+		printf("%s was %s by %s %s: %s%s%s\n", shown(ss->service),
+		    shown(ss->lifecycle), shown(ss->lifecycle_by), when,
+		    strcmp(ss->lifecycle, "stopped") == 0 ? "its containers "
+		    "are kept; `ferry start " : "`ferry deploy` starts it "
+		    "afresh", strcmp(ss->lifecycle, "stopped") == 0 ?
+		    shown(ss->service) : "", strcmp(ss->lifecycle,
+		    "stopped") == 0 ? "` starts them" : "");
+	}
 	for (i = 0; i < ss->n_hosts; i++) {
 		healthy += host_healthy_now(ss, ss->hosts[i]);
 		drifted += ss->hosts[i]->drift != NULL;
@@ -1077,6 +1097,13 @@ service_show(const Ferry__CtlReply *r)
 	if (drifted)
 		printf("; drift on %zu", drifted);
 	putchar('\n');
+	/* Host by host, as ferry hosts lays out its table; what catch-up
+	 * does about a drift under it. */
+	t = table_new();
+	table_col(t, "HOST", 0.15, 0);
+	table_col(t, "STATE", 0, 0);
+	table_col(t, "RUNS", 0.3, TABLE_WRAP);
+	table_col(t, "NOW", 0.4, TABLE_WRAP);
 	for (i = 0; i < ss->n_hosts; i++) {
 		const Ferry__ServiceHostInfo *h = ss->hosts[i];
 		size_t off = 0;
@@ -1093,14 +1120,24 @@ service_show(const Ferry__CtlReply *r)
 				    sizeof(runs) - off, " (code %d)",
 				    c->exit_code);
 		}
-		printf("  %-20s %-8s %-34s %s\n", shown(h->name),
-		    shown(h->state), runs[0] ? shown(runs) : "nothing",
-		    h->drift != NULL ? shown(h->drift->detail) :
+		table_row(t);
+		table_cell(t, "%s", h->name);
+		table_cell(t, "%s", h->state);
+		table_cell(t, "%s", runs[0] ? runs : "nothing");
+		table_cell(t, "%s", h->drift != NULL ? h->drift->detail :
 		    !h->should_run ? "not one of its hosts" :
 		    strcmp(h->state, "online") != 0 ? "(not heard: offline)" :
 		    "as it should");
+	}
+	if (table_rows(t) > 0)
+		table_print(t, stdout);
+	else
+		table_free(t);
+	for (i = 0; i < ss->n_hosts; i++) {
+		const Ferry__ServiceHostInfo *h = ss->hosts[i];
+
 		if (h->drift != NULL && h->drift->catch_up[0])
-			printf("  %-20s catch-up: %s\n", "",
+			printf("  %s: catch-up: %s\n", shown(h->name),
 			    shown(h->drift->catch_up));
 	}
 	if (r->n_deployments > 0) {

@@ -130,7 +130,7 @@ struct event_rec {
 struct store;
 
 /* The schema version store_open migrates to: one per migration. */
-#define STORE_SCHEMA_VERSION 13
+#define STORE_SCHEMA_VERSION 14
 
 
 /* store_open opens (creating if needed) the database at path: WAL,
@@ -239,6 +239,36 @@ int store_command_logs_set(struct store *st, const struct command_rec *c,
  * has some; FERR_NOTFOUND (out empty) when none has. */
 int store_command_logs_last(struct store *st, uint64_t deployment,
     const char *host, char *out, size_t len);
+/* What catch-up remembers of a service on a host (driftwatch.c), kept
+ * across restarts of ferryd: kind DRIFT_MARK_REMOVED, an operator removed
+ * it there with `ferry swap HOST --remove` (by, at_ms; deployment: the
+ * one it was first seen removed under, 0: not seen yet); kind
+ * DRIFT_MARK_CATCH_UP, the last catch-up (cause, revision, deployment:
+ * the finding's; catch_up: its own deployment; done, failed; at_ms: when
+ * it started).  at_ms is wall clock. */
+#define DRIFT_MARK_REMOVED	"removed"
+#define DRIFT_MARK_CATCH_UP	"catch-up"
+struct drift_mark {
+	char service[64];
+	char host[HOST_NAME_MAX_LEN + 1];
+	char kind[16];
+	char cause[16];
+	uint64_t revision, deployment, catch_up;
+	int done, failed;
+	char by[64];
+	uint64_t at_ms;
+};
+/* store_drift_mark_put records m, replacing the mark of its kind for its
+ * service and host. */
+int store_drift_mark_put(struct store *st, const struct drift_mark *m);
+/* store_drift_mark_delete forgets the mark of kind for service and host
+ * (none is not an error). */
+int store_drift_mark_delete(struct store *st, const char *service,
+    const char *host, const char *kind);
+/* store_drift_marks_list calls cb with every mark. */
+typedef void (*store_drift_mark_cb)(void *arg, const struct drift_mark *m);
+int store_drift_marks_list(struct store *st, store_drift_mark_cb cb,
+    void *arg);
 /* store_command_get loads one command's host and state. */
 int store_command_get(struct store *st, const uint8_t *id,
     struct command_rec *c);
@@ -285,6 +315,10 @@ int store_services_list(struct store *st, store_service_cb cb, void *arg);
 /* store_service_current: the service's current revision (0: none). */
 int store_service_current(struct store *st, const char *service,
     uint64_t *rev);
+/* store_deploy_newest: the id and state (enum rollout_state) of the
+ * newest deployment of service; *id 0 when it has none. */
+int store_deploy_newest(struct store *st, const char *service, uint64_t *id,
+    int *state);
 /* store_deploy_list lists deployments, newest first: of service (NULL or
  * "": all), only unfinished ones when active_only, only id when id != 0.
  * cb takes ownership of r->hosts. */
@@ -822,6 +856,12 @@ struct driftwatch;
 int views_host_drift(const struct driftwatch *dw, const char *host,
     Ferry__DriftInfo ***out, size_t *n);
 void views_drift_free(Ferry__DriftInfo **d, size_t n);
+/* views_stopped: the services of dw stopped on purpose (ferry stop), each
+ * as a heap ServiceStatus with only service and the lifecycle fields set,
+ * freed by views_stopped_free; 0 or FERR_NOMEM. */
+int views_stopped(struct ferryd *fd, const struct driftwatch *dw,
+    Ferry__ServiceStatus ***out, size_t *n);
+void views_stopped_free(Ferry__ServiceStatus **s, size_t n);
 /* views_service answers ferry status SERVICE (ref->service): the service
  * as it is now (ServiceStatus: its current revision, each host with what
  * it runs and its drift, its traffic) and its latest deployment. */

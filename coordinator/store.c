@@ -204,6 +204,24 @@ static const char *const migrations[] = {
 	"  host TEXT NOT NULL, seq INTEGER NOT NULL, logs TEXT NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS command_logs_by ON "
 	"  command_logs(deployment, host, seq);",
+	/* 14: what catch-up remembers of a service on a host (driftwatch.c),
+	 * so that a restart of ferryd forgets none of it: an operator's
+	 * `ferry swap HOST --remove` (kind 'removed': who, when, under which
+	 * deployment it was first seen removed) and the last catch-up
+	 * (kind 'catch-up': for which cause, revision and deployment, its
+	 * own deployment, whether it ended and failed). */
+	"CREATE TABLE IF NOT EXISTS drift_marks ("
+	"  service TEXT NOT NULL, host TEXT NOT NULL,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('removed', 'catch-up')),"
+	"  cause TEXT NOT NULL DEFAULT '',"
+	"  revision INTEGER NOT NULL DEFAULT 0,"
+	"  deployment INTEGER NOT NULL DEFAULT 0,"
+	"  catch_up INTEGER NOT NULL DEFAULT 0,"
+	"  done INTEGER NOT NULL DEFAULT 0,"
+	"  failed INTEGER NOT NULL DEFAULT 0,"
+	"  by TEXT NOT NULL DEFAULT '',"
+	"  at_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (service, host, kind));",
 };
 
 static const char *state_names[] = { "pending", "accepted", "revoked" };
@@ -808,6 +826,75 @@ store_command_logs_set(struct store *st, const struct command_rec *c,
 	sqlite3_bind_int64(s, 4, (sqlite3_int64)c->seq);
 	sqlite3_bind_text(s, 5, logs != NULL ? logs : "", -1, SQLITE_STATIC);
 	return db_step_done(s);
+}
+
+int
+store_drift_mark_put(struct store *st, const struct drift_mark *m)
+{
+	sqlite3_stmt *s = db_prep(st->db, "INSERT OR REPLACE INTO drift_marks "
+	    "(service, host, kind, cause, revision, deployment, catch_up, "
+	    "done, failed, by, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+	    "?)");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, m->service, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, m->host, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, m->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, m->cause, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)m->revision);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)m->deployment);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)m->catch_up);
+	sqlite3_bind_int(s, 8, m->done != 0);
+	sqlite3_bind_int(s, 9, m->failed != 0);
+	sqlite3_bind_text(s, 10, m->by, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 11, (sqlite3_int64)m->at_ms);
+	return db_step_done(s);
+}
+
+int
+store_drift_mark_delete(struct store *st, const char *service,
+    const char *host, const char *kind)
+{
+	sqlite3_stmt *s = db_prep(st->db, "DELETE FROM drift_marks WHERE "
+	    "service = ? AND host = ? AND kind = ?");
+
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, host, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, kind, -1, SQLITE_STATIC);
+	return db_step_done(s);
+}
+
+int
+store_drift_marks_list(struct store *st, store_drift_mark_cb cb, void *arg)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT service, host, kind, cause, "
+	    "revision, deployment, catch_up, done, failed, by, at_ms FROM "
+	    "drift_marks ORDER BY service, host, kind");
+	struct drift_mark m;
+	int rc;
+
+	if (s == NULL)
+		return FERR_STORE;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&m, 0, sizeof(m));
+		copy_text(m.service, sizeof(m.service), s, 0);
+		copy_text(m.host, sizeof(m.host), s, 1);
+		copy_text(m.kind, sizeof(m.kind), s, 2);
+		copy_text(m.cause, sizeof(m.cause), s, 3);
+		m.revision = (uint64_t)sqlite3_column_int64(s, 4);
+		m.deployment = (uint64_t)sqlite3_column_int64(s, 5);
+		m.catch_up = (uint64_t)sqlite3_column_int64(s, 6);
+		m.done = sqlite3_column_int(s, 7);
+		m.failed = sqlite3_column_int(s, 8);
+		copy_text(m.by, sizeof(m.by), s, 9);
+		m.at_ms = (uint64_t)sqlite3_column_int64(s, 10);
+		cb(arg, &m);
+	}
+	db_release(s);
+	return rc == SQLITE_DONE ? 0 : FERR_STORE;
 }
 
 int
@@ -1730,6 +1817,27 @@ load_hosts(struct store *st, uint64_t id, struct rollout *r)
 	}
 	db_release(s);
 	return 0;
+}
+
+int
+store_deploy_newest(struct store *st, const char *service, uint64_t *id,
+    int *state)
+{
+	sqlite3_stmt *s = db_prep(st->db, "SELECT id, state FROM deployments "
+	    "WHERE service = ? ORDER BY id DESC LIMIT 1");
+	int rc;
+
+	*id = 0;
+	*state = 0;
+	if (s == NULL)
+		return FERR_STORE;
+	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		*id = (uint64_t)sqlite3_column_int64(s, 0);
+		*state = sqlite3_column_int(s, 1);
+	}
+	db_release(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : FERR_STORE;
 }
 
 int

@@ -297,7 +297,7 @@ do_remove(struct ferryd *fd, struct rep_slot *slot, struct host *h,
 		return;
 	}
 	/* The operator's decision: catch-up leaves it (drift16). */
-	driftwatch_removed(h->rec.name, service, actor);
+	driftwatch_removed(fd, h->rec.name, service, actor);
 }
 
 /* A rollback first asks the host what it has (an Inventory), so that

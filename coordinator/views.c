@@ -778,6 +778,65 @@ service_traffic(struct ferryd *fd, Ferry__ServiceStatus *ss)
 	return l.failed ? FERR_NOMEM : 0;
 }
 
+/* One service stopped on purpose, as views_stopped hands it out: the
+ * ServiceStatus first, so that the array of them is freed through the
+ * first pointer. */
+struct stopped_note {
+	Ferry__ServiceStatus ss;
+	struct service_rec sr;
+};
+
+int
+views_stopped(struct ferryd *fd, const struct driftwatch *dw,
+    Ferry__ServiceStatus ***out, size_t *n)
+{
+	struct stopped_note *v;
+	Ferry__ServiceStatus **p;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (dw->nsvcs == 0)
+		return 0;
+	v = calloc(dw->nsvcs, sizeof(*v));
+	p = calloc(dw->nsvcs, sizeof(*p));
+	if (v == NULL || p == NULL) {
+		free(v);
+		free(p);
+		return FERR_NOMEM;
+	}
+	for (i = 0; i < dw->nsvcs; i++) {
+		struct stopped_note *sn = &v[*n];
+
+		if (store_service_state(fd->store, dw->svcs[i].name,
+		    &sn->sr) != 0 || strcmp(sn->sr.lifecycle, "stopped") != 0)
+			continue;
+		ferry__service_status__init(&sn->ss);
+		sn->ss.service = (char *)dw->svcs[i].name;
+		sn->ss.lifecycle = sn->sr.lifecycle;
+		sn->ss.lifecycle_by = sn->sr.by;
+		sn->ss.lifecycle_at_ms = sn->sr.at_ms;
+		p[(*n)++] = &sn->ss;
+	}
+	if (*n == 0) {
+		free(v);
+		free(p);
+		return 0;
+	}
+	*out = p;
+	return 0;
+}
+
+void
+views_stopped_free(Ferry__ServiceStatus **s, size_t n)
+{
+	if (s == NULL)
+		return;
+	if (n > 0)
+		free(s[0]);	/* the first of the array of stopped_note */
+	free(s);
+}
+
 void
 views_service(struct ferryd *fd, struct rep_slot *slot,
     const Ferry__DeploymentRef *ref)
@@ -789,6 +848,7 @@ views_service(struct ferryd *fd, struct rep_slot *slot,
 	Ferry__DeploymentInfo info, *infop = &info;
 	struct listing l = { 0 };
 	struct driftwatch dw;
+	struct service_rec sr;
 	const struct dw_service *s;
 	size_t i, n = 0;
 	int have_info = 0;
@@ -815,6 +875,14 @@ views_service(struct ferryd *fd, struct rep_slot *slot,
 		goto out;
 	}
 	ss.service = ref->service;
+	/* Stopped or removed on purpose: by whom, when. */
+	memset(&sr, 0, sizeof(sr));
+	if (store_service_state(fd->store, ref->service, &sr) == 0 &&
+	    sr.lifecycle[0] != '\0') {
+		ss.lifecycle = sr.lifecycle;
+		ss.lifecycle_by = sr.by;
+		ss.lifecycle_at_ms = sr.at_ms;
+	}
 	si = calloc(fd->nhosts + 1, sizeof(*si));
 	sip = calloc(fd->nhosts + 1, sizeof(*sip));
 	dr = calloc(fd->nhosts + 1, sizeof(*dr));

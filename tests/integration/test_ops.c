@@ -67,8 +67,22 @@ Test(ops, a_drained_host_is_out_of_deployments_and_traffic)
 	wait_traffic(2, 1, 0, 15000);
 	cr_assert_eq(serving(0), 1);
 	cr_assert_eq(serving(1), 1);
-	h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
-	cr_assert(strstr(R.out, "online,drained") != NULL, "%s", R.out);
+	/* Who drained it and how long ago, under the table. */
+	{
+		char want[200];
+		cJSON *hj = host_json(2);
+
+		snprintf(want, sizeof(want), "%s was drained by %s ", HOST[2],
+		    jstr(hj, "drained_by"));
+		cJSON_Delete(hj);
+		h_ferry(&F, &R, (const char *[]){ "hosts", NULL });
+		cr_assert(strstr(R.out, "online,drained") != NULL, "%s",
+		    R.out);
+		cr_assert(strstr(R.out, want) != NULL, "no \"%s\" in:\n%s",
+		    want, R.out);
+		cr_assert(strstr(R.out, "s ago: deployments skip it") != NULL,
+		    "%s", R.out);
+	}
 	/* Twice is said, not recorded. */
 	h_ferry(&F, &R, (const char *[]){ "hosts", "drain", HOST[2], NULL });
 	cr_assert_neq(R.status, 0);
@@ -177,55 +191,123 @@ image_here(const char *digest)
 	return rc == 0;
 }
 
+/* image_id writes the engine's id of the image ref names into id ("" when
+ * there is none). */
+static void
+image_id(const char *ref, char *id, size_t len)
+{
+	struct h_run *r = malloc(sizeof(*r));
+
+	id[0] = '\0';
+	if (h_docker(r, (const char *[]){ "image", "inspect", "--format",
+	    "{{.Id}}", ref, NULL }) == 0)
+		snprintf(id, len, "%.80s", r->out);
+	id[strcspn(id, "\n")] = '\0';
+	free(r);
+}
+
+/* deploy_private deploys ref to the one host as revision rev (ok: it must
+ * succeed; else it must fail) and writes the revision's digest reference
+ * into digest. */
+static void
+deploy_private(int rev, const char *ref, int ok, char *digest, size_t len)
+{
+	char hosts[200], sql[300];
+
+	h_write(&F, "p.yml",
+	    "service: web\n"
+	    "image: %s\n"
+	    "hosts: %s\n"
+	    "port: { host: %d, container: 80 }\n"
+	    "health:\n"
+	    "  http: { path: /health, port: 80 }\n"
+	    "  interval: 200ms\n"
+	    "  deadline: 10s\n"
+	    "  min_healthy: 300ms\n", ref, names(hosts, sizeof(hosts), 1, 1),
+	    PORT);
+	if (ok)
+		cr_assert_eq(deploy_watch("p.yml"), 0, "%s%s", R.out, R.err);
+	else
+		cr_assert_neq(deploy_watch("p.yml"), 0, "%s%s", R.out, R.err);
+	snprintf(sql, sizeof(sql), "SELECT digest FROM revisions WHERE number "
+	    "= %d", rev);
+	cr_assert_eq(h_db_row(&F, "ferryd/ferryd.db", sql, NULL, 0, NULL,
+	    digest, len, NULL, NULL), 1);
+	cr_assert_neq(digest[0], '\0');
+	cr_assert(image_here(digest), "%s", digest);
+}
+
 /*
- * Three deploys of three images to one host (the agent keeps one stopped
- * revision): after the third, the first image is gone from the engine,
- * the second (kept for a way back) and the third (running) remain.
+ * Deploys of five images to one host (the agent keeps one stopped
+ * revision), the second of which fails there before a container is made
+ * (its container's name is taken).  After the fourth, ferry's name of the
+ * first image is gone from the engine, by reference and not forced: a
+ * name an operator gave the image in another repository keeps it; the
+ * second image, which no container ever used, is gone too; the third
+ * (kept for a way back) and the fourth (running) remain.  After the
+ * fifth, the third image, which no other name has, is gone from the
+ * engine altogether.
  */
 Test(ops, old_images_are_pruned_as_they_leave_the_kept_window)
 {
-	char ref[3][300], digest[3][300];
-	const char *tags[3] = { "a", "b", "c" };
-	char hosts[200];
+	char ref[5][300], digest[5][300], mine[200], blocker[200];
+	char idx[100], id2[100], id[100];
+	const char *tags[5] = { "a", "x", "b", "c", "d" };
+	struct h_run *r = malloc(sizeof(*r));
 	int k;
 
 	fleet(1);
-	for (k = 0; k < 3; k++) {
+	snprintf(mine, sizeof(mine), "ferry-test-mine/prune-%s:kept", HOST[0]);
+	snprintf(blocker, sizeof(blocker), "ferry-%s-web-r2", HOST[0]);
+	for (k = 0; k < 4; k++) {
 		private_image(tags[k], ref[k], sizeof(ref[k]));
-		h_write(&F, "p.yml",
-		    "service: web\n"
-		    "image: %s\n"
-		    "hosts: %s\n"
-		    "port: { host: %d, container: 80 }\n"
-		    "health:\n"
-		    "  http: { path: /health, port: 80 }\n"
-		    "  interval: 200ms\n"
-		    "  deadline: 10s\n"
-		    "  min_healthy: 300ms\n", ref[k], names(hosts,
-		    sizeof(hosts), 1, 1), PORT);
-		cr_assert_eq(deploy_watch("p.yml"), 0, "%s%s", R.out, R.err);
-		{
-			char sql[300];
-
-			snprintf(sql, sizeof(sql), "SELECT digest FROM "
-			    "revisions WHERE number = %d", k + 1);
-			cr_assert_eq(h_db_row(&F, "ferryd/ferryd.db", sql,
-			    NULL, 0, NULL, digest[k], sizeof(digest[k]), NULL,
-			    NULL), 1);
-			cr_assert_neq(digest[k][0], '\0');
+		/* Revision 2 is pulled, and its container cannot be made:
+		 * a container ferry does not know holds its name. */
+		if (k == 1)
+			cr_assert_eq(h_docker(r, (const char *[]){ "create",
+			    "--name", blocker, IMG "1", NULL }), 0, "%s",
+			    r->err);
+		deploy_private(k + 1, ref[k], k != 1, digest[k],
+		    sizeof(digest[k]));
+		if (k == 1) {
+			h_docker(r, (const char *[]){ "rm", "-f", blocker,
+			    NULL });
+			image_id(digest[1], idx, sizeof(idx));
+			cr_assert_neq(idx[0], '\0');
 		}
-		cr_assert(image_here(digest[k]), "%s", digest[k]);
+		/* Before it leaves the window, the first image gets a name
+		 * of someone else's (another repository). */
+		if (k == 0)
+			cr_assert_eq(h_docker(r, (const char *[]){ "tag",
+			    digest[0], mine, NULL }), 0, "%s", r->err);
 	}
+	/* Ferry's name went; Docker kept the image the other name has. */
 	cr_assert(!image_here(digest[0]), "%s was not pruned", digest[0]);
-	cr_assert(image_here(digest[1]), "the kept revision's image went");
-	cr_assert(image_here(digest[2]), "the running revision's image went");
+	cr_assert(image_here(mine), "%s went with ferry's name", mine);
+	cr_assert(h_log_has(AGENT[0], "the image stays: another name has "
+	    "it"), "the agent did not say the image stays");
+	h_docker(r, (const char *[]){ "rmi", mine, NULL });
+	/* The image of the swap that failed before making a container. */
+	image_id(idx, id, sizeof(id));
+	cr_assert_eq(id[0], '\0', "image %s (%s), which no container used, "
+	    "is still here", idx, digest[1]);
+	cr_assert(image_here(digest[2]), "the kept revision's image went");
+	cr_assert(image_here(digest[3]), "the running revision's image went");
 	assert_all_serve(0, 0, 1);
-	/* The host's own tidying: gone from the engine for good. */
-	for (k = 1; k < 3; k++) {
-		struct h_run *r = malloc(sizeof(*r));
 
-		h_docker_rm_host(HOST[0]);
+	/* The third leaves the window with no other name: the image goes. */
+	image_id(digest[2], id2, sizeof(id2));
+	cr_assert_neq(id2[0], '\0');
+	private_image(tags[4], ref[4], sizeof(ref[4]));
+	deploy_private(5, ref[4], 1, digest[4], sizeof(digest[4]));
+	image_id(id2, id, sizeof(id));
+	cr_assert_eq(id[0], '\0', "image %s (%s) is still here", id2,
+	    digest[2]);
+	cr_assert(image_here(digest[3]), "the kept revision's image went");
+
+	/* The host's own tidying: gone from the engine for good. */
+	h_docker_rm_host(HOST[0]);
+	for (k = 3; k < 5; k++)
 		h_docker(r, (const char *[]){ "rmi", "-f", digest[k], NULL });
-		free(r);
-	}
+	free(r);
 }

@@ -788,3 +788,61 @@ Test(records, unacked_in_recording_order_whatever_the_wall_clock_says)
 	cr_assert_eq(u.id[0], 3);
 	records_close(r);
 }
+
+/* ---- the images swaps brought ------------------------------------------ */
+
+struct seen_images {
+	int n;
+	uint64_t rev[4];
+	char image[4][128];
+};
+
+static void
+on_image(void *arg, uint64_t revision, const char *image)
+{
+	struct seen_images *s = arg;
+
+	cr_assert_lt(s->n, 4);
+	s->rev[s->n] = revision;
+	snprintf(s->image[s->n++], sizeof(s->image[0]), "%s", image);
+}
+
+/* Migration 4: an agent.db of version 3 gains the images table; an image
+ * recorded for a service is read back after a reopen, oldest revision
+ * first, one row per service and image (the latest revision that named
+ * it), apart from another service's; a forgotten one is gone. */
+Test(records, images_are_recorded_per_service_and_revision)
+{
+	struct records *r = open_records();
+	struct seen_images s;
+	char text[32];
+
+	records_close(r);
+	sql_exec("DROP TABLE images; PRAGMA user_version = 3");
+	r = open_records();
+	sql_text("PRAGMA user_version", text, sizeof(text));
+	cr_assert_eq(atoi(text), 4);
+	cr_assert_eq(records_image_put(r, "web", 3, "reg/web@sha256:bb"), 0);
+	cr_assert_eq(records_image_put(r, "web", 2, "reg/web@sha256:aa"), 0);
+	cr_assert_eq(records_image_put(r, "api", 1, "reg/web@sha256:aa"), 0);
+	/* A later revision with the same image moves its row. */
+	cr_assert_eq(records_image_put(r, "web", 4, "reg/web@sha256:bb"), 0);
+	r = reopen(r);
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(records_images_list(r, "web", on_image, &s), 0);
+	cr_assert_eq(s.n, 2);
+	cr_assert_eq(s.rev[0], 2);
+	cr_assert_str_eq(s.image[0], "reg/web@sha256:aa");
+	cr_assert_eq(s.rev[1], 4);
+	cr_assert_str_eq(s.image[1], "reg/web@sha256:bb");
+	cr_assert_eq(records_image_del(r, "web", "reg/web@sha256:aa"), 0);
+	cr_assert_eq(records_image_del(r, "web", "reg/web@sha256:zz"), 0);
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(records_images_list(r, "web", on_image, &s), 0);
+	cr_assert_eq(s.n, 1);
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(records_images_list(r, "api", on_image, &s), 0);
+	cr_assert_eq(s.n, 1);
+	cr_assert_eq(s.rev[0], 1);
+	records_close(r);
+}

@@ -2269,3 +2269,92 @@ Test(store, services_list_names_those_with_a_current_revision)
 	cr_assert_eq(s.current[1], 2);
 	store_close(st);
 }
+
+static void
+on_drift_mark(void *arg, const struct drift_mark *m)
+{
+	struct {
+		int n;
+		struct drift_mark v[4];
+	} *got = arg;
+
+	cr_assert_lt(got->n, 4);
+	got->v[got->n++] = *m;
+}
+
+/* Migration 14: a database of version 13 gains drift_marks; a mark put is
+ * read back whole after a reopen, one per (service, host, kind) (a second
+ * put replaces it), a kind other than removed or catch-up is refused, and
+ * a forgotten mark is gone (forgetting one that is not is no error). */
+Test(store, drift_marks_survive_a_reopen)
+{
+	struct store *st = open_store();
+	struct drift_mark m;
+	struct {
+		int n;
+		struct drift_mark v[4];
+	} got;
+
+	store_close(st);
+	sql_exec("DROP TABLE drift_marks; PRAGMA user_version = 13");
+	cr_assert_eq(sql_int("SELECT COUNT(*) FROM sqlite_master WHERE name "
+	    "= 'drift_marks'"), 0);
+	st = open_store();
+	cr_assert_eq(store_schema_version(st), 14);
+	cr_assert_eq(sql_int("SELECT COUNT(*) FROM sqlite_master WHERE name "
+	    "= 'drift_marks'"), 1);
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.service, sizeof(m.service), "web");
+	snprintf(m.host, sizeof(m.host), "web-2");
+	snprintf(m.kind, sizeof(m.kind), DRIFT_MARK_REMOVED);
+	snprintf(m.by, sizeof(m.by), "alice");
+	m.at_ms = 1700000000123ULL;
+	cr_assert_eq(store_drift_mark_put(st, &m), 0);
+	m.deployment = 7;		/* seen removed under deployment 7 */
+	cr_assert_eq(store_drift_mark_put(st, &m), 0);
+	memset(&m, 0, sizeof(m));
+	snprintf(m.service, sizeof(m.service), "web");
+	snprintf(m.host, sizeof(m.host), "web-2");
+	snprintf(m.kind, sizeof(m.kind), DRIFT_MARK_CATCH_UP);
+	snprintf(m.cause, sizeof(m.cause), "missed");
+	m.revision = 4;
+	m.deployment = 9;
+	m.catch_up = 11;
+	m.done = 1;
+	m.failed = 1;
+	m.at_ms = 1700000000456ULL;
+	cr_assert_eq(store_drift_mark_put(st, &m), 0);
+	snprintf(m.kind, sizeof(m.kind), "other");
+	cr_assert_neq(store_drift_mark_put(st, &m), 0);
+	store_close(st);
+
+	st = open_store();
+	memset(&got, 0, sizeof(got));
+	cr_assert_eq(store_drift_marks_list(st, on_drift_mark, &got), 0);
+	cr_assert_eq(got.n, 2);
+	cr_assert_str_eq(got.v[0].kind, DRIFT_MARK_CATCH_UP);
+	cr_assert_str_eq(got.v[0].service, "web");
+	cr_assert_str_eq(got.v[0].host, "web-2");
+	cr_assert_str_eq(got.v[0].cause, "missed");
+	cr_assert_eq(got.v[0].revision, 4);
+	cr_assert_eq(got.v[0].deployment, 9);
+	cr_assert_eq(got.v[0].catch_up, 11);
+	cr_assert_eq(got.v[0].done, 1);
+	cr_assert_eq(got.v[0].failed, 1);
+	cr_assert_eq(got.v[0].at_ms, 1700000000456ULL);
+	cr_assert_str_eq(got.v[1].kind, DRIFT_MARK_REMOVED);
+	cr_assert_str_eq(got.v[1].by, "alice");
+	cr_assert_eq(got.v[1].deployment, 7);
+	cr_assert_eq(got.v[1].at_ms, 1700000000123ULL);
+
+	cr_assert_eq(store_drift_mark_delete(st, "web", "web-2",
+	    DRIFT_MARK_REMOVED), 0);
+	cr_assert_eq(store_drift_mark_delete(st, "web", "web-9",
+	    DRIFT_MARK_REMOVED), 0);
+	memset(&got, 0, sizeof(got));
+	cr_assert_eq(store_drift_marks_list(st, on_drift_mark, &got), 0);
+	cr_assert_eq(got.n, 1);
+	cr_assert_str_eq(got.v[0].kind, DRIFT_MARK_CATCH_UP);
+	store_close(st);
+}
