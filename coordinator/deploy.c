@@ -2131,7 +2131,7 @@ what_runs(const struct plan *pl, char *buf, size_t len)
 static int
 lifecycle_matches(const struct spec *s, const struct host *h)
 {
-	size_t i, j;
+	size_t i;
 
 	if (s->hosts == SPEC_HOSTS_NAMES) {
 		for (i = 0; i < s->nhost_names; i++)
@@ -2139,17 +2139,7 @@ lifecycle_matches(const struct spec *s, const struct host *h)
 				return 1;
 		return 0;
 	}
-	for (i = 0; i < s->nhost_labels; i++) {
-		for (j = 0; j < h->rec.nlabels; j++)
-			if (strcmp(h->rec.labels[j].key,
-			    s->host_labels[i].name) == 0 &&
-			    strcmp(h->rec.labels[j].value,
-			    s->host_labels[i].value) == 0)
-				break;
-		if (j == h->rec.nlabels)
-			return 0;
-	}
-	return 1;
+	return plan_has_labels(s, h->rec.labels, h->rec.nlabels);
 }
 
 /* lifecycle_has: whether h's last heartbeat lists a container of service,

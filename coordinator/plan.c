@@ -26,19 +26,19 @@ fail(char *why, size_t whylen, int rc, const char *fmt, ...)
 	return rc;
 }
 
-static int
-has_labels(const struct plan_host *h, const struct spec *s)
+int
+plan_has_labels(const struct spec *s, const struct label *labels,
+    size_t nlabels)
 {
 	size_t i, j;
 
 	for (i = 0; i < s->nhost_labels; i++) {
-		for (j = 0; j < h->nlabels; j++)
-			if (strcmp(h->labels[j].key,
-			    s->host_labels[i].name) == 0 &&
-			    strcmp(h->labels[j].value,
+		for (j = 0; j < nlabels; j++)
+			if (strcmp(labels[j].key, s->host_labels[i].name) ==
+			    0 && strcmp(labels[j].value,
 			    s->host_labels[i].value) == 0)
 				break;
-		if (j == h->nlabels)
+		if (j == nlabels)
 			return 0;
 	}
 	return 1;
@@ -358,7 +358,8 @@ plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
 		}
 	} else {
 		for (i = 0; i < n; i++)
-			if (fleet[i].accepted && has_labels(&fleet[i], s))
+			if (fleet[i].accepted && plan_has_labels(s,
+			    fleet[i].labels, fleet[i].nlabels))
 				sel[k++] = &fleet[i];
 	}
 	if (k == 0) {

@@ -89,6 +89,11 @@ int plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
     enum plan_offline offline, struct plan *p, char *why, size_t whylen);
 void plan_free(struct plan *p);
 
+/* plan_has_labels: a host with these labels carries every label the
+ * spec's hosts name (a spec that names hosts by name has none: 1). */
+int plan_has_labels(const struct spec *s, const struct label *labels,
+    size_t nlabels);
+
 /* plan_strategy_text writes how s rolls out over r's hosts, in words:
  * "rolling", "canary on 2 of 6 hosts: 5% for 15m, 50% until ferry
  * promote; then the other hosts in 2 batches; judged every 30s ...",
