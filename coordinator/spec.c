@@ -2773,16 +2773,6 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 		return fail(c, kv[K_PROXY].k->line, "proxy", "the service "
 		    "publishes no host port (port:), and ferry-proxy serves "
 		    "host ports only: there is no proxy to set");
-	if (s->nports > 1 && kv[K_PROXY].k)
-		return fail(c, kv[K_PROXY].k->line, "proxy", "goes with one "
-		    "host port: ferry-proxy serves one port per service in "
-		    "this version, and ports: lists %zu (a host with "
-		    "ferry-proxy refuses several)", s->nports);
-	if (s->nports > 1 && s->strategy != SPEC_STRATEGY_ROLLING)
-		return fail(c, kv[K_STRATEGY].k->line, "strategy", "%s needs "
-		    "ferry-proxy, which serves one host port per service in "
-		    "this version, and ports: lists %zu",
-		    STRATEGY_NAMES[s->strategy], s->nports);
 	return check_strategy(c, &kv[K_STRATEGY], &kv[K_CANARY],
 	    &kv[K_BLUE_GREEN], &kv[K_ANALYSIS], &rk, s);
 }
