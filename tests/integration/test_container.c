@@ -298,12 +298,25 @@ both_become(int port2, int want)
 	return 0;
 }
 
+/* v2_of_10: of 10 requests on port (one connection each), how many
+ * version 2 answered. */
+static int
+v2_of_10(int port)
+{
+	int n = 0;
+
+	for (int i = 0; i < 10; i++)
+		n += version_on(port) == 2;
+	return n;
+}
+
 /*
  * Two host ports through ferry-proxy: a route each, to two container
  * ports of one container, which publishes neither.  v1, then v2 under a
  * load on both ports: no request fails and each port moved to v2; a
  * drain refuses both ports, an undrain serves both; a rollback moves both
- * back to v1; ferry remove closes both.
+ * back to v1; v2 beside it splits both ports, reweighed and completed on
+ * both; ferry remove closes both.
  */
 Test(container, several_ports_through_the_proxy)
 {
@@ -372,6 +385,29 @@ Test(container, several_ports_through_the_proxy)
 	cr_assert_eq(R.status, 0, "rollback: %s%s", R.out, R.err);
 	cr_assert_eq(version_on(PORT), 1);
 	cr_assert_eq(version_on(port2), 1);
+
+	/* v2 beside v1 (ferry swap --weight): each port splits; a new
+	 * weight changes both ports' split (the fast path: the routes read
+	 * and set, nothing started); the swap without a weight completes on
+	 * both ports. */
+	kp_spec("2", port2);
+	h_ferry_ms(&F, &R, (const char *[]){ "swap", HOST[0], path("kp.yml"),
+	    "--weight", "50", NULL }, 60000);
+	cr_assert_eq(R.status, 0, "swap --weight 50: %s%s", R.out, R.err);
+	cr_assert_eq(v2_of_10(PORT), 5);
+	cr_assert_eq(v2_of_10(port2), 5);
+	h_ferry_ms(&F, &R, (const char *[]){ "swap", HOST[0], path("kp.yml"),
+	    "--weight", "20", NULL }, 60000);
+	cr_assert_eq(R.status, 0, "swap --weight 20: %s%s", R.out, R.err);
+	cr_assert(h_log_has(AGENT[0], "the route read and set in"),
+	    "not the fast path (see %s)", AGENT[0]->log);
+	cr_assert_eq(v2_of_10(PORT), 2);
+	cr_assert_eq(v2_of_10(port2), 2);
+	h_ferry_ms(&F, &R, (const char *[]){ "swap", HOST[0], path("kp.yml"),
+	    NULL }, 60000);
+	cr_assert_eq(R.status, 0, "swap: %s%s", R.out, R.err);
+	cr_assert_eq(v2_of_10(PORT), 10);
+	cr_assert_eq(v2_of_10(port2), 10);
 
 	/* Removed: both ports close. */
 	h_ferry_ms(&F, &R, (const char *[]){ "remove", "kp", "--yes",
