@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -316,16 +318,17 @@ v2_of_10(int port)
  * load on both ports: no request fails and each port moved to v2; a
  * drain refuses both ports, an undrain serves both; a rollback moves both
  * back to v1; v2 beside it splits both ports, reweighed and completed on
- * both; ferry remove closes both.
+ * both; a proxy that lost its routes gets both back from the agent's
+ * reconciliation; ferry remove closes both.
  */
 Test(container, several_ports_through_the_proxy)
 {
-	int port2 = 0;
-	char bin[600], c[16], u1[96], u2[96];
+	int port2 = 0, k;
+	char bin[600], c[16], u1[96], u2[96], routes[700];
 	struct h_proc *load;
 	cJSON *o, *t;
 
-	for (int k = 0; k < 50; k++) {
+	for (k = 0; k < 50; k++) {
 		port2 = h_free_port();
 		if (port2 != PORT && h_port_free_on(ADDR[0], port2))
 			break;
@@ -408,6 +411,26 @@ Test(container, several_ports_through_the_proxy)
 	cr_assert_eq(R.status, 0, "swap: %s%s", R.out, R.err);
 	cr_assert_eq(v2_of_10(PORT), 10);
 	cr_assert_eq(v2_of_10(port2), 10);
+
+	/* A proxy that lost its routes (killed, routes.pb gone) gets both
+	 * back from the agent's reconciliation at its start. */
+	h_kill(AGENT[0], SIGTERM);
+	for (k = 0; k < H_MAX_HOSTS; k++)
+		if (F.proxies[k] != NULL && strstr(F.proxies[k]->name,
+		    HOST[0]) != NULL)
+			break;
+	cr_assert_lt(k, H_MAX_HOSTS);
+	h_kill(F.proxies[k], SIGKILL);
+	snprintf(routes, sizeof(routes), "%s/%s-proxy/routes.pb", F.dir,
+	    HOST[0]);
+	cr_assert_eq(unlink(routes), 0, "%s", routes);
+	h_start_proxy(&F, HOST[0]);
+	cr_assert_eq(version_on(PORT), 0);
+	cr_assert_eq(version_on(port2), 0);
+	AGENT[0] = h_start_agent(&F, HOST[0], NULL);
+	cr_assert(both_become(port2, 2), "the ports were not set again");
+	cr_assert(h_log_has(AGENT[0], "and its other ports (it was "
+	    "missing)"), "see %s", AGENT[0]->log);
 
 	/* Removed: both ports close. */
 	h_ferry_ms(&F, &R, (const char *[]){ "remove", "kp", "--yes",
