@@ -353,7 +353,7 @@ Test(container, several_ports_through_the_proxy)
 	h_bin("tests/ferry-load", bin, sizeof(bin));
 	snprintf(u1, sizeof(u1), "http://%s:%d/version", ADDR[0], PORT);
 	snprintf(u2, sizeof(u2), "http://%s:%d/version", ADDR[0], port2);
-	load = h_spawn(&F, "load", (const char *[]){ bin, "--connections", "2",
+	load = h_spawn(&F, "load", (const char *[]){ bin, "--connections", "1",
 	    "--interval", "20", "--duration", "60", "--timeout", "5",
 	    "--json", u1, u2, NULL });
 	h_sleep_ms(500);
