@@ -535,10 +535,14 @@ struct via {
 	const char *service;
 	uint32_t listen, port;		/* host port, container port: the
 					 * first of the spec's ports */
+	Ferry__ProxyMode mode;		/* the first one's mode */
 	/* The others, each a route of its own. */
 	uint32_t more_listen[VIA_MORE_MAX], more_port[VIA_MORE_MAX];
+	Ferry__ProxyMode more_mode[VIA_MORE_MAX];
 	size_t nmore;
-	Ferry__ProxySettings ps;	/* the routes' settings */
+	Ferry__ProxySettings ps;	/* the routes' settings (ps.mode: the
+					 * service's, for a port without its
+					 * own) */
 	uint32_t drain_ms;
 };
 
@@ -557,8 +561,28 @@ via_port(const struct via *v, size_t k, uint32_t *listen, uint32_t *port)
 	*port = k == 0 ? v->port : v->more_port[k - 1];
 }
 
+static Ferry__ProxyMode
+via_mode(const struct via *v, size_t k)
+{
+	return k == 0 ? v->mode : v->more_mode[k - 1];
+}
+
+/* port_mode: a PortBinding's mode (0: the service's, dflt). */
+static Ferry__ProxyMode
+port_mode(uint32_t mode, Ferry__ProxyMode dflt)
+{
+	return mode == 1 ? FERRY__PROXY_MODE__PROXY_HTTP :
+	    mode == 2 ? FERRY__PROXY_MODE__PROXY_TCP : dflt;
+}
+
+static const char *
+mode_name(Ferry__ProxyMode m)
+{
+	return m == FERRY__PROXY_MODE__PROXY_TCP ? "tcp" : "http";
+}
+
 /* via_more_label writes v's other ports as the ferry.ports label's text
- * ("8081:81 8443:443"; "" with none). */
+ * ("8081:81/http 8443:443/tcp"; "" with none). */
 static void
 via_more_label(const struct via *v, char *buf, size_t len)
 {
@@ -566,16 +590,19 @@ via_more_label(const struct via *v, char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (i = 0; i < v->nmore && n < len; i++)
-		n += (size_t)snprintf(buf + n, len - n, "%s%u:%u", i ? " " : "",
-		    v->more_listen[i], v->more_port[i]);
+		n += (size_t)snprintf(buf + n, len - n, "%s%u:%u/%s",
+		    i ? " " : "", v->more_listen[i], v->more_port[i],
+		    mode_name(v->more_mode[i]));
 }
 
 /* via_more_from takes v's other ports from a container's ferry.ports
- * label (the ports it was made with); pairs out of range are skipped. */
+ * label (the ports it was made with, each with its mode; v's first
+ * port's mode without one); pairs out of range are skipped. */
 static void
 via_more_from(struct via *v, const struct docker_state *st)
 {
 	const char *p = st->more_ports;
+	char m[8];
 	unsigned l, c;
 	int used;
 
@@ -583,10 +610,16 @@ via_more_from(struct via *v, const struct docker_state *st)
 	while (v->nmore < VIA_MORE_MAX &&
 	    sscanf(p, " %u:%u%n", &l, &c, &used) == 2) {
 		p += used;
+		m[0] = '\0';
+		if (*p == '/' && sscanf(p, "/%7[a-z]%n", m, &used) == 1)
+			p += used;
 		if (l == 0 || l > 65535 || c == 0 || c > 65535)
 			continue;
 		v->more_listen[v->nmore] = l;
-		v->more_port[v->nmore++] = c;
+		v->more_port[v->nmore] = c;
+		v->more_mode[v->nmore++] = strcmp(m, "tcp") == 0 ?
+		    FERRY__PROXY_MODE__PROXY_TCP : strcmp(m, "http") == 0 ?
+		    FERRY__PROXY_MODE__PROXY_HTTP : v->mode;
 	}
 }
 
@@ -612,10 +645,6 @@ via_init(struct via *v, const struct job *j, const char *service,
 		return;
 	v->listen = pb->host;
 	v->port = pb->container;
-	for (i = 0; i < nmore && v->nmore < VIA_MORE_MAX; i++) {
-		v->more_listen[v->nmore] = more[i]->host;
-		v->more_port[v->nmore++] = more[i]->container;
-	}
 	if (ps != NULL) {
 		v->ps = *ps;
 		v->ps.base = (ProtobufCMessage)PROTOBUF_C_MESSAGE_INIT(
@@ -628,6 +657,14 @@ via_init(struct via *v, const struct job *j, const char *service,
 		    FERRY__PROXY_MODE__PROXY_TCP;
 	}
 	v->drain_ms = v->ps.drain_timeout_ms ? v->ps.drain_timeout_ms : 30000;
+	/* Each port in its own mode, else the service's. */
+	v->mode = port_mode(pb->mode, v->ps.mode);
+	for (i = 0; i < nmore && v->nmore < VIA_MORE_MAX; i++) {
+		v->more_listen[v->nmore] = more[i]->host;
+		v->more_port[v->nmore] = more[i]->container;
+		v->more_mode[v->nmore++] = port_mode(more[i]->mode,
+		    v->ps.mode);
+	}
 }
 
 /* via_check asks the proxy for v's route before anything changes: a
@@ -647,8 +684,8 @@ via_check(const struct job *j, const struct via *v, char *err,
 static void
 via_label(const struct via *v, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s %u %u %u %llu %d",
-	    v->ps.mode == FERRY__PROXY_MODE__PROXY_TCP ? "tcp" : "http",
+	/* The mode is the first port's (the others' are in ferry.ports). */
+	snprintf(buf, len, "%s %u %u %u %llu %d", mode_name(v->mode),
 	    v->ps.drain_timeout_ms, v->ps.max_pause_ms,
 	    v->ps.upstream_timeout_ms, (unsigned long long)v->ps.max_body,
 	    v->ps.sticky ? 1 : 0);
@@ -673,7 +710,6 @@ via_from_label(struct via *v, const struct job *j,
 	v->service = st->service;
 	v->listen = st->listen;
 	v->port = st->port;
-	via_more_from(v, st);
 	if (sscanf(st->proxy, "%7s %u %u %u %llu %d", mode, &d, &p, &u, &mb,
 	    &sticky) == 6) {
 		v->ps.mode = strcmp(mode, "tcp") == 0 ?
@@ -686,7 +722,24 @@ via_from_label(struct via *v, const struct job *j,
 		v->ps.sticky = sticky != 0;
 	}
 	v->drain_ms = d ? d : 30000;
+	v->mode = v->ps.mode;
+	via_more_from(v, st);
 	return 0;
+}
+
+/* via_ports_from makes v's host ports and their modes those container st
+ * was made with (its labels: ferry.proxy's mode for the first, ferry.ports
+ * for the others), for a rollback to it. */
+static void
+via_ports_from(struct via *v, const struct docker_state *st)
+{
+	char mode[8];
+
+	if (sscanf(st->proxy, "%7s", mode) == 1)
+		v->mode = strcmp(mode, "tcp") == 0 ?
+		    FERRY__PROXY_MODE__PROXY_TCP :
+		    FERRY__PROXY_MODE__PROXY_HTTP;
+	via_more_from(v, st);
 }
 
 /* addr_of gets container id's address now ("" when it has none). */
@@ -733,6 +786,12 @@ via_route(const struct job *j, struct docker *d, const struct via *v,
 		proxyctl_route_init(&r[k], v->service, j->publish, listen,
 		    &v->ps, 0);
 		r[k].hold = hold;
+		/* Its own mode; a tcp port has no cookies and no bodies. */
+		r[k].mode = via_mode(v, k);
+		if (r[k].mode == FERRY__PROXY_MODE__PROXY_TCP) {
+			r[k].sticky = 0;
+			r[k].max_body = 0;
+		}
 	}
 	for (i = 0; i < n; i++) {
 		if (to[i].ip != NULL && to[i].ip[0] != '\0')
@@ -1425,6 +1484,14 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		return fail_early(o, "refused: %s lists %zu host ports, and "
 		    "ferry-proxy serves at most %d of a service", s->service,
 		    s->n_more_ports + 1, PROXYCTL_PORTS_MAX);
+	if (s->port != NULL && s->port->mode > 2)
+		return fail_early(o, "refused: ports[0].mode: %u is not 0 "
+		    "(the service's), 1 (http) or 2 (tcp)", s->port->mode);
+	for (i = 0; i < s->n_more_ports; i++)
+		if (s->more_ports[i]->mode > 2)
+			return fail_early(o, "refused: ports[%zu].mode: %u is "
+			    "not 0 (the service's), 1 (http) or 2 (tcp)", i + 1,
+			    s->more_ports[i]->mode);
 	for (i = 0; via.on && i < s->n_more_ports; i++)
 		if (s->more_ports[i]->host == 0 ||
 		    s->more_ports[i]->host > 65535 ||
@@ -1927,7 +1994,7 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 		uint64_t brev = rev_of(beside);
 
 		/* Its host ports: those it was made with. */
-		via_more_from(&via, beside);
+		via_ports_from(&via, beside);
 		snprintf(cur_addr, sizeof(cur_addr), "%s", cur->ip);
 		if (via_only(j, d, &via, beside->id, brev, err,
 		    sizeof(err)) != 0) {
@@ -1972,7 +2039,7 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 		via.on = 0;
 	}
 	if (via.on)
-		via_more_from(&via, kept);	/* the ports it was made with */
+		via_ports_from(&via, kept);	/* the ports it was made with */
 	if (via.on && cur != NULL)
 		order = SWAPSM_START_FIRST;	/* the kept one starts beside */
 	rc = swapsm_init(&sm, SWAPSM_ROLLBACK, order, cur != NULL ?
@@ -2567,8 +2634,11 @@ route_is(const struct via *v, const struct proxyctl_route *r,
 
 	for (k = 0; k < via_nports(v); k++) {
 		via_port(v, k, &listen, &p);
-		if (listen == r->listen_port)
+		if (listen == r->listen_port) {
 			port = p;
+			if (r->mode != via_mode(v, k))
+				return 0;
+		}
 	}
 	for (i = 0; i < r->ntargets; i++) {
 		if (r->targets[i].draining)

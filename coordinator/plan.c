@@ -500,8 +500,10 @@ ports_text(const struct spec *s, char *buf, size_t len)
 	}
 	buf[0] = '\0';
 	for (i = 0; i < s->nports && o < len; i++)
-		o += (size_t)snprintf(buf + o, len - o, "%s%u:%u", i ? ", " :
-		    "", s->ports[i].host, s->ports[i].container);
+		o += (size_t)snprintf(buf + o, len - o, "%s%u:%u%s", i ? ", " :
+		    "", s->ports[i].host, s->ports[i].container,
+		    s->ports[i].mode == SPEC_PORT_MODE_HTTP ? "/http" :
+		    s->ports[i].mode == SPEC_PORT_MODE_TCP ? "/tcp" : "");
 	return buf;
 }
 

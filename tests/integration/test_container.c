@@ -20,6 +20,7 @@
 #include <criterion/criterion.h>
 
 #include "dkit.h"
+#include "proxywire.h"
 
 TestSuite(container, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -256,8 +257,11 @@ Test(container, a_bind_outside_the_allowed_paths_is_refused_at_plan_time)
 	cr_assert_eq(R.status, 0, "plan: %s%s", R.out, R.err);
 }
 
+static int PORT3;		/* kp's third host port: 81 in tcp mode */
+
 /* kp_spec writes kp.yml: image tag, two host ports through the proxy to
- * two container ports (two busybox httpd in one container), start-first. */
+ * two container ports (two busybox httpd in one container), and a third
+ * to the second container port in tcp mode; start-first. */
 static void
 kp_spec(const char *tag, int port2)
 {
@@ -266,13 +270,14 @@ kp_spec(const char *tag, int port2)
 	    "image: " IMG "%s\n"
 	    "hosts: [%s]\n"
 	    "ports: [ { host: %d, container: 80 }, { host: %d, container: "
-	    "81 } ]\n"
+	    "81 }, { host: %d, container: 81, mode: tcp } ]\n"
 	    "command: [/bin/sh, -c, \"trap 'exit 0' TERM INT; "
 	    "/bin/busybox httpd -f -p 80 -h /www & /bin/busybox httpd -f -p "
 	    "81 -h /www & wait\"]\n"
 	    "health: { http: { path: /health, port: 80 }, interval: 300ms }\n"
 	    "proxy: { drain_timeout: 3s }\n"
-	    "rollout: { order: start-first }\n", tag, HOST[0], PORT, port2);
+	    "rollout: { order: start-first }\n", tag, HOST[0], PORT, port2,
+	    PORT3);
 }
 
 /* version_on: the version host 0 serves on port (0: no 200). */
@@ -287,17 +292,47 @@ version_on(int port)
 	return v ? atoi(v + 8) : -1;
 }
 
-/* both_become: both ports serve version want (0: both refuse) within
- * 15 s. */
+/* ports_become: kp's three ports serve version want (0: all refuse)
+ * within 15 s. */
 static int
-both_become(int port2, int want)
+ports_become(int port2, int want)
 {
 	for (int i = 0; i < 150; i++) {
-		if (version_on(PORT) == want && version_on(port2) == want)
+		if (version_on(PORT) == want && version_on(port2) == want &&
+		    version_on(PORT3) == want)
 			return 1;
 		h_sleep_ms(100);
 	}
 	return 0;
+}
+
+/* route_modes: how many routes of kp host 0's proxy has, each asserted
+ * in its port's mode (PORT3 tcp, the others http). */
+static int
+route_modes(void)
+{
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+	Ferry__ProxyReply *rp = NULL;
+	char ctl[600], err[300];
+	int n = 0;
+
+	rq.op_case = FERRY__PROXY_REQUEST__OP_STATUS;
+	rq.status = 1;
+	h_proxy_control(&F, HOST[0], ctl, sizeof(ctl));
+	cr_assert_eq(proxywire_call(ctl, &rq, &rp, NULL, NULL, 5000, err,
+	    sizeof(err)), 0, "%s", err);
+	for (size_t i = 0; i < rp->n_routes; i++) {
+		const Ferry__ProxyRoute *r = rp->routes[i];
+
+		if (strcmp(r->service, "kp") != 0 || r->removed)
+			continue;
+		n++;
+		cr_assert_eq(r->mode, r->listen_port == (uint32_t)PORT3 ?
+		    FERRY__PROXY_MODE__PROXY_TCP :
+		    FERRY__PROXY_MODE__PROXY_HTTP, "port %u", r->listen_port);
+	}
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	return n;
 }
 
 /* v2_of_10: of 10 requests on port (one connection each), how many
@@ -313,8 +348,8 @@ v2_of_10(int port)
 }
 
 /*
- * Two host ports through ferry-proxy: a route each, to two container
- * ports of one container, which publishes neither.  v1, then v2 under a
+ * Three host ports through ferry-proxy: a route each, to two container
+ * ports of one container, which publishes none, the third in tcp mode.  v1, then v2 under a
  * load on both ports: no request fails and each port moved to v2; a
  * drain refuses both ports, an undrain serves both; a rollback moves both
  * back to v1; v2 beside it splits both ports, reweighed and completed on
@@ -324,13 +359,19 @@ v2_of_10(int port)
 Test(container, several_ports_through_the_proxy)
 {
 	int port2 = 0, k;
-	char bin[600], c[16], u1[96], u2[96], routes[700];
+	char bin[600], c[64], u1[96], u2[96], routes[700];
 	struct h_proc *load;
 	cJSON *o, *t;
 
 	for (k = 0; k < 50; k++) {
 		port2 = h_free_port();
 		if (port2 != PORT && h_port_free_on(ADDR[0], port2))
+			break;
+	}
+	for (k = 0; k < 50; k++) {
+		PORT3 = h_free_port();
+		if (PORT3 != PORT && PORT3 != port2 &&
+		    h_port_free_on(ADDR[0], PORT3))
 			break;
 	}
 	AGENT[0] = h_add_agent(&F, HOST[0], ADDR[0]);
@@ -345,9 +386,12 @@ Test(container, several_ports_through_the_proxy)
 	cr_assert_eq(inspect(cname(0, "kp", 1), "{{json "
 	    ".HostConfig.PortBindings}}"), 0);
 	cr_assert(strstr(R.out, "HostPort") == NULL, "%s", R.out);
-	snprintf(c, sizeof(c), "%d:81", port2);
+	snprintf(c, sizeof(c), "%d:81/http %d:81/tcp", port2, PORT3);
 	inspect_is(cname(0, "kp", 1), "{{index .Config.Labels "
 	    "\"ferry.ports\"}}", c);
+	/* Each port a route of the proxy's, in its own mode. */
+	cr_assert_eq(route_modes(), 3);
+	cr_assert_eq(version_on(PORT3), 1);
 
 	/* v2 under a load on both ports. */
 	h_bin("tests/ferry-load", bin, sizeof(bin));
@@ -372,15 +416,16 @@ Test(container, several_ports_through_the_proxy)
 	cJSON_Delete(o);
 	cr_assert_eq(version_on(PORT), 2);
 	cr_assert_eq(version_on(port2), 2);
+	cr_assert_eq(version_on(PORT3), 2);
 
 	/* Drained: neither port takes a connection; undrained: both do. */
 	h_ferry(&F, &R, (const char *[]){ "hosts", "drain", HOST[0], NULL });
 	cr_assert_eq(R.status, 0, "%s", R.err);
-	cr_assert(both_become(port2, 0), "a port serves while drained");
+	cr_assert(ports_become(port2, 0), "a port serves while drained");
 	h_ferry(&F, &R, (const char *[]){ "hosts", "undrain", HOST[0],
 	    NULL });
 	cr_assert_eq(R.status, 0, "%s", R.err);
-	cr_assert(both_become(port2, 2), "a port refuses once undrained");
+	cr_assert(ports_become(port2, 2), "a port refuses once undrained");
 
 	/* A rollback moves both ports. */
 	h_ferry_ms(&F, &R, (const char *[]){ "rollback", "kp", "--to", "1",
@@ -428,7 +473,7 @@ Test(container, several_ports_through_the_proxy)
 	cr_assert_eq(version_on(PORT), 0);
 	cr_assert_eq(version_on(port2), 0);
 	AGENT[0] = h_start_agent(&F, HOST[0], NULL);
-	cr_assert(both_become(port2, 2), "the ports were not set again");
+	cr_assert(ports_become(port2, 2), "the ports were not set again");
 	cr_assert(h_log_has(AGENT[0], "and its other ports (it was "
 	    "missing)"), "see %s", AGENT[0]->log);
 
@@ -436,7 +481,8 @@ Test(container, several_ports_through_the_proxy)
 	h_ferry_ms(&F, &R, (const char *[]){ "remove", "kp", "--yes",
 	    "--watch", NULL }, 60000);
 	cr_assert_eq(R.status, 0, "remove: %s%s", R.out, R.err);
-	cr_assert(both_become(port2, 0), "a port still serves after remove");
+	cr_assert(ports_become(port2, 0), "a port still serves after remove");
+	cr_assert_eq(route_modes(), 0);
 }
 
 /* Three independent mistakes: three lines, in the file's order, and

@@ -460,9 +460,9 @@ Test(plan, diff_shows_the_container_keys)
 	    "labels: { team: y }\n"
 	    "log: { driver: json-file, options: { max-size: 1m } }\n"
 	    "ports: [ { host: 8080, container: 80 }, { host: 9090, container: "
-	    "90 } ]\nrollout: { order: stop-first }\n");
+	    "90, mode: tcp } ]\nrollout: { order: stop-first }\n");
 	static const char *const want[] = {
-		"ports: 8080:80 -> 8080:80, 9090:90",
+		"ports: 8080:80 -> 8080:80, 9090:90/tcp",
 		"command: [a] -> [a, b]",
 		"entrypoint: (the image's) -> [/init]",
 		"workdir: (the image's) -> /srv",

@@ -2420,7 +2420,22 @@ Test(spec, container_key_refusals)
 	    "expected a list of ports like [ { host: 8080, container: 80 }, "
 	    "{ host: 9090, container: 9090 } ], got a mapping");
 	refused5("ports: []", "web.yml:5: ports: expected at least one port "
-	    "(leave ports: out for none)");
+	    "(leave ports: out for none)");	refused5("ports: [ { host: 80, container: 80, mode: udp } ]",
+	    "web.yml:5: ports[0].mode: expected http or tcp, got \"udp\"");
+}
+
+/* A port's own mode through ferry-proxy; without one, the service's. */
+Test(spec, a_port_s_own_mode)
+{
+	struct spec *s = parse_ok(edit(4, "ports: [ { host: 8080, container: "
+	    "80 }, { host: 9090, container: 90, mode: tcp }, { host: 9091, "
+	    "container: 91, mode: http } ]\nproxy: { sticky: true }"));
+
+	cr_assert_eq(s->nports, 3);
+	cr_assert_eq(s->ports[0].mode, SPEC_PORT_MODE_SERVICE);
+	cr_assert_eq(s->ports[1].mode, SPEC_PORT_MODE_TCP);
+	cr_assert_eq(s->ports[2].mode, SPEC_PORT_MODE_HTTP);
+	spec_free(s);
 }
 
 Test(spec, port_and_ports_and_the_proxy)
