@@ -143,6 +143,7 @@ status_reply(struct cconn *c)
 	struct revstat *s;
 	struct svcstat *v;
 	size_t nr = 0, nt = 0, nv = 0, ns = 0, i = 0, k = 0;
+	int pass;
 
 	for (r = P->routes; r != NULL; r = r->next) {
 		nr++;
@@ -167,7 +168,7 @@ status_reply(struct cconn *c)
 	/* One entry a (service, host port): the live route's settings,
 	 * with the targets of its removed (draining) predecessors too; live
 	 * routes first, then those of ports that left their service. */
-	for (int pass = 0; pass < 2; pass++)
+	for (pass = 0; pass < 2; pass++)
 	for (r = P->routes; r != NULL; r = r->next) {
 		Ferry__ProxyRoute *o = &rt[i];
 		struct route *q;
