@@ -1335,6 +1335,8 @@ state_from_json(const cJSON *j, struct docker_state *st)
 	if (!st->weighted)
 		st->weight = 0;
 	copy_str(st->proxy, sizeof(st->proxy), at(labels, "ferry.proxy"));
+	copy_str(st->more_ports, sizeof(st->more_ports), at(labels,
+	    "ferry.ports"));
 	copy_str(st->restart, sizeof(st->restart), at(labels,
 	    "ferry.restart"));
 	copy_str(st->health_check, sizeof(st->health_check), at(labels,

@@ -157,6 +157,9 @@ struct docker_state {
 	int weighted;		/* it has that label (0 is a share) */
 	char proxy[96];		/* ferry.proxy label: the route's settings
 				 * (swap.c writes and reads it) */
+	char more_ports[200];	/* ferry.ports label: the proxy's other
+				 * host ports of it, "listen:port ..."
+				 * (swap.c writes and reads it) */
 	uint32_t stop_timeout_s;	/* its Config.StopTimeout (the spec's
 					 * stop_timeout), 0: not set (10 s) */
 	/* ferry.health label: the check the agent keeps probing it by

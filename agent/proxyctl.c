@@ -93,28 +93,24 @@ call(const char *ctl, const Ferry__ProxyRequest *rq, Ferry__ProxyReply **out,
 	return 0;
 }
 
-int
-proxyctl_set(const char *ctl, const struct proxyctl_route *r, char *err,
-    size_t errlen)
+/* route_to fills pr (with t and tp for its targets) from r. */
+static void
+route_to(const struct proxyctl_route *r, Ferry__ProxyRoute *pr,
+    Ferry__ProxyTarget *t, Ferry__ProxyTarget **tp)
 {
-	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
-	Ferry__ProxyRoute pr = FERRY__PROXY_ROUTE__INIT;
-	Ferry__ProxyTarget t[PROXYCTL_TARGETS_MAX], *tp[PROXYCTL_TARGETS_MAX];
-	Ferry__ProxyReply *rep = NULL;
-	char what[200];
 	size_t i;
-	int rc;
 
-	pr.service = (char *)r->service;
-	pr.mode = r->mode;
-	pr.listen_address = (char *)r->listen_address;
-	pr.listen_port = r->listen_port;
-	pr.drain_timeout_ms = r->drain_timeout_ms;
-	pr.max_pause_ms = r->max_pause_ms;
-	pr.upstream_timeout_ms = r->upstream_timeout_ms;
-	pr.max_body = r->max_body;
-	pr.hold = r->hold;
-	pr.sticky = r->sticky;
+	ferry__proxy_route__init(pr);
+	pr->service = (char *)r->service;
+	pr->mode = r->mode;
+	pr->listen_address = (char *)r->listen_address;
+	pr->listen_port = r->listen_port;
+	pr->drain_timeout_ms = r->drain_timeout_ms;
+	pr->max_pause_ms = r->max_pause_ms;
+	pr->upstream_timeout_ms = r->upstream_timeout_ms;
+	pr->max_body = r->max_body;
+	pr->hold = r->hold;
+	pr->sticky = r->sticky;
 	for (i = 0; i < r->ntargets && i < PROXYCTL_TARGETS_MAX; i++) {
 		ferry__proxy_target__init(&t[i]);
 		t[i].revision = r->targets[i].revision;
@@ -123,11 +119,54 @@ proxyctl_set(const char *ctl, const struct proxyctl_route *r, char *err,
 		t[i].weight = r->targets[i].weight;
 		tp[i] = &t[i];
 	}
-	pr.targets = tp;
-	pr.n_targets = i;
-	rq.op_case = FERRY__PROXY_REQUEST__OP_SET;
-	rq.set = &pr;
-	snprintf(what, sizeof(what), "set the route of %s", r->service);
+	pr->targets = tp;
+	pr->n_targets = i;
+}
+
+int
+proxyctl_set(const char *ctl, const struct proxyctl_route *r, char *err,
+    size_t errlen)
+{
+	return proxyctl_set_ports(ctl, r, 1, err, errlen);
+}
+
+int
+proxyctl_set_ports(const char *ctl, const struct proxyctl_route *rs,
+    size_t n, char *err, size_t errlen)
+{
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+	Ferry__ProxyPortSet ps = FERRY__PROXY_PORT_SET__INIT;
+	Ferry__ProxyRoute pr[PROXYCTL_PORTS_MAX], *prp[PROXYCTL_PORTS_MAX];
+	Ferry__ProxyTarget t[PROXYCTL_PORTS_MAX][PROXYCTL_TARGETS_MAX];
+	Ferry__ProxyTarget *tp[PROXYCTL_PORTS_MAX][PROXYCTL_TARGETS_MAX];
+	Ferry__ProxyReply *rep = NULL;
+	char what[200];
+	size_t i;
+	int rc;
+
+	if (n == 0 || n > PROXYCTL_PORTS_MAX) {
+		snprintf(err, errlen, "ferry-proxy: %s: %zu ports, 1 to %d",
+		    n > 0 ? rs[0].service : "?", n, PROXYCTL_PORTS_MAX);
+		return FERR_ARG;
+	}
+	for (i = 0; i < n; i++) {
+		route_to(&rs[i], &pr[i], t[i], tp[i]);
+		prp[i] = &pr[i];
+	}
+	if (n == 1) {
+		rq.op_case = FERRY__PROXY_REQUEST__OP_SET;
+		rq.set = &pr[0];
+		snprintf(what, sizeof(what), "set the route of %s",
+		    rs[0].service);
+	} else {
+		ps.service = (char *)rs[0].service;
+		ps.routes = prp;
+		ps.n_routes = n;
+		rq.op_case = FERRY__PROXY_REQUEST__OP_PORTS;
+		rq.ports = &ps;
+		snprintf(what, sizeof(what), "set the %zu routes of %s", n,
+		    rs[0].service);
+	}
 	rc = call(ctl, &rq, &rep, what, err, errlen);
 	if (rep != NULL)
 		ferry__proxy_reply__free_unpacked(rep, NULL);
@@ -178,6 +217,7 @@ route_from(const Ferry__ProxyRoute *p, struct proxyctl_route *r)
 	r->max_body = p->max_body;
 	r->sticky = p->sticky;
 	r->hold = p->hold;
+	r->removed = p->removed;
 	for (i = 0; i < p->n_targets && r->ntargets < PROXYCTL_TARGETS_MAX;
 	    i++) {
 		const Ferry__ProxyTarget *t = p->targets[i];
@@ -216,6 +256,7 @@ proxyctl_get(const char *ctl, const char *service, struct proxyctl_route *r,
 	rc = FERR_NOTFOUND;
 	for (i = 0; i < rep->n_routes; i++)
 		if (rep->routes[i]->service != NULL &&
+		    !rep->routes[i]->removed &&
 		    strcmp(rep->routes[i]->service, service) == 0) {
 			route_from(rep->routes[i], r);
 			rc = 0;
@@ -225,6 +266,28 @@ proxyctl_get(const char *ctl, const char *service, struct proxyctl_route *r,
 	if (rc == FERR_NOTFOUND)
 		snprintf(err, errlen, "ferry-proxy: no route for %s", service);
 	return rc;
+}
+
+int
+proxyctl_get_all(const char *ctl, const char *service,
+    struct proxyctl_route *rs, size_t max, size_t *n, char *err,
+    size_t errlen)
+{
+	Ferry__ProxyReply *rep = NULL;
+	size_t i;
+	int rc, pass;
+
+	*n = 0;
+	if ((rc = status(ctl, &rep, err, errlen)) != 0)
+		return rc;
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < rep->n_routes && *n < max; i++)
+			if (rep->routes[i]->service != NULL &&
+			    rep->routes[i]->removed == (pass == 1) &&
+			    strcmp(rep->routes[i]->service, service) == 0)
+				route_from(rep->routes[i], &rs[(*n)++]);
+	ferry__proxy_reply__free_unpacked(rep, NULL);
+	return 0;
 }
 
 int
@@ -262,45 +325,58 @@ proxyctl_wait_drained(const char *ctl, const char *service,
     int (*stopped)(void), uint64_t *finished, char *err, size_t errlen)
 {
 	uint64_t deadline = clock_mono_ms() + timeout_ms;
-	struct proxyctl_route r;
+	struct proxyctl_route *rs;
+	char at[80];
 	int first = 1, rc;
-	size_t i;
+	size_t i, k, n;
 
 	*finished = 0;
+	if (port != 0)
+		snprintf(at, sizeof(at), "%s:%u", address, port);
+	else
+		snprintf(at, sizeof(at), "%s", address);
+	if ((rs = calloc(2 * PROXYCTL_PORTS_MAX, sizeof(*rs))) == NULL) {
+		snprintf(err, errlen, "ferry-proxy: %s: out of memory",
+		    service);
+		return FERR_NOMEM;
+	}
 	for (;;) {
 		uint64_t active = 0;
 		int found = 0;
 
-		if ((rc = proxyctl_get(ctl, service, &r, err, errlen)) ==
-		    FERR_NOTFOUND)
-			return 0;	/* no route: nothing in flight */
-		if (rc != 0)
-			return rc;
-		for (i = 0; i < r.ntargets; i++)
-			if (strcmp(r.targets[i].address, address) == 0 &&
-			    r.targets[i].port == port) {
-				active += r.targets[i].active;
-				found = 1;
-			}
+		if ((rc = proxyctl_get_all(ctl, service, rs,
+		    2 * PROXYCTL_PORTS_MAX, &n, err, errlen)) != 0)
+			break;
+		for (k = 0; k < n; k++)
+			for (i = 0; i < rs[k].ntargets; i++)
+				if (strcmp(rs[k].targets[i].address,
+				    address) == 0 && (port == 0 ||
+				    rs[k].targets[i].port == port)) {
+					active += rs[k].targets[i].active;
+					found = 1;
+				}
 		if (first)
 			*finished = active;
 		first = 0;
 		if (!found || active == 0)
-			return 0;
+			break;	/* rc 0; no route: nothing in flight */
 		if (stopped != NULL && stopped()) {
 			snprintf(err, errlen, "ferry-proxy: %s: stopped while "
-			    "%s:%u drained", service, address, port);
-			return FERR_CLOSED;
+			    "%s drained", service, at);
+			rc = FERR_CLOSED;
+			break;
 		}
 		if (clock_mono_ms() >= deadline) {
 			snprintf(err, errlen, "ferry-proxy: %s: %llu still in "
-			    "flight on %s:%u after %u ms", service,
-			    (unsigned long long)active, address, port,
-			    timeout_ms);
-			return FERR_TIMEOUT;
+			    "flight on %s after %u ms", service,
+			    (unsigned long long)active, at, timeout_ms);
+			rc = FERR_TIMEOUT;
+			break;
 		}
 		nap(PROXYCTL_POLL_MS);
 	}
+	free(rs);
+	return rc;
 }
 
 int

@@ -18,6 +18,8 @@
 #include "ferry.pb-c.h"
 
 #define PROXYCTL_TARGETS_MAX	4
+#define PROXYCTL_PORTS_MAX	16	/* routes (host ports) of one service:
+					 * as many as a spec's ports: */
 #define PROXYCTL_TIMEOUT_MS	5000	/* one request and its reply */
 #define PROXYCTL_POLL_MS	100	/* between two looks while draining */
 
@@ -32,8 +34,8 @@ struct proxyctl_target {
 	uint64_t active;
 };
 
-/* What a service's route is: where the proxy listens, how it serves, and
- * its targets. */
+/* What a route of a service is (one per host port): where the proxy
+ * listens, how it serves, and its targets. */
 struct proxyctl_route {
 	char service[128];
 	char listen_address[64];
@@ -45,6 +47,8 @@ struct proxyctl_route {
 	int hold;		/* new requests wait (up to max_pause) */
 	struct proxyctl_target targets[PROXYCTL_TARGETS_MAX];
 	size_t ntargets;
+	/* Read back only: its port left the service's routes (draining). */
+	int removed;
 };
 
 /*
@@ -73,7 +77,18 @@ int
 proxyctl_set(const char *ctl, const struct proxyctl_route *r, char *err,
     size_t errlen);
 
-/* proxyctl_remove removes service's route: the proxy stops listening for
+/*
+ * proxyctl_set_ports replaces every route of the service (rs[0].service)
+ * with rs[0..n), one per host port, together and atomically: a port that
+ * is not in rs stops listening and drains, targets that leave a route
+ * drain.  n 1 sends the older single set, which means the same.  Returns
+ * as proxyctl_set.
+ */
+int
+proxyctl_set_ports(const char *ctl, const struct proxyctl_route *rs,
+    size_t n, char *err, size_t errlen);
+
+/* proxyctl_remove removes service's routes (every port): the proxy stops listening for
  * it and drains what is in flight.  A service without a route is not an
  * error. */
 int
@@ -81,13 +96,24 @@ proxyctl_remove(const char *ctl, const char *service, char *err,
     size_t errlen);
 
 /*
- * proxyctl_get reads service's route into *r (with each target's
- * draining flag and requests in flight).  Returns 0, FERR_NOTFOUND when
- * the proxy has no route for it, or an error as proxyctl_set.
+ * proxyctl_get reads service's live route into *r (its first port's, with
+ * each target's draining flag and requests in flight).  Returns 0,
+ * FERR_NOTFOUND when the proxy has no live route for it, or an error as
+ * proxyctl_set.
  */
 int
 proxyctl_get(const char *ctl, const char *service, struct proxyctl_route *r,
     char *err, size_t errlen);
+
+/*
+ * proxyctl_get_all reads every route of service into rs[0..max) (live
+ * ones first, then those of ports that left it, removed set), *n how
+ * many.  Returns 0 (*n may be 0) or an error as proxyctl_set.
+ */
+int
+proxyctl_get_all(const char *ctl, const char *service,
+    struct proxyctl_route *rs, size_t max, size_t *n, char *err,
+    size_t errlen);
 
 /*
  * proxyctl_routes calls fn once per route the proxy has (the start-up
@@ -100,8 +126,9 @@ proxyctl_routes(const char *ctl,
 
 /*
  * proxyctl_wait_drained waits, looking every PROXYCTL_POLL_MS, until the
- * target address:port of service has nothing in flight (it left the
- * route, or its count of active requests or connections is 0), for at
+ * target address:port (port 0: any port) of service has nothing in flight
+ * on any of the service's routes (it left them, or its count of active
+ * requests or connections is 0), for at
  * most timeout_ms, or until stopped (when not NULL) returns non-zero.
  * *finished gets the number in flight at the first look (what drained).  Returns 0 when it
  * drained, FERR_TIMEOUT when timeout_ms passed first (the proxy closes

@@ -516,22 +516,112 @@ watch(struct job *j, struct docker *d, const char *cid, uint64_t revision,
 /* ---- the proxy: where the service's traffic goes ------------------------ */
 
 /*
- * A service with a host port, on an agent with a ferry-proxy, is served by
- * the proxy on that port: its containers publish nothing and are reached
- * on their own addresses.  Every route change goes through proxyctl.c;
- * the containers carry what a route needs in their labels (ferry.listen,
- * ferry.port, ferry.proxy, ferry.weight), so that the reconciliation at
- * start can point a route at what runs with no command at hand.
+ * A service with host ports, on an agent with a ferry-proxy, is served by
+ * the proxy on those ports, a route each: its containers publish nothing
+ * and are reached on their own addresses, each route's targets at that
+ * mapping's container port.  A service's routes change together (one
+ * request: proxyctl_set_ports).  Every route change goes through
+ * proxyctl.c; the containers carry what a route needs in their labels
+ * (ferry.listen, ferry.port, ferry.ports, ferry.proxy, ferry.weight), so
+ * that the reconciliation at start can point the routes at what runs with
+ * no command at hand.
  */
+#define VIA_MORE_MAX (PROXYCTL_PORTS_MAX - 1)
+
 struct via {
 	int on;				/* the swap goes through the proxy */
 	int legacy;			/* the old one publishes the port itself:
 					 * the proxy cannot serve it */
 	const char *service;
-	uint32_t listen, port;		/* host port, container port */
-	Ferry__ProxySettings ps;	/* the route's settings */
+	uint32_t listen, port;		/* host port, container port: the
+					 * first of the spec's ports */
+	Ferry__ProxyMode mode;		/* the first one's mode */
+	/* The others, each a route of its own. */
+	uint32_t more_listen[VIA_MORE_MAX], more_port[VIA_MORE_MAX];
+	Ferry__ProxyMode more_mode[VIA_MORE_MAX];
+	size_t nmore;
+	Ferry__ProxySettings ps;	/* the routes' settings (ps.mode: the
+					 * service's, for a port without its
+					 * own) */
 	uint32_t drain_ms;
 };
+
+/* via_nports: how many host ports (routes) v has; via_port gets the k-th
+ * (0: the first). */
+static size_t
+via_nports(const struct via *v)
+{
+	return 1 + v->nmore;
+}
+
+static void
+via_port(const struct via *v, size_t k, uint32_t *listen, uint32_t *port)
+{
+	*listen = k == 0 ? v->listen : v->more_listen[k - 1];
+	*port = k == 0 ? v->port : v->more_port[k - 1];
+}
+
+static Ferry__ProxyMode
+via_mode(const struct via *v, size_t k)
+{
+	return k == 0 ? v->mode : v->more_mode[k - 1];
+}
+
+/* port_mode: a PortBinding's mode (0: the service's, dflt). */
+static Ferry__ProxyMode
+port_mode(uint32_t mode, Ferry__ProxyMode dflt)
+{
+	return mode == 1 ? FERRY__PROXY_MODE__PROXY_HTTP :
+	    mode == 2 ? FERRY__PROXY_MODE__PROXY_TCP : dflt;
+}
+
+static const char *
+mode_name(Ferry__ProxyMode m)
+{
+	return m == FERRY__PROXY_MODE__PROXY_TCP ? "tcp" : "http";
+}
+
+/* via_more_label writes v's other ports as the ferry.ports label's text
+ * ("8081:81/http 8443:443/tcp"; "" with none). */
+static void
+via_more_label(const struct via *v, char *buf, size_t len)
+{
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < v->nmore && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%u:%u/%s",
+		    i ? " " : "", v->more_listen[i], v->more_port[i],
+		    mode_name(v->more_mode[i]));
+}
+
+/* via_more_from takes v's other ports from a container's ferry.ports
+ * label (the ports it was made with, each with its mode; v's first
+ * port's mode without one); pairs out of range are skipped. */
+static void
+via_more_from(struct via *v, const struct docker_state *st)
+{
+	const char *p = st->more_ports;
+	char m[8];
+	unsigned l, c;
+	int used;
+
+	v->nmore = 0;
+	while (v->nmore < VIA_MORE_MAX &&
+	    sscanf(p, " %u:%u%n", &l, &c, &used) == 2) {
+		p += used;
+		m[0] = '\0';
+		if (*p == '/' && sscanf(p, "/%7[a-z]%n", m, &used) == 1)
+			p += used;
+		if (l == 0 || l > 65535 || c == 0 || c > 65535)
+			continue;
+		v->more_listen[v->nmore] = l;
+		v->more_port[v->nmore] = c;
+		v->more_mode[v->nmore++] = strcmp(m, "tcp") == 0 ?
+		    FERRY__PROXY_MODE__PROXY_TCP : strcmp(m, "http") == 0 ?
+		    FERRY__PROXY_MODE__PROXY_HTTP : v->mode;
+	}
+}
 
 static int
 swap_stopping(void)
@@ -541,9 +631,11 @@ swap_stopping(void)
 
 static void
 via_init(struct via *v, const struct job *j, const char *service,
-    const Ferry__PortBinding *pb, const Ferry__HealthSpec *h,
-    const Ferry__ProxySettings *ps)
+    const Ferry__PortBinding *pb, Ferry__PortBinding *const *more,
+    size_t nmore, const Ferry__HealthSpec *h, const Ferry__ProxySettings *ps)
 {
+	size_t i;
+
 	memset(v, 0, sizeof(*v));
 	ferry__proxy_settings__init(&v->ps);
 	v->service = service;
@@ -565,6 +657,14 @@ via_init(struct via *v, const struct job *j, const char *service,
 		    FERRY__PROXY_MODE__PROXY_TCP;
 	}
 	v->drain_ms = v->ps.drain_timeout_ms ? v->ps.drain_timeout_ms : 30000;
+	/* Each port in its own mode, else the service's. */
+	v->mode = port_mode(pb->mode, v->ps.mode);
+	for (i = 0; i < nmore && v->nmore < VIA_MORE_MAX; i++) {
+		v->more_listen[v->nmore] = more[i]->host;
+		v->more_port[v->nmore] = more[i]->container;
+		v->more_mode[v->nmore++] = port_mode(more[i]->mode,
+		    v->ps.mode);
+	}
 }
 
 /* via_check asks the proxy for v's route before anything changes: a
@@ -584,8 +684,8 @@ via_check(const struct job *j, const struct via *v, char *err,
 static void
 via_label(const struct via *v, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s %u %u %u %llu %d",
-	    v->ps.mode == FERRY__PROXY_MODE__PROXY_TCP ? "tcp" : "http",
+	/* The mode is the first port's (the others' are in ferry.ports). */
+	snprintf(buf, len, "%s %u %u %u %llu %d", mode_name(v->mode),
 	    v->ps.drain_timeout_ms, v->ps.max_pause_ms,
 	    v->ps.upstream_timeout_ms, (unsigned long long)v->ps.max_body,
 	    v->ps.sticky ? 1 : 0);
@@ -622,7 +722,24 @@ via_from_label(struct via *v, const struct job *j,
 		v->ps.sticky = sticky != 0;
 	}
 	v->drain_ms = d ? d : 30000;
+	v->mode = v->ps.mode;
+	via_more_from(v, st);
 	return 0;
+}
+
+/* via_ports_from makes v's host ports and their modes those container st
+ * was made with (its labels: ferry.proxy's mode for the first, ferry.ports
+ * for the others), for a rollback to it. */
+static void
+via_ports_from(struct via *v, const struct docker_state *st)
+{
+	char mode[8];
+
+	if (sscanf(st->proxy, "%7s", mode) == 1)
+		v->mode = strcmp(mode, "tcp") == 0 ?
+		    FERRY__PROXY_MODE__PROXY_TCP :
+		    FERRY__PROXY_MODE__PROXY_HTTP;
+	via_more_from(v, st);
 }
 
 /* addr_of gets container id's address now ("" when it has none). */
@@ -648,41 +765,106 @@ struct via_to {
 };
 
 /*
- * via_route sets v's route to the containers to[0..n) (at their
- * addresses now), holding new requests when hold.  Returns 0, or an error
- * with err saying why (a container without an address, or what the proxy
- * said).
+ * via_route sets v's routes (one per host port, together) to the
+ * containers to[0..n) (at their addresses now; each route's targets at
+ * its mapping's container port), holding new requests when hold.
+ * Returns 0, or an error with err saying why (a container without an
+ * address, or what the proxy said).  d may be NULL when every to has ip.
  */
 static int
 via_route(const struct job *j, struct docker *d, const struct via *v,
     int hold, const struct via_to *to, size_t n, char *err, size_t errlen)
 {
-	struct proxyctl_route r;
+	struct proxyctl_route r[PROXYCTL_PORTS_MAX];
 	char addr[64];
-	size_t i;
+	size_t i, k, np = via_nports(v);
+	uint32_t listen, port;
 	int rc;
 
-	proxyctl_route_init(&r, v->service, j->publish, v->listen, &v->ps, 0);
-	r.hold = hold;
+	for (k = 0; k < np; k++) {
+		via_port(v, k, &listen, &port);
+		proxyctl_route_init(&r[k], v->service, j->publish, listen,
+		    &v->ps, 0);
+		r[k].hold = hold;
+		/* Its own mode; a tcp port has no cookies and no bodies. */
+		r[k].mode = via_mode(v, k);
+		if (r[k].mode == FERRY__PROXY_MODE__PROXY_TCP) {
+			r[k].sticky = 0;
+			r[k].max_body = 0;
+		}
+	}
 	for (i = 0; i < n; i++) {
 		if (to[i].ip != NULL && to[i].ip[0] != '\0')
 			snprintf(addr, sizeof(addr), "%s", to[i].ip);
-		else
+		else if (d != NULL)
 			addr_of(d, to[i].id, addr, sizeof(addr));
+		else
+			addr[0] = '\0';
 		if (addr[0] == '\0') {
 			snprintf(err, errlen, "ferry-proxy: %s: the container "
 			    "of r%llu has no address to route to", v->service,
 			    (unsigned long long)to[i].revision);
 			return FERR_STATE;
 		}
-		if ((rc = proxyctl_add_target(&r, to[i].revision, addr,
-		    v->port, to[i].weight)) != 0) {
-			snprintf(err, errlen, "ferry-proxy: %s: too many "
-			    "targets", v->service);
-			return rc;
+		for (k = 0; k < np; k++) {
+			via_port(v, k, &listen, &port);
+			if ((rc = proxyctl_add_target(&r[k], to[i].revision,
+			    addr, port, to[i].weight)) != 0) {
+				snprintf(err, errlen, "ferry-proxy: %s: too "
+				    "many targets", v->service);
+				return rc;
+			}
 		}
 	}
-	return proxyctl_set(j->proxy_ctl, &r, err, errlen);
+	return proxyctl_set_ports(j->proxy_ctl, r, np, err, errlen);
+}
+
+/* via_get reads the proxy's live routes of v's service into rs (at most
+ * PROXYCTL_PORTS_MAX), *n how many, and *first the one on v's first host
+ * port (NULL when none is).  Returns 0 or proxyctl's error. */
+static int
+via_get(const struct job *j, const struct via *v, struct proxyctl_route *rs,
+    size_t *n, const struct proxyctl_route **first, char *err,
+    size_t errlen)
+{
+	size_t i;
+	int rc;
+
+	*first = NULL;
+	if ((rc = proxyctl_get_all(j->proxy_ctl, v->service, rs,
+	    PROXYCTL_PORTS_MAX, n, err, errlen)) != 0)
+		return rc;
+	for (i = 0; i < *n; i++) {
+		if (rs[i].removed) {
+			*n = i;		/* live ones come first */
+			break;
+		}
+		if (rs[i].listen_port == v->listen && *first == NULL)
+			*first = &rs[i];
+	}
+	return 0;
+}
+
+/* via_ports_are: 1 when the live routes rs[0..n) are v's host ports, one
+ * each, none holding. */
+static int
+via_ports_are(const struct via *v, const struct proxyctl_route *rs,
+    size_t n)
+{
+	size_t k, i, np = via_nports(v);
+	uint32_t listen, port;
+
+	if (n != np)
+		return 0;
+	for (k = 0; k < np; k++) {
+		via_port(v, k, &listen, &port);
+		for (i = 0; i < n; i++)
+			if (rs[i].listen_port == listen && !rs[i].hold)
+				break;
+		if (i == n)
+			return 0;
+	}
+	return 1;
 }
 
 /* via_only points v's route at the one container id, not holding. */
@@ -711,7 +893,8 @@ via_drain(struct job *j, const struct via *v, const char *addr,
 
 	if (addr[0] == '\0')
 		return;
-	rc = proxyctl_wait_drained(j->proxy_ctl, v->service, addr, v->port,
+	/* Every port of it: its address on any of the service's routes. */
+	rc = proxyctl_wait_drained(j->proxy_ctl, v->service, addr, 0,
 	    v->drain_ms + 1000, swap_stopping, &k, err, sizeof(err));
 	if (rc == 0)
 		progress(j, NULL, "%s: r%llu drained (%llu in flight "
@@ -1095,42 +1278,40 @@ static int
 reweigh_fast(struct job *j, const Ferry__Swap *s, const struct via *v,
     int keep, struct swap_out *o)
 {
-	struct proxyctl_route r, nr;
+	struct proxyctl_route rs[PROXYCTL_PORTS_MAX];
+	const struct proxyctl_route *rp;
+	struct via_to to[2];
 	char err[400];
 	size_t i, me = PROXYCTL_TARGETS_MAX, other = PROXYCTL_TARGETS_MAX;
-	size_t live = 0;
+	size_t live = 0, nr;
 	uint32_t w = keep ? s->weight : 100;
 	uint64_t t0 = clock_mono_us();
 	int rc;
 
-	rc = proxyctl_get(j->proxy_ctl, v->service, &r, err, sizeof(err));
-	if (rc == FERR_NOTFOUND)
-		return -1;
+	/* The first port's route says which revisions run; every port of
+	 * the service must have its route (else the long path sets them). */
+	rc = via_get(j, v, rs, &nr, &rp, err, sizeof(err));
 	if (rc != 0)
 		return fail_early(o, "%s", err);
-	if (r.hold || r.listen_port != v->listen)
+	if (rp == NULL || !via_ports_are(v, rs, nr))
 		return -1;
-	for (i = 0; i < r.ntargets; i++) {
-		if (r.targets[i].draining)
+	for (i = 0; i < rp->ntargets; i++) {
+		if (rp->targets[i].draining)
 			continue;
 		live++;
-		if (r.targets[i].revision == s->revision)
+		if (rp->targets[i].revision == s->revision)
 			me = i;
 		else
 			other = i;
 	}
 	if (live != 2 || me == PROXYCTL_TARGETS_MAX ||
-	    other == PROXYCTL_TARGETS_MAX || r.targets[me].port != v->port)
+	    other == PROXYCTL_TARGETS_MAX || rp->targets[me].port != v->port)
 		return -1;
-	proxyctl_route_init(&nr, v->service, j->publish, v->listen, &v->ps,
-	    0);
-	if (proxyctl_add_target(&nr, s->revision, r.targets[me].address,
-	    v->port, w) != 0 || (keep && proxyctl_add_target(&nr,
-	    r.targets[other].revision, r.targets[other].address,
-	    r.targets[other].port, 100 - w) != 0))
-		return fail_early(o, "ferry-proxy: %s: a target's address is "
-		    "too long", v->service);
-	if (proxyctl_set(j->proxy_ctl, &nr, err, sizeof(err)) != 0)
+	to[0] = (struct via_to){ NULL, s->revision, w,
+	    rp->targets[me].address };
+	to[1] = (struct via_to){ NULL, rp->targets[other].revision, 100 - w,
+	    rp->targets[other].address };
+	if (via_route(j, NULL, v, 0, to, keep ? 2 : 1, err, sizeof(err)) != 0)
 		return fail_early(o, "%s", err);
 	switched_now(o);
 	if (!keep) {
@@ -1141,17 +1322,17 @@ reweigh_fast(struct job *j, const Ferry__Swap *s, const struct via *v,
 	progress(j, NULL, "%s: r%llu gets %u%% of new traffic, r%llu %u%% "
 	    "(both running), the route read and set in %.1f ms", s->service,
 	    (unsigned long long)s->revision, w,
-	    (unsigned long long)r.targets[other].revision, 100 - w,
+	    (unsigned long long)rp->targets[other].revision, 100 - w,
 	    (double)(clock_mono_us() - t0) / 1000.0);
 	/* Its container, by the name every swap gives it. */
-	swapped(o, s->revision, r.targets[other].revision, "", s->image);
+	swapped(o, s->revision, rp->targets[other].revision, "", s->image);
 	snprintf(o->cid, sizeof(o->cid), "ferry-%s-%s-r%llu", j->host,
 	    s->service, (unsigned long long)s->revision);
 	beside_of(o, w);
 	snprintf(o->why, sizeof(o->why), "revision %llu runs beside "
 	    "revision %llu with %u%% of new traffic",
 	    (unsigned long long)s->revision,
-	    (unsigned long long)r.targets[other].revision, w);
+	    (unsigned long long)rp->targets[other].revision, w);
 	return 1;
 }
 
@@ -1249,13 +1430,14 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	struct journal row;
 	struct swapsm sm;
 	struct health_policy pol;
-	struct docker_label labels[10];
+	struct docker_label labels[12];
 	struct docker_create_opts co;
 	struct container_opts copts = { 0 };
 	struct via via;
 	enum health_verdict v;
 	char err[400], revtxt[32], digest[300], **env = NULL;
 	char porttxt[16], listentxt[16], proxytxt[96], weighttxt[16];
+	char moretxt[200];
 	char healthtxt[DOCKER_HEALTH_LABEL_MAX];
 	char name[SWAPSM_NAME_MAX], new_id[SWAPSM_ID_MAX] = "";
 	char old_addr[64] = "";
@@ -1266,7 +1448,8 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 	enum swapsm_order order;
 
 	o->res.service = (char *)s->service;
-	via_init(&via, j, s->service, s->port, s->health, s->proxy);
+	via_init(&via, j, s->service, s->port, s->more_ports, s->n_more_ports,
+	    s->health, s->proxy);
 	/* Both revisions keep running: beside says so at any weight, a
 	 * weight 1..99 without it too (as it always did). */
 	weighted = s->beside || (s->weight > 0 && s->weight < 100);
@@ -1297,12 +1480,27 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		    "containers on host port %s at once and this agent has "
 		    "no ferry-proxy (proxy_control); use stop-first", revtxt);
 	}
-	if (via.on && s->n_more_ports > 0)
+	if (via.on && s->n_more_ports > VIA_MORE_MAX)
 		return fail_early(o, "refused: %s lists %zu host ports, and "
-		    "ferry-proxy on this host serves one port per service in "
-		    "this version; publish one port (port:), or run this "
-		    "host without proxy_control", s->service,
-		    s->n_more_ports + 1);
+		    "ferry-proxy serves at most %d of a service", s->service,
+		    s->n_more_ports + 1, PROXYCTL_PORTS_MAX);
+	if (s->port != NULL && s->port->mode > 2)
+		return fail_early(o, "refused: ports[0].mode: %u is not 0 "
+		    "(the service's), 1 (http) or 2 (tcp)", s->port->mode);
+	for (i = 0; i < s->n_more_ports; i++)
+		if (s->more_ports[i]->mode > 2)
+			return fail_early(o, "refused: ports[%zu].mode: %u is "
+			    "not 0 (the service's), 1 (http) or 2 (tcp)", i + 1,
+			    s->more_ports[i]->mode);
+	for (i = 0; via.on && i < s->n_more_ports; i++)
+		if (s->more_ports[i]->host == 0 ||
+		    s->more_ports[i]->host > 65535 ||
+		    s->more_ports[i]->container == 0 ||
+		    s->more_ports[i]->container > 65535)
+			return fail_early(o, "refused: ports[%zu]: %u:%u is "
+			    "not host:container with both in 1..65535", i + 1,
+			    s->more_ports[i]->host,
+			    s->more_ports[i]->container);
 	if (!via.on && check_ports(s->health, s->port, o->why,
 	    sizeof(o->why)) != 0) {
 		o->res.outcome = FERRY__SWAP_RESULT__OUTCOME__FAILED;
@@ -1501,6 +1699,11 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		    listentxt };
 		labels[nlabels++] = (struct docker_label){ "ferry.proxy",
 		    proxytxt };
+		if (via.nmore > 0) {
+			via_more_label(&via, moretxt, sizeof(moretxt));
+			labels[nlabels++] = (struct docker_label){
+			    "ferry.ports", moretxt };
+		}
 		if (weighted) {
 			snprintf(weighttxt, sizeof(weighttxt), "%u",
 			    s->weight);
@@ -1565,6 +1768,11 @@ do_swap(struct job *j, struct docker *d, struct records *rec,
 		 * proxy owns the host port. */
 		co.host_port = via.on ? 0 : s->port->host;
 		co.container_port = s->port->container;
+	}
+	if (via.on) {
+		/* Nor its other ports: each is a route of the proxy's. */
+		co.more_ports = NULL;
+		co.nmore_ports = 0;
 	}
 	/* No restarts while the swap judges it: an exit must be seen. */
 	co.restart_policy = "no";
@@ -1768,7 +1976,8 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 	enum swapsm_order order = SWAPSM_STOP_FIRST;
 
 	o->res.service = (char *)rb->service;
-	via_init(&via, j, rb->service, rb->port, rb->health, rb->proxy);
+	via_init(&via, j, rb->service, rb->port, NULL, 0, rb->health,
+	    rb->proxy);
 	if (via.on && via_check(j, &via, err, sizeof(err)) != 0)
 		return fail_early(o, "%s", err);
 	if (service_containers(j, d, rb->service, &cs, &n, err,
@@ -1784,6 +1993,8 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 		 * already; it takes all traffic and the newer one goes. */
 		uint64_t brev = rev_of(beside);
 
+		/* Its host ports: those it was made with. */
+		via_ports_from(&via, beside);
 		snprintf(cur_addr, sizeof(cur_addr), "%s", cur->ip);
 		if (via_only(j, d, &via, beside->id, brev, err,
 		    sizeof(err)) != 0) {
@@ -1827,6 +2038,8 @@ do_rollback(struct job *j, struct docker *d, struct records *rec,
 		}
 		via.on = 0;
 	}
+	if (via.on)
+		via_ports_from(&via, kept);	/* the ports it was made with */
 	if (via.on && cur != NULL)
 		order = SWAPSM_START_FIRST;	/* the kept one starts beside */
 	rc = swapsm_init(&sm, SWAPSM_ROLLBACK, order, cur != NULL ?
@@ -2410,6 +2623,35 @@ journal_collect(void *arg, const struct journal *jr)
 	l->rows[l->n++] = *jr;
 }
 
+/* route_is: 1 when route r (one of v's host ports) sends to exactly the
+ * containers to[0..nt) (their ip), at that port's container port. */
+static int
+route_is(const struct via *v, const struct proxyctl_route *r,
+    const struct via_to *to, size_t nt)
+{
+	size_t i, k, live = 0, same = 0;
+	uint32_t listen, port = 0, p;
+
+	for (k = 0; k < via_nports(v); k++) {
+		via_port(v, k, &listen, &p);
+		if (listen == r->listen_port) {
+			port = p;
+			if (r->mode != via_mode(v, k))
+				return 0;
+		}
+	}
+	for (i = 0; i < r->ntargets; i++) {
+		if (r->targets[i].draining)
+			continue;
+		live++;
+		for (k = 0; k < nt; k++)
+			if (strcmp(r->targets[i].address, to[k].ip) == 0 &&
+			    r->targets[i].port == port)
+				same++;
+	}
+	return live == nt && same == nt;
+}
+
 /*
  * recon_routes makes every route of this host's proxy match what runs,
  * once the journal is settled: for each service whose running containers
@@ -2435,10 +2677,11 @@ recon_routes(struct recon *rc)
 	}
 	for (i = 0; i < n; i++) {
 		const struct docker_state *a = &cs[i], *b = NULL;
-		struct proxyctl_route cur;
+		struct proxyctl_route rs[PROXYCTL_PORTS_MAX];
+		const struct proxyctl_route *rp;
 		struct via via;
 		struct via_to to[2];
-		size_t nt = 0, t, same = 0;
+		size_t nt = 0, t, nr, r;
 		int first = 1, have;
 
 		if (!a->running || via_from_label(&via, rc->j, a) != 0)
@@ -2470,38 +2713,39 @@ recon_routes(struct recon *rc)
 			to[nt++] = (struct via_to){ b->id, rev_of(b),
 			    100 - to[0].weight, b->ip };
 		}
-		have = proxyctl_get(rc->j->proxy_ctl, a->service, &cur, err,
-		    sizeof(err));
-		if (have != 0 && have != FERR_NOTFOUND) {
+		/* The newest one's ports (and settings) are the routes'. */
+		via_from_label(&via, rc->j, a);
+		have = via_get(rc->j, &via, rs, &nr, &rp, err, sizeof(err));
+		if (have != 0) {
 			log_warnx("ferry-proxy routes: %s", err);
 			break;
 		}
-		if (have == 0 && !cur.hold && cur.listen_port == via.listen) {
-			for (t = 0; t < cur.ntargets; t++) {
-				if (cur.targets[t].draining)
-					continue;
+		if (rp != NULL && via_ports_are(&via, rs, nr)) {
+			int right = 1;
+
+			for (r = 0; r < nr; r++)
+				right &= route_is(&via, &rs[r], to, nt);
+			/* Keep the weights it has. */
+			for (t = 0; t < rp->ntargets; t++)
 				for (k = 0; k < nt; k++)
-					if (strcmp(cur.targets[t].address,
-					    k == 0 ? a->ip : b->ip) == 0 &&
-					    cur.targets[t].port == via.port) {
-						same++;
-						/* Keep the weights it has. */
+					if (!rp->targets[t].draining &&
+					    strcmp(rp->targets[t].address,
+					    to[k].ip) == 0)
 						to[k].weight =
-						    cur.targets[t].weight;
-					}
-			}
-			if (same == nt)
+						    rp->targets[t].weight;
+			if (right)
 				continue;	/* already right */
 		}
 		if (via_route(rc->j, rc->d, &via, 0, to, nt, err,
 		    sizeof(err)) != 0)
 			log_warnx("ferry-proxy routes: %s", err);
 		else
-			log_info("%s: route set to r%llu%s on port %u (it "
+			log_info("%s: route set to r%llu%s on port %u%s (it "
 			    "was %s)", a->service,
 			    (unsigned long long)rev_of(a), b != NULL ?
 			    " and the revision beside it" : "", via.listen,
-			    have == 0 ? "not what runs" : "missing");
+			    via.nmore > 0 ? " and its other ports" : "",
+			    rp != NULL ? "not what runs" : "missing");
 	}
 	free(cs);
 }

@@ -121,27 +121,6 @@ check_binds(const struct spec *s, const struct plan_host *const *sel,
 	return 0;
 }
 
-/* check_ports_proxy: a host whose ferry-proxy answers serves one host
- * port per service; its agent would refuse the others. */
-static int
-check_ports_proxy(const struct spec *s, const struct plan_host *const *sel,
-    size_t k, char *why, size_t whylen)
-{
-	size_t i;
-
-	if (s->nports < 2)
-		return 0;
-	for (i = 0; i < k; i++)
-		if (sel[i]->online && sel[i]->proxy)
-			return fail(why, whylen, FERR_STATE, "ports: %zu "
-			    "host ports, and host %s runs ferry-proxy, which "
-			    "serves one port per service in this version; "
-			    "publish one port, or choose hosts without the "
-			    "proxy",
-			    s->nports, sel[i]->name);
-	return 0;
-}
-
 void
 plan_offline_text(const struct plan *p, char *buf, size_t len)
 {
@@ -369,7 +348,6 @@ plan_make(const struct spec *s, const struct plan_host *fleet, size_t n,
 	}
 	qsort(sel, k, sizeof(*sel), cmp_host);
 	if ((rc = check_proxies(s, sel, k, why, whylen)) != 0 ||
-	    (rc = check_ports_proxy(s, sel, k, why, whylen)) != 0 ||
 	    (rc = check_binds(s, sel, k, why, whylen)) != 0)
 		goto out;
 	for (i = 0; i < k; i++) {
@@ -522,8 +500,10 @@ ports_text(const struct spec *s, char *buf, size_t len)
 	}
 	buf[0] = '\0';
 	for (i = 0; i < s->nports && o < len; i++)
-		o += (size_t)snprintf(buf + o, len - o, "%s%u:%u", i ? ", " :
-		    "", s->ports[i].host, s->ports[i].container);
+		o += (size_t)snprintf(buf + o, len - o, "%s%u:%u%s", i ? ", " :
+		    "", s->ports[i].host, s->ports[i].container,
+		    s->ports[i].mode == SPEC_PORT_MODE_HTTP ? "/http" :
+		    s->ports[i].mode == SPEC_PORT_MODE_TCP ? "/tcp" : "");
 	return buf;
 }
 

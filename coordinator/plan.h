@@ -11,8 +11,7 @@
  * host already claims, start-first with a host port on a host without a
  * proxy that answers (the new container cannot take the port while the old
  * one holds it: only ferry-proxy can move traffic between them), a bind
- * outside a host's allowed bind paths, several host ports on a host with
- * ferry-proxy (it serves one per service).  Matched hosts that are offline are never skipped in silence:
+ * outside a host's allowed bind paths.  Matched hosts that are offline are never skipped in silence:
  * they are listed, and a deployment refuses to start while there are any
  * unless told to skip them. */
 #ifndef FERRY_PLAN_H

@@ -935,17 +935,21 @@ read_exec(const struct ctx *c, const struct ynode *n, struct spec *s)
 static int
 decimal(const char *s, size_t len, int sign_ok, double *out);
 
-/* ports: [ { host: 8080, container: 80 }, ... ]: distinct host ports. */
+/* ports: [ { host: 8080, container: 80[, mode: http|tcp] }, ... ]:
+ * distinct host ports, each served through ferry-proxy in its own mode
+ * or the service's. */
 static int
 read_ports(const struct ctx *c, const struct ynode *n, struct spec *s)
 {
-	static const char *const keys[] = { "host", "container", NULL };
+	static const char *const keys[] = { "host", "container", "mode",
+	    NULL };
+	static const char *const modes[] = { "http", "tcp", NULL };
 	static const char what[] = "a list of ports like [ { host: 8080, "
 	    "container: 80 }, { host: 9090, container: 9090 } ]";
 	char sub[64], sub2[80];
-	struct kv kv[2];
+	struct kv kv[3];
 	size_t i, j;
-	int rc;
+	int rc, m;
 
 	if (n->type != YNODE_SEQ)
 		return expected(c, n, "ports", what);
@@ -974,6 +978,14 @@ read_ports(const struct ctx *c, const struct ynode *n, struct spec *s)
 		if ((rc = port_number(c, kv[1].v, sub2,
 		    &s->ports[i].container)) != 0)
 			return rc;
+		if (kv[2].k != NULL) {
+			snprintf(sub2, sizeof(sub2), "%s.mode", sub);
+			if ((rc = one_of(c, kv[2].v, sub2, modes, "http or "
+			    "tcp", &m)) != 0)
+				return rc;
+			s->ports[i].mode = m == 0 ? SPEC_PORT_MODE_HTTP :
+			    SPEC_PORT_MODE_TCP;
+		}
 		for (j = 0; j < i; j++)
 			if (s->ports[j].host == s->ports[i].host)
 				return fail(c, kv[0].v->line, sub, "host port "
@@ -2773,16 +2785,6 @@ read_spec(const struct ctx *c, const struct ynode *root, struct spec *s)
 		return fail(c, kv[K_PROXY].k->line, "proxy", "the service "
 		    "publishes no host port (port:), and ferry-proxy serves "
 		    "host ports only: there is no proxy to set");
-	if (s->nports > 1 && kv[K_PROXY].k)
-		return fail(c, kv[K_PROXY].k->line, "proxy", "goes with one "
-		    "host port: ferry-proxy serves one port per service in "
-		    "this version, and ports: lists %zu (a host with "
-		    "ferry-proxy refuses several)", s->nports);
-	if (s->nports > 1 && s->strategy != SPEC_STRATEGY_ROLLING)
-		return fail(c, kv[K_STRATEGY].k->line, "strategy", "%s needs "
-		    "ferry-proxy, which serves one host port per service in "
-		    "this version, and ports: lists %zu",
-		    STRATEGY_NAMES[s->strategy], s->nports);
 	return check_strategy(c, &kv[K_STRATEGY], &kv[K_CANARY],
 	    &kv[K_BLUE_GREEN], &kv[K_ANALYSIS], &rk, s);
 }

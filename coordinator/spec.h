@@ -221,9 +221,18 @@ enum spec_restart {
 };
 
 /* One entry of ports: (port: is the one-entry form). */
+/* How ferry-proxy serves one of ports: (its mode:); the numbers are the
+ * proto's PortBinding.mode values. */
+enum spec_port_mode {
+	SPEC_PORT_MODE_SERVICE = 0,	/* the service's proxy.mode */
+	SPEC_PORT_MODE_HTTP = 1,
+	SPEC_PORT_MODE_TCP = 2,
+};
+
 struct spec_port {
 	uint32_t host;			/* 1..65535, distinct */
 	uint32_t container;		/* 1..65535 */
+	enum spec_port_mode mode;	/* through ferry-proxy */
 };
 
 /* One entry of volumes: "SOURCE:TARGET[:ro|:rw]". */

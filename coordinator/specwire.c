@@ -386,6 +386,7 @@ container_fill(const struct spec *s, Ferry__Swap *w)
 			ferry__port_binding__init(pb);
 			pb->host = s->ports[i].host;
 			pb->container = s->ports[i].container;
+			pb->mode = s->ports[i].mode;
 			w->more_ports[w->n_more_ports++] = pb;
 		}
 	}
@@ -504,6 +505,8 @@ spec_swap_fill(const struct spec *s, uint64_t revision, const char *image,
 		ferry__port_binding__init(port);
 		port->host = s->port.host;
 		port->container = s->port.container;
+		/* ports:'s first, in its own mode when it has one. */
+		port->mode = s->nports > 0 ? s->ports[0].mode : 0;
 	}
 	if ((rc = spec_proxy_new(s, &proxy)) != 0)
 		goto fail;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* control.c: the control socket's server side (set, remove, status,
- * handoff; framing in common/proxywire.h), the taking over from a running
- * proxy, and leaving. */
+/* control.c: the control socket's server side (set, ports, remove,
+ * status, drain, handoff; framing in common/proxywire.h), the taking over
+ * from a running proxy, and leaving. */
 #define _GNU_SOURCE	/* struct ucred */
 #include <errno.h>
 #include <stdio.h>
@@ -109,14 +109,16 @@ refuse(struct cconn *c, const char *what, const char *why)
 /* ---- status ------------------------------------------------------------- */
 
 /* owner_of: the route whose status entry shows r's targets: the live
- * route of r's service, else the first route of that service. */
+ * route of r's service on r's host port, else the first route of that
+ * service and port (one whose port left the service's routes). */
 static struct route *
 owner_of(struct route *r)
 {
 	struct route *q, *first = NULL;
 
 	for (q = P->routes; q != NULL; q = q->next) {
-		if (strcmp(q->service, r->service) != 0)
+		if (strcmp(q->service, r->service) != 0 ||
+		    q->spec->listen_port != r->spec->listen_port)
 			continue;
 		if (!q->removed)
 			return q;
@@ -141,6 +143,7 @@ status_reply(struct cconn *c)
 	struct revstat *s;
 	struct svcstat *v;
 	size_t nr = 0, nt = 0, nv = 0, ns = 0, i = 0, k = 0;
+	int pass;
 
 	for (r = P->routes; r != NULL; r = r->next) {
 		nr++;
@@ -162,18 +165,21 @@ status_reply(struct cconn *c)
 	nums = calloc(nv * (5 + HIST_BUCKETS) + 1, sizeof(*nums));
 	if (!rt || !rtp || !tg || !tgp || !rv || !rvp || !sv || !svp || !nums)
 		fatalx("out of memory");
+	/* One entry a (service, host port): the live route's settings,
+	 * with the targets of its removed (draining) predecessors too; live
+	 * routes first, then those of ports that left their service. */
+	for (pass = 0; pass < 2; pass++)
 	for (r = P->routes; r != NULL; r = r->next) {
 		Ferry__ProxyRoute *o = &rt[i];
 		struct route *q;
 
-		/* One entry a service: the live route's settings, with the
-		 * targets of its removed (draining) predecessors too. */
-		if (owner_of(r) != r)
+		if (owner_of(r) != r || r->removed != (pass == 1))
 			continue;
 		*o = *r->spec;
 		o->base.unknown_fields = NULL;
 		o->base.n_unknown_fields = 0;
 		o->held = r->nheld;
+		o->removed = r->removed;
 		o->n_targets = 0;
 		o->targets = &tgp[k];
 		for (q = P->routes; q != NULL; q = q->next) {
@@ -335,6 +341,20 @@ handle(struct cconn *c)
 		m.ok = 1;
 		reply(c, &m, NULL, 0);
 		break;
+	case FERRY__PROXY_REQUEST__OP_PORTS:
+		if (P->leaving) {
+			refuse(c, "ports", "this proxy is leaving (handed "
+			    "off)");
+			break;
+		}
+		if (route_set_ports(rq->ports->service, rq->ports->routes,
+		    rq->ports->n_routes, 0, err, sizeof(err)) != 0) {
+			refuse(c, "ports", err);
+			break;
+		}
+		m.ok = 1;
+		reply(c, &m, NULL, 0);
+		break;
 	case FERRY__PROXY_REQUEST__OP_REMOVE:
 		if (P->leaving) {
 			refuse(c, "remove", "this proxy is leaving (handed "
@@ -369,8 +389,8 @@ handle(struct cconn *c)
 		handoff_reply(c);
 		break;
 	default:
-		refuse(c, "request", "op: none of set, remove, status, "
-		    "drain, handoff");
+		refuse(c, "request", "op: none of set, ports, remove, "
+		    "status, drain, handoff");
 		break;
 	}
 	ferry__proxy_request__free_unpacked(rq, NULL);

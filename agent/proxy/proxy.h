@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* proxy.h: ferry-proxy, the per-host reverse proxy ferry-agent drives.
  *
- * One libuv loop owns everything.  A route is one service's listening
- * socket and its targets (the service's containers, by revision, with
+ * One libuv loop owns everything.  A route is one host port of a service:
+ * its listening socket and its targets (the service's containers, by revision, with
  * weights); HTTP routes proxy requests (http.c), TCP routes pipe
  * connections (tcp.c).  The agent changes routes over the control socket
  * (control.c); routes.pb in the state dir keeps them across restarts. */
@@ -20,6 +20,7 @@
 
 #define PROXY_VERSION "0.1"
 #define PROXY_MAX_TARGETS 16	/* targets in one set request */
+#define PROXY_MAX_PORTS 16	/* routes (host ports) of one service */
 #define PROXY_HOLD_MAX 1024	/* held requests or connections per route */
 #define PROXY_WBUF_MAX (64 * 1024)	/* a write queue above this stops the
 					 * reading side */
@@ -160,9 +161,17 @@ extern struct proxy *P;
 /* route.c */
 struct revstat *stat_rev(const char *service, uint64_t revision);
 struct svcstat *stat_svc(const char *service);
+/* A service has a route per host port (keyed (service, listen_port)).
+ * route_set_ports replaces the service's routes with rs[0..n) together:
+ * written to routes.pb once, every new listener open before anything
+ * changes (one that cannot listen: nothing changed), the service's other
+ * ports removed (draining) unless others_stay (loading routes.pb).
+ * route_set is that with one route. */
+int route_set_ports(const char *service, Ferry__ProxyRoute *const *rs,
+    size_t n, int others_stay, char *err, size_t errlen);
 int route_set(const Ferry__ProxyRoute *r, char *err, size_t errlen);
 int route_remove(const char *service, char *err, size_t errlen);
-struct route *route_find(const char *service);
+struct route *route_find(const char *service, uint32_t listen_port);
 int route_validate(const Ferry__ProxyRoute *r, char *err, size_t errlen);
 struct target *route_pick(struct route *r, uint64_t sticky_rev,
     int have_sticky);
@@ -174,8 +183,8 @@ void route_ref(struct route *r);
 void route_unref(struct route *r);
 void target_done(struct target *t);	/* one request or connection ended */
 void proxy_tick_start(void);
-int routes_save(const struct route *skip, const Ferry__ProxyRoute *add,
-    char *err, size_t errlen);
+int routes_save(const char *skip, Ferry__ProxyRoute *const *add,
+    size_t nadd, char *err, size_t errlen);
 int routes_load(char *err, size_t errlen);
 void routes_close_all(void);
 /* proxy_drain drains (every route stops taking new connections: their

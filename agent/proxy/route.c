@@ -464,7 +464,7 @@ proxy_drain(int drained, char *err, size_t errlen)
 	int was = P->drained;
 
 	P->drained = drained != 0;
-	if (routes_save(NULL, NULL, err, errlen) != 0) {
+	if (routes_save(NULL, NULL, 0, err, errlen) != 0) {
 		P->drained = was;
 		return -1;
 	}
@@ -554,13 +554,15 @@ target_done(struct target *t)
 
 /* ---- routes ------------------------------------------------------------- */
 
+/* route_find: the live route of service on listen_port (0: its first). */
 struct route *
-route_find(const char *service)
+route_find(const char *service, uint32_t listen_port)
 {
 	struct route *r;
 
 	for (r = P->routes; r != NULL; r = r->next)
-		if (!r->removed && strcmp(r->service, service) == 0)
+		if (!r->removed && strcmp(r->service, service) == 0 &&
+		    (listen_port == 0 || r->spec->listen_port == listen_port))
 			return r;
 	return NULL;
 }
@@ -681,121 +683,18 @@ route_failed_closed(uv_handle_t *h)
 	free(r);
 }
 
-int
-route_set(const Ferry__ProxyRoute *s, char *err, size_t errlen)
+/* route_drop takes r out: no longer listening (its socket out of
+ * systemd's store when unstore), its targets draining, held work sent
+ * away.  r may be freed before this returns. */
+static void
+route_drop(struct route *r, int unstore)
 {
-	struct route *r = route_find(s->service), *n = NULL;
-	Ferry__ProxyRoute *spec;
-	char name[80], why[300];
-	int relisten, same;
-
-	if (route_validate(s, err, errlen) != 0)
-		return -1;
-	spec = spec_copy(s);
-	snprintf(name, sizeof(name), "%s%s%s:%u",
-	    strchr(spec->listen_address, ':') ? "[" : "",
-	    spec->listen_address, strchr(spec->listen_address, ':') ? "]" :
-	    "", spec->listen_port);
-	relisten = r == NULL || strcmp(name, r->listen_name) != 0 ||
-	    r->spec->mode != spec->mode;
-	if (relisten) {
-		struct route *o;
-
-		for (o = P->routes; o != NULL; o = o->next)
-			if (!o->removed && o != r &&
-			    strcmp(o->listen_name, name) == 0) {
-				snprintf(err, errlen, "listen_port: %s is "
-				    "already service %s's", name, o->service);
-				ferry__proxy_route__free_unpacked(spec, NULL);
-				return -1;
-			}
-	}
-	if (!P->loading && routes_save(r, spec, err, errlen) != 0) {
-		ferry__proxy_route__free_unpacked(spec, NULL);
-		return -1;
-	}
-	if (relisten) {
-		/* A new route (the old one, if any, drains away). */
-		if ((n = calloc(1, sizeof(*n))) == NULL)
-			fatalx("out of memory");
-		n->spec = spec;
-		snprintf(n->service, sizeof(n->service), "%s", spec->service);
-		snprintf(n->listen_name, sizeof(n->listen_name), "%s", name);
-		n->st = stat_svc(n->service);
-		link_init(&n->holdq);
-		same = r != NULL && strcmp(r->listen_name, name) == 0;
-		if (same) {
-			/* Same socket, new mode: the new route takes a
-			 * copy of it, so no connection is refused. */
-			uv_os_fd_t ofd;
-			int dfd = -1;
-
-			if (r->paused)
-				dfd = fcntl(r->paused_fd, F_DUPFD_CLOEXEC, 3);
-			else if (uv_fileno((uv_handle_t *)&r->listener,
-			    &ofd) == 0)
-				dfd = fcntl(ofd, F_DUPFD_CLOEXEC, 3);
-			if (dfd >= 0)
-				inherited_add(dfd, name);
-		}
-		if (route_listen(n, err, errlen) != 0) {
-			int fd = inherited_take(name);
-
-			if (fd >= 0)
-				close(fd);
-			if (n->listener_inited)
-				uv_close((uv_handle_t *)&n->listener,
-				    route_failed_closed);
-			else
-				route_failed_closed((uv_handle_t *)
-				    &n->listener);
-			/* Nothing changed: the file says so again; the
-			 * old route, if any, still listens. */
-			if (!P->loading)
-				routes_save(NULL, NULL, why, sizeof(why));
-			return -1;
-		}
-		if (r != NULL) {
-			route_unlisten(r, !same);
-			route_remove(r->service, NULL, 0);
-		}
-		n->next = P->routes;
-		P->routes = n;
-		n->paused_fd = -1;
-		if (P->drained)
-			route_pause(n);
-		route_apply(n);
-		log_info("%s: %s on %s, %zu target(s)%s", n->service,
-		    spec->mode == FERRY__PROXY_MODE__PROXY_TCP ? "tcp" :
-		    "http", name, spec->n_targets, spec->hold ? ", hold" : "");
-		return 0;
-	}
-	ferry__proxy_route__free_unpacked(r->spec, NULL);
-	r->spec = spec;
-	route_apply(r);
-	log_info("%s: %zu target(s)%s", r->service, spec->n_targets,
-	    spec->hold ? ", hold" : "");
-	return 0;
-}
-
-int
-route_remove(const char *service, char *err, size_t errlen)
-{
-	struct route *r = route_find(service);
 	struct target *t;
 	struct link *l;
 
-	if (r == NULL) {
-		if (err != NULL)
-			snprintf(err, errlen, "remove: no route for service "
-			    "\"%.64s\"", service);
-		return -1;
-	}
-	if (err != NULL && routes_save(r, NULL, err, errlen) != 0)
-		return -1;
 	r->removed = 1;
 	route_ref(r);
-	route_unlisten(r, err != NULL);
+	route_unlisten(r, unstore);
 	for (t = r->targets; t != NULL; t = t->next)
 		target_drain(t, r->spec->drain_timeout_ms);
 	/* Held work has nowhere to go now. */
@@ -810,9 +709,254 @@ route_remove(const char *service, char *err, size_t errlen)
 		h->go(h, NULL);
 	}
 	target_reap(r);
-	if (err != NULL)
-		log_info("%s: removed; draining", service);
 	route_unref(r);
+}
+
+/* One route of a set being made: the live route on its port (old), and
+ * the new route that listens afresh (n), when it does. */
+struct prep {
+	Ferry__ProxyRoute *spec;
+	char name[80];
+	struct route *old, *n;
+	int same;			/* n takes a copy of old's socket */
+};
+
+static void
+listen_name(const Ferry__ProxyRoute *s, char *name, size_t len)
+{
+	snprintf(name, len, "%s%s%s:%u",
+	    strchr(s->listen_address, ':') ? "[" : "",
+	    s->listen_address, strchr(s->listen_address, ':') ? "]" : "",
+	    s->listen_port);
+}
+
+/* prep_listen makes p's new route and has it listen: on old's socket
+ * (a copy of it) when the name is the same, else a socket of its own. */
+static int
+prep_listen(struct prep *p, char *err, size_t errlen)
+{
+	struct route *n, *r = p->old;
+
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		fatalx("out of memory");
+	n->spec = p->spec;
+	snprintf(n->service, sizeof(n->service), "%s", p->spec->service);
+	snprintf(n->listen_name, sizeof(n->listen_name), "%s", p->name);
+	n->st = stat_svc(n->service);
+	n->paused_fd = -1;
+	link_init(&n->holdq);
+	p->same = r != NULL && strcmp(r->listen_name, p->name) == 0;
+	if (p->same) {
+		/* Same socket, new mode: the new route takes a copy of it,
+		 * so no connection is refused. */
+		uv_os_fd_t ofd;
+		int dfd = -1;
+
+		if (r->paused)
+			dfd = fcntl(r->paused_fd, F_DUPFD_CLOEXEC, 3);
+		else if (uv_fileno((uv_handle_t *)&r->listener, &ofd) == 0)
+			dfd = fcntl(ofd, F_DUPFD_CLOEXEC, 3);
+		if (dfd >= 0)
+			inherited_add(dfd, p->name);
+	}
+	if (route_listen(n, err, errlen) != 0) {
+		int fd = inherited_take(p->name);
+
+		if (fd >= 0)
+			close(fd);
+		if (n->listener_inited)
+			uv_close((uv_handle_t *)&n->listener,
+			    route_failed_closed);
+		else
+			route_failed_closed((uv_handle_t *)&n->listener);
+		return -1;
+	}
+	p->n = n;
+	return 0;
+}
+
+/* prep_undo closes p's new route, which listened but is not wanted (a
+ * later one of the set could not listen). */
+static void
+prep_undo(struct prep *p)
+{
+	struct route *n = p->n;
+
+	if (n == NULL)
+		return;
+	n->listening = 0;
+	if (!p->same)
+		systemd_unstore(p->name);
+	uv_close((uv_handle_t *)&n->listener, route_failed_closed);
+	p->n = NULL;
+}
+
+int
+route_set_ports(const char *service, Ferry__ProxyRoute *const *rs, size_t nrs,
+    int others_stay, char *err, size_t errlen)
+{
+	struct prep p[PROXY_MAX_PORTS];
+	Ferry__ProxyRoute *specs[PROXY_MAX_PORTS];
+	struct route *o, *on;
+	char why[300];
+	size_t i, k;
+
+	if (!service_ok(service)) {
+		snprintf(err, errlen, "service: \"%.64s\" is not a service "
+		    "name (letters, digits, '-', '_', '.', up to 63)",
+		    service != NULL ? service : "");
+		return -1;
+	}
+	if (nrs == 0 || nrs > PROXY_MAX_PORTS) {
+		snprintf(err, errlen, "routes: %zu of them, 1 to %d (remove "
+		    "takes a service's routes away)", nrs, PROXY_MAX_PORTS);
+		return -1;
+	}
+	for (i = 0; i < nrs; i++) {
+		if (route_validate(rs[i], why, sizeof(why)) != 0) {
+			if (nrs == 1)
+				snprintf(err, errlen, "%s", why);
+			else
+				snprintf(err, errlen, "routes[%zu]: %s", i,
+				    why);
+			return -1;
+		}
+		if (strcmp(rs[i]->service, service) != 0) {
+			snprintf(err, errlen, "routes[%zu].service: \"%s\" is "
+			    "not %s", i, rs[i]->service, service);
+			return -1;
+		}
+		for (k = 0; k < i; k++)
+			if (rs[k]->listen_port == rs[i]->listen_port) {
+				snprintf(err, errlen, "routes[%zu].listen_port:"
+				    " %u is routes[%zu]'s too", i,
+				    rs[i]->listen_port, k);
+				return -1;
+			}
+	}
+	memset(p, 0, sizeof(p));
+	for (i = 0; i < nrs; i++) {
+		p[i].spec = spec_copy(rs[i]);
+		listen_name(p[i].spec, p[i].name, sizeof(p[i].name));
+		p[i].old = route_find(service, p[i].spec->listen_port);
+		if (p[i].old != NULL && strcmp(p[i].name,
+		    p[i].old->listen_name) == 0 && p[i].old->spec->mode ==
+		    p[i].spec->mode)
+			continue;	/* the same listener: targets change */
+		for (o = P->routes; o != NULL; o = o->next)
+			if (!o->removed && strcmp(o->service, service) != 0 &&
+			    strcmp(o->listen_name, p[i].name) == 0) {
+				snprintf(err, errlen, "listen_port: %s is "
+				    "already service %s's", p[i].name,
+				    o->service);
+				goto refused;
+			}
+	}
+	for (i = 0; i < nrs; i++)
+		specs[i] = p[i].spec;
+	if (!P->loading && routes_save(service, specs, nrs, err, errlen) != 0)
+		goto refused;
+	/* Every new listener first: one that cannot listen undoes the
+	 * others, and nothing changed. */
+	for (i = 0; i < nrs; i++) {
+		if (p[i].old != NULL && strcmp(p[i].name,
+		    p[i].old->listen_name) == 0 && p[i].old->spec->mode ==
+		    p[i].spec->mode)
+			continue;
+		if (prep_listen(&p[i], err, errlen) != 0) {
+			p[i].spec = NULL;	/* freed with the route */
+			for (k = 0; k < i; k++)
+				if (p[k].n != NULL) {
+					prep_undo(&p[k]);
+					p[k].spec = NULL;
+				}
+			/* The file says what is, again; the old routes
+			 * still listen. */
+			if (!P->loading)
+				routes_save(NULL, NULL, 0, why,
+				    sizeof(why));
+			goto refused;
+		}
+	}
+	for (i = 0; i < nrs; i++) {
+		struct route *r = p[i].old, *n = p[i].n;
+
+		if (n != NULL) {
+			if (r != NULL) {
+				route_unlisten(r, !p[i].same);
+				route_drop(r, 0);
+			}
+			n->next = P->routes;
+			P->routes = n;
+			if (P->drained)
+				route_pause(n);
+			route_apply(n);
+			log_info("%s: %s on %s, %zu target(s)%s", n->service,
+			    n->spec->mode == FERRY__PROXY_MODE__PROXY_TCP ?
+			    "tcp" : "http", n->listen_name,
+			    n->spec->n_targets, n->spec->hold ? ", hold" : "");
+			continue;
+		}
+		ferry__proxy_route__free_unpacked(r->spec, NULL);
+		r->spec = p[i].spec;
+		route_apply(r);
+		log_info("%s: %s, %zu target(s)%s", r->service,
+		    r->listen_name, r->spec->n_targets, r->spec->hold ?
+		    ", hold" : "");
+	}
+	if (others_stay)
+		return 0;
+	/* The service's ports that left the set. */
+	for (o = P->routes; o != NULL; o = on) {
+		on = o->next;
+		if (o->removed || strcmp(o->service, service) != 0)
+			continue;
+		for (i = 0; i < nrs; i++)
+			if (o->spec->listen_port == p[i].spec->listen_port)
+				break;
+		if (i < nrs)
+			continue;
+		log_info("%s: %s left the service's routes; draining",
+		    o->service, o->listen_name);
+		route_drop(o, 1);
+	}
+	return 0;
+refused:
+	for (i = 0; i < nrs; i++)
+		if (p[i].spec != NULL)
+			ferry__proxy_route__free_unpacked(p[i].spec, NULL);
+	return -1;
+}
+
+int
+route_set(const Ferry__ProxyRoute *s, char *err, size_t errlen)
+{
+	Ferry__ProxyRoute *one = (Ferry__ProxyRoute *)s;
+
+	return route_set_ports(s->service, &one, 1, P->loading, err, errlen);
+}
+
+int
+route_remove(const char *service, char *err, size_t errlen)
+{
+	struct route *r, *rn;
+	size_t n = 0;
+
+	if (route_find(service, 0) == NULL) {
+		snprintf(err, errlen, "remove: no route for service "
+		    "\"%.64s\"", service);
+		return -1;
+	}
+	if (routes_save(service, NULL, 0, err, errlen) != 0)
+		return -1;
+	for (r = P->routes; r != NULL; r = rn) {
+		rn = r->next;
+		if (r->removed || strcmp(r->service, service) != 0)
+			continue;
+		route_drop(r, 1);
+		n++;
+	}
+	log_info("%s: removed (%zu port(s)); draining", service, n);
 	return 0;
 }
 
@@ -956,11 +1100,13 @@ proxy_tick_start(void)
 
 /* ---- routes.pb ---------------------------------------------------------- */
 
-/* routes_save writes every live route but skip, plus add, to
- * <state-dir>/routes.pb: a temporary file, fsync, rename, fsync of the
- * folder. */
+/* routes_save writes every live route but skip's (a service, or NULL),
+ * plus add[0..nadd), to <state-dir>/routes.pb: a temporary file, fsync,
+ * rename, fsync of the folder.  The file is a ProxyReply whose routes are
+ * one per (service, host port): a file written when a service had one
+ * route reads the same. */
 int
-routes_save(const struct route *skip, const Ferry__ProxyRoute *add,
+routes_save(const char *skip, Ferry__ProxyRoute *const *add, size_t nadd,
     char *err, size_t errlen)
 {
 	Ferry__ProxyReply m = FERRY__PROXY_REPLY__INIT;
@@ -971,11 +1117,14 @@ routes_save(const struct route *skip, const Ferry__ProxyRoute *add,
 	size_t n = 0, len, off = 0;
 	int fd = -1, rc = -1;
 
-	for (r = P->routes; r != NULL && n < 511; r = r->next)
-		if (!r->removed && r != skip)
+	size_t i;
+
+	for (r = P->routes; r != NULL && n + nadd < 512; r = r->next)
+		if (!r->removed && (skip == NULL ||
+		    strcmp(r->service, skip) != 0))
 			list[n++] = r->spec;
-	if (add != NULL)
-		list[n++] = (Ferry__ProxyRoute *)add;
+	for (i = 0; i < nadd && n < 512; i++)
+		list[n++] = add[i];
 	m.ok = 1;
 	m.n_routes = n;
 	m.routes = list;

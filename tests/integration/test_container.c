@@ -6,17 +6,21 @@
  * ports: answering (a host without ferry-proxy, where the container
  * publishes them); a bind outside a host's --allowed-bind-paths refused
  * by ferry plan and ferry deploy before anything is recorded, and by the
- * agent itself when ferry swap sends it; several ports refused on a host
- * with ferry-proxy; every problem of a spec listed at once by the CLI. */
+ * agent itself when ferry swap sends it; several ports through
+ * ferry-proxy (a route each, deployed under load, drained, rolled back,
+ * removed); every problem of a spec listed at once by the CLI. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
 #include "dkit.h"
+#include "proxywire.h"
 
 TestSuite(container, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -253,32 +257,232 @@ Test(container, a_bind_outside_the_allowed_paths_is_refused_at_plan_time)
 	cr_assert_eq(R.status, 0, "plan: %s%s", R.out, R.err);
 }
 
-/* Several host ports on a host whose ferry-proxy serves one per service:
- * the plan refuses them, and the agent too when ferry swap sends them. */
-Test(container, several_ports_are_refused_on_a_host_with_the_proxy)
-{
-	int port2 = h_free_port();
+static int PORT3;		/* kp's third host port: 81 in tcp mode */
 
-	AGENT[0] = h_add_agent(&F, HOST[0], ADDR[0]);
-	h_write(&F, "ports.yml",
+/* kp_spec writes kp.yml: image tag, two host ports through the proxy to
+ * two container ports (two busybox httpd in one container), and a third
+ * to the second container port in tcp mode; start-first. */
+static void
+kp_spec(const char *tag, int port2)
+{
+	h_write(&F, "kp.yml",
 	    "service: kp\n"
-	    "image: " IMG "1\n"
+	    "image: " IMG "%s\n"
 	    "hosts: [%s]\n"
 	    "ports: [ { host: %d, container: 80 }, { host: %d, container: "
-	    "80 } ]\n"
-	    "health: { http: { path: /health, port: 80 } }\n",
-	    HOST[0], PORT, port2);
-	h_ferry(&F, &R, (const char *[]){ "plan", path("ports.yml"), NULL });
-	cr_assert_neq(R.status, 0, "plan passed: %s", R.out);
-	cr_assert(strstr(R.err, "ports: 2 host ports, and host") != NULL &&
-	    strstr(R.err, "runs ferry-proxy") != NULL, "%s", R.err);
-	h_ferry(&F, &R, (const char *[]){ "swap", HOST[0], path("ports.yml"),
+	    "81 }, { host: %d, container: 81, mode: tcp } ]\n"
+	    "command: [/bin/sh, -c, \"trap 'exit 0' TERM INT; "
+	    "/bin/busybox httpd -f -p 80 -h /www & /bin/busybox httpd -f -p "
+	    "81 -h /www & wait\"]\n"
+	    "health: { http: { path: /health, port: 80 }, interval: 300ms }\n"
+	    "proxy: { drain_timeout: 3s }\n"
+	    "rollout: { order: start-first }\n", tag, HOST[0], PORT, port2,
+	    PORT3);
+}
+
+/* version_on: the version host 0 serves on port (0: no 200). */
+static int
+version_on(int port)
+{
+	char body[4096], *v;
+
+	if (h_http_get(ADDR[0], port, "/", body, sizeof(body)) != 200)
+		return 0;
+	v = strstr(body, "version ");
+	return v ? atoi(v + 8) : -1;
+}
+
+/* ports_become: kp's three ports serve version want (0: all refuse)
+ * within 15 s. */
+static int
+ports_become(int port2, int want)
+{
+	for (int i = 0; i < 150; i++) {
+		if (version_on(PORT) == want && version_on(port2) == want &&
+		    version_on(PORT3) == want)
+			return 1;
+		h_sleep_ms(100);
+	}
+	return 0;
+}
+
+/* route_modes: how many routes of kp host 0's proxy has, each asserted
+ * in its port's mode (PORT3 tcp, the others http). */
+static int
+route_modes(void)
+{
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+	Ferry__ProxyReply *rp = NULL;
+	char ctl[600], err[300];
+	int n = 0;
+
+	rq.op_case = FERRY__PROXY_REQUEST__OP_STATUS;
+	rq.status = 1;
+	h_proxy_control(&F, HOST[0], ctl, sizeof(ctl));
+	cr_assert_eq(proxywire_call(ctl, &rq, &rp, NULL, NULL, 5000, err,
+	    sizeof(err)), 0, "%s", err);
+	for (size_t i = 0; i < rp->n_routes; i++) {
+		const Ferry__ProxyRoute *r = rp->routes[i];
+
+		if (strcmp(r->service, "kp") != 0 || r->removed)
+			continue;
+		n++;
+		cr_assert_eq(r->mode, r->listen_port == (uint32_t)PORT3 ?
+		    FERRY__PROXY_MODE__PROXY_TCP :
+		    FERRY__PROXY_MODE__PROXY_HTTP, "port %u", r->listen_port);
+	}
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	return n;
+}
+
+/* v2_of_10: of 10 requests on port (one connection each), how many
+ * version 2 answered. */
+static int
+v2_of_10(int port)
+{
+	int n = 0;
+
+	for (int i = 0; i < 10; i++)
+		n += version_on(port) == 2;
+	return n;
+}
+
+/*
+ * Three host ports through ferry-proxy: a route each, to two container
+ * ports of one container, which publishes none, the third in tcp mode.  v1, then v2 under a
+ * load on both ports: no request fails and each port moved to v2; a
+ * drain refuses both ports, an undrain serves both; a rollback moves both
+ * back to v1; v2 beside it splits both ports, reweighed and completed on
+ * both; a proxy that lost its routes gets both back from the agent's
+ * reconciliation; ferry remove closes both.
+ */
+Test(container, several_ports_through_the_proxy)
+{
+	int port2 = 0, k;
+	char bin[600], c[64], u1[96], u2[96], routes[700];
+	struct h_proc *load;
+	cJSON *o, *t;
+
+	for (k = 0; k < 50; k++) {
+		port2 = h_free_port();
+		if (port2 != PORT && h_port_free_on(ADDR[0], port2))
+			break;
+	}
+	for (k = 0; k < 50; k++) {
+		PORT3 = h_free_port();
+		if (PORT3 != PORT && PORT3 != port2 &&
+		    h_port_free_on(ADDR[0], PORT3))
+			break;
+	}
+	AGENT[0] = h_add_agent(&F, HOST[0], ADDR[0]);
+	kp_spec("1", port2);
+	h_ferry(&F, &R, (const char *[]){ "plan", path("kp.yml"), NULL });
+	cr_assert_eq(R.status, 0, "plan: %s%s", R.out, R.err);
+	cr_assert_eq(deploy_watch("kp.yml"), 0, "%s%s", R.out, R.err);
+	cr_assert_eq(version_on(PORT), 1);
+	cr_assert_eq(version_on(port2), 1);
+	/* The proxy owns both host ports: the container publishes none, and
+	 * carries its second port for the reconciliation. */
+	cr_assert_eq(inspect(cname(0, "kp", 1), "{{json "
+	    ".HostConfig.PortBindings}}"), 0);
+	cr_assert(strstr(R.out, "HostPort") == NULL, "%s", R.out);
+	snprintf(c, sizeof(c), "%d:81/http %d:81/tcp", port2, PORT3);
+	inspect_is(cname(0, "kp", 1), "{{index .Config.Labels "
+	    "\"ferry.ports\"}}", c);
+	/* Each port a route of the proxy's, in its own mode. */
+	cr_assert_eq(route_modes(), 3);
+	cr_assert_eq(version_on(PORT3), 1);
+
+	/* v2 under a load on both ports. */
+	h_bin("tests/ferry-load", bin, sizeof(bin));
+	snprintf(u1, sizeof(u1), "http://%s:%d/version", ADDR[0], PORT);
+	snprintf(u2, sizeof(u2), "http://%s:%d/version", ADDR[0], port2);
+	load = h_spawn(&F, "load", (const char *[]){ bin, "--connections", "1",
+	    "--interval", "20", "--duration", "60", "--timeout", "5",
+	    "--json", u1, u2, NULL });
+	h_sleep_ms(500);
+	kp_spec("2", port2);
+	cr_assert_eq(deploy_watch("kp.yml"), 0, "%s%s", R.out, R.err);
+	h_sleep_ms(300);
+	o = load_stop(load);
+	no_failures(o, "v1 to v2 on two ports");
+	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "targets")), 2);
+	cJSON_ArrayForEach(t, cJSON_GetObjectItem(o, "targets")) {
+		cr_expect_gt(jd(t, "bodies", "1"), 0, "%s: no v1 answer",
+		    jstr(t, "url"));
+		cr_expect_gt(jd(t, "bodies", "2"), 0, "%s: no v2 answer",
+		    jstr(t, "url"));
+	}
+	cJSON_Delete(o);
+	cr_assert_eq(version_on(PORT), 2);
+	cr_assert_eq(version_on(port2), 2);
+	cr_assert_eq(version_on(PORT3), 2);
+
+	/* Drained: neither port takes a connection; undrained: both do. */
+	h_ferry(&F, &R, (const char *[]){ "hosts", "drain", HOST[0], NULL });
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	cr_assert(ports_become(port2, 0), "a port serves while drained");
+	h_ferry(&F, &R, (const char *[]){ "hosts", "undrain", HOST[0],
 	    NULL });
-	cr_assert_neq(R.status, 0, "swap passed: %s", R.out);
-	cr_assert(strstr(R.out, "lists 2 host ports, and ferry-proxy on this "
-	    "host serves one port per service") != NULL, "%s%s", R.out,
-	    R.err);
-	cr_assert_eq(db_count("SELECT count(*) FROM deployments"), 0);
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	cr_assert(ports_become(port2, 2), "a port refuses once undrained");
+
+	/* A rollback moves both ports. */
+	h_ferry_ms(&F, &R, (const char *[]){ "rollback", "kp", "--to", "1",
+	    "--watch", NULL }, 60000);
+	cr_assert_eq(R.status, 0, "rollback: %s%s", R.out, R.err);
+	cr_assert_eq(version_on(PORT), 1);
+	cr_assert_eq(version_on(port2), 1);
+
+	/* v2 beside v1 (ferry swap --weight): each port splits; a new
+	 * weight changes both ports' split (the fast path: the routes read
+	 * and set, nothing started); the swap without a weight completes on
+	 * both ports. */
+	kp_spec("2", port2);
+	h_ferry_ms(&F, &R, (const char *[]){ "swap", HOST[0], path("kp.yml"),
+	    "--weight", "50", NULL }, 60000);
+	cr_assert_eq(R.status, 0, "swap --weight 50: %s%s", R.out, R.err);
+	cr_assert_eq(v2_of_10(PORT), 5);
+	cr_assert_eq(v2_of_10(port2), 5);
+	h_ferry_ms(&F, &R, (const char *[]){ "swap", HOST[0], path("kp.yml"),
+	    "--weight", "20", NULL }, 60000);
+	cr_assert_eq(R.status, 0, "swap --weight 20: %s%s", R.out, R.err);
+	cr_assert(h_log_has(AGENT[0], "the route read and set in"),
+	    "not the fast path (see %s)", AGENT[0]->log);
+	cr_assert_eq(v2_of_10(PORT), 2);
+	cr_assert_eq(v2_of_10(port2), 2);
+	h_ferry_ms(&F, &R, (const char *[]){ "swap", HOST[0], path("kp.yml"),
+	    NULL }, 60000);
+	cr_assert_eq(R.status, 0, "swap: %s%s", R.out, R.err);
+	cr_assert_eq(v2_of_10(PORT), 10);
+	cr_assert_eq(v2_of_10(port2), 10);
+
+	/* A proxy that lost its routes (killed, routes.pb gone) gets both
+	 * back from the agent's reconciliation at its start. */
+	h_kill(AGENT[0], SIGTERM);
+	for (k = 0; k < H_MAX_HOSTS; k++)
+		if (F.proxies[k] != NULL && strstr(F.proxies[k]->name,
+		    HOST[0]) != NULL)
+			break;
+	cr_assert_lt(k, H_MAX_HOSTS);
+	h_kill(F.proxies[k], SIGKILL);
+	snprintf(routes, sizeof(routes), "%s/%s-proxy/routes.pb", F.dir,
+	    HOST[0]);
+	cr_assert_eq(unlink(routes), 0, "%s", routes);
+	h_start_proxy(&F, HOST[0]);
+	cr_assert_eq(version_on(PORT), 0);
+	cr_assert_eq(version_on(port2), 0);
+	AGENT[0] = h_start_agent(&F, HOST[0], NULL);
+	cr_assert(ports_become(port2, 2), "the ports were not set again");
+	cr_assert(h_log_has(AGENT[0], "and its other ports (it was "
+	    "missing)"), "see %s", AGENT[0]->log);
+
+	/* Removed: both ports close. */
+	h_ferry_ms(&F, &R, (const char *[]){ "remove", "kp", "--yes",
+	    "--watch", NULL }, 60000);
+	cr_assert_eq(R.status, 0, "remove: %s%s", R.out, R.err);
+	cr_assert(ports_become(port2, 0), "a port still serves after remove");
+	cr_assert_eq(route_modes(), 0);
 }
 
 /* Three independent mistakes: three lines, in the file's order, and

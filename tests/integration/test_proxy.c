@@ -2442,8 +2442,8 @@ Test(proxy, set_port_in_use_changes_nothing)
 }
 
 /* A route moved to another port: the old port stops listening, a request
- * in flight there finishes, and status shows one entry for the service
- * (the old target draining, with its active request). */
+ * in flight there finishes, and status shows an entry a port (the old
+ * port's removed, its target draining, with its active request). */
 Test(proxy, route_moves_port)
 {
 	struct rspec s = { .service = "web", .port = port_new(), .nt = 1 };
@@ -2463,17 +2463,21 @@ Test(proxy, route_moves_port)
 	s.port = port_new();
 	s.t[0] = (struct tspec){ 2, "127.0.0.1", B2.port, 1 };
 	px_must_set(&s);
+	/* A route a port: the live one on the new port first, then the old
+	 * port's, removed, its target draining with the request on it. */
 	rp = px_status();
-	cr_assert_eq(rp->n_routes, 1);
+	cr_assert_eq(rp->n_routes, 2);
 	cr_expect_eq(rp->routes[0]->listen_port, (uint32_t)s.port);
-	cr_assert_eq(rp->routes[0]->n_targets, 2);
-	for (size_t i = 0; i < 2; i++) {
-		Ferry__ProxyTarget *t = rp->routes[0]->targets[i];
-
-		cr_expect_eq(t->draining, t->revision == 1);
-		if (t->revision == 1)
-			cr_expect_eq(t->active, 1);
-	}
+	cr_expect(!rp->routes[0]->removed);
+	cr_assert_eq(rp->routes[0]->n_targets, 1);
+	cr_expect_eq(rp->routes[0]->targets[0]->revision, 2);
+	cr_expect(!rp->routes[0]->targets[0]->draining);
+	cr_expect_eq(rp->routes[1]->listen_port, (uint32_t)old);
+	cr_expect(rp->routes[1]->removed);
+	cr_assert_eq(rp->routes[1]->n_targets, 1);
+	cr_expect_eq(rp->routes[1]->targets[0]->revision, 1);
+	cr_expect(rp->routes[1]->targets[0]->draining);
+	cr_expect_eq(rp->routes[1]->targets[0]->active, 1);
 	ferry__proxy_reply__free_unpacked(rp, NULL);
 	cr_expect(dial(old) < 0, "the old port still listens");
 	cr_expect_eq(req1(s.port, GET("/id"), &r), 200);
@@ -2617,4 +2621,280 @@ Test(proxy, hold_queue_full)
 		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d",
 		    st);
 	}
+}
+
+/* ---- several host ports of a service ------------------------------------ */
+
+/* route_fill makes r (targets in t, tp) what s says. */
+static void
+route_fill(const struct rspec *s, Ferry__ProxyRoute *r,
+    Ferry__ProxyTarget *t, Ferry__ProxyTarget **tp)
+{
+	ferry__proxy_route__init(r);
+	r->service = (char *)s->service;
+	r->mode = s->tcp ? FERRY__PROXY_MODE__PROXY_TCP :
+	    FERRY__PROXY_MODE__PROXY_HTTP;
+	r->listen_address = (char *)"127.0.0.1";
+	r->listen_port = (uint32_t)s->port;
+	r->drain_timeout_ms = s->drain_ms;
+	r->hold = s->hold;
+	for (int i = 0; i < s->nt; i++) {
+		ferry__proxy_target__init(&t[i]);
+		t[i].revision = s->t[i].rev;
+		t[i].address = (char *)s->t[i].addr;
+		t[i].port = (uint32_t)s->t[i].port;
+		t[i].weight = s->t[i].weight;
+		tp[i] = &t[i];
+	}
+	r->targets = tp;
+	r->n_targets = (size_t)s->nt;
+}
+
+/* px_ports sends ports: service's routes rs[0..n); returns ok, with the
+ * error in err. */
+static int
+px_ports(const char *service, const struct rspec *rs, int n, char *err,
+    size_t errlen)
+{
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+	Ferry__ProxyPortSet ps = FERRY__PROXY_PORT_SET__INIT;
+	Ferry__ProxyRoute r[4], *rp[4];
+	Ferry__ProxyTarget t[4][4], *tp[4][4];
+	Ferry__ProxyReply *rep = NULL;
+	int ok;
+
+	for (int i = 0; i < n; i++) {
+		route_fill(&rs[i], &r[i], t[i], tp[i]);
+		rp[i] = &r[i];
+	}
+	ps.service = (char *)service;
+	ps.routes = rp;
+	ps.n_routes = (size_t)n;
+	rq.op_case = FERRY__PROXY_REQUEST__OP_PORTS;
+	rq.ports = &ps;
+	cr_assert(px_call(&rq, &rep) == 0, "ports: no answer");
+	ok = rep->ok;
+	if (err != NULL)
+		snprintf(err, errlen, "%s", rep->error ? rep->error : "");
+	ferry__proxy_reply__free_unpacked(rep, NULL);
+	return ok;
+}
+
+/* closed: nothing takes a connection on port now. */
+static int
+closed(int port)
+{
+	int fd = dial(port);
+
+	if (fd < 0)
+		return 1;
+	close(fd);
+	return 0;
+}
+
+/* body_on: the body of GET /id on port ("" when no 200). */
+static const char *
+body_on(int port)
+{
+	static struct resp r;
+
+	if (req1(port, GET("/id"), &r) != 200)
+		return "";
+	return r.body;
+}
+
+/* web_ports: how many live routes of web the status lists, each port's
+ * target revisions summed into *revs. */
+static int
+web_ports(uint64_t *revs)
+{
+	Ferry__ProxyReply *rp = px_status();
+	int n = 0;
+
+	*revs = 0;
+	for (size_t i = 0; i < rp->n_routes; i++) {
+		if (strcmp(rp->routes[i]->service, "web") != 0 ||
+		    rp->routes[i]->removed)
+			continue;
+		n++;
+		for (size_t k = 0; k < rp->routes[i]->n_targets; k++)
+			*revs += rp->routes[i]->targets[k]->revision;
+	}
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+	return n;
+}
+
+static void
+px_drain(int drained)
+{
+	Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+	Ferry__ProxyReply *rp = NULL;
+
+	rq.op_case = FERRY__PROXY_REQUEST__OP_DRAIN;
+	rq.drain = drained;
+	cr_assert(px_call(&rq, &rp) == 0, "drain: no answer");
+	cr_assert(rp->ok, "drain: %s", rp->error);
+	ferry__proxy_reply__free_unpacked(rp, NULL);
+}
+
+/*
+ * A service with two host ports: a route each, its own targets; ports
+ * sets them together, a set of one port takes the other away; a ports
+ * that cannot be made (a port twice, another service's port, a port
+ * that cannot listen) changes nothing; drain pauses both, a handoff
+ * passes both, a restart brings both back from routes.pb, and remove
+ * closes both while another service goes on.
+ */
+Test(proxy, several_ports_of_a_service)
+{
+	struct rspec w[2] = {
+		{ .service = "web", .port = port_new(), .nt = 1 },
+		{ .service = "web", .port = port_new(), .nt = 1 },
+	};
+	struct rspec api = { .service = "api", .port = port_new(), .nt = 1 };
+	struct rspec bad[2];
+	struct h_proc *old;
+	char err[400];
+	uint64_t revs;
+	int busy, busyfd;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	backend_start(&B2, "two", "127.0.0.1");
+	PX = px_start("proxy", NULL);
+	w[0].t[0] = (struct tspec){ 1, "127.0.0.1", B1.port, 1 };
+	w[1].t[0] = (struct tspec){ 1, "127.0.0.1", B2.port, 1 };
+	api.t[0] = (struct tspec){ 7, "127.0.0.1", B2.port, 1 };
+	px_must_set(&api);
+	cr_assert(px_ports("web", w, 2, err, sizeof(err)), "%s", err);
+	cr_expect_str_eq(body_on(w[0].port), "one");
+	cr_expect_str_eq(body_on(w[1].port), "two");
+	cr_expect_eq(web_ports(&revs), 2);
+	cr_expect(h_log_has(PX, "web: http on 127.0.0.1:"));
+
+	/* The older set, one route: the service's other port goes. */
+	px_must_set(&w[0]);
+	cr_expect(closed(w[1].port), "the port left the set but listens");
+	cr_expect_str_eq(body_on(w[0].port), "one");
+	cr_expect_eq(web_ports(&revs), 1);
+	cr_expect(h_log_has(PX, "left the service's routes; draining"));
+	/* Both again, revision 2 on each: the targets change in place. */
+	w[0].t[0].rev = w[1].t[0].rev = 2;
+	cr_assert(px_ports("web", w, 2, err, sizeof(err)), "%s", err);
+	cr_expect_str_eq(body_on(w[1].port), "two");
+	cr_expect_eq(web_ports(&revs), 2);
+	cr_expect_eq(revs, 4);
+
+	/* Refusals: nothing changes. */
+	bad[0] = w[0];
+	bad[1] = w[0];
+	cr_expect(!px_ports("web", bad, 2, err, sizeof(err)));
+	cr_expect(strstr(err, "routes[1].listen_port: ") != NULL &&
+	    strstr(err, "is routes[0]'s too") != NULL, "%s", err);
+	bad[1] = w[1];
+	bad[1].port = api.port;
+	cr_expect(!px_ports("web", bad, 2, err, sizeof(err)));
+	cr_expect(strstr(err, "is already service api's") != NULL, "%s",
+	    err);
+	bad[1] = api;
+	cr_expect(!px_ports("web", bad, 2, err, sizeof(err)));
+	cr_expect_str_eq(err, "routes[1].service: \"api\" is not web");
+	busyfd = tcp_listen("127.0.0.1", &busy);
+	bad[1] = w[1];
+	bad[1].port = busy;
+	cr_expect(!px_ports("web", bad, 2, err, sizeof(err)));
+	cr_expect(strstr(err, "cannot listen on 127.0.0.1:") != NULL, "%s",
+	    err);
+	close(busyfd);
+	cr_expect(!px_ports("web", NULL, 0, err, sizeof(err)));
+	cr_expect(strstr(err, "routes: 0 of them") != NULL, "%s", err);
+	cr_expect_str_eq(body_on(w[0].port), "one");
+	cr_expect_str_eq(body_on(w[1].port), "two");
+	cr_expect_eq(web_ports(&revs), 2);
+	cr_expect_eq(revs, 4);
+	cr_expect(h_log_has(PX, "control: ports refused: "));
+
+	/* Drain: both ports (and api's) refuse connections; undrain. */
+	px_drain(1);
+	cr_expect(closed(w[0].port) && closed(w[1].port) && closed(api.port),
+	    "a port takes connections while drained");
+	px_drain(0);
+	cr_expect_str_eq(body_on(w[0].port), "one");
+	cr_expect_str_eq(body_on(w[1].port), "two");
+
+	/* A handoff passes every listener. */
+	old = PX;
+	PX = px_start("proxy2", NULL);
+	cr_expect(h_wait_log(old, "handed 3 listening socket", 3000));
+	cr_expect_str_eq(body_on(w[0].port), "one");
+	cr_expect_str_eq(body_on(w[1].port), "two");
+	cr_expect_eq(web_ports(&revs), 2);
+
+	/* A restart reads both back from routes.pb. */
+	h_kill(PX, SIGKILL);
+	cr_expect(closed(w[1].port));
+	PX = px_start("proxy3", NULL);
+	cr_expect(h_log_has(PX, "3 of 3 route(s) restored"));
+	cr_expect_str_eq(body_on(w[0].port), "one");
+	cr_expect_str_eq(body_on(w[1].port), "two");
+
+	/* Remove: every port of web closes; api serves on. */
+	{
+		Ferry__ProxyRequest rq = FERRY__PROXY_REQUEST__INIT;
+		Ferry__ProxyReply *rp = NULL;
+
+		rq.op_case = FERRY__PROXY_REQUEST__OP_REMOVE;
+		rq.remove = (char *)"web";
+		cr_assert(px_call(&rq, &rp) == 0);
+		cr_expect(rp->ok, "%s", rp->error);
+		ferry__proxy_reply__free_unpacked(rp, NULL);
+	}
+	cr_expect(closed(w[0].port) && closed(w[1].port),
+	    "web still listens after remove");
+	cr_expect_eq(web_ports(&revs), 0);
+	cr_expect_str_eq(body_on(api.port), "two");
+	cr_expect(h_log_has(PX, "web: removed (2 port(s)); draining"));
+}
+
+/* A routes.pb as a proxy with one route per service wrote it (a
+ * ProxyReply's routes) loads as it always did. */
+Test(proxy, one_route_per_service_file_loads)
+{
+	Ferry__ProxyReply m = FERRY__PROXY_REPLY__INIT;
+	Ferry__ProxyRoute r[2], *rp[2] = { &r[0], &r[1] };
+	Ferry__ProxyTarget t[2][4], *tp[2][4];
+	struct rspec a = { .service = "web", .port = port_new(), .nt = 1 };
+	struct rspec b = { .service = "db", .tcp = 1, .port = port_new(),
+	    .nt = 1 };
+	char path[700];
+	uint8_t *buf;
+	size_t len;
+	FILE *f;
+	Ferry__ProxyReply *st;
+
+	backend_start(&B1, "one", "127.0.0.1");
+	backend_start(&B2, "two", "127.0.0.1");
+	a.t[0] = (struct tspec){ 3, "127.0.0.1", B1.port, 1 };
+	b.t[0] = (struct tspec){ 4, "127.0.0.1", B2.port, 1 };
+	route_fill(&a, &r[0], t[0], tp[0]);
+	route_fill(&b, &r[1], t[1], tp[1]);
+	m.ok = 1;
+	m.routes = rp;
+	m.n_routes = 2;
+	len = ferry__proxy_reply__get_packed_size(&m);
+	buf = malloc(len);
+	cr_assert_not_null(buf);
+	ferry__proxy_reply__pack(&m, buf);
+	cr_assert_eq(mkdir(STATE, 0700), 0);
+	snprintf(path, sizeof(path), "%s/routes.pb", STATE);
+	cr_assert_not_null(f = fopen(path, "wb"));
+	cr_assert_eq(fwrite(buf, 1, len, f), len);
+	fclose(f);
+	free(buf);
+	PX = px_start("proxy", NULL);
+	cr_expect(h_log_has(PX, "2 of 2 route(s) restored"));
+	cr_expect_str_eq(body_on(a.port), "one");
+	cr_expect_str_eq(body_on(b.port), "two");
+	st = px_status();
+	cr_expect_eq(st->n_routes, 2);
+	ferry__proxy_reply__free_unpacked(st, NULL);
 }

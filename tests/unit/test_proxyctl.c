@@ -2,9 +2,11 @@
 // links: agent/proxyctl.c
 /* test_proxyctl.c: the agent's calls to its ferry-proxy against a stand-in
  * control socket served by a thread here (framed as proxywire.h says):
- * what a route change sends, how a refusal reads, waiting for a drain (it
- * ends when the target leaves or goes idle, times out, and counts what was
- * in flight), and a remove of a route that is not there. */
+ * what a route change sends (a service's several ports in one request),
+ * how a refusal reads, waiting for a drain (it ends when the target leaves
+ * or goes idle, on every port, times out, and counts what was in flight),
+ * reading a service's routes (live ones first), and a remove of a route
+ * that is not there. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -37,6 +39,15 @@ static struct {
 	size_t last_ntargets;
 	uint32_t last_weight[4];
 	char last_addr[4][64];
+	/* ports: how many, and the last one's routes (listen port, first
+	 * target's port) */
+	int ports;
+	char ports_service[32];
+	size_t last_nports;
+	uint32_t ports_listen[4], ports_tport[4];
+	int second;			/* Status lists a port that left web
+					 * (9090, removed) first */
+	int active2;			/* its target's in flight */
 } S;
 
 static int
@@ -59,6 +70,8 @@ answer(int fd, const Ferry__ProxyRequest *rq)
 	Ferry__ProxyReply rep = FERRY__PROXY_REPLY__INIT;
 	Ferry__ProxyRoute r = FERRY__PROXY_ROUTE__INIT, *rp = &r;
 	Ferry__ProxyTarget t = FERRY__PROXY_TARGET__INIT, *tp = &t;
+	Ferry__ProxyRoute r2 = FERRY__PROXY_ROUTE__INIT, *two[2];
+	Ferry__ProxyTarget t2 = FERRY__PROXY_TARGET__INIT, *tp2 = &t2;
 	uint8_t *buf;
 	size_t n, i;
 
@@ -78,6 +91,17 @@ answer(int fd, const Ferry__ProxyRequest *rq)
 			S.last_weight[i] = rq->set->targets[i]->weight;
 			snprintf(S.last_addr[i], sizeof(S.last_addr[i]), "%s",
 			    rq->set->targets[i]->address);
+		}
+		break;
+	case FERRY__PROXY_REQUEST__OP_PORTS:
+		S.ports++;
+		snprintf(S.ports_service, sizeof(S.ports_service), "%s",
+		    rq->ports->service);
+		S.last_nports = rq->ports->n_routes;
+		for (i = 0; i < rq->ports->n_routes && i < 4; i++) {
+			S.ports_listen[i] = rq->ports->routes[i]->listen_port;
+			S.ports_tport[i] = rq->ports->routes[i]->n_targets ?
+			    rq->ports->routes[i]->targets[0]->port : 0;
 		}
 		break;
 	case FERRY__PROXY_REQUEST__OP_REMOVE:
@@ -102,6 +126,25 @@ answer(int fd, const Ferry__ProxyRequest *rq)
 		r.n_targets = S.gone_at && S.statuses > S.gone_at ? 0 : 1;
 		rep.routes = &rp;
 		rep.n_routes = 1;
+		if (S.second) {
+			r2.service = "web";
+			r2.listen_address = "127.0.0.2";
+			r2.listen_port = 9090;
+			r2.removed = 1;
+			t2.revision = 1;
+			t2.address = "172.17.0.5";
+			t2.port = 90;
+			t2.draining = 1;
+			t2.active = (uint64_t)(S.active2 > 0 ? S.active2 : 0);
+			if (S.active2 > 0)
+				S.active2--;
+			r2.targets = &tp2;
+			r2.n_targets = 1;
+			two[0] = &r2;
+			two[1] = &r;
+			rep.routes = two;
+			rep.n_routes = 2;
+		}
 		break;
 	default:
 		rep.ok = 0;
@@ -287,4 +330,81 @@ Test(proxyctl, remove_of_a_missing_route_is_no_error)
 	cr_assert_eq(r.ntargets, 1);
 	cr_assert(r.targets[0].draining);
 	cr_assert_str_eq(r.targets[0].address, "172.17.0.5");
+}
+
+/* A service's ports go in one request (ports), each route with its own
+ * container port; one port goes as the older set; none, or more than a
+ * service may have, is refused before anything is sent. */
+Test(proxyctl, a_service_s_ports_go_in_one_request)
+{
+	struct proxyctl_route r[PROXYCTL_PORTS_MAX + 1];
+	char err[300] = "";
+
+	proxyctl_route_init(&r[0], "web", "127.0.0.2", 8080, NULL, 1);
+	proxyctl_route_init(&r[1], "web", "127.0.0.2", 9090, NULL, 1);
+	cr_assert_eq(proxyctl_add_target(&r[0], 2, "172.17.0.9", 80, 100), 0);
+	cr_assert_eq(proxyctl_add_target(&r[1], 2, "172.17.0.9", 90, 100), 0);
+	cr_assert_eq(proxyctl_set_ports(S.path, r, 2, err, sizeof(err)), 0,
+	    "%s", err);
+	cr_assert_eq(S.ports, 1);
+	cr_assert_eq(S.sets, 0);
+	cr_assert_str_eq(S.ports_service, "web");
+	cr_assert_eq(S.last_nports, 2);
+	cr_assert_eq(S.ports_listen[0], 8080);
+	cr_assert_eq(S.ports_tport[0], 80);
+	cr_assert_eq(S.ports_listen[1], 9090);
+	cr_assert_eq(S.ports_tport[1], 90);
+	cr_assert_eq(proxyctl_set_ports(S.path, r, 1, err, sizeof(err)), 0,
+	    "%s", err);
+	cr_assert_eq(S.sets, 1);
+	cr_assert_eq(S.last_set.listen_port, 8080);
+	cr_assert_eq(S.ports, 1);
+	cr_assert_eq(proxyctl_set_ports(S.path, r, 0, err, sizeof(err)),
+	    FERR_ARG);
+	cr_assert_eq(proxyctl_set_ports(S.path, r, PROXYCTL_PORTS_MAX + 1, err,
+	    sizeof(err)), FERR_ARG);
+	cr_assert_str_eq(err, "ferry-proxy: web: 17 ports, 1 to 16");
+	cr_assert_eq(S.ports + S.sets, 2, "a refused call sent something");
+}
+
+/* Routes read: the live one first (get skips a port that left); a drain
+ * waits on every port of the service (port 0: any). */
+Test(proxyctl, every_port_of_a_service_is_read_and_drained)
+{
+	struct proxyctl_route rs[4], r;
+	size_t n = 0;
+	uint64_t k = 0;
+	char err[300] = "";
+
+	S.has_route = 1;
+	S.second = 1;
+	cr_assert_eq(proxyctl_get(S.path, "web", &r, err, sizeof(err)), 0);
+	cr_assert_eq(r.listen_port, 8080);
+	cr_assert(!r.removed);
+	cr_assert_eq(proxyctl_get_all(S.path, "web", rs, 4, &n, err,
+	    sizeof(err)), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(rs[0].listen_port, 8080);
+	cr_assert_eq(rs[1].listen_port, 9090);
+	cr_assert(rs[1].removed);
+	cr_assert_eq(proxyctl_get_all(S.path, "api", rs, 4, &n, err,
+	    sizeof(err)), 0);
+	cr_assert_eq(n, 0);
+
+	/* 1 in flight on 8080, 3 on 9090: drained when both are 0. */
+	S.statuses = 0;
+	S.active = 1;
+	S.active2 = 3;
+	cr_assert_eq(proxyctl_wait_drained(S.path, "web", "172.17.0.5", 0,
+	    5000, NULL, &k, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(k, 4, "both ports' in flight at the first look");
+	cr_assert_eq(S.statuses, 4);
+	/* One port named: the other's in flight does not count. */
+	S.statuses = 0;
+	S.active = 0;
+	S.active2 = 3;
+	cr_assert_eq(proxyctl_wait_drained(S.path, "web", "172.17.0.5", 80,
+	    5000, NULL, &k, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(k, 0);
+	cr_assert_eq(S.statuses, 1);
 }

@@ -2420,7 +2420,22 @@ Test(spec, container_key_refusals)
 	    "expected a list of ports like [ { host: 8080, container: 80 }, "
 	    "{ host: 9090, container: 9090 } ], got a mapping");
 	refused5("ports: []", "web.yml:5: ports: expected at least one port "
-	    "(leave ports: out for none)");
+	    "(leave ports: out for none)");	refused5("ports: [ { host: 80, container: 80, mode: udp } ]",
+	    "web.yml:5: ports[0].mode: expected http or tcp, got \"udp\"");
+}
+
+/* A port's own mode through ferry-proxy; without one, the service's. */
+Test(spec, a_port_s_own_mode)
+{
+	struct spec *s = parse_ok(edit(4, "ports: [ { host: 8080, container: "
+	    "80 }, { host: 9090, container: 90, mode: tcp }, { host: 9091, "
+	    "container: 91, mode: http } ]\nproxy: { sticky: true }"));
+
+	cr_assert_eq(s->nports, 3);
+	cr_assert_eq(s->ports[0].mode, SPEC_PORT_MODE_SERVICE);
+	cr_assert_eq(s->ports[1].mode, SPEC_PORT_MODE_TCP);
+	cr_assert_eq(s->ports[2].mode, SPEC_PORT_MODE_HTTP);
+	spec_free(s);
 }
 
 Test(spec, port_and_ports_and_the_proxy)
@@ -2433,17 +2448,13 @@ Test(spec, port_and_ports_and_the_proxy)
 	/* One entry of ports: is port:, and takes the proxy. */
 	spec_free(parse_ok(edit(4, "ports: [ { host: 8080, container: 80 } ]\n"
 	    "proxy: { drain_timeout: 5s }")));
-	/* Several: no proxy settings, no canary. */
-	refused_exact(edit(4, "ports: [ { host: 8080, container: 80 }, { host: "
-	    "9090, container: 90 } ]\nproxy: { drain_timeout: 5s }"),
-	    "web.yml:5: proxy: goes with one host port: ferry-proxy serves "
-	    "one port per service in this version, and ports: lists 2 (a "
-	    "host with ferry-proxy refuses several)");
-	refused_exact("service: web\nimage: web:1\nhosts: [a, b]\n"
+	/* Several: the proxy's settings go to each port's route, and the
+	 * strategies that need the proxy take them too. */
+	spec_free(parse_ok(edit(4, "ports: [ { host: 8080, container: 80 }, { "
+	    "host: 9090, container: 90 } ]\nproxy: { drain_timeout: 5s }")));
+	spec_free(parse_ok("service: web\nimage: web:1\nhosts: [a, b]\n"
 	    "ports: [ { host: 8080, container: 80 }, { host: 9090, container: "
-	    "90 } ]\nhealth: { tcp: 80 }\nstrategy: blue-green\n",
-	    "web.yml:6: strategy: blue-green needs ferry-proxy, which serves "
-	    "one host port per service in this version, and ports: lists 2");
+	    "90 } ]\nhealth: { tcp: 80 }\nstrategy: blue-green\n"));
 }
 
 Test(spec, health_docker_mapping_is_the_containers_healthcheck)

@@ -330,8 +330,8 @@ Test(specwire, container_settings_in_the_swap)
 {
 	struct spec *s = parse_ok("service: web\nimage: web:1\n"
 	    "hosts: [a]\n"
-	    "ports: [ { host: 8080, container: 80 }, { host: 9090, "
-	    "container: 90 }, { host: 9091, container: 90 } ]\n"
+	    "ports: [ { host: 8080, container: 80, mode: http }, { host: 9090, "
+	    "container: 90 }, { host: 9091, container: 90, mode: tcp } ]\n"
 	    "command: [nginx, -g, \"daemon off;\"]\n"
 	    "entrypoint: [/init, --]\n"
 	    "workdir: /srv\n"
@@ -373,6 +373,10 @@ Test(specwire, container_settings_in_the_swap)
 	cr_assert_eq(u->n_more_ports, 2);
 	cr_assert_eq(u->more_ports[0]->host, 9090);
 	cr_assert_eq(u->more_ports[1]->container, 90);
+	/* Each port's own mode: 1 http, 2 tcp, 0 the service's. */
+	cr_assert_eq(u->port->mode, 1);
+	cr_assert_eq(u->more_ports[0]->mode, 0);
+	cr_assert_eq(u->more_ports[1]->mode, 2);
 	cr_assert_eq(u->n_command, 3);
 	cr_assert_str_eq(u->command[2], "daemon off;");
 	cr_assert_eq(u->n_entrypoint, 2);
