@@ -1548,9 +1548,10 @@ struct snapshot {
 	struct plan_claim *claims;
 	size_t nclaims;
 	char (*proxy_why)[300];		/* per host: why it has no proxy */
-	struct port_of {		/* each service's current host port */
+	struct port_of {		/* each service's current host ports */
 		char service[64];
-		uint32_t port;		/* 0: none */
+		uint32_t port[SPEC_PORTS_MAX];
+		size_t n;		/* 0: none */
 	} *ports;
 	size_t nports, capports;
 };
@@ -1565,10 +1566,11 @@ snapshot_free(struct snapshot *sn)
 	memset(sn, 0, sizeof(*sn));
 }
 
-/* port_of: the host port of service's current revision (0: none, or it
- * cannot be read), looked up once per snapshot. */
-static uint32_t
-port_of(struct ferryd *fd, struct snapshot *sn, const char *service)
+/* ports_of: the host ports of service's current revision (none when it
+ * has none, or they cannot be read), looked up once per snapshot; NULL
+ * when out of memory. */
+static const struct port_of *
+ports_of(struct ferryd *fd, struct snapshot *sn, const char *service)
 {
 	struct spec *cur = NULL;
 	struct port_of *po;
@@ -1577,23 +1579,28 @@ port_of(struct ferryd *fd, struct snapshot *sn, const char *service)
 
 	for (i = 0; i < sn->nports; i++)
 		if (strcmp(sn->ports[i].service, service) == 0)
-			return sn->ports[i].port;
+			return &sn->ports[i];
 	if (sn->nports == sn->capports) {
 		size_t cap = sn->capports ? sn->capports * 2 : 8;
 
 		if ((po = realloc(sn->ports, cap * sizeof(*po))) == NULL)
-			return 0;
+			return NULL;
 		sn->ports = po;
 		sn->capports = cap;
 	}
 	po = &sn->ports[sn->nports++];
 	snprintf(po->service, sizeof(po->service), "%s", service);
-	po->port = 0;
+	po->n = 0;
 	if (store_service_current(fd->store, service, &rev) == 0 && rev != 0 &&
-	    load_spec(fd, service, rev, &cur, NULL, 0) == 0 && cur->port.set)
-		po->port = cur->port.host;
+	    load_spec(fd, service, rev, &cur, NULL, 0) == 0 &&
+	    cur->port.set) {
+		if (cur->nports == 0)
+			po->port[po->n++] = cur->port.host;
+		for (i = 0; i < cur->nports && i < SPEC_PORTS_MAX; i++)
+			po->port[po->n++] = cur->ports[i].host;
+	}
 	spec_free(cur);
-	return po->port;
+	return po;
 }
 
 /* proxy_of: whether h's latest heartbeat said its ferry-proxy answered
@@ -1636,7 +1643,7 @@ snapshot_take(struct ferryd *fd, const struct spec *s, const char *kind,
 		if (fd->hosts[i]->status != NULL)
 			nc += fd->hosts[i]->status->n_containers;
 	sn->hosts = calloc(fd->nhosts + 1, sizeof(*sn->hosts));
-	sn->claims = calloc(nc + 1, sizeof(*sn->claims));
+	sn->claims = calloc(nc * SPEC_PORTS_MAX + 1, sizeof(*sn->claims));
 	sn->proxy_why = calloc(fd->nhosts + 1, sizeof(*sn->proxy_why));
 	if (sn->hosts == NULL || sn->claims == NULL ||
 	    sn->proxy_why == NULL) {
@@ -1667,7 +1674,8 @@ snapshot_take(struct ferryd *fd, const struct spec *s, const char *kind,
 		for (j = 0; h->status != NULL && j < h->status->n_containers;
 		    j++) {
 			const Ferry__Container *c = h->status->containers[j];
-			uint32_t port;
+			const struct port_of *po;
+			size_t k;
 
 			if (strcmp(c->state, "running") != 0)
 				continue;
@@ -1675,12 +1683,14 @@ snapshot_take(struct ferryd *fd, const struct spec *s, const char *kind,
 				ph->runs_service = 1;
 				continue;
 			}
-			if ((port = port_of(fd, sn, c->service)) == 0)
+			if ((po = ports_of(fd, sn, c->service)) == NULL)
 				continue;
-			sn->claims[sn->nclaims].service = c->service;
-			sn->claims[sn->nclaims].port = port;
-			sn->nclaims++;
-			ph->nclaims++;
+			for (k = 0; k < po->n; k++) {
+				sn->claims[sn->nclaims].service = c->service;
+				sn->claims[sn->nclaims].port = po->port[k];
+				sn->nclaims++;
+				ph->nclaims++;
+			}
 		}
 	}
 	return 0;

@@ -477,6 +477,21 @@ Test(container, several_ports_through_the_proxy)
 	cr_assert(h_log_has(AGENT[0], "and its other ports (it was "
 	    "missing)"), "see %s", AGENT[0]->log);
 
+	/* Another service cannot take kp's second (or third) port on that
+	 * host: refused at plan time, naming kp. */
+	h_write(&F, "other.yml",
+	    "service: other\n"
+	    "image: " IMG "1\n"
+	    "hosts: [%s]\n"
+	    "port: { host: %d, container: 80 }\n"
+	    "health: { http: { path: /health, port: 80 } }\n", HOST[0],
+	    PORT3);
+	h_ferry(&F, &R, (const char *[]){ "plan", path("other.yml"), NULL });
+	cr_assert_neq(R.status, 0, "%s", R.out);
+	snprintf(routes, sizeof(routes), "host port %d on %s is claimed by "
+	    "service kp", PORT3, HOST[0]);
+	cr_assert(strstr(R.err, routes) != NULL, "%s", R.err);
+
 	/* Removed: both ports close. */
 	h_ferry_ms(&F, &R, (const char *[]){ "remove", "kp", "--yes",
 	    "--watch", NULL }, 60000);
