@@ -464,6 +464,22 @@ ago(uint64_t ms, char *buf, size_t len)
 		snprintf(buf, len, "%llud ago", (unsigned long long)d / 86400);
 }
 
+void
+lifecycle_line(const Ferry__ServiceStatus *ss)
+{
+	int stopped = strcmp(ss->lifecycle, "stopped") == 0;
+	char when[32];
+
+	if (ss->lifecycle[0] == '\0')
+		return;
+	ago(ss->lifecycle_at_ms, when, sizeof(when));
+	printf("%s was %s by %s %s: %s%s%s\n", shown(ss->service),
+	    shown(ss->lifecycle), shown(ss->lifecycle_by), when, stopped ?
+	    "its containers are kept; `ferry start " : "`ferry deploy` "
+	    "starts it afresh", stopped ? shown(ss->service) : "", stopped ?
+	    "` starts them" : "");
+}
+
 /* ---- ferry-proxy's counts ---------------------------------------------- */
 
 static void
@@ -913,14 +929,8 @@ hosts_table(const Ferry__CtlReply *r)
 	/* Services stopped on purpose: their containers show stopped in
 	 * RUNS; who did it, and when. */
 	for (i = 0; i < r->n_stopped; i++) {
-		char when[32];
-
-		ago(r->stopped[i]->lifecycle_at_ms, when, sizeof(when));
-		printf("\n%s was stopped by %s %s: its containers are kept; "
-		    "`ferry start %s` starts them\n",
-		    shown(r->stopped[i]->service),
-		    shown(r->stopped[i]->lifecycle_by), when,
-		    shown(r->stopped[i]->service));
+		putchar('\n');
+		lifecycle_line(r->stopped[i]);
 	}
 	for (i = 0; i < r->n_hosts; i++)
 		if (strcmp(r->hosts[i]->link, "cleartext") == 0)

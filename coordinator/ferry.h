@@ -44,6 +44,11 @@ const char *shown(const char *s);
  * "42s ago", "3m ago", "5h ago", "2d ago"; "never" for 0. */
 void ago(uint64_t ms, char *buf, size_t len);
 
+/* lifecycle_line prints who stopped or removed service ss on purpose, how
+ * long ago, and what brings it back, as one line (nothing when nobody
+ * did). */
+void lifecycle_line(const Ferry__ServiceStatus *ss);
+
 /* ferry-proxy's counts as ferryd reads them (ferry.c): traffic_json and
  * proxy_json make JSON objects of every figure; proxy_said says in words
  * why a host has no counts ("no proxy", "no proxy answer: WHY", "not heard

@@ -442,26 +442,37 @@ info_json(const Ferry__DeploymentInfo *d)
 /* show_traffic prints what the proxies of the deployment's hosts counted
  * for its service, per revision, in the last 60 s; and which hosts have no
  * counts, and why. */
+/* traffic_lines prints each revision's figures of the last 60 s under a
+ * heading naming how many hosts they sum over (nothing when none). */
 static void
-show_traffic(const Ferry__DeploymentInfo *d)
+traffic_lines(Ferry__TrafficFigures *const *t, size_t n, size_t nhosts)
 {
-	char line[128], said[512];
+	char line[128];
 	size_t i, k = 0;
 
-	for (i = 0; i < d->n_traffic; i++) {
-		const Ferry__TrafficFigures *f = d->traffic[i];
+	for (i = 0; i < n; i++) {
+		const Ferry__TrafficFigures *f = t[i];
 
 		if (f->window_ms != 60000)
 			continue;
 		if (k++ == 0)
 			printf("Traffic (ferry-proxy, last 60 s, over %zu "
-			    "host(s)):\n", d->n_hosts);
+			    "host(s)):\n", nhosts);
 		printf("  revision %llu: %s; %llu requests in %llus on %u "
 		    "host(s)\n", (unsigned long long)f->revision,
 		    traffic_text(f, line, sizeof(line)),
 		    (unsigned long long)f->requests,
 		    (unsigned long long)(f->span_ms / 1000), f->hosts);
 	}
+}
+
+static void
+show_traffic(const Ferry__DeploymentInfo *d)
+{
+	char said[512];
+	size_t i;
+
+	traffic_lines(d->traffic, d->n_traffic, d->n_hosts);
 	for (i = 0; i < d->n_hosts; i++)
 		if (proxy_said(d->hosts[i]->proxy, said, sizeof(said)) !=
 		    NULL && d->hosts[i]->proxy != NULL)
@@ -1064,8 +1075,8 @@ static size_t
 service_show(const Ferry__CtlReply *r)
 {
 	const Ferry__ServiceStatus *ss = r->service;
-	char runs[512], line[128], text[600], when[32];
-	size_t i, j, healthy = 0, drifted = 0, k = 0;
+	char runs[512], text[600];
+	size_t i, j, healthy = 0, drifted = 0;
 	struct table *t;
 
 	if (ss->revision == 0)
@@ -1079,16 +1090,7 @@ service_show(const Ferry__CtlReply *r)
 		    (unsigned long long)ss->deployment, ss->catch_up ? "auto" :
 		    "off");
 	/* Stopped or removed on purpose: who, and how long ago. */
-	if (ss->lifecycle[0] != '\0') {
-		ago(ss->lifecycle_at_ms, when, sizeof(when));
-		printf("%s was %s by %s %s: %s%s%s\n", shown(ss->service),
-		    shown(ss->lifecycle), shown(ss->lifecycle_by), when,
-		    strcmp(ss->lifecycle, "stopped") == 0 ? "its containers "
-		    "are kept; `ferry start " : "`ferry deploy` starts it "
-		    "afresh", strcmp(ss->lifecycle, "stopped") == 0 ?
-		    shown(ss->service) : "", strcmp(ss->lifecycle,
-		    "stopped") == 0 ? "` starts them" : "");
-	}
+	lifecycle_line(ss);
 	for (i = 0; i < ss->n_hosts; i++) {
 		healthy += host_healthy_now(ss, ss->hosts[i]);
 		drifted += ss->hosts[i]->drift != NULL;
@@ -1149,20 +1151,7 @@ service_show(const Ferry__CtlReply *r)
 		    d->state, (unsigned long long)d->revision,
 		    shown(d->actor));
 	}
-	for (i = 0; i < ss->n_traffic; i++) {
-		const Ferry__TrafficFigures *f = ss->traffic[i];
-
-		if (f->window_ms != 60000)
-			continue;
-		if (k++ == 0)
-			printf("Traffic (ferry-proxy, last 60 s, over %zu "
-			    "host(s)):\n", ss->n_hosts);
-		printf("  revision %llu: %s; %llu requests in %llus on %u "
-		    "host(s)\n", (unsigned long long)f->revision,
-		    traffic_text(f, line, sizeof(line)),
-		    (unsigned long long)f->requests,
-		    (unsigned long long)(f->span_ms / 1000), f->hosts);
-	}
+	traffic_lines(ss->traffic, ss->n_traffic, ss->n_hosts);
 	return drifted;
 }
 

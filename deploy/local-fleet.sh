@@ -81,18 +81,6 @@ ferry() { "$BIN/ferry" --socket "$SOCK" "$@"; }
 
 . "$ROOT/deploy/proc.sh"
 
-# running PIDFILE COMM: prints the PID when the file names a live COMM.
-# starting PID: the process this script just started (its $!) is alive
-# and not a zombie.  Its name is not asked: on its way to exec the program
-# it is this shell's fork, then setsid, and on a busy machine a read of its
-# name was seen to miss them all while the program came up fine.
-starting() {
-    local stat
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-    stat="${stat##*) }"
-    [ "${stat%% *}" != Z ]
-}
-
 # seen PID: what PID is now, for a message ("gone", or its name and state).
 seen() {
     local stat
@@ -100,6 +88,7 @@ seen() {
     echo "pid $1 is $(cat "/proc/$1/comm" 2>/dev/null), state ${stat##*) }" | cut -d' ' -f1-6
 }
 
+# running PIDFILE COMM: prints the PID when the file names a live COMM.
 running() {
     local pid
     [ -s "$1" ] || return 1

@@ -1073,17 +1073,6 @@ section_footprint() {
 
 PX_DIR=""; PX_SOCK=""; PX_PID=""; HAP_PID=""
 
-# starting PID: the process this script just started (its $!) is alive
-# and not a zombie.  Its name is not asked: on its way to exec the program
-# it is the shell's fork, then setsid and taskset in turn, and a read of
-# its name can miss them all on a busy machine.
-starting() {
-    local stat
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-    stat="${stat##*) }"
-    [ "${stat%% *}" != Z ]
-}
-
 # statics_image: the FROM-scratch image of statics, tagged by the binary's
 # digest (built once per binary); prints its name.
 statics_image() {
