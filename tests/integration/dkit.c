@@ -347,6 +347,20 @@ containers(int i, char *buf, size_t len, int *all)
 	return n;
 }
 
+/* the_container writes host i's one running container id into id (it
+ * must run exactly one). */
+void
+the_container(int i, char *id, size_t len)
+{
+	char buf[1024], *sp;
+
+	cr_assert_eq(containers(i, buf, sizeof(buf), NULL), 1, "%s runs: %s",
+	    HOST[i], buf);
+	if ((sp = strchr(buf, ' ')) != NULL)
+		*sp = '\0';
+	snprintf(id, len, "%.100s", buf);
+}
+
 /* ---- occupying a service port ------------------------------------------ */
 
 /* hold_port listens on addr:PORT, so Docker cannot publish there and a

@@ -49,6 +49,7 @@ cJSON *wait_host(unsigned id, int i, const char *state, int ms);
 int serving(int i);
 void assert_all_serve(int first, int last, int version);
 int containers(int i, char *buf, size_t len, int *all);
+void the_container(int i, char *id, size_t len);
 int hold_port(const char *addr);
 struct h_proc *load_start_t(const char *name, int first, int last, int conns,
     int interval_ms, int limit_s, int timeout_s);

@@ -87,19 +87,6 @@ catchups(void)
 	    "'catch-up'");
 }
 
-/* first_container writes host i's running container id into id. */
-static void
-first_container(int i, char *id, size_t len)
-{
-	char buf[1024], *sp;
-
-	cr_assert_eq(containers(i, buf, sizeof(buf), NULL), 1, "%s runs: %s",
-	    HOST[i], buf);
-	if ((sp = strchr(buf, ' ')) != NULL)
-		*sp = '\0';
-	snprintf(id, len, "%.100s", buf);
-}
-
 static void
 docker_rm(const char *id)
 {
@@ -254,7 +241,7 @@ removed_then(const char *catch_up)
 	snprintf(extra, sizeof(extra), "catch_up: %s\n", catch_up);
 	spec("v1.yml", "1", LABELS, extra, ROLLOUT);
 	cr_assert_eq(deploy_watch("v1.yml"), 0, "%s%s", R.out, R.err);
-	first_container(1, id, sizeof(id));
+	the_container(1, id, sizeof(id));
 	docker_rm(id);
 	d = wait_drift(1, "removed", 15000);
 	cr_assert_not_null(d, "no removed drift on %s", HOST[1]);
@@ -328,7 +315,7 @@ Test(catchup, a_container_removed_by_hand_shows_and_is_restored)
 		struct h_run *r = malloc(sizeof(*r));
 		char cid[128], name[128];
 
-		first_container(0, cid, sizeof(cid));
+		the_container(0, cid, sizeof(cid));
 		docker_rm(cid);
 		snprintf(name, sizeof(name), "ferry-%s-web-r1", HOST[0]);
 		cr_assert_eq(h_docker(r, (const char *[]){ "create", "--name",

@@ -42,19 +42,6 @@ agent(int i, const char *const *extra)
 	NAGENTS = i + 1;
 }
 
-/* the_container writes host i's one running container id into id. */
-static void
-the_container(int i, char *id, size_t len)
-{
-	char buf[1024], *sp;
-
-	cr_assert_eq(containers(i, buf, sizeof(buf), NULL), 1, "%s runs: %s",
-	    HOST[i], buf);
-	if ((sp = strchr(buf, ' ')) != NULL)
-		*sp = '\0';
-	snprintf(id, len, "%.100s", buf);
-}
-
 /* dexec runs argv in container id; returns its stdout in r. */
 static void
 dexec(struct h_run *r, const char *id, const char *const *argv)
